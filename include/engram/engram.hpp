@@ -1,0 +1,24 @@
+#pragma once
+/// @file engram.hpp
+/// The core of engram in one include: basic_memory, the default policies and engram::memory.
+/// Needs only Eigen, xsimd and nlohmann_json. Optional parts (HTTP providers, SQLite) have their own headers.
+
+#include <engram/concepts.hpp>
+#include <engram/embed/hashing.hpp>
+#include <engram/error.hpp>
+#include <engram/extract/actions.hpp>
+#include <engram/extract/verbatim.hpp>
+#include <engram/fwd.hpp>
+#include <engram/index/bitmap.hpp>
+#include <engram/index/flat.hpp>
+#include <engram/index/topk.hpp>
+#include <engram/json.hpp>
+#include <engram/memory.hpp>
+#include <engram/record.hpp>
+#include <engram/scope.hpp>
+#include <engram/simd/scalar.hpp>
+#include <engram/store/memory_store.hpp>
+#include <engram/store/write_batch.hpp>
+#include <engram/time.hpp>
+#include <engram/uuid.hpp>
+#include <engram/version.hpp>

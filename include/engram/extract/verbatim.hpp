@@ -1,0 +1,51 @@
+#pragma once
+/// @file extract/verbatim.hpp
+/// The offline default extractor: every non-system message is one memory, as said.
+
+#include <engram/detail/md5.hpp>
+#include <engram/extract/actions.hpp>
+#include <engram/record.hpp>
+
+#include <span>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Stores each non-empty, non-system message verbatim, skipping a text that the scope already remembers
+/// exactly (same content hash and text). It never updates or deletes. Stateless and thread-safe.
+struct verbatim_extractor {
+  /// One fact per non-system message with non-blank content.
+  [[nodiscard]] std::vector<fact> extract(std::span<const message> messages, const extraction_context&) const {
+    std::vector<fact> out;
+    for (const auto& m : messages) {
+      if (m.role == "system") continue;
+      if (m.content.find_first_not_of(" \t\r\n") == std::string::npos) continue;
+      out.push_back(fact{m.content, m.role, m.name, nlohmann::json::object()});
+    }
+    return out;
+  }
+
+  /// ADD each fact unless an existing memory near it has the same text (NONE, naming that memory).
+  [[nodiscard]] std::vector<memory_action> decide(std::span<const fact> facts,
+                                                  std::span<const std::vector<existing_memory>> neighbours,
+                                                  const extraction_context&) const {
+    std::vector<memory_action> out;
+    out.reserve(facts.size());
+    for (std::size_t i = 0; i < facts.size(); ++i) {
+      const auto h = detail::md5_hex(facts[i].text);
+      memory_action a{event_kind::add, facts[i].text, {}, i};
+      if (i < neighbours.size())
+        for (const auto& n : neighbours[i])
+          if (n.hash == h && n.memory == facts[i].text) {
+            a.event = event_kind::none;
+            a.target_id = n.id;
+            break;
+          }
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+};
+
+}  // namespace engram::inline v0

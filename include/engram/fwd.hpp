@@ -1,0 +1,15 @@
+#pragma once
+/// @file fwd.hpp
+/// Declarations of basic_memory, the default policies and engram::memory, for headers that only name them.
+
+namespace engram::inline v0 {
+class hashing_embedder;
+class flat_index;
+class memory_store;
+struct verbatim_extractor;
+template <class Embedder, class Index, class Store, class Extractor>
+class basic_memory;
+
+/// The embedded default: offline hashing embedder, exact flat index, volatile store, verbatim extractor.
+using memory = basic_memory<hashing_embedder, flat_index, memory_store, verbatim_extractor>;
+}  // namespace engram::inline v0

@@ -1,0 +1,209 @@
+#pragma once
+/// @file json.hpp
+/// JSON in and out, in Mem0's shapes so that clients written for Mem0 read engram's output unchanged.
+/// Found by ADL: `nlohmann::json j = rec;` and `j.get<engram::record>()` just work.
+///
+/// Shapes:
+///   record         {"id","memory","hash","metadata","created_at","updated_at",
+///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?}   (+ "embedding" via record_to_json)
+///   search_hit     the record's fields plus "score"
+///   memory_event   {"id","memory","event","previous_memory"?}
+///   history_event  {"id","memory_id","old_memory","new_memory","event","created_at","updated_at",
+///                   "is_deleted","actor_id","role"}   (null where absent)
+///   results(xs)    {"results":[...]}
+
+#include <engram/error.hpp>
+#include <engram/record.hpp>
+#include <engram/time.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0 {
+
+namespace detail {
+inline void put_if(nlohmann::json& j, const char* key, const std::string& v) {
+  if (!v.empty()) j[key] = v;
+}
+inline const nlohmann::json* field(const nlohmann::json& j, const char* key, std::string_view what) {
+  if (!j.is_object()) throw validation_error(std::string(what) + ": expected a JSON object, got " + j.type_name());
+  auto it = j.find(key);
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+inline std::string string_field(const nlohmann::json& j, const char* key, std::string_view what, bool required) {
+  const auto* v = field(j, key, what);
+  if (!v) {
+    if (required) throw validation_error(std::string(what) + ": missing required field '" + key + "'");
+    return {};
+  }
+  if (!v->is_string())
+    throw validation_error(std::string(what) + ": field '" + key + "' must be a string, got " + v->type_name());
+  return v->get<std::string>();
+}
+inline std::optional<timestamp> time_field(const nlohmann::json& j, const char* key, std::string_view what) {
+  const auto s = string_field(j, key, what, false);
+  if (s.empty()) return std::nullopt;
+  if (auto t = try_parse_iso8601(s)) return t;
+  throw validation_error(std::string(what) + ": field '" + key + "' is not an ISO-8601 timestamp: '" + s + "'");
+}
+inline nlohmann::json optional_text(const std::optional<std::string>& s) {
+  return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
+}
+}  // namespace detail
+
+inline void to_json(nlohmann::json& j, event_kind e) { j = std::string(to_string(e)); }
+inline void from_json(const nlohmann::json& j, event_kind& e) {
+  if (!j.is_string()) throw validation_error(std::string("event: expected a string, got ") + j.type_name());
+  e = parse_event_kind(j.get<std::string>());
+}
+
+/// The record as JSON; with `with_embedding` the vector is included as "embedding" (for export).
+inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
+  nlohmann::json j = nlohmann::json::object();
+  j["id"] = r.id;
+  j["memory"] = r.memory;
+  j["hash"] = r.hash;
+  j["metadata"] = r.metadata.is_object() ? r.metadata : nlohmann::json::object();
+  j["created_at"] = format_iso8601(r.created_at);
+  j["updated_at"] = format_iso8601(r.updated_at);
+  detail::put_if(j, "user_id", r.user_id);
+  detail::put_if(j, "agent_id", r.agent_id);
+  detail::put_if(j, "run_id", r.run_id);
+  detail::put_if(j, "actor_id", r.actor_id);
+  detail::put_if(j, "role", r.role);
+  if (with_embedding) j["embedding"] = r.embedding;
+  return j;
+}
+
+inline void to_json(nlohmann::json& j, const record& r) { j = record_to_json(r, false); }
+
+/// Reads a record (as written by record_to_json). `hash` is recomputed by the memory when absent.
+/// @throws validation_error naming the field that is missing or of the wrong type.
+inline void from_json(const nlohmann::json& j, record& r) {
+  constexpr std::string_view what = "record";
+  r.id = detail::string_field(j, "id", what, true);
+  r.memory = detail::string_field(j, "memory", what, true);
+  r.hash = detail::string_field(j, "hash", what, false);
+  if (const auto* m = detail::field(j, "metadata", what)) {
+    if (!m->is_object())
+      throw validation_error(std::string("record: field 'metadata' must be an object, got ") + m->type_name());
+    r.metadata = *m;
+  } else {
+    r.metadata = nlohmann::json::object();
+  }
+  r.user_id = detail::string_field(j, "user_id", what, false);
+  r.agent_id = detail::string_field(j, "agent_id", what, false);
+  r.run_id = detail::string_field(j, "run_id", what, false);
+  r.actor_id = detail::string_field(j, "actor_id", what, false);
+  r.role = detail::string_field(j, "role", what, false);
+  r.created_at = detail::time_field(j, "created_at", what).value_or(timestamp{});
+  r.updated_at = detail::time_field(j, "updated_at", what).value_or(r.created_at);
+  r.embedding.clear();
+  if (const auto* e = detail::field(j, "embedding", what)) {
+    if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");
+    r.embedding.reserve(e->size());
+    for (const auto& x : *e) {
+      if (!x.is_number()) throw validation_error("record: field 'embedding' must be an array of numbers");
+      r.embedding.push_back(x.get<float>());
+    }
+  }
+}
+
+inline void to_json(nlohmann::json& j, const search_hit& h) {
+  j = record_to_json(h.record, false);
+  j["score"] = h.score;
+}
+
+inline void to_json(nlohmann::json& j, const memory_event& e) {
+  j = nlohmann::json{{"id", e.id}, {"memory", e.memory}, {"event", to_string(e.event)}};
+  if (e.previous_memory) j["previous_memory"] = *e.previous_memory;
+}
+
+inline void from_json(const nlohmann::json& j, memory_event& e) {
+  constexpr std::string_view what = "memory event";
+  e.id = detail::string_field(j, "id", what, true);
+  e.memory = detail::string_field(j, "memory", what, false);
+  e.event = parse_event_kind(detail::string_field(j, "event", what, true));
+  const auto prev = detail::string_field(j, "previous_memory", what, false);
+  e.previous_memory = prev.empty() ? std::nullopt : std::optional<std::string>(prev);
+}
+
+inline void to_json(nlohmann::json& j, const history_event& h) {
+  j = nlohmann::json{{"id", h.id},
+                     {"memory_id", h.memory_id},
+                     {"old_memory", detail::optional_text(h.old_memory)},
+                     {"new_memory", detail::optional_text(h.new_memory)},
+                     {"event", to_string(h.event)},
+                     {"created_at", format_iso8601(h.created_at)},
+                     {"updated_at", h.updated_at ? nlohmann::json(format_iso8601(*h.updated_at)) : nullptr},
+                     {"is_deleted", h.is_deleted},
+                     {"actor_id", h.actor_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.actor_id)},
+                     {"role", h.role.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.role)}};
+}
+
+inline void from_json(const nlohmann::json& j, history_event& h) {
+  constexpr std::string_view what = "history event";
+  h.id = detail::string_field(j, "id", what, true);
+  h.memory_id = detail::string_field(j, "memory_id", what, true);
+  auto opt = [&](const char* k) -> std::optional<std::string> {
+    if (!detail::field(j, k, what)) return std::nullopt;
+    return detail::string_field(j, k, what, false);
+  };
+  h.old_memory = opt("old_memory");
+  h.new_memory = opt("new_memory");
+  h.event = parse_event_kind(detail::string_field(j, "event", what, true));
+  h.created_at = detail::time_field(j, "created_at", what).value_or(timestamp{});
+  h.updated_at = detail::time_field(j, "updated_at", what);
+  const auto* del = detail::field(j, "is_deleted", what);
+  if (del && !del->is_boolean()) throw validation_error("history event: field 'is_deleted' must be a boolean");
+  h.is_deleted = del && del->get<bool>();
+  h.actor_id = detail::string_field(j, "actor_id", what, false);
+  h.role = detail::string_field(j, "role", what, false);
+}
+
+inline void to_json(nlohmann::json& j, const message& m) {
+  j = nlohmann::json{{"role", m.role}, {"content", m.content}};
+  if (!m.name.empty()) j["name"] = m.name;
+}
+
+/// Reads an OpenAI-style chat message. `content` may be a string or a list of parts, of which the
+/// `{"type":"text","text":...}` ones are joined with newlines (images and other parts are not memory).
+inline void from_json(const nlohmann::json& j, message& m) {
+  constexpr std::string_view what = "message";
+  m.role = detail::string_field(j, "role", what, false);
+  if (m.role.empty()) m.role = "user";
+  m.name = detail::string_field(j, "name", what, false);
+  const auto* c = detail::field(j, "content", what);
+  if (!c) throw validation_error("message: missing required field 'content'");
+  if (c->is_string()) {
+    m.content = c->get<std::string>();
+  } else if (c->is_array()) {
+    m.content.clear();
+    for (const auto& part : *c) {
+      if (part.is_string()) {
+        if (!m.content.empty()) m.content += '\n';
+        m.content += part.get<std::string>();
+      } else if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+                 part["text"].is_string()) {
+        if (!m.content.empty()) m.content += '\n';
+        m.content += part["text"].get<std::string>();
+      }
+    }
+  } else {
+    throw validation_error(std::string("message: field 'content' must be a string or a list of parts, got ") +
+                           c->type_name());
+  }
+}
+
+/// Wraps a list as Mem0 does: `{"results": [...]}`.
+template <class Range>
+nlohmann::json results(const Range& items) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& x : items) arr.push_back(nlohmann::json(x));
+  return nlohmann::json{{"results", std::move(arr)}};
+}
+
+}  // namespace engram::inline v0

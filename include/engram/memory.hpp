@@ -1,0 +1,617 @@
+#pragma once
+/// @file memory.hpp
+/// basic_memory: long-term memory for agents, composed of an Embedder, an Index, a Store and an Extractor.
+
+#include <engram/concepts.hpp>
+#include <engram/detail/catalog.hpp>
+#include <engram/detail/md5.hpp>
+#include <engram/detail/utf8.hpp>
+#include <engram/error.hpp>
+#include <engram/extract/actions.hpp>
+#include <engram/extract/verbatim.hpp>
+#include <engram/index/bitmap.hpp>
+#include <engram/json.hpp>
+#include <engram/record.hpp>
+#include <engram/scope.hpp>
+#include <engram/store/write_batch.hpp>
+#include <engram/time.hpp>
+#include <engram/uuid.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Limits that turn oversized input into a validation_error instead of a stored surprise.
+struct memory_limits {
+  std::size_t max_text_bytes = 64 * 1024;      ///< one memory's text
+  std::size_t max_metadata_bytes = 64 * 1024;  ///< one memory's metadata, as compact JSON
+  std::size_t max_messages = 1000;             ///< messages in one add
+  std::size_t max_limit = 1000;                ///< the largest `limit` a search accepts
+};
+
+/// Construction-time settings of a basic_memory.
+struct memory_config {
+  memory_limits limits{};
+  std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
+};
+
+/// Options of add().
+struct add_options {
+  nlohmann::json metadata = nlohmann::json::object();  ///< stored with every memory this add creates
+  /// true: the Extractor decides what to remember; false: each non-system message is stored as given
+  /// (exact duplicates in the scope skipped), whatever the Extractor.
+  bool infer = true;
+};
+
+/// Options of search().
+struct search_options {
+  /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
+  std::size_t limit = 20;
+  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1].
+  std::optional<float> threshold{};
+};
+
+/// Options of get_all().
+struct get_all_options {
+  std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
+};
+
+/// Options of update().
+struct update_options {
+  std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
+};
+
+/// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
+struct skipped_action {
+  memory_action action;
+  std::string reason;
+};
+
+/// What add() did: one event per decided action (Mem0's `results`), plus the actions it refused.
+struct add_result {
+  std::vector<memory_event> results;
+  std::vector<skipped_action> skipped;
+};
+
+inline void to_json(nlohmann::json& j, const add_result& r) {
+  j = nlohmann::json{{"results", r.results}};
+  if (!r.skipped.empty()) {
+    auto arr = nlohmann::json::array();
+    for (const auto& s : r.skipped)
+      arr.push_back({{"event", to_string(s.action.event)},
+                     {"id", s.action.target_id},
+                     {"text", s.action.text},
+                     {"reason", s.reason}});
+    j["skipped"] = std::move(arr);
+  }
+}
+
+/// Long-term memory for one application: add what was said, search it by meaning within a scope, and
+/// keep every change in a history.
+///
+/// @tparam Embedder  text to vector (engram::embedder), e.g. hashing_embedder
+/// @tparam Index     vector search over scope partitions (engram::vector_index), e.g. flat_index
+/// @tparam Store     the durable truth (engram::record_store), e.g. memory_store
+/// @tparam Extractor facts and decisions (engram::fact_extractor), e.g. verbatim_extractor
+///
+/// Thread-safety: every member may be called concurrently. Searches and reads run in parallel; writes
+/// are serialised with each other (embedding and extraction happen before the write lock is taken).
+/// A write that returned has been applied by the Store (for a durable store: committed).
+template <class Embedder, class Index, class Store, class Extractor>
+class basic_memory {
+  static_assert(embedder<Embedder>,
+                "Embedder needs: dimension() const -> std::size_t, embed(std::string_view) const -> "
+                "std::vector<float>");
+  static_assert(vector_index<Index>,
+                "Index needs: dimension(), size(), add(slot, partition, vector), update(slot, vector), "
+                "remove(slot), clear(), search(query, k, partitions, candidates) const");
+  static_assert(record_store<Store>,
+                "Store needs: apply(write_batch), get(id) const -> std::optional<record>, for_each(visitor) const, "
+                "history(id) const, clear()");
+  static_assert(fact_extractor<Extractor>,
+                "Extractor needs: extract(messages, context) -> std::vector<fact>, decide(facts, neighbours, "
+                "context) -> std::vector<memory_action>");
+
+ public:
+  using embedder_type = Embedder;
+  using index_type = Index;
+  using store_type = Store;
+  using extractor_type = Extractor;
+
+  /// Builds the memory over `store`, indexing every record it already holds.
+  /// @throws dimension_mismatch / validation_error when the store holds vectors of another embedder.
+  explicit basic_memory(Embedder embedder = Embedder(), Store store = Store(), Extractor extractor = Extractor(),
+                        memory_config config = {})
+      : embedder_(std::move(embedder)),
+        index_(embedder_.dimension()),
+        store_(std::move(store)),
+        extractor_(std::move(extractor)),
+        config_(std::move(config)) {
+    open();
+  }
+
+  /// As above, with an index built by the caller (an IVF index with its settings, say).
+  basic_memory(Embedder embedder, Index index, Store store, Extractor extractor, memory_config config = {})
+      : embedder_(std::move(embedder)),
+        index_(std::move(index)),
+        store_(std::move(store)),
+        extractor_(std::move(extractor)),
+        config_(std::move(config)) {
+    open();
+  }
+
+  basic_memory(const basic_memory&) = delete;
+  basic_memory& operator=(const basic_memory&) = delete;
+
+  // ---- writing ----------------------------------------------------------------------------------------
+
+  /// Remembers plain text for `s` (as one user message).
+  add_result add(std::string_view text, const scope& s, const add_options& options = {}) {
+    const message m{"user", std::string(text), {}};
+    return add(std::span<const message>(&m, 1), s, options);
+  }
+
+  /// Remembers what matters in `messages` for scope `s`.
+  /// @throws validation_error for a missing scope, bad metadata or oversized input; provider or storage
+  ///         errors from the policies. When it throws, nothing was stored.
+  add_result add(std::span<const message> messages, const scope& s, const add_options& options = {}) {
+    validate_scope(s, "add");
+    validate_metadata(options.metadata, "add");
+    if (messages.size() > config_.limits.max_messages)
+      throw validation_error("add: " + std::to_string(messages.size()) + " messages; at most " +
+                             std::to_string(config_.limits.max_messages) + " per call");
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      validate_text(messages[i].content, "add: messages[" + std::to_string(i) + "].content");
+
+    const extraction_context ctx{s, options.metadata};
+    const verbatim_extractor verbatim;
+    std::vector<fact> facts = options.infer ? std::vector<fact>(extractor_.extract(messages, ctx))
+                                            : verbatim.extract(messages, ctx);
+    std::erase_if(facts, [](const fact& f) { return is_blank(f.text); });
+    add_result result;
+    if (facts.empty()) return result;
+    for (auto& f : facts) validate_text(f.text, "add: extracted fact");
+
+    std::vector<std::string> fact_texts;
+    fact_texts.reserve(facts.size());
+    for (const auto& f : facts) fact_texts.push_back(f.text);
+    auto fact_vectors = embed_checked(fact_texts);
+    const auto neighbours = find_neighbours(s, fact_vectors);
+
+    std::vector<memory_action> actions = options.infer
+                                             ? std::vector<memory_action>(extractor_.decide(facts, neighbours, ctx))
+                                             : verbatim.decide(facts, neighbours, ctx);
+
+    // Embed every text an action brings that is not a fact's own text, before taking the write lock.
+    std::vector<std::string> extra_texts;
+    for (const auto& a : actions)
+      if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
+          std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
+          std::find(extra_texts.begin(), extra_texts.end(), a.text) == extra_texts.end())
+        extra_texts.push_back(a.text);
+    auto extra_vectors = embed_checked(extra_texts);
+    auto vector_for = [&](const std::string& text) -> const std::vector<float>& {
+      if (auto it = std::find(fact_texts.begin(), fact_texts.end(), text); it != fact_texts.end())
+        return fact_vectors[std::size_t(it - fact_texts.begin())];
+      return extra_vectors[std::size_t(std::find(extra_texts.begin(), extra_texts.end(), text) - extra_texts.begin())];
+    };
+
+    std::unique_lock lock(mtx_);
+    const auto now = utc_now();
+    const auto partitions = catalog_.select(s);
+    write_batch batch;
+    std::vector<std::pair<record, bool>> changed;  // (record after, is new) in batch order
+    std::vector<std::string> deleted;
+    std::unordered_set<std::string> touched;
+    std::vector<std::pair<std::string, std::string>> pending;  // (hash, text) added by this batch
+
+    for (const auto& a : actions) {
+      const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
+      auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
+      switch (a.event) {
+        case event_kind::add: {
+          if (is_blank(a.text)) {
+            skip("empty text");
+            break;
+          }
+          if (a.text.size() > config_.limits.max_text_bytes || !detail::is_valid_utf8(a.text)) {
+            skip("text too long or not UTF-8");
+            break;
+          }
+          const auto hash = detail::md5_hex(a.text);
+          if (auto dup = find_duplicate(partitions, hash, a.text)) {
+            result.results.push_back({*dup, a.text, event_kind::none, std::nullopt});
+            break;
+          }
+          if (std::find(pending.begin(), pending.end(), std::pair{hash, a.text}) != pending.end()) break;
+          pending.emplace_back(hash, a.text);
+          record r;
+          r.id = make_uuid_v4();
+          r.memory = a.text;
+          r.hash = hash;
+          r.metadata = merged_metadata(options.metadata, from);
+          r.user_id = s.user_id;
+          r.agent_id = s.agent_id;
+          r.run_id = s.run_id;
+          r.role = from ? from->role : std::string("user");
+          r.actor_id = from ? from->actor_id : std::string();
+          r.created_at = r.updated_at = now;
+          r.embedding = vector_for(a.text);
+          batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add,
+                                               now, std::nullopt, false, r.actor_id, r.role});
+          result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
+          touched.insert(r.id);
+          batch.upserts.push_back(r);
+          changed.emplace_back(std::move(r), true);
+          break;
+        }
+        case event_kind::update: {
+          auto target = target_in_scope(a.target_id, s);
+          if (!target) {
+            skip("no memory '" + a.target_id + "' in this scope");
+            break;
+          }
+          if (is_blank(a.text) || a.text.size() > config_.limits.max_text_bytes || !detail::is_valid_utf8(a.text)) {
+            skip("empty, too long or not UTF-8 text");
+            break;
+          }
+          if (!touched.insert(a.target_id).second) {
+            skip("memory '" + a.target_id + "' already changed by this add");
+            break;
+          }
+          record r = std::move(*target);
+          const std::string old = r.memory;
+          if (old == a.text) {
+            result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
+            break;
+          }
+          r.memory = a.text;
+          r.hash = detail::md5_hex(a.text);
+          r.updated_at = now;
+          r.embedding = vector_for(a.text);
+          if (from && !from->metadata.empty()) r.metadata.update(from->metadata);
+          batch.events.push_back(history_event{make_uuid_v4(), r.id, old, r.memory, event_kind::update,
+                                               r.created_at, now, false, r.actor_id, r.role});
+          result.results.push_back({r.id, r.memory, event_kind::update, old});
+          batch.upserts.push_back(r);
+          changed.emplace_back(std::move(r), false);
+          break;
+        }
+        case event_kind::del: {
+          auto target = target_in_scope(a.target_id, s);
+          if (!target) {
+            skip("no memory '" + a.target_id + "' in this scope");
+            break;
+          }
+          if (!touched.insert(a.target_id).second) {
+            skip("memory '" + a.target_id + "' already changed by this add");
+            break;
+          }
+          batch.erases.push_back(target->id);
+          batch.events.push_back(history_event{make_uuid_v4(), target->id, target->memory, std::nullopt,
+                                               event_kind::del, target->created_at, now, true, target->actor_id,
+                                               target->role});
+          result.results.push_back({target->id, target->memory, event_kind::del, std::nullopt});
+          deleted.push_back(target->id);
+          break;
+        }
+        case event_kind::none: {
+          if (a.target_id.empty()) break;
+          if (auto target = target_in_scope(a.target_id, s))
+            result.results.push_back({target->id, target->memory, event_kind::none, std::nullopt});
+          break;
+        }
+      }
+    }
+    if (batch.empty()) return result;
+    store_.apply(batch);  // the commit point: if it throws, the index and catalog are untouched
+    for (const auto& id : deleted) unindex(id);
+    for (const auto& [r, is_new] : changed) {
+      if (is_new)
+        index_record(r);
+      else
+        reindex_record(r);
+    }
+    return result;
+  }
+
+  /// Changes a memory's text (and optionally its metadata): keeps created_at, bumps updated_at, re-embeds,
+  /// records an UPDATE event. @returns the record after the change. @throws not_found, validation_error.
+  record update(std::string_view id, std::string_view text, const update_options& options = {}) {
+    validate_text(text, "update: text");
+    if (is_blank(text)) throw validation_error("update: text is empty");
+    if (options.metadata) validate_metadata(*options.metadata, "update");
+    const std::string t(text);
+    auto vec = embed_checked(std::span<const std::string>(&t, 1));
+
+    std::unique_lock lock(mtx_);
+    auto current = existing(id, "update");
+    record r = *current;
+    r.memory = t;
+    r.hash = detail::md5_hex(t);
+    r.updated_at = utc_now();
+    r.embedding = std::move(vec.front());
+    if (options.metadata) r.metadata = *options.metadata;
+    write_batch batch;
+    batch.upserts.push_back(r);
+    batch.events.push_back(history_event{make_uuid_v4(), r.id, current->memory, r.memory, event_kind::update,
+                                         r.created_at, r.updated_at, false, r.actor_id, r.role});
+    store_.apply(batch);
+    reindex_record(r);
+    return r;
+  }
+
+  /// Deletes one memory, recording a DELETE event (its history stays readable). @throws not_found.
+  void delete_memory(std::string_view id) {
+    std::unique_lock lock(mtx_);
+    auto current = existing(id, "delete");
+    write_batch batch;
+    batch.erases.push_back(current->id);
+    batch.events.push_back(deletion_event(*current));
+    store_.apply(batch);
+    unindex(current->id);
+  }
+
+  /// Deletes every memory that scope `s` selects, and nothing else. @returns how many were deleted.
+  /// @throws validation_error when `s` is empty (reset() is the explicit way to wipe everything).
+  std::size_t delete_all(const scope& s) {
+    validate_scope(s, "delete_all");
+    std::unique_lock lock(mtx_);
+    write_batch batch;
+    for (const auto p : catalog_.select(s))
+      catalog_.for_each_slot(p, [&](slot_id slot) { batch.erases.push_back(catalog_.id_of(slot)); });
+    if (batch.erases.empty()) return 0;
+    std::sort(batch.erases.begin(), batch.erases.end());
+    for (const auto& id : batch.erases)
+      if (auto r = store_.get(id)) batch.events.push_back(deletion_event(*r));
+    store_.apply(batch);
+    for (const auto& id : batch.erases) unindex(id);
+    return batch.erases.size();
+  }
+
+  /// Erases every memory of every scope and all history.
+  void reset() {
+    std::unique_lock lock(mtx_);
+    store_.clear();
+    index_.clear();
+    catalog_.clear();
+  }
+
+  // ---- reading ----------------------------------------------------------------------------------------
+
+  /// The memories of scope `s` closest in meaning to `query`, best first.
+  /// @throws validation_error for an empty scope or query, or a limit of 0 or above max_limit.
+  [[nodiscard]] std::vector<search_hit> search(std::string_view query, const scope& s,
+                                               const search_options& options = {}) const {
+    validate_scope(s, "search");
+    validate_text(query, "search: query");
+    if (is_blank(query)) throw validation_error("search: query is empty");
+    if (options.limit == 0 || options.limit > config_.limits.max_limit)
+      throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
+                             std::to_string(config_.limits.max_limit) + ")");
+    const std::string q(query);
+    const auto qv = embed_checked(std::span<const std::string>(&q, 1));
+
+    std::shared_lock lock(mtx_);
+    const auto partitions = catalog_.select(s);
+    std::vector<search_hit> out;
+    if (partitions.empty()) return out;
+    const auto hits = index_.search(qv.front(), options.limit, partitions, static_cast<const slot_bitmap*>(nullptr));
+    out.reserve(hits.size());
+    for (const auto& h : hits) {
+      if (options.threshold && h.score < *options.threshold) continue;
+      if (auto r = store_.get(catalog_.id_of(h.slot))) out.push_back(search_hit{std::move(*r), h.score});
+    }
+    return out;
+  }
+
+  /// The memory with this id, or std::nullopt when there is none (never throws for an unknown id).
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    std::shared_lock lock(mtx_);
+    if (!catalog_.slot_of(id)) return std::nullopt;
+    return store_.get(id);
+  }
+
+  /// The memories scope `s` selects, oldest first (ties by id). @throws validation_error for an empty scope.
+  [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
+    validate_scope(s, "get_all");
+    std::shared_lock lock(mtx_);
+    return collect(catalog_.select(s), options.limit);
+  }
+
+  /// Every memory of every scope, oldest first: for export and administration.
+  [[nodiscard]] std::vector<record> get_all(all_scopes_t, const get_all_options& options = {}) const {
+    std::shared_lock lock(mtx_);
+    std::vector<partition_id> all(catalog_.partition_count());
+    for (std::size_t p = 0; p < all.size(); ++p) all[p] = static_cast<partition_id>(p);
+    return collect(all, options.limit);
+  }
+
+  /// The changes of one memory id, oldest first; empty for an id that never existed.
+  [[nodiscard]] std::vector<history_event> history(std::string_view id) const { return store_.history(id); }
+
+  /// Number of memories held.
+  [[nodiscard]] std::size_t size() const {
+    std::shared_lock lock(mtx_);
+    return catalog_.size();
+  }
+
+  [[nodiscard]] const Embedder& embedder() const noexcept { return embedder_; }
+  [[nodiscard]] const Store& store() const noexcept { return store_; }
+  [[nodiscard]] const memory_config& config() const noexcept { return config_; }
+
+ private:
+  static bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+  void validate_text(std::string_view text, const std::string& what) const {
+    if (text.size() > config_.limits.max_text_bytes)
+      throw validation_error(what + " is " + std::to_string(text.size()) + " bytes; at most " +
+                             std::to_string(config_.limits.max_text_bytes) + " are allowed");
+    if (!detail::is_valid_utf8(text)) throw validation_error(what + " is not valid UTF-8");
+  }
+
+  void validate_metadata(const nlohmann::json& m, std::string_view op) const {
+    if (!m.is_object())
+      throw validation_error(std::string(op) + ": metadata must be a JSON object, got " + m.type_name());
+    for (const char* key : {"user_id", "agent_id", "run_id", "actor_id", "role"})
+      if (m.contains(key))
+        throw validation_error(std::string(op) + ": metadata must not contain '" + key +
+                               "': identity comes from the scope and the messages, never from metadata");
+    std::string dumped;
+    try {
+      dumped = m.dump();
+    } catch (const nlohmann::json::exception& e) {
+      throw validation_error(std::string(op) + ": metadata is not serialisable: " + e.what());
+    }
+    if (dumped.size() > config_.limits.max_metadata_bytes)
+      throw validation_error(std::string(op) + ": metadata is " + std::to_string(dumped.size()) +
+                             " bytes; at most " + std::to_string(config_.limits.max_metadata_bytes) + " are allowed");
+  }
+
+  static nlohmann::json merged_metadata(const nlohmann::json& base, const fact* from) {
+    nlohmann::json m = base.is_object() ? base : nlohmann::json::object();
+    if (from && from->metadata.is_object()) m.update(from->metadata);
+    return m;
+  }
+
+  std::vector<std::vector<float>> embed_checked(std::span<const std::string> texts) const {
+    if (texts.empty()) return {};
+    auto v = detail::embed_all(embedder_, texts);
+    if (v.size() != texts.size())
+      throw error("embedder returned " + std::to_string(v.size()) + " vectors for " + std::to_string(texts.size()) +
+                  " texts");
+    for (const auto& x : v)
+      if (x.size() != embedder_.dimension()) throw dimension_mismatch(embedder_.dimension(), x.size(), "embedder");
+    return v;
+  }
+
+  std::vector<std::vector<existing_memory>> find_neighbours(const scope& s,
+                                                            const std::vector<std::vector<float>>& vectors) const {
+    std::vector<std::vector<existing_memory>> out(vectors.size());
+    std::shared_lock lock(mtx_);
+    const auto partitions = catalog_.select(s);
+    if (partitions.empty()) return out;
+    for (std::size_t i = 0; i < vectors.size(); ++i) {
+      for (const auto& h : index_.search(vectors[i], config_.neighbours, partitions,
+                                         static_cast<const slot_bitmap*>(nullptr))) {
+        if (auto r = store_.get(catalog_.id_of(h.slot)))
+          out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
+      }
+    }
+    return out;
+  }
+
+  std::optional<std::string> find_duplicate(const std::vector<partition_id>& partitions, const std::string& hash,
+                                            const std::string& text) const {
+    for (const auto p : partitions)
+      for (const auto slot : catalog_.with_hash(p, hash)) {
+        const auto& id = catalog_.id_of(slot);
+        if (auto r = store_.get(id); r && r->memory == text) return id;
+      }
+    return std::nullopt;
+  }
+
+  /// The record `id` if it exists and scope `s` selects it (an extractor cannot reach outside the scope).
+  std::optional<record> target_in_scope(const std::string& id, const scope& s) const {
+    if (id.empty() || !catalog_.slot_of(id)) return std::nullopt;
+    auto r = store_.get(id);
+    if (!r || !s.selects(r->scope())) return std::nullopt;
+    return r;
+  }
+
+  std::optional<record> existing(std::string_view id, std::string_view op) const {
+    if (catalog_.slot_of(id))
+      if (auto r = store_.get(id)) return r;
+    throw not_found(std::string(op) + ": no memory with id '" + std::string(id) + "'");
+  }
+
+  static history_event deletion_event(const record& r) {
+    return history_event{make_uuid_v4(), r.id,     r.memory, std::nullopt, event_kind::del,
+                         r.created_at,   utc_now(), true,     r.actor_id,   r.role};
+  }
+
+  std::vector<record> collect(const std::vector<partition_id>& partitions, std::size_t limit) const {
+    std::vector<record> out;
+    for (const auto p : partitions)
+      catalog_.for_each_slot(p, [&](slot_id slot) {
+        if (auto r = store_.get(catalog_.id_of(slot))) out.push_back(std::move(*r));
+      });
+    std::sort(out.begin(), out.end(), [](const record& a, const record& b) {
+      return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+    });
+    if (limit && out.size() > limit) out.resize(limit);
+    return out;
+  }
+
+  void index_record(const record& r) {
+    const auto p = catalog_.partition_for(r.scope());
+    const auto slot = catalog_.attach(r.id, p, r.hash);
+    index_.add(slot, p, r.embedding);
+  }
+  void reindex_record(const record& r) {
+    const auto slot = *catalog_.slot_of(r.id);
+    catalog_.rehash(slot, r.hash);
+    index_.update(slot, r.embedding);
+  }
+  void unindex(const std::string& id) {
+    if (auto slot = catalog_.slot_of(id)) {
+      index_.remove(*slot);
+      catalog_.detach(*slot);
+    }
+  }
+
+  void open() {
+    if (index_.dimension() != embedder_.dimension())
+      throw dimension_mismatch(embedder_.dimension(), index_.dimension(), "basic_memory: index vs embedder");
+    if constexpr (requires { store_.bind(store_identity{}); })
+      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
+    rebuild_index();
+  }
+
+  void rebuild_index() {
+    std::vector<record> missing;  // records stored without a vector (imported text): embedded now
+    store_.for_each([&](const record& r) {
+      if (r.embedding.empty()) {
+        missing.push_back(r);
+        return;
+      }
+      if (r.embedding.size() != embedder_.dimension())
+        throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
+      index_record(r);
+    });
+    if (missing.empty()) return;
+    std::vector<std::string> texts;
+    for (const auto& r : missing) texts.push_back(r.memory);
+    auto vectors = embed_checked(texts);
+    write_batch batch;
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+      missing[i].embedding = std::move(vectors[i]);
+      batch.upserts.push_back(missing[i]);
+    }
+    store_.apply(batch);
+    for (const auto& r : missing) index_record(r);
+  }
+
+  Embedder embedder_;
+  Index index_;
+  Store store_;
+  Extractor extractor_;
+  memory_config config_;
+  mutable std::shared_mutex mtx_;
+  detail::scope_catalog catalog_;
+};
+
+}  // namespace engram::inline v0

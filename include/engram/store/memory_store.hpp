@@ -1,0 +1,101 @@
+#pragma once
+/// @file store/memory_store.hpp
+/// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
+
+#include <engram/error.hpp>
+#include <engram/record.hpp>
+#include <engram/store/write_batch.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Records and history held in memory; everything is lost when it is destroyed.
+/// Thread-safe: every member may be called concurrently. Movable, not copyable.
+class memory_store {
+ public:
+  memory_store() : s_(std::make_unique<state>()) {}
+
+  /// Records the embedder identity on first use; afterwards a different one is refused
+  /// (dimension_mismatch for another size, validation_error for another name).
+  void bind(const store_identity& id) {
+    std::unique_lock lock(s_->mtx);
+    if (!s_->identity) {
+      s_->identity = id;
+      return;
+    }
+    if (s_->identity->dimension != id.dimension)
+      throw dimension_mismatch(s_->identity->dimension, id.dimension,
+                               "memory_store: store holds '" + s_->identity->embedder + "' vectors; embedder '" +
+                                   id.embedder + "'");
+    if (s_->identity->embedder != id.embedder)
+      throw validation_error("memory_store: store holds vectors of embedder '" + s_->identity->embedder +
+                             "', not '" + id.embedder + "'");
+  }
+
+  /// The identity bound so far, if any.
+  [[nodiscard]] std::optional<store_identity> identity() const {
+    std::shared_lock lock(s_->mtx);
+    return s_->identity;
+  }
+
+  /// Applies the batch under one lock: concurrent readers see all of it or none of it.
+  void apply(const write_batch& b) {
+    std::unique_lock lock(s_->mtx);
+    for (const auto& r : b.upserts) s_->records.insert_or_assign(r.id, r);
+    for (const auto& id : b.erases) s_->records.erase(id);
+    for (const auto& e : b.events) s_->history[e.memory_id].push_back(e);
+  }
+
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    std::shared_lock lock(s_->mtx);
+    auto it = s_->records.find(std::string(id));
+    if (it == s_->records.end()) return std::nullopt;
+    return it->second;
+  }
+
+  /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
+  template <class F>
+  void for_each(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    for (const auto& [id, r] : s_->records) f(r);
+  }
+
+  /// The events of one memory id, oldest first; empty when the id never existed.
+  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
+    std::shared_lock lock(s_->mtx);
+    auto it = s_->history.find(std::string(memory_id));
+    return it == s_->history.end() ? std::vector<history_event>{} : it->second;
+  }
+
+  /// Erases every record and every history event (the identity stays).
+  void clear() {
+    std::unique_lock lock(s_->mtx);
+    s_->records.clear();
+    s_->history.clear();
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::shared_lock lock(s_->mtx);
+    return s_->records.size();
+  }
+
+ private:
+  struct state {
+    mutable std::shared_mutex mtx;
+    std::unordered_map<std::string, record> records;
+    std::unordered_map<std::string, std::vector<history_event>> history;
+    std::optional<store_identity> identity;
+  };
+  std::unique_ptr<state> s_;
+};
+
+}  // namespace engram::inline v0

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds and runs the tests (dev preset), runs the
+# concurrency tests under ThreadSanitizer, then the whole suite under AddressSanitizer + UBSan.
+# The last thing printed is ctest's summary of the sanitizer run.
+#
+#   scripts/test.sh                 everything
+#   ENGRAM_SKIP_SANITIZERS=1 ...    only the dev build (quick local loop)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+jobs=$(nproc)
+step() { printf '\n==== %s\n' "$*"; }
+
+step "dev build + tests"
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j "$jobs"
+ctest --preset dev -j "$jobs"
+
+if [ "${ENGRAM_SKIP_SANITIZERS:-0}" = 1 ]; then
+  exit 0
+fi
+
+step "ThreadSanitizer: concurrency tests"
+cmake --preset tsan >/dev/null
+tsan_targets=$(cd tests && ls concurrency*.cpp 2>/dev/null | sed 's/\.cpp$//; s/^/test_/' | tr '\n' ' ')
+# shellcheck disable=SC2086
+cmake --build --preset tsan -j "$jobs" --target $tsan_targets
+ctest --preset tsan -L concurrency -j "$jobs"
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer: whole suite"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$jobs"
+ctest --preset asan -j "$jobs"

@@ -1,0 +1,139 @@
+#include <engram/detail/md5.hpp>
+#include <engram/detail/utf8.hpp>
+#include <engram/json.hpp>
+#include <engram/scope.hpp>
+#include <engram/time.hpp>
+#include <engram/uuid.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+using namespace engram;
+
+TEST_CASE("core: md5 matches the RFC 1321 test suite", "[core]") {
+  CHECK(detail::md5_hex("") == "d41d8cd98f00b204e9800998ecf8427e");
+  CHECK(detail::md5_hex("a") == "0cc175b9c0f1b6a831c399e269772661");
+  CHECK(detail::md5_hex("abc") == "900150983cd24fb0d6963f7d28e17f72");
+  CHECK(detail::md5_hex("message digest") == "f96b697d7cb7938d525a2f31aaf161d0");
+  CHECK(detail::md5_hex("12345678901234567890123456789012345678901234567890123456789012345678901234567890") ==
+        "57edf4a22be3c955ac49da2e2107b67a");
+}
+
+TEST_CASE("core: uuid v4 shape and uniqueness", "[core]") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto u = make_uuid_v4();
+    REQUIRE(is_uuid(u));
+    CHECK(u[14] == '4');
+    CHECK((u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b'));
+    seen.insert(u);
+  }
+  CHECK(seen.size() == 1000);
+  CHECK_FALSE(is_uuid("not-a-uuid"));
+  CHECK_FALSE(is_uuid("0123456789abcdef0123456789abcdef0123"));
+}
+
+TEST_CASE("core: ISO-8601 round trip and offsets", "[core]") {
+  const auto t = parse_iso8601("2024-05-01T12:34:56.789012Z");
+  CHECK(format_iso8601(t) == "2024-05-01T12:34:56.789012+00:00");
+  CHECK(parse_iso8601(format_iso8601(t)) == t);
+  CHECK(parse_iso8601("2024-05-01T14:34:56.789012+02:00") == t);
+  CHECK(parse_iso8601("2024-05-01T05:34:56.789012-0700") == t);
+  CHECK(parse_iso8601("2024-05-01") == parse_iso8601("2024-05-01T00:00:00Z"));
+  CHECK(parse_iso8601("2024-05-01 12:34") == parse_iso8601("2024-05-01T12:34:00+00:00"));
+  for (const char* bad : {"", "2024", "2024-13-01", "2024-02-30", "2024-05-01T25:00", "2024-05-01X",
+                          "2024-05-01T12:00:00+", "yesterday", "2024-05-01T12:00:00."})
+    CHECK_FALSE(try_parse_iso8601(bad).has_value());
+  CHECK_THROWS_AS(parse_iso8601("soon"), validation_error);
+}
+
+TEST_CASE("core: utf-8 validation", "[core]") {
+  CHECK(detail::is_valid_utf8("plain"));
+  CHECK(detail::is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  CHECK_FALSE(detail::is_valid_utf8("\xc3"));          // truncated
+  CHECK_FALSE(detail::is_valid_utf8("\xc0\xaf"));      // overlong
+  CHECK_FALSE(detail::is_valid_utf8("\xed\xa0\x80"));  // surrogate
+  CHECK_FALSE(detail::is_valid_utf8("\xff"));
+}
+
+TEST_CASE("core: scope selection and validation", "[core]") {
+  const scope alice_travel{"alice", "travel", ""};
+  CHECK(user("alice").selects(alice_travel));
+  CHECK(agent("travel").selects(alice_travel));
+  CHECK_FALSE(user("bob").selects(alice_travel));
+  CHECK_FALSE(scope{"alice", "", "r1"}.selects(alice_travel));
+  CHECK_FALSE(scope{}.selects(alice_travel));
+  CHECK_THROWS_WITH(validate_scope(scope{}, "add"), Catch::Contains("add: a scope is required"));
+  CHECK_THROWS_AS(validate_scope(user(std::string(300, 'x')), "add"), validation_error);
+  CHECK_THROWS_AS(validate_scope(user(std::string("a\0b", 3)), "add"), validation_error);
+  CHECK_NOTHROW(validate_scope(user("alice"), "add"));
+}
+
+TEST_CASE("core: record JSON has Mem0's shape and round-trips", "[core][json]") {
+  record r;
+  r.id = make_uuid_v4();
+  r.memory = "Likes green tea";
+  r.hash = detail::md5_hex(r.memory);
+  r.metadata = {{"category", "food"}};
+  r.user_id = "alice";
+  r.role = "user";
+  r.created_at = parse_iso8601("2024-05-01T12:00:00Z");
+  r.updated_at = parse_iso8601("2024-05-02T12:00:00Z");
+  r.embedding = {0.5f, -0.25f};
+
+  const nlohmann::json j = r;
+  CHECK(j["id"] == r.id);
+  CHECK(j["memory"] == "Likes green tea");
+  CHECK(j["hash"] == r.hash);
+  CHECK(j["metadata"]["category"] == "food");
+  CHECK(j["user_id"] == "alice");
+  CHECK_FALSE(j.contains("agent_id"));  // absent ids are omitted, as Mem0 does
+  CHECK_FALSE(j.contains("embedding"));
+  CHECK(j["created_at"] == "2024-05-01T12:00:00.000000+00:00");
+
+  const auto with_vec = record_to_json(r, true);
+  CHECK(with_vec["embedding"].size() == 2);
+  CHECK(with_vec.get<record>() == r);
+  auto without = j.get<record>();
+  CHECK(without.embedding.empty());
+
+  CHECK_THROWS_AS(nlohmann::json::parse(R"({"memory":"x"})").get<record>(), validation_error);
+  CHECK_THROWS_WITH(nlohmann::json::parse(R"({"id":"1","memory":"x","metadata":[1]})").get<record>(),
+                    Catch::Contains("metadata"));
+  CHECK_THROWS_AS(nlohmann::json::parse(R"({"id":"1","memory":"x","created_at":"later"})").get<record>(),
+                  validation_error);
+}
+
+TEST_CASE("core: event, history and message JSON", "[core][json]") {
+  const memory_event add{"id1", "Likes tea", event_kind::add, std::nullopt};
+  CHECK(nlohmann::json(add) == nlohmann::json::parse(R"({"id":"id1","memory":"Likes tea","event":"ADD"})"));
+  const memory_event upd{"id1", "Likes coffee", event_kind::update, "Likes tea"};
+  CHECK(nlohmann::json(upd)["previous_memory"] == "Likes tea");
+  CHECK(nlohmann::json(upd).get<memory_event>() == upd);
+
+  history_event h;
+  h.id = "h1";
+  h.memory_id = "id1";
+  h.new_memory = "Likes tea";
+  h.event = event_kind::add;
+  h.created_at = parse_iso8601("2024-05-01T12:00:00Z");
+  const nlohmann::json hj = h;
+  for (const char* key : {"id", "memory_id", "old_memory", "new_memory", "event", "created_at", "updated_at",
+                          "is_deleted", "actor_id", "role"})
+    CHECK(hj.contains(key));
+  CHECK(hj["old_memory"].is_null());
+  CHECK(hj.get<history_event>() == h);
+
+  const auto m = nlohmann::json::parse(R"({"role":"user","content":[{"type":"text","text":"hi"},
+                                           {"type":"image_url","image_url":{"url":"x"}}],"name":"al"})")
+                     .get<message>();
+  CHECK(m.content == "hi");
+  CHECK(m.name == "al");
+  CHECK_THROWS_AS(nlohmann::json::parse(R"({"role":"user"})").get<message>(), validation_error);
+  CHECK_THROWS_AS(nlohmann::json::parse(R"({"role":"user","content":5})").get<message>(), validation_error);
+  CHECK_THROWS_AS(parse_event_kind("MERGE"), validation_error);
+
+  const std::vector<memory_event> evs{add};
+  CHECK(results(evs).dump() == R"({"results":[{"event":"ADD","id":"id1","memory":"Likes tea"}]})");
+}

@@ -1,0 +1,12 @@
+# Writes the C++ block between <!-- readme-example:begin --> and <!-- readme-example:end --> of README to OUT.
+file(READ ${README} text)
+string(FIND "${text}" "<!-- readme-example:begin -->" begin)
+string(FIND "${text}" "<!-- readme-example:end -->" end)
+if(begin EQUAL -1 OR end EQUAL -1)
+  message(FATAL_ERROR "README.md has no readme-example markers")
+endif()
+math(EXPR len "${end} - ${begin}")
+string(SUBSTRING "${text}" ${begin} ${len} block)
+string(REGEX REPLACE "^[^\n]*\n```cpp\n" "" block "${block}")
+string(REGEX REPLACE "```[ \n]*$" "" block "${block}")
+file(WRITE ${OUT} "${block}")

@@ -1,0 +1,265 @@
+#include <engram/engram.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+using namespace engram;
+
+TEST_CASE("memory: scopes are walls, also for identical texts", "[memory]") {
+  memory mem;
+  mem.add("I like green tea", user("alice"));
+  mem.add("I like green tea", user("bob"));
+  mem.add("I live in Lisbon", user("alice"));
+  mem.add("I live in Oslo", user("bob"));
+  mem.add("Meeting notes for the run", scope{"alice", "planner", "run-1"});
+
+  for (const char* who : {"alice", "bob"}) {
+    for (const auto& h : mem.search("green tea lisbon oslo", user(who), {.limit = 50})) {
+      CHECK(h.record.user_id == who);
+    }
+    for (const auto& r : mem.get_all(user(who))) CHECK(r.user_id == who);
+  }
+  CHECK(mem.get_all(user("alice")).size() == 3);
+  CHECK(mem.get_all(user("bob")).size() == 2);
+  CHECK(mem.get_all(agent("planner")).size() == 1);
+  CHECK(mem.get_all(scope{"bob", "planner", ""}).empty());
+  CHECK(mem.search("tea", user("carol")).empty());
+  CHECK(mem.get_all(all_scopes).size() == 5);
+}
+
+TEST_CASE("memory: search ranks the related memory first, with limit and threshold", "[memory]") {
+  memory mem;
+  mem.add("My favourite drink is green tea", user("alice"));
+  mem.add("I work as a nurse in a hospital", user("alice"));
+  mem.add("I have two cats named Miso and Tofu", user("alice"));
+  const auto hits = mem.search("what does she drink? tea?", user("alice"));
+  REQUIRE(hits.size() == 3);
+  CHECK(hits[0].record.memory == "My favourite drink is green tea");
+  CHECK(hits[0].score > hits[1].score);
+  CHECK(mem.search("cats", user("alice"), {.limit = 1}).front().record.memory.find("cats") != std::string::npos);
+  const auto strict = mem.search("green tea", user("alice"), {.limit = 10, .threshold = 0.3f});
+  REQUIRE(strict.size() == 1);
+  CHECK(strict.front().score >= 0.3f);
+}
+
+TEST_CASE("memory: add semantics", "[memory]") {
+  memory mem;
+  SECTION("messages: system skipped, each other message one memory with role and actor") {
+    const std::vector<message> chat = {{"system", "be nice", ""},
+                                       {"user", "I'm allergic to peanuts", "al"},
+                                       {"assistant", "Noted, no peanuts.", ""},
+                                       {"user", "   ", ""}};
+    const auto r = mem.add(chat, user("alice"));
+    REQUIRE(r.results.size() == 2);
+    CHECK(r.results[0].event == event_kind::add);
+    const auto rec = mem.get(r.results[0].id);
+    REQUIRE(rec);
+    CHECK(rec->role == "user");
+    CHECK(rec->actor_id == "al");
+    CHECK(rec->hash == detail::md5_hex("I'm allergic to peanuts"));
+    CHECK(rec->created_at == rec->updated_at);
+    CHECK(mem.get(r.results[1].id)->role == "assistant");
+  }
+  SECTION("an exact duplicate in the scope is NONE; in another scope it is new") {
+    const auto first = mem.add("I like tea", user("alice"));
+    const auto again = mem.add("I like tea", user("alice"));
+    REQUIRE(again.results.size() == 1);
+    CHECK(again.results[0].event == event_kind::none);
+    CHECK(again.results[0].id == first.results[0].id);
+    CHECK(mem.add("I like tea", user("bob")).results[0].event == event_kind::add);
+    const std::vector<message> twice = {{"user", "same", ""}, {"user", "same", ""}};
+    CHECK(mem.add(twice, user("carol")).results.size() == 1);
+    CHECK(mem.get_all(user("carol")).size() == 1);
+    CHECK(mem.size() == 3);
+  }
+  SECTION("infer=false stores as given") {
+    const auto r = mem.add("Raw note", user("alice"), {.infer = false});
+    CHECK(r.results.at(0).event == event_kind::add);
+  }
+  SECTION("metadata is stored") {
+    const auto r = mem.add("Prefers aisle seats", user("alice"), {.metadata = {{"category", "travel"}}});
+    CHECK(mem.get(r.results[0].id)->metadata["category"] == "travel");
+  }
+  SECTION("blank input stores nothing") {
+    CHECK(mem.add("   ", user("alice")).results.empty());
+    CHECK(mem.size() == 0);
+  }
+}
+
+TEST_CASE("memory: errors are typed and store nothing", "[memory][errors]") {
+  memory mem;
+  mem.add("keep me", user("alice"));
+  CHECK_THROWS_AS(mem.add("x", scope{}), validation_error);
+  CHECK_THROWS_WITH(mem.add("x", scope{}), Catch::Contains("user_id, agent_id, run_id"));
+  CHECK_THROWS_AS(mem.add("x", user("a"), {.metadata = {{"user_id", "bob"}}}), validation_error);
+  CHECK_THROWS_WITH(mem.add("x", user("a"), {.metadata = {{"agent_id", "z"}}}), Catch::Contains("agent_id"));
+  CHECK_THROWS_AS(mem.add("x", user("a"), {.metadata = nlohmann::json::array()}), validation_error);
+  CHECK_THROWS_AS(mem.add(std::string(70000, 'a'), user("a")), validation_error);
+  CHECK_THROWS_AS(mem.add("bad \xff utf8", user("a")), validation_error);
+  CHECK_THROWS_AS(mem.add("x", user("a"), {.metadata = {{"blob", std::string(70000, 'b')}}}), validation_error);
+  CHECK_THROWS_AS(mem.search("x", scope{}), validation_error);
+  CHECK_THROWS_AS(mem.search("", user("alice")), validation_error);
+  CHECK_THROWS_AS(mem.search("x", user("alice"), {.limit = 0}), validation_error);
+  CHECK_THROWS_AS(mem.search("x", user("alice"), {.limit = 1001}), validation_error);
+  CHECK_THROWS_AS(mem.get_all(scope{}), validation_error);
+  CHECK_THROWS_AS(mem.delete_all(scope{}), validation_error);
+  CHECK_THROWS_AS(mem.update("no-such-id", "x"), not_found);
+  CHECK_THROWS_AS(mem.delete_memory("no-such-id"), not_found);
+  CHECK_FALSE(mem.get("no-such-id").has_value());
+  CHECK(mem.history("no-such-id").empty());
+  const auto id = mem.get_all(user("alice")).at(0).id;
+  CHECK_THROWS_AS(mem.update(id, ""), validation_error);
+  CHECK_THROWS_AS(mem.update(id, "y", {.metadata = nlohmann::json{{"role", "admin"}}}), validation_error);
+  // nothing above changed what was stored
+  REQUIRE(mem.size() == 1);
+  CHECK(mem.get(id)->memory == "keep me");
+  CHECK(mem.history(id).size() == 1);
+}
+
+TEST_CASE("memory: update keeps created_at, bumps updated_at, re-embeds, records history", "[memory]") {
+  memory mem;
+  const auto id = mem.add("I live in Lisbon", user("alice")).results.at(0).id;
+  const auto before = *mem.get(id);
+  const auto after = mem.update(id, "I moved to Porto", {.metadata = nlohmann::json{{"city", "Porto"}}});
+  CHECK(after.created_at == before.created_at);
+  CHECK(after.updated_at >= before.updated_at);
+  CHECK(after.hash == detail::md5_hex("I moved to Porto"));
+  CHECK(mem.get(id)->metadata["city"] == "Porto");
+  CHECK(mem.search("porto", user("alice")).at(0).record.id == id);
+  CHECK(mem.search("porto", user("alice")).at(0).score > 0.5f);
+
+  const auto h = mem.history(id);
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].event == event_kind::add);
+  CHECK(h[0].new_memory == "I live in Lisbon");
+  CHECK_FALSE(h[0].old_memory);
+  CHECK(h[1].event == event_kind::update);
+  CHECK(h[1].old_memory == "I live in Lisbon");
+  CHECK(h[1].new_memory == "I moved to Porto");
+  CHECK(h[1].updated_at.has_value());
+  // the old text is no longer an exact duplicate; the new one is
+  CHECK(mem.add("I moved to Porto", user("alice")).results[0].event == event_kind::none);
+  CHECK(mem.add("I live in Lisbon", user("alice")).results[0].event == event_kind::add);
+}
+
+TEST_CASE("memory: delete keeps history; delete_all touches only its scope; reset wipes", "[memory]") {
+  memory mem;
+  const auto a1 = mem.add("alice one", user("alice")).results[0].id;
+  mem.add("alice two", scope{"alice", "agent-x", ""});
+  mem.add("bob one", user("bob"));
+  mem.add("carol one", user("carol"));
+
+  mem.delete_memory(a1);
+  CHECK_FALSE(mem.get(a1));
+  const auto h = mem.history(a1);
+  REQUIRE(h.size() == 2);
+  CHECK(h[1].event == event_kind::del);
+  CHECK(h[1].is_deleted);
+  CHECK(h[1].old_memory == "alice one");
+  CHECK(mem.search("alice one", user("alice"), {.limit = 10}).size() == 1);
+
+  CHECK(mem.delete_all(user("alice")) == 1);
+  CHECK(mem.get_all(user("alice")).empty());
+  CHECK(mem.get_all(user("bob")).size() == 1);
+  CHECK(mem.get_all(user("carol")).size() == 1);
+  CHECK(mem.delete_all(user("nobody")) == 0);
+
+  mem.reset();
+  CHECK(mem.size() == 0);
+  CHECK(mem.get_all(all_scopes).empty());
+  CHECK(mem.history(a1).empty());
+  // usable after reset, slots reused
+  mem.add("fresh start", user("alice"));
+  CHECK(mem.search("fresh", user("alice")).size() == 1);
+}
+
+TEST_CASE("memory: add results and search hits serialise in Mem0's shapes", "[memory][json]") {
+  memory mem;
+  const auto added = mem.add("I like jazz", user("alice"), {.metadata = {{"genre", "music"}}});
+  const nlohmann::json aj = added;
+  REQUIRE(aj["results"].size() == 1);
+  CHECK(aj["results"][0]["event"] == "ADD");
+  CHECK(aj["results"][0]["memory"] == "I like jazz");
+  CHECK(is_uuid(aj["results"][0]["id"].get<std::string>()));
+  CHECK_FALSE(aj.contains("skipped"));
+
+  const auto sj = results(mem.search("jazz", user("alice")));
+  REQUIRE(sj["results"].size() == 1);
+  const auto& hit = sj["results"][0];
+  for (const char* key : {"id", "memory", "hash", "metadata", "created_at", "updated_at", "user_id", "score"})
+    CHECK(hit.contains(key));
+  CHECK(hit["metadata"]["genre"] == "music");
+  CHECK(hit["score"].get<double>() > 0.5);
+}
+
+namespace {
+// A user-written Embedder: counts vowels and consonants. Not useful, but a valid policy.
+struct letter_embedder {
+  std::size_t dimension() const { return 2; }
+  std::vector<float> embed(std::string_view t) const {
+    float v = 0, c = 0;
+    for (char ch : t) {
+      if (std::string_view("aeiou").find(ch) != std::string_view::npos)
+        ++v;
+      else if (ch >= 'a' && ch <= 'z')
+        ++c;
+    }
+    return {v + 0.01f, c + 0.01f};
+  }
+};
+struct wrong_size_embedder {
+  std::size_t dimension() const { return 4; }
+  std::vector<float> embed(std::string_view) const { return {1.0f, 2.0f}; }
+};
+}  // namespace
+
+TEST_CASE("memory: a user-written embedder plugs in", "[memory][policies]") {
+  static_assert(embedder<letter_embedder>);
+  static_assert(!embedder<int>);
+  static_assert(vector_index<flat_index>);
+  static_assert(record_store<memory_store>);
+  static_assert(fact_extractor<verbatim_extractor>);
+  basic_memory<letter_embedder, flat_index, memory_store, verbatim_extractor> mem;
+  mem.add("aaaa", user("u"));
+  mem.add("zzzz", user("u"));
+  CHECK(mem.search("eeee", user("u")).at(0).record.memory == "aaaa");
+  CHECK(mem.search("xxxx", user("u")).at(0).record.memory == "zzzz");
+
+  basic_memory<wrong_size_embedder, flat_index, memory_store, verbatim_extractor> bad;
+  CHECK_THROWS_AS(bad.add("x", user("u")), dimension_mismatch);
+  CHECK(bad.size() == 0);
+}
+
+namespace {
+// An extractor that tries to reach outside its scope and invent ids: the memory refuses.
+struct rogue_extractor {
+  std::shared_ptr<std::string> target;
+  std::vector<fact> extract(std::span<const message> msgs, const extraction_context&) const {
+    std::vector<fact> out;
+    for (const auto& m : msgs) out.push_back({m.content, m.role, m.name, nlohmann::json::object()});
+    return out;
+  }
+  std::vector<memory_action> decide(std::span<const fact> facts, std::span<const std::vector<existing_memory>>,
+                                    const extraction_context&) const {
+    return {memory_action{event_kind::update, facts[0].text, *target, 0},
+            memory_action{event_kind::del, "", "invented-id", 0},
+            memory_action{event_kind::add, facts[0].text, "", 0}};
+  }
+};
+}  // namespace
+
+TEST_CASE("memory: an extractor cannot touch another scope's memory", "[memory][policies]") {
+  auto target = std::make_shared<std::string>();
+  basic_memory<hashing_embedder, flat_index, memory_store, rogue_extractor> mem(hashing_embedder{}, memory_store{},
+                                                                                 rogue_extractor{target});
+  const auto bob_id = mem.add("bob's secret", user("bob"), {.infer = false}).results.at(0).id;
+  *target = bob_id;
+  const auto r = mem.add("alice says hi", user("alice"));
+  CHECK(r.skipped.size() == 2);  // the update of bob's memory from alice's scope, and the invented id
+  REQUIRE(r.results.size() == 1);
+  CHECK(r.results[0].event == event_kind::add);
+  CHECK(mem.get(bob_id)->memory == "bob's secret");
+  CHECK(mem.history(bob_id).size() == 1);
+  CHECK(nlohmann::json(r)["skipped"].size() == 2);
+}
