@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds and runs the tests (dev preset), runs the
-# concurrency tests under ThreadSanitizer, then the whole suite under AddressSanitizer + UBSan.
+# The whole test suite: installs what is missing, builds and runs the tests (dev preset: unit tests, examples,
+# the README example, header self-containment, the generated single header's freshness, version agreement and
+# the consumer builds), runs the suite again against the single header, runs the concurrency tests under
+# ThreadSanitizer, then the whole suite under AddressSanitizer + UBSan.
 # The last thing printed is ctest's summary of the sanitizer run.
 #
 #   scripts/test.sh                 everything
@@ -20,6 +22,11 @@ ctest --preset dev -j "$jobs"
 if [ "${ENGRAM_SKIP_SANITIZERS:-0}" = 1 ]; then
   exit 0
 fi
+
+step "the core suite against single_include/engram/engram.hpp"
+cmake --preset single-header >/dev/null
+cmake --build --preset single-header -j "$jobs"
+ctest --preset single-header -j "$jobs"
 
 step "ThreadSanitizer: concurrency tests"
 cmake --preset tsan >/dev/null
