@@ -1,0 +1,273 @@
+#pragma once
+/// @file examples/common/service.hpp
+/// Mem0-shaped requests (JSON in, JSON out) over a basic_memory, shared by engram-server and the CLI.
+/// Transport-free: the server maps routes onto these calls and errors onto HTTP statuses.
+
+#include <engram/engram.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace engram_app {
+
+using nlohmann::json;
+
+/// Refusals that are not engram errors: the caller is not allowed (403) or not known (401).
+struct forbidden : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct unauthorized : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Who is calling. A key bound to a user may only read and write that user's memories; only admins may
+/// reset or list every scope.
+struct principal {
+  std::string name = "local";
+  std::string bound_user_id;  ///< empty: not bound
+  bool admin = true;
+};
+
+/// The deepest JSON nesting a request may have (checked before anything else reads it).
+inline constexpr int max_json_depth = 64;
+
+inline int json_depth(const json& j) {
+  int deepest = 0;
+  if (j.is_object() || j.is_array())
+    for (const auto& v : j) deepest = std::max(deepest, json_depth(v));
+  return (j.is_object() || j.is_array()) ? deepest + 1 : 0;
+}
+
+/// Parses a request body: malformed JSON or nesting deeper than max_json_depth is a validation_error.
+inline json parse_body(const std::string& body) {
+  if (body.empty()) return json::object();
+  // Reject depth before building the tree: count brackets outside strings.
+  int depth = 0, worst = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') worst = std::max(worst, ++depth);
+    else if (c == '}' || c == ']') --depth;
+  }
+  if (worst > max_json_depth)
+    throw engram::validation_error("request body nests " + std::to_string(worst) + " levels deep; at most " +
+                                   std::to_string(max_json_depth) + " are allowed");
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error& e) {
+    throw engram::validation_error(std::string("request body is not valid JSON: ") + e.what());
+  }
+}
+
+namespace detail {
+inline std::string optional_string(const json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return {};
+  if (!it->is_string())
+    throw engram::validation_error(std::string("'") + key + "' must be a string, got " + it->type_name());
+  return it->get<std::string>();
+}
+
+/// Scope ids named in a Mem0 Platform filter: top-level keys, or inside a top-level AND list.
+inline void scope_from_filters(const json& filters, engram::scope& s) {
+  if (!filters.is_object()) return;
+  auto take = [&](const json& obj) {
+    for (const char* key : {"user_id", "agent_id", "run_id"}) {
+      auto it = obj.find(key);
+      if (it == obj.end() || !it->is_string()) continue;
+      std::string& slot = key[0] == 'u' ? s.user_id : key[0] == 'a' ? s.agent_id : s.run_id;
+      if (!slot.empty() && slot != it->get<std::string>())
+        throw engram::validation_error(std::string("'") + key + "' is given twice with different values");
+      slot = it->get<std::string>();
+    }
+  };
+  take(filters);
+  for (const char* logic : {"AND", "$and"})
+    if (auto it = filters.find(logic); it != filters.end() && it->is_array())
+      for (const auto& leaf : *it)
+        if (leaf.is_object()) take(leaf);
+}
+}  // namespace detail
+
+/// The scope a request names (top-level ids, then ids inside `filters`), with the caller's binding enforced:
+/// a bound key gets its own user id filled in, and naming any other user is forbidden.
+inline engram::scope request_scope(const json& req, const principal& who) {
+  engram::scope s{detail::optional_string(req, "user_id"), detail::optional_string(req, "agent_id"),
+                  detail::optional_string(req, "run_id")};
+  if (req.is_object())
+    if (auto it = req.find("filters"); it != req.end()) detail::scope_from_filters(*it, s);
+  if (!who.bound_user_id.empty()) {
+    if (!s.user_id.empty() && s.user_id != who.bound_user_id)
+      throw forbidden("this key may only use the memories of user '" + who.bound_user_id + "'");
+    s.user_id = who.bound_user_id;
+  }
+  return s;
+}
+
+/// Mem0's operations as JSON requests over one memory.
+template <class Memory>
+class service {
+ public:
+  explicit service(Memory& memory) : mem_(memory) {}
+
+  /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?}
+  json add(const json& req, const principal& who) {
+    const auto s = request_scope(req, who);
+    std::vector<engram::message> messages;
+    const auto it = req.is_object() ? req.find("messages") : req.end();
+    if (it == req.end()) {
+      const auto text = detail::optional_string(req, "text");
+      if (text.empty()) throw engram::validation_error("'messages' (a list of messages, or a string) is required");
+      messages.push_back({"user", text, {}});
+    } else if (it->is_string()) {
+      messages.push_back({"user", it->get<std::string>(), {}});
+    } else if (it->is_array()) {
+      for (std::size_t i = 0; i < it->size(); ++i) {
+        try {
+          messages.push_back((*it)[i].get<engram::message>());
+        } catch (const engram::validation_error& e) {
+          throw engram::validation_error("messages[" + std::to_string(i) + "]: " + e.what());
+        }
+      }
+    } else {
+      throw engram::validation_error(std::string("'messages' must be a list or a string, got ") + it->type_name());
+    }
+    engram::add_options options;
+    if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
+    if (auto inf = req.find("infer"); inf != req.end() && !inf->is_null()) {
+      if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
+      options.infer = inf->get<bool>();
+    }
+    return mem_.add(messages, s, options);
+  }
+
+  /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?}
+  json search(const json& req, const principal& who) const {
+    const auto s = request_scope(req, who);
+    const auto query = detail::optional_string(req, "query");
+    if (query.empty()) throw engram::validation_error("'query' is required");
+    engram::search_options options;
+    options.limit = read_limit(req, options.limit);
+    if (auto t = req.find("threshold"); t != req.end() && !t->is_null()) {
+      if (!t->is_number()) throw engram::validation_error("'threshold' must be a number");
+      options.threshold = t->get<float>();
+    }
+    return engram::results(mem_.search(query, s, options));
+  }
+
+  /// GET /memories: every memory of a scope (admins may omit the scope to list everything).
+  json list(const json& req, const principal& who) const {
+    const auto s = request_scope(req, who);
+    engram::get_all_options options;
+    options.limit = read_limit(req, options.limit);
+    if (s.empty()) {
+      if (!who.admin) throw forbidden("listing every scope needs an admin key");
+      return engram::results(mem_.get_all(engram::all_scopes, options));
+    }
+    return engram::results(mem_.get_all(s, options));
+  }
+
+  /// GET /memories/{id}
+  json get(const std::string& id, const principal& who) const { return visible(id, who); }
+
+  /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?}
+  json update(const std::string& id, const json& req, const principal& who) {
+    (void)visible(id, who);
+    std::string text;
+    for (const char* key : {"text", "data", "memory"})
+      if (text.empty()) text = detail::optional_string(req, key);
+    if (text.empty()) throw engram::validation_error("'text' (the new memory text) is required");
+    engram::update_options options;
+    if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
+    return json(mem_.update(id, text, options));
+  }
+
+  /// DELETE /memories/{id}
+  json remove(const std::string& id, const principal& who) {
+    (void)visible(id, who);
+    mem_.delete_memory(id);
+    return json{{"message", "Memory deleted successfully"}};
+  }
+
+  /// DELETE /memories?user_id=...: a scope is required.
+  json remove_all(const json& req, const principal& who) {
+    const auto s = request_scope(req, who);
+    const auto n = mem_.delete_all(s);
+    return json{{"message", "All relevant memories deleted"}, {"deleted", n}};
+  }
+
+  /// GET /memories/{id}/history: the events of one id, oldest first. A bound key reads only the history of
+  /// its own user's live memories (a deleted memory's events keep no scope to check against).
+  json history(const std::string& id, const principal& who) const {
+    if (!who.bound_user_id.empty()) (void)visible(id, who);
+    return json(mem_.history(id));
+  }
+
+  /// POST /reset: admin only.
+  json reset(const principal& who) {
+    if (!who.admin) throw forbidden("reset needs an admin key");
+    mem_.reset();
+    return json{{"message", "Reset all memories"}};
+  }
+
+  /// GET /v1/entities/: the users, agents and runs that hold memories, with counts (admin: all; bound: own).
+  json entities(const principal& who) const {
+    std::map<std::pair<std::string, std::string>, std::size_t> counts;
+    for (const auto& r : mem_.get_all(engram::all_scopes, {.limit = 0})) {
+      if (!who.bound_user_id.empty() && r.user_id != who.bound_user_id) continue;
+      if (!r.user_id.empty()) ++counts[{"user", r.user_id}];
+      if (!r.agent_id.empty()) ++counts[{"agent", r.agent_id}];
+      if (!r.run_id.empty()) ++counts[{"run", r.run_id}];
+    }
+    json out = json::array();
+    for (const auto& [k, n] : counts) out.push_back({{"type", k.first}, {"id", k.second}, {"name", k.second}, {"total_memories", n}});
+    return json{{"results", out}};
+  }
+
+ private:
+  static std::size_t read_limit(const json& req, std::size_t fallback) {
+    for (const char* key : {"top_k", "limit"}) {
+      if (!req.is_object()) break;
+      auto it = req.find(key);
+      if (it == req.end() || it->is_null()) continue;
+      if (it->is_number_unsigned()) return it->get<std::size_t>();
+      if (it->is_string()) {
+        const auto& s = it->get_ref<const std::string&>();
+        std::size_t pos = 0;
+        try {
+          const auto v = std::stoul(s, &pos);
+          if (pos == s.size()) return v;
+        } catch (const std::exception&) {
+        }
+      }
+      throw engram::validation_error(std::string("'") + key + "' must be a positive whole number");
+    }
+    return fallback;
+  }
+
+  /// The record as JSON if the caller may see it: not_found otherwise (a bound key cannot even learn that
+  /// another user's id exists).
+  json visible(const std::string& id, const principal& who) const {
+    auto rec = mem_.get(id);
+    if (!rec || (!who.bound_user_id.empty() && rec->user_id != who.bound_user_id))
+      throw engram::not_found("no memory with id '" + id + "'");
+    return json(*rec);
+  }
+
+  Memory& mem_;
+};
+
+}  // namespace engram_app

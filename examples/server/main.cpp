@@ -1,0 +1,282 @@
+// engram-server: engram as a service, speaking Mem0's REST API (OSS routes and the Platform's), over HTTP.
+#include "../common/app_memory.hpp"
+#include "../common/auth.hpp"
+#include "../common/metrics.hpp"
+#include "../common/service.hpp"
+
+#include <httplib.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <string>
+#include <thread>
+
+namespace {
+
+using engram_app::json;
+
+struct options {
+  std::string host = "127.0.0.1";
+  int port = 8888;
+  std::string data;
+  int threads = 8;
+  std::string keys;
+  std::size_t max_body = 1 << 20;
+  double rate_limit = 0;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "engram-server: " << why << "\n"
+            << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR] [--threads N] [--keys FILE]\n"
+            << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY]\n";
+  std::exit(2);
+}
+
+options parse_args(int argc, char** argv) {
+  options o;
+  if (const char* d = std::getenv("ENGRAM_DIR")) o.data = d;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&](long lo, long hi) -> long {
+      const auto v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < lo || n > hi) usage(a + " expects a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + v + "'");
+      return n;
+    };
+    if (a == "--host") o.host = value();
+    else if (a == "--port") o.port = int(number(0, 65535));
+    else if (a == "--data") o.data = value();
+    else if (a == "--threads") o.threads = int(number(1, 256));
+    else if (a == "--keys") o.keys = value();
+    else if (a == "--max-body") o.max_body = std::size_t(number(1024, 1L << 30));
+    else if (a == "--rate-limit") o.rate_limit = double(number(0, 1000000));
+    else if (a == "--help" || a == "-h") usage("help");
+    else usage("unknown option '" + a + "'");
+  }
+  return o;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+/// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections (16 agents starting at once) overflows
+/// it and the kernel resets some of them. Linux lets listen() be called again on a listening socket to raise
+/// the backlog, so find our listening socket by its port and do that.
+void raise_listen_backlog(int port) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (bound == port) ::listen(fd, SOMAXCONN);
+  }
+}
+
+/// The query parameters of a request as a JSON object (for scope and paging).
+json params_json(const httplib::Request& req) {
+  json j = json::object();
+  for (const auto& [k, v] : req.params) j[k] = v;
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto opt = parse_args(argc, argv);
+
+  std::optional<std::map<std::string, engram_app::principal>> keys;
+  try {
+    if (!opt.keys.empty()) keys = engram_app::load_keys(opt.keys);
+  } catch (const std::exception& e) {
+    std::cerr << "engram-server: " << e.what() << '\n';
+    return 2;
+  }
+  if (!keys && !is_loopback(opt.host)) {
+    std::cerr << "engram-server: refusing to listen on " << opt.host
+              << " without --keys: anyone could read every memory. Give --keys FILE, or listen on 127.0.0.1.\n";
+    return 2;
+  }
+
+  // Block the stop signals in every thread; one thread waits for them and stops the server gracefully.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::unique_ptr<engram_app::app_memory> memory;
+  try {
+    memory = engram_app::open_memory(opt.data);
+  } catch (const std::exception& e) {
+    std::cerr << "engram-server: cannot open the memory: " << e.what() << '\n';
+    return 1;
+  }
+  engram_app::service<engram_app::app_memory> service(*memory);
+  engram_app::route_metrics metrics;
+  engram_app::rate_limiter limiter(opt.rate_limit);
+
+  httplib::Server server;
+  server.new_task_queue = [n = opt.threads] { return new httplib::ThreadPool(static_cast<std::size_t>(n)); };
+  server.set_payload_max_length(opt.max_body);
+  server.set_keep_alive_max_count(1000);  // agents keep a session open; don't make them reconnect every 5 requests
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) {
+      const char* what = res.status == 413 ? "request body too large"
+                         : res.status == 404 ? "no such route"
+                                             : "request failed";
+      res.set_content(json{{"detail", what}}.dump(), "application/json");
+    }
+  });
+
+  // Every route goes through here: auth, rate limit, error mapping, metrics.
+  using body_handler = std::function<json(const httplib::Request&, const engram_app::principal&)>;
+  auto route = [&](const std::string& name, body_handler handler) {
+    return [&, name, handler](const httplib::Request& req, httplib::Response& res) {
+      const auto start = std::chrono::steady_clock::now();
+      engram_app::principal who;
+      try {
+        if (keys) {
+          const auto key = engram_app::key_from_header(req.get_header_value("Authorization"));
+          if (key.empty()) throw engram_app::unauthorized("missing API key: send `Authorization: Token KEY`");
+          const auto it = keys->find(key);
+          if (it == keys->end()) throw engram_app::unauthorized("unknown API key");
+          who = it->second;
+          if (!limiter.allow(key)) {
+            res.status = 429;
+            res.set_header("Retry-After", "1");
+            res.set_content(json{{"detail", "rate limit exceeded"}}.dump(), "application/json");
+            metrics.record(name, res.status, 0);
+            return;
+          }
+        }
+        res.set_content(handler(req, who).dump(), "application/json");
+        res.status = 200;
+      } catch (const engram_app::unauthorized& e) {
+        res.status = 401;
+        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
+      } catch (const engram_app::forbidden& e) {
+        res.status = 403;
+        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
+      } catch (const engram::not_found& e) {
+        res.status = 404;
+        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
+      } catch (const engram::validation_error& e) {
+        res.status = 400;
+        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
+      } catch (const engram::dimension_mismatch& e) {
+        res.status = 400;
+        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
+      } catch (const engram::provider_error& e) {
+        res.status = 502;
+        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
+      } catch (const engram::storage_error& e) {
+        std::cerr << "engram-server: storage error: " << e.what() << '\n';
+        res.status = 503;
+        res.set_content(json{{"detail", "storage unavailable"}}.dump(), "application/json");
+      } catch (const std::exception& e) {
+        std::cerr << "engram-server: " << name << ": " << e.what() << '\n';
+        res.status = 500;
+        res.set_content(json{{"detail", "internal error"}}.dump(), "application/json");
+      }
+      metrics.record(name, res.status,
+                     std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    };
+  };
+  auto body = [](const httplib::Request& req) { return engram_app::parse_body(req.body); };
+  auto id_of = [](const httplib::Request& req) { return std::string(req.matches[1]); };
+
+  // ---- Mem0 OSS REST ----
+  server.Post("/memories", route("POST /memories", [&](auto& req, auto& who) { return service.add(body(req), who); }));
+  server.Get("/memories", route("GET /memories", [&](auto& req, auto& who) { return service.list(params_json(req), who); }));
+  server.Delete("/memories", route("DELETE /memories", [&](auto& req, auto& who) { return service.remove_all(params_json(req), who); }));
+  server.Get(R"(/memories/([^/]+))", route("GET /memories/{id}", [&](auto& req, auto& who) { return service.get(id_of(req), who); }));
+  server.Put(R"(/memories/([^/]+))", route("PUT /memories/{id}", [&](auto& req, auto& who) { return service.update(id_of(req), body(req), who); }));
+  server.Delete(R"(/memories/([^/]+))", route("DELETE /memories/{id}", [&](auto& req, auto& who) { return service.remove(id_of(req), who); }));
+  server.Get(R"(/memories/([^/]+)/history)", route("GET /memories/{id}/history", [&](auto& req, auto& who) { return service.history(id_of(req), who); }));
+  server.Post("/search", route("POST /search", [&](auto& req, auto& who) { return service.search(body(req), who); }));
+  server.Post("/reset", route("POST /reset", [&](auto&, auto& who) { return service.reset(who); }));
+
+  // ---- Mem0 Platform surface (clients built for the hosted API point their host here) ----
+  server.Get("/v1/ping/", route("GET /v1/ping/", [&](auto&, auto& who) {
+    return json{{"status", "ok"}, {"org_id", "engram"}, {"project_id", "engram"}, {"user_email", who.name}};
+  }));
+  for (const char* path : {"/v1/memories/", "/v3/memories/add/"})
+    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.add(body(req), who); }));
+  for (const char* path : {"/v2/memories/search/", "/v3/memories/search/"})
+    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.search(body(req), who); }));
+  for (const char* path : {"/v2/memories/", "/v3/memories/"})
+    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) {
+      auto b = body(req);
+      auto all = service.list(b, who);
+      // Paging: page (1-based) and page_size, as the Platform's get_all.
+      const auto page = b.value("page", 1), size = b.value("page_size", 100);
+      if (page < 1 || size < 1) throw engram::validation_error("'page' and 'page_size' must be positive");
+      auto& items = all["results"];
+      json slice = json::array();
+      for (std::size_t i = std::size_t(page - 1) * std::size_t(size); i < items.size() && slice.size() < std::size_t(size); ++i)
+        slice.push_back(items[i]);
+      return json{{"count", items.size()}, {"page", page}, {"page_size", size}, {"results", slice}};
+    }));
+  server.Get(R"(/v1/memories/([^/]+)/)", route("GET /v1/memories/{id}/", [&](auto& req, auto& who) { return service.get(id_of(req), who); }));
+  server.Put(R"(/v1/memories/([^/]+)/)", route("PUT /v1/memories/{id}/", [&](auto& req, auto& who) { return service.update(id_of(req), body(req), who); }));
+  server.Delete(R"(/v1/memories/([^/]+)/)", route("DELETE /v1/memories/{id}/", [&](auto& req, auto& who) { return service.remove(id_of(req), who); }));
+  server.Delete("/v1/memories/", route("DELETE /v1/memories/", [&](auto& req, auto& who) { return service.remove_all(params_json(req), who); }));
+  server.Get(R"(/v1/memories/([^/]+)/history/)", route("GET /v1/memories/{id}/history/", [&](auto& req, auto& who) { return service.history(id_of(req), who); }));
+  server.Get("/v1/entities/", route("GET /v1/entities/", [&](auto&, auto& who) { return service.entities(who); }));
+
+  // ---- operations ----
+  server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"status", "ok"}, {"memories", memory->size()}}.dump(), "application/json");
+  });
+  server.Get("/metrics", route("GET /metrics", [&](auto&, auto& who) {
+    if (!who.admin) throw engram_app::forbidden("metrics need an admin key");
+    auto m = metrics.snapshot();
+    m["memories"] = memory->size();
+    return m;
+  }));
+
+  int port = opt.port;
+  if (port == 0) {
+    port = server.bind_to_any_port(opt.host);
+  } else if (!server.bind_to_port(opt.host, port)) {
+    port = -1;
+  }
+  if (port < 0) {
+    std::cerr << "engram-server: cannot listen on " << opt.host << ':' << opt.port << '\n';
+    return 1;
+  }
+  raise_listen_backlog(port);
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::cerr << "engram-server: stopping (signal " << sig << "), finishing requests in flight\n";
+    server.stop();
+  });
+  std::cout << "engram-server listening on http://" << opt.host << ':' << port
+            << (keys ? " (API keys required)" : " (no API keys: loopback only)") << std::endl;
+  server.listen_after_bind();
+  // Wake the stopper if the server ended for another reason.
+  if (server.is_running()) server.stop();
+  pthread_kill(stopper.native_handle(), SIGTERM);
+  stopper.join();
+  memory.reset();  // closes the store cleanly
+  std::cerr << "engram-server: stopped\n";
+  return 0;
+}

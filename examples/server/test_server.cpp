@@ -1,0 +1,258 @@
+// Drives a real engram-server process over loopback: every route, every error status, auth, concurrency.
+#include <catch2/catch.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using nlohmann::json;
+
+namespace {
+
+/// Starts engram-server on a free loopback port; stops it with SIGTERM.
+class server_process {
+ public:
+  explicit server_process(std::vector<std::string> args = {}) {
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      std::vector<std::string> all = {ENGRAM_SERVER_BIN, "--host", "127.0.0.1", "--port", "0"};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    FILE* f = fdopen(out[0], "r");
+    char line[512] = {};
+    REQUIRE(std::fgets(line, sizeof line, f) != nullptr);
+    const std::string s(line);
+    const auto colon = s.rfind(':', s.find(" (") == std::string::npos ? s.size() : s.find(" ("));
+    port_ = std::stoi(s.substr(colon + 1));
+    out_ = f;
+  }
+  ~server_process() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st = 0;
+      waitpid(pid_, &st, 0);
+    }
+    if (out_) std::fclose(out_);
+  }
+  /// Sends SIGTERM and returns the exit status.
+  int stop() {
+    kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  int port() const { return port_; }
+  httplib::Client client(const std::string& key = {}) const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10, 0);
+    if (!key.empty()) c.set_default_headers({{"Authorization", "Token " + key}});
+    return c;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  FILE* out_ = nullptr;
+};
+
+json body_of(const httplib::Result& r) {
+  REQUIRE(r);
+  return json::parse(r->body);
+}
+
+}  // namespace
+
+TEST_CASE("server: Mem0 OSS routes, happy paths and errors", "[server]") {
+  server_process srv;
+  auto c = srv.client();
+
+  auto r = c.Post("/memories", R"({"messages":[{"role":"user","content":"I love hiking"},{"role":"user","content":"I live in Oslo"}],"user_id":"alice","metadata":{"src":"chat"}})", "application/json");
+  REQUIRE(r->status == 200);
+  auto added = body_of(r)["results"];
+  REQUIRE(added.size() == 2);
+  CHECK(added[0]["event"] == "ADD");
+  const std::string id = added[0]["id"];
+  c.Post("/memories", R"({"messages":"I love sailing","user_id":"bob"})", "application/json");
+
+  r = c.Post("/search", R"({"query":"hiking","user_id":"alice","top_k":1})", "application/json");
+  REQUIRE(r->status == 200);
+  auto hits = body_of(r)["results"];
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0]["memory"] == "I love hiking");
+  CHECK(hits[0].contains("score"));
+  // scope inside filters (Mem0 Platform style) works on /search too
+  r = c.Post("/search", R"({"query":"sailing","filters":{"user_id":"bob"}})", "application/json");
+  CHECK(body_of(r)["results"][0]["user_id"] == "bob");
+
+  r = c.Get("/memories?user_id=alice");
+  CHECK(body_of(r)["results"].size() == 2);
+  r = c.Get(("/memories/" + id).c_str());
+  CHECK(body_of(r)["memory"] == "I love hiking");
+  r = c.Put(("/memories/" + id).c_str(), R"({"text":"I love trail running"})", "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["memory"] == "I love trail running");
+  r = c.Get(("/memories/" + id + "/history").c_str());
+  auto h = body_of(r);
+  REQUIRE(h.size() == 2);
+  CHECK(h[1]["event"] == "UPDATE");
+  CHECK(h[1]["old_memory"] == "I love hiking");
+  r = c.Delete(("/memories/" + id).c_str());
+  CHECK(r->status == 200);
+  CHECK(c.Get(("/memories/" + id).c_str())->status == 404);
+
+  // errors, each as {"detail": ...}
+  r = c.Post("/memories", R"({"messages":"no scope"})", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body_of(r)["detail"].get<std::string>().find("user_id") != std::string::npos);
+  CHECK(c.Post("/memories", "{not json", "application/json")->status == 400);
+  CHECK(c.Post("/search", R"({"user_id":"alice"})", "application/json")->status == 400);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"alice","top_k":"many"})", "application/json")->status == 400);
+  CHECK(c.Delete("/memories")->status == 400);  // delete_all needs a scope
+  CHECK(c.Put("/memories/nope", R"({"text":"x"})", "application/json")->status == 404);
+  std::string deep(200, '[');
+  deep += std::string(200, ']');
+  CHECK(c.Post("/memories", deep, "application/json")->status == 400);
+  const std::string huge = json{{"messages", std::string(2 << 20, 'a')}, {"user_id", "alice"}}.dump();
+  r = c.Post("/memories", huge, "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 413);
+  CHECK(c.Get("/no/such/route")->status == 404);
+
+  // delete_all touches only its scope; reset wipes
+  CHECK(c.Delete("/memories?user_id=alice")->status == 200);
+  CHECK(body_of(c.Get("/memories?user_id=alice"))["results"].empty());
+  CHECK(body_of(c.Get("/memories?user_id=bob"))["results"].size() == 1);
+  CHECK(c.Post("/reset", "", "application/json")->status == 200);
+  CHECK(body_of(c.Get("/memories"))["results"].empty());
+
+  auto m = body_of(c.Get("/metrics"));
+  CHECK(m["routes"]["POST /memories"]["count"].get<int>() >= 3);
+  CHECK(body_of(c.Get("/health"))["status"] == "ok");
+  CHECK(srv.stop() == 0);
+}
+
+TEST_CASE("server: Mem0 Platform routes", "[server]") {
+  server_process srv;
+  auto c = srv.client();
+  CHECK(body_of(c.Get("/v1/ping/"))["status"] == "ok");
+  auto r = c.Post("/v1/memories/", R"({"messages":[{"role":"user","content":"I drink oolong tea"}],"user_id":"carol"})", "application/json");
+  const std::string id = body_of(r)["results"][0]["id"];
+  c.Post("/v3/memories/add/", R"({"messages":[{"role":"user","content":"I ride a bike"}],"user_id":"carol"})", "application/json");
+  r = c.Post("/v2/memories/search/", R"({"query":"tea","filters":{"AND":[{"user_id":"carol"}]},"top_k":1})", "application/json");
+  CHECK(body_of(r)["results"][0]["memory"] == "I drink oolong tea");
+  r = c.Post("/v2/memories/", R"({"filters":{"user_id":"carol"},"page":1,"page_size":1})", "application/json");
+  auto page = body_of(r);
+  CHECK(page["count"] == 2);
+  CHECK(page["results"].size() == 1);
+  CHECK(body_of(c.Get(("/v1/memories/" + id + "/").c_str()))["id"] == id);
+  CHECK(body_of(c.Get(("/v1/memories/" + id + "/history/").c_str())).size() == 1);
+  auto ents = body_of(c.Get("/v1/entities/"))["results"];
+  REQUIRE(ents.size() == 1);
+  CHECK(ents[0]["id"] == "carol");
+  CHECK(ents[0]["total_memories"] == 2);
+  CHECK(c.Delete(("/v1/memories/" + id + "/").c_str())->status == 200);
+  CHECK(c.Delete("/v1/memories/?user_id=carol")->status == 200);
+  CHECK(body_of(c.Post("/v2/memories/", R"({"filters":{"user_id":"carol"}})", "application/json"))["count"] == 0);
+}
+
+TEST_CASE("server: API keys bind users and guard admin routes", "[server][auth]") {
+  char dir[] = "/tmp/engram-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string keyfile = std::string(dir) + "/keys";
+  std::ofstream(keyfile) << "# key role [user]\nadmin-key-0123456789 admin\nalice-key-0123456789 user alice\n"
+                            "bob-key-012345678901 user bob\n";
+  server_process srv({"--keys", keyfile});
+  auto anon = srv.client();
+  auto admin = srv.client("admin-key-0123456789");
+  auto alice = srv.client("alice-key-0123456789");
+  auto bob = srv.client("bob-key-012345678901");
+
+  CHECK(anon.Get("/memories?user_id=alice")->status == 401);
+  CHECK(srv.client("wrong-key-0123456789").Get("/memories?user_id=alice")->status == 401);
+  // alice's key writes to alice even without naming her, and cannot name bob
+  auto r = alice.Post("/memories", R"({"messages":"alice's secret plan"})", "application/json");
+  REQUIRE(r->status == 200);
+  const std::string id = body_of(r)["results"][0]["id"];
+  CHECK(alice.Post("/memories", R"({"messages":"x","user_id":"bob"})", "application/json")->status == 403);
+  CHECK(bob.Post("/search", R"({"query":"secret plan","user_id":"alice"})", "application/json")->status == 403);
+  // bob's search with his own scope never sees alice's memory; her id is invisible to him
+  CHECK(body_of(bob.Post("/search", R"({"query":"secret plan"})", "application/json"))["results"].empty());
+  CHECK(bob.Get(("/memories/" + id).c_str())->status == 404);
+  CHECK(bob.Delete(("/memories/" + id).c_str())->status == 404);
+  CHECK(bob.Put(("/memories/" + id).c_str(), R"({"text":"hacked"})", "application/json")->status == 404);
+  CHECK(bob.Get(("/memories/" + id + "/history").c_str())->status == 404);
+  CHECK(alice.Get(("/memories/" + id).c_str())->status == 200);
+  // admin-only routes
+  CHECK(alice.Post("/reset", "", "application/json")->status == 403);
+  CHECK(alice.Get("/metrics")->status == 403);
+  CHECK(bob.Get("/memories")->status == 200);  // bound: lists bob's own
+  CHECK(body_of(bob.Get("/memories"))["results"].empty());
+  CHECK(admin.Get("/memories")->status == 200);
+  CHECK(body_of(admin.Get("/memories"))["results"].size() == 1);
+  CHECK(admin.Get("/metrics")->status == 200);
+  CHECK(admin.Post("/reset", "", "application/json")->status == 200);
+}
+
+TEST_CASE("server: refuses a public address without keys", "[server][auth]") {
+  const std::string cmd = std::string(ENGRAM_SERVER_BIN) + " --host 0.0.0.0 --port 0 2>/dev/null";
+  CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 2);
+}
+
+TEST_CASE("server: many concurrent clients lose no write", "[server][concurrency]") {
+  server_process srv({"--threads", "16"});
+  constexpr int threads = 16, per_thread = 200;
+  std::atomic<int> failures{0}, adds{0};
+  std::vector<std::thread> pool;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      auto c = srv.client();
+      c.set_keep_alive(true);  // one connection per client thread, as a pooled HTTP session would
+      const std::string user = "u" + std::to_string(t % 4);
+      for (int i = 0; i < per_thread && std::chrono::steady_clock::now() < deadline; ++i) {
+        auto request = [&]() -> httplib::Result {
+          if (i % 4 == 0) return c.Post("/memories", json{{"messages", "note " + std::to_string(t) + "-" + std::to_string(i)}, {"user_id", user}}.dump(), "application/json");
+          if (i % 4 == 1) return c.Get(("/memories?user_id=" + user).c_str());
+          return c.Post("/search", json{{"query", "note " + std::to_string(i)}, {"user_id", user}, {"top_k", 5}}.dump(), "application/json");
+        };
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto r = request();
+        const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (!r || r->status != 200) {
+          ++failures;
+          std::fprintf(stderr, "request %d failed after %.0f ms: %s\n", i % 4, ms, r ? std::to_string(r->status).c_str() : httplib::to_string(r.error()).c_str());
+        }
+        else if (i % 4 == 0) ++adds;
+      }
+    });
+  for (auto& th : pool) th.join();
+  CHECK(failures == 0);
+  CHECK(adds == threads * per_thread / 4);
+  auto c = srv.client();
+  std::size_t total = 0;
+  for (int u = 0; u < 4; ++u)
+    total += body_of(c.Get(("/memories?top_k=100000&user_id=u" + std::to_string(u)).c_str()))["results"].size();
+  CHECK(total == std::size_t(adds.load()));
+  CHECK(srv.stop() == 0);
+}
