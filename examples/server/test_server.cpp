@@ -256,3 +256,14 @@ TEST_CASE("server: many concurrent clients lose no write", "[server][concurrency
   CHECK(total == std::size_t(adds.load()));
   CHECK(srv.stop() == 0);
 }
+
+TEST_CASE("server: the CrewAI storage example works against a live server", "[server][python]") {
+  if (std::system("python3 --version >/dev/null 2>&1") != 0) {
+    WARN("python3 not found: CrewAI example not run");
+    return;
+  }
+  server_process srv;
+  const std::string cmd = std::string("python3 ") + ENGRAM_EXAMPLES_DIR + "/server/crewai_storage.py --self-test http://127.0.0.1:" +
+                          std::to_string(srv.port());
+  CHECK(std::system(cmd.c_str()) == 0);
+}

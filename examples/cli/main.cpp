@@ -1,0 +1,342 @@
+// engram: the command-line tool. Poke at a memory from a shell, import and export it.
+// Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage or other failure.
+#include "../common/app_memory.hpp"
+
+#include <engram/engram.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+constexpr const char* help_text = R"(usage: engram [--data DIR] [--output text|json] COMMAND ...
+
+commands:
+  add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--infer]
+  search QUERY  SCOPE [--limit N] [--threshold T]
+  list          [SCOPE] [--limit N]          (no scope: every scope)
+  get ID
+  update ID [TEXT] [--metadata JSON]
+  delete ID  |  delete --all SCOPE [--dry-run]
+  history ID
+  reset --force
+  stats
+
+SCOPE is any of --user-id U, --agent-id A, --run-id R.
+The data directory is --data, else $ENGRAM_DIR, else ~/.engram. Everything runs offline.
+exit codes: 0 ok, 1 not found, 2 usage or validation error, 3 storage or other failure
+)";
+
+struct args {
+  std::string data;
+  std::string output = "text";
+  std::string command;
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;  // --flag value
+  std::vector<std::string> switches;         // --flag
+  bool has(const std::string& s) const { return std::find(switches.begin(), switches.end(), s) != switches.end(); }
+  std::string flag(const std::string& f) const {
+    auto it = flags.find(f);
+    return it == flags.end() ? std::string() : it->second;
+  }
+};
+
+args parse(int argc, char** argv) {
+  static const std::vector<std::string> valued = {"--data", "--output", "--user-id", "--agent-id", "--run-id",
+                                                  "--metadata", "--limit", "--threshold", "--file"};
+  static const std::vector<std::string> bare = {"--infer", "--all", "--dry-run", "--force"};
+  args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s == "--help" || s == "-h") {
+      std::cout << help_text;
+      std::exit(0);
+    }
+    if (std::find(valued.begin(), valued.end(), s) != valued.end()) {
+      if (i + 1 >= argc) throw usage_error(s + " needs a value");
+      a.flags[s] = argv[++i];
+    } else if (std::find(bare.begin(), bare.end(), s) != bare.end()) {
+      a.switches.push_back(s);
+    } else if (s.size() > 2 && s.rfind("--", 0) == 0) {
+      throw usage_error("unknown option '" + s + "'");
+    } else if (a.command.empty()) {
+      a.command = s;
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  if (a.command.empty()) throw usage_error("a command is required");
+  a.data = a.flag("--data");
+  if (a.data.empty())
+    if (const char* d = std::getenv("ENGRAM_DIR")) a.data = d;
+  if (a.data.empty()) {
+    const char* home = std::getenv("HOME");
+    a.data = std::string(home ? home : ".") + "/.engram";
+  }
+  if (a.flags.count("--output")) a.output = a.flag("--output");
+  if (a.output != "text" && a.output != "json") throw usage_error("--output must be text or json");
+  return a;
+}
+
+engram::scope scope_of(const args& a) { return {a.flag("--user-id"), a.flag("--agent-id"), a.flag("--run-id")}; }
+
+std::size_t number(const args& a, const std::string& f, std::size_t fallback) {
+  const auto v = a.flag(f);
+  if (v.empty()) return fallback;
+  std::size_t pos = 0;
+  unsigned long n = 0;
+  try {
+    n = std::stoul(v, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (pos != v.size() || v[0] == '-') throw usage_error(f + " expects a whole number, got '" + v + "'");
+  return n;
+}
+
+json metadata_of(const args& a) {
+  const auto m = a.flag("--metadata");
+  if (m.empty()) return json::object();
+  try {
+    return json::parse(m);
+  } catch (const json::parse_error& e) {
+    throw engram::validation_error(std::string("--metadata is not valid JSON: ") + e.what());
+  }
+}
+
+std::string one_positional(const args& a, const char* what) {
+  if (a.positional.size() != 1) throw usage_error(a.command + " takes exactly one " + what);
+  return a.positional[0];
+}
+
+std::string read_all(std::istream& in) {
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i)
+      std::cout << (i + 1 == r.size() ? r[i] : r[i] + std::string(width[i] - r[i].size() + 2, ' '));
+    std::cout << '\n';
+  }
+}
+
+std::string score_text(float s) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(3) << s;
+  return o.str();
+}
+
+std::string scope_text(const engram::record& r) {
+  std::string s = r.user_id.empty() ? "" : "user:" + r.user_id;
+  if (!r.agent_id.empty()) s += (s.empty() ? "" : " ") + std::string("agent:") + r.agent_id;
+  if (!r.run_id.empty()) s += (s.empty() ? "" : " ") + std::string("run:") + r.run_id;
+  return s;
+}
+
+void print_records(const args& a, const std::vector<engram::record>& recs) {
+  if (a.output == "json") {
+    std::cout << engram::results(recs).dump(2) << '\n';
+    return;
+  }
+  std::vector<std::vector<std::string>> rows{{"ID", "SCOPE", "UPDATED", "MEMORY"}};
+  for (const auto& r : recs) rows.push_back({r.id, scope_text(r), engram::format_iso8601(r.updated_at).substr(0, 19), r.memory});
+  print_table(rows);
+}
+
+int run(const args& a) {
+  const auto& cmd = a.command;
+  auto mem = engram_app::open_memory(a.data);
+
+  if (cmd == "add") {
+    std::string text;
+    if (!a.flag("--file").empty()) {
+      std::ifstream in(a.flag("--file"));
+      if (!in) throw engram::validation_error("cannot read --file '" + a.flag("--file") + "'");
+      text = read_all(in);
+    } else if (a.positional.size() == 1 && a.positional[0] == "-") {
+      text = read_all(std::cin);
+    } else {
+      text = one_positional(a, "TEXT (or --file F, or - for standard input)");
+    }
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    const auto r = mem->add(text, scope_of(a), {.metadata = metadata_of(a), .infer = a.has("--infer")});
+    if (a.output == "json") {
+      std::cout << json(r).dump(2) << '\n';
+    } else {
+      std::vector<std::vector<std::string>> rows{{"EVENT", "ID", "MEMORY"}};
+      for (const auto& e : r.results) rows.push_back({std::string(engram::to_string(e.event)), e.id, e.memory});
+      print_table(rows);
+    }
+    return 0;
+  }
+  if (cmd == "search") {
+    const auto q = one_positional(a, "QUERY");
+    engram::search_options o;
+    o.limit = number(a, "--limit", o.limit);
+    if (!a.flag("--threshold").empty()) {
+      try {
+        o.threshold = std::stof(a.flag("--threshold"));
+      } catch (const std::exception&) {
+        throw usage_error("--threshold expects a number, got '" + a.flag("--threshold") + "'");
+      }
+    }
+    const auto hits = mem->search(q, scope_of(a), o);
+    if (a.output == "json") {
+      std::cout << engram::results(hits).dump(2) << '\n';
+    } else {
+      std::vector<std::vector<std::string>> rows{{"SCORE", "ID", "SCOPE", "MEMORY"}};
+      for (const auto& h : hits) rows.push_back({score_text(h.score), h.record.id, scope_text(h.record), h.record.memory});
+      print_table(rows);
+    }
+    return 0;
+  }
+  if (cmd == "list") {
+    if (!a.positional.empty()) throw usage_error("list takes no positional argument");
+    engram::get_all_options o;
+    o.limit = number(a, "--limit", 0);
+    const auto s = scope_of(a);
+    print_records(a, s.empty() ? mem->get_all(engram::all_scopes, o) : mem->get_all(s, o));
+    return 0;
+  }
+  if (cmd == "get") {
+    const auto id = one_positional(a, "ID");
+    const auto r = mem->get(id);
+    if (!r) throw engram::not_found("no memory with id '" + id + "'");
+    if (a.output == "json")
+      std::cout << json(*r).dump(2) << '\n';
+    else
+      print_records(a, {*r});
+    return 0;
+  }
+  if (cmd == "update") {
+    if (a.positional.empty() || a.positional.size() > 2) throw usage_error("update takes ID [TEXT]");
+    const auto& id = a.positional[0];
+    const auto current = mem->get(id);
+    if (!current) throw engram::not_found("no memory with id '" + id + "'");
+    const std::string text = a.positional.size() == 2 ? a.positional[1] : current->memory;
+    engram::update_options o;
+    if (a.flags.count("--metadata")) o.metadata = metadata_of(a);
+    if (a.positional.size() == 1 && !o.metadata) throw usage_error("update needs a new TEXT or --metadata");
+    const auto r = mem->update(id, text, o);
+    if (a.output == "json")
+      std::cout << json(r).dump(2) << '\n';
+    else
+      print_records(a, {r});
+    return 0;
+  }
+  if (cmd == "delete") {
+    if (a.has("--all")) {
+      const auto s = scope_of(a);
+      engram::validate_scope(s, "delete --all");
+      if (a.has("--dry-run")) {
+        const auto n = mem->get_all(s, {.limit = 0}).size();
+        if (a.output == "json")
+          std::cout << json{{"would_delete", n}}.dump() << '\n';
+        else
+          std::cout << "would delete " << n << " memories (dry run)\n";
+        return 0;
+      }
+      const auto n = mem->delete_all(s);
+      if (a.output == "json")
+        std::cout << json{{"deleted", n}}.dump() << '\n';
+      else
+        std::cout << "deleted " << n << " memories\n";
+      return 0;
+    }
+    const auto id = one_positional(a, "ID (or --all SCOPE)");
+    mem->delete_memory(id);
+    if (a.output == "json")
+      std::cout << json{{"deleted", id}}.dump() << '\n';
+    else
+      std::cout << "deleted " << id << '\n';
+    return 0;
+  }
+  if (cmd == "history") {
+    const auto id = one_positional(a, "ID");
+    const auto events = mem->history(id);
+    if (events.empty()) throw engram::not_found("no history for id '" + id + "'");
+    if (a.output == "json") {
+      std::cout << json(events).dump(2) << '\n';
+    } else {
+      std::vector<std::vector<std::string>> rows{{"EVENT", "WHEN", "OLD", "NEW"}};
+      for (const auto& e : events)
+        rows.push_back({std::string(engram::to_string(e.event)),
+                        engram::format_iso8601(e.updated_at.value_or(e.created_at)).substr(0, 19),
+                        e.old_memory.value_or(""), e.new_memory.value_or("")});
+      print_table(rows);
+    }
+    return 0;
+  }
+  if (cmd == "reset") {
+    if (!a.has("--force")) throw usage_error("reset erases every memory of every scope: add --force to confirm");
+    mem->reset();
+    std::cout << (a.output == "json" ? json{{"reset", true}}.dump() : std::string("all memories erased")) << '\n';
+    return 0;
+  }
+  if (cmd == "stats") {
+    std::map<std::string, std::size_t> per_scope;
+    const auto all = mem->get_all(engram::all_scopes, {.limit = 0});
+    for (const auto& r : all) ++per_scope[scope_text(r)];
+    const json j{{"memories", all.size()},
+                 {"scopes", per_scope},
+                 {"embedder", mem->embedder().name()},
+                 {"dimension", mem->embedder().dimension()},
+                 {"data", a.data}};
+    if (a.output == "json") {
+      std::cout << j.dump(2) << '\n';
+    } else {
+      std::cout << "memories   " << all.size() << "\nembedder   " << mem->embedder().name() << " (dimension "
+                << mem->embedder().dimension() << ")\ndata       " << a.data << "\n\n";
+      std::vector<std::vector<std::string>> rows{{"SCOPE", "MEMORIES"}};
+      for (const auto& [s, n] : per_scope) rows.push_back({s, std::to_string(n)});
+      print_table(rows);
+    }
+    return 0;
+  }
+  throw usage_error("unknown command '" + cmd + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const usage_error& e) {
+    std::cerr << "engram: " << e.what() << "\n\n" << help_text;
+    return 2;
+  } catch (const engram::not_found& e) {
+    std::cerr << "engram: " << e.what() << '\n';
+    return 1;
+  } catch (const engram::validation_error& e) {
+    std::cerr << "engram: " << e.what() << '\n';
+    return 2;
+  } catch (const engram::dimension_mismatch& e) {
+    std::cerr << "engram: " << e.what() << '\n';
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "engram: " << e.what() << '\n';
+    return 3;
+  }
+}

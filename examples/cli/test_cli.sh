@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Drives the `engram` command: outputs, exit codes, persistence across invocations, import/export round trip.
+set -u
+bin=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+export ENGRAM_DIR="$dir/data"
+fails=0 passes=0
+check() {  # check NAME EXPECTED_EXIT COMMAND...  (stdout in $out, stderr in $err)
+  local name=$1 want=$2
+  shift 2
+  out=$("$@" 2>"$dir/err"); local got=$?
+  err=$(cat "$dir/err")
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $name: exit $got, expected $want"; echo "  stdout: $out"; echo "  stderr: $err"; fails=$((fails + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+contains() {  # contains NAME HAYSTACK NEEDLE
+  if [[ "$2" != *"$3"* ]]; then echo "FAIL $1: output lacks '$3':"; echo "$2"; fails=$((fails + 1)); else passes=$((passes + 1)); fi
+}
+
+check "add" 0 "$bin" add "I keep bees in the garden" --user-id alice --metadata '{"topic":"hobby"}'
+contains "add prints the event" "$out" "ADD"
+check "add json" 0 "$bin" --output json add "I drink green tea" --user-id alice
+id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])' <<<"$out")
+check "add from stdin" 0 "$bin" add - --user-id bob <<<"I fly kites"
+check "add needs a scope" 2 "$bin" add "orphan"
+contains "scope error says what" "$err" "user_id"
+check "bad metadata" 2 "$bin" add "x" --user-id alice --metadata '{oops'
+check "unknown command" 2 "$bin" frobnicate
+check "unknown option" 2 "$bin" list --colour
+check "bad limit" 2 "$bin" search tea --user-id alice --limit many
+
+check "search persists across runs" 0 "$bin" search "tea" --user-id alice --limit 1
+contains "search finds tea" "$out" "I drink green tea"
+check "search json" 0 "$bin" --output json search "kites" --user-id bob
+contains "search json has score" "$out" '"score"'
+check "scope wall" 0 "$bin" --output json search "kites" --user-id alice
+[[ "$out" != *kites* ]] && passes=$((passes + 1)) || { echo "FAIL scope wall: alice sees bob's kites"; fails=$((fails + 1)); }
+check "list all" 0 "$bin" list
+contains "list shows bob" "$out" "user:bob"
+check "get" 0 "$bin" --output json get "$id"
+contains "get json" "$out" '"memory": "I drink green tea"'
+check "get unknown" 1 "$bin" get 00000000-0000-4000-8000-000000000000
+check "update" 0 "$bin" update "$id" "I drink oolong tea"
+check "history" 0 "$bin" history "$id"
+contains "history shows update" "$out" "UPDATE"
+check "delete --all dry run" 0 "$bin" delete --all --user-id alice --dry-run
+contains "dry run counts" "$out" "would delete 2"
+check "delete --all needs a scope" 2 "$bin" delete --all
+check "delete" 0 "$bin" delete "$id"
+check "delete again" 1 "$bin" delete "$id"
+check "stats" 0 "$bin" --output json stats
+contains "stats counts" "$out" '"memories": 2'
+check "reset needs --force" 2 "$bin" reset
+check "reset" 0 "$bin" reset --force
+check "empty after reset" 0 "$bin" --output json list
+contains "nothing left" "$out" '"results": []'
+
+echo "cli: $passes passed, $fails failed"
+[ "$fails" = 0 ]
