@@ -43,6 +43,7 @@ class fake_server {
   /// @param dimension length of the computed embeddings (hashing_embedder of that size)
   explicit fake_server(std::size_t dimension = 64) : embedder_(dimension) {
     auto handle = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); };
+    svr_.set_tcp_nodelay(true);
     svr_.Post("/v1/embeddings", handle);
     svr_.Post("/api/embed", handle);
     svr_.Post("/v1/chat/completions", handle);

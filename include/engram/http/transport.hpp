@@ -201,6 +201,7 @@ class http_transport {
     c->set_read_timeout(opts_.read_timeout);
     c->set_write_timeout(opts_.read_timeout);
     c->set_keep_alive(true);
+    c->set_tcp_nodelay(true);  // a request is written in two parts: no Nagle delay between them
     return c;
   }
 
