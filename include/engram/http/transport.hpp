@@ -147,7 +147,7 @@ class http_transport {
       int status = 0;
       std::string failure;
       if (!res) {
-        failure = what + " failed: " + httplib::to_string(res.error());
+        failure = what + " failed: " + describe(res.error());
         if (!transient(res.error())) fail(failure, 0, {});
       } else {
         status = res->status;
@@ -203,6 +203,18 @@ class http_transport {
     c->set_keep_alive(true);
     c->set_tcp_nodelay(true);  // a request is written in two parts: no Nagle delay between them
     return c;
+  }
+
+  static std::string describe(httplib::Error e) {
+    using E = httplib::Error;
+    switch (e) {
+      case E::Connection: return "could not connect";
+      case E::ConnectionTimeout: return "connection timed out";
+      case E::Read: return "no complete reply (read timeout or connection closed)";
+      case E::Write: return "could not send the request";
+      case E::SSLServerVerification: return "the server's TLS certificate was not accepted";
+      default: return "HTTP client error '" + httplib::to_string(e) + "'";
+    }
   }
 
   /// Connection trouble worth another try; certificate and configuration errors are not.
