@@ -34,7 +34,8 @@ void print(const engram::add_result& r) {
     if (e.previous_memory) std::cout << "   (was: " << *e.previous_memory << ")";
     std::cout << '\n';
   }
-  for (const auto& s : r.skipped) std::cout << "    skipped " << engram::to_string(s.action.event) << ": " << s.reason << '\n';
+  for (const auto& s : r.skipped)
+    std::cout << "    skipped " << engram::to_string(s.action.event) << ": " << s.reason << '\n';
 }
 
 }  // namespace
@@ -63,10 +64,11 @@ int main() {
     const auto alice = engram::user("alice");
 
     std::cout << "== alice: \"Hi! I'm Alice, a nurse in Lisbon. I'm vegetarian and I love green tea.\"\n";
-    print(mem.add(std::vector<engram::message>{
-                      {"user", "Hi! I'm Alice, a nurse in Lisbon. I'm vegetarian and I love green tea.", "alice"},
-                      {"assistant", "Nice to meet you, Alice! Noted.", ""}},
-                  alice));
+    print(mem.add(
+        std::vector<engram::message>{
+            {"user", "Hi! I'm Alice, a nurse in Lisbon. I'm vegetarian and I love green tea.", "alice"},
+            {"assistant", "Nice to meet you, Alice! Noted.", ""}},
+        alice));
 
     std::cout << "\n== alice: \"Big news: I moved to Porto last month. And I switched from tea to coffee.\"\n";
     print(mem.add("Big news: I moved to Porto last month. And I switched from tea to coffee.", alice));
@@ -90,10 +92,10 @@ int main() {
                                         ".\nStart one (e.g. `ollama serve`, then `ollama pull " + embed_model +
                                         "` and `ollama pull " + llm_model +
                                         "`), or point ENGRAM_BASE_URL at an OpenAI-compatible server.\n"
-                                  : e.status() == 401 ? std::string("The server refused the key: set OPENAI_API_KEY.\n")
-                                  : e.status() == 404 ? "Unknown path or model: check ENGRAM_BASE_URL (it ends in /v1) and "
-                                                        "the model names.\n"
-                                                      : std::string())
+                  : e.status() == 401 ? std::string("The server refused the key: set OPENAI_API_KEY.\n")
+                  : e.status() == 404 ? "Unknown path or model: check ENGRAM_BASE_URL (it ends in /v1) and "
+                                        "the model names.\n"
+                                      : std::string())
               << "See examples/providers/README.md for Ollama and OpenAI settings.\n";
     return 1;
   } catch (const engram::error& e) {

@@ -47,11 +47,11 @@ TEST_CASE("concurrency_http: one embedder and one extractor serve many threads",
   fake_server server(32);
   for (int i = 0; i < threads * per_thread; ++i) server.push_chat(echo_fact);
 
-  using llm_memory = engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store,
-                                          engram::llm_extractor>;
-  llm_memory mem(engram::openai_embedder({.http = fast(server), .model = "e", .batch_size = 2}),
-                 engram::memory_store{},
-                 engram::llm_extractor({.http = fast(server), .model = "c", .mode = engram::extraction_mode::additive}));
+  using llm_memory =
+      engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store, engram::llm_extractor>;
+  llm_memory mem(
+      engram::openai_embedder({.http = fast(server), .model = "e", .batch_size = 2}), engram::memory_store{},
+      engram::llm_extractor({.http = fast(server), .model = "c", .mode = engram::extraction_mode::additive}));
   std::atomic<int> failures{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)

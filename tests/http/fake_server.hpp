@@ -83,8 +83,9 @@ class fake_server {
   void push_chat(const std::string& content) { push("/v1/chat/completions", reply{200, chat_body(content)}); }
   /// Queues a chat completion built from the request (e.g. to find the short ids the prompt shows).
   void push_chat(std::function<std::string(const nlohmann::json& request)> f) {
-    push("/v1/chat/completions",
-         [f = std::move(f)](const nlohmann::json& req) { return reply{200, chat_body(f(req))}; });
+    push("/v1/chat/completions", [f = std::move(f)](const nlohmann::json& req) {
+      return reply{200, chat_body(f(req))};
+    });
   }
   /// Every reply of `path` is this one, once the queue is empty.
   void always(const std::string& path, reply r) {
@@ -113,11 +114,11 @@ class fake_server {
   }
 
   static std::string chat_body(const std::string& content) {
-    return nlohmann::json{{"id", "chatcmpl-test"},
-                          {"object", "chat.completion"},
-                          {"choices", {{{"index", 0},
-                                        {"message", {{"role", "assistant"}, {"content", content}}},
-                                        {"finish_reason", "stop"}}}}}
+    return nlohmann::json{
+        {"id", "chatcmpl-test"},
+        {"object", "chat.completion"},
+        {"choices",
+         {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", content}}}, {"finish_reason", "stop"}}}}}
         .dump();
   }
 

@@ -30,7 +30,8 @@ engram::http_options fast(const fake_server& s, const std::string& url = {}) {
 
 std::vector<std::string> numbered(std::size_t n) {
   std::vector<std::string> out;
-  for (std::size_t i = 0; i < n; ++i) out.push_back("text number " + std::to_string(i) + " about topic " + std::to_string(i * 7));
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back("text number " + std::to_string(i) + " about topic " + std::to_string(i * 7));
   return out;
 }
 
@@ -72,7 +73,8 @@ TEST_CASE("http_embed: request_dimensions sends the dimensions field", "[http_em
   engram::openai_embedder e({.http = fast(server), .model = "m", .dimension = 16, .request_dimensions = true});
   (void)e.embed("hello");
   CHECK(server.requests("/v1/embeddings").at(0).body["dimensions"] == 16);
-  CHECK_THROWS_AS(engram::openai_embedder({.http = fast(server), .request_dimensions = true}), engram::validation_error);
+  CHECK_THROWS_AS(engram::openai_embedder({.http = fast(server), .request_dimensions = true}),
+                  engram::validation_error);
 }
 
 TEST_CASE("http_embed: a vector of the wrong dimension is a dimension_mismatch", "[http_embed]") {
@@ -102,8 +104,9 @@ TEST_CASE("http_embed: malformed replies are provider errors", "[http_embed]") {
   const std::vector<std::string> two = {"a b", "c d"};
   server.push("/v1/embeddings", reply{200, R"({"data":[{"index":0,"embedding":[1,2,3,4,5,6,7,8]}]})"});
   CHECK_THROWS_AS(e.embed_batch(two), engram::provider_error);
-  server.push("/v1/embeddings",
-              reply{200, R"({"data":[{"index":0,"embedding":[1,2,3,4,5,6,7,8]},{"index":0,"embedding":[1,2,3,4,5,6,7,8]}]})"});
+  server.push(
+      "/v1/embeddings",
+      reply{200, R"({"data":[{"index":0,"embedding":[1,2,3,4,5,6,7,8]},{"index":0,"embedding":[1,2,3,4,5,6,7,8]}]})"});
   CHECK_THROWS_AS(e.embed_batch(two), engram::provider_error);
   server.push("/v1/embeddings", reply{200, R"({"data":[{"index":0,"embedding":"AAAA"}]})"});
   CHECK_THROWS_AS(e.embed("x"), engram::provider_error);
@@ -114,8 +117,8 @@ TEST_CASE("http_embed: malformed replies are provider errors", "[http_embed]") {
 
 TEST_CASE("http_embed: ollama's native /api/embed", "[http_embed]") {
   fake_server server(20);
-  engram::ollama_embedder e({.http = fast(server, server.root_url()), .model = "nomic", .batch_size = 2,
-                             .keep_alive = "5m"});
+  engram::ollama_embedder e(
+      {.http = fast(server, server.root_url()), .model = "nomic", .batch_size = 2, .keep_alive = "5m"});
   const auto texts = numbered(3);
   const auto v = e.embed_batch(texts);
   REQUIRE(v.size() == 3);

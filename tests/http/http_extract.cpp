@@ -21,8 +21,8 @@ using json = nlohmann::json;
 
 namespace {
 
-using llm_memory = engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store,
-                                        engram::llm_extractor>;
+using llm_memory =
+    engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store, engram::llm_extractor>;
 
 engram::http_options fast(const fake_server& s) {
   engram::http_options o;
@@ -217,15 +217,17 @@ TEST_CASE("http_extract: decide maps short ids back and marks invented ones", "[
 TEST_CASE("http_extract: fenced and <think> replies are understood", "[http_extract]") {
   fake_server server(64);
   auto mem = make_memory(server);
-  server.push_chat("<think>The user mentions a pet. Output {\"facts\": [\"wrong\"]}?</think>\n"
-                   "```json\n{\"facts\": [\"Has a dog named Rex\"]}\n```");
+  server.push_chat(
+      "<think>The user mentions a pet. Output {\"facts\": [\"wrong\"]}?</think>\n"
+      "```json\n{\"facts\": [\"Has a dog named Rex\"]}\n```");
   const auto r = mem.add("My dog Rex is great", alice);
   REQUIRE(r.results.size() == 1);
   CHECK(r.results[0].memory == "Has a dog named Rex");
 
   server.push_chat("Here is the JSON you asked for:\n{\"facts\": [\"Rex is a beagle\"]}");
-  server.push_chat("<think>Rex again.</think>```\n{\"memory\": [{\"id\": \"0\", \"text\": \"Has a beagle named Rex\", "
-                   "\"event\": \"UPDATE\", \"old_memory\": \"Has a dog named Rex\"}]}\n```");
+  server.push_chat(
+      "<think>Rex again.</think>```\n{\"memory\": [{\"id\": \"0\", \"text\": \"Has a beagle named Rex\", "
+      "\"event\": \"UPDATE\", \"old_memory\": \"Has a dog named Rex\"}]}\n```");
   const auto u = mem.add("Rex is a beagle", alice);
   REQUIRE(u.results.size() == 1);
   CHECK(u.results[0].event == engram::event_kind::update);
@@ -365,7 +367,9 @@ TEST_CASE("http_extract: options shape the prompt and categories reach the metad
   CHECK(sys.find("- food: what they eat or drink") != std::string::npos);
   CHECK(sys.find("JSON") != std::string::npos);
 
-  engram::llm_extractor custom({.http = fast(server), .model = "m", .fact_prompt = "MY OWN PROMPT: return JSON facts",
+  engram::llm_extractor custom({.http = fast(server),
+                                .model = "m",
+                                .fact_prompt = "MY OWN PROMPT: return JSON facts",
                                 .update_prompt = "MY UPDATE PROMPT in JSON"});
   server.push_chat(R"({"facts": ["x"]})");
   (void)custom.extract(std::vector<engram::message>{{"user", "hello", ""}}, {alice, json::object()});

@@ -21,9 +21,9 @@ namespace engram::inline v0 {
 struct ollama_embedder_options {
   http_options http{.base_url = "http://localhost:11434"};  ///< Ollama's root URL (no /v1)
   std::string model = "nomic-embed-text";
-  std::size_t dimension = 0;     ///< expected vector length; 0: taken from the first reply
-  std::size_t batch_size = 64;   ///< texts per request
-  std::string keep_alive{};      ///< e.g. "10m": how long Ollama keeps the model loaded; empty: its default
+  std::size_t dimension = 0;    ///< expected vector length; 0: taken from the first reply
+  std::size_t batch_size = 64;  ///< texts per request
+  std::string keep_alive{};     ///< e.g. "10m": how long Ollama keeps the model loaded; empty: its default
 };
 
 namespace detail {

@@ -53,9 +53,9 @@ struct openai_embedding_protocol {
       throw provider_error(where + ": expected an object with a 'data' array", 200, excerpt(reply.dump()));
     const auto& data = reply["data"];
     if (data.size() != n)
-      throw provider_error(where + ": " + std::to_string(data.size()) + " embeddings for " + std::to_string(n) +
-                               " inputs",
-                           200, excerpt(reply.dump()));
+      throw provider_error(
+          where + ": " + std::to_string(data.size()) + " embeddings for " + std::to_string(n) + " inputs", 200,
+          excerpt(reply.dump()));
     std::vector<std::vector<float>> out(n);
     for (std::size_t pos = 0; pos < n; ++pos) {
       const auto& item = data[pos];
@@ -64,13 +64,11 @@ struct openai_embedding_protocol {
       std::size_t index = pos;
       if (item.contains("index")) {
         if (!item["index"].is_number_unsigned() || item["index"].get<std::size_t>() >= n)
-          throw provider_error(where + ": data[" + std::to_string(pos) + "].index is not in [0, " +
-                                   std::to_string(n) + ")",
-                               200);
+          throw provider_error(
+              where + ": data[" + std::to_string(pos) + "].index is not in [0, " + std::to_string(n) + ")", 200);
         index = item["index"].get<std::size_t>();
       }
-      if (!out[index].empty())
-        throw provider_error(where + ": two embeddings for input " + std::to_string(index), 200);
+      if (!out[index].empty()) throw provider_error(where + ": two embeddings for input " + std::to_string(index), 200);
       out[index] = json_vector(item["embedding"], where);
       if (out[index].empty()) throw provider_error(where + ": empty embedding for input " + std::to_string(index), 200);
     }
@@ -86,9 +84,10 @@ class openai_embedder : public detail::remote_embedder<detail::openai_embedding_
  public:
   /// @throws validation_error for a bad base_url, an empty model or batch_size 0.
   explicit openai_embedder(openai_embedder_options o = {})
-      : remote_embedder(std::move(o.http),
-                        detail::openai_embedding_protocol{checked_model(o.model), o.request_dimensions ? o.dimension : 0},
-                        o.dimension, o.batch_size) {
+      : remote_embedder(
+            std::move(o.http),
+            detail::openai_embedding_protocol{checked_model(o.model), o.request_dimensions ? o.dimension : 0},
+            o.dimension, o.batch_size) {
     if (o.request_dimensions && o.dimension == 0)
       throw validation_error("openai_embedder: request_dimensions needs a dimension");
   }

@@ -42,7 +42,7 @@ enum class extraction_mode {
 
 /// Settings of llm_extractor. Every member has a default.
 struct llm_extractor_options {
-  http_options http{};               ///< base_url, key, timeouts, retries
+  http_options http{};                ///< base_url, key, timeouts, retries
   std::string model = "gpt-4o-mini";  ///< the server's chat model name
   extraction_mode mode = extraction_mode::reconcile;
   /// Replaces the built-in system prompt of the extraction call; it must ask for {"facts": [...]}.
@@ -51,9 +51,9 @@ struct llm_extractor_options {
   /// Replaces the built-in system prompt of the reconcile call; it must ask for
   /// {"memory": [{"id", "text", "event", "old_memory"}]}.
   std::string update_prompt{};
-  std::string custom_instructions{};     ///< appended to the extraction prompt
-  std::vector<std::string> includes{};   ///< kinds of information to keep (e.g. "food preferences")
-  std::vector<std::string> excludes{};   ///< kinds of information to drop (e.g. "small_talk")
+  std::string custom_instructions{};    ///< appended to the extraction prompt
+  std::vector<std::string> includes{};  ///< kinds of information to keep (e.g. "food preferences")
+  std::vector<std::string> excludes{};  ///< kinds of information to drop (e.g. "small_talk")
   /// Categories the model files facts under; the chosen ones go into each memory's metadata["categories"].
   std::vector<memory_category> categories{};
   double temperature = 0.0;
@@ -67,9 +67,9 @@ struct llm_extractor_options {
 
 /// Counters of one llm_extractor.
 struct llm_extractor_stats {
-  std::uint64_t calls = 0;          ///< chat completions made (retries not counted; see transport().stats())
-  std::uint64_t unparseable = 0;    ///< replies with no usable JSON object: nothing was stored for them
-  std::uint64_t invented_ids = 0;   ///< ids in a reconcile reply that were not among those shown
+  std::uint64_t calls = 0;         ///< chat completions made (retries not counted; see transport().stats())
+  std::uint64_t unparseable = 0;   ///< replies with no usable JSON object: nothing was stored for them
+  std::uint64_t invented_ids = 0;  ///< ids in a reconcile reply that were not among those shown
 };
 
 /// Prefix of the target id given to an action whose id the model invented: no memory has such an id, so
@@ -152,8 +152,7 @@ inline std::string id_text(const nlohmann::json& j) {
 class llm_extractor {
  public:
   /// @throws validation_error for a bad base_url or an empty model.
-  explicit llm_extractor(llm_extractor_options options = {})
-      : opts_(std::move(options)), transport_(opts_.http) {
+  explicit llm_extractor(llm_extractor_options options = {}) : opts_(std::move(options)), transport_(opts_.http) {
     if (opts_.model.empty()) throw validation_error("llm_extractor: model is empty");
     for (const auto& c : opts_.categories)
       if (detail::trimmed(c.name).empty()) throw validation_error("llm_extractor: a category has an empty name");
@@ -181,9 +180,12 @@ class llm_extractor {
     }
     if (!any) return {};
 
-    fact_prompt_parts parts{agent_memory,       opts_.mode == extraction_mode::additive,
-                            opts_.custom_instructions, opts_.includes,
-                            opts_.excludes,     opts_.categories,
+    fact_prompt_parts parts{agent_memory,
+                            opts_.mode == extraction_mode::additive,
+                            opts_.custom_instructions,
+                            opts_.includes,
+                            opts_.excludes,
+                            opts_.categories,
                             format_iso8601(utc_now()).substr(0, 10)};
     const std::string system =
         compose_fact_prompt(opts_.fact_prompt.empty() ? default_fact_prompt(agent_memory) : opts_.fact_prompt, parts);
@@ -233,10 +235,10 @@ class llm_extractor {
       existing.push_back({{"id", std::to_string(i)}, {"text", shown[i]->memory}});
     nlohmann::json new_facts = nlohmann::json::array();
     for (const auto& f : facts) new_facts.push_back(f.text);
-    const std::string user = "Existing memories:\n" + existing.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                             "\n\nNew facts:\n" + new_facts.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
-    const auto reply =
-        chat(opts_.update_prompt.empty() ? default_update_prompt() : opts_.update_prompt, user);
+    const std::string user =
+        "Existing memories:\n" + existing.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+        "\n\nNew facts:\n" + new_facts.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    const auto reply = chat(opts_.update_prompt.empty() ? default_update_prompt() : opts_.update_prompt, user);
     if (!reply || !reply->contains("memory") || !(*reply)["memory"].is_array()) {
       note_unparseable("memory");
       return {};
@@ -251,8 +253,9 @@ class llm_extractor {
       } catch (const validation_error&) {
         continue;  // an event we do not know changes nothing
       }
-      std::string text = item.contains("text") && item["text"].is_string() ? detail::trimmed(item["text"].get<std::string>())
-                                                                            : std::string();
+      std::string text = item.contains("text") && item["text"].is_string()
+                             ? detail::trimmed(item["text"].get<std::string>())
+                             : std::string();
       const std::string short_id = item.contains("id") ? detail::id_text(item["id"]) : std::string();
       std::string target;
       if (ev != event_kind::add) {
@@ -298,12 +301,12 @@ class llm_extractor {
     if (opts_.max_tokens) body["max_tokens"] = opts_.max_tokens;
     ++stats_->calls;
     const auto reply = transport_.post_json("/chat/completions", body);
-    const auto* content = reply.is_object() && reply.contains("choices") && reply["choices"].is_array() &&
-                                  !reply["choices"].empty() && reply["choices"][0].is_object() &&
-                                  reply["choices"][0].contains("message") && reply["choices"][0]["message"].is_object() &&
-                                  reply["choices"][0]["message"].contains("content")
-                              ? &reply["choices"][0]["message"]["content"]
-                              : nullptr;
+    const auto* content =
+        reply.is_object() && reply.contains("choices") && reply["choices"].is_array() && !reply["choices"].empty() &&
+                reply["choices"][0].is_object() && reply["choices"][0].contains("message") &&
+                reply["choices"][0]["message"].is_object() && reply["choices"][0]["message"].contains("content")
+            ? &reply["choices"][0]["message"]["content"]
+            : nullptr;
     if (!content || !content->is_string()) return std::nullopt;
     return parse_json_reply(content->get_ref<const std::string&>());
   }
@@ -325,8 +328,7 @@ class llm_extractor {
       if (!x.is_string()) return;
       const auto want = detail::fold_words(x.get<std::string>());
       for (const auto& cat : opts_.categories)
-        if (detail::fold_words(cat.name) == want &&
-            std::find(out.begin(), out.end(), cat.name) == out.end())
+        if (detail::fold_words(cat.name) == want && std::find(out.begin(), out.end(), cat.name) == out.end())
           out.push_back(cat.name);
     };
     if (c.is_array())

@@ -80,8 +80,9 @@ inline std::string default_update_prompt() {
 /// instructions). When categories are given, facts are asked for as objects with "text" and "categories".
 inline std::string compose_fact_prompt(std::string base, const fact_prompt_parts& parts) {
   if (parts.additive)
-    base += "\n\nThe facts are stored exactly as you write them, next to what is already remembered: make each "
-            "one complete and precise.";
+    base +=
+        "\n\nThe facts are stored exactly as you write them, next to what is already remembered: make each "
+        "one complete and precise.";
   if (!parts.today.empty()) base += "\n\nToday is " + parts.today + ".";
   if (!parts.includes.empty())
     base += "\n\nOnly remember information of these kinds: " + detail::join_list(parts.includes) + ".";
@@ -91,8 +92,9 @@ inline std::string compose_fact_prompt(std::string base, const fact_prompt_parts
     base += "\n\nFile every fact under one or more of these categories:";
     for (const auto& c : parts.categories)
       base += "\n- " + c.name + (c.description.empty() ? std::string() : ": " + c.description);
-    base += "\nThen write each fact as an object instead of a string: {\"facts\": [{\"text\": \"...\", "
-            "\"categories\": [\"...\"]}]}.";
+    base +=
+        "\nThen write each fact as an object instead of a string: {\"facts\": [{\"text\": \"...\", "
+        "\"categories\": [\"...\"]}]}.";
   }
   if (!parts.custom_instructions.empty())
     base += "\n\nAdditional instructions from the application:\n" + parts.custom_instructions;

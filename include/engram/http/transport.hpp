@@ -65,8 +65,7 @@ inline std::pair<std::string, std::string> split_base_url(std::string_view url) 
   const auto host_begin = scheme_end + 3;
   auto path_begin = url.find('/', host_begin);
   if (path_begin == std::string_view::npos) path_begin = url.size();
-  if (path_begin == host_begin)
-    throw validation_error("http: base_url '" + std::string(url) + "' names no host");
+  if (path_begin == host_begin) throw validation_error("http: base_url '" + std::string(url) + "' names no host");
   std::string prefix(url.substr(path_begin));
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   return {std::string(url.substr(0, path_begin)), std::move(prefix)};
@@ -125,8 +124,8 @@ class http_transport {
       if (const char* k = std::getenv("OPENAI_API_KEY")) opts_.api_key = k;
     for (const auto& [k, v] : opts_.headers) headers_.emplace(k, v);
     if (!opts_.api_key.empty()) headers_.emplace("Authorization", "Bearer " + opts_.api_key);
-    shared_->jitter_seed.store(detail::splitmix64(static_cast<std::uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count())));
+    shared_->jitter_seed.store(
+        detail::splitmix64(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
   }
 
   http_transport(http_transport&&) noexcept = default;
@@ -220,8 +219,8 @@ class http_transport {
   /// Connection trouble worth another try; certificate and configuration errors are not.
   static bool transient(httplib::Error e) noexcept {
     using E = httplib::Error;
-    return e == E::Connection || e == E::ConnectionTimeout || e == E::Read || e == E::Write ||
-           e == E::SSLConnection || e == E::Unknown;
+    return e == E::Connection || e == E::ConnectionTimeout || e == E::Read || e == E::Write || e == E::SSLConnection ||
+           e == E::Unknown;
   }
 
   void release(std::unique_ptr<httplib::Client> c) const {
