@@ -137,3 +137,12 @@ TEST_CASE("http_embed: embedders are movable and keep working", "[http_embed]") 
   CHECK(b.dimension() == 16);
   CHECK(b.embed("moved").size() == 16);
 }
+
+TEST_CASE("http_embed: an empty batch makes no request", "[http_embed]") {
+  fake_server server(16);
+  engram::openai_embedder e({.http = fast(server), .model = "m", .dimension = 16});
+  CHECK(e.embed_batch(std::vector<std::string>{}).empty());
+  CHECK(server.count("/v1/embeddings") == 0);
+  CHECK_THROWS_AS(engram::openai_embedder({.http = fast(server), .model = ""}), engram::validation_error);
+  CHECK_THROWS_AS(engram::openai_embedder({.http = fast(server), .batch_size = 0}), engram::validation_error);
+}

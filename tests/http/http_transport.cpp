@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>  // std::getenv, ::setenv
 #include <string>
 #include <vector>
 
@@ -120,4 +121,39 @@ TEST_CASE("http_transport: base_url is validated and split", "[http_transport]")
   const auto [origin, prefix] = engram::detail::split_base_url("http://h:1/a/b/");
   CHECK(origin == "http://h:1");
   CHECK(prefix == "/a/b");
+}
+
+TEST_CASE("http_transport: a Retry-After beyond max_retry_after falls back to the backoff", "[http_transport]") {
+  fake_server server(16);
+  server.push("/v1/embeddings", reply{503, "busy", {{"Retry-After", "3600"}}});
+  auto o = fast(server);
+  o.max_retry_after = 100ms;
+  engram::openai_embedder e({.http = o, .model = "m", .dimension = 16});
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(e.embed("hello").size() == 16);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1000ms);
+  CHECK(e.transport().stats().retries == 1);
+}
+
+TEST_CASE("http_transport: the API key comes from the options, else OPENAI_API_KEY", "[http_transport]") {
+  fake_server server(16);
+  const char* saved = std::getenv("OPENAI_API_KEY");
+  const std::string restore = saved ? saved : "";
+  ::setenv("OPENAI_API_KEY", "sk-from-env", 1);
+  auto o = fast(server);
+  o.api_key.clear();
+  (void)engram::http_transport(o).post_json("/embeddings", {{"input", {"a"}}});
+  o.use_env_api_key = false;
+  (void)engram::http_transport(o).post_json("/embeddings", {{"input", {"b"}}});
+  o.api_key = "sk-explicit";
+  (void)engram::http_transport(o).post_json("/embeddings", {{"input", {"c"}}});
+  if (saved)
+    ::setenv("OPENAI_API_KEY", restore.c_str(), 1);
+  else
+    ::unsetenv("OPENAI_API_KEY");
+  const auto reqs = server.requests("/v1/embeddings");
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[0].authorization == "Bearer sk-from-env");
+  CHECK(reqs[1].authorization.empty());
+  CHECK(reqs[2].authorization == "Bearer sk-explicit");
 }
