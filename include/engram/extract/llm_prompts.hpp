@@ -1,0 +1,104 @@
+#pragma once
+/// @file extract/llm_prompts.hpp
+/// The built-in instructions llm_extractor gives a chat model, and how options extend them.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// A category the model may file a memory under; written into the memory's metadata as "categories".
+struct memory_category {
+  std::string name;
+  std::string description{};  ///< shown to the model to tell categories apart
+};
+
+/// What the extraction prompt is told beyond its base text.
+struct fact_prompt_parts {
+  bool agent_memory = false;  ///< remember what the assistant said about itself, not what the user said
+  bool additive = false;      ///< facts are stored as they are (no later reconciliation)
+  std::string custom_instructions{};
+  std::vector<std::string> includes{};
+  std::vector<std::string> excludes{};
+  std::vector<memory_category> categories{};
+  std::string today{};  ///< YYYY-MM-DD, to resolve relative dates
+};
+
+namespace detail {
+
+inline std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace detail
+
+/// The built-in system prompt of the extraction call (before fact_prompt_parts are appended).
+inline std::string default_fact_prompt(bool agent_memory) {
+  const std::string_view who = agent_memory ? "the assistant" : "the user";
+  const std::string_view turns = agent_memory ? "assistant" : "user";
+  std::string p;
+  p += "You keep the long-term memory of an AI assistant. Read the conversation and write down the facts about ";
+  p += who;
+  p += " that will still be worth knowing in a later conversation: identity, preferences and dislikes, plans and "
+       "goals, relationships, health, work, habits, possessions, important dates, and decisions taken.\n\n"
+       "Rules:\n"
+       "- Take facts only from the ";
+  p += turns;
+  p += " turns; the other turns are context for understanding them.\n"
+       "- One fact per entry: a short, complete sentence that makes sense on its own, without the conversation "
+       "(name people and things instead of using pronouns, turn 'tomorrow' into a date).\n"
+       "- Write about ";
+  p += who;
+  p += " in the third person, in the language the conversation is held in.\n"
+       "- Leave out greetings, small talk, questions without an answer, and anything only true for this moment.\n"
+       "- Do not invent or guess anything that was not said.\n"
+       "- If nothing is worth remembering, return an empty list.\n\n"
+       "Answer with a JSON object and nothing else, shaped as {\"facts\": [\"...\", \"...\"]}.";
+  return p;
+}
+
+/// The built-in system prompt of the reconcile call.
+inline std::string default_update_prompt() {
+  return "You maintain the long-term memory of an AI assistant. You are given the memories it holds now, each "
+         "under a short id, and new facts just learned. Decide, fact by fact, how the memory must change:\n"
+         "- ADD: the fact is new information. Give its text; the id of an ADD may be any new string.\n"
+         "- UPDATE: the fact refines, corrects or completes an existing memory about the same thing. Use that "
+         "memory's id, give the full new text (keep the details of the old one that are still true) and the old "
+         "text as old_memory.\n"
+         "- DELETE: the fact shows an existing memory is no longer true. Use that memory's id.\n"
+         "- NONE: the fact is already remembered. Use the id of the memory that holds it.\n"
+         "Only use ids from the list of existing memories for UPDATE, DELETE and NONE. Two facts that say the "
+         "same thing need only one entry. Keep the language of the facts.\n\n"
+         "Answer with a JSON object and nothing else, shaped as {\"memory\": [{\"id\": \"0\", \"text\": \"...\", "
+         "\"event\": \"ADD|UPDATE|DELETE|NONE\", \"old_memory\": \"...\"}]}.";
+}
+
+/// `base` followed by the sections the options ask for (date, include/exclude lists, categories, custom
+/// instructions). When categories are given, facts are asked for as objects with "text" and "categories".
+inline std::string compose_fact_prompt(std::string base, const fact_prompt_parts& parts) {
+  if (parts.additive)
+    base +=
+        "\n\nThe facts are stored exactly as you write them, next to what is already remembered: make each "
+        "one complete and precise.";
+  if (!parts.today.empty()) base += "\n\nToday is " + parts.today + ".";
+  if (!parts.includes.empty())
+    base += "\n\nOnly remember information of these kinds: " + detail::join_list(parts.includes) + ".";
+  if (!parts.excludes.empty())
+    base += "\n\nNever remember information of these kinds: " + detail::join_list(parts.excludes) + ".";
+  if (!parts.categories.empty()) {
+    base += "\n\nFile every fact under one or more of these categories:";
+    for (const auto& c : parts.categories)
+      base += "\n- " + c.name + (c.description.empty() ? std::string() : ": " + c.description);
+    base +=
+        "\nThen write each fact as an object instead of a string: {\"facts\": [{\"text\": \"...\", "
+        "\"categories\": [\"...\"]}]}.";
+  }
+  if (!parts.custom_instructions.empty())
+    base += "\n\nAdditional instructions from the application:\n" + parts.custom_instructions;
+  return base;
+}
+
+}  // namespace engram::inline v0

@@ -1,0 +1,254 @@
+// engram-requires: http
+#pragma once
+/// @file http/transport.hpp
+/// JSON over HTTP(S) to an OpenAI-compatible server: API key, timeouts, retries with backoff, typed errors.
+
+#include <engram/error.hpp>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Where and how to reach a server. Every member has a default; set what differs.
+struct http_options {
+  /// Scheme, host, optional port and path prefix, e.g. "https://api.openai.com/v1" or
+  /// "http://localhost:11434/v1". Request paths are appended to it.
+  std::string base_url = "https://api.openai.com/v1";
+  /// Sent as "Authorization: Bearer <key>". Empty: the environment variable OPENAI_API_KEY (read once, at
+  /// construction) when `use_env_api_key`; no Authorization header when both are empty (Ollama, vLLM).
+  std::string api_key{};
+  bool use_env_api_key = true;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds read_timeout{120'000};  ///< per read; a chat completion may take a while
+  /// Retries after the first attempt, on 408, 409, 429, 5xx, connection failures and timeouts.
+  unsigned max_retries = 3;
+  std::chrono::milliseconds initial_backoff{500};  ///< doubled per retry, with jitter
+  std::chrono::milliseconds max_backoff{8'000};
+  /// A server's Retry-After (or retry-after-ms) is obeyed when at most this long; longer ones fall back to
+  /// the computed backoff, so a misbehaving server cannot park a caller for an hour.
+  std::chrono::milliseconds max_retry_after{60'000};
+  /// Extra request headers, e.g. {"api-key", "..."} for Azure OpenAI, or an organisation header.
+  std::vector<std::pair<std::string, std::string>> headers{};
+};
+
+/// Counters of one transport (shared by its moved-to instance). Read with http_transport::stats().
+struct transport_stats {
+  std::uint64_t requests = 0;  ///< HTTP attempts made, retries included
+  std::uint64_t retries = 0;   ///< attempts that followed a retryable failure
+  std::uint64_t failures = 0;  ///< calls that ended in provider_error
+};
+
+namespace detail {
+
+/// "https://host:port/prefix/" -> {"https://host:port", "/prefix"}. @throws validation_error.
+inline std::pair<std::string, std::string> split_base_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  const std::string_view scheme = scheme_end == std::string_view::npos ? std::string_view{} : url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https")
+    throw validation_error("http: base_url '" + std::string(url) +
+                           "' must start with http:// or https:// (e.g. http://localhost:11434/v1)");
+  const auto host_begin = scheme_end + 3;
+  auto path_begin = url.find('/', host_begin);
+  if (path_begin == std::string_view::npos) path_begin = url.size();
+  if (path_begin == host_begin) throw validation_error("http: base_url '" + std::string(url) + "' names no host");
+  std::string prefix(url.substr(path_begin));
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return {std::string(url.substr(0, path_begin)), std::move(prefix)};
+}
+
+/// The first `n` bytes of `body`, cut at a UTF-8 boundary, with an ellipsis when cut.
+inline std::string excerpt(std::string_view body, std::size_t n = 300) {
+  if (body.size() <= n) return std::string(body);
+  while (n > 0 && (static_cast<unsigned char>(body[n]) & 0xC0) == 0x80) --n;
+  return std::string(body.substr(0, n)) + "...";
+}
+
+/// A delay the server asked for: `retry-after-ms` (milliseconds) or `Retry-After` (whole seconds).
+/// HTTP-date values are not understood and yield nothing.
+inline std::optional<std::chrono::milliseconds> retry_after(const httplib::Response& r) {
+  auto number = [](const std::string& s) -> std::optional<double> {
+    if (s.empty()) return std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end == s.c_str() || *end != '\0' || !(v >= 0.0) || v > 1e9) return std::nullopt;
+    return v;
+  };
+  if (auto ms = number(r.get_header_value("retry-after-ms")))
+    return std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
+  if (auto s = number(r.get_header_value("Retry-After")))
+    return std::chrono::milliseconds(static_cast<std::int64_t>(*s * 1000.0));
+  return std::nullopt;
+}
+
+inline std::uint64_t splitmix64(std::uint64_t x) noexcept {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace detail
+
+/// Posts JSON to paths under a base URL and returns the parsed JSON reply.
+///
+/// Retries 408, 409, 429, 5xx, connection failures and timeouts up to `max_retries` times, waiting
+/// `initial_backoff * 2^attempt` (capped at `max_backoff`) scaled by a random factor in [0.5, 1], or what
+/// the server's Retry-After says. Other statuses fail at once. Failure is a provider_error carrying the
+/// status (0 when no response arrived) and the start of the body.
+///
+/// Thread-safe: concurrent calls each use their own connection (idle connections are pooled and kept
+/// alive). Movable, not copyable; a moved-from transport must not be used.
+class http_transport {
+ public:
+  /// @throws validation_error for a base_url that is not http(s)://host[:port][/prefix].
+  explicit http_transport(http_options options = {}) : opts_(std::move(options)) {
+    auto [origin, prefix] = detail::split_base_url(opts_.base_url);
+    origin_ = std::move(origin);
+    prefix_ = std::move(prefix);
+    if (opts_.api_key.empty() && opts_.use_env_api_key)
+      if (const char* k = std::getenv("OPENAI_API_KEY")) opts_.api_key = k;
+    for (const auto& [k, v] : opts_.headers) headers_.emplace(k, v);
+    if (!opts_.api_key.empty()) headers_.emplace("Authorization", "Bearer " + opts_.api_key);
+    shared_->jitter_seed.store(
+        detail::splitmix64(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
+  }
+
+  http_transport(http_transport&&) noexcept = default;
+  http_transport& operator=(http_transport&&) noexcept = default;
+
+  /// POSTs `body` to base_url + `path` and parses the 2xx reply as JSON.
+  /// @throws provider_error after the retries, for a non-retryable status, or for a reply that is not JSON.
+  [[nodiscard]] nlohmann::json post_json(std::string_view path, const nlohmann::json& body) const {
+    const std::string full_path = prefix_ + std::string(path);
+    const std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const std::string what = "POST " + origin_ + full_path;
+    for (unsigned attempt = 0;; ++attempt) {
+      auto client = acquire();
+      ++shared_->requests;
+      if (attempt > 0) ++shared_->retries;
+      auto res = client->Post(full_path, headers_, payload, "application/json");
+      std::optional<std::chrono::milliseconds> asked;
+      int status = 0;
+      std::string failure;
+      if (!res) {
+        failure = what + " failed: " + describe(res.error());
+        if (!transient(res.error())) fail(failure, 0, {});
+      } else {
+        status = res->status;
+        if (status >= 200 && status < 300) {
+          release(std::move(client));
+          auto parsed = nlohmann::json::parse(res->body, nullptr, false);
+          if (parsed.is_discarded()) fail(what + ": the reply is not JSON", status, res->body);
+          return parsed;
+        }
+        const bool retryable = status == 408 || status == 409 || status == 429 || status >= 500;
+        if (!retryable || attempt >= opts_.max_retries)
+          fail(what + " returned HTTP " + std::to_string(status) +
+                   (attempt > 0 ? " after " + std::to_string(attempt + 1) + " attempts" : std::string()),
+               status, res->body);
+        asked = detail::retry_after(*res);
+        release(std::move(client));
+      }
+      if (!res && attempt >= opts_.max_retries)
+        fail(failure + " after " + std::to_string(attempt + 1) + " attempt(s)", 0, {});
+      std::this_thread::sleep_for(delay(attempt, asked));
+    }
+  }
+
+  /// What this transport has done so far.
+  [[nodiscard]] transport_stats stats() const noexcept {
+    return {shared_->requests.load(), shared_->retries.load(), shared_->failures.load()};
+  }
+
+  [[nodiscard]] const http_options& options() const noexcept { return opts_; }
+  /// "scheme://host:port" of the base URL.
+  [[nodiscard]] const std::string& origin() const noexcept { return origin_; }
+
+ private:
+  struct shared_state {
+    std::mutex mtx;
+    std::vector<std::unique_ptr<httplib::Client>> idle;
+    std::atomic<std::uint64_t> requests{0}, retries{0}, failures{0}, jitter_seed{0};
+  };
+
+  std::unique_ptr<httplib::Client> acquire() const {
+    {
+      std::lock_guard lock(shared_->mtx);
+      if (!shared_->idle.empty()) {
+        auto c = std::move(shared_->idle.back());
+        shared_->idle.pop_back();
+        return c;
+      }
+    }
+    auto c = std::make_unique<httplib::Client>(origin_);
+    c->set_connection_timeout(opts_.connect_timeout);
+    c->set_read_timeout(opts_.read_timeout);
+    c->set_write_timeout(opts_.read_timeout);
+    c->set_keep_alive(true);
+    c->set_tcp_nodelay(true);  // a request is written in two parts: no Nagle delay between them
+    return c;
+  }
+
+  static std::string describe(httplib::Error e) {
+    using E = httplib::Error;
+    switch (e) {
+      case E::Connection: return "could not connect";
+      case E::ConnectionTimeout: return "connection timed out";
+      case E::Read: return "no complete reply (read timeout or connection closed)";
+      case E::Write: return "could not send the request";
+      case E::SSLServerVerification: return "the server's TLS certificate was not accepted";
+      default: return "HTTP client error '" + httplib::to_string(e) + "'";
+    }
+  }
+
+  /// Connection trouble worth another try; certificate and configuration errors are not.
+  static bool transient(httplib::Error e) noexcept {
+    using E = httplib::Error;
+    return e == E::Connection || e == E::ConnectionTimeout || e == E::Read || e == E::Write || e == E::SSLConnection ||
+           e == E::Unknown;
+  }
+
+  void release(std::unique_ptr<httplib::Client> c) const {
+    std::lock_guard lock(shared_->mtx);
+    if (shared_->idle.size() < 16) shared_->idle.push_back(std::move(c));
+  }
+
+  [[noreturn]] void fail(const std::string& message, int status, std::string_view body) const {
+    ++shared_->failures;
+    const auto ex = detail::excerpt(body);
+    throw provider_error(ex.empty() ? message : message + ": " + ex, status, ex);
+  }
+
+  std::chrono::milliseconds delay(unsigned attempt, std::optional<std::chrono::milliseconds> asked) const {
+    if (asked && *asked <= opts_.max_retry_after) return *asked;
+    const auto cap = static_cast<double>(opts_.max_backoff.count());
+    const double base = std::min(cap, static_cast<double>(opts_.initial_backoff.count()) *
+                                          static_cast<double>(std::uint64_t{1} << std::min(attempt, 30u)));
+    const auto r = detail::splitmix64(shared_->jitter_seed.fetch_add(0x9E3779B97F4A7C15ull));
+    const double factor = 0.5 + 0.5 * static_cast<double>(r >> 11) / static_cast<double>(std::uint64_t{1} << 53);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(base * factor));
+  }
+
+  http_options opts_;
+  std::string origin_;
+  std::string prefix_;
+  httplib::Headers headers_;
+  std::unique_ptr<shared_state> shared_ = std::make_unique<shared_state>();
+};
+
+}  // namespace engram::inline v0

@@ -1,0 +1,407 @@
+#include "http/fake_server.hpp"
+
+#include <engram/embed/openai.hpp>
+#include <engram/extract/llm.hpp>
+#include <engram/extract/parse_json_reply.hpp>
+#include <engram/index/flat.hpp>
+#include <engram/memory.hpp>
+#include <engram/store/memory_store.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using engram_test::fake_server;
+using engram_test::reply;
+using json = nlohmann::json;
+
+namespace {
+
+using llm_memory =
+    engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store, engram::llm_extractor>;
+
+engram::http_options fast(const fake_server& s) {
+  engram::http_options o;
+  o.base_url = s.base_url();
+  o.api_key = "sk-test";
+  o.connect_timeout = 500ms;
+  o.read_timeout = 2000ms;
+  o.max_retries = 1;
+  o.initial_backoff = 2ms;
+  o.max_backoff = 5ms;
+  return o;
+}
+
+llm_memory make_memory(const fake_server& s, engram::llm_extractor_options x = {},
+                       std::chrono::milliseconds read_timeout = 2000ms) {
+  x.http = fast(s);
+  x.http.read_timeout = read_timeout;
+  x.model = "chat-model";
+  return llm_memory(engram::openai_embedder({.http = fast(s), .model = "embed-model", .dimension = 64}),
+                    engram::memory_store{}, engram::llm_extractor(std::move(x)));
+}
+
+/// The short id under which the reconcile prompt shows the memory `text` ("absent" when not shown).
+std::string shown_id(const json& request, const std::string& text) {
+  const auto user = request.at("messages").at(1).at("content").get<std::string>();
+  const auto a = user.find("Existing memories:\n");
+  const auto b = user.find("\n\nNew facts:");
+  if (a == std::string::npos || b == std::string::npos) return "absent";
+  const auto existing = json::parse(user.substr(a + 19, b - a - 19));
+  for (const auto& m : existing)
+    if (m.at("text") == text) return m.at("id").get<std::string>();
+  return "absent";
+}
+
+std::string system_prompt(const engram_test::seen_request& r) {
+  return r.body.at("messages").at(0).at("content").get<std::string>();
+}
+
+std::vector<std::string> texts(const std::vector<engram::record>& rs) {
+  std::vector<std::string> out;
+  for (const auto& r : rs) out.push_back(r.memory);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const engram::memory_event* find_event(const engram::add_result& r, engram::event_kind e) {
+  for (const auto& x : r.results)
+    if (x.event == e) return &x;
+  return nullptr;
+}
+
+const auto alice = engram::user("alice");
+
+}  // namespace
+
+TEST_CASE("http_extract: parse_json_reply finds the object through fences, think blocks and prose", "[http_extract]") {
+  using engram::parse_json_reply;
+  CHECK(parse_json_reply(R"({"facts":["a"]})")->at("facts")[0] == "a");
+  CHECK(parse_json_reply("```json\n{\"facts\": [\"b\"]}\n```")->at("facts")[0] == "b");
+  CHECK(parse_json_reply("<think>maybe {\"facts\": [\"wrong\"]}</think>{\"facts\": [\"c\"]}")->at("facts")[0] == "c");
+  CHECK(parse_json_reply("Sure! Here you go: {\"facts\": [\"has } brace\"]} Hope it helps.")->at("facts")[0] ==
+        "has } brace");
+  CHECK(parse_json_reply("{not json} then {\"ok\": 1}")->at("ok") == 1);
+  CHECK_FALSE(parse_json_reply("I'm sorry, I cannot help with that."));
+  CHECK_FALSE(parse_json_reply("[1, 2, 3]"));
+  CHECK_FALSE(parse_json_reply("<think>{\"facts\": [\"only thinking\"]}"));
+  CHECK_FALSE(parse_json_reply("{\"facts\": [\"never closed\""));
+  CHECK_FALSE(parse_json_reply(""));
+}
+
+TEST_CASE("http_extract: reconcile flow produces ADD, UPDATE, DELETE and NONE", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);
+
+  server.push_chat(R"({"facts": ["Lives in Lisbon", "Works as a nurse", "Likes green tea"]})");
+  const auto first = mem.add("I live in Lisbon, I'm a nurse and I love green tea.", alice);
+  REQUIRE(first.results.size() == 3);
+  for (const auto& e : first.results) CHECK(e.event == engram::event_kind::add);
+  CHECK(server.count("/v1/chat/completions") == 1);  // nothing to reconcile against: no second call
+  std::string lisbon_id;
+  for (const auto& e : first.results)
+    if (e.memory == "Lives in Lisbon") lisbon_id = e.id;
+  REQUIRE_FALSE(lisbon_id.empty());
+
+  server.push_chat(R"({"facts": ["Moved to Porto", "Likes green tea", "Stopped working as a nurse"]})");
+  server.push_chat([](const json& req) {
+    return json{{"memory",
+                 {{{"id", shown_id(req, "Lives in Lisbon")},
+                   {"text", "Lives in Porto"},
+                   {"event", "UPDATE"},
+                   {"old_memory", "Lives in Lisbon"}},
+                  {{"id", shown_id(req, "Likes green tea")}, {"text", "Likes green tea"}, {"event", "NONE"}},
+                  {{"id", shown_id(req, "Works as a nurse")}, {"text", "Works as a nurse"}, {"event", "DELETE"}},
+                  {{"id", "new"}, {"text", "Stopped working as a nurse"}, {"event", "ADD"}}}}}
+        .dump();
+  });
+  const auto second = mem.add(std::vector<engram::message>{{"user", "I moved to Porto and quit nursing.", "alice"},
+                                                           {"assistant", "Noted!", ""}},
+                              alice);
+  REQUIRE(second.skipped.empty());
+  REQUIRE(second.results.size() == 4);
+  const auto* upd = find_event(second, engram::event_kind::update);
+  REQUIRE(upd);
+  CHECK(upd->id == lisbon_id);
+  CHECK(upd->memory == "Lives in Porto");
+  CHECK(upd->previous_memory == "Lives in Lisbon");
+  REQUIRE(find_event(second, engram::event_kind::del));
+  CHECK(find_event(second, engram::event_kind::del)->memory == "Works as a nurse");
+  REQUIRE(find_event(second, engram::event_kind::none));
+  CHECK(find_event(second, engram::event_kind::none)->memory == "Likes green tea");
+  REQUIRE(find_event(second, engram::event_kind::add));
+  CHECK(find_event(second, engram::event_kind::add)->memory == "Stopped working as a nurse");
+
+  CHECK(texts(mem.get_all(alice)) ==
+        std::vector<std::string>{"Likes green tea", "Lives in Porto", "Stopped working as a nurse"});
+  const auto h = mem.history(lisbon_id);
+  REQUIRE(h.size() == 2);
+  CHECK(h[1].event == engram::event_kind::update);
+  CHECK(h[1].old_memory == "Lives in Lisbon");
+  CHECK(h[1].new_memory == "Lives in Porto");
+  for (const auto& r : mem.get_all(alice)) {
+    CHECK(r.role == "user");
+    if (r.memory == "Stopped working as a nurse") CHECK(r.actor_id == "alice");
+  }
+
+  // The reconcile prompt shows short ids, never the real ones.
+  const auto chats = server.requests("/v1/chat/completions");
+  REQUIRE(chats.size() == 3);
+  const auto prompt = chats[2].body.dump();
+  for (const auto& e : first.results) CHECK(prompt.find(e.id) == std::string::npos);
+  CHECK(prompt.find("Lives in Lisbon") != std::string::npos);
+  CHECK(chats[2].body["response_format"]["type"] == "json_object");
+  CHECK(chats[2].body["model"] == "chat-model");
+  // The conversation reached the extraction call, system turns aside.
+  CHECK(chats[1].body["messages"][1]["content"].get<std::string>().find("user (alice): I moved to Porto") !=
+        std::string::npos);
+}
+
+TEST_CASE("http_extract: an id the model invents is skipped and reported, never applied", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);
+  server.push_chat(R"({"facts": ["Likes jazz"]})");
+  (void)mem.add("I like jazz", alice);
+  const auto before = mem.get_all(alice);
+
+  server.push_chat(R"({"facts": ["Likes blues"]})");
+  server.push_chat(R"({"memory": [{"id": "42", "text": "Likes blues", "event": "UPDATE"},
+                                  {"id": "x7", "event": "DELETE"}]})");
+  const auto r = mem.add("I like blues", alice);
+  CHECK(r.results.empty());
+  REQUIRE(r.skipped.size() == 2);
+  CHECK(r.skipped[0].reason.find("llm-invented-id:42") != std::string::npos);
+  CHECK(r.skipped[1].action.event == engram::event_kind::del);
+  CHECK(mem.get_all(alice) == before);
+}
+
+TEST_CASE("http_extract: decide maps short ids back and marks invented ones", "[http_extract]") {
+  fake_server server(64);
+  engram::llm_extractor x({.http = fast(server), .model = "m"});
+  const std::vector<engram::fact> facts = {{"Likes blues", "user", "", json::object()},
+                                           {"Owns a red guitar", "user", "", json::object()}};
+  const std::vector<std::vector<engram::existing_memory>> near = {
+      {{"uuid-a", "Likes jazz", "h1", 0.8f}, {"uuid-b", "Owns a guitar", "h2", 0.5f}},
+      {{"uuid-b", "Owns a guitar", "h2", 0.9f}}};
+  server.push_chat(R"({"memory": [
+      {"id": "1", "text": "Owns a red guitar", "event": "update", "old_memory": "Owns a guitar"},
+      {"id": 0, "text": "Likes jazz", "event": "NONE"},
+      {"id": "2", "text": "Likes blues", "event": "DELETE"},
+      {"id": "9", "text": "whatever", "event": "NONE"},
+      {"id": "3", "text": "Likes blues", "event": "ADD"},
+      {"id": "0", "text": "Likes blues", "event": "FROBNICATE"}]})");
+  const auto actions = x.decide(facts, near, {alice, json::object()});
+  REQUIRE(actions.size() == 4);
+  CHECK(actions[0].event == engram::event_kind::update);
+  CHECK(actions[0].target_id == "uuid-b");
+  CHECK(actions[0].text == "Owns a red guitar");
+  CHECK(actions[0].fact_index == 1);
+  CHECK(actions[1].event == engram::event_kind::none);
+  CHECK(actions[1].target_id == "uuid-a");
+  CHECK(actions[2].event == engram::event_kind::del);
+  CHECK(actions[2].target_id == std::string(engram::invented_id_prefix) + "2");
+  CHECK(actions[3].event == engram::event_kind::add);
+  CHECK(actions[3].target_id.empty());
+  CHECK(actions[3].fact_index == 0);
+  CHECK(x.stats().invented_ids == 1);
+  CHECK(x.stats().calls == 1);
+  const auto prompt = server.requests("/v1/chat/completions").at(0).body.dump();
+  CHECK(prompt.find("uuid-") == std::string::npos);
+  CHECK(shown_id(server.requests("/v1/chat/completions").at(0).body, "Owns a guitar") == "1");
+}
+
+TEST_CASE("http_extract: fenced and <think> replies are understood", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);
+  server.push_chat(
+      "<think>The user mentions a pet. Output {\"facts\": [\"wrong\"]}?</think>\n"
+      "```json\n{\"facts\": [\"Has a dog named Rex\"]}\n```");
+  const auto r = mem.add("My dog Rex is great", alice);
+  REQUIRE(r.results.size() == 1);
+  CHECK(r.results[0].memory == "Has a dog named Rex");
+
+  server.push_chat("Here is the JSON you asked for:\n{\"facts\": [\"Rex is a beagle\"]}");
+  server.push_chat(
+      "<think>Rex again.</think>```\n{\"memory\": [{\"id\": \"0\", \"text\": \"Has a beagle named Rex\", "
+      "\"event\": \"UPDATE\", \"old_memory\": \"Has a dog named Rex\"}]}\n```");
+  const auto u = mem.add("Rex is a beagle", alice);
+  REQUIRE(u.results.size() == 1);
+  CHECK(u.results[0].event == engram::event_kind::update);
+  CHECK(texts(mem.get_all(alice)) == std::vector<std::string>{"Has a beagle named Rex"});
+}
+
+TEST_CASE("http_extract: garbage output stores nothing and says so", "[http_extract]") {
+  fake_server server(64);
+  SECTION("extraction reply") {
+    auto mem = make_memory(server);
+    server.push_chat("I'm sorry, I can't help with that.");
+    const auto r = mem.add("I like sailing", alice);
+    CHECK(r.results.empty());
+    CHECK(r.skipped.empty());
+    CHECK(mem.size() == 0);
+    server.push_chat(R"({"facts": "not a list"})");
+    CHECK(mem.add("I like sailing", alice).results.empty());
+    server.push_chat(R"({"facts": [42, {"no_text": 1}, "", "  "]})");
+    CHECK(mem.add("I like sailing", alice).results.empty());
+    CHECK(mem.size() == 0);
+  }
+  SECTION("reconcile reply") {
+    auto mem = make_memory(server);
+    server.push_chat(R"({"facts": ["Likes sailing"]})");
+    (void)mem.add("I like sailing", alice);
+    server.push_chat(R"({"facts": ["Likes sailing at dawn"]})");
+    server.push_chat(R"({"memory": [{"id": "0", "text": "Likes sailing at dawn", "event": "UPDATE")");  // cut off
+    CHECK(mem.add("I sail at dawn", alice).results.empty());
+    CHECK(texts(mem.get_all(alice)) == std::vector<std::string>{"Likes sailing"});
+  }
+  SECTION("the count and the strict option") {
+    engram::llm_extractor x({.http = fast(server), .model = "m"});
+    const std::vector<engram::message> msgs = {{"user", "hello there", ""}};
+    server.push_chat("no json here");
+    CHECK(x.extract(msgs, {alice, json::object()}).empty());
+    CHECK(x.stats().unparseable == 1);
+    engram::llm_extractor strict({.http = fast(server), .model = "m", .throw_on_unparseable = true});
+    server.push_chat("no json here either");
+    CHECK_THROWS_AS(strict.extract(msgs, {alice, json::object()}), engram::provider_error);
+    server.push("/v1/chat/completions", reply{200, R"({"choices": []})"});
+    CHECK(x.extract(msgs, {alice, json::object()}).empty());
+    CHECK(x.stats().unparseable == 2);
+  }
+}
+
+TEST_CASE("http_extract: a provider failing mid-add changes nothing", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);
+  server.push_chat(R"({"facts": ["Lives in Lisbon", "Likes green tea"]})");
+  (void)mem.add("I live in Lisbon and like green tea", alice);
+  const auto before = mem.get_all(alice);
+  const auto before_history = mem.history(before.at(0).id);
+
+  SECTION("the reconcile call fails for good") {
+    server.push_chat(R"({"facts": ["Moved to Porto"]})");
+    server.always("/v1/chat/completions", reply{500, R"({"error": "overloaded"})"});
+    try {
+      (void)mem.add("I moved to Porto", alice);
+      FAIL("no exception");
+    } catch (const engram::provider_error& e) {
+      CHECK(e.status() == 500);
+      CHECK(e.body_excerpt().find("overloaded") != std::string::npos);
+    }
+  }
+  SECTION("the embedding call fails for good") {
+    server.push_chat(R"({"facts": ["Moved to Porto"]})");
+    server.always("/v1/embeddings", reply{503, "busy"});
+    CHECK_THROWS_AS(mem.add("I moved to Porto", alice), engram::provider_error);
+  }
+  SECTION("the server is slow") {
+    server.always("/v1/chat/completions", reply{200, fake_server::chat_body(R"({"facts": ["late"]})"), {}, 3000ms});
+    auto slow = make_memory(server, {}, 150ms);  // same server, fresh store
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      (void)slow.add("anything", alice);
+      FAIL("no exception");
+    } catch (const engram::provider_error& e) {
+      CHECK(e.status() == 0);  // no response: a timeout
+    }
+    CHECK(std::chrono::steady_clock::now() - t0 < 2000ms);
+    CHECK(slow.size() == 0);
+  }
+  CHECK(mem.get_all(alice) == before);
+  CHECK(mem.history(before.at(0).id) == before_history);
+}
+
+TEST_CASE("http_extract: 429 then success completes the add", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);
+  server.push("/v1/chat/completions", reply{429, R"({"error": "rate limited"})", {{"Retry-After", "0"}}});
+  server.push_chat(R"({"facts": ["Plays chess"]})");
+  const auto r = mem.add("I play chess", alice);
+  REQUIRE(r.results.size() == 1);
+  CHECK(r.results[0].memory == "Plays chess");
+  CHECK(server.count("/v1/chat/completions") == 2);
+}
+
+TEST_CASE("http_extract: additive mode makes one call and skips facts already remembered", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server, {.mode = engram::extraction_mode::additive});
+  server.push_chat(R"({"facts": ["Speaks Portuguese", "Runs marathons"]})");
+  CHECK(mem.add("I speak Portuguese and run marathons", alice).results.size() == 2);
+  server.push_chat(R"({"facts": ["Speaks Portuguese", "Learns Japanese"]})");
+  const auto r = mem.add("I speak Portuguese and now learn Japanese", alice);
+  REQUIRE(r.results.size() == 2);
+  CHECK(r.results[0].event == engram::event_kind::none);
+  CHECK(r.results[0].memory == "Speaks Portuguese");
+  CHECK(r.results[1].event == engram::event_kind::add);
+  CHECK(server.count("/v1/chat/completions") == 2);
+  CHECK(mem.size() == 3);
+  CHECK(system_prompt(server.requests("/v1/chat/completions")[0]).find("stored exactly as you write them") !=
+        std::string::npos);
+}
+
+TEST_CASE("http_extract: options shape the prompt and categories reach the metadata", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server, {.custom_instructions = "Ignore anything about the weather.",
+                                  .includes = {"food preferences"},
+                                  .excludes = {"small_talk"},
+                                  .categories = {{"food", "what they eat or drink"}, {"work", ""}}});
+  server.push_chat(R"({"facts": [{"text": "Is vegetarian", "categories": ["Food", "sports"]},
+                                 {"text": "Is a nurse", "categories": "work"},
+                                 "Likes rain"]})");
+  (void)mem.add("I'm a vegetarian nurse and I like rain", alice, {.metadata = {{"source", "chat"}}});
+  const auto all = mem.get_all(alice);
+  REQUIRE(all.size() == 3);
+  for (const auto& r : all) {
+    CHECK(r.metadata["source"] == "chat");
+    if (r.memory == "Is vegetarian") CHECK(r.metadata["categories"] == json::array({"food"}));
+    if (r.memory == "Is a nurse") CHECK(r.metadata["categories"] == json::array({"work"}));
+    if (r.memory == "Likes rain") CHECK_FALSE(r.metadata.contains("categories"));
+  }
+  const auto sys = system_prompt(server.requests("/v1/chat/completions").at(0));
+  CHECK(sys.find("Ignore anything about the weather.") != std::string::npos);
+  CHECK(sys.find("food preferences") != std::string::npos);
+  CHECK(sys.find("small_talk") != std::string::npos);
+  CHECK(sys.find("- food: what they eat or drink") != std::string::npos);
+  CHECK(sys.find("JSON") != std::string::npos);
+
+  engram::llm_extractor custom({.http = fast(server),
+                                .model = "m",
+                                .fact_prompt = "MY OWN PROMPT: return JSON facts",
+                                .update_prompt = "MY UPDATE PROMPT in JSON"});
+  server.push_chat(R"({"facts": ["x"]})");
+  (void)custom.extract(std::vector<engram::message>{{"user", "hello", ""}}, {alice, json::object()});
+  CHECK(system_prompt(server.requests("/v1/chat/completions").back()).rfind("MY OWN PROMPT", 0) == 0);
+  server.push_chat(R"({"memory": []})");
+  const std::vector<engram::fact> f = {{"x", "user", "", json::object()}};
+  const std::vector<std::vector<engram::existing_memory>> near = {{{"id1", "y", "h", 0.5f}}};
+  CHECK(custom.decide(f, near, {alice, json::object()}).empty());
+  CHECK(system_prompt(server.requests("/v1/chat/completions").back()) == "MY UPDATE PROMPT in JSON");
+}
+
+TEST_CASE("http_extract: an agent's memory comes from the assistant's turns", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);
+  const std::vector<engram::message> chat = {{"system", "secret system prompt", ""},
+                                             {"user", "Who are you?", "bob"},
+                                             {"assistant", "I am Jack, a pirate-themed guide.", "jack"}};
+  SECTION("agent scope") {
+    server.push_chat(R"({"facts": ["Is called Jack and guides in a pirate style"]})");
+    const auto r = mem.add(chat, engram::agent("guide"));
+    REQUIRE(r.results.size() == 1);
+    const auto rec = mem.get(r.results[0].id);
+    REQUIRE(rec);
+    CHECK(rec->role == "assistant");
+    CHECK(rec->actor_id == "jack");
+    const auto req = server.requests("/v1/chat/completions").at(0);
+    CHECK(system_prompt(req).find("Take facts only from the assistant turns") != std::string::npos);
+    CHECK(req.body.dump().find("secret system prompt") == std::string::npos);
+  }
+  SECTION("user scope without user turns makes no call") {
+    const std::vector<engram::message> only_bot = {{"assistant", "Ahoy!", ""}};
+    CHECK(mem.add(only_bot, alice).results.empty());
+    CHECK(server.count("/v1/chat/completions") == 0);
+  }
+}

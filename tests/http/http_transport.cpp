@@ -1,0 +1,159 @@
+#include "http/fake_server.hpp"
+
+#include <engram/embed/ollama.hpp>
+#include <engram/embed/openai.hpp>
+#include <engram/http/transport.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdlib>  // std::getenv, ::setenv
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using engram_test::fake_server;
+using engram_test::reply;
+
+namespace {
+
+engram::http_options fast(const fake_server& s, const std::string& url = {}) {
+  engram::http_options o;
+  o.base_url = url.empty() ? s.base_url() : url;
+  o.api_key = "sk-test";
+  o.connect_timeout = 500ms;
+  o.read_timeout = 2000ms;
+  o.max_retries = 2;
+  o.initial_backoff = 5ms;
+  o.max_backoff = 20ms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("http_transport: 429 then success is retried, honouring retry-after-ms", "[http_transport]") {
+  fake_server server(16);
+  engram::openai_embedder e({.http = fast(server), .model = "m", .dimension = 16});
+  server.push("/v1/embeddings", reply{429, R"({"error":"slow down"})", {{"retry-after-ms", "150"}}});
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(e.embed("hello").size() == 16);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+  CHECK(e.transport().stats().retries == 1);
+  CHECK(e.transport().stats().requests == 2);
+  CHECK(e.transport().stats().failures == 0);
+}
+
+TEST_CASE("http_transport: 500 forever ends in a provider_error with status and body", "[http_transport]") {
+  fake_server server(16);
+  server.always("/v1/embeddings", reply{500, R"({"error":"the model exploded"})"});
+  engram::openai_embedder e({.http = fast(server), .model = "m", .dimension = 16});
+  try {
+    (void)e.embed("hello");
+    FAIL("no exception");
+  } catch (const engram::provider_error& ex) {
+    CHECK(ex.status() == 500);
+    CHECK(ex.body_excerpt().find("the model exploded") != std::string::npos);
+    CHECK(std::string(ex.what()).find("500") != std::string::npos);
+  }
+  CHECK(server.count("/v1/embeddings") == 3);  // first attempt + max_retries (2)
+  CHECK(e.transport().stats().retries == 2);
+  CHECK(e.transport().stats().failures == 1);
+}
+
+TEST_CASE("http_transport: a client error is not retried", "[http_transport]") {
+  fake_server server(16);
+  server.push("/v1/embeddings", reply{401, R"({"error":"bad key"})"});
+  engram::openai_embedder e({.http = fast(server), .model = "m", .dimension = 16});
+  try {
+    (void)e.embed("hello");
+    FAIL("no exception");
+  } catch (const engram::provider_error& ex) {
+    CHECK(ex.status() == 401);
+  }
+  CHECK(server.count("/v1/embeddings") == 1);
+}
+
+TEST_CASE("http_transport: a slow server times out into a provider_error", "[http_transport]") {
+  fake_server server(16);
+  server.always("/v1/embeddings", reply{200, {}, {}, 3000ms});
+  auto o = fast(server);
+  o.read_timeout = 100ms;
+  o.max_retries = 1;
+  engram::openai_embedder e({.http = o, .model = "m", .dimension = 16});
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    (void)e.embed("hello");
+    FAIL("no exception");
+  } catch (const engram::provider_error& ex) {
+    CHECK(ex.status() == 0);
+  }
+  CHECK(std::chrono::steady_clock::now() - t0 < 2000ms);
+  CHECK(e.transport().stats().requests == 2);
+}
+
+TEST_CASE("http_transport: no server answering is a provider_error", "[http_transport]") {
+  int port = 0;
+  {
+    fake_server gone;
+    port = gone.port();
+  }
+  engram::http_options o;
+  o.base_url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+  o.max_retries = 1;
+  o.initial_backoff = 1ms;
+  o.connect_timeout = 200ms;
+  engram::http_transport t(o);
+  try {
+    (void)t.post_json("/embeddings", {{"input", "x"}});
+    FAIL("no exception");
+  } catch (const engram::provider_error& ex) {
+    CHECK(ex.status() == 0);
+    CHECK(std::string(ex.what()).find("127.0.0.1") != std::string::npos);
+  }
+  CHECK(t.stats().requests == 2);
+}
+
+TEST_CASE("http_transport: base_url is validated and split", "[http_transport]") {
+  CHECK_THROWS_AS(engram::http_transport({.base_url = "localhost:8080"}), engram::validation_error);
+  CHECK_THROWS_AS(engram::http_transport({.base_url = "ftp://x"}), engram::validation_error);
+  CHECK_THROWS_AS(engram::http_transport({.base_url = "http:///v1"}), engram::validation_error);
+  CHECK(engram::http_transport({.base_url = "https://api.example.com/v1/"}).origin() == "https://api.example.com");
+  const auto [origin, prefix] = engram::detail::split_base_url("http://h:1/a/b/");
+  CHECK(origin == "http://h:1");
+  CHECK(prefix == "/a/b");
+}
+
+TEST_CASE("http_transport: a Retry-After beyond max_retry_after falls back to the backoff", "[http_transport]") {
+  fake_server server(16);
+  server.push("/v1/embeddings", reply{503, "busy", {{"Retry-After", "3600"}}});
+  auto o = fast(server);
+  o.max_retry_after = 100ms;
+  engram::openai_embedder e({.http = o, .model = "m", .dimension = 16});
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(e.embed("hello").size() == 16);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1000ms);
+  CHECK(e.transport().stats().retries == 1);
+}
+
+TEST_CASE("http_transport: the API key comes from the options, else OPENAI_API_KEY", "[http_transport]") {
+  fake_server server(16);
+  const char* saved = std::getenv("OPENAI_API_KEY");
+  const std::string restore = saved ? saved : "";
+  ::setenv("OPENAI_API_KEY", "sk-from-env", 1);
+  auto o = fast(server);
+  o.api_key.clear();
+  (void)engram::http_transport(o).post_json("/embeddings", {{"input", {"a"}}});
+  o.use_env_api_key = false;
+  (void)engram::http_transport(o).post_json("/embeddings", {{"input", {"b"}}});
+  o.api_key = "sk-explicit";
+  (void)engram::http_transport(o).post_json("/embeddings", {{"input", {"c"}}});
+  if (saved)
+    ::setenv("OPENAI_API_KEY", restore.c_str(), 1);
+  else
+    ::unsetenv("OPENAI_API_KEY");
+  const auto reqs = server.requests("/v1/embeddings");
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[0].authorization == "Bearer sk-from-env");
+  CHECK(reqs[1].authorization.empty());
+  CHECK(reqs[2].authorization == "Bearer sk-explicit");
+}
