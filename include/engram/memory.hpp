@@ -451,6 +451,8 @@ class basic_memory {
 
   [[nodiscard]] const Embedder& embedder() const noexcept { return embedder_; }
   [[nodiscard]] const Store& store() const noexcept { return store_; }
+  /// The extractor (e.g. to read an llm_extractor's call statistics).
+  [[nodiscard]] const Extractor& extractor() const noexcept { return extractor_; }
   [[nodiscard]] const memory_config& config() const noexcept { return config_; }
 
  private:
