@@ -6,9 +6,11 @@
 #include <engram/error.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/topk.hpp>
-#include <engram/simd/scalar.hpp>
+#include <engram/simd/rows.hpp>
 
-#include <algorithm>  // std::copy_n
+#include <algorithm>  // std::copy_n, std::min
+#include <array>
+#include <bit>  // std::countr_zero
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -22,12 +24,17 @@ namespace engram::inline v0 {
 /// multiple of 16 floats inside one 64-byte-aligned contiguous block per partition. A removed row is filled by
 /// the partition's last row, so add, update and remove are O(dimension) and partitions stay dense.
 ///
+/// Scores are SIMD dot products (simd/rows.hpp) computed the same way by every search path, so search(),
+/// search_batch() and the sparse candidate path return bit-identical scores and therefore identical hits.
+///
 /// Thread-safety: const members may run concurrently; mutations need exclusive access (basic_memory
 /// provides it).
 class flat_index {
  public:
   /// Floats per row are rounded up to this multiple (64 bytes).
   static constexpr std::size_t row_align = 16;
+  static_assert(row_align % simd::batch_width == 0 && simd::batch_width <= 32,
+                "rows must pad to whole SIMD batches and a group mask fits 32 bits");
 
   explicit flat_index(std::size_t dimension) : dim_(dimension), stride_(round_up(dimension)) {
     if (dimension == 0) throw validation_error("flat_index: dimension must be at least 1");
@@ -86,26 +93,85 @@ class flat_index {
     size_ = 0;
   }
 
+  /// A candidate bitmap with at most (rows of the searched partitions) / sparse_divisor set slots is visited
+  /// slot by slot (slot -> row lookups); a denser one is applied as a mask during the sequential scan.
+  static constexpr std::size_t sparse_divisor = 8;
+
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first).
   /// @param candidates when given, only these slots may be returned.
   /// @throws dimension_mismatch when the query's size differs from dimension().
+  /// Complexity: O(rows of `partitions` x dimension), or O(set candidates x dimension + slots / 64) when the
+  /// candidates are sparse; plus O(log k) per hit that enters the top k.
   [[nodiscard]] std::vector<index_hit> search(std::span<const float> query, std::size_t k,
                                               std::span<const partition_id> partitions,
                                               const slot_bitmap* candidates = nullptr) const {
     check_dimension(query.size(), "flat_index::search");
-    topk best(k);
     if (k == 0) return {};
+    topk best(k);
     const auto q = normalized(query);
-    for (const partition_id pid : partitions) {
-      if (pid >= parts_.size()) continue;
-      const auto& p = parts_[pid];
-      const float* row = p.rows.data();
-      for (std::size_t r = 0; r < p.slots.size(); ++r, row += stride_) {
-        if (candidates && !candidates->test(p.slots[r])) continue;
-        best.push(p.slots[r], simd::dot_scalar(q.data(), row, dim_));
+    if (candidates && is_sparse(*candidates, partitions)) {
+      scan_sparse(q.data(), partitions, *candidates, best);
+    } else {
+      for (const partition_id pid : partitions) {
+        if (pid < parts_.size()) scan_partition(q.data(), parts_[pid], candidates, best);
       }
     }
     return best.take_sorted();
+  }
+
+  /// search() for `count` queries stored one after the other in `queries` (count x dimension() floats).
+  /// result[i] equals search(query i, k, partitions, candidates). Rows are read once per block of queries
+  /// and each row batch feeds several queries (register blocking), so it is compute-bound, not memory-bound.
+  /// @throws dimension_mismatch when queries.size() != count * dimension().
+  [[nodiscard]] std::vector<std::vector<index_hit>> search_batch(std::span<const float> queries, std::size_t count,
+                                                                 std::size_t k,
+                                                                 std::span<const partition_id> partitions,
+                                                                 const slot_bitmap* candidates = nullptr) const {
+    if (queries.size() != count * dim_)
+      throw dimension_mismatch(count * dim_, queries.size(), "flat_index::search_batch (count x dimension floats)");
+    std::vector<std::vector<index_hit>> out(count);
+    if (k == 0 || count == 0) return out;
+    if (candidates && is_sparse(*candidates, partitions)) {
+      for (std::size_t i = 0; i < count; ++i) out[i] = search(queries.subspan(i * dim_, dim_), k, partitions, candidates);
+      return out;
+    }
+    std::vector<float, detail::aligned_allocator<float>> qs(count * stride_);
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto n = normalized(queries.subspan(i * dim_, dim_));
+      std::copy(n.begin(), n.end(), qs.begin() + std::ptrdiff_t(i * stride_));
+    }
+    std::vector<topk> best(count, topk(k));
+    constexpr std::size_t W = simd::batch_width;
+    constexpr std::size_t tile = 4;     // queries per register block
+    constexpr std::size_t block = 256;  // queries per cache block (256 x 1.5 KB at d = 384 stays in L2)
+    std::array<simd::float_batch, tile> scores;
+    for (std::size_t b0 = 0; b0 < count; b0 += block) {
+      const std::size_t b1 = std::min(count, b0 + block);
+      for (const partition_id pid : partitions) {
+        if (pid >= parts_.size()) continue;
+        const auto& p = parts_[pid];
+        const std::size_t n = p.slots.size();
+        for (std::size_t g = 0; g < n; g += W) {
+          const std::size_t cnt = std::min(W, n - g);
+          const std::uint32_t mask = group_mask(p, g, cnt, candidates);
+          if (mask == 0) continue;
+          const float* rows = p.rows.data() + g * stride_;
+          std::size_t i = b0;
+          if (cnt == W) {
+            for (; i + tile <= b1; i += tile) {
+              std::array<const float*, tile> qp;
+              for (std::size_t t = 0; t < tile; ++t) qp[t] = qs.data() + (i + t) * stride_;
+              simd::dot_group_multi<tile>(qp.data(), rows, stride_, scores.data());
+              for (std::size_t t = 0; t < tile; ++t) push_group(p, g, mask, scores[t], best[i + t]);
+            }
+          }
+          for (; i < b1; ++i)
+            push_group(p, g, mask, simd::dot_group(qs.data() + i * stride_, rows, cnt, stride_), best[i]);
+        }
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) out[i] = best[i].take_sorted();
+    return out;
   }
 
  private:
@@ -123,6 +189,61 @@ class flat_index {
 
   void check_dimension(std::size_t got, const char* where) const {
     if (got != dim_) throw dimension_mismatch(dim_, got, where);
+  }
+
+  /// Whether `c` is sparse enough, relative to the rows of `partitions`, to visit slot by slot.
+  bool is_sparse(const slot_bitmap& c, std::span<const partition_id> partitions) const noexcept {
+    std::size_t rows = 0;
+    for (const partition_id pid : partitions)
+      if (pid < parts_.size()) rows += parts_[pid].slots.size();
+    return c.count() * sparse_divisor <= rows;
+  }
+
+  /// Bit r set when row g + r (r < cnt) may be returned.
+  static std::uint32_t group_mask(const partition_data& p, std::size_t g, std::size_t cnt,
+                                  const slot_bitmap* candidates) noexcept {
+    if (!candidates) return cnt >= 32 ? ~std::uint32_t{0} : (std::uint32_t{1} << cnt) - 1;
+    std::uint32_t mask = 0;
+    for (std::size_t r = 0; r < cnt; ++r) mask |= std::uint32_t{candidates->test(p.slots[g + r])} << r;
+    return mask;
+  }
+
+  /// Offers the rows of group g selected by `mask` to `best`; most groups fail the threshold test at once.
+  static void push_group(const partition_data& p, std::size_t g, std::uint32_t mask, const simd::float_batch& s,
+                         topk& best) {
+    if (!xsimd::any(s >= simd::float_batch(best.threshold()))) return;
+    alignas(64) std::array<float, simd::batch_width> sc;
+    s.store_aligned(sc.data());
+    while (mask) {
+      const auto r = static_cast<std::size_t>(std::countr_zero(mask));
+      best.push(p.slots[g + r], sc[r]);
+      mask &= mask - 1;
+    }
+  }
+
+  void scan_partition(const float* q, const partition_data& p, const slot_bitmap* candidates, topk& best) const {
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = p.slots.size();
+    for (std::size_t g = 0; g < n; g += W) {
+      const std::size_t cnt = std::min(W, n - g);
+      const std::uint32_t mask = group_mask(p, g, cnt, candidates);
+      if (mask == 0) continue;
+      push_group(p, g, mask, simd::dot_group(q, p.rows.data() + g * stride_, cnt, stride_), best);
+    }
+  }
+
+  void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
+                   topk& best) const {
+    std::vector<unsigned char> wanted(parts_.size(), 0);
+    for (const partition_id pid : partitions)
+      if (pid < parts_.size()) wanted[pid] = 1;
+    candidates.for_each([&](slot_id s) {
+      if (s >= where_.size()) return;
+      const auto loc = where_[s];
+      if (!loc.used || !wanted[loc.partition]) return;
+      const float* row = parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
+      best.push(s, simd::dot_row_in_lane(q, row, loc.row % simd::batch_width, stride_));
+    });
   }
 
   std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {

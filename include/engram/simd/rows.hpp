@@ -1,0 +1,77 @@
+#pragma once
+/// @file simd/rows.hpp
+/// Dot products of one or several queries against groups of padded, aligned rows: the inner loop of
+/// flat_index. A group is `batch_width` consecutive rows; a row's score is lane (row % batch_width) of a
+/// transposing horizontal sum (xsimd::haddp) of one accumulator per row, summed in order over the row.
+/// Each score therefore depends only on the row, the query and its lane, never on which kernel computed
+/// it: the single-query, multi-query and single-row kernels below agree bit for bit.
+///
+/// Preconditions for all: `stride` is a multiple of batch_width; queries and rows start on a batch_width
+/// float boundary and hold `stride` floats (zero padding past the dimension).
+
+#include <engram/simd/kernels.hpp>
+
+#include <array>
+#include <cstddef>
+
+namespace engram::inline v0::simd {
+
+/// Scores of rows [0, count) of the group at `rows` (count <= batch_width) against `q`; lanes >= count are 0.
+/// Complexity O(count * stride).
+inline float_batch dot_group(const float* q, const float* rows, std::size_t count, std::size_t stride) noexcept {
+  constexpr std::size_t W = batch_width;
+  std::array<float_batch, W> acc;
+  acc.fill(float_batch(0.0f));
+  if (count == W) {
+    for (std::size_t j = 0; j < stride; j += W) {
+      const auto qb = float_batch::load_aligned(q + j);
+      for (std::size_t r = 0; r < W; ++r) acc[r] = xsimd::fma(qb, float_batch::load_aligned(rows + r * stride + j), acc[r]);
+    }
+  } else {
+    for (std::size_t r = 0; r < count; ++r) {
+      const float* row = rows + r * stride;
+      for (std::size_t j = 0; j < stride; j += W)
+        acc[r] = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(row + j), acc[r]);
+    }
+  }
+  return xsimd::haddp(acc.data());
+}
+
+/// The score of one row that sits in lane `lane` of its group (equal to that lane of dot_group()).
+inline float dot_row_in_lane(const float* q, const float* row, std::size_t lane, std::size_t stride) noexcept {
+  constexpr std::size_t W = batch_width;
+  std::array<float_batch, W> acc;
+  acc.fill(float_batch(0.0f));
+  float_batch a(0.0f);
+  for (std::size_t j = 0; j < stride; j += W) a = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(row + j), a);
+  acc[lane] = a;
+  alignas(64) std::array<float, W> out;
+  xsimd::haddp(acc.data()).store_aligned(out.data());
+  return out[lane];
+}
+
+/// dot_group() of a full group for Q queries at once: out[i] = dot_group(qs[i], rows, batch_width, stride).
+/// Register-blocked Q queries x 4 rows, so each loaded row batch feeds Q multiply-adds.
+template <std::size_t Q>
+inline void dot_group_multi(const float* const* qs, const float* rows, std::size_t stride, float_batch* out) noexcept {
+  constexpr std::size_t W = batch_width;
+  constexpr std::size_t R = W < 4 ? W : 4;
+  std::array<std::array<float_batch, W>, Q> acc;
+  for (std::size_t r0 = 0; r0 < W; r0 += R) {
+    std::array<std::array<float_batch, R>, Q> a;
+    for (auto& qa : a) qa.fill(float_batch(0.0f));
+    for (std::size_t j = 0; j < stride; j += W) {
+      std::array<float_batch, R> x;
+      for (std::size_t r = 0; r < R; ++r) x[r] = float_batch::load_aligned(rows + (r0 + r) * stride + j);
+      for (std::size_t i = 0; i < Q; ++i) {
+        const auto qb = float_batch::load_aligned(qs[i] + j);
+        for (std::size_t r = 0; r < R; ++r) a[i][r] = xsimd::fma(qb, x[r], a[i][r]);
+      }
+    }
+    for (std::size_t i = 0; i < Q; ++i)
+      for (std::size_t r = 0; r < R; ++r) acc[i][r0 + r] = a[i][r];
+  }
+  for (std::size_t i = 0; i < Q; ++i) out[i] = xsimd::haddp(acc[i].data());
+}
+
+}  // namespace engram::inline v0::simd
