@@ -2,7 +2,7 @@
 /// @file simd/rows.hpp
 /// Dot products of one or several queries against groups of padded, aligned rows: the inner loop of
 /// flat_index. A group is `batch_width` consecutive rows; a row's score is lane (row % batch_width) of a
-/// transposing horizontal sum (xsimd::haddp) of one accumulator per row, summed in order over the row.
+/// transposing horizontal sum (detail::transpose_sum) of one accumulator per row, summed in order over the row.
 /// Each score therefore depends only on the row, the query and its lane, never on which kernel computed
 /// it: the single-query, multi-query and single-row kernels below agree bit for bit.
 ///
@@ -13,6 +13,42 @@
 
 #include <array>
 #include <cstddef>
+
+namespace engram::inline v0::detail {
+
+/// Lane r of the result is the sum of the lanes of acc[r], r < batch_width, added in a tree whose shape is
+/// the same for every lane, so a row's sum does not depend on its lane or on the other accumulators.
+/// (xsimd 8.1's AVX-512 haddp returns the sums in permuted lanes, hence our own transposition there.)
+#if XSIMD_WITH_AVX512F
+// GCC 12 reports a false -Wuninitialized inside _mm512_shuffle_f32x4 (its _mm512_undefined_ps).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+inline simd::float_batch transpose_sum(const simd::float_batch* acc) noexcept {
+  // Per 128-bit chunk: level 1 pairs rows (2i, 2i+1), level 2 pairs those, giving the chunk sums of 4 rows.
+  __m512 s1[8];
+  for (int i = 0; i < 8; ++i) {
+    const __m512 a = acc[2 * i], b = acc[2 * i + 1];
+    s1[i] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  }
+  __m512 s2[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d x = _mm512_castps_pd(s1[2 * i]), y = _mm512_castps_pd(s1[2 * i + 1]);
+    s2[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  // s2[i] chunk c holds chunk c's sums of rows 4i..4i+3: add the four chunks of each s2[i] into chunk i.
+  const __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(s2[0], s2[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(s2[0], s2[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(s2[2], s2[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(s2[2], s2[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+#pragma GCC diagnostic pop
+#else
+inline simd::float_batch transpose_sum(const simd::float_batch* acc) noexcept { return xsimd::haddp(acc); }
+#endif
+
+}  // namespace engram::inline v0::detail
 
 namespace engram::inline v0::simd {
 
@@ -34,7 +70,7 @@ inline float_batch dot_group(const float* q, const float* rows, std::size_t coun
         acc[r] = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(row + j), acc[r]);
     }
   }
-  return xsimd::haddp(acc.data());
+  return detail::transpose_sum(acc.data());
 }
 
 /// The score of one row that sits in lane `lane` of its group (equal to that lane of dot_group()).
@@ -46,7 +82,7 @@ inline float dot_row_in_lane(const float* q, const float* row, std::size_t lane,
   for (std::size_t j = 0; j < stride; j += W) a = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(row + j), a);
   acc[lane] = a;
   alignas(64) std::array<float, W> out;
-  xsimd::haddp(acc.data()).store_aligned(out.data());
+  detail::transpose_sum(acc.data()).store_aligned(out.data());
   return out[lane];
 }
 
@@ -71,7 +107,7 @@ inline void dot_group_multi(const float* const* qs, const float* rows, std::size
     for (std::size_t i = 0; i < Q; ++i)
       for (std::size_t r = 0; r < R; ++r) acc[i][r0 + r] = a[i][r];
   }
-  for (std::size_t i = 0; i < Q; ++i) out[i] = xsimd::haddp(acc[i].data());
+  for (std::size_t i = 0; i < Q; ++i) out[i] = detail::transpose_sum(acc[i].data());
 }
 
 }  // namespace engram::inline v0::simd
