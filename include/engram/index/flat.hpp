@@ -41,6 +41,8 @@ class flat_index {
   }
 
   [[nodiscard]] std::size_t dimension() const noexcept { return dim_; }
+  /// Floats per stored row (dimension() rounded up to row_align).
+  [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
   /// Number of vectors held.
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool contains(slot_id slot) const noexcept { return slot < where_.size() && where_[slot].used; }
