@@ -27,7 +27,7 @@ void kernel_rows(benchmark::State& state) {
 }  // namespace
 
 #define ENGRAM_KERNEL_BENCH(name, fn) \
-  BENCHMARK_TEMPLATE(kernel_rows, fn)->Name(name)->Arg(128)->Arg(384)->Arg(768)->Arg(1536)
+  BENCHMARK_TEMPLATE(kernel_rows, fn)->Name(name)->Arg(128)->Arg(384)->Arg(768)->Arg(1536)->UseRealTime()
 
 ENGRAM_KERNEL_BENCH("dot/simd", engram::simd::dot);
 ENGRAM_KERNEL_BENCH("dot/scalar", engram::simd::dot_scalar);

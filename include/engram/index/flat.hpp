@@ -144,8 +144,8 @@ class flat_index {
     }
     std::vector<topk> best(count, topk(k));
     constexpr std::size_t W = simd::batch_width;
-    constexpr std::size_t tile = 4;     // queries per register block
-    constexpr std::size_t block = 256;  // queries per cache block (256 x 1.5 KB at d = 384 stays in L2)
+    constexpr std::size_t tile = 6;     // queries per register block
+    constexpr std::size_t block = 240;  // queries per cache block (240 x 1.5 KB at d = 384 stays in L2)
     std::array<simd::float_batch, tile> scores;
     for (std::size_t b0 = 0; b0 < count; b0 += block) {
       const std::size_t b1 = std::min(count, b0 + block);

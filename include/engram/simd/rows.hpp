@@ -48,6 +48,18 @@ inline simd::float_batch transpose_sum(const simd::float_batch* acc) noexcept {
 inline simd::float_batch transpose_sum(const simd::float_batch* acc) noexcept { return xsimd::haddp(acc); }
 #endif
 
+/// Makes the compiler hold `b` in a register instead of folding its load into every use (which would
+/// reload it from L1 once per multiply-add and make the kernel load-bound). A no-op for the value.
+inline void keep_in_register(simd::float_batch& b) noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  auto r = static_cast<typename simd::float_batch::register_type>(b);
+  asm("" : "+v"(r));
+  b = r;
+#else
+  (void)b;
+#endif
+}
+
 }  // namespace engram::inline v0::detail
 
 namespace engram::inline v0::simd {
@@ -87,7 +99,8 @@ inline float dot_row_in_lane(const float* q, const float* row, std::size_t lane,
 }
 
 /// dot_group() of a full group for Q queries at once: out[i] = dot_group(qs[i], rows, batch_width, stride).
-/// Register-blocked Q queries x 4 rows, so each loaded row batch feeds Q multiply-adds.
+/// Register-blocked Q queries x 4 rows: per step, 4 row batches and Q query batches are loaded once each and
+/// feed 4Q multiply-adds (Q = 6 uses 24 accumulators + 5 operands of the 32 AVX-512 registers).
 template <std::size_t Q>
 inline void dot_group_multi(const float* const* qs, const float* rows, std::size_t stride, float_batch* out) noexcept {
   constexpr std::size_t W = batch_width;
@@ -98,9 +111,13 @@ inline void dot_group_multi(const float* const* qs, const float* rows, std::size
     for (auto& qa : a) qa.fill(float_batch(0.0f));
     for (std::size_t j = 0; j < stride; j += W) {
       std::array<float_batch, R> x;
-      for (std::size_t r = 0; r < R; ++r) x[r] = float_batch::load_aligned(rows + (r0 + r) * stride + j);
+      for (std::size_t r = 0; r < R; ++r) {
+        x[r] = float_batch::load_aligned(rows + (r0 + r) * stride + j);
+        detail::keep_in_register(x[r]);
+      }
       for (std::size_t i = 0; i < Q; ++i) {
-        const auto qb = float_batch::load_aligned(qs[i] + j);
+        auto qb = float_batch::load_aligned(qs[i] + j);
+        detail::keep_in_register(qb);
         for (std::size_t r = 0; r < R; ++r) a[i][r] = xsimd::fma(qb, x[r], a[i][r]);
       }
     }
