@@ -83,9 +83,23 @@ TEST_CASE("simd: the row-group kernels agree bit for bit and match the scalar do
       simd::dot_group(qp[i], rows.data(), cnt, stride).store_aligned(part.data());
       for (std::size_t r = 0; r < W; ++r) CHECK(part[r] == (r < cnt ? full[r] : 0.0f));
     }
+    // the same rows by address, in reversed and rotated lanes, alone or as a partial group
+    std::array<const float*, W> rev, rot;
+    for (std::size_t r = 0; r < W; ++r) {
+      rev[r] = rows.data() + (W - 1 - r) * stride;
+      rot[r] = rows.data() + ((r + 3) % W) * stride;
+    }
+    alignas(64) std::array<float, W> g_rev, g_rot, g_part;
+    simd::dot_gathered(qp[i], rev.data(), W, stride).store_aligned(g_rev.data());
+    simd::dot_gathered(qp[i], rot.data(), W, stride).store_aligned(g_rot.data());
+    simd::dot_gathered(qp[i], rot.data(), W / 2 + 1, stride).store_aligned(g_part.data());
+    for (std::size_t r = 0; r < W; ++r) {
+      CHECK(g_rev[r] == full[W - 1 - r]);
+      CHECK(g_rot[r] == full[(r + 3) % W]);
+      CHECK(g_part[r] == (r < W / 2 + 1 ? full[(r + 3) % W] : 0.0f));
+    }
     for (std::size_t r = 0; r < W; ++r) {
       CHECK(many[r] == full[r]);
-      CHECK(simd::dot_row_in_lane(qp[i], rows.data() + r * stride, r, stride) == full[r]);
       CHECK(full[r] == Approx(simd::dot_scalar(qp[i], rows.data() + r * stride, stride)).epsilon(1e-5).margin(1e-4));
     }
   }

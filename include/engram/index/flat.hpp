@@ -236,16 +236,31 @@ class flat_index {
 
   void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
                    topk& best) const {
+    constexpr std::size_t W = simd::batch_width;
     std::vector<unsigned char> wanted(parts_.size(), 0);
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) wanted[pid] = 1;
+    std::array<const float*, W> rows;
+    std::array<slot_id, W> slots;
+    std::size_t n = 0;
+    alignas(64) std::array<float, W> sc;
+    const auto flush = [&] {
+      const auto s = simd::dot_gathered(q, rows.data(), n, stride_);
+      if (xsimd::any(s >= simd::float_batch(best.threshold()))) {
+        s.store_aligned(sc.data());
+        for (std::size_t r = 0; r < n; ++r) best.push(slots[r], sc[r]);
+      }
+      n = 0;
+    };
     candidates.for_each([&](slot_id s) {
       if (s >= where_.size()) return;
       const auto loc = where_[s];
       if (!loc.used || !wanted[loc.partition]) return;
-      const float* row = parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
-      best.push(s, simd::dot_row_in_lane(q, row, loc.row % simd::batch_width, stride_));
+      rows[n] = parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
+      slots[n] = s;
+      if (++n == W) flush();
     });
+    if (n) flush();
   }
 
   std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {

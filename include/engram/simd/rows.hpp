@@ -4,7 +4,7 @@
 /// flat_index. A group is `batch_width` consecutive rows; a row's score is lane (row % batch_width) of a
 /// transposing horizontal sum (detail::transpose_sum) of one accumulator per row, summed in order over the row.
 /// Each score therefore depends only on the row, the query and its lane, never on which kernel computed
-/// it: the single-query, multi-query and single-row kernels below agree bit for bit.
+/// it: the single-query, multi-query and gathered-row kernels below agree bit for bit.
 ///
 /// Preconditions for all: `stride` is a multiple of batch_width; queries and rows start on a batch_width
 /// float boundary and hold `stride` floats (zero padding past the dimension).
@@ -17,7 +17,8 @@
 namespace engram::inline v0::detail {
 
 /// Lane r of the result is the sum of the lanes of acc[r], r < batch_width, added in a tree whose shape is
-/// the same for every lane, so a row's sum does not depend on its lane or on the other accumulators.
+/// the same for every lane, so a row's sum does not depend on its lane or on the other accumulators
+/// (tests/simd.cpp checks this for the compiled architecture).
 /// (xsimd 8.1's AVX-512 haddp returns the sums in permuted lanes, hence our own transposition there.)
 #if XSIMD_WITH_AVX512F
 // GCC 12 reports a false -Wuninitialized inside _mm512_shuffle_f32x4 (its _mm512_undefined_ps).
@@ -85,17 +86,25 @@ inline float_batch dot_group(const float* q, const float* rows, std::size_t coun
   return detail::transpose_sum(acc.data());
 }
 
-/// The score of one row that sits in lane `lane` of its group (equal to that lane of dot_group()).
-inline float dot_row_in_lane(const float* q, const float* row, std::size_t lane, std::size_t stride) noexcept {
+/// dot_group() over `count` (<= batch_width) rows given by address: lane r holds the score of rows[r], equal
+/// bit for bit to that row's score from dot_group() (every lane is summed by the same tree). Used to visit
+/// scattered candidate rows with batch_width independent accumulators, so their cache misses overlap.
+inline float_batch dot_gathered(const float* q, const float* const* rows, std::size_t count,
+                                std::size_t stride) noexcept {
   constexpr std::size_t W = batch_width;
   std::array<float_batch, W> acc;
   acc.fill(float_batch(0.0f));
-  float_batch a(0.0f);
-  for (std::size_t j = 0; j < stride; j += W) a = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(row + j), a);
-  acc[lane] = a;
-  alignas(64) std::array<float, W> out;
-  detail::transpose_sum(acc.data()).store_aligned(out.data());
-  return out[lane];
+  if (count == W) {
+    for (std::size_t j = 0; j < stride; j += W) {
+      const auto qb = float_batch::load_aligned(q + j);
+      for (std::size_t r = 0; r < W; ++r) acc[r] = xsimd::fma(qb, float_batch::load_aligned(rows[r] + j), acc[r]);
+    }
+  } else {
+    for (std::size_t r = 0; r < count; ++r)
+      for (std::size_t j = 0; j < stride; j += W)
+        acc[r] = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(rows[r] + j), acc[r]);
+  }
+  return detail::transpose_sum(acc.data());
 }
 
 /// dot_group() of a full group for Q queries at once: out[i] = dot_group(qs[i], rows, batch_width, stride).
