@@ -113,7 +113,7 @@ void bitmap(benchmark::State& state) {
 
 BENCHMARK(read_bandwidth)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(single_query)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bitmap)->Arg(10)->Arg(50)->Arg(100)->Arg(125)->Arg(200)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bitmap)->Arg(10)->Arg(50)->Arg(100)->Arg(250)->Arg(300)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(batch_queries)
     ->Args({100'000, 1000, 1})
     ->Args({100'000, 1000, 2})

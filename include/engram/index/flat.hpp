@@ -97,7 +97,7 @@ class flat_index {
 
   /// A candidate bitmap with at most (rows of the searched partitions) / sparse_divisor set slots is visited
   /// slot by slot (slot -> row lookups); a denser one is applied as a mask during the sequential scan.
-  static constexpr std::size_t sparse_divisor = 8;
+  static constexpr std::size_t sparse_divisor = 4;
 
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first).
   /// @param candidates when given, only these slots may be returned.
