@@ -262,3 +262,46 @@ TEST_CASE("flat_index: top-k of a large partition equals a sort of all scores", 
     CHECK(top == std::vector<index_hit>(sorted.begin(), sorted.begin() + std::ptrdiff_t(k)));
   }
 }
+
+TEST_CASE("flat_index: search_int8 rescoring gives exact scores and, with a full shortlist, search()'s hits", "[index]") {
+  const std::size_t d = GENERATE(7, 64, 100);
+  std::mt19937 g(static_cast<unsigned>(d) + 99);
+  flat_index idx(d, flat_index_options{.int8_codes = true});
+  CHECK(idx.has_int8_codes());
+  const std::size_t n = 1500;
+  std::vector<std::vector<float>> vs(n);
+  for (slot_id s = 0; s < n; ++s) {
+    vs[s] = random_vector(g, d);
+    idx.add(s, s % 2, vs[s]);
+  }
+  // removals move the last row (and its code) into the hole; updates rewrite codes
+  for (slot_id s = 0; s < n; s += 7) idx.remove(s);
+  for (slot_id s = 3; s < n; s += 11) {
+    if (!idx.contains(s)) continue;
+    vs[s] = random_vector(g, d);
+    idx.update(s, vs[s]);
+  }
+  for (slot_id s = 0; s < n; s += 14) idx.add(s, s % 2, vs[s]);
+  const std::vector<partition_id> parts{0, 1};
+  slot_bitmap dense;
+  for (slot_id s = 0; s < n; s += 2) dense.set(s);
+  std::size_t found = 0, wanted = 0;
+  for (int t = 0; t < 5; ++t) {
+    const auto q = random_vector(g, d);
+    CHECK(idx.search_int8(q, 10, parts, nullptr, n) == idx.search(q, 10, parts));
+    CHECK(idx.search_int8(q, 10, parts, &dense, n) == idx.search(q, 10, parts, &dense));
+    const auto exact = idx.search(q, 10, parts);
+    const auto approx = idx.search_int8(q, 10, parts);  // default shortlist
+    REQUIRE(approx.size() == 10);
+    for (const auto& h : approx) {
+      const auto it = std::find_if(exact.begin(), exact.end(), [&](const index_hit& e) { return e.slot == h.slot; });
+      if (it != exact.end()) CHECK(it->score == h.score);  // rescored exactly
+      found += it != exact.end();
+      CHECK(h.score == Approx(naive_cosine(q, vs[h.slot])).margin(1e-5));
+    }
+    wanted += 10;
+  }
+  CHECK(double(found) / double(wanted) >= 0.9);
+  flat_index plain(d);
+  CHECK_THROWS_AS(plain.search_int8(vs[1], 10, parts), validation_error);
+}

@@ -1,4 +1,5 @@
 #include <engram/detail/aligned_allocator.hpp>
+#include <engram/simd/int8.hpp>
 #include <engram/simd/kernels.hpp>
 #include <engram/simd/rows.hpp>
 #include <engram/simd/scalar.hpp>
@@ -103,4 +104,28 @@ TEST_CASE("simd: the row-group kernels agree bit for bit and match the scalar do
       CHECK(full[r] == Approx(simd::dot_scalar(qp[i], rows.data() + r * stride, stride)).epsilon(1e-5).margin(1e-4));
     }
   }
+}
+
+TEST_CASE("simd: int8 quantisation round-trips within half a step and dot_u8s8 is exact", "[simd]") {
+  const std::size_t n = GENERATE(64, 128, 384, 1536);
+  std::mt19937 g(static_cast<unsigned>(n) + 3);
+  const auto v = randoms(g, n);
+  std::vector<std::int8_t, detail::aligned_allocator<std::int8_t>> c(n);
+  const auto q = simd::quantize_int8(v.data(), n, c.data());
+  std::int32_t sum = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    CHECK(std::abs(v[i] - q.scale * float(c[i])) <= q.scale * 0.5f + 1e-6f);
+    sum += c[i];
+  }
+  CHECK(sum == q.code_sum);
+  std::vector<std::uint8_t, detail::aligned_allocator<std::uint8_t>> a(n);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::int64_t want = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = static_cast<std::uint8_t>(byte(g));
+    want += std::int64_t{a[i]} * c[i];
+  }
+  CHECK(simd::dot_u8s8(a.data(), c.data(), n) == want);
+  const std::vector<float> zero(n, 0.0f);
+  CHECK(simd::quantize_int8(zero.data(), n, c.data()).scale == 0.0f);
 }
