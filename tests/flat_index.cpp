@@ -302,6 +302,7 @@ TEST_CASE("flat_index: search_int8 rescoring gives exact scores and, with a full
     wanted += 10;
   }
   CHECK(double(found) / double(wanted) >= 0.9);
+  CHECK_THROWS_AS(idx.search_int8(std::vector<float>(d + 1, 1.0f), 10, parts), dimension_mismatch);
   flat_index plain(d);
   CHECK_THROWS_AS(plain.search_int8(vs[1], 10, parts), validation_error);
 }
