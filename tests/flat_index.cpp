@@ -137,3 +137,172 @@ TEST_CASE("flat_index: a wrong dimension names both sizes", "[index]") {
     CHECK_THAT(e.what(), Catch::Contains("8") && Catch::Contains("7"));
   }
 }
+
+namespace {
+std::vector<index_hit> brute_force(const flat_index& idx, const std::vector<std::vector<float>>& vs,
+                                   const std::vector<partition_id>& part_of, const std::vector<float>& q,
+                                   const std::vector<partition_id>& parts, const slot_bitmap* c, std::size_t k) {
+  std::vector<index_hit> all;
+  for (slot_id s = 0; s < vs.size(); ++s) {
+    if (!idx.contains(s)) continue;
+    if (std::find(parts.begin(), parts.end(), part_of[s]) == parts.end()) continue;
+    if (c && !c->test(s)) continue;
+    all.push_back({s, naive_cosine(q, vs[s])});
+  }
+  std::sort(all.begin(), all.end(), better_hit);
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+// Same slots in the same order, scores within float rounding (ranks may swap only between near-equal scores).
+void same_as_brute(const std::vector<index_hit>& got, const std::vector<index_hit>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].score == Approx(want[i].score).margin(1e-5));
+    if (got[i].slot != want[i].slot) CHECK(std::abs(got[i].score - want[i].score) < 1e-5f);
+  }
+  CHECK(std::is_sorted(got.begin(), got.end(), better_hit));
+}
+}  // namespace
+
+TEST_CASE("flat_index: sparse and dense candidate paths equal brute force and each other", "[index]") {
+  const std::size_t d = GENERATE(7, 16, 40);
+  std::mt19937 g(static_cast<unsigned>(d) + 11);
+  flat_index idx(d);
+  const std::size_t n = 2000;
+  std::vector<std::vector<float>> vs(n);
+  std::vector<partition_id> part_of(n);
+  for (slot_id s = 0; s < n; ++s) {
+    vs[s] = random_vector(g, d);
+    part_of[s] = s % 5 == 0 ? 1 : 0;
+    idx.add(s, part_of[s], vs[s]);
+  }
+  for (slot_id s = 0; s < n; s += 9) idx.remove(s);  // holes, and rows moved by swap-with-last
+  const auto q = random_vector(g, d);
+  const std::vector<partition_id> parts{0, 1};
+  // 1% (sparse path), 30% (dense path), and a set including absent slots and slots past the index
+  for (const unsigned every : {100u, 3u}) {
+    slot_bitmap c;
+    for (slot_id s = 0; s < n + 100; s += every) c.set(s);
+    INFO("every " << every << " sparse " << (c.count() * flat_index::sparse_divisor <= idx.size()));
+    const auto got = idx.search(q, 10, parts, &c);
+    same_as_brute(got, brute_force(idx, vs, part_of, q, parts, &c, 10));
+    for (const auto& h : got) CHECK(c.test(h.slot));
+    // each candidate's score equals its score in an unfiltered search, bit for bit
+    const auto all = idx.search(q, n, parts);
+    for (const auto& h : got) {
+      const auto it = std::find_if(all.begin(), all.end(), [&](const index_hit& a) { return a.slot == h.slot; });
+      REQUIRE(it != all.end());
+      CHECK(it->score == h.score);
+    }
+    // only partition 1
+    same_as_brute(idx.search(q, 10, std::vector<partition_id>{1}, &c),
+                  brute_force(idx, vs, part_of, q, {1}, &c, 10));
+  }
+  slot_bitmap none;
+  CHECK(idx.search(q, 10, parts, &none).empty());
+}
+
+TEST_CASE("flat_index: search_batch returns exactly what one-by-one search returns", "[index]") {
+  const std::size_t d = GENERATE(5, 16, 100);
+  std::mt19937 g(static_cast<unsigned>(d) + 5);
+  flat_index idx(d);
+  const std::size_t n = 700;
+  for (slot_id s = 0; s < n; ++s) idx.add(s, s % 3, random_vector(g, d));
+  for (slot_id s = 0; s < n; s += 13) idx.remove(s);
+  // duplicates make exact ties
+  const auto dup = random_vector(g, d);
+  for (slot_id s = 1000; s < 1010; ++s) idx.add(s, s % 3, dup);
+  const std::size_t nq = 11;  // not a multiple of the register tile
+  std::vector<float> qs;
+  for (std::size_t i = 0; i < nq; ++i) {
+    const auto v = i == 3 ? dup : random_vector(g, d);
+    qs.insert(qs.end(), v.begin(), v.end());
+  }
+  const std::vector<partition_id> parts{0, 2};
+  slot_bitmap dense, sparse;
+  for (slot_id s = 0; s < 1010; ++s) {
+    if (s % 2) dense.set(s);
+    if (s % 97 == 0) sparse.set(s);
+  }
+  for (const slot_bitmap* c : std::vector<const slot_bitmap*>{nullptr, &dense, &sparse}) {
+    for (const std::size_t k : {1u, 10u, 1000u}) {
+      const auto batch = idx.search_batch(qs, nq, k, parts, c);
+      REQUIRE(batch.size() == nq);
+      for (std::size_t i = 0; i < nq; ++i) {
+        const auto one = idx.search(std::span<const float>(qs).subspan(i * d, d), k, parts, c);
+        CHECK(batch[i] == one);
+      }
+    }
+  }
+  CHECK(idx.search_batch(qs, nq, 0, parts).size() == nq);
+  CHECK(idx.search_batch({}, 0, 5, parts).empty());
+  try {
+    (void)idx.search_batch(std::span<const float>(qs).first(qs.size() - 1), nq, 5, parts);
+    FAIL("expected dimension_mismatch");
+  } catch (const dimension_mismatch& e) {
+    CHECK(e.expected() == nq * d);
+    CHECK(e.actual() == nq * d - 1);
+  }
+}
+
+TEST_CASE("flat_index: top-k of a large partition equals a sort of all scores", "[index]") {
+  std::mt19937 g(21);
+  const std::size_t d = 33, n = 5000;
+  flat_index idx(d);
+  for (slot_id s = 0; s < n; ++s) idx.add(s, 0, random_vector(g, d));
+  const auto q = random_vector(g, d);
+  const std::vector<partition_id> parts{0};
+  auto all = idx.search(q, n, parts);
+  REQUIRE(all.size() == n);
+  auto sorted = all;
+  std::sort(sorted.begin(), sorted.end(), better_hit);
+  CHECK(all == sorted);
+  for (const std::size_t k : {1u, 10u, 100u, 1000u}) {
+    const auto top = idx.search(q, k, parts);
+    CHECK(top == std::vector<index_hit>(sorted.begin(), sorted.begin() + std::ptrdiff_t(k)));
+  }
+}
+
+TEST_CASE("flat_index: search_int8 rescoring gives exact scores and, with a full shortlist, search()'s hits", "[index]") {
+  const std::size_t d = GENERATE(7, 64, 100);
+  std::mt19937 g(static_cast<unsigned>(d) + 99);
+  flat_index idx(d, flat_index_options{.int8_codes = true});
+  CHECK(idx.has_int8_codes());
+  const std::size_t n = 1500;
+  std::vector<std::vector<float>> vs(n);
+  for (slot_id s = 0; s < n; ++s) {
+    vs[s] = random_vector(g, d);
+    idx.add(s, s % 2, vs[s]);
+  }
+  // removals move the last row (and its code) into the hole; updates rewrite codes
+  for (slot_id s = 0; s < n; s += 7) idx.remove(s);
+  for (slot_id s = 3; s < n; s += 11) {
+    if (!idx.contains(s)) continue;
+    vs[s] = random_vector(g, d);
+    idx.update(s, vs[s]);
+  }
+  for (slot_id s = 0; s < n; s += 14) idx.add(s, s % 2, vs[s]);
+  const std::vector<partition_id> parts{0, 1};
+  slot_bitmap dense;
+  for (slot_id s = 0; s < n; s += 2) dense.set(s);
+  std::size_t found = 0, wanted = 0;
+  for (int t = 0; t < 5; ++t) {
+    const auto q = random_vector(g, d);
+    CHECK(idx.search_int8(q, 10, parts, nullptr, n) == idx.search(q, 10, parts));
+    CHECK(idx.search_int8(q, 10, parts, &dense, n) == idx.search(q, 10, parts, &dense));
+    const auto exact = idx.search(q, 10, parts);
+    const auto approx = idx.search_int8(q, 10, parts);  // default shortlist
+    REQUIRE(approx.size() == 10);
+    for (const auto& h : approx) {
+      const auto it = std::find_if(exact.begin(), exact.end(), [&](const index_hit& e) { return e.slot == h.slot; });
+      if (it != exact.end()) CHECK(it->score == h.score);  // rescored exactly
+      found += it != exact.end();
+      CHECK(h.score == Approx(naive_cosine(q, vs[h.slot])).margin(1e-5));
+    }
+    wanted += 10;
+  }
+  CHECK(double(found) / double(wanted) >= 0.9);
+  CHECK_THROWS_AS(idx.search_int8(std::vector<float>(d + 1, 1.0f), 10, parts), dimension_mismatch);
+  flat_index plain(d);
+  CHECK_THROWS_AS(plain.search_int8(vs[1], 10, parts), validation_error);
+}
