@@ -145,18 +145,21 @@ TEST_CASE("filter_property: per record, per slot and compiled bitmaps agree on r
       REQUIRE(parse_filter(j) == f);  // the canonical JSON reads back as the same tree
       const auto all = cols.select(f, slots);
       const auto some = cols.select(f, half);
+      const auto every = cols.select(f);  // over every held slot, without a list
       std::size_t expected = 0, by_slot = 0, by_all = 0, by_some = 0;
       for (std::size_t i = 0; i < recs.size(); ++i) {
         const bool ref = filter_matches(f, recs[i]);
         expected += ref ? 1 : 0;
         by_slot += cols.matches(f, slots[i]) != ref ? 1 : 0;
         by_all += all.test(slots[i]) != ref ? 1 : 0;
+        by_all += every.test(slots[i]) != ref ? 1 : 0;
         by_some += some.test(slots[i]) != (ref && i % 2 == 0) ? 1 : 0;
       }
       CHECK(by_slot == 0);  // disagreements
       CHECK(by_all == 0);
       CHECK(by_some == 0);
       CHECK(all.count() == expected);
+      CHECK(every.count() == expected);  // and no slot that is not held
       CHECK(cols.count(f, slots) == expected);
     }
   }

@@ -638,36 +638,50 @@ class basic_memory {
   }
 
   /// Top-k among the slots of `partitions` that the filter matches. Pre-filter compiles the filter to a bitmap
-  /// over those slots; post-filter searches with a growing k and keeps matching hits until `limit` are found
-  /// or the partitions are exhausted. Both return exactly the best `limit` matching slots (ties by slot).
+  /// (over the scope's slots, or over every slot when the scope holds at least a quarter of them); post-filter
+  /// searches with a growing k and keeps matching hits until `limit` are found or the partitions are exhausted.
+  /// Both return exactly the best `limit` matching slots (ties by slot).
   std::vector<index_hit> filtered_search(const std::vector<float>& q, const search_options& options,
                                          const std::vector<partition_id>& partitions) const {
+    std::size_t total = 0;
+    for (const auto p : partitions) total += catalog_.partition_size(p);
+    if (total == 0) return {};
+    const bool dense = total * 4 >= catalog_.slot_capacity();
     std::vector<slot_id> slots;
-    for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
-    if (slots.empty()) return {};
-    std::sort(slots.begin(), slots.end());
+    if (!dense) {
+      for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
+      std::sort(slots.begin(), slots.end());
+    }
     auto strategy = options.strategy;
     double selectivity = 0.5;
     if (strategy == filter_strategy::automatic) {
       constexpr std::size_t small = 1024, samples = 256;
-      if (slots.size() <= small) {
+      if (total <= small) {
         strategy = filter_strategy::pre_filter;
       } else {
-        std::size_t hits = 0;
-        for (std::size_t i = 0; i < samples; ++i)
-          hits += columns_.matches(options.filter, slots[i * slots.size() / samples]) ? 1 : 0;
-        selectivity = (double(hits) + 1.0) / (double(samples) + 1.0);
-        // Evaluating the filter costs far less per record than a vector: pre-filter unless most records match.
-        strategy = selectivity < 0.5 ? filter_strategy::pre_filter : filter_strategy::post_filter;
+        std::size_t seen = 0, hits = 0;
+        const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
+        for (std::size_t i = 0; i < samples; ++i) {
+          const auto at = i * range / samples;
+          const slot_id slot = dense ? static_cast<slot_id>(at) : slots[at];
+          if (dense && (!columns_.contains(slot) ||
+                        !std::binary_search(partitions.begin(), partitions.end(), catalog_.partition_of(slot))))
+            continue;
+          ++seen;
+          hits += columns_.matches(options.filter, slot) ? 1 : 0;
+        }
+        selectivity = (double(hits) + 1.0) / (double(seen) + 2.0);
+        // Pre-filtering pays for evaluating every candidate and for an unpredictable skip per row; it wins
+        // clearly below ~10% and loses to one unfiltered scan from about a third (bench/filter_bench.cpp).
+        strategy = selectivity < 0.3 ? filter_strategy::pre_filter : filter_strategy::post_filter;
       }
     }
     if (strategy == filter_strategy::pre_filter) {
-      const auto candidates = columns_.select(options.filter, slots);
+      const auto candidates = dense ? columns_.select(options.filter) : columns_.select(options.filter, slots);
       if (candidates.empty()) return {};
       return index_.search(q, options.limit, partitions, &candidates);
     }
-    std::size_t k = std::min(slots.size(),
-                             std::max(options.limit * 2, std::size_t(double(options.limit) / selectivity * 1.5) + 1));
+    std::size_t k = std::min(total, std::max(options.limit * 2, std::size_t(double(options.limit) / selectivity * 1.5) + 1));
     while (true) {
       const auto hits = index_.search(q, k, partitions, static_cast<const slot_bitmap*>(nullptr));
       std::vector<index_hit> out;
@@ -676,8 +690,8 @@ class basic_memory {
         out.push_back(h);
         if (out.size() == options.limit) return out;
       }
-      if (hits.size() < k || k >= slots.size()) return out;
-      k = std::min(slots.size(), k * 4);
+      if (hits.size() < k || k >= total) return out;
+      k = std::min(total, k * 4);
     }
   }
 

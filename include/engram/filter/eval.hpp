@@ -473,6 +473,25 @@ class filter_columns {
     return out;
   }
 
+  /// Every held slot whose record matches `f`: the same answer as select over all held slots, without
+  /// listing them. O(highest slot × predicates); the better choice when the slots of interest are a large
+  /// share of all slots.
+  [[nodiscard]] slot_bitmap select(const filter_expr& f) const {
+    const dense_slots all{live_.size()};
+    const auto bits = eval_bits(f, all);
+    slot_bitmap out(live_.size());
+    for (std::size_t w = 0; w < bits.size(); ++w) {
+      std::uint64_t word = bits[w];
+      while (word) {
+        const auto b = static_cast<std::size_t>(std::countr_zero(word));
+        const auto s = static_cast<slot_id>(w * 64 + b);
+        if (live_[s]) out.set(s);
+        word &= word - 1;
+      }
+    }
+    return out;
+  }
+
   /// How many of `slots` match `f` (the popcount of select without building the bitmap).
   [[nodiscard]] std::size_t count(const filter_expr& f, std::span<const slot_id> slots) const {
     std::size_t n = 0;
@@ -627,16 +646,24 @@ class filter_columns {
 
   using bits_t = std::vector<std::uint64_t>;
 
+  /// The slots 0 .. n-1, indexed like a span of slots.
+  struct dense_slots {
+    std::size_t n;
+    [[nodiscard]] std::size_t size() const noexcept { return n; }
+    slot_id operator[](std::size_t i) const noexcept { return static_cast<slot_id>(i); }
+  };
+
   static void mask_tail(bits_t& b, std::size_t n) {
     if (n % 64 && !b.empty()) b.back() &= (std::uint64_t{1} << (n % 64)) - 1;
   }
 
-  [[nodiscard]] bits_t eval_bits(const filter_expr& f, std::span<const slot_id> slots) const {
+  template <class Slots>
+  [[nodiscard]] bits_t eval_bits(const filter_expr& f, const Slots& slots) const {
     const std::size_t n = slots.size();
     const std::size_t words = (n + 63) / 64;
     struct visitor {
       const filter_columns& self;
-      std::span<const slot_id> slots;
+      const Slots& slots;
       std::size_t n, words;
       bits_t operator()(std::monostate) const {
         bits_t b(words, ~std::uint64_t{0});
@@ -672,7 +699,8 @@ class filter_columns {
     return std::visit(visitor{*this, slots, n, words}, f.node);
   }
 
-  [[nodiscard]] bits_t eval_leaf(const filter_predicate& p, std::span<const slot_id> slots) const {
+  template <class Slots>
+  [[nodiscard]] bits_t eval_leaf(const filter_predicate& p, const Slots& slots) const {
     const std::size_t n = slots.size();
     bits_t out((n + 63) / 64, 0);
     const auto pl = plan_for(p);
