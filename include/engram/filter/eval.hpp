@@ -460,16 +460,8 @@ class filter_columns {
   /// The slots among `slots` whose records match `f`. O(|slots| × predicates) plus, per string predicate, one
   /// test per distinct value of its column (when there are fewer distinct values than slots).
   [[nodiscard]] slot_bitmap select(const filter_expr& f, std::span<const slot_id> slots) const {
-    const auto bits = eval_bits(f, slots);
     slot_bitmap out(slots.empty() ? 0 : std::size_t{*std::max_element(slots.begin(), slots.end())} + 1);
-    for (std::size_t w = 0; w < bits.size(); ++w) {
-      std::uint64_t word = bits[w];
-      while (word) {
-        const auto b = static_cast<std::size_t>(std::countr_zero(word));
-        out.set(slots[w * 64 + b]);
-        word &= word - 1;
-      }
-    }
+    for_each_set(eval_bits(f, slots), [&](std::size_t i) { out.set(slots[i]); });
     return out;
   }
 
@@ -477,18 +469,10 @@ class filter_columns {
   /// listing them. O(highest slot × predicates); the better choice when the slots of interest are a large
   /// share of all slots.
   [[nodiscard]] slot_bitmap select(const filter_expr& f) const {
-    const dense_slots all{live_.size()};
-    const auto bits = eval_bits(f, all);
     slot_bitmap out(live_.size());
-    for (std::size_t w = 0; w < bits.size(); ++w) {
-      std::uint64_t word = bits[w];
-      while (word) {
-        const auto b = static_cast<std::size_t>(std::countr_zero(word));
-        const auto s = static_cast<slot_id>(w * 64 + b);
-        if (live_[s]) out.set(s);
-        word &= word - 1;
-      }
-    }
+    for_each_set(eval_bits(f, dense_slots{live_.size()}), [&](std::size_t i) {
+      if (live_[i]) out.set(static_cast<slot_id>(i));
+    });
     return out;
   }
 
@@ -645,6 +629,14 @@ class filter_columns {
   }
 
   using bits_t = std::vector<std::uint64_t>;
+
+  /// Calls f(i) for each set bit i, in increasing order.
+  template <class F>
+  static void for_each_set(const bits_t& bits, F&& f) {
+    for (std::size_t w = 0; w < bits.size(); ++w)
+      for (std::uint64_t word = bits[w]; word; word &= word - 1)
+        f(w * 64 + static_cast<std::size_t>(std::countr_zero(word)));
+  }
 
   /// The slots 0 .. n-1, indexed like a span of slots.
   struct dense_slots {
