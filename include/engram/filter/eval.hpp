@@ -518,12 +518,12 @@ class filter_columns {
       c = cell{};
     }
     std::uint32_t intern(const std::string& s) {
-      auto [it, fresh] = string_ids.emplace(s, static_cast<std::uint32_t>(strings.size()));
-      if (fresh) {
-        strings.push_back(s);
-        times.push_back(try_parse_iso8601(s));
-      }
-      return it->second;
+      if (auto it = string_ids.find(s); it != string_ids.end()) return it->second;
+      const auto id = static_cast<std::uint32_t>(strings.size());
+      string_ids.emplace(s, id);
+      strings.push_back(s);
+      times.push_back(try_parse_iso8601(s));
+      return id;
     }
     void put_text(slot_id slot, const std::string& s) {
       if (s.empty()) return;
@@ -630,6 +630,23 @@ class filter_columns {
 
   using bits_t = std::vector<std::uint64_t>;
 
+  static bool numeric_fast_path(const filter_predicate& p) noexcept {
+    return p.value.is_number() && (p.op == filter_op::eq || p.op == filter_op::ne || p.op == filter_op::gt ||
+                                   p.op == filter_op::gte || p.op == filter_op::lt || p.op == filter_op::lte);
+  }
+  /// The verdict of a numeric comparison for op (as test_predicate gives it for two numbers).
+  static bool order_hit(filter_op op, std::partial_ordering o) noexcept {
+    switch (op) {
+      case filter_op::eq: return o == 0;
+      case filter_op::ne: return !(o == 0);
+      case filter_op::gt: return o > 0;
+      case filter_op::gte: return o >= 0;
+      case filter_op::lt: return o < 0;
+      case filter_op::lte: return o <= 0;
+      default: return false;
+    }
+  }
+
   /// Calls f(i) for each set bit i, in increasing order.
   template <class F>
   static void for_each_set(const bits_t& bits, F&& f) {
@@ -711,6 +728,31 @@ class filter_columns {
     const bool missing_matches = detail::test_predicate(p, detail::filter_value{});
     const auto* cells = pl.exact ? pl.exact->cells.data() : nullptr;
     const std::size_t ncells = pl.exact ? pl.exact->cells.size() : 0;
+    if (numeric_fast_path(p) && !pl.head) {
+      // A number compared with a column: the operand decoded once, the test of test_predicate inlined.
+      using K = detail::filter_value_kind;
+      const auto x = detail::filter_value_of(p.value);
+      const bool other_kind = p.op == filter_op::ne;  // what a non-number, non-array value gives
+      for (std::size_t i = 0; i < n; ++i) {
+        const slot_id s = slots[i];
+        bool hit;
+        if (s >= ncells) {
+          hit = missing_matches;
+        } else {
+          const auto& c = cells[s];
+          switch (c.kind) {
+            case K::integer:
+            case K::unsigned_integer:
+            case K::floating: hit = order_hit(p.op, detail::compare_numbers(pl.exact->value(s), x)); break;
+            case K::missing: hit = missing_matches; break;
+            case K::structured: hit = detail::test_predicate(p, value_at(pl, s)); break;
+            default: hit = other_kind; break;
+          }
+        }
+        out[i / 64] |= std::uint64_t{hit} << (i % 64);
+      }
+      return out;
+    }
     for (std::size_t i = 0; i < n; ++i) {
       const slot_id s = slots[i];
       bool hit;
