@@ -10,9 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace engram;
@@ -276,4 +278,41 @@ TEST_CASE("filter_property: the scope stays a wall and a filter alone must name 
   CHECK(mem.get_all({.filter = either}).size() == 1);
   mem.reset();
   CHECK(mem.get_all({.filter = either}).empty());
+}
+
+TEST_CASE("filter_property: filtered reads run while writers change metadata", "[filter]") {
+  memory mem(hashing_embedder(32));
+  for (int i = 0; i < 200; ++i)
+    mem.add("seed note " + std::to_string(i), user(i % 2 ? "a" : "b"),
+            {.metadata = {{"n", i % 10}, {"tag", i % 3 ? "x" : "y"}}, .infer = false});
+  const auto f = field("n") >= 5 && field("tag") == "x";
+  const auto both = parse_filter(R"({"user_id": {"in": ["a", "b"]}, "n": {"lt": 3}})");
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t)
+    readers.emplace_back([&, t] {
+      while (!stop) {
+        for (const auto& h : mem.search("note", user(t % 2 ? "a" : "b"),
+                                        {.limit = 10, .filter = f, .strategy = static_cast<filter_strategy>(t)}))
+          if (!filter_matches(f, h.record)) ++bad;
+        for (const auto& r : mem.get_all({.limit = 0, .filter = both}))
+          if (!filter_matches(both, r)) ++bad;
+      }
+    });
+  for (int i = 0; i < 150; ++i) {
+    const auto id = mem.add("writer note " + std::to_string(i), user(i % 2 ? "a" : "b"),
+                            {.metadata = {{"n", i % 10}, {"tag", "x"}}, .infer = false})
+                        .results.at(0)
+                        .id;
+    if (i % 3 == 0) mem.update(id, "rewritten note " + std::to_string(i), {.metadata = json{{"n", 9}, {"tag", "y"}}});
+    if (i % 5 == 0) mem.delete_memory(id);
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
+  CHECK(bad == 0);
+  std::size_t ref = 0;
+  for (const auto& r : mem.get_all(user("a"), {.limit = 0}))
+    if (filter_matches(f, r)) ++ref;
+  CHECK(mem.get_all(user("a"), {.limit = 0, .filter = f}).size() == ref);
 }
