@@ -8,6 +8,10 @@
 #include <engram/error.hpp>
 #include <engram/extract/actions.hpp>
 #include <engram/extract/verbatim.hpp>
+#include <engram/filter/dsl.hpp>
+#include <engram/filter/eval.hpp>
+#include <engram/filter/expr.hpp>
+#include <engram/filter/parse.hpp>
 #include <engram/fwd.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/flat.hpp>
@@ -16,6 +20,7 @@
 #include <engram/memory.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/simd/kernels.hpp>
 #include <engram/simd/scalar.hpp>
 #include <engram/store/memory_store.hpp>
 #include <engram/store/write_batch.hpp>
