@@ -26,8 +26,8 @@ constexpr const char* help_text = R"(usage: engram [--data DIR] [--output text|j
 
 commands:
   add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--infer]
-  search QUERY  SCOPE [--limit N] [--threshold T]
-  list          [SCOPE] [--limit N]          (no scope: every scope)
+  search QUERY  SCOPE [--filters JSON] [--limit N] [--threshold T]
+  list          [SCOPE] [--filters JSON] [--limit N]    (no scope: every scope)
   get ID
   update ID [TEXT] [--metadata JSON]
   delete ID  |  delete --all SCOPE [--dry-run]
@@ -56,7 +56,7 @@ struct args {
 
 args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data", "--output", "--user-id", "--agent-id", "--run-id",
-                                                  "--metadata", "--limit", "--threshold", "--file"};
+                                                  "--metadata", "--limit", "--threshold", "--file", "--filters"};
   static const std::vector<std::string> bare = {"--infer", "--all", "--dry-run", "--force"};
   args a;
   for (int i = 1; i < argc; ++i) {
@@ -105,6 +105,11 @@ std::size_t number(const args& a, const std::string& f, std::size_t fallback) {
   }
   if (pos != v.size() || v[0] == '-') throw usage_error(f + " expects a whole number, got '" + v + "'");
   return n;
+}
+
+engram::filter_expr filters_of(const args& a) {
+  const auto f = a.flag("--filters");
+  return f.empty() ? engram::filter_expr{} : engram::parse_filter(f);
 }
 
 json metadata_of(const args& a) {
@@ -202,7 +207,9 @@ int run(const args& a) {
         throw usage_error("--threshold expects a number, got '" + a.flag("--threshold") + "'");
       }
     }
-    const auto hits = mem->search(q, scope_of(a), o);
+    o.filter = filters_of(a);
+    const auto s = scope_of(a);
+    const auto hits = s.empty() && !o.filter.empty() ? mem->search(q, o) : mem->search(q, s, o);
     if (a.output == "json") {
       std::cout << engram::results(hits).dump(2) << '\n';
     } else {
@@ -216,6 +223,7 @@ int run(const args& a) {
     if (!a.positional.empty()) throw usage_error("list takes no positional argument");
     engram::get_all_options o;
     o.limit = number(a, "--limit", 0);
+    o.filter = filters_of(a);
     const auto s = scope_of(a);
     print_records(a, s.empty() ? mem->get_all(engram::all_scopes, o) : mem->get_all(s, o));
     return 0;

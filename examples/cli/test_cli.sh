@@ -39,6 +39,11 @@ check "search json" 0 "$bin" --output json search "kites" --user-id bob
 contains "search json has score" "$out" '"score"'
 check "scope wall" 0 "$bin" --output json search "kites" --user-id alice
 [[ "$out" != *kites* ]] && passes=$((passes + 1)) || { echo "FAIL scope wall: alice sees bob's kites"; fails=$((fails + 1)); }
+check "search with filters" 0 "$bin" --output json search "garden tea" --user-id alice --filters '{"topic":"hobby"}'
+contains "filter keeps the hobby" "$out" "bees"
+[[ "$out" != *"green tea"* ]] && passes=$((passes + 1)) || { echo "FAIL filters: tea has no topic"; fails=$((fails + 1)); }
+check "bad filter" 2 "$bin" search tea --user-id alice --filters '{"topic":{"$near":1}}'
+contains "bad filter names the operator" "$err" "near"
 check "list all" 0 "$bin" list
 contains "list shows bob" "$out" "user:bob"
 check "get" 0 "$bin" --output json get "$id"

@@ -165,6 +165,9 @@ class service {
       if (!t->is_number()) throw engram::validation_error("'threshold' must be a number");
       options.threshold = t->get<float>();
     }
+    options.filter = filters_of(req);
+    // No scope id anywhere but a filter that names scopes (an OR over users, say): the filter selects them.
+    if (s.empty() && !options.filter.empty()) return engram::results(mem_.search(query, options));
     return engram::results(mem_.search(query, s, options));
   }
 
@@ -173,6 +176,9 @@ class service {
     const auto s = request_scope(req, who);
     engram::get_all_options options;
     options.limit = read_limit(req, options.limit);
+    options.filter = filters_of(req);
+    if (s.empty() && !options.filter.empty() && engram::filter_names_scope(options.filter))
+      return engram::results(mem_.get_all(options));
     if (s.empty()) {
       if (!who.admin) throw forbidden("listing every scope needs an admin key");
       return engram::results(mem_.get_all(engram::all_scopes, options));
@@ -238,6 +244,15 @@ class service {
   }
 
  private:
+  /// The request's `filters` as a filter tree (Mem0's grammar); an empty tree when absent.
+  static engram::filter_expr filters_of(const json& req) {
+    if (!req.is_object()) return {};
+    auto it = req.find("filters");
+    if (it == req.end() || it->is_null()) return {};
+    if (it->is_string()) return engram::parse_filter(it->get<std::string>());  // a query parameter
+    return engram::parse_filter(*it);
+  }
+
   static std::size_t read_limit(const json& req, std::size_t fallback) {
     for (const char* key : {"top_k", "limit"}) {
       if (!req.is_object()) break;

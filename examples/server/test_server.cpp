@@ -152,6 +152,31 @@ TEST_CASE("server: Mem0 OSS routes, happy paths and errors", "[server]") {
   CHECK(srv.stop() == 0);
 }
 
+TEST_CASE("server: metadata filters and scope filters", "[server][filter]") {
+  server_process srv;
+  auto c = srv.client();
+  c.Post("/memories", R"({"messages":"I play chess on Sundays","user_id":"ann","metadata":{"kind":"hobby","priority":3}})", "application/json");
+  c.Post("/memories", R"({"messages":"I play tennis on Mondays","user_id":"ann","metadata":{"kind":"sport","priority":7}})", "application/json");
+  c.Post("/memories", R"({"messages":"I play golf on Fridays","user_id":"ben","metadata":{"kind":"sport","priority":9}})", "application/json");
+  auto r = c.Post("/search", R"({"query":"play","user_id":"ann","filters":{"kind":"sport"}})", "application/json");
+  auto hits = body_of(r)["results"];
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0]["memory"] == "I play tennis on Mondays");
+  r = c.Post("/search", R"({"query":"play","user_id":"ann","filters":{"priority":{"$gte":5}}})", "application/json");
+  CHECK(body_of(r)["results"].size() == 1);
+  // an OR over users searches exactly those users (Platform style)
+  r = c.Post("/v2/memories/search/", R"({"query":"play","filters":{"OR":[{"user_id":"ann"},{"user_id":"ben"}]},"top_k":10})", "application/json");
+  CHECK(body_of(r)["results"].size() == 3);
+  r = c.Post("/v2/memories/", R"({"filters":{"AND":[{"user_id":"ben"},{"kind":"sport"}]}})", "application/json");
+  CHECK(body_of(r)["count"] == 1);
+  // a bad operator is a 400 naming it
+  r = c.Post("/search", R"({"query":"play","user_id":"ann","filters":{"priority":{"$between":[1,2]}}})", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body_of(r)["detail"].get<std::string>().find("between") != std::string::npos);
+  // a filter that names no scope is not a way around the scope requirement
+  CHECK(c.Post("/search", R"({"query":"play","filters":{"kind":"sport"}})", "application/json")->status == 400);
+}
+
 TEST_CASE("server: Mem0 Platform routes", "[server]") {
   server_process srv;
   auto c = srv.client();
