@@ -19,6 +19,7 @@
 
 #include <engram/detail/crc32c.hpp>
 #include <engram/detail/dir_lock.hpp>
+#include <engram/detail/identity_check.hpp>
 #include <engram/detail/posix_file.hpp>
 #include <engram/detail/record_codec.hpp>
 #include <engram/error.hpp>
@@ -364,18 +365,8 @@ class file_store {
     }
   }
 
-  static void check_identity(const store_identity& have, const store_identity& want, const std::string& dir) {
-    if (have.dimension != want.dimension)
-      throw dimension_mismatch(have.dimension, want.dimension,
-                               "file_store '" + dir + "': store holds " + std::to_string(have.dimension) +
-                                   "-dimensional vectors of embedder '" + have.embedder + "'; embedder '" +
-                                   want.embedder + "' makes " + std::to_string(want.dimension));
-    if (have.embedder != want.embedder)
-      throw validation_error("file_store '" + dir + "': store holds vectors of embedder '" + have.embedder +
-                             "', not '" + want.embedder + "' (use engram::reembed to switch)");
-  }
   void check_identity(const store_identity& have, const store_identity& want) const {
-    check_identity(have, want, s_->dir);
+    detail::check_same_identity(have, want, "file_store '" + s_->dir + "'");
   }
 
   void check_writable(std::string_view op) const {
