@@ -115,7 +115,7 @@ class mapped_file {
     auto fd = open_file(path, O_RDONLY);
     size_ = file_size(fd.get(), path);
     if (size_ == 0) return;
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.get(), 0);
     if (p == MAP_FAILED) throw_errno("cannot map", path);
     ::madvise(p, size_, MADV_SEQUENTIAL);
     data_ = static_cast<const char*>(p);

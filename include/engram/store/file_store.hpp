@@ -27,6 +27,7 @@
 #include <engram/store/write_batch.hpp>
 #include <engram/version.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -161,7 +162,7 @@ class file_store {
       std::unique_lock lock(s_->mtx);
       apply_to_memory(b);
     }
-    maybe_compact_locked();
+    compact_if_due_locked();  // the batch is committed: a failed compaction must not report it as failed
   }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
@@ -240,7 +241,8 @@ class file_store {
   [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
 
  private:
-  static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5;
+  static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
+                                  kind_sizes = 6;
   static constexpr std::size_t header_size = 24;
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
@@ -276,6 +278,7 @@ class file_store {
     bool leader = false;
 
     recovery_report report;
+    std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
   };
 
   // ---- paths and headers --------------------------------------------------------------------------------
@@ -460,6 +463,14 @@ class file_store {
         ++st.report.snapshot_records;
         return;
       }
+      case kind_sizes: {
+        if (!in_snapshot) break;
+        const auto nr = r.u64(), nh = r.u64();
+        // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
+        st.records.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)));
+        st.history.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
+        return;
+      }
       case kind_event: {
         if (!in_snapshot) break;
         auto e = detail::decode_event(r, file);
@@ -479,6 +490,7 @@ class file_store {
     if (detail::file_exists(sp)) {
       detail::mapped_file f(sp);
       st.generation = read_header(f.data(), f.size(), snap_magic, sp);
+      st.size_hint_limit = f.size() / 64;
       st.snapshot_bytes = f.size();
       std::size_t pos = header_size;
       bool ended = false;
@@ -642,11 +654,7 @@ class file_store {
           std::unique_lock lock(st.mtx);
           for (const auto* p : round) apply_to_memory(*p->batch);
         }
-        try {
-          maybe_compact_locked();
-        } catch (const storage_error& e) {
-          warn(std::string("file_store: compaction failed (the log stays valid): ") + e.what());
-        }
+        compact_if_due_locked();
       } catch (...) {
         err = std::current_exception();
       }
@@ -661,10 +669,19 @@ class file_store {
     if (me.error) std::rethrow_exception(me.error);
   }
 
-  void maybe_compact_locked() {
+  /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
+  /// log stays valid and the store keeps working, unless the failure left it unsafe: then st.failed is set).
+  void compact_if_due_locked() noexcept {
     auto& st = *s_;
-    if (st.log_size > st.options.compact_log_bytes && st.log_size > st.snapshot_bytes)
+    if (st.log_size <= st.options.compact_log_bytes || st.log_size <= st.snapshot_bytes) return;
+    try {
       write_snapshot_locked(nullptr, std::nullopt);
+    } catch (const std::exception& e) {
+      try {
+        warn(std::string("file_store: compaction failed (the log stays valid): ") + e.what());
+      } catch (...) {
+      }
+    }
   }
 
   /// Writes a snapshot of the state (after applying `extra`, with identity `id` when given) as generation
@@ -702,6 +719,12 @@ class file_store {
           w.u8(kind_identity);
           w.str(ident->embedder);
           w.u64(ident->dimension);
+        });
+      if (!empty)
+        put([&](detail::byte_writer& w) {  // lets open() size its maps once
+          w.u8(kind_sizes);
+          w.u64(st.records.size() + (extra ? extra->upserts.size() : 0));
+          w.u64(st.history.size() + (extra ? extra->events.size() : 0));
         });
       if (!empty) {
         // The state after `extra`: replaced and erased records are taken from it.
@@ -754,15 +777,20 @@ class file_store {
       detail::sync_data(fd.get(), tmp);
     }
     if (std::rename(tmp.c_str(), sp.c_str()) != 0) detail::throw_errno("cannot rename", tmp);
-    detail::sync_dir(st.dir);
-    // The new snapshot is in place: from here on the store is at generation `next`.
+    // The new snapshot is in place: from here on the store is at generation `next`. If switching fails, the
+    // files no longer match this object's state: refuse further writes (reopening recovers).
     const auto old = log_path(st.generation);
+    try {
+      detail::sync_dir(st.dir);
+      st.log = detail::open_file(log_path(next), O_RDWR);
+    } catch (const storage_error& e) {
+      st.failed = e.what();
+      throw;
+    }
     st.generation = next;
-    st.log = detail::open_file(log_path(next), O_RDWR);
     st.log_size = header_size;
-    st.snapshot_bytes = detail::file_exists(sp) ? std::filesystem::file_size(sp) : 0;
+    st.snapshot_bytes = std::filesystem::file_size(sp);
     std::remove(old.c_str());
-    detail::sync_dir(st.dir);
     ++st.stats.compactions;
     st.stats.log_bytes = st.log_size;
   }
