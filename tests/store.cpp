@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <tuple>
 
@@ -195,6 +196,7 @@ TEST_CASE("store: group commit shares fsyncs between concurrent writers and lose
   std::uint64_t commits = 0, syncs = 0;
   {
     file_store s(dir.sub("db"), {.mode = durability::group_commit});
+    std::atomic<int> invisible{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t)
       threads.emplace_back([&, t] {
@@ -203,10 +205,11 @@ TEST_CASE("store: group commit shares fsyncs between concurrent writers and lose
           w.upserts = {sample_record(t * 1000 + i)};
           w.events = {sample_event(w.upserts[0], event_kind::add, 0)};
           s.apply(w);
-          REQUIRE(s.get(w.upserts[0].id).has_value());  // visible once apply returned
+          if (!s.get(w.upserts[0].id)) ++invisible;  // must be visible once apply returned
         }
       });
     for (auto& th : threads) th.join();
+    CHECK(invisible == 0);
     commits = s.stats().commits;
     syncs = s.stats().syncs;
   }
@@ -267,4 +270,38 @@ TEST_CASE("store: reembed switches a store to another embedder atomically", "[st
   REQUIRE(all.size() == 2);
   for (const auto& r : all) CHECK(r.embedding == hashing_embedder(32).embed(r.memory));
   CHECK(m.search("tea", user("a"), {.limit = 1}).front().record.memory == "green tea every morning");
+}
+
+TEST_CASE("store: readers see whole batches while writers commit and compact", "[store][file]") {
+  temp_dir dir;
+  file_store s(dir.sub("db"), {.mode = durability::group_commit, .compact_log_bytes = 2048});
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::thread reader([&] {
+    while (!stop) {
+      // Every batch upserts a pair; a reader must never see one of a pair without the other.
+      std::set<std::string> ids;
+      s.for_each([&](const record& r) { ids.insert(r.id); });
+      for (const auto& id : ids)
+        if (id.back() == 'a' && !ids.count(id.substr(0, id.size() - 1) + "b")) ++torn;
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        write_batch w;
+        auto a = sample_record(t * 100 + i), b = a;
+        a.id = "pair-" + std::to_string(t * 100 + i) + "a";
+        b.id = "pair-" + std::to_string(t * 100 + i) + "b";
+        w.upserts = {a, b};
+        s.apply(w);
+      }
+    });
+  for (auto& w : writers) w.join();
+  stop = true;
+  reader.join();
+  CHECK(torn == 0);
+  CHECK(s.size() == 160);
+  CHECK(s.stats().compactions > 0);
 }
