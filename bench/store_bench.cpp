@@ -155,7 +155,7 @@ class plain_sqlite {
 };
 #endif
 
-constexpr int ops_total = 1600;
+constexpr int ops_total = 4000;
 
 void report(benchmark::State& state, double seconds, int ops) {
   state.SetIterationTime(seconds);
