@@ -252,6 +252,7 @@ class file_store {
     const write_batch* batch;
     bool done = false;
     std::exception_ptr error;
+    std::condition_variable cv;  // woken when done, or to become the next leader
   };
 
   struct state {
@@ -273,7 +274,6 @@ class file_store {
     std::string failed;  // non-empty after an fsync failure: the store refuses further writes
 
     std::mutex group_mtx;  // group commit queue
-    std::condition_variable group_cv;
     std::vector<pending*> queue;
     bool leader = false;
 
@@ -625,12 +625,12 @@ class file_store {
 
   void apply_grouped(const std::string& frame, const write_batch& b) {
     auto& st = *s_;
-    pending me{&frame, &b, false, nullptr};
+    pending me{&frame, &b, false, nullptr, {}};
     std::unique_lock lk(st.group_mtx);
     st.queue.push_back(&me);
     while (!me.done) {
       if (st.leader) {
-        st.group_cv.wait(lk);
+        me.cv.wait(lk);
         continue;
       }
       st.leader = true;
@@ -662,9 +662,10 @@ class file_store {
       for (auto* p : round) {
         p->done = true;
         p->error = err;
+        if (p != &me) p->cv.notify_one();
       }
       st.leader = false;
-      st.group_cv.notify_all();
+      if (!st.queue.empty()) st.queue.front()->cv.notify_one();  // the next leader
     }
     if (me.error) std::rethrow_exception(me.error);
   }
