@@ -94,7 +94,9 @@ double run_threads(int threads, int per_thread, Op op) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-enum kind : int { file_fsync, file_group, sqlite_engram, sqlite_plain };
+// file_two_phase: file_store (group_commit) append() under a caller's mutex, then sync() outside it: the
+// pattern basic_memory would use to let concurrent adds share fsyncs.
+enum kind : int { file_fsync, file_group, sqlite_engram, sqlite_plain, file_two_phase };
 
 #ifdef ENGRAM_BENCH_HAS_SQLITE
 /// The anchor: the same rows inserted with the sqlite3 API directly, one transaction per add, WAL,
@@ -165,7 +167,7 @@ void report(benchmark::State& state, double seconds, int ops) {
 void BM_store_apply(benchmark::State& state) {
   const auto k = static_cast<kind>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
-  const int per_thread = ops_total / threads / (k == file_group ? 1 : 2);
+  const int per_thread = ops_total / threads / (k == file_group || k == file_two_phase ? 1 : 2);
   std::vector<write_batch> batches;
   for (int i = 0; i < threads * per_thread; ++i) batches.push_back(add_batch(static_cast<std::uint64_t>(i)));
   for (auto _ : state) {
@@ -174,6 +176,19 @@ void BM_store_apply(benchmark::State& state) {
     if (k == file_fsync || k == file_group) {
       file_store s(dir.path + "/db", {.mode = k == file_group ? durability::group_commit : durability::fsync});
       secs = run_threads(threads, per_thread, [&](std::uint64_t i) { s.apply(batches[i]); });
+      const auto st = s.stats();
+      state.counters["commits_per_sync"] = double(st.commits) / double(st.syncs ? st.syncs : 1);
+    } else if (k == file_two_phase) {
+      file_store s(dir.path + "/db", {.mode = durability::group_commit});
+      std::mutex caller_lock;
+      secs = run_threads(threads, per_thread, [&](std::uint64_t i) {
+        std::uint64_t ticket = 0;
+        {
+          std::lock_guard lock(caller_lock);
+          ticket = s.append(batches[i]);
+        }
+        s.sync(ticket);
+      });
       const auto st = s.stats();
       state.counters["commits_per_sync"] = double(st.commits) / double(st.syncs ? st.syncs : 1);
 #ifdef ENGRAM_BENCH_HAS_SQLITE
@@ -224,8 +239,8 @@ void BM_memory_add(benchmark::State& state) {
 
 void write_args(benchmark::internal::Benchmark* b, bool with_plain) {
   b->ArgNames({"store", "threads"});
-  for (int k : {file_fsync, file_group, sqlite_engram, sqlite_plain}) {
-    if (k == sqlite_plain && !with_plain) continue;
+  for (int k : {file_fsync, file_group, sqlite_engram, sqlite_plain, file_two_phase}) {
+    if ((k == sqlite_plain || k == file_two_phase) && !with_plain) continue;
 #ifndef ENGRAM_BENCH_HAS_SQLITE
     if (k == sqlite_engram || k == sqlite_plain) continue;
 #endif

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <tuple>
 
 namespace store_test {
@@ -304,4 +305,35 @@ TEST_CASE("store: readers see whole batches while writers commit and compact", "
   CHECK(torn == 0);
   CHECK(s.size() == 160);
   CHECK(s.stats().compactions > 0);
+}
+
+TEST_CASE("store: two-phase append and sync share fsyncs under the caller's own lock", "[store][file]") {
+  temp_dir dir;
+  {
+    file_store s(dir.sub("db"), {.mode = durability::group_commit});
+    std::mutex caller_lock;  // what basic_memory's write lock would be
+    std::atomic<int> invisible{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 25; ++i) {
+          write_batch w;
+          w.upserts = {sample_record(t * 1000 + i)};
+          std::uint64_t ticket = 0;
+          {
+            std::lock_guard lock(caller_lock);
+            ticket = s.append(w);
+            if (!s.get(w.upserts[0].id)) ++invisible;
+          }
+          s.sync(ticket);
+        }
+      });
+    for (auto& th : threads) th.join();
+    CHECK(invisible == 0);
+    CHECK(s.stats().commits == 200);
+    CHECK(s.stats().syncs < 200);
+    CHECK(s.stats().syncs > 0);
+  }
+  file_store s(dir.sub("db"));
+  CHECK(s.size() == 200);
 }

@@ -28,6 +28,7 @@
 #include <engram/version.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -165,6 +166,70 @@ class file_store {
     compact_if_due_locked();  // the batch is committed: a failed compaction must not report it as failed
   }
 
+  /// First half of a two-phase commit, for a caller that orders its writes under its own lock and waits
+  /// for durability after releasing it (so that concurrent callers share one fsync): writes the batch's
+  /// entry to the log and applies it (readers see it at once), without waiting for the disk.
+  /// @returns the ticket to pass to sync(). A crash before sync(ticket) returned may lose the batch (whole).
+  /// @throws storage_error as apply does (nothing applied).
+  [[nodiscard]] std::uint64_t append(const write_batch& b) {
+    check_writable("append");
+    std::string payload;
+    detail::byte_writer w(payload);
+    w.u8(kind_batch);
+    detail::encode_batch(w, b);
+    const std::string frame = make_frame(payload);
+    std::unique_lock wl(s_->write_mtx);
+    if (!b.empty()) {
+      append_locked(frame, false);
+      std::unique_lock lock(s_->mtx);
+      apply_to_memory(b);
+    }
+    const auto ticket = s_->appended;
+    compact_if_due_locked();
+    return ticket;
+  }
+
+  /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
+  /// fdatasync (the first becomes the leader, the others wait for it). With durability::buffered it
+  /// returns at once. @throws storage_error when the fsync failed (the store then refuses writes).
+  void sync(std::uint64_t ticket) {
+    auto& st = *s_;
+    if (st.options.mode == durability::buffered) return;
+    std::unique_lock lk(st.group_mtx);
+    while (st.durable.load() < ticket) {
+      if (st.sync_error) std::rethrow_exception(st.sync_error);
+      if (st.syncing) {
+        st.sync_cv.wait(lk);
+        continue;
+      }
+      st.syncing = true;
+      lk.unlock();
+      std::exception_ptr err;
+      try {
+        detail::unique_fd fd;
+        std::uint64_t target = 0;
+        {
+          std::unique_lock wl(st.write_mtx);
+          target = st.appended;
+          fd = detail::unique_fd(::dup(st.log.get()));  // a compaction may replace st.log meanwhile
+          if (!fd) detail::throw_errno("cannot dup", log_path(st.generation));
+        }
+        detail::sync_data(fd.get(), st.dir);
+        mark_durable(target);
+        std::unique_lock wl(st.write_mtx);
+        ++st.stats.syncs;
+      } catch (const std::exception& e) {
+        err = std::current_exception();
+        std::unique_lock wl(st.write_mtx);
+        st.failed = e.what();
+      }
+      lk.lock();
+      st.syncing = false;
+      if (err) st.sync_error = err;
+      st.sync_cv.notify_all();
+    }
+  }
+
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::shared_lock lock(s_->mtx);
     auto it = s_->records.find(std::string(id));
@@ -273,7 +338,12 @@ class file_store {
     file_store_stats stats;
     std::string failed;  // non-empty after an fsync failure: the store refuses further writes
 
-    std::mutex group_mtx;  // group commit queue
+    std::mutex group_mtx;  // group commit queue and the two-phase sync below
+    std::uint64_t appended = 0;             // bytes ever appended (write_mtx)
+    std::atomic<std::uint64_t> durable{0};  // of which known durable
+    bool syncing = false;
+    std::condition_variable sync_cv;
+    std::exception_ptr sync_error;
     std::vector<pending*> queue;
     bool leader = false;
 
@@ -619,8 +689,16 @@ class file_store {
       ++st.stats.syncs;
     }
     st.log_size += bytes.size();
+    st.appended += bytes.size();
+    if (sync) mark_durable(st.appended);
     st.stats.commits += entries;
     st.stats.log_bytes = st.log_size;
+  }
+
+  void mark_durable(std::uint64_t upto) noexcept {
+    auto& d = s_->durable;
+    for (auto cur = d.load(); cur < upto && !d.compare_exchange_weak(cur, upto);) {
+    }
   }
 
   void apply_grouped(const std::string& frame, const write_batch& b) {
@@ -790,6 +868,7 @@ class file_store {
     }
     st.generation = next;
     st.log_size = header_size;
+    mark_durable(st.appended);  // everything appended so far is in the fsync'd snapshot
     st.snapshot_bytes = std::filesystem::file_size(sp);
     std::remove(old.c_str());
     ++st.stats.compactions;
