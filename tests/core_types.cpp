@@ -137,3 +137,27 @@ TEST_CASE("core: event, history and message JSON", "[core][json]") {
   const std::vector<memory_event> evs{add};
   CHECK(results(evs).dump() == R"({"results":[{"event":"ADD","id":"id1","memory":"Likes tea"}]})");
 }
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+TEST_CASE("core: a forked child does not repeat its parent's uuids", "[core]") {
+  (void)make_uuid_v4();  // the parent's generator exists before the fork
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const auto u = make_uuid_v4();
+    (void)!write(fds[1], u.data(), u.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  const auto mine = make_uuid_v4();
+  char buf[36] = {};
+  REQUIRE(read(fds[0], buf, sizeof buf) == 36);
+  close(fds[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  CHECK(std::string(buf, 36) != mine);
+}

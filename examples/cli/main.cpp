@@ -32,6 +32,8 @@ commands:
   update ID [TEXT] [--metadata JSON]
   delete ID  |  delete --all SCOPE [--dry-run]
   history ID
+  import FILE.jsonl                          (as written by export; all or nothing)
+  export [SCOPE] [--no-vectors] > FILE.jsonl
   reset --force
   stats
 
@@ -57,7 +59,7 @@ struct args {
 args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data", "--output", "--user-id", "--agent-id", "--run-id",
                                                   "--metadata", "--limit", "--threshold", "--file", "--filters"};
-  static const std::vector<std::string> bare = {"--infer", "--all", "--dry-run", "--force"};
+  static const std::vector<std::string> bare = {"--infer", "--all", "--dry-run", "--force", "--no-vectors"};
   args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
@@ -79,13 +81,7 @@ args parse(int argc, char** argv) {
     }
   }
   if (a.command.empty()) throw usage_error("a command is required");
-  a.data = a.flag("--data");
-  if (a.data.empty())
-    if (const char* d = std::getenv("ENGRAM_DIR")) a.data = d;
-  if (a.data.empty()) {
-    const char* home = std::getenv("HOME");
-    a.data = std::string(home ? home : ".") + "/.engram";
-  }
+  a.data = engram_app::data_directory(a.flag("--data"));
   if (a.flags.count("--output")) a.output = a.flag("--output");
   if (a.output != "text" && a.output != "json") throw usage_error("--output must be text or json");
   return a;
@@ -170,8 +166,80 @@ void print_records(const args& a, const std::vector<engram::record>& recs) {
   print_table(rows);
 }
 
+/// A read buffer over a file that draws a progress bar on stderr while it is consumed (when stderr is a terminal).
+class progress_buf : public std::streambuf {
+ public:
+  progress_buf(std::FILE* f, std::size_t total) : f_(f), total_(total), tty_(isatty(STDERR_FILENO) != 0) {}
+  ~progress_buf() override {
+    if (tty_ && total_) std::cerr << '\n';
+  }
+
+ protected:
+  int_type underflow() override {
+    const std::size_t n = std::fread(buf_, 1, sizeof buf_, f_);
+    if (n == 0) return traits_type::eof();
+    done_ += n;
+    if (tty_ && total_) {
+      const int width = 40, filled = int(double(done_) / double(total_) * width);
+      std::cerr << "\rimporting [" << std::string(std::size_t(filled), '#') << std::string(std::size_t(width - filled), ' ')
+                << "] " << (done_ * 100 / total_) << '%' << std::flush;
+    }
+    setg(buf_, buf_, buf_ + n);
+    return traits_type::to_int_type(buf_[0]);
+  }
+
+ private:
+  std::FILE* f_;
+  std::size_t total_, done_ = 0;
+  bool tty_;
+  char buf_[1 << 16];
+};
+
+int import_file(const args& a) {
+  const auto path = one_positional(a, "FILE.jsonl");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw engram::validation_error("cannot read '" + path + "'");
+  std::fseek(f, 0, SEEK_END);
+  const auto size = std::size_t(std::max(0L, std::ftell(f)));
+  std::fseek(f, 0, SEEK_SET);
+  engram::jsonl_counts counts;
+  {
+    // Straight into the store (one atomic batch); the next open indexes what was imported, embedding the
+    // memories that came without vectors.
+    engram::file_store store(a.data);
+    progress_buf buf(f, size);
+    std::istream in(&buf);
+    try {
+      counts = engram::import_jsonl(store, in);
+    } catch (...) {
+      std::fclose(f);
+      throw;
+    }
+  }
+  std::fclose(f);
+  (void)engram_app::open_memory(a.data);  // index now, so a failure to embed shows up here, not later
+  if (a.output == "json")
+    std::cout << json{{"memories", counts.memories}, {"events", counts.events}}.dump() << '\n';
+  else
+    std::cout << "imported " << counts.memories << " memories and " << counts.events << " history events\n";
+  return 0;
+}
+
+int export_file(const args& a) {
+  if (!a.positional.empty()) throw usage_error("export writes to standard output: export [SCOPE] > FILE.jsonl");
+  const engram::file_store store(a.data, engram::file_store_options{.read_only = true});
+  engram::export_options o;
+  o.with_vectors = !a.has("--no-vectors");
+  if (const auto s = scope_of(a); !s.empty()) o.only = s;
+  const auto counts = engram::export_jsonl(store, std::cout, o);
+  std::cerr << "exported " << counts.memories << " memories and " << counts.events << " history events\n";
+  return 0;
+}
+
 int run(const args& a) {
   const auto& cmd = a.command;
+  if (cmd == "import") return import_file(a);
+  if (cmd == "export") return export_file(a);
   auto mem = engram_app::open_memory(a.data);
 
   if (cmd == "add") {
@@ -342,6 +410,9 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const engram::dimension_mismatch& e) {
     std::cerr << "engram: " << e.what() << '\n';
+    return 2;
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "engram: malformed JSON: " << e.what() << '\n';
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "engram: " << e.what() << '\n';

@@ -59,6 +59,33 @@ check "delete" 0 "$bin" delete "$id"
 check "delete again" 1 "$bin" delete "$id"
 check "stats" 0 "$bin" --output json stats
 contains "stats counts" "$out" '"memories": 2'
+# export / import round trip, and a 10k-line import
+check "export" 0 "$bin" export
+printf '%s\n' "$out" > "$dir/all.jsonl"
+contains "export has records" "$out" "I keep bees"
+check "export one scope" 0 "$bin" export --user-id bob --no-vectors
+contains "scoped export has bob" "$out" "I fly kites"
+[[ "$out" != *bees* ]] && passes=$((passes + 1)) || { echo "FAIL scoped export leaks alice"; fails=$((fails + 1)); }
+before=$("$bin" --output json list)
+check "import into a fresh directory" 0 "$bin" --data "$dir/copy" import "$dir/all.jsonl"
+after=$("$bin" --data "$dir/copy" --output json list)
+[ "$before" = "$after" ] && passes=$((passes + 1)) || { echo "FAIL round trip differs"; diff <(echo "$before") <(echo "$after") | head; fails=$((fails + 1)); }
+check "search the imported copy" 0 "$bin" --data "$dir/copy" search "kites" --user-id bob --limit 1
+contains "imported copy searchable" "$out" "I fly kites"
+python3 - "$dir/big.jsonl" <<'PY'
+import json, sys, uuid
+with open(sys.argv[1], "w") as f:
+    for i in range(10000):
+        f.write(json.dumps({"type": "memory", "id": str(uuid.uuid4()), "memory": f"note number {i} about topic {i % 97}",
+                            "user_id": f"user{i % 10}", "created_at": "2024-05-01T12:00:00Z"}) + "\n")
+PY
+check "import 10k lines (embedded on open)" 0 "$bin" --data "$dir/big" import "$dir/big.jsonl"
+contains "10k imported" "$out" "imported 10000 memories"
+check "10k searchable" 0 "$bin" --data "$dir/big" --output json search "topic 42" --user-id user2 --limit 1
+contains "10k search finds" "$out" "topic 42"
+printf '{"type":"memory","id":"x"\n' > "$dir/bad.jsonl"
+check "malformed import is rejected" 2 "$bin" --data "$dir/bad" import "$dir/bad.jsonl"
+contains "malformed import names the line" "$err" "line 1"
 check "reset needs --force" 2 "$bin" reset
 check "reset" 0 "$bin" reset --force
 check "empty after reset" 0 "$bin" --output json list

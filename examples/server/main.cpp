@@ -40,7 +40,6 @@ struct options {
 
 options parse_args(int argc, char** argv) {
   options o;
-  if (const char* d = std::getenv("ENGRAM_DIR")) o.data = d;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -123,7 +122,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<engram_app::app_memory> memory;
   try {
-    memory = engram_app::open_memory(opt.data);
+    memory = engram_app::open_memory(engram_app::data_directory(opt.data));
   } catch (const std::exception& e) {
     std::cerr << "engram-server: cannot open the memory: " << e.what() << '\n';
     return 1;

@@ -4,8 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <sys/wait.h>
@@ -20,7 +23,15 @@ namespace {
 /// Starts engram-server on a free loopback port; stops it with SIGTERM.
 class server_process {
  public:
-  explicit server_process(std::vector<std::string> args = {}) {
+  /// @param data the data directory; empty: a fresh temporary one, removed at the end.
+  explicit server_process(std::vector<std::string> args = {}, std::string data = {}) {
+    if (data.empty()) {
+      char tmpl[] = "/tmp/engram-server-test-XXXXXX";
+      REQUIRE(mkdtemp(tmpl));
+      data = owned_dir_ = tmpl;
+    }
+    args.push_back("--data");
+    args.push_back(data);
     int out[2];
     REQUIRE(pipe(out) == 0);
     pid_ = fork();
@@ -53,6 +64,7 @@ class server_process {
       waitpid(pid_, &st, 0);
     }
     if (out_) std::fclose(out_);
+    if (!owned_dir_.empty()) std::filesystem::remove_all(owned_dir_);
   }
   /// Sends SIGTERM and returns the exit status.
   int stop() {
@@ -72,6 +84,7 @@ class server_process {
 
  private:
   pid_t pid_ = -1;
+  std::string owned_dir_;
   int port_ = 0;
   FILE* out_ = nullptr;
 };
@@ -291,4 +304,47 @@ TEST_CASE("server: the CrewAI storage example works against a live server", "[se
   const std::string cmd = std::string("python3 ") + ENGRAM_EXAMPLES_DIR + "/server/crewai_storage.py --self-test http://127.0.0.1:" +
                           std::to_string(srv.port());
   CHECK(std::system(cmd.c_str()) == 0);
+}
+
+TEST_CASE("server: SIGTERM under load, then a restart, loses no acknowledged write", "[server][durability]") {
+  char tmpl[] = "/tmp/engram-server-restart-XXXXXX";
+  REQUIRE(mkdtemp(tmpl));
+  const std::string data = tmpl;
+  std::vector<std::string> acknowledged;
+  std::mutex mtx;
+  {
+    server_process srv({}, data);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t)
+      writers.emplace_back([&, t] {
+        auto c = srv.client();
+        for (int i = 0; !stop; ++i) {
+          const auto text = "durable note " + std::to_string(t) + "-" + std::to_string(i);
+          auto r = c.Post("/memories", json{{"messages", text}, {"user_id", "dur"}}.dump(), "application/json");
+          if (!r) break;  // the server has stopped
+          if (r->status == 200) {
+            std::lock_guard lock(mtx);
+            acknowledged.push_back(json::parse(r->body)["results"][0]["id"]);
+          }
+        }
+      });
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    CHECK(srv.stop() == 0);  // SIGTERM while the writers are still sending
+    stop = true;
+    for (auto& w : writers) w.join();
+  }
+  REQUIRE(acknowledged.size() > 10);
+  server_process again({}, data);
+  auto c = again.client();
+  std::set<std::string> stored;
+  const auto listed = body_of(c.Get("/memories?user_id=dur&top_k=1000000"));
+  for (const auto& r : listed["results"]) stored.insert(r["id"]);
+  std::size_t missing = 0;
+  for (const auto& id : acknowledged) missing += stored.count(id) == 1 ? 0 : 1;
+  INFO("acknowledged " << acknowledged.size() << ", stored " << stored.size());
+  CHECK(missing == 0);
+  again.stop();
+  if (missing == 0) std::filesystem::remove_all(data);
+  else WARN("data kept in " << data);
 }

@@ -22,7 +22,10 @@
 #include <engram/scope.hpp>
 #include <engram/simd/kernels.hpp>
 #include <engram/simd/scalar.hpp>
+#include <engram/store/file_store.hpp>
+#include <engram/store/jsonl.hpp>
 #include <engram/store/memory_store.hpp>
+#include <engram/store/reembed.hpp>
 #include <engram/store/write_batch.hpp>
 #include <engram/time.hpp>
 #include <engram/uuid.hpp>

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -325,7 +326,7 @@ class basic_memory {
       }
     }
     if (batch.empty()) return result;
-    store_.apply(batch);  // the commit point: if it throws, the index and catalog are untouched
+    const auto ticket = stage(batch);  // the commit point: if it throws, the index and catalog are untouched
     for (const auto& id : deleted) unindex(id);
     for (const auto& [r, is_new] : changed) {
       if (is_new)
@@ -333,6 +334,7 @@ class basic_memory {
       else
         reindex_record(r);
     }
+    make_durable(lock, ticket);
     return result;
   }
 
@@ -357,8 +359,9 @@ class basic_memory {
     batch.upserts.push_back(r);
     batch.events.push_back(history_event{make_uuid_v4(), r.id, current->memory, r.memory, event_kind::update,
                                          r.created_at, r.updated_at, false, r.actor_id, r.role});
-    store_.apply(batch);
+    const auto ticket = stage(batch);
     reindex_record(r);
+    make_durable(lock, ticket);
     return r;
   }
 
@@ -369,8 +372,9 @@ class basic_memory {
     write_batch batch;
     batch.erases.push_back(current->id);
     batch.events.push_back(deletion_event(*current));
-    store_.apply(batch);
+    const auto ticket = stage(batch);
     unindex(current->id);
+    make_durable(lock, ticket);
   }
 
   /// Deletes every memory that scope `s` selects and `filter` matches (default: all of the scope), and nothing
@@ -388,8 +392,9 @@ class basic_memory {
     std::sort(batch.erases.begin(), batch.erases.end());
     for (const auto& id : batch.erases)
       if (auto r = store_.get(id)) batch.events.push_back(deletion_event(*r));
-    store_.apply(batch);
+    const auto ticket = stage(batch);
     for (const auto& id : batch.erases) unindex(id);
+    make_durable(lock, ticket);
     return batch.erases.size();
   }
 
@@ -697,6 +702,35 @@ class basic_memory {
     }
   }
 
+  /// Stores with a two-phase commit (file_store's append + sync) let writers share fsyncs: the batch is
+  /// appended and applied under the write lock, and its durability awaited after the lock is released.
+  static constexpr bool two_phase_store = requires(Store& st, const write_batch& b, std::uint64_t t) {
+    { st.append(b) } -> std::convertible_to<std::uint64_t>;
+    st.sync(t);
+  };
+
+  /// Commits `b` in the store while the write lock is held; @returns the ticket make_durable() waits for.
+  std::uint64_t stage(const write_batch& b) {
+    if constexpr (two_phase_store) {
+      return store_.append(b);
+    } else {
+      store_.apply(b);
+      return 0;
+    }
+  }
+
+  /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers may see a
+  /// change a moment before it is durable; a call never returns before its own change is.
+  void make_durable(std::unique_lock<std::shared_mutex>& lock, std::uint64_t ticket) {
+    if constexpr (two_phase_store) {
+      lock.unlock();
+      store_.sync(ticket);
+    } else {
+      (void)lock;
+      (void)ticket;
+    }
+  }
+
   void open() {
     if (index_.dimension() != embedder_.dimension())
       throw dimension_mismatch(embedder_.dimension(), index_.dimension(), "basic_memory: index vs embedder");
@@ -706,6 +740,12 @@ class basic_memory {
   }
 
   void rebuild_index() {
+    // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
+    if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
+      std::map<scope, std::size_t> counts;
+      store_.for_each([&](const record& r) { ++counts[r.scope()]; });
+      for (const auto& [sc, n] : counts) index_.reserve(catalog_.partition_for(sc), n);
+    }
     std::vector<record> missing;  // records stored without a vector (imported text): embedded now
     store_.for_each([&](const record& r) {
       if (r.embedding.empty()) {

@@ -6,17 +6,37 @@
 #include <random>
 #include <string>
 #include <string_view>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // getpid
+#endif
 
 namespace engram::inline v0 {
 
+namespace detail {
+inline long current_process_id() noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+  return static_cast<long>(::getpid());
+#else
+  return 0;
+#endif
+}
+inline std::mt19937_64 seeded_generator() {
+  std::random_device rd;
+  std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+  return std::mt19937_64{seq};
+}
+}  // namespace detail
+
 /// A new random UUID v4 in its canonical lowercase text form. Thread-safe (one generator per thread,
-/// seeded from std::random_device).
+/// seeded from std::random_device, and seeded again in a child after fork(), which would otherwise
+/// repeat the parent's ids).
 inline std::string make_uuid_v4() {
-  thread_local std::mt19937_64 gen{[] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-    return std::mt19937_64{seq};
-  }()};
+  thread_local std::mt19937_64 gen = detail::seeded_generator();
+  thread_local long owner = detail::current_process_id();
+  if (const long pid = detail::current_process_id(); pid != owner) {
+    gen = detail::seeded_generator();
+    owner = pid;
+  }
   std::uint64_t hi = gen(), lo = gen();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10

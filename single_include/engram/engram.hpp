@@ -2493,12 +2493,15 @@ namespace engram::inline v0 {
 class hashing_embedder;
 class flat_index;
 class memory_store;
+class file_store;
 struct verbatim_extractor;
 template <class Embedder, class Index, class Store, class Extractor>
 class basic_memory;
 
 /// The embedded default: offline hashing embedder, exact flat index, volatile store, verbatim extractor.
 using memory = basic_memory<hashing_embedder, flat_index, memory_store, verbatim_extractor>;
+/// The same, durable: memories live in a file_store directory and survive restarts and crashes.
+using persistent_memory = basic_memory<hashing_embedder, flat_index, file_store, verbatim_extractor>;
 }  // namespace engram::inline v0
 // ---- end <engram/fwd.hpp>
 // #include <engram/index/bitmap.hpp>: inlined above
@@ -2985,6 +2988,19 @@ class flat_index {
     }
     where_[slot] = location{};
     --size_;
+  }
+
+  /// Makes room for `rows` vectors in `partition` (bulk loading: one allocation instead of repeated growth).
+  void reserve(partition_id partition, std::size_t rows) {
+    if (partition >= parts_.size()) parts_.resize(std::size_t{partition} + 1);
+    auto& p = parts_[partition];
+    p.rows.reserve(rows * stride_);
+    p.slots.reserve(rows);
+    if (int8_) {
+      p.codes.reserve(rows * code_stride_);
+      p.scale.reserve(rows);
+      p.code_sum.reserve(rows);
+    }
   }
 
   /// Removes everything.
@@ -3658,17 +3674,37 @@ class scope_catalog {
 #include <random>
 #include <string>
 #include <string_view>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // getpid
+#endif
 
 namespace engram::inline v0 {
 
+namespace detail {
+inline long current_process_id() noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+  return static_cast<long>(::getpid());
+#else
+  return 0;
+#endif
+}
+inline std::mt19937_64 seeded_generator() {
+  std::random_device rd;
+  std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+  return std::mt19937_64{seq};
+}
+}  // namespace detail
+
 /// A new random UUID v4 in its canonical lowercase text form. Thread-safe (one generator per thread,
-/// seeded from std::random_device).
+/// seeded from std::random_device, and seeded again in a child after fork(), which would otherwise
+/// repeat the parent's ids).
 inline std::string make_uuid_v4() {
-  thread_local std::mt19937_64 gen{[] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-    return std::mt19937_64{seq};
-  }()};
+  thread_local std::mt19937_64 gen = detail::seeded_generator();
+  thread_local long owner = detail::current_process_id();
+  if (const long pid = detail::current_process_id(); pid != owner) {
+    gen = detail::seeded_generator();
+    owner = pid;
+  }
   std::uint64_t hi = gen(), lo = gen();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
@@ -3712,6 +3748,7 @@ inline bool is_uuid(std::string_view s) noexcept {
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -4013,7 +4050,7 @@ class basic_memory {
       }
     }
     if (batch.empty()) return result;
-    store_.apply(batch);  // the commit point: if it throws, the index and catalog are untouched
+    const auto ticket = stage(batch);  // the commit point: if it throws, the index and catalog are untouched
     for (const auto& id : deleted) unindex(id);
     for (const auto& [r, is_new] : changed) {
       if (is_new)
@@ -4021,6 +4058,7 @@ class basic_memory {
       else
         reindex_record(r);
     }
+    make_durable(lock, ticket);
     return result;
   }
 
@@ -4045,8 +4083,9 @@ class basic_memory {
     batch.upserts.push_back(r);
     batch.events.push_back(history_event{make_uuid_v4(), r.id, current->memory, r.memory, event_kind::update,
                                          r.created_at, r.updated_at, false, r.actor_id, r.role});
-    store_.apply(batch);
+    const auto ticket = stage(batch);
     reindex_record(r);
+    make_durable(lock, ticket);
     return r;
   }
 
@@ -4057,8 +4096,9 @@ class basic_memory {
     write_batch batch;
     batch.erases.push_back(current->id);
     batch.events.push_back(deletion_event(*current));
-    store_.apply(batch);
+    const auto ticket = stage(batch);
     unindex(current->id);
+    make_durable(lock, ticket);
   }
 
   /// Deletes every memory that scope `s` selects and `filter` matches (default: all of the scope), and nothing
@@ -4076,8 +4116,9 @@ class basic_memory {
     std::sort(batch.erases.begin(), batch.erases.end());
     for (const auto& id : batch.erases)
       if (auto r = store_.get(id)) batch.events.push_back(deletion_event(*r));
-    store_.apply(batch);
+    const auto ticket = stage(batch);
     for (const auto& id : batch.erases) unindex(id);
+    make_durable(lock, ticket);
     return batch.erases.size();
   }
 
@@ -4385,6 +4426,35 @@ class basic_memory {
     }
   }
 
+  /// Stores with a two-phase commit (file_store's append + sync) let writers share fsyncs: the batch is
+  /// appended and applied under the write lock, and its durability awaited after the lock is released.
+  static constexpr bool two_phase_store = requires(Store& st, const write_batch& b, std::uint64_t t) {
+    { st.append(b) } -> std::convertible_to<std::uint64_t>;
+    st.sync(t);
+  };
+
+  /// Commits `b` in the store while the write lock is held; @returns the ticket make_durable() waits for.
+  std::uint64_t stage(const write_batch& b) {
+    if constexpr (two_phase_store) {
+      return store_.append(b);
+    } else {
+      store_.apply(b);
+      return 0;
+    }
+  }
+
+  /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers may see a
+  /// change a moment before it is durable; a call never returns before its own change is.
+  void make_durable(std::unique_lock<std::shared_mutex>& lock, std::uint64_t ticket) {
+    if constexpr (two_phase_store) {
+      lock.unlock();
+      store_.sync(ticket);
+    } else {
+      (void)lock;
+      (void)ticket;
+    }
+  }
+
   void open() {
     if (index_.dimension() != embedder_.dimension())
       throw dimension_mismatch(embedder_.dimension(), index_.dimension(), "basic_memory: index vs embedder");
@@ -4394,6 +4464,12 @@ class basic_memory {
   }
 
   void rebuild_index() {
+    // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
+    if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
+      std::map<scope, std::size_t> counts;
+      store_.for_each([&](const record& r) { ++counts[r.scope()]; });
+      for (const auto& [sc, n] : counts) index_.reserve(catalog_.partition_for(sc), n);
+    }
     std::vector<record> missing;  // records stored without a vector (imported text): embedded now
     store_.for_each([&](const record& r) {
       if (r.embedding.empty()) {
@@ -4433,6 +4509,1574 @@ class basic_memory {
 // #include <engram/scope.hpp>: inlined above
 // #include <engram/simd/kernels.hpp>: inlined above
 // #include <engram/simd/scalar.hpp>: inlined above
+// ---- begin <engram/store/file_store.hpp>
+/// @file store/file_store.hpp
+/// The embedded durable store: a directory with an append-only, checksummed log and periodic snapshots.
+///
+/// Files in the directory:
+///   LOCK          flock'd by the one writer; holds its pid (for the error a second writer gets)
+///   snapshot      the state at log generation G (absent until the first compaction)
+///   log.G         entries appended since that snapshot
+///   damaged.G.N   bytes cut from a damaged log tail at offset N, kept for inspection (never read back)
+/// Every file starts with a 24-byte header (magic, engram::storage_format_version, generation). Every entry
+/// is `u32 length | u32 CRC-32C(length, payload) | payload`; one write_batch is one entry, so one `add` is
+/// all or nothing. A compaction writes `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the
+/// directory, and only then removes the old log.
+///
+/// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
+/// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
+/// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
+/// not a crash artefact). Records stay in memory after opening, so reads never touch the disk.
+
+// ---- begin <engram/detail/crc32c.hpp>
+/// @file detail/crc32c.hpp
+/// CRC-32C (Castagnoli), the checksum of every file_store entry. SSE4.2 instruction when the target has it,
+/// otherwise slicing-by-8 tables computed at compile time. Pure functions: thread-safe.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#endif
+
+namespace engram::inline v0::detail {
+
+inline constexpr std::array<std::array<std::uint32_t, 256>, 8> crc32c_tables = [] {
+  std::array<std::array<std::uint32_t, 256>, 8> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    t[0][i] = c;
+  }
+  for (std::uint32_t i = 0; i < 256; ++i)
+    for (std::size_t s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFFu];
+  return t;
+}();
+
+/// Extends a CRC-32C `crc` (0 to start) over `n` bytes at `data`. O(n).
+inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint32_t c = ~crc;
+#if defined(__SSE4_2__)
+  std::uint64_t c64 = c;
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    c64 = _mm_crc32_u64(c64, w);
+    p += 8;
+    n -= 8;
+  }
+  c = static_cast<std::uint32_t>(c64);
+  while (n--) c = _mm_crc32_u8(c, *p++);
+#else
+  const auto& t = crc32c_tables;
+  while (n >= 8) {
+    const std::uint32_t lo = c ^ (std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
+                                  std::uint32_t(p[3]) << 24);
+    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
+        t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFF];
+#endif
+  return ~c;
+}
+
+/// CRC-32C of `n` bytes. crc32c("123456789") == 0xE3069283.
+inline std::uint32_t crc32c(const void* data, std::size_t n) noexcept { return crc32c_extend(0, data, n); }
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/crc32c.hpp>
+// ---- begin <engram/detail/dir_lock.hpp>
+/// @file detail/dir_lock.hpp
+/// An exclusive advisory lock (flock) on a directory's LOCK file, holding the owner's pid so that a refused
+/// opener can say who holds it. flock locks belong to the open file description: a second open in the same
+/// process conflicts too. Released when the object is destroyed (or the process dies).
+
+// ---- begin <engram/detail/posix_file.hpp>
+/// @file detail/posix_file.hpp
+/// Thin POSIX file helpers for the durable stores: an owning descriptor, whole writes, fsync of files and
+/// directories, atomic replace. Every failure is a storage_error naming the path and the system's reason.
+
+// #include <engram/error.hpp>: inlined above
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace engram::inline v0::detail {
+
+[[noreturn]] inline void throw_errno(std::string_view what, const std::string& path, int err = errno) {
+  throw storage_error(std::string(what) + " '" + path + "': " + std::strerror(err));
+}
+
+/// An owned file descriptor (closed on destruction). Movable.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0644) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw_errno("cannot open", path);
+  return unique_fd(fd);
+}
+
+/// Writes all of `data` at `offset` (retrying short writes and EINTR).
+inline void pwrite_all(int fd, const char* data, std::size_t n, off_t offset, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, data, n, offset);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("cannot write", path);
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+    offset += w;
+  }
+}
+
+inline void write_all(int fd, const char* data, std::size_t n, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("cannot write", path);
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+/// Flushes the file's data (and the metadata needed to read it back) to stable storage.
+inline void sync_data(int fd, const std::string& path) {
+  while (::fdatasync(fd) != 0) {
+    if (errno != EINTR) throw_errno("cannot fsync", path);
+  }
+}
+
+/// Makes a directory's entries (created, renamed, removed files) durable.
+inline void sync_dir(const std::string& dir) {
+  auto fd = open_file(dir, O_RDONLY | O_DIRECTORY);
+  while (::fsync(fd.get()) != 0) {
+    if (errno != EINTR) throw_errno("cannot fsync directory", dir);
+  }
+}
+
+inline bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+inline std::size_t file_size(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_errno("cannot stat", path);
+  return static_cast<std::size_t>(st.st_size);
+}
+
+/// A read-only mapping of a whole file (empty files map to an empty view).
+class mapped_file {
+ public:
+  explicit mapped_file(const std::string& path) {
+    auto fd = open_file(path, O_RDONLY);
+    size_ = file_size(fd.get(), path);
+    if (size_ == 0) return;
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.get(), 0);
+    if (p == MAP_FAILED) throw_errno("cannot map", path);
+    ::madvise(p, size_, MADV_SEQUENTIAL);
+    data_ = static_cast<const char*>(p);
+  }
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  ~mapped_file() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  [[nodiscard]] const char* data() const noexcept { return data_; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+ private:
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/posix_file.hpp>
+// #include <engram/error.hpp>: inlined above
+
+#include <cerrno>
+#include <string>
+
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace engram::inline v0::detail {
+
+class dir_lock {
+ public:
+  dir_lock() = default;
+  /// Takes the lock on `dir`/LOCK. @throws storage_error naming the holder's pid when another holds it.
+  explicit dir_lock(const std::string& dir, std::string_view who) {
+    const std::string path = dir + "/LOCK";
+    fd_ = open_file(path, O_RDWR | O_CREAT);
+    while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno != EWOULDBLOCK) throw_errno("cannot lock", path);
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd_.get(), buf, sizeof buf - 1, 0);
+      std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+      const bool self = holder == std::to_string(::getpid());
+      throw storage_error(std::string(who) + ": '" + dir + "' is locked by another writer (process " + holder +
+                          (self ? ", this process" : "") +
+                          "); only one writer may open it: stop that writer or open read-only");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_.get(), 0) != 0) throw_errno("cannot write", path);
+    pwrite_all(fd_.get(), pid.data(), pid.size(), 0, path);
+  }
+
+ private:
+  unique_fd fd_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/dir_lock.hpp>
+// ---- begin <engram/detail/identity_check.hpp>
+/// @file detail/identity_check.hpp
+/// The refusal a durable store gives an embedder other than the one its vectors came from.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+
+#include <string>
+
+namespace engram::inline v0::detail {
+
+/// @throws dimension_mismatch (another size) or validation_error (another name), naming both identities
+///         and `where` (the store and its location).
+inline void check_same_identity(const store_identity& have, const store_identity& want, const std::string& where) {
+  if (have.dimension != want.dimension)
+    throw dimension_mismatch(have.dimension, want.dimension,
+                             where + ": store holds " + std::to_string(have.dimension) +
+                                 "-dimensional vectors of embedder '" + have.embedder + "'; embedder '" +
+                                 want.embedder + "' makes " + std::to_string(want.dimension));
+  if (have.embedder != want.embedder)
+    throw validation_error(where + ": store holds vectors of embedder '" + have.embedder + "', not '" +
+                           want.embedder + "' (use engram::reembed to switch)");
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/identity_check.hpp>
+// #include <engram/detail/posix_file.hpp>: inlined above
+// ---- begin <engram/detail/record_codec.hpp>
+/// @file detail/record_codec.hpp
+/// The binary form of records, history events and write batches in file_store's files: little-endian
+/// integers, length-prefixed strings, metadata as MessagePack, vectors as raw float32. Decoding checks every
+/// length against the bytes left and throws storage_error instead of reading past the end.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Appends encoded values to a byte string.
+class byte_writer {
+ public:
+  explicit byte_writer(std::string& out) : out_(out) {}
+
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u32(std::uint32_t v) {
+    char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+    out_.append(b, 4);
+  }
+  void u64(std::uint64_t v) {
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+    out_.append(b, 8);
+  }
+  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
+  void str(std::string_view s) {
+    if (s.size() > 0xFFFFFFFFu) throw storage_error("file_store: a string of " + std::to_string(s.size()) +
+                                                    " bytes is too long to store (at most 4 GiB)");
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s.data(), s.size());
+  }
+  void opt_str(const std::optional<std::string>& s) {
+    u8(s ? 1 : 0);
+    if (s) str(*s);
+  }
+  void floats(const std::vector<float>& v) {
+    u32(static_cast<std::uint32_t>(v.size()));
+    if constexpr (std::endian::native == std::endian::little) {
+      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    } else {
+      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
+    }
+  }
+  void json(const nlohmann::json& j) {
+    const auto bytes = nlohmann::json::to_msgpack(j);
+    u32(static_cast<std::uint32_t>(bytes.size()));
+    out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+
+ private:
+  std::string& out_;
+};
+
+/// Reads values back; every read past the end throws storage_error naming `what`.
+class byte_reader {
+ public:
+  byte_reader(const char* data, std::size_t size, std::string_view what) : p_(data), end_(data + size), what_(what) {}
+
+  [[nodiscard]] std::size_t left() const noexcept { return static_cast<std::size_t>(end_ - p_); }
+  [[nodiscard]] bool done() const noexcept { return p_ == end_; }
+
+  std::uint8_t u8() { return static_cast<std::uint8_t>(*take(1)); }
+  std::uint32_t u32() {
+    const auto* b = reinterpret_cast<const unsigned char*>(take(4));
+    return std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24;
+  }
+  std::uint64_t u64() {
+    const auto* b = reinterpret_cast<const unsigned char*>(take(8));
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
+    return v;
+  }
+  std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
+  std::string str() {
+    const auto n = u32();
+    const char* s = take(n);
+    return std::string(s, n);
+  }
+  std::optional<std::string> opt_str() {
+    if (u8() == 0) return std::nullopt;
+    return str();
+  }
+  std::vector<float> floats() {
+    const std::size_t n = u32();
+    if (n > left() / sizeof(float)) fail();
+    std::vector<float> v(n);
+    const char* s = take(n * sizeof(float));
+    if constexpr (std::endian::native == std::endian::little) {
+      if (n) std::memcpy(v.data(), s, n * sizeof(float));
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        byte_reader r(s + 4 * i, 4, what_);
+        v[i] = std::bit_cast<float>(r.u32());
+      }
+    }
+    return v;
+  }
+  nlohmann::json json() {
+    const auto n = u32();
+    const auto* s = reinterpret_cast<const std::uint8_t*>(take(n));
+    auto j = nlohmann::json::from_msgpack(s, s + n, true, false);
+    if (j.is_discarded()) throw storage_error(std::string(what_) + ": metadata is not valid MessagePack");
+    return j;
+  }
+
+ private:
+  const char* take(std::size_t n) {
+    if (n > left()) fail();
+    const char* s = p_;
+    p_ += n;
+    return s;
+  }
+  [[noreturn]] void fail() const {
+    throw storage_error(std::string(what_) + ": entry ends early (" + std::to_string(left()) + " bytes left)");
+  }
+  const char* p_;
+  const char* end_;
+  std::string_view what_;
+};
+
+inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch().count(); }
+inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
+
+inline void encode_record(byte_writer& w, const record& r) {
+  w.str(r.id);
+  w.str(r.memory);
+  w.str(r.hash);
+  w.json(r.metadata);
+  w.str(r.user_id);
+  w.str(r.agent_id);
+  w.str(r.run_id);
+  w.str(r.actor_id);
+  w.str(r.role);
+  w.i64(micros_of(r.created_at));
+  w.i64(micros_of(r.updated_at));
+  w.floats(r.embedding);
+}
+
+inline record decode_record(byte_reader& rd) {
+  record r;
+  r.id = rd.str();
+  r.memory = rd.str();
+  r.hash = rd.str();
+  r.metadata = rd.json();
+  r.user_id = rd.str();
+  r.agent_id = rd.str();
+  r.run_id = rd.str();
+  r.actor_id = rd.str();
+  r.role = rd.str();
+  r.created_at = timestamp_of(rd.i64());
+  r.updated_at = timestamp_of(rd.i64());
+  r.embedding = rd.floats();
+  return r;
+}
+
+inline void encode_event(byte_writer& w, const history_event& e) {
+  w.str(e.id);
+  w.str(e.memory_id);
+  w.opt_str(e.old_memory);
+  w.opt_str(e.new_memory);
+  w.u8(static_cast<std::uint8_t>(e.event));
+  w.i64(micros_of(e.created_at));
+  w.u8(e.updated_at ? 1 : 0);
+  if (e.updated_at) w.i64(micros_of(*e.updated_at));
+  w.u8(e.is_deleted ? 1 : 0);
+  w.str(e.actor_id);
+  w.str(e.role);
+}
+
+inline history_event decode_event(byte_reader& rd, std::string_view what) {
+  history_event e;
+  e.id = rd.str();
+  e.memory_id = rd.str();
+  e.old_memory = rd.opt_str();
+  e.new_memory = rd.opt_str();
+  const auto k = rd.u8();
+  if (k > static_cast<std::uint8_t>(event_kind::none))
+    throw storage_error(std::string(what) + ": unknown event kind " + std::to_string(k));
+  e.event = static_cast<event_kind>(k);
+  e.created_at = timestamp_of(rd.i64());
+  if (rd.u8()) e.updated_at = timestamp_of(rd.i64());
+  e.is_deleted = rd.u8() != 0;
+  e.actor_id = rd.str();
+  e.role = rd.str();
+  return e;
+}
+
+inline void encode_batch(byte_writer& w, const write_batch& b) {
+  w.u32(static_cast<std::uint32_t>(b.upserts.size()));
+  for (const auto& r : b.upserts) encode_record(w, r);
+  w.u32(static_cast<std::uint32_t>(b.erases.size()));
+  for (const auto& id : b.erases) w.str(id);
+  w.u32(static_cast<std::uint32_t>(b.events.size()));
+  for (const auto& e : b.events) encode_event(w, e);
+}
+
+inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
+  write_batch b;
+  // Counts are bounded by the bytes left (every element takes at least 4), so a corrupt count cannot
+  // make us reserve gigabytes.
+  auto count = [&] {
+    const std::size_t n = rd.u32();
+    if (n > rd.left() / 4) throw storage_error(std::string(what) + ": count " + std::to_string(n) + " exceeds entry");
+    return n;
+  };
+  const auto nu = count();
+  b.upserts.reserve(nu);
+  for (std::size_t i = 0; i < nu; ++i) b.upserts.push_back(decode_record(rd));
+  const auto ne = count();
+  b.erases.reserve(ne);
+  for (std::size_t i = 0; i < ne; ++i) b.erases.push_back(rd.str());
+  const auto nh = count();
+  b.events.reserve(nh);
+  for (std::size_t i = 0; i < nh; ++i) b.events.push_back(decode_event(rd, what));
+  return b;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/record_codec.hpp>
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+// ---- begin <engram/version.hpp>
+/// @file version.hpp
+/// engram's version. The same number is in CMakeLists.txt (a test checks they agree).
+
+#define ENGRAM_VERSION_MAJOR 0
+#define ENGRAM_VERSION_MINOR 1
+#define ENGRAM_VERSION_PATCH 0
+#define ENGRAM_VERSION_STRING "0.1.0"
+
+namespace engram::inline v0 {
+/// The library version as "major.minor.patch".
+inline constexpr const char* version_string = ENGRAM_VERSION_STRING;
+/// Format version of everything engram persists; bumped on an incompatible change.
+inline constexpr int storage_format_version = 1;
+}  // namespace engram::inline v0
+// ---- end <engram/version.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// When a file_store write is durable.
+enum class durability {
+  /// Each apply writes its entry and calls fdatasync before returning: a returned apply survives a process
+  /// crash, a kernel crash and a power loss (as far as the device honours flushes). Writers are serialised.
+  fsync,
+  /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
+  /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
+  /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
+  group_commit,
+  /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
+  /// process, not of the machine. For caches and tests.
+  buffered,
+};
+
+/// Options of file_store. Designated initializers: `file_store(dir, {.mode = durability::group_commit})`.
+struct file_store_options {
+  durability mode = durability::fsync;
+  /// Open without the lock, for reading what the writer has committed so far; every write is refused.
+  bool read_only = false;
+  /// Compact when the log is larger than both this and the last snapshot.
+  std::uint64_t compact_log_bytes = 64ull << 20;
+  /// Receives recovery warnings; empty: they go to stderr.
+  std::function<void(const std::string&)> on_warning = {};
+};
+
+/// What opening found. Damage is never silent: it is counted here and announced through on_warning.
+struct recovery_report {
+  std::uint64_t generation = 0;           ///< snapshot/log generation opened
+  std::uint64_t snapshot_records = 0;     ///< records read from the snapshot
+  std::uint64_t snapshot_events = 0;      ///< history events read from the snapshot
+  std::uint64_t log_entries = 0;          ///< log entries replayed
+  std::uint64_t discarded_entries = 0;    ///< damaged entries dropped (the bad one and what followed it)
+  std::uint64_t discarded_bytes = 0;      ///< bytes of log dropped
+  std::uint64_t damage_offset = 0;        ///< log offset of the first damaged byte, when damaged()
+  std::string damage;                     ///< what was wrong, empty when nothing was
+  std::string preserved_as;               ///< file the dropped bytes were copied to (writer only)
+  [[nodiscard]] bool damaged() const noexcept { return discarded_bytes > 0; }
+};
+
+/// Counters of the write path, to see group commit at work.
+struct file_store_stats {
+  std::uint64_t commits = 0;      ///< entries appended
+  std::uint64_t syncs = 0;        ///< fdatasync calls made for them
+  std::uint64_t log_bytes = 0;    ///< current log size
+  std::uint64_t compactions = 0;  ///< snapshots written since open
+};
+
+/// Records and history in a directory, durable on return of every write (see `durability`).
+/// Thread-safe: every member may be called concurrently; reads run in parallel and are not blocked by an
+/// fsync in progress. One writer process per directory (others get storage_error), any number of read-only
+/// openers (they see what was committed when they opened). Movable, not copyable; a moved-from store may
+/// only be destroyed or assigned to.
+class file_store {
+ public:
+  /// Opens (creating when needed, unless read-only) the store in directory `dir` and replays it.
+  /// @throws storage_error when the directory is locked by another writer (naming its pid), unreadable, of
+  ///         another format version, or its snapshot is damaged.
+  explicit file_store(std::filesystem::path dir, file_store_options options = {})
+      : s_(std::make_unique<state>()) {
+    s_->dir = dir.string();
+    s_->options = std::move(options);
+    open();
+  }
+
+  /// Records the embedder identity on first use (durably); afterwards a different one is refused
+  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  void bind(const store_identity& id) {
+    std::unique_lock wl(s_->write_mtx);
+    {
+      std::shared_lock lock(s_->mtx);
+      if (s_->identity) {
+        check_identity(*s_->identity, id);
+        return;
+      }
+    }
+    if (!s_->options.read_only) {
+      std::string payload;
+      detail::byte_writer w(payload);
+      w.u8(kind_identity);
+      w.str(id.embedder);
+      w.u64(id.dimension);
+      std::string frame = make_frame(payload);
+      append_locked(frame, true);
+    }
+    std::unique_lock lock(s_->mtx);
+    s_->identity = id;
+  }
+
+  /// The identity bound so far, if any.
+  [[nodiscard]] std::optional<store_identity> identity() const {
+    std::shared_lock lock(s_->mtx);
+    return s_->identity;
+  }
+
+  /// Appends the batch as one log entry and applies it; durable on return as the mode promises.
+  /// @throws storage_error when read-only, on an I/O error (nothing of the batch is applied), or after an
+  ///         earlier fsync failure (the store must then be reopened).
+  void apply(const write_batch& b) {
+    check_writable("apply");
+    if (b.empty()) return;
+    std::string payload;
+    detail::byte_writer w(payload);
+    w.u8(kind_batch);
+    detail::encode_batch(w, b);
+    std::string frame = make_frame(payload);
+    if (s_->options.mode == durability::group_commit) {
+      apply_grouped(frame, b);
+      return;
+    }
+    std::unique_lock wl(s_->write_mtx);
+    append_locked(frame, s_->options.mode == durability::fsync);
+    {
+      std::unique_lock lock(s_->mtx);
+      apply_to_memory(b);
+    }
+    compact_if_due_locked();  // the batch is committed: a failed compaction must not report it as failed
+  }
+
+  /// First half of a two-phase commit, for a caller that orders its writes under its own lock and waits
+  /// for durability after releasing it (so that concurrent callers share one fsync): writes the batch's
+  /// entry to the log and applies it (readers see it at once), without waiting for the disk.
+  /// @returns the ticket to pass to sync(). A crash before sync(ticket) returned may lose the batch (whole).
+  /// @throws storage_error as apply does (nothing applied).
+  [[nodiscard]] std::uint64_t append(const write_batch& b) {
+    check_writable("append");
+    std::string payload;
+    detail::byte_writer w(payload);
+    w.u8(kind_batch);
+    detail::encode_batch(w, b);
+    const std::string frame = make_frame(payload);
+    std::unique_lock wl(s_->write_mtx);
+    if (!b.empty()) {
+      append_locked(frame, false);
+      std::unique_lock lock(s_->mtx);
+      apply_to_memory(b);
+    }
+    const auto ticket = s_->appended;
+    compact_if_due_locked();
+    return ticket;
+  }
+
+  /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
+  /// fdatasync (the first becomes the leader, the others wait for it). With durability::buffered it
+  /// returns at once. @throws storage_error when the fsync failed (the store then refuses writes).
+  void sync(std::uint64_t ticket) {
+    auto& st = *s_;
+    if (st.options.mode == durability::buffered) return;
+    std::unique_lock lk(st.group_mtx);
+    while (st.durable.load() < ticket) {
+      if (st.sync_error) std::rethrow_exception(st.sync_error);
+      if (st.syncing) {
+        st.sync_cv.wait(lk);
+        continue;
+      }
+      st.syncing = true;
+      lk.unlock();
+      std::exception_ptr err;
+      try {
+        detail::unique_fd fd;
+        std::uint64_t target = 0;
+        {
+          std::unique_lock wl(st.write_mtx);
+          target = st.appended;
+          fd = detail::unique_fd(::dup(st.log.get()));  // a compaction may replace st.log meanwhile
+          if (!fd) detail::throw_errno("cannot dup", log_path(st.generation));
+        }
+        detail::sync_data(fd.get(), st.dir);
+        mark_durable(target);
+        std::unique_lock wl(st.write_mtx);
+        ++st.stats.syncs;
+      } catch (const std::exception& e) {
+        err = std::current_exception();
+        std::unique_lock wl(st.write_mtx);
+        st.failed = e.what();
+      }
+      lk.lock();
+      st.syncing = false;
+      if (err) st.sync_error = err;
+      st.sync_cv.notify_all();
+    }
+  }
+
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    std::shared_lock lock(s_->mtx);
+    auto it = s_->records.find(std::string(id));
+    if (it == s_->records.end()) return std::nullopt;
+    return it->second;
+  }
+
+  /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
+  template <class F>
+  void for_each(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    for (const auto& [id, r] : s_->records) f(r);
+  }
+
+  /// The events of one memory id, oldest first; empty when the id never existed.
+  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
+    std::shared_lock lock(s_->mtx);
+    auto it = s_->history.find(std::string(memory_id));
+    return it == s_->history.end() ? std::vector<history_event>{} : it->second;
+  }
+
+  /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
+  /// particular order (includes the history of deleted memories). f must not call back into the store.
+  template <class F>
+  void for_each_history(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    for (const auto& [id, events] : s_->history)
+      for (const auto& e : events) f(e);
+  }
+
+  /// Erases every record and every history event (the identity stays), durably: an empty snapshot
+  /// replaces the old one atomically.
+  void clear() {
+    check_writable("clear");
+    std::unique_lock wl(s_->write_mtx);
+    write_snapshot_locked(nullptr, std::nullopt, true);
+    std::unique_lock lock(s_->mtx);
+    s_->records.clear();
+    s_->history.clear();
+  }
+
+  /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
+  void compact() {
+    check_writable("compact");
+    std::unique_lock wl(s_->write_mtx);
+    write_snapshot_locked(nullptr, std::nullopt);
+  }
+
+  /// Replaces the identity and applies `b` in one atomic step (a snapshot of the result is written and
+  /// renamed into place). The way to switch embedders: see engram::reembed. O(size of the store).
+  void rebind(const store_identity& id, const write_batch& b) {
+    check_writable("rebind");
+    std::unique_lock wl(s_->write_mtx);
+    write_snapshot_locked(&b, id);
+    std::unique_lock lock(s_->mtx);
+    apply_to_memory(b);
+    s_->identity = id;
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::shared_lock lock(s_->mtx);
+    return s_->records.size();
+  }
+
+  /// What opening found (damage discarded, entries replayed).
+  [[nodiscard]] const recovery_report& recovery() const noexcept { return s_->report; }
+
+  [[nodiscard]] file_store_stats stats() const {
+    std::unique_lock wl(s_->write_mtx);
+    return s_->stats;
+  }
+
+  [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }
+  [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
+
+ private:
+  static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
+                                  kind_sizes = 6;
+  static constexpr std::size_t header_size = 24;
+  static constexpr char log_magic[9] = "ENGRMLOG";
+  static constexpr char snap_magic[9] = "ENGRMSNP";
+
+  struct pending {
+    const std::string* frame;
+    const write_batch* batch;
+    bool done = false;
+    std::exception_ptr error;
+    std::condition_variable cv;  // woken when done, or to become the next leader
+  };
+
+  struct state {
+    std::string dir;
+    file_store_options options;
+    detail::dir_lock lock;
+
+    mutable std::shared_mutex mtx;  // guards records, history, identity
+    std::unordered_map<std::string, record> records;
+    std::unordered_map<std::string, std::vector<history_event>> history;
+    std::optional<store_identity> identity;
+
+    mutable std::mutex write_mtx;  // guards the files and the fields below
+    detail::unique_fd log;
+    std::uint64_t generation = 0;
+    std::uint64_t log_size = 0;
+    std::uint64_t snapshot_bytes = 0;
+    file_store_stats stats;
+    std::string failed;  // non-empty after an fsync failure: the store refuses further writes
+
+    std::mutex group_mtx;  // group commit queue and the two-phase sync below
+    std::uint64_t appended = 0;             // bytes ever appended (write_mtx)
+    std::atomic<std::uint64_t> durable{0};  // of which known durable
+    bool syncing = false;
+    std::condition_variable sync_cv;
+    std::exception_ptr sync_error;
+    std::vector<pending*> queue;
+    bool leader = false;
+
+    recovery_report report;
+    std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
+  };
+
+  // ---- paths and headers --------------------------------------------------------------------------------
+
+  [[nodiscard]] std::string path(std::string_view name) const { return s_->dir + "/" + std::string(name); }
+  [[nodiscard]] std::string log_path(std::uint64_t gen) const { return path("log." + std::to_string(gen)); }
+
+  static std::string header(const char* magic, std::uint64_t gen) {
+    std::string h(magic, 8);
+    detail::byte_writer w(h);
+    w.u32(static_cast<std::uint32_t>(storage_format_version));
+    w.u32(0);
+    w.u64(gen);
+    return h;
+  }
+
+  /// Checks a file's header; @returns its generation.
+  static std::uint64_t read_header(const char* data, std::size_t size, const char* magic, const std::string& file) {
+    if (size < header_size || std::string_view(data, 8) != std::string_view(magic, 8))
+      throw storage_error("file_store: '" + file + "' is not an engram " +
+                          (magic == log_magic ? std::string("log") : std::string("snapshot")) +
+                          " (bad or missing header)");
+    detail::byte_reader r(data + 8, header_size - 8, file);
+    const auto version = r.u32();
+    if (version != static_cast<std::uint32_t>(storage_format_version))
+      throw storage_error("file_store: '" + file + "' has storage format version " + std::to_string(version) +
+                          "; this engram (" + version_string + ") reads version " +
+                          std::to_string(storage_format_version));
+    r.u32();
+    return r.u64();
+  }
+
+  static std::string make_frame(const std::string& payload) {
+    if (payload.size() > 0xFFFFFFF0u)
+      throw storage_error("file_store: a write of " + std::to_string(payload.size()) +
+                          " bytes is too large for one entry (at most 4 GiB)");
+    std::string frame;
+    frame.reserve(payload.size() + 8);
+    detail::byte_writer w(frame);
+    w.u32(static_cast<std::uint32_t>(payload.size()));
+    w.u32(0);
+    frame += payload;
+    std::uint32_t crc = detail::crc32c(frame.data(), 4);
+    crc = detail::crc32c_extend(crc, payload.data(), payload.size());
+    for (int i = 0; i < 4; ++i) frame[4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+    return frame;
+  }
+
+  /// Outcome of reading one frame at `pos`.
+  struct frame_view {
+    const char* payload = nullptr;
+    std::size_t size = 0;
+    std::string problem;  // empty when the frame is whole and its checksum matches
+  };
+
+  static frame_view next_frame(const char* data, std::size_t size, std::size_t pos) {
+    frame_view f;
+    const std::size_t left = size - pos;
+    if (left < 8) {
+      f.problem = "torn entry header (" + std::to_string(left) + " of 8 bytes)";
+      return f;
+    }
+    detail::byte_reader r(data + pos, 8, "file_store");
+    const std::uint32_t len = r.u32();
+    const std::uint32_t crc = r.u32();
+    if (len == 0 || len > left - 8) {
+      f.problem = len == 0 ? std::string("empty entry") : "torn entry (" + std::to_string(left - 8) + " of " +
+                                                               std::to_string(len) + " bytes)";
+      return f;
+    }
+    std::uint32_t c = detail::crc32c(data + pos, 4);
+    c = detail::crc32c_extend(c, data + pos + 8, len);
+    if (c != crc) {
+      f.problem = "checksum mismatch";
+      return f;
+    }
+    f.payload = data + pos + 8;
+    f.size = len;
+    return f;
+  }
+
+  void warn(const std::string& message) const {
+    if (s_->options.on_warning) {
+      s_->options.on_warning(message);
+    } else {
+      std::fprintf(stderr, "engram: %s\n", message.c_str());
+    }
+  }
+
+  void check_identity(const store_identity& have, const store_identity& want) const {
+    detail::check_same_identity(have, want, "file_store '" + s_->dir + "'");
+  }
+
+  void check_writable(std::string_view op) const {
+    if (s_->options.read_only)
+      throw storage_error("file_store: " + std::string(op) + " refused: '" + s_->dir + "' is open read-only");
+  }
+
+  // ---- opening ------------------------------------------------------------------------------------------
+
+  void open() {
+    namespace fs = std::filesystem;
+    auto& st = *s_;
+    if (st.options.read_only) {
+      if (!fs::is_directory(st.dir))
+        throw storage_error("file_store: cannot open '" + st.dir + "' read-only: no such directory");
+      // A compaction by the writer may replace the snapshot and remove the log while we read: retry then.
+      for (int attempt = 0;; ++attempt) {
+        load();
+        if (current_generation() == st.generation || attempt == 10) break;
+        st.records.clear();
+        st.history.clear();
+        st.identity.reset();
+        st.report = {};
+      }
+      return;
+    }
+    std::error_code ec;
+    fs::create_directories(st.dir, ec);
+    if (ec) throw storage_error("file_store: cannot create directory '" + st.dir + "': " + ec.message());
+    st.lock = detail::dir_lock(st.dir, "file_store");
+    load();
+    // Remove leftovers of interrupted compactions.
+    for (const auto& entry : fs::directory_iterator(st.dir)) {
+      const auto name = entry.path().filename().string();
+      const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(st.generation);
+      if (stale_log || name == "snapshot.tmp") fs::remove(entry.path(), ec);
+    }
+    const auto lp = log_path(st.generation);
+    if (!detail::file_exists(lp)) create_log(st.generation);
+    st.log = detail::open_file(lp, O_RDWR);
+    st.log_size = detail::file_size(st.log.get(), lp);
+    detail::sync_dir(st.dir);
+  }
+
+  std::uint64_t current_generation() const {
+    const auto sp = path("snapshot");
+    if (!detail::file_exists(sp)) return 0;
+    try {
+      detail::mapped_file f(sp);
+      return read_header(f.data(), f.size(), snap_magic, sp);
+    } catch (const storage_error&) {
+      return 0;
+    }
+  }
+
+  void create_log(std::uint64_t gen) {
+    const auto tmp = path("log.tmp");
+    {
+      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      const auto h = header(log_magic, gen);
+      detail::write_all(fd.get(), h.data(), h.size(), tmp);
+      detail::sync_data(fd.get(), tmp);
+    }
+    if (std::rename(tmp.c_str(), log_path(gen).c_str()) != 0) detail::throw_errno("cannot rename", tmp);
+    detail::sync_dir(s_->dir);
+  }
+
+  void apply_payload(const char* data, std::size_t size, bool in_snapshot, const std::string& file) {
+    auto& st = *s_;
+    detail::byte_reader r(data, size, file);
+    const auto kind = r.u8();
+    switch (kind) {
+      case kind_batch: {
+        if (in_snapshot) break;
+        auto b = detail::decode_batch(r, file);  // decoded whole before anything is applied
+        apply_to_memory(b);
+        return;
+      }
+      case kind_identity: {
+        store_identity id;
+        id.embedder = r.str();
+        id.dimension = static_cast<std::size_t>(r.u64());
+        st.identity = std::move(id);
+        return;
+      }
+      case kind_record: {
+        if (!in_snapshot) break;
+        auto rec = detail::decode_record(r);
+        auto key = rec.id;
+        st.records.insert_or_assign(std::move(key), std::move(rec));
+        ++st.report.snapshot_records;
+        return;
+      }
+      case kind_sizes: {
+        if (!in_snapshot) break;
+        const auto nr = r.u64(), nh = r.u64();
+        // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
+        st.records.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)));
+        st.history.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
+        return;
+      }
+      case kind_event: {
+        if (!in_snapshot) break;
+        auto e = detail::decode_event(r, file);
+        st.history[e.memory_id].push_back(std::move(e));
+        ++st.report.snapshot_events;
+        return;
+      }
+      default: break;
+    }
+    throw storage_error("file_store: '" + file + "': unexpected entry kind " + std::to_string(kind));
+  }
+
+  void load() {
+    auto& st = *s_;
+    st.generation = 0;
+    const auto sp = path("snapshot");
+    if (detail::file_exists(sp)) {
+      detail::mapped_file f(sp);
+      st.generation = read_header(f.data(), f.size(), snap_magic, sp);
+      st.size_hint_limit = f.size() / 64;
+      st.snapshot_bytes = f.size();
+      std::size_t pos = header_size;
+      bool ended = false;
+      while (pos < f.size() && !ended) {
+        auto fr = next_frame(f.data(), f.size(), pos);
+        if (!fr.problem.empty())
+          throw storage_error("file_store: snapshot '" + sp + "' is damaged at offset " + std::to_string(pos) +
+                              " (" + fr.problem + "); restore it from a backup or an export");
+        if (static_cast<std::uint8_t>(fr.payload[0]) == kind_end) {
+          detail::byte_reader r(fr.payload + 1, fr.size - 1, sp);
+          const auto nr = r.u64(), ne = r.u64();
+          if (nr != st.report.snapshot_records || ne != st.report.snapshot_events)
+            throw storage_error("file_store: snapshot '" + sp + "' is inconsistent: it announces " +
+                                std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
+                                std::to_string(st.report.snapshot_records) + " and " +
+                                std::to_string(st.report.snapshot_events));
+          ended = true;
+        } else {
+          apply_payload(fr.payload, fr.size, true, sp);
+        }
+        pos += 8 + fr.size;
+      }
+      if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+    }
+    st.report.generation = st.generation;
+
+    const auto lp = log_path(st.generation);
+    if (!detail::file_exists(lp)) return;
+    detail::mapped_file f(lp);
+    const auto gen = read_header(f.data(), f.size(), log_magic, lp);
+    if (gen != st.generation)
+      throw storage_error("file_store: '" + lp + "' belongs to generation " + std::to_string(gen) + ", expected " +
+                          std::to_string(st.generation));
+    std::size_t pos = header_size;
+    std::string problem;
+    while (pos < f.size()) {
+      auto fr = next_frame(f.data(), f.size(), pos);
+      if (fr.problem.empty()) {
+        try {
+          apply_payload(fr.payload, fr.size, false, lp);
+        } catch (const storage_error& e) {
+          fr.problem = std::string("undecodable entry: ") + e.what();
+        }
+      }
+      if (!fr.problem.empty()) {
+        problem = fr.problem;
+        break;
+      }
+      ++st.report.log_entries;
+      pos += 8 + fr.size;
+    }
+    if (problem.empty()) return;
+
+    // Damage: drop everything from `pos` on. Count the frames that still parse after it, for the report.
+    auto& rep = st.report;
+    rep.damage_offset = pos;
+    rep.discarded_bytes = f.size() - pos;
+    rep.damage = problem;
+    rep.discarded_entries = 1;
+    {
+      std::size_t q = pos;
+      auto fr = next_frame(f.data(), f.size(), q);
+      std::size_t skip = fr.problem.empty() ? fr.size : 0;
+      if (!fr.problem.empty() && f.size() - q >= 8) {
+        detail::byte_reader r(f.data() + q, 4, lp);
+        const auto len = r.u32();
+        if (len > 0 && len <= f.size() - q - 8) skip = len;
+      }
+      if (skip > 0) {
+        q += 8 + skip;
+        while (q < f.size()) {
+          auto g = next_frame(f.data(), f.size(), q);
+          if (!g.problem.empty()) break;
+          ++rep.discarded_entries;
+          q += 8 + g.size;
+        }
+      }
+    }
+    if (!st.options.read_only) {
+      rep.preserved_as = path("damaged." + std::to_string(st.generation) + "." + std::to_string(pos));
+      {
+        auto out = detail::open_file(rep.preserved_as, O_WRONLY | O_CREAT | O_TRUNC);
+        detail::write_all(out.get(), f.data() + pos, f.size() - pos, rep.preserved_as);
+        detail::sync_data(out.get(), rep.preserved_as);
+      }
+      auto fd = detail::open_file(lp, O_RDWR);
+      if (::ftruncate(fd.get(), static_cast<off_t>(pos)) != 0) detail::throw_errno("cannot truncate", lp);
+      detail::sync_data(fd.get(), lp);
+    }
+    warn("file_store: '" + lp + "': " + problem + " at offset " + std::to_string(pos) + "; discarded " +
+         std::to_string(rep.discarded_bytes) + " bytes (" + std::to_string(rep.discarded_entries) +
+         " entries) after " + std::to_string(rep.log_entries) + " intact entries" +
+         (rep.preserved_as.empty() ? std::string() : "; the bytes are kept in '" + rep.preserved_as + "'"));
+  }
+
+  // ---- writing ------------------------------------------------------------------------------------------
+
+  void apply_to_memory(const write_batch& b) {
+    auto& st = *s_;
+    for (const auto& r : b.upserts) st.records.insert_or_assign(r.id, r);
+    for (const auto& id : b.erases) st.records.erase(id);
+    for (const auto& e : b.events) st.history[e.memory_id].push_back(e);
+  }
+
+  /// Appends bytes to the log at its end; with `sync`, fdatasyncs. Caller holds write_mtx.
+  void append_locked(const std::string& bytes, bool sync, std::uint64_t entries = 1) {
+    auto& st = *s_;
+    if (!st.failed.empty())
+      throw storage_error("file_store: '" + st.dir + "' refuses writes after an earlier failure (" + st.failed +
+                          "); reopen it");
+    const auto lp = log_path(st.generation);
+    try {
+      detail::pwrite_all(st.log.get(), bytes.data(), bytes.size(), static_cast<off_t>(st.log_size), lp);
+    } catch (const storage_error&) {
+      // Cut off whatever part was written so the next entry follows intact ones.
+      if (::ftruncate(st.log.get(), static_cast<off_t>(st.log_size)) != 0) st.failed = "write failed";
+      throw;
+    }
+    if (sync) {
+      try {
+        detail::sync_data(st.log.get(), lp);
+      } catch (const storage_error& e) {
+        st.failed = e.what();  // after a failed fsync the page cache state is unknown: stop writing
+        throw;
+      }
+      ++st.stats.syncs;
+    }
+    st.log_size += bytes.size();
+    st.appended += bytes.size();
+    if (sync) mark_durable(st.appended);
+    st.stats.commits += entries;
+    st.stats.log_bytes = st.log_size;
+  }
+
+  void mark_durable(std::uint64_t upto) noexcept {
+    auto& d = s_->durable;
+    for (auto cur = d.load(); cur < upto && !d.compare_exchange_weak(cur, upto);) {
+    }
+  }
+
+  void apply_grouped(const std::string& frame, const write_batch& b) {
+    auto& st = *s_;
+    pending me{&frame, &b, false, nullptr, {}};
+    std::unique_lock lk(st.group_mtx);
+    st.queue.push_back(&me);
+    while (!me.done) {
+      if (st.leader) {
+        me.cv.wait(lk);
+        continue;
+      }
+      st.leader = true;
+      std::vector<pending*> round;
+      round.swap(st.queue);
+      lk.unlock();
+      std::exception_ptr err;
+      try {
+        std::unique_lock wl(st.write_mtx);
+        std::string bytes;
+        if (round.size() == 1) {
+          append_locked(*round.front()->frame, true);
+        } else {
+          std::size_t total = 0;
+          for (const auto* p : round) total += p->frame->size();
+          bytes.reserve(total);
+          for (const auto* p : round) bytes += *p->frame;
+          append_locked(bytes, true, round.size());
+        }
+        {
+          std::unique_lock lock(st.mtx);
+          for (const auto* p : round) apply_to_memory(*p->batch);
+        }
+        compact_if_due_locked();
+      } catch (...) {
+        err = std::current_exception();
+      }
+      lk.lock();
+      for (auto* p : round) {
+        p->done = true;
+        p->error = err;
+        if (p != &me) p->cv.notify_one();
+      }
+      st.leader = false;
+      if (!st.queue.empty()) st.queue.front()->cv.notify_one();  // the next leader
+    }
+    if (me.error) std::rethrow_exception(me.error);
+  }
+
+  /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
+  /// log stays valid and the store keeps working, unless the failure left it unsafe: then st.failed is set).
+  void compact_if_due_locked() noexcept {
+    auto& st = *s_;
+    if (st.log_size <= st.options.compact_log_bytes || st.log_size <= st.snapshot_bytes) return;
+    try {
+      write_snapshot_locked(nullptr, std::nullopt);
+    } catch (const std::exception& e) {
+      try {
+        warn(std::string("file_store: compaction failed (the log stays valid): ") + e.what());
+      } catch (...) {
+      }
+    }
+  }
+
+  /// Writes a snapshot of the state (after applying `extra`, with identity `id` when given) as generation
+  /// G+1, switches to an empty log G+1 and removes log G. Caller holds write_mtx. With `empty` only the
+  /// identity is written (clear).
+  void write_snapshot_locked(const write_batch* extra, const std::optional<store_identity>& id,
+                             bool empty = false) {
+    auto& st = *s_;
+    const std::uint64_t next = st.generation + 1;
+    const auto tmp = path("snapshot.tmp");
+    const auto sp = path("snapshot");
+    create_log(next);  // empty; ignored (and removed) by open until the snapshot naming it is in place
+    std::uint64_t nrec = 0, nev = 0;
+    {
+      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      std::string buf = header(snap_magic, next);
+      std::string payload;
+      auto flush = [&](bool force) {
+        if (buf.size() >= (4u << 20) || (force && !buf.empty())) {
+          detail::write_all(fd.get(), buf.data(), buf.size(), tmp);
+          buf.clear();
+        }
+      };
+      auto put = [&](auto&& encode) {
+        payload.clear();
+        detail::byte_writer w(payload);
+        encode(w);
+        buf += make_frame(payload);
+        flush(false);
+      };
+      std::shared_lock lock(st.mtx);
+      const auto ident = id ? id : st.identity;
+      if (ident)
+        put([&](detail::byte_writer& w) {
+          w.u8(kind_identity);
+          w.str(ident->embedder);
+          w.u64(ident->dimension);
+        });
+      if (!empty)
+        put([&](detail::byte_writer& w) {  // lets open() size its maps once
+          w.u8(kind_sizes);
+          w.u64(st.records.size() + (extra ? extra->upserts.size() : 0));
+          w.u64(st.history.size() + (extra ? extra->events.size() : 0));
+        });
+      if (!empty) {
+        // The state after `extra`: replaced and erased records are taken from it.
+        std::unordered_map<std::string, const record*> over;
+        if (extra) {
+          for (const auto& r : extra->upserts) over[r.id] = &r;
+          for (const auto& e : extra->erases) over[e] = nullptr;
+        }
+        auto put_record = [&](const record& r) {
+          put([&](detail::byte_writer& w) {
+            w.u8(kind_record);
+            detail::encode_record(w, r);
+          });
+          ++nrec;
+        };
+        for (const auto& [key, r] : st.records) {
+          auto it = over.find(key);
+          if (it == over.end()) {
+            put_record(r);
+          } else if (it->second) {
+            put_record(*it->second);
+            it->second = nullptr;  // written
+          }
+        }
+        if (extra)
+          for (const auto& r : extra->upserts)
+            if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
+              put_record(r);
+              it->second = nullptr;
+            }
+        auto put_event = [&](const history_event& e) {
+          put([&](detail::byte_writer& w) {
+            w.u8(kind_event);
+            detail::encode_event(w, e);
+          });
+          ++nev;
+        };
+        for (const auto& [key, events] : st.history)
+          for (const auto& e : events) put_event(e);
+        if (extra)
+          for (const auto& e : extra->events) put_event(e);
+      }
+      lock.unlock();
+      put([&](detail::byte_writer& w) {
+        w.u8(kind_end);
+        w.u64(nrec);
+        w.u64(nev);
+      });
+      flush(true);
+      detail::sync_data(fd.get(), tmp);
+    }
+    if (std::rename(tmp.c_str(), sp.c_str()) != 0) detail::throw_errno("cannot rename", tmp);
+    // The new snapshot is in place: from here on the store is at generation `next`. If switching fails, the
+    // files no longer match this object's state: refuse further writes (reopening recovers).
+    const auto old = log_path(st.generation);
+    try {
+      detail::sync_dir(st.dir);
+      st.log = detail::open_file(log_path(next), O_RDWR);
+    } catch (const storage_error& e) {
+      st.failed = e.what();
+      throw;
+    }
+    st.generation = next;
+    st.log_size = header_size;
+    mark_durable(st.appended);  // everything appended so far is in the fsync'd snapshot
+    st.snapshot_bytes = std::filesystem::file_size(sp);
+    std::remove(old.c_str());
+    ++st.stats.compactions;
+    st.stats.log_bytes = st.log_size;
+  }
+
+  std::unique_ptr<state> s_;
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/store/file_store.hpp>
+// ---- begin <engram/store/jsonl.hpp>
+/// @file store/jsonl.hpp
+/// Moving memories between stores and machines: export a store (or one scope) as JSON Lines, import it back.
+///
+/// Format, one JSON object per line:
+///   {"type":"engram-export","format":1,"engram":"0.1.0","embedder":"hashing-v1","dimension":384}   (first)
+///   {"type":"memory", <record as record_to_json, "embedding" when vectors are exported>}
+///   {"type":"history", <history_event as to_json>}
+/// Records come oldest first (ties by id); the history of a memory follows, oldest first. The header names
+/// the identity only when the store has one.
+///
+/// Import the file into a store, then open a basic_memory over that store: the index is rebuilt from the
+/// stored vectors (or, for an export without vectors, by embedding the texts once).
+
+// #include <engram/concepts.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/json.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/version.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// What export_jsonl writes.
+struct export_options {
+  bool with_vectors = true;        ///< include each record's embedding (import then needs no embedder)
+  bool with_history = true;        ///< include history events
+  std::optional<scope> only = {};  ///< export only the memories this scope selects (and their history)
+};
+
+/// What an export or import moved.
+struct jsonl_counts {
+  std::size_t memories = 0;
+  std::size_t events = 0;
+  friend bool operator==(const jsonl_counts&, const jsonl_counts&) = default;
+};
+
+/// Writes the store (or the scope in `options.only`) to `out` as JSON Lines. The history of deleted
+/// memories is exported for a whole-store export when the store can enumerate it (`for_each_history`).
+/// Reads the store under its own locking; concurrent writers may or may not be included. O(n log n).
+/// @throws validation_error for an empty or malformed `only` scope; storage_error when `out` fails.
+template <record_store Store>
+jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_options& options = {}) {
+  if (options.only) validate_scope(*options.only, "export");
+  nlohmann::json head{{"type", "engram-export"}, {"format", storage_format_version}, {"engram", version_string}};
+  if constexpr (requires { { store.identity() } -> std::convertible_to<std::optional<store_identity>>; }) {
+    if (auto id = store.identity()) {
+      head["embedder"] = id->embedder;
+      head["dimension"] = id->dimension;
+    }
+  }
+  out << head.dump() << '\n';
+
+  std::vector<record> records;
+  store.for_each([&](const record& r) {
+    if (!options.only || options.only->selects(r.scope())) records.push_back(r);
+  });
+  std::sort(records.begin(), records.end(), [](const record& a, const record& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  });
+  jsonl_counts n;
+  std::vector<std::string> ids;
+  for (const auto& r : records) {
+    auto j = record_to_json(r, options.with_vectors);
+    j["type"] = "memory";
+    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    ids.push_back(r.id);
+    ++n.memories;
+  }
+  if (options.with_history) {
+    if constexpr (requires { store.for_each_history([](const history_event&) {}); }) {
+      if (!options.only) {
+        ids.clear();
+        std::unordered_set<std::string> seen;
+        store.for_each_history([&](const history_event& e) {
+          if (seen.insert(e.memory_id).second) ids.push_back(e.memory_id);
+        });
+        std::sort(ids.begin(), ids.end());
+      }
+    }
+    for (const auto& id : ids)
+      for (const auto& e : store.history(id)) {
+        nlohmann::json j = e;
+        j["type"] = "history";
+        out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        ++n.events;
+      }
+  }
+  out.flush();
+  if (!out) throw storage_error("export: writing the JSON Lines output failed");
+  return n;
+}
+
+/// Reads an export and applies it to `store` as one write batch: all of it or, on any error, none of it.
+/// Records replace stored ones with the same id; history events are appended. When the export carries
+/// vectors and names an embedder, a store with `bind` is bound to that identity first (a store bound to
+/// another identity refuses, naming both).
+/// @throws validation_error naming the line number and what is wrong with it.
+template <record_store Store>
+jsonl_counts import_jsonl(Store& store, std::istream& in) {
+  write_batch batch;
+  std::optional<store_identity> identity;
+  std::string line;
+  std::size_t line_no = 0;
+  bool any_vector = false;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto where = "import: line " + std::to_string(line_no);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw validation_error(where + ": not JSON (" + e.what() + ")");
+    }
+    if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
+      throw validation_error(where + ": expected an object with a \"type\" string");
+    const auto type = j["type"].get<std::string>();
+    try {
+      if (type == "engram-export") {
+        if (j.contains("format") && j["format"] != storage_format_version)
+          throw validation_error(where + ": export format " + j["format"].dump() + ", this engram reads " +
+                                 std::to_string(storage_format_version));
+        if (j.contains("embedder") && j.contains("dimension"))
+          identity = store_identity{j["embedder"].get<std::string>(), j["dimension"].get<std::size_t>()};
+      } else if (type == "memory") {
+        auto r = j.get<record>();
+        if (!r.embedding.empty()) {
+          any_vector = true;
+          if (identity && r.embedding.size() != identity->dimension)
+            throw dimension_mismatch(identity->dimension, r.embedding.size(), where + ": memory '" + r.id + "'");
+        }
+        batch.upserts.push_back(std::move(r));
+      } else if (type == "history") {
+        batch.events.push_back(j.get<history_event>());
+      } else {
+        throw validation_error(where + ": unknown type '" + type + "' (expected memory, history or engram-export)");
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw validation_error(where + ": " + e.what());
+    } catch (const validation_error& e) {
+      const std::string msg = e.what();
+      if (msg.rfind("import:", 0) == 0) throw;
+      throw validation_error(where + ": " + msg);
+    }
+  }
+  if (in.bad()) throw storage_error("import: reading the JSON Lines input failed");
+  if constexpr (requires { store.bind(store_identity{}); }) {
+    if (identity && any_vector) store.bind(*identity);
+  }
+  const jsonl_counts n{batch.upserts.size(), batch.events.size()};
+  if (!batch.empty()) store.apply(batch);
+  return n;
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/store/jsonl.hpp>
 // ---- begin <engram/store/memory_store.hpp>
 /// @file store/memory_store.hpp
 /// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
@@ -4535,23 +6179,68 @@ class memory_store {
 
 }  // namespace engram::inline v0
 // ---- end <engram/store/memory_store.hpp>
+// ---- begin <engram/store/reembed.hpp>
+/// @file store/reembed.hpp
+/// Switching a store to another embedding model: every record is embedded again with the new embedder and
+/// the store's identity is replaced in one atomic step. This is the documented way to change models; a
+/// store otherwise refuses an embedder other than the one it was first bound to.
+///
+///   { engram::file_store s(dir); engram::reembed(s, new_embedder); }
+///   engram::basic_memory<NewEmbedder, ...> mem(new_embedder, engram::file_store(dir));
+
+// #include <engram/concepts.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Re-embeds every record of `store` with `e` (texts sent `batch_size` at a time), then atomically replaces
+/// all vectors and binds the store to `e`'s identity: after a crash the store holds either the old vectors
+/// with the old identity or the new ones with the new identity. Texts, metadata, timestamps and history are
+/// unchanged. No basic_memory may be open over the store meanwhile (writes made during the call could keep
+/// old vectors). Memory use: every record twice. @returns the number of records re-embedded.
+/// @throws whatever the embedder throws (the store is then unchanged); dimension_mismatch when the
+///         embedder returns vectors of a size other than its dimension().
+template <record_store Store, embedder E>
+std::size_t reembed(Store& store, const E& e, std::size_t batch_size = 256) {
+  static_assert(requires(const store_identity& id, const write_batch& b) { store.rebind(id, b); },
+                "reembed needs a store with rebind(store_identity, write_batch) (file_store, sqlite_store); a "
+                "memory_store is volatile: build a new memory with the new embedder instead");
+  if (batch_size == 0) throw validation_error("reembed: batch_size must be at least 1");
+  write_batch batch;
+  store.for_each([&](const record& r) { batch.upserts.push_back(r); });
+  const std::size_t dim = e.dimension();
+  for (std::size_t from = 0; from < batch.upserts.size(); from += batch_size) {
+    const std::size_t to = std::min(batch.upserts.size(), from + batch_size);
+    std::vector<std::string> texts;
+    texts.reserve(to - from);
+    for (std::size_t i = from; i < to; ++i) texts.push_back(batch.upserts[i].memory);
+    auto vectors = detail::embed_all(e, std::span<const std::string>(texts));
+    if (vectors.size() != texts.size())
+      throw validation_error("reembed: embedder returned " + std::to_string(vectors.size()) + " vectors for " +
+                             std::to_string(texts.size()) + " texts");
+    for (std::size_t i = from; i < to; ++i) {
+      auto& v = vectors[i - from];
+      if (v.size() != dim)
+        throw dimension_mismatch(dim, v.size(), "reembed: vector of record '" + batch.upserts[i].id + "'");
+      batch.upserts[i].embedding = std::move(v);
+    }
+  }
+  store.rebind(store_identity{detail::embedder_name(e), dim}, batch);
+  return batch.upserts.size();
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/store/reembed.hpp>
 // #include <engram/store/write_batch.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // #include <engram/uuid.hpp>: inlined above
-// ---- begin <engram/version.hpp>
-/// @file version.hpp
-/// engram's version. The same number is in CMakeLists.txt (a test checks they agree).
-
-#define ENGRAM_VERSION_MAJOR 0
-#define ENGRAM_VERSION_MINOR 1
-#define ENGRAM_VERSION_PATCH 0
-#define ENGRAM_VERSION_STRING "0.1.0"
-
-namespace engram::inline v0 {
-/// The library version as "major.minor.patch".
-inline constexpr const char* version_string = ENGRAM_VERSION_STRING;
-/// Format version of everything engram persists; bumped on an incompatible change.
-inline constexpr int storage_format_version = 1;
-}  // namespace engram::inline v0
-// ---- end <engram/version.hpp>
+// #include <engram/version.hpp>: inlined above
 // ---- end <engram/engram.hpp>

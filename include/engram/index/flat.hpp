@@ -115,6 +115,19 @@ class flat_index {
     --size_;
   }
 
+  /// Makes room for `rows` vectors in `partition` (bulk loading: one allocation instead of repeated growth).
+  void reserve(partition_id partition, std::size_t rows) {
+    if (partition >= parts_.size()) parts_.resize(std::size_t{partition} + 1);
+    auto& p = parts_[partition];
+    p.rows.reserve(rows * stride_);
+    p.slots.reserve(rows);
+    if (int8_) {
+      p.codes.reserve(rows * code_stride_);
+      p.scale.reserve(rows);
+      p.code_sum.reserve(rows);
+    }
+  }
+
   /// Removes everything.
   void clear() noexcept {
     parts_.clear();

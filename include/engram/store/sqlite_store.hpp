@@ -1,0 +1,466 @@
+// engram-requires: sqlite
+#pragma once
+/// @file store/sqlite_store.hpp
+/// A store in one SQLite database file (optional target engram::sqlite): WAL journal, synchronous=FULL,
+/// a busy timeout, prepared statements, one transaction per write batch. Other tools can read it.
+///
+/// Schema:
+///   engram_meta(key PRIMARY KEY, value)   format_version, embedder, dimension
+///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
+///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32)
+///   history(seq INTEGER PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
+///           is_deleted, actor_id, role)   Mem0's history columns, plus seq for their order
+/// Unlike file_store, several processes may open the same file for writing: SQLite serialises their
+/// transactions and a writer waits up to `busy_timeout_ms` for another's lock before failing.
+
+#include <engram/detail/identity_check.hpp>
+#include <engram/error.hpp>
+#include <engram/record.hpp>
+#include <engram/store/write_batch.hpp>
+#include <engram/time.hpp>
+#include <engram/version.hpp>
+
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Options of sqlite_store.
+struct sqlite_store_options {
+  bool read_only = false;     ///< open with SQLITE_OPEN_READONLY; every write is refused
+  int busy_timeout_ms = 5000; ///< how long a write waits for another connection's lock
+  /// PRAGMA synchronous: "FULL" (default: a returned apply survives power loss), "NORMAL" (survives a
+  /// process crash; in WAL mode the last commits may be lost on power loss) or "OFF".
+  std::string synchronous = "FULL";
+};
+
+/// Records and history in a SQLite database. Thread-safe: one connection guarded by a mutex (reads and
+/// writes of one store object are serialised). Movable, not copyable.
+class sqlite_store {
+ public:
+  /// Opens (creating unless read-only) the database file `file`.
+  /// @throws storage_error when it cannot be opened, is not an engram database of this format version, or
+  ///         the schema cannot be created.
+  explicit sqlite_store(const std::filesystem::path& file, sqlite_store_options options = {})
+      : s_(std::make_unique<state>()) {
+    s_->path = file.string();
+    s_->options = std::move(options);
+    open();
+  }
+
+  /// Records the embedder identity on first use; afterwards a different one is refused
+  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  void bind(const store_identity& id) {
+    std::lock_guard lock(s_->mtx);
+    if (auto have = identity_locked()) {
+      detail::check_same_identity(*have, id, "sqlite_store '" + s_->path + "'");
+      return;
+    }
+    if (s_->options.read_only) {
+      s_->volatile_identity = id;
+      return;
+    }
+    transaction([&] { put_identity(id); });
+  }
+
+  /// The identity bound so far, if any.
+  [[nodiscard]] std::optional<store_identity> identity() const {
+    std::lock_guard lock(s_->mtx);
+    return identity_locked();
+  }
+
+  /// Applies the batch in one transaction (durable on return with synchronous=FULL).
+  /// @throws storage_error (nothing applied) on any SQLite failure, or when read-only.
+  void apply(const write_batch& b) {
+    if (b.empty()) return;
+    check_writable("apply");
+    std::lock_guard lock(s_->mtx);
+    transaction([&] { apply_locked(b); });
+  }
+
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    std::lock_guard lock(s_->mtx);
+    auto& st = s_->get_record;
+    reset(st);
+    reset_on_exit done{st};
+    bind_text(st, 1, id);
+    if (step(st) != SQLITE_ROW) return std::nullopt;
+    return read_record(st);
+  }
+
+  /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
+  template <class F>
+  void for_each(F&& f) const {
+    std::lock_guard lock(s_->mtx);
+    auto& st = s_->all_records;
+    reset(st);
+    reset_on_exit done{st};
+    while (step(st) == SQLITE_ROW) f(read_record(st));
+  }
+
+  /// The events of one memory id, oldest first; empty when the id never existed.
+  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
+    std::lock_guard lock(s_->mtx);
+    auto& st = s_->history_of;
+    reset(st);
+    reset_on_exit done{st};
+    bind_text(st, 1, memory_id);
+    std::vector<history_event> out;
+    while (step(st) == SQLITE_ROW) out.push_back(read_event(st));
+    return out;
+  }
+
+  /// Calls f(const history_event&) for every event, each memory's oldest first. f must not call back.
+  template <class F>
+  void for_each_history(F&& f) const {
+    std::lock_guard lock(s_->mtx);
+    auto& st = s_->all_history;
+    reset(st);
+    reset_on_exit done{st};
+    while (step(st) == SQLITE_ROW) f(read_event(st));
+  }
+
+  /// Erases every record and every history event (the identity stays), in one transaction.
+  void clear() {
+    check_writable("clear");
+    std::lock_guard lock(s_->mtx);
+    transaction([&] {
+      exec("DELETE FROM memories");
+      exec("DELETE FROM history");
+    });
+  }
+
+  /// Replaces the identity and applies `b` in one transaction. The way to switch embedders: engram::reembed.
+  void rebind(const store_identity& id, const write_batch& b) {
+    check_writable("rebind");
+    std::lock_guard lock(s_->mtx);
+    transaction([&] {
+      apply_locked(b);
+      put_identity(id);
+    });
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard lock(s_->mtx);
+    auto& st = s_->count;
+    reset(st);
+    reset_on_exit done{st};
+    step(st);
+    return static_cast<std::size_t>(sqlite3_column_int64(st.get(), 0));
+  }
+
+  [[nodiscard]] const std::string& path() const noexcept { return s_->path; }
+
+ private:
+  struct stmt_deleter {
+    void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+  };
+  using stmt = std::unique_ptr<sqlite3_stmt, stmt_deleter>;
+  struct db_deleter {
+    void operator()(sqlite3* d) const noexcept { sqlite3_close_v2(d); }
+  };
+
+  struct state {
+    std::string path;
+    sqlite_store_options options;
+    mutable std::mutex mtx;
+    std::unique_ptr<sqlite3, db_deleter> db;  // declared before the statements: destroyed after them
+    stmt get_record, all_records, count, upsert, erase, add_event, history_of, all_history, get_meta, put_meta;
+    std::optional<store_identity> volatile_identity;  // bound on a read-only store without one
+  };
+
+  [[noreturn]] void fail(std::string_view what) const {
+    throw storage_error("sqlite_store '" + s_->path + "': " + std::string(what) + ": " +
+                        (s_->db ? sqlite3_errmsg(s_->db.get()) : "cannot allocate"));
+  }
+
+  void check_writable(std::string_view op) const {
+    if (s_->options.read_only)
+      throw storage_error("sqlite_store: " + std::string(op) + " refused: '" + s_->path + "' is open read-only");
+  }
+
+  void exec(const std::string& sql) const {
+    char* err = nullptr;
+    if (sqlite3_exec(s_->db.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      throw storage_error("sqlite_store '" + s_->path + "': " + sql.substr(0, 40) + "...: " + msg);
+    }
+  }
+
+  stmt prepare(const char* sql) const {
+    sqlite3_stmt* p = nullptr;
+    if (sqlite3_prepare_v3(s_->db.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &p, nullptr) != SQLITE_OK)
+      fail(std::string("cannot prepare '") + sql + "'");
+    return stmt(p);
+  }
+
+  /// Resets a statement when leaving scope, so that no read transaction stays open between calls (a stale
+  /// WAL snapshot would make this connection's next write fail with SQLITE_BUSY_SNAPSHOT).
+  struct reset_on_exit {
+    const stmt& s;
+    ~reset_on_exit() { sqlite3_reset(s.get()); }
+  };
+  static void reset(const stmt& s) {
+    sqlite3_reset(s.get());
+    sqlite3_clear_bindings(s.get());
+  }
+  int step(const stmt& s) const {
+    const int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("statement failed");
+    return rc;
+  }
+  static void bind_text(const stmt& s, int i, std::string_view v) {
+    sqlite3_bind_text(s.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  static void bind_opt_text(const stmt& s, int i, const std::optional<std::string>& v) {
+    if (v) {
+      bind_text(s, i, *v);
+    } else {
+      sqlite3_bind_null(s.get(), i);
+    }
+  }
+  static void bind_nonempty(const stmt& s, int i, const std::string& v) {
+    if (v.empty()) {
+      sqlite3_bind_null(s.get(), i);
+    } else {
+      bind_text(s, i, v);
+    }
+  }
+  static std::string column_text(const stmt& s, int i) {
+    const auto* p = sqlite3_column_text(s.get(), i);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s.get(), i)))
+             : std::string();
+  }
+  static std::optional<std::string> column_opt_text(const stmt& s, int i) {
+    if (sqlite3_column_type(s.get(), i) == SQLITE_NULL) return std::nullopt;
+    return column_text(s, i);
+  }
+  timestamp column_time(const stmt& s, int i) const {
+    const auto text = column_text(s, i);
+    if (auto t = try_parse_iso8601(text)) return *t;
+    throw storage_error("sqlite_store '" + s_->path + "': stored timestamp '" + text + "' is not ISO-8601");
+  }
+
+  template <class F>
+  void transaction(F&& body) const {
+    exec("BEGIN IMMEDIATE");
+    try {
+      body();
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(s_->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  void open() {
+    auto& st = *s_;
+    const int flags = st.options.read_only ? SQLITE_OPEN_READONLY
+                                           : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (!st.options.read_only && file_parent_missing())
+      throw storage_error("sqlite_store: cannot create '" + st.path + "': its directory does not exist");
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(st.path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    st.db.reset(raw);
+    if (rc != SQLITE_OK) fail("cannot open");
+    sqlite3_busy_timeout(raw, st.options.busy_timeout_ms);
+    if (st.options.synchronous != "FULL" && st.options.synchronous != "NORMAL" && st.options.synchronous != "OFF")
+      throw validation_error("sqlite_store: synchronous '" + st.options.synchronous +
+                             "' is not one of FULL, NORMAL, OFF");
+    if (!st.options.read_only) {
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=" + st.options.synchronous);
+      exec(
+          "CREATE TABLE IF NOT EXISTS engram_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS memories(id TEXT PRIMARY KEY, memory TEXT NOT NULL, hash TEXT NOT NULL,"
+          " metadata TEXT NOT NULL, user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+          " actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+          " embedding BLOB);"
+          "CREATE INDEX IF NOT EXISTS memories_scope ON memories(user_id, agent_id, run_id);"
+          "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
+          " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
+          " updated_at TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, actor_id TEXT, role TEXT);"
+          "CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, seq);");
+    }
+    st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
+    if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
+      throw storage_error("sqlite_store: '" + st.path + "' has storage format version " + *v + "; this engram (" +
+                          version_string + ") reads version " + std::to_string(storage_format_version));
+    constexpr const char* cols =
+        "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding";
+    constexpr const char* hcols =
+        "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
+    st.get_record = prepare((std::string("SELECT ") + cols + " FROM memories WHERE id = ?1").c_str());
+    st.all_records = prepare((std::string("SELECT ") + cols + " FROM memories").c_str());
+    st.count = prepare("SELECT count(*) FROM memories");
+    st.history_of = prepare((std::string("SELECT ") + hcols + " FROM history WHERE memory_id = ?1 ORDER BY seq").c_str());
+    st.all_history = prepare((std::string("SELECT ") + hcols + " FROM history ORDER BY memory_id, seq").c_str());
+    if (!st.options.read_only) {
+      st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
+      st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
+                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+                              .c_str());
+      st.erase = prepare("DELETE FROM memories WHERE id = ?1");
+      st.add_event = prepare((std::string("INSERT INTO history(") + hcols +
+                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                                 .c_str());
+      if (!meta("format_version"))
+        transaction([&] { put_meta_value("format_version", std::to_string(storage_format_version)); });
+    }
+  }
+
+  [[nodiscard]] bool file_parent_missing() const {
+    const auto parent = std::filesystem::path(s_->path).parent_path();
+    return !parent.empty() && !std::filesystem::is_directory(parent);
+  }
+
+  std::optional<std::string> meta(const char* key) const {
+    auto& st = s_->get_meta;
+    reset(st);
+    reset_on_exit done{st};
+    bind_text(st, 1, key);
+    if (step(st) != SQLITE_ROW) return std::nullopt;
+    return column_text(st, 0);
+  }
+  void put_meta_value(const char* key, const std::string& value) const {
+    auto& st = s_->put_meta;
+    reset(st);
+    reset_on_exit done{st};
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    step(st);
+  }
+  std::optional<store_identity> identity_locked() const {
+    auto name = meta("embedder");
+    auto dim = meta("dimension");
+    if (!name || !dim) return s_->volatile_identity;
+    return store_identity{*name, static_cast<std::size_t>(std::stoull(*dim))};
+  }
+  void put_identity(const store_identity& id) const {
+    put_meta_value("embedder", id.embedder);
+    put_meta_value("dimension", std::to_string(id.dimension));
+  }
+
+  void apply_locked(const write_batch& b) const {
+    for (const auto& r : b.upserts) {
+      auto& st = s_->upsert;
+      reset(st);
+    reset_on_exit done{st};
+      bind_text(st, 1, r.id);
+      bind_text(st, 2, r.memory);
+      bind_text(st, 3, r.hash);
+      bind_text(st, 4, (r.metadata.is_null() ? nlohmann::json::object() : r.metadata)
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      bind_text(st, 5, r.user_id);
+      bind_text(st, 6, r.agent_id);
+      bind_text(st, 7, r.run_id);
+      bind_text(st, 8, r.actor_id);
+      bind_text(st, 9, r.role);
+      bind_text(st, 10, format_iso8601(r.created_at));
+      bind_text(st, 11, format_iso8601(r.updated_at));
+      std::string blob;
+      blob.resize(r.embedding.size() * sizeof(float));
+      if constexpr (std::endian::native == std::endian::little) {
+        if (!blob.empty()) std::memcpy(blob.data(), r.embedding.data(), blob.size());
+      } else {
+        for (std::size_t i = 0; i < r.embedding.size(); ++i) {
+          const auto u = std::bit_cast<std::uint32_t>(r.embedding[i]);
+          for (int k = 0; k < 4; ++k) blob[4 * i + k] = static_cast<char>((u >> (8 * k)) & 0xFF);
+        }
+      }
+      sqlite3_bind_blob(st.get(), 12, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+      step(st);
+    }
+    for (const auto& id : b.erases) {
+      auto& st = s_->erase;
+      reset(st);
+    reset_on_exit done{st};
+      bind_text(st, 1, id);
+      step(st);
+    }
+    for (const auto& e : b.events) {
+      auto& st = s_->add_event;
+      reset(st);
+    reset_on_exit done{st};
+      bind_text(st, 1, e.id);
+      bind_text(st, 2, e.memory_id);
+      bind_opt_text(st, 3, e.old_memory);
+      bind_opt_text(st, 4, e.new_memory);
+      bind_text(st, 5, to_string(e.event));
+      bind_text(st, 6, format_iso8601(e.created_at));
+      bind_opt_text(st, 7, e.updated_at ? std::optional<std::string>(format_iso8601(*e.updated_at)) : std::nullopt);
+      sqlite3_bind_int(st.get(), 8, e.is_deleted ? 1 : 0);
+      bind_nonempty(st, 9, e.actor_id);
+      bind_nonempty(st, 10, e.role);
+      step(st);
+    }
+  }
+
+  record read_record(const stmt& st) const {
+    record r;
+    r.id = column_text(st, 0);
+    r.memory = column_text(st, 1);
+    r.hash = column_text(st, 2);
+    const auto meta_text = column_text(st, 3);
+    r.metadata = nlohmann::json::parse(meta_text, nullptr, false);
+    if (r.metadata.is_discarded())
+      throw storage_error("sqlite_store '" + s_->path + "': metadata of '" + r.id + "' is not JSON");
+    r.user_id = column_text(st, 4);
+    r.agent_id = column_text(st, 5);
+    r.run_id = column_text(st, 6);
+    r.actor_id = column_text(st, 7);
+    r.role = column_text(st, 8);
+    r.created_at = column_time(st, 9);
+    r.updated_at = column_time(st, 10);
+    const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(st.get(), 11));
+    const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 11));
+    r.embedding.resize(bytes / sizeof(float));
+    if constexpr (std::endian::native == std::endian::little) {
+      if (bytes) std::memcpy(r.embedding.data(), blob, r.embedding.size() * sizeof(float));
+    } else {
+      for (std::size_t i = 0; i < r.embedding.size(); ++i) {
+        std::uint32_t u = 0;
+        for (int k = 3; k >= 0; --k) u = (u << 8) | blob[4 * i + k];
+        r.embedding[i] = std::bit_cast<float>(u);
+      }
+    }
+    return r;
+  }
+
+  history_event read_event(const stmt& st) const {
+    history_event e;
+    e.id = column_text(st, 0);
+    e.memory_id = column_text(st, 1);
+    e.old_memory = column_opt_text(st, 2);
+    e.new_memory = column_opt_text(st, 3);
+    try {
+      e.event = parse_event_kind(column_text(st, 4));
+    } catch (const validation_error& err) {
+      throw storage_error("sqlite_store '" + s_->path + "': " + err.what());
+    }
+    e.created_at = column_time(st, 5);
+    if (sqlite3_column_type(st.get(), 6) != SQLITE_NULL) e.updated_at = column_time(st, 6);
+    e.is_deleted = sqlite3_column_int(st.get(), 7) != 0;
+    e.actor_id = column_text(st, 8);
+    e.role = column_text(st, 9);
+    return e;
+  }
+
+  std::unique_ptr<state> s_;
+};
+
+}  // namespace engram::inline v0

@@ -1,0 +1,73 @@
+#include <engram/store/memory_store.hpp>
+#include <engram/store/reembed.hpp>
+#include <engram/store/sqlite_store.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <tuple>
+
+namespace store_test {
+struct sqlite_kind {
+  using store_type = engram::sqlite_store;
+  static constexpr bool durable = true;
+  static store_type open(const std::string& file) { return store_type(file); }
+};
+}  // namespace store_test
+
+using store_kinds = std::tuple<store_test::sqlite_kind>;
+using durable_store_kinds = std::tuple<store_test::sqlite_kind>;
+
+#include "../store_suite.hpp"
+
+using namespace engram;
+using namespace store_test;
+
+TEST_CASE("store_sqlite: the history table has Mem0's columns", "[store][sqlite]") {
+  temp_dir dir;
+  { sqlite_store s(dir.sub("db")); }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(dir.sub("db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('history')", -1, &st, nullptr) == SQLITE_OK);
+  std::set<std::string> cols;
+  while (sqlite3_step(st) == SQLITE_ROW) cols.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  for (const char* c : {"id", "memory_id", "old_memory", "new_memory", "event", "created_at", "updated_at",
+                        "is_deleted", "actor_id", "role"})
+    CHECK(cols.count(c) == 1);
+}
+
+TEST_CASE("store_sqlite: read-only opening reads and refuses writes; two writers share the file",
+          "[store][sqlite]") {
+  temp_dir dir;
+  sqlite_store a(dir.sub("db"));
+  sqlite_store b(dir.sub("db"));  // SQLite serialises the two connections' transactions
+  write_batch w1, w2;
+  w1.upserts = {sample_record(1)};
+  w2.upserts = {sample_record(2)};
+  a.apply(w1);
+  b.apply(w2);
+  sqlite_store reader(dir.sub("db"), {.read_only = true});
+  CHECK(reader.get("rec-1") == sample_record(1));
+  CHECK(reader.get("rec-2") == sample_record(2));
+  CHECK_THROWS_AS(reader.apply(w1), storage_error);
+  CHECK_THROWS_AS(sqlite_store(dir.sub("missing/db")), storage_error);
+  CHECK_THROWS_AS(sqlite_store(dir.sub("db2"), {.synchronous = "SOMETIMES"}), validation_error);
+}
+
+TEST_CASE("store_sqlite: reembed switches the store to another embedder in one transaction", "[store][sqlite]") {
+  temp_dir dir;
+  using mem_t = memory_over<sqlite_store>;
+  {
+    mem_t m(hashing_embedder(64), sqlite_store(dir.sub("db")));
+    m.add("green tea every morning", user("a"), {.infer = false});
+  }
+  CHECK_THROWS_AS(mem_t(hashing_embedder(32), sqlite_store(dir.sub("db"))), dimension_mismatch);
+  {
+    sqlite_store s(dir.sub("db"));
+    CHECK(reembed(s, hashing_embedder(32)) == 1);
+  }
+  mem_t m(hashing_embedder(32), sqlite_store(dir.sub("db")));
+  CHECK(m.get_all(user("a")).front().embedding == hashing_embedder(32).embed("green tea every morning"));
+}

@@ -1,0 +1,339 @@
+#include <engram/store/file_store.hpp>
+#include <engram/store/memory_store.hpp>
+#include <engram/store/reembed.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <tuple>
+
+namespace store_test {
+struct memory_kind {
+  using store_type = engram::memory_store;
+  static constexpr bool durable = false;
+  static store_type open(const std::string&) { return {}; }
+};
+struct file_kind {
+  using store_type = engram::file_store;
+  static constexpr bool durable = true;
+  static store_type open(const std::string& dir) { return store_type(dir); }
+};
+struct file_group_kind {
+  using store_type = engram::file_store;
+  static constexpr bool durable = true;
+  static store_type open(const std::string& dir) {
+    return store_type(dir, {.mode = engram::durability::group_commit, .compact_log_bytes = 4096});
+  }
+};
+}  // namespace store_test
+
+using store_kinds = std::tuple<store_test::memory_kind, store_test::file_kind, store_test::file_group_kind>;
+using durable_store_kinds = std::tuple<store_test::file_kind, store_test::file_group_kind>;
+
+#include "store_suite.hpp"
+
+using namespace engram;
+using namespace store_test;
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// A store of `n` single-record entries; returns the log's bytes and the offset where each entry ends.
+struct built_log {
+  std::string bytes;
+  std::vector<std::size_t> ends;  // ends[i]: log size after entry i
+};
+built_log build_log(const std::string& dir, int n) {
+  built_log out;
+  file_store s(dir, {.mode = durability::buffered});
+  for (int i = 0; i < n; ++i) {
+    write_batch w;
+    w.upserts = {sample_record(i)};
+    w.events = {sample_event(w.upserts[0], event_kind::add, 0)};
+    s.apply(w);
+    out.ends.push_back(s.stats().log_bytes);
+  }
+  out.bytes = read_bytes(dir + "/log.0");
+  REQUIRE(out.bytes.size() == out.ends.back());
+  return out;
+}
+
+/// Opens `dir` whose log is `bytes`, and checks that exactly the entries wholly before `cut` are there.
+void expect_prefix(const std::string& dir, const std::string& bytes, const built_log& full, std::size_t intact,
+                   bool damaged) {
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  write_bytes(dir + "/log.0", bytes);
+  std::vector<std::string> warnings;
+  file_store s(dir, {.on_warning = [&](const std::string& w) { warnings.push_back(w); }});
+  INFO("log of " << bytes.size() << " bytes, " << intact << " intact entries");
+  CHECK(s.recovery().log_entries == intact);
+  CHECK(s.recovery().damaged() == damaged);
+  CHECK(warnings.size() == (damaged ? 1u : 0u));
+  CHECK(s.size() == intact);
+  for (std::size_t i = 0; i < intact; ++i) CHECK(s.get("rec-" + std::to_string(i)) == sample_record(int(i)));
+  if (damaged) {
+    CHECK(s.recovery().discarded_bytes == bytes.size() - full.ends[intact - 1]);
+    CHECK(read_bytes(s.recovery().preserved_as) == bytes.substr(full.ends[intact - 1]));
+  }
+  // Still usable: a new entry follows the intact ones and survives another reopen.
+  write_batch w;
+  w.upserts = {sample_record(1000)};
+  s.apply(w);
+  file_store again(std::move(s));
+  (void)again;
+}
+
+}  // namespace
+
+TEST_CASE("store: a log cut at every byte of its last entries keeps the earlier ones", "[store][file]") {
+  temp_dir dir;
+  const auto full = build_log(dir.sub("src"), 6);
+  const std::size_t from = full.ends[2];  // cut anywhere within the last three entries
+  for (std::size_t cut = from; cut < full.bytes.size(); ++cut) {
+    std::size_t intact = 0;
+    while (intact < full.ends.size() && full.ends[intact] <= cut) ++intact;
+    const bool at_boundary = full.ends[intact - 1] == cut;
+    expect_prefix(dir.sub("cut"), full.bytes.substr(0, cut), full, intact, !at_boundary);
+    {
+      file_store reopened(dir.sub("cut"));
+      CHECK(reopened.size() == intact + 1);
+      CHECK_FALSE(reopened.recovery().damaged());
+    }
+  }
+}
+
+TEST_CASE("store: a flipped byte in an entry drops it and what follows, and is reported", "[store][file]") {
+  temp_dir dir;
+  const auto full = build_log(dir.sub("src"), 6);
+  std::mt19937 rng(42);
+  for (std::size_t pos = full.ends[2]; pos < full.bytes.size(); pos += 1 + rng() % 5) {
+    std::string bytes = full.bytes;
+    bytes[pos] = static_cast<char>(bytes[pos] ^ (1u << (rng() % 8)));
+    std::size_t intact = 0;
+    while (full.ends[intact] <= pos) ++intact;
+    expect_prefix(dir.sub("flip"), bytes, full, intact, true);
+  }
+}
+
+TEST_CASE("store: a second writer gets the lock error naming the holder; readers work", "[store][file]") {
+  temp_dir dir;
+  file_store writer(dir.sub("db"));
+  write_batch w;
+  w.upserts = {sample_record(1)};
+  writer.apply(w);
+
+  try {
+    file_store second(dir.sub("db"));
+    FAIL("expected storage_error");
+  } catch (const storage_error& e) {
+    CHECK(std::string(e.what()).find(std::to_string(::getpid())) != std::string::npos);
+  }
+
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int code = 0;
+    try {
+      file_store second(dir.sub("db"));
+      code = 10;  // must not open
+    } catch (const storage_error& e) {
+      if (std::string(e.what()).find("process " + std::to_string(::getppid())) == std::string::npos) code = 11;
+    } catch (...) {
+      code = 12;
+    }
+    try {
+      file_store reader(dir.sub("db"), {.read_only = true});
+      if (reader.get("rec-1") != sample_record(1)) code = 20;
+      try {
+        reader.apply(w);
+        code = 21;
+      } catch (const storage_error& e) {
+        if (std::string(e.what()).find("read-only") == std::string::npos) code = 22;
+      }
+    } catch (...) {
+      code = 23;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+
+  // Once the writer is gone, another may open it.
+  { file_store gone(std::move(writer)); }
+  file_store next(dir.sub("db"));
+  CHECK(next.size() == 1);
+}
+
+TEST_CASE("store: a read-only opener needs an existing directory and sees committed data", "[store][file]") {
+  temp_dir dir;
+  CHECK_THROWS_AS(file_store(dir.sub("missing"), {.read_only = true}), storage_error);
+  file_store writer(dir.sub("db"), {.compact_log_bytes = 1});  // compacts after every write
+  for (int i = 0; i < 5; ++i) {
+    write_batch w;
+    w.upserts = {sample_record(i)};
+    writer.apply(w);
+  }
+  CHECK(writer.stats().compactions >= 2);  // whenever the log outgrew the snapshot
+  file_store reader(dir.sub("db"), {.read_only = true});
+  CHECK(all_records(reader) == all_records(writer));
+  CHECK_THROWS_AS(reader.clear(), storage_error);
+}
+
+TEST_CASE("store: group commit shares fsyncs between concurrent writers and loses nothing", "[store][file]") {
+  temp_dir dir;
+  std::uint64_t commits = 0, syncs = 0;
+  {
+    file_store s(dir.sub("db"), {.mode = durability::group_commit});
+    std::atomic<int> invisible{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 25; ++i) {
+          write_batch w;
+          w.upserts = {sample_record(t * 1000 + i)};
+          w.events = {sample_event(w.upserts[0], event_kind::add, 0)};
+          s.apply(w);
+          if (!s.get(w.upserts[0].id)) ++invisible;  // must be visible once apply returned
+        }
+      });
+    for (auto& th : threads) th.join();
+    CHECK(invisible == 0);
+    commits = s.stats().commits;
+    syncs = s.stats().syncs;
+  }
+  CHECK(commits == 200);
+  CHECK(syncs < commits);
+  file_store s(dir.sub("db"));
+  CHECK(s.size() == 200);
+  CHECK(s.recovery().log_entries == 200);
+}
+
+TEST_CASE("store: files of another format version are refused with the versions named", "[store][file]") {
+  temp_dir dir;
+  { file_store s(dir.sub("db")); }
+  auto bytes = read_bytes(dir.sub("db/log.0"));
+  bytes[8] = static_cast<char>(storage_format_version + 1);
+  write_bytes(dir.sub("db/log.0"), bytes);
+  try {
+    file_store s(dir.sub("db"));
+    FAIL("expected storage_error");
+  } catch (const storage_error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("version " + std::to_string(storage_format_version + 1)) != std::string::npos);
+    CHECK(msg.find("reads version " + std::to_string(storage_format_version)) != std::string::npos);
+  }
+}
+
+TEST_CASE("store: a damaged snapshot is refused, not silently dropped", "[store][file]") {
+  temp_dir dir;
+  {
+    file_store s(dir.sub("db"));
+    write_batch w;
+    w.upserts = {sample_record(1), sample_record(2)};
+    s.apply(w);
+    s.compact();
+  }
+  auto bytes = read_bytes(dir.sub("db/snapshot"));
+  bytes[bytes.size() / 2] ^= 0x10;
+  write_bytes(dir.sub("db/snapshot"), bytes);
+  CHECK_THROWS_AS(file_store(dir.sub("db")), storage_error);
+}
+
+TEST_CASE("store: reembed switches a store to another embedder atomically", "[store][file]") {
+  temp_dir dir;
+  using mem_t = memory_over<file_store>;
+  {
+    mem_t m(hashing_embedder(64), file_store(dir.sub("db")));
+    m.add("green tea every morning", user("a"), {.infer = false});
+    m.add("a cat named Miso", user("a"), {.infer = false});
+  }
+  CHECK_THROWS_AS(mem_t(hashing_embedder(32), file_store(dir.sub("db"))), dimension_mismatch);
+  {
+    file_store s(dir.sub("db"));
+    CHECK(reembed(s, hashing_embedder(32)) == 2);
+    CHECK(s.identity() == store_identity{"hashing-v1", 32});
+  }
+  mem_t m(hashing_embedder(32), file_store(dir.sub("db")));
+  const auto all = m.get_all(user("a"));
+  REQUIRE(all.size() == 2);
+  for (const auto& r : all) CHECK(r.embedding == hashing_embedder(32).embed(r.memory));
+  CHECK(m.search("tea", user("a"), {.limit = 1}).front().record.memory == "green tea every morning");
+}
+
+TEST_CASE("store: readers see whole batches while writers commit and compact", "[store][file]") {
+  temp_dir dir;
+  file_store s(dir.sub("db"), {.mode = durability::group_commit, .compact_log_bytes = 2048});
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::thread reader([&] {
+    while (!stop) {
+      // Every batch upserts a pair; a reader must never see one of a pair without the other.
+      std::set<std::string> ids;
+      s.for_each([&](const record& r) { ids.insert(r.id); });
+      for (const auto& id : ids)
+        if (id.back() == 'a' && !ids.count(id.substr(0, id.size() - 1) + "b")) ++torn;
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        write_batch w;
+        auto a = sample_record(t * 100 + i), b = a;
+        a.id = "pair-" + std::to_string(t * 100 + i) + "a";
+        b.id = "pair-" + std::to_string(t * 100 + i) + "b";
+        w.upserts = {a, b};
+        s.apply(w);
+      }
+    });
+  for (auto& w : writers) w.join();
+  stop = true;
+  reader.join();
+  CHECK(torn == 0);
+  CHECK(s.size() == 160);
+  CHECK(s.stats().compactions > 0);
+}
+
+TEST_CASE("store: two-phase append and sync share fsyncs under the caller's own lock", "[store][file]") {
+  temp_dir dir;
+  {
+    file_store s(dir.sub("db"), {.mode = durability::group_commit});
+    std::mutex caller_lock;  // what basic_memory's write lock would be
+    std::atomic<int> invisible{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 25; ++i) {
+          write_batch w;
+          w.upserts = {sample_record(t * 1000 + i)};
+          std::uint64_t ticket = 0;
+          {
+            std::lock_guard lock(caller_lock);
+            ticket = s.append(w);
+            if (!s.get(w.upserts[0].id)) ++invisible;
+          }
+          s.sync(ticket);
+        }
+      });
+    for (auto& th : threads) th.join();
+    CHECK(invisible == 0);
+    CHECK(s.stats().commits == 200);
+    CHECK(s.stats().syncs < 200);
+    CHECK(s.stats().syncs > 0);
+  }
+  file_store s(dir.sub("db"));
+  CHECK(s.size() == 200);
+}
