@@ -4,6 +4,7 @@
 #include "../common/app_memory.hpp"
 #include "mcp_server.hpp"
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -32,6 +33,7 @@ constexpr std::size_t max_message_bytes = std::size_t(16) << 20;
 
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
+  std::signal(SIGPIPE, SIG_IGN);  // a vanished client is a write error, handled below
   std::string data, user_id;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -86,6 +88,10 @@ int main(int argc, char** argv) {
       reply = server.handle_text(line, who);
     // dump() escapes control characters, so a reply is always one line; invalid UTF-8 is replaced.
     if (reply) std::cout << reply->dump(-1, ' ', false, engram_app::json::error_handler_t::replace) << '\n' << std::flush;
+    if (!std::cout) {
+      std::cerr << "engram-mcp: cannot write to stdout (client gone?), stopping\n";
+      return 1;
+    }
   }
   return 0;
 }

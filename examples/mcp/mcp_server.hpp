@@ -157,11 +157,11 @@ inline std::string summarize_records(const json& results, const char* noun) {
 template <class Memory>
 class server {
  public:
-  explicit server(Memory& memory) : service_(memory) {}
+  explicit server(Memory& memory) : service_(memory), unbound_tools_(tools(true)), bound_tools_(tools(false)) {}
 
-  /// The tools as `tools/list` lists them; without `user_id` arguments for a bound caller.
-  static json tools(const principal& who) {
-    const bool offer_user = who.bound_user_id.empty();
+  /// The tools as `tools/list` lists them: with `user_id` arguments only when `offer_user_id`.
+  static json tools(bool offer_user_id) {
+    const bool offer_user = offer_user_id;
     using detail::scope_properties;
     using detail::tool;
     const json memory_id = {{"type", "string"}, {"description", "The memory's id, as returned by the other tools."}};
@@ -271,7 +271,7 @@ class server {
       } else if (method == "ping") {
         result = json::object();
       } else if (method == "tools/list") {
-        result = {{"tools", tools(who)}};
+        result = {{"tools", catalogue(who)}};
       } else if (method == "tools/call") {
         const auto name = params.find("name");
         if (name == params.end() || !name->is_string())
@@ -280,9 +280,8 @@ class server {
         if (args.is_null()) args = json::object();
         if (!args.is_object())
           return error_response(id, rpc_code::invalid_params, "'arguments' must be an object");
-        const json catalogue = tools(who);
         const json* schema = nullptr;
-        for (const auto& t : catalogue)
+        for (const auto& t : catalogue(who))
           if (t["name"] == *name) schema = &t["inputSchema"];
         if (!schema) return error_response(id, rpc_code::invalid_params, "unknown tool '" + name->get<std::string>() + "'");
         result = call(name->get<std::string>(), *schema, std::move(args), who);
@@ -293,6 +292,10 @@ class server {
     } catch (const std::exception& e) {
       return error_response(id, rpc_code::internal_error, std::string("internal error: ") + e.what());
     }
+  }
+
+  const json& catalogue(const principal& who) const {
+    return who.bound_user_id.empty() ? unbound_tools_ : bound_tools_;
   }
 
   static json tool_error(const std::string& message) {
@@ -381,6 +384,7 @@ class server {
   }
 
   service<Memory> service_;
+  const json unbound_tools_, bound_tools_;  // built once; read-only afterwards
 };
 
 }  // namespace engram_app::mcp

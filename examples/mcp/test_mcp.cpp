@@ -288,7 +288,8 @@ TEST_CASE("mcp: --user-id binds every call to that user, whatever the arguments 
   mcp_process p({"--user-id", "alice"});
   p.initialize();
   // The bound server does not offer user_id.
-  for (const auto& t : p.request("tools/list")["result"]["tools"])
+  const auto listed_tools = p.request("tools/list");
+  for (const auto& t : listed_tools["result"]["tools"])
     CHECK_FALSE(t["inputSchema"]["properties"].contains("user_id"));
 
   // A user_id in the arguments is overridden: the memory is alice's.

@@ -104,7 +104,8 @@ TEST_CASE("mcp_http: POST /mcp speaks MCP, and a key bound to a user binds every
   // Bob's memory is untouched; an admin key is unbound and can read it.
   auto bob = call(admin, "get_memory", {{"memory_id", bob_id}});
   CHECK(bob["structuredContent"]["memory"] == "bob's bank pin is 9999");
-  for (const auto& t : rpc(alice, {{"jsonrpc", "2.0"}, {"id", 3}, {"method", "tools/list"}})["result"]["tools"])
+  const auto listed = rpc(alice, {{"jsonrpc", "2.0"}, {"id", 3}, {"method", "tools/list"}});
+  for (const auto& t : listed["result"]["tools"])
     CHECK_FALSE(t["inputSchema"]["properties"].contains("user_id"));
 
   // Protocol errors are JSON-RPC errors; auth errors stay HTTP errors.
