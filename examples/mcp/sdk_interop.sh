@@ -7,11 +7,12 @@
 set -euo pipefail
 
 bin=${1:?usage: sdk_interop.sh PATH/TO/engram-mcp}
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+[[ "$bin" == /* ]] || bin="$PWD/$bin"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "mcp_sdk_interop: skipped (node and npm are needed to run the TypeScript SDK client)"
   exit 0
 fi
+[[ -x "$bin" ]] || { echo "mcp_sdk_interop: $bin is not an executable" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/engram-mcp-interop-XXXXXX)
 trap 'rm -rf "$work"' EXIT

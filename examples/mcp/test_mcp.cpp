@@ -165,6 +165,12 @@ TEST_CASE("mcp: every tool works end to end", "[mcp]") {
   require_ok(second);
   const std::string id2 = second["structuredContent"]["results"][0]["id"];
   require_ok(p.call("add_memory", {{"text", "Bob likes chess"}, {"user_id", "bob"}, {"infer", false}}));
+  // Newlines in a memory never break the one-message-per-line framing.
+  auto multiline = p.call("add_memory", {{"text", "line one\nline two\r\n"}, {"user_id", "carol"}});
+  require_ok(multiline);
+  CHECK(p.call("get_memory", {{"memory_id", multiline["structuredContent"]["results"][0]["id"]}})["structuredContent"]["memory"] ==
+        "line one\nline two\r\n");
+  require_ok(p.call("delete_memory", {{"memory_id", multiline["structuredContent"]["results"][0]["id"]}}));
 
   auto found = p.call("search_memories", {{"query", "peanut allergy"}, {"user_id", "alice"}, {"limit", 5}});
   require_ok(found);
@@ -229,6 +235,7 @@ TEST_CASE("mcp: protocol errors are JSON-RPC errors and the server keeps going",
   expect_error(R"({"jsonrpc":"2.0","id":1,"method":"tools/list")", -32700, nullptr);
   expect_error("not json at all", -32700, nullptr);
   expect_error(std::string(100, '[') + std::string(100, ']'), -32700, nullptr);
+  expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffng\"}", -32700, nullptr);  // invalid UTF-8
   expect_error("42", -32600, nullptr);
   expect_error("[]", -32600, nullptr);
   expect_error(R"({"jsonrpc":"1.0","id":2,"method":"ping"})", -32600, 2);
