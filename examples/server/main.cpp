@@ -3,6 +3,7 @@
 #include "../common/auth.hpp"
 #include "../common/metrics.hpp"
 #include "../common/service.hpp"
+#include "../mcp/mcp_server.hpp"
 
 #include <httplib.h>
 
@@ -239,6 +240,24 @@ int main(int argc, char** argv) {
   server.Delete("/v1/memories/", route("DELETE /v1/memories/", [&](auto& req, auto& who) { return service.remove_all(params_json(req), who); }));
   server.Get(R"(/v1/memories/([^/]+)/history/)", route("GET /v1/memories/{id}/history/", [&](auto& req, auto& who) { return service.history(id_of(req), who); }));
   server.Get("/v1/entities/", route("GET /v1/entities/", [&](auto&, auto& who) { return service.entities(who); }));
+
+  // ---- Model Context Protocol, Streamable HTTP (JSON responses, no SSE stream); a key bound to a user binds
+  // every tool call to that user, as engram-mcp --user-id does ----
+  engram_app::mcp::server<engram_app::app_memory> mcp(*memory);
+  server.Post("/mcp", [mcp_route = route("POST /mcp", [&](auto& req, auto& who) {
+                        return mcp.handle_text(req.body, who).value_or(json(nullptr));
+                      })](const httplib::Request& req, httplib::Response& res) {
+    mcp_route(req, res);
+    if (res.status == 200 && res.body == "null") {  // only notifications or responses: 202 Accepted, no body
+      res.status = 202;
+      res.body.clear();
+    }
+  });
+  server.Get("/mcp", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 405;  // no server-initiated stream
+    res.set_header("Allow", "POST");
+    res.set_content(json{{"detail", "POST JSON-RPC messages to /mcp"}}.dump(), "application/json");
+  });
 
   // ---- operations ----
   server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {

@@ -1,0 +1,97 @@
+// engram-mcp: engram's memory tools for any Model Context Protocol client, over stdio.
+// Reads newline-delimited JSON-RPC 2.0 messages from stdin and answers on stdout (one message per line);
+// logs go to stderr. Exits 0 at end of input.
+#include "../common/app_memory.hpp"
+#include "mcp_server.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+namespace {
+
+constexpr const char* help_text = R"(usage: engram-mcp [--data DIR] [--user-id U]
+
+An MCP server (stdio transport) with the tools add_memory, search_memories, list_memories, get_memory,
+update_memory, delete_memory and memory_history.
+
+  --data DIR     the data directory (default: $ENGRAM_DIR, else ~/.engram)
+  --user-id U    bind every call to user U: a user_id the model passes is replaced by U, and memories of
+                 other users cannot be read, changed or deleted
+)";
+
+/// The longest message accepted (a longer line is answered with a parse error and skipped).
+constexpr std::size_t max_message_bytes = std::size_t(16) << 20;
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "engram-mcp: " << why << "\n" << help_text;
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  std::signal(SIGPIPE, SIG_IGN);  // a vanished client is a write error, handled below
+  std::string data, user_id;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--data") data = value();
+    else if (a == "--user-id") {
+      user_id = value();
+      if (user_id.empty()) usage("--user-id needs a non-empty value");
+    } else if (a == "--help" || a == "-h") {
+      std::cout << help_text;
+      return 0;
+    } else if (a == "--version") {
+      std::cout << "engram-mcp " << engram::version_string << '\n';
+      return 0;
+    } else {
+      usage("unknown option '" + a + "'");
+    }
+  }
+  if (data.empty())
+    if (const char* d = std::getenv("ENGRAM_DIR")) data = d;
+  if (data.empty()) {
+    const char* home = std::getenv("HOME");
+    data = std::string(home ? home : ".") + "/.engram";
+  }
+
+  std::unique_ptr<engram_app::app_memory> memory;
+  try {
+    memory = engram_app::open_memory(data);
+  } catch (const std::exception& e) {
+    std::cerr << "engram-mcp: cannot open the memory in '" << data << "': " << e.what() << '\n';
+    return 1;
+  }
+  engram_app::principal who;
+  if (!user_id.empty()) who = {"user:" + user_id, user_id, false};
+  engram_app::mcp::server<engram_app::app_memory> server(*memory);
+  std::cerr << "engram-mcp " << engram::version_string << ": data " << data
+            << (user_id.empty() ? std::string() : ", bound to user '" + user_id + "'") << '\n';
+
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    std::optional<engram_app::json> reply;
+    if (line.size() > max_message_bytes)
+      reply = engram_app::mcp::error_response(nullptr, engram_app::mcp::rpc_code::parse_error,
+                                              "message of " + std::to_string(line.size()) + " bytes; at most " +
+                                                  std::to_string(max_message_bytes) + " are accepted");
+    else
+      reply = server.handle_text(line, who);
+    // dump() escapes control characters, so a reply is always one line; invalid UTF-8 is replaced.
+    if (reply) std::cout << reply->dump(-1, ' ', false, engram_app::json::error_handler_t::replace) << '\n' << std::flush;
+    if (!std::cout) {
+      std::cerr << "engram-mcp: cannot write to stdout (client gone?), stopping\n";
+      return 1;
+    }
+  }
+  return 0;
+}
