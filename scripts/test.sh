@@ -33,7 +33,7 @@ ctest --preset single-header -j "$jobs"
 
 step "ThreadSanitizer: concurrency tests"
 cmake --preset tsan >/dev/null
-tsan_targets=$(cd tests && ls concurrency*.cpp 2>/dev/null | sed 's/\.cpp$//; s/^/test_/' | tr '\n' ' ')
+tsan_targets=$(find tests -name 'concurrency*.cpp' -printf 'test_%f\n' | sed 's/\.cpp$//' | tr '\n' ' ')
 # shellcheck disable=SC2086
 cmake --build --preset tsan -j "$jobs" --target $tsan_targets
 ctest --preset tsan -L concurrency -j "$jobs"
