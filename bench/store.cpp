@@ -1,8 +1,8 @@
 // Durable write throughput and open/recovery time of the durable stores.
 //
-//   cmake --preset bench && cmake --build --preset bench --target bench_store_bench
-//   ./build/bench/bench/bench_store_bench --benchmark_filter='apply|add'      (writes, ~1 min)
-//   ./build/bench/bench/bench_store_bench --benchmark_filter=open              (recovery; builds 1M records)
+//   cmake --preset bench && cmake --build --preset bench --target bench_store
+//   ./build/bench/bench/bench_store --benchmark_filter='apply|add'      (writes, ~1 min)
+//   ./build/bench/bench/bench_store --benchmark_filter=open              (recovery; builds 1M records)
 //
 // Writes: every op is what one `add` of one fact commits (a record with a 384-float vector plus its ADD
 // history event), durable on return: file_store fsync / group_commit, sqlite_store (WAL, synchronous=FULL)

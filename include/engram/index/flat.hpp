@@ -368,20 +368,27 @@ class flat_index {
     if (n) flush();
   }
 
-  std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
-    std::vector<float, detail::aligned_allocator<float>> out(stride_, 0.0f);
+  /// Writes `v` scaled to unit length (zero stays zero) to dst[0, dim_) and zeros to the padding up to stride_.
+  void normalize_into(float* dst, std::span<const float> v) const noexcept {
     double sum = 0.0;
     for (const float x : v) sum += double(x) * double(x);
     const float inv = sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-    for (std::size_t i = 0; i < dim_; ++i) out[i] = v[i] * inv;
+    for (std::size_t i = 0; i < dim_; ++i) dst[i] = v[i] * inv;
+    std::fill(dst + dim_, dst + stride_, 0.0f);
+  }
+
+  std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
+    std::vector<float, detail::aligned_allocator<float>> out(stride_);
+    normalize_into(out.data(), v);
     return out;
   }
 
+  /// Writes `v`, L2-normalised, into the row in place (no temporary: bulk loading writes a million rows).
   void write_row(partition_data& p, std::uint32_t row, std::span<const float> v) const {
-    const auto n = normalized(v);
-    std::copy(n.begin(), n.end(), p.rows.begin() + std::ptrdiff_t(std::size_t{row} * stride_));
+    float* dst = p.rows.data() + std::size_t{row} * stride_;
+    normalize_into(dst, v);
     if (int8_) {
-      const auto q = simd::quantize_int8(n.data(), dim_, p.codes.data() + std::size_t{row} * code_stride_);
+      const auto q = simd::quantize_int8(dst, dim_, p.codes.data() + std::size_t{row} * code_stride_);
       p.scale[row] = q.scale;
       p.code_sum[row] = q.code_sum;
     }
