@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
   server.new_task_queue = [n = opt.threads] { return new httplib::ThreadPool(static_cast<std::size_t>(n)); };
   server.set_payload_max_length(opt.max_body);
   server.set_keep_alive_max_count(1000);  // agents keep a session open; don't make them reconnect every 5 requests
+  server.set_tcp_nodelay(true);  // answers go out as headers then body: without it Nagle + delayed ACK add ~40 ms
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty()) {
       const char* what = res.status == 413 ? "request body too large"
