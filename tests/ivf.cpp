@@ -252,9 +252,10 @@ TEST_CASE("ivf: retrains itself when a partition doubles", "[ivf]") {
 
 TEST_CASE("ivf: basic_memory runs on an ivf_index given through its constructor", "[ivf]") {
   basic_memory<hashing_embedder, ivf_index, memory_store, verbatim_extractor> mem(
-      hashing_embedder{}, ivf_index(384, ivf_index_options{.nlist = 4, .nprobe = 4, .train_threshold = 8, .max_train = 64,
-                                                           .min_per_list = 2, .iterations = 5, .seed = 1,
-                                                           .retrain_growth = 2.0, .max_imbalance = 4.0}),
+      hashing_embedder{},
+      ivf_index(384, ivf_index_options{.nlist = 4, .nprobe = 4, .train_threshold = 8, .max_train = 64,
+                                       .min_per_list = 2, .iterations = 5, .seed = 1, .retrain_growth = 2.0,
+                                       .max_imbalance = 4.0}),
       memory_store{}, verbatim_extractor{});
   const std::vector<std::string> facts{"likes green tea",   "lives in Lisbon",     "works as a nurse",
                                        "plays the cello",   "has a dog named Rex", "is allergic to nuts",

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <span>
 #include <string>
@@ -57,17 +58,18 @@ struct ivf_index_options {
 /// it; per-partition lists scan only the searched scope, small scopes stay exact, and a scope's centroids
 /// follow its own data.
 ///
-/// Filters: a candidate bitmap with at most 1/4 as many slots as the searched partitions have rows is scored
-/// exactly, slot by slot (as flat_index does). A denser one restricts which rows score, and a partition then
+/// Filters: a candidate bitmap with at most 1/4 as many slots as the searched partitions have rows, or at most
+/// twice as many as the rows an unfiltered search would scan, is scored exactly, slot by slot (as flat_index
+/// does; its cost is then bounded by that of a probe). A denser one restricts which rows score, and a partition then
 /// probes lists in centroid order until it has probed nprobe lists AND scored at least max(k, nprobe x mean
 /// list size x filter fraction) candidates (the number an unfiltered probe of nprobe lists would score),
 /// continuing through every list if needed, so k hits are returned whenever k candidates exist.
 ///
 /// Retraining happens inside the add() that crosses the growth or imbalance bound (see ivf_index_options),
-/// synchronously (not in the background: the add that triggers it waits). A growth retraining follows a
-/// doubling of the partition, so its cost is amortised over the adds since the last one, like a vector's
-/// reallocation. During it the partition's rows are moved list by list (peak
-/// memory: the partition's rows plus one list, plus the training sample of max_train x dimension floats).
+/// synchronously: not in the background, the add that triggers it waits. Peak memory during a training: the
+/// partition's rows plus its largest old list (so twice its rows when training from the flat list), plus the
+/// sample (max_train x stride floats). A growth retraining follows a doubling of the partition, so its cost is
+/// amortised over the adds since the last one, like a vector's reallocation.
 ///
 /// Thread-safety: const members may run concurrently; mutations need exclusive access (basic_memory
 /// provides it).
@@ -210,7 +212,8 @@ class ivf_index {
     p.trained_size = p.size;
   }
 
-  /// Exact (slot by slot) scoring is used for candidate bitmaps with at most rows / sparse_divisor slots.
+  /// Exact (slot by slot) scoring is used for candidate bitmaps with at most rows / sparse_divisor slots, or
+  /// at most twice the rows an unfiltered probe would scan.
   static constexpr std::size_t sparse_divisor = 4;
 
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first),
@@ -232,14 +235,19 @@ class ivf_index {
     if (nprobe == 0) nprobe = opt_.nprobe;
     topk best(k);
     const auto q = normalized(query);
-    std::size_t rows = 0;
-    for (const partition_id pid : partitions)
-      if (pid < parts_.size()) rows += parts_[pid].size;
-    if (candidates && candidates->count() * sparse_divisor <= rows) {
+    std::size_t rows = 0, probed_rows = 0;  // rows of the partitions; rows an unfiltered probe would scan
+    for (const partition_id pid : partitions) {
+      if (pid >= parts_.size()) continue;
+      const auto& p = parts_[pid];
+      rows += p.size;
+      probed_rows += p.centroids.empty() || nprobe >= p.lists.size() ? p.size : nprobe * p.size / p.lists.size();
+    }
+    if (candidates && (candidates->count() * sparse_divisor <= rows || candidates->count() <= 2 * probed_rows)) {
       scan_sparse(q.data(), partitions, *candidates, best);
       return best.take_sorted();
     }
-    const double fraction = candidates ? std::min(1.0, double(candidates->count()) / double(std::max<std::size_t>(rows, 1))) : 1.0;
+    const double fraction =
+        candidates ? std::min(1.0, double(candidates->count()) / double(std::max<std::size_t>(rows, 1))) : 1.0;
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
       const auto& p = parts_[pid];
@@ -296,8 +304,18 @@ class ivf_index {
   /// The list of the centroid with the largest dot product with the normalised `v` (0 when untrained).
   std::uint32_t nearest_list(const partition_data& p, const float* v) const {
     if (p.centroids.empty()) return 0;
-    const auto order = probe_order(p, v, 1);
-    return order.front().slot;
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = p.lists.size();
+    alignas(64) std::array<float, W> sc;
+    std::uint32_t best = 0;
+    float top = -std::numeric_limits<float>::infinity();
+    for (std::size_t g = 0; g < n; g += W) {
+      const std::size_t cnt = std::min(W, n - g);
+      simd::dot_group(v, p.centroids.data() + g * stride_, cnt, stride_).store_aligned(sc.data());
+      for (std::size_t r = 0; r < cnt; ++r)
+        if (sc[r] > top) top = sc[r], best = static_cast<std::uint32_t>(g + r);
+    }
+    return best;
   }
 
   /// The `count` lists whose centroids score best against `q`, best first, as (list, score) hits.

@@ -64,7 +64,8 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
   std::iota(pick.begin(), pick.end(), 0u);
   for (std::size_t i = 0; i < k; ++i) std::swap(pick[i], pick[i + g.below(n - i)]);
   std::vector<float> cent(k * d);
-  for (std::size_t j = 0; j < k; ++j) std::copy_n(x + std::size_t{pick[j]} * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
+  for (std::size_t j = 0; j < k; ++j)
+    std::copy_n(x + std::size_t{pick[j]} * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
 
   std::vector<std::uint32_t> assign(n);
   std::vector<double> sum(k * d);
