@@ -58,9 +58,9 @@ struct ivf_index_options {
 /// it; per-partition lists scan only the searched scope, small scopes stay exact, and a scope's centroids
 /// follow its own data.
 ///
-/// Filters: a candidate bitmap with at most 1/4 as many slots as the searched partitions have rows, or at most
-/// twice as many as the rows an unfiltered search would scan, is scored exactly, slot by slot (as flat_index
-/// does; its cost is then bounded by that of a probe). A denser one restricts which rows score, and a partition then
+/// Filters: a candidate bitmap with at most as many slots as the rows an unfiltered search would scan (a quarter
+/// of a partition scanned whole) is scored exactly, slot by slot (as flat_index does): that scores no more rows
+/// than the probe would. A denser one restricts which rows score, and a partition then
 /// probes lists in centroid order until it has probed nprobe lists AND scored at least max(k, nprobe x mean
 /// list size x filter fraction) candidates (the number an unfiltered probe of nprobe lists would score),
 /// continuing through every list if needed, so k hits are returned whenever k candidates exist.
@@ -165,15 +165,15 @@ class ivf_index {
   }
 
   /// (Re)trains `partition` now: spherical k-means on a fixed-seed sample of at most max_train of its
-  /// vectors into min(nlist, max(1, size / min_per_list)) centroids, then every vector moves to the list of
-  /// its nearest centroid. A no-op for an empty partition.
+  /// vectors into min(nlist, max(1, size / min_per_list), sample size) centroids, then every vector moves to
+  /// the list of its nearest centroid. A no-op for an empty partition.
   /// Complexity O(iterations x max_train x nlist x d + size x nlist x d).
   void train(partition_id partition) {
     if (partition >= parts_.size() || parts_[partition].size == 0) return;
     auto& p = parts_[partition];
     const std::size_t n = p.size;
     const std::size_t m = std::min(n, opt_.max_train);
-    const std::size_t k = std::min(opt_.nlist, std::max<std::size_t>(1, n / opt_.min_per_list));
+    const std::size_t k = std::min({opt_.nlist, std::max<std::size_t>(1, n / opt_.min_per_list), m});
     // the sample: m distinct positions of the concatenated lists (partial Fisher-Yates), in increasing order
     std::vector<std::uint32_t> pos(n);
     std::iota(pos.begin(), pos.end(), 0u);
@@ -212,10 +212,6 @@ class ivf_index {
     p.trained_size = p.size;
   }
 
-  /// Exact (slot by slot) scoring is used for candidate bitmaps with at most rows / sparse_divisor slots, or
-  /// at most twice the rows an unfiltered probe would scan.
-  static constexpr std::size_t sparse_divisor = 4;
-
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first),
   /// probing options().nprobe lists per trained partition. Same contract as flat_index::search.
   /// @throws dimension_mismatch when the query's size differs from dimension().
@@ -240,9 +236,10 @@ class ivf_index {
       if (pid >= parts_.size()) continue;
       const auto& p = parts_[pid];
       rows += p.size;
-      probed_rows += p.centroids.empty() || nprobe >= p.lists.size() ? p.size : nprobe * p.size / p.lists.size();
+      // a partition scanned whole: slot by slot pays below a quarter of its rows (flat_index's rule)
+      probed_rows += p.centroids.empty() || nprobe >= p.lists.size() ? p.size / 4 : nprobe * p.size / p.lists.size();
     }
-    if (candidates && (candidates->count() * sparse_divisor <= rows || candidates->count() <= 2 * probed_rows)) {
+    if (candidates && candidates->count() <= probed_rows) {
       scan_sparse(q.data(), partitions, *candidates, best);
       return best.take_sorted();
     }
