@@ -60,10 +60,13 @@ struct ivf_index_options {
 ///
 /// Filters: a candidate bitmap with at most as many slots as the rows an unfiltered search would scan (a quarter
 /// of a partition scanned whole) is scored exactly, slot by slot (as flat_index does): that scores no more rows
-/// than the probe would. A denser one restricts which rows score, and a partition then
-/// probes lists in centroid order until it has probed nprobe lists AND scored at least max(k, nprobe x mean
-/// list size x filter fraction) candidates (the number an unfiltered probe of nprobe lists would score),
-/// continuing through every list if needed, so k hits are returned whenever k candidates exist.
+/// than the probe would. A denser one restricts which rows score (only candidate rows are read, gathered as
+/// flat_index's sparse path does), and a partition then probes lists in centroid order until it has probed
+/// nprobe lists AND scored at least max(k, nprobe x mean list size) candidates: as many rows as an unfiltered
+/// probe of nprobe lists scores, so a filter keeping a fraction f of the rows probes about nprobe / f lists
+/// (the filtered top k lie as far out as the unfiltered top k / f) at about the scoring cost of an unfiltered
+/// search plus one bit test per row of the extra lists. It continues through every list if needed, so k hits
+/// are returned whenever k candidates exist.
 ///
 /// Retraining happens inside the add() that crosses the growth or imbalance bound (see ivf_index_options),
 /// synchronously: not in the background, the add that triggers it waits. Peak memory during a training: the
@@ -231,11 +234,10 @@ class ivf_index {
     if (nprobe == 0) nprobe = opt_.nprobe;
     topk best(k);
     const auto q = normalized(query);
-    std::size_t rows = 0, probed_rows = 0;  // rows of the partitions; rows an unfiltered probe would scan
+    std::size_t probed_rows = 0;  // rows an unfiltered probe would scan
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
       const auto& p = parts_[pid];
-      rows += p.size;
       // a partition scanned whole: slot by slot pays below a quarter of its rows (flat_index's rule)
       probed_rows += p.centroids.empty() || nprobe >= p.lists.size() ? p.size / 4 : nprobe * p.size / p.lists.size();
     }
@@ -243,8 +245,6 @@ class ivf_index {
       scan_sparse(q.data(), partitions, *candidates, best);
       return best.take_sorted();
     }
-    const double fraction =
-        candidates ? std::min(1.0, double(candidates->count()) / double(std::max<std::size_t>(rows, 1))) : 1.0;
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
       const auto& p = parts_[pid];
@@ -257,10 +257,10 @@ class ivf_index {
         for (const auto& h : order) scan_list(q.data(), p.lists[h.slot], nullptr, best);
         continue;
       }
-      const double want = std::max(double(k), double(nprobe) * double(p.size) / double(p.lists.size()) * fraction);
+      const std::size_t want = std::max(k, nprobe * p.size / p.lists.size());
       std::size_t scored = 0, probed = 0;
       for (const auto& h : order) {
-        if (probed >= nprobe && double(scored) >= want) break;
+        if (probed >= nprobe && scored >= want) break;
         scored += scan_list(q.data(), p.lists[h.slot], candidates, best);
         ++probed;
       }
