@@ -9,8 +9,10 @@
 // search's queries/s (engram probing every list = a flat scan), add throughput after training, and a 10%
 // filter (FAISS: IDSelectorBitmap; engram: slot_bitmap, which probes more lists when the filter is selective).
 //
-//   bench_compare_faiss_ivf [--n N] [--queries Q] [--nlist L] [--train T] [--quick]
-// --quick: N = 100k, nlist = 256, 100 queries. Run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1.
+//   bench_compare_faiss_ivf [--n N] [--queries Q] [--nlist L] [--train T] [--clusters C] [--quick]
+// --quick: N = 100k, nlist = 256, 100 queries. --clusters (default 1000, the flat comparison's data): more
+// clusters than lists make a harder set (lists cut through clusters), where recall at low nprobe drops.
+// Run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1.
 #include <engram/index/ivf.hpp>
 
 #include "data.hpp"
@@ -70,7 +72,7 @@ void print(const std::vector<row>& rows, double exact_qps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t n = 1'000'000, nq = 200, nlist = 1024, ntrain = 65536;
+  std::size_t n = 1'000'000, nq = 200, nlist = 1024, ntrain = 65536, clusters = 1000;
   for (int i = 1; i < argc; ++i) {
     const auto num = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0ull; };
     if (!std::strcmp(argv[i], "--quick")) {
@@ -81,17 +83,18 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--queries")) nq = num();
     else if (!std::strcmp(argv[i], "--nlist")) nlist = num();
     else if (!std::strcmp(argv[i], "--train")) ntrain = num();
+    else if (!std::strcmp(argv[i], "--clusters")) clusters = num();
     else {
-      std::fprintf(stderr, "usage: %s [--n N] [--queries Q] [--nlist L] [--train T] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--n N] [--queries Q] [--nlist L] [--train T] [--clusters C] [--quick]\n", argv[0]);
       return 2;
     }
   }
-  if (n == 0 || nq == 0 || nlist == 0 || ntrain < nlist || ntrain > n) {
-    std::fprintf(stderr, "%s: need n, queries, nlist >= 1 and nlist <= train <= n\n", argv[0]);
+  if (n == 0 || nq == 0 || nlist == 0 || clusters == 0 || ntrain < nlist || ntrain > n) {
+    std::fprintf(stderr, "%s: need n, queries, nlist, clusters >= 1 and nlist <= train <= n\n", argv[0]);
     return 2;
   }
   constexpr std::size_t iterations = 10;
-  const engram_bench::clustered gen(dim, 1000, 42);
+  const engram_bench::clustered gen(dim, clusters, 42);
   const auto queries = gen.block(100'000'000, nq);
   const std::vector<engram::partition_id> part0{0};
   std::fprintf(stderr, "generating %zu vectors...\n", n);
@@ -200,7 +203,7 @@ int main(int argc, char** argv) {
 
   std::printf("\n=== summary ===\n");
   std::printf("engram ivf_index vs FAISS IndexIVFFlat (inner product), clustered N=%zu, d=%zu, nlist=%zu, k=%zu, "
-              "%zu queries, threads=%d\n", n, dim, nlist, k, nq, omp_get_max_threads());
+              "%zu queries, %zu data clusters, threads=%d\n", n, dim, nlist, k, nq, clusters, omp_get_max_threads());
   std::printf("training (%zu-vector sample, %zu rounds): FAISS train %.2f s + add %zu %.2f s = %.2f s; engram "
               "k-means + list assignment of %zu %.2f s (ratio %.2f) [+ %.2f s loading the untrained index]\n",
               ntrain, iterations, faiss_train, n, faiss_add_all, faiss_train + faiss_add_all, n, engram_train,

@@ -381,11 +381,11 @@ class ivf_index {
       scored += m;
       m = 0;
     };
-    for (std::size_t r = 0; r < n; ++r) {
-      if (!candidates->test(l.slots[r])) continue;
+    for (std::size_t r = 0; r < n; ++r) {  // branch-free selection: most rows of a selective filter fail
       rows[m] = l.rows.data() + r * stride_;
       slots[m] = l.slots[r];
-      if (++m == W) flush();
+      m += candidates->test(l.slots[r]) ? 1 : 0;
+      if (m == W) flush();
     }
     if (m) flush();
     return scored;
