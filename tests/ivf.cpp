@@ -269,3 +269,64 @@ TEST_CASE("ivf: basic_memory runs on an ivf_index given through its constructor"
   for (const auto& h : hits) CHECK(h.record.user_id == "alice");
   CHECK(mem.search("a cat", user("bob")).size() == 1);
 }
+
+TEST_CASE("ivf: a snapshot restores the lists without training; one that does not match is rejected", "[ivf]") {
+  clustered_set data(30, 9);
+  auto opt = small_options();
+  opt.train_threshold = 100000;  // trained by hand below
+  ivf_index a(dim, opt);
+  std::vector<std::vector<float>> vs;
+  for (slot_id s = 0; s < 3000; ++s) {
+    vs.push_back(data.next());
+    a.add(s, 2, vs.back());
+  }
+  CHECK(a.save_snapshot(2).empty());  // untrained: nothing to save
+  a.train(2);
+  REQUIRE(a.trained(2));
+  const auto snap = a.save_snapshot(2);
+  REQUIRE_FALSE(snap.empty());
+
+  const auto reload = [&](std::size_t count) {  // a restart: the same vectors added again, untrained
+    ivf_index b(dim, opt);
+    for (slot_id s = 0; s < count; ++s) b.add(s, 2, vs[s]);
+    return b;
+  };
+  const std::vector<partition_id> p2{2};
+  {
+    auto b = reload(3000);
+    REQUIRE(b.load_snapshot(2, snap));
+    CHECK(b.trained(2));
+    CHECK(b.list_count(2) == a.list_count(2));
+    for (int i = 0; i < 20; ++i) {
+      const auto q = data.next();
+      CHECK(b.search(q, 10, p2, nullptr, 3) == a.search(q, 10, p2, nullptr, 3));  // same lists, same order
+    }
+  }
+  {
+    auto b = reload(2999);  // one vector fewer
+    CHECK_FALSE(b.load_snapshot(2, snap));
+    CHECK_FALSE(b.trained(2));
+  }
+  {
+    auto b = reload(3000);
+    auto v = vs[17];
+    v[3] += 0.5f;
+    b.update(17, v);  // one vector changed
+    CHECK_FALSE(b.load_snapshot(2, snap));
+    CHECK_FALSE(b.trained(2));
+    const auto q = data.next();
+    CHECK(b.search(q, 10, p2).size() == 10);  // still answers (exactly)
+  }
+  {
+    auto b = reload(3000);
+    CHECK_FALSE(b.load_snapshot(2, snap.substr(0, snap.size() - 1)));  // truncated
+    CHECK_FALSE(b.load_snapshot(2, "garbage"));
+    CHECK_FALSE(b.load_snapshot(5, snap));  // another (absent) partition
+    auto bad = snap;
+    bad[bad.size() - 1] = char(0x7f);  // the last vector's list id out of range
+    CHECK_FALSE(b.load_snapshot(2, bad));
+    CHECK_FALSE(b.trained(2));
+    ivf_index other(dim + 1, opt);
+    CHECK_FALSE(other.load_snapshot(2, snap));
+  }
+}

@@ -14,10 +14,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>  // std::memcpy
 #include <limits>
 #include <numeric>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace engram::inline v0 {
@@ -73,6 +75,10 @@ struct ivf_index_options {
 /// partition's rows plus its largest old list (so twice its rows when training from the flat list), plus the
 /// sample (max_train x stride floats). A growth retraining follows a doubling of the partition, so its cost is
 /// amortised over the adds since the last one, like a vector's reallocation.
+///
+/// Restart without k-means: save_snapshot() / load_snapshot() keep a partition's centroids and list of every
+/// vector; the snapshot is installed only when the partition holds exactly the (slot, vector) pairs it was
+/// taken from (a fingerprint of them is checked), so one that does not match the store is rejected, not trusted.
 ///
 /// Thread-safety: const members may run concurrently; mutations need exclusive access (basic_memory
 /// provides it).
@@ -215,6 +221,80 @@ class ivf_index {
     p.trained_size = p.size;
   }
 
+  /// The trained state of `partition` as bytes: its centroids, each vector's list, and a fingerprint of its
+  /// (slot, vector) content. Native byte order (restore on the same architecture). Empty when the partition
+  /// is untrained or absent. O(size x d).
+  [[nodiscard]] std::string save_snapshot(partition_id partition) const {
+    if (!trained(partition)) return {};
+    const auto& p = parts_[partition];
+    std::string out(snapshot_magic);
+    const auto put = [&out](const auto& v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(std::uint64_t{dim_});
+    put(std::uint64_t{p.lists.size()});
+    put(std::uint64_t{p.size});
+    put(fingerprint(p));
+    for (std::size_t j = 0; j < p.lists.size(); ++j)
+      out.append(reinterpret_cast<const char*>(p.centroids.data() + j * stride_), dim_ * sizeof(float));
+    for (std::size_t j = 0; j < p.lists.size(); ++j)
+      for (const slot_id s : p.lists[j].slots) {
+        put(std::uint32_t{s});
+        put(static_cast<std::uint32_t>(j));
+      }
+    return out;
+  }
+
+  /// Installs a save_snapshot() of `partition` taken when it held exactly the vectors it holds now (same
+  /// slots, same vectors: checked by the fingerprint), without k-means or nearest-centroid search: O(size x d).
+  /// Returns false and changes nothing when the snapshot is malformed or does not match (the caller then
+  /// trains); vectors added since the snapshot, a changed vector or another dimension all make it not match.
+  bool load_snapshot(partition_id partition, std::string_view bytes) {
+    if (partition >= parts_.size() || parts_[partition].size == 0) return false;
+    auto& p = parts_[partition];
+    std::size_t at = snapshot_magic.size();
+    if (bytes.size() < at || bytes.substr(0, at) != snapshot_magic) return false;
+    const auto get = [&](auto& v) {
+      if (bytes.size() - at < sizeof v) return false;
+      std::memcpy(&v, bytes.data() + at, sizeof v);
+      at += sizeof v;
+      return true;
+    };
+    std::uint64_t dim = 0, nlist = 0, count = 0, print = 0;
+    if (!get(dim) || !get(nlist) || !get(count) || !get(print)) return false;
+    if (dim != dim_ || nlist == 0 || nlist > p.size || count != p.size) return false;
+    if ((bytes.size() - at) != nlist * dim_ * sizeof(float) + count * 2 * sizeof(std::uint32_t)) return false;
+    if (print != fingerprint(p)) return false;
+    std::vector<float, detail::aligned_allocator<float>> cent(nlist * stride_, 0.0f);
+    for (std::size_t j = 0; j < nlist; ++j) {
+      std::memcpy(cent.data() + j * stride_, bytes.data() + at, dim_ * sizeof(float));
+      at += dim_ * sizeof(float);
+    }
+    std::vector<std::uint32_t> list_of(count);
+    std::vector<slot_id> order(count);
+    std::vector<unsigned char> seen(where_.size(), 0);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::uint32_t s = 0, l = 0;
+      (void)get(s);
+      (void)get(l);
+      if (l >= nlist || s >= where_.size() || !where_[s].used || where_[s].partition != partition || seen[s])
+        return false;
+      seen[s] = 1;
+      order[i] = s;
+      list_of[i] = l;
+    }
+    // validated: move every row to its recorded list, in the recorded order
+    auto old = std::move(p.lists);
+    p.lists.assign(nlist, list_data{});
+    p.centroids = std::move(cent);
+    p.size = 0;
+    p.sum_sq = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto loc = where_[order[i]];
+      append(p, partition, list_of[i], order[i], old[loc.list].rows.data() + std::size_t{loc.row} * stride_);
+    }
+    p.trained_size = p.size;
+    return true;
+  }
+
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first),
   /// probing options().nprobe lists per trained partition. Same contract as flat_index::search.
   /// @throws dimension_mismatch when the query's size differs from dimension().
@@ -269,6 +349,8 @@ class ivf_index {
   }
 
  private:
+  static constexpr std::string_view snapshot_magic{"engram-ivf-1\n"};
+
   struct list_data {
     std::vector<float, detail::aligned_allocator<float>> rows;  // slots.size() rows of stride_ floats
     std::vector<slot_id> slots;                                   // row -> slot
@@ -286,6 +368,24 @@ class ivf_index {
     std::uint32_t row = 0;
     bool used = false;
   };
+
+  /// Order-independent hash of the (slot, row) pairs of `p`.
+  std::uint64_t fingerprint(const partition_data& p) const noexcept {
+    std::uint64_t h = detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32));
+    for (const auto& l : p.lists)
+      for (std::size_t r = 0; r < l.slots.size(); ++r) {
+        std::uint64_t x = detail::mix64(std::uint64_t{l.slots[r]} + 1);
+        const float* row = l.rows.data() + r * stride_;
+        for (std::size_t i = 0; i < dim_; i += 2) {
+          std::uint32_t a = 0, b = 0;
+          std::memcpy(&a, row + i, sizeof a);
+          if (i + 1 < dim_) std::memcpy(&b, row + i + 1, sizeof b);
+          x = detail::mix64(x ^ ((std::uint64_t{b} << 32) | a));
+        }
+        h += x;
+      }
+    return h;
+  }
 
   void check_dimension(std::size_t got, const char* where) const {
     if (got != dim_) throw dimension_mismatch(dim_, got, where);
