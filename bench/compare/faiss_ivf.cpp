@@ -72,7 +72,8 @@ void print(const std::vector<row>& rows, double exact_qps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t n = 1'000'000, nq = 200, nlist = 1024, ntrain = 65536, clusters = 1000;
+  std::size_t n = 1'000'000, nq = 200, nlist = 1024, ntrain = 65536, clusters = 1000,
+              iterations = 10;
   for (int i = 1; i < argc; ++i) {
     const auto num = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0ull; };
     if (!std::strcmp(argv[i], "--quick")) {
@@ -84,16 +85,16 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--nlist")) nlist = num();
     else if (!std::strcmp(argv[i], "--train")) ntrain = num();
     else if (!std::strcmp(argv[i], "--clusters")) clusters = num();
+    else if (!std::strcmp(argv[i], "--iterations")) iterations = num();
     else {
       std::fprintf(stderr, "usage: %s [--n N] [--queries Q] [--nlist L] [--train T] [--clusters C] [--quick]\n", argv[0]);
       return 2;
     }
   }
-  if (n == 0 || nq == 0 || nlist == 0 || clusters == 0 || ntrain < nlist || ntrain > n) {
+  if (n == 0 || nq == 0 || nlist == 0 || clusters == 0 || iterations == 0 || ntrain < nlist || ntrain > n) {
     std::fprintf(stderr, "%s: need n, queries, nlist, clusters >= 1 and nlist <= train <= n\n", argv[0]);
     return 2;
   }
-  constexpr std::size_t iterations = 10;
   const engram_bench::clustered gen(dim, clusters, 42);
   const auto queries = gen.block(100'000'000, nq);
   const std::vector<engram::partition_id> part0{0};
