@@ -5,6 +5,7 @@
 
 #include <engram/detail/fnv.hpp>  // detail::mix64
 #include <engram/error.hpp>
+#include <engram/simd/kernels.hpp>
 
 #include <Eigen/Core>
 
@@ -49,7 +50,7 @@ inline void assign_nearest(const float* x, std::size_t n, std::size_t ldx, const
 }
 
 /// Spherical k-means of the n unit rows of `x` (row r at x + r * ldx, d floats) into k <= n clusters:
-/// initialised with k distinct rows drawn with `seed`, then `iterations` rounds of assignment and
+/// initialised by k-means++ (rows drawn with `seed`, O(k x n x d)), then `iterations` rounds of assignment and
 /// re-normalised means. An emptied cluster takes half of the largest one (its centroid, perturbed by ±1e-3 in
 /// opposite directions), as FAISS does. Returns k x d floats, each row of unit length.
 /// @throws validation_error when k is 0 or exceeds n.
@@ -60,12 +61,30 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
     throw validation_error("spherical_kmeans: " + std::to_string(k) + " clusters for " + std::to_string(n) +
                            " points (need 1 <= clusters <= points)");
   kmeans_rng g{seed};
-  std::vector<std::uint32_t> pick(n);
-  std::iota(pick.begin(), pick.end(), 0u);
-  for (std::size_t i = 0; i < k; ++i) std::swap(pick[i], pick[i + g.below(n - i)]);
   std::vector<float> cent(k * d);
-  for (std::size_t j = 0; j < k; ++j)
-    std::copy_n(x + std::size_t{pick[j]} * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
+  // k-means++: each next centre is a row drawn with probability proportional to its squared distance
+  // (2 - 2 cos for unit rows) to the nearest centre so far
+  std::vector<double> dist(n, 4.0);
+  std::size_t next = g.below(n);
+  for (std::size_t j = 0; j < k; ++j) {
+    std::copy_n(x + next * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
+    double total = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      const double e = std::max(0.0, 2.0 - 2.0 * double(simd::dot(x + r * ldx, cent.data() + j * d, d)));
+      dist[r] = std::min(dist[r], e);
+      total += dist[r];
+    }
+    if (j + 1 == k) break;
+    double target = total * double(g.next() >> 11) * 0x1.0p-53;
+    next = n - 1;
+    for (std::size_t r = 0; r < n; ++r) {
+      target -= dist[r];
+      if (target < 0 && dist[r] > 0) {
+        next = r;
+        break;
+      }
+    }
+  }
 
   std::vector<std::uint32_t> assign(n);
   std::vector<double> sum(k * d);
