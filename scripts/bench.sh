@@ -3,7 +3,7 @@
 # benchmarks, printing their tables. Single-threaded figures first, then what a second thread gives.
 #
 #   scripts/bench.sh            everything (the N = 1M cases take a few minutes on 2 cores)
-#   scripts/bench.sh --quick    N = 100k only, fewer repetitions
+#   scripts/bench.sh --quick    N = 100k only, fewer repetitions (IVF: nlist 256, 100 queries)
 #
 # Every figure is measured against an anchor taken in the same process (the read bandwidth for "x floor",
 # FAISS IndexFlatIP for "engram/FAISS"): compare ratios, not absolute times across runs.
@@ -56,4 +56,9 @@ fi
 echo
 echo "== two threads (FAISS: OpenMP + BLAS threads; engram: batch split over 2 threads, single query unchanged) =="
 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$bin/bench_compare_faiss" "${cmp_args[@]}" --cases single,batch 2>/dev/null |
+  sed -n '/=== summary ===/,$p'
+
+echo
+echo "== engram ivf_index vs FAISS IndexIVFFlat (inner product), one thread; --quick: N=100k, nlist=256 =="
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$bin/bench_compare_faiss_ivf" "${cmp_args[@]}" 2>/dev/null |
   sed -n '/=== summary ===/,$p'
