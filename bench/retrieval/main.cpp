@@ -8,7 +8,7 @@
 // MRR (over the top 10), and for contradicted facts how often the current fact outranks the stale one.
 // Then the search latency (p50, p95) in one 10k-memory scope.
 //
-// Usage: bench_retrieval [--users N] [--latency-memories N] [--queries N]
+// Usage: bench_retrieval [--users N] [--fillers N per user, default 300] [--latency-memories N] [--queries N]
 
 #include <engram/engram.hpp>
 #include <engram/detail/md5.hpp>
@@ -199,6 +199,8 @@ struct question {
   std::string text;
   std::string answer_id;
   std::string stale_id;  // the contradicted memory, when there is one
+  bool names_value = false;  // asks about the fact's value itself ("What did I tell you about QX7731?")
+  bool shares_term = false;  // the question and the answer share a keyword term (after stemming and stop words)
 };
 
 struct dataset {
@@ -237,9 +239,11 @@ dataset generate(std::size_t users, std::size_t fillers, std::uint64_t seed) {
     for (const auto c : order) {
       const auto& cat = cats[c];
       const int s = static_cast<int>(r.below(3));  // facts are told in the first three sessions
-      const auto first = make_record(uid, fill(r.pick(cat.facts), value_for(c, cat, r)), session_time(s));
+      std::string value = value_for(c, cat, r);
+      const auto first = make_record(uid, fill(r.pick(cat.facts), value), session_time(s));
       d.records.push_back(first);
       question q{uid, r.pick(cat.questions), first.id, {}};
+      std::string answer = first.memory;
       if (!cat.updates.empty() && contradicted < 4) {
         std::string v;
         do v = value_for(c, cat, r);
@@ -248,8 +252,18 @@ dataset generate(std::size_t users, std::size_t fillers, std::uint64_t seed) {
         d.records.push_back(later);
         q.answer_id = later.id;
         q.stale_id = first.id;
+        answer = later.memory;
+        value = v;
         ++contradicted;
       }
+      // one question in four names the value instead (agents ask about a name or code they saw)
+      if (r.below(4) == 0) {
+        static const strings about = {"What did I tell you about {v}?", "Remind me what {v} is", "{v}?"};
+        q.text = fill(r.pick(about), value);
+        q.names_value = true;
+      }
+      const auto qt = keyword_terms(q.text), at = keyword_terms(answer);
+      q.shares_term = std::any_of(qt.begin(), qt.end(), [&](const std::string& t) { return std::find(at.begin(), at.end(), t) != at.end(); });
       d.questions.push_back(std::move(q));
     }
     for (std::size_t i = 0; i < fillers; ++i)
@@ -271,12 +285,18 @@ struct mode_row {
   search_options options;
 };
 
-void evaluate(const memory& mem, const dataset& d, const std::vector<mode_row>& rows) {
+template <class Pred>
+void evaluate(const memory& mem, const dataset& d, const std::vector<mode_row>& rows, const char* title, Pred&& which) {
+  std::size_t count = 0;
+  for (const auto& q : d.questions) count += which(q) ? 1 : 0;
+  std::printf("\n%s: %zu questions\n", title, count);
+  if (!count) return;
   std::printf("%-26s %9s %9s %9s %7s %12s\n", "mode", "recall@1", "recall@5", "recall@10", "MRR", "current>stale");
   for (const auto& row : rows) {
     std::size_t at1 = 0, at5 = 0, at10 = 0, contradictions = 0, current_first = 0;
     double mrr = 0.0;
     for (const auto& q : d.questions) {
+      if (!which(q)) continue;
       auto o = row.options;
       o.limit = 10;
       const auto hits = mem.search(q.text, user(q.user), o);
@@ -294,7 +314,7 @@ void evaluate(const memory& mem, const dataset& d, const std::vector<mode_row>& 
         current_first += rank && (!stale_rank || rank < stale_rank);
       }
     }
-    const double n = double(d.questions.size());
+    const double n = double(count);
     std::printf("%-26s %9.3f %9.3f %9.3f %7.3f %12.3f\n", row.name, at1 / n, at5 / n, at10 / n, mrr / n,
                 contradictions ? double(current_first) / double(contradictions) : 0.0);
   }
@@ -332,16 +352,17 @@ void latency(std::size_t memories, std::size_t queries, const std::vector<mode_r
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::size_t users = 100, big = 10000, queries = 1000;
+  std::size_t users = 100, fillers = 300, big = 10000, queries = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     const auto v = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
     if (!std::strcmp(argv[i], "--users")) users = v;
     else if (!std::strcmp(argv[i], "--latency-memories")) big = v;
     else if (!std::strcmp(argv[i], "--queries")) queries = v;
+    else if (!std::strcmp(argv[i], "--fillers")) fillers = v;
   }
-  const auto d = generate(users, 40, 20261124);
+  const auto d = generate(users, fillers, 20261124);
   const memory mem = load(d.records);
-  std::printf("retrieval: %zu users, %zu memories, %zu questions (seed 20261124, hashing_embedder)\n\n", users,
+  std::printf("retrieval: %zu users, %zu memories, %zu questions (seed 20261124, hashing_embedder)\n", users,
               mem.size(), d.questions.size());
   const std::vector<mode_row> rows = {
       {"semantic", {.mode = search_mode::semantic}},
@@ -350,7 +371,11 @@ int main(int argc, char** argv) {
       {"hybrid (RRF k=60)", {.mode = search_mode::hybrid, .weights = {.fusion = fusion_method::reciprocal_rank}}},
       {"hybrid + recency 0.1", {.mode = search_mode::hybrid, .weights = {.recency = 0.1f}}},
   };
-  evaluate(mem, d, rows);
+  evaluate(mem, d, rows, "all questions", [](const question&) { return true; });
+  evaluate(mem, d, rows, "paraphrased questions", [](const question& q) { return !q.names_value; });
+  evaluate(mem, d, rows, "questions naming the value", [](const question& q) { return q.names_value; });
+  evaluate(mem, d, rows, "questions sharing no keyword term with the answer",
+           [](const question& q) { return !q.shares_term; });
   latency(big, queries, rows);
   return 0;
 }
