@@ -208,6 +208,13 @@ TEST_CASE("rank: expired memories are hidden from the day after their expiration
   CHECK(mem.get_all(u).size() == 3);
   CHECK_FALSE(contains_text(mem.search("gate", u), "The parking gate code is 2222"));
 
+  // the same text said again is a new (visible) memory, not a duplicate of the expired one
+  const auto again = mem.add("The parking gate code is 2222", u, {.infer = false});
+  REQUIRE(again.results.size() == 1);
+  CHECK(again.results[0].event == event_kind::add);
+  CHECK(contains_text(mem.search("gate", u), "The parking gate code is 2222"));
+  mem.delete_memory(again.results[0].id);
+
   // bad dates are refused and nothing is stored
   CHECK_THROWS_AS(mem.add("x", u, {.expiration_date = "2026-02-30"}), validation_error);
   CHECK_THROWS_AS(mem.add("x", u, {.expiration_date = "31/12/2026"}), validation_error);

@@ -74,7 +74,8 @@ struct add_options {
 struct search_options {
   /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
   std::size_t limit = 20;
-  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1].
+  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
+  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
   std::optional<float> threshold{};
   /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
   /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
@@ -660,9 +661,14 @@ class basic_memory {
     std::shared_lock lock(mtx_);
     const auto partitions = catalog_.select(s);
     if (partitions.empty()) return out;
+    const auto today = utc_day(utc_now());
+    const search_options unfiltered;
     for (std::size_t i = 0; i < vectors.size(); ++i) {
-      for (const auto& h : index_.search(vectors[i], config_.neighbours, partitions,
-                                         static_cast<const slot_bitmap*>(nullptr))) {
+      // expired memories are hidden from the extractor too: a fact said again is stored again
+      const auto hits = expiring_ == 0 ? index_.search(vectors[i], config_.neighbours, partitions,
+                                                       static_cast<const slot_bitmap*>(nullptr))
+                                       : filtered_search(vectors[i], unfiltered, config_.neighbours, partitions, true, today);
+      for (const auto& h : hits) {
         if (auto r = store_.get(catalog_.id_of(h.slot)))
           out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
       }
@@ -672,8 +678,10 @@ class basic_memory {
 
   std::optional<std::string> find_duplicate(const std::vector<partition_id>& partitions, const std::string& hash,
                                             const std::string& text) const {
+    const auto today = utc_day(utc_now());
     for (const auto p : partitions)
       for (const auto slot : catalog_.with_hash(p, hash)) {
+        if (expiring_ && is_expired(expiry_[slot], today)) continue;  // an expired memory is no reason to forget
         const auto& id = catalog_.id_of(slot);
         if (auto r = store_.get(id); r && r->memory == text) return id;
       }

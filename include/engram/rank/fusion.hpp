@@ -48,7 +48,9 @@ struct ranking_weights {
   double recency_half_life_days = 30.0;
   float importance = 0.0f;           ///< weight of metadata[importance_key], a number clamped to [0, 1]
   std::string importance_key = "importance";
-  float access = 0.0f;               ///< weight of n / (n + access_saturation), n = times returned by search
+  /// weight of n / (n + access_saturation), n = times the memory was returned by a search of this basic_memory
+  /// since it was opened (counted in memory, not stored)
+  float access = 0.0f;
   float access_saturation = 5.0f;
 
   [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
