@@ -82,6 +82,14 @@ TEST_CASE("rank: keyword statistics are per partition, and the index follows upd
   // a partition's documents never score against another partition's statistics
   CHECK(idx.search("fox", 10, only0).front().score != Approx(idx.search("fox", 10, only1).front().score));
   CHECK(idx.search("fox", 10, only1).size() == 1);
+  // the same scores when the searched partitions are a small share of the index (sparse accumulation)
+  const auto before = idx.search("red fox", 10, only0);
+  for (slot_id s = 10; s < 40; ++s) idx.add(s, 2, "red fox number " + std::to_string(s));
+  const auto after = idx.search("red fox", 10, only0);
+  REQUIRE(after.size() == 1);
+  CHECK(after.front().slot == before.front().slot);
+  CHECK(after.front().score == before.front().score);
+  for (slot_id s = 10; s < 40; ++s) idx.remove(s);
 
   idx.update(1, "green turtle");
   CHECK(idx.document_frequency("fox", only1) == 0);

@@ -33,6 +33,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -431,7 +432,7 @@ class basic_memory {
     columns_.clear();
     keyword_.clear();
     expiry_.clear();
-    expiring_ = 0;
+    expiring_.clear();
     access_.clear();
   }
 
@@ -473,7 +474,7 @@ class basic_memory {
     if (partitions.empty()) return out;
     const auto now = utc_now();
     const auto today = utc_day(now);
-    const bool hide = !options.show_expired && expiring_ > 0;
+    const bool hide = !options.show_expired && !expiring_.empty();
     const auto& w = options.weights;
     // A plain semantic search needs exactly `limit` hits; anything that reorders needs a pool to reorder.
     const bool plain = options.mode == search_mode::semantic && !w.has_extra_terms() && !config_.rerank;
@@ -665,7 +666,7 @@ class basic_memory {
     const search_options unfiltered;
     for (std::size_t i = 0; i < vectors.size(); ++i) {
       // expired memories are hidden from the extractor too: a fact said again is stored again
-      const auto hits = expiring_ == 0 ? index_.search(vectors[i], config_.neighbours, partitions,
+      const auto hits = expiring_.empty() ? index_.search(vectors[i], config_.neighbours, partitions,
                                                        static_cast<const slot_bitmap*>(nullptr))
                                        : filtered_search(vectors[i], unfiltered, config_.neighbours, partitions, true, today);
       for (const auto& h : hits) {
@@ -681,7 +682,7 @@ class basic_memory {
     const auto today = utc_day(utc_now());
     for (const auto p : partitions)
       for (const auto slot : catalog_.with_hash(p, hash)) {
-        if (expiring_ && is_expired(expiry_[slot], today)) continue;  // an expired memory is no reason to forget
+        if (!expiring_.empty() && is_expired(expiry_[slot], today)) continue;  // an expired memory is no reason to forget
         const auto& id = catalog_.id_of(slot);
         if (auto r = store_.get(id); r && r->memory == text) return id;
       }
@@ -710,7 +711,7 @@ class basic_memory {
   std::vector<record> collect(const std::vector<partition_id>& partitions, std::size_t limit,
                               const filter_expr& filter, bool show_expired) const {
     std::vector<record> out;
-    const bool hide = !show_expired && expiring_ > 0;
+    const bool hide = !show_expired && !expiring_.empty();
     const auto today = utc_day(utc_now());
     for (const auto p : partitions)
       catalog_.for_each_slot(p, [&](slot_id slot) {
@@ -749,14 +750,17 @@ class basic_memory {
       catalog_.detach(*slot);
       columns_.erase(*slot);
       keyword_.remove(*slot);
-      if (expiry_[*slot] != never_expires) --expiring_;
+      expiring_.erase(*slot);
       expiry_[*slot] = never_expires;
     }
   }
   void set_expiry(slot_id slot, const record& r) {
     if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
     const auto day = r.expiration_date ? parse_expiration_day(*r.expiration_date) : never_expires;
-    expiring_ += (day != never_expires) - (expiry_[slot] != never_expires);
+    if (day == never_expires)
+      expiring_.erase(slot);
+    else
+      expiring_.insert(slot);
     expiry_[slot] = day;
   }
   /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
@@ -831,8 +835,8 @@ class basic_memory {
     if (strategy == filter_strategy::pre_filter) {
       auto candidates = dense ? columns_.select(options.filter) : columns_.select(options.filter, slots);
       if (hide_expired)
-        for (std::size_t slot = 0; slot < expiry_.size(); ++slot)
-          if (is_expired(expiry_[slot], today)) candidates.reset(static_cast<slot_id>(slot));
+        for (const auto slot : expiring_)
+          if (is_expired(expiry_[slot], today)) candidates.reset(slot);
       if (candidates.empty()) return {};
       return index_.search(q, limit, partitions, &candidates);
     }
@@ -893,7 +897,7 @@ class basic_memory {
   filter_columns columns_;  // the filterable fields of every indexed record, by slot
   keyword_index keyword_;   // BM25 over the text of every indexed record, by slot and partition
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
-  std::size_t expiring_ = 0;          // slots with an expiration day: 0 keeps searches free of the check
+  std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
 };
 

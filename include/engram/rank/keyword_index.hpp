@@ -140,7 +140,11 @@ class keyword_index {
       }
     if (n == 0 || terms.empty()) return out;
     const double avgdl = std::max(1.0, double(total_length) / double(n));
-    std::vector<float> acc;  // by slot, only when some term matched
+    // scores by slot: a dense array when the partitions hold a good share of all documents, else a hash map
+    // (a small scope in a large index must not pay for every slot)
+    const bool dense = n * 8 >= docs_.size();
+    std::vector<float> acc;
+    std::unordered_map<slot_id, float> sparse;
     std::vector<slot_id> touched;
     for (const auto& t : terms) {
       auto id = term_ids_.find(t);
@@ -151,7 +155,7 @@ class keyword_index {
           if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
       if (df == 0) continue;
       const double idf = std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
-      if (acc.empty()) acc.assign(docs_.size(), -1.0f);
+      if (dense && acc.empty()) acc.assign(docs_.size(), -1.0f);
       for (const auto p : partitions) {
         if (p >= parts_.size()) continue;
         auto it = parts_[p].postings.find(id->second);
@@ -160,7 +164,13 @@ class keyword_index {
           const double tf = post.tf;
           const double norm = params_.k1 * (1.0 - params_.b + params_.b * double(docs_[post.slot].length) / avgdl);
           const auto s = static_cast<float>(idf * tf * (params_.k1 + 1.0) / (tf + norm));
-          if (acc[post.slot] < 0.0f) {
+          if (!dense) {
+            auto [it, fresh] = sparse.try_emplace(post.slot, s);
+            if (fresh)
+              touched.push_back(post.slot);
+            else
+              it->second += s;
+          } else if (acc[post.slot] < 0.0f) {
             acc[post.slot] = s;
             touched.push_back(post.slot);
           } else {
@@ -171,7 +181,7 @@ class keyword_index {
     }
     out.reserve(touched.size());
     for (const auto slot : touched)
-      if (accept(slot)) out.push_back(index_hit{slot, acc[slot]});
+      if (accept(slot)) out.push_back(index_hit{slot, dense ? acc[slot] : sparse.at(slot)});
     return out;
   }
 
