@@ -193,13 +193,14 @@ TEST_CASE("filter_property: memory search with pre-filter, post-filter and autom
     const std::string q = sentence(t);
     INFO(json(f).dump() << " / " << q);
     for (const char* who : {"u0", "u1"}) {
-      const auto full = mem.search(q, user(who), {.limit = 5000});
+      // Semantic mode: hybrid fusion normalises keyword scores over the candidate pool, which a filter changes.
+      const auto full = mem.search(q, user(who), {.limit = 5000, .mode = search_mode::semantic});
       std::vector<std::string> ref;
       for (const auto& h : full)
         if (filter_matches(f, h.record) && ref.size() < 10) ref.push_back(h.record.id);
-      const auto pre = mem.search(q, user(who), {.limit = 10, .filter = f, .strategy = filter_strategy::pre_filter});
-      const auto post = mem.search(q, user(who), {.limit = 10, .filter = f, .strategy = filter_strategy::post_filter});
-      const auto automatic = mem.search(q, user(who), {.limit = 10, .filter = f});
+      const auto pre = mem.search(q, user(who), {.limit = 10, .filter = f, .strategy = filter_strategy::pre_filter, .mode = search_mode::semantic});
+      const auto post = mem.search(q, user(who), {.limit = 10, .filter = f, .strategy = filter_strategy::post_filter, .mode = search_mode::semantic});
+      const auto automatic = mem.search(q, user(who), {.limit = 10, .filter = f, .mode = search_mode::semantic});
       CHECK(ids_of(pre) == ref);
       CHECK(ids_of(post) == ref);
       CHECK(ids_of(automatic) == ref);
@@ -213,10 +214,10 @@ TEST_CASE("filter_property: memory search with pre-filter, post-filter and autom
 
     // A filter that names two users searches exactly those two.
     const auto two = (field("user_id") == "u1" || field("user_id") == "u2") && f;
-    const auto hits = mem.search(q, {.limit = 10, .filter = two});
+    const auto hits = mem.search(q, {.limit = 10, .filter = two, .mode = search_mode::semantic});
     std::vector<search_hit> merged;
     for (const char* who : {"u1", "u2"})
-      for (auto& h : mem.search(q, user(who), {.limit = 5000, .filter = f})) merged.push_back(std::move(h));
+      for (auto& h : mem.search(q, user(who), {.limit = 5000, .filter = f, .mode = search_mode::semantic})) merged.push_back(std::move(h));
     std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
     REQUIRE(hits.size() == std::min<std::size_t>(10, merged.size()));
     std::set<std::string> allowed;
@@ -225,7 +226,7 @@ TEST_CASE("filter_property: memory search with pre-filter, post-filter and autom
       CHECK(hits[i].score == merged[i].score);
       CHECK(allowed.count(hits[i].record.id) == 1);
     }
-    const auto post_two = mem.search(q, {.limit = 10, .filter = two, .strategy = filter_strategy::post_filter});
+    const auto post_two = mem.search(q, {.limit = 10, .filter = two, .strategy = filter_strategy::post_filter, .mode = search_mode::semantic});
     CHECK(ids_of(post_two) == ids_of(hits));
 
     std::set<std::string> all_two, all_ref;

@@ -15,6 +15,8 @@
 #include <engram/fwd.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/flat.hpp>
+#include <engram/index/ivf.hpp>
+#include <engram/index/kmeans.hpp>
 #include <engram/index/topk.hpp>
 #include <engram/json.hpp>
 #include <engram/memory.hpp>

@@ -5,14 +5,16 @@
 ///
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
-///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?}   (+ "embedding" via record_to_json)
-///   search_hit     the record's fields plus "score"
+///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?}
+///                  (+ "embedding" via record_to_json)
+///   search_hit     the record's fields plus "score" (and "score_details" when explained)
 ///   memory_event   {"id","memory","event","previous_memory"?}
 ///   history_event  {"id","memory_id","old_memory","new_memory","event","created_at","updated_at",
 ///                   "is_deleted","actor_id","role"}   (null where absent)
 ///   results(xs)    {"results":[...]}
 
 #include <engram/error.hpp>
+#include <engram/rank/expiry.hpp>
 #include <engram/record.hpp>
 #include <engram/time.hpp>
 
@@ -74,6 +76,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "run_id", r.run_id);
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
+  if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
 }
@@ -101,6 +104,9 @@ inline void from_json(const nlohmann::json& j, record& r) {
   r.role = detail::string_field(j, "role", what, false);
   r.created_at = detail::time_field(j, "created_at", what).value_or(timestamp{});
   r.updated_at = detail::time_field(j, "updated_at", what).value_or(r.created_at);
+  const auto expiry = detail::string_field(j, "expiration_date", what, false);
+  if (!expiry.empty()) (void)parse_expiration_day(expiry);  // throws validation_error for a bad date
+  r.expiration_date = expiry.empty() ? std::nullopt : std::optional<std::string>(expiry);
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");
@@ -115,6 +121,11 @@ inline void from_json(const nlohmann::json& j, record& r) {
 inline void to_json(nlohmann::json& j, const search_hit& h) {
   j = record_to_json(h.record, false);
   j["score"] = h.score;
+  if (h.details)
+    j["score_details"] = {{"semantic", h.details->semantic}, {"keyword", h.details->keyword},
+                          {"recency", h.details->recency},   {"importance", h.details->importance},
+                          {"access", h.details->access},     {"final", h.details->final},
+                          {"cosine", h.details->cosine},     {"bm25", h.details->bm25}};
 }
 
 inline void to_json(nlohmann::json& j, const memory_event& e) {

@@ -13,6 +13,10 @@
 #include <engram/filter/expr.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/json.hpp>
+#include <engram/rank/expiry.hpp>
+#include <engram/rank/fusion.hpp>
+#include <engram/rank/keyword_index.hpp>
+#include <engram/rank/rerank.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/store/write_batch.hpp>
@@ -23,10 +27,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <map>
+#include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -49,6 +57,9 @@ struct memory_limits {
 struct memory_config {
   memory_limits limits{};
   std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
+  bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
+  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
+  rerank_function rerank{};
 };
 
 /// Options of add().
@@ -57,30 +68,43 @@ struct add_options {
   /// true: the Extractor decides what to remember; false: each non-system message is stored as given
   /// (exact duplicates in the scope skipped), whatever the Extractor.
   bool infer = true;
+  /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
+  std::optional<std::string> expiration_date{};
 };
 
 /// Options of search().
 struct search_options {
   /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
   std::size_t limit = 20;
-  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1].
+  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
+  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
   std::optional<float> threshold{};
   /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
   /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
   filter_expr filter{};
   /// How the filter is applied; every strategy returns the same hits.
   filter_strategy strategy = filter_strategy::automatic;
+  /// Which similarity ranks (rank/fusion.hpp). Hybrid: cosine and BM25 fused; a memory matching only the
+  /// query's keywords is still a candidate. Scores are cosine similarities only in semantic mode.
+  search_mode mode = search_mode::hybrid;
+  /// Fusion weights and the optional recency / importance / access terms (off by default).
+  ranking_weights weights{};
+  bool explain = false;       ///< true: each hit carries score_details
+  bool show_expired = false;  ///< true: memories past their expiration_date are searched too
 };
 
 /// Options of get_all().
 struct get_all_options {
   std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
   filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
+  bool show_expired = false;  ///< true: memories past their expiration_date are listed too
 };
 
 /// Options of update().
 struct update_options {
   std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
+  /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
+  std::optional<std::string> expiration_date{};
 };
 
 /// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
@@ -179,6 +203,7 @@ class basic_memory {
   add_result add(std::span<const message> messages, const scope& s, const add_options& options = {}) {
     validate_scope(s, "add");
     validate_metadata(options.metadata, "add");
+    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
     if (messages.size() > config_.limits.max_messages)
       throw validation_error("add: " + std::to_string(messages.size()) + " messages; at most " +
                              std::to_string(config_.limits.max_messages) + " per call");
@@ -259,6 +284,7 @@ class basic_memory {
           r.actor_id = from ? from->actor_id : std::string();
           r.created_at = r.updated_at = now;
           r.embedding = vector_for(a.text);
+          r.expiration_date = options.expiration_date;
           batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add,
                                                now, std::nullopt, false, r.actor_id, r.role});
           result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
@@ -344,6 +370,8 @@ class basic_memory {
     validate_text(text, "update: text");
     if (is_blank(text)) throw validation_error("update: text is empty");
     if (options.metadata) validate_metadata(*options.metadata, "update");
+    if (options.expiration_date && !options.expiration_date->empty())
+      (void)parse_expiration_day(*options.expiration_date);
     const std::string t(text);
     auto vec = embed_checked(std::span<const std::string>(&t, 1));
 
@@ -355,6 +383,8 @@ class basic_memory {
     r.updated_at = utc_now();
     r.embedding = std::move(vec.front());
     if (options.metadata) r.metadata = *options.metadata;
+    if (options.expiration_date)
+      r.expiration_date = options.expiration_date->empty() ? std::nullopt : options.expiration_date;
     write_batch batch;
     batch.upserts.push_back(r);
     batch.events.push_back(history_event{make_uuid_v4(), r.id, current->memory, r.memory, event_kind::update,
@@ -405,6 +435,10 @@ class basic_memory {
     index_.clear();
     catalog_.clear();
     columns_.clear();
+    keyword_.clear();
+    expiry_.clear();
+    expiring_.clear();
+    access_.clear();
   }
 
   // ---- reading ----------------------------------------------------------------------------------------
@@ -433,21 +467,109 @@ class basic_memory {
     if (options.limit == 0 || options.limit > config_.limits.max_limit)
       throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
                              std::to_string(config_.limits.max_limit) + ")");
+    validate_weights(options.weights);
     const std::string q(query);
-    const auto qv = embed_checked(std::span<const std::string>(&q, 1));
+    const bool use_vectors = options.mode != search_mode::keyword;
+    const bool use_keywords = options.mode != search_mode::semantic;
+    const auto qv = use_vectors ? embed_checked(std::span<const std::string>(&q, 1)) : std::vector<std::vector<float>>{};
 
     std::shared_lock lock(mtx_);
     const auto partitions = select_partitions(s, options.filter);
     std::vector<search_hit> out;
     if (partitions.empty()) return out;
-    const auto hits = options.filter.empty()
-                          ? index_.search(qv.front(), options.limit, partitions, static_cast<const slot_bitmap*>(nullptr))
-                          : filtered_search(qv.front(), options, partitions);
-    out.reserve(hits.size());
-    for (const auto& h : hits) {
-      if (options.threshold && h.score < *options.threshold) continue;
-      if (auto r = store_.get(catalog_.id_of(h.slot))) out.push_back(search_hit{std::move(*r), h.score});
+    const auto now = utc_now();
+    const auto today = utc_day(now);
+    const bool hide = !options.show_expired && !expiring_.empty();
+    const auto& w = options.weights;
+    // A plain semantic search needs exactly `limit` hits; anything that reorders needs a pool to reorder.
+    const bool plain = options.mode == search_mode::semantic && !w.has_extra_terms() && !config_.rerank;
+    const std::size_t pool = plain ? options.limit : std::max<std::size_t>(options.limit * 3, 50);
+
+    std::vector<index_hit> semantic;
+    if (use_vectors)
+      semantic = options.filter.empty() && !hide
+                     ? index_.search(qv.front(), pool, partitions, static_cast<const slot_bitmap*>(nullptr))
+                     : filtered_search(qv.front(), options, pool, partitions, hide, today);
+
+    struct candidate {
+      slot_id slot;
+      rank_signals signals;
+    };
+    std::vector<candidate> cands;
+    cands.reserve(semantic.size() + (use_keywords ? pool : 0));
+    for (std::size_t i = 0; i < semantic.size(); ++i)
+      cands.push_back({semantic[i].slot, rank_signals{.cosine = semantic[i].score, .semantic_rank = i + 1}});
+
+    float max_bm25 = 0.0f;
+    if (use_keywords) {
+      auto matches = keyword_.score_all(q, partitions, [&](slot_id slot) { return admits(options.filter, hide, today, slot); });
+      std::sort(matches.begin(), matches.end(), better_hit);
+      if (!matches.empty()) max_bm25 = matches.front().score;
+      // (slot, rank) of every keyword match, to find the BM25 of semantic candidates
+      std::vector<std::pair<slot_id, std::uint32_t>> rank_of(matches.size());
+      for (std::size_t i = 0; i < matches.size(); ++i) rank_of[i] = {matches[i].slot, static_cast<std::uint32_t>(i)};
+      std::sort(rank_of.begin(), rank_of.end());
+      for (auto& c : cands) {
+        auto it = std::lower_bound(rank_of.begin(), rank_of.end(), std::pair<slot_id, std::uint32_t>{c.slot, 0});
+        if (it != rank_of.end() && it->first == c.slot) {
+          c.signals.bm25 = matches[it->second].score;
+          c.signals.keyword_rank = it->second + 1;
+        }
+      }
+      // keyword matches the semantic pool missed are candidates too; their cosines are computed exactly
+      slot_bitmap missing;
+      std::size_t added = 0;
+      const std::size_t first_new = cands.size();
+      for (std::size_t i = 0; i < matches.size() && i < pool; ++i) {
+        if (use_vectors && std::any_of(semantic.begin(), semantic.end(), [&](const index_hit& h) { return h.slot == matches[i].slot; }))
+          continue;
+        cands.push_back({matches[i].slot, rank_signals{.bm25 = matches[i].score, .keyword_rank = i + 1}});
+        missing.set(matches[i].slot);
+        ++added;
+      }
+      if (use_vectors && added) {
+        for (const auto& h : index_.search(qv.front(), added, partitions, &missing))
+          for (std::size_t i = first_new; i < cands.size(); ++i)
+            if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
+      }
     }
+
+    // records are fetched once: for every candidate when the extra terms need them, else for the hits only
+    std::vector<std::optional<record>> recs(cands.size());
+    std::vector<std::pair<score_details, std::size_t>> scored;
+    scored.reserve(cands.size());
+    for (std::size_t i = 0; i < cands.size(); ++i) {
+      auto& sig = cands[i].signals;
+      if (w.has_extra_terms()) {
+        recs[i] = store_.get(catalog_.id_of(cands[i].slot));
+        if (!recs[i]) continue;
+        sig.recency = recency_score(recs[i]->updated_at, now, w.recency_half_life_days);
+        sig.importance = importance_score(recs[i]->metadata, w.importance_key);
+        sig.access = access_score(access_[cands[i].slot].load(std::memory_order_relaxed), w.access_saturation);
+      }
+      scored.emplace_back(fuse_scores(sig, options.mode, w, max_bm25), i);
+    }
+    std::sort(scored.begin(), scored.end(), [&](const auto& a, const auto& b) {
+      // Ties by id, not slot: slots depend on load order, so results stay the same across reopen and import.
+      if (a.first.final != b.first.final) return a.first.final > b.first.final;
+      return catalog_.id_of(cands[a.second].slot) < catalog_.id_of(cands[b.second].slot);
+    });
+
+    const std::size_t keep = config_.rerank ? pool : options.limit;
+    out.reserve(std::min(keep, scored.size()));
+    for (const auto& [d, i] : scored) {
+      if (out.size() == keep) break;
+      if (options.threshold && d.final < *options.threshold) continue;
+      auto r = recs[i] ? std::move(recs[i]) : store_.get(catalog_.id_of(cands[i].slot));
+      if (!r) continue;
+      out.push_back(search_hit{std::move(*r), d.final, options.explain ? std::optional<score_details>(d) : std::nullopt});
+    }
+    if (config_.rerank) {
+      out = config_.rerank(query, std::move(out));
+      if (out.size() > options.limit) out.resize(options.limit);
+    }
+    for (const auto& h : out)
+      if (auto slot = catalog_.slot_of(h.record.id)) access_[*slot].fetch_add(1, std::memory_order_relaxed);
     return out;
   }
 
@@ -464,7 +586,7 @@ class basic_memory {
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
     validate_scope(s, "get_all");
     std::shared_lock lock(mtx_);
-    return collect(select_partitions(&s, options.filter), options.limit, options.filter);
+    return collect(select_partitions(&s, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// As above, the scope given by the filter's own scope predicates (see search(query, options)).
@@ -472,13 +594,13 @@ class basic_memory {
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
     require_filter_scope(options.filter, "get_all");
     std::shared_lock lock(mtx_);
-    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter);
+    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// Every memory of every scope (that options.filter matches), oldest first: for export and administration.
   [[nodiscard]] std::vector<record> get_all(all_scopes_t, const get_all_options& options = {}) const {
     std::shared_lock lock(mtx_);
-    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter);
+    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// The changes of one memory id, oldest first; empty for an id that never existed.
@@ -547,9 +669,14 @@ class basic_memory {
     std::shared_lock lock(mtx_);
     const auto partitions = catalog_.select(s);
     if (partitions.empty()) return out;
+    const auto today = utc_day(utc_now());
+    const search_options unfiltered;
     for (std::size_t i = 0; i < vectors.size(); ++i) {
-      for (const auto& h : index_.search(vectors[i], config_.neighbours, partitions,
-                                         static_cast<const slot_bitmap*>(nullptr))) {
+      // expired memories are hidden from the extractor too: a fact said again is stored again
+      const auto hits = expiring_.empty() ? index_.search(vectors[i], config_.neighbours, partitions,
+                                                       static_cast<const slot_bitmap*>(nullptr))
+                                       : filtered_search(vectors[i], unfiltered, config_.neighbours, partitions, true, today);
+      for (const auto& h : hits) {
         if (auto r = store_.get(catalog_.id_of(h.slot)))
           out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
       }
@@ -559,8 +686,10 @@ class basic_memory {
 
   std::optional<std::string> find_duplicate(const std::vector<partition_id>& partitions, const std::string& hash,
                                             const std::string& text) const {
+    const auto today = utc_day(utc_now());
     for (const auto p : partitions)
       for (const auto slot : catalog_.with_hash(p, hash)) {
+        if (!expiring_.empty() && is_expired(expiry_[slot], today)) continue;  // an expired memory is no reason to forget
         const auto& id = catalog_.id_of(slot);
         if (auto r = store_.get(id); r && r->memory == text) return id;
       }
@@ -587,10 +716,13 @@ class basic_memory {
   }
 
   std::vector<record> collect(const std::vector<partition_id>& partitions, std::size_t limit,
-                              const filter_expr& filter) const {
+                              const filter_expr& filter, bool show_expired) const {
     std::vector<record> out;
+    const bool hide = !show_expired && !expiring_.empty();
+    const auto today = utc_day(utc_now());
     for (const auto p : partitions)
       catalog_.for_each_slot(p, [&](slot_id slot) {
+        if (hide && is_expired(expiry_[slot], today)) return;
         if (!filter.empty() && !columns_.matches(filter, slot)) return;
         if (auto r = store_.get(catalog_.id_of(slot))) out.push_back(std::move(*r));
       });
@@ -606,19 +738,42 @@ class basic_memory {
     const auto slot = catalog_.attach(r.id, p, r.hash);
     index_.add(slot, p, r.embedding);
     columns_.assign(slot, r);
+    keyword_.add(slot, p, r.memory);
+    while (access_.size() <= slot) access_.emplace_back(0u);
+    access_[slot].store(0, std::memory_order_relaxed);
+    set_expiry(slot, r);
   }
   void reindex_record(const record& r) {
     const auto slot = *catalog_.slot_of(r.id);
     catalog_.rehash(slot, r.hash);
     index_.update(slot, r.embedding);
     columns_.assign(slot, r);
+    keyword_.update(slot, r.memory);
+    set_expiry(slot, r);
   }
   void unindex(const std::string& id) {
     if (auto slot = catalog_.slot_of(id)) {
       index_.remove(*slot);
       catalog_.detach(*slot);
       columns_.erase(*slot);
+      keyword_.remove(*slot);
+      expiring_.erase(*slot);
+      expiry_[*slot] = never_expires;
     }
+  }
+  void set_expiry(slot_id slot, const record& r) {
+    if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
+    const auto day = r.expiration_date ? parse_expiration_day(*r.expiration_date) : never_expires;
+    if (day == never_expires)
+      expiring_.erase(slot);
+    else
+      expiring_.insert(slot);
+    expiry_[slot] = day;
+  }
+  /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
+  bool admits(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
+    if (hide_expired && is_expired(expiry_[slot], today)) return false;
+    return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
   }
 
   // ---- filters ------------------------------------------------------------------------------------------
@@ -648,8 +803,9 @@ class basic_memory {
   /// (over the scope's slots, or over every slot when the scope holds at least a quarter of them); post-filter
   /// searches with a growing k and keeps matching hits until `limit` are found or the partitions are exhausted.
   /// Both return exactly the best `limit` matching slots (ties by slot).
-  std::vector<index_hit> filtered_search(const std::vector<float>& q, const search_options& options,
-                                         const std::vector<partition_id>& partitions) const {
+  std::vector<index_hit> filtered_search(const std::vector<float>& q, const search_options& options, std::size_t limit,
+                                         const std::vector<partition_id>& partitions, bool hide_expired,
+                                         std::int32_t today) const {
     std::size_t total = 0;
     for (const auto p : partitions) total += catalog_.partition_size(p);
     if (total == 0) return {};
@@ -675,7 +831,7 @@ class basic_memory {
                         !std::binary_search(partitions.begin(), partitions.end(), catalog_.partition_of(slot))))
             continue;
           ++seen;
-          hits += columns_.matches(options.filter, slot) ? 1 : 0;
+          hits += admits(options.filter, hide_expired, today, slot) ? 1 : 0;
         }
         selectivity = (double(hits) + 1.0) / (double(seen) + 2.0);
         // Pre-filtering pays for evaluating every candidate and for an unpredictable skip per row; it wins
@@ -684,18 +840,21 @@ class basic_memory {
       }
     }
     if (strategy == filter_strategy::pre_filter) {
-      const auto candidates = dense ? columns_.select(options.filter) : columns_.select(options.filter, slots);
+      auto candidates = dense ? columns_.select(options.filter) : columns_.select(options.filter, slots);
+      if (hide_expired)
+        for (const auto slot : expiring_)
+          if (is_expired(expiry_[slot], today)) candidates.reset(slot);
       if (candidates.empty()) return {};
-      return index_.search(q, options.limit, partitions, &candidates);
+      return index_.search(q, limit, partitions, &candidates);
     }
-    std::size_t k = std::min(total, std::max(options.limit * 2, std::size_t(double(options.limit) / selectivity * 1.5) + 1));
+    std::size_t k = std::min(total, std::max(limit * 2, std::size_t(double(limit) / selectivity * 1.5) + 1));
     while (true) {
       const auto hits = index_.search(q, k, partitions, static_cast<const slot_bitmap*>(nullptr));
       std::vector<index_hit> out;
       for (const auto& h : hits) {
-        if (!columns_.matches(options.filter, h.slot)) continue;
+        if (!admits(options.filter, hide_expired, today, h.slot)) continue;
         out.push_back(h);
-        if (out.size() == options.limit) return out;
+        if (out.size() == limit) return out;
       }
       if (hits.size() < k || k >= total) return out;
       k = std::min(total, k * 4);
@@ -736,6 +895,7 @@ class basic_memory {
       throw dimension_mismatch(embedder_.dimension(), index_.dimension(), "basic_memory: index vs embedder");
     if constexpr (requires { store_.bind(store_identity{}); })
       store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
+    keyword_ = keyword_index(config_.bm25);
     rebuild_index();
   }
 
@@ -777,6 +937,10 @@ class basic_memory {
   mutable std::shared_mutex mtx_;
   detail::scope_catalog catalog_;
   filter_columns columns_;  // the filterable fields of every indexed record, by slot
+  keyword_index keyword_;   // BM25 over the text of every indexed record, by slot and partition
+  std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
+  std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
+  mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
 };
 
 }  // namespace engram::inline v0

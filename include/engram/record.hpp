@@ -53,6 +53,8 @@ struct record {
   timestamp created_at{};
   timestamp updated_at{};          ///< equals created_at until the first update
   std::vector<float> embedding;   ///< as the embedder returned it (the index keeps its own normalised copy)
+  /// `YYYY-MM-DD` (UTC): from the day after it, the memory is hidden from search and get_all (unless asked).
+  std::optional<std::string> expiration_date{};
 
   /// The record's exact scope.
   [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }
@@ -95,10 +97,28 @@ struct memory_event {
   friend bool operator==(const memory_event&, const memory_event&) = default;
 };
 
-/// One search result: the record and its score (cosine similarity, higher is closer).
+/// Why a hit scored what it did (search_options::explain). Each term is its weighted contribution, so
+/// semantic + keyword + recency + importance + access == final (up to float rounding); `cosine` and `bm25`
+/// are the raw similarities behind the first two (0 when not computed).
+struct score_details {
+  float semantic = 0.0f;
+  float keyword = 0.0f;
+  float recency = 0.0f;
+  float importance = 0.0f;
+  float access = 0.0f;
+  float final = 0.0f;
+  float cosine = 0.0f;
+  float bm25 = 0.0f;
+
+  friend bool operator==(const score_details&, const score_details&) = default;
+};
+
+/// One search result: the record and its score (higher is better; cosine similarity for a plain semantic
+/// search, the fused score otherwise — see search_options::mode).
 struct search_hit {
   engram::record record;
   float score = 0.0f;
+  std::optional<score_details> details{};  ///< set when search_options::explain
 };
 
 }  // namespace engram::inline v0

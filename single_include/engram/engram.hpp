@@ -392,6 +392,8 @@ struct record {
   timestamp created_at{};
   timestamp updated_at{};          ///< equals created_at until the first update
   std::vector<float> embedding;   ///< as the embedder returned it (the index keeps its own normalised copy)
+  /// `YYYY-MM-DD` (UTC): from the day after it, the memory is hidden from search and get_all (unless asked).
+  std::optional<std::string> expiration_date{};
 
   /// The record's exact scope.
   [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }
@@ -434,10 +436,28 @@ struct memory_event {
   friend bool operator==(const memory_event&, const memory_event&) = default;
 };
 
-/// One search result: the record and its score (cosine similarity, higher is closer).
+/// Why a hit scored what it did (search_options::explain). Each term is its weighted contribution, so
+/// semantic + keyword + recency + importance + access == final (up to float rounding); `cosine` and `bm25`
+/// are the raw similarities behind the first two (0 when not computed).
+struct score_details {
+  float semantic = 0.0f;
+  float keyword = 0.0f;
+  float recency = 0.0f;
+  float importance = 0.0f;
+  float access = 0.0f;
+  float final = 0.0f;
+  float cosine = 0.0f;
+  float bm25 = 0.0f;
+
+  friend bool operator==(const score_details&, const score_details&) = default;
+};
+
+/// One search result: the record and its score (higher is better; cosine similarity for a plain semantic
+/// search, the fused score otherwise — see search_options::mode).
 struct search_hit {
   engram::record record;
   float score = 0.0f;
+  std::optional<score_details> details{};  ///< set when search_options::explain
 };
 
 }  // namespace engram::inline v0
@@ -3243,20 +3263,27 @@ class flat_index {
     if (n) flush();
   }
 
-  std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
-    std::vector<float, detail::aligned_allocator<float>> out(stride_, 0.0f);
+  /// Writes `v` scaled to unit length (zero stays zero) to dst[0, dim_) and zeros to the padding up to stride_.
+  void normalize_into(float* dst, std::span<const float> v) const noexcept {
     double sum = 0.0;
     for (const float x : v) sum += double(x) * double(x);
     const float inv = sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-    for (std::size_t i = 0; i < dim_; ++i) out[i] = v[i] * inv;
+    for (std::size_t i = 0; i < dim_; ++i) dst[i] = v[i] * inv;
+    std::fill(dst + dim_, dst + stride_, 0.0f);
+  }
+
+  std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
+    std::vector<float, detail::aligned_allocator<float>> out(stride_);
+    normalize_into(out.data(), v);
     return out;
   }
 
+  /// Writes `v`, L2-normalised, into the row in place (no temporary: bulk loading writes a million rows).
   void write_row(partition_data& p, std::uint32_t row, std::span<const float> v) const {
-    const auto n = normalized(v);
-    std::copy(n.begin(), n.end(), p.rows.begin() + std::ptrdiff_t(std::size_t{row} * stride_));
+    float* dst = p.rows.data() + std::size_t{row} * stride_;
+    normalize_into(dst, v);
     if (int8_) {
-      const auto q = simd::quantize_int8(n.data(), dim_, p.codes.data() + std::size_t{row} * code_stride_);
+      const auto q = simd::quantize_int8(dst, dim_, p.codes.data() + std::size_t{row} * code_stride_);
       p.scale[row] = q.scale;
       p.code_sum[row] = q.code_sum;
     }
@@ -3273,6 +3300,688 @@ class flat_index {
 
 }  // namespace engram::inline v0
 // ---- end <engram/index/flat.hpp>
+// ---- begin <engram/index/ivf.hpp>
+/// @file index/ivf.hpp
+/// Approximate vector search with inverted lists (IVF), one coarse quantiser per scope partition.
+
+// #include <engram/detail/aligned_allocator.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+// ---- begin <engram/index/kmeans.hpp>
+/// @file index/kmeans.hpp
+/// Spherical k-means for the coarse quantiser of ivf_index: assignment by largest inner product (Eigen matrix
+/// products, in row chunks), centroids re-normalised to unit length, deterministic for a given seed.
+
+// #include <engram/detail/fnv.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/simd/kernels.hpp>: inlined above
+
+// <resolv.h> (pulled in by cpp-httplib) defines `_res` as a macro, which breaks Eigen's headers when they come
+// after it: hide it while Eigen is read.
+#pragma push_macro("_res")
+#undef _res
+#include <Eigen/Core>
+#pragma pop_macro("_res")
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// A deterministic stream of 64-bit values (splitmix64).
+struct kmeans_rng {
+  std::uint64_t state;
+  std::uint64_t next() noexcept { return mix64(state += 0x9e3779b97f4a7c15ULL); }
+  /// Uniform in [0, n), n > 0.
+  std::size_t below(std::size_t n) noexcept { return static_cast<std::size_t>(next() % n); }
+};
+
+/// For each of the n rows of `x` (row r at x + r * ldx, d floats), the index of the row of `c` (k rows of d
+/// floats at c + j * ldc) with the largest inner product, lowest index on ties; written to out[r].
+/// Complexity O(n * k * d) flops as blocked matrix products over chunks of 1024 rows (4 MB of scores at k = 1024).
+inline void assign_nearest(const float* x, std::size_t n, std::size_t ldx, const float* c, std::size_t k,
+                           std::size_t ldc, std::size_t d, std::uint32_t* out) {
+  using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using view = Eigen::Map<const row_major, Eigen::Unaligned, Eigen::OuterStride<>>;
+  const view cm(c, Eigen::Index(k), Eigen::Index(d), Eigen::OuterStride<>(Eigen::Index(ldc)));
+  constexpr std::size_t chunk = 1024;
+  row_major scores;
+  for (std::size_t r0 = 0; r0 < n; r0 += chunk) {
+    const std::size_t m = std::min(chunk, n - r0);
+    const view xm(x + r0 * ldx, Eigen::Index(m), Eigen::Index(d), Eigen::OuterStride<>(Eigen::Index(ldx)));
+    scores.resize(Eigen::Index(m), Eigen::Index(k));
+    scores.noalias() = xm * cm.transpose();
+    for (std::size_t i = 0; i < m; ++i) {
+      const float* s = scores.data() + i * k;
+      out[r0 + i] = static_cast<std::uint32_t>(std::max_element(s, s + k) - s);  // first maximum: lowest index
+    }
+  }
+}
+
+/// Spherical k-means of the n unit rows of `x` (row r at x + r * ldx, d floats) into k <= n clusters:
+/// initialised by k-means++ (rows drawn with `seed`, O(k x n x d)), then `iterations` rounds of assignment and
+/// re-normalised means. An emptied cluster takes half of the largest one (its centroid, perturbed by ±1e-3 in
+/// opposite directions), as FAISS does. Returns k x d floats, each row of unit length.
+/// @throws validation_error when k is 0 or exceeds n.
+/// Complexity O(iterations * n * k * d).
+inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::size_t ldx, std::size_t d,
+                                           std::size_t k, std::size_t iterations, std::uint64_t seed) {
+  if (k == 0 || k > n)
+    throw validation_error("spherical_kmeans: " + std::to_string(k) + " clusters for " + std::to_string(n) +
+                           " points (need 1 <= clusters <= points)");
+  kmeans_rng g{seed};
+  std::vector<float> cent(k * d);
+  // k-means++: each next centre is a row drawn with probability proportional to its squared distance
+  // (2 - 2 cos for unit rows) to the nearest centre so far
+  std::vector<double> dist(n, 4.0);
+  std::size_t next = g.below(n);
+  for (std::size_t j = 0; j < k; ++j) {
+    std::copy_n(x + next * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
+    double total = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      const double e = std::max(0.0, 2.0 - 2.0 * double(simd::dot(x + r * ldx, cent.data() + j * d, d)));
+      dist[r] = std::min(dist[r], e);
+      total += dist[r];
+    }
+    if (j + 1 == k) break;
+    double target = total * double(g.next() >> 11) * 0x1.0p-53;
+    next = n - 1;
+    for (std::size_t r = 0; r < n; ++r) {
+      target -= dist[r];
+      if (target < 0 && dist[r] > 0) {
+        next = r;
+        break;
+      }
+    }
+  }
+
+  std::vector<std::uint32_t> assign(n);
+  std::vector<double> sum(k * d);
+  std::vector<std::size_t> count(k);
+  const auto normalise = [d](float* v) {
+    double s = 0;
+    for (std::size_t i = 0; i < d; ++i) s += double(v[i]) * v[i];
+    if (s <= 0) return;
+    const float inv = static_cast<float>(1.0 / std::sqrt(s));
+    for (std::size_t i = 0; i < d; ++i) v[i] *= inv;
+  };
+  for (std::size_t it = 0; it < iterations; ++it) {
+    assign_nearest(x, n, ldx, cent.data(), k, d, d, assign.data());
+    std::fill(sum.begin(), sum.end(), 0.0);
+    std::fill(count.begin(), count.end(), 0);
+    for (std::size_t r = 0; r < n; ++r) {
+      double* s = sum.data() + std::size_t{assign[r]} * d;
+      const float* v = x + r * ldx;
+      for (std::size_t i = 0; i < d; ++i) s[i] += v[i];
+      ++count[assign[r]];
+    }
+    for (std::size_t j = 0; j < k; ++j) {
+      if (count[j] == 0) continue;
+      for (std::size_t i = 0; i < d; ++i) cent[j * d + i] = static_cast<float>(sum[j * d + i]);
+      normalise(cent.data() + j * d);
+    }
+    for (std::size_t j = 0; j < k; ++j) {
+      if (count[j] != 0) continue;
+      const std::size_t big = static_cast<std::size_t>(std::max_element(count.begin(), count.end()) - count.begin());
+      if (count[big] < 2) break;
+      for (std::size_t i = 0; i < d; ++i) {
+        const float v = cent[big * d + i];
+        const float e = (i % 2 ? 1e-3f : -1e-3f) * std::abs(v);
+        cent[j * d + i] = v + e;
+        cent[big * d + i] = v - e;
+      }
+      normalise(cent.data() + j * d);
+      normalise(cent.data() + big * d);
+      count[j] = count[big] / 2;
+      count[big] -= count[j];
+    }
+  }
+  return cent;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/index/kmeans.hpp>
+// #include <engram/index/topk.hpp>: inlined above
+// #include <engram/simd/rows.hpp>: inlined above
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>  // std::memcpy
+#include <limits>
+#include <numeric>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Options of ivf_index. Every member has a default, so designated initialisers may name any subset.
+struct ivf_index_options {
+  /// Inverted lists per trained partition (fewer when the partition holds < nlist * min_per_list vectors).
+  std::size_t nlist = 1024;
+  /// Lists probed per partition by search() (search()'s `nprobe` argument overrides it).
+  std::size_t nprobe = 16;
+  /// A partition trains itself when an add brings it to this many vectors; below it, it is searched exactly.
+  std::size_t train_threshold = 65536;
+  /// At most this many vectors (a fixed-seed sample) train the k-means.
+  std::size_t max_train = 65536;
+  /// Vectors per list the training wants at least: nlist_used = min(nlist, max(1, size / min_per_list)).
+  std::size_t min_per_list = 32;
+  /// k-means rounds.
+  std::size_t iterations = 10;
+  /// Seed of the training sample and of the k-means initialisation.
+  std::uint64_t seed = 0x5eed;
+  /// A trained partition retrains when it has grown to this multiple of its size at the last training, or
+  /// when its imbalance factor exceeds max_imbalance after growing by 10%. 0 disables both.
+  double retrain_growth = 2.0;
+  /// Bound on the imbalance factor (nlist * sum of squared list sizes / size^2; 1.0 = perfectly even).
+  double max_imbalance = 4.0;
+};
+
+/// Cosine search through inverted lists. Each partition (scope) is independent: below
+/// `train_threshold` vectors it is one flat list searched exactly; at the threshold it trains a spherical
+/// k-means quantiser on a sample of at most `max_train` of its vectors and moves every vector to the list of
+/// its nearest centroid. A search probes, in each searched partition, the `nprobe` lists whose centroids are
+/// closest to the query and scans their rows (L2-normalised, padded to 16 floats, one 64-byte-aligned block
+/// per list) with the SIMD kernels of flat_index, so scores equal flat_index's bit for bit and probing every
+/// list returns exactly flat_index's hits.
+///
+/// Why one quantiser per partition rather than global lists tagged by partition: a search names its
+/// partitions, and a probed global list would make a small scope pay for the rows of every other scope in
+/// it; per-partition lists scan only the searched scope, small scopes stay exact, and a scope's centroids
+/// follow its own data.
+///
+/// Filters: a candidate bitmap with at most as many slots as the rows an unfiltered search would scan (a quarter
+/// of a partition scanned whole) is scored exactly, slot by slot (as flat_index does): that scores no more rows
+/// than the probe would. A denser one restricts which rows score (only candidate rows are read, gathered as
+/// flat_index's sparse path does), and a partition then probes lists in centroid order until it has probed
+/// nprobe lists AND scored at least max(k, nprobe x mean list size) candidates: as many rows as an unfiltered
+/// probe of nprobe lists scores, so a filter keeping a fraction f of the rows probes about nprobe / f lists
+/// (the filtered top k lie as far out as the unfiltered top k / f) at about the scoring cost of an unfiltered
+/// search plus one bit test per row of the extra lists. It continues through every list if needed, so k hits
+/// are returned whenever k candidates exist.
+///
+/// Retraining happens inside the add() that crosses the growth or imbalance bound (see ivf_index_options),
+/// synchronously: not in the background, the add that triggers it waits. Peak memory during a training: the
+/// partition's rows plus its largest old list (so twice its rows when training from the flat list), plus the
+/// sample (max_train x stride floats). A growth retraining follows a doubling of the partition, so its cost is
+/// amortised over the adds since the last one, like a vector's reallocation.
+///
+/// Restart without k-means: save_snapshot() / load_snapshot() keep a partition's centroids and list of every
+/// vector; the snapshot is installed only when the partition holds exactly the (slot, vector) pairs it was
+/// taken from (a fingerprint of them is checked), so one that does not match the store is rejected, not trusted.
+///
+/// Thread-safety: const members may run concurrently; mutations need exclusive access (basic_memory
+/// provides it).
+class ivf_index {
+ public:
+  static constexpr std::size_t row_align = 16;
+  static_assert(row_align % simd::batch_width == 0 && simd::batch_width <= 32);
+
+  /// @throws validation_error when the dimension or an option is 0.
+  explicit ivf_index(std::size_t dimension, ivf_index_options options = {})
+      : dim_(dimension), stride_((dimension + row_align - 1) / row_align * row_align), opt_(options) {
+    if (dimension == 0) throw validation_error("ivf_index: dimension must be at least 1");
+    const auto positive = [](std::size_t v, const char* name) {
+      if (v == 0) throw validation_error(std::string("ivf_index: option ") + name + " must be at least 1, got 0");
+    };
+    positive(opt_.nlist, "nlist");
+    positive(opt_.nprobe, "nprobe");
+    positive(opt_.train_threshold, "train_threshold");
+    positive(opt_.max_train, "max_train");
+    positive(opt_.min_per_list, "min_per_list");
+    positive(opt_.iterations, "iterations");
+  }
+
+  [[nodiscard]] std::size_t dimension() const noexcept { return dim_; }
+  [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] const ivf_index_options& options() const noexcept { return opt_; }
+  [[nodiscard]] bool contains(slot_id slot) const noexcept { return slot < where_.size() && where_[slot].used; }
+
+  /// Whether `partition` has a trained quantiser (false: it is searched exactly).
+  [[nodiscard]] bool trained(partition_id partition) const noexcept {
+    return partition < parts_.size() && !parts_[partition].centroids.empty();
+  }
+  /// Number of lists of `partition` (1 when untrained or absent).
+  [[nodiscard]] std::size_t list_count(partition_id partition) const noexcept {
+    return partition < parts_.size() ? std::max<std::size_t>(1, parts_[partition].lists.size()) : 1;
+  }
+  /// nlist x sum of squared list sizes / size^2 of `partition`: 1.0 when its lists are even.
+  [[nodiscard]] double imbalance(partition_id partition) const noexcept {
+    if (partition >= parts_.size() || parts_[partition].size == 0) return 1.0;
+    const auto& p = parts_[partition];
+    return double(p.lists.size()) * double(p.sum_sq) / (double(p.size) * double(p.size));
+  }
+
+  /// Adds `vector` as `slot` in `partition`: to its nearest list when the partition is trained (O(nlist x d)),
+  /// else to the flat list; may then train or retrain the partition (see the class comment).
+  /// @throws dimension_mismatch, validation_error if the slot is taken.
+  void add(slot_id slot, partition_id partition, std::span<const float> vector) {
+    check_dimension(vector.size(), "ivf_index::add");
+    if (contains(slot)) throw validation_error("ivf_index::add: slot " + std::to_string(slot) + " is in use");
+    if (partition >= parts_.size()) parts_.resize(std::size_t{partition} + 1);
+    auto& p = parts_[partition];
+    if (p.lists.empty()) p.lists.resize(1);
+    const auto n = normalized(vector);
+    const auto list = nearest_list(p, n.data());
+    if (slot >= where_.size()) where_.resize(std::size_t{slot} + 1);
+    append(p, partition, list, slot, n.data());
+    ++size_;
+    if (p.centroids.empty() ? p.size >= opt_.train_threshold : retrain_due(p)) train(partition);
+  }
+
+  /// Replaces the vector of `slot`, moving it to its new nearest list if that changed. O(nlist x d).
+  /// @throws dimension_mismatch, validation_error if the slot is absent.
+  void update(slot_id slot, std::span<const float> vector) {
+    check_dimension(vector.size(), "ivf_index::update");
+    if (!contains(slot)) throw validation_error("ivf_index::update: no slot " + std::to_string(slot));
+    const auto loc = where_[slot];
+    auto& p = parts_[loc.partition];
+    const auto n = normalized(vector);
+    const auto list = nearest_list(p, n.data());
+    if (list == loc.list) {
+      std::copy(n.begin(), n.end(), p.lists[list].rows.begin() + std::ptrdiff_t(std::size_t{loc.row} * stride_));
+      return;
+    }
+    erase(p, loc);
+    append(p, loc.partition, list, slot, n.data());
+  }
+
+  /// Removes `slot` (its list's last row fills the hole): O(d). A no-op when absent.
+  void remove(slot_id slot) noexcept {
+    if (!contains(slot)) return;
+    const auto loc = where_[slot];
+    erase(parts_[loc.partition], loc);
+    where_[slot] = location{};
+    --size_;
+  }
+
+  /// Removes everything, trained quantisers included.
+  void clear() noexcept {
+    parts_.clear();
+    where_.clear();
+    size_ = 0;
+  }
+
+  /// (Re)trains `partition` now: spherical k-means on a fixed-seed sample of at most max_train of its
+  /// vectors into min(nlist, max(1, size / min_per_list), sample size) centroids, then every vector moves to
+  /// the list of its nearest centroid. A no-op for an empty partition.
+  /// Complexity O(iterations x max_train x nlist x d + size x nlist x d).
+  void train(partition_id partition) {
+    if (partition >= parts_.size() || parts_[partition].size == 0) return;
+    auto& p = parts_[partition];
+    const std::size_t n = p.size;
+    const std::size_t m = std::min(n, opt_.max_train);
+    const std::size_t k = std::min({opt_.nlist, std::max<std::size_t>(1, n / opt_.min_per_list), m});
+    // the sample: m distinct positions of the concatenated lists (partial Fisher-Yates), in increasing order
+    std::vector<std::uint32_t> pos(n);
+    std::iota(pos.begin(), pos.end(), 0u);
+    detail::kmeans_rng g{opt_.seed};
+    for (std::size_t i = 0; i < m; ++i) std::swap(pos[i], pos[i + g.below(n - i)]);
+    pos.resize(m);
+    std::sort(pos.begin(), pos.end());
+    std::vector<float> sample(m * stride_);
+    {
+      std::size_t list = 0, first = 0;  // p.lists[list] holds positions [first, first + its size)
+      for (std::size_t i = 0; i < m; ++i) {
+        while (pos[i] >= first + p.lists[list].slots.size()) first += p.lists[list++].slots.size();
+        std::copy_n(p.lists[list].rows.begin() + std::ptrdiff_t((pos[i] - first) * stride_), stride_,
+                    sample.begin() + std::ptrdiff_t(i * stride_));
+      }
+    }
+    std::vector<std::uint32_t>().swap(pos);
+    const auto cent = detail::spherical_kmeans(sample.data(), m, stride_, dim_, k, opt_.iterations, opt_.seed + 1);
+    std::vector<float>().swap(sample);
+
+    auto old = std::move(p.lists);
+    p.lists.assign(k, list_data{});
+    p.centroids.assign(k * stride_, 0.0f);
+    for (std::size_t j = 0; j < k; ++j)
+      std::copy_n(cent.begin() + std::ptrdiff_t(j * dim_), dim_, p.centroids.begin() + std::ptrdiff_t(j * stride_));
+    p.size = 0;
+    p.sum_sq = 0;
+    std::vector<std::uint32_t> to;
+    for (auto& l : old) {
+      const std::size_t rows = l.slots.size();
+      to.resize(rows);
+      detail::assign_nearest(l.rows.data(), rows, stride_, p.centroids.data(), k, stride_, dim_, to.data());
+      for (std::size_t r = 0; r < rows; ++r) append(p, partition, to[r], l.slots[r], l.rows.data() + r * stride_);
+      list_data().rows.swap(l.rows);  // release the old list's memory as soon as it is moved
+    }
+    p.trained_size = p.size;
+  }
+
+  /// The trained state of `partition` as bytes: its centroids, each vector's list, and a fingerprint of its
+  /// (slot, vector) content. Native byte order (restore on the same architecture). Empty when the partition
+  /// is untrained or absent. O(size x d).
+  [[nodiscard]] std::string save_snapshot(partition_id partition) const {
+    if (!trained(partition)) return {};
+    const auto& p = parts_[partition];
+    std::string out(snapshot_magic);
+    const auto put = [&out](const auto& v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(std::uint64_t{dim_});
+    put(std::uint64_t{p.lists.size()});
+    put(std::uint64_t{p.size});
+    put(fingerprint(p));
+    for (std::size_t j = 0; j < p.lists.size(); ++j)
+      out.append(reinterpret_cast<const char*>(p.centroids.data() + j * stride_), dim_ * sizeof(float));
+    for (std::size_t j = 0; j < p.lists.size(); ++j)
+      for (const slot_id s : p.lists[j].slots) {
+        put(std::uint32_t{s});
+        put(static_cast<std::uint32_t>(j));
+      }
+    return out;
+  }
+
+  /// Installs a save_snapshot() of `partition` taken when it held exactly the vectors it holds now (same
+  /// slots, same vectors: checked by the fingerprint), without k-means or nearest-centroid search: O(size x d).
+  /// Returns false and changes nothing when the snapshot is malformed or does not match (the caller then
+  /// trains); vectors added since the snapshot, a changed vector or another dimension all make it not match.
+  bool load_snapshot(partition_id partition, std::string_view bytes) {
+    if (partition >= parts_.size() || parts_[partition].size == 0) return false;
+    auto& p = parts_[partition];
+    std::size_t at = snapshot_magic.size();
+    if (bytes.size() < at || bytes.substr(0, at) != snapshot_magic) return false;
+    const auto get = [&](auto& v) {
+      if (bytes.size() - at < sizeof v) return false;
+      std::memcpy(&v, bytes.data() + at, sizeof v);
+      at += sizeof v;
+      return true;
+    };
+    std::uint64_t dim = 0, nlist = 0, count = 0, print = 0;
+    if (!get(dim) || !get(nlist) || !get(count) || !get(print)) return false;
+    if (dim != dim_ || nlist == 0 || nlist > p.size || count != p.size) return false;
+    if ((bytes.size() - at) != nlist * dim_ * sizeof(float) + count * 2 * sizeof(std::uint32_t)) return false;
+    if (print != fingerprint(p)) return false;
+    std::vector<float, detail::aligned_allocator<float>> cent(nlist * stride_, 0.0f);
+    for (std::size_t j = 0; j < nlist; ++j) {
+      std::memcpy(cent.data() + j * stride_, bytes.data() + at, dim_ * sizeof(float));
+      at += dim_ * sizeof(float);
+    }
+    std::vector<std::uint32_t> list_of(count);
+    std::vector<slot_id> order(count);
+    std::vector<unsigned char> seen(where_.size(), 0);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::uint32_t s = 0, l = 0;
+      (void)get(s);
+      (void)get(l);
+      if (l >= nlist || s >= where_.size() || !where_[s].used || where_[s].partition != partition || seen[s])
+        return false;
+      seen[s] = 1;
+      order[i] = s;
+      list_of[i] = l;
+    }
+    // validated: move every row to its recorded list, in the recorded order
+    auto old = std::move(p.lists);
+    p.lists.assign(nlist, list_data{});
+    p.centroids = std::move(cent);
+    p.size = 0;
+    p.sum_sq = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto loc = where_[order[i]];
+      append(p, partition, list_of[i], order[i], old[loc.list].rows.data() + std::size_t{loc.row} * stride_);
+    }
+    p.trained_size = p.size;
+    return true;
+  }
+
+  /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first),
+  /// probing options().nprobe lists per trained partition. Same contract as flat_index::search.
+  /// @throws dimension_mismatch when the query's size differs from dimension().
+  [[nodiscard]] std::vector<index_hit> search(std::span<const float> query, std::size_t k,
+                                              std::span<const partition_id> partitions,
+                                              const slot_bitmap* candidates = nullptr) const {
+    return search(query, k, partitions, candidates, opt_.nprobe);
+  }
+
+  /// search() probing `nprobe` lists per trained partition (0: options().nprobe; >= nlist: exact).
+  /// Complexity O(nlist x d + rows of the probed lists x d) per partition; see the class comment for filters.
+  [[nodiscard]] std::vector<index_hit> search(std::span<const float> query, std::size_t k,
+                                              std::span<const partition_id> partitions,
+                                              const slot_bitmap* candidates, std::size_t nprobe) const {
+    check_dimension(query.size(), "ivf_index::search");
+    if (k == 0) return {};
+    if (nprobe == 0) nprobe = opt_.nprobe;
+    topk best(k);
+    const auto q = normalized(query);
+    std::size_t probed_rows = 0;  // rows an unfiltered probe would scan
+    for (const partition_id pid : partitions) {
+      if (pid >= parts_.size()) continue;
+      const auto& p = parts_[pid];
+      // a partition scanned whole: slot by slot pays below a quarter of its rows (flat_index's rule)
+      probed_rows += p.centroids.empty() || nprobe >= p.lists.size() ? p.size / 4 : nprobe * p.size / p.lists.size();
+    }
+    if (candidates && candidates->count() <= probed_rows) {
+      scan_sparse(q.data(), partitions, *candidates, best);
+      return best.take_sorted();
+    }
+    for (const partition_id pid : partitions) {
+      if (pid >= parts_.size()) continue;
+      const auto& p = parts_[pid];
+      if (p.centroids.empty() || nprobe >= p.lists.size()) {
+        for (const auto& l : p.lists) scan_list(q.data(), l, candidates, best);
+        continue;
+      }
+      const auto order = probe_order(p, q.data(), candidates ? p.lists.size() : nprobe);
+      if (!candidates) {
+        for (const auto& h : order) scan_list(q.data(), p.lists[h.slot], nullptr, best);
+        continue;
+      }
+      const std::size_t want = std::max(k, nprobe * p.size / p.lists.size());
+      std::size_t scored = 0, probed = 0;
+      for (const auto& h : order) {
+        if (probed >= nprobe && scored >= want) break;
+        scored += scan_list(q.data(), p.lists[h.slot], candidates, best);
+        ++probed;
+      }
+    }
+    return best.take_sorted();
+  }
+
+ private:
+  static constexpr std::string_view snapshot_magic{"engram-ivf-1\n"};
+
+  struct list_data {
+    std::vector<float, detail::aligned_allocator<float>> rows;  // slots.size() rows of stride_ floats
+    std::vector<slot_id> slots;                                   // row -> slot
+  };
+  struct partition_data {
+    std::vector<float, detail::aligned_allocator<float>> centroids;  // lists.size() x stride_; empty: untrained
+    std::vector<list_data> lists;                                     // one list while untrained
+    std::size_t size = 0;
+    std::size_t sum_sq = 0;        // sum over lists of size^2
+    std::size_t trained_size = 0;  // size after the last training
+  };
+  struct location {
+    partition_id partition = 0;
+    std::uint32_t list = 0;
+    std::uint32_t row = 0;
+    bool used = false;
+  };
+
+  /// Order-independent hash of the (slot, row) pairs of `p`.
+  std::uint64_t fingerprint(const partition_data& p) const noexcept {
+    std::uint64_t h = detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32));
+    for (const auto& l : p.lists)
+      for (std::size_t r = 0; r < l.slots.size(); ++r) {
+        std::uint64_t x = detail::mix64(std::uint64_t{l.slots[r]} + 1);
+        const float* row = l.rows.data() + r * stride_;
+        for (std::size_t i = 0; i < dim_; i += 2) {
+          std::uint32_t a = 0, b = 0;
+          std::memcpy(&a, row + i, sizeof a);
+          if (i + 1 < dim_) std::memcpy(&b, row + i + 1, sizeof b);
+          x = detail::mix64(x ^ ((std::uint64_t{b} << 32) | a));
+        }
+        h += x;
+      }
+    return h;
+  }
+
+  void check_dimension(std::size_t got, const char* where) const {
+    if (got != dim_) throw dimension_mismatch(dim_, got, where);
+  }
+
+  bool retrain_due(const partition_data& p) const noexcept {
+    if (opt_.retrain_growth <= 0.0) return false;
+    if (double(p.size) >= opt_.retrain_growth * double(p.trained_size)) return true;
+    return p.size * 10 >= p.trained_size * 11 &&
+           double(p.lists.size()) * double(p.sum_sq) > opt_.max_imbalance * double(p.size) * double(p.size);
+  }
+
+  /// The list of the centroid with the largest dot product with the normalised `v` (0 when untrained).
+  std::uint32_t nearest_list(const partition_data& p, const float* v) const {
+    if (p.centroids.empty()) return 0;
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = p.lists.size();
+    alignas(64) std::array<float, W> sc;
+    std::uint32_t best = 0;
+    float top = -std::numeric_limits<float>::infinity();
+    for (std::size_t g = 0; g < n; g += W) {
+      const std::size_t cnt = std::min(W, n - g);
+      simd::dot_group(v, p.centroids.data() + g * stride_, cnt, stride_).store_aligned(sc.data());
+      for (std::size_t r = 0; r < cnt; ++r)
+        if (sc[r] > top) top = sc[r], best = static_cast<std::uint32_t>(g + r);
+    }
+    return best;
+  }
+
+  /// The `count` lists whose centroids score best against `q`, best first, as (list, score) hits.
+  std::vector<index_hit> probe_order(const partition_data& p, const float* q, std::size_t count) const {
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = p.lists.size();
+    topk best(std::min(count, n));
+    alignas(64) std::array<float, W> sc;
+    for (std::size_t g = 0; g < n; g += W) {
+      const std::size_t cnt = std::min(W, n - g);
+      simd::dot_group(q, p.centroids.data() + g * stride_, cnt, stride_).store_aligned(sc.data());
+      for (std::size_t r = 0; r < cnt; ++r) best.push(static_cast<slot_id>(g + r), sc[r]);
+    }
+    return best.take_sorted();
+  }
+
+  void append(partition_data& p, partition_id pid, std::uint32_t list, slot_id slot, const float* row) {
+    auto& l = p.lists[list];
+    const auto r = static_cast<std::uint32_t>(l.slots.size());
+    l.rows.insert(l.rows.end(), row, row + stride_);
+    l.slots.push_back(slot);
+    p.sum_sq += 2 * std::size_t{r} + 1;
+    ++p.size;
+    where_[slot] = location{pid, list, r, true};
+  }
+
+  void erase(partition_data& p, location loc) noexcept {
+    auto& l = p.lists[loc.list];
+    const auto last = static_cast<std::uint32_t>(l.slots.size() - 1);
+    if (loc.row != last) {
+      std::copy_n(l.rows.begin() + std::ptrdiff_t(std::size_t{last} * stride_), stride_,
+                  l.rows.begin() + std::ptrdiff_t(std::size_t{loc.row} * stride_));
+      l.slots[loc.row] = l.slots[last];
+      where_[l.slots[loc.row]].row = loc.row;
+    }
+    l.slots.pop_back();
+    l.rows.resize(l.rows.size() - stride_);
+    p.sum_sq -= 2 * std::size_t{last} + 1;
+    --p.size;
+  }
+
+  /// Scores the rows of `l` (those in `candidates` when given) into `best`; returns how many were scored.
+  std::size_t scan_list(const float* q, const list_data& l, const slot_bitmap* candidates, topk& best) const {
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = l.slots.size();
+    alignas(64) std::array<float, W> sc;
+    if (!candidates) {
+      for (std::size_t g = 0; g < n; g += W) {
+        const std::size_t cnt = std::min(W, n - g);
+        const auto s = simd::dot_group(q, l.rows.data() + g * stride_, cnt, stride_);
+        if (!xsimd::any(s >= simd::float_batch(best.threshold()))) continue;
+        s.store_aligned(sc.data());
+        for (std::size_t r = 0; r < cnt; ++r) best.push(l.slots[g + r], sc[r]);
+      }
+      return n;
+    }
+    std::array<const float*, W> rows;
+    std::array<slot_id, W> slots;
+    std::size_t m = 0, scored = 0;
+    const auto flush = [&] {
+      const auto s = simd::dot_gathered(q, rows.data(), m, stride_);
+      if (xsimd::any(s >= simd::float_batch(best.threshold()))) {
+        s.store_aligned(sc.data());
+        for (std::size_t r = 0; r < m; ++r) best.push(slots[r], sc[r]);
+      }
+      scored += m;
+      m = 0;
+    };
+    for (std::size_t r = 0; r < n; ++r) {  // branch-free selection: most rows of a selective filter fail
+      rows[m] = l.rows.data() + r * stride_;
+      slots[m] = l.slots[r];
+      m += candidates->test(l.slots[r]) ? 1 : 0;
+      if (m == W) flush();
+    }
+    if (m) flush();
+    return scored;
+  }
+
+  void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
+                   topk& best) const {
+    constexpr std::size_t W = simd::batch_width;
+    std::vector<unsigned char> wanted(parts_.size(), 0);
+    for (const partition_id pid : partitions)
+      if (pid < parts_.size()) wanted[pid] = 1;
+    std::array<const float*, W> rows;
+    std::array<slot_id, W> slots;
+    std::size_t n = 0;
+    alignas(64) std::array<float, W> sc;
+    const auto flush = [&] {
+      const auto s = simd::dot_gathered(q, rows.data(), n, stride_);
+      if (xsimd::any(s >= simd::float_batch(best.threshold()))) {
+        s.store_aligned(sc.data());
+        for (std::size_t r = 0; r < n; ++r) best.push(slots[r], sc[r]);
+      }
+      n = 0;
+    };
+    candidates.for_each([&](slot_id s) {
+      if (s >= where_.size()) return;
+      const auto loc = where_[s];
+      if (!loc.used || !wanted[loc.partition]) return;
+      rows[n] = parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_;
+      slots[n] = s;
+      if (++n == W) flush();
+    });
+    if (n) flush();
+  }
+
+  /// `v` scaled to unit length into a zero-padded row of stride_ floats (flat_index's normalisation, so
+  /// scores agree bit for bit).
+  std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
+    std::vector<float, detail::aligned_allocator<float>> out(stride_, 0.0f);
+    double sum = 0.0;
+    for (const float x : v) sum += double(x) * double(x);
+    const float inv = sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+    for (std::size_t i = 0; i < dim_; ++i) out[i] = v[i] * inv;
+    return out;
+  }
+
+  std::size_t dim_;
+  std::size_t stride_;
+  ivf_index_options opt_;
+  std::size_t size_ = 0;
+  std::vector<partition_data> parts_;  // indexed by partition id
+  std::vector<location> where_;        // indexed by slot id
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/index/ivf.hpp>
+// #include <engram/index/kmeans.hpp>: inlined above
 // #include <engram/index/topk.hpp>: inlined above
 // ---- begin <engram/json.hpp>
 /// @file json.hpp
@@ -3281,14 +3990,58 @@ class flat_index {
 ///
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
-///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?}   (+ "embedding" via record_to_json)
-///   search_hit     the record's fields plus "score"
+///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?}
+///                  (+ "embedding" via record_to_json)
+///   search_hit     the record's fields plus "score" (and "score_details" when explained)
 ///   memory_event   {"id","memory","event","previous_memory"?}
 ///   history_event  {"id","memory_id","old_memory","new_memory","event","created_at","updated_at",
 ///                   "is_deleted","actor_id","role"}   (null where absent)
 ///   results(xs)    {"results":[...]}
 
 // #include <engram/error.hpp>: inlined above
+// ---- begin <engram/rank/expiry.hpp>
+/// @file rank/expiry.hpp
+/// Expiration dates of memories: `YYYY-MM-DD`, UTC. A memory is visible through the whole of its expiration
+/// day and hidden from the next day on.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0 {
+
+/// Days since 1970-01-01 of a valid `YYYY-MM-DD` (exactly ten characters, a real calendar day).
+/// @throws validation_error naming the text otherwise.
+inline std::int32_t parse_expiration_day(std::string_view s) {
+  using namespace std::chrono;
+  int y = 0, m = 0, d = 0;
+  if (s.size() == 10 && s[4] == '-' && s[7] == '-' && detail::parse_digits(s, 0, 4, y) &&
+      detail::parse_digits(s, 5, 2, m) && detail::parse_digits(s, 8, 2, d)) {
+    const year_month_day ymd{year{y}, month{unsigned(m)}, day{unsigned(d)}};
+    if (ymd.ok()) return static_cast<std::int32_t>(sys_days{ymd}.time_since_epoch().count());
+  }
+  throw validation_error("expiration_date '" + std::string(s) + "' is not a date (expected YYYY-MM-DD, e.g. 2026-12-31)");
+}
+
+/// The UTC day of `t`, as days since 1970-01-01.
+inline std::int32_t utc_day(timestamp t) noexcept {
+  return static_cast<std::int32_t>(std::chrono::floor<std::chrono::days>(t).time_since_epoch().count());
+}
+
+/// "No expiration" as a day number.
+inline constexpr std::int32_t never_expires = std::numeric_limits<std::int32_t>::max();
+
+/// True when a memory expiring on day `expiry` is hidden on day `today` (the expiration day itself is visible).
+constexpr bool is_expired(std::int32_t expiry, std::int32_t today) noexcept { return today > expiry; }
+
+}  // namespace engram::inline v0
+// ---- end <engram/rank/expiry.hpp>
 // #include <engram/record.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 
@@ -3350,6 +4103,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "run_id", r.run_id);
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
+  if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
 }
@@ -3377,6 +4131,9 @@ inline void from_json(const nlohmann::json& j, record& r) {
   r.role = detail::string_field(j, "role", what, false);
   r.created_at = detail::time_field(j, "created_at", what).value_or(timestamp{});
   r.updated_at = detail::time_field(j, "updated_at", what).value_or(r.created_at);
+  const auto expiry = detail::string_field(j, "expiration_date", what, false);
+  if (!expiry.empty()) (void)parse_expiration_day(expiry);  // throws validation_error for a bad date
+  r.expiration_date = expiry.empty() ? std::nullopt : std::optional<std::string>(expiry);
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");
@@ -3391,6 +4148,11 @@ inline void from_json(const nlohmann::json& j, record& r) {
 inline void to_json(nlohmann::json& j, const search_hit& h) {
   j = record_to_json(h.record, false);
   j["score"] = h.score;
+  if (h.details)
+    j["score_details"] = {{"semantic", h.details->semantic}, {"keyword", h.details->keyword},
+                          {"recency", h.details->recency},   {"importance", h.details->importance},
+                          {"access", h.details->access},     {"final", h.details->final},
+                          {"cosine", h.details->cosine},     {"bm25", h.details->bm25}};
 }
 
 inline void to_json(nlohmann::json& j, const memory_event& e) {
@@ -3662,6 +4424,553 @@ class scope_catalog {
 // #include <engram/filter/expr.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
 // #include <engram/json.hpp>: inlined above
+// #include <engram/rank/expiry.hpp>: inlined above
+// ---- begin <engram/rank/fusion.hpp>
+/// @file rank/fusion.hpp
+/// How a search scores a memory: semantic (cosine), keyword (BM25) or both fused, plus optional recency,
+/// importance and access-frequency terms. Pure functions; basic_memory gathers the inputs.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace engram::inline v0 {
+
+/// Which similarity a search ranks by.
+enum class search_mode {
+  hybrid,    ///< cosine and BM25 fused (the default); a memory found by either is a candidate
+  semantic,  ///< cosine similarity of the embeddings only
+  keyword,   ///< BM25 over normalised terms only (memories sharing no term with the query are not found)
+};
+
+/// How hybrid search combines the two similarities.
+enum class fusion_method {
+  /// semantic · max(cosine, 0) + keyword · bm25 / max_bm25, where max_bm25 is the best BM25 score among the
+  /// memories searched (so the best keyword match contributes the full keyword weight). In [0, 1] when the
+  /// two weights sum to 1.
+  weighted,
+  /// Reciprocal-rank fusion: semantic / (rrf_k + rank_cos) + keyword / (rrf_k + rank_bm25), ranks from 1 within
+  /// each candidate list, a list a memory is absent from contributing 0. Ignores score scales entirely.
+  reciprocal_rank,
+};
+
+/// Weights of the ranking terms. The recency, importance and access terms are off (0) by default; when any is
+/// on, it reorders a candidate pool of the best max(3 × limit, 50) memories by similarity.
+struct ranking_weights {
+  float semantic = 0.5f;  ///< weight of the cosine term in hybrid search
+  float keyword = 0.5f;   ///< weight of the BM25 term in hybrid search
+  fusion_method fusion = fusion_method::weighted;
+  float rrf_k = 60.0f;    ///< reciprocal-rank fusion's damping constant (60 in Cormack et al. 2009)
+
+  float recency = 0.0f;              ///< weight of exp(−ln 2 · age / half_life), age since updated_at
+  double recency_half_life_days = 30.0;
+  float importance = 0.0f;           ///< weight of metadata[importance_key], a number clamped to [0, 1]
+  std::string importance_key = "importance";
+  /// weight of n / (n + access_saturation), n = times the memory was returned by a search of this basic_memory
+  /// since it was opened (counted in memory, not stored)
+  float access = 0.0f;
+  float access_saturation = 5.0f;
+
+  [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
+};
+
+/// Throws validation_error for a negative or non-finite weight or a non-positive half-life, naming it.
+inline void validate_weights(const ranking_weights& w) {
+  auto check = [](double v, const char* name, bool positive) {
+    if (!std::isfinite(v) || v < 0.0 || (positive && v <= 0.0))
+      throw validation_error(std::string("search: ranking weight '") + name + "' is " + std::to_string(v) +
+                             (positive ? " (expected > 0)" : " (expected a finite number >= 0)"));
+  };
+  check(w.semantic, "semantic", false);
+  check(w.keyword, "keyword", false);
+  check(w.rrf_k, "rrf_k", false);
+  check(w.recency, "recency", false);
+  check(w.recency_half_life_days, "recency_half_life_days", true);
+  check(w.importance, "importance", false);
+  check(w.access, "access", false);
+  check(w.access_saturation, "access_saturation", true);
+}
+
+/// exp(−ln 2 · age / half_life): 1 for a memory changed at `now`, ½ one half-life earlier. Future times count as now.
+inline float recency_score(timestamp updated, timestamp now, double half_life_days) noexcept {
+  const double age_days = std::max(0.0, std::chrono::duration<double, std::ratio<86400>>(now - updated).count());
+  return static_cast<float>(std::exp(-std::log(2.0) * age_days / half_life_days));
+}
+
+/// metadata[key] when it is a number, clamped to [0, 1]; 0 when absent or not a number.
+inline float importance_score(const nlohmann::json& metadata, const std::string& key) {
+  if (!metadata.is_object()) return 0.0f;
+  auto it = metadata.find(key);
+  if (it == metadata.end() || !it->is_number()) return 0.0f;
+  const double v = it->get<double>();
+  return std::isfinite(v) ? static_cast<float>(std::clamp(v, 0.0, 1.0)) : 0.0f;
+}
+
+/// n / (n + saturation): 0 for a memory never returned, ½ after `saturation` returns.
+inline float access_score(std::uint32_t n, float saturation) noexcept {
+  return static_cast<float>(double(n) / (double(n) + double(saturation)));
+}
+
+/// What is known of one candidate before fusion.
+struct rank_signals {
+  float cosine = 0.0f;
+  float bm25 = 0.0f;
+  std::size_t semantic_rank = 0;  ///< 1-based rank by cosine among the candidates; 0 when not ranked
+  std::size_t keyword_rank = 0;   ///< 1-based rank by BM25; 0 when it shares no term with the query
+  float recency = 0.0f;           ///< recency_score
+  float importance = 0.0f;        ///< importance_score
+  float access = 0.0f;            ///< access_score
+};
+
+/// The score of one candidate with its parts (each weighted; final is their sum).
+///  - semantic mode: semantic = cosine (unweighted, so a plain semantic search scores by cosine);
+///  - keyword mode: keyword = bm25 / max_bm25;
+///  - hybrid mode: see fusion_method.
+/// Then final += recency·w.recency + importance·w.importance + access·w.access.
+inline score_details fuse_scores(const rank_signals& s, search_mode mode, const ranking_weights& w, float max_bm25) {
+  score_details d;
+  d.cosine = s.cosine;
+  d.bm25 = s.bm25;
+  const float kw_norm = max_bm25 > 0.0f ? s.bm25 / max_bm25 : 0.0f;
+  switch (mode) {
+    case search_mode::semantic: d.semantic = s.cosine; break;
+    case search_mode::keyword: d.keyword = kw_norm; break;
+    case search_mode::hybrid:
+      if (w.fusion == fusion_method::weighted) {
+        d.semantic = w.semantic * std::max(s.cosine, 0.0f);
+        d.keyword = w.keyword * kw_norm;
+      } else {
+        d.semantic = s.semantic_rank ? w.semantic / (w.rrf_k + float(s.semantic_rank)) : 0.0f;
+        d.keyword = s.keyword_rank ? w.keyword / (w.rrf_k + float(s.keyword_rank)) : 0.0f;
+      }
+      break;
+  }
+  d.recency = w.recency * s.recency;
+  d.importance = w.importance * s.importance;
+  d.access = w.access * s.access;
+  d.final = d.semantic + d.keyword + d.recency + d.importance + d.access;
+  return d;
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/rank/fusion.hpp>
+// ---- begin <engram/rank/keyword_index.hpp>
+/// @file rank/keyword_index.hpp
+/// BM25 keyword search over scope partitions: per-partition inverted lists of normalised terms
+/// (rank/tokenize.hpp), kept in step with the vector index by basic_memory.
+
+// #include <engram/detail/catalog.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/index/topk.hpp>: inlined above
+// ---- begin <engram/rank/tokenize.hpp>
+/// @file rank/tokenize.hpp
+/// The keyword index's text normalisation: UTF-8 aware word splitting, lowercasing (ASCII, Latin-1 and
+/// Latin Extended-A), English stop words and the light stemmer of detail/stem.hpp.
+
+// #include <engram/detail/stem.hpp>: inlined above
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0 {
+
+namespace detail {
+
+/// Decodes one code point at s[i] (advancing i). Invalid bytes decode as U+FFFD and advance by one.
+inline char32_t next_code_point(std::string_view s, std::size_t& i) noexcept {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+  if (len == 0 || i + len > s.size()) {
+    ++i;
+    return 0xfffd;
+  }
+  char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+  for (std::size_t j = 1; j < len; ++j) {
+    const auto b = static_cast<unsigned char>(s[i + j]);
+    if ((b & 0xc0) != 0x80) {
+      ++i;
+      return 0xfffd;
+    }
+    cp = (cp << 6) | (b & 0x3f);
+  }
+  i += len;
+  return cp;
+}
+
+inline void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else {
+    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  }
+}
+
+/// True for code points that belong inside a word: ASCII letters and digits, and every non-ASCII code point
+/// except the Latin-1 symbols (U+0080–U+00BF, ×, ÷), general punctuation (U+2000–U+206F), CJK punctuation
+/// (U+3000–U+303F), full-width ASCII punctuation and U+FFFD.
+constexpr bool is_word_code_point(char32_t cp) noexcept {
+  if (cp < 0x80)
+    return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9');
+  if (cp < 0xc0 || cp == 0xd7 || cp == 0xf7) return false;
+  if (cp >= 0x2000 && cp <= 0x206f) return false;
+  if (cp >= 0x3000 && cp <= 0x303f) return false;
+  if (cp >= 0xff01 && cp <= 0xff0f) return false;
+  return cp != 0xfffd;
+}
+
+/// Lowercase of ASCII, Latin-1 (À–Þ except ×) and Latin Extended-A capitals; other code points unchanged.
+constexpr char32_t to_lower_code_point(char32_t cp) noexcept {
+  if (cp >= 'A' && cp <= 'Z') return cp + 32;
+  if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7) return cp + 32;
+  if (cp >= 0x100 && cp <= 0x17f) {
+    if (cp == 0x130) return 'i';  // İ
+    if (cp == 0x178) return 0xff;  // Ÿ
+    const bool odd_capitals = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17e);
+    if (cp == 0x138 || cp == 0x149 || cp == 0x17f) return cp;  // ĸ, ŉ, ſ: no case pair
+    if (odd_capitals ? (cp % 2 == 1) : (cp % 2 == 0)) return cp + 1;
+  }
+  return cp;
+}
+
+}  // namespace detail
+
+/// English function words that carry no retrieval signal (compared after lowercasing, before stemming).
+inline bool is_keyword_stop_word(std::string_view w) noexcept {
+  static constexpr std::array<std::string_view, 64> stop = {
+      "a",     "about", "am",   "an",    "and",  "are",   "as",    "at",   "be",   "been", "but",  "by",
+      "can",   "did",   "do",   "does",  "for",  "from",  "had",   "has",  "have", "he",   "her",  "him",
+      "his",   "how",   "i",    "im",    "if",   "in",    "is",    "it",   "its",  "me",   "my",   "of",
+      "on",    "or",    "our",  "she",   "so",   "that",  "the",   "their", "them", "then", "there", "they",
+      "this",  "to",    "was",  "we",    "were", "what",  "when",  "where", "which", "who", "will", "with",
+      "would", "you",   "your", "yours"};
+  for (const auto s : stop)
+    if (s == w) return true;
+  return false;
+}
+
+/// Splits `text` into lowercase words (see detail::is_word_code_point; an apostrophe inside a word is
+/// dropped, so "don't" is "dont"), without stop-word removal or stemming. Invalid UTF-8 bytes separate words.
+/// O(bytes).
+inline std::vector<std::string> split_words(std::string_view text) {
+  std::vector<std::string> words;
+  std::string cur;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char32_t cp = detail::next_code_point(text, i);
+    if (detail::is_word_code_point(cp)) {
+      detail::append_utf8(cur, detail::to_lower_code_point(cp));
+    } else if ((cp == '\'' || cp == 0x2019) && !cur.empty()) {
+      continue;
+    } else if (!cur.empty()) {
+      words.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) words.push_back(std::move(cur));
+  return words;
+}
+
+/// The index terms of `text`: split_words, stop words removed, each word lightly stemmed (detail::light_stem:
+/// "hiking", "hikes", "hiked" -> "hike"). Order and repetitions are kept.
+inline std::vector<std::string> keyword_terms(std::string_view text) {
+  auto words = split_words(text);
+  std::vector<std::string> out;
+  out.reserve(words.size());
+  for (auto& w : words)
+    if (!is_keyword_stop_word(w)) out.push_back(detail::light_stem(w));
+  return out;
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/rank/tokenize.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Okapi BM25 parameters.
+struct bm25_params {
+  /// Term-frequency saturation: a term's contribution approaches (k1 + 1) × idf as it repeats. 1.2 is the
+  /// usual default (Lucene, Elasticsearch); 0 ignores repetitions.
+  float k1 = 1.2f;
+  /// Length normalisation: 0 ignores document length, 1 divides fully by length / average length.
+  float b = 0.75f;
+};
+
+/// An inverted index over memory texts, searched with Okapi BM25:
+///
+///   score(q, d) = Σ_{t ∈ terms(q), distinct} idf(t) · tf(t,d)·(k1 + 1) / (tf(t,d) + k1·(1 − b + b·|d| / avgdl))
+///   idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))      (Lucene's form: never negative)
+///
+/// where N, df and avgdl are counted over the partitions searched (a scope's own statistics, so one user's
+/// memories never change another's scores), |d| is the number of terms of d after stop-word removal, and
+/// terms are those of keyword_terms(). A filter narrows which documents are returned, not the statistics.
+///
+/// Thread-safety: const members may run concurrently; add/update/remove/clear need exclusive access.
+/// Memory: one posting (8 bytes) per distinct term per document, plus the terms of each document.
+class keyword_index {
+ public:
+  explicit keyword_index(bm25_params params = {}) : params_(params) {
+    if (!(params.k1 >= 0.0f) || !(params.b >= 0.0f && params.b <= 1.0f))
+      throw validation_error("keyword_index: k1 " + std::to_string(params.k1) + " / b " + std::to_string(params.b) +
+                             " out of range (expected k1 >= 0 and 0 <= b <= 1)");
+  }
+
+  [[nodiscard]] const bm25_params& params() const noexcept { return params_; }
+
+  /// Indexes `text` as the document of `slot` in partition `p` (replacing what the slot held).
+  /// O(terms of text).
+  void add(slot_id slot, partition_id p, std::string_view text) {
+    remove(slot);
+    if (slot >= docs_.size()) docs_.resize(std::size_t{slot} + 1);
+    if (p >= parts_.size()) parts_.resize(std::size_t{p} + 1);
+    auto& d = docs_[slot];
+    d.partition = p;
+    d.live = true;
+    const auto terms = keyword_terms(text);
+    d.length = static_cast<std::uint32_t>(terms.size());
+    for (const auto& t : terms) {
+      const auto id = intern(t);
+      auto it = std::find_if(d.terms.begin(), d.terms.end(), [&](const auto& e) { return e.first == id; });
+      if (it == d.terms.end())
+        d.terms.emplace_back(id, 1u);
+      else
+        ++it->second;
+    }
+    auto& part = parts_[p];
+    for (const auto& [id, tf] : d.terms) part.postings[id].push_back(posting{slot, tf});
+    ++part.documents;
+    part.total_length += d.length;
+    ++size_;
+  }
+
+  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
+  void update(slot_id slot, std::string_view text) {
+    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
+    add(slot, docs_[slot].partition, text);
+  }
+
+  /// Forgets `slot` (a no-op when it holds nothing). O(Σ posting-list lengths of its terms).
+  void remove(slot_id slot) {
+    if (!contains(slot)) return;
+    auto& d = docs_[slot];
+    auto& part = parts_[d.partition];
+    for (const auto& [id, tf] : d.terms) {
+      auto it = part.postings.find(id);
+      if (it == part.postings.end()) continue;
+      auto& list = it->second;
+      auto pos = std::find_if(list.begin(), list.end(), [&](const posting& x) { return x.slot == slot; });
+      if (pos != list.end()) {
+        *pos = list.back();
+        list.pop_back();
+      }
+      if (list.empty()) part.postings.erase(it);
+    }
+    --part.documents;
+    part.total_length -= d.length;
+    d = document{};
+    --size_;
+  }
+
+  void clear() { *this = keyword_index(params_); }
+
+  /// Number of documents held.
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool contains(slot_id slot) const noexcept { return slot < docs_.size() && docs_[slot].live; }
+
+  /// Documents of `partitions` that contain the (normalised) term, e.g. document_frequency(keyword_terms("Hiking")[0]).
+  [[nodiscard]] std::size_t document_frequency(std::string_view term, std::span<const partition_id> partitions) const {
+    auto id = term_ids_.find(term);
+    if (id == term_ids_.end()) return 0;
+    std::size_t df = 0;
+    for (const auto p : partitions)
+      if (p < parts_.size())
+        if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+    return df;
+  }
+
+  /// The BM25 score of every document of `partitions` that shares a term with `query` and that
+  /// `accept(slot)` admits, in no particular order. O(Σ posting-list lengths of the query's terms).
+  template <class Accept>
+  [[nodiscard]] std::vector<index_hit> score_all(std::string_view query, std::span<const partition_id> partitions,
+                                                 Accept&& accept) const {
+    std::vector<index_hit> out;
+    auto terms = keyword_terms(query);
+    std::sort(terms.begin(), terms.end());
+    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+    std::size_t n = 0;
+    std::uint64_t total_length = 0;
+    for (const auto p : partitions)
+      if (p < parts_.size()) {
+        n += parts_[p].documents;
+        total_length += parts_[p].total_length;
+      }
+    if (n == 0 || terms.empty()) return out;
+    const double avgdl = std::max(1.0, double(total_length) / double(n));
+    // scores by slot: a dense array when the partitions hold a good share of all documents, else a hash map
+    // (a small scope in a large index must not pay for every slot)
+    const bool dense = n * 8 >= docs_.size();
+    std::vector<float> acc;
+    std::unordered_map<slot_id, float> sparse;
+    std::vector<slot_id> touched;
+    for (const auto& t : terms) {
+      auto id = term_ids_.find(t);
+      if (id == term_ids_.end()) continue;
+      std::size_t df = 0;
+      for (const auto p : partitions)
+        if (p < parts_.size())
+          if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+      if (df == 0) continue;
+      const double idf = std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
+      if (dense && acc.empty()) acc.assign(docs_.size(), -1.0f);
+      for (const auto p : partitions) {
+        if (p >= parts_.size()) continue;
+        auto it = parts_[p].postings.find(id->second);
+        if (it == parts_[p].postings.end()) continue;
+        for (const auto& post : it->second) {
+          const double tf = post.tf;
+          const double norm = params_.k1 * (1.0 - params_.b + params_.b * double(docs_[post.slot].length) / avgdl);
+          const auto s = static_cast<float>(idf * tf * (params_.k1 + 1.0) / (tf + norm));
+          if (!dense) {
+            auto [it, fresh] = sparse.try_emplace(post.slot, s);
+            if (fresh)
+              touched.push_back(post.slot);
+            else
+              it->second += s;
+          } else if (acc[post.slot] < 0.0f) {
+            acc[post.slot] = s;
+            touched.push_back(post.slot);
+          } else {
+            acc[post.slot] += s;
+          }
+        }
+      }
+    }
+    out.reserve(touched.size());
+    for (const auto slot : touched)
+      if (accept(slot)) out.push_back(index_hit{slot, dense ? acc[slot] : sparse.at(slot)});
+    return out;
+  }
+
+  /// The `k` best documents for `query` (see score_all), best first, equal scores by lower slot.
+  template <class Accept>
+  [[nodiscard]] std::vector<index_hit> search(std::string_view query, std::size_t k,
+                                              std::span<const partition_id> partitions, Accept&& accept) const {
+    topk best(k);
+    for (const auto& h : score_all(query, partitions, accept)) best.push(h.slot, h.score);
+    return best.take_sorted();
+  }
+
+  /// search() without a filter.
+  [[nodiscard]] std::vector<index_hit> search(std::string_view query, std::size_t k,
+                                              std::span<const partition_id> partitions) const {
+    return search(query, k, partitions, [](slot_id) { return true; });
+  }
+
+ private:
+  struct posting {
+    slot_id slot = 0;
+    std::uint32_t tf = 0;
+  };
+  struct document {
+    partition_id partition = 0;
+    std::uint32_t length = 0;
+    bool live = false;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> terms;  // (term id, frequency)
+  };
+  struct partition {
+    std::unordered_map<std::uint32_t, std::vector<posting>> postings;
+    std::size_t documents = 0;
+    std::uint64_t total_length = 0;
+  };
+
+  std::uint32_t intern(const std::string& term) {
+    if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
+    const auto id = static_cast<std::uint32_t>(term_ids_.size());
+    term_ids_.emplace(term, id);
+    return id;
+  }
+
+  bm25_params params_;
+  detail::string_map<std::uint32_t> term_ids_;  // every term ever seen (kept until clear())
+  std::vector<document> docs_;                  // by slot
+  std::vector<partition> parts_;                // by partition id
+  std::size_t size_ = 0;
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/rank/keyword_index.hpp>
+// ---- begin <engram/rank/rerank.hpp>
+/// @file rank/rerank.hpp
+/// The reranker hook: a last pass over a search's candidates, e.g. a cross-encoder scoring (query, memory)
+/// pairs. basic_memory calls it (when set in memory_config) on its candidate pool, best first, before the
+/// pool is cut to the requested limit.
+
+// #include <engram/record.hpp>: inlined above
+
+#include <concepts>
+#include <functional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// A reranker reorders (and may rescore or drop) hits: `rerank(query, hits) -> hits`, best first.
+template <class R>
+concept reranker = requires(const R& r, std::string_view q, std::vector<search_hit> hits) {
+  { r.rerank(q, std::move(hits)) } -> std::convertible_to<std::vector<search_hit>>;
+};
+
+/// The default: keeps the order and scores it is given.
+struct no_reranker {
+  [[nodiscard]] std::vector<search_hit> rerank(std::string_view, std::vector<search_hit> hits) const { return hits; }
+};
+
+/// A type-erased reranker, as memory_config holds it. Empty means no reranking.
+using rerank_function = std::function<std::vector<search_hit>(std::string_view, std::vector<search_hit>)>;
+
+/// Wraps any reranker for memory_config::rerank. The reranker must be safe to call concurrently (searches run
+/// in parallel).
+template <reranker R>
+rerank_function make_rerank_function(R r) {
+  return [r = std::move(r)](std::string_view q, std::vector<search_hit> hits) { return r.rerank(q, std::move(hits)); };
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/rank/rerank.hpp>
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 // #include <engram/store/write_batch.hpp>: inlined above
@@ -3747,10 +5056,14 @@ inline bool is_uuid(std::string_view s) noexcept {
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <map>
+#include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -3773,6 +5086,9 @@ struct memory_limits {
 struct memory_config {
   memory_limits limits{};
   std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
+  bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
+  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
+  rerank_function rerank{};
 };
 
 /// Options of add().
@@ -3781,30 +5097,43 @@ struct add_options {
   /// true: the Extractor decides what to remember; false: each non-system message is stored as given
   /// (exact duplicates in the scope skipped), whatever the Extractor.
   bool infer = true;
+  /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
+  std::optional<std::string> expiration_date{};
 };
 
 /// Options of search().
 struct search_options {
   /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
   std::size_t limit = 20;
-  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1].
+  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
+  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
   std::optional<float> threshold{};
   /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
   /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
   filter_expr filter{};
   /// How the filter is applied; every strategy returns the same hits.
   filter_strategy strategy = filter_strategy::automatic;
+  /// Which similarity ranks (rank/fusion.hpp). Hybrid: cosine and BM25 fused; a memory matching only the
+  /// query's keywords is still a candidate. Scores are cosine similarities only in semantic mode.
+  search_mode mode = search_mode::hybrid;
+  /// Fusion weights and the optional recency / importance / access terms (off by default).
+  ranking_weights weights{};
+  bool explain = false;       ///< true: each hit carries score_details
+  bool show_expired = false;  ///< true: memories past their expiration_date are searched too
 };
 
 /// Options of get_all().
 struct get_all_options {
   std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
   filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
+  bool show_expired = false;  ///< true: memories past their expiration_date are listed too
 };
 
 /// Options of update().
 struct update_options {
   std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
+  /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
+  std::optional<std::string> expiration_date{};
 };
 
 /// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
@@ -3903,6 +5232,7 @@ class basic_memory {
   add_result add(std::span<const message> messages, const scope& s, const add_options& options = {}) {
     validate_scope(s, "add");
     validate_metadata(options.metadata, "add");
+    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
     if (messages.size() > config_.limits.max_messages)
       throw validation_error("add: " + std::to_string(messages.size()) + " messages; at most " +
                              std::to_string(config_.limits.max_messages) + " per call");
@@ -3983,6 +5313,7 @@ class basic_memory {
           r.actor_id = from ? from->actor_id : std::string();
           r.created_at = r.updated_at = now;
           r.embedding = vector_for(a.text);
+          r.expiration_date = options.expiration_date;
           batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add,
                                                now, std::nullopt, false, r.actor_id, r.role});
           result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
@@ -4068,6 +5399,8 @@ class basic_memory {
     validate_text(text, "update: text");
     if (is_blank(text)) throw validation_error("update: text is empty");
     if (options.metadata) validate_metadata(*options.metadata, "update");
+    if (options.expiration_date && !options.expiration_date->empty())
+      (void)parse_expiration_day(*options.expiration_date);
     const std::string t(text);
     auto vec = embed_checked(std::span<const std::string>(&t, 1));
 
@@ -4079,6 +5412,8 @@ class basic_memory {
     r.updated_at = utc_now();
     r.embedding = std::move(vec.front());
     if (options.metadata) r.metadata = *options.metadata;
+    if (options.expiration_date)
+      r.expiration_date = options.expiration_date->empty() ? std::nullopt : options.expiration_date;
     write_batch batch;
     batch.upserts.push_back(r);
     batch.events.push_back(history_event{make_uuid_v4(), r.id, current->memory, r.memory, event_kind::update,
@@ -4129,6 +5464,10 @@ class basic_memory {
     index_.clear();
     catalog_.clear();
     columns_.clear();
+    keyword_.clear();
+    expiry_.clear();
+    expiring_.clear();
+    access_.clear();
   }
 
   // ---- reading ----------------------------------------------------------------------------------------
@@ -4157,21 +5496,109 @@ class basic_memory {
     if (options.limit == 0 || options.limit > config_.limits.max_limit)
       throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
                              std::to_string(config_.limits.max_limit) + ")");
+    validate_weights(options.weights);
     const std::string q(query);
-    const auto qv = embed_checked(std::span<const std::string>(&q, 1));
+    const bool use_vectors = options.mode != search_mode::keyword;
+    const bool use_keywords = options.mode != search_mode::semantic;
+    const auto qv = use_vectors ? embed_checked(std::span<const std::string>(&q, 1)) : std::vector<std::vector<float>>{};
 
     std::shared_lock lock(mtx_);
     const auto partitions = select_partitions(s, options.filter);
     std::vector<search_hit> out;
     if (partitions.empty()) return out;
-    const auto hits = options.filter.empty()
-                          ? index_.search(qv.front(), options.limit, partitions, static_cast<const slot_bitmap*>(nullptr))
-                          : filtered_search(qv.front(), options, partitions);
-    out.reserve(hits.size());
-    for (const auto& h : hits) {
-      if (options.threshold && h.score < *options.threshold) continue;
-      if (auto r = store_.get(catalog_.id_of(h.slot))) out.push_back(search_hit{std::move(*r), h.score});
+    const auto now = utc_now();
+    const auto today = utc_day(now);
+    const bool hide = !options.show_expired && !expiring_.empty();
+    const auto& w = options.weights;
+    // A plain semantic search needs exactly `limit` hits; anything that reorders needs a pool to reorder.
+    const bool plain = options.mode == search_mode::semantic && !w.has_extra_terms() && !config_.rerank;
+    const std::size_t pool = plain ? options.limit : std::max<std::size_t>(options.limit * 3, 50);
+
+    std::vector<index_hit> semantic;
+    if (use_vectors)
+      semantic = options.filter.empty() && !hide
+                     ? index_.search(qv.front(), pool, partitions, static_cast<const slot_bitmap*>(nullptr))
+                     : filtered_search(qv.front(), options, pool, partitions, hide, today);
+
+    struct candidate {
+      slot_id slot;
+      rank_signals signals;
+    };
+    std::vector<candidate> cands;
+    cands.reserve(semantic.size() + (use_keywords ? pool : 0));
+    for (std::size_t i = 0; i < semantic.size(); ++i)
+      cands.push_back({semantic[i].slot, rank_signals{.cosine = semantic[i].score, .semantic_rank = i + 1}});
+
+    float max_bm25 = 0.0f;
+    if (use_keywords) {
+      auto matches = keyword_.score_all(q, partitions, [&](slot_id slot) { return admits(options.filter, hide, today, slot); });
+      std::sort(matches.begin(), matches.end(), better_hit);
+      if (!matches.empty()) max_bm25 = matches.front().score;
+      // (slot, rank) of every keyword match, to find the BM25 of semantic candidates
+      std::vector<std::pair<slot_id, std::uint32_t>> rank_of(matches.size());
+      for (std::size_t i = 0; i < matches.size(); ++i) rank_of[i] = {matches[i].slot, static_cast<std::uint32_t>(i)};
+      std::sort(rank_of.begin(), rank_of.end());
+      for (auto& c : cands) {
+        auto it = std::lower_bound(rank_of.begin(), rank_of.end(), std::pair<slot_id, std::uint32_t>{c.slot, 0});
+        if (it != rank_of.end() && it->first == c.slot) {
+          c.signals.bm25 = matches[it->second].score;
+          c.signals.keyword_rank = it->second + 1;
+        }
+      }
+      // keyword matches the semantic pool missed are candidates too; their cosines are computed exactly
+      slot_bitmap missing;
+      std::size_t added = 0;
+      const std::size_t first_new = cands.size();
+      for (std::size_t i = 0; i < matches.size() && i < pool; ++i) {
+        if (use_vectors && std::any_of(semantic.begin(), semantic.end(), [&](const index_hit& h) { return h.slot == matches[i].slot; }))
+          continue;
+        cands.push_back({matches[i].slot, rank_signals{.bm25 = matches[i].score, .keyword_rank = i + 1}});
+        missing.set(matches[i].slot);
+        ++added;
+      }
+      if (use_vectors && added) {
+        for (const auto& h : index_.search(qv.front(), added, partitions, &missing))
+          for (std::size_t i = first_new; i < cands.size(); ++i)
+            if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
+      }
     }
+
+    // records are fetched once: for every candidate when the extra terms need them, else for the hits only
+    std::vector<std::optional<record>> recs(cands.size());
+    std::vector<std::pair<score_details, std::size_t>> scored;
+    scored.reserve(cands.size());
+    for (std::size_t i = 0; i < cands.size(); ++i) {
+      auto& sig = cands[i].signals;
+      if (w.has_extra_terms()) {
+        recs[i] = store_.get(catalog_.id_of(cands[i].slot));
+        if (!recs[i]) continue;
+        sig.recency = recency_score(recs[i]->updated_at, now, w.recency_half_life_days);
+        sig.importance = importance_score(recs[i]->metadata, w.importance_key);
+        sig.access = access_score(access_[cands[i].slot].load(std::memory_order_relaxed), w.access_saturation);
+      }
+      scored.emplace_back(fuse_scores(sig, options.mode, w, max_bm25), i);
+    }
+    std::sort(scored.begin(), scored.end(), [&](const auto& a, const auto& b) {
+      // Ties by id, not slot: slots depend on load order, so results stay the same across reopen and import.
+      if (a.first.final != b.first.final) return a.first.final > b.first.final;
+      return catalog_.id_of(cands[a.second].slot) < catalog_.id_of(cands[b.second].slot);
+    });
+
+    const std::size_t keep = config_.rerank ? pool : options.limit;
+    out.reserve(std::min(keep, scored.size()));
+    for (const auto& [d, i] : scored) {
+      if (out.size() == keep) break;
+      if (options.threshold && d.final < *options.threshold) continue;
+      auto r = recs[i] ? std::move(recs[i]) : store_.get(catalog_.id_of(cands[i].slot));
+      if (!r) continue;
+      out.push_back(search_hit{std::move(*r), d.final, options.explain ? std::optional<score_details>(d) : std::nullopt});
+    }
+    if (config_.rerank) {
+      out = config_.rerank(query, std::move(out));
+      if (out.size() > options.limit) out.resize(options.limit);
+    }
+    for (const auto& h : out)
+      if (auto slot = catalog_.slot_of(h.record.id)) access_[*slot].fetch_add(1, std::memory_order_relaxed);
     return out;
   }
 
@@ -4188,7 +5615,7 @@ class basic_memory {
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
     validate_scope(s, "get_all");
     std::shared_lock lock(mtx_);
-    return collect(select_partitions(&s, options.filter), options.limit, options.filter);
+    return collect(select_partitions(&s, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// As above, the scope given by the filter's own scope predicates (see search(query, options)).
@@ -4196,13 +5623,13 @@ class basic_memory {
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
     require_filter_scope(options.filter, "get_all");
     std::shared_lock lock(mtx_);
-    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter);
+    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// Every memory of every scope (that options.filter matches), oldest first: for export and administration.
   [[nodiscard]] std::vector<record> get_all(all_scopes_t, const get_all_options& options = {}) const {
     std::shared_lock lock(mtx_);
-    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter);
+    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// The changes of one memory id, oldest first; empty for an id that never existed.
@@ -4271,9 +5698,14 @@ class basic_memory {
     std::shared_lock lock(mtx_);
     const auto partitions = catalog_.select(s);
     if (partitions.empty()) return out;
+    const auto today = utc_day(utc_now());
+    const search_options unfiltered;
     for (std::size_t i = 0; i < vectors.size(); ++i) {
-      for (const auto& h : index_.search(vectors[i], config_.neighbours, partitions,
-                                         static_cast<const slot_bitmap*>(nullptr))) {
+      // expired memories are hidden from the extractor too: a fact said again is stored again
+      const auto hits = expiring_.empty() ? index_.search(vectors[i], config_.neighbours, partitions,
+                                                       static_cast<const slot_bitmap*>(nullptr))
+                                       : filtered_search(vectors[i], unfiltered, config_.neighbours, partitions, true, today);
+      for (const auto& h : hits) {
         if (auto r = store_.get(catalog_.id_of(h.slot)))
           out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
       }
@@ -4283,8 +5715,10 @@ class basic_memory {
 
   std::optional<std::string> find_duplicate(const std::vector<partition_id>& partitions, const std::string& hash,
                                             const std::string& text) const {
+    const auto today = utc_day(utc_now());
     for (const auto p : partitions)
       for (const auto slot : catalog_.with_hash(p, hash)) {
+        if (!expiring_.empty() && is_expired(expiry_[slot], today)) continue;  // an expired memory is no reason to forget
         const auto& id = catalog_.id_of(slot);
         if (auto r = store_.get(id); r && r->memory == text) return id;
       }
@@ -4311,10 +5745,13 @@ class basic_memory {
   }
 
   std::vector<record> collect(const std::vector<partition_id>& partitions, std::size_t limit,
-                              const filter_expr& filter) const {
+                              const filter_expr& filter, bool show_expired) const {
     std::vector<record> out;
+    const bool hide = !show_expired && !expiring_.empty();
+    const auto today = utc_day(utc_now());
     for (const auto p : partitions)
       catalog_.for_each_slot(p, [&](slot_id slot) {
+        if (hide && is_expired(expiry_[slot], today)) return;
         if (!filter.empty() && !columns_.matches(filter, slot)) return;
         if (auto r = store_.get(catalog_.id_of(slot))) out.push_back(std::move(*r));
       });
@@ -4330,19 +5767,42 @@ class basic_memory {
     const auto slot = catalog_.attach(r.id, p, r.hash);
     index_.add(slot, p, r.embedding);
     columns_.assign(slot, r);
+    keyword_.add(slot, p, r.memory);
+    while (access_.size() <= slot) access_.emplace_back(0u);
+    access_[slot].store(0, std::memory_order_relaxed);
+    set_expiry(slot, r);
   }
   void reindex_record(const record& r) {
     const auto slot = *catalog_.slot_of(r.id);
     catalog_.rehash(slot, r.hash);
     index_.update(slot, r.embedding);
     columns_.assign(slot, r);
+    keyword_.update(slot, r.memory);
+    set_expiry(slot, r);
   }
   void unindex(const std::string& id) {
     if (auto slot = catalog_.slot_of(id)) {
       index_.remove(*slot);
       catalog_.detach(*slot);
       columns_.erase(*slot);
+      keyword_.remove(*slot);
+      expiring_.erase(*slot);
+      expiry_[*slot] = never_expires;
     }
+  }
+  void set_expiry(slot_id slot, const record& r) {
+    if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
+    const auto day = r.expiration_date ? parse_expiration_day(*r.expiration_date) : never_expires;
+    if (day == never_expires)
+      expiring_.erase(slot);
+    else
+      expiring_.insert(slot);
+    expiry_[slot] = day;
+  }
+  /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
+  bool admits(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
+    if (hide_expired && is_expired(expiry_[slot], today)) return false;
+    return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
   }
 
   // ---- filters ------------------------------------------------------------------------------------------
@@ -4372,8 +5832,9 @@ class basic_memory {
   /// (over the scope's slots, or over every slot when the scope holds at least a quarter of them); post-filter
   /// searches with a growing k and keeps matching hits until `limit` are found or the partitions are exhausted.
   /// Both return exactly the best `limit` matching slots (ties by slot).
-  std::vector<index_hit> filtered_search(const std::vector<float>& q, const search_options& options,
-                                         const std::vector<partition_id>& partitions) const {
+  std::vector<index_hit> filtered_search(const std::vector<float>& q, const search_options& options, std::size_t limit,
+                                         const std::vector<partition_id>& partitions, bool hide_expired,
+                                         std::int32_t today) const {
     std::size_t total = 0;
     for (const auto p : partitions) total += catalog_.partition_size(p);
     if (total == 0) return {};
@@ -4399,7 +5860,7 @@ class basic_memory {
                         !std::binary_search(partitions.begin(), partitions.end(), catalog_.partition_of(slot))))
             continue;
           ++seen;
-          hits += columns_.matches(options.filter, slot) ? 1 : 0;
+          hits += admits(options.filter, hide_expired, today, slot) ? 1 : 0;
         }
         selectivity = (double(hits) + 1.0) / (double(seen) + 2.0);
         // Pre-filtering pays for evaluating every candidate and for an unpredictable skip per row; it wins
@@ -4408,18 +5869,21 @@ class basic_memory {
       }
     }
     if (strategy == filter_strategy::pre_filter) {
-      const auto candidates = dense ? columns_.select(options.filter) : columns_.select(options.filter, slots);
+      auto candidates = dense ? columns_.select(options.filter) : columns_.select(options.filter, slots);
+      if (hide_expired)
+        for (const auto slot : expiring_)
+          if (is_expired(expiry_[slot], today)) candidates.reset(slot);
       if (candidates.empty()) return {};
-      return index_.search(q, options.limit, partitions, &candidates);
+      return index_.search(q, limit, partitions, &candidates);
     }
-    std::size_t k = std::min(total, std::max(options.limit * 2, std::size_t(double(options.limit) / selectivity * 1.5) + 1));
+    std::size_t k = std::min(total, std::max(limit * 2, std::size_t(double(limit) / selectivity * 1.5) + 1));
     while (true) {
       const auto hits = index_.search(q, k, partitions, static_cast<const slot_bitmap*>(nullptr));
       std::vector<index_hit> out;
       for (const auto& h : hits) {
-        if (!columns_.matches(options.filter, h.slot)) continue;
+        if (!admits(options.filter, hide_expired, today, h.slot)) continue;
         out.push_back(h);
-        if (out.size() == options.limit) return out;
+        if (out.size() == limit) return out;
       }
       if (hits.size() < k || k >= total) return out;
       k = std::min(total, k * 4);
@@ -4460,6 +5924,7 @@ class basic_memory {
       throw dimension_mismatch(embedder_.dimension(), index_.dimension(), "basic_memory: index vs embedder");
     if constexpr (requires { store_.bind(store_identity{}); })
       store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
+    keyword_ = keyword_index(config_.bm25);
     rebuild_index();
   }
 
@@ -4501,6 +5966,10 @@ class basic_memory {
   mutable std::shared_mutex mtx_;
   detail::scope_catalog catalog_;
   filter_columns columns_;  // the filterable fields of every indexed record, by slot
+  keyword_index keyword_;   // BM25 over the text of every indexed record, by slot and partition
+  std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
+  std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
+  mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
 };
 
 }  // namespace engram::inline v0
@@ -4952,6 +6421,7 @@ inline void encode_record(byte_writer& w, const record& r) {
   w.i64(micros_of(r.created_at));
   w.i64(micros_of(r.updated_at));
   w.floats(r.embedding);
+  w.opt_str(r.expiration_date);
 }
 
 inline record decode_record(byte_reader& rd) {
@@ -4968,6 +6438,7 @@ inline record decode_record(byte_reader& rd) {
   r.created_at = timestamp_of(rd.i64());
   r.updated_at = timestamp_of(rd.i64());
   r.embedding = rd.floats();
+  r.expiration_date = rd.opt_str();
   return r;
 }
 

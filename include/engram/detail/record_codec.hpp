@@ -149,6 +149,7 @@ inline void encode_record(byte_writer& w, const record& r) {
   w.i64(micros_of(r.created_at));
   w.i64(micros_of(r.updated_at));
   w.floats(r.embedding);
+  w.opt_str(r.expiration_date);
 }
 
 inline record decode_record(byte_reader& rd) {
@@ -165,6 +166,7 @@ inline record decode_record(byte_reader& rd) {
   r.created_at = timestamp_of(rd.i64());
   r.updated_at = timestamp_of(rd.i64());
   r.embedding = rd.floats();
+  r.expiration_date = rd.opt_str();
   return r;
 }
 

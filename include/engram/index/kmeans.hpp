@@ -7,7 +7,12 @@
 #include <engram/error.hpp>
 #include <engram/simd/kernels.hpp>
 
+// <resolv.h> (pulled in by cpp-httplib) defines `_res` as a macro, which breaks Eigen's headers when they come
+// after it: hide it while Eigen is read.
+#pragma push_macro("_res")
+#undef _res
 #include <Eigen/Core>
+#pragma pop_macro("_res")
 
 #include <algorithm>
 #include <cmath>

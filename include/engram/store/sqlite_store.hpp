@@ -289,7 +289,7 @@ class sqlite_store {
           "CREATE TABLE IF NOT EXISTS memories(id TEXT PRIMARY KEY, memory TEXT NOT NULL, hash TEXT NOT NULL,"
           " metadata TEXT NOT NULL, user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,"
           " actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-          " embedding BLOB);"
+          " embedding BLOB, expiration_date TEXT);"
           "CREATE INDEX IF NOT EXISTS memories_scope ON memories(user_id, agent_id, run_id);"
           "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
           " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
@@ -301,7 +301,8 @@ class sqlite_store {
       throw storage_error("sqlite_store: '" + st.path + "' has storage format version " + *v + "; this engram (" +
                           version_string + ") reads version " + std::to_string(storage_format_version));
     constexpr const char* cols =
-        "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding";
+        "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
+        "expiration_date";
     constexpr const char* hcols =
         "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
     st.get_record = prepare((std::string("SELECT ") + cols + " FROM memories WHERE id = ?1").c_str());
@@ -312,7 +313,7 @@ class sqlite_store {
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
       st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
-                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
                               .c_str());
       st.erase = prepare("DELETE FROM memories WHERE id = ?1");
       st.add_event = prepare((std::string("INSERT INTO history(") + hcols +
@@ -383,6 +384,10 @@ class sqlite_store {
         }
       }
       sqlite3_bind_blob(st.get(), 12, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+      if (r.expiration_date)
+        bind_text(st, 13, *r.expiration_date);
+      else
+        sqlite3_bind_null(st.get(), 13);
       step(st);
     }
     for (const auto& id : b.erases) {
@@ -426,6 +431,7 @@ class sqlite_store {
     r.role = column_text(st, 8);
     r.created_at = column_time(st, 9);
     r.updated_at = column_time(st, 10);
+    if (sqlite3_column_type(st.get(), 12) != SQLITE_NULL) r.expiration_date = column_text(st, 12);
     const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(st.get(), 11));
     const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 11));
     r.embedding.resize(bytes / sizeof(float));

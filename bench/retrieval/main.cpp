@@ -1,0 +1,381 @@
+// Retrieval quality and latency of engram's search modes on synthetic multi-session conversations.
+//
+// The generator (fixed seed, its own integer RNG so every platform builds the same set) writes, for 100 users,
+// six sessions of chat spread over five weeks: planted facts (a pet's name, the city they live in, a locker
+// code, ...), later contradictions of some of them ("I just moved to Porto"), and everyday filler that shares
+// words with the questions (a friend's dog, a colleague's car). Each user then asks one paraphrased question per
+// planted fact; the known answer is the latest memory stating that fact. Reported per mode: recall@1/5/10 and
+// MRR (over the top 10), and for contradicted facts how often the current fact outranks the stale one.
+// Then the search latency (p50, p95) in one 10k-memory scope.
+//
+// Usage: bench_retrieval [--users N] [--fillers N per user, default 300] [--latency-memories N] [--queries N]
+
+#include <engram/engram.hpp>
+#include <engram/detail/md5.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace engram;
+
+namespace {
+
+/// splitmix64: fixed output on every platform (std distributions are not).
+struct rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+  template <class T>
+  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+};
+
+std::string fill(std::string t, const std::string& v) {
+  const auto pos = t.find("{v}");
+  if (pos != std::string::npos) t.replace(pos, 3, v);
+  return t;
+}
+
+using strings = std::vector<std::string>;
+
+struct category {
+  strings facts;      // templates stating the fact, {v} the value
+  strings updates;    // templates stating a changed value (contradictions); empty: never changes
+  strings questions;  // paraphrased questions
+  strings values;
+};
+
+std::string digits(rng& r, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s.push_back(static_cast<char>('0' + r.below(10)));
+  return s;
+}
+
+const strings cities = {"Lisbon", "Porto", "Madrid", "Berlin", "Oslo", "Krakow", "Dublin", "Lyon", "Turin", "Ghent",
+                        "Seville", "Bergen", "Tallinn", "Utrecht", "Zurich"};
+const strings names = {"Marta", "Joana", "Ines", "Rui", "Tomas", "Sofia", "Pedro", "Clara", "Hugo", "Lena", "Nadia",
+                       "Omar", "Yuki", "Priya", "Anders", "Bea", "Carlos", "Dmitri"};
+const strings pets = {"Biscuit", "Pepper", "Nala", "Rocco", "Miso", "Tofu", "Luna", "Bruno", "Ziggy", "Waffles",
+                      "Mochi", "Pixel", "Olive", "Juniper"};
+const strings cars = {"Toyota Corolla", "Volkswagen Golf", "Tesla Model 3", "Renault Clio", "Volvo V60",
+                      "Fiat Panda", "Skoda Octavia", "Mazda MX-5", "Honda Civic"};
+const strings foods = {"ramen", "lasagna", "sushi", "paella", "tacos", "pho", "bacalhau", "dumplings", "risotto",
+                       "falafel", "moussaka"};
+
+std::vector<category> categories() {
+  return {
+      {{"My dog is called {v}", "We named our puppy {v}"},
+       {},
+       {"What is the name of my dog?", "What did we call the puppy?"},
+       pets},
+      {{"I live in {v}", "Home for me is {v} these days"},
+       {"I just moved to {v}", "We relocated to {v} last month"},
+       {"Which city do I live in?", "Where is my home now?"},
+       cities},
+      {{"I work as a {v}", "My job is {v} at a small firm"},
+       {"I changed careers and I am now a {v}"},
+       {"What do I do for a living?", "What is my profession?"},
+       {"nurse", "carpenter", "data analyst", "pharmacist", "architect", "pilot", "librarian", "chef", "electrician"}},
+      {{"My favourite food is {v}", "I could eat {v} every single day"},
+       {},
+       {"What food do I love most?", "Which dish is my favorite?"},
+       foods},
+      {{"I am allergic to {v}", "{v} gives me a bad allergic reaction"},
+       {},
+       {"What am I allergic to?", "Which allergy do I have?"},
+       {"peanuts", "shellfish", "penicillin", "pollen", "latex", "sesame", "kiwi"}},
+      {{"I drive a {v}", "My car is a {v}"},
+       {"I sold my old car and bought a {v}"},
+       {"What car do I drive?", "Which vehicle do I own?"},
+       cars},
+      {{"My sister's name is {v}", "{v} is my younger sister"},
+       {},
+       {"What is my sister called?", "Who is my sibling?"},
+       names},
+      {{"My gym locker code is {v}", "The combination of my locker at the gym is {v}"},
+       {"The gym reset my locker code to {v}"},
+       {"What's the combination for my gym locker?", "locker code?"},
+       {}},  // values: 4 digits
+      {{"The home wifi password is {v}", "Our wifi key at home is {v}"},
+       {"We changed the home wifi password to {v}"},
+       {"What's the password for the wifi at home?", "wifi key?"},
+       {}},  // values: word-word-digits
+      {{"My doctor is Dr. {v}", "I see Dr. {v} for checkups"},
+       {"I switched to a new GP, Dr. {v}"},
+       {"Who is my physician?", "What's my doctor's name?"},
+       {"Almeida", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Novak", "Brennan", "Costa"}},
+      {{"My flight number for the trip is {v}", "I'm booked on flight {v}"},
+       {"The airline moved me to flight {v}"},
+       {"Which flight am I taking?", "What's my flight number?"},
+       {}},  // values: XX1234
+      {{"My birthday is on {v}", "I was born on {v}"},
+       {},
+       {"When is my birthday?", "What is my date of birth?"},
+       {"March 3", "July 19", "October 30", "January 8", "May 22", "December 1", "August 14"}},
+      {{"I play {v} on weekends", "Most Saturdays I spend playing {v}"},
+       {"I gave up my old hobby and now play {v}"},
+       {"What do I do for fun on weekends?", "Which sport or instrument do I play?"},
+       {"tennis", "chess", "the violin", "basketball", "padel", "the drums", "volleyball", "the cello"}},
+      {{"I am learning {v}", "I take {v} lessons twice a week"},
+       {"I stopped my old course and started learning {v}"},
+       {"Which language am I studying?", "What language lessons do I take?"},
+       {"Japanese", "German", "Portuguese", "Korean", "Italian", "Arabic", "Finnish"}},
+      {{"I always order a {v}", "My usual coffee is a {v}"},
+       {"These days my coffee order is a {v}"},
+       {"What's my usual coffee order?", "How do I take my coffee?"},
+       {"flat white", "cortado", "oat latte", "double espresso", "cappuccino", "americano"}},
+      {{"I support {v}", "I have been a {v} fan since childhood"},
+       {},
+       {"Which football club do I root for?", "What team do I cheer for?"},
+       {"Benfica", "Arsenal", "Celtic", "Ajax", "Napoli", "Sevilla", "Rosenborg"}},
+      {{"I work at {v}", "My employer is {v}"},
+       {"I left my job and joined {v}"},
+       {"Which company employs me?", "Where do I work?"},
+       {"Acme", "Globex", "Initech", "Hooli", "Vandelay Industries", "Stark Logistics", "Wonka Labs"}},
+      {{"My insurance policy number is {v}", "The policy number on my health insurance is {v}"},
+       {},
+       {"What's my insurance policy number?", "policy number?"},
+       {}},  // values: POL-123456
+      {{"I'm reading {v} right now", "My current book is {v}"},
+       {"I finished that book and started {v}"},
+       {"Which book am I reading at the moment?", "What am I reading?"},
+       {"Dune", "Middlemarch", "The Hobbit", "Pachinko", "Beloved", "Solaris", "Stoner", "Persuasion"}},
+      {{"My partner's name is {v}", "I have been married to {v} for five years"},
+       {},
+       {"What is my partner called?", "Who is my spouse?"},
+       names},
+  };
+}
+
+std::string value_for(std::size_t cat, const category& c, rng& r) {
+  if (!c.values.empty()) return r.pick(c.values);
+  static const strings words = {"blue", "otter", "maple", "quartz", "tiger", "lemon", "harbor", "cobalt", "fern"};
+  switch (cat) {
+    case 7: return digits(r, 4);
+    case 8: return r.pick(words) + "-" + r.pick(words) + "-" + digits(r, 4);
+    case 10: return std::string(1, static_cast<char>('A' + r.below(26))) + static_cast<char>('A' + r.below(26)) + digits(r, 4);
+    case 17: return "POL-" + digits(r, 6);
+    default: return digits(r, 5);
+  }
+}
+
+std::string filler(rng& r) {
+  static const strings movies = {"Alien", "Amelie", "Heat", "Up", "Arrival", "Parasite", "Jaws"};
+  static const strings items = {"milk", "batteries", "a new kettle", "socks", "printer paper", "olive oil"};
+  static const strings topics = {"solar panels", "sleep", "urban gardening", "chess openings", "the housing market"};
+  static const strings days = {"Monday", "Tuesday", "Thursday", "Friday"};
+  switch (r.below(16)) {
+    case 0: return "I watched " + r.pick(movies) + " last night";
+    case 1: return "I need to buy " + r.pick(items) + " tomorrow";
+    case 2: return "My friend " + r.pick(names) + " has a dog named " + r.pick(pets);
+    case 3: return "My colleague drives a " + r.pick(cars);
+    case 4: return "My brother lives in " + r.pick(cities);
+    case 5: return "I had " + r.pick(foods) + " for lunch today";
+    case 6: return "The meeting with " + r.pick(names) + " moved to " + r.pick(days);
+    case 7: return "I read an article about " + r.pick(topics);
+    case 8: return "The cat next door is called " + r.pick(pets);
+    case 9: return "My old work password was " + r.pick(pets) + digits(r, 3);
+    case 10: return "We might visit " + r.pick(cities) + " in the spring";
+    case 11: return "The gym was packed this morning";
+    case 12: return "My cousin works as a pharmacist in " + r.pick(cities);
+    case 13: return "Traffic was terrible on the way home";
+    case 14: return "I booked a table for " + std::to_string(2 + r.below(5)) + " at an Italian place";
+    default: return "Remind me to call " + r.pick(names) + " about the " + r.pick(items);
+  }
+}
+
+struct question {
+  std::string user;
+  std::string text;
+  std::string answer_id;
+  std::string stale_id;  // the contradicted memory, when there is one
+  bool names_value = false;  // asks about the fact's value itself ("What did I tell you about QX7731?")
+  bool shares_term = false;  // the question and the answer share a keyword term (after stemming and stop words)
+};
+
+struct dataset {
+  std::vector<record> records;
+  std::vector<question> questions;
+};
+
+record make_record(const std::string& user_id, const std::string& text, timestamp at) {
+  static std::size_t counter = 0;  // deterministic ids: slot order, and so tie-breaking, is the same every run
+  record r;
+  r.id = "mem-" + std::to_string(++counter);
+  r.memory = text;
+  r.hash = detail::md5_hex(text);
+  r.user_id = user_id;
+  r.role = "user";
+  r.created_at = r.updated_at = at;
+  return r;
+}
+
+/// `fillers` everyday memories per user, plus 12 of the 20 fact categories planted and 4 of those contradicted.
+dataset generate(std::size_t users, std::size_t fillers, std::uint64_t seed) {
+  rng r{seed};
+  const auto cats = categories();
+  // six weekly sessions ending about a week ago (ages matter to the recency term)
+  const timestamp base = std::chrono::floor<std::chrono::days>(utc_now()) - std::chrono::days{49};
+  constexpr int sessions = 6;
+  auto session_time = [&](int s) { return base + std::chrono::days{7 * s} + std::chrono::minutes{r.below(600)}; };
+  dataset d;
+  for (std::size_t u = 0; u < users; ++u) {
+    const std::string uid = "user-" + std::to_string(u);
+    std::vector<std::size_t> order(cats.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[r.below(i)]);
+    order.resize(12);
+    std::size_t contradicted = 0;
+    for (const auto c : order) {
+      const auto& cat = cats[c];
+      const int s = static_cast<int>(r.below(3));  // facts are told in the first three sessions
+      std::string value = value_for(c, cat, r);
+      const auto first = make_record(uid, fill(r.pick(cat.facts), value), session_time(s));
+      d.records.push_back(first);
+      question q{uid, r.pick(cat.questions), first.id, {}};
+      std::string answer = first.memory;
+      if (!cat.updates.empty() && contradicted < 4) {
+        std::string v;
+        do v = value_for(c, cat, r);
+        while (first.memory.find(v) != std::string::npos);
+        const auto later = make_record(uid, fill(r.pick(cat.updates), v), session_time(3 + static_cast<int>(r.below(3))));
+        d.records.push_back(later);
+        q.answer_id = later.id;
+        q.stale_id = first.id;
+        answer = later.memory;
+        value = v;
+        ++contradicted;
+      }
+      // one question in four names the value instead (agents ask about a name or code they saw)
+      if (r.below(4) == 0) {
+        static const strings about = {"What did I tell you about {v}?", "Remind me what {v} is", "{v}?"};
+        q.text = fill(r.pick(about), value);
+        q.names_value = true;
+      }
+      const auto qt = keyword_terms(q.text), at = keyword_terms(answer);
+      q.shares_term = std::any_of(qt.begin(), qt.end(), [&](const std::string& t) { return std::find(at.begin(), at.end(), t) != at.end(); });
+      d.questions.push_back(std::move(q));
+    }
+    for (std::size_t i = 0; i < fillers; ++i)
+      d.records.push_back(make_record(uid, filler(r), session_time(static_cast<int>(r.below(sessions)))));
+  }
+  return d;
+}
+
+memory load(const std::vector<record>& records) {
+  memory_store store;
+  write_batch batch;
+  batch.upserts = records;  // without vectors: the memory embeds them when it opens
+  store.apply(batch);
+  return memory(hashing_embedder(), std::move(store));
+}
+
+struct mode_row {
+  const char* name;
+  search_options options;
+};
+
+template <class Pred>
+void evaluate(const memory& mem, const dataset& d, const std::vector<mode_row>& rows, const char* title, Pred&& which) {
+  std::size_t count = 0;
+  for (const auto& q : d.questions) count += which(q) ? 1 : 0;
+  std::printf("\n%s: %zu questions\n", title, count);
+  if (!count) return;
+  std::printf("%-26s %9s %9s %9s %7s %12s\n", "mode", "recall@1", "recall@5", "recall@10", "MRR", "current>stale");
+  for (const auto& row : rows) {
+    std::size_t at1 = 0, at5 = 0, at10 = 0, contradictions = 0, current_first = 0;
+    double mrr = 0.0;
+    for (const auto& q : d.questions) {
+      if (!which(q)) continue;
+      auto o = row.options;
+      o.limit = 10;
+      const auto hits = mem.search(q.text, user(q.user), o);
+      std::size_t rank = 0, stale_rank = 0;
+      for (std::size_t i = 0; i < hits.size(); ++i) {
+        if (hits[i].record.id == q.answer_id) rank = i + 1;
+        if (!q.stale_id.empty() && hits[i].record.id == q.stale_id) stale_rank = i + 1;
+      }
+      at1 += rank == 1;
+      at5 += rank && rank <= 5;
+      at10 += rank && rank <= 10;
+      if (rank) mrr += 1.0 / double(rank);
+      if (!q.stale_id.empty()) {
+        ++contradictions;
+        current_first += rank && (!stale_rank || rank < stale_rank);
+      }
+    }
+    const double n = double(count);
+    std::printf("%-26s %9.3f %9.3f %9.3f %7.3f %12.3f\n", row.name, at1 / n, at5 / n, at10 / n, mrr / n,
+                contradictions ? double(current_first) / double(contradictions) : 0.0);
+  }
+}
+
+void latency(std::size_t memories, std::size_t queries, const std::vector<mode_row>& rows) {
+  // one user holding `memories` memories: the generator's output for many users, all under one user id
+  auto d = generate(memories / 60 + 1, 44, 7);
+  d.records.resize(std::min(memories, d.records.size()));
+  for (auto& r : d.records) r.user_id = "big";
+  const memory mem = load(d.records);
+  std::printf("\nsearch latency, one scope of %zu memories, %zu queries, limit 10 (query embedding included)\n",
+              mem.size(), queries);
+  std::printf("%-26s %9s %9s %9s %9s\n", "mode", "p50 ms", "p95 ms", "max ms", "hits/q");
+  for (const auto& row : rows) {
+    std::vector<double> ms;
+    std::size_t found = 0;
+    auto o = row.options;
+    o.limit = 10;
+    for (std::size_t i = 0; i < queries + 20; ++i) {
+      const auto& q = d.questions[i % d.questions.size()];
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto hits = mem.search(q.text, user("big"), o);
+      const auto t1 = std::chrono::steady_clock::now();
+      found += hits.size();
+      if (i >= 20) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());  // 20 warm-up
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("%-26s %9.3f %9.3f %9.3f %9.1f\n", row.name, ms[ms.size() / 2], ms[ms.size() * 95 / 100], ms.back(),
+                double(found) / double(queries + 20));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::size_t users = 100, fillers = 300, big = 10000, queries = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const auto v = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
+    if (!std::strcmp(argv[i], "--users")) users = v;
+    else if (!std::strcmp(argv[i], "--latency-memories")) big = v;
+    else if (!std::strcmp(argv[i], "--queries")) queries = v;
+    else if (!std::strcmp(argv[i], "--fillers")) fillers = v;
+  }
+  const auto d = generate(users, fillers, 20261124);
+  const memory mem = load(d.records);
+  std::printf("retrieval: %zu users, %zu memories, %zu questions (seed 20261124, hashing_embedder)\n", users,
+              mem.size(), d.questions.size());
+  const std::vector<mode_row> rows = {
+      {"semantic", {.mode = search_mode::semantic}},
+      {"keyword (BM25)", {.mode = search_mode::keyword}},
+      {"hybrid (weighted 0.5/0.5)", {.mode = search_mode::hybrid}},
+      {"hybrid (RRF k=60)", {.mode = search_mode::hybrid, .weights = {.fusion = fusion_method::reciprocal_rank}}},
+      {"hybrid + recency 0.1", {.mode = search_mode::hybrid, .weights = {.recency = 0.1f}}},
+  };
+  evaluate(mem, d, rows, "all questions", [](const question&) { return true; });
+  evaluate(mem, d, rows, "paraphrased questions", [](const question& q) { return !q.names_value; });
+  evaluate(mem, d, rows, "questions naming the value", [](const question& q) { return q.names_value; });
+  evaluate(mem, d, rows, "questions sharing no keyword term with the answer",
+           [](const question& q) { return !q.shares_term; });
+  latency(big, queries, rows);
+  return 0;
+}

@@ -1,0 +1,234 @@
+#pragma once
+/// @file rank/keyword_index.hpp
+/// BM25 keyword search over scope partitions: per-partition inverted lists of normalised terms
+/// (rank/tokenize.hpp), kept in step with the vector index by basic_memory.
+
+#include <engram/detail/catalog.hpp>
+#include <engram/error.hpp>
+#include <engram/index/topk.hpp>
+#include <engram/rank/tokenize.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Okapi BM25 parameters.
+struct bm25_params {
+  /// Term-frequency saturation: a term's contribution approaches (k1 + 1) × idf as it repeats. 1.2 is the
+  /// usual default (Lucene, Elasticsearch); 0 ignores repetitions.
+  float k1 = 1.2f;
+  /// Length normalisation: 0 ignores document length, 1 divides fully by length / average length.
+  float b = 0.75f;
+};
+
+/// An inverted index over memory texts, searched with Okapi BM25:
+///
+///   score(q, d) = Σ_{t ∈ terms(q), distinct} idf(t) · tf(t,d)·(k1 + 1) / (tf(t,d) + k1·(1 − b + b·|d| / avgdl))
+///   idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))      (Lucene's form: never negative)
+///
+/// where N, df and avgdl are counted over the partitions searched (a scope's own statistics, so one user's
+/// memories never change another's scores), |d| is the number of terms of d after stop-word removal, and
+/// terms are those of keyword_terms(). A filter narrows which documents are returned, not the statistics.
+///
+/// Thread-safety: const members may run concurrently; add/update/remove/clear need exclusive access.
+/// Memory: one posting (8 bytes) per distinct term per document, plus the terms of each document.
+class keyword_index {
+ public:
+  explicit keyword_index(bm25_params params = {}) : params_(params) {
+    if (!(params.k1 >= 0.0f) || !(params.b >= 0.0f && params.b <= 1.0f))
+      throw validation_error("keyword_index: k1 " + std::to_string(params.k1) + " / b " + std::to_string(params.b) +
+                             " out of range (expected k1 >= 0 and 0 <= b <= 1)");
+  }
+
+  [[nodiscard]] const bm25_params& params() const noexcept { return params_; }
+
+  /// Indexes `text` as the document of `slot` in partition `p` (replacing what the slot held).
+  /// O(terms of text).
+  void add(slot_id slot, partition_id p, std::string_view text) {
+    remove(slot);
+    if (slot >= docs_.size()) docs_.resize(std::size_t{slot} + 1);
+    if (p >= parts_.size()) parts_.resize(std::size_t{p} + 1);
+    auto& d = docs_[slot];
+    d.partition = p;
+    d.live = true;
+    const auto terms = keyword_terms(text);
+    d.length = static_cast<std::uint32_t>(terms.size());
+    for (const auto& t : terms) {
+      const auto id = intern(t);
+      auto it = std::find_if(d.terms.begin(), d.terms.end(), [&](const auto& e) { return e.first == id; });
+      if (it == d.terms.end())
+        d.terms.emplace_back(id, 1u);
+      else
+        ++it->second;
+    }
+    auto& part = parts_[p];
+    for (const auto& [id, tf] : d.terms) part.postings[id].push_back(posting{slot, tf});
+    ++part.documents;
+    part.total_length += d.length;
+    ++size_;
+  }
+
+  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
+  void update(slot_id slot, std::string_view text) {
+    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
+    add(slot, docs_[slot].partition, text);
+  }
+
+  /// Forgets `slot` (a no-op when it holds nothing). O(Σ posting-list lengths of its terms).
+  void remove(slot_id slot) {
+    if (!contains(slot)) return;
+    auto& d = docs_[slot];
+    auto& part = parts_[d.partition];
+    for (const auto& [id, tf] : d.terms) {
+      auto it = part.postings.find(id);
+      if (it == part.postings.end()) continue;
+      auto& list = it->second;
+      auto pos = std::find_if(list.begin(), list.end(), [&](const posting& x) { return x.slot == slot; });
+      if (pos != list.end()) {
+        *pos = list.back();
+        list.pop_back();
+      }
+      if (list.empty()) part.postings.erase(it);
+    }
+    --part.documents;
+    part.total_length -= d.length;
+    d = document{};
+    --size_;
+  }
+
+  void clear() { *this = keyword_index(params_); }
+
+  /// Number of documents held.
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool contains(slot_id slot) const noexcept { return slot < docs_.size() && docs_[slot].live; }
+
+  /// Documents of `partitions` that contain the (normalised) term, e.g. document_frequency(keyword_terms("Hiking")[0]).
+  [[nodiscard]] std::size_t document_frequency(std::string_view term, std::span<const partition_id> partitions) const {
+    auto id = term_ids_.find(term);
+    if (id == term_ids_.end()) return 0;
+    std::size_t df = 0;
+    for (const auto p : partitions)
+      if (p < parts_.size())
+        if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+    return df;
+  }
+
+  /// The BM25 score of every document of `partitions` that shares a term with `query` and that
+  /// `accept(slot)` admits, in no particular order. O(Σ posting-list lengths of the query's terms).
+  template <class Accept>
+  [[nodiscard]] std::vector<index_hit> score_all(std::string_view query, std::span<const partition_id> partitions,
+                                                 Accept&& accept) const {
+    std::vector<index_hit> out;
+    auto terms = keyword_terms(query);
+    std::sort(terms.begin(), terms.end());
+    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+    std::size_t n = 0;
+    std::uint64_t total_length = 0;
+    for (const auto p : partitions)
+      if (p < parts_.size()) {
+        n += parts_[p].documents;
+        total_length += parts_[p].total_length;
+      }
+    if (n == 0 || terms.empty()) return out;
+    const double avgdl = std::max(1.0, double(total_length) / double(n));
+    // scores by slot: a dense array when the partitions hold a good share of all documents, else a hash map
+    // (a small scope in a large index must not pay for every slot)
+    const bool dense = n * 8 >= docs_.size();
+    std::vector<float> acc;
+    std::unordered_map<slot_id, float> sparse;
+    std::vector<slot_id> touched;
+    for (const auto& t : terms) {
+      auto id = term_ids_.find(t);
+      if (id == term_ids_.end()) continue;
+      std::size_t df = 0;
+      for (const auto p : partitions)
+        if (p < parts_.size())
+          if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+      if (df == 0) continue;
+      const double idf = std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
+      if (dense && acc.empty()) acc.assign(docs_.size(), -1.0f);
+      for (const auto p : partitions) {
+        if (p >= parts_.size()) continue;
+        auto it = parts_[p].postings.find(id->second);
+        if (it == parts_[p].postings.end()) continue;
+        for (const auto& post : it->second) {
+          const double tf = post.tf;
+          const double norm = params_.k1 * (1.0 - params_.b + params_.b * double(docs_[post.slot].length) / avgdl);
+          const auto s = static_cast<float>(idf * tf * (params_.k1 + 1.0) / (tf + norm));
+          if (!dense) {
+            auto [it, fresh] = sparse.try_emplace(post.slot, s);
+            if (fresh)
+              touched.push_back(post.slot);
+            else
+              it->second += s;
+          } else if (acc[post.slot] < 0.0f) {
+            acc[post.slot] = s;
+            touched.push_back(post.slot);
+          } else {
+            acc[post.slot] += s;
+          }
+        }
+      }
+    }
+    out.reserve(touched.size());
+    for (const auto slot : touched)
+      if (accept(slot)) out.push_back(index_hit{slot, dense ? acc[slot] : sparse.at(slot)});
+    return out;
+  }
+
+  /// The `k` best documents for `query` (see score_all), best first, equal scores by lower slot.
+  template <class Accept>
+  [[nodiscard]] std::vector<index_hit> search(std::string_view query, std::size_t k,
+                                              std::span<const partition_id> partitions, Accept&& accept) const {
+    topk best(k);
+    for (const auto& h : score_all(query, partitions, accept)) best.push(h.slot, h.score);
+    return best.take_sorted();
+  }
+
+  /// search() without a filter.
+  [[nodiscard]] std::vector<index_hit> search(std::string_view query, std::size_t k,
+                                              std::span<const partition_id> partitions) const {
+    return search(query, k, partitions, [](slot_id) { return true; });
+  }
+
+ private:
+  struct posting {
+    slot_id slot = 0;
+    std::uint32_t tf = 0;
+  };
+  struct document {
+    partition_id partition = 0;
+    std::uint32_t length = 0;
+    bool live = false;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> terms;  // (term id, frequency)
+  };
+  struct partition {
+    std::unordered_map<std::uint32_t, std::vector<posting>> postings;
+    std::size_t documents = 0;
+    std::uint64_t total_length = 0;
+  };
+
+  std::uint32_t intern(const std::string& term) {
+    if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
+    const auto id = static_cast<std::uint32_t>(term_ids_.size());
+    term_ids_.emplace(term, id);
+    return id;
+  }
+
+  bm25_params params_;
+  detail::string_map<std::uint32_t> term_ids_;  // every term ever seen (kept until clear())
+  std::vector<document> docs_;                  // by slot
+  std::vector<partition> parts_;                // by partition id
+  std::size_t size_ = 0;
+};
+
+}  // namespace engram::inline v0
