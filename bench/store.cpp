@@ -8,7 +8,8 @@
 // history event), durable on return: file_store fsync / group_commit, sqlite_store (WAL, synchronous=FULL)
 // and, as the anchor, plain SQLite inserts of the same rows at the same durability through one connection.
 // `store_apply` calls apply() from N threads directly; `memory_add` goes through basic_memory::add, which
-// today serialises writers under its write lock (so group commit cannot batch there).
+// appends under its write lock and waits for durability after releasing it (file_store's append + sync), so
+// concurrent writers share fsyncs in both file_store modes.
 
 #include <engram/engram.hpp>
 #include <engram/store/file_store.hpp>
