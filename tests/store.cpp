@@ -337,3 +337,22 @@ TEST_CASE("store: two-phase append and sync share fsyncs under the caller's own 
   file_store s(dir.sub("db"));
   CHECK(s.size() == 200);
 }
+
+TEST_CASE("store: an intact entry that cannot be decoded refuses the open and changes nothing", "[store][file]") {
+  temp_dir dir;
+  const auto full = build_log(dir.sub("src"), 3);
+  // Append an entry whose checksum is right but whose payload is no batch (as another format would be).
+  const std::string payload = "\x7f" "not a batch of this format";
+  std::string frame(8, '\0');
+  const auto len = static_cast<std::uint32_t>(payload.size());
+  for (int i = 0; i < 4; ++i) frame[std::size_t(i)] = static_cast<char>((len >> (8 * i)) & 0xFF);
+  std::uint32_t crc = detail::crc32c(frame.data(), 4);
+  crc = detail::crc32c_extend(crc, payload.data(), payload.size());
+  for (int i = 0; i < 4; ++i) frame[std::size_t(4 + i)] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+  const std::string bytes = full.bytes + frame + payload;
+  const auto d = dir.sub("bad");
+  std::filesystem::create_directories(d);
+  write_bytes(d + "/log.0", bytes);
+  CHECK_THROWS_WITH(file_store(d), Catch::Contains("cannot be decoded"));
+  CHECK(read_bytes(d + "/log.0") == bytes);  // nothing cut away
+}

@@ -4,7 +4,9 @@
 
 #include <engram/engram.hpp>
 
+#include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -375,8 +377,12 @@ int run(const args& a) {
     std::map<std::string, std::size_t> per_scope;
     const auto all = mem->get_all(engram::all_scopes, {.limit = 0});
     for (const auto& r : all) ++per_scope[scope_text(r)];
+    std::uintmax_t bytes = 0;  // the store's size on disk
+    for (const auto& e : std::filesystem::recursive_directory_iterator(a.data))
+      if (e.is_regular_file()) bytes += e.file_size();
     const json j{{"memories", all.size()},
                  {"scopes", per_scope},
+                 {"store_bytes", bytes},
                  {"embedder", mem->embedder().name()},
                  {"dimension", mem->embedder().dimension()},
                  {"data", a.data}};
@@ -384,7 +390,7 @@ int run(const args& a) {
       std::cout << j.dump(2) << '\n';
     } else {
       std::cout << "memories   " << all.size() << "\nembedder   " << mem->embedder().name() << " (dimension "
-                << mem->embedder().dimension() << ")\ndata       " << a.data << "\n\n";
+                << mem->embedder().dimension() << ")\ndata       " << a.data << " (" << bytes << " bytes)\n\n";
       std::vector<std::vector<std::string>> rows{{"SCOPE", "MEMORIES"}};
       for (const auto& [s, n] : per_scope) rows.push_back({s, std::to_string(n)});
       print_table(rows);

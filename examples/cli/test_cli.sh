@@ -59,6 +59,7 @@ check "delete" 0 "$bin" delete "$id"
 check "delete again" 1 "$bin" delete "$id"
 check "stats" 0 "$bin" --output json stats
 contains "stats counts" "$out" '"memories": 2'
+contains "stats store size" "$out" '"store_bytes"'
 # export / import round trip, and a 10k-line import
 check "export" 0 "$bin" export
 printf '%s\n' "$out" > "$dir/all.jsonl"

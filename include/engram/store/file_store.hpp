@@ -602,7 +602,11 @@ class file_store {
         try {
           apply_payload(fr.payload, fr.size, false, lp);
         } catch (const storage_error& e) {
-          fr.problem = std::string("undecodable entry: ") + e.what();
+          // The checksum matched, so these are the bytes that were written: not a torn write but another
+          // format or a bug. Refuse to open rather than cut committed entries away.
+          throw storage_error(std::string("file_store: '") + lp + "': an intact entry at offset " +
+                              std::to_string(pos) + " cannot be decoded (written by another engram version?): " +
+                              e.what() + "; nothing was changed");
         }
       }
       if (!fr.problem.empty()) {
