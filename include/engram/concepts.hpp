@@ -52,6 +52,13 @@ concept record_store = requires(S& s, const S& cs, const write_batch& b, std::st
   s.clear();
 };
 
+/// A record store that also keeps the durable queue of adds waiting for background extraction: it applies
+/// `write_batch::enqueued`/`dequeued` with the rest of the batch and lists the queue in the order it was enqueued.
+template <class S>
+concept pending_store = record_store<S> && requires(const S& cs) {
+  cs.for_each_pending([](const pending_add&) {});
+};
+
 /// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.
 template <class X>
 concept fact_extractor = requires(X& x, std::span<const message> msgs, const extraction_context& ctx,

@@ -4,20 +4,42 @@
 
 #include <engram/record.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace engram::inline v0 {
 
-/// Records to insert or replace (whole), ids to erase, and history events to append, in that order.
-/// A store applies a batch atomically: after a crash either all of it is there or none.
+/// An add accepted for background extraction (`add_async`): the raw messages of one scope, kept durably in the
+/// store's pending queue until the add that processes them commits (in the same batch that dequeues it).
+struct pending_add {
+  std::string id;                   ///< UUID v4, unique in the queue
+  scope owner;                      ///< the scope the messages belong to
+  std::vector<message> messages;    ///< as given to add_async
+  nlohmann::json options = nlohmann::json::object();  ///< the add's options (metadata, infer, expiration_date)
+  std::string created_at;           ///< ISO-8601 UTC, when it was accepted
+  std::uint32_t attempts = 0;       ///< failed processing attempts so far
+
+  friend bool operator==(const pending_add&, const pending_add&) = default;
+};
+
+/// Records to insert or replace (whole), ids to erase, history events to append, and pending adds to
+/// enqueue or dequeue, in that order. A store applies a batch atomically: after a crash either all of it is there
+/// or none. Stores with a pending queue provide `for_each_pending(f)` (see the `pending_store` concept); the
+/// others must be given batches whose `enqueued`/`dequeued` are empty.
 struct write_batch {
   std::vector<record> upserts;
   std::vector<std::string> erases;
   std::vector<history_event> events;
+  std::vector<pending_add> enqueued;  ///< pending adds to store (or replace, by id: e.g. a new attempt count)
+  std::vector<std::string> dequeued;  ///< ids of pending adds that are done (unknown ids are ignored)
 
-  [[nodiscard]] bool empty() const noexcept { return upserts.empty() && erases.empty() && events.empty(); }
+  [[nodiscard]] bool empty() const noexcept {
+    return upserts.empty() && erases.empty() && events.empty() && enqueued.empty() && dequeued.empty();
+  }
 };
 
 /// What produced a store's vectors. A store remembers the identity it was first used with and refuses
