@@ -28,12 +28,21 @@ struct bm25_params {
   float k1 = 1.2f;
   /// Length normalisation: 0 ignores document length, 1 divides fully by length / average length.
   float b = 0.75f;
+  /// Weight of a query term's morphological variants (see keyword_index): 0 matches exact terms only.
+  float variants = 0.5f;
 };
 
 /// An inverted index over memory texts, searched with Okapi BM25:
 ///
 ///   score(q, d) = Σ_{t ∈ terms(q), distinct} idf(t) · tf(t,d)·(k1 + 1) / (tf(t,d) + k1·(1 − b + b·|d| / avgdl))
 ///   idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))      (Lucene's form: never negative)
+///
+/// Morphological variants: each distinct query term t also matches, with weight params.variants (w), the
+/// indexed terms v ≠ t that the light stemmer leaves apart but that are forms of one word ("allergic" /
+/// "allergy", "employ" / "employer", "birth" / "birthday"): t and v share a prefix p of at least 5 bytes,
+/// neither goes on for more than 3 bytes after p, and p is 6 bytes or longer or is t or v itself. Such a v
+/// adds w · idf(v) · (its BM25 term-frequency part) to a document's score, as if it were a query term of
+/// weight w (a query's own terms are never added as variants of each other).
 ///
 /// where N, df and avgdl are counted over the partitions searched (a scope's own statistics, so one user's
 /// memories never change another's scores), |d| is the number of terms of d after stop-word removal, and
@@ -44,9 +53,11 @@ struct bm25_params {
 class keyword_index {
  public:
   explicit keyword_index(bm25_params params = {}) : params_(params) {
-    if (!(params.k1 >= 0.0f) || !(params.b >= 0.0f && params.b <= 1.0f))
+    if (!(params.k1 >= 0.0f) || !(params.b >= 0.0f && params.b <= 1.0f) ||
+        !(params.variants >= 0.0f && params.variants <= 1.0f))
       throw validation_error("keyword_index: k1 " + std::to_string(params.k1) + " / b " + std::to_string(params.b) +
-                             " out of range (expected k1 >= 0 and 0 <= b <= 1)");
+                             " / variants " + std::to_string(params.variants) +
+                             " out of range (expected k1 >= 0, 0 <= b <= 1 and 0 <= variants <= 1)");
   }
 
   [[nodiscard]] const bm25_params& params() const noexcept { return params_; }
@@ -128,9 +139,7 @@ class keyword_index {
   [[nodiscard]] std::vector<index_hit> score_all(std::string_view query, std::span<const partition_id> partitions,
                                                  Accept&& accept) const {
     std::vector<index_hit> out;
-    auto terms = keyword_terms(query);
-    std::sort(terms.begin(), terms.end());
-    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+    const auto terms = weighted_terms(query);
     std::size_t n = 0;
     std::uint64_t total_length = 0;
     for (const auto p : partitions)
@@ -146,19 +155,17 @@ class keyword_index {
     std::vector<float> acc;
     std::unordered_map<slot_id, float> sparse;
     std::vector<slot_id> touched;
-    for (const auto& t : terms) {
-      auto id = term_ids_.find(t);
-      if (id == term_ids_.end()) continue;
+    for (const auto& [term, weight] : terms) {
       std::size_t df = 0;
       for (const auto p : partitions)
         if (p < parts_.size())
-          if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+          if (auto it = parts_[p].postings.find(term); it != parts_[p].postings.end()) df += it->second.size();
       if (df == 0) continue;
-      const double idf = std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
+      const double idf = double(weight) * std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
       if (dense && acc.empty()) acc.assign(docs_.size(), -1.0f);
       for (const auto p : partitions) {
         if (p >= parts_.size()) continue;
-        auto it = parts_[p].postings.find(id->second);
+        auto it = parts_[p].postings.find(term);
         if (it == parts_[p].postings.end()) continue;
         for (const auto& post : it->second) {
           const double tf = post.tf;
@@ -221,11 +228,52 @@ class keyword_index {
     if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(term_ids_.size());
     term_ids_.emplace(term, id);
+    terms_.push_back(term);
+    if (term.size() >= variant_prefix) by_prefix_[term.substr(0, variant_prefix)].push_back(id);
     return id;
+  }
+
+  static constexpr std::size_t variant_prefix = 5;  // bytes two variants share at least
+  static constexpr std::size_t variant_suffix = 3;  // bytes each may have beyond their common prefix
+
+  /// Whether indexed term `v` is a morphological variant of query term `t` (see the class comment).
+  static bool is_variant(std::string_view t, std::string_view v) noexcept {
+    if (t == v) return false;
+    std::size_t p = 0;
+    while (p < t.size() && p < v.size() && t[p] == v[p]) ++p;
+    if (p < variant_prefix || t.size() - p > variant_suffix || v.size() - p > variant_suffix) return false;
+    return p > variant_prefix || p == t.size() || p == v.size();
+  }
+
+  /// The query's weighted terms: its distinct terms (weight 1), then their variants (params_.variants).
+  [[nodiscard]] std::vector<std::pair<std::uint32_t, float>> weighted_terms(std::string_view query) const {
+    auto terms = keyword_terms(query);
+    std::sort(terms.begin(), terms.end());
+    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+    std::vector<std::pair<std::uint32_t, float>> out;
+    for (const auto& t : terms)
+      if (auto id = term_ids_.find(t); id != term_ids_.end()) out.emplace_back(id->second, 1.0f);
+    if (params_.variants <= 0.0f) return out;
+    const std::size_t exact = out.size();
+    for (const auto& t : terms) {
+      if (t.size() < variant_prefix) continue;
+      auto bucket = by_prefix_.find(std::string_view(t).substr(0, variant_prefix));
+      if (bucket == by_prefix_.end()) continue;
+      for (const auto v : bucket->second) {
+        if (!is_variant(t, terms_[v])) continue;
+        if (std::binary_search(terms.begin(), terms.end(), terms_[v])) continue;  // a query term itself
+        if (std::any_of(out.begin() + std::ptrdiff_t(exact), out.end(), [&](const auto& e) { return e.first == v; }))
+          continue;
+        out.emplace_back(v, params_.variants);
+      }
+    }
+    return out;
   }
 
   bm25_params params_;
   detail::string_map<std::uint32_t> term_ids_;  // every term ever seen (kept until clear())
+  std::vector<std::string> terms_;              // by term id
+  detail::string_map<std::vector<std::uint32_t>> by_prefix_;  // term ids by their first variant_prefix bytes
   std::vector<document> docs_;                  // by slot
   std::vector<partition> parts_;                // by partition id
   std::size_t size_ = 0;

@@ -1,7 +1,8 @@
 #pragma once
 /// @file rank/tokenize.hpp
 /// The keyword index's text normalisation: UTF-8 aware word splitting, lowercasing (ASCII, Latin-1 and
-/// Latin Extended-A), English stop words and the light stemmer of detail/stem.hpp.
+/// Latin Extended-A), English stop words, abbreviation and spelling-variant folding, and the light stemmer of
+/// detail/stem.hpp.
 
 #include <engram/detail/stem.hpp>
 
@@ -84,19 +85,73 @@ constexpr char32_t to_lower_code_point(char32_t cp) noexcept {
 
 }  // namespace detail
 
-/// English function words that carry no retrieval signal (compared after lowercasing, before stemming).
+/// English function words that carry no retrieval signal (compared after lowercasing, before stemming),
+/// including the apostrophe-less contractions split_words makes of "what's", "don't", "I've", ...
 inline bool is_keyword_stop_word(std::string_view w) noexcept {
-  static constexpr std::array<std::string_view, 64> stop = {
-      "a",     "about", "am",   "an",    "and",  "are",   "as",    "at",   "be",   "been", "but",  "by",
-      "can",   "did",   "do",   "does",  "for",  "from",  "had",   "has",  "have", "he",   "her",  "him",
-      "his",   "how",   "i",    "im",    "if",   "in",    "is",    "it",   "its",  "me",   "my",   "of",
-      "on",    "or",    "our",  "she",   "so",   "that",  "the",   "their", "them", "then", "there", "they",
-      "this",  "to",    "was",  "we",    "were", "what",  "when",  "where", "which", "who", "will", "with",
-      "would", "you",   "your", "yours"};
+  static constexpr std::array<std::string_view, 92> stop = {
+      "a",     "about", "am",    "an",     "and",    "are",   "as",     "at",    "be",     "been",  "but",   "by",
+      "can",   "did",   "do",    "does",   "for",    "from",  "had",    "has",   "have",   "he",    "her",   "him",
+      "his",   "how",   "i",     "im",     "if",     "in",    "is",     "it",    "its",    "me",    "my",    "of",
+      "on",    "or",    "our",   "she",    "so",     "that",  "the",    "their", "them",   "then",  "there", "they",
+      "this",  "to",    "was",   "we",     "were",   "what",  "when",   "where", "which",  "who",   "will",  "with",
+      "would", "you",   "your",  "yours",  "whats",  "whos",  "wheres", "whens", "hows",   "thats", "theres", "ive",
+      "hes",   "shes",  "youre", "youve",  "dont",   "doesnt", "didnt", "isnt",  "arent",  "wasnt", "cant",  "wont",
+      "theyre", "weve", "theyve", "lets",   "these",  "those", "us",     "mine"};
   for (const auto s : stop)
     if (s == w) return true;
   return false;
 }
+
+namespace detail {
+
+/// British spellings folded to American ones so either matches the other: a word that is one of these roots
+/// followed by nothing or one of the usual endings ("colours", "favourite", "centres", "organised").
+inline std::string fold_spelling(std::string w) {
+  struct variant {
+    std::string_view british, american;
+  };
+  static constexpr std::array<variant, 52> roots = {{
+      {"aeroplane", "airplane"}, {"aluminium", "aluminum"}, {"apologis", "apologiz"}, {"armour", "armor"},
+      {"behaviour", "behavior"}, {"calibre", "caliber"},     {"cancell", "cancel"},     {"catalogue", "catalog"},
+      {"centre", "center"},       {"cheque", "check"},        {"colour", "color"},       {"defence", "defense"},
+      {"dialogue", "dialog"},     {"endeavour", "endeavor"},  {"favour", "favor"},       {"fibre", "fiber"},
+      {"flavour", "flavor"},      {"grey", "gray"},           {"harbour", "harbor"},     {"honour", "honor"},
+      {"humour", "humor"},        {"jewellery", "jewelry"},   {"labour", "labor"},       {"licence", "license"},
+      {"litre", "liter"},         {"manoeuvre", "maneuver"},  {"metre", "meter"},        {"mould", "mold"},
+      {"moustache", "mustache"},  {"mum", "mom"},             {"neighbour", "neighbor"}, {"odour", "odor"},
+      {"offence", "offense"},     {"organis", "organiz"},     {"parlour", "parlor"},     {"plough", "plow"},
+      {"practis", "practic"},     {"programme", "program"},   {"pyjama", "pajama"},      {"realis", "realiz"},
+      {"recognis", "recogniz"},   {"rumour", "rumor"},        {"savour", "savor"},       {"sceptic", "skeptic"},
+      {"theatre", "theater"},     {"travell", "travel"},      {"tumour", "tumor"},       {"tyre", "tire"},
+      {"vapour", "vapor"},        {"vigour", "vigor"},        {"yoghurt", "yogurt"},     {"paediatric", "pediatric"},
+  }};
+  static constexpr std::array<std::string_view, 18> endings = {
+      "", "s", "e", "es", "ed", "ing", "er", "ers", "ite", "ites", "ful", "able", "ation", "ations", "al", "ist", "ists", "y"};
+  for (const auto& [british, american] : roots) {
+    if (w.size() < british.size() || w.compare(0, british.size(), british) != 0) continue;
+    const std::string_view rest = std::string_view(w).substr(british.size());
+    for (const auto e : endings)
+      if (rest == e) return std::string(american) + std::string(rest);
+  }
+  return w;
+}
+
+/// Common written abbreviations of a content word ("Dr." is "doctor"), expanded so that either form matches.
+inline std::string_view expand_abbreviation(std::string_view w) noexcept {
+  struct abbreviation {
+    std::string_view shortened, full;
+  };
+  static constexpr std::array<abbreviation, 12> list = {{
+      {"dr", "doctor"},       {"appt", "appointment"}, {"bday", "birthday"},   {"tmrw", "tomorrow"},
+      {"mgr", "manager"},     {"dept", "department"},  {"govt", "government"}, {"pwd", "password"},
+      {"approx", "approximately"}, {"msg", "message"}, {"apt", "apartment"},   {"hosp", "hospital"},
+  }};
+  for (const auto& [shortened, full] : list)
+    if (w == shortened) return full;
+  return w;
+}
+
+}  // namespace detail
 
 /// Splits `text` into lowercase words (see detail::is_word_code_point; an apostrophe inside a word is
 /// dropped, so "don't" is "dont"), without stop-word removal or stemming. Invalid UTF-8 bytes separate words.
@@ -120,14 +175,16 @@ inline std::vector<std::string> split_words(std::string_view text) {
   return words;
 }
 
-/// The index terms of `text`: split_words, stop words removed, each word lightly stemmed (detail::light_stem:
-/// "hiking", "hikes", "hiked" -> "hike"). Order and repetitions are kept.
+/// The index terms of `text`: split_words, stop words removed, common abbreviations expanded ("dr" ->
+/// "doctor"), British spellings folded to American ("favourite" -> "favorite"), each word lightly stemmed
+/// (detail::light_stem: "hiking", "hikes", "hiked" -> "hike"). Order and repetitions are kept.
 inline std::vector<std::string> keyword_terms(std::string_view text) {
   auto words = split_words(text);
   std::vector<std::string> out;
   out.reserve(words.size());
   for (auto& w : words)
-    if (!is_keyword_stop_word(w)) out.push_back(detail::light_stem(w));
+    if (!is_keyword_stop_word(w))
+      out.push_back(detail::light_stem(detail::fold_spelling(std::string(detail::expand_abbreviation(w)))));
   return out;
 }
 
