@@ -42,6 +42,67 @@ TEST_CASE("rank: words are split on Unicode letters, lowercased, stop words drop
   CHECK(split_words(std::string("ab\xff" "cd")) == std::vector<std::string>{"ab", "cd"});
 }
 
+TEST_CASE("rank: abbreviations, British spellings and contractions are normalised", "[rank]") {
+  CHECK(keyword_terms("I see Dr. Okafor") == std::vector<std::string>{"see", "doctor", "okafor"});
+  CHECK(keyword_terms("My favourite colours") == keyword_terms("my favorite colors"));
+  CHECK(keyword_terms("the centre organised it") == std::vector<std::string>{"center", "organize"});
+  CHECK(keyword_terms("Favourites") == std::vector<std::string>{"favorite"});
+  CHECK(keyword_terms("What's my bday? I'd say don't") == std::vector<std::string>{"birthday", "id", "say"});
+  // only the listed roots and endings fold: "organism" is not "organizm", "four" and "your" stay
+  CHECK(keyword_terms("organism four hour") == std::vector<std::string>{"organism", "four", "hour"});
+  CHECK(keyword_terms("Drive") == std::vector<std::string>{"drive"});  // "dr" only as a whole word
+}
+
+TEST_CASE("rank: a query term matches its morphological variants at the variants weight", "[rank]") {
+  const std::vector<partition_id> parts{p0};
+  auto build = [](float variants) {
+    keyword_index idx(bm25_params{.variants = variants});
+    idx.add(0, p0, "peanut allergy");
+    idx.add(1, p0, "my employer pays well");
+    idx.add(2, p0, "born on a birthday");
+    idx.add(3, p0, "the company car");
+    idx.add(4, p0, "partner dance");
+    return idx;
+  };
+  const auto exact = build(0.0f), half = build(0.5f), full = build(1.0f);
+  // variants off: "allergic" shares no term with "peanut allergy"
+  CHECK(exact.search("allergic", 10, parts).empty());
+  // on: the document scores as for the indexed term itself, times the weight
+  const float allergy = exact.search("allergy", 10, parts).front().score;
+  REQUIRE(half.search("allergic", 10, parts).size() == 1);
+  CHECK(half.search("allergic", 10, parts).front().score == Approx(0.5f * allergy));
+  CHECK(full.search("allergic", 10, parts).front().score == Approx(allergy));
+  // a word and its longer form: "employs" -> "employ" ~ "employer", "birth" ~ "birthday"
+  CHECK(half.search("who employs me", 10, parts).front().slot == 1);
+  CHECK(half.search("date of birth", 10, parts).front().slot == 2);
+  // not variants: a 5-byte common prefix of two words that both go on ("compare" / "company"), a short prefix
+  // ("party" / "partner"), or a longer ending ("allergenic" / "allergy": 4 bytes after "allerg")
+  CHECK(half.search("compare", 10, parts).empty());
+  CHECK(half.search("party", 10, parts).empty());
+  CHECK(half.search("allergenic", 10, parts).empty());
+  // a query term is never also counted as a variant of another query term
+  CHECK(half.search("allergy allergic", 10, parts).front().score == Approx(allergy));
+  CHECK_THROWS_AS(keyword_index(bm25_params{.variants = 1.5f}), validation_error);
+  CHECK_THROWS_AS(keyword_index(bm25_params{.variants = -0.1f}), validation_error);
+}
+
+TEST_CASE("rank: keyword search matches abbreviations, spelling variants and word forms", "[rank]") {
+  memory mem;
+  const scope u = user("alice");
+  for (const auto* t : {"I see Dr. Okafor for checkups", "My favourite food is ramen", "I am allergic to peanuts",
+                        "The meeting moved to Friday", "I need to buy printer paper", "My employer is Globex"})
+    mem.add(t, u, {.infer = false});
+  auto top = [&](const char* q) {
+    const auto hits = mem.search(q, u, {.limit = 1, .mode = search_mode::keyword});
+    return hits.empty() ? std::string() : hits.front().record.memory;
+  };
+  CHECK(top("What's my doctor's name?") == "I see Dr. Okafor for checkups");
+  CHECK(top("Which dish is my favorite?") == "My favourite food is ramen");
+  CHECK(top("Which allergy do I have?") == "I am allergic to peanuts");
+  CHECK(top("Which company employs me?") == "My employer is Globex");
+  CHECK(top("What's the weather?").empty());
+}
+
 TEST_CASE("rank: BM25 scores match a hand-computed example", "[rank]") {
   keyword_index idx;  // k1 = 1.2, b = 0.75
   idx.add(0, p0, "apple banana");        // |d| = 2
