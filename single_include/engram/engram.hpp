@@ -4603,7 +4603,8 @@ inline score_details fuse_scores(const rank_signals& s, search_mode mode, const 
 // ---- begin <engram/rank/tokenize.hpp>
 /// @file rank/tokenize.hpp
 /// The keyword index's text normalisation: UTF-8 aware word splitting, lowercasing (ASCII, Latin-1 and
-/// Latin Extended-A), English stop words and the light stemmer of detail/stem.hpp.
+/// Latin Extended-A), English stop words, abbreviation and spelling-variant folding, and the light stemmer of
+/// detail/stem.hpp.
 
 // #include <engram/detail/stem.hpp>: inlined above
 
@@ -4686,19 +4687,72 @@ constexpr char32_t to_lower_code_point(char32_t cp) noexcept {
 
 }  // namespace detail
 
-/// English function words that carry no retrieval signal (compared after lowercasing, before stemming).
+/// English function words that carry no retrieval signal (compared after lowercasing, before stemming),
+/// including the apostrophe-less contractions split_words makes of "what's", "don't", "I've", ...
 inline bool is_keyword_stop_word(std::string_view w) noexcept {
-  static constexpr std::array<std::string_view, 64> stop = {
-      "a",     "about", "am",   "an",    "and",  "are",   "as",    "at",   "be",   "been", "but",  "by",
-      "can",   "did",   "do",   "does",  "for",  "from",  "had",   "has",  "have", "he",   "her",  "him",
-      "his",   "how",   "i",    "im",    "if",   "in",    "is",    "it",   "its",  "me",   "my",   "of",
-      "on",    "or",    "our",  "she",   "so",   "that",  "the",   "their", "them", "then", "there", "they",
-      "this",  "to",    "was",  "we",    "were", "what",  "when",  "where", "which", "who", "will", "with",
-      "would", "you",   "your", "yours"};
+  static constexpr std::array<std::string_view, 92> stop = {
+      "a",     "about", "am",    "an",     "and",    "are",   "as",     "at",    "be",     "been",  "but",   "by",
+      "can",   "did",   "do",    "does",   "for",    "from",  "had",    "has",   "have",   "he",    "her",   "him",
+      "his",   "how",   "i",     "im",     "if",     "in",    "is",     "it",    "its",    "me",    "my",    "of",
+      "on",    "or",    "our",   "she",    "so",     "that",  "the",    "their", "them",   "then",  "there", "they",
+      "this",  "to",    "was",   "we",     "were",   "what",  "when",   "where", "which",  "who",   "will",  "with",
+      "would", "you",   "your",  "yours",  "whats",  "whos",  "wheres", "whens", "hows",   "thats", "theres", "ive",
+      "hes",   "shes",  "youre", "youve",  "dont",   "doesnt", "didnt", "isnt",  "arent",  "wasnt", "cant",  "wont",
+      "theyre", "weve", "theyve", "lets",   "these",  "those", "us",     "mine"};
   for (const auto s : stop)
     if (s == w) return true;
   return false;
 }
+
+namespace detail {
+
+/// One entry of a word table: `from` is read as `to`.
+struct word_mapping {
+  std::string_view from, to;
+};
+
+/// British spellings folded to American ones so either matches the other: a word that is one of these roots
+/// followed by nothing or one of the usual endings ("colours", "favourite", "centres", "organised").
+inline std::string fold_spelling(std::string w) {
+  static constexpr std::array<word_mapping, 52> roots = {{
+      {"aeroplane", "airplane"}, {"aluminium", "aluminum"}, {"apologis", "apologiz"}, {"armour", "armor"},
+      {"behaviour", "behavior"}, {"calibre", "caliber"},     {"cancell", "cancel"},     {"catalogue", "catalog"},
+      {"centre", "center"},       {"cheque", "check"},        {"colour", "color"},       {"defence", "defense"},
+      {"dialogue", "dialog"},     {"endeavour", "endeavor"},  {"favour", "favor"},       {"fibre", "fiber"},
+      {"flavour", "flavor"},      {"grey", "gray"},           {"harbour", "harbor"},     {"honour", "honor"},
+      {"humour", "humor"},        {"jewellery", "jewelry"},   {"labour", "labor"},       {"licence", "license"},
+      {"litre", "liter"},         {"manoeuvre", "maneuver"},  {"metre", "meter"},        {"mould", "mold"},
+      {"moustache", "mustache"},  {"mum", "mom"},             {"neighbour", "neighbor"}, {"odour", "odor"},
+      {"offence", "offense"},     {"organis", "organiz"},     {"parlour", "parlor"},     {"plough", "plow"},
+      {"practis", "practic"},     {"programme", "program"},   {"pyjama", "pajama"},      {"realis", "realiz"},
+      {"recognis", "recogniz"},   {"rumour", "rumor"},        {"savour", "savor"},       {"sceptic", "skeptic"},
+      {"theatre", "theater"},     {"travell", "travel"},      {"tumour", "tumor"},       {"tyre", "tire"},
+      {"vapour", "vapor"},        {"vigour", "vigor"},        {"yoghurt", "yogurt"},     {"paediatric", "pediatric"},
+  }};
+  static constexpr std::array<std::string_view, 18> endings = {
+      "", "s", "e", "es", "ed", "ing", "er", "ers", "ite", "ites", "ful", "able", "ation", "ations", "al", "ist", "ists", "y"};
+  for (const auto& [british, american] : roots) {
+    if (w.size() < british.size() || w.compare(0, british.size(), british) != 0) continue;
+    const std::string_view rest = std::string_view(w).substr(british.size());
+    for (const auto e : endings)
+      if (rest == e) return std::string(american) + std::string(rest);
+  }
+  return w;
+}
+
+/// Common written abbreviations of a content word ("Dr." is "doctor"), expanded so that either form matches.
+inline std::string_view expand_abbreviation(std::string_view w) noexcept {
+  static constexpr std::array<word_mapping, 11> list = {{
+      {"dr", "doctor"},       {"appt", "appointment"}, {"bday", "birthday"},   {"tmrw", "tomorrow"},
+      {"mgr", "manager"},     {"dept", "department"},  {"govt", "government"}, {"pwd", "password"},
+      {"approx", "approximately"}, {"msg", "message"}, {"hosp", "hospital"},
+  }};
+  for (const auto& [shortened, full] : list)
+    if (w == shortened) return full;
+  return w;
+}
+
+}  // namespace detail
 
 /// Splits `text` into lowercase words (see detail::is_word_code_point; an apostrophe inside a word is
 /// dropped, so "don't" is "dont"), without stop-word removal or stemming. Invalid UTF-8 bytes separate words.
@@ -4722,14 +4776,16 @@ inline std::vector<std::string> split_words(std::string_view text) {
   return words;
 }
 
-/// The index terms of `text`: split_words, stop words removed, each word lightly stemmed (detail::light_stem:
-/// "hiking", "hikes", "hiked" -> "hike"). Order and repetitions are kept.
+/// The index terms of `text`: split_words, stop words removed, common abbreviations expanded ("dr" ->
+/// "doctor"), British spellings folded to American ("favourite" -> "favorite"), each word lightly stemmed
+/// (detail::light_stem: "hiking", "hikes", "hiked" -> "hike"). Order and repetitions are kept.
 inline std::vector<std::string> keyword_terms(std::string_view text) {
   auto words = split_words(text);
   std::vector<std::string> out;
   out.reserve(words.size());
   for (auto& w : words)
-    if (!is_keyword_stop_word(w)) out.push_back(detail::light_stem(w));
+    if (!is_keyword_stop_word(w))
+      out.push_back(detail::light_stem(detail::fold_spelling(std::string(detail::expand_abbreviation(w)))));
   return out;
 }
 
@@ -4756,12 +4812,21 @@ struct bm25_params {
   float k1 = 1.2f;
   /// Length normalisation: 0 ignores document length, 1 divides fully by length / average length.
   float b = 0.75f;
+  /// Weight of a query term's morphological variants (see keyword_index): 0 matches exact terms only.
+  float variants = 0.5f;
 };
 
 /// An inverted index over memory texts, searched with Okapi BM25:
 ///
 ///   score(q, d) = Σ_{t ∈ terms(q), distinct} idf(t) · tf(t,d)·(k1 + 1) / (tf(t,d) + k1·(1 − b + b·|d| / avgdl))
 ///   idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))      (Lucene's form: never negative)
+///
+/// Morphological variants: each distinct query term t also matches, with weight params.variants (w), the
+/// indexed terms v ≠ t that the light stemmer leaves apart but that are forms of one word ("allergic" /
+/// "allergy", "employ" / "employer", "birth" / "birthday"): t and v share a prefix p of at least 5 bytes,
+/// neither goes on for more than 3 bytes after p, and p is 6 bytes or longer or is t or v itself. Such a v
+/// adds w · idf(v) · (its BM25 term-frequency part) to a document's score, as if it were a query term of
+/// weight w (a query's own terms are never added as variants of each other).
 ///
 /// where N, df and avgdl are counted over the partitions searched (a scope's own statistics, so one user's
 /// memories never change another's scores), |d| is the number of terms of d after stop-word removal, and
@@ -4772,9 +4837,11 @@ struct bm25_params {
 class keyword_index {
  public:
   explicit keyword_index(bm25_params params = {}) : params_(params) {
-    if (!(params.k1 >= 0.0f) || !(params.b >= 0.0f && params.b <= 1.0f))
+    if (!(params.k1 >= 0.0f) || !(params.b >= 0.0f && params.b <= 1.0f) ||
+        !(params.variants >= 0.0f && params.variants <= 1.0f))
       throw validation_error("keyword_index: k1 " + std::to_string(params.k1) + " / b " + std::to_string(params.b) +
-                             " out of range (expected k1 >= 0 and 0 <= b <= 1)");
+                             " / variants " + std::to_string(params.variants) +
+                             " out of range (expected k1 >= 0, 0 <= b <= 1 and 0 <= variants <= 1)");
   }
 
   [[nodiscard]] const bm25_params& params() const noexcept { return params_; }
@@ -4856,9 +4923,7 @@ class keyword_index {
   [[nodiscard]] std::vector<index_hit> score_all(std::string_view query, std::span<const partition_id> partitions,
                                                  Accept&& accept) const {
     std::vector<index_hit> out;
-    auto terms = keyword_terms(query);
-    std::sort(terms.begin(), terms.end());
-    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+    const auto terms = weighted_terms(query);
     std::size_t n = 0;
     std::uint64_t total_length = 0;
     for (const auto p : partitions)
@@ -4874,19 +4939,17 @@ class keyword_index {
     std::vector<float> acc;
     std::unordered_map<slot_id, float> sparse;
     std::vector<slot_id> touched;
-    for (const auto& t : terms) {
-      auto id = term_ids_.find(t);
-      if (id == term_ids_.end()) continue;
+    for (const auto& [term, weight] : terms) {
       std::size_t df = 0;
       for (const auto p : partitions)
         if (p < parts_.size())
-          if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+          if (auto it = parts_[p].postings.find(term); it != parts_[p].postings.end()) df += it->second.size();
       if (df == 0) continue;
-      const double idf = std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
+      const double idf = double(weight) * std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
       if (dense && acc.empty()) acc.assign(docs_.size(), -1.0f);
       for (const auto p : partitions) {
         if (p >= parts_.size()) continue;
-        auto it = parts_[p].postings.find(id->second);
+        auto it = parts_[p].postings.find(term);
         if (it == parts_[p].postings.end()) continue;
         for (const auto& post : it->second) {
           const double tf = post.tf;
@@ -4949,11 +5012,52 @@ class keyword_index {
     if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(term_ids_.size());
     term_ids_.emplace(term, id);
+    terms_.push_back(term);
+    if (term.size() >= variant_prefix) by_prefix_[term.substr(0, variant_prefix)].push_back(id);
     return id;
+  }
+
+  static constexpr std::size_t variant_prefix = 5;  // bytes two variants share at least
+  static constexpr std::size_t variant_suffix = 3;  // bytes each may have beyond their common prefix
+
+  /// Whether indexed term `v` is a morphological variant of query term `t` (see the class comment).
+  static bool is_variant(std::string_view t, std::string_view v) noexcept {
+    if (t == v) return false;
+    std::size_t p = 0;
+    while (p < t.size() && p < v.size() && t[p] == v[p]) ++p;
+    if (p < variant_prefix || t.size() - p > variant_suffix || v.size() - p > variant_suffix) return false;
+    return p > variant_prefix || p == t.size() || p == v.size();
+  }
+
+  /// The query's weighted terms: its distinct terms (weight 1), then their variants (params_.variants).
+  [[nodiscard]] std::vector<std::pair<std::uint32_t, float>> weighted_terms(std::string_view query) const {
+    auto terms = keyword_terms(query);
+    std::sort(terms.begin(), terms.end());
+    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+    std::vector<std::pair<std::uint32_t, float>> out;
+    for (const auto& t : terms)
+      if (auto id = term_ids_.find(t); id != term_ids_.end()) out.emplace_back(id->second, 1.0f);
+    if (params_.variants <= 0.0f) return out;
+    const std::size_t exact = out.size();
+    for (const auto& t : terms) {
+      if (t.size() < variant_prefix) continue;
+      auto bucket = by_prefix_.find(std::string_view(t).substr(0, variant_prefix));
+      if (bucket == by_prefix_.end()) continue;
+      for (const auto v : bucket->second) {
+        if (!is_variant(t, terms_[v])) continue;
+        if (std::binary_search(terms.begin(), terms.end(), terms_[v])) continue;  // a query term itself
+        if (std::any_of(out.begin() + std::ptrdiff_t(exact), out.end(), [&](const auto& e) { return e.first == v; }))
+          continue;
+        out.emplace_back(v, params_.variants);
+      }
+    }
+    return out;
   }
 
   bm25_params params_;
   detail::string_map<std::uint32_t> term_ids_;  // every term ever seen (kept until clear())
+  std::vector<std::string> terms_;              // by term id
+  detail::string_map<std::vector<std::uint32_t>> by_prefix_;  // term ids by their first variant_prefix bytes
   std::vector<document> docs_;                  // by slot
   std::vector<partition> parts_;                // by partition id
   std::size_t size_ = 0;

@@ -104,13 +104,15 @@ inline bool is_keyword_stop_word(std::string_view w) noexcept {
 
 namespace detail {
 
+/// One entry of a word table: `from` is read as `to`.
+struct word_mapping {
+  std::string_view from, to;
+};
+
 /// British spellings folded to American ones so either matches the other: a word that is one of these roots
 /// followed by nothing or one of the usual endings ("colours", "favourite", "centres", "organised").
 inline std::string fold_spelling(std::string w) {
-  struct variant {
-    std::string_view british, american;
-  };
-  static constexpr std::array<variant, 52> roots = {{
+  static constexpr std::array<word_mapping, 52> roots = {{
       {"aeroplane", "airplane"}, {"aluminium", "aluminum"}, {"apologis", "apologiz"}, {"armour", "armor"},
       {"behaviour", "behavior"}, {"calibre", "caliber"},     {"cancell", "cancel"},     {"catalogue", "catalog"},
       {"centre", "center"},       {"cheque", "check"},        {"colour", "color"},       {"defence", "defense"},
@@ -138,13 +140,10 @@ inline std::string fold_spelling(std::string w) {
 
 /// Common written abbreviations of a content word ("Dr." is "doctor"), expanded so that either form matches.
 inline std::string_view expand_abbreviation(std::string_view w) noexcept {
-  struct abbreviation {
-    std::string_view shortened, full;
-  };
-  static constexpr std::array<abbreviation, 12> list = {{
+  static constexpr std::array<word_mapping, 11> list = {{
       {"dr", "doctor"},       {"appt", "appointment"}, {"bday", "birthday"},   {"tmrw", "tomorrow"},
       {"mgr", "manager"},     {"dept", "department"},  {"govt", "government"}, {"pwd", "password"},
-      {"approx", "approximately"}, {"msg", "message"}, {"apt", "apartment"},   {"hosp", "hospital"},
+      {"approx", "approximately"}, {"msg", "message"}, {"hosp", "hospital"},
   }};
   for (const auto& [shortened, full] : list)
     if (w == shortened) return full;
