@@ -4833,7 +4833,8 @@ struct bm25_params {
 /// terms are those of keyword_terms(). A filter narrows which documents are returned, not the statistics.
 ///
 /// Thread-safety: const members may run concurrently; add/update/remove/clear need exclusive access.
-/// Memory: one posting (8 bytes) per distinct term per document, plus the terms of each document.
+/// Memory: one posting (8 bytes) per distinct term per document, plus the terms of each document, and each
+/// distinct term held twice (by text and by id, for the variant lookup).
 class keyword_index {
  public:
   explicit keyword_index(bm25_params params = {}) : params_(params) {
