@@ -4821,16 +4821,16 @@ struct bm25_params {
 ///   score(q, d) = Σ_{t ∈ terms(q), distinct} idf(t) · tf(t,d)·(k1 + 1) / (tf(t,d) + k1·(1 − b + b·|d| / avgdl))
 ///   idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))      (Lucene's form: never negative)
 ///
+/// where N, df and avgdl are counted over the partitions searched (a scope's own statistics, so one user's
+/// memories never change another's scores), |d| is the number of terms of d after stop-word removal, and
+/// terms are those of keyword_terms(). A filter narrows which documents are returned, not the statistics.
+///
 /// Morphological variants: each distinct query term t also matches, with weight params.variants (w), the
 /// indexed terms v ≠ t that the light stemmer leaves apart but that are forms of one word ("allergic" /
 /// "allergy", "employ" / "employer", "birth" / "birthday"): t and v share a prefix p of at least 5 bytes,
 /// neither goes on for more than 3 bytes after p, and p is 6 bytes or longer or is t or v itself. Such a v
 /// adds w · idf(v) · (its BM25 term-frequency part) to a document's score, as if it were a query term of
 /// weight w (a query's own terms are never added as variants of each other).
-///
-/// where N, df and avgdl are counted over the partitions searched (a scope's own statistics, so one user's
-/// memories never change another's scores), |d| is the number of terms of d after stop-word removal, and
-/// terms are those of keyword_terms(). A filter narrows which documents are returned, not the statistics.
 ///
 /// Thread-safety: const members may run concurrently; add/update/remove/clear need exclusive access.
 /// Memory: one posting (8 bytes) per distinct term per document, plus the terms of each document, and each
