@@ -166,33 +166,33 @@ class ivf_index {
   [[nodiscard]] std::size_t dimension() const noexcept { return dim_; }
   [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
   [[nodiscard]] std::size_t size() const noexcept {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     return size_;
   }
   [[nodiscard]] const ivf_index_options& options() const noexcept { return opt_; }
   [[nodiscard]] bool contains(slot_id slot) const noexcept {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     return has(slot);
   }
 
   /// Whether `partition` has a trained quantiser (false: it is searched exactly).
   [[nodiscard]] bool trained(partition_id partition) const noexcept {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     return partition < parts_.size() && !parts_[partition].centroids.empty();
   }
   /// Whether a training of `partition` has started and not yet been installed or cancelled.
   [[nodiscard]] bool training(partition_id partition) const noexcept {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     return job_for(partition) != nullptr;
   }
   /// Number of lists of `partition` (1 when untrained or absent).
   [[nodiscard]] std::size_t list_count(partition_id partition) const noexcept {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     return partition < parts_.size() ? std::max<std::size_t>(1, parts_[partition].lists.size()) : 1;
   }
   /// The slots of each list of `partition`, list by list, each in row order (empty when absent).
   [[nodiscard]] std::vector<std::vector<slot_id>> list_slots(partition_id partition) const {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     std::vector<std::vector<slot_id>> out;
     if (partition < parts_.size())
       for (const auto& l : parts_[partition].lists) out.push_back(l.slots);
@@ -200,14 +200,20 @@ class ivf_index {
   }
   /// nlist x sum of squared list sizes / size^2 of `partition`: 1.0 when its lists are even.
   [[nodiscard]] double imbalance(partition_id partition) const noexcept {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     if (partition >= parts_.size() || parts_[partition].size == 0) return 1.0;
     const auto& p = parts_[partition];
     return double(p.lists.size()) * double(p.sum_sq) / (double(p.size) * double(p.size));
   }
+  /// A number that changes whenever the content or the lists change (adds, updates, removes, trainings
+  /// installed, snapshots loaded): a saved snapshot is still current while it has not changed.
+  [[nodiscard]] std::uint64_t version() const noexcept {
+    const auto lock = read_lock();
+    return version_;
+  }
   /// Counters since construction (trainings started, snapshots loaded and rejected).
   [[nodiscard]] ivf_index_stats stats() const noexcept {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     auto s = stats_;
     s.trainings = trainings_.load(std::memory_order_relaxed);
     return s;
@@ -223,7 +229,7 @@ class ivf_index {
   /// true: add() starts no training (the partitions due are remembered); false: the due ones start now.
   /// For bulk loading before load_snapshots(), so a restart runs no k-means it would throw away.
   void hold_training(bool hold) {
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     held_ = hold;
     if (!hold)
       for (std::size_t pid = 0; pid < parts_.size(); ++pid) start_if_due(static_cast<partition_id>(pid));
@@ -235,7 +241,7 @@ class ivf_index {
   void add(slot_id slot, partition_id partition, std::span<const float> vector) {
     check_dimension(vector.size(), "ivf_index::add");
     const auto n = normalized(vector);
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     if (has(slot)) throw validation_error("ivf_index::add: slot " + std::to_string(slot) + " is in use");
     if (partition >= parts_.size()) parts_.resize(std::size_t{partition} + 1);
     auto& p = parts_[partition];
@@ -244,6 +250,7 @@ class ivf_index {
     if (slot >= where_.size()) where_.resize(std::size_t{slot} + 1);
     append(p, partition, list, slot, n.data());
     ++size_;
+    ++version_;
     journal(partition, slot);
     start_if_due(partition);
   }
@@ -253,11 +260,12 @@ class ivf_index {
   void update(slot_id slot, std::span<const float> vector) {
     check_dimension(vector.size(), "ivf_index::update");
     const auto n = normalized(vector);
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     if (!has(slot)) throw validation_error("ivf_index::update: no slot " + std::to_string(slot));
     const auto loc = where_[slot];
     auto& p = parts_[loc.partition];
     journal(loc.partition, slot);
+    ++version_;
     const auto list = nearest_list(p, n.data());
     if (list == loc.list) {
       std::copy(n.begin(), n.end(), p.lists[list].rows.begin() + std::ptrdiff_t(std::size_t{loc.row} * stride_));
@@ -269,10 +277,11 @@ class ivf_index {
 
   /// Removes `slot` (its list's last row fills the hole): O(d). A no-op when absent.
   void remove(slot_id slot) {
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     if (!has(slot)) return;
     const auto loc = where_[slot];
     journal(loc.partition, slot);
+    ++version_;
     erase(parts_[loc.partition], loc);
     where_[slot] = location{};
     --size_;
@@ -280,11 +289,12 @@ class ivf_index {
 
   /// Removes everything, trained quantisers included; cancels the trainings not yet installed.
   void clear() {
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     while (!jobs_.empty()) cancel(jobs_.back()->partition);
     parts_.clear();
     where_.clear();
     size_ = 0;
+    ++version_;
   }
 
   /// (Re)trains `partition` now, in the calling thread (a training of it in progress is cancelled first):
@@ -293,7 +303,7 @@ class ivf_index {
   /// its nearest centroid. A no-op for an empty partition.
   /// Complexity O(iterations x max_train x nlist x d + size x nlist x d).
   void train(partition_id partition) {
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     cancel(partition);
     if (partition >= parts_.size() || parts_[partition].size == 0) return;
     auto j = prepare(partition);
@@ -306,7 +316,7 @@ class ivf_index {
   /// (slot, vector) content. Native byte order (restore on the same architecture). Empty when the partition
   /// is untrained or absent. O(size x d).
   [[nodiscard]] std::string save_snapshot(partition_id partition) const {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     return save_partition(partition, nullptr);
   }
 
@@ -316,7 +326,7 @@ class ivf_index {
   /// trains); vectors added since the snapshot, a changed vector or another dimension all make it not match.
   /// A training of the partition in progress is cancelled when the snapshot is installed.
   bool load_snapshot(partition_id partition, std::string_view bytes) {
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     return load_partition(partition, bytes, nullptr);
   }
 
@@ -324,7 +334,7 @@ class ivf_index {
   /// instead of its slot. Partitions whose training is in progress are saved with their current lists.
   /// O(size x d) plus the keys' bytes.
   [[nodiscard]] std::string save_snapshots(const std::function<std::string(slot_id)>& key_of) const {
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     std::string out(set_magic);
     std::vector<std::string> parts;
     for (std::size_t pid = 0; pid < parts_.size(); ++pid) {
@@ -347,7 +357,7 @@ class ivf_index {
   /// @returns how many partitions were restored. O(size x d) plus one slot_of per vector.
   std::size_t load_snapshots(std::string_view bytes,
                              const std::function<std::optional<slot_id>(std::string_view)>& slot_of) {
-    std::unique_lock lock(mtx_);
+    const auto lock = write_lock();
     std::size_t at = set_magic.size(), restored = 0;
     std::uint64_t count = 0;
     if (bytes.substr(0, at) != set_magic || !get(bytes, at, count)) {
@@ -385,7 +395,7 @@ class ivf_index {
     if (nprobe == 0) nprobe = opt_.nprobe;
     topk best(k);
     const auto q = normalized(query);
-    std::shared_lock lock(mtx_);
+    const auto lock = read_lock();
     std::size_t probed_rows = 0;  // rows an unfiltered probe would scan
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
@@ -462,6 +472,17 @@ class ivf_index {
   };
 
   // ---- guarded by mtx_ (the caller's exclusive access is not enough: the worker reads and swaps) ----------
+
+  /// mtx_ shared / exclusive, both through gate_: a writer holds the gate while it waits, so new readers
+  /// queue behind it and a steady stream of searches cannot starve a swap (glibc's rwlock prefers readers).
+  [[nodiscard]] std::shared_lock<std::shared_mutex> read_lock() const {
+    std::lock_guard g(gate_);
+    return std::shared_lock(mtx_);
+  }
+  [[nodiscard]] std::unique_lock<std::shared_mutex> write_lock() const {
+    std::lock_guard g(gate_);
+    return std::unique_lock(mtx_);
+  }
 
   bool has(slot_id slot) const noexcept { return slot < where_.size() && where_[slot].used; }
 
@@ -575,8 +596,8 @@ class ivf_index {
       buf.clear();
       slots.clear();
       {
-        std::shared_lock lock(mtx_, std::defer_lock);
-        if (locking) lock.lock();
+        std::shared_lock<std::shared_mutex> lock;
+        if (locking) lock = read_lock();
         if (s0 >= where_.size()) break;
         const std::size_t s1 = std::min(where_.size(), s0 + chunk_slots);
         for (std::size_t s = s0; s < s1; ++s) {
@@ -619,6 +640,7 @@ class ivf_index {
         l.slots.resize(w);
         l.rows.resize(w * stride_);
       }
+    ++version_;
     auto old = std::move(p.lists);
     p.lists = std::move(j.lists);
     p.centroids = std::move(j.centroids);
@@ -656,11 +678,11 @@ class ivf_index {
       try {
         run_kmeans(*j);
         assign_rows(*j, true);
-        std::unique_lock lock(mtx_);
+        const auto lock = write_lock();
         if (!j->cancelled.load(std::memory_order_relaxed) && !j->centroids.empty()) install(*j);
         if (auto* mine = job_for(j->partition); mine == j.get()) cancel(j->partition);
       } catch (...) {  // out of memory: the partition keeps its lists; a later add retries the training
-        std::unique_lock lock(mtx_);
+        const auto lock = write_lock();
         if (job_for(j->partition) == j.get()) cancel(j->partition);
       }
       j.reset();
@@ -675,7 +697,7 @@ class ivf_index {
   /// Cancels every training and joins the worker (no lock held by the caller).
   void stop_worker() noexcept {
     {
-      std::unique_lock lock(mtx_);
+      const auto lock = write_lock();
       for (auto& j : jobs_) j->cancelled.store(true, std::memory_order_relaxed);
       jobs_.clear();
     }
@@ -697,6 +719,8 @@ class ivf_index {
   /// Moves `o`'s content here (both locked, o's worker stopped), then restarts the trainings still due.
   void take(ivf_index& o) {
     size_ = std::exchange(o.size_, 0);
+    version_ = o.version_ + 1;
+    ++o.version_;
     parts_ = std::move(o.parts_);
     where_ = std::move(o.where_);
     o.parts_.clear();
@@ -833,6 +857,7 @@ class ivf_index {
     if (print != got_print + detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32))) return false;
     // validated: move every row to its recorded list, in the recorded order
     cancel(*pid);
+    ++version_;
     auto old = std::move(p.lists);
     p.lists.assign(nlist, list_data{});
     p.centroids = std::move(cent);
@@ -953,8 +978,10 @@ class ivf_index {
   std::size_t dim_;
   std::size_t stride_;
   ivf_index_options opt_;
-  mutable std::shared_mutex mtx_;  // guards everything below up to jobs_
+  mutable std::mutex gate_;        // see read_lock()
+  mutable std::shared_mutex mtx_;  // guards everything below up to trainings_
   std::size_t size_ = 0;
+  std::uint64_t version_ = 0;
   std::vector<partition_data> parts_;  // indexed by partition id
   std::vector<location> where_;        // indexed by slot id
   std::vector<std::shared_ptr<job>> jobs_;  // trainings started and not yet installed or cancelled
