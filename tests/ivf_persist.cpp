@@ -161,3 +161,20 @@ TEST_CASE("ivf_persist: file_store keeps named blobs atomically; bad names are r
   mem.add("hello", user("a"), {.infer = false});
   CHECK_FALSE(mem.save_index_snapshot());
 }
+
+TEST_CASE("ivf_persist: an unreadable snapshot does not stop the memory from opening", "[ivf]") {
+  temp_dir dir;
+  {
+    auto mem = open_memory(dir.path);
+    fill(mem, 0, 200);
+  }
+  std::filesystem::remove(dir.path + "/blob.index");
+  std::filesystem::create_directory(dir.path + "/blob.index");  // exists, cannot be read (nor replaced)
+  {
+    auto mem = open_memory(dir.path);
+    mem.index().wait_idle();
+    CHECK(mem.index().stats().trainings == 1);
+    CHECK(answers(mem).size() == 40);
+    CHECK_THROWS_AS(mem.save_index_snapshot(), storage_error);  // the explicit call reports; the destructor swallows
+  }
+}

@@ -6600,8 +6600,12 @@ class basic_memory {
 
   void restore_index_snapshot() {
     if constexpr (index_snapshots) {
-      if (const auto blob = store_.get_blob(index_blob))
-        index_.load_snapshots(*blob, [this](std::string_view id) { return catalog_.slot_of(id); });
+      std::optional<std::string> blob;
+      try {
+        blob = store_.get_blob(index_blob);
+      } catch (const storage_error&) {  // an unreadable snapshot is no snapshot: the index trains
+      }
+      if (blob) index_.load_snapshots(*blob, [this](std::string_view id) { return catalog_.slot_of(id); });
       saved_index_version_ = index_.version();
     }
   }
