@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -34,6 +35,7 @@ engram::ivf_index& index() {
       generator().vector(i, v.data());
       p->add(static_cast<engram::slot_id>(i), 0, v);
     }
+    p->wait_idle();  // the training runs in the background
     return p;
   }();
   return *idx;
@@ -83,8 +85,42 @@ void add_after_training(benchmark::State& state) {
   for (std::size_t s = n; s < i; ++s) idx.remove(static_cast<engram::slot_id>(s));  // after the timed loop
 }
 
+/// The add that brings a 30k-vector partition to train_threshold: with the training synchronous (Arg 0) it
+/// waits for the whole training; with it in the background (Arg 1) only for the sample's copy.
+/// `training_ms`: from that add until the new lists serve (wait_idle).
+void training_add(benchmark::State& state) {
+  constexpr std::size_t m = 30'000;
+  const bool background = state.range(0) != 0;
+  std::vector<float> v(dim);
+  double total = 0;
+  int runs = 0;
+  std::optional<engram::ivf_index> idx;
+  for (auto _ : state) {
+    state.PauseTiming();
+    idx.emplace(dim, engram::ivf_index_options{.nlist = 128, .nprobe = 8, .train_threshold = m, .max_train = 16384,
+                                               .min_per_list = 1, .iterations = 10, .seed = 1, .retrain_growth = 0.0,
+                                               .max_imbalance = 4.0, .background = background});
+    for (std::size_t i = 0; i + 1 < m; ++i) {
+      generator().vector(i, v.data());
+      idx->add(static_cast<engram::slot_id>(i), 0, v);
+    }
+    generator().vector(m - 1, v.data());
+    const auto t0 = std::chrono::steady_clock::now();
+    state.ResumeTiming();
+    idx->add(static_cast<engram::slot_id>(m - 1), 0, v);
+    state.PauseTiming();
+    idx->wait_idle();
+    total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++runs;
+    idx.reset();
+    state.ResumeTiming();
+  }
+  state.counters["training_ms"] = total / runs * 1e3;
+}
+
 }  // namespace
 
+BENCHMARK(training_add)->Arg(0)->Arg(1)->Iterations(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(search)->Arg(1)->Arg(4)->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Unit(benchmark::kMicrosecond);
 BENCHMARK(search_filtered)->Arg(8)->Arg(32)->Unit(benchmark::kMicrosecond);
 BENCHMARK(add_after_training)->Unit(benchmark::kMicrosecond);

@@ -59,7 +59,7 @@ void fill(clustered_set& data, ivf_index& ivf, flat_index& flat, slot_id first, 
 
 ivf_index_options small_options() {
   return ivf_index_options{.nlist = 32, .nprobe = 4, .train_threshold = 2000, .max_train = 1500, .min_per_list = 16,
-                           .iterations = 8, .seed = 7, .retrain_growth = 0.0, .max_imbalance = 4.0};
+                           .iterations = 8, .seed = 7, .retrain_growth = 0.0, .max_imbalance = 4.0, .background = false};
 }
 
 }  // namespace
@@ -323,10 +323,215 @@ TEST_CASE("ivf: a snapshot restores the lists without training; one that does no
     CHECK_FALSE(b.load_snapshot(2, "garbage"));
     CHECK_FALSE(b.load_snapshot(5, snap));  // another (absent) partition
     auto bad = snap;
-    bad[bad.size() - 1] = char(0x7f);  // the last vector's list id out of range
+    bad[bad.size() - 5] = char(0x7f);  // the last vector's list id out of range (before the 4-byte checksum)
     CHECK_FALSE(b.load_snapshot(2, bad));
     CHECK_FALSE(b.trained(2));
     ivf_index other(dim + 1, opt);
     CHECK_FALSE(other.load_snapshot(2, snap));
+  }
+}
+
+TEST_CASE("ivf: a background training ends in the lists a synchronous training builds", "[ivf]") {
+  clustered_set data(20, 11);
+  auto opt = small_options();
+  opt.retrain_growth = 2.0;
+  opt.train_threshold = 500;
+  opt.min_per_list = 50;
+  auto bg_opt = opt;
+  bg_opt.background = true;
+  ivf_index sync(dim, opt), bg(dim, bg_opt);
+  flat_index flat(dim);
+  const std::vector<partition_id> p0{0};
+  std::vector<std::vector<float>> queries;
+  for (int i = 0; i < 10; ++i) queries.push_back(data.next());
+  for (slot_id s = 0; s < 500; ++s) {
+    const auto v = data.next();
+    sync.add(s, 0, v);
+    bg.add(s, 0, v);
+    flat.add(s, 0, v);
+  }
+  REQUIRE(sync.trained(0));
+  // the first training runs in the background: meanwhile the flat list answers, exactly
+  for (const auto& q : queries)
+    if (!bg.trained(0)) CHECK(bg.search(q, 10, p0) == flat.search(q, 10, p0));
+  bg.wait_idle();
+  REQUIRE(bg.trained(0));
+  CHECK_FALSE(bg.training(0));
+  CHECK(bg.list_slots(0) == sync.list_slots(0));
+  for (slot_id s = 500; s < 1000; ++s) {  // the 1000th add doubles the partition: a retraining
+    const auto v = data.next();
+    sync.add(s, 0, v);
+    bg.add(s, 0, v);
+  }
+  CHECK(sync.list_count(0) == 20);
+  bg.wait_idle();
+  CHECK(bg.list_count(0) == 20);
+  CHECK(bg.list_slots(0) == sync.list_slots(0));
+  for (const auto& q : queries) CHECK(bg.search(q, 10, p0, nullptr, 3) == sync.search(q, 10, p0, nullptr, 3));
+  CHECK(bg.stats().trainings == 2);
+  CHECK(sync.stats().trainings == 2);
+}
+
+TEST_CASE("ivf: adds, updates and removes made during a background training are not lost", "[ivf]") {
+  clustered_set data(40, 12);
+  const auto opt = ivf_index_options{.nlist = 64, .nprobe = 4, .train_threshold = 20000, .max_train = 20000,
+                                     .min_per_list = 16, .iterations = 25, .seed = 3, .retrain_growth = 0.0,
+                                     .max_imbalance = 4.0, .background = true};
+  ivf_index ivf(dim, opt);
+  flat_index flat(dim);
+  const std::vector<partition_id> p0{0}, p1{1};
+  std::vector<std::vector<float>> vs;
+  for (slot_id s = 0; s < 20000; ++s) {  // the last add starts the training
+    vs.push_back(data.next());
+    ivf.add(s, 0, vs.back());
+    flat.add(s, 0, vs.back());
+  }
+  REQUIRE(ivf.training(0));
+  std::mt19937 g(21);
+  for (int i = 0; i < 600; ++i) {
+    const auto s = static_cast<slot_id>(g() % 20000);
+    switch (i % 4) {
+      case 0:
+        ivf.remove(s);
+        flat.remove(s);
+        break;
+      case 1:
+        if (ivf.contains(s)) {
+          vs[s] = data.next();
+          ivf.update(s, vs[s]);
+          flat.update(s, vs[s]);
+        }
+        break;
+      case 2: {  // a new slot
+        vs.push_back(data.next());
+        const auto n = static_cast<slot_id>(vs.size() - 1);
+        ivf.add(n, 0, vs.back());
+        flat.add(n, 0, vs.back());
+        break;
+      }
+      default:  // a slot moved to another partition
+        if (ivf.contains(s)) {
+          ivf.remove(s);
+          flat.remove(s);
+          ivf.add(s, 1, vs[s]);
+          flat.add(s, 1, vs[s]);
+        }
+    }
+    if (i % 50 == 0) CHECK(ivf.search(vs[s], 10, p0).size() == 10);  // searches answer during the training
+  }
+  const bool during = ivf.training(0);
+  INFO("the changes were made while the training ran: " << during);
+  CHECK(during);  // else this test did not test what it says (a very fast machine: raise iterations)
+  ivf.wait_idle();
+  REQUIRE(ivf.trained(0));
+  REQUIRE(ivf.size() == flat.size());
+  for (slot_id s = 0; s < vs.size(); ++s) {
+    REQUIRE(ivf.contains(s) == flat.contains(s));
+    if (!ivf.contains(s) || s % 7 != 0) continue;
+    // its current vector, in its nearest list: found at nprobe = 1
+    const auto h = ivf.search(vs[s], 1, p0, nullptr, 1);
+    if (!h.empty() && h.front().slot == s) continue;
+    const auto h1 = ivf.search(vs[s], 1, p1);
+    REQUIRE(h1.size() == 1);
+    CHECK(h1.front().slot == s);
+  }
+  for (int i = 0; i < 20; ++i) {  // every list scanned: exactly flat's hits, so no row is stale, lost or extra
+    const auto q = data.next();
+    CHECK(ivf.search(q, 10, p0, nullptr, 1000) == flat.search(q, 10, p0));
+    CHECK(ivf.search(q, 10, p1) == flat.search(q, 10, p1));
+  }
+}
+
+TEST_CASE("ivf: destruction and clear cancel a running training", "[ivf]") {
+  clustered_set data(10, 13);
+  const auto opt = ivf_index_options{.nlist = 64, .nprobe = 4, .train_threshold = 5000, .max_train = 5000,
+                                     .min_per_list = 16, .iterations = 50, .seed = 3, .retrain_growth = 0.0,
+                                     .max_imbalance = 4.0, .background = true};
+  const std::vector<partition_id> p0{0};
+  {
+    ivf_index ivf(dim, opt);
+    for (slot_id s = 0; s < 5000; ++s) ivf.add(s, 0, data.next());
+    CHECK(ivf.stats().trainings == 1);
+  }  // destroyed while training: joins without waiting for 50 rounds
+  ivf_index ivf(dim, opt);
+  for (slot_id s = 0; s < 5000; ++s) ivf.add(s, 0, data.next());
+  ivf.clear();
+  ivf.wait_idle();
+  CHECK(ivf.size() == 0);
+  CHECK_FALSE(ivf.trained(0));
+  CHECK_FALSE(ivf.training(0));
+  // a moved index keeps its vectors and trains where it lives now
+  for (slot_id s = 0; s < 5000; ++s) ivf.add(s, 0, data.next());
+  ivf_index moved(std::move(ivf));
+  moved.wait_idle();
+  CHECK(moved.trained(0));
+  CHECK(moved.size() == 5000);
+  CHECK(moved.search(data.next(), 10, p0).size() == 10);
+}
+
+TEST_CASE("ivf: hold_training defers trainings until released", "[ivf]") {
+  clustered_set data(10, 14);
+  auto opt = small_options();
+  ivf_index ivf(dim, opt);
+  ivf.hold_training(true);
+  for (slot_id s = 0; s < 2500; ++s) ivf.add(s, 0, data.next());
+  CHECK_FALSE(ivf.trained(0));
+  CHECK(ivf.stats().trainings == 0);
+  ivf.hold_training(false);
+  CHECK(ivf.trained(0));
+  CHECK(ivf.stats().trainings == 1);
+}
+
+TEST_CASE("ivf: keyed snapshots survive renumbered slots and partitions; others are rejected", "[ivf]") {
+  clustered_set data(30, 15);
+  auto opt = small_options();
+  ivf_index a(dim, opt);
+  std::vector<std::vector<float>> vs;
+  for (slot_id s = 0; s < 2500; ++s) {
+    vs.push_back(data.next());
+    a.add(s, 3, vs.back());
+  }
+  a.add(9000, 1, data.next());  // an untrained partition: not in the snapshot
+  REQUIRE(a.trained(3));
+  const auto key = [](slot_id s) { return "id-" + std::to_string(s); };
+  const auto blob = a.save_snapshots(key);
+  // the restart: the same vectors under other slots, in another partition, training held
+  const auto renumber = [](slot_id s) { return static_cast<slot_id>(5000 - s); };
+  const auto slot_of = [&](std::string_view k) -> std::optional<slot_id> {
+    return renumber(static_cast<slot_id>(std::stoul(std::string(k.substr(3)))));
+  };
+  const std::vector<partition_id> pa{3}, pb{0};
+  {
+    ivf_index b(dim, opt);
+    b.hold_training(true);
+    for (slot_id s = 2500; s-- > 0;) b.add(renumber(s), 0, vs[s]);
+    CHECK(b.load_snapshots(blob, slot_of) == 1);
+    b.hold_training(false);
+    CHECK(b.trained(0));
+    CHECK(b.stats().trainings == 0);
+    CHECK(b.stats().snapshots_loaded == 1);
+    for (int i = 0; i < 10; ++i) {
+      const auto q = data.next();
+      auto want = a.search(q, 10, pa, nullptr, 3);
+      for (auto& h : want) h.slot = renumber(h.slot);
+      std::sort(want.begin(), want.end(), better_hit);  // ties order by the new slots
+      CHECK(b.search(q, 10, pb, nullptr, 3) == want);
+    }
+  }
+  {
+    ivf_index b(dim, opt);
+    b.hold_training(true);
+    for (slot_id s = 0; s < 2500; ++s) b.add(renumber(s), 0, s == 40 ? data.next() : vs[s]);  // one vector differs
+    CHECK(b.load_snapshots(blob, slot_of) == 0);
+    auto corrupt = blob;
+    corrupt[corrupt.size() / 2] ^= 0x5a;
+    CHECK(b.load_snapshots(corrupt, slot_of) == 0);
+    CHECK(b.load_snapshots(blob.substr(0, 100), slot_of) == 0);
+    CHECK(b.load_snapshots("", slot_of) == 0);
+    CHECK(b.stats().snapshots_rejected == 4);
+    CHECK_FALSE(b.trained(0));
+    b.hold_training(false);  // rebuilt by k-means
+    CHECK(b.trained(0));
+    CHECK(b.stats().trainings == 1);
   }
 }

@@ -896,7 +896,10 @@ class basic_memory {
     if constexpr (requires { store_.bind(store_identity{}); })
       store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
     keyword_ = keyword_index(config_.bm25);
+    hold_index_training(true);  // index snapshot hook, step 1 (see restore_index_snapshot)
     rebuild_index();
+    restore_index_snapshot();   // index snapshot hook, step 2
+    hold_index_training(false);
   }
 
   void rebuild_index() {
@@ -928,6 +931,82 @@ class basic_memory {
     store_.apply(batch);
     for (const auto& r : missing) index_record(r);
   }
+
+  // ---- index snapshot hook ------------------------------------------------------------------------------
+  // When the Index can save and restore its trained state keyed by memory id (ivf_index::save_snapshots /
+  // load_snapshots / hold_training) and the Store can keep a named blob (file_store::put_blob / get_blob),
+  // the index's state is saved in blob `index_blob` when the memory is destroyed (or on
+  // save_index_snapshot()) and restored by open(): records are indexed with training held, then the saved
+  // state of every partition that holds exactly the vectors it was saved with is installed (no k-means), and
+  // only the other partitions train. A snapshot that does not match is rejected (counted by the index) and
+  // rebuilt, never trusted. Other Index or Store types: these are no-ops.
+
+  static constexpr std::string_view index_blob = "index";
+  static constexpr bool index_snapshots =
+      requires(Index& i, const Index& ci, std::string_view b, const std::function<std::string(slot_id)>& key,
+               const std::function<std::optional<slot_id>(std::string_view)>& slot) {
+        i.hold_training(true);
+        { ci.save_snapshots(key) } -> std::convertible_to<std::string>;
+        i.load_snapshots(b, slot);
+        { ci.version() } -> std::convertible_to<std::uint64_t>;
+      } && requires(Store& st, const Store& cst, std::string_view n, std::string_view b) {
+        st.put_blob(n, b);
+        { cst.get_blob(n) } -> std::convertible_to<std::optional<std::string>>;
+      };
+
+  void hold_index_training(bool hold) {
+    if constexpr (index_snapshots) index_.hold_training(hold);
+  }
+
+  void restore_index_snapshot() {
+    if constexpr (index_snapshots) {
+      std::optional<std::string> blob;
+      try {
+        blob = store_.get_blob(index_blob);
+      } catch (const storage_error&) {  // an unreadable snapshot is no snapshot: the index trains
+      }
+      if (blob) index_.load_snapshots(*blob, [this](std::string_view id) { return catalog_.slot_of(id); });
+      saved_index_version_ = index_.version();
+    }
+  }
+
+ public:
+  /// Saves the index's trained state beside the records when both support it (see the index snapshot hook)
+  /// and it changed since it was last saved or restored; a no-op otherwise. Also done by the destructor.
+  /// @returns whether a snapshot was written. @throws storage_error (a read-only store, an I/O error).
+  bool save_index_snapshot() {
+    if constexpr (index_snapshots) {
+      std::string bytes;
+      std::uint64_t version = 0;
+      {
+        std::shared_lock lock(mtx_);
+        version = index_.version();
+        if (version == saved_index_version_) return false;
+        bytes = index_.save_snapshots([this](slot_id s) { return catalog_.id_of(s); });
+      }
+      store_.put_blob(index_blob, bytes);
+      std::unique_lock lock(mtx_);
+      saved_index_version_ = version;
+      return true;
+    } else {
+      return false;
+    }
+  }
+
+  /// Saves the index snapshot (save_index_snapshot()); an error is swallowed: the snapshot is only a cache.
+  ~basic_memory() {
+    try {
+      (void)save_index_snapshot();
+    } catch (...) {
+    }
+  }
+
+  /// The index (to read its statistics, or wait for its background work).
+  [[nodiscard]] const Index& index() const noexcept { return index_; }
+
+ private:
+  std::uint64_t saved_index_version_ = ~std::uint64_t{0};  // index version last saved or restored
+  // ---- end of the index snapshot hook -------------------------------------------------------------------
 
   Embedder embedder_;
   Index index_;

@@ -2591,70 +2591,13 @@ struct aligned_allocator {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/aligned_allocator.hpp>
-// #include <engram/error.hpp>: inlined above
+// ---- begin <engram/detail/row_scan.hpp>
+/// @file detail/row_scan.hpp
+/// The row normalisation and the gathered (candidate-by-candidate) scoring shared by flat_index and ivf_index,
+/// kept in one place so both compute every score with the same arithmetic, bit for bit.
+
 // #include <engram/index/bitmap.hpp>: inlined above
 // #include <engram/index/topk.hpp>: inlined above
-// ---- begin <engram/simd/int8.hpp>
-/// @file simd/int8.hpp
-/// Int8 scalar quantisation and the u8 x s8 dot product of the quantised scan. With AVX-512 VNNI in the
-/// consumer's flags it uses vpdpbusd (xsimd 8.1 has no int8 dot product, hence the intrinsic); otherwise a
-/// plain integer loop the compiler vectorises. Both return the exact integer result.
-
-#include <algorithm>
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-#include <immintrin.h>
-#endif
-
-namespace engram::inline v0::simd {
-
-/// Bytes per quantised row are padded to this multiple (one 512-bit register).
-inline constexpr std::size_t int8_align = 64;
-
-/// Symmetric per-vector quantisation: out[i] = round(v[i] / scale) in [-127, 127], scale = max|v| / 127
-/// (0 for the zero vector). Writes n codes and returns {scale, sum of codes}.
-struct int8_quantized {
-  float scale = 0.0f;
-  std::int32_t code_sum = 0;
-};
-inline int8_quantized quantize_int8(const float* v, std::size_t n, std::int8_t* out) noexcept {
-  float m = 0.0f;
-  for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::abs(v[i]));
-  int8_quantized q;
-  if (m <= 0.0f) {
-    std::fill(out, out + n, std::int8_t{0});
-    return q;
-  }
-  q.scale = m / 127.0f;
-  const float inv = 127.0f / m;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<std::int32_t>(std::lrint(std::clamp(v[i] * inv, -127.0f, 127.0f)));
-    out[i] = static_cast<std::int8_t>(c);
-    q.code_sum += c;
-  }
-  return q;
-}
-
-/// Sum of a[i] * b[i] over n bytes, a unsigned, b signed. Preconditions: n is a multiple of int8_align and
-/// both start on an int8_align boundary.
-inline std::int32_t dot_u8s8(const std::uint8_t* a, const std::int8_t* b, std::size_t n) noexcept {
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-  __m512i acc = _mm512_setzero_si512();
-  for (std::size_t i = 0; i < n; i += int8_align)
-    acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(a + i), _mm512_load_si512(b + i));
-  return _mm512_reduce_add_epi32(acc);
-#else
-  std::int32_t s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += std::int32_t{a[i]} * std::int32_t{b[i]};
-  return s;
-#endif
-}
-
-}  // namespace engram::inline v0::simd
-// ---- end <engram/simd/int8.hpp>
 // ---- begin <engram/simd/rows.hpp>
 /// @file simd/rows.hpp
 /// Dot products of one or several queries against groups of padded, aligned rows: the inner loop of
@@ -2933,6 +2876,148 @@ inline void dot_group_multi(const float* const* qs, const float* rows, std::size
 }  // namespace engram::inline v0::simd
 // ---- end <engram/simd/rows.hpp>
 
+#include <algorithm>  // std::fill
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <span>
+
+namespace engram::inline v0::detail {
+
+/// Writes `v` scaled to unit length (a zero vector stays zero) to dst[0, v.size()) and zeros to the padding
+/// up to dst[stride). The norm is accumulated in double, the scale applied in float. O(stride).
+inline void normalize_row(float* dst, std::span<const float> v, std::size_t stride) noexcept {
+  double sum = 0.0;
+  for (const float x : v) sum += double(x) * double(x);
+  const float inv = sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+  for (std::size_t i = 0; i < v.size(); ++i) dst[i] = v[i] * inv;
+  std::fill(dst + v.size(), dst + stride, 0.0f);
+}
+
+/// Scores rows one at a time as they are offered, in groups of simd::batch_width through
+/// simd::dot_gathered, into a topk. Not thread-safe (one per scan).
+class gathered_scorer {
+ public:
+  /// `q`: the normalised query of `stride` floats; hits go to `best`.
+  gathered_scorer(const float* q, std::size_t stride, topk& best) noexcept : q_(q), stride_(stride), best_(best) {}
+
+  /// Offers a row when `keep` (branch-free: a selective filter rejects most rows and a branch on it mispredicts).
+  void offer(const float* row, slot_id slot, bool keep) {
+    rows_[n_] = row;
+    slots_[n_] = slot;
+    n_ += keep ? 1 : 0;
+    if (n_ == W) flush();
+  }
+  void offer(const float* row, slot_id slot) { offer(row, slot, true); }
+
+  /// Scores what is left; @returns how many rows were scored in all.
+  std::size_t finish() {
+    if (n_) flush();
+    return scored_;
+  }
+
+ private:
+  static constexpr std::size_t W = simd::batch_width;
+
+  void flush() {
+    const auto s = simd::dot_gathered(q_, rows_.data(), n_, stride_);
+    if (xsimd::any(s >= simd::float_batch(best_.threshold()))) {
+      alignas(64) std::array<float, W> sc;
+      s.store_aligned(sc.data());
+      for (std::size_t r = 0; r < n_; ++r) best_.push(slots_[r], sc[r]);
+    }
+    scored_ += n_;
+    n_ = 0;
+  }
+
+  const float* q_;
+  std::size_t stride_;
+  topk& best_;
+  std::array<const float*, W> rows_{};
+  std::array<slot_id, W> slots_{};
+  std::size_t n_ = 0;
+  std::size_t scored_ = 0;
+};
+
+/// Scores every slot of `candidates` for which `row_of(slot)` gives a row (nullptr: not searched) into
+/// `best`. O(set candidates x stride + slots / 64).
+template <class RowOf>
+void scan_candidates(const float* q, std::size_t stride, const slot_bitmap& candidates, RowOf&& row_of, topk& best) {
+  gathered_scorer scorer(q, stride, best);
+  candidates.for_each([&](slot_id s) {
+    if (const float* row = row_of(s)) scorer.offer(row, s);
+  });
+  (void)scorer.finish();
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/row_scan.hpp>
+// #include <engram/error.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+// #include <engram/index/topk.hpp>: inlined above
+// ---- begin <engram/simd/int8.hpp>
+/// @file simd/int8.hpp
+/// Int8 scalar quantisation and the u8 x s8 dot product of the quantised scan. With AVX-512 VNNI in the
+/// consumer's flags it uses vpdpbusd (xsimd 8.1 has no int8 dot product, hence the intrinsic); otherwise a
+/// plain integer loop the compiler vectorises. Both return the exact integer result.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
+
+namespace engram::inline v0::simd {
+
+/// Bytes per quantised row are padded to this multiple (one 512-bit register).
+inline constexpr std::size_t int8_align = 64;
+
+/// Symmetric per-vector quantisation: out[i] = round(v[i] / scale) in [-127, 127], scale = max|v| / 127
+/// (0 for the zero vector). Writes n codes and returns {scale, sum of codes}.
+struct int8_quantized {
+  float scale = 0.0f;
+  std::int32_t code_sum = 0;
+};
+inline int8_quantized quantize_int8(const float* v, std::size_t n, std::int8_t* out) noexcept {
+  float m = 0.0f;
+  for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::abs(v[i]));
+  int8_quantized q;
+  if (m <= 0.0f) {
+    std::fill(out, out + n, std::int8_t{0});
+    return q;
+  }
+  q.scale = m / 127.0f;
+  const float inv = 127.0f / m;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<std::int32_t>(std::lrint(std::clamp(v[i] * inv, -127.0f, 127.0f)));
+    out[i] = static_cast<std::int8_t>(c);
+    q.code_sum += c;
+  }
+  return q;
+}
+
+/// Sum of a[i] * b[i] over n bytes, a unsigned, b signed. Preconditions: n is a multiple of int8_align and
+/// both start on an int8_align boundary.
+inline std::int32_t dot_u8s8(const std::uint8_t* a, const std::int8_t* b, std::size_t n) noexcept {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  __m512i acc = _mm512_setzero_si512();
+  for (std::size_t i = 0; i < n; i += int8_align)
+    acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(a + i), _mm512_load_si512(b + i));
+  return _mm512_reduce_add_epi32(acc);
+#else
+  std::int32_t s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += std::int32_t{a[i]} * std::int32_t{b[i]};
+  return s;
+#endif
+}
+
+}  // namespace engram::inline v0::simd
+// ---- end <engram/simd/int8.hpp>
+// #include <engram/simd/rows.hpp>: inlined above
+
 #include <algorithm>  // std::copy_n, std::min, std::max
 #include <array>
 #include <bit>  // std::countr_zero
@@ -3185,20 +3270,12 @@ class flat_index {
     }
     // exact rescoring, with the kernel search() uses
     topk best(k);
-    std::array<const float*, W> rows;
-    std::array<slot_id, W> slots;
-    alignas(64) std::array<float, W> sc;
-    const auto short_hits = approx.take_sorted();
-    for (std::size_t i = 0; i < short_hits.size(); i += W) {
-      const std::size_t cnt = std::min(W, short_hits.size() - i);
-      for (std::size_t r = 0; r < cnt; ++r) {
-        slots[r] = short_hits[i + r].slot;
-        const auto loc = where_[slots[r]];
-        rows[r] = parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
-      }
-      simd::dot_gathered(q.data(), rows.data(), cnt, stride_).store_aligned(sc.data());
-      for (std::size_t r = 0; r < cnt; ++r) best.push(slots[r], sc[r]);
+    detail::gathered_scorer exact(q.data(), stride_, best);
+    for (const auto& h : approx.take_sorted()) {
+      const auto loc = where_[h.slot];
+      exact.offer(parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_, h.slot);
     }
+    (void)exact.finish();
     return best.take_sorted();
   }
 
@@ -3265,41 +3342,19 @@ class flat_index {
 
   void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
                    topk& best) const {
-    constexpr std::size_t W = simd::batch_width;
     std::vector<unsigned char> wanted(parts_.size(), 0);
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) wanted[pid] = 1;
-    std::array<const float*, W> rows;
-    std::array<slot_id, W> slots;
-    std::size_t n = 0;
-    alignas(64) std::array<float, W> sc;
-    const auto flush = [&] {
-      const auto s = simd::dot_gathered(q, rows.data(), n, stride_);
-      if (xsimd::any(s >= simd::float_batch(best.threshold()))) {
-        s.store_aligned(sc.data());
-        for (std::size_t r = 0; r < n; ++r) best.push(slots[r], sc[r]);
-      }
-      n = 0;
-    };
-    candidates.for_each([&](slot_id s) {
-      if (s >= where_.size()) return;
+    detail::scan_candidates(q, stride_, candidates, [&](slot_id s) -> const float* {
+      if (s >= where_.size()) return nullptr;
       const auto loc = where_[s];
-      if (!loc.used || !wanted[loc.partition]) return;
-      rows[n] = parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
-      slots[n] = s;
-      if (++n == W) flush();
-    });
-    if (n) flush();
+      if (!loc.used || !wanted[loc.partition]) return nullptr;
+      return parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
+    }, best);
   }
 
   /// Writes `v` scaled to unit length (zero stays zero) to dst[0, dim_) and zeros to the padding up to stride_.
-  void normalize_into(float* dst, std::span<const float> v) const noexcept {
-    double sum = 0.0;
-    for (const float x : v) sum += double(x) * double(x);
-    const float inv = sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-    for (std::size_t i = 0; i < dim_; ++i) dst[i] = v[i] * inv;
-    std::fill(dst + dim_, dst + stride_, 0.0f);
-  }
+  void normalize_into(float* dst, std::span<const float> v) const noexcept { detail::normalize_row(dst, v, stride_); }
 
   std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
     std::vector<float, detail::aligned_allocator<float>> out(stride_);
@@ -3334,6 +3389,71 @@ class flat_index {
 /// Approximate vector search with inverted lists (IVF), one coarse quantiser per scope partition.
 
 // #include <engram/detail/aligned_allocator.hpp>: inlined above
+// ---- begin <engram/detail/crc32c.hpp>
+/// @file detail/crc32c.hpp
+/// CRC-32C (Castagnoli), the checksum of every file_store entry. SSE4.2 instruction when the target has it,
+/// otherwise slicing-by-8 tables computed at compile time. Pure functions: thread-safe.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#endif
+
+namespace engram::inline v0::detail {
+
+inline constexpr std::array<std::array<std::uint32_t, 256>, 8> crc32c_tables = [] {
+  std::array<std::array<std::uint32_t, 256>, 8> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    t[0][i] = c;
+  }
+  for (std::uint32_t i = 0; i < 256; ++i)
+    for (std::size_t s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFFu];
+  return t;
+}();
+
+/// Extends a CRC-32C `crc` (0 to start) over `n` bytes at `data`. O(n).
+inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint32_t c = ~crc;
+#if defined(__SSE4_2__)
+  std::uint64_t c64 = c;
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    c64 = _mm_crc32_u64(c64, w);
+    p += 8;
+    n -= 8;
+  }
+  c = static_cast<std::uint32_t>(c64);
+  while (n--) c = _mm_crc32_u8(c, *p++);
+#else
+  const auto& t = crc32c_tables;
+  while (n >= 8) {
+    const std::uint32_t lo = c ^ (std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
+                                  std::uint32_t(p[3]) << 24);
+    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
+        t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFF];
+#endif
+  return ~c;
+}
+
+/// CRC-32C of `n` bytes. crc32c("123456789") == 0xE3069283.
+inline std::uint32_t crc32c(const void* data, std::size_t n) noexcept { return crc32c_extend(0, data, n); }
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/crc32c.hpp>
+// #include <engram/detail/fnv.hpp>: inlined above
+// #include <engram/detail/row_scan.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
 // ---- begin <engram/index/kmeans.hpp>
@@ -3353,6 +3473,7 @@ class flat_index {
 #pragma pop_macro("_res")
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -3396,10 +3517,13 @@ inline void assign_nearest(const float* x, std::size_t n, std::size_t ldx, const
 /// initialised by k-means++ (rows drawn with `seed`, O(k x n x d)), then `iterations` rounds of assignment and
 /// re-normalised means. An emptied cluster takes half of the largest one (its centroid, perturbed by ±1e-3 in
 /// opposite directions), as FAISS does. Returns k x d floats, each row of unit length.
+/// When `cancel` is given and becomes true, it stops early and returns an empty vector (checked once per
+/// initialisation step and per round).
 /// @throws validation_error when k is 0 or exceeds n.
 /// Complexity O(iterations * n * k * d).
 inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::size_t ldx, std::size_t d,
-                                           std::size_t k, std::size_t iterations, std::uint64_t seed) {
+                                           std::size_t k, std::size_t iterations, std::uint64_t seed,
+                                           const std::atomic<bool>* cancel = nullptr) {
   if (k == 0 || k > n)
     throw validation_error("spherical_kmeans: " + std::to_string(k) + " clusters for " + std::to_string(n) +
                            " points (need 1 <= clusters <= points)");
@@ -3409,7 +3533,9 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
   // (2 - 2 cos for unit rows) to the nearest centre so far
   std::vector<double> dist(n, 4.0);
   std::size_t next = g.below(n);
+  const auto cancelled = [cancel] { return cancel && cancel->load(std::memory_order_relaxed); };
   for (std::size_t j = 0; j < k; ++j) {
+    if (cancelled()) return {};
     std::copy_n(x + next * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
     double total = 0;
     for (std::size_t r = 0; r < n; ++r) {
@@ -3440,6 +3566,7 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
     for (std::size_t i = 0; i < d; ++i) v[i] *= inv;
   };
   for (std::size_t it = 0; it < iterations; ++it) {
+    if (cancelled()) return {};
     assign_nearest(x, n, ldx, cent.data(), k, d, d, assign.data());
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(count.begin(), count.end(), 0);
@@ -3480,15 +3607,24 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
 
 #include <algorithm>
 #include <array>
-#include <cmath>
+#include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>  // std::memcpy
+#include <deque>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <numeric>
+#include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace engram::inline v0 {
@@ -3514,6 +3650,16 @@ struct ivf_index_options {
   double retrain_growth = 2.0;
   /// Bound on the imbalance factor (nlist * sum of squared list sizes / size^2; 1.0 = perfectly even).
   double max_imbalance = 4.0;
+  /// true: the trainings add() triggers run on a background thread while searches use the current lists;
+  /// false: inside the add() that triggers them.
+  bool background = true;
+};
+
+/// Counters of an ivf_index since it was built.
+struct ivf_index_stats {
+  std::size_t trainings = 0;           ///< k-means runs started (synchronous and background)
+  std::size_t snapshots_loaded = 0;    ///< partitions restored from a snapshot without k-means
+  std::size_t snapshots_rejected = 0;  ///< snapshots (or parts of one) refused as malformed or not matching
 };
 
 /// Cosine search through inverted lists. Each partition (scope) is independent: below
@@ -3539,18 +3685,33 @@ struct ivf_index_options {
 /// search plus one bit test per row of the extra lists. It continues through every list if needed, so k hits
 /// are returned whenever k candidates exist.
 ///
-/// Retraining happens inside the add() that crosses the growth or imbalance bound (see ivf_index_options),
-/// synchronously: not in the background, the add that triggers it waits. Peak memory during a training: the
-/// partition's rows plus its largest old list (so twice its rows when training from the flat list), plus the
-/// sample (max_train x stride floats). A growth retraining follows a doubling of the partition, so its cost is
-/// amortised over the adds since the last one, like a vector's reallocation.
+/// Training and retraining: the add() that brings a partition to train_threshold, or past the growth or
+/// imbalance bound (see ivf_index_options), starts a training of that partition. It copies a fixed-seed
+/// sample of at most max_train rows (inside that add: O(max_train x d)); with `background` set, a worker
+/// thread then runs the k-means on the sample, assigns every row of the partition to the new centroids (it
+/// copies the rows a few thousand slots at a time under a shared lock, so adds wait at most one chunk), and
+/// finally, under the index's exclusive lock, replaces the partition's centroids and lists: the rows that
+/// were added, updated or removed since the training started are taken out of the new lists and the live
+/// ones placed by their current vectors (O(size + changed x nlist x d)), so no change made meanwhile is lost.
+/// Until then, searches and changes use the old lists (or the exact flat list before the first training).
+/// Given the same data and seed, a background training ends in exactly the lists a synchronous one builds.
+/// Memory cost of a training, on top of the index: the sample (max_train x stride floats, freed after the
+/// k-means) and a second copy of the partition's rows (size x (stride floats + a slot)) plus one slot per
+/// change made meanwhile, until the swap frees the old lists; at 1M rows of d = 384 that is 1.5 GB + 100 MB.
+/// One worker thread per index runs the trainings one at a time; wait_idle() waits for them; the destructor
+/// cancels a running training (the k-means stops at its next round) and joins the worker. A growth
+/// retraining follows a doubling of the partition, so its cost is amortised over the adds since the last one.
 ///
 /// Restart without k-means: save_snapshot() / load_snapshot() keep a partition's centroids and list of every
 /// vector; the snapshot is installed only when the partition holds exactly the (slot, vector) pairs it was
 /// taken from (a fingerprint of them is checked), so one that does not match the store is rejected, not trusted.
+/// save_snapshots() / load_snapshots() do the same for every trained partition at once, naming vectors by a
+/// caller's key (a memory id) instead of a slot, so slots and partitions may be numbered differently after
+/// a restart.
 ///
-/// Thread-safety: const members may run concurrently; mutations need exclusive access (basic_memory
-/// provides it).
+/// Thread-safety: const members may run concurrently with each other; mutations need exclusive access
+/// against every other call (basic_memory provides it). The background worker synchronises with both
+/// through the index's own reader-writer lock: searches take it shared, mutations and the swap exclusive.
 class ivf_index {
  public:
   static constexpr std::size_t row_align = 16;
@@ -3571,52 +3732,133 @@ class ivf_index {
     positive(opt_.iterations, "iterations");
   }
 
+  /// Takes over `other`'s vectors and quantisers. A training `other` was running is cancelled and started
+  /// again here if still due. `other` is left empty.
+  ivf_index(ivf_index&& other) : dim_(other.dim_), stride_(other.stride_), opt_(other.opt_) {
+    other.stop_worker();
+    std::unique_lock lock(other.mtx_);
+    take(other);
+  }
+  ivf_index& operator=(ivf_index&& other) {
+    if (this == &other) return *this;
+    stop_worker();
+    other.stop_worker();
+    std::scoped_lock lock(mtx_, other.mtx_);
+    dim_ = other.dim_;
+    stride_ = other.stride_;
+    opt_ = other.opt_;
+    take(other);
+    return *this;
+  }
+  ivf_index(const ivf_index&) = delete;
+  ivf_index& operator=(const ivf_index&) = delete;
+
+  /// Cancels a running training and joins the worker.
+  ~ivf_index() { stop_worker(); }
+
   [[nodiscard]] std::size_t dimension() const noexcept { return dim_; }
   [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t size() const noexcept {
+    const auto lock = read_lock();
+    return size_;
+  }
   [[nodiscard]] const ivf_index_options& options() const noexcept { return opt_; }
-  [[nodiscard]] bool contains(slot_id slot) const noexcept { return slot < where_.size() && where_[slot].used; }
+  [[nodiscard]] bool contains(slot_id slot) const noexcept {
+    const auto lock = read_lock();
+    return has(slot);
+  }
 
   /// Whether `partition` has a trained quantiser (false: it is searched exactly).
   [[nodiscard]] bool trained(partition_id partition) const noexcept {
+    const auto lock = read_lock();
     return partition < parts_.size() && !parts_[partition].centroids.empty();
+  }
+  /// Whether a training of `partition` has started and not yet been installed or cancelled.
+  [[nodiscard]] bool training(partition_id partition) const noexcept {
+    const auto lock = read_lock();
+    return job_for(partition) != nullptr;
   }
   /// Number of lists of `partition` (1 when untrained or absent).
   [[nodiscard]] std::size_t list_count(partition_id partition) const noexcept {
+    const auto lock = read_lock();
     return partition < parts_.size() ? std::max<std::size_t>(1, parts_[partition].lists.size()) : 1;
+  }
+  /// The slots of each list of `partition`, list by list, each in row order (empty when absent).
+  [[nodiscard]] std::vector<std::vector<slot_id>> list_slots(partition_id partition) const {
+    const auto lock = read_lock();
+    std::vector<std::vector<slot_id>> out;
+    if (partition < parts_.size())
+      for (const auto& l : parts_[partition].lists) out.push_back(l.slots);
+    return out;
   }
   /// nlist x sum of squared list sizes / size^2 of `partition`: 1.0 when its lists are even.
   [[nodiscard]] double imbalance(partition_id partition) const noexcept {
+    const auto lock = read_lock();
     if (partition >= parts_.size() || parts_[partition].size == 0) return 1.0;
     const auto& p = parts_[partition];
     return double(p.lists.size()) * double(p.sum_sq) / (double(p.size) * double(p.size));
   }
+  /// A number that changes whenever the content or the lists change (adds, updates, removes, trainings
+  /// installed, snapshots loaded): a saved snapshot is still current while it has not changed.
+  [[nodiscard]] std::uint64_t version() const noexcept {
+    const auto lock = read_lock();
+    return version_;
+  }
+  /// Counters since construction (trainings started, snapshots loaded and rejected).
+  [[nodiscard]] ivf_index_stats stats() const noexcept {
+    const auto lock = read_lock();
+    auto s = stats_;
+    s.trainings = trainings_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  /// Blocks until no training is queued or running (every started training is installed or cancelled).
+  /// Thread-safe; for tests, benchmarks and shutdown.
+  void wait_idle() const {
+    std::unique_lock lock(qmtx_);
+    qcv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+
+  /// true: add() starts no training (the partitions due are remembered); false: the due ones start now.
+  /// For bulk loading before load_snapshots(), so a restart runs no k-means it would throw away.
+  void hold_training(bool hold) {
+    const auto lock = write_lock();
+    held_ = hold;
+    if (!hold)
+      for (std::size_t pid = 0; pid < parts_.size(); ++pid) start_if_due(static_cast<partition_id>(pid));
+  }
 
   /// Adds `vector` as `slot` in `partition`: to its nearest list when the partition is trained (O(nlist x d)),
-  /// else to the flat list; may then train or retrain the partition (see the class comment).
+  /// else to the flat list; may then start a training (see the class comment).
   /// @throws dimension_mismatch, validation_error if the slot is taken.
   void add(slot_id slot, partition_id partition, std::span<const float> vector) {
     check_dimension(vector.size(), "ivf_index::add");
-    if (contains(slot)) throw validation_error("ivf_index::add: slot " + std::to_string(slot) + " is in use");
+    const auto n = normalized(vector);
+    const auto lock = write_lock();
+    if (has(slot)) throw validation_error("ivf_index::add: slot " + std::to_string(slot) + " is in use");
     if (partition >= parts_.size()) parts_.resize(std::size_t{partition} + 1);
     auto& p = parts_[partition];
     if (p.lists.empty()) p.lists.resize(1);
-    const auto n = normalized(vector);
     const auto list = nearest_list(p, n.data());
     if (slot >= where_.size()) where_.resize(std::size_t{slot} + 1);
     append(p, partition, list, slot, n.data());
     ++size_;
-    if (p.centroids.empty() ? p.size >= opt_.train_threshold : retrain_due(p)) train(partition);
+    ++version_;
+    journal(partition, slot);
+    start_if_due(partition);
   }
 
   /// Replaces the vector of `slot`, moving it to its new nearest list if that changed. O(nlist x d).
   /// @throws dimension_mismatch, validation_error if the slot is absent.
   void update(slot_id slot, std::span<const float> vector) {
     check_dimension(vector.size(), "ivf_index::update");
-    if (!contains(slot)) throw validation_error("ivf_index::update: no slot " + std::to_string(slot));
+    const auto n = normalized(vector);
+    const auto lock = write_lock();
+    if (!has(slot)) throw validation_error("ivf_index::update: no slot " + std::to_string(slot));
     const auto loc = where_[slot];
     auto& p = parts_[loc.partition];
-    const auto n = normalized(vector);
+    journal(loc.partition, slot);
+    ++version_;
     const auto list = nearest_list(p, n.data());
     if (list == loc.list) {
       std::copy(n.begin(), n.end(), p.lists[list].rows.begin() + std::ptrdiff_t(std::size_t{loc.row} * stride_));
@@ -3627,141 +3869,104 @@ class ivf_index {
   }
 
   /// Removes `slot` (its list's last row fills the hole): O(d). A no-op when absent.
-  void remove(slot_id slot) noexcept {
-    if (!contains(slot)) return;
+  void remove(slot_id slot) {
+    const auto lock = write_lock();
+    if (!has(slot)) return;
     const auto loc = where_[slot];
+    journal(loc.partition, slot);
+    ++version_;
     erase(parts_[loc.partition], loc);
     where_[slot] = location{};
     --size_;
   }
 
-  /// Removes everything, trained quantisers included.
-  void clear() noexcept {
+  /// Removes everything, trained quantisers included; cancels the trainings not yet installed.
+  void clear() {
+    const auto lock = write_lock();
+    while (!jobs_.empty()) cancel(jobs_.back()->partition);
     parts_.clear();
     where_.clear();
     size_ = 0;
+    ++version_;
   }
 
-  /// (Re)trains `partition` now: spherical k-means on a fixed-seed sample of at most max_train of its
-  /// vectors into min(nlist, max(1, size / min_per_list), sample size) centroids, then every vector moves to
-  /// the list of its nearest centroid. A no-op for an empty partition.
+  /// (Re)trains `partition` now, in the calling thread (a training of it in progress is cancelled first):
+  /// spherical k-means on a fixed-seed sample of at most max_train of its vectors into
+  /// min(nlist, max(1, size / min_per_list), sample size) centroids, then every vector moves to the list of
+  /// its nearest centroid. A no-op for an empty partition.
   /// Complexity O(iterations x max_train x nlist x d + size x nlist x d).
   void train(partition_id partition) {
+    const auto lock = write_lock();
+    cancel(partition);
     if (partition >= parts_.size() || parts_[partition].size == 0) return;
-    auto& p = parts_[partition];
-    const std::size_t n = p.size;
-    const std::size_t m = std::min(n, opt_.max_train);
-    const std::size_t k = std::min({opt_.nlist, std::max<std::size_t>(1, n / opt_.min_per_list), m});
-    // the sample: m distinct positions of the concatenated lists (partial Fisher-Yates), in increasing order
-    std::vector<std::uint32_t> pos(n);
-    std::iota(pos.begin(), pos.end(), 0u);
-    detail::kmeans_rng g{opt_.seed};
-    for (std::size_t i = 0; i < m; ++i) std::swap(pos[i], pos[i + g.below(n - i)]);
-    pos.resize(m);
-    std::sort(pos.begin(), pos.end());
-    std::vector<float> sample(m * stride_);
-    {
-      std::size_t list = 0, first = 0;  // p.lists[list] holds positions [first, first + its size)
-      for (std::size_t i = 0; i < m; ++i) {
-        while (pos[i] >= first + p.lists[list].slots.size()) first += p.lists[list++].slots.size();
-        std::copy_n(p.lists[list].rows.begin() + std::ptrdiff_t((pos[i] - first) * stride_), stride_,
-                    sample.begin() + std::ptrdiff_t(i * stride_));
-      }
-    }
-    std::vector<std::uint32_t>().swap(pos);
-    const auto cent = detail::spherical_kmeans(sample.data(), m, stride_, dim_, k, opt_.iterations, opt_.seed + 1);
-    std::vector<float>().swap(sample);
-
-    auto old = std::move(p.lists);
-    p.lists.assign(k, list_data{});
-    p.centroids.assign(k * stride_, 0.0f);
-    for (std::size_t j = 0; j < k; ++j)
-      std::copy_n(cent.begin() + std::ptrdiff_t(j * dim_), dim_, p.centroids.begin() + std::ptrdiff_t(j * stride_));
-    p.size = 0;
-    p.sum_sq = 0;
-    std::vector<std::uint32_t> to;
-    for (auto& l : old) {
-      const std::size_t rows = l.slots.size();
-      to.resize(rows);
-      detail::assign_nearest(l.rows.data(), rows, stride_, p.centroids.data(), k, stride_, dim_, to.data());
-      for (std::size_t r = 0; r < rows; ++r) append(p, partition, to[r], l.slots[r], l.rows.data() + r * stride_);
-      list_data().rows.swap(l.rows);  // release the old list's memory as soon as it is moved
-    }
-    p.trained_size = p.size;
+    auto j = prepare(partition);
+    run_kmeans(*j);
+    assign_rows(*j, false);
+    install(*j);
   }
 
   /// The trained state of `partition` as bytes: its centroids, each vector's list, and a fingerprint of its
   /// (slot, vector) content. Native byte order (restore on the same architecture). Empty when the partition
   /// is untrained or absent. O(size x d).
   [[nodiscard]] std::string save_snapshot(partition_id partition) const {
-    if (!trained(partition)) return {};
-    const auto& p = parts_[partition];
-    std::string out(snapshot_magic);
-    const auto put = [&out](const auto& v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
-    put(std::uint64_t{dim_});
-    put(std::uint64_t{p.lists.size()});
-    put(std::uint64_t{p.size});
-    put(fingerprint(p));
-    for (std::size_t j = 0; j < p.lists.size(); ++j)
-      out.append(reinterpret_cast<const char*>(p.centroids.data() + j * stride_), dim_ * sizeof(float));
-    for (std::size_t j = 0; j < p.lists.size(); ++j)
-      for (const slot_id s : p.lists[j].slots) {
-        put(std::uint32_t{s});
-        put(static_cast<std::uint32_t>(j));
-      }
-    return out;
+    const auto lock = read_lock();
+    return save_partition(partition, nullptr);
   }
 
   /// Installs a save_snapshot() of `partition` taken when it held exactly the vectors it holds now (same
   /// slots, same vectors: checked by the fingerprint), without k-means or nearest-centroid search: O(size x d).
   /// Returns false and changes nothing when the snapshot is malformed or does not match (the caller then
   /// trains); vectors added since the snapshot, a changed vector or another dimension all make it not match.
+  /// A training of the partition in progress is cancelled when the snapshot is installed.
   bool load_snapshot(partition_id partition, std::string_view bytes) {
-    if (partition >= parts_.size() || parts_[partition].size == 0) return false;
-    auto& p = parts_[partition];
-    std::size_t at = snapshot_magic.size();
-    if (bytes.size() < at || bytes.substr(0, at) != snapshot_magic) return false;
-    const auto get = [&](auto& v) {
-      if (bytes.size() - at < sizeof v) return false;
-      std::memcpy(&v, bytes.data() + at, sizeof v);
-      at += sizeof v;
-      return true;
-    };
-    std::uint64_t dim = 0, nlist = 0, count = 0, print = 0;
-    if (!get(dim) || !get(nlist) || !get(count) || !get(print)) return false;
-    if (dim != dim_ || nlist == 0 || nlist > p.size || count != p.size) return false;
-    if ((bytes.size() - at) != nlist * dim_ * sizeof(float) + count * 2 * sizeof(std::uint32_t)) return false;
-    if (print != fingerprint(p)) return false;
-    std::vector<float, detail::aligned_allocator<float>> cent(nlist * stride_, 0.0f);
-    for (std::size_t j = 0; j < nlist; ++j) {
-      std::memcpy(cent.data() + j * stride_, bytes.data() + at, dim_ * sizeof(float));
-      at += dim_ * sizeof(float);
+    const auto lock = write_lock();
+    return load_partition(partition, bytes, nullptr);
+  }
+
+  /// Every trained partition's snapshot in one blob, each vector named by `key_of(slot)` (a memory id, say)
+  /// instead of its slot. Partitions whose training is in progress are saved with their current lists.
+  /// O(size x d) plus the keys' bytes.
+  [[nodiscard]] std::string save_snapshots(const std::function<std::string(slot_id)>& key_of) const {
+    const auto lock = read_lock();
+    std::string out(set_magic);
+    std::vector<std::string> parts;
+    for (std::size_t pid = 0; pid < parts_.size(); ++pid) {
+      auto s = save_partition(static_cast<partition_id>(pid), &key_of);
+      if (!s.empty()) parts.push_back(std::move(s));
     }
-    std::vector<std::uint32_t> list_of(count);
-    std::vector<slot_id> order(count);
-    std::vector<unsigned char> seen(where_.size(), 0);
-    for (std::size_t i = 0; i < count; ++i) {
-      std::uint32_t s = 0, l = 0;
-      (void)get(s);
-      (void)get(l);
-      if (l >= nlist || s >= where_.size() || !where_[s].used || where_[s].partition != partition || seen[s])
-        return false;
-      seen[s] = 1;
-      order[i] = s;
-      list_of[i] = l;
+    put(out, std::uint64_t{parts.size()});
+    for (const auto& s : parts) {
+      put(out, std::uint64_t{s.size()});
+      out += s;
     }
-    // validated: move every row to its recorded list, in the recorded order
-    auto old = std::move(p.lists);
-    p.lists.assign(nlist, list_data{});
-    p.centroids = std::move(cent);
-    p.size = 0;
-    p.sum_sq = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      const auto loc = where_[order[i]];
-      append(p, partition, list_of[i], order[i], old[loc.list].rows.data() + std::size_t{loc.row} * stride_);
+    return out;
+  }
+
+  /// Installs the parts of a save_snapshots() blob that match: each part names its vectors by key;
+  /// `slot_of(key)` gives the slot now holding that key (std::nullopt: none). A part is installed in the
+  /// partition holding its vectors when that partition holds exactly them, with the same vectors; any other
+  /// part (malformed, stale, or for a partition trained meanwhile) is rejected and counted in
+  /// stats().snapshots_rejected, and its partition keeps its state (the caller's trainings rebuild it).
+  /// @returns how many partitions were restored. O(size x d) plus one slot_of per vector.
+  std::size_t load_snapshots(std::string_view bytes,
+                             const std::function<std::optional<slot_id>(std::string_view)>& slot_of) {
+    const auto lock = write_lock();
+    std::size_t at = set_magic.size(), restored = 0;
+    std::uint64_t count = 0;
+    if (bytes.substr(0, at) != set_magic || !get(bytes, at, count)) {
+      ++stats_.snapshots_rejected;
+      return 0;
     }
-    p.trained_size = p.size;
-    return true;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      std::uint64_t len = 0;
+      if (!get(bytes, at, len) || bytes.size() - at < len) {
+        ++stats_.snapshots_rejected;
+        return restored;
+      }
+      restored += load_partition(std::nullopt, bytes.substr(at, len), &slot_of) ? 1 : 0;
+      at += len;
+    }
+    return restored;
   }
 
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first),
@@ -3783,6 +3988,7 @@ class ivf_index {
     if (nprobe == 0) nprobe = opt_.nprobe;
     topk best(k);
     const auto q = normalized(query);
+    const auto lock = read_lock();
     std::size_t probed_rows = 0;  // rows an unfiltered probe would scan
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
@@ -3819,17 +4025,26 @@ class ivf_index {
 
  private:
   static constexpr std::string_view snapshot_magic{"engram-ivf-1\n"};
+  static constexpr std::string_view keyed_magic{"engram-ivf-keyed-1\n"};
+  static constexpr std::string_view set_magic{"engram-ivf-set-1\n"};
+  /// Slots per chunk a background training copies under the shared lock.
+  static constexpr std::size_t chunk_slots = 8192;
+
+  using float_vector = std::vector<float, detail::aligned_allocator<float>>;
+  using key_function = std::function<std::string(slot_id)>;
+  using slot_function = std::function<std::optional<slot_id>(std::string_view)>;
 
   struct list_data {
-    std::vector<float, detail::aligned_allocator<float>> rows;  // slots.size() rows of stride_ floats
-    std::vector<slot_id> slots;                                   // row -> slot
+    float_vector rows;           // slots.size() rows of stride_ floats
+    std::vector<slot_id> slots;  // row -> slot
   };
   struct partition_data {
-    std::vector<float, detail::aligned_allocator<float>> centroids;  // lists.size() x stride_; empty: untrained
-    std::vector<list_data> lists;                                     // one list while untrained
+    float_vector centroids;        // lists.size() x stride_; empty: untrained
+    std::vector<list_data> lists;  // one list while untrained
     std::size_t size = 0;
     std::size_t sum_sq = 0;        // sum over lists of size^2
     std::size_t trained_size = 0;  // size after the last training
+    bool due = false;              // a training was due while held_
   };
   struct location {
     partition_id partition = 0;
@@ -3837,34 +4052,423 @@ class ivf_index {
     std::uint32_t row = 0;
     bool used = false;
   };
+  /// One training, from its sample to its installed lists.
+  struct job {
+    partition_id partition = 0;
+    std::size_t k = 0;
+    float_vector sample;              // m rows of stride_ floats, freed after the k-means
+    std::size_t m = 0;
+    float_vector centroids;           // k x stride_
+    std::vector<list_data> lists;     // the partition's rows, assigned to the new centroids
+    std::vector<slot_id> changed;     // slots of the partition changed since the sample (guarded by mtx_)
+    std::atomic<bool> cancelled{false};
+  };
 
-  /// Order-independent hash of the (slot, row) pairs of `p`.
-  std::uint64_t fingerprint(const partition_data& p) const noexcept {
-    std::uint64_t h = detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32));
-    for (const auto& l : p.lists)
-      for (std::size_t r = 0; r < l.slots.size(); ++r) {
-        std::uint64_t x = detail::mix64(std::uint64_t{l.slots[r]} + 1);
-        const float* row = l.rows.data() + r * stride_;
-        for (std::size_t i = 0; i < dim_; i += 2) {
-          std::uint32_t a = 0, b = 0;
-          std::memcpy(&a, row + i, sizeof a);
-          if (i + 1 < dim_) std::memcpy(&b, row + i + 1, sizeof b);
-          x = detail::mix64(x ^ ((std::uint64_t{b} << 32) | a));
-        }
-        h += x;
+  // ---- guarded by mtx_ (the caller's exclusive access is not enough: the worker reads and swaps) ----------
+
+  /// mtx_ shared / exclusive, both through gate_: a writer holds the gate while it waits, so new readers
+  /// queue behind it and a steady stream of searches cannot starve a swap (glibc's rwlock prefers readers).
+  [[nodiscard]] std::shared_lock<std::shared_mutex> read_lock() const {
+    std::lock_guard g(gate_);
+    return std::shared_lock(mtx_);
+  }
+  [[nodiscard]] std::unique_lock<std::shared_mutex> write_lock() const {
+    std::lock_guard g(gate_);
+    return std::unique_lock(mtx_);
+  }
+
+  bool has(slot_id slot) const noexcept { return slot < where_.size() && where_[slot].used; }
+
+  job* job_for(partition_id pid) const noexcept {
+    for (const auto& j : jobs_)
+      if (j->partition == pid) return j.get();
+    return nullptr;
+  }
+
+  /// Records that `slot` of `pid` changed, for the training of `pid` in progress.
+  void journal(partition_id pid, slot_id slot) {
+    if (auto* j = job_for(pid)) j->changed.push_back(slot);
+  }
+
+  /// Cancels the training of `pid` that has not been installed (its worker discards its work).
+  void cancel(partition_id pid) noexcept {
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
+      if ((*it)->partition == pid) {
+        (*it)->cancelled.store(true, std::memory_order_relaxed);
+        jobs_.erase(it);
+        return;
       }
-    return h;
   }
 
-  void check_dimension(std::size_t got, const char* where) const {
-    if (got != dim_) throw dimension_mismatch(dim_, got, where);
-  }
-
-  bool retrain_due(const partition_data& p) const noexcept {
+  bool training_due(const partition_data& p) const noexcept {
+    if (p.size == 0) return false;
+    if (p.centroids.empty()) return p.size >= opt_.train_threshold;
     if (opt_.retrain_growth <= 0.0) return false;
     if (double(p.size) >= opt_.retrain_growth * double(p.trained_size)) return true;
     return p.size * 10 >= p.trained_size * 11 &&
            double(p.lists.size()) * double(p.sum_sq) > opt_.max_imbalance * double(p.size) * double(p.size);
+  }
+
+  /// Starts a training of `pid` when one is due and none is in progress: in the background or right here.
+  void start_if_due(partition_id pid) {
+    auto& p = parts_[pid];
+    if (job_for(pid) || !(p.due || training_due(p))) return;
+    if (held_) {
+      p.due = true;
+      return;
+    }
+    p.due = false;
+    auto j = prepare(pid);
+    if (!opt_.background) {
+      run_kmeans(*j);
+      assign_rows(*j, false);
+      install(*j);
+      return;
+    }
+    jobs_.push_back(j);
+    {
+      std::lock_guard q(qmtx_);
+      if (!worker_.joinable()) {
+        stopping_ = false;
+        worker_ = std::thread([this] { work(); });
+      }
+      queue_.push_back(std::move(j));
+    }
+    qcv_.notify_all();
+  }
+
+  /// A new training of `pid` with its sample: m distinct positions of the concatenated lists drawn by a
+  /// partial Fisher-Yates shuffle with the seed, in increasing order. O(size + max_train x d).
+  std::shared_ptr<job> prepare(partition_id pid) {
+    const auto& p = parts_[pid];
+    auto j = std::make_shared<job>();
+    j->partition = pid;
+    const std::size_t n = p.size;
+    j->m = std::min(n, opt_.max_train);
+    j->k = std::min({opt_.nlist, std::max<std::size_t>(1, n / opt_.min_per_list), j->m});
+    std::vector<std::uint32_t> pos(n);
+    std::iota(pos.begin(), pos.end(), 0u);
+    detail::kmeans_rng g{opt_.seed};
+    for (std::size_t i = 0; i < j->m; ++i) std::swap(pos[i], pos[i + g.below(n - i)]);
+    pos.resize(j->m);
+    std::sort(pos.begin(), pos.end());
+    j->sample.resize(j->m * stride_);
+    std::size_t list = 0, first = 0;  // p.lists[list] holds positions [first, first + its size)
+    for (std::size_t i = 0; i < j->m; ++i) {
+      while (pos[i] >= first + p.lists[list].slots.size()) first += p.lists[list++].slots.size();
+      std::copy_n(p.lists[list].rows.begin() + std::ptrdiff_t((pos[i] - first) * stride_), stride_,
+                  j->sample.begin() + std::ptrdiff_t(i * stride_));
+    }
+    trainings_.fetch_add(1, std::memory_order_relaxed);
+    return j;
+  }
+
+  // ---- the training steps (run_kmeans and assign_rows(locking = true) need no lock held) -------------------
+
+  void run_kmeans(job& j) const {
+    const auto cent = detail::spherical_kmeans(j.sample.data(), j.m, stride_, dim_, j.k, opt_.iterations,
+                                               opt_.seed + 1, &j.cancelled);
+    float_vector().swap(j.sample);
+    if (cent.empty()) return;  // cancelled
+    j.centroids.assign(j.k * stride_, 0.0f);
+    for (std::size_t c = 0; c < j.k; ++c)
+      std::copy_n(cent.begin() + std::ptrdiff_t(c * dim_), dim_, j.centroids.begin() + std::ptrdiff_t(c * stride_));
+  }
+
+  /// Assigns every row of the partition to its nearest new centroid, in slot order, copying the rows into
+  /// j.lists. With `locking`, each chunk of slots is read under the shared lock (the caller holds none);
+  /// without, the caller holds the lock.
+  void assign_rows(job& j, bool locking) const {
+    if (j.centroids.empty()) return;
+    j.lists.assign(j.k, list_data{});
+    float_vector buf;
+    std::vector<slot_id> slots;
+    std::vector<std::uint32_t> to;
+    for (std::size_t s0 = 0;; s0 += chunk_slots) {
+      if (j.cancelled.load(std::memory_order_relaxed)) return;
+      buf.clear();
+      slots.clear();
+      {
+        std::shared_lock<std::shared_mutex> lock;
+        if (locking) lock = read_lock();
+        if (s0 >= where_.size()) break;
+        const std::size_t s1 = std::min(where_.size(), s0 + chunk_slots);
+        for (std::size_t s = s0; s < s1; ++s) {
+          const auto loc = where_[s];
+          if (!loc.used || loc.partition != j.partition) continue;
+          const float* row = parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_;
+          buf.insert(buf.end(), row, row + stride_);
+          slots.push_back(static_cast<slot_id>(s));
+        }
+      }
+      to.resize(slots.size());
+      detail::assign_nearest(buf.data(), slots.size(), stride_, j.centroids.data(), j.k, stride_, dim_, to.data());
+      for (std::size_t r = 0; r < slots.size(); ++r) {
+        auto& l = j.lists[to[r]];
+        l.rows.insert(l.rows.end(), buf.data() + r * stride_, buf.data() + (r + 1) * stride_);
+        l.slots.push_back(slots[r]);
+      }
+    }
+  }
+
+  /// Replaces the partition's centroids and lists by the job's (the caller holds mtx_ exclusively): the
+  /// slots changed since the job started leave the new lists and the live ones are placed by their current
+  /// rows. The old lists are freed. O(size + changed x nlist x d).
+  void install(job& j) {
+    auto& p = parts_[j.partition];
+    std::vector<slot_id> changed = std::move(j.changed);
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    if (!changed.empty())
+      for (auto& l : j.lists) {
+        std::size_t w = 0;
+        for (std::size_t r = 0; r < l.slots.size(); ++r) {
+          if (std::binary_search(changed.begin(), changed.end(), l.slots[r])) continue;
+          if (w != r) {
+            std::copy_n(l.rows.begin() + std::ptrdiff_t(r * stride_), stride_, l.rows.begin() + std::ptrdiff_t(w * stride_));
+            l.slots[w] = l.slots[r];
+          }
+          ++w;
+        }
+        l.slots.resize(w);
+        l.rows.resize(w * stride_);
+      }
+    ++version_;
+    auto old = std::move(p.lists);
+    p.lists = std::move(j.lists);
+    p.centroids = std::move(j.centroids);
+    p.size = 0;
+    p.sum_sq = 0;
+    for (std::size_t li = 0; li < p.lists.size(); ++li) {
+      const auto& l = p.lists[li];
+      for (std::size_t r = 0; r < l.slots.size(); ++r)
+        where_[l.slots[r]] = location{j.partition, static_cast<std::uint32_t>(li), static_cast<std::uint32_t>(r), true};
+      p.size += l.slots.size();
+      p.sum_sq += l.slots.size() * l.slots.size();
+    }
+    for (const slot_id s : changed) {  // live changed slots still point into `old`
+      if (!has(s) || where_[s].partition != j.partition) continue;
+      const auto loc = where_[s];
+      const float* row = old[loc.list].rows.data() + std::size_t{loc.row} * stride_;
+      append(p, j.partition, nearest_list(p, row), s, row);
+    }
+    p.trained_size = p.size;
+  }
+
+  // ---- the background worker -------------------------------------------------------------------------------
+
+  void work() {
+    for (;;) {
+      std::shared_ptr<job> j;
+      {
+        std::unique_lock q(qmtx_);
+        qcv_.wait(q, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        j = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+      }
+      try {
+        run_kmeans(*j);
+        assign_rows(*j, true);
+        const auto lock = write_lock();
+        if (!j->cancelled.load(std::memory_order_relaxed) && !j->centroids.empty()) install(*j);
+        if (auto* mine = job_for(j->partition); mine == j.get()) cancel(j->partition);
+      } catch (...) {  // out of memory: the partition keeps its lists; a later add retries the training
+        const auto lock = write_lock();
+        if (job_for(j->partition) == j.get()) cancel(j->partition);
+      }
+      j.reset();
+      {
+        std::lock_guard q(qmtx_);
+        busy_ = false;
+      }
+      qcv_.notify_all();
+    }
+  }
+
+  /// Cancels every training and joins the worker (no lock held by the caller).
+  void stop_worker() noexcept {
+    {
+      const auto lock = write_lock();
+      for (auto& j : jobs_) j->cancelled.store(true, std::memory_order_relaxed);
+      jobs_.clear();
+    }
+    {
+      std::lock_guard q(qmtx_);
+      stopping_ = true;
+      queue_.clear();
+    }
+    qcv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    {
+      std::lock_guard q(qmtx_);
+      busy_ = false;
+      stopping_ = false;
+    }
+    qcv_.notify_all();
+  }
+
+  /// Moves `o`'s content here (both locked, o's worker stopped), then restarts the trainings still due.
+  void take(ivf_index& o) {
+    size_ = std::exchange(o.size_, 0);
+    version_ = o.version_ + 1;
+    ++o.version_;
+    parts_ = std::move(o.parts_);
+    where_ = std::move(o.where_);
+    o.parts_.clear();
+    o.where_.clear();
+    stats_ = o.stats_;
+    trainings_.store(o.trainings_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    held_ = o.held_;
+    for (std::size_t pid = 0; pid < parts_.size(); ++pid)
+      if (!parts_[pid].lists.empty()) start_if_due(static_cast<partition_id>(pid));
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------------------------
+
+  template <class T>
+  static void put(std::string& out, const T& v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  template <class T>
+  static bool get(std::string_view bytes, std::size_t& at, T& v) {
+    if (at > bytes.size() || bytes.size() - at < sizeof v) return false;
+    std::memcpy(&v, bytes.data() + at, sizeof v);
+    at += sizeof v;
+    return true;
+  }
+
+  /// Hash of one (key, row): summed over a partition's rows, an order-independent fingerprint of its content.
+  std::uint64_t row_hash(std::uint64_t key, const float* row) const noexcept {
+    std::uint64_t x = detail::mix64(key);
+    for (std::size_t i = 0; i < dim_; i += 2) {
+      std::uint32_t a = 0, b = 0;
+      std::memcpy(&a, row + i, sizeof a);
+      if (i + 1 < dim_) std::memcpy(&b, row + i + 1, sizeof b);
+      x = detail::mix64(x ^ ((std::uint64_t{b} << 32) | a));
+    }
+    return x;
+  }
+  static std::uint64_t slot_key(slot_id s) noexcept { return std::uint64_t{s} + 1; }
+  static std::uint64_t string_key(std::string_view k) noexcept { return detail::fnv1a64(k); }
+
+  /// The snapshot of `pid` (caller holds mtx_): slot-keyed, or keyed by `key_of` when given. Empty when untrained.
+  std::string save_partition(partition_id pid, const key_function* key_of) const {
+    if (pid >= parts_.size() || parts_[pid].centroids.empty()) return {};
+    const auto& p = parts_[pid];
+    std::string out(key_of ? keyed_magic : snapshot_magic);
+    std::vector<std::string> keys;
+    std::uint64_t print = detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32));
+    for (const auto& l : p.lists)
+      for (std::size_t r = 0; r < l.slots.size(); ++r) {
+        if (key_of) keys.push_back((*key_of)(l.slots[r]));
+        print += row_hash(key_of ? string_key(keys.back()) : slot_key(l.slots[r]), l.rows.data() + r * stride_);
+      }
+    put(out, std::uint64_t{dim_});
+    put(out, std::uint64_t{p.lists.size()});
+    put(out, std::uint64_t{p.size});
+    put(out, print);
+    for (std::size_t j = 0; j < p.lists.size(); ++j)
+      out.append(reinterpret_cast<const char*>(p.centroids.data() + j * stride_), dim_ * sizeof(float));
+    std::size_t i = 0;
+    for (std::size_t j = 0; j < p.lists.size(); ++j)
+      for (const slot_id s : p.lists[j].slots) {  // slot-keyed: (slot, list); keyed: (list, key size, key)
+        if (key_of) {
+          const auto& k = keys[i++];
+          put(out, static_cast<std::uint32_t>(j));
+          put(out, static_cast<std::uint32_t>(k.size()));
+          out += k;
+        } else {
+          put(out, std::uint32_t{s});
+          put(out, static_cast<std::uint32_t>(j));
+        }
+      }
+    put(out, detail::crc32c(out.data(), out.size()));  // covers the centroids, which the fingerprint does not
+    return out;
+  }
+
+  /// Installs one partition snapshot (caller holds mtx_ exclusively). Slot-keyed: into `want`; keyed: into
+  /// the partition holding the keys' slots. Counts the outcome in stats_. @returns whether it was installed.
+  bool load_partition(std::optional<partition_id> want, std::string_view bytes, const slot_function* slot_of) {
+    const bool ok = try_load_partition(want, bytes, slot_of);
+    ++(ok ? stats_.snapshots_loaded : stats_.snapshots_rejected);
+    return ok;
+  }
+
+  bool try_load_partition(std::optional<partition_id> want, std::string_view bytes, const slot_function* slot_of) {
+    const auto magic = slot_of ? keyed_magic : snapshot_magic;
+    std::size_t at = magic.size();
+    std::uint32_t crc = 0;
+    if (bytes.substr(0, at) != magic || bytes.size() < at + sizeof crc) return false;
+    std::memcpy(&crc, bytes.data() + bytes.size() - sizeof crc, sizeof crc);
+    bytes.remove_suffix(sizeof crc);
+    if (crc != detail::crc32c(bytes.data(), bytes.size())) return false;
+    std::uint64_t dim = 0, nlist = 0, count = 0, print = 0;
+    if (!get(bytes, at, dim) || !get(bytes, at, nlist) || !get(bytes, at, count) || !get(bytes, at, print)) return false;
+    if (dim != dim_ || nlist == 0 || count == 0 || count > size_ || nlist > count) return false;
+    if (bytes.size() - at < nlist * dim_ * sizeof(float)) return false;
+    float_vector cent(nlist * stride_, 0.0f);
+    for (std::size_t j = 0; j < nlist; ++j) {
+      std::memcpy(cent.data() + j * stride_, bytes.data() + at, dim_ * sizeof(float));
+      at += dim_ * sizeof(float);
+    }
+    std::vector<std::uint32_t> list_of(count);
+    std::vector<slot_id> order(count);
+    std::uint64_t got_print = 0;
+    std::vector<unsigned char> seen(where_.size(), 0);
+    std::optional<partition_id> pid = want;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::uint32_t l = 0;
+      std::uint64_t key = 0;
+      slot_id s = 0;
+      if (slot_of) {
+        std::uint32_t len = 0;
+        if (!get(bytes, at, l) || !get(bytes, at, len) || bytes.size() - at < len) return false;
+        const auto name = bytes.substr(at, len);
+        at += len;
+        const auto found = (*slot_of)(name);
+        if (!found) return false;
+        s = *found;
+        key = string_key(name);
+      } else {
+        if (!get(bytes, at, s) || !get(bytes, at, l)) return false;
+        key = slot_key(s);
+      }
+      if (l >= nlist || !has(s) || seen[s]) return false;
+      if (!pid) pid = where_[s].partition;
+      if (where_[s].partition != *pid) return false;
+      seen[s] = 1;
+      order[i] = s;
+      list_of[i] = l;
+      const auto loc = where_[s];
+      got_print += row_hash(key, parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_);
+    }
+    if (at != bytes.size() || !pid || *pid >= parts_.size()) return false;
+    auto& p = parts_[*pid];
+    if (count != p.size) return false;
+    if (print != got_print + detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32))) return false;
+    // validated: move every row to its recorded list, in the recorded order
+    cancel(*pid);
+    ++version_;
+    auto old = std::move(p.lists);
+    p.lists.assign(nlist, list_data{});
+    p.centroids = std::move(cent);
+    p.size = 0;
+    p.sum_sq = 0;
+    p.due = false;
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto loc = where_[order[i]];
+      append(p, *pid, list_of[i], order[i], old[loc.list].rows.data() + std::size_t{loc.row} * stride_);
+    }
+    p.trained_size = p.size;
+    return true;
+  }
+
+  // ---- lists -----------------------------------------------------------------------------------------------
+
+  void check_dimension(std::size_t got, const char* where) const {
+    if (got != dim_) throw dimension_mismatch(dim_, got, where);
   }
 
   /// The list of the centroid with the largest dot product with the normalised `v` (0 when untrained).
@@ -3927,8 +4531,8 @@ class ivf_index {
   std::size_t scan_list(const float* q, const list_data& l, const slot_bitmap* candidates, topk& best) const {
     constexpr std::size_t W = simd::batch_width;
     const std::size_t n = l.slots.size();
-    alignas(64) std::array<float, W> sc;
     if (!candidates) {
+      alignas(64) std::array<float, W> sc;
       for (std::size_t g = 0; g < n; g += W) {
         const std::size_t cnt = std::min(W, n - g);
         const auto s = simd::dot_group(q, l.rows.data() + g * stride_, cnt, stride_);
@@ -3938,74 +4542,52 @@ class ivf_index {
       }
       return n;
     }
-    std::array<const float*, W> rows;
-    std::array<slot_id, W> slots;
-    std::size_t m = 0, scored = 0;
-    const auto flush = [&] {
-      const auto s = simd::dot_gathered(q, rows.data(), m, stride_);
-      if (xsimd::any(s >= simd::float_batch(best.threshold()))) {
-        s.store_aligned(sc.data());
-        for (std::size_t r = 0; r < m; ++r) best.push(slots[r], sc[r]);
-      }
-      scored += m;
-      m = 0;
-    };
-    for (std::size_t r = 0; r < n; ++r) {  // branch-free selection: most rows of a selective filter fail
-      rows[m] = l.rows.data() + r * stride_;
-      slots[m] = l.slots[r];
-      m += candidates->test(l.slots[r]) ? 1 : 0;
-      if (m == W) flush();
-    }
-    if (m) flush();
-    return scored;
+    detail::gathered_scorer scorer(q, stride_, best);
+    for (std::size_t r = 0; r < n; ++r) scorer.offer(l.rows.data() + r * stride_, l.slots[r], candidates->test(l.slots[r]));
+    return scorer.finish();
   }
 
   void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
                    topk& best) const {
-    constexpr std::size_t W = simd::batch_width;
     std::vector<unsigned char> wanted(parts_.size(), 0);
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) wanted[pid] = 1;
-    std::array<const float*, W> rows;
-    std::array<slot_id, W> slots;
-    std::size_t n = 0;
-    alignas(64) std::array<float, W> sc;
-    const auto flush = [&] {
-      const auto s = simd::dot_gathered(q, rows.data(), n, stride_);
-      if (xsimd::any(s >= simd::float_batch(best.threshold()))) {
-        s.store_aligned(sc.data());
-        for (std::size_t r = 0; r < n; ++r) best.push(slots[r], sc[r]);
-      }
-      n = 0;
-    };
-    candidates.for_each([&](slot_id s) {
-      if (s >= where_.size()) return;
+    detail::scan_candidates(q, stride_, candidates, [&](slot_id s) -> const float* {
+      if (s >= where_.size()) return nullptr;
       const auto loc = where_[s];
-      if (!loc.used || !wanted[loc.partition]) return;
-      rows[n] = parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_;
-      slots[n] = s;
-      if (++n == W) flush();
-    });
-    if (n) flush();
+      if (!loc.used || !wanted[loc.partition]) return nullptr;
+      return parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_;
+    }, best);
   }
 
   /// `v` scaled to unit length into a zero-padded row of stride_ floats (flat_index's normalisation, so
   /// scores agree bit for bit).
-  std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
-    std::vector<float, detail::aligned_allocator<float>> out(stride_, 0.0f);
-    double sum = 0.0;
-    for (const float x : v) sum += double(x) * double(x);
-    const float inv = sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-    for (std::size_t i = 0; i < dim_; ++i) out[i] = v[i] * inv;
+  float_vector normalized(std::span<const float> v) const {
+    float_vector out(stride_);
+    detail::normalize_row(out.data(), v, stride_);
     return out;
   }
 
   std::size_t dim_;
   std::size_t stride_;
   ivf_index_options opt_;
+  mutable std::mutex gate_;        // see read_lock()
+  mutable std::shared_mutex mtx_;  // guards everything below up to trainings_
   std::size_t size_ = 0;
+  std::uint64_t version_ = 0;
   std::vector<partition_data> parts_;  // indexed by partition id
   std::vector<location> where_;        // indexed by slot id
+  std::vector<std::shared_ptr<job>> jobs_;  // trainings started and not yet installed or cancelled
+  bool held_ = false;                       // hold_training(true)
+  ivf_index_stats stats_{};
+  std::atomic<std::size_t> trainings_{0};
+
+  mutable std::mutex qmtx_;  // guards queue_, busy_, stopping_ and the start of worker_; taken after mtx_, never before
+  mutable std::condition_variable qcv_;
+  std::deque<std::shared_ptr<job>> queue_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 }  // namespace engram::inline v0
@@ -6059,7 +6641,10 @@ class basic_memory {
     if constexpr (requires { store_.bind(store_identity{}); })
       store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
     keyword_ = keyword_index(config_.bm25);
+    hold_index_training(true);  // index snapshot hook, step 1 (see restore_index_snapshot)
     rebuild_index();
+    restore_index_snapshot();   // index snapshot hook, step 2
+    hold_index_training(false);
   }
 
   void rebuild_index() {
@@ -6091,6 +6676,82 @@ class basic_memory {
     store_.apply(batch);
     for (const auto& r : missing) index_record(r);
   }
+
+  // ---- index snapshot hook ------------------------------------------------------------------------------
+  // When the Index can save and restore its trained state keyed by memory id (ivf_index::save_snapshots /
+  // load_snapshots / hold_training) and the Store can keep a named blob (file_store::put_blob / get_blob),
+  // the index's state is saved in blob `index_blob` when the memory is destroyed (or on
+  // save_index_snapshot()) and restored by open(): records are indexed with training held, then the saved
+  // state of every partition that holds exactly the vectors it was saved with is installed (no k-means), and
+  // only the other partitions train. A snapshot that does not match is rejected (counted by the index) and
+  // rebuilt, never trusted. Other Index or Store types: these are no-ops.
+
+  static constexpr std::string_view index_blob = "index";
+  static constexpr bool index_snapshots =
+      requires(Index& i, const Index& ci, std::string_view b, const std::function<std::string(slot_id)>& key,
+               const std::function<std::optional<slot_id>(std::string_view)>& slot) {
+        i.hold_training(true);
+        { ci.save_snapshots(key) } -> std::convertible_to<std::string>;
+        i.load_snapshots(b, slot);
+        { ci.version() } -> std::convertible_to<std::uint64_t>;
+      } && requires(Store& st, const Store& cst, std::string_view n, std::string_view b) {
+        st.put_blob(n, b);
+        { cst.get_blob(n) } -> std::convertible_to<std::optional<std::string>>;
+      };
+
+  void hold_index_training(bool hold) {
+    if constexpr (index_snapshots) index_.hold_training(hold);
+  }
+
+  void restore_index_snapshot() {
+    if constexpr (index_snapshots) {
+      std::optional<std::string> blob;
+      try {
+        blob = store_.get_blob(index_blob);
+      } catch (const storage_error&) {  // an unreadable snapshot is no snapshot: the index trains
+      }
+      if (blob) index_.load_snapshots(*blob, [this](std::string_view id) { return catalog_.slot_of(id); });
+      saved_index_version_ = index_.version();
+    }
+  }
+
+ public:
+  /// Saves the index's trained state beside the records when both support it (see the index snapshot hook)
+  /// and it changed since it was last saved or restored; a no-op otherwise. Also done by the destructor.
+  /// @returns whether a snapshot was written. @throws storage_error (a read-only store, an I/O error).
+  bool save_index_snapshot() {
+    if constexpr (index_snapshots) {
+      std::string bytes;
+      std::uint64_t version = 0;
+      {
+        std::shared_lock lock(mtx_);
+        version = index_.version();
+        if (version == saved_index_version_) return false;
+        bytes = index_.save_snapshots([this](slot_id s) { return catalog_.id_of(s); });
+      }
+      store_.put_blob(index_blob, bytes);
+      std::unique_lock lock(mtx_);
+      saved_index_version_ = version;
+      return true;
+    } else {
+      return false;
+    }
+  }
+
+  /// Saves the index snapshot (save_index_snapshot()); an error is swallowed: the snapshot is only a cache.
+  ~basic_memory() {
+    try {
+      (void)save_index_snapshot();
+    } catch (...) {
+    }
+  }
+
+  /// The index (to read its statistics, or wait for its background work).
+  [[nodiscard]] const Index& index() const noexcept { return index_; }
+
+ private:
+  std::uint64_t saved_index_version_ = ~std::uint64_t{0};  // index version last saved or restored
+  // ---- end of the index snapshot hook -------------------------------------------------------------------
 
   Embedder embedder_;
   Index index_;
@@ -6131,69 +6792,7 @@ class basic_memory {
 /// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
 /// not a crash artefact). Records stay in memory after opening, so reads never touch the disk.
 
-// ---- begin <engram/detail/crc32c.hpp>
-/// @file detail/crc32c.hpp
-/// CRC-32C (Castagnoli), the checksum of every file_store entry. SSE4.2 instruction when the target has it,
-/// otherwise slicing-by-8 tables computed at compile time. Pure functions: thread-safe.
-
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
-#endif
-
-namespace engram::inline v0::detail {
-
-inline constexpr std::array<std::array<std::uint32_t, 256>, 8> crc32c_tables = [] {
-  std::array<std::array<std::uint32_t, 256>, 8> t{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    t[0][i] = c;
-  }
-  for (std::uint32_t i = 0; i < 256; ++i)
-    for (std::size_t s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFFu];
-  return t;
-}();
-
-/// Extends a CRC-32C `crc` (0 to start) over `n` bytes at `data`. O(n).
-inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept {
-  const auto* p = static_cast<const unsigned char*>(data);
-  std::uint32_t c = ~crc;
-#if defined(__SSE4_2__)
-  std::uint64_t c64 = c;
-  while (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    c64 = _mm_crc32_u64(c64, w);
-    p += 8;
-    n -= 8;
-  }
-  c = static_cast<std::uint32_t>(c64);
-  while (n--) c = _mm_crc32_u8(c, *p++);
-#else
-  const auto& t = crc32c_tables;
-  while (n >= 8) {
-    const std::uint32_t lo = c ^ (std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
-                                  std::uint32_t(p[3]) << 24);
-    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
-        t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
-    p += 8;
-    n -= 8;
-  }
-  while (n--) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFF];
-#endif
-  return ~c;
-}
-
-/// CRC-32C of `n` bytes. crc32c("123456789") == 0xE3069283.
-inline std::uint32_t crc32c(const void* data, std::size_t n) noexcept { return crc32c_extend(0, data, n); }
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/detail/crc32c.hpp>
+// #include <engram/detail/crc32c.hpp>: inlined above
 // ---- begin <engram/detail/dir_lock.hpp>
 /// @file detail/dir_lock.hpp
 /// An exclusive advisory lock (flock) on a directory's LOCK file, holding the owner's pid so that a refused
@@ -6937,6 +7536,52 @@ class file_store {
 
   [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }
   [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
+
+  // ---- named blobs: derived data kept beside the records (an index snapshot, say) ------------------------
+
+  /// Writes `bytes` as blob `name` atomically and durably: file `blob.<name>` in the store's directory,
+  /// written to a temporary file, fsynced, renamed over the old one, then the directory fsynced. A blob is
+  /// not part of the records (clear() and compaction keep it): whoever reads it must validate it.
+  /// Thread-safe; writers wait while it writes. O(bytes).
+  /// @throws validation_error for a name that is empty or not made of letters, digits, '-' and '_';
+  ///         storage_error when read-only or on an I/O error (the previous blob then stays).
+  void put_blob(std::string_view name, std::string_view bytes) {
+    check_writable("put_blob");
+    const auto final_path = blob_path(name);
+    const auto tmp = final_path + ".tmp";
+    std::unique_lock wl(s_->write_mtx);
+    {
+      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      detail::write_all(fd.get(), bytes.data(), bytes.size(), tmp);
+      detail::sync_data(fd.get(), tmp);
+    }
+    if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {
+      const int err = errno;
+      std::remove(tmp.c_str());
+      detail::throw_errno("cannot rename", tmp, err);
+    }
+    detail::sync_dir(s_->dir);
+  }
+
+  /// The blob `name` as last written by put_blob(), or std::nullopt when there is none. Thread-safe.
+  /// @throws validation_error for a bad name (see put_blob); storage_error when it exists but cannot be read.
+  [[nodiscard]] std::optional<std::string> get_blob(std::string_view name) const {
+    const auto p = blob_path(name);
+    if (!detail::file_exists(p)) return std::nullopt;
+    const detail::mapped_file f(p);
+    return std::string(f.data(), f.size());
+  }
+
+ private:
+  [[nodiscard]] std::string blob_path(std::string_view name) const {
+    const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+    if (!ok)
+      throw validation_error("file_store: blob name '" + std::string(name) +
+                             "' is invalid (expected 1 or more letters, digits, '-' or '_')");
+    return path("blob." + std::string(name));
+  }
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,

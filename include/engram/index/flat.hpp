@@ -3,6 +3,7 @@
 /// Exact (brute-force) vector search over per-scope partitions.
 
 #include <engram/detail/aligned_allocator.hpp>
+#include <engram/detail/row_scan.hpp>
 #include <engram/error.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/topk.hpp>
@@ -261,20 +262,12 @@ class flat_index {
     }
     // exact rescoring, with the kernel search() uses
     topk best(k);
-    std::array<const float*, W> rows;
-    std::array<slot_id, W> slots;
-    alignas(64) std::array<float, W> sc;
-    const auto short_hits = approx.take_sorted();
-    for (std::size_t i = 0; i < short_hits.size(); i += W) {
-      const std::size_t cnt = std::min(W, short_hits.size() - i);
-      for (std::size_t r = 0; r < cnt; ++r) {
-        slots[r] = short_hits[i + r].slot;
-        const auto loc = where_[slots[r]];
-        rows[r] = parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
-      }
-      simd::dot_gathered(q.data(), rows.data(), cnt, stride_).store_aligned(sc.data());
-      for (std::size_t r = 0; r < cnt; ++r) best.push(slots[r], sc[r]);
+    detail::gathered_scorer exact(q.data(), stride_, best);
+    for (const auto& h : approx.take_sorted()) {
+      const auto loc = where_[h.slot];
+      exact.offer(parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_, h.slot);
     }
+    (void)exact.finish();
     return best.take_sorted();
   }
 
@@ -341,41 +334,19 @@ class flat_index {
 
   void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
                    topk& best) const {
-    constexpr std::size_t W = simd::batch_width;
     std::vector<unsigned char> wanted(parts_.size(), 0);
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) wanted[pid] = 1;
-    std::array<const float*, W> rows;
-    std::array<slot_id, W> slots;
-    std::size_t n = 0;
-    alignas(64) std::array<float, W> sc;
-    const auto flush = [&] {
-      const auto s = simd::dot_gathered(q, rows.data(), n, stride_);
-      if (xsimd::any(s >= simd::float_batch(best.threshold()))) {
-        s.store_aligned(sc.data());
-        for (std::size_t r = 0; r < n; ++r) best.push(slots[r], sc[r]);
-      }
-      n = 0;
-    };
-    candidates.for_each([&](slot_id s) {
-      if (s >= where_.size()) return;
+    detail::scan_candidates(q, stride_, candidates, [&](slot_id s) -> const float* {
+      if (s >= where_.size()) return nullptr;
       const auto loc = where_[s];
-      if (!loc.used || !wanted[loc.partition]) return;
-      rows[n] = parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
-      slots[n] = s;
-      if (++n == W) flush();
-    });
-    if (n) flush();
+      if (!loc.used || !wanted[loc.partition]) return nullptr;
+      return parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
+    }, best);
   }
 
   /// Writes `v` scaled to unit length (zero stays zero) to dst[0, dim_) and zeros to the padding up to stride_.
-  void normalize_into(float* dst, std::span<const float> v) const noexcept {
-    double sum = 0.0;
-    for (const float x : v) sum += double(x) * double(x);
-    const float inv = sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-    for (std::size_t i = 0; i < dim_; ++i) dst[i] = v[i] * inv;
-    std::fill(dst + dim_, dst + stride_, 0.0f);
-  }
+  void normalize_into(float* dst, std::span<const float> v) const noexcept { detail::normalize_row(dst, v, stride_); }
 
   std::vector<float, detail::aligned_allocator<float>> normalized(std::span<const float> v) const {
     std::vector<float, detail::aligned_allocator<float>> out(stride_);

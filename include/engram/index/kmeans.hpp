@@ -15,6 +15,7 @@
 #pragma pop_macro("_res")
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -58,10 +59,13 @@ inline void assign_nearest(const float* x, std::size_t n, std::size_t ldx, const
 /// initialised by k-means++ (rows drawn with `seed`, O(k x n x d)), then `iterations` rounds of assignment and
 /// re-normalised means. An emptied cluster takes half of the largest one (its centroid, perturbed by ±1e-3 in
 /// opposite directions), as FAISS does. Returns k x d floats, each row of unit length.
+/// When `cancel` is given and becomes true, it stops early and returns an empty vector (checked once per
+/// initialisation step and per round).
 /// @throws validation_error when k is 0 or exceeds n.
 /// Complexity O(iterations * n * k * d).
 inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::size_t ldx, std::size_t d,
-                                           std::size_t k, std::size_t iterations, std::uint64_t seed) {
+                                           std::size_t k, std::size_t iterations, std::uint64_t seed,
+                                           const std::atomic<bool>* cancel = nullptr) {
   if (k == 0 || k > n)
     throw validation_error("spherical_kmeans: " + std::to_string(k) + " clusters for " + std::to_string(n) +
                            " points (need 1 <= clusters <= points)");
@@ -71,7 +75,9 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
   // (2 - 2 cos for unit rows) to the nearest centre so far
   std::vector<double> dist(n, 4.0);
   std::size_t next = g.below(n);
+  const auto cancelled = [cancel] { return cancel && cancel->load(std::memory_order_relaxed); };
   for (std::size_t j = 0; j < k; ++j) {
+    if (cancelled()) return {};
     std::copy_n(x + next * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
     double total = 0;
     for (std::size_t r = 0; r < n; ++r) {
@@ -102,6 +108,7 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
     for (std::size_t i = 0; i < d; ++i) v[i] *= inv;
   };
   for (std::size_t it = 0; it < iterations; ++it) {
+    if (cancelled()) return {};
     assign_nearest(x, n, ldx, cent.data(), k, d, d, assign.data());
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(count.begin(), count.end(), 0);

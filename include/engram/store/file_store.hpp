@@ -305,6 +305,52 @@ class file_store {
   [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }
   [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
 
+  // ---- named blobs: derived data kept beside the records (an index snapshot, say) ------------------------
+
+  /// Writes `bytes` as blob `name` atomically and durably: file `blob.<name>` in the store's directory,
+  /// written to a temporary file, fsynced, renamed over the old one, then the directory fsynced. A blob is
+  /// not part of the records (clear() and compaction keep it): whoever reads it must validate it.
+  /// Thread-safe; writers wait while it writes. O(bytes).
+  /// @throws validation_error for a name that is empty or not made of letters, digits, '-' and '_';
+  ///         storage_error when read-only or on an I/O error (the previous blob then stays).
+  void put_blob(std::string_view name, std::string_view bytes) {
+    check_writable("put_blob");
+    const auto final_path = blob_path(name);
+    const auto tmp = final_path + ".tmp";
+    std::unique_lock wl(s_->write_mtx);
+    {
+      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      detail::write_all(fd.get(), bytes.data(), bytes.size(), tmp);
+      detail::sync_data(fd.get(), tmp);
+    }
+    if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {
+      const int err = errno;
+      std::remove(tmp.c_str());
+      detail::throw_errno("cannot rename", tmp, err);
+    }
+    detail::sync_dir(s_->dir);
+  }
+
+  /// The blob `name` as last written by put_blob(), or std::nullopt when there is none. Thread-safe.
+  /// @throws validation_error for a bad name (see put_blob); storage_error when it exists but cannot be read.
+  [[nodiscard]] std::optional<std::string> get_blob(std::string_view name) const {
+    const auto p = blob_path(name);
+    if (!detail::file_exists(p)) return std::nullopt;
+    const detail::mapped_file f(p);
+    return std::string(f.data(), f.size());
+  }
+
+ private:
+  [[nodiscard]] std::string blob_path(std::string_view name) const {
+    const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+    if (!ok)
+      throw validation_error("file_store: blob name '" + std::string(name) +
+                             "' is invalid (expected 1 or more letters, digits, '-' or '_')");
+    return path("blob." + std::string(name));
+  }
+
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
                                   kind_sizes = 6;
