@@ -265,6 +265,10 @@ class basic_memory {
     for (const auto& a : actions) {
       const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
       auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
+      if (!a.skip_reason.empty()) {
+        skip(a.skip_reason);
+        continue;
+      }
       switch (a.event) {
         case event_kind::add: {
           if (is_blank(a.text)) {
