@@ -24,23 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/engram-async-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  [[nodiscard]] std::string sub(const std::string& name) const { return path + "/" + name; }
-};
-
 std::multiset<std::string> texts_of(const std::vector<record>& rs) {
   std::multiset<std::string> out;
   for (const auto& r : rs) out.insert(r.memory);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -13,7 +14,27 @@
 #include <string>
 #include <vector>
 
+#include <stdlib.h>  // mkdtemp
+
 namespace async_test {
+
+/// A fresh directory under /tmp, removed with its contents at the end of the test.
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char tmpl[] = "/tmp/engram-async-XXXXXX";
+    const char* p = ::mkdtemp(tmpl);
+    if (!p) throw std::runtime_error("temp_dir: mkdtemp failed");
+    path = p;
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  [[nodiscard]] std::string sub(const std::string& name) const { return path + "/" + name; }
+};
 
 /// Shared by every copy of a test_extractor: the gate, the failure plan and what was seen.
 struct extractor_control {

@@ -501,6 +501,9 @@ struct memory_action {
   std::string text;
   std::string target_id;
   std::size_t fact_index = static_cast<std::size_t>(-1);
+  /// Non-empty: the extractor could not turn what it was told into an action (e.g. a model's unknown event
+  /// name); the memory applies nothing for it and reports it in add_result::skipped with this reason.
+  std::string skip_reason{};
 };
 
 }  // namespace engram::inline v0
@@ -5643,6 +5646,10 @@ class basic_memory {
     for (const auto& a : actions) {
       const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
       auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
+      if (!a.skip_reason.empty()) {
+        skip(a.skip_reason);
+        continue;
+      }
       switch (a.event) {
         case event_kind::add: {
           if (is_blank(a.text)) {

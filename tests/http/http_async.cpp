@@ -1,3 +1,4 @@
+#include "async_test_support.hpp"
 #include "http/fake_server.hpp"
 
 #include <engram/embed/openai.hpp>
@@ -18,27 +19,12 @@
 using namespace std::chrono_literals;
 using engram_test::fake_server;
 using engram_test::reply;
+using async_test::temp_dir;
 
 namespace {
 
 using llm_memory =
     engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::file_store, engram::llm_extractor>;
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/engram-http-async-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 /// No transport-level retries: every failure reaches add_async's own retry loop.
 engram::http_options no_retries(const fake_server& s) {
