@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -339,4 +341,39 @@ TEST_CASE("async: backpressure: add_async blocks while the in-memory queue is fu
   CHECK(returned.load());
   REQUIRE(mem.flush().ok());
   CHECK(mem.size() == 4);
+}
+
+TEST_CASE("async: file_store writes queue changes as entries of their own kind, other batches as before",
+          "[async]") {
+  temp_dir dir;
+  const auto db = dir.sub("db");
+  // The kinds (first payload byte) of the log entries, in order.
+  auto kinds = [&] {
+    std::vector<int> out;
+    std::FILE* f = std::fopen((db + "/log.0").c_str(), "rb");
+    REQUIRE(f != nullptr);
+    std::string bytes;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.append(buf, n);
+    std::fclose(f);
+    for (std::size_t pos = 24; pos + 9 <= bytes.size();) {
+      const auto len = std::uint32_t(std::uint8_t(bytes[pos])) | std::uint32_t(std::uint8_t(bytes[pos + 1])) << 8 |
+                       std::uint32_t(std::uint8_t(bytes[pos + 2])) << 16 | std::uint32_t(std::uint8_t(bytes[pos + 3])) << 24;
+      out.push_back(std::uint8_t(bytes[pos + 8]));
+      pos += 8 + len;
+    }
+    return out;
+  };
+  {
+    test_extractor x;
+    durable_memory mem(hashing_embedder(16), file_store(db), x, fast_retries());
+    mem.add("a plain add", user("u"), {.infer = false});
+    CHECK(kinds() == std::vector<int>{2, 1});  // identity, batch: what engram wrote before add_async existed
+    (void)mem.add_async("a queued add", user("u"));
+    REQUIRE(mem.flush().ok());
+    CHECK(kinds() == std::vector<int>{2, 1, 7, 7});  // enqueue; the add with its dequeue
+  }
+  file_store s(db);
+  CHECK(s.size() == 2);
+  CHECK(pending_of(s).empty());
 }
