@@ -5,6 +5,7 @@
 #include <engram/engram.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
