@@ -404,3 +404,131 @@ TEMPLATE_LIST_TEST_CASE("store: SIGKILL at random moments loses no returned add 
   m.add("usable after all that", user("crash"), {.infer = false});
   CHECK(m.search("usable", user("crash"), {.limit = 1}).front().record.memory == "usable after all that");
 }
+
+// ---- the pending queue of add_async (stores modelling engram::pending_store) -----------------------------
+
+namespace store_test {
+
+inline pending_add sample_pending(int i) {
+  pending_add p;
+  p.id = "pending-" + std::to_string(i);
+  p.owner = i % 2 ? user("alice") : scope{"bob", "planner", "run-" + std::to_string(i)};
+  p.messages = {{"user", "message " + std::to_string(i) + " \xC3\xA9t\xC3\xA9 \"quoted\"\n", "al"},
+                {"assistant", "noted", ""}};
+  p.options = nlohmann::json{{"metadata", {{"n", i}, {"tags", {"x"}}}}, {"infer", i % 3 != 0}};
+  p.created_at = "2026-11-24T13:00:0" + std::to_string(i % 10) + ".000000Z";
+  p.attempts = static_cast<std::uint32_t>(i % 4);
+  return p;
+}
+
+template <class Store>
+std::vector<pending_add> queue_of(const Store& s) {
+  std::vector<pending_add> out;
+  s.for_each_pending([&](const pending_add& p) { out.push_back(p); });
+  return out;
+}
+
+}  // namespace store_test
+
+TEMPLATE_LIST_TEST_CASE("store: the pending queue keeps its order, replaces by id and changes with its batch",
+                        "[store][pending]", store_kinds) {
+  using namespace store_test;
+  using S = typename TestType::store_type;
+  if constexpr (!pending_store<S>) {
+    WARN("this store has no pending queue (for_each_pending): add_async is not available over it");
+  } else {
+    temp_dir dir;
+    auto s = TestType::open(dir.sub("db"));
+    CHECK(queue_of(s).empty());
+    const auto p1 = sample_pending(1), p2 = sample_pending(2), p3 = sample_pending(3);
+    write_batch a;
+    a.enqueued = {p1, p2};
+    s.apply(a);
+    const auto r = sample_record(7);
+    write_batch b;  // a queue change with records: one atomic batch
+    b.upserts = {r};
+    b.events = {sample_event(r, event_kind::add, 0)};
+    b.enqueued = {p3};
+    s.apply(b);
+    CHECK(queue_of(s) == std::vector<pending_add>{p1, p2, p3});
+    CHECK(s.get(r.id) == r);
+
+    auto p1b = p1;  // a new attempt count replaces the entry in place
+    p1b.attempts = 4;
+    p1b.options["last_error"] = "HTTP 503";
+    write_batch c;
+    c.enqueued = {p1b};
+    s.apply(c);
+    CHECK(queue_of(s) == std::vector<pending_add>{p1b, p2, p3});
+
+    const auto r2 = sample_record(8);
+    write_batch d;  // the add that processed p2: its memories and the dequeue together
+    d.upserts = {r2};
+    d.events = {sample_event(r2, event_kind::add, 0)};
+    d.dequeued = {p2.id, "never-queued"};
+    s.apply(d);
+    CHECK(queue_of(s) == std::vector<pending_add>{p1b, p3});
+    CHECK(s.get(r2.id) == r2);
+
+    write_batch e;  // enqueued first, then dequeued
+    e.enqueued = {sample_pending(4)};
+    e.dequeued = {sample_pending(4).id};
+    s.apply(e);
+    CHECK(queue_of(s) == std::vector<pending_add>{p1b, p3});
+
+    s.clear();  // memories and history go; accepted work stays
+    CHECK(all_records(s).empty());
+    CHECK(queue_of(s) == std::vector<pending_add>{p1b, p3});
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("store: the pending queue survives reopening and compaction", "[store][pending]",
+                        durable_store_kinds) {
+  using namespace store_test;
+  using S = typename TestType::store_type;
+  if constexpr (!pending_store<S>) {
+    WARN("this store has no pending queue (for_each_pending): add_async is not available over it");
+  } else {
+    temp_dir dir;
+    const auto db = dir.sub("db");
+    std::vector<pending_add> expect;
+    {
+      auto s = TestType::open(db);
+      for (int i = 1; i <= 6; ++i) {
+        write_batch w;
+        w.enqueued = {sample_pending(i)};
+        if (i % 2 == 0) w.upserts = {sample_record(i)};
+        s.apply(w);
+        expect.push_back(sample_pending(i));
+      }
+      write_batch w;
+      w.dequeued = {sample_pending(2).id, sample_pending(5).id};
+      s.apply(w);
+      expect.erase(expect.begin() + 4);
+      expect.erase(expect.begin() + 1);
+      auto again = sample_pending(3);
+      again.attempts = 9;
+      w = {};
+      w.enqueued = {again};
+      s.apply(w);
+      expect[1] = again;
+      CHECK(queue_of(s) == expect);
+    }
+    {
+      auto s = TestType::open(db);
+      CHECK(queue_of(s) == expect);
+      CHECK(all_records(s).size() == 3);
+      if constexpr (requires { s.compact(); }) s.compact();
+    }
+    {
+      auto s = TestType::open(db);
+      CHECK(queue_of(s) == expect);
+      write_batch w;
+      for (const auto& p : expect) w.dequeued.push_back(p.id);
+      s.apply(w);
+    }
+    auto s = TestType::open(db);
+    CHECK(queue_of(s).empty());
+    CHECK(all_records(s).size() == 3);
+  }
+}

@@ -2,6 +2,9 @@
 /// @file memory.hpp
 /// basic_memory: long-term memory for agents, composed of an Embedder, an Index, a Store and an Extractor.
 
+#include <engram/async/options.hpp>
+#include <engram/async/scheduler.hpp>
+#include <engram/async/worker_pool.hpp>
 #include <engram/concepts.hpp>
 #include <engram/detail/catalog.hpp>
 #include <engram/detail/md5.hpp>
@@ -28,6 +31,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <cstdint>
@@ -60,6 +64,8 @@ struct memory_config {
   bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
   /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
   rerank_function rerank{};
+  /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
+  async_options async{};
 };
 
 /// Options of add().
@@ -201,14 +207,15 @@ class basic_memory {
   /// @throws validation_error for a missing scope, bad metadata or oversized input; provider or storage
   ///         errors from the policies. When it throws, nothing was stored.
   add_result add(std::span<const message> messages, const scope& s, const add_options& options = {}) {
-    validate_scope(s, "add");
-    validate_metadata(options.metadata, "add");
-    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
-    if (messages.size() > config_.limits.max_messages)
-      throw validation_error("add: " + std::to_string(messages.size()) + " messages; at most " +
-                             std::to_string(config_.limits.max_messages) + " per call");
-    for (std::size_t i = 0; i < messages.size(); ++i)
-      validate_text(messages[i].content, "add: messages[" + std::to_string(i) + "].content");
+    return add_in(messages, s, options, {});
+  }
+
+ private:
+  /// add(); the pending adds `dequeue` (add_async entries these messages come from) leave the store's queue
+  /// in the same write batch, so a crash keeps both the memories and the dequeue or neither.
+  add_result add_in(std::span<const message> messages, const scope& s, const add_options& options,
+                    std::span<const std::string> dequeue) {
+    validate_add(messages, s, options, "add");
 
     const extraction_context ctx{s, options.metadata};
     const verbatim_extractor verbatim;
@@ -216,7 +223,10 @@ class basic_memory {
                                             : verbatim.extract(messages, ctx);
     std::erase_if(facts, [](const fact& f) { return is_blank(f.text); });
     add_result result;
-    if (facts.empty()) return result;
+    if (facts.empty()) {
+      if (!dequeue.empty()) commit_dequeue(dequeue);
+      return result;
+    }
     for (auto& f : facts) validate_text(f.text, "add: extracted fact");
 
     std::vector<std::string> fact_texts;
@@ -255,6 +265,10 @@ class basic_memory {
     for (const auto& a : actions) {
       const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
       auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
+      if (!a.skip_reason.empty()) {
+        skip(a.skip_reason);
+        continue;
+      }
       switch (a.event) {
         case event_kind::add: {
           if (is_blank(a.text)) {
@@ -351,6 +365,7 @@ class basic_memory {
         }
       }
     }
+    batch.dequeued.assign(dequeue.begin(), dequeue.end());
     if (batch.empty()) return result;
     const auto ticket = stage(batch);  // the commit point: if it throws, the index and catalog are untouched
     for (const auto& id : deleted) unindex(id);
@@ -362,6 +377,105 @@ class basic_memory {
     }
     make_durable(lock, ticket);
     return result;
+  }
+
+ public:
+  // ---- two-phase add (add_async) -----------------------------------------------------------------------
+
+  /// As add_async(messages, ...), for plain text (one user message).
+  std::string add_async(std::string_view text, const scope& s, const add_options& options = {})
+    requires pending_store<Store>
+  {
+    const message m{"user", std::string(text), {}};
+    return add_async(std::span<const message>(&m, 1), s, options);
+  }
+
+  /// Accepts `messages` for scope `s` and returns without extracting: they are written durably to the store's
+  /// pending queue (for file_store / sqlite_store: committed on return), and a background worker later runs
+  /// extraction and the add, dequeuing the entry in the add's own write batch. Entries of one scope are
+  /// processed in the order accepted; waiting entries of a scope may be merged into one add (see
+  /// async_options::max_batch). A failing attempt is retried with exponential backoff up to
+  /// async_options::max_attempts (the count is stored); then the entry is kept, in the store, as failed:
+  /// listed by flush() and failed_adds(), never dropped silently. Entries still pending when the memory is
+  /// destroyed or the process dies are resumed when a memory is opened over the store again.
+  /// Backpressure: blocks while async_options::queue_capacity entries wait in memory.
+  /// @returns the id of the pending add. @throws validation_error as add() would (nothing is stored);
+  ///         storage_error when the store refuses the entry or the memory is shutting down.
+  std::string add_async(std::span<const message> messages, const scope& s, const add_options& options = {})
+    requires pending_store<Store>
+  {
+    validate_add(messages, s, options, "add_async");
+    start_async();
+    async_.queue.reserve();
+    pending_add p{make_uuid_v4(), s, std::vector<message>(messages.begin(), messages.end()), pending_options(options),
+                  format_iso8601(utc_now()), 0};
+    try {
+      write_batch b;
+      b.enqueued.push_back(p);
+      store_.apply(b);
+    } catch (...) {
+      async_.queue.unreserve();
+      throw;
+    }
+    auto id = p.id;
+    async_.queue.push_reserved(std::move(p));
+    return id;
+  }
+
+  /// Waits until every accepted add_async entry has been processed (retries included) or kept as failed.
+  /// @returns the entries kept as failed (they are still in the store's queue).
+  flush_result flush()
+    requires pending_store<Store>
+  {
+    return async_.queue.wait_idle();
+  }
+
+  /// The add_async entries kept as failed (also those found so in the store on open), oldest first.
+  [[nodiscard]] std::vector<failed_add> failed_adds() const
+    requires pending_store<Store>
+  {
+    return async_.queue.failures();
+  }
+
+  /// add_async entries accepted and not yet processed (waiting, retrying or running); failed ones excluded.
+  [[nodiscard]] std::size_t pending_adds() const
+    requires pending_store<Store>
+  {
+    return async_.queue.outstanding();
+  }
+
+  /// Gives every failed entry a fresh set of attempts (durably: its count is reset in the store) and queues it.
+  /// @returns how many were queued.
+  std::size_t retry_failed()
+    requires pending_store<Store>
+  {
+    auto failed = async_.queue.remove_failed([](const failed_add&) { return true; });
+    if (failed.empty()) return 0;
+    std::unordered_set<std::string> ids;
+    for (const auto& f : failed) ids.insert(f.id);
+    write_batch b;
+    store_.for_each_pending([&](const pending_add& p) {
+      if (!ids.count(p.id)) return;
+      b.enqueued.push_back(p);
+      b.enqueued.back().attempts = 0;
+      b.enqueued.back().options.erase("last_error");
+    });
+    store_.apply(b);
+    start_async();
+    for (auto& p : b.enqueued) async_.queue.push(std::move(p));
+    return b.enqueued.size();
+  }
+
+  /// Removes a failed entry from the store's queue for good (its messages are dropped).
+  /// @returns false when no failed entry has this id (a pending one is never discarded).
+  bool discard_failed(std::string_view id)
+    requires pending_store<Store>
+  {
+    if (async_.queue.remove_failed([&](const failed_add& f) { return f.id == id; }).empty()) return false;
+    write_batch b;
+    b.dequeued.emplace_back(id);
+    store_.apply(b);
+    return true;
   }
 
   /// Changes a memory's text (and optionally its metadata): keeps created_at, bumps updated_at, re-embeds,
@@ -900,6 +1014,7 @@ class basic_memory {
     rebuild_index();
     restore_index_snapshot();   // index snapshot hook, step 2
     hold_index_training(false);
+    resume_pending();
   }
 
   void rebuild_index() {
@@ -995,6 +1110,8 @@ class basic_memory {
 
   /// Saves the index snapshot (save_index_snapshot()); an error is swallowed: the snapshot is only a cache.
   ~basic_memory() {
+    async_.queue.stop();  // background adds first, so the saved snapshot is the index's final state
+    async_.workers.join();
     try {
       (void)save_index_snapshot();
     } catch (...) {
@@ -1008,6 +1125,151 @@ class basic_memory {
   std::uint64_t saved_index_version_ = ~std::uint64_t{0};  // index version last saved or restored
   // ---- end of the index snapshot hook -------------------------------------------------------------------
 
+  // ---- two-phase add: validation, the pending queue and the workers --------------------------------------
+
+  void validate_add(std::span<const message> messages, const scope& s, const add_options& options,
+                    std::string_view op) const {
+    validate_scope(s, op);
+    validate_metadata(options.metadata, op);
+    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
+    if (messages.size() > config_.limits.max_messages)
+      throw validation_error(std::string(op) + ": " + std::to_string(messages.size()) + " messages; at most " +
+                             std::to_string(config_.limits.max_messages) + " per call");
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      validate_text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+  }
+
+  /// Dequeues pending adds that produced no memory (nothing worth remembering), as one write batch.
+  void commit_dequeue(std::span<const std::string> ids) {
+    write_batch batch;
+    batch.dequeued.assign(ids.begin(), ids.end());
+    std::unique_lock lock(mtx_);
+    const auto ticket = stage(batch);
+    make_durable(lock, ticket);
+  }
+
+  static nlohmann::json pending_options(const add_options& o) {
+    nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
+    if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
+    return j;
+  }
+
+  static add_options options_of(const pending_add& p) {
+    add_options o;
+    const auto& j = p.options;
+    if (!j.is_object()) return o;
+    if (auto it = j.find("metadata"); it != j.end() && it->is_object()) o.metadata = *it;
+    if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
+    if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
+      o.expiration_date = it->template get<std::string>();
+    return o;
+  }
+
+  static std::string last_error_of(const pending_add& p) {
+    if (p.options.is_object())
+      if (auto it = p.options.find("last_error"); it != p.options.end() && it->is_string())
+        return it->template get<std::string>();
+    return "failed " + std::to_string(p.attempts) + " time(s) (no error recorded)";
+  }
+
+  void start_async() {
+    const auto& ao = config_.async;
+    if (ao.workers == 0 || ao.max_attempts == 0)
+      throw validation_error("async_options: workers (" + std::to_string(ao.workers) + ") and max_attempts (" +
+                             std::to_string(ao.max_attempts) + ") must be at least 1");
+    async_.workers.start(ao.workers, [this] {
+      for (;;) {
+        auto batch = async_.queue.take(config_.async.max_batch, config_.limits.max_messages);
+        if (batch.empty()) return;
+        run_pending(batch);
+      }
+    });
+  }
+
+  /// Queues the store's pending adds (called by open); those out of attempts are listed as failed.
+  void resume_pending() {
+    if constexpr (pending_store<Store>) {
+      async_.queue.set_capacity(config_.async.queue_capacity);
+      if constexpr (requires { { store_.read_only() } -> std::convertible_to<bool>; })
+        if (store_.read_only()) return;  // a reader leaves the queue to the writer
+      std::size_t resumed = 0;
+      std::vector<pending_add> entries;
+      store_.for_each_pending([&](const pending_add& p) { entries.push_back(p); });
+      for (auto& p : entries) {
+        if (p.attempts >= config_.async.max_attempts) {
+          async_.queue.add_failed(failed_add{p.id, p.owner, p.attempts, last_error_of(p)});
+        } else {
+          async_.queue.push(std::move(p));
+          ++resumed;
+        }
+      }
+      if (resumed) start_async();
+    }
+  }
+
+  /// Processes one batch taken from the queue (entries of one scope, equal options) as one add.
+  void run_pending(std::vector<pending_add>& batch) {
+    std::vector<message> messages;
+    std::vector<std::string> ids;
+    for (const auto& p : batch) {
+      messages.insert(messages.end(), p.messages.begin(), p.messages.end());
+      ids.push_back(p.id);
+    }
+    std::string err;
+    bool permanent = false;  // invalid input stays invalid: no retry
+    try {
+      (void)add_in(messages, batch.front().owner, options_of(batch.front()), ids);
+      async_.queue.finished(batch);
+      return;
+    } catch (const validation_error& e) {
+      err = e.what();
+      permanent = true;
+    } catch (const std::exception& e) {
+      err = e.what();
+    } catch (...) {
+      err = "unknown exception";
+    }
+    std::uint32_t attempts = 0;
+    for (auto& p : batch) {
+      ++p.attempts;
+      p.options["last_error"] = err;
+      attempts = std::max(attempts, p.attempts);
+    }
+    try {
+      write_batch b;
+      b.enqueued = batch;  // the new attempt counts replace the stored entries
+      store_.apply(b);
+    } catch (const std::exception& e) {
+      err += std::string("; recording the attempt failed too: ") + e.what();
+    }
+    if (permanent || attempts >= config_.async.max_attempts) {
+      std::vector<failed_add> failures;
+      for (const auto& p : batch) failures.push_back(failed_add{p.id, p.owner, p.attempts, err});
+      async_.queue.fail(batch, std::move(failures));
+      return;
+    }
+    const auto& ao = config_.async;
+    const double wait = std::min(static_cast<double>(ao.max_backoff.count()),
+                                 static_cast<double>(ao.initial_backoff.count()) *
+                                     static_cast<double>(std::uint64_t{1} << std::min<std::uint32_t>(attempts - 1, 30)));
+    async_.queue.retry(std::move(batch), detail::add_scheduler::clock::now() +
+                                             std::chrono::milliseconds(static_cast<std::int64_t>(wait)));
+  }
+
+  /// The background side of add_async. Destroyed first (it is the last member): stops the workers, letting a
+  /// batch being processed finish; entries still waiting stay in the store for the next open.
+  struct async_state {
+    detail::add_scheduler queue;
+    detail::worker_pool workers;
+    async_state() = default;
+    async_state(const async_state&) = delete;
+    async_state& operator=(const async_state&) = delete;
+    ~async_state() {
+      queue.stop();
+      workers.join();
+    }
+  };
+
   Embedder embedder_;
   Index index_;
   Store store_;
@@ -1020,6 +1282,7 @@ class basic_memory {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
+  async_state async_;  // last: its destructor stops the workers while everything they use is alive
 };
 
 }  // namespace engram::inline v0

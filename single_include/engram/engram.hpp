@@ -501,6 +501,9 @@ struct memory_action {
   std::string text;
   std::string target_id;
   std::size_t fact_index = static_cast<std::size_t>(-1);
+  /// Non-empty: the extractor could not turn what it was told into an action (e.g. a model's unknown event
+  /// name); the memory applies nothing for it and reports it in add_result::skipped with this reason.
+  std::string skip_reason{};
 };
 
 }  // namespace engram::inline v0
@@ -4861,6 +4864,329 @@ nlohmann::json results(const Range& items) {
 /// @file memory.hpp
 /// basic_memory: long-term memory for agents, composed of an Embedder, an Index, a Store and an Extractor.
 
+// ---- begin <engram/async/options.hpp>
+/// @file async/options.hpp
+/// Settings and outcomes of the two-phase add (basic_memory::add_async / flush).
+
+// #include <engram/scope.hpp>: inlined above
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// How basic_memory processes the adds accepted by add_async. Every member has a default.
+struct async_options {
+  /// Background threads running extraction + add (started on the first add_async, or on open when the store
+  /// holds pending adds). At least 1.
+  std::size_t workers = 2;
+  /// Entries waiting in memory for a worker. When it is full, add_async blocks until a worker takes one
+  /// (backpressure); entries resumed from the store on open and retries are never refused.
+  std::size_t queue_capacity = 256;
+  /// Waiting entries of one scope with equal options are merged into one add of up to this many entries
+  /// (their messages concatenated in order, at most memory_limits::max_messages): one extraction for them.
+  std::size_t max_batch = 8;
+  /// Processing attempts of an entry before it is kept as failed (left in the store's queue, reported by
+  /// flush() and failed_adds(), never processed again unless retry_failed() is called). At least 1.
+  std::uint32_t max_attempts = 5;
+  /// Wait before the second attempt; doubled for each further one, at most max_backoff.
+  std::chrono::milliseconds initial_backoff{250};
+  std::chrono::milliseconds max_backoff{30'000};
+};
+
+/// A pending add that exhausted its attempts (or failed validation): it stays in the store's queue.
+struct failed_add {
+  std::string id;                 ///< the id add_async returned
+  engram::scope scope;
+  std::uint32_t attempts = 0;     ///< attempts made
+  std::string error;              ///< what the last attempt threw
+
+  friend bool operator==(const failed_add&, const failed_add&) = default;
+};
+
+/// What flush() found once the queue was empty.
+struct flush_result {
+  std::vector<failed_add> failed;  ///< every entry kept as failed (those of earlier flushes too), oldest first
+
+  [[nodiscard]] bool ok() const noexcept { return failed.empty(); }
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/async/options.hpp>
+// ---- begin <engram/async/scheduler.hpp>
+/// @file async/scheduler.hpp
+/// The in-memory side of add_async: a bounded queue of pending adds with backpressure, per-scope order,
+/// batching of one scope's entries, delayed retries and the list of entries kept as failed.
+
+// #include <engram/async/options.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Which pending adds run next. Entries of one scope are handed out one batch at a time and in queue order
+/// (a later entry never overtakes an earlier one of its scope, also while that one waits for a retry);
+/// different scopes run in parallel. Thread-safe: every member may be called concurrently.
+class add_scheduler {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  /// Sets the bound of the queue (entries waiting, plus rooms reserved by add_async calls in progress).
+  void set_capacity(std::size_t n) {
+    std::lock_guard lock(mtx_);
+    capacity_ = std::max<std::size_t>(n, 1);
+  }
+
+  /// Blocks until the queue has room for one more entry, then reserves it (backpressure for add_async).
+  /// @throws storage_error when the scheduler is stopping (the memory is being destroyed).
+  void reserve() {
+    std::unique_lock lock(mtx_);
+    room_cv_.wait(lock, [&] { return stopping_ || queue_.size() + reserved_ < capacity_; });
+    if (stopping_) throw storage_error("add_async: the memory is shutting down; nothing was queued");
+    ++reserved_;
+  }
+
+  /// Gives back a room reserved by reserve() that will not be used (the store refused the entry).
+  void unreserve() {
+    std::lock_guard lock(mtx_);
+    --reserved_;
+    room_cv_.notify_one();
+    idle_cv_.notify_all();
+  }
+
+  /// Queues an entry whose room was reserved.
+  void push_reserved(pending_add p) {
+    std::lock_guard lock(mtx_);
+    --reserved_;
+    queue_.push_back(item{std::move(p), {}});
+    work_cv_.notify_one();
+  }
+
+  /// Queues an entry regardless of the bound (an entry resumed from the store).
+  void push(pending_add p) {
+    std::lock_guard lock(mtx_);
+    queue_.push_back(item{std::move(p), {}});
+    work_cv_.notify_one();
+  }
+
+  /// Waits for the oldest ready entry of a scope not being processed, and takes it with the entries right
+  /// behind it in its scope that are ready and have equal options (at most `max_batch` entries and
+  /// `max_messages` messages in all). Empty once stop() was called.
+  std::vector<pending_add> take(std::size_t max_batch, std::size_t max_messages) {
+    std::unique_lock lock(mtx_);
+    for (;;) {
+      if (stopping_) return {};
+      const auto now = clock::now();
+      std::optional<clock::time_point> next_ready;
+      std::vector<const scope*> blocked;  // scopes whose head entry is busy or waiting
+      auto is_blocked = [&](const scope& s) {
+        return std::any_of(blocked.begin(), blocked.end(), [&](const scope* b) { return *b == s; }) ||
+               std::find(busy_.begin(), busy_.end(), s) != busy_.end();
+      };
+      for (std::size_t i = 0; i < queue_.size(); ++i) {
+        const auto& it = queue_[i];
+        if (is_blocked(it.entry.owner)) continue;
+        if (it.ready_at > now) {
+          blocked.push_back(&it.entry.owner);
+          if (!next_ready || it.ready_at < *next_ready) next_ready = it.ready_at;
+          continue;
+        }
+        return take_from(i, max_batch, max_messages, now);
+      }
+      if (next_ready)
+        work_cv_.wait_until(lock, *next_ready);
+      else
+        work_cv_.wait(lock);
+    }
+  }
+
+  /// The batch taken by take() was committed: its scope may run again.
+  void finished(const std::vector<pending_add>& batch) {
+    std::lock_guard lock(mtx_);
+    release(batch);
+  }
+
+  /// The batch failed and is to be tried again from `when` on, ahead of its scope's later entries.
+  void retry(std::vector<pending_add> batch, clock::time_point when) {
+    std::lock_guard lock(mtx_);
+    release(batch);
+    std::vector<item> back;
+    back.reserve(batch.size());
+    for (auto& p : batch) back.push_back(item{std::move(p), when});
+    queue_.insert(queue_.begin(), std::make_move_iterator(back.begin()), std::make_move_iterator(back.end()));
+    work_cv_.notify_all();
+  }
+
+  /// The batch failed for good: its entries are listed as failed (they stay in the store).
+  void fail(const std::vector<pending_add>& batch, std::vector<failed_add> failures) {
+    std::lock_guard lock(mtx_);
+    release(batch);
+    for (auto& f : failures) failed_.push_back(std::move(f));
+  }
+
+  /// Lists an entry found failed in the store on open.
+  void add_failed(failed_add f) {
+    std::lock_guard lock(mtx_);
+    failed_.push_back(std::move(f));
+  }
+
+  /// Removes the failed entries whose id `keep` rejects and returns them.
+  template <class Pred>
+  std::vector<failed_add> remove_failed(Pred&& select) {
+    std::lock_guard lock(mtx_);
+    std::vector<failed_add> out;
+    std::erase_if(failed_, [&](const failed_add& f) {
+      if (!select(f)) return false;
+      out.push_back(f);
+      return true;
+    });
+    return out;
+  }
+
+  /// Blocks until nothing is queued, reserved or being processed (or the scheduler stops); @returns the
+  /// failed entries.
+  flush_result wait_idle() {
+    std::unique_lock lock(mtx_);
+    idle_cv_.wait(lock, [&] { return stopping_ || (queue_.empty() && reserved_ == 0 && busy_.empty()); });
+    return flush_result{failed_};
+  }
+
+  [[nodiscard]] std::vector<failed_add> failures() const {
+    std::lock_guard lock(mtx_);
+    return failed_;
+  }
+
+  /// Entries queued or being processed.
+  [[nodiscard]] std::size_t outstanding() const {
+    std::lock_guard lock(mtx_);
+    return queue_.size() + in_flight_;
+  }
+
+  /// Wakes every waiter; take() returns empty and reserve() throws from now on.
+  void stop() {
+    std::lock_guard lock(mtx_);
+    stopping_ = true;
+    work_cv_.notify_all();
+    room_cv_.notify_all();
+    idle_cv_.notify_all();
+  }
+
+ private:
+  struct item {
+    pending_add entry;
+    clock::time_point ready_at;
+  };
+
+  std::vector<pending_add> take_from(std::size_t first, std::size_t max_batch, std::size_t max_messages,
+                                     clock::time_point now) {
+    std::vector<std::size_t> picked{first};
+    std::size_t messages = queue_[first].entry.messages.size();
+    const auto& head = queue_[first].entry;
+    for (std::size_t j = first + 1; j < queue_.size() && picked.size() < std::max<std::size_t>(max_batch, 1); ++j) {
+      const auto& e = queue_[j];
+      if (!(e.entry.owner == head.owner)) continue;
+      if (e.ready_at > now || e.entry.options != head.options || messages + e.entry.messages.size() > max_messages)
+        break;  // the next entry of the scope cannot join: later ones must not overtake it
+      picked.push_back(j);
+      messages += e.entry.messages.size();
+    }
+    std::vector<pending_add> out;
+    out.reserve(picked.size());
+    for (const auto j : picked) out.push_back(std::move(queue_[j].entry));
+    for (auto j = picked.rbegin(); j != picked.rend(); ++j) queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(*j));
+    busy_.push_back(out.front().owner);
+    in_flight_ += out.size();
+    room_cv_.notify_all();
+    return out;
+  }
+
+  void release(const std::vector<pending_add>& batch) {
+    if (batch.empty()) return;
+    if (auto it = std::find(busy_.begin(), busy_.end(), batch.front().owner); it != busy_.end()) busy_.erase(it);
+    in_flight_ -= std::min(in_flight_, batch.size());
+    work_cv_.notify_all();
+    idle_cv_.notify_all();
+  }
+
+  mutable std::mutex mtx_;
+  std::condition_variable work_cv_, room_cv_, idle_cv_;
+  std::deque<item> queue_;
+  std::vector<scope> busy_;  // scopes with a batch being processed
+  std::size_t in_flight_ = 0;
+  std::size_t reserved_ = 0;
+  std::size_t capacity_ = 256;
+  std::vector<failed_add> failed_;
+  bool stopping_ = false;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/async/scheduler.hpp>
+// ---- begin <engram/async/worker_pool.hpp>
+/// @file async/worker_pool.hpp
+/// A fixed set of threads, started once on demand and joined on destruction.
+
+#include <cstddef>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Runs `n` threads, each calling one loop function until it returns. The loop must return once its owner
+/// asks it to stop (the pool does not interrupt it). Thread-safe; not movable (threads may capture it).
+class worker_pool {
+ public:
+  worker_pool() = default;
+  worker_pool(const worker_pool&) = delete;
+  worker_pool& operator=(const worker_pool&) = delete;
+  ~worker_pool() { join(); }
+
+  /// Starts `n` threads running `loop()`, unless started before (then does nothing). @returns true when it
+  /// started them.
+  template <class Loop>
+  bool start(std::size_t n, Loop loop) {
+    std::lock_guard lock(mtx_);
+    if (started_) return false;
+    started_ = true;
+    threads_.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) threads_.emplace_back(loop);
+    return true;
+  }
+
+  /// Waits for every thread's loop to return. Call after asking the loops to stop.
+  void join() {
+    std::vector<std::thread> ts;
+    {
+      std::lock_guard lock(mtx_);
+      ts.swap(threads_);
+    }
+    for (auto& t : ts)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  std::mutex mtx_;
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/async/worker_pool.hpp>
 // #include <engram/concepts.hpp>: inlined above
 // ---- begin <engram/detail/catalog.hpp>
 /// @file detail/catalog.hpp
@@ -5773,6 +6099,7 @@ inline bool is_uuid(std::string_view s) noexcept {
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <cstdint>
@@ -5805,6 +6132,8 @@ struct memory_config {
   bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
   /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
   rerank_function rerank{};
+  /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
+  async_options async{};
 };
 
 /// Options of add().
@@ -5946,14 +6275,15 @@ class basic_memory {
   /// @throws validation_error for a missing scope, bad metadata or oversized input; provider or storage
   ///         errors from the policies. When it throws, nothing was stored.
   add_result add(std::span<const message> messages, const scope& s, const add_options& options = {}) {
-    validate_scope(s, "add");
-    validate_metadata(options.metadata, "add");
-    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
-    if (messages.size() > config_.limits.max_messages)
-      throw validation_error("add: " + std::to_string(messages.size()) + " messages; at most " +
-                             std::to_string(config_.limits.max_messages) + " per call");
-    for (std::size_t i = 0; i < messages.size(); ++i)
-      validate_text(messages[i].content, "add: messages[" + std::to_string(i) + "].content");
+    return add_in(messages, s, options, {});
+  }
+
+ private:
+  /// add(); the pending adds `dequeue` (add_async entries these messages come from) leave the store's queue
+  /// in the same write batch, so a crash keeps both the memories and the dequeue or neither.
+  add_result add_in(std::span<const message> messages, const scope& s, const add_options& options,
+                    std::span<const std::string> dequeue) {
+    validate_add(messages, s, options, "add");
 
     const extraction_context ctx{s, options.metadata};
     const verbatim_extractor verbatim;
@@ -5961,7 +6291,10 @@ class basic_memory {
                                             : verbatim.extract(messages, ctx);
     std::erase_if(facts, [](const fact& f) { return is_blank(f.text); });
     add_result result;
-    if (facts.empty()) return result;
+    if (facts.empty()) {
+      if (!dequeue.empty()) commit_dequeue(dequeue);
+      return result;
+    }
     for (auto& f : facts) validate_text(f.text, "add: extracted fact");
 
     std::vector<std::string> fact_texts;
@@ -6000,6 +6333,10 @@ class basic_memory {
     for (const auto& a : actions) {
       const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
       auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
+      if (!a.skip_reason.empty()) {
+        skip(a.skip_reason);
+        continue;
+      }
       switch (a.event) {
         case event_kind::add: {
           if (is_blank(a.text)) {
@@ -6096,6 +6433,7 @@ class basic_memory {
         }
       }
     }
+    batch.dequeued.assign(dequeue.begin(), dequeue.end());
     if (batch.empty()) return result;
     const auto ticket = stage(batch);  // the commit point: if it throws, the index and catalog are untouched
     for (const auto& id : deleted) unindex(id);
@@ -6107,6 +6445,105 @@ class basic_memory {
     }
     make_durable(lock, ticket);
     return result;
+  }
+
+ public:
+  // ---- two-phase add (add_async) -----------------------------------------------------------------------
+
+  /// As add_async(messages, ...), for plain text (one user message).
+  std::string add_async(std::string_view text, const scope& s, const add_options& options = {})
+    requires pending_store<Store>
+  {
+    const message m{"user", std::string(text), {}};
+    return add_async(std::span<const message>(&m, 1), s, options);
+  }
+
+  /// Accepts `messages` for scope `s` and returns without extracting: they are written durably to the store's
+  /// pending queue (for file_store / sqlite_store: committed on return), and a background worker later runs
+  /// extraction and the add, dequeuing the entry in the add's own write batch. Entries of one scope are
+  /// processed in the order accepted; waiting entries of a scope may be merged into one add (see
+  /// async_options::max_batch). A failing attempt is retried with exponential backoff up to
+  /// async_options::max_attempts (the count is stored); then the entry is kept, in the store, as failed:
+  /// listed by flush() and failed_adds(), never dropped silently. Entries still pending when the memory is
+  /// destroyed or the process dies are resumed when a memory is opened over the store again.
+  /// Backpressure: blocks while async_options::queue_capacity entries wait in memory.
+  /// @returns the id of the pending add. @throws validation_error as add() would (nothing is stored);
+  ///         storage_error when the store refuses the entry or the memory is shutting down.
+  std::string add_async(std::span<const message> messages, const scope& s, const add_options& options = {})
+    requires pending_store<Store>
+  {
+    validate_add(messages, s, options, "add_async");
+    start_async();
+    async_.queue.reserve();
+    pending_add p{make_uuid_v4(), s, std::vector<message>(messages.begin(), messages.end()), pending_options(options),
+                  format_iso8601(utc_now()), 0};
+    try {
+      write_batch b;
+      b.enqueued.push_back(p);
+      store_.apply(b);
+    } catch (...) {
+      async_.queue.unreserve();
+      throw;
+    }
+    auto id = p.id;
+    async_.queue.push_reserved(std::move(p));
+    return id;
+  }
+
+  /// Waits until every accepted add_async entry has been processed (retries included) or kept as failed.
+  /// @returns the entries kept as failed (they are still in the store's queue).
+  flush_result flush()
+    requires pending_store<Store>
+  {
+    return async_.queue.wait_idle();
+  }
+
+  /// The add_async entries kept as failed (also those found so in the store on open), oldest first.
+  [[nodiscard]] std::vector<failed_add> failed_adds() const
+    requires pending_store<Store>
+  {
+    return async_.queue.failures();
+  }
+
+  /// add_async entries accepted and not yet processed (waiting, retrying or running); failed ones excluded.
+  [[nodiscard]] std::size_t pending_adds() const
+    requires pending_store<Store>
+  {
+    return async_.queue.outstanding();
+  }
+
+  /// Gives every failed entry a fresh set of attempts (durably: its count is reset in the store) and queues it.
+  /// @returns how many were queued.
+  std::size_t retry_failed()
+    requires pending_store<Store>
+  {
+    auto failed = async_.queue.remove_failed([](const failed_add&) { return true; });
+    if (failed.empty()) return 0;
+    std::unordered_set<std::string> ids;
+    for (const auto& f : failed) ids.insert(f.id);
+    write_batch b;
+    store_.for_each_pending([&](const pending_add& p) {
+      if (!ids.count(p.id)) return;
+      b.enqueued.push_back(p);
+      b.enqueued.back().attempts = 0;
+      b.enqueued.back().options.erase("last_error");
+    });
+    store_.apply(b);
+    start_async();
+    for (auto& p : b.enqueued) async_.queue.push(std::move(p));
+    return b.enqueued.size();
+  }
+
+  /// Removes a failed entry from the store's queue for good (its messages are dropped).
+  /// @returns false when no failed entry has this id (a pending one is never discarded).
+  bool discard_failed(std::string_view id)
+    requires pending_store<Store>
+  {
+    if (async_.queue.remove_failed([&](const failed_add& f) { return f.id == id; }).empty()) return false;
+    write_batch b;
+    b.dequeued.emplace_back(id);
+    store_.apply(b);
+    return true;
   }
 
   /// Changes a memory's text (and optionally its metadata): keeps created_at, bumps updated_at, re-embeds,
@@ -6645,6 +7082,7 @@ class basic_memory {
     rebuild_index();
     restore_index_snapshot();   // index snapshot hook, step 2
     hold_index_training(false);
+    resume_pending();
   }
 
   void rebuild_index() {
@@ -6740,6 +7178,8 @@ class basic_memory {
 
   /// Saves the index snapshot (save_index_snapshot()); an error is swallowed: the snapshot is only a cache.
   ~basic_memory() {
+    async_.queue.stop();  // background adds first, so the saved snapshot is the index's final state
+    async_.workers.join();
     try {
       (void)save_index_snapshot();
     } catch (...) {
@@ -6753,6 +7193,151 @@ class basic_memory {
   std::uint64_t saved_index_version_ = ~std::uint64_t{0};  // index version last saved or restored
   // ---- end of the index snapshot hook -------------------------------------------------------------------
 
+  // ---- two-phase add: validation, the pending queue and the workers --------------------------------------
+
+  void validate_add(std::span<const message> messages, const scope& s, const add_options& options,
+                    std::string_view op) const {
+    validate_scope(s, op);
+    validate_metadata(options.metadata, op);
+    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
+    if (messages.size() > config_.limits.max_messages)
+      throw validation_error(std::string(op) + ": " + std::to_string(messages.size()) + " messages; at most " +
+                             std::to_string(config_.limits.max_messages) + " per call");
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      validate_text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+  }
+
+  /// Dequeues pending adds that produced no memory (nothing worth remembering), as one write batch.
+  void commit_dequeue(std::span<const std::string> ids) {
+    write_batch batch;
+    batch.dequeued.assign(ids.begin(), ids.end());
+    std::unique_lock lock(mtx_);
+    const auto ticket = stage(batch);
+    make_durable(lock, ticket);
+  }
+
+  static nlohmann::json pending_options(const add_options& o) {
+    nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
+    if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
+    return j;
+  }
+
+  static add_options options_of(const pending_add& p) {
+    add_options o;
+    const auto& j = p.options;
+    if (!j.is_object()) return o;
+    if (auto it = j.find("metadata"); it != j.end() && it->is_object()) o.metadata = *it;
+    if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
+    if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
+      o.expiration_date = it->template get<std::string>();
+    return o;
+  }
+
+  static std::string last_error_of(const pending_add& p) {
+    if (p.options.is_object())
+      if (auto it = p.options.find("last_error"); it != p.options.end() && it->is_string())
+        return it->template get<std::string>();
+    return "failed " + std::to_string(p.attempts) + " time(s) (no error recorded)";
+  }
+
+  void start_async() {
+    const auto& ao = config_.async;
+    if (ao.workers == 0 || ao.max_attempts == 0)
+      throw validation_error("async_options: workers (" + std::to_string(ao.workers) + ") and max_attempts (" +
+                             std::to_string(ao.max_attempts) + ") must be at least 1");
+    async_.workers.start(ao.workers, [this] {
+      for (;;) {
+        auto batch = async_.queue.take(config_.async.max_batch, config_.limits.max_messages);
+        if (batch.empty()) return;
+        run_pending(batch);
+      }
+    });
+  }
+
+  /// Queues the store's pending adds (called by open); those out of attempts are listed as failed.
+  void resume_pending() {
+    if constexpr (pending_store<Store>) {
+      async_.queue.set_capacity(config_.async.queue_capacity);
+      if constexpr (requires { { store_.read_only() } -> std::convertible_to<bool>; })
+        if (store_.read_only()) return;  // a reader leaves the queue to the writer
+      std::size_t resumed = 0;
+      std::vector<pending_add> entries;
+      store_.for_each_pending([&](const pending_add& p) { entries.push_back(p); });
+      for (auto& p : entries) {
+        if (p.attempts >= config_.async.max_attempts) {
+          async_.queue.add_failed(failed_add{p.id, p.owner, p.attempts, last_error_of(p)});
+        } else {
+          async_.queue.push(std::move(p));
+          ++resumed;
+        }
+      }
+      if (resumed) start_async();
+    }
+  }
+
+  /// Processes one batch taken from the queue (entries of one scope, equal options) as one add.
+  void run_pending(std::vector<pending_add>& batch) {
+    std::vector<message> messages;
+    std::vector<std::string> ids;
+    for (const auto& p : batch) {
+      messages.insert(messages.end(), p.messages.begin(), p.messages.end());
+      ids.push_back(p.id);
+    }
+    std::string err;
+    bool permanent = false;  // invalid input stays invalid: no retry
+    try {
+      (void)add_in(messages, batch.front().owner, options_of(batch.front()), ids);
+      async_.queue.finished(batch);
+      return;
+    } catch (const validation_error& e) {
+      err = e.what();
+      permanent = true;
+    } catch (const std::exception& e) {
+      err = e.what();
+    } catch (...) {
+      err = "unknown exception";
+    }
+    std::uint32_t attempts = 0;
+    for (auto& p : batch) {
+      ++p.attempts;
+      p.options["last_error"] = err;
+      attempts = std::max(attempts, p.attempts);
+    }
+    try {
+      write_batch b;
+      b.enqueued = batch;  // the new attempt counts replace the stored entries
+      store_.apply(b);
+    } catch (const std::exception& e) {
+      err += std::string("; recording the attempt failed too: ") + e.what();
+    }
+    if (permanent || attempts >= config_.async.max_attempts) {
+      std::vector<failed_add> failures;
+      for (const auto& p : batch) failures.push_back(failed_add{p.id, p.owner, p.attempts, err});
+      async_.queue.fail(batch, std::move(failures));
+      return;
+    }
+    const auto& ao = config_.async;
+    const double wait = std::min(static_cast<double>(ao.max_backoff.count()),
+                                 static_cast<double>(ao.initial_backoff.count()) *
+                                     static_cast<double>(std::uint64_t{1} << std::min<std::uint32_t>(attempts - 1, 30)));
+    async_.queue.retry(std::move(batch), detail::add_scheduler::clock::now() +
+                                             std::chrono::milliseconds(static_cast<std::int64_t>(wait)));
+  }
+
+  /// The background side of add_async. Destroyed first (it is the last member): stops the workers, letting a
+  /// batch being processed finish; entries still waiting stay in the store for the next open.
+  struct async_state {
+    detail::add_scheduler queue;
+    detail::worker_pool workers;
+    async_state() = default;
+    async_state(const async_state&) = delete;
+    async_state& operator=(const async_state&) = delete;
+    ~async_state() {
+      queue.stop();
+      workers.join();
+    }
+  };
+
   Embedder embedder_;
   Index index_;
   Store store_;
@@ -6765,6 +7350,7 @@ class basic_memory {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
+  async_state async_;  // last: its destructor stops the workers while everything they use is alive
 };
 
 }  // namespace engram::inline v0
@@ -6786,12 +7372,62 @@ class basic_memory {
 /// is `u32 length | u32 CRC-32C(length, payload) | payload`; one write_batch is one entry, so one `add` is
 /// all or nothing. A compaction writes `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the
 /// directory, and only then removes the old log.
+/// The pending queue of add_async: a batch that changes it is an entry of its own kind (batch + queue changes),
+/// and a snapshot holds one entry per pending add. Files written without a queue read exactly as before.
 ///
 /// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
 /// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
 /// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
 /// not a crash artefact). Records stay in memory after opening, so reads never touch the disk.
 
+// ---- begin <engram/async/pending_list.hpp>
+/// @file async/pending_list.hpp
+/// The in-memory image of a store's pending queue (add_async entries awaiting extraction), kept in the order
+/// the entries were first enqueued. Shared by memory_store and file_store.
+
+// #include <engram/store/write_batch.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Pending adds in enqueue order. Not thread-safe: the owning store guards it with its own lock.
+/// Lookups are linear: the queue holds what awaits extraction (bounded by the memory's async queue, plus the
+/// failed entries kept for inspection), not the memories themselves.
+class pending_list {
+ public:
+  /// Applies a batch's queue changes: `enqueued` first (an entry whose id is already queued replaces it in
+  /// place, keeping its position), then `dequeued` (unknown ids are ignored).
+  void apply(const std::vector<pending_add>& enqueued, const std::vector<std::string>& dequeued) {
+    for (const auto& p : enqueued) {
+      auto it = std::find_if(items_.begin(), items_.end(), [&](const pending_add& q) { return q.id == p.id; });
+      if (it != items_.end())
+        *it = p;
+      else
+        items_.push_back(p);
+    }
+    for (const auto& id : dequeued)
+      std::erase_if(items_, [&](const pending_add& q) { return q.id == id; });
+  }
+
+  /// Calls f(const pending_add&) for every entry, oldest first.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& p : items_) f(p);
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+  void clear() noexcept { items_.clear(); }
+
+ private:
+  std::vector<pending_add> items_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/async/pending_list.hpp>
 // #include <engram/detail/crc32c.hpp>: inlined above
 // ---- begin <engram/detail/dir_lock.hpp>
 /// @file detail/dir_lock.hpp
@@ -7237,6 +7873,68 @@ inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
   return b;
 }
 
+/// A pending add (add_async): id, scope, messages, options (MessagePack), created_at, attempts.
+inline void encode_pending(byte_writer& w, const pending_add& p) {
+  w.str(p.id);
+  w.str(p.owner.user_id);
+  w.str(p.owner.agent_id);
+  w.str(p.owner.run_id);
+  w.u32(static_cast<std::uint32_t>(p.messages.size()));
+  for (const auto& m : p.messages) {
+    w.str(m.role);
+    w.str(m.content);
+    w.str(m.name);
+  }
+  w.json(p.options);
+  w.str(p.created_at);
+  w.u32(p.attempts);
+}
+
+inline pending_add decode_pending(byte_reader& rd, std::string_view what) {
+  pending_add p;
+  p.id = rd.str();
+  p.owner.user_id = rd.str();
+  p.owner.agent_id = rd.str();
+  p.owner.run_id = rd.str();
+  const std::size_t n = rd.u32();
+  if (n > rd.left() / 12) throw storage_error(std::string(what) + ": message count " + std::to_string(n) + " exceeds entry");
+  p.messages.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    message m;
+    m.role = rd.str();
+    m.content = rd.str();
+    m.name = rd.str();
+    p.messages.push_back(std::move(m));
+  }
+  p.options = rd.json();
+  p.created_at = rd.str();
+  p.attempts = rd.u32();
+  return p;
+}
+
+/// The pending-queue part of a batch (enqueued, then dequeued ids), written after encode_batch's part by
+/// file_store for batches that change the queue (other batches keep the original encoding).
+inline void encode_queue_ops(byte_writer& w, const write_batch& b) {
+  w.u32(static_cast<std::uint32_t>(b.enqueued.size()));
+  for (const auto& p : b.enqueued) encode_pending(w, p);
+  w.u32(static_cast<std::uint32_t>(b.dequeued.size()));
+  for (const auto& id : b.dequeued) w.str(id);
+}
+
+inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view what) {
+  auto count = [&] {
+    const std::size_t n = rd.u32();
+    if (n > rd.left() / 4) throw storage_error(std::string(what) + ": count " + std::to_string(n) + " exceeds entry");
+    return n;
+  };
+  const auto ne = count();
+  b.enqueued.reserve(ne);
+  for (std::size_t i = 0; i < ne; ++i) b.enqueued.push_back(decode_pending(rd, what));
+  const auto nd = count();
+  b.dequeued.reserve(nd);
+  for (std::size_t i = 0; i < nd; ++i) b.dequeued.push_back(rd.str());
+}
+
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/record_codec.hpp>
 // #include <engram/error.hpp>: inlined above
@@ -7380,10 +8078,7 @@ class file_store {
   void apply(const write_batch& b) {
     check_writable("apply");
     if (b.empty()) return;
-    std::string payload;
-    detail::byte_writer w(payload);
-    w.u8(kind_batch);
-    detail::encode_batch(w, b);
+    const std::string payload = batch_payload(b);
     std::string frame = make_frame(payload);
     if (s_->options.mode == durability::group_commit) {
       apply_grouped(frame, b);
@@ -7405,10 +8100,7 @@ class file_store {
   /// @throws storage_error as apply does (nothing applied).
   [[nodiscard]] std::uint64_t append(const write_batch& b) {
     check_writable("append");
-    std::string payload;
-    detail::byte_writer w(payload);
-    w.u8(kind_batch);
-    detail::encode_batch(w, b);
+    const std::string payload = batch_payload(b);
     const std::string frame = make_frame(payload);
     std::unique_lock wl(s_->write_mtx);
     if (!b.empty()) {
@@ -7492,8 +8184,15 @@ class file_store {
       for (const auto& e : events) f(e);
   }
 
-  /// Erases every record and every history event (the identity stays), durably: an empty snapshot
-  /// replaces the old one atomically.
+  /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->queued_adds.for_each(f);
+  }
+
+  /// Erases every record and every history event (the identity and the pending queue stay), durably: a
+  /// snapshot without them replaces the old one atomically.
   void clear() {
     check_writable("clear");
     std::unique_lock wl(s_->write_mtx);
@@ -7585,7 +8284,7 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8;
   static constexpr std::size_t header_size = 24;
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
@@ -7607,6 +8306,7 @@ class file_store {
     std::unordered_map<std::string, record> records;
     std::unordered_map<std::string, std::vector<history_event>> history;
     std::optional<store_identity> identity;
+    detail::pending_list queued_adds;  // add_async entries awaiting extraction
 
     mutable std::mutex write_mtx;  // guards the files and the fields below
     detail::unique_fd log;
@@ -7740,6 +8440,7 @@ class file_store {
         st.records.clear();
         st.history.clear();
         st.identity.reset();
+        st.queued_adds.clear();
         st.report = {};
       }
       return;
@@ -7794,6 +8495,18 @@ class file_store {
         if (in_snapshot) break;
         auto b = detail::decode_batch(r, file);  // decoded whole before anything is applied
         apply_to_memory(b);
+        return;
+      }
+      case kind_queued_batch: {
+        if (in_snapshot) break;
+        auto b = detail::decode_batch(r, file);
+        detail::decode_queue_ops(r, b, file);
+        apply_to_memory(b);
+        return;
+      }
+      case kind_pending: {
+        if (!in_snapshot) break;
+        st.queued_adds.apply({detail::decode_pending(r, file)}, {});
         return;
       }
       case kind_identity: {
@@ -7945,6 +8658,18 @@ class file_store {
     for (const auto& r : b.upserts) st.records.insert_or_assign(r.id, r);
     for (const auto& id : b.erases) st.records.erase(id);
     for (const auto& e : b.events) st.history[e.memory_id].push_back(e);
+    st.queued_adds.apply(b.enqueued, b.dequeued);
+  }
+
+  /// A batch's log entry payload: the original kind when it leaves the pending queue alone.
+  static std::string batch_payload(const write_batch& b) {
+    std::string payload;
+    detail::byte_writer w(payload);
+    const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
+    w.u8(queue ? kind_queued_batch : kind_batch);
+    detail::encode_batch(w, b);
+    if (queue) detail::encode_queue_ops(w, b);
+    return payload;
   }
 
   /// Appends bytes to the log at its end; with `sync`, fdatasyncs. Caller holds write_mtx.
@@ -8127,6 +8852,16 @@ class file_store {
           for (const auto& e : events) put_event(e);
         if (extra)
           for (const auto& e : extra->events) put_event(e);
+      }
+      {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
+        detail::pending_list queue = st.queued_adds;
+        if (extra) queue.apply(extra->enqueued, extra->dequeued);
+        queue.for_each([&](const pending_add& p) {
+          put([&](detail::byte_writer& w) {
+            w.u8(kind_pending);
+            detail::encode_pending(w, p);
+          });
+        });
       }
       lock.unlock();
       put([&](detail::byte_writer& w) {
@@ -8335,6 +9070,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 /// @file store/memory_store.hpp
 /// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
 
+// #include <engram/async/pending_list.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/store/write_batch.hpp>: inlined above
@@ -8386,6 +9122,7 @@ class memory_store {
     for (const auto& r : b.upserts) s_->records.insert_or_assign(r.id, r);
     for (const auto& id : b.erases) s_->records.erase(id);
     for (const auto& e : b.events) s_->history[e.memory_id].push_back(e);
+    s_->pending.apply(b.enqueued, b.dequeued);
   }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
@@ -8409,7 +9146,14 @@ class memory_store {
     return it == s_->history.end() ? std::vector<history_event>{} : it->second;
   }
 
-  /// Erases every record and every history event (the identity stays).
+  /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->pending.for_each(f);
+  }
+
+  /// Erases every record and every history event (the identity and the pending queue stay).
   void clear() {
     std::unique_lock lock(s_->mtx);
     s_->records.clear();
@@ -8427,6 +9171,7 @@ class memory_store {
     std::unordered_map<std::string, record> records;
     std::unordered_map<std::string, std::vector<history_event>> history;
     std::optional<store_identity> identity;
+    detail::pending_list pending;  // add_async entries awaiting extraction
   };
   std::unique_ptr<state> s_;
 };

@@ -34,6 +34,8 @@ struct seen_request {
   std::string path;
   nlohmann::json body;
   std::string authorization;
+  std::string api_key;                        ///< the "api-key" header (Azure OpenAI)
+  std::map<std::string, std::string> params;  ///< query parameters
 };
 
 class fake_server {
@@ -129,7 +131,8 @@ class fake_server {
     engram::hashing_embedder emb(16);
     {
       std::lock_guard lock(mtx_);
-      seen_.push_back({req.path, body, req.get_header_value("Authorization")});
+      seen_.push_back({req.path, body, req.get_header_value("Authorization"), req.get_header_value("api-key"),
+                       std::map<std::string, std::string>(req.params.begin(), req.params.end())});
       auto& q = queues_[req.path];
       if (!q.empty()) {
         auto f = std::move(q.front());

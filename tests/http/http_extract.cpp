@@ -179,6 +179,35 @@ TEST_CASE("http_extract: an id the model invents is skipped and reported, never 
   CHECK(mem.get_all(alice) == before);
 }
 
+TEST_CASE("http_extract: an event name the model invents is skipped and reported with the reason", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);
+  server.push_chat(R"({"facts": ["Likes jazz"]})");
+  (void)mem.add("I like jazz", alice);
+  const auto before = mem.get_all(alice);
+  REQUIRE(before.size() == 1);
+
+  server.push_chat(R"({"facts": ["Likes jazz and blues"]})");
+  server.push_chat([](const json& req) {
+    const auto id = shown_id(req, "Likes jazz");
+    return R"({"memory": [{"id": ")" + id + R"(", "text": "Likes jazz and blues", "event": "MERGE"},
+                          {"text": "Likes blues", "event": "append"}]})";
+  });
+  const auto r = mem.add("I like jazz and blues", alice);
+  CHECK(r.results.empty());
+  REQUIRE(r.skipped.size() == 2);
+  CHECK(r.skipped[0].reason.find("'MERGE'") != std::string::npos);
+  CHECK(r.skipped[0].reason.find("not one of ADD, UPDATE, DELETE, NONE") != std::string::npos);
+  CHECK(r.skipped[0].action.target_id == before[0].id);  // the memory it named, for diagnosis
+  CHECK(r.skipped[0].action.text == "Likes jazz and blues");
+  CHECK(r.skipped[1].reason.find("'append'") != std::string::npos);
+  CHECK(mem.extractor().stats().unknown_events == 2);
+  CHECK(mem.get_all(alice) == before);
+  const auto j = json(r);
+  REQUIRE(j.at("skipped").size() == 2);
+  CHECK(j["skipped"][0].at("reason").get<std::string>().find("MERGE") != std::string::npos);
+}
+
 TEST_CASE("http_extract: decide maps short ids back and marks invented ones", "[http_extract]") {
   fake_server server(64);
   engram::llm_extractor x({.http = fast(server), .model = "m"});
@@ -195,7 +224,7 @@ TEST_CASE("http_extract: decide maps short ids back and marks invented ones", "[
       {"id": "3", "text": "Likes blues", "event": "ADD"},
       {"id": "0", "text": "Likes blues", "event": "FROBNICATE"}]})");
   const auto actions = x.decide(facts, near, {alice, json::object()});
-  REQUIRE(actions.size() == 4);
+  REQUIRE(actions.size() == 5);
   CHECK(actions[0].event == engram::event_kind::update);
   CHECK(actions[0].target_id == "uuid-b");
   CHECK(actions[0].text == "Owns a red guitar");
@@ -207,6 +236,10 @@ TEST_CASE("http_extract: decide maps short ids back and marks invented ones", "[
   CHECK(actions[3].event == engram::event_kind::add);
   CHECK(actions[3].target_id.empty());
   CHECK(actions[3].fact_index == 0);
+  CHECK(actions[3].skip_reason.empty());
+  CHECK(actions[4].target_id == "uuid-a");  // an unknown event is passed on to be reported, never applied
+  CHECK(actions[4].skip_reason.find("'FROBNICATE'") != std::string::npos);
+  CHECK(x.stats().unknown_events == 1);
   CHECK(x.stats().invented_ids == 1);
   CHECK(x.stats().calls == 1);
   const auto prompt = server.requests("/v1/chat/completions").at(0).body.dump();

@@ -7,7 +7,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdio>   // std::snprintf
 #include <cstdlib>  // std::getenv, ::setenv
+#include <map>
 #include <string>
 #include <vector>
 
@@ -156,4 +158,77 @@ TEST_CASE("http_transport: the API key comes from the options, else OPENAI_API_K
   CHECK(reqs[0].authorization == "Bearer sk-from-env");
   CHECK(reqs[1].authorization.empty());
   CHECK(reqs[2].authorization == "Bearer sk-explicit");
+}
+
+TEST_CASE("http_transport: HTTP-dates are read in all three RFC 7231 forms", "[http_transport]") {
+  using namespace std::chrono;
+  const sys_seconds expect = sys_days{year{1994} / November / 6} + hours{8} + minutes{49} + seconds{37};
+  CHECK(engram::detail::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") == expect);
+  CHECK(engram::detail::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT") == expect);
+  CHECK(engram::detail::parse_http_date("Sun Nov  6 08:49:37 1994") == expect);
+  CHECK(engram::detail::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT") ==
+        sys_days{year{2015} / October / 21} + hours{7} + minutes{28});
+  for (const char* bad : {"", "120", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 31 Feb 1994 08:49:37 GMT",
+                          "Sun, 06 Nox 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Nov 1994 08-49-37 GMT",
+                          "Sunday, 06-Nov-94 08:49:37", "tomorrow at noon"}) {
+    INFO(bad);
+    CHECK_FALSE(engram::detail::parse_http_date(bad).has_value());
+  }
+  httplib::Response r;
+  r.set_header("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT");
+  CHECK(engram::detail::retry_after(r, expect - seconds{3}) == milliseconds{3000});
+  CHECK(engram::detail::retry_after(r, expect + seconds{3}) == milliseconds{0});  // in the past: no wait
+}
+
+TEST_CASE("http_transport: a Retry-After HTTP-date is honoured", "[http_transport]") {
+  fake_server server(16);
+  // The date is computed when the server answers: one whole second after the next full second.
+  server.push("/v1/embeddings", [](const nlohmann::json&) {
+    using namespace std::chrono;
+    const auto when = floor<seconds>(system_clock::now()) + seconds{2};
+    const auto day = floor<days>(when);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{when - day};
+    static constexpr const char* wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s, %02u %s %04d %02ld:%02ld:%02lld GMT", wd[weekday{day}.c_encoding()],
+                  unsigned(ymd.day()), mo[unsigned(ymd.month()) - 1], int(ymd.year()), long(hms.hours().count()),
+                  long(hms.minutes().count()), static_cast<long long>(hms.seconds().count()));
+    return reply{503, "busy", {{"Retry-After", buf}}};
+  });
+  engram::openai_embedder e({.http = fast(server), .model = "m", .dimension = 16});
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(e.embed("hello").size() == 16);
+  // at least a second (the computed backoff alone would be 5 ms), at most max_retry_after
+  CHECK(std::chrono::steady_clock::now() - t0 >= 1000ms);
+  CHECK(e.transport().stats().retries == 1);
+}
+
+TEST_CASE("http_transport: Azure OpenAI: api-version query parameter and api-key header", "[http_transport]") {
+  fake_server server(16);
+  auto o = fast(server);
+  o.api_key = "azure-secret";
+  o.api_key_header = true;
+  o.api_version = "2024-10-21";
+  engram::openai_embedder e({.http = o, .model = "m", .dimension = 16});
+  CHECK(e.embed("hello") == server.expected_embedding("hello"));
+  (void)engram::http_transport(o).post_json("/embeddings?x=1", {{"input", {"b"}}});
+  o.api_version = "preview&more";  // encoded, never a second parameter
+  (void)engram::http_transport(o).post_json("/embeddings", {{"input", {"c"}}});
+  const auto reqs = server.requests("/v1/embeddings");
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[0].api_key == "azure-secret");
+  CHECK(reqs[0].authorization.empty());
+  CHECK(reqs[0].params == std::map<std::string, std::string>{{"api-version", "2024-10-21"}});
+  CHECK(reqs[1].params == std::map<std::string, std::string>{{"api-version", "2024-10-21"}, {"x", "1"}});
+  CHECK(reqs[2].params == std::map<std::string, std::string>{{"api-version", "preview&more"}});
+  // without the options nothing Azure-specific is sent
+  auto plain = fast(server);
+  (void)engram::http_transport(plain).post_json("/embeddings", {{"input", {"d"}}});
+  const auto last = server.requests("/v1/embeddings").back();
+  CHECK(last.params.empty());
+  CHECK(last.api_key.empty());
+  CHECK(last.authorization == "Bearer sk-test");
 }

@@ -232,4 +232,66 @@ inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
   return b;
 }
 
+/// A pending add (add_async): id, scope, messages, options (MessagePack), created_at, attempts.
+inline void encode_pending(byte_writer& w, const pending_add& p) {
+  w.str(p.id);
+  w.str(p.owner.user_id);
+  w.str(p.owner.agent_id);
+  w.str(p.owner.run_id);
+  w.u32(static_cast<std::uint32_t>(p.messages.size()));
+  for (const auto& m : p.messages) {
+    w.str(m.role);
+    w.str(m.content);
+    w.str(m.name);
+  }
+  w.json(p.options);
+  w.str(p.created_at);
+  w.u32(p.attempts);
+}
+
+inline pending_add decode_pending(byte_reader& rd, std::string_view what) {
+  pending_add p;
+  p.id = rd.str();
+  p.owner.user_id = rd.str();
+  p.owner.agent_id = rd.str();
+  p.owner.run_id = rd.str();
+  const std::size_t n = rd.u32();
+  if (n > rd.left() / 12) throw storage_error(std::string(what) + ": message count " + std::to_string(n) + " exceeds entry");
+  p.messages.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    message m;
+    m.role = rd.str();
+    m.content = rd.str();
+    m.name = rd.str();
+    p.messages.push_back(std::move(m));
+  }
+  p.options = rd.json();
+  p.created_at = rd.str();
+  p.attempts = rd.u32();
+  return p;
+}
+
+/// The pending-queue part of a batch (enqueued, then dequeued ids), written after encode_batch's part by
+/// file_store for batches that change the queue (other batches keep the original encoding).
+inline void encode_queue_ops(byte_writer& w, const write_batch& b) {
+  w.u32(static_cast<std::uint32_t>(b.enqueued.size()));
+  for (const auto& p : b.enqueued) encode_pending(w, p);
+  w.u32(static_cast<std::uint32_t>(b.dequeued.size()));
+  for (const auto& id : b.dequeued) w.str(id);
+}
+
+inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view what) {
+  auto count = [&] {
+    const std::size_t n = rd.u32();
+    if (n > rd.left() / 4) throw storage_error(std::string(what) + ": count " + std::to_string(n) + " exceeds entry");
+    return n;
+  };
+  const auto ne = count();
+  b.enqueued.reserve(ne);
+  for (std::size_t i = 0; i < ne; ++i) b.enqueued.push_back(decode_pending(rd, what));
+  const auto nd = count();
+  b.dequeued.reserve(nd);
+  for (std::size_t i = 0; i < nd; ++i) b.dequeued.push_back(rd.str());
+}
+
 }  // namespace engram::inline v0::detail

@@ -43,6 +43,9 @@ struct memory_action {
   std::string text;
   std::string target_id;
   std::size_t fact_index = static_cast<std::size_t>(-1);
+  /// Non-empty: the extractor could not turn what it was told into an action (e.g. a model's unknown event
+  /// name); the memory applies nothing for it and reports it in add_result::skipped with this reason.
+  std::string skip_reason{};
 };
 
 }  // namespace engram::inline v0

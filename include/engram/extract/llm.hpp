@@ -70,6 +70,7 @@ struct llm_extractor_stats {
   std::uint64_t calls = 0;         ///< chat completions made (retries not counted; see transport().stats())
   std::uint64_t unparseable = 0;   ///< replies with no usable JSON object: nothing was stored for them
   std::uint64_t invented_ids = 0;  ///< ids in a reconcile reply that were not among those shown
+  std::uint64_t unknown_events = 0;  ///< reconcile items whose event is not ADD/UPDATE/DELETE/NONE (reported as skipped)
 };
 
 /// Prefix of the target id given to an action whose id the model invented: no memory has such an id, so
@@ -142,7 +143,8 @@ inline std::string id_text(const nlohmann::json& j) {
 /// when the scope names an agent and no user. decide(): in reconcile mode, one call showing the existing
 /// memories near the facts under short integer ids (never their real ids) and reading back
 /// {"memory": [...]}; ids are mapped back, an id the model invents becomes an action on a non-existent id
-/// (see invented_id_prefix), which the memory skips and reports. With no existing memory near any fact,
+/// (see invented_id_prefix), which the memory skips and reports; so is an event name other than ADD, UPDATE,
+/// DELETE or NONE (an action carrying a skip_reason). With no existing memory near any fact,
 /// every fact is added without a call. In additive mode decide() makes no call: a fact is added unless a
 /// neighbour has the same content hash and text.
 ///
@@ -244,25 +246,36 @@ class llm_extractor {
       return {};
     }
 
+    // The memory the model names by a short id we showed, if it does.
+    auto shown_memory = [&](const std::string& short_id) -> const existing_memory* {
+      const bool numeric = !short_id.empty() && short_id.size() < 10 &&
+                           std::all_of(short_id.begin(), short_id.end(), [](char c) { return c >= '0' && c <= '9'; });
+      return numeric && std::stoul(short_id) < shown.size() ? shown[std::stoul(short_id)] : nullptr;
+    };
     std::vector<memory_action> out;
     for (const auto& item : (*reply)["memory"]) {
       if (!item.is_object() || !item.contains("event") || !item["event"].is_string()) continue;
-      event_kind ev{};
-      try {
-        ev = parse_event_kind(detail::trimmed(item["event"].get<std::string>()));
-      } catch (const validation_error&) {
-        continue;  // an event we do not know changes nothing
-      }
       std::string text = item.contains("text") && item["text"].is_string()
                              ? detail::trimmed(item["text"].get<std::string>())
                              : std::string();
       const std::string short_id = item.contains("id") ? detail::id_text(item["id"]) : std::string();
+      event_kind ev{};
+      try {
+        ev = parse_event_kind(detail::trimmed(item["event"].get<std::string>()));
+      } catch (const validation_error&) {
+        // an event we do not know changes nothing, and is reported (add_result::skipped)
+        ++stats_->unknown_events;
+        memory_action a{event_kind::none, std::move(text), {}, static_cast<std::size_t>(-1)};
+        if (const auto* m = shown_memory(short_id)) a.target_id = m->id;
+        a.skip_reason = "the model answered event '" + detail::excerpt(item["event"].get<std::string>(), 40) +
+                        "', not one of ADD, UPDATE, DELETE, NONE";
+        out.push_back(std::move(a));
+        continue;
+      }
       std::string target;
       if (ev != event_kind::add) {
-        const bool numeric = !short_id.empty() && short_id.size() < 10 &&
-                             std::all_of(short_id.begin(), short_id.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (numeric && std::stoul(short_id) < shown.size()) {
-          target = shown[std::stoul(short_id)]->id;
+        if (const auto* m = shown_memory(short_id)) {
+          target = m->id;
         } else if (ev != event_kind::none) {
           target = std::string(invented_id_prefix) + (short_id.empty() ? std::string("(none)") : short_id);
           ++stats_->invented_ids;
@@ -281,14 +294,14 @@ class llm_extractor {
 
   /// What this extractor has done so far.
   [[nodiscard]] llm_extractor_stats stats() const noexcept {
-    return {stats_->calls.load(), stats_->unparseable.load(), stats_->invented_ids.load()};
+    return {stats_->calls.load(), stats_->unparseable.load(), stats_->invented_ids.load(), stats_->unknown_events.load()};
   }
   [[nodiscard]] const http_transport& transport() const noexcept { return transport_; }
   [[nodiscard]] const llm_extractor_options& options() const noexcept { return opts_; }
 
  private:
   struct counters {
-    std::atomic<std::uint64_t> calls{0}, unparseable{0}, invented_ids{0};
+    std::atomic<std::uint64_t> calls{0}, unparseable{0}, invented_ids{0}, unknown_events{0};
   };
 
   /// One chat completion; the JSON object in its reply, if any.

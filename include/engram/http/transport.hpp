@@ -42,8 +42,13 @@ struct http_options {
   /// A server's Retry-After (or retry-after-ms) is obeyed when at most this long; longer ones fall back to
   /// the computed backoff, so a misbehaving server cannot park a caller for an hour.
   std::chrono::milliseconds max_retry_after{60'000};
-  /// Extra request headers, e.g. {"api-key", "..."} for Azure OpenAI, or an organisation header.
+  /// Extra request headers, e.g. an organisation header.
   std::vector<std::pair<std::string, std::string>> headers{};
+  /// Azure OpenAI: when set, every request carries the query parameter `api-version=<this>` (e.g.
+  /// "2024-10-21"); base_url is then "https://<resource>.openai.azure.com/openai/deployments/<deployment>".
+  std::string api_version{};
+  /// true: the key is sent as "api-key: <key>" (Azure OpenAI) instead of "Authorization: Bearer <key>".
+  bool api_key_header = false;
 };
 
 /// Counters of one transport (shared by its moved-to instance). Read with http_transport::stats().
@@ -78,9 +83,64 @@ inline std::string excerpt(std::string_view body, std::size_t n = 300) {
   return std::string(body.substr(0, n)) + "...";
 }
 
-/// A delay the server asked for: `retry-after-ms` (milliseconds) or `Retry-After` (whole seconds).
-/// HTTP-date values are not understood and yield nothing.
-inline std::optional<std::chrono::milliseconds> retry_after(const httplib::Response& r) {
+/// Reads an HTTP-date (RFC 7231 section 7.1.1.1): the IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", and the
+/// obsolete forms a recipient must also accept, RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" (two-digit years
+/// below 70 are 20xx) and asctime "Sun Nov  6 08:49:37 1994". @returns nothing for anything else.
+inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view s) {
+  using namespace std::chrono;
+  constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  auto month_of = [&](std::string_view m) {
+    for (unsigned i = 0; i < 12; ++i)
+      if (months[i] == m) return i + 1;
+    return 0u;
+  };
+  auto num = [](std::string_view t, int& out) {
+    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);  // asctime pads the day with a space
+    if (t.empty()) return false;
+    out = 0;
+    for (const char c : t) {
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + (c - '0');
+    }
+    return true;
+  };
+  int day_n = 0, year_n = 0;
+  unsigned month_n = 0;
+  std::string_view clock;
+  if (s.size() == 29 && s.substr(3, 2) == ", " && s.substr(25) == " GMT" && s[7] == ' ' && s[11] == ' ' &&
+      s[16] == ' ') {  // IMF-fixdate
+    if (!num(s.substr(5, 2), day_n) || !num(s.substr(12, 4), year_n)) return std::nullopt;
+    month_n = month_of(s.substr(8, 3));
+    clock = s.substr(17, 8);
+  } else if (const auto comma = s.find(", "); comma != std::string_view::npos && comma < 10 &&
+                                               s.size() == comma + 2 + 22 && s.substr(s.size() - 4) == " GMT") {
+    const auto r = s.substr(comma + 2);  // RFC 850: "06-Nov-94 08:49:37 GMT"
+    if (r[2] != '-' || r[6] != '-' || r[9] != ' ' || !num(r.substr(0, 2), day_n) || !num(r.substr(7, 2), year_n))
+      return std::nullopt;
+    year_n += year_n < 70 ? 2000 : 1900;
+    month_n = month_of(r.substr(3, 3));
+    clock = r.substr(10, 8);
+  } else if (s.size() == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {  // asctime
+    if (!num(s.substr(8, 2), day_n) || !num(s.substr(20, 4), year_n)) return std::nullopt;
+    month_n = month_of(s.substr(4, 3));
+    clock = s.substr(11, 8);
+  } else {
+    return std::nullopt;
+  }
+  int hh = 0, mm = 0, ss = 0;
+  if (clock.size() != 8 || clock[2] != ':' || clock[5] != ':' || !num(clock.substr(0, 2), hh) ||
+      !num(clock.substr(3, 2), mm) || !num(clock.substr(6, 2), ss) || hh > 23 || mm > 59 || ss > 60)
+    return std::nullopt;
+  const year_month_day ymd{year{year_n}, month{month_n}, day{static_cast<unsigned>(day_n)}};
+  if (!ymd.ok()) return std::nullopt;
+  return sys_days{ymd} + hours{hh} + minutes{mm} + seconds{ss};
+}
+
+/// A delay the server asked for: `retry-after-ms` (milliseconds), or `Retry-After` as seconds or as an
+/// HTTP-date (the time until then, as of `now`; a date in the past means no wait).
+inline std::optional<std::chrono::milliseconds> retry_after(
+    const httplib::Response& r, std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
   auto number = [](const std::string& s) -> std::optional<double> {
     if (s.empty()) return std::nullopt;
     char* end = nullptr;
@@ -90,9 +150,31 @@ inline std::optional<std::chrono::milliseconds> retry_after(const httplib::Respo
   };
   if (auto ms = number(r.get_header_value("retry-after-ms")))
     return std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
-  if (auto s = number(r.get_header_value("Retry-After")))
-    return std::chrono::milliseconds(static_cast<std::int64_t>(*s * 1000.0));
+  const auto value = r.get_header_value("Retry-After");
+  if (auto s = number(value)) return std::chrono::milliseconds(static_cast<std::int64_t>(*s * 1000.0));
+  if (auto when = parse_http_date(value)) {
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*when - now);
+    return wait.count() > 0 ? wait : std::chrono::milliseconds(0);
+  }
   return std::nullopt;
+}
+
+/// `v` percent-encoded for a URL query (RFC 3986 unreserved characters kept).
+inline std::string query_encode(std::string_view v) {
+  constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 inline std::uint64_t splitmix64(std::uint64_t x) noexcept {
@@ -108,7 +190,7 @@ inline std::uint64_t splitmix64(std::uint64_t x) noexcept {
 ///
 /// Retries 408, 409, 429, 5xx, connection failures and timeouts up to `max_retries` times, waiting
 /// `initial_backoff * 2^attempt` (capped at `max_backoff`) scaled by a random factor in [0.5, 1], or what
-/// the server's Retry-After says. Other statuses fail at once. Failure is a provider_error carrying the
+/// the server's Retry-After says (seconds or an HTTP-date). Other statuses fail at once. Failure is a provider_error carrying the
 /// status (0 when no response arrived) and the start of the body.
 ///
 /// Thread-safe: concurrent calls each use their own connection (idle connections are pooled and kept
@@ -123,7 +205,12 @@ class http_transport {
     if (opts_.api_key.empty() && opts_.use_env_api_key)
       if (const char* k = std::getenv("OPENAI_API_KEY")) opts_.api_key = k;
     for (const auto& [k, v] : opts_.headers) headers_.emplace(k, v);
-    if (!opts_.api_key.empty()) headers_.emplace("Authorization", "Bearer " + opts_.api_key);
+    if (!opts_.api_key.empty()) {
+      if (opts_.api_key_header)
+        headers_.emplace("api-key", opts_.api_key);
+      else
+        headers_.emplace("Authorization", "Bearer " + opts_.api_key);
+    }
     shared_->jitter_seed.store(
         detail::splitmix64(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
   }
@@ -134,7 +221,10 @@ class http_transport {
   /// POSTs `body` to base_url + `path` and parses the 2xx reply as JSON.
   /// @throws provider_error after the retries, for a non-retryable status, or for a reply that is not JSON.
   [[nodiscard]] nlohmann::json post_json(std::string_view path, const nlohmann::json& body) const {
-    const std::string full_path = prefix_ + std::string(path);
+    std::string full_path = prefix_ + std::string(path);
+    if (!opts_.api_version.empty())
+      full_path += (path.find('?') == std::string_view::npos ? "?api-version=" : "&api-version=") +
+                   detail::query_encode(opts_.api_version);
     const std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     const std::string what = "POST " + origin_ + full_path;
     for (unsigned attempt = 0;; ++attempt) {

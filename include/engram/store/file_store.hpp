@@ -11,12 +11,15 @@
 /// is `u32 length | u32 CRC-32C(length, payload) | payload`; one write_batch is one entry, so one `add` is
 /// all or nothing. A compaction writes `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the
 /// directory, and only then removes the old log.
+/// The pending queue of add_async: a batch that changes it is an entry of its own kind (batch + queue changes),
+/// and a snapshot holds one entry per pending add. Files written without a queue read exactly as before.
 ///
 /// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
 /// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
 /// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
 /// not a crash artefact). Records stay in memory after opening, so reads never touch the disk.
 
+#include <engram/async/pending_list.hpp>
 #include <engram/detail/crc32c.hpp>
 #include <engram/detail/dir_lock.hpp>
 #include <engram/detail/identity_check.hpp>
@@ -148,10 +151,7 @@ class file_store {
   void apply(const write_batch& b) {
     check_writable("apply");
     if (b.empty()) return;
-    std::string payload;
-    detail::byte_writer w(payload);
-    w.u8(kind_batch);
-    detail::encode_batch(w, b);
+    const std::string payload = batch_payload(b);
     std::string frame = make_frame(payload);
     if (s_->options.mode == durability::group_commit) {
       apply_grouped(frame, b);
@@ -173,10 +173,7 @@ class file_store {
   /// @throws storage_error as apply does (nothing applied).
   [[nodiscard]] std::uint64_t append(const write_batch& b) {
     check_writable("append");
-    std::string payload;
-    detail::byte_writer w(payload);
-    w.u8(kind_batch);
-    detail::encode_batch(w, b);
+    const std::string payload = batch_payload(b);
     const std::string frame = make_frame(payload);
     std::unique_lock wl(s_->write_mtx);
     if (!b.empty()) {
@@ -260,8 +257,15 @@ class file_store {
       for (const auto& e : events) f(e);
   }
 
-  /// Erases every record and every history event (the identity stays), durably: an empty snapshot
-  /// replaces the old one atomically.
+  /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->queued_adds.for_each(f);
+  }
+
+  /// Erases every record and every history event (the identity and the pending queue stay), durably: a
+  /// snapshot without them replaces the old one atomically.
   void clear() {
     check_writable("clear");
     std::unique_lock wl(s_->write_mtx);
@@ -353,7 +357,7 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8;
   static constexpr std::size_t header_size = 24;
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
@@ -375,6 +379,7 @@ class file_store {
     std::unordered_map<std::string, record> records;
     std::unordered_map<std::string, std::vector<history_event>> history;
     std::optional<store_identity> identity;
+    detail::pending_list queued_adds;  // add_async entries awaiting extraction
 
     mutable std::mutex write_mtx;  // guards the files and the fields below
     detail::unique_fd log;
@@ -508,6 +513,7 @@ class file_store {
         st.records.clear();
         st.history.clear();
         st.identity.reset();
+        st.queued_adds.clear();
         st.report = {};
       }
       return;
@@ -562,6 +568,18 @@ class file_store {
         if (in_snapshot) break;
         auto b = detail::decode_batch(r, file);  // decoded whole before anything is applied
         apply_to_memory(b);
+        return;
+      }
+      case kind_queued_batch: {
+        if (in_snapshot) break;
+        auto b = detail::decode_batch(r, file);
+        detail::decode_queue_ops(r, b, file);
+        apply_to_memory(b);
+        return;
+      }
+      case kind_pending: {
+        if (!in_snapshot) break;
+        st.queued_adds.apply({detail::decode_pending(r, file)}, {});
         return;
       }
       case kind_identity: {
@@ -713,6 +731,18 @@ class file_store {
     for (const auto& r : b.upserts) st.records.insert_or_assign(r.id, r);
     for (const auto& id : b.erases) st.records.erase(id);
     for (const auto& e : b.events) st.history[e.memory_id].push_back(e);
+    st.queued_adds.apply(b.enqueued, b.dequeued);
+  }
+
+  /// A batch's log entry payload: the original kind when it leaves the pending queue alone.
+  static std::string batch_payload(const write_batch& b) {
+    std::string payload;
+    detail::byte_writer w(payload);
+    const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
+    w.u8(queue ? kind_queued_batch : kind_batch);
+    detail::encode_batch(w, b);
+    if (queue) detail::encode_queue_ops(w, b);
+    return payload;
   }
 
   /// Appends bytes to the log at its end; with `sync`, fdatasyncs. Caller holds write_mtx.
@@ -895,6 +925,16 @@ class file_store {
           for (const auto& e : events) put_event(e);
         if (extra)
           for (const auto& e : extra->events) put_event(e);
+      }
+      {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
+        detail::pending_list queue = st.queued_adds;
+        if (extra) queue.apply(extra->enqueued, extra->dequeued);
+        queue.for_each([&](const pending_add& p) {
+          put([&](detail::byte_writer& w) {
+            w.u8(kind_pending);
+            detail::encode_pending(w, p);
+          });
+        });
       }
       lock.unlock();
       put([&](detail::byte_writer& w) {

@@ -2,6 +2,7 @@
 /// @file store/memory_store.hpp
 /// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
 
+#include <engram/async/pending_list.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
 #include <engram/store/write_batch.hpp>
@@ -53,6 +54,7 @@ class memory_store {
     for (const auto& r : b.upserts) s_->records.insert_or_assign(r.id, r);
     for (const auto& id : b.erases) s_->records.erase(id);
     for (const auto& e : b.events) s_->history[e.memory_id].push_back(e);
+    s_->pending.apply(b.enqueued, b.dequeued);
   }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
@@ -76,7 +78,14 @@ class memory_store {
     return it == s_->history.end() ? std::vector<history_event>{} : it->second;
   }
 
-  /// Erases every record and every history event (the identity stays).
+  /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->pending.for_each(f);
+  }
+
+  /// Erases every record and every history event (the identity and the pending queue stay).
   void clear() {
     std::unique_lock lock(s_->mtx);
     s_->records.clear();
@@ -94,6 +103,7 @@ class memory_store {
     std::unordered_map<std::string, record> records;
     std::unordered_map<std::string, std::vector<history_event>> history;
     std::optional<store_identity> identity;
+    detail::pending_list pending;  // add_async entries awaiting extraction
   };
   std::unique_ptr<state> s_;
 };

@@ -10,11 +10,14 @@
 ///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32)
 ///   history(seq INTEGER PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role)   Mem0's history columns, plus seq for their order
+///   pending(seq INTEGER PRIMARY KEY, id UNIQUE, user_id, agent_id, run_id, messages JSON text, options JSON
+///           text, created_at, attempts)   add_async entries awaiting extraction, in seq order
 /// Unlike file_store, several processes may open the same file for writing: SQLite serialises their
 /// transactions and a writer waits up to `busy_timeout_ms` for another's lock before failing.
 
 #include <engram/detail/identity_check.hpp>
 #include <engram/error.hpp>
+#include <engram/json.hpp>
 #include <engram/record.hpp>
 #include <engram/store/write_batch.hpp>
 #include <engram/time.hpp>
@@ -133,7 +136,19 @@ class sqlite_store {
     while (step(st) == SQLITE_ROW) f(read_event(st));
   }
 
-  /// Erases every record and every history event (the identity stays), in one transaction.
+  /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::lock_guard lock(s_->mtx);
+    if (!s_->all_pending) return;  // a read-only database written before the queue existed
+    auto& st = s_->all_pending;
+    reset(st);
+    reset_on_exit done{st};
+    while (step(st) == SQLITE_ROW) f(read_pending(st));
+  }
+
+  /// Erases every record and every history event (the identity and the pending queue stay), in one
+  /// transaction.
   void clear() {
     check_writable("clear");
     std::lock_guard lock(s_->mtx);
@@ -179,6 +194,7 @@ class sqlite_store {
     mutable std::mutex mtx;
     std::unique_ptr<sqlite3, db_deleter> db;  // declared before the statements: destroyed after them
     stmt get_record, all_records, count, upsert, erase, add_event, history_of, all_history, get_meta, put_meta;
+    stmt all_pending, enqueue, dequeue;  // the add_async queue
     std::optional<store_identity> volatile_identity;  // bound on a read-only store without one
   };
 
@@ -294,7 +310,10 @@ class sqlite_store {
           "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
           " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
           " updated_at TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, actor_id TEXT, role TEXT);"
-          "CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, seq);");
+          "CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, seq);"
+          "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+          " user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, messages TEXT NOT NULL,"
+          " options TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);");
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
@@ -310,12 +329,21 @@ class sqlite_store {
     st.count = prepare("SELECT count(*) FROM memories");
     st.history_of = prepare((std::string("SELECT ") + hcols + " FROM history WHERE memory_id = ?1 ORDER BY seq").c_str());
     st.all_history = prepare((std::string("SELECT ") + hcols + " FROM history ORDER BY memory_id, seq").c_str());
+    if (!st.options.read_only || has_table("pending"))
+      st.all_pending = prepare(
+          "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts FROM pending ORDER BY seq");
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
       st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
                               .c_str());
       st.erase = prepare("DELETE FROM memories WHERE id = ?1");
+      st.enqueue = prepare(
+          "INSERT INTO pending(id, user_id, agent_id, run_id, messages, options, created_at, attempts)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET user_id = excluded.user_id,"
+          " agent_id = excluded.agent_id, run_id = excluded.run_id, messages = excluded.messages,"
+          " options = excluded.options, created_at = excluded.created_at, attempts = excluded.attempts");
+      st.dequeue = prepare("DELETE FROM pending WHERE id = ?1");
       st.add_event = prepare((std::string("INSERT INTO history(") + hcols +
                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
                                  .c_str());
@@ -327,6 +355,12 @@ class sqlite_store {
   [[nodiscard]] bool file_parent_missing() const {
     const auto parent = std::filesystem::path(s_->path).parent_path();
     return !parent.empty() && !std::filesystem::is_directory(parent);
+  }
+
+  [[nodiscard]] bool has_table(const char* name) const {
+    auto st = prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+    bind_text(st, 1, name);
+    return step(st) == SQLITE_ROW;
   }
 
   std::optional<std::string> meta(const char* key) const {
@@ -413,6 +447,44 @@ class sqlite_store {
       bind_nonempty(st, 10, e.role);
       step(st);
     }
+    for (const auto& p : b.enqueued) {
+      auto& st = s_->enqueue;
+      reset(st);
+      reset_on_exit done{st};
+      bind_text(st, 1, p.id);
+      bind_text(st, 2, p.owner.user_id);
+      bind_text(st, 3, p.owner.agent_id);
+      bind_text(st, 4, p.owner.run_id);
+      bind_text(st, 5, nlohmann::json(p.messages).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      bind_text(st, 6, p.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      bind_text(st, 7, p.created_at);
+      sqlite3_bind_int64(st.get(), 8, static_cast<sqlite3_int64>(p.attempts));
+      step(st);
+    }
+    for (const auto& id : b.dequeued) {
+      auto& st = s_->dequeue;
+      reset(st);
+      reset_on_exit done{st};
+      bind_text(st, 1, id);
+      step(st);
+    }
+  }
+
+  pending_add read_pending(const stmt& st) const {
+    pending_add p;
+    p.id = column_text(st, 0);
+    p.owner.user_id = column_text(st, 1);
+    p.owner.agent_id = column_text(st, 2);
+    p.owner.run_id = column_text(st, 3);
+    try {
+      p.messages = nlohmann::json::parse(column_text(st, 4)).get<std::vector<message>>();
+      p.options = nlohmann::json::parse(column_text(st, 5));
+    } catch (const std::exception& e) {
+      throw storage_error("sqlite_store '" + s_->path + "': pending add '" + p.id + "' is unreadable: " + e.what());
+    }
+    p.created_at = column_text(st, 6);
+    p.attempts = static_cast<std::uint32_t>(sqlite3_column_int64(st.get(), 7));
+    return p;
   }
 
   record read_record(const stmt& st) const {
