@@ -26,6 +26,7 @@
 /// carries a unique token inserted in its transaction, so a retry after an unknown COMMIT outcome finds the
 /// token and stops. Retries end after `reconnect_timeout_ms`.
 
+#include <engram/concepts.hpp>  // duplicate_record, change_feed_store
 #include <engram/detail/identity_check.hpp>
 #include <engram/detail/pq.hpp>
 #include <engram/error.hpp>
@@ -66,13 +67,6 @@ struct postgres_store_options {
   int reconnect_timeout_ms = 5000;        ///< how long an operation keeps retrying after a dropped connection
   bool unique_content = true;             ///< drop a new record whose scope already holds the same text
   int feed_poll_ms = 1000;                ///< changes_pending() is also true this long after the last poll
-};
-
-/// A record the store dropped because its scope already held the same text (see unique_content).
-struct duplicate_record {
-  std::string dropped_id;   ///< the id in the batch
-  std::string existing_id;  ///< the record already stored
-  friend bool operator==(const duplicate_record&, const duplicate_record&) = default;
 };
 
 /// Records, history and the pending queue in PostgreSQL. Thread-safe: calls run concurrently on a pool of
