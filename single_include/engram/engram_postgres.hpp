@@ -274,6 +274,7 @@ inline std::vector<float> pq_bytes_to_floats(std::string_view b) {
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>  // std::stoi's errors
 #include <string>
 #include <string_view>
 #include <thread>
@@ -293,7 +294,63 @@ struct postgres_store_options {
   int reconnect_timeout_ms = 5000;        ///< how long an operation keeps retrying after a dropped connection
   bool unique_content = true;             ///< drop a new record whose scope already holds the same text
   int feed_poll_ms = 1000;                ///< changes_pending() is also true this long after the last poll
+  /// Feed entries and commit tokens older than this are pruned (every 1000th write of a store object); a
+  /// node that has not polled for longer reloads everything ("*").
+  int change_retention_s = 3600;
 };
+
+/// A libpq connection URL plus engram's own settings, as given to `engram-server --store postgres://...`.
+struct postgres_location {
+  std::string conninfo;             ///< the URL without engram's parameters: what libpq connects with
+  postgres_store_options options;   ///< with schema, pool_size, statement_timeout_ms taken from the URL
+};
+
+/// Splits `postgres://user@host:port/db?schema=s&pool=8&statement_timeout_ms=5000&sslmode=...` (or
+/// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool` and
+/// `statement_timeout_ms` are engram's and are removed; every other parameter is left for libpq.
+/// @throws validation_error for another scheme or a bad value, naming it.
+inline postgres_location parse_postgres_url(std::string_view url) {
+  postgres_location out;
+  if (!url.starts_with("postgres://") && !url.starts_with("postgresql://"))
+    throw validation_error("postgres store: '" + std::string(url) + "' is not a postgres:// or postgresql:// URL");
+  const auto q = url.find('?');
+  out.conninfo = std::string(url.substr(0, q));
+  if (q == std::string_view::npos) return out;
+  std::string rest;
+  auto query = url.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = item.find('=');
+    const auto key = item.substr(0, eq);
+    const std::string value(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
+    auto number = [&](int lo) {
+      std::size_t used = 0;
+      int v = 0;
+      try {
+        v = std::stoi(value, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != value.size() || v < lo)
+        throw validation_error("postgres store URL: " + std::string(key) + "='" + value + "' is not an integer >= " +
+                               std::to_string(lo));
+      return v;
+    };
+    if (key == "schema") {
+      out.options.schema = value;
+    } else if (key == "pool") {
+      out.options.pool_size = static_cast<std::size_t>(number(1));
+    } else if (key == "statement_timeout_ms") {
+      out.options.statement_timeout_ms = number(0);
+    } else if (!item.empty()) {
+      rest += (rest.empty() ? "?" : "&") + std::string(item);
+    }
+  }
+  out.conninfo += rest;
+  return out;
+}
 
 /// Records, history and the pending queue in PostgreSQL. Thread-safe: calls run concurrently on a pool of
 /// connections. Movable, not copyable.
@@ -465,6 +522,10 @@ class postgres_store {
   std::uint64_t poll_changes(std::uint64_t since, F&& f) const {
     s_->dirty.store(false, std::memory_order_release);
     s_->last_poll.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    auto pruned = read([&](detail::pq_conn& c) {
+      return c.run("get_meta", {detail::pq_param::text("changes_pruned_through")}, false, s_->where);
+    });
+    if (pruned.rows() && since < std::stoull(pruned.text(0, 0))) f(std::string("*"));  // missed pruned entries
     while (true) {
       auto r = read([&](detail::pq_conn& c) {
         return c.run("changes_since",
@@ -502,6 +563,7 @@ class postgres_store {
     std::atomic<bool> stop{false};
     std::atomic<bool> dirty{true};
     std::atomic<std::int64_t> last_poll{0};
+    std::atomic<std::uint64_t> writes{0};
   };
 
   /// A connection leased from the pool; returned on destruction, or discarded when marked broken.
@@ -622,6 +684,8 @@ class postgres_store {
         }
         body(c);
         c.run("notify", {}, false, s_->where);
+        if (s_->writes.fetch_add(1, std::memory_order_relaxed) % 1000 == 999)
+          c.run("prune", {detail::pq_param::text(std::to_string(s_->options.change_retention_s))}, false, s_->where);
         c.exec("COMMIT", s_->where);
         committed = true;
       } catch (...) {
@@ -734,10 +798,19 @@ class postgres_store {
               "SELECT version FROM scope_versions WHERE user_id = $1 AND agent_id = $2 AND run_id = $3", w);
     c.prepare("add_change", "INSERT INTO changes(memory_id, origin) VALUES ($1, $2)", w);
     c.prepare("changes_since", "SELECT seq, memory_id, origin FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2", w);
-    c.prepare("change_position", "SELECT coalesce(max(seq), 0)::bigint FROM changes", w);
+    c.prepare("change_position",
+              "SELECT greatest(coalesce(max(seq), 0), coalesce((SELECT value::bigint FROM engram_meta WHERE key ="
+              " 'changes_pruned_through'), 0))::bigint FROM changes",
+              w);
     c.prepare("write_lock", "SELECT pg_advisory_xact_lock(hashtext('engram-write:' || current_schema()))", w);
     c.prepare("add_commit", "INSERT INTO commits(token) VALUES ($1)", w);
     c.prepare("notify", "SELECT pg_notify('engram_' || current_schema(), '')", w);
+    c.prepare("prune",
+              "WITH old_commits AS (DELETE FROM commits WHERE at < now() - $1::integer * interval '1 second'),"
+              " gone AS (DELETE FROM changes WHERE at < now() - $1::integer * interval '1 second' RETURNING seq)"
+              " INSERT INTO engram_meta(key, value) SELECT 'changes_pruned_through', max(seq)::text FROM gone"
+              " HAVING count(*) > 0 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+              w);
   }
 
   std::optional<store_identity> identity_on(detail::pq_conn& c) const {

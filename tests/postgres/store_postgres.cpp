@@ -195,3 +195,24 @@ TEST_CASE("store_postgres: reembed switches the store to another embedder in one
   mem_t m(hashing_embedder(32), open_store(dir));
   CHECK(m.get_all(user("a")).front().embedding == hashing_embedder(32).embed("green tea every morning"));
 }
+
+TEST_CASE("store_postgres: a postgres:// URL gives libpq its part and the store its options", "[store][postgres]") {
+  const auto a = parse_postgres_url("postgres://u@db.example:5433/mem?schema=team_a&pool=8&sslmode=require"
+                                    "&statement_timeout_ms=2500&connect_timeout=3");
+  CHECK(a.conninfo == "postgres://u@db.example:5433/mem?sslmode=require&connect_timeout=3");
+  CHECK(a.options.schema == "team_a");
+  CHECK(a.options.pool_size == 8);
+  CHECK(a.options.statement_timeout_ms == 2500);
+  CHECK(parse_postgres_url("postgresql:///engram").conninfo == "postgresql:///engram");
+  CHECK(parse_postgres_url("postgresql:///engram").options.schema == "engram");
+  CHECK_THROWS_AS(parse_postgres_url("mysql://x/y"), validation_error);
+  CHECK_THROWS_AS(parse_postgres_url("postgres://x/y?pool=0"), validation_error);
+  CHECK_THROWS_AS(parse_postgres_url("postgres://x/y?pool=many"), validation_error);
+  // and it connects: the cluster's socket directory as a URL host
+  const std::string dir = pg_test::conninfo().substr(5, pg_test::conninfo().find(' ') - 5);
+  temp_dir t;
+  const auto loc = parse_postgres_url("postgresql://engram@/engram?host=" + dir + "&schema=" + pg_test::schema_for(t.path));
+  postgres_store s(loc.conninfo, loc.options);
+  s.apply(upsert(sample_record(3)));
+  CHECK(s.get("rec-3") == sample_record(3));
+}
