@@ -108,6 +108,22 @@ TEST_CASE("nodes_postgres: the same fact added on both nodes at once is stored o
   CHECK(a.get_all(user("carol")) == b.get_all(user("carol")));
 }
 
+TEST_CASE("nodes_postgres: an update racing a delete on another node never brings the record back",
+          "[postgres][nodes]") {
+  const auto schema = fresh_schema("race");
+  auto a = open_node(schema);
+  auto b = open_node(schema);
+  for (int i = 0; i < 20; ++i) {
+    const auto id = a.add("racing fact " + std::to_string(i), user("eve"), {.infer = false}).results.at(0).id;
+    REQUIRE(wait_for([&] { return b.get(id).has_value(); }).count() >= 0);
+    b.delete_memory(id);
+    CHECK_THROWS_AS(a.update(id, "changed after the delete " + std::to_string(i)), not_found);
+    CHECK_FALSE(a.store().get(id).has_value());
+    CHECK(a.history(id).back().event == event_kind::del);
+  }
+  CHECK(wait_for([&] { return a.get_all(user("eve")).empty() && b.get_all(user("eve")).empty(); }).count() >= 0);
+}
+
 TEST_CASE("nodes_postgres: a node whose LISTEN connection was dropped still converges", "[postgres][nodes]") {
   const auto schema = fresh_schema("relisten");
   auto a = open_node(schema);

@@ -216,3 +216,30 @@ TEST_CASE("store_postgres: a postgres:// URL gives libpq its part and the store 
   s.apply(upsert(sample_record(3)));
   CHECK(s.get("rec-3") == sample_record(3));
 }
+
+TEST_CASE("store_postgres: an update of a record another store object deleted is refused, not resurrected",
+          "[store][postgres]") {
+  temp_dir dir;
+  auto a = open_store(dir);
+  auto b = open_store(dir);
+  const auto r = sample_record(7);
+  a.apply(upsert(r));
+  write_batch del;
+  del.erases = {r.id};
+  del.events = {sample_event(r, event_kind::del, 1)};
+  b.apply(del);
+  auto changed = r;
+  changed.memory = "changed by a, which has not seen the delete";
+  write_batch upd;
+  upd.upserts = {changed};
+  upd.events = {sample_event(changed, event_kind::update, 2)};
+  CHECK_THROWS_AS(a.apply(upd), not_found);
+  CHECK_FALSE(a.get(r.id).has_value());
+  CHECK(a.history(r.id).size() == 2);  // ADD, DELETE: nothing of the refused batch
+  write_batch imported;  // an import of a record with its UPDATE history into a fresh id is fine
+  auto other = sample_record(8);
+  imported.upserts = {other};
+  imported.events = {sample_event(other, event_kind::add, 0), sample_event(other, event_kind::update, 1)};
+  a.apply(imported);
+  CHECK(a.get(other.id) == other);
+}

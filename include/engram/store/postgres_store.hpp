@@ -19,6 +19,8 @@
 /// all nodes to one database are serialised and the change feed's sequence is their commit order. Inside it
 /// a new record whose scope already holds the same text (same hash and memory) under another id is dropped
 /// with its events and reported by apply() (`unique_content`): two nodes adding one fact at once store it once.
+/// An upsert that comes with an UPDATE event for a record deleted meanwhile (not stored, its last event a
+/// DELETE: another node deleted it) fails with not_found instead of bringing the record back.
 /// The transaction ends with NOTIFY on channel `engram_<schema>`.
 ///
 /// Failures: every error is a postgres_error (a storage_error) carrying the SQLSTATE. A dropped connection is
@@ -553,6 +555,7 @@ class postgres_store {
     c.prepare("erase", "DELETE FROM memories WHERE id = $1 RETURNING user_id, agent_id, run_id", w);
     c.prepare("add_event", "INSERT INTO history(" + hc + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", w);
     c.prepare("history_of", "SELECT " + hc + " FROM history WHERE memory_id = $1 ORDER BY seq", w);
+    c.prepare("last_event", "SELECT event FROM history WHERE memory_id = $1 ORDER BY seq DESC LIMIT 1", w);
     c.prepare("all_history", "SELECT " + hc + " FROM history ORDER BY memory_id, seq", w);
     c.prepare("enqueue",
               "INSERT INTO pending(id, user_id, agent_id, run_id, messages, options, created_at, attempts)"
@@ -618,12 +621,21 @@ class postgres_store {
       c.run("add_change", {pq_param::text(id), pq_param::text(s_->origin)}, false, w);
     };
     for (const auto& r : b.upserts) {
-      if (s_->options.unique_content) {
+      // with an UPDATE event, a record whose last event is a DELETE was deleted meanwhile (by another node)
+      const bool is_update = std::any_of(b.events.begin(), b.events.end(), [&](const history_event& e) {
+        return e.memory_id == r.id && e.event == event_kind::update;
+      });
+      if (s_->options.unique_content || is_update) {
         auto d = c.run("is_duplicate",
                        {pq_param::text(r.id), pq_param::text(r.user_id), pq_param::text(r.agent_id),
                         pq_param::text(r.run_id), pq_param::text(r.hash), pq_param::text(r.memory)},
                        false, w);
-        if (d.view(0, 0) == "f" && !d.is_null(0, 1)) {
+        if (d.view(0, 0) == "f" && is_update) {
+          auto last = c.run("last_event", {pq_param::text(r.id)}, false, w);
+          if (last.rows() && last.view(0, 0) == to_string(event_kind::del))
+            throw not_found("update: memory '" + r.id + "' no longer exists (deleted by another node)");
+        }
+        if (s_->options.unique_content && d.view(0, 0) == "f" && !d.is_null(0, 1)) {
           dups.push_back({r.id, d.text(0, 1)});
           continue;
         }
