@@ -5,6 +5,9 @@
 #   scripts/install-deps.sh            core + tests + optional targets (http, sqlite)
 #   scripts/install-deps.sh --bench    also what the comparison benchmarks need (FAISS, hnswlib)
 #   ENGRAM_WITH_BENCH=1                same as --bench
+#   scripts/install-deps.sh --postgres also libpq-dev (target engram::postgres) and the postgresql server
+#                                      (its binaries let ctest run tests/postgres on a throwaway cluster)
+#   ENGRAM_WITH_POSTGRES=1             same as --postgres
 set -euo pipefail
 
 packages=(
@@ -14,14 +17,19 @@ packages=(
   libcpp-httplib-dev libssl-dev libsqlite3-dev            # optional targets engram::http, engram::sqlite
 )
 want_bench=${ENGRAM_WITH_BENCH:-0}
+want_postgres=${ENGRAM_WITH_POSTGRES:-0}
 for arg in "$@"; do
   case "$arg" in
     --bench) want_bench=1 ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --bench)" >&2; exit 2 ;;
+    --postgres) want_postgres=1 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --postgres)" >&2; exit 2 ;;
   esac
 done
 if [ "$want_bench" = 1 ]; then
   packages+=(libfaiss-dev libhnswlib-dev libopenblas-dev)
+fi
+if [ "$want_postgres" = 1 ]; then
+  packages+=(libpq-dev postgresql)
 fi
 
 missing=()

@@ -10,6 +10,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>  // std::uint64_t (change feed positions)
 #include <optional>
 #include <span>
 #include <string>
@@ -57,6 +58,29 @@ concept record_store = requires(S& s, const S& cs, const write_batch& b, std::st
 template <class S>
 concept pending_store = record_store<S> && requires(const S& cs) {
   cs.for_each_pending([](const pending_add&) {});
+};
+
+// ---- change feed: stores shared by several nodes (postgres_store) ----------------------------------------
+
+/// A new record a shared store dropped because its scope already held the same text (added meanwhile by
+/// another node): `apply` of a change_feed_store returns these.
+struct duplicate_record {
+  std::string dropped_id;   ///< the id in the batch
+  std::string existing_id;  ///< the record already stored
+  friend bool operator==(const duplicate_record&, const duplicate_record&) = default;
+};
+
+/// A record store that other processes write too, and that reports their changes: `change_position()` (the
+/// feed's current position), `changes_pending()` (cheap: may another node have written since the last poll?),
+/// `poll_changes(since, f)` (calls f(memory_id) for each record changed by others after `since`, "*" for
+/// everything, and returns the new position), and `apply` returning the new records it dropped as duplicates.
+/// basic_memory polls it before every read and write, so a write on one node is visible on the others.
+template <class S>
+concept change_feed_store = record_store<S> && requires(S& s, const S& cs, const write_batch& b, std::uint64_t since) {
+  { cs.change_position() } -> std::convertible_to<std::uint64_t>;
+  { cs.changes_pending() } -> std::convertible_to<bool>;
+  { cs.poll_changes(since, [](const std::string&) {}) } -> std::convertible_to<std::uint64_t>;
+  { s.apply(b) } -> std::convertible_to<std::vector<duplicate_record>>;
 };
 
 /// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.

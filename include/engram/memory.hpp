@@ -233,6 +233,7 @@ class basic_memory {
     fact_texts.reserve(facts.size());
     for (const auto& f : facts) fact_texts.push_back(f.text);
     auto fact_vectors = embed_checked(fact_texts);
+    catch_up();  // change feed: apply other nodes' writes first
     const auto neighbours = find_neighbours(s, fact_vectors);
 
     std::vector<memory_action> actions = options.infer
@@ -368,6 +369,8 @@ class basic_memory {
     batch.dequeued.assign(dequeue.begin(), dequeue.end());
     if (batch.empty()) return result;
     const auto ticket = stage(batch);  // the commit point: if it throws, the index and catalog are untouched
+    // change feed: a fact another node stored meanwhile was dropped by the store; report the stored one
+    if constexpr (change_feed_store<Store>) drop_feed_duplicates(changed, result);
     for (const auto& id : deleted) unindex(id);
     for (const auto& [r, is_new] : changed) {
       if (is_new)
@@ -488,6 +491,7 @@ class basic_memory {
       (void)parse_expiration_day(*options.expiration_date);
     const std::string t(text);
     auto vec = embed_checked(std::span<const std::string>(&t, 1));
+    catch_up();  // change feed: apply other nodes' writes first
 
     std::unique_lock lock(mtx_);
     auto current = existing(id, "update");
@@ -511,6 +515,7 @@ class basic_memory {
 
   /// Deletes one memory, recording a DELETE event (its history stays readable). @throws not_found.
   void delete_memory(std::string_view id) {
+    catch_up();  // change feed: apply other nodes' writes first
     std::unique_lock lock(mtx_);
     auto current = existing(id, "delete");
     write_batch batch;
@@ -526,6 +531,7 @@ class basic_memory {
   /// @throws validation_error when `s` is empty (reset() is the explicit way to wipe everything).
   std::size_t delete_all(const scope& s, const filter_expr& filter = {}) {
     validate_scope(s, "delete_all");
+    catch_up();  // change feed: apply other nodes' writes first
     std::unique_lock lock(mtx_);
     write_batch batch;
     for (const auto p : select_partitions(&s, filter))
@@ -586,6 +592,7 @@ class basic_memory {
     const bool use_vectors = options.mode != search_mode::keyword;
     const bool use_keywords = options.mode != search_mode::semantic;
     const auto qv = use_vectors ? embed_checked(std::span<const std::string>(&q, 1)) : std::vector<std::vector<float>>{};
+    catch_up();  // change feed: apply other nodes' writes first
 
     std::shared_lock lock(mtx_);
     const auto partitions = select_partitions(s, options.filter);
@@ -690,6 +697,7 @@ class basic_memory {
  public:
   /// The memory with this id, or std::nullopt when there is none (never throws for an unknown id).
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    catch_up();  // change feed: apply other nodes' writes first
     std::shared_lock lock(mtx_);
     if (!catalog_.slot_of(id)) return std::nullopt;
     return store_.get(id);
@@ -699,6 +707,7 @@ class basic_memory {
   /// @throws validation_error for an empty scope.
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
     validate_scope(s, "get_all");
+    catch_up();  // change feed: apply other nodes' writes first
     std::shared_lock lock(mtx_);
     return collect(select_partitions(&s, options.filter), options.limit, options.filter, options.show_expired);
   }
@@ -707,12 +716,14 @@ class basic_memory {
   /// @throws validation_error when options.filter does not name a scope.
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
     require_filter_scope(options.filter, "get_all");
+    catch_up();  // change feed: apply other nodes' writes first
     std::shared_lock lock(mtx_);
     return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// Every memory of every scope (that options.filter matches), oldest first: for export and administration.
   [[nodiscard]] std::vector<record> get_all(all_scopes_t, const get_all_options& options = {}) const {
+    catch_up();  // change feed: apply other nodes' writes first
     std::shared_lock lock(mtx_);
     return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
@@ -722,6 +733,7 @@ class basic_memory {
 
   /// Number of memories held.
   [[nodiscard]] std::size_t size() const {
+    catch_up();  // change feed: apply other nodes' writes first
     std::shared_lock lock(mtx_);
     return catalog_.size();
   }
@@ -986,6 +998,9 @@ class basic_memory {
   std::uint64_t stage(const write_batch& b) {
     if constexpr (two_phase_store) {
       return store_.append(b);
+    } else if constexpr (change_feed_store<Store>) {
+      feed_duplicates_ = store_.apply(b);  // change feed: see drop_feed_duplicates
+      return 0;
     } else {
       store_.apply(b);
       return 0;
@@ -1010,11 +1025,73 @@ class basic_memory {
     if constexpr (requires { store_.bind(store_identity{}); })
       store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
     keyword_ = keyword_index(config_.bm25);
+    // change feed: the position before reading, so that nothing written meanwhile is missed
+    if constexpr (change_feed_store<Store>) feed_position_ = store_.change_position();
     hold_index_training(true);  // index snapshot hook, step 1 (see restore_index_snapshot)
     rebuild_index();
     restore_index_snapshot();   // index snapshot hook, step 2
     hold_index_training(false);
     resume_pending();
+  }
+
+  // ---- change feed (stores shared by several nodes, e.g. postgres_store) ---------------------------------
+
+  /// Brings the index and catalog up to date with the records other nodes changed since the last poll, under
+  /// the write lock: each changed id is re-read from the store (indexed, re-indexed or dropped), "*" reloads
+  /// everything. A no-op for stores without a feed, and two atomic loads when nothing is pending. Reads call
+  /// it too, so it casts away const: a basic_memory over a change-feed store must not be a const object.
+  void catch_up() const {
+    if constexpr (change_feed_store<Store>) {
+      if (!store_.changes_pending()) return;
+      auto& self = const_cast<basic_memory&>(*this);
+      std::unique_lock lock(self.mtx_);
+      if (!store_.changes_pending()) return;  // another thread caught up meanwhile
+      std::vector<std::string> ids;
+      bool everything = false;
+      self.feed_position_ = store_.poll_changes(feed_position_, [&](const std::string& id) {
+        if (id == "*") everything = true;
+        else ids.push_back(id);
+      });
+      if (everything) {
+        self.index_.clear();
+        self.catalog_.clear();
+        self.columns_.clear();
+        self.keyword_.clear();
+        self.expiry_.clear();
+        self.expiring_.clear();
+        self.access_.clear();
+        self.rebuild_index();
+        return;
+      }
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      for (const auto& id : ids) {
+        auto r = store_.get(id);
+        if (!r) {
+          self.unindex(id);
+        } else if (r->embedding.size() != embedder_.dimension()) {
+          continue;  // not indexable here (imported without a vector): left to the node that embeds it
+        } else if (catalog_.slot_of(id)) {
+          self.reindex_record(*r);
+        } else {
+          self.index_record(*r);
+        }
+      }
+    }
+  }
+
+  /// After add() staged its batch: the new records the store dropped as duplicates of records another node
+  /// added meanwhile are not indexed, and the add reports the stored record (event none) instead.
+  void drop_feed_duplicates(std::vector<std::pair<record, bool>>& changed, add_result& result) {
+    for (const auto& d : feed_duplicates_) {
+      std::erase_if(changed, [&](const auto& c) { return c.first.id == d.dropped_id; });
+      for (auto& e : result.results)
+        if (e.id == d.dropped_id) {
+          e.id = d.existing_id;
+          e.event = event_kind::none;
+        }
+    }
+    feed_duplicates_.clear();
   }
 
   void rebuild_index() {
@@ -1282,6 +1359,8 @@ class basic_memory {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
+  std::uint64_t feed_position_ = 0;                // change feed: the last position polled
+  std::vector<duplicate_record> feed_duplicates_;  // change feed: dropped by the last stage()
   async_state async_;  // last: its destructor stops the workers while everything they use is alive
 };
 

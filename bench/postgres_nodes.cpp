@@ -1,0 +1,219 @@
+// engram nodes over one PostgreSQL database, against file_store on one node, in one run.
+//
+//   cmake --build --preset bench --target bench_postgres_nodes
+//   ./build/bench/bench/bench_postgres_nodes [--memories N] [--users N] [--threads N] [--cold N] [--dim N]
+//
+// Starts its own throwaway cluster (scripts/pg-cluster.sh, fsync on: a returned add is durable, as with
+// file_store's default fsync mode) unless ENGRAM_PG_CONNINFO names one. Every add is one fact through
+// basic_memory::add (hashing_embedder, flat index, verbatim extraction), from --threads client threads.
+// Reports, each on its own line:
+//   adds/s and search p50/p95 (limit 10, in one user's scope): file_store on one node (the anchor), postgres on
+//   one node, postgres on two nodes sharing the database (threads split between them);
+//   cross-node visibility delay: add on node A, then search on node B until the new id comes back (p50/p95/max);
+//   cold load: opening a node over a database holding one scope of --cold memories (file_store likewise).
+
+#include <engram/engram.hpp>
+#include <engram/store/file_store.hpp>
+#include <engram/store/postgres_store.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace engram;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+struct settings {
+  std::size_t memories = 20000, users = 200, threads = 4, cold = 10000, dim = 128, searches = 1000;
+};
+
+template <class Store>
+using node = basic_memory<hashing_embedder, flat_index, Store, verbatim_extractor>;
+
+const char* words[] = {"tea",   "coffee", "Lisbon", "Berlin", "cats",   "dogs",    "chess",   "running",
+                       "piano", "nurse",  "pilot",  "sushi",  "pasta",  "winter",  "summer",  "mountains",
+                       "beach", "novels", "jazz",   "python", "garden", "cycling", "peanuts", "birthday"};
+
+std::string fact_text(std::size_t i) {
+  std::uint64_t x = i * 0x9E3779B97F4A7C15ull + 7;
+  std::string s = "fact " + std::to_string(i) + ":";
+  for (int k = 0; k < 6; ++k) {
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    s += " ";
+    s += words[x % (sizeof words / sizeof *words)];
+  }
+  return s;
+}
+
+/// "u<n>" (appended, not operator+: GCC 12 warns falsely about that at -O3, -Wrestrict).
+std::string user_name(std::size_t n) {
+  std::string s = "u";
+  s += std::to_string(n);
+  return s;
+}
+
+double ms(clk::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, std::size_t(p * double(v.size() - 1) + 0.5))];
+}
+
+/// Adds `n` facts spread over `users` users from `threads` threads, round-robin over `nodes`. @returns adds/s.
+template <class Node>
+double load(std::vector<Node*> nodes, const settings& cfg, std::size_t n) {
+  std::atomic<std::size_t> next{0};
+  const auto t0 = clk::now();
+  std::vector<std::thread> ts;
+  for (std::size_t t = 0; t < cfg.threads; ++t)
+    ts.emplace_back([&, t] {
+      auto& m = *nodes[t % nodes.size()];
+      for (std::size_t i; (i = next.fetch_add(1)) < n;)
+        m.add(fact_text(i), user(user_name(i % cfg.users)), {.infer = false});
+    });
+  for (auto& t : ts) t.join();
+  return double(n) / std::chrono::duration<double>(clk::now() - t0).count();
+}
+
+/// Search latencies (ms) of `cfg.searches` queries in random users' scopes, round-robin over `nodes`.
+template <class Node>
+std::vector<double> searches(std::vector<Node*> nodes, const settings& cfg) {
+  std::vector<double> out;
+  for (std::size_t q = 0; q < cfg.searches; ++q) {
+    auto& m = *nodes[q % nodes.size()];
+    const auto t0 = clk::now();
+    std::string query = words[q % 24];
+    query += " and ";
+    query += words[(q * 7) % 24];
+    auto hits = m.search(query,
+                         user(user_name((q * 31) % cfg.users)), {.limit = 10});
+    out.push_back(ms(clk::now() - t0));
+    if (hits.empty()) std::printf("warning: empty search result\n");
+  }
+  return out;
+}
+
+void report(const char* what, double adds, const std::vector<double>& lat) {
+  std::printf("%-34s adds/s %8.0f   search p50 %7.3f ms  p95 %7.3f ms\n", what, adds, pct(lat, 0.5), pct(lat, 0.95));
+}
+
+std::string scratch_dir(const char* tag) {
+  std::string t = std::string("/tmp/engram-bench-") + tag + "-XXXXXX";
+  std::vector<char> buf(t.begin(), t.end());
+  buf.push_back('\0');
+  return ::mkdtemp(buf.data());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings cfg;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const auto v = static_cast<std::size_t>(std::stoull(argv[i + 1]));
+    if (k == "--memories") cfg.memories = v;
+    else if (k == "--users") cfg.users = v;
+    else if (k == "--threads") cfg.threads = v;
+    else if (k == "--cold") cfg.cold = v;
+    else if (k == "--dim") cfg.dim = v;
+    else if (k == "--searches") cfg.searches = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  std::string conninfo = std::getenv("ENGRAM_PG_CONNINFO") ? std::getenv("ENGRAM_PG_CONNINFO") : "";
+  std::string cluster;
+  if (conninfo.empty()) {
+    cluster = "/tmp/engram-pg-bench-" + std::to_string(::getpid());
+    const std::string cmd = std::string(ENGRAM_SOURCE_DIR) + "/scripts/pg-cluster.sh start " + cluster + " >/dev/null";
+    if (std::system(cmd.c_str()) != 0 || !std::filesystem::exists(cluster + "/conninfo")) {
+      std::printf("postgres: skipped: no cluster could be started (PostgreSQL server binaries missing?)\n");
+      return 0;
+    }
+    std::ifstream f(cluster + "/conninfo");
+    std::getline(f, conninfo);
+  }
+  std::printf("%zu memories over %zu users, %zu client threads, dim %zu, hashing embedder, flat index\n",
+              cfg.memories, cfg.users, cfg.threads, cfg.dim);
+  const hashing_embedder emb(cfg.dim);
+  int rc = 0;
+  try {
+    {  // the anchor: file_store, one node
+      const auto dir = scratch_dir("file");
+      node<file_store> m(emb, file_store(dir));
+      const double adds = load<node<file_store>>({&m}, cfg, cfg.memories);
+      report("file_store, one node", adds, searches<node<file_store>>({&m}, cfg));
+      std::filesystem::remove_all(dir);
+    }
+    {  // postgres, one node
+      node<postgres_store> m(emb, postgres_store(conninfo, {.schema = "bench_one", .pool_size = cfg.threads}));
+      const double adds = load<node<postgres_store>>({&m}, cfg, cfg.memories);
+      report("postgres, one node", adds, searches<node<postgres_store>>({&m}, cfg));
+    }
+    {  // postgres, two nodes over one database
+      node<postgres_store> a(emb, postgres_store(conninfo, {.schema = "bench_two", .pool_size = cfg.threads}));
+      node<postgres_store> b(emb, postgres_store(conninfo, {.schema = "bench_two", .pool_size = cfg.threads}));
+      const double adds = load<node<postgres_store>>({&a, &b}, cfg, cfg.memories);
+      (void)b.size();  // let both catch up before timing searches
+      (void)a.size();
+      report("postgres, two nodes", adds, searches<node<postgres_store>>({&a, &b}, cfg));
+
+      std::vector<double> delay;
+      for (int i = 0; i < 200; ++i) {
+        const auto id = a.add("visibility probe " + std::to_string(i), user("probe"), {.infer = false}).results.at(0).id;
+        const auto t0 = clk::now();
+        while (!b.get(id)) {
+          if (clk::now() - t0 > std::chrono::seconds(10)) throw std::runtime_error("not visible after 10 s");
+        }
+        delay.push_back(ms(clk::now() - t0));
+      }
+      std::printf("cross-node visibility (add on A returned -> get on B finds it): p50 %.3f ms  p95 %.3f ms  max %.3f ms\n",
+                  pct(delay, 0.5), pct(delay, 0.95), pct(delay, 1.0));
+    }
+    {  // cold load of one scope of cfg.cold memories
+      settings one = cfg;
+      one.users = 1;
+      {
+        node<postgres_store> w(emb, postgres_store(conninfo, {.schema = "bench_cold", .pool_size = cfg.threads}));
+        load<node<postgres_store>>({&w}, one, cfg.cold);
+      }
+      const auto t0 = clk::now();
+      node<postgres_store> cold(emb, postgres_store(conninfo, {.schema = "bench_cold"}));
+      const double pg_ms = ms(clk::now() - t0);
+      const auto dir = scratch_dir("cold");
+      {
+        node<file_store> w(emb, file_store(dir));
+        load<node<file_store>>({&w}, one, cfg.cold);
+      }
+      const auto t1 = clk::now();
+      node<file_store> fcold(emb, file_store(dir));
+      const double file_ms = ms(clk::now() - t1);
+      std::printf("cold load of a %zu-memory scope (open a node): postgres %.1f ms, file_store %.1f ms (%zu / %zu)\n",
+                  cfg.cold, pg_ms, file_ms, cold.size(), fcold.size());
+      std::filesystem::remove_all(dir);
+    }
+  } catch (const std::exception& e) {
+    std::printf("error: %s\n", e.what());
+    rc = 1;
+  }
+  if (!cluster.empty()) {
+    const std::string cmd = std::string(ENGRAM_SOURCE_DIR) + "/scripts/pg-cluster.sh stop " + cluster + " >/dev/null";
+    (void)std::system(cmd.c_str());
+  }
+  return rc;
+}

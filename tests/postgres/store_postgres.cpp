@@ -1,0 +1,245 @@
+#include <engram/store/memory_store.hpp>
+#include <engram/store/postgres_store.hpp>
+#include <engram/store/reembed.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "pg_test_support.hpp"
+
+#include <tuple>
+
+namespace store_test {
+struct postgres_kind {
+  using store_type = engram::postgres_store;
+  static constexpr bool durable = true;
+  static store_type open(const std::string& dir) {
+    return store_type(pg_test::conninfo(), {.schema = pg_test::schema_for(dir)});
+  }
+};
+}  // namespace store_test
+
+using store_kinds = std::tuple<store_test::postgres_kind>;
+using durable_store_kinds = std::tuple<store_test::postgres_kind>;
+
+#include "../store_suite.hpp"
+
+using namespace engram;
+using namespace store_test;
+
+namespace {
+postgres_store open_store(const temp_dir& dir, postgres_store_options o = {}, const std::string& extra = "") {
+  o.schema = pg_test::schema_for(dir.path);
+  return postgres_store(pg_test::conninfo() + extra, o);
+}
+write_batch upsert(const record& r) {
+  write_batch w;
+  w.upserts = {r};
+  w.events = {sample_event(r, event_kind::add, 0)};
+  return w;
+}
+pending_add pending(int i, std::uint32_t attempts = 0) {
+  pending_add p;
+  p.id = "p-" + std::to_string(i);
+  p.owner = scope{"alice", i % 2 ? "planner" : "", ""};
+  p.messages = {message{"user", "fact " + std::to_string(i) + " \xC3\xA9", "al"}, message{"assistant", "ok", ""}};
+  p.options = {{"metadata", {{"n", i}}}, {"infer", true}};
+  p.created_at = "2026-01-0" + std::to_string(i) + "T00:00:00Z";
+  p.attempts = attempts;
+  return p;
+}
+std::vector<pending_add> queue_of(const postgres_store& s) {
+  std::vector<pending_add> out;
+  s.for_each_pending([&](const pending_add& p) { out.push_back(p); });
+  return out;
+}
+}  // namespace
+
+TEST_CASE("store_postgres: the history table has Mem0's columns", "[store][postgres]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  const auto cols = pg_test::sql(
+      "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_schema = '" +
+      s.schema() + "' AND table_name = 'history'");
+  for (const char* c : {"id", "memory_id", "old_memory", "new_memory", "event", "created_at", "updated_at",
+                        "is_deleted", "actor_id", "role"})
+    CHECK(("," + cols + ",").find(std::string(",") + c + ",") != std::string::npos);
+}
+
+TEST_CASE("store_postgres: errors carry SQLSTATE", "[store][postgres]") {
+  try {
+    postgres_store s("host=/nonexistent-engram-dir dbname=nope connect_timeout=2");
+    FAIL("expected postgres_error");
+  } catch (const postgres_error& e) {
+    CHECK(e.sqlstate() == "08006");
+    CHECK(std::string(e.what()).find("SQLSTATE 08006") != std::string::npos);
+  }
+  temp_dir dir;
+  auto s = open_store(dir);
+  s.apply(upsert(sample_record(1)));
+  pg_test::sql("DROP TABLE history", s.schema());
+  try {
+    (void)s.history("rec-1");
+    FAIL("expected postgres_error");
+  } catch (const postgres_error& e) {
+    CHECK(e.sqlstate() == "42P01");  // undefined_table
+    CHECK(std::string(e.what()).find("SQLSTATE 42P01") != std::string::npos);
+    CHECK_FALSE(e.transient());
+  }
+  CHECK_THROWS_AS(postgres_store(pg_test::conninfo(), {.schema = "Bad-Name"}), validation_error);
+}
+
+TEST_CASE("store_postgres: a terminated connection is replaced; no acknowledged write is lost",
+          "[store][postgres]") {
+  temp_dir dir;
+  auto s = open_store(dir, {.pool_size = 2}, " application_name=engram_victim");
+  s.apply(upsert(sample_record(1)));
+  auto kill_all = [] {
+    return pg_test::sql(
+        "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE application_name = "
+        "'engram_victim'");
+  };
+  CHECK(kill_all() != "0");
+  CHECK(s.get("rec-1") == sample_record(1));  // a read on a dead connection: retried on a new one
+  for (int i = 2; i < 12; ++i) {
+    if (i % 3 == 0) kill_all();
+    s.apply(upsert(sample_record(i)));  // a write on a dead connection: it cannot have committed, so retried
+  }
+  CHECK(s.size() == 11);
+  for (int i = 1; i < 12; ++i) CHECK(s.history("rec-" + std::to_string(i)).size() == 1);  // each applied once
+}
+
+TEST_CASE("store_postgres: another embedder is refused across store objects; format version is checked",
+          "[store][postgres]") {
+  temp_dir dir;
+  auto a = open_store(dir);
+  a.bind(store_identity{"hashing-v1", 64});
+  auto b = open_store(dir);  // another node over the same database
+  CHECK(b.identity() == store_identity{"hashing-v1", 64});
+  CHECK_THROWS_AS(b.bind(store_identity{"hashing-v1", 32}), dimension_mismatch);
+  CHECK_THROWS_AS(b.bind(store_identity{"other", 64}), validation_error);
+  pg_test::sql("UPDATE engram_meta SET value = '999' WHERE key = 'format_version'", a.schema());
+  try {
+    open_store(dir);
+    FAIL("expected storage_error");
+  } catch (const storage_error& e) {
+    CHECK(std::string(e.what()).find("999") != std::string::npos);
+  }
+}
+
+TEST_CASE("store_postgres: the pending queue keeps enqueue order through replace, dequeue and reopen",
+          "[store][postgres]") {
+  temp_dir dir;
+  {
+    auto s = open_store(dir);
+    write_batch w;
+    w.enqueued = {pending(1), pending(2), pending(3)};
+    s.apply(w);
+    CHECK(queue_of(s) == std::vector<pending_add>{pending(1), pending(2), pending(3)});
+    write_batch again;  // a new attempt count replaces p-1 in place
+    again.enqueued = {pending(1, 2)};
+    again.dequeued = {"p-2", "never-queued"};
+    again.upserts = {sample_record(5)};
+    s.apply(again);
+    CHECK(queue_of(s) == std::vector<pending_add>{pending(1, 2), pending(3)});
+  }
+  auto s = open_store(dir);
+  CHECK(queue_of(s) == std::vector<pending_add>{pending(1, 2), pending(3)});
+  CHECK(s.get("rec-5") == sample_record(5));
+  write_batch bad;  // a NUL byte: a typed error, and nothing of the batch applied
+  bad.enqueued = {pending(4)};
+  auto r = sample_record(6);
+  r.memory = std::string("nul\0inside", 10);
+  bad.upserts = {r};
+  CHECK_THROWS_AS(s.apply(bad), validation_error);
+  CHECK(queue_of(s).size() == 2);
+  CHECK_FALSE(s.get("rec-6").has_value());
+}
+
+TEST_CASE("store_postgres: a second record of the same text in one scope is dropped and reported; versions count",
+          "[store][postgres]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto a = sample_record(1);
+  auto b = sample_record(1);
+  b.id = "rec-other";
+  CHECK(s.scope_version(a.scope()) == 0);
+  CHECK(s.apply(upsert(a)).empty());
+  CHECK(s.scope_version(a.scope()) == 1);
+  const auto dups = s.apply(upsert(b));
+  REQUIRE(dups.size() == 1);
+  CHECK(dups[0] == duplicate_record{"rec-other", "rec-1"});
+  CHECK_FALSE(s.get("rec-other").has_value());
+  CHECK(s.history("rec-other").empty());
+  CHECK(s.size() == 1);
+  CHECK(s.apply(upsert(a)).empty());  // the same id again is an update, not a duplicate
+  CHECK(s.scope_version(a.scope()) == 2);
+  auto c = b;
+  c.user_id = "carol";  // same text in another scope is fine
+  CHECK(s.apply(upsert(c)).empty());
+  CHECK(s.size() == 2);
+}
+
+TEST_CASE("store_postgres: reembed switches the store to another embedder in one transaction",
+          "[store][postgres]") {
+  temp_dir dir;
+  using mem_t = memory_over<postgres_store>;
+  {
+    mem_t m(hashing_embedder(64), open_store(dir));
+    m.add("green tea every morning", user("a"), {.infer = false});
+  }
+  CHECK_THROWS_AS(mem_t(hashing_embedder(32), open_store(dir)), dimension_mismatch);
+  {
+    auto s = open_store(dir);
+    CHECK(reembed(s, hashing_embedder(32)) == 1);
+  }
+  mem_t m(hashing_embedder(32), open_store(dir));
+  CHECK(m.get_all(user("a")).front().embedding == hashing_embedder(32).embed("green tea every morning"));
+}
+
+TEST_CASE("store_postgres: a postgres:// URL gives libpq its part and the store its options", "[store][postgres]") {
+  const auto a = parse_postgres_url("postgres://u@db.example:5433/mem?schema=team_a&pool=8&sslmode=require"
+                                    "&statement_timeout_ms=2500&connect_timeout=3");
+  CHECK(a.conninfo == "postgres://u@db.example:5433/mem?sslmode=require&connect_timeout=3");
+  CHECK(a.options.schema == "team_a");
+  CHECK(a.options.pool_size == 8);
+  CHECK(a.options.statement_timeout_ms == 2500);
+  CHECK(parse_postgres_url("postgresql:///engram").conninfo == "postgresql:///engram");
+  CHECK(parse_postgres_url("postgresql:///engram").options.schema == "engram");
+  CHECK_THROWS_AS(parse_postgres_url("mysql://x/y"), validation_error);
+  CHECK_THROWS_AS(parse_postgres_url("postgres://x/y?pool=0"), validation_error);
+  CHECK_THROWS_AS(parse_postgres_url("postgres://x/y?pool=many"), validation_error);
+  // and it connects: the cluster's socket directory as a URL host
+  const std::string dir = pg_test::conninfo().substr(5, pg_test::conninfo().find(' ') - 5);
+  temp_dir t;
+  const auto loc = parse_postgres_url("postgresql://engram@/engram?host=" + dir + "&schema=" + pg_test::schema_for(t.path));
+  postgres_store s(loc.conninfo, loc.options);
+  s.apply(upsert(sample_record(3)));
+  CHECK(s.get("rec-3") == sample_record(3));
+}
+
+TEST_CASE("store_postgres: an update of a record another store object deleted is refused, not resurrected",
+          "[store][postgres]") {
+  temp_dir dir;
+  auto a = open_store(dir);
+  auto b = open_store(dir);
+  const auto r = sample_record(7);
+  a.apply(upsert(r));
+  write_batch del;
+  del.erases = {r.id};
+  del.events = {sample_event(r, event_kind::del, 1)};
+  b.apply(del);
+  auto changed = r;
+  changed.memory = "changed by a, which has not seen the delete";
+  write_batch upd;
+  upd.upserts = {changed};
+  upd.events = {sample_event(changed, event_kind::update, 2)};
+  CHECK_THROWS_AS(a.apply(upd), not_found);
+  CHECK_FALSE(a.get(r.id).has_value());
+  CHECK(a.history(r.id).size() == 2);  // ADD, DELETE: nothing of the refused batch
+  write_batch imported;  // an import of a record with its UPDATE history into a fresh id is fine
+  auto other = sample_record(8);
+  imported.upserts = {other};
+  imported.events = {sample_event(other, event_kind::add, 0), sample_event(other, event_kind::update, 1)};
+  a.apply(imported);
+  CHECK(a.get(other.id) == other);
+}
