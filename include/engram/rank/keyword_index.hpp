@@ -10,11 +10,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -106,6 +111,8 @@ class keyword_index {
   }
 
   void clear() { *this = keyword_index(params_); }
+
+  class bulk_loader;
 
   /// Number of documents held.
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -229,6 +236,105 @@ class keyword_index {
   std::vector<document> docs_;                  // by slot
   std::vector<partition> parts_;                // by partition id
   std::size_t size_ = 0;
+};
+
+/// Fills a keyword_index with many documents (opening a large memory): add() copies each text into a chunk,
+/// and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
+/// the index the same keyword_index::add calls would build. Until finish() returned (or the loader was
+/// destroyed), the index must not be used, and add() must be called from one thread only.
+class keyword_index::bulk_loader {
+ public:
+  /// background: index on a second thread; false: add() indexes at once (small loads, one core).
+  bulk_loader(keyword_index& index, bool background) : index_(index) {
+    if (background) worker_ = std::thread([this] { run(); });
+  }
+  bulk_loader(const bulk_loader&) = delete;
+  bulk_loader& operator=(const bulk_loader&) = delete;
+  /// Stops the worker (documents not indexed yet are dropped when finish() was not called).
+  ~bulk_loader() {
+    stop(false);
+  }
+
+  /// Indexes `text` as the document of `slot` in partition `p`, now or in the background. O(|text|) here.
+  void add(slot_id slot, partition_id p, std::string_view text) {
+    if (!worker_.joinable()) {
+      index_.add(slot, p, text);
+      return;
+    }
+    cur_.docs.push_back({slot, p, cur_.text.size(), text.size()});
+    cur_.text.append(text);
+    if (cur_.docs.size() >= chunk_docs) hand_over();
+  }
+
+  /// Returns once every document added is indexed. @throws what indexing threw (std::bad_alloc).
+  void finish() { stop(true); }
+
+ private:
+  static constexpr std::size_t chunk_docs = 4096;
+  struct doc {
+    slot_id slot;
+    partition_id partition;
+    std::size_t offset, size;
+  };
+  struct chunk {
+    std::vector<doc> docs;
+    std::string text;
+  };
+
+  void hand_over() {
+    {
+      std::lock_guard lock(mtx_);
+      if (!failed_) queue_.push_back(std::move(cur_));  // after a failure finish() reports it; nothing more is indexed
+    }
+    cv_.notify_one();
+    cur_ = chunk{};
+    cur_.docs.reserve(chunk_docs);
+  }
+
+  void stop(bool keep) {
+    if (!worker_.joinable()) return;
+    if (keep && !cur_.docs.empty()) hand_over();
+    {
+      std::lock_guard lock(mtx_);
+      if (!keep) queue_.clear();
+      done_ = true;
+    }
+    cv_.notify_one();
+    worker_.join();
+    if (keep && error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+  void run() {
+    try {
+      while (true) {
+        chunk c;
+        {
+          std::unique_lock lock(mtx_);
+          cv_.wait(lock, [&] { return done_ || !queue_.empty(); });
+          if (queue_.empty()) return;
+          c = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        for (const auto& d : c.docs)
+          index_.add(d.slot, d.partition, std::string_view(c.text).substr(d.offset, d.size));
+      }
+    } catch (...) {
+      error_ = std::current_exception();  // read by stop() after join
+      std::lock_guard lock(mtx_);
+      failed_ = true;
+      queue_.clear();
+    }
+  }
+
+  keyword_index& index_;
+  chunk cur_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<chunk> queue_;
+  bool done_ = false;
+  bool failed_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;
 };
 
 }  // namespace engram::inline v0
