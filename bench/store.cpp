@@ -2,6 +2,7 @@
 //
 //   cmake --preset bench && cmake --build --preset bench --target bench_store
 //   ./build/bench/bench/bench_store --benchmark_filter='apply|add'      (writes, ~1 min)
+//   ./build/bench/bench/bench_store --benchmark_filter=group_vs          (the 3x target: interleaved rounds)
 //   ./build/bench/bench/bench_store --benchmark_filter=open              (recovery; builds 1M records)
 //
 // Writes: every op is what one `add` of one fact commits (a record with a 384-float vector plus its ADD
@@ -254,6 +255,56 @@ void write_args(benchmark::internal::Benchmark* b, bool with_plain) {
 
 BENCHMARK(BM_store_apply)->Apply([](auto* b) { write_args(b, true); });
 BENCHMARK(BM_memory_add)->Apply([](auto* b) { write_args(b, false); });
+
+#ifdef ENGRAM_BENCH_HAS_SQLITE
+// The target ratio, measured so that it means something on a shared disk whose fsync latency drifts by 10x
+// within a minute: file_store group commit (apply from N threads, and basic_memory::add from N threads over a
+// group-commit file_store) and the plain SQLite anchor take turns in short rounds, and each side's rate is
+// the sum of its ops over the sum of its time. ratio_* = file_store adds/s / plain SQLite adds/s.
+void BM_group_vs_sqlite(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  constexpr int rounds = 8, per_round = 400;
+  const int per_thread = per_round / threads;
+  const int ops = per_thread * threads;
+  std::vector<write_batch> batches;
+  for (int i = 0; i < rounds * ops; ++i) batches.push_back(add_batch(static_cast<std::uint64_t>(i)));
+  for (auto _ : state) {
+    scratch dir;
+    file_store fs(dir.path + "/group", {.mode = durability::group_commit});
+    plain_sqlite sq(dir.path + "/plain.sqlite");
+    mem_over<file_store> mem(hashing_embedder(dim), file_store(dir.path + "/mem", {.mode = durability::group_commit}));
+    double t_file = 0, t_sqlite = 0, t_mem = 0;
+    for (int r = 0; r < rounds; ++r) {
+      const auto base = static_cast<std::uint64_t>(r) * ops;
+      t_file += run_threads(threads, per_thread, [&](std::uint64_t i) { fs.apply(batches[base + i]); });
+      t_sqlite += run_threads(threads, per_thread, [&](std::uint64_t i) { sq.insert(batches[base + i]); });
+      t_mem += run_threads(threads, per_thread, [&](std::uint64_t i) {
+        mem.add("the user mentioned fact number " + std::to_string(base + i) + " while talking about their plans",
+                user("user-" + std::to_string((base + i) % 100)), {.infer = false});
+      });
+    }
+    const double total = double(rounds) * ops;
+    state.SetIterationTime(t_file + t_sqlite + t_mem);
+    state.counters["file_group_per_s"] = total / t_file;
+    state.counters["memory_add_per_s"] = total / t_mem;
+    state.counters["sqlite_per_s"] = total / t_sqlite;
+    state.counters["ratio_store"] = t_sqlite / t_file;
+    state.counters["ratio_memory"] = t_sqlite / t_mem;
+    const auto st = fs.stats();
+    state.counters["commits_per_sync"] = double(st.commits) / double(st.syncs ? st.syncs : 1);
+    const auto ms = mem.store().stats();
+    state.counters["mem_commits_per_sync"] = double(ms.commits) / double(ms.syncs ? ms.syncs : 1);
+  }
+}
+BENCHMARK(BM_group_vs_sqlite)
+    ->ArgNames({"threads"})
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(8)
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+#endif
 
 // ---- open / recovery --------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@
 #include <engram/detail/dir_lock.hpp>
 #include <engram/detail/identity_check.hpp>
 #include <engram/detail/posix_file.hpp>
+#include <engram/detail/record_table.hpp>
 #include <engram/detail/record_codec.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
@@ -29,6 +30,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +59,9 @@ enum class durability {
   /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
   /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
   /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
+  /// When several writers were active at the end of the previous flush, the leader first waits (at most half
+  /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
+  /// miss the next, and the batches alternate between two halves of them.
   group_commit,
   /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
   /// process, not of the machine. For caches and tests.
@@ -191,12 +196,19 @@ class file_store {
   }
 
   /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
-  /// fdatasync (the first becomes the leader, the others wait for it). With durability::buffered it
-  /// returns at once. @throws storage_error when the fsync failed (the store then refuses writes).
+  /// fdatasync (the first becomes the leader, the others wait for it; the leader gathers them as
+  /// durability::group_commit describes). With durability::buffered it returns at once.
+  /// @throws storage_error when the fsync failed (the store then refuses writes).
   void sync(std::uint64_t ticket) {
     auto& st = *s_;
     if (st.options.mode == durability::buffered) return;
     std::unique_lock lk(st.group_mtx);
+    ++st.sync_waiters;
+    st.gather_cv.notify_one();
+    struct leave {
+      state& st;
+      ~leave() { --st.sync_waiters; }  // group_mtx is held again whenever the loop is left
+    } guard{st};
     while (st.durable.load() < ticket) {
       if (st.sync_error) std::rethrow_exception(st.sync_error);
       if (st.syncing) {
@@ -204,8 +216,10 @@ class file_store {
         continue;
       }
       st.syncing = true;
+      gather(lk, [&] { return st.sync_waiters; });
       lk.unlock();
       std::exception_ptr err;
+      std::chrono::steady_clock::duration flush_time{};
       try {
         detail::unique_fd fd;
         std::uint64_t target = 0;
@@ -215,7 +229,9 @@ class file_store {
           fd = detail::unique_fd(::dup(st.log.get()));  // a compaction may replace st.log meanwhile
           if (!fd) detail::throw_errno("cannot dup", log_path(st.generation));
         }
+        const auto flush_start = std::chrono::steady_clock::now();
         detail::sync_data(fd.get(), st.dir);
+        flush_time = std::chrono::steady_clock::now() - flush_start;
         mark_durable(target);
         std::unique_lock wl(st.write_mtx);
         ++st.stats.syncs;
@@ -225,6 +241,8 @@ class file_store {
         st.failed = e.what();
       }
       lk.lock();
+      st.last_flush = flush_time;
+      st.last_round = st.sync_waiters;  // the writers it served and those that came meanwhile
       st.syncing = false;
       if (err) st.sync_error = err;
       st.sync_cv.notify_all();
@@ -233,23 +251,20 @@ class file_store {
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->records.find(std::string(id));
-    if (it == s_->records.end()) return std::nullopt;
-    return it->second;
+    return s_->table.get(id);
   }
 
   /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
   template <class F>
   void for_each(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, r] : s_->records) f(r);
+    s_->table.for_each(f);
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->history.find(std::string(memory_id));
-    return it == s_->history.end() ? std::vector<history_event>{} : it->second;
+    return s_->table.history(memory_id);
   }
 
   /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
@@ -257,8 +272,7 @@ class file_store {
   template <class F>
   void for_each_history(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, events] : s_->history)
-      for (const auto& e : events) f(e);
+    s_->table.for_each_history(f);
   }
 
   /// Erases every record and every history event (the identity stays), durably: an empty snapshot
@@ -268,8 +282,7 @@ class file_store {
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
-    s_->records.clear();
-    s_->history.clear();
+    s_->table.clear();
   }
 
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
@@ -292,7 +305,7 @@ class file_store {
 
   [[nodiscard]] std::size_t size() const {
     std::shared_lock lock(s_->mtx);
-    return s_->records.size();
+    return s_->table.size();
   }
 
   /// What opening found (damage discarded, entries replayed).
@@ -326,9 +339,8 @@ class file_store {
     file_store_options options;
     detail::dir_lock lock;
 
-    mutable std::shared_mutex mtx;  // guards records, history, identity
-    std::unordered_map<std::string, record> records;
-    std::unordered_map<std::string, std::vector<history_event>> history;
+    mutable std::shared_mutex mtx;  // guards table, identity
+    detail::record_table table;     // records and history
     std::optional<store_identity> identity;
 
     mutable std::mutex write_mtx;  // guards the files and the fields below
@@ -347,6 +359,10 @@ class file_store {
     std::exception_ptr sync_error;
     std::vector<pending*> queue;
     bool leader = false;
+    std::size_t sync_waiters = 0;  // callers inside sync()
+    std::size_t last_round = 0;    // writers active at the end of the last flush (served or waiting)
+    std::chrono::steady_clock::duration last_flush{};  // how long that flush took (group_mtx)
+    std::condition_variable gather_cv;  // a leader gathering writers waits here; arriving writers notify it
 
     recovery_report report;
     std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
@@ -460,8 +476,7 @@ class file_store {
       for (int attempt = 0;; ++attempt) {
         load();
         if (current_generation() == st.generation || attempt == 10) break;
-        st.records.clear();
-        st.history.clear();
+        st.table.clear();
         st.identity.reset();
         st.report = {};
       }
@@ -517,16 +532,10 @@ class file_store {
         if (in_snapshot) break;
         auto b = detail::decode_batch(r, file);  // decoded whole before anything is applied
         // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
-        // the batch is applied as any batch. Upserts precede erases, as in apply_to_memory.
-        for (auto& rec : b.upserts) {
-          auto key = rec.id;
-          st.records.insert_or_assign(std::move(key), std::move(rec));
-        }
+        // the batch is applied as any batch.
+        st.table.apply(std::move(b));
         b.upserts.clear();
-        for (auto& e : b.events) {
-          auto& list = st.history[e.memory_id];
-          list.push_back(std::move(e));
-        }
+        b.erases.clear();
         b.events.clear();
         apply_to_memory(b);
         return;
@@ -540,9 +549,7 @@ class file_store {
       }
       case kind_record: {
         if (!in_snapshot) break;
-        auto rec = detail::decode_record(r);
-        auto key = rec.id;
-        st.records.insert_or_assign(std::move(key), std::move(rec));
+        st.table.upsert(detail::decode_record(r));
         ++st.report.snapshot_records;
         return;
       }
@@ -550,14 +557,13 @@ class file_store {
         if (!in_snapshot) break;
         const auto nr = r.u64(), nh = r.u64();
         // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
-        st.records.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)));
-        st.history.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
+        st.table.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)),
+                         static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
         return;
       }
       case kind_event: {
         if (!in_snapshot) break;
-        auto e = detail::decode_event(r, file);
-        st.history[e.memory_id].push_back(std::move(e));
+        st.table.append(detail::decode_event(r, file));
         ++st.report.snapshot_events;
         return;
       }
@@ -612,13 +618,13 @@ class file_store {
         std::exception_ptr failed;
         std::thread other([&] {
           try {
-            apply_all(events);  // touches st.history and st.report.snapshot_events only
+            apply_all(events);  // the table's histories and st.report.snapshot_events only
           } catch (...) {
             failed = std::current_exception();
           }
         });
         try {
-          apply_all(records);  // st.records and st.report.snapshot_records
+          apply_all(records);  // the table's records and st.report.snapshot_records
         } catch (...) {
           other.join();
           throw;
@@ -708,10 +714,7 @@ class file_store {
   // ---- writing ------------------------------------------------------------------------------------------
 
   void apply_to_memory(const write_batch& b) {
-    auto& st = *s_;
-    for (const auto& r : b.upserts) st.records.insert_or_assign(r.id, r);
-    for (const auto& id : b.erases) st.records.erase(id);
-    for (const auto& e : b.events) st.history[e.memory_id].push_back(e);
+    s_->table.apply(b);
   }
 
   /// Appends bytes to the log at its end; with `sync`, fdatasyncs. Caller holds write_mtx.
@@ -755,19 +758,23 @@ class file_store {
     pending me{&frame, &b, false, nullptr, {}};
     std::unique_lock lk(st.group_mtx);
     st.queue.push_back(&me);
+    st.gather_cv.notify_one();
     while (!me.done) {
       if (st.leader) {
         me.cv.wait(lk);
         continue;
       }
       st.leader = true;
+      gather(lk, [&] { return st.queue.size(); });
       std::vector<pending*> round;
       round.swap(st.queue);
       lk.unlock();
       std::exception_ptr err;
+      std::chrono::steady_clock::duration flush_time{};
       try {
         std::unique_lock wl(st.write_mtx);
         std::string bytes;
+        const auto flush_start = std::chrono::steady_clock::now();
         if (round.size() == 1) {
           append_locked(*round.front()->frame, true);
         } else {
@@ -777,6 +784,7 @@ class file_store {
           for (const auto* p : round) bytes += *p->frame;
           append_locked(bytes, true, round.size());
         }
+        flush_time = std::chrono::steady_clock::now() - flush_start;
         {
           std::unique_lock lock(st.mtx);
           for (const auto* p : round) apply_to_memory(*p->batch);
@@ -786,6 +794,8 @@ class file_store {
         err = std::current_exception();
       }
       lk.lock();
+      st.last_flush = flush_time;
+      st.last_round = round.size() + st.queue.size();  // the writers it served and those that came meanwhile
       for (auto* p : round) {
         p->done = true;
         p->error = err;
@@ -795,6 +805,17 @@ class file_store {
       if (!st.queue.empty()) st.queue.front()->cv.notify_one();  // the next leader
     }
     if (me.error) std::rethrow_exception(me.error);
+  }
+
+  /// Called by a new leader holding group_mtx: when several writers were active at the end of the last flush,
+  /// waits until `gathered()` of them are waiting again, at most half that flush's duration (and 2 ms). A
+  /// lone writer never waits.
+  template <class Count>
+  void gather(std::unique_lock<std::mutex>& lk, Count gathered) {
+    auto& st = *s_;
+    if (st.last_round <= 1 || gathered() >= st.last_round) return;
+    const auto wait = std::min<std::chrono::steady_clock::duration>(st.last_flush / 2, std::chrono::milliseconds(2));
+    st.gather_cv.wait_for(lk, wait, [&] { return gathered() >= st.last_round; });
   }
 
   /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
@@ -851,8 +872,8 @@ class file_store {
       if (!empty)
         put([&](detail::byte_writer& w) {  // lets open() size its maps once
           w.u8(kind_sizes);
-          w.u64(st.records.size() + (extra ? extra->upserts.size() : 0));
-          w.u64(st.history.size() + (extra ? extra->events.size() : 0));
+          w.u64(st.table.size() + (extra ? extra->upserts.size() : 0));
+          w.u64(st.table.history_count() + (extra ? extra->events.size() : 0));
         });
       if (!empty) {
         // The state after `extra`: replaced and erased records are taken from it.
@@ -868,15 +889,15 @@ class file_store {
           });
           ++nrec;
         };
-        for (const auto& [key, r] : st.records) {
-          auto it = over.find(key);
+        st.table.for_each([&](const record& r) {
+          auto it = over.find(r.id);
           if (it == over.end()) {
             put_record(r);
           } else if (it->second) {
             put_record(*it->second);
             it->second = nullptr;  // written
           }
-        }
+        });
         if (extra)
           for (const auto& r : extra->upserts)
             if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
@@ -890,8 +911,7 @@ class file_store {
           });
           ++nev;
         };
-        for (const auto& [key, events] : st.history)
-          for (const auto& e : events) put_event(e);
+        st.table.for_each_history(put_event);
         if (extra)
           for (const auto& e : extra->events) put_event(e);
       }
