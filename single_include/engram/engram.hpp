@@ -4975,14 +4975,24 @@ class keyword_index {
 
   /// Indexes `text` as the document of `slot` in partition `p` (replacing what the slot held).
   /// O(terms of text).
-  void add(slot_id slot, partition_id p, std::string_view text) {
+  void add(slot_id slot, partition_id p, std::string_view text) { add_terms(slot, p, keyword_terms(text)); }
+
+  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
+  void update(slot_id slot, std::string_view text) {
+    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
+    add(slot, docs_[slot].partition, text);
+  }
+
+ private:
+  /// add() after tokenising: `terms` are keyword_terms(text) (strings or string views).
+  template <class Terms>
+  void add_terms(slot_id slot, partition_id p, const Terms& terms) {
     remove(slot);
     if (slot >= docs_.size()) docs_.resize(std::size_t{slot} + 1);
     if (p >= parts_.size()) parts_.resize(std::size_t{p} + 1);
     auto& d = docs_[slot];
     d.partition = p;
     d.live = true;
-    const auto terms = keyword_terms(text);
     d.length = static_cast<std::uint32_t>(terms.size());
     for (const auto& t : terms) {
       const auto id = intern(t);
@@ -4999,12 +5009,7 @@ class keyword_index {
     ++size_;
   }
 
-  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
-  void update(slot_id slot, std::string_view text) {
-    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
-    add(slot, docs_[slot].partition, text);
-  }
-
+ public:
   /// Forgets `slot` (a no-op when it holds nothing). O(Σ posting-list lengths of its terms).
   void remove(slot_id slot) {
     if (!contains(slot)) return;
@@ -5141,10 +5146,10 @@ class keyword_index {
     std::uint64_t total_length = 0;
   };
 
-  std::uint32_t intern(const std::string& term) {
+  std::uint32_t intern(std::string_view term) {
     if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(term_ids_.size());
-    term_ids_.emplace(term, id);
+    term_ids_.emplace(std::string(term), id);
     return id;
   }
 
@@ -5155,8 +5160,8 @@ class keyword_index {
   std::size_t size_ = 0;
 };
 
-/// Fills a keyword_index with many documents (opening a large memory): add() copies each text into a chunk,
-/// and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
+/// Fills a keyword_index with many documents (opening a large memory): add() tokenises each text into a
+/// chunk, and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
 /// the index the same keyword_index::add calls would build. Until finish() returned (or the loader was
 /// destroyed), the index must not be used, and add() must be called from one thread only.
 class keyword_index::bulk_loader {
@@ -5178,8 +5183,12 @@ class keyword_index::bulk_loader {
       index_.add(slot, p, text);
       return;
     }
-    cur_.docs.push_back({slot, p, cur_.text.size(), text.size()});
-    cur_.text.append(text);
+    const auto terms = keyword_terms(text);
+    cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
+    for (const auto& t : terms) {
+      cur_.terms.emplace_back(cur_.text.size(), t.size());
+      cur_.text.append(t);
+    }
     if (cur_.docs.size() >= chunk_docs) hand_over();
   }
 
@@ -5191,11 +5200,12 @@ class keyword_index::bulk_loader {
   struct doc {
     slot_id slot;
     partition_id partition;
-    std::size_t offset, size;
+    std::size_t first_term, terms;  // in chunk::terms
   };
   struct chunk {
     std::vector<doc> docs;
-    std::string text;
+    std::vector<std::pair<std::size_t, std::size_t>> terms;  // (offset, size) in text
+    std::string text;                                        // the terms of every document, back to back
   };
 
   void hand_over() {
@@ -5232,8 +5242,13 @@ class keyword_index::bulk_loader {
           c = std::move(queue_.front());
           queue_.pop_front();
         }
-        for (const auto& d : c.docs)
-          index_.add(d.slot, d.partition, std::string_view(c.text).substr(d.offset, d.size));
+        std::vector<std::string_view> terms;
+        for (const auto& d : c.docs) {
+          terms.clear();
+          for (std::size_t i = d.first_term; i < d.first_term + d.terms; ++i)
+            terms.push_back(std::string_view(c.text).substr(c.terms[i].first, c.terms[i].second));
+          index_.add_terms(d.slot, d.partition, terms);
+        }
       }
     } catch (...) {
       error_ = std::current_exception();  // read by stop() after join
