@@ -43,6 +43,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -859,12 +860,15 @@ class basic_memory {
     return out;
   }
 
-  void index_record(const record& r) {
-    const auto p = catalog_.partition_for(r.scope());
+  void index_record(const record& r) { index_record(r, keyword_); }
+  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening).
+  template <class Keywords>
+  void index_record(const record& r, Keywords& keywords) {
+    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
     const auto slot = catalog_.attach(r.id, p, r.hash);
     index_.add(slot, p, r.embedding);
     columns_.assign(slot, r);
-    keyword_.add(slot, p, r.memory);
+    keywords.add(slot, p, r.memory);
     while (access_.size() <= slot) access_.emplace_back(0u);
     access_[slot].store(0, std::memory_order_relaxed);
     set_expiry(slot, r);
@@ -1094,23 +1098,39 @@ class basic_memory {
     feed_duplicates_.clear();
   }
 
+  /// Indexes every record of the store (opening). The keyword index is built on a second thread meanwhile
+  /// when the store is large; partitions, catalog and expiry arrays are sized once from a counting pass.
   void rebuild_index() {
+    std::size_t expected = 0;
+    if constexpr (requires { { store_.size() } -> std::convertible_to<std::size_t>; }) expected = store_.size();
+    catalog_.reserve(expected);
+    expiry_.reserve(expected);
     // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
     if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
-      std::map<scope, std::size_t> counts;
-      store_.for_each([&](const record& r) { ++counts[r.scope()]; });
-      for (const auto& [sc, n] : counts) index_.reserve(catalog_.partition_for(sc), n);
+      std::vector<std::size_t> counts;  // by partition
+      store_.for_each([&](const record& r) {
+        const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
+        if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
+        ++counts[p];
+      });
+      for (std::size_t p = 0; p < counts.size(); ++p) index_.reserve(static_cast<partition_id>(p), counts[p]);
     }
+    constexpr std::size_t background_keywords_from = 20000;  // below, a thread costs more than it saves
     std::vector<record> missing;  // records stored without a vector (imported text): embedded now
-    store_.for_each([&](const record& r) {
-      if (r.embedding.empty()) {
-        missing.push_back(r);
-        return;
-      }
-      if (r.embedding.size() != embedder_.dimension())
-        throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
-      index_record(r);
-    });
+    {
+      keyword_index::bulk_loader keywords(keyword_,
+                                          expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
+      store_.for_each([&](const record& r) {
+        if (r.embedding.empty()) {
+          missing.push_back(r);
+          return;
+        }
+        if (r.embedding.size() != embedder_.dimension())
+          throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
+        index_record(r, keywords);
+      });
+      keywords.finish();
+    }
     if (missing.empty()) return;
     std::vector<std::string> texts;
     for (const auto& r : missing) texts.push_back(r.memory);

@@ -5216,19 +5216,129 @@ class worker_pool {
 /// @file detail/catalog.hpp
 /// basic_memory's bookkeeping: which slot holds which memory id, which partition each scope is, and the
 /// content hashes per partition for exact-duplicate checks. Not thread-safe (the memory's lock guards it).
+///
+/// Layout: per slot one id string and a 24-byte entry in flat vectors; id lookup and (partition, content
+/// hash) lookup go through open-addressing tables of slot numbers (8 bytes a cell, load at most 1/2), and
+/// the slots sharing a (partition, content hash) form a doubly linked list through the slot entries. So
+/// attaching a memory costs one allocation (its id), and opening a large store builds no node containers.
 
+// ---- begin <engram/detail/slot_hash_set.hpp>
+/// @file detail/slot_hash_set.hpp
+/// An open-addressing hash set of 32-bit slot numbers whose keys live in the caller's own arrays: the id index
+/// of scope_catalog and of record_table, with no node or key copy per entry.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// An open-addressing (linear probing) set of slot numbers whose keys live elsewhere: the caller gives the
+/// hash of the key it looks for and a predicate telling whether a slot holds that key. Each cell keeps 32
+/// bits of its key's hash, so probing rarely touches the keys, and growing never recomputes a hash.
+/// Erasing shifts the following cells back (no tombstones). Not thread-safe.
+class slot_hash_set {
+ public:
+  using slot_id = std::uint32_t;
+  static constexpr slot_id none = ~slot_id{0};
+
+  /// Makes room for `n` entries without growing.
+  void reserve(std::size_t n) {
+    std::size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    if (cap > cells_.size()) rehash(cap);
+  }
+
+  /// The slot whose key `is_key` accepts among those hashed to `hash`, or `none`.
+  template <class IsKey>
+  [[nodiscard]] slot_id find(std::uint64_t hash, IsKey&& is_key) const {
+    if (cells_.empty()) return none;
+    const auto tag = fold(hash);
+    for (std::size_t i = tag & mask_;; i = (i + 1) & mask_) {
+      const auto& c = cells_[i];
+      if (c.slot == none) return none;
+      if (c.tag == tag && is_key(c.slot)) return c.slot;
+    }
+  }
+
+  /// Adds `slot` with key hash `hash` (the caller guarantees that no slot with an equal key is present).
+  void insert(std::uint64_t hash, slot_id slot) {
+    if (2 * (size_ + 1) > cells_.size()) rehash(cells_.empty() ? 16 : 2 * cells_.size());
+    place(cell{slot, fold(hash)});
+    ++size_;
+  }
+
+  /// Removes `slot`, stored with key hash `hash`; a no-op when it is not there.
+  void erase(std::uint64_t hash, slot_id slot) {
+    if (cells_.empty()) return;
+    std::size_t i = fold(hash) & mask_;
+    while (cells_[i].slot != slot) {
+      if (cells_[i].slot == none) return;
+      i = (i + 1) & mask_;
+    }
+    // Backward shift: move later cells of the cluster into the hole unless that would put them before home.
+    for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      if (cells_[j].slot == none) break;
+      const std::size_t home = cells_[j].tag & mask_;
+      if (((j - home) & mask_) >= ((j - i) & mask_)) {
+        cells_[i] = cells_[j];
+        i = j;
+      }
+    }
+    cells_[i] = cell{};
+    --size_;
+  }
+
+  /// Replaces `from` (key hash `hash`) by `to` in place; `to` must have the same key.
+  void replace(std::uint64_t hash, slot_id from, slot_id to) {
+    if (cells_.empty()) return;
+    for (std::size_t i = fold(hash) & mask_; cells_[i].slot != none; i = (i + 1) & mask_)
+      if (cells_[i].slot == from) {
+        cells_[i].slot = to;
+        return;
+      }
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+ private:
+  struct cell {
+    slot_id slot = none;
+    std::uint32_t tag = 0;
+  };
+  static std::uint32_t fold(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h ^ (h >> 32)); }
+
+  void place(cell c) {
+    std::size_t i = c.tag & mask_;
+    while (cells_[i].slot != none) i = (i + 1) & mask_;
+    cells_[i] = c;
+  }
+  void rehash(std::size_t cap) {
+    std::vector<cell> old(cap);
+    old.swap(cells_);
+    mask_ = cap - 1;
+    for (const auto& c : old)
+      if (c.slot != none) place(c);
+  }
+
+  std::vector<cell> cells_;  // size 0 or a power of two
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/slot_hash_set.hpp>
 // #include <engram/index/topk.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -5244,15 +5354,20 @@ using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to
 
 class scope_catalog {
  public:
-  /// The partition of an exact record scope, created on first use.
-  partition_id partition_for(const scope& s) {
-    if (auto it = ids_.find(s); it != ids_.end()) return it->second;
+  /// The partition of an exact record scope, created on first use. O(1) expected.
+  partition_id partition_for(const scope& s) { return partition_for(s.user_id, s.agent_id, s.run_id); }
+
+  /// As above, from the three ids (no scope object needed).
+  partition_id partition_for(std::string_view user_id, std::string_view agent_id, std::string_view run_id) {
+    const auto key = scope_key{user_id, agent_id, run_id};
+    if (auto it = ids_.find(key); it != ids_.end()) return it->second;
     const auto p = static_cast<partition_id>(parts_.size());
-    parts_.push_back(partition{s, {}, {}});
-    ids_.emplace(s, p);
+    scope s{std::string(user_id), std::string(agent_id), std::string(run_id)};
     if (!s.user_id.empty()) by_user_[s.user_id].push_back(p);
     if (!s.agent_id.empty()) by_agent_[s.agent_id].push_back(p);
     if (!s.run_id.empty()) by_run_[s.run_id].push_back(p);
+    ids_.emplace(s, p);
+    parts_.push_back(partition{std::move(s), {}});
     return p;
   }
 
@@ -5275,102 +5390,176 @@ class scope_catalog {
     return out;  // lists are built in increasing order
   }
 
-  /// Gives memory `id` a slot in partition `p`.
-  slot_id attach(const std::string& id, partition_id p, const std::string& hash) {
+  /// Makes room for `n` memories in total without growing (bulk loading).
+  void reserve(std::size_t n) {
+    ids_of_.reserve(n);
+    slots_.reserve(n);
+    by_id_.reserve(n);
+    by_hash_.reserve(n);
+  }
+
+  /// Gives memory `id` (not attached yet) a slot in partition `p`. O(1) expected; one allocation for the id.
+  slot_id attach(std::string_view id, partition_id p, std::string_view hash) {
     slot_id s;
     if (!free_.empty()) {
       s = free_.back();
       free_.pop_back();
+      ids_of_[s].assign(id);
     } else {
       s = static_cast<slot_id>(slots_.size());
+      ids_of_.emplace_back(id);
       slots_.emplace_back();
     }
-    slots_[s] = slot_info{id, p, hash, true};
-    slot_of_.emplace(id, s);
-    parts_[p].members.insert(s);
-    parts_[p].by_hash.emplace(hash, s);
+    auto& info = slots_[s];
+    auto& members = parts_[p].members;
+    info = slot_info{p, static_cast<std::uint32_t>(members.size()), fingerprint(hash), slot_hash_set::none,
+                     slot_hash_set::none};
+    members.push_back(s);
+    by_id_.insert(id_hash(id), s);
+    link_hash(s);
+    ++size_;
     return s;
   }
 
-  /// Releases a slot (its memory was deleted).
+  /// Releases a slot (its memory was deleted). O(1) expected.
   void detach(slot_id s) {
     auto& info = slots_[s];
-    auto& part = parts_[info.partition];
-    part.members.erase(s);
-    erase_hash(part, info.hash, s);
-    slot_of_.erase(info.id);
+    auto& members = parts_[info.partition].members;
+    const auto last = members.back();
+    members[info.position] = last;
+    slots_[last].position = info.position;
+    members.pop_back();
+    unlink_hash(s);
+    by_id_.erase(id_hash(ids_of_[s]), s);
+    std::string().swap(ids_of_[s]);
     info = slot_info{};
     free_.push_back(s);
+    --size_;
   }
 
-  /// Records a new content hash for a slot (its text was updated).
-  void rehash(slot_id s, const std::string& hash) {
-    auto& info = slots_[s];
-    auto& part = parts_[info.partition];
-    erase_hash(part, info.hash, s);
-    info.hash = hash;
-    part.by_hash.emplace(hash, s);
+  /// Records a new content hash for a slot (its text was updated). O(1) expected.
+  void rehash(slot_id s, std::string_view hash) {
+    unlink_hash(s);
+    slots_[s].content = fingerprint(hash);
+    link_hash(s);
   }
 
   [[nodiscard]] std::optional<slot_id> slot_of(std::string_view id) const {
-    auto it = slot_of_.find(id);
-    return it == slot_of_.end() ? std::nullopt : std::optional<slot_id>(it->second);
+    const auto s = by_id_.find(id_hash(id), [&](slot_id x) { return ids_of_[x] == id; });
+    return s == slot_hash_set::none ? std::nullopt : std::optional<slot_id>(s);
   }
-  [[nodiscard]] const std::string& id_of(slot_id s) const { return slots_[s].id; }
+  [[nodiscard]] const std::string& id_of(slot_id s) const { return ids_of_[s]; }
   [[nodiscard]] partition_id partition_of(slot_id s) const { return slots_[s].partition; }
   [[nodiscard]] const scope& scope_of(partition_id p) const { return parts_[p].scope; }
-  [[nodiscard]] std::size_t size() const noexcept { return slot_of_.size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
   /// Number of partitions (ids 0 .. partition_count()-1), empty ones included.
   [[nodiscard]] std::size_t partition_count() const noexcept { return parts_.size(); }
   /// One past the highest slot ever used (the size a slot bitmap needs).
   [[nodiscard]] std::size_t slot_capacity() const noexcept { return slots_.size(); }
 
-  /// Calls f(slot) for each slot of partition p.
+  /// Calls f(slot) for each slot of partition p, in no particular order.
   template <class F>
   void for_each_slot(partition_id p, F&& f) const {
     for (const auto s : parts_[p].members) f(s);
   }
   [[nodiscard]] std::size_t partition_size(partition_id p) const { return parts_[p].members.size(); }
 
-  /// Slots of partition p whose text has this content hash.
-  [[nodiscard]] std::vector<slot_id> with_hash(partition_id p, const std::string& hash) const {
+  /// Slots of partition p whose text has this content hash, in increasing order. Hashes are told apart by a
+  /// 64-bit fingerprint: in the astronomically rare case of two colliding, a slot with the other hash is
+  /// listed too (callers compare the texts anyway). O(slots listed).
+  [[nodiscard]] std::vector<slot_id> with_hash(partition_id p, std::string_view hash) const {
     std::vector<slot_id> out;
-    auto [b, e] = parts_[p].by_hash.equal_range(hash);
-    for (auto it = b; it != e; ++it) out.push_back(it->second);
+    const auto fp = fingerprint(hash);
+    for (auto s = head_of(p, fp); s != slot_hash_set::none; s = slots_[s].next) out.push_back(s);
     std::sort(out.begin(), out.end());
     return out;
   }
 
-  void clear() {
-    *this = scope_catalog{};
-  }
+  void clear() { *this = scope_catalog{}; }
 
  private:
   struct slot_info {
-    std::string id;
     partition_id partition = 0;
-    std::string hash;
-    bool used = false;
+    std::uint32_t position = 0;                 // index in its partition's members
+    std::uint64_t content = 0;                  // fingerprint of the content hash
+    slot_id prev = slot_hash_set::none;         // neighbours with the same (partition, content)
+    slot_id next = slot_hash_set::none;
   };
   struct partition {
     engram::scope scope;
-    std::unordered_set<slot_id> members;
-    std::unordered_multimap<std::string, slot_id> by_hash;
+    std::vector<slot_id> members;
   };
-  static void erase_hash(partition& part, const std::string& hash, slot_id s) {
-    auto [b, e] = part.by_hash.equal_range(hash);
-    for (auto it = b; it != e; ++it)
-      if (it->second == s) {
-        part.by_hash.erase(it);
-        return;
-      }
+  /// A scope as three views, to look a partition up without building a scope.
+  struct scope_key {
+    std::string_view user, agent, run;
+  };
+  struct scope_hash {
+    using is_transparent = void;
+    std::size_t operator()(const scope_key& k) const noexcept {
+      const std::hash<std::string_view> h;
+      return h(k.user) ^ (h(k.agent) * 0x9E3779B97F4A7C15ull) ^ (h(k.run) * 0xC2B2AE3D27D4EB4Full);
+    }
+    std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_key{s.user_id, s.agent_id, s.run_id}); }
+  };
+  struct scope_equal {
+    using is_transparent = void;
+    static scope_key key(const scope& s) noexcept { return {s.user_id, s.agent_id, s.run_id}; }
+    static scope_key key(const scope_key& k) noexcept { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      const auto x = key(a), y = key(b);
+      return x.user == y.user && x.agent == y.agent && x.run == y.run;
+    }
+  };
+
+  static std::uint64_t id_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+  static std::uint64_t fingerprint(std::string_view hash) noexcept { return std::hash<std::string_view>{}(hash); }
+  static std::uint64_t hash_key(partition_id p, std::uint64_t content) noexcept {
+    return content ^ ((std::uint64_t{p} + 1) * 0x9E3779B97F4A7C15ull);
   }
 
-  std::vector<slot_info> slots_;
+  [[nodiscard]] slot_id head_of(partition_id p, std::uint64_t content) const {
+    return by_hash_.find(hash_key(p, content), [&](slot_id x) {
+      return slots_[x].partition == p && slots_[x].content == content;
+    });
+  }
+  /// Puts `s` at the head of its (partition, content) list.
+  void link_hash(slot_id s) {
+    auto& info = slots_[s];
+    const auto key = hash_key(info.partition, info.content);
+    const auto head = head_of(info.partition, info.content);
+    info.prev = slot_hash_set::none;
+    info.next = head;
+    if (head == slot_hash_set::none) {
+      by_hash_.insert(key, s);
+    } else {
+      slots_[head].prev = s;
+      by_hash_.replace(key, head, s);
+    }
+  }
+  void unlink_hash(slot_id s) {
+    auto& info = slots_[s];
+    if (info.next != slot_hash_set::none) slots_[info.next].prev = info.prev;
+    if (info.prev != slot_hash_set::none) {
+      slots_[info.prev].next = info.next;
+    } else {
+      const auto key = hash_key(info.partition, info.content);
+      if (info.next == slot_hash_set::none)
+        by_hash_.erase(key, s);
+      else
+        by_hash_.replace(key, s, info.next);
+    }
+    info.prev = info.next = slot_hash_set::none;
+  }
+
+  std::vector<std::string> ids_of_;  // by slot; empty when free
+  std::vector<slot_info> slots_;     // by slot
   std::vector<slot_id> free_;
-  string_map<slot_id> slot_of_;
+  std::size_t size_ = 0;
+  slot_hash_set by_id_;    // slots by id
+  slot_hash_set by_hash_;  // the first slot of each (partition, content) list
   std::vector<partition> parts_;
-  std::map<scope, partition_id> ids_;
+  std::unordered_map<scope, partition_id, scope_hash, scope_equal> ids_;
   string_map<std::vector<partition_id>> by_user_, by_agent_, by_run_;
 };
 
@@ -5726,11 +5915,16 @@ inline std::vector<std::string> keyword_terms(std::string_view text) {
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -5781,14 +5975,24 @@ class keyword_index {
 
   /// Indexes `text` as the document of `slot` in partition `p` (replacing what the slot held).
   /// O(terms of text).
-  void add(slot_id slot, partition_id p, std::string_view text) {
+  void add(slot_id slot, partition_id p, std::string_view text) { add_terms(slot, p, keyword_terms(text)); }
+
+  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
+  void update(slot_id slot, std::string_view text) {
+    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
+    add(slot, docs_[slot].partition, text);
+  }
+
+ private:
+  /// add() after tokenising: `terms` are keyword_terms(text) (strings or string views).
+  template <class Terms>
+  void add_terms(slot_id slot, partition_id p, const Terms& terms) {
     remove(slot);
     if (slot >= docs_.size()) docs_.resize(std::size_t{slot} + 1);
     if (p >= parts_.size()) parts_.resize(std::size_t{p} + 1);
     auto& d = docs_[slot];
     d.partition = p;
     d.live = true;
-    const auto terms = keyword_terms(text);
     d.length = static_cast<std::uint32_t>(terms.size());
     for (const auto& t : terms) {
       const auto id = intern(t);
@@ -5805,12 +6009,7 @@ class keyword_index {
     ++size_;
   }
 
-  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
-  void update(slot_id slot, std::string_view text) {
-    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
-    add(slot, docs_[slot].partition, text);
-  }
-
+ public:
   /// Forgets `slot` (a no-op when it holds nothing). O(Σ posting-list lengths of its terms).
   void remove(slot_id slot) {
     if (!contains(slot)) return;
@@ -5834,6 +6033,8 @@ class keyword_index {
   }
 
   void clear() { *this = keyword_index(params_); }
+
+  class bulk_loader;
 
   /// Number of documents held.
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -5941,12 +6142,12 @@ class keyword_index {
     std::uint64_t total_length = 0;
   };
 
-  std::uint32_t intern(const std::string& term) {
+  std::uint32_t intern(std::string_view term) {
     if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(term_ids_.size());
-    term_ids_.emplace(term, id);
-    terms_.push_back(term);
-    if (term.size() >= variant_prefix) by_prefix_[term.substr(0, variant_prefix)].push_back(id);
+    term_ids_.emplace(std::string(term), id);
+    terms_.emplace_back(term);
+    if (term.size() >= variant_prefix) by_prefix_[std::string(term.substr(0, variant_prefix))].push_back(id);
     return id;
   }
 
@@ -5994,6 +6195,115 @@ class keyword_index {
   std::vector<document> docs_;                  // by slot
   std::vector<partition> parts_;                // by partition id
   std::size_t size_ = 0;
+};
+
+/// Fills a keyword_index with many documents (opening a large memory): add() tokenises each text into a
+/// chunk, and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
+/// the index the same keyword_index::add calls would build. Until finish() returned (or the loader was
+/// destroyed), the index must not be used, and add() must be called from one thread only.
+class keyword_index::bulk_loader {
+ public:
+  /// background: index on a second thread; false: add() indexes at once (small loads, one core).
+  bulk_loader(keyword_index& index, bool background) : index_(index) {
+    if (background) worker_ = std::thread([this] { run(); });
+  }
+  bulk_loader(const bulk_loader&) = delete;
+  bulk_loader& operator=(const bulk_loader&) = delete;
+  /// Stops the worker (documents not indexed yet are dropped when finish() was not called).
+  ~bulk_loader() {
+    stop(false);
+  }
+
+  /// Indexes `text` as the document of `slot` in partition `p`, now or in the background. O(|text|) here.
+  void add(slot_id slot, partition_id p, std::string_view text) {
+    if (!worker_.joinable()) {
+      index_.add(slot, p, text);
+      return;
+    }
+    const auto terms = keyword_terms(text);
+    cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
+    for (const auto& t : terms) {
+      cur_.terms.emplace_back(cur_.text.size(), t.size());
+      cur_.text.append(t);
+    }
+    if (cur_.docs.size() >= chunk_docs) hand_over();
+  }
+
+  /// Returns once every document added is indexed. @throws what indexing threw (std::bad_alloc).
+  void finish() { stop(true); }
+
+ private:
+  static constexpr std::size_t chunk_docs = 4096;
+  struct doc {
+    slot_id slot;
+    partition_id partition;
+    std::size_t first_term, terms;  // in chunk::terms
+  };
+  struct chunk {
+    std::vector<doc> docs;
+    std::vector<std::pair<std::size_t, std::size_t>> terms;  // (offset, size) in text
+    std::string text;                                        // the terms of every document, back to back
+  };
+
+  void hand_over() {
+    {
+      std::lock_guard lock(mtx_);
+      if (!failed_) queue_.push_back(std::move(cur_));  // after a failure finish() reports it; nothing more is indexed
+    }
+    cv_.notify_one();
+    cur_ = chunk{};
+    cur_.docs.reserve(chunk_docs);
+  }
+
+  void stop(bool keep) {
+    if (!worker_.joinable()) return;
+    if (keep && !cur_.docs.empty()) hand_over();
+    {
+      std::lock_guard lock(mtx_);
+      if (!keep) queue_.clear();
+      done_ = true;
+    }
+    cv_.notify_one();
+    worker_.join();
+    if (keep && error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+  void run() {
+    try {
+      while (true) {
+        chunk c;
+        {
+          std::unique_lock lock(mtx_);
+          cv_.wait(lock, [&] { return done_ || !queue_.empty(); });
+          if (queue_.empty()) return;
+          c = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        std::vector<std::string_view> terms;
+        for (const auto& d : c.docs) {
+          terms.clear();
+          for (std::size_t i = d.first_term; i < d.first_term + d.terms; ++i)
+            terms.push_back(std::string_view(c.text).substr(c.terms[i].first, c.terms[i].second));
+          index_.add_terms(d.slot, d.partition, terms);
+        }
+      }
+    } catch (...) {
+      error_ = std::current_exception();  // read by stop() after join
+      std::lock_guard lock(mtx_);
+      failed_ = true;
+      queue_.clear();
+    }
+  }
+
+  keyword_index& index_;
+  chunk cur_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<chunk> queue_;
+  bool done_ = false;
+  bool failed_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;
 };
 
 }  // namespace engram::inline v0
@@ -6135,6 +6445,7 @@ inline bool is_uuid(std::string_view s) noexcept {
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -6951,12 +7262,15 @@ class basic_memory {
     return out;
   }
 
-  void index_record(const record& r) {
-    const auto p = catalog_.partition_for(r.scope());
+  void index_record(const record& r) { index_record(r, keyword_); }
+  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening).
+  template <class Keywords>
+  void index_record(const record& r, Keywords& keywords) {
+    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
     const auto slot = catalog_.attach(r.id, p, r.hash);
     index_.add(slot, p, r.embedding);
     columns_.assign(slot, r);
-    keyword_.add(slot, p, r.memory);
+    keywords.add(slot, p, r.memory);
     while (access_.size() <= slot) access_.emplace_back(0u);
     access_[slot].store(0, std::memory_order_relaxed);
     set_expiry(slot, r);
@@ -7186,23 +7500,39 @@ class basic_memory {
     feed_duplicates_.clear();
   }
 
+  /// Indexes every record of the store (opening). The keyword index is built on a second thread meanwhile
+  /// when the store is large; partitions, catalog and expiry arrays are sized once from a counting pass.
   void rebuild_index() {
+    std::size_t expected = 0;
+    if constexpr (requires { { store_.size() } -> std::convertible_to<std::size_t>; }) expected = store_.size();
+    catalog_.reserve(expected);
+    expiry_.reserve(expected);
     // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
     if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
-      std::map<scope, std::size_t> counts;
-      store_.for_each([&](const record& r) { ++counts[r.scope()]; });
-      for (const auto& [sc, n] : counts) index_.reserve(catalog_.partition_for(sc), n);
+      std::vector<std::size_t> counts;  // by partition
+      store_.for_each([&](const record& r) {
+        const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
+        if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
+        ++counts[p];
+      });
+      for (std::size_t p = 0; p < counts.size(); ++p) index_.reserve(static_cast<partition_id>(p), counts[p]);
     }
+    constexpr std::size_t background_keywords_from = 20000;  // below, a thread costs more than it saves
     std::vector<record> missing;  // records stored without a vector (imported text): embedded now
-    store_.for_each([&](const record& r) {
-      if (r.embedding.empty()) {
-        missing.push_back(r);
-        return;
-      }
-      if (r.embedding.size() != embedder_.dimension())
-        throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
-      index_record(r);
-    });
+    {
+      keyword_index::bulk_loader keywords(keyword_,
+                                          expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
+      store_.for_each([&](const record& r) {
+        if (r.embedding.empty()) {
+          missing.push_back(r);
+          return;
+        }
+        if (r.embedding.size() != embedder_.dimension())
+          throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
+        index_record(r, keywords);
+      });
+      keywords.finish();
+    }
     if (missing.empty()) return;
     std::vector<std::string> texts;
     for (const auto& r : missing) texts.push_back(r.memory);
@@ -7742,6 +8072,145 @@ inline void check_same_identity(const store_identity& have, const store_identity
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/identity_check.hpp>
 // #include <engram/detail/posix_file.hpp>: inlined above
+// ---- begin <engram/detail/record_table.hpp>
+/// @file detail/record_table.hpp
+/// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
+/// reads both stores serve (get, for_each, history) and the batch application they share.
+
+// #include <engram/detail/slot_hash_set.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Records in one flat vector and histories in another, each found by id through an open-addressing index
+/// (no node and no key copy per record). Erasing moves the last record into the hole, so iteration order is
+/// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert, erase) and histories
+/// (append) are separate members: after reserve(), one thread may fill the records while another fills the
+/// histories (opening a snapshot).
+class record_table {
+ public:
+  /// The record with this id, or nullptr. O(1) expected.
+  [[nodiscard]] const record* find(std::string_view id) const {
+    const auto at = records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
+    return at == slot_hash_set::none ? nullptr : &records_[at];
+  }
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    const auto* r = find(id);
+    return r ? std::optional<record>(*r) : std::nullopt;
+  }
+
+  /// Calls f(const record&) for every record, in no particular order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& r : records_) f(r);
+  }
+
+  /// The events of one memory id, oldest first; empty when the id never existed.
+  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
+    const auto at = history_at(memory_id);
+    return at == slot_hash_set::none ? std::vector<history_event>{} : histories_[at];
+  }
+
+  /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
+  /// particular order (deleted memories included).
+  template <class F>
+  void for_each_history(F&& f) const {
+    for (const auto& events : histories_)
+      for (const auto& e : events) f(e);
+  }
+
+  /// Inserts `r`, or replaces the record with its id. O(1) expected (amortised).
+  void upsert(record r) {
+    const auto h = key_hash(r.id);
+    const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == r.id; });
+    if (at != slot_hash_set::none) {
+      records_[at] = std::move(r);
+      return;
+    }
+    records_.push_back(std::move(r));
+    records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
+  }
+
+  /// Removes the record with this id; a no-op when there is none. O(1) expected.
+  void erase(std::string_view id) {
+    const auto h = key_hash(id);
+    const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == id; });
+    if (at == slot_hash_set::none) return;
+    records_at_.erase(h, at);
+    const auto last = static_cast<std::uint32_t>(records_.size() - 1);
+    if (at != last) {
+      records_at_.replace(key_hash(records_[last].id), last, at);
+      records_[at] = std::move(records_[last]);
+    }
+    records_.pop_back();
+  }
+
+  /// Appends `e` to the history of e.memory_id. O(1) expected (amortised).
+  void append(history_event e) {
+    const auto h = key_hash(e.memory_id);
+    const auto at = histories_at_.find(h, [&](std::uint32_t i) { return histories_[i].front().memory_id == e.memory_id; });
+    if (at != slot_hash_set::none) {
+      histories_[at].push_back(std::move(e));
+      return;
+    }
+    histories_.emplace_back().push_back(std::move(e));
+    histories_at_.insert(h, static_cast<std::uint32_t>(histories_.size() - 1));
+  }
+
+  /// Applies the batch's upserts, erases and events, in that order (its pending-queue part is the store's).
+  void apply(const write_batch& b) {
+    for (const auto& r : b.upserts) upsert(r);
+    for (const auto& id : b.erases) erase(id);
+    for (const auto& e : b.events) append(e);
+  }
+  /// As above, moving the records and events out of `b` (replaying a decoded log entry).
+  void apply(write_batch&& b) {
+    for (auto& r : b.upserts) upsert(std::move(r));
+    for (const auto& id : b.erases) erase(id);
+    for (auto& e : b.events) append(std::move(e));
+  }
+
+  /// Makes room for `records` records and the histories of `memories` memories (hints, opening a snapshot).
+  void reserve(std::size_t records, std::size_t memories) {
+    records_.reserve(records);
+    records_at_.reserve(records);
+    histories_.reserve(memories);
+    histories_at_.reserve(memories);
+  }
+
+  /// Erases every record and every history.
+  void clear() { *this = record_table{}; }
+
+  /// Number of records.
+  [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
+  /// Number of memory ids with a history.
+  [[nodiscard]] std::size_t history_count() const noexcept { return histories_.size(); }
+
+ private:
+  static std::uint64_t key_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+  [[nodiscard]] std::uint32_t history_at(std::string_view memory_id) const {
+    return histories_at_.find(key_hash(memory_id),
+                              [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
+  }
+
+  std::vector<record> records_;
+  slot_hash_set records_at_;  // index into records_, by id
+  std::vector<std::vector<history_event>> histories_;  // never empty
+  slot_hash_set histories_at_;  // index into histories_, by memory id
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/record_table.hpp>
 // ---- begin <engram/detail/record_codec.hpp>
 /// @file detail/record_codec.hpp
 /// The binary form of records, history events and write batches in file_store's files: little-endian
@@ -8062,6 +8531,7 @@ inline constexpr int storage_format_version = 1;
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -8075,6 +8545,7 @@ inline constexpr int storage_format_version = 1;
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -8089,6 +8560,9 @@ enum class durability {
   /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
   /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
   /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
+  /// When several writers were active at the end of the previous flush, the leader first waits (at most half
+  /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
+  /// miss the next, and the batches alternate between two halves of them.
   group_commit,
   /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
   /// process, not of the machine. For caches and tests.
@@ -8217,12 +8691,19 @@ class file_store {
   }
 
   /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
-  /// fdatasync (the first becomes the leader, the others wait for it). With durability::buffered it
-  /// returns at once. @throws storage_error when the fsync failed (the store then refuses writes).
+  /// fdatasync (the first becomes the leader, the others wait for it; the leader gathers them as
+  /// durability::group_commit describes). With durability::buffered it returns at once.
+  /// @throws storage_error when the fsync failed (the store then refuses writes).
   void sync(std::uint64_t ticket) {
     auto& st = *s_;
     if (st.options.mode == durability::buffered) return;
     std::unique_lock lk(st.group_mtx);
+    ++st.sync_waiters;
+    st.gather_cv.notify_one();
+    struct leave {
+      state& st;
+      ~leave() { --st.sync_waiters; }  // group_mtx is held again whenever the loop is left
+    } guard{st};
     while (st.durable.load() < ticket) {
       if (st.sync_error) std::rethrow_exception(st.sync_error);
       if (st.syncing) {
@@ -8230,8 +8711,10 @@ class file_store {
         continue;
       }
       st.syncing = true;
+      gather(lk, [&] { return st.sync_waiters; });
       lk.unlock();
       std::exception_ptr err;
+      std::chrono::steady_clock::duration flush_time{};
       try {
         detail::unique_fd fd;
         std::uint64_t target = 0;
@@ -8241,7 +8724,9 @@ class file_store {
           fd = detail::unique_fd(::dup(st.log.get()));  // a compaction may replace st.log meanwhile
           if (!fd) detail::throw_errno("cannot dup", log_path(st.generation));
         }
+        const auto flush_start = std::chrono::steady_clock::now();
         detail::sync_data(fd.get(), st.dir);
+        flush_time = std::chrono::steady_clock::now() - flush_start;
         mark_durable(target);
         std::unique_lock wl(st.write_mtx);
         ++st.stats.syncs;
@@ -8251,6 +8736,8 @@ class file_store {
         st.failed = e.what();
       }
       lk.lock();
+      st.last_flush = flush_time;
+      st.last_round = st.sync_waiters;  // the writers it served and those that came meanwhile
       st.syncing = false;
       if (err) st.sync_error = err;
       st.sync_cv.notify_all();
@@ -8259,23 +8746,20 @@ class file_store {
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->records.find(std::string(id));
-    if (it == s_->records.end()) return std::nullopt;
-    return it->second;
+    return s_->table.get(id);
   }
 
   /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
   template <class F>
   void for_each(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, r] : s_->records) f(r);
+    s_->table.for_each(f);
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->history.find(std::string(memory_id));
-    return it == s_->history.end() ? std::vector<history_event>{} : it->second;
+    return s_->table.history(memory_id);
   }
 
   /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
@@ -8283,8 +8767,7 @@ class file_store {
   template <class F>
   void for_each_history(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, events] : s_->history)
-      for (const auto& e : events) f(e);
+    s_->table.for_each_history(f);
   }
 
   /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
@@ -8301,8 +8784,7 @@ class file_store {
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
-    s_->records.clear();
-    s_->history.clear();
+    s_->table.clear();
   }
 
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
@@ -8325,7 +8807,7 @@ class file_store {
 
   [[nodiscard]] std::size_t size() const {
     std::shared_lock lock(s_->mtx);
-    return s_->records.size();
+    return s_->table.size();
   }
 
   /// What opening found (damage discarded, entries replayed).
@@ -8405,9 +8887,8 @@ class file_store {
     file_store_options options;
     detail::dir_lock lock;
 
-    mutable std::shared_mutex mtx;  // guards records, history, identity
-    std::unordered_map<std::string, record> records;
-    std::unordered_map<std::string, std::vector<history_event>> history;
+    mutable std::shared_mutex mtx;  // guards table, identity
+    detail::record_table table;     // records and history
     std::optional<store_identity> identity;
     detail::pending_list queued_adds;  // add_async entries awaiting extraction
 
@@ -8427,6 +8908,10 @@ class file_store {
     std::exception_ptr sync_error;
     std::vector<pending*> queue;
     bool leader = false;
+    std::size_t sync_waiters = 0;  // callers inside sync()
+    std::size_t last_round = 0;    // writers active at the end of the last flush (served or waiting)
+    std::chrono::steady_clock::duration last_flush{};  // how long that flush took (group_mtx)
+    std::condition_variable gather_cv;  // a leader gathering writers waits here; arriving writers notify it
 
     recovery_report report;
     std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
@@ -8540,8 +9025,7 @@ class file_store {
       for (int attempt = 0;; ++attempt) {
         load();
         if (current_generation() == st.generation || attempt == 10) break;
-        st.records.clear();
-        st.history.clear();
+        st.table.clear();
         st.identity.reset();
         st.queued_adds.clear();
         st.report = {};
@@ -8597,6 +9081,12 @@ class file_store {
       case kind_batch: {
         if (in_snapshot) break;
         auto b = detail::decode_batch(r, file);  // decoded whole before anything is applied
+        // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
+        // the batch is applied as any batch.
+        st.table.apply(std::move(b));
+        b.upserts.clear();
+        b.erases.clear();
+        b.events.clear();
         apply_to_memory(b);
         return;
       }
@@ -8621,9 +9111,7 @@ class file_store {
       }
       case kind_record: {
         if (!in_snapshot) break;
-        auto rec = detail::decode_record(r);
-        auto key = rec.id;
-        st.records.insert_or_assign(std::move(key), std::move(rec));
+        st.table.upsert(detail::decode_record(r));
         ++st.report.snapshot_records;
         return;
       }
@@ -8631,14 +9119,13 @@ class file_store {
         if (!in_snapshot) break;
         const auto nr = r.u64(), nh = r.u64();
         // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
-        st.records.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)));
-        st.history.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
+        st.table.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)),
+                         static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
         return;
       }
       case kind_event: {
         if (!in_snapshot) break;
-        auto e = detail::decode_event(r, file);
-        st.history[e.memory_id].push_back(std::move(e));
+        st.table.append(detail::decode_event(r, file));
         ++st.report.snapshot_events;
         return;
       }
@@ -8656,6 +9143,9 @@ class file_store {
       st.generation = read_header(f.data(), f.size(), snap_magic, sp);
       st.size_hint_limit = f.size() / 64;
       st.snapshot_bytes = f.size();
+      // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
+      // records and history events, which fill separate maps, are decoded side by side.
+      std::vector<std::pair<const char*, std::size_t>> records, events;
       std::size_t pos = header_size;
       bool ended = false;
       while (pos < f.size() && !ended) {
@@ -8663,21 +9153,50 @@ class file_store {
         if (!fr.problem.empty())
           throw storage_error("file_store: snapshot '" + sp + "' is damaged at offset " + std::to_string(pos) +
                               " (" + fr.problem + "); restore it from a backup or an export");
-        if (static_cast<std::uint8_t>(fr.payload[0]) == kind_end) {
+        const auto kind = static_cast<std::uint8_t>(fr.payload[0]);
+        if (kind == kind_end) {
           detail::byte_reader r(fr.payload + 1, fr.size - 1, sp);
           const auto nr = r.u64(), ne = r.u64();
-          if (nr != st.report.snapshot_records || ne != st.report.snapshot_events)
+          if (nr != records.size() || ne != events.size())
             throw storage_error("file_store: snapshot '" + sp + "' is inconsistent: it announces " +
                                 std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
-                                std::to_string(st.report.snapshot_records) + " and " +
-                                std::to_string(st.report.snapshot_events));
+                                std::to_string(records.size()) + " and " + std::to_string(events.size()));
           ended = true;
+        } else if (kind == kind_record) {
+          records.emplace_back(fr.payload, fr.size);
+        } else if (kind == kind_event) {
+          events.emplace_back(fr.payload, fr.size);
         } else {
           apply_payload(fr.payload, fr.size, true, sp);
         }
         pos += 8 + fr.size;
       }
       if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+      auto apply_all = [&](const std::vector<std::pair<const char*, std::size_t>>& entries) {
+        for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
+      };
+      constexpr std::size_t parallel_from = 20000;  // entries; below, a thread costs more than it saves
+      if (records.size() + events.size() >= parallel_from && std::thread::hardware_concurrency() > 1) {
+        std::exception_ptr failed;
+        std::thread other([&] {
+          try {
+            apply_all(events);  // the table's histories and st.report.snapshot_events only
+          } catch (...) {
+            failed = std::current_exception();
+          }
+        });
+        try {
+          apply_all(records);  // the table's records and st.report.snapshot_records
+        } catch (...) {
+          other.join();
+          throw;
+        }
+        other.join();
+        if (failed) std::rethrow_exception(failed);
+      } else {
+        apply_all(records);
+        apply_all(events);
+      }
     }
     st.report.generation = st.generation;
 
@@ -8757,11 +9276,8 @@ class file_store {
   // ---- writing ------------------------------------------------------------------------------------------
 
   void apply_to_memory(const write_batch& b) {
-    auto& st = *s_;
-    for (const auto& r : b.upserts) st.records.insert_or_assign(r.id, r);
-    for (const auto& id : b.erases) st.records.erase(id);
-    for (const auto& e : b.events) st.history[e.memory_id].push_back(e);
-    st.queued_adds.apply(b.enqueued, b.dequeued);
+    s_->table.apply(b);
+    s_->queued_adds.apply(b.enqueued, b.dequeued);
   }
 
   /// A batch's log entry payload: the original kind when it leaves the pending queue alone.
@@ -8816,19 +9332,23 @@ class file_store {
     pending me{&frame, &b, false, nullptr, {}};
     std::unique_lock lk(st.group_mtx);
     st.queue.push_back(&me);
+    st.gather_cv.notify_one();
     while (!me.done) {
       if (st.leader) {
         me.cv.wait(lk);
         continue;
       }
       st.leader = true;
+      gather(lk, [&] { return st.queue.size(); });
       std::vector<pending*> round;
       round.swap(st.queue);
       lk.unlock();
       std::exception_ptr err;
+      std::chrono::steady_clock::duration flush_time{};
       try {
         std::unique_lock wl(st.write_mtx);
         std::string bytes;
+        const auto flush_start = std::chrono::steady_clock::now();
         if (round.size() == 1) {
           append_locked(*round.front()->frame, true);
         } else {
@@ -8838,6 +9358,7 @@ class file_store {
           for (const auto* p : round) bytes += *p->frame;
           append_locked(bytes, true, round.size());
         }
+        flush_time = std::chrono::steady_clock::now() - flush_start;
         {
           std::unique_lock lock(st.mtx);
           for (const auto* p : round) apply_to_memory(*p->batch);
@@ -8847,6 +9368,8 @@ class file_store {
         err = std::current_exception();
       }
       lk.lock();
+      st.last_flush = flush_time;
+      st.last_round = round.size() + st.queue.size();  // the writers it served and those that came meanwhile
       for (auto* p : round) {
         p->done = true;
         p->error = err;
@@ -8856,6 +9379,17 @@ class file_store {
       if (!st.queue.empty()) st.queue.front()->cv.notify_one();  // the next leader
     }
     if (me.error) std::rethrow_exception(me.error);
+  }
+
+  /// Called by a new leader holding group_mtx: when several writers were active at the end of the last flush,
+  /// waits until `gathered()` of them are waiting again, at most half that flush's duration (and 2 ms). A
+  /// lone writer never waits.
+  template <class Count>
+  void gather(std::unique_lock<std::mutex>& lk, Count gathered) {
+    auto& st = *s_;
+    if (st.last_round <= 1 || gathered() >= st.last_round) return;
+    const auto wait = std::min<std::chrono::steady_clock::duration>(st.last_flush / 2, std::chrono::milliseconds(2));
+    st.gather_cv.wait_for(lk, wait, [&] { return gathered() >= st.last_round; });
   }
 
   /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
@@ -8912,8 +9446,8 @@ class file_store {
       if (!empty)
         put([&](detail::byte_writer& w) {  // lets open() size its maps once
           w.u8(kind_sizes);
-          w.u64(st.records.size() + (extra ? extra->upserts.size() : 0));
-          w.u64(st.history.size() + (extra ? extra->events.size() : 0));
+          w.u64(st.table.size() + (extra ? extra->upserts.size() : 0));
+          w.u64(st.table.history_count() + (extra ? extra->events.size() : 0));
         });
       if (!empty) {
         // The state after `extra`: replaced and erased records are taken from it.
@@ -8929,15 +9463,15 @@ class file_store {
           });
           ++nrec;
         };
-        for (const auto& [key, r] : st.records) {
-          auto it = over.find(key);
+        st.table.for_each([&](const record& r) {
+          auto it = over.find(r.id);
           if (it == over.end()) {
             put_record(r);
           } else if (it->second) {
             put_record(*it->second);
             it->second = nullptr;  // written
           }
-        }
+        });
         if (extra)
           for (const auto& r : extra->upserts)
             if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
@@ -8951,8 +9485,7 @@ class file_store {
           });
           ++nev;
         };
-        for (const auto& [key, events] : st.history)
-          for (const auto& e : events) put_event(e);
+        st.table.for_each_history(put_event);
         if (extra)
           for (const auto& e : extra->events) put_event(e);
       }
@@ -9174,6 +9707,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 /// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
 
 // #include <engram/async/pending_list.hpp>: inlined above
+// #include <engram/detail/record_table.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/store/write_batch.hpp>: inlined above
@@ -9185,7 +9719,6 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace engram::inline v0 {
@@ -9222,31 +9755,26 @@ class memory_store {
   /// Applies the batch under one lock: concurrent readers see all of it or none of it.
   void apply(const write_batch& b) {
     std::unique_lock lock(s_->mtx);
-    for (const auto& r : b.upserts) s_->records.insert_or_assign(r.id, r);
-    for (const auto& id : b.erases) s_->records.erase(id);
-    for (const auto& e : b.events) s_->history[e.memory_id].push_back(e);
+    s_->table.apply(b);
     s_->pending.apply(b.enqueued, b.dequeued);
   }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->records.find(std::string(id));
-    if (it == s_->records.end()) return std::nullopt;
-    return it->second;
+    return s_->table.get(id);
   }
 
   /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
   template <class F>
   void for_each(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, r] : s_->records) f(r);
+    s_->table.for_each(f);
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->history.find(std::string(memory_id));
-    return it == s_->history.end() ? std::vector<history_event>{} : it->second;
+    return s_->table.history(memory_id);
   }
 
   /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
@@ -9259,20 +9787,18 @@ class memory_store {
   /// Erases every record and every history event (the identity and the pending queue stay).
   void clear() {
     std::unique_lock lock(s_->mtx);
-    s_->records.clear();
-    s_->history.clear();
+    s_->table.clear();
   }
 
   [[nodiscard]] std::size_t size() const {
     std::shared_lock lock(s_->mtx);
-    return s_->records.size();
+    return s_->table.size();
   }
 
  private:
   struct state {
     mutable std::shared_mutex mtx;
-    std::unordered_map<std::string, record> records;
-    std::unordered_map<std::string, std::vector<history_event>> history;
+    detail::record_table table;  // records and history
     std::optional<store_identity> identity;
     detail::pending_list pending;  // add_async entries awaiting extraction
   };

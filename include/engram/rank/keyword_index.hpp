@@ -10,11 +10,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -65,14 +70,24 @@ class keyword_index {
 
   /// Indexes `text` as the document of `slot` in partition `p` (replacing what the slot held).
   /// O(terms of text).
-  void add(slot_id slot, partition_id p, std::string_view text) {
+  void add(slot_id slot, partition_id p, std::string_view text) { add_terms(slot, p, keyword_terms(text)); }
+
+  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
+  void update(slot_id slot, std::string_view text) {
+    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
+    add(slot, docs_[slot].partition, text);
+  }
+
+ private:
+  /// add() after tokenising: `terms` are keyword_terms(text) (strings or string views).
+  template <class Terms>
+  void add_terms(slot_id slot, partition_id p, const Terms& terms) {
     remove(slot);
     if (slot >= docs_.size()) docs_.resize(std::size_t{slot} + 1);
     if (p >= parts_.size()) parts_.resize(std::size_t{p} + 1);
     auto& d = docs_[slot];
     d.partition = p;
     d.live = true;
-    const auto terms = keyword_terms(text);
     d.length = static_cast<std::uint32_t>(terms.size());
     for (const auto& t : terms) {
       const auto id = intern(t);
@@ -89,12 +104,7 @@ class keyword_index {
     ++size_;
   }
 
-  /// Re-indexes the text of `slot`, keeping its partition. @throws validation_error for a slot not held.
-  void update(slot_id slot, std::string_view text) {
-    if (!contains(slot)) throw validation_error("keyword_index::update: slot " + std::to_string(slot) + " is not indexed");
-    add(slot, docs_[slot].partition, text);
-  }
-
+ public:
   /// Forgets `slot` (a no-op when it holds nothing). O(Σ posting-list lengths of its terms).
   void remove(slot_id slot) {
     if (!contains(slot)) return;
@@ -118,6 +128,8 @@ class keyword_index {
   }
 
   void clear() { *this = keyword_index(params_); }
+
+  class bulk_loader;
 
   /// Number of documents held.
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -225,12 +237,12 @@ class keyword_index {
     std::uint64_t total_length = 0;
   };
 
-  std::uint32_t intern(const std::string& term) {
+  std::uint32_t intern(std::string_view term) {
     if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(term_ids_.size());
-    term_ids_.emplace(term, id);
-    terms_.push_back(term);
-    if (term.size() >= variant_prefix) by_prefix_[term.substr(0, variant_prefix)].push_back(id);
+    term_ids_.emplace(std::string(term), id);
+    terms_.emplace_back(term);
+    if (term.size() >= variant_prefix) by_prefix_[std::string(term.substr(0, variant_prefix))].push_back(id);
     return id;
   }
 
@@ -278,6 +290,115 @@ class keyword_index {
   std::vector<document> docs_;                  // by slot
   std::vector<partition> parts_;                // by partition id
   std::size_t size_ = 0;
+};
+
+/// Fills a keyword_index with many documents (opening a large memory): add() tokenises each text into a
+/// chunk, and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
+/// the index the same keyword_index::add calls would build. Until finish() returned (or the loader was
+/// destroyed), the index must not be used, and add() must be called from one thread only.
+class keyword_index::bulk_loader {
+ public:
+  /// background: index on a second thread; false: add() indexes at once (small loads, one core).
+  bulk_loader(keyword_index& index, bool background) : index_(index) {
+    if (background) worker_ = std::thread([this] { run(); });
+  }
+  bulk_loader(const bulk_loader&) = delete;
+  bulk_loader& operator=(const bulk_loader&) = delete;
+  /// Stops the worker (documents not indexed yet are dropped when finish() was not called).
+  ~bulk_loader() {
+    stop(false);
+  }
+
+  /// Indexes `text` as the document of `slot` in partition `p`, now or in the background. O(|text|) here.
+  void add(slot_id slot, partition_id p, std::string_view text) {
+    if (!worker_.joinable()) {
+      index_.add(slot, p, text);
+      return;
+    }
+    const auto terms = keyword_terms(text);
+    cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
+    for (const auto& t : terms) {
+      cur_.terms.emplace_back(cur_.text.size(), t.size());
+      cur_.text.append(t);
+    }
+    if (cur_.docs.size() >= chunk_docs) hand_over();
+  }
+
+  /// Returns once every document added is indexed. @throws what indexing threw (std::bad_alloc).
+  void finish() { stop(true); }
+
+ private:
+  static constexpr std::size_t chunk_docs = 4096;
+  struct doc {
+    slot_id slot;
+    partition_id partition;
+    std::size_t first_term, terms;  // in chunk::terms
+  };
+  struct chunk {
+    std::vector<doc> docs;
+    std::vector<std::pair<std::size_t, std::size_t>> terms;  // (offset, size) in text
+    std::string text;                                        // the terms of every document, back to back
+  };
+
+  void hand_over() {
+    {
+      std::lock_guard lock(mtx_);
+      if (!failed_) queue_.push_back(std::move(cur_));  // after a failure finish() reports it; nothing more is indexed
+    }
+    cv_.notify_one();
+    cur_ = chunk{};
+    cur_.docs.reserve(chunk_docs);
+  }
+
+  void stop(bool keep) {
+    if (!worker_.joinable()) return;
+    if (keep && !cur_.docs.empty()) hand_over();
+    {
+      std::lock_guard lock(mtx_);
+      if (!keep) queue_.clear();
+      done_ = true;
+    }
+    cv_.notify_one();
+    worker_.join();
+    if (keep && error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+  void run() {
+    try {
+      while (true) {
+        chunk c;
+        {
+          std::unique_lock lock(mtx_);
+          cv_.wait(lock, [&] { return done_ || !queue_.empty(); });
+          if (queue_.empty()) return;
+          c = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        std::vector<std::string_view> terms;
+        for (const auto& d : c.docs) {
+          terms.clear();
+          for (std::size_t i = d.first_term; i < d.first_term + d.terms; ++i)
+            terms.push_back(std::string_view(c.text).substr(c.terms[i].first, c.terms[i].second));
+          index_.add_terms(d.slot, d.partition, terms);
+        }
+      }
+    } catch (...) {
+      error_ = std::current_exception();  // read by stop() after join
+      std::lock_guard lock(mtx_);
+      failed_ = true;
+      queue_.clear();
+    }
+  }
+
+  keyword_index& index_;
+  chunk cur_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<chunk> queue_;
+  bool done_ = false;
+  bool failed_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;
 };
 
 }  // namespace engram::inline v0

@@ -24,6 +24,7 @@
 #include <engram/detail/dir_lock.hpp>
 #include <engram/detail/identity_check.hpp>
 #include <engram/detail/posix_file.hpp>
+#include <engram/detail/record_table.hpp>
 #include <engram/detail/record_codec.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
@@ -32,6 +33,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +47,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -59,6 +62,9 @@ enum class durability {
   /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
   /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
   /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
+  /// When several writers were active at the end of the previous flush, the leader first waits (at most half
+  /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
+  /// miss the next, and the batches alternate between two halves of them.
   group_commit,
   /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
   /// process, not of the machine. For caches and tests.
@@ -187,12 +193,19 @@ class file_store {
   }
 
   /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
-  /// fdatasync (the first becomes the leader, the others wait for it). With durability::buffered it
-  /// returns at once. @throws storage_error when the fsync failed (the store then refuses writes).
+  /// fdatasync (the first becomes the leader, the others wait for it; the leader gathers them as
+  /// durability::group_commit describes). With durability::buffered it returns at once.
+  /// @throws storage_error when the fsync failed (the store then refuses writes).
   void sync(std::uint64_t ticket) {
     auto& st = *s_;
     if (st.options.mode == durability::buffered) return;
     std::unique_lock lk(st.group_mtx);
+    ++st.sync_waiters;
+    st.gather_cv.notify_one();
+    struct leave {
+      state& st;
+      ~leave() { --st.sync_waiters; }  // group_mtx is held again whenever the loop is left
+    } guard{st};
     while (st.durable.load() < ticket) {
       if (st.sync_error) std::rethrow_exception(st.sync_error);
       if (st.syncing) {
@@ -200,8 +213,10 @@ class file_store {
         continue;
       }
       st.syncing = true;
+      gather(lk, [&] { return st.sync_waiters; });
       lk.unlock();
       std::exception_ptr err;
+      std::chrono::steady_clock::duration flush_time{};
       try {
         detail::unique_fd fd;
         std::uint64_t target = 0;
@@ -211,7 +226,9 @@ class file_store {
           fd = detail::unique_fd(::dup(st.log.get()));  // a compaction may replace st.log meanwhile
           if (!fd) detail::throw_errno("cannot dup", log_path(st.generation));
         }
+        const auto flush_start = std::chrono::steady_clock::now();
         detail::sync_data(fd.get(), st.dir);
+        flush_time = std::chrono::steady_clock::now() - flush_start;
         mark_durable(target);
         std::unique_lock wl(st.write_mtx);
         ++st.stats.syncs;
@@ -221,6 +238,8 @@ class file_store {
         st.failed = e.what();
       }
       lk.lock();
+      st.last_flush = flush_time;
+      st.last_round = st.sync_waiters;  // the writers it served and those that came meanwhile
       st.syncing = false;
       if (err) st.sync_error = err;
       st.sync_cv.notify_all();
@@ -229,23 +248,20 @@ class file_store {
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->records.find(std::string(id));
-    if (it == s_->records.end()) return std::nullopt;
-    return it->second;
+    return s_->table.get(id);
   }
 
   /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
   template <class F>
   void for_each(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, r] : s_->records) f(r);
+    s_->table.for_each(f);
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->history.find(std::string(memory_id));
-    return it == s_->history.end() ? std::vector<history_event>{} : it->second;
+    return s_->table.history(memory_id);
   }
 
   /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
@@ -253,8 +269,7 @@ class file_store {
   template <class F>
   void for_each_history(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, events] : s_->history)
-      for (const auto& e : events) f(e);
+    s_->table.for_each_history(f);
   }
 
   /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
@@ -271,8 +286,7 @@ class file_store {
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
-    s_->records.clear();
-    s_->history.clear();
+    s_->table.clear();
   }
 
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
@@ -295,7 +309,7 @@ class file_store {
 
   [[nodiscard]] std::size_t size() const {
     std::shared_lock lock(s_->mtx);
-    return s_->records.size();
+    return s_->table.size();
   }
 
   /// What opening found (damage discarded, entries replayed).
@@ -375,9 +389,8 @@ class file_store {
     file_store_options options;
     detail::dir_lock lock;
 
-    mutable std::shared_mutex mtx;  // guards records, history, identity
-    std::unordered_map<std::string, record> records;
-    std::unordered_map<std::string, std::vector<history_event>> history;
+    mutable std::shared_mutex mtx;  // guards table, identity
+    detail::record_table table;     // records and history
     std::optional<store_identity> identity;
     detail::pending_list queued_adds;  // add_async entries awaiting extraction
 
@@ -397,6 +410,10 @@ class file_store {
     std::exception_ptr sync_error;
     std::vector<pending*> queue;
     bool leader = false;
+    std::size_t sync_waiters = 0;  // callers inside sync()
+    std::size_t last_round = 0;    // writers active at the end of the last flush (served or waiting)
+    std::chrono::steady_clock::duration last_flush{};  // how long that flush took (group_mtx)
+    std::condition_variable gather_cv;  // a leader gathering writers waits here; arriving writers notify it
 
     recovery_report report;
     std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
@@ -510,8 +527,7 @@ class file_store {
       for (int attempt = 0;; ++attempt) {
         load();
         if (current_generation() == st.generation || attempt == 10) break;
-        st.records.clear();
-        st.history.clear();
+        st.table.clear();
         st.identity.reset();
         st.queued_adds.clear();
         st.report = {};
@@ -567,6 +583,12 @@ class file_store {
       case kind_batch: {
         if (in_snapshot) break;
         auto b = detail::decode_batch(r, file);  // decoded whole before anything is applied
+        // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
+        // the batch is applied as any batch.
+        st.table.apply(std::move(b));
+        b.upserts.clear();
+        b.erases.clear();
+        b.events.clear();
         apply_to_memory(b);
         return;
       }
@@ -591,9 +613,7 @@ class file_store {
       }
       case kind_record: {
         if (!in_snapshot) break;
-        auto rec = detail::decode_record(r);
-        auto key = rec.id;
-        st.records.insert_or_assign(std::move(key), std::move(rec));
+        st.table.upsert(detail::decode_record(r));
         ++st.report.snapshot_records;
         return;
       }
@@ -601,14 +621,13 @@ class file_store {
         if (!in_snapshot) break;
         const auto nr = r.u64(), nh = r.u64();
         // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
-        st.records.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)));
-        st.history.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
+        st.table.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)),
+                         static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
         return;
       }
       case kind_event: {
         if (!in_snapshot) break;
-        auto e = detail::decode_event(r, file);
-        st.history[e.memory_id].push_back(std::move(e));
+        st.table.append(detail::decode_event(r, file));
         ++st.report.snapshot_events;
         return;
       }
@@ -626,6 +645,9 @@ class file_store {
       st.generation = read_header(f.data(), f.size(), snap_magic, sp);
       st.size_hint_limit = f.size() / 64;
       st.snapshot_bytes = f.size();
+      // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
+      // records and history events, which fill separate maps, are decoded side by side.
+      std::vector<std::pair<const char*, std::size_t>> records, events;
       std::size_t pos = header_size;
       bool ended = false;
       while (pos < f.size() && !ended) {
@@ -633,21 +655,50 @@ class file_store {
         if (!fr.problem.empty())
           throw storage_error("file_store: snapshot '" + sp + "' is damaged at offset " + std::to_string(pos) +
                               " (" + fr.problem + "); restore it from a backup or an export");
-        if (static_cast<std::uint8_t>(fr.payload[0]) == kind_end) {
+        const auto kind = static_cast<std::uint8_t>(fr.payload[0]);
+        if (kind == kind_end) {
           detail::byte_reader r(fr.payload + 1, fr.size - 1, sp);
           const auto nr = r.u64(), ne = r.u64();
-          if (nr != st.report.snapshot_records || ne != st.report.snapshot_events)
+          if (nr != records.size() || ne != events.size())
             throw storage_error("file_store: snapshot '" + sp + "' is inconsistent: it announces " +
                                 std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
-                                std::to_string(st.report.snapshot_records) + " and " +
-                                std::to_string(st.report.snapshot_events));
+                                std::to_string(records.size()) + " and " + std::to_string(events.size()));
           ended = true;
+        } else if (kind == kind_record) {
+          records.emplace_back(fr.payload, fr.size);
+        } else if (kind == kind_event) {
+          events.emplace_back(fr.payload, fr.size);
         } else {
           apply_payload(fr.payload, fr.size, true, sp);
         }
         pos += 8 + fr.size;
       }
       if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+      auto apply_all = [&](const std::vector<std::pair<const char*, std::size_t>>& entries) {
+        for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
+      };
+      constexpr std::size_t parallel_from = 20000;  // entries; below, a thread costs more than it saves
+      if (records.size() + events.size() >= parallel_from && std::thread::hardware_concurrency() > 1) {
+        std::exception_ptr failed;
+        std::thread other([&] {
+          try {
+            apply_all(events);  // the table's histories and st.report.snapshot_events only
+          } catch (...) {
+            failed = std::current_exception();
+          }
+        });
+        try {
+          apply_all(records);  // the table's records and st.report.snapshot_records
+        } catch (...) {
+          other.join();
+          throw;
+        }
+        other.join();
+        if (failed) std::rethrow_exception(failed);
+      } else {
+        apply_all(records);
+        apply_all(events);
+      }
     }
     st.report.generation = st.generation;
 
@@ -727,11 +778,8 @@ class file_store {
   // ---- writing ------------------------------------------------------------------------------------------
 
   void apply_to_memory(const write_batch& b) {
-    auto& st = *s_;
-    for (const auto& r : b.upserts) st.records.insert_or_assign(r.id, r);
-    for (const auto& id : b.erases) st.records.erase(id);
-    for (const auto& e : b.events) st.history[e.memory_id].push_back(e);
-    st.queued_adds.apply(b.enqueued, b.dequeued);
+    s_->table.apply(b);
+    s_->queued_adds.apply(b.enqueued, b.dequeued);
   }
 
   /// A batch's log entry payload: the original kind when it leaves the pending queue alone.
@@ -786,19 +834,23 @@ class file_store {
     pending me{&frame, &b, false, nullptr, {}};
     std::unique_lock lk(st.group_mtx);
     st.queue.push_back(&me);
+    st.gather_cv.notify_one();
     while (!me.done) {
       if (st.leader) {
         me.cv.wait(lk);
         continue;
       }
       st.leader = true;
+      gather(lk, [&] { return st.queue.size(); });
       std::vector<pending*> round;
       round.swap(st.queue);
       lk.unlock();
       std::exception_ptr err;
+      std::chrono::steady_clock::duration flush_time{};
       try {
         std::unique_lock wl(st.write_mtx);
         std::string bytes;
+        const auto flush_start = std::chrono::steady_clock::now();
         if (round.size() == 1) {
           append_locked(*round.front()->frame, true);
         } else {
@@ -808,6 +860,7 @@ class file_store {
           for (const auto* p : round) bytes += *p->frame;
           append_locked(bytes, true, round.size());
         }
+        flush_time = std::chrono::steady_clock::now() - flush_start;
         {
           std::unique_lock lock(st.mtx);
           for (const auto* p : round) apply_to_memory(*p->batch);
@@ -817,6 +870,8 @@ class file_store {
         err = std::current_exception();
       }
       lk.lock();
+      st.last_flush = flush_time;
+      st.last_round = round.size() + st.queue.size();  // the writers it served and those that came meanwhile
       for (auto* p : round) {
         p->done = true;
         p->error = err;
@@ -826,6 +881,17 @@ class file_store {
       if (!st.queue.empty()) st.queue.front()->cv.notify_one();  // the next leader
     }
     if (me.error) std::rethrow_exception(me.error);
+  }
+
+  /// Called by a new leader holding group_mtx: when several writers were active at the end of the last flush,
+  /// waits until `gathered()` of them are waiting again, at most half that flush's duration (and 2 ms). A
+  /// lone writer never waits.
+  template <class Count>
+  void gather(std::unique_lock<std::mutex>& lk, Count gathered) {
+    auto& st = *s_;
+    if (st.last_round <= 1 || gathered() >= st.last_round) return;
+    const auto wait = std::min<std::chrono::steady_clock::duration>(st.last_flush / 2, std::chrono::milliseconds(2));
+    st.gather_cv.wait_for(lk, wait, [&] { return gathered() >= st.last_round; });
   }
 
   /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
@@ -882,8 +948,8 @@ class file_store {
       if (!empty)
         put([&](detail::byte_writer& w) {  // lets open() size its maps once
           w.u8(kind_sizes);
-          w.u64(st.records.size() + (extra ? extra->upserts.size() : 0));
-          w.u64(st.history.size() + (extra ? extra->events.size() : 0));
+          w.u64(st.table.size() + (extra ? extra->upserts.size() : 0));
+          w.u64(st.table.history_count() + (extra ? extra->events.size() : 0));
         });
       if (!empty) {
         // The state after `extra`: replaced and erased records are taken from it.
@@ -899,15 +965,15 @@ class file_store {
           });
           ++nrec;
         };
-        for (const auto& [key, r] : st.records) {
-          auto it = over.find(key);
+        st.table.for_each([&](const record& r) {
+          auto it = over.find(r.id);
           if (it == over.end()) {
             put_record(r);
           } else if (it->second) {
             put_record(*it->second);
             it->second = nullptr;  // written
           }
-        }
+        });
         if (extra)
           for (const auto& r : extra->upserts)
             if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
@@ -921,8 +987,7 @@ class file_store {
           });
           ++nev;
         };
-        for (const auto& [key, events] : st.history)
-          for (const auto& e : events) put_event(e);
+        st.table.for_each_history(put_event);
         if (extra)
           for (const auto& e : extra->events) put_event(e);
       }

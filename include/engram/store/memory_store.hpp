@@ -3,6 +3,7 @@
 /// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
 
 #include <engram/async/pending_list.hpp>
+#include <engram/detail/record_table.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
 #include <engram/store/write_batch.hpp>
@@ -14,7 +15,6 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace engram::inline v0 {
@@ -51,31 +51,26 @@ class memory_store {
   /// Applies the batch under one lock: concurrent readers see all of it or none of it.
   void apply(const write_batch& b) {
     std::unique_lock lock(s_->mtx);
-    for (const auto& r : b.upserts) s_->records.insert_or_assign(r.id, r);
-    for (const auto& id : b.erases) s_->records.erase(id);
-    for (const auto& e : b.events) s_->history[e.memory_id].push_back(e);
+    s_->table.apply(b);
     s_->pending.apply(b.enqueued, b.dequeued);
   }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->records.find(std::string(id));
-    if (it == s_->records.end()) return std::nullopt;
-    return it->second;
+    return s_->table.get(id);
   }
 
   /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
   template <class F>
   void for_each(F&& f) const {
     std::shared_lock lock(s_->mtx);
-    for (const auto& [id, r] : s_->records) f(r);
+    s_->table.for_each(f);
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
-    auto it = s_->history.find(std::string(memory_id));
-    return it == s_->history.end() ? std::vector<history_event>{} : it->second;
+    return s_->table.history(memory_id);
   }
 
   /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
@@ -88,20 +83,18 @@ class memory_store {
   /// Erases every record and every history event (the identity and the pending queue stay).
   void clear() {
     std::unique_lock lock(s_->mtx);
-    s_->records.clear();
-    s_->history.clear();
+    s_->table.clear();
   }
 
   [[nodiscard]] std::size_t size() const {
     std::shared_lock lock(s_->mtx);
-    return s_->records.size();
+    return s_->table.size();
   }
 
  private:
   struct state {
     mutable std::shared_mutex mtx;
-    std::unordered_map<std::string, record> records;
-    std::unordered_map<std::string, std::vector<history_event>> history;
+    detail::record_table table;  // records and history
     std::optional<store_identity> identity;
     detail::pending_list pending;  // add_async entries awaiting extraction
   };

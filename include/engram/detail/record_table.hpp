@@ -1,0 +1,138 @@
+#pragma once
+/// @file detail/record_table.hpp
+/// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
+/// reads both stores serve (get, for_each, history) and the batch application they share.
+
+#include <engram/detail/slot_hash_set.hpp>
+#include <engram/record.hpp>
+#include <engram/store/write_batch.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Records in one flat vector and histories in another, each found by id through an open-addressing index
+/// (no node and no key copy per record). Erasing moves the last record into the hole, so iteration order is
+/// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert, erase) and histories
+/// (append) are separate members: after reserve(), one thread may fill the records while another fills the
+/// histories (opening a snapshot).
+class record_table {
+ public:
+  /// The record with this id, or nullptr. O(1) expected.
+  [[nodiscard]] const record* find(std::string_view id) const {
+    const auto at = records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
+    return at == slot_hash_set::none ? nullptr : &records_[at];
+  }
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    const auto* r = find(id);
+    return r ? std::optional<record>(*r) : std::nullopt;
+  }
+
+  /// Calls f(const record&) for every record, in no particular order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& r : records_) f(r);
+  }
+
+  /// The events of one memory id, oldest first; empty when the id never existed.
+  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
+    const auto at = history_at(memory_id);
+    return at == slot_hash_set::none ? std::vector<history_event>{} : histories_[at];
+  }
+
+  /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
+  /// particular order (deleted memories included).
+  template <class F>
+  void for_each_history(F&& f) const {
+    for (const auto& events : histories_)
+      for (const auto& e : events) f(e);
+  }
+
+  /// Inserts `r`, or replaces the record with its id. O(1) expected (amortised).
+  void upsert(record r) {
+    const auto h = key_hash(r.id);
+    const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == r.id; });
+    if (at != slot_hash_set::none) {
+      records_[at] = std::move(r);
+      return;
+    }
+    records_.push_back(std::move(r));
+    records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
+  }
+
+  /// Removes the record with this id; a no-op when there is none. O(1) expected.
+  void erase(std::string_view id) {
+    const auto h = key_hash(id);
+    const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == id; });
+    if (at == slot_hash_set::none) return;
+    records_at_.erase(h, at);
+    const auto last = static_cast<std::uint32_t>(records_.size() - 1);
+    if (at != last) {
+      records_at_.replace(key_hash(records_[last].id), last, at);
+      records_[at] = std::move(records_[last]);
+    }
+    records_.pop_back();
+  }
+
+  /// Appends `e` to the history of e.memory_id. O(1) expected (amortised).
+  void append(history_event e) {
+    const auto h = key_hash(e.memory_id);
+    const auto at = histories_at_.find(h, [&](std::uint32_t i) { return histories_[i].front().memory_id == e.memory_id; });
+    if (at != slot_hash_set::none) {
+      histories_[at].push_back(std::move(e));
+      return;
+    }
+    histories_.emplace_back().push_back(std::move(e));
+    histories_at_.insert(h, static_cast<std::uint32_t>(histories_.size() - 1));
+  }
+
+  /// Applies the batch's upserts, erases and events, in that order (its pending-queue part is the store's).
+  void apply(const write_batch& b) {
+    for (const auto& r : b.upserts) upsert(r);
+    for (const auto& id : b.erases) erase(id);
+    for (const auto& e : b.events) append(e);
+  }
+  /// As above, moving the records and events out of `b` (replaying a decoded log entry).
+  void apply(write_batch&& b) {
+    for (auto& r : b.upserts) upsert(std::move(r));
+    for (const auto& id : b.erases) erase(id);
+    for (auto& e : b.events) append(std::move(e));
+  }
+
+  /// Makes room for `records` records and the histories of `memories` memories (hints, opening a snapshot).
+  void reserve(std::size_t records, std::size_t memories) {
+    records_.reserve(records);
+    records_at_.reserve(records);
+    histories_.reserve(memories);
+    histories_at_.reserve(memories);
+  }
+
+  /// Erases every record and every history.
+  void clear() { *this = record_table{}; }
+
+  /// Number of records.
+  [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
+  /// Number of memory ids with a history.
+  [[nodiscard]] std::size_t history_count() const noexcept { return histories_.size(); }
+
+ private:
+  static std::uint64_t key_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+  [[nodiscard]] std::uint32_t history_at(std::string_view memory_id) const {
+    return histories_at_.find(key_hash(memory_id),
+                              [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
+  }
+
+  std::vector<record> records_;
+  slot_hash_set records_at_;  // index into records_, by id
+  std::vector<std::vector<history_event>> histories_;  // never empty
+  slot_hash_set histories_at_;  // index into histories_, by memory id
+};
+
+}  // namespace engram::inline v0::detail
