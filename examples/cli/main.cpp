@@ -466,13 +466,6 @@ int run(const args& a) {
   throw usage_error("unknown command '" + cmd + "'");
 }
 
-/// What to do when the data directory holds another embedder's vectors.
-std::string embedder_hint(const std::string& message) {
-  if (message.find("store holds") == std::string::npos) return {};
-  return "\n  This data directory was written with another embedder: give the --embedder, --embed-model and "
-         "--dimensions it was created with (`engram stats` with them shows them), or use another --data.";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -492,10 +485,10 @@ int main(int argc, char** argv) {
     std::cerr << "engram: " << e.what() << '\n';
     return 1;
   } catch (const engram::validation_error& e) {
-    std::cerr << "engram: " << e.what() << embedder_hint(e.what()) << '\n';
+    std::cerr << "engram: " << e.what() << engram_app::embedder_mismatch_hint(e.what()) << '\n';
     return 2;
   } catch (const engram::dimension_mismatch& e) {
-    std::cerr << "engram: " << e.what() << embedder_hint(e.what()) << '\n';
+    std::cerr << "engram: " << e.what() << engram_app::embedder_mismatch_hint(e.what()) << '\n';
     return 2;
   } catch (const nlohmann::json::exception& e) {
     std::cerr << "engram: malformed JSON: " << e.what() << '\n';

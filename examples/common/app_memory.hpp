@@ -105,4 +105,12 @@ inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, cons
       std::move(extractor));
 }
 
+/// A hint to append to an error opening a data directory that holds another embedder's vectors (the
+/// store's refusal says "store holds ..."); empty for any other error.
+inline std::string embedder_mismatch_hint(const std::string& message) {
+  if (message.find("store holds") == std::string::npos) return {};
+  return "\n  This data directory was written with another embedder: give the --embedder, --embed-model and "
+         "--dimensions it was created with, or use another data directory.";
+}
+
 }  // namespace engram_app
