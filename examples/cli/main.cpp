@@ -1,5 +1,5 @@
 // engram: the command-line tool. Poke at a memory from a shell, import and export it.
-// Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage or other failure.
+// Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage, provider or other failure.
 #include "../common/app_memory.hpp"
 #include "../common/service.hpp"
 
