@@ -32,7 +32,7 @@ commands:
   add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--infer]
                 [--messages] [--expires YYYY-MM-DD]
   search QUERY  SCOPE [--filters JSON] [--limit N] [--threshold T]
-                [--mode semantic|keyword|hybrid] [--explain] [--show-expired]
+                [--mode semantic|keyword|hybrid] [--weights JSON] [--explain] [--show-expired]
   list          [SCOPE] [--filters JSON] [--limit N] [--show-expired]   (no scope: every scope)
   get ID
   update ID [TEXT] [--metadata JSON] [--expires YYYY-MM-DD | --clear-expiry]
@@ -46,7 +46,8 @@ commands:
 SCOPE is any of --user-id U, --agent-id A, --run-id R.
 --infer lets the extractor decide what to remember (with --extractor llm: a chat model); without it each
 message is stored as given. --messages reads TEXT as a JSON list of {"role", "content"} messages.
---mode picks the ranking (default hybrid: cosine and BM25 fused); --explain adds each hit's score parts.
+--mode picks the ranking (default hybrid: cosine and BM25 fused); --weights sets the fusion weights and the
+optional terms, e.g. '{"keyword": 0.7, "recency": 0.2, "importance": 0.3}'; --explain shows each score's parts.
 Memories past their --expires day are hidden from search and list unless --show-expired.
 The data directory is --data, else $ENGRAM_DIR, else ~/.engram. It remembers its embedder: open it again
 with the same provider settings.
@@ -72,7 +73,7 @@ struct args {
 args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
                                                   "--run-id", "--metadata", "--limit",     "--threshold",
-                                                  "--file",  "--filters",   "--mode",      "--expires"};
+                                                  "--file",  "--filters",   "--mode",      "--expires", "--weights"};
   static const std::vector<std::string> bare = {"--infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
                                                 "--messages"};
@@ -325,6 +326,13 @@ int run(const args& a) {
     }
     o.filter = filters_of(a);
     if (a.flags.count("--mode")) o.mode = engram_app::parse_search_mode(a.flag("--mode"), "--mode");
+    if (a.flags.count("--weights")) {
+      try {
+        o.weights = engram_app::parse_ranking_weights(json::parse(a.flag("--weights")));
+      } catch (const json::parse_error& e) {
+        throw engram::validation_error(std::string("--weights is not valid JSON: ") + e.what());
+      }
+    }
     o.explain = a.has("--explain");
     o.show_expired = a.has("--show-expired");
     const auto s = scope_of(a);
@@ -332,11 +340,13 @@ int run(const args& a) {
     if (a.output == "json") {
       std::cout << engram::results(hits).dump(2) << '\n';
     } else if (o.explain) {
-      std::vector<std::vector<std::string>> rows{{"SCORE", "SEMANTIC", "KEYWORD", "COSINE", "BM25", "ID", "MEMORY"}};
+      std::vector<std::vector<std::string>> rows{
+          {"SCORE", "SEMANTIC", "KEYWORD", "RECENCY", "IMPORTANCE", "ACCESS", "COSINE", "BM25", "ID", "MEMORY"}};
       for (const auto& h : hits) {
         const auto d = h.details.value_or(engram::score_details{});
-        rows.push_back({score_text(h.score), score_text(d.semantic), score_text(d.keyword), score_text(d.cosine),
-                        score_text(d.bm25), h.record.id, h.record.memory});
+        rows.push_back({score_text(h.score), score_text(d.semantic), score_text(d.keyword), score_text(d.recency),
+                        score_text(d.importance), score_text(d.access), score_text(d.cosine), score_text(d.bm25),
+                        h.record.id, h.record.memory});
       }
       print_table(rows);
     } else {

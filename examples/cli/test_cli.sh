@@ -125,6 +125,19 @@ assert "zebra42" in hits[0]["memory"]
 PY
 check "rank: explain text" 0 "$bin" "${R[@]}" search "zebra42" --user-id carol --explain
 contains "explain table has parts" "$out" "SEMANTIC"
+check "rank: important memory" 0 "$bin" "${R[@]}" add "Carol walks the dog daily" --user-id carol --metadata '{"importance": 1}'
+check "rank: weights" 0 "$bin" "${R[@]}" --output json search "Carol walks" --user-id carol --explain --weights '{"importance": 2}'
+python3 - "$out" <<'PY' && passes=$((passes + 1)) || { echo "FAIL weights: importance did not rank"; fails=$((fails + 1)); }
+import json, sys
+hits = json.loads(sys.argv[1])["results"]
+assert hits[0]["memory"] == "Carol walks the dog daily", hits
+assert abs(hits[0]["score_details"]["importance"] - 2.0) < 1e-4, hits[0]
+assert all(h["score_details"]["importance"] == 0 for h in hits[1:]), hits
+PY
+check "rank: unknown weight" 2 "$bin" "${R[@]}" search "x" --user-id carol --weights '{"gravity": 1}'
+contains "unknown weight named" "$err" "gravity"
+check "rank: negative weight" 2 "$bin" "${R[@]}" search "x" --user-id carol --weights '{"recency": -1}'
+check "rank: weights not JSON" 2 "$bin" "${R[@]}" search "x" --user-id carol --weights '{recency'
 check "rank: no explain, no details" 0 "$bin" "${R[@]}" --output json search "zebra42" --user-id carol
 lacks "no score_details unasked" "$out" "score_details"
 check "rank: expired hidden from search" 0 "$bin" "${R[@]}" --output json search "Rua Augusta flat" --user-id carol

@@ -141,6 +141,45 @@ inline engram::search_mode parse_search_mode(std::string_view s, std::string_vie
                                  "' is not a search mode (expected semantic, keyword or hybrid)");
 }
 
+/// Ranking weights from a JSON object: any of "semantic", "keyword", "fusion" ("weighted" | "rrf"), "rrf_k",
+/// "recency", "recency_half_life_days", "importance", "importance_key", "access", "access_saturation" over
+/// the defaults (rank/fusion.hpp). @throws engram::validation_error for an unknown key or a wrong type
+/// (the values themselves are checked by the memory's search).
+inline engram::ranking_weights parse_ranking_weights(const json& j) {
+  engram::ranking_weights w;
+  if (j.is_null()) return w;
+  if (!j.is_object()) throw engram::validation_error(std::string("'weights' must be an object, got ") + j.type_name());
+  for (const auto& [key, v] : j.items()) {
+    auto number = [&, &key = key, &v = v]() {
+      if (!v.is_number()) throw engram::validation_error("weights." + key + " must be a number, got " + v.dump());
+      return v.get<double>();
+    };
+    if (key == "semantic") w.semantic = float(number());
+    else if (key == "keyword") w.keyword = float(number());
+    else if (key == "rrf_k") w.rrf_k = float(number());
+    else if (key == "recency") w.recency = float(number());
+    else if (key == "recency_half_life_days") w.recency_half_life_days = number();
+    else if (key == "importance") w.importance = float(number());
+    else if (key == "access") w.access = float(number());
+    else if (key == "access_saturation") w.access_saturation = float(number());
+    else if (key == "importance_key") {
+      if (!v.is_string() || v.get<std::string>().empty())
+        throw engram::validation_error("weights.importance_key must be a non-empty string");
+      w.importance_key = v.get<std::string>();
+    } else if (key == "fusion") {
+      const auto f = v.is_string() ? v.get<std::string>() : std::string();
+      if (f == "weighted") w.fusion = engram::fusion_method::weighted;
+      else if (f == "rrf" || f == "reciprocal_rank") w.fusion = engram::fusion_method::reciprocal_rank;
+      else throw engram::validation_error("weights.fusion must be \"weighted\" or \"rrf\", got " + v.dump());
+    } else {
+      throw engram::validation_error("unknown ranking weight '" + key +
+                                     "' (expected semantic, keyword, fusion, rrf_k, recency, recency_half_life_days, "
+                                     "importance, importance_key, access or access_saturation)");
+    }
+  }
+  return w;
+}
+
 /// Mem0's operations as JSON requests over one memory.
 template <class Memory>
 class service {
@@ -180,7 +219,8 @@ class service {
   }
 
   /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?,
-  /// "mode": "semantic"|"keyword"|"hybrid"?, "keyword_search"?, "rerank"?, "explain"?, "show_expired"?}.
+  /// "mode": "semantic"|"keyword"|"hybrid"?, "weights"? (parse_ranking_weights), "keyword_search"?, "rerank"?,
+  /// "explain"?, "show_expired"?}.
   /// Mem0's `keyword_search: true` asks for hybrid ranking (false changes nothing); `rerank` is accepted and
   /// has no effect (no reranker is configured). `explain` adds `score_details` to each hit.
   json search(const json& req, const principal& who) const {
@@ -194,6 +234,8 @@ class service {
     else if (detail::optional_bool(req, "keyword_search").value_or(false))
       options.mode = engram::search_mode::hybrid;
     (void)detail::optional_bool(req, "rerank");  // validated only
+    if (req.is_object())
+      if (auto w = req.find("weights"); w != req.end()) options.weights = parse_ranking_weights(*w);
     options.explain = detail::optional_bool(req, "explain").value_or(false);
     options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
     if (auto t = req.find("threshold"); t != req.end() && !t->is_null()) {

@@ -198,6 +198,8 @@ class server {
                                {"threshold", {{"type", "number"}, {"description", "Only results scoring at least this."}}},
                                {"mode", {{"type", "string"}, {"enum", {"hybrid", "semantic", "keyword"}},
                                          {"description", "Ranking: hybrid (meaning and keywords, the default), semantic (meaning only) or keyword (exact words only, e.g. names, codes)."}}},
+                               {"weights", {{"type", "object"},
+                                            {"description", "Ranking weights, e.g. {\"keyword\": 0.7, \"recency\": 0.2, \"importance\": 0.3}: semantic, keyword, fusion (weighted or rrf), recency (with recency_half_life_days), importance (metadata number, importance_key), access."}}},
                                {"explain", {{"type", "boolean"}, {"description", "Add score_details (the parts of each score) to every result."}}},
                                {"show_expired", show_expired}},
                               offer_user),

@@ -419,6 +419,21 @@ TEST_CASE("server: search modes, explain, expiry on the OSS and Platform routes"
   REQUIRE_FALSE(semantic_hits.empty());
   for (const auto& h : semantic_hits) CHECK(h["score_details"]["keyword"].get<double>() == 0.0);
 
+  // weights: an importance term lifts the memory whose metadata says it matters; bad weights are a 400
+  REQUIRE(c.Post("/memories", R"({"messages":"Carol walks the dog daily","user_id":"carol","metadata":{"importance":1}})", "application/json")->status == 200);
+  r = c.Post("/v2/memories/search/", R"({"query":"Carol walks","filters":{"user_id":"carol"},"explain":true,"weights":{"importance":2,"fusion":"rrf"}})", "application/json");
+  REQUIRE(r->status == 200);
+  const auto weighted = body_of(r)["results"];
+  REQUIRE(weighted.size() >= 2);
+  CHECK(weighted[0]["memory"] == "Carol walks the dog daily");
+  CHECK(weighted[0]["score_details"]["importance"].get<double>() == Approx(2.0));
+  r = c.Post("/search", R"({"query":"x","user_id":"carol","weights":{"gravity":1}})", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body_of(r)["detail"].get<std::string>().find("gravity") != std::string::npos);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"carol","weights":{"recency":-1}})", "application/json")->status == 400);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"carol","weights":{"fusion":"max"}})", "application/json")->status == 400);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"carol","weights":[1]})", "application/json")->status == 400);
+
   // expiry: hidden from search and listing unless show_expired (query parameter or body)
   auto find = [](const json& results, const std::string& text) {
     for (const auto& h : results)
