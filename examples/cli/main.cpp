@@ -1,6 +1,7 @@
 // engram: the command-line tool. Poke at a memory from a shell, import and export it.
-// Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage or other failure.
+// Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage, provider or other failure.
 #include "../common/app_memory.hpp"
+#include "../common/service.hpp"
 
 #include <engram/engram.hpp>
 
@@ -11,6 +12,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -28,10 +30,12 @@ constexpr const char* help_text = R"(usage: engram [--data DIR] [--output text|j
 
 commands:
   add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--infer]
+                [--messages] [--expires YYYY-MM-DD]
   search QUERY  SCOPE [--filters JSON] [--limit N] [--threshold T]
-  list          [SCOPE] [--filters JSON] [--limit N]    (no scope: every scope)
+                [--mode semantic|keyword|hybrid] [--weights JSON] [--explain] [--show-expired]
+  list          [SCOPE] [--filters JSON] [--limit N] [--show-expired]   (no scope: every scope)
   get ID
-  update ID [TEXT] [--metadata JSON]
+  update ID [TEXT] [--metadata JSON] [--expires YYYY-MM-DD | --clear-expiry]
   delete ID  |  delete --all SCOPE [--dry-run]
   history ID
   import FILE.jsonl                          (as written by export; all or nothing)
@@ -40,11 +44,19 @@ commands:
   stats
 
 SCOPE is any of --user-id U, --agent-id A, --run-id R.
-The data directory is --data, else $ENGRAM_DIR, else ~/.engram. Everything runs offline.
-exit codes: 0 ok, 1 not found, 2 usage or validation error, 3 storage or other failure
+--infer lets the extractor decide what to remember (with --extractor llm: a chat model); without it each
+message is stored as given. --messages reads TEXT as a JSON list of {"role", "content"} messages.
+--mode picks the ranking (default hybrid: cosine and BM25 fused); --weights sets the fusion weights and the
+optional terms, e.g. '{"keyword": 0.7, "recency": 0.2, "importance": 0.3}'; --explain shows each score's parts.
+Memories past their --expires day are hidden from search and list unless --show-expired.
+The data directory is --data, else $ENGRAM_DIR, else ~/.engram. It remembers its embedder: open it again
+with the same provider settings.
+exit codes: 0 ok, 1 not found, 2 usage or validation error, 3 storage, provider or other failure
+
 )";
 
 struct args {
+  engram_app::provider_settings providers = engram_app::provider_settings::from_env();
   std::string data;
   std::string output = "text";
   std::string command;
@@ -59,17 +71,23 @@ struct args {
 };
 
 args parse(int argc, char** argv) {
-  static const std::vector<std::string> valued = {"--data", "--output", "--user-id", "--agent-id", "--run-id",
-                                                  "--metadata", "--limit", "--threshold", "--file", "--filters"};
-  static const std::vector<std::string> bare = {"--infer", "--all", "--dry-run", "--force", "--no-vectors"};
+  static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
+                                                  "--run-id", "--metadata", "--limit",     "--threshold",
+                                                  "--file",  "--filters",   "--mode",      "--expires", "--weights"};
+  static const std::vector<std::string> bare = {"--infer",   "--all",     "--dry-run",      "--force",
+                                                "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
+                                                "--messages"};
   args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
     if (s == "--help" || s == "-h") {
-      std::cout << help_text;
+      std::cout << help_text << engram_app::provider_help;
       std::exit(0);
     }
-    if (std::find(valued.begin(), valued.end(), s) != valued.end()) {
+    if (engram_app::provider_settings::is_flag(s)) {
+      if (i + 1 >= argc) throw usage_error(s + " needs a value");
+      a.providers.set(s, argv[++i]);
+    } else if (std::find(valued.begin(), valued.end(), s) != valued.end()) {
       if (i + 1 >= argc) throw usage_error(s + " needs a value");
       a.flags[s] = argv[++i];
     } else if (std::find(bare.begin(), bare.end(), s) != bare.end()) {
@@ -86,6 +104,7 @@ args parse(int argc, char** argv) {
   a.data = engram_app::data_directory(a.flag("--data"));
   if (a.flags.count("--output")) a.output = a.flag("--output");
   if (a.output != "text" && a.output != "json") throw usage_error("--output must be text or json");
+  a.providers.check(engram_app::http_available);
   return a;
 }
 
@@ -118,6 +137,33 @@ json metadata_of(const args& a) {
   } catch (const json::parse_error& e) {
     throw engram::validation_error(std::string("--metadata is not valid JSON: ") + e.what());
   }
+}
+
+/// --expires YYYY-MM-DD for add (validated by the memory); nullopt when absent.
+std::optional<std::string> expires_of(const args& a) {
+  if (!a.flags.count("--expires")) return std::nullopt;
+  if (a.flag("--expires").empty()) throw usage_error("--expires needs a date, YYYY-MM-DD");
+  return a.flag("--expires");
+}
+
+/// TEXT as a JSON list of {"role", "content", "name"?} messages (add --messages).
+std::vector<engram::message> messages_of(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw engram::validation_error(std::string("--messages: the input is not valid JSON: ") + e.what());
+  }
+  if (!j.is_array()) throw engram::validation_error("--messages: expected a JSON list of {\"role\", \"content\"} messages");
+  std::vector<engram::message> out;
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    try {
+      out.push_back(j[i].get<engram::message>());
+    } catch (const engram::validation_error& e) {
+      throw engram::validation_error("--messages: message " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  return out;
 }
 
 std::string one_positional(const args& a, const char* what) {
@@ -219,7 +265,7 @@ int import_file(const args& a) {
     }
   }
   std::fclose(f);
-  (void)engram_app::open_memory(a.data);  // index now, so a failure to embed shows up here, not later
+  (void)engram_app::open_memory(a.data, a.providers);  // index now, so a failure to embed shows up here, not later
   if (a.output == "json")
     std::cout << json{{"memories", counts.memories}, {"events", counts.events}}.dump() << '\n';
   else
@@ -242,7 +288,7 @@ int run(const args& a) {
   const auto& cmd = a.command;
   if (cmd == "import") return import_file(a);
   if (cmd == "export") return export_file(a);
-  auto mem = engram_app::open_memory(a.data);
+  auto mem = engram_app::open_memory(a.data, a.providers);
 
   if (cmd == "add") {
     std::string text;
@@ -256,7 +302,8 @@ int run(const args& a) {
       text = one_positional(a, "TEXT (or --file F, or - for standard input)");
     }
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    const auto r = mem->add(text, scope_of(a), {.metadata = metadata_of(a), .infer = a.has("--infer")});
+    const engram::add_options o{.metadata = metadata_of(a), .infer = a.has("--infer"), .expiration_date = expires_of(a)};
+    const auto r = a.has("--messages") ? mem->add(messages_of(text), scope_of(a), o) : mem->add(text, scope_of(a), o);
     if (a.output == "json") {
       std::cout << json(r).dump(2) << '\n';
     } else {
@@ -278,10 +325,30 @@ int run(const args& a) {
       }
     }
     o.filter = filters_of(a);
+    if (a.flags.count("--mode")) o.mode = engram_app::parse_search_mode(a.flag("--mode"), "--mode");
+    if (a.flags.count("--weights")) {
+      try {
+        o.weights = engram_app::parse_ranking_weights(json::parse(a.flag("--weights")));
+      } catch (const json::parse_error& e) {
+        throw engram::validation_error(std::string("--weights is not valid JSON: ") + e.what());
+      }
+    }
+    o.explain = a.has("--explain");
+    o.show_expired = a.has("--show-expired");
     const auto s = scope_of(a);
     const auto hits = s.empty() && !o.filter.empty() ? mem->search(q, o) : mem->search(q, s, o);
     if (a.output == "json") {
       std::cout << engram::results(hits).dump(2) << '\n';
+    } else if (o.explain) {
+      std::vector<std::vector<std::string>> rows{
+          {"SCORE", "SEMANTIC", "KEYWORD", "RECENCY", "IMPORTANCE", "ACCESS", "COSINE", "BM25", "ID", "MEMORY"}};
+      for (const auto& h : hits) {
+        const auto d = h.details.value_or(engram::score_details{});
+        rows.push_back({score_text(h.score), score_text(d.semantic), score_text(d.keyword), score_text(d.recency),
+                        score_text(d.importance), score_text(d.access), score_text(d.cosine), score_text(d.bm25),
+                        h.record.id, h.record.memory});
+      }
+      print_table(rows);
     } else {
       std::vector<std::vector<std::string>> rows{{"SCORE", "ID", "SCOPE", "MEMORY"}};
       for (const auto& h : hits) rows.push_back({score_text(h.score), h.record.id, scope_text(h.record), h.record.memory});
@@ -294,6 +361,7 @@ int run(const args& a) {
     engram::get_all_options o;
     o.limit = number(a, "--limit", 0);
     o.filter = filters_of(a);
+    o.show_expired = a.has("--show-expired");
     const auto s = scope_of(a);
     print_records(a, s.empty() ? mem->get_all(engram::all_scopes, o) : mem->get_all(s, o));
     return 0;
@@ -316,7 +384,14 @@ int run(const args& a) {
     const std::string text = a.positional.size() == 2 ? a.positional[1] : current->memory;
     engram::update_options o;
     if (a.flags.count("--metadata")) o.metadata = metadata_of(a);
-    if (a.positional.size() == 1 && !o.metadata) throw usage_error("update needs a new TEXT or --metadata");
+    if (a.has("--clear-expiry")) {
+      if (a.flags.count("--expires")) throw usage_error("give --expires or --clear-expiry, not both");
+      o.expiration_date = "";
+    } else if (a.flags.count("--expires")) {
+      o.expiration_date = a.flag("--expires");  // "" clears too
+    }
+    if (a.positional.size() == 1 && !o.metadata && !o.expiration_date)
+      throw usage_error("update needs a new TEXT, --metadata, --expires or --clear-expiry");
     const auto r = mem->update(id, text, o);
     if (a.output == "json")
       std::cout << json(r).dump(2) << '\n';
@@ -385,12 +460,13 @@ int run(const args& a) {
                  {"store_bytes", bytes},
                  {"embedder", mem->embedder().name()},
                  {"dimension", mem->embedder().dimension()},
+                 {"extractor", a.providers.extractor == "llm" ? "llm:" + a.providers.llm_model : a.providers.extractor},
                  {"data", a.data}};
     if (a.output == "json") {
       std::cout << j.dump(2) << '\n';
     } else {
       std::cout << "memories   " << all.size() << "\nembedder   " << mem->embedder().name() << " (dimension "
-                << mem->embedder().dimension() << ")\ndata       " << a.data << " (" << bytes << " bytes)\n\n";
+                << mem->embedder().dimension() << ")\nextractor  " << j["extractor"].get<std::string>() << "\ndata       " << a.data << " (" << bytes << " bytes)\n\n";
       std::vector<std::vector<std::string>> rows{{"SCOPE", "MEMORIES"}};
       for (const auto& [s, n] : per_scope) rows.push_back({s, std::to_string(n)});
       print_table(rows);
@@ -408,14 +484,21 @@ int main(int argc, char** argv) {
   } catch (const usage_error& e) {
     std::cerr << "engram: " << e.what() << "\n\n" << help_text;
     return 2;
+  } catch (const engram_app::settings_error& e) {
+    std::cerr << "engram: " << e.what() << "\n(`engram --help` lists the provider flags)\n";
+    return 2;
+  } catch (const engram::provider_error& e) {
+    std::cerr << "engram: the provider failed: " << e.what()
+              << (e.status() == 0 ? " (no server answered: check --base-url)" : "") << '\n';
+    return 3;
   } catch (const engram::not_found& e) {
     std::cerr << "engram: " << e.what() << '\n';
     return 1;
   } catch (const engram::validation_error& e) {
-    std::cerr << "engram: " << e.what() << '\n';
+    std::cerr << "engram: " << e.what() << engram_app::embedder_mismatch_hint(e.what()) << '\n';
     return 2;
   } catch (const engram::dimension_mismatch& e) {
-    std::cerr << "engram: " << e.what() << '\n';
+    std::cerr << "engram: " << e.what() << engram_app::embedder_mismatch_hint(e.what()) << '\n';
     return 2;
   } catch (const nlohmann::json::exception& e) {
     std::cerr << "engram: malformed JSON: " << e.what() << '\n';

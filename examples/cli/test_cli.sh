@@ -2,9 +2,12 @@
 # Drives the `engram` command: outputs, exit codes, persistence across invocations, import/export round trip.
 set -u
 bin=$1
+fake=${2:-}  # fake-provider (a loopback OpenAI-compatible server), when built with cpp-httplib
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+fake_pid=""
+trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$dir"' EXIT
 export ENGRAM_DIR="$dir/data"
+unset ENGRAM_EMBEDDER ENGRAM_BASE_URL ENGRAM_EMBED_MODEL ENGRAM_EXTRACTOR ENGRAM_LLM_MODEL ENGRAM_LLM_BASE_URL OPENAI_API_KEY
 fails=0 passes=0
 check() {  # check NAME EXPECTED_EXIT COMMAND...  (stdout in $out, stderr in $err)
   local name=$1 want=$2
@@ -91,6 +94,153 @@ check "reset needs --force" 2 "$bin" reset
 check "reset" 0 "$bin" reset --force
 check "empty after reset" 0 "$bin" --output json list
 contains "nothing left" "$out" '"results": []'
+
+lacks() {  # lacks NAME HAYSTACK NEEDLE
+  if [[ "$2" == *"$3"* ]]; then echo "FAIL $1: output has '$3':"; echo "$2"; fails=$((fails + 1)); else passes=$((passes + 1)); fi
+}
+
+# ---- ranking: modes, explain, expiry (own data directory) ----
+R=(--data "$dir/rank")
+check "rank: add" 0 "$bin" "${R[@]}" add "The wifi password is zebra42" --user-id carol
+check "rank: add 2" 0 "$bin" "${R[@]}" add "Carol likes long walks on the beach" --user-id carol
+check "rank: add expired" 0 "$bin" "${R[@]}" --output json add "Carol's old flat was on Rua Augusta" --user-id carol --expires 2000-01-01
+old_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])' <<<"$out")
+check "rank: keyword mode" 0 "$bin" "${R[@]}" --output json search "zebra42" --user-id carol --mode keyword
+contains "keyword finds the rare token" "$out" "zebra42"
+lacks "keyword mode finds only keyword matches" "$out" "walks"
+check "rank: semantic mode" 0 "$bin" "${R[@]}" --output json search "walks beach" --user-id carol --mode semantic --limit 1
+contains "semantic finds" "$out" "long walks"
+check "rank: bad mode" 2 "$bin" "${R[@]}" search "x" --user-id carol --mode fuzzy
+contains "bad mode names it" "$err" "fuzzy"
+check "rank: explain json" 0 "$bin" "${R[@]}" --output json search "wifi password zebra42" --user-id carol --explain
+python3 - "$out" <<'PY' && passes=$((passes + 1)) || { echo "FAIL explain: score_details missing or not summing"; fails=$((fails + 1)); }
+import json, sys
+hits = json.loads(sys.argv[1])["results"]
+assert hits and all("score_details" in h for h in hits), hits
+for h in hits:
+    d = h["score_details"]
+    parts = d["semantic"] + d["keyword"] + d["recency"] + d["importance"] + d["access"]
+    assert abs(parts - d["final"]) < 1e-4 and abs(d["final"] - h["score"]) < 1e-4, h
+assert "zebra42" in hits[0]["memory"]
+PY
+check "rank: explain text" 0 "$bin" "${R[@]}" search "zebra42" --user-id carol --explain
+contains "explain table has parts" "$out" "SEMANTIC"
+check "rank: important memory" 0 "$bin" "${R[@]}" add "Carol walks the dog daily" --user-id carol --metadata '{"importance": 1}'
+check "rank: weights" 0 "$bin" "${R[@]}" --output json search "Carol walks" --user-id carol --explain --weights '{"importance": 2}'
+python3 - "$out" <<'PY' && passes=$((passes + 1)) || { echo "FAIL weights: importance did not rank"; fails=$((fails + 1)); }
+import json, sys
+hits = json.loads(sys.argv[1])["results"]
+assert hits[0]["memory"] == "Carol walks the dog daily", hits
+assert abs(hits[0]["score_details"]["importance"] - 2.0) < 1e-4, hits[0]
+assert all(h["score_details"]["importance"] == 0 for h in hits[1:]), hits
+PY
+check "rank: unknown weight" 2 "$bin" "${R[@]}" search "x" --user-id carol --weights '{"gravity": 1}'
+contains "unknown weight named" "$err" "gravity"
+check "rank: negative weight" 2 "$bin" "${R[@]}" search "x" --user-id carol --weights '{"recency": -1}'
+check "rank: weights not JSON" 2 "$bin" "${R[@]}" search "x" --user-id carol --weights '{recency'
+check "rank: no explain, no details" 0 "$bin" "${R[@]}" --output json search "zebra42" --user-id carol
+lacks "no score_details unasked" "$out" "score_details"
+check "rank: expired hidden from search" 0 "$bin" "${R[@]}" --output json search "Rua Augusta flat" --user-id carol
+lacks "expired not found" "$out" "Rua Augusta"
+check "rank: expired hidden from list" 0 "$bin" "${R[@]}" --output json list --user-id carol
+lacks "expired not listed" "$out" "Rua Augusta"
+check "rank: --show-expired search" 0 "$bin" "${R[@]}" --output json search "Rua Augusta flat" --user-id carol --show-expired
+contains "show-expired finds it" "$out" "Rua Augusta"
+check "rank: --show-expired list" 0 "$bin" "${R[@]}" --output json list --user-id carol --show-expired
+contains "show-expired lists it" "$out" '"expiration_date": "2000-01-01"'
+check "rank: bad expiry date" 2 "$bin" "${R[@]}" add "x" --user-id carol --expires 2024-02-30
+contains "bad date named" "$err" "2024-02-30"
+check "rank: --expires and --clear-expiry conflict" 2 "$bin" "${R[@]}" update "$old_id" --expires 2030-01-01 --clear-expiry
+check "rank: clear expiry" 0 "$bin" "${R[@]}" update "$old_id" --clear-expiry
+check "rank: visible again" 0 "$bin" "${R[@]}" --output json search "Rua Augusta flat" --user-id carol
+contains "cleared expiry visible" "$out" "Rua Augusta"
+check "rank: set a future expiry" 0 "$bin" "${R[@]}" update "$old_id" --expires 2999-12-31
+check "rank: get shows it" 0 "$bin" "${R[@]}" --output json get "$old_id"
+contains "expiry recorded" "$out" '"expiration_date": "2999-12-31"'
+contains "text kept by an expiry-only update" "$out" "Rua Augusta"
+check "rank: expire it now" 0 "$bin" "${R[@]}" update "$old_id" --expires 2001-01-01
+check "rank: hidden again" 0 "$bin" "${R[@]}" --output json list --user-id carol
+lacks "re-expired hidden" "$out" "Rua Augusta"
+
+# ---- provider settings: misconfigurations are usage errors, whatever the command ----
+check "providers: unknown embedder" 2 "$bin" "${R[@]}" --embedder word2vec list
+contains "unknown embedder named" "$err" "word2vec"
+check "providers: openai without a base URL" 2 "$bin" "${R[@]}" --embedder openai list
+contains "missing base url said" "$err" "--base-url"
+check "providers: llm extractor without a model" 2 "$bin" "${R[@]}" --extractor llm list
+contains "missing llm model said" "$err" "--llm-model"
+check "providers: unknown extractor" 2 "$bin" "${R[@]}" --extractor magic list
+check "providers: bad dimensions" 2 "$bin" "${R[@]}" --dimensions many list
+check "providers: bad llm mode" 2 "$bin" "${R[@]}" --extractor llm --llm-model m --base-url http://127.0.0.1:9/v1 --llm-mode eager list
+check "providers: bad url" 2 "$bin" "${R[@]}" --embedder openai --base-url localhost:11434 list
+check "providers: env is read" 2 env ENGRAM_EMBEDDER=bogus "$bin" "${R[@]}" list
+contains "env embedder named" "$err" "bogus"
+check "providers: another hashing size is refused" 2 "$bin" "${R[@]}" --dimensions 128 list
+contains "dimension mismatch explained" "$err" "another embedder"
+
+if [ -n "$fake" ]; then
+  printf '%s\n' \
+    '{"facts": ["Name is Dana", "Lives in Lisbon", "Is vegetarian"]}' \
+    '{"facts": ["Lives in Porto"]}' \
+    '{"memory": [{"id": "0", "text": "Lives in Porto", "event": "UPDATE", "old_memory": "Lives in Lisbon"}]}' \
+    > "$dir/chat.txt"
+  "$fake" --chat "$dir/chat.txt" --log "$dir/fake.log" > "$dir/fake.port" &
+  fake_pid=$!
+  for _ in $(seq 100); do [ -s "$dir/fake.port" ] && break; sleep 0.05; done
+  port=$(head -1 "$dir/fake.port")
+  O=(--data "$dir/openai" --embedder openai --base-url "http://127.0.0.1:$port/v1" --embed-model fake-embed)
+  check "openai: add" 0 "$bin" "${O[@]}" add "I keep bees in the garden" --user-id erin
+  check "openai: add 2" 0 "$bin" "${O[@]}" add "My sister lives in Bergen" --user-id erin
+  check "openai: search" 0 "$bin" "${O[@]}" --output json search "bees garden" --user-id erin --limit 1 --mode semantic
+  contains "openai search finds" "$out" "I keep bees"
+  check "openai: stats" 0 "$bin" "${O[@]}" --output json stats
+  contains "store records the embedder" "$out" '"embedder": "openai:fake-embed"'
+  contains "dimension learned from the server" "$out" '"dimension": 64'
+  check "openai dir opened offline" 2 "$bin" --data "$dir/openai" list
+  contains "mismatch names the stored embedder" "$err" "openai:fake-embed"
+  contains "mismatch explained" "$err" "another embedder"
+  check "openai: another model is refused" 2 "$bin" "${O[@]}" --embed-model other-embed list
+  contains "model mismatch named" "$err" "openai:other-embed"
+  check "offline dir opened with openai" 2 "$bin" "${O[@]/"$dir/openai"/"$dir/rank"}" list
+  contains "offline dir names hashing" "$err" "hashing-v1"
+
+  W=(--data "$dir/ollama" --embedder ollama --base-url "http://127.0.0.1:$port/v1" --dimensions 64)
+  check "ollama: add (native /api/embed, /v1 dropped)" 0 "$bin" "${W[@]}" add "I play the cello" --user-id erin
+  check "ollama: search" 0 "$bin" "${W[@]}" --output json search "cello" --user-id erin
+  contains "ollama search finds" "$out" "cello"
+  check "ollama: stats" 0 "$bin" "${W[@]}" --output json stats
+  contains "ollama name recorded" "$out" '"embedder": "ollama:nomic-embed-text"'
+
+  L=(--data "$dir/llm" --embedder openai --base-url "http://127.0.0.1:$port/v1" --embed-model fake-embed
+     --extractor llm --llm-model fake-chat)
+  check "llm: conversation into facts" 0 "$bin" "${L[@]}" --output json add --messages --user-id dana --infer \
+    '[{"role":"user","content":"Hi, I am Dana. I live in Lisbon and I do not eat meat."},{"role":"assistant","content":"Noted!"}]'
+  contains "llm fact 1" "$out" '"memory": "Name is Dana"'
+  contains "llm fact 2" "$out" '"memory": "Lives in Lisbon"'
+  contains "llm fact 3" "$out" '"memory": "Is vegetarian"'
+  check "llm: a contradiction updates" 0 "$bin" "${L[@]}" --output json add "I moved to Porto last month" --user-id dana --infer
+  contains "llm update event" "$out" '"event": "UPDATE"'
+  contains "llm update old" "$out" '"previous_memory": "Lives in Lisbon"'
+  check "llm: list after" 0 "$bin" "${L[@]}" --output json list --user-id dana
+  contains "updated fact stored" "$out" "Lives in Porto"
+  lacks "old fact gone" "$out" "Lives in Lisbon"
+  check "llm: without --infer the text is stored as given" 0 "$bin" "${L[@]}" --output json add "raw note" --user-id dana
+  contains "verbatim without infer" "$out" '"memory": "raw note"'
+  check "llm: no scripted reply left is a provider failure" 3 "$bin" "${L[@]}" add "one more" --user-id dana --infer
+  contains "provider failure said" "$err" "provider failed"
+
+  kill "$fake_pid"; wait "$fake_pid"; fake_pid=""
+  log=$(cat "$dir/fake.log")
+  contains "embeddings went to the server" "$log" "/v1/embeddings"
+  contains "ollama went to /api/embed" "$log" "/api/embed"
+  contains "chat calls made" "$log" "/v1/chat/completions"
+  contains "the chat model was asked" "$log" '"model":"fake-chat"'
+  contains "the conversation reached the model" "$log" "I do not eat meat"
+  check "provider down: a clear failure" 3 "$bin" "${O[@]}" --dimensions 64 search "bees" --user-id erin
+  contains "down server said" "$err" "no server answered"
+else
+  echo "cli: no fake-provider given: provider tests skipped"
+fi
 
 echo "cli: $passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -1,9 +1,21 @@
 #pragma once
 /// @file examples/common/app_memory.hpp
-/// The memory the command-line tool, the server and the MCP server run: offline embedder and extractor,
-/// exact index, durable file store in a data directory.
+/// The memory the command-line tool, the server and the MCP server run: an embedder and an extractor chosen
+/// at run time (provider_settings; offline by default), exact index, durable file store in a data directory.
+/// Built with ENGRAM_APP_HTTP (the apps linking engram::http), the OpenAI-compatible and Ollama providers are
+/// available; without it only the offline ones.
 
+#include "provider_settings.hpp"
+
+#include <engram/embed/any_embedder.hpp>
 #include <engram/engram.hpp>
+#include <engram/extract/any_extractor.hpp>
+
+#ifdef ENGRAM_APP_HTTP
+#include <engram/embed/ollama.hpp>
+#include <engram/embed/openai.hpp>
+#include <engram/extract/llm.hpp>
+#endif
 
 #include <cstdlib>
 #include <memory>
@@ -11,7 +23,15 @@
 
 namespace engram_app {
 
-using app_memory = engram::persistent_memory;
+using app_memory = engram::basic_memory<engram::any_embedder, engram::flat_index, engram::file_store, engram::any_extractor>;
+
+/// Whether this build can talk to HTTP providers.
+inline constexpr bool http_available =
+#ifdef ENGRAM_APP_HTTP
+    true;
+#else
+    false;
+#endif
 
 /// The data directory: `explicit_dir` if given, else $ENGRAM_DIR, else ~/.engram.
 inline std::string data_directory(const std::string& explicit_dir) {
@@ -21,13 +41,76 @@ inline std::string data_directory(const std::string& explicit_dir) {
   return std::string(home && *home ? home : ".") + "/.engram";
 }
 
-/// Opens (creating it when needed) the durable memory in `data_dir`. Group commit lets concurrent writers
-/// (the server's threads) share fsyncs; every write is durable before it is acknowledged.
-/// @throws engram::storage_error when another process holds the directory.
-inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir) {
+#ifdef ENGRAM_APP_HTTP
+namespace detail {
+inline engram::http_options http_for(const provider_settings& p, std::string url) {
+  engram::http_options h;
+  h.base_url = std::move(url);
+  h.api_key = p.api_key;
+  return h;
+}
+}  // namespace detail
+#endif
+
+/// The embedder `p` names. @throws settings_error (checked first), validation_error from the embedder.
+inline engram::any_embedder make_embedder(const provider_settings& p) {
+  p.check(http_available);
+#ifdef ENGRAM_APP_HTTP
+  if (p.embedder == "openai") {
+    engram::openai_embedder_options o;
+    o.http = detail::http_for(p, p.embed_url());
+    if (!p.embed_model.empty()) o.model = p.embed_model;
+    o.dimension = p.dimensions;
+    o.request_dimensions = p.dimensions != 0;
+    return engram::openai_embedder(std::move(o));
+  }
+  if (p.embedder == "ollama") {
+    engram::ollama_embedder_options o;
+    o.http = detail::http_for(p, p.embed_url());
+    if (!p.embed_model.empty()) o.model = p.embed_model;
+    o.dimension = p.dimensions;
+    return engram::ollama_embedder(std::move(o));
+  }
+#endif
+  return engram::hashing_embedder(p.dimensions ? p.dimensions : 384);
+}
+
+/// The extractor `p` names. @throws settings_error (checked first), validation_error from the extractor.
+inline engram::any_extractor make_extractor(const provider_settings& p) {
+  p.check(http_available);
+#ifdef ENGRAM_APP_HTTP
+  if (p.extractor == "llm") {
+    engram::llm_extractor_options o;
+    o.http = detail::http_for(p, p.chat_url());
+    o.model = p.llm_model;
+    o.mode = p.llm_mode == "additive" ? engram::extraction_mode::additive : engram::extraction_mode::reconcile;
+    return engram::llm_extractor(std::move(o));
+  }
+#endif
+  return engram::verbatim_extractor{};
+}
+
+/// Opens (creating it when needed) the durable memory in `data_dir` with the providers `p` names: the one
+/// place the apps compose their memory. Group commit lets concurrent writers (the server's threads) share
+/// fsyncs; every write is durable before it is acknowledged.
+/// @throws settings_error for a misconfiguration; engram::storage_error when another process holds the
+///         directory; dimension_mismatch / validation_error when the directory holds another embedder's
+///         vectors; provider_error when a remote embedder must be asked its dimension and does not answer.
+inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, const provider_settings& p = {}) {
+  auto embedder = make_embedder(p);
+  auto extractor = make_extractor(p);
   return std::make_unique<app_memory>(
-      engram::hashing_embedder{},
-      engram::file_store(data_dir, engram::file_store_options{.mode = engram::durability::group_commit}));
+      std::move(embedder),
+      engram::file_store(data_dir, engram::file_store_options{.mode = engram::durability::group_commit}),
+      std::move(extractor));
+}
+
+/// A hint to append to an error opening a data directory that holds another embedder's vectors (the
+/// store's refusal says "store holds ..."); empty for any other error.
+inline std::string embedder_mismatch_hint(const std::string& message) {
+  if (message.find("store holds") == std::string::npos) return {};
+  return "\n  This data directory was written with another embedder: give the --embedder, --embed-model and "
+         "--dimensions it was created with, or use another data directory.";
 }
 
 }  // namespace engram_app

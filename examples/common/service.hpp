@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace engram_app {
@@ -81,6 +82,20 @@ inline std::string optional_string(const json& obj, const char* key) {
   return it->get<std::string>();
 }
 
+/// A boolean field: true/false, or (from a query string) "true"/"false"/"1"/"0". nullopt when absent or null.
+inline std::optional<bool> optional_bool(const json& obj, const char* key) {
+  if (!obj.is_object()) return std::nullopt;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (it->is_boolean()) return it->get<bool>();
+  if (it->is_string()) {
+    const auto& s = it->get_ref<const std::string&>();
+    if (s == "true" || s == "1") return true;
+    if (s == "false" || s == "0") return false;
+  }
+  throw engram::validation_error(std::string("'") + key + "' must be true or false, got " + it->dump());
+}
+
 /// Scope ids named in a Mem0 Platform filter: top-level keys, or inside a top-level AND list.
 inline void scope_from_filters(const json& filters, engram::scope& s) {
   if (!filters.is_object()) return;
@@ -117,6 +132,54 @@ inline engram::scope request_scope(const json& req, const principal& who) {
   return s;
 }
 
+/// "semantic" | "keyword" | "hybrid" as a search_mode. @throws engram::validation_error naming `where`.
+inline engram::search_mode parse_search_mode(std::string_view s, std::string_view where) {
+  if (s == "hybrid") return engram::search_mode::hybrid;
+  if (s == "semantic") return engram::search_mode::semantic;
+  if (s == "keyword") return engram::search_mode::keyword;
+  throw engram::validation_error(std::string(where) + " '" + std::string(s) +
+                                 "' is not a search mode (expected semantic, keyword or hybrid)");
+}
+
+/// Ranking weights from a JSON object: any of "semantic", "keyword", "fusion" ("weighted" | "rrf"), "rrf_k",
+/// "recency", "recency_half_life_days", "importance", "importance_key", "access", "access_saturation" over
+/// the defaults (rank/fusion.hpp). @throws engram::validation_error for an unknown key or a wrong type
+/// (the values themselves are checked by the memory's search).
+inline engram::ranking_weights parse_ranking_weights(const json& j) {
+  engram::ranking_weights w;
+  if (j.is_null()) return w;
+  if (!j.is_object()) throw engram::validation_error(std::string("'weights' must be an object, got ") + j.type_name());
+  for (const auto& [key, v] : j.items()) {
+    auto number = [&, &key = key, &v = v]() {
+      if (!v.is_number()) throw engram::validation_error("weights." + key + " must be a number, got " + v.dump());
+      return v.get<double>();
+    };
+    if (key == "semantic") w.semantic = float(number());
+    else if (key == "keyword") w.keyword = float(number());
+    else if (key == "rrf_k") w.rrf_k = float(number());
+    else if (key == "recency") w.recency = float(number());
+    else if (key == "recency_half_life_days") w.recency_half_life_days = number();
+    else if (key == "importance") w.importance = float(number());
+    else if (key == "access") w.access = float(number());
+    else if (key == "access_saturation") w.access_saturation = float(number());
+    else if (key == "importance_key") {
+      if (!v.is_string() || v.get<std::string>().empty())
+        throw engram::validation_error("weights.importance_key must be a non-empty string");
+      w.importance_key = v.get<std::string>();
+    } else if (key == "fusion") {
+      const auto f = v.is_string() ? v.get<std::string>() : std::string();
+      if (f == "weighted") w.fusion = engram::fusion_method::weighted;
+      else if (f == "rrf" || f == "reciprocal_rank") w.fusion = engram::fusion_method::reciprocal_rank;
+      else throw engram::validation_error("weights.fusion must be \"weighted\" or \"rrf\", got " + v.dump());
+    } else {
+      throw engram::validation_error("unknown ranking weight '" + key +
+                                     "' (expected semantic, keyword, fusion, rrf_k, recency, recency_half_life_days, "
+                                     "importance, importance_key, access or access_saturation)");
+    }
+  }
+  return w;
+}
+
 /// Mem0's operations as JSON requests over one memory.
 template <class Memory>
 class service {
@@ -147,6 +210,7 @@ class service {
     }
     engram::add_options options;
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
+    if (auto e = detail::optional_string(req, "expiration_date"); !e.empty()) options.expiration_date = e;
     if (auto inf = req.find("infer"); inf != req.end() && !inf->is_null()) {
       if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
       options.infer = inf->get<bool>();
@@ -154,13 +218,26 @@ class service {
     return mem_.add(messages, s, options);
   }
 
-  /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?}
+  /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?,
+  /// "mode": "semantic"|"keyword"|"hybrid"?, "weights"? (parse_ranking_weights), "keyword_search"?, "rerank"?,
+  /// "explain"?, "show_expired"?}.
+  /// Mem0's `keyword_search: true` asks for hybrid ranking (false changes nothing); `rerank` is accepted and
+  /// has no effect (no reranker is configured). `explain` adds `score_details` to each hit.
   json search(const json& req, const principal& who) const {
     const auto s = request_scope(req, who);
     const auto query = detail::optional_string(req, "query");
     if (query.empty()) throw engram::validation_error("'query' is required");
     engram::search_options options;
     options.limit = read_limit(req, options.limit);
+    if (const auto m = detail::optional_string(req, "mode"); !m.empty())
+      options.mode = parse_search_mode(m, "'mode'");
+    else if (detail::optional_bool(req, "keyword_search").value_or(false))
+      options.mode = engram::search_mode::hybrid;
+    (void)detail::optional_bool(req, "rerank");  // validated only
+    if (req.is_object())
+      if (auto w = req.find("weights"); w != req.end()) options.weights = parse_ranking_weights(*w);
+    options.explain = detail::optional_bool(req, "explain").value_or(false);
+    options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
     if (auto t = req.find("threshold"); t != req.end() && !t->is_null()) {
       if (!t->is_number()) throw engram::validation_error("'threshold' must be a number");
       options.threshold = t->get<float>();
@@ -177,6 +254,7 @@ class service {
     engram::get_all_options options;
     options.limit = read_limit(req, options.limit);
     options.filter = filters_of(req);
+    options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
     if (s.empty() && !options.filter.empty() && engram::filter_names_scope(options.filter))
       return engram::results(mem_.get_all(options));
     if (s.empty()) {
@@ -189,15 +267,23 @@ class service {
   /// GET /memories/{id}
   json get(const std::string& id, const principal& who) const { return visible(id, who); }
 
-  /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?}
+  /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?, "expiration_date"?}. Without a text
+  /// the memory keeps its own (so metadata or the expiration date alone may change); `expiration_date` null
+  /// or "" clears it.
   json update(const std::string& id, const json& req, const principal& who) {
-    (void)visible(id, who);
+    const auto current = visible(id, who);
     std::string text;
     for (const char* key : {"text", "data", "memory"})
       if (text.empty()) text = detail::optional_string(req, key);
-    if (text.empty()) throw engram::validation_error("'text' (the new memory text) is required");
     engram::update_options options;
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
+    if (req.is_object() && req.contains("expiration_date"))
+      options.expiration_date = detail::optional_string(req, "expiration_date");
+    if (text.empty()) {
+      if (!options.metadata && !options.expiration_date)
+        throw engram::validation_error("'text' (the new memory text) is required");
+      text = current.at("memory").template get<std::string>();
+    }
     return json(mem_.update(id, text, options));
   }
 

@@ -171,6 +171,10 @@ class server {
                            "Mem0 filter over metadata and scope fields, e.g. {\"category\": \"food\"} or "
                            "{\"AND\": [{\"created_at\": {\"gte\": \"2026-01-01\"}}, {\"topic\": {\"in\": [\"a\", \"b\"]}}]}."}};
     const json metadata = {{"type", "object"}, {"description", "Key-value data stored with the memory."}};
+    const json expiration = {{"type", "string"},
+                             {"description", "YYYY-MM-DD (UTC): after this day the memory is hidden from search and "
+                                             "listing; an empty string removes the date."}};
+    const json show_expired = {{"type", "boolean"}, {"description", "Include memories past their expiration date."}};
     json message_item = {{"type", "object"},
                          {"properties", {{"role", {{"type", "string"}}}, {"content", {{"type", "string"}}}}},
                          {"required", {"role", "content"}}};
@@ -182,7 +186,8 @@ class server {
                                {"messages", {{"type", "array"}, {"items", message_item},
                                              {"description", "A conversation to remember, as {role, content} messages (instead of text)."}}},
                                {"metadata", metadata},
-                               {"infer", {{"type", "boolean"}, {"description", "Extract facts from the input instead of storing it verbatim (default false)."}}}},
+                               {"infer", {{"type", "boolean"}, {"description", "Extract facts from the input instead of storing it verbatim (default false)."}}},
+                               {"expiration_date", expiration}},
                               offer_user),
              json::array(), false, false),
         tool("search_memories", "Search memories",
@@ -190,18 +195,26 @@ class server {
              scope_properties({{"query", {{"type", "string"}, {"description", "What to look for, in natural language."}}},
                                {"filters", filters},
                                {"limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"description", "At most this many results (default 100)."}}},
-                               {"threshold", {{"type", "number"}, {"description", "Only results scoring at least this."}}}},
+                               {"threshold", {{"type", "number"}, {"description", "Only results scoring at least this."}}},
+                               {"mode", {{"type", "string"}, {"enum", {"hybrid", "semantic", "keyword"}},
+                                         {"description", "Ranking: hybrid (meaning and keywords, the default), semantic (meaning only) or keyword (exact words only, e.g. names, codes)."}}},
+                               {"weights", {{"type", "object"},
+                                            {"description", "Ranking weights, e.g. {\"keyword\": 0.7, \"recency\": 0.2, \"importance\": 0.3}: semantic, keyword, fusion (weighted or rrf), recency (with recency_half_life_days), importance (metadata number, importance_key), access."}}},
+                               {"explain", {{"type", "boolean"}, {"description", "Add score_details (the parts of each score) to every result."}}},
+                               {"show_expired", show_expired}},
                               offer_user),
              json::array({"query"}), true, false),
         tool("list_memories", "List memories", "List the memories of a scope, newest first.",
              scope_properties({{"filters", filters},
-                               {"limit", {{"type", "integer"}, {"minimum", 1}, {"description", "At most this many memories (default 100)."}}}},
+                               {"limit", {{"type", "integer"}, {"minimum", 1}, {"description", "At most this many memories (default 100)."}}},
+                               {"show_expired", show_expired}},
                               offer_user),
              json::array(), true, false),
         tool("get_memory", "Get memory", "Read one memory by id.", json{{"memory_id", memory_id}},
              json::array({"memory_id"}), true, false),
-        tool("update_memory", "Update memory", "Replace the text (and optionally the metadata) of one memory.",
-             json{{"memory_id", memory_id}, {"text", {{"type", "string"}, {"description", "The new text."}}}, {"metadata", metadata}},
+        tool("update_memory", "Update memory", "Replace the text (and optionally the metadata and expiration date) of one memory.",
+             json{{"memory_id", memory_id}, {"text", {{"type", "string"}, {"description", "The new text."}}}, {"metadata", metadata},
+                  {"expiration_date", expiration}},
              json::array({"memory_id", "text"}), false, true),
         tool("delete_memory", "Delete memory", "Delete one memory by id.", json{{"memory_id", memory_id}},
              json::array({"memory_id"}), false, true),
@@ -350,6 +363,7 @@ class server {
       if (name == "update_memory") {
         json req = {{"text", args["text"]}};
         if (args.contains("metadata")) req["metadata"] = args["metadata"];
+        if (args.contains("expiration_date")) req["expiration_date"] = args["expiration_date"];
         auto out = service_.update(memory_id, req, who);
         auto text = "Updated " + memory_id + ": " + detail::clip(out.value("memory", ""));
         return tool_result(std::move(out), std::move(text));

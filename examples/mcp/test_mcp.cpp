@@ -328,3 +328,42 @@ TEST_CASE("mcp: --user-id binds every call to that user, whatever the arguments 
   CHECK(p.call("list_memories", {{"agent_id", "helper"}})["structuredContent"]["results"].size() == 1);
   CHECK(p.finish() == 0);
 }
+
+TEST_CASE("mcp: search modes, explain and expiration dates through the tools", "[mcp][rank]") {
+  mcp_process p;
+  p.initialize();
+  require_ok(p.call("add_memory", {{"text", "The wifi password is zebra42"}, {"user_id", "carol"}}));
+  require_ok(p.call("add_memory", {{"text", "Carol likes long walks"}, {"user_id", "carol"}}));
+  auto old = p.call("add_memory", {{"text", "Carol's old flat was on Rua Augusta"}, {"user_id", "carol"},
+                                   {"expiration_date", "2000-01-01"}});
+  require_ok(old);
+  const std::string old_id = old["structuredContent"]["results"][0]["id"];
+
+  auto kw = p.call("search_memories", {{"query", "zebra42"}, {"user_id", "carol"}, {"mode", "keyword"}, {"explain", true}});
+  require_ok(kw);
+  const auto& hits = kw["structuredContent"]["results"];
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0]["memory"] == "The wifi password is zebra42");
+  CHECK(hits[0]["score_details"]["final"].get<double>() == Approx(hits[0]["score"].get<double>()));
+  require_tool_error(p.call("search_memories", {{"query", "x"}, {"user_id", "carol"}, {"mode", "fuzzy"}}), "fuzzy");
+
+  auto count = [&](json args) {
+    args["user_id"] = "carol";
+    return p.call("list_memories", std::move(args))["structuredContent"]["results"].size();
+  };
+  CHECK(count(json::object()) == 2);
+  CHECK(count({{"show_expired", true}}) == 3);
+  require_ok(p.call("update_memory", {{"memory_id", old_id}, {"text", "Carol's old flat was on Rua Augusta"},
+                                      {"expiration_date", ""}}));
+  CHECK(count(json::object()) == 3);
+  require_tool_error(p.call("update_memory", {{"memory_id", old_id}, {"text", "x"}, {"expiration_date", "soon"}}),
+                     "soon");
+  CHECK(p.finish() == 0);
+}
+
+TEST_CASE("mcp: a misconfigured provider refuses to start", "[mcp][providers]") {
+  const std::string cmd = std::string(ENGRAM_MCP_BIN) + " --embedder word2vec </dev/null >/dev/null 2>&1";
+  CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 2);
+  const std::string llm = std::string(ENGRAM_MCP_BIN) + " --extractor llm </dev/null >/dev/null 2>&1";
+  CHECK(WEXITSTATUS(std::system(llm.c_str())) == 2);
+}

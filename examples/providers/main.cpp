@@ -4,6 +4,8 @@
 //   ENGRAM_EMBED_MODEL   embedding model      (default nomic-embed-text)
 //   ENGRAM_LLM_MODEL     chat model           (default llama3.2)
 //   OPENAI_API_KEY       sent as a Bearer token when set (OpenAI needs it; Ollama ignores it)
+#include "../common/provider_settings.hpp"
+
 #include <engram/embed/openai.hpp>
 #include <engram/extract/llm.hpp>
 #include <engram/index/flat.hpp>
@@ -18,11 +20,6 @@
 #include <vector>
 
 namespace {
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : std::string(fallback);
-}
 
 using llm_memory =
     engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store, engram::llm_extractor>;
@@ -42,13 +39,15 @@ void print(const engram::add_result& r) {
 
 int main() {
   using namespace std::chrono_literals;
+  // The same environment the engram command and engram-server read, with Ollama's defaults.
+  const auto env = engram_app::provider_settings::from_env();
   engram::http_options http;
-  http.base_url = env_or("ENGRAM_BASE_URL", "http://localhost:11434/v1");
+  http.base_url = env.base_url.empty() ? "http://localhost:11434/v1" : env.base_url;
   http.connect_timeout = 3s;
   http.read_timeout = 120s;  // a local model can be slow on its first call
   http.max_retries = 2;
-  const auto embed_model = env_or("ENGRAM_EMBED_MODEL", "nomic-embed-text");
-  const auto llm_model = env_or("ENGRAM_LLM_MODEL", "llama3.2");
+  const auto embed_model = env.embed_model.empty() ? std::string("nomic-embed-text") : env.embed_model;
+  const auto llm_model = env.llm_model.empty() ? std::string("llama3.2") : env.llm_model;
 
   std::cout << "engram providers example\n  server: " << http.base_url << "\n  embeddings: " << embed_model
             << "\n  chat: " << llm_model << "\n\n";

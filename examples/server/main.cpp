@@ -30,12 +30,14 @@ struct options {
   std::string keys;
   std::size_t max_body = 1 << 20;
   double rate_limit = 0;
+  engram_app::provider_settings providers = engram_app::provider_settings::from_env();
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "engram-server: " << why << "\n"
             << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR] [--threads N] [--keys FILE]\n"
-            << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY]\n";
+            << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY] [provider flags]\n\n"
+            << engram_app::provider_help;
   std::exit(2);
 }
 
@@ -61,10 +63,27 @@ options parse_args(int argc, char** argv) {
     else if (a == "--keys") o.keys = value();
     else if (a == "--max-body") o.max_body = std::size_t(number(1024, 1L << 30));
     else if (a == "--rate-limit") o.rate_limit = double(number(0, 1000000));
-    else if (a == "--help" || a == "-h") usage("help");
+    else if (engram_app::provider_settings::is_flag(a)) {
+      const auto v = value();
+      try {
+        o.providers.set(a, v);
+      } catch (const engram_app::settings_error& e) {
+        usage(e.what());
+      }
+    } else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown option '" + a + "'");
   }
+  try {
+    o.providers.check(engram_app::http_available);
+  } catch (const engram_app::settings_error& e) {
+    usage(e.what());
+  }
   return o;
+}
+
+/// The memory this server runs, composed from its options: the one place to extend with other stores.
+std::unique_ptr<engram_app::app_memory> open_server_memory(const options& o) {
+  return engram_app::open_memory(engram_app::data_directory(o.data), o.providers);
 }
 
 bool is_loopback(const std::string& host) {
@@ -123,11 +142,19 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<engram_app::app_memory> memory;
   try {
-    memory = engram_app::open_memory(engram_app::data_directory(opt.data));
+    memory = open_server_memory(opt);
+  } catch (const engram_app::settings_error& e) {
+    std::cerr << "engram-server: " << e.what() << '\n';
+    return 2;
+  } catch (const engram::provider_error& e) {
+    std::cerr << "engram-server: cannot open the memory: the embedding provider failed: " << e.what() << '\n';
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "engram-server: cannot open the memory: " << e.what() << '\n';
+    std::cerr << "engram-server: cannot open the memory: " << e.what() << engram_app::embedder_mismatch_hint(e.what())
+              << '\n';
     return 1;
   }
+  std::cerr << "engram-server: " << opt.providers.describe() << '\n';
   engram_app::service<engram_app::app_memory> service(*memory);
   engram_app::route_metrics metrics;
   engram_app::rate_limiter limiter(opt.rate_limit);

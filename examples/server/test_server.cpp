@@ -1,4 +1,6 @@
 // Drives a real engram-server process over loopback: every route, every error status, auth, concurrency.
+#include "http/fake_server.hpp"
+
 #include <catch2/catch.hpp>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -11,8 +13,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <unistd.h>
 #include <vector>
 
@@ -37,6 +42,7 @@ class server_process {
     pid_ = fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a test that dies leaves no server behind
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
@@ -347,4 +353,199 @@ TEST_CASE("server: SIGTERM under load, then a restart, loses no acknowledged wri
   again.stop();
   if (missing == 0) std::filesystem::remove_all(data);
   else WARN("data kept in " << data);
+}
+
+namespace {
+
+/// Runs engram-server with `args` expecting it to refuse to start; returns (exit status, stderr).
+std::pair<int, std::string> failed_start(const std::string& args) {
+  char tmpl[] = "/tmp/engram-server-err-XXXXXX";
+  const int fd = mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  close(fd);
+  const std::string cmd = std::string(ENGRAM_SERVER_BIN) + " --port 0 " + args + " >/dev/null 2>" + tmpl;
+  const int st = std::system(cmd.c_str());
+  std::ifstream in(tmpl);
+  std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(tmpl);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, err};
+}
+
+}  // namespace
+
+TEST_CASE("server: search modes, explain, expiry on the OSS and Platform routes", "[server][rank]") {
+  server_process srv;
+  auto c = srv.client();
+  REQUIRE(c.Post("/memories", R"({"messages":"The wifi password is zebra42","user_id":"carol"})", "application/json")->status == 200);
+  REQUIRE(c.Post("/memories", R"({"messages":"Carol likes long walks on the beach","user_id":"carol"})", "application/json")->status == 200);
+  auto r = c.Post("/v1/memories/", R"({"messages":[{"role":"user","content":"Carol's old flat was on Rua Augusta"}],"user_id":"carol","expiration_date":"2000-01-01"})", "application/json");
+  REQUIRE(r->status == 200);
+  const std::string old_id = body_of(r)["results"][0]["id"];
+
+  // mode: keyword finds only keyword matches; semantic and hybrid rank by their own scores
+  r = c.Post("/search", R"({"query":"zebra42","user_id":"carol","mode":"keyword"})", "application/json");
+  REQUIRE(r->status == 200);
+  auto hits = body_of(r)["results"];
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0]["memory"] == "The wifi password is zebra42");
+  CHECK_FALSE(hits[0].contains("score_details"));
+  r = c.Post("/search", R"({"query":"zebra42","user_id":"carol","mode":"fuzzy"})", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body_of(r)["detail"].get<std::string>().find("fuzzy") != std::string::npos);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"carol","explain":"maybe"})", "application/json")->status == 400);
+
+  // explain: score_details whose parts sum to the score
+  for (const char* path : {"/search", "/v2/memories/search/", "/v3/memories/search/"}) {
+    r = c.Post(path, R"({"query":"wifi password zebra42","filters":{"user_id":"carol"},"explain":true,"top_k":5})", "application/json");
+    REQUIRE(r->status == 200);
+    hits = body_of(r)["results"];
+    REQUIRE_FALSE(hits.empty());
+    CHECK(hits[0]["memory"] == "The wifi password is zebra42");
+    for (const auto& h : hits) {
+      REQUIRE(h.contains("score_details"));
+      const auto& d = h["score_details"];
+      const double parts = d["semantic"].get<double>() + d["keyword"].get<double>() + d["recency"].get<double>() +
+                           d["importance"].get<double>() + d["access"].get<double>();
+      CHECK(parts == Approx(d["final"].get<double>()).margin(1e-4));
+      CHECK(h["score"].get<double>() == Approx(d["final"].get<double>()).margin(1e-4));
+    }
+  }
+  // Mem0's keyword_search asks for hybrid (a keyword-only match is found); semantic mode scores by cosine
+  r = c.Post("/v2/memories/search/", R"({"query":"zebra42","filters":{"user_id":"carol"},"keyword_search":true,"rerank":false,"explain":true})", "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["results"][0]["score_details"]["keyword"].get<double>() > 0.0);
+  r = c.Post("/search", R"({"query":"zebra42","user_id":"carol","mode":"semantic","explain":true})", "application/json");
+  const auto semantic_hits = body_of(r)["results"];
+  REQUIRE_FALSE(semantic_hits.empty());
+  for (const auto& h : semantic_hits) CHECK(h["score_details"]["keyword"].get<double>() == 0.0);
+
+  // weights: an importance term lifts the memory whose metadata says it matters; bad weights are a 400
+  REQUIRE(c.Post("/memories", R"({"messages":"Carol walks the dog daily","user_id":"carol","metadata":{"importance":1}})", "application/json")->status == 200);
+  r = c.Post("/v2/memories/search/", R"({"query":"Carol walks","filters":{"user_id":"carol"},"explain":true,"weights":{"importance":2,"fusion":"rrf"}})", "application/json");
+  REQUIRE(r->status == 200);
+  const auto weighted = body_of(r)["results"];
+  REQUIRE(weighted.size() >= 2);
+  CHECK(weighted[0]["memory"] == "Carol walks the dog daily");
+  CHECK(weighted[0]["score_details"]["importance"].get<double>() == Approx(2.0));
+  r = c.Post("/search", R"({"query":"x","user_id":"carol","weights":{"gravity":1}})", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body_of(r)["detail"].get<std::string>().find("gravity") != std::string::npos);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"carol","weights":{"recency":-1}})", "application/json")->status == 400);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"carol","weights":{"fusion":"max"}})", "application/json")->status == 400);
+  CHECK(c.Post("/search", R"({"query":"x","user_id":"carol","weights":[1]})", "application/json")->status == 400);
+
+  // expiry: hidden from search and listing unless show_expired (query parameter or body)
+  auto find = [](const json& results, const std::string& text) {
+    for (const auto& h : results)
+      if (h["memory"] == text) return true;
+    return false;
+  };
+  const std::string flat = "Carol's old flat was on Rua Augusta";
+  CHECK_FALSE(find(body_of(c.Post("/search", R"({"query":"Rua Augusta flat","user_id":"carol"})", "application/json"))["results"], flat));
+  CHECK(find(body_of(c.Post("/search", R"({"query":"Rua Augusta flat","user_id":"carol","show_expired":true})", "application/json"))["results"], flat));
+  CHECK_FALSE(find(body_of(c.Get("/memories?user_id=carol"))["results"], flat));
+  CHECK(find(body_of(c.Get("/memories?user_id=carol&show_expired=true"))["results"], flat));
+  CHECK_FALSE(find(body_of(c.Post("/v2/memories/", R"({"filters":{"user_id":"carol"}})", "application/json"))["results"], flat));
+  CHECK(find(body_of(c.Post("/v2/memories/", R"({"filters":{"user_id":"carol"},"show_expired":true})", "application/json"))["results"], flat));
+  CHECK(body_of(c.Get(("/memories/" + old_id).c_str()))["expiration_date"] == "2000-01-01");
+
+  // update: a bad date is a 400 and changes nothing; null clears (visible again); a date alone keeps the text
+  r = c.Put(("/memories/" + old_id).c_str(), R"({"expiration_date":"2024-02-30"})", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body_of(c.Get(("/memories/" + old_id).c_str()))["expiration_date"] == "2000-01-01");
+  r = c.Put(("/v1/memories/" + old_id + "/").c_str(), R"({"expiration_date":null})", "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["memory"] == flat);
+  CHECK_FALSE(body_of(r).contains("expiration_date"));
+  CHECK(find(body_of(c.Post("/search", R"({"query":"Rua Augusta flat","user_id":"carol"})", "application/json"))["results"], flat));
+  r = c.Put(("/memories/" + old_id).c_str(), R"({"text":"Carol's first flat was on Rua Augusta","expiration_date":"2999-12-31"})", "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["expiration_date"] == "2999-12-31");
+  CHECK(c.Put(("/memories/" + old_id).c_str(), R"({})", "application/json")->status == 400);
+  CHECK(c.Post("/memories", R"({"messages":"x","user_id":"carol","expiration_date":"tomorrow"})", "application/json")->status == 400);
+  CHECK(c.Post("/memories", R"({"messages":"x","user_id":"carol","expiration_date":20300101})", "application/json")->status == 400);
+}
+
+TEST_CASE("server: a misconfigured provider refuses to start, saying what is wrong", "[server][providers]") {
+  auto [status, err] = failed_start("--embedder word2vec");
+  CHECK(status == 2);
+  CHECK(err.find("unknown embedder 'word2vec'") != std::string::npos);
+  std::tie(status, err) = failed_start("--embedder openai");
+  CHECK(status == 2);
+  CHECK(err.find("--base-url") != std::string::npos);
+  std::tie(status, err) = failed_start("--extractor llm --base-url http://127.0.0.1:9/v1");
+  CHECK(status == 2);
+  CHECK(err.find("--llm-model") != std::string::npos);
+  std::tie(status, err) = failed_start("--dimensions -3");
+  CHECK(status == 2);
+}
+
+TEST_CASE("server: OpenAI-compatible embeddings and LLM extraction through a loopback provider", "[server][providers]") {
+  engram_test::fake_server fake;  // computed 64-dimensional embeddings, scripted chat replies
+  char tmpl[] = "/tmp/engram-server-provider-XXXXXX";
+  REQUIRE(mkdtemp(tmpl));
+  const std::string data = tmpl;
+  {
+    server_process srv({"--embedder", "openai", "--base-url", fake.base_url(), "--embed-model", "fake-embed",
+                        "--extractor", "llm", "--llm-model", "fake-chat"},
+                       data);
+    auto c = srv.client();
+    fake.push_chat(R"({"facts": ["Name is Dana", "Lives in Lisbon"]})");
+    auto r = c.Post("/v1/memories/", R"({"messages":[{"role":"user","content":"Hi, I am Dana and I live in Lisbon."},{"role":"assistant","content":"Hello Dana!"}],"user_id":"dana"})", "application/json");
+    REQUIRE(r->status == 200);
+    auto added = body_of(r)["results"];
+    REQUIRE(added.size() == 2);
+    CHECK(added[0]["memory"] == "Name is Dana");
+    CHECK(added[1]["memory"] == "Lives in Lisbon");
+    const auto chats = fake.requests("/v1/chat/completions");
+    REQUIRE(chats.size() == 1);
+    CHECK(chats[0].body["model"] == "fake-chat");
+    CHECK(chats[0].body.dump().find("I live in Lisbon") != std::string::npos);
+
+    // Reconcile: the model sees the near memories under short ids and updates one
+    fake.push_chat(R"({"facts": ["Lives in Porto"]})");
+    fake.push_chat([](const json& req) {
+      const std::string prompt = req["messages"][1]["content"];
+      // find the short id shown for "Lives in Lisbon"
+      const auto at = prompt.find("Lives in Lisbon");
+      REQUIRE(at != std::string::npos);
+      const auto id_key = prompt.rfind("\"id\": \"", at);
+      const auto id = prompt.substr(id_key + 7, prompt.find('"', id_key + 7) - id_key - 7);
+      return json{{"memory", {{{"id", id}, {"text", "Lives in Porto"}, {"event", "UPDATE"}}}}}.dump();
+    });
+    r = c.Post("/memories", R"({"messages":"I moved to Porto last month","user_id":"dana"})", "application/json");
+    REQUIRE(r->status == 200);
+    added = body_of(r)["results"];
+    REQUIRE(added.size() == 1);
+    CHECK(added[0]["event"] == "UPDATE");
+    CHECK(added[0]["memory"] == "Lives in Porto");
+
+    r = c.Post("/search", R"({"query":"lives in Porto?","user_id":"dana","mode":"semantic","top_k":1})", "application/json");
+    REQUIRE(r->status == 200);
+    CHECK(body_of(r)["results"][0]["memory"] == "Lives in Porto");
+    CHECK(fake.count("/v1/embeddings") >= 3);  // probe, facts, query
+
+    // infer false: stored as given, no chat call
+    const auto chat_calls = fake.count("/v1/chat/completions");
+    r = c.Post("/memories", R"({"messages":"raw note","user_id":"dana","infer":false})", "application/json");
+    CHECK(body_of(r)["results"][0]["memory"] == "raw note");
+    CHECK(fake.count("/v1/chat/completions") == chat_calls);
+
+    // The provider failing is a 502 and stores nothing
+    fake.push_chat("Sorry, I cannot help with that.");  // a reply without JSON: nothing is stored
+    fake.push("/v1/chat/completions", engram_test::reply{400, R"({"error":{"message":"bad request"}})"});
+    const auto before = body_of(c.Get("/memories?user_id=dana"))["results"].size();
+    r = c.Post("/memories", R"({"messages":"I have a cat","user_id":"dana"})", "application/json");
+    CHECK(r->status == 200);
+    r = c.Post("/memories", R"({"messages":"I have a dog","user_id":"dana"})", "application/json");
+    CHECK(r->status == 502);
+    CHECK(body_of(c.Get("/memories?user_id=dana"))["results"].size() == before);
+    CHECK(srv.stop() == 0);
+  }
+  // The data directory remembers its embedder: opening it offline is refused with a clear message
+  auto [status, err] = failed_start("--data " + data);
+  CHECK(status == 1);
+  CHECK(err.find("openai:fake-embed") != std::string::npos);
+  CHECK(err.find("another embedder") != std::string::npos);
+  std::filesystem::remove_all(data);
 }

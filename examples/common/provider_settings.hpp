@@ -1,0 +1,160 @@
+#pragma once
+/// @file examples/common/provider_settings.hpp
+/// Which embedder and extractor the apps (engram, engram-server, engram-mcp) run, from flags and environment.
+/// One parser for all three: each app hands it the flags it does not know itself.
+
+#include <cstddef>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace engram_app {
+
+/// A misconfiguration: the CLI exits 2 with it, the servers refuse to start.
+struct settings_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Help text of the provider flags, for the apps' --help.
+inline constexpr const char* provider_help = R"(providers (default: fully offline, hashing embedder + verbatim extractor):
+  --embedder hashing|openai|ollama   env ENGRAM_EMBEDDER
+  --base-url URL         OpenAI-compatible root incl. /v1 (openai), or Ollama's root (ollama)  env ENGRAM_BASE_URL
+  --embed-model NAME     embedding model (default text-embedding-3-small / nomic-embed-text)  env ENGRAM_EMBED_MODEL
+  --dimensions N         vector length: hashing's size (default 384); openai: sent as `dimensions`;
+                         ollama: the expected length
+  --extractor verbatim|llm           what `infer` uses; env ENGRAM_EXTRACTOR
+  --llm-model NAME       chat model (required by --extractor llm)  env ENGRAM_LLM_MODEL
+  --llm-base-url URL     chat server (default: --base-url; with --embedder ollama, its root + /v1)
+                         env ENGRAM_LLM_BASE_URL
+  --llm-mode reconcile|additive      reconcile: facts, then ADD/UPDATE/DELETE against near memories (default)
+  --api-key KEY          sent as a Bearer token (prefer env OPENAI_API_KEY: a flag shows in `ps`)
+)";
+
+/// The provider settings. Defaults are the offline composition; from_env() fills them from the environment,
+/// then set() applies flags over that, then check() refuses a misconfiguration.
+struct provider_settings {
+  std::string embedder = "hashing";    ///< hashing | openai | ollama
+  std::string base_url{};              ///< the embedding server (required by openai and ollama)
+  std::string embed_model{};           ///< empty: the embedder's default model
+  std::size_t dimensions = 0;          ///< 0: the embedder's default (hashing 384; remote: learned)
+  std::string extractor = "verbatim";  ///< verbatim | llm
+  std::string llm_model{};             ///< required by extractor llm
+  std::string llm_base_url{};          ///< empty: see chat_url()
+  std::string llm_mode = "reconcile";  ///< reconcile | additive
+  std::string api_key{};               ///< empty: the HTTP transport reads OPENAI_API_KEY itself
+
+  /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
+  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL (empty variables count as unset). OPENAI_API_KEY is read by the
+  /// HTTP transport when no --api-key is given.
+  static provider_settings from_env() {
+    provider_settings p;
+    auto env = [](const char* name, std::string& slot) {
+      if (const char* v = std::getenv(name); v && *v) slot = v;
+    };
+    env("ENGRAM_EMBEDDER", p.embedder);
+    env("ENGRAM_BASE_URL", p.base_url);
+    env("ENGRAM_EMBED_MODEL", p.embed_model);
+    env("ENGRAM_EXTRACTOR", p.extractor);
+    env("ENGRAM_LLM_MODEL", p.llm_model);
+    env("ENGRAM_LLM_BASE_URL", p.llm_base_url);
+    return p;
+  }
+
+  /// True when `flag` is one of the provider flags (each takes a value).
+  static bool is_flag(std::string_view flag) {
+    for (const char* f : {"--embedder", "--base-url", "--embed-model", "--dimensions", "--extractor", "--llm-model",
+                          "--llm-base-url", "--llm-mode", "--api-key"})
+      if (flag == f) return true;
+    return false;
+  }
+
+  /// Applies one provider flag. @throws settings_error for a flag that is not one, or a bad number.
+  void set(std::string_view flag, const std::string& value) {
+    if (flag == "--embedder") embedder = value;
+    else if (flag == "--base-url") base_url = value;
+    else if (flag == "--embed-model") embed_model = value;
+    else if (flag == "--extractor") extractor = value;
+    else if (flag == "--llm-model") llm_model = value;
+    else if (flag == "--llm-base-url") llm_base_url = value;
+    else if (flag == "--llm-mode") llm_mode = value;
+    else if (flag == "--api-key") api_key = value;
+    else if (flag == "--dimensions") {
+      std::size_t pos = 0;
+      unsigned long n = 0;
+      try {
+        n = std::stoul(value, &pos);
+      } catch (const std::exception&) {
+        pos = 0;
+      }
+      if (value.empty() || pos != value.size() || value[0] == '-' || n == 0 || n > 65536)
+        throw settings_error("--dimensions expects a whole number from 1 to 65536, got '" + value + "'");
+      dimensions = n;
+    } else {
+      throw settings_error("'" + std::string(flag) + "' is not a provider flag");
+    }
+  }
+
+  [[nodiscard]] bool remote_embedder() const { return embedder == "openai" || embedder == "ollama"; }
+
+  /// The embedding server's root: base_url, less a trailing "/v1" for Ollama's native /api/embed.
+  [[nodiscard]] std::string embed_url() const {
+    std::string u = base_url;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    if (embedder == "ollama" && u.size() >= 3 && u.compare(u.size() - 3, 3, "/v1") == 0) u.resize(u.size() - 3);
+    return u;
+  }
+
+  /// The chat server: llm_base_url; else Ollama's root + /v1 with --embedder ollama; else base_url.
+  [[nodiscard]] std::string chat_url() const {
+    if (!llm_base_url.empty()) return llm_base_url;
+    if (embedder == "ollama" && !base_url.empty()) return embed_url() + "/v1";
+    return base_url;
+  }
+
+  /// @throws settings_error naming what is wrong and how to fix it.
+  void check(bool http_available) const {
+    if (embedder != "hashing" && !remote_embedder())
+      throw settings_error("unknown embedder '" + embedder + "' (expected hashing, openai or ollama)");
+    if (extractor != "verbatim" && extractor != "llm")
+      throw settings_error("unknown extractor '" + extractor + "' (expected verbatim or llm)");
+    if (llm_mode != "reconcile" && llm_mode != "additive")
+      throw settings_error("unknown --llm-mode '" + llm_mode + "' (expected reconcile or additive)");
+    if (embedder == "hashing" && dimensions != 0 && dimensions < 16)
+      throw settings_error("--dimensions " + std::to_string(dimensions) + " is too small for the hashing embedder (at least 16)");
+    if ((remote_embedder() || extractor == "llm") && !http_available)
+      throw settings_error("this build has no HTTP support (cpp-httplib was not found): only --embedder hashing "
+                           "and --extractor verbatim are available");
+    if (remote_embedder()) {
+      if (base_url.empty())
+        throw settings_error("--embedder " + embedder + " needs --base-url (or ENGRAM_BASE_URL), e.g. " +
+                             (embedder == "ollama" ? "http://localhost:11434" : "https://api.openai.com/v1"));
+      check_url(base_url, "--base-url");
+    }
+    if (extractor == "llm") {
+      if (llm_model.empty())
+        throw settings_error("--extractor llm needs --llm-model (or ENGRAM_LLM_MODEL), e.g. gpt-4o-mini or llama3.2");
+      if (chat_url().empty())
+        throw settings_error("--extractor llm needs --base-url or --llm-base-url (or ENGRAM_BASE_URL): the "
+                             "OpenAI-compatible server to chat with, e.g. http://localhost:11434/v1");
+      check_url(chat_url(), llm_base_url.empty() ? "--base-url" : "--llm-base-url");
+    }
+  }
+
+  /// One line for logs: "embedder openai:model at URL, extractor llm:model (reconcile) at URL".
+  [[nodiscard]] std::string describe() const {
+    std::string s = "embedder " + embedder;
+    if (remote_embedder()) s += (embed_model.empty() ? "" : ":" + embed_model) + " at " + embed_url();
+    s += ", extractor " + extractor;
+    if (extractor == "llm") s += ":" + llm_model + " (" + llm_mode + ") at " + chat_url();
+    return s;
+  }
+
+ private:
+  static void check_url(const std::string& url, const char* what) {
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+      throw settings_error(std::string(what) + " '" + url + "' is not an http:// or https:// URL");
+  }
+};
+
+}  // namespace engram_app
