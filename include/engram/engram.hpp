@@ -4,9 +4,11 @@
 /// Needs only Eigen, xsimd and nlohmann_json. Optional parts (HTTP providers, SQLite) have their own headers.
 
 #include <engram/concepts.hpp>
+#include <engram/embed/any_embedder.hpp>
 #include <engram/embed/hashing.hpp>
 #include <engram/error.hpp>
 #include <engram/extract/actions.hpp>
+#include <engram/extract/any_extractor.hpp>
 #include <engram/extract/verbatim.hpp>
 #include <engram/filter/dsl.hpp>
 #include <engram/filter/eval.hpp>
