@@ -17,9 +17,14 @@
 #include <engram/extract/llm.hpp>
 #endif
 
+#ifdef ENGRAM_APP_POSTGRES
+#include <engram/store/postgres_store.hpp>
+#endif
+
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace engram_app {
 
@@ -104,6 +109,39 @@ inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, cons
       engram::file_store(data_dir, engram::file_store_options{.mode = engram::durability::group_commit}),
       std::move(extractor));
 }
+
+/// Whether `store` names a PostgreSQL database (`postgres://` or `postgresql://`) rather than a directory.
+inline bool is_postgres_url(std::string_view store) {
+  return store.starts_with("postgres://") || store.starts_with("postgresql://");
+}
+
+/// Whether this build can keep memories in PostgreSQL (the app links engram::postgres).
+inline constexpr bool postgres_available =
+#ifdef ENGRAM_APP_POSTGRES
+    true;
+#else
+    false;
+#endif
+
+#ifdef ENGRAM_APP_POSTGRES
+/// The memory over a PostgreSQL database shared by several nodes: each keeps its own index, brought up to
+/// date through the store's change feed before every read and write.
+using postgres_app_memory =
+    engram::basic_memory<engram::any_embedder, engram::flat_index, engram::postgres_store, engram::any_extractor>;
+
+/// Opens the memory in the database `url` names (`postgres://user@host:port/db?schema=s&pool=8&...`, see
+/// engram::parse_postgres_url) with the providers `p` names. Must not be used as a const object (reads apply
+/// other nodes' changes). @throws settings_error, validation_error (a bad URL), engram::postgres_error (the
+/// database cannot be reached, with its SQLSTATE), and the identity errors of open_memory().
+inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::string& url, const provider_settings& p = {}) {
+  auto embedder = make_embedder(p);
+  auto extractor = make_extractor(p);
+  auto where = engram::parse_postgres_url(url);
+  return std::make_unique<postgres_app_memory>(std::move(embedder),
+                                               engram::postgres_store(std::move(where.conninfo), where.options),
+                                               std::move(extractor));
+}
+#endif
 
 /// A hint to append to an error opening a data directory that holds another embedder's vectors (the
 /// store's refusal says "store holds ..."); empty for any other error.

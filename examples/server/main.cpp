@@ -26,6 +26,7 @@ struct options {
   std::string host = "127.0.0.1";
   int port = 8888;
   std::string data;
+  std::string store;  // empty: the file store in `data`; or a postgres:// URL
   int threads = 8;
   std::string keys;
   std::size_t max_body = 1 << 20;
@@ -35,7 +36,8 @@ struct options {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "engram-server: " << why << "\n"
-            << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR] [--threads N] [--keys FILE]\n"
+            << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR | --store postgres://...]\n"
+            << "                     [--threads N] [--keys FILE]"
             << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY] [provider flags]\n\n"
             << engram_app::provider_help;
   std::exit(2);
@@ -59,7 +61,14 @@ options parse_args(int argc, char** argv) {
     if (a == "--host") o.host = value();
     else if (a == "--port") o.port = int(number(0, 65535));
     else if (a == "--data") o.data = value();
-    else if (a == "--threads") o.threads = int(number(1, 256));
+    else if (a == "--store") {
+      o.store = value();
+      if (!engram_app::is_postgres_url(o.store))
+        usage("--store expects a postgres:// or postgresql:// URL (the file store is the default: use --data DIR), got '" +
+              o.store + "'");
+      if (!engram_app::postgres_available) usage("--store " + o.store.substr(0, o.store.find(':')) +
+                                                 "://...: this engram-server was built without PostgreSQL support (libpq)");
+    } else if (a == "--threads") o.threads = int(number(1, 256));
     else if (a == "--keys") o.keys = value();
     else if (a == "--max-body") o.max_body = std::size_t(number(1024, 1L << 30));
     else if (a == "--rate-limit") o.rate_limit = double(number(0, 1000000));
@@ -117,45 +126,12 @@ json params_json(const httplib::Request& req) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const auto opt = parse_args(argc, argv);
-
-  std::optional<std::map<std::string, engram_app::principal>> keys;
-  try {
-    if (!opt.keys.empty()) keys = engram_app::load_keys(opt.keys);
-  } catch (const std::exception& e) {
-    std::cerr << "engram-server: " << e.what() << '\n';
-    return 2;
-  }
-  if (!keys && !is_loopback(opt.host)) {
-    std::cerr << "engram-server: refusing to listen on " << opt.host
-              << " without --keys: anyone could read every memory. Give --keys FILE, or listen on 127.0.0.1.\n";
-    return 2;
-  }
-
-  // Block the stop signals in every thread; one thread waits for them and stops the server gracefully.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  std::unique_ptr<engram_app::app_memory> memory;
-  try {
-    memory = open_server_memory(opt);
-  } catch (const engram_app::settings_error& e) {
-    std::cerr << "engram-server: " << e.what() << '\n';
-    return 2;
-  } catch (const engram::provider_error& e) {
-    std::cerr << "engram-server: cannot open the memory: the embedding provider failed: " << e.what() << '\n';
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "engram-server: cannot open the memory: " << e.what() << engram_app::embedder_mismatch_hint(e.what())
-              << '\n';
-    return 1;
-  }
+/// Runs the server over `memory` until SIGTERM/SIGINT, then closes the memory. @returns the exit code.
+template <class Memory>
+int serve(const options& opt, std::unique_ptr<Memory>& memory,
+          const std::optional<std::map<std::string, engram_app::principal>>& keys, sigset_t& stop_signals) {
   std::cerr << "engram-server: " << opt.providers.describe() << '\n';
-  engram_app::service<engram_app::app_memory> service(*memory);
+  engram_app::service<Memory> service(*memory);
   engram_app::route_metrics metrics;
   engram_app::rate_limiter limiter(opt.rate_limit);
 
@@ -271,7 +247,7 @@ int main(int argc, char** argv) {
 
   // ---- Model Context Protocol, Streamable HTTP (JSON responses, no SSE stream); a key bound to a user binds
   // every tool call to that user, as engram-mcp --user-id does ----
-  engram_app::mcp::server<engram_app::app_memory> mcp(*memory);
+  engram_app::mcp::server<Memory> mcp(*memory);
   server.Post("/mcp", [mcp_route = route("POST /mcp", [&](auto& req, auto& who) {
                         return mcp.handle_text(req.body, who).value_or(json(nullptr));
                       })](const httplib::Request& req, httplib::Response& res) {
@@ -325,4 +301,53 @@ int main(int argc, char** argv) {
   memory.reset();  // closes the store cleanly
   std::cerr << "engram-server: stopped\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  const auto opt = parse_args(argc, argv);
+
+  std::optional<std::map<std::string, engram_app::principal>> keys;
+  try {
+    if (!opt.keys.empty()) keys = engram_app::load_keys(opt.keys);
+  } catch (const std::exception& e) {
+    std::cerr << "engram-server: " << e.what() << '\n';
+    return 2;
+  }
+  if (!keys && !is_loopback(opt.host)) {
+    std::cerr << "engram-server: refusing to listen on " << opt.host
+              << " without --keys: anyone could read every memory. Give --keys FILE, or listen on 127.0.0.1.\n";
+    return 2;
+  }
+
+  // Block the stop signals in every thread; one thread waits for them and stops the server gracefully.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // The memory, composed from the options (the file store by default, PostgreSQL for --store postgres://),
+  // then the same service over it.
+  auto open_and_serve = [&](auto open) -> int {
+    using memory_type = typename decltype(open())::element_type;
+    std::unique_ptr<memory_type> memory;
+    try {
+      memory = open();
+    } catch (const engram_app::settings_error& e) {
+      std::cerr << "engram-server: " << e.what() << '\n';
+      return 2;
+    } catch (const engram::provider_error& e) {
+      std::cerr << "engram-server: cannot open the memory: the embedding provider failed: " << e.what() << '\n';
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "engram-server: cannot open the memory: " << e.what() << engram_app::embedder_mismatch_hint(e.what())
+                << '\n';
+      return 1;
+    }
+    return serve(opt, memory, keys, stop_signals);
+  };
+#ifdef ENGRAM_APP_POSTGRES
+  if (!opt.store.empty()) return open_and_serve([&] { return engram_app::open_postgres_memory(opt.store, opt.providers); });
+#endif
+  return open_and_serve([&] { return open_server_memory(opt); });
 }
