@@ -4,6 +4,7 @@
 #include <engram/extract/any_extractor.hpp>
 
 #include <catch2/catch.hpp>
+#include "temp_dir.hpp"
 
 #include <atomic>
 #include <cstdlib>
@@ -72,18 +73,7 @@ struct scripted_extractor {
   }
 };
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/engram-any-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using engram_test::temp_dir;
 
 using runtime_memory = basic_memory<any_embedder, flat_index, memory_store, any_extractor>;
 using runtime_file_memory = basic_memory<any_embedder, flat_index, file_store, any_extractor>;

@@ -1,4 +1,5 @@
 #pragma once
+#include "temp_dir.hpp"
 // Extractors for the add_async tests: one that waits at a gate before extracting, one that fails on demand.
 // Both extract like verbatim_extractor (each non-system message is one fact) and count their calls.
 
@@ -19,23 +20,7 @@
 
 namespace async_test {
 
-/// A fresh directory under /tmp, removed with its contents at the end of the test.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/engram-async-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    if (!p) throw std::runtime_error("temp_dir: mkdtemp failed");
-    path = p;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  [[nodiscard]] std::string sub(const std::string& name) const { return path + "/" + name; }
-};
+using engram_test::temp_dir;
 
 /// Shared by every copy of a test_extractor: the gate, the failure plan and what was seen.
 struct extractor_control {

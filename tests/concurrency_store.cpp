@@ -1,6 +1,7 @@
 #include <engram/engram.hpp>
 
 #include <catch2/catch.hpp>
+#include "temp_dir.hpp"
 
 #include <atomic>
 #include <filesystem>
@@ -9,15 +10,7 @@
 using namespace engram;
 
 namespace {
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/engram-concurrency-XXXXXX";
-    REQUIRE(mkdtemp(tmpl));
-    path = tmpl;
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
+using engram_test::temp_dir;
 }  // namespace
 
 TEST_CASE("concurrency: writers share fsyncs through the file store; readers never see another scope",

@@ -8,6 +8,7 @@
 #include <engram/store/memory_store.hpp>
 
 #include <catch2/catch.hpp>
+#include "temp_dir.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -23,21 +24,7 @@ namespace {
 
 using ivf_memory = basic_memory<hashing_embedder, ivf_index, file_store, verbatim_extractor>;
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/engram-ivf-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using engram_test::temp_dir;
 
 constexpr std::size_t dim = 64;
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "temp_dir.hpp"
 // The store behaviour suite, shared by tests/store.cpp and tests/sqlite/store_sqlite.cpp.
 // Before including it, define:
 //   using store_kinds = std::tuple<...>;          every store kind (volatile ones too)
@@ -30,23 +31,7 @@ namespace store_test {
 
 using namespace engram;
 
-/// A fresh directory under /tmp, removed with its contents at the end of the test.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/engram-store-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  [[nodiscard]] std::string sub(const std::string& name) const { return path + "/" + name; }
-};
+using engram_test::temp_dir;
 
 template <class Store>
 using memory_over = basic_memory<hashing_embedder, flat_index, Store, verbatim_extractor>;
