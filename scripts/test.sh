@@ -7,9 +7,13 @@
 #
 #   scripts/test.sh                 everything
 #   ENGRAM_SKIP_SANITIZERS=1 ...    only the dev build (quick local loop)
+#   ENGRAM_WITH_POSTGRES=0 ...      do not install PostgreSQL (its tests then report themselves skipped)
+#
+# The suite asks install-deps.sh for PostgreSQL (libpq-dev and the server binaries) so that a clean machine
+# runs tests/postgres and the two-node server test on a throwaway cluster too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+ENGRAM_WITH_POSTGRES=${ENGRAM_WITH_POSTGRES:-1} scripts/install-deps.sh
 
 jobs=$(nproc)
 step() { printf '\n==== %s\n' "$*"; }
