@@ -5,10 +5,14 @@
 #include <engram/detail/fnv.hpp>
 #include <engram/detail/stem.hpp>
 #include <engram/error.hpp>
+#include <engram/rank/related_words.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,22 +24,41 @@ namespace engram::inline v0 {
 /// bigrams (0.5) and character 3-, 4- and 5-grams of each word with boundary marks (together as heavy as the
 /// word), each hashed (FNV-1a + mix) to a signed bucket of a fixed-dimension vector, then L2-normalised.
 ///
-/// Deterministic across runs and platforms (integer hashing, a fixed order of float additions). It knows no
-/// synonyms: texts score high when they share words or word stems, which is what an offline default can
-/// honestly offer; use an HTTP embedder for meaning. Thread-safe (stateless after construction).
+/// Deterministic across runs and platforms (integer hashing, a fixed order of float additions). By itself it
+/// knows no synonyms: texts score high when they share words or word stems. Given related words (a WordNet
+/// database, rank/related_words.hpp), each content word also adds the word features of its synonyms and
+/// hypernyms ("physician" adds "doctor", "sister" adds "sibling"), weighted by their related_word weights and
+/// scaled so that together they weigh `related_weight` times the word. Use an HTTP embedder for real meaning.
+/// Thread-safe (stateless after construction; the related words are shared and immutable).
 class hashing_embedder {
  public:
   /// @param dimension output size, at least 16 (default 384, the size of common small sentence models).
-  explicit hashing_embedder(std::size_t dimension = 384) : dim_(dimension) {
+  explicit hashing_embedder(std::size_t dimension = 384) : hashing_embedder(dimension, nullptr, 0.0f) {}
+
+  /// As above, each content word also adding its related words' features (see the class comment); `related`
+  /// may be null (no expansion). @throws validation_error for a bad dimension or a related_weight outside [0, 4].
+  hashing_embedder(std::size_t dimension, std::shared_ptr<const related_words> related, float related_weight = 1.0f)
+      : dim_(dimension), related_(std::move(related)), related_weight_(related_weight) {
     if (dimension < 16 || dimension > 65536)
       throw validation_error("hashing_embedder: dimension " + std::to_string(dimension) +
                              " is out of range (expected 16 to 65536)");
+    if (!(related_weight >= 0.0f && related_weight <= 4.0f))
+      throw validation_error("hashing_embedder: related_weight " + std::to_string(related_weight) +
+                             " is out of range (expected 0 to 4)");
   }
 
   [[nodiscard]] std::size_t dimension() const noexcept { return dim_; }
   /// Identity recorded by durable stores, so a store is never read with a different embedder.
-  /// Bumped whenever the features change: vectors stored by another version would no longer match.
-  [[nodiscard]] std::string name() const { return "hashing-v1"; }
+  /// Bumped whenever the features change: vectors stored by another version would no longer match. With related
+  /// words, the name carries their settings ("hashing-v1+wordnet:s2d1w0.50").
+  [[nodiscard]] std::string name() const {
+    if (!related_ || related_weight_ <= 0.0f) return "hashing-v1";
+    const auto& o = related_->options();
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "hashing-v1+wordnet:s%zud%zuw%.2fh%.2fr%.2f", o.senses, o.hypernym_depth,
+                  double(o.synonym), double(o.hypernym_decay), double(related_weight_));
+    return buf;
+  }
 
   /// The embedding of `text`. Text with no word characters yields the zero vector.
   [[nodiscard]] std::vector<float> embed(std::string_view text) const {
@@ -47,6 +70,7 @@ class hashing_embedder {
       add_feature(v, 'w', detail::light_stem(w), weight);
       if (i + 1 < words.size()) add_feature(v, 'b', w + ' ' + words[i + 1], 0.5f);
       add_char_ngrams(v, w, weight);
+      if (weight == 1.0f) add_related(v, w);
     }
     normalize(v);
     return v;
@@ -102,6 +126,30 @@ class hashing_embedder {
     v[bucket] += (h >> 63) ? -weight : weight;
   }
 
+  /// The word features of w's related words (each word of a multi-word lemma), together related_weight_ heavy.
+  void add_related(std::vector<float>& v, const std::string& w) const {
+    if (!related_ || related_weight_ <= 0.0f) return;
+    const auto stem = detail::light_stem(w);
+    std::vector<std::pair<std::string, float>> features;
+    for (const auto& r : related_->of(w)) {
+      const auto parts = tokenize(r.word);
+      for (const auto& part : parts) {
+        if (is_stop_word(part)) continue;
+        auto f = detail::light_stem(part);
+        if (f == stem) continue;
+        const float fw = r.weight / static_cast<float>(parts.size());
+        auto e = std::find_if(features.begin(), features.end(), [&](const auto& x) { return x.first == f; });
+        if (e == features.end()) features.emplace_back(std::move(f), fw);
+        else e->second = std::max(e->second, fw);
+      }
+    }
+    double sum = 0.0;
+    for (const auto& [f, fw] : features) sum += double(fw) * double(fw);
+    if (sum <= 0.0) return;
+    const auto scale = static_cast<float>(double(related_weight_) / std::sqrt(sum));
+    for (const auto& [f, fw] : features) add_feature(v, 'w', f, fw * scale);
+  }
+
   void add_char_ngrams(std::vector<float>& v, const std::string& word, float word_weight) const {
     const std::string marked = "<" + word + ">";
     std::size_t count = 0;
@@ -125,6 +173,8 @@ class hashing_embedder {
   }
 
   std::size_t dim_;
+  std::shared_ptr<const related_words> related_;
+  float related_weight_ = 0.0f;
 };
 
 }  // namespace engram::inline v0
