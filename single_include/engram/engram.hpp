@@ -929,10 +929,618 @@ inline std::string light_stem(std::string_view word) {
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/stem.hpp>
 // #include <engram/error.hpp>: inlined above
+// ---- begin <engram/rank/related_words.hpp>
+/// @file rank/related_words.hpp
+/// Related English words (synonyms and more general words) read from a WordNet 3.0 database, for embedders
+/// that should know that a "physician" is a "doctor" and a "sister" a "sibling". Optional: nothing in engram
+/// needs it; the data is the user's (Debian: package wordnet-base, files in /usr/share/wordnet).
 
+// #include <engram/error.hpp>: inlined above
+// ---- begin <engram/detail/catalog.hpp>
+/// @file detail/catalog.hpp
+/// basic_memory's bookkeeping: which slot holds which memory id, which partition each scope is, and the
+/// content hashes per partition for exact-duplicate checks. Not thread-safe (the memory's lock guards it).
+///
+/// Layout: per slot one id string and a 24-byte entry in flat vectors; id lookup and (partition, content
+/// hash) lookup go through open-addressing tables of slot numbers (8 bytes a cell, load at most 1/2), and
+/// the slots sharing a (partition, content hash) form a doubly linked list through the slot entries. So
+/// attaching a memory costs one allocation (its id), and opening a large store builds no node containers.
+
+// ---- begin <engram/detail/slot_hash_set.hpp>
+/// @file detail/slot_hash_set.hpp
+/// An open-addressing hash set of 32-bit slot numbers whose keys live in the caller's own arrays: the id index
+/// of scope_catalog and of record_table, with no node or key copy per entry.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// An open-addressing (linear probing) set of slot numbers whose keys live elsewhere: the caller gives the
+/// hash of the key it looks for and a predicate telling whether a slot holds that key. Each cell keeps 32
+/// bits of its key's hash, so probing rarely touches the keys, and growing never recomputes a hash.
+/// Erasing shifts the following cells back (no tombstones). Not thread-safe.
+class slot_hash_set {
+ public:
+  using slot_id = std::uint32_t;
+  static constexpr slot_id none = ~slot_id{0};
+
+  /// Makes room for `n` entries without growing.
+  void reserve(std::size_t n) {
+    std::size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    if (cap > cells_.size()) rehash(cap);
+  }
+
+  /// The slot whose key `is_key` accepts among those hashed to `hash`, or `none`.
+  template <class IsKey>
+  [[nodiscard]] slot_id find(std::uint64_t hash, IsKey&& is_key) const {
+    if (cells_.empty()) return none;
+    const auto tag = fold(hash);
+    for (std::size_t i = tag & mask_;; i = (i + 1) & mask_) {
+      const auto& c = cells_[i];
+      if (c.slot == none) return none;
+      if (c.tag == tag && is_key(c.slot)) return c.slot;
+    }
+  }
+
+  /// Adds `slot` with key hash `hash` (the caller guarantees that no slot with an equal key is present).
+  void insert(std::uint64_t hash, slot_id slot) {
+    if (2 * (size_ + 1) > cells_.size()) rehash(cells_.empty() ? 16 : 2 * cells_.size());
+    place(cell{slot, fold(hash)});
+    ++size_;
+  }
+
+  /// Removes `slot`, stored with key hash `hash`; a no-op when it is not there.
+  void erase(std::uint64_t hash, slot_id slot) {
+    if (cells_.empty()) return;
+    std::size_t i = fold(hash) & mask_;
+    while (cells_[i].slot != slot) {
+      if (cells_[i].slot == none) return;
+      i = (i + 1) & mask_;
+    }
+    // Backward shift: move later cells of the cluster into the hole unless that would put them before home.
+    for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      if (cells_[j].slot == none) break;
+      const std::size_t home = cells_[j].tag & mask_;
+      if (((j - home) & mask_) >= ((j - i) & mask_)) {
+        cells_[i] = cells_[j];
+        i = j;
+      }
+    }
+    cells_[i] = cell{};
+    --size_;
+  }
+
+  /// Replaces `from` (key hash `hash`) by `to` in place; `to` must have the same key.
+  void replace(std::uint64_t hash, slot_id from, slot_id to) {
+    if (cells_.empty()) return;
+    for (std::size_t i = fold(hash) & mask_; cells_[i].slot != none; i = (i + 1) & mask_)
+      if (cells_[i].slot == from) {
+        cells_[i].slot = to;
+        return;
+      }
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+ private:
+  struct cell {
+    slot_id slot = none;
+    std::uint32_t tag = 0;
+  };
+  static std::uint32_t fold(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h ^ (h >> 32)); }
+
+  void place(cell c) {
+    std::size_t i = c.tag & mask_;
+    while (cells_[i].slot != none) i = (i + 1) & mask_;
+    cells_[i] = c;
+  }
+  void rehash(std::size_t cap) {
+    std::vector<cell> old(cap);
+    old.swap(cells_);
+    mask_ = cap - 1;
+    for (const auto& c : old)
+      if (c.slot != none) place(c);
+  }
+
+  std::vector<cell> cells_;  // size 0 or a power of two
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/slot_hash_set.hpp>
+// #include <engram/index/topk.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// std::hash<std::string_view> usable for heterogeneous lookup in unordered containers of std::string.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+template <class V>
+using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+
+class scope_catalog {
+ public:
+  /// The partition of an exact record scope, created on first use. O(1) expected.
+  partition_id partition_for(const scope& s) { return partition_for(s.user_id, s.agent_id, s.run_id); }
+
+  /// As above, from the three ids (no scope object needed).
+  partition_id partition_for(std::string_view user_id, std::string_view agent_id, std::string_view run_id) {
+    const auto key = scope_key{user_id, agent_id, run_id};
+    if (auto it = ids_.find(key); it != ids_.end()) return it->second;
+    const auto p = static_cast<partition_id>(parts_.size());
+    scope s{std::string(user_id), std::string(agent_id), std::string(run_id)};
+    if (!s.user_id.empty()) by_user_[s.user_id].push_back(p);
+    if (!s.agent_id.empty()) by_agent_[s.agent_id].push_back(p);
+    if (!s.run_id.empty()) by_run_[s.run_id].push_back(p);
+    ids_.emplace(s, p);
+    parts_.push_back(partition{std::move(s), {}});
+    return p;
+  }
+
+  /// Every partition a query scope selects, in increasing order. Cost: the shortest list among the ids given.
+  [[nodiscard]] std::vector<partition_id> select(const scope& q) const {
+    const std::vector<partition_id>* shortest = nullptr;
+    auto consider = [&](const string_map<std::vector<partition_id>>& m, const std::string& key) -> bool {
+      if (key.empty()) return true;
+      auto it = m.find(key);
+      if (it == m.end()) return false;  // an id nobody has: nothing selected
+      if (!shortest || it->second.size() < shortest->size()) shortest = &it->second;
+      return true;
+    };
+    if (!consider(by_user_, q.user_id) || !consider(by_agent_, q.agent_id) || !consider(by_run_, q.run_id))
+      return {};
+    std::vector<partition_id> out;
+    if (!shortest) return out;  // empty query scope selects nothing
+    for (const auto p : *shortest)
+      if (q.selects(parts_[p].scope)) out.push_back(p);
+    return out;  // lists are built in increasing order
+  }
+
+  /// Makes room for `n` memories in total without growing (bulk loading).
+  void reserve(std::size_t n) {
+    ids_of_.reserve(n);
+    slots_.reserve(n);
+    by_id_.reserve(n);
+    by_hash_.reserve(n);
+  }
+
+  /// Gives memory `id` (not attached yet) a slot in partition `p`. O(1) expected; one allocation for the id.
+  slot_id attach(std::string_view id, partition_id p, std::string_view hash) {
+    slot_id s;
+    if (!free_.empty()) {
+      s = free_.back();
+      free_.pop_back();
+      ids_of_[s].assign(id);
+    } else {
+      s = static_cast<slot_id>(slots_.size());
+      ids_of_.emplace_back(id);
+      slots_.emplace_back();
+    }
+    auto& info = slots_[s];
+    auto& members = parts_[p].members;
+    info = slot_info{p, static_cast<std::uint32_t>(members.size()), fingerprint(hash), slot_hash_set::none,
+                     slot_hash_set::none};
+    members.push_back(s);
+    by_id_.insert(id_hash(id), s);
+    link_hash(s);
+    ++size_;
+    return s;
+  }
+
+  /// Releases a slot (its memory was deleted). O(1) expected.
+  void detach(slot_id s) {
+    auto& info = slots_[s];
+    auto& members = parts_[info.partition].members;
+    const auto last = members.back();
+    members[info.position] = last;
+    slots_[last].position = info.position;
+    members.pop_back();
+    unlink_hash(s);
+    by_id_.erase(id_hash(ids_of_[s]), s);
+    std::string().swap(ids_of_[s]);
+    info = slot_info{};
+    free_.push_back(s);
+    --size_;
+  }
+
+  /// Records a new content hash for a slot (its text was updated). O(1) expected.
+  void rehash(slot_id s, std::string_view hash) {
+    unlink_hash(s);
+    slots_[s].content = fingerprint(hash);
+    link_hash(s);
+  }
+
+  [[nodiscard]] std::optional<slot_id> slot_of(std::string_view id) const {
+    const auto s = by_id_.find(id_hash(id), [&](slot_id x) { return ids_of_[x] == id; });
+    return s == slot_hash_set::none ? std::nullopt : std::optional<slot_id>(s);
+  }
+  [[nodiscard]] const std::string& id_of(slot_id s) const { return ids_of_[s]; }
+  [[nodiscard]] partition_id partition_of(slot_id s) const { return slots_[s].partition; }
+  [[nodiscard]] const scope& scope_of(partition_id p) const { return parts_[p].scope; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  /// Number of partitions (ids 0 .. partition_count()-1), empty ones included.
+  [[nodiscard]] std::size_t partition_count() const noexcept { return parts_.size(); }
+  /// One past the highest slot ever used (the size a slot bitmap needs).
+  [[nodiscard]] std::size_t slot_capacity() const noexcept { return slots_.size(); }
+
+  /// Calls f(slot) for each slot of partition p, in no particular order.
+  template <class F>
+  void for_each_slot(partition_id p, F&& f) const {
+    for (const auto s : parts_[p].members) f(s);
+  }
+  [[nodiscard]] std::size_t partition_size(partition_id p) const { return parts_[p].members.size(); }
+
+  /// Slots of partition p whose text has this content hash, in increasing order. Hashes are told apart by a
+  /// 64-bit fingerprint: in the astronomically rare case of two colliding, a slot with the other hash is
+  /// listed too (callers compare the texts anyway). O(slots listed).
+  [[nodiscard]] std::vector<slot_id> with_hash(partition_id p, std::string_view hash) const {
+    std::vector<slot_id> out;
+    const auto fp = fingerprint(hash);
+    for (auto s = head_of(p, fp); s != slot_hash_set::none; s = slots_[s].next) out.push_back(s);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  void clear() { *this = scope_catalog{}; }
+
+ private:
+  struct slot_info {
+    partition_id partition = 0;
+    std::uint32_t position = 0;                 // index in its partition's members
+    std::uint64_t content = 0;                  // fingerprint of the content hash
+    slot_id prev = slot_hash_set::none;         // neighbours with the same (partition, content)
+    slot_id next = slot_hash_set::none;
+  };
+  struct partition {
+    engram::scope scope;
+    std::vector<slot_id> members;
+  };
+  /// A scope as three views, to look a partition up without building a scope.
+  struct scope_key {
+    std::string_view user, agent, run;
+  };
+  struct scope_hash {
+    using is_transparent = void;
+    std::size_t operator()(const scope_key& k) const noexcept {
+      const std::hash<std::string_view> h;
+      return h(k.user) ^ (h(k.agent) * 0x9E3779B97F4A7C15ull) ^ (h(k.run) * 0xC2B2AE3D27D4EB4Full);
+    }
+    std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_key{s.user_id, s.agent_id, s.run_id}); }
+  };
+  struct scope_equal {
+    using is_transparent = void;
+    static scope_key key(const scope& s) noexcept { return {s.user_id, s.agent_id, s.run_id}; }
+    static scope_key key(const scope_key& k) noexcept { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      const auto x = key(a), y = key(b);
+      return x.user == y.user && x.agent == y.agent && x.run == y.run;
+    }
+  };
+
+  static std::uint64_t id_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+  static std::uint64_t fingerprint(std::string_view hash) noexcept { return std::hash<std::string_view>{}(hash); }
+  static std::uint64_t hash_key(partition_id p, std::uint64_t content) noexcept {
+    return content ^ ((std::uint64_t{p} + 1) * 0x9E3779B97F4A7C15ull);
+  }
+
+  [[nodiscard]] slot_id head_of(partition_id p, std::uint64_t content) const {
+    return by_hash_.find(hash_key(p, content), [&](slot_id x) {
+      return slots_[x].partition == p && slots_[x].content == content;
+    });
+  }
+  /// Puts `s` at the head of its (partition, content) list.
+  void link_hash(slot_id s) {
+    auto& info = slots_[s];
+    const auto key = hash_key(info.partition, info.content);
+    const auto head = head_of(info.partition, info.content);
+    info.prev = slot_hash_set::none;
+    info.next = head;
+    if (head == slot_hash_set::none) {
+      by_hash_.insert(key, s);
+    } else {
+      slots_[head].prev = s;
+      by_hash_.replace(key, head, s);
+    }
+  }
+  void unlink_hash(slot_id s) {
+    auto& info = slots_[s];
+    if (info.next != slot_hash_set::none) slots_[info.next].prev = info.prev;
+    if (info.prev != slot_hash_set::none) {
+      slots_[info.prev].next = info.next;
+    } else {
+      const auto key = hash_key(info.partition, info.content);
+      if (info.next == slot_hash_set::none)
+        by_hash_.erase(key, s);
+      else
+        by_hash_.replace(key, s, info.next);
+    }
+    info.prev = info.next = slot_hash_set::none;
+  }
+
+  std::vector<std::string> ids_of_;  // by slot; empty when free
+  std::vector<slot_info> slots_;     // by slot
+  std::vector<slot_id> free_;
+  std::size_t size_ = 0;
+  slot_hash_set by_id_;    // slots by id
+  slot_hash_set by_hash_;  // the first slot of each (partition, content) list
+  std::vector<partition> parts_;
+  std::unordered_map<scope, partition_id, scope_hash, scope_equal> ids_;
+  string_map<std::vector<partition_id>> by_user_, by_agent_, by_run_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/catalog.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// What related_words::of returns for a word.
+struct wordnet_options {
+  /// Senses of the word looked at, most frequent first (WordNet orders a word's senses by frequency in its
+  /// tagged corpus); rarer senses mostly add noise ("car" as a railway car).
+  std::size_t senses = 2;
+  /// Levels of more general words (hypernyms, "instance of") followed from each sense: 0 synonyms only.
+  std::size_t hypernym_depth = 1;
+  /// Weight of a synonym (a word of the same synset); a hypernym at level l weighs synonym · hypernym_decay^l.
+  float synonym = 1.0f;
+  float hypernym_decay = 0.5f;
+};
+
+/// One related word with its weight (see wordnet_options).
+struct related_word {
+  std::string word;  ///< lowercase; a multi-word lemma has its words separated by spaces ("motor vehicle")
+  float weight = 0.0f;
+};
+
+/// An in-memory copy of the nouns, verbs and adjectives of a WordNet 3.0 database (index.*, data.*, *.exc):
+/// lemmas, synsets and hypernym links. Immutable after load; const members are thread-safe.
+/// Memory: about 60 MB for the full WordNet 3.0 (load takes about a second).
+class related_words {
+ public:
+  /// Reads `dir`/{index,data}.{noun,verb,adj} and the optional {noun,verb,adj}.exc.
+  /// @throws storage_error naming the file when one of the six is missing or unreadable, or a line is malformed.
+  static related_words load_wordnet(const std::filesystem::path& dir, wordnet_options options = {}) {
+    related_words rw;
+    rw.options_ = options;
+    for (std::size_t pos = 0; pos < pos_count; ++pos) {
+      rw.read_data(dir / (std::string("data.") + pos_names[pos]), pos);
+      rw.read_index(dir / (std::string("index.") + pos_names[pos]), pos);
+      rw.read_exceptions(dir / (std::string(pos_names[pos]) + ".exc"), pos);
+    }
+    if (rw.lemmas_[0].empty()) throw storage_error("related_words: no noun in " + dir.string());
+    return rw;
+  }
+
+  [[nodiscard]] const wordnet_options& options() const noexcept { return options_; }
+
+  /// The words related to `word` (lowercase, one word), merged over its noun, verb and adjective senses: its
+  /// synonyms and hypernyms (see wordnet_options), each once with its largest weight, `word` itself
+  /// excluded. An inflected form is looked up by its base form (WordNet's morphy rules and exception lists:
+  /// "sisters" -> "sister", "employs" -> "employ", "born" -> "bear"). Empty for an unknown word. O(senses ×
+  /// hypernym branching^depth).
+  [[nodiscard]] std::vector<related_word> of(std::string_view word) const {
+    std::vector<related_word> out;
+    if (word.empty()) return out;
+    for (std::size_t pos = 0; pos < pos_count; ++pos)
+      for (const auto& base : base_forms(word, pos)) {
+        auto it = lemmas_[pos].find(base);
+        if (it == lemmas_[pos].end()) continue;
+        const auto& offsets = it->second;
+        for (std::size_t s = 0; s < offsets.size() && s < options_.senses; ++s)
+          collect(pos, offsets[s], options_.synonym, 0, word, out);
+      }
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t pos_count = 3;
+  static constexpr std::array<const char*, pos_count> pos_names = {"noun", "verb", "adj"};
+
+  struct synset {
+    std::vector<std::uint32_t> words;      // word ids
+    std::vector<std::uint32_t> hypernyms;  // synset offsets, same part of speech
+  };
+
+  /// The base forms morphy would try for `word` as part of speech `pos`: the word itself, its exception-list
+  /// bases, then each detachment rule that applies.
+  [[nodiscard]] std::vector<std::string> base_forms(std::string_view word, std::size_t pos) const {
+    std::vector<std::string> out{std::string(word)};
+    if (auto it = exceptions_[pos].find(word); it != exceptions_[pos].end())
+      out.insert(out.end(), it->second.begin(), it->second.end());
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 8> noun = {
+        {{"s", ""}, {"ses", "s"}, {"xes", "x"}, {"zes", "z"}, {"ches", "ch"}, {"shes", "sh"}, {"men", "man"}, {"ies", "y"}}};
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 8> verb = {
+        {{"s", ""}, {"ies", "y"}, {"es", "e"}, {"es", ""}, {"ed", "e"}, {"ed", ""}, {"ing", "e"}, {"ing", ""}}};
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 4> adj = {
+        {{"er", ""}, {"est", ""}, {"er", "e"}, {"est", "e"}}};
+    auto apply = [&](const auto& rules) {
+      for (const auto& [suffix, repl] : rules)
+        if (word.size() > suffix.size() + 1 && word.substr(word.size() - suffix.size()) == suffix)
+          out.push_back(std::string(word.substr(0, word.size() - suffix.size())) + std::string(repl));
+    };
+    if (pos == 0) apply(noun);
+    else if (pos == 1) apply(verb);
+    else apply(adj);
+    return out;
+  }
+
+  void collect(std::size_t pos, std::uint32_t offset, float weight, std::size_t level, std::string_view self,
+               std::vector<related_word>& out) const {
+    auto it = synsets_[pos].find(offset);
+    if (it == synsets_[pos].end()) return;
+    for (const auto id : it->second.words) {
+      const auto& w = words_[id];
+      if (w == self) continue;
+      auto e = std::find_if(out.begin(), out.end(), [&](const related_word& r) { return r.word == w; });
+      if (e == out.end()) out.push_back({w, weight});
+      else e->weight = std::max(e->weight, weight);
+    }
+    if (level >= options_.hypernym_depth) return;
+    for (const auto h : it->second.hypernyms) collect(pos, h, weight * options_.hypernym_decay, level + 1, self, out);
+  }
+
+  std::uint32_t intern(std::string lemma) {
+    std::replace(lemma.begin(), lemma.end(), '_', ' ');
+    std::transform(lemma.begin(), lemma.end(), lemma.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+    // adjective lemmas may carry a syntactic marker: "galore(ip)"
+    if (auto paren = lemma.find('('); paren != std::string::npos) lemma.resize(paren);
+    if (auto it = word_ids_.find(lemma); it != word_ids_.end()) return it->second;
+    const auto id = static_cast<std::uint32_t>(words_.size());
+    word_ids_.emplace(lemma, id);
+    words_.push_back(std::move(lemma));
+    return id;
+  }
+
+  static std::ifstream open(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    if (!in) throw storage_error("related_words: cannot read " + file.string() + " (a WordNet 3.0 database file)");
+    return in;
+  }
+
+  [[noreturn]] static void malformed(const std::filesystem::path& file, std::size_t line) {
+    throw storage_error("related_words: " + file.string() + " line " + std::to_string(line) +
+                        " is not a WordNet 3.0 record");
+  }
+
+  /// Splits a line at spaces.
+  static std::vector<std::string_view> fields(std::string_view line) {
+    std::vector<std::string_view> f;
+    std::size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && line[i] == ' ') ++i;
+      const std::size_t start = i;
+      while (i < line.size() && line[i] != ' ') ++i;
+      if (i > start) f.push_back(line.substr(start, i - start));
+    }
+    return f;
+  }
+
+  static bool parse_number(std::string_view s, int base, std::uint32_t& out) {
+    if (s.empty() || s.size() > 10) return false;
+    char* end = nullptr;
+    const std::string tmp(s);
+    const auto v = std::strtoul(tmp.c_str(), &end, base);
+    if (end != tmp.c_str() + tmp.size()) return false;
+    out = static_cast<std::uint32_t>(v);
+    return true;
+  }
+
+  /// data.<pos>: "offset lex_filenum ss_type w_cnt(hex) word lex_id ... p_cnt ptr ... | gloss"; lines starting
+  /// with a space are the licence.
+  void read_data(const std::filesystem::path& file, std::size_t pos) {
+    auto in = open(file);
+    std::string line;
+    std::size_t n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty() || line[0] == ' ') continue;
+      const auto bar = line.find(" | ");
+      const auto f = fields(std::string_view(line).substr(0, bar));
+      std::uint32_t offset = 0, w_cnt = 0, p_cnt = 0;
+      if (f.size() < 4 || !parse_number(f[0], 10, offset) || !parse_number(f[3], 16, w_cnt) ||
+          f.size() < 5 + 2 * std::size_t{w_cnt} || !parse_number(f[4 + 2 * w_cnt], 10, p_cnt) ||
+          f.size() < 5 + 2 * std::size_t{w_cnt} + 4 * std::size_t{p_cnt})
+        malformed(file, n);
+      synset s;
+      for (std::size_t i = 0; i < w_cnt; ++i) s.words.push_back(intern(std::string(f[4 + 2 * i])));
+      for (std::size_t i = 0; i < p_cnt; ++i) {
+        const std::size_t at = 5 + 2 * std::size_t{w_cnt} + 4 * i;
+        std::uint32_t target = 0;
+        // "@" hypernym, "@i" instance hypernym ("Japanese" is a language); same part of speech only
+        if ((f[at] == "@" || f[at] == "@i") && f[at + 2] == f[2].substr(0, 1) && parse_number(f[at + 1], 10, target))
+          s.hypernyms.push_back(target);
+      }
+      synsets_[pos].emplace(offset, std::move(s));
+    }
+  }
+
+  /// index.<pos>: "lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt offset..."
+  void read_index(const std::filesystem::path& file, std::size_t pos) {
+    auto in = open(file);
+    std::string line;
+    std::size_t n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty() || line[0] == ' ') continue;
+      const auto f = fields(line);
+      std::uint32_t synset_cnt = 0, p_cnt = 0;
+      if (f.size() < 4 || !parse_number(f[2], 10, synset_cnt) || !parse_number(f[3], 10, p_cnt) ||
+          f.size() < 6 + std::size_t{p_cnt} + synset_cnt)
+        malformed(file, n);
+      std::vector<std::uint32_t> offsets;
+      for (std::size_t i = 0; i < synset_cnt; ++i) {
+        std::uint32_t o = 0;
+        if (!parse_number(f[6 + p_cnt + i], 10, o)) malformed(file, n);
+        offsets.push_back(o);
+      }
+      std::string lemma(f[0]);
+      std::replace(lemma.begin(), lemma.end(), '_', ' ');
+      lemmas_[pos].emplace(std::move(lemma), std::move(offsets));
+    }
+  }
+
+  /// <pos>.exc: "inflected base..." (optional file).
+  void read_exceptions(const std::filesystem::path& file, std::size_t pos) {
+    std::ifstream in(file);
+    if (!in) return;
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto f = fields(line);
+      if (f.size() < 2) continue;
+      auto& bases = exceptions_[pos][std::string(f[0])];
+      for (std::size_t i = 1; i < f.size(); ++i) bases.emplace_back(f[i]);
+    }
+  }
+
+  wordnet_options options_{};
+  std::array<detail::string_map<std::vector<std::uint32_t>>, pos_count> lemmas_;  // lemma -> synset offsets
+  std::array<std::unordered_map<std::uint32_t, synset>, pos_count> synsets_;      // by offset
+  std::array<detail::string_map<std::vector<std::string>>, pos_count> exceptions_;
+  detail::string_map<std::uint32_t> word_ids_;
+  std::vector<std::string> words_;
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/rank/related_words.hpp>
+
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -944,22 +1552,41 @@ namespace engram::inline v0 {
 /// bigrams (0.5) and character 3-, 4- and 5-grams of each word with boundary marks (together as heavy as the
 /// word), each hashed (FNV-1a + mix) to a signed bucket of a fixed-dimension vector, then L2-normalised.
 ///
-/// Deterministic across runs and platforms (integer hashing, a fixed order of float additions). It knows no
-/// synonyms: texts score high when they share words or word stems, which is what an offline default can
-/// honestly offer; use an HTTP embedder for meaning. Thread-safe (stateless after construction).
+/// Deterministic across runs and platforms (integer hashing, a fixed order of float additions). By itself it
+/// knows no synonyms: texts score high when they share words or word stems. Given related words (a WordNet
+/// database, rank/related_words.hpp), each content word also adds the word features of its synonyms and
+/// hypernyms ("physician" adds "doctor", "sister" adds "sibling"), weighted by their related_word weights and
+/// scaled so that together they weigh `related_weight` times the word. Use an HTTP embedder for real meaning.
+/// Thread-safe (stateless after construction; the related words are shared and immutable).
 class hashing_embedder {
  public:
   /// @param dimension output size, at least 16 (default 384, the size of common small sentence models).
-  explicit hashing_embedder(std::size_t dimension = 384) : dim_(dimension) {
+  explicit hashing_embedder(std::size_t dimension = 384) : hashing_embedder(dimension, nullptr, 0.0f) {}
+
+  /// As above, each content word also adding its related words' features (see the class comment); `related`
+  /// may be null (no expansion). @throws validation_error for a bad dimension or a related_weight outside [0, 4].
+  hashing_embedder(std::size_t dimension, std::shared_ptr<const related_words> related, float related_weight = 1.0f)
+      : dim_(dimension), related_(std::move(related)), related_weight_(related_weight) {
     if (dimension < 16 || dimension > 65536)
       throw validation_error("hashing_embedder: dimension " + std::to_string(dimension) +
                              " is out of range (expected 16 to 65536)");
+    if (!(related_weight >= 0.0f && related_weight <= 4.0f))
+      throw validation_error("hashing_embedder: related_weight " + std::to_string(related_weight) +
+                             " is out of range (expected 0 to 4)");
   }
 
   [[nodiscard]] std::size_t dimension() const noexcept { return dim_; }
   /// Identity recorded by durable stores, so a store is never read with a different embedder.
-  /// Bumped whenever the features change: vectors stored by another version would no longer match.
-  [[nodiscard]] std::string name() const { return "hashing-v1"; }
+  /// Bumped whenever the features change: vectors stored by another version would no longer match. With related
+  /// words, the name carries their settings ("hashing-v1+wordnet:s2d1w0.50").
+  [[nodiscard]] std::string name() const {
+    if (!related_ || related_weight_ <= 0.0f) return "hashing-v1";
+    const auto& o = related_->options();
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "hashing-v1+wordnet:s%zud%zuw%.2fh%.2fr%.2f", o.senses, o.hypernym_depth,
+                  double(o.synonym), double(o.hypernym_decay), double(related_weight_));
+    return buf;
+  }
 
   /// The embedding of `text`. Text with no word characters yields the zero vector.
   [[nodiscard]] std::vector<float> embed(std::string_view text) const {
@@ -971,6 +1598,7 @@ class hashing_embedder {
       add_feature(v, 'w', detail::light_stem(w), weight);
       if (i + 1 < words.size()) add_feature(v, 'b', w + ' ' + words[i + 1], 0.5f);
       add_char_ngrams(v, w, weight);
+      if (weight == 1.0f) add_related(v, w);
     }
     normalize(v);
     return v;
@@ -1026,6 +1654,30 @@ class hashing_embedder {
     v[bucket] += (h >> 63) ? -weight : weight;
   }
 
+  /// The word features of w's related words (each word of a multi-word lemma), together related_weight_ heavy.
+  void add_related(std::vector<float>& v, const std::string& w) const {
+    if (!related_ || related_weight_ <= 0.0f) return;
+    const auto stem = detail::light_stem(w);
+    std::vector<std::pair<std::string, float>> features;
+    for (const auto& r : related_->of(w)) {
+      const auto parts = tokenize(r.word);
+      for (const auto& part : parts) {
+        if (is_stop_word(part)) continue;
+        auto f = detail::light_stem(part);
+        if (f == stem) continue;
+        const float fw = r.weight / static_cast<float>(parts.size());
+        auto e = std::find_if(features.begin(), features.end(), [&](const auto& x) { return x.first == f; });
+        if (e == features.end()) features.emplace_back(std::move(f), fw);
+        else e->second = std::max(e->second, fw);
+      }
+    }
+    double sum = 0.0;
+    for (const auto& [f, fw] : features) sum += double(fw) * double(fw);
+    if (sum <= 0.0) return;
+    const auto scale = static_cast<float>(double(related_weight_) / std::sqrt(sum));
+    for (const auto& [f, fw] : features) add_feature(v, 'w', f, fw * scale);
+  }
+
   void add_char_ngrams(std::vector<float>& v, const std::string& word, float word_weight) const {
     const std::string marked = "<" + word + ">";
     std::size_t count = 0;
@@ -1049,6 +1701,8 @@ class hashing_embedder {
   }
 
   std::size_t dim_;
+  std::shared_ptr<const related_words> related_;
+  float related_weight_ = 0.0f;
 };
 
 }  // namespace engram::inline v0
@@ -5376,359 +6030,7 @@ class worker_pool {
 }  // namespace engram::inline v0::detail
 // ---- end <engram/async/worker_pool.hpp>
 // #include <engram/concepts.hpp>: inlined above
-// ---- begin <engram/detail/catalog.hpp>
-/// @file detail/catalog.hpp
-/// basic_memory's bookkeeping: which slot holds which memory id, which partition each scope is, and the
-/// content hashes per partition for exact-duplicate checks. Not thread-safe (the memory's lock guards it).
-///
-/// Layout: per slot one id string and a 24-byte entry in flat vectors; id lookup and (partition, content
-/// hash) lookup go through open-addressing tables of slot numbers (8 bytes a cell, load at most 1/2), and
-/// the slots sharing a (partition, content hash) form a doubly linked list through the slot entries. So
-/// attaching a memory costs one allocation (its id), and opening a large store builds no node containers.
-
-// ---- begin <engram/detail/slot_hash_set.hpp>
-/// @file detail/slot_hash_set.hpp
-/// An open-addressing hash set of 32-bit slot numbers whose keys live in the caller's own arrays: the id index
-/// of scope_catalog and of record_table, with no node or key copy per entry.
-
-#include <cstddef>
-#include <cstdint>
-#include <vector>
-
-namespace engram::inline v0::detail {
-
-/// An open-addressing (linear probing) set of slot numbers whose keys live elsewhere: the caller gives the
-/// hash of the key it looks for and a predicate telling whether a slot holds that key. Each cell keeps 32
-/// bits of its key's hash, so probing rarely touches the keys, and growing never recomputes a hash.
-/// Erasing shifts the following cells back (no tombstones). Not thread-safe.
-class slot_hash_set {
- public:
-  using slot_id = std::uint32_t;
-  static constexpr slot_id none = ~slot_id{0};
-
-  /// Makes room for `n` entries without growing.
-  void reserve(std::size_t n) {
-    std::size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    if (cap > cells_.size()) rehash(cap);
-  }
-
-  /// The slot whose key `is_key` accepts among those hashed to `hash`, or `none`.
-  template <class IsKey>
-  [[nodiscard]] slot_id find(std::uint64_t hash, IsKey&& is_key) const {
-    if (cells_.empty()) return none;
-    const auto tag = fold(hash);
-    for (std::size_t i = tag & mask_;; i = (i + 1) & mask_) {
-      const auto& c = cells_[i];
-      if (c.slot == none) return none;
-      if (c.tag == tag && is_key(c.slot)) return c.slot;
-    }
-  }
-
-  /// Adds `slot` with key hash `hash` (the caller guarantees that no slot with an equal key is present).
-  void insert(std::uint64_t hash, slot_id slot) {
-    if (2 * (size_ + 1) > cells_.size()) rehash(cells_.empty() ? 16 : 2 * cells_.size());
-    place(cell{slot, fold(hash)});
-    ++size_;
-  }
-
-  /// Removes `slot`, stored with key hash `hash`; a no-op when it is not there.
-  void erase(std::uint64_t hash, slot_id slot) {
-    if (cells_.empty()) return;
-    std::size_t i = fold(hash) & mask_;
-    while (cells_[i].slot != slot) {
-      if (cells_[i].slot == none) return;
-      i = (i + 1) & mask_;
-    }
-    // Backward shift: move later cells of the cluster into the hole unless that would put them before home.
-    for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
-      if (cells_[j].slot == none) break;
-      const std::size_t home = cells_[j].tag & mask_;
-      if (((j - home) & mask_) >= ((j - i) & mask_)) {
-        cells_[i] = cells_[j];
-        i = j;
-      }
-    }
-    cells_[i] = cell{};
-    --size_;
-  }
-
-  /// Replaces `from` (key hash `hash`) by `to` in place; `to` must have the same key.
-  void replace(std::uint64_t hash, slot_id from, slot_id to) {
-    if (cells_.empty()) return;
-    for (std::size_t i = fold(hash) & mask_; cells_[i].slot != none; i = (i + 1) & mask_)
-      if (cells_[i].slot == from) {
-        cells_[i].slot = to;
-        return;
-      }
-  }
-
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-
- private:
-  struct cell {
-    slot_id slot = none;
-    std::uint32_t tag = 0;
-  };
-  static std::uint32_t fold(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h ^ (h >> 32)); }
-
-  void place(cell c) {
-    std::size_t i = c.tag & mask_;
-    while (cells_[i].slot != none) i = (i + 1) & mask_;
-    cells_[i] = c;
-  }
-  void rehash(std::size_t cap) {
-    std::vector<cell> old(cap);
-    old.swap(cells_);
-    mask_ = cap - 1;
-    for (const auto& c : old)
-      if (c.slot != none) place(c);
-  }
-
-  std::vector<cell> cells_;  // size 0 or a power of two
-  std::size_t mask_ = 0;
-  std::size_t size_ = 0;
-};
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/detail/slot_hash_set.hpp>
-// #include <engram/index/topk.hpp>: inlined above
-// #include <engram/scope.hpp>: inlined above
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <functional>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <vector>
-
-namespace engram::inline v0::detail {
-
-/// std::hash<std::string_view> usable for heterogeneous lookup in unordered containers of std::string.
-struct string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
-template <class V>
-using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
-
-class scope_catalog {
- public:
-  /// The partition of an exact record scope, created on first use. O(1) expected.
-  partition_id partition_for(const scope& s) { return partition_for(s.user_id, s.agent_id, s.run_id); }
-
-  /// As above, from the three ids (no scope object needed).
-  partition_id partition_for(std::string_view user_id, std::string_view agent_id, std::string_view run_id) {
-    const auto key = scope_key{user_id, agent_id, run_id};
-    if (auto it = ids_.find(key); it != ids_.end()) return it->second;
-    const auto p = static_cast<partition_id>(parts_.size());
-    scope s{std::string(user_id), std::string(agent_id), std::string(run_id)};
-    if (!s.user_id.empty()) by_user_[s.user_id].push_back(p);
-    if (!s.agent_id.empty()) by_agent_[s.agent_id].push_back(p);
-    if (!s.run_id.empty()) by_run_[s.run_id].push_back(p);
-    ids_.emplace(s, p);
-    parts_.push_back(partition{std::move(s), {}});
-    return p;
-  }
-
-  /// Every partition a query scope selects, in increasing order. Cost: the shortest list among the ids given.
-  [[nodiscard]] std::vector<partition_id> select(const scope& q) const {
-    const std::vector<partition_id>* shortest = nullptr;
-    auto consider = [&](const string_map<std::vector<partition_id>>& m, const std::string& key) -> bool {
-      if (key.empty()) return true;
-      auto it = m.find(key);
-      if (it == m.end()) return false;  // an id nobody has: nothing selected
-      if (!shortest || it->second.size() < shortest->size()) shortest = &it->second;
-      return true;
-    };
-    if (!consider(by_user_, q.user_id) || !consider(by_agent_, q.agent_id) || !consider(by_run_, q.run_id))
-      return {};
-    std::vector<partition_id> out;
-    if (!shortest) return out;  // empty query scope selects nothing
-    for (const auto p : *shortest)
-      if (q.selects(parts_[p].scope)) out.push_back(p);
-    return out;  // lists are built in increasing order
-  }
-
-  /// Makes room for `n` memories in total without growing (bulk loading).
-  void reserve(std::size_t n) {
-    ids_of_.reserve(n);
-    slots_.reserve(n);
-    by_id_.reserve(n);
-    by_hash_.reserve(n);
-  }
-
-  /// Gives memory `id` (not attached yet) a slot in partition `p`. O(1) expected; one allocation for the id.
-  slot_id attach(std::string_view id, partition_id p, std::string_view hash) {
-    slot_id s;
-    if (!free_.empty()) {
-      s = free_.back();
-      free_.pop_back();
-      ids_of_[s].assign(id);
-    } else {
-      s = static_cast<slot_id>(slots_.size());
-      ids_of_.emplace_back(id);
-      slots_.emplace_back();
-    }
-    auto& info = slots_[s];
-    auto& members = parts_[p].members;
-    info = slot_info{p, static_cast<std::uint32_t>(members.size()), fingerprint(hash), slot_hash_set::none,
-                     slot_hash_set::none};
-    members.push_back(s);
-    by_id_.insert(id_hash(id), s);
-    link_hash(s);
-    ++size_;
-    return s;
-  }
-
-  /// Releases a slot (its memory was deleted). O(1) expected.
-  void detach(slot_id s) {
-    auto& info = slots_[s];
-    auto& members = parts_[info.partition].members;
-    const auto last = members.back();
-    members[info.position] = last;
-    slots_[last].position = info.position;
-    members.pop_back();
-    unlink_hash(s);
-    by_id_.erase(id_hash(ids_of_[s]), s);
-    std::string().swap(ids_of_[s]);
-    info = slot_info{};
-    free_.push_back(s);
-    --size_;
-  }
-
-  /// Records a new content hash for a slot (its text was updated). O(1) expected.
-  void rehash(slot_id s, std::string_view hash) {
-    unlink_hash(s);
-    slots_[s].content = fingerprint(hash);
-    link_hash(s);
-  }
-
-  [[nodiscard]] std::optional<slot_id> slot_of(std::string_view id) const {
-    const auto s = by_id_.find(id_hash(id), [&](slot_id x) { return ids_of_[x] == id; });
-    return s == slot_hash_set::none ? std::nullopt : std::optional<slot_id>(s);
-  }
-  [[nodiscard]] const std::string& id_of(slot_id s) const { return ids_of_[s]; }
-  [[nodiscard]] partition_id partition_of(slot_id s) const { return slots_[s].partition; }
-  [[nodiscard]] const scope& scope_of(partition_id p) const { return parts_[p].scope; }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  /// Number of partitions (ids 0 .. partition_count()-1), empty ones included.
-  [[nodiscard]] std::size_t partition_count() const noexcept { return parts_.size(); }
-  /// One past the highest slot ever used (the size a slot bitmap needs).
-  [[nodiscard]] std::size_t slot_capacity() const noexcept { return slots_.size(); }
-
-  /// Calls f(slot) for each slot of partition p, in no particular order.
-  template <class F>
-  void for_each_slot(partition_id p, F&& f) const {
-    for (const auto s : parts_[p].members) f(s);
-  }
-  [[nodiscard]] std::size_t partition_size(partition_id p) const { return parts_[p].members.size(); }
-
-  /// Slots of partition p whose text has this content hash, in increasing order. Hashes are told apart by a
-  /// 64-bit fingerprint: in the astronomically rare case of two colliding, a slot with the other hash is
-  /// listed too (callers compare the texts anyway). O(slots listed).
-  [[nodiscard]] std::vector<slot_id> with_hash(partition_id p, std::string_view hash) const {
-    std::vector<slot_id> out;
-    const auto fp = fingerprint(hash);
-    for (auto s = head_of(p, fp); s != slot_hash_set::none; s = slots_[s].next) out.push_back(s);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
-  void clear() { *this = scope_catalog{}; }
-
- private:
-  struct slot_info {
-    partition_id partition = 0;
-    std::uint32_t position = 0;                 // index in its partition's members
-    std::uint64_t content = 0;                  // fingerprint of the content hash
-    slot_id prev = slot_hash_set::none;         // neighbours with the same (partition, content)
-    slot_id next = slot_hash_set::none;
-  };
-  struct partition {
-    engram::scope scope;
-    std::vector<slot_id> members;
-  };
-  /// A scope as three views, to look a partition up without building a scope.
-  struct scope_key {
-    std::string_view user, agent, run;
-  };
-  struct scope_hash {
-    using is_transparent = void;
-    std::size_t operator()(const scope_key& k) const noexcept {
-      const std::hash<std::string_view> h;
-      return h(k.user) ^ (h(k.agent) * 0x9E3779B97F4A7C15ull) ^ (h(k.run) * 0xC2B2AE3D27D4EB4Full);
-    }
-    std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_key{s.user_id, s.agent_id, s.run_id}); }
-  };
-  struct scope_equal {
-    using is_transparent = void;
-    static scope_key key(const scope& s) noexcept { return {s.user_id, s.agent_id, s.run_id}; }
-    static scope_key key(const scope_key& k) noexcept { return k; }
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const noexcept {
-      const auto x = key(a), y = key(b);
-      return x.user == y.user && x.agent == y.agent && x.run == y.run;
-    }
-  };
-
-  static std::uint64_t id_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
-  static std::uint64_t fingerprint(std::string_view hash) noexcept { return std::hash<std::string_view>{}(hash); }
-  static std::uint64_t hash_key(partition_id p, std::uint64_t content) noexcept {
-    return content ^ ((std::uint64_t{p} + 1) * 0x9E3779B97F4A7C15ull);
-  }
-
-  [[nodiscard]] slot_id head_of(partition_id p, std::uint64_t content) const {
-    return by_hash_.find(hash_key(p, content), [&](slot_id x) {
-      return slots_[x].partition == p && slots_[x].content == content;
-    });
-  }
-  /// Puts `s` at the head of its (partition, content) list.
-  void link_hash(slot_id s) {
-    auto& info = slots_[s];
-    const auto key = hash_key(info.partition, info.content);
-    const auto head = head_of(info.partition, info.content);
-    info.prev = slot_hash_set::none;
-    info.next = head;
-    if (head == slot_hash_set::none) {
-      by_hash_.insert(key, s);
-    } else {
-      slots_[head].prev = s;
-      by_hash_.replace(key, head, s);
-    }
-  }
-  void unlink_hash(slot_id s) {
-    auto& info = slots_[s];
-    if (info.next != slot_hash_set::none) slots_[info.next].prev = info.prev;
-    if (info.prev != slot_hash_set::none) {
-      slots_[info.prev].next = info.next;
-    } else {
-      const auto key = hash_key(info.partition, info.content);
-      if (info.next == slot_hash_set::none)
-        by_hash_.erase(key, s);
-      else
-        by_hash_.replace(key, s, info.next);
-    }
-    info.prev = info.next = slot_hash_set::none;
-  }
-
-  std::vector<std::string> ids_of_;  // by slot; empty when free
-  std::vector<slot_info> slots_;     // by slot
-  std::vector<slot_id> free_;
-  std::size_t size_ = 0;
-  slot_hash_set by_id_;    // slots by id
-  slot_hash_set by_hash_;  // the first slot of each (partition, content) list
-  std::vector<partition> parts_;
-  std::unordered_map<scope, partition_id, scope_hash, scope_equal> ids_;
-  string_map<std::vector<partition_id>> by_user_, by_agent_, by_run_;
-};
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/detail/catalog.hpp>
+// #include <engram/detail/catalog.hpp>: inlined above
 // #include <engram/detail/md5.hpp>: inlined above
 // #include <engram/detail/utf8.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
