@@ -436,7 +436,7 @@ int main(int argc, char** argv) {
       {"hybrid (RRF k=60)", {.mode = search_mode::hybrid, .weights = {.fusion = fusion_method::reciprocal_rank}}},
       {"hybrid + recency 0.1", {.mode = search_mode::hybrid, .weights = {.recency = 0.1f}}},
   };
-  for (const auto seed : seeds)
+  for (const auto seed : users ? seeds : std::vector<std::uint64_t>{})  // --users 0: latency only
   for (const auto& [embedder_name, embedder] : embedders) {
     const auto d = generate(users, fillers, seed, keep_duplicates);
     const memory mem = load(d.records, embedder);
