@@ -3,7 +3,7 @@
 # present it only checks (dpkg), and it runs `apt-get update` only when something must be installed.
 #
 #   scripts/install-deps.sh            core + tests + optional targets (http, sqlite)
-#   scripts/install-deps.sh --bench    also what the comparison benchmarks need (FAISS, hnswlib)
+#   scripts/install-deps.sh --bench    also what the benchmarks need (FAISS, hnswlib, WordNet data)
 #   ENGRAM_WITH_BENCH=1                same as --bench
 #   scripts/install-deps.sh --postgres also libpq-dev (target engram::postgres) and the postgresql server
 #                                      (its binaries let ctest run tests/postgres on a throwaway cluster)
@@ -26,7 +26,7 @@ for arg in "$@"; do
   esac
 done
 if [ "$want_bench" = 1 ]; then
-  packages+=(libfaiss-dev libhnswlib-dev libopenblas-dev)
+  packages+=(libfaiss-dev libhnswlib-dev libopenblas-dev wordnet-base)  # wordnet-base: bench/retrieval's related words
 fi
 if [ "$want_postgres" = 1 ]; then
   packages+=(libpq-dev postgresql)
