@@ -1182,6 +1182,11 @@ class basic_memory {
       });
       keywords.finish();
     }
+    embed_missing(missing);
+  }
+
+  /// Embeds records stored without a vector (imported text), stores the vectors in one batch and indexes them.
+  void embed_missing(std::vector<record>& missing) {
     if (missing.empty()) return;
     std::vector<std::string> texts;
     for (const auto& r : missing) texts.push_back(r.memory);
@@ -1432,18 +1437,7 @@ class basic_memory {
           throw dimension_mismatch(embedder_.dimension(), rec.embedding.size(), "store record '" + rec.id + "'");
         index_record(rec);
       });
-      if (!missing.empty()) {
-        std::vector<std::string> texts;
-        for (const auto& m : missing) texts.push_back(m.memory);
-        auto vectors = embed_checked(texts);
-        write_batch batch;
-        for (std::size_t i = 0; i < missing.size(); ++i) {
-          missing[i].embedding = std::move(vectors[i]);
-          batch.upserts.push_back(missing[i]);
-        }
-        store_.apply(batch);
-        for (const auto& m : missing) index_record(m);
-      }
+      embed_missing(missing);
     } catch (...) {
       drop_partitions(q, false);
       for (auto& [w, other] : regions_)

@@ -1010,6 +1010,60 @@ class postgres_store {
   }
 
   std::unique_ptr<state> s_;
+
+  // ==== scope loading (basic_memory's partition cache: memory_config::partition_cache_bytes) =================
+  // Kept in one block: the two statements below are prepared on a connection the first time it runs them.
+ public:
+  /// Calls f(const record&) for every record query scope `q` selects (every record when `q` is empty), by id,
+  /// fetched in pages (not one snapshot: records written meanwhile may or may not be seen). Uses the
+  /// (user_id, agent_id, run_id) index when `q` names a user.
+  template <class F>
+  void for_each_in_scope(const scope& q, F&& f) const {
+    static const std::string sql = std::string("SELECT ") + record_cols +
+                                   " FROM memories WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR agent_id = $2)"
+                                   " AND ($3 = '' OR run_id = $3) AND id > $4 ORDER BY id LIMIT $5";
+    std::string after;
+    while (true) {
+      auto page = read([&](detail::pq_conn& c) {
+        auto params = scope_params(q.user_id, q.agent_id, q.run_id);
+        params.push_back(detail::pq_param::text(after));
+        params.push_back(detail::pq_param::int8(page_size));
+        return run_lazily_prepared(c, "scope_page", sql, params);
+      });
+      const int n = page.rows();
+      for (int i = 0; i < n; ++i) f(read_record(page, i));
+      if (n < page_size) return;
+      after = page.text(n - 1, 0);
+    }
+  }
+
+  /// The sum of the versions (scope_versions, bumped in the transaction of every batch writing the scope) of
+  /// the exact scopes query scope `q` selects (all when `q` is empty): it grows with every batch that writes or
+  /// erases a record `q` selects, on any node, and with clear(). One indexed query.
+  [[nodiscard]] std::uint64_t scope_selection_version(const scope& q) const {
+    static const std::string sql =
+        "SELECT coalesce(sum(version), 0)::bigint FROM scope_versions WHERE ($1 = '' OR user_id = $1)"
+        " AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR run_id = $3)";
+    auto r = read([&](detail::pq_conn& c) {
+      return run_lazily_prepared(c, "scope_selection_version", sql, scope_params(q.user_id, q.agent_id, q.run_id));
+    });
+    return static_cast<std::uint64_t>(r.integer(0, 0));
+  }
+
+ private:
+  /// Runs prepared statement `name`, preparing it from `sql` first when this connection does not have it
+  /// (SQLSTATE 26000). Outside a transaction only: the failed first attempt would abort one.
+  detail::pq_result run_lazily_prepared(detail::pq_conn& c, const char* name, const std::string& sql,
+                                        const std::vector<detail::pq_param>& params) const {
+    try {
+      return c.run(name, params, true, s_->where);
+    } catch (const postgres_error& e) {
+      if (e.sqlstate() != "26000") throw;
+    }
+    c.prepare(name, sql, s_->where);
+    return c.run(name, params, true, s_->where);
+  }
+  // ==== end of scope loading =================================================================================
 };
 
 }  // namespace engram::inline v0
