@@ -6,7 +6,10 @@
 
 #include "temp_dir.hpp"
 
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace engram;
@@ -241,4 +244,66 @@ TEST_CASE("partition_cache: a store that cannot load one scope is refused, namin
   m.add("eager as ever", user("a"), {.infer = false});
   CHECK(m.cache_stats().loads == 0);
   CHECK(m.search("eager", user("a")).size() == 1);
+}
+
+namespace {
+/// A shared store with a change feed that reports nothing (every write is "missed") and can be cut off: a
+/// memory_store under a shared_ptr, so the test writes behind the memory's back.
+class cut_off_store {
+ public:
+  explicit cut_off_store(std::shared_ptr<memory_store> s, std::shared_ptr<bool> down) : s_(std::move(s)), down_(std::move(down)) {}
+  std::vector<duplicate_record> apply(const write_batch& b) {
+    s_->apply(b);
+    return {};
+  }
+  [[nodiscard]] std::optional<record> get(std::string_view id) const { return s_->get(id); }
+  template <class F>
+  void for_each(F&& f) const {
+    s_->for_each(f);
+  }
+  [[nodiscard]] std::vector<history_event> history(std::string_view id) const { return s_->history(id); }
+  void clear() { s_->clear(); }
+  [[nodiscard]] std::size_t size() const { return s_->size(); }
+  template <class F>
+  void for_each_in_scope(const scope& q, F&& f) const {
+    s_->for_each_in_scope(q, f);
+  }
+  [[nodiscard]] std::uint64_t scope_selection_version(const scope& q) const { return s_->scope_selection_version(q); }
+  [[nodiscard]] std::uint64_t change_position() const { return 0; }
+  [[nodiscard]] bool changes_pending() const noexcept { return true; }
+  template <class F>
+  std::uint64_t poll_changes(std::uint64_t since, F&&) const {
+    if (*down_) throw storage_error("cut_off_store: the database is unreachable");
+    return since;
+  }
+
+ private:
+  std::shared_ptr<memory_store> s_;
+  std::shared_ptr<bool> down_;
+};
+static_assert(change_feed_store<cut_off_store> && scope_loading_store<cut_off_store>);
+}  // namespace
+
+TEST_CASE("partition_cache: a node cut off from its store re-validates its scopes when it is back",
+          "[partition_cache]") {
+  auto shared = std::make_shared<memory_store>();
+  auto down = std::make_shared<bool>(false);
+  seed(*shared, {"alice", "bob"}, 4);
+  using node = basic_memory<hashing_embedder, flat_index, cut_off_store, verbatim_extractor>;
+  node mem(hashing_embedder(dim), cut_off_store(shared, down), verbatim_extractor(),
+           memory_config{.partition_cache_bytes = 1 << 20});
+  CHECK(mem.get_all(user("alice")).size() == 4);
+  CHECK(mem.get_all(user("bob")).size() == 4);
+  CHECK(mem.cache_stats().loads == 2);
+
+  seed(*shared, {"alice"}, 6);  // two more for alice, written by "another node" while the feed says nothing
+  CHECK(mem.get_all(user("alice")).size() == 4);
+  *down = true;
+  CHECK_THROWS_AS(mem.search("tea", user("alice")), storage_error);
+  *down = false;
+  CHECK(mem.get_all(user("alice")).size() == 6);  // the first poll after the outage re-validated
+  CHECK(mem.cache_stats().loads == 3);             // alice reloaded, bob kept
+  CHECK(mem.get_all(user("bob")).size() == 4);
+  CHECK(mem.get_all(user("alice")).size() == 6);
+  CHECK(mem.cache_stats().loads == 3);
 }

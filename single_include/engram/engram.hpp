@@ -7679,13 +7679,20 @@ class basic_memory {
       if (!store_.changes_pending()) return;  // another thread caught up meanwhile
       std::vector<std::string> ids;
       bool everything = false;
-      self.feed_position_ = store_.poll_changes(feed_position_, [&](const std::string& id) {
-        if (id == "*") everything = true;
-        else ids.push_back(id);
-      });
-      if (everything && lazy_) {  // partition cache: reload only the loaded scopes whose version moved
+      try {
+        self.feed_position_ = store_.poll_changes(feed_position_, [&](const std::string& id) {
+          if (id == "*") everything = true;
+          else ids.push_back(id);
+        });
+      } catch (...) {
+        self.feed_interrupted_ = lazy_;  // partition cache: cut off from the store; re-validate once it answers
+        throw;
+      }
+      // partition cache: after a feed gap or an outage, reload only the loaded scopes whose version moved
+      if (lazy_ && (everything || feed_interrupted_)) {
         self.revalidate_locked();
-        return;
+        self.feed_interrupted_ = false;
+        if (everything) return;
       }
       if (everything) {
         self.index_.clear();
@@ -7871,9 +7878,12 @@ class basic_memory {
   // use (under the read lock). When the estimated bytes exceed the budget, the unpinned scopes used least
   // recently are evicted: after a load, and when an operation unpins with the cache over budget (so a scope
   // larger than the whole budget is loaded, used, and evicted after).
-  // Freshness: the change feed (change_feed_store) re-reads changed records of loaded scopes only; a feed gap
-  // ("*": entries pruned before this node polled, or clear()) re-validates: every loaded scope whose
-  // scope_selection_version moved since it was loaded is reloaded, the others are kept.
+  // Freshness: the change feed (change_feed_store) re-reads changed records of loaded scopes only. A feed gap
+  // ("*": entries pruned before this node polled, or clear()) and the first successful poll after a failed one
+  // (the node was cut off from the store: its connection dropped for longer than the store's own retries)
+  // re-validate: every loaded scope whose scope_selection_version moved since it was loaded is reloaded, the
+  // others are kept. (A LISTEN connection that reconnects loses nothing: the feed is a table, read from the
+  // last position polled.)
 
  public:
   /// Loads, evictions and estimated bytes of the partition cache (all zero when it is off). Thread-safe.
@@ -8287,6 +8297,7 @@ class basic_memory {
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
   std::uint64_t feed_position_ = 0;                // change feed: the last position polled
+  bool feed_interrupted_ = false;                  // partition cache: a poll failed; re-validate after the next
   std::vector<duplicate_record> feed_duplicates_;  // change feed: dropped by the last stage()
   async_state async_;  // last: its destructor stops the workers while everything they use is alive
 };
