@@ -6,6 +6,7 @@
 #include <engram/index/bitmap.hpp>
 #include <engram/index/topk.hpp>
 #include <engram/record.hpp>
+#include <engram/scope.hpp>
 #include <engram/store/write_batch.hpp>
 
 #include <concepts>
@@ -81,6 +82,19 @@ concept change_feed_store = record_store<S> && requires(S& s, const S& cs, const
   { cs.changes_pending() } -> std::convertible_to<bool>;
   { cs.poll_changes(since, [](const std::string&) {}) } -> std::convertible_to<std::uint64_t>;
   { s.apply(b) } -> std::convertible_to<std::vector<duplicate_record>>;
+};
+
+// ---- loading one scope: the per-node partition cache (memory_config::partition_cache_bytes) ---------------
+
+/// A record store that can read the records of one scope without reading the others, and tell whether they
+/// changed: `for_each_in_scope(q, f)` calls f(const record&) for every record query scope `q` selects (see
+/// scope::selects; an empty `q` selects every record), and `scope_selection_version(q)` returns a number that
+/// changes whenever a record `q` selects is written or erased (by this process or, for a shared store, any
+/// other). basic_memory uses them to load a scope's partitions on first use and to re-validate loaded ones.
+template <class S>
+concept scope_loading_store = record_store<S> && requires(const S& cs, const scope& q) {
+  cs.for_each_in_scope(q, [](const record&) {});
+  { cs.scope_selection_version(q) } -> std::convertible_to<std::uint64_t>;
 };
 
 /// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.

@@ -636,6 +636,7 @@ class slot_bitmap {
 // ---- end <engram/index/bitmap.hpp>
 // #include <engram/index/topk.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
 // ---- begin <engram/store/write_batch.hpp>
 /// @file store/write_batch.hpp
 /// The unit of durability: every change one memory operation makes, applied by a store all or nothing.
@@ -765,6 +766,19 @@ concept change_feed_store = record_store<S> && requires(S& s, const S& cs, const
   { cs.changes_pending() } -> std::convertible_to<bool>;
   { cs.poll_changes(since, [](const std::string&) {}) } -> std::convertible_to<std::uint64_t>;
   { s.apply(b) } -> std::convertible_to<std::vector<duplicate_record>>;
+};
+
+// ---- loading one scope: the per-node partition cache (memory_config::partition_cache_bytes) ---------------
+
+/// A record store that can read the records of one scope without reading the others, and tell whether they
+/// changed: `for_each_in_scope(q, f)` calls f(const record&) for every record query scope `q` selects (see
+/// scope::selects; an empty `q` selects every record), and `scope_selection_version(q)` returns a number that
+/// changes whenever a record `q` selects is written or erased (by this process or, for a shared store, any
+/// other). basic_memory uses them to load a scope's partitions on first use and to re-validate loaded ones.
+template <class S>
+concept scope_loading_store = record_store<S> && requires(const S& cs, const scope& q) {
+  cs.for_each_in_scope(q, [](const record&) {});
+  { cs.scope_selection_version(q) } -> std::convertible_to<std::uint64_t>;
 };
 
 /// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.
@@ -6904,6 +6918,8 @@ inline bool is_uuid(std::string_view s) noexcept {
 #include <map>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -6935,6 +6951,20 @@ struct memory_config {
   rerank_function rerank{};
   /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
   async_options async{};
+  /// 0 (the default): every record of the store is indexed when the memory opens. Above 0 (a store that can
+  /// load one scope, engram::scope_loading_store, e.g. postgres_store): the partition cache. Nothing is indexed
+  /// on open; the first read or write of a scope loads the records it selects (vectors, keyword index,
+  /// catalog), and scopes least recently used are evicted while the estimated bytes held exceed this budget.
+  /// See basic_memory's "partition cache" section.
+  std::size_t partition_cache_bytes = 0;
+};
+
+/// What the partition cache did (basic_memory::cache_stats()); all zero when it is off.
+struct partition_cache_stats {
+  std::uint64_t loads = 0;      ///< scopes loaded from the store, re-validation reloads included
+  std::uint64_t evictions = 0;  ///< scopes evicted to stay within memory_config::partition_cache_bytes
+  std::size_t bytes = 0;        ///< estimated bytes the loaded scopes hold now (vectors, texts, keyword postings)
+  std::size_t scopes = 0;       ///< scopes loaded now
 };
 
 /// Options of add().
@@ -7103,6 +7133,7 @@ class basic_memory {
     for (const auto& f : facts) fact_texts.push_back(f.text);
     auto fact_vectors = embed_checked(fact_texts);
     catch_up();  // change feed: apply other nodes' writes first
+    const auto pin = pin_region(s);  // partition cache: the scope stays loaded until the add returns
     const auto neighbours = find_neighbours(s, fact_vectors);
 
     std::vector<memory_action> actions = options.infer
@@ -7377,7 +7408,10 @@ class basic_memory {
     batch.events.push_back(history_event{make_uuid_v4(), r.id, current->memory, r.memory, event_kind::update,
                                          r.created_at, r.updated_at, false, r.actor_id, r.role});
     const auto ticket = stage(batch);
-    reindex_record(r);
+    if (lazy_)
+      refresh_cached(r);  // partition cache: indexed only when a loaded scope selects it
+    else
+      reindex_record(r);
     make_durable(lock, ticket);
     return r;
   }
@@ -7401,6 +7435,7 @@ class basic_memory {
   std::size_t delete_all(const scope& s, const filter_expr& filter = {}) {
     validate_scope(s, "delete_all");
     catch_up();  // change feed: apply other nodes' writes first
+    const auto pin = pin_region(s);
     std::unique_lock lock(mtx_);
     write_batch batch;
     for (const auto p : select_partitions(&s, filter))
@@ -7428,6 +7463,9 @@ class basic_memory {
     expiry_.clear();
     expiring_.clear();
     access_.clear();
+    // partition cache: the loaded scopes stay loaded (and complete: they hold nothing now)
+    slot_bytes_.clear();
+    cache_bytes_.store(regions_.size() * region_overhead, std::memory_order_relaxed);
   }
 
   // ---- reading ----------------------------------------------------------------------------------------
@@ -7462,6 +7500,7 @@ class basic_memory {
     const bool use_keywords = options.mode != search_mode::semantic;
     const auto qv = use_vectors ? embed_checked(std::span<const std::string>(&q, 1)) : std::vector<std::vector<float>>{};
     catch_up();  // change feed: apply other nodes' writes first
+    const auto pin = pin_region(s ? *s : scope{});  // partition cache: no scope loads every scope
 
     std::shared_lock lock(mtx_);
     const auto partitions = select_partitions(s, options.filter);
@@ -7567,6 +7606,7 @@ class basic_memory {
   /// The memory with this id, or std::nullopt when there is none (never throws for an unknown id).
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     catch_up();  // change feed: apply other nodes' writes first
+    if (lazy_) return store_.get(id);  // partition cache: the store is the truth, loaded or not
     std::shared_lock lock(mtx_);
     if (!catalog_.slot_of(id)) return std::nullopt;
     return store_.get(id);
@@ -7577,6 +7617,7 @@ class basic_memory {
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
     validate_scope(s, "get_all");
     catch_up();  // change feed: apply other nodes' writes first
+    const auto pin = pin_region(s);
     std::shared_lock lock(mtx_);
     return collect(select_partitions(&s, options.filter), options.limit, options.filter, options.show_expired);
   }
@@ -7586,6 +7627,7 @@ class basic_memory {
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
     require_filter_scope(options.filter, "get_all");
     catch_up();  // change feed: apply other nodes' writes first
+    const auto pin = pin_region(scope{});  // partition cache: every scope
     std::shared_lock lock(mtx_);
     return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
@@ -7593,6 +7635,7 @@ class basic_memory {
   /// Every memory of every scope (that options.filter matches), oldest first: for export and administration.
   [[nodiscard]] std::vector<record> get_all(all_scopes_t, const get_all_options& options = {}) const {
     catch_up();  // change feed: apply other nodes' writes first
+    const auto pin = pin_region(scope{});  // partition cache: every scope
     std::shared_lock lock(mtx_);
     return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
   }
@@ -7603,6 +7646,9 @@ class basic_memory {
   /// Number of memories held.
   [[nodiscard]] std::size_t size() const {
     catch_up();  // change feed: apply other nodes' writes first
+    if constexpr (requires { { store_.size() } -> std::convertible_to<std::size_t>; })
+      if (lazy_) return store_.size();  // partition cache: counted by the store, not loaded
+    const auto pin = pin_region(scope{});  // partition cache without a store count: every scope
     std::shared_lock lock(mtx_);
     return catalog_.size();
   }
@@ -7700,7 +7746,9 @@ class basic_memory {
   }
 
   std::optional<record> existing(std::string_view id, std::string_view op) const {
-    if (catalog_.slot_of(id))
+    if (lazy_) {  // partition cache: the memory's scope may not be loaded
+      if (auto r = store_.get(id)) return r;
+    } else if (catalog_.slot_of(id))
       if (auto r = store_.get(id)) return r;
     throw not_found(std::string(op) + ": no memory with id '" + std::string(id) + "'");
   }
@@ -7740,6 +7788,7 @@ class basic_memory {
     while (access_.size() <= slot) access_.emplace_back(0u);
     access_[slot].store(0, std::memory_order_relaxed);
     set_expiry(slot, r);
+    if (lazy_) account(slot, r);
   }
   void reindex_record(const record& r) {
     const auto slot = *catalog_.slot_of(r.id);
@@ -7748,16 +7797,19 @@ class basic_memory {
     columns_.assign(slot, r);
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
+    if (lazy_) account(slot, r);
   }
   void unindex(const std::string& id) {
-    if (auto slot = catalog_.slot_of(id)) {
-      index_.remove(*slot);
-      catalog_.detach(*slot);
-      columns_.erase(*slot);
-      keyword_.remove(*slot);
-      expiring_.erase(*slot);
-      expiry_[*slot] = never_expires;
-    }
+    if (auto slot = catalog_.slot_of(id)) unindex_slot(*slot);
+  }
+  void unindex_slot(slot_id slot) {
+    index_.remove(slot);
+    catalog_.detach(slot);
+    columns_.erase(slot);
+    keyword_.remove(slot);
+    expiring_.erase(slot);
+    expiry_[slot] = never_expires;
+    if (lazy_) account(slot, std::nullopt);
   }
   void set_expiry(slot_id slot, const record& r) {
     if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
@@ -7899,6 +7951,15 @@ class basic_memory {
     keyword_ = keyword_index(config_.bm25);
     // change feed: the position before reading, so that nothing written meanwhile is missed
     if constexpr (change_feed_store<Store>) feed_position_ = store_.change_position();
+    if (config_.partition_cache_bytes > 0) {
+      if constexpr (!scope_loading_store<Store>)
+        throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +
+                               " needs a store that can load one scope (engram::scope_loading_store: "
+                               "for_each_in_scope, scope_selection_version); use 0 with this store");
+      lazy_ = true;  // partition cache: nothing is indexed until a scope is used
+      resume_pending();
+      return;
+    }
     hold_index_training(true);  // index snapshot hook, step 1 (see restore_index_snapshot)
     rebuild_index();
     restore_index_snapshot();   // index snapshot hook, step 2
@@ -7920,10 +7981,21 @@ class basic_memory {
       if (!store_.changes_pending()) return;  // another thread caught up meanwhile
       std::vector<std::string> ids;
       bool everything = false;
-      self.feed_position_ = store_.poll_changes(feed_position_, [&](const std::string& id) {
-        if (id == "*") everything = true;
-        else ids.push_back(id);
-      });
+      try {
+        self.feed_position_ = store_.poll_changes(feed_position_, [&](const std::string& id) {
+          if (id == "*") everything = true;
+          else ids.push_back(id);
+        });
+      } catch (...) {
+        self.feed_interrupted_ = lazy_;  // partition cache: cut off from the store; re-validate once it answers
+        throw;
+      }
+      // partition cache: after a feed gap or an outage, reload only the loaded scopes whose version moved
+      if (lazy_ && (everything || feed_interrupted_)) {
+        self.revalidate_locked();
+        self.feed_interrupted_ = false;
+        if (everything) return;
+      }
       if (everything) {
         self.index_.clear();
         self.catalog_.clear();
@@ -7945,7 +8017,7 @@ class basic_memory {
           continue;  // not indexable here (imported without a vector): left to the node that embeds it
         } else if (catalog_.slot_of(id)) {
           self.reindex_record(*r);
-        } else {
+        } else if (!lazy_ || covered(r->scope())) {  // partition cache: scopes not loaded are read on first use
           self.index_record(*r);
         }
       }
@@ -7999,6 +8071,11 @@ class basic_memory {
       });
       keywords.finish();
     }
+    embed_missing(missing);
+  }
+
+  /// Embeds records stored without a vector (imported text), stores the vectors in one batch and indexes them.
+  void embed_missing(std::vector<record>& missing) {
     if (missing.empty()) return;
     std::vector<std::string> texts;
     for (const auto& r : missing) texts.push_back(r.memory);
@@ -8056,6 +8133,7 @@ class basic_memory {
   /// @returns whether a snapshot was written. @throws storage_error (a read-only store, an I/O error).
   bool save_index_snapshot() {
     if constexpr (index_snapshots) {
+      if (lazy_) return false;  // partition cache: the index holds only the loaded scopes
       std::string bytes;
       std::uint64_t version = 0;
       {
@@ -8089,6 +8167,279 @@ class basic_memory {
  private:
   std::uint64_t saved_index_version_ = ~std::uint64_t{0};  // index version last saved or restored
   // ---- end of the index snapshot hook -------------------------------------------------------------------
+
+  // ---- partition cache (memory_config::partition_cache_bytes > 0, a scope_loading_store) ------------------
+  // The unit loaded is a query scope as operations name it (user("alice"), a user and agent, or "every scope"
+  // for the calls without one): a loaded scope holds every record it selects, so its partitions are complete
+  // and a search over them is the search the eager mode does. Loaded scopes may overlap (a record is indexed
+  // once); a partition is dropped when no loaded scope selects it any more.
+  // Locking: a scope is loaded under the write lock (readers wait; the store is read meanwhile), then pinned
+  // (an atomic count) until the operation that needed it returns: eviction, done under the write lock, skips
+  // pinned scopes, so a search never sees a scope half gone. A pinned scope may still be reloaded by
+  // re-validation (under the write lock), which leaves it complete. LRU order is an atomic tick stamped on every
+  // use (under the read lock). When the estimated bytes exceed the budget, the unpinned scopes used least
+  // recently are evicted: after a load, and when an operation unpins with the cache over budget (so a scope
+  // larger than the whole budget is loaded, used, and evicted after).
+  // Freshness: the change feed (change_feed_store) re-reads changed records of loaded scopes only. A feed gap
+  // ("*": entries pruned before this node polled, or clear()) and the first successful poll after a failed one
+  // (the node was cut off from the store: its connection dropped for longer than the store's own retries)
+  // re-validate: every loaded scope whose scope_selection_version moved since it was loaded is reloaded, the
+  // others are kept. (A LISTEN connection that reconnects loses nothing: the feed is a table, read from the
+  // last position polled.)
+
+ public:
+  /// Loads, evictions and estimated bytes of the partition cache (all zero when it is off). Thread-safe.
+  [[nodiscard]] partition_cache_stats cache_stats() const {
+    std::shared_lock lock(mtx_);
+    return partition_cache_stats{cache_loads_.load(std::memory_order_relaxed),
+                                 cache_evictions_.load(std::memory_order_relaxed),
+                                 cache_bytes_.load(std::memory_order_relaxed), regions_.size()};
+  }
+
+  /// Partition cache: compares the version of every loaded scope with the store's and reloads those that
+  /// moved (what a gap in the change feed does; call it after writes made behind the feed's back). Takes the
+  /// write lock; one scope_selection_version query per loaded scope. @returns how many scopes were reloaded
+  /// (0 when the cache is off). @throws storage_error from the store (the scope that failed is reloaded on
+  /// next use).
+  std::size_t revalidate_partitions() {
+    if (!lazy_) return 0;
+    std::unique_lock lock(mtx_);
+    return revalidate_locked();
+  }
+
+ private:
+  struct cached_region {
+    std::uint64_t version = 0;  // the store's scope_selection_version read before loading
+    bool complete = false;      // false while loading, or after a load failed: reloaded on next use
+    std::atomic<std::uint64_t> last_use{0};
+    std::atomic<std::uint32_t> pins{0};
+  };
+  /// Bytes counted per loaded scope besides its records (its map entry), so empty scopes are evicted too.
+  static constexpr std::size_t region_overhead = 256;
+
+  /// Keeps a loaded scope from eviction while an operation uses it; trims the cache when released.
+  class region_pin {
+   public:
+    region_pin() = default;
+    region_pin(basic_memory* m, cached_region* r) noexcept : m_(m), r_(r) {}
+    region_pin(region_pin&& o) noexcept : m_(std::exchange(o.m_, nullptr)), r_(std::exchange(o.r_, nullptr)) {}
+    region_pin(const region_pin&) = delete;
+    region_pin& operator=(const region_pin&) = delete;
+    region_pin& operator=(region_pin&&) = delete;
+    ~region_pin() {
+      if (!r_) return;
+      r_->pins.fetch_sub(1, std::memory_order_acq_rel);
+      m_->trim_cache();
+    }
+
+   private:
+    basic_memory* m_ = nullptr;
+    cached_region* r_ = nullptr;
+  };
+
+  /// Makes sure query scope `q` (every scope when empty) is loaded, and pins it. A no-op with the cache off.
+  /// Call it before taking mtx_, and keep the pin until mtx_ is released.
+  region_pin pin_region(const scope& q) const {
+    if constexpr (scope_loading_store<Store>) {
+      if (!lazy_) return {};
+      auto& self = const_cast<basic_memory&>(*this);
+      {
+        std::shared_lock lock(mtx_);
+        if (auto* r = find_covering(q)) return self.pin(*r);
+      }
+      std::unique_lock lock(self.mtx_);
+      if (auto* r = find_covering(q)) return self.pin(*r);  // loaded by another thread meanwhile
+      auto& r = self.load_region(q);
+      auto p = self.pin(r);
+      self.evict_over_budget();
+      return p;
+    } else {
+      (void)q;
+      return {};
+    }
+  }
+
+  region_pin pin(cached_region& r) const {
+    r.pins.fetch_add(1, std::memory_order_acq_rel);
+    r.last_use.store(cache_tick_.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return region_pin(const_cast<basic_memory*>(this), &r);
+  }
+
+  /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (the empty
+  /// scope, "every scope", last). Calls f(scope) for each until it returns true.
+  template <class F>
+  static bool for_each_wider(const scope& q, F&& f) {
+    for (int mask = 7; mask >= 0; --mask) {
+      if (((mask & 1) && q.user_id.empty()) || ((mask & 2) && q.agent_id.empty()) || ((mask & 4) && q.run_id.empty()))
+        continue;  // the same scope as a mask without that bit
+      if (f(scope{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
+                  (mask & 4) ? q.run_id : std::string()}))
+        return true;
+    }
+    return false;
+  }
+
+  /// A complete loaded scope selecting everything `q` selects, or null. Under mtx_ (shared or exclusive).
+  cached_region* find_covering(const scope& q) const {
+    if (regions_.empty()) return nullptr;
+    cached_region* found = nullptr;
+    for_each_wider(q, [&](const scope& w) {
+      auto it = regions_.find(w);
+      if (it == regions_.end() || !it->second->complete) return false;
+      found = it->second.get();
+      return true;
+    });
+    return found;
+  }
+
+  /// True when a loaded scope selects records of exact scope `e` (they are indexed). Under mtx_.
+  bool covered(const scope& e) const {
+    if (regions_.empty()) return false;
+    return for_each_wider(e, [&](const scope& w) { return regions_.count(w) != 0; });
+  }
+
+  /// Loads query scope `q` (not loaded, or incomplete) under the write lock. @returns its entry.
+  cached_region& load_region(const scope& q) {
+    auto [it, fresh] = regions_.try_emplace(q, nullptr);
+    if (fresh) {
+      it->second = std::make_unique<cached_region>();
+      cache_bytes_.fetch_add(region_overhead, std::memory_order_relaxed);
+    }
+    fill_region(it->first, *it->second, !fresh);
+    return *it->second;
+  }
+
+  /// (Re)loads the records `q` selects into the index. With `drop_first`, the partitions `q` selects are
+  /// emptied first (a reload: they may be stale). Records already indexed (a partition another loaded scope
+  /// keeps current) are kept. On failure the partitions `q` selects are dropped and every loaded scope
+  /// overlapping `q` is marked incomplete (reloaded on next use); the error propagates.
+  void fill_region(const scope& q, cached_region& r, bool drop_first) {
+    r.complete = false;
+    try {
+      r.version = store_.scope_selection_version(q);  // before reading: a write meanwhile moves it again
+      if (drop_first) drop_partitions(q, false);
+      std::vector<record> missing;  // stored without a vector (imported text): embedded below
+      store_.for_each_in_scope(q, [&](const record& rec) {
+        if (catalog_.slot_of(rec.id)) return;
+        if (rec.embedding.empty()) {
+          missing.push_back(rec);
+          return;
+        }
+        if (rec.embedding.size() != embedder_.dimension())
+          throw dimension_mismatch(embedder_.dimension(), rec.embedding.size(), "store record '" + rec.id + "'");
+        index_record(rec);
+      });
+      embed_missing(missing);
+    } catch (...) {
+      drop_partitions(q, false);
+      for (auto& [w, other] : regions_)
+        if (overlap(w, q)) other->complete = false;
+      throw;
+    }
+    r.complete = true;
+    cache_loads_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// True when some exact scope could be selected by both query scopes (an empty one selects every scope).
+  static bool overlap(const scope& a, const scope& b) {
+    auto agree = [](const std::string& x, const std::string& y) { return x.empty() || y.empty() || x == y; };
+    return agree(a.user_id, b.user_id) && agree(a.agent_id, b.agent_id) && agree(a.run_id, b.run_id);
+  }
+
+  /// Unindexes the partitions query scope `q` selects (every partition when empty); with `keep_covered`,
+  /// only those no loaded scope selects any more.
+  void drop_partitions(const scope& q, bool keep_covered) {
+    std::vector<partition_id> parts;
+    if (q.empty()) {
+      for (std::size_t p = 0; p < catalog_.partition_count(); ++p) parts.push_back(static_cast<partition_id>(p));
+    } else {
+      parts = catalog_.select(q);
+    }
+    std::vector<slot_id> slots;
+    for (const auto p : parts) {
+      if (catalog_.partition_size(p) == 0 || (keep_covered && covered(catalog_.scope_of(p)))) continue;
+      slots.clear();
+      catalog_.for_each_slot(p, [&](slot_id s) { slots.push_back(s); });
+      for (const auto s : slots) unindex_slot(s);
+    }
+  }
+
+  /// Evicts the unpinned loaded scopes used least recently while the cache is over budget. Under the write lock.
+  void evict_over_budget() {
+    while (cache_bytes_.load(std::memory_order_relaxed) > config_.partition_cache_bytes) {
+      auto victim = regions_.end();
+      for (auto it = regions_.begin(); it != regions_.end(); ++it)
+        if (it->second->pins.load(std::memory_order_acquire) == 0 &&
+            (victim == regions_.end() || it->second->last_use.load(std::memory_order_relaxed) <
+                                             victim->second->last_use.load(std::memory_order_relaxed)))
+          victim = it;
+      if (victim == regions_.end()) return;  // everything loaded is in use
+      const scope q = victim->first;
+      regions_.erase(victim);
+      cache_bytes_.fetch_sub(region_overhead, std::memory_order_relaxed);
+      drop_partitions(q, true);
+      cache_evictions_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  /// Called when an operation unpins: evicts if the cache is over budget. Never throws.
+  void trim_cache() noexcept {
+    if (cache_bytes_.load(std::memory_order_relaxed) <= config_.partition_cache_bytes) return;
+    try {
+      std::unique_lock lock(mtx_);
+      evict_over_budget();
+    } catch (...) {  // eviction is an optimisation: it is tried again on the next unpin or load
+    }
+  }
+
+  /// Reloads every loaded scope whose version moved (or that is incomplete). Under the write lock.
+  std::size_t revalidate_locked() {
+    std::size_t reloaded = 0;
+    if constexpr (scope_loading_store<Store>) try {
+      for (auto& [q, r] : regions_) {
+        if (r->complete && store_.scope_selection_version(q) == r->version) continue;
+        fill_region(q, *r, true);
+        ++reloaded;
+      }
+    } catch (...) {  // the scopes not checked yet may be stale: each is reloaded on next use
+      for (auto& [q, r] : regions_) r->complete = false;
+      throw;
+    }
+    return reloaded;
+  }
+
+  /// After a write of `r` with the cache on: re-indexes it when indexed, indexes it when a loaded scope
+  /// selects it, else leaves it to be loaded with its scope.
+  void refresh_cached(const record& r) {
+    if (catalog_.slot_of(r.id))
+      reindex_record(r);
+    else if (covered(r.scope()))
+      index_record(r);
+  }
+
+  /// Keeps cache_bytes_ the estimated size of what the index holds: `r` now in `slot`, or nothing.
+  void account(slot_id slot, const std::optional<std::reference_wrapper<const record>>& r) {
+    if (slot_bytes_.size() <= slot) slot_bytes_.resize(std::size_t{slot} + 1, 0);
+    const std::size_t now = r ? record_bytes(r->get()) : 0;
+    cache_bytes_.fetch_add(now, std::memory_order_relaxed);
+    cache_bytes_.fetch_sub(slot_bytes_[slot], std::memory_order_relaxed);
+    slot_bytes_[slot] = static_cast<std::uint32_t>(now);
+  }
+
+  /// Estimated bytes one indexed record costs: its vector, its text and about as much again in keyword
+  /// postings, its id in the catalog, and a fixed part (catalog entry, filter columns, expiry, counters).
+  static std::size_t record_bytes(const record& r) {
+    return r.embedding.size() * sizeof(float) + 2 * r.memory.size() + r.id.size() + 96;
+  }
+
+  bool lazy_ = false;  // partition cache on (set by open())
+  std::map<scope, std::unique_ptr<cached_region>> regions_;  // the loaded query scopes
+  std::vector<std::uint32_t> slot_bytes_;                     // record_bytes of each indexed slot
+  std::atomic<std::size_t> cache_bytes_{0};
+  mutable std::atomic<std::uint64_t> cache_tick_{0};
+  std::atomic<std::uint64_t> cache_loads_{0};
+  std::atomic<std::uint64_t> cache_evictions_{0};
+  // ---- end of the partition cache -----------------------------------------------------------------------
 
   // ---- two-phase add: validation, the pending queue and the workers --------------------------------------
 
@@ -8248,6 +8599,7 @@ class basic_memory {
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
   std::uint64_t feed_position_ = 0;                // change feed: the last position polled
+  bool feed_interrupted_ = false;                  // partition cache: a poll failed; re-validate after the next
   std::vector<duplicate_record> feed_duplicates_;  // change feed: dropped by the last stage()
   async_state async_;  // last: its destructor stops the workers while everything they use is alive
 };
@@ -10176,9 +10528,12 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 // #include <engram/detail/record_table.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
 // #include <engram/store/write_batch.hpp>: inlined above
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10221,7 +10576,12 @@ class memory_store {
   /// Applies the batch under one lock: concurrent readers see all of it or none of it.
   void apply(const write_batch& b) {
     std::unique_lock lock(s_->mtx);
+    std::vector<scope> touched;  // scope_selection_version: every scope the batch writes
+    for (const auto& r : b.upserts) touched.push_back(r.scope());
+    for (const auto& id : b.erases)
+      if (auto r = s_->table.get(id)) touched.push_back(r->scope());
     s_->table.apply(b);
+    for (const auto& s : touched) ++s_->versions[s];
     s_->pending.apply(b.enqueued, b.dequeued);
   }
 
@@ -10254,6 +10614,27 @@ class memory_store {
   void clear() {
     std::unique_lock lock(s_->mtx);
     s_->table.clear();
+    for (auto& [s, v] : s_->versions) ++v;
+  }
+
+  /// Calls f(const record&) for every record query scope `q` selects (every record when `q` is empty), in no
+  /// particular order. f must not call back into the store. O(records held).
+  template <class F>
+  void for_each_in_scope(const scope& q, F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each([&](const record& r) {
+      if (q.empty() || q.selects(r.scope())) f(r);
+    });
+  }
+
+  /// A number that changes whenever a record `q` selects (every record when `q` is empty) is written or
+  /// erased. O(scopes ever written).
+  [[nodiscard]] std::uint64_t scope_selection_version(const scope& q) const {
+    std::shared_lock lock(s_->mtx);
+    std::uint64_t sum = 0;
+    for (const auto& [s, v] : s_->versions)
+      if (q.empty() || q.selects(s)) sum += v;
+    return sum;
   }
 
   [[nodiscard]] std::size_t size() const {
@@ -10267,6 +10648,7 @@ class memory_store {
     detail::record_table table;  // records and history
     std::optional<store_identity> identity;
     detail::pending_list pending;  // add_async entries awaiting extraction
+    std::map<scope, std::uint64_t> versions;  // batches that wrote each exact scope
   };
   std::unique_ptr<state> s_;
 };

@@ -6,9 +6,12 @@
 #include <engram/detail/record_table.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
+#include <engram/scope.hpp>
 #include <engram/store/write_batch.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,7 +54,12 @@ class memory_store {
   /// Applies the batch under one lock: concurrent readers see all of it or none of it.
   void apply(const write_batch& b) {
     std::unique_lock lock(s_->mtx);
+    std::vector<scope> touched;  // scope_selection_version: every scope the batch writes
+    for (const auto& r : b.upserts) touched.push_back(r.scope());
+    for (const auto& id : b.erases)
+      if (auto r = s_->table.get(id)) touched.push_back(r->scope());
     s_->table.apply(b);
+    for (const auto& s : touched) ++s_->versions[s];
     s_->pending.apply(b.enqueued, b.dequeued);
   }
 
@@ -84,6 +92,27 @@ class memory_store {
   void clear() {
     std::unique_lock lock(s_->mtx);
     s_->table.clear();
+    for (auto& [s, v] : s_->versions) ++v;
+  }
+
+  /// Calls f(const record&) for every record query scope `q` selects (every record when `q` is empty), in no
+  /// particular order. f must not call back into the store. O(records held).
+  template <class F>
+  void for_each_in_scope(const scope& q, F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each([&](const record& r) {
+      if (q.empty() || q.selects(r.scope())) f(r);
+    });
+  }
+
+  /// A number that changes whenever a record `q` selects (every record when `q` is empty) is written or
+  /// erased. O(scopes ever written).
+  [[nodiscard]] std::uint64_t scope_selection_version(const scope& q) const {
+    std::shared_lock lock(s_->mtx);
+    std::uint64_t sum = 0;
+    for (const auto& [s, v] : s_->versions)
+      if (q.empty() || q.selects(s)) sum += v;
+    return sum;
   }
 
   [[nodiscard]] std::size_t size() const {
@@ -97,6 +126,7 @@ class memory_store {
     detail::record_table table;  // records and history
     std::optional<store_identity> identity;
     detail::pending_list pending;  // add_async entries awaiting extraction
+    std::map<scope, std::uint64_t> versions;  // batches that wrote each exact scope
   };
   std::unique_ptr<state> s_;
 };

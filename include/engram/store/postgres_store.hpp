@@ -784,6 +784,97 @@ class postgres_store {
   }
 
   std::unique_ptr<state> s_;
+
+  // ==== scope loading (basic_memory's partition cache: memory_config::partition_cache_bytes) =================
+  // Kept in one block: the statements below are prepared on a connection the first time it runs them, one per
+  // combination of the ids a query scope names, so PostgreSQL plans each with the (user_id, agent_id, run_id)
+  // index instead of a generic plan that scans the table.
+ public:
+  /// Calls f(const record&) for every record query scope `q` selects (every record when `q` is empty), by id,
+  /// fetched in pages (not one snapshot: records written meanwhile may or may not be seen).
+  template <class F>
+  void for_each_in_scope(const scope& q, F&& f) const {
+    static const std::vector<std::string> sql = scope_statements(std::string("SELECT ") + record_cols + " FROM memories",
+                                                                  "id > $", " ORDER BY id LIMIT $");
+    static const std::vector<std::string> names = scope_statement_names("scope_page_");
+    const auto [mask, params] = scope_filter(q);
+    std::string after;
+    while (true) {
+      auto page = read([&](detail::pq_conn& c) {
+        auto p = params;
+        p.push_back(detail::pq_param::text(after));
+        p.push_back(detail::pq_param::int8(page_size));
+        return run_lazily_prepared(c, names[mask].c_str(), sql[mask], p);
+      });
+      const int n = page.rows();
+      for (int i = 0; i < n; ++i) f(read_record(page, i));
+      if (n < page_size) return;
+      after = page.text(n - 1, 0);
+    }
+  }
+
+  /// The sum of the versions (scope_versions, bumped in the transaction of every batch writing the scope) of
+  /// the exact scopes query scope `q` selects (all when `q` is empty): it grows with every batch that writes or
+  /// erases a record `q` selects, on any node, and with clear(). One query.
+  [[nodiscard]] std::uint64_t scope_selection_version(const scope& q) const {
+    static const std::vector<std::string> sql =
+        scope_statements("SELECT coalesce(sum(version), 0)::bigint FROM scope_versions", "", "");
+    static const std::vector<std::string> names = scope_statement_names("scope_version_");
+    const auto [mask, params] = scope_filter(q);
+    auto r = read([&](detail::pq_conn& c) { return run_lazily_prepared(c, names[mask].c_str(), sql[mask], params); });
+    return static_cast<std::uint64_t>(r.integer(0, 0));
+  }
+
+ private:
+  /// Which ids `q` names (bit 0 user, 1 agent, 2 run) and their values, in that order.
+  static std::pair<std::size_t, std::vector<detail::pq_param>> scope_filter(const scope& q) {
+    std::size_t mask = 0;
+    std::vector<detail::pq_param> params;
+    const std::string* ids[] = {&q.user_id, &q.agent_id, &q.run_id};
+    for (std::size_t i = 0; i < 3; ++i)
+      if (!ids[i]->empty()) {
+        mask |= std::size_t{1} << i;
+        params.push_back(detail::pq_param::text(*ids[i]));
+      }
+    return {mask, std::move(params)};
+  }
+  /// For each mask: `head` WHERE <the named ids> [AND `more`<n>] [`tail`<n+1>] (n: the next parameter number).
+  static std::vector<std::string> scope_statements(const std::string& head, const std::string& more,
+                                                     const std::string& tail) {
+    std::vector<std::string> out(8);
+    const char* cols[] = {"user_id", "agent_id", "run_id"};
+    for (std::size_t mask = 0; mask < 8; ++mask) {
+      std::vector<std::string> conds;
+      int n = 0;
+      for (std::size_t i = 0; i < 3; ++i)
+        if (mask & (std::size_t{1} << i)) conds.push_back(std::string(cols[i]) + " = $" + std::to_string(++n));
+      if (!more.empty()) conds.push_back(more + std::to_string(++n));
+      std::string sql = head;
+      for (std::size_t i = 0; i < conds.size(); ++i) sql += (i ? " AND " : " WHERE ") + conds[i];
+      if (!tail.empty()) sql += tail + std::to_string(++n);
+      out[mask] = std::move(sql);
+    }
+    return out;
+  }
+  static std::vector<std::string> scope_statement_names(const std::string& prefix) {
+    std::vector<std::string> out(8);
+    for (std::size_t mask = 0; mask < 8; ++mask) out[mask] = prefix + std::to_string(mask);
+    return out;
+  }
+
+  /// Runs prepared statement `name`, preparing it from `sql` first when this connection does not have it
+  /// (SQLSTATE 26000). Outside a transaction only: the failed first attempt would abort one.
+  detail::pq_result run_lazily_prepared(detail::pq_conn& c, const char* name, const std::string& sql,
+                                        const std::vector<detail::pq_param>& params) const {
+    try {
+      return c.run(name, params, true, s_->where);
+    } catch (const postgres_error& e) {
+      if (e.sqlstate() != "26000") throw;
+    }
+    c.prepare(name, sql, s_->where);
+    return c.run(name, params, true, s_->where);
+  }
+  // ==== end of scope loading =================================================================================
 };
 
 }  // namespace engram::inline v0
