@@ -193,7 +193,8 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       } catch (const engram::storage_error& e) {
         std::cerr << "engram-server: storage error: " << e.what() << '\n';
         res.status = 503;
-        res.set_content(json{{"detail", "storage unavailable"}}.dump(), "application/json");
+        res.set_header("Retry-After", "1");
+        res.set_content(json{{"detail", "storage unavailable, retry later"}}.dump(), "application/json");
       } catch (const std::exception& e) {
         std::cerr << "engram-server: " << name << ": " << e.what() << '\n';
         res.status = 500;
@@ -265,7 +266,14 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
 
   // ---- operations ----
   server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"status", "ok"}, {"memories", memory->size()}}.dump(), "application/json");
+    try {
+      if constexpr (requires { memory->store().ping(); }) memory->store().ping();  // a shared database answers
+      res.set_content(json{{"status", "ok"}, {"memories", memory->size()}}.dump(), "application/json");
+    } catch (const engram::storage_error& e) {  // e.g. the database is down: not healthy, say why
+      res.status = 503;
+      res.set_header("Retry-After", "1");
+      res.set_content(json{{"status", "unavailable"}, {"detail", e.what()}}.dump(), "application/json");
+    }
   });
   server.Get("/metrics", route("GET /metrics", [&](auto&, auto& who) {
     if (!who.admin) throw engram_app::forbidden("metrics need an admin key");

@@ -304,12 +304,13 @@ struct postgres_store_options {
 /// A libpq connection URL plus engram's own settings, as given to `engram-server --store postgres://...`.
 struct postgres_location {
   std::string conninfo;             ///< the URL without engram's parameters: what libpq connects with
-  postgres_store_options options;   ///< with schema, pool_size, statement_timeout_ms taken from the URL
+  postgres_store_options options;   ///< with schema, pool_size and the timeouts taken from the URL
 };
 
 /// Splits `postgres://user@host:port/db?schema=s&pool=8&statement_timeout_ms=5000&sslmode=...` (or
-/// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool` and
-/// `statement_timeout_ms` are engram's and are removed; every other parameter is left for libpq.
+/// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool`,
+/// `statement_timeout_ms` and `reconnect_timeout_ms` are engram's and are removed; every other parameter is
+/// left for libpq.
 /// @throws validation_error for another scheme or a bad value, naming it.
 inline postgres_location parse_postgres_url(std::string_view url) {
   postgres_location out;
@@ -346,6 +347,8 @@ inline postgres_location parse_postgres_url(std::string_view url) {
       out.options.pool_size = static_cast<std::size_t>(number(1));
     } else if (key == "statement_timeout_ms") {
       out.options.statement_timeout_ms = number(0);
+    } else if (key == "reconnect_timeout_ms") {
+      out.options.reconnect_timeout_ms = number(0);
     } else if (!item.empty()) {
       rest += (rest.empty() ? "?" : "&") + std::string(item);
     }
@@ -408,10 +411,17 @@ class postgres_store {
   /// Applies the batch in one transaction, durable on return.
   /// @returns the new records dropped as duplicates (empty unless unique_content found some).
   /// @throws postgres_error (nothing applied) on any failure that retries did not overcome.
+  /// When it fails after losing the connection (the COMMIT may have happened), the batch's record ids are
+  /// reported by the next poll_changes() of this object, so a caller keeping an index re-reads them.
   std::vector<duplicate_record> apply(const write_batch& b) {
     if (b.empty()) return {};
     std::vector<duplicate_record> dups;
-    write([&](detail::pq_conn& c) { dups = apply_on(c, b); });
+    try {
+      write([&](detail::pq_conn& c) { dups = apply_on(c, b); });
+    } catch (const postgres_error& e) {
+      if (e.connection_lost()) recheck_later(b);
+      throw;
+    }
     return dups;
   }
 
@@ -486,6 +496,12 @@ class postgres_store {
     return static_cast<std::size_t>(r.integer(0, 0));
   }
 
+  /// Checks that the database answers (a round trip on a pooled connection, retried like a read).
+  /// @throws postgres_error when it does not within reconnect_timeout_ms.
+  void ping() const {
+    read([&](detail::pq_conn& c) { c.exec("SELECT 1", s_->where); });
+  }
+
   /// How many batches have changed scope `s` (exactly this scope, not the scopes it selects); 0 if none.
   [[nodiscard]] std::uint64_t scope_version(const scope& s) const {
     auto r = read([&](detail::pq_conn& c) {
@@ -520,10 +536,34 @@ class postgres_store {
 
   /// Calls f(memory_id) for each record another store object changed after position `since` (in commit
   /// order; "*" means every record may have changed), and @returns the new position.
+  /// Also reports the records of this object's own batches whose outcome a lost connection left unknown.
   template <class F>
   std::uint64_t poll_changes(std::uint64_t since, F&& f) const {
     s_->dirty.store(false, std::memory_order_release);
     s_->last_poll.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    std::vector<std::string> unsure;
+    {
+      std::lock_guard lock(s_->mtx);
+      unsure.swap(s_->unsure);
+    }
+    try {
+      for (const auto& id : unsure) f(id);
+      return poll_feed(since, f);
+    } catch (...) {  // the caller drops what it was given: report these again next time
+      std::lock_guard lock(s_->mtx);
+      s_->unsure.insert(s_->unsure.end(), unsure.begin(), unsure.end());
+      s_->dirty.store(true, std::memory_order_release);
+      throw;
+    }
+  }
+
+  [[nodiscard]] const std::string& schema() const noexcept { return s_->options.schema; }
+  /// This store object's id in the change feed (changes it wrote are not reported back to it).
+  [[nodiscard]] const std::string& origin() const noexcept { return s_->origin; }
+
+ private:
+  template <class F>
+  std::uint64_t poll_feed(std::uint64_t since, F& f) const {
     auto pruned = read([&](detail::pq_conn& c) {
       return c.run("get_meta", {detail::pq_param::text("changes_pruned_through")}, false, s_->where);
     });
@@ -542,11 +582,6 @@ class postgres_store {
     }
   }
 
-  [[nodiscard]] const std::string& schema() const noexcept { return s_->options.schema; }
-  /// This store object's id in the change feed (changes it wrote are not reported back to it).
-  [[nodiscard]] const std::string& origin() const noexcept { return s_->origin; }
-
- private:
   static constexpr int page_size = 2000;
 
   struct state {
@@ -566,7 +601,15 @@ class postgres_store {
     std::atomic<bool> dirty{true};
     std::atomic<std::int64_t> last_poll{0};
     std::atomic<std::uint64_t> writes{0};
+    std::vector<std::string> unsure;  // ids of batches whose COMMIT outcome is unknown (guarded by mtx)
   };
+
+  void recheck_later(const write_batch& b) const {
+    std::lock_guard lock(s_->mtx);
+    for (const auto& r : b.upserts) s_->unsure.push_back(r.id);
+    for (const auto& id : b.erases) s_->unsure.push_back(id);
+    s_->dirty.store(true, std::memory_order_release);
+  }
 
   /// A connection leased from the pool; returned on destruction, or discarded when marked broken.
   class lease {
