@@ -148,6 +148,7 @@ std::string scratch_dir(const char* tag) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, also into a file
   settings cfg;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];

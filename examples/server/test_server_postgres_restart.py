@@ -54,13 +54,13 @@ def main():
     paused = False
     try:
         lock = threading.Lock()
-        acknowledged, outcomes, bad = [], [], []   # outcomes: (phase, status, seconds)
+        acknowledged, outcomes, bad = [], [], []   # outcomes: (phase the request started in, status, seconds)
         phase = ["before"]
         stop = threading.Event()
 
-        def record(status, parsed, seconds, what):
+        def record(started_in, status, parsed, seconds, what):
             with lock:
-                outcomes.append((phase[0], status, seconds))
+                outcomes.append((started_in, status, seconds))
                 if status not in (200, 503):
                     bad.append("%s answered %s after %.1fs: %s" % (what, status, seconds, parsed))
                 elif status == 503 and not (isinstance(parsed, dict) and isinstance(parsed.get("detail"), str)):
@@ -74,9 +74,10 @@ def main():
                 node = nodes[(k + n) % 2]
                 text = "restart fact %d-%d" % (k, n)
                 n += 1
+                started_in = phase[0]
                 status, parsed, seconds = timed_call(node, "POST", "/memories", {
                     "messages": [{"role": "user", "content": text}], "user_id": "w%d" % k, "infer": False})
-                record(status, parsed, seconds, "add through %s" % node.base)
+                record(started_in, status, parsed, seconds, "add through %s" % node.base)
                 if status == 200:
                     with lock:
                         acknowledged.append(("w%d" % k, text))
@@ -84,9 +85,10 @@ def main():
         def searcher(k):
             while not stop.is_set():
                 node = nodes[k % 2]
+                started_in = phase[0]
                 status, parsed, seconds = timed_call(node, "POST", "/search",
                                                      {"query": "restart fact", "user_id": "w%d" % k, "top_k": 5})
-                record(status, parsed, seconds, "search through %s" % node.base)
+                record(started_in, status, parsed, seconds, "search through %s" % node.base)
                 time.sleep(0.01)
 
         # daemons: a failure exits without waiting for them
