@@ -36,6 +36,9 @@ using durable_store_kinds = std::tuple<store_test::sharded_kind>;
 using namespace engram;
 using namespace store_test;
 
+static_assert(change_feed_store<sharded_postgres_store> && pending_store<sharded_postgres_store>,
+              "a sharded store is used like postgres_store: change feed and pending queue");
+
 namespace {
 using node = memory_over<sharded_postgres_store>;
 
