@@ -244,6 +244,24 @@ TEST_CASE("sharded_postgres: after adding a shard, rebalance moves the scopes it
   REQUIRE(misplaced > 0);
   CHECK(take(s, ids).records == expected.records);  // reachable before the rebalance already (asks every shard)
 
+  // a node on the new list updates a record of a scope not moved yet: the update lands in the new owner,
+  // and the rebalance keeps it rather than the older copy it moves
+  auto expected_records = expected.records;
+  std::string changed;
+  for (auto& [id, r] : expected_records) {
+    const auto sc = scope{r.user_id, r.agent_id, r.run_id};
+    if (!s.shard(s.shard_of(sc)).get(id)) {
+      r.memory += " (updated on the new list)";
+      r.updated_at += std::chrono::seconds(1);
+      write_batch w;
+      w.upserts = {r};
+      s.apply(w);
+      changed = id;
+      break;
+    }
+  }
+  REQUIRE_FALSE(changed.empty());
+
   const auto report = s.rebalance();
   CHECK(report.scopes_moved == misplaced);
   CHECK(report.records_moved > 0);
@@ -251,7 +269,8 @@ TEST_CASE("sharded_postgres: after adding a shard, rebalance moves the scopes it
     for (const auto& sc : s.shard(i).scopes()) CHECK(s.shard_of(sc) == i);
   CHECK(rows_per_shard(three, "memories")[2] > 0);  // the new shard took its share
   const auto now = take(s, ids);
-  CHECK(now.records == expected.records);
+  CHECK(now.records == expected_records);
+  CHECK(s.get(changed)->memory.ends_with("(updated on the new list)"));
   CHECK(now.histories == expected.histories);  // deleted records' histories too
   CHECK(now.pending == expected.pending);
   long events = 0;

@@ -318,8 +318,8 @@ class postgres_store {
     });
   }
 
-  /// Writes `rows` here in one transaction: records replace those of the same id, events already here (same
-  /// event id) are skipped, pending adds replace by id; the scope's version moves past both databases'.
+  /// Writes `rows` here in one transaction: records replace those of the same id unless the copy here was
+  /// updated later (updated_at), events already here (same event id) are skipped, pending adds replace by id; the scope's version moves past both databases'.
   /// Idempotent, so a move interrupted after it can be run again. Other nodes see the records as changed.
   void import_scope(const postgres_scope_rows& rows) {
     using detail::pq_param;
@@ -328,7 +328,7 @@ class postgres_store {
       write_batch b;
       b.upserts = rows.records;
       b.enqueued = rows.pending;
-      apply_on(c, b, false);  // the rows are moved as they are
+      apply_on(c, b, false, "import_record");  // the rows are moved as they are
       for (const auto& e : rows.events) c.run("import_event", event_params(e, o), false, s_->where);
       auto p = scope_params(o.user_id, o.agent_id, o.run_id);
       p.push_back(pq_param::int8(static_cast<std::int64_t>(rows.version)));
@@ -681,13 +681,13 @@ class postgres_store {
     c.prepare("get_record", "SELECT " + rc + " FROM memories WHERE id = $1", w);
     c.prepare("record_page", "SELECT " + rc + " FROM memories WHERE id > $1 ORDER BY id LIMIT $2", w);
     c.prepare("count", "SELECT count(*) FROM memories", w);
-    c.prepare("upsert",
-              "INSERT INTO memories(" + rc +
-                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET"
-                  " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
-                  " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12,"
-                  " expiration_date = $13",
-              w);
+    const std::string upsert =
+        "INSERT INTO memories(" + rc +
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET"
+        " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
+        " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13";
+    c.prepare("upsert", upsert, w);
+    c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
     c.prepare("is_duplicate",
               "SELECT EXISTS (SELECT 1 FROM memories WHERE id = $1), (SELECT id FROM memories WHERE user_id = $2"
               " AND agent_id = $3 AND run_id = $4 AND hash = $5 AND memory = $6 AND id <> $1 LIMIT 1)",
@@ -798,7 +798,9 @@ class postgres_store {
   std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b) const {
     return apply_on(c, b, s_->options.unique_content);
   }
-  std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b, bool unique_content) const {
+  /// `upsert_statement`: "upsert", or "import_record" (a stored copy updated later is kept).
+  std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b, bool unique_content,
+                                         const char* upsert_statement = "upsert") const {
     using detail::pq_param;
     const auto& w = s_->where;
     std::vector<duplicate_record> dups;
@@ -830,7 +832,7 @@ class postgres_store {
           continue;
         }
       }
-      c.run("upsert",
+      c.run(upsert_statement,
             {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
              pq_param::text((r.metadata.is_null() ? nlohmann::json::object() : r.metadata)
                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),

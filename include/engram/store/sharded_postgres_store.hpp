@@ -21,15 +21,15 @@
 ///
 /// Adding a shard:
 ///   1. create the database (the schema is created on first open);
-///   2. open the store with the new shard list (old shards keep their names) and call rebalance(): for each
-///      scope now owned by another shard, its rows are copied to the new owner in one transaction
-///      (import_scope: idempotent), then deleted from the old one in one transaction that first checks the
-///      scope's version did not move meanwhile (else the scope is copied again). An interrupted rebalance is
-///      finished by running it again; until then every memory stays reachable (lookups by id ask every shard,
-///      listings read every shard), though a scope's writes go to its new owner;
-///   3. restart the nodes with the new shard list, then run rebalance() once more to move what nodes still on
-///      the old list wrote meanwhile. Nodes on the old list keep working during 2 (writes that race a move are
-///      caught by the version check); rebalance from one process at a time.
+///   2. restart the nodes with the new shard list (old shards keep their names). They read every shard, so
+///      every memory stays visible; new writes of a scope the new shard owns go to it;
+///   3. call rebalance() (from one process): for each scope held by a shard that no longer owns it, its rows
+///      are copied to the owner in one transaction (import_scope: idempotent; a copy there updated later
+///      is kept), then deleted from the old shard in one transaction that first checks the scope's version
+///      did not move meanwhile (else the scope is copied again). An interrupted rebalance is finished by
+///      running it again. Until a scope has moved, a record of it that a node updated in step 2 is held by
+///      both shards and get(id) may return the older copy (the first shard's); searches are not affected.
+///   Nodes still on the old list do not read the new shard: finish step 2 before step 3.
 
 #include <engram/concepts.hpp>
 #include <engram/detail/hash_ring.hpp>
