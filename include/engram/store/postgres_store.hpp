@@ -80,12 +80,13 @@ struct postgres_store_options {
 struct postgres_location {
   std::string conninfo;             ///< the URL without engram's parameters: what libpq connects with
   postgres_store_options options;   ///< with schema, pool_size and the timeouts taken from the URL
+  std::string shard;                ///< `shard=NAME`: the database's name on a sharded store's ring (or empty)
 };
 
 /// Splits `postgres://user@host:port/db?schema=s&pool=8&statement_timeout_ms=5000&sslmode=...` (or
 /// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool`,
-/// `statement_timeout_ms` and `reconnect_timeout_ms` are engram's and are removed; every other parameter is
-/// left for libpq.
+/// `statement_timeout_ms`, `reconnect_timeout_ms` and `shard` are engram's and are removed; every other
+/// parameter is left for libpq.
 /// @throws validation_error for another scheme or a bad value, naming it.
 inline postgres_location parse_postgres_url(std::string_view url) {
   postgres_location out;
@@ -124,6 +125,8 @@ inline postgres_location parse_postgres_url(std::string_view url) {
       out.options.statement_timeout_ms = number(0);
     } else if (key == "reconnect_timeout_ms") {
       out.options.reconnect_timeout_ms = number(0);
+    } else if (key == "shard") {
+      out.shard = value;
     } else if (!item.empty()) {
       rest += (rest.empty() ? "?" : "&") + std::string(item);
     }
