@@ -312,3 +312,25 @@ TEST_CASE("sharded_postgres: a schema of version 1 gains the history scope colum
   CHECK(rows.records.size() == 1);
   CHECK(rows.events == s.history(r.id));
 }
+
+TEST_CASE("sharded_postgres: reembed switches every shard to another embedder", "[postgres][sharded]") {
+  temp_dir dir;
+  const auto o = shard_options(dir.path, 2);
+  std::set<std::size_t> used;
+  {
+    node m(hashing_embedder(64), sharded_postgres_store(o));
+    for (int u = 0; u < 8; ++u) m.add("green tea for " + user_of(u), user(user_of(u)), {.infer = false});
+    for (int u = 0; u < 8; ++u) used.insert(m.store().shard_of(user(user_of(u))));
+  }
+  REQUIRE(used.size() == 2);
+  CHECK_THROWS_AS(node(hashing_embedder(32), sharded_postgres_store(o)), dimension_mismatch);
+  {
+    sharded_postgres_store s(o);
+    CHECK(reembed(s, hashing_embedder(32)) == 8);
+    CHECK(s.shard(0).identity()->dimension == 32);
+    CHECK(s.shard(1).identity()->dimension == 32);
+  }
+  node m(hashing_embedder(32), sharded_postgres_store(o));
+  for (int u = 0; u < 8; ++u)
+    CHECK(m.get_all(user(user_of(u))).front().embedding == hashing_embedder(32).embed("green tea for " + user_of(u)));
+}
