@@ -2,6 +2,9 @@
 //
 //   cmake --build --preset bench --target bench_postgres_nodes
 //   ./build/bench/bench/bench_postgres_nodes [--memories N] [--users N] [--threads N] [--cold N] [--dim N]
+//                                             [--searches N] [--shards N]
+// Defaults: the size, 100000 memories over 1000 users, 4 client threads, a 10000-memory cold scope,
+// 2 shards. (A quick look: --memories 5000 --users 100 --cold 2000.)
 //
 // Starts its own throwaway cluster (scripts/pg-cluster.sh, fsync on: a returned add is durable, as with
 // file_store's default fsync mode) unless ENGRAM_PG_CONNINFO names one. Every add is one fact through
@@ -10,11 +13,18 @@
 //   adds/s and search p50/p95 (limit 10, in one user's scope): file_store on one node (the anchor), postgres on
 //   one node, postgres on two nodes sharing the database (threads split between them);
 //   cross-node visibility delay: add on node A, then search on node B until the new id comes back (p50/p95/max);
+//   postgres sharded over --shards databases of the same cluster, two nodes (sharded_postgres_store): writes
+//   to different databases are not serialised by one advisory lock;
 //   cold load: opening a node over a database holding one scope of --cold memories (file_store likewise).
+// ENGRAM_PG_CONNINFO, when given, must be in key=value form (the shards append dbname=...); the benchmark's
+// schemas (bench_*) are dropped first.
 
 #include <engram/engram.hpp>
 #include <engram/store/file_store.hpp>
 #include <engram/store/postgres_store.hpp>
+#include <engram/store/sharded_postgres_store.hpp>
+
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,7 +47,7 @@ using clk = std::chrono::steady_clock;
 namespace {
 
 struct settings {
-  std::size_t memories = 20000, users = 200, threads = 4, cold = 10000, dim = 128, searches = 1000;
+  std::size_t memories = 100000, users = 1000, threads = 4, cold = 10000, dim = 128, searches = 1000, shards = 2;
 };
 
 template <class Store>
@@ -111,6 +122,22 @@ void report(const char* what, double adds, const std::vector<double>& lat) {
   std::printf("%-34s adds/s %8.0f   search p50 %7.3f ms  p95 %7.3f ms\n", what, adds, pct(lat, 0.5), pct(lat, 0.95));
 }
 
+/// Runs `sql` on database `conninfo`; an error is ignored when its message contains `unless` (e.g. "exists").
+void run_sql(const std::string& conninfo, const std::string& sql, const char* unless = nullptr) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string m = PQerrorMessage(c);
+    PQfinish(c);
+    throw std::runtime_error("cannot connect to " + conninfo + ": " + m);
+  }
+  PGresult* r = PQexec(c, sql.c_str());
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  std::string m = PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(c);
+  if (!ok && !(unless && m.find(unless) != std::string::npos)) throw std::runtime_error(sql + ": " + m);
+}
+
 std::string scratch_dir(const char* tag) {
   std::string t = std::string("/tmp/engram-bench-") + tag + "-XXXXXX";
   std::vector<char> buf(t.begin(), t.end());
@@ -121,6 +148,7 @@ std::string scratch_dir(const char* tag) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, also into a file
   settings cfg;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
@@ -131,6 +159,7 @@ int main(int argc, char** argv) {
     else if (k == "--cold") cfg.cold = v;
     else if (k == "--dim") cfg.dim = v;
     else if (k == "--searches") cfg.searches = v;
+    else if (k == "--shards") cfg.shards = std::max<std::size_t>(v, 1);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -152,7 +181,17 @@ int main(int argc, char** argv) {
               cfg.memories, cfg.users, cfg.threads, cfg.dim);
   const hashing_embedder emb(cfg.dim);
   int rc = 0;
+  const auto started = clk::now();
   try {
+    sharded_postgres_options sharded{.shards = {}, .store = {.schema = "bench_sharded", .pool_size = cfg.threads}};
+    for (std::size_t i = 0; i < cfg.shards; ++i) {
+      const auto db = "bench_s" + std::to_string(i + 1);
+      run_sql(conninfo, "CREATE DATABASE " + db, "already exists");
+      sharded.shards.push_back({db, conninfo + " dbname=" + db});  // the last dbname wins
+      run_sql(sharded.shards.back().conninfo, "DROP SCHEMA IF EXISTS bench_sharded CASCADE");
+    }
+    for (const char* schema : {"bench_one", "bench_two", "bench_cold"})
+      run_sql(conninfo, std::string("DROP SCHEMA IF EXISTS ") + schema + " CASCADE");
     {  // the anchor: file_store, one node
       const auto dir = scratch_dir("file");
       node<file_store> m(emb, file_store(dir));
@@ -185,6 +224,18 @@ int main(int argc, char** argv) {
       std::printf("cross-node visibility (add on A returned -> get on B finds it): p50 %.3f ms  p95 %.3f ms  max %.3f ms\n",
                   pct(delay, 0.5), pct(delay, 0.95), pct(delay, 1.0));
     }
+    {  // postgres sharded over cfg.shards databases, two nodes
+      using sharded_node = node<sharded_postgres_store>;
+      sharded_node a(emb, sharded_postgres_store(sharded)), b(emb, sharded_postgres_store(sharded));
+      const double adds = load<sharded_node>({&a, &b}, cfg, cfg.memories);
+      (void)b.size();
+      (void)a.size();
+      std::string what = "postgres, " + std::to_string(cfg.shards) + " shards, two nodes";
+      report(what.c_str(), adds, searches<sharded_node>({&a, &b}, cfg));
+      std::string spread;
+      for (std::size_t i = 0; i < cfg.shards; ++i) spread += " " + std::to_string(a.store().shard(i).size());
+      std::printf("  records per shard:%s\n", spread.c_str());
+    }
     {  // cold load of one scope of cfg.cold memories
       settings one = cfg;
       one.users = 1;
@@ -211,6 +262,7 @@ int main(int argc, char** argv) {
     std::printf("error: %s\n", e.what());
     rc = 1;
   }
+  std::printf("total %.0f s\n", std::chrono::duration<double>(clk::now() - started).count());
   if (!cluster.empty()) {
     const std::string cmd = std::string(ENGRAM_SOURCE_DIR) + "/scripts/pg-cluster.sh stop " + cluster + " >/dev/null";
     (void)std::system(cmd.c_str());

@@ -5,6 +5,9 @@
 #                                     "engram"; prints the libpq connection string (also written to DIR/conninfo)
 #   scripts/pg-cluster.sh stop DIR    stop the server and remove DIR
 #   scripts/pg-cluster.sh status DIR  exit 0 when it is running
+#   scripts/pg-cluster.sh pause DIR   stop the server (pg_ctl stop -m fast), keeping DIR and its data
+#   scripts/pg-cluster.sh resume DIR  start a paused server again, with the options of `start`
+#   scripts/pg-cluster.sh createdb DIR NAME   create database NAME (e.g. a second shard) in the running cluster
 #
 # The binaries come from $PG_BINDIR, else `pg_config --bindir`, else /usr/lib/postgresql/<newest>/bin.
 # When they are missing, `start` prints "postgres: skipped: ..." and exits 0 without a cluster (DIR/conninfo
@@ -17,7 +20,7 @@ set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-  echo "usage: $0 start|stop|status DIR" >&2
+  echo "usage: $0 start|stop|status|pause|resume DIR | createdb DIR NAME" >&2
   exit 2
 fi
 
@@ -60,6 +63,7 @@ case "$cmd" in
       echo "postgres: initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1; }
     opts="-k $dir -c listen_addresses='' -c max_connections=200 -c shared_buffers=64MB"
     if [ "${ENGRAM_PG_FSYNC:-on}" = off ]; then opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"; fi
+    echo "$opts" >"$dir/opts"
     "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -o "$opts" start >/dev/null || {
       echo "postgres: pg_ctl start failed:" >&2; cat "$dir/server.log" >&2; exit 1; }
     "$bindir/createdb" -h "$dir" -U engram engram
@@ -72,6 +76,19 @@ case "$cmd" in
     fi
     rm -rf "$dir"
     echo "postgres: cluster in $dir stopped and removed"
+    ;;
+  pause)
+    [ -n "$bindir" ] && [ -f "$dir/data/postmaster.pid" ] || { echo "postgres: no running cluster in $dir" >&2; exit 1; }
+    "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
+    ;;
+  resume)
+    [ -n "$bindir" ] && [ -f "$dir/opts" ] || { echo "postgres: no paused cluster in $dir" >&2; exit 1; }
+    "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -o "$(cat "$dir/opts")" start >/dev/null
+    ;;
+  createdb)
+    name=${3:-}
+    [ -n "$bindir" ] && [ -n "$name" ] || { echo "usage: $0 createdb DIR NAME" >&2; exit 2; }
+    "$bindir/createdb" -h "$dir" -U engram "$name"
     ;;
   status)
     [ -n "$bindir" ] && [ -f "$dir/data/postmaster.pid" ] && "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" status >/dev/null

@@ -19,12 +19,14 @@
 
 #ifdef ENGRAM_APP_POSTGRES
 #include <engram/store/postgres_store.hpp>
+#include <engram/store/sharded_postgres_store.hpp>
 #endif
 
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace engram_app {
 
@@ -140,6 +142,28 @@ inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::stri
   return std::make_unique<postgres_app_memory>(std::move(embedder),
                                                engram::postgres_store(std::move(where.conninfo), where.options),
                                                std::move(extractor));
+}
+
+/// The memory over several PostgreSQL databases, scopes spread by consistent hashing
+/// (engram::sharded_postgres_store).
+using sharded_postgres_app_memory =
+    engram::basic_memory<engram::any_embedder, engram::flat_index, engram::sharded_postgres_store, engram::any_extractor>;
+
+/// Opens the memory over the shards `urls` name, one database each (at least two). The first URL's engram
+/// parameters (schema, pool, timeouts) apply to all; each URL's `shard=NAME` names it on the ring (default:
+/// the URL), which must not change while the shard holds data. @throws as open_postgres_memory().
+inline std::unique_ptr<sharded_postgres_app_memory> open_sharded_postgres_memory(const std::vector<std::string>& urls,
+                                                                                const provider_settings& p = {}) {
+  auto embedder = make_embedder(p);
+  auto extractor = make_extractor(p);
+  engram::sharded_postgres_options o;
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    auto where = engram::parse_postgres_url(urls[i]);
+    if (i == 0) o.store = where.options;
+    o.shards.push_back({where.shard, std::move(where.conninfo)});
+  }
+  return std::make_unique<sharded_postgres_app_memory>(std::move(embedder), engram::sharded_postgres_store(std::move(o)),
+                                                       std::move(extractor));
 }
 #endif
 

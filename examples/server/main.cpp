@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -27,6 +28,7 @@ struct options {
   int port = 8888;
   std::string data;
   std::string store;  // empty: the file store in `data`; or a postgres:// URL
+  std::vector<std::string> shards;  // every --store given: several make a sharded store
   int threads = 8;
   std::string keys;
   std::size_t max_body = 1 << 20;
@@ -36,7 +38,7 @@ struct options {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "engram-server: " << why << "\n"
-            << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR | --store postgres://...]\n"
+            << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR | --store postgres://... [--store ...]]\n"
             << "                     [--threads N] [--keys FILE]"
             << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY] [provider flags]\n\n"
             << engram_app::provider_help;
@@ -63,6 +65,7 @@ options parse_args(int argc, char** argv) {
     else if (a == "--data") o.data = value();
     else if (a == "--store") {
       o.store = value();
+      o.shards.push_back(o.store);
       if (!engram_app::is_postgres_url(o.store))
         usage("--store expects a postgres:// or postgresql:// URL (the file store is the default: use --data DIR), got '" +
               o.store + "'");
@@ -193,7 +196,8 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       } catch (const engram::storage_error& e) {
         std::cerr << "engram-server: storage error: " << e.what() << '\n';
         res.status = 503;
-        res.set_content(json{{"detail", "storage unavailable"}}.dump(), "application/json");
+        res.set_header("Retry-After", "1");
+        res.set_content(json{{"detail", "storage unavailable, retry later"}}.dump(), "application/json");
       } catch (const std::exception& e) {
         std::cerr << "engram-server: " << name << ": " << e.what() << '\n';
         res.status = 500;
@@ -265,7 +269,14 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
 
   // ---- operations ----
   server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"status", "ok"}, {"memories", memory->size()}}.dump(), "application/json");
+    try {
+      if constexpr (requires { memory->store().ping(); }) memory->store().ping();  // a shared database answers
+      res.set_content(json{{"status", "ok"}, {"memories", memory->size()}}.dump(), "application/json");
+    } catch (const engram::storage_error& e) {  // e.g. the database is down: not healthy, say why
+      res.status = 503;
+      res.set_header("Retry-After", "1");
+      res.set_content(json{{"status", "unavailable"}, {"detail", e.what()}}.dump(), "application/json");
+    }
   });
   server.Get("/metrics", route("GET /metrics", [&](auto&, auto& who) {
     if (!who.admin) throw engram_app::forbidden("metrics need an admin key");
@@ -347,6 +358,8 @@ int main(int argc, char** argv) {
     return serve(opt, memory, keys, stop_signals);
   };
 #ifdef ENGRAM_APP_POSTGRES
+  if (opt.shards.size() > 1)  // several databases: scopes spread over them
+    return open_and_serve([&] { return engram_app::open_sharded_postgres_memory(opt.shards, opt.providers); });
   if (!opt.store.empty()) return open_and_serve([&] { return engram_app::open_postgres_memory(opt.store, opt.providers); });
 #endif
   return open_and_serve([&] { return open_server_memory(opt); });

@@ -24,10 +24,11 @@ def fail(msg):
 
 
 class Node:
-    def __init__(self, binary, url, schema):
+    def __init__(self, binary, url, schema, extra=()):
+        if schema != "ignored":
+            url += ("&" if "?" in url else "?") + "schema=" + schema
         self.proc = subprocess.Popen(
-            [binary, "--port", "0", "--store", url + ("&" if "?" in url else "?") + "schema=" + schema,
-             "--threads", "8"],
+            [binary, "--port", "0", "--store", url, "--threads", "8"] + list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if "listening on" not in line:

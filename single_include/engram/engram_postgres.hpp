@@ -235,7 +235,8 @@ inline std::vector<float> pq_bytes_to_floats(std::string_view b) {
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date)
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
-///           is_deleted, actor_id, role)    Mem0's history columns, plus seq for their order
+///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
+///           their order and the record's scope (schema version 2; NULL in rows written before)
 ///   pending(seq, id PRIMARY KEY, user_id, agent_id, run_id, messages JSON, options JSON, created_at, attempts)
 ///   scope_versions(user_id, agent_id, run_id, version)   bumped by every batch touching the scope
 ///   changes(seq bigserial PRIMARY KEY, memory_id, origin, at)   the change feed ('*' = everything changed)
@@ -304,12 +305,14 @@ struct postgres_store_options {
 /// A libpq connection URL plus engram's own settings, as given to `engram-server --store postgres://...`.
 struct postgres_location {
   std::string conninfo;             ///< the URL without engram's parameters: what libpq connects with
-  postgres_store_options options;   ///< with schema, pool_size, statement_timeout_ms taken from the URL
+  postgres_store_options options;   ///< with schema, pool_size and the timeouts taken from the URL
+  std::string shard;                ///< `shard=NAME`: the database's name on a sharded store's ring (or empty)
 };
 
 /// Splits `postgres://user@host:port/db?schema=s&pool=8&statement_timeout_ms=5000&sslmode=...` (or
-/// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool` and
-/// `statement_timeout_ms` are engram's and are removed; every other parameter is left for libpq.
+/// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool`,
+/// `statement_timeout_ms`, `reconnect_timeout_ms` and `shard` are engram's and are removed; every other
+/// parameter is left for libpq.
 /// @throws validation_error for another scheme or a bad value, naming it.
 inline postgres_location parse_postgres_url(std::string_view url) {
   postgres_location out;
@@ -346,6 +349,10 @@ inline postgres_location parse_postgres_url(std::string_view url) {
       out.options.pool_size = static_cast<std::size_t>(number(1));
     } else if (key == "statement_timeout_ms") {
       out.options.statement_timeout_ms = number(0);
+    } else if (key == "reconnect_timeout_ms") {
+      out.options.reconnect_timeout_ms = number(0);
+    } else if (key == "shard") {
+      out.shard = value;
     } else if (!item.empty()) {
       rest += (rest.empty() ? "?" : "&") + std::string(item);
     }
@@ -353,6 +360,16 @@ inline postgres_location parse_postgres_url(std::string_view url) {
   out.conninfo += rest;
   return out;
 }
+
+/// Every row of one exact scope in one database, as read in one snapshot: what moves when a scope changes
+/// shard (sharded_postgres_store::rebalance).
+struct postgres_scope_rows {
+  scope owner;                         ///< the exact scope (user_id, agent_id, run_id)
+  std::vector<record> records;         ///< by id
+  std::vector<history_event> events;   ///< in their order
+  std::vector<pending_add> pending;    ///< in enqueue order
+  std::uint64_t version = 0;           ///< the scope's version in that snapshot
+};
 
 /// Records, history and the pending queue in PostgreSQL. Thread-safe: calls run concurrently on a pool of
 /// connections. Movable, not copyable.
@@ -408,10 +425,17 @@ class postgres_store {
   /// Applies the batch in one transaction, durable on return.
   /// @returns the new records dropped as duplicates (empty unless unique_content found some).
   /// @throws postgres_error (nothing applied) on any failure that retries did not overcome.
+  /// When it fails after losing the connection (the COMMIT may have happened), the batch's record ids are
+  /// reported by the next poll_changes() of this object, so a caller keeping an index re-reads them.
   std::vector<duplicate_record> apply(const write_batch& b) {
     if (b.empty()) return {};
     std::vector<duplicate_record> dups;
-    write([&](detail::pq_conn& c) { dups = apply_on(c, b); });
+    try {
+      write([&](detail::pq_conn& c) { dups = apply_on(c, b); });
+    } catch (const postgres_error& e) {
+      if (e.connection_lost()) recheck_later(b);
+      throw;
+    }
     return dups;
   }
 
@@ -486,6 +510,94 @@ class postgres_store {
     return static_cast<std::size_t>(r.integer(0, 0));
   }
 
+  /// Checks that the database answers (a round trip on a pooled connection, retried like a read).
+  /// @throws postgres_error when it does not within reconnect_timeout_ms.
+  void ping() const {
+    read([&](detail::pq_conn& c) { c.exec("SELECT 1", s_->where); });
+  }
+
+  // ---- moving scopes between databases (used by sharded_postgres_store) ----------------------------------
+
+  /// Every exact scope with records, pending adds or scoped history events here, sorted.
+  [[nodiscard]] std::vector<scope> scopes() const {
+    auto r = read([&](detail::pq_conn& c) { return c.run("scopes", {}, false, s_->where); });
+    std::vector<scope> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(scope{r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+    return out;
+  }
+
+  /// The rows of exact scope `s`: its records, the history of its records (also of those deleted since the
+  /// history table holds scopes, schema version 2), its pending adds and its version, from one snapshot.
+  [[nodiscard]] postgres_scope_rows export_scope(const scope& s) const {
+    return read([&](detail::pq_conn& c) {
+      postgres_scope_rows out;
+      out.owner = s;
+      const auto p = scope_params(s.user_id, s.agent_id, s.run_id);
+      c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", s_->where);
+      auto recs = c.run("scope_records", p, true, s_->where);
+      auto evs = c.run("scope_history", p, true, s_->where);
+      auto pend = c.run("scope_pending", p, true, s_->where);
+      auto ver = c.run("scope_version", p, true, s_->where);
+      c.exec("COMMIT", s_->where);
+      for (int i = 0; i < recs.rows(); ++i) out.records.push_back(read_record(recs, i));
+      for (int i = 0; i < evs.rows(); ++i) out.events.push_back(read_event(evs, i));
+      for (int i = 0; i < pend.rows(); ++i) out.pending.push_back(read_pending(pend, i));
+      out.version = ver.rows() ? static_cast<std::uint64_t>(ver.integer(0, 0)) : 0;
+      return out;
+    });
+  }
+
+  /// Writes `rows` here in one transaction: records replace those of the same id unless the copy here was
+  /// updated later (updated_at), events already here (same event id) are skipped, pending adds replace by id; the scope's version moves past both databases'.
+  /// Idempotent, so a move interrupted after it can be run again. Other nodes see the records as changed.
+  void import_scope(const postgres_scope_rows& rows) {
+    using detail::pq_param;
+    write([&](detail::pq_conn& c) {
+      const auto& o = rows.owner;
+      write_batch b;
+      b.upserts = rows.records;
+      b.enqueued = rows.pending;
+      apply_on(c, b, false, "import_record");  // the rows are moved as they are
+      for (const auto& e : rows.events) c.run("import_event", event_params(e, o), false, s_->where);
+      auto p = scope_params(o.user_id, o.agent_id, o.run_id);
+      p.push_back(pq_param::int8(static_cast<std::int64_t>(rows.version)));
+      c.run("raise_version", p, false, s_->where);
+    });
+  }
+
+  /// Deletes here, in one transaction, exactly the rows `rows` lists (after import_scope() copied them
+  /// elsewhere), provided scope `rows.owner` is still at `rows.version`. @returns false, deleting nothing,
+  /// when a write moved the version meanwhile (export and import again, then retry).
+  bool drop_scope(const postgres_scope_rows& rows) {
+    using detail::pq_param;
+    bool dropped = false;
+    write([&](detail::pq_conn& c) {
+      const auto& o = rows.owner;
+      auto p = scope_params(o.user_id, o.agent_id, o.run_id);
+      auto ver = c.run("scope_version", p, true, s_->where);
+      const std::uint64_t now = ver.rows() ? static_cast<std::uint64_t>(ver.integer(0, 0)) : 0;
+      dropped = now == rows.version;
+      if (!dropped) return;
+      nlohmann::json ev = nlohmann::json::array(), rec = nlohmann::json::array(), pend = nlohmann::json::array();
+      for (const auto& e : rows.events) ev.push_back(e.id);
+      for (const auto& r : rows.records) rec.push_back(r.id);
+      for (const auto& q : rows.pending) pend.push_back(q.id);
+      c.run("drop_events", {pq_param::text(ev.dump())}, false, s_->where);
+      auto gone = c.run("drop_records", {pq_param::text(rec.dump())}, false, s_->where);
+      c.run("drop_pending", {pq_param::text(pend.dump())}, false, s_->where);
+      for (int i = 0; i < gone.rows(); ++i)
+        c.run("add_change", {pq_param::text(gone.text(i, 0)), pq_param::text(s_->origin)}, false, s_->where);
+      c.run("bump_version", p, false, s_->where);
+    });
+    return dropped;
+  }
+
+  /// Whether the pending queue holds an add with this id.
+  [[nodiscard]] bool has_pending(std::string_view id) const {
+    auto r = read([&](detail::pq_conn& c) { return c.run("has_pending", {detail::pq_param::text(id)}, false, s_->where); });
+    return r.rows() && r.view(0, 0) == "t";
+  }
+
   /// How many batches have changed scope `s` (exactly this scope, not the scopes it selects); 0 if none.
   [[nodiscard]] std::uint64_t scope_version(const scope& s) const {
     auto r = read([&](detail::pq_conn& c) {
@@ -520,10 +632,34 @@ class postgres_store {
 
   /// Calls f(memory_id) for each record another store object changed after position `since` (in commit
   /// order; "*" means every record may have changed), and @returns the new position.
+  /// Also reports the records of this object's own batches whose outcome a lost connection left unknown.
   template <class F>
   std::uint64_t poll_changes(std::uint64_t since, F&& f) const {
     s_->dirty.store(false, std::memory_order_release);
     s_->last_poll.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    std::vector<std::string> unsure;
+    {
+      std::lock_guard lock(s_->mtx);
+      unsure.swap(s_->unsure);
+    }
+    try {
+      for (const auto& id : unsure) f(id);
+      return poll_feed(since, f);
+    } catch (...) {  // the caller drops what it was given: report these again next time
+      std::lock_guard lock(s_->mtx);
+      s_->unsure.insert(s_->unsure.end(), unsure.begin(), unsure.end());
+      s_->dirty.store(true, std::memory_order_release);
+      throw;
+    }
+  }
+
+  [[nodiscard]] const std::string& schema() const noexcept { return s_->options.schema; }
+  /// This store object's id in the change feed (changes it wrote are not reported back to it).
+  [[nodiscard]] const std::string& origin() const noexcept { return s_->origin; }
+
+ private:
+  template <class F>
+  std::uint64_t poll_feed(std::uint64_t since, F& f) const {
     auto pruned = read([&](detail::pq_conn& c) {
       return c.run("get_meta", {detail::pq_param::text("changes_pruned_through")}, false, s_->where);
     });
@@ -542,11 +678,6 @@ class postgres_store {
     }
   }
 
-  [[nodiscard]] const std::string& schema() const noexcept { return s_->options.schema; }
-  /// This store object's id in the change feed (changes it wrote are not reported back to it).
-  [[nodiscard]] const std::string& origin() const noexcept { return s_->origin; }
-
- private:
   static constexpr int page_size = 2000;
 
   struct state {
@@ -566,7 +697,15 @@ class postgres_store {
     std::atomic<bool> dirty{true};
     std::atomic<std::int64_t> last_poll{0};
     std::atomic<std::uint64_t> writes{0};
+    std::vector<std::string> unsure;  // ids of batches whose COMMIT outcome is unknown (guarded by mtx)
   };
+
+  void recheck_later(const write_batch& b) const {
+    std::lock_guard lock(s_->mtx);
+    for (const auto& r : b.upserts) s_->unsure.push_back(r.id);
+    for (const auto& id : b.erases) s_->unsure.push_back(id);
+    s_->dirty.store(true, std::memory_order_release);
+  }
 
   /// A connection leased from the pool; returned on destruction, or discarded when marked broken.
   class lease {
@@ -749,7 +888,11 @@ class postgres_store {
         " version bigint NOT NULL, PRIMARY KEY (user_id, agent_id, run_id));"
         "CREATE TABLE changes(seq bigserial PRIMARY KEY, memory_id text NOT NULL, origin text NOT NULL,"
         " at timestamptz NOT NULL DEFAULT now());"
-        "CREATE TABLE commits(token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"};
+        "CREATE TABLE commits(token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
+        // 2: history rows name their record's scope (NULL where written before), so a scope's whole history
+        // can move to another shard, also that of its deleted records
+        "ALTER TABLE history ADD COLUMN user_id text, ADD COLUMN agent_id text, ADD COLUMN run_id text;"
+        "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)"};
     return steps;
   }
 
@@ -767,19 +910,52 @@ class postgres_store {
     c.prepare("get_record", "SELECT " + rc + " FROM memories WHERE id = $1", w);
     c.prepare("record_page", "SELECT " + rc + " FROM memories WHERE id > $1 ORDER BY id LIMIT $2", w);
     c.prepare("count", "SELECT count(*) FROM memories", w);
-    c.prepare("upsert",
-              "INSERT INTO memories(" + rc +
-                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET"
-                  " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
-                  " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12,"
-                  " expiration_date = $13",
-              w);
+    const std::string upsert =
+        "INSERT INTO memories(" + rc +
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET"
+        " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
+        " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13";
+    c.prepare("upsert", upsert, w);
+    c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
     c.prepare("is_duplicate",
               "SELECT EXISTS (SELECT 1 FROM memories WHERE id = $1), (SELECT id FROM memories WHERE user_id = $2"
               " AND agent_id = $3 AND run_id = $4 AND hash = $5 AND memory = $6 AND id <> $1 LIMIT 1)",
               w);
     c.prepare("erase", "DELETE FROM memories WHERE id = $1 RETURNING user_id, agent_id, run_id", w);
-    c.prepare("add_event", "INSERT INTO history(" + hc + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", w);
+    c.prepare("add_event",
+              "INSERT INTO history(" + hc +
+                  ", user_id, agent_id, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+              w);
+    const std::string in_scope = "user_id = $1 AND agent_id = $2 AND run_id = $3";
+    c.prepare("scopes",
+              "SELECT user_id, agent_id, run_id FROM memories UNION SELECT user_id, agent_id, run_id FROM pending"
+              " UNION SELECT user_id, agent_id, run_id FROM history WHERE user_id IS NOT NULL ORDER BY 1, 2, 3",
+              w);
+    c.prepare("scope_records", "SELECT " + rc + " FROM memories WHERE " + in_scope + " ORDER BY id", w);
+    c.prepare("scope_history",
+              "SELECT " + hc + " FROM history WHERE (" + in_scope +
+                  ") OR (user_id IS NULL AND memory_id IN (SELECT id FROM memories WHERE " + in_scope +
+                  ")) ORDER BY seq",
+              w);
+    c.prepare("scope_pending",
+              "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts::bigint FROM pending"
+              " WHERE " + in_scope + " ORDER BY seq",
+              w);
+    c.prepare("import_event",
+              "INSERT INTO history(" + hc +
+                  ", user_id, agent_id, run_id) SELECT $1::text, $2::text, $3::text, $4::text, $5::text,"
+                  " $6::timestamptz, $7::timestamptz, $8::boolean, $9::text, $10::text, $11::text, $12::text,"
+                  " $13::text WHERE NOT EXISTS (SELECT 1 FROM history WHERE id = $1::text)",
+              w);
+    c.prepare("raise_version",
+              "INSERT INTO scope_versions VALUES ($1, $2, $3, $4::bigint + 1) ON CONFLICT (user_id, agent_id, run_id)"
+              " DO UPDATE SET version = greatest(scope_versions.version, $4::bigint) + 1",
+              w);
+    const std::string listed = " IN (SELECT jsonb_array_elements_text($1::jsonb))";
+    c.prepare("drop_events", "DELETE FROM history WHERE id" + listed, w);
+    c.prepare("drop_records", "DELETE FROM memories WHERE id" + listed + " RETURNING id", w);
+    c.prepare("drop_pending", "DELETE FROM pending WHERE id" + listed, w);
+    c.prepare("has_pending", "SELECT EXISTS (SELECT 1 FROM pending WHERE id = $1)", w);
     c.prepare("history_of", "SELECT " + hc + " FROM history WHERE memory_id = $1 ORDER BY seq", w);
     c.prepare("last_event", "SELECT event FROM history WHERE memory_id = $1 ORDER BY seq DESC LIMIT 1", w);
     c.prepare("all_history", "SELECT " + hc + " FROM history ORDER BY memory_id, seq", w);
@@ -835,11 +1011,30 @@ class postgres_store {
     return {detail::pq_param::text(u), detail::pq_param::text(a), detail::pq_param::text(r)};
   }
 
+  /// The 13 parameters of add_event / import_event: the event, then its record's scope (NULLs if unknown).
+  static std::vector<detail::pq_param> event_params(const history_event& e, const std::optional<scope>& owner) {
+    using detail::pq_param;
+    return {pq_param::text(e.id), pq_param::text(e.memory_id), pq_param::opt_text(e.old_memory),
+            pq_param::opt_text(e.new_memory), pq_param::text(to_string(e.event)), time_param(e.created_at),
+            e.updated_at ? time_param(*e.updated_at) : pq_param::null(), pq_param::text(e.is_deleted ? "t" : "f"),
+            e.actor_id.empty() ? pq_param::null() : pq_param::text(e.actor_id),
+            e.role.empty() ? pq_param::null() : pq_param::text(e.role),
+            owner ? pq_param::text(owner->user_id) : pq_param::null(),
+            owner ? pq_param::text(owner->agent_id) : pq_param::null(),
+            owner ? pq_param::text(owner->run_id) : pq_param::null()};
+  }
+
   std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b) const {
+    return apply_on(c, b, s_->options.unique_content);
+  }
+  /// `upsert_statement`: "upsert", or "import_record" (a stored copy updated later is kept).
+  std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b, bool unique_content,
+                                         const char* upsert_statement = "upsert") const {
     using detail::pq_param;
     const auto& w = s_->where;
     std::vector<duplicate_record> dups;
     std::vector<scope> touched;
+    std::vector<std::pair<std::string, scope>> owners;  // memory id -> its scope, for the history rows
     auto touch = [&](scope s) {
       if (std::find(touched.begin(), touched.end(), s) == touched.end()) touched.push_back(std::move(s));
     };
@@ -851,7 +1046,7 @@ class postgres_store {
       const bool is_update = std::any_of(b.events.begin(), b.events.end(), [&](const history_event& e) {
         return e.memory_id == r.id && e.event == event_kind::update;
       });
-      if (s_->options.unique_content || is_update) {
+      if (unique_content || is_update) {
         auto d = c.run("is_duplicate",
                        {pq_param::text(r.id), pq_param::text(r.user_id), pq_param::text(r.agent_id),
                         pq_param::text(r.run_id), pq_param::text(r.hash), pq_param::text(r.memory)},
@@ -861,12 +1056,12 @@ class postgres_store {
           if (last.rows() && last.view(0, 0) == to_string(event_kind::del))
             throw not_found("update: memory '" + r.id + "' no longer exists (deleted by another node)");
         }
-        if (s_->options.unique_content && d.view(0, 0) == "f" && !d.is_null(0, 1)) {
+        if (unique_content && d.view(0, 0) == "f" && !d.is_null(0, 1)) {
           dups.push_back({r.id, d.text(0, 1)});
           continue;
         }
       }
-      c.run("upsert",
+      c.run(upsert_statement,
             {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
              pq_param::text((r.metadata.is_null() ? nlohmann::json::object() : r.metadata)
                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
@@ -876,24 +1071,22 @@ class postgres_store {
             false, w);
       touch(r.scope());
       change(r.id);
+      owners.emplace_back(r.id, r.scope());
     }
     for (const auto& id : b.erases) {
       auto gone = c.run("erase", {pq_param::text(id)}, false, w);
       if (gone.rows()) {
-        touch(scope{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2)});
+        scope s{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2)};
+        touch(s);
         change(id);
+        owners.emplace_back(id, std::move(s));
       }
     }
     for (const auto& e : b.events) {
       if (std::any_of(dups.begin(), dups.end(), [&](const duplicate_record& d) { return d.dropped_id == e.memory_id; }))
         continue;
-      c.run("add_event",
-            {pq_param::text(e.id), pq_param::text(e.memory_id), pq_param::opt_text(e.old_memory),
-             pq_param::opt_text(e.new_memory), pq_param::text(to_string(e.event)), time_param(e.created_at),
-             e.updated_at ? time_param(*e.updated_at) : pq_param::null(), pq_param::text(e.is_deleted ? "t" : "f"),
-             e.actor_id.empty() ? pq_param::null() : pq_param::text(e.actor_id),
-             e.role.empty() ? pq_param::null() : pq_param::text(e.role)},
-            false, w);
+      const auto owner = std::find_if(owners.begin(), owners.end(), [&](const auto& o) { return o.first == e.memory_id; });
+      c.run("add_event", event_params(e, owner == owners.end() ? std::optional<scope>{} : owner->second), false, w);
     }
     for (const auto& p : b.enqueued) {
       nlohmann::json msgs = nlohmann::json::array();
@@ -1105,3 +1298,393 @@ class postgres_store {
 
 }  // namespace engram::inline v0
 // ---- end <engram/store/postgres_store.hpp>
+// ---- begin <engram/store/sharded_postgres_store.hpp>
+/// @file store/sharded_postgres_store.hpp
+/// postgres_store spread over several PostgreSQL databases (shards), so that no single database holds
+/// everything: the same store, configured with a list of shards.
+///
+/// Placement: every row of a scope (its records, its history, its pending adds, its version) lives in one
+/// shard, chosen by consistent hashing of the scope key `user_id \x1f agent_id \x1f run_id` (the record's exact
+/// scope, the unit basic_memory partitions by) on a ring of `virtual_nodes` points per shard. A shard's points
+/// come from its `name` only, so the shard list may be reordered freely, and adding a shard moves only the
+/// scopes whose ring position the new shard takes over (about 1/(n+1) of them).
+///
+/// Ids carry no shard: get(id), history(id) and erases ask the shards in turn (one indexed lookup each).
+/// Operations without a scope span every shard: for_each (shard after shard), size, clear (reset), bind,
+/// rebind (reembed), and the change feed, which listens on every shard.
+///
+/// Atomicity: a batch whose rows fall in one shard (every add, update and delete of basic_memory: they touch
+/// one exact scope) is one transaction. A batch spanning shards (delete_all over several exact scopes, reset,
+/// reembed) is one transaction per shard, applied in shard order: a failure part way leaves the earlier
+/// shards' parts applied (each whole), and the operation can simply be repeated.
+///
+/// Adding a shard:
+///   1. create the database (the schema is created on first open);
+///   2. restart the nodes with the new shard list (old shards keep their names). They read every shard, so
+///      every memory stays visible; new writes of a scope the new shard owns go to it;
+///   3. call rebalance() (from one process): for each scope held by a shard that no longer owns it, its rows
+///      are copied to the owner in one transaction (import_scope: idempotent; a copy there updated later
+///      is kept), then deleted from the old shard in one transaction that first checks the scope's version
+///      did not move meanwhile (else the scope is copied again). An interrupted rebalance is finished by
+///      running it again. Until a scope has moved, a record of it that a node updated in step 2 is held by
+///      both shards and get(id) may return the older copy (the first shard's); searches are not affected.
+///   Nodes still on the old list do not read the new shard: finish step 2 before step 3.
+
+// #include <engram/concepts.hpp>: inlined above
+// ---- begin <engram/detail/hash_ring.hpp>
+/// @file detail/hash_ring.hpp
+/// Consistent hashing: a ring of virtual nodes per member, so that adding a member moves only the keys it
+/// takes over (about 1/(n+1) of them) and removing one moves only its own.
+
+// #include <engram/detail/fnv.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// A hash ring over named members. A member's points depend only on its name, so a key's owner depends only
+/// on the set of names, never on their order. Immutable after construction: thread-safe to share.
+class hash_ring {
+ public:
+  /// @throws validation_error for no member, an empty or repeated name, or zero virtual nodes.
+  hash_ring(const std::vector<std::string>& names, std::size_t virtual_nodes) {
+    if (names.empty()) throw validation_error("hash ring: at least one member is needed");
+    if (virtual_nodes == 0) throw validation_error("hash ring: virtual_nodes must be at least 1");
+    for (std::size_t m = 0; m < names.size(); ++m) {
+      if (names[m].empty()) throw validation_error("hash ring: member " + std::to_string(m) + " has an empty name");
+      if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(m), names[m]) !=
+          names.begin() + static_cast<std::ptrdiff_t>(m))
+        throw validation_error("hash ring: member name '" + names[m] + "' is given twice");
+      for (std::size_t v = 0; v < virtual_nodes; ++v)
+        points_.emplace_back(point_of(names[m], v), m);
+    }
+    std::sort(points_.begin(), points_.end());
+  }
+
+  /// The index (into the names given) of the member owning `key`: the first point at or after the key's hash.
+  /// O(log(members * virtual_nodes)).
+  [[nodiscard]] std::size_t owner(std::string_view key) const noexcept {
+    const auto h = mix64(fnv1a64(key));
+    auto it = std::lower_bound(points_.begin(), points_.end(), std::pair<std::uint64_t, std::size_t>{h, 0});
+    if (it == points_.end()) it = points_.begin();
+    return it->second;
+  }
+
+ private:
+  static std::uint64_t point_of(const std::string& name, std::size_t v) noexcept {
+    return mix64(fnv1a64(std::to_string(v), fnv1a64("#", fnv1a64(name))));
+  }
+
+  std::vector<std::pair<std::uint64_t, std::size_t>> points_;  // sorted by hash
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/hash_ring.hpp>
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/store/postgres_store.hpp>: inlined above
+// #include <engram/store/write_batch.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// One database of a sharded store.
+struct postgres_shard {
+  std::string name;      ///< its identity on the hash ring: keep it when the database moves (default: conninfo)
+  std::string conninfo;  ///< libpq connection string or URL
+};
+
+/// Options of sharded_postgres_store.
+struct sharded_postgres_options {
+  std::vector<postgres_shard> shards{};     ///< at least one; names unique
+  postgres_store_options store{};           ///< for every shard (same schema name in each database)
+  std::size_t virtual_nodes = 128;          ///< ring points per shard: more = more even spread
+};
+
+/// What rebalance() did.
+struct rebalance_report {
+  std::size_t scopes_moved = 0;
+  std::size_t records_moved = 0;
+  std::size_t retries = 0;  ///< moves repeated because a write changed the scope meanwhile
+  friend bool operator==(const rebalance_report&, const rebalance_report&) = default;
+};
+
+/// The scope key placed on the ring: the three ids joined by U+001F (which ids cannot contain).
+inline std::string shard_key(const scope& s) { return s.user_id + '\x1f' + s.agent_id + '\x1f' + s.run_id; }
+
+/// Records, history and pending queue spread over several databases by scope (see the file comment).
+/// Satisfies record_store, pending_store and change_feed_store like postgres_store. Thread-safe; movable.
+class sharded_postgres_store {
+ public:
+  /// Opens (creating or migrating the schema in) every shard.
+  /// @throws validation_error for no shard or a repeated name; postgres_error when a shard cannot be reached.
+  explicit sharded_postgres_store(sharded_postgres_options o)
+      : ring_(names_of(o.shards), o.virtual_nodes), feed_(std::make_unique<feed_state>()) {
+    for (const auto& s : o.shards) shards_.push_back(std::make_unique<postgres_store>(s.conninfo, o.store));
+  }
+
+  [[nodiscard]] std::size_t shard_count() const noexcept { return shards_.size(); }
+  /// The shard owning exact scope `s`.
+  [[nodiscard]] std::size_t shard_of(const scope& s) const noexcept { return ring_.owner(shard_key(s)); }
+  /// Shard `i` itself (e.g. to count its rows). @pre i < shard_count()
+  [[nodiscard]] postgres_store& shard(std::size_t i) noexcept { return *shards_[i]; }
+  [[nodiscard]] const postgres_store& shard(std::size_t i) const noexcept { return *shards_[i]; }
+
+  /// Binds the identity in every shard (each refuses another, as postgres_store::bind).
+  void bind(const store_identity& id) {
+    for (auto& s : shards_) s->bind(id);
+  }
+  /// The identity bound so far (the first shard's), if any.
+  [[nodiscard]] std::optional<store_identity> identity() const { return shards_.front()->identity(); }
+
+  /// Applies the batch: its rows go to their scopes' shards, one transaction per shard touched, in shard
+  /// order (see Atomicity above). @returns the new records dropped as duplicates.
+  /// @throws postgres_error; earlier shards' parts stay applied when a later shard fails.
+  std::vector<duplicate_record> apply(const write_batch& b) {
+    std::vector<duplicate_record> dups;
+    auto parts = split(b);
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (parts[i].empty()) continue;
+      auto d = shards_[i]->apply(parts[i]);
+      dups.insert(dups.end(), d.begin(), d.end());
+    }
+    return dups;
+  }
+
+  /// The record, from the first shard holding it. O(shards) lookups at most.
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    for (const auto& s : shards_)
+      if (auto r = s->get(id)) return r;
+    return std::nullopt;
+  }
+
+  /// Calls f(const record&) for every record: shard after shard, each by id.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& s : shards_) s->for_each(f);
+  }
+
+  /// The events of one memory id, oldest first (they live in one shard: the first holding any is asked).
+  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
+    for (const auto& s : shards_) {
+      auto h = s->history(memory_id);
+      if (!h.empty()) return h;
+    }
+    return {};
+  }
+
+  /// Calls f(const history_event&) for every event, each memory's oldest first.
+  template <class F>
+  void for_each_history(F&& f) const {
+    for (const auto& s : shards_) s->for_each_history(f);
+  }
+
+  /// Calls f(const pending_add&) for every queued add: each shard's queue in its order, merged by created_at.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::vector<std::vector<pending_add>> queues(shards_.size());
+    for (std::size_t i = 0; i < shards_.size(); ++i)
+      shards_[i]->for_each_pending([&](const pending_add& p) { queues[i].push_back(p); });
+    std::vector<std::size_t> at(shards_.size(), 0);
+    while (true) {
+      std::size_t best = queues.size();
+      for (std::size_t i = 0; i < queues.size(); ++i)
+        if (at[i] < queues[i].size() &&
+            (best == queues.size() || queues[i][at[i]].created_at < queues[best][at[best]].created_at))
+          best = i;
+      if (best == queues.size()) return;
+      f(std::as_const(queues[best][at[best]++]));
+    }
+  }
+
+  /// Erases every record and history event in every shard (one transaction per shard).
+  void clear() {
+    for (auto& s : shards_) s->clear();
+  }
+
+  /// Replaces the identity and applies `b` in every shard (each shard its part, one transaction each).
+  void rebind(const store_identity& id, const write_batch& b) {
+    auto parts = split(b);
+    for (std::size_t i = 0; i < parts.size(); ++i) shards_[i]->rebind(id, parts[i]);
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::size_t n = 0;
+    for (const auto& s : shards_) n += s->size();
+    return n;
+  }
+
+  /// The version of exact scope `s`, from its shard.
+  [[nodiscard]] std::uint64_t scope_version(const scope& s) const { return shards_[shard_of(s)]->scope_version(s); }
+
+  /// Checks that every shard answers. @throws postgres_error naming the first that does not.
+  void ping() const {
+    for (const auto& s : shards_) s->ping();
+  }
+
+  // ---- change feed over every shard ---------------------------------------------------------------------
+
+  /// A position standing for every shard's current position (kept here: positions this object did not give,
+  /// or gave more than `kept_positions` positions ago, make poll_changes report "*").
+  [[nodiscard]] std::uint64_t change_position() const {
+    std::vector<std::uint64_t> at;
+    for (const auto& s : shards_) at.push_back(s->change_position());
+    return remember(std::move(at));
+  }
+
+  [[nodiscard]] bool changes_pending() const noexcept {
+    return std::any_of(shards_.begin(), shards_.end(), [](const auto& s) { return s->changes_pending(); });
+  }
+
+  /// Calls f(memory_id) for each record other store objects changed in any shard after `since`.
+  template <class F>
+  std::uint64_t poll_changes(std::uint64_t since, F&& f) const {
+    std::vector<std::uint64_t> from;
+    {
+      std::lock_guard lock(feed_->mtx);
+      if (auto it = feed_->positions.find(since); it != feed_->positions.end()) from = it->second;
+    }
+    if (from.empty()) {  // unknown position: everything may have changed
+      f(std::string("*"));
+      return change_position();
+    }
+    for (std::size_t i = 0; i < shards_.size(); ++i) from[i] = shards_[i]->poll_changes(from[i], f);
+    return remember(std::move(from));
+  }
+
+  // ---- adding a shard ----------------------------------------------------------------------------------
+
+  /// Moves every scope held by a shard other than its owner on the ring to its owner: per scope, a copy in
+  /// one transaction on the owner, then a delete in one transaction on the old shard, checked against the
+  /// scope's version (repeated when a write came in between). Repeats passes until nothing is misplaced.
+  /// Safe to interrupt and run again. @throws storage_error when a scope keeps changing (10 tries).
+  rebalance_report rebalance() {
+    rebalance_report report;
+    for (int pass = 0; pass < 10; ++pass) {
+      bool moved_any = false;
+      for (std::size_t from = 0; from < shards_.size(); ++from) {
+        for (const auto& s : shards_[from]->scopes()) {
+          const auto to = shard_of(s);
+          if (to == from) continue;
+          move_scope(s, from, to, report);
+          moved_any = true;
+        }
+      }
+      if (!moved_any) return report;
+    }
+    throw storage_error("sharded_postgres_store: rebalance: scopes were still being written to their old shards "
+                        "after 10 passes; stop the nodes using the old shard list and run it again");
+  }
+
+ private:
+  struct feed_state {
+    std::mutex mtx;
+    std::uint64_t next = 1;
+    std::map<std::uint64_t, std::vector<std::uint64_t>> positions;
+  };
+  static constexpr std::size_t kept_positions = 64;
+
+  static std::vector<std::string> names_of(const std::vector<postgres_shard>& shards) {
+    if (shards.empty()) throw validation_error("sharded_postgres_store: at least one shard is needed");
+    std::vector<std::string> names;
+    for (const auto& s : shards) names.push_back(s.name.empty() ? s.conninfo : s.name);
+    return names;
+  }
+
+  std::uint64_t remember(std::vector<std::uint64_t> at) const {
+    std::lock_guard lock(feed_->mtx);
+    const auto pos = feed_->next++;
+    feed_->positions.emplace(pos, std::move(at));
+    while (feed_->positions.size() > kept_positions) feed_->positions.erase(feed_->positions.begin());
+    return pos;
+  }
+
+  /// The shard holding record `id` (or its history), if any.
+  std::optional<std::size_t> locate(const std::string& id) const {
+    for (std::size_t i = 0; i < shards_.size(); ++i)
+      if (shards_[i]->get(id)) return i;
+    for (std::size_t i = 0; i < shards_.size(); ++i)
+      if (!shards_[i]->history(id).empty()) return i;
+    return std::nullopt;
+  }
+
+  /// `b` cut by shard: records and pending adds by their scope, erases and events by where their record is
+  /// (events of a record in the batch follow it), dequeues by where the pending add is (or is enqueued by
+  /// this batch; ids queued nowhere are left out, as a single store ignores them).
+  std::vector<write_batch> split(const write_batch& b) const {
+    std::vector<write_batch> parts(shards_.size());
+    std::map<std::string, std::size_t, std::less<>> where;  // memory id -> shard
+    for (const auto& r : b.upserts) {
+      const auto i = shard_of(r.scope());
+      where[r.id] = i;
+      parts[i].upserts.push_back(r);
+    }
+    auto shard_for = [&](const std::string& id) -> std::optional<std::size_t> {
+      if (auto it = where.find(id); it != where.end()) return it->second;
+      auto i = locate(id);
+      if (i) where[id] = *i;
+      return i;
+    };
+    for (const auto& id : b.erases)
+      if (auto i = shard_for(id)) parts[*i].erases.push_back(id);  // held nowhere: nothing to erase
+    for (const auto& e : b.events) parts[shard_for(e.memory_id).value_or(0)].events.push_back(e);
+    std::map<std::string, std::size_t, std::less<>> queued;  // pending id -> shard, for this batch's enqueues
+    for (const auto& p : b.enqueued) {
+      parts[shard_of(p.owner)].enqueued.push_back(p);
+      queued[p.id] = shard_of(p.owner);
+    }
+    for (const auto& id : b.dequeued) {
+      if (auto it = queued.find(id); it != queued.end()) {
+        parts[it->second].dequeued.push_back(id);
+        continue;
+      }
+      for (std::size_t i = 0; i < shards_.size(); ++i)
+        if (shards_[i]->has_pending(id)) {
+          parts[i].dequeued.push_back(id);
+          break;
+        }
+    }
+    return parts;
+  }
+
+  void move_scope(const scope& s, std::size_t from, std::size_t to, rebalance_report& report) {
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      auto rows = shards_[from]->export_scope(s);
+      shards_[to]->import_scope(rows);
+      if (shards_[from]->drop_scope(rows)) {
+        ++report.scopes_moved;
+        report.records_moved += rows.records.size();
+        return;
+      }
+      ++report.retries;
+    }
+    throw storage_error("sharded_postgres_store: rebalance: scope (user_id '" + s.user_id + "', agent_id '" +
+                        s.agent_id + "', run_id '" + s.run_id + "') changed during 10 attempts to move it");
+  }
+
+  detail::hash_ring ring_;
+  std::vector<std::unique_ptr<postgres_store>> shards_;
+  std::unique_ptr<feed_state> feed_;
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/store/sharded_postgres_store.hpp>

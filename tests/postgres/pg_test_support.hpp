@@ -30,9 +30,10 @@ inline std::string schema_for(const std::string& key) {
   return buf;
 }
 
-/// Runs one SQL text on a fresh connection (for tests that reach behind the store's back).
-inline std::string sql(const std::string& text, const std::string& schema = "") {
-  PGconn* c = PQconnectdb(conninfo().c_str());
+/// Runs one SQL text on a fresh connection to `database` (a conninfo; the fixture's by default), for tests
+/// that reach behind the store's back. @returns the first value of the first row, if any.
+inline std::string sql_on(const std::string& database, const std::string& text, const std::string& schema = "") {
+  PGconn* c = PQconnectdb(database.c_str());
   if (PQstatus(c) != CONNECTION_OK) {
     std::string m = PQerrorMessage(c);
     PQfinish(c);
@@ -48,6 +49,20 @@ inline std::string sql(const std::string& text, const std::string& schema = "") 
   PQfinish(c);
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) throw std::runtime_error("sql failed: " + err);
   return out;
+}
+
+inline std::string sql(const std::string& text, const std::string& schema = "") {
+  return sql_on(conninfo(), text, schema);
+}
+
+/// The conninfo of database `name` in the fixture's cluster, created if missing (e.g. a second shard).
+inline std::string database(const std::string& name) {
+  try {
+    sql("CREATE DATABASE \"" + name + "\"");
+  } catch (const std::runtime_error& e) {
+    if (std::string(e.what()).find("already exists") == std::string::npos) throw;
+  }
+  return conninfo() + " dbname=" + name;  // the last dbname given wins
 }
 
 }  // namespace pg_test

@@ -203,6 +203,12 @@ TEST_CASE("store_postgres: a postgres:// URL gives libpq its part and the store 
   CHECK(a.options.schema == "team_a");
   CHECK(a.options.pool_size == 8);
   CHECK(a.options.statement_timeout_ms == 2500);
+  CHECK(a.shard.empty());
+  const auto b = parse_postgres_url("postgres://h/db?reconnect_timeout_ms=700&shard=east&application_name=x");
+  CHECK(b.conninfo == "postgres://h/db?application_name=x");
+  CHECK(b.options.reconnect_timeout_ms == 700);
+  CHECK(b.shard == "east");
+  CHECK_THROWS_AS(parse_postgres_url("postgres://x/y?reconnect_timeout_ms=-1"), validation_error);
   CHECK(parse_postgres_url("postgresql:///engram").conninfo == "postgresql:///engram");
   CHECK(parse_postgres_url("postgresql:///engram").options.schema == "engram");
   CHECK_THROWS_AS(parse_postgres_url("mysql://x/y"), validation_error);

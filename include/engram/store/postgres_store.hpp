@@ -9,7 +9,8 @@
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date)
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
-///           is_deleted, actor_id, role)    Mem0's history columns, plus seq for their order
+///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
+///           their order and the record's scope (schema version 2; NULL in rows written before)
 ///   pending(seq, id PRIMARY KEY, user_id, agent_id, run_id, messages JSON, options JSON, created_at, attempts)
 ///   scope_versions(user_id, agent_id, run_id, version)   bumped by every batch touching the scope
 ///   changes(seq bigserial PRIMARY KEY, memory_id, origin, at)   the change feed ('*' = everything changed)
@@ -78,12 +79,14 @@ struct postgres_store_options {
 /// A libpq connection URL plus engram's own settings, as given to `engram-server --store postgres://...`.
 struct postgres_location {
   std::string conninfo;             ///< the URL without engram's parameters: what libpq connects with
-  postgres_store_options options;   ///< with schema, pool_size, statement_timeout_ms taken from the URL
+  postgres_store_options options;   ///< with schema, pool_size and the timeouts taken from the URL
+  std::string shard;                ///< `shard=NAME`: the database's name on a sharded store's ring (or empty)
 };
 
 /// Splits `postgres://user@host:port/db?schema=s&pool=8&statement_timeout_ms=5000&sslmode=...` (or
-/// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool` and
-/// `statement_timeout_ms` are engram's and are removed; every other parameter is left for libpq.
+/// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool`,
+/// `statement_timeout_ms`, `reconnect_timeout_ms` and `shard` are engram's and are removed; every other
+/// parameter is left for libpq.
 /// @throws validation_error for another scheme or a bad value, naming it.
 inline postgres_location parse_postgres_url(std::string_view url) {
   postgres_location out;
@@ -120,6 +123,10 @@ inline postgres_location parse_postgres_url(std::string_view url) {
       out.options.pool_size = static_cast<std::size_t>(number(1));
     } else if (key == "statement_timeout_ms") {
       out.options.statement_timeout_ms = number(0);
+    } else if (key == "reconnect_timeout_ms") {
+      out.options.reconnect_timeout_ms = number(0);
+    } else if (key == "shard") {
+      out.shard = value;
     } else if (!item.empty()) {
       rest += (rest.empty() ? "?" : "&") + std::string(item);
     }
@@ -127,6 +134,16 @@ inline postgres_location parse_postgres_url(std::string_view url) {
   out.conninfo += rest;
   return out;
 }
+
+/// Every row of one exact scope in one database, as read in one snapshot: what moves when a scope changes
+/// shard (sharded_postgres_store::rebalance).
+struct postgres_scope_rows {
+  scope owner;                         ///< the exact scope (user_id, agent_id, run_id)
+  std::vector<record> records;         ///< by id
+  std::vector<history_event> events;   ///< in their order
+  std::vector<pending_add> pending;    ///< in enqueue order
+  std::uint64_t version = 0;           ///< the scope's version in that snapshot
+};
 
 /// Records, history and the pending queue in PostgreSQL. Thread-safe: calls run concurrently on a pool of
 /// connections. Movable, not copyable.
@@ -182,10 +199,17 @@ class postgres_store {
   /// Applies the batch in one transaction, durable on return.
   /// @returns the new records dropped as duplicates (empty unless unique_content found some).
   /// @throws postgres_error (nothing applied) on any failure that retries did not overcome.
+  /// When it fails after losing the connection (the COMMIT may have happened), the batch's record ids are
+  /// reported by the next poll_changes() of this object, so a caller keeping an index re-reads them.
   std::vector<duplicate_record> apply(const write_batch& b) {
     if (b.empty()) return {};
     std::vector<duplicate_record> dups;
-    write([&](detail::pq_conn& c) { dups = apply_on(c, b); });
+    try {
+      write([&](detail::pq_conn& c) { dups = apply_on(c, b); });
+    } catch (const postgres_error& e) {
+      if (e.connection_lost()) recheck_later(b);
+      throw;
+    }
     return dups;
   }
 
@@ -260,6 +284,94 @@ class postgres_store {
     return static_cast<std::size_t>(r.integer(0, 0));
   }
 
+  /// Checks that the database answers (a round trip on a pooled connection, retried like a read).
+  /// @throws postgres_error when it does not within reconnect_timeout_ms.
+  void ping() const {
+    read([&](detail::pq_conn& c) { c.exec("SELECT 1", s_->where); });
+  }
+
+  // ---- moving scopes between databases (used by sharded_postgres_store) ----------------------------------
+
+  /// Every exact scope with records, pending adds or scoped history events here, sorted.
+  [[nodiscard]] std::vector<scope> scopes() const {
+    auto r = read([&](detail::pq_conn& c) { return c.run("scopes", {}, false, s_->where); });
+    std::vector<scope> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(scope{r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+    return out;
+  }
+
+  /// The rows of exact scope `s`: its records, the history of its records (also of those deleted since the
+  /// history table holds scopes, schema version 2), its pending adds and its version, from one snapshot.
+  [[nodiscard]] postgres_scope_rows export_scope(const scope& s) const {
+    return read([&](detail::pq_conn& c) {
+      postgres_scope_rows out;
+      out.owner = s;
+      const auto p = scope_params(s.user_id, s.agent_id, s.run_id);
+      c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", s_->where);
+      auto recs = c.run("scope_records", p, true, s_->where);
+      auto evs = c.run("scope_history", p, true, s_->where);
+      auto pend = c.run("scope_pending", p, true, s_->where);
+      auto ver = c.run("scope_version", p, true, s_->where);
+      c.exec("COMMIT", s_->where);
+      for (int i = 0; i < recs.rows(); ++i) out.records.push_back(read_record(recs, i));
+      for (int i = 0; i < evs.rows(); ++i) out.events.push_back(read_event(evs, i));
+      for (int i = 0; i < pend.rows(); ++i) out.pending.push_back(read_pending(pend, i));
+      out.version = ver.rows() ? static_cast<std::uint64_t>(ver.integer(0, 0)) : 0;
+      return out;
+    });
+  }
+
+  /// Writes `rows` here in one transaction: records replace those of the same id unless the copy here was
+  /// updated later (updated_at), events already here (same event id) are skipped, pending adds replace by id; the scope's version moves past both databases'.
+  /// Idempotent, so a move interrupted after it can be run again. Other nodes see the records as changed.
+  void import_scope(const postgres_scope_rows& rows) {
+    using detail::pq_param;
+    write([&](detail::pq_conn& c) {
+      const auto& o = rows.owner;
+      write_batch b;
+      b.upserts = rows.records;
+      b.enqueued = rows.pending;
+      apply_on(c, b, false, "import_record");  // the rows are moved as they are
+      for (const auto& e : rows.events) c.run("import_event", event_params(e, o), false, s_->where);
+      auto p = scope_params(o.user_id, o.agent_id, o.run_id);
+      p.push_back(pq_param::int8(static_cast<std::int64_t>(rows.version)));
+      c.run("raise_version", p, false, s_->where);
+    });
+  }
+
+  /// Deletes here, in one transaction, exactly the rows `rows` lists (after import_scope() copied them
+  /// elsewhere), provided scope `rows.owner` is still at `rows.version`. @returns false, deleting nothing,
+  /// when a write moved the version meanwhile (export and import again, then retry).
+  bool drop_scope(const postgres_scope_rows& rows) {
+    using detail::pq_param;
+    bool dropped = false;
+    write([&](detail::pq_conn& c) {
+      const auto& o = rows.owner;
+      auto p = scope_params(o.user_id, o.agent_id, o.run_id);
+      auto ver = c.run("scope_version", p, true, s_->where);
+      const std::uint64_t now = ver.rows() ? static_cast<std::uint64_t>(ver.integer(0, 0)) : 0;
+      dropped = now == rows.version;
+      if (!dropped) return;
+      nlohmann::json ev = nlohmann::json::array(), rec = nlohmann::json::array(), pend = nlohmann::json::array();
+      for (const auto& e : rows.events) ev.push_back(e.id);
+      for (const auto& r : rows.records) rec.push_back(r.id);
+      for (const auto& q : rows.pending) pend.push_back(q.id);
+      c.run("drop_events", {pq_param::text(ev.dump())}, false, s_->where);
+      auto gone = c.run("drop_records", {pq_param::text(rec.dump())}, false, s_->where);
+      c.run("drop_pending", {pq_param::text(pend.dump())}, false, s_->where);
+      for (int i = 0; i < gone.rows(); ++i)
+        c.run("add_change", {pq_param::text(gone.text(i, 0)), pq_param::text(s_->origin)}, false, s_->where);
+      c.run("bump_version", p, false, s_->where);
+    });
+    return dropped;
+  }
+
+  /// Whether the pending queue holds an add with this id.
+  [[nodiscard]] bool has_pending(std::string_view id) const {
+    auto r = read([&](detail::pq_conn& c) { return c.run("has_pending", {detail::pq_param::text(id)}, false, s_->where); });
+    return r.rows() && r.view(0, 0) == "t";
+  }
+
   /// How many batches have changed scope `s` (exactly this scope, not the scopes it selects); 0 if none.
   [[nodiscard]] std::uint64_t scope_version(const scope& s) const {
     auto r = read([&](detail::pq_conn& c) {
@@ -294,10 +406,34 @@ class postgres_store {
 
   /// Calls f(memory_id) for each record another store object changed after position `since` (in commit
   /// order; "*" means every record may have changed), and @returns the new position.
+  /// Also reports the records of this object's own batches whose outcome a lost connection left unknown.
   template <class F>
   std::uint64_t poll_changes(std::uint64_t since, F&& f) const {
     s_->dirty.store(false, std::memory_order_release);
     s_->last_poll.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    std::vector<std::string> unsure;
+    {
+      std::lock_guard lock(s_->mtx);
+      unsure.swap(s_->unsure);
+    }
+    try {
+      for (const auto& id : unsure) f(id);
+      return poll_feed(since, f);
+    } catch (...) {  // the caller drops what it was given: report these again next time
+      std::lock_guard lock(s_->mtx);
+      s_->unsure.insert(s_->unsure.end(), unsure.begin(), unsure.end());
+      s_->dirty.store(true, std::memory_order_release);
+      throw;
+    }
+  }
+
+  [[nodiscard]] const std::string& schema() const noexcept { return s_->options.schema; }
+  /// This store object's id in the change feed (changes it wrote are not reported back to it).
+  [[nodiscard]] const std::string& origin() const noexcept { return s_->origin; }
+
+ private:
+  template <class F>
+  std::uint64_t poll_feed(std::uint64_t since, F& f) const {
     auto pruned = read([&](detail::pq_conn& c) {
       return c.run("get_meta", {detail::pq_param::text("changes_pruned_through")}, false, s_->where);
     });
@@ -316,11 +452,6 @@ class postgres_store {
     }
   }
 
-  [[nodiscard]] const std::string& schema() const noexcept { return s_->options.schema; }
-  /// This store object's id in the change feed (changes it wrote are not reported back to it).
-  [[nodiscard]] const std::string& origin() const noexcept { return s_->origin; }
-
- private:
   static constexpr int page_size = 2000;
 
   struct state {
@@ -340,7 +471,15 @@ class postgres_store {
     std::atomic<bool> dirty{true};
     std::atomic<std::int64_t> last_poll{0};
     std::atomic<std::uint64_t> writes{0};
+    std::vector<std::string> unsure;  // ids of batches whose COMMIT outcome is unknown (guarded by mtx)
   };
+
+  void recheck_later(const write_batch& b) const {
+    std::lock_guard lock(s_->mtx);
+    for (const auto& r : b.upserts) s_->unsure.push_back(r.id);
+    for (const auto& id : b.erases) s_->unsure.push_back(id);
+    s_->dirty.store(true, std::memory_order_release);
+  }
 
   /// A connection leased from the pool; returned on destruction, or discarded when marked broken.
   class lease {
@@ -523,7 +662,11 @@ class postgres_store {
         " version bigint NOT NULL, PRIMARY KEY (user_id, agent_id, run_id));"
         "CREATE TABLE changes(seq bigserial PRIMARY KEY, memory_id text NOT NULL, origin text NOT NULL,"
         " at timestamptz NOT NULL DEFAULT now());"
-        "CREATE TABLE commits(token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"};
+        "CREATE TABLE commits(token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
+        // 2: history rows name their record's scope (NULL where written before), so a scope's whole history
+        // can move to another shard, also that of its deleted records
+        "ALTER TABLE history ADD COLUMN user_id text, ADD COLUMN agent_id text, ADD COLUMN run_id text;"
+        "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)"};
     return steps;
   }
 
@@ -541,19 +684,52 @@ class postgres_store {
     c.prepare("get_record", "SELECT " + rc + " FROM memories WHERE id = $1", w);
     c.prepare("record_page", "SELECT " + rc + " FROM memories WHERE id > $1 ORDER BY id LIMIT $2", w);
     c.prepare("count", "SELECT count(*) FROM memories", w);
-    c.prepare("upsert",
-              "INSERT INTO memories(" + rc +
-                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET"
-                  " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
-                  " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12,"
-                  " expiration_date = $13",
-              w);
+    const std::string upsert =
+        "INSERT INTO memories(" + rc +
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET"
+        " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
+        " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13";
+    c.prepare("upsert", upsert, w);
+    c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
     c.prepare("is_duplicate",
               "SELECT EXISTS (SELECT 1 FROM memories WHERE id = $1), (SELECT id FROM memories WHERE user_id = $2"
               " AND agent_id = $3 AND run_id = $4 AND hash = $5 AND memory = $6 AND id <> $1 LIMIT 1)",
               w);
     c.prepare("erase", "DELETE FROM memories WHERE id = $1 RETURNING user_id, agent_id, run_id", w);
-    c.prepare("add_event", "INSERT INTO history(" + hc + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", w);
+    c.prepare("add_event",
+              "INSERT INTO history(" + hc +
+                  ", user_id, agent_id, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+              w);
+    const std::string in_scope = "user_id = $1 AND agent_id = $2 AND run_id = $3";
+    c.prepare("scopes",
+              "SELECT user_id, agent_id, run_id FROM memories UNION SELECT user_id, agent_id, run_id FROM pending"
+              " UNION SELECT user_id, agent_id, run_id FROM history WHERE user_id IS NOT NULL ORDER BY 1, 2, 3",
+              w);
+    c.prepare("scope_records", "SELECT " + rc + " FROM memories WHERE " + in_scope + " ORDER BY id", w);
+    c.prepare("scope_history",
+              "SELECT " + hc + " FROM history WHERE (" + in_scope +
+                  ") OR (user_id IS NULL AND memory_id IN (SELECT id FROM memories WHERE " + in_scope +
+                  ")) ORDER BY seq",
+              w);
+    c.prepare("scope_pending",
+              "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts::bigint FROM pending"
+              " WHERE " + in_scope + " ORDER BY seq",
+              w);
+    c.prepare("import_event",
+              "INSERT INTO history(" + hc +
+                  ", user_id, agent_id, run_id) SELECT $1::text, $2::text, $3::text, $4::text, $5::text,"
+                  " $6::timestamptz, $7::timestamptz, $8::boolean, $9::text, $10::text, $11::text, $12::text,"
+                  " $13::text WHERE NOT EXISTS (SELECT 1 FROM history WHERE id = $1::text)",
+              w);
+    c.prepare("raise_version",
+              "INSERT INTO scope_versions VALUES ($1, $2, $3, $4::bigint + 1) ON CONFLICT (user_id, agent_id, run_id)"
+              " DO UPDATE SET version = greatest(scope_versions.version, $4::bigint) + 1",
+              w);
+    const std::string listed = " IN (SELECT jsonb_array_elements_text($1::jsonb))";
+    c.prepare("drop_events", "DELETE FROM history WHERE id" + listed, w);
+    c.prepare("drop_records", "DELETE FROM memories WHERE id" + listed + " RETURNING id", w);
+    c.prepare("drop_pending", "DELETE FROM pending WHERE id" + listed, w);
+    c.prepare("has_pending", "SELECT EXISTS (SELECT 1 FROM pending WHERE id = $1)", w);
     c.prepare("history_of", "SELECT " + hc + " FROM history WHERE memory_id = $1 ORDER BY seq", w);
     c.prepare("last_event", "SELECT event FROM history WHERE memory_id = $1 ORDER BY seq DESC LIMIT 1", w);
     c.prepare("all_history", "SELECT " + hc + " FROM history ORDER BY memory_id, seq", w);
@@ -609,11 +785,30 @@ class postgres_store {
     return {detail::pq_param::text(u), detail::pq_param::text(a), detail::pq_param::text(r)};
   }
 
+  /// The 13 parameters of add_event / import_event: the event, then its record's scope (NULLs if unknown).
+  static std::vector<detail::pq_param> event_params(const history_event& e, const std::optional<scope>& owner) {
+    using detail::pq_param;
+    return {pq_param::text(e.id), pq_param::text(e.memory_id), pq_param::opt_text(e.old_memory),
+            pq_param::opt_text(e.new_memory), pq_param::text(to_string(e.event)), time_param(e.created_at),
+            e.updated_at ? time_param(*e.updated_at) : pq_param::null(), pq_param::text(e.is_deleted ? "t" : "f"),
+            e.actor_id.empty() ? pq_param::null() : pq_param::text(e.actor_id),
+            e.role.empty() ? pq_param::null() : pq_param::text(e.role),
+            owner ? pq_param::text(owner->user_id) : pq_param::null(),
+            owner ? pq_param::text(owner->agent_id) : pq_param::null(),
+            owner ? pq_param::text(owner->run_id) : pq_param::null()};
+  }
+
   std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b) const {
+    return apply_on(c, b, s_->options.unique_content);
+  }
+  /// `upsert_statement`: "upsert", or "import_record" (a stored copy updated later is kept).
+  std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b, bool unique_content,
+                                         const char* upsert_statement = "upsert") const {
     using detail::pq_param;
     const auto& w = s_->where;
     std::vector<duplicate_record> dups;
     std::vector<scope> touched;
+    std::vector<std::pair<std::string, scope>> owners;  // memory id -> its scope, for the history rows
     auto touch = [&](scope s) {
       if (std::find(touched.begin(), touched.end(), s) == touched.end()) touched.push_back(std::move(s));
     };
@@ -625,7 +820,7 @@ class postgres_store {
       const bool is_update = std::any_of(b.events.begin(), b.events.end(), [&](const history_event& e) {
         return e.memory_id == r.id && e.event == event_kind::update;
       });
-      if (s_->options.unique_content || is_update) {
+      if (unique_content || is_update) {
         auto d = c.run("is_duplicate",
                        {pq_param::text(r.id), pq_param::text(r.user_id), pq_param::text(r.agent_id),
                         pq_param::text(r.run_id), pq_param::text(r.hash), pq_param::text(r.memory)},
@@ -635,12 +830,12 @@ class postgres_store {
           if (last.rows() && last.view(0, 0) == to_string(event_kind::del))
             throw not_found("update: memory '" + r.id + "' no longer exists (deleted by another node)");
         }
-        if (s_->options.unique_content && d.view(0, 0) == "f" && !d.is_null(0, 1)) {
+        if (unique_content && d.view(0, 0) == "f" && !d.is_null(0, 1)) {
           dups.push_back({r.id, d.text(0, 1)});
           continue;
         }
       }
-      c.run("upsert",
+      c.run(upsert_statement,
             {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
              pq_param::text((r.metadata.is_null() ? nlohmann::json::object() : r.metadata)
                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
@@ -650,24 +845,22 @@ class postgres_store {
             false, w);
       touch(r.scope());
       change(r.id);
+      owners.emplace_back(r.id, r.scope());
     }
     for (const auto& id : b.erases) {
       auto gone = c.run("erase", {pq_param::text(id)}, false, w);
       if (gone.rows()) {
-        touch(scope{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2)});
+        scope s{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2)};
+        touch(s);
         change(id);
+        owners.emplace_back(id, std::move(s));
       }
     }
     for (const auto& e : b.events) {
       if (std::any_of(dups.begin(), dups.end(), [&](const duplicate_record& d) { return d.dropped_id == e.memory_id; }))
         continue;
-      c.run("add_event",
-            {pq_param::text(e.id), pq_param::text(e.memory_id), pq_param::opt_text(e.old_memory),
-             pq_param::opt_text(e.new_memory), pq_param::text(to_string(e.event)), time_param(e.created_at),
-             e.updated_at ? time_param(*e.updated_at) : pq_param::null(), pq_param::text(e.is_deleted ? "t" : "f"),
-             e.actor_id.empty() ? pq_param::null() : pq_param::text(e.actor_id),
-             e.role.empty() ? pq_param::null() : pq_param::text(e.role)},
-            false, w);
+      const auto owner = std::find_if(owners.begin(), owners.end(), [&](const auto& o) { return o.first == e.memory_id; });
+      c.run("add_event", event_params(e, owner == owners.end() ? std::optional<scope>{} : owner->second), false, w);
     }
     for (const auto& p : b.enqueued) {
       nlohmann::json msgs = nlohmann::json::array();
