@@ -7981,30 +7981,41 @@ class basic_memory {
       if (!store_.changes_pending()) return;  // another thread caught up meanwhile
       std::vector<std::string> ids;
       bool everything = false;
+      // The new position is kept only once every change it covers is applied: if the store fails part way
+      // (a dropped connection in store_.get), the next poll reports the same changes again.
+      std::uint64_t next = 0;
       try {
-        self.feed_position_ = store_.poll_changes(feed_position_, [&](const std::string& id) {
+        next = store_.poll_changes(feed_position_, [&](const std::string& id) {
           if (id == "*") everything = true;
           else ids.push_back(id);
         });
+        self.apply_feed(ids, everything);
       } catch (...) {
         self.feed_interrupted_ = lazy_;  // partition cache: cut off from the store; re-validate once it answers
         throw;
       }
+      self.feed_position_ = next;
+    }
+  }
+
+  /// catch_up's second half, under the write lock: applies the ids (or "*") one poll reported.
+  void apply_feed(std::vector<std::string>& ids, bool everything) {
+    if constexpr (change_feed_store<Store>) {
       // partition cache: after a feed gap or an outage, reload only the loaded scopes whose version moved
       if (lazy_ && (everything || feed_interrupted_)) {
-        self.revalidate_locked();
-        self.feed_interrupted_ = false;
+        revalidate_locked();
+        feed_interrupted_ = false;
         if (everything) return;
       }
       if (everything) {
-        self.index_.clear();
-        self.catalog_.clear();
-        self.columns_.clear();
-        self.keyword_.clear();
-        self.expiry_.clear();
-        self.expiring_.clear();
-        self.access_.clear();
-        self.rebuild_index();
+        index_.clear();
+        catalog_.clear();
+        columns_.clear();
+        keyword_.clear();
+        expiry_.clear();
+        expiring_.clear();
+        access_.clear();
+        rebuild_index();
         return;
       }
       std::sort(ids.begin(), ids.end());
@@ -8012,13 +8023,13 @@ class basic_memory {
       for (const auto& id : ids) {
         auto r = store_.get(id);
         if (!r) {
-          self.unindex(id);
+          unindex(id);
         } else if (r->embedding.size() != embedder_.dimension()) {
           continue;  // not indexable here (imported without a vector): left to the node that embeds it
         } else if (catalog_.slot_of(id)) {
-          self.reindex_record(*r);
+          reindex_record(*r);
         } else if (!lazy_ || covered(r->scope())) {  // partition cache: scopes not loaded are read on first use
-          self.index_record(*r);
+          index_record(*r);
         }
       }
     }

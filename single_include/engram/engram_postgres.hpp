@@ -663,7 +663,13 @@ class postgres_store {
     auto pruned = read([&](detail::pq_conn& c) {
       return c.run("get_meta", {detail::pq_param::text("changes_pruned_through")}, false, s_->where);
     });
-    if (pruned.rows() && since < std::stoull(pruned.text(0, 0))) f(std::string("*"));  // missed pruned entries
+    if (pruned.rows()) {
+      const auto through = std::stoull(pruned.text(0, 0));
+      if (since < through) {  // missed pruned entries: everything may have changed, once
+        f(std::string("*"));
+        since = through;  // else every later poll would report "*" again until a newer entry exists
+      }
+    }
     while (true) {
       auto r = read([&](detail::pq_conn& c) {
         return c.run("changes_since",
@@ -1535,6 +1541,23 @@ class sharded_postgres_store {
 
   /// The version of exact scope `s`, from its shard.
   [[nodiscard]] std::uint64_t scope_version(const scope& s) const { return shards_[shard_of(s)]->scope_version(s); }
+
+  // ---- scope loading (basic_memory's partition cache, memory_config::partition_cache_bytes) -------------
+
+  /// Calls f(const record&) for every record query scope `q` selects (all when `q` is empty). A query scope
+  /// naming fewer than all three ids selects exact scopes that may live on any shard, so every shard is asked.
+  template <class F>
+  void for_each_in_scope(const scope& q, F&& f) const {
+    for (const auto& s : shards_) s->for_each_in_scope(q, f);
+  }
+
+  /// The sum over shards of the versions of the exact scopes `q` selects: grows with every batch that writes a
+  /// record `q` selects, on any node and any shard.
+  [[nodiscard]] std::uint64_t scope_selection_version(const scope& q) const {
+    std::uint64_t v = 0;
+    for (const auto& s : shards_) v += s->scope_selection_version(q);
+    return v;
+  }
 
   /// Checks that every shard answers. @throws postgres_error naming the first that does not.
   void ping() const {

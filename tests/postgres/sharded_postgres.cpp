@@ -36,8 +36,9 @@ using durable_store_kinds = std::tuple<store_test::sharded_kind>;
 using namespace engram;
 using namespace store_test;
 
-static_assert(change_feed_store<sharded_postgres_store> && pending_store<sharded_postgres_store>,
-              "a sharded store is used like postgres_store: change feed and pending queue");
+static_assert(change_feed_store<sharded_postgres_store> && pending_store<sharded_postgres_store> &&
+                  scope_loading_store<sharded_postgres_store>,
+              "a sharded store is used like postgres_store: change feed, pending queue and partition cache");
 
 namespace {
 using node = memory_over<sharded_postgres_store>;
@@ -173,6 +174,34 @@ TEST_CASE("sharded_postgres: a write on one node is found on a node over the sam
     }
     CHECK(found);
   }
+}
+
+TEST_CASE("sharded_postgres: a node with the partition cache loads scopes from every shard and sees other nodes' writes",
+          "[postgres][sharded][cache]") {
+  temp_dir dir;
+  const auto o = shard_options(dir.path, 2);
+  node a(hashing_embedder(64), sharded_postgres_store(o));
+  for (int u = 0; u < 12; ++u) a.add("owls of " + user_of(u), user(user_of(u)), {.infer = false});
+  basic_memory<hashing_embedder, flat_index, sharded_postgres_store, verbatim_extractor> lazy(
+      hashing_embedder(64), sharded_postgres_store(o), verbatim_extractor(),
+      memory_config{.partition_cache_bytes = std::size_t{1} << 20});
+  CHECK(lazy.cache_stats().loads == 0);
+  const auto spread = rows_per_shard(o, "memories");
+  CHECK(spread[0] > 0);
+  CHECK(spread[1] > 0);
+  for (int u = 0; u < 12; ++u) {
+    const auto hits = lazy.search("owls", user(user_of(u)));
+    REQUIRE(hits.size() == 1);
+    CHECK(hits[0].record.memory == "owls of " + user_of(u));
+  }
+  CHECK(lazy.cache_stats().loads == 12);
+  a.add("hawks of " + user_of(3), user(user_of(3)), {.infer = false});  // a loaded scope, written on another node
+  bool found = false;
+  for (int t = 0; t < 250 && !found; ++t) {
+    found = lazy.search("hawks", user(user_of(3))).size() == 2;
+    if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(found);
 }
 
 TEST_CASE("sharded_postgres: a scope written during its move is not dropped from its old shard",

@@ -437,7 +437,13 @@ class postgres_store {
     auto pruned = read([&](detail::pq_conn& c) {
       return c.run("get_meta", {detail::pq_param::text("changes_pruned_through")}, false, s_->where);
     });
-    if (pruned.rows() && since < std::stoull(pruned.text(0, 0))) f(std::string("*"));  // missed pruned entries
+    if (pruned.rows()) {
+      const auto through = std::stoull(pruned.text(0, 0));
+      if (since < through) {  // missed pruned entries: everything may have changed, once
+        f(std::string("*"));
+        since = through;  // else every later poll would report "*" again until a newer entry exists
+      }
+    }
     while (true) {
       auto r = read([&](detail::pq_conn& c) {
         return c.run("changes_since",

@@ -182,6 +182,23 @@ class sharded_postgres_store {
   /// The version of exact scope `s`, from its shard.
   [[nodiscard]] std::uint64_t scope_version(const scope& s) const { return shards_[shard_of(s)]->scope_version(s); }
 
+  // ---- scope loading (basic_memory's partition cache, memory_config::partition_cache_bytes) -------------
+
+  /// Calls f(const record&) for every record query scope `q` selects (all when `q` is empty). A query scope
+  /// naming fewer than all three ids selects exact scopes that may live on any shard, so every shard is asked.
+  template <class F>
+  void for_each_in_scope(const scope& q, F&& f) const {
+    for (const auto& s : shards_) s->for_each_in_scope(q, f);
+  }
+
+  /// The sum over shards of the versions of the exact scopes `q` selects: grows with every batch that writes a
+  /// record `q` selects, on any node and any shard.
+  [[nodiscard]] std::uint64_t scope_selection_version(const scope& q) const {
+    std::uint64_t v = 0;
+    for (const auto& s : shards_) v += s->scope_selection_version(q);
+    return v;
+  }
+
   /// Checks that every shard answers. @throws postgres_error naming the first that does not.
   void ping() const {
     for (const auto& s : shards_) s->ping();
