@@ -6361,8 +6361,10 @@ class keyword_index {
   std::size_t size_ = 0;
 };
 
-/// Fills a keyword_index with many documents (opening a large memory): add() tokenises each text into a
-/// chunk, and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
+/// Fills a keyword_index with many documents (opening a large memory): add() collects texts into chunks, and
+/// full chunks are indexed by a second thread while the caller goes on reading its store. Tokenising is shared
+/// between the two threads: a chunk is tokenised by the caller while the worker has a backlog, else by the
+/// worker, so neither waits for the other for long. The result is
 /// the index the same keyword_index::add calls would build. Until finish() returned (or the loader was
 /// destroyed), the index must not be used, and add() must be called from one thread only.
 class keyword_index::bulk_loader {
@@ -6384,11 +6386,17 @@ class keyword_index::bulk_loader {
       index_.add(slot, p, text);
       return;
     }
-    const auto terms = keyword_terms(text);
-    cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
-    for (const auto& t : terms) {
-      cur_.terms.emplace_back(cur_.text.size(), t.size());
-      cur_.text.append(t);
+    if (!cur_.tokenized) {  // the worker tokenises this chunk: keep the text
+      cur_.docs.push_back({slot, p, cur_.terms.size(), 1});
+      cur_.terms.emplace_back(cur_.text.size(), text.size());
+      cur_.text.append(text);
+    } else {
+      const auto terms = keyword_terms(text);
+      cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
+      for (const auto& t : terms) {
+        cur_.terms.emplace_back(cur_.text.size(), t.size());
+        cur_.text.append(t);
+      }
     }
     if (cur_.docs.size() >= chunk_docs) hand_over();
   }
@@ -6406,17 +6414,21 @@ class keyword_index::bulk_loader {
   struct chunk {
     std::vector<doc> docs;
     std::vector<std::pair<std::size_t, std::size_t>> terms;  // (offset, size) in text
-    std::string text;                                        // the terms of every document, back to back
+    std::string text;  // the terms of every document, back to back (untokenised: each document's whole text)
+    bool tokenized = false;  // false: each doc has one "term", its text, which the worker tokenises
   };
 
   void hand_over() {
+    bool backlog = false;
     {
       std::lock_guard lock(mtx_);
       if (!failed_) queue_.push_back(std::move(cur_));  // after a failure finish() reports it; nothing more is indexed
+      backlog = queue_.size() > 1;
     }
     cv_.notify_one();
     cur_ = chunk{};
     cur_.docs.reserve(chunk_docs);
+    cur_.tokenized = backlog;  // the worker is behind: tokenise the next chunk here
   }
 
   void stop(bool keep) {
@@ -6445,6 +6457,11 @@ class keyword_index::bulk_loader {
         }
         std::vector<std::string_view> terms;
         for (const auto& d : c.docs) {
+          if (!c.tokenized) {
+            const auto& [at, size] = c.terms[d.first_term];
+            index_.add_terms(d.slot, d.partition, keyword_terms(std::string_view(c.text).substr(at, size)));
+            continue;
+          }
           terms.clear();
           for (std::size_t i = d.first_term; i < d.first_term + d.terms; ++i)
             terms.push_back(std::string_view(c.text).substr(c.terms[i].first, c.terms[i].second));
@@ -7426,13 +7443,14 @@ class basic_memory {
     return out;
   }
 
-  void index_record(const record& r) { index_record(r, keyword_); }
-  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening).
+  void index_record(const record& r) { index_record(r, keyword_, r.embedding); }
+  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening) and the
+  /// vector being `vector` (the store's, when opening).
   template <class Keywords>
-  void index_record(const record& r, Keywords& keywords) {
+  void index_record(const record& r, Keywords& keywords, std::span<const float> vector) {
     const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
     const auto slot = catalog_.attach(r.id, p, r.hash);
-    index_.add(slot, p, r.embedding);
+    index_.add(slot, p, vector);
     columns_.assign(slot, r);
     keywords.add(slot, p, r.memory);
     while (access_.size() <= slot) access_.emplace_back(0u);
@@ -7664,6 +7682,16 @@ class basic_memory {
     feed_duplicates_.clear();
   }
 
+  /// Calls f(const record&, std::span<const float> vector) for every stored record: through the store's
+  /// for_each_vector when it has one (no copy; file_store reads snapshot vectors in place), else for_each.
+  template <class F>
+  void for_each_stored(F&& f) const {
+    if constexpr (requires { store_.for_each_vector([](const record&, std::span<const float>) {}); })
+      store_.for_each_vector(f);
+    else
+      store_.for_each([&](const record& r) { f(r, std::span<const float>(r.embedding)); });
+  }
+
   /// Indexes every record of the store (opening). The keyword index is built on a second thread meanwhile
   /// when the store is large; partitions, catalog and expiry arrays are sized once from a counting pass.
   void rebuild_index() {
@@ -7674,7 +7702,7 @@ class basic_memory {
     // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
     if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
       std::vector<std::size_t> counts;  // by partition
-      store_.for_each([&](const record& r) {
+      for_each_stored([&](const record& r, std::span<const float>) {
         const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
         if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
         ++counts[p];
@@ -7686,14 +7714,14 @@ class basic_memory {
     {
       keyword_index::bulk_loader keywords(keyword_,
                                           expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
-      store_.for_each([&](const record& r) {
-        if (r.embedding.empty()) {
+      for_each_stored([&](const record& r, std::span<const float> vector) {
+        if (vector.empty()) {
           missing.push_back(r);
           return;
         }
-        if (r.embedding.size() != embedder_.dimension())
-          throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
-        index_record(r, keywords);
+        if (vector.size() != embedder_.dimension())
+          throw dimension_mismatch(embedder_.dimension(), vector.size(), "store record '" + r.id + "'");
+        index_record(r, keywords, vector);
       });
       keywords.finish();
     }
@@ -8249,6 +8277,7 @@ inline void check_same_identity(const store_identity& have, const store_identity
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -8261,22 +8290,42 @@ namespace engram::inline v0::detail {
 /// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert, erase) and histories
 /// (append) are separate members: after reserve(), one thread may fill the records while another fills the
 /// histories (opening a snapshot).
+///
+/// A record's vector is either its own `embedding` or, when inserted with upsert_external(), floats held by the
+/// caller (file_store: the mapped snapshot), which must outlive the table's use of them. Readers see no
+/// difference: get() and for_each() hand out records with their embedding; for_each_vector() gives the vector
+/// as a span without copying it.
 class record_table {
  public:
-  /// The record with this id, or nullptr. O(1) expected.
-  [[nodiscard]] const record* find(std::string_view id) const {
-    const auto at = records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
-    return at == slot_hash_set::none ? nullptr : &records_[at];
-  }
+  /// The record with this id (embedding filled in), or std::nullopt. O(1) expected.
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
-    const auto* r = find(id);
-    return r ? std::optional<record>(*r) : std::nullopt;
+    const auto at = index_of(id);
+    if (at == slot_hash_set::none) return std::nullopt;
+    std::optional<record> out(records_[at]);
+    if (const auto& x = external_[at]; x.data) out->embedding.assign(x.data, x.data + x.size);
+    return out;
   }
 
-  /// Calls f(const record&) for every record, in no particular order.
+  /// Calls f(const record&) for every record, in no particular order (a record with an external vector is
+  /// handed out as a copy holding it).
   template <class F>
   void for_each(F&& f) const {
-    for (const auto& r : records_) f(r);
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      if (const auto& x = external_[i]; x.data) {
+        record copy = records_[i];
+        copy.embedding.assign(x.data, x.data + x.size);
+        f(static_cast<const record&>(copy));
+      } else {
+        f(records_[i]);
+      }
+    }
+  }
+
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying anything: use the span, the record's own `embedding` member may be empty.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    for (std::size_t i = 0; i < records_.size(); ++i) f(records_[i], vector_at(i));
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
@@ -8294,14 +8343,23 @@ class record_table {
   }
 
   /// Inserts `r`, or replaces the record with its id. O(1) expected (amortised).
-  void upsert(record r) {
+  void upsert(record r) { upsert_external(std::move(r), {}); }
+
+  /// As upsert(), the record's vector being `vector` (r.embedding is ignored and dropped when `vector` is not
+  /// empty): the floats are not copied, the caller keeps them alive and unchanged as long as the table may read
+  /// them. O(1) expected (amortised).
+  void upsert_external(record r, std::span<const float> vector) {
+    const external x{vector.empty() ? nullptr : vector.data(), vector.size()};
+    if (x.data) r.embedding = {};
     const auto h = key_hash(r.id);
     const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == r.id; });
     if (at != slot_hash_set::none) {
       records_[at] = std::move(r);
+      external_[at] = x;
       return;
     }
     records_.push_back(std::move(r));
+    external_.push_back(x);
     records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
   }
 
@@ -8315,8 +8373,10 @@ class record_table {
     if (at != last) {
       records_at_.replace(key_hash(records_[last].id), last, at);
       records_[at] = std::move(records_[last]);
+      external_[at] = external_[last];
     }
     records_.pop_back();
+    external_.pop_back();
   }
 
   /// Appends `e` to the history of e.memory_id. O(1) expected (amortised).
@@ -8347,6 +8407,7 @@ class record_table {
   /// Makes room for `records` records and the histories of `memories` memories (hints, opening a snapshot).
   void reserve(std::size_t records, std::size_t memories) {
     records_.reserve(records);
+    external_.reserve(records);
     records_at_.reserve(records);
     histories_.reserve(memories);
     histories_at_.reserve(memories);
@@ -8361,13 +8422,26 @@ class record_table {
   [[nodiscard]] std::size_t history_count() const noexcept { return histories_.size(); }
 
  private:
+  struct external {
+    const float* data = nullptr;  // nullptr: the record's own embedding holds its vector
+    std::size_t size = 0;
+  };
+
   static std::uint64_t key_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+  [[nodiscard]] std::uint32_t index_of(std::string_view id) const {
+    return records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
+  }
+  [[nodiscard]] std::span<const float> vector_at(std::size_t i) const noexcept {
+    const auto& x = external_[i];
+    return x.data ? std::span<const float>(x.data, x.size) : std::span<const float>(records_[i].embedding);
+  }
   [[nodiscard]] std::uint32_t history_at(std::string_view memory_id) const {
     return histories_at_.find(key_hash(memory_id),
                               [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
   }
 
   std::vector<record> records_;
+  std::vector<external> external_;  // parallel to records_
   slot_hash_set records_at_;  // index into records_, by id
   std::vector<std::vector<history_event>> histories_;  // never empty
   slot_hash_set histories_at_;  // index into histories_, by memory id
@@ -8392,8 +8466,10 @@ class record_table {
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -8402,6 +8478,9 @@ namespace engram::inline v0::detail {
 class byte_writer {
  public:
   explicit byte_writer(std::string& out) : out_(out) {}
+
+  /// Bytes in the output string so far.
+  [[nodiscard]] std::size_t size() const noexcept { return out_.size(); }
 
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u32(std::uint32_t v) {
@@ -8425,13 +8504,18 @@ class byte_writer {
     u8(s ? 1 : 0);
     if (s) str(*s);
   }
-  void floats(const std::vector<float>& v) {
+  void floats(std::span<const float> v) {
     u32(static_cast<std::uint32_t>(v.size()));
-    if constexpr (std::endian::native == std::endian::little) {
-      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    } else {
-      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
-    }
+    float_bytes(v);
+  }
+  /// As floats(), plus a pad byte and that many zero bytes before the floats, so that they start at a multiple
+  /// of 4 bytes in a file in which the output string starts at offset `base` (read in place after mapping).
+  void aligned_floats(std::span<const float> v, std::uint64_t base) {
+    u32(static_cast<std::uint32_t>(v.size()));
+    const auto pad = static_cast<std::uint8_t>((4 - (base + out_.size() + 1) % 4) % 4);
+    u8(pad);
+    out_.append(pad, '\0');
+    float_bytes(v);
   }
   void json(const nlohmann::json& j) {
     const auto bytes = nlohmann::json::to_msgpack(j);
@@ -8440,6 +8524,14 @@ class byte_writer {
   }
 
  private:
+  void float_bytes(std::span<const float> v) {
+    if constexpr (std::endian::native == std::endian::little) {
+      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    } else {
+      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
+    }
+  }
+
   std::string& out_;
 };
 
@@ -8487,6 +8579,30 @@ class byte_reader {
     }
     return v;
   }
+  /// Reads what byte_writer::aligned_floats wrote: @returns the floats in place (no copy) when they are aligned
+  /// for float and stored in native order, else an empty span with the floats copied into `owned`.
+  std::span<const float> aligned_floats(std::vector<float>& owned) {
+    const std::size_t n = u32();
+    const auto pad = u8();
+    if (pad > 3) throw storage_error(std::string(what_) + ": bad vector padding " + std::to_string(pad));
+    take(pad);
+    if (n > left() / sizeof(float)) fail();
+    const char* s = take(n * sizeof(float));
+    if (n == 0) return {};
+    if constexpr (std::endian::native == std::endian::little) {
+      if (reinterpret_cast<std::uintptr_t>(s) % alignof(float) == 0)
+        return {reinterpret_cast<const float*>(s), n};
+      owned.resize(n);
+      std::memcpy(owned.data(), s, n * sizeof(float));
+    } else {
+      owned.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        byte_reader r(s + 4 * i, 4, what_);
+        owned[i] = std::bit_cast<float>(r.u32());
+      }
+    }
+    return {};
+  }
   nlohmann::json json() {
     const auto n = u32();
     const auto* s = reinterpret_cast<const std::uint8_t*>(take(n));
@@ -8513,7 +8629,9 @@ class byte_reader {
 inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch().count(); }
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
 
-inline void encode_record(byte_writer& w, const record& r) {
+/// A record's fields in file order, the vector being written (or read) by `vector()`.
+template <class Vector>
+void encode_record_with(byte_writer& w, const record& r, Vector&& vector) {
   w.str(r.id);
   w.str(r.memory);
   w.str(r.hash);
@@ -8525,12 +8643,11 @@ inline void encode_record(byte_writer& w, const record& r) {
   w.str(r.role);
   w.i64(micros_of(r.created_at));
   w.i64(micros_of(r.updated_at));
-  w.floats(r.embedding);
+  vector();
   w.opt_str(r.expiration_date);
 }
-
-inline record decode_record(byte_reader& rd) {
-  record r;
+template <class Vector>
+void decode_record_with(byte_reader& rd, record& r, Vector&& vector) {
   r.id = rd.str();
   r.memory = rd.str();
   r.hash = rd.str();
@@ -8542,9 +8659,33 @@ inline record decode_record(byte_reader& rd) {
   r.role = rd.str();
   r.created_at = timestamp_of(rd.i64());
   r.updated_at = timestamp_of(rd.i64());
-  r.embedding = rd.floats();
+  vector();
   r.expiration_date = rd.opt_str();
+}
+
+inline void encode_record(byte_writer& w, const record& r) {
+  encode_record_with(w, r, [&] { w.floats(r.embedding); });
+}
+
+inline record decode_record(byte_reader& rd) {
+  record r;
+  decode_record_with(rd, r, [&] { r.embedding = rd.floats(); });
   return r;
+}
+
+/// Snapshot form of a record whose vector can be used in place once the file is mapped: encode_record's fields,
+/// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
+/// offset at which w's output string starts.
+inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); });
+}
+
+/// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
+/// in place) and its vector in place in the decoded bytes (empty when copied or when the record has none).
+inline std::pair<record, std::span<const float>> decode_record_aligned(byte_reader& rd) {
+  std::pair<record, std::span<const float>> out;
+  decode_record_with(rd, out.first, [&] { out.second = rd.aligned_floats(out.first.embedding); });
+  return out;
 }
 
 inline void encode_event(byte_writer& w, const history_event& e) {
@@ -8707,6 +8848,7 @@ inline constexpr int storage_format_version = 1;
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -8920,6 +9062,15 @@ class file_store {
     s_->table.for_each(f);
   }
 
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying records or vectors (opening a memory): use the span, the record's `embedding` member may be empty
+  /// (vectors of a snapshot are read in place from the mapped file). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_vector(f);
+  }
+
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
@@ -9033,7 +9184,7 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
   static constexpr std::size_t header_size = 24;
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
@@ -9052,6 +9203,7 @@ class file_store {
     detail::dir_lock lock;
 
     mutable std::shared_mutex mtx;  // guards table, identity
+    std::shared_ptr<const detail::mapped_file> snapshot_map;  // the opened snapshot, when table reads vectors in it
     detail::record_table table;     // records and history
     std::optional<store_identity> identity;
     detail::pending_list queued_adds;  // add_async entries awaiting extraction
@@ -9218,8 +9370,10 @@ class file_store {
     const auto sp = path("snapshot");
     if (!detail::file_exists(sp)) return 0;
     try {
-      detail::mapped_file f(sp);
-      return read_header(f.data(), f.size(), snap_magic, sp);
+      char h[header_size];
+      const auto fd = detail::open_file(sp, O_RDONLY);
+      const auto got = ::pread(fd.get(), h, header_size, 0);
+      return read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), snap_magic, sp);
     } catch (const storage_error&) {
       return 0;
     }
@@ -9279,6 +9433,13 @@ class file_store {
         ++st.report.snapshot_records;
         return;
       }
+      case kind_record_aligned: {  // the vector stays in the mapped snapshot (st.snapshot_map)
+        if (!in_snapshot) break;
+        auto [rec, vector] = detail::decode_record_aligned(r);
+        st.table.upsert_external(std::move(rec), vector);
+        ++st.report.snapshot_records;
+        return;
+      }
       case kind_sizes: {
         if (!in_snapshot) break;
         const auto nr = r.u64(), nh = r.u64();
@@ -9303,7 +9464,8 @@ class file_store {
     st.generation = 0;
     const auto sp = path("snapshot");
     if (detail::file_exists(sp)) {
-      detail::mapped_file f(sp);
+      auto map = std::make_shared<const detail::mapped_file>(sp);
+      const auto& f = *map;
       st.generation = read_header(f.data(), f.size(), snap_magic, sp);
       st.size_hint_limit = f.size() / 64;
       st.snapshot_bytes = f.size();
@@ -9326,7 +9488,8 @@ class file_store {
                                 std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                                 std::to_string(records.size()) + " and " + std::to_string(events.size()));
           ended = true;
-        } else if (kind == kind_record) {
+        } else if (kind == kind_record || kind == kind_record_aligned) {
+          if (kind == kind_record_aligned) st.snapshot_map = map;  // records will point into it
           records.emplace_back(fr.payload, fr.size);
         } else if (kind == kind_event) {
           events.emplace_back(fr.payload, fr.size);
@@ -9586,14 +9749,18 @@ class file_store {
       auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
       std::string buf = header(snap_magic, next);
       std::string payload;
+      std::uint64_t written = 0;  // bytes of the file before buf
+      std::uint64_t payload_at = 0;  // file offset of the payload being encoded
       auto flush = [&](bool force) {
         if (buf.size() >= (4u << 20) || (force && !buf.empty())) {
           detail::write_all(fd.get(), buf.data(), buf.size(), tmp);
+          written += buf.size();
           buf.clear();
         }
       };
       auto put = [&](auto&& encode) {
         payload.clear();
+        payload_at = written + buf.size() + 8;
         detail::byte_writer w(payload);
         encode(w);
         buf += make_frame(payload);
@@ -9620,17 +9787,18 @@ class file_store {
           for (const auto& r : extra->upserts) over[r.id] = &r;
           for (const auto& e : extra->erases) over[e] = nullptr;
         }
-        auto put_record = [&](const record& r) {
+        auto put_record_vector = [&](const record& r, std::span<const float> vector) {
           put([&](detail::byte_writer& w) {
-            w.u8(kind_record);
-            detail::encode_record(w, r);
+            w.u8(kind_record_aligned);
+            detail::encode_record_aligned(w, r, vector, payload_at);
           });
           ++nrec;
         };
-        st.table.for_each([&](const record& r) {
+        auto put_record = [&](const record& r) { put_record_vector(r, r.embedding); };
+        st.table.for_each_vector([&](const record& r, std::span<const float> vector) {
           auto it = over.find(r.id);
           if (it == over.end()) {
-            put_record(r);
+            put_record_vector(r, vector);
           } else if (it->second) {
             put_record(*it->second);
             it->second = nullptr;  // written
@@ -9933,6 +10101,14 @@ class memory_store {
   void for_each(F&& f) const {
     std::shared_lock lock(s_->mtx);
     s_->table.for_each(f);
+  }
+
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying (the span is the record's embedding). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_vector(f);
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.

@@ -45,6 +45,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -258,6 +259,15 @@ class file_store {
     s_->table.for_each(f);
   }
 
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying records or vectors (opening a memory): use the span, the record's `embedding` member may be empty
+  /// (vectors of a snapshot are read in place from the mapped file). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_vector(f);
+  }
+
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
@@ -371,7 +381,7 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
   static constexpr std::size_t header_size = 24;
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
@@ -390,6 +400,7 @@ class file_store {
     detail::dir_lock lock;
 
     mutable std::shared_mutex mtx;  // guards table, identity
+    std::shared_ptr<const detail::mapped_file> snapshot_map;  // the opened snapshot, when table reads vectors in it
     detail::record_table table;     // records and history
     std::optional<store_identity> identity;
     detail::pending_list queued_adds;  // add_async entries awaiting extraction
@@ -556,8 +567,10 @@ class file_store {
     const auto sp = path("snapshot");
     if (!detail::file_exists(sp)) return 0;
     try {
-      detail::mapped_file f(sp);
-      return read_header(f.data(), f.size(), snap_magic, sp);
+      char h[header_size];
+      const auto fd = detail::open_file(sp, O_RDONLY);
+      const auto got = ::pread(fd.get(), h, header_size, 0);
+      return read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), snap_magic, sp);
     } catch (const storage_error&) {
       return 0;
     }
@@ -617,6 +630,13 @@ class file_store {
         ++st.report.snapshot_records;
         return;
       }
+      case kind_record_aligned: {  // the vector stays in the mapped snapshot (st.snapshot_map)
+        if (!in_snapshot) break;
+        auto [rec, vector] = detail::decode_record_aligned(r);
+        st.table.upsert_external(std::move(rec), vector);
+        ++st.report.snapshot_records;
+        return;
+      }
       case kind_sizes: {
         if (!in_snapshot) break;
         const auto nr = r.u64(), nh = r.u64();
@@ -641,7 +661,8 @@ class file_store {
     st.generation = 0;
     const auto sp = path("snapshot");
     if (detail::file_exists(sp)) {
-      detail::mapped_file f(sp);
+      auto map = std::make_shared<const detail::mapped_file>(sp);
+      const auto& f = *map;
       st.generation = read_header(f.data(), f.size(), snap_magic, sp);
       st.size_hint_limit = f.size() / 64;
       st.snapshot_bytes = f.size();
@@ -664,7 +685,8 @@ class file_store {
                                 std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                                 std::to_string(records.size()) + " and " + std::to_string(events.size()));
           ended = true;
-        } else if (kind == kind_record) {
+        } else if (kind == kind_record || kind == kind_record_aligned) {
+          if (kind == kind_record_aligned) st.snapshot_map = map;  // records will point into it
           records.emplace_back(fr.payload, fr.size);
         } else if (kind == kind_event) {
           events.emplace_back(fr.payload, fr.size);
@@ -924,14 +946,18 @@ class file_store {
       auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
       std::string buf = header(snap_magic, next);
       std::string payload;
+      std::uint64_t written = 0;  // bytes of the file before buf
+      std::uint64_t payload_at = 0;  // file offset of the payload being encoded
       auto flush = [&](bool force) {
         if (buf.size() >= (4u << 20) || (force && !buf.empty())) {
           detail::write_all(fd.get(), buf.data(), buf.size(), tmp);
+          written += buf.size();
           buf.clear();
         }
       };
       auto put = [&](auto&& encode) {
         payload.clear();
+        payload_at = written + buf.size() + 8;
         detail::byte_writer w(payload);
         encode(w);
         buf += make_frame(payload);
@@ -958,17 +984,18 @@ class file_store {
           for (const auto& r : extra->upserts) over[r.id] = &r;
           for (const auto& e : extra->erases) over[e] = nullptr;
         }
-        auto put_record = [&](const record& r) {
+        auto put_record_vector = [&](const record& r, std::span<const float> vector) {
           put([&](detail::byte_writer& w) {
-            w.u8(kind_record);
-            detail::encode_record(w, r);
+            w.u8(kind_record_aligned);
+            detail::encode_record_aligned(w, r, vector, payload_at);
           });
           ++nrec;
         };
-        st.table.for_each([&](const record& r) {
+        auto put_record = [&](const record& r) { put_record_vector(r, r.embedding); };
+        st.table.for_each_vector([&](const record& r, std::span<const float> vector) {
           auto it = over.find(r.id);
           if (it == over.end()) {
-            put_record(r);
+            put_record_vector(r, vector);
           } else if (it->second) {
             put_record(*it->second);
             it->second = nullptr;  // written
