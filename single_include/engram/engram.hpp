@@ -8869,6 +8869,9 @@ enum class durability {
   /// When several writers were active at the end of the previous flush, the leader first waits (at most half
   /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
   /// miss the next, and the batches alternate between two halves of them.
+  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
+  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
+  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
   group_commit,
   /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
   /// process, not of the machine. For caches and tests.
@@ -9186,6 +9189,7 @@ class file_store {
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
                                   kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
   static constexpr std::size_t header_size = 24;
+  static constexpr std::uint64_t log_step = 1u << 20;  // group_commit extends the log by this many bytes of zeros
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
 
@@ -9211,7 +9215,8 @@ class file_store {
     mutable std::mutex write_mtx;  // guards the files and the fields below
     detail::unique_fd log;
     std::uint64_t generation = 0;
-    std::uint64_t log_size = 0;
+    std::uint64_t log_size = 0;   // bytes of entries (the log's logical end)
+    std::uint64_t log_alloc = 0;  // size of the log file: log_size plus preallocated zeros (group_commit)
     std::uint64_t snapshot_bytes = 0;
     file_store_stats stats;
     std::string failed;  // non-empty after an fsync failure: the store refuses further writes
@@ -9230,6 +9235,7 @@ class file_store {
     std::condition_variable gather_cv;  // a leader gathering writers waits here; arriving writers notify it
 
     recovery_report report;
+    std::uint64_t log_end = header_size;  // where load() found the log's entries to end
     std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
   };
 
@@ -9362,7 +9368,9 @@ class file_store {
     const auto lp = log_path(st.generation);
     if (!detail::file_exists(lp)) create_log(st.generation);
     st.log = detail::open_file(lp, O_RDWR);
-    st.log_size = detail::file_size(st.log.get(), lp);
+    st.log_alloc = detail::file_size(st.log.get(), lp);
+    st.log_size = std::min(st.log_end, st.log_alloc);
+    st.stats.log_bytes = st.log_size;
     detail::sync_dir(st.dir);
   }
 
@@ -9528,6 +9536,7 @@ class file_store {
     st.report.generation = st.generation;
 
     const auto lp = log_path(st.generation);
+    st.log_end = header_size;
     if (!detail::file_exists(lp)) return;
     detail::mapped_file f(lp);
     const auto gen = read_header(f.data(), f.size(), log_magic, lp);
@@ -9536,8 +9545,13 @@ class file_store {
                           std::to_string(st.generation));
     std::size_t pos = header_size;
     std::string problem;
+    st.log_end = f.size();
     while (pos < f.size()) {
       auto fr = next_frame(f.data(), f.size(), pos);
+      if (!fr.problem.empty() && std::all_of(f.data() + pos, f.data() + f.size(), [](char c) { return c == 0; })) {
+        st.log_end = pos;  // zeros preallocated by group_commit: free space, not damage
+        break;
+      }
       if (fr.problem.empty()) {
         try {
           apply_payload(fr.payload, fr.size, false, lp);
@@ -9560,6 +9574,7 @@ class file_store {
 
     // Damage: drop everything from `pos` on. Count the frames that still parse after it, for the report.
     auto& rep = st.report;
+    st.log_end = pos;
     rep.damage_offset = pos;
     rep.discarded_bytes = f.size() - pos;
     rep.damage = problem;
@@ -9626,10 +9641,18 @@ class file_store {
                           "); reopen it");
     const auto lp = log_path(st.generation);
     try {
+      if (st.options.mode == durability::group_commit && st.log_size + bytes.size() > st.log_alloc) {
+        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::group_commit).
+        const auto want = (st.log_size + bytes.size() + log_step - 1) / log_step * log_step;
+        const std::string zeros(static_cast<std::size_t>(want - st.log_alloc), '\0');
+        detail::pwrite_all(st.log.get(), zeros.data(), zeros.size(), static_cast<off_t>(st.log_alloc), lp);
+        st.log_alloc = want;
+      }
       detail::pwrite_all(st.log.get(), bytes.data(), bytes.size(), static_cast<off_t>(st.log_size), lp);
     } catch (const storage_error&) {
       // Cut off whatever part was written so the next entry follows intact ones.
       if (::ftruncate(st.log.get(), static_cast<off_t>(st.log_size)) != 0) st.failed = "write failed";
+      st.log_alloc = st.log_size;
       throw;
     }
     if (sync) {
@@ -9852,7 +9875,7 @@ class file_store {
       throw;
     }
     st.generation = next;
-    st.log_size = header_size;
+    st.log_size = st.log_alloc = header_size;
     mark_durable(st.appended);  // everything appended so far is in the fsync'd snapshot
     st.snapshot_bytes = std::filesystem::file_size(sp);
     std::remove(old.c_str());
