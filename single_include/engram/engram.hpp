@@ -8003,7 +8003,9 @@ class basic_memory {
 /// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
 /// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
 /// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
-/// not a crash artefact). Records stay in memory after opening, so reads never touch the disk.
+/// not a crash artefact). Records stay in memory after opening. A snapshot's record entries (kind 9) hold their
+/// vector 4-byte aligned in the file, and the store keeps the snapshot mapped and reads those vectors in place
+/// (no copy at open: the page cache holds them); earlier snapshots (kind 3, vectors copied out) still open.
 
 // ---- begin <engram/async/pending_list.hpp>
 /// @file async/pending_list.hpp
@@ -8188,6 +8190,10 @@ class mapped_file {
     if (data_) ::munmap(const_cast<char*>(data_), size_);
   }
   [[nodiscard]] const char* data() const noexcept { return data_; }
+  /// Drops the sequential-read hint given at mapping: for a mapping kept to read from at random afterwards.
+  void advise_normal() const noexcept {
+    if (data_) ::madvise(const_cast<char*>(data_), size_, MADV_NORMAL);
+  }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
  private:
@@ -9103,6 +9109,7 @@ class file_store {
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
     s_->table.clear();
+    s_->snapshot_map.reset();
   }
 
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
@@ -9507,6 +9514,7 @@ class file_store {
         pos += 8 + fr.size;
       }
       if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+      if (st.snapshot_map == map) map->advise_normal();  // kept: get() reads vectors from it at random
       auto apply_all = [&](const std::vector<std::pair<const char*, std::size_t>>& entries) {
         for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
       };
