@@ -1,10 +1,17 @@
 // Opening a memory over a store that already holds records: the bookkeeping rebuilt in bulk must be the
 // same as the one built one add at a time.
 #include <engram/engram.hpp>
+#include <engram/detail/crc32c.hpp>
+#include <engram/detail/record_codec.hpp>
+#include <engram/store/file_store.hpp>
+
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -144,4 +151,165 @@ TEST_CASE("reopen: a large store reopens with every memory findable by id, scope
   REQUIRE(again.results.size() == 1);
   CHECK(again.results.front().event == event_kind::none);
   CHECK(mem.size() == n);
+}
+
+namespace {
+
+record sample_record(std::size_t i, std::size_t dim) {
+  record r;
+  r.id = "rec-" + std::to_string(i);
+  r.memory = "remembered thing number " + std::to_string(i);
+  r.hash = detail::md5_hex(r.memory);
+  r.metadata = nlohmann::json{{"i", i}, {"tag", i % 2 ? "odd" : "even"}};
+  r.user_id = "u" + std::to_string(i % 3);
+  r.created_at = r.updated_at = utc_now();
+  if (i % 7 != 3) {  // some records have no vector (imported text)
+    r.embedding.resize(dim + i % 2);  // odd ones: another length, so sizes and padding vary
+    for (std::size_t k = 0; k < r.embedding.size(); ++k) r.embedding[k] = float(i) * 0.5f + float(k) / 7.0f;
+  }
+  return r;
+}
+
+std::map<std::string, record> all_records(const file_store& s) {
+  std::map<std::string, record> out;
+  s.for_each([&](const record& r) { out[r.id] = r; });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("reopen: file_store reads snapshot vectors in place and keeps them exact through changes", "[reopen]") {
+  engram_test::temp_dir dir;
+  const auto db = dir.sub("db");
+  std::map<std::string, record> want;
+  {
+    file_store s(db, {.mode = durability::buffered});
+    write_batch b;
+    for (std::size_t i = 0; i < 40; ++i) {
+      b.upserts.push_back(sample_record(i, 5));
+      want[b.upserts.back().id] = b.upserts.back();
+    }
+    s.apply(b);
+    s.compact();
+  }
+  for (int round = 0; round < 3; ++round) {
+    file_store s(db, {.mode = durability::buffered});
+    CHECK(s.recovery().snapshot_records == want.size());
+    CHECK(all_records(s) == want);
+    std::size_t visited = 0;
+    s.for_each_vector([&](const record& r, std::span<const float> v) {
+      ++visited;
+      const auto& w = want.at(r.id);
+      CHECK(std::vector<float>(v.begin(), v.end()) == w.embedding);
+      CHECK(reinterpret_cast<std::uintptr_t>(v.data()) % alignof(float) == 0);
+    });
+    CHECK(visited == want.size());
+    for (const auto& [id, r] : want) CHECK(s.get(id) == r);
+    // replace one, erase one, add one: the others keep reading their vectors from the mapped snapshot
+    write_batch b;
+    auto changed = sample_record(100 + std::size_t(round), 5);
+    changed.id = "rec-" + std::to_string(round * 5 + 1);
+    b.upserts.push_back(changed);
+    b.upserts.push_back(sample_record(200 + std::size_t(round), 5));
+    b.erases.push_back("rec-" + std::to_string(round * 5 + 2));
+    s.apply(b);
+    want[changed.id] = changed;
+    want[b.upserts.back().id] = b.upserts.back();
+    want.erase(b.erases.front());
+    CHECK(all_records(s) == want);
+    if (round != 1) s.compact();  // round 1: the changes stay in the log
+  }
+}
+
+TEST_CASE("reopen: a memory over a compacted file_store finds every memory by vector after reopening", "[reopen]") {
+  engram_test::temp_dir dir;
+  const hashing_embedder emb(32);
+  using mem_t = basic_memory<hashing_embedder, flat_index, file_store, verbatim_extractor>;
+  std::vector<std::string> texts;
+  for (int i = 0; i < 30; ++i) texts.push_back("fact " + std::to_string(i) + " about hobby" + std::to_string(i * 7));
+  {
+    mem_t mem(emb, file_store(dir.sub("db"), {.mode = durability::buffered}));
+    for (const auto& t : texts) mem.add(t, user("alice"), {.infer = false});
+  }
+  file_store(dir.sub("db")).compact();
+  mem_t mem(emb, file_store(dir.sub("db"), {.mode = durability::buffered}));
+  REQUIRE(mem.size() == texts.size());
+  for (const auto& t : texts) {
+    const auto hits = mem.search(t, user("alice"), {.limit = 1, .mode = search_mode::semantic});
+    REQUIRE(hits.size() == 1);
+    CHECK(hits.front().record.memory == t);
+    CHECK(hits.front().record.embedding == emb.embed(t));
+  }
+}
+
+TEST_CASE("reopen: a snapshot of the earlier format (vectors inside each record entry) still opens", "[reopen]") {
+  engram_test::temp_dir dir;
+  const auto db = dir.sub("db");
+  std::filesystem::create_directories(db);
+  // Written by hand as the earlier file_store wrote it: header, identity, sizes, records (kind 3), events
+  // (kind 4), end (kind 5), with an empty log of the same generation.
+  auto header = [](const char* magic) {
+    std::string h(magic, 8);
+    detail::byte_writer w(h);
+    w.u32(static_cast<std::uint32_t>(storage_format_version));
+    w.u32(0);
+    w.u64(3);
+    return h;
+  };
+  std::string file = header("ENGRMSNP");
+  auto frame = [&](const std::string& payload) {
+    std::string f;
+    detail::byte_writer w(f);
+    w.u32(static_cast<std::uint32_t>(payload.size()));
+    std::uint32_t crc = detail::crc32c(f.data(), 4);
+    crc = detail::crc32c_extend(crc, payload.data(), payload.size());
+    w.u32(crc);
+    file += f + payload;
+  };
+  std::string p;
+  detail::byte_writer w(p);
+  w.u8(2);
+  w.str("hashing-v1");
+  w.u64(5);
+  frame(p);
+  p.clear();
+  w.u8(6);
+  w.u64(10);
+  w.u64(10);
+  frame(p);
+  std::map<std::string, record> want;
+  for (std::size_t i = 0; i < 10; ++i) {
+    const auto r = sample_record(i, 5);
+    want[r.id] = r;
+    p.clear();
+    w.u8(3);
+    detail::encode_record(w, r);
+    frame(p);
+    p.clear();
+    w.u8(4);
+    detail::encode_event(w, history_event{"ev-" + r.id, r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
+                                          std::nullopt, false, "", "user"});
+    frame(p);
+  }
+  p.clear();
+  w.u8(5);
+  w.u64(10);
+  w.u64(10);
+  frame(p);
+  std::ofstream(db + "/snapshot", std::ios::binary) << file;
+  std::ofstream(db + "/log.3", std::ios::binary) << header("ENGRMLOG");
+
+  {
+    file_store s(db);
+    CHECK(s.recovery().snapshot_records == 10);
+    CHECK(s.recovery().snapshot_events == 10);
+    CHECK(all_records(s) == want);
+    CHECK(s.history("rec-4").size() == 1);
+    REQUIRE(s.identity());
+    CHECK(s.identity()->dimension == 5);
+    s.compact();  // rewritten in the current format
+  }
+  file_store s(db, {.read_only = true});
+  CHECK(all_records(s) == want);
+  CHECK(s.history("rec-4").size() == 1);
 }

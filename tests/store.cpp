@@ -356,3 +356,50 @@ TEST_CASE("store: an intact entry that cannot be decoded refuses the open and ch
   CHECK_THROWS_WITH(file_store(d), Catch::Contains("cannot be decoded"));
   CHECK(read_bytes(d + "/log.0") == bytes);  // nothing cut away
 }
+
+TEST_CASE("store: group commit preallocates the log with zeros; opening treats them as free space, not damage",
+          "[store][file]") {
+  temp_dir dir;
+  const auto db = dir.sub("db");
+  const auto log = db + "/log.0";
+  std::uint64_t end = 0;
+  {
+    file_store s(db, {.mode = durability::group_commit});
+    for (int i = 0; i < 5; ++i) {
+      write_batch w;
+      w.upserts = {sample_record(i)};
+      s.apply(w);
+    }
+    end = s.stats().log_bytes;
+  }
+  auto bytes = read_bytes(log);
+  REQUIRE(bytes.size() > end);  // zeros ahead of the entries
+  CHECK(bytes.find_first_not_of('\0', end) == std::string::npos);
+  {
+    std::vector<std::string> warnings;
+    file_store s(db, {.mode = durability::group_commit, .on_warning = [&](const std::string& w) { warnings.push_back(w); }});
+    CHECK(warnings.empty());
+    CHECK_FALSE(s.recovery().damaged());
+    CHECK(s.recovery().log_entries == 5);
+    CHECK(s.stats().log_bytes == end);
+    write_batch w;
+    w.upserts = {sample_record(5)};
+    s.apply(w);  // follows the intact entries, inside the zeros
+    end = s.stats().log_bytes;
+  }
+  {
+    file_store s(db);  // another mode reads the same log
+    CHECK(s.size() == 6);
+    CHECK_FALSE(s.recovery().damaged());
+  }
+  // A torn entry inside the zeros (its first bytes written, the rest not) is damage, as at the end of a file.
+  bytes = read_bytes(log);
+  REQUIRE(bytes.size() > end + 40);
+  for (std::size_t i = 0; i < 20; ++i) bytes[end + i] = bytes[24 + i];
+  write_bytes(log, bytes);
+  file_store s(db, {.on_warning = [](const std::string&) {}});
+  CHECK(s.size() == 6);
+  CHECK(s.recovery().damaged());
+  CHECK(s.recovery().damage_offset == end);
+  CHECK(s.recovery().discarded_bytes == bytes.size() - end);
+}

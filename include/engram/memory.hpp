@@ -894,13 +894,14 @@ class basic_memory {
     return out;
   }
 
-  void index_record(const record& r) { index_record(r, keyword_); }
-  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening).
+  void index_record(const record& r) { index_record(r, keyword_, r.embedding); }
+  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening) and the
+  /// vector being `vector` (the store's, when opening).
   template <class Keywords>
-  void index_record(const record& r, Keywords& keywords) {
+  void index_record(const record& r, Keywords& keywords, std::span<const float> vector) {
     const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
     const auto slot = catalog_.attach(r.id, p, r.hash);
-    index_.add(slot, p, r.embedding);
+    index_.add(slot, p, vector);
     columns_.assign(slot, r);
     keywords.add(slot, p, r.memory);
     while (access_.size() <= slot) access_.emplace_back(0u);
@@ -1167,6 +1168,16 @@ class basic_memory {
     feed_duplicates_.clear();
   }
 
+  /// Calls f(const record&, std::span<const float> vector) for every stored record: through the store's
+  /// for_each_vector when it has one (no copy; file_store reads snapshot vectors in place), else for_each.
+  template <class F>
+  void for_each_stored(F&& f) const {
+    if constexpr (requires { store_.for_each_vector([](const record&, std::span<const float>) {}); })
+      store_.for_each_vector(f);
+    else
+      store_.for_each([&](const record& r) { f(r, std::span<const float>(r.embedding)); });
+  }
+
   /// Indexes every record of the store (opening). The keyword index is built on a second thread meanwhile
   /// when the store is large; partitions, catalog and expiry arrays are sized once from a counting pass.
   void rebuild_index() {
@@ -1177,7 +1188,7 @@ class basic_memory {
     // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
     if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
       std::vector<std::size_t> counts;  // by partition
-      store_.for_each([&](const record& r) {
+      for_each_stored([&](const record& r, std::span<const float>) {
         const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
         if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
         ++counts[p];
@@ -1189,14 +1200,14 @@ class basic_memory {
     {
       keyword_index::bulk_loader keywords(keyword_,
                                           expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
-      store_.for_each([&](const record& r) {
-        if (r.embedding.empty()) {
+      for_each_stored([&](const record& r, std::span<const float> vector) {
+        if (vector.empty()) {
           missing.push_back(r);
           return;
         }
-        if (r.embedding.size() != embedder_.dimension())
-          throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
-        index_record(r, keywords);
+        if (vector.size() != embedder_.dimension())
+          throw dimension_mismatch(embedder_.dimension(), vector.size(), "store record '" + r.id + "'");
+        index_record(r, keywords, vector);
       });
       keywords.finish();
     }

@@ -6677,8 +6677,10 @@ class keyword_index {
   std::size_t size_ = 0;
 };
 
-/// Fills a keyword_index with many documents (opening a large memory): add() tokenises each text into a
-/// chunk, and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
+/// Fills a keyword_index with many documents (opening a large memory): add() collects texts into chunks, and
+/// full chunks are indexed by a second thread while the caller goes on reading its store. Tokenising is shared
+/// between the two threads: a chunk is tokenised by the caller while the worker has a backlog, else by the
+/// worker, so neither waits for the other for long. The result is
 /// the index the same keyword_index::add calls would build. Until finish() returned (or the loader was
 /// destroyed), the index must not be used, and add() must be called from one thread only.
 class keyword_index::bulk_loader {
@@ -6700,11 +6702,17 @@ class keyword_index::bulk_loader {
       index_.add(slot, p, text);
       return;
     }
-    const auto terms = keyword_terms(text);
-    cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
-    for (const auto& t : terms) {
-      cur_.terms.emplace_back(cur_.text.size(), t.size());
-      cur_.text.append(t);
+    if (!cur_.tokenized) {  // the worker tokenises this chunk: keep the text
+      cur_.docs.push_back({slot, p, cur_.terms.size(), 1});
+      cur_.terms.emplace_back(cur_.text.size(), text.size());
+      cur_.text.append(text);
+    } else {
+      const auto terms = keyword_terms(text);
+      cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
+      for (const auto& t : terms) {
+        cur_.terms.emplace_back(cur_.text.size(), t.size());
+        cur_.text.append(t);
+      }
     }
     if (cur_.docs.size() >= chunk_docs) hand_over();
   }
@@ -6722,17 +6730,21 @@ class keyword_index::bulk_loader {
   struct chunk {
     std::vector<doc> docs;
     std::vector<std::pair<std::size_t, std::size_t>> terms;  // (offset, size) in text
-    std::string text;                                        // the terms of every document, back to back
+    std::string text;  // the terms of every document, back to back (untokenised: each document's whole text)
+    bool tokenized = false;  // false: each doc has one "term", its text, which the worker tokenises
   };
 
   void hand_over() {
+    bool backlog = false;
     {
       std::lock_guard lock(mtx_);
       if (!failed_) queue_.push_back(std::move(cur_));  // after a failure finish() reports it; nothing more is indexed
+      backlog = queue_.size() > 1;
     }
     cv_.notify_one();
     cur_ = chunk{};
     cur_.docs.reserve(chunk_docs);
+    cur_.tokenized = backlog;  // the worker is behind: tokenise the next chunk here
   }
 
   void stop(bool keep) {
@@ -6761,6 +6773,11 @@ class keyword_index::bulk_loader {
         }
         std::vector<std::string_view> terms;
         for (const auto& d : c.docs) {
+          if (!c.tokenized) {
+            const auto& [at, size] = c.terms[d.first_term];
+            index_.add_terms(d.slot, d.partition, keyword_terms(std::string_view(c.text).substr(at, size)));
+            continue;
+          }
           terms.clear();
           for (std::size_t i = d.first_term; i < d.first_term + d.terms; ++i)
             terms.push_back(std::string_view(c.text).substr(c.terms[i].first, c.terms[i].second));
@@ -7776,13 +7793,14 @@ class basic_memory {
     return out;
   }
 
-  void index_record(const record& r) { index_record(r, keyword_); }
-  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening).
+  void index_record(const record& r) { index_record(r, keyword_, r.embedding); }
+  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening) and the
+  /// vector being `vector` (the store's, when opening).
   template <class Keywords>
-  void index_record(const record& r, Keywords& keywords) {
+  void index_record(const record& r, Keywords& keywords, std::span<const float> vector) {
     const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
     const auto slot = catalog_.attach(r.id, p, r.hash);
-    index_.add(slot, p, r.embedding);
+    index_.add(slot, p, vector);
     columns_.assign(slot, r);
     keywords.add(slot, p, r.memory);
     while (access_.size() <= slot) access_.emplace_back(0u);
@@ -8049,6 +8067,16 @@ class basic_memory {
     feed_duplicates_.clear();
   }
 
+  /// Calls f(const record&, std::span<const float> vector) for every stored record: through the store's
+  /// for_each_vector when it has one (no copy; file_store reads snapshot vectors in place), else for_each.
+  template <class F>
+  void for_each_stored(F&& f) const {
+    if constexpr (requires { store_.for_each_vector([](const record&, std::span<const float>) {}); })
+      store_.for_each_vector(f);
+    else
+      store_.for_each([&](const record& r) { f(r, std::span<const float>(r.embedding)); });
+  }
+
   /// Indexes every record of the store (opening). The keyword index is built on a second thread meanwhile
   /// when the store is large; partitions, catalog and expiry arrays are sized once from a counting pass.
   void rebuild_index() {
@@ -8059,7 +8087,7 @@ class basic_memory {
     // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
     if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
       std::vector<std::size_t> counts;  // by partition
-      store_.for_each([&](const record& r) {
+      for_each_stored([&](const record& r, std::span<const float>) {
         const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
         if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
         ++counts[p];
@@ -8071,14 +8099,14 @@ class basic_memory {
     {
       keyword_index::bulk_loader keywords(keyword_,
                                           expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
-      store_.for_each([&](const record& r) {
-        if (r.embedding.empty()) {
+      for_each_stored([&](const record& r, std::span<const float> vector) {
+        if (vector.empty()) {
           missing.push_back(r);
           return;
         }
-        if (r.embedding.size() != embedder_.dimension())
-          throw dimension_mismatch(embedder_.dimension(), r.embedding.size(), "store record '" + r.id + "'");
-        index_record(r, keywords);
+        if (vector.size() != embedder_.dimension())
+          throw dimension_mismatch(embedder_.dimension(), vector.size(), "store record '" + r.id + "'");
+        index_record(r, keywords, vector);
       });
       keywords.finish();
     }
@@ -8640,7 +8668,9 @@ class basic_memory {
 /// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
 /// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
 /// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
-/// not a crash artefact). Records stay in memory after opening, so reads never touch the disk.
+/// not a crash artefact). Records stay in memory after opening. A snapshot's record entries (kind 9) hold their
+/// vector 4-byte aligned in the file, and the store keeps the snapshot mapped and reads those vectors in place
+/// (no copy at open: the page cache holds them); earlier snapshots (kind 3, vectors copied out) still open.
 
 // ---- begin <engram/async/pending_list.hpp>
 /// @file async/pending_list.hpp
@@ -8825,6 +8855,10 @@ class mapped_file {
     if (data_) ::munmap(const_cast<char*>(data_), size_);
   }
   [[nodiscard]] const char* data() const noexcept { return data_; }
+  /// Drops the sequential-read hint given at mapping: for a mapping kept to read from at random afterwards.
+  void advise_normal() const noexcept {
+    if (data_) ::madvise(const_cast<char*>(data_), size_, MADV_NORMAL);
+  }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
  private:
@@ -8914,6 +8948,7 @@ inline void check_same_identity(const store_identity& have, const store_identity
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -8926,22 +8961,42 @@ namespace engram::inline v0::detail {
 /// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert, erase) and histories
 /// (append) are separate members: after reserve(), one thread may fill the records while another fills the
 /// histories (opening a snapshot).
+///
+/// A record's vector is either its own `embedding` or, when inserted with upsert_external(), floats held by the
+/// caller (file_store: the mapped snapshot), which must outlive the table's use of them. Readers see no
+/// difference: get() and for_each() hand out records with their embedding; for_each_vector() gives the vector
+/// as a span without copying it.
 class record_table {
  public:
-  /// The record with this id, or nullptr. O(1) expected.
-  [[nodiscard]] const record* find(std::string_view id) const {
-    const auto at = records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
-    return at == slot_hash_set::none ? nullptr : &records_[at];
-  }
+  /// The record with this id (embedding filled in), or std::nullopt. O(1) expected.
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
-    const auto* r = find(id);
-    return r ? std::optional<record>(*r) : std::nullopt;
+    const auto at = index_of(id);
+    if (at == slot_hash_set::none) return std::nullopt;
+    std::optional<record> out(records_[at]);
+    if (const auto& x = external_[at]; x.data) out->embedding.assign(x.data, x.data + x.size);
+    return out;
   }
 
-  /// Calls f(const record&) for every record, in no particular order.
+  /// Calls f(const record&) for every record, in no particular order (a record with an external vector is
+  /// handed out as a copy holding it).
   template <class F>
   void for_each(F&& f) const {
-    for (const auto& r : records_) f(r);
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      if (const auto& x = external_[i]; x.data) {
+        record copy = records_[i];
+        copy.embedding.assign(x.data, x.data + x.size);
+        f(static_cast<const record&>(copy));
+      } else {
+        f(records_[i]);
+      }
+    }
+  }
+
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying anything: use the span, the record's own `embedding` member may be empty.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    for (std::size_t i = 0; i < records_.size(); ++i) f(records_[i], vector_at(i));
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
@@ -8959,14 +9014,23 @@ class record_table {
   }
 
   /// Inserts `r`, or replaces the record with its id. O(1) expected (amortised).
-  void upsert(record r) {
+  void upsert(record r) { upsert_external(std::move(r), {}); }
+
+  /// As upsert(), the record's vector being `vector` (r.embedding is ignored and dropped when `vector` is not
+  /// empty): the floats are not copied, the caller keeps them alive and unchanged as long as the table may read
+  /// them. O(1) expected (amortised).
+  void upsert_external(record r, std::span<const float> vector) {
+    const external x{vector.empty() ? nullptr : vector.data(), vector.size()};
+    if (x.data) r.embedding = {};
     const auto h = key_hash(r.id);
     const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == r.id; });
     if (at != slot_hash_set::none) {
       records_[at] = std::move(r);
+      external_[at] = x;
       return;
     }
     records_.push_back(std::move(r));
+    external_.push_back(x);
     records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
   }
 
@@ -8980,8 +9044,10 @@ class record_table {
     if (at != last) {
       records_at_.replace(key_hash(records_[last].id), last, at);
       records_[at] = std::move(records_[last]);
+      external_[at] = external_[last];
     }
     records_.pop_back();
+    external_.pop_back();
   }
 
   /// Appends `e` to the history of e.memory_id. O(1) expected (amortised).
@@ -9012,6 +9078,7 @@ class record_table {
   /// Makes room for `records` records and the histories of `memories` memories (hints, opening a snapshot).
   void reserve(std::size_t records, std::size_t memories) {
     records_.reserve(records);
+    external_.reserve(records);
     records_at_.reserve(records);
     histories_.reserve(memories);
     histories_at_.reserve(memories);
@@ -9026,13 +9093,26 @@ class record_table {
   [[nodiscard]] std::size_t history_count() const noexcept { return histories_.size(); }
 
  private:
+  struct external {
+    const float* data = nullptr;  // nullptr: the record's own embedding holds its vector
+    std::size_t size = 0;
+  };
+
   static std::uint64_t key_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+  [[nodiscard]] std::uint32_t index_of(std::string_view id) const {
+    return records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
+  }
+  [[nodiscard]] std::span<const float> vector_at(std::size_t i) const noexcept {
+    const auto& x = external_[i];
+    return x.data ? std::span<const float>(x.data, x.size) : std::span<const float>(records_[i].embedding);
+  }
   [[nodiscard]] std::uint32_t history_at(std::string_view memory_id) const {
     return histories_at_.find(key_hash(memory_id),
                               [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
   }
 
   std::vector<record> records_;
+  std::vector<external> external_;  // parallel to records_
   slot_hash_set records_at_;  // index into records_, by id
   std::vector<std::vector<history_event>> histories_;  // never empty
   slot_hash_set histories_at_;  // index into histories_, by memory id
@@ -9057,8 +9137,10 @@ class record_table {
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -9067,6 +9149,9 @@ namespace engram::inline v0::detail {
 class byte_writer {
  public:
   explicit byte_writer(std::string& out) : out_(out) {}
+
+  /// Bytes in the output string so far.
+  [[nodiscard]] std::size_t size() const noexcept { return out_.size(); }
 
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u32(std::uint32_t v) {
@@ -9090,13 +9175,18 @@ class byte_writer {
     u8(s ? 1 : 0);
     if (s) str(*s);
   }
-  void floats(const std::vector<float>& v) {
+  void floats(std::span<const float> v) {
     u32(static_cast<std::uint32_t>(v.size()));
-    if constexpr (std::endian::native == std::endian::little) {
-      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    } else {
-      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
-    }
+    float_bytes(v);
+  }
+  /// As floats(), plus a pad byte and that many zero bytes before the floats, so that they start at a multiple
+  /// of 4 bytes in a file in which the output string starts at offset `base` (read in place after mapping).
+  void aligned_floats(std::span<const float> v, std::uint64_t base) {
+    u32(static_cast<std::uint32_t>(v.size()));
+    const auto pad = static_cast<std::uint8_t>((4 - (base + out_.size() + 1) % 4) % 4);
+    u8(pad);
+    out_.append(pad, '\0');
+    float_bytes(v);
   }
   void json(const nlohmann::json& j) {
     const auto bytes = nlohmann::json::to_msgpack(j);
@@ -9105,6 +9195,14 @@ class byte_writer {
   }
 
  private:
+  void float_bytes(std::span<const float> v) {
+    if constexpr (std::endian::native == std::endian::little) {
+      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    } else {
+      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
+    }
+  }
+
   std::string& out_;
 };
 
@@ -9152,6 +9250,30 @@ class byte_reader {
     }
     return v;
   }
+  /// Reads what byte_writer::aligned_floats wrote: @returns the floats in place (no copy) when they are aligned
+  /// for float and stored in native order, else an empty span with the floats copied into `owned`.
+  std::span<const float> aligned_floats(std::vector<float>& owned) {
+    const std::size_t n = u32();
+    const auto pad = u8();
+    if (pad > 3) throw storage_error(std::string(what_) + ": bad vector padding " + std::to_string(pad));
+    take(pad);
+    if (n > left() / sizeof(float)) fail();
+    const char* s = take(n * sizeof(float));
+    if (n == 0) return {};
+    if constexpr (std::endian::native == std::endian::little) {
+      if (reinterpret_cast<std::uintptr_t>(s) % alignof(float) == 0)
+        return {reinterpret_cast<const float*>(s), n};
+      owned.resize(n);
+      std::memcpy(owned.data(), s, n * sizeof(float));
+    } else {
+      owned.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        byte_reader r(s + 4 * i, 4, what_);
+        owned[i] = std::bit_cast<float>(r.u32());
+      }
+    }
+    return {};
+  }
   nlohmann::json json() {
     const auto n = u32();
     const auto* s = reinterpret_cast<const std::uint8_t*>(take(n));
@@ -9178,7 +9300,9 @@ class byte_reader {
 inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch().count(); }
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
 
-inline void encode_record(byte_writer& w, const record& r) {
+/// A record's fields in file order, the vector being written (or read) by `vector()`.
+template <class Vector>
+void encode_record_with(byte_writer& w, const record& r, Vector&& vector) {
   w.str(r.id);
   w.str(r.memory);
   w.str(r.hash);
@@ -9190,12 +9314,11 @@ inline void encode_record(byte_writer& w, const record& r) {
   w.str(r.role);
   w.i64(micros_of(r.created_at));
   w.i64(micros_of(r.updated_at));
-  w.floats(r.embedding);
+  vector();
   w.opt_str(r.expiration_date);
 }
-
-inline record decode_record(byte_reader& rd) {
-  record r;
+template <class Vector>
+void decode_record_with(byte_reader& rd, record& r, Vector&& vector) {
   r.id = rd.str();
   r.memory = rd.str();
   r.hash = rd.str();
@@ -9207,9 +9330,33 @@ inline record decode_record(byte_reader& rd) {
   r.role = rd.str();
   r.created_at = timestamp_of(rd.i64());
   r.updated_at = timestamp_of(rd.i64());
-  r.embedding = rd.floats();
+  vector();
   r.expiration_date = rd.opt_str();
+}
+
+inline void encode_record(byte_writer& w, const record& r) {
+  encode_record_with(w, r, [&] { w.floats(r.embedding); });
+}
+
+inline record decode_record(byte_reader& rd) {
+  record r;
+  decode_record_with(rd, r, [&] { r.embedding = rd.floats(); });
   return r;
+}
+
+/// Snapshot form of a record whose vector can be used in place once the file is mapped: encode_record's fields,
+/// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
+/// offset at which w's output string starts.
+inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); });
+}
+
+/// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
+/// in place) and its vector in place in the decoded bytes (empty when copied or when the record has none).
+inline std::pair<record, std::span<const float>> decode_record_aligned(byte_reader& rd) {
+  std::pair<record, std::span<const float>> out;
+  decode_record_with(rd, out.first, [&] { out.second = rd.aligned_floats(out.first.embedding); });
+  return out;
 }
 
 inline void encode_event(byte_writer& w, const history_event& e) {
@@ -9372,6 +9519,7 @@ inline constexpr int storage_format_version = 1;
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -9392,6 +9540,9 @@ enum class durability {
   /// When several writers were active at the end of the previous flush, the leader first waits (at most half
   /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
   /// miss the next, and the batches alternate between two halves of them.
+  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
+  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
+  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
   group_commit,
   /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
   /// process, not of the machine. For caches and tests.
@@ -9585,6 +9736,15 @@ class file_store {
     s_->table.for_each(f);
   }
 
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying records or vectors (opening a memory): use the span, the record's `embedding` member may be empty
+  /// (vectors of a snapshot are read in place from the mapped file). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_vector(f);
+  }
+
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
@@ -9614,6 +9774,7 @@ class file_store {
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
     s_->table.clear();
+    s_->snapshot_map.reset();
   }
 
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
@@ -9698,8 +9859,9 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
   static constexpr std::size_t header_size = 24;
+  static constexpr std::uint64_t log_step = 1u << 20;  // group_commit extends the log by this many bytes of zeros
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
 
@@ -9717,6 +9879,7 @@ class file_store {
     detail::dir_lock lock;
 
     mutable std::shared_mutex mtx;  // guards table, identity
+    std::shared_ptr<const detail::mapped_file> snapshot_map;  // the opened snapshot, when table reads vectors in it
     detail::record_table table;     // records and history
     std::optional<store_identity> identity;
     detail::pending_list queued_adds;  // add_async entries awaiting extraction
@@ -9724,7 +9887,8 @@ class file_store {
     mutable std::mutex write_mtx;  // guards the files and the fields below
     detail::unique_fd log;
     std::uint64_t generation = 0;
-    std::uint64_t log_size = 0;
+    std::uint64_t log_size = 0;   // bytes of entries (the log's logical end)
+    std::uint64_t log_alloc = 0;  // size of the log file: log_size plus preallocated zeros (group_commit)
     std::uint64_t snapshot_bytes = 0;
     file_store_stats stats;
     std::string failed;  // non-empty after an fsync failure: the store refuses further writes
@@ -9743,6 +9907,7 @@ class file_store {
     std::condition_variable gather_cv;  // a leader gathering writers waits here; arriving writers notify it
 
     recovery_report report;
+    std::uint64_t log_end = header_size;  // where load() found the log's entries to end
     std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
   };
 
@@ -9875,7 +10040,9 @@ class file_store {
     const auto lp = log_path(st.generation);
     if (!detail::file_exists(lp)) create_log(st.generation);
     st.log = detail::open_file(lp, O_RDWR);
-    st.log_size = detail::file_size(st.log.get(), lp);
+    st.log_alloc = detail::file_size(st.log.get(), lp);
+    st.log_size = std::min(st.log_end, st.log_alloc);
+    st.stats.log_bytes = st.log_size;
     detail::sync_dir(st.dir);
   }
 
@@ -9883,8 +10050,10 @@ class file_store {
     const auto sp = path("snapshot");
     if (!detail::file_exists(sp)) return 0;
     try {
-      detail::mapped_file f(sp);
-      return read_header(f.data(), f.size(), snap_magic, sp);
+      char h[header_size];
+      const auto fd = detail::open_file(sp, O_RDONLY);
+      const auto got = ::pread(fd.get(), h, header_size, 0);
+      return read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), snap_magic, sp);
     } catch (const storage_error&) {
       return 0;
     }
@@ -9944,6 +10113,13 @@ class file_store {
         ++st.report.snapshot_records;
         return;
       }
+      case kind_record_aligned: {  // the vector stays in the mapped snapshot (st.snapshot_map)
+        if (!in_snapshot) break;
+        auto [rec, vector] = detail::decode_record_aligned(r);
+        st.table.upsert_external(std::move(rec), vector);
+        ++st.report.snapshot_records;
+        return;
+      }
       case kind_sizes: {
         if (!in_snapshot) break;
         const auto nr = r.u64(), nh = r.u64();
@@ -9968,7 +10144,8 @@ class file_store {
     st.generation = 0;
     const auto sp = path("snapshot");
     if (detail::file_exists(sp)) {
-      detail::mapped_file f(sp);
+      auto map = std::make_shared<const detail::mapped_file>(sp);
+      const auto& f = *map;
       st.generation = read_header(f.data(), f.size(), snap_magic, sp);
       st.size_hint_limit = f.size() / 64;
       st.snapshot_bytes = f.size();
@@ -9991,7 +10168,8 @@ class file_store {
                                 std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                                 std::to_string(records.size()) + " and " + std::to_string(events.size()));
           ended = true;
-        } else if (kind == kind_record) {
+        } else if (kind == kind_record || kind == kind_record_aligned) {
+          if (kind == kind_record_aligned) st.snapshot_map = map;  // records will point into it
           records.emplace_back(fr.payload, fr.size);
         } else if (kind == kind_event) {
           events.emplace_back(fr.payload, fr.size);
@@ -10001,6 +10179,7 @@ class file_store {
         pos += 8 + fr.size;
       }
       if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+      if (st.snapshot_map == map) map->advise_normal();  // kept: get() reads vectors from it at random
       auto apply_all = [&](const std::vector<std::pair<const char*, std::size_t>>& entries) {
         for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
       };
@@ -10030,6 +10209,7 @@ class file_store {
     st.report.generation = st.generation;
 
     const auto lp = log_path(st.generation);
+    st.log_end = header_size;
     if (!detail::file_exists(lp)) return;
     detail::mapped_file f(lp);
     const auto gen = read_header(f.data(), f.size(), log_magic, lp);
@@ -10038,8 +10218,13 @@ class file_store {
                           std::to_string(st.generation));
     std::size_t pos = header_size;
     std::string problem;
+    st.log_end = f.size();
     while (pos < f.size()) {
       auto fr = next_frame(f.data(), f.size(), pos);
+      if (!fr.problem.empty() && std::all_of(f.data() + pos, f.data() + f.size(), [](char c) { return c == 0; })) {
+        st.log_end = pos;  // zeros preallocated by group_commit: free space, not damage
+        break;
+      }
       if (fr.problem.empty()) {
         try {
           apply_payload(fr.payload, fr.size, false, lp);
@@ -10062,6 +10247,7 @@ class file_store {
 
     // Damage: drop everything from `pos` on. Count the frames that still parse after it, for the report.
     auto& rep = st.report;
+    st.log_end = pos;
     rep.damage_offset = pos;
     rep.discarded_bytes = f.size() - pos;
     rep.damage = problem;
@@ -10128,10 +10314,18 @@ class file_store {
                           "); reopen it");
     const auto lp = log_path(st.generation);
     try {
+      if (st.options.mode == durability::group_commit && st.log_size + bytes.size() > st.log_alloc) {
+        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::group_commit).
+        const auto want = (st.log_size + bytes.size() + log_step - 1) / log_step * log_step;
+        const std::string zeros(static_cast<std::size_t>(want - st.log_alloc), '\0');
+        detail::pwrite_all(st.log.get(), zeros.data(), zeros.size(), static_cast<off_t>(st.log_alloc), lp);
+        st.log_alloc = want;
+      }
       detail::pwrite_all(st.log.get(), bytes.data(), bytes.size(), static_cast<off_t>(st.log_size), lp);
     } catch (const storage_error&) {
       // Cut off whatever part was written so the next entry follows intact ones.
       if (::ftruncate(st.log.get(), static_cast<off_t>(st.log_size)) != 0) st.failed = "write failed";
+      st.log_alloc = st.log_size;
       throw;
     }
     if (sync) {
@@ -10251,14 +10445,18 @@ class file_store {
       auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
       std::string buf = header(snap_magic, next);
       std::string payload;
+      std::uint64_t written = 0;  // bytes of the file before buf
+      std::uint64_t payload_at = 0;  // file offset of the payload being encoded
       auto flush = [&](bool force) {
         if (buf.size() >= (4u << 20) || (force && !buf.empty())) {
           detail::write_all(fd.get(), buf.data(), buf.size(), tmp);
+          written += buf.size();
           buf.clear();
         }
       };
       auto put = [&](auto&& encode) {
         payload.clear();
+        payload_at = written + buf.size() + 8;
         detail::byte_writer w(payload);
         encode(w);
         buf += make_frame(payload);
@@ -10285,17 +10483,18 @@ class file_store {
           for (const auto& r : extra->upserts) over[r.id] = &r;
           for (const auto& e : extra->erases) over[e] = nullptr;
         }
-        auto put_record = [&](const record& r) {
+        auto put_record_vector = [&](const record& r, std::span<const float> vector) {
           put([&](detail::byte_writer& w) {
-            w.u8(kind_record);
-            detail::encode_record(w, r);
+            w.u8(kind_record_aligned);
+            detail::encode_record_aligned(w, r, vector, payload_at);
           });
           ++nrec;
         };
-        st.table.for_each([&](const record& r) {
+        auto put_record = [&](const record& r) { put_record_vector(r, r.embedding); };
+        st.table.for_each_vector([&](const record& r, std::span<const float> vector) {
           auto it = over.find(r.id);
           if (it == over.end()) {
-            put_record(r);
+            put_record_vector(r, vector);
           } else if (it->second) {
             put_record(*it->second);
             it->second = nullptr;  // written
@@ -10349,7 +10548,7 @@ class file_store {
       throw;
     }
     st.generation = next;
-    st.log_size = header_size;
+    st.log_size = st.log_alloc = header_size;
     mark_durable(st.appended);  // everything appended so far is in the fsync'd snapshot
     st.snapshot_bytes = std::filesystem::file_size(sp);
     std::remove(old.c_str());
@@ -10606,6 +10805,14 @@ class memory_store {
   void for_each(F&& f) const {
     std::shared_lock lock(s_->mtx);
     s_->table.for_each(f);
+  }
+
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying (the span is the record's embedding). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_vector(f);
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.

@@ -126,6 +126,10 @@ class mapped_file {
     if (data_) ::munmap(const_cast<char*>(data_), size_);
   }
   [[nodiscard]] const char* data() const noexcept { return data_; }
+  /// Drops the sequential-read hint given at mapping: for a mapping kept to read from at random afterwards.
+  void advise_normal() const noexcept {
+    if (data_) ::madvise(const_cast<char*>(data_), size_, MADV_NORMAL);
+  }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
  private:

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -25,6 +27,9 @@ namespace engram::inline v0::detail {
 class byte_writer {
  public:
   explicit byte_writer(std::string& out) : out_(out) {}
+
+  /// Bytes in the output string so far.
+  [[nodiscard]] std::size_t size() const noexcept { return out_.size(); }
 
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u32(std::uint32_t v) {
@@ -48,13 +53,18 @@ class byte_writer {
     u8(s ? 1 : 0);
     if (s) str(*s);
   }
-  void floats(const std::vector<float>& v) {
+  void floats(std::span<const float> v) {
     u32(static_cast<std::uint32_t>(v.size()));
-    if constexpr (std::endian::native == std::endian::little) {
-      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    } else {
-      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
-    }
+    float_bytes(v);
+  }
+  /// As floats(), plus a pad byte and that many zero bytes before the floats, so that they start at a multiple
+  /// of 4 bytes in a file in which the output string starts at offset `base` (read in place after mapping).
+  void aligned_floats(std::span<const float> v, std::uint64_t base) {
+    u32(static_cast<std::uint32_t>(v.size()));
+    const auto pad = static_cast<std::uint8_t>((4 - (base + out_.size() + 1) % 4) % 4);
+    u8(pad);
+    out_.append(pad, '\0');
+    float_bytes(v);
   }
   void json(const nlohmann::json& j) {
     const auto bytes = nlohmann::json::to_msgpack(j);
@@ -63,6 +73,14 @@ class byte_writer {
   }
 
  private:
+  void float_bytes(std::span<const float> v) {
+    if constexpr (std::endian::native == std::endian::little) {
+      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    } else {
+      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
+    }
+  }
+
   std::string& out_;
 };
 
@@ -110,6 +128,30 @@ class byte_reader {
     }
     return v;
   }
+  /// Reads what byte_writer::aligned_floats wrote: @returns the floats in place (no copy) when they are aligned
+  /// for float and stored in native order, else an empty span with the floats copied into `owned`.
+  std::span<const float> aligned_floats(std::vector<float>& owned) {
+    const std::size_t n = u32();
+    const auto pad = u8();
+    if (pad > 3) throw storage_error(std::string(what_) + ": bad vector padding " + std::to_string(pad));
+    take(pad);
+    if (n > left() / sizeof(float)) fail();
+    const char* s = take(n * sizeof(float));
+    if (n == 0) return {};
+    if constexpr (std::endian::native == std::endian::little) {
+      if (reinterpret_cast<std::uintptr_t>(s) % alignof(float) == 0)
+        return {reinterpret_cast<const float*>(s), n};
+      owned.resize(n);
+      std::memcpy(owned.data(), s, n * sizeof(float));
+    } else {
+      owned.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        byte_reader r(s + 4 * i, 4, what_);
+        owned[i] = std::bit_cast<float>(r.u32());
+      }
+    }
+    return {};
+  }
   nlohmann::json json() {
     const auto n = u32();
     const auto* s = reinterpret_cast<const std::uint8_t*>(take(n));
@@ -136,7 +178,9 @@ class byte_reader {
 inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch().count(); }
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
 
-inline void encode_record(byte_writer& w, const record& r) {
+/// A record's fields in file order, the vector being written (or read) by `vector()`.
+template <class Vector>
+void encode_record_with(byte_writer& w, const record& r, Vector&& vector) {
   w.str(r.id);
   w.str(r.memory);
   w.str(r.hash);
@@ -148,12 +192,11 @@ inline void encode_record(byte_writer& w, const record& r) {
   w.str(r.role);
   w.i64(micros_of(r.created_at));
   w.i64(micros_of(r.updated_at));
-  w.floats(r.embedding);
+  vector();
   w.opt_str(r.expiration_date);
 }
-
-inline record decode_record(byte_reader& rd) {
-  record r;
+template <class Vector>
+void decode_record_with(byte_reader& rd, record& r, Vector&& vector) {
   r.id = rd.str();
   r.memory = rd.str();
   r.hash = rd.str();
@@ -165,9 +208,33 @@ inline record decode_record(byte_reader& rd) {
   r.role = rd.str();
   r.created_at = timestamp_of(rd.i64());
   r.updated_at = timestamp_of(rd.i64());
-  r.embedding = rd.floats();
+  vector();
   r.expiration_date = rd.opt_str();
+}
+
+inline void encode_record(byte_writer& w, const record& r) {
+  encode_record_with(w, r, [&] { w.floats(r.embedding); });
+}
+
+inline record decode_record(byte_reader& rd) {
+  record r;
+  decode_record_with(rd, r, [&] { r.embedding = rd.floats(); });
   return r;
+}
+
+/// Snapshot form of a record whose vector can be used in place once the file is mapped: encode_record's fields,
+/// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
+/// offset at which w's output string starts.
+inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); });
+}
+
+/// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
+/// in place) and its vector in place in the decoded bytes (empty when copied or when the record has none).
+inline std::pair<record, std::span<const float>> decode_record_aligned(byte_reader& rd) {
+  std::pair<record, std::span<const float>> out;
+  decode_record_with(rd, out.first, [&] { out.second = rd.aligned_floats(out.first.embedding); });
+  return out;
 }
 
 inline void encode_event(byte_writer& w, const history_event& e) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,22 +24,42 @@ namespace engram::inline v0::detail {
 /// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert, erase) and histories
 /// (append) are separate members: after reserve(), one thread may fill the records while another fills the
 /// histories (opening a snapshot).
+///
+/// A record's vector is either its own `embedding` or, when inserted with upsert_external(), floats held by the
+/// caller (file_store: the mapped snapshot), which must outlive the table's use of them. Readers see no
+/// difference: get() and for_each() hand out records with their embedding; for_each_vector() gives the vector
+/// as a span without copying it.
 class record_table {
  public:
-  /// The record with this id, or nullptr. O(1) expected.
-  [[nodiscard]] const record* find(std::string_view id) const {
-    const auto at = records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
-    return at == slot_hash_set::none ? nullptr : &records_[at];
-  }
+  /// The record with this id (embedding filled in), or std::nullopt. O(1) expected.
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
-    const auto* r = find(id);
-    return r ? std::optional<record>(*r) : std::nullopt;
+    const auto at = index_of(id);
+    if (at == slot_hash_set::none) return std::nullopt;
+    std::optional<record> out(records_[at]);
+    if (const auto& x = external_[at]; x.data) out->embedding.assign(x.data, x.data + x.size);
+    return out;
   }
 
-  /// Calls f(const record&) for every record, in no particular order.
+  /// Calls f(const record&) for every record, in no particular order (a record with an external vector is
+  /// handed out as a copy holding it).
   template <class F>
   void for_each(F&& f) const {
-    for (const auto& r : records_) f(r);
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      if (const auto& x = external_[i]; x.data) {
+        record copy = records_[i];
+        copy.embedding.assign(x.data, x.data + x.size);
+        f(static_cast<const record&>(copy));
+      } else {
+        f(records_[i]);
+      }
+    }
+  }
+
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying anything: use the span, the record's own `embedding` member may be empty.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    for (std::size_t i = 0; i < records_.size(); ++i) f(records_[i], vector_at(i));
   }
 
   /// The events of one memory id, oldest first; empty when the id never existed.
@@ -56,14 +77,23 @@ class record_table {
   }
 
   /// Inserts `r`, or replaces the record with its id. O(1) expected (amortised).
-  void upsert(record r) {
+  void upsert(record r) { upsert_external(std::move(r), {}); }
+
+  /// As upsert(), the record's vector being `vector` (r.embedding is ignored and dropped when `vector` is not
+  /// empty): the floats are not copied, the caller keeps them alive and unchanged as long as the table may read
+  /// them. O(1) expected (amortised).
+  void upsert_external(record r, std::span<const float> vector) {
+    const external x{vector.empty() ? nullptr : vector.data(), vector.size()};
+    if (x.data) r.embedding = {};
     const auto h = key_hash(r.id);
     const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == r.id; });
     if (at != slot_hash_set::none) {
       records_[at] = std::move(r);
+      external_[at] = x;
       return;
     }
     records_.push_back(std::move(r));
+    external_.push_back(x);
     records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
   }
 
@@ -77,8 +107,10 @@ class record_table {
     if (at != last) {
       records_at_.replace(key_hash(records_[last].id), last, at);
       records_[at] = std::move(records_[last]);
+      external_[at] = external_[last];
     }
     records_.pop_back();
+    external_.pop_back();
   }
 
   /// Appends `e` to the history of e.memory_id. O(1) expected (amortised).
@@ -109,6 +141,7 @@ class record_table {
   /// Makes room for `records` records and the histories of `memories` memories (hints, opening a snapshot).
   void reserve(std::size_t records, std::size_t memories) {
     records_.reserve(records);
+    external_.reserve(records);
     records_at_.reserve(records);
     histories_.reserve(memories);
     histories_at_.reserve(memories);
@@ -123,13 +156,26 @@ class record_table {
   [[nodiscard]] std::size_t history_count() const noexcept { return histories_.size(); }
 
  private:
+  struct external {
+    const float* data = nullptr;  // nullptr: the record's own embedding holds its vector
+    std::size_t size = 0;
+  };
+
   static std::uint64_t key_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+  [[nodiscard]] std::uint32_t index_of(std::string_view id) const {
+    return records_at_.find(key_hash(id), [&](std::uint32_t i) { return records_[i].id == id; });
+  }
+  [[nodiscard]] std::span<const float> vector_at(std::size_t i) const noexcept {
+    const auto& x = external_[i];
+    return x.data ? std::span<const float>(x.data, x.size) : std::span<const float>(records_[i].embedding);
+  }
   [[nodiscard]] std::uint32_t history_at(std::string_view memory_id) const {
     return histories_at_.find(key_hash(memory_id),
                               [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
   }
 
   std::vector<record> records_;
+  std::vector<external> external_;  // parallel to records_
   slot_hash_set records_at_;  // index into records_, by id
   std::vector<std::vector<history_event>> histories_;  // never empty
   slot_hash_set histories_at_;  // index into histories_, by memory id

@@ -292,8 +292,10 @@ class keyword_index {
   std::size_t size_ = 0;
 };
 
-/// Fills a keyword_index with many documents (opening a large memory): add() tokenises each text into a
-/// chunk, and full chunks are indexed by a second thread while the caller goes on reading its store. The result is
+/// Fills a keyword_index with many documents (opening a large memory): add() collects texts into chunks, and
+/// full chunks are indexed by a second thread while the caller goes on reading its store. Tokenising is shared
+/// between the two threads: a chunk is tokenised by the caller while the worker has a backlog, else by the
+/// worker, so neither waits for the other for long. The result is
 /// the index the same keyword_index::add calls would build. Until finish() returned (or the loader was
 /// destroyed), the index must not be used, and add() must be called from one thread only.
 class keyword_index::bulk_loader {
@@ -315,11 +317,17 @@ class keyword_index::bulk_loader {
       index_.add(slot, p, text);
       return;
     }
-    const auto terms = keyword_terms(text);
-    cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
-    for (const auto& t : terms) {
-      cur_.terms.emplace_back(cur_.text.size(), t.size());
-      cur_.text.append(t);
+    if (!cur_.tokenized) {  // the worker tokenises this chunk: keep the text
+      cur_.docs.push_back({slot, p, cur_.terms.size(), 1});
+      cur_.terms.emplace_back(cur_.text.size(), text.size());
+      cur_.text.append(text);
+    } else {
+      const auto terms = keyword_terms(text);
+      cur_.docs.push_back({slot, p, cur_.terms.size(), terms.size()});
+      for (const auto& t : terms) {
+        cur_.terms.emplace_back(cur_.text.size(), t.size());
+        cur_.text.append(t);
+      }
     }
     if (cur_.docs.size() >= chunk_docs) hand_over();
   }
@@ -337,17 +345,21 @@ class keyword_index::bulk_loader {
   struct chunk {
     std::vector<doc> docs;
     std::vector<std::pair<std::size_t, std::size_t>> terms;  // (offset, size) in text
-    std::string text;                                        // the terms of every document, back to back
+    std::string text;  // the terms of every document, back to back (untokenised: each document's whole text)
+    bool tokenized = false;  // false: each doc has one "term", its text, which the worker tokenises
   };
 
   void hand_over() {
+    bool backlog = false;
     {
       std::lock_guard lock(mtx_);
       if (!failed_) queue_.push_back(std::move(cur_));  // after a failure finish() reports it; nothing more is indexed
+      backlog = queue_.size() > 1;
     }
     cv_.notify_one();
     cur_ = chunk{};
     cur_.docs.reserve(chunk_docs);
+    cur_.tokenized = backlog;  // the worker is behind: tokenise the next chunk here
   }
 
   void stop(bool keep) {
@@ -376,6 +388,11 @@ class keyword_index::bulk_loader {
         }
         std::vector<std::string_view> terms;
         for (const auto& d : c.docs) {
+          if (!c.tokenized) {
+            const auto& [at, size] = c.terms[d.first_term];
+            index_.add_terms(d.slot, d.partition, keyword_terms(std::string_view(c.text).substr(at, size)));
+            continue;
+          }
           terms.clear();
           for (std::size_t i = d.first_term; i < d.first_term + d.terms; ++i)
             terms.push_back(std::string_view(c.text).substr(c.terms[i].first, c.terms[i].second));

@@ -17,7 +17,9 @@
 /// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
 /// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
 /// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
-/// not a crash artefact). Records stay in memory after opening, so reads never touch the disk.
+/// not a crash artefact). Records stay in memory after opening. A snapshot's record entries (kind 9) hold their
+/// vector 4-byte aligned in the file, and the store keeps the snapshot mapped and reads those vectors in place
+/// (no copy at open: the page cache holds them); earlier snapshots (kind 3, vectors copied out) still open.
 
 #include <engram/async/pending_list.hpp>
 #include <engram/detail/crc32c.hpp>
@@ -45,6 +47,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -65,6 +68,9 @@ enum class durability {
   /// When several writers were active at the end of the previous flush, the leader first waits (at most half
   /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
   /// miss the next, and the batches alternate between two halves of them.
+  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
+  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
+  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
   group_commit,
   /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
   /// process, not of the machine. For caches and tests.
@@ -258,6 +264,15 @@ class file_store {
     s_->table.for_each(f);
   }
 
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying records or vectors (opening a memory): use the span, the record's `embedding` member may be empty
+  /// (vectors of a snapshot are read in place from the mapped file). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_vector(f);
+  }
+
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
@@ -287,6 +302,7 @@ class file_store {
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
     s_->table.clear();
+    s_->snapshot_map.reset();
   }
 
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
@@ -371,8 +387,9 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
   static constexpr std::size_t header_size = 24;
+  static constexpr std::uint64_t log_step = 1u << 20;  // group_commit extends the log by this many bytes of zeros
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
 
@@ -390,6 +407,7 @@ class file_store {
     detail::dir_lock lock;
 
     mutable std::shared_mutex mtx;  // guards table, identity
+    std::shared_ptr<const detail::mapped_file> snapshot_map;  // the opened snapshot, when table reads vectors in it
     detail::record_table table;     // records and history
     std::optional<store_identity> identity;
     detail::pending_list queued_adds;  // add_async entries awaiting extraction
@@ -397,7 +415,8 @@ class file_store {
     mutable std::mutex write_mtx;  // guards the files and the fields below
     detail::unique_fd log;
     std::uint64_t generation = 0;
-    std::uint64_t log_size = 0;
+    std::uint64_t log_size = 0;   // bytes of entries (the log's logical end)
+    std::uint64_t log_alloc = 0;  // size of the log file: log_size plus preallocated zeros (group_commit)
     std::uint64_t snapshot_bytes = 0;
     file_store_stats stats;
     std::string failed;  // non-empty after an fsync failure: the store refuses further writes
@@ -416,6 +435,7 @@ class file_store {
     std::condition_variable gather_cv;  // a leader gathering writers waits here; arriving writers notify it
 
     recovery_report report;
+    std::uint64_t log_end = header_size;  // where load() found the log's entries to end
     std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
   };
 
@@ -548,7 +568,9 @@ class file_store {
     const auto lp = log_path(st.generation);
     if (!detail::file_exists(lp)) create_log(st.generation);
     st.log = detail::open_file(lp, O_RDWR);
-    st.log_size = detail::file_size(st.log.get(), lp);
+    st.log_alloc = detail::file_size(st.log.get(), lp);
+    st.log_size = std::min(st.log_end, st.log_alloc);
+    st.stats.log_bytes = st.log_size;
     detail::sync_dir(st.dir);
   }
 
@@ -556,8 +578,10 @@ class file_store {
     const auto sp = path("snapshot");
     if (!detail::file_exists(sp)) return 0;
     try {
-      detail::mapped_file f(sp);
-      return read_header(f.data(), f.size(), snap_magic, sp);
+      char h[header_size];
+      const auto fd = detail::open_file(sp, O_RDONLY);
+      const auto got = ::pread(fd.get(), h, header_size, 0);
+      return read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), snap_magic, sp);
     } catch (const storage_error&) {
       return 0;
     }
@@ -617,6 +641,13 @@ class file_store {
         ++st.report.snapshot_records;
         return;
       }
+      case kind_record_aligned: {  // the vector stays in the mapped snapshot (st.snapshot_map)
+        if (!in_snapshot) break;
+        auto [rec, vector] = detail::decode_record_aligned(r);
+        st.table.upsert_external(std::move(rec), vector);
+        ++st.report.snapshot_records;
+        return;
+      }
       case kind_sizes: {
         if (!in_snapshot) break;
         const auto nr = r.u64(), nh = r.u64();
@@ -641,7 +672,8 @@ class file_store {
     st.generation = 0;
     const auto sp = path("snapshot");
     if (detail::file_exists(sp)) {
-      detail::mapped_file f(sp);
+      auto map = std::make_shared<const detail::mapped_file>(sp);
+      const auto& f = *map;
       st.generation = read_header(f.data(), f.size(), snap_magic, sp);
       st.size_hint_limit = f.size() / 64;
       st.snapshot_bytes = f.size();
@@ -664,7 +696,8 @@ class file_store {
                                 std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                                 std::to_string(records.size()) + " and " + std::to_string(events.size()));
           ended = true;
-        } else if (kind == kind_record) {
+        } else if (kind == kind_record || kind == kind_record_aligned) {
+          if (kind == kind_record_aligned) st.snapshot_map = map;  // records will point into it
           records.emplace_back(fr.payload, fr.size);
         } else if (kind == kind_event) {
           events.emplace_back(fr.payload, fr.size);
@@ -674,6 +707,7 @@ class file_store {
         pos += 8 + fr.size;
       }
       if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+      if (st.snapshot_map == map) map->advise_normal();  // kept: get() reads vectors from it at random
       auto apply_all = [&](const std::vector<std::pair<const char*, std::size_t>>& entries) {
         for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
       };
@@ -703,6 +737,7 @@ class file_store {
     st.report.generation = st.generation;
 
     const auto lp = log_path(st.generation);
+    st.log_end = header_size;
     if (!detail::file_exists(lp)) return;
     detail::mapped_file f(lp);
     const auto gen = read_header(f.data(), f.size(), log_magic, lp);
@@ -711,8 +746,13 @@ class file_store {
                           std::to_string(st.generation));
     std::size_t pos = header_size;
     std::string problem;
+    st.log_end = f.size();
     while (pos < f.size()) {
       auto fr = next_frame(f.data(), f.size(), pos);
+      if (!fr.problem.empty() && std::all_of(f.data() + pos, f.data() + f.size(), [](char c) { return c == 0; })) {
+        st.log_end = pos;  // zeros preallocated by group_commit: free space, not damage
+        break;
+      }
       if (fr.problem.empty()) {
         try {
           apply_payload(fr.payload, fr.size, false, lp);
@@ -735,6 +775,7 @@ class file_store {
 
     // Damage: drop everything from `pos` on. Count the frames that still parse after it, for the report.
     auto& rep = st.report;
+    st.log_end = pos;
     rep.damage_offset = pos;
     rep.discarded_bytes = f.size() - pos;
     rep.damage = problem;
@@ -801,10 +842,18 @@ class file_store {
                           "); reopen it");
     const auto lp = log_path(st.generation);
     try {
+      if (st.options.mode == durability::group_commit && st.log_size + bytes.size() > st.log_alloc) {
+        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::group_commit).
+        const auto want = (st.log_size + bytes.size() + log_step - 1) / log_step * log_step;
+        const std::string zeros(static_cast<std::size_t>(want - st.log_alloc), '\0');
+        detail::pwrite_all(st.log.get(), zeros.data(), zeros.size(), static_cast<off_t>(st.log_alloc), lp);
+        st.log_alloc = want;
+      }
       detail::pwrite_all(st.log.get(), bytes.data(), bytes.size(), static_cast<off_t>(st.log_size), lp);
     } catch (const storage_error&) {
       // Cut off whatever part was written so the next entry follows intact ones.
       if (::ftruncate(st.log.get(), static_cast<off_t>(st.log_size)) != 0) st.failed = "write failed";
+      st.log_alloc = st.log_size;
       throw;
     }
     if (sync) {
@@ -924,14 +973,18 @@ class file_store {
       auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
       std::string buf = header(snap_magic, next);
       std::string payload;
+      std::uint64_t written = 0;  // bytes of the file before buf
+      std::uint64_t payload_at = 0;  // file offset of the payload being encoded
       auto flush = [&](bool force) {
         if (buf.size() >= (4u << 20) || (force && !buf.empty())) {
           detail::write_all(fd.get(), buf.data(), buf.size(), tmp);
+          written += buf.size();
           buf.clear();
         }
       };
       auto put = [&](auto&& encode) {
         payload.clear();
+        payload_at = written + buf.size() + 8;
         detail::byte_writer w(payload);
         encode(w);
         buf += make_frame(payload);
@@ -958,17 +1011,18 @@ class file_store {
           for (const auto& r : extra->upserts) over[r.id] = &r;
           for (const auto& e : extra->erases) over[e] = nullptr;
         }
-        auto put_record = [&](const record& r) {
+        auto put_record_vector = [&](const record& r, std::span<const float> vector) {
           put([&](detail::byte_writer& w) {
-            w.u8(kind_record);
-            detail::encode_record(w, r);
+            w.u8(kind_record_aligned);
+            detail::encode_record_aligned(w, r, vector, payload_at);
           });
           ++nrec;
         };
-        st.table.for_each([&](const record& r) {
+        auto put_record = [&](const record& r) { put_record_vector(r, r.embedding); };
+        st.table.for_each_vector([&](const record& r, std::span<const float> vector) {
           auto it = over.find(r.id);
           if (it == over.end()) {
-            put_record(r);
+            put_record_vector(r, vector);
           } else if (it->second) {
             put_record(*it->second);
             it->second = nullptr;  // written
@@ -1022,7 +1076,7 @@ class file_store {
       throw;
     }
     st.generation = next;
-    st.log_size = header_size;
+    st.log_size = st.log_alloc = header_size;
     mark_durable(st.appended);  // everything appended so far is in the fsync'd snapshot
     st.snapshot_bytes = std::filesystem::file_size(sp);
     std::remove(old.c_str());

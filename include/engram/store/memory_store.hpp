@@ -75,6 +75,14 @@ class memory_store {
     s_->table.for_each(f);
   }
 
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying (the span is the record's embedding). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_vector(f);
+  }
+
   /// The events of one memory id, oldest first; empty when the id never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
     std::shared_lock lock(s_->mtx);
