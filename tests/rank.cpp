@@ -4,12 +4,14 @@
 #include <engram/rank/keyword_index.hpp>
 #include <engram/rank/rerank.hpp>
 #include <engram/rank/tokenize.hpp>
+#include <engram/detail/term_dictionary.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -165,6 +167,90 @@ TEST_CASE("rank: keyword statistics are per partition, and the index follows upd
   CHECK(idx.size() == 0);
   CHECK(idx.search("turtle", 10, both).empty());
   CHECK_THROWS_AS(keyword_index(bm25_params{.k1 = 1.2f, .b = 1.5f}), validation_error);
+}
+
+TEST_CASE("rank: the term dictionary gives dense ids and chains terms by prefix in order", "[rank]") {
+  detail::term_dictionary d;
+  CHECK(d.intern("garden") == 0);
+  CHECK(d.intern("tea") == 1);
+  CHECK(d.intern("gardener") == 2);
+  CHECK(d.intern("garden") == 0);
+  CHECK(d.size() == 3);
+  CHECK(d.find("gardener") == 2u);
+  CHECK_FALSE(d.find("gard").has_value());
+  CHECK(d.term(2) == "gardener");
+  for (int i = 0; i < 5000; ++i) d.intern("w" + std::to_string(i));  // grows the table
+  CHECK(d.find("w4999") == 5002u);
+  CHECK(d.term(0) == "garden");
+  CHECK(d.intern("gardens") == 5003);
+  std::vector<std::uint32_t> chain;
+  d.for_each_with_prefix("gardenia", [&](std::uint32_t id) { chain.push_back(id); });
+  CHECK(chain == std::vector<std::uint32_t>{0, 2, 5003});
+  chain.clear();
+  d.for_each_with_prefix("zzzzz", [&](std::uint32_t id) { chain.push_back(id); });
+  CHECK(chain.empty());
+}
+
+TEST_CASE("rank: after any sequence of add, update and remove the index scores as one built afresh", "[rank]") {
+  // Words with morphological variants of each other, so the variant lookup takes part too.
+  const std::vector<std::string> words = {"allergic", "allergy", "employ", "employer", "employee", "birth",
+                                          "birthday", "hike", "hiking", "garden", "gardener", "paint", "painter",
+                                          "tea", "coffee", "red", "fox", "whale", "number", "numbers"};
+  std::uint64_t x = 42;
+  auto next = [&](std::uint64_t n) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x % n;
+  };
+  auto text = [&] {
+    std::string t;
+    for (auto n = 1 + next(8); n > 0; --n) t += words[next(words.size())] + (next(4) == 0 ? " " + std::to_string(next(50)) + " " : " ");
+    return t;
+  };
+  keyword_index idx;
+  std::map<slot_id, std::pair<partition_id, std::string>> docs;
+  for (int op = 0; op < 3000; ++op) {
+    const auto slot = static_cast<slot_id>(next(300));
+    const auto p = static_cast<partition_id>(next(3));
+    const auto kind = next(3);
+    if (kind == 0 || !docs.count(slot)) {
+      auto t = text();
+      idx.add(slot, p, t);
+      docs[slot] = {p, t};
+    } else if (kind == 1) {
+      auto t = text();
+      idx.update(slot, t);
+      docs[slot].second = t;
+    } else {
+      idx.remove(slot);
+      docs.erase(slot);
+    }
+  }
+  keyword_index fresh;
+  {
+    keyword_index::bulk_loader load(fresh, true);  // the opening path, on a second thread
+    for (const auto& [slot, d] : docs) load.add(slot, d.first, d.second);
+    load.finish();
+  }
+  REQUIRE(idx.size() == docs.size());
+  REQUIRE(fresh.size() == docs.size());
+  const std::vector<std::vector<partition_id>> selections = {{0}, {1}, {2}, {0, 2}, {0, 1, 2}};
+  auto scores = [](const keyword_index& k, const std::string& q, const std::vector<partition_id>& parts) {
+    std::map<slot_id, float> out;
+    for (const auto& h : k.score_all(q, parts, [](slot_id) { return true; })) out[h.slot] = h.score;
+    return out;
+  };
+  for (const auto& w : words)
+    for (const auto& parts : selections) CHECK(idx.document_frequency(w, parts) == fresh.document_frequency(w, parts));
+  for (int q = 0; q < 200; ++q) {
+    const auto query = text();
+    const auto& parts = selections[next(selections.size())];
+    const auto a = scores(idx, query, parts), b = scores(fresh, query, parts);
+    REQUIRE(a.size() == b.size());
+    for (const auto& [slot, score] : a) {
+      REQUIRE(b.count(slot));
+      CHECK(score == Approx(b.at(slot)).epsilon(1e-5));
+    }
+  }
 }
 
 TEST_CASE("rank: hybrid search finds an exact rare token that semantic search misses", "[rank]") {

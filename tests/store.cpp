@@ -1,3 +1,4 @@
+#include <engram/detail/crc32c.hpp>
 #include <engram/store/file_store.hpp>
 #include <engram/store/memory_store.hpp>
 #include <engram/store/reembed.hpp>
@@ -95,6 +96,28 @@ void expect_prefix(const std::string& dir, const std::string& bytes, const built
 }
 
 }  // namespace
+
+TEST_CASE("store: CRC-32C: known values, and the table and SSE4.2 kernels agree", "[store][file]") {
+  const std::string check = "123456789";
+  CHECK(detail::crc32c(check.data(), check.size()) == 0xE3069283u);
+  CHECK(detail::crc32c(check.data(), 0) == 0u);
+  const std::string zeros(32, '\0');
+  CHECK(detail::crc32c(zeros.data(), zeros.size()) == 0x8A9136AAu);  // RFC 3720, B.4
+  std::string bytes(300, '\0');
+  std::uint32_t x = 7;
+  for (auto& b : bytes) b = static_cast<char>((x = x * 1103515245u + 12345u) >> 16);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (std::size_t at = 0; at < 9; ++at)
+    for (std::size_t n = 0; n + at <= bytes.size(); n += 7) {
+      const auto expected = ~detail::crc32c_tables_update(~0u, p + at, n);
+      CHECK(detail::crc32c(p + at, n) == expected);
+      // extending in two pieces gives the checksum of the whole
+      CHECK(detail::crc32c_extend(detail::crc32c(p + at, n / 2), p + at + n / 2, n - n / 2) == expected);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+      if (detail::crc32c_cpu_has_sse42()) CHECK(~detail::crc32c_sse42_update(~0u, p + at, n) == expected);
+#endif
+    }
+}
 
 TEST_CASE("store: a log cut at every byte of its last entries keeps the earlier ones", "[store][file]") {
   temp_dir dir;

@@ -48,11 +48,11 @@ inline bool stem_ends_cvc(std::string_view w) noexcept {
          last != 'w' && last != 'x' && last != 'y';
 }
 
-inline std::string light_stem(std::string_view word) {
-  std::string w(word);
-  if (w.size() <= 3) return w;
+/// Stems `w` in place (see the file comment); the string's buffer is reused, so a short word costs no allocation.
+inline void light_stem_in_place(std::string& w) {
+  if (w.size() <= 3) return;
   for (const char c : w)
-    if (c < 'a' || c > 'z') return w;
+    if (c < 'a' || c > 'z') return;
   auto ends = [&](std::string_view suf) { return w.size() >= suf.size() && w.compare(w.size() - suf.size(), suf.size(), suf) == 0; };
   // step 1a: plurals
   if (ends("sses")) {
@@ -65,7 +65,7 @@ inline std::string light_stem(std::string_view word) {
   // step 1b: -eed, -ed, -ing
   if (ends("eed")) {
     if (stem_measure(std::string_view(w).substr(0, w.size() - 3)) > 0) w.pop_back();
-    return w;
+    return;
   }
   std::size_t cut = 0;
   if (ends("ed")) cut = 2;
@@ -81,6 +81,11 @@ inline std::string light_stem(std::string_view word) {
       w.push_back('e');
     }
   }
+}
+
+inline std::string light_stem(std::string_view word) {
+  std::string w(word);
+  light_stem_in_place(w);
   return w;
 }
 

@@ -4,6 +4,9 @@
 /// (rank/tokenize.hpp), kept in step with the vector index by basic_memory.
 
 #include <engram/detail/catalog.hpp>
+#include <engram/detail/fnv.hpp>
+#include <engram/detail/slot_hash_set.hpp>
+#include <engram/detail/term_dictionary.hpp>
 #include <engram/error.hpp>
 #include <engram/index/topk.hpp>
 #include <engram/rank/tokenize.hpp>
@@ -55,7 +58,7 @@ struct bm25_params {
 ///
 /// Thread-safety: const members may run concurrently; add/update/remove/clear need exclusive access.
 /// Memory: one posting (8 bytes) per distinct term per document, plus the terms of each document, and each
-/// distinct term held twice (by text and by id, for the variant lookup).
+/// distinct term's bytes once (detail::term_dictionary), kept until clear().
 class keyword_index {
  public:
   explicit keyword_index(bm25_params params = {}) : params_(params) {
@@ -90,7 +93,7 @@ class keyword_index {
     d.live = true;
     d.length = static_cast<std::uint32_t>(terms.size());
     for (const auto& t : terms) {
-      const auto id = intern(t);
+      const auto id = terms_.intern(t);
       auto it = std::find_if(d.terms.begin(), d.terms.end(), [&](const auto& e) { return e.first == id; });
       if (it == d.terms.end())
         d.terms.emplace_back(id, 1u);
@@ -98,7 +101,7 @@ class keyword_index {
         ++it->second;
     }
     auto& part = parts_[p];
-    for (const auto& [id, tf] : d.terms) part.postings[id].push_back(posting{slot, tf});
+    for (const auto& [id, tf] : d.terms) part.list_of(id).push_back(posting{slot, tf});
     ++part.documents;
     part.total_length += d.length;
     ++size_;
@@ -111,15 +114,15 @@ class keyword_index {
     auto& d = docs_[slot];
     auto& part = parts_[d.partition];
     for (const auto& [id, tf] : d.terms) {
-      auto it = part.postings.find(id);
-      if (it == part.postings.end()) continue;
-      auto& list = it->second;
+      const auto at = part.index_of(id);
+      if (at == partition::none) continue;
+      auto& list = part.lists[at].list;
       auto pos = std::find_if(list.begin(), list.end(), [&](const posting& x) { return x.slot == slot; });
       if (pos != list.end()) {
         *pos = list.back();
         list.pop_back();
       }
-      if (list.empty()) part.postings.erase(it);
+      if (list.empty()) part.erase(at);
     }
     --part.documents;
     part.total_length -= d.length;
@@ -137,12 +140,12 @@ class keyword_index {
 
   /// Documents of `partitions` that contain the (normalised) term, e.g. document_frequency(keyword_terms("Hiking")[0]).
   [[nodiscard]] std::size_t document_frequency(std::string_view term, std::span<const partition_id> partitions) const {
-    auto id = term_ids_.find(term);
-    if (id == term_ids_.end()) return 0;
+    const auto id = terms_.find(term);
+    if (!id) return 0;
     std::size_t df = 0;
     for (const auto p : partitions)
       if (p < parts_.size())
-        if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+        if (const auto* list = parts_[p].find(*id)) df += list->size();
     return df;
   }
 
@@ -172,15 +175,15 @@ class keyword_index {
       std::size_t df = 0;
       for (const auto p : partitions)
         if (p < parts_.size())
-          if (auto it = parts_[p].postings.find(term); it != parts_[p].postings.end()) df += it->second.size();
+          if (const auto* list = parts_[p].find(term)) df += list->size();
       if (df == 0) continue;
       const double idf = double(weight) * std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
       if (dense && acc.empty()) acc.assign(docs_.size(), -1.0f);
       for (const auto p : partitions) {
         if (p >= parts_.size()) continue;
-        auto it = parts_[p].postings.find(term);
-        if (it == parts_[p].postings.end()) continue;
-        for (const auto& post : it->second) {
+        const auto* list = parts_[p].find(term);
+        if (!list) continue;
+        for (const auto& post : *list) {
           const double tf = post.tf;
           const double norm = params_.k1 * (1.0 - params_.b + params_.b * double(docs_[post.slot].length) / avgdl);
           const auto s = static_cast<float>(idf * tf * (params_.k1 + 1.0) / (tf + norm));
@@ -231,22 +234,49 @@ class keyword_index {
     bool live = false;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> terms;  // (term id, frequency)
   };
+  struct term_postings {
+    std::uint32_t term = 0;
+    std::vector<posting> list;
+  };
+  /// One partition's inverted lists, found by term id through an open-addressing table whose keys are the
+  /// lists' own term ids (no node per term: a large vocabulary of rare terms is the common case).
   struct partition {
-    std::unordered_map<std::uint32_t, std::vector<posting>> postings;
+    static constexpr std::uint32_t none = detail::slot_hash_set::none;
+    detail::slot_hash_set where;      // term id -> position in lists
+    std::vector<term_postings> lists;
     std::size_t documents = 0;
     std::uint64_t total_length = 0;
+
+    static std::uint64_t hash(std::uint32_t term) noexcept { return detail::mix64(term); }
+    [[nodiscard]] std::uint32_t index_of(std::uint32_t term) const {
+      return where.find(hash(term), [&](std::uint32_t at) { return lists[at].term == term; });
+    }
+    [[nodiscard]] const std::vector<posting>* find(std::uint32_t term) const {
+      const auto at = index_of(term);
+      return at == none ? nullptr : &lists[at].list;
+    }
+    std::vector<posting>& list_of(std::uint32_t term) {
+      auto at = index_of(term);
+      if (at == none) {
+        at = static_cast<std::uint32_t>(lists.size());
+        lists.push_back(term_postings{term, {}});
+        where.insert(hash(term), at);
+      }
+      return lists[at].list;
+    }
+    /// Drops the list at `at` (moving the last list into its place).
+    void erase(std::uint32_t at) {
+      where.erase(hash(lists[at].term), at);
+      const auto last = static_cast<std::uint32_t>(lists.size() - 1);
+      if (at != last) {
+        where.replace(hash(lists[last].term), last, at);
+        lists[at] = std::move(lists[last]);
+      }
+      lists.pop_back();
+    }
   };
 
-  std::uint32_t intern(std::string_view term) {
-    if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
-    const auto id = static_cast<std::uint32_t>(term_ids_.size());
-    term_ids_.emplace(std::string(term), id);
-    terms_.emplace_back(term);
-    if (term.size() >= variant_prefix) by_prefix_[std::string(term.substr(0, variant_prefix))].push_back(id);
-    return id;
-  }
-
-  static constexpr std::size_t variant_prefix = 5;  // bytes two variants share at least
+  static constexpr std::size_t variant_prefix = detail::term_dictionary::prefix_bytes;  // bytes two variants share at least
   static constexpr std::size_t variant_suffix = 3;  // bytes each may have beyond their common prefix
 
   /// Whether indexed term `v` is a morphological variant of query term `t` (see the class comment).
@@ -265,28 +295,25 @@ class keyword_index {
     terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
     std::vector<std::pair<std::uint32_t, float>> out;
     for (const auto& t : terms)
-      if (auto id = term_ids_.find(t); id != term_ids_.end()) out.emplace_back(id->second, 1.0f);
+      if (const auto id = terms_.find(t)) out.emplace_back(*id, 1.0f);
     if (params_.variants <= 0.0f) return out;
     const std::size_t exact = out.size();
     for (const auto& t : terms) {
       if (t.size() < variant_prefix) continue;
-      auto bucket = by_prefix_.find(std::string_view(t).substr(0, variant_prefix));
-      if (bucket == by_prefix_.end()) continue;
-      for (const auto v : bucket->second) {
-        if (!is_variant(t, terms_[v])) continue;
-        if (std::binary_search(terms.begin(), terms.end(), terms_[v])) continue;  // a query term itself
+      terms_.for_each_with_prefix(t, [&](std::uint32_t v) {
+        const auto vt = terms_.term(v);
+        if (!is_variant(t, vt)) return;
+        if (std::binary_search(terms.begin(), terms.end(), vt)) return;  // a query term itself
         if (std::any_of(out.begin() + std::ptrdiff_t(exact), out.end(), [&](const auto& e) { return e.first == v; }))
-          continue;
+          return;
         out.emplace_back(v, params_.variants);
-      }
+      });
     }
     return out;
   }
 
   bm25_params params_;
-  detail::string_map<std::uint32_t> term_ids_;  // every term ever seen (kept until clear())
-  std::vector<std::string> terms_;              // by term id
-  detail::string_map<std::vector<std::uint32_t>> by_prefix_;  // term ids by their first variant_prefix bytes
+  detail::term_dictionary terms_;              // every term ever seen (kept until clear())
   std::vector<document> docs_;                  // by slot
   std::vector<partition> parts_;                // by partition id
   std::size_t size_ = 0;

@@ -6,7 +6,9 @@
 
 #include <engram/detail/stem.hpp>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -89,17 +91,16 @@ constexpr char32_t to_lower_code_point(char32_t cp) noexcept {
 /// including the apostrophe-less contractions split_words makes of "what's", "don't", "I've", ...
 inline bool is_keyword_stop_word(std::string_view w) noexcept {
   static constexpr std::array<std::string_view, 92> stop = {
-      "a",     "about", "am",    "an",     "and",    "are",   "as",     "at",    "be",     "been",  "but",   "by",
-      "can",   "did",   "do",    "does",   "for",    "from",  "had",    "has",   "have",   "he",    "her",   "him",
-      "his",   "how",   "i",     "im",     "if",     "in",    "is",     "it",    "its",    "me",    "my",    "of",
-      "on",    "or",    "our",   "she",    "so",     "that",  "the",    "their", "them",   "then",  "there", "they",
-      "this",  "to",    "was",   "we",     "were",   "what",  "when",   "where", "which",  "who",   "will",  "with",
-      "would", "you",   "your",  "yours",  "whats",  "whos",  "wheres", "whens", "hows",   "thats", "theres", "ive",
-      "hes",   "shes",  "youre", "youve",  "dont",   "doesnt", "didnt", "isnt",  "arent",  "wasnt", "cant",  "wont",
-      "theyre", "weve", "theyve", "lets",   "these",  "those", "us",     "mine"};
-  for (const auto s : stop)
-    if (s == w) return true;
-  return false;
+      "a", "about", "am", "an", "and", "are", "arent", "as", "at", "be", "been", "but", "by", "can", "cant",
+      "did", "didnt", "do", "does", "doesnt", "dont", "for", "from", "had", "has", "have", "he", "her", "hes",
+      "him", "his", "how", "hows", "i", "if", "im", "in", "is", "isnt", "it", "its", "ive", "lets", "me",
+      "mine", "my", "of", "on", "or", "our", "she", "shes", "so", "that", "thats", "the", "their", "them",
+      "then", "there", "theres", "these", "they", "theyre", "theyve", "this", "those", "to", "us", "was",
+      "wasnt", "we", "were", "weve", "what", "whats", "when", "whens", "where", "wheres", "which", "who",
+      "whos", "will", "with", "wont", "would", "you", "your", "youre", "yours", "youve"};
+  static_assert(std::is_sorted(stop.begin(), stop.end()), "binary search needs the list sorted");
+  constexpr std::size_t longest = 6;
+  return w.size() <= longest && std::binary_search(stop.begin(), stop.end(), w);
 }
 
 namespace detail {
@@ -109,32 +110,52 @@ struct word_mapping {
   std::string_view from, to;
 };
 
+inline constexpr std::array<word_mapping, 52> british_roots = {{
+    {"aeroplane", "airplane"}, {"aluminium", "aluminum"}, {"apologis", "apologiz"}, {"armour", "armor"},
+    {"behaviour", "behavior"}, {"calibre", "caliber"},     {"cancell", "cancel"},     {"catalogue", "catalog"},
+    {"centre", "center"},       {"cheque", "check"},        {"colour", "color"},       {"defence", "defense"},
+    {"dialogue", "dialog"},     {"endeavour", "endeavor"},  {"favour", "favor"},       {"fibre", "fiber"},
+    {"flavour", "flavor"},      {"grey", "gray"},           {"harbour", "harbor"},     {"honour", "honor"},
+    {"humour", "humor"},        {"jewellery", "jewelry"},   {"labour", "labor"},       {"licence", "license"},
+    {"litre", "liter"},         {"manoeuvre", "maneuver"},  {"metre", "meter"},        {"mould", "mold"},
+    {"moustache", "mustache"},  {"mum", "mom"},             {"neighbour", "neighbor"}, {"odour", "odor"},
+    {"offence", "offense"},     {"organis", "organiz"},     {"parlour", "parlor"},     {"plough", "plow"},
+    {"practis", "practic"},     {"programme", "program"},   {"pyjama", "pajama"},      {"realis", "realiz"},
+    {"recognis", "recogniz"},   {"rumour", "rumor"},        {"savour", "savor"},       {"sceptic", "skeptic"},
+    {"theatre", "theater"},     {"travell", "travel"},      {"tumour", "tumor"},       {"tyre", "tire"},
+    {"vapour", "vapor"},        {"vigour", "vigor"},        {"yoghurt", "yogurt"},     {"paediatric", "pediatric"},
+}};
+
+/// For each letter a-z, the british_roots starting with it (bit i: root i), so a word is compared with a few
+/// roots at most.
+inline constexpr auto british_roots_by_letter = [] {
+  static_assert(british_roots.size() <= 64);
+  std::array<std::uint64_t, 26> bits{};
+  for (std::size_t i = 0; i < british_roots.size(); ++i)
+    bits[static_cast<std::size_t>(british_roots[i].from[0] - 'a')] |= std::uint64_t{1} << i;
+  return bits;
+}();
+
 /// British spellings folded to American ones so either matches the other: a word that is one of these roots
 /// followed by nothing or one of the usual endings ("colours", "favourite", "centres", "organised").
-inline std::string fold_spelling(std::string w) {
-  static constexpr std::array<word_mapping, 52> roots = {{
-      {"aeroplane", "airplane"}, {"aluminium", "aluminum"}, {"apologis", "apologiz"}, {"armour", "armor"},
-      {"behaviour", "behavior"}, {"calibre", "caliber"},     {"cancell", "cancel"},     {"catalogue", "catalog"},
-      {"centre", "center"},       {"cheque", "check"},        {"colour", "color"},       {"defence", "defense"},
-      {"dialogue", "dialog"},     {"endeavour", "endeavor"},  {"favour", "favor"},       {"fibre", "fiber"},
-      {"flavour", "flavor"},      {"grey", "gray"},           {"harbour", "harbor"},     {"honour", "honor"},
-      {"humour", "humor"},        {"jewellery", "jewelry"},   {"labour", "labor"},       {"licence", "license"},
-      {"litre", "liter"},         {"manoeuvre", "maneuver"},  {"metre", "meter"},        {"mould", "mold"},
-      {"moustache", "mustache"},  {"mum", "mom"},             {"neighbour", "neighbor"}, {"odour", "odor"},
-      {"offence", "offense"},     {"organis", "organiz"},     {"parlour", "parlor"},     {"plough", "plow"},
-      {"practis", "practic"},     {"programme", "program"},   {"pyjama", "pajama"},      {"realis", "realiz"},
-      {"recognis", "recogniz"},   {"rumour", "rumor"},        {"savour", "savor"},       {"sceptic", "skeptic"},
-      {"theatre", "theater"},     {"travell", "travel"},      {"tumour", "tumor"},       {"tyre", "tire"},
-      {"vapour", "vapor"},        {"vigour", "vigor"},        {"yoghurt", "yogurt"},     {"paediatric", "pediatric"},
-  }};
+inline void fold_spelling_in_place(std::string& w) {
   static constexpr std::array<std::string_view, 18> endings = {
       "", "s", "e", "es", "ed", "ing", "er", "ers", "ite", "ites", "ful", "able", "ation", "ations", "al", "ist", "ists", "y"};
-  for (const auto& [british, american] : roots) {
+  if (w.empty() || w[0] < 'a' || w[0] > 'z') return;
+  for (auto bits = british_roots_by_letter[static_cast<std::size_t>(w[0] - 'a')]; bits != 0; bits &= bits - 1) {
+    const auto& [british, american] = british_roots[static_cast<std::size_t>(std::countr_zero(bits))];
     if (w.size() < british.size() || w.compare(0, british.size(), british) != 0) continue;
     const std::string_view rest = std::string_view(w).substr(british.size());
     for (const auto e : endings)
-      if (rest == e) return std::string(american) + std::string(rest);
+      if (rest == e) {
+        w.replace(0, british.size(), american);
+        return;
+      }
   }
+}
+
+inline std::string fold_spelling(std::string w) {
+  fold_spelling_in_place(w);
   return w;
 }
 
@@ -152,25 +173,48 @@ inline std::string_view expand_abbreviation(std::string_view w) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+/// Calls f(std::string& word) for each lowercase word of `text` (the rules of split_words); f may change or
+/// move from `word`. One buffer serves every word (an ASCII fast path; other bytes are decoded as UTF-8).
+template <class F>
+void for_each_word(std::string_view text, F&& f) {
+  std::string cur;
+  auto flush = [&] {
+    if (cur.empty()) return;
+    f(cur);
+    cur.clear();
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+        cur.push_back(static_cast<char>(c));
+      else if (c >= 'A' && c <= 'Z')
+        cur.push_back(static_cast<char>(c + 32));
+      else if (c != '\'' || cur.empty())
+        flush();
+      continue;
+    }
+    const char32_t cp = next_code_point(text, i);
+    if (is_word_code_point(cp))
+      append_utf8(cur, to_lower_code_point(cp));
+    else if ((cp != '\'' && cp != 0x2019) || cur.empty())  // an overlong-encoded apostrophe is one too
+      flush();
+  }
+  flush();
+}
+
+}  // namespace detail
+
 /// Splits `text` into lowercase words (see detail::is_word_code_point; an apostrophe inside a word is
 /// dropped, so "don't" is "dont"), without stop-word removal or stemming. Invalid UTF-8 bytes separate words.
 /// O(bytes).
 inline std::vector<std::string> split_words(std::string_view text) {
   std::vector<std::string> words;
-  std::string cur;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const char32_t cp = detail::next_code_point(text, i);
-    if (detail::is_word_code_point(cp)) {
-      detail::append_utf8(cur, detail::to_lower_code_point(cp));
-    } else if ((cp == '\'' || cp == 0x2019) && !cur.empty()) {
-      continue;
-    } else if (!cur.empty()) {
-      words.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) words.push_back(std::move(cur));
+  detail::for_each_word(text, [&](std::string& w) { words.push_back(std::move(w)); });
   return words;
 }
 
@@ -178,12 +222,14 @@ inline std::vector<std::string> split_words(std::string_view text) {
 /// "doctor"), British spellings folded to American ("favourite" -> "favorite"), each word lightly stemmed
 /// (detail::light_stem: "hiking", "hikes", "hiked" -> "hike"). Order and repetitions are kept.
 inline std::vector<std::string> keyword_terms(std::string_view text) {
-  auto words = split_words(text);
   std::vector<std::string> out;
-  out.reserve(words.size());
-  for (auto& w : words)
-    if (!is_keyword_stop_word(w))
-      out.push_back(detail::light_stem(detail::fold_spelling(std::string(detail::expand_abbreviation(w)))));
+  detail::for_each_word(text, [&](std::string& w) {
+    if (is_keyword_stop_word(w)) return;
+    if (const auto full = detail::expand_abbreviation(w); full.data() != w.data()) w.assign(full);
+    detail::fold_spelling_in_place(w);
+    detail::light_stem_in_place(w);
+    out.push_back(std::move(w));
+  });
   return out;
 }
 
