@@ -904,11 +904,11 @@ inline bool stem_ends_cvc(std::string_view w) noexcept {
          last != 'w' && last != 'x' && last != 'y';
 }
 
-inline std::string light_stem(std::string_view word) {
-  std::string w(word);
-  if (w.size() <= 3) return w;
+/// Stems `w` in place (see the file comment); the string's buffer is reused, so a short word costs no allocation.
+inline void light_stem_in_place(std::string& w) {
+  if (w.size() <= 3) return;
   for (const char c : w)
-    if (c < 'a' || c > 'z') return w;
+    if (c < 'a' || c > 'z') return;
   auto ends = [&](std::string_view suf) { return w.size() >= suf.size() && w.compare(w.size() - suf.size(), suf.size(), suf) == 0; };
   // step 1a: plurals
   if (ends("sses")) {
@@ -921,7 +921,7 @@ inline std::string light_stem(std::string_view word) {
   // step 1b: -eed, -ed, -ing
   if (ends("eed")) {
     if (stem_measure(std::string_view(w).substr(0, w.size() - 3)) > 0) w.pop_back();
-    return w;
+    return;
   }
   std::size_t cut = 0;
   if (ends("ed")) cut = 2;
@@ -937,6 +937,11 @@ inline std::string light_stem(std::string_view word) {
       w.push_back('e');
     }
   }
+}
+
+inline std::string light_stem(std::string_view word) {
+  std::string w(word);
+  light_stem_in_place(w);
   return w;
 }
 
@@ -4250,15 +4255,17 @@ class flat_index {
 // #include <engram/detail/aligned_allocator.hpp>: inlined above
 // ---- begin <engram/detail/crc32c.hpp>
 /// @file detail/crc32c.hpp
-/// CRC-32C (Castagnoli), the checksum of every file_store entry. SSE4.2 instruction when the target has it,
-/// otherwise slicing-by-8 tables computed at compile time. Pure functions: thread-safe.
+/// CRC-32C (Castagnoli), the checksum of every file_store entry. On x86-64 the SSE4.2 instruction is used
+/// whenever the CPU has it, chosen at run time when the build does not target SSE4.2 itself (a default build
+/// reads a 2 GB snapshot several times faster that way); elsewhere slicing-by-8 tables computed at compile
+/// time. Pure functions: thread-safe.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE4_2__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <nmmintrin.h>
 #endif
 
@@ -4276,22 +4283,8 @@ inline constexpr std::array<std::array<std::uint32_t, 256>, 8> crc32c_tables = [
   return t;
 }();
 
-/// Extends a CRC-32C `crc` (0 to start) over `n` bytes at `data`. O(n).
-inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept {
-  const auto* p = static_cast<const unsigned char*>(data);
-  std::uint32_t c = ~crc;
-#if defined(__SSE4_2__)
-  std::uint64_t c64 = c;
-  while (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    c64 = _mm_crc32_u64(c64, w);
-    p += 8;
-    n -= 8;
-  }
-  c = static_cast<std::uint32_t>(c64);
-  while (n--) c = _mm_crc32_u8(c, *p++);
-#else
+/// The table-driven kernel: extends the inverted state `c` over `n` bytes (any CPU).
+inline std::uint32_t crc32c_tables_update(std::uint32_t c, const unsigned char* p, std::size_t n) noexcept {
   const auto& t = crc32c_tables;
   while (n >= 8) {
     const std::uint32_t lo = c ^ (std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
@@ -4302,8 +4295,46 @@ inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::siz
     n -= 8;
   }
   while (n--) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFF];
+  return c;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/// The SSE4.2 kernel (same contract as crc32c_tables_update); call it only when crc32c_cpu_has_sse42().
+[[gnu::target("sse4.2")]] inline std::uint32_t crc32c_sse42_update(std::uint32_t c, const unsigned char* p,
+                                                                   std::size_t n) noexcept {
+  std::uint64_t c64 = c;
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    c64 = _mm_crc32_u64(c64, w);
+    p += 8;
+    n -= 8;
+  }
+  c = static_cast<std::uint32_t>(c64);
+  while (n--) c = _mm_crc32_u8(c, *p++);
+  return c;
+}
+
+inline bool crc32c_cpu_has_sse42() noexcept {
+#if defined(__SSE4_2__)
+  return true;
+#else
+  static const bool yes = [] {
+    __builtin_cpu_init();  // may run before main (a static initialiser): the CPU model must be read first
+    return __builtin_cpu_supports("sse4.2") != 0;
+  }();
+  return yes;
 #endif
-  return ~c;
+}
+#endif
+
+/// Extends a CRC-32C `crc` (0 to start) over `n` bytes at `data`. O(n).
+inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (crc32c_cpu_has_sse42()) return ~crc32c_sse42_update(~crc, p, n);
+#endif
+  return ~crc32c_tables_update(~crc, p, n);
 }
 
 /// CRC-32C of `n` bytes. crc32c("123456789") == 0xE3069283.
@@ -6199,6 +6230,99 @@ inline score_details fuse_scores(const rank_signals& s, search_mode mode, const 
 /// (rank/tokenize.hpp), kept in step with the vector index by basic_memory.
 
 // #include <engram/detail/catalog.hpp>: inlined above
+// #include <engram/detail/fnv.hpp>: inlined above
+// #include <engram/detail/slot_hash_set.hpp>: inlined above
+// ---- begin <engram/detail/term_dictionary.hpp>
+/// @file detail/term_dictionary.hpp
+/// The keyword index's vocabulary: each distinct term gets a dense 32-bit id, its bytes kept back to back in one
+/// buffer and found through an open-addressing table (detail/slot_hash_set.hpp): no node, no string object and
+/// no allocation per term, which is what interning a million distinct terms (numbers, names) on open costs.
+/// Terms sharing their first `prefix_bytes` bytes are chained in insertion order, for the variant lookup.
+
+// #include <engram/detail/slot_hash_set.hpp>: inlined above
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+class term_dictionary {
+ public:
+  using term_id = std::uint32_t;
+  static constexpr term_id none = slot_hash_set::none;
+  /// Terms of at least this many bytes are chained by their first prefix_bytes bytes (for_each_with_prefix).
+  static constexpr std::size_t prefix_bytes = 5;
+
+  /// The id of `term`, or nullopt when it was never interned. O(|term|) expected.
+  [[nodiscard]] std::optional<term_id> find(std::string_view term) const {
+    const auto id = ids_.find(hash(term), [&](term_id i) { return this->term(i) == term; });
+    return id == none ? std::nullopt : std::optional<term_id>(id);
+  }
+
+  /// The id of `term`, giving it the next id when it is new. O(|term|) expected.
+  term_id intern(std::string_view term) {
+    const auto h = hash(term);
+    if (const auto id = ids_.find(h, [&](term_id i) { return this->term(i) == term; }); id != none) return id;
+    const auto id = static_cast<term_id>(begins_.size() - 1);
+    if (id == none) throw std::length_error("term_dictionary: more than 2^32 - 1 distinct terms");
+    bytes_.append(term);
+    begins_.push_back(bytes_.size());
+    ids_.insert(h, id);
+    next_same_prefix_.push_back(none);
+    if (term.size() >= prefix_bytes) {
+      auto [chain, fresh] = by_prefix_.try_emplace(pack_prefix(term), chain_ends{id, id});
+      if (!fresh) {
+        next_same_prefix_[chain->second.last] = id;
+        chain->second.last = id;
+      }
+    }
+    return id;
+  }
+
+  /// The bytes of term `id` (valid until the next intern()).
+  [[nodiscard]] std::string_view term(term_id id) const noexcept {
+    return std::string_view(bytes_).substr(begins_[id], begins_[id + 1] - begins_[id]);
+  }
+
+  /// Number of distinct terms.
+  [[nodiscard]] std::size_t size() const noexcept { return begins_.size() - 1; }
+
+  /// Calls f(term_id) for each term of at least prefix_bytes bytes that starts with the first prefix_bytes
+  /// bytes of `term` (which must be that long), in the order they were interned.
+  template <class F>
+  void for_each_with_prefix(std::string_view term, F&& f) const {
+    auto chain = by_prefix_.find(pack_prefix(term));
+    if (chain == by_prefix_.end()) return;
+    for (auto id = chain->second.first; id != none; id = next_same_prefix_[id]) f(id);
+  }
+
+ private:
+  struct chain_ends {
+    term_id first, last;
+  };
+  static std::uint64_t hash(std::string_view term) noexcept { return std::hash<std::string_view>{}(term); }
+  static std::uint64_t pack_prefix(std::string_view term) noexcept {
+    std::uint64_t key = 0;
+    for (std::size_t i = 0; i < prefix_bytes; ++i) key = (key << 8) | static_cast<unsigned char>(term[i]);
+    return key;
+  }
+
+  std::string bytes_;                          // every term, back to back
+  std::vector<std::size_t> begins_{0};         // term i is bytes_[begins_[i], begins_[i + 1])
+  slot_hash_set ids_;                          // term ids by their bytes
+  std::vector<term_id> next_same_prefix_;      // by term id: the next term of its prefix chain
+  std::unordered_map<std::uint64_t, chain_ends> by_prefix_;  // prefix chains by their packed first bytes
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/term_dictionary.hpp>
 // #include <engram/error.hpp>: inlined above
 // #include <engram/index/topk.hpp>: inlined above
 // ---- begin <engram/rank/tokenize.hpp>
@@ -6209,7 +6333,9 @@ inline score_details fuse_scores(const rank_signals& s, search_mode mode, const 
 
 // #include <engram/detail/stem.hpp>: inlined above
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -6292,17 +6418,16 @@ constexpr char32_t to_lower_code_point(char32_t cp) noexcept {
 /// including the apostrophe-less contractions split_words makes of "what's", "don't", "I've", ...
 inline bool is_keyword_stop_word(std::string_view w) noexcept {
   static constexpr std::array<std::string_view, 92> stop = {
-      "a",     "about", "am",    "an",     "and",    "are",   "as",     "at",    "be",     "been",  "but",   "by",
-      "can",   "did",   "do",    "does",   "for",    "from",  "had",    "has",   "have",   "he",    "her",   "him",
-      "his",   "how",   "i",     "im",     "if",     "in",    "is",     "it",    "its",    "me",    "my",    "of",
-      "on",    "or",    "our",   "she",    "so",     "that",  "the",    "their", "them",   "then",  "there", "they",
-      "this",  "to",    "was",   "we",     "were",   "what",  "when",   "where", "which",  "who",   "will",  "with",
-      "would", "you",   "your",  "yours",  "whats",  "whos",  "wheres", "whens", "hows",   "thats", "theres", "ive",
-      "hes",   "shes",  "youre", "youve",  "dont",   "doesnt", "didnt", "isnt",  "arent",  "wasnt", "cant",  "wont",
-      "theyre", "weve", "theyve", "lets",   "these",  "those", "us",     "mine"};
-  for (const auto s : stop)
-    if (s == w) return true;
-  return false;
+      "a", "about", "am", "an", "and", "are", "arent", "as", "at", "be", "been", "but", "by", "can", "cant",
+      "did", "didnt", "do", "does", "doesnt", "dont", "for", "from", "had", "has", "have", "he", "her", "hes",
+      "him", "his", "how", "hows", "i", "if", "im", "in", "is", "isnt", "it", "its", "ive", "lets", "me",
+      "mine", "my", "of", "on", "or", "our", "she", "shes", "so", "that", "thats", "the", "their", "them",
+      "then", "there", "theres", "these", "they", "theyre", "theyve", "this", "those", "to", "us", "was",
+      "wasnt", "we", "were", "weve", "what", "whats", "when", "whens", "where", "wheres", "which", "who",
+      "whos", "will", "with", "wont", "would", "you", "your", "youre", "yours", "youve"};
+  static_assert(std::is_sorted(stop.begin(), stop.end()), "binary search needs the list sorted");
+  constexpr std::size_t longest = 6;
+  return w.size() <= longest && std::binary_search(stop.begin(), stop.end(), w);
 }
 
 namespace detail {
@@ -6312,32 +6437,52 @@ struct word_mapping {
   std::string_view from, to;
 };
 
+inline constexpr std::array<word_mapping, 52> british_roots = {{
+    {"aeroplane", "airplane"}, {"aluminium", "aluminum"}, {"apologis", "apologiz"}, {"armour", "armor"},
+    {"behaviour", "behavior"}, {"calibre", "caliber"},     {"cancell", "cancel"},     {"catalogue", "catalog"},
+    {"centre", "center"},       {"cheque", "check"},        {"colour", "color"},       {"defence", "defense"},
+    {"dialogue", "dialog"},     {"endeavour", "endeavor"},  {"favour", "favor"},       {"fibre", "fiber"},
+    {"flavour", "flavor"},      {"grey", "gray"},           {"harbour", "harbor"},     {"honour", "honor"},
+    {"humour", "humor"},        {"jewellery", "jewelry"},   {"labour", "labor"},       {"licence", "license"},
+    {"litre", "liter"},         {"manoeuvre", "maneuver"},  {"metre", "meter"},        {"mould", "mold"},
+    {"moustache", "mustache"},  {"mum", "mom"},             {"neighbour", "neighbor"}, {"odour", "odor"},
+    {"offence", "offense"},     {"organis", "organiz"},     {"parlour", "parlor"},     {"plough", "plow"},
+    {"practis", "practic"},     {"programme", "program"},   {"pyjama", "pajama"},      {"realis", "realiz"},
+    {"recognis", "recogniz"},   {"rumour", "rumor"},        {"savour", "savor"},       {"sceptic", "skeptic"},
+    {"theatre", "theater"},     {"travell", "travel"},      {"tumour", "tumor"},       {"tyre", "tire"},
+    {"vapour", "vapor"},        {"vigour", "vigor"},        {"yoghurt", "yogurt"},     {"paediatric", "pediatric"},
+}};
+
+/// For each letter a-z, the british_roots starting with it (bit i: root i), so a word is compared with a few
+/// roots at most.
+inline constexpr auto british_roots_by_letter = [] {
+  static_assert(british_roots.size() <= 64);
+  std::array<std::uint64_t, 26> bits{};
+  for (std::size_t i = 0; i < british_roots.size(); ++i)
+    bits[static_cast<std::size_t>(british_roots[i].from[0] - 'a')] |= std::uint64_t{1} << i;
+  return bits;
+}();
+
 /// British spellings folded to American ones so either matches the other: a word that is one of these roots
 /// followed by nothing or one of the usual endings ("colours", "favourite", "centres", "organised").
-inline std::string fold_spelling(std::string w) {
-  static constexpr std::array<word_mapping, 52> roots = {{
-      {"aeroplane", "airplane"}, {"aluminium", "aluminum"}, {"apologis", "apologiz"}, {"armour", "armor"},
-      {"behaviour", "behavior"}, {"calibre", "caliber"},     {"cancell", "cancel"},     {"catalogue", "catalog"},
-      {"centre", "center"},       {"cheque", "check"},        {"colour", "color"},       {"defence", "defense"},
-      {"dialogue", "dialog"},     {"endeavour", "endeavor"},  {"favour", "favor"},       {"fibre", "fiber"},
-      {"flavour", "flavor"},      {"grey", "gray"},           {"harbour", "harbor"},     {"honour", "honor"},
-      {"humour", "humor"},        {"jewellery", "jewelry"},   {"labour", "labor"},       {"licence", "license"},
-      {"litre", "liter"},         {"manoeuvre", "maneuver"},  {"metre", "meter"},        {"mould", "mold"},
-      {"moustache", "mustache"},  {"mum", "mom"},             {"neighbour", "neighbor"}, {"odour", "odor"},
-      {"offence", "offense"},     {"organis", "organiz"},     {"parlour", "parlor"},     {"plough", "plow"},
-      {"practis", "practic"},     {"programme", "program"},   {"pyjama", "pajama"},      {"realis", "realiz"},
-      {"recognis", "recogniz"},   {"rumour", "rumor"},        {"savour", "savor"},       {"sceptic", "skeptic"},
-      {"theatre", "theater"},     {"travell", "travel"},      {"tumour", "tumor"},       {"tyre", "tire"},
-      {"vapour", "vapor"},        {"vigour", "vigor"},        {"yoghurt", "yogurt"},     {"paediatric", "pediatric"},
-  }};
+inline void fold_spelling_in_place(std::string& w) {
   static constexpr std::array<std::string_view, 18> endings = {
       "", "s", "e", "es", "ed", "ing", "er", "ers", "ite", "ites", "ful", "able", "ation", "ations", "al", "ist", "ists", "y"};
-  for (const auto& [british, american] : roots) {
+  if (w.empty() || w[0] < 'a' || w[0] > 'z') return;
+  for (auto bits = british_roots_by_letter[static_cast<std::size_t>(w[0] - 'a')]; bits != 0; bits &= bits - 1) {
+    const auto& [british, american] = british_roots[static_cast<std::size_t>(std::countr_zero(bits))];
     if (w.size() < british.size() || w.compare(0, british.size(), british) != 0) continue;
     const std::string_view rest = std::string_view(w).substr(british.size());
     for (const auto e : endings)
-      if (rest == e) return std::string(american) + std::string(rest);
+      if (rest == e) {
+        w.replace(0, british.size(), american);
+        return;
+      }
   }
+}
+
+inline std::string fold_spelling(std::string w) {
+  fold_spelling_in_place(w);
   return w;
 }
 
@@ -6355,25 +6500,48 @@ inline std::string_view expand_abbreviation(std::string_view w) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+/// Calls f(std::string& word) for each lowercase word of `text` (the rules of split_words); f may change or
+/// move from `word`. One buffer serves every word (an ASCII fast path; other bytes are decoded as UTF-8).
+template <class F>
+void for_each_word(std::string_view text, F&& f) {
+  std::string cur;
+  auto flush = [&] {
+    if (cur.empty()) return;
+    f(cur);
+    cur.clear();
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+        cur.push_back(static_cast<char>(c));
+      else if (c >= 'A' && c <= 'Z')
+        cur.push_back(static_cast<char>(c + 32));
+      else if (c != '\'' || cur.empty())
+        flush();
+      continue;
+    }
+    const char32_t cp = next_code_point(text, i);
+    if (is_word_code_point(cp))
+      append_utf8(cur, to_lower_code_point(cp));
+    else if ((cp != '\'' && cp != 0x2019) || cur.empty())  // an overlong-encoded apostrophe is one too
+      flush();
+  }
+  flush();
+}
+
+}  // namespace detail
+
 /// Splits `text` into lowercase words (see detail::is_word_code_point; an apostrophe inside a word is
 /// dropped, so "don't" is "dont"), without stop-word removal or stemming. Invalid UTF-8 bytes separate words.
 /// O(bytes).
 inline std::vector<std::string> split_words(std::string_view text) {
   std::vector<std::string> words;
-  std::string cur;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const char32_t cp = detail::next_code_point(text, i);
-    if (detail::is_word_code_point(cp)) {
-      detail::append_utf8(cur, detail::to_lower_code_point(cp));
-    } else if ((cp == '\'' || cp == 0x2019) && !cur.empty()) {
-      continue;
-    } else if (!cur.empty()) {
-      words.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) words.push_back(std::move(cur));
+  detail::for_each_word(text, [&](std::string& w) { words.push_back(std::move(w)); });
   return words;
 }
 
@@ -6381,12 +6549,14 @@ inline std::vector<std::string> split_words(std::string_view text) {
 /// "doctor"), British spellings folded to American ("favourite" -> "favorite"), each word lightly stemmed
 /// (detail::light_stem: "hiking", "hikes", "hiked" -> "hike"). Order and repetitions are kept.
 inline std::vector<std::string> keyword_terms(std::string_view text) {
-  auto words = split_words(text);
   std::vector<std::string> out;
-  out.reserve(words.size());
-  for (auto& w : words)
-    if (!is_keyword_stop_word(w))
-      out.push_back(detail::light_stem(detail::fold_spelling(std::string(detail::expand_abbreviation(w)))));
+  detail::for_each_word(text, [&](std::string& w) {
+    if (is_keyword_stop_word(w)) return;
+    if (const auto full = detail::expand_abbreviation(w); full.data() != w.data()) w.assign(full);
+    detail::fold_spelling_in_place(w);
+    detail::light_stem_in_place(w);
+    out.push_back(std::move(w));
+  });
   return out;
 }
 
@@ -6440,7 +6610,7 @@ struct bm25_params {
 ///
 /// Thread-safety: const members may run concurrently; add/update/remove/clear need exclusive access.
 /// Memory: one posting (8 bytes) per distinct term per document, plus the terms of each document, and each
-/// distinct term held twice (by text and by id, for the variant lookup).
+/// distinct term's bytes once (detail::term_dictionary), kept until clear().
 class keyword_index {
  public:
   explicit keyword_index(bm25_params params = {}) : params_(params) {
@@ -6475,7 +6645,7 @@ class keyword_index {
     d.live = true;
     d.length = static_cast<std::uint32_t>(terms.size());
     for (const auto& t : terms) {
-      const auto id = intern(t);
+      const auto id = terms_.intern(t);
       auto it = std::find_if(d.terms.begin(), d.terms.end(), [&](const auto& e) { return e.first == id; });
       if (it == d.terms.end())
         d.terms.emplace_back(id, 1u);
@@ -6483,7 +6653,7 @@ class keyword_index {
         ++it->second;
     }
     auto& part = parts_[p];
-    for (const auto& [id, tf] : d.terms) part.postings[id].push_back(posting{slot, tf});
+    for (const auto& [id, tf] : d.terms) part.list_of(id).push_back(posting{slot, tf});
     ++part.documents;
     part.total_length += d.length;
     ++size_;
@@ -6496,15 +6666,15 @@ class keyword_index {
     auto& d = docs_[slot];
     auto& part = parts_[d.partition];
     for (const auto& [id, tf] : d.terms) {
-      auto it = part.postings.find(id);
-      if (it == part.postings.end()) continue;
-      auto& list = it->second;
+      const auto at = part.index_of(id);
+      if (at == partition::none) continue;
+      auto& list = part.lists[at].list;
       auto pos = std::find_if(list.begin(), list.end(), [&](const posting& x) { return x.slot == slot; });
       if (pos != list.end()) {
         *pos = list.back();
         list.pop_back();
       }
-      if (list.empty()) part.postings.erase(it);
+      if (list.empty()) part.erase(at);
     }
     --part.documents;
     part.total_length -= d.length;
@@ -6522,12 +6692,12 @@ class keyword_index {
 
   /// Documents of `partitions` that contain the (normalised) term, e.g. document_frequency(keyword_terms("Hiking")[0]).
   [[nodiscard]] std::size_t document_frequency(std::string_view term, std::span<const partition_id> partitions) const {
-    auto id = term_ids_.find(term);
-    if (id == term_ids_.end()) return 0;
+    const auto id = terms_.find(term);
+    if (!id) return 0;
     std::size_t df = 0;
     for (const auto p : partitions)
       if (p < parts_.size())
-        if (auto it = parts_[p].postings.find(id->second); it != parts_[p].postings.end()) df += it->second.size();
+        if (const auto* list = parts_[p].find(*id)) df += list->size();
     return df;
   }
 
@@ -6557,15 +6727,15 @@ class keyword_index {
       std::size_t df = 0;
       for (const auto p : partitions)
         if (p < parts_.size())
-          if (auto it = parts_[p].postings.find(term); it != parts_[p].postings.end()) df += it->second.size();
+          if (const auto* list = parts_[p].find(term)) df += list->size();
       if (df == 0) continue;
       const double idf = double(weight) * std::log(1.0 + (double(n) - double(df) + 0.5) / (double(df) + 0.5));
       if (dense && acc.empty()) acc.assign(docs_.size(), -1.0f);
       for (const auto p : partitions) {
         if (p >= parts_.size()) continue;
-        auto it = parts_[p].postings.find(term);
-        if (it == parts_[p].postings.end()) continue;
-        for (const auto& post : it->second) {
+        const auto* list = parts_[p].find(term);
+        if (!list) continue;
+        for (const auto& post : *list) {
           const double tf = post.tf;
           const double norm = params_.k1 * (1.0 - params_.b + params_.b * double(docs_[post.slot].length) / avgdl);
           const auto s = static_cast<float>(idf * tf * (params_.k1 + 1.0) / (tf + norm));
@@ -6616,22 +6786,49 @@ class keyword_index {
     bool live = false;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> terms;  // (term id, frequency)
   };
+  struct term_postings {
+    std::uint32_t term = 0;
+    std::vector<posting> list;
+  };
+  /// One partition's inverted lists, found by term id through an open-addressing table whose keys are the
+  /// lists' own term ids (no node per term: a large vocabulary of rare terms is the common case).
   struct partition {
-    std::unordered_map<std::uint32_t, std::vector<posting>> postings;
+    static constexpr std::uint32_t none = detail::slot_hash_set::none;
+    detail::slot_hash_set where;      // term id -> position in lists
+    std::vector<term_postings> lists;
     std::size_t documents = 0;
     std::uint64_t total_length = 0;
+
+    static std::uint64_t hash(std::uint32_t term) noexcept { return detail::mix64(term); }
+    [[nodiscard]] std::uint32_t index_of(std::uint32_t term) const {
+      return where.find(hash(term), [&](std::uint32_t at) { return lists[at].term == term; });
+    }
+    [[nodiscard]] const std::vector<posting>* find(std::uint32_t term) const {
+      const auto at = index_of(term);
+      return at == none ? nullptr : &lists[at].list;
+    }
+    std::vector<posting>& list_of(std::uint32_t term) {
+      auto at = index_of(term);
+      if (at == none) {
+        at = static_cast<std::uint32_t>(lists.size());
+        lists.push_back(term_postings{term, {}});
+        where.insert(hash(term), at);
+      }
+      return lists[at].list;
+    }
+    /// Drops the list at `at` (moving the last list into its place).
+    void erase(std::uint32_t at) {
+      where.erase(hash(lists[at].term), at);
+      const auto last = static_cast<std::uint32_t>(lists.size() - 1);
+      if (at != last) {
+        where.replace(hash(lists[last].term), last, at);
+        lists[at] = std::move(lists[last]);
+      }
+      lists.pop_back();
+    }
   };
 
-  std::uint32_t intern(std::string_view term) {
-    if (auto it = term_ids_.find(term); it != term_ids_.end()) return it->second;
-    const auto id = static_cast<std::uint32_t>(term_ids_.size());
-    term_ids_.emplace(std::string(term), id);
-    terms_.emplace_back(term);
-    if (term.size() >= variant_prefix) by_prefix_[std::string(term.substr(0, variant_prefix))].push_back(id);
-    return id;
-  }
-
-  static constexpr std::size_t variant_prefix = 5;  // bytes two variants share at least
+  static constexpr std::size_t variant_prefix = detail::term_dictionary::prefix_bytes;  // bytes two variants share at least
   static constexpr std::size_t variant_suffix = 3;  // bytes each may have beyond their common prefix
 
   /// Whether indexed term `v` is a morphological variant of query term `t` (see the class comment).
@@ -6650,28 +6847,25 @@ class keyword_index {
     terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
     std::vector<std::pair<std::uint32_t, float>> out;
     for (const auto& t : terms)
-      if (auto id = term_ids_.find(t); id != term_ids_.end()) out.emplace_back(id->second, 1.0f);
+      if (const auto id = terms_.find(t)) out.emplace_back(*id, 1.0f);
     if (params_.variants <= 0.0f) return out;
     const std::size_t exact = out.size();
     for (const auto& t : terms) {
       if (t.size() < variant_prefix) continue;
-      auto bucket = by_prefix_.find(std::string_view(t).substr(0, variant_prefix));
-      if (bucket == by_prefix_.end()) continue;
-      for (const auto v : bucket->second) {
-        if (!is_variant(t, terms_[v])) continue;
-        if (std::binary_search(terms.begin(), terms.end(), terms_[v])) continue;  // a query term itself
+      terms_.for_each_with_prefix(t, [&](std::uint32_t v) {
+        const auto vt = terms_.term(v);
+        if (!is_variant(t, vt)) return;
+        if (std::binary_search(terms.begin(), terms.end(), vt)) return;  // a query term itself
         if (std::any_of(out.begin() + std::ptrdiff_t(exact), out.end(), [&](const auto& e) { return e.first == v; }))
-          continue;
+          return;
         out.emplace_back(v, params_.variants);
-      }
+      });
     }
     return out;
   }
 
   bm25_params params_;
-  detail::string_map<std::uint32_t> term_ids_;  // every term ever seen (kept until clear())
-  std::vector<std::string> terms_;              // by term id
-  detail::string_map<std::vector<std::uint32_t>> by_prefix_;  // term ids by their first variant_prefix bytes
+  detail::term_dictionary terms_;              // every term ever seen (kept until clear())
   std::vector<document> docs_;                  // by slot
   std::vector<partition> parts_;                // by partition id
   std::size_t size_ = 0;
