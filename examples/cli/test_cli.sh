@@ -7,7 +7,7 @@ dir=$(mktemp -d)
 fake_pid=""
 trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$dir"' EXIT
 export ENGRAM_DIR="$dir/data"
-unset ENGRAM_EMBEDDER ENGRAM_BASE_URL ENGRAM_EMBED_MODEL ENGRAM_EXTRACTOR ENGRAM_LLM_MODEL ENGRAM_LLM_BASE_URL OPENAI_API_KEY
+unset ENGRAM_EMBEDDER ENGRAM_BASE_URL ENGRAM_EMBED_MODEL ENGRAM_EXTRACTOR ENGRAM_LLM_MODEL ENGRAM_LLM_BASE_URL ENGRAM_WORDNET OPENAI_API_KEY
 fails=0 passes=0
 check() {  # check NAME EXPECTED_EXIT COMMAND...  (stdout in $out, stderr in $err)
   local name=$1 want=$2
@@ -177,6 +177,35 @@ check "providers: env is read" 2 env ENGRAM_EMBEDDER=bogus "$bin" "${R[@]}" list
 contains "env embedder named" "$err" "bogus"
 check "providers: another hashing size is refused" 2 "$bin" "${R[@]}" --dimensions 128 list
 contains "dimension mismatch explained" "$err" "another embedder"
+
+# ---- WordNet for the hashing embedder: a tiny database in WordNet 3.0's file format ----
+wn="$dir/wordnet"
+mkdir -p "$wn"
+lic="  1 This software and database is being provided to you, the LICENSEE, ..."
+printf '%s\n%s\n%s\n' "$lic" \
+  "00000100 05 n 03 doctor 0 doc 0 physician 0 001 @ 00000200 n 0000 | a licensed medical practitioner" \
+  "00000200 05 n 01 professional 0 000 | a person engaged in a learned profession" >"$wn/data.noun"
+printf '%s\n%s\n%s\n%s\n%s\n' "$lic" "doctor n 1 1 @ 1 1 00000100  " "doc n 1 1 @ 1 0 00000100  " \
+  "physician n 1 1 @ 1 0 00000100  " "professional n 1 0 1 0 00000200  " >"$wn/index.noun"
+for f in data.verb index.verb data.adj index.adj; do printf '%s\n' "$lic" >"$wn/$f"; done
+WN=(--data "$dir/wn" --wordnet "$wn")
+check "wordnet: add" 0 "$bin" "${WN[@]}" add "My doctor is Dr. Costa" --user-id gil
+check "wordnet: add 2" 0 "$bin" "${WN[@]}" add "I had ramen for lunch" --user-id gil
+# "physician" shares no word with the memory: without WordNet its score is about 0.08, with it about 0.4
+check "wordnet: a synonym finds the memory" 0 "$bin" "${WN[@]}" --output json search "Who is my physician?" --user-id gil --mode semantic --threshold 0.2
+contains "synonym found" "$out" "My doctor is Dr. Costa"
+check "wordnet: the same without it" 0 "$bin" --data "$dir/nown" add "My doctor is Dr. Costa" --user-id gil
+check "wordnet: no synonym without it" 0 "$bin" --data "$dir/nown" --output json search "Who is my physician?" --user-id gil --mode semantic --threshold 0.2
+lacks "synonym not found without wordnet" "$out" "My doctor is Dr. Costa"
+check "wordnet: stats name it" 0 "$bin" "${WN[@]}" --output json stats
+contains "embedder recorded with wordnet" "$out" "hashing-v1+wordnet"
+check "wordnet: reopening without it is refused" 2 "$bin" --data "$dir/wn" list
+contains "wordnet mismatch explained" "$err" "another embedder"
+check "wordnet: env is read" 0 env ENGRAM_WORDNET="$wn" "$bin" --data "$dir/wn" list --user-id gil
+check "wordnet: a missing directory" 2 "$bin" --data "$dir/wn2" --wordnet "$dir/nowhere" list
+contains "missing wordnet named" "$err" "nowhere"
+check "wordnet: only with the hashing embedder" 2 "$bin" --data "$dir/wn3" --embedder openai --base-url http://127.0.0.1:9/v1 --wordnet "$wn" list
+contains "wordnet needs hashing" "$err" "--embedder hashing only"
 
 if [ -n "$fake" ]; then
   printf '%s\n' \

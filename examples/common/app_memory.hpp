@@ -79,7 +79,14 @@ inline engram::any_embedder make_embedder(const provider_settings& p) {
     return engram::ollama_embedder(std::move(o));
   }
 #endif
-  return engram::hashing_embedder(p.dimensions ? p.dimensions : 384);
+  const std::size_t dimension = p.dimensions ? p.dimensions : 384;
+  if (p.wordnet.empty()) return engram::hashing_embedder(dimension);
+  try {
+    return engram::hashing_embedder(
+        dimension, std::make_shared<const engram::related_words>(engram::related_words::load_wordnet(p.wordnet)));
+  } catch (const engram::storage_error& e) {
+    throw settings_error("--wordnet '" + p.wordnet + "' is not a readable WordNet 3.0 directory: " + e.what());
+  }
 }
 
 /// The extractor `p` names. @throws settings_error (checked first), validation_error from the extractor.

@@ -29,6 +29,8 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
                          env ENGRAM_LLM_BASE_URL
   --llm-mode reconcile|additive      reconcile: facts, then ADD/UPDATE/DELETE against near memories (default)
   --api-key KEY          sent as a Bearer token (prefer env OPENAI_API_KEY: a flag shows in `ps`)
+  --wordnet DIR          hashing embedder: add WordNet synonyms and hypernyms of each word (Debian wordnet-base:
+                         /usr/share/wordnet); a store embedded with it needs it to reopen  env ENGRAM_WORDNET
 )";
 
 /// The provider settings. Defaults are the offline composition; from_env() fills them from the environment,
@@ -43,9 +45,10 @@ struct provider_settings {
   std::string llm_base_url{};          ///< empty: see chat_url()
   std::string llm_mode = "reconcile";  ///< reconcile | additive
   std::string api_key{};               ///< empty: the HTTP transport reads OPENAI_API_KEY itself
+  std::string wordnet{};               ///< a WordNet 3.0 directory for the hashing embedder; empty: none
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
-  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL (empty variables count as unset). OPENAI_API_KEY is read by the
+  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET (empty variables count as unset). OPENAI_API_KEY is read by the
   /// HTTP transport when no --api-key is given.
   static provider_settings from_env() {
     provider_settings p;
@@ -58,13 +61,14 @@ struct provider_settings {
     env("ENGRAM_EXTRACTOR", p.extractor);
     env("ENGRAM_LLM_MODEL", p.llm_model);
     env("ENGRAM_LLM_BASE_URL", p.llm_base_url);
+    env("ENGRAM_WORDNET", p.wordnet);
     return p;
   }
 
   /// True when `flag` is one of the provider flags (each takes a value).
   static bool is_flag(std::string_view flag) {
     for (const char* f : {"--embedder", "--base-url", "--embed-model", "--dimensions", "--extractor", "--llm-model",
-                          "--llm-base-url", "--llm-mode", "--api-key"})
+                          "--llm-base-url", "--llm-mode", "--api-key", "--wordnet"})
       if (flag == f) return true;
     return false;
   }
@@ -79,6 +83,7 @@ struct provider_settings {
     else if (flag == "--llm-base-url") llm_base_url = value;
     else if (flag == "--llm-mode") llm_mode = value;
     else if (flag == "--api-key") api_key = value;
+    else if (flag == "--wordnet") wordnet = value;
     else if (flag == "--dimensions") {
       std::size_t pos = 0;
       unsigned long n = 0;
@@ -122,6 +127,8 @@ struct provider_settings {
       throw settings_error("unknown --llm-mode '" + llm_mode + "' (expected reconcile or additive)");
     if (embedder == "hashing" && dimensions != 0 && dimensions < 16)
       throw settings_error("--dimensions " + std::to_string(dimensions) + " is too small for the hashing embedder (at least 16)");
+    if (!wordnet.empty() && embedder != "hashing")
+      throw settings_error("--wordnet works with --embedder hashing only (a model embedder knows synonyms itself)");
     if ((remote_embedder() || extractor == "llm") && !http_available)
       throw settings_error("this build has no HTTP support (cpp-httplib was not found): only --embedder hashing "
                            "and --extractor verbatim are available");
@@ -145,6 +152,7 @@ struct provider_settings {
   [[nodiscard]] std::string describe() const {
     std::string s = "embedder " + embedder;
     if (remote_embedder()) s += (embed_model.empty() ? "" : ":" + embed_model) + " at " + embed_url();
+    if (!wordnet.empty()) s += "+wordnet (" + wordnet + ")";
     s += ", extractor " + extractor;
     if (extractor == "llm") s += ":" + llm_model + " (" + llm_mode + ") at " + chat_url();
     return s;
