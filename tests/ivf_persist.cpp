@@ -139,6 +139,13 @@ TEST_CASE("ivf_persist: file_store keeps named blobs atomically; bad names are r
     CHECK_THROWS_AS(st.put_blob("", "x"), validation_error);
     CHECK_THROWS_AS((void)st.get_blob("a/b"), validation_error);
   }
+  {
+    std::ofstream(dir.path + "/blob.x.tmp") << "half of a blob write a crash interrupted";
+    file_store ro(dir.path, {.read_only = true});  // a reader leaves the writer's files alone
+  }
+  CHECK(std::filesystem::exists(dir.path + "/blob.x.tmp"));
+  { file_store st(dir.path); }  // the next writer removes the leftover; the blob itself is untouched
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/blob.x.tmp"));
   file_store ro(dir.path, {.read_only = true});
   CHECK(ro.get_blob("x") == std::optional<std::string>("second"));
   CHECK_THROWS_AS(ro.put_blob("x", "y"), storage_error);
