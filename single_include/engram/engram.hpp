@@ -10009,7 +10009,8 @@ class file_store {
 
   /// Writes `bytes` as blob `name` atomically and durably: file `blob.<name>` in the store's directory,
   /// written to a temporary file, fsynced, renamed over the old one, then the directory fsynced. A blob is
-  /// not part of the records (clear() and compaction keep it): whoever reads it must validate it.
+  /// not part of the records (clear() and compaction keep it): whoever reads it must validate it. The temporary
+  /// file of a write a crash interrupted is removed by the next writable open.
   /// Thread-safe; writers wait while it writes. O(bytes).
   /// @throws validation_error for a name that is empty or not made of letters, digits, '-' and '_';
   ///         storage_error when read-only or on an I/O error (the previous blob then stays).
@@ -10225,11 +10226,12 @@ class file_store {
     if (ec) throw storage_error("file_store: cannot create directory '" + st.dir + "': " + ec.message());
     st.lock = detail::dir_lock(st.dir, "file_store");
     load();
-    // Remove leftovers of interrupted compactions.
+    // Remove leftovers of interrupted compactions and blob writes (a blob's .tmp is never read).
     for (const auto& entry : fs::directory_iterator(st.dir)) {
       const auto name = entry.path().filename().string();
       const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(st.generation);
-      if (stale_log || name == "snapshot.tmp") fs::remove(entry.path(), ec);
+      const bool stale_blob = name.rfind("blob.", 0) == 0 && name.ends_with(".tmp");
+      if (stale_log || stale_blob || name == "snapshot.tmp") fs::remove(entry.path(), ec);
     }
     const auto lp = log_path(st.generation);
     if (!detail::file_exists(lp)) create_log(st.generation);
