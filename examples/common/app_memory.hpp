@@ -156,6 +156,18 @@ inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::stri
 using sharded_postgres_app_memory =
     engram::basic_memory<engram::any_embedder, engram::flat_index, engram::sharded_postgres_store, engram::any_extractor>;
 
+/// The store over the shards `urls` name (see open_sharded_postgres_memory), for work on the store itself
+/// (engram-server --rebalance). @throws validation_error (a bad URL), engram::postgres_error.
+inline engram::sharded_postgres_store open_sharded_postgres_store(const std::vector<std::string>& urls) {
+  engram::sharded_postgres_options o;
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    auto where = engram::parse_postgres_url(urls[i]);
+    if (i == 0) o.store = where.options;
+    o.shards.push_back({where.shard, std::move(where.conninfo)});
+  }
+  return engram::sharded_postgres_store(std::move(o));
+}
+
 /// Opens the memory over the shards `urls` name, one database each (at least two). The first URL's engram
 /// parameters (schema, pool, timeouts) apply to all; each URL's `shard=NAME` names it on the ring (default:
 /// the URL), which must not change while the shard holds data. @throws as open_postgres_memory().
@@ -163,13 +175,7 @@ inline std::unique_ptr<sharded_postgres_app_memory> open_sharded_postgres_memory
                                                                                 const provider_settings& p = {}) {
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
-  engram::sharded_postgres_options o;
-  for (std::size_t i = 0; i < urls.size(); ++i) {
-    auto where = engram::parse_postgres_url(urls[i]);
-    if (i == 0) o.store = where.options;
-    o.shards.push_back({where.shard, std::move(where.conninfo)});
-  }
-  return std::make_unique<sharded_postgres_app_memory>(std::move(embedder), engram::sharded_postgres_store(std::move(o)),
+  return std::make_unique<sharded_postgres_app_memory>(std::move(embedder), open_sharded_postgres_store(urls),
                                                        std::move(extractor));
 }
 #endif

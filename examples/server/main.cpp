@@ -33,6 +33,7 @@ struct options {
   std::string keys;
   std::size_t max_body = 1 << 20;
   double rate_limit = 0;
+  bool rebalance = false;  // move scopes to the shards that own them now, then exit
   engram_app::provider_settings providers = engram_app::provider_settings::from_env();
 };
 
@@ -40,7 +41,9 @@ struct options {
   std::cerr << "engram-server: " << why << "\n"
             << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR | --store postgres://... [--store ...]]\n"
             << "                     [--threads N] [--keys FILE]"
-            << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY] [provider flags]\n\n"
+            << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY] [provider flags]\n"
+            << "       engram-server --rebalance --store URL --store URL [--store URL ...]\n"
+            << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n\n"
             << engram_app::provider_help;
   std::exit(2);
 }
@@ -75,6 +78,7 @@ options parse_args(int argc, char** argv) {
     else if (a == "--keys") o.keys = value();
     else if (a == "--max-body") o.max_body = std::size_t(number(1024, 1L << 30));
     else if (a == "--rate-limit") o.rate_limit = double(number(0, 1000000));
+    else if (a == "--rebalance") o.rebalance = true;
     else if (engram_app::provider_settings::is_flag(a)) {
       const auto v = value();
       try {
@@ -316,6 +320,22 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
 
 int main(int argc, char** argv) {
   const auto opt = parse_args(argc, argv);
+  if (opt.rebalance) {
+    if (opt.shards.size() < 2)
+      usage("--rebalance needs the --store URL of every shard, the new ones included (two or more)");
+#ifdef ENGRAM_APP_POSTGRES
+    try {
+      auto store = engram_app::open_sharded_postgres_store(opt.shards);
+      const auto r = store.rebalance();
+      std::cout << "engram-server: rebalance: " << r.scopes_moved << " scopes moved (" << r.records_moved
+                << " memories), " << r.retries << " moves repeated after concurrent writes" << std::endl;
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "engram-server: rebalance failed (run it again to finish it): " << e.what() << '\n';
+      return 1;
+    }
+#endif
+  }
 
   std::optional<std::map<std::string, engram_app::principal>> keys;
   try {

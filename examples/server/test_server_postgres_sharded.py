@@ -6,10 +6,13 @@ usage: test_server_postgres_sharded.py ENGRAM_SERVER_BIN POSTGRES_URL PG_CLUSTER
 Creates a second database in the tests' cluster, starts both nodes with `--store URL1 --store URL2`, and
 checks: memories of many users added through node A are found by searches on node B; both databases hold some
 of them and together all; a memory is read by id and its history through B; a reset through A empties both
-databases and B. Exits non-zero with a message on the first failure.
+databases and B. Then a third shard is added: with the nodes stopped, `engram-server --rebalance` over the three
+databases moves the scopes the new shard owns (and a second run moves none), and a node over the three finds
+every memory; a reset through it empties all three. Exits non-zero with a message on the first failure.
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,13 +78,47 @@ def main():
                 fail("history through B answered %d: %s" % (status, body))
         print("ok: memories and their history are read by id through B, whichever shard holds them")
 
-        status, _ = a.call("POST", "/reset")
+        # Adding a shard: the nodes stop, the scopes the new shard owns move to it, a node over three finds all.
+        for n in nodes:
+            n.stop()
+        subprocess.run([script, "createdb", pg_dir, "engram_shard3"], capture_output=True, timeout=60)  # may exist
+        third = "postgresql://engram@/engram_shard3?host=%s&shard=three" % pg_dir
+        three_stores = ["--store", first, "--store", second, "--store", third]
+
+        def rebalance():
+            r = subprocess.run([binary, "--rebalance"] + three_stores, capture_output=True, text=True, timeout=120)
+            moved = re.search(r"rebalance: (\d+) scopes moved \((\d+) memories\)", r.stdout)
+            if r.returncode != 0 or not moved:
+                fail("--rebalance exited %d: %s %s" % (r.returncode, r.stdout, r.stderr))
+            return int(moved.group(1)), int(moved.group(2))
+
+        scopes, memories = rebalance()
+        one, two, three = (count(pg_dir, db, schema) for db in ("engram", "engram_shard2", "engram_shard3"))
+        if three == 0 or one + two + three != len(users) or (scopes, memories) != (three, three):
+            fail("after rebalance: %d, %d and %d rows, %d scopes / %d memories moved" % (one, two, three, scopes, memories))
+        if rebalance() != (0, 0):
+            fail("a second rebalance moved something")
+        print("ok: --rebalance moved %d of %d scopes to the new shard; run again, it moves none" % (scopes, len(users)))
+
+        r = subprocess.run([binary, "--rebalance", "--store", first], capture_output=True, text=True, timeout=60)
+        if r.returncode != 2 or "two or more" not in r.stderr:
+            fail("--rebalance with one --store exited %d: %s" % (r.returncode, r.stderr))
+
+        c = Node(binary, first, "ignored", extra=three_stores[2:])
+        nodes.append(c)
+        for u in users:
+            if "%s keeps bees" % u not in search(c, u, "bees"):
+                fail("the node over three shards does not find %s's memory" % u)
+        print("ok: a node over the three shards finds every memory")
+
+        status, _ = c.call("POST", "/reset")
         if status != 200:
             fail("reset answered %d" % status)
-        if count(pg_dir, "engram", schema) or count(pg_dir, "engram_shard2", schema):
+        if any(count(pg_dir, db, schema) for db in ("engram", "engram_shard2", "engram_shard3")):
             fail("reset left rows in a shard")
-        eventually("B still lists memories after the reset", lambda: not listed_all(b, users[0]))
-        print("ok: a reset through A empties both databases and B")
+        if listed_all(c, users[0]):
+            fail("the node still lists memories after the reset")
+        print("ok: a reset empties the three databases")
     finally:
         for n in nodes:
             if n.proc.poll() is None:
