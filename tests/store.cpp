@@ -248,16 +248,50 @@ TEST_CASE("store: files of another format version are refused with the versions 
   temp_dir dir;
   { file_store s(dir.sub("db")); }
   auto bytes = read_bytes(dir.sub("db/log.0"));
-  bytes[8] = static_cast<char>(storage_format_version + 1);
-  write_bytes(dir.sub("db/log.0"), bytes);
-  try {
-    file_store s(dir.sub("db"));
-    FAIL("expected storage_error");
-  } catch (const storage_error& e) {
-    const std::string msg = e.what();
-    CHECK(msg.find("version " + std::to_string(storage_format_version + 1)) != std::string::npos);
-    CHECK(msg.find("reads version " + std::to_string(storage_format_version)) != std::string::npos);
+  for (const std::uint32_t version : {file_store::format_version + 1, 0u}) {
+    bytes[8] = static_cast<char>(version);
+    write_bytes(dir.sub("db/log.0"), bytes);
+    try {
+      file_store s(dir.sub("db"));
+      FAIL("expected storage_error");
+    } catch (const storage_error& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find("format version " + std::to_string(version)) != std::string::npos);
+      CHECK(msg.find("reads versions " + std::to_string(file_store::oldest_format_version) + " to " +
+                     std::to_string(file_store::format_version)) != std::string::npos);
+      CHECK((msg.find("newer engram") != std::string::npos) == (version > file_store::format_version));
+    }
   }
+}
+
+TEST_CASE("store: a log of the older format is read, and marked with the current one before it is appended to",
+          "[store][file]") {
+  temp_dir dir;
+  {
+    file_store s(dir.sub("db"));
+    write_batch w;
+    w.upserts = {sample_record(1)};
+    s.apply(w);
+  }
+  auto bytes = read_bytes(dir.sub("db/log.0"));
+  REQUIRE(static_cast<std::uint8_t>(bytes[8]) == file_store::format_version);
+  bytes[8] = static_cast<char>(file_store::oldest_format_version);  // as the earlier engram wrote it
+  write_bytes(dir.sub("db/log.0"), bytes);
+  {
+    file_store ro(dir.sub("db"), {.read_only = true});  // a reader changes nothing
+    CHECK(ro.size() == 1);
+  }
+  CHECK(static_cast<std::uint8_t>(read_bytes(dir.sub("db/log.0"))[8]) == file_store::oldest_format_version);
+  {
+    file_store s(dir.sub("db"), {.mode = durability::group_commit});
+    CHECK(s.size() == 1);
+    write_batch w;
+    w.upserts = {sample_record(2)};
+    s.apply(w);
+  }
+  CHECK(static_cast<std::uint8_t>(read_bytes(dir.sub("db/log.0"))[8]) == file_store::format_version);
+  file_store s(dir.sub("db"));
+  CHECK(s.size() == 2);
 }
 
 TEST_CASE("store: a damaged snapshot is refused, not silently dropped", "[store][file]") {
