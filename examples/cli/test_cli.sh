@@ -206,6 +206,13 @@ check "wordnet: a missing directory" 2 "$bin" --data "$dir/wn2" --wordnet "$dir/
 contains "missing wordnet named" "$err" "nowhere"
 check "wordnet: only with the hashing embedder" 2 "$bin" --data "$dir/wn3" --embedder openai --base-url http://127.0.0.1:9/v1 --wordnet "$wn" list
 contains "wordnet needs hashing" "$err" "--embedder hashing only"
+check "providers: bad timeout" 2 "$bin" "${R[@]}" --timeout 0 list
+contains "bad timeout named" "$err" "--timeout"
+check "providers: bad timeout from env" 2 env ENGRAM_TIMEOUT=soon "$bin" "${R[@]}" list
+contains "env timeout named" "$err" "soon"
+check "providers: bad connect timeout" 2 "$bin" "${R[@]}" --connect-timeout -1 list
+check "providers: bad retries" 2 "$bin" "${R[@]}" --retries many list
+contains "bad retries named" "$err" "--retries"
 
 if [ -n "$fake" ]; then
   printf '%s\n' \
@@ -267,6 +274,18 @@ if [ -n "$fake" ]; then
   contains "the conversation reached the model" "$log" "I do not eat meat"
   check "provider down: a clear failure" 3 "$bin" "${O[@]}" --dimensions 64 search "bees" --user-id erin
   contains "down server said" "$err" "no server answered"
+  # a server that accepts the connection and never answers: --timeout bounds the wait (the default is 120 s)
+  python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = [s.accept()[0] for _ in range(8)]
+time.sleep(60)' > "$dir/silent.port" &
+  silent_pid=$!
+  for _ in $(seq 50); do [ -s "$dir/silent.port" ] && break; sleep 0.1; done
+  S=(--data "$dir/silent" --embedder openai --base-url "http://127.0.0.1:$(head -1 "$dir/silent.port")/v1" --dimensions 64)
+  check "silent server: --timeout gives up" 3 timeout 30 "$bin" "${S[@]}" --timeout 0.5 --retries 1 add "x" --user-id fay
+  contains "silent server: timeout said" "$err" "provider"
+  kill "$silent_pid" 2>/dev/null; wait "$silent_pid" 2>/dev/null
 else
   echo "cli: no fake-provider given: provider tests skipped"
 fi

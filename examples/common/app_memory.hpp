@@ -22,6 +22,8 @@
 #include <engram/store/sharded_postgres_store.hpp>
 #endif
 
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -54,6 +56,10 @@ inline engram::http_options http_for(const provider_settings& p, std::string url
   engram::http_options h;
   h.base_url = std::move(url);
   h.api_key = p.api_key;
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0 + 0.5)); };
+  h.read_timeout = ms(p.timeout_seconds());
+  h.connect_timeout = ms(p.connect_timeout_seconds());
+  h.max_retries = p.retry_count();
   return h;
 }
 }  // namespace detail

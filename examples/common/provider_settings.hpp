@@ -29,6 +29,10 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
                          env ENGRAM_LLM_BASE_URL
   --llm-mode reconcile|additive      reconcile: facts, then ADD/UPDATE/DELETE against near memories (default)
   --api-key KEY          sent as a Bearer token (prefer env OPENAI_API_KEY: a flag shows in `ps`)
+  --timeout SECONDS      per read from a provider (default 120: a local model may answer slowly)
+                         env ENGRAM_TIMEOUT
+  --connect-timeout SECONDS   per connection attempt (default 10)
+  --retries N            retries on 429, 5xx, timeouts and refused connections (default 3)
   --wordnet DIR          hashing embedder: add WordNet synonyms and hypernyms of each word (Debian wordnet-base:
                          /usr/share/wordnet); a store embedded with it needs it to reopen  env ENGRAM_WORDNET
 )";
@@ -46,10 +50,13 @@ struct provider_settings {
   std::string llm_mode = "reconcile";  ///< reconcile | additive
   std::string api_key{};               ///< empty: the HTTP transport reads OPENAI_API_KEY itself
   std::string wordnet{};               ///< a WordNet 3.0 directory for the hashing embedder; empty: none
+  std::string timeout = "120";         ///< per read from a provider, seconds (checked by check())
+  std::string connect_timeout = "10";  ///< per connection attempt, seconds
+  std::string retries = "3";           ///< retries of a failed provider call, 0 to 20
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
-  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET (empty variables count as unset). OPENAI_API_KEY is read by the
-  /// HTTP transport when no --api-key is given.
+  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT (empty variables count as unset).
+  /// OPENAI_API_KEY is read by the HTTP transport when no --api-key is given. Values are checked by check().
   static provider_settings from_env() {
     provider_settings p;
     auto env = [](const char* name, std::string& slot) {
@@ -62,13 +69,15 @@ struct provider_settings {
     env("ENGRAM_LLM_MODEL", p.llm_model);
     env("ENGRAM_LLM_BASE_URL", p.llm_base_url);
     env("ENGRAM_WORDNET", p.wordnet);
+    env("ENGRAM_TIMEOUT", p.timeout);
     return p;
   }
 
   /// True when `flag` is one of the provider flags (each takes a value).
   static bool is_flag(std::string_view flag) {
     for (const char* f : {"--embedder", "--base-url", "--embed-model", "--dimensions", "--extractor", "--llm-model",
-                          "--llm-base-url", "--llm-mode", "--api-key", "--wordnet"})
+                          "--llm-base-url", "--llm-mode", "--api-key", "--wordnet",
+                          "--timeout", "--connect-timeout", "--retries"})
       if (flag == f) return true;
     return false;
   }
@@ -84,6 +93,9 @@ struct provider_settings {
     else if (flag == "--llm-mode") llm_mode = value;
     else if (flag == "--api-key") api_key = value;
     else if (flag == "--wordnet") wordnet = value;
+    else if (flag == "--timeout") timeout = value;
+    else if (flag == "--connect-timeout") connect_timeout = value;
+    else if (flag == "--retries") retries = value;
     else if (flag == "--dimensions") {
       std::size_t pos = 0;
       unsigned long n = 0;
@@ -98,6 +110,22 @@ struct provider_settings {
     } else {
       throw settings_error("'" + std::string(flag) + "' is not a provider flag");
     }
+  }
+
+  /// The read timeout, connection timeout (seconds) and retries. @throws settings_error for a malformed one.
+  [[nodiscard]] double timeout_seconds() const { return seconds("--timeout (or ENGRAM_TIMEOUT)", timeout); }
+  [[nodiscard]] double connect_timeout_seconds() const { return seconds("--connect-timeout", connect_timeout); }
+  [[nodiscard]] unsigned retry_count() const {
+    std::size_t pos = 0;
+    int n = -1;
+    try {
+      n = std::stoi(retries, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    if (retries.empty() || pos != retries.size() || n < 0 || n > 20)
+      throw settings_error("--retries expects a whole number from 0 to 20, got '" + retries + "'");
+    return static_cast<unsigned>(n);
   }
 
   [[nodiscard]] bool remote_embedder() const { return embedder == "openai" || embedder == "ollama"; }
@@ -127,6 +155,9 @@ struct provider_settings {
       throw settings_error("unknown --llm-mode '" + llm_mode + "' (expected reconcile or additive)");
     if (embedder == "hashing" && dimensions != 0 && dimensions < 16)
       throw settings_error("--dimensions " + std::to_string(dimensions) + " is too small for the hashing embedder (at least 16)");
+    (void)timeout_seconds();
+    (void)connect_timeout_seconds();
+    (void)retry_count();
     if (!wordnet.empty() && embedder != "hashing")
       throw settings_error("--wordnet works with --embedder hashing only (a model embedder knows synonyms itself)");
     if ((remote_embedder() || extractor == "llm") && !http_available)
@@ -159,6 +190,20 @@ struct provider_settings {
   }
 
  private:
+  /// A duration flag's value: seconds, fractions allowed, more than 0 and at most a day.
+  static double seconds(std::string_view flag, const std::string& value) {
+    std::size_t pos = 0;
+    double v = 0;
+    try {
+      v = std::stod(value, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    if (value.empty() || pos != value.size() || !(v > 0) || v > 86400)
+      throw settings_error(std::string(flag) + " expects seconds, more than 0 and at most 86400, got '" + value + "'");
+    return v;
+  }
+
   static void check_url(const std::string& url, const char* what) {
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
       throw settings_error(std::string(what) + " '" + url + "' is not an http:// or https:// URL");
