@@ -8852,7 +8852,7 @@ class basic_memory {
 ///   snapshot      the state at log generation G (absent until the first compaction)
 ///   log.G         entries appended since that snapshot
 ///   damaged.G.N   bytes cut from a damaged log tail at offset N, kept for inspection (never read back)
-/// Every file starts with a 24-byte header (magic, engram::storage_format_version, generation). Every entry
+/// Every file starts with a 24-byte header (magic, file_store::format_version, generation). Every entry
 /// is `u32 length | u32 CRC-32C(length, payload) | payload`; one write_batch is one entry, so one `add` is
 /// all or nothing. A compaction writes `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the
 /// directory, and only then removes the old log.
@@ -9694,7 +9694,8 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 namespace engram::inline v0 {
 /// The library version as "major.minor.patch".
 inline constexpr const char* version_string = ENGRAM_VERSION_STRING;
-/// Format version of everything engram persists; bumped on an incompatible change.
+/// Format version of the SQL schemas (sqlite_store, postgres_store) and of the JSONL export; bumped on an
+/// incompatible change. file_store's files carry their own, file_store::format_version.
 inline constexpr int storage_format_version = 1;
 }  // namespace engram::inline v0
 // ---- end <engram/version.hpp>
@@ -9783,6 +9784,12 @@ struct file_store_stats {
 /// only be destroyed or assigned to.
 class file_store {
  public:
+  /// The format of the files this engram writes, in every file's header. 2: a snapshot may hold vectors read in
+  /// place (entry kind 9) and a group-commit log may end in preallocated zeros. 1: neither.
+  static constexpr std::uint32_t format_version = 2;
+  /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
+  static constexpr std::uint32_t oldest_format_version = 1;
+
   /// Opens (creating when needed, unless read-only) the store in directory `dir` and replays it.
   /// @throws storage_error when the directory is locked by another writer (naming its pid), unreadable, of
   ///         another format version, or its snapshot is damaged.
@@ -10056,6 +10063,7 @@ class file_store {
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
                                   kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
   static constexpr std::size_t header_size = 24;
+  static constexpr std::size_t header_version_offset = 8;
   static constexpr std::uint64_t log_step = 1u << 20;  // group_commit extends the log by this many bytes of zeros
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
@@ -10114,7 +10122,7 @@ class file_store {
   static std::string header(const char* magic, std::uint64_t gen) {
     std::string h(magic, 8);
     detail::byte_writer w(h);
-    w.u32(static_cast<std::uint32_t>(storage_format_version));
+    w.u32(format_version);
     w.u32(0);
     w.u64(gen);
     return h;
@@ -10128,10 +10136,11 @@ class file_store {
                           " (bad or missing header)");
     detail::byte_reader r(data + 8, header_size - 8, file);
     const auto version = r.u32();
-    if (version != static_cast<std::uint32_t>(storage_format_version))
-      throw storage_error("file_store: '" + file + "' has storage format version " + std::to_string(version) +
-                          "; this engram (" + version_string + ") reads version " +
-                          std::to_string(storage_format_version));
+    if (version < oldest_format_version || version > format_version)
+      throw storage_error("file_store: '" + file + "' has file_store format version " + std::to_string(version) +
+                          "; this engram (" + version_string + ") reads versions " +
+                          std::to_string(oldest_format_version) + " to " + std::to_string(format_version) +
+                          (version > format_version ? " (it was written by a newer engram)" : ""));
     r.u32();
     return r.u64();
   }
@@ -10236,10 +10245,26 @@ class file_store {
     const auto lp = log_path(st.generation);
     if (!detail::file_exists(lp)) create_log(st.generation);
     st.log = detail::open_file(lp, O_RDWR);
+    upgrade_log_header(lp);
     st.log_alloc = detail::file_size(st.log.get(), lp);
     st.log_size = std::min(st.log_end, st.log_alloc);
     st.stats.log_bytes = st.log_size;
     detail::sync_dir(st.dir);
+  }
+
+  /// A log of an older format that this engram will append to is marked with the current format first, so
+  /// that an older engram refuses it by its version instead of misreading what is appended (a group-commit
+  /// log's preallocated zeros, say). The snapshot keeps its version until the next compaction rewrites it.
+  void upgrade_log_header(const std::string& lp) {
+    char h[header_size];
+    const auto got = ::pread(s_->log.get(), h, header_size, 0);
+    if (got != static_cast<ssize_t>(header_size)) return;  // load() has checked it; nothing to upgrade
+    const auto version = detail::byte_reader(h + header_version_offset, 4, lp).u32();
+    if (version >= format_version) return;
+    std::string v;
+    detail::byte_writer(v).u32(format_version);
+    detail::pwrite_all(s_->log.get(), v.data(), v.size(), header_version_offset, lp);
+    detail::sync_data(s_->log.get(), lp);
   }
 
   std::uint64_t current_generation() const {
