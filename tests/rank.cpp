@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -456,6 +458,97 @@ TEST_CASE("rank: recency, importance and access scores", "[rank]") {
   REQUIRE(hits.size() == 2);
   CHECK(hits.front().record.memory == "The blue notebook is on the shelf");
   CHECK(hits.front().details->access > hits.back().details->access);
+}
+
+namespace {
+using file_memory = basic_memory<hashing_embedder, flat_index, file_store, verbatim_extractor>;
+
+std::map<std::string, std::uint32_t> stored_access(const file_memory& m) {
+  std::map<std::string, std::uint32_t> out;
+  m.store().for_each_access_count(scope{}, [&](const std::string& id, std::uint32_t n) { out[id] = n; });
+  return out;
+}
+}  // namespace
+
+TEST_CASE("rank: access counts are written to the store and survive reopening", "[rank][access]") {
+  engram_test::temp_dir dir;
+  const scope u = user("erin");
+  std::string shelf, desk;
+  {
+    file_memory mem(hashing_embedder(), file_store(dir.sub("db")));  // default interval: written on destruction
+    desk = mem.add("The blue notebook is on the desk", u, {.infer = false}).results.at(0).id;
+    shelf = mem.add("The blue notebook is on the shelf", u, {.infer = false}).results.at(0).id;
+    for (int i = 0; i < 5; ++i) CHECK(mem.search("shelf", u, {.limit = 1}).at(0).record.id == shelf);
+    CHECK(stored_access(mem).empty());  // not due yet
+  }
+  {
+    file_memory mem(hashing_embedder(), file_store(dir.sub("db")));
+    CHECK(stored_access(mem) == std::map<std::string, std::uint32_t>{{shelf, 5}});
+    const auto hits = mem.search("blue notebook", u, {.weights = {.access = 1.0f}, .explain = true});
+    REQUIRE(hits.size() == 2);
+    CHECK(hits.front().record.id == shelf);
+    CHECK(hits.front().details->access == Approx(access_score(5, 5.0f)));
+    CHECK(hits.back().details->access == 0.0f);
+    mem.flush_access_counts();  // that search counted both
+    CHECK(stored_access(mem) == std::map<std::string, std::uint32_t>{{shelf, 6}, {desk, 1}});
+
+    // an update keeps the count, a delete drops it; neither is an access
+    mem.update(shelf, "The blue notebook is on the top shelf");
+    mem.delete_memory(desk);
+    CHECK(stored_access(mem) == std::map<std::string, std::uint32_t>{{shelf, 6}});
+    CHECK(mem.history(shelf).size() == 2);
+  }
+  memory_config every_search;
+  every_search.access_flush_interval = std::chrono::milliseconds{0};
+  file_memory mem(hashing_embedder(), flat_index(hashing_embedder().dimension()), file_store(dir.sub("db")),
+                  verbatim_extractor(), every_search);
+  CHECK(stored_access(mem) == std::map<std::string, std::uint32_t>{{shelf, 6}});
+  (void)mem.search("notebook", u);
+  CHECK(stored_access(mem) == std::map<std::string, std::uint32_t>{{shelf, 7}});
+  mem.reset();
+  CHECK(stored_access(mem).empty());
+}
+
+TEST_CASE("rank: a read-only store keeps counts in memory only", "[rank][access]") {
+  engram_test::temp_dir dir;
+  const scope u = user("gus");
+  {
+    file_memory mem(hashing_embedder(), file_store(dir.sub("db")));
+    mem.add("Gus keeps bees on the roof", u, {.infer = false});
+  }
+  memory_config every_search;
+  every_search.access_flush_interval = std::chrono::milliseconds{0};
+  file_memory ro(hashing_embedder(), flat_index(hashing_embedder().dimension()),
+                 file_store(dir.sub("db"), {.read_only = true}), verbatim_extractor(), every_search);
+  for (int i = 0; i < 3; ++i) (void)ro.search("bees", u);
+  const auto hits = ro.search("bees", u, {.weights = {.access = 1.0f}, .explain = true});
+  REQUIRE(hits.size() == 1);
+  CHECK(hits.front().details->access == Approx(access_score(3, 5.0f)));
+  CHECK_NOTHROW(ro.flush_access_counts());
+  CHECK(stored_access(ro).empty());
+}
+
+TEST_CASE("rank: a scope evicted from the partition cache reloads its access counts", "[rank][access]") {
+  memory_config cfg;
+  cfg.partition_cache_bytes = 1;  // every scope is evicted once the operation using it is done
+  cfg.access_flush_interval = std::chrono::hours{1};  // written only by flush_access_counts()
+  basic_memory<hashing_embedder, flat_index, memory_store, verbatim_extractor> mem(
+      hashing_embedder(), flat_index(hashing_embedder().dimension()), memory_store(), verbatim_extractor(), cfg);
+  const scope a = user("ann"), b = user("bo");
+  mem.add("Ann grows tomatoes", a, {.infer = false});
+  mem.add("Bo collects stamps", b, {.infer = false});
+  auto access_of_ann = [&] {
+    const auto hits = mem.search("tomatoes", a, {.weights = {.access = 1.0f}, .explain = true});
+    REQUIRE(hits.size() == 1);
+    return hits.front().details->access;  // the counts before this search
+  };
+  for (int i = 0; i < 3; ++i) (void)mem.search("tomatoes", a);
+  (void)mem.search("stamps", b);  // ann's scope is evicted, then reloaded: 3 hits gathered, not yet written
+  CHECK(access_of_ann() == Approx(access_score(3, 5.0f)));
+  mem.flush_access_counts();
+  (void)mem.search("stamps", b);
+  CHECK(access_of_ann() == Approx(access_score(4, 5.0f)));  // from the store now
+  CHECK(mem.cache_stats().evictions >= 2);
 }
 
 TEST_CASE("rank: filters apply in every mode", "[rank]") {

@@ -517,3 +517,118 @@ TEMPLATE_LIST_TEST_CASE("store: the pending queue survives reopening and compact
     CHECK(all_records(s).size() == 3);
   }
 }
+
+namespace store_test {
+
+template <class Store>
+std::map<std::string, std::uint32_t> access_of(const Store& s, const scope& q = {}) {
+  std::map<std::string, std::uint32_t> out;
+  s.for_each_access_count(q, [&](const std::string& id, std::uint32_t n) {
+    CHECK(n > 0);
+    CHECK(out.emplace(id, n).second);  // each memory once
+  });
+  return out;
+}
+
+inline access_increment hits_of(const record& r, std::uint32_t n) { return {r.id, r.scope(), n}; }
+
+}  // namespace store_test
+
+TEMPLATE_LIST_TEST_CASE("store: access counts add up, stay through an update, go with erase and clear",
+                        "[store][access]", store_kinds) {
+  using namespace store_test;
+  using S = typename TestType::store_type;
+  static_assert(access_count_store<S>, "every store engram ships keeps access counts");
+  {
+    temp_dir dir;
+    auto s = TestType::open(dir.sub("db"));
+    const auto a = sample_record(1), b = sample_record(2), c = sample_record(3);  // alice, bob, alice
+    write_batch w;
+    w.upserts = {a, b, c};
+    w.events = {sample_event(a, event_kind::add, 0)};
+    s.apply(w);
+    CHECK(access_of(s).empty());
+    std::uint64_t version_before = 0;
+    if constexpr (scope_loading_store<S>) version_before = s.scope_selection_version(scope{});
+
+    const std::vector<access_increment> first{hits_of(a, 2), hits_of(b, 1), {"never-stored", scope{"alice", "", ""}, 5}};
+    s.add_access(first);
+    const std::vector<access_increment> second{hits_of(a, 3), hits_of(c, 0)};
+    s.add_access(second);
+    CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{a.id, 5}, {b.id, 1}});
+    CHECK(access_of(s, scope{"alice", "", ""}) == std::map<std::string, std::uint32_t>{{a.id, 5}});
+    CHECK(access_of(s, scope{"bob", "", ""}) == std::map<std::string, std::uint32_t>{{b.id, 1}});
+    CHECK(access_of(s, scope{"carol", "", ""}).empty());
+    // the records themselves are untouched: same fields, no history event, no scope version change
+    CHECK(s.get(a.id) == a);
+    CHECK(s.history(a.id).size() == 1);
+    if constexpr (scope_loading_store<S>) CHECK(s.scope_selection_version(scope{}) == version_before);
+
+    const std::vector<access_increment> huge{hits_of(b, 0xFFFFFFF0u), hits_of(b, 0x100u)};
+    s.add_access(huge);  // saturates
+    CHECK(access_of(s)[b.id] == 0xFFFFFFFFu);
+
+    auto a2 = a;  // an update replaces the record and keeps its count
+    a2.memory = "updated text";
+    a2.updated_at += std::chrono::seconds{1};
+    w = {};
+    w.upserts = {a2};
+    w.erases = {b.id};
+    s.apply(w);
+    CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{a.id, 5}});
+
+    w = {};  // a record erased and then stored again under its id starts from zero
+    w.upserts = {b};
+    s.apply(w);
+    CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{a.id, 5}});
+
+    s.clear();
+    CHECK(access_of(s).empty());
+    w = {};
+    w.upserts = {a};
+    s.apply(w);
+    CHECK(access_of(s).empty());
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("store: access counts survive reopening and compaction", "[store][access]",
+                        durable_store_kinds) {
+  using namespace store_test;
+  using S = typename TestType::store_type;
+  static_assert(access_count_store<S>, "every store engram ships keeps access counts");
+  {
+    temp_dir dir;
+    const auto db = dir.sub("db");
+    std::map<std::string, std::uint32_t> expect;
+    {
+      auto s = TestType::open(db);
+      write_batch w;
+      for (int i = 1; i <= 20; ++i) w.upserts.push_back(sample_record(i));
+      s.apply(w);
+      for (int round = 1; round <= 3; ++round) {
+        std::vector<access_increment> inc;
+        for (int i = round; i <= 20; i += 3) {
+          inc.push_back(hits_of(sample_record(i), static_cast<std::uint32_t>(i * round)));
+          expect[sample_record(i).id] += static_cast<std::uint32_t>(i * round);
+        }
+        s.add_access(inc);
+      }
+      w = {};
+      w.erases = {sample_record(1).id};
+      s.apply(w);
+      expect.erase(sample_record(1).id);
+      CHECK(access_of(s) == expect);
+    }
+    {
+      auto s = TestType::open(db);
+      CHECK(access_of(s) == expect);
+      if constexpr (requires { s.compact(); }) s.compact();
+      const std::vector<access_increment> more{hits_of(sample_record(2), 7)};
+      s.add_access(more);
+      expect[sample_record(2).id] += 7;
+    }
+    auto s = TestType::open(db);
+    CHECK(access_of(s) == expect);
+    CHECK(all_records(s).size() == 19);
+  }
+}

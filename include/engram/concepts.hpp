@@ -97,6 +97,22 @@ concept scope_loading_store = record_store<S> && requires(const S& cs, const sco
   { cs.scope_selection_version(q) } -> std::convertible_to<std::uint64_t>;
 };
 
+// ---- access counts: the `access` ranking term across restarts ----------------------------------------------
+
+/// A record store that keeps how often search returned each memory. `add_access(increments)` adds each
+/// increment's count to its memory's stored count (saturating at 2^32-1; an id the store does not hold is
+/// ignored), durably as the store's writes are, and without touching the record: no history event, no
+/// `updated_at`, no scope version or change-feed entry. Replacing a record (an upsert of its id) keeps its count;
+/// erasing it or `clear()` drops it. `for_each_access_count(q, f)` calls f(const std::string& id, std::uint32_t
+/// count) for every memory query scope `q` selects (every memory when `q` is empty) whose count is not zero, in
+/// no particular order; f must not call back into the store.
+template <class S>
+concept access_count_store = record_store<S> && requires(S& s, const S& cs, std::span<const access_increment> a,
+                                                         const scope& q) {
+  s.add_access(a);
+  cs.for_each_access_count(q, [](const std::string&, std::uint32_t) {});
+};
+
 /// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.
 template <class X>
 concept fact_extractor = requires(X& x, std::span<const message> msgs, const extraction_context& ctx,

@@ -46,6 +46,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -75,6 +76,11 @@ struct memory_config {
   /// catalog), and scopes least recently used are evicted while the estimated bytes held exceed this budget.
   /// See basic_memory's "partition cache" section.
   std::size_t partition_cache_bytes = 0;
+  /// Over a store that keeps access counts (engram::access_count_store: every store engram ships), how often
+  /// the search hits counted since the last write are added to the stored counts (the `access` ranking term
+  /// then survives reopening). The first search after the interval writes them (one store write); so do
+  /// flush_access_counts() and the destructor. 0: after every search.
+  std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
 };
 
 /// What the partition cache did (basic_memory::cache_stats()); all zero when it is off.
@@ -581,6 +587,10 @@ class basic_memory {
     expiry_.clear();
     expiring_.clear();
     access_.clear();
+    if constexpr (access_count_store<Store>) {
+      std::lock_guard al(access_mtx_);
+      access_pending_.clear();  // their memories are gone
+    }
     // partition cache: the loaded scopes stay loaded (and complete: they hold nothing now)
     slot_bytes_.clear();
     cache_bytes_.store(regions_.size() * region_overhead, std::memory_order_relaxed);
@@ -593,7 +603,9 @@ class basic_memory {
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const scope& s,
                                                const search_options& options = {}) const {
     validate_scope(s, "search");
-    return search_in(query, &s, options);
+    auto out = search_in(query, &s, options);
+    note_access(out);
+    return out;
   }
 
   /// As above, the scope given by the filter's own user_id / agent_id / run_id predicates (Mem0's v2 form):
@@ -602,7 +614,9 @@ class basic_memory {
   ///         missing scope is everywhere else.
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const search_options& options) const {
     require_filter_scope(options.filter, "search");
-    return search_in(query, nullptr, options);
+    auto out = search_in(query, nullptr, options);
+    note_access(out);
+    return out;
   }
 
  private:
@@ -715,8 +729,6 @@ class basic_memory {
       out = config_.rerank(query, std::move(out));
       if (out.size() > options.limit) out.resize(options.limit);
     }
-    for (const auto& h : out)
-      if (auto slot = catalog_.slot_of(h.record.id)) access_[*slot].fetch_add(1, std::memory_order_relaxed);
     return out;
   }
 
@@ -1081,6 +1093,7 @@ class basic_memory {
     }
     hold_index_training(true);  // index snapshot hook, step 1 (see restore_index_snapshot)
     rebuild_index();
+    load_access_counts(scope{});
     restore_index_snapshot();   // index snapshot hook, step 2
     hold_index_training(false);
     resume_pending();
@@ -1135,6 +1148,7 @@ class basic_memory {
         expiring_.clear();
         access_.clear();
         rebuild_index();
+        load_access_counts(scope{});
         return;
       }
       std::sort(ids.begin(), ids.end());
@@ -1298,6 +1312,20 @@ class basic_memory {
     try {
       (void)save_index_snapshot();
     } catch (...) {
+    }
+    try {
+      flush_access_counts();
+    } catch (...) {  // counts are advisory: an unwritable store keeps its last ones
+    }
+  }
+
+  /// Adds the search hits counted since the last write to the store's access counts (see
+  /// memory_config::access_flush_interval); a no-op when the store keeps none (or is read-only), or nothing was
+  /// counted. Thread-safe. @throws storage_error when the store fails (the hits stay counted, for the next try).
+  void flush_access_counts() {
+    if constexpr (access_count_store<Store>) {
+      std::lock_guard fl(access_flush_mtx_);
+      flush_access_locked();
     }
   }
 
@@ -1470,6 +1498,7 @@ class basic_memory {
         index_record(rec);
       });
       embed_missing(missing);
+      load_access_counts(q);
     } catch (...) {
       drop_partitions(q, false);
       for (auto& [w, other] : regions_)
@@ -1738,6 +1767,107 @@ class basic_memory {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
+
+  // ---- access counts kept by the store (access_count_store) ----------------------------------------------
+  // access_ holds each indexed memory's count (the store's when it was indexed, plus this process's hits);
+  // the hits not yet written are gathered by id in access_pending_ (so an evicted or deleted memory needs no
+  // slot) and handed to Store::add_access by the first search after memory_config::access_flush_interval,
+  // by flush_access_counts() and by the destructor.
+  mutable std::mutex access_mtx_;        // guards access_pending_, access_written_at_
+  mutable std::mutex access_flush_mtx_;  // one writer of counts at a time
+  mutable std::unordered_map<std::string, access_increment> access_pending_;
+  mutable std::chrono::steady_clock::time_point access_written_at_ = std::chrono::steady_clock::now();
+  static constexpr std::size_t access_pending_limit = 100000;  // ids gathered at most while the store fails
+
+  bool keeps_access_counts() const noexcept {
+    if constexpr (!access_count_store<Store>) {
+      return false;
+    } else if constexpr (requires { { store_.read_only() } -> std::convertible_to<bool>; }) {
+      return !store_.read_only();
+    } else {
+      return true;
+    }
+  }
+
+  /// Sets the counts of the indexed memories `q` selects (every one when empty) from the store, plus the hits
+  /// gathered and not written yet. Under the write lock (or while opening).
+  void load_access_counts(const scope& q) {
+    if constexpr (access_count_store<Store>) {
+      store_.for_each_access_count(q, [&](const std::string& id, std::uint32_t n) {
+        if (auto slot = catalog_.slot_of(id)) access_[*slot].store(n, std::memory_order_relaxed);
+      });
+      std::lock_guard al(access_mtx_);
+      for (const auto& [id, inc] : access_pending_)
+        if (q.empty() || q.selects(inc.owner))
+          if (auto slot = catalog_.slot_of(id)) {
+            const std::uint64_t sum = std::uint64_t{access_[*slot].load(std::memory_order_relaxed)} + inc.count;
+            access_[*slot].store(sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum),
+                                 std::memory_order_relaxed);
+          }
+    }
+  }
+
+  /// Counts a search's hits: in access_ (the ranking term) and, for a store that keeps counts, to be written.
+  void note_access(const std::vector<search_hit>& hits) const {
+    if (hits.empty()) return;
+    {
+      std::shared_lock lock(mtx_);
+      for (const auto& h : hits)
+        if (auto slot = catalog_.slot_of(h.record.id)) access_[*slot].fetch_add(1, std::memory_order_relaxed);
+    }
+    if constexpr (access_count_store<Store>) {
+      if (!keeps_access_counts()) return;
+      bool due = false;
+      {
+        std::lock_guard al(access_mtx_);
+        for (const auto& h : hits) {
+          auto it = access_pending_.find(h.record.id);
+          if (it == access_pending_.end()) {
+            if (access_pending_.size() >= access_pending_limit) continue;
+            it = access_pending_.try_emplace(h.record.id, access_increment{h.record.id, h.record.scope(), 0}).first;
+          }
+          if (it->second.count != 0xFFFFFFFFu) ++it->second.count;
+        }
+        due = std::chrono::steady_clock::now() - access_written_at_ >= config_.access_flush_interval;
+      }
+      if (!due) return;
+      std::unique_lock fl(access_flush_mtx_, std::try_to_lock);
+      if (!fl.owns_lock()) return;  // another search is writing them
+      try {
+        const_cast<basic_memory&>(*this).flush_access_locked();
+      } catch (...) {  // kept for the next try (flush_access_counts() reports the error)
+      }
+    }
+  }
+
+  /// Writes the gathered hits. Under access_flush_mtx_. On failure they are gathered again.
+  void flush_access_locked() {
+    if constexpr (access_count_store<Store>) {
+      if (!keeps_access_counts()) return;
+      std::vector<access_increment> batch;
+      {
+        std::lock_guard al(access_mtx_);
+        access_written_at_ = std::chrono::steady_clock::now();
+        batch.reserve(access_pending_.size());
+        for (auto& [id, inc] : access_pending_) batch.push_back(std::move(inc));
+        access_pending_.clear();
+      }
+      if (batch.empty()) return;
+      try {
+        store_.add_access(std::span<const access_increment>(batch));
+      } catch (...) {
+        std::lock_guard al(access_mtx_);
+        for (auto& inc : batch) {
+          auto [it, fresh] = access_pending_.try_emplace(inc.memory_id, inc);
+          if (!fresh) {
+            const std::uint64_t sum = std::uint64_t{it->second.count} + inc.count;
+            it->second.count = sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum);
+          }
+        }
+        throw;
+      }
+    }
+  }
   std::uint64_t feed_position_ = 0;                // change feed: the last position polled
   bool feed_interrupted_ = false;                  // partition cache: a poll failed; re-validate after the next
   std::vector<duplicate_record> feed_duplicates_;  // change feed: dropped by the last stage()

@@ -681,6 +681,17 @@ struct write_batch {
   }
 };
 
+/// Search hits of one memory to add to its durable access count (the `access` ranking term, see
+/// search_weights::access): basic_memory counts hits in memory and hands them to an `access_count_store` from
+/// time to time. `owner` is the memory's scope (a sharded store routes by it).
+struct access_increment {
+  std::string memory_id;
+  scope owner;
+  std::uint32_t count = 0;
+
+  friend bool operator==(const access_increment&, const access_increment&) = default;
+};
+
 /// What produced a store's vectors. A store remembers the identity it was first used with and refuses
 /// another, so vectors of different models never mix.
 struct store_identity {
@@ -779,6 +790,22 @@ template <class S>
 concept scope_loading_store = record_store<S> && requires(const S& cs, const scope& q) {
   cs.for_each_in_scope(q, [](const record&) {});
   { cs.scope_selection_version(q) } -> std::convertible_to<std::uint64_t>;
+};
+
+// ---- access counts: the `access` ranking term across restarts ----------------------------------------------
+
+/// A record store that keeps how often search returned each memory. `add_access(increments)` adds each
+/// increment's count to its memory's stored count (saturating at 2^32-1; an id the store does not hold is
+/// ignored), durably as the store's writes are, and without touching the record: no history event, no
+/// `updated_at`, no scope version or change-feed entry. Replacing a record (an upsert of its id) keeps its count;
+/// erasing it or `clear()` drops it. `for_each_access_count(q, f)` calls f(const std::string& id, std::uint32_t
+/// count) for every memory query scope `q` selects (every memory when `q` is empty) whose count is not zero, in
+/// no particular order; f must not call back into the store.
+template <class S>
+concept access_count_store = record_store<S> && requires(S& s, const S& cs, std::span<const access_increment> a,
+                                                         const scope& q) {
+  s.add_access(a);
+  cs.for_each_access_count(q, [](const std::string&, std::uint32_t) {});
 };
 
 /// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.
@@ -7139,6 +7166,7 @@ inline bool is_uuid(std::string_view s) noexcept {
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -7168,6 +7196,11 @@ struct memory_config {
   /// catalog), and scopes least recently used are evicted while the estimated bytes held exceed this budget.
   /// See basic_memory's "partition cache" section.
   std::size_t partition_cache_bytes = 0;
+  /// Over a store that keeps access counts (engram::access_count_store: every store engram ships), how often
+  /// the search hits counted since the last write are added to the stored counts (the `access` ranking term
+  /// then survives reopening). The first search after the interval writes them (one store write); so do
+  /// flush_access_counts() and the destructor. 0: after every search.
+  std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
 };
 
 /// What the partition cache did (basic_memory::cache_stats()); all zero when it is off.
@@ -7674,6 +7707,10 @@ class basic_memory {
     expiry_.clear();
     expiring_.clear();
     access_.clear();
+    if constexpr (access_count_store<Store>) {
+      std::lock_guard al(access_mtx_);
+      access_pending_.clear();  // their memories are gone
+    }
     // partition cache: the loaded scopes stay loaded (and complete: they hold nothing now)
     slot_bytes_.clear();
     cache_bytes_.store(regions_.size() * region_overhead, std::memory_order_relaxed);
@@ -7686,7 +7723,9 @@ class basic_memory {
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const scope& s,
                                                const search_options& options = {}) const {
     validate_scope(s, "search");
-    return search_in(query, &s, options);
+    auto out = search_in(query, &s, options);
+    note_access(out);
+    return out;
   }
 
   /// As above, the scope given by the filter's own user_id / agent_id / run_id predicates (Mem0's v2 form):
@@ -7695,7 +7734,9 @@ class basic_memory {
   ///         missing scope is everywhere else.
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const search_options& options) const {
     require_filter_scope(options.filter, "search");
-    return search_in(query, nullptr, options);
+    auto out = search_in(query, nullptr, options);
+    note_access(out);
+    return out;
   }
 
  private:
@@ -7808,8 +7849,6 @@ class basic_memory {
       out = config_.rerank(query, std::move(out));
       if (out.size() > options.limit) out.resize(options.limit);
     }
-    for (const auto& h : out)
-      if (auto slot = catalog_.slot_of(h.record.id)) access_[*slot].fetch_add(1, std::memory_order_relaxed);
     return out;
   }
 
@@ -8174,6 +8213,7 @@ class basic_memory {
     }
     hold_index_training(true);  // index snapshot hook, step 1 (see restore_index_snapshot)
     rebuild_index();
+    load_access_counts(scope{});
     restore_index_snapshot();   // index snapshot hook, step 2
     hold_index_training(false);
     resume_pending();
@@ -8228,6 +8268,7 @@ class basic_memory {
         expiring_.clear();
         access_.clear();
         rebuild_index();
+        load_access_counts(scope{});
         return;
       }
       std::sort(ids.begin(), ids.end());
@@ -8391,6 +8432,20 @@ class basic_memory {
     try {
       (void)save_index_snapshot();
     } catch (...) {
+    }
+    try {
+      flush_access_counts();
+    } catch (...) {  // counts are advisory: an unwritable store keeps its last ones
+    }
+  }
+
+  /// Adds the search hits counted since the last write to the store's access counts (see
+  /// memory_config::access_flush_interval); a no-op when the store keeps none (or is read-only), or nothing was
+  /// counted. Thread-safe. @throws storage_error when the store fails (the hits stay counted, for the next try).
+  void flush_access_counts() {
+    if constexpr (access_count_store<Store>) {
+      std::lock_guard fl(access_flush_mtx_);
+      flush_access_locked();
     }
   }
 
@@ -8563,6 +8618,7 @@ class basic_memory {
         index_record(rec);
       });
       embed_missing(missing);
+      load_access_counts(q);
     } catch (...) {
       drop_partitions(q, false);
       for (auto& [w, other] : regions_)
@@ -8831,6 +8887,107 @@ class basic_memory {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
+
+  // ---- access counts kept by the store (access_count_store) ----------------------------------------------
+  // access_ holds each indexed memory's count (the store's when it was indexed, plus this process's hits);
+  // the hits not yet written are gathered by id in access_pending_ (so an evicted or deleted memory needs no
+  // slot) and handed to Store::add_access by the first search after memory_config::access_flush_interval,
+  // by flush_access_counts() and by the destructor.
+  mutable std::mutex access_mtx_;        // guards access_pending_, access_written_at_
+  mutable std::mutex access_flush_mtx_;  // one writer of counts at a time
+  mutable std::unordered_map<std::string, access_increment> access_pending_;
+  mutable std::chrono::steady_clock::time_point access_written_at_ = std::chrono::steady_clock::now();
+  static constexpr std::size_t access_pending_limit = 100000;  // ids gathered at most while the store fails
+
+  bool keeps_access_counts() const noexcept {
+    if constexpr (!access_count_store<Store>) {
+      return false;
+    } else if constexpr (requires { { store_.read_only() } -> std::convertible_to<bool>; }) {
+      return !store_.read_only();
+    } else {
+      return true;
+    }
+  }
+
+  /// Sets the counts of the indexed memories `q` selects (every one when empty) from the store, plus the hits
+  /// gathered and not written yet. Under the write lock (or while opening).
+  void load_access_counts(const scope& q) {
+    if constexpr (access_count_store<Store>) {
+      store_.for_each_access_count(q, [&](const std::string& id, std::uint32_t n) {
+        if (auto slot = catalog_.slot_of(id)) access_[*slot].store(n, std::memory_order_relaxed);
+      });
+      std::lock_guard al(access_mtx_);
+      for (const auto& [id, inc] : access_pending_)
+        if (q.empty() || q.selects(inc.owner))
+          if (auto slot = catalog_.slot_of(id)) {
+            const std::uint64_t sum = std::uint64_t{access_[*slot].load(std::memory_order_relaxed)} + inc.count;
+            access_[*slot].store(sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum),
+                                 std::memory_order_relaxed);
+          }
+    }
+  }
+
+  /// Counts a search's hits: in access_ (the ranking term) and, for a store that keeps counts, to be written.
+  void note_access(const std::vector<search_hit>& hits) const {
+    if (hits.empty()) return;
+    {
+      std::shared_lock lock(mtx_);
+      for (const auto& h : hits)
+        if (auto slot = catalog_.slot_of(h.record.id)) access_[*slot].fetch_add(1, std::memory_order_relaxed);
+    }
+    if constexpr (access_count_store<Store>) {
+      if (!keeps_access_counts()) return;
+      bool due = false;
+      {
+        std::lock_guard al(access_mtx_);
+        for (const auto& h : hits) {
+          auto it = access_pending_.find(h.record.id);
+          if (it == access_pending_.end()) {
+            if (access_pending_.size() >= access_pending_limit) continue;
+            it = access_pending_.try_emplace(h.record.id, access_increment{h.record.id, h.record.scope(), 0}).first;
+          }
+          if (it->second.count != 0xFFFFFFFFu) ++it->second.count;
+        }
+        due = std::chrono::steady_clock::now() - access_written_at_ >= config_.access_flush_interval;
+      }
+      if (!due) return;
+      std::unique_lock fl(access_flush_mtx_, std::try_to_lock);
+      if (!fl.owns_lock()) return;  // another search is writing them
+      try {
+        const_cast<basic_memory&>(*this).flush_access_locked();
+      } catch (...) {  // kept for the next try (flush_access_counts() reports the error)
+      }
+    }
+  }
+
+  /// Writes the gathered hits. Under access_flush_mtx_. On failure they are gathered again.
+  void flush_access_locked() {
+    if constexpr (access_count_store<Store>) {
+      if (!keeps_access_counts()) return;
+      std::vector<access_increment> batch;
+      {
+        std::lock_guard al(access_mtx_);
+        access_written_at_ = std::chrono::steady_clock::now();
+        batch.reserve(access_pending_.size());
+        for (auto& [id, inc] : access_pending_) batch.push_back(std::move(inc));
+        access_pending_.clear();
+      }
+      if (batch.empty()) return;
+      try {
+        store_.add_access(std::span<const access_increment>(batch));
+      } catch (...) {
+        std::lock_guard al(access_mtx_);
+        for (auto& inc : batch) {
+          auto [it, fresh] = access_pending_.try_emplace(inc.memory_id, inc);
+          if (!fresh) {
+            const std::uint64_t sum = std::uint64_t{it->second.count} + inc.count;
+            it->second.count = sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum);
+          }
+        }
+        throw;
+      }
+    }
+  }
   std::uint64_t feed_position_ = 0;                // change feed: the last position polled
   bool feed_interrupted_ = false;                  // partition cache: a poll failed; re-validate after the next
   std::vector<duplicate_record> feed_duplicates_;  // change feed: dropped by the last stage()
@@ -8865,6 +9022,8 @@ class basic_memory {
 /// not a crash artefact). Records stay in memory after opening. A snapshot's record entries (kind 9) hold their
 /// vector 4-byte aligned in the file, and the store keeps the snapshot mapped and reads those vectors in place
 /// (no copy at open: the page cache holds them); earlier snapshots (kind 3, vectors copied out) still open.
+/// Access counts (add_access) are log entries of kind 10, (id, increment) pairs; a snapshot holds the counts
+/// as entries of the same kind, after the records.
 
 // ---- begin <engram/async/pending_list.hpp>
 /// @file async/pending_list.hpp
@@ -9132,7 +9291,8 @@ inline void check_same_identity(const store_identity& have, const store_identity
 // ---- begin <engram/detail/record_table.hpp>
 /// @file detail/record_table.hpp
 /// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
-/// reads both stores serve (get, for_each, history) and the batch application they share.
+/// reads both stores serve (get, for_each, history) and the batch application they share, and each record's
+/// access count (the access_count_store concept).
 
 // #include <engram/detail/slot_hash_set.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
@@ -9218,13 +9378,14 @@ class record_table {
     if (x.data) r.embedding = {};
     const auto h = key_hash(r.id);
     const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == r.id; });
-    if (at != slot_hash_set::none) {
+    if (at != slot_hash_set::none) {  // replaced: its access count stays
       records_[at] = std::move(r);
       external_[at] = x;
       return;
     }
     records_.push_back(std::move(r));
     external_.push_back(x);
+    access_.push_back(0);
     records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
   }
 
@@ -9239,9 +9400,29 @@ class record_table {
       records_at_.replace(key_hash(records_[last].id), last, at);
       records_[at] = std::move(records_[last]);
       external_[at] = external_[last];
+      access_[at] = access_[last];
     }
     records_.pop_back();
     external_.pop_back();
+    access_.pop_back();
+  }
+
+  /// Adds `n` to the access count of the record with this id (saturating); a no-op when there is none.
+  /// Returns whether the record exists.
+  bool add_access(std::string_view id, std::uint32_t n) {
+    const auto at = index_of(id);
+    if (at == slot_hash_set::none) return false;
+    const std::uint64_t sum = std::uint64_t{access_[at]} + n;
+    access_[at] = sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum);
+    return true;
+  }
+
+  /// Calls f(const record&, std::uint32_t count) for every record whose access count is not zero, in no
+  /// particular order (the record's embedding may be empty: see for_each_vector).
+  template <class F>
+  void for_each_access(F&& f) const {
+    for (std::size_t i = 0; i < records_.size(); ++i)
+      if (access_[i]) f(records_[i], access_[i]);
   }
 
   /// Appends `e` to the history of e.memory_id. O(1) expected (amortised).
@@ -9273,6 +9454,7 @@ class record_table {
   void reserve(std::size_t records, std::size_t memories) {
     records_.reserve(records);
     external_.reserve(records);
+    access_.reserve(records);
     records_at_.reserve(records);
     histories_.reserve(memories);
     histories_at_.reserve(memories);
@@ -9307,6 +9489,7 @@ class record_table {
 
   std::vector<record> records_;
   std::vector<external> external_;  // parallel to records_
+  std::vector<std::uint32_t> access_;  // parallel to records_: times search returned it (access_count_store)
   slot_hash_set records_at_;  // index into records_, by id
   std::vector<std::vector<history_event>> histories_;  // never empty
   slot_hash_set histories_at_;  // index into histories_, by memory id
@@ -9719,6 +9902,7 @@ inline constexpr int storage_format_version = 1;
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -9785,8 +9969,9 @@ struct file_store_stats {
 class file_store {
  public:
   /// The format of the files this engram writes, in every file's header. 2: a snapshot may hold vectors read in
-  /// place (entry kind 9) and a group-commit log may end in preallocated zeros. 1: neither.
-  static constexpr std::uint32_t format_version = 2;
+  /// place (entry kind 9) and a group-commit log may end in preallocated zeros. 1: neither. 3: access counts
+  /// (entry kind 10) may be present.
+  static constexpr std::uint32_t format_version = 3;
   /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
   static constexpr std::uint32_t oldest_format_version = 1;
 
@@ -9967,6 +10152,45 @@ class file_store {
     s_->queued_adds.for_each(f);
   }
 
+  /// Adds search hits to the memories' access counts (the access_count_store concept): one log entry, durable
+  /// as the mode promises (its own fdatasync unless buffered); ids not held are ignored; records, history and
+  /// the compaction trigger are not affected otherwise.
+  /// @throws storage_error when read-only or on an I/O error (no count changed).
+  void add_access(std::span<const access_increment> increments) {
+    check_writable("add_access");
+    std::string payload;
+    detail::byte_writer w(payload);
+    w.u8(kind_access);
+    const auto n = static_cast<std::uint32_t>(std::count_if(increments.begin(), increments.end(),
+                                                            [](const access_increment& a) { return a.count > 0; }));
+    if (n == 0) return;
+    w.u32(n);
+    for (const auto& a : increments)
+      if (a.count) {
+        w.str(a.memory_id);
+        w.u32(a.count);
+      }
+    const std::string frame = make_frame(payload);
+    std::unique_lock wl(s_->write_mtx);
+    append_locked(frame, s_->options.mode != durability::buffered);
+    {
+      std::unique_lock lock(s_->mtx);
+      for (const auto& a : increments)
+        if (a.count) s_->table.add_access(a.memory_id, a.count);
+    }
+    compact_if_due_locked();
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every memory query scope `q` selects (every memory
+  /// when `q` is empty) whose access count is not zero. f must not call back into the store.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_access([&](const record& r, std::uint32_t n) {
+      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+    });
+  }
+
   /// Erases every record and every history event (the identity and the pending queue stay), durably: a
   /// snapshot without them replaces the old one atomically.
   void clear() {
@@ -10061,7 +10285,8 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
+                                  kind_access = 10;
   static constexpr std::size_t header_size = 24;
   static constexpr std::size_t header_version_offset = 8;
   static constexpr std::uint64_t log_step = 1u << 20;  // group_commit extends the log by this many bytes of zeros
@@ -10316,6 +10541,14 @@ class file_store {
         apply_to_memory(b);
         return;
       }
+      case kind_access: {  // log: increments; snapshot: the counts (applied after the records)
+        const auto n = r.u32();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          const auto id = r.str();
+          st.table.add_access(id, r.u32());
+        }
+        return;
+      }
       case kind_pending: {
         if (!in_snapshot) break;
         st.queued_adds.apply({detail::decode_pending(r, file)}, {});
@@ -10372,7 +10605,7 @@ class file_store {
       st.snapshot_bytes = f.size();
       // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
       // records and history events, which fill separate maps, are decoded side by side.
-      std::vector<std::pair<const char*, std::size_t>> records, events;
+      std::vector<std::pair<const char*, std::size_t>> records, events, access;
       std::size_t pos = header_size;
       bool ended = false;
       while (pos < f.size() && !ended) {
@@ -10394,6 +10627,8 @@ class file_store {
           records.emplace_back(fr.payload, fr.size);
         } else if (kind == kind_event) {
           events.emplace_back(fr.payload, fr.size);
+        } else if (kind == kind_access) {
+          access.emplace_back(fr.payload, fr.size);
         } else {
           apply_payload(fr.payload, fr.size, true, sp);
         }
@@ -10426,6 +10661,7 @@ class file_store {
         apply_all(records);
         apply_all(events);
       }
+      apply_all(access);  // counts of the records just read
     }
     st.report.generation = st.generation;
 
@@ -10737,6 +10973,28 @@ class file_store {
         st.table.for_each_history(put_event);
         if (extra)
           for (const auto& e : extra->events) put_event(e);
+        // access counts, in entries of at most 4096, skipping the records `extra` erases
+        std::vector<std::pair<const std::string*, std::uint32_t>> counts;
+        auto put_counts = [&] {
+          if (counts.empty()) return;
+          put([&](detail::byte_writer& w) {
+            w.u8(kind_access);
+            w.u32(static_cast<std::uint32_t>(counts.size()));
+            for (const auto& [id, n] : counts) {
+              w.str(*id);
+              w.u32(n);
+            }
+          });
+          counts.clear();
+        };
+        std::unordered_set<std::string_view> erased;
+        if (extra) erased.insert(extra->erases.begin(), extra->erases.end());
+        st.table.for_each_access([&](const record& r, std::uint32_t n) {
+          if (erased.count(r.id)) return;
+          counts.emplace_back(&r.id, n);
+          if (counts.size() == 4096) put_counts();
+        });
+        put_counts();
       }
       {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
         detail::pending_list queue = st.queued_adds;
@@ -10969,6 +11227,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11074,6 +11333,24 @@ class memory_store {
     for (const auto& [s, v] : s_->versions)
       if (q.empty() || q.selects(s)) sum += v;
     return sum;
+  }
+
+  /// Adds search hits to the memories' access counts (see the access_count_store concept): ids not held are
+  /// ignored; the records, their history and the scope versions are not touched.
+  void add_access(std::span<const access_increment> increments) {
+    std::unique_lock lock(s_->mtx);
+    for (const auto& a : increments)
+      if (a.count) s_->table.add_access(a.memory_id, a.count);
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every memory query scope `q` selects (every memory
+  /// when `q` is empty) whose access count is not zero. f must not call back into the store.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_access([&](const record& r, std::uint32_t n) {
+      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+    });
   }
 
   [[nodiscard]] std::size_t size() const {

@@ -16,6 +16,9 @@
 ///           is_deleted, actor_id, role)   Mem0's history columns, plus seq for their order
 ///   pending(seq INTEGER PRIMARY KEY, id UNIQUE, user_id, agent_id, run_id, messages JSON text, options JSON
 ///           text, created_at, attempts)   add_async entries awaiting extraction, in seq order
+///   access_counts(memory_id PRIMARY KEY, count)   how often search returned each stored memory (the `access`
+///           ranking term); kept through a record's replacement, dropped with its erase. Created on open when
+///           missing, without a format version change: older engram versions open the file and ignore it
 /// Unlike file_store, several processes may open the same file for writing: SQLite serialises their
 /// transactions and a writer waits up to `busy_timeout_ms` for another's lock before failing.
 
@@ -31,6 +34,7 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -152,15 +157,50 @@ class sqlite_store {
     while (step(st) == SQLITE_ROW) f(read_pending(st));
   }
 
-  /// Erases every record and every history event (the identity and the pending queue stay), in one
-  /// transaction.
+  /// Erases every record, every history event and every access count (the identity and the pending queue
+  /// stay), in one transaction.
   void clear() {
     check_writable("clear");
     std::lock_guard lock(s_->mtx);
     transaction([&] {
       exec("DELETE FROM memories");
       exec("DELETE FROM history");
+      exec("DELETE FROM access_counts");
     });
+  }
+
+  /// Adds each increment's count to its memory's access count, saturating at 2^32-1, in one transaction;
+  /// ids not stored are ignored. Touches no record, history event or other table.
+  /// @throws storage_error (nothing added) on any SQLite failure, or when read-only.
+  void add_access(std::span<const access_increment> increments) {
+    if (std::ranges::all_of(increments, [](const access_increment& i) { return i.count == 0; })) return;
+    check_writable("add_access");
+    std::lock_guard lock(s_->mtx);
+    transaction([&] {
+      for (const auto& i : increments) {
+        if (i.count == 0) continue;
+        auto& st = s_->add_access;
+        reset(st);
+        reset_on_exit done{st};
+        bind_text(st, 1, i.memory_id);
+        sqlite3_bind_int64(st.get(), 2, static_cast<sqlite3_int64>(i.count));
+        step(st);
+      }
+    });
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every stored memory with a nonzero access count
+  /// whose scope `q` selects (every one when `q` is empty), in no particular order. f must not call back.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    std::lock_guard lock(s_->mtx);
+    if (!s_->access_in_scope) return;  // a read-only database written before access counts existed
+    auto& st = s_->access_in_scope;
+    reset(st);
+    reset_on_exit done{st};
+    bind_scope(st, 1, q);
+    while (step(st) == SQLITE_ROW)
+      f(column_text(st, 0), static_cast<std::uint32_t>(sqlite3_column_int64(st.get(), 1)));
   }
 
   /// Replaces the identity and applies `b` in one transaction. The way to switch embedders: engram::reembed.
@@ -200,6 +240,7 @@ class sqlite_store {
     std::unique_ptr<sqlite3, db_deleter> db;  // declared before the statements: destroyed after them
     stmt get_record, all_records, count, upsert, erase, add_event, history_of, all_history, get_meta, put_meta;
     stmt all_pending, enqueue, dequeue;  // the add_async queue
+    stmt add_access, erase_access, access_in_scope;  // access counts
     std::optional<store_identity> volatile_identity;  // bound on a read-only store without one
   };
 
@@ -246,6 +287,12 @@ class sqlite_store {
   }
   static void bind_text(const stmt& s, int i, std::string_view v) {
     sqlite3_bind_text(s.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  /// Binds the scope's user, agent and run ids to parameters `first` to `first + 2`.
+  static void bind_scope(const stmt& s, int first, const scope& q) {
+    bind_text(s, first, q.user_id);
+    bind_text(s, first + 1, q.agent_id);
+    bind_text(s, first + 2, q.run_id);
   }
   static void bind_opt_text(const stmt& s, int i, const std::optional<std::string>& v) {
     if (v) {
@@ -318,7 +365,9 @@ class sqlite_store {
           "CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, seq);"
           "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
           " user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, messages TEXT NOT NULL,"
-          " options TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);");
+          " options TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);"
+          // no foreign key: INSERT OR REPLACE of a record deletes its row, which would cascade to its count
+          "CREATE TABLE IF NOT EXISTS access_counts(memory_id TEXT PRIMARY KEY, count INTEGER NOT NULL);");
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
@@ -337,6 +386,11 @@ class sqlite_store {
     if (!st.options.read_only || has_table("pending"))
       st.all_pending = prepare(
           "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts FROM pending ORDER BY seq");
+    if (!st.options.read_only || has_table("access_counts"))
+      st.access_in_scope = prepare(  // scope::selects, with the empty scope selecting all
+          "SELECT a.memory_id, a.count FROM access_counts a JOIN memories m ON m.id = a.memory_id"
+          " WHERE a.count > 0 AND (?1 = '' OR m.user_id = ?1) AND (?2 = '' OR m.agent_id = ?2)"
+          " AND (?3 = '' OR m.run_id = ?3)");
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
       st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
@@ -349,6 +403,10 @@ class sqlite_store {
           " agent_id = excluded.agent_id, run_id = excluded.run_id, messages = excluded.messages,"
           " options = excluded.options, created_at = excluded.created_at, attempts = excluded.attempts");
       st.dequeue = prepare("DELETE FROM pending WHERE id = ?1");
+      st.add_access = prepare(
+          "INSERT INTO access_counts(memory_id, count) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?1)"
+          " ON CONFLICT(memory_id) DO UPDATE SET count = min(count + excluded.count, 4294967295)");
+      st.erase_access = prepare("DELETE FROM access_counts WHERE memory_id = ?1");
       st.add_event = prepare((std::string("INSERT INTO history(") + hcols +
                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
                                  .c_str());
@@ -430,11 +488,8 @@ class sqlite_store {
       step(st);
     }
     for (const auto& id : b.erases) {
-      auto& st = s_->erase;
-      reset(st);
-    reset_on_exit done{st};
-      bind_text(st, 1, id);
-      step(st);
+      run_with_id(s_->erase, id);
+      run_with_id(s_->erase_access, id);  // a record stored again under this id starts from zero
     }
     for (const auto& e : b.events) {
       auto& st = s_->add_event;
@@ -457,22 +512,22 @@ class sqlite_store {
       reset(st);
       reset_on_exit done{st};
       bind_text(st, 1, p.id);
-      bind_text(st, 2, p.owner.user_id);
-      bind_text(st, 3, p.owner.agent_id);
-      bind_text(st, 4, p.owner.run_id);
+      bind_scope(st, 2, p.owner);
       bind_text(st, 5, nlohmann::json(p.messages).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       bind_text(st, 6, p.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       bind_text(st, 7, p.created_at);
       sqlite3_bind_int64(st.get(), 8, static_cast<sqlite3_int64>(p.attempts));
       step(st);
     }
-    for (const auto& id : b.dequeued) {
-      auto& st = s_->dequeue;
-      reset(st);
-      reset_on_exit done{st};
-      bind_text(st, 1, id);
-      step(st);
-    }
+    for (const auto& id : b.dequeued) run_with_id(s_->dequeue, id);
+  }
+
+  /// Runs a statement whose one parameter is an id.
+  void run_with_id(const stmt& st, std::string_view id) const {
+    reset(st);
+    reset_on_exit done{st};
+    bind_text(st, 1, id);
+    step(st);
   }
 
   pending_add read_pending(const stmt& st) const {

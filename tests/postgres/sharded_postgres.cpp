@@ -37,7 +37,7 @@ using namespace engram;
 using namespace store_test;
 
 static_assert(change_feed_store<sharded_postgres_store> && pending_store<sharded_postgres_store> &&
-                  scope_loading_store<sharded_postgres_store>,
+                  scope_loading_store<sharded_postgres_store> && access_count_store<sharded_postgres_store>,
               "a sharded store is used like postgres_store: change feed, pending queue and partition cache");
 
 namespace {
@@ -264,6 +264,17 @@ TEST_CASE("sharded_postgres: after adding a shard, rebalance moves the scopes it
   const auto expected = take(before, ids);
   REQUIRE(expected.records.size() == ids.size() - deleted.size());
   REQUIRE(expected.pending.size() == 9);
+  std::map<std::string, std::uint32_t> expected_access;  // access counts move with their records
+  {
+    std::vector<access_increment> hits;
+    std::uint32_t n = 0;
+    for (const auto& [id, r] : expected.records) {
+      hits.push_back({id, r.scope(), ++n});
+      expected_access[id] = n;
+    }
+    before.add_access(hits);
+    REQUIRE(access_of(before) == expected_access);
+  }
 
   auto three = shard_options(dir.path, 3);
   sharded_postgres_store s(three);
@@ -307,6 +318,10 @@ TEST_CASE("sharded_postgres: after adding a shard, rebalance moves the scopes it
   long expected_events = 0;
   for (const auto& [id, h] : expected.histories) expected_events += static_cast<long>(h.size());
   CHECK(events == expected_events);  // moved, not copied
+  CHECK(access_of(s) == expected_access);  // each id once: moved, not copied
+  long counts = 0;
+  for (const long c : rows_per_shard(three, "access_counts")) counts += c;
+  CHECK(counts == static_cast<long>(expected_access.size()));
   CHECK(s.rebalance() == rebalance_report{});  // nothing left to move
 
   node m(hashing_embedder(64), std::move(s));  // a node on the new list finds everything (it also resumes

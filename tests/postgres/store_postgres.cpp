@@ -249,3 +249,34 @@ TEST_CASE("store_postgres: an update of a record another store object deleted is
   a.apply(imported);
   CHECK(a.get(other.id) == other);
 }
+
+static_assert(access_count_store<postgres_store>);
+
+TEST_CASE("store_postgres: access counts write no change feed entry, keep schema version 2, and a database "
+          "without their table gains it; a delete behind the store's back drops the count",
+          "[store][postgres][access]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto other = open_store(dir);  // another node
+  s.apply(upsert(sample_record(1)));
+  s.apply(upsert(sample_record(2)));
+  const auto pos = other.change_position();
+  const std::vector<access_increment> hits{{"rec-1", sample_record(1).scope(), 4}, {"rec-2", sample_record(2).scope(), 1},
+                                           {"rec-1", sample_record(1).scope(), 2}};
+  s.add_access(hits);
+  std::vector<std::string> changed;
+  CHECK(other.poll_changes(pos, [&](const std::string& id) { changed.push_back(id); }) == pos);
+  CHECK(changed.empty());
+  CHECK(access_of(other) == std::map<std::string, std::uint32_t>{{"rec-1", 6}, {"rec-2", 1}});
+  CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", s.schema()) == "2");
+
+  pg_test::sql("DELETE FROM memories WHERE id = 'rec-2'", s.schema());  // as an engram without access counts does
+  CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{"rec-1", 6}});
+  CHECK(pg_test::sql("SELECT count(*) FROM access_counts", s.schema()) == "1");
+
+  pg_test::sql("DROP TABLE access_counts", s.schema());  // a database written by an engram before them
+  auto reopened = open_store(dir);
+  CHECK(access_of(reopened).empty());
+  reopened.add_access(hits);
+  CHECK(access_of(reopened) == std::map<std::string, std::uint32_t>{{"rec-1", 6}});
+}

@@ -71,3 +71,36 @@ TEST_CASE("store_sqlite: reembed switches the store to another embedder in one t
   mem_t m(hashing_embedder(32), sqlite_store(dir.sub("db")));
   CHECK(m.get_all(user("a")).front().embedding == hashing_embedder(32).embed("green tea every morning"));
 }
+
+TEST_CASE("store_sqlite: a database without the access_counts table opens and keeps access counts",
+          "[store][sqlite][access]") {
+  temp_dir dir;
+  const auto a = sample_record(1);
+  {
+    sqlite_store s(dir.sub("db"));
+    write_batch w;
+    w.upserts = {a};
+    s.apply(w);
+  }
+  {  // as an engram from before access counts wrote it
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.sub("db").c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DROP TABLE access_counts", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    sqlite_store reader(dir.sub("db"), {.read_only = true});  // read-only: nothing to create, no counts
+    CHECK(access_of(reader).empty());
+    const std::vector<access_increment> one{hits_of(a, 1)};
+    CHECK_THROWS_AS(reader.add_access(one), storage_error);
+  }
+  {
+    sqlite_store s(dir.sub("db"));
+    CHECK(s.get(a.id) == a);
+    CHECK(access_of(s).empty());
+    const std::vector<access_increment> hits{hits_of(a, 4)};
+    s.add_access(hits);
+  }
+  sqlite_store s(dir.sub("db"));
+  CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{a.id, 4}});
+}

@@ -1,7 +1,8 @@
 #pragma once
 /// @file detail/record_table.hpp
 /// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
-/// reads both stores serve (get, for_each, history) and the batch application they share.
+/// reads both stores serve (get, for_each, history) and the batch application they share, and each record's
+/// access count (the access_count_store concept).
 
 #include <engram/detail/slot_hash_set.hpp>
 #include <engram/record.hpp>
@@ -87,13 +88,14 @@ class record_table {
     if (x.data) r.embedding = {};
     const auto h = key_hash(r.id);
     const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == r.id; });
-    if (at != slot_hash_set::none) {
+    if (at != slot_hash_set::none) {  // replaced: its access count stays
       records_[at] = std::move(r);
       external_[at] = x;
       return;
     }
     records_.push_back(std::move(r));
     external_.push_back(x);
+    access_.push_back(0);
     records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
   }
 
@@ -108,9 +110,29 @@ class record_table {
       records_at_.replace(key_hash(records_[last].id), last, at);
       records_[at] = std::move(records_[last]);
       external_[at] = external_[last];
+      access_[at] = access_[last];
     }
     records_.pop_back();
     external_.pop_back();
+    access_.pop_back();
+  }
+
+  /// Adds `n` to the access count of the record with this id (saturating); a no-op when there is none.
+  /// Returns whether the record exists.
+  bool add_access(std::string_view id, std::uint32_t n) {
+    const auto at = index_of(id);
+    if (at == slot_hash_set::none) return false;
+    const std::uint64_t sum = std::uint64_t{access_[at]} + n;
+    access_[at] = sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum);
+    return true;
+  }
+
+  /// Calls f(const record&, std::uint32_t count) for every record whose access count is not zero, in no
+  /// particular order (the record's embedding may be empty: see for_each_vector).
+  template <class F>
+  void for_each_access(F&& f) const {
+    for (std::size_t i = 0; i < records_.size(); ++i)
+      if (access_[i]) f(records_[i], access_[i]);
   }
 
   /// Appends `e` to the history of e.memory_id. O(1) expected (amortised).
@@ -142,6 +164,7 @@ class record_table {
   void reserve(std::size_t records, std::size_t memories) {
     records_.reserve(records);
     external_.reserve(records);
+    access_.reserve(records);
     records_at_.reserve(records);
     histories_.reserve(memories);
     histories_at_.reserve(memories);
@@ -176,6 +199,7 @@ class record_table {
 
   std::vector<record> records_;
   std::vector<external> external_;  // parallel to records_
+  std::vector<std::uint32_t> access_;  // parallel to records_: times search returned it (access_count_store)
   slot_hash_set records_at_;  // index into records_, by id
   std::vector<std::vector<history_event>> histories_;  // never empty
   slot_hash_set histories_at_;  // index into histories_, by memory id

@@ -20,6 +20,8 @@
 /// not a crash artefact). Records stay in memory after opening. A snapshot's record entries (kind 9) hold their
 /// vector 4-byte aligned in the file, and the store keeps the snapshot mapped and reads those vectors in place
 /// (no copy at open: the page cache holds them); earlier snapshots (kind 3, vectors copied out) still open.
+/// Access counts (add_access) are log entries of kind 10, (id, increment) pairs; a snapshot holds the counts
+/// as entries of the same kind, after the records.
 
 #include <engram/async/pending_list.hpp>
 #include <engram/detail/crc32c.hpp>
@@ -52,6 +54,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -118,8 +121,9 @@ struct file_store_stats {
 class file_store {
  public:
   /// The format of the files this engram writes, in every file's header. 2: a snapshot may hold vectors read in
-  /// place (entry kind 9) and a group-commit log may end in preallocated zeros. 1: neither.
-  static constexpr std::uint32_t format_version = 2;
+  /// place (entry kind 9) and a group-commit log may end in preallocated zeros. 1: neither. 3: access counts
+  /// (entry kind 10) may be present.
+  static constexpr std::uint32_t format_version = 3;
   /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
   static constexpr std::uint32_t oldest_format_version = 1;
 
@@ -300,6 +304,45 @@ class file_store {
     s_->queued_adds.for_each(f);
   }
 
+  /// Adds search hits to the memories' access counts (the access_count_store concept): one log entry, durable
+  /// as the mode promises (its own fdatasync unless buffered); ids not held are ignored; records, history and
+  /// the compaction trigger are not affected otherwise.
+  /// @throws storage_error when read-only or on an I/O error (no count changed).
+  void add_access(std::span<const access_increment> increments) {
+    check_writable("add_access");
+    std::string payload;
+    detail::byte_writer w(payload);
+    w.u8(kind_access);
+    const auto n = static_cast<std::uint32_t>(std::count_if(increments.begin(), increments.end(),
+                                                            [](const access_increment& a) { return a.count > 0; }));
+    if (n == 0) return;
+    w.u32(n);
+    for (const auto& a : increments)
+      if (a.count) {
+        w.str(a.memory_id);
+        w.u32(a.count);
+      }
+    const std::string frame = make_frame(payload);
+    std::unique_lock wl(s_->write_mtx);
+    append_locked(frame, s_->options.mode != durability::buffered);
+    {
+      std::unique_lock lock(s_->mtx);
+      for (const auto& a : increments)
+        if (a.count) s_->table.add_access(a.memory_id, a.count);
+    }
+    compact_if_due_locked();
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every memory query scope `q` selects (every memory
+  /// when `q` is empty) whose access count is not zero. f must not call back into the store.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_access([&](const record& r, std::uint32_t n) {
+      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+    });
+  }
+
   /// Erases every record and every history event (the identity and the pending queue stay), durably: a
   /// snapshot without them replaces the old one atomically.
   void clear() {
@@ -394,7 +437,8 @@ class file_store {
 
  private:
   static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9;
+                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
+                                  kind_access = 10;
   static constexpr std::size_t header_size = 24;
   static constexpr std::size_t header_version_offset = 8;
   static constexpr std::uint64_t log_step = 1u << 20;  // group_commit extends the log by this many bytes of zeros
@@ -649,6 +693,14 @@ class file_store {
         apply_to_memory(b);
         return;
       }
+      case kind_access: {  // log: increments; snapshot: the counts (applied after the records)
+        const auto n = r.u32();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          const auto id = r.str();
+          st.table.add_access(id, r.u32());
+        }
+        return;
+      }
       case kind_pending: {
         if (!in_snapshot) break;
         st.queued_adds.apply({detail::decode_pending(r, file)}, {});
@@ -705,7 +757,7 @@ class file_store {
       st.snapshot_bytes = f.size();
       // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
       // records and history events, which fill separate maps, are decoded side by side.
-      std::vector<std::pair<const char*, std::size_t>> records, events;
+      std::vector<std::pair<const char*, std::size_t>> records, events, access;
       std::size_t pos = header_size;
       bool ended = false;
       while (pos < f.size() && !ended) {
@@ -727,6 +779,8 @@ class file_store {
           records.emplace_back(fr.payload, fr.size);
         } else if (kind == kind_event) {
           events.emplace_back(fr.payload, fr.size);
+        } else if (kind == kind_access) {
+          access.emplace_back(fr.payload, fr.size);
         } else {
           apply_payload(fr.payload, fr.size, true, sp);
         }
@@ -759,6 +813,7 @@ class file_store {
         apply_all(records);
         apply_all(events);
       }
+      apply_all(access);  // counts of the records just read
     }
     st.report.generation = st.generation;
 
@@ -1070,6 +1125,28 @@ class file_store {
         st.table.for_each_history(put_event);
         if (extra)
           for (const auto& e : extra->events) put_event(e);
+        // access counts, in entries of at most 4096, skipping the records `extra` erases
+        std::vector<std::pair<const std::string*, std::uint32_t>> counts;
+        auto put_counts = [&] {
+          if (counts.empty()) return;
+          put([&](detail::byte_writer& w) {
+            w.u8(kind_access);
+            w.u32(static_cast<std::uint32_t>(counts.size()));
+            for (const auto& [id, n] : counts) {
+              w.str(*id);
+              w.u32(n);
+            }
+          });
+          counts.clear();
+        };
+        std::unordered_set<std::string_view> erased;
+        if (extra) erased.insert(extra->erases.begin(), extra->erases.end());
+        st.table.for_each_access([&](const record& r, std::uint32_t n) {
+          if (erased.count(r.id)) return;
+          counts.emplace_back(&r.id, n);
+          if (counts.size() == 4096) put_counts();
+        });
+        put_counts();
       }
       {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
         detail::pending_list queue = st.queued_adds;

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -121,6 +122,24 @@ class memory_store {
     for (const auto& [s, v] : s_->versions)
       if (q.empty() || q.selects(s)) sum += v;
     return sum;
+  }
+
+  /// Adds search hits to the memories' access counts (see the access_count_store concept): ids not held are
+  /// ignored; the records, their history and the scope versions are not touched.
+  void add_access(std::span<const access_increment> increments) {
+    std::unique_lock lock(s_->mtx);
+    for (const auto& a : increments)
+      if (a.count) s_->table.add_access(a.memory_id, a.count);
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every memory query scope `q` selects (every memory
+  /// when `q` is empty) whose access count is not zero. f must not call back into the store.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->table.for_each_access([&](const record& r, std::uint32_t n) {
+      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+    });
   }
 
   [[nodiscard]] std::size_t size() const {

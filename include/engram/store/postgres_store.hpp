@@ -15,6 +15,9 @@
 ///   scope_versions(user_id, agent_id, run_id, version)   bumped by every batch touching the scope
 ///   changes(seq bigserial PRIMARY KEY, memory_id, origin, at)   the change feed ('*' = everything changed)
 ///   commits(token PRIMARY KEY, at)          one row per applied batch: makes a retried apply idempotent
+///   access_counts(memory_id PRIMARY KEY REFERENCES memories ON DELETE CASCADE, count)   search hits per memory
+///           (add_access). Created on open (IF NOT EXISTS) outside the numbered migrations, so the schema version
+///           stays 2 and an older engram still opens the database; its deletes drop counts by the cascade.
 ///
 /// Writes: every apply() is one transaction holding a per-schema advisory transaction lock, so the writes of
 /// all nodes to one database are serialised and the change feed's sequence is their commit order. Inside it
@@ -48,9 +51,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stdexcept>  // std::stoi's errors
 #include <string>
 #include <string_view>
@@ -263,12 +268,30 @@ class postgres_store {
   }
 
   /// Erases every record and every history event (the identity and the pending queue stay), in one
-  /// transaction; other nodes see it as a '*' change.
+  /// transaction; other nodes see it as a '*' change. Access counts go with their records (ON DELETE CASCADE,
+  /// also for erases by apply() and drop_scope()).
   void clear() {
     write([&](detail::pq_conn& c) {
       c.exec("DELETE FROM memories; DELETE FROM history; UPDATE scope_versions SET version = version + 1", s_->where);
       c.run("add_change", {detail::pq_param::text("*"), detail::pq_param::text(s_->origin)}, false, s_->where);
     });
+  }
+
+  /// Adds each increment's count to its memory's access count (access_count_store), in one transaction:
+  /// saturating at 2^32-1, ignoring ids not stored and zero counts. No scope version, change feed entry or
+  /// notification, and no write lock (each memory's row is locked, so an erase running at the same time either
+  /// waits for the count or makes it skip the memory). Retried like apply(): the commit token makes a retry after
+  /// an unknown COMMIT outcome stop, so a batch is never counted twice.
+  void add_access(std::span<const access_increment> incs) {
+    std::map<std::string, std::uint64_t, std::less<>> sum;  // one row per id (ON CONFLICT needs it)
+    for (const auto& a : incs)
+      if (a.count) sum[a.memory_id] = std::min<std::uint64_t>(sum[a.memory_id] + a.count, max_access_count);
+    if (sum.empty()) return;
+    nlohmann::json counts = nlohmann::json::object();
+    for (const auto& [id, n] : sum) counts[id] = n;
+    const auto arg = counts.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    write([&](detail::pq_conn& c) { c.run("add_access", {detail::pq_param::text(arg)}, false, s_->where); },
+          false);
   }
 
   /// Replaces the identity and applies `b` in one transaction. The way to switch embedders: engram::reembed.
@@ -586,15 +609,16 @@ class postgres_store {
 
   /// Runs body(conn) in one transaction under the schema's write lock, with a commit token: a retry after a
   /// lost COMMIT finds the token (unique violation) and stops, so the batch is applied exactly once.
+  /// `feed` false (add_access): no write lock, notification or pruning, only the token.
   template <class F>
-  void write(F&& body) {
+  void write(F&& body, bool feed = true) {
     const std::string token = make_uuid_v4();
     bool committed = false;
     with_retry([&](detail::pq_conn& c) {
       if (committed) return;
       c.exec("BEGIN", s_->where);
       try {
-        c.run("write_lock", {}, false, s_->where);
+        if (feed) c.run("write_lock", {}, false, s_->where);
         try {
           c.run("add_commit", {detail::pq_param::text(token)}, false, s_->where);
         } catch (const postgres_error& e) {
@@ -604,8 +628,8 @@ class postgres_store {
           return;
         }
         body(c);
-        c.run("notify", {}, false, s_->where);
-        if (s_->writes.fetch_add(1, std::memory_order_relaxed) % 1000 == 999)
+        if (feed) c.run("notify", {}, false, s_->where);
+        if (feed && s_->writes.fetch_add(1, std::memory_order_relaxed) % 1000 == 999)
           c.run("prune", {detail::pq_param::text(std::to_string(s_->options.change_retention_s))}, false, s_->where);
         c.exec("COMMIT", s_->where);
         committed = true;
@@ -638,6 +662,7 @@ class postgres_store {
           throw storage_error(s_->where + ": schema version " + std::to_string(have) +
                               " is newer than this engram's (" + std::to_string(steps.size()) + ")");
         for (std::size_t v = have; v < steps.size(); ++v) c->exec(steps[v], s_->where);
+        c->exec(access_counts_table, s_->where);
         c->exec("INSERT INTO engram_meta VALUES ('format_version', '" + std::to_string(storage_format_version) +
                     "'), ('schema_version', '" + std::to_string(steps.size()) +
                     "') ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value; COMMIT",
@@ -675,6 +700,12 @@ class postgres_store {
         "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)"};
     return steps;
   }
+
+  /// Not a migration step: a step would raise schema_version, which older engrams refuse to open.
+  static constexpr const char* access_counts_table =
+      "CREATE TABLE IF NOT EXISTS access_counts(memory_id text PRIMARY KEY REFERENCES memories(id) ON DELETE"
+      " CASCADE, count bigint NOT NULL)";
+  static constexpr std::uint32_t max_access_count = 4294967295u;
 
   static constexpr const char* record_cols =
       "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
@@ -735,6 +766,14 @@ class postgres_store {
     c.prepare("drop_events", "DELETE FROM history WHERE id" + listed, w);
     c.prepare("drop_records", "DELETE FROM memories WHERE id" + listed + " RETURNING id", w);
     c.prepare("drop_pending", "DELETE FROM pending WHERE id" + listed, w);
+    // FOR KEY SHARE: a concurrent erase of the memory waits for this count (then cascades to it), or this skips
+    // the memory erased meanwhile
+    c.prepare("add_access",
+              "INSERT INTO access_counts(memory_id, count) SELECT i.key, i.value::bigint FROM jsonb_each_text($1::jsonb)"
+              " AS i WHERE EXISTS (SELECT 1 FROM memories WHERE id = i.key FOR KEY SHARE) ORDER BY i.key"
+              " ON CONFLICT (memory_id) DO UPDATE SET count = least(access_counts.count + EXCLUDED.count, " +
+                  std::to_string(max_access_count) + ")",
+              w);
     c.prepare("has_pending", "SELECT EXISTS (SELECT 1 FROM pending WHERE id = $1)", w);
     c.prepare("history_of", "SELECT " + hc + " FROM history WHERE memory_id = $1 ORDER BY seq", w);
     c.prepare("last_event", "SELECT event FROM history WHERE memory_id = $1 ORDER BY seq DESC LIMIT 1", w);
@@ -996,20 +1035,21 @@ class postgres_store {
     static const std::vector<std::string> sql = scope_statements(std::string("SELECT ") + record_cols + " FROM memories",
                                                                   "id > $", " ORDER BY id LIMIT $");
     static const std::vector<std::string> names = scope_statement_names("scope_page_");
-    const auto [mask, params] = scope_filter(q);
-    std::string after;
-    while (true) {
-      auto page = read([&](detail::pq_conn& c) {
-        auto p = params;
-        p.push_back(detail::pq_param::text(after));
-        p.push_back(detail::pq_param::int8(page_size));
-        return run_lazily_prepared(c, names[mask].c_str(), sql[mask], p);
-      });
-      const int n = page.rows();
-      for (int i = 0; i < n; ++i) f(read_record(page, i));
-      if (n < page_size) return;
-      after = page.text(n - 1, 0);
-    }
+    for_each_scope_row(q, names, sql, [&](const detail::pq_result& page, int i) { f(read_record(page, i)); });
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every memory query scope `q` selects (all when `q`
+  /// is empty) whose access count is not zero, by id, fetched in pages like for_each_in_scope.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    static const std::vector<std::string> sql = scope_statements(
+        "SELECT id, count FROM memories JOIN access_counts ON memory_id = id AND count > 0", "id > $",
+        " ORDER BY id LIMIT $");
+    static const std::vector<std::string> names = scope_statement_names("scope_access_");
+    for_each_scope_row(q, names, sql, [&](const detail::pq_result& page, int i) {
+      const std::string id = page.text(i, 0);
+      f(id, static_cast<std::uint32_t>(std::min<std::int64_t>(page.integer(i, 1), max_access_count)));
+    });
   }
 
   /// The sum of the versions (scope_versions, bumped in the transaction of every batch writing the scope) of
@@ -1025,6 +1065,27 @@ class postgres_store {
   }
 
  private:
+  /// Calls row(page, i) for every row of `sql[mask]` (named `names[mask]`; made by scope_statements with
+  /// "id > $" and " ORDER BY id LIMIT $", the id in column 0) for `q`, page after page.
+  template <class Row>
+  void for_each_scope_row(const scope& q, const std::vector<std::string>& names, const std::vector<std::string>& sql,
+                          Row&& row) const {
+    const auto [mask, params] = scope_filter(q);
+    std::string after;
+    while (true) {
+      auto page = read([&](detail::pq_conn& c) {
+        auto p = params;
+        p.push_back(detail::pq_param::text(after));
+        p.push_back(detail::pq_param::int8(page_size));
+        return run_lazily_prepared(c, names[mask].c_str(), sql[mask], p);
+      });
+      const int n = page.rows();
+      for (int i = 0; i < n; ++i) row(page, i);
+      if (n < page_size) return;
+      after = page.text(n - 1, 0);
+    }
+  }
+
   /// Which ids `q` names (bit 0 user, 1 agent, 2 run) and their values, in that order.
   static std::pair<std::size_t, std::vector<detail::pq_param>> scope_filter(const scope& q) {
     std::size_t mask = 0;

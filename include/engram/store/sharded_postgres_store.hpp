@@ -30,6 +30,13 @@
 ///      running it again. Until a scope has moved, a record of it that a node updated in step 2 is held by
 ///      both shards and get(id) may return the older copy (the first shard's); searches are not affected.
 ///   Nodes still on the old list do not read the new shard: finish step 2 before step 3.
+///
+/// Access counts (add_access) go to the shard owning the memory's scope, one transaction per shard. Until
+/// rebalance() moves a scope, hits of its records still in the old shard are not counted (the new owner does
+/// not hold them), and a record held by both shards is reported by for_each_access_count once per shard.
+/// rebalance() carries a scope's counts to the new owner after deleting the scope from the old shard: counts
+/// added to the old shard during the move, or all of the scope's counts when the process stops between that
+/// delete and the copy, are lost (counts only rank, see search_weights::access).
 
 #include <engram/concepts.hpp>
 #include <engram/detail/hash_ring.hpp>
@@ -46,6 +53,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -78,7 +87,7 @@ struct rebalance_report {
 inline std::string shard_key(const scope& s) { return s.user_id + '\x1f' + s.agent_id + '\x1f' + s.run_id; }
 
 /// Records, history and pending queue spread over several databases by scope (see the file comment).
-/// Satisfies record_store, pending_store and change_feed_store like postgres_store. Thread-safe; movable.
+/// Satisfies record_store, pending_store, change_feed_store and access_count_store like postgres_store. Thread-safe; movable.
 class sharded_postgres_store {
  public:
   /// Opens (creating or migrating the schema in) every shard.
@@ -202,6 +211,24 @@ class sharded_postgres_store {
   /// Checks that every shard answers. @throws postgres_error naming the first that does not.
   void ping() const {
     for (const auto& s : shards_) s->ping();
+  }
+
+  // ---- access counts (access_count_store) ----------------------------------------------------------------
+
+  /// Adds the increments in the shards owning their scopes (as apply() places records): one transaction per
+  /// shard, in shard order.
+  void add_access(std::span<const access_increment> incs) {
+    std::vector<std::vector<access_increment>> parts(shards_.size());
+    for (const auto& a : incs) parts[shard_of(a.owner)].push_back(a);
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      if (!parts[i].empty()) shards_[i]->add_access(parts[i]);
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every memory `q` selects whose count is not zero,
+  /// asking every shard as for_each_in_scope does.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    for (const auto& s : shards_) s->for_each_access_count(q, f);
   }
 
   // ---- change feed over every shard ---------------------------------------------------------------------
@@ -333,7 +360,9 @@ class sharded_postgres_store {
     for (int attempt = 0; attempt < 10; ++attempt) {
       auto rows = shards_[from]->export_scope(s);
       shards_[to]->import_scope(rows);
+      const auto counts = access_counts_of(*shards_[from], rows);  // dropped with the records
       if (shards_[from]->drop_scope(rows)) {
+        shards_[to]->add_access(counts);  // after the drop: a repeated copy would add them twice
         ++report.scopes_moved;
         report.records_moved += rows.records.size();
         return;
@@ -342,6 +371,18 @@ class sharded_postgres_store {
     }
     throw storage_error("sharded_postgres_store: rebalance: scope (user_id '" + s.user_id + "', agent_id '" +
                         s.agent_id + "', run_id '" + s.run_id + "') changed during 10 attempts to move it");
+  }
+
+  /// The nonzero access counts in `shard` of the records `rows` lists (`rows.owner` as a query scope also
+  /// selects narrower scopes: their records stay).
+  static std::vector<access_increment> access_counts_of(const postgres_store& shard, const postgres_scope_rows& rows) {
+    std::set<std::string, std::less<>> ids;
+    for (const auto& r : rows.records) ids.insert(r.id);
+    std::vector<access_increment> out;
+    shard.for_each_access_count(rows.owner, [&](const std::string& id, std::uint32_t n) {
+      if (ids.contains(id)) out.push_back({id, rows.owner, n});
+    });
+    return out;
   }
 
   detail::hash_ring ring_;

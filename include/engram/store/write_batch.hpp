@@ -42,6 +42,17 @@ struct write_batch {
   }
 };
 
+/// Search hits of one memory to add to its durable access count (the `access` ranking term, see
+/// search_weights::access): basic_memory counts hits in memory and hands them to an `access_count_store` from
+/// time to time. `owner` is the memory's scope (a sharded store routes by it).
+struct access_increment {
+  std::string memory_id;
+  scope owner;
+  std::uint32_t count = 0;
+
+  friend bool operator==(const access_increment&, const access_increment&) = default;
+};
+
 /// What produced a store's vectors. A store remembers the identity it was first used with and refuses
 /// another, so vectors of different models never mix.
 struct store_identity {
