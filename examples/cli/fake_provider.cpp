@@ -6,7 +6,7 @@
 // and /api/embed (computed embeddings: hashing_embedder of N dimensions, default 64) and
 // /v1/chat/completions (the non-empty lines of FILE as the message contents of successive replies; 400 once
 // they are used up). On SIGTERM or SIGINT it writes to the log file one line per path, "PATH COUNT", and the
-// body of each chat request ("CHAT JSON"), then exits 0.
+// body of each chat request ("CHAT JSON"), and each distinct Authorization header ("AUTH VALUE"), then exits 0.
 #include "http/fake_server.hpp"
 
 #include <csignal>
@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
     for (const auto& r : server.requests()) ++counts[r.path];
     for (const auto& [path, n] : counts) log << path << ' ' << n << '\n';
     for (const auto& r : server.requests("/v1/chat/completions")) log << "CHAT " << r.body.dump() << '\n';
+    std::map<std::string, std::size_t> keys;  // the Authorization headers seen, each once
+    for (const auto& r : server.requests()) ++keys[r.authorization];
+    for (const auto& [auth, n] : keys) log << "AUTH " << auth << '\n';
   }
   return 0;
 }

@@ -7,7 +7,7 @@ dir=$(mktemp -d)
 fake_pid=""
 trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$dir"' EXIT
 export ENGRAM_DIR="$dir/data"
-unset ENGRAM_EMBEDDER ENGRAM_BASE_URL ENGRAM_EMBED_MODEL ENGRAM_EXTRACTOR ENGRAM_LLM_MODEL ENGRAM_LLM_BASE_URL ENGRAM_WORDNET OPENAI_API_KEY
+unset ENGRAM_EMBEDDER ENGRAM_BASE_URL ENGRAM_EMBED_MODEL ENGRAM_EXTRACTOR ENGRAM_LLM_MODEL ENGRAM_LLM_BASE_URL ENGRAM_WORDNET OPENAI_API_KEY ENGRAM_API_KEY_FILE
 fails=0 passes=0
 check() {  # check NAME EXPECTED_EXIT COMMAND...  (stdout in $out, stderr in $err)
   local name=$1 want=$2
@@ -237,6 +237,16 @@ if [ -n "$fake" ]; then
   contains "mismatch explained" "$err" "another embedder"
   check "openai: another model is refused" 2 "$bin" "${O[@]}" --embed-model other-embed list
   contains "model mismatch named" "$err" "openai:other-embed"
+  printf 'sk-from-file\n' > "$dir/key.txt"
+  check "openai: --api-key-file" 0 "$bin" "${O[@]}" --api-key-file "$dir/key.txt" search "bees" --user-id erin
+  check "openai: ENGRAM_API_KEY_FILE" 0 env ENGRAM_API_KEY_FILE="$dir/key.txt" "$bin" "${O[@]}" search "bees" --user-id erin
+  check "key file and key flag together" 2 "$bin" "${O[@]}" --api-key-file "$dir/key.txt" --api-key k list
+  contains "both named" "$err" "not both"
+  check "missing key file" 2 "$bin" "${O[@]}" --api-key-file "$dir/no-such-key" list --user-id erin
+  contains "missing key file named" "$err" "no-such-key"
+  : > "$dir/empty-key.txt"
+  check "empty key file" 2 "$bin" "${O[@]}" --api-key-file "$dir/empty-key.txt" list --user-id erin
+  contains "empty key file said" "$err" "missing or empty"
   check "offline dir opened with openai" 2 "$bin" "${O[@]/"$dir/openai"/"$dir/rank"}" list
   contains "offline dir names hashing" "$err" "hashing-v1"
 
@@ -272,6 +282,8 @@ if [ -n "$fake" ]; then
   contains "chat calls made" "$log" "/v1/chat/completions"
   contains "the chat model was asked" "$log" '"model":"fake-chat"'
   contains "the conversation reached the model" "$log" "I do not eat meat"
+  contains "the key file's key was sent, newline dropped" "$(grep -x 'AUTH Bearer sk-from-file' "$dir/fake.log")" \
+    "sk-from-file"
   check "provider down: a clear failure" 3 "$bin" "${O[@]}" --dimensions 64 search "bees" --user-id erin
   contains "down server said" "$err" "no server answered"
   # a server that accepts the connection and never answers: --timeout bounds the wait (the default is 120 s)

@@ -55,7 +55,7 @@ namespace detail {
 inline engram::http_options http_for(const provider_settings& p, std::string url) {
   engram::http_options h;
   h.base_url = std::move(url);
-  h.api_key = p.api_key;
+  h.api_key = p.key();
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0 + 0.5)); };
   h.read_timeout = ms(p.timeout_seconds());
   h.connect_timeout = ms(p.connect_timeout_seconds());

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,7 +30,8 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
   --llm-base-url URL     chat server (default: --base-url; with --embedder ollama, its root + /v1)
                          env ENGRAM_LLM_BASE_URL
   --llm-mode reconcile|additive      reconcile: facts, then ADD/UPDATE/DELETE against near memories (default)
-  --api-key KEY          sent as a Bearer token (prefer env OPENAI_API_KEY: a flag shows in `ps`)
+  --api-key KEY          sent as a Bearer token (prefer env OPENAI_API_KEY or --api-key-file: a flag shows in `ps`)
+  --api-key-file PATH    read the key from a file (trailing whitespace dropped)  env ENGRAM_API_KEY_FILE
   --timeout SECONDS      per read from a provider (default 120: a local model may answer slowly)
                          env ENGRAM_TIMEOUT
   --connect-timeout SECONDS   per connection attempt (default 10)
@@ -49,13 +52,15 @@ struct provider_settings {
   std::string llm_base_url{};          ///< empty: see chat_url()
   std::string llm_mode = "reconcile";  ///< reconcile | additive
   std::string api_key{};               ///< empty: the HTTP transport reads OPENAI_API_KEY itself
+  std::string api_key_file{};          ///< a file holding the key instead (see key())
   std::string wordnet{};               ///< a WordNet 3.0 directory for the hashing embedder; empty: none
   std::string timeout = "120";         ///< per read from a provider, seconds (checked by check())
   std::string connect_timeout = "10";  ///< per connection attempt, seconds
   std::string retries = "3";           ///< retries of a failed provider call, 0 to 20
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
-  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT (empty variables count as unset).
+  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE (empty variables
+  /// count as unset).
   /// OPENAI_API_KEY is read by the HTTP transport when no --api-key is given. Values are checked by check().
   static provider_settings from_env() {
     provider_settings p;
@@ -70,13 +75,14 @@ struct provider_settings {
     env("ENGRAM_LLM_BASE_URL", p.llm_base_url);
     env("ENGRAM_WORDNET", p.wordnet);
     env("ENGRAM_TIMEOUT", p.timeout);
+    env("ENGRAM_API_KEY_FILE", p.api_key_file);
     return p;
   }
 
   /// True when `flag` is one of the provider flags (each takes a value).
   static bool is_flag(std::string_view flag) {
     for (const char* f : {"--embedder", "--base-url", "--embed-model", "--dimensions", "--extractor", "--llm-model",
-                          "--llm-base-url", "--llm-mode", "--api-key", "--wordnet",
+                          "--llm-base-url", "--llm-mode", "--api-key", "--api-key-file", "--wordnet",
                           "--timeout", "--connect-timeout", "--retries"})
       if (flag == f) return true;
     return false;
@@ -92,6 +98,7 @@ struct provider_settings {
     else if (flag == "--llm-base-url") llm_base_url = value;
     else if (flag == "--llm-mode") llm_mode = value;
     else if (flag == "--api-key") api_key = value;
+    else if (flag == "--api-key-file") api_key_file = value;
     else if (flag == "--wordnet") wordnet = value;
     else if (flag == "--timeout") timeout = value;
     else if (flag == "--connect-timeout") connect_timeout = value;
@@ -128,6 +135,23 @@ struct provider_settings {
     return static_cast<unsigned>(n);
   }
 
+  /// The key to send: --api-key, else the content of --api-key-file less trailing whitespace, else empty (the
+  /// HTTP transport then reads OPENAI_API_KEY). @throws settings_error for an unreadable or empty key file.
+  [[nodiscard]] std::string key() const {
+    if (api_key_file.empty()) return api_key;
+    std::ifstream in(api_key_file, std::ios::binary);
+    std::string k((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof())
+      throw settings_error("--api-key-file (or ENGRAM_API_KEY_FILE) '" + api_key_file + "' cannot be read");
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r' || k.back() == ' ' || k.back() == '\t')) k.pop_back();
+    if (k.empty())
+      throw settings_error("--api-key-file (or ENGRAM_API_KEY_FILE) '" + api_key_file +
+                           "' is missing or empty: it should hold the key");
+    if (k.find_first_of("\r\n") != std::string::npos)
+      throw settings_error("--api-key-file '" + api_key_file + "' holds more than one line: it should hold the key");
+    return k;
+  }
+
   [[nodiscard]] bool remote_embedder() const { return embedder == "openai" || embedder == "ollama"; }
 
   /// The embedding server's root: base_url, less a trailing "/v1" for Ollama's native /api/embed.
@@ -158,6 +182,9 @@ struct provider_settings {
     (void)timeout_seconds();
     (void)connect_timeout_seconds();
     (void)retry_count();
+    if (!api_key.empty() && !api_key_file.empty())
+      throw settings_error("give --api-key or --api-key-file (ENGRAM_API_KEY_FILE), not both");
+    (void)key();
     if (!wordnet.empty() && embedder != "hashing")
       throw settings_error("--wordnet works with --embedder hashing only (a model embedder knows synonyms itself)");
     if ((remote_embedder() || extractor == "llm") && !http_available)

@@ -9912,16 +9912,16 @@ namespace engram::inline v0 {
 enum class durability {
   /// Each apply writes its entry and calls fdatasync before returning: a returned apply survives a process
   /// crash, a kernel crash and a power loss (as far as the device honours flushes). Writers are serialised.
+  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
+  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
+  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
   fsync,
   /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
   /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
   /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
   /// When several writers were active at the end of the previous flush, the leader first waits (at most half
   /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
-  /// miss the next, and the batches alternate between two halves of them.
-  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
-  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
-  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
+  /// miss the next, and the batches alternate between two halves of them. The log is preallocated as in `fsync`.
   group_commit,
   /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
   /// process, not of the machine. For caches and tests.
@@ -9969,8 +9969,8 @@ struct file_store_stats {
 class file_store {
  public:
   /// The format of the files this engram writes, in every file's header. 2: a snapshot may hold vectors read in
-  /// place (entry kind 9) and a group-commit log may end in preallocated zeros. 1: neither. 3: access counts
-  /// (entry kind 10) may be present.
+  /// place (entry kind 9) and a log may end in preallocated zeros. 1: neither. 3: access counts (entry kind 10)
+  /// may be present.
   static constexpr std::uint32_t format_version = 3;
   /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
   static constexpr std::uint32_t oldest_format_version = 1;
@@ -10289,7 +10289,7 @@ class file_store {
                                   kind_access = 10;
   static constexpr std::size_t header_size = 24;
   static constexpr std::size_t header_version_offset = 8;
-  static constexpr std::uint64_t log_step = 1u << 20;  // group_commit extends the log by this many bytes of zeros
+  static constexpr std::uint64_t log_step = 1u << 20;  // fsync modes extend the log by this many bytes of zeros
   static constexpr char log_magic[9] = "ENGRMLOG";
   static constexpr char snap_magic[9] = "ENGRMSNP";
 
@@ -10316,7 +10316,7 @@ class file_store {
     detail::unique_fd log;
     std::uint64_t generation = 0;
     std::uint64_t log_size = 0;   // bytes of entries (the log's logical end)
-    std::uint64_t log_alloc = 0;  // size of the log file: log_size plus preallocated zeros (group_commit)
+    std::uint64_t log_alloc = 0;  // size of the log file: log_size plus preallocated zeros (not buffered)
     std::uint64_t snapshot_bytes = 0;
     file_store_stats stats;
     std::string failed;  // non-empty after an fsync failure: the store refuses further writes
@@ -10679,7 +10679,7 @@ class file_store {
     while (pos < f.size()) {
       auto fr = next_frame(f.data(), f.size(), pos);
       if (!fr.problem.empty() && std::all_of(f.data() + pos, f.data() + f.size(), [](char c) { return c == 0; })) {
-        st.log_end = pos;  // zeros preallocated by group_commit: free space, not damage
+        st.log_end = pos;  // zeros preallocated by a fsync mode: free space, not damage
         break;
       }
       if (fr.problem.empty()) {
@@ -10771,8 +10771,8 @@ class file_store {
                           "); reopen it");
     const auto lp = log_path(st.generation);
     try {
-      if (st.options.mode == durability::group_commit && st.log_size + bytes.size() > st.log_alloc) {
-        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::group_commit).
+      if (st.options.mode != durability::buffered && st.log_size + bytes.size() > st.log_alloc) {
+        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::fsync).
         const auto want = (st.log_size + bytes.size() + log_step - 1) / log_step * log_step;
         const std::string zeros(static_cast<std::size_t>(want - st.log_alloc), '\0');
         detail::pwrite_all(st.log.get(), zeros.data(), zeros.size(), static_cast<off_t>(st.log_alloc), lp);
