@@ -359,6 +359,7 @@ TEST_CASE("async: file_store writes queue changes as entries of their own kind, 
     for (std::size_t pos = 24; pos + 9 <= bytes.size();) {
       const auto len = std::uint32_t(std::uint8_t(bytes[pos])) | std::uint32_t(std::uint8_t(bytes[pos + 1])) << 8 |
                        std::uint32_t(std::uint8_t(bytes[pos + 2])) << 16 | std::uint32_t(std::uint8_t(bytes[pos + 3])) << 24;
+      if (len == 0) break;  // the log's preallocated zeros: free space
       out.push_back(std::uint8_t(bytes[pos + 8]));
       pos += 8 + len;
     }
