@@ -45,3 +45,48 @@ TEST_CASE("concurrency: writers share fsyncs through the file store; readers nev
   const int deleted_each = (per_writer + 12) / 13;
   CHECK(again.size() == std::size_t(writers * (per_writer - deleted_each)));
 }
+
+TEST_CASE("concurrency: searches write access counts while other threads add, update and delete",
+          "[concurrency][access]") {
+  engram_test::temp_dir dir;
+  memory_config cfg;
+  cfg.access_flush_interval = std::chrono::milliseconds{0};  // every search writes its hits
+  using file_memory = basic_memory<hashing_embedder, flat_index, file_store, verbatim_extractor>;
+  std::atomic<std::uint64_t> hits{0};
+  {
+    file_memory mem(hashing_embedder(64), flat_index(64),
+                    file_store(dir.sub("db"), {.mode = durability::group_commit}), verbatim_extractor(), cfg);
+    for (int i = 0; i < 40; ++i) mem.add("garden note " + std::to_string(i), user("u"), {.infer = false});
+    std::atomic<bool> done{false};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 2; ++t)
+      pool.emplace_back([&] {
+        while (!done)
+          hits += mem.search("garden note", user("u"), {.limit = 5, .weights = {.access = 0.5f}}).size();
+      });
+    pool.emplace_back([&] {
+      for (int i = 0; i < 60; ++i) {
+        const auto all = mem.get_all(user("u"), {.limit = 3});
+        if (all.size() < 3) break;
+        mem.update(all[0].id, "garden note updated " + std::to_string(i));
+        mem.delete_memory(all[1].id);
+        mem.add("garden note added " + std::to_string(i), user("u"), {.infer = false});
+        if (i % 20 == 0) mem.flush_access_counts();
+      }
+      done = true;
+    });
+    for (auto& th : pool) th.join();
+    mem.flush_access_counts();
+  }
+  file_store s(dir.sub("db"), {.read_only = true});
+  std::uint64_t counted = 0;
+  std::size_t counted_ids = 0;
+  s.for_each_access_count(scope{}, [&](const std::string& id, std::uint32_t n) {
+    CHECK(s.get(id).has_value());  // never a count without its memory
+    counted += n;
+    ++counted_ids;
+  });
+  CHECK(counted > 0);
+  CHECK(counted <= hits.load());  // hits of deleted memories are dropped, none invented
+  CHECK(counted_ids <= s.size());
+}
