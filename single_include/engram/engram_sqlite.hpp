@@ -367,7 +367,9 @@ class sqlite_store {
           " user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, messages TEXT NOT NULL,"
           " options TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);"
           // no foreign key: INSERT OR REPLACE of a record deletes its row, which would cascade to its count
-          "CREATE TABLE IF NOT EXISTS access_counts(memory_id TEXT PRIMARY KEY, count INTEGER NOT NULL);");
+          "CREATE TABLE IF NOT EXISTS access_counts(memory_id TEXT PRIMARY KEY, count INTEGER NOT NULL);"
+          // counts left by an older engram's erases (it does not know the table): gone before the id can return
+          "DELETE FROM access_counts WHERE NOT EXISTS (SELECT 1 FROM memories WHERE id = memory_id);");
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))

@@ -104,3 +104,29 @@ TEST_CASE("store_sqlite: a database without the access_counts table opens and ke
   sqlite_store s(dir.sub("db"));
   CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{a.id, 4}});
 }
+
+TEST_CASE("store_sqlite: a count left by an erase that did not know the table is dropped on open",
+          "[store][sqlite][access]") {
+  temp_dir dir;
+  const auto a = sample_record(1);
+  {
+    sqlite_store s(dir.sub("db"));
+    write_batch w;
+    w.upserts = {a};
+    s.apply(w);
+    const std::vector<access_increment> hits{hits_of(a, 3)};
+    s.add_access(hits);
+  }
+  {  // an older engram erases the memory and leaves its count
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.sub("db").c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, ("DELETE FROM memories WHERE id = '" + a.id + "'").c_str(), nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+    sqlite3_close(db);
+  }
+  sqlite_store s(dir.sub("db"));
+  write_batch w;  // the id stored again (an import, say) starts from zero
+  w.upserts = {a};
+  s.apply(w);
+  CHECK(access_of(s).empty());
+}
