@@ -72,22 +72,29 @@ TEST_CASE("store_sqlite: reembed switches the store to another embedder in one t
   CHECK(m.get_all(user("a")).front().embedding == hashing_embedder(32).embed("green tea every morning"));
 }
 
+namespace {
+/// Stores `r` with `hits` search hits in a new database at `path`, closes it, then runs `sql` on it directly.
+void store_then_run_sql(const std::string& path, const record& r, std::uint32_t hits, const std::string& sql) {
+  {
+    sqlite_store s(path);
+    write_batch w;
+    w.upserts = {r};
+    s.apply(w);
+    const std::vector<access_increment> inc{store_test::hits_of(r, hits)};
+    s.add_access(inc);
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+}
+}  // namespace
+
 TEST_CASE("store_sqlite: a database without the access_counts table opens and keeps access counts",
           "[store][sqlite][access]") {
   temp_dir dir;
   const auto a = sample_record(1);
-  {
-    sqlite_store s(dir.sub("db"));
-    write_batch w;
-    w.upserts = {a};
-    s.apply(w);
-  }
-  {  // as an engram from before access counts wrote it
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(dir.sub("db").c_str(), &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db, "DROP TABLE access_counts", nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-  }
+  store_then_run_sql(dir.sub("db"), a, 0, "DROP TABLE access_counts");  // as an engram before access counts
   {
     sqlite_store reader(dir.sub("db"), {.read_only = true});  // read-only: nothing to create, no counts
     CHECK(access_of(reader).empty());
@@ -109,21 +116,8 @@ TEST_CASE("store_sqlite: a count left by an erase that did not know the table is
           "[store][sqlite][access]") {
   temp_dir dir;
   const auto a = sample_record(1);
-  {
-    sqlite_store s(dir.sub("db"));
-    write_batch w;
-    w.upserts = {a};
-    s.apply(w);
-    const std::vector<access_increment> hits{hits_of(a, 3)};
-    s.add_access(hits);
-  }
-  {  // an older engram erases the memory and leaves its count
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(dir.sub("db").c_str(), &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db, ("DELETE FROM memories WHERE id = '" + a.id + "'").c_str(), nullptr, nullptr, nullptr) ==
-          SQLITE_OK);
-    sqlite3_close(db);
-  }
+  // an older engram erases the memory and leaves its count
+  store_then_run_sql(dir.sub("db"), a, 3, "DELETE FROM memories WHERE id = '" + a.id + "'");
   sqlite_store s(dir.sub("db"));
   write_batch w;  // the id stored again (an import, say) starts from zero
   w.upserts = {a};
