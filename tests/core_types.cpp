@@ -1,5 +1,5 @@
 #include <engram/detail/md5.hpp>
-#include <engram/detail/utf8.hpp>
+#include <engram/text/utf8.hpp>
 #include <engram/json.hpp>
 #include <engram/scope.hpp>
 #include <engram/time.hpp>

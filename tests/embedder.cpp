@@ -51,7 +51,7 @@ TEST_CASE("embedder: tokenizer", "[embedder]") {
   CHECK(t == expected);
 }
 
-#include <engram/detail/stem.hpp>
+#include <engram/text/stem.hpp>
 
 TEST_CASE("embedder: light stemmer", "[embedder]") {
   using detail::light_stem;

@@ -1,10 +1,10 @@
 #include <engram/engram.hpp>
 #include <engram/rank/expiry.hpp>
 #include <engram/rank/fusion.hpp>
-#include <engram/rank/keyword_index.hpp>
+#include <engram/index/keyword_index.hpp>
 #include <engram/rank/rerank.hpp>
-#include <engram/rank/tokenize.hpp>
-#include <engram/detail/term_dictionary.hpp>
+#include <engram/text/tokenize.hpp>
+#include <engram/index/term_dictionary.hpp>
 
 #include <catch2/catch.hpp>
 

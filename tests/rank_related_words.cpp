@@ -1,6 +1,6 @@
 #include <engram/engram.hpp>
 #include <engram/embed/hashing.hpp>
-#include <engram/rank/related_words.hpp>
+#include <engram/text/related_words.hpp>
 
 #include "temp_dir.hpp"
 

@@ -2,7 +2,7 @@
 // same as the one built one add at a time.
 #include <engram/engram.hpp>
 #include <engram/detail/crc32c.hpp>
-#include <engram/detail/record_codec.hpp>
+#include <engram/store/file/record_codec.hpp>
 #include <engram/store/file_store.hpp>
 
 #include "temp_dir.hpp"

@@ -1,7 +1,7 @@
 #include <engram/detail/crc32c.hpp>
 #include <engram/store/file_store.hpp>
 #include <engram/store/memory_store.hpp>
-#include <engram/store/reembed.hpp>
+#include <engram/tools/reembed.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -7,7 +7,7 @@
 // A kind has: `using store_type`, `static store_type open(const std::string& dir)`.
 
 #include <engram/engram.hpp>
-#include <engram/store/jsonl.hpp>
+#include <engram/tools/jsonl.hpp>
 
 #include <catch2/catch.hpp>
 

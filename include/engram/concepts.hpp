@@ -4,10 +4,10 @@
 
 #include <engram/extract/actions.hpp>
 #include <engram/index/bitmap.hpp>
-#include <engram/index/topk.hpp>
+#include <engram/ids.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <concepts>
 #include <cstddef>

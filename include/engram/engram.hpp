@@ -15,6 +15,7 @@
 #include <engram/filter/expr.hpp>
 #include <engram/filter/parse.hpp>
 #include <engram/fwd.hpp>
+#include <engram/ids.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/flat.hpp>
 #include <engram/index/ivf.hpp>
@@ -27,10 +28,10 @@
 #include <engram/simd/kernels.hpp>
 #include <engram/simd/scalar.hpp>
 #include <engram/store/file_store.hpp>
-#include <engram/store/jsonl.hpp>
 #include <engram/store/memory_store.hpp>
-#include <engram/store/reembed.hpp>
-#include <engram/store/write_batch.hpp>
 #include <engram/time.hpp>
+#include <engram/tools/jsonl.hpp>
+#include <engram/tools/reembed.hpp>
 #include <engram/uuid.hpp>
 #include <engram/version.hpp>
+#include <engram/write_batch.hpp>

@@ -8,7 +8,7 @@
 #include <engram/concepts.hpp>
 #include <engram/detail/catalog.hpp>
 #include <engram/detail/md5.hpp>
-#include <engram/detail/utf8.hpp>
+#include <engram/text/utf8.hpp>
 #include <engram/error.hpp>
 #include <engram/extract/actions.hpp>
 #include <engram/extract/verbatim.hpp>
@@ -18,11 +18,11 @@
 #include <engram/json.hpp>
 #include <engram/rank/expiry.hpp>
 #include <engram/rank/fusion.hpp>
-#include <engram/rank/keyword_index.hpp>
+#include <engram/index/keyword_index.hpp>
 #include <engram/rank/rerank.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 #include <engram/time.hpp>
 #include <engram/uuid.hpp>
 
@@ -598,12 +598,13 @@ class basic_memory {
 
   // ---- reading ----------------------------------------------------------------------------------------
 
-  /// The memories of scope `s` matching options.filter closest in meaning to `query`, best first.
-  /// @throws validation_error for an empty scope or query, or a limit of 0 or above max_limit.
+  /// The memories of scope `s` matching options.filter closest in meaning to `query`, best first. An empty
+  /// `s` with a filter that names its scopes (see search(query, options)) searches the scopes the filter names.
+  /// @throws validation_error for a missing scope or an empty query, or a limit of 0 or above max_limit.
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const scope& s,
                                                const search_options& options = {}) const {
-    validate_scope(s, "search");
-    auto out = search_in(query, &s, options);
+    const scope* target = scope_or_filter(s, options.filter, "search");
+    auto out = search_in(query, target, options);
     note_access(out);
     return out;
   }
@@ -742,14 +743,15 @@ class basic_memory {
     return store_.get(id);
   }
 
-  /// The memories scope `s` selects that options.filter matches, oldest first (ties by id).
-  /// @throws validation_error for an empty scope.
+  /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
+  /// filter that names its scopes lists the scopes the filter names.
+  /// @throws validation_error for a missing scope.
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
-    validate_scope(s, "get_all");
+    const scope* target = scope_or_filter(s, options.filter, "get_all");
     catch_up();  // change feed: apply other nodes' writes first
-    const auto pin = pin_region(s);
+    const auto pin = pin_region(target ? *target : scope{});
     std::shared_lock lock(mtx_);
-    return collect(select_partitions(&s, options.filter), options.limit, options.filter, options.show_expired);
+    return collect(select_partitions(target, options.filter), options.limit, options.filter, options.show_expired);
   }
 
   /// As above, the scope given by the filter's own scope predicates (see search(query, options)).
@@ -958,6 +960,13 @@ class basic_memory {
   }
 
   // ---- filters ------------------------------------------------------------------------------------------
+
+  /// `&s` when `s` names a scope; null when it is empty and `f` names the scopes (the filter selects them).
+  static const scope* scope_or_filter(const scope& s, const filter_expr& f, std::string_view op) {
+    if (s.empty() && !f.empty() && filter_names_scope(f)) return nullptr;
+    validate_scope(s, op);
+    return &s;
+  }
 
   static void require_filter_scope(const filter_expr& f, std::string_view op) {
     if (!filter_names_scope(f))

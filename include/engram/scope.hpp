@@ -3,7 +3,7 @@
 /// Whose memory: the user, agent and run ids that partition a memory. Scope is a wall, not a hint: every
 /// operation reads and writes only the memories whose ids match.
 
-#include <engram/detail/utf8.hpp>
+#include <engram/text/utf8.hpp>
 #include <engram/error.hpp>
 
 #include <compare>

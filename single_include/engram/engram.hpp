@@ -25,8 +25,8 @@
 /// Whose memory: the user, agent and run ids that partition a memory. Scope is a wall, not a hint: every
 /// operation reads and writes only the memories whose ids match.
 
-// ---- begin <engram/detail/utf8.hpp>
-/// @file detail/utf8.hpp
+// ---- begin <engram/text/utf8.hpp>
+/// @file text/utf8.hpp
 /// UTF-8 validation: text that is not valid UTF-8 could be stored but never serialised as JSON again,
 /// so it is rejected at the door.
 
@@ -74,7 +74,7 @@ inline bool is_valid_utf8(std::string_view s) noexcept {
 }
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/utf8.hpp>
+// ---- end <engram/text/utf8.hpp>
 // ---- begin <engram/error.hpp>
 /// @file error.hpp
 /// The typed errors engram throws. Every message names the bad value and what was expected.
@@ -512,15 +512,11 @@ struct memory_action {
 /// @file index/bitmap.hpp
 /// A set of slots as a bitmap: the candidate set a filter hands to an index search.
 
-// ---- begin <engram/index/topk.hpp>
-/// @file index/topk.hpp
-/// Bounded top-k selection of (slot, score) pairs.
+// ---- begin <engram/ids.hpp>
+/// @file ids.hpp
+/// The small integer ids the parts of a memory share: a record's slot, a scope partition, an index hit.
 
-#include <algorithm>
-#include <cstddef>
 #include <cstdint>
-#include <limits>
-#include <vector>
 
 namespace engram::inline v0 {
 
@@ -541,43 +537,8 @@ constexpr bool better_hit(const index_hit& a, const index_hit& b) noexcept {
   return a.score > b.score || (a.score == b.score && a.slot < b.slot);
 }
 
-/// Keeps the k best hits pushed into it. push() is O(1) when the hit cannot enter (the common case in a
-/// large scan) and O(log k) otherwise.
-class topk {
- public:
-  explicit topk(std::size_t k) : k_(k) { heap_.reserve(k); }
-
-  /// The score a new hit must beat to enter (−inf until k hits are held).
-  [[nodiscard]] float threshold() const noexcept {
-    return heap_.size() < k_ ? -std::numeric_limits<float>::infinity() : heap_.front().score;
-  }
-
-  void push(slot_id slot, float score) {
-    if (k_ == 0) return;
-    const index_hit h{slot, score};
-    if (heap_.size() < k_) {
-      heap_.push_back(h);
-      std::push_heap(heap_.begin(), heap_.end(), better_hit);
-    } else if (better_hit(h, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), better_hit);
-      heap_.back() = h;
-      std::push_heap(heap_.begin(), heap_.end(), better_hit);
-    }
-  }
-
-  /// The hits, best first. Leaves the selector empty.
-  [[nodiscard]] std::vector<index_hit> take_sorted() {
-    std::sort_heap(heap_.begin(), heap_.end(), better_hit);
-    return std::move(heap_);
-  }
-
- private:
-  std::size_t k_;
-  std::vector<index_hit> heap_;  // a heap whose front is the worst kept hit
-};
-
 }  // namespace engram::inline v0
-// ---- end <engram/index/topk.hpp>
+// ---- end <engram/ids.hpp>
 
 #include <bit>  // std::popcount, std::countr_zero
 #include <cstddef>
@@ -634,11 +595,11 @@ class slot_bitmap {
 
 }  // namespace engram::inline v0
 // ---- end <engram/index/bitmap.hpp>
-// #include <engram/index/topk.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
-// ---- begin <engram/store/write_batch.hpp>
-/// @file store/write_batch.hpp
+// ---- begin <engram/write_batch.hpp>
+/// @file write_batch.hpp
 /// The unit of durability: every change one memory operation makes, applied by a store all or nothing.
 
 // #include <engram/record.hpp>: inlined above
@@ -702,7 +663,7 @@ struct store_identity {
 };
 
 }  // namespace engram::inline v0
-// ---- end <engram/store/write_batch.hpp>
+// ---- end <engram/write_batch.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -881,8 +842,8 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/fnv.hpp>
-// ---- begin <engram/detail/stem.hpp>
-/// @file detail/stem.hpp
+// ---- begin <engram/text/stem.hpp>
+/// @file text/stem.hpp
 /// A light English stemmer: the plural and -ed/-ing rules of Porter's step 1 (1a and 1b), enough to
 /// bring "hikes", "hiking" and "hiked" to "hike" without the over-stemming of the full algorithm.
 /// Words with non-ASCII bytes or digits are returned unchanged.
@@ -973,10 +934,10 @@ inline std::string light_stem(std::string_view word) {
 }
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/stem.hpp>
+// ---- end <engram/text/stem.hpp>
 // #include <engram/error.hpp>: inlined above
-// ---- begin <engram/rank/related_words.hpp>
-/// @file rank/related_words.hpp
+// ---- begin <engram/text/related_words.hpp>
+/// @file text/related_words.hpp
 /// Related English words (synonyms and more general words) read from a WordNet 3.0 database, for embedders
 /// that should know that a "physician" is a "doctor" and a "sister" a "sibling". Optional: nothing in engram
 /// needs it; the data is the user's (Debian: package wordnet-base, files in /usr/share/wordnet).
@@ -1098,7 +1059,7 @@ class slot_hash_set {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/slot_hash_set.hpp>
-// #include <engram/index/topk.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 
 #include <algorithm>
@@ -1579,7 +1540,7 @@ class related_words {
 };
 
 }  // namespace engram::inline v0
-// ---- end <engram/rank/related_words.hpp>
+// ---- end <engram/text/related_words.hpp>
 
 #include <algorithm>
 #include <array>
@@ -2479,7 +2440,7 @@ inline filter_expr operator!(filter_expr a) {
 
 // #include <engram/filter/expr.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
-// #include <engram/index/topk.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
@@ -3444,6 +3405,7 @@ using memory = basic_memory<hashing_embedder, flat_index, memory_store, verbatim
 using persistent_memory = basic_memory<hashing_embedder, flat_index, file_store, verbatim_extractor>;
 }  // namespace engram::inline v0
 // ---- end <engram/fwd.hpp>
+// #include <engram/ids.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
 // ---- begin <engram/index/flat.hpp>
 /// @file index/flat.hpp
@@ -3482,13 +3444,63 @@ struct aligned_allocator {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/aligned_allocator.hpp>
-// ---- begin <engram/detail/row_scan.hpp>
-/// @file detail/row_scan.hpp
+// ---- begin <engram/index/row_scan.hpp>
+/// @file index/row_scan.hpp
 /// The row normalisation and the gathered (candidate-by-candidate) scoring shared by flat_index and ivf_index,
 /// kept in one place so both compute every score with the same arithmetic, bit for bit.
 
 // #include <engram/index/bitmap.hpp>: inlined above
-// #include <engram/index/topk.hpp>: inlined above
+// ---- begin <engram/index/topk.hpp>
+/// @file index/topk.hpp
+/// Bounded top-k selection of (slot, score) pairs.
+
+// #include <engram/ids.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Keeps the k best hits pushed into it. push() is O(1) when the hit cannot enter (the common case in a
+/// large scan) and O(log k) otherwise.
+class topk {
+ public:
+  explicit topk(std::size_t k) : k_(k) { heap_.reserve(k); }
+
+  /// The score a new hit must beat to enter (−inf until k hits are held).
+  [[nodiscard]] float threshold() const noexcept {
+    return heap_.size() < k_ ? -std::numeric_limits<float>::infinity() : heap_.front().score;
+  }
+
+  void push(slot_id slot, float score) {
+    if (k_ == 0) return;
+    const index_hit h{slot, score};
+    if (heap_.size() < k_) {
+      heap_.push_back(h);
+      std::push_heap(heap_.begin(), heap_.end(), better_hit);
+    } else if (better_hit(h, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), better_hit);
+      heap_.back() = h;
+      std::push_heap(heap_.begin(), heap_.end(), better_hit);
+    }
+  }
+
+  /// The hits, best first. Leaves the selector empty.
+  [[nodiscard]] std::vector<index_hit> take_sorted() {
+    std::sort_heap(heap_.begin(), heap_.end(), better_hit);
+    return std::move(heap_);
+  }
+
+ private:
+  std::size_t k_;
+  std::vector<index_hit> heap_;  // a heap whose front is the worst kept hit
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/index/topk.hpp>
 // ---- begin <engram/simd/rows.hpp>
 /// @file simd/rows.hpp
 /// Dot products of one or several queries against groups of padded, aligned rows: the inner loop of
@@ -3842,7 +3854,7 @@ void scan_candidates(const float* q, std::size_t stride, const slot_bitmap& cand
 }
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/row_scan.hpp>
+// ---- end <engram/index/row_scan.hpp>
 // #include <engram/error.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
 // #include <engram/index/topk.hpp>: inlined above
@@ -4370,7 +4382,7 @@ inline std::uint32_t crc32c(const void* data, std::size_t n) noexcept { return c
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/crc32c.hpp>
 // #include <engram/detail/fnv.hpp>: inlined above
-// #include <engram/detail/row_scan.hpp>: inlined above
+// #include <engram/index/row_scan.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
 // ---- begin <engram/index/kmeans.hpp>
@@ -5838,7 +5850,7 @@ struct flush_result {
 // #include <engram/async/options.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 
 #include <algorithm>
 #include <chrono>
@@ -6104,7 +6116,7 @@ class worker_pool {
 // #include <engram/concepts.hpp>: inlined above
 // #include <engram/detail/catalog.hpp>: inlined above
 // #include <engram/detail/md5.hpp>: inlined above
-// #include <engram/detail/utf8.hpp>: inlined above
+// #include <engram/text/utf8.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/extract/actions.hpp>: inlined above
 // #include <engram/extract/verbatim.hpp>: inlined above
@@ -6251,16 +6263,16 @@ inline score_details fuse_scores(const rank_signals& s, search_mode mode, const 
 
 }  // namespace engram::inline v0
 // ---- end <engram/rank/fusion.hpp>
-// ---- begin <engram/rank/keyword_index.hpp>
-/// @file rank/keyword_index.hpp
+// ---- begin <engram/index/keyword_index.hpp>
+/// @file index/keyword_index.hpp
 /// BM25 keyword search over scope partitions: per-partition inverted lists of normalised terms
 /// (rank/tokenize.hpp), kept in step with the vector index by basic_memory.
 
 // #include <engram/detail/catalog.hpp>: inlined above
 // #include <engram/detail/fnv.hpp>: inlined above
 // #include <engram/detail/slot_hash_set.hpp>: inlined above
-// ---- begin <engram/detail/term_dictionary.hpp>
-/// @file detail/term_dictionary.hpp
+// ---- begin <engram/index/term_dictionary.hpp>
+/// @file index/term_dictionary.hpp
 /// The keyword index's vocabulary: each distinct term gets a dense 32-bit id, its bytes kept back to back in one
 /// buffer and found through an open-addressing table (detail/slot_hash_set.hpp): no node, no string object and
 /// no allocation per term, which is what interning a million distinct terms (numbers, names) on open costs.
@@ -6349,16 +6361,16 @@ class term_dictionary {
 };
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/term_dictionary.hpp>
+// ---- end <engram/index/term_dictionary.hpp>
 // #include <engram/error.hpp>: inlined above
 // #include <engram/index/topk.hpp>: inlined above
-// ---- begin <engram/rank/tokenize.hpp>
-/// @file rank/tokenize.hpp
+// ---- begin <engram/text/tokenize.hpp>
+/// @file text/tokenize.hpp
 /// The keyword index's text normalisation: UTF-8 aware word splitting, lowercasing (ASCII, Latin-1 and
 /// Latin Extended-A), English stop words, abbreviation and spelling-variant folding, and the light stemmer of
 /// detail/stem.hpp.
 
-// #include <engram/detail/stem.hpp>: inlined above
+// #include <engram/text/stem.hpp>: inlined above
 
 #include <algorithm>
 #include <array>
@@ -6588,7 +6600,7 @@ inline std::vector<std::string> keyword_terms(std::string_view text) {
 }
 
 }  // namespace engram::inline v0
-// ---- end <engram/rank/tokenize.hpp>
+// ---- end <engram/text/tokenize.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -7025,7 +7037,7 @@ class keyword_index::bulk_loader {
 };
 
 }  // namespace engram::inline v0
-// ---- end <engram/rank/keyword_index.hpp>
+// ---- end <engram/index/keyword_index.hpp>
 // ---- begin <engram/rank/rerank.hpp>
 /// @file rank/rerank.hpp
 /// The reranker hook: a last pass over a search's candidates, e.g. a cross-encoder scoring (query, memory)
@@ -7067,7 +7079,7 @@ rerank_function make_rerank_function(R r) {
 // ---- end <engram/rank/rerank.hpp>
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // ---- begin <engram/uuid.hpp>
 /// @file uuid.hpp
@@ -9030,7 +9042,7 @@ class basic_memory {
 /// The in-memory image of a store's pending queue (add_async entries awaiting extraction), kept in the order
 /// the entries were first enqueued. Shared by memory_store and file_store.
 
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 
 #include <algorithm>
 #include <cstddef>
@@ -9074,14 +9086,14 @@ class pending_list {
 }  // namespace engram::inline v0::detail
 // ---- end <engram/async/pending_list.hpp>
 // #include <engram/detail/crc32c.hpp>: inlined above
-// ---- begin <engram/detail/dir_lock.hpp>
-/// @file detail/dir_lock.hpp
+// ---- begin <engram/store/file/lock.hpp>
+/// @file store/file/lock.hpp
 /// An exclusive advisory lock (flock) on a directory's LOCK file, holding the owner's pid so that a refused
 /// opener can say who holds it. flock locks belong to the open file description: a second open in the same
 /// process conflicts too. Released when the object is destroyed (or the process dies).
 
-// ---- begin <engram/detail/posix_file.hpp>
-/// @file detail/posix_file.hpp
+// ---- begin <engram/store/file/posix_file.hpp>
+/// @file store/file/posix_file.hpp
 /// Thin POSIX file helpers for the durable stores: an owning descriptor, whole writes, fsync of files and
 /// directories, atomic replace. Every failure is a storage_error naming the path and the system's reason.
 
@@ -9220,7 +9232,7 @@ class mapped_file {
 };
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/posix_file.hpp>
+// ---- end <engram/store/file/posix_file.hpp>
 // #include <engram/error.hpp>: inlined above
 
 #include <cerrno>
@@ -9260,13 +9272,13 @@ class dir_lock {
 };
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/dir_lock.hpp>
+// ---- end <engram/store/file/lock.hpp>
 // ---- begin <engram/detail/identity_check.hpp>
 /// @file detail/identity_check.hpp
 /// The refusal a durable store gives an embedder other than the one its vectors came from.
 
 // #include <engram/error.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 
 #include <string>
 
@@ -9287,7 +9299,7 @@ inline void check_same_identity(const store_identity& have, const store_identity
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/identity_check.hpp>
-// #include <engram/detail/posix_file.hpp>: inlined above
+// #include <engram/store/file/posix_file.hpp>: inlined above
 // ---- begin <engram/detail/record_table.hpp>
 /// @file detail/record_table.hpp
 /// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
@@ -9296,7 +9308,7 @@ inline void check_same_identity(const store_identity& have, const store_identity
 
 // #include <engram/detail/slot_hash_set.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 
 #include <cstddef>
 #include <cstdint>
@@ -9497,15 +9509,19 @@ class record_table {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/record_table.hpp>
-// ---- begin <engram/detail/record_codec.hpp>
-/// @file detail/record_codec.hpp
+// ---- begin <engram/store/file/record_codec.hpp>
+/// @file store/file/record_codec.hpp
 /// The binary form of records, history events and write batches in file_store's files: little-endian
 /// integers, length-prefixed strings, metadata as MessagePack, vectors as raw float32. Decoding checks every
 /// length against the bytes left and throws storage_error instead of reading past the end.
 
+// ---- begin <engram/detail/byte_io.hpp>
+/// @file detail/byte_io.hpp
+/// Little-endian integers, length-prefixed strings, float arrays and MessagePack JSON in a byte string: the
+/// writer and the bounds-checked reader behind every binary format engram keeps (file_store's records, index
+/// snapshots). The reader throws storage_error instead of reading past the end.
+
 // #include <engram/error.hpp>: inlined above
-// #include <engram/record.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
@@ -9673,6 +9689,27 @@ class byte_reader {
   const char* end_;
   std::string_view what_;
 };
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/byte_io.hpp>
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
 
 inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch().count(); }
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
@@ -9861,10 +9898,10 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 }
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/record_codec.hpp>
+// ---- end <engram/store/file/record_codec.hpp>
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 // ---- begin <engram/version.hpp>
 /// @file version.hpp
 /// engram's version. The same number is in CMakeLists.txt (a test checks they agree).
@@ -11040,175 +11077,6 @@ class file_store {
 
 }  // namespace engram::inline v0
 // ---- end <engram/store/file_store.hpp>
-// ---- begin <engram/store/jsonl.hpp>
-/// @file store/jsonl.hpp
-/// Moving memories between stores and machines: export a store (or one scope) as JSON Lines, import it back.
-///
-/// Format, one JSON object per line:
-///   {"type":"engram-export","format":1,"engram":"0.1.0","embedder":"hashing-v1","dimension":384}   (first)
-///   {"type":"memory", <record as record_to_json, "embedding" when vectors are exported>}
-///   {"type":"history", <history_event as to_json>}
-/// Records come oldest first (ties by id); the history of a memory follows, oldest first. The header names
-/// the identity only when the store has one.
-///
-/// Import the file into a store, then open a basic_memory over that store: the index is rebuilt from the
-/// stored vectors (or, for an export without vectors, by embedding the texts once).
-
-// #include <engram/concepts.hpp>: inlined above
-// #include <engram/error.hpp>: inlined above
-// #include <engram/json.hpp>: inlined above
-// #include <engram/record.hpp>: inlined above
-// #include <engram/scope.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
-// #include <engram/version.hpp>: inlined above
-
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
-#include <cstddef>
-#include <istream>
-#include <optional>
-#include <ostream>
-#include <string>
-#include <unordered_set>
-#include <vector>
-
-namespace engram::inline v0 {
-
-/// What export_jsonl writes.
-struct export_options {
-  bool with_vectors = true;        ///< include each record's embedding (import then needs no embedder)
-  bool with_history = true;        ///< include history events
-  std::optional<scope> only = {};  ///< export only the memories this scope selects (and their history)
-};
-
-/// What an export or import moved.
-struct jsonl_counts {
-  std::size_t memories = 0;
-  std::size_t events = 0;
-  friend bool operator==(const jsonl_counts&, const jsonl_counts&) = default;
-};
-
-/// Writes the store (or the scope in `options.only`) to `out` as JSON Lines. The history of deleted
-/// memories is exported for a whole-store export when the store can enumerate it (`for_each_history`).
-/// Reads the store under its own locking; concurrent writers may or may not be included. O(n log n).
-/// @throws validation_error for an empty or malformed `only` scope; storage_error when `out` fails.
-template <record_store Store>
-jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_options& options = {}) {
-  if (options.only) validate_scope(*options.only, "export");
-  nlohmann::json head{{"type", "engram-export"}, {"format", storage_format_version}, {"engram", version_string}};
-  if constexpr (requires { { store.identity() } -> std::convertible_to<std::optional<store_identity>>; }) {
-    if (auto id = store.identity()) {
-      head["embedder"] = id->embedder;
-      head["dimension"] = id->dimension;
-    }
-  }
-  out << head.dump() << '\n';
-
-  std::vector<record> records;
-  store.for_each([&](const record& r) {
-    if (!options.only || options.only->selects(r.scope())) records.push_back(r);
-  });
-  std::sort(records.begin(), records.end(), [](const record& a, const record& b) {
-    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
-  });
-  jsonl_counts n;
-  std::vector<std::string> ids;
-  for (const auto& r : records) {
-    auto j = record_to_json(r, options.with_vectors);
-    j["type"] = "memory";
-    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    ids.push_back(r.id);
-    ++n.memories;
-  }
-  if (options.with_history) {
-    if constexpr (requires { store.for_each_history([](const history_event&) {}); }) {
-      if (!options.only) {
-        ids.clear();
-        std::unordered_set<std::string> seen;
-        store.for_each_history([&](const history_event& e) {
-          if (seen.insert(e.memory_id).second) ids.push_back(e.memory_id);
-        });
-        std::sort(ids.begin(), ids.end());
-      }
-    }
-    for (const auto& id : ids)
-      for (const auto& e : store.history(id)) {
-        nlohmann::json j = e;
-        j["type"] = "history";
-        out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-        ++n.events;
-      }
-  }
-  out.flush();
-  if (!out) throw storage_error("export: writing the JSON Lines output failed");
-  return n;
-}
-
-/// Reads an export and applies it to `store` as one write batch: all of it or, on any error, none of it.
-/// Records replace stored ones with the same id; history events are appended. When the export carries
-/// vectors and names an embedder, a store with `bind` is bound to that identity first (a store bound to
-/// another identity refuses, naming both).
-/// @throws validation_error naming the line number and what is wrong with it.
-template <record_store Store>
-jsonl_counts import_jsonl(Store& store, std::istream& in) {
-  write_batch batch;
-  std::optional<store_identity> identity;
-  std::string line;
-  std::size_t line_no = 0;
-  bool any_vector = false;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto where = "import: line " + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw validation_error(where + ": not JSON (" + e.what() + ")");
-    }
-    if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
-      throw validation_error(where + ": expected an object with a \"type\" string");
-    const auto type = j["type"].get<std::string>();
-    try {
-      if (type == "engram-export") {
-        if (j.contains("format") && j["format"] != storage_format_version)
-          throw validation_error(where + ": export format " + j["format"].dump() + ", this engram reads " +
-                                 std::to_string(storage_format_version));
-        if (j.contains("embedder") && j.contains("dimension"))
-          identity = store_identity{j["embedder"].get<std::string>(), j["dimension"].get<std::size_t>()};
-      } else if (type == "memory") {
-        auto r = j.get<record>();
-        if (!r.embedding.empty()) {
-          any_vector = true;
-          if (identity && r.embedding.size() != identity->dimension)
-            throw dimension_mismatch(identity->dimension, r.embedding.size(), where + ": memory '" + r.id + "'");
-        }
-        batch.upserts.push_back(std::move(r));
-      } else if (type == "history") {
-        batch.events.push_back(j.get<history_event>());
-      } else {
-        throw validation_error(where + ": unknown type '" + type + "' (expected memory, history or engram-export)");
-      }
-    } catch (const nlohmann::json::exception& e) {
-      throw validation_error(where + ": " + e.what());
-    } catch (const validation_error& e) {
-      const std::string msg = e.what();
-      if (msg.rfind("import:", 0) == 0) throw;
-      throw validation_error(where + ": " + msg);
-    }
-  }
-  if (in.bad()) throw storage_error("import: reading the JSON Lines input failed");
-  if constexpr (requires { store.bind(store_identity{}); }) {
-    if (identity && any_vector) store.bind(*identity);
-  }
-  const jsonl_counts n{batch.upserts.size(), batch.events.size()};
-  if (!batch.empty()) store.apply(batch);
-  return n;
-}
-
-}  // namespace engram::inline v0
-// ---- end <engram/store/jsonl.hpp>
 // ---- begin <engram/store/memory_store.hpp>
 /// @file store/memory_store.hpp
 /// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
@@ -11218,7 +11086,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 
 #include <cstddef>
 #include <cstdint>
@@ -11371,8 +11239,178 @@ class memory_store {
 
 }  // namespace engram::inline v0
 // ---- end <engram/store/memory_store.hpp>
-// ---- begin <engram/store/reembed.hpp>
-/// @file store/reembed.hpp
+// #include <engram/time.hpp>: inlined above
+// ---- begin <engram/tools/jsonl.hpp>
+/// @file tools/jsonl.hpp
+/// Moving memories between stores and machines: export a store (or one scope) as JSON Lines, import it back.
+///
+/// Format, one JSON object per line:
+///   {"type":"engram-export","format":1,"engram":"0.1.0","embedder":"hashing-v1","dimension":384}   (first)
+///   {"type":"memory", <record as record_to_json, "embedding" when vectors are exported>}
+///   {"type":"history", <history_event as to_json>}
+/// Records come oldest first (ties by id); the history of a memory follows, oldest first. The header names
+/// the identity only when the store has one.
+///
+/// Import the file into a store, then open a basic_memory over that store: the index is rebuilt from the
+/// stored vectors (or, for an export without vectors, by embedding the texts once).
+
+// #include <engram/concepts.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/json.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+// #include <engram/version.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// What export_jsonl writes.
+struct export_options {
+  bool with_vectors = true;        ///< include each record's embedding (import then needs no embedder)
+  bool with_history = true;        ///< include history events
+  std::optional<scope> only = {};  ///< export only the memories this scope selects (and their history)
+};
+
+/// What an export or import moved.
+struct jsonl_counts {
+  std::size_t memories = 0;
+  std::size_t events = 0;
+  friend bool operator==(const jsonl_counts&, const jsonl_counts&) = default;
+};
+
+/// Writes the store (or the scope in `options.only`) to `out` as JSON Lines. The history of deleted
+/// memories is exported for a whole-store export when the store can enumerate it (`for_each_history`).
+/// Reads the store under its own locking; concurrent writers may or may not be included. O(n log n).
+/// @throws validation_error for an empty or malformed `only` scope; storage_error when `out` fails.
+template <record_store Store>
+jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_options& options = {}) {
+  if (options.only) validate_scope(*options.only, "export");
+  nlohmann::json head{{"type", "engram-export"}, {"format", storage_format_version}, {"engram", version_string}};
+  if constexpr (requires { { store.identity() } -> std::convertible_to<std::optional<store_identity>>; }) {
+    if (auto id = store.identity()) {
+      head["embedder"] = id->embedder;
+      head["dimension"] = id->dimension;
+    }
+  }
+  out << head.dump() << '\n';
+
+  std::vector<record> records;
+  store.for_each([&](const record& r) {
+    if (!options.only || options.only->selects(r.scope())) records.push_back(r);
+  });
+  std::sort(records.begin(), records.end(), [](const record& a, const record& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  });
+  jsonl_counts n;
+  std::vector<std::string> ids;
+  for (const auto& r : records) {
+    auto j = record_to_json(r, options.with_vectors);
+    j["type"] = "memory";
+    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    ids.push_back(r.id);
+    ++n.memories;
+  }
+  if (options.with_history) {
+    if constexpr (requires { store.for_each_history([](const history_event&) {}); }) {
+      if (!options.only) {
+        ids.clear();
+        std::unordered_set<std::string> seen;
+        store.for_each_history([&](const history_event& e) {
+          if (seen.insert(e.memory_id).second) ids.push_back(e.memory_id);
+        });
+        std::sort(ids.begin(), ids.end());
+      }
+    }
+    for (const auto& id : ids)
+      for (const auto& e : store.history(id)) {
+        nlohmann::json j = e;
+        j["type"] = "history";
+        out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        ++n.events;
+      }
+  }
+  out.flush();
+  if (!out) throw storage_error("export: writing the JSON Lines output failed");
+  return n;
+}
+
+/// Reads an export and applies it to `store` as one write batch: all of it or, on any error, none of it.
+/// Records replace stored ones with the same id; history events are appended. When the export carries
+/// vectors and names an embedder, a store with `bind` is bound to that identity first (a store bound to
+/// another identity refuses, naming both).
+/// @throws validation_error naming the line number and what is wrong with it.
+template <record_store Store>
+jsonl_counts import_jsonl(Store& store, std::istream& in) {
+  write_batch batch;
+  std::optional<store_identity> identity;
+  std::string line;
+  std::size_t line_no = 0;
+  bool any_vector = false;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto where = "import: line " + std::to_string(line_no);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw validation_error(where + ": not JSON (" + e.what() + ")");
+    }
+    if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
+      throw validation_error(where + ": expected an object with a \"type\" string");
+    const auto type = j["type"].get<std::string>();
+    try {
+      if (type == "engram-export") {
+        if (j.contains("format") && j["format"] != storage_format_version)
+          throw validation_error(where + ": export format " + j["format"].dump() + ", this engram reads " +
+                                 std::to_string(storage_format_version));
+        if (j.contains("embedder") && j.contains("dimension"))
+          identity = store_identity{j["embedder"].get<std::string>(), j["dimension"].get<std::size_t>()};
+      } else if (type == "memory") {
+        auto r = j.get<record>();
+        if (!r.embedding.empty()) {
+          any_vector = true;
+          if (identity && r.embedding.size() != identity->dimension)
+            throw dimension_mismatch(identity->dimension, r.embedding.size(), where + ": memory '" + r.id + "'");
+        }
+        batch.upserts.push_back(std::move(r));
+      } else if (type == "history") {
+        batch.events.push_back(j.get<history_event>());
+      } else {
+        throw validation_error(where + ": unknown type '" + type + "' (expected memory, history or engram-export)");
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw validation_error(where + ": " + e.what());
+    } catch (const validation_error& e) {
+      const std::string msg = e.what();
+      if (msg.rfind("import:", 0) == 0) throw;
+      throw validation_error(where + ": " + msg);
+    }
+  }
+  if (in.bad()) throw storage_error("import: reading the JSON Lines input failed");
+  if constexpr (requires { store.bind(store_identity{}); }) {
+    if (identity && any_vector) store.bind(*identity);
+  }
+  const jsonl_counts n{batch.upserts.size(), batch.events.size()};
+  if (!batch.empty()) store.apply(batch);
+  return n;
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/tools/jsonl.hpp>
+// ---- begin <engram/tools/reembed.hpp>
+/// @file tools/reembed.hpp
 /// Switching a store to another embedding model: every record is embedded again with the new embedder and
 /// the store's identity is replaced in one atomic step. This is the documented way to change models; a
 /// store otherwise refuses an embedder other than the one it was first bound to.
@@ -11383,7 +11421,7 @@ class memory_store {
 // #include <engram/concepts.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 
 #include <algorithm>
 #include <cstddef>
@@ -11430,9 +11468,8 @@ std::size_t reembed(Store& store, const E& e, std::size_t batch_size = 256) {
 }
 
 }  // namespace engram::inline v0
-// ---- end <engram/store/reembed.hpp>
-// #include <engram/store/write_batch.hpp>: inlined above
-// #include <engram/time.hpp>: inlined above
+// ---- end <engram/tools/reembed.hpp>
 // #include <engram/uuid.hpp>: inlined above
 // #include <engram/version.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 // ---- end <engram/engram.hpp>

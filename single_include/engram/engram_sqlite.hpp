@@ -27,7 +27,7 @@
 // #include <engram/error.hpp>: inlined above
 // #include <engram/json.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
-// #include <engram/store/write_batch.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // #include <engram/version.hpp>: inlined above
 

@@ -1,6 +1,6 @@
 #include <engram/store/memory_store.hpp>
 #include <engram/store/postgres_store.hpp>
-#include <engram/store/reembed.hpp>
+#include <engram/tools/reembed.hpp>
 
 #include <catch2/catch.hpp>
 

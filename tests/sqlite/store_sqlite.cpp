@@ -1,5 +1,5 @@
 #include <engram/store/memory_store.hpp>
-#include <engram/store/reembed.hpp>
+#include <engram/tools/reembed.hpp>
 #include <engram/store/sqlite_store.hpp>
 
 #include <catch2/catch.hpp>

@@ -3,7 +3,7 @@
 /// The in-memory image of a store's pending queue (add_async entries awaiting extraction), kept in the order
 /// the entries were first enqueued. Shared by memory_store and file_store.
 
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <algorithm>
 #include <cstddef>

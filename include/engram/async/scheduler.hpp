@@ -6,7 +6,7 @@
 #include <engram/async/options.hpp>
 #include <engram/error.hpp>
 #include <engram/scope.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <algorithm>
 #include <chrono>

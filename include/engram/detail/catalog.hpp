@@ -9,7 +9,7 @@
 /// attaching a memory costs one allocation (its id), and opening a large store builds no node containers.
 
 #include <engram/detail/slot_hash_set.hpp>
-#include <engram/index/topk.hpp>
+#include <engram/ids.hpp>
 #include <engram/scope.hpp>
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 /// The refusal a durable store gives an embedder other than the one its vectors came from.
 
 #include <engram/error.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <string>
 

@@ -6,7 +6,7 @@
 
 #include <engram/detail/slot_hash_set.hpp>
 #include <engram/record.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -3,9 +3,9 @@
 /// The offline default embedder: feature hashing of words, word pairs and character n-grams.
 
 #include <engram/detail/fnv.hpp>
-#include <engram/detail/stem.hpp>
+#include <engram/text/stem.hpp>
 #include <engram/error.hpp>
-#include <engram/rank/related_words.hpp>
+#include <engram/text/related_words.hpp>
 
 #include <algorithm>
 #include <array>

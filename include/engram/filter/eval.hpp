@@ -20,7 +20,7 @@
 
 #include <engram/filter/expr.hpp>
 #include <engram/index/bitmap.hpp>
-#include <engram/index/topk.hpp>
+#include <engram/ids.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/time.hpp>

@@ -2,7 +2,7 @@
 /// @file index/bitmap.hpp
 /// A set of slots as a bitmap: the candidate set a filter hands to an index search.
 
-#include <engram/index/topk.hpp>
+#include <engram/ids.hpp>
 
 #include <bit>  // std::popcount, std::countr_zero
 #include <cstddef>

@@ -3,7 +3,7 @@
 /// Exact (brute-force) vector search over per-scope partitions.
 
 #include <engram/detail/aligned_allocator.hpp>
-#include <engram/detail/row_scan.hpp>
+#include <engram/index/row_scan.hpp>
 #include <engram/error.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/topk.hpp>

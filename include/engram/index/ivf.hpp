@@ -5,7 +5,7 @@
 #include <engram/detail/aligned_allocator.hpp>
 #include <engram/detail/crc32c.hpp>
 #include <engram/detail/fnv.hpp>
-#include <engram/detail/row_scan.hpp>
+#include <engram/index/row_scan.hpp>
 #include <engram/error.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/kmeans.hpp>

@@ -2,6 +2,8 @@
 /// @file index/topk.hpp
 /// Bounded top-k selection of (slot, score) pairs.
 
+#include <engram/ids.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -9,23 +11,6 @@
 #include <vector>
 
 namespace engram::inline v0 {
-
-/// A vector's id inside an index: small, dense integers assigned by the memory.
-using slot_id = std::uint32_t;
-/// A scope partition's id inside an index.
-using partition_id = std::uint32_t;
-
-/// One index result.
-struct index_hit {
-  slot_id slot = 0;
-  float score = 0.0f;
-  friend bool operator==(const index_hit&, const index_hit&) = default;
-};
-
-/// Ranks hits: higher score first; equal scores by lower slot first (deterministic).
-constexpr bool better_hit(const index_hit& a, const index_hit& b) noexcept {
-  return a.score > b.score || (a.score == b.score && a.slot < b.slot);
-}
 
 /// Keeps the k best hits pushed into it. push() is O(1) when the hit cannot enter (the common case in a
 /// large scan) and O(log k) otherwise.

@@ -25,14 +25,14 @@
 
 #include <engram/async/pending_list.hpp>
 #include <engram/detail/crc32c.hpp>
-#include <engram/detail/dir_lock.hpp>
+#include <engram/store/file/lock.hpp>
 #include <engram/detail/identity_check.hpp>
-#include <engram/detail/posix_file.hpp>
+#include <engram/store/file/posix_file.hpp>
 #include <engram/detail/record_table.hpp>
-#include <engram/detail/record_codec.hpp>
+#include <engram/store/file/record_codec.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 #include <engram/version.hpp>
 
 #include <algorithm>

@@ -7,7 +7,7 @@
 #include <engram/error.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <cstddef>
 #include <cstdint>

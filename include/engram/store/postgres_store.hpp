@@ -34,10 +34,10 @@
 
 #include <engram/concepts.hpp>  // duplicate_record, change_feed_store
 #include <engram/detail/identity_check.hpp>
-#include <engram/detail/pq.hpp>
+#include <engram/store/postgres/libpq.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 #include <engram/time.hpp>
 #include <engram/uuid.hpp>
 #include <engram/version.hpp>

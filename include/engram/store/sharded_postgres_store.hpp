@@ -39,12 +39,12 @@
 /// delete and the copy, are lost (counts only rank, see search_weights::access).
 
 #include <engram/concepts.hpp>
-#include <engram/detail/hash_ring.hpp>
+#include <engram/store/postgres/hash_ring.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/store/postgres_store.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <algorithm>
 #include <cstddef>

@@ -22,7 +22,7 @@
 #include <engram/error.hpp>
 #include <engram/json.hpp>
 #include <engram/record.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 #include <engram/time.hpp>
 #include <engram/version.hpp>
 

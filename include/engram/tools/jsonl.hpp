@@ -1,5 +1,5 @@
 #pragma once
-/// @file store/jsonl.hpp
+/// @file tools/jsonl.hpp
 /// Moving memories between stores and machines: export a store (or one scope) as JSON Lines, import it back.
 ///
 /// Format, one JSON object per line:
@@ -17,7 +17,7 @@
 #include <engram/json.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 #include <engram/version.hpp>
 
 #include <nlohmann/json.hpp>

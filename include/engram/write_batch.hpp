@@ -1,5 +1,5 @@
 #pragma once
-/// @file store/write_batch.hpp
+/// @file write_batch.hpp
 /// The unit of durability: every change one memory operation makes, applied by a store all or nothing.
 
 #include <engram/record.hpp>

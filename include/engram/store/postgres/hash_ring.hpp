@@ -1,5 +1,5 @@
 #pragma once
-/// @file detail/hash_ring.hpp
+/// @file store/postgres/hash_ring.hpp
 /// Consistent hashing: a ring of virtual nodes per member, so that adding a member moves only the keys it
 /// takes over (about 1/(n+1) of them) and removing one moves only its own.
 

@@ -1,5 +1,5 @@
 #pragma once
-/// @file rank/related_words.hpp
+/// @file text/related_words.hpp
 /// Related English words (synonyms and more general words) read from a WordNet 3.0 database, for embedders
 /// that should know that a "physician" is a "doctor" and a "sister" a "sibling". Optional: nothing in engram
 /// needs it; the data is the user's (Debian: package wordnet-base, files in /usr/share/wordnet).

@@ -1,5 +1,5 @@
 #pragma once
-/// @file store/reembed.hpp
+/// @file tools/reembed.hpp
 /// Switching a store to another embedding model: every record is embedded again with the new embedder and
 /// the store's identity is replaced in one atomic step. This is the documented way to change models; a
 /// store otherwise refuses an embedder other than the one it was first bound to.
@@ -10,7 +10,7 @@
 #include <engram/concepts.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
-#include <engram/store/write_batch.hpp>
+#include <engram/write_batch.hpp>
 
 #include <algorithm>
 #include <cstddef>

@@ -1,5 +1,5 @@
 #pragma once
-/// @file detail/term_dictionary.hpp
+/// @file index/term_dictionary.hpp
 /// The keyword index's vocabulary: each distinct term gets a dense 32-bit id, its bytes kept back to back in one
 /// buffer and found through an open-addressing table (detail/slot_hash_set.hpp): no node, no string object and
 /// no allocation per term, which is what interning a million distinct terms (numbers, names) on open costs.

@@ -1,5 +1,5 @@
 #pragma once
-/// @file detail/stem.hpp
+/// @file text/stem.hpp
 /// A light English stemmer: the plural and -ed/-ing rules of Porter's step 1 (1a and 1b), enough to
 /// bring "hikes", "hiking" and "hiked" to "hike" without the over-stemming of the full algorithm.
 /// Words with non-ASCII bytes or digits are returned unchanged.

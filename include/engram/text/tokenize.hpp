@@ -1,10 +1,10 @@
 #pragma once
-/// @file rank/tokenize.hpp
+/// @file text/tokenize.hpp
 /// The keyword index's text normalisation: UTF-8 aware word splitting, lowercasing (ASCII, Latin-1 and
 /// Latin Extended-A), English stop words, abbreviation and spelling-variant folding, and the light stemmer of
 /// detail/stem.hpp.
 
-#include <engram/detail/stem.hpp>
+#include <engram/text/stem.hpp>
 
 #include <algorithm>
 #include <array>

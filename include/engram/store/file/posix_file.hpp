@@ -1,5 +1,5 @@
 #pragma once
-/// @file detail/posix_file.hpp
+/// @file store/file/posix_file.hpp
 /// Thin POSIX file helpers for the durable stores: an owning descriptor, whole writes, fsync of files and
 /// directories, atomic replace. Every failure is a storage_error naming the path and the system's reason.
 

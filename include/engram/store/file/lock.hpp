@@ -1,10 +1,10 @@
 #pragma once
-/// @file detail/dir_lock.hpp
+/// @file store/file/lock.hpp
 /// An exclusive advisory lock (flock) on a directory's LOCK file, holding the owner's pid so that a refused
 /// opener can say who holds it. flock locks belong to the open file description: a second open in the same
 /// process conflicts too. Released when the object is destroyed (or the process dies).
 
-#include <engram/detail/posix_file.hpp>
+#include <engram/store/file/posix_file.hpp>
 #include <engram/error.hpp>
 
 #include <cerrno>

@@ -1,15 +1,15 @@
 #pragma once
-/// @file rank/keyword_index.hpp
+/// @file index/keyword_index.hpp
 /// BM25 keyword search over scope partitions: per-partition inverted lists of normalised terms
 /// (rank/tokenize.hpp), kept in step with the vector index by basic_memory.
 
 #include <engram/detail/catalog.hpp>
 #include <engram/detail/fnv.hpp>
 #include <engram/detail/slot_hash_set.hpp>
-#include <engram/detail/term_dictionary.hpp>
+#include <engram/index/term_dictionary.hpp>
 #include <engram/error.hpp>
 #include <engram/index/topk.hpp>
-#include <engram/rank/tokenize.hpp>
+#include <engram/text/tokenize.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 #pragma once
-/// @file detail/utf8.hpp
+/// @file text/utf8.hpp
 /// UTF-8 validation: text that is not valid UTF-8 could be stored but never serialised as JSON again,
 /// so it is rejected at the door.
 

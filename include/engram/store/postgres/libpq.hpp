@@ -1,6 +1,6 @@
 // engram-requires: postgres
 #pragma once
-/// @file detail/pq.hpp
+/// @file store/postgres/libpq.hpp
 /// A thin RAII layer over libpq's C API for postgres_store: owned connections and results, parameters in
 /// text or binary form, binary result decoding, and errors that carry the server's SQLSTATE.
 

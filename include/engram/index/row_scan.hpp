@@ -1,5 +1,5 @@
 #pragma once
-/// @file detail/row_scan.hpp
+/// @file index/row_scan.hpp
 /// The row normalisation and the gathered (candidate-by-candidate) scoring shared by flat_index and ivf_index,
 /// kept in one place so both compute every score with the same arithmetic, bit for bit.
 
