@@ -3,6 +3,7 @@
 /// The core of engram in one include: basic_memory, the default policies and engram::memory.
 /// Needs only Eigen, xsimd and nlohmann_json. Optional parts (HTTP providers, SQLite) have their own headers.
 
+#include <engram/capabilities.hpp>
 #include <engram/concepts.hpp>
 #include <engram/embed/any_embedder.hpp>
 #include <engram/embed/hashing.hpp>

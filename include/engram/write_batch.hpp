@@ -62,4 +62,12 @@ struct store_identity {
   friend bool operator==(const store_identity&, const store_identity&) = default;
 };
 
+/// A new record a shared store dropped because its scope already held the same text (added meanwhile by
+/// another node): `apply` of a change_feed_store returns these.
+struct duplicate_record {
+  std::string dropped_id;   ///< the id in the batch
+  std::string existing_id;  ///< the record already stored
+  friend bool operator==(const duplicate_record&, const duplicate_record&) = default;
+};
+
 }  // namespace engram::inline v0

@@ -7,9 +7,16 @@
 /// The core of engram in one include: basic_memory, the default policies and engram::memory.
 /// Needs only Eigen, xsimd and nlohmann_json. Optional parts (HTTP providers, SQLite) have their own headers.
 
+// ---- begin <engram/capabilities.hpp>
+/// @file capabilities.hpp
+/// Everything a policy may offer beyond the four core concepts (concepts.hpp), each as a named concept: what a
+/// store or index author implements to get a feature, and what basic_memory and the tools test for. A type
+/// that lacks one still works; the feature is then off (or, where a configuration asks for it, refused).
+
 // ---- begin <engram/concepts.hpp>
 /// @file concepts.hpp
-/// The four policies of basic_memory, as concepts whose names say what a type must provide.
+/// The four policies of basic_memory, as concepts whose names say what a type must provide. What a policy may
+/// offer beyond them (a pending queue, a change feed, ...) is in capabilities.hpp.
 
 // ---- begin <engram/extract/actions.hpp>
 /// @file extract/actions.hpp
@@ -662,17 +669,23 @@ struct store_identity {
   friend bool operator==(const store_identity&, const store_identity&) = default;
 };
 
+/// A new record a shared store dropped because its scope already held the same text (added meanwhile by
+/// another node): `apply` of a change_feed_store returns these.
+struct duplicate_record {
+  std::string dropped_id;   ///< the id in the batch
+  std::string existing_id;  ///< the record already stored
+  friend bool operator==(const duplicate_record&, const duplicate_record&) = default;
+};
+
 }  // namespace engram::inline v0
 // ---- end <engram/write_batch.hpp>
 
 #include <concepts>
 #include <cstddef>
-#include <cstdint>  // std::uint64_t (change feed positions)
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <utility>  // std::as_const
 #include <vector>
 
 namespace engram::inline v0 {
@@ -710,6 +723,57 @@ concept record_store = requires(S& s, const S& cs, const write_batch& b, std::st
   s.clear();
 };
 
+/// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.
+template <class X>
+concept fact_extractor = requires(X& x, std::span<const message> msgs, const extraction_context& ctx,
+                                  std::span<const fact> facts, std::span<const std::vector<existing_memory>> near) {
+  { x.extract(msgs, ctx) } -> std::convertible_to<std::vector<fact>>;
+  { x.decide(facts, near, ctx) } -> std::convertible_to<std::vector<memory_action>>;
+};
+
+namespace detail {
+template <class E>
+std::vector<std::vector<float>> embed_all(const E& e, std::span<const std::string> texts) {
+  if constexpr (requires { { e.embed_batch(texts) } -> std::convertible_to<std::vector<std::vector<float>>>; }) {
+    return e.embed_batch(texts);
+  } else {
+    std::vector<std::vector<float>> out;
+    out.reserve(texts.size());
+    for (const auto& t : texts) out.push_back(e.embed(t));
+    return out;
+  }
+}
+template <class E>
+std::string embedder_name(const E& e) {
+  if constexpr (requires { { e.name() } -> std::convertible_to<std::string>; }) {
+    return e.name();
+  } else {
+    return "custom";
+  }
+}
+}  // namespace detail
+
+}  // namespace engram::inline v0
+// ---- end <engram/concepts.hpp>
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0 {
+
+// ---- stores ------------------------------------------------------------------------------------------------
+
 /// A record store that also keeps the durable queue of adds waiting for background extraction: it applies
 /// `write_batch::enqueued`/`dequeued` with the rest of the batch and lists the queue in the order it was enqueued.
 template <class S>
@@ -718,14 +782,6 @@ concept pending_store = record_store<S> && requires(const S& cs) {
 };
 
 // ---- change feed: stores shared by several nodes (postgres_store) ----------------------------------------
-
-/// A new record a shared store dropped because its scope already held the same text (added meanwhile by
-/// another node): `apply` of a change_feed_store returns these.
-struct duplicate_record {
-  std::string dropped_id;   ///< the id in the batch
-  std::string existing_id;  ///< the record already stored
-  friend bool operator==(const duplicate_record&, const duplicate_record&) = default;
-};
 
 /// A record store that other processes write too, and that reports their changes: `change_position()` (the
 /// feed's current position), `changes_pending()` (cheap: may another node have written since the last poll?),
@@ -769,38 +825,93 @@ concept access_count_store = record_store<S> && requires(S& s, const S& cs, std:
   cs.for_each_access_count(q, [](const std::string&, std::uint32_t) {});
 };
 
-/// Turns messages into facts, then decides ADD / UPDATE / DELETE / NONE for them given nearby memories.
-template <class X>
-concept fact_extractor = requires(X& x, std::span<const message> msgs, const extraction_context& ctx,
-                                  std::span<const fact> facts, std::span<const std::vector<existing_memory>> near) {
-  { x.extract(msgs, ctx) } -> std::convertible_to<std::vector<fact>>;
-  { x.decide(facts, near, ctx) } -> std::convertible_to<std::vector<memory_action>>;
+// ---- smaller store capabilities -----------------------------------------------------------------------------
+
+/// A store that remembers which embedder wrote its vectors (`bind(store_identity)`) and refuses another.
+template <class S>
+concept identity_bound_store = requires(S& s, const store_identity& id) { s.bind(id); };
+
+/// A store that reports the identity it was bound to (`identity()`), for exports.
+template <class S>
+concept identity_reporting_store = requires(const S& cs) {
+  { cs.identity() } -> std::convertible_to<std::optional<store_identity>>;
 };
 
-namespace detail {
-template <class E>
-std::vector<std::vector<float>> embed_all(const E& e, std::span<const std::string> texts) {
-  if constexpr (requires { { e.embed_batch(texts) } -> std::convertible_to<std::vector<std::vector<float>>>; }) {
-    return e.embed_batch(texts);
+/// A store that may be opened read-only (`read_only()`): basic_memory then writes nothing to it (no access
+/// counts, no pending queue processing).
+template <class S>
+concept read_only_capable_store = requires(const S& cs) {
+  { cs.read_only() } -> std::convertible_to<bool>;
+};
+
+/// True when `s` is a store opened read-only.
+template <class S>
+bool is_read_only(const S& s) {
+  if constexpr (read_only_capable_store<S>) {
+    return s.read_only();
   } else {
-    std::vector<std::vector<float>> out;
-    out.reserve(texts.size());
-    for (const auto& t : texts) out.push_back(e.embed(t));
-    return out;
+    (void)s;
+    return false;
   }
 }
-template <class E>
-std::string embedder_name(const E& e) {
-  if constexpr (requires { { e.name() } -> std::convertible_to<std::string>; }) {
-    return e.name();
-  } else {
-    return "custom";
-  }
-}
-}  // namespace detail
+
+/// A store that counts its records cheaply (`size()`): opening reserves that much, and with the partition
+/// cache on, basic_memory::size() asks the store instead of loading every scope.
+template <class S>
+concept counted_store = requires(const S& cs) {
+  { cs.size() } -> std::convertible_to<std::size_t>;
+};
+
+/// A store that visits records with their vectors in place (`for_each_vector(f)`, f(const record&,
+/// std::span<const float>)): opening indexes without copying each vector (file_store reads snapshots in place).
+template <class S>
+concept vector_scanning_store = requires(const S& cs) {
+  cs.for_each_vector([](const record&, std::span<const float>) {});
+};
+
+/// A store whose commit has two phases (`append(batch) -> ticket` under the caller's lock, `sync(ticket)`
+/// after it): writers then share fsyncs (file_store's group commit).
+template <class S>
+concept two_phase_store = requires(S& s, const write_batch& b, std::uint64_t t) {
+  { s.append(b) } -> std::convertible_to<std::uint64_t>;
+  s.sync(t);
+};
+
+/// A store that keeps named blobs of derived data beside the records (`put_blob`, `get_blob`): an index
+/// snapshot, say.
+template <class S>
+concept blob_store = requires(S& s, const S& cs, std::string_view name, std::string_view bytes) {
+  s.put_blob(name, bytes);
+  { cs.get_blob(name) } -> std::convertible_to<std::optional<std::string>>;
+};
+
+/// A store that lists the history of every memory (`for_each_history(f)`), for exports.
+template <class S>
+concept history_listing_store = requires(const S& cs) {
+  cs.for_each_history([](const history_event&) {});
+};
+
+// ---- indexes -----------------------------------------------------------------------------------------------
+
+/// An index that can size a partition before a bulk load (`reserve(partition, n)`).
+template <class I>
+concept reservable_index = requires(I& i, partition_id p, std::size_t n) { i.reserve(p, n); };
+
+/// An index whose trained state can be saved and restored keyed by memory id (`hold_training(bool)`,
+/// `save_snapshots(key_of_slot)`, `load_snapshots(bytes, slot_of_key)`, `version()`): ivf_index. Over a
+/// blob_store, basic_memory restores it on open instead of training again.
+template <class I>
+concept snapshot_index = requires(I& i, const I& ci, std::string_view b, const std::function<std::string(slot_id)>& key,
+                                  const std::function<std::optional<slot_id>(std::string_view)>& slot) {
+  i.hold_training(true);
+  { ci.save_snapshots(key) } -> std::convertible_to<std::string>;
+  i.load_snapshots(b, slot);
+  { ci.version() } -> std::convertible_to<std::uint64_t>;
+};
 
 }  // namespace engram::inline v0
-// ---- end <engram/concepts.hpp>
+// ---- end <engram/capabilities.hpp>
+// #include <engram/concepts.hpp>: inlined above
 // ---- begin <engram/embed/any_embedder.hpp>
 /// @file embed/any_embedder.hpp
 /// any_embedder: an embedder chosen at run time (from a command line, a config file), behind one type.
@@ -5789,6 +5900,225 @@ nlohmann::json results(const Range& items) {
 // ---- begin <engram/memory.hpp>
 /// @file memory.hpp
 /// basic_memory: long-term memory for agents, composed of an Embedder, an Index, a Store and an Extractor.
+/// This is the front end: the public API, the locks and the order of steps. Each job is a part under memory/
+/// (options, validation, write planning, the read pipeline, derived state, commit, change-feed sync, the
+/// partition cache, access counts, index snapshots, asynchronous adds) and filter/planner.hpp.
+
+// #include <engram/capabilities.hpp>: inlined above
+// #include <engram/concepts.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/extract/actions.hpp>: inlined above
+// #include <engram/extract/verbatim.hpp>: inlined above
+// #include <engram/filter/expr.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
+// ---- begin <engram/memory/access_counts.hpp>
+/// @file memory/access_counts.hpp
+/// How often search returned each memory: the `access` ranking term. A search only counts (atomics by slot,
+/// and the hits not yet written gathered by id); the store's counts are written by a background flusher once
+/// memory_config::access_flush_interval has passed since the last write, by flush_access_counts() and when the
+/// memory is destroyed. A search never writes to the store.
+
+// #include <engram/capabilities.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Access counts of one memory. Thread-safe as documented per member.
+class access_counts {
+ public:
+  /// Writes gathered hits to the store; throws what the store throws.
+  using writer = std::function<void(std::span<const access_increment>)>;
+
+  explicit access_counts(std::chrono::milliseconds interval) : interval_(interval) {}
+  access_counts(const access_counts&) = delete;
+  access_counts& operator=(const access_counts&) = delete;
+  ~access_counts() { stop(); }
+
+  /// Where gathered hits go (none: they are counted in memory only). Set before the first search.
+  void set_writer(writer w) { write_ = std::move(w); }
+
+  // ---- counts by slot: resized under the owner's write lock, read and bumped under its read lock ----------
+
+  /// Sets the count of `slot` (growing the table), e.g. 0 for a newly indexed memory.
+  void set(slot_id slot, std::uint32_t n) {
+    while (by_slot_.size() <= slot) by_slot_.emplace_back(0u);
+    by_slot_[slot].store(n, std::memory_order_relaxed);
+  }
+  /// Adds `n` to the count of `slot`, saturating.
+  void add(slot_id slot, std::uint32_t n) { set(slot, saturated(std::uint64_t{get(slot)} + n)); }
+  [[nodiscard]] std::uint32_t get(slot_id slot) const noexcept {
+    return slot < by_slot_.size() ? by_slot_[slot].load(std::memory_order_relaxed) : 0u;
+  }
+  /// Forgets every count, written or not (reset()).
+  void clear() {
+    by_slot_.clear();
+    std::lock_guard lock(mtx_);
+    pending_.clear();
+  }
+  /// Forgets the counts by slot only (the index is rebuilt; the counts are loaded again).
+  void clear_slots() { by_slot_.clear(); }
+
+  // ---- hits --------------------------------------------------------------------------------------------------
+
+  /// Counts a search's hits: slots (in the table, under the owner's read lock) via `slot_of(id)`, and, when a
+  /// writer is set, the hits to be written. Wakes the flusher when the interval has passed. No store I/O.
+  template <class SlotOf>
+  void note(const std::vector<search_hit>& hits, SlotOf&& slot_of) {
+    for (const auto& h : hits)
+      if (auto slot = slot_of(h.record.id); slot && *slot < by_slot_.size())
+        by_slot_[*slot].fetch_add(1, std::memory_order_relaxed);
+    if (!write_ || hits.empty()) return;
+    bool due = false;
+    {
+      std::lock_guard lock(mtx_);
+      for (const auto& h : hits) {
+        auto it = pending_.find(h.record.id);
+        if (it == pending_.end()) {
+          if (pending_.size() >= pending_limit) continue;
+          it = pending_.try_emplace(h.record.id, access_increment{h.record.id, h.record.scope(), 0}).first;
+        }
+        if (it->second.count != 0xFFFFFFFFu) ++it->second.count;
+      }
+      due = std::chrono::steady_clock::now() - written_at_ >= interval_;
+      if (!flusher_.joinable() && !stopping_) flusher_ = std::thread([this] { flush_loop(); });
+    }
+    if (due) wake_.notify_one();
+  }
+
+  /// Sets the counts of the indexed memories query scope `q` selects (every one when empty) from `store` (when
+  /// it keeps counts), plus the hits gathered and not written yet; `slot_of(id)` names their slots.
+  template <class Store, class SlotOf>
+  void load(const Store& store, const scope& q, SlotOf&& slot_of) {
+    if constexpr (access_count_store<Store>) {
+      store.for_each_access_count(q, [&](const std::string& id, std::uint32_t n) {
+        if (auto slot = slot_of(id)) set(*slot, n);
+      });
+    }
+    for_each_unwritten(q, slot_of, [&](slot_id slot, std::uint32_t n) { add(slot, n); });
+  }
+
+  /// Calls f(slot, count) for the hits gathered and not written yet of the memories `q` selects (every one
+  /// when empty), `slot_of` naming their slots.
+  template <class SlotOf, class F>
+  void for_each_unwritten(const scope& q, SlotOf&& slot_of, F&& f) const {
+    std::lock_guard lock(mtx_);
+    for (const auto& [id, inc] : pending_)
+      if (q.empty() || q.selects(inc.owner))
+        if (auto slot = slot_of(id)) f(*slot, inc.count);
+  }
+
+  /// Writes the gathered hits now (flush_access_counts()). One writer at a time.
+  /// @throws what the store throws; the hits stay gathered for the next try.
+  void flush() {
+    std::lock_guard one(flush_mtx_);
+    flush_locked();
+  }
+
+  /// Stops the flusher (it writes what is gathered first, if it can). Idempotent.
+  void stop() noexcept {
+    {
+      std::lock_guard lock(mtx_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (flusher_.joinable()) flusher_.join();
+  }
+
+ private:
+  static constexpr std::size_t pending_limit = 100000;  // ids gathered at most while the store fails
+
+  static std::uint32_t saturated(std::uint64_t n) noexcept {
+    return n > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(n);
+  }
+
+  void flush_locked() {
+    if (!write_) return;
+    std::vector<access_increment> batch;
+    {
+      std::lock_guard lock(mtx_);
+      written_at_ = std::chrono::steady_clock::now();
+      batch.reserve(pending_.size());
+      for (auto& [id, inc] : pending_) batch.push_back(std::move(inc));
+      pending_.clear();
+    }
+    if (batch.empty()) return;
+    try {
+      write_(std::span<const access_increment>(batch));
+    } catch (...) {
+      std::lock_guard lock(mtx_);
+      for (auto& inc : batch) {
+        auto [it, fresh] = pending_.try_emplace(inc.memory_id, inc);
+        if (!fresh) it->second.count = saturated(std::uint64_t{it->second.count} + inc.count);
+      }
+      throw;
+    }
+  }
+
+  /// The flusher: writes the gathered hits once the interval has passed since the last write.
+  void flush_loop() {
+    std::unique_lock lock(mtx_);
+    bool failed = false;
+    while (!stopping_) {
+      // after a failed write, at least a second passes before the next try (interval 0 would spin)
+      const auto due_at = written_at_ + (failed ? std::max<std::chrono::milliseconds>(interval_, std::chrono::seconds{1}) : interval_);
+      if (pending_.empty() || std::chrono::steady_clock::now() < due_at) {
+        if (pending_.empty())
+          wake_.wait(lock);
+        else
+          wake_.wait_until(lock, due_at);
+        continue;
+      }
+      lock.unlock();
+      {
+        std::lock_guard one(flush_mtx_);
+        try {
+          flush_locked();
+          failed = false;
+        } catch (...) {  // kept for the next try (flush_access_counts() reports the error)
+          failed = true;
+        }
+      }
+      lock.lock();
+    }
+  }
+
+  std::chrono::milliseconds interval_;
+  writer write_;
+  std::deque<std::atomic<std::uint32_t>> by_slot_;  // each indexed memory's count (stored + this process's hits)
+  mutable std::mutex mtx_;                          // guards pending_, written_at_, stopping_, flusher_ start
+  std::mutex flush_mtx_;                            // one writer of counts at a time
+  std::condition_variable wake_;
+  std::unordered_map<std::string, access_increment> pending_;  // hits not written yet, by memory id
+  std::chrono::steady_clock::time_point written_at_ = std::chrono::steady_clock::now();
+  bool stopping_ = false;
+  std::thread flusher_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/access_counts.hpp>
+// ---- begin <engram/memory/async_adds.hpp>
+/// @file memory/async_adds.hpp
+/// Asynchronous adds (add_async): messages accepted durably into the store's pending queue, processed by
+/// background workers as ordinary adds that dequeue their entries in the same write batch, retried with
+/// exponential backoff, and kept as failed (never dropped silently) when out of attempts.
 
 // ---- begin <engram/async/options.hpp>
 /// @file async/options.hpp
@@ -6113,156 +6443,17 @@ class worker_pool {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/async/worker_pool.hpp>
-// #include <engram/concepts.hpp>: inlined above
-// #include <engram/detail/catalog.hpp>: inlined above
-// #include <engram/detail/md5.hpp>: inlined above
-// #include <engram/text/utf8.hpp>: inlined above
+// #include <engram/capabilities.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
+// ---- begin <engram/memory/options.hpp>
+/// @file memory/options.hpp
+/// What basic_memory is configured with and what its calls take and return: memory_config (with its limits),
+/// the options of add, search, get_all and update, and add's result.
+
+// #include <engram/async/options.hpp>: inlined above
 // #include <engram/extract/actions.hpp>: inlined above
-// #include <engram/extract/verbatim.hpp>: inlined above
 // #include <engram/filter/eval.hpp>: inlined above
 // #include <engram/filter/expr.hpp>: inlined above
-// #include <engram/index/bitmap.hpp>: inlined above
-// #include <engram/json.hpp>: inlined above
-// #include <engram/rank/expiry.hpp>: inlined above
-// ---- begin <engram/rank/fusion.hpp>
-/// @file rank/fusion.hpp
-/// How a search scores a memory: semantic (cosine), keyword (BM25) or both fused, plus optional recency,
-/// importance and access-frequency terms. Pure functions; basic_memory gathers the inputs.
-
-// #include <engram/error.hpp>: inlined above
-// #include <engram/record.hpp>: inlined above
-// #include <engram/time.hpp>: inlined above
-
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <string>
-
-namespace engram::inline v0 {
-
-/// Which similarity a search ranks by.
-enum class search_mode {
-  hybrid,    ///< cosine and BM25 fused (the default); a memory found by either is a candidate
-  semantic,  ///< cosine similarity of the embeddings only
-  keyword,   ///< BM25 over normalised terms only (memories sharing no term with the query are not found)
-};
-
-/// How hybrid search combines the two similarities.
-enum class fusion_method {
-  /// semantic · max(cosine, 0) + keyword · bm25 / max_bm25, where max_bm25 is the best BM25 score among the
-  /// memories searched (so the best keyword match contributes the full keyword weight). In [0, 1] when the
-  /// two weights sum to 1.
-  weighted,
-  /// Reciprocal-rank fusion: semantic / (rrf_k + rank_cos) + keyword / (rrf_k + rank_bm25), ranks from 1 within
-  /// each candidate list, a list a memory is absent from contributing 0. Ignores score scales entirely.
-  reciprocal_rank,
-};
-
-/// Weights of the ranking terms. The recency, importance and access terms are off (0) by default; when any is
-/// on, it reorders a candidate pool of the best max(3 × limit, 50) memories by similarity.
-struct ranking_weights {
-  float semantic = 0.5f;  ///< weight of the cosine term in hybrid search
-  float keyword = 0.5f;   ///< weight of the BM25 term in hybrid search
-  fusion_method fusion = fusion_method::weighted;
-  float rrf_k = 60.0f;    ///< reciprocal-rank fusion's damping constant (60 in Cormack et al. 2009)
-
-  float recency = 0.0f;              ///< weight of exp(−ln 2 · age / half_life), age since updated_at
-  double recency_half_life_days = 30.0;
-  float importance = 0.0f;           ///< weight of metadata[importance_key], a number clamped to [0, 1]
-  std::string importance_key = "importance";
-  /// weight of n / (n + access_saturation), n = times the memory was returned by a search of this basic_memory
-  /// since it was opened (counted in memory, not stored)
-  float access = 0.0f;
-  float access_saturation = 5.0f;
-
-  [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
-};
-
-/// Throws validation_error for a negative or non-finite weight or a non-positive half-life, naming it.
-inline void validate_weights(const ranking_weights& w) {
-  auto check = [](double v, const char* name, bool positive) {
-    if (!std::isfinite(v) || v < 0.0 || (positive && v <= 0.0))
-      throw validation_error(std::string("search: ranking weight '") + name + "' is " + std::to_string(v) +
-                             (positive ? " (expected > 0)" : " (expected a finite number >= 0)"));
-  };
-  check(w.semantic, "semantic", false);
-  check(w.keyword, "keyword", false);
-  check(w.rrf_k, "rrf_k", false);
-  check(w.recency, "recency", false);
-  check(w.recency_half_life_days, "recency_half_life_days", true);
-  check(w.importance, "importance", false);
-  check(w.access, "access", false);
-  check(w.access_saturation, "access_saturation", true);
-}
-
-/// exp(−ln 2 · age / half_life): 1 for a memory changed at `now`, ½ one half-life earlier. Future times count as now.
-inline float recency_score(timestamp updated, timestamp now, double half_life_days) noexcept {
-  const double age_days = std::max(0.0, std::chrono::duration<double, std::ratio<86400>>(now - updated).count());
-  return static_cast<float>(std::exp(-std::log(2.0) * age_days / half_life_days));
-}
-
-/// metadata[key] when it is a number, clamped to [0, 1]; 0 when absent or not a number.
-inline float importance_score(const nlohmann::json& metadata, const std::string& key) {
-  if (!metadata.is_object()) return 0.0f;
-  auto it = metadata.find(key);
-  if (it == metadata.end() || !it->is_number()) return 0.0f;
-  const double v = it->get<double>();
-  return std::isfinite(v) ? static_cast<float>(std::clamp(v, 0.0, 1.0)) : 0.0f;
-}
-
-/// n / (n + saturation): 0 for a memory never returned, ½ after `saturation` returns.
-inline float access_score(std::uint32_t n, float saturation) noexcept {
-  return static_cast<float>(double(n) / (double(n) + double(saturation)));
-}
-
-/// What is known of one candidate before fusion.
-struct rank_signals {
-  float cosine = 0.0f;
-  float bm25 = 0.0f;
-  std::size_t semantic_rank = 0;  ///< 1-based rank by cosine among the candidates; 0 when not ranked
-  std::size_t keyword_rank = 0;   ///< 1-based rank by BM25; 0 when it shares no term with the query
-  float recency = 0.0f;           ///< recency_score
-  float importance = 0.0f;        ///< importance_score
-  float access = 0.0f;            ///< access_score
-};
-
-/// The score of one candidate with its parts (each weighted; final is their sum).
-///  - semantic mode: semantic = cosine (unweighted, so a plain semantic search scores by cosine);
-///  - keyword mode: keyword = bm25 / max_bm25;
-///  - hybrid mode: see fusion_method.
-/// Then final += recency·w.recency + importance·w.importance + access·w.access.
-inline score_details fuse_scores(const rank_signals& s, search_mode mode, const ranking_weights& w, float max_bm25) {
-  score_details d;
-  d.cosine = s.cosine;
-  d.bm25 = s.bm25;
-  const float kw_norm = max_bm25 > 0.0f ? s.bm25 / max_bm25 : 0.0f;
-  switch (mode) {
-    case search_mode::semantic: d.semantic = s.cosine; break;
-    case search_mode::keyword: d.keyword = kw_norm; break;
-    case search_mode::hybrid:
-      if (w.fusion == fusion_method::weighted) {
-        d.semantic = w.semantic * std::max(s.cosine, 0.0f);
-        d.keyword = w.keyword * kw_norm;
-      } else {
-        d.semantic = s.semantic_rank ? w.semantic / (w.rrf_k + float(s.semantic_rank)) : 0.0f;
-        d.keyword = s.keyword_rank ? w.keyword / (w.rrf_k + float(s.keyword_rank)) : 0.0f;
-      }
-      break;
-  }
-  d.recency = w.recency * s.recency;
-  d.importance = w.importance * s.importance;
-  d.access = w.access * s.access;
-  d.final = d.semantic + d.keyword + d.recency + d.importance + d.access;
-  return d;
-}
-
-}  // namespace engram::inline v0
-// ---- end <engram/rank/fusion.hpp>
 // ---- begin <engram/index/keyword_index.hpp>
 /// @file index/keyword_index.hpp
 /// BM25 keyword search over scope partitions: per-partition inverted lists of normalised terms
@@ -7038,6 +7229,145 @@ class keyword_index::bulk_loader {
 
 }  // namespace engram::inline v0
 // ---- end <engram/index/keyword_index.hpp>
+// #include <engram/json.hpp>: inlined above
+// ---- begin <engram/rank/fusion.hpp>
+/// @file rank/fusion.hpp
+/// How a search scores a memory: semantic (cosine), keyword (BM25) or both fused, plus optional recency,
+/// importance and access-frequency terms. Pure functions; basic_memory gathers the inputs.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace engram::inline v0 {
+
+/// Which similarity a search ranks by.
+enum class search_mode {
+  hybrid,    ///< cosine and BM25 fused (the default); a memory found by either is a candidate
+  semantic,  ///< cosine similarity of the embeddings only
+  keyword,   ///< BM25 over normalised terms only (memories sharing no term with the query are not found)
+};
+
+/// How hybrid search combines the two similarities.
+enum class fusion_method {
+  /// semantic · max(cosine, 0) + keyword · bm25 / max_bm25, where max_bm25 is the best BM25 score among the
+  /// memories searched (so the best keyword match contributes the full keyword weight). In [0, 1] when the
+  /// two weights sum to 1.
+  weighted,
+  /// Reciprocal-rank fusion: semantic / (rrf_k + rank_cos) + keyword / (rrf_k + rank_bm25), ranks from 1 within
+  /// each candidate list, a list a memory is absent from contributing 0. Ignores score scales entirely.
+  reciprocal_rank,
+};
+
+/// Weights of the ranking terms. The recency, importance and access terms are off (0) by default; when any is
+/// on, it reorders a candidate pool of the best max(3 × limit, 50) memories by similarity.
+struct ranking_weights {
+  float semantic = 0.5f;  ///< weight of the cosine term in hybrid search
+  float keyword = 0.5f;   ///< weight of the BM25 term in hybrid search
+  fusion_method fusion = fusion_method::weighted;
+  float rrf_k = 60.0f;    ///< reciprocal-rank fusion's damping constant (60 in Cormack et al. 2009)
+
+  float recency = 0.0f;              ///< weight of exp(−ln 2 · age / half_life), age since updated_at
+  double recency_half_life_days = 30.0;
+  float importance = 0.0f;           ///< weight of metadata[importance_key], a number clamped to [0, 1]
+  std::string importance_key = "importance";
+  /// weight of n / (n + access_saturation), n = times the memory was returned by a search of this basic_memory
+  /// since it was opened (counted in memory, not stored)
+  float access = 0.0f;
+  float access_saturation = 5.0f;
+
+  [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
+};
+
+/// Throws validation_error for a negative or non-finite weight or a non-positive half-life, naming it.
+inline void validate_weights(const ranking_weights& w) {
+  auto check = [](double v, const char* name, bool positive) {
+    if (!std::isfinite(v) || v < 0.0 || (positive && v <= 0.0))
+      throw validation_error(std::string("search: ranking weight '") + name + "' is " + std::to_string(v) +
+                             (positive ? " (expected > 0)" : " (expected a finite number >= 0)"));
+  };
+  check(w.semantic, "semantic", false);
+  check(w.keyword, "keyword", false);
+  check(w.rrf_k, "rrf_k", false);
+  check(w.recency, "recency", false);
+  check(w.recency_half_life_days, "recency_half_life_days", true);
+  check(w.importance, "importance", false);
+  check(w.access, "access", false);
+  check(w.access_saturation, "access_saturation", true);
+}
+
+/// exp(−ln 2 · age / half_life): 1 for a memory changed at `now`, ½ one half-life earlier. Future times count as now.
+inline float recency_score(timestamp updated, timestamp now, double half_life_days) noexcept {
+  const double age_days = std::max(0.0, std::chrono::duration<double, std::ratio<86400>>(now - updated).count());
+  return static_cast<float>(std::exp(-std::log(2.0) * age_days / half_life_days));
+}
+
+/// metadata[key] when it is a number, clamped to [0, 1]; 0 when absent or not a number.
+inline float importance_score(const nlohmann::json& metadata, const std::string& key) {
+  if (!metadata.is_object()) return 0.0f;
+  auto it = metadata.find(key);
+  if (it == metadata.end() || !it->is_number()) return 0.0f;
+  const double v = it->get<double>();
+  return std::isfinite(v) ? static_cast<float>(std::clamp(v, 0.0, 1.0)) : 0.0f;
+}
+
+/// n / (n + saturation): 0 for a memory never returned, ½ after `saturation` returns.
+inline float access_score(std::uint32_t n, float saturation) noexcept {
+  return static_cast<float>(double(n) / (double(n) + double(saturation)));
+}
+
+/// What is known of one candidate before fusion.
+struct rank_signals {
+  float cosine = 0.0f;
+  float bm25 = 0.0f;
+  std::size_t semantic_rank = 0;  ///< 1-based rank by cosine among the candidates; 0 when not ranked
+  std::size_t keyword_rank = 0;   ///< 1-based rank by BM25; 0 when it shares no term with the query
+  float recency = 0.0f;           ///< recency_score
+  float importance = 0.0f;        ///< importance_score
+  float access = 0.0f;            ///< access_score
+};
+
+/// The score of one candidate with its parts (each weighted; final is their sum).
+///  - semantic mode: semantic = cosine (unweighted, so a plain semantic search scores by cosine);
+///  - keyword mode: keyword = bm25 / max_bm25;
+///  - hybrid mode: see fusion_method.
+/// Then final += recency·w.recency + importance·w.importance + access·w.access.
+inline score_details fuse_scores(const rank_signals& s, search_mode mode, const ranking_weights& w, float max_bm25) {
+  score_details d;
+  d.cosine = s.cosine;
+  d.bm25 = s.bm25;
+  const float kw_norm = max_bm25 > 0.0f ? s.bm25 / max_bm25 : 0.0f;
+  switch (mode) {
+    case search_mode::semantic: d.semantic = s.cosine; break;
+    case search_mode::keyword: d.keyword = kw_norm; break;
+    case search_mode::hybrid:
+      if (w.fusion == fusion_method::weighted) {
+        d.semantic = w.semantic * std::max(s.cosine, 0.0f);
+        d.keyword = w.keyword * kw_norm;
+      } else {
+        d.semantic = s.semantic_rank ? w.semantic / (w.rrf_k + float(s.semantic_rank)) : 0.0f;
+        d.keyword = s.keyword_rank ? w.keyword / (w.rrf_k + float(s.keyword_rank)) : 0.0f;
+      }
+      break;
+  }
+  d.recency = w.recency * s.recency;
+  d.importance = w.importance * s.importance;
+  d.access = w.access * s.access;
+  d.final = d.semantic + d.keyword + d.recency + d.importance + d.access;
+  return d;
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/rank/fusion.hpp>
 // ---- begin <engram/rank/rerank.hpp>
 /// @file rank/rerank.hpp
 /// The reranker hook: a last pass over a search's candidates, e.g. a cross-encoder scoring (query, memory)
@@ -7078,8 +7408,1554 @@ rerank_function make_rerank_function(R r) {
 }  // namespace engram::inline v0
 // ---- end <engram/rank/rerank.hpp>
 // #include <engram/record.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Limits that turn oversized input into a validation_error instead of a stored surprise.
+struct memory_limits {
+  std::size_t max_text_bytes = 64 * 1024;      ///< one memory's text
+  std::size_t max_metadata_bytes = 64 * 1024;  ///< one memory's metadata, as compact JSON
+  std::size_t max_messages = 1000;             ///< messages in one add
+  std::size_t max_limit = 1000;                ///< the largest `limit` a search accepts
+};
+
+/// Construction-time settings of a basic_memory.
+struct memory_config {
+  memory_limits limits{};
+  std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
+  bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
+  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
+  rerank_function rerank{};
+  /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
+  async_options async{};
+  /// 0 (the default): every record of the store is indexed when the memory opens. Above 0 (a store that can
+  /// load one scope, engram::scope_loading_store, e.g. postgres_store): the partition cache. Nothing is indexed
+  /// on open; the first read or write of a scope loads the records it selects (vectors, keyword index,
+  /// catalog), and scopes least recently used are evicted while the estimated bytes held exceed this budget.
+  /// See basic_memory's "partition cache" section.
+  std::size_t partition_cache_bytes = 0;
+  /// Over a store that keeps access counts (engram::access_count_store: every store engram ships), how often
+  /// the search hits counted since the last write are added to the stored counts (the `access` ranking term
+  /// then survives reopening). The first search after the interval writes them (one store write); so do
+  /// flush_access_counts() and the destructor. 0: after every search.
+  std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
+};
+
+/// Options of add().
+struct add_options {
+  nlohmann::json metadata = nlohmann::json::object();  ///< stored with every memory this add creates
+  /// true: the Extractor decides what to remember; false: each non-system message is stored as given
+  /// (exact duplicates in the scope skipped), whatever the Extractor.
+  bool infer = true;
+  /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
+  std::optional<std::string> expiration_date{};
+};
+
+/// Options of search().
+struct search_options {
+  /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
+  std::size_t limit = 20;
+  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
+  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
+  std::optional<float> threshold{};
+  /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
+  /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
+  filter_expr filter{};
+  /// How the filter is applied; every strategy returns the same hits.
+  filter_strategy strategy = filter_strategy::automatic;
+  /// Which similarity ranks (rank/fusion.hpp). Hybrid: cosine and BM25 fused; a memory matching only the
+  /// query's keywords is still a candidate. Scores are cosine similarities only in semantic mode.
+  search_mode mode = search_mode::hybrid;
+  /// Fusion weights and the optional recency / importance / access terms (off by default).
+  ranking_weights weights{};
+  bool explain = false;       ///< true: each hit carries score_details
+  bool show_expired = false;  ///< true: memories past their expiration_date are searched too
+};
+
+/// Options of get_all().
+struct get_all_options {
+  std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
+  filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
+  bool show_expired = false;  ///< true: memories past their expiration_date are listed too
+};
+
+/// Options of update().
+struct update_options {
+  std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
+  /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
+  std::optional<std::string> expiration_date{};
+};
+
+/// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
+struct skipped_action {
+  memory_action action;
+  std::string reason;
+};
+
+/// What add() did: one event per decided action (Mem0's `results`), plus the actions it refused.
+struct add_result {
+  std::vector<memory_event> results;
+  std::vector<skipped_action> skipped;
+};
+
+inline void to_json(nlohmann::json& j, const add_result& r) {
+  j = nlohmann::json{{"results", r.results}};
+  if (!r.skipped.empty()) {
+    auto arr = nlohmann::json::array();
+    for (const auto& s : r.skipped)
+      arr.push_back({{"event", to_string(s.action.event)},
+                     {"id", s.action.target_id},
+                     {"text", s.action.text},
+                     {"reason", s.reason}});
+    j["skipped"] = std::move(arr);
+  }
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/memory/options.hpp>
+// #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The background side of add_async for one memory over `Store` (a pending_store).
+template <class Store>
+class async_adds {
+ public:
+  /// Runs one add whose pending entries `dequeue` leave the queue in the add's own batch.
+  using add_function = std::function<void(std::span<const message>, const scope&, const add_options&,
+                                          std::span<const std::string> dequeue)>;
+
+  async_adds() = default;
+  async_adds(const async_adds&) = delete;
+  async_adds& operator=(const async_adds&) = delete;
+  /// Stops the workers, letting a batch being processed finish; waiting entries stay in the store.
+  ~async_adds() { stop(); }
+
+  /// Where entries go and how they are processed. Before any other call.
+  void bind(Store& store, const async_options& options, std::size_t max_messages, add_function add) {
+    store_ = &store;
+    options_ = options;
+    max_messages_ = max_messages;
+    add_ = std::move(add);
+    queue_.set_capacity(options.queue_capacity);
+  }
+
+  /// Accepts an add: stored durably, then queued. Blocks while queue_capacity entries wait (backpressure).
+  /// @returns its id.
+  std::string accept(const scope& s, std::span<const message> messages, const add_options& options,
+                     std::string id, std::string created_at) {
+    start();
+    queue_.reserve();
+    pending_add p{std::move(id), s, std::vector<message>(messages.begin(), messages.end()), stored_options(options),
+                  std::move(created_at), 0};
+    try {
+      write_batch b;
+      b.enqueued.push_back(p);
+      store_->apply(b);
+    } catch (...) {
+      queue_.unreserve();
+      throw;
+    }
+    auto out = p.id;
+    queue_.push_reserved(std::move(p));
+    return out;
+  }
+
+  flush_result wait_idle() { return queue_.wait_idle(); }
+  [[nodiscard]] std::vector<failed_add> failures() const { return queue_.failures(); }
+  [[nodiscard]] std::size_t outstanding() const { return queue_.outstanding(); }
+
+  /// Gives every failed entry a fresh set of attempts (durably) and queues it. @returns how many.
+  std::size_t retry_failed() {
+    auto failed = queue_.remove_failed([](const failed_add&) { return true; });
+    if (failed.empty()) return 0;
+    std::unordered_set<std::string> ids;
+    for (const auto& f : failed) ids.insert(f.id);
+    write_batch b;
+    store_->for_each_pending([&](const pending_add& p) {
+      if (!ids.count(p.id)) return;
+      b.enqueued.push_back(p);
+      b.enqueued.back().attempts = 0;
+      b.enqueued.back().options.erase("last_error");
+    });
+    store_->apply(b);
+    start();
+    for (auto& p : b.enqueued) queue_.push(std::move(p));
+    return b.enqueued.size();
+  }
+
+  /// Removes failed entry `id` from the store's queue for good. @returns false when no failed entry has it.
+  bool discard_failed(std::string_view id) {
+    if (queue_.remove_failed([&](const failed_add& f) { return f.id == id; }).empty()) return false;
+    write_batch b;
+    b.dequeued.emplace_back(id);
+    store_->apply(b);
+    return true;
+  }
+
+  /// Queues the store's pending entries (on open); those out of attempts are listed as failed. A read-only store
+  /// leaves its queue to the writer.
+  void resume() {
+    if (is_read_only(*store_)) return;
+    std::size_t resumed = 0;
+    std::vector<pending_add> entries;
+    store_->for_each_pending([&](const pending_add& p) { entries.push_back(p); });
+    for (auto& p : entries) {
+      if (p.attempts >= options_.max_attempts) {
+        queue_.add_failed(failed_add{p.id, p.owner, p.attempts, last_error_of(p)});
+      } else {
+        queue_.push(std::move(p));
+        ++resumed;
+      }
+    }
+    if (resumed) start();
+  }
+
+  /// Stops the workers (idempotent).
+  void stop() {
+    queue_.stop();
+    workers_.join();
+  }
+
+ private:
+  static nlohmann::json stored_options(const add_options& o) {
+    nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
+    if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
+    return j;
+  }
+
+  static add_options options_of(const pending_add& p) {
+    add_options o;
+    const auto& j = p.options;
+    if (!j.is_object()) return o;
+    if (auto it = j.find("metadata"); it != j.end() && it->is_object()) o.metadata = *it;
+    if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
+    if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
+      o.expiration_date = it->template get<std::string>();
+    return o;
+  }
+
+  static std::string last_error_of(const pending_add& p) {
+    if (p.options.is_object())
+      if (auto it = p.options.find("last_error"); it != p.options.end() && it->is_string())
+        return it->template get<std::string>();
+    return "failed " + std::to_string(p.attempts) + " time(s) (no error recorded)";
+  }
+
+  void start() {
+    if (options_.workers == 0 || options_.max_attempts == 0)
+      throw validation_error("async_options: workers (" + std::to_string(options_.workers) + ") and max_attempts (" +
+                             std::to_string(options_.max_attempts) + ") must be at least 1");
+    workers_.start(options_.workers, [this] {
+      for (;;) {
+        auto batch = queue_.take(options_.max_batch, max_messages_);
+        if (batch.empty()) return;
+        run(batch);
+      }
+    });
+  }
+
+  /// Processes one batch taken from the queue (entries of one scope, equal options) as one add.
+  void run(std::vector<pending_add>& batch) {
+    std::vector<message> messages;
+    std::vector<std::string> ids;
+    for (const auto& p : batch) {
+      messages.insert(messages.end(), p.messages.begin(), p.messages.end());
+      ids.push_back(p.id);
+    }
+    std::string err;
+    bool permanent = false;  // invalid input stays invalid: no retry
+    try {
+      add_(messages, batch.front().owner, options_of(batch.front()), ids);
+      queue_.finished(batch);
+      return;
+    } catch (const validation_error& e) {
+      err = e.what();
+      permanent = true;
+    } catch (const std::exception& e) {
+      err = e.what();
+    } catch (...) {
+      err = "unknown exception";
+    }
+    std::uint32_t attempts = 0;
+    for (auto& p : batch) {
+      ++p.attempts;
+      p.options["last_error"] = err;
+      attempts = std::max(attempts, p.attempts);
+    }
+    try {
+      write_batch b;
+      b.enqueued = batch;  // the new attempt counts replace the stored entries
+      store_->apply(b);
+    } catch (const std::exception& e) {
+      err += std::string("; recording the attempt failed too: ") + e.what();
+    }
+    if (permanent || attempts >= options_.max_attempts) {
+      std::vector<failed_add> failures;
+      for (const auto& p : batch) failures.push_back(failed_add{p.id, p.owner, p.attempts, err});
+      queue_.fail(batch, std::move(failures));
+      return;
+    }
+    const double wait = std::min(static_cast<double>(options_.max_backoff.count()),
+                                 static_cast<double>(options_.initial_backoff.count()) *
+                                     static_cast<double>(std::uint64_t{1} << std::min<std::uint32_t>(attempts - 1, 30)));
+    queue_.retry(std::move(batch),
+                 add_scheduler::clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(wait)));
+  }
+
+  Store* store_ = nullptr;
+  async_options options_{};
+  std::size_t max_messages_ = 0;
+  add_function add_;
+  add_scheduler queue_;
+  worker_pool workers_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/async_adds.hpp>
+// ---- begin <engram/memory/commit.hpp>
+/// @file memory/commit.hpp
+/// Commit: a write batch is staged in the store under the memory's write lock (the commit point: if it throws,
+/// nothing derived changed), and made durable after. Stores with a two-phase commit (file_store's append +
+/// sync) let writers share fsyncs: the durability wait happens after the lock is released.
+
+// #include <engram/capabilities.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Stages and makes durable the batches of one memory over `Store`.
+template <class Store>
+class committer {
+ public:
+  /// Commits `b` while the write lock is held. @returns the ticket make_durable() waits for.
+  std::uint64_t stage(Store& store, const write_batch& b) {
+    if constexpr (two_phase_store<Store>) {
+      return store.append(b);
+    } else if constexpr (change_feed_store<Store>) {
+      feed_duplicates_ = store.apply(b);  // see take_feed_duplicates
+      return 0;
+    } else {
+      store.apply(b);
+      return 0;
+    }
+  }
+
+  /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers may see a
+  /// change a moment before it is durable; a call never returns before its own change is.
+  void make_durable(Store& store, std::unique_lock<std::shared_mutex>& lock, std::uint64_t ticket) {
+    if constexpr (two_phase_store<Store>) {
+      lock.unlock();
+      store.sync(ticket);
+    } else {
+      (void)store;
+      (void)lock;
+      (void)ticket;
+    }
+  }
+
+  /// The new records the last stage() saw a shared store drop as duplicates of records another node added
+  /// meanwhile (empty for other stores). Under the write lock.
+  std::vector<duplicate_record> take_feed_duplicates() { return std::exchange(feed_duplicates_, {}); }
+
+ private:
+  std::vector<duplicate_record> feed_duplicates_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/commit.hpp>
+// ---- begin <engram/memory/derived_state.hpp>
+/// @file memory/derived_state.hpp
+/// Everything a memory derives from its store and can rebuild from it: the vector index, the catalog of
+/// scopes and slots, the filter columns, the keyword index and the expiration days. It knows nothing of
+/// locking or of the store: the memory calls it under its lock and hands it records.
+
+// #include <engram/capabilities.hpp>: inlined above
+// #include <engram/detail/catalog.hpp>: inlined above
+// #include <engram/filter/eval.hpp>: inlined above
+// #include <engram/filter/expr.hpp>: inlined above
+// ---- begin <engram/filter/planner.hpp>
+/// @file filter/planner.hpp
+/// The filter planner: whether a filtered vector search compiles the filter to a candidate bitmap first
+/// (pre-filter) or searches unfiltered with a growing k and drops the hits the filter refuses (post-filter),
+/// chosen by the filter's selectivity measured on a sample. Both return exactly the best `limit` matching slots.
+
+// #include <engram/filter/eval.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// How a filtered search will run.
+struct filter_plan {
+  filter_strategy strategy = filter_strategy::pre_filter;
+  double selectivity = 0.5;  ///< estimated share of the searched slots the filter admits
+};
+
+/// Below this many slots searched, pre-filtering always wins (evaluating them all costs less than sampling).
+inline constexpr std::size_t filter_plan_small_scope = 1024;
+/// Slots sampled to estimate selectivity.
+inline constexpr std::size_t filter_plan_samples = 256;
+
+/// Chooses the strategy (`requested`, unless automatic) for a search over `total` slots. `probe(i)` for i in
+/// [0, filter_plan_samples) looks at the i-th of evenly spaced sample positions and returns nullopt when that
+/// position holds no slot of the search, else whether the filter admits it.
+template <class Probe>
+filter_plan plan_filter(filter_strategy requested, std::size_t total, Probe&& probe) {
+  if (requested != filter_strategy::automatic) return {requested, 0.5};
+  if (total <= filter_plan_small_scope) return {filter_strategy::pre_filter, 0.5};
+  std::size_t seen = 0, hits = 0;
+  for (std::size_t i = 0; i < filter_plan_samples; ++i) {
+    const std::optional<bool> admitted = probe(i);
+    if (!admitted) continue;
+    ++seen;
+    hits += *admitted ? 1 : 0;
+  }
+  const double selectivity = (double(hits) + 1.0) / (double(seen) + 2.0);
+  // Pre-filtering pays for evaluating every candidate and for an unpredictable skip per row; it wins clearly
+  // below ~10% and loses to one unfiltered scan from about a third (bench/filter.cpp).
+  return {selectivity < 0.3 ? filter_strategy::pre_filter : filter_strategy::post_filter, selectivity};
+}
+
+/// Runs a planned filtered search for the best `limit` slots among `total`.
+/// @param candidates  () -> slot_bitmap of every admitted slot (pre-filter)
+/// @param search      (k, const slot_bitmap* or null) -> the index's top k, best first
+/// @param admits      slot -> whether the filter admits it (post-filter)
+template <class Candidates, class Search, class Admits>
+std::vector<index_hit> run_filter_plan(const filter_plan& plan, std::size_t limit, std::size_t total,
+                                       Candidates&& candidates, Search&& search, Admits&& admits) {
+  if (plan.strategy == filter_strategy::pre_filter) {
+    const slot_bitmap bits = candidates();
+    if (bits.empty()) return {};
+    return search(limit, &bits);
+  }
+  std::size_t k = std::min(total, std::max(limit * 2, std::size_t(double(limit) / plan.selectivity * 1.5) + 1));
+  while (true) {
+    const auto hits = search(k, static_cast<const slot_bitmap*>(nullptr));
+    std::vector<index_hit> out;
+    for (const auto& h : hits) {
+      if (!admits(h.slot)) continue;
+      out.push_back(h);
+      if (out.size() == limit) return out;
+    }
+    if (hits.size() < k || k >= total) return out;
+    k = std::min(total, k * 4);
+  }
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/filter/planner.hpp>
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+// #include <engram/index/keyword_index.hpp>: inlined above
+// #include <engram/rank/expiry.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The derived state of one memory over an Index. Not thread-safe: its owner locks.
+template <class Index>
+class derived_state {
+ public:
+  derived_state(Index index, const bm25_params& bm25) : index_(std::move(index)), keyword_(bm25) {}
+
+  [[nodiscard]] const Index& index() const noexcept { return index_; }
+  [[nodiscard]] Index& index() noexcept { return index_; }
+  [[nodiscard]] const scope_catalog& catalog() const noexcept { return catalog_; }
+  [[nodiscard]] const keyword_index& keywords() const noexcept { return keyword_; }
+  [[nodiscard]] keyword_index& keywords() noexcept { return keyword_; }
+  [[nodiscard]] std::optional<slot_id> slot_of(std::string_view id) const { return catalog_.slot_of(id); }
+  [[nodiscard]] const std::string& id_of(slot_id slot) const { return catalog_.id_of(slot); }
+  [[nodiscard]] std::size_t size() const noexcept { return catalog_.size(); }
+  /// True when some memory has an expiration day (searches then check it).
+  [[nodiscard]] bool has_expiring() const noexcept { return !expiring_.empty(); }
+
+  /// Indexes new record `r` with `vector`, its text going to `keywords` (the keyword index, or a bulk loader
+  /// while opening). @returns its slot.
+  template <class Keywords>
+  slot_id add(const record& r, Keywords& keywords, std::span<const float> vector) {
+    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
+    const auto slot = catalog_.attach(r.id, p, r.hash);
+    index_.add(slot, p, vector);
+    columns_.assign(slot, r);
+    keywords.add(slot, p, r.memory);
+    set_expiry(slot, r);
+    return slot;
+  }
+  slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
+
+  /// Re-indexes indexed record `r` after a change. @returns its slot.
+  slot_id update(const record& r) {
+    const auto slot = *catalog_.slot_of(r.id);
+    catalog_.rehash(slot, r.hash);
+    index_.update(slot, r.embedding);
+    columns_.assign(slot, r);
+    keyword_.update(slot, r.memory);
+    set_expiry(slot, r);
+    return slot;
+  }
+
+  /// Unindexes memory `id` when indexed. @returns the slot it had.
+  std::optional<slot_id> remove(const std::string& id) {
+    auto slot = catalog_.slot_of(id);
+    if (slot) remove_slot(*slot);
+    return slot;
+  }
+  void remove_slot(slot_id slot) {
+    index_.remove(slot);
+    catalog_.detach(slot);
+    columns_.erase(slot);
+    keyword_.remove(slot);
+    expiring_.erase(slot);
+    expiry_[slot] = never_expires;
+  }
+
+  void clear() {
+    index_.clear();
+    catalog_.clear();
+    columns_.clear();
+    keyword_.clear();
+    expiry_.clear();
+    expiring_.clear();
+  }
+
+  /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
+  /// `count_by_partition(f)` calls f(user_id, agent_id, run_id) once per record to be loaded.
+  template <class CountByPartition>
+  void reserve(std::size_t expected, CountByPartition&& count_by_partition) {
+    catalog_.reserve(expected);
+    expiry_.reserve(expected);
+    if constexpr (reservable_index<Index>) {
+      std::vector<std::size_t> counts;  // by partition
+      count_by_partition([&](const std::string& user, const std::string& agent, const std::string& run) {
+        const auto p = catalog_.partition_for(user, agent, run);
+        if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
+        ++counts[p];
+      });
+      for (std::size_t p = 0; p < counts.size(); ++p) index_.reserve(static_cast<partition_id>(p), counts[p]);
+    }
+  }
+
+  /// The partitions scope `s` selects (every partition when null) that `f` may match.
+  [[nodiscard]] std::vector<partition_id> select_partitions(const scope* s, const filter_expr& f) const {
+    std::vector<partition_id> out;
+    if (s) {
+      out = catalog_.select(*s);
+    } else {
+      out.resize(catalog_.partition_count());
+      for (std::size_t p = 0; p < out.size(); ++p) out[p] = static_cast<partition_id>(p);
+    }
+    if (!f.empty())
+      std::erase_if(out, [&](partition_id p) { return filter_scope_may_match(f, catalog_.scope_of(p)) == filter_tri::no; });
+    return out;
+  }
+
+  /// The slots of the partitions query scope `q` selects (every partition when empty), except those of the
+  /// partitions whose exact scope `keep(scope)` keeps.
+  template <class Keep>
+  [[nodiscard]] std::vector<slot_id> slots_in(const scope& q, Keep&& keep) const {
+    std::vector<slot_id> out;
+    const auto parts = select_partitions(q.empty() ? nullptr : &q, filter_expr{});
+    for (const auto p : parts)
+      if (catalog_.partition_size(p) != 0 && !keep(catalog_.scope_of(p)))
+        catalog_.for_each_slot(p, [&](slot_id s) { out.push_back(s); });
+    return out;
+  }
+
+  /// True when `slot` holds a memory past its expiration day.
+  [[nodiscard]] bool expired(slot_id slot, std::int32_t today) const noexcept {
+    return !expiring_.empty() && is_expired(expiry_[slot], today);
+  }
+
+  /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
+  [[nodiscard]] bool admits(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
+    if (hide_expired && is_expired(expiry_[slot], today)) return false;
+    return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
+  }
+
+  /// Calls f(slot) for every slot of `partitions` that `f` matches and that is not hidden as expired.
+  template <class F>
+  void for_each_admitted(const std::vector<partition_id>& partitions, const filter_expr& filter, bool hide_expired,
+                         std::int32_t today, F&& f) const {
+    for (const auto p : partitions)
+      catalog_.for_each_slot(p, [&](slot_id slot) {
+        if (hide_expired && is_expired(expiry_[slot], today)) return;
+        if (!filter.empty() && !columns_.matches(filter, slot)) return;
+        f(slot);
+      });
+  }
+
+  /// The id of a visible memory of `partitions` whose text is `text` (its md5 `hash`), or nullopt; `get(id)`
+  /// reads a record to compare the text (hashes may collide).
+  template <class Get>
+  [[nodiscard]] std::optional<std::string> find_text(const std::vector<partition_id>& partitions,
+                                                     const std::string& hash, const std::string& text,
+                                                     std::int32_t today, Get&& get) const {
+    for (const auto p : partitions)
+      for (const auto slot : catalog_.with_hash(p, hash)) {
+        if (expired(slot, today)) continue;  // an expired memory is no reason to forget
+        if (auto r = get(catalog_.id_of(slot)); r && r->memory == text) return r->id;
+      }
+    return std::nullopt;
+  }
+
+  /// The best `limit` slots of `partitions` for `q`, among those the filter admits and (with `hide_expired`)
+  /// not expired. Unfiltered: one index search; else the filter planner picks pre- or post-filtering.
+  [[nodiscard]] std::vector<index_hit> search(std::span<const float> q, const filter_expr& filter,
+                                              filter_strategy strategy, std::size_t limit,
+                                              const std::vector<partition_id>& partitions, bool hide_expired,
+                                              std::int32_t today) const {
+    if (filter.empty() && !hide_expired)
+      return index_.search(q, limit, partitions, static_cast<const slot_bitmap*>(nullptr));
+    std::size_t total = 0;
+    for (const auto p : partitions) total += catalog_.partition_size(p);
+    if (total == 0) return {};
+    // Over a quarter of every slot: the filter is evaluated over all slots rather than the scope's list.
+    const bool dense = total * 4 >= catalog_.slot_capacity();
+    std::vector<slot_id> slots;
+    if (!dense) {
+      for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
+      std::sort(slots.begin(), slots.end());
+    }
+    auto admitted = [&](slot_id slot) { return admits(filter, hide_expired, today, slot); };
+    const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
+    const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
+      const auto at = i * range / filter_plan_samples;
+      const slot_id slot = dense ? static_cast<slot_id>(at) : slots[at];
+      if (dense && (!columns_.contains(slot) ||
+                    !std::binary_search(partitions.begin(), partitions.end(), catalog_.partition_of(slot))))
+        return std::nullopt;
+      return admitted(slot);
+    });
+    return run_filter_plan(
+        plan, limit, total,
+        [&] {
+          auto bits = dense ? columns_.select(filter) : columns_.select(filter, slots);
+          if (hide_expired)
+            for (const auto slot : expiring_)
+              if (is_expired(expiry_[slot], today)) bits.reset(slot);
+          return bits;
+        },
+        [&](std::size_t k, const slot_bitmap* c) { return index_.search(q, k, partitions, c); }, admitted);
+  }
+
+ private:
+  void set_expiry(slot_id slot, const record& r) {
+    if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
+    const auto day = r.expiration_date ? parse_expiration_day(*r.expiration_date) : never_expires;
+    if (day == never_expires)
+      expiring_.erase(slot);
+    else
+      expiring_.insert(slot);
+    expiry_[slot] = day;
+  }
+
+  Index index_;
+  scope_catalog catalog_;
+  filter_columns columns_;            // the filterable fields of every indexed record, by slot
+  keyword_index keyword_;             // BM25 over the text of every indexed record, by slot and partition
+  std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
+  std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/derived_state.hpp>
+// ---- begin <engram/memory/feed_sync.hpp>
+/// @file memory/feed_sync.hpp
+/// Change-feed sync, for stores several nodes write (change_feed_store, e.g. postgres_store): before each read
+/// and write the memory polls the changes other nodes made since its last poll and applies them to its derived
+/// state. Two atomic loads when nothing is pending.
+
+// #include <engram/capabilities.hpp>: inlined above
+
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The changes one poll reported: ids to re-read, or everything ("*": a feed gap, or a clear()).
+struct feed_changes {
+  std::vector<std::string> ids;
+  bool everything = false;
+  bool after_outage = false;  ///< the previous poll failed: the node may have missed anything
+};
+
+/// Where a memory stands in its store's change feed.
+class feed_sync {
+ public:
+  /// The position to start from: the store's, read before the memory reads the store on open, so that nothing
+  /// written meanwhile is missed.
+  template <class Store>
+  void start(const Store& store) {
+    if constexpr (change_feed_store<Store>) position_ = store.change_position();
+  }
+
+  /// Polls and applies other nodes' changes under `mtx` (taken exclusively only when some are pending).
+  /// `apply(feed_changes&)` runs under the write lock. The new position is kept only once every change it
+  /// covers is applied: if the store fails part way (a dropped connection), the next poll reports the same
+  /// changes again, flagged after_outage.
+  template <class Store, class Apply>
+  void catch_up(const Store& store, std::shared_mutex& mtx, Apply&& apply) {
+    if constexpr (change_feed_store<Store>) {
+      if (!store.changes_pending()) return;
+      std::unique_lock lock(mtx);
+      if (!store.changes_pending()) return;  // another thread caught up meanwhile
+      feed_changes changes;
+      changes.after_outage = interrupted_;
+      std::uint64_t next = 0;
+      try {
+        next = store.poll_changes(position_, [&](const std::string& id) {
+          if (id == "*")
+            changes.everything = true;
+          else
+            changes.ids.push_back(id);
+        });
+        apply(changes);
+      } catch (...) {
+        interrupted_ = true;
+        throw;
+      }
+      interrupted_ = false;
+      position_ = next;
+    } else {
+      (void)store;
+      (void)mtx;
+      (void)apply;
+    }
+  }
+
+ private:
+  std::uint64_t position_ = 0;  // the last position polled
+  bool interrupted_ = false;    // a poll failed; the next one reports after_outage
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/feed_sync.hpp>
+// ---- begin <engram/memory/index_snapshot.hpp>
+/// @file memory/index_snapshot.hpp
+/// Index snapshots: when the Index can save and restore its trained state keyed by memory id (snapshot_index,
+/// e.g. ivf_index) and the Store keeps named blobs (blob_store, e.g. file_store), the index's state is saved in
+/// blob "index" when the memory is destroyed (or on save_index_snapshot()) and restored on open: records are
+/// indexed with training held, then the saved state of every partition that holds exactly the vectors it was
+/// saved with is installed (no k-means), and only the other partitions train. A snapshot that does not match is
+/// rejected (counted by the index) and rebuilt, never trusted. Other Index or Store types: no-ops.
+
+// #include <engram/capabilities.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace engram::inline v0::detail {
+
+template <class Index, class Store>
+class index_snapshots {
+ public:
+  static constexpr bool supported = snapshot_index<Index> && blob_store<Store>;
+  static constexpr std::string_view blob_name = "index";
+
+  /// Step 1 of opening: hold (or, after indexing, release) the index's training.
+  static void hold_training(Index& index, bool hold) {
+    if constexpr (supported) index.hold_training(hold);
+    (void)index;
+    (void)hold;
+  }
+
+  /// Step 2 of opening, once every record is indexed: installs the saved state that still matches.
+  /// `slot_of(id)` names the slot of a memory id.
+  template <class SlotOf>
+  void restore(Index& index, const Store& store, SlotOf&& slot_of) {
+    if constexpr (supported) {
+      std::optional<std::string> blob;
+      try {
+        blob = store.get_blob(blob_name);
+      } catch (const storage_error&) {  // an unreadable snapshot is no snapshot: the index trains
+      }
+      if (blob) index.load_snapshots(*blob, slot_of);
+      saved_version_ = index.version();
+    } else {
+      (void)index;
+      (void)store;
+      (void)slot_of;
+    }
+  }
+
+  /// The bytes to save when the index changed since it was last saved or restored (nullopt otherwise), and the
+  /// version they hold. Under the owner's read lock; `id_of(slot)` names a slot's memory id.
+  template <class IdOf>
+  std::optional<std::pair<std::string, std::uint64_t>> changed(const Index& index, IdOf&& id_of) const {
+    if constexpr (supported) {
+      const auto version = index.version();
+      if (version == saved_version_) return std::nullopt;
+      return std::pair{index.save_snapshots(id_of), version};
+    } else {
+      (void)index;
+      (void)id_of;
+      return std::nullopt;
+    }
+  }
+
+  /// Records that the state of `version` is saved. Under the owner's write lock.
+  void saved(std::uint64_t version) noexcept { saved_version_ = version; }
+
+ private:
+  std::uint64_t saved_version_ = ~std::uint64_t{0};  // index version last saved or restored
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/index_snapshot.hpp>
+// ---- begin <engram/memory/indexing.hpp>
+/// @file memory/indexing.hpp
+/// Reading the store into the derived state: every record on open (or after a change-feed gap), the records of
+/// one scope for the partition cache, and the vectors of records stored without one (imported text).
+
+// #include <engram/capabilities.hpp>: inlined above
+// #include <engram/concepts.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/index/keyword_index.hpp>: inlined above
+// #include <engram/memory/derived_state.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The embedder's vectors for `texts`, checked: one per text, each of the embedder's dimension.
+template <class Embedder>
+std::vector<std::vector<float>> embed_checked(const Embedder& embedder, std::span<const std::string> texts) {
+  if (texts.empty()) return {};
+  auto v = embed_all(embedder, texts);
+  if (v.size() != texts.size())
+    throw error("embedder returned " + std::to_string(v.size()) + " vectors for " + std::to_string(texts.size()) +
+                " texts");
+  for (const auto& x : v)
+    if (x.size() != embedder.dimension()) throw dimension_mismatch(embedder.dimension(), x.size(), "embedder");
+  return v;
+}
+
+/// Gives `records` (stored without a vector) their vectors; with `writable` (a writer's path) they are stored
+/// too, in one batch. A read embeds them for the index only.
+template <class Embedder, class Store>
+void embed_records(const Embedder& embedder, std::vector<record>& records, Store* writable) {
+  if (records.empty()) return;
+  std::vector<std::string> texts;
+  for (const auto& r : records) texts.push_back(r.memory);
+  auto vectors = embed_checked(embedder, texts);
+  write_batch batch;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].embedding = std::move(vectors[i]);
+    if (writable) batch.upserts.push_back(records[i]);
+  }
+  if (writable) writable->apply(batch);
+}
+
+/// Calls f(const record&, std::span<const float> vector) for every stored record: through for_each_vector when
+/// the store has it (no copy; file_store reads snapshot vectors in place), else for_each.
+template <class Store, class F>
+void for_each_stored(const Store& store, F&& f) {
+  if constexpr (vector_scanning_store<Store>)
+    store.for_each_vector(f);
+  else
+    store.for_each([&](const record& r) { f(r, std::span<const float>(r.embedding)); });
+}
+
+/// Throws when a stored vector is not of the embedder's dimension.
+inline void check_stored_vector(const record& r, std::size_t size, std::size_t dimension) {
+  if (size != dimension) throw dimension_mismatch(dimension, size, "store record '" + r.id + "'");
+}
+
+/// Indexes every record of `store` through `index_one(record, keywords, vector)`, the keyword index being built
+/// on a second thread meanwhile when the store is large; partitions are sized first from a counting pass.
+/// @returns the records stored without a vector (to be embedded).
+template <class Index, class Store, class IndexOne>
+std::vector<record> index_store(derived_state<Index>& d, const Store& store, std::size_t dimension,
+                                IndexOne&& index_one) {
+  std::size_t expected = 0;
+  if constexpr (counted_store<Store>) expected = store.size();
+  d.reserve(expected, [&](auto&& count) {
+    for_each_stored(store, [&](const record& r, std::span<const float>) { count(r.user_id, r.agent_id, r.run_id); });
+  });
+  constexpr std::size_t background_keywords_from = 20000;  // below, a thread costs more than it saves
+  std::vector<record> missing;
+  keyword_index::bulk_loader keywords(d.keywords(),
+                                      expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
+  for_each_stored(store, [&](const record& r, std::span<const float> vector) {
+    if (vector.empty()) return missing.push_back(r);
+    check_stored_vector(r, vector.size(), dimension);
+    index_one(r, keywords, vector);
+  });
+  keywords.finish();
+  return missing;
+}
+
+/// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet.
+/// @returns those stored without a vector.
+template <class Index, class Store, class IndexOne>
+std::vector<record> index_scope(const derived_state<Index>& d, const Store& store, const scope& q,
+                                std::size_t dimension, IndexOne&& index_one) {
+  std::vector<record> missing;
+  store.for_each_in_scope(q, [&](const record& r) {
+    if (d.slot_of(r.id)) return;
+    if (r.embedding.empty()) return missing.push_back(r);
+    check_stored_vector(r, r.embedding.size(), dimension);
+    index_one(r);
+  });
+  return missing;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/indexing.hpp>
+// #include <engram/memory/options.hpp>: inlined above
+// ---- begin <engram/memory/partition_cache.hpp>
+/// @file memory/partition_cache.hpp
+/// The partition cache (memory_config::partition_cache_bytes > 0, over a scope_loading_store): which query
+/// scopes are loaded into the memory's derived state, pinned while an operation uses them, and evicted least
+/// recently used when the estimated bytes they hold exceed the budget.
+///
+/// The unit loaded is a query scope as operations name it (user("alice"), a user and agent, or "every scope"
+/// for the calls without one): a loaded scope holds every record it selects, so its partitions are complete and
+/// a search over them is the search the eager mode does. Loaded scopes may overlap (a record is indexed once); a
+/// partition is dropped when no loaded scope selects it any more.
+/// Locking (the owner's mutex): a scope is loaded under the write lock (readers wait; the store is read
+/// meanwhile), then pinned (an atomic count) until the operation that needed it returns: eviction, done under
+/// the write lock, skips pinned scopes, so a search never sees a scope half gone. A pinned scope may still be
+/// reloaded by re-validation (under the write lock), which leaves it complete. LRU order is an atomic tick
+/// stamped on every use (under the read lock). When the estimated bytes exceed the budget, the unpinned scopes
+/// used least recently are evicted: after a load, and when an operation unpins with the cache over budget (so a
+/// scope larger than the whole budget is loaded, used, and evicted after).
+/// Freshness: the change feed re-reads changed records of loaded scopes only; after a feed gap or an outage the
+/// owner re-validates: every loaded scope whose scope_selection_version moved since it was loaded is reloaded.
+
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// What the partition cache did (basic_memory::cache_stats()); all zero when it is off.
+struct partition_cache_stats {
+  std::uint64_t loads = 0;      ///< scopes loaded from the store, re-validation reloads included
+  std::uint64_t evictions = 0;  ///< scopes evicted to stay within memory_config::partition_cache_bytes
+  std::size_t bytes = 0;        ///< estimated bytes the loaded scopes hold now (vectors, texts, keyword postings)
+  std::size_t scopes = 0;       ///< scopes loaded now
+};
+
+namespace detail {
+
+/// The loaded scopes and their byte estimate. The loading itself is the owner's, through `Ops`:
+///   std::uint64_t version(const scope& q)    the store's scope_selection_version(q)
+///   void load(const scope& q)                indexes the records q selects that are not indexed yet
+///   void drop(const scope& q, bool keep_covered)  unindexes the partitions q selects (with keep_covered,
+///                                            those no loaded scope selects any more)
+class partition_cache {
+  struct region {
+    std::uint64_t version = 0;  // the store's scope_selection_version read before loading
+    bool complete = false;      // false while loading, or after a load failed: reloaded on next use
+    std::atomic<std::uint64_t> last_use{0};
+    std::atomic<std::uint32_t> pins{0};
+  };
+
+ public:
+  /// Keeps a loaded scope from eviction while an operation uses it; calls the owner's trim when released with
+  /// the cache over budget.
+  class pin {
+   public:
+    pin() = default;
+    pin(partition_cache* c, region* r) noexcept : c_(c), r_(r) {}
+    pin(pin&& o) noexcept : c_(std::exchange(o.c_, nullptr)), r_(std::exchange(o.r_, nullptr)) {}
+    pin(const pin&) = delete;
+    pin& operator=(const pin&) = delete;
+    pin& operator=(pin&&) = delete;
+    ~pin() {
+      if (!r_) return;
+      r_->pins.fetch_sub(1, std::memory_order_acq_rel);
+      if (c_->over_budget() && c_->trim_) c_->trim_();
+    }
+
+   private:
+    partition_cache* c_ = nullptr;
+    region* r_ = nullptr;
+  };
+
+  /// Turns the cache on with a budget; `trim` (never throws) takes the owner's write lock and calls
+  /// evict_over_budget.
+  void enable(std::size_t budget, std::function<void()> trim) {
+    budget_ = budget;
+    trim_ = std::move(trim);
+  }
+  [[nodiscard]] bool enabled() const noexcept { return budget_ > 0; }
+  [[nodiscard]] bool over_budget() const noexcept { return bytes_.load(std::memory_order_relaxed) > budget_; }
+
+  /// A pin on a complete loaded scope selecting everything `q` selects, or an empty optional. Under the owner's
+  /// lock (shared or exclusive).
+  [[nodiscard]] std::optional<pin> pin_loaded(const scope& q) {
+    region* r = find_covering(q);
+    if (!r) return std::nullopt;
+    return pin_of(*r);
+  }
+
+  /// Pins query scope `q`, loading it first when it is not loaded (or incomplete). Takes `mtx` (the owner's):
+  /// shared to find it, exclusive to load it.
+  template <class Ops>
+  pin pin_or_load(const scope& q, std::shared_mutex& mtx, const Ops& ops) {
+    {
+      std::shared_lock lock(mtx);
+      if (auto p = pin_loaded(q)) return std::move(*p);
+    }
+    std::unique_lock lock(mtx);
+    if (auto p = pin_loaded(q)) return std::move(*p);  // loaded by another thread meanwhile
+    return load(q, ops);
+  }
+
+  /// When over budget: takes `mtx` exclusively and evicts. Never throws.
+  template <class Ops>
+  void trim(std::shared_mutex& mtx, const Ops& ops) noexcept {
+    if (!over_budget()) return;
+    try {
+      std::unique_lock lock(mtx);
+      evict_over_budget(ops);
+    } catch (...) {  // eviction is an optimisation: it is tried again on the next unpin or load
+    }
+  }
+
+  /// Loads query scope `q` (not loaded, or incomplete) and pins it, then evicts over budget. Under the write lock.
+  template <class Ops>
+  pin load(const scope& q, const Ops& ops) {
+    auto [it, fresh] = regions_.try_emplace(q, nullptr);
+    if (fresh) {
+      it->second = std::make_unique<region>();
+      bytes_.fetch_add(region_overhead, std::memory_order_relaxed);
+    }
+    fill(it->first, *it->second, !fresh, ops);
+    auto p = pin_of(*it->second);
+    evict_over_budget(ops);
+    return p;
+  }
+
+  /// True when a loaded scope selects records of exact scope `e` (they are indexed). Under the owner's lock.
+  [[nodiscard]] bool covered(const scope& e) const {
+    if (regions_.empty()) return false;
+    return for_each_wider(e, [&](const scope& w) { return regions_.count(w) != 0; });
+  }
+
+  /// Evicts the unpinned loaded scopes used least recently while over budget. Under the write lock.
+  template <class Ops>
+  void evict_over_budget(const Ops& ops) {
+    while (over_budget()) {
+      auto victim = regions_.end();
+      for (auto it = regions_.begin(); it != regions_.end(); ++it)
+        if (it->second->pins.load(std::memory_order_acquire) == 0 &&
+            (victim == regions_.end() || it->second->last_use.load(std::memory_order_relaxed) <
+                                             victim->second->last_use.load(std::memory_order_relaxed)))
+          victim = it;
+      if (victim == regions_.end()) return;  // everything loaded is in use
+      const scope q = victim->first;
+      regions_.erase(victim);
+      bytes_.fetch_sub(region_overhead, std::memory_order_relaxed);
+      ops.drop(q, true);
+      evictions_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  /// Reloads every loaded scope whose version moved (or that is incomplete). Under the write lock.
+  /// @returns how many were reloaded. @throws what the store throws (the scopes not checked are reloaded on
+  ///          next use).
+  template <class Ops>
+  std::size_t revalidate(const Ops& ops) {
+    std::size_t reloaded = 0;
+    try {
+      for (auto& [q, r] : regions_) {
+        if (r->complete && ops.version(q) == r->version) continue;
+        fill(q, *r, true, ops);
+        ++reloaded;
+      }
+    } catch (...) {
+      for (auto& [q, r] : regions_) r->complete = false;
+      throw;
+    }
+    return reloaded;
+  }
+
+  /// Keeps the byte estimate: `r` now in `slot`, or nothing (null). Under the write lock.
+  void account(slot_id slot, const record* r) {
+    if (slot_bytes_.size() <= slot) slot_bytes_.resize(std::size_t{slot} + 1, 0);
+    const std::size_t now = r ? record_bytes(*r) : 0;
+    bytes_.fetch_add(now, std::memory_order_relaxed);
+    bytes_.fetch_sub(slot_bytes_[slot], std::memory_order_relaxed);
+    slot_bytes_[slot] = static_cast<std::uint32_t>(now);
+  }
+
+  /// After the memory was emptied (reset()): the loaded scopes stay loaded, complete and empty.
+  void emptied() {
+    slot_bytes_.clear();
+    bytes_.store(regions_.size() * region_overhead, std::memory_order_relaxed);
+  }
+
+  [[nodiscard]] partition_cache_stats stats() const {
+    return {loads_.load(std::memory_order_relaxed), evictions_.load(std::memory_order_relaxed),
+            bytes_.load(std::memory_order_relaxed), regions_.size()};
+  }
+
+ private:
+  /// Bytes counted per loaded scope besides its records (its map entry), so empty scopes are evicted too.
+  static constexpr std::size_t region_overhead = 256;
+
+  /// Estimated bytes one indexed record costs: its vector, its text and about as much again in keyword
+  /// postings, its id in the catalog, and a fixed part (catalog entry, filter columns, expiry, counters).
+  static std::size_t record_bytes(const record& r) {
+    return r.embedding.size() * sizeof(float) + 2 * r.memory.size() + r.id.size() + 96;
+  }
+
+  /// True when some exact scope could be selected by both query scopes (an empty one selects every scope).
+  static bool overlap(const scope& a, const scope& b) {
+    auto agree = [](const std::string& x, const std::string& y) { return x.empty() || y.empty() || x == y; };
+    return agree(a.user_id, b.user_id) && agree(a.agent_id, b.agent_id) && agree(a.run_id, b.run_id);
+  }
+
+  /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (the empty
+  /// scope, "every scope", last). Calls f(scope) for each until it returns true.
+  template <class F>
+  static bool for_each_wider(const scope& q, F&& f) {
+    for (int mask = 7; mask >= 0; --mask) {
+      if (((mask & 1) && q.user_id.empty()) || ((mask & 2) && q.agent_id.empty()) || ((mask & 4) && q.run_id.empty()))
+        continue;  // the same scope as a mask without that bit
+      if (f(scope{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
+                  (mask & 4) ? q.run_id : std::string()}))
+        return true;
+    }
+    return false;
+  }
+
+  region* find_covering(const scope& q) const {
+    if (regions_.empty()) return nullptr;
+    region* found = nullptr;
+    for_each_wider(q, [&](const scope& w) {
+      auto it = regions_.find(w);
+      if (it == regions_.end() || !it->second->complete) return false;
+      found = it->second.get();
+      return true;
+    });
+    return found;
+  }
+
+  pin pin_of(region& r) {
+    r.pins.fetch_add(1, std::memory_order_acq_rel);
+    r.last_use.store(tick_.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return pin(this, &r);
+  }
+
+  /// (Re)loads the records `q` selects. With `drop_first`, the partitions `q` selects are emptied first (a
+  /// reload: they may be stale). On failure they are dropped and every loaded scope overlapping `q` is marked
+  /// incomplete (reloaded on next use); the error propagates.
+  template <class Ops>
+  void fill(const scope& q, region& r, bool drop_first, const Ops& ops) {
+    r.complete = false;
+    try {
+      r.version = ops.version(q);  // before reading: a write meanwhile moves it again
+      if (drop_first) ops.drop(q, false);
+      ops.load(q);
+    } catch (...) {
+      ops.drop(q, false);
+      for (auto& [w, other] : regions_)
+        if (overlap(w, q)) other->complete = false;
+      throw;
+    }
+    r.complete = true;
+    loads_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  std::size_t budget_ = 0;
+  std::function<void()> trim_;
+  std::map<scope, std::unique_ptr<region>> regions_;  // the loaded query scopes
+  std::vector<std::uint32_t> slot_bytes_;             // record_bytes of each indexed slot
+  std::atomic<std::size_t> bytes_{0};
+  std::atomic<std::uint64_t> tick_{0};
+  std::atomic<std::uint64_t> loads_{0};
+  std::atomic<std::uint64_t> evictions_{0};
+};
+
+}  // namespace detail
+}  // namespace engram::inline v0
+// ---- end <engram/memory/partition_cache.hpp>
+// ---- begin <engram/memory/read_pipeline.hpp>
+/// @file memory/read_pipeline.hpp
+/// The read pipeline of a search, once its partitions are chosen: vector candidates (filtered by the filter
+/// planner), keyword candidates merged in (with their exact cosines), the fused score with the optional extra
+/// terms (recency, importance, access), the threshold, and the rerank hook. It reads; it never writes.
+
+// #include <engram/extract/actions.hpp>: inlined above
+// #include <engram/filter/expr.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+// #include <engram/memory/derived_state.hpp>: inlined above
+// #include <engram/memory/options.hpp>: inlined above
+// #include <engram/rank/fusion.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// What one search reads: its request and the moment it runs.
+struct read_request {
+  std::string_view query;
+  std::span<const float> query_vector;  ///< empty in keyword mode
+  const search_options& options;
+  const std::vector<partition_id>& partitions;
+  timestamp now;
+  bool hide_expired = false;
+};
+
+/// How many candidates a search ranks: exactly `limit` for a plain semantic search; anything that reorders
+/// needs a pool to reorder.
+inline std::size_t candidate_pool(const search_options& o, bool reranks) {
+  const bool plain = o.mode == search_mode::semantic && !o.weights.has_extra_terms() && !reranks;
+  return plain ? o.limit : std::max<std::size_t>(o.limit * 3, 50);
+}
+
+/// Ranks the memories of `req.partitions` for the request. `get(id)` reads a record from the store (nullopt when
+/// gone); `access_of(slot)` is a memory's access count. Returns at most `pool` hits when `reranks` (the caller
+/// reranks and cuts), else at most options.limit.
+template <class Index, class Get, class AccessOf>
+std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_request& req, std::size_t pool,
+                                      bool reranks, Get&& get, AccessOf&& access_of) {
+  const auto& options = req.options;
+  const auto& w = options.weights;
+  const auto& partitions = req.partitions;
+  const bool use_vectors = options.mode != search_mode::keyword;
+  const bool use_keywords = options.mode != search_mode::semantic;
+  const auto today = utc_day(req.now);
+
+  std::vector<index_hit> semantic;
+  if (use_vectors)
+    semantic = d.search(req.query_vector, options.filter, options.strategy, pool, partitions, req.hide_expired, today);
+
+  struct candidate {
+    slot_id slot;
+    rank_signals signals;
+  };
+  std::vector<candidate> cands;
+  cands.reserve(semantic.size() + (use_keywords ? pool : 0));
+  for (std::size_t i = 0; i < semantic.size(); ++i)
+    cands.push_back({semantic[i].slot, rank_signals{.cosine = semantic[i].score, .semantic_rank = i + 1}});
+
+  float max_bm25 = 0.0f;
+  if (use_keywords) {
+    auto matches = d.keywords().score_all(req.query, partitions, [&](slot_id slot) {
+      return d.admits(options.filter, req.hide_expired, today, slot);
+    });
+    std::sort(matches.begin(), matches.end(), better_hit);
+    if (!matches.empty()) max_bm25 = matches.front().score;
+    // (slot, rank) of every keyword match, to find the BM25 of semantic candidates
+    std::vector<std::pair<slot_id, std::uint32_t>> rank_of(matches.size());
+    for (std::size_t i = 0; i < matches.size(); ++i) rank_of[i] = {matches[i].slot, static_cast<std::uint32_t>(i)};
+    std::sort(rank_of.begin(), rank_of.end());
+    for (auto& c : cands) {
+      auto it = std::lower_bound(rank_of.begin(), rank_of.end(), std::pair<slot_id, std::uint32_t>{c.slot, 0});
+      if (it != rank_of.end() && it->first == c.slot) {
+        c.signals.bm25 = matches[it->second].score;
+        c.signals.keyword_rank = it->second + 1;
+      }
+    }
+    // keyword matches the semantic pool missed are candidates too; their cosines are computed exactly
+    slot_bitmap missing;
+    std::size_t added = 0;
+    const std::size_t first_new = cands.size();
+    for (std::size_t i = 0; i < matches.size() && i < pool; ++i) {
+      if (use_vectors &&
+          std::any_of(semantic.begin(), semantic.end(), [&](const index_hit& h) { return h.slot == matches[i].slot; }))
+        continue;
+      cands.push_back({matches[i].slot, rank_signals{.bm25 = matches[i].score, .keyword_rank = i + 1}});
+      missing.set(matches[i].slot);
+      ++added;
+    }
+    if (use_vectors && added) {
+      for (const auto& h : d.index().search(req.query_vector, added, partitions, &missing))
+        for (std::size_t i = first_new; i < cands.size(); ++i)
+          if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
+    }
+  }
+
+  // records are fetched once: for every candidate when the extra terms need them, else for the hits only
+  std::vector<std::optional<record>> recs(cands.size());
+  std::vector<std::pair<score_details, std::size_t>> scored;
+  scored.reserve(cands.size());
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    auto& sig = cands[i].signals;
+    if (w.has_extra_terms()) {
+      recs[i] = get(d.id_of(cands[i].slot));
+      if (!recs[i]) continue;
+      sig.recency = recency_score(recs[i]->updated_at, req.now, w.recency_half_life_days);
+      sig.importance = importance_score(recs[i]->metadata, w.importance_key);
+      sig.access = access_score(access_of(cands[i].slot), w.access_saturation);
+    }
+    scored.emplace_back(fuse_scores(sig, options.mode, w, max_bm25), i);
+  }
+  std::sort(scored.begin(), scored.end(), [&](const auto& a, const auto& b) {
+    // Ties by id, not slot: slots depend on load order, so results stay the same across reopen and import.
+    if (a.first.final != b.first.final) return a.first.final > b.first.final;
+    return d.id_of(cands[a.second].slot) < d.id_of(cands[b.second].slot);
+  });
+
+  const std::size_t keep = reranks ? pool : options.limit;
+  std::vector<search_hit> out;
+  out.reserve(std::min(keep, scored.size()));
+  for (const auto& [details, i] : scored) {
+    if (out.size() == keep) break;
+    if (options.threshold && details.final < *options.threshold) continue;
+    auto r = recs[i] ? std::move(recs[i]) : get(d.id_of(cands[i].slot));
+    if (!r) continue;
+    out.push_back(
+        search_hit{std::move(*r), details.final, options.explain ? std::optional<score_details>(details) : std::nullopt});
+  }
+  return out;
+}
+
+/// The `k` nearest visible memories of `partitions` to each vector (what the extractor decides against);
+/// expired memories are hidden from the extractor too, so a fact said again is stored again.
+template <class Index, class Get>
+std::vector<std::vector<existing_memory>> nearest_memories(const derived_state<Index>& d,
+                                                           const std::vector<std::vector<float>>& vectors,
+                                                           const std::vector<partition_id>& partitions, std::size_t k,
+                                                           timestamp now, Get&& get) {
+  std::vector<std::vector<existing_memory>> out(vectors.size());
+  if (partitions.empty()) return out;
+  for (std::size_t i = 0; i < vectors.size(); ++i)
+    for (const auto& h : d.search(vectors[i], filter_expr{}, filter_strategy::automatic, k, partitions,
+                                  d.has_expiring(), utc_day(now)))
+      if (auto r = get(d.id_of(h.slot))) out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
+  return out;
+}
+
+/// get_all: the memories of `partitions` options.filter matches (expired ones only with show_expired), oldest
+/// first (ties by id), at most options.limit (0: all).
+template <class Index, class Get>
+std::vector<record> list_memories(const derived_state<Index>& d, const std::vector<partition_id>& partitions,
+                                  const get_all_options& options, timestamp now, Get&& get) {
+  std::vector<record> out;
+  const bool hide = !options.show_expired && d.has_expiring();
+  d.for_each_admitted(partitions, options.filter, hide, utc_day(now), [&](slot_id slot) {
+    if (auto r = get(d.id_of(slot))) out.push_back(std::move(*r));
+  });
+  std::sort(out.begin(), out.end(), [](const record& a, const record& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  });
+  if (options.limit && out.size() > options.limit) out.resize(options.limit);
+  return out;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/read_pipeline.hpp>
+// ---- begin <engram/memory/validate.hpp>
+/// @file memory/validate.hpp
+/// The checks every basic_memory call makes on its input before anything else runs: texts, metadata, message
+/// counts, scopes, search limits and weights. Each throws validation_error naming the bad value and the limit.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/filter/eval.hpp>: inlined above
+// #include <engram/filter/expr.hpp>: inlined above
+// #include <engram/memory/options.hpp>: inlined above
+// #include <engram/rank/expiry.hpp>: inlined above
+// #include <engram/rank/fusion.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/text/utf8.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0::detail {
+
+/// True when `s` holds nothing but white space.
+inline bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+/// The input rules of one memory, from its memory_limits.
+class input_rules {
+ public:
+  explicit input_rules(const memory_limits& limits) noexcept : limits_(&limits) {}
+
+  /// A text stored or searched for: at most max_text_bytes, valid UTF-8.
+  void text(std::string_view text, const std::string& what) const {
+    if (text.size() > limits_->max_text_bytes)
+      throw validation_error(what + " is " + std::to_string(text.size()) + " bytes; at most " +
+                             std::to_string(limits_->max_text_bytes) + " are allowed");
+    if (!is_valid_utf8(text)) throw validation_error(what + " is not valid UTF-8");
+  }
+
+  /// Metadata: a JSON object without identity keys, at most max_metadata_bytes as compact JSON.
+  void metadata(const nlohmann::json& m, std::string_view op) const {
+    if (!m.is_object())
+      throw validation_error(std::string(op) + ": metadata must be a JSON object, got " + m.type_name());
+    for (const char* key : {"user_id", "agent_id", "run_id", "actor_id", "role"})
+      if (m.contains(key))
+        throw validation_error(std::string(op) + ": metadata must not contain '" + key +
+                               "': identity comes from the scope and the messages, never from metadata");
+    std::string dumped;
+    try {
+      dumped = m.dump();
+    } catch (const nlohmann::json::exception& e) {
+      throw validation_error(std::string(op) + ": metadata is not serialisable: " + e.what());
+    }
+    if (dumped.size() > limits_->max_metadata_bytes)
+      throw validation_error(std::string(op) + ": metadata is " + std::to_string(dumped.size()) +
+                             " bytes; at most " + std::to_string(limits_->max_metadata_bytes) + " are allowed");
+  }
+
+  /// An add (or add_async): scope, metadata, expiration date, message count and every message's text.
+  void add(std::span<const message> messages, const scope& s, const add_options& options, std::string_view op) const {
+    validate_scope(s, op);
+    metadata(options.metadata, op);
+    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
+    if (messages.size() > limits_->max_messages)
+      throw validation_error(std::string(op) + ": " + std::to_string(messages.size()) + " messages; at most " +
+                             std::to_string(limits_->max_messages) + " per call");
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+  }
+
+  /// An update: the new text (not empty), the metadata and expiration date when given.
+  void update(std::string_view new_text, const update_options& options) const {
+    text(new_text, "update: text");
+    if (is_blank(new_text)) throw validation_error("update: text is empty");
+    if (options.metadata) metadata(*options.metadata, "update");
+    if (options.expiration_date && !options.expiration_date->empty())
+      (void)parse_expiration_day(*options.expiration_date);
+  }
+
+  /// A search: the query (not empty), the limit (1 to max_limit) and the ranking weights.
+  void search(std::string_view query, const search_options& options) const {
+    text(query, "search: query");
+    if (is_blank(query)) throw validation_error("search: query is empty");
+    if (options.limit == 0 || options.limit > limits_->max_limit)
+      throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
+                             std::to_string(limits_->max_limit) + ")");
+    validate_weights(options.weights);
+  }
+
+  /// Whether an action's text may be stored (an extractor's output is checked, never trusted).
+  [[nodiscard]] bool storable(std::string_view t) const noexcept {
+    return !is_blank(t) && t.size() <= limits_->max_text_bytes && is_valid_utf8(t);
+  }
+
+ private:
+  const memory_limits* limits_;
+};
+
+/// The scope a read covers: `&s` when `s` names one; null when `s` is empty and `f` names the scopes it selects
+/// (see filter_names_scope). @throws validation_error when neither names a scope.
+inline const scope* scope_or_filter(const scope& s, const filter_expr& f, std::string_view op) {
+  if (s.empty() && !f.empty() && filter_names_scope(f)) return nullptr;
+  validate_scope(s, op);
+  return &s;
+}
+
+/// @throws validation_error when `f` does not name the scopes it selects.
+inline void require_filter_scope(const filter_expr& f, std::string_view op) {
+  if (!filter_names_scope(f))
+    throw validation_error(std::string(op) +
+                           ": a scope is required: pass one, or name user_id, agent_id or run_id in the filter "
+                           "with eq or in (in every OR branch)");
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/validate.hpp>
+// ---- begin <engram/memory/write_plan.hpp>
+/// @file memory/write_plan.hpp
+/// Write planning: turns an add's decided actions (or an update, or a deletion) into one write_batch, with the
+/// events add() reports. It takes no lock and does no I/O: what it needs to know about stored memories comes
+/// from the callables it is given, which the memory answers under its lock.
+
+// #include <engram/detail/md5.hpp>: inlined above
+// #include <engram/extract/actions.hpp>: inlined above
+// #include <engram/memory/options.hpp>: inlined above
+// #include <engram/memory/validate.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // ---- begin <engram/uuid.hpp>
 /// @file uuid.hpp
@@ -7157,141 +9033,229 @@ inline bool is_uuid(std::string_view s) noexcept {
 
 }  // namespace engram::inline v0
 // ---- end <engram/uuid.hpp>
+// #include <engram/write_batch.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
-#include <chrono>
 #include <cstddef>
-#include <map>
-#include <cstdint>
-#include <deque>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
-#include <shared_mutex>
 #include <span>
 #include <string>
-#include <string_view>
-#include <thread>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
-namespace engram::inline v0 {
+namespace engram::inline v0::detail {
 
-/// Limits that turn oversized input into a validation_error instead of a stored surprise.
-struct memory_limits {
-  std::size_t max_text_bytes = 64 * 1024;      ///< one memory's text
-  std::size_t max_metadata_bytes = 64 * 1024;  ///< one memory's metadata, as compact JSON
-  std::size_t max_messages = 1000;             ///< messages in one add
-  std::size_t max_limit = 1000;                ///< the largest `limit` a search accepts
+/// The texts actions add or update that are not the text of a fact (an extractor may rephrase): they need
+/// vectors of their own, embedded before the write lock is taken.
+inline std::vector<std::string> action_texts_to_embed(std::span<const memory_action> actions,
+                                                      std::span<const std::string> fact_texts) {
+  std::vector<std::string> out;
+  for (const auto& a : actions)
+    if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
+        std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
+        std::find(out.begin(), out.end(), a.text) == out.end())
+      out.push_back(a.text);
+  return out;
+}
+
+/// The metadata of a memory an add creates: the add's, then the fact's own keys over it.
+inline nlohmann::json merged_metadata(const nlohmann::json& base, const fact* from) {
+  nlohmann::json m = base.is_object() ? base : nlohmann::json::object();
+  if (from && from->metadata.is_object()) m.update(from->metadata);
+  return m;
+}
+
+/// The DELETE event of `r`, at `when`.
+inline history_event deletion_event(const record& r, timestamp when = utc_now()) {
+  return history_event{make_uuid_v4(), r.id, r.memory, std::nullopt, event_kind::del,
+                       r.created_at,   when, true,     r.actor_id,   r.role};
+}
+
+/// The UPDATE event of `after`, whose text was `before`.
+inline history_event update_event(const record& after, const std::string& before) {
+  return history_event{make_uuid_v4(), after.id,         before, after.memory, event_kind::update,
+                       after.created_at, after.updated_at, false, after.actor_id, after.role};
+}
+
+/// A planned write: the batch, and what the index must learn once the store has it.
+struct write_plan {
+  write_batch batch;
+  std::vector<std::pair<record, bool>> changed;  ///< (record after, is new), in batch order
+  std::vector<std::string> deleted;              ///< ids erased
+  add_result result;                             ///< what add() reports
 };
 
-/// Construction-time settings of a basic_memory.
-struct memory_config {
-  memory_limits limits{};
-  std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
-  bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
-  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
-  rerank_function rerank{};
-  /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
-  async_options async{};
-  /// 0 (the default): every record of the store is indexed when the memory opens. Above 0 (a store that can
-  /// load one scope, engram::scope_loading_store, e.g. postgres_store): the partition cache. Nothing is indexed
-  /// on open; the first read or write of a scope loads the records it selects (vectors, keyword index,
-  /// catalog), and scopes least recently used are evicted while the estimated bytes held exceed this budget.
-  /// See basic_memory's "partition cache" section.
-  std::size_t partition_cache_bytes = 0;
-  /// Over a store that keeps access counts (engram::access_count_store: every store engram ships), how often
-  /// the search hits counted since the last write are added to the stored counts (the `access` ranking term
-  /// then survives reopening). The first search after the interval writes them (one store write); so do
-  /// flush_access_counts() and the destructor. 0: after every search.
-  std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
-};
+/// Plans an add's actions for scope `s`.
+/// @param duplicate  (hash, text) -> the id of a visible memory of the scope with this text, or nullopt
+/// @param target     id -> the record if it exists and `s` selects it (an extractor cannot reach outside the scope)
+/// @param vector_of  text -> its vector (every fact text and every action_texts_to_embed text)
+template <class Duplicate, class Target, class VectorOf>
+write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> actions, const scope& s,
+                    const add_options& options, const input_rules& rules, timestamp now, Duplicate&& duplicate,
+                    Target&& target, VectorOf&& vector_of) {
+  write_plan plan;
+  auto& result = plan.result;
+  std::unordered_set<std::string> touched;
+  std::vector<std::pair<std::string, std::string>> pending;  // (hash, text) added by this batch
 
-/// What the partition cache did (basic_memory::cache_stats()); all zero when it is off.
-struct partition_cache_stats {
-  std::uint64_t loads = 0;      ///< scopes loaded from the store, re-validation reloads included
-  std::uint64_t evictions = 0;  ///< scopes evicted to stay within memory_config::partition_cache_bytes
-  std::size_t bytes = 0;        ///< estimated bytes the loaded scopes hold now (vectors, texts, keyword postings)
-  std::size_t scopes = 0;       ///< scopes loaded now
-};
+  for (const auto& a : actions) {
+    const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
+    auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
+    if (!a.skip_reason.empty()) {
+      skip(a.skip_reason);
+      continue;
+    }
+    switch (a.event) {
+      case event_kind::add: {
+        if (is_blank(a.text)) {
+          skip("empty text");
+          break;
+        }
+        if (!rules.storable(a.text)) {
+          skip("text too long or not UTF-8");
+          break;
+        }
+        const auto hash = md5_hex(a.text);
+        if (auto dup = duplicate(hash, a.text)) {
+          result.results.push_back({*dup, a.text, event_kind::none, std::nullopt});
+          break;
+        }
+        if (std::find(pending.begin(), pending.end(), std::pair{hash, a.text}) != pending.end()) break;
+        pending.emplace_back(hash, a.text);
+        record r;
+        r.id = make_uuid_v4();
+        r.memory = a.text;
+        r.hash = hash;
+        r.metadata = merged_metadata(options.metadata, from);
+        r.user_id = s.user_id;
+        r.agent_id = s.agent_id;
+        r.run_id = s.run_id;
+        r.role = from ? from->role : std::string("user");
+        r.actor_id = from ? from->actor_id : std::string();
+        r.created_at = r.updated_at = now;
+        r.embedding = vector_of(a.text);
+        r.expiration_date = options.expiration_date;
+        plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, now,
+                                                  std::nullopt, false, r.actor_id, r.role});
+        result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
+        touched.insert(r.id);
+        plan.batch.upserts.push_back(r);
+        plan.changed.emplace_back(std::move(r), true);
+        break;
+      }
+      case event_kind::update: {
+        auto current = target(a.target_id);
+        if (!current) {
+          skip("no memory '" + a.target_id + "' in this scope");
+          break;
+        }
+        if (!rules.storable(a.text)) {
+          skip("empty, too long or not UTF-8 text");
+          break;
+        }
+        if (!touched.insert(a.target_id).second) {
+          skip("memory '" + a.target_id + "' already changed by this add");
+          break;
+        }
+        record r = std::move(*current);
+        const std::string old = r.memory;
+        if (old == a.text) {
+          result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
+          break;
+        }
+        r.memory = a.text;
+        r.hash = md5_hex(a.text);
+        r.updated_at = now;
+        r.embedding = vector_of(a.text);
+        if (from && !from->metadata.empty()) r.metadata.update(from->metadata);
+        plan.batch.events.push_back(update_event(r, old));
+        result.results.push_back({r.id, r.memory, event_kind::update, old});
+        plan.batch.upserts.push_back(r);
+        plan.changed.emplace_back(std::move(r), false);
+        break;
+      }
+      case event_kind::del: {
+        auto current = target(a.target_id);
+        if (!current) {
+          skip("no memory '" + a.target_id + "' in this scope");
+          break;
+        }
+        if (!touched.insert(a.target_id).second) {
+          skip("memory '" + a.target_id + "' already changed by this add");
+          break;
+        }
+        plan.batch.erases.push_back(current->id);
+        plan.batch.events.push_back(deletion_event(*current, now));
+        result.results.push_back({current->id, current->memory, event_kind::del, std::nullopt});
+        plan.deleted.push_back(current->id);
+        break;
+      }
+      case event_kind::none: {
+        if (a.target_id.empty()) break;
+        if (auto current = target(a.target_id))
+          result.results.push_back({current->id, current->memory, event_kind::none, std::nullopt});
+        break;
+      }
+    }
+  }
+  return plan;
+}
 
-/// Options of add().
-struct add_options {
-  nlohmann::json metadata = nlohmann::json::object();  ///< stored with every memory this add creates
-  /// true: the Extractor decides what to remember; false: each non-system message is stored as given
-  /// (exact duplicates in the scope skipped), whatever the Extractor.
-  bool infer = true;
-  /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
-  std::optional<std::string> expiration_date{};
-};
+/// Plans update(): `current` with its new text, vector, metadata and expiration date.
+inline write_plan plan_update(const record& current, std::string text, std::vector<float> vector,
+                              const update_options& options, timestamp now) {
+  write_plan plan;
+  record r = current;
+  r.memory = std::move(text);
+  r.hash = md5_hex(r.memory);
+  r.updated_at = now;
+  r.embedding = std::move(vector);
+  if (options.metadata) r.metadata = *options.metadata;
+  if (options.expiration_date)
+    r.expiration_date = options.expiration_date->empty() ? std::nullopt : options.expiration_date;
+  plan.batch.upserts.push_back(r);
+  plan.batch.events.push_back(update_event(r, current.memory));
+  plan.changed.emplace_back(std::move(r), false);
+  return plan;
+}
 
-/// Options of search().
-struct search_options {
-  /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
-  std::size_t limit = 20;
-  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
-  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
-  std::optional<float> threshold{};
-  /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
-  /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
-  filter_expr filter{};
-  /// How the filter is applied; every strategy returns the same hits.
-  filter_strategy strategy = filter_strategy::automatic;
-  /// Which similarity ranks (rank/fusion.hpp). Hybrid: cosine and BM25 fused; a memory matching only the
-  /// query's keywords is still a candidate. Scores are cosine similarities only in semantic mode.
-  search_mode mode = search_mode::hybrid;
-  /// Fusion weights and the optional recency / importance / access terms (off by default).
-  ranking_weights weights{};
-  bool explain = false;       ///< true: each hit carries score_details
-  bool show_expired = false;  ///< true: memories past their expiration_date are searched too
-};
-
-/// Options of get_all().
-struct get_all_options {
-  std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
-  filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
-  bool show_expired = false;  ///< true: memories past their expiration_date are listed too
-};
-
-/// Options of update().
-struct update_options {
-  std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
-  /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
-  std::optional<std::string> expiration_date{};
-};
-
-/// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
-struct skipped_action {
-  memory_action action;
-  std::string reason;
-};
-
-/// What add() did: one event per decided action (Mem0's `results`), plus the actions it refused.
-struct add_result {
-  std::vector<memory_event> results;
-  std::vector<skipped_action> skipped;
-};
-
-inline void to_json(nlohmann::json& j, const add_result& r) {
-  j = nlohmann::json{{"results", r.results}};
-  if (!r.skipped.empty()) {
-    auto arr = nlohmann::json::array();
-    for (const auto& s : r.skipped)
-      arr.push_back({{"event", to_string(s.action.event)},
-                     {"id", s.action.target_id},
-                     {"text", s.action.text},
-                     {"reason", s.reason}});
-    j["skipped"] = std::move(arr);
+/// After a shared store dropped new records of `plan` as duplicates of records another node added meanwhile:
+/// they are not indexed, and add() reports the stored record (event none) instead.
+inline void forget_dropped_duplicates(write_plan& plan, std::span<const duplicate_record> dropped) {
+  for (const auto& d : dropped) {
+    std::erase_if(plan.changed, [&](const auto& c) { return c.first.id == d.dropped_id; });
+    for (auto& e : plan.result.results)
+      if (e.id == d.dropped_id) {
+        e.id = d.existing_id;
+        e.event = event_kind::none;
+      }
   }
 }
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/write_plan.hpp>
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+// #include <engram/uuid.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
 
 /// Long-term memory for one application: add what was said, search it by meaning within a scope, and
 /// keep every change in a history.
@@ -7304,6 +9268,10 @@ inline void to_json(nlohmann::json& j, const add_result& r) {
 /// Thread-safety: every member may be called concurrently. Searches and reads run in parallel; writes
 /// are serialised with each other (embedding and extraction happen before the write lock is taken).
 /// A write that returned has been applied by the Store (for a durable store: committed).
+///
+/// The derived state (index, catalog, keyword index, ...) is a cache of the store: reads may bring it up to date
+/// (the change feed, the partition cache) under the write lock, so those parts are `mutable`; reads never write
+/// to the store (access counts are written by a background flusher, flush_access_counts() or the destructor).
 template <class Embedder, class Index, class Store, class Extractor>
 class basic_memory {
   static_assert(embedder<Embedder>,
@@ -7330,25 +9298,42 @@ class basic_memory {
   explicit basic_memory(Embedder embedder = Embedder(), Store store = Store(), Extractor extractor = Extractor(),
                         memory_config config = {})
       : embedder_(std::move(embedder)),
-        index_(embedder_.dimension()),
         store_(std::move(store)),
         extractor_(std::move(extractor)),
-        config_(std::move(config)) {
+        config_(std::move(config)),
+        derived_(Index(embedder_.dimension()), config_.bm25),
+        access_(config_.access_flush_interval) {
     open();
   }
 
   /// As above, with an index built by the caller (an IVF index with its settings, say).
   basic_memory(Embedder embedder, Index index, Store store, Extractor extractor, memory_config config = {})
       : embedder_(std::move(embedder)),
-        index_(std::move(index)),
         store_(std::move(store)),
         extractor_(std::move(extractor)),
-        config_(std::move(config)) {
+        config_(std::move(config)),
+        derived_(std::move(index), config_.bm25),
+        access_(config_.access_flush_interval) {
     open();
   }
 
   basic_memory(const basic_memory&) = delete;
   basic_memory& operator=(const basic_memory&) = delete;
+
+  /// Stops background adds, saves the index snapshot and writes the access counts gathered; errors are
+  /// swallowed (the snapshot is only a cache, the counts are advisory).
+  ~basic_memory() {
+    async_.stop();  // background adds first, so the saved snapshot is the index's final state
+    try {
+      (void)save_index_snapshot();
+    } catch (...) {
+    }
+    access_.stop();
+    try {
+      flush_access_counts();
+    } catch (...) {
+    }
+  }
 
   // ---- writing ----------------------------------------------------------------------------------------
 
@@ -7362,184 +9347,8 @@ class basic_memory {
   /// @throws validation_error for a missing scope, bad metadata or oversized input; provider or storage
   ///         errors from the policies. When it throws, nothing was stored.
   add_result add(std::span<const message> messages, const scope& s, const add_options& options = {}) {
-    return add_in(messages, s, options, {});
+    return add_messages(messages, s, options, {});
   }
-
- private:
-  /// add(); the pending adds `dequeue` (add_async entries these messages come from) leave the store's queue
-  /// in the same write batch, so a crash keeps both the memories and the dequeue or neither.
-  add_result add_in(std::span<const message> messages, const scope& s, const add_options& options,
-                    std::span<const std::string> dequeue) {
-    validate_add(messages, s, options, "add");
-
-    const extraction_context ctx{s, options.metadata};
-    const verbatim_extractor verbatim;
-    std::vector<fact> facts = options.infer ? std::vector<fact>(extractor_.extract(messages, ctx))
-                                            : verbatim.extract(messages, ctx);
-    std::erase_if(facts, [](const fact& f) { return is_blank(f.text); });
-    add_result result;
-    if (facts.empty()) {
-      if (!dequeue.empty()) commit_dequeue(dequeue);
-      return result;
-    }
-    for (auto& f : facts) validate_text(f.text, "add: extracted fact");
-
-    std::vector<std::string> fact_texts;
-    fact_texts.reserve(facts.size());
-    for (const auto& f : facts) fact_texts.push_back(f.text);
-    auto fact_vectors = embed_checked(fact_texts);
-    catch_up();  // change feed: apply other nodes' writes first
-    const auto pin = pin_region(s);  // partition cache: the scope stays loaded until the add returns
-    const auto neighbours = find_neighbours(s, fact_vectors);
-
-    std::vector<memory_action> actions = options.infer
-                                             ? std::vector<memory_action>(extractor_.decide(facts, neighbours, ctx))
-                                             : verbatim.decide(facts, neighbours, ctx);
-
-    // Embed every text an action brings that is not a fact's own text, before taking the write lock.
-    std::vector<std::string> extra_texts;
-    for (const auto& a : actions)
-      if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
-          std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
-          std::find(extra_texts.begin(), extra_texts.end(), a.text) == extra_texts.end())
-        extra_texts.push_back(a.text);
-    auto extra_vectors = embed_checked(extra_texts);
-    auto vector_for = [&](const std::string& text) -> const std::vector<float>& {
-      if (auto it = std::find(fact_texts.begin(), fact_texts.end(), text); it != fact_texts.end())
-        return fact_vectors[std::size_t(it - fact_texts.begin())];
-      return extra_vectors[std::size_t(std::find(extra_texts.begin(), extra_texts.end(), text) - extra_texts.begin())];
-    };
-
-    std::unique_lock lock(mtx_);
-    const auto now = utc_now();
-    const auto partitions = catalog_.select(s);
-    write_batch batch;
-    std::vector<std::pair<record, bool>> changed;  // (record after, is new) in batch order
-    std::vector<std::string> deleted;
-    std::unordered_set<std::string> touched;
-    std::vector<std::pair<std::string, std::string>> pending;  // (hash, text) added by this batch
-
-    for (const auto& a : actions) {
-      const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
-      auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
-      if (!a.skip_reason.empty()) {
-        skip(a.skip_reason);
-        continue;
-      }
-      switch (a.event) {
-        case event_kind::add: {
-          if (is_blank(a.text)) {
-            skip("empty text");
-            break;
-          }
-          if (a.text.size() > config_.limits.max_text_bytes || !detail::is_valid_utf8(a.text)) {
-            skip("text too long or not UTF-8");
-            break;
-          }
-          const auto hash = detail::md5_hex(a.text);
-          if (auto dup = find_duplicate(partitions, hash, a.text)) {
-            result.results.push_back({*dup, a.text, event_kind::none, std::nullopt});
-            break;
-          }
-          if (std::find(pending.begin(), pending.end(), std::pair{hash, a.text}) != pending.end()) break;
-          pending.emplace_back(hash, a.text);
-          record r;
-          r.id = make_uuid_v4();
-          r.memory = a.text;
-          r.hash = hash;
-          r.metadata = merged_metadata(options.metadata, from);
-          r.user_id = s.user_id;
-          r.agent_id = s.agent_id;
-          r.run_id = s.run_id;
-          r.role = from ? from->role : std::string("user");
-          r.actor_id = from ? from->actor_id : std::string();
-          r.created_at = r.updated_at = now;
-          r.embedding = vector_for(a.text);
-          r.expiration_date = options.expiration_date;
-          batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add,
-                                               now, std::nullopt, false, r.actor_id, r.role});
-          result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
-          touched.insert(r.id);
-          batch.upserts.push_back(r);
-          changed.emplace_back(std::move(r), true);
-          break;
-        }
-        case event_kind::update: {
-          auto target = target_in_scope(a.target_id, s);
-          if (!target) {
-            skip("no memory '" + a.target_id + "' in this scope");
-            break;
-          }
-          if (is_blank(a.text) || a.text.size() > config_.limits.max_text_bytes || !detail::is_valid_utf8(a.text)) {
-            skip("empty, too long or not UTF-8 text");
-            break;
-          }
-          if (!touched.insert(a.target_id).second) {
-            skip("memory '" + a.target_id + "' already changed by this add");
-            break;
-          }
-          record r = std::move(*target);
-          const std::string old = r.memory;
-          if (old == a.text) {
-            result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
-            break;
-          }
-          r.memory = a.text;
-          r.hash = detail::md5_hex(a.text);
-          r.updated_at = now;
-          r.embedding = vector_for(a.text);
-          if (from && !from->metadata.empty()) r.metadata.update(from->metadata);
-          batch.events.push_back(history_event{make_uuid_v4(), r.id, old, r.memory, event_kind::update,
-                                               r.created_at, now, false, r.actor_id, r.role});
-          result.results.push_back({r.id, r.memory, event_kind::update, old});
-          batch.upserts.push_back(r);
-          changed.emplace_back(std::move(r), false);
-          break;
-        }
-        case event_kind::del: {
-          auto target = target_in_scope(a.target_id, s);
-          if (!target) {
-            skip("no memory '" + a.target_id + "' in this scope");
-            break;
-          }
-          if (!touched.insert(a.target_id).second) {
-            skip("memory '" + a.target_id + "' already changed by this add");
-            break;
-          }
-          batch.erases.push_back(target->id);
-          batch.events.push_back(history_event{make_uuid_v4(), target->id, target->memory, std::nullopt,
-                                               event_kind::del, target->created_at, now, true, target->actor_id,
-                                               target->role});
-          result.results.push_back({target->id, target->memory, event_kind::del, std::nullopt});
-          deleted.push_back(target->id);
-          break;
-        }
-        case event_kind::none: {
-          if (a.target_id.empty()) break;
-          if (auto target = target_in_scope(a.target_id, s))
-            result.results.push_back({target->id, target->memory, event_kind::none, std::nullopt});
-          break;
-        }
-      }
-    }
-    batch.dequeued.assign(dequeue.begin(), dequeue.end());
-    if (batch.empty()) return result;
-    const auto ticket = stage(batch);  // the commit point: if it throws, the index and catalog are untouched
-    // change feed: a fact another node stored meanwhile was dropped by the store; report the stored one
-    if constexpr (change_feed_store<Store>) drop_feed_duplicates(changed, result);
-    for (const auto& id : deleted) unindex(id);
-    for (const auto& [r, is_new] : changed) {
-      if (is_new)
-        index_record(r);
-      else
-        reindex_record(r);
-    }
-    make_durable(lock, ticket);
-    return result;
-  }
-
- public:
-  // ---- two-phase add (add_async) -----------------------------------------------------------------------
 
   /// As add_async(messages, ...), for plain text (one user message).
   std::string add_async(std::string_view text, const scope& s, const add_options& options = {})
@@ -7563,22 +9372,8 @@ class basic_memory {
   std::string add_async(std::span<const message> messages, const scope& s, const add_options& options = {})
     requires pending_store<Store>
   {
-    validate_add(messages, s, options, "add_async");
-    start_async();
-    async_.queue.reserve();
-    pending_add p{make_uuid_v4(), s, std::vector<message>(messages.begin(), messages.end()), pending_options(options),
-                  format_iso8601(utc_now()), 0};
-    try {
-      write_batch b;
-      b.enqueued.push_back(p);
-      store_.apply(b);
-    } catch (...) {
-      async_.queue.unreserve();
-      throw;
-    }
-    auto id = p.id;
-    async_.queue.push_reserved(std::move(p));
-    return id;
+    rules_.add(messages, s, options, "add_async");
+    return async_.accept(s, messages, options, make_uuid_v4(), format_iso8601(utc_now()));
   }
 
   /// Waits until every accepted add_async entry has been processed (retries included) or kept as failed.
@@ -7586,21 +9381,21 @@ class basic_memory {
   flush_result flush()
     requires pending_store<Store>
   {
-    return async_.queue.wait_idle();
+    return async_.wait_idle();
   }
 
   /// The add_async entries kept as failed (also those found so in the store on open), oldest first.
   [[nodiscard]] std::vector<failed_add> failed_adds() const
     requires pending_store<Store>
   {
-    return async_.queue.failures();
+    return async_.failures();
   }
 
   /// add_async entries accepted and not yet processed (waiting, retrying or running); failed ones excluded.
   [[nodiscard]] std::size_t pending_adds() const
     requires pending_store<Store>
   {
-    return async_.queue.outstanding();
+    return async_.outstanding();
   }
 
   /// Gives every failed entry a fresh set of attempts (durably: its count is reset in the store) and queues it.
@@ -7608,21 +9403,7 @@ class basic_memory {
   std::size_t retry_failed()
     requires pending_store<Store>
   {
-    auto failed = async_.queue.remove_failed([](const failed_add&) { return true; });
-    if (failed.empty()) return 0;
-    std::unordered_set<std::string> ids;
-    for (const auto& f : failed) ids.insert(f.id);
-    write_batch b;
-    store_.for_each_pending([&](const pending_add& p) {
-      if (!ids.count(p.id)) return;
-      b.enqueued.push_back(p);
-      b.enqueued.back().attempts = 0;
-      b.enqueued.back().options.erase("last_error");
-    });
-    store_.apply(b);
-    start_async();
-    for (auto& p : b.enqueued) async_.queue.push(std::move(p));
-    return b.enqueued.size();
+    return async_.retry_failed();
   }
 
   /// Removes a failed entry from the store's queue for good (its messages are dropped).
@@ -7630,59 +9411,39 @@ class basic_memory {
   bool discard_failed(std::string_view id)
     requires pending_store<Store>
   {
-    if (async_.queue.remove_failed([&](const failed_add& f) { return f.id == id; }).empty()) return false;
-    write_batch b;
-    b.dequeued.emplace_back(id);
-    store_.apply(b);
-    return true;
+    return async_.discard_failed(id);
   }
 
   /// Changes a memory's text (and optionally its metadata): keeps created_at, bumps updated_at, re-embeds,
   /// records an UPDATE event. @returns the record after the change. @throws not_found, validation_error.
   record update(std::string_view id, std::string_view text, const update_options& options = {}) {
-    validate_text(text, "update: text");
-    if (is_blank(text)) throw validation_error("update: text is empty");
-    if (options.metadata) validate_metadata(*options.metadata, "update");
-    if (options.expiration_date && !options.expiration_date->empty())
-      (void)parse_expiration_day(*options.expiration_date);
+    rules_.update(text, options);
     const std::string t(text);
-    auto vec = embed_checked(std::span<const std::string>(&t, 1));
-    catch_up();  // change feed: apply other nodes' writes first
-
+    auto vec = detail::embed_checked(embedder_, std::span<const std::string>(&t, 1));
+    catch_up();
     std::unique_lock lock(mtx_);
-    auto current = existing(id, "update");
-    record r = *current;
-    r.memory = t;
-    r.hash = detail::md5_hex(t);
-    r.updated_at = utc_now();
-    r.embedding = std::move(vec.front());
-    if (options.metadata) r.metadata = *options.metadata;
-    if (options.expiration_date)
-      r.expiration_date = options.expiration_date->empty() ? std::nullopt : options.expiration_date;
-    write_batch batch;
-    batch.upserts.push_back(r);
-    batch.events.push_back(history_event{make_uuid_v4(), r.id, current->memory, r.memory, event_kind::update,
-                                         r.created_at, r.updated_at, false, r.actor_id, r.role});
-    const auto ticket = stage(batch);
-    if (lazy_)
+    auto plan = detail::plan_update(existing(id, "update"), t, std::move(vec.front()), options, utc_now());
+    const auto ticket = commit_.stage(store_, plan.batch);
+    const record& r = plan.changed.front().first;
+    if (cache_.enabled())
       refresh_cached(r);  // partition cache: indexed only when a loaded scope selects it
     else
-      reindex_record(r);
-    make_durable(lock, ticket);
+      reindex_one(r);
+    commit_.make_durable(store_, lock, ticket);
     return r;
   }
 
   /// Deletes one memory, recording a DELETE event (its history stays readable). @throws not_found.
   void delete_memory(std::string_view id) {
-    catch_up();  // change feed: apply other nodes' writes first
+    catch_up();
     std::unique_lock lock(mtx_);
-    auto current = existing(id, "delete");
+    const auto current = existing(id, "delete");
     write_batch batch;
-    batch.erases.push_back(current->id);
-    batch.events.push_back(deletion_event(*current));
-    const auto ticket = stage(batch);
-    unindex(current->id);
-    make_durable(lock, ticket);
+    batch.erases.push_back(current.id);
+    batch.events.push_back(detail::deletion_event(current));
+    const auto ticket = commit_.stage(store_, batch);
+    unindex_one(current.id);
+    commit_.make_durable(store_, lock, ticket);
   }
 
   /// Deletes every memory that scope `s` selects and `filter` matches (default: all of the scope), and nothing
@@ -7690,21 +9451,19 @@ class basic_memory {
   /// @throws validation_error when `s` is empty (reset() is the explicit way to wipe everything).
   std::size_t delete_all(const scope& s, const filter_expr& filter = {}) {
     validate_scope(s, "delete_all");
-    catch_up();  // change feed: apply other nodes' writes first
-    const auto pin = pin_region(s);
+    catch_up();
+    const auto pin = pin_scope(s, &store_);
     std::unique_lock lock(mtx_);
     write_batch batch;
-    for (const auto p : select_partitions(&s, filter))
-      catalog_.for_each_slot(p, [&](slot_id slot) {
-        if (filter.empty() || columns_.matches(filter, slot)) batch.erases.push_back(catalog_.id_of(slot));
-      });
+    derived_.for_each_admitted(derived_.select_partitions(&s, filter), filter, false, 0,
+                               [&](slot_id slot) { batch.erases.push_back(derived_.id_of(slot)); });
     if (batch.erases.empty()) return 0;
     std::sort(batch.erases.begin(), batch.erases.end());
     for (const auto& id : batch.erases)
-      if (auto r = store_.get(id)) batch.events.push_back(deletion_event(*r));
-    const auto ticket = stage(batch);
-    for (const auto& id : batch.erases) unindex(id);
-    make_durable(lock, ticket);
+      if (auto r = store_.get(id)) batch.events.push_back(detail::deletion_event(*r));
+    const auto ticket = commit_.stage(store_, batch);
+    for (const auto& id : batch.erases) unindex_one(id);
+    commit_.make_durable(store_, lock, ticket);
     return batch.erases.size();
   }
 
@@ -7712,32 +9471,19 @@ class basic_memory {
   void reset() {
     std::unique_lock lock(mtx_);
     store_.clear();
-    index_.clear();
-    catalog_.clear();
-    columns_.clear();
-    keyword_.clear();
-    expiry_.clear();
-    expiring_.clear();
-    access_.clear();
-    if constexpr (access_count_store<Store>) {
-      std::lock_guard al(access_mtx_);
-      access_pending_.clear();  // their memories are gone
-    }
-    // partition cache: the loaded scopes stay loaded (and complete: they hold nothing now)
-    slot_bytes_.clear();
-    cache_bytes_.store(regions_.size() * region_overhead, std::memory_order_relaxed);
+    derived_.clear();
+    access_.clear();  // their memories are gone, written counts and gathered hits alike
+    cache_.emptied();  // partition cache: the loaded scopes stay loaded (and complete: they hold nothing now)
   }
 
   // ---- reading ----------------------------------------------------------------------------------------
 
-  /// The memories of scope `s` matching options.filter closest in meaning to `query`, best first.
-  /// @throws validation_error for an empty scope or query, or a limit of 0 or above max_limit.
+  /// The memories of scope `s` matching options.filter closest in meaning to `query`, best first. An empty
+  /// `s` with a filter that names its scopes (see search(query, options)) searches the scopes the filter names.
+  /// @throws validation_error for a missing scope or an empty query, or a limit of 0 or above max_limit.
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const scope& s,
                                                const search_options& options = {}) const {
-    validate_scope(s, "search");
-    auto out = search_in(query, &s, options);
-    note_access(out);
-    return out;
+    return search_scopes(query, detail::scope_or_filter(s, options.filter, "search"), options);
   }
 
   /// As above, the scope given by the filter's own user_id / agent_id / run_id predicates (Mem0's v2 form):
@@ -7745,161 +9491,36 @@ class basic_memory {
   /// @throws validation_error when options.filter does not name a scope (see filter_names_scope), as a
   ///         missing scope is everywhere else.
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const search_options& options) const {
-    require_filter_scope(options.filter, "search");
-    auto out = search_in(query, nullptr, options);
-    note_access(out);
-    return out;
+    detail::require_filter_scope(options.filter, "search");
+    return search_scopes(query, nullptr, options);
   }
 
- private:
-  std::vector<search_hit> search_in(std::string_view query, const scope* s, const search_options& options) const {
-    validate_text(query, "search: query");
-    if (is_blank(query)) throw validation_error("search: query is empty");
-    if (options.limit == 0 || options.limit > config_.limits.max_limit)
-      throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
-                             std::to_string(config_.limits.max_limit) + ")");
-    validate_weights(options.weights);
-    const std::string q(query);
-    const bool use_vectors = options.mode != search_mode::keyword;
-    const bool use_keywords = options.mode != search_mode::semantic;
-    const auto qv = use_vectors ? embed_checked(std::span<const std::string>(&q, 1)) : std::vector<std::vector<float>>{};
-    catch_up();  // change feed: apply other nodes' writes first
-    const auto pin = pin_region(s ? *s : scope{});  // partition cache: no scope loads every scope
-
-    std::shared_lock lock(mtx_);
-    const auto partitions = select_partitions(s, options.filter);
-    std::vector<search_hit> out;
-    if (partitions.empty()) return out;
-    const auto now = utc_now();
-    const auto today = utc_day(now);
-    const bool hide = !options.show_expired && !expiring_.empty();
-    const auto& w = options.weights;
-    // A plain semantic search needs exactly `limit` hits; anything that reorders needs a pool to reorder.
-    const bool plain = options.mode == search_mode::semantic && !w.has_extra_terms() && !config_.rerank;
-    const std::size_t pool = plain ? options.limit : std::max<std::size_t>(options.limit * 3, 50);
-
-    std::vector<index_hit> semantic;
-    if (use_vectors)
-      semantic = options.filter.empty() && !hide
-                     ? index_.search(qv.front(), pool, partitions, static_cast<const slot_bitmap*>(nullptr))
-                     : filtered_search(qv.front(), options, pool, partitions, hide, today);
-
-    struct candidate {
-      slot_id slot;
-      rank_signals signals;
-    };
-    std::vector<candidate> cands;
-    cands.reserve(semantic.size() + (use_keywords ? pool : 0));
-    for (std::size_t i = 0; i < semantic.size(); ++i)
-      cands.push_back({semantic[i].slot, rank_signals{.cosine = semantic[i].score, .semantic_rank = i + 1}});
-
-    float max_bm25 = 0.0f;
-    if (use_keywords) {
-      auto matches = keyword_.score_all(q, partitions, [&](slot_id slot) { return admits(options.filter, hide, today, slot); });
-      std::sort(matches.begin(), matches.end(), better_hit);
-      if (!matches.empty()) max_bm25 = matches.front().score;
-      // (slot, rank) of every keyword match, to find the BM25 of semantic candidates
-      std::vector<std::pair<slot_id, std::uint32_t>> rank_of(matches.size());
-      for (std::size_t i = 0; i < matches.size(); ++i) rank_of[i] = {matches[i].slot, static_cast<std::uint32_t>(i)};
-      std::sort(rank_of.begin(), rank_of.end());
-      for (auto& c : cands) {
-        auto it = std::lower_bound(rank_of.begin(), rank_of.end(), std::pair<slot_id, std::uint32_t>{c.slot, 0});
-        if (it != rank_of.end() && it->first == c.slot) {
-          c.signals.bm25 = matches[it->second].score;
-          c.signals.keyword_rank = it->second + 1;
-        }
-      }
-      // keyword matches the semantic pool missed are candidates too; their cosines are computed exactly
-      slot_bitmap missing;
-      std::size_t added = 0;
-      const std::size_t first_new = cands.size();
-      for (std::size_t i = 0; i < matches.size() && i < pool; ++i) {
-        if (use_vectors && std::any_of(semantic.begin(), semantic.end(), [&](const index_hit& h) { return h.slot == matches[i].slot; }))
-          continue;
-        cands.push_back({matches[i].slot, rank_signals{.bm25 = matches[i].score, .keyword_rank = i + 1}});
-        missing.set(matches[i].slot);
-        ++added;
-      }
-      if (use_vectors && added) {
-        for (const auto& h : index_.search(qv.front(), added, partitions, &missing))
-          for (std::size_t i = first_new; i < cands.size(); ++i)
-            if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
-      }
-    }
-
-    // records are fetched once: for every candidate when the extra terms need them, else for the hits only
-    std::vector<std::optional<record>> recs(cands.size());
-    std::vector<std::pair<score_details, std::size_t>> scored;
-    scored.reserve(cands.size());
-    for (std::size_t i = 0; i < cands.size(); ++i) {
-      auto& sig = cands[i].signals;
-      if (w.has_extra_terms()) {
-        recs[i] = store_.get(catalog_.id_of(cands[i].slot));
-        if (!recs[i]) continue;
-        sig.recency = recency_score(recs[i]->updated_at, now, w.recency_half_life_days);
-        sig.importance = importance_score(recs[i]->metadata, w.importance_key);
-        sig.access = access_score(access_[cands[i].slot].load(std::memory_order_relaxed), w.access_saturation);
-      }
-      scored.emplace_back(fuse_scores(sig, options.mode, w, max_bm25), i);
-    }
-    std::sort(scored.begin(), scored.end(), [&](const auto& a, const auto& b) {
-      // Ties by id, not slot: slots depend on load order, so results stay the same across reopen and import.
-      if (a.first.final != b.first.final) return a.first.final > b.first.final;
-      return catalog_.id_of(cands[a.second].slot) < catalog_.id_of(cands[b.second].slot);
-    });
-
-    const std::size_t keep = config_.rerank ? pool : options.limit;
-    out.reserve(std::min(keep, scored.size()));
-    for (const auto& [d, i] : scored) {
-      if (out.size() == keep) break;
-      if (options.threshold && d.final < *options.threshold) continue;
-      auto r = recs[i] ? std::move(recs[i]) : store_.get(catalog_.id_of(cands[i].slot));
-      if (!r) continue;
-      out.push_back(search_hit{std::move(*r), d.final, options.explain ? std::optional<score_details>(d) : std::nullopt});
-    }
-    if (config_.rerank) {
-      out = config_.rerank(query, std::move(out));
-      if (out.size() > options.limit) out.resize(options.limit);
-    }
-    return out;
-  }
-
- public:
   /// The memory with this id, or std::nullopt when there is none (never throws for an unknown id).
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
-    catch_up();  // change feed: apply other nodes' writes first
-    if (lazy_) return store_.get(id);  // partition cache: the store is the truth, loaded or not
+    catch_up();
+    if (cache_.enabled()) return store_.get(id);  // partition cache: the store is the truth, loaded or not
     std::shared_lock lock(mtx_);
-    if (!catalog_.slot_of(id)) return std::nullopt;
+    if (!derived_.slot_of(id)) return std::nullopt;
     return store_.get(id);
   }
 
-  /// The memories scope `s` selects that options.filter matches, oldest first (ties by id).
-  /// @throws validation_error for an empty scope.
+  /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
+  /// filter that names its scopes lists the scopes the filter names.
+  /// @throws validation_error for a missing scope.
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
-    validate_scope(s, "get_all");
-    catch_up();  // change feed: apply other nodes' writes first
-    const auto pin = pin_region(s);
-    std::shared_lock lock(mtx_);
-    return collect(select_partitions(&s, options.filter), options.limit, options.filter, options.show_expired);
+    return list_scopes(detail::scope_or_filter(s, options.filter, "get_all"), options);
   }
 
   /// As above, the scope given by the filter's own scope predicates (see search(query, options)).
   /// @throws validation_error when options.filter does not name a scope.
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
-    require_filter_scope(options.filter, "get_all");
-    catch_up();  // change feed: apply other nodes' writes first
-    const auto pin = pin_region(scope{});  // partition cache: every scope
-    std::shared_lock lock(mtx_);
-    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
+    detail::require_filter_scope(options.filter, "get_all");
+    return list_scopes(nullptr, options);
   }
 
   /// Every memory of every scope (that options.filter matches), oldest first: for export and administration.
   [[nodiscard]] std::vector<record> get_all(all_scopes_t, const get_all_options& options = {}) const {
-    catch_up();  // change feed: apply other nodes' writes first
-    const auto pin = pin_region(scope{});  // partition cache: every scope
-    std::shared_lock lock(mtx_);
-    return collect(select_partitions(nullptr, options.filter), options.limit, options.filter, options.show_expired);
+    return list_scopes(nullptr, options);
   }
 
   /// The changes of one memory id, oldest first; empty for an id that never existed.
@@ -7907,12 +9528,12 @@ class basic_memory {
 
   /// Number of memories held.
   [[nodiscard]] std::size_t size() const {
-    catch_up();  // change feed: apply other nodes' writes first
-    if constexpr (requires { { store_.size() } -> std::convertible_to<std::size_t>; })
-      if (lazy_) return store_.size();  // partition cache: counted by the store, not loaded
-    const auto pin = pin_region(scope{});  // partition cache without a store count: every scope
+    catch_up();
+    if constexpr (counted_store<Store>)
+      if (cache_.enabled()) return store_.size();  // partition cache: counted by the store, not loaded
+    const auto pin = pin_scope(scope{}, nullptr);  // partition cache without a store count: every scope
     std::shared_lock lock(mtx_);
-    return catalog_.size();
+    return derived_.size();
   }
 
   [[nodiscard]] const Embedder& embedder() const noexcept { return embedder_; }
@@ -7920,580 +9541,41 @@ class basic_memory {
   /// The extractor (e.g. to read an llm_extractor's call statistics).
   [[nodiscard]] const Extractor& extractor() const noexcept { return extractor_; }
   [[nodiscard]] const memory_config& config() const noexcept { return config_; }
+  /// The index (to read its statistics, or wait for its background work).
+  [[nodiscard]] const Index& index() const noexcept { return derived_.index(); }
 
- private:
-  static bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+  // ---- upkeep -----------------------------------------------------------------------------------------
 
-  void validate_text(std::string_view text, const std::string& what) const {
-    if (text.size() > config_.limits.max_text_bytes)
-      throw validation_error(what + " is " + std::to_string(text.size()) + " bytes; at most " +
-                             std::to_string(config_.limits.max_text_bytes) + " are allowed");
-    if (!detail::is_valid_utf8(text)) throw validation_error(what + " is not valid UTF-8");
-  }
-
-  void validate_metadata(const nlohmann::json& m, std::string_view op) const {
-    if (!m.is_object())
-      throw validation_error(std::string(op) + ": metadata must be a JSON object, got " + m.type_name());
-    for (const char* key : {"user_id", "agent_id", "run_id", "actor_id", "role"})
-      if (m.contains(key))
-        throw validation_error(std::string(op) + ": metadata must not contain '" + key +
-                               "': identity comes from the scope and the messages, never from metadata");
-    std::string dumped;
-    try {
-      dumped = m.dump();
-    } catch (const nlohmann::json::exception& e) {
-      throw validation_error(std::string(op) + ": metadata is not serialisable: " + e.what());
-    }
-    if (dumped.size() > config_.limits.max_metadata_bytes)
-      throw validation_error(std::string(op) + ": metadata is " + std::to_string(dumped.size()) +
-                             " bytes; at most " + std::to_string(config_.limits.max_metadata_bytes) + " are allowed");
-  }
-
-  static nlohmann::json merged_metadata(const nlohmann::json& base, const fact* from) {
-    nlohmann::json m = base.is_object() ? base : nlohmann::json::object();
-    if (from && from->metadata.is_object()) m.update(from->metadata);
-    return m;
-  }
-
-  std::vector<std::vector<float>> embed_checked(std::span<const std::string> texts) const {
-    if (texts.empty()) return {};
-    auto v = detail::embed_all(embedder_, texts);
-    if (v.size() != texts.size())
-      throw error("embedder returned " + std::to_string(v.size()) + " vectors for " + std::to_string(texts.size()) +
-                  " texts");
-    for (const auto& x : v)
-      if (x.size() != embedder_.dimension()) throw dimension_mismatch(embedder_.dimension(), x.size(), "embedder");
-    return v;
-  }
-
-  std::vector<std::vector<existing_memory>> find_neighbours(const scope& s,
-                                                            const std::vector<std::vector<float>>& vectors) const {
-    std::vector<std::vector<existing_memory>> out(vectors.size());
-    std::shared_lock lock(mtx_);
-    const auto partitions = catalog_.select(s);
-    if (partitions.empty()) return out;
-    const auto today = utc_day(utc_now());
-    const search_options unfiltered;
-    for (std::size_t i = 0; i < vectors.size(); ++i) {
-      // expired memories are hidden from the extractor too: a fact said again is stored again
-      const auto hits = expiring_.empty() ? index_.search(vectors[i], config_.neighbours, partitions,
-                                                       static_cast<const slot_bitmap*>(nullptr))
-                                       : filtered_search(vectors[i], unfiltered, config_.neighbours, partitions, true, today);
-      for (const auto& h : hits) {
-        if (auto r = store_.get(catalog_.id_of(h.slot)))
-          out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
-      }
-    }
-    return out;
-  }
-
-  std::optional<std::string> find_duplicate(const std::vector<partition_id>& partitions, const std::string& hash,
-                                            const std::string& text) const {
-    const auto today = utc_day(utc_now());
-    for (const auto p : partitions)
-      for (const auto slot : catalog_.with_hash(p, hash)) {
-        if (!expiring_.empty() && is_expired(expiry_[slot], today)) continue;  // an expired memory is no reason to forget
-        const auto& id = catalog_.id_of(slot);
-        if (auto r = store_.get(id); r && r->memory == text) return id;
-      }
-    return std::nullopt;
-  }
-
-  /// The record `id` if it exists and scope `s` selects it (an extractor cannot reach outside the scope).
-  std::optional<record> target_in_scope(const std::string& id, const scope& s) const {
-    if (id.empty() || !catalog_.slot_of(id)) return std::nullopt;
-    auto r = store_.get(id);
-    if (!r || !s.selects(r->scope())) return std::nullopt;
-    return r;
-  }
-
-  std::optional<record> existing(std::string_view id, std::string_view op) const {
-    if (lazy_) {  // partition cache: the memory's scope may not be loaded
-      if (auto r = store_.get(id)) return r;
-    } else if (catalog_.slot_of(id))
-      if (auto r = store_.get(id)) return r;
-    throw not_found(std::string(op) + ": no memory with id '" + std::string(id) + "'");
-  }
-
-  static history_event deletion_event(const record& r) {
-    return history_event{make_uuid_v4(), r.id,     r.memory, std::nullopt, event_kind::del,
-                         r.created_at,   utc_now(), true,     r.actor_id,   r.role};
-  }
-
-  std::vector<record> collect(const std::vector<partition_id>& partitions, std::size_t limit,
-                              const filter_expr& filter, bool show_expired) const {
-    std::vector<record> out;
-    const bool hide = !show_expired && !expiring_.empty();
-    const auto today = utc_day(utc_now());
-    for (const auto p : partitions)
-      catalog_.for_each_slot(p, [&](slot_id slot) {
-        if (hide && is_expired(expiry_[slot], today)) return;
-        if (!filter.empty() && !columns_.matches(filter, slot)) return;
-        if (auto r = store_.get(catalog_.id_of(slot))) out.push_back(std::move(*r));
-      });
-    std::sort(out.begin(), out.end(), [](const record& a, const record& b) {
-      return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
-    });
-    if (limit && out.size() > limit) out.resize(limit);
-    return out;
-  }
-
-  void index_record(const record& r) { index_record(r, keyword_, r.embedding); }
-  /// As above, the text going to `keywords` (keyword_index, or a keyword_index::bulk_loader when opening) and the
-  /// vector being `vector` (the store's, when opening).
-  template <class Keywords>
-  void index_record(const record& r, Keywords& keywords, std::span<const float> vector) {
-    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
-    const auto slot = catalog_.attach(r.id, p, r.hash);
-    index_.add(slot, p, vector);
-    columns_.assign(slot, r);
-    keywords.add(slot, p, r.memory);
-    while (access_.size() <= slot) access_.emplace_back(0u);
-    access_[slot].store(0, std::memory_order_relaxed);
-    set_expiry(slot, r);
-    if (lazy_) account(slot, r);
-  }
-  void reindex_record(const record& r) {
-    const auto slot = *catalog_.slot_of(r.id);
-    catalog_.rehash(slot, r.hash);
-    index_.update(slot, r.embedding);
-    columns_.assign(slot, r);
-    keyword_.update(slot, r.memory);
-    set_expiry(slot, r);
-    if (lazy_) account(slot, r);
-  }
-  void unindex(const std::string& id) {
-    if (auto slot = catalog_.slot_of(id)) unindex_slot(*slot);
-  }
-  void unindex_slot(slot_id slot) {
-    index_.remove(slot);
-    catalog_.detach(slot);
-    columns_.erase(slot);
-    keyword_.remove(slot);
-    expiring_.erase(slot);
-    expiry_[slot] = never_expires;
-    if (lazy_) account(slot, std::nullopt);
-  }
-  void set_expiry(slot_id slot, const record& r) {
-    if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
-    const auto day = r.expiration_date ? parse_expiration_day(*r.expiration_date) : never_expires;
-    if (day == never_expires)
-      expiring_.erase(slot);
-    else
-      expiring_.insert(slot);
-    expiry_[slot] = day;
-  }
-  /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
-  bool admits(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
-    if (hide_expired && is_expired(expiry_[slot], today)) return false;
-    return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
-  }
-
-  // ---- filters ------------------------------------------------------------------------------------------
-
-  static void require_filter_scope(const filter_expr& f, std::string_view op) {
-    if (!filter_names_scope(f))
-      throw validation_error(std::string(op) +
-                             ": a scope is required: pass one, or name user_id, agent_id or run_id in the filter "
-                             "with eq or in (in every OR branch)");
-  }
-
-  /// The partitions scope `s` selects (every partition when null) that `f` may match.
-  std::vector<partition_id> select_partitions(const scope* s, const filter_expr& f) const {
-    std::vector<partition_id> out;
-    if (s) {
-      out = catalog_.select(*s);
-    } else {
-      out.resize(catalog_.partition_count());
-      for (std::size_t p = 0; p < out.size(); ++p) out[p] = static_cast<partition_id>(p);
-    }
-    if (!f.empty())
-      std::erase_if(out, [&](partition_id p) { return filter_scope_may_match(f, catalog_.scope_of(p)) == filter_tri::no; });
-    return out;
-  }
-
-  /// Top-k among the slots of `partitions` that the filter matches. Pre-filter compiles the filter to a bitmap
-  /// (over the scope's slots, or over every slot when the scope holds at least a quarter of them); post-filter
-  /// searches with a growing k and keeps matching hits until `limit` are found or the partitions are exhausted.
-  /// Both return exactly the best `limit` matching slots (ties by slot).
-  std::vector<index_hit> filtered_search(const std::vector<float>& q, const search_options& options, std::size_t limit,
-                                         const std::vector<partition_id>& partitions, bool hide_expired,
-                                         std::int32_t today) const {
-    std::size_t total = 0;
-    for (const auto p : partitions) total += catalog_.partition_size(p);
-    if (total == 0) return {};
-    const bool dense = total * 4 >= catalog_.slot_capacity();
-    std::vector<slot_id> slots;
-    if (!dense) {
-      for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
-      std::sort(slots.begin(), slots.end());
-    }
-    auto strategy = options.strategy;
-    double selectivity = 0.5;
-    if (strategy == filter_strategy::automatic) {
-      constexpr std::size_t small = 1024, samples = 256;
-      if (total <= small) {
-        strategy = filter_strategy::pre_filter;
-      } else {
-        std::size_t seen = 0, hits = 0;
-        const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
-        for (std::size_t i = 0; i < samples; ++i) {
-          const auto at = i * range / samples;
-          const slot_id slot = dense ? static_cast<slot_id>(at) : slots[at];
-          if (dense && (!columns_.contains(slot) ||
-                        !std::binary_search(partitions.begin(), partitions.end(), catalog_.partition_of(slot))))
-            continue;
-          ++seen;
-          hits += admits(options.filter, hide_expired, today, slot) ? 1 : 0;
-        }
-        selectivity = (double(hits) + 1.0) / (double(seen) + 2.0);
-        // Pre-filtering pays for evaluating every candidate and for an unpredictable skip per row; it wins
-        // clearly below ~10% and loses to one unfiltered scan from about a third (bench/filter_bench.cpp).
-        strategy = selectivity < 0.3 ? filter_strategy::pre_filter : filter_strategy::post_filter;
-      }
-    }
-    if (strategy == filter_strategy::pre_filter) {
-      auto candidates = dense ? columns_.select(options.filter) : columns_.select(options.filter, slots);
-      if (hide_expired)
-        for (const auto slot : expiring_)
-          if (is_expired(expiry_[slot], today)) candidates.reset(slot);
-      if (candidates.empty()) return {};
-      return index_.search(q, limit, partitions, &candidates);
-    }
-    std::size_t k = std::min(total, std::max(limit * 2, std::size_t(double(limit) / selectivity * 1.5) + 1));
-    while (true) {
-      const auto hits = index_.search(q, k, partitions, static_cast<const slot_bitmap*>(nullptr));
-      std::vector<index_hit> out;
-      for (const auto& h : hits) {
-        if (!admits(options.filter, hide_expired, today, h.slot)) continue;
-        out.push_back(h);
-        if (out.size() == limit) return out;
-      }
-      if (hits.size() < k || k >= total) return out;
-      k = std::min(total, k * 4);
-    }
-  }
-
-  /// Stores with a two-phase commit (file_store's append + sync) let writers share fsyncs: the batch is
-  /// appended and applied under the write lock, and its durability awaited after the lock is released.
-  static constexpr bool two_phase_store = requires(Store& st, const write_batch& b, std::uint64_t t) {
-    { st.append(b) } -> std::convertible_to<std::uint64_t>;
-    st.sync(t);
-  };
-
-  /// Commits `b` in the store while the write lock is held; @returns the ticket make_durable() waits for.
-  std::uint64_t stage(const write_batch& b) {
-    if constexpr (two_phase_store) {
-      return store_.append(b);
-    } else if constexpr (change_feed_store<Store>) {
-      feed_duplicates_ = store_.apply(b);  // change feed: see drop_feed_duplicates
-      return 0;
-    } else {
-      store_.apply(b);
-      return 0;
-    }
-  }
-
-  /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers may see a
-  /// change a moment before it is durable; a call never returns before its own change is.
-  void make_durable(std::unique_lock<std::shared_mutex>& lock, std::uint64_t ticket) {
-    if constexpr (two_phase_store) {
-      lock.unlock();
-      store_.sync(ticket);
-    } else {
-      (void)lock;
-      (void)ticket;
-    }
-  }
-
-  void open() {
-    if (index_.dimension() != embedder_.dimension())
-      throw dimension_mismatch(embedder_.dimension(), index_.dimension(), "basic_memory: index vs embedder");
-    if constexpr (requires { store_.bind(store_identity{}); })
-      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
-    keyword_ = keyword_index(config_.bm25);
-    // change feed: the position before reading, so that nothing written meanwhile is missed
-    if constexpr (change_feed_store<Store>) feed_position_ = store_.change_position();
-    if (config_.partition_cache_bytes > 0) {
-      if constexpr (!scope_loading_store<Store>)
-        throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +
-                               " needs a store that can load one scope (engram::scope_loading_store: "
-                               "for_each_in_scope, scope_selection_version); use 0 with this store");
-      lazy_ = true;  // partition cache: nothing is indexed until a scope is used
-      resume_pending();
-      return;
-    }
-    hold_index_training(true);  // index snapshot hook, step 1 (see restore_index_snapshot)
-    rebuild_index();
-    load_access_counts(scope{});
-    restore_index_snapshot();   // index snapshot hook, step 2
-    hold_index_training(false);
-    resume_pending();
-  }
-
-  // ---- change feed (stores shared by several nodes, e.g. postgres_store) ---------------------------------
-
-  /// Brings the index and catalog up to date with the records other nodes changed since the last poll, under
-  /// the write lock: each changed id is re-read from the store (indexed, re-indexed or dropped), "*" reloads
-  /// everything. A no-op for stores without a feed, and two atomic loads when nothing is pending. Reads call
-  /// it too, so it casts away const: a basic_memory over a change-feed store must not be a const object.
-  void catch_up() const {
-    if constexpr (change_feed_store<Store>) {
-      if (!store_.changes_pending()) return;
-      auto& self = const_cast<basic_memory&>(*this);
-      std::unique_lock lock(self.mtx_);
-      if (!store_.changes_pending()) return;  // another thread caught up meanwhile
-      std::vector<std::string> ids;
-      bool everything = false;
-      // The new position is kept only once every change it covers is applied: if the store fails part way
-      // (a dropped connection in store_.get), the next poll reports the same changes again.
-      std::uint64_t next = 0;
-      try {
-        next = store_.poll_changes(feed_position_, [&](const std::string& id) {
-          if (id == "*") everything = true;
-          else ids.push_back(id);
-        });
-        self.apply_feed(ids, everything);
-      } catch (...) {
-        self.feed_interrupted_ = lazy_;  // partition cache: cut off from the store; re-validate once it answers
-        throw;
-      }
-      self.feed_position_ = next;
-    }
-  }
-
-  /// catch_up's second half, under the write lock: applies the ids (or "*") one poll reported.
-  void apply_feed(std::vector<std::string>& ids, bool everything) {
-    if constexpr (change_feed_store<Store>) {
-      // partition cache: after a feed gap or an outage, reload only the loaded scopes whose version moved
-      if (lazy_ && (everything || feed_interrupted_)) {
-        revalidate_locked();
-        feed_interrupted_ = false;
-        if (everything) return;
-      }
-      if (everything) {
-        index_.clear();
-        catalog_.clear();
-        columns_.clear();
-        keyword_.clear();
-        expiry_.clear();
-        expiring_.clear();
-        access_.clear();
-        rebuild_index();
-        load_access_counts(scope{});
-        return;
-      }
-      std::sort(ids.begin(), ids.end());
-      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-      for (const auto& id : ids) {
-        auto r = store_.get(id);
-        if (!r) {
-          unindex(id);
-        } else if (r->embedding.size() != embedder_.dimension()) {
-          continue;  // not indexable here (imported without a vector): left to the node that embeds it
-        } else if (catalog_.slot_of(id)) {
-          reindex_record(*r);
-        } else if (!lazy_ || covered(r->scope())) {  // partition cache: scopes not loaded are read on first use
-          index_record(*r);
-        }
-      }
-    }
-  }
-
-  /// After add() staged its batch: the new records the store dropped as duplicates of records another node
-  /// added meanwhile are not indexed, and the add reports the stored record (event none) instead.
-  void drop_feed_duplicates(std::vector<std::pair<record, bool>>& changed, add_result& result) {
-    for (const auto& d : feed_duplicates_) {
-      std::erase_if(changed, [&](const auto& c) { return c.first.id == d.dropped_id; });
-      for (auto& e : result.results)
-        if (e.id == d.dropped_id) {
-          e.id = d.existing_id;
-          e.event = event_kind::none;
-        }
-    }
-    feed_duplicates_.clear();
-  }
-
-  /// Calls f(const record&, std::span<const float> vector) for every stored record: through the store's
-  /// for_each_vector when it has one (no copy; file_store reads snapshot vectors in place), else for_each.
-  template <class F>
-  void for_each_stored(F&& f) const {
-    if constexpr (requires { store_.for_each_vector([](const record&, std::span<const float>) {}); })
-      store_.for_each_vector(f);
-    else
-      store_.for_each([&](const record& r) { f(r, std::span<const float>(r.embedding)); });
-  }
-
-  /// Indexes every record of the store (opening). The keyword index is built on a second thread meanwhile
-  /// when the store is large; partitions, catalog and expiry arrays are sized once from a counting pass.
-  void rebuild_index() {
-    std::size_t expected = 0;
-    if constexpr (requires { { store_.size() } -> std::convertible_to<std::size_t>; }) expected = store_.size();
-    catalog_.reserve(expected);
-    expiry_.reserve(expected);
-    // Size the partitions first, so a large store is indexed without repeated grow-and-copy.
-    if constexpr (requires(Index& i, partition_id p, std::size_t n) { i.reserve(p, n); }) {
-      std::vector<std::size_t> counts;  // by partition
-      for_each_stored([&](const record& r, std::span<const float>) {
-        const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
-        if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
-        ++counts[p];
-      });
-      for (std::size_t p = 0; p < counts.size(); ++p) index_.reserve(static_cast<partition_id>(p), counts[p]);
-    }
-    constexpr std::size_t background_keywords_from = 20000;  // below, a thread costs more than it saves
-    std::vector<record> missing;  // records stored without a vector (imported text): embedded now
-    {
-      keyword_index::bulk_loader keywords(keyword_,
-                                          expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
-      for_each_stored([&](const record& r, std::span<const float> vector) {
-        if (vector.empty()) {
-          missing.push_back(r);
-          return;
-        }
-        if (vector.size() != embedder_.dimension())
-          throw dimension_mismatch(embedder_.dimension(), vector.size(), "store record '" + r.id + "'");
-        index_record(r, keywords, vector);
-      });
-      keywords.finish();
-    }
-    embed_missing(missing);
-  }
-
-  /// Embeds records stored without a vector (imported text), stores the vectors in one batch and indexes them.
-  void embed_missing(std::vector<record>& missing) {
-    if (missing.empty()) return;
-    std::vector<std::string> texts;
-    for (const auto& r : missing) texts.push_back(r.memory);
-    auto vectors = embed_checked(texts);
-    write_batch batch;
-    for (std::size_t i = 0; i < missing.size(); ++i) {
-      missing[i].embedding = std::move(vectors[i]);
-      batch.upserts.push_back(missing[i]);
-    }
-    store_.apply(batch);
-    for (const auto& r : missing) index_record(r);
-  }
-
-  // ---- index snapshot hook ------------------------------------------------------------------------------
-  // When the Index can save and restore its trained state keyed by memory id (ivf_index::save_snapshots /
-  // load_snapshots / hold_training) and the Store can keep a named blob (file_store::put_blob / get_blob),
-  // the index's state is saved in blob `index_blob` when the memory is destroyed (or on
-  // save_index_snapshot()) and restored by open(): records are indexed with training held, then the saved
-  // state of every partition that holds exactly the vectors it was saved with is installed (no k-means), and
-  // only the other partitions train. A snapshot that does not match is rejected (counted by the index) and
-  // rebuilt, never trusted. Other Index or Store types: these are no-ops.
-
-  static constexpr std::string_view index_blob = "index";
-  static constexpr bool index_snapshots =
-      requires(Index& i, const Index& ci, std::string_view b, const std::function<std::string(slot_id)>& key,
-               const std::function<std::optional<slot_id>(std::string_view)>& slot) {
-        i.hold_training(true);
-        { ci.save_snapshots(key) } -> std::convertible_to<std::string>;
-        i.load_snapshots(b, slot);
-        { ci.version() } -> std::convertible_to<std::uint64_t>;
-      } && requires(Store& st, const Store& cst, std::string_view n, std::string_view b) {
-        st.put_blob(n, b);
-        { cst.get_blob(n) } -> std::convertible_to<std::optional<std::string>>;
-      };
-
-  void hold_index_training(bool hold) {
-    if constexpr (index_snapshots) index_.hold_training(hold);
-  }
-
-  void restore_index_snapshot() {
-    if constexpr (index_snapshots) {
-      std::optional<std::string> blob;
-      try {
-        blob = store_.get_blob(index_blob);
-      } catch (const storage_error&) {  // an unreadable snapshot is no snapshot: the index trains
-      }
-      if (blob) index_.load_snapshots(*blob, [this](std::string_view id) { return catalog_.slot_of(id); });
-      saved_index_version_ = index_.version();
-    }
-  }
-
- public:
-  /// Saves the index's trained state beside the records when both support it (see the index snapshot hook)
-  /// and it changed since it was last saved or restored; a no-op otherwise. Also done by the destructor.
+  /// Saves the index's trained state beside the records when both support it (memory/index_snapshot.hpp) and
+  /// it changed since it was last saved or restored; a no-op otherwise. Also done by the destructor.
   /// @returns whether a snapshot was written. @throws storage_error (a read-only store, an I/O error).
   bool save_index_snapshot() {
-    if constexpr (index_snapshots) {
-      if (lazy_) return false;  // partition cache: the index holds only the loaded scopes
-      std::string bytes;
-      std::uint64_t version = 0;
+    if constexpr (snapshots::supported) {
+      if (cache_.enabled()) return false;  // partition cache: the index holds only the loaded scopes
+      std::optional<std::pair<std::string, std::uint64_t>> state;
       {
         std::shared_lock lock(mtx_);
-        version = index_.version();
-        if (version == saved_index_version_) return false;
-        bytes = index_.save_snapshots([this](slot_id s) { return catalog_.id_of(s); });
+        state = snapshots_.changed(derived_.index(), [this](slot_id s) { return derived_.id_of(s); });
       }
-      store_.put_blob(index_blob, bytes);
+      if (!state) return false;
+      store_.put_blob(snapshots::blob_name, state->first);
       std::unique_lock lock(mtx_);
-      saved_index_version_ = version;
+      snapshots_.saved(state->second);
       return true;
     } else {
       return false;
     }
   }
 
-  /// Saves the index snapshot (save_index_snapshot()); an error is swallowed: the snapshot is only a cache.
-  ~basic_memory() {
-    async_.queue.stop();  // background adds first, so the saved snapshot is the index's final state
-    async_.workers.join();
-    try {
-      (void)save_index_snapshot();
-    } catch (...) {
-    }
-    try {
-      flush_access_counts();
-    } catch (...) {  // counts are advisory: an unwritable store keeps its last ones
-    }
-  }
-
   /// Adds the search hits counted since the last write to the store's access counts (see
   /// memory_config::access_flush_interval); a no-op when the store keeps none (or is read-only), or nothing was
   /// counted. Thread-safe. @throws storage_error when the store fails (the hits stay counted, for the next try).
-  void flush_access_counts() {
-    if constexpr (access_count_store<Store>) {
-      std::lock_guard fl(access_flush_mtx_);
-      flush_access_locked();
-    }
-  }
+  void flush_access_counts() { access_.flush(); }
 
-  /// The index (to read its statistics, or wait for its background work).
-  [[nodiscard]] const Index& index() const noexcept { return index_; }
-
- private:
-  std::uint64_t saved_index_version_ = ~std::uint64_t{0};  // index version last saved or restored
-  // ---- end of the index snapshot hook -------------------------------------------------------------------
-
-  // ---- partition cache (memory_config::partition_cache_bytes > 0, a scope_loading_store) ------------------
-  // The unit loaded is a query scope as operations name it (user("alice"), a user and agent, or "every scope"
-  // for the calls without one): a loaded scope holds every record it selects, so its partitions are complete
-  // and a search over them is the search the eager mode does. Loaded scopes may overlap (a record is indexed
-  // once); a partition is dropped when no loaded scope selects it any more.
-  // Locking: a scope is loaded under the write lock (readers wait; the store is read meanwhile), then pinned
-  // (an atomic count) until the operation that needed it returns: eviction, done under the write lock, skips
-  // pinned scopes, so a search never sees a scope half gone. A pinned scope may still be reloaded by
-  // re-validation (under the write lock), which leaves it complete. LRU order is an atomic tick stamped on every
-  // use (under the read lock). When the estimated bytes exceed the budget, the unpinned scopes used least
-  // recently are evicted: after a load, and when an operation unpins with the cache over budget (so a scope
-  // larger than the whole budget is loaded, used, and evicted after).
-  // Freshness: the change feed (change_feed_store) re-reads changed records of loaded scopes only. A feed gap
-  // ("*": entries pruned before this node polled, or clear()) and the first successful poll after a failed one
-  // (the node was cut off from the store: its connection dropped for longer than the store's own retries)
-  // re-validate: every loaded scope whose scope_selection_version moved since it was loaded is reloaded, the
-  // others are kept. (A LISTEN connection that reconnects loses nothing: the feed is a table, read from the
-  // last position polled.)
-
- public:
   /// Loads, evictions and estimated bytes of the partition cache (all zero when it is off). Thread-safe.
   [[nodiscard]] partition_cache_stats cache_stats() const {
     std::shared_lock lock(mtx_);
-    return partition_cache_stats{cache_loads_.load(std::memory_order_relaxed),
-                                 cache_evictions_.load(std::memory_order_relaxed),
-                                 cache_bytes_.load(std::memory_order_relaxed), regions_.size()};
+    return cache_.stats();
   }
 
   /// Partition cache: compares the version of every loaded scope with the store's and reloads those that
@@ -8502,258 +9584,154 @@ class basic_memory {
   /// (0 when the cache is off). @throws storage_error from the store (the scope that failed is reloaded on
   /// next use).
   std::size_t revalidate_partitions() {
-    if (!lazy_) return 0;
-    std::unique_lock lock(mtx_);
-    return revalidate_locked();
+    if constexpr (scope_loading_store<Store>) {
+      if (!cache_.enabled()) return 0;
+      std::unique_lock lock(mtx_);
+      const cache_ops ops{*this, &store_};
+      return cache_.revalidate(ops);
+    } else {
+      return 0;
+    }
   }
 
  private:
-  struct cached_region {
-    std::uint64_t version = 0;  // the store's scope_selection_version read before loading
-    bool complete = false;      // false while loading, or after a load failed: reloaded on next use
-    std::atomic<std::uint64_t> last_use{0};
-    std::atomic<std::uint32_t> pins{0};
-  };
-  /// Bytes counted per loaded scope besides its records (its map entry), so empty scopes are evicted too.
-  static constexpr std::size_t region_overhead = 256;
+  using snapshots = detail::index_snapshots<Index, Store>;
 
-  /// Keeps a loaded scope from eviction while an operation uses it; trims the cache when released.
-  class region_pin {
-   public:
-    region_pin() = default;
-    region_pin(basic_memory* m, cached_region* r) noexcept : m_(m), r_(r) {}
-    region_pin(region_pin&& o) noexcept : m_(std::exchange(o.m_, nullptr)), r_(std::exchange(o.r_, nullptr)) {}
-    region_pin(const region_pin&) = delete;
-    region_pin& operator=(const region_pin&) = delete;
-    region_pin& operator=(region_pin&&) = delete;
-    ~region_pin() {
-      if (!r_) return;
-      r_->pins.fetch_sub(1, std::memory_order_acq_rel);
-      m_->trim_cache();
-    }
+  // ---- opening ----------------------------------------------------------------------------------------
 
-   private:
-    basic_memory* m_ = nullptr;
-    cached_region* r_ = nullptr;
-  };
-
-  /// Makes sure query scope `q` (every scope when empty) is loaded, and pins it. A no-op with the cache off.
-  /// Call it before taking mtx_, and keep the pin until mtx_ is released.
-  region_pin pin_region(const scope& q) const {
-    if constexpr (scope_loading_store<Store>) {
-      if (!lazy_) return {};
-      auto& self = const_cast<basic_memory&>(*this);
-      {
-        std::shared_lock lock(mtx_);
-        if (auto* r = find_covering(q)) return self.pin(*r);
-      }
-      std::unique_lock lock(self.mtx_);
-      if (auto* r = find_covering(q)) return self.pin(*r);  // loaded by another thread meanwhile
-      auto& r = self.load_region(q);
-      auto p = self.pin(r);
-      self.evict_over_budget();
-      return p;
+  void open() {
+    if (derived_.index().dimension() != embedder_.dimension())
+      throw dimension_mismatch(embedder_.dimension(), derived_.index().dimension(), "basic_memory: index vs embedder");
+    if constexpr (identity_bound_store<Store>)
+      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
+    feed_.start(store_);  // before reading, so that nothing written meanwhile is missed
+    if constexpr (access_count_store<Store>)
+      if (!is_read_only(store_))
+        access_.set_writer([this](std::span<const access_increment> a) { store_.add_access(a); });
+    if constexpr (pending_store<Store>)
+      async_.bind(store_, config_.async, config_.limits.max_messages,
+                  [this](std::span<const message> m, const scope& s, const add_options& o,
+                         std::span<const std::string> dequeue) { (void)add_messages(m, s, o, dequeue); });
+    if (config_.partition_cache_bytes > 0) {
+      if constexpr (!scope_loading_store<Store>)
+        throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +
+                               " needs a store that can load one scope (engram::scope_loading_store: "
+                               "for_each_in_scope, scope_selection_version); use 0 with this store");
+      cache_.enable(config_.partition_cache_bytes, [this] { trim_cache(); });  // nothing indexed until used
     } else {
-      (void)q;
+      snapshots::hold_training(derived_.index(), true);
+      rebuild(&store_);
+      load_access_counts(scope{});
+      snapshots_.restore(derived_.index(), store_, [this](std::string_view id) { return derived_.slot_of(id); });
+      snapshots::hold_training(derived_.index(), false);
+    }
+    if constexpr (pending_store<Store>) async_.resume();
+  }
+
+  /// Indexes every record of the store; those stored without a vector are embedded (and, when `writable`,
+  /// stored with it).
+  void rebuild(Store* writable) const {
+    auto missing = detail::index_store(derived_, store_, embedder_.dimension(),
+                                       [&](const record& r, auto& keywords, std::span<const float> vector) {
+                                         index_one(r, keywords, vector);
+                                       });
+    embed_missing(missing, writable);
+  }
+
+  /// Embeds records stored without a vector (imported text) and indexes them; with `writable` (a writer's
+  /// path), the vectors are stored too, in one batch. A read indexes them without writing.
+  void embed_missing(std::vector<record>& missing, Store* writable) const {
+    detail::embed_records(embedder_, missing, writable);
+    for (const auto& r : missing) index_one(r);
+  }
+
+  /// Sets the access counts of the indexed memories `q` selects (every one when empty): stored, plus the hits
+  /// gathered and not written yet. Under the write lock (or while opening).
+  void load_access_counts(const scope& q) const {
+    access_.load(store_, q, [&](std::string_view id) { return derived_.slot_of(id); });
+  }
+
+  // ---- derived state: every change to it goes through these (under the write lock) ---------------------
+
+  template <class Keywords>
+  void index_one(const record& r, Keywords& keywords, std::span<const float> vector) const {
+    const auto slot = derived_.add(r, keywords, vector);
+    access_.set(slot, 0);
+    if (cache_.enabled()) cache_.account(slot, &r);
+  }
+  void index_one(const record& r) const { index_one(r, derived_.keywords(), r.embedding); }
+  void reindex_one(const record& r) const {
+    const auto slot = derived_.update(r);
+    if (cache_.enabled()) cache_.account(slot, &r);
+  }
+  void unindex_one(const std::string& id) const {
+    if (auto slot = derived_.slot_of(id)) unindex_slot(*slot);
+  }
+  void unindex_slot(slot_id slot) const {
+    derived_.remove_slot(slot);
+    if (cache_.enabled()) cache_.account(slot, nullptr);
+  }
+
+  // ---- the write path ---------------------------------------------------------------------------------
+
+  /// add(); the pending adds `dequeue` (add_async entries these messages come from) leave the store's queue
+  /// in the same write batch, so a crash keeps both the memories and the dequeue or neither.
+  add_result add_messages(std::span<const message> messages, const scope& s, const add_options& options,
+                          std::span<const std::string> dequeue) {
+    rules_.add(messages, s, options, "add");
+    const extraction_context ctx{s, options.metadata};
+    const verbatim_extractor verbatim;
+    std::vector<fact> facts = options.infer ? std::vector<fact>(extractor_.extract(messages, ctx))
+                                            : verbatim.extract(messages, ctx);
+    std::erase_if(facts, [](const fact& f) { return detail::is_blank(f.text); });
+    if (facts.empty()) {
+      if (!dequeue.empty()) commit_dequeue(dequeue);
       return {};
     }
-  }
+    for (auto& f : facts) rules_.text(f.text, "add: extracted fact");
 
-  region_pin pin(cached_region& r) const {
-    r.pins.fetch_add(1, std::memory_order_acq_rel);
-    r.last_use.store(cache_tick_.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return region_pin(const_cast<basic_memory*>(this), &r);
-  }
+    std::vector<std::string> fact_texts;
+    fact_texts.reserve(facts.size());
+    for (const auto& f : facts) fact_texts.push_back(f.text);
+    auto fact_vectors = detail::embed_checked(embedder_, fact_texts);
+    catch_up();
+    const auto pin = pin_scope(s, &store_);  // partition cache: the scope stays loaded until the add returns
+    const auto neighbours = find_neighbours(s, fact_vectors);
+    std::vector<memory_action> actions = options.infer
+                                             ? std::vector<memory_action>(extractor_.decide(facts, neighbours, ctx))
+                                             : verbatim.decide(facts, neighbours, ctx);
+    // Texts an action brings that are not a fact's own are embedded before the write lock is taken.
+    const auto extra_texts = detail::action_texts_to_embed(actions, fact_texts);
+    const auto extra_vectors = detail::embed_checked(embedder_, extra_texts);
+    auto vector_of = [&](const std::string& text) -> const std::vector<float>& {
+      if (auto it = std::find(fact_texts.begin(), fact_texts.end(), text); it != fact_texts.end())
+        return fact_vectors[std::size_t(it - fact_texts.begin())];
+      return extra_vectors[std::size_t(std::find(extra_texts.begin(), extra_texts.end(), text) - extra_texts.begin())];
+    };
 
-  /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (the empty
-  /// scope, "every scope", last). Calls f(scope) for each until it returns true.
-  template <class F>
-  static bool for_each_wider(const scope& q, F&& f) {
-    for (int mask = 7; mask >= 0; --mask) {
-      if (((mask & 1) && q.user_id.empty()) || ((mask & 2) && q.agent_id.empty()) || ((mask & 4) && q.run_id.empty()))
-        continue;  // the same scope as a mask without that bit
-      if (f(scope{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
-                  (mask & 4) ? q.run_id : std::string()}))
-        return true;
+    std::unique_lock lock(mtx_);
+    const auto now = utc_now();
+    const auto today = utc_day(now);
+    const auto partitions = derived_.catalog().select(s);
+    auto plan = detail::plan_add(
+        facts, actions, s, options, rules_, now,
+        [&](const std::string& hash, const std::string& text) {
+          return derived_.find_text(partitions, hash, text, today, [&](const std::string& id) { return store_.get(id); });
+        },
+        [&](const std::string& id) { return target_in_scope(id, s); }, vector_of);
+    plan.batch.dequeued.assign(dequeue.begin(), dequeue.end());
+    if (plan.batch.empty()) return std::move(plan.result);
+    const auto ticket = commit_.stage(store_, plan.batch);  // the commit point: if it throws, nothing derived moved
+    if constexpr (change_feed_store<Store>) detail::forget_dropped_duplicates(plan, commit_.take_feed_duplicates());
+    for (const auto& id : plan.deleted) unindex_one(id);
+    for (const auto& [r, is_new] : plan.changed) {
+      if (is_new)
+        index_one(r);
+      else
+        reindex_one(r);
     }
-    return false;
-  }
-
-  /// A complete loaded scope selecting everything `q` selects, or null. Under mtx_ (shared or exclusive).
-  cached_region* find_covering(const scope& q) const {
-    if (regions_.empty()) return nullptr;
-    cached_region* found = nullptr;
-    for_each_wider(q, [&](const scope& w) {
-      auto it = regions_.find(w);
-      if (it == regions_.end() || !it->second->complete) return false;
-      found = it->second.get();
-      return true;
-    });
-    return found;
-  }
-
-  /// True when a loaded scope selects records of exact scope `e` (they are indexed). Under mtx_.
-  bool covered(const scope& e) const {
-    if (regions_.empty()) return false;
-    return for_each_wider(e, [&](const scope& w) { return regions_.count(w) != 0; });
-  }
-
-  /// Loads query scope `q` (not loaded, or incomplete) under the write lock. @returns its entry.
-  cached_region& load_region(const scope& q) {
-    auto [it, fresh] = regions_.try_emplace(q, nullptr);
-    if (fresh) {
-      it->second = std::make_unique<cached_region>();
-      cache_bytes_.fetch_add(region_overhead, std::memory_order_relaxed);
-    }
-    fill_region(it->first, *it->second, !fresh);
-    return *it->second;
-  }
-
-  /// (Re)loads the records `q` selects into the index. With `drop_first`, the partitions `q` selects are
-  /// emptied first (a reload: they may be stale). Records already indexed (a partition another loaded scope
-  /// keeps current) are kept. On failure the partitions `q` selects are dropped and every loaded scope
-  /// overlapping `q` is marked incomplete (reloaded on next use); the error propagates.
-  void fill_region(const scope& q, cached_region& r, bool drop_first) {
-    r.complete = false;
-    try {
-      r.version = store_.scope_selection_version(q);  // before reading: a write meanwhile moves it again
-      if (drop_first) drop_partitions(q, false);
-      std::vector<record> missing;  // stored without a vector (imported text): embedded below
-      store_.for_each_in_scope(q, [&](const record& rec) {
-        if (catalog_.slot_of(rec.id)) return;
-        if (rec.embedding.empty()) {
-          missing.push_back(rec);
-          return;
-        }
-        if (rec.embedding.size() != embedder_.dimension())
-          throw dimension_mismatch(embedder_.dimension(), rec.embedding.size(), "store record '" + rec.id + "'");
-        index_record(rec);
-      });
-      embed_missing(missing);
-      load_access_counts(q);
-    } catch (...) {
-      drop_partitions(q, false);
-      for (auto& [w, other] : regions_)
-        if (overlap(w, q)) other->complete = false;
-      throw;
-    }
-    r.complete = true;
-    cache_loads_.fetch_add(1, std::memory_order_relaxed);
-  }
-
-  /// True when some exact scope could be selected by both query scopes (an empty one selects every scope).
-  static bool overlap(const scope& a, const scope& b) {
-    auto agree = [](const std::string& x, const std::string& y) { return x.empty() || y.empty() || x == y; };
-    return agree(a.user_id, b.user_id) && agree(a.agent_id, b.agent_id) && agree(a.run_id, b.run_id);
-  }
-
-  /// Unindexes the partitions query scope `q` selects (every partition when empty); with `keep_covered`,
-  /// only those no loaded scope selects any more.
-  void drop_partitions(const scope& q, bool keep_covered) {
-    std::vector<partition_id> parts;
-    if (q.empty()) {
-      for (std::size_t p = 0; p < catalog_.partition_count(); ++p) parts.push_back(static_cast<partition_id>(p));
-    } else {
-      parts = catalog_.select(q);
-    }
-    std::vector<slot_id> slots;
-    for (const auto p : parts) {
-      if (catalog_.partition_size(p) == 0 || (keep_covered && covered(catalog_.scope_of(p)))) continue;
-      slots.clear();
-      catalog_.for_each_slot(p, [&](slot_id s) { slots.push_back(s); });
-      for (const auto s : slots) unindex_slot(s);
-    }
-  }
-
-  /// Evicts the unpinned loaded scopes used least recently while the cache is over budget. Under the write lock.
-  void evict_over_budget() {
-    while (cache_bytes_.load(std::memory_order_relaxed) > config_.partition_cache_bytes) {
-      auto victim = regions_.end();
-      for (auto it = regions_.begin(); it != regions_.end(); ++it)
-        if (it->second->pins.load(std::memory_order_acquire) == 0 &&
-            (victim == regions_.end() || it->second->last_use.load(std::memory_order_relaxed) <
-                                             victim->second->last_use.load(std::memory_order_relaxed)))
-          victim = it;
-      if (victim == regions_.end()) return;  // everything loaded is in use
-      const scope q = victim->first;
-      regions_.erase(victim);
-      cache_bytes_.fetch_sub(region_overhead, std::memory_order_relaxed);
-      drop_partitions(q, true);
-      cache_evictions_.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
-
-  /// Called when an operation unpins: evicts if the cache is over budget. Never throws.
-  void trim_cache() noexcept {
-    if (cache_bytes_.load(std::memory_order_relaxed) <= config_.partition_cache_bytes) return;
-    try {
-      std::unique_lock lock(mtx_);
-      evict_over_budget();
-    } catch (...) {  // eviction is an optimisation: it is tried again on the next unpin or load
-    }
-  }
-
-  /// Reloads every loaded scope whose version moved (or that is incomplete). Under the write lock.
-  std::size_t revalidate_locked() {
-    std::size_t reloaded = 0;
-    if constexpr (scope_loading_store<Store>) try {
-      for (auto& [q, r] : regions_) {
-        if (r->complete && store_.scope_selection_version(q) == r->version) continue;
-        fill_region(q, *r, true);
-        ++reloaded;
-      }
-    } catch (...) {  // the scopes not checked yet may be stale: each is reloaded on next use
-      for (auto& [q, r] : regions_) r->complete = false;
-      throw;
-    }
-    return reloaded;
-  }
-
-  /// After a write of `r` with the cache on: re-indexes it when indexed, indexes it when a loaded scope
-  /// selects it, else leaves it to be loaded with its scope.
-  void refresh_cached(const record& r) {
-    if (catalog_.slot_of(r.id))
-      reindex_record(r);
-    else if (covered(r.scope()))
-      index_record(r);
-  }
-
-  /// Keeps cache_bytes_ the estimated size of what the index holds: `r` now in `slot`, or nothing.
-  void account(slot_id slot, const std::optional<std::reference_wrapper<const record>>& r) {
-    if (slot_bytes_.size() <= slot) slot_bytes_.resize(std::size_t{slot} + 1, 0);
-    const std::size_t now = r ? record_bytes(r->get()) : 0;
-    cache_bytes_.fetch_add(now, std::memory_order_relaxed);
-    cache_bytes_.fetch_sub(slot_bytes_[slot], std::memory_order_relaxed);
-    slot_bytes_[slot] = static_cast<std::uint32_t>(now);
-  }
-
-  /// Estimated bytes one indexed record costs: its vector, its text and about as much again in keyword
-  /// postings, its id in the catalog, and a fixed part (catalog entry, filter columns, expiry, counters).
-  static std::size_t record_bytes(const record& r) {
-    return r.embedding.size() * sizeof(float) + 2 * r.memory.size() + r.id.size() + 96;
-  }
-
-  bool lazy_ = false;  // partition cache on (set by open())
-  std::map<scope, std::unique_ptr<cached_region>> regions_;  // the loaded query scopes
-  std::vector<std::uint32_t> slot_bytes_;                     // record_bytes of each indexed slot
-  std::atomic<std::size_t> cache_bytes_{0};
-  mutable std::atomic<std::uint64_t> cache_tick_{0};
-  std::atomic<std::uint64_t> cache_loads_{0};
-  std::atomic<std::uint64_t> cache_evictions_{0};
-  // ---- end of the partition cache -----------------------------------------------------------------------
-
-  // ---- two-phase add: validation, the pending queue and the workers --------------------------------------
-
-  void validate_add(std::span<const message> messages, const scope& s, const add_options& options,
-                    std::string_view op) const {
-    validate_scope(s, op);
-    validate_metadata(options.metadata, op);
-    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
-    if (messages.size() > config_.limits.max_messages)
-      throw validation_error(std::string(op) + ": " + std::to_string(messages.size()) + " messages; at most " +
-                             std::to_string(config_.limits.max_messages) + " per call");
-    for (std::size_t i = 0; i < messages.size(); ++i)
-      validate_text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+    commit_.make_durable(store_, lock, ticket);
+    return std::move(plan.result);
   }
 
   /// Dequeues pending adds that produced no memory (nothing worth remembering), as one write batch.
@@ -8761,249 +9739,172 @@ class basic_memory {
     write_batch batch;
     batch.dequeued.assign(ids.begin(), ids.end());
     std::unique_lock lock(mtx_);
-    const auto ticket = stage(batch);
-    make_durable(lock, ticket);
+    const auto ticket = commit_.stage(store_, batch);
+    commit_.make_durable(store_, lock, ticket);
   }
 
-  static nlohmann::json pending_options(const add_options& o) {
-    nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
-    if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
-    return j;
+  /// The nearest visible memories of scope `s` to each vector: what the extractor decides against.
+  std::vector<std::vector<existing_memory>> find_neighbours(const scope& s,
+                                                            const std::vector<std::vector<float>>& vectors) const {
+    std::shared_lock lock(mtx_);
+    return detail::nearest_memories(derived_, vectors, derived_.catalog().select(s), config_.neighbours, utc_now(),
+                                    [&](const std::string& id) { return store_.get(id); });
   }
 
-  static add_options options_of(const pending_add& p) {
-    add_options o;
-    const auto& j = p.options;
-    if (!j.is_object()) return o;
-    if (auto it = j.find("metadata"); it != j.end() && it->is_object()) o.metadata = *it;
-    if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
-    if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
-      o.expiration_date = it->template get<std::string>();
-    return o;
+  /// The record `id` if it exists and scope `s` selects it (an extractor cannot reach outside the scope).
+  std::optional<record> target_in_scope(const std::string& id, const scope& s) const {
+    if (id.empty() || !derived_.slot_of(id)) return std::nullopt;
+    auto r = store_.get(id);
+    if (!r || !s.selects(r->scope())) return std::nullopt;
+    return r;
   }
 
-  static std::string last_error_of(const pending_add& p) {
-    if (p.options.is_object())
-      if (auto it = p.options.find("last_error"); it != p.options.end() && it->is_string())
-        return it->template get<std::string>();
-    return "failed " + std::to_string(p.attempts) + " time(s) (no error recorded)";
+  /// The memory `id` for update and delete. @throws not_found.
+  record existing(std::string_view id, std::string_view op) const {
+    if (cache_.enabled() || derived_.slot_of(id))  // partition cache: the memory's scope may not be loaded
+      if (auto r = store_.get(id)) return std::move(*r);
+    throw not_found(std::string(op) + ": no memory with id '" + std::string(id) + "'");
   }
 
-  void start_async() {
-    const auto& ao = config_.async;
-    if (ao.workers == 0 || ao.max_attempts == 0)
-      throw validation_error("async_options: workers (" + std::to_string(ao.workers) + ") and max_attempts (" +
-                             std::to_string(ao.max_attempts) + ") must be at least 1");
-    async_.workers.start(ao.workers, [this] {
-      for (;;) {
-        auto batch = async_.queue.take(config_.async.max_batch, config_.limits.max_messages);
-        if (batch.empty()) return;
-        run_pending(batch);
+  // ---- the read path ----------------------------------------------------------------------------------
+
+  /// A search of the scopes `s` selects (null: those the filter names). Counts its hits; writes nothing.
+  std::vector<search_hit> search_scopes(std::string_view query, const scope* s, const search_options& options) const {
+    rules_.search(query, options);
+    const std::string q(query);
+    const auto qv = options.mode != search_mode::keyword ? detail::embed_checked(embedder_, std::span<const std::string>(&q, 1))
+                                                         : std::vector<std::vector<float>>{};
+    catch_up();
+    const auto pin = pin_scope(s ? *s : scope{}, nullptr);  // partition cache: no scope loads every scope
+    std::vector<search_hit> out;
+    {
+      std::shared_lock lock(mtx_);
+      const auto partitions = derived_.select_partitions(s, options.filter);
+      if (partitions.empty()) return out;
+      const bool reranks = static_cast<bool>(config_.rerank);
+      const detail::read_request req{query,
+                                     qv.empty() ? std::span<const float>() : std::span<const float>(qv.front()),
+                                     options,
+                                     partitions,
+                                     utc_now(),
+                                     !options.show_expired && derived_.has_expiring()};
+      out = detail::rank_memories(
+          derived_, req, detail::candidate_pool(options, reranks), reranks,
+          [&](const std::string& id) { return store_.get(id); }, [&](slot_id slot) { return access_.get(slot); });
+      if (reranks) {
+        out = config_.rerank(query, std::move(out));
+        if (out.size() > options.limit) out.resize(options.limit);
       }
-    });
+      access_.note(out, [&](std::string_view id) { return derived_.slot_of(id); });
+    }
+    return out;
   }
 
-  /// Queues the store's pending adds (called by open); those out of attempts are listed as failed.
-  void resume_pending() {
-    if constexpr (pending_store<Store>) {
-      async_.queue.set_capacity(config_.async.queue_capacity);
-      if constexpr (requires { { store_.read_only() } -> std::convertible_to<bool>; })
-        if (store_.read_only()) return;  // a reader leaves the queue to the writer
-      std::size_t resumed = 0;
-      std::vector<pending_add> entries;
-      store_.for_each_pending([&](const pending_add& p) { entries.push_back(p); });
-      for (auto& p : entries) {
-        if (p.attempts >= config_.async.max_attempts) {
-          async_.queue.add_failed(failed_add{p.id, p.owner, p.attempts, last_error_of(p)});
-        } else {
-          async_.queue.push(std::move(p));
-          ++resumed;
-        }
+  /// get_all over the scopes `s` selects (null: every scope the filter may match).
+  std::vector<record> list_scopes(const scope* s, const get_all_options& options) const {
+    catch_up();
+    const auto pin = pin_scope(s ? *s : scope{}, nullptr);  // partition cache: no scope loads every scope
+    std::shared_lock lock(mtx_);
+    return detail::list_memories(derived_, derived_.select_partitions(s, options.filter), options, utc_now(),
+                                 [&](const std::string& id) { return store_.get(id); });
+  }
+
+  // ---- change feed (memory/feed_sync.hpp) -------------------------------------------------------------
+
+  /// Brings the derived state up to date with other nodes' writes (stores with a change feed; else a no-op).
+  void catch_up() const {
+    feed_.catch_up(store_, mtx_, [this](detail::feed_changes& c) { apply_feed(c); });
+  }
+
+  /// Applies one poll's changes, under the write lock: each changed id is re-read from the store (indexed,
+  /// re-indexed or dropped); "*" reloads everything (with the partition cache: re-validates the loaded scopes).
+  void apply_feed(detail::feed_changes& c) const {
+    if constexpr (scope_loading_store<Store>)
+      if (cache_.enabled() && (c.everything || c.after_outage)) {
+        const cache_ops ops{*this, nullptr};
+        cache_.revalidate(ops);
+        if (c.everything) return;
       }
-      if (resumed) start_async();
-    }
-  }
-
-  /// Processes one batch taken from the queue (entries of one scope, equal options) as one add.
-  void run_pending(std::vector<pending_add>& batch) {
-    std::vector<message> messages;
-    std::vector<std::string> ids;
-    for (const auto& p : batch) {
-      messages.insert(messages.end(), p.messages.begin(), p.messages.end());
-      ids.push_back(p.id);
-    }
-    std::string err;
-    bool permanent = false;  // invalid input stays invalid: no retry
-    try {
-      (void)add_in(messages, batch.front().owner, options_of(batch.front()), ids);
-      async_.queue.finished(batch);
-      return;
-    } catch (const validation_error& e) {
-      err = e.what();
-      permanent = true;
-    } catch (const std::exception& e) {
-      err = e.what();
-    } catch (...) {
-      err = "unknown exception";
-    }
-    std::uint32_t attempts = 0;
-    for (auto& p : batch) {
-      ++p.attempts;
-      p.options["last_error"] = err;
-      attempts = std::max(attempts, p.attempts);
-    }
-    try {
-      write_batch b;
-      b.enqueued = batch;  // the new attempt counts replace the stored entries
-      store_.apply(b);
-    } catch (const std::exception& e) {
-      err += std::string("; recording the attempt failed too: ") + e.what();
-    }
-    if (permanent || attempts >= config_.async.max_attempts) {
-      std::vector<failed_add> failures;
-      for (const auto& p : batch) failures.push_back(failed_add{p.id, p.owner, p.attempts, err});
-      async_.queue.fail(batch, std::move(failures));
+    if (c.everything) {
+      derived_.clear();
+      access_.clear_slots();
+      rebuild(nullptr);
+      load_access_counts(scope{});
       return;
     }
-    const auto& ao = config_.async;
-    const double wait = std::min(static_cast<double>(ao.max_backoff.count()),
-                                 static_cast<double>(ao.initial_backoff.count()) *
-                                     static_cast<double>(std::uint64_t{1} << std::min<std::uint32_t>(attempts - 1, 30)));
-    async_.queue.retry(std::move(batch), detail::add_scheduler::clock::now() +
-                                             std::chrono::milliseconds(static_cast<std::int64_t>(wait)));
+    std::sort(c.ids.begin(), c.ids.end());
+    c.ids.erase(std::unique(c.ids.begin(), c.ids.end()), c.ids.end());
+    for (const auto& id : c.ids) {
+      auto r = store_.get(id);
+      if (!r)
+        unindex_one(id);
+      else if (r->embedding.size() != embedder_.dimension())
+        continue;  // not indexable here (imported without a vector): left to the node that embeds it
+      else if (derived_.slot_of(id))
+        reindex_one(*r);
+      else if (!cache_.enabled() || cache_.covered(r->scope()))  // partition cache: others load on first use
+        index_one(*r);
+    }
   }
 
-  /// The background side of add_async. Destroyed first (it is the last member): stops the workers, letting a
-  /// batch being processed finish; entries still waiting stay in the store for the next open.
-  struct async_state {
-    detail::add_scheduler queue;
-    detail::worker_pool workers;
-    async_state() = default;
-    async_state(const async_state&) = delete;
-    async_state& operator=(const async_state&) = delete;
-    ~async_state() {
-      queue.stop();
-      workers.join();
+  // ---- partition cache (memory/partition_cache.hpp) -----------------------------------------------------
+
+  /// How the cache loads and drops scopes here. `writable` is the store on a writer's path, null on a read's.
+  struct cache_ops {
+    const basic_memory& m;
+    Store* writable;
+    std::uint64_t version(const scope& q) const { return m.store_.scope_selection_version(q); }
+    void load(const scope& q) const {
+      auto missing = detail::index_scope(m.derived_, m.store_, q, m.embedder_.dimension(),
+                                         [&](const record& r) { m.index_one(r); });
+      m.embed_missing(missing, writable);
+      m.load_access_counts(q);
+    }
+    void drop(const scope& q, bool keep_covered) const {
+      for (const auto s : m.derived_.slots_in(q, [&](const scope& e) { return keep_covered && m.cache_.covered(e); }))
+        m.unindex_slot(s);
     }
   };
 
+  /// Makes sure query scope `q` (every scope when empty) is loaded, and pins it; a no-op with the cache off.
+  /// Call it before taking mtx_, and keep the pin until mtx_ is released.
+  detail::partition_cache::pin pin_scope(const scope& q, Store* writable) const {
+    if constexpr (scope_loading_store<Store>) {
+      if (!cache_.enabled()) return {};
+      return cache_.pin_or_load(q, mtx_, cache_ops{*this, writable});
+    } else {
+      (void)q;
+      (void)writable;
+      return {};
+    }
+  }
+
+  /// Called when an operation unpins with the cache over budget: evicts. Never throws.
+  void trim_cache() const noexcept { cache_.trim(mtx_, cache_ops{*this, nullptr}); }
+
+  /// After a write of `r` with the cache on: re-indexes it when indexed, indexes it when a loaded scope selects
+  /// it, else leaves it to be loaded with its scope.
+  void refresh_cached(const record& r) const {
+    if (derived_.slot_of(r.id))
+      reindex_one(r);
+    else if (cache_.covered(r.scope()))
+      index_one(r);
+  }
+
   Embedder embedder_;
-  Index index_;
   Store store_;
   Extractor extractor_;
   memory_config config_;
+  detail::input_rules rules_{config_.limits};
   mutable std::shared_mutex mtx_;
-  detail::scope_catalog catalog_;
-  filter_columns columns_;  // the filterable fields of every indexed record, by slot
-  keyword_index keyword_;   // BM25 over the text of every indexed record, by slot and partition
-  std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
-  std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
-  mutable std::deque<std::atomic<std::uint32_t>> access_;  // times each slot was returned by search
-
-  // ---- access counts kept by the store (access_count_store) ----------------------------------------------
-  // access_ holds each indexed memory's count (the store's when it was indexed, plus this process's hits);
-  // the hits not yet written are gathered by id in access_pending_ (so an evicted or deleted memory needs no
-  // slot) and handed to Store::add_access by the first search after memory_config::access_flush_interval,
-  // by flush_access_counts() and by the destructor.
-  mutable std::mutex access_mtx_;        // guards access_pending_, access_written_at_
-  mutable std::mutex access_flush_mtx_;  // one writer of counts at a time
-  mutable std::unordered_map<std::string, access_increment> access_pending_;
-  mutable std::chrono::steady_clock::time_point access_written_at_ = std::chrono::steady_clock::now();
-  static constexpr std::size_t access_pending_limit = 100000;  // ids gathered at most while the store fails
-
-  bool keeps_access_counts() const noexcept {
-    if constexpr (!access_count_store<Store>) {
-      return false;
-    } else if constexpr (requires { { store_.read_only() } -> std::convertible_to<bool>; }) {
-      return !store_.read_only();
-    } else {
-      return true;
-    }
-  }
-
-  /// Sets the counts of the indexed memories `q` selects (every one when empty) from the store, plus the hits
-  /// gathered and not written yet. Under the write lock (or while opening).
-  void load_access_counts(const scope& q) {
-    if constexpr (access_count_store<Store>) {
-      store_.for_each_access_count(q, [&](const std::string& id, std::uint32_t n) {
-        if (auto slot = catalog_.slot_of(id)) access_[*slot].store(n, std::memory_order_relaxed);
-      });
-      std::lock_guard al(access_mtx_);
-      for (const auto& [id, inc] : access_pending_)
-        if (q.empty() || q.selects(inc.owner))
-          if (auto slot = catalog_.slot_of(id)) {
-            const std::uint64_t sum = std::uint64_t{access_[*slot].load(std::memory_order_relaxed)} + inc.count;
-            access_[*slot].store(sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum),
-                                 std::memory_order_relaxed);
-          }
-    }
-  }
-
-  /// Counts a search's hits: in access_ (the ranking term) and, for a store that keeps counts, to be written.
-  void note_access(const std::vector<search_hit>& hits) const {
-    if (hits.empty()) return;
-    {
-      std::shared_lock lock(mtx_);
-      for (const auto& h : hits)
-        if (auto slot = catalog_.slot_of(h.record.id)) access_[*slot].fetch_add(1, std::memory_order_relaxed);
-    }
-    if constexpr (access_count_store<Store>) {
-      if (!keeps_access_counts()) return;
-      bool due = false;
-      {
-        std::lock_guard al(access_mtx_);
-        for (const auto& h : hits) {
-          auto it = access_pending_.find(h.record.id);
-          if (it == access_pending_.end()) {
-            if (access_pending_.size() >= access_pending_limit) continue;
-            it = access_pending_.try_emplace(h.record.id, access_increment{h.record.id, h.record.scope(), 0}).first;
-          }
-          if (it->second.count != 0xFFFFFFFFu) ++it->second.count;
-        }
-        due = std::chrono::steady_clock::now() - access_written_at_ >= config_.access_flush_interval;
-      }
-      if (!due) return;
-      std::unique_lock fl(access_flush_mtx_, std::try_to_lock);
-      if (!fl.owns_lock()) return;  // another search is writing them
-      try {
-        const_cast<basic_memory&>(*this).flush_access_locked();
-      } catch (...) {  // kept for the next try (flush_access_counts() reports the error)
-      }
-    }
-  }
-
-  /// Writes the gathered hits. Under access_flush_mtx_. On failure they are gathered again.
-  void flush_access_locked() {
-    if constexpr (access_count_store<Store>) {
-      if (!keeps_access_counts()) return;
-      std::vector<access_increment> batch;
-      {
-        std::lock_guard al(access_mtx_);
-        access_written_at_ = std::chrono::steady_clock::now();
-        batch.reserve(access_pending_.size());
-        for (auto& [id, inc] : access_pending_) batch.push_back(std::move(inc));
-        access_pending_.clear();
-      }
-      if (batch.empty()) return;
-      try {
-        store_.add_access(std::span<const access_increment>(batch));
-      } catch (...) {
-        std::lock_guard al(access_mtx_);
-        for (auto& inc : batch) {
-          auto [it, fresh] = access_pending_.try_emplace(inc.memory_id, inc);
-          if (!fresh) {
-            const std::uint64_t sum = std::uint64_t{it->second.count} + inc.count;
-            it->second.count = sum > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(sum);
-          }
-        }
-        throw;
-      }
-    }
-  }
-  std::uint64_t feed_position_ = 0;                // change feed: the last position polled
-  bool feed_interrupted_ = false;                  // partition cache: a poll failed; re-validate after the next
-  std::vector<duplicate_record> feed_duplicates_;  // change feed: dropped by the last stage()
-  async_state async_;  // last: its destructor stops the workers while everything they use is alive
+  // The derived state and what keeps it current: a cache of the store, so reads may update it (under mtx_).
+  mutable detail::derived_state<Index> derived_;
+  mutable detail::partition_cache cache_;
+  mutable detail::feed_sync feed_;
+  mutable detail::access_counts access_;  // thread-safe itself; its flusher writes to store_
+  detail::committer<Store> commit_;
+  snapshots snapshots_;
+  detail::async_adds<Store> async_;  // last: destroyed first, stopping the workers while what they use is alive
 };
 
 }  // namespace engram::inline v0
@@ -11254,7 +12155,7 @@ class memory_store {
 /// Import the file into a store, then open a basic_memory over that store: the index is rebuilt from the
 /// stored vectors (or, for an export without vectors, by embedding the texts once).
 
-// #include <engram/concepts.hpp>: inlined above
+// #include <engram/capabilities.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/json.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
@@ -11297,7 +12198,7 @@ template <record_store Store>
 jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_options& options = {}) {
   if (options.only) validate_scope(*options.only, "export");
   nlohmann::json head{{"type", "engram-export"}, {"format", storage_format_version}, {"engram", version_string}};
-  if constexpr (requires { { store.identity() } -> std::convertible_to<std::optional<store_identity>>; }) {
+  if constexpr (identity_reporting_store<Store>) {
     if (auto id = store.identity()) {
       head["embedder"] = id->embedder;
       head["dimension"] = id->dimension;
@@ -11322,7 +12223,7 @@ jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_op
     ++n.memories;
   }
   if (options.with_history) {
-    if constexpr (requires { store.for_each_history([](const history_event&) {}); }) {
+    if constexpr (history_listing_store<Store>) {
       if (!options.only) {
         ids.clear();
         std::unordered_set<std::string> seen;
@@ -11399,7 +12300,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
     }
   }
   if (in.bad()) throw storage_error("import: reading the JSON Lines input failed");
-  if constexpr (requires { store.bind(store_identity{}); }) {
+  if constexpr (identity_bound_store<Store>) {
     if (identity && any_vector) store.bind(*identity);
   }
   const jsonl_counts n{batch.upserts.size(), batch.events.size()};

@@ -12,7 +12,7 @@
 /// Import the file into a store, then open a basic_memory over that store: the index is rebuilt from the
 /// stored vectors (or, for an export without vectors, by embedding the texts once).
 
-#include <engram/concepts.hpp>
+#include <engram/capabilities.hpp>
 #include <engram/error.hpp>
 #include <engram/json.hpp>
 #include <engram/record.hpp>
@@ -55,7 +55,7 @@ template <record_store Store>
 jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_options& options = {}) {
   if (options.only) validate_scope(*options.only, "export");
   nlohmann::json head{{"type", "engram-export"}, {"format", storage_format_version}, {"engram", version_string}};
-  if constexpr (requires { { store.identity() } -> std::convertible_to<std::optional<store_identity>>; }) {
+  if constexpr (identity_reporting_store<Store>) {
     if (auto id = store.identity()) {
       head["embedder"] = id->embedder;
       head["dimension"] = id->dimension;
@@ -80,7 +80,7 @@ jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_op
     ++n.memories;
   }
   if (options.with_history) {
-    if constexpr (requires { store.for_each_history([](const history_event&) {}); }) {
+    if constexpr (history_listing_store<Store>) {
       if (!options.only) {
         ids.clear();
         std::unordered_set<std::string> seen;
@@ -157,7 +157,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
     }
   }
   if (in.bad()) throw storage_error("import: reading the JSON Lines input failed");
-  if constexpr (requires { store.bind(store_identity{}); }) {
+  if constexpr (identity_bound_store<Store>) {
     if (identity && any_vector) store.bind(*identity);
   }
   const jsonl_counts n{batch.upserts.size(), batch.events.size()};

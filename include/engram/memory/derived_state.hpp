@@ -1,0 +1,235 @@
+#pragma once
+/// @file memory/derived_state.hpp
+/// Everything a memory derives from its store and can rebuild from it: the vector index, the catalog of
+/// scopes and slots, the filter columns, the keyword index and the expiration days. It knows nothing of
+/// locking or of the store: the memory calls it under its lock and hands it records.
+
+#include <engram/capabilities.hpp>
+#include <engram/detail/catalog.hpp>
+#include <engram/filter/eval.hpp>
+#include <engram/filter/expr.hpp>
+#include <engram/filter/planner.hpp>
+#include <engram/ids.hpp>
+#include <engram/index/bitmap.hpp>
+#include <engram/index/keyword_index.hpp>
+#include <engram/rank/expiry.hpp>
+#include <engram/record.hpp>
+#include <engram/scope.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The derived state of one memory over an Index. Not thread-safe: its owner locks.
+template <class Index>
+class derived_state {
+ public:
+  derived_state(Index index, const bm25_params& bm25) : index_(std::move(index)), keyword_(bm25) {}
+
+  [[nodiscard]] const Index& index() const noexcept { return index_; }
+  [[nodiscard]] Index& index() noexcept { return index_; }
+  [[nodiscard]] const scope_catalog& catalog() const noexcept { return catalog_; }
+  [[nodiscard]] const keyword_index& keywords() const noexcept { return keyword_; }
+  [[nodiscard]] keyword_index& keywords() noexcept { return keyword_; }
+  [[nodiscard]] std::optional<slot_id> slot_of(std::string_view id) const { return catalog_.slot_of(id); }
+  [[nodiscard]] const std::string& id_of(slot_id slot) const { return catalog_.id_of(slot); }
+  [[nodiscard]] std::size_t size() const noexcept { return catalog_.size(); }
+  /// True when some memory has an expiration day (searches then check it).
+  [[nodiscard]] bool has_expiring() const noexcept { return !expiring_.empty(); }
+
+  /// Indexes new record `r` with `vector`, its text going to `keywords` (the keyword index, or a bulk loader
+  /// while opening). @returns its slot.
+  template <class Keywords>
+  slot_id add(const record& r, Keywords& keywords, std::span<const float> vector) {
+    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
+    const auto slot = catalog_.attach(r.id, p, r.hash);
+    index_.add(slot, p, vector);
+    columns_.assign(slot, r);
+    keywords.add(slot, p, r.memory);
+    set_expiry(slot, r);
+    return slot;
+  }
+  slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
+
+  /// Re-indexes indexed record `r` after a change. @returns its slot.
+  slot_id update(const record& r) {
+    const auto slot = *catalog_.slot_of(r.id);
+    catalog_.rehash(slot, r.hash);
+    index_.update(slot, r.embedding);
+    columns_.assign(slot, r);
+    keyword_.update(slot, r.memory);
+    set_expiry(slot, r);
+    return slot;
+  }
+
+  /// Unindexes memory `id` when indexed. @returns the slot it had.
+  std::optional<slot_id> remove(const std::string& id) {
+    auto slot = catalog_.slot_of(id);
+    if (slot) remove_slot(*slot);
+    return slot;
+  }
+  void remove_slot(slot_id slot) {
+    index_.remove(slot);
+    catalog_.detach(slot);
+    columns_.erase(slot);
+    keyword_.remove(slot);
+    expiring_.erase(slot);
+    expiry_[slot] = never_expires;
+  }
+
+  void clear() {
+    index_.clear();
+    catalog_.clear();
+    columns_.clear();
+    keyword_.clear();
+    expiry_.clear();
+    expiring_.clear();
+  }
+
+  /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
+  /// `count_by_partition(f)` calls f(user_id, agent_id, run_id) once per record to be loaded.
+  template <class CountByPartition>
+  void reserve(std::size_t expected, CountByPartition&& count_by_partition) {
+    catalog_.reserve(expected);
+    expiry_.reserve(expected);
+    if constexpr (reservable_index<Index>) {
+      std::vector<std::size_t> counts;  // by partition
+      count_by_partition([&](const std::string& user, const std::string& agent, const std::string& run) {
+        const auto p = catalog_.partition_for(user, agent, run);
+        if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
+        ++counts[p];
+      });
+      for (std::size_t p = 0; p < counts.size(); ++p) index_.reserve(static_cast<partition_id>(p), counts[p]);
+    }
+  }
+
+  /// The partitions scope `s` selects (every partition when null) that `f` may match.
+  [[nodiscard]] std::vector<partition_id> select_partitions(const scope* s, const filter_expr& f) const {
+    std::vector<partition_id> out;
+    if (s) {
+      out = catalog_.select(*s);
+    } else {
+      out.resize(catalog_.partition_count());
+      for (std::size_t p = 0; p < out.size(); ++p) out[p] = static_cast<partition_id>(p);
+    }
+    if (!f.empty())
+      std::erase_if(out, [&](partition_id p) { return filter_scope_may_match(f, catalog_.scope_of(p)) == filter_tri::no; });
+    return out;
+  }
+
+  /// The slots of the partitions query scope `q` selects (every partition when empty), except those of the
+  /// partitions whose exact scope `keep(scope)` keeps.
+  template <class Keep>
+  [[nodiscard]] std::vector<slot_id> slots_in(const scope& q, Keep&& keep) const {
+    std::vector<slot_id> out;
+    const auto parts = select_partitions(q.empty() ? nullptr : &q, filter_expr{});
+    for (const auto p : parts)
+      if (catalog_.partition_size(p) != 0 && !keep(catalog_.scope_of(p)))
+        catalog_.for_each_slot(p, [&](slot_id s) { out.push_back(s); });
+    return out;
+  }
+
+  /// True when `slot` holds a memory past its expiration day.
+  [[nodiscard]] bool expired(slot_id slot, std::int32_t today) const noexcept {
+    return !expiring_.empty() && is_expired(expiry_[slot], today);
+  }
+
+  /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
+  [[nodiscard]] bool admits(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
+    if (hide_expired && is_expired(expiry_[slot], today)) return false;
+    return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
+  }
+
+  /// Calls f(slot) for every slot of `partitions` that `f` matches and that is not hidden as expired.
+  template <class F>
+  void for_each_admitted(const std::vector<partition_id>& partitions, const filter_expr& filter, bool hide_expired,
+                         std::int32_t today, F&& f) const {
+    for (const auto p : partitions)
+      catalog_.for_each_slot(p, [&](slot_id slot) {
+        if (hide_expired && is_expired(expiry_[slot], today)) return;
+        if (!filter.empty() && !columns_.matches(filter, slot)) return;
+        f(slot);
+      });
+  }
+
+  /// The id of a visible memory of `partitions` whose text is `text` (its md5 `hash`), or nullopt; `get(id)`
+  /// reads a record to compare the text (hashes may collide).
+  template <class Get>
+  [[nodiscard]] std::optional<std::string> find_text(const std::vector<partition_id>& partitions,
+                                                     const std::string& hash, const std::string& text,
+                                                     std::int32_t today, Get&& get) const {
+    for (const auto p : partitions)
+      for (const auto slot : catalog_.with_hash(p, hash)) {
+        if (expired(slot, today)) continue;  // an expired memory is no reason to forget
+        if (auto r = get(catalog_.id_of(slot)); r && r->memory == text) return r->id;
+      }
+    return std::nullopt;
+  }
+
+  /// The best `limit` slots of `partitions` for `q`, among those the filter admits and (with `hide_expired`)
+  /// not expired. Unfiltered: one index search; else the filter planner picks pre- or post-filtering.
+  [[nodiscard]] std::vector<index_hit> search(std::span<const float> q, const filter_expr& filter,
+                                              filter_strategy strategy, std::size_t limit,
+                                              const std::vector<partition_id>& partitions, bool hide_expired,
+                                              std::int32_t today) const {
+    if (filter.empty() && !hide_expired)
+      return index_.search(q, limit, partitions, static_cast<const slot_bitmap*>(nullptr));
+    std::size_t total = 0;
+    for (const auto p : partitions) total += catalog_.partition_size(p);
+    if (total == 0) return {};
+    // Over a quarter of every slot: the filter is evaluated over all slots rather than the scope's list.
+    const bool dense = total * 4 >= catalog_.slot_capacity();
+    std::vector<slot_id> slots;
+    if (!dense) {
+      for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
+      std::sort(slots.begin(), slots.end());
+    }
+    auto admitted = [&](slot_id slot) { return admits(filter, hide_expired, today, slot); };
+    const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
+    const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
+      const auto at = i * range / filter_plan_samples;
+      const slot_id slot = dense ? static_cast<slot_id>(at) : slots[at];
+      if (dense && (!columns_.contains(slot) ||
+                    !std::binary_search(partitions.begin(), partitions.end(), catalog_.partition_of(slot))))
+        return std::nullopt;
+      return admitted(slot);
+    });
+    return run_filter_plan(
+        plan, limit, total,
+        [&] {
+          auto bits = dense ? columns_.select(filter) : columns_.select(filter, slots);
+          if (hide_expired)
+            for (const auto slot : expiring_)
+              if (is_expired(expiry_[slot], today)) bits.reset(slot);
+          return bits;
+        },
+        [&](std::size_t k, const slot_bitmap* c) { return index_.search(q, k, partitions, c); }, admitted);
+  }
+
+ private:
+  void set_expiry(slot_id slot, const record& r) {
+    if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
+    const auto day = r.expiration_date ? parse_expiration_day(*r.expiration_date) : never_expires;
+    if (day == never_expires)
+      expiring_.erase(slot);
+    else
+      expiring_.insert(slot);
+    expiry_[slot] = day;
+  }
+
+  Index index_;
+  scope_catalog catalog_;
+  filter_columns columns_;            // the filterable fields of every indexed record, by slot
+  keyword_index keyword_;             // BM25 over the text of every indexed record, by slot and partition
+  std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
+  std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
+};
+
+}  // namespace engram::inline v0::detail

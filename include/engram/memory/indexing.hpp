@@ -1,0 +1,106 @@
+#pragma once
+/// @file memory/indexing.hpp
+/// Reading the store into the derived state: every record on open (or after a change-feed gap), the records of
+/// one scope for the partition cache, and the vectors of records stored without one (imported text).
+
+#include <engram/capabilities.hpp>
+#include <engram/concepts.hpp>
+#include <engram/error.hpp>
+#include <engram/index/keyword_index.hpp>
+#include <engram/memory/derived_state.hpp>
+#include <engram/record.hpp>
+#include <engram/scope.hpp>
+#include <engram/write_batch.hpp>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The embedder's vectors for `texts`, checked: one per text, each of the embedder's dimension.
+template <class Embedder>
+std::vector<std::vector<float>> embed_checked(const Embedder& embedder, std::span<const std::string> texts) {
+  if (texts.empty()) return {};
+  auto v = embed_all(embedder, texts);
+  if (v.size() != texts.size())
+    throw error("embedder returned " + std::to_string(v.size()) + " vectors for " + std::to_string(texts.size()) +
+                " texts");
+  for (const auto& x : v)
+    if (x.size() != embedder.dimension()) throw dimension_mismatch(embedder.dimension(), x.size(), "embedder");
+  return v;
+}
+
+/// Gives `records` (stored without a vector) their vectors; with `writable` (a writer's path) they are stored
+/// too, in one batch. A read embeds them for the index only.
+template <class Embedder, class Store>
+void embed_records(const Embedder& embedder, std::vector<record>& records, Store* writable) {
+  if (records.empty()) return;
+  std::vector<std::string> texts;
+  for (const auto& r : records) texts.push_back(r.memory);
+  auto vectors = embed_checked(embedder, texts);
+  write_batch batch;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].embedding = std::move(vectors[i]);
+    if (writable) batch.upserts.push_back(records[i]);
+  }
+  if (writable) writable->apply(batch);
+}
+
+/// Calls f(const record&, std::span<const float> vector) for every stored record: through for_each_vector when
+/// the store has it (no copy; file_store reads snapshot vectors in place), else for_each.
+template <class Store, class F>
+void for_each_stored(const Store& store, F&& f) {
+  if constexpr (vector_scanning_store<Store>)
+    store.for_each_vector(f);
+  else
+    store.for_each([&](const record& r) { f(r, std::span<const float>(r.embedding)); });
+}
+
+/// Throws when a stored vector is not of the embedder's dimension.
+inline void check_stored_vector(const record& r, std::size_t size, std::size_t dimension) {
+  if (size != dimension) throw dimension_mismatch(dimension, size, "store record '" + r.id + "'");
+}
+
+/// Indexes every record of `store` through `index_one(record, keywords, vector)`, the keyword index being built
+/// on a second thread meanwhile when the store is large; partitions are sized first from a counting pass.
+/// @returns the records stored without a vector (to be embedded).
+template <class Index, class Store, class IndexOne>
+std::vector<record> index_store(derived_state<Index>& d, const Store& store, std::size_t dimension,
+                                IndexOne&& index_one) {
+  std::size_t expected = 0;
+  if constexpr (counted_store<Store>) expected = store.size();
+  d.reserve(expected, [&](auto&& count) {
+    for_each_stored(store, [&](const record& r, std::span<const float>) { count(r.user_id, r.agent_id, r.run_id); });
+  });
+  constexpr std::size_t background_keywords_from = 20000;  // below, a thread costs more than it saves
+  std::vector<record> missing;
+  keyword_index::bulk_loader keywords(d.keywords(),
+                                      expected >= background_keywords_from && std::thread::hardware_concurrency() > 1);
+  for_each_stored(store, [&](const record& r, std::span<const float> vector) {
+    if (vector.empty()) return missing.push_back(r);
+    check_stored_vector(r, vector.size(), dimension);
+    index_one(r, keywords, vector);
+  });
+  keywords.finish();
+  return missing;
+}
+
+/// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet.
+/// @returns those stored without a vector.
+template <class Index, class Store, class IndexOne>
+std::vector<record> index_scope(const derived_state<Index>& d, const Store& store, const scope& q,
+                                std::size_t dimension, IndexOne&& index_one) {
+  std::vector<record> missing;
+  store.for_each_in_scope(q, [&](const record& r) {
+    if (d.slot_of(r.id)) return;
+    if (r.embedding.empty()) return missing.push_back(r);
+    check_stored_vector(r, r.embedding.size(), dimension);
+    index_one(r);
+  });
+  return missing;
+}
+
+}  // namespace engram::inline v0::detail

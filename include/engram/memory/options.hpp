@@ -1,0 +1,127 @@
+#pragma once
+/// @file memory/options.hpp
+/// What basic_memory is configured with and what its calls take and return: memory_config (with its limits),
+/// the options of add, search, get_all and update, and add's result.
+
+#include <engram/async/options.hpp>
+#include <engram/extract/actions.hpp>
+#include <engram/filter/eval.hpp>  // filter_strategy
+#include <engram/filter/expr.hpp>
+#include <engram/index/keyword_index.hpp>
+#include <engram/json.hpp>
+#include <engram/rank/fusion.hpp>
+#include <engram/rank/rerank.hpp>
+#include <engram/record.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Limits that turn oversized input into a validation_error instead of a stored surprise.
+struct memory_limits {
+  std::size_t max_text_bytes = 64 * 1024;      ///< one memory's text
+  std::size_t max_metadata_bytes = 64 * 1024;  ///< one memory's metadata, as compact JSON
+  std::size_t max_messages = 1000;             ///< messages in one add
+  std::size_t max_limit = 1000;                ///< the largest `limit` a search accepts
+};
+
+/// Construction-time settings of a basic_memory.
+struct memory_config {
+  memory_limits limits{};
+  std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
+  bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
+  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
+  rerank_function rerank{};
+  /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
+  async_options async{};
+  /// 0 (the default): every record of the store is indexed when the memory opens. Above 0 (a store that can
+  /// load one scope, engram::scope_loading_store, e.g. postgres_store): the partition cache. Nothing is indexed
+  /// on open; the first read or write of a scope loads the records it selects (vectors, keyword index,
+  /// catalog), and scopes least recently used are evicted while the estimated bytes held exceed this budget.
+  /// See basic_memory's "partition cache" section.
+  std::size_t partition_cache_bytes = 0;
+  /// Over a store that keeps access counts (engram::access_count_store: every store engram ships), how often
+  /// the search hits counted since the last write are added to the stored counts (the `access` ranking term
+  /// then survives reopening). The first search after the interval writes them (one store write); so do
+  /// flush_access_counts() and the destructor. 0: after every search.
+  std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
+};
+
+/// Options of add().
+struct add_options {
+  nlohmann::json metadata = nlohmann::json::object();  ///< stored with every memory this add creates
+  /// true: the Extractor decides what to remember; false: each non-system message is stored as given
+  /// (exact duplicates in the scope skipped), whatever the Extractor.
+  bool infer = true;
+  /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
+  std::optional<std::string> expiration_date{};
+};
+
+/// Options of search().
+struct search_options {
+  /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
+  std::size_t limit = 20;
+  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
+  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
+  std::optional<float> threshold{};
+  /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
+  /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
+  filter_expr filter{};
+  /// How the filter is applied; every strategy returns the same hits.
+  filter_strategy strategy = filter_strategy::automatic;
+  /// Which similarity ranks (rank/fusion.hpp). Hybrid: cosine and BM25 fused; a memory matching only the
+  /// query's keywords is still a candidate. Scores are cosine similarities only in semantic mode.
+  search_mode mode = search_mode::hybrid;
+  /// Fusion weights and the optional recency / importance / access terms (off by default).
+  ranking_weights weights{};
+  bool explain = false;       ///< true: each hit carries score_details
+  bool show_expired = false;  ///< true: memories past their expiration_date are searched too
+};
+
+/// Options of get_all().
+struct get_all_options {
+  std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
+  filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
+  bool show_expired = false;  ///< true: memories past their expiration_date are listed too
+};
+
+/// Options of update().
+struct update_options {
+  std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
+  /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
+  std::optional<std::string> expiration_date{};
+};
+
+/// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
+struct skipped_action {
+  memory_action action;
+  std::string reason;
+};
+
+/// What add() did: one event per decided action (Mem0's `results`), plus the actions it refused.
+struct add_result {
+  std::vector<memory_event> results;
+  std::vector<skipped_action> skipped;
+};
+
+inline void to_json(nlohmann::json& j, const add_result& r) {
+  j = nlohmann::json{{"results", r.results}};
+  if (!r.skipped.empty()) {
+    auto arr = nlohmann::json::array();
+    for (const auto& s : r.skipped)
+      arr.push_back({{"event", to_string(s.action.event)},
+                     {"id", s.action.target_id},
+                     {"text", s.action.text},
+                     {"reason", s.reason}});
+    j["skipped"] = std::move(arr);
+  }
+}
+
+}  // namespace engram::inline v0

@@ -1,0 +1,116 @@
+#pragma once
+/// @file memory/validate.hpp
+/// The checks every basic_memory call makes on its input before anything else runs: texts, metadata, message
+/// counts, scopes, search limits and weights. Each throws validation_error naming the bad value and the limit.
+
+#include <engram/error.hpp>
+#include <engram/filter/eval.hpp>
+#include <engram/filter/expr.hpp>
+#include <engram/memory/options.hpp>
+#include <engram/rank/expiry.hpp>
+#include <engram/rank/fusion.hpp>
+#include <engram/record.hpp>
+#include <engram/scope.hpp>
+#include <engram/text/utf8.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0::detail {
+
+/// True when `s` holds nothing but white space.
+inline bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+/// The input rules of one memory, from its memory_limits.
+class input_rules {
+ public:
+  explicit input_rules(const memory_limits& limits) noexcept : limits_(&limits) {}
+
+  /// A text stored or searched for: at most max_text_bytes, valid UTF-8.
+  void text(std::string_view text, const std::string& what) const {
+    if (text.size() > limits_->max_text_bytes)
+      throw validation_error(what + " is " + std::to_string(text.size()) + " bytes; at most " +
+                             std::to_string(limits_->max_text_bytes) + " are allowed");
+    if (!is_valid_utf8(text)) throw validation_error(what + " is not valid UTF-8");
+  }
+
+  /// Metadata: a JSON object without identity keys, at most max_metadata_bytes as compact JSON.
+  void metadata(const nlohmann::json& m, std::string_view op) const {
+    if (!m.is_object())
+      throw validation_error(std::string(op) + ": metadata must be a JSON object, got " + m.type_name());
+    for (const char* key : {"user_id", "agent_id", "run_id", "actor_id", "role"})
+      if (m.contains(key))
+        throw validation_error(std::string(op) + ": metadata must not contain '" + key +
+                               "': identity comes from the scope and the messages, never from metadata");
+    std::string dumped;
+    try {
+      dumped = m.dump();
+    } catch (const nlohmann::json::exception& e) {
+      throw validation_error(std::string(op) + ": metadata is not serialisable: " + e.what());
+    }
+    if (dumped.size() > limits_->max_metadata_bytes)
+      throw validation_error(std::string(op) + ": metadata is " + std::to_string(dumped.size()) +
+                             " bytes; at most " + std::to_string(limits_->max_metadata_bytes) + " are allowed");
+  }
+
+  /// An add (or add_async): scope, metadata, expiration date, message count and every message's text.
+  void add(std::span<const message> messages, const scope& s, const add_options& options, std::string_view op) const {
+    validate_scope(s, op);
+    metadata(options.metadata, op);
+    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
+    if (messages.size() > limits_->max_messages)
+      throw validation_error(std::string(op) + ": " + std::to_string(messages.size()) + " messages; at most " +
+                             std::to_string(limits_->max_messages) + " per call");
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+  }
+
+  /// An update: the new text (not empty), the metadata and expiration date when given.
+  void update(std::string_view new_text, const update_options& options) const {
+    text(new_text, "update: text");
+    if (is_blank(new_text)) throw validation_error("update: text is empty");
+    if (options.metadata) metadata(*options.metadata, "update");
+    if (options.expiration_date && !options.expiration_date->empty())
+      (void)parse_expiration_day(*options.expiration_date);
+  }
+
+  /// A search: the query (not empty), the limit (1 to max_limit) and the ranking weights.
+  void search(std::string_view query, const search_options& options) const {
+    text(query, "search: query");
+    if (is_blank(query)) throw validation_error("search: query is empty");
+    if (options.limit == 0 || options.limit > limits_->max_limit)
+      throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
+                             std::to_string(limits_->max_limit) + ")");
+    validate_weights(options.weights);
+  }
+
+  /// Whether an action's text may be stored (an extractor's output is checked, never trusted).
+  [[nodiscard]] bool storable(std::string_view t) const noexcept {
+    return !is_blank(t) && t.size() <= limits_->max_text_bytes && is_valid_utf8(t);
+  }
+
+ private:
+  const memory_limits* limits_;
+};
+
+/// The scope a read covers: `&s` when `s` names one; null when `s` is empty and `f` names the scopes it selects
+/// (see filter_names_scope). @throws validation_error when neither names a scope.
+inline const scope* scope_or_filter(const scope& s, const filter_expr& f, std::string_view op) {
+  if (s.empty() && !f.empty() && filter_names_scope(f)) return nullptr;
+  validate_scope(s, op);
+  return &s;
+}
+
+/// @throws validation_error when `f` does not name the scopes it selects.
+inline void require_filter_scope(const filter_expr& f, std::string_view op) {
+  if (!filter_names_scope(f))
+    throw validation_error(std::string(op) +
+                           ": a scope is required: pass one, or name user_id, agent_id or run_id in the filter "
+                           "with eq or in (in every OR branch)");
+}
+
+}  // namespace engram::inline v0::detail
