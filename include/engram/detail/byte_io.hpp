@@ -102,6 +102,8 @@ class byte_reader {
     return v;
   }
   std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
+  /// The next `n` bytes, in place (valid as long as the input).
+  std::string_view bytes(std::size_t n) { return {take(n), n}; }
   std::string str() {
     const auto n = u32();
     const char* s = take(n);
