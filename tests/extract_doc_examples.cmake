@@ -1,0 +1,46 @@
+# engram_extract_doc_examples(DOC OUTDIR OUT_VAR): writes every complete program among the ```cpp blocks of the
+# Markdown file DOC to OUTDIR/<doc name>_<n>.cpp (n counts from 1 in the order of the blocks written) and sets
+# OUT_VAR to the list of files. The convention: a ```cpp block that defines `int main` is a complete program,
+# compiled and run by the tests; any other ```cpp block is a fragment and is left alone. A program whose first
+# line is `// engram-requires: http` (or sqlite, postgres) is written to OUTDIR/requires-<part>/ so the caller
+# can skip it when that optional target is missing. Files are rewritten only when their text changed.
+function(engram_extract_doc_examples doc outdir out_var)
+  file(READ ${doc} text)
+  get_filename_component(stem ${doc} NAME_WE)
+  set(files "")
+  set(n 0)
+  set(fence_open "\n```cpp\n")
+  while(TRUE)
+    string(FIND "${text}" "${fence_open}" begin)
+    if(begin EQUAL -1)
+      break()
+    endif()
+    math(EXPR body_begin "${begin} + 8")  # past "\n```cpp\n"
+    string(SUBSTRING "${text}" ${body_begin} -1 text)
+    string(FIND "${text}" "\n```" end)
+    if(end EQUAL -1)
+      message(FATAL_ERROR "${doc}: a ```cpp block is not closed")
+    endif()
+    math(EXPR body_len "${end} + 1")  # keep the last line's newline
+    string(SUBSTRING "${text}" 0 ${body_len} block)
+    string(SUBSTRING "${text}" ${end} -1 text)
+    if(NOT block MATCHES "(^|\n)int main\\(")
+      continue()
+    endif()
+    math(EXPR n "${n} + 1")
+    set(dir ${outdir})
+    if(block MATCHES "^// engram-requires: *([a-z]+)")
+      set(dir ${outdir}/requires-${CMAKE_MATCH_1})
+    endif()
+    set(out ${dir}/${stem}_${n}.cpp)
+    set(old "")
+    if(EXISTS ${out})
+      file(READ ${out} old)
+    endif()
+    if(NOT old STREQUAL block)
+      file(WRITE ${out} "${block}")
+    endif()
+    list(APPEND files ${out})
+  endwhile()
+  set(${out_var} ${files} PARENT_SCOPE)
+endfunction()
