@@ -2,7 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <memory>
+#include <mutex>
 #include <set>
+#include <span>
+#include <thread>
+#include <vector>
 
 using namespace engram;
 
@@ -262,4 +268,60 @@ TEST_CASE("memory: an extractor cannot touch another scope's memory", "[memory][
   CHECK(mem.get(bob_id)->memory == "bob's secret");
   CHECK(mem.history(bob_id).size() == 1);
   CHECK(nlohmann::json(r)["skipped"].size() == 2);
+}
+
+TEST_CASE("memory: an empty scope with a filter that names its scopes reads the scopes it names", "[memory]") {
+  memory mem;
+  mem.add("Ann likes green tea", user("ann"), {.infer = false});
+  mem.add("Bo likes black tea", user("bo"), {.infer = false});
+  mem.add("Cy likes mint tea", user("cy"), {.infer = false});
+  const auto two = parse_filter(R"({"OR":[{"user_id":"ann"},{"user_id":"bo"}]})");
+  const auto hits = mem.search("tea", scope{}, {.filter = two});
+  std::set<std::string> users;
+  for (const auto& h : hits) users.insert(h.record.user_id);
+  CHECK(users == std::set<std::string>{"ann", "bo"});
+  CHECK(mem.get_all(scope{}, {.filter = two}).size() == 2);
+  // a filter that does not name its scopes is no scope
+  const auto loose = parse_filter(R"({"OR":[{"user_id":"ann"},{"topic":"x"}]})");
+  CHECK_THROWS_WITH(mem.search("tea", scope{}, {.filter = loose}), Catch::Contains("search: a scope is required"));
+  CHECK_THROWS_WITH(mem.get_all(scope{}), Catch::Contains("get_all: a scope is required"));
+}
+
+namespace {
+/// A memory_store that records which threads write access counts.
+struct access_writer_log : memory_store {
+  struct log {
+    std::mutex mtx;
+    std::vector<std::thread::id> writers;
+  };
+  std::shared_ptr<log> seen = std::make_shared<log>();
+  void add_access(std::span<const access_increment> a) {
+    {
+      std::lock_guard lock(seen->mtx);
+      seen->writers.push_back(std::this_thread::get_id());
+    }
+    memory_store::add_access(a);
+  }
+};
+}  // namespace
+
+TEST_CASE("memory: a search never writes to the store; its hits are written by the flusher", "[memory][access]") {
+  memory_config cfg;
+  cfg.access_flush_interval = std::chrono::milliseconds{0};  // written as soon as counted
+  access_writer_log store;
+  auto seen = store.seen;
+  basic_memory<hashing_embedder, flat_index, access_writer_log, verbatim_extractor> mem(
+      hashing_embedder(), flat_index(hashing_embedder().dimension()), std::move(store), verbatim_extractor(), cfg);
+  const auto id = mem.add("The kettle is in the kitchen", user("kim"), {.infer = false}).results.at(0).id;
+  for (int i = 0; i < 20; ++i) REQUIRE(mem.search("kettle", user("kim")).size() == 1);
+  std::uint32_t stored = 0;
+  for (int i = 0; i < 500 && stored < 20; ++i) {
+    stored = 0;
+    mem.store().for_each_access_count(scope{}, [&](const std::string& m, std::uint32_t n) { stored += m == id ? n : 0; });
+    if (stored < 20) std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  CHECK(stored == 20);
+  std::lock_guard lock(seen->mtx);
+  REQUIRE(!seen->writers.empty());
+  for (const auto& t : seen->writers) CHECK(t != std::this_thread::get_id());
 }
