@@ -1,7 +1,7 @@
 // Filter evaluation and filtered search over 1M records with 5 metadata fields.
 //
-//   cmake --preset bench && cmake --build --preset bench --target bench_filter_bench
-//   build/bench/bench/bench_filter_bench [--benchmark_filter=...]
+//   cmake --preset bench && cmake --build --preset bench --target bench_filter
+//   build/bench/bench/bench_filter [--benchmark_filter=...]
 //   ENGRAM_BENCH_RECORDS=100000 ENGRAM_BENCH_DIM=384 ...   (defaults: 1,000,000 records, dimension 128)
 //
 // Metadata per record: priority (int 0..99, uniform: `priority < p` selects p%), score (float in [0,1)),

@@ -5,6 +5,9 @@
 #   scripts/bench.sh            everything (the N = 1M cases take a few minutes on 2 cores)
 #   scripts/bench.sh --quick    N = 100k only, fewer repetitions (IVF: nlist 256, 100 queries)
 #
+# Besides the index kernels, it times the memory's own paths: basic_memory::search filtered and unfiltered
+# (bench_filter) and basic_memory::add against plain SQLite inserts (bench_store).
+#
 # Every figure is measured against an anchor taken in the same process (the read bandwidth for "x floor",
 # FAISS IndexFlatIP for "engram/FAISS"): compare ratios, not absolute times across runs.
 set -euo pipefail
@@ -34,6 +37,19 @@ if [ "$quick" = 1 ]; then
 else
   "$bin/bench_flat"
 fi
+
+echo
+echo "== basic_memory::search, top 10 in one scope, d=128: filtered (1/10/50%; auto, pre, post) next to unfiltered =="
+if [ "$quick" = 1 ]; then
+  ENGRAM_BENCH_RECORDS=100000 "$bin/bench_filter" --benchmark_filter='search_'
+else
+  "$bin/bench_filter" --benchmark_filter='search_'
+fi
+
+echo
+echo "== basic_memory::add (file_store group commit) vs plain SQLite inserts, interleaved rounds =="
+echo "   ratio_memory = memory adds/s / SQLite inserts/s in the same rounds"
+"$bin/bench_store" --benchmark_filter='group_vs_sqlite'
 
 if [ ! -x "$bin/bench_compare_faiss" ]; then
   echo "bench.sh: FAISS not found: skipping the comparison" >&2

@@ -43,7 +43,7 @@ struct write_batch {
 };
 
 /// Search hits of one memory to add to its durable access count (the `access` ranking term, see
-/// search_weights::access): basic_memory counts hits in memory and hands them to an `access_count_store` from
+/// ranking_weights::access): basic_memory counts hits in memory and hands them to an `access_count_store` from
 /// time to time. `owner` is the memory's scope (a sharded store routes by it).
 struct access_increment {
   std::string memory_id;

@@ -48,8 +48,8 @@ struct ranking_weights {
   double recency_half_life_days = 30.0;
   float importance = 0.0f;           ///< weight of metadata[importance_key], a number clamped to [0, 1]
   std::string importance_key = "importance";
-  /// weight of n / (n + access_saturation), n = times the memory was returned by a search of this basic_memory
-  /// since it was opened (counted in memory, not stored)
+  /// weight of n / (n + access_saturation), n = times the memory was returned by a search (kept by the store
+  /// when it is an access_count_store, as every store engram ships is; see memory_config::access_flush_interval)
   float access = 0.0f;
   float access_saturation = 5.0f;
 
