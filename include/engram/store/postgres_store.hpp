@@ -82,10 +82,10 @@ class postgres_store {
   explicit postgres_store(std::string conninfo, postgres_store_options options = {}) {
     detail::pg_validate_schema_name(options.schema);
     if (options.pool_size == 0) throw validation_error("postgres_store: pool_size must be at least 1");
-    std::string where = "postgres_store (schema " + options.schema + ")";
-    s_ = std::make_unique<state>(std::move(conninfo), std::move(options), std::move(where));
+    std::string name = "postgres_store (schema " + options.schema + ")";
+    s_ = std::make_unique<state>(std::move(conninfo), std::move(options), std::move(name));
     // Schema creation and migration, serialised between nodes opening at once.
-    s_->pool.retrying([&] { detail::pg_migrate(*s_->pool.connect(false), schema(), this->where()); });
+    s_->pool.retrying([&] { detail::pg_migrate(*s_->pool.connect(false), schema(), where()); });
   }
 
   // The LISTEN thread stops with the state it belongs to (state::listener).
