@@ -36,7 +36,7 @@
 /// not hold them), and a record held by both shards is reported by for_each_access_count once per shard.
 /// rebalance() carries a scope's counts to the new owner after deleting the scope from the old shard: counts
 /// added to the old shard during the move, or all of the scope's counts when the process stops between that
-/// delete and the copy, are lost (counts only rank, see search_weights::access).
+/// delete and the copy, are lost (counts only rank, see ranking_weights::access).
 
 #include <engram/concepts.hpp>
 #include <engram/store/postgres/hash_ring.hpp>
