@@ -4,7 +4,7 @@
 #include <engram/extract/any_extractor.hpp>
 
 #include <catch2/catch.hpp>
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <atomic>
 #include <cstdlib>

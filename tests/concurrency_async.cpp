@@ -1,4 +1,4 @@
-#include "async_test_support.hpp"
+#include "support/async_test_support.hpp"
 
 #include <engram/engram.hpp>
 

@@ -1,7 +1,7 @@
 #include <engram/engram.hpp>
 
 #include <catch2/catch.hpp>
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <atomic>
 #include <filesystem>

@@ -8,7 +8,7 @@
 #include <engram/store/memory_store.hpp>
 
 #include <catch2/catch.hpp>
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <filesystem>
 #include <fstream>

@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <memory>
 #include <optional>

@@ -8,7 +8,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -2,7 +2,7 @@
 #include <engram/embed/hashing.hpp>
 #include <engram/text/related_words.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 

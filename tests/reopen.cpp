@@ -5,7 +5,7 @@
 #include <engram/store/file/record_codec.hpp>
 #include <engram/store/file_store.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 

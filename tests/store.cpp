@@ -33,7 +33,7 @@ struct file_group_kind {
 using store_kinds = std::tuple<store_test::memory_kind, store_test::file_kind, store_test::file_group_kind>;
 using durable_store_kinds = std::tuple<store_test::file_kind, store_test::file_group_kind>;
 
-#include "store_suite.hpp"
+#include "support/store_suite.hpp"
 
 using namespace engram;
 using namespace store_test;

@@ -1,6 +1,7 @@
 // engram: the command-line tool. Poke at a memory from a shell, import and export it.
 // Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage, provider or other failure.
 #include "../common/app_memory.hpp"
+#include "../common/errors.hpp"
 #include "../common/service.hpp"
 
 #include <engram/engram.hpp>
@@ -335,8 +336,7 @@ int run(const args& a) {
     }
     o.explain = a.has("--explain");
     o.show_expired = a.has("--show-expired");
-    const auto s = scope_of(a);
-    const auto hits = s.empty() && !o.filter.empty() ? mem->search(q, o) : mem->search(q, s, o);
+    const auto hits = mem->search(q, scope_of(a), o);  // no scope: the scopes the filter names
     if (a.output == "json") {
       std::cout << engram::results(hits).dump(2) << '\n';
     } else if (o.explain) {
@@ -363,7 +363,8 @@ int run(const args& a) {
     o.filter = filters_of(a);
     o.show_expired = a.has("--show-expired");
     const auto s = scope_of(a);
-    print_records(a, s.empty() ? mem->get_all(engram::all_scopes, o) : mem->get_all(s, o));
+    const bool every_scope = s.empty() && !engram::filter_names_scope(o.filter);
+    print_records(a, every_scope ? mem->get_all(engram::all_scopes, o) : mem->get_all(s, o));
     return 0;
   }
   if (cmd == "get") {
@@ -490,21 +491,15 @@ int main(int argc, char** argv) {
   } catch (const engram::provider_error& e) {
     std::cerr << "engram: the provider failed: " << e.what()
               << (e.status() == 0 ? " (no server answered: check --base-url)" : "") << '\n';
-    return 3;
-  } catch (const engram::not_found& e) {
-    std::cerr << "engram: " << e.what() << '\n';
-    return 1;
-  } catch (const engram::validation_error& e) {
-    std::cerr << "engram: " << e.what() << engram_app::embedder_mismatch_hint(e.what()) << '\n';
-    return 2;
-  } catch (const engram::dimension_mismatch& e) {
-    std::cerr << "engram: " << e.what() << engram_app::embedder_mismatch_hint(e.what()) << '\n';
-    return 2;
+    return engram_app::exit_code(engram_app::error_kind::provider);
   } catch (const nlohmann::json::exception& e) {
     std::cerr << "engram: malformed JSON: " << e.what() << '\n';
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "engram: " << e.what() << '\n';
-    return 3;
+    const auto kind = engram_app::current_error_kind();
+    std::cerr << "engram: " << e.what()
+              << (kind == engram_app::error_kind::invalid_input ? engram_app::embedder_mismatch_hint(e.what()) : "")
+              << '\n';
+    return engram_app::exit_code(kind);
   }
 }

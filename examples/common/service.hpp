@@ -1,7 +1,9 @@
 #pragma once
 /// @file examples/common/service.hpp
 /// Mem0-shaped requests (JSON in, JSON out) over a basic_memory, shared by engram-server and the CLI.
-/// Transport-free: the server maps routes onto these calls and errors onto HTTP statuses.
+/// Transport-free: the server maps routes onto these calls, and errors onto HTTP statuses (errors.hpp).
+
+#include "errors.hpp"
 
 #include <engram/engram.hpp>
 
@@ -18,14 +20,6 @@
 namespace engram_app {
 
 using nlohmann::json;
-
-/// Refusals that are not engram errors: the caller is not allowed (403) or not known (401).
-struct forbidden : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-struct unauthorized : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 /// Who is calling. A key bound to a user may only read and write that user's memories; only admins may
 /// reset or list every scope.
@@ -243,21 +237,19 @@ class service {
       options.threshold = t->get<float>();
     }
     options.filter = filters_of(req);
-    // No scope id anywhere but a filter that names scopes (an OR over users, say): the filter selects them.
-    if (s.empty() && !options.filter.empty()) return engram::results(mem_.search(query, options));
+    // No scope id anywhere: the memory takes the scopes a filter names (an OR over users, say), or refuses.
     return engram::results(mem_.search(query, s, options));
   }
 
-  /// GET /memories: every memory of a scope (admins may omit the scope to list everything).
+  /// GET /memories: every memory of a scope, or of the scopes the filter names (admins may omit both to list
+  /// everything).
   json list(const json& req, const principal& who) const {
     const auto s = request_scope(req, who);
     engram::get_all_options options;
     options.limit = read_limit(req, options.limit);
     options.filter = filters_of(req);
     options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
-    if (s.empty() && !options.filter.empty() && engram::filter_names_scope(options.filter))
-      return engram::results(mem_.get_all(options));
-    if (s.empty()) {
+    if (s.empty() && !engram::filter_names_scope(options.filter)) {
       if (!who.admin) throw forbidden("listing every scope needs an admin key");
       return engram::results(mem_.get_all(engram::all_scopes, options));
     }

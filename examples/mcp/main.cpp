@@ -2,7 +2,7 @@
 // Reads newline-delimited JSON-RPC 2.0 messages from stdin and answers on stdout (one message per line);
 // logs go to stderr. Exits 0 at end of input.
 #include "../common/app_memory.hpp"
-#include "mcp_server.hpp"
+#include "../common/mcp_handler.hpp"
 
 #include <csignal>
 #include <cstdlib>

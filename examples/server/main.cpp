@@ -1,9 +1,10 @@
 // engram-server: engram as a service, speaking Mem0's REST API (OSS routes and the Platform's), over HTTP.
 #include "../common/app_memory.hpp"
 #include "../common/auth.hpp"
+#include "../common/errors.hpp"
 #include "../common/metrics.hpp"
 #include "../common/service.hpp"
-#include "../mcp/mcp_server.hpp"
+#include "../common/mcp_handler.hpp"
 
 #include <httplib.h>
 
@@ -179,33 +180,19 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
         }
         res.set_content(handler(req, who).dump(), "application/json");
         res.status = 200;
-      } catch (const engram_app::unauthorized& e) {
-        res.status = 401;
-        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
-      } catch (const engram_app::forbidden& e) {
-        res.status = 403;
-        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
-      } catch (const engram::not_found& e) {
-        res.status = 404;
-        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
-      } catch (const engram::validation_error& e) {
-        res.status = 400;
-        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
-      } catch (const engram::dimension_mismatch& e) {
-        res.status = 400;
-        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
-      } catch (const engram::provider_error& e) {
-        res.status = 502;
-        res.set_content(json{{"detail", e.what()}}.dump(), "application/json");
-      } catch (const engram::storage_error& e) {
-        std::cerr << "engram-server: storage error: " << e.what() << '\n';
-        res.status = 503;
-        res.set_header("Retry-After", "1");
-        res.set_content(json{{"detail", "storage unavailable, retry later"}}.dump(), "application/json");
       } catch (const std::exception& e) {
-        std::cerr << "engram-server: " << name << ": " << e.what() << '\n';
-        res.status = 500;
-        res.set_content(json{{"detail", "internal error"}}.dump(), "application/json");
+        const auto kind = engram_app::current_error_kind();
+        res.status = engram_app::http_status(kind);
+        std::string detail = e.what();
+        if (kind == engram_app::error_kind::storage) {
+          std::cerr << "engram-server: storage error: " << e.what() << '\n';
+          res.set_header("Retry-After", "1");
+          detail = "storage unavailable, retry later";
+        } else if (kind == engram_app::error_kind::internal) {
+          std::cerr << "engram-server: " << name << ": " << e.what() << '\n';
+          detail = "internal error";
+        }
+        res.set_content(json{{"detail", detail}}.dump(), "application/json");
       }
       metrics.record(name, res.status,
                      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
@@ -277,7 +264,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       if constexpr (requires { memory->store().ping(); }) memory->store().ping();  // a shared database answers
       res.set_content(json{{"status", "ok"}, {"memories", memory->size()}}.dump(), "application/json");
     } catch (const engram::storage_error& e) {  // e.g. the database is down: not healthy, say why
-      res.status = 503;
+      res.status = engram_app::http_status(engram_app::error_kind::storage);
       res.set_header("Retry-After", "1");
       res.set_content(json{{"status", "unavailable"}, {"detail", e.what()}}.dump(), "application/json");
     }

@@ -1,4 +1,4 @@
-#include "http/fake_server.hpp"
+#include "support/fake_server.hpp"
 
 #include <engram/embed/openai.hpp>
 #include <engram/extract/llm.hpp>
@@ -16,20 +16,10 @@
 
 using namespace std::chrono_literals;
 using engram_test::fake_server;
+using engram_test::fast;
 using json = nlohmann::json;
 
 namespace {
-
-engram::http_options fast(const fake_server& s) {
-  engram::http_options o;
-  o.base_url = s.base_url();
-  o.connect_timeout = 1000ms;
-  o.read_timeout = 5000ms;
-  o.max_retries = 1;
-  o.initial_backoff = 2ms;
-  o.max_backoff = 5ms;
-  return o;
-}
 
 /// A scripted model that returns the user's line as the one fact.
 std::string echo_fact(const json& req) {
@@ -49,9 +39,9 @@ TEST_CASE("concurrency_http: one embedder and one extractor serve many threads",
 
   using llm_memory =
       engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store, engram::llm_extractor>;
-  llm_memory mem(
-      engram::openai_embedder({.http = fast(server), .model = "e", .batch_size = 2}), engram::memory_store{},
-      engram::llm_extractor({.http = fast(server), .model = "c", .mode = engram::extraction_mode::additive}));
+  const auto http = fast(server, {}, 1, 5000ms);  // many threads at once: a longer read timeout
+  llm_memory mem(engram::openai_embedder({.http = http, .model = "e", .batch_size = 2}), engram::memory_store{},
+                 engram::llm_extractor({.http = http, .model = "c", .mode = engram::extraction_mode::additive}));
   std::atomic<int> failures{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)

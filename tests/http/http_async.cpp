@@ -1,5 +1,5 @@
-#include "async_test_support.hpp"
-#include "http/fake_server.hpp"
+#include "support/async_test_support.hpp"
+#include "support/fake_server.hpp"
 
 #include <engram/embed/openai.hpp>
 #include <engram/extract/llm.hpp>

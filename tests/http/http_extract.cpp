@@ -1,4 +1,4 @@
-#include "http/fake_server.hpp"
+#include "support/fake_server.hpp"
 
 #include <engram/embed/openai.hpp>
 #include <engram/extract/llm.hpp>
@@ -16,6 +16,7 @@
 
 using namespace std::chrono_literals;
 using engram_test::fake_server;
+using engram_test::fast;
 using engram_test::reply;
 using json = nlohmann::json;
 
@@ -24,24 +25,12 @@ namespace {
 using llm_memory =
     engram::basic_memory<engram::openai_embedder, engram::flat_index, engram::memory_store, engram::llm_extractor>;
 
-engram::http_options fast(const fake_server& s) {
-  engram::http_options o;
-  o.base_url = s.base_url();
-  o.api_key = "sk-test";
-  o.connect_timeout = 500ms;
-  o.read_timeout = 2000ms;
-  o.max_retries = 1;
-  o.initial_backoff = 2ms;
-  o.max_backoff = 5ms;
-  return o;
-}
-
 llm_memory make_memory(const fake_server& s, engram::llm_extractor_options x = {},
                        std::chrono::milliseconds read_timeout = 2000ms) {
-  x.http = fast(s);
+  x.http = fast(s, {}, 1);
   x.http.read_timeout = read_timeout;
   x.model = "chat-model";
-  return llm_memory(engram::openai_embedder({.http = fast(s), .model = "embed-model", .dimension = 64}),
+  return llm_memory(engram::openai_embedder({.http = fast(s, {}, 1), .model = "embed-model", .dimension = 64}),
                     engram::memory_store{}, engram::llm_extractor(std::move(x)));
 }
 

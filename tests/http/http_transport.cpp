@@ -1,4 +1,4 @@
-#include "http/fake_server.hpp"
+#include "support/fake_server.hpp"
 
 #include <engram/embed/ollama.hpp>
 #include <engram/embed/openai.hpp>
@@ -15,21 +15,10 @@
 
 using namespace std::chrono_literals;
 using engram_test::fake_server;
+using engram_test::fast;
 using engram_test::reply;
 
 namespace {
-
-engram::http_options fast(const fake_server& s, const std::string& url = {}) {
-  engram::http_options o;
-  o.base_url = url.empty() ? s.base_url() : url;
-  o.api_key = "sk-test";
-  o.connect_timeout = 500ms;
-  o.read_timeout = 2000ms;
-  o.max_retries = 2;
-  o.initial_backoff = 5ms;
-  o.max_backoff = 20ms;
-  return o;
-}
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-#include "http/fake_server.hpp"
+#include "support/fake_server.hpp"
 
 #include <engram/engram.hpp>
 #include <engram/http/rerank.hpp>

@@ -6,7 +6,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "pg_test_support.hpp"
+#include "support/pg_test_support.hpp"
 
 #include <chrono>
 #include <string>

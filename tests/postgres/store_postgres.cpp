@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "pg_test_support.hpp"
+#include "support/pg_test_support.hpp"
 
 #include <tuple>
 
@@ -21,7 +21,7 @@ struct postgres_kind {
 using store_kinds = std::tuple<store_test::postgres_kind>;
 using durable_store_kinds = std::tuple<store_test::postgres_kind>;
 
-#include "../store_suite.hpp"
+#include "support/store_suite.hpp"
 
 using namespace engram;
 using namespace store_test;

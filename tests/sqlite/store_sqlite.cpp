@@ -17,7 +17,7 @@ struct sqlite_kind {
 using store_kinds = std::tuple<store_test::sqlite_kind>;
 using durable_store_kinds = std::tuple<store_test::sqlite_kind>;
 
-#include "../store_suite.hpp"
+#include "support/store_suite.hpp"
 
 using namespace engram;
 using namespace store_test;

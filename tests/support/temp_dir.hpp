@@ -1,5 +1,5 @@
 #pragma once
-/// @file tests/temp_dir.hpp
+/// @file tests/support/temp_dir.hpp
 /// A fresh directory under /tmp for one test, removed with its contents when the test ends.
 
 #include <filesystem>

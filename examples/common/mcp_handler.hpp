@@ -1,5 +1,5 @@
 #pragma once
-/// @file examples/mcp/mcp_server.hpp
+/// @file examples/common/mcp_handler.hpp
 /// engram's memory tools over the Model Context Protocol: JSON-RPC 2.0 messages in, JSON-RPC messages out.
 /// Transport-free: engram-mcp feeds it newline-delimited messages from stdin, engram-server the bodies of
 /// `POST /mcp` (Streamable HTTP). Stateless between messages, so one instance serves many threads as long as
@@ -11,7 +11,8 @@
 /// `tools/list` does not offer a `user_id` argument at all. Reads by memory id return "not found" for any
 /// memory of another user.
 
-#include "../common/service.hpp"
+#include "errors.hpp"
+#include "service.hpp"
 
 #include <engram/engram.hpp>
 
@@ -28,15 +29,6 @@ namespace engram_app::mcp {
 
 /// Protocol revisions this server speaks, newest first.
 inline constexpr std::array<std::string_view, 3> protocol_versions = {"2025-06-18", "2025-03-26", "2024-11-05"};
-
-/// JSON-RPC 2.0 error codes.
-enum class rpc_code : int {
-  parse_error = -32700,
-  invalid_request = -32600,
-  method_not_found = -32601,
-  invalid_params = -32602,
-  internal_error = -32603,
-};
 
 /// The version to answer an `initialize` with: the client's when supported, else our newest.
 inline std::string negotiate_version(std::string_view requested) {
@@ -304,7 +296,7 @@ class server {
       }
       return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
     } catch (const std::exception& e) {
-      return error_response(id, rpc_code::internal_error, std::string("internal error: ") + e.what());
+      return error_response(id, rpc_error_code(current_error_kind()), std::string("internal error: ") + e.what());
     }
   }
 
@@ -383,18 +375,10 @@ class server {
         return tool_result(std::move(out), std::move(text));
       }
       return tool_error("tool '" + name + "' is listed but not implemented");
-    } catch (const engram::validation_error& e) {
-      return tool_error(std::string("invalid input: ") + e.what());
-    } catch (const engram::not_found& e) {
-      return tool_error(std::string("not found: ") + e.what());
-    } catch (const forbidden& e) {
-      return tool_error(std::string("not allowed: ") + e.what());
-    } catch (const engram::dimension_mismatch& e) {
-      return tool_error(std::string("invalid input: ") + e.what());
-    } catch (const engram::provider_error& e) {
-      return tool_error(std::string("a model provider failed: ") + e.what());
-    } catch (const engram::storage_error& e) {
-      return tool_error(std::string("storage unavailable: ") + e.what());
+    } catch (const std::exception& e) {
+      const auto prefix = tool_error_prefix(current_error_kind());
+      if (!prefix) throw;  // not the model's to handle: a JSON-RPC error (handle_one)
+      return tool_error(std::string(*prefix) + e.what());
     }
   }
 

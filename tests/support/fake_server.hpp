@@ -3,6 +3,7 @@
 // (Ollama) and /v1/chat/completions, answering from per-path queues of scripted replies.
 
 #include <engram/embed/hashing.hpp>
+#include <engram/http/transport.hpp>  // engram::http_options
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -183,5 +184,21 @@ class fake_server {
   int port_ = 0;
   std::thread thread_;
 };
+
+/// Client options for talking to `s` with short timeouts and backoffs, so that failure paths take
+/// milliseconds. `url` replaces the server's base URL when given; `max_retries` and `read_timeout` as in
+/// http_options (a concurrency test under load wants a longer read timeout).
+inline engram::http_options fast(const fake_server& s, const std::string& url = {}, int max_retries = 2,
+                                 std::chrono::milliseconds read_timeout = std::chrono::milliseconds(2000)) {
+  engram::http_options o;
+  o.base_url = url.empty() ? s.base_url() : url;
+  o.api_key = "sk-test";
+  o.connect_timeout = std::chrono::milliseconds(500);
+  o.read_timeout = read_timeout;
+  o.max_retries = max_retries;
+  o.initial_backoff = std::chrono::milliseconds(5);
+  o.max_backoff = std::chrono::milliseconds(20);
+  return o;
+}
 
 }  // namespace engram_test

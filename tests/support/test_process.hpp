@@ -1,5 +1,5 @@
 #pragma once
-/// @file examples/mcp/test_process.hpp
+/// @file tests/support/test_process.hpp
 /// For the MCP tests: a child process with pipes on its stdin and stdout.
 
 #include <poll.h>

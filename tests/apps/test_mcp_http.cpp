@@ -1,5 +1,5 @@
 // MCP over Streamable HTTP: engram-server's POST /mcp, with an API key bound to one user.
-#include "test_process.hpp"
+#include "support/test_process.hpp"
 
 #include <catch2/catch.hpp>
 #include <httplib.h>

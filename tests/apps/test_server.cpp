@@ -1,5 +1,5 @@
 // Drives a real engram-server process over loopback: every route, every error status, auth, concurrency.
-#include "http/fake_server.hpp"
+#include "support/fake_server.hpp"
 
 #include <catch2/catch.hpp>
 #include <httplib.h>

@@ -1,4 +1,4 @@
-// fake-provider: the loopback OpenAI-compatible test server of tests/http as a process, for shell tests.
+// fake-provider: the loopback OpenAI-compatible test server (tests/support/fake_server.hpp) as a process, for shell tests.
 //
 //   fake-provider [--dimension N] [--chat FILE] [--log FILE]
 //
@@ -7,7 +7,7 @@
 // /v1/chat/completions (the non-empty lines of FILE as the message contents of successive replies; 400 once
 // they are used up). On SIGTERM or SIGINT it writes to the log file one line per path, "PATH COUNT", and the
 // body of each chat request ("CHAT JSON"), and each distinct Authorization header ("AUTH VALUE"), then exits 0.
-#include "http/fake_server.hpp"
+#include "support/fake_server.hpp"
 
 #include <csignal>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // Drives a real engram-mcp process over its stdin/stdout pipes: lifecycle, tool schemas, every tool, protocol
 // errors, argument errors, and a bound scope that overrides the user_id the model passes.
-#include "test_process.hpp"
+#include "support/test_process.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
