@@ -25,4 +25,4 @@ struct ivf_trained_kind {  // trains at 16 vectors into up to 4 lists, synchrono
 
 using index_kinds = std::tuple<flat_kind, ivf_untrained_kind, ivf_trained_kind>;
 
-#include "index_suite.hpp"
+#include "support/index_suite.hpp"
