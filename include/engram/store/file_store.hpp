@@ -5,45 +5,33 @@
 /// Files in the directory:
 ///   LOCK          flock'd by the one writer; holds its pid (for the error a second writer gets)
 ///   snapshot      the state at log generation G (absent until the first compaction)
-///   log.G         entries appended since that snapshot
+///   log.G         entries appended since that snapshot; one write_batch is one entry, so one `add` is all
+///                 or nothing
 ///   damaged.G.N   bytes cut from a damaged log tail at offset N, kept for inspection (never read back)
 ///   blob.NAME     named blobs (put_blob), beside the records
-/// Every file starts with a 24-byte header (magic, file_store::format_version, generation). Every entry
-/// is `u32 length | u32 CRC-32C(length, payload) | payload`; one write_batch is one entry, so one `add` is
-/// all or nothing. A compaction writes `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the
-/// directory, and only then removes the old log.
-/// The pending queue of add_async: a batch that changes it is an entry of its own kind (batch + queue changes),
-/// and a snapshot holds one entry per pending add. Files written without a queue read exactly as before.
+/// Opening replays snapshot + log and keeps the records in memory (a snapshot's vectors are read in place from
+/// the mapped file); a damaged log tail is discarded and reported, a damaged snapshot refused.
 ///
-/// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
-/// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
-/// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
-/// not a crash artefact). Records stay in memory after opening. A snapshot's record entries (kind 9) hold their
-/// vector 4-byte aligned in the file, and the store keeps the snapshot mapped and reads those vectors in place
-/// (no copy at open: the page cache holds them); earlier snapshots (kind 3, vectors copied out) still open.
-/// Access counts (add_access) are log entries of kind 10, (id, increment) pairs; a snapshot holds the counts
-/// as entries of the same kind, after the records.
-///
-/// The parts, in store/file/: format (file names, header, entry kinds, frames), record_codec (entry
-/// payloads), recovery (replay on open), log (appending), group_commit (shared flushes), snapshot
-/// (compaction), lock (the writer's lock), contents (the state in memory), options (the types of this API).
+/// The parts, in store/file/: format (file names, header, entry kinds, frames), record_codec and entries
+/// (entry payloads), recovery (replay on open), log (appending), group_commit (shared flushes), snapshot
+/// (compaction), contents (the state in memory), lock, blob, options (the types of this API).
 
 #include <engram/detail/identity_check.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
+#include <engram/store/file/blob.hpp>
 #include <engram/store/file/contents.hpp>
+#include <engram/store/file/entries.hpp>
 #include <engram/store/file/format.hpp>
 #include <engram/store/file/group_commit.hpp>
 #include <engram/store/file/lock.hpp>
 #include <engram/store/file/log.hpp>
 #include <engram/store/file/options.hpp>
 #include <engram/store/file/posix_file.hpp>
-#include <engram/store/file/record_codec.hpp>
 #include <engram/store/file/recovery.hpp>
 #include <engram/store/file/snapshot.hpp>
 #include <engram/write_batch.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -69,9 +57,7 @@ namespace engram::inline v0 {
 /// only be destroyed or assigned to.
 class file_store {
  public:
-  /// The format of the files this engram writes, in every file's header. 2: a snapshot may hold vectors read in
-  /// place (entry kind 9) and a log may end in preallocated zeros. 1: neither. 3: access counts (entry kind 10)
-  /// may be present.
+  /// The format of the files this engram writes, in every file's header (versions: see store/file/format.hpp).
   static constexpr std::uint32_t format_version = detail::file_format::version;
   /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
   static constexpr std::uint32_t oldest_format_version = detail::file_format::oldest_version;
@@ -93,16 +79,12 @@ class file_store {
     {
       std::shared_lock lock(s_->mtx);
       if (s_->contents.identity) {
-        check_identity(*s_->contents.identity, id);
+        detail::check_same_identity(*s_->contents.identity, id, "file_store '" + s_->dir + "'");
         return;
       }
     }
     if (!s_->options.read_only) {
-      std::string payload;
-      detail::byte_writer w(payload);
-      w.u8(detail::file_format::kind_identity);
-      detail::encode_identity(w, id);
-      s_->log.append(detail::file_format::make_frame(payload), true);
+      s_->log.append(detail::file_format::make_frame(detail::identity_entry(id)), true);
     }
     std::unique_lock lock(s_->mtx);
     s_->contents.identity = id;
@@ -120,7 +102,7 @@ class file_store {
   void apply(const write_batch& b) {
     check_writable("apply");
     if (b.empty()) return;
-    const std::string frame = detail::file_format::make_frame(batch_payload(b));
+    const std::string frame = detail::file_format::make_frame(detail::batch_entry(b));
     if (s_->options.mode == durability::group_commit) {
       apply_grouped(frame, b);
       return;
@@ -141,7 +123,7 @@ class file_store {
   /// @throws storage_error as apply does (nothing applied).
   [[nodiscard]] std::uint64_t append(const write_batch& b) {
     check_writable("append");
-    const std::string frame = detail::file_format::make_frame(batch_payload(b));
+    const std::string frame = detail::file_format::make_frame(detail::batch_entry(b));
     std::unique_lock wl(s_->write_mtx);
     if (!b.empty()) {
       s_->log.append(frame, false);
@@ -232,18 +214,8 @@ class file_store {
   /// @throws storage_error when read-only or on an I/O error (no count changed).
   void add_access(std::span<const access_increment> increments) {
     check_writable("add_access");
-    std::string payload;
-    detail::byte_writer w(payload);
-    w.u8(detail::file_format::kind_access);
-    const auto n = static_cast<std::uint32_t>(std::count_if(increments.begin(), increments.end(),
-                                                            [](const access_increment& a) { return a.count > 0; }));
-    if (n == 0) return;
-    w.u32(n);
-    for (const auto& a : increments)
-      if (a.count) {
-        w.str(a.memory_id);
-        w.u32(a.count);
-      }
+    const std::string payload = detail::access_entry(increments);
+    if (payload.empty()) return;
     std::unique_lock wl(s_->write_mtx);
     s_->log.append(detail::file_format::make_frame(payload), s_->options.mode != durability::buffered);
     {
@@ -320,29 +292,15 @@ class file_store {
   ///         storage_error when read-only or on an I/O error (the previous blob then stays).
   void put_blob(std::string_view name, std::string_view bytes) {
     check_writable("put_blob");
-    const auto final_path = blob_path(name);
-    const auto tmp = final_path + ".tmp";
+    const auto p = detail::blob_path(s_->dir, name);
     std::unique_lock wl(s_->write_mtx);
-    {
-      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-      detail::write_all(fd.get(), bytes.data(), bytes.size(), tmp);
-      detail::sync_data(fd.get(), tmp);
-    }
-    if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {
-      const int err = errno;
-      std::remove(tmp.c_str());
-      detail::throw_errno("cannot rename", tmp, err);
-    }
-    detail::sync_dir(s_->dir);
+    detail::write_blob(s_->dir, p, bytes);
   }
 
   /// The blob `name` as last written by put_blob(), or std::nullopt when there is none. Thread-safe.
   /// @throws validation_error for a bad name (see put_blob); storage_error when it exists but cannot be read.
   [[nodiscard]] std::optional<std::string> get_blob(std::string_view name) const {
-    const auto p = blob_path(name);
-    if (!detail::file_exists(p)) return std::nullopt;
-    const detail::mapped_file f(p);
-    return std::string(f.data(), f.size());
+    return detail::read_blob(detail::blob_path(s_->dir, name));
   }
 
  private:
@@ -370,28 +328,12 @@ class file_store {
     recovery_report report;
   };
 
-  [[nodiscard]] std::string path(std::string_view name) const { return detail::file_format::path(s_->dir, name); }
-
-  [[nodiscard]] std::string blob_path(std::string_view name) const {
-    const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    });
-    if (!ok)
-      throw validation_error("file_store: blob name '" + std::string(name) +
-                             "' is invalid (expected 1 or more letters, digits, '-' or '_')");
-    return path("blob." + std::string(name));
-  }
-
   void warn(const std::string& message) const {
     if (s_->options.on_warning) {
       s_->options.on_warning(message);
     } else {
       std::fprintf(stderr, "engram: %s\n", message.c_str());
     }
-  }
-
-  void check_identity(const store_identity& have, const store_identity& want) const {
-    detail::check_same_identity(have, want, "file_store '" + s_->dir + "'");
   }
 
   void check_writable(std::string_view op) const {
@@ -423,13 +365,7 @@ class file_store {
     if (ec) throw storage_error("file_store: cannot create directory '" + st.dir + "': " + ec.message());
     st.lock = detail::dir_lock(st.dir, "file_store");
     const auto log_end = replay();
-    // Remove leftovers of interrupted compactions and blob writes (a blob's .tmp is never read).
-    for (const auto& entry : fs::directory_iterator(st.dir)) {
-      const auto name = entry.path().filename().string();
-      const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(st.generation);
-      const bool stale_blob = name.rfind("blob.", 0) == 0 && name.ends_with(".tmp");
-      if (stale_log || stale_blob || name == "snapshot.tmp") fs::remove(entry.path(), ec);
-    }
+    detail::remove_leftovers(st.dir, st.generation);
     const auto lp = detail::file_format::log_path(st.dir, st.generation);
     if (!detail::file_exists(lp)) detail::create_log(st.dir, st.generation);
     auto fd = detail::open_file(lp, O_RDWR);
@@ -449,17 +385,6 @@ class file_store {
   }
 
   // ---- writing ------------------------------------------------------------------------------------------
-
-  /// A batch's log entry payload: the original kind when it leaves the pending queue alone.
-  static std::string batch_payload(const write_batch& b) {
-    std::string payload;
-    detail::byte_writer w(payload);
-    const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-    w.u8(queue ? detail::file_format::kind_queued_batch : detail::file_format::kind_batch);
-    detail::encode_batch(w, b);
-    if (queue) detail::encode_queue_ops(w, b);
-    return payload;
-  }
 
   /// durability::group_commit: the round's leader writes every queued entry with one write and one fdatasync.
   void apply_grouped(const std::string& frame, const write_batch& b) {
@@ -509,34 +434,13 @@ class file_store {
   void write_snapshot_locked(const write_batch* extra, const std::optional<store_identity>& id,
                              bool empty = false) {
     auto& st = *s_;
-    const std::uint64_t next = st.generation + 1;
-    const auto tmp = path("snapshot.tmp");
-    const auto sp = path("snapshot");
-    detail::create_log(st.dir, next);  // empty; ignored (and removed) by open until the snapshot naming it is in place
-    {
-      detail::snapshot_writer out(tmp, next);
-      {
-        std::shared_lock lock(st.mtx);
-        detail::write_snapshot_entries(out, st.contents, extra, id, empty);
-      }
-      out.finish();
-    }
-    if (std::rename(tmp.c_str(), sp.c_str()) != 0) detail::throw_errno("cannot rename", tmp);
-    // The new snapshot is in place: from here on the store is at generation `next`. If switching fails, the
-    // files no longer match this object's state: refuse further writes (reopening recovers).
     const auto old = detail::file_format::log_path(st.dir, st.generation);
-    const auto lp = detail::file_format::log_path(st.dir, next);
-    detail::unique_fd fd;
-    try {
-      detail::sync_dir(st.dir);
-      fd = detail::open_file(lp, O_RDWR);
-    } catch (const storage_error& e) {
-      st.log.fail(e.what());
-      throw;
-    }
-    st.generation = next;
-    st.log.restart(std::move(fd), lp);
-    st.snapshot_bytes = std::filesystem::file_size(sp);
+    detail::write_generation(st.dir, st.generation + 1, st.log, [&](detail::snapshot_writer& out) {
+      std::shared_lock lock(st.mtx);
+      detail::write_snapshot_entries(out, st.contents, extra, id, empty);
+    });
+    ++st.generation;
+    st.snapshot_bytes = std::filesystem::file_size(detail::file_format::path(st.dir, "snapshot"));
     std::remove(old.c_str());
     ++st.compactions;
   }

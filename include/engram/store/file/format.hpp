@@ -6,6 +6,13 @@
 /// is `u32 length | u32 CRC-32C(length, payload) | payload`, the payload's first byte being its kind.
 /// Versions: 1 the first; 2 a snapshot may hold vectors read in place (kind 9) and a log may end in
 /// preallocated zeros; 3 access counts (kind 10) may be present.
+///
+/// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
+/// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
+/// so that files written without a queue read exactly as before. A snapshot holds the identity, a size hint
+/// (6), one entry per record (kind 9 holds its vector 4-byte aligned, read in place from the mapped file;
+/// kind 3, of earlier snapshots, copied out), per history event (4), blocks of access counts (10, after the
+/// records), one per pending add (8), and an end entry counting records and events (5).
 
 #include <engram/detail/byte_io.hpp>
 #include <engram/detail/crc32c.hpp>

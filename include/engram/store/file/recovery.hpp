@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -45,6 +46,19 @@ inline std::uint64_t snapshot_generation(const std::string& dir) {
     return file_format::read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), file_format::snap_magic, sp);
   } catch (const storage_error&) {
     return 0;
+  }
+}
+
+/// Removes what interrupted compactions and blob writes left in `dir`, a writer's directory at generation
+/// `gen`: other generations' logs, `snapshot.tmp`, blobs' `.tmp` files (none of them is ever read).
+inline void remove_leftovers(const std::string& dir, std::uint64_t gen) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(gen);
+    const bool stale_blob = name.rfind("blob.", 0) == 0 && name.ends_with(".tmp");
+    if (stale_log || stale_blob || name == "snapshot.tmp") fs::remove(entry.path(), ec);
   }
 }
 

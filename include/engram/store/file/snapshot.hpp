@@ -4,17 +4,20 @@
 /// access counts and pending add, then an end entry counting the records and events.
 ///
 /// Record entries are of kind 9: the vector 4-byte aligned in the file, so that opening reads it in place.
-/// Entries are buffered and written in blocks of about 4 MiB; the file is fsync'd by finish(). Renaming it
-/// into place and switching logs is the store's part.
+/// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
+/// `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the directory, and only then does the store
+/// remove the old log.
 
 #include <engram/async/pending_list.hpp>
 #include <engram/store/file/contents.hpp>
 #include <engram/store/file/format.hpp>
+#include <engram/store/file/log.hpp>
 #include <engram/store/file/posix_file.hpp>
 #include <engram/store/file/record_codec.hpp>
 #include <engram/write_batch.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <span>
 #include <string>
@@ -170,6 +173,33 @@ inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c,
       });
     });
   }
+}
+
+/// Makes generation `gen` of the store in `dir` current: creates its empty log (ignored, and removed, by open
+/// until the snapshot naming it is in place), writes the snapshot with entries(snapshot_writer&) (then the end
+/// entry), renames it into place and switches `log` to the new log. A failure after the rename leaves the
+/// files unlike the caller's state: `log` then refuses appends (reopening recovers).
+template <class Entries>
+void write_generation(const std::string& dir, std::uint64_t gen, log_appender& log, Entries&& entries) {
+  const auto tmp = file_format::path(dir, "snapshot.tmp");
+  const auto sp = file_format::path(dir, "snapshot");
+  create_log(dir, gen);
+  {
+    snapshot_writer out(tmp, gen);
+    entries(out);
+    out.finish();
+  }
+  if (std::rename(tmp.c_str(), sp.c_str()) != 0) throw_errno("cannot rename", tmp);
+  const auto lp = file_format::log_path(dir, gen);
+  unique_fd fd;
+  try {
+    sync_dir(dir);
+    fd = open_file(lp, O_RDWR);
+  } catch (const storage_error& e) {
+    log.fail(e.what());
+    throw;
+  }
+  log.restart(std::move(fd), lp);
 }
 
 }  // namespace engram::inline v0::detail
