@@ -148,6 +148,19 @@ inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
   return b;
 }
 
+/// The embedder identity a store is bound to: name, dimension.
+inline void encode_identity(byte_writer& w, const store_identity& id) {
+  w.str(id.embedder);
+  w.u64(id.dimension);
+}
+
+inline store_identity decode_identity(byte_reader& rd) {
+  store_identity id;
+  id.embedder = rd.str();
+  id.dimension = static_cast<std::size_t>(rd.u64());
+  return id;
+}
+
 /// A pending add (add_async): id, scope, messages, options (MessagePack), created_at, attempts.
 inline void encode_pending(byte_writer& w, const pending_add& p) {
   w.str(p.id);
