@@ -650,7 +650,7 @@ struct write_batch {
 };
 
 /// Search hits of one memory to add to its durable access count (the `access` ranking term, see
-/// search_weights::access): basic_memory counts hits in memory and hands them to an `access_count_store` from
+/// ranking_weights::access): basic_memory counts hits in memory and hands them to an `access_count_store` from
 /// time to time. `owner` is the memory's scope (a sharded store routes by it).
 struct access_increment {
   std::string memory_id;
@@ -2535,6 +2535,23 @@ inline filter_expr operator!(filter_expr a) {
 /// candidate bitmap, and against a partition's scope. Every path calls the same predicate test, so a filter
 /// means one thing everywhere.
 ///
+/// This header evaluates a filter against one record and against a partition's scope; the column store
+/// (filter_columns) is in filter/columns.hpp and the predicate test with its semantics in
+/// filter/predicate.hpp, both included here.
+
+// ---- begin <engram/filter/columns.hpp>
+/// @file filter/columns.hpp
+/// The column store of filter evaluation: typed metadata columns by slot, a filter compiled over a set of
+/// slots into a candidate bitmap (select), or tested on one slot (matches), with the predicate test of
+/// filter/predicate.hpp, so its answers equal filter_matches on the record.
+
+// #include <engram/filter/expr.hpp>: inlined above
+// ---- begin <engram/filter/predicate.hpp>
+/// @file filter/predicate.hpp
+/// One predicate tested against one value, whatever the value's origin (a record field, a JSON value, a
+/// column cell), and the walk of a filter tree over such tests: the one test every evaluation path calls, so
+/// a filter means one thing everywhere.
+///
 /// Semantics (one table for every path):
 /// - A field is *missing* when a metadata key/path is absent, or a record string field is empty.
 /// - Numbers compare as numbers (integers exactly, across int/unsigned/float). Strings compare byte-wise
@@ -2550,38 +2567,22 @@ inline filter_expr operator!(filter_expr a) {
 ///   Every other operator fails on a missing field or an incompatible type, never throws.
 
 // #include <engram/filter/expr.hpp>: inlined above
-// #include <engram/index/bitmap.hpp>: inlined above
-// #include <engram/ids.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
-// #include <engram/scope.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <bit>  // std::countr_zero
 #include <compare>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
 namespace engram::inline v0 {
-
-/// How basic_memory applies a filter to a vector search. Both give identical results; `automatic` picks by
-/// the selectivity estimated on a sample of the candidates.
-enum class filter_strategy : std::uint8_t {
-  automatic,
-  pre_filter,   ///< compile the filter to a candidate bitmap, then search only those slots
-  post_filter,  ///< search with growing k, keep the hits that match
-};
 
 namespace detail {
 
@@ -2871,66 +2872,30 @@ bool eval_tree(const filter_expr& f, Leaf&& leaf) {
 
 }  // namespace detail
 
-/// True when record `r` matches `f` (the empty filter matches every record). O(size of the tree × path length).
-inline bool filter_matches(const filter_expr& f, const record& r) {
-  return detail::eval_tree(f, [&](const filter_predicate& p) { return detail::test_predicate(p, detail::record_value(p, r)); });
-}
+}  // namespace engram::inline v0
+// ---- end <engram/filter/predicate.hpp>
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
 
-/// Three-valued answer of filter_scope_may_match.
-enum class filter_tri : std::uint8_t { no, maybe, yes };
+#include <nlohmann/json.hpp>
 
-/// Whether records of partition scope `s` (an exact record scope) can match `f`, judging only the
-/// user_id/agent_id/run_id predicates (the others are "maybe"), in Kleene logic. A partition answered `no`
-/// holds no matching record, so it need not be searched.
-inline filter_tri filter_scope_may_match(const filter_expr& f, const scope& s) {
-  struct visitor {
-    const scope& s;
-    filter_tri operator()(std::monostate) const { return filter_tri::yes; }
-    filter_tri operator()(const filter_predicate& p) const {
-      if (!is_scope_field(p.kind)) return filter_tri::maybe;
-      const auto& id = p.kind == filter_field::user_id ? s.user_id : p.kind == filter_field::agent_id ? s.agent_id : s.run_id;
-      return detail::test_predicate(p, detail::text_value(id)) ? filter_tri::yes : filter_tri::no;
-    }
-    filter_tri all(const std::vector<filter_expr>& c) const {
-      filter_tri out = filter_tri::yes;
-      for (const auto& x : c) out = std::min(out, std::visit(*this, x.node));
-      return out;
-    }
-    filter_tri any(const std::vector<filter_expr>& c) const {
-      filter_tri out = filter_tri::no;
-      for (const auto& x : c) out = std::max(out, std::visit(*this, x.node));
-      return out;
-    }
-    filter_tri operator()(const filter_and& n) const { return all(n.children); }
-    filter_tri operator()(const filter_or& n) const { return any(n.children); }
-    filter_tri operator()(const filter_not& n) const {
-      const auto a = any(n.children);
-      return a == filter_tri::yes ? filter_tri::no : a == filter_tri::no ? filter_tri::yes : filter_tri::maybe;
-    }
-  };
-  return std::visit(visitor{s}, f.node);
-}
+#include <algorithm>
+#include <bit>  // std::countr_zero
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
 
-/// True when `f` by itself confines a search to named scopes: every way of matching it goes through an eq
-/// or in on user_id, agent_id or run_id (an AND with such a predicate, an OR whose every branch is such).
-/// Only such filters may stand in for a scope argument: `{"OR":[{"user_id":"a"},{"user_id":"b"}]}` does,
-/// `{"user_id":{"ne":"a"}}` and `{"user_id":"*"}` do not.
-inline bool filter_names_scope(const filter_expr& f) {
-  struct visitor {
-    bool operator()(std::monostate) const { return false; }
-    bool operator()(const filter_predicate& p) const {
-      return is_scope_field(p.kind) && (p.op == filter_op::eq || p.op == filter_op::in);
-    }
-    bool operator()(const filter_and& n) const {
-      return std::any_of(n.children.begin(), n.children.end(), [&](const filter_expr& c) { return std::visit(*this, c.node); });
-    }
-    bool operator()(const filter_or& n) const {
-      return std::all_of(n.children.begin(), n.children.end(), [&](const filter_expr& c) { return std::visit(*this, c.node); });
-    }
-    bool operator()(const filter_not&) const { return false; }
-  };
-  return std::visit(visitor{}, f.node);
-}
+namespace engram::inline v0 {
 
 /// The filterable fields of a set of records, stored as typed columns indexed by slot: the record fields, and
 /// one column per top-level metadata key (strings interned per column, numbers and booleans inline, arrays
@@ -3304,6 +3269,89 @@ class filter_columns {
   column user_, agent_, run_, actor_, role_, created_, updated_;
   std::unordered_map<std::string, column> meta_;
 };
+
+}  // namespace engram::inline v0
+// ---- end <engram/filter/columns.hpp>
+// #include <engram/filter/expr.hpp>: inlined above
+// #include <engram/filter/predicate.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+
+#include <algorithm>
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// How basic_memory applies a filter to a vector search. Both give identical results; `automatic` picks by
+/// the selectivity estimated on a sample of the candidates.
+enum class filter_strategy : std::uint8_t {
+  automatic,
+  pre_filter,   ///< compile the filter to a candidate bitmap, then search only those slots
+  post_filter,  ///< search with growing k, keep the hits that match
+};
+
+/// True when record `r` matches `f` (the empty filter matches every record). O(size of the tree × path length).
+inline bool filter_matches(const filter_expr& f, const record& r) {
+  return detail::eval_tree(f, [&](const filter_predicate& p) { return detail::test_predicate(p, detail::record_value(p, r)); });
+}
+
+/// Three-valued answer of filter_scope_may_match.
+enum class filter_tri : std::uint8_t { no, maybe, yes };
+
+/// Whether records of partition scope `s` (an exact record scope) can match `f`, judging only the
+/// user_id/agent_id/run_id predicates (the others are "maybe"), in Kleene logic. A partition answered `no`
+/// holds no matching record, so it need not be searched.
+inline filter_tri filter_scope_may_match(const filter_expr& f, const scope& s) {
+  struct visitor {
+    const scope& s;
+    filter_tri operator()(std::monostate) const { return filter_tri::yes; }
+    filter_tri operator()(const filter_predicate& p) const {
+      if (!is_scope_field(p.kind)) return filter_tri::maybe;
+      const auto& id = p.kind == filter_field::user_id ? s.user_id : p.kind == filter_field::agent_id ? s.agent_id : s.run_id;
+      return detail::test_predicate(p, detail::text_value(id)) ? filter_tri::yes : filter_tri::no;
+    }
+    filter_tri all(const std::vector<filter_expr>& c) const {
+      filter_tri out = filter_tri::yes;
+      for (const auto& x : c) out = std::min(out, std::visit(*this, x.node));
+      return out;
+    }
+    filter_tri any(const std::vector<filter_expr>& c) const {
+      filter_tri out = filter_tri::no;
+      for (const auto& x : c) out = std::max(out, std::visit(*this, x.node));
+      return out;
+    }
+    filter_tri operator()(const filter_and& n) const { return all(n.children); }
+    filter_tri operator()(const filter_or& n) const { return any(n.children); }
+    filter_tri operator()(const filter_not& n) const {
+      const auto a = any(n.children);
+      return a == filter_tri::yes ? filter_tri::no : a == filter_tri::no ? filter_tri::yes : filter_tri::maybe;
+    }
+  };
+  return std::visit(visitor{s}, f.node);
+}
+
+/// True when `f` by itself confines a search to named scopes: every way of matching it goes through an eq
+/// or in on user_id, agent_id or run_id (an AND with such a predicate, an OR whose every branch is such).
+/// Only such filters may stand in for a scope argument: `{"OR":[{"user_id":"a"},{"user_id":"b"}]}` does,
+/// `{"user_id":{"ne":"a"}}` and `{"user_id":"*"}` do not.
+inline bool filter_names_scope(const filter_expr& f) {
+  struct visitor {
+    bool operator()(std::monostate) const { return false; }
+    bool operator()(const filter_predicate& p) const {
+      return is_scope_field(p.kind) && (p.op == filter_op::eq || p.op == filter_op::in);
+    }
+    bool operator()(const filter_and& n) const {
+      return std::any_of(n.children.begin(), n.children.end(), [&](const filter_expr& c) { return std::visit(*this, c.node); });
+    }
+    bool operator()(const filter_or& n) const {
+      return std::all_of(n.children.begin(), n.children.end(), [&](const filter_expr& c) { return std::visit(*this, c.node); });
+    }
+    bool operator()(const filter_not&) const { return false; }
+  };
+  return std::visit(visitor{}, f.node);
+}
 
 }  // namespace engram::inline v0
 // ---- end <engram/filter/eval.hpp>
@@ -4402,7 +4450,245 @@ class flat_index {
 /// @file index/ivf.hpp
 /// Approximate vector search with inverted lists (IVF), one coarse quantiser per scope partition.
 
+// #include <engram/error.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+// ---- begin <engram/index/ivf_options.hpp>
+/// @file index/ivf_options.hpp
+/// The options and counters of ivf_index (index/ivf.hpp), apart so that code configuring an index needs
+/// neither its lists nor its trainer.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace engram::inline v0 {
+
+/// Options of ivf_index. Every member has a default, so designated initialisers may name any subset.
+struct ivf_index_options {
+  /// Inverted lists per trained partition (fewer when the partition holds < nlist * min_per_list vectors).
+  std::size_t nlist = 1024;
+  /// Lists probed per partition by search() (search()'s `nprobe` argument overrides it).
+  std::size_t nprobe = 16;
+  /// A partition trains itself when an add brings it to this many vectors; below it, it is searched exactly.
+  std::size_t train_threshold = 65536;
+  /// At most this many vectors (a fixed-seed sample) train the k-means.
+  std::size_t max_train = 65536;
+  /// Vectors per list the training wants at least: nlist_used = min(nlist, max(1, size / min_per_list)).
+  std::size_t min_per_list = 32;
+  /// k-means rounds.
+  std::size_t iterations = 10;
+  /// Seed of the training sample and of the k-means initialisation.
+  std::uint64_t seed = 0x5eed;
+  /// A trained partition retrains when it has grown to this multiple of its size at the last training, or
+  /// when its imbalance factor exceeds max_imbalance after growing by 10%. 0 disables both.
+  double retrain_growth = 2.0;
+  /// Bound on the imbalance factor (nlist * sum of squared list sizes / size^2; 1.0 = perfectly even).
+  double max_imbalance = 4.0;
+  /// true: the trainings add() triggers run on a background thread while searches use the current lists;
+  /// false: inside the add() that triggers them.
+  bool background = true;
+};
+
+/// Counters of an ivf_index since it was built.
+struct ivf_index_stats {
+  std::size_t trainings = 0;           ///< k-means runs started (synchronous and background)
+  std::size_t snapshots_loaded = 0;    ///< partitions restored from a snapshot without k-means
+  std::size_t snapshots_rejected = 0;  ///< snapshots (or parts of one) refused as malformed or not matching
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/index/ivf_options.hpp>
+// ---- begin <engram/index/ivf_snapshot.hpp>
+/// @file index/ivf_snapshot.hpp
+/// The byte format of ivf_index snapshots and the fingerprint that ties one to the vectors it was taken from.
+/// A part of ivf_index: it encodes and decodes plain data; whether a decoded snapshot matches the index's
+/// content is the index's check.
+///
+/// A partition snapshot: magic, u64 dimension, u64 lists, u64 vectors, u64 fingerprint, the centroids (lists x
+/// dimension floats), then per vector, list by list, (u32 slot, u32 list) or, keyed, (u32 list, u32 key size,
+/// key), and a CRC-32C of all that (it covers the centroids, which the fingerprint does not). A set: magic,
+/// u64 parts, then per part its u64 size and bytes. Little-endian, through detail::byte_writer / byte_reader.
+
 // #include <engram/detail/aligned_allocator.hpp>: inlined above
+// ---- begin <engram/detail/byte_io.hpp>
+/// @file detail/byte_io.hpp
+/// Little-endian integers, length-prefixed strings, float arrays and MessagePack JSON in a byte string: the
+/// writer and the bounds-checked reader behind every binary format engram keeps (file_store's records, index
+/// snapshots). The reader throws storage_error instead of reading past the end.
+
+// #include <engram/error.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Appends encoded values to a byte string.
+class byte_writer {
+ public:
+  explicit byte_writer(std::string& out) : out_(out) {}
+
+  /// Bytes in the output string so far.
+  [[nodiscard]] std::size_t size() const noexcept { return out_.size(); }
+
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u32(std::uint32_t v) {
+    char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+    out_.append(b, 4);
+  }
+  void u64(std::uint64_t v) {
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+    out_.append(b, 8);
+  }
+  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
+  void str(std::string_view s) {
+    if (s.size() > 0xFFFFFFFFu) throw storage_error("file_store: a string of " + std::to_string(s.size()) +
+                                                    " bytes is too long to store (at most 4 GiB)");
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s.data(), s.size());
+  }
+  void opt_str(const std::optional<std::string>& s) {
+    u8(s ? 1 : 0);
+    if (s) str(*s);
+  }
+  void floats(std::span<const float> v) {
+    u32(static_cast<std::uint32_t>(v.size()));
+    float_bytes(v);
+  }
+  /// As floats(), plus a pad byte and that many zero bytes before the floats, so that they start at a multiple
+  /// of 4 bytes in a file in which the output string starts at offset `base` (read in place after mapping).
+  void aligned_floats(std::span<const float> v, std::uint64_t base) {
+    u32(static_cast<std::uint32_t>(v.size()));
+    const auto pad = static_cast<std::uint8_t>((4 - (base + out_.size() + 1) % 4) % 4);
+    u8(pad);
+    out_.append(pad, '\0');
+    float_bytes(v);
+  }
+  void json(const nlohmann::json& j) {
+    const auto bytes = nlohmann::json::to_msgpack(j);
+    u32(static_cast<std::uint32_t>(bytes.size()));
+    out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+
+ private:
+  void float_bytes(std::span<const float> v) {
+    if constexpr (std::endian::native == std::endian::little) {
+      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    } else {
+      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
+    }
+  }
+
+  std::string& out_;
+};
+
+/// Reads values back; every read past the end throws storage_error naming `what`.
+class byte_reader {
+ public:
+  byte_reader(const char* data, std::size_t size, std::string_view what) : p_(data), end_(data + size), what_(what) {}
+
+  [[nodiscard]] std::size_t left() const noexcept { return static_cast<std::size_t>(end_ - p_); }
+  [[nodiscard]] bool done() const noexcept { return p_ == end_; }
+
+  std::uint8_t u8() { return static_cast<std::uint8_t>(*take(1)); }
+  std::uint32_t u32() {
+    const auto* b = reinterpret_cast<const unsigned char*>(take(4));
+    return std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24;
+  }
+  std::uint64_t u64() {
+    const auto* b = reinterpret_cast<const unsigned char*>(take(8));
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
+    return v;
+  }
+  std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
+  /// The next `n` bytes, in place (valid as long as the input).
+  std::string_view bytes(std::size_t n) { return {take(n), n}; }
+  std::string str() {
+    const auto n = u32();
+    const char* s = take(n);
+    return std::string(s, n);
+  }
+  std::optional<std::string> opt_str() {
+    if (u8() == 0) return std::nullopt;
+    return str();
+  }
+  std::vector<float> floats() {
+    const std::size_t n = u32();
+    if (n > left() / sizeof(float)) fail();
+    std::vector<float> v(n);
+    const char* s = take(n * sizeof(float));
+    if constexpr (std::endian::native == std::endian::little) {
+      if (n) std::memcpy(v.data(), s, n * sizeof(float));
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        byte_reader r(s + 4 * i, 4, what_);
+        v[i] = std::bit_cast<float>(r.u32());
+      }
+    }
+    return v;
+  }
+  /// Reads what byte_writer::aligned_floats wrote: @returns the floats in place (no copy) when they are aligned
+  /// for float and stored in native order, else an empty span with the floats copied into `owned`.
+  std::span<const float> aligned_floats(std::vector<float>& owned) {
+    const std::size_t n = u32();
+    const auto pad = u8();
+    if (pad > 3) throw storage_error(std::string(what_) + ": bad vector padding " + std::to_string(pad));
+    take(pad);
+    if (n > left() / sizeof(float)) fail();
+    const char* s = take(n * sizeof(float));
+    if (n == 0) return {};
+    if constexpr (std::endian::native == std::endian::little) {
+      if (reinterpret_cast<std::uintptr_t>(s) % alignof(float) == 0)
+        return {reinterpret_cast<const float*>(s), n};
+      owned.resize(n);
+      std::memcpy(owned.data(), s, n * sizeof(float));
+    } else {
+      owned.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        byte_reader r(s + 4 * i, 4, what_);
+        owned[i] = std::bit_cast<float>(r.u32());
+      }
+    }
+    return {};
+  }
+  nlohmann::json json() {
+    const auto n = u32();
+    const auto* s = reinterpret_cast<const std::uint8_t*>(take(n));
+    auto j = nlohmann::json::from_msgpack(s, s + n, true, false);
+    if (j.is_discarded()) throw storage_error(std::string(what_) + ": metadata is not valid MessagePack");
+    return j;
+  }
+
+ private:
+  const char* take(std::size_t n) {
+    if (n > left()) fail();
+    const char* s = p_;
+    p_ += n;
+    return s;
+  }
+  [[noreturn]] void fail() const {
+    throw storage_error(std::string(what_) + ": entry ends early (" + std::to_string(left()) + " bytes left)");
+  }
+  const char* p_;
+  const char* end_;
+  std::string_view what_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/byte_io.hpp>
 // ---- begin <engram/detail/crc32c.hpp>
 /// @file detail/crc32c.hpp
 /// CRC-32C (Castagnoli), the checksum of every file_store entry. On x86-64 the SSE4.2 instruction is used
@@ -4493,9 +4779,374 @@ inline std::uint32_t crc32c(const void* data, std::size_t n) noexcept { return c
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/crc32c.hpp>
 // #include <engram/detail/fnv.hpp>: inlined above
-// #include <engram/index/row_scan.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
+
+#include <bit>  // std::bit_cast
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+inline constexpr std::string_view ivf_snapshot_magic{"engram-ivf-1\n"};
+inline constexpr std::string_view ivf_keyed_magic{"engram-ivf-keyed-1\n"};
+inline constexpr std::string_view ivf_set_magic{"engram-ivf-set-1\n"};
+
+/// Hash of one (key, row of `dim` floats): summed over a partition's rows, an order-independent fingerprint
+/// of its content.
+inline std::uint64_t ivf_row_hash(std::uint64_t key, const float* row, std::size_t dim) noexcept {
+  std::uint64_t x = mix64(key);
+  for (std::size_t i = 0; i < dim; i += 2) {
+    const auto a = std::bit_cast<std::uint32_t>(row[i]);
+    const auto b = i + 1 < dim ? std::bit_cast<std::uint32_t>(row[i + 1]) : std::uint32_t{0};
+    x = mix64(x ^ ((std::uint64_t{b} << 32) | a));
+  }
+  return x;
+}
+/// The fingerprint of a partition of `size` vectors of `dim` floats before its rows are added to it.
+inline std::uint64_t ivf_fingerprint_base(std::size_t dim, std::size_t size) noexcept {
+  return mix64(std::uint64_t{dim} ^ (std::uint64_t{size} << 32));
+}
+inline std::uint64_t ivf_slot_key(slot_id s) noexcept { return std::uint64_t{s} + 1; }
+inline std::uint64_t ivf_string_key(std::string_view k) noexcept { return fnv1a64(k); }
+
+/// The snapshot of one trained partition: `lists` (each with `rows`, `stride` floats a row, and `slots`),
+/// `centroids` (lists.size() rows of `stride` floats), `size` vectors in all. Slot-keyed, or keyed by
+/// `key_of(slot)` when given. O(size x d) plus the keys' bytes.
+template <class Lists>
+std::string ivf_encode_partition(const Lists& lists, const float* centroids, std::size_t size, std::size_t dim,
+                                 std::size_t stride, const std::function<std::string(slot_id)>* key_of) {
+  std::string out(key_of ? ivf_keyed_magic : ivf_snapshot_magic);
+  std::vector<std::string> keys;
+  std::uint64_t print = ivf_fingerprint_base(dim, size);
+  for (const auto& l : lists)
+    for (std::size_t r = 0; r < l.slots.size(); ++r) {
+      if (key_of) keys.push_back((*key_of)(l.slots[r]));
+      print += ivf_row_hash(key_of ? ivf_string_key(keys.back()) : ivf_slot_key(l.slots[r]),
+                            l.rows.data() + r * stride, dim);
+    }
+  byte_writer w(out);
+  w.u64(dim);
+  w.u64(lists.size());
+  w.u64(size);
+  w.u64(print);
+  for (std::size_t j = 0; j < lists.size(); ++j)
+    for (std::size_t i = 0; i < dim; ++i) w.u32(std::bit_cast<std::uint32_t>(centroids[j * stride + i]));
+  std::size_t i = 0;
+  for (std::size_t j = 0; j < lists.size(); ++j)
+    for (const slot_id s : lists[j].slots) {
+      if (key_of) {
+        w.u32(static_cast<std::uint32_t>(j));
+        w.str(keys[i++]);
+      } else {
+        w.u32(s);
+        w.u32(static_cast<std::uint32_t>(j));
+      }
+    }
+  w.u32(crc32c(out.data(), out.size()));
+  return out;
+}
+
+/// One vector of a decoded partition snapshot: its list, and its slot (slot-keyed) or key (keyed).
+struct ivf_snapshot_entry {
+  std::uint32_t list = 0;
+  slot_id slot = 0;
+  std::string_view key;  // into the snapshot's bytes
+};
+
+/// A partition snapshot decoded, not yet checked against an index.
+struct ivf_partition_snapshot {
+  std::size_t nlist = 0;
+  std::uint64_t print = 0;
+  std::vector<float, aligned_allocator<float>> centroids;  // nlist x stride, zero-padded
+  std::vector<ivf_snapshot_entry> entries;                  // list by list, as saved
+};
+
+/// Decodes a snapshot of ivf_encode_partition. std::nullopt when it is malformed: another magic, a bad
+/// checksum, truncated, trailing bytes, another dimension than `dim`, no vector, more than `max_count`
+/// vectors, more lists than vectors, or a list out of range. Never reads past `bytes`.
+inline std::optional<ivf_partition_snapshot> ivf_decode_partition(std::string_view bytes, bool keyed, std::size_t dim,
+                                                                  std::size_t stride, std::size_t max_count) {
+  const auto magic = keyed ? ivf_keyed_magic : ivf_snapshot_magic;
+  constexpr std::size_t crc_size = 4;
+  if (bytes.substr(0, magic.size()) != magic || bytes.size() < magic.size() + crc_size) return std::nullopt;
+  const auto crc = byte_reader(bytes.data() + bytes.size() - crc_size, crc_size, "ivf snapshot").u32();
+  bytes.remove_suffix(crc_size);
+  if (crc != crc32c(bytes.data(), bytes.size())) return std::nullopt;
+  try {
+    byte_reader r(bytes.data() + magic.size(), bytes.size() - magic.size(), "ivf snapshot");
+    const auto got_dim = r.u64(), nlist = r.u64(), count = r.u64();
+    ivf_partition_snapshot out;
+    out.print = r.u64();
+    if (got_dim != dim || nlist == 0 || count == 0 || count > max_count || nlist > count) return std::nullopt;
+    if (r.left() / (dim * sizeof(float)) < nlist) return std::nullopt;
+    out.nlist = static_cast<std::size_t>(nlist);
+    out.centroids.assign(out.nlist * stride, 0.0f);
+    for (std::size_t j = 0; j < out.nlist; ++j)
+      for (std::size_t i = 0; i < dim; ++i) out.centroids[j * stride + i] = std::bit_cast<float>(r.u32());
+    out.entries.resize(static_cast<std::size_t>(count));  // count <= max_count: bounded by the caller
+    for (auto& e : out.entries) {
+      if (keyed) {
+        e.list = r.u32();
+        e.key = r.bytes(r.u32());
+      } else {
+        e.slot = r.u32();
+        e.list = r.u32();
+      }
+      if (e.list >= nlist) return std::nullopt;
+    }
+    if (!r.done()) return std::nullopt;
+    return out;
+  } catch (const storage_error&) {  // truncated
+    return std::nullopt;
+  }
+}
+
+/// The slots a snapshot names, in its order, and the partition holding them all.
+struct ivf_snapshot_match {
+  partition_id partition = 0;
+  std::vector<slot_id> slots;
+};
+
+/// Checks a decoded snapshot against an index's content: each vector (named by slot, or by key through
+/// `slot_of` when given) held once (slots below `slot_bound`), all in one partition (`want` when given) that
+/// holds exactly `snap.entries.size()` vectors, and the fingerprint of their current rows equal to the saved
+/// one. `row_of(slot)` gives the slot's partition and row (std::nullopt: not held); `size_of(partition)` its
+/// vector count (0 when absent). std::nullopt when anything does not match. O(count x d).
+template <class RowOf, class SizeOf>
+std::optional<ivf_snapshot_match> ivf_match_snapshot(const ivf_partition_snapshot& snap, std::optional<partition_id> want,
+                                                     const std::function<std::optional<slot_id>(std::string_view)>* slot_of,
+                                                     std::size_t slot_bound, std::size_t dim, RowOf&& row_of,
+                                                     SizeOf&& size_of) {
+  const std::size_t count = snap.entries.size();
+  ivf_snapshot_match out;
+  out.slots.resize(count);
+  std::uint64_t got_print = 0;
+  std::vector<unsigned char> seen(slot_bound, 0);
+  std::optional<partition_id> pid = want;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& e = snap.entries[i];
+    slot_id s = e.slot;
+    std::uint64_t key = 0;
+    if (slot_of) {
+      const auto found = (*slot_of)(e.key);
+      if (!found) return std::nullopt;
+      s = *found;
+      key = ivf_string_key(e.key);
+    } else {
+      key = ivf_slot_key(s);
+    }
+    const std::optional<std::pair<partition_id, const float*>> at = row_of(s);
+    if (!at || s >= slot_bound || seen[s]) return std::nullopt;
+    if (!pid) pid = at->first;
+    if (at->first != *pid) return std::nullopt;
+    seen[s] = 1;
+    out.slots[i] = s;
+    got_print += ivf_row_hash(key, at->second, dim);
+  }
+  if (!pid || count != size_of(*pid)) return std::nullopt;
+  if (snap.print != got_print + ivf_fingerprint_base(dim, count)) return std::nullopt;
+  out.partition = *pid;
+  return out;
+}
+
+/// Several partition snapshots in one blob.
+inline std::string ivf_encode_set(const std::vector<std::string>& parts) {
+  std::string out(ivf_set_magic);
+  byte_writer w(out);
+  w.u64(parts.size());
+  for (const auto& s : parts) {
+    w.u64(s.size());
+    out += s;
+  }
+  return out;
+}
+
+/// The parts of an ivf_encode_set blob, in place, up to the first that is cut short; `intact` is false when
+/// the blob is malformed (another magic, truncated).
+struct ivf_snapshot_set {
+  std::vector<std::string_view> parts;
+  bool intact = true;
+};
+
+inline ivf_snapshot_set ivf_decode_set(std::string_view bytes) {
+  ivf_snapshot_set out;
+  if (bytes.substr(0, ivf_set_magic.size()) != ivf_set_magic) {
+    out.intact = false;
+    return out;
+  }
+  byte_reader r(bytes.data() + ivf_set_magic.size(), bytes.size() - ivf_set_magic.size(), "ivf snapshot set");
+  try {
+    const auto count = r.u64();
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const auto len = r.u64();
+      if (len > r.left()) throw storage_error("ivf snapshot set: part ends early");
+      out.parts.push_back(r.bytes(static_cast<std::size_t>(len)));
+    }
+  } catch (const storage_error&) {
+    out.intact = false;
+  }
+  return out;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/index/ivf_snapshot.hpp>
+// ---- begin <engram/index/ivf_trainer.hpp>
+/// @file index/ivf_trainer.hpp
+/// The training of one ivf_index partition, step by step (fixed-seed sample, spherical k-means, assignment of
+/// every row to the new centroids, removal of the rows changed meanwhile), and the worker thread that runs
+/// trainings one at a time. Parts of ivf_index: they take plain data and callables, never the index, and lock
+/// nothing of it themselves.
+///
+/// When: the add() that brings a partition to train_threshold, or past the growth or
+/// imbalance bound (see ivf_index_options), starts a training of that partition. It copies a fixed-seed
+/// sample of at most max_train rows (inside that add: O(max_train x d)); with `background` set, a worker
+/// thread then runs the k-means on the sample, assigns every row of the partition to the new centroids (it
+/// copies the rows a few thousand slots at a time under a shared lock, so adds wait at most one chunk), and
+/// finally, under the index's exclusive lock, replaces the partition's centroids and lists: the rows that
+/// were added, updated or removed since the training started are taken out of the new lists and the live
+/// ones placed by their current vectors (O(size + changed x nlist x d)), so no change made meanwhile is lost.
+/// Until then, searches and changes use the old lists (or the exact flat list before the first training).
+/// Given the same data and seed, a background training ends in exactly the lists a synchronous one builds.
+/// Memory cost of a training, on top of the index: the sample (max_train x stride floats, freed after the
+/// k-means) and a second copy of the partition's rows (size x (stride floats + a slot)) plus one slot per
+/// change made meanwhile, until the swap frees the old lists; at 1M rows of d = 384 that is 1.5 GB + 100 MB.
+/// One worker thread per index runs the trainings one at a time; wait_idle() waits for them; the destructor
+/// cancels a running training (the k-means stops at its next round) and joins the worker. A growth
+/// retraining follows a doubling of the partition, so its cost is amortised over the adds since the last one.
+
+// #include <engram/ids.hpp>: inlined above
+// ---- begin <engram/index/ivf_lists.hpp>
+/// @file index/ivf_lists.hpp
+/// The inverted lists of one ivf_index partition: rows in 64-byte-aligned blocks, a centroid per list, and
+/// what is done to them alone (nearest list, probe order, append, erase, scan). A part of ivf_index: it knows
+/// nothing of slots' locations, which the index keeps.
+
+// #include <engram/detail/aligned_allocator.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
+// #include <engram/index/row_scan.hpp>: inlined above
+// #include <engram/index/topk.hpp>: inlined above
+// #include <engram/simd/rows.hpp>: inlined above
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Rows of an ivf_index: 64-byte-aligned floats, `stride` per row.
+using ivf_floats = std::vector<float, aligned_allocator<float>>;
+
+/// One inverted list: its rows and the slot of each row.
+struct ivf_list {
+  ivf_floats rows;             // slots.size() rows of stride floats
+  std::vector<slot_id> slots;  // row -> slot
+
+  /// Scores the rows (those in `candidates` when given) against `q` into `best`; @returns how many were scored.
+  std::size_t scan(const float* q, std::size_t stride, const slot_bitmap* candidates, topk& best) const {
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = slots.size();
+    if (!candidates) {
+      alignas(64) std::array<float, W> sc;
+      for (std::size_t g = 0; g < n; g += W) {
+        const std::size_t cnt = std::min(W, n - g);
+        const auto s = simd::dot_group(q, rows.data() + g * stride, cnt, stride);
+        if (!xsimd::any(s >= simd::float_batch(best.threshold()))) continue;
+        s.store_aligned(sc.data());
+        for (std::size_t r = 0; r < cnt; ++r) best.push(slots[g + r], sc[r]);
+      }
+      return n;
+    }
+    gathered_scorer scorer(q, stride, best);
+    for (std::size_t r = 0; r < n; ++r) scorer.offer(rows.data() + r * stride, slots[r], candidates->test(slots[r]));
+    return scorer.finish();
+  }
+};
+
+/// One partition of an ivf_index: one list while untrained, else one per centroid.
+struct ivf_partition {
+  ivf_floats centroids;         // lists.size() x stride; empty: untrained
+  std::vector<ivf_list> lists;  // one list while untrained
+  std::size_t size = 0;
+  std::size_t sum_sq = 0;        // sum over lists of size^2
+  std::size_t trained_size = 0;  // size after the last training
+  bool due = false;              // a training was due while trainings were held
+
+  /// The list of the centroid with the largest dot product with the normalised `v` (0 when untrained).
+  std::uint32_t nearest_list(const float* v, std::size_t stride) const {
+    if (centroids.empty()) return 0;
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = lists.size();
+    alignas(64) std::array<float, W> sc;
+    std::uint32_t best = 0;
+    float top = -std::numeric_limits<float>::infinity();
+    for (std::size_t g = 0; g < n; g += W) {
+      const std::size_t cnt = std::min(W, n - g);
+      simd::dot_group(v, centroids.data() + g * stride, cnt, stride).store_aligned(sc.data());
+      for (std::size_t r = 0; r < cnt; ++r)
+        if (sc[r] > top) top = sc[r], best = static_cast<std::uint32_t>(g + r);
+    }
+    return best;
+  }
+
+  /// The `count` lists whose centroids score best against `q`, best first, as (list, score) hits.
+  std::vector<index_hit> probe_order(const float* q, std::size_t count, std::size_t stride) const {
+    constexpr std::size_t W = simd::batch_width;
+    const std::size_t n = lists.size();
+    topk best(std::min(count, n));
+    alignas(64) std::array<float, W> sc;
+    for (std::size_t g = 0; g < n; g += W) {
+      const std::size_t cnt = std::min(W, n - g);
+      simd::dot_group(q, centroids.data() + g * stride, cnt, stride).store_aligned(sc.data());
+      for (std::size_t r = 0; r < cnt; ++r) best.push(static_cast<slot_id>(g + r), sc[r]);
+    }
+    return best.take_sorted();
+  }
+
+  /// Appends `row` (stride floats) as `slot` to `list`; @returns its row in the list. O(stride).
+  std::uint32_t append(std::uint32_t list, slot_id slot, const float* row, std::size_t stride) {
+    auto& l = lists[list];
+    const auto r = static_cast<std::uint32_t>(l.slots.size());
+    l.rows.insert(l.rows.end(), row, row + stride);
+    l.slots.push_back(slot);
+    sum_sq += 2 * std::size_t{r} + 1;
+    ++size;
+    return r;
+  }
+
+  /// Removes `row` of `list`, the list's last row filling the hole. @returns the slot moved into `row`, if
+  /// one was. O(stride).
+  std::optional<slot_id> erase(std::uint32_t list, std::uint32_t row, std::size_t stride) noexcept {
+    auto& l = lists[list];
+    const auto last = static_cast<std::uint32_t>(l.slots.size() - 1);
+    std::optional<slot_id> moved;
+    if (row != last) {
+      std::copy_n(l.rows.begin() + std::ptrdiff_t(std::size_t{last} * stride), stride,
+                  l.rows.begin() + std::ptrdiff_t(std::size_t{row} * stride));
+      l.slots[row] = l.slots[last];
+      moved = l.slots[row];
+    }
+    l.slots.pop_back();
+    l.rows.resize(l.rows.size() - stride);
+    sum_sq -= 2 * std::size_t{last} + 1;
+    --size;
+    return moved;
+  }
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/index/ivf_lists.hpp>
 // ---- begin <engram/index/kmeans.hpp>
 /// @file index/kmeans.hpp
 /// Spherical k-means for the coarse quantiser of ivf_index: assignment by largest inner product (Eigen matrix
@@ -4642,65 +5293,249 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/index/kmeans.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <numeric>  // std::iota
+#include <span>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// One training, from its sample to its new lists.
+struct ivf_training {
+  partition_id partition = 0;
+  std::size_t k = 0;
+  ivf_floats sample;               // m rows of stride floats, freed after the k-means
+  std::size_t m = 0;
+  ivf_floats centroids;            // k x stride; empty: cancelled
+  std::vector<ivf_list> lists;     // the partition's rows, assigned to the new centroids
+  std::vector<slot_id> changed;    // slots of the partition changed since the sample (guarded by the index's lock)
+  std::atomic<bool> cancelled{false};
+};
+
+/// The training steps of ivf_index for one set of options. A value: cheap to make and copy.
+struct ivf_trainer {
+  std::size_t dim;
+  std::size_t stride;
+  std::size_t nlist;
+  std::size_t max_train;
+  std::size_t min_per_list;
+  std::size_t iterations;
+  std::uint64_t seed;
+
+  /// Whether partition `p` is due a training: untrained and at `train_threshold` vectors; trained and grown to
+  /// `retrain_growth` times its size at the last training, or grown by 10% with an imbalance factor above
+  /// `max_imbalance` (retrain_growth <= 0: never retrained).
+  static bool due(const ivf_partition& p, std::size_t train_threshold, double retrain_growth,
+                  double max_imbalance) noexcept {
+    if (p.size == 0) return false;
+    if (p.centroids.empty()) return p.size >= train_threshold;
+    if (retrain_growth <= 0.0) return false;
+    if (double(p.size) >= retrain_growth * double(p.trained_size)) return true;
+    return p.size * 10 >= p.trained_size * 11 &&
+           double(p.lists.size()) * double(p.sum_sq) > max_imbalance * double(p.size) * double(p.size);
+  }
+
+  /// A new training of partition `pid` (`lists`, `size` rows in all) with its sample: m = min(size, max_train)
+  /// distinct positions of the concatenated lists drawn by a partial Fisher-Yates shuffle with the seed, in
+  /// increasing order, into k = min(nlist, max(1, size / min_per_list), m) centroids. O(size + m x d).
+  [[nodiscard]] std::shared_ptr<ivf_training> prepare(partition_id pid, std::span<const ivf_list> lists,
+                                                      std::size_t size) const {
+    auto j = std::make_shared<ivf_training>();
+    j->partition = pid;
+    const std::size_t n = size;
+    j->m = std::min(n, max_train);
+    j->k = std::min({nlist, std::max<std::size_t>(1, n / min_per_list), j->m});
+    std::vector<std::uint32_t> pos(n);
+    std::iota(pos.begin(), pos.end(), 0u);
+    kmeans_rng g{seed};
+    for (std::size_t i = 0; i < j->m; ++i) std::swap(pos[i], pos[i + g.below(n - i)]);
+    pos.resize(j->m);
+    std::sort(pos.begin(), pos.end());
+    j->sample.resize(j->m * stride);
+    std::size_t list = 0, first = 0;  // lists[list] holds positions [first, first + its size)
+    for (std::size_t i = 0; i < j->m; ++i) {
+      while (pos[i] >= first + lists[list].slots.size()) first += lists[list++].slots.size();
+      std::copy_n(lists[list].rows.begin() + std::ptrdiff_t((pos[i] - first) * stride), stride,
+                  j->sample.begin() + std::ptrdiff_t(i * stride));
+    }
+    return j;
+  }
+
+  /// The k-means on the sample (freed after) into j.centroids, padded to stride; left empty when cancelled.
+  /// Needs no lock: it reads only the job.
+  void run_kmeans(ivf_training& j) const {
+    const auto cent = spherical_kmeans(j.sample.data(), j.m, stride, dim, j.k, iterations, seed + 1, &j.cancelled);
+    ivf_floats().swap(j.sample);
+    if (cent.empty()) return;  // cancelled
+    j.centroids.assign(j.k * stride, 0.0f);
+    for (std::size_t c = 0; c < j.k; ++c)
+      std::copy_n(cent.begin() + std::ptrdiff_t(c * dim), dim, j.centroids.begin() + std::ptrdiff_t(c * stride));
+  }
+
+  /// Assigns every row of the partition to its nearest new centroid, in slot order, copying the rows into
+  /// j.lists. `read(s0, s1, rows, slots)` appends the rows and slots of the partition's slots in [s0, s1) and
+  /// returns false when s0 is past the last slot; it takes whatever lock it needs, one chunk at a time.
+  template <class ReadChunk>
+  void assign_rows(ivf_training& j, std::size_t chunk_slots, ReadChunk&& read) const {
+    if (j.centroids.empty()) return;
+    j.lists.assign(j.k, ivf_list{});
+    ivf_floats buf;
+    std::vector<slot_id> slots;
+    std::vector<std::uint32_t> to;
+    for (std::size_t s0 = 0;; s0 += chunk_slots) {
+      if (j.cancelled.load(std::memory_order_relaxed)) return;
+      buf.clear();
+      slots.clear();
+      if (!read(s0, s0 + chunk_slots, buf, slots)) break;
+      to.resize(slots.size());
+      assign_nearest(buf.data(), slots.size(), stride, j.centroids.data(), j.k, stride, dim, to.data());
+      for (std::size_t r = 0; r < slots.size(); ++r) {
+        auto& l = j.lists[to[r]];
+        l.rows.insert(l.rows.end(), buf.data() + r * stride, buf.data() + (r + 1) * stride);
+        l.slots.push_back(slots[r]);
+      }
+    }
+  }
+
+  /// Takes the slots changed since the job started out of its new lists (their current rows are placed by the
+  /// caller) and returns them, sorted and distinct. O(rows x log changed).
+  std::vector<slot_id> drop_changed(ivf_training& j) const {
+    std::vector<slot_id> changed = std::move(j.changed);
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    if (changed.empty()) return changed;
+    for (auto& l : j.lists) {
+      std::size_t w = 0;
+      for (std::size_t r = 0; r < l.slots.size(); ++r) {
+        if (std::binary_search(changed.begin(), changed.end(), l.slots[r])) continue;
+        if (w != r) {
+          std::copy_n(l.rows.begin() + std::ptrdiff_t(r * stride), stride, l.rows.begin() + std::ptrdiff_t(w * stride));
+          l.slots[w] = l.slots[r];
+        }
+        ++w;
+      }
+      l.slots.resize(w);
+      l.rows.resize(w * stride);
+    }
+    return changed;
+  }
+};
+
+/// One thread that runs queued trainings one at a time through the callable it was made with (which must not
+/// throw). The thread starts with the first push. Lock order: the queue's mutex is taken after the index's
+/// lock, never before, and is not held while a training runs.
+class ivf_worker {
+ public:
+  using run_function = std::function<void(ivf_training&)>;
+
+  explicit ivf_worker(run_function run) : run_(std::move(run)) {}
+  ivf_worker(const ivf_worker&) = delete;
+  ivf_worker& operator=(const ivf_worker&) = delete;
+  ~ivf_worker() { stop(); }
+
+  /// Queues `j`, starting the thread when it is not running.
+  void push(std::shared_ptr<ivf_training> j) {
+    {
+      std::lock_guard q(mtx_);
+      if (!thread_.joinable()) {
+        stopping_ = false;
+        thread_ = std::thread([this] { loop(); });
+      }
+      queue_.push_back(std::move(j));
+    }
+    cv_.notify_all();
+  }
+
+  /// Blocks until no training is queued or running. Thread-safe.
+  void wait_idle() const {
+    std::unique_lock lock(mtx_);
+    cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+
+  /// Drops the queued trainings and joins the thread after the running one returns (cancel it first to make
+  /// that quick). A later push() starts it again.
+  void stop() noexcept {
+    {
+      std::lock_guard q(mtx_);
+      stopping_ = true;
+      queue_.clear();
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard q(mtx_);
+      busy_ = false;
+      stopping_ = false;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::shared_ptr<ivf_training> j;
+      {
+        std::unique_lock q(mtx_);
+        cv_.wait(q, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        j = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+      }
+      run_(*j);
+      j.reset();
+      {
+        std::lock_guard q(mtx_);
+        busy_ = false;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  run_function run_;
+  mutable std::mutex mtx_;  // guards queue_, busy_, stopping_ and the start of thread_
+  mutable std::condition_variable cv_;
+  std::deque<std::shared_ptr<ivf_training>> queue_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/index/ivf_trainer.hpp>
+// #include <engram/index/row_scan.hpp>: inlined above
 // #include <engram/index/topk.hpp>: inlined above
 // #include <engram/simd/rows.hpp>: inlined above
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>  // std::memcpy
-#include <deque>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <numeric>
 #include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
 namespace engram::inline v0 {
-
-/// Options of ivf_index. Every member has a default, so designated initialisers may name any subset.
-struct ivf_index_options {
-  /// Inverted lists per trained partition (fewer when the partition holds < nlist * min_per_list vectors).
-  std::size_t nlist = 1024;
-  /// Lists probed per partition by search() (search()'s `nprobe` argument overrides it).
-  std::size_t nprobe = 16;
-  /// A partition trains itself when an add brings it to this many vectors; below it, it is searched exactly.
-  std::size_t train_threshold = 65536;
-  /// At most this many vectors (a fixed-seed sample) train the k-means.
-  std::size_t max_train = 65536;
-  /// Vectors per list the training wants at least: nlist_used = min(nlist, max(1, size / min_per_list)).
-  std::size_t min_per_list = 32;
-  /// k-means rounds.
-  std::size_t iterations = 10;
-  /// Seed of the training sample and of the k-means initialisation.
-  std::uint64_t seed = 0x5eed;
-  /// A trained partition retrains when it has grown to this multiple of its size at the last training, or
-  /// when its imbalance factor exceeds max_imbalance after growing by 10%. 0 disables both.
-  double retrain_growth = 2.0;
-  /// Bound on the imbalance factor (nlist * sum of squared list sizes / size^2; 1.0 = perfectly even).
-  double max_imbalance = 4.0;
-  /// true: the trainings add() triggers run on a background thread while searches use the current lists;
-  /// false: inside the add() that triggers them.
-  bool background = true;
-};
-
-/// Counters of an ivf_index since it was built.
-struct ivf_index_stats {
-  std::size_t trainings = 0;           ///< k-means runs started (synchronous and background)
-  std::size_t snapshots_loaded = 0;    ///< partitions restored from a snapshot without k-means
-  std::size_t snapshots_rejected = 0;  ///< snapshots (or parts of one) refused as malformed or not matching
-};
 
 /// Cosine search through inverted lists. Each partition (scope) is independent: below
 /// `train_threshold` vectors it is one flat list searched exactly; at the threshold it trains a spherical
@@ -4726,21 +5561,10 @@ struct ivf_index_stats {
 /// are returned whenever k candidates exist.
 ///
 /// Training and retraining: the add() that brings a partition to train_threshold, or past the growth or
-/// imbalance bound (see ivf_index_options), starts a training of that partition. It copies a fixed-seed
-/// sample of at most max_train rows (inside that add: O(max_train x d)); with `background` set, a worker
-/// thread then runs the k-means on the sample, assigns every row of the partition to the new centroids (it
-/// copies the rows a few thousand slots at a time under a shared lock, so adds wait at most one chunk), and
-/// finally, under the index's exclusive lock, replaces the partition's centroids and lists: the rows that
-/// were added, updated or removed since the training started are taken out of the new lists and the live
-/// ones placed by their current vectors (O(size + changed x nlist x d)), so no change made meanwhile is lost.
-/// Until then, searches and changes use the old lists (or the exact flat list before the first training).
-/// Given the same data and seed, a background training ends in exactly the lists a synchronous one builds.
-/// Memory cost of a training, on top of the index: the sample (max_train x stride floats, freed after the
-/// k-means) and a second copy of the partition's rows (size x (stride floats + a slot)) plus one slot per
-/// change made meanwhile, until the swap frees the old lists; at 1M rows of d = 384 that is 1.5 GB + 100 MB.
-/// One worker thread per index runs the trainings one at a time; wait_idle() waits for them; the destructor
-/// cancels a running training (the k-means stops at its next round) and joins the worker. A growth
-/// retraining follows a doubling of the partition, so its cost is amortised over the adds since the last one.
+/// imbalance bound (see ivf_index_options), starts a training of that partition: with `background` set, on
+/// one worker thread per index while searches and changes use the old lists; no change made meanwhile is
+/// lost, and the lists equal a synchronous training's. wait_idle() waits for the trainings; the destructor
+/// cancels a running one and joins the worker. Steps, costs and memory: index/ivf_trainer.hpp.
 ///
 /// Restart without k-means: save_snapshot() / load_snapshot() keep a partition's centroids and list of every
 /// vector; the snapshot is installed only when the partition holds exactly the (slot, vector) pairs it was
@@ -4854,10 +5678,7 @@ class ivf_index {
 
   /// Blocks until no training is queued or running (every started training is installed or cancelled).
   /// Thread-safe; for tests, benchmarks and shutdown.
-  void wait_idle() const {
-    std::unique_lock lock(qmtx_);
-    qcv_.wait(lock, [&] { return queue_.empty() && !busy_; });
-  }
+  void wait_idle() const { worker_.wait_idle(); }
 
   /// true: add() starts no training (the partitions due are remembered); false: the due ones start now.
   /// For bulk loading before load_snapshots(), so a restart runs no k-means it would throw away.
@@ -4879,7 +5700,7 @@ class ivf_index {
     if (partition >= parts_.size()) parts_.resize(std::size_t{partition} + 1);
     auto& p = parts_[partition];
     if (p.lists.empty()) p.lists.resize(1);
-    const auto list = nearest_list(p, n.data());
+    const auto list = p.nearest_list(n.data(), stride_);
     if (slot >= where_.size()) where_.resize(std::size_t{slot} + 1);
     append(p, partition, list, slot, n.data());
     ++size_;
@@ -4899,7 +5720,7 @@ class ivf_index {
     auto& p = parts_[loc.partition];
     journal(loc.partition, slot);
     ++version_;
-    const auto list = nearest_list(p, n.data());
+    const auto list = p.nearest_list(n.data(), stride_);
     if (list == loc.list) {
       std::copy(n.begin(), n.end(), p.lists[list].rows.begin() + std::ptrdiff_t(std::size_t{loc.row} * stride_));
       return;
@@ -4940,7 +5761,7 @@ class ivf_index {
     cancel(partition);
     if (partition >= parts_.size() || parts_[partition].size == 0) return;
     auto j = prepare(partition);
-    run_kmeans(*j);
+    trainer().run_kmeans(*j);
     assign_rows(*j, false);
     install(*j);
   }
@@ -4968,18 +5789,12 @@ class ivf_index {
   /// O(size x d) plus the keys' bytes.
   [[nodiscard]] std::string save_snapshots(const std::function<std::string(slot_id)>& key_of) const {
     const auto lock = read_lock();
-    std::string out(set_magic);
     std::vector<std::string> parts;
     for (std::size_t pid = 0; pid < parts_.size(); ++pid) {
       auto s = save_partition(static_cast<partition_id>(pid), &key_of);
       if (!s.empty()) parts.push_back(std::move(s));
     }
-    put(out, std::uint64_t{parts.size()});
-    for (const auto& s : parts) {
-      put(out, std::uint64_t{s.size()});
-      out += s;
-    }
-    return out;
+    return detail::ivf_encode_set(parts);
   }
 
   /// Installs the parts of a save_snapshots() blob that match: each part names its vectors by key;
@@ -4991,21 +5806,10 @@ class ivf_index {
   std::size_t load_snapshots(std::string_view bytes,
                              const std::function<std::optional<slot_id>(std::string_view)>& slot_of) {
     const auto lock = write_lock();
-    std::size_t at = set_magic.size(), restored = 0;
-    std::uint64_t count = 0;
-    if (bytes.substr(0, at) != set_magic || !get(bytes, at, count)) {
-      ++stats_.snapshots_rejected;
-      return 0;
-    }
-    for (std::uint64_t i = 0; i < count; ++i) {
-      std::uint64_t len = 0;
-      if (!get(bytes, at, len) || bytes.size() - at < len) {
-        ++stats_.snapshots_rejected;
-        return restored;
-      }
-      restored += load_partition(std::nullopt, bytes.substr(at, len), &slot_of) ? 1 : 0;
-      at += len;
-    }
+    const auto set = detail::ivf_decode_set(bytes);
+    std::size_t restored = 0;
+    for (const auto part : set.parts) restored += load_partition(std::nullopt, part, &slot_of) ? 1 : 0;
+    if (!set.intact) ++stats_.snapshots_rejected;
     return restored;
   }
 
@@ -5044,19 +5848,19 @@ class ivf_index {
       if (pid >= parts_.size()) continue;
       const auto& p = parts_[pid];
       if (p.centroids.empty() || nprobe >= p.lists.size()) {
-        for (const auto& l : p.lists) scan_list(q.data(), l, candidates, best);
+        for (const auto& l : p.lists) l.scan(q.data(), stride_, candidates, best);
         continue;
       }
-      const auto order = probe_order(p, q.data(), candidates ? p.lists.size() : nprobe);
+      const auto order = p.probe_order(q.data(), candidates ? p.lists.size() : nprobe, stride_);
       if (!candidates) {
-        for (const auto& h : order) scan_list(q.data(), p.lists[h.slot], nullptr, best);
+        for (const auto& h : order) p.lists[h.slot].scan(q.data(), stride_, nullptr, best);
         continue;
       }
       const std::size_t want = std::max(k, nprobe * p.size / p.lists.size());
       std::size_t scored = 0, probed = 0;
       for (const auto& h : order) {
         if (probed >= nprobe && scored >= want) break;
-        scored += scan_list(q.data(), p.lists[h.slot], candidates, best);
+        scored += p.lists[h.slot].scan(q.data(), stride_, candidates, best);
         ++probed;
       }
     }
@@ -5064,44 +5868,21 @@ class ivf_index {
   }
 
  private:
-  static constexpr std::string_view snapshot_magic{"engram-ivf-1\n"};
-  static constexpr std::string_view keyed_magic{"engram-ivf-keyed-1\n"};
-  static constexpr std::string_view set_magic{"engram-ivf-set-1\n"};
   /// Slots per chunk a background training copies under the shared lock.
   static constexpr std::size_t chunk_slots = 8192;
 
-  using float_vector = std::vector<float, detail::aligned_allocator<float>>;
+  using float_vector = detail::ivf_floats;
+  using list_data = detail::ivf_list;
+  using job = detail::ivf_training;
   using key_function = std::function<std::string(slot_id)>;
   using slot_function = std::function<std::optional<slot_id>(std::string_view)>;
 
-  struct list_data {
-    float_vector rows;           // slots.size() rows of stride_ floats
-    std::vector<slot_id> slots;  // row -> slot
-  };
-  struct partition_data {
-    float_vector centroids;        // lists.size() x stride_; empty: untrained
-    std::vector<list_data> lists;  // one list while untrained
-    std::size_t size = 0;
-    std::size_t sum_sq = 0;        // sum over lists of size^2
-    std::size_t trained_size = 0;  // size after the last training
-    bool due = false;              // a training was due while held_
-  };
+  using partition_data = detail::ivf_partition;
   struct location {
     partition_id partition = 0;
     std::uint32_t list = 0;
     std::uint32_t row = 0;
     bool used = false;
-  };
-  /// One training, from its sample to its installed lists.
-  struct job {
-    partition_id partition = 0;
-    std::size_t k = 0;
-    float_vector sample;              // m rows of stride_ floats, freed after the k-means
-    std::size_t m = 0;
-    float_vector centroids;           // k x stride_
-    std::vector<list_data> lists;     // the partition's rows, assigned to the new centroids
-    std::vector<slot_id> changed;     // slots of the partition changed since the sample (guarded by mtx_)
-    std::atomic<bool> cancelled{false};
   };
 
   // ---- guarded by mtx_ (the caller's exclusive access is not enough: the worker reads and swaps) ----------
@@ -5140,19 +5921,10 @@ class ivf_index {
       }
   }
 
-  bool training_due(const partition_data& p) const noexcept {
-    if (p.size == 0) return false;
-    if (p.centroids.empty()) return p.size >= opt_.train_threshold;
-    if (opt_.retrain_growth <= 0.0) return false;
-    if (double(p.size) >= opt_.retrain_growth * double(p.trained_size)) return true;
-    return p.size * 10 >= p.trained_size * 11 &&
-           double(p.lists.size()) * double(p.sum_sq) > opt_.max_imbalance * double(p.size) * double(p.size);
-  }
-
   /// Starts a training of `pid` when one is due and none is in progress: in the background or right here.
   void start_if_due(partition_id pid) {
     auto& p = parts_[pid];
-    if (job_for(pid) || !(p.due || training_due(p))) return;
+    if (job_for(pid) || !(p.due || trainer().due(p, opt_.train_threshold, opt_.retrain_growth, opt_.max_imbalance))) return;
     if (held_) {
       p.due = true;
       return;
@@ -5160,95 +5932,47 @@ class ivf_index {
     p.due = false;
     auto j = prepare(pid);
     if (!opt_.background) {
-      run_kmeans(*j);
+      trainer().run_kmeans(*j);
       assign_rows(*j, false);
       install(*j);
       return;
     }
     jobs_.push_back(j);
-    {
-      std::lock_guard q(qmtx_);
-      if (!worker_.joinable()) {
-        stopping_ = false;
-        worker_ = std::thread([this] { work(); });
-      }
-      queue_.push_back(std::move(j));
-    }
-    qcv_.notify_all();
+    worker_.push(std::move(j));
   }
 
-  /// A new training of `pid` with its sample: m distinct positions of the concatenated lists drawn by a
-  /// partial Fisher-Yates shuffle with the seed, in increasing order. O(size + max_train x d).
+  /// The training steps for the current options.
+  detail::ivf_trainer trainer() const noexcept {
+    return {dim_, stride_, opt_.nlist, opt_.max_train, opt_.min_per_list, opt_.iterations, opt_.seed};
+  }
+
+  /// A new training of `pid` with its sample (see ivf_trainer::prepare), counted in stats().
   std::shared_ptr<job> prepare(partition_id pid) {
-    const auto& p = parts_[pid];
-    auto j = std::make_shared<job>();
-    j->partition = pid;
-    const std::size_t n = p.size;
-    j->m = std::min(n, opt_.max_train);
-    j->k = std::min({opt_.nlist, std::max<std::size_t>(1, n / opt_.min_per_list), j->m});
-    std::vector<std::uint32_t> pos(n);
-    std::iota(pos.begin(), pos.end(), 0u);
-    detail::kmeans_rng g{opt_.seed};
-    for (std::size_t i = 0; i < j->m; ++i) std::swap(pos[i], pos[i + g.below(n - i)]);
-    pos.resize(j->m);
-    std::sort(pos.begin(), pos.end());
-    j->sample.resize(j->m * stride_);
-    std::size_t list = 0, first = 0;  // p.lists[list] holds positions [first, first + its size)
-    for (std::size_t i = 0; i < j->m; ++i) {
-      while (pos[i] >= first + p.lists[list].slots.size()) first += p.lists[list++].slots.size();
-      std::copy_n(p.lists[list].rows.begin() + std::ptrdiff_t((pos[i] - first) * stride_), stride_,
-                  j->sample.begin() + std::ptrdiff_t(i * stride_));
-    }
+    auto j = trainer().prepare(pid, parts_[pid].lists, parts_[pid].size);
     trainings_.fetch_add(1, std::memory_order_relaxed);
     return j;
   }
 
-  // ---- the training steps (run_kmeans and assign_rows(locking = true) need no lock held) -------------------
+  // ---- the training steps (assign_rows(locking = true) needs no lock held) ----------------------------------
 
-  void run_kmeans(job& j) const {
-    const auto cent = detail::spherical_kmeans(j.sample.data(), j.m, stride_, dim_, j.k, opt_.iterations,
-                                               opt_.seed + 1, &j.cancelled);
-    float_vector().swap(j.sample);
-    if (cent.empty()) return;  // cancelled
-    j.centroids.assign(j.k * stride_, 0.0f);
-    for (std::size_t c = 0; c < j.k; ++c)
-      std::copy_n(cent.begin() + std::ptrdiff_t(c * dim_), dim_, j.centroids.begin() + std::ptrdiff_t(c * stride_));
-  }
-
-  /// Assigns every row of the partition to its nearest new centroid, in slot order, copying the rows into
-  /// j.lists. With `locking`, each chunk of slots is read under the shared lock (the caller holds none);
-  /// without, the caller holds the lock.
+  /// Assigns every row of the partition to its nearest new centroid (ivf_trainer::assign_rows). With
+  /// `locking`, each chunk of slots is read under the shared lock (the caller holds none); without, the
+  /// caller holds the lock.
   void assign_rows(job& j, bool locking) const {
-    if (j.centroids.empty()) return;
-    j.lists.assign(j.k, list_data{});
-    float_vector buf;
-    std::vector<slot_id> slots;
-    std::vector<std::uint32_t> to;
-    for (std::size_t s0 = 0;; s0 += chunk_slots) {
-      if (j.cancelled.load(std::memory_order_relaxed)) return;
-      buf.clear();
-      slots.clear();
-      {
-        std::shared_lock<std::shared_mutex> lock;
-        if (locking) lock = read_lock();
-        if (s0 >= where_.size()) break;
-        const std::size_t s1 = std::min(where_.size(), s0 + chunk_slots);
-        for (std::size_t s = s0; s < s1; ++s) {
-          const auto loc = where_[s];
-          if (!loc.used || loc.partition != j.partition) continue;
-          const float* row = parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_;
-          buf.insert(buf.end(), row, row + stride_);
-          slots.push_back(static_cast<slot_id>(s));
-        }
+    trainer().assign_rows(j, chunk_slots, [&](std::size_t s0, std::size_t s1, float_vector& buf, std::vector<slot_id>& slots) {
+      std::shared_lock<std::shared_mutex> lock;
+      if (locking) lock = read_lock();
+      if (s0 >= where_.size()) return false;
+      s1 = std::min(where_.size(), s1);
+      for (std::size_t s = s0; s < s1; ++s) {
+        const auto loc = where_[s];
+        if (!loc.used || loc.partition != j.partition) continue;
+        const float* row = parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_;
+        buf.insert(buf.end(), row, row + stride_);
+        slots.push_back(static_cast<slot_id>(s));
       }
-      to.resize(slots.size());
-      detail::assign_nearest(buf.data(), slots.size(), stride_, j.centroids.data(), j.k, stride_, dim_, to.data());
-      for (std::size_t r = 0; r < slots.size(); ++r) {
-        auto& l = j.lists[to[r]];
-        l.rows.insert(l.rows.end(), buf.data() + r * stride_, buf.data() + (r + 1) * stride_);
-        l.slots.push_back(slots[r]);
-      }
-    }
+      return true;
+    });
   }
 
   /// Replaces the partition's centroids and lists by the job's (the caller holds mtx_ exclusively): the
@@ -5256,23 +5980,7 @@ class ivf_index {
   /// rows. The old lists are freed. O(size + changed x nlist x d).
   void install(job& j) {
     auto& p = parts_[j.partition];
-    std::vector<slot_id> changed = std::move(j.changed);
-    std::sort(changed.begin(), changed.end());
-    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-    if (!changed.empty())
-      for (auto& l : j.lists) {
-        std::size_t w = 0;
-        for (std::size_t r = 0; r < l.slots.size(); ++r) {
-          if (std::binary_search(changed.begin(), changed.end(), l.slots[r])) continue;
-          if (w != r) {
-            std::copy_n(l.rows.begin() + std::ptrdiff_t(r * stride_), stride_, l.rows.begin() + std::ptrdiff_t(w * stride_));
-            l.slots[w] = l.slots[r];
-          }
-          ++w;
-        }
-        l.slots.resize(w);
-        l.rows.resize(w * stride_);
-      }
+    const auto changed = trainer().drop_changed(j);
     ++version_;
     auto old = std::move(p.lists);
     p.lists = std::move(j.lists);
@@ -5290,40 +5998,24 @@ class ivf_index {
       if (!has(s) || where_[s].partition != j.partition) continue;
       const auto loc = where_[s];
       const float* row = old[loc.list].rows.data() + std::size_t{loc.row} * stride_;
-      append(p, j.partition, nearest_list(p, row), s, row);
+      append(p, j.partition, p.nearest_list(row, stride_), s, row);
     }
     p.trained_size = p.size;
   }
 
   // ---- the background worker -------------------------------------------------------------------------------
 
-  void work() {
-    for (;;) {
-      std::shared_ptr<job> j;
-      {
-        std::unique_lock q(qmtx_);
-        qcv_.wait(q, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        j = std::move(queue_.front());
-        queue_.pop_front();
-        busy_ = true;
-      }
-      try {
-        run_kmeans(*j);
-        assign_rows(*j, true);
-        const auto lock = write_lock();
-        if (!j->cancelled.load(std::memory_order_relaxed) && !j->centroids.empty()) install(*j);
-        if (auto* mine = job_for(j->partition); mine == j.get()) cancel(j->partition);
-      } catch (...) {  // out of memory: the partition keeps its lists; a later add retries the training
-        const auto lock = write_lock();
-        if (job_for(j->partition) == j.get()) cancel(j->partition);
-      }
-      j.reset();
-      {
-        std::lock_guard q(qmtx_);
-        busy_ = false;
-      }
-      qcv_.notify_all();
+  /// Runs one training on the worker thread: k-means and assignment without the lock, the swap under it.
+  void run_background(job& j) noexcept {
+    try {
+      trainer().run_kmeans(j);
+      assign_rows(j, true);
+      const auto lock = write_lock();
+      if (!j.cancelled.load(std::memory_order_relaxed) && !j.centroids.empty()) install(j);
+      if (auto* mine = job_for(j.partition); mine == &j) cancel(j.partition);
+    } catch (...) {  // out of memory: the partition keeps its lists; a later add retries the training
+      const auto lock = write_lock();
+      if (job_for(j.partition) == &j) cancel(j.partition);
     }
   }
 
@@ -5334,19 +6026,7 @@ class ivf_index {
       for (auto& j : jobs_) j->cancelled.store(true, std::memory_order_relaxed);
       jobs_.clear();
     }
-    {
-      std::lock_guard q(qmtx_);
-      stopping_ = true;
-      queue_.clear();
-    }
-    qcv_.notify_all();
-    if (worker_.joinable()) worker_.join();
-    {
-      std::lock_guard q(qmtx_);
-      busy_ = false;
-      stopping_ = false;
-    }
-    qcv_.notify_all();
+    worker_.stop();
   }
 
   /// Moves `o`'s content here (both locked, o's worker stopped), then restarts the trainings still due.
@@ -5367,65 +6047,11 @@ class ivf_index {
 
   // ---- snapshots -------------------------------------------------------------------------------------------
 
-  template <class T>
-  static void put(std::string& out, const T& v) {
-    out.append(reinterpret_cast<const char*>(&v), sizeof v);
-  }
-  template <class T>
-  static bool get(std::string_view bytes, std::size_t& at, T& v) {
-    if (at > bytes.size() || bytes.size() - at < sizeof v) return false;
-    std::memcpy(&v, bytes.data() + at, sizeof v);
-    at += sizeof v;
-    return true;
-  }
-
-  /// Hash of one (key, row): summed over a partition's rows, an order-independent fingerprint of its content.
-  std::uint64_t row_hash(std::uint64_t key, const float* row) const noexcept {
-    std::uint64_t x = detail::mix64(key);
-    for (std::size_t i = 0; i < dim_; i += 2) {
-      std::uint32_t a = 0, b = 0;
-      std::memcpy(&a, row + i, sizeof a);
-      if (i + 1 < dim_) std::memcpy(&b, row + i + 1, sizeof b);
-      x = detail::mix64(x ^ ((std::uint64_t{b} << 32) | a));
-    }
-    return x;
-  }
-  static std::uint64_t slot_key(slot_id s) noexcept { return std::uint64_t{s} + 1; }
-  static std::uint64_t string_key(std::string_view k) noexcept { return detail::fnv1a64(k); }
-
   /// The snapshot of `pid` (caller holds mtx_): slot-keyed, or keyed by `key_of` when given. Empty when untrained.
   std::string save_partition(partition_id pid, const key_function* key_of) const {
     if (pid >= parts_.size() || parts_[pid].centroids.empty()) return {};
     const auto& p = parts_[pid];
-    std::string out(key_of ? keyed_magic : snapshot_magic);
-    std::vector<std::string> keys;
-    std::uint64_t print = detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32));
-    for (const auto& l : p.lists)
-      for (std::size_t r = 0; r < l.slots.size(); ++r) {
-        if (key_of) keys.push_back((*key_of)(l.slots[r]));
-        print += row_hash(key_of ? string_key(keys.back()) : slot_key(l.slots[r]), l.rows.data() + r * stride_);
-      }
-    put(out, std::uint64_t{dim_});
-    put(out, std::uint64_t{p.lists.size()});
-    put(out, std::uint64_t{p.size});
-    put(out, print);
-    for (std::size_t j = 0; j < p.lists.size(); ++j)
-      out.append(reinterpret_cast<const char*>(p.centroids.data() + j * stride_), dim_ * sizeof(float));
-    std::size_t i = 0;
-    for (std::size_t j = 0; j < p.lists.size(); ++j)
-      for (const slot_id s : p.lists[j].slots) {  // slot-keyed: (slot, list); keyed: (list, key size, key)
-        if (key_of) {
-          const auto& k = keys[i++];
-          put(out, static_cast<std::uint32_t>(j));
-          put(out, static_cast<std::uint32_t>(k.size()));
-          out += k;
-        } else {
-          put(out, std::uint32_t{s});
-          put(out, static_cast<std::uint32_t>(j));
-        }
-      }
-    put(out, detail::crc32c(out.data(), out.size()));  // covers the centroids, which the fingerprint does not
-    return out;
+    return detail::ivf_encode_partition(p.lists, p.centroids.data(), p.size, dim_, stride_, key_of);
   }
 
   /// Installs one partition snapshot (caller holds mtx_ exclusively). Slot-keyed: into `want`; keyed: into
@@ -5436,70 +6062,35 @@ class ivf_index {
     return ok;
   }
 
+  /// Decodes a snapshot, checks it against the content (detail::ivf_match_snapshot) and only then moves every
+  /// row to its recorded list.
   bool try_load_partition(std::optional<partition_id> want, std::string_view bytes, const slot_function* slot_of) {
-    const auto magic = slot_of ? keyed_magic : snapshot_magic;
-    std::size_t at = magic.size();
-    std::uint32_t crc = 0;
-    if (bytes.substr(0, at) != magic || bytes.size() < at + sizeof crc) return false;
-    std::memcpy(&crc, bytes.data() + bytes.size() - sizeof crc, sizeof crc);
-    bytes.remove_suffix(sizeof crc);
-    if (crc != detail::crc32c(bytes.data(), bytes.size())) return false;
-    std::uint64_t dim = 0, nlist = 0, count = 0, print = 0;
-    if (!get(bytes, at, dim) || !get(bytes, at, nlist) || !get(bytes, at, count) || !get(bytes, at, print)) return false;
-    if (dim != dim_ || nlist == 0 || count == 0 || count > size_ || nlist > count) return false;
-    if (bytes.size() - at < nlist * dim_ * sizeof(float)) return false;
-    float_vector cent(nlist * stride_, 0.0f);
-    for (std::size_t j = 0; j < nlist; ++j) {
-      std::memcpy(cent.data() + j * stride_, bytes.data() + at, dim_ * sizeof(float));
-      at += dim_ * sizeof(float);
-    }
-    std::vector<std::uint32_t> list_of(count);
-    std::vector<slot_id> order(count);
-    std::uint64_t got_print = 0;
-    std::vector<unsigned char> seen(where_.size(), 0);
-    std::optional<partition_id> pid = want;
-    for (std::size_t i = 0; i < count; ++i) {
-      std::uint32_t l = 0;
-      std::uint64_t key = 0;
-      slot_id s = 0;
-      if (slot_of) {
-        std::uint32_t len = 0;
-        if (!get(bytes, at, l) || !get(bytes, at, len) || bytes.size() - at < len) return false;
-        const auto name = bytes.substr(at, len);
-        at += len;
-        const auto found = (*slot_of)(name);
-        if (!found) return false;
-        s = *found;
-        key = string_key(name);
-      } else {
-        if (!get(bytes, at, s) || !get(bytes, at, l)) return false;
-        key = slot_key(s);
-      }
-      if (l >= nlist || !has(s) || seen[s]) return false;
-      if (!pid) pid = where_[s].partition;
-      if (where_[s].partition != *pid) return false;
-      seen[s] = 1;
-      order[i] = s;
-      list_of[i] = l;
-      const auto loc = where_[s];
-      got_print += row_hash(key, parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_);
-    }
-    if (at != bytes.size() || !pid || *pid >= parts_.size()) return false;
-    auto& p = parts_[*pid];
-    if (count != p.size) return false;
-    if (print != got_print + detail::mix64(std::uint64_t{dim_} ^ (std::uint64_t{p.size} << 32))) return false;
+    auto snap = detail::ivf_decode_partition(bytes, slot_of != nullptr, dim_, stride_, size_);
+    if (!snap) return false;
+    const auto match = detail::ivf_match_snapshot(*snap, want, slot_of, where_.size(), dim_,
+        [&](slot_id s) -> std::optional<std::pair<partition_id, const float*>> {
+          if (!has(s)) return std::nullopt;
+          const auto loc = where_[s];
+          return std::pair{loc.partition, parts_[loc.partition].lists[loc.list].rows.data() + std::size_t{loc.row} * stride_};
+        },
+        [&](partition_id pid) { return pid < parts_.size() ? parts_[pid].size : std::size_t{0}; });
+    if (!match) return false;
+    const auto pid = match->partition;
+    const auto& order = match->slots;
+    const std::size_t count = order.size();
+    auto& p = parts_[pid];
     // validated: move every row to its recorded list, in the recorded order
-    cancel(*pid);
+    cancel(pid);
     ++version_;
     auto old = std::move(p.lists);
-    p.lists.assign(nlist, list_data{});
-    p.centroids = std::move(cent);
+    p.lists.assign(snap->nlist, list_data{});
+    p.centroids = std::move(snap->centroids);
     p.size = 0;
     p.sum_sq = 0;
     p.due = false;
     for (std::size_t i = 0; i < count; ++i) {
       const auto loc = where_[order[i]];
-      append(p, *pid, list_of[i], order[i], old[loc.list].rows.data() + std::size_t{loc.row} * stride_);
+      append(p, pid, snap->entries[i].list, order[i], old[loc.list].rows.data() + std::size_t{loc.row} * stride_);
     }
     p.trained_size = p.size;
     return true;
@@ -5511,80 +6102,14 @@ class ivf_index {
     if (got != dim_) throw dimension_mismatch(dim_, got, where);
   }
 
-  /// The list of the centroid with the largest dot product with the normalised `v` (0 when untrained).
-  std::uint32_t nearest_list(const partition_data& p, const float* v) const {
-    if (p.centroids.empty()) return 0;
-    constexpr std::size_t W = simd::batch_width;
-    const std::size_t n = p.lists.size();
-    alignas(64) std::array<float, W> sc;
-    std::uint32_t best = 0;
-    float top = -std::numeric_limits<float>::infinity();
-    for (std::size_t g = 0; g < n; g += W) {
-      const std::size_t cnt = std::min(W, n - g);
-      simd::dot_group(v, p.centroids.data() + g * stride_, cnt, stride_).store_aligned(sc.data());
-      for (std::size_t r = 0; r < cnt; ++r)
-        if (sc[r] > top) top = sc[r], best = static_cast<std::uint32_t>(g + r);
-    }
-    return best;
-  }
-
-  /// The `count` lists whose centroids score best against `q`, best first, as (list, score) hits.
-  std::vector<index_hit> probe_order(const partition_data& p, const float* q, std::size_t count) const {
-    constexpr std::size_t W = simd::batch_width;
-    const std::size_t n = p.lists.size();
-    topk best(std::min(count, n));
-    alignas(64) std::array<float, W> sc;
-    for (std::size_t g = 0; g < n; g += W) {
-      const std::size_t cnt = std::min(W, n - g);
-      simd::dot_group(q, p.centroids.data() + g * stride_, cnt, stride_).store_aligned(sc.data());
-      for (std::size_t r = 0; r < cnt; ++r) best.push(static_cast<slot_id>(g + r), sc[r]);
-    }
-    return best.take_sorted();
-  }
-
+  /// Appends `row` as `slot` to `list` of `p` (partition `pid`) and records where it went.
   void append(partition_data& p, partition_id pid, std::uint32_t list, slot_id slot, const float* row) {
-    auto& l = p.lists[list];
-    const auto r = static_cast<std::uint32_t>(l.slots.size());
-    l.rows.insert(l.rows.end(), row, row + stride_);
-    l.slots.push_back(slot);
-    p.sum_sq += 2 * std::size_t{r} + 1;
-    ++p.size;
-    where_[slot] = location{pid, list, r, true};
+    where_[slot] = location{pid, list, p.append(list, slot, row, stride_), true};
   }
 
+  /// Removes the row at `loc` from `p`; the row moved into its place gets its new location.
   void erase(partition_data& p, location loc) noexcept {
-    auto& l = p.lists[loc.list];
-    const auto last = static_cast<std::uint32_t>(l.slots.size() - 1);
-    if (loc.row != last) {
-      std::copy_n(l.rows.begin() + std::ptrdiff_t(std::size_t{last} * stride_), stride_,
-                  l.rows.begin() + std::ptrdiff_t(std::size_t{loc.row} * stride_));
-      l.slots[loc.row] = l.slots[last];
-      where_[l.slots[loc.row]].row = loc.row;
-    }
-    l.slots.pop_back();
-    l.rows.resize(l.rows.size() - stride_);
-    p.sum_sq -= 2 * std::size_t{last} + 1;
-    --p.size;
-  }
-
-  /// Scores the rows of `l` (those in `candidates` when given) into `best`; returns how many were scored.
-  std::size_t scan_list(const float* q, const list_data& l, const slot_bitmap* candidates, topk& best) const {
-    constexpr std::size_t W = simd::batch_width;
-    const std::size_t n = l.slots.size();
-    if (!candidates) {
-      alignas(64) std::array<float, W> sc;
-      for (std::size_t g = 0; g < n; g += W) {
-        const std::size_t cnt = std::min(W, n - g);
-        const auto s = simd::dot_group(q, l.rows.data() + g * stride_, cnt, stride_);
-        if (!xsimd::any(s >= simd::float_batch(best.threshold()))) continue;
-        s.store_aligned(sc.data());
-        for (std::size_t r = 0; r < cnt; ++r) best.push(l.slots[g + r], sc[r]);
-      }
-      return n;
-    }
-    detail::gathered_scorer scorer(q, stride_, best);
-    for (std::size_t r = 0; r < n; ++r) scorer.offer(l.rows.data() + r * stride_, l.slots[r], candidates->test(l.slots[r]));
-    return scorer.finish();
+    if (const auto moved = p.erase(loc.list, loc.row, stride_)) where_[*moved].row = loc.row;
   }
 
   void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
@@ -5622,12 +6147,8 @@ class ivf_index {
   ivf_index_stats stats_{};
   std::atomic<std::size_t> trainings_{0};
 
-  mutable std::mutex qmtx_;  // guards queue_, busy_, stopping_ and the start of worker_; taken after mtx_, never before
-  mutable std::condition_variable qcv_;
-  std::deque<std::shared_ptr<job>> queue_;
-  bool busy_ = false;
-  bool stopping_ = false;
-  std::thread worker_;
+  // runs the background trainings; its queue's mutex is taken after mtx_, never before
+  detail::ivf_worker worker_{[this](job& j) { run_background(j); }};
 };
 
 }  // namespace engram::inline v0
@@ -7280,8 +7801,8 @@ struct ranking_weights {
   double recency_half_life_days = 30.0;
   float importance = 0.0f;           ///< weight of metadata[importance_key], a number clamped to [0, 1]
   std::string importance_key = "importance";
-  /// weight of n / (n + access_saturation), n = times the memory was returned by a search of this basic_memory
-  /// since it was opened (counted in memory, not stored)
+  /// weight of n / (n + access_saturation), n = times the memory was returned by a search (kept by the store
+  /// when it is an access_count_store, as every store engram ships is; see memory_config::access_flush_interval)
   float access = 0.0f;
   float access_saturation = 5.0f;
 
@@ -9920,79 +10441,198 @@ class basic_memory {
 /// Files in the directory:
 ///   LOCK          flock'd by the one writer; holds its pid (for the error a second writer gets)
 ///   snapshot      the state at log generation G (absent until the first compaction)
-///   log.G         entries appended since that snapshot
+///   log.G         entries appended since that snapshot; one write_batch is one entry, so one `add` is all
+///                 or nothing
 ///   damaged.G.N   bytes cut from a damaged log tail at offset N, kept for inspection (never read back)
-/// Every file starts with a 24-byte header (magic, file_store::format_version, generation). Every entry
-/// is `u32 length | u32 CRC-32C(length, payload) | payload`; one write_batch is one entry, so one `add` is
-/// all or nothing. A compaction writes `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the
-/// directory, and only then removes the old log.
-/// The pending queue of add_async: a batch that changes it is an entry of its own kind (batch + queue changes),
-/// and a snapshot holds one entry per pending add. Files written without a queue read exactly as before.
+///   blob.NAME     named blobs (put_blob), beside the records
+/// Opening replays snapshot + log and keeps the records in memory (a snapshot's vectors are read in place from
+/// the mapped file); a damaged log tail is discarded and reported, a damaged snapshot refused.
 ///
-/// Opening replays snapshot + log. A torn or corrupt log entry (and everything after it) is discarded, never
-/// half-applied; the damage is reported through `recovery()` and the `on_warning` callback. A damaged
-/// snapshot is refused with storage_error (it was fsync'd before it became visible, so damage there is
-/// not a crash artefact). Records stay in memory after opening. A snapshot's record entries (kind 9) hold their
-/// vector 4-byte aligned in the file, and the store keeps the snapshot mapped and reads those vectors in place
-/// (no copy at open: the page cache holds them); earlier snapshots (kind 3, vectors copied out) still open.
-/// Access counts (add_access) are log entries of kind 10, (id, increment) pairs; a snapshot holds the counts
-/// as entries of the same kind, after the records.
+/// The parts, in store/file/: format (file names, header, entry kinds, frames), record_codec and entries
+/// (entry payloads), recovery (replay on open), log (appending), group_commit (shared flushes), snapshot
+/// (compaction), contents (the state in memory), lock, blob, options (the types of this API).
 
-// ---- begin <engram/async/pending_list.hpp>
-/// @file async/pending_list.hpp
-/// The in-memory image of a store's pending queue (add_async entries awaiting extraction), kept in the order
-/// the entries were first enqueued. Shared by memory_store and file_store.
+// ---- begin <engram/detail/identity_check.hpp>
+/// @file detail/identity_check.hpp
+/// The refusal a durable store gives an embedder other than the one its vectors came from.
 
+// #include <engram/error.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
-#include <algorithm>
-#include <cstddef>
 #include <string>
-#include <vector>
 
 namespace engram::inline v0::detail {
 
-/// Pending adds in enqueue order. Not thread-safe: the owning store guards it with its own lock.
-/// Lookups are linear: the queue holds what awaits extraction (bounded by the memory's async queue, plus the
-/// failed entries kept for inspection), not the memories themselves.
-class pending_list {
- public:
-  /// Applies a batch's queue changes: `enqueued` first (an entry whose id is already queued replaces it in
-  /// place, keeping its position), then `dequeued` (unknown ids are ignored).
-  void apply(const std::vector<pending_add>& enqueued, const std::vector<std::string>& dequeued) {
-    for (const auto& p : enqueued) {
-      auto it = std::find_if(items_.begin(), items_.end(), [&](const pending_add& q) { return q.id == p.id; });
-      if (it != items_.end())
-        *it = p;
-      else
-        items_.push_back(p);
-    }
-    for (const auto& id : dequeued)
-      std::erase_if(items_, [&](const pending_add& q) { return q.id == id; });
-  }
-
-  /// Calls f(const pending_add&) for every entry, oldest first.
-  template <class F>
-  void for_each(F&& f) const {
-    for (const auto& p : items_) f(p);
-  }
-
-  [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
-  void clear() noexcept { items_.clear(); }
-
- private:
-  std::vector<pending_add> items_;
-};
+/// @throws dimension_mismatch (another size) or validation_error (another name), naming both identities
+///         and `where` (the store and its location).
+inline void check_same_identity(const store_identity& have, const store_identity& want, const std::string& where) {
+  if (have.dimension != want.dimension)
+    throw dimension_mismatch(have.dimension, want.dimension,
+                             where + ": store holds " + std::to_string(have.dimension) +
+                                 "-dimensional vectors of embedder '" + have.embedder + "'; embedder '" +
+                                 want.embedder + "' makes " + std::to_string(want.dimension));
+  if (have.embedder != want.embedder)
+    throw validation_error(where + ": store holds vectors of embedder '" + have.embedder + "', not '" +
+                           want.embedder + "' (use engram::reembed to switch)");
+}
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/async/pending_list.hpp>
-// #include <engram/detail/crc32c.hpp>: inlined above
-// ---- begin <engram/store/file/lock.hpp>
-/// @file store/file/lock.hpp
-/// An exclusive advisory lock (flock) on a directory's LOCK file, holding the owner's pid so that a refused
-/// opener can say who holds it. flock locks belong to the open file description: a second open in the same
-/// process conflicts too. Released when the object is destroyed (or the process dies).
+// ---- end <engram/detail/identity_check.hpp>
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// ---- begin <engram/store/file/blob.hpp>
+/// @file store/file/blob.hpp
+/// Named blobs of a file_store: derived data kept beside the records (an index snapshot, say), one file
+/// `blob.<name>` each, replaced atomically. The store's records never refer to them.
 
+// #include <engram/error.hpp>: inlined above
+// ---- begin <engram/store/file/format.hpp>
+/// @file store/file/format.hpp
+/// file_store's on-disk format: file names, the 24-byte file header, entry kinds and the entry frame.
+///
+/// Every file starts with a header: 8-byte magic, u32 format version, u32 zero, u64 generation. Every entry
+/// is `u32 length | u32 CRC-32C(length, payload) | payload`, the payload's first byte being its kind.
+/// Versions: 1 the first; 2 a snapshot may hold vectors read in place (kind 9) and a log may end in
+/// preallocated zeros; 3 access counts (kind 10) may be present.
+///
+/// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
+/// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
+/// so that files written without a queue read exactly as before. A snapshot holds the identity, a size hint
+/// (6), one entry per record (kind 9 holds its vector 4-byte aligned, read in place from the mapped file;
+/// kind 3, of earlier snapshots, copied out), per history event (4), blocks of access counts (10, after the
+/// records), one per pending add (8), and an end entry counting records and events (5).
+
+// #include <engram/detail/byte_io.hpp>: inlined above
+// #include <engram/detail/crc32c.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// ---- begin <engram/version.hpp>
+/// @file version.hpp
+/// engram's version. The same number is in CMakeLists.txt (a test checks they agree).
+
+#define ENGRAM_VERSION_MAJOR 0
+#define ENGRAM_VERSION_MINOR 1
+#define ENGRAM_VERSION_PATCH 0
+#define ENGRAM_VERSION_STRING "0.1.0"
+
+namespace engram::inline v0 {
+/// The library version as "major.minor.patch".
+inline constexpr const char* version_string = ENGRAM_VERSION_STRING;
+/// Format version of the SQL schemas (sqlite_store, postgres_store) and of the JSONL export; bumped on an
+/// incompatible change. file_store's files carry their own, file_store::format_version.
+inline constexpr int storage_format_version = 1;
+}  // namespace engram::inline v0
+// ---- end <engram/version.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0::detail::file_format {
+
+/// The format this engram writes, in every file's header.
+inline constexpr std::uint32_t version = 3;
+/// The oldest format this engram reads (and upgrades a log of before appending to it).
+inline constexpr std::uint32_t oldest_version = 1;
+
+/// Entry kinds: the first byte of an entry's payload.
+inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
+                              kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
+                              kind_access = 10;
+
+inline constexpr std::size_t header_size = 24;
+inline constexpr std::size_t header_version_offset = 8;
+inline constexpr char log_magic[9] = "ENGRMLOG";
+inline constexpr char snap_magic[9] = "ENGRMSNP";
+
+/// `name` in directory `dir`.
+inline std::string path(const std::string& dir, std::string_view name) { return dir + "/" + std::string(name); }
+/// The log of generation `gen`: `log.G`.
+inline std::string log_path(const std::string& dir, std::uint64_t gen) {
+  return path(dir, "log." + std::to_string(gen));
+}
+
+/// The header of a file of kind `magic` (log_magic or snap_magic) at generation `gen`.
+inline std::string header(const char* magic, std::uint64_t gen) {
+  std::string h(magic, 8);
+  byte_writer w(h);
+  w.u32(version);
+  w.u32(0);
+  w.u64(gen);
+  return h;
+}
+
+/// Checks a file's header; @returns its generation.
+/// @throws storage_error for another magic, a missing header or a version outside [oldest_version, version].
+inline std::uint64_t read_header(const char* data, std::size_t size, const char* magic, const std::string& file) {
+  if (size < header_size || std::string_view(data, 8) != std::string_view(magic, 8))
+    throw storage_error("file_store: '" + file + "' is not an engram " +
+                        (magic == log_magic ? std::string("log") : std::string("snapshot")) +
+                        " (bad or missing header)");
+  byte_reader r(data + 8, header_size - 8, file);
+  const auto v = r.u32();
+  if (v < oldest_version || v > version)
+    throw storage_error("file_store: '" + file + "' has file_store format version " + std::to_string(v) +
+                        "; this engram (" + version_string + ") reads versions " + std::to_string(oldest_version) +
+                        " to " + std::to_string(version) + (v > version ? " (it was written by a newer engram)" : ""));
+  r.u32();
+  return r.u64();
+}
+
+/// The entry holding `payload`: length, checksum, payload.
+/// @throws storage_error when the payload does not fit a u32 length.
+inline std::string make_frame(const std::string& payload) {
+  if (payload.size() > 0xFFFFFFF0u)
+    throw storage_error("file_store: a write of " + std::to_string(payload.size()) +
+                        " bytes is too large for one entry (at most 4 GiB)");
+  std::string frame;
+  frame.reserve(payload.size() + 8);
+  byte_writer w(frame);
+  w.u32(static_cast<std::uint32_t>(payload.size()));
+  w.u32(0);
+  frame += payload;
+  std::uint32_t crc = crc32c(frame.data(), 4);
+  crc = crc32c_extend(crc, payload.data(), payload.size());
+  for (int i = 0; i < 4; ++i) frame[4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+  return frame;
+}
+
+/// Outcome of reading one frame.
+struct frame_view {
+  const char* payload = nullptr;
+  std::size_t size = 0;
+  std::string problem;  // empty when the frame is whole and its checksum matches
+};
+
+/// The frame at `pos` of `data[0, size)`; says what is wrong with it instead of throwing.
+inline frame_view next_frame(const char* data, std::size_t size, std::size_t pos) {
+  frame_view f;
+  const std::size_t left = size - pos;
+  if (left < 8) {
+    f.problem = "torn entry header (" + std::to_string(left) + " of 8 bytes)";
+    return f;
+  }
+  byte_reader r(data + pos, 8, "file_store");
+  const std::uint32_t len = r.u32();
+  const std::uint32_t crc = r.u32();
+  if (len == 0 || len > left - 8) {
+    f.problem = len == 0 ? std::string("empty entry")
+                         : "torn entry (" + std::to_string(left - 8) + " of " + std::to_string(len) + " bytes)";
+    return f;
+  }
+  std::uint32_t c = crc32c(data + pos, 4);
+  c = crc32c_extend(c, data + pos + 8, len);
+  if (c != crc) {
+    f.problem = "checksum mismatch";
+    return f;
+  }
+  f.payload = data + pos + 8;
+  f.size = len;
+  return f;
+}
+
+}  // namespace engram::inline v0::detail::file_format
+// ---- end <engram/store/file/format.hpp>
 // ---- begin <engram/store/file/posix_file.hpp>
 /// @file store/file/posix_file.hpp
 /// Thin POSIX file helpers for the durable stores: an owning descriptor, whole writes, fsync of files and
@@ -10134,73 +10774,106 @@ class mapped_file {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/file/posix_file.hpp>
-// #include <engram/error.hpp>: inlined above
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <optional>
 #include <string>
-
-#include <sys/file.h>
-#include <unistd.h>
+#include <string_view>
 
 namespace engram::inline v0::detail {
 
-class dir_lock {
- public:
-  dir_lock() = default;
-  /// Takes the lock on `dir`/LOCK. @throws storage_error naming the holder's pid when another holds it.
-  explicit dir_lock(const std::string& dir, std::string_view who) {
-    const std::string path = dir + "/LOCK";
-    fd_ = open_file(path, O_RDWR | O_CREAT);
-    while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EINTR) continue;
-      if (errno != EWOULDBLOCK) throw_errno("cannot lock", path);
-      char buf[32] = {};
-      const ssize_t n = ::pread(fd_.get(), buf, sizeof buf - 1, 0);
-      std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
-      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-      const bool self = holder == std::to_string(::getpid());
-      throw storage_error(std::string(who) + ": '" + dir + "' is locked by another writer (process " + holder +
-                          (self ? ", this process" : "") +
-                          "); only one writer may open it: stop that writer or open read-only");
-    }
-    const std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd_.get(), 0) != 0) throw_errno("cannot write", path);
-    pwrite_all(fd_.get(), pid.data(), pid.size(), 0, path);
+/// The file of blob `name` in `dir`.
+/// @throws validation_error for a name that is empty or not made of letters, digits, '-' and '_'.
+inline std::string blob_path(const std::string& dir, std::string_view name) {
+  const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+  if (!ok)
+    throw validation_error("file_store: blob name '" + std::string(name) +
+                           "' is invalid (expected 1 or more letters, digits, '-' or '_')");
+  return file_format::path(dir, "blob." + std::string(name));
+}
+
+/// Replaces file `path` in `dir` with `bytes`, durably: written to `path.tmp`, fsync'd, renamed over it, the
+/// directory fsync'd. @throws storage_error on an I/O error (the previous file then stays).
+inline void write_blob(const std::string& dir, const std::string& path, std::string_view bytes) {
+  const auto tmp = path + ".tmp";
+  {
+    auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    write_all(fd.get(), bytes.data(), bytes.size(), tmp);
+    sync_data(fd.get(), tmp);
   }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw_errno("cannot rename", tmp, err);
+  }
+  sync_dir(dir);
+}
 
- private:
-  unique_fd fd_;
-};
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/store/file/lock.hpp>
-// ---- begin <engram/detail/identity_check.hpp>
-/// @file detail/identity_check.hpp
-/// The refusal a durable store gives an embedder other than the one its vectors came from.
-
-// #include <engram/error.hpp>: inlined above
-// #include <engram/write_batch.hpp>: inlined above
-
-#include <string>
-
-namespace engram::inline v0::detail {
-
-/// @throws dimension_mismatch (another size) or validation_error (another name), naming both identities
-///         and `where` (the store and its location).
-inline void check_same_identity(const store_identity& have, const store_identity& want, const std::string& where) {
-  if (have.dimension != want.dimension)
-    throw dimension_mismatch(have.dimension, want.dimension,
-                             where + ": store holds " + std::to_string(have.dimension) +
-                                 "-dimensional vectors of embedder '" + have.embedder + "'; embedder '" +
-                                 want.embedder + "' makes " + std::to_string(want.dimension));
-  if (have.embedder != want.embedder)
-    throw validation_error(where + ": store holds vectors of embedder '" + have.embedder + "', not '" +
-                           want.embedder + "' (use engram::reembed to switch)");
+/// The bytes of file `path`, or std::nullopt when it does not exist. @throws storage_error when unreadable.
+inline std::optional<std::string> read_blob(const std::string& path) {
+  if (!file_exists(path)) return std::nullopt;
+  const mapped_file f(path);
+  return std::string(f.data(), f.size());
 }
 
 }  // namespace engram::inline v0::detail
-// ---- end <engram/detail/identity_check.hpp>
-// #include <engram/store/file/posix_file.hpp>: inlined above
+// ---- end <engram/store/file/blob.hpp>
+// ---- begin <engram/store/file/contents.hpp>
+/// @file store/file/contents.hpp
+/// What a file_store holds in memory once opened: what replaying its files fills and a snapshot writes out.
+
+// ---- begin <engram/async/pending_list.hpp>
+/// @file async/pending_list.hpp
+/// The in-memory image of a store's pending queue (add_async entries awaiting extraction), kept in the order
+/// the entries were first enqueued. Shared by memory_store and file_store.
+
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Pending adds in enqueue order. Not thread-safe: the owning store guards it with its own lock.
+/// Lookups are linear: the queue holds what awaits extraction (bounded by the memory's async queue, plus the
+/// failed entries kept for inspection), not the memories themselves.
+class pending_list {
+ public:
+  /// Applies a batch's queue changes: `enqueued` first (an entry whose id is already queued replaces it in
+  /// place, keeping its position), then `dequeued` (unknown ids are ignored).
+  void apply(const std::vector<pending_add>& enqueued, const std::vector<std::string>& dequeued) {
+    for (const auto& p : enqueued) {
+      auto it = std::find_if(items_.begin(), items_.end(), [&](const pending_add& q) { return q.id == p.id; });
+      if (it != items_.end())
+        *it = p;
+      else
+        items_.push_back(p);
+    }
+    for (const auto& id : dequeued)
+      std::erase_if(items_, [&](const pending_add& q) { return q.id == id; });
+  }
+
+  /// Calls f(const pending_add&) for every entry, oldest first.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& p : items_) f(p);
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+  void clear() noexcept { items_.clear(); }
+
+ private:
+  std::vector<pending_add> items_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/async/pending_list.hpp>
 // ---- begin <engram/detail/record_table.hpp>
 /// @file detail/record_table.hpp
 /// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
@@ -10410,189 +11083,44 @@ class record_table {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/record_table.hpp>
+// #include <engram/store/file/posix_file.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <memory>
+#include <optional>
+
+namespace engram::inline v0::detail {
+
+/// Records and history, the embedder identity and the pending queue of add_async. Not thread-safe: the
+/// store's lock guards it.
+struct file_contents {
+  std::shared_ptr<const mapped_file> snapshot_map;  // the opened snapshot, when table reads vectors in it
+  record_table table;                               // records and history
+  std::optional<store_identity> identity;
+  pending_list queued_adds;  // add_async entries awaiting extraction
+
+  /// Applies a batch's records, erases, events and queue changes.
+  void apply(const write_batch& b) {
+    table.apply(b);
+    queued_adds.apply(b.enqueued, b.dequeued);
+  }
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/contents.hpp>
+// ---- begin <engram/store/file/entries.hpp>
+/// @file store/file/entries.hpp
+/// The payloads of the entries a file_store appends to its log: kind byte, then the body (see record_codec).
+/// Replaying them is recovery.hpp's part.
+
+// #include <engram/store/file/format.hpp>: inlined above
 // ---- begin <engram/store/file/record_codec.hpp>
 /// @file store/file/record_codec.hpp
 /// The binary form of records, history events and write batches in file_store's files: little-endian
 /// integers, length-prefixed strings, metadata as MessagePack, vectors as raw float32. Decoding checks every
 /// length against the bytes left and throws storage_error instead of reading past the end.
 
-// ---- begin <engram/detail/byte_io.hpp>
-/// @file detail/byte_io.hpp
-/// Little-endian integers, length-prefixed strings, float arrays and MessagePack JSON in a byte string: the
-/// writer and the bounds-checked reader behind every binary format engram keeps (file_store's records, index
-/// snapshots). The reader throws storage_error instead of reading past the end.
-
-// #include <engram/error.hpp>: inlined above
-
-#include <nlohmann/json.hpp>
-
-#include <bit>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
-
-namespace engram::inline v0::detail {
-
-/// Appends encoded values to a byte string.
-class byte_writer {
- public:
-  explicit byte_writer(std::string& out) : out_(out) {}
-
-  /// Bytes in the output string so far.
-  [[nodiscard]] std::size_t size() const noexcept { return out_.size(); }
-
-  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void u32(std::uint32_t v) {
-    char b[4];
-    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-    out_.append(b, 4);
-  }
-  void u64(std::uint64_t v) {
-    char b[8];
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-    out_.append(b, 8);
-  }
-  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
-  void str(std::string_view s) {
-    if (s.size() > 0xFFFFFFFFu) throw storage_error("file_store: a string of " + std::to_string(s.size()) +
-                                                    " bytes is too long to store (at most 4 GiB)");
-    u32(static_cast<std::uint32_t>(s.size()));
-    out_.append(s.data(), s.size());
-  }
-  void opt_str(const std::optional<std::string>& s) {
-    u8(s ? 1 : 0);
-    if (s) str(*s);
-  }
-  void floats(std::span<const float> v) {
-    u32(static_cast<std::uint32_t>(v.size()));
-    float_bytes(v);
-  }
-  /// As floats(), plus a pad byte and that many zero bytes before the floats, so that they start at a multiple
-  /// of 4 bytes in a file in which the output string starts at offset `base` (read in place after mapping).
-  void aligned_floats(std::span<const float> v, std::uint64_t base) {
-    u32(static_cast<std::uint32_t>(v.size()));
-    const auto pad = static_cast<std::uint8_t>((4 - (base + out_.size() + 1) % 4) % 4);
-    u8(pad);
-    out_.append(pad, '\0');
-    float_bytes(v);
-  }
-  void json(const nlohmann::json& j) {
-    const auto bytes = nlohmann::json::to_msgpack(j);
-    u32(static_cast<std::uint32_t>(bytes.size()));
-    out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  }
-
- private:
-  void float_bytes(std::span<const float> v) {
-    if constexpr (std::endian::native == std::endian::little) {
-      out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    } else {
-      for (const float f : v) u32(std::bit_cast<std::uint32_t>(f));
-    }
-  }
-
-  std::string& out_;
-};
-
-/// Reads values back; every read past the end throws storage_error naming `what`.
-class byte_reader {
- public:
-  byte_reader(const char* data, std::size_t size, std::string_view what) : p_(data), end_(data + size), what_(what) {}
-
-  [[nodiscard]] std::size_t left() const noexcept { return static_cast<std::size_t>(end_ - p_); }
-  [[nodiscard]] bool done() const noexcept { return p_ == end_; }
-
-  std::uint8_t u8() { return static_cast<std::uint8_t>(*take(1)); }
-  std::uint32_t u32() {
-    const auto* b = reinterpret_cast<const unsigned char*>(take(4));
-    return std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24;
-  }
-  std::uint64_t u64() {
-    const auto* b = reinterpret_cast<const unsigned char*>(take(8));
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
-    return v;
-  }
-  std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
-  std::string str() {
-    const auto n = u32();
-    const char* s = take(n);
-    return std::string(s, n);
-  }
-  std::optional<std::string> opt_str() {
-    if (u8() == 0) return std::nullopt;
-    return str();
-  }
-  std::vector<float> floats() {
-    const std::size_t n = u32();
-    if (n > left() / sizeof(float)) fail();
-    std::vector<float> v(n);
-    const char* s = take(n * sizeof(float));
-    if constexpr (std::endian::native == std::endian::little) {
-      if (n) std::memcpy(v.data(), s, n * sizeof(float));
-    } else {
-      for (std::size_t i = 0; i < n; ++i) {
-        byte_reader r(s + 4 * i, 4, what_);
-        v[i] = std::bit_cast<float>(r.u32());
-      }
-    }
-    return v;
-  }
-  /// Reads what byte_writer::aligned_floats wrote: @returns the floats in place (no copy) when they are aligned
-  /// for float and stored in native order, else an empty span with the floats copied into `owned`.
-  std::span<const float> aligned_floats(std::vector<float>& owned) {
-    const std::size_t n = u32();
-    const auto pad = u8();
-    if (pad > 3) throw storage_error(std::string(what_) + ": bad vector padding " + std::to_string(pad));
-    take(pad);
-    if (n > left() / sizeof(float)) fail();
-    const char* s = take(n * sizeof(float));
-    if (n == 0) return {};
-    if constexpr (std::endian::native == std::endian::little) {
-      if (reinterpret_cast<std::uintptr_t>(s) % alignof(float) == 0)
-        return {reinterpret_cast<const float*>(s), n};
-      owned.resize(n);
-      std::memcpy(owned.data(), s, n * sizeof(float));
-    } else {
-      owned.resize(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        byte_reader r(s + 4 * i, 4, what_);
-        owned[i] = std::bit_cast<float>(r.u32());
-      }
-    }
-    return {};
-  }
-  nlohmann::json json() {
-    const auto n = u32();
-    const auto* s = reinterpret_cast<const std::uint8_t*>(take(n));
-    auto j = nlohmann::json::from_msgpack(s, s + n, true, false);
-    if (j.is_discarded()) throw storage_error(std::string(what_) + ": metadata is not valid MessagePack");
-    return j;
-  }
-
- private:
-  const char* take(std::size_t n) {
-    if (n > left()) fail();
-    const char* s = p_;
-    p_ += n;
-    return s;
-  }
-  [[noreturn]] void fail() const {
-    throw storage_error(std::string(what_) + ": entry ends early (" + std::to_string(left()) + " bytes left)");
-  }
-  const char* p_;
-  const char* end_;
-  std::string_view what_;
-};
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/detail/byte_io.hpp>
+// #include <engram/detail/byte_io.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
@@ -10736,6 +11264,19 @@ inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
   return b;
 }
 
+/// The embedder identity a store is bound to: name, dimension.
+inline void encode_identity(byte_writer& w, const store_identity& id) {
+  w.str(id.embedder);
+  w.u64(id.dimension);
+}
+
+inline store_identity decode_identity(byte_reader& rd) {
+  store_identity id;
+  id.embedder = rd.str();
+  id.dimension = static_cast<std::size_t>(rd.u64());
+  return id;
+}
+
 /// A pending add (add_async): id, scope, messages, options (MessagePack), created_at, attempts.
 inline void encode_pending(byte_writer& w, const pending_add& p) {
   w.str(p.id);
@@ -10800,49 +11341,400 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/file/record_codec.hpp>
-// #include <engram/error.hpp>: inlined above
-// #include <engram/record.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
-// ---- begin <engram/version.hpp>
-/// @file version.hpp
-/// engram's version. The same number is in CMakeLists.txt (a test checks they agree).
-
-#define ENGRAM_VERSION_MAJOR 0
-#define ENGRAM_VERSION_MINOR 1
-#define ENGRAM_VERSION_PATCH 0
-#define ENGRAM_VERSION_STRING "0.1.0"
-
-namespace engram::inline v0 {
-/// The library version as "major.minor.patch".
-inline constexpr const char* version_string = ENGRAM_VERSION_STRING;
-/// Format version of the SQL schemas (sqlite_store, postgres_store) and of the JSONL export; bumped on an
-/// incompatible change. file_store's files carry their own, file_store::format_version.
-inline constexpr int storage_format_version = 1;
-}  // namespace engram::inline v0
-// ---- end <engram/version.hpp>
 
 #include <algorithm>
-#include <atomic>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace engram::inline v0::detail {
+
+/// A batch: of the original kind when it leaves the pending queue alone, so that such files read as before.
+inline std::string batch_entry(const write_batch& b) {
+  std::string payload;
+  byte_writer w(payload);
+  const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
+  w.u8(queue ? file_format::kind_queued_batch : file_format::kind_batch);
+  encode_batch(w, b);
+  if (queue) encode_queue_ops(w, b);
+  return payload;
+}
+
+/// The embedder identity bound to the store.
+inline std::string identity_entry(const store_identity& id) {
+  std::string payload;
+  byte_writer w(payload);
+  w.u8(file_format::kind_identity);
+  encode_identity(w, id);
+  return payload;
+}
+
+/// Access count increments, (id, count) pairs for the counts above zero; empty when there is none.
+inline std::string access_entry(std::span<const access_increment> increments) {
+  const auto n = static_cast<std::uint32_t>(std::count_if(increments.begin(), increments.end(),
+                                                          [](const access_increment& a) { return a.count > 0; }));
+  if (n == 0) return {};
+  std::string payload;
+  byte_writer w(payload);
+  w.u8(file_format::kind_access);
+  w.u32(n);
+  for (const auto& a : increments)
+    if (a.count) {
+      w.str(a.memory_id);
+      w.u32(a.count);
+    }
+  return payload;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/entries.hpp>
+// #include <engram/store/file/format.hpp>: inlined above
+// ---- begin <engram/store/file/group_commit.hpp>
+/// @file store/file/group_commit.hpp
+/// Sharing one flush between concurrent writers: the first waiting writer becomes the leader and does the
+/// work of everyone queued behind it (durability::group_commit, and file_store::sync).
+///
+/// When several writers were active at the end of the previous flush, a new leader first waits (at most half
+/// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
+/// miss the next, and the rounds alternate between two halves of them. A lone writer never waits.
+
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
+#include <mutex>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Leader/follower rounds over items of type `Item` (what a writer hands in). Thread-safe.
+/// @tparam Item what commit() queues; the leader's write callable sees every item of its round.
+template <class Item>
+class group_commit {
+ public:
+  using duration = std::chrono::steady_clock::duration;
+
+  /// Queues `item` and returns once a round has written it: the caller either waits for a leader or leads,
+  /// calling write(const std::vector<const Item*>& round, duration& flush_time), which writes and flushes the
+  /// round and sets how long the flush took. An exception from write is rethrown to every writer of the round.
+  template <class Write>
+  void commit(const Item& item, Write&& write) {
+    waiter me{&item, false, nullptr, {}};
+    std::unique_lock lk(mtx_);
+    queue_.push_back(&me);
+    gather_cv_.notify_one();
+    while (!me.done) {
+      if (leader_) {
+        me.cv.wait(lk);
+        continue;
+      }
+      leader_ = true;
+      gather(lk, [&] { return queue_.size(); });
+      std::vector<waiter*> round;
+      round.swap(queue_);
+      lk.unlock();
+      std::vector<const Item*> items;
+      items.reserve(round.size());
+      for (const auto* w : round) items.push_back(w->item);
+      std::exception_ptr err;
+      duration flush_time{};
+      try {
+        write(items, flush_time);
+      } catch (...) {
+        err = std::current_exception();
+      }
+      lk.lock();
+      last_flush_ = flush_time;
+      last_round_ = round.size() + queue_.size();  // the writers it served and those that came meanwhile
+      for (auto* w : round) {
+        w->done = true;
+        w->error = err;
+        if (w != &me) w->cv.notify_one();
+      }
+      leader_ = false;
+      if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next leader
+    }
+    if (me.error) std::rethrow_exception(me.error);
+  }
+
+  /// Returns once done() holds: the caller either waits for the flush in progress or leads one, calling
+  /// flush(duration& flush_time), until done() holds. An std::exception from flush is rethrown, to this
+  /// caller and to every later one (the flush's outcome is unknown: nothing is durable any more).
+  template <class Done, class Flush>
+  void sync(Done&& done, Flush&& flush) {
+    std::unique_lock lk(mtx_);
+    ++sync_waiters_;
+    gather_cv_.notify_one();
+    struct leave {
+      group_commit& g;
+      ~leave() { --g.sync_waiters_; }  // mtx_ is held again whenever the loop is left
+    } guard{*this};
+    while (!done()) {
+      if (sync_error_) std::rethrow_exception(sync_error_);
+      if (syncing_) {
+        sync_cv_.wait(lk);
+        continue;
+      }
+      syncing_ = true;
+      gather(lk, [&] { return sync_waiters_; });
+      lk.unlock();
+      std::exception_ptr err;
+      duration flush_time{};
+      try {
+        flush(flush_time);
+      } catch (const std::exception&) {
+        err = std::current_exception();
+      }
+      lk.lock();
+      last_flush_ = flush_time;
+      last_round_ = sync_waiters_;  // the writers it served and those that came meanwhile
+      syncing_ = false;
+      if (err) sync_error_ = err;
+      sync_cv_.notify_all();
+    }
+  }
+
+ private:
+  struct waiter {
+    const Item* item;
+    bool done = false;
+    std::exception_ptr error;
+    std::condition_variable cv;  // woken when done, or to become the next leader
+  };
+
+  /// Called by a new leader holding mtx_: when several writers were active at the end of the last flush,
+  /// waits until `gathered()` of them are waiting again, at most half that flush's duration (and 2 ms).
+  template <class Count>
+  void gather(std::unique_lock<std::mutex>& lk, Count gathered) {
+    if (last_round_ <= 1 || gathered() >= last_round_) return;
+    const auto wait = std::min<duration>(last_flush_ / 2, std::chrono::milliseconds(2));
+    gather_cv_.wait_for(lk, wait, [&] { return gathered() >= last_round_; });
+  }
+
+  std::mutex mtx_;
+  std::vector<waiter*> queue_;  // commit() writers waiting for a round
+  bool leader_ = false;
+  bool syncing_ = false;  // a sync() flush is in progress
+  std::condition_variable sync_cv_;
+  std::exception_ptr sync_error_;
+  std::size_t sync_waiters_ = 0;  // callers inside sync()
+  std::size_t last_round_ = 0;    // writers active at the end of the last flush (served or waiting)
+  duration last_flush_{};         // how long that flush took
+  std::condition_variable gather_cv_;  // a leader gathering writers waits here; arriving writers notify it
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/group_commit.hpp>
+// ---- begin <engram/store/file/lock.hpp>
+/// @file store/file/lock.hpp
+/// An exclusive advisory lock (flock) on a directory's LOCK file, holding the owner's pid so that a refused
+/// opener can say who holds it. flock locks belong to the open file description: a second open in the same
+/// process conflicts too. Released when the object is destroyed (or the process dies).
+
+// #include <engram/store/file/posix_file.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+
+#include <cerrno>
+#include <string>
+
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace engram::inline v0::detail {
+
+class dir_lock {
+ public:
+  dir_lock() = default;
+  /// Takes the lock on `dir`/LOCK. @throws storage_error naming the holder's pid when another holds it.
+  explicit dir_lock(const std::string& dir, std::string_view who) {
+    const std::string path = dir + "/LOCK";
+    fd_ = open_file(path, O_RDWR | O_CREAT);
+    while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno != EWOULDBLOCK) throw_errno("cannot lock", path);
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd_.get(), buf, sizeof buf - 1, 0);
+      std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+      const bool self = holder == std::to_string(::getpid());
+      throw storage_error(std::string(who) + ": '" + dir + "' is locked by another writer (process " + holder +
+                          (self ? ", this process" : "") +
+                          "); only one writer may open it: stop that writer or open read-only");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_.get(), 0) != 0) throw_errno("cannot write", path);
+    pwrite_all(fd_.get(), pid.data(), pid.size(), 0, path);
+  }
+
+ private:
+  unique_fd fd_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/lock.hpp>
+// ---- begin <engram/store/file/log.hpp>
+/// @file store/file/log.hpp
+/// The log a file_store appends to: creating one, upgrading an older one's header, and appending entries at
+/// its logical end (ahead of preallocated zeros), keeping count of what is durable.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/store/file/format.hpp>: inlined above
+// #include <engram/store/file/posix_file.hpp>: inlined above
+
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <exception>
-#include <filesystem>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <shared_mutex>
-#include <span>
 #include <string>
-#include <string_view>
-#include <thread>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
-#include <vector>
+
+#include <unistd.h>
+
+namespace engram::inline v0::detail {
+
+/// Creates an empty log of generation `gen` in `dir`, durably: written as `log.tmp`, fsync'd, renamed.
+inline void create_log(const std::string& dir, std::uint64_t gen) {
+  const auto tmp = file_format::path(dir, "log.tmp");
+  {
+    auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    const auto h = file_format::header(file_format::log_magic, gen);
+    write_all(fd.get(), h.data(), h.size(), tmp);
+    sync_data(fd.get(), tmp);
+  }
+  if (std::rename(tmp.c_str(), file_format::log_path(dir, gen).c_str()) != 0) throw_errno("cannot rename", tmp);
+  sync_dir(dir);
+}
+
+/// A log of an older format that this engram will append to is marked with the current format first, so
+/// that an older engram refuses it by its version instead of misreading what is appended (a group-commit
+/// log's preallocated zeros, say). The snapshot keeps its version until the next compaction rewrites it.
+inline void upgrade_log_header(int fd, const std::string& lp) {
+  namespace ff = file_format;
+  char h[ff::header_size];
+  const auto got = ::pread(fd, h, ff::header_size, 0);
+  if (got != static_cast<ssize_t>(ff::header_size)) return;  // replay has checked it; nothing to upgrade
+  const auto version = byte_reader(h + ff::header_version_offset, 4, lp).u32();
+  if (version >= ff::version) return;
+  std::string v;
+  byte_writer(v).u32(ff::version);
+  pwrite_all(fd, v.data(), v.size(), ff::header_version_offset, lp);
+  sync_data(fd, lp);
+}
+
+/// The open log: appends at its logical end, preallocating zeros ahead when asked (see durability::fsync),
+/// and refuses appends after a failure that left the file's state unknown. Not thread-safe (the store's
+/// write lock guards it) except durable() and mark_durable().
+class log_appender {
+ public:
+  /// Bytes of zeros a preallocating log is extended by at a time.
+  static constexpr std::uint64_t step = 1u << 20;
+
+  /// Takes over log `fd` at `path` in store directory `dir`, its entries ending at `end` (found by replay).
+  void open(unique_fd fd, std::string path, const std::string& dir, std::uint64_t end, bool preallocate) {
+    fd_ = std::move(fd);
+    path_ = std::move(path);
+    dir_ = dir;
+    preallocate_ = preallocate;
+    alloc_ = file_size(fd_.get(), path_);
+    size_ = std::min(end, alloc_);
+  }
+
+  /// Switches to the new, empty log `fd` at `path` (after a compaction): everything appended so far is in
+  /// the fsync'd snapshot, so it is durable.
+  void restart(unique_fd fd, std::string path) {
+    fd_ = std::move(fd);
+    path_ = std::move(path);
+    size_ = alloc_ = file_format::header_size;
+    mark_durable(appended_);
+  }
+
+  /// Appends `bytes` (`entries` entries) at the log's end; with `sync`, fdatasyncs.
+  /// @throws storage_error on an I/O error (the bytes are cut off again) or after an earlier failure.
+  void append(const std::string& bytes, bool sync, std::uint64_t entries = 1) {
+    if (!failed_.empty())
+      throw storage_error("file_store: '" + dir_ + "' refuses writes after an earlier failure (" + failed_ +
+                          "); reopen it");
+    try {
+      if (preallocate_ && size_ + bytes.size() > alloc_) {
+        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::fsync).
+        const auto want = (size_ + bytes.size() + step - 1) / step * step;
+        const std::string zeros(static_cast<std::size_t>(want - alloc_), '\0');
+        pwrite_all(fd_.get(), zeros.data(), zeros.size(), static_cast<off_t>(alloc_), path_);
+        alloc_ = want;
+      }
+      pwrite_all(fd_.get(), bytes.data(), bytes.size(), static_cast<off_t>(size_), path_);
+    } catch (const storage_error&) {
+      // Cut off whatever part was written so the next entry follows intact ones.
+      if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) != 0) failed_ = "write failed";
+      alloc_ = size_;
+      throw;
+    }
+    if (sync) {
+      try {
+        sync_data(fd_.get(), path_);
+      } catch (const storage_error& e) {
+        failed_ = e.what();  // after a failed fsync the page cache state is unknown: stop writing
+        throw;
+      }
+      ++syncs_;
+    }
+    size_ += bytes.size();
+    appended_ += bytes.size();
+    if (sync) mark_durable(appended_);
+    commits_ += entries;
+  }
+
+  /// A second descriptor of the log, to fdatasync it without the write lock (a compaction may replace it).
+  [[nodiscard]] unique_fd dup() const {
+    unique_fd fd(::dup(fd_.get()));
+    if (!fd) throw_errno("cannot dup", path_);
+    return fd;
+  }
+
+  /// Records that the bytes appended up to `upto` are durable. Thread-safe.
+  void mark_durable(std::uint64_t upto) noexcept {
+    for (auto cur = durable_.load(); cur < upto && !durable_.compare_exchange_weak(cur, upto);) {
+    }
+  }
+  /// Bytes appended since open known durable. Thread-safe.
+  [[nodiscard]] std::uint64_t durable() const noexcept { return durable_.load(); }
+  /// Bytes appended since open (a ticket of file_store::append).
+  [[nodiscard]] std::uint64_t appended() const noexcept { return appended_; }
+
+  /// Refuses further appends, saying why (a failure left the files unlike the store's state).
+  void fail(std::string why) { failed_ = std::move(why); }
+  /// Counts an fdatasync made through dup().
+  void count_sync() noexcept { ++syncs_; }
+
+  [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+  [[nodiscard]] std::uint64_t commits() const noexcept { return commits_; }
+  [[nodiscard]] std::uint64_t syncs() const noexcept { return syncs_; }
+
+ private:
+  unique_fd fd_;
+  std::string path_;
+  std::string dir_;
+  bool preallocate_ = false;
+  std::uint64_t size_ = 0;   // bytes of entries (the log's logical end)
+  std::uint64_t alloc_ = 0;  // size of the file: size_ plus preallocated zeros
+  std::uint64_t appended_ = 0;
+  std::atomic<std::uint64_t> durable_{0};
+  std::string failed_;  // non-empty after a failure: appends are refused
+  std::uint64_t commits_ = 0, syncs_ = 0;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/log.hpp>
+// ---- begin <engram/store/file/options.hpp>
+/// @file store/file/options.hpp
+/// The vocabulary of file_store's interface: when a write is durable, how a store is opened, what opening
+/// found, and the write path's counters.
+
+#include <cstdint>
+#include <functional>
+#include <string>
 
 namespace engram::inline v0 {
 
@@ -10899,725 +11791,182 @@ struct file_store_stats {
   std::uint64_t compactions = 0;  ///< snapshots written since open
 };
 
-/// Records and history in a directory, durable on return of every write (see `durability`).
-/// Thread-safe: every member may be called concurrently; reads run in parallel and are not blocked by an
-/// fsync in progress. One writer process per directory (others get storage_error), any number of read-only
-/// openers (they see what was committed when they opened). Movable, not copyable; a moved-from store may
-/// only be destroyed or assigned to.
-class file_store {
+}  // namespace engram::inline v0
+// ---- end <engram/store/file/options.hpp>
+// #include <engram/store/file/posix_file.hpp>: inlined above
+// ---- begin <engram/store/file/recovery.hpp>
+/// @file store/file/recovery.hpp
+/// Opening a file_store directory: replays the snapshot, then the log, into file_contents.
+///
+/// A torn or corrupt log entry (and everything after it) is discarded, never half-applied; the damage is
+/// counted in the recovery_report and announced through a callback, and a writer keeps the dropped bytes in
+/// `damaged.G.N` and truncates the log. A damaged snapshot is refused with storage_error (it was fsync'd before
+/// it became visible, so damage there is not a crash artefact). A snapshot's record entries of kind 9 keep
+/// their vector in the mapped file (file_contents::snapshot_map), read in place.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/store/file/contents.hpp>: inlined above
+// #include <engram/store/file/format.hpp>: inlined above
+// #include <engram/store/file/options.hpp>: inlined above
+// #include <engram/store/file/posix_file.hpp>: inlined above
+// #include <engram/store/file/record_codec.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Where replaying a directory's files left off.
+struct replayed_files {
+  std::uint64_t generation = 0;                      ///< of the snapshot (0 without one) and of its log
+  std::uint64_t snapshot_bytes = 0;                  ///< size of the snapshot, 0 without one
+  std::uint64_t log_end = file_format::header_size;  ///< where the log's intact entries end
+};
+
+/// The generation of the snapshot in `dir`; 0 when there is none or its header cannot be read.
+inline std::uint64_t snapshot_generation(const std::string& dir) {
+  const auto sp = file_format::path(dir, "snapshot");
+  if (!file_exists(sp)) return 0;
+  try {
+    char h[file_format::header_size];
+    const auto fd = open_file(sp, O_RDONLY);
+    const auto got = ::pread(fd.get(), h, file_format::header_size, 0);
+    return file_format::read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), file_format::snap_magic, sp);
+  } catch (const storage_error&) {
+    return 0;
+  }
+}
+
+/// Removes what interrupted compactions and blob writes left in `dir`, a writer's directory at generation
+/// `gen`: other generations' logs, `snapshot.tmp`, blobs' `.tmp` files (none of them is ever read).
+inline void remove_leftovers(const std::string& dir, std::uint64_t gen) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(gen);
+    const bool stale_blob = name.rfind("blob.", 0) == 0 && name.ends_with(".tmp");
+    if (stale_log || stale_blob || name == "snapshot.tmp") fs::remove(entry.path(), ec);
+  }
+}
+
+/// Replays the files of one directory into `into` (which starts empty), counting in `report`.
+class file_replay {
  public:
-  /// The format of the files this engram writes, in every file's header. 2: a snapshot may hold vectors read in
-  /// place (entry kind 9) and a log may end in preallocated zeros. 1: neither. 3: access counts (entry kind 10)
-  /// may be present.
-  static constexpr std::uint32_t format_version = 3;
-  /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
-  static constexpr std::uint32_t oldest_format_version = 1;
+  file_replay(std::string dir, bool read_only, file_contents& into, recovery_report& report)
+      : dir_(std::move(dir)), read_only_(read_only), c_(into), report_(report) {}
 
-  /// Opens (creating when needed, unless read-only) the store in directory `dir` and replays it.
-  /// @throws storage_error when the directory is locked by another writer (naming its pid), unreadable, of
-  ///         another format version, or its snapshot is damaged.
-  explicit file_store(std::filesystem::path dir, file_store_options options = {})
-      : s_(std::make_unique<state>()) {
-    s_->dir = dir.string();
-    s_->options = std::move(options);
-    open();
-  }
-
-  /// Records the embedder identity on first use (durably); afterwards a different one is refused
-  /// (dimension_mismatch for another size, validation_error for another name), naming both.
-  void bind(const store_identity& id) {
-    std::unique_lock wl(s_->write_mtx);
-    {
-      std::shared_lock lock(s_->mtx);
-      if (s_->identity) {
-        check_identity(*s_->identity, id);
-        return;
-      }
-    }
-    if (!s_->options.read_only) {
-      std::string payload;
-      detail::byte_writer w(payload);
-      w.u8(kind_identity);
-      w.str(id.embedder);
-      w.u64(id.dimension);
-      std::string frame = make_frame(payload);
-      append_locked(frame, true);
-    }
-    std::unique_lock lock(s_->mtx);
-    s_->identity = id;
-  }
-
-  /// The identity bound so far, if any.
-  [[nodiscard]] std::optional<store_identity> identity() const {
-    std::shared_lock lock(s_->mtx);
-    return s_->identity;
-  }
-
-  /// Appends the batch as one log entry and applies it; durable on return as the mode promises.
-  /// @throws storage_error when read-only, on an I/O error (nothing of the batch is applied), or after an
-  ///         earlier fsync failure (the store must then be reopened).
-  void apply(const write_batch& b) {
-    check_writable("apply");
-    if (b.empty()) return;
-    const std::string payload = batch_payload(b);
-    std::string frame = make_frame(payload);
-    if (s_->options.mode == durability::group_commit) {
-      apply_grouped(frame, b);
-      return;
-    }
-    std::unique_lock wl(s_->write_mtx);
-    append_locked(frame, s_->options.mode == durability::fsync);
-    {
-      std::unique_lock lock(s_->mtx);
-      apply_to_memory(b);
-    }
-    compact_if_due_locked();  // the batch is committed: a failed compaction must not report it as failed
-  }
-
-  /// First half of a two-phase commit, for a caller that orders its writes under its own lock and waits
-  /// for durability after releasing it (so that concurrent callers share one fsync): writes the batch's
-  /// entry to the log and applies it (readers see it at once), without waiting for the disk.
-  /// @returns the ticket to pass to sync(). A crash before sync(ticket) returned may lose the batch (whole).
-  /// @throws storage_error as apply does (nothing applied).
-  [[nodiscard]] std::uint64_t append(const write_batch& b) {
-    check_writable("append");
-    const std::string payload = batch_payload(b);
-    const std::string frame = make_frame(payload);
-    std::unique_lock wl(s_->write_mtx);
-    if (!b.empty()) {
-      append_locked(frame, false);
-      std::unique_lock lock(s_->mtx);
-      apply_to_memory(b);
-    }
-    const auto ticket = s_->appended;
-    compact_if_due_locked();
-    return ticket;
-  }
-
-  /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
-  /// fdatasync (the first becomes the leader, the others wait for it; the leader gathers them as
-  /// durability::group_commit describes). With durability::buffered it returns at once.
-  /// @throws storage_error when the fsync failed (the store then refuses writes).
-  void sync(std::uint64_t ticket) {
-    auto& st = *s_;
-    if (st.options.mode == durability::buffered) return;
-    std::unique_lock lk(st.group_mtx);
-    ++st.sync_waiters;
-    st.gather_cv.notify_one();
-    struct leave {
-      state& st;
-      ~leave() { --st.sync_waiters; }  // group_mtx is held again whenever the loop is left
-    } guard{st};
-    while (st.durable.load() < ticket) {
-      if (st.sync_error) std::rethrow_exception(st.sync_error);
-      if (st.syncing) {
-        st.sync_cv.wait(lk);
-        continue;
-      }
-      st.syncing = true;
-      gather(lk, [&] { return st.sync_waiters; });
-      lk.unlock();
-      std::exception_ptr err;
-      std::chrono::steady_clock::duration flush_time{};
-      try {
-        detail::unique_fd fd;
-        std::uint64_t target = 0;
-        {
-          std::unique_lock wl(st.write_mtx);
-          target = st.appended;
-          fd = detail::unique_fd(::dup(st.log.get()));  // a compaction may replace st.log meanwhile
-          if (!fd) detail::throw_errno("cannot dup", log_path(st.generation));
-        }
-        const auto flush_start = std::chrono::steady_clock::now();
-        detail::sync_data(fd.get(), st.dir);
-        flush_time = std::chrono::steady_clock::now() - flush_start;
-        mark_durable(target);
-        std::unique_lock wl(st.write_mtx);
-        ++st.stats.syncs;
-      } catch (const std::exception& e) {
-        err = std::current_exception();
-        std::unique_lock wl(st.write_mtx);
-        st.failed = e.what();
-      }
-      lk.lock();
-      st.last_flush = flush_time;
-      st.last_round = st.sync_waiters;  // the writers it served and those that came meanwhile
-      st.syncing = false;
-      if (err) st.sync_error = err;
-      st.sync_cv.notify_all();
-    }
-  }
-
-  [[nodiscard]] std::optional<record> get(std::string_view id) const {
-    std::shared_lock lock(s_->mtx);
-    return s_->table.get(id);
-  }
-
-  /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
-  template <class F>
-  void for_each(F&& f) const {
-    std::shared_lock lock(s_->mtx);
-    s_->table.for_each(f);
-  }
-
-  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
-  /// copying records or vectors (opening a memory): use the span, the record's `embedding` member may be empty
-  /// (vectors of a snapshot are read in place from the mapped file). f must not call back into the store.
-  template <class F>
-  void for_each_vector(F&& f) const {
-    std::shared_lock lock(s_->mtx);
-    s_->table.for_each_vector(f);
-  }
-
-  /// The events of one memory id, oldest first; empty when the id never existed.
-  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
-    std::shared_lock lock(s_->mtx);
-    return s_->table.history(memory_id);
-  }
-
-  /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
-  /// particular order (includes the history of deleted memories). f must not call back into the store.
-  template <class F>
-  void for_each_history(F&& f) const {
-    std::shared_lock lock(s_->mtx);
-    s_->table.for_each_history(f);
-  }
-
-  /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
-  template <class F>
-  void for_each_pending(F&& f) const {
-    std::shared_lock lock(s_->mtx);
-    s_->queued_adds.for_each(f);
-  }
-
-  /// Adds search hits to the memories' access counts (the access_count_store concept): one log entry, durable
-  /// as the mode promises (its own fdatasync unless buffered); ids not held are ignored; records, history and
-  /// the compaction trigger are not affected otherwise.
-  /// @throws storage_error when read-only or on an I/O error (no count changed).
-  void add_access(std::span<const access_increment> increments) {
-    check_writable("add_access");
-    std::string payload;
-    detail::byte_writer w(payload);
-    w.u8(kind_access);
-    const auto n = static_cast<std::uint32_t>(std::count_if(increments.begin(), increments.end(),
-                                                            [](const access_increment& a) { return a.count > 0; }));
-    if (n == 0) return;
-    w.u32(n);
-    for (const auto& a : increments)
-      if (a.count) {
-        w.str(a.memory_id);
-        w.u32(a.count);
-      }
-    const std::string frame = make_frame(payload);
-    std::unique_lock wl(s_->write_mtx);
-    append_locked(frame, s_->options.mode != durability::buffered);
-    {
-      std::unique_lock lock(s_->mtx);
-      for (const auto& a : increments)
-        if (a.count) s_->table.add_access(a.memory_id, a.count);
-    }
-    compact_if_due_locked();
-  }
-
-  /// Calls f(const std::string& id, std::uint32_t count) for every memory query scope `q` selects (every memory
-  /// when `q` is empty) whose access count is not zero. f must not call back into the store.
-  template <class F>
-  void for_each_access_count(const scope& q, F&& f) const {
-    std::shared_lock lock(s_->mtx);
-    s_->table.for_each_access([&](const record& r, std::uint32_t n) {
-      if (q.empty() || q.selects(r.scope())) f(r.id, n);
-    });
-  }
-
-  /// Erases every record and every history event (the identity and the pending queue stay), durably: a
-  /// snapshot without them replaces the old one atomically.
-  void clear() {
-    check_writable("clear");
-    std::unique_lock wl(s_->write_mtx);
-    write_snapshot_locked(nullptr, std::nullopt, true);
-    std::unique_lock lock(s_->mtx);
-    s_->table.clear();
-    s_->snapshot_map.reset();
-  }
-
-  /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
-  void compact() {
-    check_writable("compact");
-    std::unique_lock wl(s_->write_mtx);
-    write_snapshot_locked(nullptr, std::nullopt);
-  }
-
-  /// Replaces the identity and applies `b` in one atomic step (a snapshot of the result is written and
-  /// renamed into place). The way to switch embedders: see engram::reembed. O(size of the store).
-  void rebind(const store_identity& id, const write_batch& b) {
-    check_writable("rebind");
-    std::unique_lock wl(s_->write_mtx);
-    write_snapshot_locked(&b, id);
-    std::unique_lock lock(s_->mtx);
-    apply_to_memory(b);
-    s_->identity = id;
-  }
-
-  [[nodiscard]] std::size_t size() const {
-    std::shared_lock lock(s_->mtx);
-    return s_->table.size();
-  }
-
-  /// What opening found (damage discarded, entries replayed).
-  [[nodiscard]] const recovery_report& recovery() const noexcept { return s_->report; }
-
-  [[nodiscard]] file_store_stats stats() const {
-    std::unique_lock wl(s_->write_mtx);
-    return s_->stats;
-  }
-
-  [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }
-  [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
-
-  // ---- named blobs: derived data kept beside the records (an index snapshot, say) ------------------------
-
-  /// Writes `bytes` as blob `name` atomically and durably: file `blob.<name>` in the store's directory,
-  /// written to a temporary file, fsynced, renamed over the old one, then the directory fsynced. A blob is
-  /// not part of the records (clear() and compaction keep it): whoever reads it must validate it. The temporary
-  /// file of a write a crash interrupted is removed by the next writable open.
-  /// Thread-safe; writers wait while it writes. O(bytes).
-  /// @throws validation_error for a name that is empty or not made of letters, digits, '-' and '_';
-  ///         storage_error when read-only or on an I/O error (the previous blob then stays).
-  void put_blob(std::string_view name, std::string_view bytes) {
-    check_writable("put_blob");
-    const auto final_path = blob_path(name);
-    const auto tmp = final_path + ".tmp";
-    std::unique_lock wl(s_->write_mtx);
-    {
-      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-      detail::write_all(fd.get(), bytes.data(), bytes.size(), tmp);
-      detail::sync_data(fd.get(), tmp);
-    }
-    if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {
-      const int err = errno;
-      std::remove(tmp.c_str());
-      detail::throw_errno("cannot rename", tmp, err);
-    }
-    detail::sync_dir(s_->dir);
-  }
-
-  /// The blob `name` as last written by put_blob(), or std::nullopt when there is none. Thread-safe.
-  /// @throws validation_error for a bad name (see put_blob); storage_error when it exists but cannot be read.
-  [[nodiscard]] std::optional<std::string> get_blob(std::string_view name) const {
-    const auto p = blob_path(name);
-    if (!detail::file_exists(p)) return std::nullopt;
-    const detail::mapped_file f(p);
-    return std::string(f.data(), f.size());
+  /// Replays snapshot + log; calls warn(const std::string&) once when the log's tail was damaged.
+  /// @throws storage_error for a damaged snapshot, a log of another generation, or an intact entry that cannot
+  ///         be decoded (nothing is changed on disk then).
+  template <class Warn>
+  replayed_files run(Warn&& warn) {
+    replayed_files out;
+    load_snapshot(out);
+    report_.generation = out.generation;
+    load_log(out, warn);
+    return out;
   }
 
  private:
-  [[nodiscard]] std::string blob_path(std::string_view name) const {
-    const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    });
-    if (!ok)
-      throw validation_error("file_store: blob name '" + std::string(name) +
-                             "' is invalid (expected 1 or more letters, digits, '-' or '_')");
-    return path("blob." + std::string(name));
-  }
+  using entry_list = std::vector<std::pair<const char*, std::size_t>>;
 
- private:
-  static constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
-                                  kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
-                                  kind_access = 10;
-  static constexpr std::size_t header_size = 24;
-  static constexpr std::size_t header_version_offset = 8;
-  static constexpr std::uint64_t log_step = 1u << 20;  // fsync modes extend the log by this many bytes of zeros
-  static constexpr char log_magic[9] = "ENGRMLOG";
-  static constexpr char snap_magic[9] = "ENGRMSNP";
-
-  struct pending {
-    const std::string* frame;
-    const write_batch* batch;
-    bool done = false;
-    std::exception_ptr error;
-    std::condition_variable cv;  // woken when done, or to become the next leader
-  };
-
-  struct state {
-    std::string dir;
-    file_store_options options;
-    detail::dir_lock lock;
-
-    mutable std::shared_mutex mtx;  // guards table, identity
-    std::shared_ptr<const detail::mapped_file> snapshot_map;  // the opened snapshot, when table reads vectors in it
-    detail::record_table table;     // records and history
-    std::optional<store_identity> identity;
-    detail::pending_list queued_adds;  // add_async entries awaiting extraction
-
-    mutable std::mutex write_mtx;  // guards the files and the fields below
-    detail::unique_fd log;
-    std::uint64_t generation = 0;
-    std::uint64_t log_size = 0;   // bytes of entries (the log's logical end)
-    std::uint64_t log_alloc = 0;  // size of the log file: log_size plus preallocated zeros (not buffered)
-    std::uint64_t snapshot_bytes = 0;
-    file_store_stats stats;
-    std::string failed;  // non-empty after an fsync failure: the store refuses further writes
-
-    std::mutex group_mtx;  // group commit queue and the two-phase sync below
-    std::uint64_t appended = 0;             // bytes ever appended (write_mtx)
-    std::atomic<std::uint64_t> durable{0};  // of which known durable
-    bool syncing = false;
-    std::condition_variable sync_cv;
-    std::exception_ptr sync_error;
-    std::vector<pending*> queue;
-    bool leader = false;
-    std::size_t sync_waiters = 0;  // callers inside sync()
-    std::size_t last_round = 0;    // writers active at the end of the last flush (served or waiting)
-    std::chrono::steady_clock::duration last_flush{};  // how long that flush took (group_mtx)
-    std::condition_variable gather_cv;  // a leader gathering writers waits here; arriving writers notify it
-
-    recovery_report report;
-    std::uint64_t log_end = header_size;  // where load() found the log's entries to end
-    std::uint64_t size_hint_limit = 0;  // bound on the map sizes a snapshot may ask for
-  };
-
-  // ---- paths and headers --------------------------------------------------------------------------------
-
-  [[nodiscard]] std::string path(std::string_view name) const { return s_->dir + "/" + std::string(name); }
-  [[nodiscard]] std::string log_path(std::uint64_t gen) const { return path("log." + std::to_string(gen)); }
-
-  static std::string header(const char* magic, std::uint64_t gen) {
-    std::string h(magic, 8);
-    detail::byte_writer w(h);
-    w.u32(format_version);
-    w.u32(0);
-    w.u64(gen);
-    return h;
-  }
-
-  /// Checks a file's header; @returns its generation.
-  static std::uint64_t read_header(const char* data, std::size_t size, const char* magic, const std::string& file) {
-    if (size < header_size || std::string_view(data, 8) != std::string_view(magic, 8))
-      throw storage_error("file_store: '" + file + "' is not an engram " +
-                          (magic == log_magic ? std::string("log") : std::string("snapshot")) +
-                          " (bad or missing header)");
-    detail::byte_reader r(data + 8, header_size - 8, file);
-    const auto version = r.u32();
-    if (version < oldest_format_version || version > format_version)
-      throw storage_error("file_store: '" + file + "' has file_store format version " + std::to_string(version) +
-                          "; this engram (" + version_string + ") reads versions " +
-                          std::to_string(oldest_format_version) + " to " + std::to_string(format_version) +
-                          (version > format_version ? " (it was written by a newer engram)" : ""));
-    r.u32();
-    return r.u64();
-  }
-
-  static std::string make_frame(const std::string& payload) {
-    if (payload.size() > 0xFFFFFFF0u)
-      throw storage_error("file_store: a write of " + std::to_string(payload.size()) +
-                          " bytes is too large for one entry (at most 4 GiB)");
-    std::string frame;
-    frame.reserve(payload.size() + 8);
-    detail::byte_writer w(frame);
-    w.u32(static_cast<std::uint32_t>(payload.size()));
-    w.u32(0);
-    frame += payload;
-    std::uint32_t crc = detail::crc32c(frame.data(), 4);
-    crc = detail::crc32c_extend(crc, payload.data(), payload.size());
-    for (int i = 0; i < 4; ++i) frame[4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
-    return frame;
-  }
-
-  /// Outcome of reading one frame at `pos`.
-  struct frame_view {
-    const char* payload = nullptr;
-    std::size_t size = 0;
-    std::string problem;  // empty when the frame is whole and its checksum matches
-  };
-
-  static frame_view next_frame(const char* data, std::size_t size, std::size_t pos) {
-    frame_view f;
-    const std::size_t left = size - pos;
-    if (left < 8) {
-      f.problem = "torn entry header (" + std::to_string(left) + " of 8 bytes)";
-      return f;
-    }
-    detail::byte_reader r(data + pos, 8, "file_store");
-    const std::uint32_t len = r.u32();
-    const std::uint32_t crc = r.u32();
-    if (len == 0 || len > left - 8) {
-      f.problem = len == 0 ? std::string("empty entry") : "torn entry (" + std::to_string(left - 8) + " of " +
-                                                               std::to_string(len) + " bytes)";
-      return f;
-    }
-    std::uint32_t c = detail::crc32c(data + pos, 4);
-    c = detail::crc32c_extend(c, data + pos + 8, len);
-    if (c != crc) {
-      f.problem = "checksum mismatch";
-      return f;
-    }
-    f.payload = data + pos + 8;
-    f.size = len;
-    return f;
-  }
-
-  void warn(const std::string& message) const {
-    if (s_->options.on_warning) {
-      s_->options.on_warning(message);
-    } else {
-      std::fprintf(stderr, "engram: %s\n", message.c_str());
-    }
-  }
-
-  void check_identity(const store_identity& have, const store_identity& want) const {
-    detail::check_same_identity(have, want, "file_store '" + s_->dir + "'");
-  }
-
-  void check_writable(std::string_view op) const {
-    if (s_->options.read_only)
-      throw storage_error("file_store: " + std::string(op) + " refused: '" + s_->dir + "' is open read-only");
-  }
-
-  // ---- opening ------------------------------------------------------------------------------------------
-
-  void open() {
-    namespace fs = std::filesystem;
-    auto& st = *s_;
-    if (st.options.read_only) {
-      if (!fs::is_directory(st.dir))
-        throw storage_error("file_store: cannot open '" + st.dir + "' read-only: no such directory");
-      // A compaction by the writer may replace the snapshot and remove the log while we read: retry then.
-      for (int attempt = 0;; ++attempt) {
-        load();
-        if (current_generation() == st.generation || attempt == 10) break;
-        st.table.clear();
-        st.identity.reset();
-        st.queued_adds.clear();
-        st.report = {};
-      }
-      return;
-    }
-    std::error_code ec;
-    fs::create_directories(st.dir, ec);
-    if (ec) throw storage_error("file_store: cannot create directory '" + st.dir + "': " + ec.message());
-    st.lock = detail::dir_lock(st.dir, "file_store");
-    load();
-    // Remove leftovers of interrupted compactions and blob writes (a blob's .tmp is never read).
-    for (const auto& entry : fs::directory_iterator(st.dir)) {
-      const auto name = entry.path().filename().string();
-      const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(st.generation);
-      const bool stale_blob = name.rfind("blob.", 0) == 0 && name.ends_with(".tmp");
-      if (stale_log || stale_blob || name == "snapshot.tmp") fs::remove(entry.path(), ec);
-    }
-    const auto lp = log_path(st.generation);
-    if (!detail::file_exists(lp)) create_log(st.generation);
-    st.log = detail::open_file(lp, O_RDWR);
-    upgrade_log_header(lp);
-    st.log_alloc = detail::file_size(st.log.get(), lp);
-    st.log_size = std::min(st.log_end, st.log_alloc);
-    st.stats.log_bytes = st.log_size;
-    detail::sync_dir(st.dir);
-  }
-
-  /// A log of an older format that this engram will append to is marked with the current format first, so
-  /// that an older engram refuses it by its version instead of misreading what is appended (a group-commit
-  /// log's preallocated zeros, say). The snapshot keeps its version until the next compaction rewrites it.
-  void upgrade_log_header(const std::string& lp) {
-    char h[header_size];
-    const auto got = ::pread(s_->log.get(), h, header_size, 0);
-    if (got != static_cast<ssize_t>(header_size)) return;  // load() has checked it; nothing to upgrade
-    const auto version = detail::byte_reader(h + header_version_offset, 4, lp).u32();
-    if (version >= format_version) return;
-    std::string v;
-    detail::byte_writer(v).u32(format_version);
-    detail::pwrite_all(s_->log.get(), v.data(), v.size(), header_version_offset, lp);
-    detail::sync_data(s_->log.get(), lp);
-  }
-
-  std::uint64_t current_generation() const {
-    const auto sp = path("snapshot");
-    if (!detail::file_exists(sp)) return 0;
-    try {
-      char h[header_size];
-      const auto fd = detail::open_file(sp, O_RDONLY);
-      const auto got = ::pread(fd.get(), h, header_size, 0);
-      return read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), snap_magic, sp);
-    } catch (const storage_error&) {
-      return 0;
-    }
-  }
-
-  void create_log(std::uint64_t gen) {
-    const auto tmp = path("log.tmp");
-    {
-      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-      const auto h = header(log_magic, gen);
-      detail::write_all(fd.get(), h.data(), h.size(), tmp);
-      detail::sync_data(fd.get(), tmp);
-    }
-    if (std::rename(tmp.c_str(), log_path(gen).c_str()) != 0) detail::throw_errno("cannot rename", tmp);
-    detail::sync_dir(s_->dir);
-  }
-
-  void apply_payload(const char* data, std::size_t size, bool in_snapshot, const std::string& file) {
-    auto& st = *s_;
-    detail::byte_reader r(data, size, file);
-    const auto kind = r.u8();
-    switch (kind) {
-      case kind_batch: {
-        if (in_snapshot) break;
-        auto b = detail::decode_batch(r, file);  // decoded whole before anything is applied
-        // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
-        // the batch is applied as any batch.
-        st.table.apply(std::move(b));
-        b.upserts.clear();
-        b.erases.clear();
-        b.events.clear();
-        apply_to_memory(b);
-        return;
-      }
-      case kind_queued_batch: {
-        if (in_snapshot) break;
-        auto b = detail::decode_batch(r, file);
-        detail::decode_queue_ops(r, b, file);
-        apply_to_memory(b);
-        return;
-      }
-      case kind_access: {  // log: increments; snapshot: the counts (applied after the records)
-        const auto n = r.u32();
-        for (std::uint32_t i = 0; i < n; ++i) {
-          const auto id = r.str();
-          st.table.add_access(id, r.u32());
-        }
-        return;
-      }
-      case kind_pending: {
-        if (!in_snapshot) break;
-        st.queued_adds.apply({detail::decode_pending(r, file)}, {});
-        return;
-      }
-      case kind_identity: {
-        store_identity id;
-        id.embedder = r.str();
-        id.dimension = static_cast<std::size_t>(r.u64());
-        st.identity = std::move(id);
-        return;
-      }
-      case kind_record: {
-        if (!in_snapshot) break;
-        st.table.upsert(detail::decode_record(r));
-        ++st.report.snapshot_records;
-        return;
-      }
-      case kind_record_aligned: {  // the vector stays in the mapped snapshot (st.snapshot_map)
-        if (!in_snapshot) break;
-        auto [rec, vector] = detail::decode_record_aligned(r);
-        st.table.upsert_external(std::move(rec), vector);
-        ++st.report.snapshot_records;
-        return;
-      }
-      case kind_sizes: {
-        if (!in_snapshot) break;
-        const auto nr = r.u64(), nh = r.u64();
-        // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
-        st.table.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, st.size_hint_limit)),
-                         static_cast<std::size_t>(std::min<std::uint64_t>(nh, st.size_hint_limit)));
-        return;
-      }
-      case kind_event: {
-        if (!in_snapshot) break;
-        st.table.append(detail::decode_event(r, file));
-        ++st.report.snapshot_events;
-        return;
-      }
-      default: break;
-    }
-    throw storage_error("file_store: '" + file + "': unexpected entry kind " + std::to_string(kind));
-  }
-
-  void load() {
-    auto& st = *s_;
-    st.generation = 0;
-    const auto sp = path("snapshot");
-    if (detail::file_exists(sp)) {
-      auto map = std::make_shared<const detail::mapped_file>(sp);
-      const auto& f = *map;
-      st.generation = read_header(f.data(), f.size(), snap_magic, sp);
-      st.size_hint_limit = f.size() / 64;
-      st.snapshot_bytes = f.size();
-      // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
-      // records and history events, which fill separate maps, are decoded side by side.
-      std::vector<std::pair<const char*, std::size_t>> records, events, access;
-      std::size_t pos = header_size;
-      bool ended = false;
-      while (pos < f.size() && !ended) {
-        auto fr = next_frame(f.data(), f.size(), pos);
-        if (!fr.problem.empty())
-          throw storage_error("file_store: snapshot '" + sp + "' is damaged at offset " + std::to_string(pos) +
-                              " (" + fr.problem + "); restore it from a backup or an export");
-        const auto kind = static_cast<std::uint8_t>(fr.payload[0]);
-        if (kind == kind_end) {
-          detail::byte_reader r(fr.payload + 1, fr.size - 1, sp);
-          const auto nr = r.u64(), ne = r.u64();
-          if (nr != records.size() || ne != events.size())
-            throw storage_error("file_store: snapshot '" + sp + "' is inconsistent: it announces " +
-                                std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
-                                std::to_string(records.size()) + " and " + std::to_string(events.size()));
-          ended = true;
-        } else if (kind == kind_record || kind == kind_record_aligned) {
-          if (kind == kind_record_aligned) st.snapshot_map = map;  // records will point into it
-          records.emplace_back(fr.payload, fr.size);
-        } else if (kind == kind_event) {
-          events.emplace_back(fr.payload, fr.size);
-        } else if (kind == kind_access) {
-          access.emplace_back(fr.payload, fr.size);
-        } else {
-          apply_payload(fr.payload, fr.size, true, sp);
-        }
-        pos += 8 + fr.size;
-      }
-      if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
-      if (st.snapshot_map == map) map->advise_normal();  // kept: get() reads vectors from it at random
-      auto apply_all = [&](const std::vector<std::pair<const char*, std::size_t>>& entries) {
-        for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
-      };
-      constexpr std::size_t parallel_from = 20000;  // entries; below, a thread costs more than it saves
-      if (records.size() + events.size() >= parallel_from && std::thread::hardware_concurrency() > 1) {
-        std::exception_ptr failed;
-        std::thread other([&] {
-          try {
-            apply_all(events);  // the table's histories and st.report.snapshot_events only
-          } catch (...) {
-            failed = std::current_exception();
-          }
-        });
-        try {
-          apply_all(records);  // the table's records and st.report.snapshot_records
-        } catch (...) {
-          other.join();
-          throw;
-        }
-        other.join();
-        if (failed) std::rethrow_exception(failed);
+  void load_snapshot(replayed_files& out) {
+    namespace ff = file_format;
+    const auto sp = ff::path(dir_, "snapshot");
+    if (!file_exists(sp)) return;
+    auto map = std::make_shared<const mapped_file>(sp);
+    const auto& f = *map;
+    out.generation = ff::read_header(f.data(), f.size(), ff::snap_magic, sp);
+    size_hint_limit_ = f.size() / 64;
+    out.snapshot_bytes = f.size();
+    // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
+    // records and history events, which fill separate maps, are decoded side by side.
+    entry_list records, events, access;
+    std::size_t pos = ff::header_size;
+    bool ended = false;
+    while (pos < f.size() && !ended) {
+      auto fr = ff::next_frame(f.data(), f.size(), pos);
+      if (!fr.problem.empty())
+        throw storage_error("file_store: snapshot '" + sp + "' is damaged at offset " + std::to_string(pos) + " (" +
+                            fr.problem + "); restore it from a backup or an export");
+      const auto kind = static_cast<std::uint8_t>(fr.payload[0]);
+      if (kind == ff::kind_end) {
+        byte_reader r(fr.payload + 1, fr.size - 1, sp);
+        const auto nr = r.u64(), ne = r.u64();
+        if (nr != records.size() || ne != events.size())
+          throw storage_error("file_store: snapshot '" + sp + "' is inconsistent: it announces " +
+                              std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
+                              std::to_string(records.size()) + " and " + std::to_string(events.size()));
+        ended = true;
+      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned) {
+        if (kind == ff::kind_record_aligned) c_.snapshot_map = map;  // records will point into it
+        records.emplace_back(fr.payload, fr.size);
+      } else if (kind == ff::kind_event) {
+        events.emplace_back(fr.payload, fr.size);
+      } else if (kind == ff::kind_access) {
+        access.emplace_back(fr.payload, fr.size);
       } else {
-        apply_all(records);
-        apply_all(events);
+        apply_payload(fr.payload, fr.size, true, sp);
       }
-      apply_all(access);  // counts of the records just read
+      pos += 8 + fr.size;
     }
-    st.report.generation = st.generation;
+    if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+    if (c_.snapshot_map == map) map->advise_normal();  // kept: get() reads vectors from it at random
+    auto apply_all = [&](const entry_list& entries) {
+      for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
+    };
+    constexpr std::size_t parallel_from = 20000;  // entries; below, a thread costs more than it saves
+    if (records.size() + events.size() >= parallel_from && std::thread::hardware_concurrency() > 1) {
+      std::exception_ptr failed;
+      std::thread other([&] {
+        try {
+          apply_all(events);  // the table's histories and report_.snapshot_events only
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      });
+      try {
+        apply_all(records);  // the table's records and report_.snapshot_records
+      } catch (...) {
+        other.join();
+        throw;
+      }
+      other.join();
+      if (failed) std::rethrow_exception(failed);
+    } else {
+      apply_all(records);
+      apply_all(events);
+    }
+    apply_all(access);  // counts of the records just read
+  }
 
-    const auto lp = log_path(st.generation);
-    st.log_end = header_size;
-    if (!detail::file_exists(lp)) return;
-    detail::mapped_file f(lp);
-    const auto gen = read_header(f.data(), f.size(), log_magic, lp);
-    if (gen != st.generation)
+  template <class Warn>
+  void load_log(replayed_files& out, Warn& warn) {
+    namespace ff = file_format;
+    const auto lp = ff::log_path(dir_, out.generation);
+    out.log_end = ff::header_size;
+    if (!file_exists(lp)) return;
+    mapped_file f(lp);
+    const auto gen = ff::read_header(f.data(), f.size(), ff::log_magic, lp);
+    if (gen != out.generation)
       throw storage_error("file_store: '" + lp + "' belongs to generation " + std::to_string(gen) + ", expected " +
-                          std::to_string(st.generation));
-    std::size_t pos = header_size;
+                          std::to_string(out.generation));
+    std::size_t pos = ff::header_size;
     std::string problem;
-    st.log_end = f.size();
+    out.log_end = f.size();
     while (pos < f.size()) {
-      auto fr = next_frame(f.data(), f.size(), pos);
+      auto fr = ff::next_frame(f.data(), f.size(), pos);
       if (!fr.problem.empty() && std::all_of(f.data() + pos, f.data() + f.size(), [](char c) { return c == 0; })) {
-        st.log_end = pos;  // zeros preallocated by a fsync mode: free space, not damage
+        out.log_end = pos;  // zeros preallocated by a fsync mode: free space, not damage
         break;
       }
       if (fr.problem.empty()) {
@@ -11635,47 +11984,47 @@ class file_store {
         problem = fr.problem;
         break;
       }
-      ++st.report.log_entries;
+      ++report_.log_entries;
       pos += 8 + fr.size;
     }
     if (problem.empty()) return;
 
     // Damage: drop everything from `pos` on. Count the frames that still parse after it, for the report.
-    auto& rep = st.report;
-    st.log_end = pos;
+    auto& rep = report_;
+    out.log_end = pos;
     rep.damage_offset = pos;
     rep.discarded_bytes = f.size() - pos;
     rep.damage = problem;
     rep.discarded_entries = 1;
     {
       std::size_t q = pos;
-      auto fr = next_frame(f.data(), f.size(), q);
+      auto fr = ff::next_frame(f.data(), f.size(), q);
       std::size_t skip = fr.problem.empty() ? fr.size : 0;
       if (!fr.problem.empty() && f.size() - q >= 8) {
-        detail::byte_reader r(f.data() + q, 4, lp);
+        byte_reader r(f.data() + q, 4, lp);
         const auto len = r.u32();
         if (len > 0 && len <= f.size() - q - 8) skip = len;
       }
       if (skip > 0) {
         q += 8 + skip;
         while (q < f.size()) {
-          auto g = next_frame(f.data(), f.size(), q);
+          auto g = ff::next_frame(f.data(), f.size(), q);
           if (!g.problem.empty()) break;
           ++rep.discarded_entries;
           q += 8 + g.size;
         }
       }
     }
-    if (!st.options.read_only) {
-      rep.preserved_as = path("damaged." + std::to_string(st.generation) + "." + std::to_string(pos));
+    if (!read_only_) {
+      rep.preserved_as = ff::path(dir_, "damaged." + std::to_string(out.generation) + "." + std::to_string(pos));
       {
-        auto out = detail::open_file(rep.preserved_as, O_WRONLY | O_CREAT | O_TRUNC);
-        detail::write_all(out.get(), f.data() + pos, f.size() - pos, rep.preserved_as);
-        detail::sync_data(out.get(), rep.preserved_as);
+        auto dst = open_file(rep.preserved_as, O_WRONLY | O_CREAT | O_TRUNC);
+        write_all(dst.get(), f.data() + pos, f.size() - pos, rep.preserved_as);
+        sync_data(dst.get(), rep.preserved_as);
       }
-      auto fd = detail::open_file(lp, O_RDWR);
-      if (::ftruncate(fd.get(), static_cast<off_t>(pos)) != 0) detail::throw_errno("cannot truncate", lp);
-      detail::sync_data(fd.get(), lp);
+      auto fd = open_file(lp, O_RDWR);
+      if (::ftruncate(fd.get(), static_cast<off_t>(pos)) != 0) throw_errno("cannot truncate", lp);
+      sync_data(fd.get(), lp);
     }
     warn("file_store: '" + lp + "': " + problem + " at offset " + std::to_string(pos) + "; discarded " +
          std::to_string(rep.discarded_bytes) + " bytes (" + std::to_string(rep.discarded_entries) +
@@ -11683,138 +12032,683 @@ class file_store {
          (rep.preserved_as.empty() ? std::string() : "; the bytes are kept in '" + rep.preserved_as + "'"));
   }
 
+  /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
+  void apply_payload(const char* data, std::size_t size, bool in_snapshot, const std::string& file) {
+    namespace ff = file_format;
+    byte_reader r(data, size, file);
+    const auto kind = r.u8();
+    switch (kind) {
+      case ff::kind_batch: {
+        if (in_snapshot) break;
+        auto b = decode_batch(r, file);  // decoded whole before anything is applied
+        // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
+        // the batch is applied as any batch.
+        c_.table.apply(std::move(b));
+        b.upserts.clear();
+        b.erases.clear();
+        b.events.clear();
+        c_.apply(b);
+        return;
+      }
+      case ff::kind_queued_batch: {
+        if (in_snapshot) break;
+        auto b = decode_batch(r, file);
+        decode_queue_ops(r, b, file);
+        c_.apply(b);
+        return;
+      }
+      case ff::kind_access: {  // log: increments; snapshot: the counts (applied after the records)
+        const auto n = r.u32();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          const auto id = r.str();
+          c_.table.add_access(id, r.u32());
+        }
+        return;
+      }
+      case ff::kind_pending: {
+        if (!in_snapshot) break;
+        c_.queued_adds.apply({decode_pending(r, file)}, {});
+        return;
+      }
+      case ff::kind_identity: {
+        c_.identity = decode_identity(r);
+        return;
+      }
+      case ff::kind_record: {
+        if (!in_snapshot) break;
+        c_.table.upsert(decode_record(r));
+        ++report_.snapshot_records;
+        return;
+      }
+      case ff::kind_record_aligned: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+        if (!in_snapshot) break;
+        auto [rec, vector] = decode_record_aligned(r);
+        c_.table.upsert_external(std::move(rec), vector);
+        ++report_.snapshot_records;
+        return;
+      }
+      case ff::kind_sizes: {
+        if (!in_snapshot) break;
+        const auto nr = r.u64(), nh = r.u64();
+        // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
+        c_.table.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, size_hint_limit_)),
+                         static_cast<std::size_t>(std::min<std::uint64_t>(nh, size_hint_limit_)));
+        return;
+      }
+      case ff::kind_event: {
+        if (!in_snapshot) break;
+        c_.table.append(decode_event(r, file));
+        ++report_.snapshot_events;
+        return;
+      }
+      default: break;
+    }
+    throw storage_error("file_store: '" + file + "': unexpected entry kind " + std::to_string(kind));
+  }
+
+  std::string dir_;
+  bool read_only_;
+  file_contents& c_;
+  recovery_report& report_;
+  std::uint64_t size_hint_limit_ = 0;  // bound on the map sizes a snapshot may ask for
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/recovery.hpp>
+// ---- begin <engram/store/file/snapshot.hpp>
+/// @file store/file/snapshot.hpp
+/// Writing a file_store snapshot (compaction): the header, one entry per record, history event, block of
+/// access counts and pending add, then an end entry counting the records and events.
+///
+/// Record entries are of kind 9: the vector 4-byte aligned in the file, so that opening reads it in place.
+/// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
+/// `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the directory, and only then does the store
+/// remove the old log.
+
+// #include <engram/async/pending_list.hpp>: inlined above
+// #include <engram/store/file/contents.hpp>: inlined above
+// #include <engram/store/file/format.hpp>: inlined above
+// #include <engram/store/file/log.hpp>: inlined above
+// #include <engram/store/file/posix_file.hpp>: inlined above
+// #include <engram/store/file/record_codec.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// One snapshot file being written. Not thread-safe.
+class snapshot_writer {
+ public:
+  /// Creates (or truncates) `path` and starts it with the header of generation `gen`.
+  snapshot_writer(std::string path, std::uint64_t gen)
+      : path_(std::move(path)),
+        fd_(open_file(path_, O_WRONLY | O_CREAT | O_TRUNC)),
+        buf_(file_format::header(file_format::snap_magic, gen)) {}
+
+  /// Appends one entry: encode(byte_writer&) writes its payload, kind first.
+  template <class Encode>
+  void put(Encode&& encode) {
+    payload_.clear();
+    payload_at_ = written_ + buf_.size() + 8;
+    byte_writer w(payload_);
+    encode(w);
+    buf_ += file_format::make_frame(payload_);
+    flush(false);
+  }
+
+  /// A record with `vector` (not r.embedding) as its vector.
+  void record_entry(const record& r, std::span<const float> vector) {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_record_aligned);
+      encode_record_aligned(w, r, vector, payload_at_);
+    });
+    ++records_;
+  }
+
+  void event_entry(const history_event& e) {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_event);
+      encode_event(w, e);
+    });
+    ++events_;
+  }
+
+  /// Writes the end entry and fsyncs the file.
+  void finish() {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_end);
+      w.u64(records_);
+      w.u64(events_);
+    });
+    flush(true);
+    sync_data(fd_.get(), path_);
+  }
+
+ private:
+  void flush(bool force) {
+    if (buf_.size() >= (4u << 20) || (force && !buf_.empty())) {
+      write_all(fd_.get(), buf_.data(), buf_.size(), path_);
+      written_ += buf_.size();
+      buf_.clear();
+    }
+  }
+
+  std::string path_;
+  unique_fd fd_;
+  std::string buf_;
+  std::string payload_;
+  std::uint64_t written_ = 0;     // bytes of the file before buf_
+  std::uint64_t payload_at_ = 0;  // file offset of the payload being encoded
+  std::uint64_t records_ = 0, events_ = 0;
+};
+
+/// Writes every entry of a snapshot of `c` after applying `extra` (when not null), with identity `id` when
+/// given, else c's; with `empty` only the identity and the pending queue (clear). The end entry is the
+/// caller's (snapshot_writer::finish), once it no longer needs `c` locked.
+inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c, const write_batch* extra,
+                                   const std::optional<store_identity>& id, bool empty) {
+  namespace ff = file_format;
+  const auto ident = id ? id : c.identity;
+  if (ident)
+    out.put([&](byte_writer& w) {
+      w.u8(ff::kind_identity);
+      encode_identity(w, *ident);
+    });
+  if (!empty)
+    out.put([&](byte_writer& w) {  // lets open() size its maps once
+      w.u8(ff::kind_sizes);
+      w.u64(c.table.size() + (extra ? extra->upserts.size() : 0));
+      w.u64(c.table.history_count() + (extra ? extra->events.size() : 0));
+    });
+  if (!empty) {
+    // The state after `extra`: replaced and erased records are taken from it.
+    std::unordered_map<std::string, const record*> over;
+    if (extra) {
+      for (const auto& r : extra->upserts) over[r.id] = &r;
+      for (const auto& e : extra->erases) over[e] = nullptr;
+    }
+    auto put_record = [&](const record& r) { out.record_entry(r, r.embedding); };
+    c.table.for_each_vector([&](const record& r, std::span<const float> vector) {
+      auto it = over.find(r.id);
+      if (it == over.end()) {
+        out.record_entry(r, vector);
+      } else if (it->second) {
+        put_record(*it->second);
+        it->second = nullptr;  // written
+      }
+    });
+    if (extra)
+      for (const auto& r : extra->upserts)
+        if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
+          put_record(r);
+          it->second = nullptr;
+        }
+    auto put_event = [&](const history_event& e) { out.event_entry(e); };
+    c.table.for_each_history(put_event);
+    if (extra)
+      for (const auto& e : extra->events) put_event(e);
+    // access counts, in entries of at most 4096, skipping the records `extra` erases
+    std::vector<std::pair<const std::string*, std::uint32_t>> counts;
+    auto put_counts = [&] {
+      if (counts.empty()) return;
+      out.put([&](byte_writer& w) {
+        w.u8(ff::kind_access);
+        w.u32(static_cast<std::uint32_t>(counts.size()));
+        for (const auto& [cid, n] : counts) {
+          w.str(*cid);
+          w.u32(n);
+        }
+      });
+      counts.clear();
+    };
+    std::unordered_set<std::string_view> erased;
+    if (extra) erased.insert(extra->erases.begin(), extra->erases.end());
+    c.table.for_each_access([&](const record& r, std::uint32_t n) {
+      if (erased.count(r.id)) return;
+      counts.emplace_back(&r.id, n);
+      if (counts.size() == 4096) put_counts();
+    });
+    put_counts();
+  }
+  {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
+    pending_list queue = c.queued_adds;
+    if (extra) queue.apply(extra->enqueued, extra->dequeued);
+    queue.for_each([&](const pending_add& p) {
+      out.put([&](byte_writer& w) {
+        w.u8(ff::kind_pending);
+        encode_pending(w, p);
+      });
+    });
+  }
+}
+
+/// Makes generation `gen` of the store in `dir` current: creates its empty log (ignored, and removed, by open
+/// until the snapshot naming it is in place), writes the snapshot with entries(snapshot_writer&) (then the end
+/// entry), renames it into place and switches `log` to the new log. A failure after the rename leaves the
+/// files unlike the caller's state: `log` then refuses appends (reopening recovers).
+template <class Entries>
+void write_generation(const std::string& dir, std::uint64_t gen, log_appender& log, Entries&& entries) {
+  const auto tmp = file_format::path(dir, "snapshot.tmp");
+  const auto sp = file_format::path(dir, "snapshot");
+  create_log(dir, gen);
+  {
+    snapshot_writer out(tmp, gen);
+    entries(out);
+    out.finish();
+  }
+  if (std::rename(tmp.c_str(), sp.c_str()) != 0) throw_errno("cannot rename", tmp);
+  const auto lp = file_format::log_path(dir, gen);
+  unique_fd fd;
+  try {
+    sync_dir(dir);
+    fd = open_file(lp, O_RDWR);
+  } catch (const storage_error& e) {
+    log.fail(e.what());
+    throw;
+  }
+  log.restart(std::move(fd), lp);
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/snapshot.hpp>
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// Records and history in a directory, durable on return of every write (see `durability`).
+/// Thread-safe: every member may be called concurrently; reads run in parallel and are not blocked by an
+/// fsync in progress. One writer process per directory (others get storage_error), any number of read-only
+/// openers (they see what was committed when they opened). Movable, not copyable; a moved-from store may
+/// only be destroyed or assigned to.
+class file_store {
+ public:
+  /// The format of the files this engram writes, in every file's header (versions: see store/file/format.hpp).
+  static constexpr std::uint32_t format_version = detail::file_format::version;
+  /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
+  static constexpr std::uint32_t oldest_format_version = detail::file_format::oldest_version;
+
+  /// Opens (creating when needed, unless read-only) the store in directory `dir` and replays it.
+  /// @throws storage_error when the directory is locked by another writer (naming its pid), unreadable, of
+  ///         another format version, or its snapshot is damaged.
+  explicit file_store(std::filesystem::path dir, file_store_options options = {})
+      : s_(std::make_unique<state>()) {
+    s_->dir = dir.string();
+    s_->options = std::move(options);
+    open();
+  }
+
+  /// Records the embedder identity on first use (durably); afterwards a different one is refused
+  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  void bind(const store_identity& id) {
+    std::unique_lock wl(s_->write_mtx);
+    {
+      std::shared_lock lock(s_->mtx);
+      if (s_->contents.identity) {
+        detail::check_same_identity(*s_->contents.identity, id, "file_store '" + s_->dir + "'");
+        return;
+      }
+    }
+    if (!s_->options.read_only) {
+      s_->log.append(detail::file_format::make_frame(detail::identity_entry(id)), true);
+    }
+    std::unique_lock lock(s_->mtx);
+    s_->contents.identity = id;
+  }
+
+  /// The identity bound so far, if any.
+  [[nodiscard]] std::optional<store_identity> identity() const {
+    std::shared_lock lock(s_->mtx);
+    return s_->contents.identity;
+  }
+
+  /// Appends the batch as one log entry and applies it; durable on return as the mode promises.
+  /// @throws storage_error when read-only, on an I/O error (nothing of the batch is applied), or after an
+  ///         earlier fsync failure (the store must then be reopened).
+  void apply(const write_batch& b) {
+    check_writable("apply");
+    if (b.empty()) return;
+    const std::string frame = detail::file_format::make_frame(detail::batch_entry(b));
+    if (s_->options.mode == durability::group_commit) {
+      apply_grouped(frame, b);
+      return;
+    }
+    std::unique_lock wl(s_->write_mtx);
+    s_->log.append(frame, s_->options.mode == durability::fsync);
+    {
+      std::unique_lock lock(s_->mtx);
+      s_->contents.apply(b);
+    }
+    compact_if_due_locked();  // the batch is committed: a failed compaction must not report it as failed
+  }
+
+  /// First half of a two-phase commit, for a caller that orders its writes under its own lock and waits
+  /// for durability after releasing it (so that concurrent callers share one fsync): writes the batch's
+  /// entry to the log and applies it (readers see it at once), without waiting for the disk.
+  /// @returns the ticket to pass to sync(). A crash before sync(ticket) returned may lose the batch (whole).
+  /// @throws storage_error as apply does (nothing applied).
+  [[nodiscard]] std::uint64_t append(const write_batch& b) {
+    check_writable("append");
+    const std::string frame = detail::file_format::make_frame(detail::batch_entry(b));
+    std::unique_lock wl(s_->write_mtx);
+    if (!b.empty()) {
+      s_->log.append(frame, false);
+      std::unique_lock lock(s_->mtx);
+      s_->contents.apply(b);
+    }
+    const auto ticket = s_->log.appended();
+    compact_if_due_locked();
+    return ticket;
+  }
+
+  /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
+  /// fdatasync (the first becomes the leader, the others wait for it; the leader gathers them as
+  /// durability::group_commit describes). With durability::buffered it returns at once.
+  /// @throws storage_error when the fsync failed (the store then refuses writes).
+  void sync(std::uint64_t ticket) {
+    auto& st = *s_;
+    if (st.options.mode == durability::buffered) return;
+    st.group.sync([&] { return st.log.durable() >= ticket; },
+                  [&](std::chrono::steady_clock::duration& flush_time) {
+                    try {
+                      detail::unique_fd fd;
+                      std::uint64_t target = 0;
+                      {
+                        std::unique_lock wl(st.write_mtx);
+                        target = st.log.appended();
+                        fd = st.log.dup();  // a compaction may replace the log meanwhile
+                      }
+                      const auto flush_start = std::chrono::steady_clock::now();
+                      detail::sync_data(fd.get(), st.dir);
+                      flush_time = std::chrono::steady_clock::now() - flush_start;
+                      st.log.mark_durable(target);
+                      std::unique_lock wl(st.write_mtx);
+                      st.log.count_sync();
+                    } catch (const std::exception& e) {
+                      std::unique_lock wl(st.write_mtx);
+                      st.log.fail(e.what());
+                      throw;
+                    }
+                  });
+  }
+
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    std::shared_lock lock(s_->mtx);
+    return s_->contents.table.get(id);
+  }
+
+  /// Calls f(const record&) for every record, in no particular order. f must not call back into the store.
+  template <class F>
+  void for_each(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->contents.table.for_each(f);
+  }
+
+  /// Calls f(const record&, std::span<const float> embedding) for every record, in no particular order, without
+  /// copying records or vectors (opening a memory): use the span, the record's `embedding` member may be empty
+  /// (vectors of a snapshot are read in place from the mapped file). f must not call back into the store.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->contents.table.for_each_vector(f);
+  }
+
+  /// The events of one memory id, oldest first; empty when the id never existed.
+  [[nodiscard]] std::vector<history_event> history(std::string_view memory_id) const {
+    std::shared_lock lock(s_->mtx);
+    return s_->contents.table.history(memory_id);
+  }
+
+  /// Calls f(const history_event&) for every event: each memory's events oldest first, memories in no
+  /// particular order (includes the history of deleted memories). f must not call back into the store.
+  template <class F>
+  void for_each_history(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->contents.table.for_each_history(f);
+  }
+
+  /// Calls f(const pending_add&) for every pending add, oldest first. f must not call back into the store.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->contents.queued_adds.for_each(f);
+  }
+
+  /// Adds search hits to the memories' access counts (the access_count_store concept): one log entry, durable
+  /// as the mode promises (its own fdatasync unless buffered); ids not held are ignored; records, history and
+  /// the compaction trigger are not affected otherwise.
+  /// @throws storage_error when read-only or on an I/O error (no count changed).
+  void add_access(std::span<const access_increment> increments) {
+    check_writable("add_access");
+    const std::string payload = detail::access_entry(increments);
+    if (payload.empty()) return;
+    std::unique_lock wl(s_->write_mtx);
+    s_->log.append(detail::file_format::make_frame(payload), s_->options.mode != durability::buffered);
+    {
+      std::unique_lock lock(s_->mtx);
+      for (const auto& a : increments)
+        if (a.count) s_->contents.table.add_access(a.memory_id, a.count);
+    }
+    compact_if_due_locked();
+  }
+
+  /// Calls f(const std::string& id, std::uint32_t count) for every memory query scope `q` selects (every memory
+  /// when `q` is empty) whose access count is not zero. f must not call back into the store.
+  template <class F>
+  void for_each_access_count(const scope& q, F&& f) const {
+    std::shared_lock lock(s_->mtx);
+    s_->contents.table.for_each_access([&](const record& r, std::uint32_t n) {
+      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+    });
+  }
+
+  /// Erases every record and every history event (the identity and the pending queue stay), durably: a
+  /// snapshot without them replaces the old one atomically.
+  void clear() {
+    check_writable("clear");
+    std::unique_lock wl(s_->write_mtx);
+    write_snapshot_locked(nullptr, std::nullopt, true);
+    std::unique_lock lock(s_->mtx);
+    s_->contents.table.clear();
+    s_->contents.snapshot_map.reset();
+  }
+
+  /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
+  void compact() {
+    check_writable("compact");
+    std::unique_lock wl(s_->write_mtx);
+    write_snapshot_locked(nullptr, std::nullopt);
+  }
+
+  /// Replaces the identity and applies `b` in one atomic step (a snapshot of the result is written and
+  /// renamed into place). The way to switch embedders: see engram::reembed. O(size of the store).
+  void rebind(const store_identity& id, const write_batch& b) {
+    check_writable("rebind");
+    std::unique_lock wl(s_->write_mtx);
+    write_snapshot_locked(&b, id);
+    std::unique_lock lock(s_->mtx);
+    s_->contents.apply(b);
+    s_->contents.identity = id;
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::shared_lock lock(s_->mtx);
+    return s_->contents.table.size();
+  }
+
+  /// What opening found (damage discarded, entries replayed).
+  [[nodiscard]] const recovery_report& recovery() const noexcept { return s_->report; }
+
+  [[nodiscard]] file_store_stats stats() const {
+    std::unique_lock wl(s_->write_mtx);
+    return {s_->log.commits(), s_->log.syncs(), s_->log.size(), s_->compactions};
+  }
+
+  [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }
+  [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
+
+  // ---- named blobs: derived data kept beside the records (an index snapshot, say) ------------------------
+
+  /// Writes `bytes` as blob `name` atomically and durably: file `blob.<name>` in the store's directory,
+  /// written to a temporary file, fsynced, renamed over the old one, then the directory fsynced. A blob is
+  /// not part of the records (clear() and compaction keep it): whoever reads it must validate it. The temporary
+  /// file of a write a crash interrupted is removed by the next writable open.
+  /// Thread-safe; writers wait while it writes. O(bytes).
+  /// @throws validation_error for a name that is empty or not made of letters, digits, '-' and '_';
+  ///         storage_error when read-only or on an I/O error (the previous blob then stays).
+  void put_blob(std::string_view name, std::string_view bytes) {
+    check_writable("put_blob");
+    const auto p = detail::blob_path(s_->dir, name);
+    std::unique_lock wl(s_->write_mtx);
+    detail::write_blob(s_->dir, p, bytes);
+  }
+
+  /// The blob `name` as last written by put_blob(), or std::nullopt when there is none. Thread-safe.
+  /// @throws validation_error for a bad name (see put_blob); storage_error when it exists but cannot be read.
+  [[nodiscard]] std::optional<std::string> get_blob(std::string_view name) const {
+    return detail::read_blob(detail::blob_path(s_->dir, name));
+  }
+
+ private:
+  /// One writer's entry in a group-commit round.
+  struct entry {
+    const std::string* frame;
+    const write_batch* batch;
+  };
+
+  struct state {
+    std::string dir;
+    file_store_options options;
+    detail::dir_lock lock;
+
+    mutable std::shared_mutex mtx;  // guards contents
+    detail::file_contents contents;
+
+    mutable std::mutex write_mtx;  // guards the files and the fields below
+    detail::log_appender log;
+    std::uint64_t generation = 0;
+    std::uint64_t snapshot_bytes = 0;
+    std::uint64_t compactions = 0;
+
+    detail::group_commit<entry> group;  // group commit rounds and the flushes of sync()
+    recovery_report report;
+  };
+
+  void warn(const std::string& message) const {
+    if (s_->options.on_warning) {
+      s_->options.on_warning(message);
+    } else {
+      std::fprintf(stderr, "engram: %s\n", message.c_str());
+    }
+  }
+
+  void check_writable(std::string_view op) const {
+    if (s_->options.read_only)
+      throw storage_error("file_store: " + std::string(op) + " refused: '" + s_->dir + "' is open read-only");
+  }
+
+  // ---- opening ------------------------------------------------------------------------------------------
+
+  void open() {
+    namespace fs = std::filesystem;
+    auto& st = *s_;
+    if (st.options.read_only) {
+      if (!fs::is_directory(st.dir))
+        throw storage_error("file_store: cannot open '" + st.dir + "' read-only: no such directory");
+      // A compaction by the writer may replace the snapshot and remove the log while we read: retry then.
+      for (int attempt = 0;; ++attempt) {
+        replay();
+        if (detail::snapshot_generation(st.dir) == st.generation || attempt == 10) break;
+        st.contents.table.clear();
+        st.contents.identity.reset();
+        st.contents.queued_adds.clear();
+        st.report = {};
+      }
+      return;
+    }
+    std::error_code ec;
+    fs::create_directories(st.dir, ec);
+    if (ec) throw storage_error("file_store: cannot create directory '" + st.dir + "': " + ec.message());
+    st.lock = detail::dir_lock(st.dir, "file_store");
+    const auto log_end = replay();
+    detail::remove_leftovers(st.dir, st.generation);
+    const auto lp = detail::file_format::log_path(st.dir, st.generation);
+    if (!detail::file_exists(lp)) detail::create_log(st.dir, st.generation);
+    auto fd = detail::open_file(lp, O_RDWR);
+    detail::upgrade_log_header(fd.get(), lp);
+    st.log.open(std::move(fd), lp, st.dir, log_end, st.options.mode != durability::buffered);
+    detail::sync_dir(st.dir);
+  }
+
+  /// Replays the directory's files into contents and report; @returns where the log's entries end.
+  std::uint64_t replay() {
+    auto& st = *s_;
+    const auto r = detail::file_replay(st.dir, st.options.read_only, st.contents, st.report)
+                       .run([this](const std::string& message) { warn(message); });
+    st.generation = r.generation;
+    if (r.snapshot_bytes) st.snapshot_bytes = r.snapshot_bytes;
+    return r.log_end;
+  }
+
   // ---- writing ------------------------------------------------------------------------------------------
 
-  void apply_to_memory(const write_batch& b) {
-    s_->table.apply(b);
-    s_->queued_adds.apply(b.enqueued, b.dequeued);
-  }
-
-  /// A batch's log entry payload: the original kind when it leaves the pending queue alone.
-  static std::string batch_payload(const write_batch& b) {
-    std::string payload;
-    detail::byte_writer w(payload);
-    const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-    w.u8(queue ? kind_queued_batch : kind_batch);
-    detail::encode_batch(w, b);
-    if (queue) detail::encode_queue_ops(w, b);
-    return payload;
-  }
-
-  /// Appends bytes to the log at its end; with `sync`, fdatasyncs. Caller holds write_mtx.
-  void append_locked(const std::string& bytes, bool sync, std::uint64_t entries = 1) {
-    auto& st = *s_;
-    if (!st.failed.empty())
-      throw storage_error("file_store: '" + st.dir + "' refuses writes after an earlier failure (" + st.failed +
-                          "); reopen it");
-    const auto lp = log_path(st.generation);
-    try {
-      if (st.options.mode != durability::buffered && st.log_size + bytes.size() > st.log_alloc) {
-        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::fsync).
-        const auto want = (st.log_size + bytes.size() + log_step - 1) / log_step * log_step;
-        const std::string zeros(static_cast<std::size_t>(want - st.log_alloc), '\0');
-        detail::pwrite_all(st.log.get(), zeros.data(), zeros.size(), static_cast<off_t>(st.log_alloc), lp);
-        st.log_alloc = want;
-      }
-      detail::pwrite_all(st.log.get(), bytes.data(), bytes.size(), static_cast<off_t>(st.log_size), lp);
-    } catch (const storage_error&) {
-      // Cut off whatever part was written so the next entry follows intact ones.
-      if (::ftruncate(st.log.get(), static_cast<off_t>(st.log_size)) != 0) st.failed = "write failed";
-      st.log_alloc = st.log_size;
-      throw;
-    }
-    if (sync) {
-      try {
-        detail::sync_data(st.log.get(), lp);
-      } catch (const storage_error& e) {
-        st.failed = e.what();  // after a failed fsync the page cache state is unknown: stop writing
-        throw;
-      }
-      ++st.stats.syncs;
-    }
-    st.log_size += bytes.size();
-    st.appended += bytes.size();
-    if (sync) mark_durable(st.appended);
-    st.stats.commits += entries;
-    st.stats.log_bytes = st.log_size;
-  }
-
-  void mark_durable(std::uint64_t upto) noexcept {
-    auto& d = s_->durable;
-    for (auto cur = d.load(); cur < upto && !d.compare_exchange_weak(cur, upto);) {
-    }
-  }
-
+  /// durability::group_commit: the round's leader writes every queued entry with one write and one fdatasync.
   void apply_grouped(const std::string& frame, const write_batch& b) {
     auto& st = *s_;
-    pending me{&frame, &b, false, nullptr, {}};
-    std::unique_lock lk(st.group_mtx);
-    st.queue.push_back(&me);
-    st.gather_cv.notify_one();
-    while (!me.done) {
-      if (st.leader) {
-        me.cv.wait(lk);
-        continue;
-      }
-      st.leader = true;
-      gather(lk, [&] { return st.queue.size(); });
-      std::vector<pending*> round;
-      round.swap(st.queue);
-      lk.unlock();
-      std::exception_ptr err;
-      std::chrono::steady_clock::duration flush_time{};
-      try {
-        std::unique_lock wl(st.write_mtx);
+    st.group.commit(entry{&frame, &b}, [&](const std::vector<const entry*>& round,
+                                           std::chrono::steady_clock::duration& flush_time) {
+      std::unique_lock wl(st.write_mtx);
+      const auto flush_start = std::chrono::steady_clock::now();
+      if (round.size() == 1) {
+        st.log.append(*round.front()->frame, true);
+      } else {
+        std::size_t total = 0;
+        for (const auto* p : round) total += p->frame->size();
         std::string bytes;
-        const auto flush_start = std::chrono::steady_clock::now();
-        if (round.size() == 1) {
-          append_locked(*round.front()->frame, true);
-        } else {
-          std::size_t total = 0;
-          for (const auto* p : round) total += p->frame->size();
-          bytes.reserve(total);
-          for (const auto* p : round) bytes += *p->frame;
-          append_locked(bytes, true, round.size());
-        }
-        flush_time = std::chrono::steady_clock::now() - flush_start;
-        {
-          std::unique_lock lock(st.mtx);
-          for (const auto* p : round) apply_to_memory(*p->batch);
-        }
-        compact_if_due_locked();
-      } catch (...) {
-        err = std::current_exception();
+        bytes.reserve(total);
+        for (const auto* p : round) bytes += *p->frame;
+        st.log.append(bytes, true, round.size());
       }
-      lk.lock();
-      st.last_flush = flush_time;
-      st.last_round = round.size() + st.queue.size();  // the writers it served and those that came meanwhile
-      for (auto* p : round) {
-        p->done = true;
-        p->error = err;
-        if (p != &me) p->cv.notify_one();
+      flush_time = std::chrono::steady_clock::now() - flush_start;
+      {
+        std::unique_lock lock(st.mtx);
+        for (const auto* p : round) st.contents.apply(*p->batch);
       }
-      st.leader = false;
-      if (!st.queue.empty()) st.queue.front()->cv.notify_one();  // the next leader
-    }
-    if (me.error) std::rethrow_exception(me.error);
-  }
-
-  /// Called by a new leader holding group_mtx: when several writers were active at the end of the last flush,
-  /// waits until `gathered()` of them are waiting again, at most half that flush's duration (and 2 ms). A
-  /// lone writer never waits.
-  template <class Count>
-  void gather(std::unique_lock<std::mutex>& lk, Count gathered) {
-    auto& st = *s_;
-    if (st.last_round <= 1 || gathered() >= st.last_round) return;
-    const auto wait = std::min<std::chrono::steady_clock::duration>(st.last_flush / 2, std::chrono::milliseconds(2));
-    st.gather_cv.wait_for(lk, wait, [&] { return gathered() >= st.last_round; });
+      compact_if_due_locked();
+    });
   }
 
   /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
-  /// log stays valid and the store keeps working, unless the failure left it unsafe: then st.failed is set).
+  /// log stays valid and the store keeps working, unless the failure left it unsafe: then the log refuses
+  /// further appends).
   void compact_if_due_locked() noexcept {
     auto& st = *s_;
-    if (st.log_size <= st.options.compact_log_bytes || st.log_size <= st.snapshot_bytes) return;
+    if (st.log.size() <= st.options.compact_log_bytes || st.log.size() <= st.snapshot_bytes) return;
     try {
       write_snapshot_locked(nullptr, std::nullopt);
     } catch (const std::exception& e) {
@@ -11827,150 +12721,19 @@ class file_store {
 
   /// Writes a snapshot of the state (after applying `extra`, with identity `id` when given) as generation
   /// G+1, switches to an empty log G+1 and removes log G. Caller holds write_mtx. With `empty` only the
-  /// identity is written (clear).
+  /// identity and the pending queue are written (clear).
   void write_snapshot_locked(const write_batch* extra, const std::optional<store_identity>& id,
                              bool empty = false) {
     auto& st = *s_;
-    const std::uint64_t next = st.generation + 1;
-    const auto tmp = path("snapshot.tmp");
-    const auto sp = path("snapshot");
-    create_log(next);  // empty; ignored (and removed) by open until the snapshot naming it is in place
-    std::uint64_t nrec = 0, nev = 0;
-    {
-      auto fd = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-      std::string buf = header(snap_magic, next);
-      std::string payload;
-      std::uint64_t written = 0;  // bytes of the file before buf
-      std::uint64_t payload_at = 0;  // file offset of the payload being encoded
-      auto flush = [&](bool force) {
-        if (buf.size() >= (4u << 20) || (force && !buf.empty())) {
-          detail::write_all(fd.get(), buf.data(), buf.size(), tmp);
-          written += buf.size();
-          buf.clear();
-        }
-      };
-      auto put = [&](auto&& encode) {
-        payload.clear();
-        payload_at = written + buf.size() + 8;
-        detail::byte_writer w(payload);
-        encode(w);
-        buf += make_frame(payload);
-        flush(false);
-      };
+    const auto old = detail::file_format::log_path(st.dir, st.generation);
+    detail::write_generation(st.dir, st.generation + 1, st.log, [&](detail::snapshot_writer& out) {
       std::shared_lock lock(st.mtx);
-      const auto ident = id ? id : st.identity;
-      if (ident)
-        put([&](detail::byte_writer& w) {
-          w.u8(kind_identity);
-          w.str(ident->embedder);
-          w.u64(ident->dimension);
-        });
-      if (!empty)
-        put([&](detail::byte_writer& w) {  // lets open() size its maps once
-          w.u8(kind_sizes);
-          w.u64(st.table.size() + (extra ? extra->upserts.size() : 0));
-          w.u64(st.table.history_count() + (extra ? extra->events.size() : 0));
-        });
-      if (!empty) {
-        // The state after `extra`: replaced and erased records are taken from it.
-        std::unordered_map<std::string, const record*> over;
-        if (extra) {
-          for (const auto& r : extra->upserts) over[r.id] = &r;
-          for (const auto& e : extra->erases) over[e] = nullptr;
-        }
-        auto put_record_vector = [&](const record& r, std::span<const float> vector) {
-          put([&](detail::byte_writer& w) {
-            w.u8(kind_record_aligned);
-            detail::encode_record_aligned(w, r, vector, payload_at);
-          });
-          ++nrec;
-        };
-        auto put_record = [&](const record& r) { put_record_vector(r, r.embedding); };
-        st.table.for_each_vector([&](const record& r, std::span<const float> vector) {
-          auto it = over.find(r.id);
-          if (it == over.end()) {
-            put_record_vector(r, vector);
-          } else if (it->second) {
-            put_record(*it->second);
-            it->second = nullptr;  // written
-          }
-        });
-        if (extra)
-          for (const auto& r : extra->upserts)
-            if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
-              put_record(r);
-              it->second = nullptr;
-            }
-        auto put_event = [&](const history_event& e) {
-          put([&](detail::byte_writer& w) {
-            w.u8(kind_event);
-            detail::encode_event(w, e);
-          });
-          ++nev;
-        };
-        st.table.for_each_history(put_event);
-        if (extra)
-          for (const auto& e : extra->events) put_event(e);
-        // access counts, in entries of at most 4096, skipping the records `extra` erases
-        std::vector<std::pair<const std::string*, std::uint32_t>> counts;
-        auto put_counts = [&] {
-          if (counts.empty()) return;
-          put([&](detail::byte_writer& w) {
-            w.u8(kind_access);
-            w.u32(static_cast<std::uint32_t>(counts.size()));
-            for (const auto& [id, n] : counts) {
-              w.str(*id);
-              w.u32(n);
-            }
-          });
-          counts.clear();
-        };
-        std::unordered_set<std::string_view> erased;
-        if (extra) erased.insert(extra->erases.begin(), extra->erases.end());
-        st.table.for_each_access([&](const record& r, std::uint32_t n) {
-          if (erased.count(r.id)) return;
-          counts.emplace_back(&r.id, n);
-          if (counts.size() == 4096) put_counts();
-        });
-        put_counts();
-      }
-      {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
-        detail::pending_list queue = st.queued_adds;
-        if (extra) queue.apply(extra->enqueued, extra->dequeued);
-        queue.for_each([&](const pending_add& p) {
-          put([&](detail::byte_writer& w) {
-            w.u8(kind_pending);
-            detail::encode_pending(w, p);
-          });
-        });
-      }
-      lock.unlock();
-      put([&](detail::byte_writer& w) {
-        w.u8(kind_end);
-        w.u64(nrec);
-        w.u64(nev);
-      });
-      flush(true);
-      detail::sync_data(fd.get(), tmp);
-    }
-    if (std::rename(tmp.c_str(), sp.c_str()) != 0) detail::throw_errno("cannot rename", tmp);
-    // The new snapshot is in place: from here on the store is at generation `next`. If switching fails, the
-    // files no longer match this object's state: refuse further writes (reopening recovers).
-    const auto old = log_path(st.generation);
-    try {
-      detail::sync_dir(st.dir);
-      st.log = detail::open_file(log_path(next), O_RDWR);
-    } catch (const storage_error& e) {
-      st.failed = e.what();
-      throw;
-    }
-    st.generation = next;
-    st.log_size = st.log_alloc = header_size;
-    mark_durable(st.appended);  // everything appended so far is in the fsync'd snapshot
-    st.snapshot_bytes = std::filesystem::file_size(sp);
+      detail::write_snapshot_entries(out, st.contents, extra, id, empty);
+    });
+    ++st.generation;
+    st.snapshot_bytes = std::filesystem::file_size(detail::file_format::path(st.dir, "snapshot"));
     std::remove(old.c_str());
-    ++st.stats.compactions;
-    st.stats.log_bytes = st.log_size;
+    ++st.compactions;
   }
 
   std::unique_ptr<state> s_;
