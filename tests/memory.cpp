@@ -325,3 +325,109 @@ TEST_CASE("memory: a search never writes to the store; its hits are written by t
   REQUIRE(!seen->writers.empty());
   for (const auto& t : seen->writers) CHECK(t != std::this_thread::get_id());
 }
+
+TEST_CASE("memory: update merges metadata and may change text, metadata or expiration alone", "[memory]") {
+  memory mem;
+  const auto id = mem.add("Ann keeps bees", user("ann"),
+                          {.metadata = {{"topic", "hobby"}, {"place", {{"city", "Lisbon"}, {"roof", true}}}},
+                           .infer = false})
+                      .results.at(0)
+                      .id;
+  const auto before = *mem.get(id);
+
+  // metadata alone: merged as a JSON merge patch (null removes a key); the text and its vector stay
+  const auto after = mem.update(id, update_options{.metadata = nlohmann::json{
+                                                       {"topic", nullptr}, {"mood", "calm"}, {"place", {{"city", "Porto"}}}}});
+  CHECK(after.memory == "Ann keeps bees");
+  CHECK(after.embedding == before.embedding);
+  CHECK(after.metadata == nlohmann::json{{"mood", "calm"}, {"place", {{"city", "Porto"}, {"roof", true}}}});
+  CHECK(mem.get(id)->metadata == after.metadata);
+  CHECK(mem.search("bees", user("ann")).at(0).record.id == id);
+  const auto h = mem.history(id);
+  REQUIRE(h.size() == 2);
+  CHECK(h[1].event == event_kind::update);
+  CHECK(h[1].old_memory == h[1].new_memory);
+
+  // the expiration date alone hides it; clearing it shows it again
+  mem.update(id, update_options{.expiration_date = "2000-01-01"});
+  CHECK(mem.search("bees", user("ann")).empty());
+  mem.update(id, update_options{.expiration_date = ""});
+  CHECK(mem.search("bees", user("ann")).size() == 1);
+
+  // text with a metadata patch: both change, other keys stay
+  const auto text = mem.update(id, "Ann keeps two hives", {.metadata = nlohmann::json{{"count", 2}}});
+  CHECK(text.metadata["mood"] == "calm");
+  CHECK(text.metadata["count"] == 2);
+  CHECK(mem.search("hives", user("ann")).at(0).record.id == id);
+
+  // nothing to change, or a patch that makes metadata too large: refused, nothing stored
+  CHECK_THROWS_WITH(mem.update(id, update_options{}), Catch::Contains("nothing to change"));
+  memory_config small;
+  small.limits.max_metadata_bytes = 64;
+  memory tight(hashing_embedder(), memory_store(), verbatim_extractor(), small);
+  const auto t = tight.add("short", user("u"), {.metadata = {{"a", "x"}}, .infer = false}).results.at(0).id;
+  CHECK_THROWS_AS(tight.update(t, update_options{.metadata = nlohmann::json{{"b", std::string(60, 'y')}}}),
+                  validation_error);
+  CHECK(tight.get(t)->metadata == nlohmann::json{{"a", "x"}});
+  CHECK(tight.history(t).size() == 1);
+}
+
+namespace {
+/// An embedder with fixed vectors: "query" and "near" have cosine 0.8 and share no word; "far" is orthogonal.
+struct fixed_embedder {
+  std::size_t dimension() const { return 2; }
+  std::vector<float> embed(std::string_view text) const {
+    if (text.find("query") != std::string_view::npos) return {1.0f, 0.0f};
+    if (text.find("near") != std::string_view::npos) return {0.8f, 0.6f};
+    return {0.0f, 1.0f};
+  }
+};
+}  // namespace
+
+TEST_CASE("memory: the threshold gates the semantic score, the fused score ranks", "[memory][rank]") {
+  basic_memory<fixed_embedder, flat_index, memory_store, verbatim_extractor> mem;
+  mem.add("near: a memory close in meaning", user("u"), {.infer = false});
+  mem.add("far away memory", user("u"), {.infer = false});
+  for (const float threshold : {0.35f, 0.6f}) {  // CrewAI's thresholds
+    const auto hits = mem.search("the query words", user("u"), {.threshold = threshold, .explain = true});
+    REQUIRE(hits.size() == 1);  // hybrid: fused 0.5 * 0.8 = 0.4, no keyword; kept by its cosine 0.8
+    CHECK(hits[0].record.memory.starts_with("near"));
+    CHECK(hits[0].details->cosine == Approx(0.8f));
+    CHECK(hits[0].details->final == Approx(0.4f));
+    CHECK(hits[0].score == Approx(0.4f));
+  }
+  CHECK(mem.search("the query words", user("u"), {.threshold = 0.81f}).empty());
+  // keyword mode has no cosine: the threshold gates its fused score
+  CHECK(mem.search("far", user("u"), {.threshold = 0.9f, .mode = search_mode::keyword}).size() == 1);
+}
+
+namespace {
+/// Records the context of every extraction, then stores the messages as given.
+struct context_recorder {
+  std::shared_ptr<std::vector<extraction_context>> seen = std::make_shared<std::vector<extraction_context>>();
+  std::vector<fact> extract(std::span<const message> m, const extraction_context& ctx) const {
+    seen->push_back(ctx);
+    return verbatim_extractor{}.extract(m, ctx);
+  }
+  std::vector<memory_action> decide(std::span<const fact> f, std::span<const std::vector<existing_memory>> n,
+                                    const extraction_context& ctx) const {
+    return verbatim_extractor{}.decide(f, n, ctx);
+  }
+};
+}  // namespace
+
+TEST_CASE("memory: an add's timestamp is when the conversation happened", "[memory]") {
+  context_recorder x;
+  auto seen = x.seen;
+  basic_memory<hashing_embedder, flat_index, memory_store, context_recorder> mem(hashing_embedder(), memory_store(),
+                                                                                 std::move(x));
+  const auto then = parse_iso8601("2024-03-01T10:00:00Z");
+  const auto id = mem.add("We adopted a dog", user("u"), {.timestamp = then}).results.at(0).id;
+  CHECK(mem.get(id)->created_at == then);
+  CHECK(mem.history(id).at(0).created_at == then);
+  REQUIRE(seen->size() == 1);
+  CHECK(seen->front().when == then);
+  const auto now_id = mem.add("We bought a cat", user("u")).results.at(0).id;
+  CHECK(mem.get(now_id)->created_at > then);
+  CHECK_FALSE(seen->back().when.has_value());
+}

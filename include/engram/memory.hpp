@@ -201,15 +201,22 @@ class basic_memory {
     return async_.discard_failed(id);
   }
 
-  /// Changes a memory's text (and optionally its metadata): keeps created_at, bumps updated_at, re-embeds,
-  /// records an UPDATE event. @returns the record after the change. @throws not_found, validation_error.
-  record update(std::string_view id, std::string_view text, const update_options& options = {}) {
-    rules_.update(text, options);
-    const std::string t(text);
-    auto vec = detail::embed_checked(embedder_, std::span<const std::string>(&t, 1));
+  /// Changes a memory's text (as update(id, options) with options.text = text).
+  record update(std::string_view id, std::string_view text, update_options options = {}) {
+    options.text = std::string(text);
+    return update(id, options);
+  }
+
+  /// Changes a memory's text, metadata (merged, see update_options::metadata) or expiration date, any of them
+  /// alone: keeps created_at, bumps updated_at, re-embeds a new text, records an UPDATE event.
+  /// @returns the record after the change. @throws not_found, validation_error (nothing to change, bad input).
+  record update(std::string_view id, const update_options& options) {
+    rules_.update(options);
+    auto vec = options.text ? detail::embed_checked(embedder_, std::span<const std::string>(&*options.text, 1))
+                            : std::vector<std::vector<float>>(1);
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_update(existing(id, "update"), t, std::move(vec.front()), options, utc_now());
+    auto plan = detail::plan_update(existing(id, "update"), std::move(vec.front()), options, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
     const record& r = plan.changed.front().first;
     if (cache_.enabled())
@@ -466,13 +473,13 @@ class basic_memory {
   add_result add_messages(std::span<const message> messages, const scope& s, const add_options& options,
                           std::span<const std::string> dequeue) {
     rules_.add(messages, s, options, "add");
-    const extraction_context ctx{s, options.metadata};
+    const extraction_context ctx{s, options.metadata, options.timestamp};
     const verbatim_extractor verbatim;
     std::vector<fact> facts = options.infer ? std::vector<fact>(extractor_.extract(messages, ctx))
                                             : verbatim.extract(messages, ctx);
     std::erase_if(facts, [](const fact& f) { return detail::is_blank(f.text); });
     if (facts.empty()) {
-      if (!dequeue.empty()) commit_dequeue(dequeue);
+      if (!dequeue.empty()) commit_.dequeue(store_, mtx_, dequeue);  // nothing worth remembering
       return {};
     }
     for (auto& f : facts) rules_.text(f.text, "add: extracted fact");
@@ -519,15 +526,6 @@ class basic_memory {
     }
     commit_.make_durable(store_, lock, ticket);
     return std::move(plan.result);
-  }
-
-  /// Dequeues pending adds that produced no memory (nothing worth remembering), as one write batch.
-  void commit_dequeue(std::span<const std::string> ids) {
-    write_batch batch;
-    batch.dequeued.assign(ids.begin(), ids.end());
-    std::unique_lock lock(mtx_);
-    const auto ticket = commit_.stage(store_, batch);
-    commit_.make_durable(store_, lock, ticket);
   }
 
   /// The nearest visible memories of scope `s` to each vector: what the extractor decides against.

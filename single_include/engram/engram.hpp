@@ -470,9 +470,11 @@ struct search_hit {
 }  // namespace engram::inline v0
 // ---- end <engram/record.hpp>
 // #include <engram/scope.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -482,6 +484,9 @@ namespace engram::inline v0 {
 struct extraction_context {
   engram::scope scope;                                  ///< the scope of the add
   nlohmann::json metadata = nlohmann::json::object();  ///< the caller's metadata for the add
+  /// When the conversation happened, when the caller says (add_options::timestamp): relative times resolve
+  /// against it. Unset: now.
+  std::optional<timestamp> when{};
 };
 
 /// One self-contained statement worth remembering.
@@ -7929,6 +7934,7 @@ rerank_function make_rerank_function(R r) {
 }  // namespace engram::inline v0
 // ---- end <engram/rank/rerank.hpp>
 // #include <engram/record.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
@@ -7979,14 +7985,19 @@ struct add_options {
   bool infer = true;
   /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
   std::optional<std::string> expiration_date{};
+  /// When the conversation happened (Mem0's `timestamp`): the created_at of the memories this add creates, and
+  /// the date the extractor resolves relative times against ("last month"). Default: now.
+  std::optional<engram::timestamp> timestamp{};
 };
 
 /// Options of search().
 struct search_options {
   /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
   std::size_t limit = 20;
-  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
-  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
+  /// When set, the minimum semantic score (cosine similarity) of a hit in semantic and hybrid mode, as in Mem0:
+  /// the threshold gates the cosine, the fused score only ranks (a memory close in meaning is kept even when it
+  /// shares no keyword with the query). In keyword mode it gates the fused score (BM25 / the best BM25, in
+  /// [0, 1] without extra terms). score_details shows both (`cosine` and `final`).
   std::optional<float> threshold{};
   /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
   /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
@@ -8011,7 +8022,11 @@ struct get_all_options {
 
 /// Options of update().
 struct update_options {
-  std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
+  /// When set, the memory's new text (re-embedded); unset keeps the text and its vector.
+  std::optional<std::string> text{};
+  /// When set, merged into the memory's metadata as a JSON merge patch (RFC 7396, as Mem0 merges): a key set to
+  /// a value replaces that key (objects merge key by key), a key set to null removes it, other keys stay.
+  std::optional<nlohmann::json> metadata{};
   /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
   std::optional<std::string> expiration_date{};
 };
@@ -8045,6 +8060,7 @@ inline void to_json(nlohmann::json& j, const add_result& r) {
 // ---- end <engram/memory/options.hpp>
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -8167,6 +8183,7 @@ class async_adds {
   static nlohmann::json stored_options(const add_options& o) {
     nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
     if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
+    if (o.timestamp) j["timestamp"] = format_iso8601(*o.timestamp);
     return j;
   }
 
@@ -8178,6 +8195,8 @@ class async_adds {
     if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
     if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
       o.expiration_date = it->template get<std::string>();
+    if (auto it = j.find("timestamp"); it != j.end() && it->is_string())
+      o.timestamp = try_parse_iso8601(it->template get<std::string>());
     return o;
   }
 
@@ -8269,6 +8288,8 @@ class async_adds {
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <cstdint>
+#include <span>
+#include <string>
 #include <mutex>
 #include <shared_mutex>
 #include <utility>
@@ -8304,6 +8325,15 @@ class committer {
       (void)lock;
       (void)ticket;
     }
+  }
+
+  /// Removes pending adds that produced no memory from the store's queue, in one batch: staged under `mtx` held
+  /// exclusively, durable on return.
+  void dequeue(Store& store, std::shared_mutex& mtx, std::span<const std::string> ids) {
+    write_batch b;
+    b.dequeued.assign(ids.begin(), ids.end());
+    std::unique_lock lock(mtx);
+    make_durable(store, lock, stage(store, b));
   }
 
   /// The new records the last stage() saw a shared store drop as duplicates of records another node added
@@ -9215,6 +9245,11 @@ inline std::size_t candidate_pool(const search_options& o, bool reranks) {
   return plain ? o.limit : std::max<std::size_t>(o.limit * 3, 50);
 }
 
+/// The score search_options::threshold gates: the cosine, except in keyword mode (the fused score).
+inline float gated_score(const score_details& d, search_mode mode) noexcept {
+  return mode == search_mode::keyword ? d.final : d.cosine;
+}
+
 /// Ranks the memories of `req.partitions` for the request. `get(id)` reads a record from the store (nullopt when
 /// gone); `access_of(slot)` is a memory's access count. Returns at most `pool` hits when `reranks` (the caller
 /// reranks and cuts), else at most options.limit.
@@ -9304,7 +9339,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   out.reserve(std::min(keep, scored.size()));
   for (const auto& [details, i] : scored) {
     if (out.size() == keep) break;
-    if (options.threshold && details.final < *options.threshold) continue;
+    if (options.threshold && gated_score(details, options.mode) < *options.threshold) continue;
     auto r = recs[i] ? std::move(recs[i]) : get(d.id_of(cands[i].slot));
     if (!r) continue;
     out.push_back(
@@ -9419,10 +9454,15 @@ class input_rules {
       text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
   }
 
-  /// An update: the new text (not empty), the metadata and expiration date when given.
-  void update(std::string_view new_text, const update_options& options) const {
-    text(new_text, "update: text");
-    if (is_blank(new_text)) throw validation_error("update: text is empty");
+  /// An update: something to change; the new text (not empty), the metadata patch and the expiration date
+  /// when given.
+  void update(const update_options& options) const {
+    if (!options.text && !options.metadata && !options.expiration_date)
+      throw validation_error("update: nothing to change: give a text, metadata or an expiration_date");
+    if (options.text) {
+      text(*options.text, "update: text");
+      if (is_blank(*options.text)) throw validation_error("update: text is empty");
+    }
     if (options.metadata) metadata(*options.metadata, "update");
     if (options.expiration_date && !options.expiration_date->empty())
       (void)parse_expiration_day(*options.expiration_date);
@@ -9656,10 +9696,10 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.run_id = s.run_id;
         r.role = from ? from->role : std::string("user");
         r.actor_id = from ? from->actor_id : std::string();
-        r.created_at = r.updated_at = now;
+        r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
-        plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, now,
+        plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
         touched.insert(r.id);
@@ -9725,16 +9765,23 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
   return plan;
 }
 
-/// Plans update(): `current` with its new text, vector, metadata and expiration date.
-inline write_plan plan_update(const record& current, std::string text, std::vector<float> vector,
-                              const update_options& options, timestamp now) {
+/// Plans update(): `current` with the new text and its `vector` (when options.text is set), the metadata patch
+/// merged in and the expiration date. @throws validation_error when the merged metadata is over the limit.
+inline write_plan plan_update(const record& current, std::vector<float> vector, const update_options& options,
+                              const input_rules& rules, timestamp now) {
   write_plan plan;
   record r = current;
-  r.memory = std::move(text);
-  r.hash = md5_hex(r.memory);
+  if (options.text) {
+    r.memory = *options.text;
+    r.hash = md5_hex(r.memory);
+    r.embedding = std::move(vector);
+  }
   r.updated_at = now;
-  r.embedding = std::move(vector);
-  if (options.metadata) r.metadata = *options.metadata;
+  if (options.metadata) {
+    if (!r.metadata.is_object()) r.metadata = nlohmann::json::object();
+    r.metadata.merge_patch(*options.metadata);
+    rules.metadata(r.metadata, "update");
+  }
   if (options.expiration_date)
     r.expiration_date = options.expiration_date->empty() ? std::nullopt : options.expiration_date;
   plan.batch.upserts.push_back(r);
@@ -9935,15 +9982,22 @@ class basic_memory {
     return async_.discard_failed(id);
   }
 
-  /// Changes a memory's text (and optionally its metadata): keeps created_at, bumps updated_at, re-embeds,
-  /// records an UPDATE event. @returns the record after the change. @throws not_found, validation_error.
-  record update(std::string_view id, std::string_view text, const update_options& options = {}) {
-    rules_.update(text, options);
-    const std::string t(text);
-    auto vec = detail::embed_checked(embedder_, std::span<const std::string>(&t, 1));
+  /// Changes a memory's text (as update(id, options) with options.text = text).
+  record update(std::string_view id, std::string_view text, update_options options = {}) {
+    options.text = std::string(text);
+    return update(id, options);
+  }
+
+  /// Changes a memory's text, metadata (merged, see update_options::metadata) or expiration date, any of them
+  /// alone: keeps created_at, bumps updated_at, re-embeds a new text, records an UPDATE event.
+  /// @returns the record after the change. @throws not_found, validation_error (nothing to change, bad input).
+  record update(std::string_view id, const update_options& options) {
+    rules_.update(options);
+    auto vec = options.text ? detail::embed_checked(embedder_, std::span<const std::string>(&*options.text, 1))
+                            : std::vector<std::vector<float>>(1);
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_update(existing(id, "update"), t, std::move(vec.front()), options, utc_now());
+    auto plan = detail::plan_update(existing(id, "update"), std::move(vec.front()), options, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
     const record& r = plan.changed.front().first;
     if (cache_.enabled())
@@ -10200,13 +10254,13 @@ class basic_memory {
   add_result add_messages(std::span<const message> messages, const scope& s, const add_options& options,
                           std::span<const std::string> dequeue) {
     rules_.add(messages, s, options, "add");
-    const extraction_context ctx{s, options.metadata};
+    const extraction_context ctx{s, options.metadata, options.timestamp};
     const verbatim_extractor verbatim;
     std::vector<fact> facts = options.infer ? std::vector<fact>(extractor_.extract(messages, ctx))
                                             : verbatim.extract(messages, ctx);
     std::erase_if(facts, [](const fact& f) { return detail::is_blank(f.text); });
     if (facts.empty()) {
-      if (!dequeue.empty()) commit_dequeue(dequeue);
+      if (!dequeue.empty()) commit_.dequeue(store_, mtx_, dequeue);  // nothing worth remembering
       return {};
     }
     for (auto& f : facts) rules_.text(f.text, "add: extracted fact");
@@ -10253,15 +10307,6 @@ class basic_memory {
     }
     commit_.make_durable(store_, lock, ticket);
     return std::move(plan.result);
-  }
-
-  /// Dequeues pending adds that produced no memory (nothing worth remembering), as one write batch.
-  void commit_dequeue(std::span<const std::string> ids) {
-    write_batch batch;
-    batch.dequeued.assign(ids.begin(), ids.end());
-    std::unique_lock lock(mtx_);
-    const auto ticket = commit_.stage(store_, batch);
-    commit_.make_durable(store_, lock, ticket);
   }
 
   /// The nearest visible memories of scope `s` to each vector: what the extractor decides against.

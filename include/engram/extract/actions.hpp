@@ -5,9 +5,11 @@
 
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/time.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,9 @@ namespace engram::inline v0 {
 struct extraction_context {
   engram::scope scope;                                  ///< the scope of the add
   nlohmann::json metadata = nlohmann::json::object();  ///< the caller's metadata for the add
+  /// When the conversation happened, when the caller says (add_options::timestamp): relative times resolve
+  /// against it. Unset: now.
+  std::optional<timestamp> when{};
 };
 
 /// One self-contained statement worth remembering.

@@ -188,7 +188,7 @@ class llm_extractor {
                             opts_.includes,
                             opts_.excludes,
                             opts_.categories,
-                            format_iso8601(utc_now()).substr(0, 10)};
+                            format_iso8601(ctx.when.value_or(utc_now())).substr(0, 10)};
     const std::string system =
         compose_fact_prompt(opts_.fact_prompt.empty() ? default_fact_prompt(agent_memory) : opts_.fact_prompt, parts);
     const auto reply = chat(system, "Conversation:\n" + conversation);

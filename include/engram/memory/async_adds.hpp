@@ -12,6 +12,7 @@
 #include <engram/memory/options.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/time.hpp>
 #include <engram/write_batch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -134,6 +135,7 @@ class async_adds {
   static nlohmann::json stored_options(const add_options& o) {
     nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
     if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
+    if (o.timestamp) j["timestamp"] = format_iso8601(*o.timestamp);
     return j;
   }
 
@@ -145,6 +147,8 @@ class async_adds {
     if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
     if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
       o.expiration_date = it->template get<std::string>();
+    if (auto it = j.find("timestamp"); it != j.end() && it->is_string())
+      o.timestamp = try_parse_iso8601(it->template get<std::string>());
     return o;
   }
 

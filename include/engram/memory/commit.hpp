@@ -8,6 +8,8 @@
 #include <engram/write_batch.hpp>
 
 #include <cstdint>
+#include <span>
+#include <string>
 #include <mutex>
 #include <shared_mutex>
 #include <utility>
@@ -43,6 +45,15 @@ class committer {
       (void)lock;
       (void)ticket;
     }
+  }
+
+  /// Removes pending adds that produced no memory from the store's queue, in one batch: staged under `mtx` held
+  /// exclusively, durable on return.
+  void dequeue(Store& store, std::shared_mutex& mtx, std::span<const std::string> ids) {
+    write_batch b;
+    b.dequeued.assign(ids.begin(), ids.end());
+    std::unique_lock lock(mtx);
+    make_durable(store, lock, stage(store, b));
   }
 
   /// The new records the last stage() saw a shared store drop as duplicates of records another node added

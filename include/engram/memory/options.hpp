@@ -12,6 +12,7 @@
 #include <engram/rank/fusion.hpp>
 #include <engram/rank/rerank.hpp>
 #include <engram/record.hpp>
+#include <engram/time.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -62,14 +63,19 @@ struct add_options {
   bool infer = true;
   /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
   std::optional<std::string> expiration_date{};
+  /// When the conversation happened (Mem0's `timestamp`): the created_at of the memories this add creates, and
+  /// the date the extractor resolves relative times against ("last month"). Default: now.
+  std::optional<engram::timestamp> timestamp{};
 };
 
 /// Options of search().
 struct search_options {
   /// At most this many hits (1 to memory_limits::max_limit). Default 20, as Mem0's v2 API.
   std::size_t limit = 20;
-  /// When set, hits scoring below it are dropped. Scores are cosine similarities in [-1, 1] in semantic mode,
-  /// fused scores otherwise (in [0, 1] for weighted hybrid and keyword search without extra terms).
+  /// When set, the minimum semantic score (cosine similarity) of a hit in semantic and hybrid mode, as in Mem0:
+  /// the threshold gates the cosine, the fused score only ranks (a memory close in meaning is kept even when it
+  /// shares no keyword with the query). In keyword mode it gates the fused score (BM25 / the best BM25, in
+  /// [0, 1] without extra terms). score_details shows both (`cosine` and `final`).
   std::optional<float> threshold{};
   /// Only memories matching it are searched (default: empty, every memory of the scope). Its user_id /
   /// agent_id / run_id predicates narrow the partitions searched, never widen the scope.
@@ -94,7 +100,11 @@ struct get_all_options {
 
 /// Options of update().
 struct update_options {
-  std::optional<nlohmann::json> metadata{};  ///< when set, replaces the memory's metadata
+  /// When set, the memory's new text (re-embedded); unset keeps the text and its vector.
+  std::optional<std::string> text{};
+  /// When set, merged into the memory's metadata as a JSON merge patch (RFC 7396, as Mem0 merges): a key set to
+  /// a value replaces that key (objects merge key by key), a key set to null removes it, other keys stay.
+  std::optional<nlohmann::json> metadata{};
   /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
   std::optional<std::string> expiration_date{};
 };

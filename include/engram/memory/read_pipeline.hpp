@@ -43,6 +43,11 @@ inline std::size_t candidate_pool(const search_options& o, bool reranks) {
   return plain ? o.limit : std::max<std::size_t>(o.limit * 3, 50);
 }
 
+/// The score search_options::threshold gates: the cosine, except in keyword mode (the fused score).
+inline float gated_score(const score_details& d, search_mode mode) noexcept {
+  return mode == search_mode::keyword ? d.final : d.cosine;
+}
+
 /// Ranks the memories of `req.partitions` for the request. `get(id)` reads a record from the store (nullopt when
 /// gone); `access_of(slot)` is a memory's access count. Returns at most `pool` hits when `reranks` (the caller
 /// reranks and cuts), else at most options.limit.
@@ -132,7 +137,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   out.reserve(std::min(keep, scored.size()));
   for (const auto& [details, i] : scored) {
     if (out.size() == keep) break;
-    if (options.threshold && details.final < *options.threshold) continue;
+    if (options.threshold && gated_score(details, options.mode) < *options.threshold) continue;
     auto r = recs[i] ? std::move(recs[i]) : get(d.id_of(cands[i].slot));
     if (!r) continue;
     out.push_back(

@@ -69,10 +69,15 @@ class input_rules {
       text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
   }
 
-  /// An update: the new text (not empty), the metadata and expiration date when given.
-  void update(std::string_view new_text, const update_options& options) const {
-    text(new_text, "update: text");
-    if (is_blank(new_text)) throw validation_error("update: text is empty");
+  /// An update: something to change; the new text (not empty), the metadata patch and the expiration date
+  /// when given.
+  void update(const update_options& options) const {
+    if (!options.text && !options.metadata && !options.expiration_date)
+      throw validation_error("update: nothing to change: give a text, metadata or an expiration_date");
+    if (options.text) {
+      text(*options.text, "update: text");
+      if (is_blank(*options.text)) throw validation_error("update: text is empty");
+    }
     if (options.metadata) metadata(*options.metadata, "update");
     if (options.expiration_date && !options.expiration_date->empty())
       (void)parse_expiration_day(*options.expiration_date);

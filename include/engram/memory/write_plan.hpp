@@ -114,10 +114,10 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.run_id = s.run_id;
         r.role = from ? from->role : std::string("user");
         r.actor_id = from ? from->actor_id : std::string();
-        r.created_at = r.updated_at = now;
+        r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
-        plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, now,
+        plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
         touched.insert(r.id);
@@ -183,16 +183,23 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
   return plan;
 }
 
-/// Plans update(): `current` with its new text, vector, metadata and expiration date.
-inline write_plan plan_update(const record& current, std::string text, std::vector<float> vector,
-                              const update_options& options, timestamp now) {
+/// Plans update(): `current` with the new text and its `vector` (when options.text is set), the metadata patch
+/// merged in and the expiration date. @throws validation_error when the merged metadata is over the limit.
+inline write_plan plan_update(const record& current, std::vector<float> vector, const update_options& options,
+                              const input_rules& rules, timestamp now) {
   write_plan plan;
   record r = current;
-  r.memory = std::move(text);
-  r.hash = md5_hex(r.memory);
+  if (options.text) {
+    r.memory = *options.text;
+    r.hash = md5_hex(r.memory);
+    r.embedding = std::move(vector);
+  }
   r.updated_at = now;
-  r.embedding = std::move(vector);
-  if (options.metadata) r.metadata = *options.metadata;
+  if (options.metadata) {
+    if (!r.metadata.is_object()) r.metadata = nlohmann::json::object();
+    r.metadata.merge_patch(*options.metadata);
+    rules.metadata(r.metadata, "update");
+  }
   if (options.expiration_date)
     r.expiration_date = options.expiration_date->empty() ? std::nullopt : options.expiration_date;
   plan.batch.upserts.push_back(r);
