@@ -446,3 +446,21 @@ TEST_CASE("filter: columns follow reassignment and erasure", "[filter]") {
   const std::vector<slot_id> none;
   CHECK(cols.select(f, none).empty());
 }
+
+TEST_CASE("filter: the Platform's metadata form names metadata keys", "[filter]") {
+  const auto f = parse_filter(R"({"metadata": {"food": "pizza", "rating": {"gte": 4}}, "user_id": "u"})");
+  CHECK(nlohmann::json(f) == nlohmann::json::parse(
+                                 R"({"AND": [{"food": {"eq": "pizza"}}, {"rating": {"gte": 4}}, {"user_id": {"eq": "u"}}]})"));
+  record r;
+  r.user_id = "u";
+  r.metadata = {{"food", "pizza"}, {"rating", 5}};
+  CHECK(filter_matches(f, r));
+  r.metadata["rating"] = 3;
+  CHECK_FALSE(filter_matches(f, r));
+  // an object of operators only is a condition on a key named "metadata"
+  const auto own = parse_filter(R"({"metadata": {"eq": 5}})");
+  CHECK(nlohmann::json(own) == nlohmann::json::parse(R"({"metadata": {"eq": 5}})"));
+  // record fields and logic go beside it, with an error naming the key and where
+  CHECK_THROWS_WITH(parse_filter(R"({"metadata": {"user_id": "u"}})"), Catch::Contains("/metadata/user_id"));
+  CHECK_THROWS_WITH(parse_filter(R"({"metadata": {"OR": [{"a": 1}]}})"), Catch::Contains("not a metadata key"));
+}

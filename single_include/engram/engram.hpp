@@ -3374,6 +3374,8 @@ inline bool filter_names_scope(const filter_expr& f) {
 ///             | field: "*"            present and not null
 ///             | field: {op: v, ...}   op in eq ne gt gte lt lte in nin contains icontains, bare or `$`-prefixed;
 ///                                     several ops are ANDed
+///             | "metadata": {key: value-or-ops, ...}   the Platform's form: each entry a condition on that
+///                                     metadata key (an object of operators only is a key named "metadata")
 ///   field    := a metadata key, a dotted path ("address.city"), or user_id agent_id run_id actor_id role
 ///               created_at updated_at
 /// Errors name the operator or key and its JSON pointer (`/AND/1/priority/gte`).
@@ -3447,6 +3449,8 @@ class filter_parser {
         } else {
           parts.push_back(make_filter_not(parse_list(it.value(), key, here, depth)));
         }
+      } else if (key == "metadata" && is_metadata_form(it.value())) {
+        parse_metadata_form(it.value(), here, depth + 1, parts);
       } else if (!key.empty() && key.front() == '$') {
         fail("unknown operator '" + key + "' (expected $and, $or, $not or a field name)", here);
       } else if (key.empty()) {
@@ -3456,6 +3460,31 @@ class filter_parser {
       }
     }
     return parts.size() == 1 ? std::move(parts.front()) : make_filter_and(std::move(parts));
+  }
+
+  /// True for the Platform's `{"metadata": {"k": v, ...}}`: an object with a key that is not an operator (an
+  /// object of operators only is a condition on a metadata key named "metadata").
+  static bool is_metadata_form(const nlohmann::json& v) {
+    if (!v.is_object() || v.empty()) return false;
+    for (auto it = v.begin(); it != v.end(); ++it)
+      if (!parse_filter_op(it.key())) return true;
+    return false;
+  }
+
+  /// `{"metadata": {"k": v, ...}}`: each entry a condition on metadata key k (any form parse_field takes).
+  void parse_metadata_form(const nlohmann::json& v, const std::string& here, std::size_t depth,
+                           std::vector<filter_expr>& parts) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string& key = it.key();
+      const std::string where = here + "/" + json_pointer_token(key);
+      if (key.empty()) fail("empty field name", where);
+      if (classify_filter_field(key) != filter_field::metadata || is_logical(key, "AND", "$and") ||
+          is_logical(key, "OR", "$or") || is_logical(key, "NOT", "$not") || key.front() == '$')
+        fail("'" + key + "' is not a metadata key: inside 'metadata' name metadata keys only (put record fields and "
+             "AND/OR/NOT beside 'metadata')",
+             where);
+      parse_field(key, it.value(), where, depth + 1, parts);
+    }
   }
 
   std::vector<filter_expr> parse_list(const nlohmann::json& v, const std::string& key, const std::string& here,
