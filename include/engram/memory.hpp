@@ -473,7 +473,7 @@ class basic_memory {
   add_result add_messages(std::span<const message> messages, const scope& s, const add_options& options,
                           std::span<const std::string> dequeue) {
     rules_.add(messages, s, options, "add");
-    const extraction_context ctx{s, options.metadata, options.timestamp};
+    const extraction_context ctx{s, options.metadata, options.timestamp, options.extraction};
     const verbatim_extractor verbatim;
     std::vector<fact> facts = options.infer ? std::vector<fact>(extractor_.extract(messages, ctx))
                                             : verbatim.extract(messages, ctx);

@@ -481,12 +481,54 @@ struct search_hit {
 namespace engram::inline v0 {
 
 /// What an extractor is told about the add it serves.
+/// A category an extractor may file facts under (llm_extractor writes the chosen ones into metadata["categories"]).
+struct memory_category {
+  std::string name;
+  std::string description{};  ///< shown to the model to tell categories apart
+};
+
+/// What one add asks of extraction beyond the extractor's own settings (Mem0's per-request `includes`,
+/// `excludes`, `custom_categories`, `custom_instructions`, `prompt`), for that call only. An extractor that takes
+/// no instructions (verbatim_extractor) ignores it; llm_extractor appends the lists and instructions to its
+/// configured ones, and `prompt` replaces its extraction prompt.
+struct extraction_request {
+  std::string custom_instructions{};
+  std::vector<std::string> includes{};
+  std::vector<std::string> excludes{};
+  std::vector<memory_category> categories{};
+  std::string prompt{};
+
+  [[nodiscard]] bool empty() const noexcept {
+    return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() && prompt.empty();
+  }
+  friend bool operator==(const extraction_request&, const extraction_request&) = default;
+};
+
+/// JSON of an extraction_request (kept with an add_async entry); absent members are empty.
+inline void to_json(nlohmann::json& j, const memory_category& c) { j = {{"name", c.name}, {"description", c.description}}; }
+inline void from_json(const nlohmann::json& j, memory_category& c) {
+  c.name = j.value("name", std::string());
+  c.description = j.value("description", std::string());
+}
+inline void to_json(nlohmann::json& j, const extraction_request& r) {
+  j = {{"custom_instructions", r.custom_instructions}, {"includes", r.includes}, {"excludes", r.excludes},
+       {"categories", r.categories}, {"prompt", r.prompt}};
+}
+inline void from_json(const nlohmann::json& j, extraction_request& r) {
+  r.custom_instructions = j.value("custom_instructions", std::string());
+  r.includes = j.value("includes", std::vector<std::string>{});
+  r.excludes = j.value("excludes", std::vector<std::string>{});
+  r.categories = j.value("categories", std::vector<memory_category>{});
+  r.prompt = j.value("prompt", std::string());
+}
+
 struct extraction_context {
   engram::scope scope;                                  ///< the scope of the add
   nlohmann::json metadata = nlohmann::json::object();  ///< the caller's metadata for the add
   /// When the conversation happened, when the caller says (add_options::timestamp): relative times resolve
   /// against it. Unset: now.
   std::optional<timestamp> when{};
+  extraction_request request{};  ///< this add's own extraction instructions
 };
 
 /// One self-contained statement worth remembering.
@@ -8017,6 +8059,9 @@ struct add_options {
   /// When the conversation happened (Mem0's `timestamp`): the created_at of the memories this add creates, and
   /// the date the extractor resolves relative times against ("last month"). Default: now.
   std::optional<engram::timestamp> timestamp{};
+  /// This add's own extraction instructions (Mem0's includes, excludes, custom_categories, custom_instructions,
+  /// prompt), merged with the extractor's settings for this call (infer = true only).
+  extraction_request extraction{};
 };
 
 /// Options of search().
@@ -8213,6 +8258,7 @@ class async_adds {
     nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
     if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
     if (o.timestamp) j["timestamp"] = format_iso8601(*o.timestamp);
+    if (!o.extraction.empty()) j["extraction"] = o.extraction;
     return j;
   }
 
@@ -8226,6 +8272,7 @@ class async_adds {
       o.expiration_date = it->template get<std::string>();
     if (auto it = j.find("timestamp"); it != j.end() && it->is_string())
       o.timestamp = try_parse_iso8601(it->template get<std::string>());
+    if (auto it = j.find("extraction"); it != j.end() && it->is_object()) o.extraction = it->template get<extraction_request>();
     return o;
   }
 
@@ -10283,7 +10330,7 @@ class basic_memory {
   add_result add_messages(std::span<const message> messages, const scope& s, const add_options& options,
                           std::span<const std::string> dequeue) {
     rules_.add(messages, s, options, "add");
-    const extraction_context ctx{s, options.metadata, options.timestamp};
+    const extraction_context ctx{s, options.metadata, options.timestamp, options.extraction};
     const verbatim_extractor verbatim;
     std::vector<fact> facts = options.infer ? std::vector<fact>(extractor_.extract(messages, ctx))
                                             : verbatim.extract(messages, ctx);

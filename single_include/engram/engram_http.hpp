@@ -645,17 +645,13 @@ class openai_embedder : public detail::remote_embedder<detail::openai_embedding_
 /// @file extract/llm_prompts.hpp
 /// The built-in instructions llm_extractor gives a chat model, and how options extend them.
 
+// #include <engram/extract/actions.hpp>: inlined above
+
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace engram::inline v0 {
-
-/// A category the model may file a memory under; written into the memory's metadata as "categories".
-struct memory_category {
-  std::string name;
-  std::string description{};  ///< shown to the model to tell categories apart
-};
 
 /// What the extraction prompt is told beyond its base text.
 struct fact_prompt_parts {
@@ -1000,15 +996,25 @@ class llm_extractor {
     }
     if (!any) return {};
 
+    const auto& req = ctx.request;
+    auto joined = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+      a.insert(a.end(), b.begin(), b.end());
+      return a;
+    };
+    auto categories = opts_.categories;
+    categories.insert(categories.end(), req.categories.begin(), req.categories.end());
+    std::string instructions = opts_.custom_instructions;
+    if (!req.custom_instructions.empty())
+      instructions += (instructions.empty() ? "" : "\n") + req.custom_instructions;
     fact_prompt_parts parts{agent_memory,
                             opts_.mode == extraction_mode::additive,
-                            opts_.custom_instructions,
-                            opts_.includes,
-                            opts_.excludes,
-                            opts_.categories,
+                            std::move(instructions),
+                            joined(opts_.includes, req.includes),
+                            joined(opts_.excludes, req.excludes),
+                            categories,
                             format_iso8601(ctx.when.value_or(utc_now())).substr(0, 10)};
-    const std::string system =
-        compose_fact_prompt(opts_.fact_prompt.empty() ? default_fact_prompt(agent_memory) : opts_.fact_prompt, parts);
+    const std::string& base = !req.prompt.empty() ? req.prompt : opts_.fact_prompt;
+    const std::string system = compose_fact_prompt(base.empty() ? default_fact_prompt(agent_memory) : base, parts);
     const auto reply = chat(system, "Conversation:\n" + conversation);
     if (!reply || !reply->contains("facts") || !(*reply)["facts"].is_array()) {
       note_unparseable("facts");
@@ -1028,7 +1034,7 @@ class llm_extractor {
             text = detail::trimmed(item[key].get<std::string>());
             break;
           }
-        if (auto cats = chosen_categories(item); !cats.empty()) metadata["categories"] = std::move(cats);
+        if (auto cats = chosen_categories(item, categories); !cats.empty()) metadata["categories"] = std::move(cats);
       }
       if (text.empty()) continue;
       out.push_back(fact{std::move(text), source_role, one_actor ? actor : std::string(), std::move(metadata)});
@@ -1150,15 +1156,16 @@ class llm_extractor {
                            std::string(expected) + "' array");
   }
 
-  /// The configured categories `item` names (case-insensitive), spelled as configured.
-  [[nodiscard]] std::vector<std::string> chosen_categories(const nlohmann::json& item) const {
+  /// The offered `categories` `item` names (case-insensitive), spelled as offered.
+  [[nodiscard]] static std::vector<std::string> chosen_categories(const nlohmann::json& item,
+                                                                  const std::vector<memory_category>& categories) {
     std::vector<std::string> out;
-    if (opts_.categories.empty() || !item.contains("categories")) return out;
+    if (categories.empty() || !item.contains("categories")) return out;
     const auto& c = item["categories"];
     auto consider = [&](const nlohmann::json& x) {
       if (!x.is_string()) return;
       const auto want = detail::fold_words(x.get<std::string>());
-      for (const auto& cat : opts_.categories)
+      for (const auto& cat : categories)
         if (detail::fold_words(cat.name) == want && std::find(out.begin(), out.end(), cat.name) == out.end())
           out.push_back(cat.name);
     };

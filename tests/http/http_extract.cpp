@@ -427,3 +427,33 @@ TEST_CASE("http_extract: an agent's memory comes from the assistant's turns", "[
     CHECK(server.count("/v1/chat/completions") == 0);
   }
 }
+
+TEST_CASE("http_extract: an add's own extraction request joins the configured one for that call", "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server, {.includes = {"food preferences"}, .categories = {{"food", ""}}});
+  server.push_chat(R"({"facts": [{"text": "Plays chess on Sundays", "categories": ["hobbies"]}]})");
+  const engram::extraction_request req{.custom_instructions = "Keep hobbies only.",
+                                       .includes = {"hobbies"},
+                                       .excludes = {"health"},
+                                       .categories = {{"hobbies", "what they do for fun"}}};
+  (void)mem.add("I play chess on Sundays and my knee hurts", alice,
+                {.timestamp = engram::parse_iso8601("2023-05-02T09:00:00Z"), .extraction = req});
+  const auto sys = system_prompt(server.requests("/v1/chat/completions").at(0));
+  CHECK(sys.find("food preferences, hobbies") != std::string::npos);
+  CHECK(sys.find("Never remember information of these kinds: health") != std::string::npos);
+  CHECK(sys.find("- hobbies: what they do for fun") != std::string::npos);
+  CHECK(sys.find("Keep hobbies only.") != std::string::npos);
+  CHECK(sys.find("Today is 2023-05-02") != std::string::npos);  // the conversation's date
+  const auto all = mem.get_all(alice);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].metadata["categories"] == json::array({"hobbies"}));  // a category offered by this call only
+
+  // the next add without a request is back to the configured settings, and a request prompt replaces the base
+  server.push_chat(R"({"facts": []})");
+  (void)mem.add("hello", alice);
+  const auto plain = system_prompt(server.requests("/v1/chat/completions").back());
+  CHECK(plain.find("hobbies") == std::string::npos);
+  server.push_chat(R"({"facts": []})");
+  (void)mem.add("hello again", alice, {.extraction = {.prompt = "CALL PROMPT: facts as JSON"}});
+  CHECK(system_prompt(server.requests("/v1/chat/completions").back()).rfind("CALL PROMPT", 0) == 0);
+}

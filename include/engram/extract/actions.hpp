@@ -16,12 +16,54 @@
 namespace engram::inline v0 {
 
 /// What an extractor is told about the add it serves.
+/// A category an extractor may file facts under (llm_extractor writes the chosen ones into metadata["categories"]).
+struct memory_category {
+  std::string name;
+  std::string description{};  ///< shown to the model to tell categories apart
+};
+
+/// What one add asks of extraction beyond the extractor's own settings (Mem0's per-request `includes`,
+/// `excludes`, `custom_categories`, `custom_instructions`, `prompt`), for that call only. An extractor that takes
+/// no instructions (verbatim_extractor) ignores it; llm_extractor appends the lists and instructions to its
+/// configured ones, and `prompt` replaces its extraction prompt.
+struct extraction_request {
+  std::string custom_instructions{};
+  std::vector<std::string> includes{};
+  std::vector<std::string> excludes{};
+  std::vector<memory_category> categories{};
+  std::string prompt{};
+
+  [[nodiscard]] bool empty() const noexcept {
+    return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() && prompt.empty();
+  }
+  friend bool operator==(const extraction_request&, const extraction_request&) = default;
+};
+
+/// JSON of an extraction_request (kept with an add_async entry); absent members are empty.
+inline void to_json(nlohmann::json& j, const memory_category& c) { j = {{"name", c.name}, {"description", c.description}}; }
+inline void from_json(const nlohmann::json& j, memory_category& c) {
+  c.name = j.value("name", std::string());
+  c.description = j.value("description", std::string());
+}
+inline void to_json(nlohmann::json& j, const extraction_request& r) {
+  j = {{"custom_instructions", r.custom_instructions}, {"includes", r.includes}, {"excludes", r.excludes},
+       {"categories", r.categories}, {"prompt", r.prompt}};
+}
+inline void from_json(const nlohmann::json& j, extraction_request& r) {
+  r.custom_instructions = j.value("custom_instructions", std::string());
+  r.includes = j.value("includes", std::vector<std::string>{});
+  r.excludes = j.value("excludes", std::vector<std::string>{});
+  r.categories = j.value("categories", std::vector<memory_category>{});
+  r.prompt = j.value("prompt", std::string());
+}
+
 struct extraction_context {
   engram::scope scope;                                  ///< the scope of the add
   nlohmann::json metadata = nlohmann::json::object();  ///< the caller's metadata for the add
   /// When the conversation happened, when the caller says (add_options::timestamp): relative times resolve
   /// against it. Unset: now.
   std::optional<timestamp> when{};
+  extraction_request request{};  ///< this add's own extraction instructions
 };
 
 /// One self-contained statement worth remembering.

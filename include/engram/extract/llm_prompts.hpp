@@ -2,17 +2,13 @@
 /// @file extract/llm_prompts.hpp
 /// The built-in instructions llm_extractor gives a chat model, and how options extend them.
 
+#include <engram/extract/actions.hpp>  // memory_category
+
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace engram::inline v0 {
-
-/// A category the model may file a memory under; written into the memory's metadata as "categories".
-struct memory_category {
-  std::string name;
-  std::string description{};  ///< shown to the model to tell categories apart
-};
 
 /// What the extraction prompt is told beyond its base text.
 struct fact_prompt_parts {

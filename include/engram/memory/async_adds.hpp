@@ -136,6 +136,7 @@ class async_adds {
     nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
     if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
     if (o.timestamp) j["timestamp"] = format_iso8601(*o.timestamp);
+    if (!o.extraction.empty()) j["extraction"] = o.extraction;
     return j;
   }
 
@@ -149,6 +150,7 @@ class async_adds {
       o.expiration_date = it->template get<std::string>();
     if (auto it = j.find("timestamp"); it != j.end() && it->is_string())
       o.timestamp = try_parse_iso8601(it->template get<std::string>());
+    if (auto it = j.find("extraction"); it != j.end() && it->is_object()) o.extraction = it->template get<extraction_request>();
     return o;
   }
 
