@@ -155,9 +155,6 @@ class pg_pool {
     return std::max(now, pg_clock::time_point(pg_clock::duration(since)) + window);
   }
 
-  /// Whether an outage is under way: the last operation to finish failed on a transient error.
-  [[nodiscard]] bool down() const noexcept { return down_since_.load(std::memory_order_acquire) != 0; }
-
   /// Runs f(), retrying transient failures (a dropped connection, a restart) with a growing pause until the
   /// operation's deadline.
   template <class F>
