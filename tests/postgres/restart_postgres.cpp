@@ -5,11 +5,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "cluster_control.hpp"
 #include "support/pg_test_support.hpp"
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <set>
 #include <string>
 #include <thread>
@@ -31,18 +31,7 @@ record make_record(int i) {
   return r;
 }
 
-/// pg_ctl restart of the fixture's cluster (its socket directory is the conninfo's host).
-int restart_cluster() {
-  const auto ci = pg_test::conninfo();
-  const auto dir = ci.substr(5, ci.find(' ') - 5);
-  const char* bindir = std::getenv("ENGRAM_PG_BINDIR");
-  if (!bindir) return -1;
-  std::string as = ::getuid() == 0 ? "runuser -u $(stat -c %U " + dir + "/data) -- " : "";
-  const std::string cmd = as + bindir + "/pg_ctl -D " + dir + "/data -m fast -w -t 30 restart -o \"-k " + dir +
-                          " -c listen_addresses='' -c max_connections=200 -c fsync=off\" -l " + dir +
-                          "/server.log >/dev/null 2>&1";
-  return std::system(cmd.c_str());
-}
+int restart_cluster() { return pg_test::pg_ctl("restart"); }
 }  // namespace
 
 TEST_CASE("restart_postgres: a server restart under load loses no acknowledged write", "[postgres][restart]") {

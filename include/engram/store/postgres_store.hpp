@@ -18,7 +18,12 @@
 /// Failures: every error is a postgres_error (a storage_error) carrying the SQLSTATE. A dropped connection is
 /// replaced; reads are retried, and an apply is retried only when it cannot have committed: each batch
 /// carries a unique token inserted in its transaction, so a retry after an unknown COMMIT outcome finds the
-/// token and stops. Retries end after `reconnect_timeout_ms`.
+/// token and stops. Retries end after `reconnect_timeout_ms`: every operation has that deadline, and its waits
+/// (a free pooled connection, connecting, the pauses between retries) end there. An outage is shared by the
+/// store's operations: once one has failed on it, the others' deadlines count from its start (past it: one
+/// attempt), so callers queued behind each other (basic_memory's write lock) answer within the timeout plus
+/// one attempt, not one timeout each. Pooled connections that died while idle are dropped together and
+/// retried at once, so the first operation after the database is back succeeds (store/postgres/pool.hpp).
 ///
 /// Parts (store/postgres/): url (parse_postgres_url), pool (connections, retries), schema (tables, migration),
 /// statements (SQL), rows (records <-> rows), apply (one batch's writes), listen (the change feed's reading).

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include <bit>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <poll.h>  // waits for a connection being made
 
 namespace engram::inline v0 {
 
@@ -119,16 +122,41 @@ class pq_conn {
  public:
   pq_conn() = default;
 
-  /// Connects; @throws postgres_error (08006 with libpq's message) when the server cannot be reached.
-  void connect(const std::string& conninfo, const std::string& where) {
-    c_.reset(PQconnectdb(conninfo.c_str()));
-    if (!c_ || PQstatus(c_.get()) != CONNECTION_OK) {
-      std::string msg = c_ ? PQerrorMessage(c_.get()) : "out of memory";
+  /// Connects, giving up at `deadline` (also while the server's host does not answer at all).
+  /// @throws postgres_error (08006 with libpq's message, or naming the time waited) when the server cannot be
+  ///         reached in time.
+  void connect(const std::string& conninfo, const std::string& where, std::chrono::steady_clock::time_point deadline) {
+    const auto started = std::chrono::steady_clock::now();
+    c_.reset(PQconnectStart(conninfo.c_str()));
+    auto fail = [&](std::string msg) {
       c_.reset();
       trim(msg);
       throw postgres_error(where + ": cannot connect: SQLSTATE " + pq_connection_failure + ": " + msg,
                            pq_connection_failure);
+    };
+    if (!c_) fail("out of memory");
+    // libpq's asynchronous connection: wait for the socket as PQconnectPoll asks, never past the deadline
+    auto st = PQstatus(c_.get()) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+      if (st == PGRES_POLLING_FAILED) fail(PQerrorMessage(c_.get()));
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd pfd{PQsocket(c_.get()), static_cast<short>(st == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+      const int n = left.count() > 0 ? ::poll(&pfd, 1, static_cast<int>(left.count())) : 0;
+      if (n == 0)
+        fail("no answer within " +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                  started).count()) + " ms");
+      if (n < 0 && errno != EINTR) fail(std::string("poll: ") + std::strerror(errno));
+      if (n > 0) st = PQconnectPoll(c_.get());
     }
+  }
+  /// False when an idle connection is known to be dead: the server closed it (a restart or shutdown
+  /// terminates its sessions) or sent something while it was idle. Never blocks.
+  [[nodiscard]] bool idle_alive() noexcept {
+    if (!connected()) return false;
+    pollfd pfd{PQsocket(c_.get()), POLLIN, 0};
+    const int n = ::poll(&pfd, 1, 0);
+    return n == 0;  // a pooled connection listens to nothing: what arrives is the server's goodbye (or EOF)
   }
   [[nodiscard]] bool connected() const noexcept { return c_ && PQstatus(c_.get()) == CONNECTION_OK; }
   void close() noexcept { c_.reset(); }
