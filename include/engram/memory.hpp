@@ -216,7 +216,7 @@ class basic_memory {
                             : std::vector<std::vector<float>>(1);
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_update(existing(id, "update"), std::move(vec.front()), options, rules_, utc_now());
+    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
     const record& r = plan.changed.front().first;
     if (cache_.enabled())
@@ -231,7 +231,7 @@ class basic_memory {
   void delete_memory(std::string_view id) {
     catch_up();
     std::unique_lock lock(mtx_);
-    const auto current = existing(id, "delete");
+    const auto current = stored_or_throw(id, "delete");
     write_batch batch;
     batch.erases.push_back(current.id);
     batch.events.push_back(detail::deletion_event(current));
@@ -451,19 +451,19 @@ class basic_memory {
   void index_one(const record& r, Keywords& keywords, std::span<const float> vector) const {
     const auto slot = derived_.add(r, keywords, vector);
     access_.set(slot, 0);
-    if (cache_.enabled()) cache_.account(slot, &r);
+    if (cache_.enabled()) cache_.track_bytes(slot, &r);
   }
   void index_one(const record& r) const { index_one(r, derived_.keywords(), r.embedding); }
   void reindex_one(const record& r) const {
     const auto slot = derived_.update(r);
-    if (cache_.enabled()) cache_.account(slot, &r);
+    if (cache_.enabled()) cache_.track_bytes(slot, &r);
   }
   void unindex_one(const std::string& id) const {
     if (auto slot = derived_.slot_of(id)) unindex_slot(*slot);
   }
   void unindex_slot(slot_id slot) const {
     derived_.remove_slot(slot);
-    if (cache_.enabled()) cache_.account(slot, nullptr);
+    if (cache_.enabled()) cache_.track_bytes(slot, nullptr);
   }
 
   // ---- the write path ---------------------------------------------------------------------------------
@@ -545,7 +545,7 @@ class basic_memory {
   }
 
   /// The memory `id` for update and delete. @throws not_found.
-  record existing(std::string_view id, std::string_view op) const {
+  record stored_or_throw(std::string_view id, std::string_view op) const {
     if (cache_.enabled() || derived_.slot_of(id))  // partition cache: the memory's scope may not be loaded
       if (auto r = store_.get(id)) return std::move(*r);
     throw not_found(std::string(op) + ": no memory with id '" + std::string(id) + "'");
@@ -627,7 +627,7 @@ class basic_memory {
         continue;  // not indexable here (imported without a vector): left to the node that embeds it
       else if (derived_.slot_of(id))
         reindex_one(*r);
-      else if (!cache_.enabled() || cache_.covered(r->scope()))  // partition cache: others load on first use
+      else if (!cache_.enabled() || cache_.is_loaded(r->scope()))  // partition cache: others load on first use
         index_one(*r);
     }
   }
@@ -645,8 +645,8 @@ class basic_memory {
       m.embed_missing(missing, writable);
       m.load_access_counts(q);
     }
-    void drop(const scope& q, bool keep_covered) const {
-      for (const auto s : m.derived_.slots_in(q, [&](const scope& e) { return keep_covered && m.cache_.covered(e); }))
+    void drop(const scope& q, bool keep_loaded) const {
+      for (const auto s : m.derived_.slots_in(q, [&](const scope& e) { return keep_loaded && m.cache_.is_loaded(e); }))
         m.unindex_slot(s);
     }
   };
@@ -672,7 +672,7 @@ class basic_memory {
   void refresh_cached(const record& r) const {
     if (derived_.slot_of(r.id))
       reindex_one(r);
-    else if (cache_.covered(r.scope()))
+    else if (cache_.is_loaded(r.scope()))
       index_one(r);
   }
 

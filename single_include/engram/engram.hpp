@@ -8641,7 +8641,7 @@ class derived_state {
   }
 
   /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
-  [[nodiscard]] bool admits(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
+  [[nodiscard]] bool matches_visible(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
     if (hide_expired && is_expired(expiry_[slot], today)) return false;
     return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
   }
@@ -8690,7 +8690,7 @@ class derived_state {
       for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
       std::sort(slots.begin(), slots.end());
     }
-    auto admitted = [&](slot_id slot) { return admits(filter, hide_expired, today, slot); };
+    auto admitted = [&](slot_id slot) { return matches_visible(filter, hide_expired, today, slot); };
     const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
     const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
       const auto at = i * range / filter_plan_samples;
@@ -9044,7 +9044,7 @@ namespace detail {
 /// The loaded scopes and their byte estimate. The loading itself is the owner's, through `Ops`:
 ///   std::uint64_t version(const scope& q)    the store's scope_selection_version(q)
 ///   void load(const scope& q)                indexes the records q selects that are not indexed yet
-///   void drop(const scope& q, bool keep_covered)  unindexes the partitions q selects (with keep_covered,
+///   void drop(const scope& q, bool keep_loaded)  unindexes the partitions q selects (with keep_loaded,
 ///                                            those no loaded scope selects any more)
 class partition_cache {
   struct region {
@@ -9132,7 +9132,7 @@ class partition_cache {
   }
 
   /// True when a loaded scope selects records of exact scope `e` (they are indexed). Under the owner's lock.
-  [[nodiscard]] bool covered(const scope& e) const {
+  [[nodiscard]] bool is_loaded(const scope& e) const {
     if (regions_.empty()) return false;
     return for_each_wider(e, [&](const scope& w) { return regions_.count(w) != 0; });
   }
@@ -9176,7 +9176,7 @@ class partition_cache {
   }
 
   /// Keeps the byte estimate: `r` now in `slot`, or nothing (null). Under the write lock.
-  void account(slot_id slot, const record* r) {
+  void track_bytes(slot_id slot, const record* r) {
     if (slot_bytes_.size() <= slot) slot_bytes_.resize(std::size_t{slot} + 1, 0);
     const std::size_t now = r ? record_bytes(*r) : 0;
     bytes_.fetch_add(now, std::memory_order_relaxed);
@@ -9355,7 +9355,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   float max_bm25 = 0.0f;
   if (use_keywords) {
     auto matches = d.keywords().score_all(req.query, partitions, [&](slot_id slot) {
-      return d.admits(options.filter, req.hide_expired, today, slot);
+      return d.matches_visible(options.filter, req.hide_expired, today, slot);
     });
     std::sort(matches.begin(), matches.end(), better_hit);
     if (!matches.empty()) max_bm25 = matches.front().score;
@@ -10073,7 +10073,7 @@ class basic_memory {
                             : std::vector<std::vector<float>>(1);
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_update(existing(id, "update"), std::move(vec.front()), options, rules_, utc_now());
+    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
     const record& r = plan.changed.front().first;
     if (cache_.enabled())
@@ -10088,7 +10088,7 @@ class basic_memory {
   void delete_memory(std::string_view id) {
     catch_up();
     std::unique_lock lock(mtx_);
-    const auto current = existing(id, "delete");
+    const auto current = stored_or_throw(id, "delete");
     write_batch batch;
     batch.erases.push_back(current.id);
     batch.events.push_back(detail::deletion_event(current));
@@ -10308,19 +10308,19 @@ class basic_memory {
   void index_one(const record& r, Keywords& keywords, std::span<const float> vector) const {
     const auto slot = derived_.add(r, keywords, vector);
     access_.set(slot, 0);
-    if (cache_.enabled()) cache_.account(slot, &r);
+    if (cache_.enabled()) cache_.track_bytes(slot, &r);
   }
   void index_one(const record& r) const { index_one(r, derived_.keywords(), r.embedding); }
   void reindex_one(const record& r) const {
     const auto slot = derived_.update(r);
-    if (cache_.enabled()) cache_.account(slot, &r);
+    if (cache_.enabled()) cache_.track_bytes(slot, &r);
   }
   void unindex_one(const std::string& id) const {
     if (auto slot = derived_.slot_of(id)) unindex_slot(*slot);
   }
   void unindex_slot(slot_id slot) const {
     derived_.remove_slot(slot);
-    if (cache_.enabled()) cache_.account(slot, nullptr);
+    if (cache_.enabled()) cache_.track_bytes(slot, nullptr);
   }
 
   // ---- the write path ---------------------------------------------------------------------------------
@@ -10402,7 +10402,7 @@ class basic_memory {
   }
 
   /// The memory `id` for update and delete. @throws not_found.
-  record existing(std::string_view id, std::string_view op) const {
+  record stored_or_throw(std::string_view id, std::string_view op) const {
     if (cache_.enabled() || derived_.slot_of(id))  // partition cache: the memory's scope may not be loaded
       if (auto r = store_.get(id)) return std::move(*r);
     throw not_found(std::string(op) + ": no memory with id '" + std::string(id) + "'");
@@ -10484,7 +10484,7 @@ class basic_memory {
         continue;  // not indexable here (imported without a vector): left to the node that embeds it
       else if (derived_.slot_of(id))
         reindex_one(*r);
-      else if (!cache_.enabled() || cache_.covered(r->scope()))  // partition cache: others load on first use
+      else if (!cache_.enabled() || cache_.is_loaded(r->scope()))  // partition cache: others load on first use
         index_one(*r);
     }
   }
@@ -10502,8 +10502,8 @@ class basic_memory {
       m.embed_missing(missing, writable);
       m.load_access_counts(q);
     }
-    void drop(const scope& q, bool keep_covered) const {
-      for (const auto s : m.derived_.slots_in(q, [&](const scope& e) { return keep_covered && m.cache_.covered(e); }))
+    void drop(const scope& q, bool keep_loaded) const {
+      for (const auto s : m.derived_.slots_in(q, [&](const scope& e) { return keep_loaded && m.cache_.is_loaded(e); }))
         m.unindex_slot(s);
     }
   };
@@ -10529,7 +10529,7 @@ class basic_memory {
   void refresh_cached(const record& r) const {
     if (derived_.slot_of(r.id))
       reindex_one(r);
-    else if (cache_.covered(r.scope()))
+    else if (cache_.is_loaded(r.scope()))
       index_one(r);
   }
 

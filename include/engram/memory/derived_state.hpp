@@ -142,7 +142,7 @@ class derived_state {
   }
 
   /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
-  [[nodiscard]] bool admits(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
+  [[nodiscard]] bool matches_visible(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
     if (hide_expired && is_expired(expiry_[slot], today)) return false;
     return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
   }
@@ -191,7 +191,7 @@ class derived_state {
       for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
       std::sort(slots.begin(), slots.end());
     }
-    auto admitted = [&](slot_id slot) { return admits(filter, hide_expired, today, slot); };
+    auto admitted = [&](slot_id slot) { return matches_visible(filter, hide_expired, today, slot); };
     const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
     const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
       const auto at = i * range / filter_plan_samples;

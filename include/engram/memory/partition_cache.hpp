@@ -50,7 +50,7 @@ namespace detail {
 /// The loaded scopes and their byte estimate. The loading itself is the owner's, through `Ops`:
 ///   std::uint64_t version(const scope& q)    the store's scope_selection_version(q)
 ///   void load(const scope& q)                indexes the records q selects that are not indexed yet
-///   void drop(const scope& q, bool keep_covered)  unindexes the partitions q selects (with keep_covered,
+///   void drop(const scope& q, bool keep_loaded)  unindexes the partitions q selects (with keep_loaded,
 ///                                            those no loaded scope selects any more)
 class partition_cache {
   struct region {
@@ -138,7 +138,7 @@ class partition_cache {
   }
 
   /// True when a loaded scope selects records of exact scope `e` (they are indexed). Under the owner's lock.
-  [[nodiscard]] bool covered(const scope& e) const {
+  [[nodiscard]] bool is_loaded(const scope& e) const {
     if (regions_.empty()) return false;
     return for_each_wider(e, [&](const scope& w) { return regions_.count(w) != 0; });
   }
@@ -182,7 +182,7 @@ class partition_cache {
   }
 
   /// Keeps the byte estimate: `r` now in `slot`, or nothing (null). Under the write lock.
-  void account(slot_id slot, const record* r) {
+  void track_bytes(slot_id slot, const record* r) {
     if (slot_bytes_.size() <= slot) slot_bytes_.resize(std::size_t{slot} + 1, 0);
     const std::size_t now = r ? record_bytes(*r) : 0;
     bytes_.fetch_add(now, std::memory_order_relaxed);

@@ -77,7 +77,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   float max_bm25 = 0.0f;
   if (use_keywords) {
     auto matches = d.keywords().score_all(req.query, partitions, [&](slot_id slot) {
-      return d.admits(options.filter, req.hide_expired, today, slot);
+      return d.matches_visible(options.filter, req.hide_expired, today, slot);
     });
     std::sort(matches.begin(), matches.end(), better_hit);
     if (!matches.empty()) max_bm25 = matches.front().score;
