@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Fuzzes the filter JSON parser with libFuzzer for a fixed time, starting from tests/fuzz/corpus.
+# Fuzzes with libFuzzer for a fixed time per target, each from its checked-in seeds:
+#   filter_parse_fuzz   the filter JSON parser (seeds tests/fuzz/corpus, dictionary filter.dict)
+#   request_parse_fuzz  the apps' request layer and service: bodies, query strings, path ids, /mcp messages
+#                       (seeds tests/fuzz/request_corpus, dictionary request.dict)
 # Needs clang (libFuzzer); without it, prints "skipped" and exits 0.
 #
-#   scripts/fuzz.sh [seconds]     default 20 seconds
+#   scripts/fuzz.sh [seconds]     seconds per target, default 20
 #   FUZZ_CXX=clang++-15 ...       choose the compiler
-# New inputs found go to build/fuzz/corpus (the checked-in seeds are only read). A crash exits non-zero and
-# leaves the input in build/fuzz/ (crash-*), to be added to tests/fuzz/corpus once fixed.
+# New inputs found go to build/fuzz/<target>.corpus (the checked-in seeds are only read). A crash exits non-zero
+# and leaves the input in build/fuzz/ (crash-*), to be added to the target's seeds once fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -22,29 +25,39 @@ if [ -z "$cxx" ]; then
 fi
 
 out=build/fuzz
-mkdir -p "$out/corpus"
+mkdir -p "$out"
 includes=(-I include)
 for d in /usr/include/eigen3 /usr/local/include/eigen3; do [ -d "$d" ] && includes+=(-isystem "$d"); done
 
-echo "fuzz: building with $cxx"
-if ! "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-     -fno-sanitize-recover=undefined "${includes[@]}" \
-     tests/fuzz/filter_parse_fuzz.cpp -o "$out/filter_parse_fuzz" 2>"$out/build.log"; then
-  if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$out/build.log"; then
-    echo "fuzz: skipped ($cxx cannot link libFuzzer; see $out/build.log)"
-    exit 0
+# fuzz TARGET SEEDS DICT: builds tests/fuzz/TARGET.cpp and runs it for $seconds.
+fuzz() {
+  local target=$1 seeds=$2 dict=$3
+  echo "fuzz: building $target with $cxx"
+  if ! "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+       -fno-sanitize-recover=undefined "${includes[@]}" \
+       "tests/fuzz/$target.cpp" -o "$out/$target" 2>"$out/$target.build.log"; then
+    if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$out/$target.build.log"; then
+      echo "fuzz: skipped ($cxx cannot link libFuzzer; see $out/$target.build.log)"
+      return 0
+    fi
+    cat "$out/$target.build.log" >&2
+    return 1
   fi
-  cat "$out/build.log" >&2
-  exit 1
-fi
+  echo "fuzz: running $target for ${seconds}s"
+  mkdir -p "$out/$target.corpus"
+  local status=0
+  (cd "$out" && "./$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+     -dict="../../tests/fuzz/$dict" -print_final_stats=1 "$target.corpus" "../../$seeds" >"$target.log" 2>&1) ||
+    status=$?
+  if [ "$status" -ne 0 ]; then
+    tail -60 "$out/$target.log" >&2
+    echo "fuzz: $target FAILED (exit $status); crashing input in $out" >&2
+    return "$status"
+  fi
+  # the inputs tried and the coverage reached (edges "cov", features "ft")
+  grep -E "DONE|stat::number_of_executed_units|stat::new_units_added" "$out/$target.log" || true
+  echo "fuzz: $target: no crash in ${seconds}s"
+}
 
-echo "fuzz: running filter_parse_fuzz for ${seconds}s"
-cd "$out"
-./filter_parse_fuzz -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-  -dict=../../tests/fuzz/filter.dict -print_final_stats=1 corpus ../../tests/fuzz/corpus 2>&1 | tail -25
-status=${PIPESTATUS[0]}
-if [ "$status" -ne 0 ]; then
-  echo "fuzz: FAILED (exit $status); crashing input in $out" >&2
-  exit "$status"
-fi
-echo "fuzz: no crash in ${seconds}s"
+fuzz filter_parse_fuzz tests/fuzz/corpus filter.dict
+fuzz request_parse_fuzz tests/fuzz/request_corpus request.dict

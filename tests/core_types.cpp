@@ -57,6 +57,33 @@ TEST_CASE("core: utf-8 validation", "[core]") {
   CHECK_FALSE(detail::is_valid_utf8("\xff"));
 }
 
+TEST_CASE("core: parse_json limits nesting, UTF-8 and numbers, with printable messages", "[core][json]") {
+  const auto nested = [](std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+  CHECK(engram::parse_json(nested(engram::max_json_depth), "x").is_array());
+  CHECK_THROWS_WITH(engram::parse_json(nested(engram::max_json_depth + 1), "x"), Catch::Contains("deeper than 64"));
+  CHECK_THROWS_AS(engram::parse_json(nested(200000), "x"), engram::validation_error);  // no stack to exhaust
+  CHECK_THROWS_AS(engram::parse_json(nested(3), "x", 2), engram::validation_error);
+  for (const std::string bad : {"\"\xff\"", "\"\xc0\xae\"", "{\"a\":\"\xed\xa0\x80\"}"}) {
+    INFO(engram::printable(bad));
+    try {
+      (void)engram::parse_json(bad, "body");
+      FAIL("accepted");
+    } catch (const engram::validation_error& e) {
+      CHECK(engram::detail::is_valid_utf8(e.what()));
+      CHECK(std::string(e.what()).rfind("body: not valid JSON", 0) == 0);
+    }
+  }
+  CHECK_THROWS_WITH(engram::parse_json(R"({"t":1e400})", "body"), Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(engram::parse_json("{", "line 3"), Catch::StartsWith("line 3: not valid JSON"));
+  CHECK(engram::parse_json(R"({"t":"\u001b"})", "x")["t"] == "\x1b");
+
+  CHECK(engram::printable("plain é 日本") == "plain é 日本");
+  CHECK(engram::printable("\x1b]0;t\x07\x1b[2J") == "\\u001b]0;t\\u0007\\u001b[2J");
+  CHECK(engram::printable("a\xc2\x9b" "b\x7f") == "a\\u009bb\\u007f");
+  CHECK(engram::printable("\xff\xc0\xae") == "\\xff\\xc0\\xae");
+  CHECK(engram::printable("\xe6\x97") == "\\xe6\\x97");  // truncated sequence
+}
+
 TEST_CASE("core: scope selection and validation", "[core]") {
   const scope alice_travel{"alice", "travel", ""};
   CHECK(user("alice").selects(alice_travel));

@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage, provider or other failure.
 #include "../common/app_memory.hpp"
 #include "../common/errors.hpp"
+#include "../common/request.hpp"
 #include "../common/service.hpp"
 
 #include <engram/engram.hpp>
@@ -125,19 +126,17 @@ std::size_t number(const args& a, const std::string& f, std::size_t fallback) {
   return n;
 }
 
+// Every JSON argument goes through engram::parse_json: nesting past engram::max_json_depth, invalid UTF-8 or
+// a number out of range is a validation error (exit 2), never a deep recursion.
 engram::filter_expr filters_of(const args& a) {
   const auto f = a.flag("--filters");
-  return f.empty() ? engram::filter_expr{} : engram::parse_filter(f);
+  return f.empty() ? engram::filter_expr{} : engram::parse_filter(engram::parse_json(f, "--filters"));
 }
 
 json metadata_of(const args& a) {
   const auto m = a.flag("--metadata");
   if (m.empty()) return json::object();
-  try {
-    return json::parse(m);
-  } catch (const json::parse_error& e) {
-    throw engram::validation_error(std::string("--metadata is not valid JSON: ") + e.what());
-  }
+  return engram::parse_json(m, "--metadata");
 }
 
 /// --expires YYYY-MM-DD for add (validated by the memory); nullopt when absent.
@@ -149,12 +148,7 @@ std::optional<std::string> expires_of(const args& a) {
 
 /// TEXT as a JSON list of {"role", "content", "name"?} messages (add --messages).
 std::vector<engram::message> messages_of(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw engram::validation_error(std::string("--messages: the input is not valid JSON: ") + e.what());
-  }
+  const json j = engram::parse_json(text, "--messages");
   if (!j.is_array()) throw engram::validation_error("--messages: expected a JSON list of {\"role\", \"content\"} messages");
   std::vector<engram::message> out;
   for (std::size_t i = 0; i < j.size(); ++i) {
@@ -178,7 +172,11 @@ std::string read_all(std::istream& in) {
   return ss.str();
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows) {
+/// Prints rows as aligned columns. Every cell is shown through engram::printable: a memory holding terminal
+/// escape sequences (`\x1b]0;...\x07`, `\x1b[2J`) or bytes that are not UTF-8 is printed escaped, never raw.
+void print_table(std::vector<std::vector<std::string>> rows) {
+  for (auto& r : rows)
+    for (auto& cell : r) cell = engram::printable(cell);
   std::vector<std::size_t> width;
   for (const auto& r : rows)
     for (std::size_t i = 0; i < r.size(); ++i) {
@@ -289,7 +287,10 @@ int run(const args& a) {
   const auto& cmd = a.command;
   if (cmd == "import") return import_file(a);
   if (cmd == "export") return export_file(a);
-  auto mem = engram_app::open_memory(a.data, a.providers);
+  // Commands that only read open the directory read-only: no lock, so they work beside a server or on a
+  // read-only mount.
+  const bool reads_only = cmd == "list" || cmd == "search" || cmd == "stats" || cmd == "get" || cmd == "history";
+  auto mem = engram_app::open_memory(a.data, a.providers, reads_only);
 
   if (cmd == "add") {
     std::string text;
@@ -304,7 +305,9 @@ int run(const args& a) {
     }
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     const engram::add_options o{.metadata = metadata_of(a), .infer = a.has("--infer"), .expiration_date = expires_of(a)};
-    const auto r = a.has("--messages") ? mem->add(messages_of(text), scope_of(a), o) : mem->add(text, scope_of(a), o);
+    const auto messages = a.has("--messages") ? messages_of(text) : std::vector<engram::message>{{"user", text, {}}};
+    engram_app::require_text(messages, a.has("--messages") ? "--messages" : "the text to add");
+    const auto r = mem->add(messages, scope_of(a), o);
     if (a.output == "json") {
       std::cout << json(r).dump(2) << '\n';
     } else {
@@ -328,11 +331,7 @@ int run(const args& a) {
     o.filter = filters_of(a);
     if (a.flags.count("--mode")) o.mode = engram_app::parse_search_mode(a.flag("--mode"), "--mode");
     if (a.flags.count("--weights")) {
-      try {
-        o.weights = engram_app::parse_ranking_weights(json::parse(a.flag("--weights")));
-      } catch (const json::parse_error& e) {
-        throw engram::validation_error(std::string("--weights is not valid JSON: ") + e.what());
-      }
+      o.weights = engram_app::parse_ranking_weights(engram::parse_json(a.flag("--weights"), "--weights"));
     }
     o.explain = a.has("--explain");
     o.show_expired = a.has("--show-expired");

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -116,12 +117,18 @@ inline engram::any_extractor make_extractor(const provider_settings& p) {
 /// @throws settings_error for a misconfiguration; engram::storage_error when another process holds the
 ///         directory; dimension_mismatch / validation_error when the directory holds another embedder's
 ///         vectors; provider_error when a remote embedder must be asked its dimension and does not answer.
-inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, const provider_settings& p = {}) {
+/// With `read_only` an existing directory is opened without its lock and without writing (a read-only
+/// mount, or a directory a running server holds, can be read); a missing one is created as usual.
+inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, const provider_settings& p = {},
+                                               bool read_only = false) {
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
+  std::error_code ec;
+  read_only = read_only && std::filesystem::is_directory(data_dir, ec);
   return std::make_unique<app_memory>(
       std::move(embedder),
-      engram::file_store(data_dir, engram::file_store_options{.mode = engram::durability::group_commit}),
+      engram::file_store(data_dir,
+                         engram::file_store_options{.mode = engram::durability::group_commit, .read_only = read_only}),
       std::move(extractor));
 }
 

@@ -4,6 +4,7 @@
 /// Transport-free: the server maps routes onto these calls, and errors onto HTTP statuses (errors.hpp).
 
 #include "errors.hpp"
+#include "request.hpp"
 
 #include <engram/engram.hpp>
 
@@ -28,43 +29,6 @@ struct principal {
   std::string bound_user_id;  ///< empty: not bound
   bool admin = true;
 };
-
-/// The deepest JSON nesting a request may have (checked before anything else reads it).
-inline constexpr int max_json_depth = 64;
-
-inline int json_depth(const json& j) {
-  int deepest = 0;
-  if (j.is_object() || j.is_array())
-    for (const auto& v : j) deepest = std::max(deepest, json_depth(v));
-  return (j.is_object() || j.is_array()) ? deepest + 1 : 0;
-}
-
-/// Parses a request body: malformed JSON or nesting deeper than max_json_depth is a validation_error.
-inline json parse_body(const std::string& body) {
-  if (body.empty()) return json::object();
-  // Reject depth before building the tree: count brackets outside strings.
-  int depth = 0, worst = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : body) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') worst = std::max(worst, ++depth);
-    else if (c == '}' || c == ']') --depth;
-  }
-  if (worst > max_json_depth)
-    throw engram::validation_error("request body nests " + std::to_string(worst) + " levels deep; at most " +
-                                   std::to_string(max_json_depth) + " are allowed");
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw engram::validation_error(std::string("request body is not valid JSON: ") + e.what());
-  }
-}
 
 namespace detail {
 inline std::string optional_string(const json& obj, const char* key) {
@@ -96,7 +60,8 @@ inline void scope_from_filters(const json& filters, engram::scope& s) {
   auto take = [&](const json& obj) {
     for (const char* key : {"user_id", "agent_id", "run_id"}) {
       auto it = obj.find(key);
-      if (it == obj.end() || !it->is_string()) continue;
+      // "*" means "present" (an exists predicate the filter keeps), not a user called "*".
+      if (it == obj.end() || !it->is_string() || it->get_ref<const std::string&>() == "*") continue;
       std::string& slot = key[0] == 'u' ? s.user_id : key[0] == 'a' ? s.agent_id : s.run_id;
       if (!slot.empty() && slot != it->get<std::string>())
         throw engram::validation_error(std::string("'") + key + "' is given twice with different values");
@@ -192,6 +157,7 @@ class service {
     } else if (it->is_string()) {
       messages.push_back({"user", it->get<std::string>(), {}});
     } else if (it->is_array()) {
+      if (it->empty()) throw engram::validation_error("'messages' is an empty list: nothing to remember");
       for (std::size_t i = 0; i < it->size(); ++i) {
         try {
           messages.push_back((*it)[i].get<engram::message>());
@@ -202,6 +168,7 @@ class service {
     } else {
       throw engram::validation_error(std::string("'messages' must be a list or a string, got ") + it->type_name());
     }
+    require_text(messages, "'messages'");
     engram::add_options options;
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
     if (auto e = detail::optional_string(req, "expiration_date"); !e.empty()) options.expiration_date = e;
@@ -243,7 +210,9 @@ class service {
 
   /// GET /memories: every memory of a scope, or of the scopes the filter names (admins may omit both to list
   /// everything).
-  json list(const json& req, const principal& who) const {
+  /// A scope id "*" means "present", as in a filter: `{"user_id": "*"}` lists the memories that have a user id.
+  json list(const json& request, const principal& who) const {
+    const auto req = wildcards_to_filter(request);
     const auto s = request_scope(req, who);
     engram::get_all_options options;
     options.limit = read_limit(req, options.limit);
@@ -254,6 +223,18 @@ class service {
       return engram::results(mem_.get_all(engram::all_scopes, options));
     }
     return engram::results(mem_.get_all(s, options));
+  }
+
+  /// POST /v2/memories/, /v3/memories/: a listing (as list) paged as the Platform's get_all: `page` (1-based)
+  /// and `page_size` (default 100), whole numbers.
+  json list_page(const json& req, const principal& who) const {
+    const auto page = whole_number(req, "page", 1, 1'000'000'000).value_or(1);
+    const auto size = whole_number(req, "page_size", 1, 10'000).value_or(100);
+    auto all = list(req, who);
+    auto& items = all["results"];
+    json slice = json::array();
+    for (std::size_t i = (page - 1) * size; i < items.size() && slice.size() < size; ++i) slice.push_back(std::move(items[i]));
+    return json{{"count", items.size()}, {"page", page}, {"page_size", size}, {"results", std::move(slice)}};
   }
 
   /// GET /memories/{id}
@@ -327,28 +308,31 @@ class service {
     if (!req.is_object()) return {};
     auto it = req.find("filters");
     if (it == req.end() || it->is_null()) return {};
-    if (it->is_string()) return engram::parse_filter(it->get<std::string>());  // a query parameter
+    if (it->is_string()) return engram::parse_filter(engram::parse_json(it->get<std::string>(), "'filters'"));  // a query parameter
     return engram::parse_filter(*it);
   }
 
+  /// `top_k` or `limit` (whichever is given first): a whole number, from a body or a query string.
   static std::size_t read_limit(const json& req, std::size_t fallback) {
-    for (const char* key : {"top_k", "limit"}) {
-      if (!req.is_object()) break;
-      auto it = req.find(key);
-      if (it == req.end() || it->is_null()) continue;
-      if (it->is_number_unsigned()) return it->get<std::size_t>();
-      if (it->is_string()) {
-        const auto& s = it->get_ref<const std::string&>();
-        std::size_t pos = 0;
-        try {
-          const auto v = std::stoul(s, &pos);
-          if (pos == s.size()) return v;
-        } catch (const std::exception&) {
-        }
-      }
-      throw engram::validation_error(std::string("'") + key + "' must be a positive whole number");
-    }
+    for (const char* key : {"top_k", "limit"})
+      if (auto n = whole_number(req, key, 0, 1'000'000)) return *n;
     return fallback;
+  }
+
+  /// The request with each scope id "*" taken out of the scope and added to the filter as "present".
+  static json wildcards_to_filter(const json& req) {
+    if (!req.is_object()) return req;
+    json present = json::array();
+    for (const char* key : {"user_id", "agent_id", "run_id"})
+      if (auto it = req.find(key); it != req.end() && it->is_string() && it->get_ref<const std::string&>() == "*")
+        present.push_back(json{{key, "*"}});
+    if (present.empty()) return req;
+    json out = req;
+    for (const auto& p : present) out.erase(p.begin().key());
+    if (auto f = out.find("filters"); f != out.end() && !f->is_null())
+      present.push_back(f->is_string() ? engram::parse_json(f->get<std::string>(), "'filters'") : *f);
+    out["filters"] = json{{"AND", std::move(present)}};
+    return out;
   }
 
   /// The record as JSON if the caller may see it: not_found otherwise (a bound key cannot even learn that

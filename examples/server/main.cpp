@@ -3,6 +3,7 @@
 #include "../common/auth.hpp"
 #include "../common/errors.hpp"
 #include "../common/metrics.hpp"
+#include "../common/request.hpp"
 #include "../common/service.hpp"
 #include "../common/mcp_handler.hpp"
 
@@ -125,12 +126,8 @@ void raise_listen_backlog(int port) {
   }
 }
 
-/// The query parameters of a request as a JSON object (for scope and paging).
-json params_json(const httplib::Request& req) {
-  json j = json::object();
-  for (const auto& [k, v] : req.params) j[k] = v;
-  return j;
-}
+/// The query parameters of a request as a JSON object (for scope and paging). @throws validation_error.
+json params_json(const httplib::Request& req) { return engram_app::query_json(req.params); }
 
 }  // namespace
 
@@ -153,8 +150,14 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       const char* what = res.status == 413 ? "request body too large"
                          : res.status == 404 ? "no such route"
                                              : "request failed";
-      res.set_content(json{{"detail", what}}.dump(), "application/json");
+      res.set_content(engram_app::error_body(what), "application/json");
     }
+  });
+  // Only reached if something outside a route's own error handling throws: a JSON answer, never the
+  // exception's text in a header.
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    res.status = 500;
+    res.set_content(engram_app::error_body("internal error"), "application/json");
   });
 
   // Every route goes through here: auth, rate limit, error mapping, metrics.
@@ -173,12 +176,12 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
           if (!limiter.allow(key)) {
             res.status = 429;
             res.set_header("Retry-After", "1");
-            res.set_content(json{{"detail", "rate limit exceeded"}}.dump(), "application/json");
+            res.set_content(engram_app::error_body("rate limit exceeded"), "application/json");
             metrics.record(name, res.status, 0);
             return;
           }
         }
-        res.set_content(handler(req, who).dump(), "application/json");
+        res.set_content(engram_app::answer_body(handler(req, who)), "application/json");
         res.status = 200;
       } catch (const std::exception& e) {
         const auto kind = engram_app::current_error_kind();
@@ -192,14 +195,15 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
           std::cerr << "engram-server: " << name << ": " << e.what() << '\n';
           detail = "internal error";
         }
-        res.set_content(json{{"detail", detail}}.dump(), "application/json");
+        res.set_content(engram_app::error_body(detail), "application/json");
       }
       metrics.record(name, res.status,
                      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
     };
   };
-  auto body = [](const httplib::Request& req) { return engram_app::parse_body(req.body); };
-  auto id_of = [](const httplib::Request& req) { return std::string(req.matches[1]); };
+  // The request-validation layer (request.hpp): every body, path id and query string is checked on the way in.
+  auto body = [](const httplib::Request& req) { return engram_app::parse_object_body(req.body); };
+  auto id_of = [](const httplib::Request& req) { return engram_app::path_id(req.matches[1].str()); };
 
   // ---- Mem0 OSS REST ----
   server.Post("/memories", route("POST /memories", [&](auto& req, auto& who) { return service.add(body(req), who); }));
@@ -221,18 +225,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   for (const char* path : {"/v2/memories/search/", "/v3/memories/search/"})
     server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.search(body(req), who); }));
   for (const char* path : {"/v2/memories/", "/v3/memories/"})
-    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) {
-      auto b = body(req);
-      auto all = service.list(b, who);
-      // Paging: page (1-based) and page_size, as the Platform's get_all.
-      const auto page = b.value("page", 1), size = b.value("page_size", 100);
-      if (page < 1 || size < 1) throw engram::validation_error("'page' and 'page_size' must be positive");
-      auto& items = all["results"];
-      json slice = json::array();
-      for (std::size_t i = std::size_t(page - 1) * std::size_t(size); i < items.size() && slice.size() < std::size_t(size); ++i)
-        slice.push_back(items[i]);
-      return json{{"count", items.size()}, {"page", page}, {"page_size", size}, {"results", slice}};
-    }));
+    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.list_page(body(req), who); }));
   server.Get(R"(/v1/memories/([^/]+)/)", route("GET /v1/memories/{id}/", [&](auto& req, auto& who) { return service.get(id_of(req), who); }));
   server.Put(R"(/v1/memories/([^/]+)/)", route("PUT /v1/memories/{id}/", [&](auto& req, auto& who) { return service.update(id_of(req), body(req), who); }));
   server.Delete(R"(/v1/memories/([^/]+)/)", route("DELETE /v1/memories/{id}/", [&](auto& req, auto& who) { return service.remove(id_of(req), who); }));
@@ -255,18 +248,27 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Get("/mcp", [](const httplib::Request&, httplib::Response& res) {
     res.status = 405;  // no server-initiated stream
     res.set_header("Allow", "POST");
-    res.set_content(json{{"detail", "POST JSON-RPC messages to /mcp"}}.dump(), "application/json");
+    res.set_content(engram_app::error_body("POST JSON-RPC messages to /mcp"), "application/json");
   });
 
   // ---- operations ----
-  server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
+  // Liveness for anyone (load balancers send no key); the memory count only for an admin (any caller without
+  // --keys, which listens on loopback only).
+  server.Get("/health", [&](const httplib::Request& req, httplib::Response& res) {
+    bool admin = !keys;
+    if (keys) {
+      const auto it = keys->find(engram_app::key_from_header(req.get_header_value("Authorization")));
+      admin = it != keys->end() && it->second.admin;
+    }
     try {
       if constexpr (requires { memory->store().ping(); }) memory->store().ping();  // a shared database answers
-      res.set_content(json{{"status", "ok"}, {"memories", memory->size()}}.dump(), "application/json");
+      json answer{{"status", "ok"}};
+      if (admin) answer["memories"] = memory->size();
+      res.set_content(answer.dump(), "application/json");
     } catch (const engram::storage_error& e) {  // e.g. the database is down: not healthy, say why
       res.status = engram_app::http_status(engram_app::error_kind::storage);
       res.set_header("Retry-After", "1");
-      res.set_content(json{{"status", "unavailable"}, {"detail", e.what()}}.dump(), "application/json");
+      res.set_content(engram_app::answer_body({{"status", "unavailable"}, {"detail", e.what()}}), "application/json");
     }
   });
   server.Get("/metrics", route("GET /metrics", [&](auto&, auto& who) {

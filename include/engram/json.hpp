@@ -16,10 +16,13 @@
 #include <engram/error.hpp>
 #include <engram/rank/expiry.hpp>
 #include <engram/record.hpp>
+#include <engram/text/utf8.hpp>
 #include <engram/time.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+#include <cstdio>  // std::snprintf
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +58,65 @@ inline nlohmann::json optional_text(const std::optional<std::string>& s) {
   return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
 }
 }  // namespace detail
+
+/// The deepest nesting parse_json accepts by default: a request, a metadata object, an import line.
+inline constexpr std::size_t max_json_depth = 64;
+
+/// `text` made safe to show on a terminal or inside a message: valid UTF-8 is kept, control characters
+/// (C0, DEL, C1) become `\u001b`-style escapes and bytes that are not UTF-8 become `\xff`. O(n).
+inline std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  char buf[8];
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || i + len > text.size() || !detail::is_valid_utf8(text.substr(i, len))) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+      ++i;
+      continue;
+    }
+    // C1 controls are U+0080..U+009F, encoded C2 80..C2 9F.
+    const bool control = len == 1 ? (c < 0x20 || c == 0x7f) : (len == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    if (control) {
+      const unsigned cp = len == 1 ? c : static_cast<unsigned char>(text[i + 1]);
+      std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+      out += buf;
+    } else {
+      out.append(text.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
+}
+
+/// Parses JSON text that comes from outside (a request, a command-line argument, an import line) without
+/// letting it exhaust the stack: nesting is counted while parsing and refused past `max_depth`, before any
+/// recursive code sees the value. Strings must be valid UTF-8 (no overlong forms); numbers must fit a double.
+/// @throws validation_error beginning with `what`: malformed JSON (with the byte offset), invalid UTF-8, a
+///         number out of range, or nesting deeper than `max_depth`. The message holds only printable text.
+inline nlohmann::json parse_json(std::string_view text, std::string_view what, std::size_t max_depth = max_json_depth) {
+  const auto too_deep = [&] {
+    return validation_error(std::string(what) + ": JSON nested deeper than " + std::to_string(max_depth) + " levels");
+  };
+  // The callback sees each container's depth (0 for the outermost) when it opens, before it is filled.
+  const nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
+        static_cast<std::size_t>(depth) >= max_depth)
+      throw too_deep();
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), limit);
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string reason = e.what();
+    if (const auto at = reason.find("parse error"); at != std::string::npos) reason.erase(0, at);
+    throw validation_error(std::string(what) + ": not valid JSON (" + printable(reason) + ")");
+  } catch (const nlohmann::json::out_of_range&) {  // a number beyond a double, e.g. 1e400
+    throw validation_error(std::string(what) + ": a number is out of range (it must fit a 64-bit float)");
+  }
+}
 
 inline void to_json(nlohmann::json& j, event_kind e) { j = std::string(to_string(e)); }
 inline void from_json(const nlohmann::json& j, event_kind& e) {

@@ -214,6 +214,55 @@ check "providers: bad connect timeout" 2 "$bin" "${R[@]}" --connect-timeout -1 l
 check "providers: bad retries" 2 "$bin" "${R[@]}" --retries many list
 contains "bad retries named" "$err" "--retries"
 
+# ---- hostile input: nesting, escapes, blank messages, a directory another process holds -------------------
+H=(--data "$dir/hostile")
+check "hostile: a first memory" 0 "$bin" "${H[@]}" add "a plain memory" --user-id hal
+deep=$(python3 -c 'print("{\"a\":" * 12000 + "1" + "}" * 12000)')
+check "hostile: metadata 12000 levels deep is refused, no crash" 2 "$bin" "${H[@]}" add "x" --user-id hal --metadata "$deep"
+contains "hostile: the depth is named" "$err" "nested deeper than 64"
+check "hostile: metadata 65 levels deep is refused" 2 "$bin" "${H[@]}" add "x" --user-id hal \
+  --metadata "$(python3 -c 'print("{\"a\":" * 65 + "1" + "}" * 65)')"
+check "hostile: metadata 64 levels deep is fine" 0 "$bin" "${H[@]}" add "deep but allowed" --user-id hal \
+  --metadata "$(python3 -c 'print("{\"a\":" * 63 + "[1]" + "}" * 63)')"
+check "hostile: filters 12000 levels deep" 2 "$bin" "${H[@]}" list --user-id hal --filters "$deep"
+check "hostile: weights 12000 levels deep" 2 "$bin" "${H[@]}" search x --user-id hal --weights "$deep"
+check "hostile: messages 12000 levels deep" 2 "$bin" "${H[@]}" add --messages "$deep" --user-id hal
+check "hostile: metadata number out of range" 2 "$bin" "${H[@]}" add "x" --user-id hal --metadata '{"n":1e400}'
+check "hostile: metadata not UTF-8" 2 "$bin" "${H[@]}" add "x" --user-id hal --metadata $'{"n":"\xff"}'
+python3 -c 'print("{\"type\":\"memory\",\"id\":\"x\",\"memory\":\"m\",\"metadata\":" + "[" * 15000 + "]" * 15000 + "}")' > "$dir/deep.jsonl"
+check "hostile: import of a line 15000 levels deep is refused, no crash" 2 "$bin" "${H[@]}" import "$dir/deep.jsonl"
+contains "hostile: import names the line" "$err" "line 1"
+check "hostile: add empty text" 2 "$bin" "${H[@]}" add "" --user-id hal
+contains "hostile: blank said" "$err" "no text"
+check "hostile: add blank text" 2 "$bin" "${H[@]}" add "   " --user-id hal
+check "hostile: add - with empty input" 2 "$bin" "${H[@]}" add - --user-id hal </dev/null
+check "hostile: add --messages with blank contents" 2 "$bin" "${H[@]}" add --messages '[{"role":"user","content":" "}]' --user-id hal
+check "hostile: nothing else was stored" 0 "$bin" "${H[@]}" --output json list --user-id hal
+[ "$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))' <<<"$out")" = 2 ] && passes=$((passes + 1)) \
+  || { echo "FAIL hostile: expected 2 memories: $out"; fails=$((fails + 1)); }
+check "hostile: terminal escapes stored" 0 "$bin" "${H[@]}" add $'title\e]0;pwned\a clear\e[2J c1\xc2\x9b' --user-id hal
+for cmd in "list --user-id hal" "search title --user-id hal"; do
+  # shellcheck disable=SC2086
+  check "hostile: $cmd" 0 "$bin" "${H[@]}" $cmd
+  contains "hostile: $cmd shows the escape escaped" "$out" '\u001b]0;pwned\u0007'
+  [[ "$out" != *$'\e'* && "$out" != *$'\a'* ]] && passes=$((passes + 1)) \
+    || { echo "FAIL hostile: $cmd printed a raw control character"; fails=$((fails + 1)); }
+done
+# another process holds the directory (as a running server does): reads open it read-only and work
+python3 -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1] + "/LOCK", os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)' "$dir/hostile" > "$dir/holder.out" &
+holder=$!
+for _ in $(seq 50); do [ -s "$dir/holder.out" ] && break; sleep 0.1; done
+check "hostile: list beside the lock holder" 0 "$bin" "${H[@]}" list --user-id hal
+contains "hostile: list read the memories" "$out" "a plain memory"
+check "hostile: search beside the lock holder" 0 "$bin" "${H[@]}" search plain --user-id hal
+check "hostile: stats beside the lock holder" 0 "$bin" "${H[@]}" stats
+check "hostile: a write beside the lock holder still fails clearly" 3 "$bin" "${H[@]}" add "y" --user-id hal
+kill "$holder"; wait "$holder" 2>/dev/null
+
 if [ -n "$fake" ]; then
   printf '%s\n' \
     '{"facts": ["Name is Dana", "Lives in Lisbon", "Is vegetarian"]}' \

@@ -236,6 +236,9 @@ TEST_CASE("mcp: protocol errors are JSON-RPC errors and the server keeps going",
   expect_error("not json at all", -32700, nullptr);
   expect_error(std::string(100, '[') + std::string(100, ']'), -32700, nullptr);
   expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffng\"}", -32700, nullptr);  // invalid UTF-8
+  expect_error(R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":1e400}})", -32700, nullptr);  // overflow
+  expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"x\":\"\xc0\xae\"}}", -32700, nullptr);  // overlong
+  expect_error(std::string(20000, '[') + std::string(20000, ']'), -32700, nullptr);
   expect_error("42", -32600, nullptr);
   expect_error("[]", -32600, nullptr);
   expect_error(R"({"jsonrpc":"1.0","id":2,"method":"ping"})", -32600, 2);
@@ -271,6 +274,9 @@ TEST_CASE("mcp: bad tool arguments are tool results with isError, and store noth
   require_tool_error(p.call("add_memory", {{"messages", "hi"}, {"user_id", "u"}}), "'messages'");
   require_tool_error(p.call("add_memory", {{"messages", {{{"role", "user"}}}}, {"user_id", "u"}}), "messages[0]");
   require_tool_error(p.call("add_memory", {{"user_id", "u"}}), "'text'");
+  require_tool_error(p.call("add_memory", {{"text", ""}, {"user_id", "u"}}), "invalid input");
+  require_tool_error(p.call("add_memory", {{"text", " \n "}, {"user_id", "u"}}), "no text");
+  require_tool_error(p.call("add_memory", {{"messages", {{{"role", "user"}, {"content", "  "}}}}, {"user_id", "u"}}), "no text");
   require_tool_error(p.call("add_memory", {{"text", "no scope"}}), "invalid input");
   require_tool_error(p.call("add_memory", {{"text", "x"}, {"user_id", "u"}, {"colour", "red"}}), "unknown argument 'colour'");
   require_tool_error(p.call("search_memories", {{"user_id", "u"}}), "'query' is required");

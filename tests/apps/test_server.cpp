@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <set>
 #include <csignal>
@@ -220,6 +221,94 @@ TEST_CASE("server: Mem0 Platform routes", "[server]") {
   CHECK(body_of(c.Post("/v2/memories/", R"({"filters":{"user_id":"carol"}})", "application/json"))["count"] == 0);
 }
 
+TEST_CASE("server: hostile input is a 4xx naming the field, never a 500, and is counted", "[server][hostile]") {
+  server_process srv;
+  auto c = srv.client();
+  REQUIRE(c.Post("/memories", R"({"messages":"I like tea","user_id":"alice"})", "application/json")->status == 200);
+  REQUIRE(c.Post("/memories", R"({"messages":"I like rain","user_id":"bob"})", "application/json")->status == 200);
+  REQUIRE(c.Post("/memories", R"({"messages":"agent note","agent_id":"helper"})", "application/json")->status == 200);
+
+  // (method, path, body, expected status, a word the detail must name)
+  const std::vector<std::tuple<std::string, std::string, std::string, int, std::string>> cases = {
+      {"POST", "/memories", "{\"messages\":\"\xff\",\"user_id\":\"alice\"}", 400, "UTF-8"},
+      {"POST", "/memories", "{\"messages\":\"\xc0\xae\",\"user_id\":\"alice\"}", 400, "UTF-8"},
+      {"POST", "/search", "{\"query\":\"tea\",\"user_id\":\"alice\",\"threshold\":1e400}", 400, "out of range"},
+      {"POST", "/v2/memories/", R"({"user_id":"alice","page":"two"})", 400, "page"},
+      {"POST", "/v2/memories/", R"({"user_id":"alice","page":0})", 400, "page"},
+      {"POST", "/v2/memories/", R"({"user_id":"alice","page":null,"page_size":[1]})", 400, "page_size"},
+      {"POST", "/v3/memories/", R"({"user_id":"alice","page_size":1.5})", 400, "page_size"},
+      {"POST", "/v2/memories/", "[]", 400, "object"},
+      {"POST", "/v3/memories/", "\"str\"", 400, "object"},
+      {"POST", "/v2/memories/", "42", 400, "object"},
+      {"POST", "/v2/memories/", "null", 400, "object"},
+      {"POST", "/memories", "[]", 400, "object"},
+      {"POST", "/memories", R"({"messages":"","user_id":"alice"})", 400, "messages"},
+      {"POST", "/memories", R"({"messages":"   ","user_id":"alice"})", 400, "messages"},
+      {"POST", "/memories", R"({"messages":[{"role":"user","content":" "}],"user_id":"alice"})", 400, "messages"},
+      {"POST", "/memories", R"({"messages":[],"user_id":"alice"})", 400, "messages"},
+      {"GET", "/memories/%FF", "", 400, "UTF-8"},
+      {"GET", "/memories/%C0%AE%C0%AE", "", 400, "UTF-8"},
+      {"GET", "/memories/%FF/history", "", 400, "UTF-8"},
+      {"GET", "/v1/memories/%FF/", "", 400, "UTF-8"},
+      {"DELETE", "/v1/memories/%C0%AE/", "", 400, "UTF-8"},
+      {"GET", "/memories?user_id=%FF", "", 400, "user_id"},
+      {"GET", "/memories?user_id=alice&filters=%FF", "", 400, "filters"},
+      {"GET", "/memories?user_id=alice&filters=%7B%22a%22%3A%22%C0%AE%22%7D", "", 400, "filters"},
+      {"GET", "/memories?user_id=alice&top_k=-1", "", 400, "top_k"},
+      {"GET", "/memories?user_id=alice&limit=99999999999999999999", "", 400, "limit"},
+      {"POST", "/search", R"({"query":"tea","user_id":"alice","top_k":"-1"})", 400, "top_k"},
+      {"POST", "/search", R"({"query":"tea","user_id":"alice","top_k":-1})", 400, "top_k"},
+  };
+  std::map<std::string, int> errors_sent;
+  for (const auto& [method, path, body, status, word] : cases) {
+    INFO(method << ' ' << path << ' ' << body);
+    auto r = method == "GET"    ? c.Get(path.c_str())
+             : method == "DELETE" ? c.Delete(path.c_str())
+                                  : c.Post(path.c_str(), body, "application/json");
+    REQUIRE(r);
+    CHECK(r->status == status);
+    CHECK_FALSE(r->has_header("EXCEPTION_WHAT"));
+    const auto j = json::parse(r->body);  // valid JSON and UTF-8, whatever came in
+    REQUIRE(j.contains("detail"));
+    CHECK(j["detail"].get<std::string>().find(word) != std::string::npos);
+    CHECK(j["detail"].get<std::string>().find("json.exception") == std::string::npos);
+  }
+  // /mcp answers a JSON-RPC parse error to invalid UTF-8, not a 500
+  auto r = c.Post("/mcp", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body)["error"]["code"] == -32700);
+
+  // every refusal went through the routes' metrics
+  const auto m = body_of(c.Get("/metrics"));
+  CHECK(m["routes"]["POST /v2/memories/"]["errors"].get<int>() >= 5);
+  CHECK(m["routes"]["GET /memories/{id}"]["errors"].get<int>() >= 2);
+  CHECK(m["routes"]["GET /memories"]["errors"].get<int>() >= 5);
+  CHECK(m["routes"]["POST /mcp"]["count"].get<int>() >= 1);
+  CHECK(m["memories"] == 3);  // nothing stored, nothing lost
+
+  // numbers as strings of digits are read as numbers (query strings carry nothing else); null is the default
+  auto paged = body_of(c.Post("/v2/memories/", R"({"user_id":"alice","page":"1","page_size":"1"})", "application/json"));
+  CHECK(paged["page"] == 1);
+  CHECK(paged["results"].size() == 1);
+  CHECK(body_of(c.Post("/v3/memories/", R"({"user_id":"alice","page":null})", "application/json"))["page"] == 1);
+  CHECK(body_of(c.Post("/v2/memories/", R"({"user_id":"alice","page":"2"})", "application/json"))["results"].empty());
+  // top_k in a query string is a whole number, as in a body
+  CHECK(body_of(c.Get("/memories?user_id=alice&top_k=1"))["results"].size() == 1);
+
+  // a scope id "*" means "present", as the filter grammar says: every memory that has a user id
+  auto listed = body_of(c.Get("/memories?user_id=*"))["results"];
+  CHECK(listed.size() == 2);
+  for (const auto& x : listed) CHECK(x.contains("user_id"));
+  listed = body_of(c.Post("/v2/memories/", R"({"filters":{"user_id":"*"}})", "application/json"))["results"];
+  CHECK(listed.size() == 2);
+  listed = body_of(c.Get("/memories?filters=%7B%22user_id%22%3A%22*%22%7D"))["results"];
+  CHECK(listed.size() == 2);
+  listed = body_of(c.Post("/v2/memories/", R"({"filters":{"AND":[{"user_id":"*"},{"agent_id":"helper"}]}})", "application/json"))["results"];
+  CHECK(listed.empty());
+  CHECK(srv.stop() == 0);
+}
+
 TEST_CASE("server: API keys bind users and guard admin routes", "[server][auth]") {
   char dir[] = "/tmp/engram-keys-XXXXXX";
   REQUIRE(mkdtemp(dir));
@@ -255,6 +344,13 @@ TEST_CASE("server: API keys bind users and guard admin routes", "[server][auth]"
   CHECK(admin.Get("/memories")->status == 200);
   CHECK(body_of(admin.Get("/memories"))["results"].size() == 1);
   CHECK(admin.Get("/metrics")->status == 200);
+  // /health: liveness for anyone, the memory count only for an admin
+  for (auto* client : {&anon, &alice}) {
+    const auto h = body_of(client->Get("/health"));
+    CHECK(h["status"] == "ok");
+    CHECK_FALSE(h.contains("memories"));
+  }
+  CHECK(body_of(admin.Get("/health"))["memories"] == 1);
   CHECK(admin.Post("/reset", "", "application/json")->status == 200);
 }
 

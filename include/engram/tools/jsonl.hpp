@@ -107,6 +107,8 @@ jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_op
 /// Records replace stored ones with the same id; history events are appended. When the export carries
 /// vectors and names an embedder, a store with `bind` is bound to that identity first (a store bound to
 /// another identity refuses, naming both).
+/// Each line is read by parse_json: nesting deeper than max_json_depth, invalid UTF-8 or a number out of
+/// range is refused like any malformed line.
 /// @throws validation_error naming the line number and what is wrong with it.
 template <record_store Store>
 jsonl_counts import_jsonl(Store& store, std::istream& in) {
@@ -119,12 +121,8 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const auto where = "import: line " + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw validation_error(where + ": not JSON (" + e.what() + ")");
-    }
+    // Depth-limited, so a hostile line cannot exhaust the stack of the copies below.
+    const nlohmann::json j = parse_json(line, where);
     if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
       throw validation_error(where + ": expected an object with a \"type\" string");
     const auto type = j["type"].get<std::string>();
