@@ -11,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -52,6 +55,103 @@ inline std::optional<bool> optional_bool(const json& obj, const char* key) {
     if (s == "false" || s == "0") return false;
   }
   throw engram::validation_error(std::string("'") + key + "' must be true or false, got " + it->dump());
+}
+
+/// A list of strings given as a list, or as Mem0's string form (one string; commas separate items).
+inline std::vector<std::string> string_list(const json& obj, const char* key) {
+  std::vector<std::string> out;
+  if (!obj.is_object()) return out;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return out;
+  auto add = [&](const std::string& s) {
+    std::size_t from = 0;
+    while (from <= s.size()) {
+      const auto comma = std::min(s.find(',', from), s.size());
+      auto item = s.substr(from, comma - from);
+      item.erase(0, item.find_first_not_of(" \t\r\n"));
+      item.erase(item.find_last_not_of(" \t\r\n") + 1);
+      if (!item.empty()) out.push_back(std::move(item));
+      from = comma + 1;
+    }
+  };
+  if (it->is_string()) {
+    add(it->get<std::string>());
+  } else if (it->is_array()) {
+    for (const auto& x : *it) {
+      if (!x.is_string()) throw engram::validation_error(std::string("'") + key + "' must list strings, got " + x.dump());
+      add(x.get<std::string>());
+    }
+  } else {
+    throw engram::validation_error(std::string("'") + key + "' must be a string or a list of strings, got " +
+                                   it->type_name());
+  }
+  return out;
+}
+
+/// Mem0's `custom_categories`: a list of {"name": "description"} objects (or of names).
+inline std::vector<engram::memory_category> categories_of(const json& obj) {
+  std::vector<engram::memory_category> out;
+  if (!obj.is_object()) return out;
+  auto it = obj.find("custom_categories");
+  if (it == obj.end() || it->is_null()) return out;
+  if (!it->is_array()) throw engram::validation_error("'custom_categories' must be a list, got " + std::string(it->type_name()));
+  for (const auto& c : *it) {
+    if (c.is_string()) {
+      out.push_back({c.get<std::string>(), ""});
+    } else if (c.is_object() && !c.empty()) {
+      for (auto e = c.begin(); e != c.end(); ++e) {
+        if (!e.value().is_string())
+          throw engram::validation_error("'custom_categories': the description of '" + e.key() + "' must be a string");
+        out.push_back({e.key(), e.value().get<std::string>()});
+      }
+    } else {
+      throw engram::validation_error("'custom_categories' must list {\"name\": \"description\"} objects or names, got " +
+                                     c.dump());
+    }
+  }
+  return out;
+}
+
+/// Mem0's `timestamp`: Unix seconds (a number) or an ISO-8601 text; nullopt when absent or null.
+inline std::optional<engram::timestamp> timestamp_of(const json& obj) {
+  if (!obj.is_object()) return std::nullopt;
+  auto it = obj.find("timestamp");
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (it->is_number()) {
+    const double secs = it->get<double>();
+    if (!std::isfinite(secs) || secs < 0 || secs > 253402300799.0)
+      throw engram::validation_error("'timestamp' must be Unix seconds between 1970 and 9999, got " + it->dump());
+    return engram::timestamp{std::chrono::microseconds{static_cast<std::int64_t>(secs * 1e6)}};
+  }
+  if (it->is_string()) {
+    if (auto t = engram::try_parse_iso8601(it->get<std::string>())) return t;
+    throw engram::validation_error("'timestamp' must be Unix seconds or an ISO-8601 time, got " + it->dump());
+  }
+  throw engram::validation_error(std::string("'timestamp' must be Unix seconds or an ISO-8601 time, got ") +
+                                 it->type_name());
+}
+
+/// True when `key` is present with a value that asks for something: not null, false or "".
+inline bool is_set(const json& req, const char* key) {
+  if (!req.is_object()) return false;
+  auto it = req.find(key);
+  return it != req.end() && !it->is_null() && !(it->is_boolean() && !it->get<bool>()) &&
+         !(it->is_string() && it->get_ref<const std::string&>().empty());
+}
+
+/// Refuses a documented Mem0 field this server cannot honour when its value would change the outcome.
+inline void refuse_unsupported(const json& req) {
+  auto truthy = [&](const char* key) { return is_set(req, key); };
+  if (truthy("enable_graph"))
+    throw engram::validation_error("'enable_graph': entity and relation memory is not available in this server yet");
+  if (truthy("immutable")) throw engram::validation_error("'immutable': immutable memories are not supported yet");
+  if (truthy("memory_type"))
+    throw engram::validation_error("'memory_type': only ordinary memories are supported (procedural memory is not)");
+  for (const char* key : {"org_id", "project_id", "app_id"})
+    if (truthy(key))
+      throw engram::validation_error(std::string("'") + key +
+                                     "': organizations, projects and apps are not supported by this server yet; "
+                                     "every key shares one memory, separated by user_id, agent_id and run_id");
 }
 
 /// Scope ids named in a Mem0 Platform filter: top-level keys, or inside a top-level AND list.
@@ -145,7 +245,10 @@ class service {
  public:
   explicit service(Memory& memory) : mem_(memory) {}
 
-  /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?}
+  /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?, "expiration_date"?,
+  /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
+  /// "custom_instructions"?, "prompt"? (this add's extraction instructions)}; "enable_graph", "immutable",
+  /// "memory_type", "org_id", "project_id", "app_id" are refused when set (see refuse_unsupported).
   json add(const json& req, const principal& who) {
     const auto s = request_scope(req, who);
     std::vector<engram::message> messages;
@@ -169,9 +272,16 @@ class service {
       throw engram::validation_error(std::string("'messages' must be a list or a string, got ") + it->type_name());
     }
     require_text(messages, "'messages'");
+    detail::refuse_unsupported(req);
     engram::add_options options;
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
     if (auto e = detail::optional_string(req, "expiration_date"); !e.empty()) options.expiration_date = e;
+    options.timestamp = detail::timestamp_of(req);
+    options.extraction.includes = detail::string_list(req, "includes");
+    options.extraction.excludes = detail::string_list(req, "excludes");
+    options.extraction.categories = detail::categories_of(req);
+    options.extraction.custom_instructions = detail::optional_string(req, "custom_instructions");
+    options.extraction.prompt = detail::optional_string(req, "prompt");
     if (auto inf = req.find("infer"); inf != req.end() && !inf->is_null()) {
       if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
       options.infer = inf->get<bool>();
@@ -240,24 +350,23 @@ class service {
   /// GET /memories/{id}
   json get(const std::string& id, const principal& who) const { return visible(id, who); }
 
-  /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?, "expiration_date"?}. Without a text
-  /// the memory keeps its own (so metadata or the expiration date alone may change); `expiration_date` null
-  /// or "" clears it.
+  /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?, "expiration_date"?}, any of them
+  /// alone. Metadata is merged as Mem0 merges (a null value removes the key); `expiration_date` null or ""
+  /// clears it; "immutable" is refused when set.
   json update(const std::string& id, const json& req, const principal& who) {
-    const auto current = visible(id, who);
-    std::string text;
-    for (const char* key : {"text", "data", "memory"})
-      if (text.empty()) text = detail::optional_string(req, key);
+    (void)visible(id, who);
+    if (detail::is_set(req, "immutable"))
+      throw engram::validation_error("'immutable': immutable memories are not supported yet");
     engram::update_options options;
+    for (const char* key : {"text", "data", "memory"})
+      if (!options.text)
+        if (auto t = detail::optional_string(req, key); !t.empty()) options.text = std::move(t);
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
     if (req.is_object() && req.contains("expiration_date"))
       options.expiration_date = detail::optional_string(req, "expiration_date");
-    if (text.empty()) {
-      if (!options.metadata && !options.expiration_date)
-        throw engram::validation_error("'text' (the new memory text) is required");
-      text = current.at("memory").template get<std::string>();
-    }
-    return json(mem_.update(id, text, options));
+    if (!options.text && !options.metadata && !options.expiration_date)
+      throw engram::validation_error("'text' (the new memory text), 'metadata' or 'expiration_date' is required");
+    return json(mem_.update(id, options));
   }
 
   /// DELETE /memories/{id}

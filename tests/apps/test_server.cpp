@@ -645,3 +645,51 @@ TEST_CASE("server: OpenAI-compatible embeddings and LLM extraction through a loo
   CHECK(err.find("another embedder") != std::string::npos);
   std::filesystem::remove_all(data);
 }
+
+TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[server][mem0]") {
+  server_process srv;
+  auto c = srv.client();
+  // timestamp (Unix seconds or ISO-8601) is the memory's created_at
+  auto r = c.Post("/memories", R"({"messages":"We adopted a dog","user_id":"tia","timestamp":1709287200,
+                                   "metadata":{"pet":"dog","home":{"city":"Oslo","floor":2}},
+                                   "includes":"pets, family","excludes":["health"],
+                                   "custom_categories":[{"pets":"animals they keep"}],"custom_instructions":"x"})",
+                  "application/json");
+  REQUIRE(r->status == 200);
+  const std::string id = body_of(r)["results"][0]["id"];
+  r = c.Get(("/memories/" + id).c_str());
+  CHECK(body_of(r)["created_at"].get<std::string>().rfind("2024-03-01T10:00:00", 0) == 0);
+  r = c.Post("/memories", R"({"messages":"Another","user_id":"tia","timestamp":"2023-01-02T03:04:05Z"})",
+             "application/json");
+  REQUIRE(r->status == 200);
+  // an update may change metadata alone, merged as Mem0 merges (null removes a key)
+  r = c.Put(("/memories/" + id).c_str(), R"({"metadata":{"pet":null,"home":{"floor":3},"mood":"happy"}})",
+            "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["memory"] == "We adopted a dog");
+  CHECK(body_of(r)["metadata"] == json{{"home", {{"city", "Oslo"}, {"floor", 3}}}, {"mood", "happy"}});
+  // what cannot be honoured is refused, naming the field; what is malformed too
+  for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"messages":"x","user_id":"tia","enable_graph":true})", "'enable_graph'"},
+           {R"({"messages":"x","user_id":"tia","immutable":true})", "'immutable'"},
+           {R"({"messages":"x","user_id":"tia","memory_type":"procedural_memory"})", "'memory_type'"},
+           {R"({"messages":"x","user_id":"tia","org_id":"acme"})", "'org_id'"},
+           {R"({"messages":"x","user_id":"tia","project_id":"p1"})", "'project_id'"},
+           {R"({"messages":"x","user_id":"tia","includes":42})", "'includes'"},
+           {R"({"messages":"x","user_id":"tia","custom_categories":"pets"})", "'custom_categories'"},
+           {R"({"messages":"x","user_id":"tia","timestamp":"last tuesday"})", "'timestamp'"},
+           {R"({"messages":"x","user_id":"tia","timestamp":-5})", "'timestamp'"}}) {
+    r = c.Post("/memories", body, "application/json");
+    INFO(body);
+    REQUIRE(r->status == 400);
+    CHECK(body_of(r)["detail"].get<std::string>().find(field) != std::string::npos);
+  }
+  r = c.Put(("/memories/" + id).c_str(), R"({"immutable":true,"text":"y"})", "application/json");
+  CHECK(r->status == 400);
+  // false and null mean "not asked for"
+  r = c.Post("/memories", R"({"messages":"Plain","user_id":"tia","enable_graph":false,"org_id":null,"immutable":false})",
+             "application/json");
+  CHECK(r->status == 200);
+  r = c.Get("/memories?user_id=tia");
+  CHECK(body_of(r)["results"].size() == 3);
+}
