@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -83,8 +84,10 @@ inline std::optional<std::size_t> whole_number(const json& obj, const char* key,
   std::size_t n = 0;
   if (it->is_number_unsigned()) {
     n = it->get<std::size_t>();
-  } else if (it->is_number_integer()) {
-    throw engram::validation_error(range() + ", got " + it->dump());
+  } else if (it->is_number_integer()) {  // signed: a negative number, or a value built in C++ (json(5))
+    const auto v = it->get<std::int64_t>();
+    if (v < 0) throw engram::validation_error(range() + ", got " + it->dump());
+    n = static_cast<std::size_t>(v);
   } else if (it->is_string()) {
     const auto& s = it->get_ref<const std::string&>();
     const bool digits = !s.empty() && s.size() <= 19 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });

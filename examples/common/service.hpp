@@ -336,11 +336,14 @@ class service {
   }
 
   /// POST /v2/memories/, /v3/memories/: a listing (as list) paged as the Platform's get_all: `page` (1-based)
-  /// and `page_size` (default 100), whole numbers.
+  /// and `page_size` (default 100), whole numbers. Pages cover every memory listed (no limit unless the request
+  /// names one), and `count` is how many there are.
   json list_page(const json& req, const principal& who) const {
     const auto page = whole_number(req, "page", 1, 1'000'000'000).value_or(1);
     const auto size = whole_number(req, "page_size", 1, 10'000).value_or(100);
-    auto all = list(req, who);
+    json every = req;
+    if (every.is_object() && !every.contains("limit") && !every.contains("top_k")) every["limit"] = 0;
+    auto all = list(every, who);
     auto& items = all["results"];
     json slice = json::array();
     for (std::size_t i = (page - 1) * size; i < items.size() && slice.size() < size; ++i) slice.push_back(std::move(items[i]));

@@ -225,7 +225,14 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   for (const char* path : {"/v2/memories/search/", "/v3/memories/search/"})
     server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.search(body(req), who); }));
   for (const char* path : {"/v2/memories/", "/v3/memories/"})
-    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.list_page(body(req), who); }));
+    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) {
+      // the official SDKs send getAll's page and page_size in the query string
+      auto b = body(req);
+      const auto q = params_json(req);
+      for (const char* key : {"page", "page_size"})
+        if (q.contains(key) && !b.contains(key)) b[key] = q[key];
+      return service.list_page(b, who);
+    }));
   server.Get(R"(/v1/memories/([^/]+)/)", route("GET /v1/memories/{id}/", [&](auto& req, auto& who) { return service.get(id_of(req), who); }));
   server.Put(R"(/v1/memories/([^/]+)/)", route("PUT /v1/memories/{id}/", [&](auto& req, auto& who) { return service.update(id_of(req), body(req), who); }));
   server.Delete(R"(/v1/memories/([^/]+)/)", route("DELETE /v1/memories/{id}/", [&](auto& req, auto& who) { return service.remove(id_of(req), who); }));

@@ -693,3 +693,22 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   r = c.Get("/memories?user_id=tia");
   CHECK(body_of(r)["results"].size() == 3);
 }
+
+TEST_CASE("server: the SDKs' getAll paging in the query string returns the page asked for", "[server][mem0]") {
+  server_process srv;
+  auto c = srv.client();
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.Post("/memories", json{{"messages", "note number " + std::to_string(i)}, {"user_id", "pat"}}.dump(),
+                   "application/json")
+                ->status == 200);
+  auto r = c.Post("/v3/memories/?page=2&page_size=2", R"({"filters":{"user_id":"pat"}})", "application/json");
+  REQUIRE(r->status == 200);
+  auto b = body_of(r);
+  CHECK(b["count"] == 5);
+  REQUIRE(b["results"].size() == 2);
+  CHECK(b["results"][0]["memory"] == "note number 2");
+  r = c.Post("/v3/memories/?page=3&page_size=2", R"({"filters":{"user_id":"pat"}})", "application/json");
+  REQUIRE(body_of(r)["results"].size() == 1);
+  r = c.Post("/v2/memories/?page=x", R"({"user_id":"pat"})", "application/json");
+  CHECK(r->status == 400);
+}
