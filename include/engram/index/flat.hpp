@@ -6,6 +6,7 @@
 #include <engram/index/row_scan.hpp>
 #include <engram/error.hpp>
 #include <engram/index/bitmap.hpp>
+#include <engram/index/executor.hpp>
 #include <engram/index/topk.hpp>
 #include <engram/simd/int8.hpp>
 #include <engram/simd/rows.hpp>
@@ -26,6 +27,11 @@ namespace engram::inline v0 {
 struct flat_index_options {
   /// Also keep an int8 code of every row (per-vector scale; +25% memory at d = 384) for search_int8().
   bool int8_codes = false;
+  /// Where one query's scan runs (default: the calling thread). Must outlive the index's searches.
+  executor_ref executor{};
+  /// A scan is split over the executor only when each part gets at least this many bytes of rows (its cost
+  /// must pay for handing it to another thread); smaller scans stay on the calling thread.
+  std::size_t parallel_min_bytes = std::size_t{2} << 20;
 };
 
 /// Exact cosine search. Vectors are stored L2-normalised (so cosine is a dot product), each row padded to a
@@ -34,6 +40,9 @@ struct flat_index_options {
 ///
 /// Scores are SIMD dot products (simd/rows.hpp) computed the same way by every search path, so search(),
 /// search_batch() and the sparse candidate path return bit-identical scores and therefore identical hits.
+///
+/// One search splits its rows over options().executor when the scan is large (parallel_min_bytes per part):
+/// each part keeps its own top k and the parts are merged, so the hits equal the serial scan's exactly.
 ///
 /// Thread-safety: const members may run concurrently; mutations need exclusive access (basic_memory
 /// provides it).
@@ -48,7 +57,9 @@ class flat_index {
       : dim_(dimension),
         stride_(round_up(dimension)),
         code_stride_((dimension + simd::int8_align - 1) / simd::int8_align * simd::int8_align),
-        int8_(options.int8_codes) {
+        int8_(options.int8_codes),
+        executor_(options.executor),
+        parallel_min_bytes_(std::max<std::size_t>(options.parallel_min_bytes, 1)) {
     if (dimension == 0) throw validation_error("flat_index: dimension must be at least 1");
   }
 
@@ -129,6 +140,9 @@ class flat_index {
     }
   }
 
+  /// Runs later searches on `executor` (which must outlive them). Needs exclusive access, like a mutation.
+  void set_executor(executor_ref executor) noexcept { executor_ = executor; }
+
   /// Removes everything.
   void clear() noexcept {
     parts_.clear();
@@ -150,16 +164,26 @@ class flat_index {
                                               const slot_bitmap* candidates = nullptr) const {
     check_dimension(query.size(), "flat_index::search");
     if (k == 0) return {};
-    topk best(k);
     const auto q = normalized(query);
-    if (candidates && is_sparse(*candidates, partitions)) {
-      scan_sparse(q.data(), partitions, *candidates, best);
-    } else {
+    if (candidates && is_sparse(*candidates, partitions)) return search_sparse(q.data(), k, partitions, *candidates);
+    // the rows to scan, as one sequence over the partitions in order, cut into equal parts
+    std::size_t rows = 0;
+    for (const partition_id pid : partitions)
+      if (pid < parts_.size()) rows += parts_[pid].slots.size();
+    const std::size_t tasks = parallel_parts(rows);
+    return merged(k, tasks, [&](std::size_t t, topk& best) {
+      const std::size_t begin = part_begin(rows, tasks, t), end = part_begin(rows, tasks, t + 1);
+      std::size_t offset = 0;  // of the partition's first row in the sequence
       for (const partition_id pid : partitions) {
-        if (pid < parts_.size()) scan_partition(q.data(), parts_[pid], candidates, best);
+        if (pid >= parts_.size()) continue;
+        const auto& p = parts_[pid];
+        const std::size_t n = p.slots.size();
+        if (offset < end && begin < offset + n)
+          scan_partition(q.data(), p, std::max(begin, offset) - offset, std::min(end, offset + n) - offset, candidates,
+                         best);
+        offset += n;
       }
-    }
-    return best.take_sorted();
+    });
   }
 
   /// search() for `count` queries stored one after the other in `queries` (count x dimension() floats).
@@ -321,28 +345,72 @@ class flat_index {
     }
   }
 
-  void scan_partition(const float* q, const partition_data& p, const slot_bitmap* candidates, topk& best) const {
+  /// How many parts a scan of `rows` rows is cut into: 1 unless each part gets parallel_min_bytes.
+  std::size_t parallel_parts(std::size_t rows) const {
+    const std::size_t by_size = rows * stride_ * sizeof(float) / parallel_min_bytes_;
+    return std::max<std::size_t>(1, std::min(executor_.concurrency(), by_size));
+  }
+
+  /// First row of part t of `parts` equal parts of [0, rows), on a group boundary (part `parts` begins at rows).
+  static std::size_t part_begin(std::size_t rows, std::size_t parts, std::size_t t) noexcept {
     constexpr std::size_t W = simd::batch_width;
-    const std::size_t n = p.slots.size();
-    for (std::size_t g = 0; g < n; g += W) {
-      const std::size_t cnt = std::min(W, n - g);
+    if (t >= parts) return rows;
+    return std::min(rows, (rows / W) * t / parts * W);
+  }
+
+  /// Runs scan(t, best) for t < tasks, each into its own top k (on the executor when tasks > 1), and merges
+  /// them. Hits are ranked by a total order (better_hit), so the merge equals one serial scan's top k.
+  template <class Scan>
+  std::vector<index_hit> merged(std::size_t k, std::size_t tasks, Scan&& scan) const {
+    if (tasks <= 1) {
+      topk best(k);
+      scan(std::size_t{0}, best);
+      return best.take_sorted();
+    }
+    std::vector<std::vector<index_hit>> found(tasks);
+    auto task = [&](std::size_t t) {
+      topk best(k);
+      scan(t, best);
+      found[t] = best.take_sorted();
+    };
+    executor_.bulk(tasks, task);
+    topk best(k);
+    for (const auto& hits : found)
+      for (const auto& h : hits) best.push(h.slot, h.score);
+    return best.take_sorted();
+  }
+
+  /// Rows [begin, end) of `p` into `best`; a group's rows outside the candidates are not read.
+  void scan_partition(const float* q, const partition_data& p, std::size_t begin, std::size_t end,
+                      const slot_bitmap* candidates, topk& best) const {
+    constexpr std::size_t W = simd::batch_width;
+    for (std::size_t g = begin; g < end; g += W) {
+      const std::size_t cnt = std::min(W, end - g);
       const std::uint32_t mask = group_mask(p, g, cnt, candidates);
       if (mask == 0) continue;
-      push_group(p, g, mask, simd::dot_group(q, p.rows.data() + g * stride_, cnt, stride_), best);
+      const float* rows = p.rows.data() + g * stride_;
+      const auto s = (simd::interleaved_groups && cnt == W) ? simd::dot_group_interleaved(q, rows, stride_)
+                                                             : simd::dot_group_masked(q, rows, mask, stride_);
+      push_group(p, g, mask, s, best);
     }
   }
 
-  void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
-                   topk& best) const {
+  /// The sparse path: candidates visited slot by slot, the slot range cut into parts over the executor.
+  std::vector<index_hit> search_sparse(const float* q, std::size_t k, std::span<const partition_id> partitions,
+                                       const slot_bitmap& candidates) const {
     std::vector<unsigned char> wanted(parts_.size(), 0);
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) wanted[pid] = 1;
-    detail::scan_candidates(q, stride_, candidates, [&](slot_id s) -> const float* {
+    const auto row_of = [&](slot_id s) -> const float* {
       if (s >= where_.size()) return nullptr;
       const auto loc = where_[s];
       if (!loc.used || !wanted[loc.partition]) return nullptr;
       return parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
-    }, best);
+    };
+    const std::size_t slots = where_.size(), tasks = parallel_parts(candidates.count());
+    return merged(k, tasks, [&](std::size_t t, topk& best) {
+      detail::scan_candidates(q, stride_, candidates, row_of, best, slots * t / tasks, slots * (t + 1) / tasks);
+    });
   }
 
   /// Writes `v` scaled to unit length (zero stays zero) to dst[0, dim_) and zeros to the padding up to stride_.
@@ -369,6 +437,8 @@ class flat_index {
   std::size_t stride_;
   std::size_t code_stride_;
   bool int8_;
+  executor_ref executor_;
+  std::size_t parallel_min_bytes_;
   std::size_t size_ = 0;
   std::vector<partition_data> parts_;  // indexed by partition id
   std::vector<location> where_;        // indexed by slot id
