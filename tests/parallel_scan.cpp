@@ -87,6 +87,27 @@ TEST_CASE("parallel_scan: split scans return the serial scan's hits exactly", "[
   }
 }
 
+TEST_CASE("parallel_scan: split batches return the serial batch's hits", "[parallel]") {
+  thread_pool_executor pool(3);
+  const std::size_t rows = GENERATE(40, 777);
+  const std::size_t count = GENERATE(1, 5, 6, 7, 13, 250);
+  auto ix = build(rows, 3, pool, static_cast<std::uint32_t>(rows + count));
+  std::mt19937 g(11);
+  std::vector<float> qs;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto q = tie_prone(g);
+    qs.insert(qs.end(), q.begin(), q.end());
+  }
+  slot_bitmap dense(rows);
+  for (std::size_t s = 0; s < rows; s += 2) dense.set(static_cast<slot_id>(s));
+  for (const slot_bitmap* c : std::vector<const slot_bitmap*>{nullptr, &dense}) {
+    const auto a = ix.serial.search_batch(qs, count, 7, ix.all, c), b = ix.parallel.search_batch(qs, count, 7, ix.all, c);
+    REQUIRE(a.size() == count);
+    REQUIRE(b.size() == count);
+    for (std::size_t i = 0; i < count; ++i) check_same(a[i], b[i]);
+  }
+}
+
 TEST_CASE("parallel_scan: ties are broken by the lower slot whichever part found them", "[parallel]") {
   thread_pool_executor pool(4);
   flat_index serial(dim), parallel(dim, {.executor = pool, .parallel_min_bytes = 1});

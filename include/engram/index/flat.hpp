@@ -167,9 +167,7 @@ class flat_index {
     const auto q = normalized(query);
     if (candidates && is_sparse(*candidates, partitions)) return search_sparse(q.data(), k, partitions, *candidates);
     // the rows to scan, as one sequence over the partitions in order, cut into equal parts
-    std::size_t rows = 0;
-    for (const partition_id pid : partitions)
-      if (pid < parts_.size()) rows += parts_[pid].slots.size();
+    const std::size_t rows = rows_of(partitions);
     const std::size_t tasks = parallel_parts(rows);
     return merged(k, tasks, [&](std::size_t t, topk& best) {
       const std::size_t begin = part_begin(rows, tasks, t), end = part_begin(rows, tasks, t + 1);
@@ -189,6 +187,7 @@ class flat_index {
   /// search() for `count` queries stored one after the other in `queries` (count x dimension() floats).
   /// result[i] equals search(query i, k, partitions, candidates). Rows are read once per block of queries
   /// and each row batch feeds several queries (register blocking), so it is compute-bound, not memory-bound.
+  /// Large batches are cut into parts of queries over options().executor.
   /// @throws dimension_mismatch when queries.size() != count * dimension().
   [[nodiscard]] std::vector<std::vector<index_hit>> search_batch(std::span<const float> queries, std::size_t count,
                                                                  std::size_t k,
@@ -211,32 +210,43 @@ class flat_index {
     constexpr std::size_t W = simd::batch_width;
     constexpr std::size_t tile = 6;     // queries per register block
     constexpr std::size_t block = 240;  // queries per cache block (240 x 1.5 KB at d = 384 stays in L2)
-    std::array<simd::float_batch, tile> scores;
-    for (std::size_t b0 = 0; b0 < count; b0 += block) {
-      const std::size_t b1 = std::min(count, b0 + block);
-      for (const partition_id pid : partitions) {
-        if (pid >= parts_.size()) continue;
-        const auto& p = parts_[pid];
-        const std::size_t n = p.slots.size();
-        for (std::size_t g = 0; g < n; g += W) {
-          const std::size_t cnt = std::min(W, n - g);
-          const std::uint32_t mask = group_mask(p, g, cnt, candidates);
-          if (mask == 0) continue;
-          const float* rows = p.rows.data() + g * stride_;
-          std::size_t i = b0;
-          if (cnt == W) {
-            for (; i + tile <= b1; i += tile) {
-              std::array<const float*, tile> qp;
-              for (std::size_t t = 0; t < tile; ++t) qp[t] = qs.data() + (i + t) * stride_;
-              simd::dot_group_multi<tile>(qp.data(), rows, stride_, scores.data());
-              for (std::size_t t = 0; t < tile; ++t) push_group(p, g, mask, scores[t], best[i + t]);
+    // the queries are cut into parts (whole tiles) over the executor; each row is read once per tile
+    const std::size_t tiles = (count + tile - 1) / tile;
+    const std::size_t tasks = std::min(tiles, parallel_parts(rows_of(partitions) * tiles));
+    auto run = [&](std::size_t task) {
+      const std::size_t q0 = std::min(count, tiles * task / tasks * tile);
+      const std::size_t q1 = std::min(count, tiles * (task + 1) / tasks * tile);
+      std::array<simd::float_batch, tile> scores;
+      for (std::size_t b0 = q0; b0 < q1; b0 += block) {
+        const std::size_t b1 = std::min(q1, b0 + block);
+        for (const partition_id pid : partitions) {
+          if (pid >= parts_.size()) continue;
+          const auto& p = parts_[pid];
+          const std::size_t n = p.slots.size();
+          for (std::size_t g = 0; g < n; g += W) {
+            const std::size_t cnt = std::min(W, n - g);
+            const std::uint32_t mask = group_mask(p, g, cnt, candidates);
+            if (mask == 0) continue;
+            const float* rows = p.rows.data() + g * stride_;
+            std::size_t i = b0;
+            if (cnt == W) {
+              for (; i + tile <= b1; i += tile) {
+                std::array<const float*, tile> qp;
+                for (std::size_t t = 0; t < tile; ++t) qp[t] = qs.data() + (i + t) * stride_;
+                simd::dot_group_multi<tile>(qp.data(), rows, stride_, scores.data());
+                for (std::size_t t = 0; t < tile; ++t) push_group(p, g, mask, scores[t], best[i + t]);
+              }
             }
+            for (; i < b1; ++i)
+              push_group(p, g, mask, simd::dot_group(qs.data() + i * stride_, rows, cnt, stride_), best[i]);
           }
-          for (; i < b1; ++i)
-            push_group(p, g, mask, simd::dot_group(qs.data() + i * stride_, rows, cnt, stride_), best[i]);
         }
       }
-    }
+    };
+    if (tasks <= 1)
+      run(0);
+    else
+      executor_.bulk(tasks, run);
     for (std::size_t i = 0; i < count; ++i) out[i] = best[i].take_sorted();
     return out;
   }
@@ -317,10 +327,15 @@ class flat_index {
 
   /// Whether `c` is sparse enough, relative to the rows of `partitions`, to visit slot by slot.
   bool is_sparse(const slot_bitmap& c, std::span<const partition_id> partitions) const noexcept {
+    return c.count() * sparse_divisor <= rows_of(partitions);
+  }
+
+  /// Rows held by `partitions` (a partition named twice counts twice, as a scan reads it twice).
+  std::size_t rows_of(std::span<const partition_id> partitions) const noexcept {
     std::size_t rows = 0;
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) rows += parts_[pid].slots.size();
-    return c.count() * sparse_divisor <= rows;
+    return rows;
   }
 
   /// Bit r set when row g + r (r < cnt) may be returned.
