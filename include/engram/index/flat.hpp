@@ -219,28 +219,20 @@ class flat_index {
       std::array<simd::float_batch, tile> scores;
       for (std::size_t b0 = q0; b0 < q1; b0 += block) {
         const std::size_t b1 = std::min(q1, b0 + block);
-        for (const partition_id pid : partitions) {
-          if (pid >= parts_.size()) continue;
-          const auto& p = parts_[pid];
-          const std::size_t n = p.slots.size();
-          for (std::size_t g = 0; g < n; g += W) {
-            const std::size_t cnt = std::min(W, n - g);
-            const std::uint32_t mask = group_mask(p, g, cnt, candidates);
-            if (mask == 0) continue;
-            const float* rows = p.rows.data() + g * stride_;
-            std::size_t i = b0;
-            if (cnt == W) {
-              for (; i + tile <= b1; i += tile) {
-                std::array<const float*, tile> qp;
-                for (std::size_t t = 0; t < tile; ++t) qp[t] = qs.data() + (i + t) * stride_;
-                simd::dot_group_multi<tile>(qp.data(), rows, stride_, scores.data());
-                for (std::size_t t = 0; t < tile; ++t) push_group(p, g, mask, scores[t], best[i + t]);
-              }
+        for_each_group(partitions, candidates, [&](const partition_data& p, std::size_t g, std::size_t cnt, std::uint32_t mask) {
+          const float* rows = p.rows.data() + g * stride_;
+          std::size_t i = b0;
+          if (cnt == W) {
+            for (; i + tile <= b1; i += tile) {
+              std::array<const float*, tile> qp;
+              for (std::size_t t = 0; t < tile; ++t) qp[t] = qs.data() + (i + t) * stride_;
+              simd::dot_group_multi<tile>(qp.data(), rows, stride_, scores.data());
+              for (std::size_t t = 0; t < tile; ++t) push_group(p, g, mask, scores[t], best[i + t]);
             }
-            for (; i < b1; ++i)
-              push_group(p, g, mask, simd::dot_group(qs.data() + i * stride_, rows, cnt, stride_), best[i]);
           }
-        }
+          for (; i < b1; ++i)
+            push_group(p, g, mask, simd::dot_group(qs.data() + i * stride_, rows, cnt, stride_), best[i]);
+        });
       }
     };
     if (tasks <= 1)
@@ -276,24 +268,16 @@ class flat_index {
     for (std::size_t i = 0; i < code_stride_; ++i) qu[i] = static_cast<std::uint8_t>(qc[i] + 128);
     // approximate score, up to the query's positive scale: scale_row * (sum (qc + 128) * c - 128 * sum c)
     topk approx(std::max({shortlist, 8 * k, std::size_t{64}}));
-    constexpr std::size_t W = simd::batch_width;
-    for (const partition_id pid : partitions) {
-      if (pid >= parts_.size()) continue;
-      const auto& p = parts_[pid];
-      const std::size_t n = p.slots.size();
-      for (std::size_t g = 0; g < n; g += W) {
-        const std::size_t cnt = std::min(W, n - g);
-        std::uint32_t mask = group_mask(p, g, cnt, candidates);
-        const float thr = approx.threshold();
-        while (mask) {
-          const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
-          mask &= mask - 1;
-          const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
-          const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
-          if (s >= thr) approx.push(p.slots[r], s);
-        }
+    for_each_group(partitions, candidates, [&](const partition_data& p, std::size_t g, std::size_t, std::uint32_t mask) {
+      const float thr = approx.threshold();
+      while (mask) {
+        const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
+        mask &= mask - 1;
+        const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
+        const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
+        if (s >= thr) approx.push(p.slots[r], s);
       }
-    }
+    });
     // exact rescoring, with the kernel search() uses
     topk best(k);
     detail::gathered_scorer exact(q.data(), stride_, best);
@@ -395,19 +379,35 @@ class flat_index {
     return best.take_sorted();
   }
 
-  /// Rows [begin, end) of `p` into `best`; a group's rows outside the candidates are not read.
-  void scan_partition(const float* q, const partition_data& p, std::size_t begin, std::size_t end,
-                      const slot_bitmap* candidates, topk& best) const {
+  /// Calls f(p, g, cnt, mask) for each group (rows g .. g+cnt-1, cnt <= batch_width) of rows [begin, end) of
+  /// `p` that holds a candidate; bit r of `mask` is set when row g + r may be returned.
+  template <class F>
+  static void for_each_group(const partition_data& p, std::size_t begin, std::size_t end, const slot_bitmap* candidates,
+                             F&& f) {
     constexpr std::size_t W = simd::batch_width;
     for (std::size_t g = begin; g < end; g += W) {
       const std::size_t cnt = std::min(W, end - g);
       const std::uint32_t mask = group_mask(p, g, cnt, candidates);
-      if (mask == 0) continue;
-      const float* rows = p.rows.data() + g * stride_;
-      const auto s = (simd::interleaved_groups && cnt == W) ? simd::dot_group_interleaved(q, rows, stride_)
-                                                             : simd::dot_group_masked(q, rows, mask, stride_);
-      push_group(p, g, mask, s, best);
+      if (mask != 0) f(p, g, cnt, mask);
     }
+  }
+  /// for_each_group() over every row of `partitions`.
+  template <class F>
+  void for_each_group(std::span<const partition_id> partitions, const slot_bitmap* candidates, F&& f) const {
+    for (const partition_id pid : partitions)
+      if (pid < parts_.size()) for_each_group(parts_[pid], 0, parts_[pid].slots.size(), candidates, f);
+  }
+
+  /// Rows [begin, end) of `p` into `best`; a group's rows outside the candidates are not read.
+  void scan_partition(const float* q, const partition_data& p, std::size_t begin, std::size_t end,
+                      const slot_bitmap* candidates, topk& best) const {
+    for_each_group(p, begin, end, candidates, [&](const partition_data&, std::size_t g, std::size_t cnt, std::uint32_t mask) {
+      const float* rows = p.rows.data() + g * stride_;
+      const auto s = (simd::interleaved_groups && cnt == simd::batch_width)
+                         ? simd::dot_group_interleaved(q, rows, stride_)
+                         : simd::dot_group_masked(q, rows, mask, stride_);
+      push_group(p, g, mask, s, best);
+    });
   }
 
   /// The sparse path: candidates visited slot by slot, the slot range cut into parts over the executor.
