@@ -6,6 +6,7 @@
 //   bench_scale [--rows N] [--quick] [--max-threads T] [--rounds R]
 //
 // --quick scans 100k rows. The same command sizes a bigger machine: the floor is measured, not assumed.
+#include <engram/detail/aligned_allocator.hpp>
 #include <engram/index/executor.hpp>
 #include <engram/index/flat.hpp>
 
@@ -62,7 +63,7 @@ options parse(int argc, char** argv) {
 }
 
 /// A plain SIMD row loop (simd::dot row after row, a running best) over rows split evenly over `ex`.
-float plain_loop(const std::vector<float>& rows, std::size_t n, const std::vector<float>& q, engram::executor_ref ex) {
+float plain_loop(const std::vector<float, engram::detail::aligned_allocator<float>>& rows, std::size_t n, const std::vector<float>& q, engram::executor_ref ex) {
   const std::size_t parts = ex.concurrency();
   std::vector<float> best(parts, -2.0f);
   auto task = [&](std::size_t t) {
@@ -88,11 +89,14 @@ int main(int argc, char** argv) {
   const engram_bench::clustered gen(dim, 1000, 42);
   std::printf("bench_scale: %zu x %zu rows, k = %zu, threads 1 .. %u, best of %d rounds\n", o.rows, dim, k,
               o.max_threads, o.rounds);
-  std::vector<float> plain_rows = gen.block(0, o.rows);  // the plain loop's own copy (rows of exactly dim)
+  // the plain loop's own copy: 64-byte aligned rows of exactly dim floats, as the index keeps them
+  auto generated = gen.block(0, o.rows);
+  const std::vector<float, engram::detail::aligned_allocator<float>> plain_rows(generated.begin(), generated.end());
   engram::flat_index index(dim);
   index.reserve(0, o.rows);
   for (std::size_t i = 0; i < o.rows; ++i)
-    index.add(static_cast<engram::slot_id>(i), 0, std::span<const float>(plain_rows).subspan(i * dim, dim));
+    index.add(static_cast<engram::slot_id>(i), 0, std::span<const float>(generated).subspan(i * dim, dim));
+  generated = {};
   const std::vector<engram::partition_id> scope{0};
   const auto query = gen.block(100'000'000, 1);
   engram::slot_bitmap half(o.rows), tenth(o.rows);
