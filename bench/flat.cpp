@@ -1,12 +1,16 @@
-// flat_index search, d = 384, k = 10: one query at a time and batches of 1000, for N = 100k and 1M; a 1%
+// flat_index search, d = 384, k = 10: one query at a time (split over 1, 2, 4, ... threads up to the machine's
+// by a thread_pool_executor; x_floor against the bandwidth of as many threads) and batches of 1000, for N =
+// 100k and 1M; a 1%
 // (and denser) candidate bitmap against the full scan. The read bandwidth is measured in the same process:
 // `x_floor` = time / (bytes scanned / bandwidth), the distance from the memory-bandwidth floor.
+#include <engram/index/executor.hpp>
 #include <engram/index/flat.hpp>
 
 #include "data.hpp"
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -18,15 +22,18 @@ constexpr std::size_t dim = 384;
 constexpr std::size_t k = 10;
 const std::vector<engram::partition_id> part0{0};
 
-double bandwidth() {
-  static const double bw = engram_bench::read_bandwidth();
-  return bw;
+/// Read bandwidth with `threads` threads, measured once per count in this process.
+double bandwidth(unsigned threads = 1) {
+  static std::map<unsigned, double> bw;
+  auto& b = bw[threads];
+  if (b == 0) b = engram_bench::read_bandwidth(std::size_t{1} << 30, 5, threads);
+  return b;
 }
 const engram_bench::clustered& generator() {
   static const engram_bench::clustered g(dim, 1000, 42);
   return g;
 }
-const engram::flat_index& index_of(std::size_t n) {
+engram::flat_index& index_of(std::size_t n) {
   static std::map<std::size_t, std::unique_ptr<engram::flat_index>> cache;
   auto& p = cache[n];
   if (!p) {
@@ -53,7 +60,10 @@ void read_bandwidth(benchmark::State& state) {
 
 void single_query(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  const auto& idx = index_of(n);
+  const auto threads = static_cast<unsigned>(state.range(1));
+  auto& idx = index_of(n);
+  engram::thread_pool_executor pool(threads);
+  idx.set_executor(pool);
   const auto qs = queries(64);
   std::size_t i = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -62,10 +72,11 @@ void single_query(benchmark::State& state) {
     benchmark::DoNotOptimize(hits);
   }
   const double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / double(state.iterations());
-  full_scan_seconds[n] = per;
-  state.counters["x_floor"] = per / (scan_bytes(n) / bandwidth());
+  idx.set_executor({});
+  if (threads == 1) full_scan_seconds[n] = per;
+  state.counters["x_floor"] = per / (scan_bytes(n) / bandwidth(threads));
   state.counters["GB/s"] = scan_bytes(n) / per / 1e9;
-  state.counters["bw_GB/s"] = bandwidth() / 1e9;
+  state.counters["bw_GB/s"] = bandwidth(threads) / 1e9;
 }
 
 void batch_queries(benchmark::State& state) {
@@ -112,8 +123,18 @@ void bitmap(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(read_bandwidth)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(single_query)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bitmap)->Arg(10)->Arg(50)->Arg(100)->Arg(250)->Arg(300)->Unit(benchmark::kMillisecond)->UseRealTime();
+/// Thread counts 1, 2, 4, ... up to the machine's.
+void thread_counts(benchmark::internal::Benchmark* b, std::int64_t n) {
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned t = 1; t < hw; t *= 2) b->Args({n, t});
+  b->Args({n, hw});
+}
+BENCHMARK(single_query)
+    ->Apply([](auto* b) { thread_counts(b, 100'000); })
+    ->Apply([](auto* b) { thread_counts(b, 1'000'000); })
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(bitmap)->Arg(10)->Arg(50)->Arg(100)->Arg(250)->Arg(300)->Arg(500)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(batch_queries)
     ->Args({100'000, 1000, 1})
     ->Args({100'000, 1000, 2})

@@ -99,6 +99,15 @@ TEST_CASE("simd: the row-group kernels agree bit for bit and match the scalar do
       CHECK(g_rot[r] == full[(r + 3) % W]);
       CHECK(g_part[r] == (r < W / 2 + 1 ? full[(r + 3) % W] : 0.0f));
     }
+    // both orders of reading a full group, and a mask that reads only some rows
+    alignas(64) std::array<float, W> inter, masked;
+    simd::dot_group_interleaved(qp[i], rows.data(), stride).store_aligned(inter.data());
+    const std::uint32_t mask = 0b1011'0000'0010'0101u & ((W >= 32 ? 0u : (1u << W)) - 1u);
+    simd::dot_group_masked(qp[i], rows.data(), mask, stride).store_aligned(masked.data());
+    for (std::size_t r = 0; r < W; ++r) {
+      CHECK(inter[r] == full[r]);
+      CHECK(masked[r] == (((mask >> r) & 1u) ? full[r] : 0.0f));
+    }
     for (std::size_t r = 0; r < W; ++r) {
       CHECK(many[r] == full[r]);
       CHECK(full[r] == Approx(simd::dot_scalar(qp[i], rows.data() + r * stride, stride)).epsilon(1e-5).margin(1e-4));

@@ -4,7 +4,8 @@
 
 #include <engram/ids.hpp>
 
-#include <bit>  // std::popcount, std::countr_zero
+#include <algorithm>  // std::min
+#include <bit>        // std::countr_zero
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -42,8 +43,17 @@ class slot_bitmap {
   /// Calls f(slot) for each set slot, in increasing order.
   template <class F>
   void for_each(F&& f) const {
-    for (std::size_t w = 0; w < words_.size(); ++w) {
+    for_each_in(0, words_.size() * 64, f);
+  }
+
+  /// Calls f(slot) for each set slot in [first, last), in increasing order. O((last - first) / 64 + hits).
+  template <class F>
+  void for_each_in(std::size_t first, std::size_t last, F&& f) const {
+    const std::size_t end = std::min(last, words_.size() * 64);
+    for (std::size_t w = first / 64; w * 64 < end; ++w) {
       std::uint64_t bits = words_[w];
+      if (w == first / 64) bits &= ~std::uint64_t{0} << (first % 64);
+      if (end - w * 64 < 64) bits &= (std::uint64_t{1} << (end - w * 64)) - 1;
       while (bits) {
         const int b = std::countr_zero(bits);
         f(static_cast<slot_id>(w * 64 + static_cast<std::size_t>(b)));

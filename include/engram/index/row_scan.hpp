@@ -11,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <span>
 
 namespace engram::inline v0::detail {
@@ -70,12 +71,13 @@ class gathered_scorer {
   std::size_t scored_ = 0;
 };
 
-/// Scores every slot of `candidates` for which `row_of(slot)` gives a row (nullptr: not searched) into
-/// `best`. O(set candidates x stride + slots / 64).
+/// Scores every slot of `candidates` in [first, last) for which `row_of(slot)` gives a row (nullptr: not
+/// searched) into `best`. O(set candidates x stride + (last - first) / 64).
 template <class RowOf>
-void scan_candidates(const float* q, std::size_t stride, const slot_bitmap& candidates, RowOf&& row_of, topk& best) {
+void scan_candidates(const float* q, std::size_t stride, const slot_bitmap& candidates, RowOf&& row_of, topk& best,
+                     std::size_t first = 0, std::size_t last = std::numeric_limits<std::size_t>::max()) {
   gathered_scorer scorer(q, stride, best);
-  candidates.for_each([&](slot_id s) {
+  candidates.for_each_in(first, last, [&](slot_id s) {
     if (const float* row = row_of(s)) scorer.offer(row, s);
   });
   (void)scorer.finish();
