@@ -18,7 +18,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -343,7 +345,14 @@ class server {
         return tool_result(std::move(out), std::move(text));
       }
       if (name == "list_memories") {
-        auto out = service_.list(args, who);
+        // newest first, the limit applied after ordering: an agent with a large scope sees its latest memories
+        const auto limit = whole_number(args, "limit", 1, 1'000'000).value_or(100);
+        json every = args;
+        every["limit"] = 0;
+        auto out = service_.list(every, who);
+        auto& items = out["results"];
+        std::reverse(items.begin(), items.end());
+        if (items.size() > limit) items.erase(items.begin() + static_cast<std::ptrdiff_t>(limit), items.end());
         auto text = detail::summarize_records(out["results"], "memories");
         return tool_result(std::move(out), std::move(text));
       }

@@ -594,7 +594,8 @@ constexpr bool better_hit(const index_hit& a, const index_hit& b) noexcept {
 }  // namespace engram::inline v0
 // ---- end <engram/ids.hpp>
 
-#include <bit>  // std::popcount, std::countr_zero
+#include <algorithm>  // std::min
+#include <bit>        // std::countr_zero
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -632,8 +633,17 @@ class slot_bitmap {
   /// Calls f(slot) for each set slot, in increasing order.
   template <class F>
   void for_each(F&& f) const {
-    for (std::size_t w = 0; w < words_.size(); ++w) {
+    for_each_in(0, words_.size() * 64, f);
+  }
+
+  /// Calls f(slot) for each set slot in [first, last), in increasing order. O((last - first) / 64 + hits).
+  template <class F>
+  void for_each_in(std::size_t first, std::size_t last, F&& f) const {
+    const std::size_t end = std::min(last, words_.size() * 64);
+    for (std::size_t w = first / 64; w * 64 < end; ++w) {
       std::uint64_t bits = words_[w];
+      if (w == first / 64) bits &= ~std::uint64_t{0} << (first % 64);
+      if (end - w * 64 < 64) bits &= (std::uint64_t{1} << (end - w * 64)) - 1;
       while (bits) {
         const int b = std::countr_zero(bits);
         f(static_cast<slot_id>(w * 64 + static_cast<std::size_t>(b)));
@@ -3887,7 +3897,9 @@ inline float cosine(const float* a, const float* b, std::size_t n) noexcept {
 // ---- end <engram/simd/kernels.hpp>
 
 #include <array>
+#include <bit>  // std::countr_zero
 #include <cstddef>
+#include <cstdint>
 
 namespace engram::inline v0::detail {
 
@@ -3936,29 +3948,62 @@ inline void keep_in_register(simd::float_batch& b) noexcept {
 #endif
 }
 
+/// One row's accumulator: q[j..j+W) * row[j..j+W) summed batch by batch in order of j. Every kernel here
+/// sums a row this way, which is what makes their scores agree bit for bit.
+inline simd::float_batch dot_row(const float* q, const float* row, std::size_t stride) noexcept {
+  simd::float_batch acc(0.0f);
+  for (std::size_t j = 0; j < stride; j += simd::batch_width)
+    acc = xsimd::fma(simd::float_batch::load_aligned(q + j), simd::float_batch::load_aligned(row + j), acc);
+  return acc;
+}
+
 }  // namespace engram::inline v0::detail
 
 namespace engram::inline v0::simd {
 
-/// Scores of rows [0, count) of the group at `rows` (count <= batch_width) against `q`; lanes >= count are 0.
-/// Complexity O(count * stride).
-inline float_batch dot_group(const float* q, const float* rows, std::size_t count, std::size_t stride) noexcept {
+#ifndef ENGRAM_INTERLEAVED_GROUPS
+#define ENGRAM_INTERLEAVED_GROUPS 0
+#endif
+/// Whether dot_group() reads a full group's rows interleaved (dot_group_interleaved) instead of one after the
+/// other (dot_group_masked). Row after row measured 1.4-1.9x faster out of cache on AMD Zen 4 (1M x 384: one
+/// stream for the hardware prefetchers instead of batch_width streams 1.5 KB apart) and equal in cache
+/// (bench/kernels.cpp, scan/*), so it is the default; compile with -DENGRAM_INTERLEAVED_GROUPS=1 for the
+/// interleaved order. Both give the same scores bit for bit.
+inline constexpr bool interleaved_groups = ENGRAM_INTERLEAVED_GROUPS != 0;
+
+/// Scores of the rows of the group at `rows` selected by `mask` (bit r: row r, r < batch_width), each row read
+/// front to back; the other lanes are 0. Rows left out are not read, so a dense candidate mask reads only the
+/// bytes of its candidates. Complexity O(popcount(mask) * stride).
+inline float_batch dot_group_masked(const float* q, const float* rows, std::uint32_t mask, std::size_t stride) noexcept {
+  std::array<float_batch, batch_width> acc;
+  acc.fill(float_batch(0.0f));
+  while (mask) {
+    const auto r = static_cast<std::size_t>(std::countr_zero(mask));
+    mask &= mask - 1;
+    acc[r] = detail::dot_row(q, rows + r * stride, stride);
+  }
+  return detail::transpose_sum(acc.data());
+}
+
+/// dot_group() of a full group reading its rows interleaved (one batch of every row, then the next batch of
+/// every row): batch_width streams at once, where dot_group_masked() reads one. Same scores bit for bit.
+inline float_batch dot_group_interleaved(const float* q, const float* rows, std::size_t stride) noexcept {
   constexpr std::size_t W = batch_width;
   std::array<float_batch, W> acc;
   acc.fill(float_batch(0.0f));
-  if (count == W) {
-    for (std::size_t j = 0; j < stride; j += W) {
-      const auto qb = float_batch::load_aligned(q + j);
-      for (std::size_t r = 0; r < W; ++r) acc[r] = xsimd::fma(qb, float_batch::load_aligned(rows + r * stride + j), acc[r]);
-    }
-  } else {
-    for (std::size_t r = 0; r < count; ++r) {
-      const float* row = rows + r * stride;
-      for (std::size_t j = 0; j < stride; j += W)
-        acc[r] = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(row + j), acc[r]);
-    }
+  for (std::size_t j = 0; j < stride; j += W) {
+    const auto qb = float_batch::load_aligned(q + j);
+    for (std::size_t r = 0; r < W; ++r) acc[r] = xsimd::fma(qb, float_batch::load_aligned(rows + r * stride + j), acc[r]);
   }
   return detail::transpose_sum(acc.data());
+}
+
+/// Scores of rows [0, count) of the group at `rows` (count <= batch_width) against `q`; lanes >= count are 0.
+/// Full groups are read in the order `interleaved_groups` picks. Complexity O(count * stride).
+inline float_batch dot_group(const float* q, const float* rows, std::size_t count, std::size_t stride) noexcept {
+  if constexpr (interleaved_groups)
+    if (count == batch_width) return dot_group_interleaved(q, rows, stride);
+  return dot_group_masked(q, rows, count >= 32 ? ~std::uint32_t{0} : (std::uint32_t{1} << count) - 1, stride);
 }
 
 /// dot_group() over `count` (<= batch_width) rows given by address: lane r holds the score of rows[r], equal
@@ -3975,9 +4020,7 @@ inline float_batch dot_gathered(const float* q, const float* const* rows, std::s
       for (std::size_t r = 0; r < W; ++r) acc[r] = xsimd::fma(qb, float_batch::load_aligned(rows[r] + j), acc[r]);
     }
   } else {
-    for (std::size_t r = 0; r < count; ++r)
-      for (std::size_t j = 0; j < stride; j += W)
-        acc[r] = xsimd::fma(float_batch::load_aligned(q + j), float_batch::load_aligned(rows[r] + j), acc[r]);
+    for (std::size_t r = 0; r < count; ++r) acc[r] = detail::dot_row(q, rows[r], stride);
   }
   return detail::transpose_sum(acc.data());
 }
@@ -4018,6 +4061,7 @@ inline void dot_group_multi(const float* const* qs, const float* rows, std::size
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <span>
 
 namespace engram::inline v0::detail {
@@ -4077,12 +4121,13 @@ class gathered_scorer {
   std::size_t scored_ = 0;
 };
 
-/// Scores every slot of `candidates` for which `row_of(slot)` gives a row (nullptr: not searched) into
-/// `best`. O(set candidates x stride + slots / 64).
+/// Scores every slot of `candidates` in [first, last) for which `row_of(slot)` gives a row (nullptr: not
+/// searched) into `best`. O(set candidates x stride + (last - first) / 64).
 template <class RowOf>
-void scan_candidates(const float* q, std::size_t stride, const slot_bitmap& candidates, RowOf&& row_of, topk& best) {
+void scan_candidates(const float* q, std::size_t stride, const slot_bitmap& candidates, RowOf&& row_of, topk& best,
+                     std::size_t first = 0, std::size_t last = std::numeric_limits<std::size_t>::max()) {
   gathered_scorer scorer(q, stride, best);
-  candidates.for_each([&](slot_id s) {
+  candidates.for_each_in(first, last, [&](slot_id s) {
     if (const float* row = row_of(s)) scorer.offer(row, s);
   });
   (void)scorer.finish();
@@ -4092,6 +4137,170 @@ void scan_candidates(const float* q, std::size_t stride, const slot_bitmap& cand
 // ---- end <engram/index/row_scan.hpp>
 // #include <engram/error.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
+// ---- begin <engram/index/executor.hpp>
+/// @file index/executor.hpp
+/// Executors: where an index runs the parts of one large scan. The library starts no thread of its own; a
+/// user who wants one query spread over several cores constructs a thread_pool_executor and hands it to the
+/// index (flat_index_options::executor). The default, serial_executor, runs everything on the calling thread.
+
+#include <algorithm>  // std::min
+#include <concepts>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>  // std::exception_ptr
+#include <memory>     // std::addressof
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// A non-owning reference to a callable `void(std::size_t)`: the tasks one executor call runs. Valid while
+/// the callable it was made from lives (an executor call returns only when every task has run).
+class bulk_task {
+ public:
+  template <class F>
+    requires std::invocable<F&, std::size_t> && (!std::same_as<std::remove_cvref_t<F>, bulk_task>)
+  bulk_task(F& f) noexcept  // NOLINT(google-explicit-constructor): a reference, made where it is passed
+      : object_(std::addressof(f)), call_([](void* o, std::size_t i) { (*static_cast<F*>(o))(i); }) {}
+
+  void operator()(std::size_t i) const { call_(object_, i); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, std::size_t);
+};
+
+/// Runs tasks 0 .. count-1 of one call, possibly at once on several threads, and returns when all have run
+/// (rethrowing the first exception a task threw). `concurrency()` is how many tasks may run at once: an
+/// index splits a scan into at most that many parts. `bulk` may be called from several threads at once.
+template <class E>
+concept executor = requires(E& e, const E& ce, std::size_t count, bulk_task task) {
+  { ce.concurrency() } -> std::convertible_to<std::size_t>;
+  e.bulk(count, task);
+};
+
+/// The do-nothing executor: every task runs on the calling thread, in order.
+struct serial_executor {
+  [[nodiscard]] static constexpr std::size_t concurrency() noexcept { return 1; }
+  static void bulk(std::size_t count, bulk_task task) {
+    for (std::size_t i = 0; i < count; ++i) task(i);
+  }
+};
+
+/// A fixed set of threads that the calling thread joins: `thread_pool_executor pool(4)` starts 3 workers,
+/// and each bulk() call runs its tasks on them and on the caller. Calls from several threads share the
+/// workers (each caller keeps working on its own tasks, so a call never waits on another's). The destructor
+/// joins the workers; no bulk() call may be running then.
+class thread_pool_executor {
+ public:
+  /// `threads`: tasks run at once per call, the caller included (0 means std::thread::hardware_concurrency()).
+  explicit thread_pool_executor(std::size_t threads) {
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    workers_.reserve(threads - 1);
+    for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  }
+  thread_pool_executor(const thread_pool_executor&) = delete;
+  thread_pool_executor& operator=(const thread_pool_executor&) = delete;
+  ~thread_pool_executor() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  [[nodiscard]] std::size_t concurrency() const noexcept { return workers_.size() + 1; }
+
+  void bulk(std::size_t count, bulk_task task) {
+    if (count == 0) return;
+    job j{task, count};
+    std::unique_lock lock(mutex_);
+    if (count > 1 && !workers_.empty()) {
+      queue_.push_back(&j);
+      wake_.notify_all();
+    }
+    while (j.next < j.count) run_one(j, lock);
+    // the tasks workers took are still running: wait for them (they notify under the mutex)
+    j.done_cv.wait(lock, [&] { return j.done == j.count; });
+    if (j.error) std::rethrow_exception(j.error);
+  }
+
+ private:
+  struct job {
+    job(bulk_task t, std::size_t n) noexcept : task(t), count(n) {}
+    bulk_task task;
+    std::size_t count;
+    std::size_t next = 0;  // the first task not yet taken
+    std::size_t done = 0;  // tasks finished
+    std::exception_ptr error;
+    std::condition_variable done_cv;
+  };
+
+  /// Takes the next task of `j` (holding `lock`), runs it without the lock, and records it finished.
+  void run_one(job& j, std::unique_lock<std::mutex>& lock) {
+    const std::size_t i = j.next++;
+    if (j.next == j.count) std::erase(queue_, &j);
+    lock.unlock();
+    std::exception_ptr error;
+    try {
+      j.task(i);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    if (error && !j.error) j.error = error;
+    // notify while holding the mutex: the caller cannot return (and destroy j) before we release it
+    if (++j.done == j.count) j.done_cv.notify_all();
+  }
+
+  void work() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      run_one(*queue_.front(), lock);
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<job*> queue_;  // calls with tasks not yet taken, oldest first
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
+
+/// A non-owning handle to any executor, so that a non-template index can hold one. Default: serial. The
+/// executor must outlive every search that uses the handle.
+class executor_ref {
+ public:
+  executor_ref() noexcept = default;
+  template <executor E>
+    requires(!std::same_as<std::remove_cvref_t<E>, executor_ref>)
+  executor_ref(E& e) noexcept  // NOLINT(google-explicit-constructor): a reference, made where it is passed
+      : object_(std::addressof(e)),
+        concurrency_([](void* o) -> std::size_t { return static_cast<E*>(o)->concurrency(); }),
+        bulk_([](void* o, std::size_t n, bulk_task t) { static_cast<E*>(o)->bulk(n, t); }) {}
+
+  [[nodiscard]] std::size_t concurrency() const { return object_ ? concurrency_(object_) : 1; }
+  void bulk(std::size_t count, bulk_task task) const {
+    if (object_)
+      bulk_(object_, count, task);
+    else
+      serial_executor::bulk(count, task);
+  }
+
+ private:
+  void* object_ = nullptr;
+  std::size_t (*concurrency_)(void*) = nullptr;
+  void (*bulk_)(void*, std::size_t, bulk_task) = nullptr;
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/index/executor.hpp>
 // #include <engram/index/topk.hpp>: inlined above
 // ---- begin <engram/simd/int8.hpp>
 /// @file simd/int8.hpp
@@ -4158,7 +4367,7 @@ inline std::int32_t dot_u8s8(const std::uint8_t* a, const std::int8_t* b, std::s
 
 #include <algorithm>  // std::copy_n, std::min, std::max
 #include <array>
-#include <bit>  // std::countr_zero
+#include <bit>  // std::countr_zero, std::popcount
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -4172,6 +4381,11 @@ namespace engram::inline v0 {
 struct flat_index_options {
   /// Also keep an int8 code of every row (per-vector scale; +25% memory at d = 384) for search_int8().
   bool int8_codes = false;
+  /// Where one query's scan runs (default: the calling thread). Must outlive the index's searches.
+  executor_ref executor{};
+  /// A scan is split over the executor only when each part gets at least this many bytes of rows (its cost
+  /// must pay for handing it to another thread); smaller scans stay on the calling thread.
+  std::size_t parallel_min_bytes = std::size_t{2} << 20;
 };
 
 /// Exact cosine search. Vectors are stored L2-normalised (so cosine is a dot product), each row padded to a
@@ -4180,6 +4394,9 @@ struct flat_index_options {
 ///
 /// Scores are SIMD dot products (simd/rows.hpp) computed the same way by every search path, so search(),
 /// search_batch() and the sparse candidate path return bit-identical scores and therefore identical hits.
+///
+/// One search splits its rows over options().executor when the scan is large (parallel_min_bytes per part):
+/// each part keeps its own top k and the parts are merged, so the hits equal the serial scan's exactly.
 ///
 /// Thread-safety: const members may run concurrently; mutations need exclusive access (basic_memory
 /// provides it).
@@ -4194,7 +4411,9 @@ class flat_index {
       : dim_(dimension),
         stride_(round_up(dimension)),
         code_stride_((dimension + simd::int8_align - 1) / simd::int8_align * simd::int8_align),
-        int8_(options.int8_codes) {
+        int8_(options.int8_codes),
+        executor_(options.executor),
+        parallel_min_bytes_(std::max<std::size_t>(options.parallel_min_bytes, 1)) {
     if (dimension == 0) throw validation_error("flat_index: dimension must be at least 1");
   }
 
@@ -4275,6 +4494,9 @@ class flat_index {
     }
   }
 
+  /// Runs later searches on `executor` (which must outlive them). Needs exclusive access, like a mutation.
+  void set_executor(executor_ref executor) noexcept { executor_ = executor; }
+
   /// Removes everything.
   void clear() noexcept {
     parts_.clear();
@@ -4296,21 +4518,30 @@ class flat_index {
                                               const slot_bitmap* candidates = nullptr) const {
     check_dimension(query.size(), "flat_index::search");
     if (k == 0) return {};
-    topk best(k);
     const auto q = normalized(query);
-    if (candidates && is_sparse(*candidates, partitions)) {
-      scan_sparse(q.data(), partitions, *candidates, best);
-    } else {
+    if (candidates && is_sparse(*candidates, partitions)) return search_sparse(q.data(), k, partitions, *candidates);
+    // the rows to scan, as one sequence over the partitions in order, cut into equal parts
+    const std::size_t rows = rows_of(partitions);
+    const std::size_t tasks = parallel_parts(rows);
+    return merged(k, tasks, [&](std::size_t t, topk& best) {
+      const std::size_t begin = part_begin(rows, tasks, t), end = part_begin(rows, tasks, t + 1);
+      std::size_t offset = 0;  // of the partition's first row in the sequence
       for (const partition_id pid : partitions) {
-        if (pid < parts_.size()) scan_partition(q.data(), parts_[pid], candidates, best);
+        if (pid >= parts_.size()) continue;
+        const auto& p = parts_[pid];
+        const std::size_t n = p.slots.size();
+        if (offset < end && begin < offset + n)
+          scan_partition(q.data(), p, std::max(begin, offset) - offset, std::min(end, offset + n) - offset, candidates,
+                         best);
+        offset += n;
       }
-    }
-    return best.take_sorted();
+    });
   }
 
   /// search() for `count` queries stored one after the other in `queries` (count x dimension() floats).
   /// result[i] equals search(query i, k, partitions, candidates). Rows are read once per block of queries
   /// and each row batch feeds several queries (register blocking), so it is compute-bound, not memory-bound.
+  /// Large batches are cut into parts of queries over options().executor.
   /// @throws dimension_mismatch when queries.size() != count * dimension().
   [[nodiscard]] std::vector<std::vector<index_hit>> search_batch(std::span<const float> queries, std::size_t count,
                                                                  std::size_t k,
@@ -4333,17 +4564,16 @@ class flat_index {
     constexpr std::size_t W = simd::batch_width;
     constexpr std::size_t tile = 6;     // queries per register block
     constexpr std::size_t block = 240;  // queries per cache block (240 x 1.5 KB at d = 384 stays in L2)
-    std::array<simd::float_batch, tile> scores;
-    for (std::size_t b0 = 0; b0 < count; b0 += block) {
-      const std::size_t b1 = std::min(count, b0 + block);
-      for (const partition_id pid : partitions) {
-        if (pid >= parts_.size()) continue;
-        const auto& p = parts_[pid];
-        const std::size_t n = p.slots.size();
-        for (std::size_t g = 0; g < n; g += W) {
-          const std::size_t cnt = std::min(W, n - g);
-          const std::uint32_t mask = group_mask(p, g, cnt, candidates);
-          if (mask == 0) continue;
+    // the queries are cut into parts (whole tiles) over the executor; each row is read once per tile
+    const std::size_t tiles = (count + tile - 1) / tile;
+    const std::size_t tasks = std::min(tiles, parallel_parts(rows_of(partitions) * tiles));
+    auto run = [&](std::size_t task) {
+      const std::size_t q0 = std::min(count, tiles * task / tasks * tile);
+      const std::size_t q1 = std::min(count, tiles * (task + 1) / tasks * tile);
+      std::array<simd::float_batch, tile> scores;
+      for (std::size_t b0 = q0; b0 < q1; b0 += block) {
+        const std::size_t b1 = std::min(q1, b0 + block);
+        for_each_group(partitions, candidates, [&](const partition_data& p, std::size_t g, std::size_t cnt, std::uint32_t mask) {
           const float* rows = p.rows.data() + g * stride_;
           std::size_t i = b0;
           if (cnt == W) {
@@ -4356,9 +4586,13 @@ class flat_index {
           }
           for (; i < b1; ++i)
             push_group(p, g, mask, simd::dot_group(qs.data() + i * stride_, rows, cnt, stride_), best[i]);
-        }
+        });
       }
-    }
+    };
+    if (tasks <= 1)
+      run(0);
+    else
+      executor_.bulk(tasks, run);
     for (std::size_t i = 0; i < count; ++i) out[i] = best[i].take_sorted();
     return out;
   }
@@ -4388,24 +4622,16 @@ class flat_index {
     for (std::size_t i = 0; i < code_stride_; ++i) qu[i] = static_cast<std::uint8_t>(qc[i] + 128);
     // approximate score, up to the query's positive scale: scale_row * (sum (qc + 128) * c - 128 * sum c)
     topk approx(std::max({shortlist, 8 * k, std::size_t{64}}));
-    constexpr std::size_t W = simd::batch_width;
-    for (const partition_id pid : partitions) {
-      if (pid >= parts_.size()) continue;
-      const auto& p = parts_[pid];
-      const std::size_t n = p.slots.size();
-      for (std::size_t g = 0; g < n; g += W) {
-        const std::size_t cnt = std::min(W, n - g);
-        std::uint32_t mask = group_mask(p, g, cnt, candidates);
-        const float thr = approx.threshold();
-        while (mask) {
-          const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
-          mask &= mask - 1;
-          const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
-          const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
-          if (s >= thr) approx.push(p.slots[r], s);
-        }
+    for_each_group(partitions, candidates, [&](const partition_data& p, std::size_t g, std::size_t, std::uint32_t mask) {
+      const float thr = approx.threshold();
+      while (mask) {
+        const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
+        mask &= mask - 1;
+        const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
+        const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
+        if (s >= thr) approx.push(p.slots[r], s);
       }
-    }
+    });
     // exact rescoring, with the kernel search() uses
     topk best(k);
     detail::gathered_scorer exact(q.data(), stride_, best);
@@ -4439,16 +4665,33 @@ class flat_index {
 
   /// Whether `c` is sparse enough, relative to the rows of `partitions`, to visit slot by slot.
   bool is_sparse(const slot_bitmap& c, std::span<const partition_id> partitions) const noexcept {
+    return c.count() * sparse_divisor <= rows_of(partitions);
+  }
+
+  /// Rows held by `partitions` (a partition named twice counts twice, as a scan reads it twice).
+  std::size_t rows_of(std::span<const partition_id> partitions) const noexcept {
     std::size_t rows = 0;
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) rows += parts_[pid].slots.size();
-    return c.count() * sparse_divisor <= rows;
+    return rows;
+  }
+
+  /// The mask of rows [0, cnt) of a group.
+  static constexpr std::uint32_t all_rows(std::size_t cnt) noexcept {
+    return cnt >= 32 ? ~std::uint32_t{0} : (std::uint32_t{1} << cnt) - 1;
+  }
+
+  /// The rows of a group to read for the candidates in `mask`: all of them when at least half are candidates
+  /// (one sequential stream is faster than skipping rows: 50% random candidates over 1M x 384 took 73 ms read
+  /// whole against 85-97 ms row by row, bench/scale.cpp), else only the candidates.
+  static std::uint32_t read_mask(std::uint32_t mask, std::size_t cnt) noexcept {
+    return 2 * static_cast<std::size_t>(std::popcount(mask)) >= cnt ? all_rows(cnt) : mask;
   }
 
   /// Bit r set when row g + r (r < cnt) may be returned.
   static std::uint32_t group_mask(const partition_data& p, std::size_t g, std::size_t cnt,
                                   const slot_bitmap* candidates) noexcept {
-    if (!candidates) return cnt >= 32 ? ~std::uint32_t{0} : (std::uint32_t{1} << cnt) - 1;
+    if (!candidates) return all_rows(cnt);
     std::uint32_t mask = 0;
     for (std::size_t r = 0; r < cnt; ++r) mask |= std::uint32_t{candidates->test(p.slots[g + r])} << r;
     return mask;
@@ -4467,28 +4710,88 @@ class flat_index {
     }
   }
 
-  void scan_partition(const float* q, const partition_data& p, const slot_bitmap* candidates, topk& best) const {
-    constexpr std::size_t W = simd::batch_width;
-    const std::size_t n = p.slots.size();
-    for (std::size_t g = 0; g < n; g += W) {
-      const std::size_t cnt = std::min(W, n - g);
-      const std::uint32_t mask = group_mask(p, g, cnt, candidates);
-      if (mask == 0) continue;
-      push_group(p, g, mask, simd::dot_group(q, p.rows.data() + g * stride_, cnt, stride_), best);
-    }
+  /// How many parts a scan of `rows` rows is cut into: 1 unless each part gets parallel_min_bytes.
+  std::size_t parallel_parts(std::size_t rows) const {
+    const std::size_t by_size = rows * stride_ * sizeof(float) / parallel_min_bytes_;
+    return std::max<std::size_t>(1, std::min(executor_.concurrency(), by_size));
   }
 
-  void scan_sparse(const float* q, std::span<const partition_id> partitions, const slot_bitmap& candidates,
-                   topk& best) const {
+  /// First row of part t of `parts` equal parts of [0, rows), on a group boundary (part `parts` begins at rows).
+  static std::size_t part_begin(std::size_t rows, std::size_t parts, std::size_t t) noexcept {
+    constexpr std::size_t W = simd::batch_width;
+    if (t >= parts) return rows;
+    return std::min(rows, (rows / W) * t / parts * W);
+  }
+
+  /// Runs scan(t, best) for t < tasks, each into its own top k (on the executor when tasks > 1), and merges
+  /// them. Hits are ranked by a total order (better_hit), so the merge equals one serial scan's top k.
+  template <class Scan>
+  std::vector<index_hit> merged(std::size_t k, std::size_t tasks, Scan&& scan) const {
+    if (tasks <= 1) {
+      topk best(k);
+      scan(std::size_t{0}, best);
+      return best.take_sorted();
+    }
+    std::vector<std::vector<index_hit>> found(tasks);
+    auto task = [&](std::size_t t) {
+      topk best(k);
+      scan(t, best);
+      found[t] = best.take_sorted();
+    };
+    executor_.bulk(tasks, task);
+    topk best(k);
+    for (const auto& hits : found)
+      for (const auto& h : hits) best.push(h.slot, h.score);
+    return best.take_sorted();
+  }
+
+  /// Calls f(p, g, cnt, mask) for each group (rows g .. g+cnt-1, cnt <= batch_width) of rows [begin, end) of
+  /// `p` that holds a candidate; bit r of `mask` is set when row g + r may be returned.
+  template <class F>
+  static void for_each_group(const partition_data& p, std::size_t begin, std::size_t end, const slot_bitmap* candidates,
+                             F&& f) {
+    constexpr std::size_t W = simd::batch_width;
+    for (std::size_t g = begin; g < end; g += W) {
+      const std::size_t cnt = std::min(W, end - g);
+      const std::uint32_t mask = group_mask(p, g, cnt, candidates);
+      if (mask != 0) f(p, g, cnt, mask);
+    }
+  }
+  /// for_each_group() over every row of `partitions`.
+  template <class F>
+  void for_each_group(std::span<const partition_id> partitions, const slot_bitmap* candidates, F&& f) const {
+    for (const partition_id pid : partitions)
+      if (pid < parts_.size()) for_each_group(parts_[pid], 0, parts_[pid].slots.size(), candidates, f);
+  }
+
+  /// Rows [begin, end) of `p` into `best`; a group's rows outside the candidates are not read.
+  void scan_partition(const float* q, const partition_data& p, std::size_t begin, std::size_t end,
+                      const slot_bitmap* candidates, topk& best) const {
+    for_each_group(p, begin, end, candidates, [&](const partition_data&, std::size_t g, std::size_t cnt, std::uint32_t mask) {
+      const float* rows = p.rows.data() + g * stride_;
+      const auto s = (simd::interleaved_groups && cnt == simd::batch_width)
+                         ? simd::dot_group_interleaved(q, rows, stride_)
+                         : simd::dot_group_masked(q, rows, read_mask(mask, cnt), stride_);
+      push_group(p, g, mask, s, best);
+    });
+  }
+
+  /// The sparse path: candidates visited slot by slot, the slot range cut into parts over the executor.
+  std::vector<index_hit> search_sparse(const float* q, std::size_t k, std::span<const partition_id> partitions,
+                                       const slot_bitmap& candidates) const {
     std::vector<unsigned char> wanted(parts_.size(), 0);
     for (const partition_id pid : partitions)
       if (pid < parts_.size()) wanted[pid] = 1;
-    detail::scan_candidates(q, stride_, candidates, [&](slot_id s) -> const float* {
+    const auto row_of = [&](slot_id s) -> const float* {
       if (s >= where_.size()) return nullptr;
       const auto loc = where_[s];
       if (!loc.used || !wanted[loc.partition]) return nullptr;
       return parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_;
-    }, best);
+    };
+    const std::size_t slots = where_.size(), tasks = parallel_parts(candidates.count());
+    return merged(k, tasks, [&](std::size_t t, topk& best) {
+      detail::scan_candidates(q, stride_, candidates, row_of, best, slots * t / tasks, slots * (t + 1) / tasks);
+    });
   }
 
   /// Writes `v` scaled to unit length (zero stays zero) to dst[0, dim_) and zeros to the padding up to stride_.
@@ -4515,6 +4818,8 @@ class flat_index {
   std::size_t stride_;
   std::size_t code_stride_;
   bool int8_;
+  executor_ref executor_;
+  std::size_t parallel_min_bytes_;
   std::size_t size_ = 0;
   std::vector<partition_data> parts_;  // indexed by partition id
   std::vector<location> where_;        // indexed by slot id
@@ -6291,10 +6596,13 @@ constexpr bool is_expired(std::int32_t expiry, std::int32_t today) noexcept { re
 }  // namespace engram::inline v0
 // ---- end <engram/rank/expiry.hpp>
 // #include <engram/record.hpp>: inlined above
+// #include <engram/text/utf8.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+#include <cstdio>  // std::snprintf
 #include <string>
 #include <string_view>
 #include <vector>
@@ -6330,6 +6638,65 @@ inline nlohmann::json optional_text(const std::optional<std::string>& s) {
   return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
 }
 }  // namespace detail
+
+/// The deepest nesting parse_json accepts by default: a request, a metadata object, an import line.
+inline constexpr std::size_t max_json_depth = 64;
+
+/// `text` made safe to show on a terminal or inside a message: valid UTF-8 is kept, control characters
+/// (C0, DEL, C1) become `\u001b`-style escapes and bytes that are not UTF-8 become `\xff`. O(n).
+inline std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  char buf[8];
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || i + len > text.size() || !detail::is_valid_utf8(text.substr(i, len))) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+      ++i;
+      continue;
+    }
+    // C1 controls are U+0080..U+009F, encoded C2 80..C2 9F.
+    const bool control = len == 1 ? (c < 0x20 || c == 0x7f) : (len == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    if (control) {
+      const unsigned cp = len == 1 ? c : static_cast<unsigned char>(text[i + 1]);
+      std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+      out += buf;
+    } else {
+      out.append(text.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
+}
+
+/// Parses JSON text that comes from outside (a request, a command-line argument, an import line) without
+/// letting it exhaust the stack: nesting is counted while parsing and refused past `max_depth`, before any
+/// recursive code sees the value. Strings must be valid UTF-8 (no overlong forms); numbers must fit a double.
+/// @throws validation_error beginning with `what`: malformed JSON (with the byte offset), invalid UTF-8, a
+///         number out of range, or nesting deeper than `max_depth`. The message holds only printable text.
+inline nlohmann::json parse_json(std::string_view text, std::string_view what, std::size_t max_depth = max_json_depth) {
+  const auto too_deep = [&] {
+    return validation_error(std::string(what) + ": JSON nested deeper than " + std::to_string(max_depth) + " levels");
+  };
+  // The callback sees each container's depth (0 for the outermost) when it opens, before it is filled.
+  const nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
+        static_cast<std::size_t>(depth) >= max_depth)
+      throw too_deep();
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), limit);
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string reason = e.what();
+    if (const auto at = reason.find("parse error"); at != std::string::npos) reason.erase(0, at);
+    throw validation_error(std::string(what) + ": not valid JSON (" + printable(reason) + ")");
+  } catch (const nlohmann::json::out_of_range&) {  // a number beyond a double, e.g. 1e400
+    throw validation_error(std::string(what) + ": a number is out of range (it must fit a 64-bit float)");
+  }
+}
 
 inline void to_json(nlohmann::json& j, event_kind e) { j = std::string(to_string(e)); }
 inline void from_json(const nlohmann::json& j, event_kind& e) {
@@ -13134,6 +13501,8 @@ jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_op
 /// Records replace stored ones with the same id; history events are appended. When the export carries
 /// vectors and names an embedder, a store with `bind` is bound to that identity first (a store bound to
 /// another identity refuses, naming both).
+/// Each line is read by parse_json: nesting deeper than max_json_depth, invalid UTF-8 or a number out of
+/// range is refused like any malformed line.
 /// @throws validation_error naming the line number and what is wrong with it.
 template <record_store Store>
 jsonl_counts import_jsonl(Store& store, std::istream& in) {
@@ -13146,12 +13515,8 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const auto where = "import: line " + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw validation_error(where + ": not JSON (" + e.what() + ")");
-    }
+    // Depth-limited, so a hostile line cannot exhaust the stack of the copies below.
+    const nlohmann::json j = parse_json(line, where);
     if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
       throw validation_error(where + ": expected an object with a \"type\" string");
     const auto type = j["type"].get<std::string>();

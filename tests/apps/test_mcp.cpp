@@ -190,7 +190,11 @@ TEST_CASE("mcp: every tool works end to end", "[mcp]") {
   require_ok(listed);
   CHECK(listed["structuredContent"]["results"].size() == 2);
   auto limited = p.call("list_memories", {{"user_id", "alice"}, {"limit", 1}});
-  CHECK(limited["structuredContent"]["results"].size() == 1);
+  REQUIRE(limited["structuredContent"]["results"].size() == 1);
+  // newest first, the limit applied after ordering
+  CHECK(limited["structuredContent"]["results"][0]["id"] == listed["structuredContent"]["results"][0]["id"]);
+  CHECK(listed["structuredContent"]["results"][0]["created_at"] >= listed["structuredContent"]["results"][1]["created_at"]);
+  CHECK(p.call("list_memories", {{"user_id", "alice"}, {"limit", 0}})["isError"] == true);
 
   auto got = p.call("get_memory", {{"memory_id", id}});
   require_ok(got);
