@@ -31,7 +31,7 @@ struct usage_error : std::runtime_error {
 constexpr const char* help_text = R"(usage: engram [--data DIR] [--output text|json] COMMAND ...
 
 commands:
-  add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--infer]
+  add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--no-infer]
                 [--messages] [--expires YYYY-MM-DD]
   search QUERY  SCOPE [--filters JSON] [--limit N] [--threshold T]
                 [--mode semantic|keyword|hybrid] [--weights JSON] [--explain] [--show-expired]
@@ -46,8 +46,8 @@ commands:
   stats
 
 SCOPE is any of --user-id U, --agent-id A, --run-id R.
---infer lets the extractor decide what to remember (with --extractor llm: a chat model); without it each
-message is stored as given. --messages reads TEXT as a JSON list of {"role", "content"} messages.
+The extractor decides what to remember (with --extractor llm: a chat model), as Mem0's infer does by
+default; --no-infer stores each message as given (--infer is accepted and changes nothing). --messages reads TEXT as a JSON list of {"role", "content"} messages.
 --mode picks the ranking (default hybrid: cosine and BM25 fused); --weights sets the fusion weights and the
 optional terms, e.g. '{"keyword": 0.7, "recency": 0.2, "importance": 0.3}'; --explain shows each score's parts.
 Memories past their --expires day are hidden from search and list unless --show-expired.
@@ -76,7 +76,7 @@ args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
                                                   "--run-id", "--metadata", "--limit",     "--threshold",
                                                   "--file",  "--filters",   "--mode",      "--expires", "--weights"};
-  static const std::vector<std::string> bare = {"--infer",   "--all",     "--dry-run",      "--force",
+  static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
                                                 "--messages"};
   args a;
@@ -304,7 +304,8 @@ int run(const args& a) {
       text = one_positional(a, "TEXT (or --file F, or - for standard input)");
     }
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    const engram::add_options o{.metadata = metadata_of(a), .infer = a.has("--infer"), .expiration_date = expires_of(a)};
+    if (a.has("--infer") && a.has("--no-infer")) throw usage_error("--infer and --no-infer contradict each other");
+    const engram::add_options o{.metadata = metadata_of(a), .infer = !a.has("--no-infer"), .expiration_date = expires_of(a)};
     const auto messages = a.has("--messages") ? messages_of(text) : std::vector<engram::message>{{"user", text, {}}};
     engram_app::require_text(messages, a.has("--messages") ? "--messages" : "the text to add");
     const auto r = mem->add(messages, scope_of(a), o);

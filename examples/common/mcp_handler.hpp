@@ -180,7 +180,7 @@ class server {
                                {"messages", {{"type", "array"}, {"items", message_item},
                                              {"description", "A conversation to remember, as {role, content} messages (instead of text)."}}},
                                {"metadata", metadata},
-                               {"infer", {{"type", "boolean"}, {"description", "Extract facts from the input instead of storing it verbatim (default false)."}}},
+                               {"infer", {{"type", "boolean"}, {"description", "Let the extractor decide what to remember (default true, as Mem0); false stores the input verbatim."}}},
                                {"expiration_date", expiration}},
                               offer_user),
              json::array(), false, false),

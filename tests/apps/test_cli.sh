@@ -319,7 +319,8 @@ if [ -n "$fake" ]; then
   check "llm: list after" 0 "$bin" "${L[@]}" --output json list --user-id dana
   contains "updated fact stored" "$out" "Lives in Porto"
   lacks "old fact gone" "$out" "Lives in Lisbon"
-  check "llm: without --infer the text is stored as given" 0 "$bin" "${L[@]}" --output json add "raw note" --user-id dana
+  check "add: --infer with --no-infer is a usage error" 2 "$bin" "${L[@]}" add "x" --user-id dana --infer --no-infer
+  check "llm: with --no-infer the text is stored as given" 0 "$bin" "${L[@]}" --output json add "raw note" --user-id dana --no-infer
   contains "verbatim without infer" "$out" '"memory": "raw note"'
   check "llm: no scripted reply left is a provider failure" 3 "$bin" "${L[@]}" add "one more" --user-id dana --infer
   contains "provider failure said" "$err" "provider failed"
