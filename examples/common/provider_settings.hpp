@@ -3,6 +3,7 @@
 /// Which embedder and extractor the apps (engram, engram-server, engram-mcp) run, from flags and environment.
 /// One parser for all three: each app hands it the flags it does not know itself.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +11,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace engram_app {
 
@@ -30,6 +33,14 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
   --llm-base-url URL     chat server (default: --base-url; with --embedder ollama, its root + /v1)
                          env ENGRAM_LLM_BASE_URL
   --llm-mode reconcile|additive      reconcile: facts, then ADD/UPDATE/DELETE against near memories (default)
+  --llm-instructions TEXT            custom instructions appended to the extraction prompt
+                                     env ENGRAM_LLM_INSTRUCTIONS
+  --llm-includes A,B     kinds of information to remember only (a request's `includes` adds to them)
+  --llm-excludes A,B     kinds of information never to remember (a request's `excludes` adds to them)
+  --llm-categories NAME[:DESCRIPTION];...   categories facts are filed under (returned in metadata)
+  --llm-fact-prompt-file PATH        replaces the extraction prompt (it must ask for {"facts": [...]})
+  --llm-update-prompt-file PATH      replaces the reconcile prompt
+                         (these need --extractor llm: with the verbatim extractor they are refused, not ignored)
   --api-key KEY          sent as a Bearer token (prefer env OPENAI_API_KEY or --api-key-file: a flag shows in `ps`)
   --api-key-file PATH    read the key from a file (trailing whitespace dropped)  env ENGRAM_API_KEY_FILE
   --timeout SECONDS      per read from a provider (default 120: a local model may answer slowly)
@@ -57,6 +68,12 @@ struct provider_settings {
   std::string timeout = "120";         ///< per read from a provider, seconds (checked by check())
   std::string connect_timeout = "10";  ///< per connection attempt, seconds
   std::string retries = "3";           ///< retries of a failed provider call, 0 to 20
+  std::string llm_instructions{};      ///< llm_extractor_options::custom_instructions
+  std::string llm_includes{};          ///< comma-separated llm_extractor_options::includes
+  std::string llm_excludes{};          ///< comma-separated llm_extractor_options::excludes
+  std::string llm_categories{};        ///< "name[:description];..." llm_extractor_options::categories
+  std::string llm_fact_prompt_file{};  ///< a file holding llm_extractor_options::fact_prompt
+  std::string llm_update_prompt_file{};  ///< a file holding llm_extractor_options::update_prompt
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
   /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE (empty variables
@@ -76,6 +93,7 @@ struct provider_settings {
     env("ENGRAM_WORDNET", p.wordnet);
     env("ENGRAM_TIMEOUT", p.timeout);
     env("ENGRAM_API_KEY_FILE", p.api_key_file);
+    env("ENGRAM_LLM_INSTRUCTIONS", p.llm_instructions);
     return p;
   }
 
@@ -83,7 +101,8 @@ struct provider_settings {
   static bool is_flag(std::string_view flag) {
     for (const char* f : {"--embedder", "--base-url", "--embed-model", "--dimensions", "--extractor", "--llm-model",
                           "--llm-base-url", "--llm-mode", "--api-key", "--api-key-file", "--wordnet",
-                          "--timeout", "--connect-timeout", "--retries"})
+                          "--timeout", "--connect-timeout", "--retries", "--llm-instructions", "--llm-includes",
+                          "--llm-excludes", "--llm-categories", "--llm-fact-prompt-file", "--llm-update-prompt-file"})
       if (flag == f) return true;
     return false;
   }
@@ -103,6 +122,12 @@ struct provider_settings {
     else if (flag == "--timeout") timeout = value;
     else if (flag == "--connect-timeout") connect_timeout = value;
     else if (flag == "--retries") retries = value;
+    else if (flag == "--llm-instructions") llm_instructions = value;
+    else if (flag == "--llm-includes") llm_includes = value;
+    else if (flag == "--llm-excludes") llm_excludes = value;
+    else if (flag == "--llm-categories") llm_categories = value;
+    else if (flag == "--llm-fact-prompt-file") llm_fact_prompt_file = value;
+    else if (flag == "--llm-update-prompt-file") llm_update_prompt_file = value;
     else if (flag == "--dimensions") {
       std::size_t pos = 0;
       unsigned long n = 0;
@@ -196,7 +221,20 @@ struct provider_settings {
                              (embedder == "ollama" ? "http://localhost:11434" : "https://api.openai.com/v1"));
       check_url(base_url, "--base-url");
     }
+    if (extractor != "llm") {
+      for (const auto& [flag, value] : {std::pair{"--llm-instructions (or ENGRAM_LLM_INSTRUCTIONS)", &llm_instructions},
+                                        {"--llm-includes", &llm_includes}, {"--llm-excludes", &llm_excludes},
+                                        {"--llm-categories", &llm_categories},
+                                        {"--llm-fact-prompt-file", &llm_fact_prompt_file},
+                                        {"--llm-update-prompt-file", &llm_update_prompt_file}})
+        if (!value->empty())
+          throw settings_error(std::string(flag) + " shapes the LLM extractor's prompt: it needs --extractor llm "
+                               "(the verbatim extractor stores messages as given)");
+    }
     if (extractor == "llm") {
+      (void)read_prompt(llm_fact_prompt_file, "--llm-fact-prompt-file");
+      (void)read_prompt(llm_update_prompt_file, "--llm-update-prompt-file");
+      (void)categories();
       if (llm_model.empty())
         throw settings_error("--extractor llm needs --llm-model (or ENGRAM_LLM_MODEL), e.g. gpt-4o-mini or llama3.2");
       if (chat_url().empty())
@@ -204,6 +242,50 @@ struct provider_settings {
                              "OpenAI-compatible server to chat with, e.g. http://localhost:11434/v1");
       check_url(chat_url(), llm_base_url.empty() ? "--base-url" : "--llm-base-url");
     }
+  }
+
+  /// A comma-separated list, items trimmed, empty ones dropped.
+  [[nodiscard]] static std::vector<std::string> list_of(const std::string& csv) {
+    std::vector<std::string> out;
+    std::size_t from = 0;
+    while (from <= csv.size()) {
+      const auto comma = std::min(csv.find(',', from), csv.size());
+      auto item = csv.substr(from, comma - from);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(std::move(item));
+      from = comma + 1;
+    }
+    return out;
+  }
+
+  /// --llm-categories as (name, description) pairs. @throws settings_error for an entry without a name.
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> categories() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::size_t from = 0;
+    while (from < llm_categories.size()) {
+      const auto semi = std::min(llm_categories.find(';', from), llm_categories.size());
+      const auto entry = llm_categories.substr(from, semi - from);
+      from = semi + 1;
+      if (entry.find_first_not_of(" \t") == std::string::npos) continue;
+      const auto colon = entry.find(':');
+      auto name = list_of(entry.substr(0, colon));
+      if (name.size() != 1)
+        throw settings_error("--llm-categories: '" + entry + "' needs one name before its ':' (NAME[:DESCRIPTION];...)");
+      out.emplace_back(name.front(), colon == std::string::npos ? std::string() : entry.substr(colon + 1));
+    }
+    return out;
+  }
+
+  /// The text of a prompt file; empty when `path` is. @throws settings_error for an unreadable or empty file.
+  [[nodiscard]] static std::string read_prompt(const std::string& path, const char* flag) {
+    if (path.empty()) return {};
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) throw settings_error(std::string(flag) + " '" + path + "' cannot be read");
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+      throw settings_error(std::string(flag) + " '" + path + "' is missing or empty: it should hold the prompt");
+    return text;
   }
 
   /// One line for logs: "embedder openai:model at URL, extractor llm:model (reconcile) at URL".

@@ -171,6 +171,10 @@ check "providers: llm extractor without a model" 2 "$bin" "${R[@]}" --extractor 
 contains "missing llm model said" "$err" "--llm-model"
 check "providers: unknown extractor" 2 "$bin" "${R[@]}" --extractor magic list
 check "providers: bad dimensions" 2 "$bin" "${R[@]}" --dimensions many list
+check "providers: --llm-includes needs the llm extractor" 2 "$bin" "${R[@]}" --llm-includes food list
+contains "prompt flag refused, not ignored" "$err" "needs --extractor llm"
+check "providers: a missing prompt file" 2 "$bin" "${R[@]}" --extractor llm --llm-model m --base-url http://127.0.0.1:9/v1 \
+  --llm-fact-prompt-file "$dir/no-such-prompt" list
 check "providers: bad llm mode" 2 "$bin" "${R[@]}" --extractor llm --llm-model m --base-url http://127.0.0.1:9/v1 --llm-mode eager list
 check "providers: bad url" 2 "$bin" "${R[@]}" --embedder openai --base-url localhost:11434 list
 check "providers: env is read" 2 env ENGRAM_EMBEDDER=bogus "$bin" "${R[@]}" list
@@ -307,7 +311,8 @@ if [ -n "$fake" ]; then
   contains "ollama name recorded" "$out" '"embedder": "ollama:nomic-embed-text"'
 
   L=(--data "$dir/llm" --embedder openai --base-url "http://127.0.0.1:$port/v1" --embed-model fake-embed
-     --extractor llm --llm-model fake-chat)
+     --extractor llm --llm-model fake-chat --llm-instructions "Mind the diet." --llm-includes "diet, home"
+     --llm-categories "diet:what they eat;home")
   check "llm: conversation into facts" 0 "$bin" "${L[@]}" --output json add --messages --user-id dana --infer \
     '[{"role":"user","content":"Hi, I am Dana. I live in Lisbon and I do not eat meat."},{"role":"assistant","content":"Noted!"}]'
   contains "llm fact 1" "$out" '"memory": "Name is Dana"'
@@ -332,6 +337,9 @@ if [ -n "$fake" ]; then
   contains "chat calls made" "$log" "/v1/chat/completions"
   contains "the chat model was asked" "$log" '"model":"fake-chat"'
   contains "the conversation reached the model" "$log" "I do not eat meat"
+  contains "--llm-instructions reached the prompt" "$log" "Mind the diet."
+  contains "--llm-includes reached the prompt" "$log" "Only remember information of these kinds: diet, home."
+  contains "--llm-categories reached the prompt" "$log" "- diet: what they eat"
   contains "the key file's key was sent, newline dropped" "$(grep -x 'AUTH Bearer sk-from-file' "$dir/fake.log")" \
     "sk-from-file"
   check "provider down: a clear failure" 3 "$bin" "${O[@]}" --dimensions 64 search "bees" --user-id erin
