@@ -106,8 +106,8 @@ inline engram::any_extractor make_extractor(const provider_settings& p) {
     o.model = p.llm_model;
     o.mode = p.llm_mode == "additive" ? engram::extraction_mode::additive : engram::extraction_mode::reconcile;
     o.custom_instructions = p.llm_instructions;
-    o.includes = provider_settings::list_of(p.llm_includes);
-    o.excludes = provider_settings::list_of(p.llm_excludes);
+    o.includes = comma_list(p.llm_includes);
+    o.excludes = comma_list(p.llm_excludes);
     for (auto& [name, description] : p.categories()) o.categories.push_back({name, description});
     o.fact_prompt = provider_settings::read_prompt(p.llm_fact_prompt_file, "--llm-fact-prompt-file");
     o.update_prompt = provider_settings::read_prompt(p.llm_update_prompt_file, "--llm-update-prompt-file");

@@ -3,6 +3,8 @@
 /// Which embedder and extractor the apps (engram, engram-server, engram-mcp) run, from flags and environment.
 /// One parser for all three: each app hands it the flags it does not know itself.
 
+#include "lists.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
@@ -244,21 +246,6 @@ struct provider_settings {
     }
   }
 
-  /// A comma-separated list, items trimmed, empty ones dropped.
-  [[nodiscard]] static std::vector<std::string> list_of(const std::string& csv) {
-    std::vector<std::string> out;
-    std::size_t from = 0;
-    while (from <= csv.size()) {
-      const auto comma = std::min(csv.find(',', from), csv.size());
-      auto item = csv.substr(from, comma - from);
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) out.push_back(std::move(item));
-      from = comma + 1;
-    }
-    return out;
-  }
-
   /// --llm-categories as (name, description) pairs. @throws settings_error for an entry without a name.
   [[nodiscard]] std::vector<std::pair<std::string, std::string>> categories() const {
     std::vector<std::pair<std::string, std::string>> out;
@@ -269,7 +256,7 @@ struct provider_settings {
       from = semi + 1;
       if (entry.find_first_not_of(" \t") == std::string::npos) continue;
       const auto colon = entry.find(':');
-      auto name = list_of(entry.substr(0, colon));
+      auto name = comma_list(entry.substr(0, colon));
       if (name.size() != 1)
         throw settings_error("--llm-categories: '" + entry + "' needs one name before its ':' (NAME[:DESCRIPTION];...)");
       out.emplace_back(name.front(), colon == std::string::npos ? std::string() : entry.substr(colon + 1));

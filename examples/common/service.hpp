@@ -4,6 +4,7 @@
 /// Transport-free: the server maps routes onto these calls, and errors onto HTTP statuses (errors.hpp).
 
 #include "errors.hpp"
+#include "lists.hpp"
 #include "request.hpp"
 
 #include <engram/engram.hpp>
@@ -64,15 +65,7 @@ inline std::vector<std::string> string_list(const json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return out;
   auto add = [&](const std::string& s) {
-    std::size_t from = 0;
-    while (from <= s.size()) {
-      const auto comma = std::min(s.find(',', from), s.size());
-      auto item = s.substr(from, comma - from);
-      item.erase(0, item.find_first_not_of(" \t\r\n"));
-      item.erase(item.find_last_not_of(" \t\r\n") + 1);
-      if (!item.empty()) out.push_back(std::move(item));
-      from = comma + 1;
-    }
+    for (auto& item : comma_list(s)) out.push_back(std::move(item));
   };
   if (it->is_string()) {
     add(it->get<std::string>());
