@@ -14,6 +14,7 @@ packages=(
   cmake ninja-build g++ pkg-config python3
   libeigen3-dev libxsimd-dev xtl-dev nlohmann-json3-dev   # core
   catch2 libbenchmark-dev                                 # tests, benchmarks
+  prometheus   # tests: promtool checks /metrics (Debian ships promtool only with the server, which it enables)
   libcpp-httplib-dev libssl-dev libsqlite3-dev            # optional targets engram::http, engram::sqlite
 )
 want_bench=${ENGRAM_WITH_BENCH:-0}

@@ -278,12 +278,26 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       res.set_content(engram_app::answer_body({{"status", "unavailable"}, {"detail", e.what()}}), "application/json");
     }
   });
-  server.Get("/metrics", route("GET /metrics", [&](auto&, auto& who) {
-    if (!who.admin) throw engram_app::forbidden("metrics need an admin key");
-    auto m = metrics.snapshot();
-    m["memories"] = memory->size();
-    return m;
-  }));
+  // engram's JSON, or the Prometheus text format for `?format=prometheus` or a scraper's Accept header.
+  server.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
+    std::string exposition;
+    route("GET /metrics", [&](auto&, auto& who) -> json {
+      if (!who.admin) throw engram_app::forbidden("metrics need an admin key");
+      if (engram_app::wants_prometheus(req.get_param_value("format"), req.get_header_value("Accept"))) {
+        engram_app::prometheus_text text;
+        metrics.write_prometheus(text);
+        engram_app::write_memory_metrics(text, *memory, opt.shards.size() > 1 ? "sharded_postgres"
+                                                        : opt.store.empty()   ? "file"
+                                                                              : "postgres");
+        exposition = text.str();
+        return nullptr;
+      }
+      auto m = metrics.snapshot();
+      m["memories"] = memory->size();
+      return m;
+    })(req, res);
+    if (!exposition.empty() && res.status == 200) res.set_content(exposition, engram_app::prometheus_content_type);
+  });
 
   int port = opt.port;
   if (port == 0) {
