@@ -333,7 +333,7 @@ class service {
   /// names one), and `count` is how many there are.
   json list_page(const json& req, const principal& who) const {
     const auto page = whole_number(req, "page", 1, 1'000'000'000).value_or(1);
-    const auto size = whole_number(req, "page_size", 1, 10'000).value_or(100);
+    const auto size = whole_number(req, "page_size", 1, 1'000'000).value_or(100);
     json every = req;
     if (every.is_object() && !every.contains("limit") && !every.contains("top_k")) every["limit"] = 0;
     auto all = list(every, who);
