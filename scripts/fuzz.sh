@@ -3,6 +3,8 @@
 #   filter_parse_fuzz   the filter JSON parser (seeds tests/fuzz/corpus, dictionary filter.dict)
 #   request_parse_fuzz  the apps' request layer and service: bodies, query strings, path ids, /mcp messages
 #                       (seeds tests/fuzz/request_corpus, dictionary request.dict)
+#   file_log_fuzz       file_store's reader: logs and snapshots of real, changed, cut and torn entries
+#                       (seeds tests/fuzz/log_corpus, no dictionary: the entries come from a real store)
 # Needs clang (libFuzzer); without it, prints "skipped" and exits 0.
 #
 #   scripts/fuzz.sh [seconds]     seconds per target, default 20
@@ -29,9 +31,11 @@ mkdir -p "$out"
 includes=(-I include)
 for d in /usr/include/eigen3 /usr/local/include/eigen3; do [ -d "$d" ] && includes+=(-isystem "$d"); done
 
-# fuzz TARGET SEEDS DICT: builds tests/fuzz/TARGET.cpp and runs it for $seconds.
+# fuzz TARGET SEEDS [DICT]: builds tests/fuzz/TARGET.cpp and runs it for $seconds.
 fuzz() {
-  local target=$1 seeds=$2 dict=$3
+  local target=$1 seeds=$2 dict=${3:-}
+  local dict_flag=()
+  [ -n "$dict" ] && dict_flag=(-dict="../../tests/fuzz/$dict")
   echo "fuzz: building $target with $cxx"
   if ! "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
        -fno-sanitize-recover=undefined "${includes[@]}" \
@@ -47,7 +51,7 @@ fuzz() {
   mkdir -p "$out/$target.corpus"
   local status=0
   (cd "$out" && "./$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-     -dict="../../tests/fuzz/$dict" -print_final_stats=1 "$target.corpus" "../../$seeds" >"$target.log" 2>&1) ||
+     "${dict_flag[@]}" -print_final_stats=1 "$target.corpus" "../../$seeds" >"$target.log" 2>&1) ||
     status=$?
   if [ "$status" -ne 0 ]; then
     tail -60 "$out/$target.log" >&2
@@ -61,3 +65,4 @@ fuzz() {
 
 fuzz filter_parse_fuzz tests/fuzz/corpus filter.dict
 fuzz request_parse_fuzz tests/fuzz/request_corpus request.dict
+fuzz file_log_fuzz tests/fuzz/log_corpus

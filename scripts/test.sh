@@ -23,7 +23,7 @@ cmake --preset dev >/dev/null
 cmake --build --preset dev -j "$jobs"
 ctest --preset dev -j "$jobs"
 
-step "fuzzing the filter parser (libFuzzer, when clang is present)"
+step "fuzzing: filter parser, request layer, file_store reader (libFuzzer, when clang is present)"
 scripts/fuzz.sh 20
 
 if [ "${ENGRAM_SKIP_SANITIZERS:-0}" = 1 ]; then

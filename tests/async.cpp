@@ -1,4 +1,5 @@
 #include "support/async_test_support.hpp"
+#include "support/kill_child.hpp"
 
 #include <engram/engram.hpp>
 #include <engram/store/file_store.hpp>
@@ -237,14 +238,8 @@ TEST_CASE("async: killed with SIGKILL before processing, resumed on open and pro
           "[async][crash]") {
   temp_dir dir;
   const auto db = dir.sub("db");
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::thread([&] {  // a new thread: fresh uuid generator state after fork
-      try {
+  const auto child = engram_test::run_and_kill(
+      [&](const engram_test::child_channel& parent) {
         test_extractor x;
         x.control->close_gate();  // extraction never completes in the child
         durable_memory mem(hashing_embedder(64), file_store(db), x, fast_retries());
@@ -252,22 +247,12 @@ TEST_CASE("async: killed with SIGKILL before processing, resumed on open and pro
         (void)mem.add_async("beta fact", user("kim"));
         (void)mem.add_async("gamma fact", user("lee"));
         while (x.control->entered.load() < 1) std::this_thread::sleep_for(1ms);
-        if (::write(fds[1], "R", 1) != 1) ::_exit(4);
+        parent.ready();
         for (;;) std::this_thread::sleep_for(1s);
-      } catch (...) {
-        ::_exit(3);
-      }
-    }).join();
-    ::_exit(5);
-  }
-  ::close(fds[1]);
-  char ready = 0;
-  REQUIRE(::read(fds[0], &ready, 1) == 1);
-  ::close(fds[0]);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  REQUIRE(WIFSIGNALED(status));
+      },
+      0us);
+  REQUIRE(child.ready);
+  REQUIRE(child.killed);
 
   {
     file_store s(db);

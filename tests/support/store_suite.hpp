@@ -1,4 +1,5 @@
 #pragma once
+#include "kill_child.hpp"
 #include "temp_dir.hpp"
 // The store behaviour suite, shared by tests/store.cpp and tests/sqlite/store_sqlite.cpp.
 // Before including it, define:
@@ -315,47 +316,22 @@ TEMPLATE_LIST_TEST_CASE("store: SIGKILL at random moments loses no returned add 
   std::set<std::string> reported;
   int rounds_with_adds = 0;
   for (int round = 0; round < 50; ++round) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      // A new thread: make_uuid_v4's per-thread generator is copied by fork, so in this (forked) thread it
-      // would repeat the ids of the previous round's child. (Reported: uuid.hpp should reseed after fork.)
-      std::thread([&] {
-        try {
+    const auto child = engram_test::run_and_kill(
+        [&](const engram_test::child_channel& parent) {
           mem_t m(hashing_embedder(32), TestType::open(db));
-          if (::write(fds[1], "R", 1) != 1) ::_exit(4);  // open: now kill me while I add
+          parent.ready();  // open: now kill me while I add
           for (int i = 0;; ++i) {
             const std::string tag = std::to_string(round) + "-" + std::to_string(i);
             const message msgs[] = {{"user", "first half " + tag, ""}, {"user", "second half " + tag, ""}};
             m.add(std::span<const message>(msgs), user("crash"), {.infer = false});
-            const std::string line = tag + "\n";
-            if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) ::_exit(4);
+            parent.report(tag);
           }
-        } catch (...) {
-          ::_exit(3);
-        }
-      }).join();
-      ::_exit(5);
-    }
-    ::close(fds[1]);
-    char ready = 0;
-    REQUIRE(::read(fds[0], &ready, 1) == 1);
-    REQUIRE(ready == 'R');
-    std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(100, 20000)(rng)));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    REQUIRE(WIFSIGNALED(status));  // it was still adding (an exit would mean it failed)
-    std::string got;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
-    ::close(fds[0]);
-    std::istringstream lines(got);
-    int added = 0;
-    for (std::string tag; std::getline(lines, tag);) reported.insert(tag), ++added;
+        },
+        std::chrono::microseconds(std::uniform_int_distribution<int>(100, 20000)(rng)));
+    REQUIRE(child.ready);
+    REQUIRE(child.killed);  // it was still adding (an exit would mean it failed)
+    const auto added = static_cast<int>(child.reported.size());
+    reported.insert(child.reported.begin(), child.reported.end());
     rounds_with_adds += added > 0;
 
     auto s = TestType::open(db);
