@@ -214,6 +214,16 @@ class server {
              json::array({"memory_id"}), false, true),
         tool("memory_history", "Memory history", "The changes made to one memory, oldest first.",
              json{{"memory_id", memory_id}}, json::array({"memory_id"}), true, false),
+        tool("delete_all_memories", "Delete all memories",
+             (std::string("Delete every memory of a scope (its history is kept).") + scope_note).c_str(),
+             scope_properties(json::object(), offer_user), json::array(), false, true),
+        tool("list_entities", "List entities",
+             "The users, agents and runs that hold memories, with how many each.", json::object(), json::array(),
+             true, false),
+        tool("delete_entities", "Delete entity",
+             offer_user ? "Delete one user, agent or run and all its memories: give exactly one of user_id, agent_id, run_id."
+                        : "Delete one of your agents or runs and all its memories: give exactly one of agent_id, run_id.",
+             scope_properties(json::object(), offer_user), json::array(), false, true),
     });
   }
 
@@ -320,6 +330,12 @@ class server {
   /// them and retry); only unexpected failures escape as exceptions.
   json call(const std::string& name, const json& schema, json args, const principal& who) {
     try {
+      const bool deletes_scope = name == "delete_all_memories" || name == "delete_entities";
+      if (deletes_scope && !who.bound_user_id.empty() && args.contains("user_id") && args["user_id"] != who.bound_user_id)
+        // elsewhere a bound server reads a foreign user_id as its own user; a deletion must not guess
+        return tool_error("this server is bound to user '" + who.bound_user_id + "': it cannot delete another user's memories");
+      int scope_keys = 0;  // named by the caller, before a bound user is filled in
+      for (const char* key : {"user_id", "agent_id", "run_id"}) scope_keys += args.contains(key);
       if (!who.bound_user_id.empty()) {
         args.erase("user_id");  // overridden, see the file comment
         if (auto f = args.find("filters"); f != args.end()) detail::drop_user_id(*f);
@@ -382,6 +398,24 @@ class server {
           if (e["new_memory"].is_string()) text += " to \"" + detail::clip(e["new_memory"].get<std::string>(), 60) + "\"";
         }
         return tool_result(std::move(out), std::move(text));
+      }
+      if (name == "delete_all_memories") {
+        auto out = service_.remove_all(args, who);
+        return tool_result(std::move(out), "Deleted " + std::to_string(out.value("deleted", std::size_t{0})) + " memories.");
+      }
+      if (name == "list_entities") {
+        auto out = service_.entities(who);
+        std::string text = std::to_string(out["results"].size()) + " entities:";
+        for (const auto& e : out["results"])
+          text += "\n- " + e.value("type", "") + " " + e.value("id", "") + " (" +
+                  std::to_string(e.value("total_memories", std::size_t{0})) + " memories)";
+        return tool_result(std::move(out), std::move(text));
+      }
+      if (name == "delete_entities") {
+        if (scope_keys != 1) return tool_error("give exactly one of user_id, agent_id, run_id: the entity to delete");
+        auto out = service_.remove_all(args, who);
+        return tool_result(std::move(out), "Deleted the entity and its " +
+                                               std::to_string(out.value("deleted", std::size_t{0})) + " memories.");
       }
       return tool_error("tool '" + name + "' is listed but not implemented");
     } catch (const std::exception& e) {

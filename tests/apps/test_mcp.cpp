@@ -7,8 +7,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using nlohmann::json;
@@ -144,7 +146,8 @@ TEST_CASE("mcp: tools/list gives every tool a JSON Schema for its input", "[mcp]
     }
   }
   CHECK(names == std::set<std::string>{"add_memory", "search_memories", "list_memories", "get_memory",
-                                       "update_memory", "delete_memory", "memory_history"});
+                                       "update_memory", "delete_memory", "memory_history", "delete_all_memories",
+                                       "list_entities", "delete_entities"});
   CHECK(tools[1]["inputSchema"]["properties"].contains("user_id"));
 }
 
@@ -337,6 +340,57 @@ TEST_CASE("mcp: --user-id binds every call to that user, whatever the arguments 
   CHECK(p.call("list_memories", json::object())["structuredContent"]["results"].size() == 2);
   CHECK(p.call("list_memories", {{"agent_id", "helper"}})["structuredContent"]["results"].size() == 1);
   CHECK(p.finish() == 0);
+}
+
+TEST_CASE("mcp: delete_all_memories, list_entities and delete_entities, unbound and bound", "[mcp]") {
+  {
+    mcp_process p;
+    p.initialize();
+    for (const auto& [text, user, agent] : {std::tuple{"a1", "ann", ""}, {"a2", "ann", "helper"}, {"b1", "ben", "helper"},
+                                            {"c1", "cy", ""}}) {
+      json args = {{"text", text}, {"user_id", user}, {"infer", false}};
+      if (*agent) args["agent_id"] = agent;
+      require_ok(p.call("add_memory", args));
+    }
+    auto entities = p.call("list_entities", json::object());
+    require_ok(entities);
+    std::map<std::string, std::size_t> counts;
+    for (const auto& e : entities["structuredContent"]["results"])
+      counts[e["type"].get<std::string>() + ":" + e["id"].get<std::string>()] = e["total_memories"];
+    CHECK(counts == std::map<std::string, std::size_t>{{"user:ann", 2}, {"user:ben", 1}, {"user:cy", 1}, {"agent:helper", 2}});
+    CHECK_THAT(text_of(entities), Catch::Contains("user ann (2 memories)"));
+
+    require_tool_error(p.call("delete_entities", json::object()), "exactly one");
+    require_tool_error(p.call("delete_entities", {{"user_id", "ann"}, {"agent_id", "helper"}}), "exactly one");
+    auto gone = p.call("delete_entities", {{"agent_id", "helper"}});  // ann's and ben's helper memories
+    require_ok(gone);
+    CHECK(gone["structuredContent"]["deleted"] == 2);
+    CHECK(p.call("list_memories", {{"user_id", "ann"}})["structuredContent"]["results"].size() == 1);
+    CHECK(p.call("list_memories", {{"user_id", "ben"}})["structuredContent"]["results"].empty());
+
+    auto all = p.call("delete_all_memories", {{"user_id", "ann"}});
+    require_ok(all);
+    CHECK(all["structuredContent"]["deleted"] == 1);
+    CHECK(p.call("list_memories", json::object())["structuredContent"]["results"].size() == 1);  // cy's
+    CHECK(p.finish() == 0);
+  }
+  {
+    mcp_process p({"--user-id", "ann"});
+    p.initialize();
+    require_ok(p.call("add_memory", {{"text", "mine"}, {"infer", false}}));
+    require_ok(p.call("add_memory", {{"text", "my helper's"}, {"agent_id", "helper"}, {"infer", false}}));
+    // A bound server never deletes for another user, even when the model names one.
+    require_tool_error(p.call("delete_all_memories", {{"user_id", "ben"}}), "bound to user 'ann'");
+    require_tool_error(p.call("delete_entities", {{"user_id", "ben"}}), "bound to user 'ann'");
+    CHECK(p.call("list_memories", json::object())["structuredContent"]["results"].size() == 2);
+    auto entities = p.call("list_entities", json::object());
+    for (const auto& e : entities["structuredContent"]["results"]) CHECK((e["id"] == "ann" || e["id"] == "helper"));
+    auto gone = p.call("delete_entities", {{"agent_id", "helper"}});
+    require_ok(gone);
+    CHECK(gone["structuredContent"]["deleted"] == 1);
+    CHECK(p.call("list_memories", json::object())["structuredContent"]["results"].size() == 1);
+    CHECK(p.finish() == 0);
+  }
 }
 
 TEST_CASE("mcp: search modes, explain and expiration dates through the tools", "[mcp][rank]") {
