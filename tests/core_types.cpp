@@ -132,6 +132,21 @@ TEST_CASE("core: record JSON has Mem0's shape and round-trips", "[core][json]") 
                   validation_error);
 }
 
+TEST_CASE("core: categories chosen by the extractor are returned at the top of a record, as Mem0 does",
+          "[core][json]") {
+  record r;
+  r.id = "1";
+  r.memory = "Flies to Oslo in May";
+  CHECK_FALSE(nlohmann::json(r).contains("categories"));
+  r.metadata = {{"categories", {"travel", "plans"}}, {"k", 1}};
+  const nlohmann::json j = r;
+  CHECK(j["categories"] == nlohmann::json{"travel", "plans"});
+  CHECK(j["metadata"]["categories"] == j["categories"]);  // still in metadata, where filters look
+  CHECK(record_to_json(r, true).get<record>() == r);      // reading ignores the copy
+  r.metadata = {{"categories", "not a list"}};
+  CHECK_FALSE(nlohmann::json(r).contains("categories"));
+}
+
 TEST_CASE("core: event, history and message JSON", "[core][json]") {
   const memory_event add{"id1", "Likes tea", event_kind::add, std::nullopt};
   CHECK(nlohmann::json(add) == nlohmann::json::parse(R"({"id":"id1","memory":"Likes tea","event":"ADD"})"));

@@ -39,7 +39,7 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
                                      env ENGRAM_LLM_INSTRUCTIONS
   --llm-includes A,B     kinds of information to remember only (a request's `includes` adds to them)
   --llm-excludes A,B     kinds of information never to remember (a request's `excludes` adds to them)
-  --llm-categories NAME[:DESCRIPTION];...   categories facts are filed under (returned in metadata)
+  --llm-categories NAME[:DESCRIPTION];...   categories facts are filed under (in metadata and a top-level "categories")
   --llm-fact-prompt-file PATH        replaces the extraction prompt (it must ask for {"facts": [...]})
   --llm-update-prompt-file PATH      replaces the reconcile prompt
                          (these need --extractor llm: with the verbatim extractor they are refused, not ignored)
