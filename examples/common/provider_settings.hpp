@@ -5,6 +5,8 @@
 
 #include "lists.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -51,6 +54,10 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
   --retries N            retries on 429, 5xx, timeouts and refused connections (default 3)
   --wordnet DIR          hashing embedder: add WordNet synonyms and hypernyms of each word (Debian wordnet-base:
                          /usr/share/wordnet); a store embedded with it needs it to reopen  env ENGRAM_WORDNET
+  --config FILE          a JSON object of these settings, keyed by the flag names without "--", e.g.
+                         {"extractor": "llm", "llm-model": "gpt-4o-mini", "llm-excludes": ["small talk"]};
+                         it overrides the environment and flags override it, wherever they stand; an unknown
+                         key or a value of the wrong type is refused
 )";
 
 /// The provider settings. Defaults are the offline composition; from_env() fills them from the environment,
@@ -104,13 +111,70 @@ struct provider_settings {
     for (const char* f : {"--embedder", "--base-url", "--embed-model", "--dimensions", "--extractor", "--llm-model",
                           "--llm-base-url", "--llm-mode", "--api-key", "--api-key-file", "--wordnet",
                           "--timeout", "--connect-timeout", "--retries", "--llm-instructions", "--llm-includes",
-                          "--llm-excludes", "--llm-categories", "--llm-fact-prompt-file", "--llm-update-prompt-file"})
+                          "--llm-excludes", "--llm-categories", "--llm-fact-prompt-file", "--llm-update-prompt-file",
+                          "--config"})
       if (flag == f) return true;
     return false;
   }
 
-  /// Applies one provider flag. @throws settings_error for a flag that is not one, or a bad number.
+  /// Applies one provider flag (`--config FILE`: every setting of the file that no flag has set yet; the flags
+  /// after it override it too). @throws settings_error for a flag that is not one, a bad number, or a bad file.
   void set(std::string_view flag, const std::string& value) {
+    if (flag == "--config") return apply_config(value);
+    assign(flag, value);
+    flags_given_.insert(std::string(flag));
+  }
+
+  /// Applies a --config file: a JSON object keyed by flag names without "--"; strings, numbers, lists of
+  /// strings (joined with "," or, for llm-categories, ";") and, for llm-categories, a {"name": "description"}
+  /// object.
+  /// @throws settings_error naming the file and the key for anything else.
+  void apply_config(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw settings_error("--config '" + path + "' cannot be read");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json doc;
+    try {
+      doc = nlohmann::json::parse(text);
+    } catch (const std::exception& e) {
+      throw settings_error("--config '" + path + "' is not valid JSON: " + e.what());
+    }
+    if (!doc.is_object()) throw settings_error("--config '" + path + "' must hold a JSON object of settings");
+    for (const auto& [key, v] : doc.items()) {
+      const std::string flag = "--" + key;
+      const auto where = "--config '" + path + "': ";
+      if (flag == "--config") throw settings_error(where + "a config file cannot name another one");
+      if (!is_flag(flag))
+        throw settings_error(where + "unknown setting '" + key + "' (settings are the provider flags without "
+                             "\"--\": embedder, base-url, embed-model, dimensions, extractor, llm-model, ...)");
+      if (flags_given_.count(flag)) continue;  // a flag given before --config wins
+      const char* sep = flag == "--llm-categories" ? ";" : ",";
+      std::string value;
+      if (v.is_string()) value = v.get<std::string>();
+      else if (v.is_number()) value = v.dump();
+      else if (v.is_array()) {
+        for (const auto& item : v) {
+          if (!item.is_string()) throw settings_error(where + "'" + key + "' must list strings");
+          value += (value.empty() ? "" : sep) + item.get<std::string>();
+        }
+      } else if (v.is_object() && flag == "--llm-categories") {
+        for (const auto& [name, description] : v.items()) {
+          if (!description.is_string()) throw settings_error(where + "the description of '" + name + "' must be a string");
+          value += (value.empty() ? "" : ";") + name + ":" + description.get<std::string>();
+        }
+      } else {
+        throw settings_error(where + "'" + key + "' must be a string" +
+                             (flag == "--llm-categories" ? ", a list or a {\"name\": \"description\"} object"
+                                                        : " or a number"));
+      }
+      assign(flag, value);
+    }
+  }
+
+ private:
+  std::set<std::string> flags_given_;  // flags set on the command line, which a --config file does not override
+
+  void assign(std::string_view flag, const std::string& value) {
     if (flag == "--embedder") embedder = value;
     else if (flag == "--base-url") base_url = value;
     else if (flag == "--embed-model") embed_model = value;
@@ -145,6 +209,8 @@ struct provider_settings {
       throw settings_error("'" + std::string(flag) + "' is not a provider flag");
     }
   }
+
+ public:
 
   /// The read timeout, connection timeout (seconds) and retries. @throws settings_error for a malformed one.
   [[nodiscard]] double timeout_seconds() const { return seconds("--timeout (or ENGRAM_TIMEOUT)", timeout); }

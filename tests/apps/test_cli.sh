@@ -179,6 +179,29 @@ check "providers: bad llm mode" 2 "$bin" "${R[@]}" --extractor llm --llm-model m
 check "providers: bad url" 2 "$bin" "${R[@]}" --embedder openai --base-url localhost:11434 list
 check "providers: env is read" 2 env ENGRAM_EMBEDDER=bogus "$bin" "${R[@]}" list
 contains "env embedder named" "$err" "bogus"
+# --config FILE: the provider flags as JSON keys; flags override it wherever they stand; nothing ignored
+printf '{"embedder": "bogus"}' > "$dir/cfg-bogus.json"
+check "config: its settings apply" 2 "$bin" "${R[@]}" --config "$dir/cfg-bogus.json" list
+contains "config value named" "$err" "bogus"
+check "config: a flag after it wins" 0 "$bin" "${R[@]}" --config "$dir/cfg-bogus.json" --embedder hashing list --user-id carol
+check "config: a flag before it wins" 0 "$bin" "${R[@]}" --embedder hashing --config "$dir/cfg-bogus.json" list --user-id carol
+printf '{"extractor": "llm", "base-url": "http://127.0.0.1:9/v1"}' > "$dir/cfg-llm.json"
+check "config: llm without a model" 2 "$bin" "${R[@]}" --config "$dir/cfg-llm.json" list
+contains "config llm needs a model" "$err" "--llm-model"
+printf '{"llm-includes": ["food", "home"], "retries": 2}' > "$dir/cfg-lists.json"
+check "config: lists and numbers read, prompt settings still need the llm extractor" 2 "$bin" "${R[@]}" \
+  --config "$dir/cfg-lists.json" list
+contains "config prompt setting refused" "$err" "needs --extractor llm"
+printf '{"embeder": "hashing"}' > "$dir/cfg-typo.json"
+check "config: an unknown key is refused" 2 "$bin" "${R[@]}" --config "$dir/cfg-typo.json" list
+contains "config unknown key named" "$err" "unknown setting 'embeder'"
+printf '{"retries": [1]}' > "$dir/cfg-type.json"
+check "config: a value of the wrong type is refused" 2 "$bin" "${R[@]}" --config "$dir/cfg-type.json" list
+contains "config wrong type named" "$err" "'retries' must list strings"
+printf '{"embedder": ' > "$dir/cfg-cut.json"
+check "config: malformed JSON is refused" 2 "$bin" "${R[@]}" --config "$dir/cfg-cut.json" list
+contains "config not JSON said" "$err" "not valid JSON"
+check "config: a missing file is refused" 2 "$bin" "${R[@]}" --config "$dir/no-such.json" list
 check "providers: another hashing size is refused" 2 "$bin" "${R[@]}" --dimensions 128 list
 contains "dimension mismatch explained" "$err" "another embedder"
 
