@@ -360,6 +360,14 @@ TEST_CASE("memory: update merges metadata and may change text, metadata or expir
   CHECK(text.metadata["count"] == 2);
   CHECK(mem.search("hives", user("ann")).at(0).record.id == id);
 
+  // a timestamp (Mem0's, when the change happened) sets updated_at and the event's time; alone it is a change
+  const auto when = parse_iso8601("2025-02-03T04:05:06Z");
+  const auto stamped = mem.update(id, update_options{.timestamp = when});
+  CHECK(stamped.updated_at == when);
+  CHECK(stamped.memory == "Ann keeps two hives");
+  CHECK(mem.get(id)->updated_at == when);
+  CHECK(mem.history(id).back().updated_at == when);
+
   // nothing to change, or a patch that makes metadata too large: refused, nothing stored
   CHECK_THROWS_WITH(mem.update(id, update_options{}), Catch::Contains("nothing to change"));
   memory_config small;

@@ -147,6 +147,31 @@ inline void refuse_unsupported(const json& req) {
                                      "every key shares one memory, separated by user_id, agent_id and run_id");
 }
 
+/// Checks Mem0's answer-shaping fields: `output_format` ("v1.0" or "v1.1"), `version` ("v1" or "v2": see
+/// docs/server.md) and `async_mode` (adds are answered when stored here: `true` is refused until the server
+/// queues them). Called before anything is stored.
+inline void check_output_fields(const json& req) {
+  if (!req.is_object()) return;
+  if (auto v = req.find("version"); v != req.end() && !v->is_null() && *v != "v1" && *v != "v2")
+    throw engram::validation_error("'version' must be \"v1\" or \"v2\", got " + v->dump());
+  if (auto a = req.find("async_mode"); a != req.end() && !a->is_null()) {
+    if (!a->is_boolean()) throw engram::validation_error("'async_mode' must be a boolean");
+    if (a->get<bool>())
+      throw engram::validation_error("'async_mode': this server answers an add when it is stored; send "
+                                     "\"async_mode\": false (or omit it)");
+  }
+  if (auto f = req.find("output_format"); f != req.end() && !f->is_null() && *f != "v1.0" && *f != "v1.1")
+    throw engram::validation_error("'output_format' must be \"v1.0\" or \"v1.1\", got " + f->dump());
+}
+
+/// `out` in the request's `output_format`: "v1.1" (or none) `{"results": [...]}`, "v1.0" the bare list, as
+/// Mem0 answered. @throws validation_error as check_output_fields.
+inline json in_output_format(const json& req, json out) {
+  check_output_fields(req);
+  if (!req.is_object() || req.value("output_format", json()) != "v1.0") return out;
+  return out.is_object() && out.contains("results") ? std::move(out["results"]) : out;
+}
+
 /// Scope ids named in a Mem0 Platform filter: top-level keys, or inside a top-level AND list.
 inline void scope_from_filters(const json& filters, engram::scope& s) {
   if (!filters.is_object()) return;
@@ -266,6 +291,7 @@ class service {
     }
     require_text(messages, "'messages'");
     detail::refuse_unsupported(req);
+    detail::check_output_fields(req);
     engram::add_options options;
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
     if (auto e = detail::optional_string(req, "expiration_date"); !e.empty()) options.expiration_date = e;
@@ -279,7 +305,7 @@ class service {
       if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
       options.infer = inf->get<bool>();
     }
-    return mem_.add(messages, s, options);
+    return detail::in_output_format(req, mem_.add(messages, s, options));
   }
 
   /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?,
@@ -308,7 +334,7 @@ class service {
     }
     options.filter = filters_of(req);
     // No scope id anywhere: the memory takes the scopes a filter names (an OR over users, say), or refuses.
-    return engram::results(mem_.search(query, s, options));
+    return detail::in_output_format(req, engram::results(mem_.search(query, s, options)));
   }
 
   /// GET /memories: every memory of a scope, or of the scopes the filter names (admins may omit both to list
@@ -323,9 +349,9 @@ class service {
     options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
     if (s.empty() && !engram::filter_names_scope(options.filter)) {
       if (!who.admin) throw forbidden("listing every scope needs an admin key");
-      return engram::results(mem_.get_all(engram::all_scopes, options));
+      return detail::in_output_format(req, engram::results(mem_.get_all(engram::all_scopes, options)));
     }
-    return engram::results(mem_.get_all(s, options));
+    return detail::in_output_format(req, engram::results(mem_.get_all(s, options)));
   }
 
   /// POST /v2/memories/, /v3/memories/: a listing (as list) paged as the Platform's get_all: `page` (1-based)
@@ -335,19 +361,23 @@ class service {
     const auto page = whole_number(req, "page", 1, 1'000'000'000).value_or(1);
     const auto size = whole_number(req, "page_size", 1, 1'000'000).value_or(100);
     json every = req;
-    if (every.is_object() && !every.contains("limit") && !every.contains("top_k")) every["limit"] = 0;
+    if (every.is_object()) {
+      if (!every.contains("limit") && !every.contains("top_k")) every["limit"] = 0;
+      every.erase("output_format");  // applied to the page below
+    }
     auto all = list(every, who);
     auto& items = all["results"];
     json slice = json::array();
     for (std::size_t i = (page - 1) * size; i < items.size() && slice.size() < size; ++i) slice.push_back(std::move(items[i]));
-    return json{{"count", items.size()}, {"page", page}, {"page_size", size}, {"results", std::move(slice)}};
+    return detail::in_output_format(
+        req, json{{"count", items.size()}, {"page", page}, {"page_size", size}, {"results", std::move(slice)}});
   }
 
   /// GET /memories/{id}
   json get(const std::string& id, const principal& who) const { return visible(id, who); }
 
-  /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?, "expiration_date"?}, any of them
-  /// alone. Metadata is merged as Mem0 merges (a null value removes the key); `expiration_date` null or ""
+  /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?, "expiration_date"?, "timestamp"? (when
+  /// the change happened: updated_at)}, any of them alone. Metadata is merged as Mem0 merges (a null value removes the key); `expiration_date` null or ""
   /// clears it; "immutable" is refused when set.
   json update(const std::string& id, const json& req, const principal& who) {
     (void)visible(id, who);
@@ -360,8 +390,9 @@ class service {
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
     if (req.is_object() && req.contains("expiration_date"))
       options.expiration_date = detail::optional_string(req, "expiration_date");
-    if (!options.text && !options.metadata && !options.expiration_date)
-      throw engram::validation_error("'text' (the new memory text), 'metadata' or 'expiration_date' is required");
+    options.timestamp = detail::timestamp_of(req);
+    if (!options.text && !options.metadata && !options.expiration_date && !options.timestamp)
+      throw engram::validation_error("'text' (the new memory text), 'metadata', 'expiration_date' or 'timestamp' is required");
     return json(mem_.update(id, options));
   }
 

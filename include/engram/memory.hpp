@@ -208,7 +208,7 @@ class basic_memory {
   }
 
   /// Changes a memory's text, metadata (merged, see update_options::metadata) or expiration date, any of them
-  /// alone: keeps created_at, bumps updated_at, re-embeds a new text, records an UPDATE event.
+  /// alone: keeps created_at, sets updated_at (now or options.timestamp), re-embeds a new text, records an UPDATE.
   /// @returns the record after the change. @throws not_found, validation_error (nothing to change, bad input).
   record update(std::string_view id, const update_options& options) {
     rules_.update(options);
@@ -216,7 +216,8 @@ class basic_memory {
                             : std::vector<std::vector<float>>(1);
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, utc_now());
+    const auto when = options.timestamp.value_or(utc_now());
+    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, when);
     const auto ticket = commit_.stage(store_, plan.batch);
     const record& r = plan.changed.front().first;
     if (cache_.enabled())

@@ -668,6 +668,11 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   REQUIRE(r->status == 200);
   CHECK(body_of(r)["memory"] == "We adopted a dog");
   CHECK(body_of(r)["metadata"] == json{{"home", {{"city", "Oslo"}, {"floor", 3}}}, {"mood", "happy"}});
+  // the SDK's update may carry `timestamp` (when the change happened), alone too
+  r = c.Put(("/v1/memories/" + id + "/").c_str(), R"({"timestamp":"2025-06-07T08:09:10Z"})", "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["updated_at"].get<std::string>().rfind("2025-06-07T08:09:10", 0) == 0);
+  CHECK(c.Put(("/memories/" + id).c_str(), R"({"timestamp":"yesterday"})", "application/json")->status == 400);
   // what cannot be honoured is refused, naming the field; what is malformed too
   for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
            {R"({"messages":"x","user_id":"tia","enable_graph":true})", "'enable_graph'"},
@@ -678,7 +683,10 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
            {R"({"messages":"x","user_id":"tia","includes":42})", "'includes'"},
            {R"({"messages":"x","user_id":"tia","custom_categories":"pets"})", "'custom_categories'"},
            {R"({"messages":"x","user_id":"tia","timestamp":"last tuesday"})", "'timestamp'"},
-           {R"({"messages":"x","user_id":"tia","timestamp":-5})", "'timestamp'"}}) {
+           {R"({"messages":"x","user_id":"tia","timestamp":-5})", "'timestamp'"},
+           {R"({"messages":"x","user_id":"tia","async_mode":true})", "'async_mode'"},
+           {R"({"messages":"x","user_id":"tia","version":"v3"})", "'version'"},
+           {R"({"messages":"x","user_id":"tia","output_format":"v2.0"})", "'output_format'"}}) {
     r = c.Post("/memories", body, "application/json");
     INFO(body);
     REQUIRE(r->status == 400);
@@ -692,6 +700,24 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   CHECK(r->status == 200);
   r = c.Get("/memories?user_id=tia");
   CHECK(body_of(r)["results"].size() == 3);
+  // output_format: v1.1 (what the SDKs send) wraps the results, v1.0 answers the bare list, as Mem0 did
+  r = c.Post("/v3/memories/search/", R"({"query":"dog","filters":{"user_id":"tia"},"output_format":"v1.1","version":"v2"})",
+             "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["results"].is_array());
+  r = c.Post("/v3/memories/search/", R"({"query":"dog","filters":{"user_id":"tia"},"output_format":"v1.0"})",
+             "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r).is_array());
+  CHECK_FALSE(body_of(r).empty());
+  r = c.Post("/v3/memories/", R"({"filters":{"user_id":"tia"},"output_format":"v1.0","page_size":2})", "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r).is_array());
+  CHECK(body_of(r).size() == 2);
+  r = c.Post("/v3/memories/add/", R"({"messages":"I walk the dog daily","user_id":"tia","async_mode":false,"output_format":"v1.0"})",
+             "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r).is_array());
 }
 
 TEST_CASE("server: the SDKs' getAll paging in the query string returns the page asked for", "[server][mem0]") {

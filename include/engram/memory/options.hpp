@@ -110,6 +110,9 @@ struct update_options {
   std::optional<nlohmann::json> metadata{};
   /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
   std::optional<std::string> expiration_date{};
+  /// When the change happened (Mem0's `timestamp` on update): the memory's updated_at and its history event's
+  /// time; unset: now. An update with only a timestamp changes nothing else.
+  std::optional<engram::timestamp> timestamp{};
 };
 
 /// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.

@@ -72,8 +72,8 @@ class input_rules {
   /// An update: something to change; the new text (not empty), the metadata patch and the expiration date
   /// when given.
   void update(const update_options& options) const {
-    if (!options.text && !options.metadata && !options.expiration_date)
-      throw validation_error("update: nothing to change: give a text, metadata or an expiration_date");
+    if (!options.text && !options.metadata && !options.expiration_date && !options.timestamp)
+      throw validation_error("update: nothing to change: give a text, metadata, an expiration_date or a timestamp");
     if (options.text) {
       text(*options.text, "update: text");
       if (is_blank(*options.text)) throw validation_error("update: text is empty");
