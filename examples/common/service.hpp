@@ -138,6 +138,8 @@ inline void refuse_unsupported(const json& req) {
   if (truthy("enable_graph"))
     throw engram::validation_error("'enable_graph': entity and relation memory is not available in this server yet");
   if (truthy("immutable")) throw engram::validation_error("'immutable': immutable memories are not supported yet");
+  if (truthy("structured_data_schema"))
+    throw engram::validation_error("'structured_data_schema': structured data extraction is not supported");
   if (truthy("memory_type"))
     throw engram::validation_error("'memory_type': only ordinary memories are supported (procedural memory is not)");
   for (const char* key : {"org_id", "project_id", "app_id"})
@@ -300,6 +302,9 @@ class service {
     options.extraction.excludes = detail::string_list(req, "excludes");
     options.extraction.categories = detail::categories_of(req);
     options.extraction.custom_instructions = detail::optional_string(req, "custom_instructions");
+    // instructions for agent-scoped memories apply when this add is one
+    if (auto agent = detail::optional_string(req, "agent_custom_instructions"); !agent.empty() && !s.agent_id.empty())
+      options.extraction.custom_instructions += (options.extraction.custom_instructions.empty() ? "" : "\n") + agent;
     options.extraction.prompt = detail::optional_string(req, "prompt");
     if (auto inf = req.find("infer"); inf != req.end() && !inf->is_null()) {
       if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
@@ -332,9 +337,12 @@ class service {
       if (!t->is_number()) throw engram::validation_error("'threshold' must be a number");
       options.threshold = t->get<float>();
     }
-    options.filter = filters_of(req);
+    options.filter = filters_of(req, true);
+    if (detail::is_set(req, "reference_date"))
+      throw engram::validation_error("'reference_date': relative time queries are not supported yet");
+    (void)detail::optional_bool(req, "latest_only");  // every memory engram returns is its latest version
     // No scope id anywhere: the memory takes the scopes a filter names (an OR over users, say), or refuses.
-    return detail::in_output_format(req, engram::results(mem_.search(query, s, options)));
+    return detail::in_output_format(req, only_fields(req, engram::results(mem_.search(query, s, options))));
   }
 
   /// GET /memories: every memory of a scope, or of the scopes the filter names (admins may omit both to list
@@ -346,6 +354,7 @@ class service {
     engram::get_all_options options;
     options.limit = read_limit(req, options.limit);
     options.filter = filters_of(req);
+    (void)detail::optional_bool(req, "latest_only");  // every memory engram lists is its latest version
     options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
     if (s.empty() && !engram::filter_names_scope(options.filter)) {
       if (!who.admin) throw forbidden("listing every scope needs an admin key");
@@ -440,12 +449,43 @@ class service {
 
  private:
   /// The request's `filters` as a filter tree (Mem0's grammar); an empty tree when absent.
-  static engram::filter_expr filters_of(const json& req) {
+  /// The SDKs' shorthands are conditions ANDed to it: `categories` (any of these), `start_date`/`end_date`
+  /// (created_at on or after / on or before) and, on a search (`with_metadata`), `metadata` (each key equal).
+  static engram::filter_expr filters_of(const json& req, bool with_metadata = false) {
     if (!req.is_object()) return {};
-    auto it = req.find("filters");
-    if (it == req.end() || it->is_null()) return {};
-    if (it->is_string()) return engram::parse_filter(engram::parse_json(it->get<std::string>(), "'filters'"));  // a query parameter
-    return engram::parse_filter(*it);
+    json tree;
+    if (auto it = req.find("filters"); it != req.end() && !it->is_null())
+      tree = it->is_string() ? engram::parse_json(it->get<std::string>(), "'filters'") : *it;  // string: a query parameter
+    json extra = json::array();
+    if (auto cats = detail::string_list(req, "categories"); !cats.empty())
+      extra.push_back({{"categories", {{"in", cats}}}});
+    for (const auto& [key, op] : {std::pair{"start_date", "gte"}, std::pair{"end_date", "lte"}})
+      if (auto it = req.find(key); it != req.end() && !it->is_null()) {
+        if (!it->is_string()) throw engram::validation_error(std::string("'") + key + "' must be an ISO-8601 date or time");
+        extra.push_back({{"created_at", {{op, *it}}}});
+      }
+    if (auto m = req.find("metadata"); with_metadata && m != req.end() && !m->is_null()) {
+      if (!m->is_object()) throw engram::validation_error("'metadata' on a search must be an object (each key must equal)");
+      if (!m->empty()) extra.push_back({{"metadata", *m}});
+    }
+    if (!extra.empty()) {
+      if (!tree.is_null()) extra.insert(extra.begin(), tree);
+      tree = extra.size() == 1 ? extra[0] : json{{"AND", extra}};
+    }
+    return tree.is_null() ? engram::filter_expr{} : engram::parse_filter(tree);
+  }
+
+  /// Each result reduced to `fields` (and its id), when the request lists them.
+  static json only_fields(const json& req, json out) {
+    const auto fields = detail::string_list(req, "fields");
+    if (fields.empty() || !out.is_object() || !out.contains("results")) return out;
+    for (auto& r : out["results"]) {
+      json kept = {{"id", r.value("id", json())}};
+      for (const auto& f : fields)
+        if (r.contains(f)) kept[f] = r[f];
+      r = std::move(kept);
+    }
+    return out;
   }
 
   /// `top_k` or `limit` (whichever is given first): a whole number, from a body or a query string.

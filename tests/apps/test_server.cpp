@@ -720,6 +720,56 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   CHECK(body_of(r).is_array());
 }
 
+TEST_CASE("server: the Python SDK's option shorthands filter as they say", "[server][mem0]") {
+  server_process srv;
+  auto c = srv.client();
+  for (const auto& body : {R"({"messages":"Rex is our dog","filters":{"user_id":"uma"},"infer":false,"timestamp":1577836800,
+                              "metadata":{"categories":["pets"],"room":"garden"}})",
+                           R"({"messages":"We fly to Oslo in May","filters":{"user_id":"uma"},"infer":false,"timestamp":1704067200,
+                              "metadata":{"categories":["travel"],"room":"hall"}})",
+                           R"({"messages":"The dog sleeps in the hall","filters":{"user_id":"uma"},"infer":false,
+                              "metadata":{"categories":["pets","home"],"room":"hall"},"agent_custom_instructions":"x"})"})
+    REQUIRE(c.Post("/v3/memories/add/", body, "application/json")->status == 200);
+  auto texts = [&](const char* path, const std::string& body) {
+    auto r = c.Post(path, body, "application/json");
+    INFO(body << " -> " << r->body);
+    REQUIRE(r->status == 200);
+    const auto doc = body_of(r);  // kept: a range-for over a temporary's member would dangle
+    std::set<std::string> out;
+    for (const auto& m : doc["results"]) out.insert(m.value("memory", std::string()));
+    return out;
+  };
+  using S = std::set<std::string>;
+  const std::string scope = R"("filters":{"user_id":"uma"})";
+  CHECK(texts("/v3/memories/search/", "{\"query\":\"dog\"," + scope + ",\"categories\":[\"pets\"]}") ==
+        S{"Rex is our dog", "The dog sleeps in the hall"});
+  CHECK(texts("/v3/memories/search/", "{\"query\":\"dog\"," + scope + ",\"metadata\":{\"room\":\"hall\"}}") ==
+        S{"The dog sleeps in the hall", "We fly to Oslo in May"});
+  CHECK(texts("/v3/memories/", "{" + scope + ",\"categories\":\"travel\"}") == S{"We fly to Oslo in May"});
+  CHECK(texts("/v3/memories/", "{" + scope + ",\"start_date\":\"2023-06-01\",\"end_date\":\"2024-06-01\"}") ==
+        S{"We fly to Oslo in May"});
+  CHECK(texts("/v3/memories/", "{" + scope + ",\"end_date\":\"2020-01-02\",\"latest_only\":true}") ==
+        S{"Rex is our dog"});
+  // fields: each result reduced to them (and its id)
+  auto r = c.Post("/v3/memories/search/", "{\"query\":\"Oslo\"," + scope + ",\"fields\":[\"memory\"]}", "application/json");
+  REQUIRE(r->status == 200);
+  const auto projected = body_of(r);
+  REQUIRE_FALSE(projected["results"].empty());
+  for (const auto& m : projected["results"]) CHECK(m.size() == 2);
+  // what cannot be honoured is refused by name, and nothing is stored
+  for (const auto& [path, body, field] : std::vector<std::tuple<const char*, std::string, std::string>>{
+           {"/v3/memories/search/", "{\"query\":\"dog\"," + scope + ",\"reference_date\":\"2024-01-01\"}", "'reference_date'"},
+           {"/v3/memories/", "{" + scope + ",\"start_date\":5}", "'start_date'"},
+           {"/v3/memories/add/", "{\"messages\":\"x\"," + scope + ",\"structured_data_schema\":{\"a\":1}}",
+            "'structured_data_schema'"}}) {
+    r = c.Post(path, body, "application/json");
+    INFO(body);
+    REQUIRE(r->status == 400);
+    CHECK(body_of(r)["detail"].get<std::string>().find(field) != std::string::npos);
+  }
+  CHECK(texts("/v3/memories/", "{" + scope + "}").size() == 3);
+}
+
 TEST_CASE("server: the SDKs' getAll paging in the query string returns the page asked for", "[server][mem0]") {
   server_process srv;
   auto c = srv.client();
