@@ -276,6 +276,9 @@ TEST_CASE("mcp: bad tool arguments are tool results with isError, and store noth
   p.initialize();
   require_tool_error(p.call("add_memory", {{"text", 5}, {"user_id", "u"}}), "'text' must be of type string");
   require_tool_error(p.call("add_memory", {{"text", "x"}, {"user_id", 12}}), "'user_id' must be of type string");
+  require_tool_error(p.call("add_memory", {{"text", "x"}, {"user_id", "u"}, {"includes", 3}}),
+                     "'includes' must be of type array");
+  require_tool_error(p.call("add_memory", {{"text", "x"}, {"user_id", "u"}, {"timestamp", "last week"}}), "'timestamp'");
   require_tool_error(p.call("add_memory", {{"text", "x"}, {"user_id", "u"}, {"metadata", "tag"}}), "'metadata'");
   require_tool_error(p.call("add_memory", {{"text", "x"}, {"user_id", "u"}, {"infer", "yes"}}), "'infer'");
   require_tool_error(p.call("add_memory", {{"messages", "hi"}, {"user_id", "u"}}), "'messages'");

@@ -788,3 +788,86 @@ TEST_CASE("server: the SDKs' getAll paging in the query string returns the page 
   r = c.Post("/v2/memories/?page=x", R"({"user_id":"pat"})", "application/json");
   CHECK(r->status == 400);
 }
+
+TEST_CASE("server: request bodies of the Mem0 SDKs and CrewAI reach the extractor and change what is stored",
+          "[server][providers][mem0]") {
+  // The fixture holds what each client sends (written from its source); the model files facts under the
+  // categories the prompt offers and leaves health facts out when the prompt says to exclude them.
+  std::ifstream in(std::string(ENGRAM_EXAMPLES_DIR) + "/../tests/apps/fixtures/mem0_client_requests.json");
+  REQUIRE(in);
+  const auto fixture = json::parse(in);
+  engram_test::fake_server fake;
+  const auto model = [](const json& req) {
+    std::string prompt;
+    for (const auto& m : req["messages"]) prompt += m["content"].get<std::string>() + "\n";
+    const bool no_health = prompt.find("Never remember information of these kinds: health") != std::string::npos;
+    const bool filed = prompt.find("File every fact under") != std::string::npos;
+    json facts = json::array();
+    for (const auto& [text, category] : {std::pair{"Has a peanut allergy", "health"}, {"Loves hiking", "hobbies"}}) {
+      if (no_health && std::string(category) == "health") continue;
+      if (!filed) {
+        facts.push_back(text);
+        continue;
+      }
+      const bool offered = prompt.find(std::string("- ") + category) != std::string::npos;
+      facts.push_back({{"text", text}, {"categories", offered ? json::array({category}) : json::array()}});
+    }
+    return json{{"facts", facts}}.dump();
+  };
+  server_process srv({"--embedder", "openai", "--base-url", fake.base_url(), "--embed-model", "fake-embed",
+                      "--extractor", "llm", "--llm-model", "fake-chat", "--llm-mode", "additive"});
+  auto c = srv.client();
+  for (const auto& add : fixture["adds"]) {
+    INFO(add["client"].get<std::string>());
+    fake.push_chat(model);
+    auto r = c.Post(add["path"].get<std::string>().c_str(), add["body"].dump(), "application/json");
+    INFO(r->body);
+    REQUIRE(r->status == 200);
+    const auto chats = fake.requests("/v1/chat/completions");
+    REQUIRE_FALSE(chats.empty());
+    std::string prompt;
+    for (const auto& m : chats.back().body["messages"]) prompt += m["content"].get<std::string>() + "\n";
+    for (const auto& piece : add["prompt_has"]) {
+      INFO("prompt piece: " << piece.get<std::string>());
+      CHECK(prompt.find(piece.get<std::string>()) != std::string::npos);
+    }
+    const auto results = body_of(r)["results"];
+    std::map<std::string, json> stored;
+    for (const auto& e : results) {
+      const auto got = body_of(c.Get(("/v1/memories/" + e["id"].get<std::string>() + "/").c_str()));
+      stored[got["memory"]] = got.value("categories", json::array());
+      if (add["body"].contains("metadata"))
+        for (const auto& [k, v] : add["body"]["metadata"].items()) CHECK(got["metadata"][k] == v);
+    }
+    std::map<std::string, json> expected;
+    for (const auto& [text, cats] : add["stored"].items()) expected[text] = cats;
+    CHECK(stored == expected);
+  }
+  for (const auto& read : fixture["reads"]) {
+    INFO(read["client"].get<std::string>());
+    auto r = c.Post(read["path"].get<std::string>().c_str(), read["body"].dump(), "application/json");
+    INFO(r->body);
+    REQUIRE(r->status == 200);
+    const auto doc = body_of(r);
+    CHECK(doc["results"].size() == read["count"].get<std::size_t>());
+    if (read.contains("total")) CHECK(doc["count"] == read["total"]);
+  }
+  // The MCP add_memory tool takes the same per-call extraction fields
+  fake.push_chat(model);
+  const json call = {{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/call"},
+                     {"params", {{"name", "add_memory"},
+                                 {"arguments", {{"text", "Peanuts make me ill; I hike on Sundays."}, {"user_id", "mo"},
+                                                {"excludes", {"health"}}, {"custom_instructions", "Say it plainly."}}}}}};
+  auto r = c.Post("/mcp", call.dump(), "application/json");
+  REQUIRE(r->status == 200);
+  const auto reply = body_of(r);
+  INFO(reply.dump());
+  REQUIRE(reply["result"]["isError"] == false);
+  const auto stored = reply["result"]["structuredContent"]["results"];
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0]["memory"] == "Loves hiking");
+  const auto last_chats = fake.requests("/v1/chat/completions");  // kept: the loop below reads into it
+  std::string prompt;
+  for (const auto& m : last_chats.back().body["messages"]) prompt += m["content"].get<std::string>();
+  CHECK(prompt.find("Say it plainly.") != std::string::npos);
+}
