@@ -140,8 +140,9 @@ inline void refuse_unsupported(const json& req) {
   if (truthy("immutable")) throw engram::validation_error("'immutable': immutable memories are not supported yet");
   if (truthy("structured_data_schema"))
     throw engram::validation_error("'structured_data_schema': structured data extraction is not supported");
-  if (truthy("memory_type"))
-    throw engram::validation_error("'memory_type': only ordinary memories are supported (procedural memory is not)");
+  if (truthy("memory_type") && req["memory_type"] != "procedural_memory")
+    throw engram::validation_error("'memory_type' must be \"procedural_memory\" (an agent's run summarised into one "
+                                   "memory) or absent, got " + req["memory_type"].dump());
   for (const char* key : {"org_id", "project_id", "app_id"})
     if (truthy(key))
       throw engram::validation_error(std::string("'") + key +
@@ -267,8 +268,9 @@ class service {
 
   /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?, "expiration_date"?,
   /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
-  /// "custom_instructions"?, "prompt"? (this add's extraction instructions)}; "enable_graph", "immutable",
-  /// "memory_type", "org_id", "project_id", "app_id" are refused when set (see refuse_unsupported).
+  /// "custom_instructions"?, "prompt"? (this add's extraction instructions), "memory_type"?
+  /// ("procedural_memory")}; "enable_graph", "immutable", "org_id", "project_id", "app_id" are refused when set
+  /// (see refuse_unsupported).
   json add(const json& req, const principal& who) {
     const auto s = request_scope(req, who);
     std::vector<engram::message> messages;
@@ -306,6 +308,7 @@ class service {
     if (auto agent = detail::optional_string(req, "agent_custom_instructions"); !agent.empty() && !s.agent_id.empty())
       options.extraction.custom_instructions += (options.extraction.custom_instructions.empty() ? "" : "\n") + agent;
     options.extraction.prompt = detail::optional_string(req, "prompt");
+    options.extraction.procedural = detail::is_set(req, "memory_type");  // checked: procedural_memory
     if (auto inf = req.find("infer"); inf != req.end() && !inf->is_null()) {
       if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
       options.infer = inf->get<bool>();

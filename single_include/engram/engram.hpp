@@ -497,9 +497,15 @@ struct extraction_request {
   std::vector<std::string> excludes{};
   std::vector<memory_category> categories{};
   std::string prompt{};
+  /// Mem0's procedural memory (`memory_type: "procedural_memory"`): the conversation is an agent's run,
+  /// summarised by the model into one memory of the steps taken and their results (metadata memory_type
+  /// "procedural_memory"), added without reconciliation. Needs an agent_id and a model: an extractor that
+  /// cannot summarise refuses it. `prompt` then replaces the summary prompt.
+  bool procedural = false;
 
   [[nodiscard]] bool empty() const noexcept {
-    return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() && prompt.empty();
+    return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() &&
+           prompt.empty() && !procedural;
   }
   friend bool operator==(const extraction_request&, const extraction_request&) = default;
 };
@@ -513,6 +519,7 @@ inline void from_json(const nlohmann::json& j, memory_category& c) {
 inline void to_json(nlohmann::json& j, const extraction_request& r) {
   j = {{"custom_instructions", r.custom_instructions}, {"includes", r.includes}, {"excludes", r.excludes},
        {"categories", r.categories}, {"prompt", r.prompt}};
+  if (r.procedural) j["procedural"] = true;
 }
 inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.custom_instructions = j.value("custom_instructions", std::string());
@@ -520,6 +527,7 @@ inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.excludes = j.value("excludes", std::vector<std::string>{});
   r.categories = j.value("categories", std::vector<memory_category>{});
   r.prompt = j.value("prompt", std::string());
+  r.procedural = j.value("procedural", false);
 }
 
 struct extraction_context {
@@ -2059,6 +2067,7 @@ inline std::string md5_hex(std::string_view data) {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/md5.hpp>
+// #include <engram/error.hpp>: inlined above
 // #include <engram/extract/actions.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 
@@ -2072,7 +2081,11 @@ namespace engram::inline v0 {
 /// exactly (same content hash and text). It never updates or deletes. Stateless and thread-safe.
 struct verbatim_extractor {
   /// One fact per non-system message with non-blank content.
-  [[nodiscard]] std::vector<fact> extract(std::span<const message> messages, const extraction_context&) const {
+  /// @throws validation_error for a procedural add: summarising a run needs a model.
+  [[nodiscard]] std::vector<fact> extract(std::span<const message> messages, const extraction_context& ctx) const {
+    if (ctx.request.procedural)
+      throw validation_error("procedural memory is a model's summary of an agent's run: it needs the LLM extractor "
+                             "and infer (the verbatim extractor stores messages as given)");
     std::vector<fact> out;
     for (const auto& m : messages) {
       if (m.role == "system") continue;
@@ -6543,8 +6556,9 @@ class ivf_index {
 ///
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
-///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?}
-///                  (+ "embedding" via record_to_json)
+///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?}
+///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
+///                  where Mem0 returns them; reading a record ignores it)
 ///   search_hit     the record's fields plus "score" (and "score_details" when explained)
 ///   memory_event   {"id","memory","event","previous_memory"?}
 ///   history_event  {"id","memory_id","old_memory","new_memory","event","created_at","updated_at",
@@ -6719,6 +6733,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
+  if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
 }
@@ -8470,6 +8485,9 @@ struct update_options {
   std::optional<nlohmann::json> metadata{};
   /// When set: `YYYY-MM-DD` sets the memory's expiration date, "" clears it (the memory is visible again).
   std::optional<std::string> expiration_date{};
+  /// When the change happened (Mem0's `timestamp` on update): the memory's updated_at and its history event's
+  /// time; unset: now. An update with only a timestamp changes nothing else.
+  std::optional<engram::timestamp> timestamp{};
 };
 
 /// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
@@ -9895,13 +9913,15 @@ class input_rules {
                              std::to_string(limits_->max_messages) + " per call");
     for (std::size_t i = 0; i < messages.size(); ++i)
       text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+    if (options.extraction.procedural && s.agent_id.empty())
+      throw validation_error(std::string(op) + ": procedural memory summarises an agent's run: give an agent_id");
   }
 
   /// An update: something to change; the new text (not empty), the metadata patch and the expiration date
   /// when given.
   void update(const update_options& options) const {
-    if (!options.text && !options.metadata && !options.expiration_date)
-      throw validation_error("update: nothing to change: give a text, metadata or an expiration_date");
+    if (!options.text && !options.metadata && !options.expiration_date && !options.timestamp)
+      throw validation_error("update: nothing to change: give a text, metadata, an expiration_date or a timestamp");
     if (options.text) {
       text(*options.text, "update: text");
       if (is_blank(*options.text)) throw validation_error("update: text is empty");
@@ -10432,7 +10452,7 @@ class basic_memory {
   }
 
   /// Changes a memory's text, metadata (merged, see update_options::metadata) or expiration date, any of them
-  /// alone: keeps created_at, bumps updated_at, re-embeds a new text, records an UPDATE event.
+  /// alone: keeps created_at, sets updated_at (now or options.timestamp), re-embeds a new text, records an UPDATE.
   /// @returns the record after the change. @throws not_found, validation_error (nothing to change, bad input).
   record update(std::string_view id, const update_options& options) {
     rules_.update(options);
@@ -10440,7 +10460,8 @@ class basic_memory {
                             : std::vector<std::vector<float>>(1);
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, utc_now());
+    const auto when = options.timestamp.value_or(utc_now());
+    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, when);
     const auto ticket = commit_.stage(store_, plan.batch);
     const record& r = plan.changed.front().first;
     if (cache_.enabled())

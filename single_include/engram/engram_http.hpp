@@ -699,6 +699,19 @@ inline std::string default_fact_prompt(bool agent_memory) {
   return p;
 }
 
+/// The built-in system prompt of a procedural add: the agent's run summarised as one memory.
+inline std::string default_procedural_prompt() {
+  return "You keep the procedural memory of an AI agent: what it did, so that it can resume or repeat the work. "
+         "Read the run below (the task, the agent's actions and what they returned) and write one summary of "
+         "it.\n\n"
+         "Rules:\n"
+         "- Start with the task in one sentence, then number every step in order: the action taken, its "
+         "important inputs, and its result (keep exact values: names, numbers, URLs, file paths, errors).\n"
+         "- Say where the run stands at the end: done, or what is left and what comes next.\n"
+         "- Keep what matters for continuing; leave out chatter. Do not invent steps or results.\n\n"
+         "Answer with a JSON object and nothing else, shaped as {\"procedure\": \"...\"}.";
+}
+
 /// The built-in system prompt of the reconcile call.
 inline std::string default_update_prompt() {
   return "You maintain the long-term memory of an AI assistant. You are given the memories it holds now, each "
@@ -979,6 +992,7 @@ class llm_extractor {
 
   /// The facts worth remembering in `messages`. @throws provider_error.
   [[nodiscard]] std::vector<fact> extract(std::span<const message> messages, const extraction_context& ctx) const {
+    if (ctx.request.procedural) return summarize_run(messages, ctx);
     const bool agent_memory = ctx.scope.user_id.empty() && !ctx.scope.agent_id.empty();
     const std::string source_role = agent_memory ? "assistant" : "user";
     std::string conversation;
@@ -1053,7 +1067,7 @@ class llm_extractor {
       for (const auto& n : list)
         if (seen.emplace(n.id, shown.size()).second) shown.push_back(&n);
 
-    if (opts_.mode == extraction_mode::additive || shown.empty())
+    if (opts_.mode == extraction_mode::additive || shown.empty() || ctx.request.procedural)
       return verbatim_extractor{}.decide(facts, neighbours, ctx);  // add unless the exact text is known
 
     nlohmann::json existing = nlohmann::json::array();
@@ -1128,6 +1142,27 @@ class llm_extractor {
     std::atomic<std::uint64_t> calls{0}, unparseable{0}, invented_ids{0}, unknown_events{0};
   };
 
+  /// A procedural add: the whole run (every role) summarised into one fact. @throws provider_error.
+  std::vector<fact> summarize_run(std::span<const message> messages, const extraction_context& ctx) const {
+    std::string run;
+    for (const auto& m : messages) {
+      if (detail::trimmed(m.content).empty()) continue;
+      run += m.role + (m.name.empty() ? std::string() : " (" + m.name + ")") + ": " + m.content + "\n";
+    }
+    if (run.empty()) return {};
+    std::string system = ctx.request.prompt.empty() ? default_procedural_prompt() : ctx.request.prompt;
+    for (const auto* extra : {&opts_.custom_instructions, &ctx.request.custom_instructions})
+      if (!extra->empty()) system += "\n\nAdditional instructions from the application:\n" + *extra;
+    const auto reply = chat(system, "Run:\n" + run);
+    if (!reply || !reply->contains("procedure") || !(*reply)["procedure"].is_string() ||
+        detail::trimmed((*reply)["procedure"].get<std::string>()).empty()) {
+      note_unparseable("procedure");
+      return {};
+    }
+    return {fact{detail::trimmed((*reply)["procedure"].get<std::string>()), "assistant", std::string(),
+                 nlohmann::json{{"memory_type", "procedural_memory"}}}};
+  }
+
   /// One chat completion; the JSON object in its reply, if any.
   std::optional<nlohmann::json> chat(const std::string& system, const std::string& user) const {
     nlohmann::json body{{"model", opts_.model},
@@ -1152,8 +1187,8 @@ class llm_extractor {
   void note_unparseable(std::string_view expected) const {
     ++stats_->unparseable;
     if (opts_.throw_on_unparseable)
-      throw provider_error("llm_extractor: the reply of model '" + opts_.model + "' holds no JSON object with a '" +
-                           std::string(expected) + "' array");
+      throw provider_error("llm_extractor: the reply of model '" + opts_.model + "' holds no JSON object with the '" +
+                           std::string(expected) + "' it was asked for");
   }
 
   /// The offered `categories` `item` names (case-insensitive), spelled as offered.

@@ -677,7 +677,9 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
            {R"({"messages":"x","user_id":"tia","enable_graph":true})", "'enable_graph'"},
            {R"({"messages":"x","user_id":"tia","immutable":true})", "'immutable'"},
-           {R"({"messages":"x","user_id":"tia","memory_type":"procedural_memory"})", "'memory_type'"},
+           {R"({"messages":"x","user_id":"tia","memory_type":"semantic_memory"})", "'memory_type'"},
+           {R"({"messages":"x","agent_id":"bot","memory_type":"procedural_memory"})", "LLM extractor"},
+           {R"({"messages":"x","user_id":"tia","memory_type":"procedural_memory"})", "agent_id"},
            {R"({"messages":"x","user_id":"tia","org_id":"acme"})", "'org_id'"},
            {R"({"messages":"x","user_id":"tia","project_id":"p1"})", "'project_id'"},
            {R"({"messages":"x","user_id":"tia","includes":42})", "'includes'"},
@@ -852,6 +854,20 @@ TEST_CASE("server: request bodies of the Mem0 SDKs and CrewAI reach the extracto
     CHECK(doc["results"].size() == read["count"].get<std::size_t>());
     if (read.contains("total")) CHECK(doc["count"] == read["total"]);
   }
+  // memory_type procedural_memory (Mem0's, with an agent_id): the run summarised into one memory
+  fake.push_chat(R"({"procedure": "Task: book a table. 1. Called the restaurant. 2. Booked 8pm for two. Done."})");
+  auto p = c.Post("/v3/memories/add/", R"({"messages":[{"role":"user","content":"Book a table for two"},
+                                          {"role":"assistant","content":"Called; booked 8pm for two."}],
+                                          "filters":{"agent_id":"concierge"},"memory_type":"procedural_memory"})",
+                  "application/json");
+  INFO(p->body);
+  REQUIRE(p->status == 200);
+  const auto procedure = body_of(p)["results"];
+  REQUIRE(procedure.size() == 1);
+  const auto stored_procedure = body_of(c.Get(("/v1/memories/" + procedure[0]["id"].get<std::string>() + "/").c_str()));
+  CHECK(stored_procedure["metadata"]["memory_type"] == "procedural_memory");
+  CHECK(stored_procedure["agent_id"] == "concierge");
+
   // The MCP add_memory tool takes the same per-call extraction fields
   fake.push_chat(model);
   const json call = {{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/call"},

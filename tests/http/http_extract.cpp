@@ -457,3 +457,42 @@ TEST_CASE("http_extract: an add's own extraction request joins the configured on
   (void)mem.add("hello again", alice, {.extraction = {.prompt = "CALL PROMPT: facts as JSON"}});
   CHECK(system_prompt(server.requests("/v1/chat/completions").back()).rfind("CALL PROMPT", 0) == 0);
 }
+
+TEST_CASE("http_extract: a procedural add summarises an agent's run into one memory, without reconciling",
+          "[http_extract]") {
+  fake_server server(64);
+  auto mem = make_memory(server);  // reconcile mode: a plain add with neighbours would make a second call
+  const engram::scope agent{"", "browser-agent", ""};
+  const std::vector<engram::message> run = {
+      {"user", "Find the cheapest flight from Lisbon to Oslo in May.", ""},
+      {"assistant", "Searched flights.example for LIS-OSL, May: 14 results.", ""},
+      {"assistant", "Cheapest: 89 EUR on May 12, flight XY123. Task done.", ""}};
+  const engram::extraction_request procedural{.custom_instructions = "Mention prices.", .procedural = true};
+  for (int round = 0; round < 2; ++round) {  // the second time, the first summary is a near neighbour
+    server.push_chat(R"({"procedure": "Task: cheapest LIS-OSL flight in May. 1. Searched flights.example (14 results). 2. Cheapest 89 EUR, May 12, XY123. Done."})");
+    const auto calls = server.count("/v1/chat/completions");
+    const auto added = mem.add(run, agent, {.extraction = procedural});
+    CHECK(server.count("/v1/chat/completions") == calls + 1);  // one call: the summary, no reconcile
+    const auto sys = system_prompt(server.requests("/v1/chat/completions").back());
+    CHECK(sys.find("procedural memory of an AI agent") != std::string::npos);
+    CHECK(sys.find("Mention prices.") != std::string::npos);
+    const auto user = server.requests("/v1/chat/completions").back().body.at("messages").at(1).at("content").get<std::string>();
+    CHECK(user.find("assistant: Cheapest: 89 EUR") != std::string::npos);  // every role of the run is shown
+    if (round == 0) {
+      REQUIRE(added.results.size() == 1);
+      CHECK(added.results[0].event == engram::event_kind::add);
+    }
+  }
+  const auto all = mem.get_all(agent);
+  REQUIRE(all.size() == 1);  // the same summary twice is one memory
+  CHECK(all[0].memory.rfind("Task: cheapest LIS-OSL flight", 0) == 0);
+  CHECK(all[0].metadata["memory_type"] == "procedural_memory");
+  CHECK(all[0].role == "assistant");
+
+  // a run needs an agent; the verbatim path (infer false) cannot summarise; a reply without a summary stores nothing
+  CHECK_THROWS_WITH(mem.add(run, alice, {.extraction = procedural}), Catch::Contains("give an agent_id"));
+  CHECK_THROWS_WITH(mem.add(run, agent, {.infer = false, .extraction = procedural}), Catch::Contains("LLM extractor"));
+  server.push_chat(R"({"facts": ["not a summary"]})");
+  CHECK(mem.add(run, agent, {.extraction = procedural}).results.empty());
+  CHECK(mem.get_all(agent).size() == 1);
+}

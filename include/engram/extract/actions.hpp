@@ -32,9 +32,15 @@ struct extraction_request {
   std::vector<std::string> excludes{};
   std::vector<memory_category> categories{};
   std::string prompt{};
+  /// Mem0's procedural memory (`memory_type: "procedural_memory"`): the conversation is an agent's run,
+  /// summarised by the model into one memory of the steps taken and their results (metadata memory_type
+  /// "procedural_memory"), added without reconciliation. Needs an agent_id and a model: an extractor that
+  /// cannot summarise refuses it. `prompt` then replaces the summary prompt.
+  bool procedural = false;
 
   [[nodiscard]] bool empty() const noexcept {
-    return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() && prompt.empty();
+    return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() &&
+           prompt.empty() && !procedural;
   }
   friend bool operator==(const extraction_request&, const extraction_request&) = default;
 };
@@ -48,6 +54,7 @@ inline void from_json(const nlohmann::json& j, memory_category& c) {
 inline void to_json(nlohmann::json& j, const extraction_request& r) {
   j = {{"custom_instructions", r.custom_instructions}, {"includes", r.includes}, {"excludes", r.excludes},
        {"categories", r.categories}, {"prompt", r.prompt}};
+  if (r.procedural) j["procedural"] = true;
 }
 inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.custom_instructions = j.value("custom_instructions", std::string());
@@ -55,6 +62,7 @@ inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.excludes = j.value("excludes", std::vector<std::string>{});
   r.categories = j.value("categories", std::vector<memory_category>{});
   r.prompt = j.value("prompt", std::string());
+  r.procedural = j.value("procedural", false);
 }
 
 struct extraction_context {

@@ -165,6 +165,7 @@ class llm_extractor {
 
   /// The facts worth remembering in `messages`. @throws provider_error.
   [[nodiscard]] std::vector<fact> extract(std::span<const message> messages, const extraction_context& ctx) const {
+    if (ctx.request.procedural) return summarize_run(messages, ctx);
     const bool agent_memory = ctx.scope.user_id.empty() && !ctx.scope.agent_id.empty();
     const std::string source_role = agent_memory ? "assistant" : "user";
     std::string conversation;
@@ -239,7 +240,7 @@ class llm_extractor {
       for (const auto& n : list)
         if (seen.emplace(n.id, shown.size()).second) shown.push_back(&n);
 
-    if (opts_.mode == extraction_mode::additive || shown.empty())
+    if (opts_.mode == extraction_mode::additive || shown.empty() || ctx.request.procedural)
       return verbatim_extractor{}.decide(facts, neighbours, ctx);  // add unless the exact text is known
 
     nlohmann::json existing = nlohmann::json::array();
@@ -314,6 +315,27 @@ class llm_extractor {
     std::atomic<std::uint64_t> calls{0}, unparseable{0}, invented_ids{0}, unknown_events{0};
   };
 
+  /// A procedural add: the whole run (every role) summarised into one fact. @throws provider_error.
+  std::vector<fact> summarize_run(std::span<const message> messages, const extraction_context& ctx) const {
+    std::string run;
+    for (const auto& m : messages) {
+      if (detail::trimmed(m.content).empty()) continue;
+      run += m.role + (m.name.empty() ? std::string() : " (" + m.name + ")") + ": " + m.content + "\n";
+    }
+    if (run.empty()) return {};
+    std::string system = ctx.request.prompt.empty() ? default_procedural_prompt() : ctx.request.prompt;
+    for (const auto* extra : {&opts_.custom_instructions, &ctx.request.custom_instructions})
+      if (!extra->empty()) system += "\n\nAdditional instructions from the application:\n" + *extra;
+    const auto reply = chat(system, "Run:\n" + run);
+    if (!reply || !reply->contains("procedure") || !(*reply)["procedure"].is_string() ||
+        detail::trimmed((*reply)["procedure"].get<std::string>()).empty()) {
+      note_unparseable("procedure");
+      return {};
+    }
+    return {fact{detail::trimmed((*reply)["procedure"].get<std::string>()), "assistant", std::string(),
+                 nlohmann::json{{"memory_type", "procedural_memory"}}}};
+  }
+
   /// One chat completion; the JSON object in its reply, if any.
   std::optional<nlohmann::json> chat(const std::string& system, const std::string& user) const {
     nlohmann::json body{{"model", opts_.model},
@@ -338,8 +360,8 @@ class llm_extractor {
   void note_unparseable(std::string_view expected) const {
     ++stats_->unparseable;
     if (opts_.throw_on_unparseable)
-      throw provider_error("llm_extractor: the reply of model '" + opts_.model + "' holds no JSON object with a '" +
-                           std::string(expected) + "' array");
+      throw provider_error("llm_extractor: the reply of model '" + opts_.model + "' holds no JSON object with the '" +
+                           std::string(expected) + "' it was asked for");
   }
 
   /// The offered `categories` `item` names (case-insensitive), spelled as offered.

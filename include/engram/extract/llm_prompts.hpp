@@ -56,6 +56,19 @@ inline std::string default_fact_prompt(bool agent_memory) {
   return p;
 }
 
+/// The built-in system prompt of a procedural add: the agent's run summarised as one memory.
+inline std::string default_procedural_prompt() {
+  return "You keep the procedural memory of an AI agent: what it did, so that it can resume or repeat the work. "
+         "Read the run below (the task, the agent's actions and what they returned) and write one summary of "
+         "it.\n\n"
+         "Rules:\n"
+         "- Start with the task in one sentence, then number every step in order: the action taken, its "
+         "important inputs, and its result (keep exact values: names, numbers, URLs, file paths, errors).\n"
+         "- Say where the run stands at the end: done, or what is left and what comes next.\n"
+         "- Keep what matters for continuing; leave out chatter. Do not invent steps or results.\n\n"
+         "Answer with a JSON object and nothing else, shaped as {\"procedure\": \"...\"}.";
+}
+
 /// The built-in system prompt of the reconcile call.
 inline std::string default_update_prompt() {
   return "You maintain the long-term memory of an AI assistant. You are given the memories it holds now, each "

@@ -3,6 +3,7 @@
 /// The offline default extractor: every non-system message is one memory, as said.
 
 #include <engram/detail/md5.hpp>
+#include <engram/error.hpp>
 #include <engram/extract/actions.hpp>
 #include <engram/record.hpp>
 
@@ -16,7 +17,11 @@ namespace engram::inline v0 {
 /// exactly (same content hash and text). It never updates or deletes. Stateless and thread-safe.
 struct verbatim_extractor {
   /// One fact per non-system message with non-blank content.
-  [[nodiscard]] std::vector<fact> extract(std::span<const message> messages, const extraction_context&) const {
+  /// @throws validation_error for a procedural add: summarising a run needs a model.
+  [[nodiscard]] std::vector<fact> extract(std::span<const message> messages, const extraction_context& ctx) const {
+    if (ctx.request.procedural)
+      throw validation_error("procedural memory is a model's summary of an agent's run: it needs the LLM extractor "
+                             "and infer (the verbatim extractor stores messages as given)");
     std::vector<fact> out;
     for (const auto& m : messages) {
       if (m.role == "system") continue;

@@ -67,6 +67,8 @@ class input_rules {
                              std::to_string(limits_->max_messages) + " per call");
     for (std::size_t i = 0; i < messages.size(); ++i)
       text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+    if (options.extraction.procedural && s.agent_id.empty())
+      throw validation_error(std::string(op) + ": procedural memory summarises an agent's run: give an agent_id");
   }
 
   /// An update: something to change; the new text (not empty), the metadata patch and the expiration date
