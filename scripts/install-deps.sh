@@ -15,6 +15,7 @@ packages=(
   libeigen3-dev libxsimd-dev xtl-dev nlohmann-json3-dev   # core
   catch2 libbenchmark-dev                                 # tests, benchmarks
   prometheus   # tests: promtool checks /metrics (Debian ships promtool only with the server, which it enables)
+  chromium     # tests: the dashboard in a headless browser (driven by puppeteer-core from npm, when node is there)
   libcpp-httplib-dev libssl-dev libsqlite3-dev            # optional targets engram::http, engram::sqlite
 )
 want_bench=${ENGRAM_WITH_BENCH:-0}

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 using namespace engram;
@@ -43,3 +44,34 @@ TEST_CASE("concurrency: the same fact added from many threads is stored once", "
   for (auto& th : pool) th.join();
   CHECK(mem.get_all(user("same")).size() == 5);
 }
+
+#if defined(__GLIBC__)
+TEST_CASE("concurrency: the memory's lock lets a waiting writer in before new readers", "[concurrency]") {
+  // A search holds the lock shared while an add waits for it: new searches must queue behind the add (a
+  // reader-preferring lock, glibc's std::shared_mutex, would let them in ahead of it for as long as they come).
+  detail::rw_mutex m;
+  m.lock_shared();
+  std::atomic<bool> wrote{false};
+  std::thread writer([&] {
+    m.lock();
+    wrote = true;
+    m.unlock();
+  });
+  bool refused = false;
+  for (int i = 0; i < 10000 && !refused; ++i) {  // until the writer is waiting (at most ~10 s)
+    if (m.try_lock_shared()) {
+      m.unlock_shared();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } else {
+      refused = true;
+    }
+  }
+  CHECK(refused);
+  CHECK_FALSE(wrote);
+  m.unlock_shared();
+  writer.join();
+  CHECK(wrote);
+  CHECK(m.try_lock_shared());  // readers enter again once the writer is done
+  m.unlock_shared();
+}
+#endif

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <fstream>
 #include <mutex>
+#include <numeric>
 #include <tuple>
 
 namespace store_test {
@@ -234,8 +235,14 @@ TEST_CASE("store: group commit shares fsyncs between concurrent writers and lose
       });
     for (auto& th : threads) th.join();
     CHECK(invisible == 0);
-    commits = s.stats().commits;
-    syncs = s.stats().syncs;
+    const auto stats = s.stats();
+    commits = stats.commits;
+    syncs = stats.syncs;
+    // every fdatasync is timed into the latency histogram, whichever path (leader or plain append) made it
+    const auto& h = stats.sync_latency;
+    CHECK(h.count == syncs);
+    CHECK(std::accumulate(h.buckets.begin(), h.buckets.end(), std::uint64_t{0}) == syncs);
+    CHECK(h.sum_seconds > 0);
   }
   CHECK(commits == 200);
   CHECK(syncs < commits);

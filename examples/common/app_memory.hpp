@@ -117,6 +117,15 @@ inline engram::any_extractor make_extractor(const provider_settings& p) {
   return engram::verbatim_extractor{};
 }
 
+/// The index of the apps' memories: `--search-threads` threads per search over a large scope, from one pool
+/// the process keeps (made by the first call; an app opens one memory).
+inline engram::flat_index make_index(const provider_settings& p, std::size_t dimension) {
+  const auto threads = p.search_thread_count();
+  if (threads == 1) return engram::flat_index(dimension);
+  static engram::thread_pool_executor pool(threads);
+  return engram::flat_index(dimension, {.executor = pool});
+}
+
 /// Opens (creating it when needed) the durable memory in `data_dir` with the providers `p` names: the one
 /// place the apps compose their memory. Group commit lets concurrent writers (the server's threads) share
 /// fsyncs; every write is durable before it is acknowledged.
@@ -131,8 +140,9 @@ inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, cons
   auto extractor = make_extractor(p);
   std::error_code ec;
   read_only = read_only && std::filesystem::is_directory(data_dir, ec);
+  auto index = make_index(p, embedder.dimension());
   return std::make_unique<app_memory>(
-      std::move(embedder),
+      std::move(embedder), std::move(index),
       engram::file_store(data_dir,
                          engram::file_store_options{.mode = engram::durability::group_commit, .read_only = read_only}),
       std::move(extractor));
@@ -165,7 +175,8 @@ inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::stri
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
   auto where = engram::parse_postgres_url(url);
-  return std::make_unique<postgres_app_memory>(std::move(embedder),
+  auto index = make_index(p, embedder.dimension());
+  return std::make_unique<postgres_app_memory>(std::move(embedder), std::move(index),
                                                engram::postgres_store(std::move(where.conninfo), where.options),
                                                std::move(extractor));
 }
@@ -194,7 +205,8 @@ inline std::unique_ptr<sharded_postgres_app_memory> open_sharded_postgres_memory
                                                                                 const provider_settings& p = {}) {
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
-  return std::make_unique<sharded_postgres_app_memory>(std::move(embedder), open_sharded_postgres_store(urls),
+  auto index = make_index(p, embedder.dimension());
+  return std::make_unique<sharded_postgres_app_memory>(std::move(embedder), std::move(index), open_sharded_postgres_store(urls),
                                                        std::move(extractor));
 }
 #endif

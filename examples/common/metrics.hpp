@@ -120,6 +120,23 @@ class prometheus_text {
   std::string out_;
 };
 
+/// The samples of one histogram series `name` (its family already started): cumulative `_bucket`s per bound
+/// and +Inf, `_sum` and `_count`. `buckets` holds counts per bound, not cumulative; its last is above every bound.
+template <std::size_t Bounds, std::size_t Buckets>
+void write_histogram(prometheus_text& out, const std::string& name, prometheus_text::labels ls,
+                     const std::array<double, Bounds>& bounds, const std::array<std::uint64_t, Buckets>& buckets,
+                     std::uint64_t count, double sum_seconds) {
+  static_assert(Buckets == Bounds + 1);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < Bounds; ++i) {
+    cumulative += buckets[i];
+    out.sample(name + "_bucket", ls, double(cumulative), {"le", prometheus_text::number(bounds[i])});
+  }
+  out.sample(name + "_bucket", ls, double(count), {"le", "+Inf"});
+  out.sample(name + "_sum", ls, sum_seconds);
+  out.sample(name + "_count", ls, double(count));
+}
+
 /// Request counts, latency percentiles (JSON) and latency histograms (Prometheus) per route and status.
 /// Thread-safe: record() and the readers may run at once.
 class route_metrics {
@@ -166,15 +183,7 @@ class route_metrics {
     out.family("engram_http_request_duration_seconds", "histogram",
                "Time from receiving a request to its answer, by route and status.");
     each_series([&](auto& ls, const histogram& h) {
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i < bucket_bounds.size(); ++i) {
-        cumulative += h.buckets[i];
-        out.sample("engram_http_request_duration_seconds_bucket", ls, double(cumulative),
-                   {"le", prometheus_text::number(bucket_bounds[i])});
-      }
-      out.sample("engram_http_request_duration_seconds_bucket", ls, double(h.count), {"le", "+Inf"});
-      out.sample("engram_http_request_duration_seconds_sum", ls, h.sum_seconds);
-      out.sample("engram_http_request_duration_seconds_count", ls, double(h.count));
+      write_histogram(out, "engram_http_request_duration_seconds", ls, bucket_bounds, h.buckets, h.count, h.sum_seconds);
     });
   }
 
@@ -237,6 +246,10 @@ void write_memory_metrics(prometheus_text& out, Memory& memory, std::string_view
     out.single("engram_store_log_bytes", "gauge", "Current size of the store's log.", double(s.log_bytes));
     out.single("engram_store_compactions_total", "counter", "Snapshots written since the store opened.",
                double(s.compactions));
+    out.family("engram_store_fsync_duration_seconds", "histogram",
+               "Time each fdatasync of the store's log took (one per group commit).");
+    const auto& h = s.sync_latency;
+    write_histogram(out, "engram_store_fsync_duration_seconds", {}, h.bounds, h.buckets, h.count, h.sum_seconds);
   }
 #ifdef ENGRAM_APP_HTTP
   if constexpr (requires { memory.extractor().template target<engram::llm_extractor>(); }) {

@@ -54,6 +54,8 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
   --retries N            retries on 429, 5xx, timeouts and refused connections (default 3)
   --wordnet DIR          hashing embedder: add WordNet synonyms and hypernyms of each word (Debian wordnet-base:
                          /usr/share/wordnet); a store embedded with it needs it to reopen  env ENGRAM_WORDNET
+  --search-threads N     threads one search may use over a large scope (default 1; 0: every core); small
+                         scopes are always searched on the request's own thread
   --config FILE          a JSON object of these settings, keyed by the flag names without "--", e.g.
                          {"extractor": "llm", "llm-model": "gpt-4o-mini", "llm-excludes": ["small talk"]};
                          it overrides the environment and flags override it, wherever they stand; an unknown
@@ -83,6 +85,7 @@ struct provider_settings {
   std::string llm_categories{};        ///< "name[:description];..." llm_extractor_options::categories
   std::string llm_fact_prompt_file{};  ///< a file holding llm_extractor_options::fact_prompt
   std::string llm_update_prompt_file{};  ///< a file holding llm_extractor_options::update_prompt
+  std::string search_threads = "1";   ///< threads per search (flat_index_options::executor); 0: every core
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
   /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE (empty variables
@@ -112,7 +115,7 @@ struct provider_settings {
                           "--llm-base-url", "--llm-mode", "--api-key", "--api-key-file", "--wordnet",
                           "--timeout", "--connect-timeout", "--retries", "--llm-instructions", "--llm-includes",
                           "--llm-excludes", "--llm-categories", "--llm-fact-prompt-file", "--llm-update-prompt-file",
-                          "--config"})
+                          "--search-threads", "--config"})
       if (flag == f) return true;
     return false;
   }
@@ -194,6 +197,7 @@ struct provider_settings {
     else if (flag == "--llm-categories") llm_categories = value;
     else if (flag == "--llm-fact-prompt-file") llm_fact_prompt_file = value;
     else if (flag == "--llm-update-prompt-file") llm_update_prompt_file = value;
+    else if (flag == "--search-threads") search_threads = value;
     else if (flag == "--dimensions") {
       std::size_t pos = 0;
       unsigned long n = 0;
@@ -215,6 +219,21 @@ struct provider_settings {
   /// The read timeout, connection timeout (seconds) and retries. @throws settings_error for a malformed one.
   [[nodiscard]] double timeout_seconds() const { return seconds("--timeout (or ENGRAM_TIMEOUT)", timeout); }
   [[nodiscard]] double connect_timeout_seconds() const { return seconds("--connect-timeout", connect_timeout); }
+  /// --search-threads as a number: 0 (every core) to 256. @throws settings_error for anything else.
+  [[nodiscard]] std::size_t search_thread_count() const {
+    std::size_t pos = 0;
+    unsigned long n = 257;
+    try {
+      n = std::stoul(search_threads, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    if (search_threads.empty() || search_threads[0] == '-' || pos != search_threads.size() || n > 256)
+      throw settings_error("--search-threads expects a whole number from 0 (every core) to 256, got '" +
+                           search_threads + "'");
+    return n;
+  }
+
   [[nodiscard]] unsigned retry_count() const {
     std::size_t pos = 0;
     int n = -1;
@@ -275,6 +294,7 @@ struct provider_settings {
     (void)timeout_seconds();
     (void)connect_timeout_seconds();
     (void)retry_count();
+    (void)search_thread_count();
     if (!api_key.empty() && !api_key_file.empty())
       throw settings_error("give --api-key or --api-key-file (ENGRAM_API_KEY_FILE), not both");
     (void)key();

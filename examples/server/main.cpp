@@ -4,10 +4,13 @@
 #include "../common/errors.hpp"
 #include "../common/metrics.hpp"
 #include "../common/request.hpp"
+#include "../common/request_log.hpp"
 #include "../common/service.hpp"
 #include "../common/mcp_handler.hpp"
 
 #include <httplib.h>
+
+#include "engram_assets.hpp"  // generated: docs/openapi.json and server/ui/ (examples/CMakeLists.txt)
 
 #include <csignal>
 #include <cstdlib>
@@ -36,6 +39,8 @@ struct options {
   std::size_t max_body = 1 << 20;
   double rate_limit = 0;
   bool rebalance = false;  // move scopes to the shards that own them now, then exit
+  engram_app::log_format log_format = engram_app::log_format::text;
+  bool log_bodies = false;  // request bodies (memory text) in the log
   engram_app::provider_settings providers = engram_app::provider_settings::from_env();
 };
 
@@ -43,7 +48,8 @@ struct options {
   std::cerr << "engram-server: " << why << "\n"
             << "usage: engram-server [--host 127.0.0.1] [--port 8888] [--data DIR | --store postgres://... [--store ...]]\n"
             << "                     [--threads N] [--keys FILE]"
-            << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY] [provider flags]\n"
+            << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY]\n"
+            << "                     [--log-format text|json|off] [--log-bodies] [provider flags]\n"
             << "       engram-server --rebalance --store URL --store URL [--store URL ...]\n"
             << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n\n"
             << engram_app::provider_help;
@@ -81,6 +87,13 @@ options parse_args(int argc, char** argv) {
     else if (a == "--max-body") o.max_body = std::size_t(number(1024, 1L << 30));
     else if (a == "--rate-limit") o.rate_limit = double(number(0, 1000000));
     else if (a == "--rebalance") o.rebalance = true;
+    else if (a == "--log-format") {
+      try {
+        o.log_format = engram_app::parse_log_format(value());
+      } catch (const engram_app::settings_error& e) {
+        usage(e.what());
+      }
+    } else if (a == "--log-bodies") o.log_bodies = true;
     else if (engram_app::provider_settings::is_flag(a)) {
       const auto v = value();
       try {
@@ -127,7 +140,12 @@ void raise_listen_backlog(int port) {
 }
 
 /// The query parameters of a request as a JSON object (for scope and paging). @throws validation_error.
-json params_json(const httplib::Request& req) { return engram_app::query_json(req.params); }
+/// The query parameters as JSON (request.hpp checks them); their scope goes to the request's log line.
+json params_json(const httplib::Request& req) {
+  auto q = engram_app::query_json(req.params);
+  engram_app::note_scope(q);
+  return q;
+}
 
 }  // namespace
 
@@ -145,7 +163,29 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.set_payload_max_length(opt.max_body);
   server.set_keep_alive_max_count(1000);  // agents keep a session open; don't make them reconnect every 5 requests
   server.set_tcp_nodelay(true);  // answers go out as headers then body: without it Nagle + delayed ACK add ~40 ms
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  // Every answer carries the request's id (the client's X-Request-Id when sane), and every request gets its
+  // log line once answered (request_log.hpp).
+  engram_app::request_logger request_log(opt.log_format, opt.log_bodies);
+  engram_app::provider_watch provider_watch;
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    auto& ctx = engram_app::current_request();
+    ctx = engram_app::request_context{};
+    ctx.id = engram_app::request_id_for(req.get_header_value("X-Request-Id"));
+    ctx.start = std::chrono::steady_clock::now();
+    ctx.started = true;
+    res.set_header("X-Request-Id", ctx.id);
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  server.set_logger([&](const httplib::Request& req, const httplib::Response& res) {
+    request_log.request({req.method, req.path, res.status, req.body});
+    provider_watch.check(*memory, request_log);
+  });
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.has_header("X-Request-Id")) {  // answered before routing (413 on Content-Length)
+      auto& ctx = engram_app::current_request();
+      if (ctx.id.empty()) ctx.id = engram_app::request_id_for(req.get_header_value("X-Request-Id"));
+      res.set_header("X-Request-Id", ctx.id);
+    }
     if (res.body.empty()) {
       const char* what = res.status == 413 ? "request body too large"
                          : res.status == 404 ? "no such route"
@@ -166,6 +206,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
     return [&, name, handler](const httplib::Request& req, httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       engram_app::principal who;
+      engram_app::current_request().route = name;
       try {
         if (keys) {
           const auto key = engram_app::key_from_header(req.get_header_value("Authorization"));
@@ -173,6 +214,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
           const auto it = keys->find(key);
           if (it == keys->end()) throw engram_app::unauthorized("unknown API key");
           who = it->second;
+          engram_app::current_request().key_name = who.name;
           if (!limiter.allow(key)) {
             res.status = 429;
             res.set_header("Retry-After", "1");
@@ -202,7 +244,11 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
     };
   };
   // The request-validation layer (request.hpp): every body, path id and query string is checked on the way in.
-  auto body = [](const httplib::Request& req) { return engram_app::parse_object_body(req.body); };
+  auto body = [](const httplib::Request& req) {
+    auto b = engram_app::parse_object_body(req.body);
+    engram_app::note_scope(b);
+    return b;
+  };
   auto id_of = [](const httplib::Request& req) { return engram_app::path_id(req.matches[1].str()); };
 
   // ---- Mem0 OSS REST ----
@@ -220,19 +266,23 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Get("/v1/ping/", route("GET /v1/ping/", [&](auto&, auto& who) {
     return json{{"status", "ok"}, {"org_id", "engram"}, {"project_id", "engram"}, {"user_email", who.name}};
   }));
-  for (const char* path : {"/v1/memories/", "/v3/memories/add/"})
-    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.add(body(req), who); }));
-  for (const char* path : {"/v2/memories/search/", "/v3/memories/search/"})
-    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) { return service.search(body(req), who); }));
-  for (const char* path : {"/v2/memories/", "/v3/memories/"})
-    server.Post(path, route(std::string("POST ") + path, [&](auto& req, auto& who) {
-      // the official SDKs send getAll's page and page_size in the query string
-      auto b = body(req);
-      const auto q = params_json(req);
-      for (const char* key : {"page", "page_size"})
-        if (q.contains(key) && !b.contains(key)) b[key] = q[key];
-      return service.list_page(b, who);
-    }));
+  // (each route's name is a literal "METHOD /path": the OpenAPI test reads them from this file)
+  auto add = [&](auto& req, auto& who) { return service.add(body(req), who); };
+  server.Post("/v1/memories/", route("POST /v1/memories/", add));
+  server.Post("/v3/memories/add/", route("POST /v3/memories/add/", add));
+  auto search = [&](auto& req, auto& who) { return service.search(body(req), who); };
+  server.Post("/v2/memories/search/", route("POST /v2/memories/search/", search));
+  server.Post("/v3/memories/search/", route("POST /v3/memories/search/", search));
+  auto list_page = [&](auto& req, auto& who) {
+    // the official SDKs send getAll's page and page_size in the query string
+    auto b = body(req);
+    const auto q = params_json(req);
+    for (const char* key : {"page", "page_size"})
+      if (q.contains(key) && !b.contains(key)) b[key] = q[key];
+    return service.list_page(b, who);
+  };
+  server.Post("/v2/memories/", route("POST /v2/memories/", list_page));
+  server.Post("/v3/memories/", route("POST /v3/memories/", list_page));
   server.Get(R"(/v1/memories/([^/]+)/)", route("GET /v1/memories/{id}/", [&](auto& req, auto& who) { return service.get(id_of(req), who); }));
   server.Put(R"(/v1/memories/([^/]+)/)", route("PUT /v1/memories/{id}/", [&](auto& req, auto& who) { return service.update(id_of(req), body(req), who); }));
   server.Delete(R"(/v1/memories/([^/]+)/)", route("DELETE /v1/memories/{id}/", [&](auto& req, auto& who) { return service.remove(id_of(req), who); }));
@@ -253,6 +303,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
     }
   });
   server.Get("/mcp", [](const httplib::Request&, httplib::Response& res) {
+    engram_app::current_request().route = "GET /mcp";
     res.status = 405;  // no server-initiated stream
     res.set_header("Allow", "POST");
     res.set_content(engram_app::error_body("POST JSON-RPC messages to /mcp"), "application/json");
@@ -262,6 +313,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   // Liveness for anyone (load balancers send no key); the memory count only for an admin (any caller without
   // --keys, which listens on loopback only).
   server.Get("/health", [&](const httplib::Request& req, httplib::Response& res) {
+    engram_app::current_request().route = "GET /health";
     bool admin = !keys;
     if (keys) {
       const auto it = keys->find(engram_app::key_from_header(req.get_header_value("Authorization")));
@@ -278,6 +330,33 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       res.set_content(engram_app::answer_body({{"status", "unavailable"}, {"detail", e.what()}}), "application/json");
     }
   });
+  // The dashboard: static files that call the routes above with the user's key; they hold no data, so no key.
+  // Its own scripts only (no inline script or style), nothing from elsewhere, never framed.
+  auto asset = [](const char* route_name, const std::string& (*text)(), const char* type) {
+    return [=](const httplib::Request&, httplib::Response& res) {
+      engram_app::current_request().route = route_name;
+      res.set_header("Content-Security-Policy",
+                     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+                     "form-action 'none'; frame-ancestors 'none'; base-uri 'none'");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Referrer-Policy", "no-referrer");
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(text(), type);
+    };
+  };
+  server.Get("/ui", [](const httplib::Request&, httplib::Response& res) {
+    engram_app::current_request().route = "GET /ui";
+    res.set_redirect("/ui/");
+  });
+  server.Get("/ui/", asset("GET /ui/", engram_app::ui_index_html, "text/html; charset=utf-8"));
+  server.Get("/ui/app.js", asset("GET /ui/app.js", engram_app::ui_app_js, "text/javascript; charset=utf-8"));
+  server.Get("/ui/style.css", asset("GET /ui/style.css", engram_app::ui_style_css, "text/css; charset=utf-8"));
+  // The OpenAPI 3.1 description of these routes, for anyone (as FastAPI's /openapi.json): it holds no data.
+  server.Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    engram_app::current_request().route = "GET /openapi.json";
+    res.set_content(engram_app::openapi_json(), "application/json");
+  });
+  const std::string store_kind = opt.shards.size() > 1 ? "sharded_postgres" : opt.store.empty() ? "file" : "postgres";
   // engram's JSON, or the Prometheus text format for `?format=prometheus` or a scraper's Accept header.
   server.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
     std::string exposition;
@@ -286,14 +365,14 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       if (engram_app::wants_prometheus(req.get_param_value("format"), req.get_header_value("Accept"))) {
         engram_app::prometheus_text text;
         metrics.write_prometheus(text);
-        engram_app::write_memory_metrics(text, *memory, opt.shards.size() > 1 ? "sharded_postgres"
-                                                        : opt.store.empty()   ? "file"
-                                                                              : "postgres");
+        engram_app::write_memory_metrics(text, *memory, store_kind);
         exposition = text.str();
         return nullptr;
       }
       auto m = metrics.snapshot();
       m["memories"] = memory->size();
+      m["store"] = store_kind;
+      m["providers"] = opt.providers.describe();
       return m;
     })(req, res);
     if (!exposition.empty() && res.status == 200) res.set_content(exposition, engram_app::prometheus_content_type);

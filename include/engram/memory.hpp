@@ -5,6 +5,7 @@
 /// (options, validation, write planning, the read pipeline, derived state, commit, change-feed sync, the
 /// partition cache, access counts, index snapshots, asynchronous adds) and filter/planner.hpp.
 
+#include <engram/detail/rw_mutex.hpp>
 #include <engram/capabilities.hpp>
 #include <engram/concepts.hpp>
 #include <engram/error.hpp>
@@ -682,7 +683,7 @@ class basic_memory {
   Extractor extractor_;
   memory_config config_;
   detail::input_rules rules_{config_.limits};
-  mutable std::shared_mutex mtx_;
+  mutable detail::rw_mutex mtx_;
   // The derived state and what keeps it current: a cache of the store, so reads may update it (under mtx_).
   mutable detail::derived_state<Index> derived_;
   mutable detail::partition_cache cache_;

@@ -6883,6 +6883,58 @@ nlohmann::json results(const Range& items) {
 /// (options, validation, write planning, the read pipeline, derived state, commit, change-feed sync, the
 /// partition cache, access counts, index snapshots, asynchronous adds) and filter/planner.hpp.
 
+// ---- begin <engram/detail/rw_mutex.hpp>
+/// @file detail/rw_mutex.hpp
+/// The memory's reader-writer lock, fair to writers. glibc's std::shared_mutex is a default pthread rwlock,
+/// which prefers readers: under a steady stream of searches an add waited until no search was running at all,
+/// however long that took. Here a waiting writer stops new readers from entering (glibc's writer-preferring
+/// rwlock kind), so an add waits only for the searches already running. Elsewhere it is std::shared_mutex.
+/// Not recursive: a thread holding it shared must not take it again (with a writer waiting in between it would
+/// wait for itself), so callbacks run under it (a reranker) must not call back into the memory.
+
+#include <shared_mutex>
+#include <system_error>
+
+#if defined(__GLIBC__)
+#include <pthread.h>
+#endif
+
+namespace engram::inline v0::detail {
+
+#if defined(__GLIBC__)
+class rw_mutex {
+ public:
+  rw_mutex() {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    const int rc = pthread_rwlock_init(&rw_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc != 0) throw std::system_error(rc, std::generic_category(), "pthread_rwlock_init");
+  }
+  ~rw_mutex() { pthread_rwlock_destroy(&rw_); }
+  rw_mutex(const rw_mutex&) = delete;
+  rw_mutex& operator=(const rw_mutex&) = delete;
+
+  void lock() { check(pthread_rwlock_wrlock(&rw_), "pthread_rwlock_wrlock"); }
+  bool try_lock() noexcept { return pthread_rwlock_trywrlock(&rw_) == 0; }
+  void unlock() noexcept { pthread_rwlock_unlock(&rw_); }
+  void lock_shared() { check(pthread_rwlock_rdlock(&rw_), "pthread_rwlock_rdlock"); }
+  bool try_lock_shared() noexcept { return pthread_rwlock_tryrdlock(&rw_) == 0; }
+  void unlock_shared() noexcept { pthread_rwlock_unlock(&rw_); }
+
+ private:
+  static void check(int rc, const char* what) {
+    if (rc != 0) throw std::system_error(rc, std::generic_category(), what);  // EDEADLK, EAGAIN: a bug
+  }
+  pthread_rwlock_t rw_;
+};
+#else
+using rw_mutex = std::shared_mutex;
+#endif
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/detail/rw_mutex.hpp>
 // #include <engram/capabilities.hpp>: inlined above
 // #include <engram/concepts.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
@@ -8413,7 +8465,8 @@ struct memory_config {
   memory_limits limits{};
   std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
   bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
-  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
+  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none. It
+  /// runs under the memory's read lock: it must not call back into the memory.
   rerank_function rerank{};
   /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
   async_options async{};
@@ -8745,6 +8798,7 @@ class async_adds {
 /// nothing derived changed), and made durable after. Stores with a two-phase commit (file_store's append +
 /// sync) let writers share fsyncs: the durability wait happens after the lock is released.
 
+// #include <engram/detail/rw_mutex.hpp>: inlined above
 // #include <engram/capabilities.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
@@ -8777,7 +8831,7 @@ class committer {
 
   /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers may see a
   /// change a moment before it is durable; a call never returns before its own change is.
-  void make_durable(Store& store, std::unique_lock<std::shared_mutex>& lock, std::uint64_t ticket) {
+  void make_durable(Store& store, std::unique_lock<rw_mutex>& lock, std::uint64_t ticket) {
     if constexpr (two_phase_store<Store>) {
       lock.unlock();
       store.sync(ticket);
@@ -8790,7 +8844,7 @@ class committer {
 
   /// Removes pending adds that produced no memory from the store's queue, in one batch: staged under `mtx` held
   /// exclusively, durable on return.
-  void dequeue(Store& store, std::shared_mutex& mtx, std::span<const std::string> ids) {
+  void dequeue(Store& store, detail::rw_mutex& mtx, std::span<const std::string> ids) {
     write_batch b;
     b.dequeued.assign(ids.begin(), ids.end());
     std::unique_lock lock(mtx);
@@ -9124,6 +9178,7 @@ class derived_state {
 /// and write the memory polls the changes other nodes made since its last poll and applies them to its derived
 /// state. Two atomic loads when nothing is pending.
 
+// #include <engram/detail/rw_mutex.hpp>: inlined above
 // #include <engram/capabilities.hpp>: inlined above
 
 #include <cstdint>
@@ -9156,7 +9211,7 @@ class feed_sync {
   /// covers is applied: if the store fails part way (a dropped connection), the next poll reports the same
   /// changes again, flagged after_outage.
   template <class Store, class Apply>
-  void catch_up(const Store& store, std::shared_mutex& mtx, Apply&& apply) {
+  void catch_up(const Store& store, detail::rw_mutex& mtx, Apply&& apply) {
     if constexpr (change_feed_store<Store>) {
       if (!store.changes_pending()) return;
       std::unique_lock lock(mtx);
@@ -9397,6 +9452,7 @@ std::vector<record> index_scope(const derived_state<Index>& d, const Store& stor
 /// Freshness: the change feed re-reads changed records of loaded scopes only; after a feed gap or an outage the
 /// owner re-validates: every loaded scope whose scope_selection_version moved since it was loaded is reloaded.
 
+// #include <engram/detail/rw_mutex.hpp>: inlined above
 // #include <engram/ids.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
@@ -9481,7 +9537,7 @@ class partition_cache {
   /// Pins query scope `q`, loading it first when it is not loaded (or incomplete). Takes `mtx` (the owner's):
   /// shared to find it, exclusive to load it.
   template <class Ops>
-  pin pin_or_load(const scope& q, std::shared_mutex& mtx, const Ops& ops) {
+  pin pin_or_load(const scope& q, detail::rw_mutex& mtx, const Ops& ops) {
     {
       std::shared_lock lock(mtx);
       if (auto p = pin_loaded(q)) return std::move(*p);
@@ -9493,7 +9549,7 @@ class partition_cache {
 
   /// When over budget: takes `mtx` exclusively and evicts. Never throws.
   template <class Ops>
-  void trim(std::shared_mutex& mtx, const Ops& ops) noexcept {
+  void trim(detail::rw_mutex& mtx, const Ops& ops) noexcept {
     if (!over_budget()) return;
     try {
       std::unique_lock lock(mtx);
@@ -10926,7 +10982,7 @@ class basic_memory {
   Extractor extractor_;
   memory_config config_;
   detail::input_rules rules_{config_.limits};
-  mutable std::shared_mutex mtx_;
+  mutable detail::rw_mutex mtx_;
   // The derived state and what keeps it current: a cache of the store, so reads may update it (under mtx_).
   mutable detail::derived_state<Index> derived_;
   mutable detail::partition_cache cache_;
@@ -12090,10 +12146,96 @@ class dir_lock {
 
 // #include <engram/error.hpp>: inlined above
 // #include <engram/store/file/format.hpp>: inlined above
+// ---- begin <engram/store/file/options.hpp>
+/// @file store/file/options.hpp
+/// The vocabulary of file_store's interface: when a write is durable, how a store is opened, what opening
+/// found, and the write path's counters.
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace engram::inline v0 {
+
+/// When a file_store write is durable.
+enum class durability {
+  /// Each apply writes its entry and calls fdatasync before returning: a returned apply survives a process
+  /// crash, a kernel crash and a power loss (as far as the device honours flushes). Writers are serialised.
+  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
+  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
+  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
+  fsync,
+  /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
+  /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
+  /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
+  /// When several writers were active at the end of the previous flush, the leader first waits (at most half
+  /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
+  /// miss the next, and the batches alternate between two halves of them. The log is preallocated as in `fsync`.
+  group_commit,
+  /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
+  /// process, not of the machine. For caches and tests.
+  buffered,
+};
+
+/// Options of file_store. Designated initializers: `file_store(dir, {.mode = durability::group_commit})`.
+struct file_store_options {
+  durability mode = durability::fsync;
+  /// Open without the lock, for reading what the writer has committed so far; every write is refused.
+  bool read_only = false;
+  /// Compact when the log is larger than both this and the last snapshot.
+  std::uint64_t compact_log_bytes = 64ull << 20;
+  /// Receives recovery warnings; empty: they go to stderr.
+  std::function<void(const std::string&)> on_warning = {};
+};
+
+/// What opening found. Damage is never silent: it is counted here and announced through on_warning.
+struct recovery_report {
+  std::uint64_t generation = 0;           ///< snapshot/log generation opened
+  std::uint64_t snapshot_records = 0;     ///< records read from the snapshot
+  std::uint64_t snapshot_events = 0;      ///< history events read from the snapshot
+  std::uint64_t log_entries = 0;          ///< log entries replayed
+  std::uint64_t discarded_entries = 0;    ///< damaged entries dropped (the bad one and what followed it)
+  std::uint64_t discarded_bytes = 0;      ///< bytes of log dropped
+  std::uint64_t damage_offset = 0;        ///< log offset of the first damaged byte, when damaged()
+  std::string damage;                     ///< what was wrong, empty when nothing was
+  std::string preserved_as;               ///< file the dropped bytes were copied to (writer only)
+  [[nodiscard]] bool damaged() const noexcept { return discarded_bytes > 0; }
+};
+
+/// How long the log's fdatasync calls took: a histogram over fixed bounds (seconds), for monitoring a disk.
+struct sync_latency_histogram {
+  /// Upper bounds of the buckets, in seconds; the last bucket holds what took longer than every bound.
+  static constexpr std::array<double, 12> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                    0.01,   0.025,   0.05,   0.1,   0.25,   1};
+  std::array<std::uint64_t, bounds.size() + 1> buckets{};  ///< calls per bucket (not cumulative)
+  std::uint64_t count = 0;                                 ///< calls timed
+  double sum_seconds = 0;                                  ///< their total time
+
+  void record(double seconds) noexcept {
+    ++buckets[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin())];
+    ++count;
+    sum_seconds += seconds;
+  }
+};
+
+/// Counters of the write path, to see group commit at work.
+struct file_store_stats {
+  std::uint64_t commits = 0;      ///< entries appended
+  std::uint64_t syncs = 0;        ///< fdatasync calls made for them
+  std::uint64_t log_bytes = 0;    ///< current log size
+  std::uint64_t compactions = 0;  ///< snapshots written since open
+  sync_latency_histogram sync_latency{};  ///< how long those fdatasync calls took
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/store/file/options.hpp>
 // #include <engram/store/file/posix_file.hpp>: inlined above
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -12181,13 +12323,14 @@ class log_appender {
       throw;
     }
     if (sync) {
+      const auto start = std::chrono::steady_clock::now();
       try {
         sync_data(fd_.get(), path_);
       } catch (const storage_error& e) {
         failed_ = e.what();  // after a failed fsync the page cache state is unknown: stop writing
         throw;
       }
-      ++syncs_;
+      count_sync(std::chrono::steady_clock::now() - start);
     }
     size_ += bytes.size();
     appended_ += bytes.size();
@@ -12214,12 +12357,16 @@ class log_appender {
 
   /// Refuses further appends, saying why (a failure left the files unlike the store's state).
   void fail(std::string why) { failed_ = std::move(why); }
-  /// Counts an fdatasync made through dup().
-  void count_sync() noexcept { ++syncs_; }
+  /// Counts an fdatasync (made by append, or through dup()) that took `took`.
+  void count_sync(std::chrono::steady_clock::duration took) noexcept {
+    ++syncs_;
+    sync_latency_.record(std::chrono::duration<double>(took).count());
+  }
 
   [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
   [[nodiscard]] std::uint64_t commits() const noexcept { return commits_; }
   [[nodiscard]] std::uint64_t syncs() const noexcept { return syncs_; }
+  [[nodiscard]] const sync_latency_histogram& sync_latency() const noexcept { return sync_latency_; }
 
  private:
   unique_fd fd_;
@@ -12232,76 +12379,12 @@ class log_appender {
   std::atomic<std::uint64_t> durable_{0};
   std::string failed_;  // non-empty after a failure: appends are refused
   std::uint64_t commits_ = 0, syncs_ = 0;
+  sync_latency_histogram sync_latency_{};
 };
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/file/log.hpp>
-// ---- begin <engram/store/file/options.hpp>
-/// @file store/file/options.hpp
-/// The vocabulary of file_store's interface: when a write is durable, how a store is opened, what opening
-/// found, and the write path's counters.
-
-#include <cstdint>
-#include <functional>
-#include <string>
-
-namespace engram::inline v0 {
-
-/// When a file_store write is durable.
-enum class durability {
-  /// Each apply writes its entry and calls fdatasync before returning: a returned apply survives a process
-  /// crash, a kernel crash and a power loss (as far as the device honours flushes). Writers are serialised.
-  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
-  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
-  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
-  fsync,
-  /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
-  /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
-  /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
-  /// When several writers were active at the end of the previous flush, the leader first waits (at most half
-  /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
-  /// miss the next, and the batches alternate between two halves of them. The log is preallocated as in `fsync`.
-  group_commit,
-  /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
-  /// process, not of the machine. For caches and tests.
-  buffered,
-};
-
-/// Options of file_store. Designated initializers: `file_store(dir, {.mode = durability::group_commit})`.
-struct file_store_options {
-  durability mode = durability::fsync;
-  /// Open without the lock, for reading what the writer has committed so far; every write is refused.
-  bool read_only = false;
-  /// Compact when the log is larger than both this and the last snapshot.
-  std::uint64_t compact_log_bytes = 64ull << 20;
-  /// Receives recovery warnings; empty: they go to stderr.
-  std::function<void(const std::string&)> on_warning = {};
-};
-
-/// What opening found. Damage is never silent: it is counted here and announced through on_warning.
-struct recovery_report {
-  std::uint64_t generation = 0;           ///< snapshot/log generation opened
-  std::uint64_t snapshot_records = 0;     ///< records read from the snapshot
-  std::uint64_t snapshot_events = 0;      ///< history events read from the snapshot
-  std::uint64_t log_entries = 0;          ///< log entries replayed
-  std::uint64_t discarded_entries = 0;    ///< damaged entries dropped (the bad one and what followed it)
-  std::uint64_t discarded_bytes = 0;      ///< bytes of log dropped
-  std::uint64_t damage_offset = 0;        ///< log offset of the first damaged byte, when damaged()
-  std::string damage;                     ///< what was wrong, empty when nothing was
-  std::string preserved_as;               ///< file the dropped bytes were copied to (writer only)
-  [[nodiscard]] bool damaged() const noexcept { return discarded_bytes > 0; }
-};
-
-/// Counters of the write path, to see group commit at work.
-struct file_store_stats {
-  std::uint64_t commits = 0;      ///< entries appended
-  std::uint64_t syncs = 0;        ///< fdatasync calls made for them
-  std::uint64_t log_bytes = 0;    ///< current log size
-  std::uint64_t compactions = 0;  ///< snapshots written since open
-};
-
-}  // namespace engram::inline v0
-// ---- end <engram/store/file/options.hpp>
+// #include <engram/store/file/options.hpp>: inlined above
 // #include <engram/store/file/posix_file.hpp>: inlined above
 // ---- begin <engram/store/file/recovery.hpp>
 /// @file store/file/recovery.hpp
@@ -12957,7 +13040,7 @@ class file_store {
                       flush_time = std::chrono::steady_clock::now() - flush_start;
                       st.log.mark_durable(target);
                       std::unique_lock wl(st.write_mtx);
-                      st.log.count_sync();
+                      st.log.count_sync(flush_time);
                     } catch (const std::exception& e) {
                       std::unique_lock wl(st.write_mtx);
                       st.log.fail(e.what());
@@ -13075,7 +13158,11 @@ class file_store {
 
   [[nodiscard]] file_store_stats stats() const {
     std::unique_lock wl(s_->write_mtx);
-    return {s_->log.commits(), s_->log.syncs(), s_->log.size(), s_->compactions};
+    return {.commits = s_->log.commits(),
+            .syncs = s_->log.syncs(),
+            .log_bytes = s_->log.size(),
+            .compactions = s_->compactions,
+            .sync_latency = s_->log.sync_latency()};
   }
 
   [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }

@@ -4,8 +4,8 @@
 //
 // Listens on 127.0.0.1, a free port, and prints that port on the first line of stdout. Serves /v1/embeddings
 // and /api/embed (computed embeddings: hashing_embedder of N dimensions, default 64) and
-// /v1/chat/completions (the non-empty lines of FILE as the message contents of successive replies; 400 once
-// they are used up). On SIGTERM or SIGINT it writes to the log file one line per path, "PATH COUNT", and the
+// /v1/chat/completions (the non-empty lines of FILE as the message contents of successive replies; a line
+// `!STATUS`, e.g. `!503`, is a failed reply with that HTTP status; 400 once they are used up). On SIGTERM or SIGINT it writes to the log file one line per path, "PATH COUNT", and the
 // body of each chat request ("CHAT JSON"), and each distinct Authorization header ("AUTH VALUE"), then exits 0.
 #include "support/fake_server.hpp"
 
@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (std::string line; std::getline(in, line);)
-      if (!line.empty()) server.push_chat(line);
+      if (line.size() > 1 && line[0] == '!')
+        server.push("/v1/chat/completions", engram_test::reply{std::stoi(line.substr(1)), R"({"error": {"message": "scripted failure"}})"});
+      else if (!line.empty())
+        server.push_chat(line);
   }
   std::cout << server.port() << std::endl;
 

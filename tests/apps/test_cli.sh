@@ -202,6 +202,10 @@ printf '{"embedder": ' > "$dir/cfg-cut.json"
 check "config: malformed JSON is refused" 2 "$bin" "${R[@]}" --config "$dir/cfg-cut.json" list
 contains "config not JSON said" "$err" "not valid JSON"
 check "config: a missing file is refused" 2 "$bin" "${R[@]}" --config "$dir/no-such.json" list
+check "search threads: a bad count is refused" 2 "$bin" "${R[@]}" --search-threads many list
+contains "search threads named" "$err" "--search-threads"
+check "search threads: 2 threads search as one" 0 "$bin" "${R[@]}" --search-threads 2 --output json search "wifi password" --user-id carol
+contains "threaded search finds" "$out" "zebra42"
 check "providers: another hashing size is refused" 2 "$bin" "${R[@]}" --dimensions 128 list
 contains "dimension mismatch explained" "$err" "another embedder"
 

@@ -5,7 +5,7 @@ usage: test_metrics.py ENGRAM_SERVER_BIN [FAKE_PROVIDER_BIN]
 
 Checks: `?format=prometheus` and a scraper's Accept header get the text format, plain requests keep the JSON;
 a request is counted under its route and status and lands in one histogram bucket; the memory's families
-(memories per store, pending adds, the file store's commits and syncs) follow the writes; with the LLM
+(memories per store, pending adds, the file store's commits, syncs and fsync latency histogram) follow the writes; with the LLM
 extractor on the loopback fake provider, provider calls and errors are counted; only admin keys may scrape;
 `promtool check metrics` accepts every exposition. Exits 1 on the first failure, 77 (skipped) when promtool is
 missing after every other check passed.
@@ -17,9 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import urllib.error
-import urllib.request
+
+import live_server
+from live_server import check, fail
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROMTOOL = shutil.which("promtool")
@@ -27,42 +27,12 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(what, cond, detail=""):
-    if not cond:
-        fail(what + (": " + detail if detail else ""))
-    print("ok: " + what)
-
-
-class Server:
-    def __init__(self, binary, data, extra=()):
-        self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", "--data", data] + list(extra),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            fail("engram-server did not start: " + line + self.proc.stderr.read())
-        self.base = line.split("listening on ")[1].split()[0]
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+class Server(live_server.Server):
+    """The shared live server, answering (status, Content-Type, text)."""
 
     def call(self, method, path, body=None, headers=None, raw=None):
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        h = {"Content-Type": "application/json"}
-        h.update(headers or {})
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.headers.get("Content-Type", ""), r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers.get("Content-Type", ""), e.read().decode()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        status, h, text = super().call(method, path, body, headers=headers, raw=raw)
+        return status, h.get("Content-Type", ""), text
 
 
 def parse(text):
@@ -153,6 +123,13 @@ def run(binary, fake, work):
         check("file store commits moved", value(after, "engram_store_commits_total") >= 1)
         check("file store syncs moved", value(after, "engram_store_syncs_total") >= 1)
         check("log size reported", value(after, "engram_store_log_bytes") > 0)
+        fsyncs = sorted((float(dict(k[1])["le"]), v) for k, v in after.items()
+                        if k[0] == "engram_store_fsync_duration_seconds_bucket")
+        syncs = value(after, "engram_store_syncs_total")
+        check("every fdatasync is timed", value(after, "engram_store_fsync_duration_seconds_count") == syncs and
+              fsyncs and fsyncs[-1] == (float("inf"), syncs), str(fsyncs))
+        check("fsync buckets are cumulative", all(a[1] <= b[1] for a, b in zip(fsyncs, fsyncs[1:])), str(fsyncs))
+        check("fsync time adds up", 0 < value(after, "engram_store_fsync_duration_seconds_sum") < 60)
 
         status, ctype, text = srv.call("GET", "/metrics")
         check("plain GET keeps the JSON", status == 200 and "application/json" in ctype

@@ -62,6 +62,14 @@ TEST_CASE("http_transport: a client error is not retried", "[http_transport]") {
     CHECK(ex.status() == 401);
   }
   CHECK(server.count("/v1/embeddings") == 1);
+  // consecutive_failures counts failed calls until one is answered (how a watcher tells failing from recovered)
+  CHECK(e.transport().stats().consecutive_failures == 1);
+  server.push("/v1/embeddings", reply{400, R"({"error":"bad input"})"});
+  CHECK_THROWS_AS(e.embed("hello"), engram::provider_error);
+  CHECK(e.transport().stats().consecutive_failures == 2);
+  CHECK(e.embed("hello").size() == 16);
+  CHECK(e.transport().stats().consecutive_failures == 0);
+  CHECK(e.transport().stats().failures == 2);
 }
 
 TEST_CASE("http_transport: a slow server times out into a provider_error", "[http_transport]") {

@@ -56,6 +56,7 @@ struct transport_stats {
   std::uint64_t requests = 0;  ///< HTTP attempts made, retries included
   std::uint64_t retries = 0;   ///< attempts that followed a retryable failure
   std::uint64_t failures = 0;  ///< calls that ended in provider_error
+  std::uint64_t consecutive_failures = 0;  ///< failures since the last call answered (0: the provider answers)
 };
 
 namespace detail {
@@ -244,6 +245,7 @@ class http_transport {
           release(std::move(client));
           auto parsed = nlohmann::json::parse(res->body, nullptr, false);
           if (parsed.is_discarded()) fail(what + ": the reply is not JSON", status, res->body);
+          shared_->consecutive_failures = 0;
           return parsed;
         }
         const bool retryable = status == 408 || status == 409 || status == 429 || status >= 500;
@@ -262,7 +264,8 @@ class http_transport {
 
   /// What this transport has done so far.
   [[nodiscard]] transport_stats stats() const noexcept {
-    return {shared_->requests.load(), shared_->retries.load(), shared_->failures.load()};
+    return {shared_->requests.load(), shared_->retries.load(), shared_->failures.load(),
+            shared_->consecutive_failures.load()};
   }
 
   [[nodiscard]] const http_options& options() const noexcept { return opts_; }
@@ -273,7 +276,7 @@ class http_transport {
   struct shared_state {
     std::mutex mtx;
     std::vector<std::unique_ptr<httplib::Client>> idle;
-    std::atomic<std::uint64_t> requests{0}, retries{0}, failures{0}, jitter_seed{0};
+    std::atomic<std::uint64_t> requests{0}, retries{0}, failures{0}, consecutive_failures{0}, jitter_seed{0};
   };
 
   std::unique_ptr<httplib::Client> acquire() const {
@@ -320,6 +323,7 @@ class http_transport {
 
   [[noreturn]] void fail(const std::string& message, int status, std::string_view body) const {
     ++shared_->failures;
+    ++shared_->consecutive_failures;
     const auto ex = detail::excerpt(body);
     throw provider_error(ex.empty() ? message : message + ": " + ex, status, ex);
   }

@@ -4,6 +4,7 @@
 /// nothing derived changed), and made durable after. Stores with a two-phase commit (file_store's append +
 /// sync) let writers share fsyncs: the durability wait happens after the lock is released.
 
+#include <engram/detail/rw_mutex.hpp>
 #include <engram/capabilities.hpp>
 #include <engram/write_batch.hpp>
 
@@ -36,7 +37,7 @@ class committer {
 
   /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers may see a
   /// change a moment before it is durable; a call never returns before its own change is.
-  void make_durable(Store& store, std::unique_lock<std::shared_mutex>& lock, std::uint64_t ticket) {
+  void make_durable(Store& store, std::unique_lock<rw_mutex>& lock, std::uint64_t ticket) {
     if constexpr (two_phase_store<Store>) {
       lock.unlock();
       store.sync(ticket);
@@ -49,7 +50,7 @@ class committer {
 
   /// Removes pending adds that produced no memory from the store's queue, in one batch: staged under `mtx` held
   /// exclusively, durable on return.
-  void dequeue(Store& store, std::shared_mutex& mtx, std::span<const std::string> ids) {
+  void dequeue(Store& store, detail::rw_mutex& mtx, std::span<const std::string> ids) {
     write_batch b;
     b.dequeued.assign(ids.begin(), ids.end());
     std::unique_lock lock(mtx);

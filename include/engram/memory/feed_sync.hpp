@@ -4,6 +4,7 @@
 /// and write the memory polls the changes other nodes made since its last poll and applies them to its derived
 /// state. Two atomic loads when nothing is pending.
 
+#include <engram/detail/rw_mutex.hpp>
 #include <engram/capabilities.hpp>
 
 #include <cstdint>
@@ -36,7 +37,7 @@ class feed_sync {
   /// covers is applied: if the store fails part way (a dropped connection), the next poll reports the same
   /// changes again, flagged after_outage.
   template <class Store, class Apply>
-  void catch_up(const Store& store, std::shared_mutex& mtx, Apply&& apply) {
+  void catch_up(const Store& store, detail::rw_mutex& mtx, Apply&& apply) {
     if constexpr (change_feed_store<Store>) {
       if (!store.changes_pending()) return;
       std::unique_lock lock(mtx);

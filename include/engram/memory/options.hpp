@@ -38,7 +38,8 @@ struct memory_config {
   memory_limits limits{};
   std::size_t neighbours = 5;  ///< existing memories shown to the extractor per fact
   bm25_params bm25{};          ///< keyword search parameters (rank/keyword_index.hpp)
-  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none.
+  /// When set, called by every search on its candidate pool, best first (rank/rerank.hpp); default: none. It
+  /// runs under the memory's read lock: it must not call back into the memory.
   rerank_function rerank{};
   /// Background processing of add_async (workers, queue bound, batching, attempts, backoff).
   async_options async{};

@@ -18,6 +18,7 @@
 /// Freshness: the change feed re-reads changed records of loaded scopes only; after a feed gap or an outage the
 /// owner re-validates: every loaded scope whose scope_selection_version moved since it was loaded is reloaded.
 
+#include <engram/detail/rw_mutex.hpp>
 #include <engram/ids.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
@@ -102,7 +103,7 @@ class partition_cache {
   /// Pins query scope `q`, loading it first when it is not loaded (or incomplete). Takes `mtx` (the owner's):
   /// shared to find it, exclusive to load it.
   template <class Ops>
-  pin pin_or_load(const scope& q, std::shared_mutex& mtx, const Ops& ops) {
+  pin pin_or_load(const scope& q, detail::rw_mutex& mtx, const Ops& ops) {
     {
       std::shared_lock lock(mtx);
       if (auto p = pin_loaded(q)) return std::move(*p);
@@ -114,7 +115,7 @@ class partition_cache {
 
   /// When over budget: takes `mtx` exclusively and evicts. Never throws.
   template <class Ops>
-  void trim(std::shared_mutex& mtx, const Ops& ops) noexcept {
+  void trim(detail::rw_mutex& mtx, const Ops& ops) noexcept {
     if (!over_budget()) return;
     try {
       std::unique_lock lock(mtx);

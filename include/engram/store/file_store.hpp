@@ -157,7 +157,7 @@ class file_store {
                       flush_time = std::chrono::steady_clock::now() - flush_start;
                       st.log.mark_durable(target);
                       std::unique_lock wl(st.write_mtx);
-                      st.log.count_sync();
+                      st.log.count_sync(flush_time);
                     } catch (const std::exception& e) {
                       std::unique_lock wl(st.write_mtx);
                       st.log.fail(e.what());
@@ -275,7 +275,11 @@ class file_store {
 
   [[nodiscard]] file_store_stats stats() const {
     std::unique_lock wl(s_->write_mtx);
-    return {s_->log.commits(), s_->log.syncs(), s_->log.size(), s_->compactions};
+    return {.commits = s_->log.commits(),
+            .syncs = s_->log.syncs(),
+            .log_bytes = s_->log.size(),
+            .compactions = s_->compactions,
+            .sync_latency = s_->log.sync_latency()};
   }
 
   [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }

@@ -5,10 +5,12 @@
 
 #include <engram/error.hpp>
 #include <engram/store/file/format.hpp>
+#include <engram/store/file/options.hpp>  // sync_latency_histogram
 #include <engram/store/file/posix_file.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -96,13 +98,14 @@ class log_appender {
       throw;
     }
     if (sync) {
+      const auto start = std::chrono::steady_clock::now();
       try {
         sync_data(fd_.get(), path_);
       } catch (const storage_error& e) {
         failed_ = e.what();  // after a failed fsync the page cache state is unknown: stop writing
         throw;
       }
-      ++syncs_;
+      count_sync(std::chrono::steady_clock::now() - start);
     }
     size_ += bytes.size();
     appended_ += bytes.size();
@@ -129,12 +132,16 @@ class log_appender {
 
   /// Refuses further appends, saying why (a failure left the files unlike the store's state).
   void fail(std::string why) { failed_ = std::move(why); }
-  /// Counts an fdatasync made through dup().
-  void count_sync() noexcept { ++syncs_; }
+  /// Counts an fdatasync (made by append, or through dup()) that took `took`.
+  void count_sync(std::chrono::steady_clock::duration took) noexcept {
+    ++syncs_;
+    sync_latency_.record(std::chrono::duration<double>(took).count());
+  }
 
   [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
   [[nodiscard]] std::uint64_t commits() const noexcept { return commits_; }
   [[nodiscard]] std::uint64_t syncs() const noexcept { return syncs_; }
+  [[nodiscard]] const sync_latency_histogram& sync_latency() const noexcept { return sync_latency_; }
 
  private:
   unique_fd fd_;
@@ -147,6 +154,7 @@ class log_appender {
   std::atomic<std::uint64_t> durable_{0};
   std::string failed_;  // non-empty after a failure: appends are refused
   std::uint64_t commits_ = 0, syncs_ = 0;
+  sync_latency_histogram sync_latency_{};
 };
 
 }  // namespace engram::inline v0::detail

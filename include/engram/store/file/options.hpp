@@ -3,6 +3,8 @@
 /// The vocabulary of file_store's interface: when a write is durable, how a store is opened, what opening
 /// found, and the write path's counters.
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -54,12 +56,29 @@ struct recovery_report {
   [[nodiscard]] bool damaged() const noexcept { return discarded_bytes > 0; }
 };
 
+/// How long the log's fdatasync calls took: a histogram over fixed bounds (seconds), for monitoring a disk.
+struct sync_latency_histogram {
+  /// Upper bounds of the buckets, in seconds; the last bucket holds what took longer than every bound.
+  static constexpr std::array<double, 12> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                    0.01,   0.025,   0.05,   0.1,   0.25,   1};
+  std::array<std::uint64_t, bounds.size() + 1> buckets{};  ///< calls per bucket (not cumulative)
+  std::uint64_t count = 0;                                 ///< calls timed
+  double sum_seconds = 0;                                  ///< their total time
+
+  void record(double seconds) noexcept {
+    ++buckets[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin())];
+    ++count;
+    sum_seconds += seconds;
+  }
+};
+
 /// Counters of the write path, to see group commit at work.
 struct file_store_stats {
   std::uint64_t commits = 0;      ///< entries appended
   std::uint64_t syncs = 0;        ///< fdatasync calls made for them
   std::uint64_t log_bytes = 0;    ///< current log size
   std::uint64_t compactions = 0;  ///< snapshots written since open
+  sync_latency_histogram sync_latency{};  ///< how long those fdatasync calls took
 };
 
 }  // namespace engram::inline v0

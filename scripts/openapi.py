@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""Writes docs/openapi.json: the OpenAPI 3.1 description of every route engram-server serves.
+
+    scripts/openapi.py           rewrite docs/openapi.json
+    scripts/openapi.py --check   exit 1 when docs/openapi.json is not what this script writes
+
+The server embeds docs/openapi.json at build time and answers it at GET /openapi.json. The schemas are
+written once here and shared by the Mem0 OSS routes and their Platform twins. The test `server_openapi`
+checks that every route the server registers is described, that every described route answers, that the
+document is valid OpenAPI 3.1, and that live answers match their schemas.
+"""
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "docs", "openapi.json")
+
+
+def ref(name):
+    return {"$ref": "#/components/schemas/" + name}
+
+
+def version():
+    with open(os.path.join(ROOT, "include", "engram", "version.hpp")) as f:
+        return re.search(r'#define ENGRAM_VERSION_STRING "([^"]+)"', f.read()).group(1)
+
+
+STRING_OR_LIST = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                  "description": "a list of strings, or Mem0's string form (commas separate items)"}
+SCOPE_FIELDS = {
+    "user_id": {"type": "string", "description": "the user the memories belong to"},
+    "agent_id": {"type": "string", "description": "the agent the memories belong to"},
+    "run_id": {"type": "string", "description": "the run (session) the memories belong to"},
+}
+OUTPUT_FIELDS = {
+    "output_format": {"enum": ["v1.0", "v1.1", None],
+                      "description": "v1.1 (default): {\"results\": [...]}; v1.0: the bare list"},
+    "version": {"enum": ["v1", "v2", None], "description": "accepted as Mem0 sends it"},
+}
+FILTERS = {"description": "a filter tree in Mem0's grammar (docs/library.md): field conditions with eq, ne, in, "
+                          "nin, gt, gte, lt, lte, contains, icontains, wildcard \"*\", combined with AND, OR, NOT; "
+                          "scope ids at its top level name the scope. In a query string: the tree as JSON text.",
+           "oneOf": [{"type": "object"}, {"type": "string"}]}
+LISTING_FIELDS = {
+    "filters": FILTERS,
+    "categories": dict(STRING_OR_LIST, description="only memories filed under any of these categories"),
+    "start_date": {"type": "string", "description": "only memories created on or after this ISO-8601 date or time"},
+    "end_date": {"type": "string", "description": "only memories created on or before this ISO-8601 date or time"},
+    "show_expired": {"type": "boolean", "description": "include memories past their expiration_date"},
+    "latest_only": {"type": "boolean", "description": "accepted: every memory engram returns is its latest version"},
+}
+
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["detail"],
+              "properties": {"detail": {"type": "string", "description": "what was wrong, naming the field"}}},
+    "Message": {"type": "object", "required": ["role", "content"], "properties": {
+        "role": {"type": "string", "description": "user, assistant, system or tool"},
+        "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
+                    "description": "text, or OpenAI-style content parts (text parts are joined)"},
+        "name": {"type": "string"}}},
+    "Memory": {"type": "object", "required": ["id", "memory", "hash", "metadata", "created_at", "updated_at"],
+               "properties": {
+                   "id": {"type": "string"},
+                   "memory": {"type": "string", "description": "the remembered text"},
+                   "hash": {"type": "string", "description": "MD5 of the text, as Mem0"},
+                   "metadata": {"type": "object"},
+                   "categories": {"type": "array", "items": {"type": "string"},
+                                  "description": "metadata.categories, when the extractor filed the memory"},
+                   "created_at": {"type": "string", "format": "date-time"},
+                   "updated_at": {"type": "string", "format": "date-time"},
+                   "expiration_date": {"type": "string", "format": "date"},
+                   **SCOPE_FIELDS,
+                   "actor_id": {"type": "string"},
+                   "role": {"type": "string"}}},
+    "ScoreDetails": {"type": "object", "description": "each ranking term, with explain", "properties": {
+        k: {"type": "number"} for k in ["semantic", "keyword", "recency", "importance", "access", "final", "cosine",
+                                        "bm25"]}},
+    "SearchHit": {"allOf": [ref("Memory"), {"type": "object", "required": ["score"], "properties": {
+        "score": {"type": "number"}, "score_details": ref("ScoreDetails")}}]},
+    "PartialHit": {"type": "object", "required": ["id"], "description": "a hit reduced to the requested fields",
+                   "properties": {"id": {"type": "string"}}},
+    "MemoryEvent": {"type": "object", "required": ["id", "memory", "event"], "properties": {
+        "id": {"type": "string"}, "memory": {"type": "string"},
+        "event": {"enum": ["ADD", "UPDATE", "DELETE", "NONE"]},
+        "previous_memory": {"type": "string"}}},
+    "HistoryEvent": {"type": "object", "required": ["id", "memory_id", "event", "created_at"], "properties": {
+        "id": {"type": "string"}, "memory_id": {"type": "string"},
+        "old_memory": {"type": ["string", "null"]}, "new_memory": {"type": ["string", "null"]},
+        "event": {"enum": ["ADD", "UPDATE", "DELETE", "NONE"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": ["string", "null"], "format": "date-time"},
+        "is_deleted": {"type": "boolean"}, "actor_id": {"type": ["string", "null"]},
+        "role": {"type": ["string", "null"]}}},
+    "AddRequest": {"type": "object", "description": "at least one scope id; messages (or text) required", "properties": {
+        "messages": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": ref("Message")}]},
+        "text": {"type": "string", "description": "one user message, when messages is absent"},
+        **SCOPE_FIELDS,
+        "metadata": {"type": ["object", "null"]},
+        "infer": {"type": "boolean", "description": "extract facts with the configured extractor (default true)"},
+        "expiration_date": {"type": "string", "description": "YYYY-MM-DD: hidden from search and listings after it"},
+        "timestamp": {"oneOf": [{"type": "number"}, {"type": "string"}],
+                      "description": "when the conversation happened (Unix seconds or ISO-8601): created_at"},
+        "includes": dict(STRING_OR_LIST, description="kinds of information to remember only (LLM extractor)"),
+        "excludes": dict(STRING_OR_LIST, description="kinds of information never to remember (LLM extractor)"),
+        "custom_categories": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+                              "description": "[{\"name\": \"description\"}] categories for this add"},
+        "custom_instructions": {"type": "string"},
+        "agent_custom_instructions": {"type": "string", "description": "used when the add names an agent_id"},
+        "prompt": {"type": "string", "description": "replaces the extraction prompt for this add"},
+        "memory_type": {"enum": ["procedural_memory", None],
+                        "description": "summarise an agent's run into one memory (needs agent_id)"},
+        "async_mode": {"enum": [False, None], "description": "adds are answered once stored; true is refused"},
+        "enable_graph": {"enum": [False, None], "description": "refused when true"},
+        "immutable": {"enum": [False, None], "description": "refused when true"},
+        **OUTPUT_FIELDS}},
+    "AddResponse": {"oneOf": [
+        {"type": "object", "required": ["results"],
+         "properties": {"results": {"type": "array", "items": ref("MemoryEvent")}}},
+        {"type": "array", "items": ref("MemoryEvent"), "description": "output_format v1.0"}]},
+    "SearchRequest": {"type": "object", "required": ["query"], "properties": {
+        "query": {"type": "string", "minLength": 1},
+        **SCOPE_FIELDS,
+        **LISTING_FIELDS,
+        "metadata": {"type": "object", "description": "each key must equal (ANDed to the filters)"},
+        "top_k": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 0},
+        "threshold": {"type": "number", "description": "minimum semantic score"},
+        "mode": {"enum": ["semantic", "keyword", "hybrid"]},
+        "keyword_search": {"type": "boolean", "description": "true asks for hybrid ranking"},
+        "weights": {"type": "object", "description": "ranking weights (docs/ranking.md)"},
+        "rerank": {"type": "boolean", "description": "accepted; no reranker is configured"},
+        "explain": {"type": "boolean", "description": "add score_details to each hit"},
+        "fields": dict(STRING_OR_LIST, description="reduce each hit to these fields and its id"),
+        **OUTPUT_FIELDS}},
+    "SearchResponse": {"oneOf": [
+        {"type": "object", "required": ["results"], "properties": {
+            "results": {"type": "array", "items": {"anyOf": [ref("SearchHit"), ref("PartialHit")]}}}},
+        {"type": "array", "items": {"anyOf": [ref("SearchHit"), ref("PartialHit")]},
+         "description": "output_format v1.0"}]},
+    "ListResponse": {"oneOf": [
+        {"type": "object", "required": ["results"],
+         "properties": {"results": {"type": "array", "items": ref("Memory")}}},
+        {"type": "array", "items": ref("Memory"), "description": "output_format v1.0"}]},
+    "PageRequest": {"type": "object", "properties": {
+        **SCOPE_FIELDS, **LISTING_FIELDS,
+        "page": {"type": "integer", "minimum": 1}, "page_size": {"type": "integer", "minimum": 1},
+        "top_k": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 0},
+        **OUTPUT_FIELDS}},
+    "PageResponse": {"oneOf": [
+        {"type": "object", "required": ["count", "page", "page_size", "results"], "properties": {
+            "count": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
+            "results": {"type": "array", "items": ref("Memory")}}},
+        {"type": "array", "items": ref("Memory"), "description": "output_format v1.0: the page's memories"}]},
+    "UpdateRequest": {"type": "object", "description": "any of text, metadata, expiration_date, timestamp",
+                      "properties": {
+                          "text": {"type": "string"}, "data": {"type": "string"}, "memory": {"type": "string"},
+                          "metadata": {"type": "object", "description": "merged; a null value removes the key"},
+                          "expiration_date": {"type": ["string", "null"], "description": "null or \"\" clears it"},
+                          "timestamp": {"oneOf": [{"type": "number"}, {"type": "string"}],
+                                        "description": "when the change happened: updated_at"},
+                          "immutable": {"enum": [False, None]}}},
+    "Deleted": {"type": "object", "required": ["message"], "properties": {
+        "message": {"type": "string"}, "deleted": {"type": "integer"}}},
+    "Entities": {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {
+        "type": "object", "required": ["type", "id", "name", "total_memories"], "properties": {
+            "type": {"enum": ["user", "agent", "run"]}, "id": {"type": "string"}, "name": {"type": "string"},
+            "total_memories": {"type": "integer"}}}}}},
+    "Ping": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string"}, "org_id": {"type": "string"}, "project_id": {"type": "string"},
+        "user_email": {"type": "string", "description": "the API key's name"}}},
+    "Health": {"type": "object", "required": ["status"], "properties": {
+        "status": {"enum": ["ok", "unavailable"]}, "memories": {"type": "integer", "description": "admins only"},
+        "detail": {"type": "string"}}},
+    "JsonRpc": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}],
+                "description": "a JSON-RPC 2.0 message or batch (Model Context Protocol)"},
+}
+
+ERRORS = {
+    "400": "malformed request: the detail names the field",
+    "401": "no API key, or an unknown one",
+    "403": "another user's scope for a bound key, or an admin route",
+    "404": "no such memory (or route)",
+    "413": "body over --max-body",
+    "429": "rate limit exceeded (Retry-After)",
+    "502": "the embedding or LLM provider failed",
+    "503": "the store is unavailable (Retry-After)",
+}
+RESPONSES = {code: {"description": why, "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+                    "content": {"application/json": {"schema": ref("Error")}}} for code, why in ERRORS.items()}
+
+
+def ok(schema, description="OK"):
+    return {"description": description, "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+            "content": {"application/json": {"schema": schema}}}
+
+
+def errors(*codes):
+    return {c: {"$ref": "#/components/responses/E" + c} for c in codes}
+
+
+def body(schema):
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def query(name, schema, description=""):
+    p = {"name": name, "in": "query", "required": False, "schema": schema}
+    if description:
+        p["description"] = description
+    return p
+
+
+ID = {"name": "memory_id", "in": "path", "required": True, "schema": {"type": "string"}}
+SCOPE_QUERY = [query(k, v, v["description"]) for k, v in SCOPE_FIELDS.items()]
+LIST_QUERY = SCOPE_QUERY + [
+    query("top_k", {"type": "integer", "minimum": 0}, "at most this many (default 100; 0: all)"),
+    query("limit", {"type": "integer", "minimum": 0}),
+    query("filters", {"type": "string"}, "a filter tree as JSON text"),
+    query("categories", {"type": "string"}, "comma-separated categories (any of them)"),
+    query("start_date", {"type": "string"}), query("end_date", {"type": "string"}),
+    query("show_expired", {"type": "boolean"}), query("latest_only", {"type": "boolean"}),
+    query("output_format", {"enum": ["v1.0", "v1.1"]}),
+]
+COMMON = ("400", "401", "403", "413", "429", "503")
+
+
+def op(op_id, summary, tags, responses, request=None, params=None, description=None, security=True):
+    o = {"operationId": op_id, "summary": summary, "tags": tags, "responses": responses}
+    if description:
+        o["description"] = description
+    if request:
+        o["requestBody"] = request
+    if params:
+        o["parameters"] = params
+    if not security:
+        o["security"] = [{}]
+    return o
+
+
+def memory_routes(oss, prefix, tag, suffix):
+    """The routes of one family: OSS (`/memories/{id}`) or Platform (`/v1/memories/{id}/`)."""
+    s = suffix
+    id_path = prefix + "/{memory_id}" + s
+    history = prefix + "/{memory_id}/history" + s
+    n = "" if oss else "V1"
+    return {
+        id_path: {
+            "get": op("getMemory" + n, "One memory", [tag], {"200": ok(ref("Memory")), **errors("401", "404", "429", "503")},
+                      params=[ID]),
+            "put": op("updateMemory" + n, "Update a memory's text, metadata, expiration or time", [tag],
+                      {"200": ok(ref("Memory")), **errors(*COMMON, "404", "502")}, body(ref("UpdateRequest")), [ID]),
+            "delete": op("deleteMemory" + n, "Delete a memory (its history stays)", [tag],
+                         {"200": ok(ref("Deleted")), **errors("401", "404", "429", "503")}, params=[ID]),
+        },
+        history: {"get": op("memoryHistory" + n, "A memory's events, oldest first", [tag],
+                            {"200": ok({"type": "array", "items": ref("HistoryEvent")}),
+                             **errors("401", "404", "429", "503")}, params=[ID])},
+    }
+
+
+def document():
+    add_desc = ("Remembers messages for a scope. With infer (default) the configured extractor turns them into "
+                "facts and reconciles them with what the scope holds; without it the text is stored as given.")
+    paths = {
+        "/memories": {
+            "post": op("addMemories", "Add memories (Mem0 OSS)", ["memories"],
+                       {"200": ok(ref("AddResponse")), **errors(*COMMON, "502")}, body(ref("AddRequest")),
+                       description=add_desc),
+            "get": op("listMemories", "List a scope's memories (Mem0 OSS)", ["memories"],
+                      {"200": ok(ref("ListResponse")), **errors(*COMMON)}, params=LIST_QUERY,
+                      description="Admins may name no scope to list every memory."),
+            "delete": op("deleteAllMemories", "Delete every memory of a scope (Mem0 OSS)", ["memories"],
+                         {"200": ok(ref("Deleted")), **errors(*COMMON)}, params=SCOPE_QUERY),
+        },
+        "/search": {"post": op("searchMemories", "Search a scope (Mem0 OSS)", ["memories"],
+                               {"200": ok(ref("SearchResponse")), **errors(*COMMON, "502")}, body(ref("SearchRequest")))},
+        "/reset": {"post": op("reset", "Delete every memory of every scope (admin)", ["memories"],
+                              {"200": ok(ref("Deleted")), **errors("401", "403", "429", "503")})},
+        "/v1/ping/": {"get": op("ping", "Check the key (Mem0 Platform)", ["platform"],
+                                {"200": ok(ref("Ping")), **errors("401", "429")})},
+        "/v1/memories/": {
+            "post": op("addMemoriesV1", "Add memories (Mem0 Platform)", ["platform"],
+                       {"200": ok(ref("AddResponse")), **errors(*COMMON, "502")}, body(ref("AddRequest")),
+                       description=add_desc),
+            "delete": op("deleteAllMemoriesV1", "Delete every memory of a scope (Mem0 Platform)", ["platform"],
+                         {"200": ok(ref("Deleted")), **errors(*COMMON)}, params=SCOPE_QUERY),
+        },
+        "/v3/memories/add/": {"post": op("addMemoriesV3", "Add memories (Mem0 Platform v3)", ["platform"],
+                                         {"200": ok(ref("AddResponse")), **errors(*COMMON, "502")},
+                                         body(ref("AddRequest")), description=add_desc)},
+        "/v2/memories/search/": {"post": op("searchMemoriesV2", "Search (Mem0 Platform v2)", ["platform"],
+                                            {"200": ok(ref("SearchResponse")), **errors(*COMMON, "502")},
+                                            body(ref("SearchRequest")))},
+        "/v3/memories/search/": {"post": op("searchMemoriesV3", "Search (Mem0 Platform v3)", ["platform"],
+                                            {"200": ok(ref("SearchResponse")), **errors(*COMMON, "502")},
+                                            body(ref("SearchRequest")))},
+        "/v1/entities/": {"get": op("listEntities", "The users, agents and runs holding memories", ["platform"],
+                                    {"200": ok(ref("Entities")), **errors("401", "429", "503")},
+                                    description="Admins see every scope; a bound key its own user.")},
+        "/mcp": {
+            "post": op("mcp", "Model Context Protocol over Streamable HTTP (JSON answers)", ["mcp"],
+                       {"200": ok(ref("JsonRpc")),
+                        "202": {"description": "notifications or responses only: no body",
+                                "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}},
+                        **errors("400", "401", "413", "429")}, body(ref("JsonRpc"))),
+            "get": op("mcpStream", "No server-initiated stream", ["mcp"],
+                      {"405": {"description": "POST JSON-RPC messages instead",
+                               "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+                               "content": {"application/json": {"schema": ref("Error")}}}}, security=False),
+        },
+        "/health": {"get": op("health", "Liveness; the memory count for admins", ["operations"],
+                              {"200": ok(ref("Health")), "503": ok(ref("Health"), "the store is unreachable")},
+                              security=False)},
+        "/metrics": {"get": op("metrics", "Counts and latencies (admin): JSON, or Prometheus text", ["operations"], {
+            "200": {"description": "engram's JSON, or the Prometheus text format 0.0.4 (?format=prometheus or a "
+                                   "scraper's Accept header)",
+                    "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+                    "content": {"application/json": {"schema": {"type": "object"}},
+                                "text/plain": {"schema": {"type": "string"}}}},
+            **errors("400", "401", "403", "429")},
+            params=[query("format", {"enum": ["json", "prometheus"]})])},
+        "/openapi.json": {"get": op("openapi", "This document", ["operations"],
+                                    {"200": ok({"type": "object"})}, security=False)},
+        "/ui": {"get": op("dashboardRedirect", "Redirects to /ui/", ["dashboard"],
+                          {"302": {"description": "Location: /ui/"}}, security=False)},
+    }
+    for path, op_id, what, media in [("/ui/", "dashboard", "The dashboard's page", "text/html"),
+                                     ("/ui/app.js", "dashboardScript", "The dashboard's script", "text/javascript"),
+                                     ("/ui/style.css", "dashboardStyle", "The dashboard's style sheet", "text/css")]:
+        paths[path] = {"get": op(op_id, what + " (static; it calls the routes above with the user's key)",
+                                 ["dashboard"], {"200": {"description": "served with a Content-Security-Policy "
+                                                                        "that allows the dashboard's own files only",
+                                                         "content": {media: {"schema": {"type": "string"}}}}},
+                                 security=False)}
+    for path in ("/v2/memories/", "/v3/memories/"):
+        paths[path] = {"post": op("listMemories" + path.split("/")[1].upper(), "List memories, paged (Mem0 Platform)",
+                                  ["platform"], {"200": ok(ref("PageResponse")), **errors(*COMMON)},
+                                  body(ref("PageRequest")),
+                                  [query("page", {"type": "integer", "minimum": 1}),
+                                   query("page_size", {"type": "integer", "minimum": 1})],
+                                  description="page and page_size may come in the query string, as the SDKs send "
+                                              "them; the body's win.")}
+    paths.update(memory_routes(True, "/memories", "memories", ""))
+    paths.update(memory_routes(False, "/v1/memories", "platform", "/"))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "engram-server", "version": version(),
+                 "description": "engram's memory service: Mem0's REST API (the open-source server's routes and "
+                                "the Platform's), MCP over HTTP, and operations routes. Every answer carries "
+                                "X-Request-Id. A server started without --keys listens on loopback only and "
+                                "needs no key.",
+                 "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
+        "servers": [{"url": "http://127.0.0.1:8888"}],
+        "security": [{"Token": []}, {"Bearer": []}],
+        "tags": [{"name": n, "description": d} for n, d in [
+            ("memories", "Mem0's open-source server routes"), ("platform", "Mem0 Platform routes"),
+            ("mcp", "Model Context Protocol"), ("operations", "health, metrics, this description"),
+            ("dashboard", "the memory dashboard at /ui/")]],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {
+                "Token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                          "description": "`Authorization: Token KEY` (Mem0's form), a key from the --keys file"},
+                "Bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer KEY`"}},
+            "headers": {"X-Request-Id": {"description": "the request's id: the client's X-Request-Id when it is "
+                                                        "1-128 characters of [A-Za-z0-9._:-], a fresh one otherwise",
+                                         "schema": {"type": "string"}}},
+            "responses": {"E" + c: r for c, r in RESPONSES.items()},
+            "schemas": SCHEMAS,
+        },
+    }
+
+
+def main():
+    text = json.dumps(document(), indent=1, sort_keys=False) + "\n"
+    if "--check" in sys.argv[1:]:
+        with open(OUT) as f:
+            if f.read() != text:
+                print("docs/openapi.json is stale: run scripts/openapi.py", file=sys.stderr)
+                sys.exit(1)
+        print("docs/openapi.json is up to date")
+        return
+    with open(OUT, "w") as f:
+        f.write(text)
+    print("wrote " + os.path.relpath(OUT, ROOT))
+
+
+if __name__ == "__main__":
+    main()
