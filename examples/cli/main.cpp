@@ -32,7 +32,7 @@ constexpr const char* help_text = R"(usage: engram [--data DIR] [--output text|j
 
 commands:
   add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--no-infer]
-                [--messages] [--expires YYYY-MM-DD]
+                [--messages] [--expires YYYY-MM-DD] [--timestamp TIME] [--procedural]
   search QUERY  SCOPE [--filters JSON] [--limit N] [--threshold T]
                 [--mode semantic|keyword|hybrid] [--weights JSON] [--explain] [--show-expired]
   list          [SCOPE] [--filters JSON] [--limit N] [--show-expired]   (no scope: every scope)
@@ -51,6 +51,9 @@ default; --no-infer stores each message as given (--infer is accepted and change
 --mode picks the ranking (default hybrid: cosine and BM25 fused); --weights sets the fusion weights and the
 optional terms, e.g. '{"keyword": 0.7, "recency": 0.2, "importance": 0.3}'; --explain shows each score's parts.
 Memories past their --expires day are hidden from search and list unless --show-expired.
+--timestamp says when the conversation happened (ISO-8601, or Unix seconds): the memories' created_at.
+--procedural (Mem0's memory_type procedural_memory; needs --agent-id and --extractor llm) summarises an
+agent's run, given as --messages, into one memory.
 The data directory is --data, else $ENGRAM_DIR, else ~/.engram. It remembers its embedder: open it again
 with the same provider settings.
 exit codes: 0 ok, 1 not found, 2 usage or validation error, 3 storage, provider or other failure
@@ -75,10 +78,11 @@ struct args {
 args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
                                                   "--run-id", "--metadata", "--limit",     "--threshold",
-                                                  "--file",  "--filters",   "--mode",      "--expires", "--weights"};
+                                                  "--file",  "--filters",   "--mode",      "--expires", "--weights",
+                                                  "--timestamp"};
   static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
-                                                "--messages"};
+                                                "--messages", "--procedural"};
   args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
@@ -137,6 +141,24 @@ json metadata_of(const args& a) {
   const auto m = a.flag("--metadata");
   if (m.empty()) return json::object();
   return engram::parse_json(m, "--metadata");
+}
+
+/// --timestamp: an ISO-8601 time or Unix seconds, read as the server reads Mem0's `timestamp`.
+/// @throws engram::validation_error for anything else.
+engram::timestamp timestamp_of(const std::string& value) {
+  json t = value;
+  std::size_t pos = 0;
+  try {
+    const double secs = std::stod(value, &pos);
+    if (pos == value.size()) t = secs;
+  } catch (const std::exception&) {
+  }
+  try {
+    if (auto ts = engram_app::detail::timestamp_of(json{{"timestamp", t}})) return *ts;
+  } catch (const engram::validation_error&) {
+  }
+  throw engram::validation_error("--timestamp needs an ISO-8601 time or Unix seconds (1970 to 9999), got '" +
+                                 engram::printable(value) + "'");
 }
 
 /// --expires YYYY-MM-DD for add (validated by the memory); nullopt when absent.
@@ -305,7 +327,9 @@ int run(const args& a) {
     }
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     if (a.has("--infer") && a.has("--no-infer")) throw usage_error("--infer and --no-infer contradict each other");
-    const engram::add_options o{.metadata = metadata_of(a), .infer = !a.has("--no-infer"), .expiration_date = expires_of(a)};
+    engram::add_options o{.metadata = metadata_of(a), .infer = !a.has("--no-infer"), .expiration_date = expires_of(a)};
+    if (a.flags.count("--timestamp")) o.timestamp = timestamp_of(a.flag("--timestamp"));
+    o.extraction.procedural = a.has("--procedural");
     const auto messages = a.has("--messages") ? messages_of(text) : std::vector<engram::message>{{"user", text, {}}};
     engram_app::require_text(messages, a.has("--messages") ? "--messages" : "the text to add");
     const auto r = mem->add(messages, scope_of(a), o);

@@ -202,6 +202,17 @@ printf '{"embedder": ' > "$dir/cfg-cut.json"
 check "config: malformed JSON is refused" 2 "$bin" "${R[@]}" --config "$dir/cfg-cut.json" list
 contains "config not JSON said" "$err" "not valid JSON"
 check "config: a missing file is refused" 2 "$bin" "${R[@]}" --config "$dir/no-such.json" list
+check "timestamp: an add dated when the conversation happened" 0 "$bin" --output json add "Tim moved to Porto" --user-id tim --no-infer --timestamp 2001-02-03T04:05:06Z
+tid=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])' <<<"$out")
+check "timestamp: get the dated memory" 0 "$bin" --output json get "$tid"
+contains "timestamp is created_at" "$out" '"created_at": "2001-02-03T04:05:06'
+check "timestamp: Unix seconds" 0 "$bin" --output json add "Tim owns a red bike" --user-id tim --no-infer --timestamp 981173106
+check "timestamp: not a time" 2 "$bin" add "x" --user-id tim --timestamp yesterday
+contains "timestamp error names the flag" "$err" "--timestamp"
+check "procedural: needs an agent" 2 "$bin" add "ran the tests" --user-id tim --procedural
+contains "procedural names agent_id" "$err" "agent_id"
+check "procedural: needs a model" 2 "$bin" add "ran the tests" --agent-id bot --procedural
+contains "procedural names the extractor" "$err" "LLM extractor"
 check "search threads: a bad count is refused" 2 "$bin" "${R[@]}" --search-threads many list
 contains "search threads named" "$err" "--search-threads"
 check "search threads: 2 threads search as one" 0 "$bin" "${R[@]}" --search-threads 2 --output json search "wifi password" --user-id carol
