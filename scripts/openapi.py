@@ -71,6 +71,7 @@ SCHEMAS = {
                    "created_at": {"type": "string", "format": "date-time"},
                    "updated_at": {"type": "string", "format": "date-time"},
                    "expiration_date": {"type": "string", "format": "date"},
+                   "immutable": {"const": True, "description": "present (true) for an immutable memory"},
                    **SCOPE_FIELDS,
                    "actor_id": {"type": "string"},
                    "role": {"type": "string"}}},
@@ -113,7 +114,8 @@ SCHEMAS = {
                         "description": "summarise an agent's run into one memory (needs agent_id)"},
         "async_mode": {"enum": [False, None], "description": "adds are answered once stored; true is refused"},
         "enable_graph": {"enum": [False, None], "description": "refused when true"},
-        "immutable": {"enum": [False, None], "description": "refused when true"},
+        "immutable": {"type": ["boolean", "null"],
+                      "description": "never change or delete these memories by reconciliation; updates are refused"},
         **OUTPUT_FIELDS}},
     "AddResponse": {"oneOf": [
         {"type": "object", "required": ["results"],

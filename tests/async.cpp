@@ -328,7 +328,7 @@ TEST_CASE("async: backpressure: add_async blocks while the in-memory queue is fu
   CHECK(mem.size() == 4);
 }
 
-TEST_CASE("async: file_store writes queue changes as entries of their own kind, other batches as before",
+TEST_CASE("async: file_store writes queue changes as entries of their own kind, other batches as plain batches",
           "[async]") {
   temp_dir dir;
   const auto db = dir.sub("db");
@@ -354,10 +354,10 @@ TEST_CASE("async: file_store writes queue changes as entries of their own kind, 
     test_extractor x;
     durable_memory mem(hashing_embedder(16), file_store(db), x, fast_retries());
     mem.add("a plain add", user("u"), {.infer = false});
-    CHECK(kinds() == std::vector<int>{2, 1});  // identity, batch: what engram wrote before add_async existed
+    CHECK(kinds() == std::vector<int>{2, 11});  // identity, batch (format 4's kind; 1 before immutable records)
     (void)mem.add_async("a queued add", user("u"));
     REQUIRE(mem.flush().ok());
-    CHECK(kinds() == std::vector<int>{2, 1, 7, 7});  // enqueue; the add with its dequeue
+    CHECK(kinds() == std::vector<int>{2, 11, 12, 12});  // enqueue; the add with its dequeue (7 before format 4)
   }
   file_store s(db);
   CHECK(s.size() == 2);

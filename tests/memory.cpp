@@ -238,14 +238,17 @@ TEST_CASE("memory: a user-written embedder plugs in", "[memory][policies]") {
 }
 
 namespace {
+/// Each message as a fact, as given.
+std::vector<fact> facts_of(std::span<const message> msgs) {
+  std::vector<fact> out;
+  for (const auto& m : msgs) out.push_back({m.content, m.role, m.name, nlohmann::json::object()});
+  return out;
+}
+
 // An extractor that tries to reach outside its scope and invent ids: the memory refuses.
 struct rogue_extractor {
   std::shared_ptr<std::string> target;
-  std::vector<fact> extract(std::span<const message> msgs, const extraction_context&) const {
-    std::vector<fact> out;
-    for (const auto& m : msgs) out.push_back({m.content, m.role, m.name, nlohmann::json::object()});
-    return out;
-  }
+  std::vector<fact> extract(std::span<const message> msgs, const extraction_context&) const { return facts_of(msgs); }
   std::vector<memory_action> decide(std::span<const fact> facts, std::span<const std::vector<existing_memory>>,
                                     const extraction_context&) const {
     return {memory_action{event_kind::update, facts[0].text, *target, 0},
@@ -268,6 +271,55 @@ TEST_CASE("memory: an extractor cannot touch another scope's memory", "[memory][
   CHECK(mem.get(bob_id)->memory == "bob's secret");
   CHECK(mem.history(bob_id).size() == 1);
   CHECK(nlohmann::json(r)["skipped"].size() == 2);
+}
+
+namespace {
+// Reconciles every add against two given memories: UPDATEs the first with the new fact, DELETEs the second.
+struct contradicting_extractor {
+  std::shared_ptr<std::pair<std::string, std::string>> targets;
+  std::vector<fact> extract(std::span<const message> msgs, const extraction_context&) const { return facts_of(msgs); }
+  std::vector<memory_action> decide(std::span<const fact> facts, std::span<const std::vector<existing_memory>>,
+                                    const extraction_context&) const {
+    return {memory_action{event_kind::update, facts[0].text, targets->first, 0},
+            memory_action{event_kind::del, "", targets->second, 0}};
+  }
+};
+}  // namespace
+
+TEST_CASE("memory: reconciliation never changes an immutable memory; update refuses it, delete removes it",
+          "[memory][immutable]") {
+  auto targets = std::make_shared<std::pair<std::string, std::string>>();
+  basic_memory<hashing_embedder, flat_index, memory_store, contradicting_extractor> mem(
+      hashing_embedder{}, memory_store{}, contradicting_extractor{targets});
+  const auto blood = mem.add("Ivy's blood type is O negative", user("ivy"), {.infer = false, .immutable = true}).results.at(0).id;
+  const auto allergy = mem.add("Ivy is allergic to penicillin", user("ivy"), {.infer = false, .immutable = true}).results.at(0).id;
+  const auto plain = mem.add("Ivy likes tea", user("ivy"), {.infer = false}).results.at(0).id;
+  CHECK(mem.get(blood)->immutable);
+  CHECK_FALSE(mem.get(plain)->immutable);
+
+  *targets = {blood, allergy};
+  auto r = mem.add("Ivy's blood type is A positive", user("ivy"));
+  CHECK(mem.get(blood)->memory == "Ivy's blood type is O negative");  // the UPDATE became an ADD
+  CHECK(mem.get(allergy));                                            // the DELETE was skipped
+  REQUIRE(r.results.size() == 1);
+  CHECK(r.results[0].event == event_kind::add);
+  CHECK(r.results[0].memory == "Ivy's blood type is A positive");
+  CHECK_FALSE(mem.get(r.results[0].id)->immutable);
+  REQUIRE(r.skipped.size() == 1);
+  CHECK(r.skipped[0].reason.find("immutable") != std::string::npos);
+  CHECK(mem.history(blood).size() == 1);
+
+  *targets = {plain, allergy};  // a mutable memory is reconciled as before
+  r = mem.add("Ivy likes coffee", user("ivy"));
+  CHECK(mem.get(plain)->memory == "Ivy likes coffee");
+  CHECK(mem.get(allergy));
+
+  CHECK_THROWS_WITH(mem.update(blood, "Ivy's blood type is B"), Catch::Contains("immutable"));
+  CHECK_THROWS_AS(mem.update(blood, update_options{.metadata = nlohmann::json{{"k", 1}}}), validation_error);
+  CHECK(mem.get(blood)->memory == "Ivy's blood type is O negative");
+  CHECK(mem.history(blood).size() == 1);
+  mem.delete_memory(blood);
+  CHECK_FALSE(mem.get(blood));
 }
 
 TEST_CASE("memory: an empty scope with a filter that names its scopes reads the scopes it names", "[memory]") {

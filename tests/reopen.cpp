@@ -242,48 +242,62 @@ TEST_CASE("reopen: a memory over a compacted file_store finds every memory by ve
   }
 }
 
+namespace {
+/// The 24-byte header of a file_store file written by an earlier engram: `magic`, `version`, generation `gen`.
+std::string legacy_header(const char* magic, std::uint32_t version, std::uint64_t gen) {
+  std::string h(magic, 8);
+  detail::byte_writer w(h);
+  w.u32(version);
+  w.u32(0);
+  w.u64(gen);
+  return h;
+}
+
+/// `payload` framed as a file_store entry: length, CRC-32C, payload.
+std::string framed(const std::string& payload) {
+  std::string f;
+  detail::byte_writer w(f);
+  w.u32(static_cast<std::uint32_t>(payload.size()));
+  std::uint32_t crc = detail::crc32c(f.data(), 4);
+  crc = detail::crc32c_extend(crc, payload.data(), payload.size());
+  w.u32(crc);
+  return f + payload;
+}
+
+/// The identity entry (kind 2) binding a store to the 5-dimension hashing embedder, framed.
+std::string hashing5_identity() {
+  std::string p;
+  detail::byte_writer w(p);
+  w.u8(2);
+  w.str("hashing-v1");
+  w.u64(5);
+  return framed(p);
+}
+}  // namespace
+
 TEST_CASE("reopen: a snapshot of the earlier format (vectors inside each record entry) still opens", "[reopen]") {
   engram_test::temp_dir dir;
   const auto db = dir.sub("db");
   std::filesystem::create_directories(db);
   // Written by hand as the earlier file_store wrote it: header, identity, sizes, records (kind 3), events
   // (kind 4), end (kind 5), with an empty log of the same generation.
-  auto header = [](const char* magic) {
-    std::string h(magic, 8);
-    detail::byte_writer w(h);
-    w.u32(1);  // the format before aligned snapshot vectors
-    w.u32(0);
-    w.u64(3);
-    return h;
-  };
-  std::string file = header("ENGRMSNP");
-  auto frame = [&](const std::string& payload) {
-    std::string f;
-    detail::byte_writer w(f);
-    w.u32(static_cast<std::uint32_t>(payload.size()));
-    std::uint32_t crc = detail::crc32c(f.data(), 4);
-    crc = detail::crc32c_extend(crc, payload.data(), payload.size());
-    w.u32(crc);
-    file += f + payload;
-  };
+  auto header = [](const char* magic) { return legacy_header(magic, 1, 3); };  // before aligned snapshot vectors
+  std::string file = header("ENGRMSNP") + hashing5_identity();
+  auto frame = [&](const std::string& payload) { file += framed(payload); };
   std::string p;
   detail::byte_writer w(p);
-  w.u8(2);
-  w.str("hashing-v1");
-  w.u64(5);
-  frame(p);
-  p.clear();
   w.u8(6);
   w.u64(10);
   w.u64(10);
   frame(p);
   std::map<std::string, record> want;
   for (std::size_t i = 0; i < 10; ++i) {
-    const auto r = sample_record(i, 5);
+    auto r = sample_record(i, 5);
+    r.immutable = false;  // the first format has no immutable records
     want[r.id] = r;
     p.clear();
     w.u8(3);
-    detail::encode_record(w, r);
+    detail::encode_record(w, r, detail::record_layout::v1);
     frame(p);
     p.clear();
     w.u8(4);
@@ -312,4 +326,42 @@ TEST_CASE("reopen: a snapshot of the earlier format (vectors inside each record 
   file_store s(db, {.read_only = true});
   CHECK(all_records(s) == want);
   CHECK(s.history("rec-4").size() == 1);
+}
+
+TEST_CASE("reopen: a log of format 3 (records without flags) opens, and appending to it mixes both layouts",
+          "[reopen][immutable]") {
+  engram_test::temp_dir dir;
+  const auto db = dir.sub("db");
+  std::filesystem::create_directories(db);
+  // Written by hand as the file_store of format 3 wrote it: header, identity (kind 2), one batch (kind 1).
+  std::string file = legacy_header(detail::file_format::log_magic, 3, 0) + hashing5_identity();
+  std::string p;
+  detail::byte_writer w(p);
+  std::map<std::string, record> want;
+  w.u8(1);
+  w.u32(3);
+  for (int i = 0; i < 3; ++i) {
+    auto r = sample_record(static_cast<std::size_t>(i), 5);
+    r.immutable = false;
+    detail::encode_record(w, r, detail::record_layout::v1);
+    want[r.id] = r;
+  }
+  w.u32(0);  // erases
+  w.u32(0);  // events
+  file += framed(p);
+  std::ofstream(db + "/log.0", std::ios::binary) << file;
+
+  auto frozen = sample_record(7, 5);
+  frozen.immutable = true;
+  {
+    file_store s(db);
+    CHECK(all_records(s) == want);
+    write_batch b;
+    b.upserts = {frozen};
+    s.apply(b);  // appended as format 4's batch, after the format 3 one
+    want[frozen.id] = frozen;
+  }
+  file_store s(db, {.read_only = true});
+  CHECK(all_records(s) == want);
+  CHECK(s.get(frozen.id)->immutable);
 }

@@ -32,7 +32,7 @@ constexpr const char* help_text = R"(usage: engram [--data DIR] [--output text|j
 
 commands:
   add TEXT|--file F|-  --user-id U [--agent-id A] [--run-id R] [--metadata JSON] [--no-infer]
-                [--messages] [--expires YYYY-MM-DD] [--timestamp TIME] [--procedural]
+                [--messages] [--expires YYYY-MM-DD] [--timestamp TIME] [--procedural] [--immutable]
   search QUERY  SCOPE [--filters JSON] [--limit N] [--threshold T]
                 [--mode semantic|keyword|hybrid] [--weights JSON] [--explain] [--show-expired]
   list          [SCOPE] [--filters JSON] [--limit N] [--show-expired]   (no scope: every scope)
@@ -53,7 +53,8 @@ optional terms, e.g. '{"keyword": 0.7, "recency": 0.2, "importance": 0.3}'; --ex
 Memories past their --expires day are hidden from search and list unless --show-expired.
 --timestamp says when the conversation happened (ISO-8601, or Unix seconds): the memories' created_at.
 --procedural (Mem0's memory_type procedural_memory; needs --agent-id and --extractor llm) summarises an
-agent's run, given as --messages, into one memory.
+agent's run, given as --messages, into one memory. --immutable: the memories this add creates are never
+changed or deleted by reconciliation, and update refuses them (delete still removes them).
 The data directory is --data, else $ENGRAM_DIR, else ~/.engram. It remembers its embedder: open it again
 with the same provider settings.
 exit codes: 0 ok, 1 not found, 2 usage or validation error, 3 storage, provider or other failure
@@ -82,7 +83,7 @@ args parse(int argc, char** argv) {
                                                   "--timestamp"};
   static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
-                                                "--messages", "--procedural"};
+                                                "--messages", "--procedural", "--immutable"};
   args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
@@ -330,6 +331,7 @@ int run(const args& a) {
     engram::add_options o{.metadata = metadata_of(a), .infer = !a.has("--no-infer"), .expiration_date = expires_of(a)};
     if (a.flags.count("--timestamp")) o.timestamp = timestamp_of(a.flag("--timestamp"));
     o.extraction.procedural = a.has("--procedural");
+    o.immutable = a.has("--immutable");
     const auto messages = a.has("--messages") ? messages_of(text) : std::vector<engram::message>{{"user", text, {}}};
     engram_app::require_text(messages, a.has("--messages") ? "--messages" : "the text to add");
     const auto r = mem->add(messages, scope_of(a), o);

@@ -182,6 +182,7 @@ class server {
                                {"metadata", metadata},
                                {"infer", {{"type", "boolean"}, {"description", "Let the extractor decide what to remember (default true, as Mem0); false stores the input verbatim."}}},
                                {"expiration_date", expiration},
+                               {"immutable", {{"type", "boolean"}, {"description", "Never change or delete the memories this add creates when later facts contradict them (an explicit update is refused)."}}},
                                {"timestamp", {{"type", "string"}, {"description", "When the conversation happened, ISO-8601 (the memories' created_at; the date the extractor resolves relative times against)."}}},
                                {"includes", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "Kinds of information to remember only, for this add (with the LLM extractor)."}}},
                                {"excludes", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "Kinds of information never to remember, for this add (with the LLM extractor)."}}},

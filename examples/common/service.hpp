@@ -137,7 +137,6 @@ inline void refuse_unsupported(const json& req) {
   auto truthy = [&](const char* key) { return is_set(req, key); };
   if (truthy("enable_graph"))
     throw engram::validation_error("'enable_graph': entity and relation memory is not available in this server yet");
-  if (truthy("immutable")) throw engram::validation_error("'immutable': immutable memories are not supported yet");
   if (truthy("structured_data_schema"))
     throw engram::validation_error("'structured_data_schema': structured data extraction is not supported");
   if (truthy("memory_type") && req["memory_type"] != "procedural_memory")
@@ -269,8 +268,8 @@ class service {
   /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?, "expiration_date"?,
   /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
   /// "custom_instructions"?, "prompt"? (this add's extraction instructions), "memory_type"?
-  /// ("procedural_memory")}; "enable_graph", "immutable", "org_id", "project_id", "app_id" are refused when set
-  /// (see refuse_unsupported).
+  /// ("procedural_memory"), "immutable"? (never changed by reconciliation nor update)}; "enable_graph", "org_id",
+  /// "project_id", "app_id" are refused when set (see refuse_unsupported).
   json add(const json& req, const principal& who) {
     const auto s = request_scope(req, who);
     std::vector<engram::message> messages;
@@ -309,6 +308,7 @@ class service {
       options.extraction.custom_instructions += (options.extraction.custom_instructions.empty() ? "" : "\n") + agent;
     options.extraction.prompt = detail::optional_string(req, "prompt");
     options.extraction.procedural = detail::is_set(req, "memory_type");  // checked: procedural_memory
+    options.immutable = detail::optional_bool(req, "immutable").value_or(false);
     if (auto inf = req.find("infer"); inf != req.end() && !inf->is_null()) {
       if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
       options.infer = inf->get<bool>();
@@ -390,11 +390,11 @@ class service {
 
   /// PUT /memories/{id}: {"text"|"data"|"memory": new text, "metadata"?, "expiration_date"?, "timestamp"? (when
   /// the change happened: updated_at)}, any of them alone. Metadata is merged as Mem0 merges (a null value removes the key); `expiration_date` null or ""
-  /// clears it; "immutable" is refused when set.
+  /// clears it; "immutable" is refused (chosen at add), and so is any update of an immutable memory.
   json update(const std::string& id, const json& req, const principal& who) {
     (void)visible(id, who);
     if (detail::is_set(req, "immutable"))
-      throw engram::validation_error("'immutable': immutable memories are not supported yet");
+      throw engram::validation_error("'immutable' is chosen when a memory is added; an update cannot change it");
     engram::update_options options;
     for (const char* key : {"text", "data", "memory"})
       if (!options.text)

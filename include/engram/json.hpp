@@ -5,7 +5,8 @@
 ///
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
-///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?}
+///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
+///                   "immutable"? (true only)}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
 ///                  where Mem0 returns them; reading a record ignores it)
 ///   search_hit     the record's fields plus "score" (and "score_details" when explained)
@@ -140,6 +141,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
+  if (r.immutable) j["immutable"] = true;
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
@@ -171,6 +173,12 @@ inline void from_json(const nlohmann::json& j, record& r) {
   const auto expiry = detail::string_field(j, "expiration_date", what, false);
   if (!expiry.empty()) (void)parse_expiration_day(expiry);  // throws validation_error for a bad date
   r.expiration_date = expiry.empty() ? std::nullopt : std::optional<std::string>(expiry);
+  r.immutable = false;
+  if (const auto* im = detail::field(j, "immutable", what)) {
+    if (!im->is_boolean() && !im->is_null())
+      throw validation_error(std::string("record: field 'immutable' must be a boolean, got ") + im->type_name());
+    r.immutable = im->is_boolean() && im->get<bool>();
+  }
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");

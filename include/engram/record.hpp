@@ -55,6 +55,9 @@ struct record {
   std::vector<float> embedding;   ///< as the embedder returned it (the index keeps its own normalised copy)
   /// `YYYY-MM-DD` (UTC): from the day after it, the memory is hidden from search and get_all (unless asked).
   std::optional<std::string> expiration_date{};
+  /// Mem0's `immutable`: reconciliation never updates or deletes it (an UPDATE of it is added as a memory of its
+  /// own), and update() refuses it; delete_memory() and delete_all() still remove it.
+  bool immutable = false;
 
   /// The record's exact scope.
   [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }

@@ -401,6 +401,9 @@ struct record {
   std::vector<float> embedding;   ///< as the embedder returned it (the index keeps its own normalised copy)
   /// `YYYY-MM-DD` (UTC): from the day after it, the memory is hidden from search and get_all (unless asked).
   std::optional<std::string> expiration_date{};
+  /// Mem0's `immutable`: reconciliation never updates or deletes it (an UPDATE of it is added as a memory of its
+  /// own), and update() refuses it; delete_memory() and delete_all() still remove it.
+  bool immutable = false;
 
   /// The record's exact scope.
   [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }
@@ -6556,7 +6559,8 @@ class ivf_index {
 ///
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
-///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?}
+///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
+///                   "immutable"? (true only)}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
 ///                  where Mem0 returns them; reading a record ignores it)
 ///   search_hit     the record's fields plus "score" (and "score_details" when explained)
@@ -6733,6 +6737,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
+  if (r.immutable) j["immutable"] = true;
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
@@ -6764,6 +6769,12 @@ inline void from_json(const nlohmann::json& j, record& r) {
   const auto expiry = detail::string_field(j, "expiration_date", what, false);
   if (!expiry.empty()) (void)parse_expiration_day(expiry);  // throws validation_error for a bad date
   r.expiration_date = expiry.empty() ? std::nullopt : std::optional<std::string>(expiry);
+  r.immutable = false;
+  if (const auto* im = detail::field(j, "immutable", what)) {
+    if (!im->is_boolean() && !im->is_null())
+      throw validation_error(std::string("record: field 'immutable' must be a boolean, got ") + im->type_name());
+    r.immutable = im->is_boolean() && im->get<bool>();
+  }
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");
@@ -8494,6 +8505,9 @@ struct add_options {
   /// When the conversation happened (Mem0's `timestamp`): the created_at of the memories this add creates, and
   /// the date the extractor resolves relative times against ("last month"). Default: now.
   std::optional<engram::timestamp> timestamp{};
+  /// Mem0's `immutable`: the memories this add creates are never updated or deleted by reconciliation (an
+  /// UPDATE of one is added as a memory of its own), and update() refuses them (record::immutable).
+  bool immutable = false;
   /// This add's own extraction instructions (Mem0's includes, excludes, custom_categories, custom_instructions,
   /// prompt), merged with the extractor's settings for this call (infer = true only).
   extraction_request extraction{};
@@ -8695,6 +8709,7 @@ class async_adds {
   static nlohmann::json stored_options(const add_options& o) {
     nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
     if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
+    if (o.immutable) j["immutable"] = true;
     if (o.timestamp) j["timestamp"] = format_iso8601(*o.timestamp);
     if (!o.extraction.empty()) j["extraction"] = o.extraction;
     return j;
@@ -8708,6 +8723,7 @@ class async_adds {
     if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
     if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
       o.expiration_date = it->template get<std::string>();
+    if (auto it = j.find("immutable"); it != j.end() && it->is_boolean()) o.immutable = it->template get<bool>();
     if (auto it = j.find("timestamp"); it != j.end() && it->is_string())
       o.timestamp = try_parse_iso8601(it->template get<std::string>());
     if (auto it = j.find("extraction"); it != j.end() && it->is_object()) o.extraction = it->template get<extraction_request>();
@@ -10168,6 +10184,23 @@ struct write_plan {
   add_result result;                             ///< what add() reports
 };
 
+/// `a` as reconciliation may carry it out: an UPDATE of an immutable memory becomes an ADD of the new text (the
+/// information is kept, the memory untouched), a DELETE of one is skipped.
+template <class Target>
+memory_action respecting_immutable(const memory_action& a, Target&& target) {
+  if ((a.event != event_kind::update && a.event != event_kind::del) || !a.skip_reason.empty()) return a;
+  const auto current = target(a.target_id);
+  if (!current || !current->immutable) return a;
+  memory_action out = a;
+  if (a.event == event_kind::del) {
+    out.skip_reason = "memory '" + a.target_id + "' is immutable: reconciliation never deletes it";
+  } else {
+    out.event = event_kind::add;
+    out.target_id.clear();
+  }
+  return out;
+}
+
 /// Plans an add's actions for scope `s`.
 /// @param duplicate  (hash, text) -> the id of a visible memory of the scope with this text, or nullopt
 /// @param target     id -> the record if it exists and `s` selects it (an extractor cannot reach outside the scope)
@@ -10181,7 +10214,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
   std::unordered_set<std::string> touched;
   std::vector<std::pair<std::string, std::string>> pending;  // (hash, text) added by this batch
 
-  for (const auto& a : actions) {
+  for (const auto& proposed : actions) {
+    const auto a = respecting_immutable(proposed, target);
     const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
     auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
     if (!a.skip_reason.empty()) {
@@ -10218,6 +10252,7 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
+        r.immutable = options.immutable;
         plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
@@ -10288,6 +10323,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
 /// merged in and the expiration date. @throws validation_error when the merged metadata is over the limit.
 inline write_plan plan_update(const record& current, std::vector<float> vector, const update_options& options,
                               const input_rules& rules, timestamp now) {
+  if (current.immutable)
+    throw validation_error("update: memory '" + current.id + "' is immutable (added with immutable: true)");
   write_plan plan;
   record r = current;
   if (options.text) {
@@ -11058,7 +11095,9 @@ inline void check_same_identity(const store_identity& have, const store_identity
 /// Every file starts with a header: 8-byte magic, u32 format version, u32 zero, u64 generation. Every entry
 /// is `u32 length | u32 CRC-32C(length, payload) | payload`, the payload's first byte being its kind.
 /// Versions: 1 the first; 2 a snapshot may hold vectors read in place (kind 9) and a log may end in
-/// preallocated zeros; 3 access counts (kind 10) may be present.
+/// preallocated zeros; 3 access counts (kind 10) may be present; 4 records carry a flags byte (immutable) in
+/// the entries of kinds 11 (batch), 12 (batch + queue changes) and 13 (snapshot record, vector aligned), which
+/// replace kinds 1, 7 and 9 in what this engram writes (it still reads those).
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -11096,14 +11135,15 @@ inline constexpr int storage_format_version = 1;
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 3;
+inline constexpr std::uint32_t version = 4;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
 /// Entry kinds: the first byte of an entry's payload.
 inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
-                              kind_access = 10;
+                              kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
+                              kind_record_flags = 13;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;
@@ -11708,9 +11748,13 @@ namespace engram::inline v0::detail {
 inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch().count(); }
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
 
+/// Which layout a record has in an entry: the first formats end at expiration_date; entries of the kinds added
+/// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable).
+enum class record_layout : std::uint8_t { v1, with_flags };
+
 /// A record's fields in file order, the vector being written (or read) by `vector()`.
 template <class Vector>
-void encode_record_with(byte_writer& w, const record& r, Vector&& vector) {
+void encode_record_with(byte_writer& w, const record& r, Vector&& vector, record_layout layout) {
   w.str(r.id);
   w.str(r.memory);
   w.str(r.hash);
@@ -11724,9 +11768,14 @@ void encode_record_with(byte_writer& w, const record& r, Vector&& vector) {
   w.i64(micros_of(r.updated_at));
   vector();
   w.opt_str(r.expiration_date);
+  if (layout == record_layout::with_flags) {
+    w.u8(r.immutable ? 1 : 0);
+  } else if (r.immutable) {
+    throw storage_error("file_store: the first record layout cannot hold an immutable record");
+  }
 }
 template <class Vector>
-void decode_record_with(byte_reader& rd, record& r, Vector&& vector) {
+void decode_record_with(byte_reader& rd, record& r, Vector&& vector, record_layout layout) {
   r.id = rd.str();
   r.memory = rd.str();
   r.hash = rd.str();
@@ -11740,15 +11789,21 @@ void decode_record_with(byte_reader& rd, record& r, Vector&& vector) {
   r.updated_at = timestamp_of(rd.i64());
   vector();
   r.expiration_date = rd.opt_str();
+  if (layout == record_layout::with_flags) {
+    const auto flags = rd.u8();
+    if (flags > 1) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
+    r.immutable = (flags & 1) != 0;
+  }
 }
 
-inline void encode_record(byte_writer& w, const record& r) {
-  encode_record_with(w, r, [&] { w.floats(r.embedding); });
+/// `layout` v1 writes the entries of the first formats (kept to write old files in tests).
+inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_flags) {
+  encode_record_with(w, r, [&] { w.floats(r.embedding); }, layout);
 }
 
-inline record decode_record(byte_reader& rd) {
+inline record decode_record(byte_reader& rd, record_layout layout) {
   record r;
-  decode_record_with(rd, r, [&] { r.embedding = rd.floats(); });
+  decode_record_with(rd, r, [&] { r.embedding = rd.floats(); }, layout);
   return r;
 }
 
@@ -11756,14 +11811,14 @@ inline record decode_record(byte_reader& rd) {
 /// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
 /// offset at which w's output string starts.
 inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
-  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); });
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_flags);
 }
 
 /// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
 /// in place) and its vector in place in the decoded bytes (empty when copied or when the record has none).
-inline std::pair<record, std::span<const float>> decode_record_aligned(byte_reader& rd) {
+inline std::pair<record, std::span<const float>> decode_record_aligned(byte_reader& rd, record_layout layout) {
   std::pair<record, std::span<const float>> out;
-  decode_record_with(rd, out.first, [&] { out.second = rd.aligned_floats(out.first.embedding); });
+  decode_record_with(rd, out.first, [&] { out.second = rd.aligned_floats(out.first.embedding); }, layout);
   return out;
 }
 
@@ -11801,14 +11856,14 @@ inline history_event decode_event(byte_reader& rd, std::string_view what) {
 
 inline void encode_batch(byte_writer& w, const write_batch& b) {
   w.u32(static_cast<std::uint32_t>(b.upserts.size()));
-  for (const auto& r : b.upserts) encode_record(w, r);
+  for (const auto& r : b.upserts) encode_record(w, r, record_layout::with_flags);
   w.u32(static_cast<std::uint32_t>(b.erases.size()));
   for (const auto& id : b.erases) w.str(id);
   w.u32(static_cast<std::uint32_t>(b.events.size()));
   for (const auto& e : b.events) encode_event(w, e);
 }
 
-inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
+inline write_batch decode_batch(byte_reader& rd, std::string_view what, record_layout layout) {
   write_batch b;
   // Counts are bounded by the bytes left (every element takes at least 4), so a corrupt count cannot
   // make us reserve gigabytes.
@@ -11819,7 +11874,7 @@ inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
   };
   const auto nu = count();
   b.upserts.reserve(nu);
-  for (std::size_t i = 0; i < nu; ++i) b.upserts.push_back(decode_record(rd));
+  for (std::size_t i = 0; i < nu; ++i) b.upserts.push_back(decode_record(rd, layout));
   const auto ne = count();
   b.erases.reserve(ne);
   for (std::size_t i = 0; i < ne; ++i) b.erases.push_back(rd.str());
@@ -11915,12 +11970,13 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 
 namespace engram::inline v0::detail {
 
-/// A batch: of the original kind when it leaves the pending queue alone, so that such files read as before.
+/// A batch: the batch kind when it leaves the pending queue alone, the queued kind (with the queue changes)
+/// otherwise; both with format 4's record layout.
 inline std::string batch_entry(const write_batch& b) {
   std::string payload;
   byte_writer w(payload);
   const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-  w.u8(queue ? file_format::kind_queued_batch : file_format::kind_batch);
+  w.u8(queue ? file_format::kind_queued_batch_flags : file_format::kind_batch_flags);
   encode_batch(w, b);
   if (queue) encode_queue_ops(w, b);
   return payload;
@@ -12499,8 +12555,8 @@ class file_replay {
                               std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
-      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned) {
-        if (kind == ff::kind_record_aligned) c_.snapshot_map = map;  // records will point into it
+      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags) {
+        if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
         events.emplace_back(fr.payload, fr.size);
@@ -12630,9 +12686,11 @@ class file_replay {
     byte_reader r(data, size, file);
     const auto kind = r.u8();
     switch (kind) {
-      case ff::kind_batch: {
+      case ff::kind_batch:
+      case ff::kind_batch_flags: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file);  // decoded whole before anything is applied
+        auto b = decode_batch(r, file, kind == ff::kind_batch ? record_layout::v1 : record_layout::with_flags);
+        // (decoded whole before anything is applied)
         // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
         // the batch is applied as any batch.
         c_.table.apply(std::move(b));
@@ -12642,9 +12700,10 @@ class file_replay {
         c_.apply(b);
         return;
       }
-      case ff::kind_queued_batch: {
+      case ff::kind_queued_batch:
+      case ff::kind_queued_batch_flags: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file);
+        auto b = decode_batch(r, file, kind == ff::kind_queued_batch ? record_layout::v1 : record_layout::with_flags);
         decode_queue_ops(r, b, file);
         c_.apply(b);
         return;
@@ -12668,13 +12727,15 @@ class file_replay {
       }
       case ff::kind_record: {
         if (!in_snapshot) break;
-        c_.table.upsert(decode_record(r));
+        c_.table.upsert(decode_record(r, record_layout::v1));
         ++report_.snapshot_records;
         return;
       }
-      case ff::kind_record_aligned: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_aligned:
+      case ff::kind_record_flags: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
-        auto [rec, vector] = decode_record_aligned(r);
+        auto [rec, vector] =
+            decode_record_aligned(r, kind == ff::kind_record_aligned ? record_layout::v1 : record_layout::with_flags);
         c_.table.upsert_external(std::move(rec), vector);
         ++report_.snapshot_records;
         return;
@@ -12761,7 +12822,7 @@ class snapshot_writer {
   /// A record with `vector` (not r.embedding) as its vector.
   void record_entry(const record& r, std::span<const float> vector) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_record_aligned);
+      w.u8(file_format::kind_record_flags);
       encode_record_aligned(w, r, vector, payload_at_);
     });
     ++records_;

@@ -312,13 +312,14 @@ inline std::vector<pq_param> pg_event_params(const history_event& e, const std::
           owner ? pq_param::text(owner->run_id) : pq_param::null()};
 }
 
-/// The 13 parameters of upsert / import_record, in pg_record_cols' order.
+/// The 14 parameters of upsert / import_record, in pg_record_cols' order.
 inline std::vector<pq_param> pg_record_params(const record& r) {
   return {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
           pq_param::text(pg_json_text(r.metadata.is_null() ? nlohmann::json::object() : r.metadata)),
           pq_param::text(r.user_id), pq_param::text(r.agent_id), pq_param::text(r.run_id),
           pq_param::text(r.actor_id), pq_param::text(r.role), pg_time_param(r.created_at), pg_time_param(r.updated_at),
-          pq_param::bytes(pq_floats_to_bytes(r.embedding)), pq_param::opt_text(r.expiration_date)};
+          pq_param::bytes(pq_floats_to_bytes(r.embedding)), pq_param::opt_text(r.expiration_date),
+          pq_param::text(r.immutable ? "t" : "f")};
 }
 
 /// The 8 parameters of enqueue.
@@ -354,6 +355,7 @@ inline record pg_read_record(const pq_result& r, int i, const std::string& where
   out.updated_at = pg_time_of(r, i, 10);
   if (!r.is_null(i, 11)) out.embedding = pq_bytes_to_floats(r.view(i, 11));
   out.expiration_date = r.opt_text(i, 12);
+  out.immutable = r.integer(i, 13) != 0;
   return out;
 }
 
@@ -875,7 +877,8 @@ class pg_pool {
 /// The tables (`schema_version` in engram_meta):
 ///   engram_meta(key PRIMARY KEY, value)     format_version, schema_version, embedder, dimension
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
-///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date)
+///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date,
+///            immutable boolean (schema version 3))
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
 ///           their order and the record's scope (schema version 2; NULL in rows written before)
@@ -929,7 +932,9 @@ inline const std::vector<std::string>& pg_migrations() {
       // 2: history rows name their record's scope (NULL where written before), so a scope's whole history
       // can move to another shard, also that of its deleted records
       "ALTER TABLE history ADD COLUMN user_id text, ADD COLUMN agent_id text, ADD COLUMN run_id text;"
-      "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)"};
+      "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)",
+      // 3: Mem0's immutable memories
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS immutable boolean NOT NULL DEFAULT false"};
   return steps;
 }
 
@@ -991,7 +996,7 @@ namespace engram::inline v0::detail {
 /// The columns of a record row and of a history row, in the order rows.hpp reads them.
 inline constexpr const char* pg_record_cols =
     "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
-    "expiration_date";
+    "expiration_date, immutable";
 inline constexpr const char* pg_history_cols =
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
 
@@ -1012,9 +1017,10 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
   c.prepare("count", "SELECT count(*) FROM memories", w);
   const std::string upsert =
       "INSERT INTO memories(" + rc +
-      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET"
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO UPDATE SET"
       " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
-      " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13";
+      " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13,"
+      " immutable = $14";
   c.prepare("upsert", upsert, w);
   c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
   c.prepare("is_duplicate",

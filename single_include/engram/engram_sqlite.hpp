@@ -357,7 +357,7 @@ class sqlite_store {
           "CREATE TABLE IF NOT EXISTS memories(id TEXT PRIMARY KEY, memory TEXT NOT NULL, hash TEXT NOT NULL,"
           " metadata TEXT NOT NULL, user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,"
           " actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-          " embedding BLOB, expiration_date TEXT);"
+          " embedding BLOB, expiration_date TEXT, immutable INTEGER NOT NULL DEFAULT 0);"
           "CREATE INDEX IF NOT EXISTS memories_scope ON memories(user_id, agent_id, run_id);"
           "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
           " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
@@ -370,14 +370,19 @@ class sqlite_store {
           "CREATE TABLE IF NOT EXISTS access_counts(memory_id TEXT PRIMARY KEY, count INTEGER NOT NULL);"
           // counts left by an older engram's erases (it does not know the table): gone before the id can return
           "DELETE FROM access_counts WHERE NOT EXISTS (SELECT 1 FROM memories WHERE id = memory_id);");
+      // a database written before immutable memories: the column is added, every record mutable
+      if (!has_column("memories", "immutable"))
+        exec("ALTER TABLE memories ADD COLUMN immutable INTEGER NOT NULL DEFAULT 0");
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
       throw storage_error("sqlite_store: '" + st.path + "' has storage format version " + *v + "; this engram (" +
                           version_string + ") reads version " + std::to_string(storage_format_version));
-    constexpr const char* cols =
-        "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
-        "expiration_date";
+    // read-only over a database written before immutable memories: read them as mutable
+    const std::string cols =
+        std::string("id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, "
+                    "embedding, expiration_date, ") +
+        (has_column("memories", "immutable") ? "immutable" : "0 AS immutable");
     constexpr const char* hcols =
         "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
     st.get_record = prepare((std::string("SELECT ") + cols + " FROM memories WHERE id = ?1").c_str());
@@ -396,7 +401,7 @@ class sqlite_store {
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
       st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
-                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
+                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
                               .c_str());
       st.erase = prepare("DELETE FROM memories WHERE id = ?1");
       st.enqueue = prepare(
@@ -420,6 +425,13 @@ class sqlite_store {
   [[nodiscard]] bool file_parent_missing() const {
     const auto parent = std::filesystem::path(s_->path).parent_path();
     return !parent.empty() && !std::filesystem::is_directory(parent);
+  }
+
+  /// Whether table `table` (a fixed name) has column `column`.
+  [[nodiscard]] bool has_column(const char* table, const char* column) const {
+    auto st = prepare((std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name = ?1").c_str());
+    bind_text(st, 1, column);
+    return step(st) == SQLITE_ROW;
   }
 
   [[nodiscard]] bool has_table(const char* name) const {
@@ -487,6 +499,7 @@ class sqlite_store {
         bind_text(st, 13, *r.expiration_date);
       else
         sqlite3_bind_null(st.get(), 13);
+      sqlite3_bind_int(st.get(), 14, r.immutable ? 1 : 0);
       step(st);
     }
     for (const auto& id : b.erases) {
@@ -566,6 +579,7 @@ class sqlite_store {
     r.created_at = column_time(st, 9);
     r.updated_at = column_time(st, 10);
     if (sqlite3_column_type(st.get(), 12) != SQLITE_NULL) r.expiration_date = column_text(st, 12);
+    r.immutable = sqlite3_column_int(st.get(), 13) != 0;
     const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(st.get(), 11));
     const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 11));
     r.embedding.resize(bytes / sizeof(float));

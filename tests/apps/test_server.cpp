@@ -676,7 +676,7 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   // what cannot be honoured is refused, naming the field; what is malformed too
   for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
            {R"({"messages":"x","user_id":"tia","enable_graph":true})", "'enable_graph'"},
-           {R"({"messages":"x","user_id":"tia","immutable":true})", "'immutable'"},
+           {R"({"messages":"x","user_id":"tia","immutable":"yes"})", "'immutable'"},
            {R"({"messages":"x","user_id":"tia","memory_type":"semantic_memory"})", "'memory_type'"},
            {R"({"messages":"x","agent_id":"bot","memory_type":"procedural_memory"})", "LLM extractor"},
            {R"({"messages":"x","user_id":"tia","memory_type":"procedural_memory"})", "agent_id"},
@@ -696,6 +696,18 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   }
   r = c.Put(("/memories/" + id).c_str(), R"({"immutable":true,"text":"y"})", "application/json");
   CHECK(r->status == 400);
+  // immutable: stored and shown, never updated (400 naming it), still deletable
+  r = c.Post("/v1/memories/", R"({"messages":"Ivy's blood type is O negative","user_id":"ivy","infer":false,"immutable":true})",
+             "application/json");
+  REQUIRE(r->status == 200);
+  const auto frozen = body_of(r)["results"][0]["id"].get<std::string>();
+  r = c.Get(("/v1/memories/" + frozen + "/").c_str());
+  CHECK(body_of(r)["immutable"] == true);
+  r = c.Put(("/v1/memories/" + frozen + "/").c_str(), R"({"text":"Ivy's blood type is A"})", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body_of(r)["detail"].get<std::string>().find("immutable") != std::string::npos);
+  CHECK(body_of(c.Get(("/v1/memories/" + frozen + "/").c_str()))["memory"] == "Ivy's blood type is O negative");
+  CHECK(c.Delete(("/v1/memories/" + frozen + "/").c_str())->status == 200);
   // false and null mean "not asked for"
   r = c.Post("/memories", R"({"messages":"Plain","user_id":"tia","enable_graph":false,"org_id":null,"immutable":false})",
              "application/json");

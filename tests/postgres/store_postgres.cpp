@@ -252,7 +252,7 @@ TEST_CASE("store_postgres: an update of a record another store object deleted is
 
 static_assert(access_count_store<postgres_store>);
 
-TEST_CASE("store_postgres: access counts write no change feed entry, keep schema version 2, and a database "
+TEST_CASE("store_postgres: access counts write no change feed entry, keep the schema version, and a database "
           "without their table gains it; a delete behind the store's back drops the count",
           "[store][postgres][access]") {
   temp_dir dir;
@@ -268,7 +268,8 @@ TEST_CASE("store_postgres: access counts write no change feed entry, keep schema
   CHECK(other.poll_changes(pos, [&](const std::string& id) { changed.push_back(id); }) == pos);
   CHECK(changed.empty());
   CHECK(access_of(other) == std::map<std::string, std::uint32_t>{{"rec-1", 6}, {"rec-2", 1}});
-  CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", s.schema()) == "2");
+  CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", s.schema()) ==
+        std::to_string(detail::pg_migrations().size()));  // the numbered steps only
 
   pg_test::sql("DELETE FROM memories WHERE id = 'rec-2'", s.schema());  // as an engram without access counts does
   CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{"rec-1", 6}});
@@ -279,4 +280,31 @@ TEST_CASE("store_postgres: access counts write no change feed entry, keep schema
   CHECK(access_of(reopened).empty());
   reopened.add_access(hits);
   CHECK(access_of(reopened) == std::map<std::string, std::uint32_t>{{"rec-1", 6}});
+}
+
+TEST_CASE("store_postgres: a schema of version 2 gains the immutable column; an older engram refuses version 3",
+          "[store][postgres][immutable]") {
+  temp_dir dir;
+  const auto a = sample_record(1);  // mutable
+  auto b = sample_record(2);
+  b.immutable = true;
+  {
+    auto s = open_store(dir);
+    s.apply(upsert(a));
+  }
+  const auto schema = pg_test::schema_for(dir.path);
+  pg_test::sql("ALTER TABLE memories DROP COLUMN immutable; UPDATE engram_meta SET value = '2' WHERE key = "
+               "'schema_version'",
+               schema);  // as the engram before immutable memories left it
+  {
+    auto s = open_store(dir);
+    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) == "3");
+    CHECK(s.get(a.id) == a);
+    s.apply(upsert(b));
+    CHECK(s.get(b.id) == b);
+  }
+  auto s = open_store(dir);
+  CHECK(s.get(b.id)->immutable);
+  pg_test::sql("UPDATE engram_meta SET value = '4' WHERE key = 'schema_version'", schema);  // a newer engram's
+  CHECK_THROWS_WITH(open_store(dir), Catch::Contains("newer than this engram"));
 }

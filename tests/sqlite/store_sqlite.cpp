@@ -112,6 +112,31 @@ TEST_CASE("store_sqlite: a database without the access_counts table opens and ke
   CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{a.id, 4}});
 }
 
+TEST_CASE("store_sqlite: a database without the immutable column opens read-only and gains it when writable",
+          "[store][sqlite][immutable]") {
+  temp_dir dir;
+  auto a = sample_record(1);
+  REQUIRE_FALSE(a.immutable);
+  store_then_run_sql(dir.sub("db"), a, 0, "ALTER TABLE memories DROP COLUMN immutable");  // as an engram before it
+  {
+    sqlite_store reader(dir.sub("db"), {.read_only = true});  // nothing to add: every record reads as mutable
+    CHECK(reader.get(a.id) == a);
+  }
+  auto b = sample_record(2);
+  b.immutable = true;
+  {
+    sqlite_store s(dir.sub("db"));
+    CHECK(s.get(a.id) == a);
+    write_batch w;
+    w.upserts = {b};
+    s.apply(w);
+  }
+  sqlite_store s(dir.sub("db"));
+  CHECK(s.get(a.id) == a);
+  CHECK(s.get(b.id) == b);
+  CHECK(s.get(b.id)->immutable);
+}
+
 TEST_CASE("store_sqlite: a count left by an erase that did not know the table is dropped on open",
           "[store][sqlite][access]") {
   temp_dir dir;

@@ -54,6 +54,7 @@ inline record sample_record(int i, std::size_t dim = 8) {
   r.actor_id = "actor";
   r.role = "user";
   if (i % 4 == 1) r.expiration_date = "2030-01-0" + std::to_string(1 + i % 9);
+  r.immutable = i % 3 == 2;
   r.created_at = timestamp{std::chrono::microseconds{1700000000123456LL + i}};
   r.updated_at = r.created_at + std::chrono::microseconds{7};
   std::mt19937 rng(static_cast<unsigned>(i));

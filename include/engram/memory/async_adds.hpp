@@ -135,6 +135,7 @@ class async_adds {
   static nlohmann::json stored_options(const add_options& o) {
     nlohmann::json j{{"metadata", o.metadata}, {"infer", o.infer}};
     if (o.expiration_date) j["expiration_date"] = *o.expiration_date;
+    if (o.immutable) j["immutable"] = true;
     if (o.timestamp) j["timestamp"] = format_iso8601(*o.timestamp);
     if (!o.extraction.empty()) j["extraction"] = o.extraction;
     return j;
@@ -148,6 +149,7 @@ class async_adds {
     if (auto it = j.find("infer"); it != j.end() && it->is_boolean()) o.infer = it->template get<bool>();
     if (auto it = j.find("expiration_date"); it != j.end() && it->is_string())
       o.expiration_date = it->template get<std::string>();
+    if (auto it = j.find("immutable"); it != j.end() && it->is_boolean()) o.immutable = it->template get<bool>();
     if (auto it = j.find("timestamp"); it != j.end() && it->is_string())
       o.timestamp = try_parse_iso8601(it->template get<std::string>());
     if (auto it = j.find("extraction"); it != j.end() && it->is_object()) o.extraction = it->template get<extraction_request>();

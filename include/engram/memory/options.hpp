@@ -67,6 +67,9 @@ struct add_options {
   /// When the conversation happened (Mem0's `timestamp`): the created_at of the memories this add creates, and
   /// the date the extractor resolves relative times against ("last month"). Default: now.
   std::optional<engram::timestamp> timestamp{};
+  /// Mem0's `immutable`: the memories this add creates are never updated or deleted by reconciliation (an
+  /// UPDATE of one is added as a memory of its own), and update() refuses them (record::immutable).
+  bool immutable = false;
   /// This add's own extraction instructions (Mem0's includes, excludes, custom_categories, custom_instructions,
   /// prompt), merged with the extractor's settings for this call (infer = true only).
   extraction_request extraction{};

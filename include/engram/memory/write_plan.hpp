@@ -67,6 +67,23 @@ struct write_plan {
   add_result result;                             ///< what add() reports
 };
 
+/// `a` as reconciliation may carry it out: an UPDATE of an immutable memory becomes an ADD of the new text (the
+/// information is kept, the memory untouched), a DELETE of one is skipped.
+template <class Target>
+memory_action respecting_immutable(const memory_action& a, Target&& target) {
+  if ((a.event != event_kind::update && a.event != event_kind::del) || !a.skip_reason.empty()) return a;
+  const auto current = target(a.target_id);
+  if (!current || !current->immutable) return a;
+  memory_action out = a;
+  if (a.event == event_kind::del) {
+    out.skip_reason = "memory '" + a.target_id + "' is immutable: reconciliation never deletes it";
+  } else {
+    out.event = event_kind::add;
+    out.target_id.clear();
+  }
+  return out;
+}
+
 /// Plans an add's actions for scope `s`.
 /// @param duplicate  (hash, text) -> the id of a visible memory of the scope with this text, or nullopt
 /// @param target     id -> the record if it exists and `s` selects it (an extractor cannot reach outside the scope)
@@ -80,7 +97,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
   std::unordered_set<std::string> touched;
   std::vector<std::pair<std::string, std::string>> pending;  // (hash, text) added by this batch
 
-  for (const auto& a : actions) {
+  for (const auto& proposed : actions) {
+    const auto a = respecting_immutable(proposed, target);
     const fact* from = a.fact_index < facts.size() ? &facts[a.fact_index] : nullptr;
     auto skip = [&](std::string why) { result.skipped.push_back({a, std::move(why)}); };
     if (!a.skip_reason.empty()) {
@@ -117,6 +135,7 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
+        r.immutable = options.immutable;
         plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
@@ -187,6 +206,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
 /// merged in and the expiration date. @throws validation_error when the merged metadata is over the limit.
 inline write_plan plan_update(const record& current, std::vector<float> vector, const update_options& options,
                               const input_rules& rules, timestamp now) {
+  if (current.immutable)
+    throw validation_error("update: memory '" + current.id + "' is immutable (added with immutable: true)");
   write_plan plan;
   record r = current;
   if (options.text) {

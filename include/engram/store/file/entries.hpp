@@ -14,12 +14,13 @@
 
 namespace engram::inline v0::detail {
 
-/// A batch: of the original kind when it leaves the pending queue alone, so that such files read as before.
+/// A batch: the batch kind when it leaves the pending queue alone, the queued kind (with the queue changes)
+/// otherwise; both with format 4's record layout.
 inline std::string batch_entry(const write_batch& b) {
   std::string payload;
   byte_writer w(payload);
   const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-  w.u8(queue ? file_format::kind_queued_batch : file_format::kind_batch);
+  w.u8(queue ? file_format::kind_queued_batch_flags : file_format::kind_batch_flags);
   encode_batch(w, b);
   if (queue) encode_queue_ops(w, b);
   return payload;

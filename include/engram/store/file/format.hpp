@@ -5,7 +5,9 @@
 /// Every file starts with a header: 8-byte magic, u32 format version, u32 zero, u64 generation. Every entry
 /// is `u32 length | u32 CRC-32C(length, payload) | payload`, the payload's first byte being its kind.
 /// Versions: 1 the first; 2 a snapshot may hold vectors read in place (kind 9) and a log may end in
-/// preallocated zeros; 3 access counts (kind 10) may be present.
+/// preallocated zeros; 3 access counts (kind 10) may be present; 4 records carry a flags byte (immutable) in
+/// the entries of kinds 11 (batch), 12 (batch + queue changes) and 13 (snapshot record, vector aligned), which
+/// replace kinds 1, 7 and 9 in what this engram writes (it still reads those).
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -27,14 +29,15 @@
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 3;
+inline constexpr std::uint32_t version = 4;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
 /// Entry kinds: the first byte of an entry's payload.
 inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
-                              kind_access = 10;
+                              kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
+                              kind_record_flags = 13;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;

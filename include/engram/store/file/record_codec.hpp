@@ -27,9 +27,13 @@ namespace engram::inline v0::detail {
 inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch().count(); }
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
 
+/// Which layout a record has in an entry: the first formats end at expiration_date; entries of the kinds added
+/// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable).
+enum class record_layout : std::uint8_t { v1, with_flags };
+
 /// A record's fields in file order, the vector being written (or read) by `vector()`.
 template <class Vector>
-void encode_record_with(byte_writer& w, const record& r, Vector&& vector) {
+void encode_record_with(byte_writer& w, const record& r, Vector&& vector, record_layout layout) {
   w.str(r.id);
   w.str(r.memory);
   w.str(r.hash);
@@ -43,9 +47,14 @@ void encode_record_with(byte_writer& w, const record& r, Vector&& vector) {
   w.i64(micros_of(r.updated_at));
   vector();
   w.opt_str(r.expiration_date);
+  if (layout == record_layout::with_flags) {
+    w.u8(r.immutable ? 1 : 0);
+  } else if (r.immutable) {
+    throw storage_error("file_store: the first record layout cannot hold an immutable record");
+  }
 }
 template <class Vector>
-void decode_record_with(byte_reader& rd, record& r, Vector&& vector) {
+void decode_record_with(byte_reader& rd, record& r, Vector&& vector, record_layout layout) {
   r.id = rd.str();
   r.memory = rd.str();
   r.hash = rd.str();
@@ -59,15 +68,21 @@ void decode_record_with(byte_reader& rd, record& r, Vector&& vector) {
   r.updated_at = timestamp_of(rd.i64());
   vector();
   r.expiration_date = rd.opt_str();
+  if (layout == record_layout::with_flags) {
+    const auto flags = rd.u8();
+    if (flags > 1) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
+    r.immutable = (flags & 1) != 0;
+  }
 }
 
-inline void encode_record(byte_writer& w, const record& r) {
-  encode_record_with(w, r, [&] { w.floats(r.embedding); });
+/// `layout` v1 writes the entries of the first formats (kept to write old files in tests).
+inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_flags) {
+  encode_record_with(w, r, [&] { w.floats(r.embedding); }, layout);
 }
 
-inline record decode_record(byte_reader& rd) {
+inline record decode_record(byte_reader& rd, record_layout layout) {
   record r;
-  decode_record_with(rd, r, [&] { r.embedding = rd.floats(); });
+  decode_record_with(rd, r, [&] { r.embedding = rd.floats(); }, layout);
   return r;
 }
 
@@ -75,14 +90,14 @@ inline record decode_record(byte_reader& rd) {
 /// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
 /// offset at which w's output string starts.
 inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
-  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); });
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_flags);
 }
 
 /// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
 /// in place) and its vector in place in the decoded bytes (empty when copied or when the record has none).
-inline std::pair<record, std::span<const float>> decode_record_aligned(byte_reader& rd) {
+inline std::pair<record, std::span<const float>> decode_record_aligned(byte_reader& rd, record_layout layout) {
   std::pair<record, std::span<const float>> out;
-  decode_record_with(rd, out.first, [&] { out.second = rd.aligned_floats(out.first.embedding); });
+  decode_record_with(rd, out.first, [&] { out.second = rd.aligned_floats(out.first.embedding); }, layout);
   return out;
 }
 
@@ -120,14 +135,14 @@ inline history_event decode_event(byte_reader& rd, std::string_view what) {
 
 inline void encode_batch(byte_writer& w, const write_batch& b) {
   w.u32(static_cast<std::uint32_t>(b.upserts.size()));
-  for (const auto& r : b.upserts) encode_record(w, r);
+  for (const auto& r : b.upserts) encode_record(w, r, record_layout::with_flags);
   w.u32(static_cast<std::uint32_t>(b.erases.size()));
   for (const auto& id : b.erases) w.str(id);
   w.u32(static_cast<std::uint32_t>(b.events.size()));
   for (const auto& e : b.events) encode_event(w, e);
 }
 
-inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
+inline write_batch decode_batch(byte_reader& rd, std::string_view what, record_layout layout) {
   write_batch b;
   // Counts are bounded by the bytes left (every element takes at least 4), so a corrupt count cannot
   // make us reserve gigabytes.
@@ -138,7 +153,7 @@ inline write_batch decode_batch(byte_reader& rd, std::string_view what) {
   };
   const auto nu = count();
   b.upserts.reserve(nu);
-  for (std::size_t i = 0; i < nu; ++i) b.upserts.push_back(decode_record(rd));
+  for (std::size_t i = 0; i < nu; ++i) b.upserts.push_back(decode_record(rd, layout));
   const auto ne = count();
   b.erases.reserve(ne);
   for (std::size_t i = 0; i < ne; ++i) b.erases.push_back(rd.str());

@@ -111,8 +111,8 @@ class file_replay {
                               std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
-      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned) {
-        if (kind == ff::kind_record_aligned) c_.snapshot_map = map;  // records will point into it
+      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags) {
+        if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
         events.emplace_back(fr.payload, fr.size);
@@ -242,9 +242,11 @@ class file_replay {
     byte_reader r(data, size, file);
     const auto kind = r.u8();
     switch (kind) {
-      case ff::kind_batch: {
+      case ff::kind_batch:
+      case ff::kind_batch_flags: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file);  // decoded whole before anything is applied
+        auto b = decode_batch(r, file, kind == ff::kind_batch ? record_layout::v1 : record_layout::with_flags);
+        // (decoded whole before anything is applied)
         // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
         // the batch is applied as any batch.
         c_.table.apply(std::move(b));
@@ -254,9 +256,10 @@ class file_replay {
         c_.apply(b);
         return;
       }
-      case ff::kind_queued_batch: {
+      case ff::kind_queued_batch:
+      case ff::kind_queued_batch_flags: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file);
+        auto b = decode_batch(r, file, kind == ff::kind_queued_batch ? record_layout::v1 : record_layout::with_flags);
         decode_queue_ops(r, b, file);
         c_.apply(b);
         return;
@@ -280,13 +283,15 @@ class file_replay {
       }
       case ff::kind_record: {
         if (!in_snapshot) break;
-        c_.table.upsert(decode_record(r));
+        c_.table.upsert(decode_record(r, record_layout::v1));
         ++report_.snapshot_records;
         return;
       }
-      case ff::kind_record_aligned: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_aligned:
+      case ff::kind_record_flags: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
-        auto [rec, vector] = decode_record_aligned(r);
+        auto [rec, vector] =
+            decode_record_aligned(r, kind == ff::kind_record_aligned ? record_layout::v1 : record_layout::with_flags);
         c_.table.upsert_external(std::move(rec), vector);
         ++report_.snapshot_records;
         return;

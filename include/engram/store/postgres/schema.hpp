@@ -6,7 +6,8 @@
 /// The tables (`schema_version` in engram_meta):
 ///   engram_meta(key PRIMARY KEY, value)     format_version, schema_version, embedder, dimension
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
-///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date)
+///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date,
+///            immutable boolean (schema version 3))
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
 ///           their order and the record's scope (schema version 2; NULL in rows written before)
@@ -60,7 +61,9 @@ inline const std::vector<std::string>& pg_migrations() {
       // 2: history rows name their record's scope (NULL where written before), so a scope's whole history
       // can move to another shard, also that of its deleted records
       "ALTER TABLE history ADD COLUMN user_id text, ADD COLUMN agent_id text, ADD COLUMN run_id text;"
-      "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)"};
+      "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)",
+      // 3: Mem0's immutable memories
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS immutable boolean NOT NULL DEFAULT false"};
   return steps;
 }
 
