@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""The official `mem0ai` npm SDK's MemoryClient against a live engram-server, end to end.
+
+usage: test_mem0_sdk.py ENGRAM_SERVER_BIN
+
+Installs `mem0ai` from the npm registry into a temporary folder (or uses $ENGRAM_MEM0_SDK_DIR when it holds
+node_modules/mem0ai) and drives a keyed engram-server with the client's own calls: ping, add (v3 add route,
+metadata, infer false), search (scope in filters, v3 search route), getAll with page and pageSize (sent in the
+query string), get, update (text and metadata), history, users (entities), delete, deleteAll, and the SDK's
+error for an unknown id. Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from live_server import Server, check, fail, skip
+
+KEY = "sdk-admin-key-0123456789abcdef"
+
+CLIENT_JS = r"""
+import { MemoryClient } from "mem0ai";
+import assert from "node:assert/strict";
+
+const [host, apiKey] = process.argv.slice(2);
+const ok = (what) => console.log("ok: " + what);
+const client = new MemoryClient({ apiKey, host });
+await client.ping();
+ok("ping");
+
+const added = await client.add([{ role: "user", content: "I am vegetarian and allergic to nuts" }],
+  { userId: "alex", infer: false, metadata: { topic: "food" } });
+assert.equal(added.results.length, 1, JSON.stringify(added));
+assert.equal(added.results[0].event, "ADD");
+const id = added.results[0].id;
+ok("add");
+for (const text of ["Alex plays the cello", "Alex lives in Porto", "Alex runs on Sundays"])
+  await client.add([{ role: "user", content: text }], { userId: "alex", infer: false });
+await client.add([{ role: "user", content: "Bea keeps bees" }], { userId: "bea", infer: false });
+
+const found = await client.search("nuts allergy", { filters: { user_id: "alex" } });
+assert.equal(found.results[0].id, id, JSON.stringify(found));
+assert.ok(typeof found.results[0].score === "number");
+assert.ok(found.results.every((m) => m.userId === "alex"), "search stays in its scope");
+ok("search");
+
+const all = await client.getAll({ filters: { user_id: "alex" } });
+assert.equal(all.results.length, 4, JSON.stringify(all));
+const page2 = await client.getAll({ filters: { user_id: "alex" }, page: 2, pageSize: 3 });
+assert.equal(page2.count, 4, JSON.stringify(page2));
+assert.equal(page2.results.length, 1, "the second page of 3 holds the fourth memory");
+ok("getAll, paged in the query string");
+
+const one = await client.get(id);
+assert.equal(one.memory, "I am vegetarian and allergic to nuts");
+assert.deepEqual(one.metadata, { topic: "food" });
+ok("get");
+
+await client.update(id, { text: "I am vegan and allergic to nuts", metadata: { since: 2024 } });
+const after = await client.get(id);
+assert.equal(after.memory, "I am vegan and allergic to nuts");
+assert.deepEqual(after.metadata, { topic: "food", since: 2024 }, "metadata merges, as Mem0");
+ok("update");
+
+const history = await client.history(id);
+assert.deepEqual(history.map((h) => h.event), ["ADD", "UPDATE"]);
+assert.equal(history[1].oldMemory, "I am vegetarian and allergic to nuts");
+ok("history");
+
+const users = await client.users();
+const names = users.results.map((u) => u.name).sort();
+assert.deepEqual(names, ["alex", "bea"], JSON.stringify(users));
+ok("users");
+
+await client.delete(id);
+await assert.rejects(client.get(id), (e) => e.name === "MemoryNotFoundError" && e.errorCode === "HTTP_404");
+ok("delete, then get of the deleted id is the SDK's MemoryNotFoundError");
+
+await client.deleteAll({ userId: "alex" });
+const none = await client.getAll({ filters: { user_id: "alex" } });
+assert.equal(none.results.length, 0);
+const bea = await client.getAll({ filters: { user_id: "bea" } });
+assert.equal(bea.results.length, 1, "deleteAll of one user leaves the other");
+ok("deleteAll");
+"""
+
+
+def main():
+    if len(sys.argv) != 2:
+        fail("usage: test_mem0_sdk.py ENGRAM_SERVER_BIN")
+    binary = sys.argv[1]
+    if not shutil.which("node") or not shutil.which("npm"):
+        skip("node and npm are needed to run the mem0ai SDK")
+    work = tempfile.mkdtemp(prefix="engram-mem0-sdk-test-")
+    try:
+        cached = os.environ.get("ENGRAM_MEM0_SDK_DIR", "")
+        if cached and os.path.isdir(os.path.join(cached, "node_modules", "mem0ai")):
+            os.symlink(os.path.join(cached, "node_modules"), os.path.join(work, "node_modules"))
+        else:
+            print("installing mem0ai into " + work)
+            r = subprocess.run("npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error mem0ai "
+                               ">/dev/null", shell=True, cwd=work, capture_output=True, text=True, timeout=600)
+            check("npm installed mem0ai", r.returncode == 0, r.stdout + r.stderr)
+        keys = os.path.join(work, "keys")
+        with open(keys, "w") as f:
+            f.write(KEY + " admin\n")
+        srv = Server(binary, os.path.join(work, "data"), ["--keys", keys, "--log-format", "off"])
+        try:
+            script = os.path.join(work, "client.mjs")
+            with open(script, "w") as f:
+                f.write(CLIENT_JS)
+            env = dict(os.environ, MEM0_TELEMETRY="false")
+            r = subprocess.run(["node", script, srv.base, KEY], cwd=work, capture_output=True, text=True,
+                               timeout=300, env=env)
+            print(r.stdout, end="")
+            check("the mem0ai SDK works against engram-server", r.returncode == 0, (r.stderr or r.stdout)[-4000:])
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
