@@ -24,7 +24,7 @@ from live_server import Server, check, fail
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "server"))
 import crewai_backend as cb  # noqa: E402
-from crewai_backend import EngramBackend, EngramBackendError, MemoryRecord  # noqa: E402
+from crewai_backend import EngramBackend, EngramError, MemoryRecord  # noqa: E402
 
 DIM = 64
 
@@ -57,10 +57,10 @@ def rec(content, scope, categories=(), metadata=None, importance=0.5, created_at
 def expect_error(what, fn, status, needle=""):
     try:
         fn()
-    except EngramBackendError as e:
+    except EngramError as e:
         check(what + f" (HTTP {status})", e.status == status and needle in e.detail and needle in str(e), repr(e))
         return e
-    fail(what + ": no EngramBackendError")
+    fail(what + ": no EngramError")
 
 
 def engram_memories(srv, user):
@@ -294,7 +294,7 @@ def errors(srv):
         fail("a batch of mixed dimensions must be refused")
     except cb.EmbeddingDimensionMismatchError:
         check("a batch of mixed embedding dimensions is refused", a.count() == 0)
-    expect_error("an unreachable server is an EngramBackendError",
+    expect_error("an unreachable server is an EngramError",
                  lambda: EngramBackend("http://127.0.0.1:9", user_id="u", timeout=5).count(), 0, "unreachable")
     try:
         EngramBackend(srv.base, user_id="")
@@ -332,7 +332,9 @@ def crewai_memory(srv):
         return
     backend = EngramBackend(srv.base, user_id="crew-memory")
     backend.reset()
-    # every field given and consolidation off: no LLM call is needed
+    # every field given and consolidation off: no LLM call is made (Memory still constructs its LLM object,
+    # which may want a key to exist)
+    os.environ.setdefault("OPENAI_API_KEY", "unused-no-llm-call-is-made")
     memory = Memory(storage=backend, embedder=embedder, consolidation_threshold=1.0)
     r1 = memory.remember("The launch date is March 3", scope="/project/alpha", categories=["dates"],
                          importance=0.8, metadata={"owner": "ana"})
