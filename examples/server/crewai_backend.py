@@ -5,7 +5,7 @@ Python standard library only. CrewAI 1.x keeps every memory of a crew in one `Me
 object with save, search, update, get_record, delete, list_records, get_scope_info, list_scopes,
 list_categories, count, reset and the async asave, asearch and adelete. `EngramBackend` is such an object:
 
-    from crewai.memory.unified_memory import Memory
+    from crewai.memory import Memory
     memory = Memory(storage=EngramBackend("http://127.0.0.1:8888", user_id="research-crew"))
 
 How CrewAI's records live in engram (one engram memory per CrewAI record, stored verbatim: `infer: false`):
@@ -54,21 +54,27 @@ removes every record of this user. `update` replaces the record with the same id
 history; a record that does not exist yet is saved, and one whose created_at changed is deleted and added
 again (engram sets created_at only when a memory is added).
 
-Every non-2xx answer raises EngramBackendError with the server's `detail`, HTTP status, method and path.
+Every non-2xx answer raises EngramError with the server's `detail`, HTTP status, method and path (status 0:
+the server could not be reached). The HTTP call and EngramError come from crewai_storage.py beside this
+file: keep the two files together.
 Run `python3 crewai_backend.py --self-test URL` against a running engram-server for a short check.
 """
 import asyncio
 import base64
-import json
 import math
+import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from array import array
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+
+try:  # the HTTP call and its error, shared with crewai_storage.py beside this file
+    from crewai_storage import EngramError, request
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from crewai_storage import EngramError, request
 
 try:  # CrewAI's own types when it is installed, so that Memory gets the records it expects
     from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
@@ -118,14 +124,6 @@ except ImportError:
 
 RESERVED_METADATA_KEYS = ("categories", "crewai")
 _PAGE_SIZE = 500
-
-
-class EngramBackendError(RuntimeError):
-    """engram-server answered with an error status (or could not be reached); `detail` is the server's."""
-
-    def __init__(self, method, path, status, detail):
-        self.method, self.path, self.status, self.detail = method, path, status, detail
-        super().__init__(f"{method} {path}: HTTP {status}: {detail}")
 
 
 # ---- scope paths -------------------------------------------------------------------------------------------
@@ -226,23 +224,7 @@ class EngramBackend:
     def _request(self, method, path, body=None, query=None):
         if query:
             path = path + "?" + urllib.parse.urlencode(query)
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if self.api_key:
-            req.add_header("Authorization", "Token " + self.api_key)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                detail = json.loads(raw).get("detail", "")
-            except (ValueError, AttributeError):
-                detail = raw.decode("utf-8", "replace")
-            raise EngramBackendError(method, path, e.code, detail) from None
-        except urllib.error.URLError as e:
-            raise EngramBackendError(method, path, 0, f"engram-server unreachable: {e.reason}") from None
+        return request(self.base_url, method, path, body, self.api_key, self.timeout)
 
     def _filters(self, scope_prefix=None, record_ids=None, older_than=None, metadata_filter=None):
         """The server-side filter tree for these criteria, always inside this backend's user."""
@@ -324,7 +306,7 @@ class EngramBackend:
                 "timestamp": _iso(record.created_at)}
         events = self._request("POST", "/memories", body)["results"]
         if len(events) != 1 or events[0].get("event") != "ADD":
-            raise EngramBackendError("POST", "/memories", 200,
+            raise EngramError("POST", "/memories", 200,
                                      f"record {record.id} was not stored as one new memory: {events}")
 
     def _find(self, record_ids):
@@ -381,7 +363,7 @@ class EngramBackend:
             try:
                 self._request("DELETE", "/memories/" + urllib.parse.quote(mem["id"], safe=""))
                 deleted += 1
-            except EngramBackendError as e:
+            except EngramError as e:
                 if e.status != 404:  # removed meanwhile by someone else: not ours to count
                     raise
         return deleted

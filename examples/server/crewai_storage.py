@@ -16,7 +16,32 @@ import urllib.request
 
 
 class EngramError(RuntimeError):
-    """engram-server answered with an error status; the message is its `detail`."""
+    """engram-server answered with an error status (or could not be reached: status 0); `detail` is the server's."""
+
+    def __init__(self, method, path, status, detail):
+        self.method, self.path, self.status, self.detail = method, path, status, detail
+        super().__init__(f"{method} {path}: HTTP {status}: {detail}")
+
+
+def request(base_url, method, path, body=None, api_key=None, timeout=10):
+    """One call of engram-server's REST API: the answer's JSON, or EngramError."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base_url + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if api_key:
+        req.add_header("Authorization", "Token " + api_key)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            detail = json.loads(raw).get("detail", "")
+        except (ValueError, AttributeError):
+            detail = raw.decode("utf-8", "replace")
+        raise EngramError(method, path, e.code, detail) from None
+    except urllib.error.URLError as e:
+        raise EngramError(method, path, 0, f"engram-server unreachable: {e.reason}") from None
 
 
 class EngramStorage:
@@ -29,20 +54,7 @@ class EngramStorage:
         self.timeout = timeout
 
     def _call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if self.api_key:
-            req.add_header("Authorization", "Token " + self.api_key)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            try:
-                detail = json.loads(e.read()).get("detail", "")
-            except ValueError:
-                detail = ""
-            raise EngramError(f"{method} {path}: HTTP {e.code}: {detail}") from None
+        return request(self.base_url, method, path, body, self.api_key, self.timeout)
 
     def save(self, value, metadata=None):
         """Remembers `value` (stored as said, no extraction) with CrewAI's metadata."""
