@@ -54,6 +54,9 @@ removes every record of this user. `update` replaces the record with the same id
 history; a record that does not exist yet is saved, and one whose created_at changed is deleted and added
 again (engram sets created_at only when a memory is added).
 
+Access. `touch_records` (CrewAI's Memory calls it after a recall, when the storage has it) sets
+last_accessed with one engram update per record: engram's history of each memory records those updates.
+
 Every non-2xx answer raises EngramError with the server's `detail`, HTTP status, method and path (status 0:
 the server could not be reached). The HTTP call and EngramError come from crewai_storage.py beside this
 file: keep the two files together.

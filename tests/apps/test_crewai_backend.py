@@ -278,6 +278,22 @@ def same_text_twice(srv):
     a.reset()
 
 
+def paging(srv):
+    """Listings, counts and searches read the server's pages until the last one."""
+    a = EngramBackend(srv.base, user_id="crew-pages")
+    saved_page = cb._PAGE_SIZE
+    cb._PAGE_SIZE = 3
+    try:
+        many = [rec(f"Note number {i} about topic {i % 2}", f"/notes/{i % 2}") for i in range(8)]
+        a.save(many)
+        check("count over several pages", a.count() == 8 and a.count("/notes/1") == 4)
+        check("list_records over several pages", sorted(r.id for r in a.list_records()) == sorted(r.id for r in many))
+        check("search over several pages", len(a.search(embed("note"), limit=100, min_score=-1)) == 8)
+        check("delete over several pages", a.delete(scope_prefix="/notes") == 8 and a.count() == 0)
+    finally:
+        cb._PAGE_SIZE = saved_page
+
+
 def errors(srv):
     a = EngramBackend(srv.base, user_id="crew-errors")
     e = expect_error("the server's refusal of identity metadata is raised with its detail",
@@ -362,6 +378,7 @@ def main():
         try:
             protocol_walk(srv)
             same_text_twice(srv)
+            paging(srv)
             errors(srv)
             crewai_memory(srv)
         finally:
