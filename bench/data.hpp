@@ -29,11 +29,14 @@ struct rng {
   float uniform() noexcept { return float(next() >> 40) * (2.0f / 16777216.0f) - 1.0f; }
 };
 
-/// Vectors around `clusters` random centres (centre + 0.6 * uniform noise), each L2-normalised.
+/// Vectors around `clusters` random centres (centre + noise * uniform noise; centre components are uniform in
+/// [-1, 1)), each L2-normalised. With noise 0.6 the clusters are well apart; from about 1.5 the noise
+/// outweighs the centre, so neighbours cross cluster boundaries as in real embeddings.
 /// Vector i depends only on (seed, i), so any prefix or subset is reproducible.
 class clustered {
  public:
-  clustered(std::size_t dim, std::size_t clusters, std::uint64_t seed) : dim_(dim), seed_(seed), centres_(clusters * dim) {
+  clustered(std::size_t dim, std::size_t clusters, std::uint64_t seed, float noise = 0.6f)
+      : dim_(dim), seed_(seed), noise_(noise), centres_(clusters * dim) {
     rng g{seed};
     for (auto& x : centres_) x = g.uniform();
   }
@@ -42,7 +45,7 @@ class clustered {
     const std::size_t c = g.next() % (centres_.size() / dim_);
     double n = 0;
     for (std::size_t j = 0; j < dim_; ++j) {
-      out[j] = centres_[c * dim_ + j] + 0.6f * g.uniform();
+      out[j] = centres_[c * dim_ + j] + noise_ * g.uniform();
       n += double(out[j]) * out[j];
     }
     const float inv = float(1.0 / std::sqrt(n));
@@ -59,6 +62,7 @@ class clustered {
  private:
   std::size_t dim_;
   std::uint64_t seed_;
+  float noise_;
   std::vector<float> centres_;
 };
 

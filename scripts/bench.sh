@@ -75,6 +75,9 @@ OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$bin/bench_compare_faiss" "${cmp_args[
   sed -n '/=== summary ===/,$p'
 
 echo
-echo "== engram ivf_index vs FAISS IndexIVFFlat (inner product), one thread; --quick: N=100k, nlist=256 =="
+echo "== engram ivf_index vs FAISS IndexIVFFlat (inner product), clustered data with noise, one thread; --quick: N=100k, nlist=256 =="
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$bin/bench_compare_faiss_ivf" "${cmp_args[@]}" 2>/dev/null |
   sed -n '/=== summary ===/,$p'
+echo
+echo "== IVF training on $(nproc) threads (FAISS: OpenMP + OpenBLAS threads; engram: a thread_pool_executor) =="
+"$bin/bench_compare_faiss_ivf" "${cmp_args[@]}" --threads "$(nproc)" --train-only 2>/dev/null | sed -n '/=== summary ===/,$p'

@@ -2,10 +2,15 @@
 // on many sizes, partitions and candidate bitmaps; and the executors themselves.
 #include <engram/index/executor.hpp>
 #include <engram/index/flat.hpp>
+#include <engram/index/ivf.hpp>
+#include <engram/index/kmeans.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -169,4 +174,131 @@ TEST_CASE("parallel_scan: executors run every task once and pass on a task's exc
   auto count = [&](std::size_t) { ++after; };
   pool.bulk(4, count);  // the pool still works after a failed call
   CHECK(after == 4);
+}
+
+// ---- ivf_index: trainings and list scans over an executor ---------------------------------------------------
+
+namespace {
+
+/// Unit-ish vectors around a few centres, with many exact ties among them (tie_prone), `rows` of them.
+std::vector<std::vector<float>> ivf_rows(std::size_t rows, std::uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> n(0.0f, 0.3f);
+  std::vector<std::vector<float>> out;
+  for (std::size_t i = 0; i < rows; ++i) {
+    auto v = tie_prone(g);
+    if (i % 3 != 0)  // a third keep exact ties; the rest spread around them
+      for (auto& x : v) x += n(g);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("parallel_scan: assign_nearest finds the first largest inner product, whatever the executor", "[parallel]") {
+  thread_pool_executor pool(3);
+  const std::size_t d = GENERATE(7, 24, 33);
+  const std::size_t k = GENERATE(1, 15, 16, 17, 100);
+  const std::size_t n = GENERATE(1, 6, 241, 700);
+  std::mt19937 g(static_cast<std::uint32_t>(d * 1000 + k * 10 + n));
+  std::uniform_int_distribution<int> small(-2, 2);  // small integers: exact sums, so ties are real ties
+  std::vector<float> x(n * (d + 3)), c(k * (d + 1));
+  for (auto& v : x) v = float(small(g));
+  for (auto& v : c) v = float(small(g));
+  if (k > 3) std::copy_n(c.begin(), d, c.begin() + std::ptrdiff_t(2 * (d + 1)));  // centroid 2 equals centroid 0
+  std::vector<std::uint32_t> serial(n), parallel(n);
+  detail::assign_nearest(x.data(), n, d + 3, c.data(), k, d + 1, d, serial.data());
+  detail::assign_nearest(x.data(), n, d + 3, c.data(), k, d + 1, d, parallel.data(), pool);
+  CHECK(serial == parallel);
+  for (std::size_t r = 0; r < n; ++r) {
+    std::size_t best = 0;
+    float best_score = -std::numeric_limits<float>::infinity();
+    for (std::size_t j = 0; j < k; ++j) {
+      float s = 0;
+      for (std::size_t i = 0; i < d; ++i) s += x[r * (d + 3) + i] * c[j * (d + 1) + i];
+      if (s > best_score) best_score = s, best = j;
+    }
+    INFO("row " << r);
+    CHECK(serial[r] == best);
+  }
+}
+
+TEST_CASE("parallel_scan: spherical k-means gives the same centroids on any executor", "[parallel]") {
+  thread_pool_executor pool(GENERATE(2, 3));
+  const auto rows = ivf_rows(3000, 9);
+  std::vector<float> x;
+  for (const auto& v : rows) {
+    double s = 0;
+    for (const float f : v) s += double(f) * f;
+    for (const float f : v) x.push_back(s > 0 ? float(f / std::sqrt(s)) : 0.0f);
+  }
+  for (const std::size_t k : {std::size_t{1}, std::size_t{17}, std::size_t{64}}) {
+    const auto a = detail::spherical_kmeans(x.data(), rows.size(), dim, dim, k, 5, 42);
+    const auto b = detail::spherical_kmeans(x.data(), rows.size(), dim, dim, k, 5, 42, nullptr, pool);
+    REQUIRE(a.size() == k * dim);
+    CHECK(a == b);
+  }
+}
+
+TEST_CASE("parallel_scan: ivf_index trained and searched over an executor answers as the serial index", "[parallel]") {
+  thread_pool_executor pool(GENERATE(2, 3));
+  const std::size_t rows = GENERATE(40, 1500);
+  const auto data = ivf_rows(rows, static_cast<std::uint32_t>(rows));
+  const ivf_index_options base{.nlist = 24, .nprobe = 3, .train_threshold = 1u << 30, .min_per_list = 4, .background = false};
+  auto with_pool = base;
+  with_pool.executor = pool;
+  with_pool.parallel_min_bytes = 1;
+  ivf_index serial(dim, base), parallel(dim, with_pool);
+  std::mt19937 g(3);
+  for (std::size_t i = 0; i < rows; ++i) {
+    const auto p = static_cast<partition_id>(g() % 3);
+    serial.add(static_cast<slot_id>(i), p, data[i]);
+    parallel.add(static_cast<slot_id>(i), p, data[i]);
+  }
+  const std::vector<partition_id> all{0, 1, 2, 7};
+  std::mt19937 qg(5);
+  const auto check_all = [&] {
+    for (int rep = 0; rep < 4; ++rep) {
+      const auto q = tie_prone(qg);
+      for (const std::size_t nprobe : {std::size_t{1}, std::size_t{3}, std::size_t{24}})
+        for (const std::size_t k : {std::size_t{1}, std::size_t{10}, rows + 1}) {
+          check_same(serial.search(q, k, all, nullptr, nprobe), parallel.search(q, k, all, nullptr, nprobe));
+          slot_bitmap c(rows);
+          for (std::size_t s = 0; s < rows; s += 2 + std::size_t(rep)) c.set(static_cast<slot_id>(s));
+          check_same(serial.search(q, k, all, &c, nprobe), parallel.search(q, k, all, &c, nprobe));
+        }
+    }
+  };
+  check_all();  // untrained: every partition one exact list
+  for (partition_id p = 0; p < 3; ++p) {
+    serial.train(p);
+    parallel.train(p);
+    CHECK(serial.trained(p) == parallel.trained(p));
+  }
+  check_all();  // trained on the pool: the same centroids, so the same probes
+}
+
+TEST_CASE("parallel_scan: int8 searches split over an executor return the serial hits", "[parallel]") {
+  thread_pool_executor pool(GENERATE(2, 3));
+  const std::size_t rows = GENERATE(17, 1000, 2053);
+  flat_index serial(dim, {.int8_codes = true}), parallel(dim, {.int8_codes = true, .executor = pool, .parallel_min_bytes = 1});
+  const auto data = ivf_rows(rows, static_cast<std::uint32_t>(rows + 1));
+  std::mt19937 g(13);
+  for (std::size_t i = 0; i < rows; ++i) {
+    const auto p = static_cast<partition_id>(g() % 3);
+    serial.add(static_cast<slot_id>(i), p, data[i]);
+    parallel.add(static_cast<slot_id>(i), p, data[i]);
+  }
+  const std::vector<partition_id> all{2, 0, 1};
+  slot_bitmap dense(rows);
+  for (std::size_t s = 0; s < rows; s += 2) dense.set(static_cast<slot_id>(s));
+  for (int rep = 0; rep < 4; ++rep) {
+    const auto q = tie_prone(g);
+    for (const std::size_t k : {std::size_t{1}, std::size_t{10}})
+      for (const std::size_t shortlist : {std::size_t{0}, std::size_t{12}}) {
+        check_same(serial.search_int8(q, k, all, nullptr, shortlist), parallel.search_int8(q, k, all, nullptr, shortlist));
+        check_same(serial.search_int8(q, k, all, &dense, shortlist), parallel.search_int8(q, k, all, &dense, shortlist));
+      }
+  }
 }

@@ -1,18 +1,23 @@
-// engram's ivf_index against FAISS IndexIVFFlat (inner product) on the same data in one process: the
-// clustered, normalised, fixed-seed vectors of the flat comparison (faiss_flat.cpp: clusters 1000, seed 42,
-// queries from index 100,000,000), d = 384, k = 10, one thread.
+// engram's ivf_index against FAISS IndexIVFFlat (inner product) on the same data in one process: clustered,
+// normalised, fixed-seed vectors with noise (bench/data.hpp: N / 10 clusters of about 10 vectors, noise 0.8,
+// seed 42, queries from index 100,000,000), d = 384, k = 10. On these a query's neighbours spread over several
+// lists, so recall grows with nprobe (about 0.5 at nprobe 1 to 0.97 at 128 of 256 lists on 100k) as on real
+// embeddings; --noise 0.6 --clusters 1000 gives the well-separated data of the flat comparison, where both
+// engines reach recall 1.0 at nprobe 1.
 //
-// Both train nlist centroids with 10 k-means rounds on the same --train vectors (the fixed-seed sample
-// ivf_index::train() draws; the k-means initialisations differ: expect recall to differ by about 0.01 either
-// way from that alone). Reported: training time (engram's includes moving all N vectors to their lists; FAISS's add of
-// the N vectors is shown next to it), recall@10 against exact search and queries/s for each nprobe, exact
-// search's queries/s (engram probing every list = a flat scan), add throughput after training, and a 10%
-// filter (FAISS: IDSelectorBitmap; engram: slot_bitmap, which probes more lists when the filter is selective).
+// Both train nlist centroids with 10 k-means rounds on the same --train vectors (default 256 per list, FAISS's
+// own sample size: the fixed-seed sample ivf_index::train() draws; the k-means initialisations differ: expect
+// recall to differ by about 0.01 either way from that alone). Reported: training time (engram's includes moving
+// all N vectors to their lists; FAISS's add of the N vectors is counted with it), recall@10 against exact
+// search and queries/s for each nprobe (queries one at a time on one thread, as a memory searches), exact
+// search's queries/s (engram probing every list = a flat scan), add throughput after training, and a 10% filter
+// (FAISS: IDSelectorBitmap; engram: slot_bitmap, which probes more lists when the filter is selective).
+// --threads T (default 1): FAISS trains with T OpenMP threads and engram with a T-thread executor; the search
+// table stays on one thread for both. --train-only: the training figures alone. --clusters default: N / 10.
 //
-//   bench_compare_faiss_ivf [--n N] [--queries Q] [--nlist L] [--train T] [--clusters C] [--quick]
-// --quick: N = 100k, nlist = 256, 100 queries. --clusters (default 1000, the flat comparison's data): more
-// clusters than lists make a harder set (lists cut through clusters), where recall at low nprobe drops.
-// Run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1.
+//   bench_compare_faiss_ivf [--n N] [--queries Q] [--nlist L] [--train T] [--clusters C] [--noise X]
+//                           [--threads T] [--train-only] [--quick]
+// --quick: N = 100k, nlist = 256, 100 queries. The BLAS (OpenBLAS) gets T threads for the training, 1 after.
 #include <engram/index/ivf.hpp>
 
 #include "data.hpp"
@@ -20,15 +25,18 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/IDSelector.h>
+#include <dlfcn.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -70,11 +78,55 @@ void print(const std::vector<row>& rows, double exact_qps) {
   std::fflush(stdout);
 }
 
+/// engram's queries/s at recall r, interpolated (log QPS linear in recall) between the two nprobe rows whose
+/// recalls bracket r; negative when r lies outside engram's measured recalls.
+double engram_qps_at(std::span<const row> rows, double r) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& b = rows[i];
+    if (b.recall_engram < r) continue;
+    if (i == 0 || b.recall_engram == r) return b.qps_engram;
+    const auto& a = rows[i - 1];
+    const double t = (r - a.recall_engram) / (b.recall_engram - a.recall_engram);
+    return std::exp(std::log(a.qps_engram) + t * (std::log(b.qps_engram) - std::log(a.qps_engram)));
+  }
+  return -1;
+}
+
+/// For each FAISS nprobe row: engram's queries/s at FAISS's recall, and the ratio.
+void print_equal_recall(std::span<const row> rows) {
+  std::printf("\nat equal recall (engram's curve interpolated at FAISS's recall):\n");
+  std::printf("| %-12s | %12s | %11s | %22s | %16s |\n", "FAISS", "recall FAISS", "QPS FAISS", "engram QPS, same recall",
+              "QPS engram/FAISS");
+  std::printf("|--------------|--------------|-------------|------------------------|------------------|\n");
+  for (const auto& r : rows) {
+    const double q = engram_qps_at(rows, r.recall_faiss);
+    if (q < 0)
+      std::printf("| %-12s | %12.4f | %11.0f | %22s | %16s |\n", r.name.c_str(), r.recall_faiss, r.qps_faiss,
+                  "beyond measured", "-");
+    else
+      std::printf("| %-12s | %12.4f | %11.0f | %22.0f | %15.2fx |\n", r.name.c_str(), r.recall_faiss, r.qps_faiss, q,
+                  q / r.qps_faiss);
+  }
+  std::fflush(stdout);
+}
+
+/// OpenBLAS's thread count (FAISS's k-means runs its matrix products there): set through the library's own
+/// call when the BLAS is OpenBLAS; otherwise only OPENBLAS_NUM_THREADS / the BLAS's own variable applies.
+bool set_blas_threads(int threads) {
+  using setter = void (*)(int);
+  if (auto* f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    f(threads);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t n = 1'000'000, nq = 200, nlist = 1024, ntrain = 65536, clusters = 1000,
-              iterations = 10;
+  std::size_t n = 1'000'000, nq = 200, nlist = 1024, ntrain = 0, clusters = 0, iterations = 10, threads = 1;
+  double noise = 0.8;
+  bool train_only = false;
   for (int i = 1; i < argc; ++i) {
     const auto num = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0ull; };
     if (!std::strcmp(argv[i], "--quick")) {
@@ -87,16 +139,27 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--train")) ntrain = num();
     else if (!std::strcmp(argv[i], "--clusters")) clusters = num();
     else if (!std::strcmp(argv[i], "--iterations")) iterations = num();
+    else if (!std::strcmp(argv[i], "--threads")) threads = num();
+    else if (!std::strcmp(argv[i], "--train-only")) train_only = true;
+    else if (!std::strcmp(argv[i], "--noise")) noise = i + 1 < argc ? std::strtod(argv[++i], nullptr) : 0.0;
     else {
-      std::fprintf(stderr, "usage: %s [--n N] [--queries Q] [--nlist L] [--train T] [--clusters C] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--n N] [--queries Q] [--nlist L] [--train T] [--clusters C] [--noise X] "
+                           "[--threads T] [--train-only] [--quick]\n", argv[0]);
       return 2;
     }
   }
-  if (n == 0 || nq == 0 || nlist == 0 || clusters == 0 || iterations == 0 || ntrain < nlist || ntrain > n) {
-    std::fprintf(stderr, "%s: need n, queries, nlist, clusters >= 1 and nlist <= train <= n\n", argv[0]);
+  if (ntrain == 0) ntrain = std::min(n, 256 * nlist);  // FAISS's default sample: 256 points per centroid
+  if (clusters == 0) clusters = std::max<std::size_t>(1, n / 10);
+  if (n == 0 || nq == 0 || nlist == 0 || clusters == 0 || iterations == 0 || threads == 0 || ntrain < nlist ||
+      ntrain > n || !(noise >= 0)) {
+    std::fprintf(stderr, "%s: need n, queries, nlist, clusters, threads >= 1, nlist <= train <= n, noise >= 0\n",
+                 argv[0]);
     return 2;
   }
-  const engram_bench::clustered gen(dim, clusters, 42);
+  omp_set_num_threads(int(threads));
+  const bool blas_set = set_blas_threads(int(threads));
+  engram::thread_pool_executor pool(threads);
+  const engram_bench::clustered gen(dim, clusters, 42, float(noise));
   const auto queries = gen.block(100'000'000, nq);
   const std::vector<engram::partition_id> part0{0};
   std::fprintf(stderr, "generating %zu vectors...\n", n);
@@ -128,11 +191,14 @@ int main(int argc, char** argv) {
   t0 = now();
   fi.add(faiss::Index::idx_t(n), data.data());
   const double faiss_add_all = now() - t0;
+  omp_set_num_threads(1);  // searches: one thread, queries one at a time for both
+  set_blas_threads(1);
 
   // ---- engram: add all (untrained: one flat list), then train (k-means + moving every vector to its list)
   engram::ivf_index ei(dim, engram::ivf_index_options{.nlist = nlist, .nprobe = 16, .train_threshold = n + 1,
                                                       .max_train = ntrain, .min_per_list = 1, .iterations = iterations,
-                                                      .seed = seed, .retrain_growth = 0.0, .max_imbalance = 4.0});
+                                                      .seed = seed, .retrain_growth = 0.0, .max_imbalance = 4.0,
+                                                      .executor = pool});
   std::fprintf(stderr, "engram add + train...\n");
   t0 = now();
   for (std::size_t i = 0; i < n; ++i) ei.add(engram::slot_id(i), 0, std::span<const float>(data).subspan(i * dim, dim));
@@ -140,7 +206,25 @@ int main(int argc, char** argv) {
   t0 = now();
   ei.train(0);
   const double engram_train = now() - t0;
+  ei.set_executor({});  // searches: the calling thread only
   std::vector<float>().swap(data);
+
+  const auto print_training = [&] {
+    std::printf("\n=== summary ===\n");
+    std::printf("engram ivf_index vs FAISS IndexIVFFlat (inner product), clustered N=%zu, d=%zu, nlist=%zu, k=%zu, "
+                "%zu queries, %zu data clusters, noise %.2f; training on %zu thread(s)%s, searches on 1\n",
+                n, dim, nlist, k, nq, clusters, noise, threads,
+                blas_set ? "" : " (BLAS thread count not settable: set it in the environment)");
+    std::printf("training (%zu-vector sample, %zu rounds): FAISS train %.2f s + add %zu %.2f s = %.2f s; engram "
+                "k-means + list assignment of %zu %.2f s (ratio %.2f) [+ %.2f s loading the untrained index]\n",
+                ntrain, iterations, faiss_train, n, faiss_add_all, faiss_train + faiss_add_all, n, engram_train,
+                engram_train / (faiss_train + faiss_add_all), engram_load);
+    std::printf("imbalance factor: engram %.3f, FAISS %.3f\n", ei.imbalance(0), fi.invlists->imbalance_factor());
+  };
+  if (train_only) {
+    print_training();
+    return 0;
+  }
 
   // ---- exact answers (probing every list: a flat scan, bit-identical to flat_index) and their speed
   std::fprintf(stderr, "exact search...\n");
@@ -175,13 +259,15 @@ int main(int argc, char** argv) {
         got[i].push_back(h.slot);
     return double(nq) / (now() - s);
   };
-  for (const std::size_t nprobe : {1, 4, 8, 16, 32, 64}) {
+  for (const std::size_t nprobe : {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128}) {
+    if (nprobe > nlist) break;
     std::fprintf(stderr, "nprobe %zu...\n", nprobe);
     hits gf, ge;
     const double qf = run_faiss(nprobe, nullptr, gf);
     const double qe = run_engram(nprobe, nullptr, ge);
     rows.push_back({"nprobe " + std::to_string(nprobe), recall(truth, gf), qf, recall(truth, ge), qe});
   }
+  const std::size_t unfiltered = rows.size();
 
   // ---- 10% filter
   engram::slot_bitmap c(n);
@@ -216,17 +302,11 @@ int main(int argc, char** argv) {
     ei.add(engram::slot_id(n + i), 0, std::span<const float>(extra).subspan(i * dim, dim));
   const double engram_add = double(nadd) / (now() - t0);
 
-  std::printf("\n=== summary ===\n");
-  std::printf("engram ivf_index vs FAISS IndexIVFFlat (inner product), clustered N=%zu, d=%zu, nlist=%zu, k=%zu, "
-              "%zu queries, %zu data clusters, threads=%d\n", n, dim, nlist, k, nq, clusters, omp_get_max_threads());
-  std::printf("training (%zu-vector sample, %zu rounds): FAISS train %.2f s + add %zu %.2f s = %.2f s; engram "
-              "k-means + list assignment of %zu %.2f s (ratio %.2f) [+ %.2f s loading the untrained index]\n",
-              ntrain, iterations, faiss_train, n, faiss_add_all, faiss_train + faiss_add_all, n, engram_train,
-              engram_train / (faiss_train + faiss_add_all), engram_load);
-  std::printf("imbalance factor: engram %.3f, FAISS %.3f\n", ei.imbalance(0), fi.invlists->imbalance_factor());
+  print_training();
   std::printf("add after training, %zu vectors: FAISS %.0f/s (one batch), engram %.0f/s (one by one), ratio %.2f\n",
               nadd, faiss_add, engram_add, engram_add / faiss_add);
   std::printf("exact search (engram, every list scanned): %.1f QPS\n", exact_qps);
   print(rows, exact_qps);
+  print_equal_recall(std::span<const row>(rows).first(unfiltered));
   return 0;
 }

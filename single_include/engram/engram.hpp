@@ -3924,9 +3924,10 @@ namespace engram::inline v0::detail {
 /// (tests/simd.cpp checks this for the compiled architecture).
 /// (xsimd 8.1's AVX-512 haddp returns the sums in permuted lanes, hence our own transposition there.)
 #if XSIMD_WITH_AVX512F
-// GCC 12 reports a false -Wuninitialized inside _mm512_shuffle_f32x4 (its _mm512_undefined_ps).
+// GCC 12 reports a false -W(maybe-)uninitialized inside _mm512_shuffle_f32x4 (its _mm512_undefined_ps).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 inline simd::float_batch transpose_sum(const simd::float_batch* acc) noexcept {
   // Per 128-bit chunk: level 1 pairs rows (2i, 2i+1), level 2 pairs those, giving the chunk sums of 4 rows.
   __m512 s1[8];
@@ -4317,6 +4318,44 @@ class executor_ref {
 
 }  // namespace engram::inline v0
 // ---- end <engram/index/executor.hpp>
+// ---- begin <engram/index/merged_topk.hpp>
+/// @file index/merged_topk.hpp
+/// One scan cut into parts over an executor: each part keeps its own top k, and the parts are merged. Shared
+/// by flat_index and ivf_index, so that a parallel search returns exactly what the serial scan returns.
+
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/index/executor.hpp>: inlined above
+// #include <engram/index/topk.hpp>: inlined above
+
+#include <cstddef>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Runs scan(t, best) for t < tasks, each into its own top k (on `ex` when tasks > 1), and merges them. Hits
+/// are ranked by a total order (better_hit), so the merge equals one serial scan's top k.
+template <class Scan>
+std::vector<index_hit> merged_topk(executor_ref ex, std::size_t k, std::size_t tasks, Scan&& scan) {
+  if (tasks <= 1) {
+    topk best(k);
+    scan(std::size_t{0}, best);
+    return best.take_sorted();
+  }
+  std::vector<std::vector<index_hit>> found(tasks);
+  auto task = [&](std::size_t t) {
+    topk best(k);
+    scan(t, best);
+    found[t] = best.take_sorted();
+  };
+  ex.bulk(tasks, task);
+  topk best(k);
+  for (const auto& hits : found)
+    for (const auto& h : hits) best.push(h.slot, h.score);
+  return best.take_sorted();
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/index/merged_topk.hpp>
 // #include <engram/index/topk.hpp>: inlined above
 // ---- begin <engram/simd/int8.hpp>
 /// @file simd/int8.hpp
@@ -4389,6 +4428,7 @@ inline std::int32_t dot_u8s8(const std::uint8_t* a, const std::int8_t* b, std::s
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>  // std::forward
 #include <vector>
 
 namespace engram::inline v0 {
@@ -4540,17 +4580,9 @@ class flat_index {
     const std::size_t rows = rows_of(partitions);
     const std::size_t tasks = parallel_parts(rows);
     return merged(k, tasks, [&](std::size_t t, topk& best) {
-      const std::size_t begin = part_begin(rows, tasks, t), end = part_begin(rows, tasks, t + 1);
-      std::size_t offset = 0;  // of the partition's first row in the sequence
-      for (const partition_id pid : partitions) {
-        if (pid >= parts_.size()) continue;
-        const auto& p = parts_[pid];
-        const std::size_t n = p.slots.size();
-        if (offset < end && begin < offset + n)
-          scan_partition(q.data(), p, std::max(begin, offset) - offset, std::min(end, offset + n) - offset, candidates,
-                         best);
-        offset += n;
-      }
+      for_part(partitions, rows, tasks, t, [&](const partition_data& p, std::size_t begin, std::size_t end) {
+        scan_partition(q.data(), p, begin, end, candidates, best);
+      });
     });
   }
 
@@ -4620,7 +4652,8 @@ class flat_index {
   /// (default max(8k, 64)) in float32. Returned scores are exact and equal search()'s bit for bit; the hits
   /// equal search()'s whenever the true top k are in the shortlist (recall@10 measured 1.0 at shortlist 50 on
   /// clustered 1M x 384 data, bench/int8.cpp). Reads a quarter of the bytes of search(). Sparse candidates
-  /// are searched exactly, as by search().
+  /// are searched exactly, as by search(). The code scan is cut into parts over options().executor as
+  /// search()'s is (parallel_min_bytes of codes per part); the shortlist, and so the hits, equal the serial scan's.
   /// @throws dimension_mismatch; validation_error when the index keeps no int8 codes.
   [[nodiscard]] std::vector<index_hit> search_int8(std::span<const float> query, std::size_t k,
                                                    std::span<const partition_id> partitions,
@@ -4637,21 +4670,28 @@ class flat_index {
     std::vector<std::uint8_t, detail::aligned_allocator<std::uint8_t>> qu(code_stride_);
     for (std::size_t i = 0; i < code_stride_; ++i) qu[i] = static_cast<std::uint8_t>(qc[i] + 128);
     // approximate score, up to the query's positive scale: scale_row * (sum (qc + 128) * c - 128 * sum c)
-    topk approx(std::max({shortlist, 8 * k, std::size_t{64}}));
-    for_each_group(partitions, candidates, [&](const partition_data& p, std::size_t g, std::size_t, std::uint32_t mask) {
-      const float thr = approx.threshold();
-      while (mask) {
-        const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
-        mask &= mask - 1;
-        const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
-        const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
-        if (s >= thr) approx.push(p.slots[r], s);
-      }
+    // the code scan, in parts over the executor like search(); the merged shortlist is the serial one
+    const std::size_t rows = rows_of(partitions);
+    const std::size_t tasks = parallel_parts(rows, code_stride_);
+    const auto listed = merged(std::max({shortlist, 8 * k, std::size_t{64}}), tasks, [&](std::size_t t, topk& approx) {
+      for_part(partitions, rows, tasks, t, [&](const partition_data& part, std::size_t begin, std::size_t end) {
+        for_each_group(part, begin, end, candidates, [&](const partition_data& p, std::size_t g, std::size_t,
+                                                         std::uint32_t mask) {
+          const float thr = approx.threshold();
+          while (mask) {
+            const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
+            mask &= mask - 1;
+            const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
+            const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
+            if (s >= thr) approx.push(p.slots[r], s);
+          }
+        });
+      });
     });
     // exact rescoring, with the kernel search() uses
     topk best(k);
     detail::gathered_scorer exact(q.data(), stride_, best);
-    for (const auto& h : approx.take_sorted()) {
+    for (const auto& h : listed) {
       const auto loc = where_[h.slot];
       exact.offer(parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_, h.slot);
     }
@@ -4726,10 +4766,28 @@ class flat_index {
     }
   }
 
-  /// How many parts a scan of `rows` rows is cut into: 1 unless each part gets parallel_min_bytes.
-  std::size_t parallel_parts(std::size_t rows) const {
-    const std::size_t by_size = rows * stride_ * sizeof(float) / parallel_min_bytes_;
+  /// How many parts a scan of `rows` rows of `row_bytes` each (default: the float rows) is cut into: 1 unless
+  /// each part gets parallel_min_bytes.
+  std::size_t parallel_parts(std::size_t rows, std::size_t row_bytes = 0) const {
+    const std::size_t by_size = rows * (row_bytes ? row_bytes : stride_ * sizeof(float)) / parallel_min_bytes_;
     return std::max<std::size_t>(1, std::min(executor_.concurrency(), by_size));
+  }
+
+  /// Calls f(p, begin, end) for the rows [begin, end) of each partition that part t of `tasks` equal parts
+  /// covers, the rows of `partitions` (`rows` in all) taken as one sequence in order.
+  template <class F>
+  void for_part(std::span<const partition_id> partitions, std::size_t rows, std::size_t tasks, std::size_t t,
+                F&& f) const {
+    const std::size_t begin = part_begin(rows, tasks, t), end = part_begin(rows, tasks, t + 1);
+    std::size_t offset = 0;  // of the partition's first row in the sequence
+    for (const partition_id pid : partitions) {
+      if (pid >= parts_.size()) continue;
+      const auto& p = parts_[pid];
+      const std::size_t n = p.slots.size();
+      if (offset < end && begin < offset + n)
+        f(p, std::max(begin, offset) - offset, std::min(end, offset + n) - offset);
+      offset += n;
+    }
   }
 
   /// First row of part t of `parts` equal parts of [0, rows), on a group boundary (part `parts` begins at rows).
@@ -4739,26 +4797,10 @@ class flat_index {
     return std::min(rows, (rows / W) * t / parts * W);
   }
 
-  /// Runs scan(t, best) for t < tasks, each into its own top k (on the executor when tasks > 1), and merges
-  /// them. Hits are ranked by a total order (better_hit), so the merge equals one serial scan's top k.
+  /// Runs scan(t, best) for t < tasks over the executor and merges their top k (detail::merged_topk).
   template <class Scan>
   std::vector<index_hit> merged(std::size_t k, std::size_t tasks, Scan&& scan) const {
-    if (tasks <= 1) {
-      topk best(k);
-      scan(std::size_t{0}, best);
-      return best.take_sorted();
-    }
-    std::vector<std::vector<index_hit>> found(tasks);
-    auto task = [&](std::size_t t) {
-      topk best(k);
-      scan(t, best);
-      found[t] = best.take_sorted();
-    };
-    executor_.bulk(tasks, task);
-    topk best(k);
-    for (const auto& hits : found)
-      for (const auto& h : hits) best.push(h.slot, h.score);
-    return best.take_sorted();
+    return detail::merged_topk(executor_, k, tasks, std::forward<Scan>(scan));
   }
 
   /// Calls f(p, g, cnt, mask) for each group (rows g .. g+cnt-1, cnt <= batch_width) of rows [begin, end) of
@@ -4855,6 +4897,8 @@ class flat_index {
 /// The options and counters of ivf_index (index/ivf.hpp), apart so that code configuring an index needs
 /// neither its lists nor its trainer.
 
+// #include <engram/index/executor.hpp>: inlined above
+
 #include <cstddef>
 #include <cstdint>
 
@@ -4868,8 +4912,9 @@ struct ivf_index_options {
   std::size_t nprobe = 16;
   /// A partition trains itself when an add brings it to this many vectors; below it, it is searched exactly.
   std::size_t train_threshold = 65536;
-  /// At most this many vectors (a fixed-seed sample) train the k-means.
-  std::size_t max_train = 65536;
+  /// At most this many vectors (a fixed-seed sample) train the k-means: 256 per list at the default nlist,
+  /// FAISS's sample size (a partition trained at the default train_threshold uses all of its vectors).
+  std::size_t max_train = 262144;
   /// Vectors per list the training wants at least: nlist_used = min(nlist, max(1, size / min_per_list)).
   std::size_t min_per_list = 32;
   /// k-means rounds.
@@ -4884,6 +4929,12 @@ struct ivf_index_options {
   /// true: the trainings add() triggers run on a background thread while searches use the current lists;
   /// false: inside the add() that triggers them.
   bool background = true;
+  /// Where the parts of a training (k-means rounds, assignment of the rows) and of one large search (the
+  /// probed lists, parallel_min_bytes of rows per part) run; default: the calling thread. Must outlive the
+  /// index. Results are the same whatever the executor.
+  executor_ref executor{};
+  /// An unfiltered search is split over the executor only when each part gets at least this many bytes of rows.
+  std::size_t parallel_min_bytes = std::size_t{2} << 20;
 };
 
 /// Counters of an ivf_index since it was built.
@@ -5429,6 +5480,8 @@ inline ivf_snapshot_set ivf_decode_set(std::string_view bytes) {
 // #include <engram/ids.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
 // #include <engram/index/row_scan.hpp>: inlined above
+// #include <engram/index/executor.hpp>: inlined above
+// #include <engram/index/merged_topk.hpp>: inlined above
 // #include <engram/index/topk.hpp>: inlined above
 // #include <engram/simd/rows.hpp>: inlined above
 
@@ -5438,6 +5491,7 @@ inline ivf_snapshot_set ivf_decode_set(std::string_view bytes) {
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -5470,6 +5524,27 @@ struct ivf_list {
     return scorer.finish();
   }
 };
+
+/// The k best rows of `lists` (of those in `candidates` when given) for `q`, exactly as one scan of them in
+/// order finds them: the lists are cut into parts of about equal rows, run over `ex` when each part gets
+/// `min_bytes` of rows (each part keeps its own top k; detail::merged_topk merges them).
+inline std::vector<index_hit> scan_lists(const float* q, std::size_t stride, std::span<const ivf_list* const> lists,
+                                         const slot_bitmap* candidates, std::size_t k, executor_ref ex,
+                                         std::size_t min_bytes) {
+  std::size_t rows = 0;
+  for (const auto* l : lists) rows += l->slots.size();
+  const std::size_t by_size = rows * stride * sizeof(float) / std::max<std::size_t>(min_bytes, 1);
+  const std::size_t tasks = std::max<std::size_t>(1, std::min({ex.concurrency(), by_size, lists.size()}));
+  std::vector<std::size_t> first(tasks + 1, lists.size());  // part t scans lists [first[t], first[t + 1])
+  first[0] = 0;
+  for (std::size_t i = 0, t = 1, seen = 0; i < lists.size() && t < tasks; ++i) {
+    seen += lists[i]->slots.size();
+    while (t < tasks && seen * tasks >= rows * t) first[t++] = i + 1;
+  }
+  return merged_topk(ex, k, tasks, [&](std::size_t t, topk& best) {
+    for (std::size_t i = first[t]; i < first[t + 1]; ++i) lists[i]->scan(q, stride, candidates, best);
+  });
+}
 
 /// One partition of an ivf_index: one list while untrained, else one per centroid.
 struct ivf_partition {
@@ -5511,6 +5586,25 @@ struct ivf_partition {
     return best.take_sorted();
   }
 
+  /// Rows an unfiltered probe of `nprobe` lists scans; a partition scanned whole counts a quarter of its rows
+  /// (below that, scoring candidates slot by slot pays: flat_index's rule).
+  [[nodiscard]] std::size_t sparse_bound(std::size_t nprobe) const noexcept {
+    return centroids.empty() || nprobe >= lists.size() ? size / 4 : nprobe * size / lists.size();
+  }
+
+  /// A filtered probe of this trained partition (see ivf_index): lists in centroid order until `nprobe` are
+  /// probed and at least max(k, nprobe x mean list size) candidates scored, or every list is.
+  void probe_filtered(const float* q, std::size_t stride, const slot_bitmap& candidates, std::size_t nprobe,
+                      std::size_t k, topk& best) const {
+    const std::size_t want = std::max(k, nprobe * size / lists.size());
+    std::size_t scored = 0, probed = 0;
+    for (const auto& h : probe_order(q, lists.size(), stride)) {
+      if (probed >= nprobe && scored >= want) break;
+      scored += lists[h.slot].scan(q, stride, &candidates, best);
+      ++probed;
+    }
+  }
+
   /// Appends `row` (stride floats) as `slot` to `list`; @returns its row in the list. O(stride).
   std::uint32_t append(std::uint32_t list, slot_id slot, const float* row, std::size_t stride) {
     auto& l = lists[list];
@@ -5546,25 +5640,24 @@ struct ivf_partition {
 // ---- end <engram/index/ivf_lists.hpp>
 // ---- begin <engram/index/kmeans.hpp>
 /// @file index/kmeans.hpp
-/// Spherical k-means for the coarse quantiser of ivf_index: assignment by largest inner product (Eigen matrix
-/// products, in row chunks), centroids re-normalised to unit length, deterministic for a given seed.
+/// Spherical k-means for the coarse quantiser of ivf_index: assignment by largest inner product (the SIMD
+/// batch kernel of flat_index), centroids re-normalised to unit length, deterministic for a given seed
+/// whatever executor shares the work out.
 
+// #include <engram/detail/aligned_allocator.hpp>: inlined above
 // #include <engram/detail/fnv.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
+// #include <engram/index/executor.hpp>: inlined above
 // #include <engram/simd/kernels.hpp>: inlined above
-
-// <resolv.h> (pulled in by cpp-httplib) defines `_res` as a macro, which breaks Eigen's headers when they come
-// after it: hide it while Eigen is read.
-#pragma push_macro("_res")
-#undef _res
-#include <Eigen/Core>
-#pragma pop_macro("_res")
+// #include <engram/simd/rows.hpp>: inlined above
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -5579,62 +5672,139 @@ struct kmeans_rng {
   std::size_t below(std::size_t n) noexcept { return static_cast<std::size_t>(next() % n); }
 };
 
-/// For each of the n rows of `x` (row r at x + r * ldx, d floats), the index of the row of `c` (k rows of d
-/// floats at c + j * ldc) with the largest inner product, lowest index on ties; written to out[r].
-/// Complexity O(n * k * d) flops as blocked matrix products over chunks of 1024 rows (4 MB of scores at k = 1024).
-inline void assign_nearest(const float* x, std::size_t n, std::size_t ldx, const float* c, std::size_t k,
-                           std::size_t ldc, std::size_t d, std::uint32_t* out) {
-  using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using view = Eigen::Map<const row_major, Eigen::Unaligned, Eigen::OuterStride<>>;
-  const view cm(c, Eigen::Index(k), Eigen::Index(d), Eigen::OuterStride<>(Eigen::Index(ldc)));
-  constexpr std::size_t chunk = 1024;
-  row_major scores;
-  for (std::size_t r0 = 0; r0 < n; r0 += chunk) {
-    const std::size_t m = std::min(chunk, n - r0);
-    const view xm(x + r0 * ldx, Eigen::Index(m), Eigen::Index(d), Eigen::OuterStride<>(Eigen::Index(ldx)));
-    scores.resize(Eigen::Index(m), Eigen::Index(k));
-    scores.noalias() = xm * cm.transpose();
-    for (std::size_t i = 0; i < m; ++i) {
-      const float* s = scores.data() + i * k;
-      out[r0 + i] = static_cast<std::uint32_t>(std::max_element(s, s + k) - s);  // first maximum: lowest index
-    }
-  }
+/// Floats per row of the packed copies below: d rounded up to whole SIMD batches.
+inline std::size_t packed_stride(std::size_t d) noexcept {
+  return (d + simd::batch_width - 1) / simd::batch_width * simd::batch_width;
 }
 
-/// Spherical k-means of the n unit rows of `x` (row r at x + r * ldx, d floats) into k <= n clusters:
-/// initialised by k-means++ (rows drawn with `seed`, O(k x n x d)), then `iterations` rounds of assignment and
-/// re-normalised means. An emptied cluster takes half of the largest one (its centroid, perturbed by ±1e-3 in
-/// opposite directions), as FAISS does. Returns k x d floats, each row of unit length.
-/// When `cancel` is given and becomes true, it stops early and returns an empty vector (checked once per
-/// initialisation step and per round).
-/// @throws validation_error when k is 0 or exceeds n.
-/// Complexity O(iterations * n * k * d).
-inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::size_t ldx, std::size_t d,
-                                           std::size_t k, std::size_t iterations, std::uint64_t seed,
-                                           const std::atomic<bool>* cancel = nullptr) {
-  if (k == 0 || k > n)
-    throw validation_error("spherical_kmeans: " + std::to_string(k) + " clusters for " + std::to_string(n) +
-                           " points (need 1 <= clusters <= points)");
-  kmeans_rng g{seed};
+/// Rows of `x` (row r at x + r * ldx, d floats) copied into 64-byte-aligned rows of packed_stride(d) floats,
+/// zero-padded, as the SIMD group kernels (simd/rows.hpp) read them; `rows` is the count to copy and `padded`
+/// (>= rows) the count to allocate.
+inline std::vector<float, aligned_allocator<float>> packed_rows(const float* x, std::size_t rows, std::size_t padded,
+                                                                std::size_t ldx, std::size_t d) {
+  const std::size_t stride = packed_stride(d);
+  std::vector<float, aligned_allocator<float>> out(padded * stride, 0.0f);
+  for (std::size_t r = 0; r < rows; ++r) std::copy_n(x + r * ldx, d, out.begin() + std::ptrdiff_t(r * stride));
+  return out;
+}
+
+/// For each of the n rows of `x` (row r at x + r * ldx, d floats), the index of the row of `c` (k rows of d
+/// floats at c + j * ldc) with the largest inner product, lowest index on ties; written to out[r].
+/// flat_index::search_batch's register-blocked kernel (simd::dot_group_multi: 6 rows of x against a group of
+/// batch_width centroids) over blocks of 240 rows of x, which stay in L2 while every centroid group is read
+/// once per block; each lane keeps its best centroid so far, and the lanes are reduced at the end. The blocks
+/// are shared out over `ex`; each row's answer is the same whatever the executor. Measured 12-25% faster than
+/// Eigen's matrix product followed by a row-wise maximum (the previous method) on 65,536 x 384 rows.
+/// Complexity O(n * k * d).
+inline void assign_nearest(const float* x, std::size_t n, std::size_t ldx, const float* c, std::size_t k,
+                           std::size_t ldc, std::size_t d, std::uint32_t* out, executor_ref ex = {}) {
+  using simd::float_batch;
+  constexpr std::size_t W = simd::batch_width, tile = 6, block = 240;
+  constexpr float none = -std::numeric_limits<float>::infinity();
+  if (n == 0 || k == 0) return;
+  const std::size_t stride = packed_stride(d), groups = (k + W - 1) / W;
+  const auto cent = packed_rows(c, k, groups * W, ldc, d);
+  alignas(64) std::array<float, W> lane;
+  for (std::size_t r = 0; r < W; ++r) lane[r] = float(r);
+  const float_batch iota = float_batch::load_aligned(lane.data());  // centroid indices as floats: exact below 2^24
+  const std::size_t blocks = (n + block - 1) / block;
+  const std::size_t tasks = std::max<std::size_t>(1, std::min(ex.concurrency(), blocks));
+  auto task = [&](std::size_t t) {
+    std::vector<float, aligned_allocator<float>> rows(block * stride, 0.0f);
+    std::vector<float_batch, aligned_allocator<float_batch>> best(block), which(block);  // per lane
+    std::array<float_batch, tile> sc;
+    for (std::size_t b = t; b < blocks; b += tasks) {  // interleaved: parts of equal cost
+      const std::size_t r0 = b * block, m = std::min(block, n - r0);
+      for (std::size_t i = 0; i < m; ++i) std::copy_n(x + (r0 + i) * ldx, d, rows.begin() + std::ptrdiff_t(i * stride));
+      std::fill_n(best.begin(), m, float_batch(none));
+      std::fill_n(which.begin(), m, float_batch(0.0f));
+      for (std::size_t g = 0; g < groups; ++g) {
+        const float* cg = cent.data() + g * W * stride;
+        const float_batch idx = iota + float_batch(float(g * W));
+        const auto real = idx < float_batch(float(k));  // the padding rows of the last group never win
+        const bool padded = (g + 1) * W > k;
+        const auto offer = [&](std::size_t i, float_batch s) {
+          if (padded) s = xsimd::select(real, s, float_batch(none));
+          const auto better = s > best[i];  // strictly: a lane keeps its lowest index on ties
+          best[i] = xsimd::select(better, s, best[i]);
+          which[i] = xsimd::select(better, idx, which[i]);
+        };
+        std::size_t i = 0;
+        for (; i + tile <= m; i += tile) {
+          std::array<const float*, tile> qp;
+          for (std::size_t q = 0; q < tile; ++q) qp[q] = rows.data() + (i + q) * stride;
+          simd::dot_group_multi<tile>(qp.data(), cg, stride, sc.data());
+          for (std::size_t q = 0; q < tile; ++q) offer(i + q, sc[q]);
+        }
+        for (; i < m; ++i) offer(i, simd::dot_group(rows.data() + i * stride, cg, W, stride));  // same scores
+      }
+      alignas(64) std::array<float, W> v, ix;
+      for (std::size_t i = 0; i < m; ++i) {
+        best[i].store_aligned(v.data());
+        which[i].store_aligned(ix.data());
+        std::size_t top = 0;
+        for (std::size_t r = 1; r < W; ++r)
+          if (v[r] > v[top] || (v[r] == v[top] && ix[r] < ix[top])) top = r;
+        out[r0 + i] = static_cast<std::uint32_t>(ix[top]);
+      }
+    }
+  };
+  if (tasks == 1)
+    task(0);
+  else
+    ex.bulk(tasks, task);
+}
+
+/// Runs f(begin, end) over [0, n) cut into at most ex.concurrency() ranges of whole `align`-sized blocks
+/// (serially when one range would do).
+template <class F>
+void for_ranges(executor_ref ex, std::size_t n, std::size_t align, F&& f) {
+  const std::size_t blocks = (n + align - 1) / align;
+  const std::size_t tasks = std::max<std::size_t>(1, std::min(ex.concurrency(), blocks));
+  auto task = [&](std::size_t t) { f(std::min(n, blocks * t / tasks * align), std::min(n, blocks * (t + 1) / tasks * align)); };
+  if (tasks == 1)
+    task(0);
+  else
+    ex.bulk(tasks, task);
+}
+
+/// Rows per centroid that the k-means++ initialisation draws its centres from (evenly spaced rows of the
+/// sample): it costs O(k x rows x d) and is sequential in k, so over the whole sample it would cost more than
+/// all the rounds together at FAISS's 256 rows per centroid; the rounds then refine on every row.
+inline constexpr std::size_t kmeanspp_rows_per_centroid = 8;
+
+/// k centres for spherical k-means of the n unit rows of `x`: k-means++ over at most
+/// kmeanspp_rows_per_centroid * k evenly spaced rows (seeded by `g`); each next centre is a row drawn with
+/// probability proportional to its squared distance (2 - 2 cos for unit rows) to the nearest centre so far.
+/// Returns an empty vector when `cancelled()` becomes true. O(k x min(n, 8k) x d), distances updated over `ex`.
+template <class Cancelled>
+std::vector<float> kmeanspp_centres(const float* x, std::size_t n, std::size_t ldx, std::size_t d, std::size_t k,
+                                    kmeans_rng& g, executor_ref ex, Cancelled&& cancelled) {
+  constexpr std::size_t W = simd::batch_width;
+  const std::size_t s = std::min(n, kmeanspp_rows_per_centroid * k), stride = packed_stride(d);
+  std::vector<float, aligned_allocator<float>> pts(s * stride, 0.0f), centre(stride, 0.0f);
+  for (std::size_t i = 0; i < s; ++i)  // rows i * n / s: increasing, distinct
+    std::copy_n(x + (s == n ? i : i * n / s) * ldx, d, pts.begin() + std::ptrdiff_t(i * stride));
   std::vector<float> cent(k * d);
-  // k-means++: each next centre is a row drawn with probability proportional to its squared distance
-  // (2 - 2 cos for unit rows) to the nearest centre so far
-  std::vector<double> dist(n, 4.0);
-  std::size_t next = g.below(n);
-  const auto cancelled = [cancel] { return cancel && cancel->load(std::memory_order_relaxed); };
+  std::vector<double> dist(s, 4.0);
+  std::size_t next = g.below(s);
   for (std::size_t j = 0; j < k; ++j) {
     if (cancelled()) return {};
-    std::copy_n(x + next * ldx, d, cent.begin() + std::ptrdiff_t(j * d));
-    double total = 0;
-    for (std::size_t r = 0; r < n; ++r) {
-      const double e = std::max(0.0, 2.0 - 2.0 * double(simd::dot(x + r * ldx, cent.data() + j * d, d)));
-      dist[r] = std::min(dist[r], e);
-      total += dist[r];
-    }
+    std::copy_n(pts.begin() + std::ptrdiff_t(next * stride), d, cent.begin() + std::ptrdiff_t(j * d));
+    std::copy_n(pts.begin() + std::ptrdiff_t(next * stride), stride, centre.begin());
+    for_ranges(ex, s, 4096, [&](std::size_t b, std::size_t e) {
+      alignas(64) std::array<float, W> sc;
+      for (std::size_t r0 = b; r0 < e; r0 += W) {
+        const std::size_t cnt = std::min(W, e - r0);
+        simd::dot_group(centre.data(), pts.data() + r0 * stride, cnt, stride).store_aligned(sc.data());
+        for (std::size_t r = 0; r < cnt; ++r) dist[r0 + r] = std::min(dist[r0 + r], std::max(0.0, 2.0 - 2.0 * double(sc[r])));
+      }
+    });
     if (j + 1 == k) break;
+    const double total = std::accumulate(dist.begin(), dist.end(), 0.0);
     double target = total * double(g.next() >> 11) * 0x1.0p-53;
-    next = n - 1;
-    for (std::size_t r = 0; r < n; ++r) {
+    next = s - 1;
+    for (std::size_t r = 0; r < s; ++r) {
       target -= dist[r];
       if (target < 0 && dist[r] > 0) {
         next = r;
@@ -5642,6 +5812,29 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
       }
     }
   }
+  return cent;
+}
+
+/// Spherical k-means of the n unit rows of `x` (row r at x + r * ldx, d floats) into k <= n clusters:
+/// initialised by k-means++ (kmeanspp_centres, seeded by `seed`), then `iterations` rounds of assignment and
+/// re-normalised means. An emptied cluster takes half of the largest one (its centroid, perturbed by ±1e-3 in
+/// opposite directions), as FAISS does. Returns k x d floats, each row of unit length.
+/// The assignments and the sums are shared out over `ex` (the sums by ranges of dimensions, each summed in row
+/// order), so the result is the same whatever the executor.
+/// When `cancel` is given and becomes true, it stops early and returns an empty vector (checked once per
+/// initialisation step and per round).
+/// @throws validation_error when k is 0 or exceeds n.
+/// Complexity O(iterations * n * k * d + k * min(n, 8k) * d).
+inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::size_t ldx, std::size_t d,
+                                           std::size_t k, std::size_t iterations, std::uint64_t seed,
+                                           const std::atomic<bool>* cancel = nullptr, executor_ref ex = {}) {
+  if (k == 0 || k > n)
+    throw validation_error("spherical_kmeans: " + std::to_string(k) + " clusters for " + std::to_string(n) +
+                           " points (need 1 <= clusters <= points)");
+  kmeans_rng g{seed};
+  const auto cancelled = [cancel] { return cancel && cancel->load(std::memory_order_relaxed); };
+  std::vector<float> cent = kmeanspp_centres(x, n, ldx, d, k, g, ex, cancelled);
+  if (cent.empty()) return cent;
 
   std::vector<std::uint32_t> assign(n);
   std::vector<double> sum(k * d);
@@ -5655,15 +5848,18 @@ inline std::vector<float> spherical_kmeans(const float* x, std::size_t n, std::s
   };
   for (std::size_t it = 0; it < iterations; ++it) {
     if (cancelled()) return {};
-    assign_nearest(x, n, ldx, cent.data(), k, d, d, assign.data());
-    std::fill(sum.begin(), sum.end(), 0.0);
+    assign_nearest(x, n, ldx, cent.data(), k, d, d, assign.data(), ex);
     std::fill(count.begin(), count.end(), 0);
-    for (std::size_t r = 0; r < n; ++r) {
-      double* s = sum.data() + std::size_t{assign[r]} * d;
-      const float* v = x + r * ldx;
-      for (std::size_t i = 0; i < d; ++i) s[i] += v[i];
-      ++count[assign[r]];
-    }
+    for (std::size_t r = 0; r < n; ++r) ++count[assign[r]];
+    // each part sums its own dimensions (16 floats: one cache line of a row) of every row, in row order
+    for_ranges(ex, d, 16, [&](std::size_t b, std::size_t e) {
+      for (std::size_t j = 0; j < k; ++j) std::fill_n(sum.begin() + std::ptrdiff_t(j * d + b), e - b, 0.0);
+      for (std::size_t r = 0; r < n; ++r) {
+        double* s = sum.data() + std::size_t{assign[r]} * d;
+        const float* v = x + r * ldx;
+        for (std::size_t i = b; i < e; ++i) s[i] += v[i];
+      }
+    });
     for (std::size_t j = 0; j < k; ++j) {
       if (count[j] == 0) continue;
       for (std::size_t i = 0; i < d; ++i) cent[j * d + i] = static_cast<float>(sum[j * d + i]);
@@ -5729,6 +5925,7 @@ struct ivf_trainer {
   std::size_t min_per_list;
   std::size_t iterations;
   std::uint64_t seed;
+  executor_ref executor{};  // runs the k-means' and the assignment's parts
 
   /// Whether partition `p` is due a training: untrained and at `train_threshold` vectors; trained and grown to
   /// `retrain_growth` times its size at the last training, or grown by 10% with an imbalance factor above
@@ -5772,7 +5969,8 @@ struct ivf_trainer {
   /// The k-means on the sample (freed after) into j.centroids, padded to stride; left empty when cancelled.
   /// Needs no lock: it reads only the job.
   void run_kmeans(ivf_training& j) const {
-    const auto cent = spherical_kmeans(j.sample.data(), j.m, stride, dim, j.k, iterations, seed + 1, &j.cancelled);
+    const auto cent = spherical_kmeans(j.sample.data(), j.m, stride, dim, j.k, iterations, seed + 1, &j.cancelled,
+                                       executor);
     ivf_floats().swap(j.sample);
     if (cent.empty()) return;  // cancelled
     j.centroids.assign(j.k * stride, 0.0f);
@@ -5796,7 +5994,7 @@ struct ivf_trainer {
       slots.clear();
       if (!read(s0, s0 + chunk_slots, buf, slots)) break;
       to.resize(slots.size());
-      assign_nearest(buf.data(), slots.size(), stride, j.centroids.data(), j.k, stride, dim, to.data());
+      assign_nearest(buf.data(), slots.size(), stride, j.centroids.data(), j.k, stride, dim, to.data(), executor);
       for (std::size_t r = 0; r < slots.size(); ++r) {
         auto& l = j.lists[to[r]];
         l.rows.insert(l.rows.end(), buf.data() + r * stride, buf.data() + (r + 1) * stride);
@@ -5955,7 +6153,8 @@ namespace engram::inline v0 {
 /// probe of nprobe lists scores, so a filter keeping a fraction f of the rows probes about nprobe / f lists
 /// (the filtered top k lie as far out as the unfiltered top k / f) at about the scoring cost of an unfiltered
 /// search plus one bit test per row of the extra lists. It continues through every list if needed, so k hits
-/// are returned whenever k candidates exist.
+/// are returned whenever k candidates exist. The lists an unfiltered search scans (and a partition scanned
+/// whole) are cut into parts over options().executor when large; the hits equal the serial scan's.
 ///
 /// Training and retraining: the add() that brings a partition to train_threshold, or past the growth or
 /// imbalance bound (see ivf_index_options), starts a training of that partition: with `background` set, on
@@ -5964,11 +6163,9 @@ namespace engram::inline v0 {
 /// cancels a running one and joins the worker. Steps, costs and memory: index/ivf_trainer.hpp.
 ///
 /// Restart without k-means: save_snapshot() / load_snapshot() keep a partition's centroids and list of every
-/// vector; the snapshot is installed only when the partition holds exactly the (slot, vector) pairs it was
-/// taken from (a fingerprint of them is checked), so one that does not match the store is rejected, not trusted.
-/// save_snapshots() / load_snapshots() do the same for every trained partition at once, naming vectors by a
-/// caller's key (a memory id) instead of a slot, so slots and partitions may be numbered differently after
-/// a restart.
+/// vector, installed only when the partition holds exactly the (slot, vector) pairs it was taken from (a
+/// fingerprint is checked); save_snapshots() / load_snapshots() do it for every trained partition, naming
+/// vectors by a caller's key (a memory id), so slots and partitions may be numbered otherwise after a restart.
 ///
 /// Thread-safety: const members may run concurrently with each other; mutations need exclusive access
 /// against every other call (basic_memory provides it). The background worker synchronises with both
@@ -6210,6 +6407,13 @@ class ivf_index {
     return restored;
   }
 
+  /// Runs later trainings and searches on `executor` (see ivf_index_options::executor). Like a mutation; a
+  /// training already running keeps the executor it started with.
+  void set_executor(executor_ref executor) {
+    const auto lock = write_lock();
+    opt_.executor = executor;
+  }
+
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first),
   /// probing options().nprobe lists per trained partition. Same contract as flat_index::search.
   /// @throws dimension_mismatch when the query's size differs from dimension().
@@ -6233,34 +6437,29 @@ class ivf_index {
     std::size_t probed_rows = 0;  // rows an unfiltered probe would scan
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
-      const auto& p = parts_[pid];
-      // a partition scanned whole: slot by slot pays below a quarter of its rows (flat_index's rule)
-      probed_rows += p.centroids.empty() || nprobe >= p.lists.size() ? p.size / 4 : nprobe * p.size / p.lists.size();
+      probed_rows += parts_[pid].sparse_bound(nprobe);
     }
     if (candidates && candidates->count() <= probed_rows) {
       scan_sparse(q.data(), partitions, *candidates, best);
       return best.take_sorted();
     }
+    std::vector<const list_data*> whole;  // lists scanned whole, over the executor when large
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
       const auto& p = parts_[pid];
       if (p.centroids.empty() || nprobe >= p.lists.size()) {
-        for (const auto& l : p.lists) l.scan(q.data(), stride_, candidates, best);
+        for (const auto& l : p.lists) whole.push_back(&l);
         continue;
       }
-      const auto order = p.probe_order(q.data(), candidates ? p.lists.size() : nprobe, stride_);
-      if (!candidates) {
-        for (const auto& h : order) p.lists[h.slot].scan(q.data(), stride_, nullptr, best);
+      if (candidates) {
+        p.probe_filtered(q.data(), stride_, *candidates, nprobe, k, best);
         continue;
       }
-      const std::size_t want = std::max(k, nprobe * p.size / p.lists.size());
-      std::size_t scored = 0, probed = 0;
-      for (const auto& h : order) {
-        if (probed >= nprobe && scored >= want) break;
-        scored += p.lists[h.slot].scan(q.data(), stride_, candidates, best);
-        ++probed;
-      }
+      for (const auto& h : p.probe_order(q.data(), nprobe, stride_)) whole.push_back(&p.lists[h.slot]);
     }
+    for (const auto& h : detail::scan_lists(q.data(), stride_, whole, candidates, k, opt_.executor,
+                                            opt_.parallel_min_bytes))
+      best.push(h.slot, h.score);
     return best.take_sorted();
   }
 
@@ -6340,7 +6539,8 @@ class ivf_index {
 
   /// The training steps for the current options.
   detail::ivf_trainer trainer() const noexcept {
-    return {dim_, stride_, opt_.nlist, opt_.max_train, opt_.min_per_list, opt_.iterations, opt_.seed};
+    return {dim_, stride_, opt_.nlist, opt_.max_train, opt_.min_per_list, opt_.iterations, opt_.seed,
+            opt_.executor};
   }
 
   /// A new training of `pid` with its sample (see ivf_trainer::prepare), counted in stats().

@@ -7,6 +7,7 @@
 #include <engram/error.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/executor.hpp>
+#include <engram/index/merged_topk.hpp>
 #include <engram/index/topk.hpp>
 #include <engram/simd/int8.hpp>
 #include <engram/simd/rows.hpp>
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>  // std::forward
 #include <vector>
 
 namespace engram::inline v0 {
@@ -170,17 +172,9 @@ class flat_index {
     const std::size_t rows = rows_of(partitions);
     const std::size_t tasks = parallel_parts(rows);
     return merged(k, tasks, [&](std::size_t t, topk& best) {
-      const std::size_t begin = part_begin(rows, tasks, t), end = part_begin(rows, tasks, t + 1);
-      std::size_t offset = 0;  // of the partition's first row in the sequence
-      for (const partition_id pid : partitions) {
-        if (pid >= parts_.size()) continue;
-        const auto& p = parts_[pid];
-        const std::size_t n = p.slots.size();
-        if (offset < end && begin < offset + n)
-          scan_partition(q.data(), p, std::max(begin, offset) - offset, std::min(end, offset + n) - offset, candidates,
-                         best);
-        offset += n;
-      }
+      for_part(partitions, rows, tasks, t, [&](const partition_data& p, std::size_t begin, std::size_t end) {
+        scan_partition(q.data(), p, begin, end, candidates, best);
+      });
     });
   }
 
@@ -250,7 +244,8 @@ class flat_index {
   /// (default max(8k, 64)) in float32. Returned scores are exact and equal search()'s bit for bit; the hits
   /// equal search()'s whenever the true top k are in the shortlist (recall@10 measured 1.0 at shortlist 50 on
   /// clustered 1M x 384 data, bench/int8.cpp). Reads a quarter of the bytes of search(). Sparse candidates
-  /// are searched exactly, as by search().
+  /// are searched exactly, as by search(). The code scan is cut into parts over options().executor as
+  /// search()'s is (parallel_min_bytes of codes per part); the shortlist, and so the hits, equal the serial scan's.
   /// @throws dimension_mismatch; validation_error when the index keeps no int8 codes.
   [[nodiscard]] std::vector<index_hit> search_int8(std::span<const float> query, std::size_t k,
                                                    std::span<const partition_id> partitions,
@@ -267,21 +262,28 @@ class flat_index {
     std::vector<std::uint8_t, detail::aligned_allocator<std::uint8_t>> qu(code_stride_);
     for (std::size_t i = 0; i < code_stride_; ++i) qu[i] = static_cast<std::uint8_t>(qc[i] + 128);
     // approximate score, up to the query's positive scale: scale_row * (sum (qc + 128) * c - 128 * sum c)
-    topk approx(std::max({shortlist, 8 * k, std::size_t{64}}));
-    for_each_group(partitions, candidates, [&](const partition_data& p, std::size_t g, std::size_t, std::uint32_t mask) {
-      const float thr = approx.threshold();
-      while (mask) {
-        const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
-        mask &= mask - 1;
-        const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
-        const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
-        if (s >= thr) approx.push(p.slots[r], s);
-      }
+    // the code scan, in parts over the executor like search(); the merged shortlist is the serial one
+    const std::size_t rows = rows_of(partitions);
+    const std::size_t tasks = parallel_parts(rows, code_stride_);
+    const auto listed = merged(std::max({shortlist, 8 * k, std::size_t{64}}), tasks, [&](std::size_t t, topk& approx) {
+      for_part(partitions, rows, tasks, t, [&](const partition_data& part, std::size_t begin, std::size_t end) {
+        for_each_group(part, begin, end, candidates, [&](const partition_data& p, std::size_t g, std::size_t,
+                                                         std::uint32_t mask) {
+          const float thr = approx.threshold();
+          while (mask) {
+            const auto r = g + static_cast<std::size_t>(std::countr_zero(mask));
+            mask &= mask - 1;
+            const std::int32_t dot = simd::dot_u8s8(qu.data(), p.codes.data() + r * code_stride_, code_stride_);
+            const float s = p.scale[r] * static_cast<float>(dot - 128 * p.code_sum[r]);
+            if (s >= thr) approx.push(p.slots[r], s);
+          }
+        });
+      });
     });
     // exact rescoring, with the kernel search() uses
     topk best(k);
     detail::gathered_scorer exact(q.data(), stride_, best);
-    for (const auto& h : approx.take_sorted()) {
+    for (const auto& h : listed) {
       const auto loc = where_[h.slot];
       exact.offer(parts_[loc.partition].rows.data() + std::size_t{loc.row} * stride_, h.slot);
     }
@@ -356,10 +358,28 @@ class flat_index {
     }
   }
 
-  /// How many parts a scan of `rows` rows is cut into: 1 unless each part gets parallel_min_bytes.
-  std::size_t parallel_parts(std::size_t rows) const {
-    const std::size_t by_size = rows * stride_ * sizeof(float) / parallel_min_bytes_;
+  /// How many parts a scan of `rows` rows of `row_bytes` each (default: the float rows) is cut into: 1 unless
+  /// each part gets parallel_min_bytes.
+  std::size_t parallel_parts(std::size_t rows, std::size_t row_bytes = 0) const {
+    const std::size_t by_size = rows * (row_bytes ? row_bytes : stride_ * sizeof(float)) / parallel_min_bytes_;
     return std::max<std::size_t>(1, std::min(executor_.concurrency(), by_size));
+  }
+
+  /// Calls f(p, begin, end) for the rows [begin, end) of each partition that part t of `tasks` equal parts
+  /// covers, the rows of `partitions` (`rows` in all) taken as one sequence in order.
+  template <class F>
+  void for_part(std::span<const partition_id> partitions, std::size_t rows, std::size_t tasks, std::size_t t,
+                F&& f) const {
+    const std::size_t begin = part_begin(rows, tasks, t), end = part_begin(rows, tasks, t + 1);
+    std::size_t offset = 0;  // of the partition's first row in the sequence
+    for (const partition_id pid : partitions) {
+      if (pid >= parts_.size()) continue;
+      const auto& p = parts_[pid];
+      const std::size_t n = p.slots.size();
+      if (offset < end && begin < offset + n)
+        f(p, std::max(begin, offset) - offset, std::min(end, offset + n) - offset);
+      offset += n;
+    }
   }
 
   /// First row of part t of `parts` equal parts of [0, rows), on a group boundary (part `parts` begins at rows).
@@ -369,26 +389,10 @@ class flat_index {
     return std::min(rows, (rows / W) * t / parts * W);
   }
 
-  /// Runs scan(t, best) for t < tasks, each into its own top k (on the executor when tasks > 1), and merges
-  /// them. Hits are ranked by a total order (better_hit), so the merge equals one serial scan's top k.
+  /// Runs scan(t, best) for t < tasks over the executor and merges their top k (detail::merged_topk).
   template <class Scan>
   std::vector<index_hit> merged(std::size_t k, std::size_t tasks, Scan&& scan) const {
-    if (tasks <= 1) {
-      topk best(k);
-      scan(std::size_t{0}, best);
-      return best.take_sorted();
-    }
-    std::vector<std::vector<index_hit>> found(tasks);
-    auto task = [&](std::size_t t) {
-      topk best(k);
-      scan(t, best);
-      found[t] = best.take_sorted();
-    };
-    executor_.bulk(tasks, task);
-    topk best(k);
-    for (const auto& hits : found)
-      for (const auto& h : hits) best.push(h.slot, h.score);
-    return best.take_sorted();
+    return detail::merged_topk(executor_, k, tasks, std::forward<Scan>(scan));
   }
 
   /// Calls f(p, g, cnt, mask) for each group (rows g .. g+cnt-1, cnt <= batch_width) of rows [begin, end) of

@@ -52,7 +52,8 @@ namespace engram::inline v0 {
 /// probe of nprobe lists scores, so a filter keeping a fraction f of the rows probes about nprobe / f lists
 /// (the filtered top k lie as far out as the unfiltered top k / f) at about the scoring cost of an unfiltered
 /// search plus one bit test per row of the extra lists. It continues through every list if needed, so k hits
-/// are returned whenever k candidates exist.
+/// are returned whenever k candidates exist. The lists an unfiltered search scans (and a partition scanned
+/// whole) are cut into parts over options().executor when large; the hits equal the serial scan's.
 ///
 /// Training and retraining: the add() that brings a partition to train_threshold, or past the growth or
 /// imbalance bound (see ivf_index_options), starts a training of that partition: with `background` set, on
@@ -61,11 +62,9 @@ namespace engram::inline v0 {
 /// cancels a running one and joins the worker. Steps, costs and memory: index/ivf_trainer.hpp.
 ///
 /// Restart without k-means: save_snapshot() / load_snapshot() keep a partition's centroids and list of every
-/// vector; the snapshot is installed only when the partition holds exactly the (slot, vector) pairs it was
-/// taken from (a fingerprint of them is checked), so one that does not match the store is rejected, not trusted.
-/// save_snapshots() / load_snapshots() do the same for every trained partition at once, naming vectors by a
-/// caller's key (a memory id) instead of a slot, so slots and partitions may be numbered differently after
-/// a restart.
+/// vector, installed only when the partition holds exactly the (slot, vector) pairs it was taken from (a
+/// fingerprint is checked); save_snapshots() / load_snapshots() do it for every trained partition, naming
+/// vectors by a caller's key (a memory id), so slots and partitions may be numbered otherwise after a restart.
 ///
 /// Thread-safety: const members may run concurrently with each other; mutations need exclusive access
 /// against every other call (basic_memory provides it). The background worker synchronises with both
@@ -307,6 +306,13 @@ class ivf_index {
     return restored;
   }
 
+  /// Runs later trainings and searches on `executor` (see ivf_index_options::executor). Like a mutation; a
+  /// training already running keeps the executor it started with.
+  void set_executor(executor_ref executor) {
+    const auto lock = write_lock();
+    opt_.executor = executor;
+  }
+
   /// The k vectors of `partitions` closest to `query` by cosine, best first (ties: lower slot first),
   /// probing options().nprobe lists per trained partition. Same contract as flat_index::search.
   /// @throws dimension_mismatch when the query's size differs from dimension().
@@ -330,34 +336,29 @@ class ivf_index {
     std::size_t probed_rows = 0;  // rows an unfiltered probe would scan
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
-      const auto& p = parts_[pid];
-      // a partition scanned whole: slot by slot pays below a quarter of its rows (flat_index's rule)
-      probed_rows += p.centroids.empty() || nprobe >= p.lists.size() ? p.size / 4 : nprobe * p.size / p.lists.size();
+      probed_rows += parts_[pid].sparse_bound(nprobe);
     }
     if (candidates && candidates->count() <= probed_rows) {
       scan_sparse(q.data(), partitions, *candidates, best);
       return best.take_sorted();
     }
+    std::vector<const list_data*> whole;  // lists scanned whole, over the executor when large
     for (const partition_id pid : partitions) {
       if (pid >= parts_.size()) continue;
       const auto& p = parts_[pid];
       if (p.centroids.empty() || nprobe >= p.lists.size()) {
-        for (const auto& l : p.lists) l.scan(q.data(), stride_, candidates, best);
+        for (const auto& l : p.lists) whole.push_back(&l);
         continue;
       }
-      const auto order = p.probe_order(q.data(), candidates ? p.lists.size() : nprobe, stride_);
-      if (!candidates) {
-        for (const auto& h : order) p.lists[h.slot].scan(q.data(), stride_, nullptr, best);
+      if (candidates) {
+        p.probe_filtered(q.data(), stride_, *candidates, nprobe, k, best);
         continue;
       }
-      const std::size_t want = std::max(k, nprobe * p.size / p.lists.size());
-      std::size_t scored = 0, probed = 0;
-      for (const auto& h : order) {
-        if (probed >= nprobe && scored >= want) break;
-        scored += p.lists[h.slot].scan(q.data(), stride_, candidates, best);
-        ++probed;
-      }
+      for (const auto& h : p.probe_order(q.data(), nprobe, stride_)) whole.push_back(&p.lists[h.slot]);
     }
+    for (const auto& h : detail::scan_lists(q.data(), stride_, whole, candidates, k, opt_.executor,
+                                            opt_.parallel_min_bytes))
+      best.push(h.slot, h.score);
     return best.take_sorted();
   }
 
@@ -437,7 +438,8 @@ class ivf_index {
 
   /// The training steps for the current options.
   detail::ivf_trainer trainer() const noexcept {
-    return {dim_, stride_, opt_.nlist, opt_.max_train, opt_.min_per_list, opt_.iterations, opt_.seed};
+    return {dim_, stride_, opt_.nlist, opt_.max_train, opt_.min_per_list, opt_.iterations, opt_.seed,
+            opt_.executor};
   }
 
   /// A new training of `pid` with its sample (see ivf_trainer::prepare), counted in stats().

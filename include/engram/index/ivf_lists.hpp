@@ -8,6 +8,8 @@
 #include <engram/ids.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/index/row_scan.hpp>
+#include <engram/index/executor.hpp>
+#include <engram/index/merged_topk.hpp>
 #include <engram/index/topk.hpp>
 #include <engram/simd/rows.hpp>
 
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -49,6 +52,27 @@ struct ivf_list {
     return scorer.finish();
   }
 };
+
+/// The k best rows of `lists` (of those in `candidates` when given) for `q`, exactly as one scan of them in
+/// order finds them: the lists are cut into parts of about equal rows, run over `ex` when each part gets
+/// `min_bytes` of rows (each part keeps its own top k; detail::merged_topk merges them).
+inline std::vector<index_hit> scan_lists(const float* q, std::size_t stride, std::span<const ivf_list* const> lists,
+                                         const slot_bitmap* candidates, std::size_t k, executor_ref ex,
+                                         std::size_t min_bytes) {
+  std::size_t rows = 0;
+  for (const auto* l : lists) rows += l->slots.size();
+  const std::size_t by_size = rows * stride * sizeof(float) / std::max<std::size_t>(min_bytes, 1);
+  const std::size_t tasks = std::max<std::size_t>(1, std::min({ex.concurrency(), by_size, lists.size()}));
+  std::vector<std::size_t> first(tasks + 1, lists.size());  // part t scans lists [first[t], first[t + 1])
+  first[0] = 0;
+  for (std::size_t i = 0, t = 1, seen = 0; i < lists.size() && t < tasks; ++i) {
+    seen += lists[i]->slots.size();
+    while (t < tasks && seen * tasks >= rows * t) first[t++] = i + 1;
+  }
+  return merged_topk(ex, k, tasks, [&](std::size_t t, topk& best) {
+    for (std::size_t i = first[t]; i < first[t + 1]; ++i) lists[i]->scan(q, stride, candidates, best);
+  });
+}
 
 /// One partition of an ivf_index: one list while untrained, else one per centroid.
 struct ivf_partition {
@@ -88,6 +112,25 @@ struct ivf_partition {
       for (std::size_t r = 0; r < cnt; ++r) best.push(static_cast<slot_id>(g + r), sc[r]);
     }
     return best.take_sorted();
+  }
+
+  /// Rows an unfiltered probe of `nprobe` lists scans; a partition scanned whole counts a quarter of its rows
+  /// (below that, scoring candidates slot by slot pays: flat_index's rule).
+  [[nodiscard]] std::size_t sparse_bound(std::size_t nprobe) const noexcept {
+    return centroids.empty() || nprobe >= lists.size() ? size / 4 : nprobe * size / lists.size();
+  }
+
+  /// A filtered probe of this trained partition (see ivf_index): lists in centroid order until `nprobe` are
+  /// probed and at least max(k, nprobe x mean list size) candidates scored, or every list is.
+  void probe_filtered(const float* q, std::size_t stride, const slot_bitmap& candidates, std::size_t nprobe,
+                      std::size_t k, topk& best) const {
+    const std::size_t want = std::max(k, nprobe * size / lists.size());
+    std::size_t scored = 0, probed = 0;
+    for (const auto& h : probe_order(q, lists.size(), stride)) {
+      if (probed >= nprobe && scored >= want) break;
+      scored += lists[h.slot].scan(q, stride, &candidates, best);
+      ++probed;
+    }
   }
 
   /// Appends `row` (stride floats) as `slot` to `list`; @returns its row in the list. O(stride).

@@ -3,6 +3,8 @@
 /// The options and counters of ivf_index (index/ivf.hpp), apart so that code configuring an index needs
 /// neither its lists nor its trainer.
 
+#include <engram/index/executor.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -16,8 +18,9 @@ struct ivf_index_options {
   std::size_t nprobe = 16;
   /// A partition trains itself when an add brings it to this many vectors; below it, it is searched exactly.
   std::size_t train_threshold = 65536;
-  /// At most this many vectors (a fixed-seed sample) train the k-means.
-  std::size_t max_train = 65536;
+  /// At most this many vectors (a fixed-seed sample) train the k-means: 256 per list at the default nlist,
+  /// FAISS's sample size (a partition trained at the default train_threshold uses all of its vectors).
+  std::size_t max_train = 262144;
   /// Vectors per list the training wants at least: nlist_used = min(nlist, max(1, size / min_per_list)).
   std::size_t min_per_list = 32;
   /// k-means rounds.
@@ -32,6 +35,12 @@ struct ivf_index_options {
   /// true: the trainings add() triggers run on a background thread while searches use the current lists;
   /// false: inside the add() that triggers them.
   bool background = true;
+  /// Where the parts of a training (k-means rounds, assignment of the rows) and of one large search (the
+  /// probed lists, parallel_min_bytes of rows per part) run; default: the calling thread. Must outlive the
+  /// index. Results are the same whatever the executor.
+  executor_ref executor{};
+  /// An unfiltered search is split over the executor only when each part gets at least this many bytes of rows.
+  std::size_t parallel_min_bytes = std::size_t{2} << 20;
 };
 
 /// Counters of an ivf_index since it was built.

@@ -64,6 +64,7 @@ struct ivf_trainer {
   std::size_t min_per_list;
   std::size_t iterations;
   std::uint64_t seed;
+  executor_ref executor{};  // runs the k-means' and the assignment's parts
 
   /// Whether partition `p` is due a training: untrained and at `train_threshold` vectors; trained and grown to
   /// `retrain_growth` times its size at the last training, or grown by 10% with an imbalance factor above
@@ -107,7 +108,8 @@ struct ivf_trainer {
   /// The k-means on the sample (freed after) into j.centroids, padded to stride; left empty when cancelled.
   /// Needs no lock: it reads only the job.
   void run_kmeans(ivf_training& j) const {
-    const auto cent = spherical_kmeans(j.sample.data(), j.m, stride, dim, j.k, iterations, seed + 1, &j.cancelled);
+    const auto cent = spherical_kmeans(j.sample.data(), j.m, stride, dim, j.k, iterations, seed + 1, &j.cancelled,
+                                       executor);
     ivf_floats().swap(j.sample);
     if (cent.empty()) return;  // cancelled
     j.centroids.assign(j.k * stride, 0.0f);
@@ -131,7 +133,7 @@ struct ivf_trainer {
       slots.clear();
       if (!read(s0, s0 + chunk_slots, buf, slots)) break;
       to.resize(slots.size());
-      assign_nearest(buf.data(), slots.size(), stride, j.centroids.data(), j.k, stride, dim, to.data());
+      assign_nearest(buf.data(), slots.size(), stride, j.centroids.data(), j.k, stride, dim, to.data(), executor);
       for (std::size_t r = 0; r < slots.size(); ++r) {
         auto& l = j.lists[to[r]];
         l.rows.insert(l.rows.end(), buf.data() + r * stride, buf.data() + (r + 1) * stride);

@@ -23,9 +23,10 @@ namespace engram::inline v0::detail {
 /// (tests/simd.cpp checks this for the compiled architecture).
 /// (xsimd 8.1's AVX-512 haddp returns the sums in permuted lanes, hence our own transposition there.)
 #if XSIMD_WITH_AVX512F
-// GCC 12 reports a false -Wuninitialized inside _mm512_shuffle_f32x4 (its _mm512_undefined_ps).
+// GCC 12 reports a false -W(maybe-)uninitialized inside _mm512_shuffle_f32x4 (its _mm512_undefined_ps).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 inline simd::float_batch transpose_sum(const simd::float_batch* acc) noexcept {
   // Per 128-bit chunk: level 1 pairs rows (2i, 2i+1), level 2 pairs those, giving the chunk sums of 4 rows.
   __m512 s1[8];
