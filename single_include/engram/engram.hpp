@@ -8557,6 +8557,12 @@ struct update_options {
   std::optional<engram::timestamp> timestamp{};
 };
 
+/// One item of update_many(): the memory and what to change in it (as update(id, options)).
+struct memory_update {
+  std::string id;
+  update_options options{};
+};
+
 /// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
 struct skipped_action {
   memory_action action;
@@ -10047,6 +10053,7 @@ inline void require_filter_scope(const filter_expr& f, std::string_view op) {
 /// from the callables it is given, which the memory answers under its lock.
 
 // #include <engram/detail/md5.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
 // #include <engram/extract/actions.hpp>: inlined above
 // #include <engram/memory/options.hpp>: inlined above
 // #include <engram/memory/validate.hpp>: inlined above
@@ -10138,6 +10145,8 @@ inline bool is_uuid(std::string_view s) noexcept {
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -10346,6 +10355,91 @@ inline write_plan plan_update(const record& current, std::vector<float> vector, 
   return plan;
 }
 
+/// Runs `f` for item `i` of `n`; in a batch of several, a validation_error or not_found it throws is rethrown
+/// with the item's index in front ("item 3: ..."), so the caller can find the bad one.
+template <class F>
+decltype(auto) for_item(std::size_t i, std::size_t n, F&& f) {
+  if (n <= 1) return f();
+  const auto where = "item " + std::to_string(i) + ": ";
+  try {
+    return f();
+  } catch (const not_found& e) {
+    throw not_found(where + e.what());
+  } catch (const validation_error& e) {
+    throw validation_error(where + e.what());
+  }
+}
+
+/// @throws validation_error when an id is empty or given twice in `ids` (naming both indexes).
+template <class Ids>
+void require_distinct_ids(const Ids& ids, std::string_view op) {
+  std::unordered_map<std::string_view, std::size_t> first;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string_view id = ids[i];
+    if (id.empty()) throw validation_error(std::string(op) + ": item " + std::to_string(i) + ": the memory id is empty");
+    if (auto [it, fresh] = first.emplace(id, i); !fresh)
+      throw validation_error(std::string(op) + ": item " + std::to_string(i) + ": memory '" + std::string(id) +
+                             "' is already item " + std::to_string(it->second) + " of this batch");
+  }
+}
+
+/// Checks update_many's items as update() checks one (and that no id is given twice), before anything is read.
+/// @returns the new texts, in item order (items without a text have none): what to embed.
+inline std::vector<std::string> checked_update_texts(std::span<const memory_update> items, const input_rules& rules) {
+  std::vector<std::string_view> ids;
+  for (const auto& u : items) ids.push_back(u.id);
+  require_distinct_ids(ids, "update");
+  std::vector<std::string> texts;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    for_item(i, items.size(), [&] { rules.update(items[i].options); });
+    if (items[i].options.text) texts.push_back(*items[i].options.text);
+  }
+  return texts;
+}
+
+/// Plans update_many(): each item as plan_update (at its own timestamp, else `now`), all in one batch.
+/// `vectors` holds one vector per item with a text, in order (see checked_update_texts); `stored(id)` returns
+/// the memory or throws not_found. @throws as plan_update, naming the item's index in a batch of several.
+template <class Stored>
+write_plan plan_updates(std::span<const memory_update> items, std::vector<std::vector<float>> vectors, Stored&& stored,
+                        const input_rules& rules, timestamp now) {
+  write_plan plan;
+  std::size_t next_vector = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& u = items[i];
+    std::vector<float> v = u.options.text ? std::move(vectors.at(next_vector++)) : std::vector<float>{};
+    auto one = for_item(i, items.size(), [&] {
+      return plan_update(stored(u.id), std::move(v), u.options, rules, u.options.timestamp.value_or(now));
+    });
+    for (auto& r : one.batch.upserts) plan.batch.upserts.push_back(std::move(r));
+    for (auto& e : one.batch.events) plan.batch.events.push_back(std::move(e));
+    for (auto& c : one.changed) plan.changed.push_back(std::move(c));
+  }
+  return plan;
+}
+
+/// Plans delete_many(): every id erased with its DELETE event at `now`, in one batch. `stored(id)` returns the
+/// memory or throws not_found. @throws validation_error for an empty or repeated id; not_found (naming the
+/// item's index in a batch of several).
+template <class Stored>
+write_batch plan_deletions(std::span<const std::string> ids, Stored&& stored, timestamp now) {
+  require_distinct_ids(ids, "delete");
+  write_batch batch;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const record current = for_item(i, ids.size(), [&] { return stored(ids[i]); });
+    batch.erases.push_back(current.id);
+    batch.events.push_back(deletion_event(current, now));
+  }
+  return batch;
+}
+
+/// The records update_many() returns: each record after its change, in order.
+inline std::vector<record> changed_records(write_plan&& plan) {
+  std::vector<record> out;
+  for (auto& c : plan.changed) out.push_back(std::move(c.first));
+  return out;
+}
+
 /// After a shared store dropped new records of `plan` as duplicates of records another node added meanwhile:
 /// they are not indexed, and add() reports the stored record (event none) instead.
 inline void forget_dropped_duplicates(write_plan& plan, std::span<const duplicate_record> dropped) {
@@ -10368,6 +10462,7 @@ inline void forget_dropped_duplicates(write_plan& plan, std::span<const duplicat
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -10548,33 +10643,35 @@ class basic_memory {
   /// alone: keeps created_at, sets updated_at (now or options.timestamp), re-embeds a new text, records an UPDATE.
   /// @returns the record after the change. @throws not_found, validation_error (nothing to change, bad input).
   record update(std::string_view id, const update_options& options) {
-    rules_.update(options);
-    auto vec = options.text ? detail::embed_checked(embedder_, std::span<const std::string>(&*options.text, 1))
-                            : std::vector<std::vector<float>>(1);
+    return std::move(update_many(std::array{memory_update{std::string(id), options}}).front());
+  }
+
+  /// Applies every item as update() would, in one write batch: all of them, or none when one fails (an unknown or
+  /// immutable id, an id twice, bad input: the message names the item). @returns the records after, in order.
+  std::vector<record> update_many(std::span<const memory_update> items) {
+    auto vectors = detail::embed_checked(embedder_, detail::checked_update_texts(items, rules_));
     catch_up();
     std::unique_lock lock(mtx_);
-    const auto when = options.timestamp.value_or(utc_now());
-    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, when);
+    auto plan = detail::plan_updates(items, std::move(vectors), [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
-    const record& r = plan.changed.front().first;
-    if (cache_.enabled())
-      refresh_cached(r);  // partition cache: indexed only when a loaded scope selects it
-    else
-      reindex_one(r);
+    for (const auto& c : plan.changed) refresh_cached(c.first);  // partition cache: only a loaded scope's
     commit_.make_durable(store_, lock, ticket);
-    return r;
+    return detail::changed_records(std::move(plan));
   }
 
   /// Deletes one memory, recording a DELETE event (its history stays readable). @throws not_found.
   void delete_memory(std::string_view id) {
+    delete_many(std::array{std::string(id)});
+  }
+
+  /// Deletes every memory `ids` names (with their DELETE events) in one write batch: all, or none when an id is
+  /// unknown or given twice (the message names the item's index). @throws not_found, validation_error.
+  void delete_many(std::span<const std::string> ids) {
     catch_up();
     std::unique_lock lock(mtx_);
-    const auto current = stored_or_throw(id, "delete");
-    write_batch batch;
-    batch.erases.push_back(current.id);
-    batch.events.push_back(detail::deletion_event(current));
+    const auto batch = detail::plan_deletions(ids, [&](auto& id) { return stored_or_throw(id, "delete"); }, utc_now());
     const auto ticket = commit_.stage(store_, batch);
-    unindex_one(current.id);
+    for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
   }
 
@@ -11005,8 +11102,8 @@ class basic_memory {
   /// Called when an operation unpins with the cache over budget: evicts. Never throws.
   void trim_cache() const noexcept { cache_.trim(mtx_, cache_ops{*this, nullptr}); }
 
-  /// After a write of `r` with the cache on: re-indexes it when indexed, indexes it when a loaded scope selects
-  /// it, else leaves it to be loaded with its scope.
+  /// After a write of `r`: re-indexes it when indexed, indexes it when a loaded scope selects it (partition
+  /// cache), else leaves it to be loaded with its scope.
   void refresh_cached(const record& r) const {
     if (derived_.slot_of(r.id))
       reindex_one(r);
