@@ -90,7 +90,7 @@ TEST_CASE("mem0_import: JSON Lines, one memory per line; a bad line is reported 
   REQUIRE(got.bad.size() == 2);
   CHECK(got.bad[0].line == 3);
   CHECK(got.bad[0].index == 1);
-  CHECK_THAT(got.bad[0].reason, Contains("not valid JSON"));
+  CHECK_THAT(got.bad[0].reason, Contains("not valid JSON (parse error at column 3"));
   CHECK(got.bad[0].where(true) == "line 3");
   CHECK(got.bad[1].line == 5);
   CHECK_THAT(got.bad[1].reason, Contains("no scope"));

@@ -14095,9 +14095,12 @@ inline mem0_parse_result parse_mem0(std::string_view text, const memory_limits& 
       if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
       nlohmann::json item;
       try {
-        item = parse_json(line, "line " + std::to_string(line_no));
+        item = parse_json(line, "this line");
       } catch (const validation_error& e) {
-        out.bad.push_back({line_no, out.items++, e.what()});
+        std::string reason = e.what();  // "this line: not valid JSON (parse error at line 1, column 9: ...)"
+        reason.erase(0, reason.find(": ") + 2);
+        if (const auto at = reason.find("at line 1, column"); at != std::string::npos) reason.erase(at + 3, 8);
+        out.bad.push_back({line_no, out.items++, std::move(reason)});
         continue;
       }
       take(item, line_no);
