@@ -76,6 +76,17 @@ TEST_CASE("mem0_import: the Platform's paged answer, a bare list, {\"memories\"}
   check_one(parse_mem0("[" + platform + "]"));
   check_one(parse_mem0(R"({"memories": [)" + platform + "]}"));
   check_one(parse_mem0(platform));
+  // as the TypeScript client returns it: camelCase keys, metadata as stored
+  const auto ts = parse_mem0(R"([{"id": "9b2f8c1d-0a3e-4b5c-8d6e-7f8091a2b3c4", "memory": "Works at TechCorp",
+      "userId": "dev", "agentId": null, "runId": "s-7", "appId": "crm", "metadata": {"type": "professional",
+      "first_seen": 2019}, "categories": ["work"], "createdAt": "2025-03-01T10:00:00Z",
+      "updatedAt": "2025-03-02T10:00:00Z", "expirationDate": "2031-01-01", "memoryType": "procedural_memory"}])");
+  REQUIRE(ts.records.size() == 1);
+  CHECK(ts.records[0].scope() == scope{"dev", "", "s-7"});
+  CHECK(ts.records[0].metadata["first_seen"] == 2019);
+  CHECK(ts.records[0].metadata["app_id"] == "crm");
+  CHECK(ts.records[0].expiration_date == "2031-01-01");
+  CHECK(format_iso8601(ts.records[0].created_at) == "2025-03-01T10:00:00.000000+00:00");
   CHECK(parse_mem0("[]").items == 0);
 }
 

@@ -13835,6 +13835,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 ///     `{"count", "next", "previous", "results": [...]}` (the Platform's v2/v3 get_all), `{"memories": [...]}`,
 ///     a bare array (the Platform's v1.0 answers), or one memory object;
 ///   - JSON Lines: one memory object per line (blank lines are skipped).
+/// The keys are those of Mem0's REST answers, or the camelCase of its TypeScript client's (`userId`, `createdAt`).
 /// Each memory keeps its id, text (`memory`; `data` or `text` when absent), scope (`user_id`, `agent_id`,
 /// `run_id`, or the Platform's `session_id` for the run), `metadata`, `categories` (into metadata.categories,
 /// where engram keeps them), `created_at` / `updated_at` (ISO-8601, with or without a zone; none: the import's
@@ -13864,6 +13865,7 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace engram::inline v0 {
@@ -13961,14 +13963,30 @@ inline std::vector<std::size_t> mem0_element_lines(std::string_view text, std::s
   return out;
 }
 
+/// `item` with the camelCase keys of Mem0's TypeScript client (`userId`, `createdAt`, ...) spelled as its REST
+/// answers spell them (`user_id`, `created_at`); a key given both ways keeps the snake_case value.
+inline nlohmann::json mem0_snake_keys(const nlohmann::json& item) {
+  nlohmann::json out = item;
+  for (const auto& [camel, snake] : {std::pair{"userId", "user_id"}, {"agentId", "agent_id"}, {"runId", "run_id"},
+                                      {"appId", "app_id"}, {"sessionId", "session_id"}, {"actorId", "actor_id"},
+                                      {"createdAt", "created_at"}, {"updatedAt", "updated_at"},
+                                      {"expirationDate", "expiration_date"}, {"memoryType", "memory_type"}})
+    if (auto it = out.find(camel); it != out.end()) {
+      if (!out.contains(snake)) out[snake] = *it;
+      out.erase(camel);
+    }
+  return out;
+}
+
 }  // namespace detail
 
 /// One Mem0 memory object as an engram record (see the file comment for the fields). `limits` are the memory's
 /// (text and metadata sizes). @throws validation_error naming the field that is wrong or missing: a text that
 /// is absent or blank, no scope (user_id, agent_id or run_id), metadata that is not an object or holds an
 /// identity key, categories that are not strings, a time or an expiration_date that is not a date.
-inline record mem0_record(const nlohmann::json& item, const memory_limits& limits = {}) {
-  if (!item.is_object()) throw validation_error(std::string("expected a memory object, got ") + item.type_name());
+inline record mem0_record(const nlohmann::json& object, const memory_limits& limits = {}) {
+  if (!object.is_object()) throw validation_error(std::string("expected a memory object, got ") + object.type_name());
+  const nlohmann::json item = detail::mem0_snake_keys(object);
   const detail::input_rules rules(limits);
   record r;
   const auto id = item.find("id");
