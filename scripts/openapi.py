@@ -164,6 +164,18 @@ SCHEMAS = {
                           "immutable": {"enum": [False, None]}}},
     "Deleted": {"type": "object", "required": ["message"], "properties": {
         "message": {"type": "string"}, "deleted": {"type": "integer"}}},
+    "BatchUpdateRequest": {"type": "object", "required": ["memories"], "properties": {"memories": {
+        "type": "array", "minItems": 1, "maxItems": 1000, "items": {
+            "type": "object", "required": ["memory_id"],
+            "description": "a new text, a metadata patch, or both",
+            "properties": {"memory_id": {"type": "string"},
+                           "text": {"type": "string", "minLength": 1, "description": "the memory's new text"},
+                           "metadata": {"type": "object", "description": "merged; a null value removes the key"}}}}}},
+    "BatchDeleteRequest": {"type": "object", "required": ["memories"], "properties": {"memories": {
+        "type": "array", "minItems": 1, "maxItems": 1000, "items": {
+            "type": "object", "required": ["memory_id"], "properties": {"memory_id": {"type": "string"}}}}}},
+    "BatchDone": {"type": "object", "required": ["message"], "properties": {
+        "message": {"type": "string", "description": "\"Successfully updated N memories\" (or deleted)"}}},
     "Entities": {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {
         "type": "object", "required": ["type", "id", "name", "total_memories"], "properties": {
             "type": {"enum": ["user", "agent", "run"]}, "id": {"type": "string"}, "name": {"type": "string"},
@@ -183,7 +195,7 @@ ERRORS = {
     "401": "no API key, or an unknown one",
     "403": "another user's scope for a bound key, or an admin route",
     "404": "no such memory (or route)",
-    "413": "body over --max-body",
+    "413": "body over --max-body (or a batch over 1,000 memories)",
     "429": "rate limit exceeded (Retry-After)",
     "502": "the embedding or LLM provider failed",
     "503": "the store is unavailable (Retry-After)",
@@ -260,6 +272,12 @@ def memory_routes(oss, prefix, tag, suffix):
     }
 
 
+BATCH_DESC = ("Every item is checked before anything changes: its memory_id, that the memory exists and the key may "
+              "see it (another user's id answers 404 for a bound key), for an update that it is not immutable and "
+              "has a non-blank text or a metadata patch, and that no id is given twice. Then all items are applied "
+              "in one write batch: after an error nothing has changed. Errors name the item (memories[i]).")
+
+
 def document():
     add_desc = ("Remembers messages for a scope. With infer (default) the configured extractor turns them into "
                 "facts and reconciles them with what the scope holds; without it the text is stored as given.")
@@ -296,6 +314,14 @@ def document():
         "/v3/memories/search/": {"post": op("searchMemoriesV3", "Search (Mem0 Platform v3)", ["platform"],
                                             {"200": ok(ref("SearchResponse")), **errors(*COMMON, "502")},
                                             body(ref("SearchRequest")))},
+        "/v1/batch/": {
+            "put": op("batchUpdate", "Update up to 1,000 memories, all or nothing (Mem0 Platform)", ["platform"],
+                      {"200": ok(ref("BatchDone")), **errors(*COMMON, "404", "502")}, body(ref("BatchUpdateRequest")),
+                      description=BATCH_DESC),
+            "delete": op("batchDelete", "Delete up to 1,000 memories, all or nothing (Mem0 Platform)", ["platform"],
+                         {"200": ok(ref("BatchDone")), **errors(*COMMON, "404")}, body(ref("BatchDeleteRequest")),
+                         description=BATCH_DESC),
+        },
         "/v1/entities/": {"get": op("listEntities", "The users, agents and runs holding memories", ["platform"],
                                     {"200": ok(ref("Entities")), **errors("401", "429", "503")},
                                     description="Admins see every scope; a bound key its own user.")},

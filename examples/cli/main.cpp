@@ -7,6 +7,7 @@
 
 #include <engram/engram.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -41,6 +42,7 @@ commands:
   delete ID  |  delete --all SCOPE [--dry-run]
   history ID
   import FILE.jsonl                          (as written by export; all or nothing)
+  import --from mem0 FILE [--on-error abort|skip]   (Mem0's get_all JSON or JSON Lines, re-embedded)
   export [SCOPE] [--no-vectors] > FILE.jsonl
   reset --force
   stats
@@ -80,7 +82,7 @@ args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
                                                   "--run-id", "--metadata", "--limit",     "--threshold",
                                                   "--file",  "--filters",   "--mode",      "--expires", "--weights",
-                                                  "--timestamp"};
+                                                  "--timestamp", "--from", "--on-error"};
   static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
                                                 "--messages", "--procedural", "--immutable"};
@@ -236,36 +238,106 @@ void print_records(const args& a, const std::vector<engram::record>& recs) {
   print_table(rows);
 }
 
-/// A read buffer over a file that draws a progress bar on stderr while it is consumed (when stderr is a terminal).
-class progress_buf : public std::streambuf {
+/// A progress bar on stderr, drawn only when stderr is a terminal: `importing [####    ] 40%` and a suffix.
+class progress_bar {
  public:
-  progress_buf(std::FILE* f, std::size_t total) : f_(f), total_(total), tty_(isatty(STDERR_FILENO) != 0) {}
-  ~progress_buf() override {
+  explicit progress_bar(std::size_t total) : total_(total), tty_(isatty(STDERR_FILENO) != 0) {}
+  progress_bar(const progress_bar&) = delete;
+  progress_bar& operator=(const progress_bar&) = delete;
+  ~progress_bar() {
     if (tty_ && total_) std::cerr << '\n';
   }
+  void show(std::size_t done, const std::string& suffix = {}) const {
+    if (!tty_ || !total_) return;
+    const int width = 40, filled = int(double(done) / double(total_) * width);
+    std::cerr << "\rimporting [" << std::string(std::size_t(filled), '#') << std::string(std::size_t(width - filled), ' ')
+              << "] " << (done * 100 / total_) << '%' << suffix << std::flush;
+  }
+
+ private:
+  std::size_t total_;
+  bool tty_;
+};
+
+/// A read buffer over a file that draws a progress bar while it is consumed.
+class progress_buf : public std::streambuf {
+ public:
+  progress_buf(std::FILE* f, std::size_t total) : f_(f), bar_(total) {}
 
  protected:
   int_type underflow() override {
     const std::size_t n = std::fread(buf_, 1, sizeof buf_, f_);
     if (n == 0) return traits_type::eof();
     done_ += n;
-    if (tty_ && total_) {
-      const int width = 40, filled = int(double(done_) / double(total_) * width);
-      std::cerr << "\rimporting [" << std::string(std::size_t(filled), '#') << std::string(std::size_t(width - filled), ' ')
-                << "] " << (done_ * 100 / total_) << '%' << std::flush;
-    }
+    bar_.show(done_);
     setg(buf_, buf_, buf_ + n);
     return traits_type::to_int_type(buf_[0]);
   }
 
  private:
   std::FILE* f_;
-  std::size_t total_, done_ = 0;
-  bool tty_;
+  progress_bar bar_;
+  std::size_t done_ = 0;
   char buf_[1 << 16];
 };
 
+/// import --from mem0 FILE: Mem0's memories (engram/tools/mem0_import.hpp), embedded with the configured
+/// embedder under a progress bar, then stored in one write batch. Bad items are reported on stderr with their
+/// line; --on-error abort (the default) then imports nothing and exits 2, --on-error skip imports the others.
+/// An id the store already holds is left as it is (importing the same export again adds nothing twice).
+int import_mem0(const args& a) {
+  const auto path = one_positional(a, "FILE (Mem0's memories: JSON or JSON Lines)");
+  const std::string on_error = a.flags.count("--on-error") ? a.flag("--on-error") : "abort";
+  if (on_error != "abort" && on_error != "skip")
+    throw usage_error("--on-error must be abort or skip, got '" + on_error + "'");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw engram::validation_error("cannot read '" + path + "'");
+  auto parsed = engram::parse_mem0(read_all(file));
+  for (const auto& b : parsed.bad)
+    std::cerr << "engram: " << engram::printable(path) << ": " << b.where(parsed.json_lines) << ": "
+              << engram::printable(b.reason) << (on_error == "skip" ? " (skipped)" : "") << '\n';
+  if (!parsed.bad.empty() && on_error == "abort") {
+    std::cerr << "engram: import aborted: " << parsed.bad.size() << " of " << parsed.items
+              << " memories are bad; nothing was imported (--on-error skip imports the others)\n";
+    return 2;
+  }
+  std::size_t present = 0;
+  {
+    engram::file_store store(a.data);  // holds the directory's lock until the batch is written
+    std::erase_if(parsed.records, [&](const engram::record& r) { return store.get(r.id) ? (++present, true) : false; });
+    auto embedder = engram_app::make_embedder(a.providers);
+    store.bind(engram::store_identity{engram::detail::embedder_name(embedder), embedder.dimension()});
+    progress_bar bar(parsed.records.size());
+    constexpr std::size_t chunk = 64;
+    for (std::size_t i = 0; i < parsed.records.size(); i += chunk) {
+      std::vector<std::string> texts;
+      for (std::size_t j = i; j < std::min(i + chunk, parsed.records.size()); ++j) texts.push_back(parsed.records[j].memory);
+      auto vectors = engram::detail::embed_checked(embedder, texts);
+      for (std::size_t j = 0; j < vectors.size(); ++j) parsed.records[i + j].embedding = std::move(vectors[j]);
+      bar.show(i + texts.size(), " (" + std::to_string(i + texts.size()) + "/" + std::to_string(parsed.records.size()) + ")");
+    }
+    const auto batch = engram::mem0_write_batch(parsed.records);
+    if (!batch.empty()) store.apply(batch);
+  }
+  (void)engram_app::open_memory(a.data, a.providers);  // indexes what was imported, so a problem shows now
+  if (a.output == "json") {
+    json bad = json::array();
+    for (const auto& b : parsed.bad) bad.push_back({{"line", b.line}, {"index", b.index}, {"reason", b.reason}});
+    std::cout << json{{"imported", parsed.records.size()}, {"skipped", parsed.bad.size() + present},
+                      {"already_present", present}, {"bad", bad}}.dump() << '\n';
+  } else {
+    std::cout << "imported " << parsed.records.size() << " memories from Mem0, skipped " << parsed.bad.size() + present
+              << " (" << parsed.bad.size() << " bad, " << present << " already present)\n";
+  }
+  return 0;
+}
+
 int import_file(const args& a) {
+  if (a.flags.count("--from")) {
+    if (a.flag("--from") != "mem0") throw usage_error("--from names where the file comes from: mem0, got '" + a.flag("--from") + "'");
+    return import_mem0(a);
+  }
+  if (a.flags.count("--on-error")) throw usage_error("--on-error goes with --from mem0");
   const auto path = one_positional(a, "FILE.jsonl");
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw engram::validation_error("cannot read '" + path + "'");

@@ -13,8 +13,12 @@
 
 namespace engram_app {
 
-/// Refusals that are not engram errors: the caller is not allowed (403) or not known (401).
+/// Refusals that are not engram errors: the caller is not allowed (403) or not known (401), or the request asks
+/// for more than one request may (413: a batch over its item limit).
 struct forbidden : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct too_large : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct unauthorized : std::runtime_error {
@@ -27,6 +31,7 @@ enum class error_kind {
   not_found,      ///< engram::not_found
   unauthorized,   ///< unauthorized: no or an unknown API key
   forbidden,      ///< forbidden: known caller, not allowed
+  too_large,      ///< too_large: more items than one request may carry
   provider,       ///< engram::provider_error: an embedding or chat model failed
   storage,        ///< engram::storage_error: the store is unavailable (may pass: retry)
   internal,       ///< anything else
@@ -46,6 +51,8 @@ inline error_kind current_error_kind() noexcept {
     return error_kind::unauthorized;
   } catch (const forbidden&) {
     return error_kind::forbidden;
+  } catch (const too_large&) {
+    return error_kind::too_large;
   } catch (const engram::provider_error&) {
     return error_kind::provider;
   } catch (const engram::storage_error&) {
@@ -55,13 +62,14 @@ inline error_kind current_error_kind() noexcept {
   }
 }
 
-/// engram-server's answer: 400, 404, 401, 403, 502 (bad gateway: the provider), 503 (retry later), 500.
+/// engram-server's answer: 400, 404, 401, 403, 413, 502 (bad gateway: the provider), 503 (retry later), 500.
 constexpr int http_status(error_kind k) noexcept {
   switch (k) {
     case error_kind::invalid_input: return 400;
     case error_kind::not_found: return 404;
     case error_kind::unauthorized: return 401;
     case error_kind::forbidden: return 403;
+    case error_kind::too_large: return 413;
     case error_kind::provider: return 502;
     case error_kind::storage: return 503;
     case error_kind::internal: break;
@@ -73,7 +81,8 @@ constexpr int http_status(error_kind k) noexcept {
 constexpr int exit_code(error_kind k) noexcept {
   switch (k) {
     case error_kind::not_found: return 1;
-    case error_kind::invalid_input: return 2;
+    case error_kind::invalid_input:
+    case error_kind::too_large: return 2;
     default: return 3;
   }
 }
@@ -96,7 +105,8 @@ enum class rpc_code : int {
 /// JSON-RPC error (rpc_error_code).
 constexpr std::optional<std::string_view> tool_error_prefix(error_kind k) noexcept {
   switch (k) {
-    case error_kind::invalid_input: return "invalid input: ";
+    case error_kind::invalid_input:
+    case error_kind::too_large: return "invalid input: ";
     case error_kind::not_found: return "not found: ";
     case error_kind::forbidden: return "not allowed: ";
     case error_kind::provider: return "a model provider failed: ";

@@ -436,6 +436,63 @@ class service {
     return json{{"message", "Reset all memories"}};
   }
 
+  /// Most memories one batch request may name (the Platform's limit).
+  static constexpr std::size_t max_batch_items = 1000;
+
+  /// PUT /v1/batch/: {"memories": [{"memory_id", "text"?, "metadata"?}, ...]}, 1 to 1,000 items, each with a new
+  /// text (not blank) or a metadata patch (merged as update merges it). All or nothing: every item is checked
+  /// first (id, the caller may see it, not immutable, something to change, no id twice), then all are applied
+  /// in one write batch. Errors name the item's index: 400 (malformed, immutable), 404 (unknown or another
+  /// user's id), 413 (over 1,000 items).
+  json batch_update(const json& req, const principal& who) {
+    const auto& items = batch_items(req, "update");
+    std::vector<engram::memory_update> updates;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto& item = items[i];
+      const auto where = "memories[" + std::to_string(i) + "]";
+      auto& u = updates.emplace_back(engram::memory_update{batch_id(item, where), {}});
+      for (const char* key : {"text", "memory", "data"})
+        if (item.contains(key) && !item[key].is_null()) {
+          if (!item[key].is_string() || engram::detail::is_blank(item[key].get_ref<const std::string&>()))
+            throw engram::validation_error(where + "." + key + " must be a non-empty string");
+          if (!u.options.text) u.options.text = item[key].get<std::string>();
+        }
+      if (auto m = item.find("metadata"); m != item.end() && !m->is_null()) {
+        if (!m->is_object()) throw engram::validation_error(where + ".metadata must be an object");
+        u.options.metadata = *m;
+      }
+      if (!u.options.text && !u.options.metadata)
+        throw engram::validation_error(where + ": give 'text' (the new memory text) or 'metadata'");
+      const auto current = visible_record(u.id, who, where + ": ");
+      if (current.immutable)
+        throw engram::validation_error(where + ": memory '" + u.id + "' is immutable (added with immutable: true)");
+    }
+    try {
+      (void)mem_.update_many(updates);
+    } catch (const engram::validation_error& e) {
+      throw engram::validation_error("memories: " + std::string(e.what()));
+    }
+    return json{{"message", "Successfully updated " + std::to_string(updates.size()) + " memories"}};
+  }
+
+  /// DELETE /v1/batch/: {"memories": [{"memory_id"}, ...]}, 1 to 1,000 items; all or nothing, checked as
+  /// batch_update checks (404 for an unknown or another user's id, 400 for an id given twice, 413 over 1,000).
+  json batch_delete(const json& req, const principal& who) {
+    const auto& items = batch_items(req, "delete");
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto where = "memories[" + std::to_string(i) + "]";
+      ids.push_back(batch_id(items[i], where));
+      (void)visible_record(ids.back(), who, where + ": ");
+    }
+    try {
+      mem_.delete_many(ids);
+    } catch (const engram::validation_error& e) {
+      throw engram::validation_error("memories: " + std::string(e.what()));
+    }
+    return json{{"message", "Successfully deleted " + std::to_string(ids.size()) + " memories"}};
+  }
+
   /// GET /v1/entities/: the users, agents and runs that hold memories, with counts (admin: all; bound: own).
   json entities(const principal& who) const {
     std::map<std::pair<std::string, std::string>, std::size_t> counts;
@@ -514,13 +571,43 @@ class service {
     return out;
   }
 
+  /// The request's `memories` list: 1 to max_batch_items objects. @throws validation_error, too_large.
+  static const json& batch_items(const json& req, std::string_view op) {
+    const auto it = req.is_object() ? req.find("memories") : req.end();
+    if (it == req.end() || !it->is_array())
+      throw engram::validation_error("'memories' (a list of {\"memory_id\"" +
+                                     std::string(op == "update" ? ", \"text\"" : "") + "} objects) is required");
+    if (it->empty()) throw engram::validation_error("'memories' is an empty list: nothing to " + std::string(op));
+    if (it->size() > max_batch_items)
+      throw too_large("'memories' lists " + std::to_string(it->size()) + " memories; at most " +
+                      std::to_string(max_batch_items) + " per batch");
+    for (std::size_t i = 0; i < it->size(); ++i)
+      if (!(*it)[i].is_object())
+        throw engram::validation_error("memories[" + std::to_string(i) + "] must be an object with a 'memory_id'");
+    return *it;
+  }
+
+  /// An item's `memory_id`: a non-empty string of at most 256 bytes without control characters.
+  static std::string batch_id(const json& item, const std::string& where) {
+    const auto it = item.find("memory_id");
+    if (it == item.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+      throw engram::validation_error(where + ".memory_id must be a non-empty string");
+    const auto& id = it->get_ref<const std::string&>();
+    if (id.size() > 256 || std::any_of(id.begin(), id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+      throw engram::validation_error(where + ".memory_id is not a memory id: '" + engram::printable(id) + "'");
+    return id;
+  }
+
   /// The record as JSON if the caller may see it: not_found otherwise (a bound key cannot even learn that
   /// another user's id exists).
-  json visible(const std::string& id, const principal& who) const {
+  json visible(const std::string& id, const principal& who) const { return json(visible_record(id, who, "")); }
+
+  /// The record `id` if the caller may see it; not_found (its message led by `where`) otherwise.
+  engram::record visible_record(const std::string& id, const principal& who, const std::string& where) const {
     auto rec = mem_.get(id);
     if (!rec || (!who.bound_user_id.empty() && rec->user_id != who.bound_user_id))
-      throw engram::not_found("no memory with id '" + id + "'");
-    return json(*rec);
+      throw engram::not_found(where + "no memory with id '" + id + "'");
+    return std::move(*rec);
   }
 
   Memory& mem_;

@@ -288,6 +288,9 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Delete(R"(/v1/memories/([^/]+)/)", route("DELETE /v1/memories/{id}/", [&](auto& req, auto& who) { return service.remove(id_of(req), who); }));
   server.Delete("/v1/memories/", route("DELETE /v1/memories/", [&](auto& req, auto& who) { return service.remove_all(params_json(req), who); }));
   server.Get(R"(/v1/memories/([^/]+)/history/)", route("GET /v1/memories/{id}/history/", [&](auto& req, auto& who) { return service.history(id_of(req), who); }));
+  // Batches of up to 1,000 memories, all or nothing (the official clients' batchUpdate / batchDelete)
+  server.Put("/v1/batch/", route("PUT /v1/batch/", [&](auto& req, auto& who) { return service.batch_update(body(req), who); }));
+  server.Delete("/v1/batch/", route("DELETE /v1/batch/", [&](auto& req, auto& who) { return service.batch_delete(body(req), who); }));
   server.Get("/v1/entities/", route("GET /v1/entities/", [&](auto&, auto& who) { return service.entities(who); }));
 
   // ---- Model Context Protocol, Streamable HTTP (JSON responses, no SSE stream); a key bound to a user binds

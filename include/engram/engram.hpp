@@ -32,6 +32,7 @@
 #include <engram/store/memory_store.hpp>
 #include <engram/time.hpp>
 #include <engram/tools/jsonl.hpp>
+#include <engram/tools/mem0_import.hpp>
 #include <engram/tools/reembed.hpp>
 #include <engram/uuid.hpp>
 #include <engram/version.hpp>

@@ -32,6 +32,7 @@
 #include <engram/write_batch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -212,33 +213,35 @@ class basic_memory {
   /// alone: keeps created_at, sets updated_at (now or options.timestamp), re-embeds a new text, records an UPDATE.
   /// @returns the record after the change. @throws not_found, validation_error (nothing to change, bad input).
   record update(std::string_view id, const update_options& options) {
-    rules_.update(options);
-    auto vec = options.text ? detail::embed_checked(embedder_, std::span<const std::string>(&*options.text, 1))
-                            : std::vector<std::vector<float>>(1);
+    return std::move(update_many(std::array{memory_update{std::string(id), options}}).front());
+  }
+
+  /// Applies every item as update() would, in one write batch: all of them, or none when one fails (an unknown or
+  /// immutable id, an id twice, bad input: the message names the item). @returns the records after, in order.
+  std::vector<record> update_many(std::span<const memory_update> items) {
+    auto vectors = detail::embed_checked(embedder_, detail::checked_update_texts(items, rules_));
     catch_up();
     std::unique_lock lock(mtx_);
-    const auto when = options.timestamp.value_or(utc_now());
-    auto plan = detail::plan_update(stored_or_throw(id, "update"), std::move(vec.front()), options, rules_, when);
+    auto plan = detail::plan_updates(items, std::move(vectors), [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
-    const record& r = plan.changed.front().first;
-    if (cache_.enabled())
-      refresh_cached(r);  // partition cache: indexed only when a loaded scope selects it
-    else
-      reindex_one(r);
+    for (const auto& c : plan.changed) refresh_cached(c.first);  // partition cache: only a loaded scope's
     commit_.make_durable(store_, lock, ticket);
-    return r;
+    return detail::changed_records(std::move(plan));
   }
 
   /// Deletes one memory, recording a DELETE event (its history stays readable). @throws not_found.
   void delete_memory(std::string_view id) {
+    delete_many(std::array{std::string(id)});
+  }
+
+  /// Deletes every memory `ids` names (with their DELETE events) in one write batch: all, or none when an id is
+  /// unknown or given twice (the message names the item's index). @throws not_found, validation_error.
+  void delete_many(std::span<const std::string> ids) {
     catch_up();
     std::unique_lock lock(mtx_);
-    const auto current = stored_or_throw(id, "delete");
-    write_batch batch;
-    batch.erases.push_back(current.id);
-    batch.events.push_back(detail::deletion_event(current));
+    const auto batch = detail::plan_deletions(ids, [&](auto& id) { return stored_or_throw(id, "delete"); }, utc_now());
     const auto ticket = commit_.stage(store_, batch);
-    unindex_one(current.id);
+    for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
   }
 
@@ -669,8 +672,8 @@ class basic_memory {
   /// Called when an operation unpins with the cache over budget: evicts. Never throws.
   void trim_cache() const noexcept { cache_.trim(mtx_, cache_ops{*this, nullptr}); }
 
-  /// After a write of `r` with the cache on: re-indexes it when indexed, indexes it when a loaded scope selects
-  /// it, else leaves it to be loaded with its scope.
+  /// After a write of `r`: re-indexes it when indexed, indexes it when a loaded scope selects it (partition
+  /// cache), else leaves it to be loaded with its scope.
   void refresh_cached(const record& r) const {
     if (derived_.slot_of(r.id))
       reindex_one(r);

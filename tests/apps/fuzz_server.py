@@ -4,10 +4,10 @@
 usage: fuzz_server.py ENGRAM_SERVER_BIN [SECONDS]      (SECONDS default 20; env FUZZ_SEED fixes the seed)
 
 Starts the server with two keys: an admin key and a key bound to the user "fuzz". It stores memories for a
-"victim" user, then sends Mem0 request shapes (adds, searches, v2/v3 listings, updates, deletes, query strings,
-path ids, /mcp calls) mutated at random: values of the wrong type, numbers that overflow, invalid and overlong
-UTF-8, control characters, deep nesting, unknown fields and filter operators, wildcards, huge strings, cut or
-flipped JSON bytes, wrong content types. Destructive routes go with the bound key only.
+"victim" user, then sends Mem0 request shapes (adds, searches, v2/v3 listings, updates, deletes, batches naming
+the victim's ids, query strings, path ids, /mcp calls) mutated at random: values of the wrong type, numbers that
+overflow, invalid and overlong UTF-8, control characters, deep nesting, unknown fields and filter operators,
+wildcards, huge strings, cut or flipped JSON bytes, wrong content types. Destructive routes go with the bound key only.
 
 Fails (exit 1, printing the request) when: an answer is 5xx other than 503, the server dies, an error answer
 is not JSON with a string `detail`, a success answer to a JSON route is not JSON, or the victim's memories
@@ -252,6 +252,12 @@ def make_request(rng, known):
                                       ("GET", "/v1/memories/%s/history/" % sid, None),
                                       ("DELETE", "/memories/%s" % sid, None),
                                       ("DELETE", "/v1/memories/%s/" % sid, None)])
+    elif kind in (7, 8) and rng.random() < 0.3:  # a batch that names the victim's ids among others
+        ids = [rng.choice(known + ["x", "", "00000000-0000-4000-8000-000000000000"]) for _ in range(rng.randint(1, 4))]
+        if rng.random() < 0.5:
+            method, path, v = "PUT", "/v1/batch/", {"memories": [dict(base_update(rng), memory_id=i) for i in ids]}
+        else:
+            method, path, v = "DELETE", "/v1/batch/", {"memories": [{"memory_id": i} for i in ids]}
     elif kind in (7, 8):
         sid = rand_id(rng, known)
         method, path, v = "PUT", rng.choice(["/memories/%s", "/v1/memories/%s/"]) % sid, base_update(rng)

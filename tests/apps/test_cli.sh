@@ -398,5 +398,71 @@ else
   echo "cli: no fake-provider given: provider tests skipped"
 fi
 
+# import --from mem0: a Mem0 get_all answer (the Platform's paged shape) round-trips; bad lines skip or abort
+fixtures=$(cd "$(dirname "$0")" && pwd)/fixtures
+M=(--data "$dir/m0")
+check "mem0: import" 0 "$bin" "${M[@]}" import --from mem0 "$fixtures/mem0_export.json"
+contains "mem0: import summary" "$out" "imported 4 memories from Mem0, skipped 0"
+check "mem0: list" 0 "$bin" "${M[@]}" --output json list
+python3 - "$out" <<'PY' && passes=$((passes + 1)) || { echo "FAIL mem0: round trip lost a field"; fails=$((fails + 1)); }
+import json, sys, uuid
+by_text = {m["memory"]: m for m in json.loads(sys.argv[1])["results"]}
+assert len(by_text) == 4, by_text
+m = by_text["Priya is training for the Lisbon marathon in October"]
+assert m["id"] == "7d0c4f1e-2a3b-4c5d-8e9f-0a1b2c3d4e5f", m
+assert m["user_id"] == "priya" and "agent_id" not in m and "run_id" not in m, m
+assert m["metadata"] == {"source": "onboarding", "confidence": 0.9, "categories": ["health", "sports"]}, m
+assert m["categories"] == ["health", "sports"], m
+assert m["created_at"] == "2024-06-03T15:15:30.123456+00:00", m
+assert m["updated_at"] == "2024-06-11T00:02:11+00:00" or m["updated_at"].startswith("2024-06-11T00:02:11"), m
+assert "immutable" not in m, m
+m = by_text["Priya is allergic to penicillin"]
+assert m["agent_id"] == "clinic-assistant" and m["user_id"] == "priya" and m["immutable"] is True, m
+assert m["categories"] == ["medical"], m
+m = by_text["Prefers answers with code examples in Rust"]
+assert m["agent_id"] == "code-helper" and m["run_id"] == "sprint-12" and "user_id" not in m, m
+assert m["expiration_date"] == "2031-12-31", m
+assert m["created_at"].startswith("2024-06-05T12:30:00") and m["updated_at"] == m["created_at"], m
+m = by_text["Priya's favourite editor is Helix"]
+assert m["metadata"] == {"mem0_id": "mem_legacy_42"}, m
+assert uuid.UUID(m["id"]).version == 3, m
+assert m["created_at"].startswith("2023-11-20T20:45:00") and m["updated_at"].startswith("2024-01-02T09:00:00"), m
+PY
+check "mem0: get keeps the fields" 0 "$bin" "${M[@]}" --output json get 1a2b3c4d-5e6f-4a7b-9c8d-e0f1a2b3c4d5
+contains "mem0: get text" "$out" '"memory": "Priya is allergic to penicillin"'
+contains "mem0: get created_at" "$out" '"created_at": "2024-06-04T09:00:00'
+check "mem0: imported memories are embedded and searchable" 0 "$bin" "${M[@]}" search "marathon training" --user-id priya --limit 1
+contains "mem0: search finds" "$out" "Lisbon marathon"
+check "mem0: history has the ADD" 0 "$bin" "${M[@]}" history 7d0c4f1e-2a3b-4c5d-8e9f-0a1b2c3d4e5f
+contains "mem0: history ADD" "$out" "ADD"
+check "mem0: importing again adds nothing twice" 0 "$bin" "${M[@]}" import --from mem0 "$fixtures/mem0_export.json"
+contains "mem0: again summary" "$out" "imported 0 memories from Mem0, skipped 4 (0 bad, 4 already present)"
+before=$("$bin" "${M[@]}" --output json list)
+check "mem0: a bad line aborts by default, exit 2" 2 "$bin" "${M[@]}" import --from mem0 "$fixtures/mem0_export_bad.jsonl"
+contains "mem0: abort names line 2" "$err" "line 2: not valid JSON (parse error at column"
+contains "mem0: abort names line 3" "$err" "line 3: 'created_at' is not an ISO-8601 time"
+contains "mem0: abort names line 5" "$err" "line 5: no scope"
+contains "mem0: abort says nothing was imported" "$err" "nothing was imported"
+after=$("$bin" "${M[@]}" --output json list)
+[ "$before" = "$after" ] && passes=$((passes + 1)) || { echo "FAIL mem0: abort changed the store"; fails=$((fails + 1)); }
+check "mem0: --on-error abort is the same" 2 "$bin" "${M[@]}" import --from mem0 "$fixtures/mem0_export_bad.jsonl" --on-error abort
+check "mem0: --on-error skip imports the good lines" 0 "$bin" "${M[@]}" import --from mem0 "$fixtures/mem0_export_bad.jsonl" --on-error skip
+contains "mem0: skip summary" "$out" "imported 2 memories from Mem0, skipped 3 (3 bad, 0 already present)"
+contains "mem0: skip reports the line" "$err" "line 2: not valid JSON (parse error at column"
+contains "mem0: skip says skipped" "$err" "(skipped)"
+check "mem0: skipped import listed" 0 "$bin" "${M[@]}" --output json list --user-id omar
+contains "mem0: chickens kept" "$out" "Omar keeps chickens"
+contains "mem0: feed kept with its run" "$out" '"run_id": "farm-visit"'
+lacks "mem0: bad line not stored" "$out" "sells eggs"
+check "mem0: json summary" 0 "$bin" --data "$dir/m0json" --output json import --from mem0 "$fixtures/mem0_export_bad.jsonl" --on-error skip
+contains "mem0: json summary counts" "$out" '"imported":2'
+contains "mem0: json summary lines" "$out" '"line":3'
+check "mem0: --on-error must be skip or abort" 2 "$bin" "${M[@]}" import --from mem0 "$fixtures/mem0_export.json" --on-error maybe
+check "mem0: --from names a known source" 2 "$bin" "${M[@]}" import --from zep "$fixtures/mem0_export.json"
+check "mem0: --on-error needs --from" 2 "$bin" "${M[@]}" import "$dir/all.jsonl" --on-error skip
+printf '{"results": [\n  {"id": "a", "memory": "x",\n' > "$dir/broken.json"
+check "mem0: a broken document is refused" 2 "$bin" --data "$dir/m0broken" import --from mem0 "$dir/broken.json"
+contains "mem0: broken document names the line" "$err" "line 3"
+
 echo "cli: $passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -6,8 +6,8 @@ usage: test_mem0_sdk.py ENGRAM_SERVER_BIN
 Installs `mem0ai` from the npm registry into a temporary folder (or uses $ENGRAM_MEM0_SDK_DIR when it holds
 node_modules/mem0ai) and drives a keyed engram-server with the client's own calls: ping, add (v3 add route,
 metadata, infer false), search (scope in filters, v3 search route), getAll with page and pageSize (sent in the
-query string), get, update (text and metadata), history, users (entities), delete, deleteAll, and the SDK's
-error for an unknown id. Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
+query string), get, update (text and metadata), history, users (entities), batchUpdate and batchDelete (a
+refused batch changes nothing), delete, deleteAll, and the SDK's error for an unknown id. Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
 """
 import os
 import shutil
@@ -72,6 +72,19 @@ const users = await client.users();
 const names = users.results.map((u) => u.name).sort();
 assert.deepEqual(names, ["alex", "bea"], JSON.stringify(users));
 ok("users");
+
+const others = (await client.getAll({ filters: { user_id: "alex" } })).results.map((m) => m.id).filter((x) => x !== id);
+const updated = await client.batchUpdate([{ memoryId: others[0], text: "Alex plays the viola" },
+                                          { memoryId: others[1], text: "Alex lives in Braga" }]);
+assert.equal(updated.message, "Successfully updated 2 memories", JSON.stringify(updated));
+assert.equal((await client.get(others[0])).memory, "Alex plays the viola");
+await assert.rejects(client.batchUpdate([{ memoryId: others[0], text: "x" }, { memoryId: "no-such-id", text: "y" }]),
+                     (e) => e.errorCode === "HTTP_404");
+assert.equal((await client.get(others[0])).memory, "Alex plays the viola", "a refused batch changes nothing");
+const deleted = await client.batchDelete([others[0], others[1]]);
+assert.equal(deleted.message, "Successfully deleted 2 memories", JSON.stringify(deleted));
+await assert.rejects(client.get(others[1]), (e) => e.name === "MemoryNotFoundError");
+ok("batchUpdate, batchDelete (all or nothing)");
 
 await client.delete(id);
 await assert.rejects(client.get(id), (e) => e.name === "MemoryNotFoundError" && e.errorCode === "HTTP_404");

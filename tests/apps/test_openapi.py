@@ -63,6 +63,8 @@ def sample_calls(srv, spec_paths):
     call("get", "/v1/memories/{memory_id}/", f"/v1/memories/{mid}/")
     call("put", "/v1/memories/{memory_id}/", f"/v1/memories/{mid}/", {"text": "Ines keeps bees in Braga", "metadata": {"n": 1}})
     call("get", "/v1/memories/{memory_id}/history/", f"/v1/memories/{mid}/history/")
+    call("put", "/v1/batch/", "/v1/batch/", {"memories": [{"memory_id": mid, "text": "Ines keeps bees in Faro"}]})
+    call("delete", "/v1/batch/", "/v1/batch/", {"memories": [{"memory_id": "00000000-0000-4000-8000-000000000000"}]})  # 404
     call("get", "/v1/entities/", "/v1/entities/")
     call("get", "/v1/ping/", "/v1/ping/")
     call("get", "/health", "/health")

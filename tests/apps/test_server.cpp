@@ -899,3 +899,86 @@ TEST_CASE("server: request bodies of the Mem0 SDKs and CrewAI reach the extracto
   for (const auto& m : last_chats.back().body["messages"]) prompt += m["content"].get<std::string>();
   CHECK(prompt.find("Say it plainly.") != std::string::npos);
 }
+
+TEST_CASE("server: batch update and batch delete, all or nothing, bound to the key's user", "[server][batch]") {
+  char dir[] = "/tmp/engram-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string keyfile = std::string(dir) + "/keys";
+  std::ofstream(keyfile) << "admin-key-0123456789 admin\nalice-key-0123456789 user alice\nbob-key-012345678901 user bob\n";
+  server_process srv({"--keys", keyfile});
+  auto admin = srv.client("admin-key-0123456789");
+  auto alice = srv.client("alice-key-0123456789");
+  auto bob = srv.client("bob-key-012345678901");
+  auto add = [](httplib::Client& c, const std::string& text, bool immutable = false) {
+    const json req{{"messages", text}, {"infer", false}, {"immutable", immutable}};
+    const auto r = c.Post("/v1/memories/", req.dump(), "application/json");
+    REQUIRE(r->status == 200);
+    return body_of(r)["results"][0]["id"].get<std::string>();
+  };
+  const auto a1 = add(alice, "Alice keeps bees"), a2 = add(alice, "Alice lives in Porto"), a3 = add(alice, "Alice plays cello");
+  const auto frozen = add(alice, "Alice's blood type is A", true);
+  const auto b1 = add(bob, "Bob flies kites");
+  auto texts = [&] {
+    std::map<std::string, std::string> out;
+    const auto all = body_of(admin.Get("/memories"));
+    for (const auto& m : all["results"]) out[m["id"].get<std::string>()] = m["memory"].get<std::string>();
+    INFO(all.dump());
+    return out;
+  };
+  auto put = [](httplib::Client& c, const json& items) { return c.Put("/v1/batch/", json{{"memories", items}}.dump(), "application/json"); };
+  auto del = [](httplib::Client& c, const json& items) { return c.Delete("/v1/batch/", json{{"memories", items}}.dump(), "application/json"); };
+  const auto before = texts();
+  REQUIRE(before.size() == 5);
+
+  // one bad item: nothing changes, the detail names the item
+  auto refused = [&](const httplib::Result& r, int status, const std::string& says) {
+    REQUIRE(r);
+    CHECK(r->status == status);
+    CHECK_THAT(body_of(r)["detail"].get<std::string>(), Catch::Matchers::Contains(says));
+    CHECK(texts() == before);
+  };
+  refused(put(alice, {{{"memory_id", a1}, {"text", "changed"}}, {{"memory_id", "no-such-id"}, {"text", "x"}}}), 404, "memories[1]");
+  refused(put(alice, {{{"memory_id", a1}, {"text", "changed"}}, {{"memory_id", a2}, {"text", "  "}}}), 400, "memories[1].text");
+  refused(put(alice, {{{"memory_id", a1}, {"text", "changed"}}, {{"memory_id", frozen}, {"text", "B"}}}), 400, "immutable");
+  refused(put(alice, {{{"memory_id", a1}, {"text", "changed"}}, {{"memory_id", a1}, {"text", "again"}}}), 400, "already item 0");
+  refused(put(alice, {{{"memory_id", a1}, {"text", "changed"}}, {{"memory_id", a2}}}), 400, "memories[1]");
+  refused(put(alice, {{{"memory_id", a1}, {"text", "changed"}}, {{"memory_id", 7}, {"text", "x"}}}), 400, "memories[1].memory_id");
+  refused(put(alice, json::array()), 400, "empty");
+  refused(alice.Put("/v1/batch/", R"({"memories": {"memory_id": "x"}})", "application/json"), 400, "'memories'");
+  refused(del(alice, {{{"memory_id", a1}}, {{"memory_id", "no-such-id"}}}), 404, "memories[1]");
+  refused(del(alice, {{{"memory_id", a1}}, {{"memory_id", a1}}}), 400, "already item 0");
+  // another user's id with a user-bound key: refused as unknown (404), nothing changed
+  refused(put(alice, {{{"memory_id", a1}, {"text", "changed"}}, {{"memory_id", b1}, {"text", "hacked"}}}), 404, "memories[1]");
+  refused(del(bob, {{{"memory_id", b1}}, {{"memory_id", a1}}}), 404, "memories[1]");
+  // 1,001 items: 413
+  json many = json::array();
+  for (int i = 0; i < 1001; ++i) many.push_back({{"memory_id", a1}, {"text", "t"}});
+  refused(put(admin, many), 413, "at most 1000");
+  many = json::array();
+  for (int i = 0; i < 1001; ++i) many.push_back({{"memory_id", a1}});
+  refused(del(admin, many), 413, "at most 1000");
+
+  // all applied
+  auto r = put(alice, {{{"memory_id", a1}, {"text", "Alice keeps bees and sells honey"}},
+                       {{"memory_id", a3}, {"metadata", {{"instrument", "cello"}}}}});
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["message"] == "Successfully updated 2 memories");
+  CHECK(body_of(alice.Get(("/v1/memories/" + a1 + "/").c_str()))["memory"] == "Alice keeps bees and sells honey");
+  CHECK(body_of(alice.Get(("/v1/memories/" + a3 + "/").c_str()))["metadata"]["instrument"] == "cello");
+  const auto hits = body_of(alice.Post("/v2/memories/search/", R"({"query":"honey","mode":"keyword"})", "application/json"))["results"];
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0]["id"] == a1);
+  r = del(alice, {{{"memory_id", a1}}, {{"memory_id", a2}}, {{"memory_id", frozen}}});
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["message"] == "Successfully deleted 3 memories");
+  const auto left = texts();
+  CHECK(left.size() == 2);
+  CHECK(left.count(a3) == 1);
+  CHECK(left.count(b1) == 1);
+  CHECK(body_of(admin.Get(("/v1/memories/" + a1 + "/history/").c_str())).back()["event"] == "DELETE");
+  // an admin may batch across users
+  r = put(admin, {{{"memory_id", a3}, {"text", "Alice plays the viola"}}, {{"memory_id", b1}, {"text", "Bob flies big kites"}}});
+  REQUIRE(r->status == 200);
+  CHECK(texts()[b1] == "Bob flies big kites");
+  std::filesystem::remove_all(dir);
+}

@@ -78,7 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (engram_app::current_error_kind()) {
       case engram_app::error_kind::invalid_input:
       case engram_app::error_kind::not_found:
-      case engram_app::error_kind::forbidden: break;
+      case engram_app::error_kind::forbidden:
+      case engram_app::error_kind::too_large: break;
       default: __builtin_trap();  // the server would answer 500 (or 502/503 without a provider or a database)
     }
     const auto body = json::parse(engram_app::error_body(e.what()));

@@ -119,6 +119,12 @@ struct update_options {
   std::optional<engram::timestamp> timestamp{};
 };
 
+/// One item of update_many(): the memory and what to change in it (as update(id, options)).
+struct memory_update {
+  std::string id;
+  update_options options{};
+};
+
 /// An action an add could not apply (an extractor naming a memory outside the scope, say), and why.
 struct skipped_action {
   memory_action action;

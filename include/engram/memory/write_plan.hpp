@@ -5,6 +5,7 @@
 /// from the callables it is given, which the memory answers under its lock.
 
 #include <engram/detail/md5.hpp>
+#include <engram/error.hpp>
 #include <engram/extract/actions.hpp>
 #include <engram/memory/options.hpp>
 #include <engram/memory/validate.hpp>
@@ -21,6 +22,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -227,6 +230,91 @@ inline write_plan plan_update(const record& current, std::vector<float> vector, 
   plan.batch.events.push_back(update_event(r, current.memory));
   plan.changed.emplace_back(std::move(r), false);
   return plan;
+}
+
+/// Runs `f` for item `i` of `n`; in a batch of several, a validation_error or not_found it throws is rethrown
+/// with the item's index in front ("item 3: ..."), so the caller can find the bad one.
+template <class F>
+decltype(auto) for_item(std::size_t i, std::size_t n, F&& f) {
+  if (n <= 1) return f();
+  const auto where = "item " + std::to_string(i) + ": ";
+  try {
+    return f();
+  } catch (const not_found& e) {
+    throw not_found(where + e.what());
+  } catch (const validation_error& e) {
+    throw validation_error(where + e.what());
+  }
+}
+
+/// @throws validation_error when an id is empty or given twice in `ids` (naming both indexes).
+template <class Ids>
+void require_distinct_ids(const Ids& ids, std::string_view op) {
+  std::unordered_map<std::string_view, std::size_t> first;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string_view id = ids[i];
+    if (id.empty()) throw validation_error(std::string(op) + ": item " + std::to_string(i) + ": the memory id is empty");
+    if (auto [it, fresh] = first.emplace(id, i); !fresh)
+      throw validation_error(std::string(op) + ": item " + std::to_string(i) + ": memory '" + std::string(id) +
+                             "' is already item " + std::to_string(it->second) + " of this batch");
+  }
+}
+
+/// Checks update_many's items as update() checks one (and that no id is given twice), before anything is read.
+/// @returns the new texts, in item order (items without a text have none): what to embed.
+inline std::vector<std::string> checked_update_texts(std::span<const memory_update> items, const input_rules& rules) {
+  std::vector<std::string_view> ids;
+  for (const auto& u : items) ids.push_back(u.id);
+  require_distinct_ids(ids, "update");
+  std::vector<std::string> texts;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    for_item(i, items.size(), [&] { rules.update(items[i].options); });
+    if (items[i].options.text) texts.push_back(*items[i].options.text);
+  }
+  return texts;
+}
+
+/// Plans update_many(): each item as plan_update (at its own timestamp, else `now`), all in one batch.
+/// `vectors` holds one vector per item with a text, in order (see checked_update_texts); `stored(id)` returns
+/// the memory or throws not_found. @throws as plan_update, naming the item's index in a batch of several.
+template <class Stored>
+write_plan plan_updates(std::span<const memory_update> items, std::vector<std::vector<float>> vectors, Stored&& stored,
+                        const input_rules& rules, timestamp now) {
+  write_plan plan;
+  std::size_t next_vector = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& u = items[i];
+    std::vector<float> v = u.options.text ? std::move(vectors.at(next_vector++)) : std::vector<float>{};
+    auto one = for_item(i, items.size(), [&] {
+      return plan_update(stored(u.id), std::move(v), u.options, rules, u.options.timestamp.value_or(now));
+    });
+    for (auto& r : one.batch.upserts) plan.batch.upserts.push_back(std::move(r));
+    for (auto& e : one.batch.events) plan.batch.events.push_back(std::move(e));
+    for (auto& c : one.changed) plan.changed.push_back(std::move(c));
+  }
+  return plan;
+}
+
+/// Plans delete_many(): every id erased with its DELETE event at `now`, in one batch. `stored(id)` returns the
+/// memory or throws not_found. @throws validation_error for an empty or repeated id; not_found (naming the
+/// item's index in a batch of several).
+template <class Stored>
+write_batch plan_deletions(std::span<const std::string> ids, Stored&& stored, timestamp now) {
+  require_distinct_ids(ids, "delete");
+  write_batch batch;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const record current = for_item(i, ids.size(), [&] { return stored(ids[i]); });
+    batch.erases.push_back(current.id);
+    batch.events.push_back(deletion_event(current, now));
+  }
+  return batch;
+}
+
+/// The records update_many() returns: each record after its change, in order.
+inline std::vector<record> changed_records(write_plan&& plan) {
+  std::vector<record> out;
+  for (auto& c : plan.changed) out.push_back(std::move(c.first));
+  return out;
 }
 
 /// After a shared store dropped new records of `plan` as duplicates of records another node added meanwhile:
