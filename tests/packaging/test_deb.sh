@@ -27,8 +27,11 @@ ok "built $(basename "$deb")"
 [ "$(dpkg-deb -f "$deb" Version)" = "$version" ] || fail "package version"
 dpkg-deb -f "$deb" Depends | grep -q adduser || fail "Depends lacks adduser: $(dpkg-deb -f "$deb" Depends)"
 dpkg-deb -f "$deb" Depends | grep -q libstdc++ || fail "Depends lacks the shared libraries (dpkg-shlibdeps)"
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/engram/engram.env || fail "engram.env is not a conffile"
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q '^./postinst$' || fail "no postinst"
+# (read whole before grep -q: with pipefail, grep leaving early would fail the pipeline by SIGPIPE to tar)
+conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
+control_files=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
+grep -qx /etc/engram/engram.env <<<"$conffiles" || fail "engram.env is not a conffile"
+grep -q '^./postinst$' <<<"$control_files" || fail "no postinst: $control_files"
 ok "control: name, version, dependencies, conffiles, maintainer scripts"
 
 root=$work/root
