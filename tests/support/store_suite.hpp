@@ -57,6 +57,11 @@ inline record sample_record(int i, std::size_t dim = 8) {
   r.immutable = i % 3 == 2;
   r.created_at = timestamp{std::chrono::microseconds{1700000000123456LL + i}};
   r.updated_at = r.created_at + std::chrono::microseconds{7};
+  if (i % 2 == 0) r.valid_from = r.created_at - std::chrono::hours{24 * 30} - std::chrono::microseconds{i};
+  if (i % 4 == 3) {  // contradicted: closed and linked to its successor
+    r.invalid_at = r.created_at + std::chrono::hours{24} + std::chrono::microseconds{i};
+    r.superseded_by = "rec-" + std::to_string(i + 1);
+  }
   std::mt19937 rng(static_cast<unsigned>(i));
   std::normal_distribution<float> nd;
   for (std::size_t k = 0; k < dim; ++k) r.embedding.push_back(nd(rng));
