@@ -292,6 +292,42 @@ TEMPLATE_LIST_TEST_CASE("store: export then import into a fresh store gives iden
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("store: JSONL carries valid_from, invalid_at and superseded_by; an export without them "
+                        "imports as valid since created_at",
+                        "[store][validity]", store_kinds) {
+  using namespace store_test;
+  temp_dir dir;
+  auto src = TestType::open(dir.sub("src"));
+  write_batch w;
+  for (int i = 0; i < 8; ++i) w.upserts.push_back(sample_record(i));
+  src.apply(w);
+  std::stringstream out;
+  export_jsonl(src, out);
+  CHECK(out.str().find(R"("superseded_by":"rec-4")") != std::string::npos);
+  auto expected = all_records(src);
+  for (auto& [id, r] : expected) r.valid_from = r.valid_since();  // written as valid_from, always
+  {
+    auto dst = TestType::open(dir.sub("dst"));
+    std::stringstream in(out.str());
+    CHECK(import_jsonl(dst, in).memories == 8);
+    CHECK(all_records(dst) == expected);
+  }
+  // an export of before validity: no such keys, every memory valid since created_at and never invalidated
+  std::stringstream old_lines;
+  for (std::string line; std::getline(out, line);) {
+    auto j = nlohmann::json::parse(line);
+    for (const char* key : {"valid_from", "invalid_at", "superseded_by"}) j.erase(key);
+    old_lines << j.dump() << "\n";
+  }
+  auto old = TestType::open(dir.sub("old"));
+  import_jsonl(old, old_lines);
+  for (auto& [id, r] : expected) {
+    r.valid_from = r.invalid_at = std::nullopt;
+    r.superseded_by = std::nullopt;
+  }
+  CHECK(all_records(old) == expected);
+}
+
 TEMPLATE_LIST_TEST_CASE("store: reopening with another embedder is a typed error naming both", "[store]",
                         durable_store_kinds) {
   using namespace store_test;
