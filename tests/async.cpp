@@ -354,10 +354,10 @@ TEST_CASE("async: file_store writes queue changes as entries of their own kind, 
     test_extractor x;
     durable_memory mem(hashing_embedder(16), file_store(db), x, fast_retries());
     mem.add("a plain add", user("u"), {.infer = false});
-    CHECK(kinds() == std::vector<int>{2, 11});  // identity, batch (format 4's kind; 1 before immutable records)
+    CHECK(kinds() == std::vector<int>{2, 14});  // identity, batch (format 5's kind; 11 in format 4, 1 before)
     (void)mem.add_async("a queued add", user("u"));
     REQUIRE(mem.flush().ok());
-    CHECK(kinds() == std::vector<int>{2, 11, 12, 12});  // enqueue; the add with its dequeue (7 before format 4)
+    CHECK(kinds() == std::vector<int>{2, 14, 15, 15});  // enqueue; the add with its dequeue (12 in format 4, 7 before)
   }
   file_store s(db);
   CHECK(s.size() == 2);

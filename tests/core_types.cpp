@@ -118,12 +118,34 @@ TEST_CASE("core: record JSON has Mem0's shape and round-trips", "[core][json]") 
   CHECK_FALSE(j.contains("agent_id"));  // absent ids are omitted, as Mem0 does
   CHECK_FALSE(j.contains("embedding"));
   CHECK(j["created_at"] == "2024-05-01T12:00:00.000000+00:00");
+  CHECK(j["valid_from"] == j["created_at"]);  // no valid_from: valid since created_at, and said so
+  CHECK_FALSE(j.contains("invalid_at"));
+  CHECK_FALSE(j.contains("superseded_by"));
 
   const auto with_vec = record_to_json(r, true);
   CHECK(with_vec["embedding"].size() == 2);
-  CHECK(with_vec.get<record>() == r);
+  auto read_back = with_vec.get<record>();
+  CHECK(read_back.valid_from == r.created_at);
+  read_back.valid_from.reset();
+  CHECK(read_back == r);
   auto without = j.get<record>();
   CHECK(without.embedding.empty());
+
+  r.valid_from = parse_iso8601("2024-04-01T08:30:00.250000Z");
+  r.invalid_at = parse_iso8601("2024-06-01T00:00:00Z");
+  r.superseded_by = make_uuid_v4();
+  const nlohmann::json closed = r;
+  CHECK(closed["valid_from"] == "2024-04-01T08:30:00.250000+00:00");
+  CHECK(closed["invalid_at"] == "2024-06-01T00:00:00.000000+00:00");
+  CHECK(closed["superseded_by"] == *r.superseded_by);
+  CHECK(record_to_json(r, true).get<record>() == r);
+  auto old = nlohmann::json::parse(R"({"id":"1","memory":"x","created_at":"2024-05-01T12:00:00Z"})").get<record>();
+  CHECK_FALSE(old.valid_from);  // JSON written before validity: valid since created_at, never invalidated
+  CHECK_FALSE(old.invalid_at);
+  CHECK_FALSE(old.superseded_by);
+  CHECK(old.valid_since() == old.created_at);
+  CHECK_THROWS_WITH(nlohmann::json::parse(R"({"id":"1","memory":"x","invalid_at":"soon"})").get<record>(),
+                    Catch::Contains("invalid_at"));
 
   CHECK_THROWS_AS(nlohmann::json::parse(R"({"memory":"x"})").get<record>(), validation_error);
   CHECK_THROWS_WITH(nlohmann::json::parse(R"({"id":"1","memory":"x","metadata":[1]})").get<record>(),
@@ -137,6 +159,7 @@ TEST_CASE("core: categories chosen by the extractor are returned at the top of a
   record r;
   r.id = "1";
   r.memory = "Flies to Oslo in May";
+  r.valid_from = r.created_at;  // as an add sets it (JSON always carries it)
   CHECK_FALSE(nlohmann::json(r).contains("categories"));
   r.metadata = {{"categories", {"travel", "plans"}}, {"k", 1}};
   const nlohmann::json j = r;

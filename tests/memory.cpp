@@ -484,10 +484,16 @@ TEST_CASE("memory: an add's timestamp is when the conversation happened", "[memo
   const auto then = parse_iso8601("2024-03-01T10:00:00Z");
   const auto id = mem.add("We adopted a dog", user("u"), {.timestamp = then}).results.at(0).id;
   CHECK(mem.get(id)->created_at == then);
+  CHECK(mem.get(id)->valid_from == then);  // true since the conversation
+  CHECK_FALSE(mem.get(id)->invalid_at);
+  CHECK_FALSE(mem.get(id)->superseded_by);
   CHECK(mem.history(id).at(0).created_at == then);
   REQUIRE(seen->size() == 1);
   CHECK(seen->front().when == then);
   const auto now_id = mem.add("We bought a cat", user("u")).results.at(0).id;
   CHECK(mem.get(now_id)->created_at > then);
+  CHECK(mem.get(now_id)->valid_from == mem.get(now_id)->created_at);  // no timestamp: since it was added
+  mem.update(now_id, "We bought two cats");
+  CHECK(mem.get(now_id)->valid_from == mem.get(now_id)->created_at);  // an update leaves it
   CHECK_FALSE(seen->back().when.has_value());
 }

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <iterator>  // std::istreambuf_iterator
 #include <map>
 #include <random>
 #include <set>
@@ -170,6 +171,11 @@ record sample_record(std::size_t i, std::size_t dim) {
   return r;
 }
 
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 std::map<std::string, record> all_records(const file_store& s) {
   std::map<std::string, record> out;
   s.for_each([&](const record& r) { out[r.id] = r; });
@@ -273,6 +279,15 @@ std::string hashing5_identity() {
   w.u64(5);
   return framed(p);
 }
+/// A log as the file_store of format `version` wrote it: header, identity, batch `b` as one entry of kind `kind`
+/// with its records in `layout`.
+std::string legacy_log(std::uint32_t version, std::uint8_t kind, const write_batch& b, detail::record_layout layout) {
+  std::string p;
+  detail::byte_writer w(p);
+  w.u8(kind);
+  detail::encode_batch(w, b, layout);
+  return legacy_header(detail::file_format::log_magic, version, 0) + hashing5_identity() + framed(p);
+}
 }  // namespace
 
 TEST_CASE("reopen: a snapshot of the earlier format (vectors inside each record entry) still opens", "[reopen]") {
@@ -333,23 +348,15 @@ TEST_CASE("reopen: a log of format 3 (records without flags) opens, and appendin
   engram_test::temp_dir dir;
   const auto db = dir.sub("db");
   std::filesystem::create_directories(db);
-  // Written by hand as the file_store of format 3 wrote it: header, identity (kind 2), one batch (kind 1).
-  std::string file = legacy_header(detail::file_format::log_magic, 3, 0) + hashing5_identity();
-  std::string p;
-  detail::byte_writer w(p);
+  // Written as the file_store of format 3 wrote it: header, identity (kind 2), one batch (kind 1).
   std::map<std::string, record> want;
-  w.u8(1);
-  w.u32(3);
-  for (int i = 0; i < 3; ++i) {
-    auto r = sample_record(static_cast<std::size_t>(i), 5);
-    r.immutable = false;
-    detail::encode_record(w, r, detail::record_layout::v1);
-    want[r.id] = r;
+  write_batch old;
+  for (std::size_t i = 0; i < 3; ++i) {
+    old.upserts.push_back(sample_record(i, 5));
+    want[old.upserts.back().id] = old.upserts.back();
   }
-  w.u32(0);  // erases
-  w.u32(0);  // events
-  file += framed(p);
-  std::ofstream(db + "/log.0", std::ios::binary) << file;
+  std::ofstream(db + "/log.0", std::ios::binary)
+      << legacy_log(3, detail::file_format::kind_batch, old, detail::record_layout::v1);
 
   auto frozen = sample_record(7, 5);
   frozen.immutable = true;
@@ -358,10 +365,62 @@ TEST_CASE("reopen: a log of format 3 (records without flags) opens, and appendin
     CHECK(all_records(s) == want);
     write_batch b;
     b.upserts = {frozen};
-    s.apply(b);  // appended as format 4's batch, after the format 3 one
+    s.apply(b);  // appended as format 5's batch, after the format 3 one
     want[frozen.id] = frozen;
   }
   file_store s(db, {.read_only = true});
   CHECK(all_records(s) == want);
   CHECK(s.get(frozen.id)->immutable);
+}
+
+TEST_CASE("reopen: a log of format 4 (records with flags, no validity) opens, is appended to, and compacts",
+          "[reopen][validity]") {
+  engram_test::temp_dir dir;
+  const auto db = dir.sub("db");
+  std::filesystem::create_directories(db);
+  // Written as the file_store of format 4 wrote it: header, identity, one batch of kind 11 (format 4's layout),
+  // then half of a second one, as a crash during that append leaves it.
+  std::map<std::string, record> want;
+  write_batch old;
+  for (std::size_t i = 0; i < 4; ++i) {
+    auto r = sample_record(i, 5);  // no validity (format 4 has none): valid since created_at
+    r.immutable = i == 2;
+    old.upserts.push_back(r);
+    want[r.id] = r;
+  }
+  const auto one = legacy_log(4, detail::file_format::kind_batch_flags, old, detail::record_layout::with_flags);
+  const auto entry = one.substr(detail::file_format::header_size + hashing5_identity().size());
+  std::ofstream(db + "/log.0", std::ios::binary) << one + entry.substr(0, entry.size() / 2);
+
+  auto closed = sample_record(11, 5);
+  closed.valid_from = closed.created_at - std::chrono::hours{48};
+  closed.invalid_at = closed.created_at + std::chrono::microseconds{5};
+  closed.superseded_by = "rec-12";
+  auto opened = sample_record(12, 5);
+  opened.valid_from = opened.created_at - std::chrono::hours{24};
+  {
+    file_store s(db, {.on_warning = [](const std::string&) {}});
+    CHECK(s.recovery().discarded_entries == 1);
+    CHECK(all_records(s) == want);
+    for (const auto& [id, r] : want) CHECK(s.get(id)->valid_since() == r.created_at);
+    write_batch b;
+    b.upserts = {closed, opened};
+    s.apply(b);  // appended as format 5's batch (kind 14), after the format 4 one
+    want[closed.id] = closed;
+    want[opened.id] = opened;
+  }
+  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/log.0")[8]) == detail::file_format::version);
+  {
+    file_store s(db, {.read_only = true});
+    CHECK(all_records(s) == want);
+    CHECK(s.get(closed.id)->superseded_by == closed.superseded_by);
+  }
+  {
+    file_store s(db);
+    s.compact();  // the snapshot holds format 5's records (kind 16)
+  }
+  file_store s(db, {.read_only = true});
+  CHECK(s.recovery().snapshot_records == want.size());
+  CHECK(all_records(s) == want);
+  CHECK(s.get(opened.id)->valid_from == opened.valid_from);
 }

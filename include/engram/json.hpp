@@ -6,7 +6,8 @@
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
 ///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
-///                   "immutable"? (true only)}
+///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
+///                   "superseded_by"?}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
 ///                  where Mem0 returns them; reading a record ignores it)
 ///   search_hit     the record's fields plus "score" (and "score_details" when explained)
@@ -142,6 +143,9 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
   if (r.immutable) j["immutable"] = true;
+  j["valid_from"] = format_iso8601(r.valid_since());
+  if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
+  if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
@@ -179,6 +183,10 @@ inline void from_json(const nlohmann::json& j, record& r) {
       throw validation_error(std::string("record: field 'immutable' must be a boolean, got ") + im->type_name());
     r.immutable = im->is_boolean() && im->get<bool>();
   }
+  r.valid_from = detail::time_field(j, "valid_from", what);
+  r.invalid_at = detail::time_field(j, "invalid_at", what);
+  const auto successor = detail::string_field(j, "superseded_by", what, false);
+  r.superseded_by = successor.empty() ? std::nullopt : std::optional<std::string>(successor);
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");

@@ -58,6 +58,16 @@ struct record {
   /// Mem0's `immutable`: reconciliation never updates or deletes it (an UPDATE of it is added as a memory of its
   /// own), and update() refuses it; delete_memory() and delete_all() still remove it.
   bool immutable = false;
+  /// When the fact became true: the add's `timestamp` when one was given, else created_at. Unset (data written
+  /// before validity was stored): valid since created_at, as valid_since() reads it.
+  std::optional<timestamp> valid_from{};
+  /// When the fact stopped being true (it was contradicted); unset while it holds.
+  std::optional<timestamp> invalid_at{};
+  /// The id of the memory that replaced it, once superseded; unset otherwise.
+  std::optional<std::string> superseded_by{};
+
+  /// When the fact became true: valid_from, else created_at.
+  [[nodiscard]] timestamp valid_since() const noexcept { return valid_from.value_or(created_at); }
 
   /// The record's exact scope.
   [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }

@@ -404,6 +404,16 @@ struct record {
   /// Mem0's `immutable`: reconciliation never updates or deletes it (an UPDATE of it is added as a memory of its
   /// own), and update() refuses it; delete_memory() and delete_all() still remove it.
   bool immutable = false;
+  /// When the fact became true: the add's `timestamp` when one was given, else created_at. Unset (data written
+  /// before validity was stored): valid since created_at, as valid_since() reads it.
+  std::optional<timestamp> valid_from{};
+  /// When the fact stopped being true (it was contradicted); unset while it holds.
+  std::optional<timestamp> invalid_at{};
+  /// The id of the memory that replaced it, once superseded; unset otherwise.
+  std::optional<std::string> superseded_by{};
+
+  /// When the fact became true: valid_from, else created_at.
+  [[nodiscard]] timestamp valid_since() const noexcept { return valid_from.value_or(created_at); }
 
   /// The record's exact scope.
   [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }
@@ -6763,7 +6773,8 @@ class ivf_index {
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
 ///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
-///                   "immutable"? (true only)}
+///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
+///                   "superseded_by"?}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
 ///                  where Mem0 returns them; reading a record ignores it)
 ///   search_hit     the record's fields plus "score" (and "score_details" when explained)
@@ -6941,6 +6952,9 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
   if (r.immutable) j["immutable"] = true;
+  j["valid_from"] = format_iso8601(r.valid_since());
+  if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
+  if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
@@ -6978,6 +6992,10 @@ inline void from_json(const nlohmann::json& j, record& r) {
       throw validation_error(std::string("record: field 'immutable' must be a boolean, got ") + im->type_name());
     r.immutable = im->is_boolean() && im->get<bool>();
   }
+  r.valid_from = detail::time_field(j, "valid_from", what);
+  r.invalid_at = detail::time_field(j, "invalid_at", what);
+  const auto successor = detail::string_field(j, "superseded_by", what, false);
+  r.superseded_by = successor.empty() ? std::nullopt : std::optional<std::string>(successor);
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");
@@ -8705,8 +8723,8 @@ struct add_options {
   bool infer = true;
   /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
   std::optional<std::string> expiration_date{};
-  /// When the conversation happened (Mem0's `timestamp`): the created_at of the memories this add creates, and
-  /// the date the extractor resolves relative times against ("last month"). Default: now.
+  /// When the conversation happened (Mem0's `timestamp`): the created_at and valid_from of the memories this add
+  /// creates, and the date the extractor resolves relative times against ("last month"). Default: now.
   std::optional<engram::timestamp> timestamp{};
   /// Mem0's `immutable`: the memories this add creates are never updated or deleted by reconciliation (an
   /// UPDATE of one is added as a memory of its own), and update() refuses them (record::immutable).
@@ -10465,6 +10483,7 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
         r.immutable = options.immutable;
+        r.valid_from = r.created_at;  // the add's timestamp when given: when the fact became true
         plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
@@ -11397,7 +11416,10 @@ inline void check_same_identity(const store_identity& have, const store_identity
 /// Versions: 1 the first; 2 a snapshot may hold vectors read in place (kind 9) and a log may end in
 /// preallocated zeros; 3 access counts (kind 10) may be present; 4 records carry a flags byte (immutable) in
 /// the entries of kinds 11 (batch), 12 (batch + queue changes) and 13 (snapshot record, vector aligned), which
-/// replace kinds 1, 7 and 9 in what this engram writes (it still reads those).
+/// replace kinds 1, 7 and 9; 5 records also carry their validity (valid_from, invalid_at, superseded_by, each
+/// flagged when present) in the entries of kinds 14 (batch), 15 (batch + queue changes) and 16 (snapshot
+/// record, vector aligned), which replace kinds 11, 12 and 13 in what this engram writes (it still reads
+/// every earlier kind).
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -11435,7 +11457,7 @@ inline constexpr int storage_format_version = 1;
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 4;
+inline constexpr std::uint32_t version = 5;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -11443,7 +11465,8 @@ inline constexpr std::uint32_t oldest_version = 1;
 inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
-                              kind_record_flags = 13;
+                              kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
+                              kind_record_validity = 16;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;
@@ -12049,8 +12072,14 @@ inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch(
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
 
 /// Which layout a record has in an entry: the first formats end at expiration_date; entries of the kinds added
-/// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable).
-enum class record_layout : std::uint8_t { v1, with_flags };
+/// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable); those of
+/// format 5 (file_format::kind_batch_validity, ...) use flag bits 1-3 to say which of valid_from (i64),
+/// invalid_at (i64) and superseded_by (string) follow the flags byte, in that order.
+enum class record_layout : std::uint8_t { v1, with_flags, with_validity };
+
+namespace record_flags {
+inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8;
+}  // namespace record_flags
 
 /// A record's fields in file order, the vector being written (or read) by `vector()`.
 template <class Vector>
@@ -12068,6 +12097,17 @@ void encode_record_with(byte_writer& w, const record& r, Vector&& vector, record
   w.i64(micros_of(r.updated_at));
   vector();
   w.opt_str(r.expiration_date);
+  if (layout == record_layout::with_validity) {
+    namespace f = record_flags;
+    w.u8(static_cast<std::uint8_t>((r.immutable ? f::immutable : 0) | (r.valid_from ? f::valid_from : 0) |
+                                   (r.invalid_at ? f::invalid_at : 0) | (r.superseded_by ? f::superseded_by : 0)));
+    if (r.valid_from) w.i64(micros_of(*r.valid_from));
+    if (r.invalid_at) w.i64(micros_of(*r.invalid_at));
+    if (r.superseded_by) w.str(*r.superseded_by);
+    return;
+  }
+  if (r.valid_from || r.invalid_at || r.superseded_by)
+    throw storage_error("file_store: the record layouts of formats 1-4 cannot hold a record's validity");
   if (layout == record_layout::with_flags) {
     w.u8(r.immutable ? 1 : 0);
   } else if (r.immutable) {
@@ -12089,15 +12129,23 @@ void decode_record_with(byte_reader& rd, record& r, Vector&& vector, record_layo
   r.updated_at = timestamp_of(rd.i64());
   vector();
   r.expiration_date = rd.opt_str();
-  if (layout == record_layout::with_flags) {
-    const auto flags = rd.u8();
-    if (flags > 1) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
-    r.immutable = (flags & 1) != 0;
-  }
+  r.valid_from = r.invalid_at = std::nullopt;
+  r.superseded_by = std::nullopt;
+  if (layout == record_layout::v1) return;
+  namespace f = record_flags;
+  const auto flags = rd.u8();
+  const std::uint8_t known = layout == record_layout::with_flags
+                                 ? f::immutable
+                                 : f::immutable | f::valid_from | f::invalid_at | f::superseded_by;
+  if (flags & ~known) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
+  r.immutable = (flags & f::immutable) != 0;
+  if (flags & f::valid_from) r.valid_from = timestamp_of(rd.i64());
+  if (flags & f::invalid_at) r.invalid_at = timestamp_of(rd.i64());
+  if (flags & f::superseded_by) r.superseded_by = rd.str();
 }
 
-/// `layout` v1 writes the entries of the first formats (kept to write old files in tests).
-inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_flags) {
+/// `layout` v1 and with_flags write the entries of earlier formats (kept to write old files in tests).
+inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_validity) {
   encode_record_with(w, r, [&] { w.floats(r.embedding); }, layout);
 }
 
@@ -12111,7 +12159,7 @@ inline record decode_record(byte_reader& rd, record_layout layout) {
 /// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
 /// offset at which w's output string starts.
 inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
-  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_flags);
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_validity);
 }
 
 /// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
@@ -12154,9 +12202,10 @@ inline history_event decode_event(byte_reader& rd, std::string_view what) {
   return e;
 }
 
-inline void encode_batch(byte_writer& w, const write_batch& b) {
+/// `layout` other than with_validity writes the batches of earlier formats (kept to write old files in tests).
+inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_validity) {
   w.u32(static_cast<std::uint32_t>(b.upserts.size()));
-  for (const auto& r : b.upserts) encode_record(w, r, record_layout::with_flags);
+  for (const auto& r : b.upserts) encode_record(w, r, layout);
   w.u32(static_cast<std::uint32_t>(b.erases.size()));
   for (const auto& id : b.erases) w.str(id);
   w.u32(static_cast<std::uint32_t>(b.events.size()));
@@ -12271,12 +12320,12 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 namespace engram::inline v0::detail {
 
 /// A batch: the batch kind when it leaves the pending queue alone, the queued kind (with the queue changes)
-/// otherwise; both with format 4's record layout.
+/// otherwise; both with format 5's record layout.
 inline std::string batch_entry(const write_batch& b) {
   std::string payload;
   byte_writer w(payload);
   const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-  w.u8(queue ? file_format::kind_queued_batch_flags : file_format::kind_batch_flags);
+  w.u8(queue ? file_format::kind_queued_batch_validity : file_format::kind_batch_validity);
   encode_batch(w, b);
   if (queue) encode_queue_ops(w, b);
   return payload;
@@ -12855,7 +12904,8 @@ class file_replay {
                               std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
-      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags) {
+      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
+                 kind == ff::kind_record_validity) {
         if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
@@ -12980,6 +13030,17 @@ class file_replay {
          (rep.preserved_as.empty() ? std::string() : "; the bytes are kept in '" + rep.preserved_as + "'"));
   }
 
+  /// The record layout of an entry of kind `kind`: that of the format that added the kind.
+  static record_layout layout_of(std::uint8_t kind) noexcept {
+    namespace ff = file_format;
+    if (kind == ff::kind_batch || kind == ff::kind_queued_batch || kind == ff::kind_record ||
+        kind == ff::kind_record_aligned)
+      return record_layout::v1;
+    if (kind == ff::kind_batch_flags || kind == ff::kind_queued_batch_flags || kind == ff::kind_record_flags)
+      return record_layout::with_flags;
+    return record_layout::with_validity;
+  }
+
   /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
   void apply_payload(const char* data, std::size_t size, bool in_snapshot, const std::string& file) {
     namespace ff = file_format;
@@ -12987,9 +13048,10 @@ class file_replay {
     const auto kind = r.u8();
     switch (kind) {
       case ff::kind_batch:
-      case ff::kind_batch_flags: {
+      case ff::kind_batch_flags:
+      case ff::kind_batch_validity: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file, kind == ff::kind_batch ? record_layout::v1 : record_layout::with_flags);
+        auto b = decode_batch(r, file, layout_of(kind));
         // (decoded whole before anything is applied)
         // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
         // the batch is applied as any batch.
@@ -13001,9 +13063,10 @@ class file_replay {
         return;
       }
       case ff::kind_queued_batch:
-      case ff::kind_queued_batch_flags: {
+      case ff::kind_queued_batch_flags:
+      case ff::kind_queued_batch_validity: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file, kind == ff::kind_queued_batch ? record_layout::v1 : record_layout::with_flags);
+        auto b = decode_batch(r, file, layout_of(kind));
         decode_queue_ops(r, b, file);
         c_.apply(b);
         return;
@@ -13032,10 +13095,10 @@ class file_replay {
         return;
       }
       case ff::kind_record_aligned:
-      case ff::kind_record_flags: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_flags:
+      case ff::kind_record_validity: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
-        auto [rec, vector] =
-            decode_record_aligned(r, kind == ff::kind_record_aligned ? record_layout::v1 : record_layout::with_flags);
+        auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
         c_.table.upsert_external(std::move(rec), vector);
         ++report_.snapshot_records;
         return;
@@ -13122,7 +13185,7 @@ class snapshot_writer {
   /// A record with `vector` (not r.embedding) as its vector.
   void record_entry(const record& r, std::span<const float> vector) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_record_flags);
+      w.u8(file_format::kind_record_validity);
       encode_record_aligned(w, r, vector, payload_at_);
     });
     ++records_;
@@ -14247,6 +14310,7 @@ inline record mem0_record(const nlohmann::json& object, const memory_limits& lim
   const auto updated = detail::mem0_time(item, "updated_at");
   r.created_at = created.value_or(updated.value_or(utc_now()));
   r.updated_at = updated.value_or(r.created_at);
+  r.valid_from = r.created_at;
 
   if (auto e = detail::mem0_string(item, "expiration_date"); !e.empty()) {
     if (e.size() > 10)  // a time: its UTC day

@@ -312,14 +312,16 @@ inline std::vector<pq_param> pg_event_params(const history_event& e, const std::
           owner ? pq_param::text(owner->run_id) : pq_param::null()};
 }
 
-/// The 14 parameters of upsert / import_record, in pg_record_cols' order.
+/// The 17 parameters of upsert / import_record, in pg_record_cols' order.
 inline std::vector<pq_param> pg_record_params(const record& r) {
+  auto time_or_null = [](const std::optional<timestamp>& t) { return t ? pg_time_param(*t) : pq_param::null(); };
   return {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
           pq_param::text(pg_json_text(r.metadata.is_null() ? nlohmann::json::object() : r.metadata)),
           pq_param::text(r.user_id), pq_param::text(r.agent_id), pq_param::text(r.run_id),
           pq_param::text(r.actor_id), pq_param::text(r.role), pg_time_param(r.created_at), pg_time_param(r.updated_at),
           pq_param::bytes(pq_floats_to_bytes(r.embedding)), pq_param::opt_text(r.expiration_date),
-          pq_param::text(r.immutable ? "t" : "f")};
+          pq_param::text(r.immutable ? "t" : "f"), time_or_null(r.valid_from), time_or_null(r.invalid_at),
+          pq_param::opt_text(r.superseded_by)};
 }
 
 /// The 8 parameters of enqueue.
@@ -356,6 +358,9 @@ inline record pg_read_record(const pq_result& r, int i, const std::string& where
   if (!r.is_null(i, 11)) out.embedding = pq_bytes_to_floats(r.view(i, 11));
   out.expiration_date = r.opt_text(i, 12);
   out.immutable = r.integer(i, 13) != 0;
+  if (!r.is_null(i, 14)) out.valid_from = pg_time_of(r, i, 14);
+  if (!r.is_null(i, 15)) out.invalid_at = pg_time_of(r, i, 15);
+  out.superseded_by = r.opt_text(i, 16);
   return out;
 }
 
@@ -878,7 +883,8 @@ class pg_pool {
 ///   engram_meta(key PRIMARY KEY, value)     format_version, schema_version, embedder, dimension
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date,
-///            immutable boolean (schema version 3))
+///            immutable boolean (schema version 3), valid_from, invalid_at timestamptz and superseded_by text
+///            (schema version 4; NULL: valid since created_at, never invalidated))
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
 ///           their order and the record's scope (schema version 2; NULL in rows written before)
@@ -934,7 +940,10 @@ inline const std::vector<std::string>& pg_migrations() {
       "ALTER TABLE history ADD COLUMN user_id text, ADD COLUMN agent_id text, ADD COLUMN run_id text;"
       "CREATE INDEX history_scope ON history(user_id, agent_id, run_id)",
       // 3: Mem0's immutable memories
-      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS immutable boolean NOT NULL DEFAULT false"};
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS immutable boolean NOT NULL DEFAULT false",
+      // 4: validity (NULL in rows written before: valid since created_at, never invalidated)
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS valid_from timestamptz,"
+      " ADD COLUMN IF NOT EXISTS invalid_at timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text"};
   return steps;
 }
 
@@ -996,7 +1005,7 @@ namespace engram::inline v0::detail {
 /// The columns of a record row and of a history row, in the order rows.hpp reads them.
 inline constexpr const char* pg_record_cols =
     "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
-    "expiration_date, immutable";
+    "expiration_date, immutable, valid_from, invalid_at, superseded_by";
 inline constexpr const char* pg_history_cols =
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
 
@@ -1017,10 +1026,11 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
   c.prepare("count", "SELECT count(*) FROM memories", w);
   const std::string upsert =
       "INSERT INTO memories(" + rc +
-      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO UPDATE SET"
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id)"
+      " DO UPDATE SET"
       " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
       " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13,"
-      " immutable = $14";
+      " immutable = $14, valid_from = $15, invalid_at = $16, superseded_by = $17";
   c.prepare("upsert", upsert, w);
   c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
   c.prepare("is_duplicate",

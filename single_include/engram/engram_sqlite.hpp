@@ -357,7 +357,8 @@ class sqlite_store {
           "CREATE TABLE IF NOT EXISTS memories(id TEXT PRIMARY KEY, memory TEXT NOT NULL, hash TEXT NOT NULL,"
           " metadata TEXT NOT NULL, user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,"
           " actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-          " embedding BLOB, expiration_date TEXT, immutable INTEGER NOT NULL DEFAULT 0);"
+          " embedding BLOB, expiration_date TEXT, immutable INTEGER NOT NULL DEFAULT 0, valid_from TEXT,"
+          " invalid_at TEXT, superseded_by TEXT);"
           "CREATE INDEX IF NOT EXISTS memories_scope ON memories(user_id, agent_id, run_id);"
           "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
           " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
@@ -373,16 +374,21 @@ class sqlite_store {
       // a database written before immutable memories: the column is added, every record mutable
       if (!has_column("memories", "immutable"))
         exec("ALTER TABLE memories ADD COLUMN immutable INTEGER NOT NULL DEFAULT 0");
+      // one written before validity: NULL (valid since created_at, never invalidated)
+      for (const char* c : {"valid_from", "invalid_at", "superseded_by"})
+        if (!has_column("memories", c)) exec(std::string("ALTER TABLE memories ADD COLUMN ") + c + " TEXT");
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
       throw storage_error("sqlite_store: '" + st.path + "' has storage format version " + *v + "; this engram (" +
                           version_string + ") reads version " + std::to_string(storage_format_version));
-    // read-only over a database written before immutable memories: read them as mutable
+    // read-only over a database written before immutable memories or validity: mutable, valid since created
     const std::string cols =
         std::string("id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, "
                     "embedding, expiration_date, ") +
-        (has_column("memories", "immutable") ? "immutable" : "0 AS immutable");
+        (has_column("memories", "immutable") ? "immutable" : "0 AS immutable") +
+        (has_column("memories", "valid_from") ? ", valid_from, invalid_at, superseded_by"
+                                              : ", NULL AS valid_from, NULL AS invalid_at, NULL AS superseded_by");
     constexpr const char* hcols =
         "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
     st.get_record = prepare((std::string("SELECT ") + cols + " FROM memories WHERE id = ?1").c_str());
@@ -401,7 +407,7 @@ class sqlite_store {
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
       st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
-                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
+                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")
                               .c_str());
       st.erase = prepare("DELETE FROM memories WHERE id = ?1");
       st.enqueue = prepare(
@@ -500,6 +506,10 @@ class sqlite_store {
       else
         sqlite3_bind_null(st.get(), 13);
       sqlite3_bind_int(st.get(), 14, r.immutable ? 1 : 0);
+      auto iso = [](const std::optional<timestamp>& t) { return t ? std::optional(format_iso8601(*t)) : std::nullopt; };
+      bind_opt_text(st, 15, iso(r.valid_from));
+      bind_opt_text(st, 16, iso(r.invalid_at));
+      bind_opt_text(st, 17, r.superseded_by);
       step(st);
     }
     for (const auto& id : b.erases) {
@@ -580,6 +590,9 @@ class sqlite_store {
     r.updated_at = column_time(st, 10);
     if (sqlite3_column_type(st.get(), 12) != SQLITE_NULL) r.expiration_date = column_text(st, 12);
     r.immutable = sqlite3_column_int(st.get(), 13) != 0;
+    if (sqlite3_column_type(st.get(), 14) != SQLITE_NULL) r.valid_from = column_time(st, 14);
+    if (sqlite3_column_type(st.get(), 15) != SQLITE_NULL) r.invalid_at = column_time(st, 15);
+    r.superseded_by = column_opt_text(st, 16);
     const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(st.get(), 11));
     const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 11));
     r.embedding.resize(bytes / sizeof(float));

@@ -649,7 +649,7 @@ TEST_CASE("server: OpenAI-compatible embeddings and LLM extraction through a loo
 TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[server][mem0]") {
   server_process srv;
   auto c = srv.client();
-  // timestamp (Unix seconds or ISO-8601) is the memory's created_at
+  // timestamp (Unix seconds or ISO-8601) is the memory's created_at and valid_from
   auto r = c.Post("/memories", R"({"messages":"We adopted a dog","user_id":"tia","timestamp":1709287200,
                                    "metadata":{"pet":"dog","home":{"city":"Oslo","floor":2}},
                                    "includes":"pets, family","excludes":["health"],
@@ -659,6 +659,9 @@ TEST_CASE("server: Mem0 request fields are honoured or refused by name", "[serve
   const std::string id = body_of(r)["results"][0]["id"];
   r = c.Get(("/memories/" + id).c_str());
   CHECK(body_of(r)["created_at"].get<std::string>().rfind("2024-03-01T10:00:00", 0) == 0);
+  CHECK(body_of(r)["valid_from"] == body_of(r)["created_at"]);
+  CHECK_FALSE(body_of(r).contains("invalid_at"));  // still true
+  CHECK_FALSE(body_of(r).contains("superseded_by"));
   r = c.Post("/memories", R"({"messages":"Another","user_id":"tia","timestamp":"2023-01-02T03:04:05Z"})",
              "application/json");
   REQUIRE(r->status == 200);

@@ -298,13 +298,45 @@ TEST_CASE("store_postgres: a schema of version 2 gains the immutable column; an 
                schema);  // as the engram before immutable memories left it
   {
     auto s = open_store(dir);
-    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) == "3");
+    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) ==
+          std::to_string(detail::pg_migrations().size()));
     CHECK(s.get(a.id) == a);
     s.apply(upsert(b));
     CHECK(s.get(b.id) == b);
   }
   auto s = open_store(dir);
   CHECK(s.get(b.id)->immutable);
-  pg_test::sql("UPDATE engram_meta SET value = '4' WHERE key = 'schema_version'", schema);  // a newer engram's
+  pg_test::sql("UPDATE engram_meta SET value = '" + std::to_string(detail::pg_migrations().size() + 1) +
+                   "' WHERE key = 'schema_version'",
+               schema);  // a newer engram's
   CHECK_THROWS_WITH(open_store(dir), Catch::Contains("newer than this engram"));
+}
+
+TEST_CASE("store_postgres: a schema of version 3 gains the validity columns (NULL: valid since created_at)",
+          "[store][postgres][validity]") {
+  temp_dir dir;
+  auto a = sample_record(1);  // no validity
+  REQUIRE_FALSE(a.valid_from);
+  auto b = sample_record(3);  // closed and superseded
+  b.valid_from = b.created_at - std::chrono::hours{24};
+  REQUIRE(b.invalid_at);
+  {
+    auto s = open_store(dir);
+    s.apply(upsert(a));
+  }
+  const auto schema = pg_test::schema_for(dir.path);
+  pg_test::sql("ALTER TABLE memories DROP COLUMN valid_from, DROP COLUMN invalid_at, DROP COLUMN superseded_by;"
+               " UPDATE engram_meta SET value = '3' WHERE key = 'schema_version'",
+               schema);  // as the engram before validity left it
+  {
+    auto s = open_store(dir);
+    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) == "4");
+    CHECK(s.get(a.id) == a);
+    CHECK(s.get(a.id)->valid_since() == a.created_at);
+    s.apply(upsert(b));
+  }
+  auto s = open_store(dir);
+  CHECK(s.get(a.id) == a);
+  CHECK(s.get(b.id) == b);
+  CHECK(s.get(b.id)->superseded_by == "rec-4");
 }

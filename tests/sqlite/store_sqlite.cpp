@@ -112,29 +112,52 @@ TEST_CASE("store_sqlite: a database without the access_counts table opens and ke
   CHECK(access_of(s) == std::map<std::string, std::uint32_t>{{a.id, 4}});
 }
 
-TEST_CASE("store_sqlite: a database without the immutable column opens read-only and gains it when writable",
-          "[store][sqlite][immutable]") {
-  temp_dir dir;
-  auto a = sample_record(1);
-  REQUIRE_FALSE(a.immutable);
-  store_then_run_sql(dir.sub("db"), a, 0, "ALTER TABLE memories DROP COLUMN immutable");  // as an engram before it
+namespace {
+/// `a` stored, then `drop` run (as an engram before some columns left the database): a read-only open reads `a`
+/// as it was stored, a writable open adds the columns and stores `b` with them, and both read back unchanged.
+void check_columns_added(const std::string& path, const record& a, const std::string& drop, const record& b) {
+  store_then_run_sql(path, a, 0, drop);
   {
-    sqlite_store reader(dir.sub("db"), {.read_only = true});  // nothing to add: every record reads as mutable
+    sqlite_store reader(path, {.read_only = true});  // nothing to add: the missing columns read as absent
     CHECK(reader.get(a.id) == a);
   }
-  auto b = sample_record(2);
-  b.immutable = true;
   {
-    sqlite_store s(dir.sub("db"));
+    sqlite_store s(path);
     CHECK(s.get(a.id) == a);
     write_batch w;
     w.upserts = {b};
     s.apply(w);
   }
-  sqlite_store s(dir.sub("db"));
+  sqlite_store s(path);
   CHECK(s.get(a.id) == a);
   CHECK(s.get(b.id) == b);
-  CHECK(s.get(b.id)->immutable);
+}
+}  // namespace
+
+TEST_CASE("store_sqlite: a database without the immutable column opens read-only and gains it when writable",
+          "[store][sqlite][immutable]") {
+  temp_dir dir;
+  auto a = sample_record(1);  // mutable: as every record of such a database reads
+  REQUIRE_FALSE(a.immutable);
+  auto b = sample_record(2);
+  b.immutable = true;
+  check_columns_added(dir.sub("db"), a, "ALTER TABLE memories DROP COLUMN immutable", b);
+}
+
+TEST_CASE("store_sqlite: a database without the validity columns opens read-only and gains them when writable",
+          "[store][sqlite][validity]") {
+  temp_dir dir;
+  auto a = sample_record(1);  // valid since created_at, never closed: as every record of such a database reads
+  REQUIRE_FALSE(a.valid_from);
+  REQUIRE_FALSE(a.invalid_at);
+  auto b = sample_record(3);
+  b.valid_from = b.created_at - std::chrono::hours{24};
+  REQUIRE(b.invalid_at);
+  REQUIRE(b.superseded_by);
+  check_columns_added(dir.sub("db"), a,
+                      "ALTER TABLE memories DROP COLUMN valid_from; ALTER TABLE memories DROP COLUMN invalid_at;"
+                      " ALTER TABLE memories DROP COLUMN superseded_by",
+                      b);
 }
 
 TEST_CASE("store_sqlite: a count left by an erase that did not know the table is dropped on open",

@@ -57,6 +57,11 @@ inline record sample_record(int i, std::size_t dim = 8) {
   r.immutable = i % 3 == 2;
   r.created_at = timestamp{std::chrono::microseconds{1700000000123456LL + i}};
   r.updated_at = r.created_at + std::chrono::microseconds{7};
+  if (i % 2 == 0) r.valid_from = r.created_at - std::chrono::hours{24 * 30} - std::chrono::microseconds{i};
+  if (i % 4 == 3) {  // contradicted: closed and linked to its successor
+    r.invalid_at = r.created_at + std::chrono::hours{24} + std::chrono::microseconds{i};
+    r.superseded_by = "rec-" + std::to_string(i + 1);
+  }
   std::mt19937 rng(static_cast<unsigned>(i));
   std::normal_distribution<float> nd;
   for (std::size_t k = 0; k < dim; ++k) r.embedding.push_back(nd(rng));
@@ -285,6 +290,42 @@ TEMPLATE_LIST_TEST_CASE("store: export then import into a fresh store gives iden
     }
     CHECK(all_records(s).empty());  // nothing applied
   }
+}
+
+TEMPLATE_LIST_TEST_CASE("store: JSONL carries valid_from, invalid_at and superseded_by; an export without them "
+                        "imports as valid since created_at",
+                        "[store][validity]", store_kinds) {
+  using namespace store_test;
+  temp_dir dir;
+  auto src = TestType::open(dir.sub("src"));
+  write_batch w;
+  for (int i = 0; i < 8; ++i) w.upserts.push_back(sample_record(i));
+  src.apply(w);
+  std::stringstream out;
+  export_jsonl(src, out);
+  CHECK(out.str().find(R"("superseded_by":"rec-4")") != std::string::npos);
+  auto expected = all_records(src);
+  for (auto& [id, r] : expected) r.valid_from = r.valid_since();  // written as valid_from, always
+  {
+    auto dst = TestType::open(dir.sub("dst"));
+    std::stringstream in(out.str());
+    CHECK(import_jsonl(dst, in).memories == 8);
+    CHECK(all_records(dst) == expected);
+  }
+  // an export of before validity: no such keys, every memory valid since created_at and never invalidated
+  std::stringstream old_lines;
+  for (std::string line; std::getline(out, line);) {
+    auto j = nlohmann::json::parse(line);
+    for (const char* key : {"valid_from", "invalid_at", "superseded_by"}) j.erase(key);
+    old_lines << j.dump() << "\n";
+  }
+  auto old = TestType::open(dir.sub("old"));
+  import_jsonl(old, old_lines);
+  for (auto& [id, r] : expected) {
+    r.valid_from = r.invalid_at = std::nullopt;
+    r.superseded_by = std::nullopt;
+  }
+  CHECK(all_records(old) == expected);
 }
 
 TEMPLATE_LIST_TEST_CASE("store: reopening with another embedder is a typed error naming both", "[store]",

@@ -64,8 +64,8 @@ struct add_options {
   bool infer = true;
   /// `YYYY-MM-DD` (UTC): the memories this add creates are hidden from search and get_all after that day.
   std::optional<std::string> expiration_date{};
-  /// When the conversation happened (Mem0's `timestamp`): the created_at of the memories this add creates, and
-  /// the date the extractor resolves relative times against ("last month"). Default: now.
+  /// When the conversation happened (Mem0's `timestamp`): the created_at and valid_from of the memories this add
+  /// creates, and the date the extractor resolves relative times against ("last month"). Default: now.
   std::optional<engram::timestamp> timestamp{};
   /// Mem0's `immutable`: the memories this add creates are never updated or deleted by reconciliation (an
   /// UPDATE of one is added as a memory of its own), and update() refuses them (record::immutable).

@@ -139,6 +139,7 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
         r.immutable = options.immutable;
+        r.valid_from = r.created_at;  // the add's timestamp when given: when the fact became true
         plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});

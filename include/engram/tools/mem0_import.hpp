@@ -217,6 +217,7 @@ inline record mem0_record(const nlohmann::json& object, const memory_limits& lim
   const auto updated = detail::mem0_time(item, "updated_at");
   r.created_at = created.value_or(updated.value_or(utc_now()));
   r.updated_at = updated.value_or(r.created_at);
+  r.valid_from = r.created_at;
 
   if (auto e = detail::mem0_string(item, "expiration_date"); !e.empty()) {
     if (e.size() > 10)  // a time: its UTC day

@@ -7,7 +7,10 @@
 /// Versions: 1 the first; 2 a snapshot may hold vectors read in place (kind 9) and a log may end in
 /// preallocated zeros; 3 access counts (kind 10) may be present; 4 records carry a flags byte (immutable) in
 /// the entries of kinds 11 (batch), 12 (batch + queue changes) and 13 (snapshot record, vector aligned), which
-/// replace kinds 1, 7 and 9 in what this engram writes (it still reads those).
+/// replace kinds 1, 7 and 9; 5 records also carry their validity (valid_from, invalid_at, superseded_by, each
+/// flagged when present) in the entries of kinds 14 (batch), 15 (batch + queue changes) and 16 (snapshot
+/// record, vector aligned), which replace kinds 11, 12 and 13 in what this engram writes (it still reads
+/// every earlier kind).
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -29,7 +32,7 @@
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 4;
+inline constexpr std::uint32_t version = 5;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -37,7 +40,8 @@ inline constexpr std::uint32_t oldest_version = 1;
 inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3, kind_event = 4, kind_end = 5,
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
-                              kind_record_flags = 13;
+                              kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
+                              kind_record_validity = 16;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;

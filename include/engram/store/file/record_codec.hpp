@@ -28,8 +28,14 @@ inline std::int64_t micros_of(timestamp t) noexcept { return t.time_since_epoch(
 inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::chrono::microseconds{us}}; }
 
 /// Which layout a record has in an entry: the first formats end at expiration_date; entries of the kinds added
-/// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable).
-enum class record_layout : std::uint8_t { v1, with_flags };
+/// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable); those of
+/// format 5 (file_format::kind_batch_validity, ...) use flag bits 1-3 to say which of valid_from (i64),
+/// invalid_at (i64) and superseded_by (string) follow the flags byte, in that order.
+enum class record_layout : std::uint8_t { v1, with_flags, with_validity };
+
+namespace record_flags {
+inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8;
+}  // namespace record_flags
 
 /// A record's fields in file order, the vector being written (or read) by `vector()`.
 template <class Vector>
@@ -47,6 +53,17 @@ void encode_record_with(byte_writer& w, const record& r, Vector&& vector, record
   w.i64(micros_of(r.updated_at));
   vector();
   w.opt_str(r.expiration_date);
+  if (layout == record_layout::with_validity) {
+    namespace f = record_flags;
+    w.u8(static_cast<std::uint8_t>((r.immutable ? f::immutable : 0) | (r.valid_from ? f::valid_from : 0) |
+                                   (r.invalid_at ? f::invalid_at : 0) | (r.superseded_by ? f::superseded_by : 0)));
+    if (r.valid_from) w.i64(micros_of(*r.valid_from));
+    if (r.invalid_at) w.i64(micros_of(*r.invalid_at));
+    if (r.superseded_by) w.str(*r.superseded_by);
+    return;
+  }
+  if (r.valid_from || r.invalid_at || r.superseded_by)
+    throw storage_error("file_store: the record layouts of formats 1-4 cannot hold a record's validity");
   if (layout == record_layout::with_flags) {
     w.u8(r.immutable ? 1 : 0);
   } else if (r.immutable) {
@@ -68,15 +85,23 @@ void decode_record_with(byte_reader& rd, record& r, Vector&& vector, record_layo
   r.updated_at = timestamp_of(rd.i64());
   vector();
   r.expiration_date = rd.opt_str();
-  if (layout == record_layout::with_flags) {
-    const auto flags = rd.u8();
-    if (flags > 1) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
-    r.immutable = (flags & 1) != 0;
-  }
+  r.valid_from = r.invalid_at = std::nullopt;
+  r.superseded_by = std::nullopt;
+  if (layout == record_layout::v1) return;
+  namespace f = record_flags;
+  const auto flags = rd.u8();
+  const std::uint8_t known = layout == record_layout::with_flags
+                                 ? f::immutable
+                                 : f::immutable | f::valid_from | f::invalid_at | f::superseded_by;
+  if (flags & ~known) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
+  r.immutable = (flags & f::immutable) != 0;
+  if (flags & f::valid_from) r.valid_from = timestamp_of(rd.i64());
+  if (flags & f::invalid_at) r.invalid_at = timestamp_of(rd.i64());
+  if (flags & f::superseded_by) r.superseded_by = rd.str();
 }
 
-/// `layout` v1 writes the entries of the first formats (kept to write old files in tests).
-inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_flags) {
+/// `layout` v1 and with_flags write the entries of earlier formats (kept to write old files in tests).
+inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_validity) {
   encode_record_with(w, r, [&] { w.floats(r.embedding); }, layout);
 }
 
@@ -90,7 +115,7 @@ inline record decode_record(byte_reader& rd, record_layout layout) {
 /// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
 /// offset at which w's output string starts.
 inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
-  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_flags);
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_validity);
 }
 
 /// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
@@ -133,9 +158,10 @@ inline history_event decode_event(byte_reader& rd, std::string_view what) {
   return e;
 }
 
-inline void encode_batch(byte_writer& w, const write_batch& b) {
+/// `layout` other than with_validity writes the batches of earlier formats (kept to write old files in tests).
+inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_validity) {
   w.u32(static_cast<std::uint32_t>(b.upserts.size()));
-  for (const auto& r : b.upserts) encode_record(w, r, record_layout::with_flags);
+  for (const auto& r : b.upserts) encode_record(w, r, layout);
   w.u32(static_cast<std::uint32_t>(b.erases.size()));
   for (const auto& id : b.erases) w.str(id);
   w.u32(static_cast<std::uint32_t>(b.events.size()));

@@ -111,7 +111,8 @@ class file_replay {
                               std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
-      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags) {
+      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
+                 kind == ff::kind_record_validity) {
         if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
@@ -236,6 +237,17 @@ class file_replay {
          (rep.preserved_as.empty() ? std::string() : "; the bytes are kept in '" + rep.preserved_as + "'"));
   }
 
+  /// The record layout of an entry of kind `kind`: that of the format that added the kind.
+  static record_layout layout_of(std::uint8_t kind) noexcept {
+    namespace ff = file_format;
+    if (kind == ff::kind_batch || kind == ff::kind_queued_batch || kind == ff::kind_record ||
+        kind == ff::kind_record_aligned)
+      return record_layout::v1;
+    if (kind == ff::kind_batch_flags || kind == ff::kind_queued_batch_flags || kind == ff::kind_record_flags)
+      return record_layout::with_flags;
+    return record_layout::with_validity;
+  }
+
   /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
   void apply_payload(const char* data, std::size_t size, bool in_snapshot, const std::string& file) {
     namespace ff = file_format;
@@ -243,9 +255,10 @@ class file_replay {
     const auto kind = r.u8();
     switch (kind) {
       case ff::kind_batch:
-      case ff::kind_batch_flags: {
+      case ff::kind_batch_flags:
+      case ff::kind_batch_validity: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file, kind == ff::kind_batch ? record_layout::v1 : record_layout::with_flags);
+        auto b = decode_batch(r, file, layout_of(kind));
         // (decoded whole before anything is applied)
         // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
         // the batch is applied as any batch.
@@ -257,9 +270,10 @@ class file_replay {
         return;
       }
       case ff::kind_queued_batch:
-      case ff::kind_queued_batch_flags: {
+      case ff::kind_queued_batch_flags:
+      case ff::kind_queued_batch_validity: {
         if (in_snapshot) break;
-        auto b = decode_batch(r, file, kind == ff::kind_queued_batch ? record_layout::v1 : record_layout::with_flags);
+        auto b = decode_batch(r, file, layout_of(kind));
         decode_queue_ops(r, b, file);
         c_.apply(b);
         return;
@@ -288,10 +302,10 @@ class file_replay {
         return;
       }
       case ff::kind_record_aligned:
-      case ff::kind_record_flags: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_flags:
+      case ff::kind_record_validity: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
-        auto [rec, vector] =
-            decode_record_aligned(r, kind == ff::kind_record_aligned ? record_layout::v1 : record_layout::with_flags);
+        auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
         c_.table.upsert_external(std::move(rec), vector);
         ++report_.snapshot_records;
         return;
