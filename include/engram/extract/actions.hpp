@@ -80,6 +80,9 @@ struct fact {
   std::string role;      ///< role of the message it came from
   std::string actor_id;  ///< speaker name of that message, if any
   nlohmann::json metadata = nlohmann::json::object();  ///< extra metadata for the memory (e.g. categories)
+  /// When the fact became true, when the extractor could tell ("I moved to Porto last month" said on
+  /// 2026-12-04: 2026-11); unset: the add's timestamp. The memory's valid_from.
+  std::optional<timestamp> valid_from{};
 };
 
 /// An existing memory of the scope, near a fact.
@@ -88,6 +91,9 @@ struct existing_memory {
   std::string memory;
   std::string hash;
   float score = 0.0f;  ///< cosine similarity to the fact
+  /// When the memory's fact became true (record::valid_since()): lets an extractor tell which of two
+  /// statements is older, so a change in the world can be told from a correction.
+  timestamp valid_from{};
 };
 
 /// What to do for one fact: ADD `text`; UPDATE `target_id` to `text`; DELETE `target_id`; NONE.
@@ -101,6 +107,10 @@ struct memory_action {
   /// Non-empty: the extractor could not turn what it was told into an action (e.g. a model's unknown event
   /// name); the memory applies nothing for it and reports it in add_result::skipped with this reason.
   std::string skip_reason{};
+  /// For an UPDATE: the stored memory was wrong rather than out of date (a correction, not a change in the
+  /// world). Under contradiction_policy::supersede a correction rewrites the memory in place and keeps no
+  /// closed version of the old text; under erase it changes nothing.
+  bool correction = false;
 };
 
 }  // namespace engram::inline v0

@@ -12,6 +12,7 @@
 #include <engram/rank/fusion.hpp>
 #include <engram/rank/rerank.hpp>
 #include <engram/record.hpp>
+#include <engram/temporal/validity.hpp>
 #include <engram/time.hpp>
 
 #include <nlohmann/json.hpp>
@@ -54,6 +55,9 @@ struct memory_config {
   /// then survives reopening). The first search after the interval writes them (one store write); so do
   /// flush_access_counts() and the destructor. 0: after every search.
   std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
+  /// What reconciliation does with a memory the extractor contradicts (temporal/validity.hpp): erase (Mem0's
+  /// behaviour, the default) or supersede (the old version is kept, closed, for as_of reads).
+  contradiction_policy on_contradiction = contradiction_policy::erase;
 };
 
 /// Options of add().
@@ -96,6 +100,10 @@ struct search_options {
   ranking_weights weights{};
   bool explain = false;       ///< true: each hit carries score_details
   bool show_expired = false;  ///< true: memories past their expiration_date are searched too
+  /// When set: the memories whose fact held at that instant (valid_from <= as_of < invalid_at), ranked as
+  /// usual. Unset: the memories not closed by now (superseded versions hidden).
+  std::optional<engram::timestamp> as_of{};
+  bool include_invalid = false;  ///< true: every version, closed or not (as_of is then ignored)
 };
 
 /// Options of get_all().
@@ -103,6 +111,8 @@ struct get_all_options {
   std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
   filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
   bool show_expired = false;  ///< true: memories past their expiration_date are listed too
+  std::optional<engram::timestamp> as_of{};  ///< as search_options::as_of
+  bool include_invalid = false;              ///< as search_options::include_invalid
 };
 
 /// Options of update().
