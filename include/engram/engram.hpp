@@ -30,6 +30,7 @@
 #include <engram/simd/scalar.hpp>
 #include <engram/store/file_store.hpp>
 #include <engram/store/memory_store.hpp>
+#include <engram/temporal/validity.hpp>
 #include <engram/time.hpp>
 #include <engram/tools/jsonl.hpp>
 #include <engram/tools/mem0_import.hpp>

@@ -254,7 +254,7 @@ class basic_memory {
     const auto pin = pin_scope(s, &store_);
     std::unique_lock lock(mtx_);
     write_batch batch;
-    derived_.for_each_admitted(derived_.select_partitions(&s, filter), filter, false, 0,
+    derived_.for_each_admitted(derived_.select_partitions(&s, filter), filter, detail::visibility::everything(),
                                [&](slot_id slot) { batch.erases.push_back(derived_.id_of(slot)); });
     if (batch.erases.empty()) return 0;
     std::sort(batch.erases.begin(), batch.erases.end());
@@ -510,12 +510,11 @@ class basic_memory {
 
     std::unique_lock lock(mtx_);
     const auto now = utc_now();
-    const auto today = utc_day(now);
     const auto partitions = derived_.catalog().select(s);
     auto plan = detail::plan_add(
-        facts, actions, s, options, rules_, now,
+        facts, actions, s, options, rules_, now, config_.on_contradiction,
         [&](const std::string& hash, const std::string& text) {
-          return derived_.find_text(partitions, hash, text, today, [&](const std::string& id) { return store_.get(id); });
+          return derived_.find_text(partitions, hash, text, now, [&](const std::string& id) { return store_.get(id); });
         },
         [&](const std::string& id) { return target_in_scope(id, s); }, vector_of);
     plan.batch.dequeued.assign(dequeue.begin(), dequeue.end());
@@ -576,8 +575,7 @@ class basic_memory {
                                      qv.empty() ? std::span<const float>() : std::span<const float>(qv.front()),
                                      options,
                                      partitions,
-                                     utc_now(),
-                                     !options.show_expired && derived_.has_expiring()};
+                                     utc_now()};
       out = detail::rank_memories(
           derived_, req, detail::candidate_pool(options, reranks), reranks,
           [&](const std::string& id) { return store_.get(id); }, [&](slot_id slot) { return access_.get(slot); });

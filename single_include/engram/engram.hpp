@@ -558,6 +558,9 @@ struct fact {
   std::string role;      ///< role of the message it came from
   std::string actor_id;  ///< speaker name of that message, if any
   nlohmann::json metadata = nlohmann::json::object();  ///< extra metadata for the memory (e.g. categories)
+  /// When the fact became true, when the extractor could tell ("I moved to Porto last month" said on
+  /// 2026-12-04: 2026-11); unset: the add's timestamp. The memory's valid_from.
+  std::optional<timestamp> valid_from{};
 };
 
 /// An existing memory of the scope, near a fact.
@@ -566,6 +569,9 @@ struct existing_memory {
   std::string memory;
   std::string hash;
   float score = 0.0f;  ///< cosine similarity to the fact
+  /// When the memory's fact became true (record::valid_since()): lets an extractor tell which of two
+  /// statements is older, so a change in the world can be told from a correction.
+  timestamp valid_from{};
 };
 
 /// What to do for one fact: ADD `text`; UPDATE `target_id` to `text`; DELETE `target_id`; NONE.
@@ -579,6 +585,10 @@ struct memory_action {
   /// Non-empty: the extractor could not turn what it was told into an action (e.g. a model's unknown event
   /// name); the memory applies nothing for it and reports it in add_result::skipped with this reason.
   std::string skip_reason{};
+  /// For an UPDATE: the stored memory was wrong rather than out of date (a correction, not a change in the
+  /// world). Under contradiction_policy::supersede a correction rewrites the memory in place and keeps no
+  /// closed version of the old text; under erase it changes nothing.
+  bool correction = false;
 };
 
 }  // namespace engram::inline v0
@@ -8671,6 +8681,90 @@ rerank_function make_rerank_function(R r) {
 }  // namespace engram::inline v0
 // ---- end <engram/rank/rerank.hpp>
 // #include <engram/record.hpp>: inlined above
+// ---- begin <engram/temporal/validity.hpp>
+/// @file temporal/validity.hpp
+/// Time-aware memory: when a memory's fact held (record::valid_from .. record::invalid_at), what
+/// reconciliation does with a contradicted fact (contradiction_policy), and which versions a read sees
+/// (validity_view: the current facts, the facts valid at an instant, or every version).
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0 {
+
+/// What reconciliation does when the extractor decides that a new fact contradicts a stored memory.
+enum class contradiction_policy : unsigned char {
+  /// Mem0's behaviour: an UPDATE rewrites the memory in place and a DELETE erases it; the old text survives
+  /// only in history. The default: ids, events and get() answers are exactly Mem0's, and storage does not
+  /// grow with every change of mind.
+  erase,
+  /// A change in the world keeps the old version. An UPDATE rewrites the memory in place (same id, same event
+  /// as erase) and keeps its former text as a closed version of its own (valid_from as before, invalid_at =
+  /// the new fact's valid_from, superseded_by = the memory's id); a DELETE closes the memory (invalid_at set)
+  /// instead of erasing it. A correction (memory_action::correction: the old text was never true) still
+  /// rewrites in place without a closed version. Reads hide closed versions unless asked (validity_view).
+  supersede,
+};
+
+/// "erase" or "supersede".
+inline constexpr std::string_view to_string(contradiction_policy p) noexcept {
+  return p == contradiction_policy::supersede ? "supersede" : "erase";
+}
+
+/// Parses "erase" or "supersede". @throws validation_error naming the text otherwise.
+inline contradiction_policy parse_contradiction_policy(std::string_view s) {
+  if (s == "erase") return contradiction_policy::erase;
+  if (s == "supersede") return contradiction_policy::supersede;
+  throw validation_error("unknown contradiction policy '" + std::string(s) + "' (expected supersede or erase)");
+}
+
+/// True when `r`'s fact held at `t`: valid_since() <= t < invalid_at (both ends as stored; no invalid_at:
+/// still holds).
+inline bool valid_at(const record& r, timestamp t) noexcept {
+  return r.valid_since() <= t && (!r.invalid_at || t < *r.invalid_at);
+}
+
+/// True when `r` is closed at `now` (invalid_at set and not after now): the default reads hide it.
+inline bool closed_at(const record& r, timestamp now) noexcept { return r.invalid_at && *r.invalid_at <= now; }
+
+/// Which versions a read sees.
+struct validity_view {
+  enum class kind : unsigned char {
+    current,  ///< every memory not closed by now (the default: a superseded version is hidden)
+    as_of,    ///< the memories whose fact held at `at` (valid_from <= at < invalid_at)
+    all,      ///< every version, closed or not
+  };
+  kind mode = kind::current;
+  timestamp at{};  ///< for as_of
+
+  /// The view of a search or listing's options: `include_invalid` wins, then `as_of`, else current.
+  static validity_view of(const std::optional<timestamp>& as_of, bool include_invalid) noexcept {
+    if (include_invalid) return {kind::all, {}};
+    if (as_of) return {kind::as_of, *as_of};
+    return {};
+  }
+
+  /// True when a memory valid from `from` and closed at `until` (nullopt: still valid) is seen at `now`.
+  [[nodiscard]] bool admits(timestamp from, const std::optional<timestamp>& until, timestamp now) const noexcept {
+    switch (mode) {
+      case kind::current: return !until || now < *until;
+      case kind::as_of: return from <= at && (!until || at < *until);
+      case kind::all: return true;
+    }
+    return true;
+  }
+  [[nodiscard]] bool admits(const record& r, timestamp now) const noexcept {
+    return admits(r.valid_since(), r.invalid_at, now);
+  }
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/temporal/validity.hpp>
 // #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -8713,6 +8807,9 @@ struct memory_config {
   /// then survives reopening). The first search after the interval writes them (one store write); so do
   /// flush_access_counts() and the destructor. 0: after every search.
   std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
+  /// What reconciliation does with a memory the extractor contradicts (temporal/validity.hpp): erase (Mem0's
+  /// behaviour, the default) or supersede (the old version is kept, closed, for as_of reads).
+  contradiction_policy on_contradiction = contradiction_policy::erase;
 };
 
 /// Options of add().
@@ -8755,6 +8852,10 @@ struct search_options {
   ranking_weights weights{};
   bool explain = false;       ///< true: each hit carries score_details
   bool show_expired = false;  ///< true: memories past their expiration_date are searched too
+  /// When set: the memories whose fact held at that instant (valid_from <= as_of < invalid_at), ranked as
+  /// usual. Unset: the memories not closed by now (superseded versions hidden).
+  std::optional<engram::timestamp> as_of{};
+  bool include_invalid = false;  ///< true: every version, closed or not (as_of is then ignored)
 };
 
 /// Options of get_all().
@@ -8762,6 +8863,8 @@ struct get_all_options {
   std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
   filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
   bool show_expired = false;  ///< true: memories past their expiration_date are listed too
+  std::optional<engram::timestamp> as_of{};  ///< as search_options::as_of
+  bool include_invalid = false;              ///< as search_options::include_invalid
 };
 
 /// Options of update().
@@ -9107,7 +9210,7 @@ class committer {
 // ---- begin <engram/memory/derived_state.hpp>
 /// @file memory/derived_state.hpp
 /// Everything a memory derives from its store and can rebuild from it: the vector index, the catalog of
-/// scopes and slots, the filter columns, the keyword index and the expiration days. It knows nothing of
+/// scopes and slots, the filter columns, the keyword index, the expiration days and the validity intervals. It knows nothing of
 /// locking or of the store: the memory calls it under its lock and hands it records.
 
 // #include <engram/capabilities.hpp>: inlined above
@@ -9196,6 +9299,111 @@ std::vector<index_hit> run_filter_plan(const filter_plan& plan, std::size_t limi
 // #include <engram/rank/expiry.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
+// #include <engram/temporal/validity.hpp>: inlined above
+// ---- begin <engram/temporal/validity_slots.hpp>
+/// @file temporal/validity_slots.hpp
+/// The validity intervals of indexed memories, by slot: what lets a read hide closed versions or see the
+/// memories valid at an instant without reading a record. Part of a memory's derived state.
+
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/index/bitmap.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/temporal/validity.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <set>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// valid_from and invalid_at of every indexed memory, as microseconds by slot. Not thread-safe: its owner locks.
+/// Memory: 16 bytes per slot, plus a set entry per closed memory.
+class validity_slots {
+ public:
+  /// Records the interval of the memory in `slot`.
+  void assign(slot_id slot, const record& r) {
+    if (slot >= from_.size()) {
+      from_.resize(std::size_t{slot} + 1, 0);
+      until_.resize(std::size_t{slot} + 1, open);
+    }
+    from_[slot] = micros(r.valid_since());
+    until_[slot] = r.invalid_at ? micros(*r.invalid_at) : open;
+    if (r.invalid_at)
+      closed_.insert(slot);
+    else
+      closed_.erase(slot);
+  }
+
+  /// Forgets `slot`.
+  void erase(slot_id slot) {
+    if (slot >= from_.size()) return;
+    from_[slot] = 0;
+    until_[slot] = open;
+    closed_.erase(slot);
+  }
+
+  void clear() {
+    from_.clear();
+    until_.clear();
+    closed_.clear();
+  }
+
+  void reserve(std::size_t n) {
+    from_.reserve(n);
+    until_.reserve(n);
+  }
+
+  /// True when `view` may hide some memory: reads then check each slot. The default view over memories of which
+  /// none is closed hides nothing, so today's searches stay free of the check.
+  [[nodiscard]] bool active(const validity_view& view) const noexcept {
+    switch (view.mode) {
+      case validity_view::kind::current: return !closed_.empty();
+      case validity_view::kind::as_of: return true;
+      case validity_view::kind::all: return false;
+    }
+    return false;
+  }
+
+  /// True when `view` hides the memory in `slot` at `now`.
+  [[nodiscard]] bool hides(slot_id slot, const validity_view& view, timestamp now) const noexcept {
+    if (slot >= from_.size() || view.mode == validity_view::kind::all) return false;
+    const auto until = until_[slot];
+    if (view.mode == validity_view::kind::current) return until != open && until <= micros(now);
+    const auto at = micros(view.at);
+    return !(from_[slot] <= at && at < until);
+  }
+
+  /// Clears the bits of `bits` whose memories `view` hides at `now`.
+  void reset_hidden(slot_bitmap& bits, const validity_view& view, timestamp now) const {
+    if (!active(view)) return;
+    if (view.mode == validity_view::kind::current) {
+      for (const auto slot : closed_)
+        if (hides(slot, view, now)) bits.reset(slot);
+      return;
+    }
+    std::vector<slot_id> hidden;
+    bits.for_each([&](slot_id slot) {
+      if (hides(slot, view, now)) hidden.push_back(slot);
+    });
+    for (const auto slot : hidden) bits.reset(slot);
+  }
+
+ private:
+  static constexpr std::int64_t open = std::numeric_limits<std::int64_t>::max();  // no invalid_at
+  static std::int64_t micros(timestamp t) noexcept { return t.time_since_epoch().count(); }
+
+  std::vector<std::int64_t> from_;   // valid_since() by slot
+  std::vector<std::int64_t> until_;  // invalid_at by slot, `open` when unset
+  std::set<slot_id> closed_;         // slots with an invalid_at
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/temporal/validity_slots.hpp>
+// #include <engram/time.hpp>: inlined above
 
 #include <algorithm>
 #include <cstddef>
@@ -9207,6 +9415,24 @@ std::vector<index_hit> run_filter_plan(const filter_plan& plan, std::size_t limi
 #include <vector>
 
 namespace engram::inline v0::detail {
+
+/// Which memories a read sees beyond its filter: expired ones or not, and which versions (validity_view).
+struct visibility {
+  bool hide_expired = true;
+  validity_view validity{};
+  timestamp now{};
+  std::int32_t today = 0;  ///< utc_day(now)
+
+  /// What a search's or listing's options ask to see at `now`.
+  template <class Options>
+  static visibility of(const Options& o, timestamp now) {
+    return {!o.show_expired, validity_view::of(o.as_of, o.include_invalid), now, utc_day(now)};
+  }
+  /// The memories that hold now and have not expired: what reconciliation and duplicate checks look at.
+  static visibility current(timestamp now) { return {true, {}, now, utc_day(now)}; }
+  /// Every memory, expired or closed: what delete_all removes.
+  static visibility everything() { return {false, {validity_view::kind::all, {}}, {}, 0}; }
+};
 
 /// The derived state of one memory over an Index. Not thread-safe: its owner locks.
 template <class Index>
@@ -9235,6 +9461,7 @@ class derived_state {
     columns_.assign(slot, r);
     keywords.add(slot, p, r.memory);
     set_expiry(slot, r);
+    validity_.assign(slot, r);
     return slot;
   }
   slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
@@ -9247,6 +9474,7 @@ class derived_state {
     columns_.assign(slot, r);
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
+    validity_.assign(slot, r);
     return slot;
   }
 
@@ -9263,6 +9491,7 @@ class derived_state {
     keyword_.remove(slot);
     expiring_.erase(slot);
     expiry_[slot] = never_expires;
+    validity_.erase(slot);
   }
 
   void clear() {
@@ -9272,6 +9501,7 @@ class derived_state {
     keyword_.clear();
     expiry_.clear();
     expiring_.clear();
+    validity_.clear();
   }
 
   /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
@@ -9280,6 +9510,7 @@ class derived_state {
   void reserve(std::size_t expected, CountByPartition&& count_by_partition) {
     catalog_.reserve(expected);
     expiry_.reserve(expected);
+    validity_.reserve(expected);
     if constexpr (reservable_index<Index>) {
       std::vector<std::size_t> counts;  // by partition
       count_by_partition([&](const std::string& user, const std::string& agent, const std::string& run) {
@@ -9317,24 +9548,30 @@ class derived_state {
     return out;
   }
 
-  /// True when `slot` holds a memory past its expiration day.
-  [[nodiscard]] bool expired(slot_id slot, std::int32_t today) const noexcept {
-    return !expiring_.empty() && is_expired(expiry_[slot], today);
+  /// True when `v` may hide some memory (reads then check each slot); false keeps them free of the check.
+  [[nodiscard]] bool gated(const visibility& v) const noexcept {
+    return (v.hide_expired && !expiring_.empty()) || validity_.active(v.validity);
   }
 
-  /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
-  [[nodiscard]] bool matches_visible(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
-    if (hide_expired && is_expired(expiry_[slot], today)) return false;
+  /// True when `v` hides the memory in `slot` (expired, or not valid in its view).
+  [[nodiscard]] bool hidden(slot_id slot, const visibility& v) const noexcept {
+    if (v.hide_expired && !expiring_.empty() && is_expired(expiry_[slot], v.today)) return true;
+    return validity_.hides(slot, v.validity, v.now);
+  }
+
+  /// True when `slot` holds a memory that `f` matches and that `v` does not hide.
+  [[nodiscard]] bool matches_visible(const filter_expr& f, const visibility& v, slot_id slot) const {
+    if (hidden(slot, v)) return false;
     return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
   }
 
-  /// Calls f(slot) for every slot of `partitions` that `f` matches and that is not hidden as expired.
+  /// Calls f(slot) for every slot of `partitions` that `f` matches and that `v` does not hide.
   template <class F>
-  void for_each_admitted(const std::vector<partition_id>& partitions, const filter_expr& filter, bool hide_expired,
-                         std::int32_t today, F&& f) const {
+  void for_each_admitted(const std::vector<partition_id>& partitions, const filter_expr& filter, const visibility& v,
+                         F&& f) const {
     for (const auto p : partitions)
       catalog_.for_each_slot(p, [&](slot_id slot) {
-        if (hide_expired && is_expired(expiry_[slot], today)) return;
+        if (hidden(slot, v)) return;
         if (!filter.empty() && !columns_.matches(filter, slot)) return;
         f(slot);
       });
@@ -9345,22 +9582,22 @@ class derived_state {
   template <class Get>
   [[nodiscard]] std::optional<std::string> find_text(const std::vector<partition_id>& partitions,
                                                      const std::string& hash, const std::string& text,
-                                                     std::int32_t today, Get&& get) const {
+                                                     timestamp now, Get&& get) const {
+    const auto v = visibility::current(now);
     for (const auto p : partitions)
       for (const auto slot : catalog_.with_hash(p, hash)) {
-        if (expired(slot, today)) continue;  // an expired memory is no reason to forget
+        if (hidden(slot, v)) continue;  // an expired or closed memory is no reason to forget
         if (auto r = get(catalog_.id_of(slot)); r && r->memory == text) return r->id;
       }
     return std::nullopt;
   }
 
-  /// The best `limit` slots of `partitions` for `q`, among those the filter admits and (with `hide_expired`)
-  /// not expired. Unfiltered: one index search; else the filter planner picks pre- or post-filtering.
+  /// The best `limit` slots of `partitions` for `q`, among those the filter admits and `v` does not hide.
+  /// Unfiltered and ungated: one index search; else the filter planner picks pre- or post-filtering.
   [[nodiscard]] std::vector<index_hit> search(std::span<const float> q, const filter_expr& filter,
                                               filter_strategy strategy, std::size_t limit,
-                                              const std::vector<partition_id>& partitions, bool hide_expired,
-                                              std::int32_t today) const {
-    if (filter.empty() && !hide_expired)
+                                              const std::vector<partition_id>& partitions, const visibility& v) const {
+    if (filter.empty() && !gated(v))
       return index_.search(q, limit, partitions, static_cast<const slot_bitmap*>(nullptr));
     std::size_t total = 0;
     for (const auto p : partitions) total += catalog_.partition_size(p);
@@ -9372,7 +9609,7 @@ class derived_state {
       for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
       std::sort(slots.begin(), slots.end());
     }
-    auto admitted = [&](slot_id slot) { return matches_visible(filter, hide_expired, today, slot); };
+    auto admitted = [&](slot_id slot) { return matches_visible(filter, v, slot); };
     const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
     const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
       const auto at = i * range / filter_plan_samples;
@@ -9386,9 +9623,10 @@ class derived_state {
         plan, limit, total,
         [&] {
           auto bits = dense ? columns_.select(filter) : columns_.select(filter, slots);
-          if (hide_expired)
+          if (v.hide_expired)
             for (const auto slot : expiring_)
-              if (is_expired(expiry_[slot], today)) bits.reset(slot);
+              if (is_expired(expiry_[slot], v.today)) bits.reset(slot);
+          validity_.reset_hidden(bits, v.validity, v.now);
           return bits;
         },
         [&](std::size_t k, const slot_bitmap* c) { return index_.search(q, k, partitions, c); }, admitted);
@@ -9411,6 +9649,7 @@ class derived_state {
   keyword_index keyword_;             // BM25 over the text of every indexed record, by slot and partition
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
+  validity_slots validity_;           // valid_from / invalid_at by slot
 };
 
 }  // namespace engram::inline v0::detail
@@ -9995,7 +10234,6 @@ struct read_request {
   const search_options& options;
   const std::vector<partition_id>& partitions;
   timestamp now;
-  bool hide_expired = false;
 };
 
 /// How many candidates a search ranks: exactly `limit` for a plain semantic search; anything that reorders
@@ -10021,11 +10259,10 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   const auto& partitions = req.partitions;
   const bool use_vectors = options.mode != search_mode::keyword;
   const bool use_keywords = options.mode != search_mode::semantic;
-  const auto today = utc_day(req.now);
+  const auto seen = visibility::of(options, req.now);
 
   std::vector<index_hit> semantic;
-  if (use_vectors)
-    semantic = d.search(req.query_vector, options.filter, options.strategy, pool, partitions, req.hide_expired, today);
+  if (use_vectors) semantic = d.search(req.query_vector, options.filter, options.strategy, pool, partitions, seen);
 
   struct candidate {
     slot_id slot;
@@ -10039,7 +10276,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   float max_bm25 = 0.0f;
   if (use_keywords) {
     auto matches = d.keywords().score_all(req.query, partitions, [&](slot_id slot) {
-      return d.matches_visible(options.filter, req.hide_expired, today, slot);
+      return d.matches_visible(options.filter, seen, slot);
     });
     std::sort(matches.begin(), matches.end(), better_hit);
     if (!matches.empty()) max_bm25 = matches.front().score;
@@ -10109,7 +10346,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
 }
 
 /// The `k` nearest visible memories of `partitions` to each vector (what the extractor decides against);
-/// expired memories are hidden from the extractor too, so a fact said again is stored again.
+/// expired and closed memories are hidden from the extractor too, so a fact said again is stored again.
 template <class Index, class Get>
 std::vector<std::vector<existing_memory>> nearest_memories(const derived_state<Index>& d,
                                                            const std::vector<std::vector<float>>& vectors,
@@ -10118,20 +10355,20 @@ std::vector<std::vector<existing_memory>> nearest_memories(const derived_state<I
   std::vector<std::vector<existing_memory>> out(vectors.size());
   if (partitions.empty()) return out;
   for (std::size_t i = 0; i < vectors.size(); ++i)
-    for (const auto& h : d.search(vectors[i], filter_expr{}, filter_strategy::automatic, k, partitions,
-                                  d.has_expiring(), utc_day(now)))
-      if (auto r = get(d.id_of(h.slot))) out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
+    for (const auto& h :
+         d.search(vectors[i], filter_expr{}, filter_strategy::automatic, k, partitions, visibility::current(now)))
+      if (auto r = get(d.id_of(h.slot)))
+        out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score, r->valid_since()});
   return out;
 }
 
-/// get_all: the memories of `partitions` options.filter matches (expired ones only with show_expired), oldest
-/// first (ties by id), at most options.limit (0: all).
+/// get_all: the memories of `partitions` options.filter matches (expired ones only with show_expired; closed
+/// versions as options.as_of / include_invalid say), oldest first (ties by id), at most options.limit (0: all).
 template <class Index, class Get>
 std::vector<record> list_memories(const derived_state<Index>& d, const std::vector<partition_id>& partitions,
                                   const get_all_options& options, timestamp now, Get&& get) {
   std::vector<record> out;
-  const bool hide = !options.show_expired && d.has_expiring();
-  d.for_each_admitted(partitions, options.filter, hide, utc_day(now), [&](slot_id slot) {
+  d.for_each_admitted(partitions, options.filter, visibility::of(options, now), [&](slot_id slot) {
     if (auto r = get(d.id_of(slot))) out.push_back(std::move(*r));
   });
   std::sort(out.begin(), out.end(), [](const record& a, const record& b) {
@@ -10280,6 +10517,13 @@ inline void require_filter_scope(const filter_expr& f, std::string_view op) {
 // #include <engram/memory/validate.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
+// ---- begin <engram/temporal/supersede.hpp>
+/// @file temporal/supersede.hpp
+/// What reconciliation writes under contradiction_policy::supersede: the closed versions an UPDATE keeps and the
+/// closing a DELETE becomes. Pure functions over records; the write planner puts their results in its batch.
+
+// #include <engram/detail/md5.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // ---- begin <engram/uuid.hpp>
 /// @file uuid.hpp
@@ -10357,6 +10601,64 @@ inline bool is_uuid(std::string_view s) noexcept {
 
 }  // namespace engram::inline v0
 // ---- end <engram/uuid.hpp>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// When a fact of an add became true: the extractor's date for it, else the add's timestamp, else `now`.
+inline timestamp became_true(const std::optional<timestamp>& fact_date, const std::optional<timestamp>& add_timestamp,
+                             timestamp now) noexcept {
+  return fact_date ? *fact_date : add_timestamp.value_or(now);
+}
+
+/// A closed version of `of`: a memory of its own in `of`'s scope, with `text` and its `vector`, that held from
+/// `from` until `until` and was superseded by `of`. Metadata, actor and role are `of`'s; created at `from`
+/// (the version's own age), written `now`.
+inline record closed_version(const record& of, std::string text, std::vector<float> vector, timestamp from,
+                             timestamp until, timestamp now) {
+  record v;
+  v.id = make_uuid_v4();
+  v.hash = md5_hex(text);
+  v.memory = std::move(text);
+  v.embedding = std::move(vector);
+  v.metadata = of.metadata;
+  v.user_id = of.user_id;
+  v.agent_id = of.agent_id;
+  v.run_id = of.run_id;
+  v.actor_id = of.actor_id;
+  v.role = of.role;
+  v.created_at = std::min(from, now);
+  v.updated_at = now;
+  v.expiration_date = of.expiration_date;
+  v.valid_from = from;
+  v.invalid_at = std::max(from, until);
+  v.superseded_by = of.id;
+  return v;
+}
+
+/// The history event of a closed version: its ADD (it is a memory of its own from now on).
+inline history_event closed_version_event(const record& v) {
+  return history_event{make_uuid_v4(), v.id,         std::nullopt, v.memory, event_kind::add,
+                       v.created_at,   v.updated_at, false,        v.actor_id, v.role};
+}
+
+/// `r` closed at `until` (never before it became true), written `now`: what a DELETE under supersede leaves.
+inline record closed(record r, timestamp until, timestamp now) {
+  r.invalid_at = std::max(r.valid_since(), until);
+  r.updated_at = now;
+  return r;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/temporal/supersede.hpp>
+// #include <engram/temporal/validity.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+// #include <engram/uuid.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -10431,18 +10733,27 @@ memory_action respecting_immutable(const memory_action& a, Target&& target) {
   return out;
 }
 
-/// Plans an add's actions for scope `s`.
+/// Plans an add's actions for scope `s`; a contradicted memory (UPDATE, DELETE) is handled as `policy` says
+/// (temporal/validity.hpp).
 /// @param duplicate  (hash, text) -> the id of a visible memory of the scope with this text, or nullopt
 /// @param target     id -> the record if it exists and `s` selects it (an extractor cannot reach outside the scope)
 /// @param vector_of  text -> its vector (every fact text and every action_texts_to_embed text)
 template <class Duplicate, class Target, class VectorOf>
 write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> actions, const scope& s,
-                    const add_options& options, const input_rules& rules, timestamp now, Duplicate&& duplicate,
-                    Target&& target, VectorOf&& vector_of) {
+                    const add_options& options, const input_rules& rules, timestamp now, contradiction_policy policy,
+                    Duplicate&& duplicate, Target&& target, VectorOf&& vector_of) {
   write_plan plan;
   auto& result = plan.result;
   std::unordered_set<std::string> touched;
   std::vector<std::pair<std::string, std::string>> pending;  // (hash, text) added by this batch
+  const bool supersede = policy == contradiction_policy::supersede;
+  std::vector<std::pair<std::size_t, std::string>> added_from;     // (fact index, id) of each ADD
+  std::vector<std::pair<std::size_t, std::size_t>> closed_by_fact;  // (fact index, batch upsert) of each closing
+  auto keep_version = [&](record v) {
+    plan.batch.events.push_back(closed_version_event(v));
+    plan.batch.upserts.push_back(v);
+    plan.changed.emplace_back(std::move(v), true);
+  };
 
   for (const auto& proposed : actions) {
     const auto a = respecting_immutable(proposed, target);
@@ -10483,10 +10794,11 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
         r.immutable = options.immutable;
-        r.valid_from = r.created_at;  // the add's timestamp when given: when the fact became true
+        r.valid_from = from && from->valid_from ? *from->valid_from : r.created_at;  // when the fact became true
         plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
+        added_from.emplace_back(a.fact_index, r.id);
         touched.insert(r.id);
         plan.batch.upserts.push_back(r);
         plan.changed.emplace_back(std::move(r), true);
@@ -10512,6 +10824,16 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
           result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
           break;
         }
+        const auto became = became_true(from ? from->valid_from : std::nullopt, options.timestamp, now);
+        if (supersede && !a.correction) {
+          if (became <= r.valid_since()) {  // an older statement arriving late: kept closed, the memory stays
+            keep_version(closed_version(r, a.text, vector_of(a.text), became, r.valid_since(), now));
+            result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
+            break;
+          }
+          keep_version(closed_version(r, old, r.embedding, r.valid_since(), became, now));
+        }
+        if (!a.correction && became > r.valid_since()) r.valid_from = became;  // a change: true from then on
         r.memory = a.text;
         r.hash = md5_hex(a.text);
         r.updated_at = now;
@@ -10533,9 +10855,18 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
           skip("memory '" + a.target_id + "' already changed by this add");
           break;
         }
+        result.results.push_back({current->id, current->memory, event_kind::del, std::nullopt});
+        if (supersede) {  // closed, not erased: it held until the contradicting fact became true
+          const auto became = became_true(from ? from->valid_from : std::nullopt, options.timestamp, now);
+          record r = closed(std::move(*current), became, now);
+          plan.batch.events.push_back(update_event(r, r.memory));
+          closed_by_fact.emplace_back(a.fact_index, plan.batch.upserts.size());
+          plan.batch.upserts.push_back(r);
+          plan.changed.emplace_back(std::move(r), false);
+          break;
+        }
         plan.batch.erases.push_back(current->id);
         plan.batch.events.push_back(deletion_event(*current, now));
-        result.results.push_back({current->id, current->memory, event_kind::del, std::nullopt});
         plan.deleted.push_back(current->id);
         break;
       }
@@ -10546,6 +10877,15 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         break;
       }
     }
+  }
+  // A memory closed by a DELETE is superseded by what the same fact added, when it added something.
+  for (const auto& [fact_index, at] : closed_by_fact) {
+    auto by = std::find_if(added_from.begin(), added_from.end(), [&](const auto& x) { return x.first == fact_index; });
+    if (fact_index >= facts.size() || by == added_from.end()) continue;
+    auto& r = plan.batch.upserts[at];
+    r.superseded_by = by->second;
+    for (auto& [c, is_new] : plan.changed)
+      if (!is_new && c.id == r.id) c.superseded_by = by->second;
   }
   return plan;
 }
@@ -10906,7 +11246,7 @@ class basic_memory {
     const auto pin = pin_scope(s, &store_);
     std::unique_lock lock(mtx_);
     write_batch batch;
-    derived_.for_each_admitted(derived_.select_partitions(&s, filter), filter, false, 0,
+    derived_.for_each_admitted(derived_.select_partitions(&s, filter), filter, detail::visibility::everything(),
                                [&](slot_id slot) { batch.erases.push_back(derived_.id_of(slot)); });
     if (batch.erases.empty()) return 0;
     std::sort(batch.erases.begin(), batch.erases.end());
@@ -11162,12 +11502,11 @@ class basic_memory {
 
     std::unique_lock lock(mtx_);
     const auto now = utc_now();
-    const auto today = utc_day(now);
     const auto partitions = derived_.catalog().select(s);
     auto plan = detail::plan_add(
-        facts, actions, s, options, rules_, now,
+        facts, actions, s, options, rules_, now, config_.on_contradiction,
         [&](const std::string& hash, const std::string& text) {
-          return derived_.find_text(partitions, hash, text, today, [&](const std::string& id) { return store_.get(id); });
+          return derived_.find_text(partitions, hash, text, now, [&](const std::string& id) { return store_.get(id); });
         },
         [&](const std::string& id) { return target_in_scope(id, s); }, vector_of);
     plan.batch.dequeued.assign(dequeue.begin(), dequeue.end());
@@ -11228,8 +11567,7 @@ class basic_memory {
                                      qv.empty() ? std::span<const float>() : std::span<const float>(qv.front()),
                                      options,
                                      partitions,
-                                     utc_now(),
-                                     !options.show_expired && derived_.has_expiring()};
+                                     utc_now()};
       out = detail::rank_memories(
           derived_, req, detail::candidate_pool(options, reranks), reranks,
           [&](const std::string& id) { return store_.get(id); }, [&](slot_id slot) { return access_.get(slot); });
@@ -13923,6 +14261,7 @@ class memory_store {
 
 }  // namespace engram::inline v0
 // ---- end <engram/store/memory_store.hpp>
+// #include <engram/temporal/validity.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // ---- begin <engram/tools/jsonl.hpp>
 /// @file tools/jsonl.hpp

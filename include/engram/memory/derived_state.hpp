@@ -1,7 +1,7 @@
 #pragma once
 /// @file memory/derived_state.hpp
 /// Everything a memory derives from its store and can rebuild from it: the vector index, the catalog of
-/// scopes and slots, the filter columns, the keyword index and the expiration days. It knows nothing of
+/// scopes and slots, the filter columns, the keyword index, the expiration days and the validity intervals. It knows nothing of
 /// locking or of the store: the memory calls it under its lock and hands it records.
 
 #include <engram/capabilities.hpp>
@@ -15,6 +15,9 @@
 #include <engram/rank/expiry.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/temporal/validity.hpp>
+#include <engram/temporal/validity_slots.hpp>
+#include <engram/time.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -26,6 +29,24 @@
 #include <vector>
 
 namespace engram::inline v0::detail {
+
+/// Which memories a read sees beyond its filter: expired ones or not, and which versions (validity_view).
+struct visibility {
+  bool hide_expired = true;
+  validity_view validity{};
+  timestamp now{};
+  std::int32_t today = 0;  ///< utc_day(now)
+
+  /// What a search's or listing's options ask to see at `now`.
+  template <class Options>
+  static visibility of(const Options& o, timestamp now) {
+    return {!o.show_expired, validity_view::of(o.as_of, o.include_invalid), now, utc_day(now)};
+  }
+  /// The memories that hold now and have not expired: what reconciliation and duplicate checks look at.
+  static visibility current(timestamp now) { return {true, {}, now, utc_day(now)}; }
+  /// Every memory, expired or closed: what delete_all removes.
+  static visibility everything() { return {false, {validity_view::kind::all, {}}, {}, 0}; }
+};
 
 /// The derived state of one memory over an Index. Not thread-safe: its owner locks.
 template <class Index>
@@ -54,6 +75,7 @@ class derived_state {
     columns_.assign(slot, r);
     keywords.add(slot, p, r.memory);
     set_expiry(slot, r);
+    validity_.assign(slot, r);
     return slot;
   }
   slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
@@ -66,6 +88,7 @@ class derived_state {
     columns_.assign(slot, r);
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
+    validity_.assign(slot, r);
     return slot;
   }
 
@@ -82,6 +105,7 @@ class derived_state {
     keyword_.remove(slot);
     expiring_.erase(slot);
     expiry_[slot] = never_expires;
+    validity_.erase(slot);
   }
 
   void clear() {
@@ -91,6 +115,7 @@ class derived_state {
     keyword_.clear();
     expiry_.clear();
     expiring_.clear();
+    validity_.clear();
   }
 
   /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
@@ -99,6 +124,7 @@ class derived_state {
   void reserve(std::size_t expected, CountByPartition&& count_by_partition) {
     catalog_.reserve(expected);
     expiry_.reserve(expected);
+    validity_.reserve(expected);
     if constexpr (reservable_index<Index>) {
       std::vector<std::size_t> counts;  // by partition
       count_by_partition([&](const std::string& user, const std::string& agent, const std::string& run) {
@@ -136,24 +162,30 @@ class derived_state {
     return out;
   }
 
-  /// True when `slot` holds a memory past its expiration day.
-  [[nodiscard]] bool expired(slot_id slot, std::int32_t today) const noexcept {
-    return !expiring_.empty() && is_expired(expiry_[slot], today);
+  /// True when `v` may hide some memory (reads then check each slot); false keeps them free of the check.
+  [[nodiscard]] bool gated(const visibility& v) const noexcept {
+    return (v.hide_expired && !expiring_.empty()) || validity_.active(v.validity);
   }
 
-  /// True when `slot` holds a memory that `f` matches and that is not hidden as expired.
-  [[nodiscard]] bool matches_visible(const filter_expr& f, bool hide_expired, std::int32_t today, slot_id slot) const {
-    if (hide_expired && is_expired(expiry_[slot], today)) return false;
+  /// True when `v` hides the memory in `slot` (expired, or not valid in its view).
+  [[nodiscard]] bool hidden(slot_id slot, const visibility& v) const noexcept {
+    if (v.hide_expired && !expiring_.empty() && is_expired(expiry_[slot], v.today)) return true;
+    return validity_.hides(slot, v.validity, v.now);
+  }
+
+  /// True when `slot` holds a memory that `f` matches and that `v` does not hide.
+  [[nodiscard]] bool matches_visible(const filter_expr& f, const visibility& v, slot_id slot) const {
+    if (hidden(slot, v)) return false;
     return f.empty() ? columns_.contains(slot) : columns_.matches(f, slot);
   }
 
-  /// Calls f(slot) for every slot of `partitions` that `f` matches and that is not hidden as expired.
+  /// Calls f(slot) for every slot of `partitions` that `f` matches and that `v` does not hide.
   template <class F>
-  void for_each_admitted(const std::vector<partition_id>& partitions, const filter_expr& filter, bool hide_expired,
-                         std::int32_t today, F&& f) const {
+  void for_each_admitted(const std::vector<partition_id>& partitions, const filter_expr& filter, const visibility& v,
+                         F&& f) const {
     for (const auto p : partitions)
       catalog_.for_each_slot(p, [&](slot_id slot) {
-        if (hide_expired && is_expired(expiry_[slot], today)) return;
+        if (hidden(slot, v)) return;
         if (!filter.empty() && !columns_.matches(filter, slot)) return;
         f(slot);
       });
@@ -164,22 +196,22 @@ class derived_state {
   template <class Get>
   [[nodiscard]] std::optional<std::string> find_text(const std::vector<partition_id>& partitions,
                                                      const std::string& hash, const std::string& text,
-                                                     std::int32_t today, Get&& get) const {
+                                                     timestamp now, Get&& get) const {
+    const auto v = visibility::current(now);
     for (const auto p : partitions)
       for (const auto slot : catalog_.with_hash(p, hash)) {
-        if (expired(slot, today)) continue;  // an expired memory is no reason to forget
+        if (hidden(slot, v)) continue;  // an expired or closed memory is no reason to forget
         if (auto r = get(catalog_.id_of(slot)); r && r->memory == text) return r->id;
       }
     return std::nullopt;
   }
 
-  /// The best `limit` slots of `partitions` for `q`, among those the filter admits and (with `hide_expired`)
-  /// not expired. Unfiltered: one index search; else the filter planner picks pre- or post-filtering.
+  /// The best `limit` slots of `partitions` for `q`, among those the filter admits and `v` does not hide.
+  /// Unfiltered and ungated: one index search; else the filter planner picks pre- or post-filtering.
   [[nodiscard]] std::vector<index_hit> search(std::span<const float> q, const filter_expr& filter,
                                               filter_strategy strategy, std::size_t limit,
-                                              const std::vector<partition_id>& partitions, bool hide_expired,
-                                              std::int32_t today) const {
-    if (filter.empty() && !hide_expired)
+                                              const std::vector<partition_id>& partitions, const visibility& v) const {
+    if (filter.empty() && !gated(v))
       return index_.search(q, limit, partitions, static_cast<const slot_bitmap*>(nullptr));
     std::size_t total = 0;
     for (const auto p : partitions) total += catalog_.partition_size(p);
@@ -191,7 +223,7 @@ class derived_state {
       for (const auto p : partitions) catalog_.for_each_slot(p, [&](slot_id slot) { slots.push_back(slot); });
       std::sort(slots.begin(), slots.end());
     }
-    auto admitted = [&](slot_id slot) { return matches_visible(filter, hide_expired, today, slot); };
+    auto admitted = [&](slot_id slot) { return matches_visible(filter, v, slot); };
     const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
     const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
       const auto at = i * range / filter_plan_samples;
@@ -205,9 +237,10 @@ class derived_state {
         plan, limit, total,
         [&] {
           auto bits = dense ? columns_.select(filter) : columns_.select(filter, slots);
-          if (hide_expired)
+          if (v.hide_expired)
             for (const auto slot : expiring_)
-              if (is_expired(expiry_[slot], today)) bits.reset(slot);
+              if (is_expired(expiry_[slot], v.today)) bits.reset(slot);
+          validity_.reset_hidden(bits, v.validity, v.now);
           return bits;
         },
         [&](std::size_t k, const slot_bitmap* c) { return index_.search(q, k, partitions, c); }, admitted);
@@ -230,6 +263,7 @@ class derived_state {
   keyword_index keyword_;             // BM25 over the text of every indexed record, by slot and partition
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
+  validity_slots validity_;           // valid_from / invalid_at by slot
 };
 
 }  // namespace engram::inline v0::detail

@@ -33,7 +33,6 @@ struct read_request {
   const search_options& options;
   const std::vector<partition_id>& partitions;
   timestamp now;
-  bool hide_expired = false;
 };
 
 /// How many candidates a search ranks: exactly `limit` for a plain semantic search; anything that reorders
@@ -59,11 +58,10 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   const auto& partitions = req.partitions;
   const bool use_vectors = options.mode != search_mode::keyword;
   const bool use_keywords = options.mode != search_mode::semantic;
-  const auto today = utc_day(req.now);
+  const auto seen = visibility::of(options, req.now);
 
   std::vector<index_hit> semantic;
-  if (use_vectors)
-    semantic = d.search(req.query_vector, options.filter, options.strategy, pool, partitions, req.hide_expired, today);
+  if (use_vectors) semantic = d.search(req.query_vector, options.filter, options.strategy, pool, partitions, seen);
 
   struct candidate {
     slot_id slot;
@@ -77,7 +75,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   float max_bm25 = 0.0f;
   if (use_keywords) {
     auto matches = d.keywords().score_all(req.query, partitions, [&](slot_id slot) {
-      return d.matches_visible(options.filter, req.hide_expired, today, slot);
+      return d.matches_visible(options.filter, seen, slot);
     });
     std::sort(matches.begin(), matches.end(), better_hit);
     if (!matches.empty()) max_bm25 = matches.front().score;
@@ -147,7 +145,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
 }
 
 /// The `k` nearest visible memories of `partitions` to each vector (what the extractor decides against);
-/// expired memories are hidden from the extractor too, so a fact said again is stored again.
+/// expired and closed memories are hidden from the extractor too, so a fact said again is stored again.
 template <class Index, class Get>
 std::vector<std::vector<existing_memory>> nearest_memories(const derived_state<Index>& d,
                                                            const std::vector<std::vector<float>>& vectors,
@@ -156,20 +154,20 @@ std::vector<std::vector<existing_memory>> nearest_memories(const derived_state<I
   std::vector<std::vector<existing_memory>> out(vectors.size());
   if (partitions.empty()) return out;
   for (std::size_t i = 0; i < vectors.size(); ++i)
-    for (const auto& h : d.search(vectors[i], filter_expr{}, filter_strategy::automatic, k, partitions,
-                                  d.has_expiring(), utc_day(now)))
-      if (auto r = get(d.id_of(h.slot))) out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score});
+    for (const auto& h :
+         d.search(vectors[i], filter_expr{}, filter_strategy::automatic, k, partitions, visibility::current(now)))
+      if (auto r = get(d.id_of(h.slot)))
+        out[i].push_back(existing_memory{r->id, r->memory, r->hash, h.score, r->valid_since()});
   return out;
 }
 
-/// get_all: the memories of `partitions` options.filter matches (expired ones only with show_expired), oldest
-/// first (ties by id), at most options.limit (0: all).
+/// get_all: the memories of `partitions` options.filter matches (expired ones only with show_expired; closed
+/// versions as options.as_of / include_invalid say), oldest first (ties by id), at most options.limit (0: all).
 template <class Index, class Get>
 std::vector<record> list_memories(const derived_state<Index>& d, const std::vector<partition_id>& partitions,
                                   const get_all_options& options, timestamp now, Get&& get) {
   std::vector<record> out;
-  const bool hide = !options.show_expired && d.has_expiring();
-  d.for_each_admitted(partitions, options.filter, hide, utc_day(now), [&](slot_id slot) {
+  d.for_each_admitted(partitions, options.filter, visibility::of(options, now), [&](slot_id slot) {
     if (auto r = get(d.id_of(slot))) out.push_back(std::move(*r));
   });
   std::sort(out.begin(), out.end(), [](const record& a, const record& b) {

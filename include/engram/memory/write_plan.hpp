@@ -11,6 +11,8 @@
 #include <engram/memory/validate.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/temporal/supersede.hpp>
+#include <engram/temporal/validity.hpp>
 #include <engram/time.hpp>
 #include <engram/uuid.hpp>
 #include <engram/write_batch.hpp>
@@ -87,18 +89,27 @@ memory_action respecting_immutable(const memory_action& a, Target&& target) {
   return out;
 }
 
-/// Plans an add's actions for scope `s`.
+/// Plans an add's actions for scope `s`; a contradicted memory (UPDATE, DELETE) is handled as `policy` says
+/// (temporal/validity.hpp).
 /// @param duplicate  (hash, text) -> the id of a visible memory of the scope with this text, or nullopt
 /// @param target     id -> the record if it exists and `s` selects it (an extractor cannot reach outside the scope)
 /// @param vector_of  text -> its vector (every fact text and every action_texts_to_embed text)
 template <class Duplicate, class Target, class VectorOf>
 write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> actions, const scope& s,
-                    const add_options& options, const input_rules& rules, timestamp now, Duplicate&& duplicate,
-                    Target&& target, VectorOf&& vector_of) {
+                    const add_options& options, const input_rules& rules, timestamp now, contradiction_policy policy,
+                    Duplicate&& duplicate, Target&& target, VectorOf&& vector_of) {
   write_plan plan;
   auto& result = plan.result;
   std::unordered_set<std::string> touched;
   std::vector<std::pair<std::string, std::string>> pending;  // (hash, text) added by this batch
+  const bool supersede = policy == contradiction_policy::supersede;
+  std::vector<std::pair<std::size_t, std::string>> added_from;     // (fact index, id) of each ADD
+  std::vector<std::pair<std::size_t, std::size_t>> closed_by_fact;  // (fact index, batch upsert) of each closing
+  auto keep_version = [&](record v) {
+    plan.batch.events.push_back(closed_version_event(v));
+    plan.batch.upserts.push_back(v);
+    plan.changed.emplace_back(std::move(v), true);
+  };
 
   for (const auto& proposed : actions) {
     const auto a = respecting_immutable(proposed, target);
@@ -139,10 +150,11 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.embedding = vector_of(a.text);
         r.expiration_date = options.expiration_date;
         r.immutable = options.immutable;
-        r.valid_from = r.created_at;  // the add's timestamp when given: when the fact became true
+        r.valid_from = from && from->valid_from ? *from->valid_from : r.created_at;  // when the fact became true
         plan.batch.events.push_back(history_event{make_uuid_v4(), r.id, std::nullopt, r.memory, event_kind::add, r.created_at,
                                                   std::nullopt, false, r.actor_id, r.role});
         result.results.push_back({r.id, r.memory, event_kind::add, std::nullopt});
+        added_from.emplace_back(a.fact_index, r.id);
         touched.insert(r.id);
         plan.batch.upserts.push_back(r);
         plan.changed.emplace_back(std::move(r), true);
@@ -168,6 +180,16 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
           result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
           break;
         }
+        const auto became = became_true(from ? from->valid_from : std::nullopt, options.timestamp, now);
+        if (supersede && !a.correction) {
+          if (became <= r.valid_since()) {  // an older statement arriving late: kept closed, the memory stays
+            keep_version(closed_version(r, a.text, vector_of(a.text), became, r.valid_since(), now));
+            result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
+            break;
+          }
+          keep_version(closed_version(r, old, r.embedding, r.valid_since(), became, now));
+        }
+        if (!a.correction && became > r.valid_since()) r.valid_from = became;  // a change: true from then on
         r.memory = a.text;
         r.hash = md5_hex(a.text);
         r.updated_at = now;
@@ -189,9 +211,18 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
           skip("memory '" + a.target_id + "' already changed by this add");
           break;
         }
+        result.results.push_back({current->id, current->memory, event_kind::del, std::nullopt});
+        if (supersede) {  // closed, not erased: it held until the contradicting fact became true
+          const auto became = became_true(from ? from->valid_from : std::nullopt, options.timestamp, now);
+          record r = closed(std::move(*current), became, now);
+          plan.batch.events.push_back(update_event(r, r.memory));
+          closed_by_fact.emplace_back(a.fact_index, plan.batch.upserts.size());
+          plan.batch.upserts.push_back(r);
+          plan.changed.emplace_back(std::move(r), false);
+          break;
+        }
         plan.batch.erases.push_back(current->id);
         plan.batch.events.push_back(deletion_event(*current, now));
-        result.results.push_back({current->id, current->memory, event_kind::del, std::nullopt});
         plan.deleted.push_back(current->id);
         break;
       }
@@ -202,6 +233,15 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         break;
       }
     }
+  }
+  // A memory closed by a DELETE is superseded by what the same fact added, when it added something.
+  for (const auto& [fact_index, at] : closed_by_fact) {
+    auto by = std::find_if(added_from.begin(), added_from.end(), [&](const auto& x) { return x.first == fact_index; });
+    if (fact_index >= facts.size() || by == added_from.end()) continue;
+    auto& r = plan.batch.upserts[at];
+    r.superseded_by = by->second;
+    for (auto& [c, is_new] : plan.changed)
+      if (!is_new && c.id == r.id) c.superseded_by = by->second;
   }
   return plan;
 }
