@@ -558,6 +558,9 @@ struct fact {
   std::string role;      ///< role of the message it came from
   std::string actor_id;  ///< speaker name of that message, if any
   nlohmann::json metadata = nlohmann::json::object();  ///< extra metadata for the memory (e.g. categories)
+  /// When the fact became true, when the extractor could tell ("I moved to Porto last month" said on
+  /// 2026-12-04: 2026-11); unset: the add's timestamp. The memory's valid_from.
+  std::optional<timestamp> valid_from{};
 };
 
 /// An existing memory of the scope, near a fact.
@@ -566,6 +569,9 @@ struct existing_memory {
   std::string memory;
   std::string hash;
   float score = 0.0f;  ///< cosine similarity to the fact
+  /// When the memory's fact became true (record::valid_since()): lets an extractor tell which of two
+  /// statements is older, so a change in the world can be told from a correction.
+  timestamp valid_from{};
 };
 
 /// What to do for one fact: ADD `text`; UPDATE `target_id` to `text`; DELETE `target_id`; NONE.
@@ -579,6 +585,10 @@ struct memory_action {
   /// Non-empty: the extractor could not turn what it was told into an action (e.g. a model's unknown event
   /// name); the memory applies nothing for it and reports it in add_result::skipped with this reason.
   std::string skip_reason{};
+  /// For an UPDATE: the stored memory was wrong rather than out of date (a correction, not a change in the
+  /// world). Under contradiction_policy::supersede a correction rewrites the memory in place and keeps no
+  /// closed version of the old text; under erase it changes nothing.
+  bool correction = false;
 };
 
 }  // namespace engram::inline v0
@@ -8671,6 +8681,90 @@ rerank_function make_rerank_function(R r) {
 }  // namespace engram::inline v0
 // ---- end <engram/rank/rerank.hpp>
 // #include <engram/record.hpp>: inlined above
+// ---- begin <engram/temporal/validity.hpp>
+/// @file temporal/validity.hpp
+/// Time-aware memory: when a memory's fact held (record::valid_from .. record::invalid_at), what
+/// reconciliation does with a contradicted fact (contradiction_policy), and which versions a read sees
+/// (validity_view: the current facts, the facts valid at an instant, or every version).
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0 {
+
+/// What reconciliation does when the extractor decides that a new fact contradicts a stored memory.
+enum class contradiction_policy : unsigned char {
+  /// Mem0's behaviour: an UPDATE rewrites the memory in place and a DELETE erases it; the old text survives
+  /// only in history. The default: ids, events and get() answers are exactly Mem0's, and storage does not
+  /// grow with every change of mind.
+  erase,
+  /// A change in the world keeps the old version. An UPDATE rewrites the memory in place (same id, same event
+  /// as erase) and keeps its former text as a closed version of its own (valid_from as before, invalid_at =
+  /// the new fact's valid_from, superseded_by = the memory's id); a DELETE closes the memory (invalid_at set)
+  /// instead of erasing it. A correction (memory_action::correction: the old text was never true) still
+  /// rewrites in place without a closed version. Reads hide closed versions unless asked (validity_view).
+  supersede,
+};
+
+/// "erase" or "supersede".
+inline constexpr std::string_view to_string(contradiction_policy p) noexcept {
+  return p == contradiction_policy::supersede ? "supersede" : "erase";
+}
+
+/// Parses "erase" or "supersede". @throws validation_error naming the text otherwise.
+inline contradiction_policy parse_contradiction_policy(std::string_view s) {
+  if (s == "erase") return contradiction_policy::erase;
+  if (s == "supersede") return contradiction_policy::supersede;
+  throw validation_error("unknown contradiction policy '" + std::string(s) + "' (expected supersede or erase)");
+}
+
+/// True when `r`'s fact held at `t`: valid_since() <= t < invalid_at (both ends as stored; no invalid_at:
+/// still holds).
+inline bool valid_at(const record& r, timestamp t) noexcept {
+  return r.valid_since() <= t && (!r.invalid_at || t < *r.invalid_at);
+}
+
+/// True when `r` is closed at `now` (invalid_at set and not after now): the default reads hide it.
+inline bool closed_at(const record& r, timestamp now) noexcept { return r.invalid_at && *r.invalid_at <= now; }
+
+/// Which versions a read sees.
+struct validity_view {
+  enum class kind : unsigned char {
+    current,  ///< every memory not closed by now (the default: a superseded version is hidden)
+    as_of,    ///< the memories whose fact held at `at` (valid_from <= at < invalid_at)
+    all,      ///< every version, closed or not
+  };
+  kind mode = kind::current;
+  timestamp at{};  ///< for as_of
+
+  /// The view of a search or listing's options: `include_invalid` wins, then `as_of`, else current.
+  static validity_view of(const std::optional<timestamp>& as_of, bool include_invalid) noexcept {
+    if (include_invalid) return {kind::all, {}};
+    if (as_of) return {kind::as_of, *as_of};
+    return {};
+  }
+
+  /// True when a memory valid from `from` and closed at `until` (nullopt: still valid) is seen at `now`.
+  [[nodiscard]] bool admits(timestamp from, const std::optional<timestamp>& until, timestamp now) const noexcept {
+    switch (mode) {
+      case kind::current: return !until || now < *until;
+      case kind::as_of: return from <= at && (!until || at < *until);
+      case kind::all: return true;
+    }
+    return true;
+  }
+  [[nodiscard]] bool admits(const record& r, timestamp now) const noexcept {
+    return admits(r.valid_since(), r.invalid_at, now);
+  }
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/temporal/validity.hpp>
 // #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -8713,6 +8807,9 @@ struct memory_config {
   /// then survives reopening). The first search after the interval writes them (one store write); so do
   /// flush_access_counts() and the destructor. 0: after every search.
   std::chrono::milliseconds access_flush_interval{std::chrono::seconds{30}};
+  /// What reconciliation does with a memory the extractor contradicts (temporal/validity.hpp): erase (Mem0's
+  /// behaviour, the default) or supersede (the old version is kept, closed, for as_of reads).
+  contradiction_policy on_contradiction = contradiction_policy::erase;
 };
 
 /// Options of add().
@@ -8755,6 +8852,10 @@ struct search_options {
   ranking_weights weights{};
   bool explain = false;       ///< true: each hit carries score_details
   bool show_expired = false;  ///< true: memories past their expiration_date are searched too
+  /// When set: the memories whose fact held at that instant (valid_from <= as_of < invalid_at), ranked as
+  /// usual. Unset: the memories not closed by now (superseded versions hidden).
+  std::optional<engram::timestamp> as_of{};
+  bool include_invalid = false;  ///< true: every version, closed or not (as_of is then ignored)
 };
 
 /// Options of get_all().
@@ -8762,6 +8863,8 @@ struct get_all_options {
   std::size_t limit = 100;  ///< at most this many records (Mem0's default); 0 means no limit
   filter_expr filter{};     ///< only records matching it (default: empty, all of the scope)
   bool show_expired = false;  ///< true: memories past their expiration_date are listed too
+  std::optional<engram::timestamp> as_of{};  ///< as search_options::as_of
+  bool include_invalid = false;              ///< as search_options::include_invalid
 };
 
 /// Options of update().
