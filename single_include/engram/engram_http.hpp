@@ -676,6 +676,21 @@ inline std::string join_list(const std::vector<std::string>& items) {
   return out;
 }
 
+/// How the extraction call dates facts against the conversation's day `today` (YYYY-MM-DD). With categories
+/// every fact is an object already, so only the extra member is asked for.
+inline std::string dating_instructions(const std::string& today, bool objects) {
+  std::string p =
+      "\nResolve relative times ('yesterday', 'last month', 'two years ago') against that day. When a fact says "
+      "when it became true (\"moved to Porto last month\", \"started at Acme in 2023\"), give that day as "
+      "\"valid_from\" in YYYY-MM-DD form (the first day of the month or year when only those are known)";
+  p += objects ? ", as a member of the fact's object."
+               : ", writing that fact as an object instead of a string: {\"fact\": \"...\", \"valid_from\": "
+                 "\"YYYY-MM-DD\"}.";
+  p += " Give no valid_from when the time is not said, nor for plans and anything not yet true on " + today +
+       " (\"will move in March\" is a plan: keep it as a fact without valid_from).";
+  return p;
+}
+
 }  // namespace detail
 
 /// The built-in system prompt of the extraction call (before fact_prompt_parts are appended).
@@ -728,8 +743,16 @@ inline std::string default_update_prompt() {
          "- NONE: the fact is already remembered. Use the id of the memory that holds it.\n"
          "Only use ids from the list of existing memories for UPDATE, DELETE and NONE. Two facts that say the "
          "same thing need only one entry. Keep the language of the facts.\n\n"
+         "Dates: \"since\" is the day from which a memory or a fact holds (a memory without one is of unknown "
+         "age). A fact's \"newer_than\" lists the ids of memories dated before it, \"older_than\" those "
+         "dated after it. A newer fact that contradicts an older memory is a change in the world: the memory "
+         "was true until then, so UPDATE it to the new state. A fact that says a memory was wrong from the "
+         "start (a misspelt name, a mistaken detail, \"actually, it was ...\") is a correction: UPDATE it and "
+         "add \"correction\": true to that entry. A fact older than a memory never replaces it: the memory is "
+         "the later state; ADD the fact only if it is worth keeping as history, else NONE.\n\n"
          "Answer with a JSON object and nothing else, shaped as {\"memory\": [{\"id\": \"0\", \"text\": \"...\", "
-         "\"event\": \"ADD|UPDATE|DELETE|NONE\", \"old_memory\": \"...\"}]}.";
+         "\"event\": \"ADD|UPDATE|DELETE|NONE\", \"old_memory\": \"...\"}]}, with \"correction\": true only on an "
+         "UPDATE that corrects a mistake.";
 }
 
 /// `base` followed by the sections the options ask for (date, include/exclude lists, categories, custom
@@ -739,7 +762,10 @@ inline std::string compose_fact_prompt(std::string base, const fact_prompt_parts
     base +=
         "\n\nThe facts are stored exactly as you write them, next to what is already remembered: make each "
         "one complete and precise.";
-  if (!parts.today.empty()) base += "\n\nToday is " + parts.today + ".";
+  if (!parts.today.empty()) {
+    base += "\n\nToday is " + parts.today + ": the conversation took place on that day.";
+    base += detail::dating_instructions(parts.today, !parts.categories.empty());
+  }
   if (!parts.includes.empty())
     base += "\n\nOnly remember information of these kinds: " + detail::join_list(parts.includes) + ".";
   if (!parts.excludes.empty())
@@ -750,7 +776,7 @@ inline std::string compose_fact_prompt(std::string base, const fact_prompt_parts
       base += "\n- " + c.name + (c.description.empty() ? std::string() : ": " + c.description);
     base +=
         "\nThen write each fact as an object instead of a string: {\"facts\": [{\"text\": \"...\", "
-        "\"categories\": [\"...\"]}]}.";
+        "\"categories\": [\"...\"]}]}, adding \"valid_from\" to the object of a dated fact.";
   }
   if (!parts.custom_instructions.empty())
     base += "\n\nAdditional instructions from the application:\n" + parts.custom_instructions;
@@ -847,6 +873,7 @@ inline std::size_t json_object_end(std::string_view text, std::size_t begin) {
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>  // std::chrono::floor
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -876,11 +903,12 @@ struct llm_extractor_options {
   http_options http{};                ///< base_url, key, timeouts, retries
   std::string model = "gpt-4o-mini";  ///< the server's chat model name
   extraction_mode mode = extraction_mode::reconcile;
-  /// Replaces the built-in system prompt of the extraction call; it must ask for {"facts": [...]}.
+  /// Replaces the built-in system prompt of the extraction call; it must ask for {"facts": [...]}, each a string
+  /// or an object {"fact" (or "text"), "valid_from", "categories"}.
   /// The sections below (includes, excludes, categories, custom instructions) are still appended.
   std::string fact_prompt{};
   /// Replaces the built-in system prompt of the reconcile call; it must ask for
-  /// {"memory": [{"id", "text", "event", "old_memory"}]}.
+  /// {"memory": [{"id", "text", "event", "old_memory"}]}, an UPDATE that fixes a mistake adding "correction": true.
   std::string update_prompt{};
   std::string custom_instructions{};    ///< appended to the extraction prompt
   std::vector<std::string> includes{};  ///< kinds of information to keep (e.g. "food preferences")
@@ -902,6 +930,8 @@ struct llm_extractor_stats {
   std::uint64_t unparseable = 0;   ///< replies with no usable JSON object: nothing was stored for them
   std::uint64_t invented_ids = 0;  ///< ids in a reconcile reply that were not among those shown
   std::uint64_t unknown_events = 0;  ///< reconcile items whose event is not ADD/UPDATE/DELETE/NONE (reported as skipped)
+  /// Facts whose valid_from was not an ISO-8601 date or lay after the conversation: kept without one.
+  std::uint64_t bad_dates = 0;
 };
 
 /// Prefix of the target id given to an action whose id the model invented: no memory has such an id, so
@@ -958,6 +988,9 @@ inline std::size_t closest_fact(std::span<const fact> facts, std::string_view te
   return best;
 }
 
+/// The day of `t` as YYYY-MM-DD.
+inline std::string day_text(timestamp t) { return format_iso8601(t).substr(0, 10); }
+
 /// An id as the model wrote it: a string, or a number turned into text.
 inline std::string id_text(const nlohmann::json& j) {
   if (j.is_string()) return trimmed(j.get<std::string>());
@@ -971,11 +1004,17 @@ inline std::string id_text(const nlohmann::json& j) {
 /// Decides what to remember with a chat model on {base_url}/chat/completions (JSON mode).
 ///
 /// extract(): one call returning {"facts": [...]}, taken from the user's turns, or from the assistant's
-/// when the scope names an agent and no user. decide(): in reconcile mode, one call showing the existing
-/// memories near the facts under short integer ids (never their real ids) and reading back
+/// when the scope names an agent and no user. The model is told the conversation's day and may date a fact
+/// ({"fact": ..., "valid_from": "YYYY-MM-DD"}): that becomes fact::valid_from, unless it is no ISO-8601 date
+/// or lies after the conversation (see stats().bad_dates), when the fact is kept undated.
+///
+/// decide(): in reconcile mode, one call showing the existing memories near the facts under short integer ids
+/// (never their real ids) and reading back
 /// {"memory": [...]}; ids are mapped back, an id the model invents becomes an action on a non-existent id
 /// (see invented_id_prefix), which the memory skips and reports; so is an event name other than ADD, UPDATE,
-/// DELETE or NONE (an action carrying a skip_reason). With no existing memory near any fact,
+/// DELETE or NONE (an action carrying a skip_reason). Memories and facts are shown with the day they hold
+/// from, so the model can tell a change in the world from a correction; an UPDATE with "correction": true
+/// becomes memory_action::correction. With no existing memory near any fact,
 /// every fact is added without a call. In additive mode decide() makes no call: a fact is added unless a
 /// neighbour has the same content hash and text.
 ///
@@ -1024,13 +1063,14 @@ class llm_extractor {
     std::string instructions = opts_.custom_instructions;
     if (!req.custom_instructions.empty())
       instructions += (instructions.empty() ? "" : "\n") + req.custom_instructions;
+    const timestamp said = ctx.when.value_or(utc_now());
     fact_prompt_parts parts{agent_memory,
                             opts_.mode == extraction_mode::additive,
                             std::move(instructions),
                             joined(opts_.includes, req.includes),
                             joined(opts_.excludes, req.excludes),
                             categories,
-                            format_iso8601(ctx.when.value_or(utc_now())).substr(0, 10)};
+                            detail::day_text(said)};
     const std::string& base = !req.prompt.empty() ? req.prompt : opts_.fact_prompt;
     const std::string system = compose_fact_prompt(base.empty() ? default_fact_prompt(agent_memory) : base, parts);
     const auto reply = chat(system, "Conversation:\n" + conversation);
@@ -1044,6 +1084,7 @@ class llm_extractor {
       if (out.size() >= opts_.max_facts) break;
       std::string text;
       nlohmann::json metadata = nlohmann::json::object();
+      std::optional<timestamp> valid_from;
       if (item.is_string()) {
         text = detail::trimmed(item.get<std::string>());
       } else if (item.is_object()) {
@@ -1053,9 +1094,11 @@ class llm_extractor {
             break;
           }
         if (auto cats = chosen_categories(item, categories); !cats.empty()) metadata["categories"] = std::move(cats);
+        if (item.contains("valid_from")) valid_from = fact_date(item["valid_from"], said);
       }
       if (text.empty()) continue;
-      out.push_back(fact{std::move(text), source_role, one_actor ? actor : std::string(), std::move(metadata)});
+      out.push_back(fact{std::move(text), source_role, one_actor ? actor : std::string(), std::move(metadata),
+                         valid_from});
     }
     return out;
   }
@@ -1075,10 +1118,11 @@ class llm_extractor {
       return verbatim_extractor{}.decide(facts, neighbours, ctx);  // add unless the exact text is known
 
     nlohmann::json existing = nlohmann::json::array();
-    for (std::size_t i = 0; i < shown.size(); ++i)
+    for (std::size_t i = 0; i < shown.size(); ++i) {
       existing.push_back({{"id", std::to_string(i)}, {"text", shown[i]->memory}});
-    nlohmann::json new_facts = nlohmann::json::array();
-    for (const auto& f : facts) new_facts.push_back(f.text);
+      if (shown[i]->valid_from != timestamp{}) existing.back()["since"] = detail::day_text(shown[i]->valid_from);
+    }
+    const auto new_facts = dated_facts(facts, neighbours, seen, ctx.when.value_or(utc_now()));
     const std::string user =
         "Existing memories:\n" + existing.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
         "\n\nNew facts:\n" + new_facts.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -1128,6 +1172,10 @@ class llm_extractor {
         a.fact_index = detail::closest_fact(facts, text);
         a.text = std::move(text);
       }
+      if (ev == event_kind::update) {
+        const auto c = item.find("correction");
+        a.correction = c != item.end() && c->is_boolean() && c->get<bool>();
+      }
       if (ev == event_kind::none && a.target_id.empty()) continue;
       out.push_back(std::move(a));
     }
@@ -1136,15 +1184,51 @@ class llm_extractor {
 
   /// What this extractor has done so far.
   [[nodiscard]] llm_extractor_stats stats() const noexcept {
-    return {stats_->calls.load(), stats_->unparseable.load(), stats_->invented_ids.load(), stats_->unknown_events.load()};
+    return {stats_->calls.load(), stats_->unparseable.load(), stats_->invented_ids.load(),
+            stats_->unknown_events.load(), stats_->bad_dates.load()};
   }
   [[nodiscard]] const http_transport& transport() const noexcept { return transport_; }
   [[nodiscard]] const llm_extractor_options& options() const noexcept { return opts_; }
 
  private:
   struct counters {
-    std::atomic<std::uint64_t> calls{0}, unparseable{0}, invented_ids{0}, unknown_events{0};
+    std::atomic<std::uint64_t> calls{0}, unparseable{0}, invented_ids{0}, unknown_events{0}, bad_dates{0};
   };
+
+  /// A fact's valid_from as the model wrote it, if usable: an ISO-8601 date or date-time no later than `said`
+  /// (a fact is stated once it is true; a later date is a plan, not a start). Null or "" is no date.
+  std::optional<timestamp> fact_date(const nlohmann::json& j, timestamp said) const {
+    if (j.is_null() || (j.is_string() && detail::trimmed(j.get<std::string>()).empty())) return std::nullopt;
+    const auto t = j.is_string() ? try_parse_iso8601(detail::trimmed(j.get<std::string>())) : std::nullopt;
+    if (t && *t <= said) return t;
+    ++stats_->bad_dates;
+    return std::nullopt;
+  }
+
+  /// The new facts as the reconcile call shows them: text, the day each holds from (its valid_from, else the
+  /// conversation's day), and which of its shown neighbours (short ids in `ids`) are dated before or after it.
+  /// Days are compared, as shown; a neighbour of unknown age (valid_from the epoch) is in neither list.
+  static nlohmann::json dated_facts(std::span<const fact> facts,
+                                    std::span<const std::vector<existing_memory>> neighbours,
+                                    const std::unordered_map<std::string, std::size_t>& ids, timestamp said) {
+    using std::chrono::days;
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = 0; i < facts.size(); ++i) {
+      const auto since = facts[i].valid_from.value_or(said);
+      nlohmann::json f{{"text", facts[i].text}, {"since", detail::day_text(since)}};
+      nlohmann::json newer = nlohmann::json::array(), older = nlohmann::json::array();
+      if (i < neighbours.size())
+        for (const auto& n : neighbours[i]) {
+          if (n.valid_from == timestamp{}) continue;
+          const auto a = std::chrono::floor<days>(n.valid_from), b = std::chrono::floor<days>(since);
+          if (a != b) (a < b ? newer : older).push_back(std::to_string(ids.at(n.id)));
+        }
+      if (!newer.empty()) f["newer_than"] = std::move(newer);
+      if (!older.empty()) f["older_than"] = std::move(older);
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
 
   /// A procedural add: the whole run (every role) summarised into one fact. @throws provider_error.
   std::vector<fact> summarize_run(std::span<const message> messages, const extraction_context& ctx) const {

@@ -46,6 +46,13 @@ std::string shown_id(const json& request, const std::string& text) {
   return "absent";
 }
 
+/// The new facts as the reconcile prompt shows them.
+json shown_facts(const json& request) {
+  const auto user = request.at("messages").at(1).at("content").get<std::string>();
+  const auto b = user.find("\n\nNew facts:\n");
+  return b == std::string::npos ? json() : json::parse(user.substr(b + 13));
+}
+
 std::string system_prompt(const engram_test::seen_request& r) {
   return r.body.at("messages").at(0).at("content").get<std::string>();
 }
@@ -495,4 +502,92 @@ TEST_CASE("http_extract: a procedural add summarises an agent's run into one mem
   server.push_chat(R"({"facts": ["not a summary"]})");
   CHECK(mem.add(run, agent, {.extraction = procedural}).results.empty());
   CHECK(mem.get_all(agent).size() == 1);
+}
+
+TEST_CASE("http_extract: a fact may say since when it is true", "[http_extract]") {
+  fake_server server(64);
+  engram::llm_extractor x({.http = fast(server), .model = "m"});
+  const std::vector<engram::message> msgs = {{"user", "I moved to Porto last month", ""}};
+  const engram::extraction_context ctx{alice, json::object(), engram::parse_iso8601("2026-12-04T10:00:00Z")};
+  server.push_chat(R"({"facts": ["Likes tea",
+      {"fact": "Moved to Porto", "valid_from": "2026-11-01"},
+      {"text": "Started at Acme", "valid_from": "2023-03-15T09:30:00+01:00"},
+      {"fact": "Learns piano", "valid_from": "2026-12-04"},
+      {"fact": "Owns a boat", "valid_from": "last spring"},
+      {"fact": "Adopted a cat", "valid_from": 2024},
+      {"fact": "Will move to Oslo", "valid_from": "2027-03-01"},
+      {"fact": "Starts a course tonight", "valid_from": "2026-12-04T19:00:00Z"},
+      {"fact": "Has a sister", "valid_from": null},
+      {"fact": "Has a brother", "valid_from": ""}]})");
+  const auto facts = x.extract(msgs, ctx);
+  REQUIRE(facts.size() == 10);  // a bad date never costs the fact
+  CHECK_FALSE(facts[0].valid_from);
+  CHECK(facts[1].text == "Moved to Porto");
+  CHECK(facts[1].valid_from == engram::parse_iso8601("2026-11-01T00:00:00Z"));  // a date alone: midnight UTC
+  CHECK(facts[2].valid_from == engram::parse_iso8601("2023-03-15T08:30:00Z"));
+  CHECK(facts[3].valid_from == engram::parse_iso8601("2026-12-04"));  // the conversation's own day
+  for (std::size_t i = 4; i < facts.size(); ++i) CHECK_FALSE(facts[i].valid_from);
+  CHECK(facts[6].text == "Will move to Oslo");  // a plan: after the conversation, so no start date
+  CHECK(x.stats().bad_dates == 4);              // malformed, not a string, two after the conversation
+  const auto sys = system_prompt(server.requests("/v1/chat/completions").at(0));
+  CHECK(sys.find("Today is 2026-12-04") != std::string::npos);
+  CHECK(sys.find("{\"fact\": \"...\", \"valid_from\": \"YYYY-MM-DD\"}") != std::string::npos);
+
+  // with categories every fact is an object already; the date is one more member
+  engram::llm_extractor cats({.http = fast(server), .model = "m", .categories = {{"home", ""}}});
+  server.push_chat(R"({"facts": [{"text": "Lives in Porto", "categories": ["home"], "valid_from": "2026-11-01"}]})");
+  const auto dated = cats.extract(msgs, ctx);
+  REQUIRE(dated.size() == 1);
+  CHECK(dated[0].metadata["categories"] == json::array({"home"}));
+  CHECK(dated[0].valid_from == engram::parse_iso8601("2026-11-01"));
+  CHECK(system_prompt(server.requests("/v1/chat/completions").back()).find("adding \"valid_from\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("http_extract: the reconcile call shows dates and reads corrections", "[http_extract]") {
+  fake_server server(64);
+  engram::llm_extractor x({.http = fast(server), .model = "m"});
+  const std::vector<engram::fact> facts = {
+      {"Lives in Porto", "user", "", json::object(), engram::parse_iso8601("2026-11-01")},
+      {"Name is spelled Ana", "user", "", json::object()}};
+  const std::vector<std::vector<engram::existing_memory>> near = {
+      {{"uuid-a", "Lives in Lisbon", "h1", 0.8f, engram::parse_iso8601("2024-05-01T12:00:00Z")},
+       {"uuid-c", "Rents a flat in Porto", "h3", 0.6f, engram::parse_iso8601("2026-11-20")},
+       {"uuid-d", "Likes Porto", "h4", 0.5f, engram::parse_iso8601("2026-11-01T18:00:00Z")}},
+      {{"uuid-b", "Name is Anna", "h2", 0.9f}}};  // of unknown age
+  const engram::extraction_context ctx{alice, json::object(), engram::parse_iso8601("2026-12-04T10:00:00Z")};
+  server.push_chat(R"({"memory": [
+      {"id": "0", "text": "Lives in Porto", "event": "UPDATE", "old_memory": "Lives in Lisbon"},
+      {"id": "3", "text": "Name is Ana", "event": "UPDATE", "old_memory": "Name is Anna", "correction": true},
+      {"id": "1", "event": "DELETE", "correction": true},
+      {"id": "2", "text": "Loves Porto", "event": "UPDATE", "correction": "yes"},
+      {"id": "0", "text": "Lived in Lisbon", "event": "ADD", "correction": true}]})");
+  const auto actions = x.decide(facts, near, ctx);
+  REQUIRE(actions.size() == 5);
+  CHECK(actions[0].event == engram::event_kind::update);
+  CHECK_FALSE(actions[0].correction);  // absent: a change in the world
+  CHECK(actions[1].target_id == "uuid-b");
+  CHECK(actions[1].correction);
+  CHECK(actions[2].event == engram::event_kind::del);
+  CHECK_FALSE(actions[2].correction);  // only an UPDATE corrects
+  CHECK_FALSE(actions[3].correction);  // not a boolean
+  CHECK_FALSE(actions[4].correction);
+
+  const auto req = server.requests("/v1/chat/completions").at(0).body;
+  const auto user = req.at("messages").at(1).at("content").get<std::string>();
+  const auto existing = json::parse(user.substr(19, user.find("\n\nNew facts:") - 19));
+  REQUIRE(existing.size() == 4);
+  CHECK(existing[0] == json{{"id", "0"}, {"text", "Lives in Lisbon"}, {"since", "2024-05-01"}});
+  CHECK(existing[1].at("since") == "2026-11-20");
+  CHECK_FALSE(existing[3].contains("since"));  // unknown age: no date rather than 1970
+  const auto shown = shown_facts(req);
+  REQUIRE(shown.size() == 2);
+  CHECK(shown[0] == json{{"text", "Lives in Porto"},
+                         {"since", "2026-11-01"},
+                         {"newer_than", {"0"}},     // Lisbon is older: a move, not a mistake
+                         {"older_than", {"1"}}});  // the same day ("2") is neither
+  CHECK(shown[1] == json{{"text", "Name is spelled Ana"}, {"since", "2026-12-04"}});  // the conversation's day
+  const auto sys = req.at("messages").at(0).at("content").get<std::string>();
+  CHECK(sys.find("\"correction\": true") != std::string::npos);
+  CHECK(sys.find("newer_than") != std::string::npos);
 }

@@ -29,6 +29,21 @@ inline std::string join_list(const std::vector<std::string>& items) {
   return out;
 }
 
+/// How the extraction call dates facts against the conversation's day `today` (YYYY-MM-DD). With categories
+/// every fact is an object already, so only the extra member is asked for.
+inline std::string dating_instructions(const std::string& today, bool objects) {
+  std::string p =
+      "\nResolve relative times ('yesterday', 'last month', 'two years ago') against that day. When a fact says "
+      "when it became true (\"moved to Porto last month\", \"started at Acme in 2023\"), give that day as "
+      "\"valid_from\" in YYYY-MM-DD form (the first day of the month or year when only those are known)";
+  p += objects ? ", as a member of the fact's object."
+               : ", writing that fact as an object instead of a string: {\"fact\": \"...\", \"valid_from\": "
+                 "\"YYYY-MM-DD\"}.";
+  p += " Give no valid_from when the time is not said, nor for plans and anything not yet true on " + today +
+       " (\"will move in March\" is a plan: keep it as a fact without valid_from).";
+  return p;
+}
+
 }  // namespace detail
 
 /// The built-in system prompt of the extraction call (before fact_prompt_parts are appended).
@@ -81,8 +96,16 @@ inline std::string default_update_prompt() {
          "- NONE: the fact is already remembered. Use the id of the memory that holds it.\n"
          "Only use ids from the list of existing memories for UPDATE, DELETE and NONE. Two facts that say the "
          "same thing need only one entry. Keep the language of the facts.\n\n"
+         "Dates: \"since\" is the day from which a memory or a fact holds (a memory without one is of unknown "
+         "age). A fact's \"newer_than\" lists the ids of memories dated before it, \"older_than\" those "
+         "dated after it. A newer fact that contradicts an older memory is a change in the world: the memory "
+         "was true until then, so UPDATE it to the new state. A fact that says a memory was wrong from the "
+         "start (a misspelt name, a mistaken detail, \"actually, it was ...\") is a correction: UPDATE it and "
+         "add \"correction\": true to that entry. A fact older than a memory never replaces it: the memory is "
+         "the later state; ADD the fact only if it is worth keeping as history, else NONE.\n\n"
          "Answer with a JSON object and nothing else, shaped as {\"memory\": [{\"id\": \"0\", \"text\": \"...\", "
-         "\"event\": \"ADD|UPDATE|DELETE|NONE\", \"old_memory\": \"...\"}]}.";
+         "\"event\": \"ADD|UPDATE|DELETE|NONE\", \"old_memory\": \"...\"}]}, with \"correction\": true only on an "
+         "UPDATE that corrects a mistake.";
 }
 
 /// `base` followed by the sections the options ask for (date, include/exclude lists, categories, custom
@@ -92,7 +115,10 @@ inline std::string compose_fact_prompt(std::string base, const fact_prompt_parts
     base +=
         "\n\nThe facts are stored exactly as you write them, next to what is already remembered: make each "
         "one complete and precise.";
-  if (!parts.today.empty()) base += "\n\nToday is " + parts.today + ".";
+  if (!parts.today.empty()) {
+    base += "\n\nToday is " + parts.today + ": the conversation took place on that day.";
+    base += detail::dating_instructions(parts.today, !parts.categories.empty());
+  }
   if (!parts.includes.empty())
     base += "\n\nOnly remember information of these kinds: " + detail::join_list(parts.includes) + ".";
   if (!parts.excludes.empty())
@@ -103,7 +129,7 @@ inline std::string compose_fact_prompt(std::string base, const fact_prompt_parts
       base += "\n- " + c.name + (c.description.empty() ? std::string() : ": " + c.description);
     base +=
         "\nThen write each fact as an object instead of a string: {\"facts\": [{\"text\": \"...\", "
-        "\"categories\": [\"...\"]}]}.";
+        "\"categories\": [\"...\"]}]}, adding \"valid_from\" to the object of a dated fact.";
   }
   if (!parts.custom_instructions.empty())
     base += "\n\nAdditional instructions from the application:\n" + parts.custom_instructions;
