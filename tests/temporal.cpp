@@ -228,3 +228,34 @@ TEST_CASE("temporal: policies parse and print", "[temporal]") {
   CHECK(to_string(contradiction_policy::supersede) == "supersede");
   CHECK_THROWS_AS(parse_contradiction_policy("keep"), validation_error);
 }
+
+TEST_CASE("temporal: newest_first ranks the latest statement about a subject first, in its group's places",
+          "[temporal][rank]") {
+  memory mem;
+  mem.add("Ana's favourite colour is green", user("ana"), {.infer = false, .timestamp = at("2023-01-01T00:00:00Z")});
+  mem.add("Ana's favourite colour is blue", user("ana"), {.infer = false, .timestamp = at("2025-01-01T00:00:00Z")});
+  mem.add("Ana plays the cello on Sundays", user("ana"), {.infer = false, .timestamp = at("2025-02-01T00:00:00Z")});
+  const std::string query = "is Ana's favourite colour green";
+  search_options plain{.mode = search_mode::semantic};
+  const auto before = mem.search(query, user("ana"), plain);
+  REQUIRE(before.size() == 3);
+  REQUIRE(before[0].record.memory == "Ana's favourite colour is green");  // the query names the old value
+
+  search_options newest = plain;
+  newest.weights.newest_first = 0.6f;
+  newest.explain = true;
+  const auto after = mem.search(query, user("ana"), newest);
+  REQUIRE(after.size() == 3);
+  CHECK(after[0].record.memory == "Ana's favourite colour is blue");
+  CHECK(after[1].record.memory == "Ana's favourite colour is green");
+  CHECK(after[2].record.memory == "Ana plays the cello on Sundays");  // another subject keeps its place
+  for (std::size_t i = 0; i < 3; ++i) CHECK(after[i].score == Approx(before[i].score));  // places keep their scores
+  CHECK(after[0].details->cosine < after[1].details->cosine);  // each hit's own terms
+
+  search_options strict = newest;
+  strict.weights.newest_first = 0.999f;  // not similar enough to be one subject: nothing moves
+  CHECK(mem.search(query, user("ana"), strict)[0].record.memory == "Ana's favourite colour is green");
+  search_options bad = plain;
+  bad.weights.newest_first = 1.5f;
+  CHECK_THROWS_AS(mem.search(query, user("ana"), bad), validation_error);
+}

@@ -8558,7 +8558,14 @@ struct ranking_weights {
   float access = 0.0f;
   float access_saturation = 5.0f;
 
+  /// 0 (off) or a cosine in (0, 1]: hits at least this similar to each other are statements about one subject,
+  /// and among them the fact that became true last (record::valid_since) ranks first, in the places they hold
+  /// (temporal/newest_first.hpp). For memories kept side by side (ADD-only extraction, or include_invalid).
+  float newest_first = 0.0f;
+
   [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
+  /// True when ranking needs more than the similarities: the extra terms or newest_first read records.
+  [[nodiscard]] bool reorders() const noexcept { return has_extra_terms() || newest_first > 0.0f; }
 };
 
 /// Throws validation_error for a negative or non-finite weight or a non-positive half-life, naming it.
@@ -8576,6 +8583,9 @@ inline void validate_weights(const ranking_weights& w) {
   check(w.importance, "importance", false);
   check(w.access, "access", false);
   check(w.access_saturation, "access_saturation", true);
+  if (!(w.newest_first >= 0.0f && w.newest_first <= 1.0f))
+    throw validation_error("search: ranking weight 'newest_first' is " + std::to_string(w.newest_first) +
+                           " (expected 0, off, or a cosine in (0, 1])");
 }
 
 /// exp(−ln 2 · age / half_life): 1 for a memory changed at `now`, ½ one half-life earlier. Future times count as now.
@@ -10213,6 +10223,58 @@ class partition_cache {
 // #include <engram/memory/options.hpp>: inlined above
 // #include <engram/rank/fusion.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// ---- begin <engram/temporal/newest_first.hpp>
+/// @file temporal/newest_first.hpp
+/// The recency preference among statements about one subject (ranking_weights::newest_first): when two hits
+/// are near-duplicates ("I live in Lisbon", "I live in Porto"), the fact that became true last ranks first.
+/// Unlike the recency term, it never lifts a memory over an unrelated better match: it only reorders hits
+/// within the places a group of near-duplicates already holds.
+
+// #include <engram/simd/kernels.hpp>: inlined above
+// #include <engram/time.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Reorders `order` (indexes of items, best first). Items whose vectors have a cosine of at least `threshold`
+/// with a group's first member (taken in rank order among the first `head` places, where results are read)
+/// join its group; each group's members are then put, newest `since` first (ties keep their order), into the
+/// places the group held. `vector_of(i)` is item i's vector (empty: it joins no group); `since_of(i)` when its
+/// fact became true. O(head × |order|) cosines.
+template <class VectorOf, class SinceOf>
+void newest_first(std::vector<std::size_t>& order, float threshold, std::size_t head, VectorOf&& vector_of,
+                  SinceOf&& since_of) {
+  const std::size_t n = order.size();
+  std::vector<char> grouped(n, 0);
+  std::vector<std::size_t> places, members;
+  for (std::size_t p = 0; p < std::min(head, n); ++p) {
+    if (grouped[p]) continue;
+    const std::span<const float> a = vector_of(order[p]);
+    if (a.empty()) continue;
+    places.assign(1, p);
+    for (std::size_t q = p + 1; q < n; ++q) {
+      if (grouped[q]) continue;
+      const std::span<const float> b = vector_of(order[q]);
+      if (b.size() == a.size() && simd::cosine(a.data(), b.data(), a.size()) >= threshold) places.push_back(q);
+    }
+    if (places.size() < 2) continue;
+    members.clear();
+    for (const auto at : places) {
+      grouped[at] = 1;
+      members.push_back(order[at]);
+    }
+    std::stable_sort(members.begin(), members.end(),
+                     [&](std::size_t x, std::size_t y) { return since_of(x) > since_of(y); });
+    for (std::size_t k = 0; k < places.size(); ++k) order[places[k]] = members[k];
+  }
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/temporal/newest_first.hpp>
 // #include <engram/time.hpp>: inlined above
 
 #include <algorithm>
@@ -10239,7 +10301,7 @@ struct read_request {
 /// How many candidates a search ranks: exactly `limit` for a plain semantic search; anything that reorders
 /// needs a pool to reorder.
 inline std::size_t candidate_pool(const search_options& o, bool reranks) {
-  const bool plain = o.mode == search_mode::semantic && !o.weights.has_extra_terms() && !reranks;
+  const bool plain = o.mode == search_mode::semantic && !o.weights.reorders() && !reranks;
   return plain ? o.limit : std::max<std::size_t>(o.limit * 3, 50);
 }
 
@@ -10316,7 +10378,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   scored.reserve(cands.size());
   for (std::size_t i = 0; i < cands.size(); ++i) {
     auto& sig = cands[i].signals;
-    if (w.has_extra_terms()) {
+    if (w.reorders()) {
       recs[i] = get(d.id_of(cands[i].slot));
       if (!recs[i]) continue;
       sig.recency = recency_score(recs[i]->updated_at, req.now, w.recency_half_life_days);
@@ -10330,17 +10392,33 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
     if (a.first.final != b.first.final) return a.first.final > b.first.final;
     return d.id_of(cands[a.second].slot) < d.id_of(cands[b.second].slot);
   });
+  // Each place keeps its score; newest_first may move another hit of the same subject into it.
+  std::vector<float> place_score(scored.size());
+  for (std::size_t k = 0; k < scored.size(); ++k) place_score[k] = scored[k].first.final;
+  if (w.newest_first > 0.0f) {
+    std::vector<std::size_t> order(scored.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    newest_first(
+        order, w.newest_first, reranks ? pool : options.limit,
+        [&](std::size_t k) { return std::span<const float>(recs[scored[k].second]->embedding); },
+        [&](std::size_t k) { return recs[scored[k].second]->valid_since(); });
+    std::vector<std::pair<score_details, std::size_t>> moved;
+    moved.reserve(order.size());
+    for (const auto k : order) moved.push_back(scored[k]);
+    scored = std::move(moved);
+  }
 
   const std::size_t keep = reranks ? pool : options.limit;
   std::vector<search_hit> out;
   out.reserve(std::min(keep, scored.size()));
-  for (const auto& [details, i] : scored) {
+  for (std::size_t k = 0; k < scored.size(); ++k) {
+    const auto& [details, i] = scored[k];
     if (out.size() == keep) break;
     if (options.threshold && gated_score(details, options.mode) < *options.threshold) continue;
     auto r = recs[i] ? std::move(recs[i]) : get(d.id_of(cands[i].slot));
     if (!r) continue;
     out.push_back(
-        search_hit{std::move(*r), details.final, options.explain ? std::optional<score_details>(details) : std::nullopt});
+        search_hit{std::move(*r), place_score[k], options.explain ? std::optional<score_details>(details) : std::nullopt});
   }
   return out;
 }

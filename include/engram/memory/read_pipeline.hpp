@@ -12,6 +12,7 @@
 #include <engram/memory/options.hpp>
 #include <engram/rank/fusion.hpp>
 #include <engram/record.hpp>
+#include <engram/temporal/newest_first.hpp>
 #include <engram/time.hpp>
 
 #include <algorithm>
@@ -38,7 +39,7 @@ struct read_request {
 /// How many candidates a search ranks: exactly `limit` for a plain semantic search; anything that reorders
 /// needs a pool to reorder.
 inline std::size_t candidate_pool(const search_options& o, bool reranks) {
-  const bool plain = o.mode == search_mode::semantic && !o.weights.has_extra_terms() && !reranks;
+  const bool plain = o.mode == search_mode::semantic && !o.weights.reorders() && !reranks;
   return plain ? o.limit : std::max<std::size_t>(o.limit * 3, 50);
 }
 
@@ -115,7 +116,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
   scored.reserve(cands.size());
   for (std::size_t i = 0; i < cands.size(); ++i) {
     auto& sig = cands[i].signals;
-    if (w.has_extra_terms()) {
+    if (w.reorders()) {
       recs[i] = get(d.id_of(cands[i].slot));
       if (!recs[i]) continue;
       sig.recency = recency_score(recs[i]->updated_at, req.now, w.recency_half_life_days);
@@ -129,17 +130,33 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
     if (a.first.final != b.first.final) return a.first.final > b.first.final;
     return d.id_of(cands[a.second].slot) < d.id_of(cands[b.second].slot);
   });
+  // Each place keeps its score; newest_first may move another hit of the same subject into it.
+  std::vector<float> place_score(scored.size());
+  for (std::size_t k = 0; k < scored.size(); ++k) place_score[k] = scored[k].first.final;
+  if (w.newest_first > 0.0f) {
+    std::vector<std::size_t> order(scored.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    newest_first(
+        order, w.newest_first, reranks ? pool : options.limit,
+        [&](std::size_t k) { return std::span<const float>(recs[scored[k].second]->embedding); },
+        [&](std::size_t k) { return recs[scored[k].second]->valid_since(); });
+    std::vector<std::pair<score_details, std::size_t>> moved;
+    moved.reserve(order.size());
+    for (const auto k : order) moved.push_back(scored[k]);
+    scored = std::move(moved);
+  }
 
   const std::size_t keep = reranks ? pool : options.limit;
   std::vector<search_hit> out;
   out.reserve(std::min(keep, scored.size()));
-  for (const auto& [details, i] : scored) {
+  for (std::size_t k = 0; k < scored.size(); ++k) {
+    const auto& [details, i] = scored[k];
     if (out.size() == keep) break;
     if (options.threshold && gated_score(details, options.mode) < *options.threshold) continue;
     auto r = recs[i] ? std::move(recs[i]) : get(d.id_of(cands[i].slot));
     if (!r) continue;
     out.push_back(
-        search_hit{std::move(*r), details.final, options.explain ? std::optional<score_details>(details) : std::nullopt});
+        search_hit{std::move(*r), place_score[k], options.explain ? std::optional<score_details>(details) : std::nullopt});
   }
   return out;
 }

@@ -53,7 +53,14 @@ struct ranking_weights {
   float access = 0.0f;
   float access_saturation = 5.0f;
 
+  /// 0 (off) or a cosine in (0, 1]: hits at least this similar to each other are statements about one subject,
+  /// and among them the fact that became true last (record::valid_since) ranks first, in the places they hold
+  /// (temporal/newest_first.hpp). For memories kept side by side (ADD-only extraction, or include_invalid).
+  float newest_first = 0.0f;
+
   [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
+  /// True when ranking needs more than the similarities: the extra terms or newest_first read records.
+  [[nodiscard]] bool reorders() const noexcept { return has_extra_terms() || newest_first > 0.0f; }
 };
 
 /// Throws validation_error for a negative or non-finite weight or a non-positive half-life, naming it.
@@ -71,6 +78,9 @@ inline void validate_weights(const ranking_weights& w) {
   check(w.importance, "importance", false);
   check(w.access, "access", false);
   check(w.access_saturation, "access_saturation", true);
+  if (!(w.newest_first >= 0.0f && w.newest_first <= 1.0f))
+    throw validation_error("search: ranking weight 'newest_first' is " + std::to_string(w.newest_first) +
+                           " (expected 0, off, or a cosine in (0, 1])");
 }
 
 /// exp(−ln 2 · age / half_life): 1 for a memory changed at `now`, ½ one half-life earlier. Future times count as now.
