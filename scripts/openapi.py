@@ -83,7 +83,7 @@ SCHEMAS = {
                    "actor_id": {"type": "string"},
                    "role": {"type": "string"}}},
     "ScoreDetails": {"type": "object", "description": "each ranking term, with explain", "properties": {
-        k: {"type": "number"} for k in ["semantic", "keyword", "recency", "importance", "access", "final", "cosine",
+        k: {"type": "number"} for k in ["semantic", "keyword", "recency", "importance", "access", "entity", "final", "cosine",
                                         "bm25"]}},
     "SearchHit": {"allOf": [ref("Memory"), {"type": "object", "required": ["score"], "properties": {
         "score": {"type": "number"}, "score_details": ref("ScoreDetails")}}]},

@@ -204,7 +204,8 @@ inline void to_json(nlohmann::json& j, const search_hit& h) {
   if (h.details)
     j["score_details"] = {{"semantic", h.details->semantic}, {"keyword", h.details->keyword},
                           {"recency", h.details->recency},   {"importance", h.details->importance},
-                          {"access", h.details->access},     {"final", h.details->final},
+                          {"access", h.details->access},     {"entity", h.details->entity},
+                          {"final", h.details->final},
                           {"cosine", h.details->cosine},     {"bm25", h.details->bm25}};
 }
 

@@ -90,7 +90,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(Index(embedder_.dimension()), config_.bm25),
+        derived_(Index(embedder_.dimension()), config_.bm25, config_.entities),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -101,7 +101,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(std::move(index), config_.bm25),
+        derived_(std::move(index), config_.bm25, config_.entities),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -195,8 +195,8 @@ class basic_memory {
     return async_.retry_failed();
   }
 
-  /// Removes a failed entry from the store's queue for good (its messages are dropped).
-  /// @returns false when no failed entry has this id (a pending one is never discarded).
+  /// Removes a failed entry from the store's queue for good (its messages are dropped). @returns false when no
+  /// failed entry has this id (a pending one is never discarded).
   bool discard_failed(std::string_view id)
     requires pending_store<Store>
   {
@@ -230,9 +230,7 @@ class basic_memory {
   }
 
   /// Deletes one memory, recording a DELETE event (its history stays readable). @throws not_found.
-  void delete_memory(std::string_view id) {
-    delete_many(std::array{std::string(id)});
-  }
+  void delete_memory(std::string_view id) { delete_many(std::array{std::string(id)}); }
 
   /// Deletes every memory `ids` names (with their DELETE events) in one write batch: all, or none when an id is
   /// unknown or given twice (the message names the item's index). @throws not_found, validation_error.
@@ -246,8 +244,7 @@ class basic_memory {
   }
 
   /// Deletes every memory that scope `s` selects and `filter` matches (default: all of the scope), and nothing
-  /// else. @returns how many were deleted.
-  /// @throws validation_error when `s` is empty (reset() is the explicit way to wipe everything).
+  /// else. @returns how many. @throws validation_error when `s` is empty (reset() is the explicit full wipe).
   std::size_t delete_all(const scope& s, const filter_expr& filter = {}) {
     validate_scope(s, "delete_all");
     catch_up();
@@ -285,10 +282,8 @@ class basic_memory {
     return search_scopes(query, detail::scope_or_filter(s, options.filter, "search"), options);
   }
 
-  /// As above, the scope given by the filter's own user_id / agent_id / run_id predicates (Mem0's v2 form):
-  /// `{"OR":[{"user_id":"a"},{"user_id":"b"}]}` searches exactly the memories of users a and b.
-  /// @throws validation_error when options.filter does not name a scope (see filter_names_scope), as a
-  ///         missing scope is everywhere else.
+  /// As above, the scope given by the filter's own scope predicates (Mem0's v2 form): `{"OR":[{"user_id":"a"},
+  /// {"user_id":"b"}]}` searches users a and b. @throws validation_error when it names none (filter_names_scope).
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const search_options& options) const {
     detail::require_filter_scope(options.filter, "search");
     return search_scopes(query, nullptr, options);
@@ -304,14 +299,12 @@ class basic_memory {
   }
 
   /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
-  /// filter that names its scopes lists the scopes the filter names.
-  /// @throws validation_error for a missing scope.
+  /// filter that names its scopes lists the scopes the filter names. @throws validation_error for a missing scope.
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
     return list_scopes(detail::scope_or_filter(s, options.filter, "get_all"), options);
   }
 
-  /// As above, the scope given by the filter's own scope predicates (see search(query, options)).
-  /// @throws validation_error when options.filter does not name a scope.
+  /// As above, the scope the filter names (see search(query, options)); validation_error when it names none.
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
     detail::require_filter_scope(options.filter, "get_all");
     return list_scopes(nullptr, options);
@@ -324,6 +317,15 @@ class basic_memory {
 
   /// The changes of one memory id, oldest first; empty for an id that never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view id) const { return store_.history(id); }
+
+  /// The entities and relations of the scopes `s` selects, most mentioned first (memory_config::entities).
+  [[nodiscard]] entity_graph entity_graph_of(const scope& s) const {
+    validate_scope(s, "entities");
+    catch_up();
+    const auto pin = pin_scope(s, nullptr);
+    std::shared_lock lock(mtx_);
+    return derived_.entities().graph(derived_.catalog().select(s));
+  }
 
   /// Number of memories held.
   [[nodiscard]] std::size_t size() const {

@@ -111,7 +111,7 @@ struct memory_event {
 };
 
 /// Why a hit scored what it did (search_options::explain). Each term is its weighted contribution, so
-/// semantic + keyword + recency + importance + access == final (up to float rounding); `cosine` and `bm25`
+/// semantic + keyword + recency + importance + access + entity == final (up to float rounding); `cosine` and `bm25`
 /// are the raw similarities behind the first two (0 when not computed).
 struct score_details {
   float semantic = 0.0f;
@@ -119,6 +119,7 @@ struct score_details {
   float recency = 0.0f;
   float importance = 0.0f;
   float access = 0.0f;
+  float entity = 0.0f;  ///< the entity term (ranking_weights::entity)
   float final = 0.0f;
   float cosine = 0.0f;
   float bm25 = 0.0f;

@@ -457,7 +457,7 @@ struct memory_event {
 };
 
 /// Why a hit scored what it did (search_options::explain). Each term is its weighted contribution, so
-/// semantic + keyword + recency + importance + access == final (up to float rounding); `cosine` and `bm25`
+/// semantic + keyword + recency + importance + access + entity == final (up to float rounding); `cosine` and `bm25`
 /// are the raw similarities behind the first two (0 when not computed).
 struct score_details {
   float semantic = 0.0f;
@@ -465,6 +465,7 @@ struct score_details {
   float recency = 0.0f;
   float importance = 0.0f;
   float access = 0.0f;
+  float entity = 0.0f;  ///< the entity term (ranking_weights::entity)
   float final = 0.0f;
   float cosine = 0.0f;
   float bm25 = 0.0f;
@@ -7023,7 +7024,8 @@ inline void to_json(nlohmann::json& j, const search_hit& h) {
   if (h.details)
     j["score_details"] = {{"semantic", h.details->semantic}, {"keyword", h.details->keyword},
                           {"recency", h.details->recency},   {"importance", h.details->importance},
-                          {"access", h.details->access},     {"final", h.details->final},
+                          {"access", h.details->access},     {"entity", h.details->entity},
+                          {"final", h.details->final},
                           {"cosine", h.details->cosine},     {"bm25", h.details->bm25}};
 }
 
@@ -8562,10 +8564,15 @@ struct ranking_weights {
   /// and among them the fact that became true last (record::valid_since) ranks first, in the places they hold
   /// (temporal/newest_first.hpp). For memories kept side by side (ADD-only extraction, or include_invalid).
   float newest_first = 0.0f;
+  /// Weight of the entity term (memory_config::entities): 1 for a memory mentioning an entity the query names,
+  /// 0.5 for one mentioning an entity related to it (entity_hops = 1), else 0. Candidates found through
+  /// entities join the pool even when neither similarity found them.
+  float entity = 0.0f;
+  unsigned entity_hops = 1;  ///< 0: only the entities the query names; 1: and those related to them
 
   [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
   /// True when ranking needs more than the similarities: the extra terms or newest_first read records.
-  [[nodiscard]] bool reorders() const noexcept { return has_extra_terms() || newest_first > 0.0f; }
+  [[nodiscard]] bool reorders() const noexcept { return has_extra_terms() || newest_first > 0.0f || entity > 0.0f; }
 };
 
 /// Throws validation_error for a negative or non-finite weight or a non-positive half-life, naming it.
@@ -8583,6 +8590,9 @@ inline void validate_weights(const ranking_weights& w) {
   check(w.importance, "importance", false);
   check(w.access, "access", false);
   check(w.access_saturation, "access_saturation", true);
+  check(w.entity, "entity", false);
+  if (w.entity_hops > 1)
+    throw validation_error("search: ranking weight 'entity_hops' is " + std::to_string(w.entity_hops) + " (expected 0 or 1)");
   if (!(w.newest_first >= 0.0f && w.newest_first <= 1.0f))
     throw validation_error("search: ranking weight 'newest_first' is " + std::to_string(w.newest_first) +
                            " (expected 0, off, or a cosine in (0, 1])");
@@ -8617,13 +8627,14 @@ struct rank_signals {
   float recency = 0.0f;           ///< recency_score
   float importance = 0.0f;        ///< importance_score
   float access = 0.0f;            ///< access_score
+  float entity = 0.0f;            ///< 1: mentions an entity the query names; 0.5: one related to it
 };
 
 /// The score of one candidate with its parts (each weighted; final is their sum).
 ///  - semantic mode: semantic = cosine (unweighted, so a plain semantic search scores by cosine);
 ///  - keyword mode: keyword = bm25 / max_bm25;
 ///  - hybrid mode: see fusion_method.
-/// Then final += recency·w.recency + importance·w.importance + access·w.access.
+/// Then final += recency·w.recency + importance·w.importance + access·w.access + entity·w.entity.
 inline score_details fuse_scores(const rank_signals& s, search_mode mode, const ranking_weights& w, float max_bm25) {
   score_details d;
   d.cosine = s.cosine;
@@ -8645,7 +8656,8 @@ inline score_details fuse_scores(const rank_signals& s, search_mode mode, const 
   d.recency = w.recency * s.recency;
   d.importance = w.importance * s.importance;
   d.access = w.access * s.access;
-  d.final = d.semantic + d.keyword + d.recency + d.importance + d.access;
+  d.entity = w.entity * s.entity;
+  d.final = d.semantic + d.keyword + d.recency + d.importance + d.access + d.entity;
   return d;
 }
 
@@ -8820,6 +8832,10 @@ struct memory_config {
   /// What reconciliation does with a memory the extractor contradicts (temporal/validity.hpp): erase (Mem0's
   /// behaviour, the default) or supersede (the old version is kept, closed, for as_of reads).
   contradiction_policy on_contradiction = contradiction_policy::erase;
+  /// true: the entities and relations each memory names are kept per scope (entity/entity_index.hpp, found by
+  /// the offline recogniser), for ranking_weights::entity and entity_graph(). Off by default: recognising
+  /// every text costs time on open and memory (see bench/retrieval's multi-hop report).
+  bool entities = false;
 };
 
 /// Options of add().
@@ -9220,10 +9236,665 @@ class committer {
 // ---- begin <engram/memory/derived_state.hpp>
 /// @file memory/derived_state.hpp
 /// Everything a memory derives from its store and can rebuild from it: the vector index, the catalog of
-/// scopes and slots, the filter columns, the keyword index, the expiration days and the validity intervals. It knows nothing of
+/// scopes and slots, the filter columns, the keyword index, the expiration days, the validity intervals and
+/// (when enabled) the entities. It knows nothing of
 /// locking or of the store: the memory calls it under its lock and hands it records.
 
 // #include <engram/capabilities.hpp>: inlined above
+// ---- begin <engram/entity/entity_index.hpp>
+/// @file entity/entity_index.hpp
+/// The entities and relations of each scope, derived from its memories' texts by the offline recogniser and
+/// rebuilt from the store like the keyword index: which memories mention an entity, which entities are related,
+/// and which entities a query names. Part of a memory's derived state (memory_config::entities).
+///
+/// Resolution inside a scope: names are compared lowercased with spaces collapsed ("Maria" and "maria" are one
+/// entity); a one-word name is an alias of the one multi-word person or name of the scope that contains the
+/// word ("Maria" of "Maria Lopez"), when exactly one does: with "Maria Lopez" and "Maria Silva" in one scope,
+/// "Maria" stays an entity of its own. Merges follow the order in which memories were indexed and are undone
+/// when the memory that caused them goes (a scope's graph is rebuilt from its memories on every removal).
+
+// ---- begin <engram/entity/recognizer.hpp>
+/// @file entity/recognizer.hpp
+/// Entities and relations of a text with no model: the offline recogniser of entity memory. Deterministic
+/// and English-centred, from the shape of the text alone:
+/// - names: runs of capitalised words ("Maria Lopez", "Bank of Portugal": of/de/da/van/von/del/la/& join a run
+///   between capitalised words); a possessive "'s" ends the name; a capitalised function word at the start of a
+///   sentence ("The", "My", "When") and the pronoun "I" are not names; titles (Mr, Dr, ...) mark a person;
+/// - organisations: a name ending in Inc, Ltd, Corp, Bank, University, Labs, ..., or named right after
+///   "works at/for", "joined", "employed by";
+/// - places: a name right after in, from, near, to, moved to, lives in, ...;
+/// - people: a name after a title, or of two or more words not otherwise typed; other names keep type `name`;
+/// - dates: ISO dates (2024-05-01), month names with an optional day and year ("March 2024", "12 May");
+/// - handles: @handles and e-mail addresses; titles: short texts in double quotes.
+/// Relations join two entities that follow each other in one sentence with one to six words between them
+/// ("Maria works at Acme": Maria —works at→ Acme; "Acme's office is in Porto": Acme —office is in→ Porto).
+/// Limits: a lone capitalised word opening a sentence before "from", "to", "me", "the", ... is taken for a
+/// verb ("Call me"), so "Maria from sales" at the start of a sentence is missed; lowercase names ("maria") are found only as the name of a known entity (entity_index does that);
+/// names in languages without capitals, nested quotes, and relations across sentences are not recognised.
+
+// #include <engram/text/tokenize.hpp>: inlined above
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// What an entity is.
+enum class entity_type : std::uint8_t { person, organization, place, date, handle, title, name };
+
+/// "person", "organization", "place", "date", "handle", "title" or "name".
+inline constexpr std::string_view to_string(entity_type t) noexcept {
+  switch (t) {
+    case entity_type::person: return "person";
+    case entity_type::organization: return "organization";
+    case entity_type::place: return "place";
+    case entity_type::date: return "date";
+    case entity_type::handle: return "handle";
+    case entity_type::title: return "title";
+    case entity_type::name: return "name";
+  }
+  return "name";
+}
+
+/// One entity named in a text, as written.
+struct entity_mention {
+  std::string name;
+  entity_type type = entity_type::name;
+  friend bool operator==(const entity_mention&, const entity_mention&) = default;
+};
+
+/// source —relationship→ target, as a text says it (names as written, the relationship in lowercase words).
+struct entity_relation {
+  std::string source;
+  std::string relationship;
+  std::string target;
+  friend bool operator==(const entity_relation&, const entity_relation&) = default;
+};
+
+/// What a text names: its entities in order of appearance (each name once) and the relations between them.
+struct recognized_entities {
+  std::vector<entity_mention> entities;
+  std::vector<entity_relation> relations;
+};
+
+namespace detail {
+
+struct entity_token {
+  std::string text;
+  std::size_t sentence = 0;
+  bool word = false;        // letters/digits (else punctuation or a handle/quoted title already taken)
+  bool capital = false;     // starts with an upper-case letter
+  bool possessive = false;  // followed by 's
+  bool sentence_start = false;
+};
+
+inline bool in_list(std::string_view w, std::initializer_list<std::string_view> list) noexcept {
+  return std::find(list.begin(), list.end(), w) != list.end();
+}
+
+inline std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return out;
+}
+
+inline int month_number(std::string_view lower) noexcept {
+  static constexpr std::array<std::string_view, 12> months = {"january", "february", "march",     "april",
+                                                              "may",     "june",     "july",      "august",
+                                                              "september", "october", "november", "december"};
+  for (std::size_t i = 0; i < months.size(); ++i)
+    if (lower == months[i]) return static_cast<int>(i) + 1;
+  return 0;
+}
+
+inline bool is_number(std::string_view s) noexcept {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+inline bool is_iso_date(std::string_view s) noexcept {
+  return s.size() == 10 && s[4] == '-' && s[7] == '-' && is_number(s.substr(0, 4)) && is_number(s.substr(5, 2)) &&
+         is_number(s.substr(8, 2));
+}
+
+/// Capitalised words that are not names at the start of a sentence (or anywhere, for "I").
+inline bool is_function_word(std::string_view lower) noexcept {
+  return is_keyword_stop_word(lower) ||
+         in_list(lower, {"after", "before", "also", "yes", "no", "hi", "hello", "hey", "thanks", "today", "yesterday",
+                         "tomorrow", "last", "next", "every", "just", "please", "maybe", "sometimes", "since", "until",
+                         "while", "because", "although", "here", "why", "our", "ok", "okay", "sure", "well", "now",
+                         "then", "once", "both", "each", "all", "some", "any", "not", "never", "always", "really",
+                         "actually", "currently", "recently", "again", "oh", "dear", "good", "great", "may"}) ||
+         in_list(lower, {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mondays",
+                         "tuesdays", "wednesdays", "thursdays", "fridays", "saturdays", "sundays"});
+}
+
+/// Splits `text` into tokens; handles, e-mail addresses and double-quoted titles are recognised here.
+inline std::vector<entity_token> entity_tokens(std::string_view text, std::vector<entity_mention>& special) {
+  std::vector<entity_token> out;
+  std::size_t sentence = 0;
+  bool at_start = true;
+  std::size_t i = 0;
+  auto word_char = [&](std::size_t k) {
+    std::size_t j = k;
+    return is_word_code_point(next_code_point(text, j));
+  };
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '"' ) {  // a quoted title: up to the closing quote, at most 80 bytes
+      const auto end = text.find('"', i + 1);
+      if (end != std::string_view::npos && end > i + 1 && end - i <= 81) {
+        special.push_back({std::string(text.substr(i + 1, end - i - 1)), entity_type::title});
+        out.push_back({"\"", sentence, false});
+        i = end + 1;
+        at_start = false;
+        continue;
+      }
+    }
+    if (c == '@' || word_char(i)) {
+      std::size_t j = i + (c == '@' ? 1 : 0);
+      while (j < text.size()) {
+        std::size_t k = j;
+        const char32_t cp = next_code_point(text, k);
+        const bool joiner = (cp == '-' || cp == '.' || cp == '@' || cp == '_') && k < text.size() && word_char(k);
+        if (!is_word_code_point(cp) && !joiner) break;
+        j = k;
+      }
+      const std::string_view w = text.substr(i, j - i);
+      if (c == '@' || (w.find('@') != std::string_view::npos && w.find('.') != std::string_view::npos)) {
+        special.push_back({std::string(w), entity_type::handle});
+        out.push_back({std::string(w), sentence, false});
+      } else {
+        entity_token t{std::string(w), sentence, true};
+        t.capital = w.front() >= 'A' && w.front() <= 'Z';
+        if (!t.capital && static_cast<unsigned char>(w.front()) >= 0x80) {
+          std::size_t k = 0;
+          const char32_t cp = next_code_point(w, k);
+          t.capital = to_lower_code_point(cp) != cp;
+        }
+        t.sentence_start = at_start;
+        if (j + 1 < text.size() && (text[j] == '\'' || text.substr(j, 3) == "\xE2\x80\x99")) {
+          const std::size_t s = text[j] == '\'' ? j + 1 : j + 3;
+          if (s < text.size() && text[s] == 's' && (s + 1 == text.size() || !word_char(s + 1))) {
+            t.possessive = true;
+            j = s + 1;
+          }
+        }
+        out.push_back(std::move(t));
+      }
+      i = j;
+      at_start = false;
+      continue;
+    }
+    std::size_t k = i;
+    next_code_point(text, k);
+    if (c == '.' || c == '!' || c == '?' || c == ';' || c == '\n') {
+      ++sentence;
+      at_start = true;
+    }
+    if (c == ',' || c == ':' || c == '(' || c == ')') out.push_back({std::string(1, c), sentence, false});
+    i = k;
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// The offline recogniser: see the file comment for what it finds. Stateless; safe to share between threads.
+class offline_recognizer {
+ public:
+  [[nodiscard]] recognized_entities recognize(std::string_view text) const {
+    using namespace detail;
+    recognized_entities out;
+    std::vector<entity_mention> special;
+    const auto tokens = entity_tokens(text, special);
+    struct found {
+      entity_mention mention;
+      std::size_t first, last;  // token range
+    };
+    std::vector<found> spans;
+    for (std::size_t i = 0; i < tokens.size();) {
+      const auto& t = tokens[i];
+      const auto lower = ascii_lower(t.text);
+      if (!t.word) {
+        if (t.text != "\"" && t.text.size() > 1) {  // a handle
+          spans.push_back({{t.text, entity_type::handle}, i, i});
+        }
+        ++i;
+        continue;
+      }
+      if (is_iso_date(t.text)) {
+        spans.push_back({{t.text, entity_type::date}, i, i});
+        ++i;
+        continue;
+      }
+      if (month_number(lower) && (t.capital || i + 1 < tokens.size())) {  // [day] Month [day] [year]
+        std::size_t first = i, last = i;
+        if (i > 0 && tokens[i - 1].word && is_number(tokens[i - 1].text) && tokens[i - 1].text.size() <= 2) first = i - 1;
+        if (last + 1 < tokens.size() && tokens[last + 1].word && is_number(tokens[last + 1].text) &&
+            tokens[last + 1].text.size() <= 2)
+          ++last;
+        if (last + 1 < tokens.size() && tokens[last + 1].word && is_number(tokens[last + 1].text) &&
+            tokens[last + 1].text.size() == 4)
+          ++last;
+        if (t.capital && (first != i || last != i || lower != "may")) {
+          if (first != i && !spans.empty() && spans.back().last == first) first = i;
+          std::string name;
+          for (std::size_t k = first; k <= last; ++k) name += (k == first ? "" : " ") + tokens[k].text;
+          spans.push_back({{name, entity_type::date}, first, last});
+          i = last + 1;
+          continue;
+        }
+      }
+      const bool starts = t.capital && !(lower == "i") && !(t.sentence_start && is_function_word(lower)) &&
+                          !is_function_word(lower);
+      // a lone capitalised word opening a sentence before a preposition or an object is a verb ("Work from
+      // home", "Call me", "Write to"), not a name
+      const bool imperative = t.sentence_start && i + 1 < tokens.size() && tokens[i + 1].word && !tokens[i + 1].capital &&
+                              in_list(ascii_lower(tokens[i + 1].text), {"from", "to", "me", "us", "him", "her", "them",
+                                                                        "the", "a", "an", "with", "on", "out", "up",
+                                                                        "it", "this", "that", "some", "your", "my"});
+      if (!starts || imperative) {
+        ++i;
+        continue;
+      }
+      // a run of capitalised words, joined by of/de/da/... between capitals; a possessive ends it
+      std::size_t last = i;
+      bool titled = false;
+      std::size_t first = i;
+      if (in_list(lower, {"mr", "mrs", "ms", "dr", "prof", "sir", "madam"}) && i + 1 < tokens.size() &&
+          tokens[i + 1].word && tokens[i + 1].capital) {
+        titled = true;
+        first = last = i + 1;
+      }
+      while (!tokens[last].possessive && last + 1 < tokens.size()) {
+        const auto& n = tokens[last + 1];
+        if (n.word && n.capital && !month_number(ascii_lower(n.text)) && !is_function_word(ascii_lower(n.text))) {
+          ++last;
+          continue;
+        }
+        if (n.word && last + 2 < tokens.size() && in_list(ascii_lower(n.text), {"of", "de", "da", "do", "van", "von", "del", "la", "and"}) &&
+            tokens[last + 2].word && tokens[last + 2].capital && ascii_lower(n.text) != "and") {
+          last += 2;
+          continue;
+        }
+        break;
+      }
+      std::string name;
+      for (std::size_t k = first; k <= last; ++k) name += (k == first ? "" : " ") + tokens[k].text;
+      spans.push_back({{name, type_of(tokens, first, last, titled)}, first, last});
+      i = last + 1;
+    }
+    for (auto& s : special)
+      if (s.type == entity_type::title) spans.push_back({std::move(s), tokens.size(), tokens.size()});
+    // entities, each name once; relations between consecutive spans of one sentence
+    for (const auto& s : spans)
+      if (std::none_of(out.entities.begin(), out.entities.end(),
+                       [&](const entity_mention& m) { return m.name == s.mention.name; }))
+        out.entities.push_back(s.mention);
+    for (std::size_t k = 0; k + 1 < spans.size(); ++k) {
+      const auto& a = spans[k];
+      const auto& b = spans[k + 1];
+      if (b.first >= tokens.size() || a.last + 1 >= b.first || tokens[a.last].sentence != tokens[b.first].sentence)
+        continue;
+      std::string rel;
+      std::size_t words = 0;
+      bool clean = true;
+      for (std::size_t m = a.last + 1; m < b.first; ++m) {
+        if (!tokens[m].word) {
+          clean = false;
+          break;
+        }
+        rel += (rel.empty() ? "" : " ") + ascii_lower(tokens[m].text);
+        ++words;
+      }
+      if (clean && words >= 1 && words <= 6 && a.mention.name != b.mention.name)
+        out.relations.push_back({a.mention.name, std::move(rel), b.mention.name});
+    }
+    return out;
+  }
+
+ private:
+  static entity_type type_of(const std::vector<detail::entity_token>& tokens, std::size_t first, std::size_t last,
+                             bool titled) {
+    using detail::ascii_lower;
+    using detail::in_list;
+    if (titled) return entity_type::person;
+    const auto tail = ascii_lower(tokens[last].text);
+    if (in_list(tail, {"inc", "ltd", "llc", "corp", "corporation", "company", "co", "gmbh", "ag", "sa", "plc", "labs",
+                       "bank", "university", "college", "school", "hospital", "group", "foundation", "institute",
+                       "studio", "studios", "systems", "technologies", "airlines", "press", "club", "agency"}))
+      return entity_type::organization;
+    if (last > first && in_list(ascii_lower(tokens[first].text), {"bank", "university", "college", "school", "hospital",
+                                                                  "institute", "museum", "church", "ministry"}))
+      return entity_type::organization;
+    const std::string before = first > 0 && tokens[first - 1].word ? ascii_lower(tokens[first - 1].text) : "";
+    const std::string before2 = first > 1 && tokens[first - 2].word ? ascii_lower(tokens[first - 2].text) : "";
+    const bool work_verb = in_list(before2, {"works", "work", "worked", "working", "job"});
+    if (before == "joined" || ((before == "at" || before == "for") && work_verb) ||
+        (before == "by" && before2 == "employed"))
+      return entity_type::organization;
+    if (in_list(before, {"in", "from", "near", "to", "visiting", "visited", "around", "across"})) return entity_type::place;
+    if (last > first) return entity_type::person;
+    return entity_type::name;
+  }
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/entity/recognizer.hpp>
+// #include <engram/ids.hpp>: inlined above
+// #include <engram/text/tokenize.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// One entity of a scope: its name (as first written), type, other names it was written as, and how many
+/// memories mention it.
+struct entity_info {
+  std::string name;
+  entity_type type = entity_type::name;
+  std::vector<std::string> aliases;
+  std::size_t memories = 0;
+  friend bool operator==(const entity_info&, const entity_info&) = default;
+};
+
+/// One relation of a scope (entities by name) and how many memories state it.
+struct relation_info {
+  std::string source;
+  std::string relationship;
+  std::string target;
+  std::size_t memories = 0;
+  friend bool operator==(const relation_info&, const relation_info&) = default;
+};
+
+/// A scope's entities and relations.
+struct entity_graph {
+  std::vector<entity_info> entities;
+  std::vector<relation_info> relations;
+};
+
+namespace detail {
+
+/// A name as entities are compared: ASCII-lowercased, runs of spaces as one.
+inline std::string entity_key(std::string_view name) {
+  std::string out;
+  for (const char c : name) {
+    if (c == ' ') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+      continue;
+    }
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+/// Entities and relations by partition, from the texts of the memories in each slot. Not thread-safe: its
+/// owner locks. Memory: each slot keeps its recognised names and relations (the texts of its entities).
+class entity_index {
+ public:
+  using entity_id = std::uint32_t;
+
+  /// Recognises `text` (the memory in `slot`, of partition `p`) and adds what it names; replaces what the slot
+  /// named before.
+  void assign(slot_id slot, partition_id p, std::string_view text) {
+    if (slots_.count(slot)) erase(slot);
+    auto& sd = slots_[slot];
+    sd.partition = p;
+    sd.found = recognizer_.recognize(text);
+    if (sd.found.entities.empty()) {
+      slots_.erase(slot);
+      return;
+    }
+    add_to_graph(graph_of(p), slot, sd.found);
+  }
+
+  /// Forgets what the memory in `slot` named; its scope's graph is rebuilt from the memories left.
+  void erase(slot_id slot) {
+    auto it = slots_.find(slot);
+    if (it == slots_.end()) return;
+    const auto p = it->second.partition;
+    slots_.erase(it);
+    rebuild(p);
+  }
+
+  void clear() {
+    slots_.clear();
+    graphs_.clear();
+  }
+
+  /// The entities of partition `p` that `query` names: the names the recogniser finds in it, and the known
+  /// names of the scope it contains as whole words (case ignored), up to three words long.
+  [[nodiscard]] std::vector<entity_id> named_in(partition_id p, std::string_view query) const {
+    std::vector<entity_id> out;
+    if (p >= graphs_.size() || graphs_[p].nodes.empty()) return out;
+    const auto& g = graphs_[p];
+    auto take = [&](const std::string& key, bool single_word) {
+      if (auto e = resolve(g, key, single_word)) {
+        if (std::find(out.begin(), out.end(), *e) == out.end()) out.push_back(*e);
+      }
+    };
+    for (const auto& m : recognizer_.recognize(query).entities) take(entity_key(m.name), m.name.find(' ') == std::string::npos);
+    std::vector<std::string> words;
+    for (const auto& w : split_words(query)) words.push_back(w);
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      std::string key;
+      for (std::size_t n = 0; n < 3 && i + n < words.size(); ++n) {
+        key += (n ? " " : "") + words[i + n];
+        if (n == 0 && (is_keyword_stop_word(key) || key.size() < 2)) break;
+        take(key, n == 0);
+        // split_words turns a possessive into one word ("maria's" -> "marias"): try it without the s
+        if (key.size() > 3 && key.back() == 's') take(key.substr(0, key.size() - 1), n == 0);
+      }
+    }
+    return out;
+  }
+
+  /// Calls f(slot) for each memory of partition `p` that mentions entity `e` (a slot may come twice).
+  template <class F>
+  void for_each_mention(partition_id p, entity_id e, F&& f) const {
+    for (const auto s : graphs_[p].nodes[e].slots) f(s);
+  }
+
+  /// Calls f(entity) for each entity related to `e` in partition `p` (either direction), except dates: a
+  /// shared date is no reason to think two things are related.
+  template <class F>
+  void for_each_neighbour(partition_id p, entity_id e, F&& f) const {
+    const auto& g = graphs_[p];
+    for (const auto& r : g.edges) {
+      const auto a = root(g, r.source), b = root(g, r.target);
+      const auto other = a == e ? b : b == e ? a : e;
+      if (other != e && g.nodes[other].type != entity_type::date && !g.nodes[other].slots.empty()) f(other);
+    }
+  }
+
+  /// True for a date entity (not expanded through).
+  [[nodiscard]] bool is_date(partition_id p, entity_id e) const { return graphs_[p].nodes[e].type == entity_type::date; }
+
+  /// The entities and relations of the partitions `parts`, each name once, most mentioned first.
+  [[nodiscard]] entity_graph graph(const std::vector<partition_id>& parts) const {
+    entity_graph out;
+    for (const auto p : parts) {
+      if (p >= graphs_.size()) continue;
+      const auto& g = graphs_[p];
+      for (entity_id e = 0; e < g.nodes.size(); ++e) {
+        const auto& n = g.nodes[e];
+        if (g.parent[e] != e || n.slots.empty()) continue;
+        out.entities.push_back({n.name, n.type, n.aliases, distinct(n.slots)});
+      }
+      std::vector<std::pair<relation_info, std::vector<slot_id>>> rels;
+      for (const auto& r : g.edges) {
+        relation_info ri{g.nodes[root(g, r.source)].name, r.relationship, g.nodes[root(g, r.target)].name, 0};
+        auto it = std::find_if(rels.begin(), rels.end(), [&](const auto& x) { return x.first == ri; });
+        if (it == rels.end()) it = rels.insert(rels.end(), {ri, {}});
+        it->second.push_back(r.slot);
+      }
+      for (auto& [ri, s] : rels) {
+        ri.memories = distinct(s);
+        out.relations.push_back(std::move(ri));
+      }
+    }
+    std::stable_sort(out.entities.begin(), out.entities.end(),
+                     [](const auto& a, const auto& b) { return a.memories > b.memories; });
+    return out;
+  }
+
+  /// Bytes held, estimated (for reports).
+  [[nodiscard]] std::size_t bytes() const noexcept {
+    std::size_t b = 0;
+    for (const auto& [slot, sd] : slots_) {
+      b += 64;
+      for (const auto& e : sd.found.entities) b += 48 + e.name.size();
+      for (const auto& r : sd.found.relations) b += 96 + r.source.size() + r.relationship.size() + r.target.size();
+    }
+    for (const auto& g : graphs_) {
+      for (const auto& n : g.nodes) b += 96 + n.name.size() + n.slots.size() * sizeof(slot_id);
+      b += g.edges.size() * 48 + (g.strong.size() + g.weak.size()) * 64;
+    }
+    return b;
+  }
+
+ private:
+  struct node {
+    std::string name;
+    entity_type type = entity_type::name;
+    std::vector<std::string> aliases;
+    std::vector<slot_id> slots;  // memories mentioning it (a slot once per mention)
+  };
+  struct edge {
+    entity_id source, target;
+    std::string relationship;
+    slot_id slot;
+  };
+  struct graph_t {
+    std::unordered_map<std::string, entity_id> strong;             // key of a name -> entity
+    std::unordered_map<std::string, std::vector<entity_id>> weak;  // word of a multi-word name -> entities
+    std::vector<node> nodes;
+    std::vector<entity_id> parent;  // merged entities point to the entity they joined
+    std::vector<edge> edges;
+  };
+  struct slot_data {
+    partition_id partition = 0;
+    recognized_entities found;
+  };
+
+  static std::size_t distinct(std::vector<slot_id> s) {
+    std::sort(s.begin(), s.end());
+    return static_cast<std::size_t>(std::unique(s.begin(), s.end()) - s.begin());
+  }
+
+  static entity_id root(const graph_t& g, entity_id e) {
+    while (g.parent[e] != e) e = g.parent[e];
+    return e;
+  }
+
+  /// The entity `key` names in `g`: an exact name, else (for one word) the one multi-word name containing it.
+  static std::optional<entity_id> resolve(const graph_t& g, const std::string& key, bool single_word) {
+    if (auto it = g.strong.find(key); it != g.strong.end()) return root(g, it->second);
+    if (single_word)
+      if (auto it = g.weak.find(key); it != g.weak.end() && it->second.size() == 1) return root(g, it->second.front());
+    return std::nullopt;
+  }
+
+  graph_t& graph_of(partition_id p) {
+    if (p >= graphs_.size()) graphs_.resize(std::size_t{p} + 1);
+    return graphs_[p];
+  }
+
+  static bool person_like(entity_type t) { return t == entity_type::person || t == entity_type::name; }
+
+  static entity_id mention(graph_t& g, const entity_mention& m) {
+    const auto key = entity_key(m.name);
+    const bool single = key.find(' ') == std::string::npos;
+    if (auto e = resolve(g, key, single)) {
+      auto& n = g.nodes[*e];
+      if (n.type == entity_type::name && m.type != entity_type::name) n.type = m.type;  // the more specific
+      if (n.name != m.name && std::find(n.aliases.begin(), n.aliases.end(), m.name) == n.aliases.end())
+        n.aliases.push_back(m.name);
+      return *e;
+    }
+    const auto id = static_cast<entity_id>(g.nodes.size());
+    g.nodes.push_back({m.name, m.type, {}, {}});
+    g.parent.push_back(id);
+    g.strong.emplace(key, id);
+    if (!single && person_like(m.type)) {
+      std::size_t start = 0;
+      while (start < key.size()) {
+        auto end = key.find(' ', start);
+        if (end == std::string::npos) end = key.size();
+        const auto word = key.substr(start, end - start);
+        start = end + 1;
+        if (word.size() < 2 || is_keyword_stop_word(word)) continue;
+        auto& owners = g.weak[word];
+        owners.push_back(id);
+        // an entity of that one word alone joins the new name, while the word names nothing else
+        if (owners.size() == 1)
+          if (auto it = g.strong.find(word); it != g.strong.end()) {
+            const auto old = root(g, it->second);
+            if (old != id && person_like(g.nodes[old].type)) merge(g, old, id);
+          }
+      }
+    }
+    return id;
+  }
+
+  static void merge(graph_t& g, entity_id from, entity_id into) {
+    auto& a = g.nodes[from];
+    auto& b = g.nodes[into];
+    b.aliases.push_back(a.name);
+    for (auto& al : a.aliases) b.aliases.push_back(std::move(al));
+    b.slots.insert(b.slots.end(), a.slots.begin(), a.slots.end());
+    a.slots.clear();
+    a.aliases.clear();
+    g.parent[from] = into;
+  }
+
+  static void add_to_graph(graph_t& g, slot_id slot, const recognized_entities& found) {
+    std::vector<std::pair<std::string, entity_id>> ids;
+    for (const auto& m : found.entities) {
+      const auto e = mention(g, m);
+      g.nodes[e].slots.push_back(slot);
+      ids.emplace_back(m.name, e);
+    }
+    auto id_of = [&](const std::string& name) {
+      for (const auto& [n, e] : ids)
+        if (n == name) return e;
+      return ids.front().second;
+    };
+    for (const auto& r : found.relations) g.edges.push_back({id_of(r.source), id_of(r.target), r.relationship, slot});
+  }
+
+  void rebuild(partition_id p) {
+    auto& g = graph_of(p);
+    g = graph_t{};
+    std::vector<slot_id> in_p;
+    for (const auto& [slot, sd] : slots_)
+      if (sd.partition == p) in_p.push_back(slot);
+    std::sort(in_p.begin(), in_p.end());
+    for (const auto s : in_p) add_to_graph(g, s, slots_.at(s).found);
+  }
+
+  offline_recognizer recognizer_;
+  std::unordered_map<slot_id, slot_data> slots_;
+  std::vector<graph_t> graphs_;  // by partition
+};
+
+}  // namespace detail
+}  // namespace engram::inline v0
+// ---- end <engram/entity/entity_index.hpp>
 // #include <engram/detail/catalog.hpp>: inlined above
 // #include <engram/filter/eval.hpp>: inlined above
 // #include <engram/filter/expr.hpp>: inlined above
@@ -9448,7 +10119,8 @@ struct visibility {
 template <class Index>
 class derived_state {
  public:
-  derived_state(Index index, const bm25_params& bm25) : index_(std::move(index)), keyword_(bm25) {}
+  derived_state(Index index, const bm25_params& bm25, bool entities = false)
+      : index_(std::move(index)), keyword_(bm25), entities_on_(entities) {}
 
   [[nodiscard]] const Index& index() const noexcept { return index_; }
   [[nodiscard]] Index& index() noexcept { return index_; }
@@ -9458,6 +10130,9 @@ class derived_state {
   [[nodiscard]] std::optional<slot_id> slot_of(std::string_view id) const { return catalog_.slot_of(id); }
   [[nodiscard]] const std::string& id_of(slot_id slot) const { return catalog_.id_of(slot); }
   [[nodiscard]] std::size_t size() const noexcept { return catalog_.size(); }
+  /// True when the entities of memories are indexed (memory_config::entities).
+  [[nodiscard]] bool has_entities() const noexcept { return entities_on_; }
+  [[nodiscard]] const entity_index& entities() const noexcept { return entities_; }
   /// True when some memory has an expiration day (searches then check it).
   [[nodiscard]] bool has_expiring() const noexcept { return !expiring_.empty(); }
 
@@ -9472,6 +10147,7 @@ class derived_state {
     keywords.add(slot, p, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
+    if (entities_on_) entities_.assign(slot, p, r.memory);
     return slot;
   }
   slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
@@ -9485,6 +10161,7 @@ class derived_state {
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
+    if (entities_on_) entities_.assign(slot, catalog_.partition_of(slot), r.memory);
     return slot;
   }
 
@@ -9502,6 +10179,7 @@ class derived_state {
     expiring_.erase(slot);
     expiry_[slot] = never_expires;
     validity_.erase(slot);
+    if (entities_on_) entities_.erase(slot);
   }
 
   void clear() {
@@ -9512,6 +10190,7 @@ class derived_state {
     expiry_.clear();
     expiring_.clear();
     validity_.clear();
+    entities_.clear();
   }
 
   /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
@@ -9660,6 +10339,8 @@ class derived_state {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   validity_slots validity_;           // valid_from / invalid_at by slot
+  bool entities_on_ = false;          // memory_config::entities
+  entity_index entities_;             // entities and relations by partition (empty unless entities_on_)
 };
 
 }  // namespace engram::inline v0::detail
@@ -10284,6 +10965,7 @@ void newest_first(std::vector<std::size_t>& order, float threshold, std::size_t 
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -10372,13 +11054,48 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
     }
   }
 
+  if (w.entity > 0.0f && d.has_entities()) {
+    // memories about the entities the query names (and, one hop, about related ones) are candidates too
+    std::unordered_map<slot_id, float> by_entity;  // best signal per slot, at most 4 pools of them
+    auto note = [&](slot_id slot, float signal) {
+      if (auto it = by_entity.find(slot); it != by_entity.end())
+        it->second = std::max(it->second, signal);
+      else if (by_entity.size() < 4 * pool)
+        by_entity.emplace(slot, signal);
+    };
+    const auto& ents = d.entities();
+    for (const auto p : partitions)
+      for (const auto e : ents.named_in(p, req.query)) {
+        ents.for_each_mention(p, e, [&](slot_id slot) { note(slot, 1.0f); });
+        if (w.entity_hops > 0 && !ents.is_date(p, e))
+          ents.for_each_neighbour(p, e, [&](auto n) { ents.for_each_mention(p, n, [&](slot_id slot) { note(slot, 0.5f); }); });
+      }
+    slot_bitmap missing;
+    std::size_t added = 0;
+    const std::size_t first_new = cands.size();
+    for (const auto& [slot, signal] : by_entity) {
+      auto it = std::find_if(cands.begin(), cands.end(), [&](const candidate& c) { return c.slot == slot; });
+      if (it != cands.end()) {
+        it->signals.entity = signal;
+      } else if (d.matches_visible(options.filter, seen, slot)) {
+        cands.push_back({slot, rank_signals{.entity = signal}});
+        missing.set(slot);
+        ++added;
+      }
+    }
+    if (use_vectors && added)
+      for (const auto& h : d.index().search(req.query_vector, added, partitions, &missing))
+        for (std::size_t i = first_new; i < cands.size(); ++i)
+          if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
+  }
+
   // records are fetched once: for every candidate when the extra terms need them, else for the hits only
   std::vector<std::optional<record>> recs(cands.size());
   std::vector<std::pair<score_details, std::size_t>> scored;
   scored.reserve(cands.size());
   for (std::size_t i = 0; i < cands.size(); ++i) {
     auto& sig = cands[i].signals;
-    if (w.reorders()) {
+    if (w.has_extra_terms() || w.newest_first > 0.0f) {
       recs[i] = get(d.id_of(cands[i].slot));
       if (!recs[i]) continue;
       sig.recency = recency_score(recs[i]->updated_at, req.now, w.recency_half_life_days);
@@ -11160,7 +11877,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(Index(embedder_.dimension()), config_.bm25),
+        derived_(Index(embedder_.dimension()), config_.bm25, config_.entities),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -11171,7 +11888,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(std::move(index), config_.bm25),
+        derived_(std::move(index), config_.bm25, config_.entities),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -11265,8 +11982,8 @@ class basic_memory {
     return async_.retry_failed();
   }
 
-  /// Removes a failed entry from the store's queue for good (its messages are dropped).
-  /// @returns false when no failed entry has this id (a pending one is never discarded).
+  /// Removes a failed entry from the store's queue for good (its messages are dropped). @returns false when no
+  /// failed entry has this id (a pending one is never discarded).
   bool discard_failed(std::string_view id)
     requires pending_store<Store>
   {
@@ -11300,9 +12017,7 @@ class basic_memory {
   }
 
   /// Deletes one memory, recording a DELETE event (its history stays readable). @throws not_found.
-  void delete_memory(std::string_view id) {
-    delete_many(std::array{std::string(id)});
-  }
+  void delete_memory(std::string_view id) { delete_many(std::array{std::string(id)}); }
 
   /// Deletes every memory `ids` names (with their DELETE events) in one write batch: all, or none when an id is
   /// unknown or given twice (the message names the item's index). @throws not_found, validation_error.
@@ -11316,8 +12031,7 @@ class basic_memory {
   }
 
   /// Deletes every memory that scope `s` selects and `filter` matches (default: all of the scope), and nothing
-  /// else. @returns how many were deleted.
-  /// @throws validation_error when `s` is empty (reset() is the explicit way to wipe everything).
+  /// else. @returns how many. @throws validation_error when `s` is empty (reset() is the explicit full wipe).
   std::size_t delete_all(const scope& s, const filter_expr& filter = {}) {
     validate_scope(s, "delete_all");
     catch_up();
@@ -11355,10 +12069,8 @@ class basic_memory {
     return search_scopes(query, detail::scope_or_filter(s, options.filter, "search"), options);
   }
 
-  /// As above, the scope given by the filter's own user_id / agent_id / run_id predicates (Mem0's v2 form):
-  /// `{"OR":[{"user_id":"a"},{"user_id":"b"}]}` searches exactly the memories of users a and b.
-  /// @throws validation_error when options.filter does not name a scope (see filter_names_scope), as a
-  ///         missing scope is everywhere else.
+  /// As above, the scope given by the filter's own scope predicates (Mem0's v2 form): `{"OR":[{"user_id":"a"},
+  /// {"user_id":"b"}]}` searches users a and b. @throws validation_error when it names none (filter_names_scope).
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const search_options& options) const {
     detail::require_filter_scope(options.filter, "search");
     return search_scopes(query, nullptr, options);
@@ -11374,14 +12086,12 @@ class basic_memory {
   }
 
   /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
-  /// filter that names its scopes lists the scopes the filter names.
-  /// @throws validation_error for a missing scope.
+  /// filter that names its scopes lists the scopes the filter names. @throws validation_error for a missing scope.
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
     return list_scopes(detail::scope_or_filter(s, options.filter, "get_all"), options);
   }
 
-  /// As above, the scope given by the filter's own scope predicates (see search(query, options)).
-  /// @throws validation_error when options.filter does not name a scope.
+  /// As above, the scope the filter names (see search(query, options)); validation_error when it names none.
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
     detail::require_filter_scope(options.filter, "get_all");
     return list_scopes(nullptr, options);
@@ -11394,6 +12104,15 @@ class basic_memory {
 
   /// The changes of one memory id, oldest first; empty for an id that never existed.
   [[nodiscard]] std::vector<history_event> history(std::string_view id) const { return store_.history(id); }
+
+  /// The entities and relations of the scopes `s` selects, most mentioned first (memory_config::entities).
+  [[nodiscard]] entity_graph entity_graph_of(const scope& s) const {
+    validate_scope(s, "entities");
+    catch_up();
+    const auto pin = pin_scope(s, nullptr);
+    std::shared_lock lock(mtx_);
+    return derived_.entities().graph(derived_.catalog().select(s));
+  }
 
   /// Number of memories held.
   [[nodiscard]] std::size_t size() const {

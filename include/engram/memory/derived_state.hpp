@@ -1,10 +1,12 @@
 #pragma once
 /// @file memory/derived_state.hpp
 /// Everything a memory derives from its store and can rebuild from it: the vector index, the catalog of
-/// scopes and slots, the filter columns, the keyword index, the expiration days and the validity intervals. It knows nothing of
+/// scopes and slots, the filter columns, the keyword index, the expiration days, the validity intervals and
+/// (when enabled) the entities. It knows nothing of
 /// locking or of the store: the memory calls it under its lock and hands it records.
 
 #include <engram/capabilities.hpp>
+#include <engram/entity/entity_index.hpp>
 #include <engram/detail/catalog.hpp>
 #include <engram/filter/eval.hpp>
 #include <engram/filter/expr.hpp>
@@ -52,7 +54,8 @@ struct visibility {
 template <class Index>
 class derived_state {
  public:
-  derived_state(Index index, const bm25_params& bm25) : index_(std::move(index)), keyword_(bm25) {}
+  derived_state(Index index, const bm25_params& bm25, bool entities = false)
+      : index_(std::move(index)), keyword_(bm25), entities_on_(entities) {}
 
   [[nodiscard]] const Index& index() const noexcept { return index_; }
   [[nodiscard]] Index& index() noexcept { return index_; }
@@ -62,6 +65,9 @@ class derived_state {
   [[nodiscard]] std::optional<slot_id> slot_of(std::string_view id) const { return catalog_.slot_of(id); }
   [[nodiscard]] const std::string& id_of(slot_id slot) const { return catalog_.id_of(slot); }
   [[nodiscard]] std::size_t size() const noexcept { return catalog_.size(); }
+  /// True when the entities of memories are indexed (memory_config::entities).
+  [[nodiscard]] bool has_entities() const noexcept { return entities_on_; }
+  [[nodiscard]] const entity_index& entities() const noexcept { return entities_; }
   /// True when some memory has an expiration day (searches then check it).
   [[nodiscard]] bool has_expiring() const noexcept { return !expiring_.empty(); }
 
@@ -76,6 +82,7 @@ class derived_state {
     keywords.add(slot, p, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
+    if (entities_on_) entities_.assign(slot, p, r.memory);
     return slot;
   }
   slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
@@ -89,6 +96,7 @@ class derived_state {
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
+    if (entities_on_) entities_.assign(slot, catalog_.partition_of(slot), r.memory);
     return slot;
   }
 
@@ -106,6 +114,7 @@ class derived_state {
     expiring_.erase(slot);
     expiry_[slot] = never_expires;
     validity_.erase(slot);
+    if (entities_on_) entities_.erase(slot);
   }
 
   void clear() {
@@ -116,6 +125,7 @@ class derived_state {
     expiry_.clear();
     expiring_.clear();
     validity_.clear();
+    entities_.clear();
   }
 
   /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
@@ -264,6 +274,8 @@ class derived_state {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   validity_slots validity_;           // valid_from / invalid_at by slot
+  bool entities_on_ = false;          // memory_config::entities
+  entity_index entities_;             // entities and relations by partition (empty unless entities_on_)
 };
 
 }  // namespace engram::inline v0::detail

@@ -58,6 +58,10 @@ struct memory_config {
   /// What reconciliation does with a memory the extractor contradicts (temporal/validity.hpp): erase (Mem0's
   /// behaviour, the default) or supersede (the old version is kept, closed, for as_of reads).
   contradiction_policy on_contradiction = contradiction_policy::erase;
+  /// true: the entities and relations each memory names are kept per scope (entity/entity_index.hpp, found by
+  /// the offline recogniser), for ranking_weights::entity and entity_graph(). Off by default: recognising
+  /// every text costs time on open and memory (see bench/retrieval's multi-hop report).
+  bool entities = false;
 };
 
 /// Options of add().

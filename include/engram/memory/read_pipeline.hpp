@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -110,13 +111,48 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
     }
   }
 
+  if (w.entity > 0.0f && d.has_entities()) {
+    // memories about the entities the query names (and, one hop, about related ones) are candidates too
+    std::unordered_map<slot_id, float> by_entity;  // best signal per slot, at most 4 pools of them
+    auto note = [&](slot_id slot, float signal) {
+      if (auto it = by_entity.find(slot); it != by_entity.end())
+        it->second = std::max(it->second, signal);
+      else if (by_entity.size() < 4 * pool)
+        by_entity.emplace(slot, signal);
+    };
+    const auto& ents = d.entities();
+    for (const auto p : partitions)
+      for (const auto e : ents.named_in(p, req.query)) {
+        ents.for_each_mention(p, e, [&](slot_id slot) { note(slot, 1.0f); });
+        if (w.entity_hops > 0 && !ents.is_date(p, e))
+          ents.for_each_neighbour(p, e, [&](auto n) { ents.for_each_mention(p, n, [&](slot_id slot) { note(slot, 0.5f); }); });
+      }
+    slot_bitmap missing;
+    std::size_t added = 0;
+    const std::size_t first_new = cands.size();
+    for (const auto& [slot, signal] : by_entity) {
+      auto it = std::find_if(cands.begin(), cands.end(), [&](const candidate& c) { return c.slot == slot; });
+      if (it != cands.end()) {
+        it->signals.entity = signal;
+      } else if (d.matches_visible(options.filter, seen, slot)) {
+        cands.push_back({slot, rank_signals{.entity = signal}});
+        missing.set(slot);
+        ++added;
+      }
+    }
+    if (use_vectors && added)
+      for (const auto& h : d.index().search(req.query_vector, added, partitions, &missing))
+        for (std::size_t i = first_new; i < cands.size(); ++i)
+          if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
+  }
+
   // records are fetched once: for every candidate when the extra terms need them, else for the hits only
   std::vector<std::optional<record>> recs(cands.size());
   std::vector<std::pair<score_details, std::size_t>> scored;
   scored.reserve(cands.size());
   for (std::size_t i = 0; i < cands.size(); ++i) {
     auto& sig = cands[i].signals;
-    if (w.reorders()) {
+    if (w.has_extra_terms() || w.newest_first > 0.0f) {
       recs[i] = get(d.id_of(cands[i].slot));
       if (!recs[i]) continue;
       sig.recency = recency_score(recs[i]->updated_at, req.now, w.recency_half_life_days);

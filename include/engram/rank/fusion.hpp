@@ -57,10 +57,15 @@ struct ranking_weights {
   /// and among them the fact that became true last (record::valid_since) ranks first, in the places they hold
   /// (temporal/newest_first.hpp). For memories kept side by side (ADD-only extraction, or include_invalid).
   float newest_first = 0.0f;
+  /// Weight of the entity term (memory_config::entities): 1 for a memory mentioning an entity the query names,
+  /// 0.5 for one mentioning an entity related to it (entity_hops = 1), else 0. Candidates found through
+  /// entities join the pool even when neither similarity found them.
+  float entity = 0.0f;
+  unsigned entity_hops = 1;  ///< 0: only the entities the query names; 1: and those related to them
 
   [[nodiscard]] bool has_extra_terms() const noexcept { return recency > 0.0f || importance > 0.0f || access > 0.0f; }
   /// True when ranking needs more than the similarities: the extra terms or newest_first read records.
-  [[nodiscard]] bool reorders() const noexcept { return has_extra_terms() || newest_first > 0.0f; }
+  [[nodiscard]] bool reorders() const noexcept { return has_extra_terms() || newest_first > 0.0f || entity > 0.0f; }
 };
 
 /// Throws validation_error for a negative or non-finite weight or a non-positive half-life, naming it.
@@ -78,6 +83,9 @@ inline void validate_weights(const ranking_weights& w) {
   check(w.importance, "importance", false);
   check(w.access, "access", false);
   check(w.access_saturation, "access_saturation", true);
+  check(w.entity, "entity", false);
+  if (w.entity_hops > 1)
+    throw validation_error("search: ranking weight 'entity_hops' is " + std::to_string(w.entity_hops) + " (expected 0 or 1)");
   if (!(w.newest_first >= 0.0f && w.newest_first <= 1.0f))
     throw validation_error("search: ranking weight 'newest_first' is " + std::to_string(w.newest_first) +
                            " (expected 0, off, or a cosine in (0, 1])");
@@ -112,13 +120,14 @@ struct rank_signals {
   float recency = 0.0f;           ///< recency_score
   float importance = 0.0f;        ///< importance_score
   float access = 0.0f;            ///< access_score
+  float entity = 0.0f;            ///< 1: mentions an entity the query names; 0.5: one related to it
 };
 
 /// The score of one candidate with its parts (each weighted; final is their sum).
 ///  - semantic mode: semantic = cosine (unweighted, so a plain semantic search scores by cosine);
 ///  - keyword mode: keyword = bm25 / max_bm25;
 ///  - hybrid mode: see fusion_method.
-/// Then final += recency·w.recency + importance·w.importance + access·w.access.
+/// Then final += recency·w.recency + importance·w.importance + access·w.access + entity·w.entity.
 inline score_details fuse_scores(const rank_signals& s, search_mode mode, const ranking_weights& w, float max_bm25) {
   score_details d;
   d.cosine = s.cosine;
@@ -140,7 +149,8 @@ inline score_details fuse_scores(const rank_signals& s, search_mode mode, const 
   d.recency = w.recency * s.recency;
   d.importance = w.importance * s.importance;
   d.access = w.access * s.access;
-  d.final = d.semantic + d.keyword + d.recency + d.importance + d.access;
+  d.entity = w.entity * s.entity;
+  d.final = d.semantic + d.keyword + d.recency + d.importance + d.access + d.entity;
   return d;
 }
 
