@@ -2432,7 +2432,8 @@ inline constexpr std::size_t max_filter_depth = 32;
 
 /// One test on one field. Build it with make_filter_predicate (or the parser / DSL), which validates it.
 struct filter_predicate {
-  std::string field;                             ///< metadata key, dotted path, or record field name
+  std::string field;                             ///< metadata key, dotted path, record field name, or
+                                                 ///< structured_attributes.<name>
   filter_field kind = filter_field::metadata;    ///< derived from `field`
   structured_attribute attribute = structured_attribute::year;  ///< derived: which one, for kind structured_attribute
   filter_op op = filter_op::eq;
@@ -2590,7 +2591,7 @@ inline filter_predicate make_filter_predicate(std::string field, filter_op op, n
     if (!which) {
       std::string names;
       for (const auto n : structured_attribute_names) names += (names.empty() ? "" : ", ") + std::string(n);
-      fail("unknown structured attribute '" + field + "' (expected structured_attributes.<name>, name one of " +
+      fail("unknown structured attribute '" + field + "' (expected structured_attributes.<name>, <name> one of " +
            names + ")");
     }
     attribute = *which;
