@@ -41,6 +41,8 @@ OUTPUT_FIELDS = {
 }
 FILTERS = {"description": "a filter tree in Mem0's grammar (docs/library.md): field conditions with eq, ne, in, "
                           "nin, gt, gte, lt, lte, contains, icontains, wildcard \"*\", combined with AND, OR, NOT; "
+                          "fields are metadata keys, record fields (created_at, valid_from, invalid_at, ...) and "
+                          "structured_attributes.<name>; "
                           "scope ids at its top level name the scope. In a query string: the tree as JSON text.",
            "oneOf": [{"type": "object"}, {"type": "string"}]}
 LISTING_FIELDS = {
@@ -52,6 +54,13 @@ LISTING_FIELDS = {
     "latest_only": {"type": "boolean", "description": "accepted: every memory engram returns is its latest version"},
 }
 
+STRUCTURED_ATTRIBUTES = {
+    **{k: {"type": "integer"} for k in ["year", "month", "day", "quarter", "hour", "minute", "day_of_year"]},
+    "week_of_year": {"type": "integer", "description": "ISO 8601 week number"},
+    "day_of_week": {"enum": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]},
+    "is_weekend": {"type": "boolean", "description": "saturday or sunday"},
+}
+
 SCHEMAS = {
     "Error": {"type": "object", "required": ["detail"],
               "properties": {"detail": {"type": "string", "description": "what was wrong, naming the field"}}},
@@ -61,7 +70,8 @@ SCHEMAS = {
                     "description": "text, or OpenAI-style content parts (text parts are joined)"},
         "name": {"type": "string"}}},
     "Memory": {"type": "object",
-               "required": ["id", "memory", "hash", "metadata", "created_at", "updated_at", "valid_from"],
+               "required": ["id", "memory", "hash", "metadata", "created_at", "updated_at", "valid_from",
+                            "structured_attributes"],
                "properties": {
                    "id": {"type": "string"},
                    "memory": {"type": "string", "description": "the remembered text"},
@@ -79,9 +89,15 @@ SCHEMAS = {
                                   "description": "when the fact stopped being true; present once contradicted"},
                    "superseded_by": {"type": "string",
                                      "description": "the id of the memory that replaced it; present once superseded"},
+                   "structured_attributes": ref("StructuredAttributes"),
                    **SCOPE_FIELDS,
                    "actor_id": {"type": "string"},
                    "role": {"type": "string"}}},
+    "StructuredAttributes": {
+        "type": "object", "required": list(STRUCTURED_ATTRIBUTES),
+        "description": "Mem0's calendar breakdown of valid_from in UTC, derived (ignored when sent); filterable as "
+                       "structured_attributes.<name>",
+        "properties": STRUCTURED_ATTRIBUTES},
     "ScoreDetails": {"type": "object", "description": "each ranking term, with explain", "properties": {
         k: {"type": "number"} for k in ["semantic", "keyword", "recency", "importance", "access", "entity", "final", "cosine",
                                         "bm25"]}},

@@ -59,13 +59,17 @@ struct gen {
   }
   std::string field_name() {
     static const char* names[] = {"k0", "k1", "k2", "k3", "k4", "nest.x", "nest", "absent", "user_id",
-                                  "agent_id", "run_id", "actor_id", "role", "created_at", "updated_at"};
-    return names[pick(15)];
+                                  "agent_id", "run_id", "actor_id", "role", "created_at", "updated_at",
+                                  "valid_from", "invalid_at", "structured_attributes.day",
+                                  "structured_attributes.hour", "structured_attributes.week_of_year",
+                                  "structured_attributes.day_of_week", "structured_attributes.is_weekend"};
+    return names[pick(22)];
   }
   filter_expr leaf() {
     while (true) {
       const auto name = field_name();
-      const bool time_field = name == "created_at" || name == "updated_at";
+      const bool time_field = is_time_field(classify_filter_field(name));
+      const bool attribute = classify_filter_field(name) == filter_field::structured_attribute;
       const auto op = static_cast<filter_op>(pick(11));
       json operand;
       auto one = [&]() -> json {
@@ -75,6 +79,11 @@ struct gen {
           return ts[pick(4)];
         }
         if (name == "user_id") return std::string("u") + std::to_string(pick(3));
+        if (attribute) {
+          if (name.ends_with("day_of_week")) return coin() ? "sunday" : "monday";
+          if (name.ends_with("is_weekend")) return coin();
+          return pick(54);  // covers day, hour and week numbers, with some values never seen
+        }
         return coin(0.1) ? value() : scalar();
       };
       if (op == filter_op::in || op == filter_op::nin) {
@@ -113,6 +122,8 @@ struct gen {
     r.role = coin() ? "user" : "assistant";
     r.created_at = parse_iso8601("2023-12-31T12:00:00Z") + std::chrono::hours(pick(48));
     r.updated_at = r.created_at + std::chrono::hours(pick(3));
+    if (coin()) r.valid_from = r.created_at - std::chrono::hours(pick(24 * 9));
+    if (coin(0.3)) r.invalid_at = r.created_at + std::chrono::hours(pick(3));
     r.metadata = metadata();
     return r;
   }

@@ -7,9 +7,10 @@
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
 ///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
 ///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
-///                   "superseded_by"?}
+///                   "superseded_by"?,"structured_attributes"}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
-///                  where Mem0 returns them; reading a record ignores it)
+///                  where Mem0 returns them; "structured_attributes" is Mem0's calendar breakdown of valid_from
+///                  (temporal/structured_attributes.hpp); reading a record ignores both, they are derived)
 ///   search_hit     the record's fields plus "score" (and "score_details" when explained)
 ///   memory_event   {"id","memory","event","previous_memory"?}
 ///   history_event  {"id","memory_id","old_memory","new_memory","event","created_at","updated_at",
@@ -19,6 +20,7 @@
 #include <engram/error.hpp>
 #include <engram/rank/expiry.hpp>
 #include <engram/record.hpp>
+#include <engram/temporal/structured_attributes.hpp>
 #include <engram/text/utf8.hpp>
 #include <engram/time.hpp>
 
@@ -146,6 +148,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   j["valid_from"] = format_iso8601(r.valid_since());
   if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
   if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
+  j["structured_attributes"] = structured_attributes_of(r.valid_since());
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;

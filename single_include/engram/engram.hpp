@@ -2236,6 +2236,113 @@ class any_extractor {
 /// wherever they are evaluated (per record, over columns, against a partition's scope).
 
 // #include <engram/error.hpp>: inlined above
+// ---- begin <engram/temporal/structured_attributes.hpp>
+/// @file temporal/structured_attributes.hpp
+/// Mem0's `structured_attributes`: the calendar facts of a memory's time (year, quarter, ISO week, weekday,
+/// ...), derived in UTC from record::valid_since(), never stored. Returned with every memory and filterable
+/// as `structured_attributes.<name>`.
+
+// #include <engram/time.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0 {
+
+/// One of the attributes, in the order of structured_attribute_names.
+enum class structured_attribute : std::uint8_t {
+  year, month, day, quarter, hour, minute, day_of_week, day_of_year, week_of_year, is_weekend
+};
+
+/// The attributes' names as Mem0 spells them (the JSON keys and the filter fields' suffixes).
+inline constexpr std::array<std::string_view, 10> structured_attribute_names = {
+    "year", "month", "day", "quarter", "hour", "minute", "day_of_week", "day_of_year", "week_of_year", "is_weekend"};
+
+/// Lower-case English weekday names, Monday first (ISO 8601 order).
+inline constexpr std::array<std::string_view, 7> weekday_names = {"monday", "tuesday",  "wednesday", "thursday",
+                                                                  "friday", "saturday", "sunday"};
+
+/// The name of `a` ("day_of_week", ...).
+inline constexpr std::string_view to_string(structured_attribute a) noexcept {
+  return structured_attribute_names[static_cast<std::size_t>(a)];
+}
+
+/// The attribute named `name` (exact, lower case), or std::nullopt.
+inline constexpr std::optional<structured_attribute> parse_structured_attribute(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < structured_attribute_names.size(); ++i)
+    if (structured_attribute_names[i] == name) return static_cast<structured_attribute>(i);
+  return std::nullopt;
+}
+
+/// The calendar facts of one instant, in UTC.
+struct structured_attributes {
+  int year = 1970;
+  int month = 1;          ///< 1..12
+  int day = 1;            ///< 1..31
+  int quarter = 1;        ///< 1..4
+  int hour = 0;           ///< 0..23
+  int minute = 0;         ///< 0..59
+  int day_of_week = 3;    ///< 0 = monday .. 6 = sunday (ISO order); named by weekday_names
+  int day_of_year = 1;    ///< 1..366
+  int week_of_year = 1;   ///< ISO 8601 week number, 1..53 (2024-12-30 is week 1 of 2025)
+  bool is_weekend = false;  ///< saturday or sunday
+
+  /// The weekday's name ("wednesday").
+  [[nodiscard]] constexpr std::string_view day_of_week_name() const noexcept {
+    return weekday_names[static_cast<std::size_t>(day_of_week)];
+  }
+
+  friend bool operator==(const structured_attributes&, const structured_attributes&) = default;
+};
+
+/// The calendar facts of `t` in UTC. Mem0's example: 2025-03-12T12:34:56Z is a wednesday in week 11, quarter 1,
+/// day 71 of the year.
+inline structured_attributes structured_attributes_of(timestamp t) noexcept {
+  using namespace std::chrono;
+  const auto d = floor<days>(t);
+  const year_month_day ymd{d};
+  const hh_mm_ss<microseconds> tod{t - d};
+  const unsigned iso = weekday{d}.iso_encoding();  // 1 = monday .. 7 = sunday
+  // ISO 8601: a week belongs to the year of its thursday; week 1 holds the year's first thursday.
+  const sys_days thursday = d + days{4 - static_cast<int>(iso)};
+  const auto iso_year = year_month_day{thursday}.year();
+  structured_attributes a;
+  a.year = int(ymd.year());
+  a.month = static_cast<int>(unsigned(ymd.month()));
+  a.day = static_cast<int>(unsigned(ymd.day()));
+  a.quarter = (a.month - 1) / 3 + 1;
+  a.hour = static_cast<int>(tod.hours().count());
+  a.minute = static_cast<int>(tod.minutes().count());
+  a.day_of_week = static_cast<int>(iso) - 1;
+  a.day_of_year = static_cast<int>((d - sys_days{ymd.year() / January / 1}).count()) + 1;
+  a.week_of_year = static_cast<int>((thursday - sys_days{iso_year / January / 1}).count()) / 7 + 1;
+  a.is_weekend = iso >= 6;
+  return a;
+}
+
+/// Mem0's shape: `{"day", "hour", "year", "month", "minute", "quarter", "is_weekend", "day_of_week" (a name),
+/// "day_of_year", "week_of_year"}`.
+inline void to_json(nlohmann::json& j, const structured_attributes& a) {
+  j = nlohmann::json{{"year", a.year},
+                     {"month", a.month},
+                     {"day", a.day},
+                     {"quarter", a.quarter},
+                     {"hour", a.hour},
+                     {"minute", a.minute},
+                     {"day_of_week", std::string(a.day_of_week_name())},
+                     {"day_of_year", a.day_of_year},
+                     {"week_of_year", a.week_of_year},
+                     {"is_weekend", a.is_weekend}};
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/temporal/structured_attributes.hpp>
 // #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -2282,10 +2389,18 @@ inline std::optional<filter_op> parse_filter_op(std::string_view name) noexcept 
   return std::nullopt;
 }
 
-/// Which value of a record a predicate reads: a metadata key (or dotted path), or one of the record's fields.
-enum class filter_field : std::uint8_t { metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at };
+/// Which value of a record a predicate reads: a metadata key (or dotted path), one of the record's fields, or
+/// one of the structured_attributes derived from its valid_since() (`structured_attributes.<name>`).
+enum class filter_field : std::uint8_t {
+  metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, valid_from, invalid_at,
+  structured_attribute
+};
 
-/// The record field a name denotes; any other name is a metadata key or dotted path.
+/// The prefix of the structured attribute fields (`structured_attributes.year`, ...).
+inline constexpr std::string_view structured_attributes_prefix = "structured_attributes";
+
+/// The record field a name denotes; any other name is a metadata key or dotted path. `structured_attributes`
+/// and every `structured_attributes.*` name are attribute fields (an unknown attribute fails validation).
 inline constexpr filter_field classify_filter_field(std::string_view name) noexcept {
   if (name == "user_id") return filter_field::user_id;
   if (name == "agent_id") return filter_field::agent_id;
@@ -2294,7 +2409,18 @@ inline constexpr filter_field classify_filter_field(std::string_view name) noexc
   if (name == "role") return filter_field::role;
   if (name == "created_at") return filter_field::created_at;
   if (name == "updated_at") return filter_field::updated_at;
+  if (name == "valid_from") return filter_field::valid_from;
+  if (name == "invalid_at") return filter_field::invalid_at;
+  if (name.starts_with(structured_attributes_prefix) &&
+      (name.size() == structured_attributes_prefix.size() || name[structured_attributes_prefix.size()] == '.'))
+    return filter_field::structured_attribute;
   return filter_field::metadata;
+}
+
+/// True for the fields whose values are instants (created_at, updated_at, valid_from, invalid_at).
+inline constexpr bool is_time_field(filter_field f) noexcept {
+  return f == filter_field::created_at || f == filter_field::updated_at || f == filter_field::valid_from ||
+         f == filter_field::invalid_at;
 }
 
 /// True for the three ids that partition a memory (user_id, agent_id, run_id).
@@ -2307,8 +2433,10 @@ inline constexpr std::size_t max_filter_depth = 32;
 
 /// One test on one field. Build it with make_filter_predicate (or the parser / DSL), which validates it.
 struct filter_predicate {
-  std::string field;                             ///< metadata key, dotted path, or record field name
+  std::string field;                             ///< metadata key, dotted path, record field name, or
+                                                 ///< structured_attributes.<name>
   filter_field kind = filter_field::metadata;    ///< derived from `field`
+  structured_attribute attribute = structured_attribute::year;  ///< derived: which one, for kind structured_attribute
   filter_op op = filter_op::eq;
   nlohmann::json value;                          ///< the operand: a list for in/nin, null for exists
   /// Derived: for each operand (the one value, or each list element for in/nin), the instant it names when it
@@ -2375,6 +2503,10 @@ inline std::size_t json_depth(const nlohmann::json& j) {
   return d + 1;
 }
 inline bool is_iso_time_string(const nlohmann::json& v) { return v.is_string() && try_parse_iso8601(v.get_ref<const std::string&>()); }
+inline bool is_weekday_name(const nlohmann::json& v) {
+  return v.is_string() && std::find(weekday_names.begin(), weekday_names.end(), v.get_ref<const std::string&>()) !=
+                              weekday_names.end();
+}
 }  // namespace detail
 
 /// Depth of a tree as the JSON it stands for: a predicate `{"k":{"op":v}}` is 2 plus its operand's depth.
@@ -2397,7 +2529,9 @@ inline std::size_t filter_depth(const filter_expr& f) {
 /// Builds and validates one predicate. `where` names the place for messages (a JSON path like `/AND/1/priority`).
 /// @throws validation_error for an empty or reserved field name, a non-list for in/nin, an operand that can
 ///         never be compared (gt on a boolean, icontains on a number), a non-ISO-8601 operand for
-///         created_at/updated_at, or an operand nested deeper than max_filter_depth.
+///         created_at/updated_at/valid_from/invalid_at, an unknown `structured_attributes.<name>` or an operand
+///         of the wrong type for it (a number; a weekday name for day_of_week; a boolean for is_weekend), or an
+///         operand nested deeper than max_filter_depth.
 inline filter_predicate make_filter_predicate(std::string field, filter_op op, nlohmann::json value,
                                               std::string_view where = {}) {
   const std::string at = where.empty() ? std::string() : " at " + std::string(where);
@@ -2436,22 +2570,48 @@ inline filter_predicate make_filter_predicate(std::string field, filter_op op, n
     case filter_op::ne:
       break;
   }
-  if (kind == filter_field::created_at || kind == filter_field::updated_at) {
-    if (op == filter_op::contains || op == filter_op::icontains)
-      fail(name + ": '" + field + "' is a timestamp; use eq, ne, gt, gte, lt, lte, in or nin");
+  // Each operand (the value, or each element for in/nin; none for exists) must pass `ok`, else `expected`.
+  auto check_operands = [&](auto ok, const std::string& expected) {
     auto check = [&](const nlohmann::json& v) {
-      if (!detail::is_iso_time_string(v))
-        fail(name + ": expected an ISO-8601 timestamp such as \"2024-05-01T12:00:00Z\", got " + v.dump());
+      if (!ok(v)) fail(name + ": expected " + expected + ", got " + v.dump());
     };
     if (op == filter_op::in || op == filter_op::nin) {
       for (const auto& v : value) check(v);
     } else if (op != filter_op::exists) {
       check(value);
     }
+  };
+  const bool text_op = op == filter_op::contains || op == filter_op::icontains;
+  auto attribute = structured_attribute::year;
+  if (is_time_field(kind)) {
+    if (text_op) fail(name + ": '" + field + "' is a timestamp; use eq, ne, gt, gte, lt, lte, in or nin");
+    check_operands(detail::is_iso_time_string, "an ISO-8601 timestamp such as \"2024-05-01T12:00:00Z\"");
+  } else if (kind == filter_field::structured_attribute) {
+    const auto dot = std::min(field.size(), structured_attributes_prefix.size() + 1);
+    const auto which = parse_structured_attribute(std::string_view(field).substr(dot));
+    if (!which) {
+      std::string names;
+      for (const auto n : structured_attribute_names) names += (names.empty() ? "" : ", ") + std::string(n);
+      fail("unknown structured attribute '" + field + "' (expected structured_attributes.<name>, <name> one of " +
+           names + ")");
+    }
+    attribute = *which;
+    const bool ordered = op == filter_op::gt || op == filter_op::gte || op == filter_op::lt || op == filter_op::lte;
+    if (attribute == structured_attribute::day_of_week) {
+      if (text_op || ordered) fail(name + ": a weekday is a name; use eq, ne, in or nin");
+      check_operands(detail::is_weekday_name, "a lower-case weekday name such as \"monday\"");
+    } else if (attribute == structured_attribute::is_weekend) {
+      if (text_op || ordered) fail(name + ": '" + field + "' is a boolean; use eq, ne, in or nin");
+      check_operands([](const nlohmann::json& v) { return v.is_boolean(); }, "true or false");
+    } else {
+      if (text_op) fail(name + ": '" + field + "' is a number; use eq, ne, gt, gte, lt, lte, in or nin");
+      check_operands([](const nlohmann::json& v) { return v.is_number(); }, "a number");
+    }
   }
   filter_predicate p;
   p.field = std::move(field);
   p.kind = kind;
+  p.attribute = attribute;
   p.op = op;
   p.value = std::move(value);
   auto time_of = [](const nlohmann::json& v) -> std::optional<timestamp> {
@@ -2650,7 +2810,11 @@ inline filter_expr operator!(filter_expr a) {
 /// - A field is *missing* when a metadata key/path is absent, or a record string field is empty.
 /// - Numbers compare as numbers (integers exactly, across int/unsigned/float). Strings compare byte-wise
 ///   (UTF-8 code point order), except that two strings which both parse as ISO-8601 timestamps compare as
-///   instants (so offsets are honoured). created_at/updated_at are instants.
+///   instants (so offsets are honoured). created_at/updated_at/valid_from/invalid_at are instants: valid_from
+///   is record::valid_since() (never missing), invalid_at is missing while the fact holds (so `"*"` means "was
+///   contradicted", ne/nin match a still-valid memory, and gt/lt never match one).
+/// - `structured_attributes.<name>` is derived from valid_since() in UTC (temporal/structured_attributes.hpp):
+///   a number, a lower-case weekday name (day_of_week) or a boolean (is_weekend); never missing.
 /// - eq on an array field matches when any element equals the operand (an array operand: the whole array
 ///   equals it). Arrays and objects equal element-wise. in = eq one of the list.
 /// - gt/gte/lt/lte need both sides numbers, or both strings/instants; anything else is "no match".
@@ -2662,6 +2826,7 @@ inline filter_expr operator!(filter_expr a) {
 
 // #include <engram/filter/expr.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// #include <engram/temporal/structured_attributes.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -2923,6 +3088,31 @@ inline filter_value instant_value(timestamp t) {
   return v;
 }
 
+/// The value of attribute `which` among `a`.
+inline filter_value attribute_value(const structured_attributes& a, structured_attribute which) {
+  filter_value v;
+  v.kind = filter_value_kind::integer;
+  switch (which) {
+    case structured_attribute::year: v.i = a.year; break;
+    case structured_attribute::month: v.i = a.month; break;
+    case structured_attribute::day: v.i = a.day; break;
+    case structured_attribute::quarter: v.i = a.quarter; break;
+    case structured_attribute::hour: v.i = a.hour; break;
+    case structured_attribute::minute: v.i = a.minute; break;
+    case structured_attribute::day_of_year: v.i = a.day_of_year; break;
+    case structured_attribute::week_of_year: v.i = a.week_of_year; break;
+    case structured_attribute::day_of_week:
+      v.kind = filter_value_kind::string;
+      v.s = a.day_of_week_name();  // static storage
+      break;
+    case structured_attribute::is_weekend:
+      v.kind = filter_value_kind::boolean;
+      v.b = a.is_weekend;
+      break;
+  }
+  return v;
+}
+
 inline filter_value record_value(const filter_predicate& p, const record& r) {
   switch (p.kind) {
     case filter_field::user_id: return text_value(r.user_id);
@@ -2932,6 +3122,10 @@ inline filter_value record_value(const filter_predicate& p, const record& r) {
     case filter_field::role: return text_value(r.role);
     case filter_field::created_at: return instant_value(r.created_at);
     case filter_field::updated_at: return instant_value(r.updated_at);
+    case filter_field::valid_from: return instant_value(r.valid_since());
+    case filter_field::invalid_at: return r.invalid_at ? instant_value(*r.invalid_at) : filter_value{};
+    case filter_field::structured_attribute:
+      return attribute_value(structured_attributes_of(r.valid_since()), p.attribute);
     case filter_field::metadata: break;
   }
   if (const auto* v = resolve_metadata_path(r.metadata, p.field)) return filter_value_of(*v);
@@ -2971,12 +3165,14 @@ bool eval_tree(const filter_expr& f, Leaf&& leaf) {
 // #include <engram/ids.hpp>: inlined above
 // #include <engram/index/bitmap.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// #include <engram/temporal/structured_attributes.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <bit>  // std::countr_zero
+#include <chrono>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -3014,6 +3210,8 @@ class filter_columns {
     role_.put_text(slot, r.role);
     created_.put_instant(slot, r.created_at);
     updated_.put_instant(slot, r.updated_at);
+    valid_.put_instant(slot, r.valid_since());
+    if (r.invalid_at) invalid_.put_instant(slot, *r.invalid_at);
     if (r.metadata.is_object())
       for (auto it = r.metadata.begin(); it != r.metadata.end(); ++it) {
         auto c = meta_.find(it.key());
@@ -3027,7 +3225,7 @@ class filter_columns {
     if (slot >= live_.size() || !live_[slot]) return;
     live_[slot] = 0;
     --size_;
-    for (auto* c : {&user_, &agent_, &run_, &actor_, &role_, &created_, &updated_}) c->clear_cell(slot);
+    for (auto* c : {&user_, &agent_, &run_, &actor_, &role_, &created_, &updated_, &valid_, &invalid_}) c->clear_cell(slot);
     for (auto& [k, c] : meta_) c.clear_cell(slot);
   }
 
@@ -3176,11 +3374,14 @@ class filter_columns {
   };
 
   /// Where a predicate's values live: the column of its whole name, else (for a dotted path) the column of
-  /// the first segment and the rest of the path inside its JSON values.
+  /// the first segment and the rest of the path inside its JSON values. A structured attribute is derived
+  /// from the instant in the valid_from column (`derived`), as record_value derives it from the record.
   struct plan {
     const column* exact = nullptr;
     const column* head = nullptr;
     std::string_view rest{};
+    bool derived = false;
+    structured_attribute attribute = structured_attribute::year;
   };
 
   [[nodiscard]] plan plan_for(const filter_predicate& p) const {
@@ -3193,6 +3394,13 @@ class filter_columns {
       case filter_field::role: out.exact = &role_; return out;
       case filter_field::created_at: out.exact = &created_; return out;
       case filter_field::updated_at: out.exact = &updated_; return out;
+      case filter_field::valid_from: out.exact = &valid_; return out;
+      case filter_field::invalid_at: out.exact = &invalid_; return out;
+      case filter_field::structured_attribute:
+        out.exact = &valid_;
+        out.derived = true;
+        out.attribute = p.attribute;
+        return out;
       case filter_field::metadata: break;
     }
     if (auto it = meta_.find(p.field); it != meta_.end()) out.exact = &it->second;
@@ -3208,6 +3416,8 @@ class filter_columns {
   [[nodiscard]] static detail::filter_value value_at(const plan& pl, slot_id slot) {
     if (pl.exact) {
       auto v = pl.exact->value(slot);
+      if (pl.derived && v.kind == detail::filter_value_kind::instant)
+        return detail::attribute_value(structured_attributes_of(timestamp(std::chrono::microseconds(v.i))), pl.attribute);
       if (v.kind != detail::filter_value_kind::missing) return v;
     }
     if (pl.head) {
@@ -3318,7 +3528,7 @@ class filter_columns {
     const bool missing_matches = detail::test_predicate(p, detail::filter_value{});
     const auto* cells = pl.exact ? pl.exact->cells.data() : nullptr;
     const std::size_t ncells = pl.exact ? pl.exact->cells.size() : 0;
-    if (numeric_fast_path(p) && !pl.head) {
+    if (numeric_fast_path(p) && !pl.head && !pl.derived) {
       // A number compared with a column: the operand decoded once, the test of test_predicate inlined.
       using K = detail::filter_value_kind;
       const auto x = detail::filter_value_of(p.value);
@@ -3360,7 +3570,7 @@ class filter_columns {
 
   std::vector<std::uint8_t> live_;
   std::size_t size_ = 0;
-  column user_, agent_, run_, actor_, role_, created_, updated_;
+  column user_, agent_, run_, actor_, role_, created_, updated_, valid_, invalid_;
   std::unordered_map<std::string, column> meta_;
 };
 
@@ -3465,8 +3675,11 @@ inline bool filter_names_scope(const filter_expr& f) {
 ///                                     several ops are ANDed
 ///             | "metadata": {key: value-or-ops, ...}   the Platform's form: each entry a condition on that
 ///                                     metadata key (an object of operators only is a key named "metadata")
+///             | "structured_attributes": {name: value-or-ops, ...}   the same as
+///                                     "structured_attributes.<name>": value-or-ops for each entry
 ///   field    := a metadata key, a dotted path ("address.city"), or user_id agent_id run_id actor_id role
-///               created_at updated_at
+///               created_at updated_at valid_from invalid_at, or structured_attributes.<name> with <name> one of
+///               year month day quarter hour minute day_of_week day_of_year week_of_year is_weekend
 /// Errors name the operator or key and its JSON pointer (`/AND/1/priority/gte`).
 
 // #include <engram/error.hpp>: inlined above
@@ -3540,6 +3753,9 @@ class filter_parser {
         }
       } else if (key == "metadata" && is_metadata_form(it.value())) {
         parse_metadata_form(it.value(), here, depth + 1, parts);
+      } else if (key == structured_attributes_prefix && is_metadata_form(it.value())) {
+        for (auto at = it.value().begin(); at != it.value().end(); ++at)
+          parse_field(key + "." + at.key(), at.value(), here + "/" + json_pointer_token(at.key()), depth + 2, parts);
       } else if (!key.empty() && key.front() == '$') {
         fail("unknown operator '" + key + "' (expected $and, $or, $not or a field name)", here);
       } else if (key.empty()) {
@@ -6785,9 +7001,10 @@ class ivf_index {
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
 ///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
 ///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
-///                   "superseded_by"?}
+///                   "superseded_by"?,"structured_attributes"}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
-///                  where Mem0 returns them; reading a record ignores it)
+///                  where Mem0 returns them; "structured_attributes" is Mem0's calendar breakdown of valid_from
+///                  (temporal/structured_attributes.hpp); reading a record ignores both, they are derived)
 ///   search_hit     the record's fields plus "score" (and "score_details" when explained)
 ///   memory_event   {"id","memory","event","previous_memory"?}
 ///   history_event  {"id","memory_id","old_memory","new_memory","event","created_at","updated_at",
@@ -6839,6 +7056,7 @@ constexpr bool is_expired(std::int32_t expiry, std::int32_t today) noexcept { re
 }  // namespace engram::inline v0
 // ---- end <engram/rank/expiry.hpp>
 // #include <engram/record.hpp>: inlined above
+// #include <engram/temporal/structured_attributes.hpp>: inlined above
 // #include <engram/text/utf8.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 
@@ -6966,6 +7184,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   j["valid_from"] = format_iso8601(r.valid_since());
   if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
   if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
+  j["structured_attributes"] = structured_attributes_of(r.valid_since());
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;

@@ -9,12 +9,14 @@
 #include <engram/ids.hpp>
 #include <engram/index/bitmap.hpp>
 #include <engram/record.hpp>
+#include <engram/temporal/structured_attributes.hpp>
 #include <engram/time.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <bit>  // std::countr_zero
+#include <chrono>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +54,8 @@ class filter_columns {
     role_.put_text(slot, r.role);
     created_.put_instant(slot, r.created_at);
     updated_.put_instant(slot, r.updated_at);
+    valid_.put_instant(slot, r.valid_since());
+    if (r.invalid_at) invalid_.put_instant(slot, *r.invalid_at);
     if (r.metadata.is_object())
       for (auto it = r.metadata.begin(); it != r.metadata.end(); ++it) {
         auto c = meta_.find(it.key());
@@ -65,7 +69,7 @@ class filter_columns {
     if (slot >= live_.size() || !live_[slot]) return;
     live_[slot] = 0;
     --size_;
-    for (auto* c : {&user_, &agent_, &run_, &actor_, &role_, &created_, &updated_}) c->clear_cell(slot);
+    for (auto* c : {&user_, &agent_, &run_, &actor_, &role_, &created_, &updated_, &valid_, &invalid_}) c->clear_cell(slot);
     for (auto& [k, c] : meta_) c.clear_cell(slot);
   }
 
@@ -214,11 +218,14 @@ class filter_columns {
   };
 
   /// Where a predicate's values live: the column of its whole name, else (for a dotted path) the column of
-  /// the first segment and the rest of the path inside its JSON values.
+  /// the first segment and the rest of the path inside its JSON values. A structured attribute is derived
+  /// from the instant in the valid_from column (`derived`), as record_value derives it from the record.
   struct plan {
     const column* exact = nullptr;
     const column* head = nullptr;
     std::string_view rest{};
+    bool derived = false;
+    structured_attribute attribute = structured_attribute::year;
   };
 
   [[nodiscard]] plan plan_for(const filter_predicate& p) const {
@@ -231,6 +238,13 @@ class filter_columns {
       case filter_field::role: out.exact = &role_; return out;
       case filter_field::created_at: out.exact = &created_; return out;
       case filter_field::updated_at: out.exact = &updated_; return out;
+      case filter_field::valid_from: out.exact = &valid_; return out;
+      case filter_field::invalid_at: out.exact = &invalid_; return out;
+      case filter_field::structured_attribute:
+        out.exact = &valid_;
+        out.derived = true;
+        out.attribute = p.attribute;
+        return out;
       case filter_field::metadata: break;
     }
     if (auto it = meta_.find(p.field); it != meta_.end()) out.exact = &it->second;
@@ -246,6 +260,8 @@ class filter_columns {
   [[nodiscard]] static detail::filter_value value_at(const plan& pl, slot_id slot) {
     if (pl.exact) {
       auto v = pl.exact->value(slot);
+      if (pl.derived && v.kind == detail::filter_value_kind::instant)
+        return detail::attribute_value(structured_attributes_of(timestamp(std::chrono::microseconds(v.i))), pl.attribute);
       if (v.kind != detail::filter_value_kind::missing) return v;
     }
     if (pl.head) {
@@ -356,7 +372,7 @@ class filter_columns {
     const bool missing_matches = detail::test_predicate(p, detail::filter_value{});
     const auto* cells = pl.exact ? pl.exact->cells.data() : nullptr;
     const std::size_t ncells = pl.exact ? pl.exact->cells.size() : 0;
-    if (numeric_fast_path(p) && !pl.head) {
+    if (numeric_fast_path(p) && !pl.head && !pl.derived) {
       // A number compared with a column: the operand decoded once, the test of test_predicate inlined.
       using K = detail::filter_value_kind;
       const auto x = detail::filter_value_of(p.value);
@@ -398,7 +414,7 @@ class filter_columns {
 
   std::vector<std::uint8_t> live_;
   std::size_t size_ = 0;
-  column user_, agent_, run_, actor_, role_, created_, updated_;
+  column user_, agent_, run_, actor_, role_, created_, updated_, valid_, invalid_;
   std::unordered_map<std::string, column> meta_;
 };
 

@@ -5,6 +5,7 @@
 /// wherever they are evaluated (per record, over columns, against a partition's scope).
 
 #include <engram/error.hpp>
+#include <engram/temporal/structured_attributes.hpp>
 #include <engram/time.hpp>
 
 #include <nlohmann/json.hpp>
@@ -51,10 +52,18 @@ inline std::optional<filter_op> parse_filter_op(std::string_view name) noexcept 
   return std::nullopt;
 }
 
-/// Which value of a record a predicate reads: a metadata key (or dotted path), or one of the record's fields.
-enum class filter_field : std::uint8_t { metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at };
+/// Which value of a record a predicate reads: a metadata key (or dotted path), one of the record's fields, or
+/// one of the structured_attributes derived from its valid_since() (`structured_attributes.<name>`).
+enum class filter_field : std::uint8_t {
+  metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, valid_from, invalid_at,
+  structured_attribute
+};
 
-/// The record field a name denotes; any other name is a metadata key or dotted path.
+/// The prefix of the structured attribute fields (`structured_attributes.year`, ...).
+inline constexpr std::string_view structured_attributes_prefix = "structured_attributes";
+
+/// The record field a name denotes; any other name is a metadata key or dotted path. `structured_attributes`
+/// and every `structured_attributes.*` name are attribute fields (an unknown attribute fails validation).
 inline constexpr filter_field classify_filter_field(std::string_view name) noexcept {
   if (name == "user_id") return filter_field::user_id;
   if (name == "agent_id") return filter_field::agent_id;
@@ -63,7 +72,18 @@ inline constexpr filter_field classify_filter_field(std::string_view name) noexc
   if (name == "role") return filter_field::role;
   if (name == "created_at") return filter_field::created_at;
   if (name == "updated_at") return filter_field::updated_at;
+  if (name == "valid_from") return filter_field::valid_from;
+  if (name == "invalid_at") return filter_field::invalid_at;
+  if (name.starts_with(structured_attributes_prefix) &&
+      (name.size() == structured_attributes_prefix.size() || name[structured_attributes_prefix.size()] == '.'))
+    return filter_field::structured_attribute;
   return filter_field::metadata;
+}
+
+/// True for the fields whose values are instants (created_at, updated_at, valid_from, invalid_at).
+inline constexpr bool is_time_field(filter_field f) noexcept {
+  return f == filter_field::created_at || f == filter_field::updated_at || f == filter_field::valid_from ||
+         f == filter_field::invalid_at;
 }
 
 /// True for the three ids that partition a memory (user_id, agent_id, run_id).
@@ -76,8 +96,10 @@ inline constexpr std::size_t max_filter_depth = 32;
 
 /// One test on one field. Build it with make_filter_predicate (or the parser / DSL), which validates it.
 struct filter_predicate {
-  std::string field;                             ///< metadata key, dotted path, or record field name
+  std::string field;                             ///< metadata key, dotted path, record field name, or
+                                                 ///< structured_attributes.<name>
   filter_field kind = filter_field::metadata;    ///< derived from `field`
+  structured_attribute attribute = structured_attribute::year;  ///< derived: which one, for kind structured_attribute
   filter_op op = filter_op::eq;
   nlohmann::json value;                          ///< the operand: a list for in/nin, null for exists
   /// Derived: for each operand (the one value, or each list element for in/nin), the instant it names when it
@@ -144,6 +166,10 @@ inline std::size_t json_depth(const nlohmann::json& j) {
   return d + 1;
 }
 inline bool is_iso_time_string(const nlohmann::json& v) { return v.is_string() && try_parse_iso8601(v.get_ref<const std::string&>()); }
+inline bool is_weekday_name(const nlohmann::json& v) {
+  return v.is_string() && std::find(weekday_names.begin(), weekday_names.end(), v.get_ref<const std::string&>()) !=
+                              weekday_names.end();
+}
 }  // namespace detail
 
 /// Depth of a tree as the JSON it stands for: a predicate `{"k":{"op":v}}` is 2 plus its operand's depth.
@@ -166,7 +192,9 @@ inline std::size_t filter_depth(const filter_expr& f) {
 /// Builds and validates one predicate. `where` names the place for messages (a JSON path like `/AND/1/priority`).
 /// @throws validation_error for an empty or reserved field name, a non-list for in/nin, an operand that can
 ///         never be compared (gt on a boolean, icontains on a number), a non-ISO-8601 operand for
-///         created_at/updated_at, or an operand nested deeper than max_filter_depth.
+///         created_at/updated_at/valid_from/invalid_at, an unknown `structured_attributes.<name>` or an operand
+///         of the wrong type for it (a number; a weekday name for day_of_week; a boolean for is_weekend), or an
+///         operand nested deeper than max_filter_depth.
 inline filter_predicate make_filter_predicate(std::string field, filter_op op, nlohmann::json value,
                                               std::string_view where = {}) {
   const std::string at = where.empty() ? std::string() : " at " + std::string(where);
@@ -205,22 +233,48 @@ inline filter_predicate make_filter_predicate(std::string field, filter_op op, n
     case filter_op::ne:
       break;
   }
-  if (kind == filter_field::created_at || kind == filter_field::updated_at) {
-    if (op == filter_op::contains || op == filter_op::icontains)
-      fail(name + ": '" + field + "' is a timestamp; use eq, ne, gt, gte, lt, lte, in or nin");
+  // Each operand (the value, or each element for in/nin; none for exists) must pass `ok`, else `expected`.
+  auto check_operands = [&](auto ok, const std::string& expected) {
     auto check = [&](const nlohmann::json& v) {
-      if (!detail::is_iso_time_string(v))
-        fail(name + ": expected an ISO-8601 timestamp such as \"2024-05-01T12:00:00Z\", got " + v.dump());
+      if (!ok(v)) fail(name + ": expected " + expected + ", got " + v.dump());
     };
     if (op == filter_op::in || op == filter_op::nin) {
       for (const auto& v : value) check(v);
     } else if (op != filter_op::exists) {
       check(value);
     }
+  };
+  const bool text_op = op == filter_op::contains || op == filter_op::icontains;
+  auto attribute = structured_attribute::year;
+  if (is_time_field(kind)) {
+    if (text_op) fail(name + ": '" + field + "' is a timestamp; use eq, ne, gt, gte, lt, lte, in or nin");
+    check_operands(detail::is_iso_time_string, "an ISO-8601 timestamp such as \"2024-05-01T12:00:00Z\"");
+  } else if (kind == filter_field::structured_attribute) {
+    const auto dot = std::min(field.size(), structured_attributes_prefix.size() + 1);
+    const auto which = parse_structured_attribute(std::string_view(field).substr(dot));
+    if (!which) {
+      std::string names;
+      for (const auto n : structured_attribute_names) names += (names.empty() ? "" : ", ") + std::string(n);
+      fail("unknown structured attribute '" + field + "' (expected structured_attributes.<name>, <name> one of " +
+           names + ")");
+    }
+    attribute = *which;
+    const bool ordered = op == filter_op::gt || op == filter_op::gte || op == filter_op::lt || op == filter_op::lte;
+    if (attribute == structured_attribute::day_of_week) {
+      if (text_op || ordered) fail(name + ": a weekday is a name; use eq, ne, in or nin");
+      check_operands(detail::is_weekday_name, "a lower-case weekday name such as \"monday\"");
+    } else if (attribute == structured_attribute::is_weekend) {
+      if (text_op || ordered) fail(name + ": '" + field + "' is a boolean; use eq, ne, in or nin");
+      check_operands([](const nlohmann::json& v) { return v.is_boolean(); }, "true or false");
+    } else {
+      if (text_op) fail(name + ": '" + field + "' is a number; use eq, ne, gt, gte, lt, lte, in or nin");
+      check_operands([](const nlohmann::json& v) { return v.is_number(); }, "a number");
+    }
   }
   filter_predicate p;
   p.field = std::move(field);
   p.kind = kind;
+  p.attribute = attribute;
   p.op = op;
   p.value = std::move(value);
   auto time_of = [](const nlohmann::json& v) -> std::optional<timestamp> {

@@ -13,8 +13,11 @@
 ///                                     several ops are ANDed
 ///             | "metadata": {key: value-or-ops, ...}   the Platform's form: each entry a condition on that
 ///                                     metadata key (an object of operators only is a key named "metadata")
+///             | "structured_attributes": {name: value-or-ops, ...}   the same as
+///                                     "structured_attributes.<name>": value-or-ops for each entry
 ///   field    := a metadata key, a dotted path ("address.city"), or user_id agent_id run_id actor_id role
-///               created_at updated_at
+///               created_at updated_at valid_from invalid_at, or structured_attributes.<name> with <name> one of
+///               year month day quarter hour minute day_of_week day_of_year week_of_year is_weekend
 /// Errors name the operator or key and its JSON pointer (`/AND/1/priority/gte`).
 
 #include <engram/error.hpp>
@@ -88,6 +91,9 @@ class filter_parser {
         }
       } else if (key == "metadata" && is_metadata_form(it.value())) {
         parse_metadata_form(it.value(), here, depth + 1, parts);
+      } else if (key == structured_attributes_prefix && is_metadata_form(it.value())) {
+        for (auto at = it.value().begin(); at != it.value().end(); ++at)
+          parse_field(key + "." + at.key(), at.value(), here + "/" + json_pointer_token(at.key()), depth + 2, parts);
       } else if (!key.empty() && key.front() == '$') {
         fail("unknown operator '" + key + "' (expected $and, $or, $not or a field name)", here);
       } else if (key.empty()) {

@@ -8,7 +8,11 @@
 /// - A field is *missing* when a metadata key/path is absent, or a record string field is empty.
 /// - Numbers compare as numbers (integers exactly, across int/unsigned/float). Strings compare byte-wise
 ///   (UTF-8 code point order), except that two strings which both parse as ISO-8601 timestamps compare as
-///   instants (so offsets are honoured). created_at/updated_at are instants.
+///   instants (so offsets are honoured). created_at/updated_at/valid_from/invalid_at are instants: valid_from
+///   is record::valid_since() (never missing), invalid_at is missing while the fact holds (so `"*"` means "was
+///   contradicted", ne/nin match a still-valid memory, and gt/lt never match one).
+/// - `structured_attributes.<name>` is derived from valid_since() in UTC (temporal/structured_attributes.hpp):
+///   a number, a lower-case weekday name (day_of_week) or a boolean (is_weekend); never missing.
 /// - eq on an array field matches when any element equals the operand (an array operand: the whole array
 ///   equals it). Arrays and objects equal element-wise. in = eq one of the list.
 /// - gt/gte/lt/lte need both sides numbers, or both strings/instants; anything else is "no match".
@@ -20,6 +24,7 @@
 
 #include <engram/filter/expr.hpp>
 #include <engram/record.hpp>
+#include <engram/temporal/structured_attributes.hpp>
 #include <engram/time.hpp>
 
 #include <nlohmann/json.hpp>
@@ -281,6 +286,31 @@ inline filter_value instant_value(timestamp t) {
   return v;
 }
 
+/// The value of attribute `which` among `a`.
+inline filter_value attribute_value(const structured_attributes& a, structured_attribute which) {
+  filter_value v;
+  v.kind = filter_value_kind::integer;
+  switch (which) {
+    case structured_attribute::year: v.i = a.year; break;
+    case structured_attribute::month: v.i = a.month; break;
+    case structured_attribute::day: v.i = a.day; break;
+    case structured_attribute::quarter: v.i = a.quarter; break;
+    case structured_attribute::hour: v.i = a.hour; break;
+    case structured_attribute::minute: v.i = a.minute; break;
+    case structured_attribute::day_of_year: v.i = a.day_of_year; break;
+    case structured_attribute::week_of_year: v.i = a.week_of_year; break;
+    case structured_attribute::day_of_week:
+      v.kind = filter_value_kind::string;
+      v.s = a.day_of_week_name();  // static storage
+      break;
+    case structured_attribute::is_weekend:
+      v.kind = filter_value_kind::boolean;
+      v.b = a.is_weekend;
+      break;
+  }
+  return v;
+}
+
 inline filter_value record_value(const filter_predicate& p, const record& r) {
   switch (p.kind) {
     case filter_field::user_id: return text_value(r.user_id);
@@ -290,6 +320,10 @@ inline filter_value record_value(const filter_predicate& p, const record& r) {
     case filter_field::role: return text_value(r.role);
     case filter_field::created_at: return instant_value(r.created_at);
     case filter_field::updated_at: return instant_value(r.updated_at);
+    case filter_field::valid_from: return instant_value(r.valid_since());
+    case filter_field::invalid_at: return r.invalid_at ? instant_value(*r.invalid_at) : filter_value{};
+    case filter_field::structured_attribute:
+      return attribute_value(structured_attributes_of(r.valid_since()), p.attribute);
     case filter_field::metadata: break;
   }
   if (const auto* v = resolve_metadata_path(r.metadata, p.field)) return filter_value_of(*v);
