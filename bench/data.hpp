@@ -27,6 +27,10 @@ struct rng {
   }
   /// Uniform in [-1, 1).
   float uniform() noexcept { return float(next() >> 40) * (2.0f / 16777216.0f) - 1.0f; }
+  /// In [0, n) (n > 0).
+  std::size_t below(std::size_t n) noexcept { return static_cast<std::size_t>(next() % n); }
+  template <class T>
+  const T& pick(const std::vector<T>& v) noexcept { return v[below(v.size())]; }
 };
 
 /// Vectors around `clusters` random centres (centre + noise * uniform noise; centre components are uniform in

@@ -12,6 +12,7 @@
 //                        [--queries N] [--seed N, default: both the development and the held-out seed]
 
 #include <engram/engram.hpp>
+#include "../data.hpp"
 #include <engram/detail/md5.hpp>
 
 #include <algorithm>
@@ -30,19 +31,7 @@ using namespace engram;
 
 namespace {
 
-/// splitmix64: fixed output on every platform (std distributions are not).
-struct rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-  template <class T>
-  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
-};
+using engram_bench::rng;  // splitmix64: the same sets on every platform (std distributions differ)
 
 std::string fill(std::string t, const std::string& v) {
   const auto pos = t.find("{v}");
@@ -290,12 +279,13 @@ dataset generate(std::size_t users, std::size_t fillers, std::uint64_t seed, boo
   return d;
 }
 
-memory load(const std::vector<record>& records, hashing_embedder embedder = hashing_embedder()) {
+memory load(const std::vector<record>& records, hashing_embedder embedder = hashing_embedder(),
+            const memory_config& config = {}) {
   memory_store store;
   write_batch batch;
   batch.upserts = records;  // without vectors: the memory embeds them when it opens
   store.apply(batch);
-  return memory(std::move(embedder), std::move(store));
+  return memory(std::move(embedder), std::move(store), verbatim_extractor{}, config);
 }
 
 struct mode_row {
@@ -395,7 +385,7 @@ int main(int argc, char** argv) {
   bool keep_duplicates = false, by_category = false;
   std::string wordnet_dir = std::filesystem::exists("/usr/share/wordnet/index.noun") ? "/usr/share/wordnet" : "";
   wordnet_options wn;
-  float related_weight = 1.0f, semantic_weight = 0.5f;
+  float related_weight = 1.0f, semantic_weight = 0.5f, entity_weight = 0.0f;
   // The development seed, and a held-out seed that no ranking change was tuned on: a change is kept only when
   // it helps on both.
   std::vector<std::uint64_t> seeds = {20261124, 5550123};
@@ -413,6 +403,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--senses")) wn.senses = v;
     else if (!std::strcmp(argv[i], "--depth")) wn.hypernym_depth = v;
     else if (!std::strcmp(argv[i], "--decay")) wn.hypernym_decay = std::strtof(argv[i + 1], nullptr);
+    else if (!std::strcmp(argv[i], "--entity")) entity_weight = std::strtof(argv[i + 1], nullptr);
     else if (!std::strcmp(argv[i], "--related-weight")) related_weight = std::strtof(argv[i + 1], nullptr);
   }
   // the embedders compared: the plain hashing embedder, and with WordNet's related words when a database is there
@@ -428,7 +419,7 @@ int main(int argc, char** argv) {
   char hybrid_name[64];
   std::snprintf(hybrid_name, sizeof hybrid_name, "hybrid (weighted %.1f/%.1f)", double(semantic_weight),
                 1.0 - double(semantic_weight));
-  const std::vector<mode_row> rows = {
+  std::vector<mode_row> rows = {
       {"semantic", {.mode = search_mode::semantic}},
       {"keyword (BM25)", {.mode = search_mode::keyword}},
       {hybrid_name, {.mode = search_mode::hybrid,
@@ -436,10 +427,18 @@ int main(int argc, char** argv) {
       {"hybrid (RRF k=60)", {.mode = search_mode::hybrid, .weights = {.fusion = fusion_method::reciprocal_rank}}},
       {"hybrid + recency 0.1", {.mode = search_mode::hybrid, .weights = {.recency = 0.1f}}},
   };
+  // --entity W: the entity term (offline recogniser, one hop) on this single-hop set, against plain hybrid
+  memory_config config;
+  char entity_name[64];
+  if (entity_weight > 0.0f) {
+    config.entities = true;
+    std::snprintf(entity_name, sizeof entity_name, "hybrid + entity %.2f", double(entity_weight));
+    rows.push_back({entity_name, {.mode = search_mode::hybrid, .weights = {.entity = entity_weight}}});
+  }
   for (const auto seed : users ? seeds : std::vector<std::uint64_t>{})  // --users 0: latency only
   for (const auto& [embedder_name, embedder] : embedders) {
     const auto d = generate(users, fillers, seed, keep_duplicates);
-    const memory mem = load(d.records, embedder);
+    const memory mem = load(d.records, embedder, config);
     std::printf("\n=== retrieval: %zu users, %zu memories, %zu questions (seed %llu%s, %s%s)\n", users,
                 mem.size(), d.questions.size(), static_cast<unsigned long long>(seed),
                 seed == 20261124 ? ", development" : seed == 5550123 ? ", held out" : "", embedder_name.c_str(),

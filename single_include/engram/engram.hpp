@@ -9928,16 +9928,20 @@ class entity_index {
     for (const auto s : graphs_[p].nodes[e].slots) f(s);
   }
 
-  /// Calls f(entity) for each entity related to `e` in partition `p` (either direction), except dates: a
+  /// Calls f(entity) once for each entity related to `e` in partition `p` (either direction), except dates: a
   /// shared date is no reason to think two things are related.
   template <class F>
   void for_each_neighbour(partition_id p, entity_id e, F&& f) const {
     const auto& g = graphs_[p];
+    std::vector<entity_id> others;  // once each: a relation stated by many memories is one neighbour
     for (const auto& r : g.edges) {
       const auto a = root(g, r.source), b = root(g, r.target);
       const auto other = a == e ? b : b == e ? a : e;
-      if (other != e && g.nodes[other].type != entity_type::date && !g.nodes[other].slots.empty()) f(other);
+      if (other != e && g.nodes[other].type != entity_type::date && !g.nodes[other].slots.empty()) others.push_back(other);
     }
+    std::sort(others.begin(), others.end());
+    others.erase(std::unique(others.begin(), others.end()), others.end());
+    for (const auto o : others) f(o);
   }
 
   /// True for a date entity (not expanded through).
