@@ -513,7 +513,8 @@ int run(const args& a) {
       const auto s = scope_of(a);
       engram::validate_scope(s, "delete --all");
       if (a.has("--dry-run")) {
-        const auto n = mem->get_all(s, {.limit = 0}).size();
+        // what delete_all removes: expired memories and closed versions too
+        const auto n = mem->get_all(s, {.limit = 0, .show_expired = true, .include_invalid = true}).size();
         if (a.output == "json")
           std::cout << json{{"would_delete", n}}.dump() << '\n';
         else

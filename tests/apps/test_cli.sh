@@ -335,6 +335,9 @@ for cmd in "search Lisbon" "list"; do
   contains "time: $cmd both refused" "$err" "--as-of with --include-invalid"
 done
 check "time: --as-of needs a value" 2 "$bin" "${T[@]}" list --user-id ana --as-of
+check "time: an expired memory" 0 "$bin" "${T[@]}" add "Ana's old passport" --user-id ana --no-infer --expires 2001-01-01
+check "time: delete --all --dry-run counts what delete --all removes" 0 "$bin" "${T[@]}" delete --all --user-id ana --dry-run
+contains "time: the expired memory counted" "$out" "would delete 2"
 check "time: stats show the default policy" 0 "$bin" "${T[@]}" --output json stats
 contains "time: erase by default" "$out" '"on_contradiction": "erase"'
 check "time: --on-contradiction supersede" 0 "$bin" "${T[@]}" --on-contradiction supersede stats
@@ -482,6 +485,10 @@ time.sleep(60)' > "$dir/silent.port" &
   check "supersede: list --as-of after the move" 0 "$bin" "${V[@]}" --output json list --user-id ana --as-of 2025-07-01
   contains "supersede: Porto after" "$out" "Lives in Porto"
   lacks "supersede: not Lisbon after" "$out" "Lives in Lisbon"
+  check "supersede: delete --all --dry-run counts the closed version" 0 "$bin" "${V[@]}" delete --all --user-id ana --dry-run
+  contains "supersede: both versions counted" "$out" "would delete 2"
+  check "supersede: delete --all removes them" 0 "$bin" "${V[@]}" delete --all --user-id ana
+  contains "supersede: both versions deleted" "$out" "deleted 2 memories"
   kill "$fake_pid"; wait "$fake_pid" 2>/dev/null; fake_pid=""
 else
   echo "cli: no fake-provider given: provider tests skipped"
