@@ -1,7 +1,8 @@
 #pragma once
 /// @file examples/common/provider_settings.hpp
-/// Which embedder and extractor the apps (engram, engram-server, engram-mcp) run, from flags and environment.
-/// One parser for all three: each app hands it the flags it does not know itself.
+/// Which embedder and extractor the apps (engram, engram-server, engram-mcp) run, and the memory's own settings
+/// (--on-contradiction, --entities), from flags, environment and --config. One parser for all three: each app
+/// hands it the flags it does not know itself.
 
 #include "lists.hpp"
 
