@@ -52,7 +52,25 @@ LISTING_FIELDS = {
     "end_date": {"type": "string", "description": "only memories created on or before this ISO-8601 date or time"},
     "show_expired": {"type": "boolean", "description": "include memories past their expiration_date"},
     "latest_only": {"type": "boolean", "description": "accepted: every memory engram returns is its latest version"},
+    "as_of": {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
+              "description": "only the memories whose fact held at this time (valid_from <= as_of < invalid_at): "
+                             "Unix seconds (a number or a string of digits) or ISO-8601 (2024-06-01, "
+                             "2024-06-01T12:00:00Z, 2024-06-01T12:00:00+02:00); not with include_invalid"},
+    "include_invalid": {"type": "boolean",
+                        "description": "every version, the ones closed by a contradiction too "
+                                       "(engram-server --on-contradiction supersede)"},
 }
+WEIGHT = {"type": "number", "minimum": 0}
+RANKING_WEIGHTS = {"type": "object", "additionalProperties": False,
+                   "description": "ranking weights over the defaults (docs/ranking.md)", "properties": {
+    "semantic": WEIGHT, "keyword": WEIGHT, "fusion": {"enum": ["weighted", "rrf", "reciprocal_rank"]},
+    "rrf_k": WEIGHT, "recency": WEIGHT, "recency_half_life_days": {"type": "number", "exclusiveMinimum": 0},
+    "importance": WEIGHT, "importance_key": {"type": "string", "minLength": 1}, "access": WEIGHT,
+    "access_saturation": {"type": "number", "exclusiveMinimum": 0},
+    "newest_first": {"type": "number", "minimum": 0, "maximum": 1,
+                     "description": "0 (off) or a cosine: the latest of statements this similar ranks first"},
+    "entity": dict(WEIGHT, description="memories naming the query's entities (needs engram-server --entities on)"),
+    "entity_hops": {"enum": [0, 1], "description": "1 (default): entities related to the query's count too"}}}
 
 STRUCTURED_ATTRIBUTES = {
     **{k: {"type": "integer"} for k in ["year", "month", "day", "quarter", "hour", "minute", "day_of_year"]},
@@ -153,7 +171,7 @@ SCHEMAS = {
         "threshold": {"type": "number", "description": "minimum semantic score"},
         "mode": {"enum": ["semantic", "keyword", "hybrid"]},
         "keyword_search": {"type": "boolean", "description": "true asks for hybrid ranking"},
-        "weights": {"type": "object", "description": "ranking weights (docs/ranking.md)"},
+        "weights": RANKING_WEIGHTS,
         "rerank": {"type": "boolean", "description": "accepted; no reranker is configured"},
         "explain": {"type": "boolean", "description": "add score_details to each hit"},
         "fields": dict(STRING_OR_LIST, description="reduce each hit to these fields and its id"),
@@ -256,6 +274,9 @@ LIST_QUERY = SCOPE_QUERY + [
     query("categories", {"type": "string"}, "comma-separated categories (any of them)"),
     query("start_date", {"type": "string"}), query("end_date", {"type": "string"}),
     query("show_expired", {"type": "boolean"}), query("latest_only", {"type": "boolean"}),
+    query("as_of", {"type": "string"}, "Unix seconds or ISO-8601 (a '+' of an offset sent as %2B): the memories "
+                                       "that held then"),
+    query("include_invalid", {"type": "boolean"}, "every version, closed ones too"),
     query("output_format", {"enum": ["v1.0", "v1.1"]}),
 ]
 COMMON = ("400", "401", "403", "413", "429", "503")

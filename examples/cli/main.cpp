@@ -36,7 +36,9 @@ commands:
                 [--messages] [--expires YYYY-MM-DD] [--timestamp TIME] [--procedural] [--immutable]
   search QUERY  SCOPE [--filters JSON] [--limit N] [--threshold T]
                 [--mode semantic|keyword|hybrid] [--weights JSON] [--explain] [--show-expired]
+                [--as-of TIME | --include-invalid]
   list          [SCOPE] [--filters JSON] [--limit N] [--show-expired]   (no scope: every scope)
+                [--as-of TIME | --include-invalid]
   get ID
   update ID [TEXT] [--metadata JSON] [--expires YYYY-MM-DD | --clear-expiry]
   delete ID  |  delete --all SCOPE [--dry-run]
@@ -54,6 +56,9 @@ default; --no-infer stores each message as given (--infer is accepted and change
 optional terms, e.g. '{"keyword": 0.7, "recency": 0.2, "importance": 0.3}'; --explain shows each score's parts.
 Memories past their --expires day are hidden from search and list unless --show-expired.
 --timestamp says when the conversation happened (ISO-8601, or Unix seconds): the memories' created_at.
+--as-of TIME (ISO-8601 date or time, or Unix seconds) searches or lists the memories that held then: with
+--on-contradiction supersede a contradicted memory is kept, closed, and found as of a time before it closed;
+--include-invalid shows every version, closed ones too.
 --procedural (Mem0's memory_type procedural_memory; needs --agent-id and --extractor llm) summarises an
 agent's run, given as --messages, into one memory. --immutable: the memories this add creates are never
 changed or deleted by reconciliation, and update refuses them (delete still removes them).
@@ -82,10 +87,10 @@ args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
                                                   "--run-id", "--metadata", "--limit",     "--threshold",
                                                   "--file",  "--filters",   "--mode",      "--expires", "--weights",
-                                                  "--timestamp", "--from", "--on-error"};
+                                                  "--timestamp", "--from", "--on-error", "--as-of"};
   static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
-                                                "--messages", "--procedural", "--immutable"};
+                                                "--messages", "--procedural", "--immutable", "--include-invalid"};
   args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
@@ -146,22 +151,23 @@ json metadata_of(const args& a) {
   return engram::parse_json(m, "--metadata");
 }
 
-/// --timestamp: an ISO-8601 time or Unix seconds, read as the server reads Mem0's `timestamp`.
-/// @throws engram::validation_error for anything else.
-engram::timestamp timestamp_of(const std::string& value) {
-  json t = value;
-  std::size_t pos = 0;
+/// A time flag (--timestamp, --as-of): an ISO-8601 date or time, or Unix seconds, read as the server reads
+/// its time fields. @throws engram::validation_error naming the flag for anything else.
+engram::timestamp time_flag(const std::string& flag, const std::string& value) {
   try {
-    const double secs = std::stod(value, &pos);
-    if (pos == value.size()) t = secs;
-  } catch (const std::exception&) {
-  }
-  try {
-    if (auto ts = engram_app::detail::timestamp_of(json{{"timestamp", t}})) return *ts;
+    if (auto ts = engram_app::detail::time_field(json{{"time", value}}, "time")) return *ts;
   } catch (const engram::validation_error&) {
   }
-  throw engram::validation_error("--timestamp needs an ISO-8601 time or Unix seconds (1970 to 9999), got '" +
-                                 engram::printable(value) + "'");
+  throw engram::validation_error(flag + " needs an ISO-8601 date or time (2024-06-01, 2024-06-01T12:00:00Z) or Unix "
+                                 "seconds (1970 to 9999), got '" + engram::printable(value) + "'");
+}
+
+/// --as-of TIME and --include-invalid into a search's or a listing's options.
+template <class Options>
+void validity_of(const args& a, Options& o) {
+  std::optional<engram::timestamp> as_of;
+  if (a.flags.count("--as-of")) as_of = time_flag("--as-of", a.flag("--as-of"));
+  engram_app::detail::set_validity(o, as_of, a.has("--include-invalid"), "--as-of with --include-invalid");
 }
 
 /// --expires YYYY-MM-DD for add (validated by the memory); nullopt when absent.
@@ -401,7 +407,7 @@ int run(const args& a) {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     if (a.has("--infer") && a.has("--no-infer")) throw usage_error("--infer and --no-infer contradict each other");
     engram::add_options o{.metadata = metadata_of(a), .infer = !a.has("--no-infer"), .expiration_date = expires_of(a)};
-    if (a.flags.count("--timestamp")) o.timestamp = timestamp_of(a.flag("--timestamp"));
+    if (a.flags.count("--timestamp")) o.timestamp = time_flag("--timestamp", a.flag("--timestamp"));
     o.extraction.procedural = a.has("--procedural");
     o.immutable = a.has("--immutable");
     const auto messages = a.has("--messages") ? messages_of(text) : std::vector<engram::message>{{"user", text, {}}};
@@ -431,19 +437,22 @@ int run(const args& a) {
     if (a.flags.count("--mode")) o.mode = engram_app::parse_search_mode(a.flag("--mode"), "--mode");
     if (a.flags.count("--weights")) {
       o.weights = engram_app::parse_ranking_weights(engram::parse_json(a.flag("--weights"), "--weights"));
+      engram_app::check_weights_for(*mem, o.weights);
     }
     o.explain = a.has("--explain");
     o.show_expired = a.has("--show-expired");
+    validity_of(a, o);
     const auto hits = mem->search(q, scope_of(a), o);  // no scope: the scopes the filter names
     if (a.output == "json") {
       std::cout << engram::results(hits).dump(2) << '\n';
     } else if (o.explain) {
       std::vector<std::vector<std::string>> rows{
-          {"SCORE", "SEMANTIC", "KEYWORD", "RECENCY", "IMPORTANCE", "ACCESS", "COSINE", "BM25", "ID", "MEMORY"}};
+          {"SCORE", "SEMANTIC", "KEYWORD", "RECENCY", "IMPORTANCE", "ACCESS", "ENTITY", "COSINE", "BM25", "ID", "MEMORY"}};
       for (const auto& h : hits) {
         const auto d = h.details.value_or(engram::score_details{});
         rows.push_back({score_text(h.score), score_text(d.semantic), score_text(d.keyword), score_text(d.recency),
-                        score_text(d.importance), score_text(d.access), score_text(d.cosine), score_text(d.bm25),
+                        score_text(d.importance), score_text(d.access), score_text(d.entity), score_text(d.cosine),
+                        score_text(d.bm25),
                         h.record.id, h.record.memory});
       }
       print_table(rows);
@@ -460,6 +469,7 @@ int run(const args& a) {
     o.limit = number(a, "--limit", 0);
     o.filter = filters_of(a);
     o.show_expired = a.has("--show-expired");
+    validity_of(a, o);
     const auto s = scope_of(a);
     const bool every_scope = s.empty() && !engram::filter_names_scope(o.filter);
     print_records(a, every_scope ? mem->get_all(engram::all_scopes, o) : mem->get_all(s, o));
@@ -503,7 +513,8 @@ int run(const args& a) {
       const auto s = scope_of(a);
       engram::validate_scope(s, "delete --all");
       if (a.has("--dry-run")) {
-        const auto n = mem->get_all(s, {.limit = 0}).size();
+        // what delete_all removes: expired memories and closed versions too
+        const auto n = mem->get_all(s, {.limit = 0, .show_expired = true, .include_invalid = true}).size();
         if (a.output == "json")
           std::cout << json{{"would_delete", n}}.dump() << '\n';
         else
@@ -560,12 +571,17 @@ int run(const args& a) {
                  {"embedder", mem->embedder().name()},
                  {"dimension", mem->embedder().dimension()},
                  {"extractor", a.providers.extractor == "llm" ? "llm:" + a.providers.llm_model : a.providers.extractor},
+                 {"on_contradiction", std::string(engram::to_string(mem->config().on_contradiction))},
+                 {"entities", mem->config().entities},
                  {"data", a.data}};
     if (a.output == "json") {
       std::cout << j.dump(2) << '\n';
     } else {
       std::cout << "memories   " << all.size() << "\nembedder   " << mem->embedder().name() << " (dimension "
-                << mem->embedder().dimension() << ")\nextractor  " << j["extractor"].get<std::string>() << "\ndata       " << a.data << " (" << bytes << " bytes)\n\n";
+                << mem->embedder().dimension() << ")\nextractor  " << j["extractor"].get<std::string>()
+                << "\non contradiction  " << j["on_contradiction"].get<std::string>()
+                << (mem->config().entities ? "\nentities   indexed" : "") << "\ndata       " << a.data << " (" << bytes
+                << " bytes)\n\n";
       std::vector<std::vector<std::string>> rows{{"SCOPE", "MEMORIES"}};
       for (const auto& [s, n] : per_scope) rows.push_back({s, std::to_string(n)});
       print_table(rows);

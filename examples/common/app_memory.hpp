@@ -126,6 +126,22 @@ inline engram::flat_index make_index(const provider_settings& p, std::size_t dim
   return engram::flat_index(dimension, {.executor = pool});
 }
 
+/// The memory's own settings from `p`: what reconciliation does with a contradicted memory
+/// (--on-contradiction) and whether entities are indexed (--entities). @throws settings_error.
+inline engram::memory_config memory_config_of(const provider_settings& p) {
+  engram::memory_config c;
+  c.on_contradiction = p.contradiction();
+  c.entities = p.entity_index();
+  return c;
+}
+
+/// The apps' startup line: the providers, then the memory's settings ("..., on contradiction: supersede").
+template <class Memory>
+std::string describe_memory(const provider_settings& p, const Memory& memory) {
+  return p.describe() + ", on contradiction: " + std::string(engram::to_string(memory.config().on_contradiction)) +
+         (memory.config().entities ? ", entities indexed" : "");
+}
+
 /// Opens (creating it when needed) the durable memory in `data_dir` with the providers `p` names: the one
 /// place the apps compose their memory. Group commit lets concurrent writers (the server's threads) share
 /// fsyncs; every write is durable before it is acknowledged.
@@ -145,7 +161,7 @@ inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, cons
       std::move(embedder), std::move(index),
       engram::file_store(data_dir,
                          engram::file_store_options{.mode = engram::durability::group_commit, .read_only = read_only}),
-      std::move(extractor));
+      std::move(extractor), memory_config_of(p));
 }
 
 /// Whether `store` names a PostgreSQL database (`postgres://` or `postgresql://`) rather than a directory.
@@ -178,7 +194,7 @@ inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::stri
   auto index = make_index(p, embedder.dimension());
   return std::make_unique<postgres_app_memory>(std::move(embedder), std::move(index),
                                                engram::postgres_store(std::move(where.conninfo), where.options),
-                                               std::move(extractor));
+                                               std::move(extractor), memory_config_of(p));
 }
 
 /// The memory over several PostgreSQL databases, scopes spread by consistent hashing
@@ -207,7 +223,7 @@ inline std::unique_ptr<sharded_postgres_app_memory> open_sharded_postgres_memory
   auto extractor = make_extractor(p);
   auto index = make_index(p, embedder.dimension());
   return std::make_unique<sharded_postgres_app_memory>(std::move(embedder), std::move(index), open_sharded_postgres_store(urls),
-                                                       std::move(extractor));
+                                                       std::move(extractor), memory_config_of(p));
 }
 #endif
 

@@ -169,6 +169,13 @@ class server {
                              {"description", "YYYY-MM-DD (UTC): after this day the memory is hidden from search and "
                                              "listing; an empty string removes the date."}};
     const json show_expired = {{"type", "boolean"}, {"description", "Include memories past their expiration date."}};
+    const json as_of = {{"type", "string"},
+                        {"description", "Only the memories that held at this time: an ISO-8601 date or time "
+                                        "(2024-06-01, 2024-06-01T12:00:00Z) or Unix seconds as digits. A fact "
+                                        "replaced since (when the server keeps old versions) is found as of a "
+                                        "time before it was replaced."}};
+    const json include_invalid = {{"type", "boolean"},
+                                  {"description", "Include every version, the replaced ones too (not with as_of)."}};
     json message_item = {{"type", "object"},
                          {"properties", {{"role", {{"type", "string"}}}, {"content", {{"type", "string"}}}}},
                          {"required", {"role", "content"}}};
@@ -201,15 +208,19 @@ class server {
                                {"mode", {{"type", "string"}, {"enum", {"hybrid", "semantic", "keyword"}},
                                          {"description", "Ranking: hybrid (meaning and keywords, the default), semantic (meaning only) or keyword (exact words only, e.g. names, codes)."}}},
                                {"weights", {{"type", "object"},
-                                            {"description", "Ranking weights, e.g. {\"keyword\": 0.7, \"recency\": 0.2, \"importance\": 0.3}: semantic, keyword, fusion (weighted or rrf), recency (with recency_half_life_days), importance (metadata number, importance_key), access."}}},
+                                            {"description", "Ranking weights, e.g. {\"keyword\": 0.7, \"recency\": 0.2, \"importance\": 0.3}: semantic, keyword, fusion (weighted or rrf), recency (with recency_half_life_days), importance (metadata number, importance_key), access, newest_first (a cosine in (0, 1]: the latest of near-duplicate statements first), entity (with entity_hops 0 or 1; needs the server's entity index)."}}},
                                {"explain", {{"type", "boolean"}, {"description", "Add score_details (the parts of each score) to every result."}}},
-                               {"show_expired", show_expired}},
+                               {"show_expired", show_expired},
+                               {"as_of", as_of},
+                               {"include_invalid", include_invalid}},
                               offer_user),
              json::array({"query"}), true, false),
         tool("list_memories", "List memories", "List the memories of a scope, newest first.",
              scope_properties({{"filters", filters},
                                {"limit", {{"type", "integer"}, {"minimum", 1}, {"description", "At most this many memories (default 100)."}}},
-                               {"show_expired", show_expired}},
+                               {"show_expired", show_expired},
+                               {"as_of", as_of},
+                               {"include_invalid", include_invalid}},
                               offer_user),
              json::array(), true, false),
         tool("get_memory", "Get memory", "Read one memory by id.", json{{"memory_id", memory_id}},

@@ -222,8 +222,9 @@ class route_metrics {
 };
 
 /// The memory's families: memories held (labelled with `store`, the kind of store), pending and failed async
-/// adds, the store's write-path counters (file_store), and the LLM extractor's provider calls (when the
-/// memory's extractor is one). Each family appears only when the memory has what it counts.
+/// adds, the store's write-path counters (file_store), and the LLM extractor's provider calls, unusable
+/// replies and bad fact dates (when the memory's extractor is one). Each family appears only when the memory
+/// has what it counts.
 template <class Memory>
 void write_memory_metrics(prometheus_text& out, Memory& memory, std::string_view store) {
   out.family("engram_info", "gauge", "engram's version; always 1.");
@@ -267,6 +268,10 @@ void write_memory_metrics(prometheus_text& out, Memory& memory, std::string_view
       out.sample("engram_provider_errors_total", ls, double(http.failures));
       out.family("engram_provider_unparseable_total", "counter", "Provider replies holding no usable JSON.");
       out.sample("engram_provider_unparseable_total", ls, double(calls.unparseable));
+      out.family("engram_provider_bad_dates_total", "counter",
+                 "Facts dated by the provider with something other than an ISO-8601 date no later than the "
+                 "conversation: kept undated.");
+      out.sample("engram_provider_bad_dates_total", ls, double(calls.bad_dates));
     }
   }
 #endif

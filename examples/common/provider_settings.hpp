@@ -1,9 +1,12 @@
 #pragma once
 /// @file examples/common/provider_settings.hpp
-/// Which embedder and extractor the apps (engram, engram-server, engram-mcp) run, from flags and environment.
-/// One parser for all three: each app hands it the flags it does not know itself.
+/// Which embedder and extractor the apps (engram, engram-server, engram-mcp) run, and the memory's own settings
+/// (--on-contradiction, --entities), from flags, environment and --config. One parser for all three: each app
+/// hands it the flags it does not know itself.
 
 #include "lists.hpp"
+
+#include <engram/temporal/validity.hpp>  // contradiction_policy
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +59,14 @@ inline constexpr const char* provider_help = R"(providers (default: fully offlin
                          /usr/share/wordnet); a store embedded with it needs it to reopen  env ENGRAM_WORDNET
   --search-threads N     threads one search may use over a large scope (default 1; 0: every core); small
                          scopes are always searched on the request's own thread
+memory:
+  --on-contradiction erase|supersede   what an UPDATE or DELETE the extractor decides does to the memory it
+                         contradicts: erase (Mem0's behaviour, the default) rewrites or erases it; supersede
+                         keeps the old version, closed, for as_of reads  env ENGRAM_ON_CONTRADICTION
+  --entities off|on      keep an index of the people, places and organisations each memory names, for the
+                         `entity` ranking weight (default off: recognising every text costs time on open)
+                         env ENGRAM_ENTITIES
+settings file:
   --config FILE          a JSON object of these settings, keyed by the flag names without "--", e.g.
                          {"extractor": "llm", "llm-model": "gpt-4o-mini", "llm-excludes": ["small talk"]};
                          it overrides the environment and flags override it, wherever they stand; an unknown
@@ -86,10 +97,12 @@ struct provider_settings {
   std::string llm_fact_prompt_file{};  ///< a file holding llm_extractor_options::fact_prompt
   std::string llm_update_prompt_file{};  ///< a file holding llm_extractor_options::update_prompt
   std::string search_threads = "1";   ///< threads per search (flat_index_options::executor); 0: every core
+  std::string on_contradiction = "erase";  ///< memory_config::on_contradiction: erase | supersede
+  std::string entities = "off";        ///< memory_config::entities: off | on
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
-  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE (empty variables
-  /// count as unset).
+  /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE,
+  /// ENGRAM_LLM_INSTRUCTIONS, ENGRAM_ON_CONTRADICTION, ENGRAM_ENTITIES (empty variables count as unset).
   /// OPENAI_API_KEY is read by the HTTP transport when no --api-key is given. Values are checked by check().
   static provider_settings from_env() {
     provider_settings p;
@@ -106,6 +119,8 @@ struct provider_settings {
     env("ENGRAM_TIMEOUT", p.timeout);
     env("ENGRAM_API_KEY_FILE", p.api_key_file);
     env("ENGRAM_LLM_INSTRUCTIONS", p.llm_instructions);
+    env("ENGRAM_ON_CONTRADICTION", p.on_contradiction);
+    env("ENGRAM_ENTITIES", p.entities);
     return p;
   }
 
@@ -115,7 +130,7 @@ struct provider_settings {
                           "--llm-base-url", "--llm-mode", "--api-key", "--api-key-file", "--wordnet",
                           "--timeout", "--connect-timeout", "--retries", "--llm-instructions", "--llm-includes",
                           "--llm-excludes", "--llm-categories", "--llm-fact-prompt-file", "--llm-update-prompt-file",
-                          "--search-threads", "--config"})
+                          "--search-threads", "--on-contradiction", "--entities", "--config"})
       if (flag == f) return true;
     return false;
   }
@@ -198,6 +213,8 @@ struct provider_settings {
     else if (flag == "--llm-fact-prompt-file") llm_fact_prompt_file = value;
     else if (flag == "--llm-update-prompt-file") llm_update_prompt_file = value;
     else if (flag == "--search-threads") search_threads = value;
+    else if (flag == "--on-contradiction") on_contradiction = value;
+    else if (flag == "--entities") entities = value;
     else if (flag == "--dimensions") {
       std::size_t pos = 0;
       unsigned long n = 0;
@@ -232,6 +249,22 @@ struct provider_settings {
       throw settings_error("--search-threads expects a whole number from 0 (every core) to 256, got '" +
                            search_threads + "'");
     return n;
+  }
+
+  /// --on-contradiction as a policy. @throws settings_error for anything but erase or supersede.
+  [[nodiscard]] engram::contradiction_policy contradiction() const {
+    try {
+      return engram::parse_contradiction_policy(on_contradiction);
+    } catch (const engram::validation_error& e) {
+      throw settings_error(std::string("--on-contradiction (or ENGRAM_ON_CONTRADICTION): ") + e.what());
+    }
+  }
+
+  /// --entities as a switch. @throws settings_error for anything but off or on.
+  [[nodiscard]] bool entity_index() const {
+    if (entities == "on") return true;
+    if (entities == "off") return false;
+    throw settings_error("--entities (or ENGRAM_ENTITIES) expects off or on, got '" + entities + "'");
   }
 
   [[nodiscard]] unsigned retry_count() const {
@@ -295,6 +328,8 @@ struct provider_settings {
     (void)connect_timeout_seconds();
     (void)retry_count();
     (void)search_thread_count();
+    (void)contradiction();
+    (void)entity_index();
     if (!api_key.empty() && !api_key_file.empty())
       throw settings_error("give --api-key or --api-key-file (ENGRAM_API_KEY_FILE), not both");
     (void)key();

@@ -105,23 +105,57 @@ inline std::vector<engram::memory_category> categories_of(const json& obj) {
   return out;
 }
 
-/// Mem0's `timestamp`: Unix seconds (a number) or an ISO-8601 text; nullopt when absent or null.
-inline std::optional<engram::timestamp> timestamp_of(const json& obj) {
+/// A time field: Unix seconds (a number, or a string of digits with an optional fraction, as a query string
+/// gives it) or an ISO-8601 date or date-time ("2024-06-01", "2024-06-01T12:00:00Z", "...T12:00:00+02:00");
+/// nullopt when absent or null. @throws engram::validation_error naming `key` for anything else.
+inline std::optional<engram::timestamp> time_field(const json& obj, const char* key) {
   if (!obj.is_object()) return std::nullopt;
-  auto it = obj.find("timestamp");
+  auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return std::nullopt;
-  if (it->is_number()) {
-    const double secs = it->get<double>();
-    if (!std::isfinite(secs) || secs < 0 || secs > 253402300799.0)
-      throw engram::validation_error("'timestamp' must be Unix seconds between 1970 and 9999, got " + it->dump());
-    return engram::timestamp{std::chrono::microseconds{static_cast<std::int64_t>(secs * 1e6)}};
-  }
+  const auto expected = std::string("'") + key + "' must be Unix seconds or an ISO-8601 date or time (2024-06-01, "
+                        "2024-06-01T12:00:00Z, 2024-06-01T12:00:00+02:00), got ";
+  std::optional<double> secs;
+  if (it->is_number()) secs = it->get<double>();
   if (it->is_string()) {
-    if (auto t = engram::try_parse_iso8601(it->get<std::string>())) return t;
-    throw engram::validation_error("'timestamp' must be Unix seconds or an ISO-8601 time, got " + it->dump());
+    const auto& s = it->get_ref<const std::string&>();
+    if (auto t = engram::try_parse_iso8601(s)) return t;
+    const auto digits = [](std::string_view d) {
+      return !d.empty() && d.size() <= 15 && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    const auto dot = s.find('.');
+    if (digits(std::string_view(s).substr(0, dot)) && (dot == std::string::npos || digits(std::string_view(s).substr(dot + 1))))
+      secs = std::stod(s);
   }
-  throw engram::validation_error(std::string("'timestamp' must be Unix seconds or an ISO-8601 time, got ") +
-                                 it->type_name());
+  if (!secs) {
+    const bool space = it->is_string() && it->get_ref<const std::string&>().find(' ') != std::string::npos;
+    throw engram::validation_error(expected + it->dump(-1, ' ', false, json::error_handler_t::replace) +
+                                   (space ? " (in a query string, send a '+' as %2B)" : ""));
+  }
+  if (!std::isfinite(*secs) || *secs < 0 || *secs > 253402300799.0)
+    throw engram::validation_error(std::string("'") + key + "' must be Unix seconds between 1970 and 9999, got " + it->dump());
+  return engram::timestamp{std::chrono::microseconds{static_cast<std::int64_t>(*secs * 1e6)}};
+}
+
+/// Mem0's `timestamp` (time_field).
+inline std::optional<engram::timestamp> timestamp_of(const json& obj) { return time_field(obj, "timestamp"); }
+
+/// Sets the versions a search or listing sees (search_options / get_all_options): as of a time, or every
+/// version. Both at once is refused (`both` names them as the caller spelled them): every version would be
+/// returned and the time ignored.
+template <class Options>
+void set_validity(Options& options, std::optional<engram::timestamp> as_of, bool include_invalid, std::string_view both) {
+  if (as_of && include_invalid)
+    throw engram::validation_error(std::string(both) + ": every version is returned then, whatever the time, so "
+                                   "the time would be ignored; give one of them");
+  options.as_of = as_of;
+  options.include_invalid = include_invalid;
+}
+
+/// A request's `as_of` (time_field) and `include_invalid` (a boolean) into its search or listing options.
+template <class Options>
+void read_validity(const json& req, Options& options) {
+  set_validity(options, time_field(req, "as_of"), optional_bool(req, "include_invalid").value_or(false),
+               "'as_of' with 'include_invalid': true");
 }
 
 /// True when `key` is present with a value that asks for something: not null, false or "".
@@ -221,9 +255,10 @@ inline engram::search_mode parse_search_mode(std::string_view s, std::string_vie
 }
 
 /// Ranking weights from a JSON object: any of "semantic", "keyword", "fusion" ("weighted" | "rrf"), "rrf_k",
-/// "recency", "recency_half_life_days", "importance", "importance_key", "access", "access_saturation" over
-/// the defaults (rank/fusion.hpp). @throws engram::validation_error for an unknown key or a wrong type
-/// (the values themselves are checked by the memory's search).
+/// "recency", "recency_half_life_days", "importance", "importance_key", "access", "access_saturation",
+/// "newest_first", "entity", "entity_hops" over the defaults (rank/fusion.hpp). @throws
+/// engram::validation_error for an unknown key, a wrong type, or an entity_hops other than 0 or 1 (the other
+/// values are checked by the memory's search: finite, not negative, newest_first at most 1).
 inline engram::ranking_weights parse_ranking_weights(const json& j) {
   engram::ranking_weights w;
   if (j.is_null()) return w;
@@ -241,7 +276,13 @@ inline engram::ranking_weights parse_ranking_weights(const json& j) {
     else if (key == "importance") w.importance = float(number());
     else if (key == "access") w.access = float(number());
     else if (key == "access_saturation") w.access_saturation = float(number());
-    else if (key == "importance_key") {
+    else if (key == "newest_first") w.newest_first = float(number());
+    else if (key == "entity") w.entity = float(number());
+    else if (key == "entity_hops") {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > 1)
+        throw engram::validation_error("weights.entity_hops must be 0 or 1, got " + v.dump());
+      w.entity_hops = v.get<unsigned>();
+    } else if (key == "importance_key") {
       if (!v.is_string() || v.get<std::string>().empty())
         throw engram::validation_error("weights.importance_key must be a non-empty string");
       w.importance_key = v.get<std::string>();
@@ -253,10 +294,19 @@ inline engram::ranking_weights parse_ranking_weights(const json& j) {
     } else {
       throw engram::validation_error("unknown ranking weight '" + key +
                                      "' (expected semantic, keyword, fusion, rrf_k, recency, recency_half_life_days, "
-                                     "importance, importance_key, access or access_saturation)");
+                                     "importance, importance_key, access, access_saturation, newest_first, entity or "
+                                     "entity_hops)");
     }
   }
   return w;
+}
+
+/// Refuses ranking weights that `memory` cannot honour: an entity weight without an entity index (the term
+/// would be 0 for every memory). @throws engram::validation_error.
+template <class Memory>
+void check_weights_for(const Memory& memory, const engram::ranking_weights& w) {
+  if (w.entity > 0.0f && !memory.config().entities)
+    throw engram::validation_error("weights.entity: this memory keeps no entity index (start it with --entities on)");
 }
 
 /// Mem0's operations as JSON requests over one memory.
@@ -318,7 +368,8 @@ class service {
 
   /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?,
   /// "mode": "semantic"|"keyword"|"hybrid"?, "weights"? (parse_ranking_weights), "keyword_search"?, "rerank"?,
-  /// "explain"?, "show_expired"?}.
+  /// "explain"?, "show_expired"?, "as_of"? (detail::time_field: the memories valid then), "include_invalid"?
+  /// (every version, closed ones too)}.
   /// Mem0's `keyword_search: true` asks for hybrid ranking (false changes nothing); `rerank` is accepted and
   /// has no effect (no reranker is configured). `explain` adds `score_details` to each hit.
   json search(const json& req, const principal& who) const {
@@ -336,6 +387,8 @@ class service {
       if (auto w = req.find("weights"); w != req.end()) options.weights = parse_ranking_weights(*w);
     options.explain = detail::optional_bool(req, "explain").value_or(false);
     options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
+    detail::read_validity(req, options);
+    check_weights_for(mem_, options.weights);
     if (auto t = req.find("threshold"); t != req.end() && !t->is_null()) {
       if (!t->is_number()) throw engram::validation_error("'threshold' must be a number");
       options.threshold = t->get<float>();
@@ -351,6 +404,7 @@ class service {
   /// GET /memories: every memory of a scope, or of the scopes the filter names (admins may omit both to list
   /// everything).
   /// A scope id "*" means "present", as in a filter: `{"user_id": "*"}` lists the memories that have a user id.
+  /// `as_of` and `include_invalid` choose the versions listed, as on a search.
   json list(const json& request, const principal& who) const {
     const auto req = wildcards_to_filter(request);
     const auto s = request_scope(req, who);
@@ -359,6 +413,7 @@ class service {
     options.filter = filters_of(req);
     (void)detail::optional_bool(req, "latest_only");  // every memory engram lists is its latest version
     options.show_expired = detail::optional_bool(req, "show_expired").value_or(false);
+    detail::read_validity(req, options);
     if (s.empty() && !engram::filter_names_scope(options.filter)) {
       if (!who.admin) throw forbidden("listing every scope needs an admin key");
       return detail::in_output_format(req, engram::results(mem_.get_all(engram::all_scopes, options)));

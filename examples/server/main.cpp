@@ -153,7 +153,7 @@ json params_json(const httplib::Request& req) {
 template <class Memory>
 int serve(const options& opt, std::unique_ptr<Memory>& memory,
           const std::optional<std::map<std::string, engram_app::principal>>& keys, sigset_t& stop_signals) {
-  std::cerr << "engram-server: " << opt.providers.describe() << '\n';
+  std::cerr << "engram-server: " << engram_app::describe_memory(opt.providers, *memory) << '\n';
   engram_app::service<Memory> service(*memory);
   engram_app::route_metrics metrics;
   engram_app::rate_limiter limiter(opt.rate_limit);
@@ -376,6 +376,8 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       m["memories"] = memory->size();
       m["store"] = store_kind;
       m["providers"] = opt.providers.describe();
+      m["on_contradiction"] = std::string(engram::to_string(memory->config().on_contradiction));
+      m["entities"] = memory->config().entities;
       return m;
     })(req, res);
     if (!exposition.empty() && res.status == 200) res.set_content(exposition, engram_app::prometheus_content_type);

@@ -305,6 +305,74 @@ check "hostile: stats beside the lock holder" 0 "$bin" "${H[@]}" stats
 check "hostile: a write beside the lock holder still fails clearly" 3 "$bin" "${H[@]}" add "y" --user-id hal
 kill "$holder"; wait "$holder" 2>/dev/null
 
+# ---- time: --as-of, --include-invalid, --on-contradiction, the newer ranking weights (own data directory) ----
+T=(--data "$dir/time")
+check "time: a dated add" 0 "$bin" "${T[@]}" add "Ana lives in Lisbon" --user-id ana --no-infer --timestamp 2024-01-10
+for cmd in "search Lisbon" "list"; do
+  # shellcheck disable=SC2086
+  check "time: $cmd --as-of before it held" 0 "$bin" "${T[@]}" --output json $cmd --user-id ana --as-of 2023-06-01
+  lacks "time: $cmd --as-of before: nothing" "$out" "Lisbon"
+  # shellcheck disable=SC2086
+  check "time: $cmd --as-of after" 0 "$bin" "${T[@]}" --output json $cmd --user-id ana --as-of 2024-06-01T12:00:00Z
+  contains "time: $cmd --as-of after: found" "$out" "Ana lives in Lisbon"
+  # shellcheck disable=SC2086
+  check "time: $cmd --as-of with an offset" 0 "$bin" "${T[@]}" --output json $cmd --user-id ana --as-of 2024-01-10T01:00:00+02:00
+  lacks "time: $cmd 01:00+02:00 is the day before in UTC" "$out" "Lisbon"
+  # shellcheck disable=SC2086
+  check "time: $cmd --as-of Unix seconds" 0 "$bin" "${T[@]}" --output json $cmd --user-id ana --as-of 1704844800
+  contains "time: $cmd 1704844800 is 2024-01-10" "$out" "Ana lives in Lisbon"
+  # shellcheck disable=SC2086
+  check "time: $cmd --include-invalid" 0 "$bin" "${T[@]}" --output json $cmd --user-id ana --include-invalid
+  contains "time: $cmd --include-invalid lists it" "$out" "Ana lives in Lisbon"
+  # shellcheck disable=SC2086
+  check "time: $cmd --as-of not a time" 2 "$bin" "${T[@]}" $cmd --user-id ana --as-of yesterday
+  contains "time: $cmd bad --as-of named" "$err" "--as-of needs"
+  contains "time: $cmd bad --as-of value shown" "$err" "'yesterday'"
+  # shellcheck disable=SC2086
+  check "time: $cmd --as-of 2024-02-30" 2 "$bin" "${T[@]}" $cmd --user-id ana --as-of 2024-02-30
+  # shellcheck disable=SC2086
+  check "time: $cmd --as-of with --include-invalid" 2 "$bin" "${T[@]}" $cmd --user-id ana --as-of 2024-06-01 --include-invalid
+  contains "time: $cmd both refused" "$err" "--as-of with --include-invalid"
+done
+check "time: --as-of needs a value" 2 "$bin" "${T[@]}" list --user-id ana --as-of
+check "time: an expired memory" 0 "$bin" "${T[@]}" add "Ana's old passport" --user-id ana --no-infer --expires 2001-01-01
+check "time: delete --all --dry-run counts what delete --all removes" 0 "$bin" "${T[@]}" delete --all --user-id ana --dry-run
+contains "time: the expired memory counted" "$out" "would delete 2"
+check "time: stats show the default policy" 0 "$bin" "${T[@]}" --output json stats
+contains "time: erase by default" "$out" '"on_contradiction": "erase"'
+check "time: --on-contradiction supersede" 0 "$bin" "${T[@]}" --on-contradiction supersede stats
+contains "time: stats text shows the policy" "$out" "on contradiction  supersede"
+check "time: --on-contradiction unknown" 2 "$bin" "${T[@]}" --on-contradiction keep list
+contains "time: unknown policy named" "$err" "'keep'"
+contains "time: the flag named" "$err" "--on-contradiction"
+check "time: ENGRAM_ON_CONTRADICTION read" 2 env ENGRAM_ON_CONTRADICTION=overwrite "$bin" "${T[@]}" list
+contains "time: env policy named" "$err" "'overwrite'"
+check "time: ENGRAM_ON_CONTRADICTION=supersede" 0 env ENGRAM_ON_CONTRADICTION=supersede "$bin" "${T[@]}" --output json stats
+contains "time: env policy applied" "$out" '"on_contradiction": "supersede"'
+printf '{"on-contradiction": "supersede"}' > "$dir/cfg-supersede.json"
+check "time: on-contradiction in --config" 0 "$bin" "${T[@]}" --config "$dir/cfg-supersede.json" --output json stats
+contains "time: config policy applied" "$out" '"on_contradiction": "supersede"'
+printf '{"on-contradiction": "forget"}' > "$dir/cfg-forget.json"
+check "time: a bad on-contradiction in --config" 2 "$bin" "${T[@]}" --config "$dir/cfg-forget.json" list
+contains "time: config policy named" "$err" "'forget'"
+check "time: --entities unknown" 2 "$bin" "${T[@]}" --entities maybe list
+check "time: newest_first over 1" 2 "$bin" "${T[@]}" search x --user-id ana --weights '{"newest_first": 1.5}'
+contains "time: newest_first named" "$err" "newest_first"
+check "time: entity_hops 2" 2 "$bin" "${T[@]}" search x --user-id ana --weights '{"entity_hops": 2}'
+contains "time: entity_hops named" "$err" "entity_hops must be 0 or 1"
+check "time: entity weight without the index" 2 "$bin" "${T[@]}" search Ana --user-id ana --weights '{"entity": 1}'
+contains "time: entity index asked for" "$err" "--entities on"
+check "time: entity weight with --entities on" 0 "$bin" "${T[@]}" --entities on --output json search Ana --user-id ana \
+  --explain --weights '{"entity": 1, "entity_hops": 0, "newest_first": 0.9}'
+python3 - "$out" <<'PY' && passes=$((passes + 1)) || { echo "FAIL time: no entity term"; fails=$((fails + 1)); }
+import json, sys
+hits = json.loads(sys.argv[1])["results"]
+assert hits and abs(hits[0]["score_details"]["entity"] - 1.0) < 1e-4, hits
+PY
+check "time: explain table has the entity term" 0 "$bin" "${T[@]}" --entities on search Ana --user-id ana --explain \
+  --weights '{"entity": 1}'
+contains "time: ENTITY column" "$out" "ENTITY"
+
 if [ -n "$fake" ]; then
   printf '%s\n' \
     '{"facts": ["Name is Dana", "Lives in Lisbon", "Is vegetarian"]}' \
@@ -394,6 +462,34 @@ time.sleep(60)' > "$dir/silent.port" &
   check "silent server: --timeout gives up" 3 timeout 30 "$bin" "${S[@]}" --timeout 0.5 --retries 1 add "x" --user-id fay
   contains "silent server: timeout said" "$err" "provider"
   kill "$silent_pid" 2>/dev/null; wait "$silent_pid" 2>/dev/null
+  # --on-contradiction supersede through a reconciling model: the old fact is kept closed, found by --as-of
+  printf '%s\n' '{"facts": ["Lives in Lisbon"]}' '{"facts": ["Lives in Porto"]}' \
+    '{"memory": [{"id": "0", "text": "Lives in Porto", "event": "UPDATE"}]}' > "$dir/chat-time.txt"
+  "$fake" --chat "$dir/chat-time.txt" > "$dir/fake-time.port" &
+  fake_pid=$!
+  for _ in $(seq 100); do [ -s "$dir/fake-time.port" ] && break; sleep 0.05; done
+  V=(--data "$dir/supersede" --embedder openai --base-url "http://127.0.0.1:$(head -1 "$dir/fake-time.port")/v1"
+     --embed-model fake-embed --extractor llm --llm-model fake-chat --on-contradiction supersede)
+  check "supersede: first fact" 0 "$bin" "${V[@]}" add "I live in Lisbon" --user-id ana --timestamp 2024-01-10
+  check "supersede: a contradiction" 0 "$bin" "${V[@]}" --output json add "I moved to Porto" --user-id ana --timestamp 2025-06-01
+  contains "supersede: an UPDATE, as with erase" "$out" '"event": "UPDATE"'
+  check "supersede: list shows the current fact" 0 "$bin" "${V[@]}" --output json list --user-id ana
+  contains "supersede: Porto now" "$out" "Lives in Porto"
+  lacks "supersede: Lisbon hidden" "$out" "Lives in Lisbon"
+  check "supersede: --include-invalid" 0 "$bin" "${V[@]}" --output json list --user-id ana --include-invalid
+  contains "supersede: Lisbon kept" "$out" "Lives in Lisbon"
+  contains "supersede: closed when Porto began" "$out" '"invalid_at": "2025-06-01T00:00:00'
+  check "supersede: search --as-of before the move" 0 "$bin" "${V[@]}" --output json search "where" --user-id ana --as-of 2024-06-01
+  contains "supersede: Lisbon then" "$out" "Lives in Lisbon"
+  lacks "supersede: not Porto then" "$out" "Lives in Porto"
+  check "supersede: list --as-of after the move" 0 "$bin" "${V[@]}" --output json list --user-id ana --as-of 2025-07-01
+  contains "supersede: Porto after" "$out" "Lives in Porto"
+  lacks "supersede: not Lisbon after" "$out" "Lives in Lisbon"
+  check "supersede: delete --all --dry-run counts the closed version" 0 "$bin" "${V[@]}" delete --all --user-id ana --dry-run
+  contains "supersede: both versions counted" "$out" "would delete 2"
+  check "supersede: delete --all removes them" 0 "$bin" "${V[@]}" delete --all --user-id ana
+  contains "supersede: both versions deleted" "$out" "deleted 2 memories"
+  kill "$fake_pid"; wait "$fake_pid" 2>/dev/null; fake_pid=""
 else
   echo "cli: no fake-provider given: provider tests skipped"
 fi

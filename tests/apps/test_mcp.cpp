@@ -434,3 +434,69 @@ TEST_CASE("mcp: a misconfigured provider refuses to start", "[mcp][providers]") 
   const std::string llm = std::string(ENGRAM_MCP_BIN) + " --extractor llm </dev/null >/dev/null 2>&1";
   CHECK(WEXITSTATUS(std::system(llm.c_str())) == 2);
 }
+
+TEST_CASE("mcp: as_of and include_invalid through search_memories and list_memories", "[mcp][time]") {
+  mcp_process p;
+  p.initialize();
+  // declared in the tools' input schemas, with their types
+  const auto tools = p.request("tools/list")["result"]["tools"];
+  for (const char* name : {"search_memories", "list_memories"}) {
+    INFO(name);
+    const json* schema = nullptr;
+    for (const auto& t : tools)
+      if (t["name"] == name) schema = &t["inputSchema"];
+    REQUIRE(schema);
+    CHECK((*schema)["properties"]["as_of"]["type"] == "string");
+    CHECK((*schema)["properties"]["include_invalid"]["type"] == "boolean");
+  }
+  // valid_from is the add's timestamp: as_of finds the memory from then on
+  require_ok(p.call("add_memory", {{"text", "Ana lives in Lisbon"}, {"user_id", "ana"}, {"infer", false},
+                                   {"timestamp", "2024-01-10T00:00:00Z"}}));
+  auto found = [&](const char* tool, json args) {
+    args["user_id"] = "ana";
+    if (std::string(tool) == "search_memories") args["query"] = "where does Ana live";
+    auto r = p.call(tool, std::move(args));
+    require_ok(r);
+    return r["structuredContent"]["results"].size();
+  };
+  for (const char* tool : {"search_memories", "list_memories"}) {
+    INFO(tool);
+    CHECK(found(tool, {{"as_of", "2023-06-01"}}) == 0);
+    CHECK(found(tool, {{"as_of", "2024-06-01"}}) == 1);
+    CHECK(found(tool, {{"as_of", "2024-01-10T01:00:00+02:00"}}) == 0);  // 2024-01-09T23:00Z
+    CHECK(found(tool, {{"as_of", "1704844800"}}) == 1);                 // 2024-01-10T00:00:00Z, Unix seconds
+    CHECK(found(tool, {{"include_invalid", true}}) == 1);
+    const json base = {{"user_id", "ana"}, {"query", "Ana"}};
+    auto with = [&](json extra) {
+      json args = base;
+      if (std::string(tool) == "list_memories") args.erase("query");
+      args.update(extra);
+      return p.call(tool, args);
+    };
+    require_tool_error(with({{"as_of", "soon"}}), "'as_of'");
+    require_tool_error(with({{"as_of", 1704844800}}), "argument 'as_of' must be of type string");
+    require_tool_error(with({{"include_invalid", "yes"}}), "argument 'include_invalid' must be of type boolean");
+    require_tool_error(with({{"as_of", "2024-06-01"}, {"include_invalid", true}}), "'as_of' with 'include_invalid'");
+  }
+  CHECK(p.finish() == 0);
+}
+
+TEST_CASE("mcp: --on-contradiction and ENGRAM_ON_CONTRADICTION are checked at startup", "[mcp][time]") {
+  auto status = [](const std::string& prefix, const std::string& args) {
+    const std::string cmd = prefix + std::string(ENGRAM_MCP_BIN) + " --data /tmp/engram-mcp-never-opened " + args +
+                            " </dev/null >/dev/null 2>&1";
+    return WEXITSTATUS(std::system(cmd.c_str()));
+  };
+  CHECK(status("", "--on-contradiction keep") == 2);
+  CHECK(status("ENGRAM_ON_CONTRADICTION=keep ", "") == 2);
+  CHECK(status("", "--entities maybe") == 2);
+  // a good value starts and serves
+  mcp_process p({"--on-contradiction", "supersede", "--entities", "on"});
+  p.initialize();
+  require_ok(p.call("add_memory", {{"text", "Ana Silva lives in Lisbon"}, {"user_id", "ana"}, {"infer", false}}));
+  auto r = p.call("search_memories", {{"query", "Ana Silva"}, {"user_id", "ana"}, {"explain", true},
+                                      {"weights", {{"entity", 1}, {"entity_hops", 0}}}});
+  require_ok(r);
+  CHECK(r["structuredContent"]["results"][0]["score_details"]["entity"].get<double>() == Approx(1.0));
+  CHECK(p.finish() == 0);
+}

@@ -6,7 +6,7 @@ usage: test_metrics.py ENGRAM_SERVER_BIN [FAKE_PROVIDER_BIN]
 Checks: `?format=prometheus` and a scraper's Accept header get the text format, plain requests keep the JSON;
 a request is counted under its route and status and lands in one histogram bucket; the memory's families
 (memories per store, pending adds, the file store's commits, syncs and fsync latency histogram) follow the writes; with the LLM
-extractor on the loopback fake provider, provider calls and errors are counted; only admin keys may scrape;
+extractor on the loopback fake provider, provider calls, errors and facts dated with no usable date are counted; only admin keys may scrape;
 `promtool check metrics` accepts every exposition. Exits 1 on the first failure, 77 (skipped) when promtool is
 missing after every other check passed.
 """
@@ -161,7 +161,9 @@ def run(binary, fake, work):
         return
     chat = os.path.join(work, "chat.txt")
     with open(chat, "w") as f:
-        f.write('{"facts": ["Drinks green tea every morning"]}\n')
+        # one fact dated with something that is no date (counted as a bad date, kept undated), one dated well
+        f.write('{"facts": [{"fact": "Drinks green tea every morning", "valid_from": "since forever"},'
+                ' {"fact": "Moved to Oslo", "valid_from": "2020-05-01"}]}\n')
     fp = subprocess.Popen([fake, "--chat", chat], stdout=subprocess.PIPE, text=True)
     try:
         port = int(fp.stdout.readline())
@@ -178,6 +180,14 @@ def run(binary, fake, work):
             check("provider calls counted", value(m, "engram_provider_calls_total", **llm) == 2)
             check("provider error counted", value(m, "engram_provider_errors_total", **llm) == 1)
             check("provider HTTP requests counted", value(m, "engram_provider_http_requests_total", **llm) == 2)
+            check("the fact dated with no date counted, the well-dated one not",
+                  value(m, "engram_provider_bad_dates_total", **llm) == 1,
+                  str(value(m, "engram_provider_bad_dates_total", **llm)))
+            status, _, text = srv.call("GET", "/memories?user_id=bob")
+            kept = {r["memory"]: r.get("valid_from", "") for r in json.loads(text)["results"]}
+            check("the badly dated fact is kept, undated (valid from the add)",
+                  status == 200 and not kept.get("Drinks green tea every morning", "").startswith("since")
+                  and kept.get("Moved to Oslo", "").startswith("2020-05-01"), text)
         finally:
             srv.stop()
     finally:

@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -984,4 +985,236 @@ TEST_CASE("server: batch update and batch delete, all or nothing, bound to the k
   REQUIRE(r->status == 200);
   CHECK(texts()[b1] == "Bob flies big kites");
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+/// The texts of a listing or search answer ({"results": [...]}), sorted.
+std::vector<std::string> texts_of(const httplib::Result& r) {
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == 200);
+  std::vector<std::string> out;
+  const auto answer = json::parse(r->body);
+  for (const auto& m : answer["results"]) out.push_back(m["memory"].get<std::string>());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The server's stderr from starting with `args` over a fresh data directory until SIGTERM after `seconds`.
+std::string startup_log(const std::string& args, int seconds = 2) {
+  char dir[] = "/tmp/engram-server-startup-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string err = std::string(dir) + "/stderr";
+  const std::string cmd = "timeout -s TERM " + std::to_string(seconds) + " " + ENGRAM_SERVER_BIN + " --port 0 --data " +
+                          dir + "/data " + args + " >/dev/null 2>" + err;
+  (void)std::system(cmd.c_str());
+  std::ifstream in(err);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("server: --on-contradiction supersede keeps the old version, found by as_of and include_invalid on every "
+          "search and listing route", "[server][time]") {
+  engram_test::fake_server fake;
+  server_process srv({"--embedder", "openai", "--base-url", fake.base_url(), "--embed-model", "fake-embed",
+                      "--extractor", "llm", "--llm-model", "fake-chat", "--on-contradiction", "supersede"});
+  auto c = srv.client();
+  fake.push_chat(R"({"facts": ["Ana lives in Lisbon"]})");  // no neighbour yet: added without a reconcile call
+  auto r = c.Post("/memories", R"({"messages":"I live in Lisbon","user_id":"ana","timestamp":"2024-01-10T09:00:00Z"})",
+                  "application/json");
+  REQUIRE(r->status == 200);
+  const std::string id = body_of(r)["results"][0]["id"];
+  fake.push_chat(R"({"facts": ["Ana lives in Porto"]})");
+  fake.push_chat(R"({"memory": [{"id": "0", "text": "Ana lives in Porto", "event": "UPDATE"}]})");
+  r = c.Post("/memories", R"({"messages":"I moved to Porto","user_id":"ana","timestamp":"2025-06-01T00:00:00Z"})",
+             "application/json");
+  REQUIRE(r->status == 200);
+  const auto added = body_of(r)["results"];
+  REQUIRE(added.size() == 1);
+  CHECK(added[0]["event"] == "UPDATE");  // what a Mem0 client sees: the same as with erasure
+  CHECK(added[0]["id"] == id);
+
+  using texts = std::vector<std::string>;
+  const texts lisbon{"Ana lives in Lisbon"}, porto{"Ana lives in Porto"}, both{"Ana lives in Lisbon", "Ana lives in Porto"};
+  auto search = [&](const std::string& path, json extra) {
+    extra["query"] = "where does Ana live";
+    return texts_of(c.Post(path, extra.dump(), "application/json"));
+  };
+  // the default views: the current fact only
+  CHECK(texts_of(c.Get("/memories?user_id=ana")) == porto);
+  CHECK(search("/search", {{"user_id", "ana"}}) == porto);
+  // as_of before the move, on each search route and in each form of time
+  CHECK(search("/search", {{"user_id", "ana"}, {"as_of", "2024-06-01"}}) == lisbon);
+  CHECK(search("/v2/memories/search/", {{"filters", {{"user_id", "ana"}}}, {"as_of", "2025-05-31T23:59:59Z"}}) == lisbon);
+  CHECK(search("/v3/memories/search/", {{"filters", {{"user_id", "ana"}}}, {"as_of", 1717200000}}) == lisbon);
+  // after it; the boundary belongs to the new version (here written with an offset: 02:00+02:00 is 00:00Z)
+  CHECK(search("/search", {{"user_id", "ana"}, {"as_of", "2025-06-01T02:00:00+02:00"}}) == porto);
+  CHECK(search("/search", {{"user_id", "ana"}, {"as_of", "2025-06-01T01:59:59+02:00"}}) == lisbon);
+  // before anything was true: nothing
+  CHECK(search("/search", {{"user_id", "ana"}, {"as_of", "2023-01-01"}}).empty());
+  // every version
+  CHECK(search("/search", {{"user_id", "ana"}, {"include_invalid", true}}) == both);
+  CHECK(search("/v3/memories/search/", {{"filters", {{"user_id", "ana"}}}, {"include_invalid", false}}) == porto);
+
+  // the listings: GET /memories (query string) and the Platform's paged POST /v2|v3/memories/ (body)
+  CHECK(texts_of(c.Get("/memories?user_id=ana&as_of=2024-06-01")) == lisbon);
+  CHECK(texts_of(c.Get("/memories?user_id=ana&as_of=1717200000")) == lisbon);
+  CHECK(texts_of(c.Get("/memories?user_id=ana&as_of=2025-06-01T02:00:00%2B02:00")) == porto);
+  CHECK(texts_of(c.Get("/memories?user_id=ana&include_invalid=true")) == both);
+  CHECK(texts_of(c.Post("/v2/memories/", R"({"filters":{"user_id":"ana"},"include_invalid":true})", "application/json")) == both);
+  CHECK(texts_of(c.Post("/v3/memories/", R"({"filters":{"user_id":"ana"},"as_of":"2024-06-01"})", "application/json")) == lisbon);
+  // the closed version says when it stopped holding and what replaced it
+  const auto all = body_of(c.Get("/memories?user_id=ana&include_invalid=true"))["results"];
+  for (const auto& m : all)
+    if (m["memory"] == "Ana lives in Lisbon") {
+      CHECK(m["invalid_at"].get<std::string>().rfind("2025-06-01T00:00:00", 0) == 0);
+      CHECK(m["superseded_by"] == id);
+    }
+
+  // the policy is shown with the other settings
+  const auto metrics = body_of(c.Get("/metrics"));
+  CHECK(metrics["on_contradiction"] == "supersede");
+  CHECK(metrics["entities"] == false);
+}
+
+TEST_CASE("server: as_of and include_invalid are read as times and booleans, or refused naming the field",
+          "[server][time]") {
+  server_process srv;
+  auto c = srv.client();
+  REQUIRE(c.Post("/memories", R"({"messages":"Bo keeps bees","user_id":"bo","infer":false,"timestamp":"2024-01-10"})",
+                 "application/json")->status == 200);
+  using texts = std::vector<std::string>;
+  const texts bees{"Bo keeps bees"};
+  // valid_from is the add's timestamp: as_of sees the memory from then on (Unix seconds: 1704844800 is 2024-01-10)
+  CHECK(texts_of(c.Get("/memories?user_id=bo&as_of=1704844800")) == bees);
+  CHECK(texts_of(c.Get("/memories?user_id=bo&as_of=1704844799")).empty());
+  CHECK(texts_of(c.Get("/memories?user_id=bo&as_of=1704844799.5")).empty());
+  CHECK(texts_of(c.Post("/search", R"({"query":"bees","user_id":"bo","as_of":"2024-01-09T23:59:59Z"})", "application/json")).empty());
+  CHECK(texts_of(c.Post("/search", R"({"query":"bees","user_id":"bo","as_of":"2024-01-10T00:30:00+00:30"})", "application/json")) == bees);
+  CHECK(texts_of(c.Post("/search", R"({"query":"bees","user_id":"bo","as_of":"2024-01-10T00:29:59+00:30"})", "application/json")).empty());
+  CHECK(texts_of(c.Post("/search", R"({"query":"bees","user_id":"bo","as_of":null})", "application/json")) == bees);
+
+  auto refused = [&](const httplib::Result& res, const std::string& says) {
+    REQUIRE(res);
+    INFO(res->body);
+    CHECK(res->status == 400);
+    CHECK_THAT(body_of(res)["detail"].get<std::string>(), Catch::Matchers::Contains(says));
+  };
+  for (const std::string bad : {R"("yesterday")", R"("2024-13-01")", R"("2024-06-01T25:00:00Z")", R"("-5")", "-5",
+                                R"("1e9")", "{}", "[2024]", "true", "1e13"}) {
+    INFO(bad);
+    for (const char* path : {"/search", "/v2/memories/search/", "/v3/memories/search/"})
+      refused(c.Post(path, R"({"query":"bees","user_id":"bo","as_of":)" + bad + "}", "application/json"), "'as_of'");
+    for (const char* path : {"/v2/memories/", "/v3/memories/"})
+      refused(c.Post(path, R"({"filters":{"user_id":"bo"},"as_of":)" + bad + "}", "application/json"), "'as_of'");
+  }
+  refused(c.Get("/memories?user_id=bo&as_of=yesterday"), "'as_of'");
+  // a '+' a client left unescaped in a query string arrives as a space: the answer says so
+  refused(c.Get("/memories?user_id=bo&as_of=2024-01-10T02:00:00 02:00"), "send a '+' as %2B");
+  for (const std::string bad : {R"("maybe")", "3", "{}"}) {
+    refused(c.Post("/search", R"({"query":"bees","user_id":"bo","include_invalid":)" + bad + "}", "application/json"),
+            "'include_invalid'");
+    refused(c.Post("/v3/memories/", R"({"filters":{"user_id":"bo"},"include_invalid":)" + bad + "}", "application/json"),
+            "'include_invalid'");
+  }
+  refused(c.Get("/memories?user_id=bo&include_invalid=yes"), "'include_invalid'");
+  // both at once would ignore the time: refused, not guessed
+  refused(c.Post("/search", R"({"query":"bees","user_id":"bo","as_of":"2024-06-01","include_invalid":true})", "application/json"),
+          "'as_of' with 'include_invalid'");
+  refused(c.Get("/memories?user_id=bo&as_of=2024-06-01&include_invalid=true"), "'as_of' with 'include_invalid'");
+  CHECK(texts_of(c.Get("/memories?user_id=bo&as_of=2024-06-01&include_invalid=false")) == bees);
+
+  // the default policy, in the stats and the startup line
+  CHECK(body_of(c.Get("/metrics"))["on_contradiction"] == "erase");
+  CHECK_THAT(startup_log(""), Catch::Matchers::Contains("on contradiction: erase"));
+  CHECK_THAT(startup_log("--on-contradiction supersede"), Catch::Matchers::Contains("on contradiction: supersede"));
+}
+
+TEST_CASE("server: --on-contradiction, ENGRAM_ON_CONTRADICTION, --entities: a bad value refuses to start",
+          "[server][time]") {
+  auto [status, err] = failed_start("--on-contradiction keep");
+  CHECK(status == 2);
+  CHECK_THAT(err, Catch::Matchers::Contains("--on-contradiction"));
+  CHECK_THAT(err, Catch::Matchers::Contains("'keep'"));
+  ::setenv("ENGRAM_ON_CONTRADICTION", "overwrite", 1);
+  std::tie(status, err) = failed_start("");
+  ::unsetenv("ENGRAM_ON_CONTRADICTION");
+  CHECK(status == 2);
+  CHECK_THAT(err, Catch::Matchers::Contains("ENGRAM_ON_CONTRADICTION"));
+  CHECK_THAT(err, Catch::Matchers::Contains("'overwrite'"));
+  char cfg[] = "/tmp/engram-server-cfg-XXXXXX";
+  const int fd = mkstemp(cfg);
+  REQUIRE(fd >= 0);
+  close(fd);
+  std::ofstream(cfg) << R"({"on-contradiction": "forget"})";
+  std::tie(status, err) = failed_start(std::string("--config ") + cfg);
+  CHECK(status == 2);
+  CHECK_THAT(err, Catch::Matchers::Contains("'forget'"));
+  std::ofstream(cfg) << R"({"on-contradiction": "supersede"})";
+  CHECK_THAT(startup_log(std::string("--config ") + cfg), Catch::Matchers::Contains("on contradiction: supersede"));
+  std::remove(cfg);
+  std::tie(status, err) = failed_start("--entities yes");
+  CHECK(status == 2);
+  CHECK_THAT(err, Catch::Matchers::Contains("--entities"));
+}
+
+TEST_CASE("server: ranking weights newest_first, entity and entity_hops are read and range-checked",
+          "[server][time][rank]") {
+  auto search = [](httplib::Client& c, const std::string& user, const std::string& query, const json& weights) {
+    return c.Post("/search",
+                  json{{"query", query}, {"user_id", user}, {"weights", weights}, {"explain", true}}.dump(),
+                  "application/json");
+  };
+  auto refused = [](const httplib::Result& res, const std::string& says) {
+    REQUIRE(res);
+    INFO(res->body);
+    CHECK(res->status == 400);
+    CHECK_THAT(body_of(res)["detail"].get<std::string>(), Catch::Matchers::Contains(says));
+  };
+  {
+    server_process srv;
+    auto c = srv.client();
+    // two statements about one subject, kept side by side; the older one matches the query better
+    REQUIRE(c.Post("/memories", R"({"messages":"Dee's favourite colour is green","user_id":"dee","infer":false,"timestamp":"2023-03-01"})",
+                   "application/json")->status == 200);
+    REQUIRE(c.Post("/memories", R"({"messages":"Dee's favourite colour is now blue","user_id":"dee","infer":false,"timestamp":"2025-03-01"})",
+                   "application/json")->status == 200);
+    auto r = search(c, "dee", "Dee's favourite colour is green", json::object());
+    REQUIRE(r->status == 200);
+    CHECK(body_of(r)["results"][0]["memory"] == "Dee's favourite colour is green");
+    r = search(c, "dee", "Dee's favourite colour is green", {{"newest_first", 0.3}});
+    REQUIRE(r->status == 200);
+    INFO(r->body);
+    CHECK(body_of(r)["results"][0]["memory"] == "Dee's favourite colour is now blue");  // the latest first
+
+    refused(search(c, "dee", "colour", {{"newest_first", 1.5}}), "newest_first");
+    refused(search(c, "dee", "colour", {{"newest_first", -0.1}}), "newest_first");
+    refused(search(c, "dee", "colour", {{"newest_first", "yes"}}), "weights.newest_first must be a number");
+    refused(search(c, "dee", "colour", {{"entity", "high"}}), "weights.entity must be a number");
+    refused(search(c, "dee", "colour", {{"entity", -1}}), "entity");
+    refused(search(c, "dee", "colour", {{"entity_hops", 2}}), "weights.entity_hops must be 0 or 1");
+    refused(search(c, "dee", "colour", {{"entity_hops", -1}}), "weights.entity_hops must be 0 or 1");
+    refused(search(c, "dee", "colour", {{"entity_hops", 0.5}}), "weights.entity_hops must be 0 or 1");
+    refused(search(c, "dee", "colour", {{"gravity", 1}}), "newest_first, entity or entity_hops");
+    // an entity weight over a memory without an entity index would change nothing: refused, saying how
+    refused(search(c, "dee", "colour", {{"entity", 1}}), "--entities on");
+    CHECK(search(c, "dee", "colour", {{"entity", 0}, {"entity_hops", 0}})->status == 200);
+  }
+  server_process srv({"--entities", "on"});
+  auto c = srv.client();
+  REQUIRE(c.Post("/memories", R"({"messages":"Ana Silva lives in Lisbon","user_id":"eve","infer":false})", "application/json")->status == 200);
+  REQUIRE(c.Post("/memories", R"({"messages":"The weather was mild all week","user_id":"eve","infer":false})", "application/json")->status == 200);
+  auto r = search(c, "eve", "Ana Silva", {{"entity", 1}, {"entity_hops", 0}});
+  REQUIRE(r->status == 200);
+  INFO(r->body);
+  const auto hits = body_of(r)["results"];
+  REQUIRE(!hits.empty());
+  CHECK(hits[0]["memory"] == "Ana Silva lives in Lisbon");
+  CHECK(hits[0]["score_details"]["entity"].get<double>() == Approx(1.0));
+  for (std::size_t i = 1; i < hits.size(); ++i) CHECK(hits[i]["score_details"]["entity"].get<double>() == 0.0);
+  CHECK(body_of(c.Get("/metrics"))["entities"] == true);
 }
