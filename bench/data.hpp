@@ -11,10 +11,37 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace engram_bench {
+
+/// CPU time of the calling thread, in ms: what a single-threaded search costs, whatever else the machine runs.
+inline double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
+
+/// Reads `--name value` pairs: on(name, value) returns false for an unknown name. Prints why and returns
+/// false for an unknown option or a missing value (the caller exits 2).
+template <class On>
+bool parse_options(int argc, char** argv, On&& on) {
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "option %s needs a value\n", argv[i]);
+      return false;
+    }
+    if (!on(std::string_view(argv[i]), argv[i + 1])) {
+      std::fprintf(stderr, "unknown option %s\n", argv[i]);
+      return false;
+    }
+  }
+  return true;
+}
 
 /// splitmix64: fast, deterministic, good enough for synthetic data.
 struct rng {

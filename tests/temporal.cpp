@@ -259,3 +259,44 @@ TEST_CASE("temporal: newest_first ranks the latest statement about a subject fir
   bad.weights.newest_first = 1.5f;
   CHECK_THROWS_AS(mem.search(query, user("ana"), bad), validation_error);
 }
+
+TEST_CASE("temporal: searches hiding closed versions return the best current memories, whatever the plan",
+          "[temporal]") {
+  // The closed versions are the nearest neighbours of a question about their subject: the unfiltered search
+  // bounds how many the index may return hidden (post-filter when few, else the visible bitmap). Either way
+  // the hits equal a pre-filtered search's, and none is closed.
+  scripted_extractor ex;
+  scripted_memory<> mem(hashing_embedder{}, memory_store{}, ex, supersede_config());
+  const std::vector<std::string> cities = {"Lisbon", "Porto", "Madrid"};
+  for (int person = 0; person < 40; ++person) {
+    const auto who = "Person" + std::to_string(person);
+    *ex.next = {};
+    const auto id = mem.add(who + " lives in " + cities[0], user("u"), {.timestamp = at("2024-01-01T00:00:00Z")})
+                        .results.at(0)
+                        .id;
+    for (std::size_t k = 1; k < cities.size(); ++k) {
+      *ex.next = {event_kind::update, id};
+      mem.add(who + " lives in " + cities[k], user("u"), {.timestamp = at("2024-01-01T00:00:00Z") + std::chrono::days(30 * k)});
+    }
+  }
+  *ex.next = {};
+  for (int i = 0; i < 30; ++i) mem.add("Filler note number " + std::to_string(i) + " about lunch", user("u"));
+  REQUIRE(mem.get_all(user("u")).size() == 70);
+  REQUIRE(mem.get_all(user("u"), {.limit = 0, .include_invalid = true}).size() == 150);  // 80 closed versions
+
+  for (const std::size_t limit : {5u, 10u, 79u, 80u, 100u, 200u}) {
+    for (const auto mode : {search_mode::semantic, search_mode::hybrid}) {
+      CAPTURE(limit, static_cast<int>(mode));
+      const auto plain = mem.search("who lives in Lisbon", user("u"), {.limit = limit, .mode = mode});
+      search_options pre{.limit = limit, .mode = mode};
+      pre.strategy = filter_strategy::pre_filter;
+      const auto reference = mem.search("who lives in Lisbon", user("u"), pre);
+      CHECK(plain.size() == std::min<std::size_t>(limit, 70));
+      REQUIRE(plain.size() == reference.size());
+      for (std::size_t i = 0; i < plain.size(); ++i) {
+        CHECK(plain[i].record.id == reference[i].record.id);
+        CHECK_FALSE(plain[i].record.invalid_at);
+      }
+    }
+  }
+}

@@ -35,6 +35,7 @@ using namespace engram;
 namespace {
 
 using engram_bench::rng;  // splitmix64: the same sets on every platform (std distributions differ)
+using engram_bench::thread_cpu_ms;
 
 using strings = std::vector<std::string>;
 const strings first_names = {"Marta", "Joana", "Ines", "Rui", "Tomas", "Sofia", "Pedro", "Clara", "Hugo", "Lena",
@@ -152,12 +153,6 @@ void load(bench_memory& mem, const dataset& d) {
   for (const auto& [u, t] : d.memories) mem.add(t, user(u), {.infer = false});
 }
 
-double thread_cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
-}
-
 void latency(std::size_t memories, std::size_t queries, float entity_weight) {
   // one user's scope of `memories` memories: the generator's users merged into one scope
   // (texts repeat across the generator's users and the memory keeps one of each: generate more than needed)
@@ -217,23 +212,18 @@ int main(int argc, char** argv) {
   std::size_t users = 100, fillers = 120, big = 10000, queries = 1000;
   float entity_weight = 0.5f;  // chosen on the development seed
   std::vector<std::uint64_t> seeds = {20261205, 7340019};  // development, held out
-  for (int i = 1; i < argc; i += 2) {
-    if (i + 1 == argc) {
-      std::fprintf(stderr, "option %s needs a value\n", argv[i]);
-      return 2;
-    }
-    const auto v = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
-    if (!std::strcmp(argv[i], "--users")) users = v;
-    else if (!std::strcmp(argv[i], "--fillers")) fillers = v;
-    else if (!std::strcmp(argv[i], "--latency-memories")) big = v;
-    else if (!std::strcmp(argv[i], "--queries")) queries = v;
-    else if (!std::strcmp(argv[i], "--entity")) entity_weight = std::strtof(argv[i + 1], nullptr);
-    else if (!std::strcmp(argv[i], "--seed")) seeds = {v};
-    else {
-      std::fprintf(stderr, "unknown option %s\n", argv[i]);
-      return 2;
-    }
-  }
+  const bool ok = engram_bench::parse_options(argc, argv, [&](std::string_view o, const char* value) {
+    const auto v = static_cast<std::size_t>(std::strtoull(value, nullptr, 10));
+    if (o == "--users") users = v;
+    else if (o == "--fillers") fillers = v;
+    else if (o == "--latency-memories") big = v;
+    else if (o == "--queries") queries = v;
+    else if (o == "--entity") entity_weight = std::strtof(value, nullptr);
+    else if (o == "--seed") seeds = {v};
+    else return false;
+    return true;
+  });
+  if (!ok) return 2;
   for (const auto seed : seeds) {
     const auto d = generate(users, fillers, seed);
     memory_config config;

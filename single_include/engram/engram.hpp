@@ -10219,7 +10219,6 @@ std::vector<index_hit> run_filter_plan(const filter_plan& plan, std::size_t limi
 #include <cstdint>
 #include <limits>
 #include <optional>
-#include <set>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -10237,9 +10236,9 @@ class validity_slots {
     from_[slot] = micros(r.valid_since());
     until_[slot] = r.invalid_at ? micros(*r.invalid_at) : open;
     if (r.invalid_at)
-      closed_.insert(slot);
+      closed_.set(slot);
     else
-      closed_.erase(slot);
+      closed_.reset(slot);
   }
 
   /// Forgets `slot`.
@@ -10247,13 +10246,13 @@ class validity_slots {
     if (slot >= from_.size()) return;
     from_[slot] = 0;
     until_[slot] = open;
-    closed_.erase(slot);
+    closed_.reset(slot);
   }
 
   void clear() {
     from_.clear();
     until_.clear();
-    closed_.clear();
+    closed_ = slot_bitmap{};
   }
 
   void reserve(std::size_t n) {
@@ -10272,6 +10271,16 @@ class validity_slots {
     return false;
   }
 
+  /// At most how many memories `view` hides (every slot for as_of, which may hide any).
+  [[nodiscard]] std::size_t max_hidden(const validity_view& view) const noexcept {
+    switch (view.mode) {
+      case validity_view::kind::current: return closed_.count();
+      case validity_view::kind::as_of: return from_.size();
+      case validity_view::kind::all: return 0;
+    }
+    return 0;
+  }
+
   /// True when `view` hides the memory in `slot` at `now`.
   [[nodiscard]] bool hides(slot_id slot, const validity_view& view, timestamp now) const noexcept {
     if (slot >= from_.size() || view.mode == validity_view::kind::all) return false;
@@ -10285,8 +10294,9 @@ class validity_slots {
   void reset_hidden(slot_bitmap& bits, const validity_view& view, timestamp now) const {
     if (!active(view)) return;
     if (view.mode == validity_view::kind::current) {
-      for (const auto slot : closed_)
+      closed_.for_each([&](slot_id slot) {
         if (hides(slot, view, now)) bits.reset(slot);
+      });
       return;
     }
     std::vector<slot_id> hidden;
@@ -10302,7 +10312,7 @@ class validity_slots {
 
   std::vector<std::int64_t> from_;   // valid_since() by slot
   std::vector<std::int64_t> until_;  // invalid_at by slot, `open` when unset
-  std::set<slot_id> closed_;         // slots with an invalid_at
+  slot_bitmap closed_;               // slots with an invalid_at (a bitmap: walked on every gated search)
 };
 
 }  // namespace engram::inline v0::detail
@@ -10523,7 +10533,17 @@ class derived_state {
     }
     auto admitted = [&](slot_id slot) { return matches_visible(filter, v, slot); };
     const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
-    const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
+    // Unfiltered and hiding few (closed versions, expiring memories; not as_of): at most `few` of the nearest
+    // are hidden, so one unfiltered search for limit + few finds the best visible ones in one pass; when that
+    // is no longer few, the visible bitmap instead. Sampling would see mostly visible slots and post-filter,
+    // and the hidden versions of a fact are exactly the nearest neighbours of a question about it: the growing
+    // k would then search again and again.
+    const std::size_t few = validity_.max_hidden(v.validity) + (v.hide_expired ? expiring_.size() : 0);
+    const bool bounded = filter.empty() && strategy == filter_strategy::automatic &&
+                         v.validity.mode != validity_view::kind::as_of;
+    const auto plan = bounded ? filter_plan{few <= limit ? filter_strategy::post_filter : filter_strategy::pre_filter,
+                                            double(limit) / double(limit + few)}
+                              : plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
       const auto at = i * range / filter_plan_samples;
       const slot_id slot = dense ? static_cast<slot_id>(at) : slots[at];
       if (dense && (!columns_.contains(slot) ||

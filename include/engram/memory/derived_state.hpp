@@ -235,7 +235,17 @@ class derived_state {
     }
     auto admitted = [&](slot_id slot) { return matches_visible(filter, v, slot); };
     const std::size_t range = dense ? catalog_.slot_capacity() : slots.size();
-    const auto plan = plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
+    // Unfiltered and hiding few (closed versions, expiring memories; not as_of): at most `few` of the nearest
+    // are hidden, so one unfiltered search for limit + few finds the best visible ones in one pass; when that
+    // is no longer few, the visible bitmap instead. Sampling would see mostly visible slots and post-filter,
+    // and the hidden versions of a fact are exactly the nearest neighbours of a question about it: the growing
+    // k would then search again and again.
+    const std::size_t few = validity_.max_hidden(v.validity) + (v.hide_expired ? expiring_.size() : 0);
+    const bool bounded = filter.empty() && strategy == filter_strategy::automatic &&
+                         v.validity.mode != validity_view::kind::as_of;
+    const auto plan = bounded ? filter_plan{few <= limit ? filter_strategy::post_filter : filter_strategy::pre_filter,
+                                            double(limit) / double(limit + few)}
+                              : plan_filter(strategy, total, [&](std::size_t i) -> std::optional<bool> {
       const auto at = i * range / filter_plan_samples;
       const slot_id slot = dense ? static_cast<slot_id>(at) : slots[at];
       if (dense && (!columns_.contains(slot) ||

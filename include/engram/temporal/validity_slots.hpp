@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
-#include <set>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -31,9 +30,9 @@ class validity_slots {
     from_[slot] = micros(r.valid_since());
     until_[slot] = r.invalid_at ? micros(*r.invalid_at) : open;
     if (r.invalid_at)
-      closed_.insert(slot);
+      closed_.set(slot);
     else
-      closed_.erase(slot);
+      closed_.reset(slot);
   }
 
   /// Forgets `slot`.
@@ -41,13 +40,13 @@ class validity_slots {
     if (slot >= from_.size()) return;
     from_[slot] = 0;
     until_[slot] = open;
-    closed_.erase(slot);
+    closed_.reset(slot);
   }
 
   void clear() {
     from_.clear();
     until_.clear();
-    closed_.clear();
+    closed_ = slot_bitmap{};
   }
 
   void reserve(std::size_t n) {
@@ -66,6 +65,16 @@ class validity_slots {
     return false;
   }
 
+  /// At most how many memories `view` hides (every slot for as_of, which may hide any).
+  [[nodiscard]] std::size_t max_hidden(const validity_view& view) const noexcept {
+    switch (view.mode) {
+      case validity_view::kind::current: return closed_.count();
+      case validity_view::kind::as_of: return from_.size();
+      case validity_view::kind::all: return 0;
+    }
+    return 0;
+  }
+
   /// True when `view` hides the memory in `slot` at `now`.
   [[nodiscard]] bool hides(slot_id slot, const validity_view& view, timestamp now) const noexcept {
     if (slot >= from_.size() || view.mode == validity_view::kind::all) return false;
@@ -79,8 +88,9 @@ class validity_slots {
   void reset_hidden(slot_bitmap& bits, const validity_view& view, timestamp now) const {
     if (!active(view)) return;
     if (view.mode == validity_view::kind::current) {
-      for (const auto slot : closed_)
+      closed_.for_each([&](slot_id slot) {
         if (hides(slot, view, now)) bits.reset(slot);
+      });
       return;
     }
     std::vector<slot_id> hidden;
@@ -96,7 +106,7 @@ class validity_slots {
 
   std::vector<std::int64_t> from_;   // valid_since() by slot
   std::vector<std::int64_t> until_;  // invalid_at by slot, `open` when unset
-  std::set<slot_id> closed_;         // slots with an invalid_at
+  slot_bitmap closed_;               // slots with an invalid_at (a bitmap: walked on every gated search)
 };
 
 }  // namespace engram::inline v0::detail
