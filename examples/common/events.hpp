@@ -188,7 +188,8 @@ class event_log {
       lock_fd_ = -1;
       if (busy)
         throw engram::storage_error("events journal '" + path_ + "' is in use by another process (it holds " + path_ +
-                                    ".lock): give each server its own --events-file");
+                                    ".lock): another engram-server runs on this data directory, or give each server "
+                                    "its own --events-file");
       fail("cannot lock " + path_ + ".lock");
     }
     load();

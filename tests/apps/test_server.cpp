@@ -1235,7 +1235,7 @@ TEST_CASE("server: events survive a restart, pending ones finish after it; --max
   REQUIRE(std::filesystem::exists(data + "/events.jsonl"));
   std::ofstream(data + "/events.jsonl", std::ios::app) << R"({"id":"cut-short","status":"SUCC)";  // a crash mid-line
   fake.always("/v1/chat/completions", engram_test::reply{200, engram_test::fake_server::chat_body(R"({"facts": ["Ana grows tomatoes"]})"),
-                                                         {}, std::chrono::milliseconds(300)});
+                                                         {}, std::chrono::milliseconds(1500)});
   {
     server_process srv(llm, data);
     auto c = srv.client();
