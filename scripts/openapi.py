@@ -153,7 +153,10 @@ SCHEMAS = {
         "prompt": {"type": "string", "description": "replaces the extraction prompt for this add"},
         "memory_type": {"enum": ["procedural_memory", None],
                         "description": "summarise an agent's run into one memory (needs agent_id)"},
-        "async_mode": {"enum": [False, None], "description": "adds are answered once stored; true is refused"},
+        "async_mode": {"type": ["boolean", "null"],
+                       "description": "true: queue the add (answered PENDING with an event_id; Platform routes only, "
+                                      "refused on POST /memories); false: answer once stored; absent: the server's "
+                                      "--async-adds (default sync)"},
         "enable_graph": {"enum": [False, None], "description": "refused when true"},
         "immutable": {"type": ["boolean", "null"],
                       "description": "never change or delete these memories by reconciliation; updates are refused"},
@@ -162,6 +165,42 @@ SCHEMAS = {
         {"type": "object", "required": ["results"],
          "properties": {"results": {"type": "array", "items": ref("MemoryEvent")}}},
         {"type": "array", "items": ref("MemoryEvent"), "description": "output_format v1.0"}]},
+    "AddQueued": {"type": "object", "required": ["message", "status", "event_id"],
+                  "description": "an add queued (async_mode): follow it at GET /v1/event/{event_id}/",
+                  "properties": {"message": {"type": "string"}, "status": {"const": "PENDING"},
+                                 "event_id": {"type": "string", "description": "the event's id"}}},
+    "PlatformAddResponse": {"oneOf": [
+        {"type": "object", "required": ["results"],
+         "properties": {"results": {"type": "array", "items": {"anyOf": [ref("MemoryEvent"), ref("AddQueued")]}}}},
+        {"type": "array", "items": {"anyOf": [ref("MemoryEvent"), ref("AddQueued")]}, "description": "output_format v1.0"},
+        dict(ref("AddQueued"), description="a queued add on POST /v3/memories/add/")]},
+    "EventResult": {"allOf": [ref("MemoryEvent"), {"type": "object", "required": ["data"], "properties": {
+        "data": {"type": "object", "required": ["memory"], "properties": {"memory": {"type": "string"}}},
+        **SCOPE_FIELDS}}]},
+    "Event": {"type": "object",
+              "required": ["id", "event_type", "status", "payload", "results", "created_at", "updated_at"],
+              "properties": {
+                  "id": {"type": "string", "description": "the event_id an add was answered with"},
+                  "event_type": {"const": "ADD"},
+                  "status": {"enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]},
+                  "payload": {"type": "object", "description": "the add's request body"},
+                  "metadata": {"type": "null"},
+                  "results": {"type": "array", "items": ref("EventResult"),
+                              "description": "SUCCEEDED: the memories the add added, updated or deleted"},
+                  "created_at": {"type": "string", "format": "date-time", "description": "when the add was accepted"},
+                  "updated_at": {"type": "string", "format": "date-time"},
+                  "started_at": {"type": ["string", "null"], "format": "date-time",
+                                 "description": "when its first attempt started"},
+                  "completed_at": {"type": ["string", "null"], "format": "date-time"},
+                  "latency": {"type": ["number", "null"], "description": "completed_at - started_at, milliseconds"},
+                  "error": {"type": ["string", "null"], "description": "FAILED: the last attempt's error"},
+                  "attempts": {"type": "integer", "description": "attempts made"},
+                  **SCOPE_FIELDS}},
+    "EventPage": {"type": "object", "required": ["count", "next", "previous", "results"], "properties": {
+        "count": {"type": "integer", "description": "events the key may see"},
+        "next": {"type": ["string", "null"], "description": "this route with the next page, or null"},
+        "previous": {"type": ["string", "null"], "description": "this route with the previous page, or null"},
+        "results": {"type": "array", "items": ref("Event"), "description": "newest first"}}},
     "SearchRequest": {"type": "object", "required": ["query"], "properties": {
         "query": {"type": "string", "minLength": 1},
         **SCOPE_FIELDS,
@@ -235,7 +274,7 @@ ERRORS = {
     "400": "malformed request: the detail names the field",
     "401": "no API key, or an unknown one",
     "403": "another user's scope for a bound key, or an admin route",
-    "404": "no such memory (or route)",
+    "404": "no such memory or event (or route)",
     "413": "body over --max-body (or a batch over 1,000 memories)",
     "429": "rate limit exceeded (Retry-After)",
     "502": "the embedding or LLM provider failed",
@@ -266,6 +305,7 @@ def query(name, schema, description=""):
 
 
 ID = {"name": "memory_id", "in": "path", "required": True, "schema": {"type": "string"}}
+EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
 SCOPE_QUERY = [query(k, v, v["description"]) for k, v in SCOPE_FIELDS.items()]
 LIST_QUERY = SCOPE_QUERY + [
     query("top_k", {"type": "integer", "minimum": 0}, "at most this many (default 100; 0: all)"),
@@ -325,6 +365,9 @@ BATCH_DESC = ("Every item is checked before anything changes: its memory_id, tha
 def document():
     add_desc = ("Remembers messages for a scope. With infer (default) the configured extractor turns them into "
                 "facts and reconciles them with what the scope holds; without it the text is stored as given.")
+    queued_desc = (" With async_mode true (or, when the request has none, the server's --async-adds async, except "
+                   "for infer false) the add is checked, queued durably and answered at once PENDING with an "
+                   "event_id: GET /v1/event/{event_id}/ follows it.")
     paths = {
         "/memories": {
             "post": op("addMemories", "Add memories (Mem0 OSS)", ["memories"],
@@ -344,14 +387,27 @@ def document():
                                 {"200": ok(ref("Ping")), **errors("401", "429")})},
         "/v1/memories/": {
             "post": op("addMemoriesV1", "Add memories (Mem0 Platform)", ["platform"],
-                       {"200": ok(ref("AddResponse")), **errors(*COMMON, "502")}, body(ref("AddRequest")),
-                       description=add_desc),
+                       {"200": ok(ref("PlatformAddResponse")), **errors(*COMMON, "502")}, body(ref("AddRequest")),
+                       description=add_desc + queued_desc),
             "delete": op("deleteAllMemoriesV1", "Delete every memory of a scope (Mem0 Platform)", ["platform"],
                          {"200": ok(ref("Deleted")), **errors(*COMMON)}, params=SCOPE_QUERY),
         },
         "/v3/memories/add/": {"post": op("addMemoriesV3", "Add memories (Mem0 Platform v3)", ["platform"],
-                                         {"200": ok(ref("AddResponse")), **errors(*COMMON, "502")},
-                                         body(ref("AddRequest")), description=add_desc)},
+                                         {"200": ok(ref("PlatformAddResponse")), **errors(*COMMON, "502")},
+                                         body(ref("AddRequest")), description=add_desc + queued_desc)},
+        "/v1/event/{event_id}/": {"get": op("getEvent", "A queued add's event (Mem0 Platform)", ["platform"],
+                                            {"200": ok(ref("Event")), **errors("400", "401", "404", "429")},
+                                            params=[EVENT_ID],
+                                            description="PENDING, RUNNING, then SUCCEEDED with the memories the add "
+                                                        "made, or FAILED with the error. A key bound to a user sees "
+                                                        "that user's events only (another's id answers 404).")},
+        "/v1/events/": {"get": op("listEvents", "Queued adds' events, newest first (Mem0 Platform)", ["platform"],
+                                  {"200": ok(ref("EventPage")), **errors("400", "401", "429")},
+                                  params=[query("page", {"type": "integer", "minimum": 1}, "from 1 (default 1)"),
+                                          query("page_size", {"type": "integer", "minimum": 1, "maximum": 1000},
+                                                "default 100")],
+                                  description="The events the key may see (a bound key: its user's). At most "
+                                              "--max-events are kept, the oldest finished ones dropped first.")},
         "/v2/memories/search/": {"post": op("searchMemoriesV2", "Search (Mem0 Platform v2)", ["platform"],
                                             {"200": ok(ref("SearchResponse")), **errors(*COMMON, "502")},
                                             body(ref("SearchRequest")))},

@@ -7,15 +7,19 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <sys/wait.h>
@@ -362,4 +366,213 @@ TEST_CASE("async: file_store writes queue changes as entries of their own kind, 
   file_store s(db);
   CHECK(s.size() == 2);
   CHECK(pending_of(s).empty());
+}
+
+namespace {
+
+/// What the progress callbacks of async_options were told, in call order (they run on worker threads).
+struct progress_log {
+  std::mutex mtx;
+  std::vector<std::string> started;        ///< on_started ids, one per attempt
+  std::vector<async_outcome> processed;    ///< on_processed outcomes
+  std::vector<std::string> order;          ///< "start:ID" / "done:ID", interleaved as called
+  std::set<std::thread::id> threads;       ///< the threads that called
+
+  void hook(async_options& o) {
+    o.on_started = [this](const std::string& id) {
+      std::lock_guard lock(mtx);
+      started.push_back(id);
+      order.push_back("start:" + id);
+      threads.insert(std::this_thread::get_id());
+    };
+    o.on_processed = [this](const async_outcome& out) {
+      std::lock_guard lock(mtx);
+      processed.push_back(out);
+      order.push_back("done:" + out.id);
+      threads.insert(std::this_thread::get_id());
+    };
+  }
+  std::size_t starts_of(const std::string& id) {
+    std::lock_guard lock(mtx);
+    return std::size_t(std::count(started.begin(), started.end(), id));
+  }
+  std::vector<async_outcome> outcomes_of(const std::string& id) {
+    std::lock_guard lock(mtx);
+    std::vector<async_outcome> out;
+    for (const auto& o : processed)
+      if (o.id == id) out.push_back(o);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("async: on_started and on_processed report each entry from a worker, before flush returns", "[async]") {
+  test_extractor x;
+  x.control->close_gate();
+  progress_log log;
+  auto cfg = fast_retries();
+  cfg.async.max_batch = 1;
+  log.hook(cfg.async);
+  volatile_memory* self = nullptr;
+  std::vector<std::string> seen_while_reporting;  // memories found by get() inside on_processed
+  auto reported = cfg.async.on_processed;
+  cfg.async.on_processed = [&](const async_outcome& o) {
+    for (const auto& e : o.result.results)
+      if (auto r = self->get(e.id)) seen_while_reporting.push_back(r->memory);  // one worker: no race
+    reported(o);
+  };
+  cfg.async.workers = 1;
+  volatile_memory mem(hashing_embedder(64), memory_store{}, x, cfg);
+  self = &mem;
+  const auto a = mem.add_async("I keep bees on the roof", user("alice"), {.metadata = {{"src", "chat"}}});
+  const auto b = mem.add_async("I grow tomatoes", user("alice"));
+  const auto c = mem.add_async("Rex is my dog", user("bob"));
+  while (x.control->entered.load() == 0) std::this_thread::sleep_for(1ms);
+  CHECK(log.starts_of(a) == 1);  // started before extraction, reported nothing yet
+  CHECK(log.outcomes_of(a).empty());
+  x.control->open_gate();
+  REQUIRE(mem.flush().ok());
+  // every outcome is in by the time flush returns
+  for (const auto& [id, text, who] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {a, "I keep bees on the roof", "alice"}, {b, "I grow tomatoes", "alice"}, {c, "Rex is my dog", "bob"}}) {
+    INFO(text);
+    CHECK(log.starts_of(id) == 1);
+    const auto outs = log.outcomes_of(id);
+    REQUIRE(outs.size() == 1);
+    const auto& o = outs[0];
+    CHECK(o.succeeded);
+    CHECK(o.error.empty());
+    CHECK(o.attempts == 1);
+    CHECK(o.scope == user(who));
+    CHECK(o.batch == std::vector<std::string>{id});
+    REQUIRE(o.result.results.size() == 1);
+    CHECK(o.result.results[0].event == event_kind::add);
+    CHECK(o.result.results[0].memory == text);
+    const auto stored = mem.get(o.result.results[0].id);
+    REQUIRE(stored);
+    CHECK(stored->memory == text);
+  }
+  CHECK(seen_while_reporting.size() == 3);  // committed and readable when reported
+  // start precedes done for each entry; alice's two entries are reported in the order accepted
+  const auto pos = [&](const std::string& s) { return std::find(log.order.begin(), log.order.end(), s) - log.order.begin(); };
+  for (const auto& id : {a, b, c}) CHECK(pos("start:" + id) < pos("done:" + id));
+  CHECK(pos("done:" + a) < pos("start:" + b));
+  CHECK(log.threads.size() == 1);
+  CHECK(log.threads.count(std::this_thread::get_id()) == 0);  // never the caller's thread
+}
+
+TEST_CASE("async: on_processed reports a failure once, after the last attempt; on_started every attempt", "[async]") {
+  test_extractor x;
+  progress_log log;
+  auto cfg = fast_retries(3);
+  log.hook(cfg.async);
+  volatile_memory mem(hashing_embedder(64), memory_store{}, x, cfg);
+  x.control->fail_next = 2;  // two failures, then it works
+  const auto ok = mem.add_async("I speak Portuguese", user("ana"));
+  REQUIRE(mem.flush().ok());
+  CHECK(log.starts_of(ok) == 3);
+  auto outs = log.outcomes_of(ok);
+  REQUIRE(outs.size() == 1);
+  CHECK(outs[0].succeeded);
+  CHECK(outs[0].attempts == 3);
+  REQUIRE(outs[0].result.results.size() == 1);
+  CHECK(outs[0].result.results[0].memory == "I speak Portuguese");
+
+  x.control->fail_next = -1;  // down for good
+  const auto bad = mem.add_async("I moved to Porto", user("ana"));
+  const auto done = mem.flush();
+  REQUIRE(done.failed.size() == 1);
+  CHECK(log.starts_of(bad) == 3);
+  outs = log.outcomes_of(bad);
+  REQUIRE(outs.size() == 1);
+  CHECK_FALSE(outs[0].succeeded);
+  CHECK(outs[0].attempts == 3);
+  CHECK(outs[0].error == done.failed[0].error);
+  CHECK(outs[0].error.find("HTTP 503") != std::string::npos);
+  CHECK(outs[0].result.results.empty());
+  CHECK(outs[0].scope == user("ana"));
+
+  // retry_failed: a fresh set of attempts, reported again once it is final
+  x.control->fail_next = 0;
+  CHECK(mem.retry_failed() == 1);
+  REQUIRE(mem.flush().ok());
+  CHECK(log.starts_of(bad) == 4);
+  outs = log.outcomes_of(bad);
+  REQUIRE(outs.size() == 2);
+  CHECK(outs[1].succeeded);
+  CHECK(outs[1].attempts == 1);
+}
+
+TEST_CASE("async: entries merged into one add are each reported with that add's result", "[async]") {
+  test_extractor x;
+  x.control->close_gate();
+  progress_log log;
+  auto cfg = fast_retries(3, 1);
+  cfg.async.max_batch = 8;
+  log.hook(cfg.async);
+  volatile_memory mem(hashing_embedder(64), memory_store{}, x, cfg);
+  const auto first = mem.add_async("first fact", user("cy"));
+  while (x.control->entered.load() == 0) std::this_thread::sleep_for(1ms);  // the worker holds the first
+  const auto second = mem.add_async("second fact", user("cy"));
+  const auto third = mem.add_async("third fact", user("cy"));
+  x.control->open_gate();
+  REQUIRE(mem.flush().ok());
+  REQUIRE(x.control->call_count() == 2);  // the two waiting entries shared one extraction
+  const auto o2 = log.outcomes_of(second), o3 = log.outcomes_of(third);
+  REQUIRE(o2.size() == 1);
+  REQUIRE(o3.size() == 1);
+  CHECK(o2[0].batch == std::vector<std::string>{second, third});
+  CHECK(o3[0].batch == o2[0].batch);
+  REQUIRE(o2[0].result.results.size() == 2);
+  CHECK(o2[0].result.results == o3[0].result.results);
+  CHECK(log.outcomes_of(first).at(0).batch == std::vector<std::string>{first});
+  CHECK(log.outcomes_of(first).at(0).result.results.at(0).memory == "first fact");
+}
+
+TEST_CASE("async: a throwing callback changes no outcome; entries resumed on open are reported", "[async]") {
+  temp_dir dir;
+  const auto db = dir.sub("db");
+  {
+    test_extractor x;
+    auto cfg = fast_retries();
+    std::atomic<int> calls{0};
+    cfg.async.on_started = [&](const std::string&) {
+      ++calls;
+      throw std::runtime_error("callback failure");
+    };
+    cfg.async.on_processed = [&](const async_outcome&) {
+      ++calls;
+      throw 42;  // not even an exception type
+    };
+    durable_memory mem(hashing_embedder(64), file_store(db), x, cfg);
+    (void)mem.add_async("still stored", user("dee"));
+    (void)mem.add_async("stored too", user("dee"));
+    REQUIRE(mem.flush().ok());
+    CHECK(calls.load() == 4);
+    CHECK(texts_of(mem.get_all(user("dee"))) == std::multiset<std::string>{"still stored", "stored too"});
+    CHECK(mem.failed_adds().empty());
+  }
+  // An entry left in the store's queue (by a process that died) is reported by the memory that resumes it.
+  {
+    file_store s(db);
+    write_batch b;
+    b.enqueued.push_back(pending_add{"resumed-entry-1", user("dee"), {{"user", "left in the queue", ""}},
+                                     nlohmann::json{{"metadata", nlohmann::json::object()}, {"infer", true}},
+                                     "2025-01-01T00:00:00Z", 0});
+    s.apply(b);
+  }
+  test_extractor x;
+  progress_log log;
+  auto cfg = fast_retries();
+  log.hook(cfg.async);
+  durable_memory mem(hashing_embedder(64), file_store(db), x, cfg);
+  REQUIRE(mem.flush().ok());
+  CHECK(log.starts_of("resumed-entry-1") == 1);
+  const auto outs = log.outcomes_of("resumed-entry-1");
+  REQUIRE(outs.size() == 1);
+  CHECK(outs[0].succeeded);
+  REQUIRE(outs[0].result.results.size() == 1);
+  CHECK(outs[0].result.results[0].memory == "left in the queue");
+  CHECK(mem.get(outs[0].result.results[0].id).has_value());
 }

@@ -126,10 +126,10 @@ inline engram::flat_index make_index(const provider_settings& p, std::size_t dim
   return engram::flat_index(dimension, {.executor = pool});
 }
 
-/// The memory's own settings from `p`: what reconciliation does with a contradicted memory
-/// (--on-contradiction) and whether entities are indexed (--entities). @throws settings_error.
-inline engram::memory_config memory_config_of(const provider_settings& p) {
-  engram::memory_config c;
+/// The memory's own settings from `p` over `c` (the app's other settings, such as the async hooks): what
+/// reconciliation does with a contradicted memory (--on-contradiction) and whether entities are indexed
+/// (--entities). @throws settings_error.
+inline engram::memory_config memory_config_of(const provider_settings& p, engram::memory_config c = {}) {
   c.on_contradiction = p.contradiction();
   c.entities = p.entity_index();
   return c;
@@ -149,9 +149,10 @@ std::string describe_memory(const provider_settings& p, const Memory& memory) {
 ///         directory; dimension_mismatch / validation_error when the directory holds another embedder's
 ///         vectors; provider_error when a remote embedder must be asked its dimension and does not answer.
 /// With `read_only` an existing directory is opened without its lock and without writing (a read-only
-/// mount, or a directory a running server holds, can be read); a missing one is created as usual.
+/// mount, or a directory a running server holds, can be read); a missing one is created as usual. `config`:
+/// the memory's settings (the server sets its async_options' progress callbacks there).
 inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, const provider_settings& p = {},
-                                               bool read_only = false) {
+                                               bool read_only = false, engram::memory_config config = {}) {
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
   std::error_code ec;
@@ -161,7 +162,7 @@ inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, cons
       std::move(embedder), std::move(index),
       engram::file_store(data_dir,
                          engram::file_store_options{.mode = engram::durability::group_commit, .read_only = read_only}),
-      std::move(extractor), memory_config_of(p));
+      std::move(extractor), memory_config_of(p, std::move(config)));
 }
 
 /// Whether `store` names a PostgreSQL database (`postgres://` or `postgresql://`) rather than a directory.
@@ -187,14 +188,15 @@ using postgres_app_memory =
 /// engram::parse_postgres_url) with the providers `p` names. Must not be used as a const object (reads apply
 /// other nodes' changes). @throws settings_error, validation_error (a bad URL), engram::postgres_error (the
 /// database cannot be reached, with its SQLSTATE), and the identity errors of open_memory().
-inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::string& url, const provider_settings& p = {}) {
+inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::string& url, const provider_settings& p = {},
+                                                                 engram::memory_config config = {}) {
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
   auto where = engram::parse_postgres_url(url);
   auto index = make_index(p, embedder.dimension());
   return std::make_unique<postgres_app_memory>(std::move(embedder), std::move(index),
                                                engram::postgres_store(std::move(where.conninfo), where.options),
-                                               std::move(extractor), memory_config_of(p));
+                                               std::move(extractor), memory_config_of(p, std::move(config)));
 }
 
 /// The memory over several PostgreSQL databases, scopes spread by consistent hashing
@@ -218,12 +220,13 @@ inline engram::sharded_postgres_store open_sharded_postgres_store(const std::vec
 /// parameters (schema, pool, timeouts) apply to all; each URL's `shard=NAME` names it on the ring (default:
 /// the URL), which must not change while the shard holds data. @throws as open_postgres_memory().
 inline std::unique_ptr<sharded_postgres_app_memory> open_sharded_postgres_memory(const std::vector<std::string>& urls,
-                                                                                const provider_settings& p = {}) {
+                                                                                const provider_settings& p = {},
+                                                                                engram::memory_config config = {}) {
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
   auto index = make_index(p, embedder.dimension());
   return std::make_unique<sharded_postgres_app_memory>(std::move(embedder), std::move(index), open_sharded_postgres_store(urls),
-                                                       std::move(extractor), memory_config_of(p));
+                                                       std::move(extractor), memory_config_of(p, std::move(config)));
 }
 #endif
 

@@ -184,18 +184,14 @@ inline void refuse_unsupported(const json& req) {
 }
 
 /// Checks Mem0's answer-shaping fields: `output_format` ("v1.0" or "v1.1"), `version` ("v1" or "v2": see
-/// docs/server.md) and `async_mode` (adds are answered when stored here: `true` is refused until the server
-/// queues them). Called before anything is stored.
+/// docs/server.md) and `async_mode` (a boolean: whether an add is queued, see service::add and events.hpp).
+/// Called before anything is stored.
 inline void check_output_fields(const json& req) {
   if (!req.is_object()) return;
   if (auto v = req.find("version"); v != req.end() && !v->is_null() && *v != "v1" && *v != "v2")
     throw engram::validation_error("'version' must be \"v1\" or \"v2\", got " + v->dump());
-  if (auto a = req.find("async_mode"); a != req.end() && !a->is_null()) {
-    if (!a->is_boolean()) throw engram::validation_error("'async_mode' must be a boolean");
-    if (a->get<bool>())
-      throw engram::validation_error("'async_mode': this server answers an add when it is stored; send "
-                                     "\"async_mode\": false (or omit it)");
-  }
+  if (auto a = req.find("async_mode"); a != req.end() && !a->is_null() && !a->is_boolean())
+    throw engram::validation_error("'async_mode' must be a boolean, got " + a->dump());
   if (auto f = req.find("output_format"); f != req.end() && !f->is_null() && *f != "v1.0" && *f != "v1.1")
     throw engram::validation_error("'output_format' must be \"v1.0\" or \"v1.1\", got " + f->dump());
 }
@@ -309,6 +305,13 @@ void check_weights_for(const Memory& memory, const engram::ranking_weights& w) {
     throw engram::validation_error("weights.entity: this memory keeps no entity index (start it with --entities on)");
 }
 
+/// An add request, checked and parsed: what to remember, for whom, how.
+struct add_request {
+  engram::scope scope;
+  std::vector<engram::message> messages;
+  engram::add_options options;
+};
+
 /// Mem0's operations as JSON requests over one memory.
 template <class Memory>
 class service {
@@ -319,8 +322,18 @@ class service {
   /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
   /// "custom_instructions"?, "prompt"? (this add's extraction instructions), "memory_type"?
   /// ("procedural_memory"), "immutable"? (never changed by reconciliation nor update)}; "enable_graph", "org_id",
-  /// "project_id", "app_id" are refused when set (see refuse_unsupported).
+  /// "project_id", "app_id" are refused when set (see refuse_unsupported). `"async_mode": true` is refused: this
+  /// call answers once the add is stored (the server's Platform routes queue such adds: events.hpp).
   json add(const json& req, const principal& who) {
+    const auto a = parse_add(req, who);
+    if (detail::optional_bool(req, "async_mode").value_or(false))
+      throw engram::validation_error("'async_mode': this add is answered once stored; send \"async_mode\": false (or "
+                                     "omit it). engram-server queues adds on POST /v1/memories/ and /v3/memories/add/");
+    return detail::in_output_format(req, mem_.add(a.messages, a.scope, a.options));
+  }
+
+  /// An add request (as add() takes it) checked and parsed, nothing stored. @throws as add().
+  add_request parse_add(const json& req, const principal& who) const {
     const auto s = request_scope(req, who);
     std::vector<engram::message> messages;
     const auto it = req.is_object() ? req.find("messages") : req.end();
@@ -363,7 +376,7 @@ class service {
       if (!inf->is_boolean()) throw engram::validation_error("'infer' must be a boolean");
       options.infer = inf->get<bool>();
     }
-    return detail::in_output_format(req, mem_.add(messages, s, options));
+    return add_request{s, std::move(messages), std::move(options)};
   }
 
   /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?,

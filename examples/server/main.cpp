@@ -2,6 +2,7 @@
 #include "../common/app_memory.hpp"
 #include "../common/auth.hpp"
 #include "../common/errors.hpp"
+#include "../common/events.hpp"
 #include "../common/metrics.hpp"
 #include "../common/request.hpp"
 #include "../common/request_log.hpp"
@@ -41,6 +42,11 @@ struct options {
   bool rebalance = false;  // move scopes to the shards that own them now, then exit
   engram_app::log_format log_format = engram_app::log_format::text;
   bool log_bodies = false;  // request bodies (memory text) in the log
+  // Adds on the Platform routes without `async_mode`: answered once stored (sync, the default, what existing
+  // deployments expect) or queued with an event id (async, the Platform's own default). ENGRAM_ASYNC_ADDS too.
+  bool async_adds = false;
+  std::string events_file;  // the events journal; empty: events.jsonl in the data directory (file store only)
+  std::size_t max_events = engram_app::event_log::default_max_events;
   engram_app::provider_settings providers = engram_app::provider_settings::from_env();
 };
 
@@ -50,14 +56,27 @@ struct options {
             << "                     [--threads N] [--keys FILE]"
             << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY]\n"
             << "                     [--log-format text|json|off] [--log-bodies] [provider flags]\n"
+            << "                     [--async-adds sync|async] [--events-file PATH] [--max-events N]\n"
             << "       engram-server --rebalance --store URL --store URL [--store URL ...]\n"
-            << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n\n"
+            << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n"
+            << "  --async-adds sync|async  adds on POST /v1/memories/ and /v3/memories/add/ without async_mode: answered\n"
+            << "                     once stored (sync, the default) or queued, answered PENDING with an event id\n"
+            << "                     (async, the Mem0 Platform's default)  env ENGRAM_ASYNC_ADDS\n"
+            << "  --events-file PATH   the events journal (default DATA/events.jsonl; with --store: none, in memory)\n"
+            << "  --max-events N       events kept, the oldest finished ones dropped first (default 1000)\n\n"
             << engram_app::provider_help;
   std::exit(2);
 }
 
 options parse_args(int argc, char** argv) {
   options o;
+  if (const char* v = std::getenv("ENGRAM_ASYNC_ADDS"); v && *v) {
+    try {
+      o.async_adds = engram_app::parse_async_adds(v);
+    } catch (const engram::validation_error& e) {
+      usage(e.what());
+    }
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -94,6 +113,14 @@ options parse_args(int argc, char** argv) {
         usage(e.what());
       }
     } else if (a == "--log-bodies") o.log_bodies = true;
+    else if (a == "--async-adds") {
+      try {
+        o.async_adds = engram_app::parse_async_adds(value());
+      } catch (const engram::validation_error& e) {
+        usage(e.what());
+      }
+    } else if (a == "--events-file") o.events_file = value();
+    else if (a == "--max-events") o.max_events = std::size_t(number(1, 10'000'000));
     else if (engram_app::provider_settings::is_flag(a)) {
       const auto v = value();
       try {
@@ -113,8 +140,15 @@ options parse_args(int argc, char** argv) {
 }
 
 /// The memory this server runs, composed from its options: the one place to extend with other stores.
-std::unique_ptr<engram_app::app_memory> open_server_memory(const options& o) {
-  return engram_app::open_memory(engram_app::data_directory(o.data), o.providers);
+std::unique_ptr<engram_app::app_memory> open_server_memory(const options& o, const engram::memory_config& config) {
+  return engram_app::open_memory(engram_app::data_directory(o.data), o.providers, false, config);
+}
+
+/// The events journal: --events-file, else events.jsonl in the file store's data directory. Over PostgreSQL
+/// (nodes may share a host and need no data directory) only --events-file: without it events live in memory.
+std::string events_path(const options& o) {
+  if (!o.events_file.empty()) return o.events_file;
+  return o.store.empty() ? engram_app::data_directory(o.data) + "/events.jsonl" : std::string();
 }
 
 bool is_loopback(const std::string& host) {
@@ -152,9 +186,16 @@ json params_json(const httplib::Request& req) {
 /// Runs the server over `memory` until SIGTERM/SIGINT, then closes the memory. @returns the exit code.
 template <class Memory>
 int serve(const options& opt, std::unique_ptr<Memory>& memory,
-          const std::optional<std::map<std::string, engram_app::principal>>& keys, sigset_t& stop_signals) {
+          const std::optional<std::map<std::string, engram_app::principal>>& keys, sigset_t& stop_signals,
+          engram_app::event_log& events) {
   std::cerr << "engram-server: " << engram_app::describe_memory(opt.providers, *memory) << '\n';
   engram_app::service<Memory> service(*memory);
+  engram_app::reconcile(events, *memory);  // events an earlier run left unfinished
+  std::cerr << "engram-server: adds on the Platform routes " << (opt.async_adds ? "queued" : "answered once stored")
+            << " unless async_mode says otherwise; " << events.size() << " events in "
+            << (events.path().empty() ? std::string("memory only") : events.path())
+            << (events.skipped_on_load() ? " (" + std::to_string(events.skipped_on_load()) + " unreadable lines skipped)" : "")
+            << '\n';
   engram_app::route_metrics metrics;
   engram_app::rate_limiter limiter(opt.rate_limit);
 
@@ -267,9 +308,18 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
     return json{{"status", "ok"}, {"org_id", "engram"}, {"project_id", "engram"}, {"user_email", who.name}};
   }));
   // (each route's name is a literal "METHOD /path": the OpenAPI test reads them from this file)
-  auto add = [&](auto& req, auto& who) { return service.add(body(req), who); };
-  server.Post("/v1/memories/", route("POST /v1/memories/", add));
-  server.Post("/v3/memories/add/", route("POST /v3/memories/add/", add));
+  // An add is queued when its async_mode (or --async-adds async) asks: answered PENDING with an event id (events.hpp)
+  auto add = [&](bool v3) {
+    return [&, v3](auto& req, auto& who) {
+      auto b = body(req);
+      if (!engram_app::add_is_async(b, opt.async_adds)) return service.add(b, who);
+      return engram_app::queue_add(*memory, events, service.parse_add(b, who), b, v3);
+    };
+  };
+  server.Post("/v1/memories/", route("POST /v1/memories/", add(false)));
+  server.Post("/v3/memories/add/", route("POST /v3/memories/add/", add(true)));
+  server.Get(R"(/v1/event/([^/]+)/)", route("GET /v1/event/{event_id}/", [&](auto& req, auto& who) { return events.get(id_of(req), who); }));
+  server.Get("/v1/events/", route("GET /v1/events/", [&](auto& req, auto& who) { return events.list(params_json(req), who); }));
   auto search = [&](auto& req, auto& who) { return service.search(body(req), who); };
   server.Post("/v2/memories/search/", route("POST /v2/memories/search/", search));
   server.Post("/v3/memories/search/", route("POST /v3/memories/search/", search));
@@ -444,6 +494,17 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // The events of queued adds: loaded before the memory opens, whose workers report to them from then on.
+  std::unique_ptr<engram_app::event_log> events;
+  try {
+    events = std::make_unique<engram_app::event_log>(events_path(opt), opt.max_events);
+  } catch (const std::exception& e) {
+    std::cerr << "engram-server: " << e.what() << '\n';
+    return 1;
+  }
+  engram::memory_config config;
+  events->attach(config.async);
+
   // Block the stop signals in every thread; one thread waits for them and stops the server gracefully.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -469,12 +530,13 @@ int main(int argc, char** argv) {
                 << '\n';
       return 1;
     }
-    return serve(opt, memory, keys, stop_signals);
+    return serve(opt, memory, keys, stop_signals, *events);
   };
 #ifdef ENGRAM_APP_POSTGRES
   if (opt.shards.size() > 1)  // several databases: scopes spread over them
-    return open_and_serve([&] { return engram_app::open_sharded_postgres_memory(opt.shards, opt.providers); });
-  if (!opt.store.empty()) return open_and_serve([&] { return engram_app::open_postgres_memory(opt.store, opt.providers); });
+    return open_and_serve([&] { return engram_app::open_sharded_postgres_memory(opt.shards, opt.providers, config); });
+  if (!opt.store.empty())
+    return open_and_serve([&] { return engram_app::open_postgres_memory(opt.store, opt.providers, config); });
 #endif
-  return open_and_serve([&] { return open_server_memory(opt); });
+  return open_and_serve([&] { return open_server_memory(opt, config); });
 }

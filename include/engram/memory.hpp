@@ -155,7 +155,7 @@ class basic_memory {
   /// async_options::max_attempts (the count is stored); then the entry is kept, in the store, as failed:
   /// listed by flush() and failed_adds(), never dropped silently. Entries still pending when the memory is
   /// destroyed or the process dies are resumed when a memory is opened over the store again.
-  /// Backpressure: blocks while async_options::queue_capacity entries wait in memory.
+  /// Backpressure: blocks while queue_capacity entries wait. Progress: async_options::on_started, on_processed.
   /// @returns the id of the pending add. @throws validation_error as add() would (nothing is stored);
   ///         storage_error when the store refuses the entry or the memory is shutting down.
   std::string add_async(std::span<const message> messages, const scope& s, const add_options& options = {})
@@ -412,7 +412,7 @@ class basic_memory {
     if constexpr (pending_store<Store>)
       async_.bind(store_, config_.async, config_.limits.max_messages,
                   [this](std::span<const message> m, const scope& s, const add_options& o,
-                         std::span<const std::string> dequeue) { (void)add_messages(m, s, o, dequeue); });
+                         std::span<const std::string> dequeue) { return add_messages(m, s, o, dequeue); });
     if (config_.partition_cache_bytes > 0) {
       if constexpr (!scope_loading_store<Store>)
         throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +

@@ -7612,7 +7612,8 @@ class access_counts {
 /// @file memory/async_adds.hpp
 /// Asynchronous adds (add_async): messages accepted durably into the store's pending queue, processed by
 /// background workers as ordinary adds that dequeue their entries in the same write batch, retried with
-/// exponential backoff, and kept as failed (never dropped silently) when out of attempts.
+/// exponential backoff, and kept as failed (never dropped silently) when out of attempts. The progress
+/// callbacks of async_options (on_started, on_processed) are called from here.
 
 // ---- begin <engram/async/options.hpp>
 /// @file async/options.hpp
@@ -7623,10 +7624,13 @@ class access_counts {
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace engram::inline v0 {
+
+struct async_outcome;  // what on_processed is told: memory/async_outcome.hpp
 
 /// How basic_memory processes the adds accepted by add_async. Every member has a default.
 struct async_options {
@@ -7645,6 +7649,29 @@ struct async_options {
   /// Wait before the second attempt; doubled for each further one, at most max_backoff.
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{30'000};
+
+  /// Progress callbacks, both optional. They are called by the worker threads, so:
+  /// - several may run at once (different scopes are processed in parallel): they must be thread-safe;
+  /// - entries of one scope are reported in the order they are processed, and an entry's on_started calls come
+  ///   before its on_processed call;
+  /// - no lock of the memory is held: they may read the memory (get, search, get_all) or call add(), but must
+  ///   not call flush() (it waits for the very batch being reported) nor add_async() (it may block on a full
+  ///   queue that only the workers empty), and should return quickly (the worker waits for them);
+  /// - an exception they throw is caught and ignored: the entry's outcome does not change;
+  /// - what they use must outlive the memory: the workers stop in its destructor, and entries resumed from the
+  ///   store may be reported while its constructor still runs;
+  /// - an entry may be reported before add_async has returned its id to the caller (a worker can take it at
+  ///   once): a caller that records ids must expect callbacks for ids it has not recorded yet.
+  /// flush() returns only after every on_processed call for the entries it waited for has returned.
+
+  /// Called when a worker starts an attempt at an entry (every attempt: a retried entry is reported again),
+  /// with the id add_async returned, before extraction.
+  std::function<void(const std::string& id)> on_started{};
+  /// Called once per entry when its outcome is final: its add was committed (the memories it made are
+  /// searchable when this runs), or it is kept as failed (out of attempts, or invalid input). An attempt that
+  /// will be retried is not reported here. Entries merged into one add are reported one by one, each with
+  /// that add's result.
+  std::function<void(const async_outcome&)> on_processed{};
 };
 
 /// A pending add that exhausted its attempts (or failed validation): it stays in the store's queue.
@@ -7939,6 +7966,10 @@ class worker_pool {
 // ---- end <engram/async/worker_pool.hpp>
 // #include <engram/capabilities.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
+// ---- begin <engram/memory/async_outcome.hpp>
+/// @file memory/async_outcome.hpp
+/// What async_options::on_processed is told about an add_async entry whose outcome is final.
+
 // ---- begin <engram/memory/options.hpp>
 /// @file memory/options.hpp
 /// What basic_memory is configured with and what its calls take and return: memory_config (with its limits),
@@ -9159,6 +9190,32 @@ inline void to_json(nlohmann::json& j, const add_result& r) {
 
 }  // namespace engram::inline v0
 // ---- end <engram/memory/options.hpp>
+// #include <engram/scope.hpp>: inlined above
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// The final outcome of one add_async entry: committed, or kept as failed.
+struct async_outcome {
+  std::string id;                  ///< the id add_async returned
+  engram::scope scope;             ///< the scope the entry's messages belong to
+  bool succeeded = false;          ///< true: the add committed; false: the entry is kept as failed (failed_adds())
+  std::string error;               ///< why it failed (the last attempt's error); empty on success
+  std::uint32_t attempts = 0;      ///< attempts made, the last one included
+  /// On success, what the add did: one memory_event per memory added, updated or deleted, and the actions it
+  /// skipped. When several entries were merged into one add (async_options::max_batch) each of them is
+  /// given that add's whole result. Empty on failure.
+  add_result result;
+  /// The ids of every entry processed by the same add, this one included, in the order they were accepted.
+  std::vector<std::string> batch;
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/memory/async_outcome.hpp>
+// #include <engram/memory/options.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
@@ -9171,6 +9228,7 @@ inline void to_json(nlohmann::json& j, const add_result& r) {
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -9184,9 +9242,9 @@ namespace engram::inline v0::detail {
 template <class Store>
 class async_adds {
  public:
-  /// Runs one add whose pending entries `dequeue` leave the queue in the add's own batch.
-  using add_function = std::function<void(std::span<const message>, const scope&, const add_options&,
-                                          std::span<const std::string> dequeue)>;
+  /// Runs one add whose pending entries `dequeue` leave the queue in the add's own batch; returns what it did.
+  using add_function = std::function<add_result(std::span<const message>, const scope&, const add_options&,
+                                                std::span<const std::string> dequeue)>;
 
   async_adds() = default;
   async_adds(const async_adds&) = delete;
@@ -9333,12 +9391,13 @@ class async_adds {
       messages.insert(messages.end(), p.messages.begin(), p.messages.end());
       ids.push_back(p.id);
     }
+    if (options_.on_started)
+      for (const auto& id : ids) notify([&] { options_.on_started(id); });
+    std::optional<add_result> done;
     std::string err;
     bool permanent = false;  // invalid input stays invalid: no retry
     try {
-      add_(messages, batch.front().owner, options_of(batch.front()), ids);
-      queue_.finished(batch);
-      return;
+      done = add_(messages, batch.front().owner, options_of(batch.front()), ids);
     } catch (const validation_error& e) {
       err = e.what();
       permanent = true;
@@ -9346,6 +9405,11 @@ class async_adds {
       err = e.what();
     } catch (...) {
       err = "unknown exception";
+    }
+    if (done) {
+      report(batch, ids, &*done, {});
+      queue_.finished(batch);
+      return;
     }
     std::uint32_t attempts = 0;
     for (auto& p : batch) {
@@ -9363,6 +9427,7 @@ class async_adds {
     if (permanent || attempts >= options_.max_attempts) {
       std::vector<failed_add> failures;
       for (const auto& p : batch) failures.push_back(failed_add{p.id, p.owner, p.attempts, err});
+      report(batch, ids, nullptr, err);
       queue_.fail(batch, std::move(failures));
       return;
     }
@@ -9371,6 +9436,28 @@ class async_adds {
                                      static_cast<double>(std::uint64_t{1} << std::min<std::uint32_t>(attempts - 1, 30)));
     queue_.retry(std::move(batch),
                  add_scheduler::clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(wait)));
+  }
+
+  /// Tells on_processed the final outcome of each entry of `batch`: committed with `result`, or (null) failed
+  /// with `error`. Before the scheduler hears of it, so that flush() returns after the callbacks.
+  void report(const std::vector<pending_add>& batch, const std::vector<std::string>& ids, const add_result* result,
+              const std::string& error) {
+    if (!options_.on_processed) return;
+    for (const auto& p : batch) {
+      async_outcome o{p.id, p.owner, result != nullptr, result ? std::string() : error,
+                      result ? p.attempts + 1 : p.attempts, result ? *result : add_result{}, ids};
+      notify([&] { options_.on_processed(o); });
+    }
+  }
+
+  /// Runs a user callback; what it throws is swallowed (it must not change the entry's outcome nor stop the
+  /// worker).
+  template <class F>
+  static void notify(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+    }
   }
 
   Store* store_ = nullptr;
@@ -12185,7 +12272,7 @@ class basic_memory {
   /// async_options::max_attempts (the count is stored); then the entry is kept, in the store, as failed:
   /// listed by flush() and failed_adds(), never dropped silently. Entries still pending when the memory is
   /// destroyed or the process dies are resumed when a memory is opened over the store again.
-  /// Backpressure: blocks while async_options::queue_capacity entries wait in memory.
+  /// Backpressure: blocks while queue_capacity entries wait. Progress: async_options::on_started, on_processed.
   /// @returns the id of the pending add. @throws validation_error as add() would (nothing is stored);
   ///         storage_error when the store refuses the entry or the memory is shutting down.
   std::string add_async(std::span<const message> messages, const scope& s, const add_options& options = {})
@@ -12442,7 +12529,7 @@ class basic_memory {
     if constexpr (pending_store<Store>)
       async_.bind(store_, config_.async, config_.limits.max_messages,
                   [this](std::span<const message> m, const scope& s, const add_options& o,
-                         std::span<const std::string> dequeue) { (void)add_messages(m, s, o, dequeue); });
+                         std::span<const std::string> dequeue) { return add_messages(m, s, o, dequeue); });
     if (config_.partition_cache_bytes > 0) {
       if constexpr (!scope_loading_store<Store>)
         throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +

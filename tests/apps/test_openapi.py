@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 from live_server import Server, check, fail, skip
 
@@ -53,6 +54,19 @@ def sample_calls(srv, spec_paths):
     check("a sample add", status == 200, added)
     mid = added["results"][0]["id"]
     call("post", "/memories", "/memories", {"messages": "Ines drinks mint tea", "user_id": "ines", "infer": False})
+    # a queued add (async_mode) and its event, once finished
+    status, queued = call("post", "/v3/memories/add/", "/v3/memories/add/",
+                          {"messages": "Ines grows figs", "user_id": "ines", "async_mode": True})
+    check("a queued add", status == 200 and queued.get("status") == "PENDING", queued)
+    call("post", "/v1/memories/", "/v1/memories/", {"messages": "Ines sails", "user_id": "ines", "async_mode": True})
+    for _ in range(500):
+        _, _, text = srv.call("GET", "/v1/event/%s/" % queued["event_id"])
+        if json.loads(text).get("status") in ("SUCCEEDED", "FAILED"):
+            break
+        time.sleep(0.02)
+    call("get", "/v1/event/{event_id}/", "/v1/event/%s/" % queued["event_id"])
+    call("get", "/v1/event/{event_id}/", "/v1/event/00000000-0000-4000-8000-000000000000/")  # 404
+    call("get", "/v1/events/", "/v1/events/?page=1&page_size=1")
     call("post", "/v3/memories/add/", "/v3/memories/add/",
          {"messages": "Ines runs on Sundays", "user_id": "ines", "infer": False, "output_format": "v1.0"})
     call("post", "/v2/memories/search/", "/v2/memories/search/",

@@ -1,5 +1,6 @@
 // Drives a real engram-server process over loopback: every route, every error status, auth, concurrency.
 #include "support/fake_server.hpp"
+#include "../../examples/common/events.hpp"  // engram_app::event_log, tested on its own at the end
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
@@ -101,6 +102,29 @@ json body_of(const httplib::Result& r) {
   REQUIRE(r);
   return json::parse(r->body);
 }
+
+/// engram-server with --keys: an admin key and keys bound to the users alice and bob, from a key file in a
+/// temporary directory (removed at the end).
+class keyed_server {
+ public:
+  keyed_server() : keyfile_(write_keyfile()), srv_({"--keys", keyfile_}) {}
+  ~keyed_server() { std::filesystem::remove_all(std::filesystem::path(keyfile_).parent_path()); }
+  httplib::Client admin() const { return srv_.client("admin-key-0123456789"); }
+  httplib::Client alice() const { return srv_.client("alice-key-0123456789"); }
+  httplib::Client bob() const { return srv_.client("bob-key-012345678901"); }
+  httplib::Client anonymous() const { return srv_.client(); }
+
+ private:
+  static std::string write_keyfile() {
+    char dir[] = "/tmp/engram-keys-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string keyfile = std::string(dir) + "/keys";
+    std::ofstream(keyfile) << "admin-key-0123456789 admin\nalice-key-0123456789 user alice\nbob-key-012345678901 user bob\n";
+    return keyfile;
+  }
+  std::string keyfile_;
+  server_process srv_;
+};
 
 }  // namespace
 
@@ -905,14 +929,10 @@ TEST_CASE("server: request bodies of the Mem0 SDKs and CrewAI reach the extracto
 }
 
 TEST_CASE("server: batch update and batch delete, all or nothing, bound to the key's user", "[server][batch]") {
-  char dir[] = "/tmp/engram-keys-XXXXXX";
-  REQUIRE(mkdtemp(dir));
-  const std::string keyfile = std::string(dir) + "/keys";
-  std::ofstream(keyfile) << "admin-key-0123456789 admin\nalice-key-0123456789 user alice\nbob-key-012345678901 user bob\n";
-  server_process srv({"--keys", keyfile});
-  auto admin = srv.client("admin-key-0123456789");
-  auto alice = srv.client("alice-key-0123456789");
-  auto bob = srv.client("bob-key-012345678901");
+  keyed_server srv;
+  auto admin = srv.admin();
+  auto alice = srv.alice();
+  auto bob = srv.bob();
   auto add = [](httplib::Client& c, const std::string& text, bool immutable = false) {
     const json req{{"messages", text}, {"infer", false}, {"immutable", immutable}};
     const auto r = c.Post("/v1/memories/", req.dump(), "application/json");
@@ -984,7 +1004,386 @@ TEST_CASE("server: batch update and batch delete, all or nothing, bound to the k
   r = put(admin, {{{"memory_id", a3}, {"text", "Alice plays the viola"}}, {{"memory_id", b1}, {"text", "Bob flies big kites"}}});
   REQUIRE(r->status == 200);
   CHECK(texts()[b1] == "Bob flies big kites");
-  std::filesystem::remove_all(dir);
+}
+
+// ---- asynchronous adds and their events (async_mode, --async-adds, GET /v1/event/{id}/, GET /v1/events/) ----
+
+namespace {
+
+/// Polls GET /v1/event/{id}/ until its status is SUCCEEDED or FAILED (or `seconds` pass); returns the last answer.
+json wait_for_event(httplib::Client& c, const std::string& id, int seconds = 30) {
+  json e;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  do {
+    auto r = c.Get(("/v1/event/" + id + "/").c_str());
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    e = json::parse(r->body);
+    if (e["status"] == "SUCCEEDED" || e["status"] == "FAILED") return e;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < until);
+  FAIL("event " << id << " still " << e.dump() << " after " << seconds << " s");
+  return e;
+}
+
+/// POSTs an add to `path` and returns the event id of its PENDING answer.
+std::string queued_add(httplib::Client& c, const std::string& path, const json& body) {
+  auto r = c.Post(path.c_str(), body.dump(), "application/json");
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == 200);
+  auto j = json::parse(r->body);
+  const auto& item = path == "/v3/memories/add/" ? j : j.at("results").at(0);
+  REQUIRE(item["status"] == "PENDING");
+  return item.at("event_id").get<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("server: async_mode queues an add: PENDING, then its event SUCCEEDED with the memories", "[server][async]") {
+  server_process srv;  // --async-adds sync: only a request's async_mode queues
+  auto c = srv.client();
+  // POST /v3/memories/add/: the Platform's object
+  auto r = c.Post("/v3/memories/add/", R"({"messages":"I keep bees on the roof","user_id":"ana","async_mode":true,"metadata":{"src":"chat"}})",
+                  "application/json");
+  REQUIRE(r->status == 200);
+  const auto v3 = body_of(r);
+  CHECK(v3["status"] == "PENDING");
+  CHECK(v3["message"].is_string());
+  const std::string id = v3["event_id"];
+  CHECK_FALSE(v3.contains("results"));
+
+  const auto e = wait_for_event(c, id);
+  CHECK(e["id"] == id);
+  CHECK(e["event_type"] == "ADD");
+  REQUIRE(e["status"] == "SUCCEEDED");
+  CHECK(e["error"].is_null());
+  CHECK(e["user_id"] == "ana");
+  CHECK(e["payload"]["messages"] == "I keep bees on the roof");
+  CHECK(e["attempts"] == 1);
+  for (const char* t : {"created_at", "updated_at", "started_at", "completed_at"}) CHECK(e[t].is_string());
+  CHECK(e["latency"].is_number());
+  CHECK(e["created_at"].get<std::string>() <= e["started_at"].get<std::string>());
+  CHECK(e["started_at"].get<std::string>() <= e["completed_at"].get<std::string>());
+  REQUIRE(e["results"].size() == 1);
+  const auto& added = e["results"][0];
+  CHECK(added["event"] == "ADD");
+  CHECK(added["memory"] == "I keep bees on the roof");
+  CHECK(added["data"]["memory"] == "I keep bees on the roof");
+  CHECK(added["user_id"] == "ana");
+  // the memory is there: by id, and searchable
+  r = c.Get(("/v1/memories/" + added["id"].get<std::string>() + "/").c_str());
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["metadata"]["src"] == "chat");
+  r = c.Post("/v2/memories/search/", R"({"query":"bees","filters":{"user_id":"ana"}})", "application/json");
+  REQUIRE(body_of(r)["results"].size() == 1);
+  CHECK(body_of(r)["results"][0]["id"] == added["id"]);
+
+  // POST /v1/memories/: the PENDING item in a list, shaped by output_format like every answer
+  const auto second = queued_add(c, "/v1/memories/", {{"messages", "I grow tomatoes"}, {"user_id", "ana"}, {"async_mode", true}});
+  r = c.Post("/v1/memories/", R"({"messages":"I cycle to work","user_id":"ana","async_mode":true,"output_format":"v1.0"})",
+             "application/json");
+  REQUIRE(r->status == 200);
+  REQUIRE(body_of(r).is_array());
+  const std::string third = body_of(r)[0]["event_id"];
+  CHECK(body_of(r)[0]["status"] == "PENDING");
+  CHECK(wait_for_event(c, second)["results"][0]["memory"] == "I grow tomatoes");
+  CHECK(wait_for_event(c, third)["status"] == "SUCCEEDED");
+  // async_mode false, or none on a sync server: answered once stored, as before
+  r = c.Post("/v3/memories/add/", R"({"messages":"I speak Greek","user_id":"ana","async_mode":false})", "application/json");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["results"][0]["memory"] == "I speak Greek");
+  r = c.Post("/v1/memories/", R"({"messages":"I speak Dutch","user_id":"ana"})", "application/json");
+  CHECK(body_of(r)["results"][0]["event"] == "ADD");
+
+  // the list: newest first, paged as the Platform pages
+  auto page = body_of(c.Get("/v1/events/"));
+  CHECK(page["count"] == 3);
+  CHECK(page["next"].is_null());
+  CHECK(page["previous"].is_null());
+  REQUIRE(page["results"].size() == 3);
+  CHECK(page["results"][0]["id"] == third);
+  CHECK(page["results"][1]["id"] == second);
+  CHECK(page["results"][2]["id"] == id);
+  page = body_of(c.Get("/v1/events/?page=2&page_size=1"));
+  CHECK(page["count"] == 3);
+  REQUIRE(page["results"].size() == 1);
+  CHECK(page["results"][0]["id"] == second);
+  CHECK(page["next"] == "/v1/events/?page=3&page_size=1");
+  CHECK(page["previous"] == "/v1/events/?page=1&page_size=1");
+  CHECK(body_of(c.Get("/v1/events/?page=9"))["results"].empty());
+  CHECK(c.Get("/v1/events/?page=0")->status == 400);
+  CHECK(c.Get("/v1/events/?page_size=-1")->status == 400);
+
+  // an unknown event is a 404; a malformed async_mode a 400 naming it, and nothing is stored
+  r = c.Get("/v1/event/00000000-0000-4000-8000-000000000000/");
+  CHECK(r->status == 404);
+  CHECK(body_of(r)["detail"].get<std::string>().find("no event") != std::string::npos);
+  const auto before = body_of(c.Get("/memories?user_id=ana"))["results"].size();
+  for (const char* path : {"/v1/memories/", "/v3/memories/add/", "/memories"})
+    for (const char* value : {R"("yes")", "1", "[true]", R"({"on":true})"}) {
+      r = c.Post(path, std::string(R"({"messages":"Never stored","user_id":"ana","async_mode":)") + value + "}",
+                 "application/json");
+      INFO(path << " async_mode " << value);
+      CHECK(r->status == 400);
+      CHECK(body_of(r)["detail"].get<std::string>().find("'async_mode'") != std::string::npos);
+    }
+  // the OSS route answers once stored: true is refused there
+  r = c.Post("/memories", R"({"messages":"Never stored","user_id":"ana","async_mode":true})", "application/json");
+  CHECK(r->status == 400);
+  // a queued add is validated before it is queued
+  CHECK(c.Post("/v3/memories/add/", R"({"messages":"","user_id":"ana","async_mode":true})", "application/json")->status == 400);
+  CHECK(c.Post("/v3/memories/add/", R"({"messages":"x","async_mode":true})", "application/json")->status == 400);
+  CHECK(body_of(c.Get("/memories?user_id=ana"))["results"].size() == before);
+  CHECK(body_of(c.Get("/v1/events/"))["count"] == 3);
+}
+
+TEST_CASE("server: --async-adds async (or ENGRAM_ASYNC_ADDS) queues Platform adds unless the request says otherwise",
+          "[server][async]") {
+  auto check_async_default = [](server_process& srv) {
+    auto c = srv.client();
+    const auto id = queued_add(c, "/v3/memories/add/", {{"messages", "Rex is my dog"}, {"user_id", "bo"}});
+    CHECK(wait_for_event(c, id)["results"][0]["memory"] == "Rex is my dog");
+    (void)queued_add(c, "/v1/memories/", {{"messages", "Rex likes walks"}, {"user_id", "bo"}});
+    // async_mode false: answered once stored
+    auto r = c.Post("/v3/memories/add/", R"({"messages":"Rex is five","user_id":"bo","async_mode":false})", "application/json");
+    CHECK(body_of(r)["results"][0]["memory"] == "Rex is five");
+    // infer false: stored as given, answered once stored as the Platform does, unless async_mode asks
+    r = c.Post("/v3/memories/add/", R"({"messages":"Rex is brown","user_id":"bo","infer":false})", "application/json");
+    CHECK(body_of(r)["results"][0]["memory"] == "Rex is brown");
+    (void)queued_add(c, "/v3/memories/add/", {{"messages", "Rex is fast"}, {"user_id", "bo"}, {"infer", false}, {"async_mode", true}});
+    // the OSS route always answers once stored
+    r = c.Post("/memories", R"({"messages":"Rex sleeps a lot","user_id":"bo"})", "application/json");
+    CHECK(body_of(r)["results"][0]["memory"] == "Rex sleeps a lot");
+    CHECK(body_of(c.Get("/v1/events/"))["count"] == 3);
+  };
+  {
+    server_process srv({"--async-adds", "async"});
+    check_async_default(srv);
+  }
+  {
+    setenv("ENGRAM_ASYNC_ADDS", "async", 1);
+    server_process srv;
+    unsetenv("ENGRAM_ASYNC_ADDS");
+    check_async_default(srv);
+  }
+  {  // the flag wins over the environment
+    setenv("ENGRAM_ASYNC_ADDS", "async", 1);
+    server_process srv({"--async-adds", "sync"});
+    unsetenv("ENGRAM_ASYNC_ADDS");
+    auto c = srv.client();
+    auto r = c.Post("/v3/memories/add/", R"({"messages":"Rex is my dog","user_id":"bo"})", "application/json");
+    CHECK(body_of(r)["results"][0]["memory"] == "Rex is my dog");
+  }
+  auto [status, err] = failed_start("--async-adds later");
+  CHECK(status == 2);
+  CHECK(err.find("--async-adds") != std::string::npos);
+  std::tie(status, err) = failed_start("--max-events 0");
+  CHECK(status == 2);
+}
+
+TEST_CASE("server: a key bound to a user sees only its user's events", "[server][async][auth]") {
+  keyed_server srv;
+  auto admin = srv.admin();
+  auto alice = srv.alice();
+  auto bob = srv.bob();
+  // alice's key queues into alice's scope without naming her
+  const auto id = queued_add(alice, "/v3/memories/add/", {{"messages", "Alice's secret plan"}, {"async_mode", true}});
+  CHECK(wait_for_event(alice, id)["user_id"] == "alice");
+  const auto bobs = queued_add(bob, "/v1/memories/", {{"messages", "Bob's kite"}, {"async_mode", true}});
+  (void)wait_for_event(bob, bobs);
+  // bob cannot read it, nor learn that it exists; his list holds his own only
+  auto r = bob.Get(("/v1/event/" + id + "/").c_str());
+  CHECK(r->status == 404);
+  CHECK(body_of(r)["detail"].get<std::string>().find("Alice") == std::string::npos);
+  auto page = body_of(bob.Get("/v1/events/"));
+  CHECK(page["count"] == 1);
+  CHECK(page["results"][0]["id"] == bobs);
+  CHECK(alice.Get(("/v1/event/" + bobs + "/").c_str())->status == 404);
+  // the admin sees both; a key is needed at all
+  CHECK(admin.Get(("/v1/event/" + id + "/").c_str())->status == 200);
+  CHECK(body_of(admin.Get("/v1/events/"))["count"] == 2);
+  CHECK(srv.anonymous().Get("/v1/events/")->status == 401);
+  CHECK(srv.anonymous().Get(("/v1/event/" + id + "/").c_str())->status == 401);
+  // naming another user on a queued add is refused like any add
+  CHECK(alice.Post("/v3/memories/add/", R"({"messages":"x","user_id":"bob","async_mode":true})", "application/json")->status == 403);
+}
+
+TEST_CASE("server: events survive a restart, pending ones finish after it; --max-events bounds them",
+          "[server][async][durability]") {
+  engram_test::fake_server fake;
+  char tmpl[] = "/tmp/engram-server-events-XXXXXX";
+  REQUIRE(mkdtemp(tmpl));
+  const std::string data = tmpl;
+  const std::vector<std::string> llm = {"--extractor", "llm", "--llm-model", "fake-chat", "--llm-mode", "additive",
+                                        "--llm-base-url", fake.base_url()};
+  std::string done_id, pending_id;
+  {
+    server_process srv(llm, data);
+    auto c = srv.client();
+    // the first extraction takes a while; the second add of the scope waits behind it
+    fake.push("/v1/chat/completions", engram_test::reply{200, engram_test::fake_server::chat_body(R"({"facts": ["Ana keeps bees"]})"),
+                                                         {}, std::chrono::milliseconds(1500)});
+    done_id = queued_add(c, "/v3/memories/add/", {{"messages", "I keep bees"}, {"user_id", "ana"}, {"async_mode", true}});
+    for (int i = 0; i < 500 && fake.count("/v1/chat/completions") == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(fake.count("/v1/chat/completions") == 1);
+    CHECK(body_of(c.Get(("/v1/event/" + done_id + "/").c_str()))["status"] == "RUNNING");
+    pending_id = queued_add(c, "/v3/memories/add/", {{"messages", "I grow tomatoes"}, {"user_id", "ana"}, {"async_mode", true}});
+    CHECK(body_of(c.Get(("/v1/event/" + pending_id + "/").c_str()))["status"] == "PENDING");
+    CHECK(srv.stop() == 0);  // the running add finishes; the waiting one stays queued
+  }
+  CHECK(fake.count("/v1/chat/completions") == 1);
+  REQUIRE(std::filesystem::exists(data + "/events.jsonl"));
+  std::ofstream(data + "/events.jsonl", std::ios::app) << R"({"id":"cut-short","status":"SUCC)";  // a crash mid-line
+  fake.always("/v1/chat/completions", engram_test::reply{200, engram_test::fake_server::chat_body(R"({"facts": ["Ana grows tomatoes"]})"),
+                                                         {}, std::chrono::milliseconds(1500)});
+  {
+    server_process srv(llm, data);
+    auto c = srv.client();
+    auto e = body_of(c.Get(("/v1/event/" + done_id + "/").c_str()));
+    CHECK(e["status"] == "SUCCEEDED");
+    REQUIRE(e["results"].size() == 1);
+    CHECK(e["results"][0]["memory"] == "Ana keeps bees");
+    e = body_of(c.Get(("/v1/event/" + pending_id + "/").c_str()));
+    CHECK((e["status"] == "PENDING" || e["status"] == "RUNNING"));  // resumed by the restarted server
+    e = wait_for_event(c, pending_id);
+    CHECK(e["status"] == "SUCCEEDED");
+    REQUIRE(e["results"].size() == 1);
+    CHECK(e["results"][0]["memory"] == "Ana grows tomatoes");
+    CHECK(e["payload"]["messages"] == "I grow tomatoes");
+    CHECK(body_of(c.Get("/v1/events/"))["count"] == 2);
+    CHECK(c.Get("/v1/event/cut-short/")->status == 404);
+    CHECK(body_of(c.Get("/memories?user_id=ana"))["results"].size() == 2);
+    CHECK(srv.stop() == 0);
+  }
+  {  // --max-events 2: the oldest finished events go, from the journal too
+    server_process srv({"--max-events", "2"}, data);
+    auto c = srv.client();
+    std::vector<std::string> ids;
+    for (const auto* text : {"one fact", "two facts", "three facts"}) {
+      ids.push_back(queued_add(c, "/v3/memories/add/", {{"messages", text}, {"user_id", "max"}, {"async_mode", true}, {"infer", false}}));
+      (void)wait_for_event(c, ids.back());
+    }
+    auto page = body_of(c.Get("/v1/events/"));
+    CHECK(page["count"] == 2);
+    CHECK(page["results"][0]["id"] == ids[2]);
+    CHECK(page["results"][1]["id"] == ids[1]);
+    CHECK(c.Get(("/v1/event/" + ids[0] + "/").c_str())->status == 404);
+    CHECK(c.Get(("/v1/event/" + done_id + "/").c_str())->status == 404);
+    CHECK(srv.stop() == 0);
+  }
+  server_process srv({"--max-events", "2"}, data);
+  CHECK(body_of(srv.client().Get("/v1/events/"))["count"] == 2);
+  std::ifstream journal(data + "/events.jsonl");
+  std::size_t lines = 0;
+  for (std::string line; std::getline(journal, line);) ++lines;
+  CHECK(lines == 2);  // compacted on open: one line per event kept
+  CHECK(srv.stop() == 0);
+  std::filesystem::remove_all(data);
+}
+
+TEST_CASE("server: a queued add whose extraction keeps failing ends FAILED with the error", "[server][async][providers]") {
+  engram_test::fake_server fake;
+  fake.always("/v1/chat/completions", engram_test::reply{400, R"({"error":{"message":"model overloaded"}})"});
+  server_process srv({"--extractor", "llm", "--llm-model", "fake-chat", "--llm-base-url", fake.base_url()});
+  auto c = srv.client();
+  const auto id = queued_add(c, "/v3/memories/add/", {{"messages", "I moved to Porto"}, {"user_id", "dan"}, {"async_mode", true}});
+  const auto e = wait_for_event(c, id, 60);
+  REQUIRE(e["status"] == "FAILED");
+  CHECK(e["results"].empty());
+  CHECK(e["error"].is_string());
+  CHECK(e["error"].get<std::string>().find("400") != std::string::npos);
+  CHECK(e["attempts"] == 5);  // every attempt of the default async_options
+  CHECK(e["completed_at"].is_string());
+  CHECK(fake.count("/v1/chat/completions") >= 5);
+  CHECK(body_of(c.Get("/memories?user_id=dan"))["results"].empty());
+  CHECK(body_of(c.Get("/v1/events/"))["results"][0]["status"] == "FAILED");
+}
+
+TEST_CASE("server: the event log: reports before acceptance, journal reload, retention, settling, one user", "[server][async]") {
+  char tmpl[] = "/tmp/engram-event-log-XXXXXX";
+  REQUIRE(mkdtemp(tmpl));
+  const std::string path = std::string(tmpl) + "/sub/events.jsonl";  // the directory is created
+  const engram_app::principal admin;
+  auto outcome = [](const std::string& id, bool ok) {
+    engram::async_outcome o;
+    o.id = id;
+    o.scope = engram::user("ana");
+    o.succeeded = ok;
+    o.attempts = ok ? 1 : 5;
+    o.error = ok ? "" : "provider down";
+    if (ok) o.result.results.push_back({"mem-" + id, "fact of " + id, engram::event_kind::add, std::nullopt});
+    o.batch = {id};
+    return o;
+  };
+  auto lines_of = [&] {
+    std::ifstream in(path);
+    std::size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  {
+    engram_app::event_log log(path, 3);
+    // a worker may report an entry before add_async has returned its id: kept, and applied on acceptance
+    log.started("early");
+    log.processed(outcome("early", true));
+    CHECK_THROWS_AS(log.get("early", admin), engram::not_found);
+    log.accepted("early", engram::user("ana"), {{"messages", "x"}}, "2025-01-01T00:00:00.000000Z");
+    auto e = log.get("early", admin);
+    CHECK(e["status"] == "SUCCEEDED");
+    CHECK(e["created_at"] == "2025-01-01T00:00:00.000000Z");
+    CHECK(e["attempts"] == 1);
+    CHECK(e["results"][0]["memory"] == "fact of early");
+    CHECK(e["results"][0]["data"]["memory"] == "fact of early");
+    CHECK(e["payload"]["messages"] == "x");
+    for (const auto* id : {"a", "b", "c"}) log.accepted(id, engram::user(std::string(id) == "c" ? "bo" : "ana"), json::object(), "2025-01-02T00:00:00Z");
+    log.started("a");
+    CHECK(log.get("a", admin)["status"] == "RUNNING");
+    log.processed(outcome("a", false));
+    e = log.get("a", admin);
+    CHECK(e["status"] == "FAILED");
+    CHECK(e["error"] == "provider down");
+    CHECK(e["latency"].is_number());
+    // at most 3: "early", the oldest finished one, went; unfinished ones are never dropped
+    CHECK(log.size() == 3);
+    CHECK_THROWS_AS(log.get("early", admin), engram::not_found);
+    for (int i = 0; i < 300; ++i) log.started("b");  // many lines: the journal is compacted as it goes
+    CHECK(lines_of() <= 2 * 3 + 64 + 1);
+    // a key bound to a user: its own events only
+    const engram_app::principal ana{"user:ana", "ana", false};
+    CHECK_THROWS_AS(log.get("c", ana), engram::not_found);
+    CHECK(log.list(json::object(), ana)["count"] == 2);
+    CHECK(log.list(json::object(), admin)["count"] == 3);
+    // one process per journal
+    CHECK_THROWS_AS(engram_app::event_log(path), engram::storage_error);
+  }
+  std::ofstream(path, std::ios::app) << R"({"id":"torn","status":"PEND)";
+  {
+    engram_app::event_log log(path, 3);
+    CHECK(log.skipped_on_load() == 1);
+    CHECK(log.size() == 3);
+    CHECK(lines_of() == 3);
+    CHECK(log.get("a", admin)["status"] == "FAILED");
+    CHECK(log.get("b", admin)["status"] == "RUNNING");
+    CHECK(log.get("b", admin)["attempts"] == 300);
+    const auto page = log.list(json::object(), admin);
+    CHECK(page["results"][0]["id"] == "c");  // newest first, in the order accepted before the restart
+    CHECK(page["results"][2]["id"] == "a");
+    // settled on start: b was kept as failed by the store, c is no longer queued (it was committed)
+    engram::failed_add f{"b", engram::user("ana"), 5, "gave up"};
+    log.reconcile({f}, {});
+    CHECK(log.get("b", admin)["status"] == "FAILED");
+    CHECK(log.get("b", admin)["error"] == "gave up");
+    CHECK(log.get("c", admin)["status"] == "SUCCEEDED");
+    CHECK(log.get("c", admin)["results"].empty());
+    // a worker's later report replaces the settlement
+    log.processed(outcome("c", true));
+    CHECK(log.get("c", admin)["results"].size() == 1);
+    log.accepted("d", engram::user("ana"), json::object(), "2025-01-03T00:00:00Z");
+    log.reconcile({}, {"d"});  // still queued: left to its worker
+    CHECK(log.get("d", admin)["status"] == "PENDING");
+  }
+  std::filesystem::remove_all(tmpl);
 }
 
 namespace {

@@ -2,13 +2,15 @@
 /// @file memory/async_adds.hpp
 /// Asynchronous adds (add_async): messages accepted durably into the store's pending queue, processed by
 /// background workers as ordinary adds that dequeue their entries in the same write batch, retried with
-/// exponential backoff, and kept as failed (never dropped silently) when out of attempts.
+/// exponential backoff, and kept as failed (never dropped silently) when out of attempts. The progress
+/// callbacks of async_options (on_started, on_processed) are called from here.
 
 #include <engram/async/options.hpp>
 #include <engram/async/scheduler.hpp>
 #include <engram/async/worker_pool.hpp>
 #include <engram/capabilities.hpp>
 #include <engram/error.hpp>
+#include <engram/memory/async_outcome.hpp>
 #include <engram/memory/options.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,9 +38,9 @@ namespace engram::inline v0::detail {
 template <class Store>
 class async_adds {
  public:
-  /// Runs one add whose pending entries `dequeue` leave the queue in the add's own batch.
-  using add_function = std::function<void(std::span<const message>, const scope&, const add_options&,
-                                          std::span<const std::string> dequeue)>;
+  /// Runs one add whose pending entries `dequeue` leave the queue in the add's own batch; returns what it did.
+  using add_function = std::function<add_result(std::span<const message>, const scope&, const add_options&,
+                                                std::span<const std::string> dequeue)>;
 
   async_adds() = default;
   async_adds(const async_adds&) = delete;
@@ -184,12 +187,13 @@ class async_adds {
       messages.insert(messages.end(), p.messages.begin(), p.messages.end());
       ids.push_back(p.id);
     }
+    if (options_.on_started)
+      for (const auto& id : ids) notify([&] { options_.on_started(id); });
+    std::optional<add_result> done;
     std::string err;
     bool permanent = false;  // invalid input stays invalid: no retry
     try {
-      add_(messages, batch.front().owner, options_of(batch.front()), ids);
-      queue_.finished(batch);
-      return;
+      done = add_(messages, batch.front().owner, options_of(batch.front()), ids);
     } catch (const validation_error& e) {
       err = e.what();
       permanent = true;
@@ -197,6 +201,11 @@ class async_adds {
       err = e.what();
     } catch (...) {
       err = "unknown exception";
+    }
+    if (done) {
+      report(batch, ids, &*done, {});
+      queue_.finished(batch);
+      return;
     }
     std::uint32_t attempts = 0;
     for (auto& p : batch) {
@@ -214,6 +223,7 @@ class async_adds {
     if (permanent || attempts >= options_.max_attempts) {
       std::vector<failed_add> failures;
       for (const auto& p : batch) failures.push_back(failed_add{p.id, p.owner, p.attempts, err});
+      report(batch, ids, nullptr, err);
       queue_.fail(batch, std::move(failures));
       return;
     }
@@ -222,6 +232,28 @@ class async_adds {
                                      static_cast<double>(std::uint64_t{1} << std::min<std::uint32_t>(attempts - 1, 30)));
     queue_.retry(std::move(batch),
                  add_scheduler::clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(wait)));
+  }
+
+  /// Tells on_processed the final outcome of each entry of `batch`: committed with `result`, or (null) failed
+  /// with `error`. Before the scheduler hears of it, so that flush() returns after the callbacks.
+  void report(const std::vector<pending_add>& batch, const std::vector<std::string>& ids, const add_result* result,
+              const std::string& error) {
+    if (!options_.on_processed) return;
+    for (const auto& p : batch) {
+      async_outcome o{p.id, p.owner, result != nullptr, result ? std::string() : error,
+                      result ? p.attempts + 1 : p.attempts, result ? *result : add_result{}, ids};
+      notify([&] { options_.on_processed(o); });
+    }
+  }
+
+  /// Runs a user callback; what it throws is swallowed (it must not change the entry's outcome nor stop the
+  /// worker).
+  template <class F>
+  static void notify(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+    }
   }
 
   Store* store_ = nullptr;
