@@ -177,6 +177,9 @@ class server {
                                         "time before it was replaced."}};
     const json include_invalid = {{"type", "boolean"},
                                   {"description", "Include every version, the replaced ones too (not with as_of)."}};
+    const json enable_graph = {{"type", "boolean"},
+                               {"description", "Add `relations` (source, relationship, destination or target) from the "
+                                               "entity graph: needs the server's entity index (--entities on)."}};
     json message_item = {{"type", "object"},
                          {"properties", {{"role", {{"type", "string"}}}, {"content", {{"type", "string"}}}}},
                          {"required", {"role", "content"}}};
@@ -213,7 +216,8 @@ class server {
                                {"explain", {{"type", "boolean"}, {"description", "Add score_details (the parts of each score) to every result."}}},
                                {"show_expired", show_expired},
                                {"as_of", as_of},
-                               {"include_invalid", include_invalid}},
+                               {"include_invalid", include_invalid},
+                               {"enable_graph", enable_graph}},
                               offer_user),
              json::array({"query"}), true, false),
         tool("list_memories", "List memories", "List the memories of a scope, newest first.",
@@ -221,7 +225,8 @@ class server {
                                {"limit", {{"type", "integer"}, {"minimum", 1}, {"description", "At most this many memories (default 100)."}}},
                                {"show_expired", show_expired},
                                {"as_of", as_of},
-                               {"include_invalid", include_invalid}},
+                               {"include_invalid", include_invalid},
+                               {"enable_graph", enable_graph}},
                               offer_user),
              json::array(), true, false),
         tool("get_memory", "Get memory", "Read one memory by id.", json{{"memory_id", memory_id}},

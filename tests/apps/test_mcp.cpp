@@ -529,3 +529,29 @@ TEST_CASE("mcp: entity_graph lists a scope's entities and relations, never anoth
   CHECK(names == std::set<std::string>{"Bruno Costa", "Acme Corp"});
   CHECK(p.finish() == 0);
 }
+
+TEST_CASE("mcp: enable_graph on search_memories and list_memories adds relations, or is refused without the index",
+          "[mcp][graph]") {
+  {
+    mcp_process p;
+    p.initialize();
+    require_tool_error(p.call("search_memories", {{"query", "Ana"}, {"user_id", "ana"}, {"enable_graph", true}}),
+                       "--entities on");
+    require_tool_error(p.call("list_memories", {{"user_id", "ana"}, {"enable_graph", true}}), "--entities on");
+    require_tool_error(p.call("search_memories", {{"query", "Ana"}, {"user_id", "ana"}, {"enable_graph", "yes"}}),
+                       "enable_graph");
+    CHECK(p.finish() == 0);
+  }
+  mcp_process p({"--entities", "on"});
+  p.initialize();
+  require_ok(p.call("add_memory", {{"text", "Ana Silva lives in Lisbon"}, {"user_id", "ana"}, {"infer", false}}));
+  auto r = p.call("search_memories", {{"query", "Where does Ana Silva live?"}, {"user_id", "ana"}, {"enable_graph", true}});
+  require_ok(r);
+  CHECK(r["structuredContent"]["relations"] ==
+        json::array({{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"destination", "Lisbon"}}}));
+  r = p.call("list_memories", {{"user_id", "ana"}, {"enable_graph", true}});
+  require_ok(r);
+  CHECK(r["structuredContent"]["relations"] ==
+        json::array({{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"target", "Lisbon"}}}));
+  CHECK(p.finish() == 0);
+}
