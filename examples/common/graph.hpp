@@ -94,11 +94,13 @@ class graph_service {
     throw engram::not_found("no entity named '" + engram::printable(name) + "' in this scope");
   }
 
-  /// The memories of `s` (expired ones too: the index holds them) whose text names `e`.
+  /// The memories of `s` whose text names `e`: expired ones and versions closed by a contradiction too, so that
+  /// a purge leaves no version naming the entity behind.
   std::vector<engram::record> mentioning(const engram::scope& s, const engram::entity_info& e) const {
     engram::get_all_options options;
     options.limit = 0;
     options.show_expired = true;
+    options.include_invalid = true;
     const auto keys = graph_detail::keys_of(e);
     auto known = [&](const std::string& name) {
       return std::find(keys.begin(), keys.end(), engram::detail::entity_key(name)) != keys.end();
