@@ -45,8 +45,12 @@ FILTERS = {"description": "a filter tree in Mem0's grammar (docs/library.md): fi
                           "structured_attributes.<name>; "
                           "scope ids at its top level name the scope. In a query string: the tree as JSON text.",
            "oneOf": [{"type": "object"}, {"type": "string"}]}
+GRAPH_NEEDS = "needs the server started with --entities on (400 without)"
 LISTING_FIELDS = {
     "filters": FILTERS,
+    "enable_graph": {"type": ["boolean", "null"],
+                     "description": "add `relations` beside `results` (searches: the relations of the entities the "
+                                    "query names; listings: the scope's), Mem0's graph memory; " + GRAPH_NEEDS},
     "categories": dict(STRING_OR_LIST, description="only memories filed under any of these categories"),
     "start_date": {"type": "string", "description": "only memories created on or after this ISO-8601 date or time"},
     "end_date": {"type": "string", "description": "only memories created on or before this ISO-8601 date or time"},
@@ -157,7 +161,7 @@ SCHEMAS = {
                        "description": "true: queue the add (answered PENDING with an event_id; Platform routes only, "
                                       "refused on POST /memories); false: answer once stored; absent: the server's "
                                       "--async-adds (default sync)"},
-        "enable_graph": {"enum": [False, None], "description": "refused when true"},
+        "enable_graph": {"type": ["boolean", "null"], "description": "accepted; " + GRAPH_NEEDS},
         "immutable": {"type": ["boolean", "null"],
                       "description": "never change or delete these memories by reconciliation; updates are refused"},
         **OUTPUT_FIELDS}},
@@ -217,12 +221,14 @@ SCHEMAS = {
         **OUTPUT_FIELDS}},
     "SearchResponse": {"oneOf": [
         {"type": "object", "required": ["results"], "properties": {
-            "results": {"type": "array", "items": {"anyOf": [ref("SearchHit"), ref("PartialHit")]}}}},
+            "results": {"type": "array", "items": {"anyOf": [ref("SearchHit"), ref("PartialHit")]}},
+            "relations": {"type": "array", "items": ref("QueryRelation"), "description": "with enable_graph"}}},
         {"type": "array", "items": {"anyOf": [ref("SearchHit"), ref("PartialHit")]},
          "description": "output_format v1.0"}]},
     "ListResponse": {"oneOf": [
         {"type": "object", "required": ["results"],
-         "properties": {"results": {"type": "array", "items": ref("Memory")}}},
+         "properties": {"results": {"type": "array", "items": ref("Memory")},
+                        "relations": {"type": "array", "items": ref("ScopeRelation"), "description": "with enable_graph"}}},
         {"type": "array", "items": ref("Memory"), "description": "output_format v1.0"}]},
     "PageRequest": {"type": "object", "properties": {
         **SCOPE_FIELDS, **LISTING_FIELDS,
@@ -232,7 +238,8 @@ SCHEMAS = {
     "PageResponse": {"oneOf": [
         {"type": "object", "required": ["count", "page", "page_size", "results"], "properties": {
             "count": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
-            "results": {"type": "array", "items": ref("Memory")}}},
+            "results": {"type": "array", "items": ref("Memory")},
+            "relations": {"type": "array", "items": ref("ScopeRelation"), "description": "with enable_graph"}}},
         {"type": "array", "items": ref("Memory"), "description": "output_format v1.0: the page's memories"}]},
     "UpdateRequest": {"type": "object", "description": "any of text, metadata, expiration_date, timestamp",
                       "properties": {
@@ -260,6 +267,31 @@ SCHEMAS = {
         "type": "object", "required": ["type", "id", "name", "total_memories"], "properties": {
             "type": {"enum": ["user", "agent", "run"]}, "id": {"type": "string"}, "name": {"type": "string"},
             "total_memories": {"type": "integer"}}}}}},
+    "QueryRelation": {"type": "object", "required": ["source", "relationship", "destination"],
+                      "description": "a relation of an entity the query names (Mem0's search shape)", "properties": {
+                          "source": {"type": "string"}, "relationship": {"type": "string"},
+                          "destination": {"type": "string"}}},
+    "ScopeRelation": {"type": "object", "required": ["source", "relationship", "target"],
+                      "description": "a relation of the scope (Mem0's listing shape)", "properties": {
+                          "source": {"type": "string"}, "relationship": {"type": "string"},
+                          "target": {"type": "string"}}},
+    "GraphEntity": {"type": "object", "required": ["name", "type", "aliases", "memories"], "properties": {
+        "name": {"type": "string", "description": "as first written"},
+        "type": {"enum": ["person", "organization", "place", "date", "handle", "title", "name"]},
+        "aliases": {"type": "array", "items": {"type": "string"}, "description": "other names it was written as"},
+        "memories": {"type": "integer", "description": "how many memories mention it"}}},
+    "GraphRelation": {"type": "object", "required": ["source", "relationship", "target", "memories"], "properties": {
+        "source": {"type": "string"}, "relationship": {"type": "string"}, "target": {"type": "string"},
+        "memories": {"type": "integer", "description": "how many memories state it"}}},
+    "Graph": {"type": "object", "required": ["entities", "relations"], "properties": {
+        "entities": {"type": "array", "items": ref("GraphEntity"), "description": "most mentioned first"},
+        "relations": {"type": "array", "items": ref("GraphRelation")}}},
+    "GraphEntityDetail": {"allOf": [ref("GraphEntity"), {"type": "object", "required": ["relations", "results"],
+                                                         "properties": {
+        "relations": {"type": "array", "items": ref("GraphRelation"), "description": "the relations it is in"},
+        "results": {"type": "array", "description": "the memories mentioning it", "items": {
+            "type": "object", "required": ["id", "memory"],
+            "properties": {"id": {"type": "string"}, "memory": {"type": "string"}}}}}}]},
     "Ping": {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string"}, "org_id": {"type": "string"}, "project_id": {"type": "string"},
         "user_email": {"type": "string", "description": "the API key's name"}}},
@@ -318,7 +350,11 @@ LIST_QUERY = SCOPE_QUERY + [
                                        "that held then"),
     query("include_invalid", {"type": "boolean"}, "every version, closed ones too"),
     query("output_format", {"enum": ["v1.0", "v1.1"]}),
+    query("enable_graph", {"type": "boolean"}, "add the scope's `relations`; " + GRAPH_NEEDS),
 ]
+ENTITY_QUERY = SCOPE_QUERY + [
+    dict(query("name", {"type": "string", "minLength": 1}, "the entity's name or one of its aliases (case ignored)"),
+         required=True)]
 COMMON = ("400", "401", "403", "413", "429", "503")
 
 
@@ -425,6 +461,21 @@ def document():
         "/v1/entities/": {"get": op("listEntities", "The users, agents and runs holding memories", ["platform"],
                                     {"200": ok(ref("Entities")), **errors("401", "429", "503")},
                                     description="Admins see every scope; a bound key its own user.")},
+        "/v1/graph/": {"get": op("getGraph", "The entities and relations a scope's memories name", ["graph"],
+                                 {"200": ok(ref("Graph")), **errors("400", "401", "403", "429", "503")},
+                                 params=SCOPE_QUERY,
+                                 description="A scope is required (a bound key's is its user). " + GRAPH_NEEDS + ".")},
+        "/v1/graph/entity/": {
+            "get": op("getGraphEntity", "One entity: its relations and the memories mentioning it", ["graph"],
+                      {"200": ok(ref("GraphEntityDetail")), **errors("400", "401", "403", "404", "429", "503")},
+                      params=ENTITY_QUERY, description="404 when the scope names no such entity. " + GRAPH_NEEDS + "."),
+            "delete": op("deleteGraphEntity", "Delete every memory of the scope mentioning an entity", ["graph"],
+                         {"200": ok(ref("Deleted")), **errors("400", "401", "403", "404", "429", "503")},
+                         params=ENTITY_QUERY,
+                         description="The entity and its relations go with the memories that name them (they are "
+                                     "derived from the memories' texts); other scopes are untouched. Answers the "
+                                     "count deleted. " + GRAPH_NEEDS + "."),
+        },
         "/mcp": {
             "post": op("mcp", "Model Context Protocol over Streamable HTTP (JSON answers)", ["mcp"],
                        {"200": ok(ref("JsonRpc")),
@@ -482,6 +533,7 @@ def document():
         "security": [{"Token": []}, {"Bearer": []}],
         "tags": [{"name": n, "description": d} for n, d in [
             ("memories", "Mem0's open-source server routes"), ("platform", "Mem0 Platform routes"),
+            ("graph", "the entity graph of a scope (--entities on)"),
             ("mcp", "Model Context Protocol"), ("operations", "health, metrics, this description"),
             ("dashboard", "the memory dashboard at /ui/")]],
         "paths": dict(sorted(paths.items())),

@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage, provider or other failure.
 #include "../common/app_memory.hpp"
 #include "../common/errors.hpp"
+#include "../common/graph_json.hpp"
 #include "../common/request.hpp"
 #include "../common/service.hpp"
 
@@ -43,6 +44,7 @@ commands:
   update ID [TEXT] [--metadata JSON] [--expires YYYY-MM-DD | --clear-expiry]
   delete ID  |  delete --all SCOPE [--dry-run]
   history ID
+  entities SCOPE [--json]                     (the entities and relations its memories name; --entities on)
   import FILE.jsonl                          (as written by export; all or nothing)
   import --from mem0 FILE [--on-error abort|skip]   (Mem0's get_all JSON or JSON Lines, re-embedded)
   export [SCOPE] [--no-vectors] > FILE.jsonl
@@ -90,7 +92,8 @@ args parse(int argc, char** argv) {
                                                   "--timestamp", "--from", "--on-error", "--as-of"};
   static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
-                                                "--messages", "--procedural", "--immutable", "--include-invalid"};
+                                                "--messages", "--procedural", "--immutable", "--include-invalid",
+                                                "--json"};
   args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
@@ -117,6 +120,10 @@ args parse(int argc, char** argv) {
   if (a.command.empty()) throw usage_error("a command is required");
   a.data = engram_app::data_directory(a.flag("--data"));
   if (a.flags.count("--output")) a.output = a.flag("--output");
+  if (a.has("--json")) {
+    if (a.flags.count("--output") && a.output != "json") throw usage_error("--json contradicts --output " + a.output);
+    a.output = "json";
+  }
   if (a.output != "text" && a.output != "json") throw usage_error("--output must be text or json");
   a.providers.check(engram_app::http_available);
   return a;
@@ -534,6 +541,35 @@ int run(const args& a) {
       std::cout << json{{"deleted", id}}.dump() << '\n';
     else
       std::cout << "deleted " << id << '\n';
+    return 0;
+  }
+  if (cmd == "entities") {
+    if (!a.positional.empty()) throw usage_error("entities takes no positional argument: entities SCOPE [--json]");
+    const auto s = scope_of(a);
+    if (s.empty()) throw usage_error("entities needs a scope: --user-id U, --agent-id A or --run-id R");
+    if (!mem->config().entities)
+      throw engram::validation_error("this memory keeps no entity graph: run with --entities on (or ENGRAM_ENTITIES=on)");
+    const auto g = mem->entity_graph_of(s);
+    if (a.output == "json") {
+      json out{{"entities", json::array()}, {"relations", json::array()}};
+      for (const auto& e : g.entities) out["entities"].push_back(engram_app::graph_detail::entity_json(e));
+      for (const auto& r : g.relations) out["relations"].push_back(engram_app::graph_detail::relation_json(r));
+      std::cout << out.dump(2) << '\n';
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows{{"ENTITY", "TYPE", "MEMORIES", "ALIASES"}};
+    for (const auto& e : g.entities) {
+      std::string aliases;
+      for (const auto& al : e.aliases) aliases += (aliases.empty() ? "" : ", ") + al;
+      rows.push_back({e.name, std::string(engram::to_string(e.type)), std::to_string(e.memories), aliases});
+    }
+    print_table(rows);
+    if (!g.relations.empty()) {
+      std::cout << '\n';
+      std::vector<std::vector<std::string>> rel{{"SOURCE", "RELATIONSHIP", "TARGET", "MEMORIES"}};
+      for (const auto& r : g.relations) rel.push_back({r.source, r.relationship, r.target, std::to_string(r.memories)});
+      print_table(rel);
+    }
     return 0;
   }
   if (cmd == "history") {

@@ -12,6 +12,7 @@
 /// memory of another user.
 
 #include "errors.hpp"
+#include "graph.hpp"
 #include "service.hpp"
 
 #include <engram/engram.hpp>
@@ -152,7 +153,7 @@ inline std::string summarize_records(const json& results, const char* noun) {
 template <class Memory>
 class server {
  public:
-  explicit server(Memory& memory) : service_(memory), unbound_tools_(tools(true)), bound_tools_(tools(false)) {}
+  explicit server(Memory& memory) : service_(memory), graph_(memory), unbound_tools_(tools(true)), bound_tools_(tools(false)) {}
 
   /// The tools as `tools/list` lists them: with `user_id` arguments only when `offer_user_id`.
   static json tools(bool offer_user_id) {
@@ -176,6 +177,9 @@ class server {
                                         "time before it was replaced."}};
     const json include_invalid = {{"type", "boolean"},
                                   {"description", "Include every version, the replaced ones too (not with as_of)."}};
+    const json enable_graph = {{"type", "boolean"},
+                               {"description", "Add `relations` (source, relationship, destination or target) from the "
+                                               "entity graph: needs the server's entity index (--entities on)."}};
     json message_item = {{"type", "object"},
                          {"properties", {{"role", {{"type", "string"}}}, {"content", {{"type", "string"}}}}},
                          {"required", {"role", "content"}}};
@@ -212,7 +216,8 @@ class server {
                                {"explain", {{"type", "boolean"}, {"description", "Add score_details (the parts of each score) to every result."}}},
                                {"show_expired", show_expired},
                                {"as_of", as_of},
-                               {"include_invalid", include_invalid}},
+                               {"include_invalid", include_invalid},
+                               {"enable_graph", enable_graph}},
                               offer_user),
              json::array({"query"}), true, false),
         tool("list_memories", "List memories", "List the memories of a scope, newest first.",
@@ -220,7 +225,8 @@ class server {
                                {"limit", {{"type", "integer"}, {"minimum", 1}, {"description", "At most this many memories (default 100)."}}},
                                {"show_expired", show_expired},
                                {"as_of", as_of},
-                               {"include_invalid", include_invalid}},
+                               {"include_invalid", include_invalid},
+                               {"enable_graph", enable_graph}},
                               offer_user),
              json::array(), true, false),
         tool("get_memory", "Get memory", "Read one memory by id.", json{{"memory_id", memory_id}},
@@ -243,6 +249,10 @@ class server {
              offer_user ? "Delete one user, agent or run and all its memories: give exactly one of user_id, agent_id, run_id."
                         : "Delete one of your agents or runs and all its memories: give exactly one of agent_id, run_id.",
              scope_properties(json::object(), offer_user), json::array(), false, true),
+        tool("entity_graph", "Entity graph",
+             (std::string("The people, places, organisations and other entities the memories of a scope name, with "
+                          "the relations between them (needs the server's entity index, --entities on).") + scope_note).c_str(),
+             scope_properties(json::object(), offer_user), json::array(), true, false),
     });
   }
 
@@ -436,6 +446,17 @@ class server {
         return tool_result(std::move(out), "Deleted the entity and its " +
                                                std::to_string(out.value("deleted", std::size_t{0})) + " memories.");
       }
+      if (name == "entity_graph") {
+        auto out = graph_.graph(args, who);
+        std::string text = std::to_string(out["entities"].size()) + " entities, " +
+                           std::to_string(out["relations"].size()) + " relations:";
+        for (const auto& e : out["entities"])
+          text += "\n- " + e.value("name", "") + " (" + e.value("type", "") + ", " +
+                  std::to_string(e.value("memories", std::size_t{0})) + " memories)";
+        for (const auto& r : out["relations"])
+          text += "\n- " + r.value("source", "") + " -" + r.value("relationship", "") + "-> " + r.value("target", "");
+        return tool_result(std::move(out), std::move(text));
+      }
       return tool_error("tool '" + name + "' is listed but not implemented");
     } catch (const std::exception& e) {
       const auto prefix = tool_error_prefix(current_error_kind());
@@ -445,6 +466,7 @@ class server {
   }
 
   service<Memory> service_;
+  graph_service<Memory> graph_;
   const json unbound_tools_, bound_tools_;  // built once; read-only afterwards
 };
 

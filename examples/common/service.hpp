@@ -4,6 +4,7 @@
 /// Transport-free: the server maps routes onto these calls, and errors onto HTTP statuses (errors.hpp).
 
 #include "errors.hpp"
+#include "graph_json.hpp"
 #include "lists.hpp"
 #include "request.hpp"
 
@@ -166,11 +167,10 @@ inline bool is_set(const json& req, const char* key) {
          !(it->is_string() && it->get_ref<const std::string&>().empty());
 }
 
-/// Refuses a documented Mem0 field this server cannot honour when its value would change the outcome.
+/// Refuses a documented Mem0 field this server cannot honour when its value would change the outcome
+/// (`enable_graph` is checked against the memory: wants_graph in graph_json.hpp).
 inline void refuse_unsupported(const json& req) {
   auto truthy = [&](const char* key) { return is_set(req, key); };
-  if (truthy("enable_graph"))
-    throw engram::validation_error("'enable_graph': entity and relation memory is not available in this server yet");
   if (truthy("structured_data_schema"))
     throw engram::validation_error("'structured_data_schema': structured data extraction is not supported");
   if (truthy("memory_type") && req["memory_type"] != "procedural_memory")
@@ -321,9 +321,10 @@ class service {
   /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?, "expiration_date"?,
   /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
   /// "custom_instructions"?, "prompt"? (this add's extraction instructions), "memory_type"?
-  /// ("procedural_memory"), "immutable"? (never changed by reconciliation nor update)}; "enable_graph", "org_id",
-  /// "project_id", "app_id" are refused when set (see refuse_unsupported). `"async_mode": true` is refused: this
-  /// call answers once the add is stored (the server's Platform routes queue such adds: events.hpp).
+  /// ("procedural_memory"), "immutable"? (never changed by reconciliation nor update), "enable_graph"? (accepted
+  /// with an entity index, refused without: wants_graph)}; "org_id", "project_id", "app_id" are refused when
+  /// set (see refuse_unsupported). `"async_mode": true` is refused: this call answers once
+  /// the add is stored (the server's Platform routes queue such adds: events.hpp).
   json add(const json& req, const principal& who) {
     const auto a = parse_add(req, who);
     if (detail::optional_bool(req, "async_mode").value_or(false))
@@ -357,6 +358,7 @@ class service {
     }
     require_text(messages, "'messages'");
     detail::refuse_unsupported(req);
+    (void)wants_graph(req, mem_.config().entities);
     detail::check_output_fields(req);
     engram::add_options options;
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
@@ -382,13 +384,14 @@ class service {
   /// POST /search: {"query", scope ids (or inside "filters"), "top_k"|"limit"?, "threshold"?,
   /// "mode": "semantic"|"keyword"|"hybrid"?, "weights"? (parse_ranking_weights), "keyword_search"?, "rerank"?,
   /// "explain"?, "show_expired"?, "as_of"? (detail::time_field: the memories valid then), "include_invalid"?
-  /// (every version, closed ones too)}.
+  /// (every version, closed ones too), "enable_graph"? (adds `relations`: query_relations)}.
   /// Mem0's `keyword_search: true` asks for hybrid ranking (false changes nothing); `rerank` is accepted and
   /// has no effect (no reranker is configured). `explain` adds `score_details` to each hit.
   json search(const json& req, const principal& who) const {
     const auto s = request_scope(req, who);
     const auto query = detail::optional_string(req, "query");
     if (query.empty()) throw engram::validation_error("'query' is required");
+    const bool graph = wants_graph(req, mem_.config().entities);
     engram::search_options options;
     options.limit = read_limit(req, options.limit);
     if (const auto m = detail::optional_string(req, "mode"); !m.empty())
@@ -411,16 +414,27 @@ class service {
       throw engram::validation_error("'reference_date': relative time queries are not supported yet");
     (void)detail::optional_bool(req, "latest_only");  // every memory engram returns is its latest version
     // No scope id anywhere: the memory takes the scopes a filter names (an OR over users, say), or refuses.
-    return detail::in_output_format(req, only_fields(req, engram::results(mem_.search(query, s, options))));
+    auto out = only_fields(req, engram::results(mem_.search(query, s, options)));
+    if (graph) out["relations"] = query_relations(mem_, graph_scope(s), query);
+    return detail::in_output_format(req, std::move(out));
   }
 
   /// GET /memories: every memory of a scope, or of the scopes the filter names (admins may omit both to list
   /// everything).
   /// A scope id "*" means "present", as in a filter: `{"user_id": "*"}` lists the memories that have a user id.
-  /// `as_of` and `include_invalid` choose the versions listed, as on a search.
+  /// `as_of` and `include_invalid` choose the versions listed, as on a search; `enable_graph` adds the
+  /// scope's `relations` (scope_relations).
   json list(const json& request, const principal& who) const {
     const auto req = wildcards_to_filter(request);
     const auto s = request_scope(req, who);
+    if (wants_graph(req, mem_.config().entities)) {
+      json plain = request;
+      plain.erase("enable_graph");
+      auto out = list(plain, who);
+      const auto scope = graph_scope(s);
+      if (out.is_object()) out["relations"] = scope_relations(mem_, scope);
+      return out;
+    }
     engram::get_all_options options;
     options.limit = read_limit(req, options.limit);
     options.filter = filters_of(req);
@@ -444,13 +458,17 @@ class service {
     if (every.is_object()) {
       if (!every.contains("limit") && !every.contains("top_k")) every["limit"] = 0;
       every.erase("output_format");  // applied to the page below
+      every.erase("enable_graph");   // relations are added to the page
     }
+    const bool graph = wants_graph(req, mem_.config().entities);
+    const auto s = graph ? graph_scope(request_scope(wildcards_to_filter(req), who)) : engram::scope{};
     auto all = list(every, who);
     auto& items = all["results"];
     json slice = json::array();
     for (std::size_t i = (page - 1) * size; i < items.size() && slice.size() < size; ++i) slice.push_back(std::move(items[i]));
-    return detail::in_output_format(
-        req, json{{"count", items.size()}, {"page", page}, {"page_size", size}, {"results", std::move(slice)}});
+    json out{{"count", items.size()}, {"page", page}, {"page_size", size}, {"results", std::move(slice)}};
+    if (graph) out["relations"] = scope_relations(mem_, s);
+    return detail::in_output_format(req, std::move(out));
   }
 
   /// GET /memories/{id}
@@ -621,6 +639,13 @@ class service {
     for (const char* key : {"top_k", "limit"})
       if (auto n = whole_number(req, key, 0, 1'000'000)) return *n;
     return fallback;
+  }
+
+  /// The scope whose graph `enable_graph` answers: one named by its ids. @throws validation_error otherwise.
+  static const engram::scope& graph_scope(const engram::scope& s) {
+    if (s.empty())
+      throw engram::validation_error("'enable_graph' needs a scope: user_id, agent_id or run_id (not \"*\")");
+    return s;
   }
 
   /// The request with each scope id "*" taken out of the scope and added to the filter as "present".

@@ -3,6 +3,7 @@
 #include "../common/auth.hpp"
 #include "../common/errors.hpp"
 #include "../common/events.hpp"
+#include "../common/graph.hpp"
 #include "../common/metrics.hpp"
 #include "../common/request.hpp"
 #include "../common/request_log.hpp"
@@ -196,6 +197,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
             << (events.path().empty() ? std::string("memory only") : events.path())
             << (events.skipped_on_load() ? " (" + std::to_string(events.skipped_on_load()) + " unreadable lines skipped)" : "")
             << '\n';
+  engram_app::graph_service<Memory> graph(*memory);
   engram_app::route_metrics metrics;
   engram_app::rate_limiter limiter(opt.rate_limit);
 
@@ -342,6 +344,11 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Put("/v1/batch/", route("PUT /v1/batch/", [&](auto& req, auto& who) { return service.batch_update(body(req), who); }));
   server.Delete("/v1/batch/", route("DELETE /v1/batch/", [&](auto& req, auto& who) { return service.batch_delete(body(req), who); }));
   server.Get("/v1/entities/", route("GET /v1/entities/", [&](auto&, auto& who) { return service.entities(who); }));
+  // The entity graph of a scope (--entities on): entities and relations, one entity with its memories, and
+  // the purge of an entity (every memory mentioning it)
+  server.Get("/v1/graph/", route("GET /v1/graph/", [&](auto& req, auto& who) { return graph.graph(params_json(req), who); }));
+  server.Get("/v1/graph/entity/", route("GET /v1/graph/entity/", [&](auto& req, auto& who) { return graph.entity(params_json(req), who); }));
+  server.Delete("/v1/graph/entity/", route("DELETE /v1/graph/entity/", [&](auto& req, auto& who) { return graph.delete_entity(params_json(req), who); }));
 
   // ---- Model Context Protocol, Streamable HTTP (JSON responses, no SSE stream); a key bound to a user binds
   // every tool call to that user, as engram-mcp --user-id does ----

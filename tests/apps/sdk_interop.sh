@@ -48,8 +48,8 @@ assert.equal(client.getServerVersion().name, "engram");
 assert.ok(client.getServerCapabilities().tools, "server advertises tools");
 const { tools } = await client.listTools();
 const names = tools.map((t) => t.name).sort();
-assert.deepEqual(names, ["add_memory", "delete_all_memories", "delete_entities", "delete_memory", "get_memory",
-                         "list_entities", "list_memories", "memory_history", "search_memories", "update_memory"]);
+assert.deepEqual(names, ["add_memory", "delete_all_memories", "delete_entities", "delete_memory", "entity_graph",
+                         "get_memory", "list_entities", "list_memories", "memory_history", "search_memories", "update_memory"]);
 for (const t of tools) {
   assert.equal(t.inputSchema.type, "object", t.name);
   assert.ok(Array.isArray(t.inputSchema.required), t.name);

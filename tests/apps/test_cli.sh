@@ -560,5 +560,28 @@ printf '{"results": [\n  {"id": "a", "memory": "x",\n' > "$dir/broken.json"
 check "mem0: a broken document is refused" 2 "$bin" --data "$dir/m0broken" import --from mem0 "$dir/broken.json"
 contains "mem0: broken document names the line" "$err" "line 3"
 
+# entities: a scope's entities and relations (--entities on), as a table or JSON
+G=(--data "$dir/graph" --entities on)
+check "graph: add ana" 0 "$bin" "${G[@]}" add "Ana Silva lives in Lisbon" --user-id ana --no-infer
+check "graph: add ana 2" 0 "$bin" "${G[@]}" add "Ana Silva works at Acme Corp" --user-id ana --no-infer
+check "graph: add bruno" 0 "$bin" "${G[@]}" add "Bruno Costa lives in Porto" --user-id bruno --no-infer
+check "graph: entities table" 0 "$bin" "${G[@]}" entities --user-id ana
+contains "graph: table header" "$out" "ENTITY"
+contains "graph: table entity" "$out" "Ana Silva"
+contains "graph: table relation" "$out" "works at"
+lacks "graph: another user's entity" "$out" "Bruno Costa"
+check "graph: entities --json" 0 "$bin" "${G[@]}" entities --user-id ana --json
+shape=$(python3 -c 'import json,sys; g=json.load(sys.stdin); print(sorted(e["name"] for e in g["entities"]), [(r["source"], r["relationship"], r["target"], r["memories"]) for r in g["relations"]])' <<<"$out")
+contains "graph: json entities" "$shape" "['Acme Corp', 'Ana Silva', 'Lisbon']"
+contains "graph: json relations" "$shape" "('Ana Silva', 'lives in', 'Lisbon', 1)"
+check "graph: --output json is the same" 0 "$bin" "${G[@]}" --output json entities --user-id bruno
+contains "graph: bruno's entity" "$out" '"Bruno Costa"'
+check "graph: a scope is required" 2 "$bin" "${G[@]}" entities
+contains "graph: says which scope" "$err" "--user-id"
+check "graph: no positional" 2 "$bin" "${G[@]}" entities ana --user-id ana
+check "graph: --json contradicts --output text" 2 "$bin" "${G[@]}" --output text entities --user-id ana --json
+check "graph: without the index" 2 "$bin" --data "$dir/graph" entities --user-id ana
+contains "graph: says how" "$err" "--entities on"
+
 echo "cli: $passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -147,7 +147,7 @@ TEST_CASE("mcp: tools/list gives every tool a JSON Schema for its input", "[mcp]
   }
   CHECK(names == std::set<std::string>{"add_memory", "search_memories", "list_memories", "get_memory",
                                        "update_memory", "delete_memory", "memory_history", "delete_all_memories",
-                                       "list_entities", "delete_entities"});
+                                       "list_entities", "delete_entities", "entity_graph"});
   CHECK(tools[1]["inputSchema"]["properties"].contains("user_id"));
 }
 
@@ -498,5 +498,60 @@ TEST_CASE("mcp: --on-contradiction and ENGRAM_ON_CONTRADICTION are checked at st
                                       {"weights", {{"entity", 1}, {"entity_hops", 0}}}});
   require_ok(r);
   CHECK(r["structuredContent"]["results"][0]["score_details"]["entity"].get<double>() == Approx(1.0));
+  CHECK(p.finish() == 0);
+}
+
+TEST_CASE("mcp: entity_graph lists a scope's entities and relations, never another user's", "[mcp][graph]") {
+  {
+    mcp_process p;  // no entity index: refused, saying how to get one
+    p.initialize();
+    require_tool_error(p.call("entity_graph", {{"user_id", "ana"}}), "--entities on");
+    CHECK(p.finish() == 0);
+  }
+  mcp_process p({"--entities", "on"});
+  p.initialize();
+  require_ok(p.call("add_memory", {{"text", "Ana Silva lives in Lisbon"}, {"user_id", "ana"}, {"infer", false}}));
+  require_ok(p.call("add_memory", {{"text", "Bruno Costa works at Acme Corp"}, {"user_id", "bruno"}, {"infer", false}}));
+  auto r = p.call("entity_graph", {{"user_id", "ana"}});
+  require_ok(r);
+  const auto& g = r["structuredContent"];
+  std::set<std::string> names;
+  for (const auto& e : g["entities"]) names.insert(e["name"].get<std::string>());
+  CHECK(names == std::set<std::string>{"Ana Silva", "Lisbon"});
+  REQUIRE(g["relations"].size() == 1);
+  CHECK(g["relations"][0] == json{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"target", "Lisbon"}, {"memories", 1}});
+  CHECK_THAT(text_of(r), Catch::Contains("Ana Silva -lives in-> Lisbon"));
+  require_tool_error(p.call("entity_graph", json::object()), "scope is required");
+  r = p.call("entity_graph", {{"user_id", "bruno"}});
+  require_ok(r);
+  names.clear();
+  for (const auto& e : r["structuredContent"]["entities"]) names.insert(e["name"].get<std::string>());
+  CHECK(names == std::set<std::string>{"Bruno Costa", "Acme Corp"});
+  CHECK(p.finish() == 0);
+}
+
+TEST_CASE("mcp: enable_graph on search_memories and list_memories adds relations, or is refused without the index",
+          "[mcp][graph]") {
+  {
+    mcp_process p;
+    p.initialize();
+    require_tool_error(p.call("search_memories", {{"query", "Ana"}, {"user_id", "ana"}, {"enable_graph", true}}),
+                       "--entities on");
+    require_tool_error(p.call("list_memories", {{"user_id", "ana"}, {"enable_graph", true}}), "--entities on");
+    require_tool_error(p.call("search_memories", {{"query", "Ana"}, {"user_id", "ana"}, {"enable_graph", "yes"}}),
+                       "enable_graph");
+    CHECK(p.finish() == 0);
+  }
+  mcp_process p({"--entities", "on"});
+  p.initialize();
+  require_ok(p.call("add_memory", {{"text", "Ana Silva lives in Lisbon"}, {"user_id", "ana"}, {"infer", false}}));
+  auto r = p.call("search_memories", {{"query", "Where does Ana Silva live?"}, {"user_id", "ana"}, {"enable_graph", true}});
+  require_ok(r);
+  CHECK(r["structuredContent"]["relations"] ==
+        json::array({{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"destination", "Lisbon"}}}));
+  r = p.call("list_memories", {{"user_id", "ana"}, {"enable_graph", true}});
+  require_ok(r);
+  CHECK(r["structuredContent"]["relations"] ==
+        json::array({{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"target", "Lisbon"}}}));
   CHECK(p.finish() == 0);
 }

@@ -1617,3 +1617,165 @@ TEST_CASE("server: ranking weights newest_first, entity and entity_hops are read
   for (std::size_t i = 1; i < hits.size(); ++i) CHECK(hits[i]["score_details"]["entity"].get<double>() == 0.0);
   CHECK(body_of(c.Get("/metrics"))["entities"] == true);
 }
+
+TEST_CASE("server: enable_graph is refused without an entity index, saying how to start one", "[server][graph]") {
+  server_process srv;
+  auto c = srv.client();
+  auto refused = [](const httplib::Result& res, const std::string& says) {
+    REQUIRE(res);
+    INFO(res->body);
+    CHECK(res->status == 400);
+    CHECK_THAT(body_of(res)["detail"].get<std::string>(), Catch::Matchers::Contains(says));
+  };
+  refused(c.Post("/memories", R"({"messages":"Ana Silva lives in Lisbon","user_id":"ana","enable_graph":true})",
+                 "application/json"), "--entities on");
+  CHECK(body_of(c.Get("/memories?user_id=ana"))["results"].empty());  // refused before anything is stored
+  refused(c.Post("/search", R"({"query":"Ana","user_id":"ana","enable_graph":true})", "application/json"), "--entities on");
+  refused(c.Post("/v2/memories/search/", R"({"query":"Ana","filters":{"user_id":"ana"},"enable_graph":true})",
+                 "application/json"), "--entities on");
+  refused(c.Get("/memories?user_id=ana&enable_graph=true"), "--entities on");
+  refused(c.Post("/v2/memories/", R"({"filters":{"user_id":"ana"},"enable_graph":true})", "application/json"), "--entities on");
+  refused(c.Get("/v1/graph/?user_id=ana"), "--entities on");
+  refused(c.Get("/v1/graph/entity/?user_id=ana&name=Ana"), "--entities on");
+  refused(c.Post("/search", R"({"query":"Ana","user_id":"ana","enable_graph":"yes"})", "application/json"),
+          "'enable_graph' must be true or false");
+  // false (or absent) asks for nothing
+  CHECK(c.Post("/search", R"({"query":"Ana","user_id":"ana","enable_graph":false})", "application/json")->status == 200);
+}
+
+TEST_CASE("server: enable_graph adds Mem0's relations to searches and listings", "[server][graph]") {
+  server_process srv({"--entities", "on"});
+  auto c = srv.client();
+  for (const char* text : {"Ana Silva lives in Lisbon", "Ana Silva works at Acme Corp", "The weather was mild all week"})
+    REQUIRE(c.Post("/memories", json{{"messages", text}, {"user_id", "ana"}, {"infer", false}, {"enable_graph", true}}.dump(),
+                   "application/json")->status == 200);
+  REQUIRE(c.Post("/memories", R"({"messages":"Bruno Costa lives in Porto","user_id":"bruno","infer":false})",
+                 "application/json")->status == 200);
+
+  // search: the relations of the entities the query names (a one-word name of a person too), with their other end
+  for (const char* route : {"/search", "/v2/memories/search/", "/v3/memories/search/"}) {
+    INFO(route);
+    auto r = c.Post(route, R"({"query":"Where does Ana live?","filters":{"user_id":"ana"},"enable_graph":true})",
+                    "application/json");
+    REQUIRE(r->status == 200);
+    const auto out = body_of(r);
+    INFO(out.dump());
+    CHECK(!out["results"].empty());
+    REQUIRE(out["relations"].size() == 2);
+    CHECK(out["relations"][0] == json{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"destination", "Lisbon"}});
+    CHECK(out["relations"][1] == json{{"source", "Ana Silva"}, {"relationship", "works at"}, {"destination", "Acme Corp"}});
+  }
+  auto r = c.Post("/search", R"({"query":"Lisbon","user_id":"ana","enable_graph":true})", "application/json");
+  CHECK(body_of(r)["relations"] ==
+        json::array({{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"destination", "Lisbon"}}}));
+  r = c.Post("/search", R"({"query":"the weather","user_id":"ana","enable_graph":true})", "application/json");
+  CHECK(body_of(r)["relations"] == json::array());
+  // another user's entities are never in the answer, even when the query names them
+  r = c.Post("/search", R"({"query":"Bruno Costa in Porto","user_id":"ana","enable_graph":true})", "application/json");
+  CHECK(body_of(r)["relations"] == json::array());
+  // without enable_graph the answer is as before
+  CHECK_FALSE(body_of(c.Post("/search", R"({"query":"Ana","user_id":"ana"})", "application/json")).contains("relations"));
+
+  // listings: the scope's relations, as {source, relationship, target}
+  const json ana_relations = json::array({{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"target", "Lisbon"}},
+                                          {{"source", "Ana Silva"}, {"relationship", "works at"}, {"target", "Acme Corp"}}});
+  auto listed = body_of(c.Get("/memories?user_id=ana&enable_graph=true"));
+  CHECK(listed["results"].size() == 3);
+  CHECK(listed["relations"] == ana_relations);
+  listed = body_of(c.Post("/v2/memories/", R"({"filters":{"user_id":"ana"},"enable_graph":true,"page_size":1})", "application/json"));
+  CHECK(listed["results"].size() == 1);
+  CHECK(listed["count"] == 3);
+  CHECK(listed["relations"] == ana_relations);
+  listed = body_of(c.Get("/memories?user_id=bruno&enable_graph=1"));
+  CHECK(listed["relations"] ==
+        json::array({{{"source", "Bruno Costa"}, {"relationship", "lives in"}, {"target", "Porto"}}}));
+  // the graph of a scope needs the scope
+  CHECK(c.Get("/memories?user_id=*&enable_graph=true")->status == 400);
+}
+
+TEST_CASE("server: /v1/graph/ and /v1/graph/entity/ answer a scope's entities, confined to the key's user",
+          "[server][graph]") {
+  char dir[] = "/tmp/engram-graph-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string keyfile = std::string(dir) + "/keys";
+  std::ofstream(keyfile) << "admin-key-0123456789 admin\nana-key-012345678901 user ana\nbruno-key-0123456789 user bruno\n";
+  server_process srv({"--keys", keyfile, "--entities", "on"});
+  auto admin = srv.client("admin-key-0123456789");
+  auto ana = srv.client("ana-key-012345678901");
+  auto bruno = srv.client("bruno-key-0123456789");
+  for (const char* text : {"Ana Silva lives in Lisbon", "Ana Silva works at Acme Corp", "Ana met Carla Reis in Lisbon"})
+    REQUIRE(ana.Post("/memories", json{{"messages", text}, {"infer", false}}.dump(), "application/json")->status == 200);
+  REQUIRE(bruno.Post("/memories", R"({"messages":"Bruno Costa works at Acme Corp","infer":false})", "application/json")->status == 200);
+
+  auto r = ana.Get("/v1/graph/");  // a bound key's scope is its user
+  REQUIRE(r->status == 200);
+  auto g = body_of(r);
+  INFO(g.dump());
+  REQUIRE(g["entities"].is_array());
+  REQUIRE(g["relations"].is_array());
+  std::map<std::string, json> by_name;
+  for (const auto& e : g["entities"]) by_name[e["name"].get<std::string>()] = e;
+  REQUIRE(by_name.count("Ana Silva"));
+  CHECK(by_name["Ana Silva"]["type"] == "person");
+  CHECK(by_name["Ana Silva"]["memories"] == 3);  // "Ana" is her one-word alias
+  CHECK(by_name["Ana Silva"]["aliases"] == json::array({"Ana"}));
+  CHECK(by_name["Lisbon"]["memories"] == 2);
+  CHECK(by_name.count("Acme Corp"));
+  CHECK_FALSE(by_name.count("Bruno Costa"));
+  for (const auto& rel : g["relations"]) {
+    CHECK(rel.contains("source"));
+    CHECK(rel.contains("relationship"));
+    CHECK(rel.contains("target"));
+    CHECK(rel["memories"].get<int>() >= 1);
+  }
+  CHECK(std::find(g["relations"].begin(), g["relations"].end(),
+                  json{{"source", "Ana Silva"}, {"relationship", "lives in"}, {"target", "Lisbon"}, {"memories", 1}}) !=
+        g["relations"].end());
+
+  // isolation: bruno's key cannot name ana, and his graph holds only his entities
+  CHECK(bruno.Get("/v1/graph/?user_id=ana")->status == 403);
+  g = body_of(bruno.Get("/v1/graph/"));
+  for (const auto& e : g["entities"]) CHECK(e["name"] != "Ana Silva");
+  CHECK(bruno.Get("/v1/graph/entity/?name=Ana%20Silva")->status == 404);
+  CHECK(bruno.Delete("/v1/graph/entity/?user_id=ana&name=Lisbon")->status == 403);
+  // an admin names the scope, which is required
+  CHECK(admin.Get("/v1/graph/")->status == 400);
+  CHECK(body_of(admin.Get("/v1/graph/?user_id=bruno"))["entities"].size() == 2);
+
+  // one entity: found by name or alias, case ignored, with its relations and the memories naming it
+  r = ana.Get("/v1/graph/entity/?name=ana");
+  REQUIRE(r->status == 200);
+  auto e = body_of(r);
+  INFO(e.dump());
+  CHECK(e["name"] == "Ana Silva");
+  CHECK(e["memories"] == 3);
+  CHECK(e["results"].size() == 3);
+  for (const auto& m : e["results"]) {
+    CHECK(m["id"].is_string());
+    CHECK(m["memory"].get<std::string>().find("Ana") != std::string::npos);
+  }
+  CHECK(e["relations"].size() >= 2);
+  CHECK(ana.Get("/v1/graph/entity/?name=Zed%20Nobody")->status == 404);
+  CHECK(ana.Get("/v1/graph/entity/")->status == 400);  // a name is required
+
+  // deleting an entity deletes every memory naming it, and with them its relations
+  e = body_of(ana.Get("/v1/graph/entity/?name=Lisbon"));
+  CHECK(e["results"].size() == 2);
+  r = ana.Delete("/v1/graph/entity/?name=LISBON");
+  REQUIRE(r->status == 200);
+  CHECK(body_of(r)["deleted"] == 2);
+  CHECK(ana.Get("/v1/graph/entity/?name=Lisbon")->status == 404);
+  const auto left = body_of(ana.Get("/memories"))["results"];
+  REQUIRE(left.size() == 1);
+  CHECK(left[0]["memory"] == "Ana Silva works at Acme Corp");
+  g = body_of(ana.Get("/v1/graph/"));
+  for (const auto& rel : g["relations"]) {
+    CHECK(rel["source"] != "Lisbon");
+    CHECK(rel["target"] != "Lisbon");
+  }
+  // bruno's memory naming Acme Corp is untouched by ana's purge of Acme Corp
+  CHECK(body_of(ana.Delete("/v1/graph/entity/?name=Acme%20Corp"))["deleted"] == 1);
+  CHECK(body_of(bruno.Get("/memories"))["results"].size() == 1);
+  CHECK(body_of(ana.Get("/v1/graph/"))["entities"].empty());
+  std::filesystem::remove_all(dir);
+}
