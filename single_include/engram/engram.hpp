@@ -11404,7 +11404,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
     std::size_t added = 0;
     const std::size_t first_new = cands.size();
     for (const auto& [slot, signal] : by_entity) {
-      auto it = std::find_if(cands.begin(), cands.end(), [&](const candidate& c) { return c.slot == slot; });
+      auto it = std::find_if(cands.begin(), cands.end(), [s = slot](const candidate& c) { return c.slot == s; });
       if (it != cands.end()) {
         it->signals.entity = signal;
       } else if (d.matches_visible(options.filter, seen, slot)) {
@@ -12005,7 +12005,7 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
   }
   // A memory closed by a DELETE is superseded by what the same fact added, when it added something.
   for (const auto& [fact_index, at] : closed_by_fact) {
-    auto by = std::find_if(added_from.begin(), added_from.end(), [&](const auto& x) { return x.first == fact_index; });
+    auto by = std::find_if(added_from.begin(), added_from.end(), [fi = fact_index](const auto& x) { return x.first == fi; });
     if (fact_index >= facts.size() || by == added_from.end()) continue;
     auto& r = plan.batch.upserts[at];
     r.superseded_by = by->second;

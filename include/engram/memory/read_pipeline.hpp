@@ -131,7 +131,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
     std::size_t added = 0;
     const std::size_t first_new = cands.size();
     for (const auto& [slot, signal] : by_entity) {
-      auto it = std::find_if(cands.begin(), cands.end(), [&](const candidate& c) { return c.slot == slot; });
+      auto it = std::find_if(cands.begin(), cands.end(), [s = slot](const candidate& c) { return c.slot == s; });
       if (it != cands.end()) {
         it->signals.entity = signal;
       } else if (d.matches_visible(options.filter, seen, slot)) {

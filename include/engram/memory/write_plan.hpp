@@ -236,7 +236,7 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
   }
   // A memory closed by a DELETE is superseded by what the same fact added, when it added something.
   for (const auto& [fact_index, at] : closed_by_fact) {
-    auto by = std::find_if(added_from.begin(), added_from.end(), [&](const auto& x) { return x.first == fact_index; });
+    auto by = std::find_if(added_from.begin(), added_from.end(), [fi = fact_index](const auto& x) { return x.first == fi; });
     if (fact_index >= facts.size() || by == added_from.end()) continue;
     auto& r = plan.batch.upserts[at];
     r.superseded_by = by->second;

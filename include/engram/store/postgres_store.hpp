@@ -360,7 +360,7 @@ class postgres_store {
     static const detail::pg_scope_query query(
         "scope_version_", "SELECT coalesce(sum(version), 0)::bigint FROM scope_versions", "", "");
     const auto [mask, params] = detail::pg_scope_filter(q);
-    auto r = read([&](detail::pq_conn& c) {
+    auto r = read([&, mask = mask, &params = params](detail::pq_conn& c) {  // bindings captured by name (C++20)
       return detail::pg_run_lazily_prepared(c, query.names[mask].c_str(), query.sql[mask], params, where());
     });
     return static_cast<std::uint64_t>(r.integer(0, 0));
@@ -447,10 +447,16 @@ class postgres_store {
   std::invoke_result_t<F&, detail::pq_conn&> read(F&& f) const {
     return s_->pool.with_retry(std::forward<F>(f));
   }
-  /// read() as a callable, for the parts.
-  auto reader() const {
-    return [this](auto&& f) { return read(f); };
-  }
+  /// read() as a callable, for the parts (a named type: a deduced return type could not be used in the
+  /// member templates above it with every compiler).
+  struct reader_fn {
+    const postgres_store* self;
+    template <class F>
+    std::invoke_result_t<F&, detail::pq_conn&> operator()(F&& f) const {
+      return self->read(f);
+    }
+  };
+  reader_fn reader() const { return {this}; }
 
   /// Runs body(conn) in one transaction under the schema's write lock, with a commit token: a retry after a
   /// lost COMMIT finds the token (unique violation) and stops, so the batch is applied exactly once.

@@ -190,7 +190,7 @@ void pg_for_each_scope_row(Read&& read, const pg_scope_query& query, const scope
   const auto [mask, params] = pg_scope_filter(q);
   std::string after;
   while (true) {
-    auto page = read([&](pq_conn& c) {
+    auto page = read([&, mask = mask, &params = params](pq_conn& c) {  // bindings captured by name (C++20)
       auto p = params;
       p.push_back(pq_param::text(after));
       p.push_back(pq_param::int8(pg_page_size));
