@@ -31,22 +31,21 @@ mkdir -p "$out"
 includes=(-I include)
 for d in /usr/include/eigen3 /usr/local/include/eigen3; do [ -d "$d" ] && includes+=(-isystem "$d"); done
 
-# fuzz TARGET SEEDS [DICT]: builds tests/fuzz/TARGET.cpp and runs it for $seconds.
+# build TARGET: compiles tests/fuzz/TARGET.cpp (0 built, 3 this clang cannot link libFuzzer, else failed).
+build() {
+  local target=$1
+  "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+    -fno-sanitize-recover=undefined "${includes[@]}" \
+    "tests/fuzz/$target.cpp" -o "$out/$target" 2>"$out/$target.build.log" && return 0
+  grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$out/$target.build.log" && return 3
+  return 1
+}
+
+# fuzz TARGET SEEDS [DICT]: runs the built TARGET for $seconds.
 fuzz() {
   local target=$1 seeds=$2 dict=${3:-}
   local dict_flag=()
   [ -n "$dict" ] && dict_flag=(-dict="../../tests/fuzz/$dict")
-  echo "fuzz: building $target with $cxx"
-  if ! "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-       -fno-sanitize-recover=undefined "${includes[@]}" \
-       "tests/fuzz/$target.cpp" -o "$out/$target" 2>"$out/$target.build.log"; then
-    if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$out/$target.build.log"; then
-      echo "fuzz: skipped ($cxx cannot link libFuzzer; see $out/$target.build.log)"
-      return 0
-    fi
-    cat "$out/$target.build.log" >&2
-    return 1
-  fi
   echo "fuzz: running $target for ${seconds}s"
   mkdir -p "$out/$target.corpus"
   local status=0
@@ -62,6 +61,24 @@ fuzz() {
   grep -E "DONE|stat::number_of_executed_units|stat::new_units_added" "$out/$target.log" || true
   echo "fuzz: $target: no crash in ${seconds}s"
 }
+
+# The three builds at once (each is one long compile), then the runs one after the other.
+targets=(filter_parse_fuzz request_parse_fuzz file_log_fuzz)
+echo "fuzz: building ${targets[*]} with $cxx"
+pids=()
+for t in "${targets[@]}"; do build "$t" & pids+=($!); done
+for i in "${!targets[@]}"; do
+  status=0
+  wait "${pids[$i]}" || status=$?
+  if [ "$status" -eq 3 ]; then
+    echo "fuzz: skipped ($cxx cannot link libFuzzer; see $out/${targets[$i]}.build.log)"
+    exit 0
+  elif [ "$status" -ne 0 ]; then
+    cat "$out/${targets[$i]}.build.log" >&2
+    echo "fuzz: building ${targets[$i]} FAILED" >&2
+    exit 1
+  fi
+done
 
 fuzz filter_parse_fuzz tests/fuzz/corpus filter.dict
 fuzz request_parse_fuzz tests/fuzz/request_corpus request.dict

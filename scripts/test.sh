@@ -37,7 +37,8 @@ ctest --preset single-header -j "$jobs"
 
 step "ThreadSanitizer: concurrency tests"
 cmake --preset tsan >/dev/null
-tsan_targets=$(find tests -name 'concurrency*.cpp' -printf 'test_%f\n' | sed 's/\.cpp$//' | tr '\n' ' ')
+# the programs of the concurrency tests (grouped as test_<folder>_concurrency_<n>; test_concurrency_* without groups)
+tsan_targets=$(ninja -C build/tsan -t targets all | grep -o '^test_[a-z_0-9]*concurrency[a-z_0-9]*' | sort -u | tr '\n' ' ')
 # shellcheck disable=SC2086
 cmake --build --preset tsan -j "$jobs" --target $tsan_targets
 ctest --preset tsan -L concurrency -j "$jobs"
