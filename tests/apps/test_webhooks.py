@@ -6,7 +6,7 @@ usage: test_webhooks.py ENGRAM_SERVER_BIN
 Checks: the Platform's webhook routes (create answers the secret, list hides it and filters by project, update,
 rotate_secret, delete) need an admin key (a user-bound key gets 403) and refuse bad input with a 400 naming it;
 every delivery carries a valid `X-Engram-Signature` (HMAC-SHA256 of the raw body, checked with Python's hmac)
-and its event id; adds, updates, deletes (single, batch, a whole scope) reach the receiver once each, in order
+and its event id; adds, updates, deletes (single, batch, a whole scope, over MCP too) reach the receiver once each, in order
 per memory; an asynchronous add tells memory_add and async_add_completed; while the receiver is down writes are
 answered at once and every event arrives once it is back (a 500 is retried too); a second receiver that is down
 holds back only its own deliveries, which its deletion drops; a server killed with undelivered events delivers
@@ -187,11 +187,17 @@ def writes_in_order(srv, receiver, secret):
     call_ok(srv, "DELETE", "/v1/memories/%s/" % m1)
     call_ok(srv, "DELETE", "/v1/batch/", {"memories": [{"memory_id": m2}]})
     call_ok(srv, "DELETE", "/v1/memories/?user_id=bob")
+    rpc = call_ok(srv, "POST", "/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "add_memory", "arguments": {"text": "Alice rides a tandem", "user_id": "alice", "infer": False}}})
+    check("an add over MCP", not rpc["result"].get("isError"), rpc)
     expected = {m1: ["ADD", "UPDATE", "UPDATE", "DELETE"], m2: ["ADD", "UPDATE", "DELETE"], m3: ["ADD", "UPDATE"],
                 b1: ["ADD", "DELETE"]}
     total = sum(len(v) for v in expected.values())
-    wait_for("%d deliveries" % total, lambda: len(receiver.deliveries()) >= total)
+    wait_for("the MCP add's delivery", lambda: len(receiver.deliveries()) >= total + 1)
     got = verified(receiver, secret, "writes")
+    mcp = [d["event_details"] for d in got if d["event_details"]["data"]["memory"] == "Alice rides a tandem"]
+    check("the add over MCP is told too", len(mcp) == 1 and mcp[0]["event"] == "ADD", mcp)
+    expected[mcp[0]["id"]] = ["ADD"]
     check("every change told once, in order per memory", memory_events(got) == expected, memory_events(got))
     check("the receiver's path and query were kept", receiver.paths == {"/hooks/engram?src=test"}, receiver.paths)
     by_type = {}
