@@ -64,6 +64,66 @@ LISTING_FIELDS = {
                         "description": "every version, the ones closed by a contradiction too "
                                        "(engram-server --on-contradiction supersede)"},
 }
+WEBHOOK_TYPES = ["memory_add", "memory_update", "memory_delete", "async_add_completed"]
+WEBHOOK_FIELDS = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 256},
+    "url": {"type": "string", "description": "where events are POSTed: http:// (https:// when the server was built "
+                                             "with TLS), at most 2,048 characters, no fragment"},
+    "event_types": {"type": ["array", "null"], "items": {"enum": WEBHOOK_TYPES},
+                    "description": "the events to send; absent, null or empty: all of them"},
+    "is_active": {"type": "boolean", "description": "false: no new deliveries are queued for it (default true)"},
+}
+WEBHOOK = {"type": "object",
+           "required": ["webhook_id", "name", "url", "project", "event_types", "is_active", "created_at", "updated_at"],
+           "properties": {
+               "webhook_id": {"type": "integer"},
+               **WEBHOOK_FIELDS,
+               "event_types": {"type": "array", "items": {"enum": WEBHOOK_TYPES}},
+               "project": {"type": "string", "description": "the project_id it was created under (echoed: a "
+                                                            "webhook is told of every project's memories)"},
+               "owner": {"type": "string", "description": "the name of the key that created it"},
+               "created_at": {"type": "string", "format": "date-time"},
+               "updated_at": {"type": "string", "format": "date-time"},
+               "pending_deliveries": {"type": "integer", "description": "events queued for it, not yet delivered"},
+               "last_error": {"type": ["string", "null"], "description": "why its oldest pending delivery failed"}}}
+SECRET = {"type": "string", "pattern": "^[0-9a-f]{64}$",
+          "description": "the HMAC-SHA256 key of X-Engram-Signature; answered only here"}
+WEBHOOK_SCHEMAS = {
+    "Webhook": WEBHOOK,
+    "WebhookCreated": {"allOf": [ref("Webhook"), {"type": "object", "required": ["secret"],
+                                                   "properties": {"secret": SECRET}}]},
+    "WebhookRequest": {"type": "object", "required": ["name", "url"], "properties": WEBHOOK_FIELDS},
+    "WebhookUpdateRequest": {"type": "object", "minProperties": 1, "properties": {
+        **WEBHOOK_FIELDS, "rotate_secret": {"type": "boolean", "description": "true: a new secret, answered"}}},
+    "WebhookUpdated": {"allOf": [ref("Webhook"), {"type": "object", "required": ["message"], "properties": {
+        "message": {"const": "Webhook updated successfully"}, "secret": SECRET}}]},
+    "WebhookDelivery": {"type": "object",
+                        "required": ["event_id", "delivery_id", "event_type", "created_at", "webhook_id", "project",
+                                     "event_details"],
+                        "properties": {
+                            "event_id": {"type": "string", "description": "the event's id (X-Engram-Event-Id)"},
+                            "delivery_id": {"type": "string",
+                                            "description": "this delivery's id (X-Engram-Delivery-Id), the same on "
+                                                           "each retry: deduplicate by it"},
+                            "event_type": {"enum": WEBHOOK_TYPES},
+                            "created_at": {"type": "string", "format": "date-time",
+                                           "description": "when the event was queued"},
+                            "webhook_id": {"type": "integer"}, "project": {"type": "string"},
+                            "event_details": {"oneOf": [
+                                {"type": "object", "required": ["id", "event", "data"],
+                                 "description": "memory_add, memory_update, memory_delete: Mem0's shape plus the "
+                                                "scope, metadata and previous_memory",
+                                 "properties": {
+                                     "id": {"type": "string", "description": "the memory's id"},
+                                     "event": {"enum": ["ADD", "UPDATE", "DELETE"]},
+                                     "data": {"type": "object", "required": ["memory"],
+                                              "properties": {"memory": {"type": "string"}}},
+                                     "previous_memory": {"type": "string"},
+                                     "metadata": {"type": "object"}, **SCOPE_FIELDS}},
+                                dict(ref("Event"), description="async_add_completed: the event as GET "
+                                                               "/v1/event/{event_id}/ answers it, without payload, "
+                                                               "created_at, started_at and latency")]}}},
+}
 WEIGHT = {"type": "number", "minimum": 0}
 RANKING_WEIGHTS = {"type": "object", "additionalProperties": False,
                    "description": "ranking weights over the defaults (docs/ranking.md)", "properties": {
@@ -263,6 +323,7 @@ SCHEMAS = {
             "type": "object", "required": ["memory_id"], "properties": {"memory_id": {"type": "string"}}}}}},
     "BatchDone": {"type": "object", "required": ["message"], "properties": {
         "message": {"type": "string", "description": "\"Successfully updated N memories\" (or deleted)"}}},
+    **WEBHOOK_SCHEMAS,
     "Entities": {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {
         "type": "object", "required": ["type", "id", "name", "total_memories"], "properties": {
             "type": {"enum": ["user", "agent", "run"]}, "id": {"type": "string"}, "name": {"type": "string"},
@@ -356,6 +417,11 @@ ENTITY_QUERY = SCOPE_QUERY + [
     dict(query("name", {"type": "string", "minLength": 1}, "the entity's name or one of its aliases (case ignored)"),
          required=True)]
 COMMON = ("400", "401", "403", "413", "429", "503")
+PROJECT_ID = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"},
+              "description": "kept with the webhook and echoed as `project`"}
+WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}}
+WEBHOOK_DESC = ("Admin keys only (a user-bound key gets 403): a webhook is told of every user's memories. On a "
+                "server without --keys anyone may manage them.")
 
 
 def op(op_id, summary, tags, responses, request=None, params=None, description=None, security=True):
@@ -476,6 +542,24 @@ def document():
                                      "derived from the memories' texts); other scopes are untouched. Answers the "
                                      "count deleted. " + GRAPH_NEEDS + "."),
         },
+        "/api/v1/webhooks/projects/{project_id}/": {
+            "get": op("getWebhooks", "The webhooks created under a project (Mem0 Platform)", ["webhooks"],
+                      {"200": ok({"type": "array", "items": ref("Webhook")}), **errors("401", "403", "429")},
+                      params=[PROJECT_ID], description=WEBHOOK_DESC + " Secrets are not listed."),
+            "post": op("createWebhook", "Create a webhook (Mem0 Platform)", ["webhooks"],
+                       {"200": ok(ref("WebhookCreated")), **errors("400", "401", "403", "413", "429", "503")},
+                       body(ref("WebhookRequest")), [PROJECT_ID],
+                       description=WEBHOOK_DESC + " The answer holds the webhook's secret, the only one that does."),
+        },
+        "/api/v1/webhooks/{webhook_id}/": {
+            "put": op("updateWebhook", "Change a webhook (Mem0 Platform)", ["webhooks"],
+                      {"200": ok(ref("WebhookUpdated")), **errors("400", "401", "403", "404", "413", "429", "503")},
+                      body(ref("WebhookUpdateRequest")), [WEBHOOK_ID],
+                      description=WEBHOOK_DESC + " Pending deliveries go to the new URL, signed with the new secret."),
+            "delete": op("deleteWebhook", "Delete a webhook and its pending deliveries (Mem0 Platform)", ["webhooks"],
+                         {"200": ok(ref("Deleted")), **errors("401", "403", "404", "429", "503")}, params=[WEBHOOK_ID],
+                         description=WEBHOOK_DESC),
+        },
         "/mcp": {
             "post": op("mcp", "Model Context Protocol over Streamable HTTP (JSON answers)", ["mcp"],
                        {"200": ok(ref("JsonRpc")),
@@ -534,9 +618,24 @@ def document():
         "tags": [{"name": n, "description": d} for n, d in [
             ("memories", "Mem0's open-source server routes"), ("platform", "Mem0 Platform routes"),
             ("graph", "the entity graph of a scope (--entities on)"),
+            ("webhooks", "receivers of memory events (Mem0 Platform; admin keys)"),
             ("mcp", "Model Context Protocol"), ("operations", "health, metrics, this description"),
             ("dashboard", "the memory dashboard at /ui/")]],
         "paths": dict(sorted(paths.items())),
+        "webhooks": {"memoryEvent": {"post": {
+            "operationId": "webhookDelivery", "summary": "What engram-server POSTs to a webhook's URL",
+            "tags": ["webhooks"], "security": [{}],
+            "description": "One event per request, retried (the same body and delivery id) with a doubling wait "
+                           "until a 2xx answer: at least once, in order per webhook.",
+            "parameters": [
+                {"name": "X-Engram-Signature", "in": "header", "required": True, "schema": {"type": "string"},
+                 "description": "sha256=HEX: the HMAC-SHA256 of the raw body under the webhook's secret"},
+                {"name": "X-Engram-Event-Id", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Engram-Delivery-Id", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Engram-Event-Type", "in": "header", "required": True,
+                 "schema": {"enum": WEBHOOK_TYPES}}],
+            "requestBody": body(ref("WebhookDelivery")),
+            "responses": {"2XX": {"description": "delivered; anything else is retried"}}}}},
         "components": {
             "securitySchemes": {
                 "Token": {"type": "apiKey", "in": "header", "name": "Authorization",
