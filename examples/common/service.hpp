@@ -549,7 +549,8 @@ class service {
   /// deleted by id (listed again when a concurrent delete took one first), so that each deletion is told.
   json remove_all(const json& req, const principal& who) {
     const auto s = request_scope(req, who);
-    if (!observer_) return json{{"message", "All relevant memories deleted"}, {"deleted", mem_.delete_all(s)}};
+    if (!observer_ || s.empty())  // (an empty scope: delete_all's error)
+      return json{{"message", "All relevant memories deleted"}, {"deleted", mem_.delete_all(s)}};
     engram::get_all_options every;
     every.limit = 0;
     every.show_expired = every.include_invalid = true;  // what delete_all deletes: every version of the scope

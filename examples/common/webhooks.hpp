@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -229,6 +230,7 @@ class webhook_hub {
     journal_.rewrite(compacted());
     for (const auto& [id, w] : webhooks_) start_lane(id);
     for (const auto& [seq, d] : pending_) lanes_.at(d.webhook_id)->queue.push_back(seq);
+    listening_ = !webhooks_.empty();
   }
 
   ~webhook_hub() {
@@ -277,6 +279,7 @@ class webhook_hub {
     std::lock_guard lock(mtx_);
     w.id = next_id_++;
     const auto& stored = webhooks_[w.id] = std::move(w);
+    listening_ = true;
     record(json{{"webhook", webhook_detail::webhook_record(stored)}}, true);
     reap();
     start_lane(stored.id);
@@ -333,6 +336,7 @@ class webhook_hub {
 
   /// Queues `changes` (service's observer) for the webhooks that want them; durable when this returns.
   void memory_changed(std::span<const memory_change> changes) {
+    if (!listening_.load()) return;  // no webhook: nothing to build
     std::vector<std::pair<std::string_view, json>> events;
     for (const auto& c : changes) events.emplace_back(webhook_event_type(c.event), change_details(c));
     publish(events);
@@ -537,6 +541,7 @@ class webhook_hub {
   /// Deletes webhook `id` and its pending deliveries (under mtx_).
   void drop(std::uint64_t id) {
     webhooks_.erase(id);
+    listening_ = !webhooks_.empty();
     for (auto it = pending_.begin(); it != pending_.end();) it = it->second.webhook_id == id ? forget(it) : std::next(it);
     if (auto l = lanes_.find(id); l != lanes_.end()) {
       halt(*l->second);
@@ -641,6 +646,7 @@ class webhook_hub {
   std::vector<std::unique_ptr<lane>> retired_;               // of deleted webhooks, until their threads end
   std::uint64_t next_id_ = 1, next_seq_ = 0, delivered_ = 0, failed_ = 0;
   std::size_t skipped_ = 0;
+  std::atomic<bool> listening_{false};  // any webhook (a hint read without the lock; publish checks again)
 };
 
 /// The webhooks' families in the Prometheus text format.
