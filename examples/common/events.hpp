@@ -18,6 +18,7 @@
 /// Retention: at most `max_events` events; past that the oldest finished ones are dropped (PENDING and RUNNING
 /// ones never are, so the count may exceed it while that many adds are outstanding).
 
+#include "files.hpp"
 #include "request.hpp"
 #include "service.hpp"
 
@@ -25,15 +26,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -45,7 +45,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 namespace engram_app {
@@ -180,18 +179,9 @@ class event_log {
     const auto parent = std::filesystem::path(path_).parent_path();
     std::error_code ec;
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    lock_fd_ = ::open((path_ + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) fail("cannot open " + path_ + ".lock");
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-      const bool busy = errno == EWOULDBLOCK;
-      ::close(lock_fd_);
-      lock_fd_ = -1;
-      if (busy)
-        throw engram::storage_error("events journal '" + path_ + "' is in use by another process (it holds " + path_ +
-                                    ".lock): another engram-server runs on this data directory, or give each server "
-                                    "its own --events-file");
-      fail("cannot lock " + path_ + ".lock");
-    }
+    lock_ = std::make_unique<files::lock>(path_ + ".lock", "events journal '" + path_ + "' is in use by another process "
+                                          "(it holds " + path_ + ".lock): another engram-server runs on this data "
+                                          "directory, or give each server its own --events-file");
     load();
     trim();
     compact();
@@ -199,7 +189,6 @@ class event_log {
 
   ~event_log() {
     if (fd_ >= 0) ::close(fd_);
-    if (lock_fd_ >= 0) ::close(lock_fd_);
   }
   event_log(const event_log&) = delete;
   event_log& operator=(const event_log&) = delete;
@@ -337,9 +326,7 @@ class event_log {
     return who.bound_user_id.empty() || e.owner.user_id == who.bound_user_id;
   }
 
-  [[noreturn]] static void fail(const std::string& what) {
-    throw engram::storage_error("events journal: " + what + ": " + std::strerror(errno));
-  }
+  [[noreturn]] static void fail(const std::string& what) { files::fail("events journal: " + what); }
 
   /// Stores `e` (replacing the event of its id, which keeps its place) and returns it.
   add_event& insert(add_event e) {
@@ -383,20 +370,11 @@ class event_log {
     if (path_.empty()) return;
     try {
       if (fd_ < 0) compact();  // an earlier failure left no journal open
-      write_all(fd_, event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + '\n');
+      files::write_all(fd_, event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + '\n', path_);
       if (durable && ::fdatasync(fd_) != 0) fail("cannot sync " + path_);
       if (++lines_ > 2 * events_.size() + 64) compact();
     } catch (const std::exception& ex) {
       std::cerr << "engram-server: " << ex.what() << " (event " << e.id << " kept in memory only)\n";
-    }
-  }
-
-  static void write_all(int fd, const std::string& text) {
-    for (std::size_t done = 0; done < text.size();) {
-      const auto n = ::write(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) fail("cannot write");
-      done += static_cast<std::size_t>(n);
     }
   }
 
@@ -415,28 +393,12 @@ class event_log {
     }
   }
 
-  /// Rewrites the journal as one line per event (PATH.tmp, fsync, rename, fsync of the directory), then appends
-  /// to it.
+  /// Rewrites the journal as one line per event (files::replace: PATH.tmp, fsync, rename, fsync of the
+  /// directory), then appends to it.
   void compact() {
-    const auto tmp = path_ + ".tmp";
-    const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0) fail("cannot create " + tmp);
-    try {
-      std::string text;
-      for (const auto& [seq, e] : events_) text += event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + '\n';
-      write_all(out, text);
-      if (::fsync(out) != 0) fail("cannot sync " + tmp);
-    } catch (...) {
-      ::close(out);
-      throw;
-    }
-    ::close(out);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) fail("cannot replace " + path_);
-    const auto dir = std::filesystem::path(path_).parent_path().string();
-    if (const int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
-      (void)::fsync(d);
-      ::close(d);
-    }
+    std::string text;
+    for (const auto& [seq, e] : events_) text += event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + '\n';
+    files::replace(path_, text);
     if (fd_ >= 0) ::close(fd_);
     fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd_ < 0) fail("cannot open " + path_);
@@ -451,7 +413,8 @@ class event_log {
   std::uint64_t next_seq_ = 0;
   std::unordered_map<std::string, add_event> early_;      // reported before accepted()
   std::deque<std::string> early_order_;
-  int fd_ = -1, lock_fd_ = -1;
+  std::unique_ptr<files::lock> lock_;
+  int fd_ = -1;
   std::size_t lines_ = 0, skipped_ = 0;
 };
 
