@@ -46,6 +46,8 @@ FILTERS = {"description": "a filter tree in Mem0's grammar (docs/library.md): fi
                           "scope ids at its top level name the scope. In a query string: the tree as JSON text.",
            "oneOf": [{"type": "object"}, {"type": "string"}]}
 GRAPH_NEEDS = "needs the server started with --entities on (400 without)"
+EXPORT_FIELDS_NOTE = ("An unknown field is a 400 naming it; org_id, project_id and app_id are refused when set. A key "
+                      "bound to a user is confined to that user (naming another is a 403).")
 LISTING_FIELDS = {
     "filters": FILTERS,
     "enable_graph": {"type": ["boolean", "null"],
@@ -353,6 +355,50 @@ SCHEMAS = {
         "results": {"type": "array", "description": "the memories mentioning it", "items": {
             "type": "object", "required": ["id", "memory"],
             "properties": {"id": {"type": "string"}, "memory": {"type": "string"}}}}}}]},
+    "ExportRequest": {"type": "object", "description": EXPORT_FIELDS_NOTE, "properties": {
+        "schema": {"oneOf": [{"type": "object"}, {"type": "string"}, {"type": "null"}],
+                   "description": "a JSON schema (an object, or a JSON string of one): kept and returned with the "
+                                  "export; engram does not fill it with a model (the memories are the export's data)"},
+        "filters": {"type": ["object", "null"], "description": "which memories: " + FILTERS["description"]},
+        "export_instructions": {"type": ["string", "null"],
+                                "description": "kept and returned with the export; not applied (no model fills the "
+                                               "schema)"},
+        **SCOPE_FIELDS}},
+    "ExportCreated": {"type": "object", "required": ["message", "id"], "properties": {
+        "message": {"type": "string"},
+        "id": {"type": "string", "format": "uuid", "description": "the export's id: its memory_export_id"}}},
+    "ExportGetRequest": {"type": "object", "description": "memory_export_id, filters or a scope id (at least one). "
+                                                          + EXPORT_FIELDS_NOTE, "properties": {
+        "memory_export_id": {"type": "string", "description": "the id the create answered"},
+        "filters": {"type": ["object", "null"],
+                    "description": "the newest export whose scope ids and creation time (created_at, updated_at) "
+                                   "they match, in the filter grammar"},
+        **SCOPE_FIELDS}},
+    "Export": {"type": "object",
+               "required": ["id", "created_at", "filters", "schema", "export_instructions", "count", "memories"],
+               "description": "a snapshot of the memories selected when the export was created (current versions, "
+                              "expired ones included); `engram import --from mem0` reads it", "properties": {
+        "id": {"type": ["string", "null"], "description": "null in the CLI's `engram export --format mem0`"},
+        "created_at": {"type": "string", "format": "date-time"},
+        **SCOPE_FIELDS,
+        "filters": {"type": ["object", "null"], "description": "the request's filters, as given"},
+        "schema": {"type": ["object", "null"], "description": "the request's schema, as an object"},
+        "export_instructions": {"type": ["string", "null"]},
+        "count": {"type": "integer", "minimum": 0},
+        "memories": {"type": "array", "items": ref("Memory"), "description": "oldest first"}}},
+    "SummaryRequest": {"type": "object", "description": EXPORT_FIELDS_NOTE, "properties": {
+        "filters": {"type": ["object", "null"], "description": "which memories, as an export selects them"},
+        **SCOPE_FIELDS}},
+    "Summary": {"type": "array", "description": "one item per scope, in order; counted, not written by a model",
+                "items": {"type": "object",
+                          "required": ["total_memories", "categories", "first_created_at", "last_updated_at"],
+                          "properties": {
+                              **SCOPE_FIELDS,
+                              "total_memories": {"type": "integer"},
+                              "categories": {"type": "object", "additionalProperties": {"type": "integer"},
+                                             "description": "memories per category"},
+                              "first_created_at": {"type": "string", "format": "date-time"},
+                              "last_updated_at": {"type": "string", "format": "date-time"}}}},
     "Ping": {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string"}, "org_id": {"type": "string"}, "project_id": {"type": "string"},
         "user_email": {"type": "string", "description": "the API key's name"}}},
@@ -367,8 +413,8 @@ ERRORS = {
     "400": "malformed request: the detail names the field",
     "401": "no API key, or an unknown one",
     "403": "another user's scope for a bound key, or an admin route",
-    "404": "no such memory or event (or route)",
-    "413": "body over --max-body (or a batch over 1,000 memories)",
+    "404": "no such memory, event or export (or route)",
+    "413": "body over --max-body (or a batch over 1,000 memories, or an export over --max-export-memories)",
     "429": "rate limit exceeded (Retry-After)",
     "502": "the embedding or LLM provider failed",
     "503": "the store is unavailable (Retry-After)",
@@ -560,6 +606,24 @@ def document():
                          {"200": ok(ref("Deleted")), **errors("401", "403", "404", "429", "503")}, params=[WEBHOOK_ID],
                          description=WEBHOOK_DESC),
         },
+        "/v1/exports/": {"post": op(
+            "createMemoryExport", "Export the memories a scope or filter selects (Mem0 Platform)", ["exports"],
+            {"201": ok(ref("ExportCreated"), "the export is kept: fetch it with its id"),
+             **errors("400", "401", "403", "413", "429", "503")}, body(ref("ExportRequest")),
+            description="Snapshots the memories the scope ids and filters select, as the listings select them, "
+                        "expired ones included (at most --max-export-memories, else 413), and keeps the export "
+                        "(--exports-dir; the oldest dropped past --max-exports). Mem0 has a model fill the schema; "
+                        "engram keeps and returns it with the memories themselves.")},
+        "/v1/exports/get/": {"post": op(
+            "getMemoryExport", "Fetch an export by id, or the newest one filters match (Mem0 Platform)", ["exports"],
+            {"200": ok(ref("Export")), **errors("400", "401", "403", "404", "429", "503")},
+            body(ref("ExportGetRequest")),
+            description="A key bound to a user fetches its user's exports only: another's id answers 404.")},
+        "/v1/summary/": {"post": op(
+            "memorySummary", "Counts of the selected memories per scope (Mem0 Platform's get_summary)", ["exports"],
+            {"200": ok(ref("Summary")), **errors("400", "401", "403", "429", "503")}, body(ref("SummaryRequest")),
+            description="Per scope: how many memories, per category, the first created_at and the last "
+                        "updated_at. No model writes prose.")},
         "/mcp": {
             "post": op("mcp", "Model Context Protocol over Streamable HTTP (JSON answers)", ["mcp"],
                        {"200": ok(ref("JsonRpc")),
@@ -619,6 +683,7 @@ def document():
             ("memories", "Mem0's open-source server routes"), ("platform", "Mem0 Platform routes"),
             ("graph", "the entity graph of a scope (--entities on)"),
             ("webhooks", "receivers of memory events (Mem0 Platform; admin keys)"),
+            ("exports", "memory exports and their summary"),
             ("mcp", "Model Context Protocol"), ("operations", "health, metrics, this description"),
             ("dashboard", "the memory dashboard at /ui/")]],
         "paths": dict(sorted(paths.items())),

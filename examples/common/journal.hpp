@@ -3,26 +3,27 @@
 /// An append-only JSON Lines file that one process owns: the durable part of engram-server's events
 /// (events.hpp) and webhooks (webhooks.hpp). Each owner keeps its state in memory; the journal only appends
 /// lines (fsynced when asked), reads them back on start (skipping a line that is not JSON: the last one cut
-/// short by a crash), and is rewritten whole when its owner compacts it (PATH.tmp, fsync, rename, fsync of the
-/// directory). The owner decides what a line means and when to compact (lines() says how many it holds).
+/// short by a crash), and is rewritten whole when its owner compacts it (files::replace: PATH.tmp, fsync,
+/// rename, fsync of the directory). The owner decides what a line means and when to compact (lines() says how
+/// many it holds).
 ///
-/// One process at a time: the journal holds an flock on PATH.lock while open. Not thread-safe: the owner
+/// One process at a time: the journal holds an flock on PATH.lock while open (files::lock). Not thread-safe: the owner
 /// serialises calls (it holds its own mutex around them).
+
+#include "files.hpp"
 
 #include <engram/error.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <cstddef>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 namespace engram_app {
@@ -41,17 +42,8 @@ class jsonl_journal {
     const auto parent = std::filesystem::path(path_).parent_path();
     std::error_code ec;
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    lock_fd_ = ::open((path_ + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) fail("cannot open " + path_ + ".lock");
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-      const bool busy = errno == EWOULDBLOCK;
-      ::close(lock_fd_);
-      lock_fd_ = -1;
-      if (busy)
-        throw engram::storage_error(name_ + " '" + path_ + "' is in use by another process (it holds " + path_ +
-                                    ".lock): " + busy_hint);
-      fail("cannot lock " + path_ + ".lock");
-    }
+    lock_ = std::make_unique<files::lock>(path_ + ".lock", name_ + " '" + path_ + "' is in use by another process "
+                                          "(it holds " + path_ + ".lock): " + busy_hint);
   }
 
   ~jsonl_journal() { close_fds(); }
@@ -61,8 +53,8 @@ class jsonl_journal {
       close_fds();
       path_ = std::move(o.path_);
       name_ = std::move(o.name_);
+      lock_ = std::move(o.lock_);
       fd_ = std::exchange(o.fd_, -1);
-      lock_fd_ = std::exchange(o.lock_fd_, -1);
       lines_ = o.lines_;
     }
     return *this;
@@ -90,7 +82,7 @@ class jsonl_journal {
   void append(const nlohmann::json& j, bool durable, Current&& current) {
     if (path_.empty()) return;
     if (fd_ < 0) rewrite(current());
-    write_all(fd_, dump(j) + '\n');
+    files::write_all(fd_, dump(j) + '\n', path_);
     if (durable && ::fdatasync(fd_) != 0) fail("cannot sync " + path_);
     ++lines_;
   }
@@ -103,23 +95,7 @@ class jsonl_journal {
   /// Replaces the file by `text` (whole lines), then appends after them. @throws engram::storage_error.
   void rewrite(const std::string& text) {
     if (path_.empty()) return;
-    const auto tmp = path_ + ".tmp";
-    const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0) fail("cannot create " + tmp);
-    try {
-      write_all(out, text);
-      if (::fsync(out) != 0) fail("cannot sync " + tmp);
-    } catch (...) {
-      ::close(out);
-      throw;
-    }
-    ::close(out);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) fail("cannot replace " + path_);
-    const auto dir = std::filesystem::path(path_).parent_path().string();
-    if (const int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
-      (void)::fsync(d);
-      ::close(d);
-    }
+    files::replace(path_, text);
     if (fd_ >= 0) ::close(fd_);
     fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd_ < 0) fail("cannot open " + path_);
@@ -138,27 +114,17 @@ class jsonl_journal {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw engram::storage_error(name_ + ": " + what + ": " + std::strerror(errno));
-  }
-
-  void write_all(int fd, const std::string& text) const {
-    for (std::size_t done = 0; done < text.size();) {
-      const auto n = ::write(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) fail("cannot write");
-      done += static_cast<std::size_t>(n);
-    }
-  }
+  [[noreturn]] void fail(const std::string& what) const { files::fail(name_ + ": " + what); }
 
   void close_fds() noexcept {
     if (fd_ >= 0) ::close(fd_);
-    if (lock_fd_ >= 0) ::close(lock_fd_);
-    fd_ = lock_fd_ = -1;
+    fd_ = -1;
+    lock_.reset();
   }
 
   std::string path_, name_;
-  int fd_ = -1, lock_fd_ = -1;
+  std::unique_ptr<files::lock> lock_;  // held while the journal is open
+  int fd_ = -1;
   std::size_t lines_ = 0;
 };
 

@@ -3,6 +3,7 @@
 #include "../common/auth.hpp"
 #include "../common/errors.hpp"
 #include "../common/events.hpp"
+#include "../common/exports.hpp"
 #include "../common/graph.hpp"
 #include "../common/metrics.hpp"
 #include "../common/request.hpp"
@@ -51,6 +52,9 @@ struct options {
   std::size_t max_events = engram_app::event_log::default_max_events;
   std::string webhooks_file;  // the webhooks and their outbox; empty: webhooks.jsonl in the data directory (file store only)
   long webhook_retry_ms = 1000;  // the first wait after a failed delivery, doubling up to 60 s
+  std::string exports_dir;  // where exports are kept; empty: DATA/exports with the file store, memory with --store
+  std::size_t max_exports = engram_app::export_store::default_max_exports;
+  std::size_t max_export_memories = engram_app::default_max_export_memories;
   engram_app::provider_settings providers = engram_app::provider_settings::from_env();
 };
 
@@ -62,6 +66,7 @@ struct options {
             << "                     [--log-format text|json|off] [--log-bodies] [provider flags]\n"
             << "                     [--async-adds sync|async] [--events-file PATH] [--max-events N]\n"
             << "                     [--webhooks-file PATH] [--webhook-retry-ms MS]\n"
+            << "                     [--exports-dir DIR] [--max-exports N] [--max-export-memories N]\n"
             << "       engram-server --rebalance --store URL --store URL [--store URL ...]\n"
             << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n"
             << "  --async-adds sync|async  adds on POST /v1/memories/ and /v3/memories/add/ without async_mode: answered\n"
@@ -71,7 +76,10 @@ struct options {
             << "  --max-events N       events kept, the oldest finished ones dropped first (default 1000)\n"
             << "  --webhooks-file PATH the webhooks and their undelivered events (default DATA/webhooks.jsonl; with\n"
             << "                     --store: none, in memory)\n"
-            << "  --webhook-retry-ms MS  the first wait after a failed webhook delivery, doubling up to 60 s (default 1000)\n\n"
+            << "  --webhook-retry-ms MS  the first wait after a failed webhook delivery, doubling up to 60 s (default 1000)\n"
+            << "  --exports-dir DIR    where memory exports are kept (default DATA/exports; with --store: none, in memory)\n"
+            << "  --max-exports N      exports kept, the oldest dropped first (default 100)\n"
+            << "  --max-export-memories N  the most memories one export may hold (default 10000; more: 413)\n\n"
             << engram_app::provider_help;
   std::exit(2);
 }
@@ -131,6 +139,9 @@ options parse_args(int argc, char** argv) {
     else if (a == "--max-events") o.max_events = std::size_t(number(1, 10'000'000));
     else if (a == "--webhooks-file") o.webhooks_file = value();
     else if (a == "--webhook-retry-ms") o.webhook_retry_ms = number(1, 60'000);
+    else if (a == "--exports-dir") o.exports_dir = value();
+    else if (a == "--max-exports") o.max_exports = std::size_t(number(1, 100'000));
+    else if (a == "--max-export-memories") o.max_export_memories = std::size_t(number(1, long(engram_app::most_export_memories)));
     else if (engram_app::provider_settings::is_flag(a)) {
       const auto v = value();
       try {
@@ -166,6 +177,13 @@ std::string events_path(const options& o) {
 std::string webhooks_path(const options& o) {
   if (!o.webhooks_file.empty()) return o.webhooks_file;
   return o.store.empty() ? engram_app::data_directory(o.data) + "/webhooks.jsonl" : std::string();
+}
+
+/// The exports' directory: --exports-dir, else exports/ in the file store's data directory. Over PostgreSQL only
+/// --exports-dir: without it exports live in memory.
+std::string exports_path(const options& o) {
+  if (!o.exports_dir.empty()) return o.exports_dir;
+  return o.store.empty() ? engram_app::data_directory(o.data) + "/exports" : std::string();
 }
 
 bool is_loopback(const std::string& host) {
@@ -204,7 +222,8 @@ json params_json(const httplib::Request& req) {
 template <class Memory>
 int serve(const options& opt, std::unique_ptr<Memory>& memory,
           const std::optional<std::map<std::string, engram_app::principal>>& keys, sigset_t& stop_signals,
-          engram_app::event_log& events, engram_app::webhook_hub& webhooks) {
+          engram_app::event_log& events, engram_app::webhook_hub& webhooks,
+          engram_app::export_store& export_files) {
   std::cerr << "engram-server: " << engram_app::describe_memory(opt.providers, *memory) << '\n';
   engram_app::service<Memory> service(*memory);
   engram_app::reconcile(events, *memory);  // events an earlier run left unfinished
@@ -221,6 +240,14 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   std::cerr << "engram-server: " << webhooks.stats().webhooks << " webhooks, " << webhooks.stats().pending
             << " deliveries pending in " << (webhooks.path().empty() ? std::string("memory only") : webhooks.path())
             << (webhooks.skipped_on_load() ? " (" + std::to_string(webhooks.skipped_on_load()) + " unreadable lines skipped)" : "")
+            << '\n';
+  engram_app::export_service<Memory> exports(service, export_files, opt.max_export_memories);
+  std::cerr << "engram-server: " << export_files.size() << " memory exports in "
+            << (export_files.directory().empty() ? std::string("memory only (give --exports-dir DIR to keep them)")
+                                                 : export_files.directory())
+            << ", at most " << export_files.max_exports() << " kept of " << opt.max_export_memories << " memories each"
+            << (export_files.removed_on_load() ? " (" + std::to_string(export_files.removed_on_load()) +
+                                                     " unfinished files removed)" : "")
             << '\n';
   engram_app::route_metrics metrics;
   engram_app::rate_limiter limiter(opt.rate_limit);
@@ -269,8 +296,9 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
 
   // Every route goes through here: auth, rate limit, error mapping, metrics.
   using body_handler = std::function<json(const httplib::Request&, const engram_app::principal&)>;
-  auto route = [&](const std::string& name, body_handler handler) {
-    return [&, name, handler](const httplib::Request& req, httplib::Response& res) {
+  // `ok_status`: the status of a success (201 where Mem0 answers a creation so).
+  auto route = [&](const std::string& name, body_handler handler, int ok_status = 200) {
+    return [&, name, handler, ok_status](const httplib::Request& req, httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       engram_app::principal who;
       engram_app::current_request().route = name;
@@ -291,7 +319,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
           }
         }
         res.set_content(engram_app::answer_body(handler(req, who)), "application/json");
-        res.status = 200;
+        res.status = ok_status;
       } catch (const std::exception& e) {
         const auto kind = engram_app::current_error_kind();
         res.status = engram_app::http_status(kind);
@@ -367,6 +395,10 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   // Batches of up to 1,000 memories, all or nothing (the official clients' batchUpdate / batchDelete)
   server.Put("/v1/batch/", route("PUT /v1/batch/", [&](auto& req, auto& who) { return service.batch_update(body(req), who); }));
   server.Delete("/v1/batch/", route("DELETE /v1/batch/", [&](auto& req, auto& who) { return service.batch_delete(body(req), who); }));
+  // Memory exports (Mem0's structured exports: the memories themselves, see exports.hpp) and their summary
+  server.Post("/v1/exports/", route("POST /v1/exports/", [&](auto& req, auto& who) { return exports.create(body(req), who); }, 201));
+  server.Post("/v1/exports/get/", route("POST /v1/exports/get/", [&](auto& req, auto& who) { return exports.get(body(req), who); }));
+  server.Post("/v1/summary/", route("POST /v1/summary/", [&](auto& req, auto& who) { return exports.summary(body(req), who); }));
   server.Get("/v1/entities/", route("GET /v1/entities/", [&](auto&, auto& who) { return service.entities(who); }));
   // The entity graph of a scope (--entities on): entities and relations, one entity with its memories, and
   // the purge of an entity (every memory mentioning it)
@@ -537,9 +569,12 @@ int main(int argc, char** argv) {
   }
 
   // The events of queued adds: loaded before the memory opens, whose workers report to them from then on.
+  // The memory exports, kept beside them.
   std::unique_ptr<engram_app::event_log> events;
+  std::unique_ptr<engram_app::export_store> export_files;
   try {
     events = std::make_unique<engram_app::event_log>(events_path(opt), opt.max_events);
+    export_files = std::make_unique<engram_app::export_store>(exports_path(opt), opt.max_exports);
   } catch (const std::exception& e) {
     std::cerr << "engram-server: " << e.what() << '\n';
     return 1;
@@ -593,7 +628,7 @@ int main(int argc, char** argv) {
                 << '\n';
       return 1;
     }
-    return serve(opt, memory, keys, stop_signals, *events, *webhooks);
+    return serve(opt, memory, keys, stop_signals, *events, *webhooks, *export_files);
   };
 #ifdef ENGRAM_APP_POSTGRES
   if (opt.shards.size() > 1)  // several databases: scopes spread over them
