@@ -46,6 +46,8 @@ FILTERS = {"description": "a filter tree in Mem0's grammar (docs/library.md): fi
                           "scope ids at its top level name the scope. In a query string: the tree as JSON text.",
            "oneOf": [{"type": "object"}, {"type": "string"}]}
 GRAPH_NEEDS = "needs the server started with --entities on (400 without)"
+EXPORT_FIELDS_NOTE = ("An unknown field is a 400 naming it; org_id, project_id and app_id are refused when set. A key "
+                      "bound to a user is confined to that user (naming another is a 403).")
 LISTING_FIELDS = {
     "filters": FILTERS,
     "enable_graph": {"type": ["boolean", "null"],
@@ -63,6 +65,66 @@ LISTING_FIELDS = {
     "include_invalid": {"type": "boolean",
                         "description": "every version, the ones closed by a contradiction too "
                                        "(engram-server --on-contradiction supersede)"},
+}
+WEBHOOK_TYPES = ["memory_add", "memory_update", "memory_delete", "async_add_completed"]
+WEBHOOK_FIELDS = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 256},
+    "url": {"type": "string", "description": "where events are POSTed: http:// (https:// when the server was built "
+                                             "with TLS), at most 2,048 characters, no fragment"},
+    "event_types": {"type": ["array", "null"], "items": {"enum": WEBHOOK_TYPES},
+                    "description": "the events to send; absent, null or empty: all of them"},
+    "is_active": {"type": "boolean", "description": "false: no new deliveries are queued for it (default true)"},
+}
+WEBHOOK = {"type": "object",
+           "required": ["webhook_id", "name", "url", "project", "event_types", "is_active", "created_at", "updated_at"],
+           "properties": {
+               "webhook_id": {"type": "integer"},
+               **WEBHOOK_FIELDS,
+               "event_types": {"type": "array", "items": {"enum": WEBHOOK_TYPES}},
+               "project": {"type": "string", "description": "the project_id it was created under (echoed: a "
+                                                            "webhook is told of every project's memories)"},
+               "owner": {"type": "string", "description": "the name of the key that created it"},
+               "created_at": {"type": "string", "format": "date-time"},
+               "updated_at": {"type": "string", "format": "date-time"},
+               "pending_deliveries": {"type": "integer", "description": "events queued for it, not yet delivered"},
+               "last_error": {"type": ["string", "null"], "description": "why its oldest pending delivery failed"}}}
+SECRET = {"type": "string", "pattern": "^[0-9a-f]{64}$",
+          "description": "the HMAC-SHA256 key of X-Engram-Signature; answered only here"}
+WEBHOOK_SCHEMAS = {
+    "Webhook": WEBHOOK,
+    "WebhookCreated": {"allOf": [ref("Webhook"), {"type": "object", "required": ["secret"],
+                                                   "properties": {"secret": SECRET}}]},
+    "WebhookRequest": {"type": "object", "required": ["name", "url"], "properties": WEBHOOK_FIELDS},
+    "WebhookUpdateRequest": {"type": "object", "minProperties": 1, "properties": {
+        **WEBHOOK_FIELDS, "rotate_secret": {"type": "boolean", "description": "true: a new secret, answered"}}},
+    "WebhookUpdated": {"allOf": [ref("Webhook"), {"type": "object", "required": ["message"], "properties": {
+        "message": {"const": "Webhook updated successfully"}, "secret": SECRET}}]},
+    "WebhookDelivery": {"type": "object",
+                        "required": ["event_id", "delivery_id", "event_type", "created_at", "webhook_id", "project",
+                                     "event_details"],
+                        "properties": {
+                            "event_id": {"type": "string", "description": "the event's id (X-Engram-Event-Id)"},
+                            "delivery_id": {"type": "string",
+                                            "description": "this delivery's id (X-Engram-Delivery-Id), the same on "
+                                                           "each retry: deduplicate by it"},
+                            "event_type": {"enum": WEBHOOK_TYPES},
+                            "created_at": {"type": "string", "format": "date-time",
+                                           "description": "when the event was queued"},
+                            "webhook_id": {"type": "integer"}, "project": {"type": "string"},
+                            "event_details": {"oneOf": [
+                                {"type": "object", "required": ["id", "event", "data"],
+                                 "description": "memory_add, memory_update, memory_delete: Mem0's shape plus the "
+                                                "scope, metadata and previous_memory",
+                                 "properties": {
+                                     "id": {"type": "string", "description": "the memory's id"},
+                                     "event": {"enum": ["ADD", "UPDATE", "DELETE"]},
+                                     "data": {"type": "object", "required": ["memory"],
+                                              "properties": {"memory": {"type": "string"}}},
+                                     "previous_memory": {"type": "string"},
+                                     "metadata": {"type": "object"}, **SCOPE_FIELDS}},
+                                dict(ref("Event"), description="async_add_completed: the event as GET "
+                                                               "/v1/event/{event_id}/ answers it, without payload, "
+                                                               "created_at, started_at and latency")]}}},
 }
 WEIGHT = {"type": "number", "minimum": 0}
 RANKING_WEIGHTS = {"type": "object", "additionalProperties": False,
@@ -263,6 +325,7 @@ SCHEMAS = {
             "type": "object", "required": ["memory_id"], "properties": {"memory_id": {"type": "string"}}}}}},
     "BatchDone": {"type": "object", "required": ["message"], "properties": {
         "message": {"type": "string", "description": "\"Successfully updated N memories\" (or deleted)"}}},
+    **WEBHOOK_SCHEMAS,
     "Entities": {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {
         "type": "object", "required": ["type", "id", "name", "total_memories"], "properties": {
             "type": {"enum": ["user", "agent", "run"]}, "id": {"type": "string"}, "name": {"type": "string"},
@@ -292,6 +355,50 @@ SCHEMAS = {
         "results": {"type": "array", "description": "the memories mentioning it", "items": {
             "type": "object", "required": ["id", "memory"],
             "properties": {"id": {"type": "string"}, "memory": {"type": "string"}}}}}}]},
+    "ExportRequest": {"type": "object", "description": EXPORT_FIELDS_NOTE, "properties": {
+        "schema": {"oneOf": [{"type": "object"}, {"type": "string"}, {"type": "null"}],
+                   "description": "a JSON schema (an object, or a JSON string of one): kept and returned with the "
+                                  "export; engram does not fill it with a model (the memories are the export's data)"},
+        "filters": {"type": ["object", "null"], "description": "which memories: " + FILTERS["description"]},
+        "export_instructions": {"type": ["string", "null"],
+                                "description": "kept and returned with the export; not applied (no model fills the "
+                                               "schema)"},
+        **SCOPE_FIELDS}},
+    "ExportCreated": {"type": "object", "required": ["message", "id"], "properties": {
+        "message": {"type": "string"},
+        "id": {"type": "string", "format": "uuid", "description": "the export's id: its memory_export_id"}}},
+    "ExportGetRequest": {"type": "object", "description": "memory_export_id, filters or a scope id (at least one). "
+                                                          + EXPORT_FIELDS_NOTE, "properties": {
+        "memory_export_id": {"type": "string", "description": "the id the create answered"},
+        "filters": {"type": ["object", "null"],
+                    "description": "the newest export whose scope ids and creation time (created_at, updated_at) "
+                                   "they match, in the filter grammar"},
+        **SCOPE_FIELDS}},
+    "Export": {"type": "object",
+               "required": ["id", "created_at", "filters", "schema", "export_instructions", "count", "memories"],
+               "description": "a snapshot of the memories selected when the export was created (current versions, "
+                              "expired ones included); `engram import --from mem0` reads it", "properties": {
+        "id": {"type": ["string", "null"], "description": "null in the CLI's `engram export --format mem0`"},
+        "created_at": {"type": "string", "format": "date-time"},
+        **SCOPE_FIELDS,
+        "filters": {"type": ["object", "null"], "description": "the request's filters, as given"},
+        "schema": {"type": ["object", "null"], "description": "the request's schema, as an object"},
+        "export_instructions": {"type": ["string", "null"]},
+        "count": {"type": "integer", "minimum": 0},
+        "memories": {"type": "array", "items": ref("Memory"), "description": "oldest first"}}},
+    "SummaryRequest": {"type": "object", "description": EXPORT_FIELDS_NOTE, "properties": {
+        "filters": {"type": ["object", "null"], "description": "which memories, as an export selects them"},
+        **SCOPE_FIELDS}},
+    "Summary": {"type": "array", "description": "one item per scope, in order; counted, not written by a model",
+                "items": {"type": "object",
+                          "required": ["total_memories", "categories", "first_created_at", "last_updated_at"],
+                          "properties": {
+                              **SCOPE_FIELDS,
+                              "total_memories": {"type": "integer"},
+                              "categories": {"type": "object", "additionalProperties": {"type": "integer"},
+                                             "description": "memories per category"},
+                              "first_created_at": {"type": "string", "format": "date-time"},
+                              "last_updated_at": {"type": "string", "format": "date-time"}}}},
     "Ping": {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string"}, "org_id": {"type": "string"}, "project_id": {"type": "string"},
         "user_email": {"type": "string", "description": "the API key's name"}}},
@@ -306,8 +413,8 @@ ERRORS = {
     "400": "malformed request: the detail names the field",
     "401": "no API key, or an unknown one",
     "403": "another user's scope for a bound key, or an admin route",
-    "404": "no such memory or event (or route)",
-    "413": "body over --max-body (or a batch over 1,000 memories)",
+    "404": "no such memory, event or export (or route)",
+    "413": "body over --max-body (or a batch over 1,000 memories, or an export over --max-export-memories)",
     "429": "rate limit exceeded (Retry-After)",
     "502": "the embedding or LLM provider failed",
     "503": "the store is unavailable (Retry-After)",
@@ -356,6 +463,11 @@ ENTITY_QUERY = SCOPE_QUERY + [
     dict(query("name", {"type": "string", "minLength": 1}, "the entity's name or one of its aliases (case ignored)"),
          required=True)]
 COMMON = ("400", "401", "403", "413", "429", "503")
+PROJECT_ID = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"},
+              "description": "kept with the webhook and echoed as `project`"}
+WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}}
+WEBHOOK_DESC = ("Admin keys only (a user-bound key gets 403): a webhook is told of every user's memories. On a "
+                "server without --keys anyone may manage them.")
 
 
 def op(op_id, summary, tags, responses, request=None, params=None, description=None, security=True):
@@ -476,6 +588,42 @@ def document():
                                      "derived from the memories' texts); other scopes are untouched. Answers the "
                                      "count deleted. " + GRAPH_NEEDS + "."),
         },
+        "/api/v1/webhooks/projects/{project_id}/": {
+            "get": op("getWebhooks", "The webhooks created under a project (Mem0 Platform)", ["webhooks"],
+                      {"200": ok({"type": "array", "items": ref("Webhook")}), **errors("401", "403", "429")},
+                      params=[PROJECT_ID], description=WEBHOOK_DESC + " Secrets are not listed."),
+            "post": op("createWebhook", "Create a webhook (Mem0 Platform)", ["webhooks"],
+                       {"200": ok(ref("WebhookCreated")), **errors("400", "401", "403", "413", "429", "503")},
+                       body(ref("WebhookRequest")), [PROJECT_ID],
+                       description=WEBHOOK_DESC + " The answer holds the webhook's secret, the only one that does."),
+        },
+        "/api/v1/webhooks/{webhook_id}/": {
+            "put": op("updateWebhook", "Change a webhook (Mem0 Platform)", ["webhooks"],
+                      {"200": ok(ref("WebhookUpdated")), **errors("400", "401", "403", "404", "413", "429", "503")},
+                      body(ref("WebhookUpdateRequest")), [WEBHOOK_ID],
+                      description=WEBHOOK_DESC + " Pending deliveries go to the new URL, signed with the new secret."),
+            "delete": op("deleteWebhook", "Delete a webhook and its pending deliveries (Mem0 Platform)", ["webhooks"],
+                         {"200": ok(ref("Deleted")), **errors("401", "403", "404", "429", "503")}, params=[WEBHOOK_ID],
+                         description=WEBHOOK_DESC),
+        },
+        "/v1/exports/": {"post": op(
+            "createMemoryExport", "Export the memories a scope or filter selects (Mem0 Platform)", ["exports"],
+            {"201": ok(ref("ExportCreated"), "the export is kept: fetch it with its id"),
+             **errors("400", "401", "403", "413", "429", "503")}, body(ref("ExportRequest")),
+            description="Snapshots the memories the scope ids and filters select, as the listings select them, "
+                        "expired ones included (at most --max-export-memories, else 413), and keeps the export "
+                        "(--exports-dir; the oldest dropped past --max-exports). Mem0 has a model fill the schema; "
+                        "engram keeps and returns it with the memories themselves.")},
+        "/v1/exports/get/": {"post": op(
+            "getMemoryExport", "Fetch an export by id, or the newest one filters match (Mem0 Platform)", ["exports"],
+            {"200": ok(ref("Export")), **errors("400", "401", "403", "404", "429", "503")},
+            body(ref("ExportGetRequest")),
+            description="A key bound to a user fetches its user's exports only: another's id answers 404.")},
+        "/v1/summary/": {"post": op(
+            "memorySummary", "Counts of the selected memories per scope (Mem0 Platform's get_summary)", ["exports"],
+            {"200": ok(ref("Summary")), **errors("400", "401", "403", "429", "503")}, body(ref("SummaryRequest")),
+            description="Per scope: how many memories, per category, the first created_at and the last "
+                        "updated_at. No model writes prose.")},
         "/mcp": {
             "post": op("mcp", "Model Context Protocol over Streamable HTTP (JSON answers)", ["mcp"],
                        {"200": ok(ref("JsonRpc")),
@@ -534,9 +682,25 @@ def document():
         "tags": [{"name": n, "description": d} for n, d in [
             ("memories", "Mem0's open-source server routes"), ("platform", "Mem0 Platform routes"),
             ("graph", "the entity graph of a scope (--entities on)"),
+            ("webhooks", "receivers of memory events (Mem0 Platform; admin keys)"),
+            ("exports", "memory exports and their summary"),
             ("mcp", "Model Context Protocol"), ("operations", "health, metrics, this description"),
             ("dashboard", "the memory dashboard at /ui/")]],
         "paths": dict(sorted(paths.items())),
+        "webhooks": {"memoryEvent": {"post": {
+            "operationId": "webhookDelivery", "summary": "What engram-server POSTs to a webhook's URL",
+            "tags": ["webhooks"], "security": [{}],
+            "description": "One event per request, retried (the same body and delivery id) with a doubling wait "
+                           "until a 2xx answer: at least once, in order per webhook.",
+            "parameters": [
+                {"name": "X-Engram-Signature", "in": "header", "required": True, "schema": {"type": "string"},
+                 "description": "sha256=HEX: the HMAC-SHA256 of the raw body under the webhook's secret"},
+                {"name": "X-Engram-Event-Id", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Engram-Delivery-Id", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Engram-Event-Type", "in": "header", "required": True,
+                 "schema": {"enum": WEBHOOK_TYPES}}],
+            "requestBody": body(ref("WebhookDelivery")),
+            "responses": {"2XX": {"description": "delivered; anything else is retried"}}}}},
         "components": {
             "securitySchemes": {
                 "Token": {"type": "apiKey", "in": "header", "name": "Authorization",

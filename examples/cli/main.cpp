@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 not found, 2 usage or validation error (message on stderr), 3 storage, provider or other failure.
 #include "../common/app_memory.hpp"
 #include "../common/errors.hpp"
+#include "../common/exports.hpp"
 #include "../common/graph_json.hpp"
 #include "../common/request.hpp"
 #include "../common/service.hpp"
@@ -19,6 +20,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>  // std::tie
 #include <unistd.h>
 #include <vector>
 
@@ -47,7 +49,8 @@ commands:
   entities SCOPE [--json]                     (the entities and relations its memories name; --entities on)
   import FILE.jsonl                          (as written by export; all or nothing)
   import --from mem0 FILE [--on-error abort|skip]   (Mem0's get_all JSON or JSON Lines, re-embedded)
-  export [SCOPE] [--no-vectors] > FILE.jsonl
+  export [SCOPE] [--no-vectors] > FILE.jsonl    (engram's own: memories, vectors, history)
+  export --format mem0 [SCOPE] > FILE.json   (Mem0's export shape, as engram-server's exports; import --from mem0 reads it)
   reset --force
   stats
 
@@ -89,7 +92,7 @@ args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
                                                   "--run-id", "--metadata", "--limit",     "--threshold",
                                                   "--file",  "--filters",   "--mode",      "--expires", "--weights",
-                                                  "--timestamp", "--from", "--on-error", "--as-of"};
+                                                  "--timestamp", "--from", "--on-error", "--as-of", "--format"};
   static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
                                                 "--no-vectors", "--explain", "--show-expired", "--clear-expiry",
                                                 "--messages", "--procedural", "--immutable", "--include-invalid",
@@ -380,9 +383,38 @@ int import_file(const args& a) {
   return 0;
 }
 
+/// export --format mem0: the current version of every memory of the scope (or of the store), expired ones too,
+/// oldest first, in the document engram-server's exports answer (exports.hpp), which import --from mem0 reads
+/// back. Versions closed by a contradiction are left out: Mem0 has none, and an import would make them current.
+int export_mem0(const args& a, const engram::file_store& store) {
+  if (a.has("--no-vectors")) throw usage_error("--no-vectors goes with --format jsonl: a Mem0 export holds no vectors");
+  engram_app::export_header h;
+  h.scope = scope_of(a);
+  if (!h.scope.empty()) engram::validate_scope(h.scope, "export");
+  h.created = engram::utc_now();
+  std::vector<engram::record> records;
+  store.for_each([&](const engram::record& r) {
+    if ((h.scope.empty() || h.scope.selects(r.scope())) && !engram::closed_at(r, h.created)) records.push_back(r);
+  });
+  std::sort(records.begin(), records.end(), [](const engram::record& x, const engram::record& y) {
+    return std::tie(x.created_at, x.id) < std::tie(y.created_at, y.id);
+  });
+  json memories = json::array();
+  for (const auto& r : records) memories.push_back(json(r));
+  std::cout << engram_app::export_document(h, std::move(memories)).dump(2, ' ', false, json::error_handler_t::replace)
+            << '\n';
+  std::cerr << "exported " << records.size() << " memories in Mem0's export shape\n";
+  return 0;
+}
+
 int export_file(const args& a) {
   if (!a.positional.empty()) throw usage_error("export writes to standard output: export [SCOPE] > FILE.jsonl");
+  const std::string format = a.flags.count("--format") ? a.flag("--format") : "jsonl";
+  if (format != "jsonl" && format != "mem0")
+    throw usage_error("--format must be jsonl (engram's own, the default) or mem0 (Mem0's export shape), got '" +
+                      format + "'");
   const engram::file_store store(a.data, engram::file_store_options{.read_only = true});
+  if (format == "mem0") return export_mem0(a, store);
   engram::export_options o;
   o.with_vectors = !a.has("--no-vectors");
   if (const auto s = scope_of(a); !s.empty()) o.only = s;
@@ -393,6 +425,7 @@ int export_file(const args& a) {
 
 int run(const args& a) {
   const auto& cmd = a.command;
+  if (a.flags.count("--format") && cmd != "export") throw usage_error("--format goes with export");
   if (cmd == "import") return import_file(a);
   if (cmd == "export") return export_file(a);
   // Commands that only read open the directory read-only: no lock, so they work beside a server or on a

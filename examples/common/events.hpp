@@ -13,11 +13,12 @@
 /// one leaves the event PENDING until its outcome). Loading skips a line that is not a whole event (the last
 /// line cut short by a crash) and rewrites the journal compacted, one line per event (a temporary file, fsync,
 /// rename); the log compacts it again whenever it holds more than twice as many lines as events (plus 64).
-/// One process uses a journal at a time: it holds an flock on PATH.lock.
+/// One process uses a journal at a time: it holds an flock on PATH.lock (journal.hpp).
 ///
 /// Retention: at most `max_events` events; past that the oldest finished ones are dropped (PENDING and RUNNING
 /// ones never are, so the count may exceed it while that many adds are outstanding).
 
+#include "journal.hpp"
 #include "request.hpp"
 #include "service.hpp"
 
@@ -25,12 +26,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -43,10 +40,6 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 namespace engram_app {
 
@@ -175,32 +168,19 @@ class event_log {
   /// only), loading the events it holds, keeping at most `max_events` (at least 1).
   /// @throws engram::storage_error when it cannot be read or written, or another process uses it.
   explicit event_log(std::string path = {}, std::size_t max_events = default_max_events)
-      : path_(std::move(path)), max_(std::max<std::size_t>(max_events, 1)) {
-    if (path_.empty()) return;
-    const auto parent = std::filesystem::path(path_).parent_path();
-    std::error_code ec;
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    lock_fd_ = ::open((path_ + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) fail("cannot open " + path_ + ".lock");
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-      const bool busy = errno == EWOULDBLOCK;
-      ::close(lock_fd_);
-      lock_fd_ = -1;
-      if (busy)
-        throw engram::storage_error("events journal '" + path_ + "' is in use by another process (it holds " + path_ +
-                                    ".lock): another engram-server runs on this data directory, or give each server "
-                                    "its own --events-file");
-      fail("cannot lock " + path_ + ".lock");
-    }
-    load();
+      : journal_(std::move(path), "events journal",
+                 "another engram-server runs on this data directory, or give each server its own --events-file"),
+        max_(std::max<std::size_t>(max_events, 1)) {
+    if (journal_.path().empty()) return;
+    skipped_ = journal_.load([&](const json& line) {
+      auto e = event_from_json(line);
+      if (e) insert(std::move(*e));
+      return e.has_value();
+    });
     trim();
-    compact();
+    journal_.rewrite(compacted());
   }
 
-  ~event_log() {
-    if (fd_ >= 0) ::close(fd_);
-    if (lock_fd_ >= 0) ::close(lock_fd_);
-  }
   event_log(const event_log&) = delete;
   event_log& operator=(const event_log&) = delete;
 
@@ -327,7 +307,7 @@ class event_log {
     return events_.size();
   }
   /// The journal's path; empty: none.
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  [[nodiscard]] const std::string& path() const noexcept { return journal_.path(); }
   /// Journal lines skipped on load (cut short by a crash, or not an event).
   [[nodiscard]] std::size_t skipped_on_load() const noexcept { return skipped_; }
 
@@ -335,10 +315,6 @@ class event_log {
   /// A key bound to a user sees that user's events only; admins and unbound callers see all.
   static bool visible(const add_event& e, const principal& who) {
     return who.bound_user_id.empty() || e.owner.user_id == who.bound_user_id;
-  }
-
-  [[noreturn]] static void fail(const std::string& what) {
-    throw engram::storage_error("events journal: " + what + ": " + std::strerror(errno));
   }
 
   /// Stores `e` (replacing the event of its id, which keeps its place) and returns it.
@@ -380,70 +356,23 @@ class event_log {
   /// Appends `e`'s state to the journal (fsynced when `durable`), compacting it when it has grown. A failure is
   /// reported on stderr: the event stays in memory.
   void journal(const add_event& e, bool durable) {
-    if (path_.empty()) return;
+    if (journal_.path().empty()) return;
     try {
-      if (fd_ < 0) compact();  // an earlier failure left no journal open
-      write_all(fd_, event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + '\n');
-      if (durable && ::fdatasync(fd_) != 0) fail("cannot sync " + path_);
-      if (++lines_ > 2 * events_.size() + 64) compact();
+      journal_.append(event_json(e), durable, [&] { return compacted(); });
+      if (journal_.lines() > 2 * events_.size() + 64) journal_.rewrite(compacted());
     } catch (const std::exception& ex) {
       std::cerr << "engram-server: " << ex.what() << " (event " << e.id << " kept in memory only)\n";
     }
   }
 
-  static void write_all(int fd, const std::string& text) {
-    for (std::size_t done = 0; done < text.size();) {
-      const auto n = ::write(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) fail("cannot write");
-      done += static_cast<std::size_t>(n);
-    }
+  /// The journal as one line per event, in acceptance order.
+  std::string compacted() const {
+    std::string text;
+    for (const auto& [seq, e] : events_) text += jsonl_journal::dump(event_json(e)) + '\n';
+    return text;
   }
 
-  /// Reads the journal into events_ (an id's last line wins; its place is its first line's).
-  void load() {
-    std::ifstream in(path_, std::ios::binary);
-    if (!in) return;  // a new journal
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
-      auto e = event_from_json(json::parse(line, nullptr, false));
-      if (!e) {
-        ++skipped_;
-        continue;
-      }
-      insert(std::move(*e));
-    }
-  }
-
-  /// Rewrites the journal as one line per event (PATH.tmp, fsync, rename, fsync of the directory), then appends
-  /// to it.
-  void compact() {
-    const auto tmp = path_ + ".tmp";
-    const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0) fail("cannot create " + tmp);
-    try {
-      std::string text;
-      for (const auto& [seq, e] : events_) text += event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + '\n';
-      write_all(out, text);
-      if (::fsync(out) != 0) fail("cannot sync " + tmp);
-    } catch (...) {
-      ::close(out);
-      throw;
-    }
-    ::close(out);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) fail("cannot replace " + path_);
-    const auto dir = std::filesystem::path(path_).parent_path().string();
-    if (const int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
-      (void)::fsync(d);
-      ::close(d);
-    }
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd_ < 0) fail("cannot open " + path_);
-    lines_ = events_.size();
-  }
-
-  std::string path_;
+  jsonl_journal journal_;
   std::size_t max_;
   mutable std::mutex mtx_;
   std::map<std::uint64_t, add_event> events_;             // by acceptance order
@@ -451,8 +380,7 @@ class event_log {
   std::uint64_t next_seq_ = 0;
   std::unordered_map<std::string, add_event> early_;      // reported before accepted()
   std::deque<std::string> early_order_;
-  int fd_ = -1, lock_fd_ = -1;
-  std::size_t lines_ = 0, skipped_ = 0;
+  std::size_t skipped_ = 0;
 };
 
 /// `--async-adds` (or ENGRAM_ASYNC_ADDS): "async" queues the Platform routes' adds by default, "sync" (the

@@ -30,6 +30,9 @@ class graph_service {
  public:
   explicit graph_service(Memory& memory) : mem_(memory) {}
 
+  /// Tells `observer` of the memories delete_entity deletes (service::set_observer).
+  void set_observer(change_observer observer) { observer_ = std::move(observer); }
+
   /// GET /v1/graph/: {"entities": [{name, type, aliases, memories}], "relations": [{source, relationship,
   /// target, memories}]} of the request's scope (required).
   json graph(const json& req, const principal& who) const {
@@ -62,8 +65,13 @@ class graph_service {
     const auto s = scope_of(req, who);
     const auto& e = find_entity(mem_.entity_graph_of(s), name_of(req));
     std::vector<std::string> ids;
-    for (const auto& rec : mentioning(s, e)) ids.push_back(rec.id);
+    std::vector<memory_change> gone;
+    for (const auto& rec : mentioning(s, e)) {
+      ids.push_back(rec.id);
+      gone.push_back(change_of(engram::event_kind::del, rec));
+    }
     if (!ids.empty()) mem_.delete_many(ids);
+    if (observer_ && !gone.empty()) observer_(gone);
     return json{{"message", "Deleted " + std::to_string(ids.size()) + " memories mentioning '" + e.name + "'"},
                 {"deleted", ids.size()}};
   }
@@ -117,6 +125,7 @@ class graph_service {
 
   Memory& mem_;
   engram::offline_recognizer recognizer_;
+  change_observer observer_;
 };
 
 }  // namespace engram_app

@@ -155,6 +155,9 @@ class server {
  public:
   explicit server(Memory& memory) : service_(memory), graph_(memory), unbound_tools_(tools(true)), bound_tools_(tools(false)) {}
 
+  /// Tells `observer` of the changes the tools commit (service::set_observer).
+  void set_observer(change_observer observer) { service_.set_observer(std::move(observer)); }
+
   /// The tools as `tools/list` lists them: with `user_id` arguments only when `offer_user_id`.
   static json tools(bool offer_user_id) {
     const bool offer_user = offer_user_id;

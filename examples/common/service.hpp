@@ -13,11 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <functional>  // std::function: change_observer
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -312,11 +315,47 @@ struct add_request {
   engram::add_options options;
 };
 
+/// A change to one memory, as the service reports it once committed (set_observer): engram-server's webhooks.
+struct memory_change {
+  engram::event_kind event = engram::event_kind::add;  ///< add, update or del
+  std::string id;
+  std::string memory;                          ///< the text after an add or update; the deleted text for a delete
+  std::optional<std::string> previous_memory;  ///< an update's text before, when it changed
+  engram::scope scope;
+  json metadata;                               ///< the memory's metadata when known, else null
+};
+
+/// Told of committed changes: on the writing thread, after the memory committed and before the call answers,
+/// the changes of one call in their order. Empty (the default): nobody is told.
+using change_observer = std::function<void(std::span<const memory_change>)>;
+
+/// The memories an add added, updated or deleted (`r`, NONE skipped) in scope `s`; its ADDs carry `metadata`
+/// (the add's own: an extractor's categories are not in it).
+inline std::vector<memory_change> changes_of(const engram::add_result& r, const engram::scope& s, const json& metadata) {
+  std::vector<memory_change> out;
+  for (const auto& e : r.results)
+    if (e.event != engram::event_kind::none)
+      out.push_back({e.event, e.id, e.memory, e.previous_memory, s,
+                     e.event == engram::event_kind::add ? metadata : json(nullptr)});
+  return out;
+}
+
+/// `r`'s change `event` (its text before in `previous`, for an update that changed it).
+inline memory_change change_of(engram::event_kind event, const engram::record& r,
+                               std::optional<std::string> previous = std::nullopt) {
+  if (previous && *previous == r.memory) previous.reset();
+  return {event, r.id, r.memory, std::move(previous), {r.user_id, r.agent_id, r.run_id}, r.metadata};
+}
+
 /// Mem0's operations as JSON requests over one memory.
 template <class Memory>
 class service {
  public:
   explicit service(Memory& memory) : mem_(memory) {}
+
+  /// Tells `observer` of every change the calls below commit (reset() excepted: it tells nothing). Set it before
+  /// the service is shared between threads.
+  void set_observer(change_observer observer) { observer_ = std::move(observer); }
 
   /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?, "expiration_date"?,
   /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
@@ -330,7 +369,9 @@ class service {
     if (detail::optional_bool(req, "async_mode").value_or(false))
       throw engram::validation_error("'async_mode': this add is answered once stored; send \"async_mode\": false (or "
                                      "omit it). engram-server queues adds on POST /v1/memories/ and /v3/memories/add/");
-    return detail::in_output_format(req, mem_.add(a.messages, a.scope, a.options));
+    auto result = mem_.add(a.messages, a.scope, a.options);
+    tell(changes_of(result, a.scope, a.options.metadata));
+    return detail::in_output_format(req, std::move(result));
   }
 
   /// An add request (as add() takes it) checked and parsed, nothing stored. @throws as add().
@@ -478,7 +519,7 @@ class service {
   /// the change happened: updated_at)}, any of them alone. Metadata is merged as Mem0 merges (a null value removes the key); `expiration_date` null or ""
   /// clears it; "immutable" is refused (chosen at add), and so is any update of an immutable memory.
   json update(const std::string& id, const json& req, const principal& who) {
-    (void)visible(id, who);
+    const auto before = visible_record(id, who, "");
     if (detail::is_set(req, "immutable"))
       throw engram::validation_error("'immutable' is chosen when a memory is added; an update cannot change it");
     engram::update_options options;
@@ -491,21 +532,45 @@ class service {
     options.timestamp = detail::timestamp_of(req);
     if (!options.text && !options.metadata && !options.expiration_date && !options.timestamp)
       throw engram::validation_error("'text' (the new memory text), 'metadata', 'expiration_date' or 'timestamp' is required");
-    return json(mem_.update(id, options));
+    auto after = mem_.update(id, options);
+    tell(std::array{change_of(engram::event_kind::update, after, before.memory)});
+    return json(std::move(after));
   }
 
   /// DELETE /memories/{id}
   json remove(const std::string& id, const principal& who) {
-    (void)visible(id, who);
+    auto gone = visible_record(id, who, "");
     mem_.delete_memory(id);
+    tell(std::array{change_of(engram::event_kind::del, gone)});
     return json{{"message", "Memory deleted successfully"}};
   }
 
-  /// DELETE /memories?user_id=...: a scope is required.
+  /// DELETE /memories?user_id=...: a scope is required. With an observer the scope's memories are listed and
+  /// deleted by id (listed again when a concurrent delete took one first), so that each deletion is told.
   json remove_all(const json& req, const principal& who) {
     const auto s = request_scope(req, who);
-    const auto n = mem_.delete_all(s);
-    return json{{"message", "All relevant memories deleted"}, {"deleted", n}};
+    if (!observer_ || s.empty())  // (an empty scope: delete_all's error)
+      return json{{"message", "All relevant memories deleted"}, {"deleted", mem_.delete_all(s)}};
+    engram::get_all_options every;
+    every.limit = 0;
+    every.show_expired = every.include_invalid = true;  // what delete_all deletes: every version of the scope
+    std::vector<memory_change> gone;
+    for (int attempt = 0;; ++attempt) {
+      gone.clear();
+      std::vector<std::string> ids;
+      for (const auto& r : mem_.get_all(s, every)) {
+        ids.push_back(r.id);
+        gone.push_back(change_of(engram::event_kind::del, r));
+      }
+      try {
+        if (!ids.empty()) mem_.delete_many(ids);
+        break;
+      } catch (const engram::not_found&) {
+        if (attempt == 4) throw;
+      }
+    }
+    tell(gone);
+    return json{{"message", "All relevant memories deleted"}, {"deleted", gone.size()}};
   }
 
   /// GET /memories/{id}/history: the events of one id, oldest first. A bound key reads only the history of
@@ -533,6 +598,7 @@ class service {
   json batch_update(const json& req, const principal& who) {
     const auto& items = batch_items(req, "update");
     std::vector<engram::memory_update> updates;
+    std::vector<std::string> before;
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& item = items[i];
       const auto where = "memories[" + std::to_string(i) + "]";
@@ -552,12 +618,18 @@ class service {
       const auto current = visible_record(u.id, who, where + ": ");
       if (current.immutable)
         throw engram::validation_error(where + ": memory '" + u.id + "' is immutable (added with immutable: true)");
+      before.push_back(current.memory);
     }
+    std::vector<engram::record> after;
     try {
-      (void)mem_.update_many(updates);
+      after = mem_.update_many(updates);
     } catch (const engram::validation_error& e) {
       throw engram::validation_error("memories: " + std::string(e.what()));
     }
+    std::vector<memory_change> changes;
+    for (std::size_t i = 0; i < after.size() && i < before.size(); ++i)
+      changes.push_back(change_of(engram::event_kind::update, after[i], before[i]));
+    tell(changes);
     return json{{"message", "Successfully updated " + std::to_string(updates.size()) + " memories"}};
   }
 
@@ -566,16 +638,18 @@ class service {
   json batch_delete(const json& req, const principal& who) {
     const auto& items = batch_items(req, "delete");
     std::vector<std::string> ids;
+    std::vector<memory_change> gone;
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto where = "memories[" + std::to_string(i) + "]";
       ids.push_back(batch_id(items[i], where));
-      (void)visible_record(ids.back(), who, where + ": ");
+      gone.push_back(change_of(engram::event_kind::del, visible_record(ids.back(), who, where + ": ")));
     }
     try {
       mem_.delete_many(ids);
     } catch (const engram::validation_error& e) {
       throw engram::validation_error("memories: " + std::string(e.what()));
     }
+    tell(gone);
     return json{{"message", "Successfully deleted " + std::to_string(ids.size()) + " memories"}};
   }
 
@@ -703,7 +777,13 @@ class service {
     return std::move(*rec);
   }
 
+  /// Tells the observer, if any, of `changes`.
+  void tell(std::span<const memory_change> changes) const {
+    if (observer_ && !changes.empty()) observer_(changes);
+  }
+
   Memory& mem_;
+  change_observer observer_;
 };
 
 }  // namespace engram_app

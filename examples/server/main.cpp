@@ -3,12 +3,14 @@
 #include "../common/auth.hpp"
 #include "../common/errors.hpp"
 #include "../common/events.hpp"
+#include "../common/exports.hpp"
 #include "../common/graph.hpp"
 #include "../common/metrics.hpp"
 #include "../common/request.hpp"
 #include "../common/request_log.hpp"
 #include "../common/service.hpp"
 #include "../common/mcp_handler.hpp"
+#include "../common/webhooks.hpp"
 
 #include <httplib.h>
 
@@ -48,6 +50,11 @@ struct options {
   bool async_adds = false;
   std::string events_file;  // the events journal; empty: events.jsonl in the data directory (file store only)
   std::size_t max_events = engram_app::event_log::default_max_events;
+  std::string webhooks_file;  // the webhooks and their outbox; empty: webhooks.jsonl in the data directory (file store only)
+  long webhook_retry_ms = 1000;  // the first wait after a failed delivery, doubling up to 60 s
+  std::string exports_dir;  // where exports are kept; empty: DATA/exports with the file store, memory with --store
+  std::size_t max_exports = engram_app::export_store::default_max_exports;
+  std::size_t max_export_memories = engram_app::default_max_export_memories;
   engram_app::provider_settings providers = engram_app::provider_settings::from_env();
 };
 
@@ -58,13 +65,21 @@ struct options {
             << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY]\n"
             << "                     [--log-format text|json|off] [--log-bodies] [provider flags]\n"
             << "                     [--async-adds sync|async] [--events-file PATH] [--max-events N]\n"
+            << "                     [--webhooks-file PATH] [--webhook-retry-ms MS]\n"
+            << "                     [--exports-dir DIR] [--max-exports N] [--max-export-memories N]\n"
             << "       engram-server --rebalance --store URL --store URL [--store URL ...]\n"
             << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n"
             << "  --async-adds sync|async  adds on POST /v1/memories/ and /v3/memories/add/ without async_mode: answered\n"
             << "                     once stored (sync, the default) or queued, answered PENDING with an event id\n"
             << "                     (async, the Mem0 Platform's default)  env ENGRAM_ASYNC_ADDS\n"
             << "  --events-file PATH   the events journal (default DATA/events.jsonl; with --store: none, in memory)\n"
-            << "  --max-events N       events kept, the oldest finished ones dropped first (default 1000)\n\n"
+            << "  --max-events N       events kept, the oldest finished ones dropped first (default 1000)\n"
+            << "  --webhooks-file PATH the webhooks and their undelivered events (default DATA/webhooks.jsonl; with\n"
+            << "                     --store: none, in memory)\n"
+            << "  --webhook-retry-ms MS  the first wait after a failed webhook delivery, doubling up to 60 s (default 1000)\n"
+            << "  --exports-dir DIR    where memory exports are kept (default DATA/exports; with --store: none, in memory)\n"
+            << "  --max-exports N      exports kept, the oldest dropped first (default 100)\n"
+            << "  --max-export-memories N  the most memories one export may hold (default 10000; more: 413)\n\n"
             << engram_app::provider_help;
   std::exit(2);
 }
@@ -122,6 +137,11 @@ options parse_args(int argc, char** argv) {
       }
     } else if (a == "--events-file") o.events_file = value();
     else if (a == "--max-events") o.max_events = std::size_t(number(1, 10'000'000));
+    else if (a == "--webhooks-file") o.webhooks_file = value();
+    else if (a == "--webhook-retry-ms") o.webhook_retry_ms = number(1, 60'000);
+    else if (a == "--exports-dir") o.exports_dir = value();
+    else if (a == "--max-exports") o.max_exports = std::size_t(number(1, 100'000));
+    else if (a == "--max-export-memories") o.max_export_memories = std::size_t(number(1, long(engram_app::most_export_memories)));
     else if (engram_app::provider_settings::is_flag(a)) {
       const auto v = value();
       try {
@@ -150,6 +170,20 @@ std::unique_ptr<engram_app::app_memory> open_server_memory(const options& o, con
 std::string events_path(const options& o) {
   if (!o.events_file.empty()) return o.events_file;
   return o.store.empty() ? engram_app::data_directory(o.data) + "/events.jsonl" : std::string();
+}
+
+/// The webhooks' journal (registrations and outbox): --webhooks-file, else webhooks.jsonl in the file store's
+/// data directory; over PostgreSQL only --webhooks-file (without it webhooks live in memory), as events_path.
+std::string webhooks_path(const options& o) {
+  if (!o.webhooks_file.empty()) return o.webhooks_file;
+  return o.store.empty() ? engram_app::data_directory(o.data) + "/webhooks.jsonl" : std::string();
+}
+
+/// The exports' directory: --exports-dir, else exports/ in the file store's data directory. Over PostgreSQL only
+/// --exports-dir: without it exports live in memory.
+std::string exports_path(const options& o) {
+  if (!o.exports_dir.empty()) return o.exports_dir;
+  return o.store.empty() ? engram_app::data_directory(o.data) + "/exports" : std::string();
 }
 
 bool is_loopback(const std::string& host) {
@@ -188,7 +222,8 @@ json params_json(const httplib::Request& req) {
 template <class Memory>
 int serve(const options& opt, std::unique_ptr<Memory>& memory,
           const std::optional<std::map<std::string, engram_app::principal>>& keys, sigset_t& stop_signals,
-          engram_app::event_log& events) {
+          engram_app::event_log& events, engram_app::webhook_hub& webhooks,
+          engram_app::export_store& export_files) {
   std::cerr << "engram-server: " << engram_app::describe_memory(opt.providers, *memory) << '\n';
   engram_app::service<Memory> service(*memory);
   engram_app::reconcile(events, *memory);  // events an earlier run left unfinished
@@ -198,6 +233,22 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
             << (events.skipped_on_load() ? " (" + std::to_string(events.skipped_on_load()) + " unreadable lines skipped)" : "")
             << '\n';
   engram_app::graph_service<Memory> graph(*memory);
+  // Every committed change, whichever route made it, goes to the webhooks' outbox before the answer.
+  const engram_app::change_observer tell_webhooks = [&](auto changes) { webhooks.memory_changed(changes); };
+  service.set_observer(tell_webhooks);
+  graph.set_observer(tell_webhooks);
+  std::cerr << "engram-server: " << webhooks.stats().webhooks << " webhooks, " << webhooks.stats().pending
+            << " deliveries pending in " << (webhooks.path().empty() ? std::string("memory only") : webhooks.path())
+            << (webhooks.skipped_on_load() ? " (" + std::to_string(webhooks.skipped_on_load()) + " unreadable lines skipped)" : "")
+            << '\n';
+  engram_app::export_service<Memory> exports(service, export_files, opt.max_export_memories);
+  std::cerr << "engram-server: " << export_files.size() << " memory exports in "
+            << (export_files.directory().empty() ? std::string("memory only (give --exports-dir DIR to keep them)")
+                                                 : export_files.directory())
+            << ", at most " << export_files.max_exports() << " kept of " << opt.max_export_memories << " memories each"
+            << (export_files.removed_on_load() ? " (" + std::to_string(export_files.removed_on_load()) +
+                                                     " unfinished files removed)" : "")
+            << '\n';
   engram_app::route_metrics metrics;
   engram_app::rate_limiter limiter(opt.rate_limit);
 
@@ -245,8 +296,9 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
 
   // Every route goes through here: auth, rate limit, error mapping, metrics.
   using body_handler = std::function<json(const httplib::Request&, const engram_app::principal&)>;
-  auto route = [&](const std::string& name, body_handler handler) {
-    return [&, name, handler](const httplib::Request& req, httplib::Response& res) {
+  // `ok_status`: the status of a success (201 where Mem0 answers a creation so).
+  auto route = [&](const std::string& name, body_handler handler, int ok_status = 200) {
+    return [&, name, handler, ok_status](const httplib::Request& req, httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       engram_app::principal who;
       engram_app::current_request().route = name;
@@ -267,7 +319,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
           }
         }
         res.set_content(engram_app::answer_body(handler(req, who)), "application/json");
-        res.status = 200;
+        res.status = ok_status;
       } catch (const std::exception& e) {
         const auto kind = engram_app::current_error_kind();
         res.status = engram_app::http_status(kind);
@@ -343,16 +395,27 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   // Batches of up to 1,000 memories, all or nothing (the official clients' batchUpdate / batchDelete)
   server.Put("/v1/batch/", route("PUT /v1/batch/", [&](auto& req, auto& who) { return service.batch_update(body(req), who); }));
   server.Delete("/v1/batch/", route("DELETE /v1/batch/", [&](auto& req, auto& who) { return service.batch_delete(body(req), who); }));
+  // Memory exports (Mem0's structured exports: the memories themselves, see exports.hpp) and their summary
+  server.Post("/v1/exports/", route("POST /v1/exports/", [&](auto& req, auto& who) { return exports.create(body(req), who); }, 201));
+  server.Post("/v1/exports/get/", route("POST /v1/exports/get/", [&](auto& req, auto& who) { return exports.get(body(req), who); }));
+  server.Post("/v1/summary/", route("POST /v1/summary/", [&](auto& req, auto& who) { return exports.summary(body(req), who); }));
   server.Get("/v1/entities/", route("GET /v1/entities/", [&](auto&, auto& who) { return service.entities(who); }));
   // The entity graph of a scope (--entities on): entities and relations, one entity with its memories, and
   // the purge of an entity (every memory mentioning it)
   server.Get("/v1/graph/", route("GET /v1/graph/", [&](auto& req, auto& who) { return graph.graph(params_json(req), who); }));
   server.Get("/v1/graph/entity/", route("GET /v1/graph/entity/", [&](auto& req, auto& who) { return graph.entity(params_json(req), who); }));
   server.Delete("/v1/graph/entity/", route("DELETE /v1/graph/entity/", [&](auto& req, auto& who) { return graph.delete_entity(params_json(req), who); }));
+  // Webhooks (webhooks.hpp): an admin's, under the Platform's /api/ prefix; the project is echoed, events are
+  // every project's
+  server.Get(R"(/api/v1/webhooks/projects/([^/]+)/)", route("GET /api/v1/webhooks/projects/{project_id}/", [&](auto& req, auto& who) { return webhooks.list(id_of(req), who); }));
+  server.Post(R"(/api/v1/webhooks/projects/([^/]+)/)", route("POST /api/v1/webhooks/projects/{project_id}/", [&](auto& req, auto& who) { return webhooks.create(id_of(req), body(req), who); }));
+  server.Put(R"(/api/v1/webhooks/([^/]+)/)", route("PUT /api/v1/webhooks/{webhook_id}/", [&](auto& req, auto& who) { return webhooks.update(id_of(req), body(req), who); }));
+  server.Delete(R"(/api/v1/webhooks/([^/]+)/)", route("DELETE /api/v1/webhooks/{webhook_id}/", [&](auto& req, auto& who) { return webhooks.remove(id_of(req), who); }));
 
   // ---- Model Context Protocol, Streamable HTTP (JSON responses, no SSE stream); a key bound to a user binds
   // every tool call to that user, as engram-mcp --user-id does ----
   engram_app::mcp::server<Memory> mcp(*memory);
+  mcp.set_observer(tell_webhooks);
   server.Post("/mcp", [mcp_route = route("POST /mcp", [&](auto& req, auto& who) {
                         return mcp.handle_text(req.body, who).value_or(json(nullptr));
                       })](const httplib::Request& req, httplib::Response& res) {
@@ -426,6 +489,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
         engram_app::prometheus_text text;
         metrics.write_prometheus(text);
         engram_app::write_memory_metrics(text, *memory, store_kind);
+        engram_app::write_webhook_metrics(text, webhooks.stats());
         exposition = text.str();
         return nullptr;
       }
@@ -435,6 +499,9 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       m["providers"] = opt.providers.describe();
       m["on_contradiction"] = std::string(engram::to_string(memory->config().on_contradiction));
       m["entities"] = memory->config().entities;
+      const auto hooks = webhooks.stats();
+      m["webhooks"] = {{"webhooks", hooks.webhooks}, {"pending", hooks.pending}, {"delivered", hooks.delivered},
+                       {"failed_attempts", hooks.failed_attempts}};
       return m;
     })(req, res);
     if (!exposition.empty() && res.status == 200) res.set_content(exposition, engram_app::prometheus_content_type);
@@ -502,22 +569,46 @@ int main(int argc, char** argv) {
   }
 
   // The events of queued adds: loaded before the memory opens, whose workers report to them from then on.
+  // The memory exports, kept beside them.
   std::unique_ptr<engram_app::event_log> events;
+  std::unique_ptr<engram_app::export_store> export_files;
   try {
     events = std::make_unique<engram_app::event_log>(events_path(opt), opt.max_events);
+    export_files = std::make_unique<engram_app::export_store>(exports_path(opt), opt.max_exports);
+  } catch (const std::exception& e) {
+    std::cerr << "engram-server: " << e.what() << '\n';
+    return 1;
+  }
+  // Block the stop signals in every thread (the webhooks' included); one thread waits for them and stops the server gracefully.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // The webhooks and their outbox, delivering from now on; told of the queued adds' outcomes too.
+  std::unique_ptr<engram_app::webhook_hub> webhooks;
+  try {
+    if (const auto broken = engram_app::hmac_self_test(); !broken.empty())
+      throw std::runtime_error("the HMAC-SHA256 of webhook signatures fails its known answer (" + broken + ")");
+    webhooks = std::make_unique<engram_app::webhook_hub>(engram_app::webhook_settings{
+        .path = webhooks_path(opt), .retry_base = std::chrono::milliseconds(opt.webhook_retry_ms)});
   } catch (const std::exception& e) {
     std::cerr << "engram-server: " << e.what() << '\n';
     return 1;
   }
   engram::memory_config config;
   events->attach(config.async);
-
-  // Block the stop signals in every thread; one thread waits for them and stops the server gracefully.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  config.async.on_processed = [told = config.async.on_processed, &events = *events,
+                               &webhooks = *webhooks](const engram::async_outcome& o) {
+    told(o);  // the event first: a receiver told of the outcome finds it final
+    json metadata;
+    try {
+      metadata = events.get(o.id, {}).at("payload").value("metadata", json());
+    } catch (const std::exception&) {  // not recorded yet: the worker was faster than the answer
+    }
+    webhooks.async_processed(o, metadata);
+  };
 
   // The memory, composed from the options (the file store by default, PostgreSQL for --store postgres://),
   // then the same service over it.
@@ -537,7 +628,7 @@ int main(int argc, char** argv) {
                 << '\n';
       return 1;
     }
-    return serve(opt, memory, keys, stop_signals, *events);
+    return serve(opt, memory, keys, stop_signals, *events, *webhooks, *export_files);
   };
 #ifdef ENGRAM_APP_POSTGRES
   if (opt.shards.size() > 1)  // several databases: scopes spread over them

@@ -560,6 +560,46 @@ printf '{"results": [\n  {"id": "a", "memory": "x",\n' > "$dir/broken.json"
 check "mem0: a broken document is refused" 2 "$bin" --data "$dir/m0broken" import --from mem0 "$dir/broken.json"
 contains "mem0: broken document names the line" "$err" "line 3"
 
+# export --format mem0: Mem0's export shape (engram-server's exports), read back by import --from mem0 into a
+# fresh directory with the ids, texts, scopes, metadata and times
+X=(--data "$dir/m0x")
+check "mem0 export: add" 0 "$bin" "${X[@]}" --output json add "Rui collects stamps" --user-id rui --no-infer \
+  --metadata '{"topic":"hobby","categories":["leisure"]}' --timestamp 2023-05-04T08:30:00Z
+stamps=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])' <<<"$out")
+check "mem0 export: add with an agent" 0 "$bin" "${X[@]}" add "Vera coaches Rui" --user-id rui --agent-id coach \
+  --no-infer --expires 2031-01-01 --immutable
+check "mem0 export: add another user" 0 "$bin" "${X[@]}" add "Sol paints" --user-id sol --no-infer
+check "mem0 export: update (updated_at moves)" 0 "$bin" "${X[@]}" update "$stamps" "Rui collects old stamps"
+check "mem0 export: a scope" 0 "$bin" "${X[@]}" export --format mem0 --user-id rui
+printf '%s\n' "$out" > "$dir/rui.json"
+contains "mem0 export: counted on stderr" "$err" "exported 2 memories in Mem0's export shape"
+contains "mem0 export: the document's list" "$out" '"memories": ['
+lacks "mem0 export: only the scope" "$out" "Sol paints"
+check "mem0 export: import into a fresh directory" 0 "$bin" --data "$dir/m0y" import --from mem0 "$dir/rui.json"
+contains "mem0 export: import summary" "$out" "imported 2 memories from Mem0, skipped 0"
+before=$("$bin" "${X[@]}" --output json list --user-id rui --show-expired)
+after=$("$bin" --data "$dir/m0y" --output json list --user-id rui --show-expired)
+python3 - "$before" "$after" <<'PY' && passes=$((passes + 1)) || { echo "FAIL mem0 export: the round trip lost a field"; fails=$((fails + 1)); }
+import json, sys
+keys = ("id", "memory", "user_id", "agent_id", "run_id", "metadata", "categories", "created_at", "updated_at",
+        "expiration_date", "immutable")
+a, b = ({m["id"]: {k: m.get(k) for k in keys} for m in json.loads(t)["results"]} for t in sys.argv[1:3])
+assert len(a) == 2 and a == b, (a, b)
+stamps = next(m for m in a.values() if m["memory"] == "Rui collects old stamps")
+assert stamps["created_at"].startswith("2023-05-04T08:30:00") and stamps["updated_at"] > stamps["created_at"], stamps
+PY
+check "mem0 export: the whole store" 0 "$bin" "${X[@]}" export --format mem0
+python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["count"] == 3 and d["id"] is None and d["schema"] is None, d' \
+  <<<"$out" && passes=$((passes + 1)) || { echo "FAIL mem0 export: whole-store document"; fails=$((fails + 1)); }
+check "mem0 export: an unknown format is exit 2" 2 "$bin" "${X[@]}" export --format csv
+contains "mem0 export: says which formats" "$err" "--format must be jsonl (engram's own, the default) or mem0"
+check "mem0 export: no vectors to leave out" 2 "$bin" "${X[@]}" export --format mem0 --no-vectors
+check "mem0 export: --format goes with export" 2 "$bin" "${X[@]}" list --format mem0
+check "jsonl export: the default" 0 "$bin" "${X[@]}" export --no-vectors
+default=$out
+check "jsonl export: --format jsonl is the same" 0 "$bin" "${X[@]}" export --format jsonl --no-vectors
+[ "$default" = "$out" ] && passes=$((passes + 1)) || { echo "FAIL jsonl export: --format jsonl differs"; fails=$((fails + 1)); }
+
 # entities: a scope's entities and relations (--entities on), as a table or JSON
 G=(--data "$dir/graph" --entities on)
 check "graph: add ana" 0 "$bin" "${G[@]}" add "Ana Silva lives in Lisbon" --user-id ana --no-infer

@@ -7,7 +7,9 @@ Installs `mem0ai` from the npm registry into a temporary folder (or uses $ENGRAM
 node_modules/mem0ai) and drives a keyed engram-server with the client's own calls: ping, add (v3 add route,
 metadata, infer false), search (scope in filters, v3 search route), getAll with page and pageSize (sent in the
 query string), get, update (text and metadata), history, users (entities), batchUpdate and batchDelete (a
-refused batch changes nothing), delete, deleteAll, and the SDK's error for an unknown id. Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
+refused batch changes nothing), delete, deleteAll, the SDK's error for an unknown id, the webhook calls
+(createWebhook, getWebhooks, updateWebhook, deleteWebhook), and createMemoryExport / getMemoryExport (by id and
+by filters). Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
 """
 import os
 import shutil
@@ -96,6 +98,47 @@ assert.equal(none.results.length, 0);
 const bea = await client.getAll({ filters: { user_id: "bea" } });
 assert.equal(bea.results.length, 1, "deleteAll of one user leaves the other");
 ok("deleteAll");
+
+// Webhooks: the project id comes from ping ("engram"); nothing listens on the URL (deliveries wait, then go
+// with the webhook's deletion)
+const hook = await client.createWebhook({ name: "sdk hook", url: "http://127.0.0.1:9/hooks",
+                                          eventTypes: ["memory_add", "memory_delete"] });
+assert.equal(typeof hook.webhookId, "number", JSON.stringify(hook));
+assert.equal(hook.project, "engram");
+assert.match(hook.secret, /^[0-9a-f]{64}$/);
+assert.deepEqual(hook.eventTypes, ["memory_add", "memory_delete"]);
+const hooks = await client.getWebhooks();
+assert.deepEqual(hooks.map((h) => h.webhookId), [hook.webhookId], JSON.stringify(hooks));
+assert.equal(hooks[0].secret, undefined, "a listing hides the secret");
+assert.deepEqual(await client.getWebhooks({ projectId: "another" }), []);
+const renamed = await client.updateWebhook({ webhookId: hook.webhookId, name: "renamed", eventTypes: ["memory_update"] });
+assert.equal(renamed.message, "Webhook updated successfully", JSON.stringify(renamed));
+const [after_update] = await client.getWebhooks();
+assert.equal(after_update.name, "renamed");
+assert.deepEqual(after_update.eventTypes, ["memory_update"]);
+await assert.rejects(client.createWebhook({ name: "bad", url: "ftp://127.0.0.1/x", eventTypes: ["memory_add"] }),
+                     (e) => e.errorCode === "HTTP_400");
+const removed = await client.deleteWebhook({ webhookId: hook.webhookId });
+assert.equal(removed.message, "Webhook deleted successfully");
+assert.deepEqual(await client.getWebhooks(), []);
+ok("createWebhook, getWebhooks, updateWebhook, deleteWebhook");
+
+// Exports: the memories themselves (ids, texts, scopes, times), with the schema kept and returned, not filled
+const schema = { title: "Profile", type: "object", properties: { hobbies: { type: "array" } } };
+const exported = await client.createMemoryExport({ schema, filters: { user_id: "bea" }, exportInstructions: "newest first" });
+assert.ok(typeof exported.id === "string" && typeof exported.message === "string", JSON.stringify(exported));
+const fetched = await client.getMemoryExport({ memoryExportId: exported.id });
+assert.equal(fetched.id, exported.id, JSON.stringify(fetched));
+assert.equal(fetched.count, 1);
+assert.equal(fetched.memories[0].memory, "Bea keeps bees");
+assert.equal(fetched.memories[0].userId, "bea");
+assert.ok(fetched.memories[0].createdAt && fetched.memories[0].updatedAt, JSON.stringify(fetched.memories[0]));
+assert.deepEqual(fetched.schema, schema);
+assert.equal(fetched.exportInstructions, "newest first");
+assert.equal((await client.getMemoryExport({ filters: { user_id: "bea" } })).id, exported.id, "the newest matching export");
+await assert.rejects(client.getMemoryExport({ memoryExportId: "00000000-0000-4000-8000-000000000000" }),
+                     (e) => e.errorCode === "HTTP_404");
+ok("createMemoryExport, getMemoryExport");
 """
 
 
