@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 ENGRAM_WITH_POSTGRES=${ENGRAM_WITH_POSTGRES:-1} scripts/install-deps.sh
 
 jobs=$(nproc)
-step() { printf '\n==== %s\n' "$*"; }
+step() { printf '\n==== %s (%s)\n' "$*" "$(date +%T)"; }
 
 step "dev build + tests"
 cmake --preset dev >/dev/null
