@@ -7,6 +7,7 @@
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -71,6 +72,43 @@ std::vector<std::string> texts(const std::vector<search_hit>& hs) {
   std::sort(out.begin(), out.end());
   return out;
 }
+
+/// A flat index that counts the rows its searches scan (the sizes of the partitions each search names).
+class scan_counting_index {
+ public:
+  explicit scan_counting_index(std::size_t dimension) : inner_(dimension) {}
+  std::size_t dimension() const { return inner_.dimension(); }
+  std::size_t size() const { return inner_.size(); }
+  void add(slot_id s, partition_id p, std::span<const float> v) {
+    inner_.add(s, p, v);
+    if (s >= part_of_.size()) part_of_.resize(std::size_t{s} + 1);
+    part_of_[s] = p;
+    ++rows_[p];
+  }
+  void update(slot_id s, std::span<const float> v) { inner_.update(s, v); }
+  void remove(slot_id s) {
+    if (!inner_.contains(s)) return;
+    inner_.remove(s);
+    --rows_[part_of_[s]];
+  }
+  void clear() {
+    inner_.clear();
+    rows_.clear();
+  }
+  std::vector<index_hit> search(std::span<const float> q, std::size_t k, std::span<const partition_id> ps,
+                                const slot_bitmap* c) const {
+    if (!c)
+      for (const auto p : ps)
+        if (auto it = rows_.find(p); it != rows_.end()) *scanned_ += it->second;
+    return inner_.search(q, k, ps, c);
+  }
+  std::shared_ptr<std::size_t> scanned_ = std::make_shared<std::size_t>(0);  // shared with the test's copy
+
+ private:
+  flat_index inner_;
+  std::vector<partition_id> part_of_;
+  std::map<partition_id, std::size_t> rows_;
+};
 
 }  // namespace
 
@@ -299,4 +337,54 @@ TEST_CASE("temporal: searches hiding closed versions return the best current mem
       }
     }
   }
+}
+
+TEST_CASE("temporal: a search of the current memories never scans the closed versions; as_of and include_invalid find them",
+          "[temporal]") {
+  // Closed versions sit in a partition of their own beside their scope's: the vector scan of a current search
+  // reads the current rows only, so keeping every version costs the current view nothing.
+  scripted_extractor ex;
+  scan_counting_index index(hashing_embedder{}.dimension());
+  const auto scanned = index.scanned_;
+  basic_memory<hashing_embedder, scan_counting_index, memory_store, scripted_extractor> mem(
+      hashing_embedder{}, std::move(index), memory_store{}, ex, supersede_config());
+  for (int person = 0; person < 20; ++person) {
+    const auto who = "Person" + std::to_string(person);
+    *ex.next = {};
+    const auto id =
+        mem.add(who + " lives in Lisbon", user("u"), {.timestamp = at("2024-01-01T00:00:00Z")}).results.at(0).id;
+    *ex.next = {event_kind::update, id};
+    mem.add(who + " lives in Porto", user("u"), {.timestamp = at("2024-06-01T00:00:00Z")});
+  }
+  *ex.next = {};
+  mem.add("Someone else entirely", user("v"));
+  REQUIRE(mem.get_all(user("u"), {.limit = 0, .include_invalid = true}).size() == 40);
+
+  *scanned = 0;
+  const auto now = mem.search("who lives in Lisbon", user("u"), {.limit = 5, .mode = search_mode::semantic});
+  CHECK(*scanned == 20);
+  for (const auto& h : now) CHECK_FALSE(h.record.invalid_at);
+  *scanned = 0;
+  const auto then = mem.search("who lives in Lisbon", user("u"),
+                               {.limit = 5, .mode = search_mode::semantic, .as_of = at("2024-03-01T00:00:00Z")});
+  REQUIRE(then.size() == 5);  // as_of goes through the filter planner: the versions valid then, from both
+  for (const auto& h : then) CHECK(h.record.memory.find("Lisbon") != std::string::npos);
+  *scanned = 0;
+  search_options every{.limit = 5, .mode = search_mode::semantic};
+  every.include_invalid = true;
+  CHECK(mem.search("who lives", user("u"), every).size() == 5);
+  CHECK(*scanned == 40);
+
+  // a DELETE under supersede closes the memory itself: it moves to the closed partition and stays findable as_of
+  const auto gone = mem.get_all(user("u")).at(0);
+  *ex.next = {event_kind::del, gone.id};
+  mem.add("forget that", user("u"), {.timestamp = at("2024-09-01T00:00:00Z")});
+  *scanned = 0;
+  for (const auto& h : mem.search(gone.memory, user("u"), {.limit = 40, .mode = search_mode::semantic}))
+    CHECK(h.record.id != gone.id);
+  CHECK(*scanned == 20);  // 19 current + "forget that"
+  const auto past = mem.search(gone.memory, user("u"),
+                               {.limit = 1, .mode = search_mode::semantic, .as_of = at("2024-08-01T00:00:00Z")});
+  REQUIRE(past.size() == 1);
+  CHECK(past[0].record.id == gone.id);
 }

@@ -105,7 +105,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
       ++added;
     }
     if (use_vectors && added) {
-      for (const auto& h : d.index().search(req.query_vector, added, partitions, &missing))
+      for (const auto& h : d.index_search(req.query_vector, added, partitions, seen, &missing))
         for (std::size_t i = first_new; i < cands.size(); ++i)
           if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
     }
@@ -141,7 +141,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
       }
     }
     if (use_vectors && added)
-      for (const auto& h : d.index().search(req.query_vector, added, partitions, &missing))
+      for (const auto& h : d.index_search(req.query_vector, added, partitions, seen, &missing))
         for (std::size_t i = first_new; i < cands.size(); ++i)
           if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
   }
