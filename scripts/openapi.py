@@ -399,6 +399,11 @@ SCHEMAS = {
                                              "description": "memories per category"},
                               "first_created_at": {"type": "string", "format": "date-time"},
                               "last_updated_at": {"type": "string", "format": "date-time"}}}},
+    "Purged": {"type": "object", "required": ["message", "deleted", "events", "deliveries", "exports"], "properties": {
+        "message": {"type": "string"}, "deleted": {"type": "integer", "description": "memories erased"},
+        "events": {"type": "integer", "description": "async add events dropped"},
+        "deliveries": {"type": "integer", "description": "pending webhook deliveries dropped"},
+        "exports": {"type": "integer", "description": "exports removed or rewritten without the scope"}}},
     "Ping": {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string"}, "org_id": {"type": "string"}, "project_id": {"type": "string"},
         "user_email": {"type": "string", "description": "the API key's name"}}},
@@ -466,8 +471,23 @@ COMMON = ("400", "401", "403", "413", "429", "503")
 PROJECT_ID = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"},
               "description": "kept with the webhook and echoed as `project`"}
 WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}}
+ENTITY_TYPE = {"name": "entity_type", "in": "path", "required": True, "schema": {"enum": ["user", "agent", "run"]},
+               "description": "the kind of id (Mem0's `app` is a 400: engram keeps no app ids)"}
+PURGE_DESC = ("Erasure: every memory of the entity's scope (every version) and its history, for good: when it "
+              "returns no file of the data directory and no database row holds their text. Queued adds are "
+              "processed first; the server's events journal, pending webhook deliveries and exports drop what they "
+              "hold of the scope. A bound key acts within its user (another user's id: 403). Idempotent: an entity "
+              "holding nothing answers zeros.")
 WEBHOOK_DESC = ("Admin keys only (a user-bound key gets 403): a webhook is told of every user's memories. On a "
                 "server without --keys anyone may manage them.")
+
+
+def entity_purge(op_id, version, id_name):
+    """The entity-delete route (deleteUser: v1 and entity_id; deleteUsers: v2 and entity_name)."""
+    return {"delete": op(op_id, "Erase an entity: its memories and their history (Mem0 Platform%s)" % version,
+                         ["platform"], {"200": ok(ref("Purged")), **errors("400", "401", "403", "429", "503")},
+                         params=[ENTITY_TYPE, {"name": id_name, "in": "path", "required": True, "schema": {"type": "string"}}],
+                         description=PURGE_DESC)}
 
 
 def op(op_id, summary, tags, responses, request=None, params=None, description=None, security=True):
@@ -573,6 +593,8 @@ def document():
         "/v1/entities/": {"get": op("listEntities", "The users, agents and runs holding memories", ["platform"],
                                     {"200": ok(ref("Entities")), **errors("401", "429", "503")},
                                     description="Admins see every scope; a bound key its own user.")},
+        "/v1/entities/{entity_type}/{entity_id}/": entity_purge("deleteEntityV1", "", "entity_id"),
+        "/v2/entities/{entity_type}/{entity_name}/": entity_purge("deleteEntityV2", " v2", "entity_name"),
         "/v1/graph/": {"get": op("getGraph", "The entities and relations a scope's memories name", ["graph"],
                                  {"200": ok(ref("Graph")), **errors("400", "401", "403", "429", "503")},
                                  params=SCOPE_QUERY,

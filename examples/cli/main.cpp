@@ -4,6 +4,7 @@
 #include "../common/errors.hpp"
 #include "../common/exports.hpp"
 #include "../common/graph_json.hpp"
+#include "../common/purge.hpp"
 #include "../common/request.hpp"
 #include "../common/service.hpp"
 
@@ -44,7 +45,8 @@ commands:
                 [--as-of TIME | --include-invalid]
   get ID
   update ID [TEXT] [--metadata JSON] [--expires YYYY-MM-DD | --clear-expiry]
-  delete ID  |  delete --all SCOPE [--dry-run]
+  delete ID  |  delete --all SCOPE [--dry-run]   (the history keeps their text)
+  purge SCOPE [--dry-run]                    (erases the scope's memories and their history for good)
   history ID
   entities SCOPE [--json]                     (the entities and relations its memories name; --entities on)
   import FILE.jsonl                          (as written by export; all or nothing)
@@ -574,6 +576,30 @@ int run(const args& a) {
       std::cout << json{{"deleted", id}}.dump() << '\n';
     else
       std::cout << "deleted " << id << '\n';
+    return 0;
+  }
+  if (cmd == "purge") {
+    if (!a.positional.empty()) throw usage_error("purge takes no positional argument: purge SCOPE [--dry-run]");
+    const auto s = scope_of(a);
+    if (s.empty()) throw usage_error("purge needs the scope to erase: any of --user-id U, --agent-id A, --run-id R");
+    if (a.has("--dry-run")) {
+      std::size_t memories = 0, events = 0;
+      for (const auto& r : mem->get_all(s, {.limit = 0, .show_expired = true, .include_invalid = true})) {
+        ++memories;
+        events += mem->history(r.id).size();
+      }
+      if (a.output == "json")
+        std::cout << json{{"would_purge", memories}, {"history_events", events}}.dump() << '\n';
+      else
+        std::cout << "would purge " << memories << " memories and " << events << " history events (dry run)\n";
+      return 0;
+    }
+    const auto out = engram_app::purge_scope(*mem, s, engram_app::offline_purge_files(a.data));
+    if (a.output == "json")
+      std::cout << out.dump() << '\n';
+    else
+      std::cout << "purged " << out["deleted"] << " memories with their history (" << out["events"] << " events, "
+                << out["deliveries"] << " webhook deliveries, " << out["exports"] << " exports scrubbed)\n";
     return 0;
   }
   if (cmd == "entities") {

@@ -301,6 +301,26 @@ class event_log {
                 {"results", std::move(results)}};
   }
 
+  /// Erasure (purge.hpp): drops every event of a scope `q` selects (its request body and results hold the
+  /// memories' text), whatever its status, and rewrites the journal without them (a temporary file, fsync,
+  /// rename), so no line of the file keeps them. @returns how many. @throws engram::storage_error.
+  std::size_t forget_scope(const engram::scope& q) {
+    std::lock_guard lock(mtx_);
+    std::size_t n = 0;
+    for (auto it = events_.begin(); it != events_.end();) {
+      if (!q.selects(it->second.owner)) {
+        ++it;
+        continue;
+      }
+      index_.erase(it->second.id);
+      it = events_.erase(it);
+      ++n;
+    }
+    std::erase_if(early_, [&](const auto& e) { return q.selects(e.second.owner); });
+    journal_.rewrite(compacted());
+    return n;
+  }
+
   /// Events held (every user's).
   [[nodiscard]] std::size_t size() const {
     std::lock_guard lock(mtx_);

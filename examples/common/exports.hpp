@@ -131,6 +131,53 @@ class export_store {
     return std::nullopt;
   }
 
+  /// Erasure (purge.hpp): drops every export made for a scope `q` selects, and rewrites any other export holding
+  /// memories of such a scope without them (a temporary file, fsync, rename; its count follows). @returns how
+  /// many exports were dropped or rewritten. @throws engram::storage_error.
+  std::size_t forget_scope(const engram::scope& q) {
+    std::lock_guard lock(mtx_);
+    std::size_t n = 0;
+    bool removed = false;
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      auto& e = it->second;
+      if (q.selects(e.scope)) {
+        if (!dir_.empty()) {
+          std::error_code ec;
+          std::filesystem::remove(meta_path(e.id), ec);
+          std::filesystem::remove(document_path(e.id), ec);
+          removed = true;
+        }
+        index_.erase(e.id);
+        it = entries_.erase(it);
+        ++n;
+        continue;
+      }
+      auto doc = e.document ? *e.document : read_document(e.id);
+      auto& memories = doc["memories"];
+      const auto before = memories.is_array() ? memories.size() : 0;
+      if (memories.is_array()) {
+        using detail::optional_string;
+        memories.erase(std::remove_if(memories.begin(), memories.end(), [&](const json& m) {
+                         return m.is_object() && q.selects({optional_string(m, "user_id"), optional_string(m, "agent_id"),
+                                                            optional_string(m, "run_id")});
+                       }), memories.end());
+      }
+      if (memories.size() != before) {
+        doc["count"] = e.count = memories.size();
+        if (dir_.empty()) {
+          e.document = std::move(doc);
+        } else {
+          files::replace(document_path(e.id), doc.dump(-1, ' ', false, json::error_handler_t::replace));
+          files::replace(meta_path(e.id), meta_json(e).dump());
+        }
+        ++n;
+      }
+      ++it;
+    }
+    if (removed) files::sync_parent(dir_ + "/.lock");
+    return n;
+  }
+
   /// Exports held (every user's).
   [[nodiscard]] std::size_t size() const {
     std::lock_guard lock(mtx_);

@@ -13,6 +13,7 @@
 
 #include "errors.hpp"
 #include "graph.hpp"
+#include "purge.hpp"
 #include "service.hpp"
 
 #include <engram/engram.hpp>
@@ -153,7 +154,11 @@ inline std::string summarize_records(const json& results, const char* noun) {
 template <class Memory>
 class server {
  public:
-  explicit server(Memory& memory) : service_(memory), graph_(memory), unbound_tools_(tools(true)), bound_tools_(tools(false)) {}
+  explicit server(Memory& memory)
+      : memory_(memory), service_(memory), graph_(memory), unbound_tools_(tools(true)), bound_tools_(tools(false)) {}
+
+  /// The app's files that delete_entities (a purge, purge.hpp) scrubs besides the memory. Before sharing.
+  void set_purge_files(purge_files files) { purge_files_ = std::move(files); }
 
   /// Tells `observer` of the changes the tools commit (service::set_observer).
   void set_observer(change_observer observer) { service_.set_observer(std::move(observer)); }
@@ -249,8 +254,10 @@ class server {
              "The users, agents and runs that hold memories, with how many each.", json::object(), json::array(),
              true, false),
         tool("delete_entities", "Delete entity",
-             offer_user ? "Delete one user, agent or run and all its memories: give exactly one of user_id, agent_id, run_id."
-                        : "Delete one of your agents or runs and all its memories: give exactly one of agent_id, run_id.",
+             offer_user ? "Delete one user, agent or run with all its memories and their history, for good: give exactly one of "
+                          "user_id, agent_id, run_id."
+                        : "Delete one of your agents or runs with all its memories and their history, for good: give exactly one "
+                          "of agent_id, run_id.",
              scope_properties(json::object(), offer_user), json::array(), false, true),
         tool("entity_graph", "Entity graph",
              (std::string("The people, places, organisations and other entities the memories of a scope name, with "
@@ -445,9 +452,10 @@ class server {
       }
       if (name == "delete_entities") {
         if (scope_keys != 1) return tool_error("give exactly one of user_id, agent_id, run_id: the entity to delete");
-        auto out = service_.remove_all(args, who);
-        return tool_result(std::move(out), "Deleted the entity and its " +
-                                               std::to_string(out.value("deleted", std::size_t{0})) + " memories.");
+        auto out = purge_scope(memory_, request_scope(args, who), purge_files_);
+        return tool_result(std::move(out), "Deleted the entity, its " +
+                                               std::to_string(out.value("deleted", std::size_t{0})) +
+                                               " memories and their history.");
       }
       if (name == "entity_graph") {
         auto out = graph_.graph(args, who);
@@ -468,6 +476,8 @@ class server {
     }
   }
 
+  Memory& memory_;
+  purge_files purge_files_;
   service<Memory> service_;
   graph_service<Memory> graph_;
   const json unbound_tools_, bound_tools_;  // built once; read-only afterwards

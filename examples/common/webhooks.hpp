@@ -24,6 +24,7 @@
 #include "hmac_sha256.hpp"
 #include "journal.hpp"
 #include "metrics.hpp"
+#include "purge.hpp"
 #include "service.hpp"
 
 #include <engram/engram.hpp>
@@ -357,6 +358,25 @@ class webhook_hub {
     std::lock_guard lock(mtx_);
     return {webhooks_.size(), pending_.size(), delivered_, failed_};
   }
+  /// Erasure (purge.hpp): drops every pending delivery about a scope `q` selects (its body holds the memory's
+  /// text; one already under way may still arrive) and rewrites the journal without them (a temporary file,
+  /// fsync, rename). @returns how many. @throws engram::storage_error.
+  std::size_t forget_scope(const engram::scope& q) {
+    std::lock_guard lock(mtx_);
+    std::size_t n = 0;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (!delivery_about_scope(it->second.body, q)) {
+        ++it;
+        continue;
+      }
+      if (auto l = lanes_.find(it->second.webhook_id); l != lanes_.end()) std::erase(l->second->queue, it->first);
+      it = forget(it);
+      ++n;
+    }
+    journal_.rewrite(compacted());
+    return n;
+  }
+
   /// The journal's path; empty: none.
   [[nodiscard]] const std::string& path() const noexcept { return journal_.path(); }
   /// Journal lines skipped on load (cut short by a crash, or not understood).

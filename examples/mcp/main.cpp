@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   engram_app::principal who;
   if (!user_id.empty()) who = {"user:" + user_id, user_id, false};
   engram_app::mcp::server<engram_app::app_memory> server(*memory);
+  server.set_purge_files(engram_app::offline_purge_files(data));  // delete_entities scrubs what a server left
   std::cerr << "engram-mcp " << engram::version_string << ": data " << data << ", " << engram_app::describe_memory(providers, *memory)
             << (user_id.empty() ? std::string() : ", bound to user '" + user_id + "'") << '\n';
 

@@ -10,6 +10,7 @@
 #include "../common/request_log.hpp"
 #include "../common/service.hpp"
 #include "../common/mcp_handler.hpp"
+#include "../common/purge.hpp"
 #include "../common/webhooks.hpp"
 
 #include <httplib.h>
@@ -400,6 +401,15 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Post("/v1/exports/get/", route("POST /v1/exports/get/", [&](auto& req, auto& who) { return exports.get(body(req), who); }));
   server.Post("/v1/summary/", route("POST /v1/summary/", [&](auto& req, auto& who) { return exports.summary(body(req), who); }));
   server.Get("/v1/entities/", route("GET /v1/entities/", [&](auto&, auto& who) { return service.entities(who); }));
+  // Erasure: an entity's memories and their history, and what the app's files hold of it (purge.hpp)
+  const engram_app::purge_files purge_files{[&](const engram::scope& s) { return events.forget_scope(s); },
+                                            [&](const engram::scope& s) { return webhooks.forget_scope(s); },
+                                            [&](const engram::scope& s) { return export_files.forget_scope(s); }};
+  auto purge_entity = [&](auto& req, auto& who) {
+    return engram_app::purge_scope(*memory, engram_app::entity_scope(engram_app::path_id(req.matches[1].str()), engram_app::path_id(req.matches[2].str()), who), purge_files);
+  };
+  server.Delete(R"(/v1/entities/([^/]+)/([^/]+)/)", route("DELETE /v1/entities/{entity_type}/{entity_id}/", purge_entity));
+  server.Delete(R"(/v2/entities/([^/]+)/([^/]+)/)", route("DELETE /v2/entities/{entity_type}/{entity_name}/", purge_entity));
   // The entity graph of a scope (--entities on): entities and relations, one entity with its memories, and
   // the purge of an entity (every memory mentioning it)
   server.Get("/v1/graph/", route("GET /v1/graph/", [&](auto& req, auto& who) { return graph.graph(params_json(req), who); }));
@@ -416,6 +426,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   // every tool call to that user, as engram-mcp --user-id does ----
   engram_app::mcp::server<Memory> mcp(*memory);
   mcp.set_observer(tell_webhooks);
+  mcp.set_purge_files(purge_files);
   server.Post("/mcp", [mcp_route = route("POST /mcp", [&](auto& req, auto& who) {
                         return mcp.handle_text(req.body, who).value_or(json(nullptr));
                       })](const httplib::Request& req, httplib::Response& res) {

@@ -141,6 +141,17 @@ concept history_listing_store = requires(const S& cs) {
   cs.for_each_history([](const history_event&) {});
 };
 
+/// A store that can erase a scope for good (`purge(q)`, basic_memory::purge): it erases every record query scope
+/// `q` selects (closed versions too) with the history of those records, and of records `q` selected that were
+/// erased before where its history rows name their scope, in one durable step, and leaves no copy of their text
+/// in its files or rows (rewriting or compacting what held it). Records of other scopes are never lost, also
+/// when the process dies during a purge. The pending queue of add_async is not touched (flush() first).
+/// @returns how many records it erased. Throws validation_error for an empty `q`.
+template <class S>
+concept purging_store = record_store<S> && requires(S& s, const scope& q) {
+  { s.purge(q) } -> std::convertible_to<std::size_t>;
+};
+
 // ---- indexes -----------------------------------------------------------------------------------------------
 
 /// An index that can size a partition before a bulk load (`reserve(partition, n)`).

@@ -22,6 +22,7 @@
 #include <engram/memory/indexing.hpp>
 #include <engram/memory/options.hpp>
 #include <engram/memory/partition_cache.hpp>
+#include <engram/memory/purge.hpp>
 #include <engram/memory/read_pipeline.hpp>
 #include <engram/memory/validate.hpp>
 #include <engram/memory/write_plan.hpp>
@@ -167,11 +168,7 @@ class basic_memory {
 
   /// Waits until every accepted add_async entry has been processed (retries included) or kept as failed.
   /// @returns the entries kept as failed (they are still in the store's queue).
-  flush_result flush()
-    requires pending_store<Store>
-  {
-    return async_.wait_idle();
-  }
+  flush_result flush() requires pending_store<Store> { return async_.wait_idle(); }
 
   /// The add_async entries kept as failed (also those found so in the store on open), oldest first.
   [[nodiscard]] std::vector<failed_add> failed_adds() const
@@ -189,19 +186,11 @@ class basic_memory {
 
   /// Gives every failed entry a fresh set of attempts (durably: its count is reset in the store) and queues it.
   /// @returns how many were queued.
-  std::size_t retry_failed()
-    requires pending_store<Store>
-  {
-    return async_.retry_failed();
-  }
+  std::size_t retry_failed() requires pending_store<Store> { return async_.retry_failed(); }
 
   /// Removes a failed entry from the store's queue for good (its messages are dropped). @returns false when no
   /// failed entry has this id (a pending one is never discarded).
-  bool discard_failed(std::string_view id)
-    requires pending_store<Store>
-  {
-    return async_.discard_failed(id);
-  }
+  bool discard_failed(std::string_view id) requires pending_store<Store> { return async_.discard_failed(id); }
 
   /// Changes a memory's text (as update(id, options) with options.text = text).
   record update(std::string_view id, std::string_view text, update_options options = {}) {
@@ -261,6 +250,16 @@ class basic_memory {
     for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
     return batch.erases.size();
+  }
+
+  /// Erases every memory scope `s` selects (every version) and its history, for good: the store keeps no copy of
+  /// the text (memory/purge.hpp, engram::purging_store; add_async entries stay: flush() first). @returns how many.
+  std::size_t purge(const scope& s) {
+    validate_scope(s, "purge");
+    catch_up();
+    const auto pin = pin_scope(s, &store_);
+    std::unique_lock lock(mtx_);
+    return detail::purge_scope(store_, derived_, s, [&](const std::string& id) { unindex_one(id); });
   }
 
   /// Erases every memory of every scope and all history.

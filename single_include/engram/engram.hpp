@@ -980,6 +980,17 @@ concept history_listing_store = requires(const S& cs) {
   cs.for_each_history([](const history_event&) {});
 };
 
+/// A store that can erase a scope for good (`purge(q)`, basic_memory::purge): it erases every record query scope
+/// `q` selects (closed versions too) with the history of those records, and of records `q` selected that were
+/// erased before where its history rows name their scope, in one durable step, and leaves no copy of their text
+/// in its files or rows (rewriting or compacting what held it). Records of other scopes are never lost, also
+/// when the process dies during a purge. The pending queue of add_async is not touched (flush() first).
+/// @returns how many records it erased. Throws validation_error for an empty `q`.
+template <class S>
+concept purging_store = record_store<S> && requires(S& s, const scope& q) {
+  { s.purge(q) } -> std::convertible_to<std::size_t>;
+};
+
 // ---- indexes -----------------------------------------------------------------------------------------------
 
 /// An index that can size a partition before a bulk load (`reserve(partition, n)`).
@@ -11220,6 +11231,39 @@ class partition_cache {
 }  // namespace detail
 }  // namespace engram::inline v0
 // ---- end <engram/memory/partition_cache.hpp>
+// ---- begin <engram/memory/purge.hpp>
+/// @file memory/purge.hpp
+/// Purge: erasing a scope for good (basic_memory::purge). Unlike delete_all, which erases records and records
+/// DELETE events (the history keeps their text), a purge has the store erase the records and their history and
+/// leave no copy of the text in its files or rows (engram::purging_store), then drops them from the derived
+/// state.
+
+// #include <engram/capabilities.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Purges query scope `s` from `store` and calls unindex(const std::string& id) for every memory of it that
+/// `derived` indexes (every version: closed and expired ones too). Under the memory's write lock, the scope
+/// loaded (partition cache). @returns how many records the store erased.
+template <class Store, class Derived, class Unindex>
+std::size_t purge_scope(Store& store, const Derived& derived, const scope& s, Unindex&& unindex) {
+  static_assert(purging_store<Store>,
+                "purge needs a Store with purge(const scope&) -> std::size_t (engram::purging_store): one that "
+                "erases a scope's records and history and leaves no copy of their text");
+  std::vector<std::string> ids;
+  for (const auto slot : derived.slots_in(s, [](const scope&) { return false; })) ids.push_back(derived.id_of(slot));
+  const auto n = store.purge(s);  // the commit point: if it throws, nothing derived moved
+  for (const auto& id : ids) unindex(id);
+  return n;
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/purge.hpp>
 // ---- begin <engram/memory/read_pipeline.hpp>
 /// @file memory/read_pipeline.hpp
 /// The read pipeline of a search, once its partitions are chosen: vector candidates (filtered by the filter
@@ -12284,11 +12328,7 @@ class basic_memory {
 
   /// Waits until every accepted add_async entry has been processed (retries included) or kept as failed.
   /// @returns the entries kept as failed (they are still in the store's queue).
-  flush_result flush()
-    requires pending_store<Store>
-  {
-    return async_.wait_idle();
-  }
+  flush_result flush() requires pending_store<Store> { return async_.wait_idle(); }
 
   /// The add_async entries kept as failed (also those found so in the store on open), oldest first.
   [[nodiscard]] std::vector<failed_add> failed_adds() const
@@ -12306,19 +12346,11 @@ class basic_memory {
 
   /// Gives every failed entry a fresh set of attempts (durably: its count is reset in the store) and queues it.
   /// @returns how many were queued.
-  std::size_t retry_failed()
-    requires pending_store<Store>
-  {
-    return async_.retry_failed();
-  }
+  std::size_t retry_failed() requires pending_store<Store> { return async_.retry_failed(); }
 
   /// Removes a failed entry from the store's queue for good (its messages are dropped). @returns false when no
   /// failed entry has this id (a pending one is never discarded).
-  bool discard_failed(std::string_view id)
-    requires pending_store<Store>
-  {
-    return async_.discard_failed(id);
-  }
+  bool discard_failed(std::string_view id) requires pending_store<Store> { return async_.discard_failed(id); }
 
   /// Changes a memory's text (as update(id, options) with options.text = text).
   record update(std::string_view id, std::string_view text, update_options options = {}) {
@@ -12378,6 +12410,16 @@ class basic_memory {
     for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
     return batch.erases.size();
+  }
+
+  /// Erases every memory scope `s` selects (every version) and its history, for good: the store keeps no copy of
+  /// the text (memory/purge.hpp, engram::purging_store; add_async entries stay: flush() first). @returns how many.
+  std::size_t purge(const scope& s) {
+    validate_scope(s, "purge");
+    catch_up();
+    const auto pin = pin_scope(s, &store_);
+    std::unique_lock lock(mtx_);
+    return detail::purge_scope(store_, derived_, s, [&](const std::string& id) { unindex_one(id); });
   }
 
   /// Erases every memory of every scope and all history.
@@ -12866,6 +12908,7 @@ inline void check_same_identity(const store_identity& have, const store_identity
 // ---- end <engram/detail/identity_check.hpp>
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
 // ---- begin <engram/store/file/blob.hpp>
 /// @file store/file/blob.hpp
 /// Named blobs of a file_store: derived data kept beside the records (an index snapshot, say), one file
@@ -13277,6 +13320,7 @@ class pending_list {
 // #include <engram/record.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
+#include <algorithm>  // std::sort, std::binary_search
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -13427,6 +13471,27 @@ class record_table {
     for (auto& r : b.upserts) upsert(std::move(r));
     for (const auto& id : b.erases) erase(id);
     for (auto& e : b.events) append(std::move(e));
+  }
+
+  /// A copy without the records query scope `q` selects and without their histories, and the sorted ids of the
+  /// records left out: what a purge keeps. Vectors held by the caller (upsert_external) stay shared. O(size).
+  [[nodiscard]] std::pair<record_table, std::vector<std::string>> without(const scope& q) const {
+    std::pair<record_table, std::vector<std::string>> out;
+    auto& [kept, gone] = out;
+    kept.reserve(records_.size(), histories_.size());
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      if (q.selects(records_[i].scope())) {
+        gone.push_back(records_[i].id);
+        continue;
+      }
+      kept.upsert_external(records_[i], external_[i].data ? vector_at(i) : std::span<const float>());
+      kept.access_.back() = access_[i];
+    }
+    std::sort(gone.begin(), gone.end());
+    for (const auto& events : histories_)
+      if (!std::binary_search(gone.begin(), gone.end(), events.front().memory_id))
+        for (const auto& e : events) kept.append(e);
+    return out;
   }
 
   /// Makes room for `records` records and the histories of `memories` memories (hints, opening a snapshot).
@@ -15019,6 +15084,38 @@ class file_store {
     s_->contents.snapshot_map.reset();
   }
 
+  /// Erases every record query scope `q` selects with its history (engram::purging_store), durably and leaving no
+  /// copy of their text in the directory: a snapshot of what stays is written to a temporary file, fsync'd and
+  /// renamed over the old one, the log is replaced by an empty one, and the damaged.* files (cut log tails, which
+  /// may hold the text) are removed. A crash before the rename leaves the store as it was (the purge did not
+  /// happen); after it, the purge is done, and an old log or snapshot.tmp left by the crash is removed by the
+  /// next writable open (a damaged.* file by the next purge). Blobs (index snapshots: vectors, no text) and the
+  /// pending queue stay. Writers wait. @returns how many records. @throws validation_error for an empty `q`;
+  /// storage_error when read-only or on an I/O error (nothing changed then). O(size of the store).
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("file_store: purge needs a scope (user_id, agent_id or run_id)");
+    check_writable("purge");
+    std::unique_lock wl(s_->write_mtx);
+    detail::file_contents after;
+    std::size_t n = 0;
+    {
+      std::shared_lock lock(s_->mtx);
+      auto [kept, gone] = s_->contents.table.without(q);
+      after = {s_->contents.snapshot_map, std::move(kept), s_->contents.identity, s_->contents.queued_adds};
+      n = gone.size();
+    }
+    write_snapshot_locked(nullptr, std::nullopt, false, &after);
+    {
+      std::unique_lock lock(s_->mtx);
+      s_->contents = std::move(after);
+    }
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(s_->dir, ec))
+      if (e.path().filename().string().rfind("damaged.", 0) == 0) std::filesystem::remove(e.path(), ec);
+    detail::sync_dir(s_->dir);
+    return n;
+  }
+
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
   void compact() {
     check_writable("compact");
@@ -15206,14 +15303,14 @@ class file_store {
 
   /// Writes a snapshot of the state (after applying `extra`, with identity `id` when given) as generation
   /// G+1, switches to an empty log G+1 and removes log G. Caller holds write_mtx. With `empty` only the
-  /// identity and the pending queue are written (clear).
+  /// identity and the pending queue are written (clear). With `from`, that state instead of the store's (purge).
   void write_snapshot_locked(const write_batch* extra, const std::optional<store_identity>& id,
-                             bool empty = false) {
+                             bool empty = false, const detail::file_contents* from = nullptr) {
     auto& st = *s_;
     const auto old = detail::file_format::log_path(st.dir, st.generation);
     detail::write_generation(st.dir, st.generation + 1, st.log, [&](detail::snapshot_writer& out) {
       std::shared_lock lock(st.mtx);
-      detail::write_snapshot_entries(out, st.contents, extra, id, empty);
+      detail::write_snapshot_entries(out, from ? *from : st.contents, extra, id, empty);
     });
     ++st.generation;
     st.snapshot_bytes = std::filesystem::file_size(detail::file_format::path(st.dir, "snapshot"));
@@ -15330,6 +15427,19 @@ class memory_store {
     std::unique_lock lock(s_->mtx);
     s_->table.clear();
     for (auto& [s, v] : s_->versions) ++v;
+  }
+
+  /// Erases every record query scope `q` selects with its history (engram::purging_store); the pending queue
+  /// stays. Nothing outlives the call but freed memory. @returns how many records. @throws validation_error
+  /// for an empty `q`. O(records held).
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("memory_store: purge needs a scope (user_id, agent_id or run_id)");
+    std::unique_lock lock(s_->mtx);
+    auto [kept, gone] = s_->table.without(q);
+    s_->table = std::move(kept);
+    for (auto& [s, v] : s_->versions)
+      if (q.selects(s)) ++v;
+    return gone.size();
   }
 
   /// Calls f(const record&) for every record query scope `q` selects (every record when `q` is empty), in no

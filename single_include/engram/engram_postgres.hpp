@@ -1079,6 +1079,15 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
             " ON CONFLICT (memory_id) DO UPDATE SET count = least(access_counts.count + EXCLUDED.count, " +
                 std::to_string(pg_max_access_count) + ")",
             w);
+  // purge: $1..$3 the query scope's ids, '' for any; its records, their history, and the history rows that name
+  // a scope it selects (also of records erased before)
+  const std::string selected = "($1 = '' OR user_id = $1) AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR run_id = $3)";
+  c.prepare("purge_history",
+            "DELETE FROM history WHERE memory_id IN (SELECT id FROM memories WHERE " + selected + ") OR (" + selected +
+                ")",
+            w);
+  c.prepare("purge_records", "DELETE FROM memories WHERE " + selected + " RETURNING id, user_id, agent_id, run_id",
+            w);
   c.prepare("has_pending", "SELECT EXISTS (SELECT 1 FROM pending WHERE id = $1)", w);
   c.prepare("history_of", "SELECT " + hc + " FROM history WHERE memory_id = $1 ORDER BY seq", w);
   c.prepare("last_event", "SELECT event FROM history WHERE memory_id = $1 ORDER BY seq DESC LIMIT 1", w);
@@ -1326,6 +1335,7 @@ inline postgres_location parse_postgres_url(std::string_view url) {
 #include <mutex>
 #include <optional>
 #include <span>
+#include <set>
 #include <string>
 #include <string_view>
 #include <type_traits>  // std::invoke_result_t
@@ -1462,6 +1472,32 @@ class postgres_store {
       c.exec("DELETE FROM memories; DELETE FROM history; UPDATE scope_versions SET version = version + 1", where());
       c.run("add_change", {detail::pq_param::text("*"), detail::pq_param::text(s_->origin)}, false, where());
     });
+  }
+
+  /// Erases every record query scope `q` selects with its history, also that of records erased before (history
+  /// rows name their scope since schema version 2; older rows only by their record), in one transaction
+  /// (engram::purging_store): after it, no row of the schema holds their text (their access counts go by ON
+  /// DELETE CASCADE; the change feed and scope versions name ids and scopes only). Dead row versions are
+  /// reclaimed by PostgreSQL's (auto)vacuum. A failure or a crash before the COMMIT changes nothing. Other
+  /// nodes drop the records from the feed. The pending queue stays. @returns how many records.
+  /// @throws validation_error for an empty `q`; postgres_error.
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("postgres_store: purge needs a scope (user_id, agent_id or run_id)");
+    using detail::pq_param;
+    std::size_t n = 0;
+    write([&](detail::pq_conn& c) {
+      const std::vector<pq_param> p{pq_param::text(q.user_id), pq_param::text(q.agent_id), pq_param::text(q.run_id)};
+      c.run("purge_history", p, false, where());
+      auto gone = c.run("purge_records", p, false, where());
+      std::set<scope> touched;
+      for (int i = 0; i < gone.rows(); ++i) {
+        c.run("add_change", {pq_param::text(gone.text(i, 0)), pq_param::text(s_->origin)}, false, where());
+        touched.insert(scope{gone.text(i, 1), gone.text(i, 2), gone.text(i, 3)});
+      }
+      for (const auto& t : touched) c.run("bump_version", detail::pg_scope_params(t.user_id, t.agent_id, t.run_id), false, where());
+      n = static_cast<std::size_t>(gone.rows());
+    });
+    return n;
   }
 
   /// Adds each increment's count to its memory's access count (access_count_store), in one transaction:
@@ -1998,6 +2034,16 @@ class sharded_postgres_store {
   /// Erases every record and history event in every shard (one transaction per shard).
   void clear() {
     for (auto& s : shards_) s->clear();
+  }
+
+  /// Purges query scope `q` in every shard (see postgres_store::purge; its exact scopes may hash to several): one
+  /// transaction per shard, in shard order; a failure part way leaves the shards done purged, and repeating the
+  /// call finishes it. @returns how many records.
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("sharded_postgres_store: purge needs a scope (user_id, agent_id or run_id)");
+    std::size_t n = 0;
+    for (auto& s : shards_) n += s->purge(q);
+    return n;
   }
 
   /// Replaces the identity and applies `b` in every shard (each shard its part, one transaction each).

@@ -157,6 +157,28 @@ class sqlite_store {
     while (step(st) == SQLITE_ROW) f(read_pending(st));
   }
 
+  /// Erases the records `q` selects with their history and access counts (engram::purging_store, docs/stores.md) with
+  /// secure_delete on (left on), then VACUUMs and truncates the WAL. @throws validation_error, storage_error.
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("sqlite_store: purge needs a scope (user_id, agent_id or run_id)");
+    check_writable("purge");
+    std::lock_guard lock(s_->mtx);
+    std::size_t n = 0;
+    exec("PRAGMA secure_delete = ON");
+    transaction([&] {
+      for (const std::string t : {"history WHERE memory_id", "access_counts WHERE memory_id", "memories WHERE id"}) {
+        const auto st = prepare(("DELETE FROM " + t + " IN (SELECT id FROM memories WHERE (?1 = '' OR user_id = ?1) AND "
+                                 "(?2 = '' OR agent_id = ?2) AND (?3 = '' OR run_id = ?3))").c_str());
+        bind_scope(st, 1, q);
+        n = step(st) == SQLITE_DONE ? static_cast<std::size_t>(sqlite3_changes(s_->db.get())) : 0;  // last: records
+      }
+    });
+    exec("VACUUM");
+    if (sqlite3_wal_checkpoint_v2(s_->db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) != SQLITE_OK)
+      fail("purge: cannot truncate the WAL (another connection reads it)");
+    return n;
+  }
+
   /// Erases every record, every history event and every access count (the identity and the pending queue
   /// stay), in one transaction.
   void clear() {

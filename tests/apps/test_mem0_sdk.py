@@ -8,8 +8,8 @@ node_modules/mem0ai) and drives a keyed engram-server with the client's own call
 metadata, infer false), search (scope in filters, v3 search route), getAll with page and pageSize (sent in the
 query string), get, update (text and metadata), history, users (entities), batchUpdate and batchDelete (a
 refused batch changes nothing), delete, deleteAll, the SDK's error for an unknown id, the webhook calls
-(createWebhook, getWebhooks, updateWebhook, deleteWebhook), and createMemoryExport / getMemoryExport (by id and
-by filters). Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
+(createWebhook, getWebhooks, updateWebhook, deleteWebhook), createMemoryExport / getMemoryExport (by id and
+by filters), and deleteUser / deleteUsers (the entity purge). Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
 """
 import os
 import shutil
@@ -139,6 +139,22 @@ assert.equal((await client.getMemoryExport({ filters: { user_id: "bea" } })).id,
 await assert.rejects(client.getMemoryExport({ memoryExportId: "00000000-0000-4000-8000-000000000000" }),
                      (e) => e.errorCode === "HTTP_404");
 ok("createMemoryExport, getMemoryExport");
+
+// Erasure: deleteUser (DELETE /v1/entities/{type}/{id}/) and deleteUsers (DELETE /v2/entities/{type}/{name}/)
+// take the entity's memories and their history, and leave the others
+const diary = await client.add([{ role: "user", content: "Dan keeps a diary" }], { userId: "dan", infer: false });
+await client.update(diary.results[0].id, { text: "Dan keeps a secret diary" });
+await client.add([{ role: "user", content: "Eve likes chess" }], { userId: "eve", infer: false });
+await client.add([{ role: "user", content: "Fay sings" }], { userId: "fay", infer: false });
+const byUser = await client.deleteUser({ entity_type: "user", entity_id: "dan" });
+assert.equal(typeof byUser.message, "string", JSON.stringify(byUser));
+assert.equal((await client.getAll({ filters: { user_id: "dan" } })).results.length, 0);
+assert.deepEqual(await client.history(diary.results[0].id), [], "the purged memory's history is gone");
+const byName = await client.deleteUsers({ userId: "eve" });
+assert.equal(byName.message, "Entity deleted successfully.", JSON.stringify(byName));
+assert.equal((await client.getAll({ filters: { user_id: "eve" } })).results.length, 0);
+assert.equal((await client.getAll({ filters: { user_id: "fay" } })).results.length, 1, "other users stay");
+ok("deleteUser, deleteUsers");
 """
 
 

@@ -8,6 +8,7 @@
 #include <engram/record.hpp>
 #include <engram/write_batch.hpp>
 
+#include <algorithm>  // std::sort, std::binary_search
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -158,6 +159,27 @@ class record_table {
     for (auto& r : b.upserts) upsert(std::move(r));
     for (const auto& id : b.erases) erase(id);
     for (auto& e : b.events) append(std::move(e));
+  }
+
+  /// A copy without the records query scope `q` selects and without their histories, and the sorted ids of the
+  /// records left out: what a purge keeps. Vectors held by the caller (upsert_external) stay shared. O(size).
+  [[nodiscard]] std::pair<record_table, std::vector<std::string>> without(const scope& q) const {
+    std::pair<record_table, std::vector<std::string>> out;
+    auto& [kept, gone] = out;
+    kept.reserve(records_.size(), histories_.size());
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      if (q.selects(records_[i].scope())) {
+        gone.push_back(records_[i].id);
+        continue;
+      }
+      kept.upsert_external(records_[i], external_[i].data ? vector_at(i) : std::span<const float>());
+      kept.access_.back() = access_[i];
+    }
+    std::sort(gone.begin(), gone.end());
+    for (const auto& events : histories_)
+      if (!std::binary_search(gone.begin(), gone.end(), events.front().memory_id))
+        for (const auto& e : events) kept.append(e);
+    return out;
   }
 
   /// Makes room for `records` records and the histories of `memories` memories (hints, opening a snapshot).

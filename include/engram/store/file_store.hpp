@@ -19,6 +19,7 @@
 #include <engram/detail/identity_check.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
+#include <engram/scope.hpp>
 #include <engram/store/file/blob.hpp>
 #include <engram/store/file/contents.hpp>
 #include <engram/store/file/entries.hpp>
@@ -247,6 +248,38 @@ class file_store {
     s_->contents.snapshot_map.reset();
   }
 
+  /// Erases every record query scope `q` selects with its history (engram::purging_store), durably and leaving no
+  /// copy of their text in the directory: a snapshot of what stays is written to a temporary file, fsync'd and
+  /// renamed over the old one, the log is replaced by an empty one, and the damaged.* files (cut log tails, which
+  /// may hold the text) are removed. A crash before the rename leaves the store as it was (the purge did not
+  /// happen); after it, the purge is done, and an old log or snapshot.tmp left by the crash is removed by the
+  /// next writable open (a damaged.* file by the next purge). Blobs (index snapshots: vectors, no text) and the
+  /// pending queue stay. Writers wait. @returns how many records. @throws validation_error for an empty `q`;
+  /// storage_error when read-only or on an I/O error (nothing changed then). O(size of the store).
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("file_store: purge needs a scope (user_id, agent_id or run_id)");
+    check_writable("purge");
+    std::unique_lock wl(s_->write_mtx);
+    detail::file_contents after;
+    std::size_t n = 0;
+    {
+      std::shared_lock lock(s_->mtx);
+      auto [kept, gone] = s_->contents.table.without(q);
+      after = {s_->contents.snapshot_map, std::move(kept), s_->contents.identity, s_->contents.queued_adds};
+      n = gone.size();
+    }
+    write_snapshot_locked(nullptr, std::nullopt, false, &after);
+    {
+      std::unique_lock lock(s_->mtx);
+      s_->contents = std::move(after);
+    }
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(s_->dir, ec))
+      if (e.path().filename().string().rfind("damaged.", 0) == 0) std::filesystem::remove(e.path(), ec);
+    detail::sync_dir(s_->dir);
+    return n;
+  }
+
   /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
   void compact() {
     check_writable("compact");
@@ -434,14 +467,14 @@ class file_store {
 
   /// Writes a snapshot of the state (after applying `extra`, with identity `id` when given) as generation
   /// G+1, switches to an empty log G+1 and removes log G. Caller holds write_mtx. With `empty` only the
-  /// identity and the pending queue are written (clear).
+  /// identity and the pending queue are written (clear). With `from`, that state instead of the store's (purge).
   void write_snapshot_locked(const write_batch* extra, const std::optional<store_identity>& id,
-                             bool empty = false) {
+                             bool empty = false, const detail::file_contents* from = nullptr) {
     auto& st = *s_;
     const auto old = detail::file_format::log_path(st.dir, st.generation);
     detail::write_generation(st.dir, st.generation + 1, st.log, [&](detail::snapshot_writer& out) {
       std::shared_lock lock(st.mtx);
-      detail::write_snapshot_entries(out, st.contents, extra, id, empty);
+      detail::write_snapshot_entries(out, from ? *from : st.contents, extra, id, empty);
     });
     ++st.generation;
     st.snapshot_bytes = std::filesystem::file_size(detail::file_format::path(st.dir, "snapshot"));

@@ -104,6 +104,19 @@ class memory_store {
     for (auto& [s, v] : s_->versions) ++v;
   }
 
+  /// Erases every record query scope `q` selects with its history (engram::purging_store); the pending queue
+  /// stays. Nothing outlives the call but freed memory. @returns how many records. @throws validation_error
+  /// for an empty `q`. O(records held).
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("memory_store: purge needs a scope (user_id, agent_id or run_id)");
+    std::unique_lock lock(s_->mtx);
+    auto [kept, gone] = s_->table.without(q);
+    s_->table = std::move(kept);
+    for (auto& [s, v] : s_->versions)
+      if (q.selects(s)) ++v;
+    return gone.size();
+  }
+
   /// Calls f(const record&) for every record query scope `q` selects (every record when `q` is empty), in no
   /// particular order. f must not call back into the store. O(records held).
   template <class F>

@@ -58,6 +58,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <set>
 #include <string>
 #include <string_view>
 #include <type_traits>  // std::invoke_result_t
@@ -194,6 +195,32 @@ class postgres_store {
       c.exec("DELETE FROM memories; DELETE FROM history; UPDATE scope_versions SET version = version + 1", where());
       c.run("add_change", {detail::pq_param::text("*"), detail::pq_param::text(s_->origin)}, false, where());
     });
+  }
+
+  /// Erases every record query scope `q` selects with its history, also that of records erased before (history
+  /// rows name their scope since schema version 2; older rows only by their record), in one transaction
+  /// (engram::purging_store): after it, no row of the schema holds their text (their access counts go by ON
+  /// DELETE CASCADE; the change feed and scope versions name ids and scopes only). Dead row versions are
+  /// reclaimed by PostgreSQL's (auto)vacuum. A failure or a crash before the COMMIT changes nothing. Other
+  /// nodes drop the records from the feed. The pending queue stays. @returns how many records.
+  /// @throws validation_error for an empty `q`; postgres_error.
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("postgres_store: purge needs a scope (user_id, agent_id or run_id)");
+    using detail::pq_param;
+    std::size_t n = 0;
+    write([&](detail::pq_conn& c) {
+      const std::vector<pq_param> p{pq_param::text(q.user_id), pq_param::text(q.agent_id), pq_param::text(q.run_id)};
+      c.run("purge_history", p, false, where());
+      auto gone = c.run("purge_records", p, false, where());
+      std::set<scope> touched;
+      for (int i = 0; i < gone.rows(); ++i) {
+        c.run("add_change", {pq_param::text(gone.text(i, 0)), pq_param::text(s_->origin)}, false, where());
+        touched.insert(scope{gone.text(i, 1), gone.text(i, 2), gone.text(i, 3)});
+      }
+      for (const auto& t : touched) c.run("bump_version", detail::pg_scope_params(t.user_id, t.agent_id, t.run_id), false, where());
+      n = static_cast<std::size_t>(gone.rows());
+    });
+    return n;
   }
 
   /// Adds each increment's count to its memory's access count (access_count_store), in one transaction:

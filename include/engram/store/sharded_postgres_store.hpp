@@ -176,6 +176,16 @@ class sharded_postgres_store {
     for (auto& s : shards_) s->clear();
   }
 
+  /// Purges query scope `q` in every shard (see postgres_store::purge; its exact scopes may hash to several): one
+  /// transaction per shard, in shard order; a failure part way leaves the shards done purged, and repeating the
+  /// call finishes it. @returns how many records.
+  std::size_t purge(const scope& q) {
+    if (q.empty()) throw validation_error("sharded_postgres_store: purge needs a scope (user_id, agent_id or run_id)");
+    std::size_t n = 0;
+    for (auto& s : shards_) n += s->purge(q);
+    return n;
+  }
+
   /// Replaces the identity and applies `b` in every shard (each shard its part, one transaction each).
   void rebind(const store_identity& id, const write_batch& b) {
     auto parts = split(b);

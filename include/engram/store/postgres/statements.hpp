@@ -92,6 +92,15 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
             " ON CONFLICT (memory_id) DO UPDATE SET count = least(access_counts.count + EXCLUDED.count, " +
                 std::to_string(pg_max_access_count) + ")",
             w);
+  // purge: $1..$3 the query scope's ids, '' for any; its records, their history, and the history rows that name
+  // a scope it selects (also of records erased before)
+  const std::string selected = "($1 = '' OR user_id = $1) AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR run_id = $3)";
+  c.prepare("purge_history",
+            "DELETE FROM history WHERE memory_id IN (SELECT id FROM memories WHERE " + selected + ") OR (" + selected +
+                ")",
+            w);
+  c.prepare("purge_records", "DELETE FROM memories WHERE " + selected + " RETURNING id, user_id, agent_id, run_id",
+            w);
   c.prepare("has_pending", "SELECT EXISTS (SELECT 1 FROM pending WHERE id = $1)", w);
   c.prepare("history_of", "SELECT " + hc + " FROM history WHERE memory_id = $1 ORDER BY seq", w);
   c.prepare("last_event", "SELECT event FROM history WHERE memory_id = $1 ORDER BY seq DESC LIMIT 1", w);

@@ -1,0 +1,121 @@
+#pragma once
+/// @file examples/common/purge.hpp
+/// Erasure: deleting an entity (a user, agent or run) with everything about it, for engram-server's entity
+/// routes (`DELETE /v1/entities/{type}/{id}/`, `DELETE /v2/entities/{type}/{name}/`) and `engram purge`.
+///
+/// Unlike delete and delete_all (whose DELETE events keep the text in the history), a purge erases the scope's
+/// memories, every version, and their history with basic_memory::purge, which has the store keep no copy of the
+/// text (a file store rewrites its snapshot and log; SQLite vacuums; PostgreSQL deletes the rows in one
+/// transaction). Then the app's own files that may hold the text drop what they hold of the scope: the events
+/// journal (async adds' request bodies and results), the webhooks' outbox (pending deliveries) and the exports
+/// (made for the scope: removed; others: rewritten without its memories). Each is rewritten to a temporary
+/// file, fsynced and renamed. Adds accepted with async_mode are processed first (flush), so what they store is
+/// purged too, and the scope's adds kept as failed are discarded. No webhook event is sent for a purge.
+///
+/// A crash part way: the store's purge is all or nothing (for the sharded store, per shard); the files after it
+/// may still hold the scope's entries: run the purge again (it is idempotent) to finish.
+
+#include "events.hpp"
+#include "exports.hpp"
+#include "journal.hpp"
+#include "service.hpp"
+
+#include <engram/engram.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>  // std::function: purge_files
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace engram_app {
+
+/// The scope an entity names: `type` "user", "agent" or "run" and its id, with the caller's binding enforced as
+/// on every route (a bound key purges within its own user; naming another user is forbidden).
+/// @throws engram::validation_error for another type (Mem0's "app": engram keeps no app ids) or an empty id.
+inline engram::scope entity_scope(std::string_view type, const std::string& id, const principal& who) {
+  if (id.empty()) throw engram::validation_error("the entity id is empty");
+  json req = json::object();
+  if (type == "user") req["user_id"] = id;
+  else if (type == "agent") req["agent_id"] = id;
+  else if (type == "run") req["run_id"] = id;
+  else
+    throw engram::validation_error("entity type '" + engram::printable(type) +
+                                   "' is not one of user, agent, run (engram keeps no app ids)");
+  return request_scope(req, who);
+}
+
+/// The app's files besides the store that may hold memory text, each as the call that drops a scope from it and
+/// returns how many entries it dropped or rewrote (event_log, webhook_hub and export_store's forget_scope);
+/// empty: not kept by this app.
+struct purge_files {
+  std::function<std::size_t(const engram::scope&)> events, webhooks, exports;
+};
+
+/// Whether a webhook delivery's body tells of a memory or an add of a scope `q` selects (by the scope ids of its
+/// event_details, webhooks.hpp).
+inline bool delivery_about_scope(const std::string& body, const engram::scope& q) {
+  const auto j = json::parse(body, nullptr, false);
+  const auto d = j.is_object() ? j.find("event_details") : j.end();
+  if (d == j.end() || !d->is_object()) return false;
+  using detail::string_or_empty;
+  return q.selects({string_or_empty(*d, "user_id"), string_or_empty(*d, "agent_id"), string_or_empty(*d, "run_id")});
+}
+
+/// webhook_hub::forget_scope on the journal at `path` of a server that is not running: the pending deliveries
+/// about scope `q` are dropped (nothing is delivered). @returns how many. @throws engram::storage_error (also
+/// when a running server holds the journal).
+inline std::size_t forget_scope_in_webhooks_journal(const std::string& path, const engram::scope& q) {
+  jsonl_journal journal(path, "webhooks journal", "stop engram-server first, or purge through its REST API");
+  std::string kept;
+  std::size_t n = 0;
+  journal.load([&](const json& line) {
+    const auto d = line.is_object() ? line.find("delivery") : line.end();
+    if (d != line.end() && d->is_object() && delivery_about_scope(detail::string_or_empty(*d, "body"), q)) ++n;
+    else kept += jsonl_journal::dump(line) + '\n';
+    return true;
+  });
+  journal.rewrite(kept);  // a line that was not JSON (cut short by a crash) is dropped too
+  return n;
+}
+
+/// The files engram-server keeps in data directory `dir` by default (events.jsonl, webhooks.jsonl, exports/),
+/// scrubbed while no server runs there (engram purge, engram-mcp); a file that does not exist is left so.
+inline purge_files offline_purge_files(const std::string& dir) {
+  const auto exists = [](const std::string& p) { return std::filesystem::exists(p); };
+  constexpr auto keep_all = std::numeric_limits<std::size_t>::max();  // opened to scrub, not to trim
+  purge_files f;
+  f.events = [=](const engram::scope& q) -> std::size_t {
+    return exists(dir + "/events.jsonl") ? event_log(dir + "/events.jsonl", keep_all).forget_scope(q) : 0;
+  };
+  f.webhooks = [=](const engram::scope& q) -> std::size_t {
+    return exists(dir + "/webhooks.jsonl") ? forget_scope_in_webhooks_journal(dir + "/webhooks.jsonl", q) : 0;
+  };
+  f.exports = [=](const engram::scope& q) -> std::size_t {
+    return exists(dir + "/exports") ? export_store(dir + "/exports", keep_all).forget_scope(q) : 0;
+  };
+  return f;
+}
+
+/// Purges scope `s` from `memory` and from `files` (see the file comment). @returns {"message", "deleted"
+/// (memories), "events", "deliveries", "exports" (entries dropped or rewritten)}.
+/// @throws engram::validation_error for an empty scope; storage errors (run it again to finish).
+template <class Memory>
+json purge_scope(Memory& memory, const engram::scope& s, const purge_files& files) {
+  engram::validate_scope(s, "purge");
+  if constexpr (requires { memory.flush(); }) {
+    for (const auto& f : memory.flush().failed)
+      if (s.selects(f.scope)) memory.discard_failed(f.id);
+  }
+  const auto deleted = memory.purge(s);
+  json out{{"message", "Entity deleted with its memories and their history"}, {"deleted", deleted}};
+  out["events"] = files.events ? files.events(s) : 0;
+  out["deliveries"] = files.webhooks ? files.webhooks(s) : 0;
+  out["exports"] = files.exports ? files.exports(s) : 0;
+  return out;
+}
+
+}  // namespace engram_app
