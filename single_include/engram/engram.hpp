@@ -10447,6 +10447,10 @@ struct visibility {
 };
 
 /// The derived state of one memory over an Index. Not thread-safe: its owner locks.
+///
+/// The index holds each scope's versions closed by a contradiction (invalid_at reached when indexed) in a
+/// partition of their own beside the scope's (index partition 2p + 1 for catalog partition p, 2p for the rest):
+/// a search of the current memories never scans them; as_of and include_invalid searches scan both.
 template <class Index>
 class derived_state {
  public:
@@ -10473,7 +10477,9 @@ class derived_state {
   slot_id add(const record& r, Keywords& keywords, std::span<const float> vector) {
     const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
     const auto slot = catalog_.attach(r.id, p, r.hash);
-    index_.add(slot, p, vector);
+    const bool shelve = closed_by_now(r);
+    index_.add(slot, index_partition(p, shelve), vector);
+    mark_shelved(slot, shelve);
     columns_.assign(slot, r);
     keywords.add(slot, p, r.memory);
     set_expiry(slot, r);
@@ -10487,7 +10493,13 @@ class derived_state {
   slot_id update(const record& r) {
     const auto slot = *catalog_.slot_of(r.id);
     catalog_.rehash(slot, r.hash);
-    index_.update(slot, r.embedding);
+    if (const bool shelve = closed_by_now(r); shelve != shelved_.test(slot)) {  // closed now: to the other partition
+      index_.remove(slot);
+      index_.add(slot, index_partition(catalog_.partition_of(slot), shelve), r.embedding);
+      mark_shelved(slot, shelve);
+    } else {
+      index_.update(slot, r.embedding);
+    }
     columns_.assign(slot, r);
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
@@ -10510,6 +10522,7 @@ class derived_state {
     expiring_.erase(slot);
     expiry_[slot] = never_expires;
     validity_.erase(slot);
+    shelved_.reset(slot);
     if (entities_on_) entities_.erase(slot);
   }
 
@@ -10521,6 +10534,7 @@ class derived_state {
     expiry_.clear();
     expiring_.clear();
     validity_.clear();
+    shelved_ = slot_bitmap{};
     entities_.clear();
   }
 
@@ -10538,7 +10552,8 @@ class derived_state {
         if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
         ++counts[p];
       });
-      for (std::size_t p = 0; p < counts.size(); ++p) index_.reserve(static_cast<partition_id>(p), counts[p]);
+      for (std::size_t p = 0; p < counts.size(); ++p)
+        index_.reserve(index_partition(static_cast<partition_id>(p), false), counts[p]);
     }
   }
 
@@ -10568,9 +10583,31 @@ class derived_state {
     return out;
   }
 
-  /// True when `v` may hide some memory (reads then check each slot); false keeps them free of the check.
+  /// True when `v` may hide some memory that its index partitions hold (reads then check each slot); false
+  /// keeps them free of the check. Closed versions in their own partitions are out of a current view's reach.
   [[nodiscard]] bool gated(const visibility& v) const noexcept {
-    return (v.hide_expired && !expiring_.empty()) || validity_.active(v.validity);
+    return (v.hide_expired && !expiring_.empty()) || max_hidden_indexed(v.validity) != 0;
+  }
+
+  /// The index partitions that hold the memories of catalog `partitions` that view `v` may see.
+  [[nodiscard]] std::vector<partition_id> index_partitions(const std::vector<partition_id>& partitions,
+                                                           const visibility& v) const {
+    const bool closed_too = v.validity.mode != validity_view::kind::current && !shelved_.empty();
+    std::vector<partition_id> out;
+    out.reserve(partitions.size() * (closed_too ? 2 : 1));
+    for (const auto p : partitions) {
+      out.push_back(index_partition(p, false));
+      if (closed_too) out.push_back(index_partition(p, true));
+    }
+    return out;
+  }
+
+  /// The index's best `k` hits for `q` among the memories of `partitions` that `v` may see, restricted to the
+  /// slots of `candidates` when given (no visibility check: the caller's candidates are visible ones).
+  [[nodiscard]] std::vector<index_hit> index_search(std::span<const float> q, std::size_t k,
+                                                    const std::vector<partition_id>& partitions, const visibility& v,
+                                                    const slot_bitmap* candidates) const {
+    return index_.search(q, k, index_partitions(partitions, v), candidates);
   }
 
   /// True when `v` hides the memory in `slot` (expired, or not valid in its view).
@@ -10617,8 +10654,7 @@ class derived_state {
   [[nodiscard]] std::vector<index_hit> search(std::span<const float> q, const filter_expr& filter,
                                               filter_strategy strategy, std::size_t limit,
                                               const std::vector<partition_id>& partitions, const visibility& v) const {
-    if (filter.empty() && !gated(v))
-      return index_.search(q, limit, partitions, static_cast<const slot_bitmap*>(nullptr));
+    if (filter.empty() && !gated(v)) return index_search(q, limit, partitions, v, nullptr);
     std::size_t total = 0;
     for (const auto p : partitions) total += catalog_.partition_size(p);
     if (total == 0) return {};
@@ -10636,7 +10672,7 @@ class derived_state {
     // is no longer few, the visible bitmap instead. Sampling would see mostly visible slots and post-filter,
     // and the hidden versions of a fact are exactly the nearest neighbours of a question about it: the growing
     // k would then search again and again.
-    const std::size_t few = validity_.max_hidden(v.validity) + (v.hide_expired ? expiring_.size() : 0);
+    const std::size_t few = max_hidden_indexed(v.validity) + (v.hide_expired ? expiring_.size() : 0);
     const bool bounded = filter.empty() && strategy == filter_strategy::automatic &&
                          v.validity.mode != validity_view::kind::as_of;
     const auto plan = bounded ? filter_plan{few <= limit ? filter_strategy::post_filter : filter_strategy::pre_filter,
@@ -10659,10 +10695,28 @@ class derived_state {
           validity_.reset_hidden(bits, v.validity, v.now);
           return bits;
         },
-        [&](std::size_t k, const slot_bitmap* c) { return index_.search(q, k, partitions, c); }, admitted);
+        [&](std::size_t k, const slot_bitmap* c) { return index_search(q, k, partitions, v, c); }, admitted);
   }
 
  private:
+  static partition_id index_partition(partition_id p, bool closed) noexcept {
+    return static_cast<partition_id>(2 * p + (closed ? 1 : 0));
+  }
+  /// True when `r` goes to its scope's partition of closed versions: closed, and already invalid (a version
+  /// closed at a future instant is current until then, so it stays with the scope's other memories).
+  void mark_shelved(slot_id slot, bool shelve) {
+    if (shelve)
+      shelved_.set(slot);
+    else
+      shelved_.reset(slot);
+  }
+  static bool closed_by_now(const record& r) { return r.invalid_at && *r.invalid_at <= utc_now(); }
+  /// At most how many memories the index partitions a search of `view` scans may hide by validity.
+  [[nodiscard]] std::size_t max_hidden_indexed(const validity_view& view) const noexcept {
+    if (view.mode != validity_view::kind::current) return validity_.active(view) ? validity_.max_hidden(view) : 0;
+    return validity_.max_hidden(view) - shelved_.count();
+  }
+
   void set_expiry(slot_id slot, const record& r) {
     if (expiry_.size() <= slot) expiry_.resize(std::size_t{slot} + 1, never_expires);
     const auto day = r.expiration_date ? parse_expiration_day(*r.expiration_date) : never_expires;
@@ -10680,6 +10734,7 @@ class derived_state {
   std::vector<std::int32_t> expiry_;  // expiration day by slot (never_expires when none)
   std::set<slot_id> expiring_;        // slots with an expiration day: empty keeps searches free of the check
   validity_slots validity_;           // valid_from / invalid_at by slot
+  slot_bitmap shelved_;               // slots in their scope's partition of closed versions
   bool entities_on_ = false;          // memory_config::entities
   entity_index entities_;             // entities and relations by partition (empty unless entities_on_)
 };
@@ -11422,7 +11477,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
       ++added;
     }
     if (use_vectors && added) {
-      for (const auto& h : d.index().search(req.query_vector, added, partitions, &missing))
+      for (const auto& h : d.index_search(req.query_vector, added, partitions, seen, &missing))
         for (std::size_t i = first_new; i < cands.size(); ++i)
           if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
     }
@@ -11458,7 +11513,7 @@ std::vector<search_hit> rank_memories(const derived_state<Index>& d, const read_
       }
     }
     if (use_vectors && added)
-      for (const auto& h : d.index().search(req.query_vector, added, partitions, &missing))
+      for (const auto& h : d.index_search(req.query_vector, added, partitions, seen, &missing))
         for (std::size_t i = first_new; i < cands.size(); ++i)
           if (cands[i].slot == h.slot) cands[i].signals.cosine = h.score;
   }
