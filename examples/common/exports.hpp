@@ -267,7 +267,7 @@ class export_store {
       else leftovers.push_back(path);
     }
     for (const auto& [id, path] : documents)
-      if (!metas.count(id) || std::none_of(found.begin(), found.end(), [&](const entry& e) { return e.id == id; }))
+      if (!metas.count(id) || std::none_of(found.begin(), found.end(), [&, &doc = id](const entry& e) { return e.id == doc; }))
         leftovers.push_back(path);
     for (const auto& p : leftovers) remove(p);
     if (!leftovers.empty()) files::sync_parent(dir_ + "/.lock");

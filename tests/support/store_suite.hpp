@@ -348,6 +348,13 @@ TEMPLATE_LIST_TEST_CASE("store: reopening with another embedder is a typed error
   CHECK(m.get_all(user("a")).size() == 1);
 }
 
+namespace store_test {
+/// The date the crash test gives add `i` of round `round`: its facts' valid_from.
+inline timestamp crash_fact_date(int round, int i) {
+  return timestamp{std::chrono::seconds{1600000000LL + round * 100000LL + i}};
+}
+}  // namespace store_test
+
 TEMPLATE_LIST_TEST_CASE("store: SIGKILL at random moments loses no returned add and leaves no partial add",
                         "[store][crash]", durable_store_kinds) {
   using namespace store_test;
@@ -365,7 +372,8 @@ TEMPLATE_LIST_TEST_CASE("store: SIGKILL at random moments loses no returned add 
           for (int i = 0;; ++i) {
             const std::string tag = std::to_string(round) + "-" + std::to_string(i);
             const message msgs[] = {{"user", "first half " + tag, ""}, {"user", "second half " + tag, ""}};
-            m.add(std::span<const message>(msgs), user("crash"), {.infer = false});
+            // dated: the fact's valid_from must come back with the record
+            m.add(std::span<const message>(msgs), user("crash"), {.infer = false, .timestamp = crash_fact_date(round, i)});
             parent.report(tag);
           }
         },
@@ -383,15 +391,20 @@ TEMPLATE_LIST_TEST_CASE("store: SIGKILL at random moments loses no returned add 
     std::map<std::string, int> halves;
     std::size_t records = 0;
     bool histories_ok = true;
+    bool dates_ok = true;
     for (const auto& r : stored) {
       ++records;
       const auto sp = r.memory.rfind(' ');
       ++halves[r.memory.substr(sp + 1)];
       const auto h = s.history(r.id);
       histories_ok = histories_ok && h.size() == 1 && h[0].event == event_kind::add && h[0].new_memory == r.memory;
+      const auto tag = r.memory.substr(sp + 1);
+      const auto dash = tag.find('-');
+      dates_ok = dates_ok && r.valid_from == crash_fact_date(std::stoi(tag.substr(0, dash)), std::stoi(tag.substr(dash + 1)));
     }
     INFO(records << " records stored");
     CHECK(histories_ok);
+    CHECK(dates_ok);
     for (const auto& [tag, n] : halves) {
       INFO("round " << round << " add " << tag);
       CHECK(n == 2);  // both facts of one add, or neither
