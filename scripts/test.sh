@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds and runs the tests (dev preset: unit tests, examples,
-# the README example, header self-containment, the generated single header's freshness, version agreement and
-# the consumer builds), runs the suite again against the single header, runs the concurrency tests under
-# ThreadSanitizer, then the whole suite under AddressSanitizer + UBSan.
+# The whole test suite: installs what is missing, builds the dev tree (the apps, the README example,
+# header self-containment, docs programs, compile-fail cases, the generated single header's freshness, version
+# agreement, the consumer builds and the Debian package), fuzzes, runs the core suite against the single header,
+# the concurrency tests under ThreadSanitizer, then every test program under AddressSanitizer + UBSan.
 # The last thing printed is ctest's summary of the sanitizer run.
 #
 #   scripts/test.sh                 everything
-#   ENGRAM_SKIP_SANITIZERS=1 ...    only the dev build (quick local loop)
+#   ENGRAM_SKIP_SANITIZERS=1 ...    only the dev build, with every test program built and run there (quick local loop)
 #   ENGRAM_WITH_POSTGRES=0 ...      do not install PostgreSQL (its tests then report themselves skipped)
 #
 # The suite asks install-deps.sh for PostgreSQL (libpq-dev and the server binaries) so that a clean machine
@@ -18,10 +18,16 @@ ENGRAM_WITH_POSTGRES=${ENGRAM_WITH_POSTGRES:-1} scripts/install-deps.sh
 jobs=$(nproc)
 step() { printf '\n==== %s (%s)\n' "$*" "$(date +%T)"; }
 
-step "dev build + tests"
-cmake --preset dev >/dev/null
-cmake --build --preset dev -j "$jobs"
-ctest --preset dev -j "$jobs"
+# Every test program is built and run under ASan+UBSan below (the concurrency ones under TSan too, the core
+# suite against the single header), so with those steps to come the first tree is the `checks` preset: the dev
+# build without the test programs (the apps, header self-containment, docs programs, compile-fail, consumers,
+# the Debian package). Alone (ENGRAM_SKIP_SANITIZERS=1) it is the dev tree with every program.
+if [ "${ENGRAM_SKIP_SANITIZERS:-0}" = 1 ]; then first=dev; else first=checks; fi
+
+step "$first build + tests"
+cmake --preset "$first" >/dev/null
+cmake --build --preset "$first" -j "$jobs"
+ctest --preset "$first" -j "$jobs"
 
 step "fuzzing: filter parser, request layer, file_store reader (libFuzzer, when clang is present)"
 scripts/fuzz.sh 20

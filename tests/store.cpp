@@ -475,7 +475,7 @@ TEST_CASE("store: SIGKILL while a compaction runs loses no acknowledged write", 
   // second log left behind) often enough to mean something.
   temp_dir dir;
   const auto db = dir.sub("db");
-  std::mt19937 rng(Catch::rngSeed() + 29);
+  engram_test::kill_delays delays(Catch::rngSeed() + 29, std::chrono::microseconds(200), std::chrono::milliseconds(30));
   std::set<std::string> reported;
   int rounds = 0, mid_compaction = 0;
   for (; rounds < 200 && (rounds < 30 || mid_compaction < 5); ++rounds) {
@@ -496,9 +496,10 @@ TEST_CASE("store: SIGKILL while a compaction runs loses no acknowledged write", 
             if (i % 2) s.compact();
           }
         },
-        std::chrono::microseconds(std::uniform_int_distribution<int>(200, 30000)(rng)));
+        delays.next());
     REQUIRE(child.ready);
     REQUIRE(child.killed);  // still writing when killed (an exit means it failed)
+    delays.observed(child);
     reported.insert(child.reported.begin(), child.reported.end());
 
     int logs = 0;

@@ -490,7 +490,10 @@ class webhook_hub {
   /// Applies one journal line while loading. @returns false for a line it does not understand.
   bool replay(const json& line) {
     if (!line.is_object() || line.size() != 1) return false;
-    const auto& [key, v] = *line.items().begin();
+    // Not a structured binding over items(): the proxy it would bind is a temporary.
+    const auto first = line.begin();
+    const std::string& key = first.key();
+    const json& v = first.value();
     if (key == "next_webhook_id" && v.is_number_unsigned()) {
       next_id_ = std::max(next_id_, v.get<std::uint64_t>());
     } else if (key == "webhook") {

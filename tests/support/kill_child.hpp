@@ -5,8 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -76,5 +79,32 @@ killed_child run_and_kill(Work&& work, std::chrono::microseconds delay) {
   for (std::string line; std::getline(lines, line);) out.reported.push_back(line);
   return out;
 }
+
+/// Random kill delays for a series of rounds, drawn uniformly from [min, max). After a round in which the child
+/// reported nothing (the kill landed before its first step: a slow machine, a sanitizer, a busy disk), max
+/// doubles, up to `cap`; after one in which it reported more than 32 steps, it halves, down to the max first
+/// given. The kills keep landing at random moments, after some progress often enough for the test to mean
+/// something however slow one step is here, and the rounds stay short.
+class kill_delays {
+ public:
+  kill_delays(std::uint32_t seed, std::chrono::microseconds min, std::chrono::microseconds max,
+              std::chrono::microseconds cap = std::chrono::seconds(2))
+      : rng_(seed), min_(min), max_(max), first_max_(max), cap_(cap) {}
+
+  [[nodiscard]] std::chrono::microseconds next() {
+    return std::chrono::microseconds(
+        std::uniform_int_distribution<std::int64_t>(min_.count(), std::max(min_.count(), max_.count() - 1))(rng_));
+  }
+
+  /// Tells what the round's child reported.
+  void observed(const killed_child& c) {
+    if (c.reported.empty()) max_ = std::min(max_ * 2, cap_);
+    if (c.reported.size() > 32) max_ = std::max(max_ / 2, first_max_);
+  }
+
+ private:
+  std::mt19937 rng_;
+  std::chrono::microseconds min_, max_, first_max_, cap_;
+};
 
 }  // namespace engram_test

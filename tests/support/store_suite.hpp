@@ -361,7 +361,7 @@ TEMPLATE_LIST_TEST_CASE("store: SIGKILL at random moments loses no returned add 
   using mem_t = memory_over<typename TestType::store_type>;
   temp_dir dir;
   const auto db = dir.sub("db");
-  std::mt19937 rng(Catch::rngSeed() + 17);
+  engram_test::kill_delays delays(Catch::rngSeed() + 17, std::chrono::microseconds(100), std::chrono::milliseconds(20));
   std::set<std::string> reported;
   int rounds_with_adds = 0;
   for (int round = 0; round < 50; ++round) {
@@ -377,9 +377,10 @@ TEMPLATE_LIST_TEST_CASE("store: SIGKILL at random moments loses no returned add 
             parent.report(tag);
           }
         },
-        std::chrono::microseconds(std::uniform_int_distribution<int>(100, 20000)(rng)));
+        delays.next());
     REQUIRE(child.ready);
     REQUIRE(child.killed);  // it was still adding (an exit would mean it failed)
+    delays.observed(child);
     const auto added = static_cast<int>(child.reported.size());
     reported.insert(child.reported.begin(), child.reported.end());
     rounds_with_adds += added > 0;
