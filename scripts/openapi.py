@@ -66,7 +66,7 @@ LISTING_FIELDS = {
                         "description": "every version, the ones closed by a contradiction too "
                                        "(engram-server --on-contradiction supersede)"},
 }
-WEBHOOK_TYPES = ["memory_add", "memory_update", "memory_delete", "async_add_completed"]
+WEBHOOK_TYPES = ["memory_add", "memory_update", "memory_delete", "async_add_completed", "entity_purged"]
 WEBHOOK_FIELDS = {
     "name": {"type": "string", "minLength": 1, "maxLength": 256},
     "url": {"type": "string", "description": "where events are POSTed: http:// (https:// when the server was built "
@@ -124,7 +124,11 @@ WEBHOOK_SCHEMAS = {
                                      "metadata": {"type": "object"}, **SCOPE_FIELDS}},
                                 dict(ref("Event"), description="async_add_completed: the event as GET "
                                                                "/v1/event/{event_id}/ answers it, without payload, "
-                                                               "created_at, started_at and latency")]}}},
+                                                               "created_at, started_at and latency"),
+                                {"type": "object", "description": "entity_purged: the purged scope's ids and how "
+                                                                  "many memories the purge erased; never a text",
+                                 "required": ["deleted"],
+                                 "properties": {"deleted": {"type": "integer", "minimum": 0}, **SCOPE_FIELDS}}]}}},
 }
 WEIGHT = {"type": "number", "minimum": 0}
 RANKING_WEIGHTS = {"type": "object", "additionalProperties": False,

@@ -10,7 +10,9 @@
 /// journal (async adds' request bodies and results), the webhooks' outbox (pending deliveries) and the exports
 /// (made for the scope: removed; others: rewritten without its memories). Each is rewritten to a temporary
 /// file, fsynced and renamed. Adds accepted with async_mode are processed first (flush), so what they store is
-/// purged too, and the scope's adds kept as failed are discarded. No webhook event is sent for a purge.
+/// purged too, and the scope's adds kept as failed are discarded. Last, the app is told (`purge_files::purged`:
+/// engram-server sends webhooks an `entity_purged` event with the scope and the count, no text); a purge by
+/// `engram purge` or `engram-mcp` on a stopped server's directory tells no webhook.
 ///
 /// A crash part way: the store's purge is all or nothing (for the sharded store, per shard); the files after it
 /// may still hold the scope's entries: run the purge again (it is idempotent) to finish.
@@ -50,9 +52,10 @@ inline engram::scope entity_scope(std::string_view type, const std::string& id, 
 
 /// The app's files besides the store that may hold memory text, each as the call that drops a scope from it and
 /// returns how many entries it dropped or rewrote (event_log, webhook_hub and export_store's forget_scope);
-/// empty: not kept by this app.
+/// empty: not kept by this app. `purged`, when set, is told of a finished purge (the scope, memories erased).
 struct purge_files {
   std::function<std::size_t(const engram::scope&)> events, webhooks, exports;
+  std::function<void(const engram::scope&, std::size_t)> purged;
 };
 
 /// Whether a webhook delivery's body tells of a memory or an add of a scope `q` selects (by the scope ids of its
@@ -115,6 +118,7 @@ json purge_scope(Memory& memory, const engram::scope& s, const purge_files& file
   out["events"] = files.events ? files.events(s) : 0;
   out["deliveries"] = files.webhooks ? files.webhooks(s) : 0;
   out["exports"] = files.exports ? files.exports(s) : 0;
+  if (files.purged) files.purged(s, deleted);
   return out;
 }
 

@@ -4,8 +4,10 @@
 /// deliveries owed to them, and a delivery thread per receiver.
 ///
 /// - Events: `memory_add`, `memory_update`, `memory_delete` (Mem0's names: a memory changed by any route, told by
-///   the service's observer, or by an asynchronous add once it commits) and `async_add_completed` (an
-///   asynchronous add's event reached SUCCEEDED or FAILED). A webhook subscribes to some of them, or to all.
+///   the service's observer, or by an asynchronous add once it commits), `async_add_completed` (an
+///   asynchronous add's event reached SUCCEEDED or FAILED) and `entity_purged` (a user, agent or run was erased
+///   with its memories: the scope and the count, never a text, so that a receiver drops its copies). A webhook
+///   subscribes to some of them, or to all.
 /// - Delivery: a POST of a JSON body to the webhook's URL, signed `X-Engram-Signature: sha256=HEX` (HMAC-SHA256 of
 ///   the raw body under the webhook's secret), with `X-Engram-Event-Id` and `X-Engram-Delivery-Id`. A 2xx answer
 ///   delivers it; anything else (no answer, a timeout, another status) is retried after a wait that doubles from
@@ -57,8 +59,8 @@
 namespace engram_app {
 
 /// The event types a webhook may subscribe to.
-inline constexpr std::array<std::string_view, 4> webhook_event_types{"memory_add", "memory_update", "memory_delete",
-                                                                     "async_add_completed"};
+inline constexpr std::array<std::string_view, 5> webhook_event_types{"memory_add", "memory_update", "memory_delete",
+                                                                     "async_add_completed", "entity_purged"};
 
 /// The webhook event type of a memory change: memory_add, memory_update or memory_delete.
 inline std::string_view webhook_event_type(engram::event_kind e) noexcept {
@@ -202,7 +204,8 @@ inline std::vector<std::string> event_types_of(const json& v) {
                                      "filed when a memory is added (memory_add carries its metadata)");
     if (std::find(webhook_event_types.begin(), webhook_event_types.end(), s) == webhook_event_types.end())
       throw engram::validation_error("'event_types': unknown event type '" + engram::printable(s) +
-                                     "' (expected memory_add, memory_update, memory_delete or async_add_completed)");
+                                     "' (expected memory_add, memory_update, memory_delete, async_add_completed or "
+                                     "entity_purged)");
     if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
   }
   return out;
@@ -351,6 +354,19 @@ class webhook_hub {
       for (const auto& c : changes_of(o.result, o.scope, metadata))
         events.emplace_back(webhook_event_type(c.event), change_details(c));
     events.emplace_back("async_add_completed", completion_details(o));
+    publish(events);
+  }
+
+  /// Queues `entity_purged` for a purge of scope `s` that erased `deleted` memories (purge.hpp): the scope's
+  /// ids and the count, no text. Called after forget_scope, so a later purge of the scope drops it too if it is
+  /// still owed.
+  void scope_purged(const engram::scope& s, std::size_t deleted) {
+    if (!listening_.load()) return;
+    json d{{"deleted", deleted}};
+    for (const auto& [key, value] : {std::pair{"user_id", &s.user_id}, std::pair{"agent_id", &s.agent_id},
+                                     std::pair{"run_id", &s.run_id}})
+      if (!value->empty()) d[key] = *value;
+    const std::pair<std::string_view, json> events[] = {{"entity_purged", std::move(d)}};
     publish(events);
   }
 

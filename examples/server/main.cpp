@@ -404,7 +404,8 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   // Erasure: an entity's memories and their history, and what the app's files hold of it (purge.hpp)
   const engram_app::purge_files purge_files{[&](const engram::scope& s) { return events.forget_scope(s); },
                                             [&](const engram::scope& s) { return webhooks.forget_scope(s); },
-                                            [&](const engram::scope& s) { return export_files.forget_scope(s); }};
+                                            [&](const engram::scope& s) { return export_files.forget_scope(s); },
+                                            [&](const engram::scope& s, std::size_t n) { webhooks.scope_purged(s, n); }};
   auto purge_entity = [&](auto& req, auto& who) {
     return engram_app::purge_scope(*memory, engram_app::entity_scope(engram_app::path_id(req.matches[1].str()), engram_app::path_id(req.matches[2].str()), who), purge_files);
   };

@@ -29,7 +29,7 @@ from live_server import Server, check, fail
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 ALICE_KEY = "alice-key-0123456789abcdef"
-ALL_TYPES = ["memory_add", "memory_update", "memory_delete", "async_add_completed"]
+ALL_TYPES = ["memory_add", "memory_update", "memory_delete", "async_add_completed", "entity_purged"]
 
 
 def free_port():
@@ -239,6 +239,24 @@ def async_completion(srv, receiver, secret):
     check("the event is final when its completion is told", event["status"] == "SUCCEEDED", event)
 
 
+def purge_told(srv, receiver, secret):
+    """A purge of an entity is told as entity_purged: the scope and the count, never a text."""
+    before = len(verified(receiver, secret, "purge"))
+    add(srv, "Zed hides the key under the blue stone", user="zed")
+    add(srv, "Zed walks at dawn", user="zed")
+    wait_for("the adds' deliveries", lambda: len(verified(receiver, secret, "purge")) >= before + 2)
+    out = call_ok(srv, "DELETE", "/v1/entities/user/zed/")
+    check("the purge erased zed's two memories", out["deleted"] == 2, out)
+    wait_for("entity_purged", lambda: any(d["event_type"] == "entity_purged"
+                                          for d in verified(receiver, secret, "purge")[before:]))
+    got = [d for d in verified(receiver, secret, "purge")[before:] if d["event_type"] == "entity_purged"]
+    check("one entity_purged, with the scope and the count", len(got) == 1 and
+          got[0]["event_details"] == {"user_id": "zed", "deleted": 2}, got)
+    bodies = [body for _, body in receiver.deliveries()]
+    check("and no delivery after it holds a purged text",
+          not any(b"blue stone" in b and b"entity_purged" in b for b in bodies), got)
+
+
 def receiver_down(srv, receiver, secret, m3):
     """While the receiver is down writes answer at once; once it is back every event arrives, in order."""
     before = len(verified(receiver, secret, "down"))
@@ -391,6 +409,7 @@ def main():
             created = routes_and_validation(srv, receiver)
             m3 = writes_in_order(srv, receiver, created["secret"])
             async_completion(srv, receiver, created["secret"])
+            purge_told(srv, receiver, created["secret"])
             receiver_down(srv, receiver, created["secret"], m3)
             independent_queues(srv, receiver, created["secret"])
             secret = update_route(srv, receiver, created)
