@@ -26,6 +26,7 @@
 #include <engram/error.hpp>
 #include <engram/json.hpp>
 #include <engram/record.hpp>
+#include <engram/store/sqlite/schema.hpp>
 #include <engram/write_batch.hpp>
 #include <engram/time.hpp>
 #include <engram/version.hpp>
@@ -166,7 +167,8 @@ class sqlite_store {
     std::size_t n = 0;
     exec("PRAGMA secure_delete = ON");
     // scope::selects; a NULL (unknown) scope column selects nothing
-    const std::string selected = "(?1 = '' OR user_id = ?1) AND (?2 = '' OR agent_id = ?2) AND (?3 = '' OR run_id = ?3)";
+    const std::string selected =
+        "(?1 = '' OR user_id = ?1) AND (?2 = '' OR agent_id = ?2) AND (?3 = '' OR run_id = ?3)";
     const std::string of_selected = " IN (SELECT id FROM memories WHERE " + selected + ")";
     transaction([&] {
       for (const auto& sql : {"DELETE FROM history WHERE memory_id" + of_selected + " OR (" + selected + ")",
@@ -379,35 +381,10 @@ class sqlite_store {
     if (!st.options.read_only) {
       exec("PRAGMA journal_mode=WAL");
       exec("PRAGMA synchronous=" + st.options.synchronous);
-      exec(
-          "CREATE TABLE IF NOT EXISTS engram_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-          "CREATE TABLE IF NOT EXISTS memories(id TEXT PRIMARY KEY, memory TEXT NOT NULL, hash TEXT NOT NULL,"
-          " metadata TEXT NOT NULL, user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,"
-          " actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-          " embedding BLOB, expiration_date TEXT, immutable INTEGER NOT NULL DEFAULT 0, valid_from TEXT,"
-          " invalid_at TEXT, superseded_by TEXT);"
-          "CREATE INDEX IF NOT EXISTS memories_scope ON memories(user_id, agent_id, run_id);"
-          "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
-          " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
-          " updated_at TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, actor_id TEXT, role TEXT, user_id TEXT,"
-          " agent_id TEXT, run_id TEXT);"
-          "CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, seq);"
-          "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
-          " user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, messages TEXT NOT NULL,"
-          " options TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);"
-          // no foreign key: INSERT OR REPLACE of a record deletes its row, which would cascade to its count
-          "CREATE TABLE IF NOT EXISTS access_counts(memory_id TEXT PRIMARY KEY, count INTEGER NOT NULL);"
-          // counts left by an older engram's erases (it does not know the table): gone before the id can return
-          "DELETE FROM access_counts WHERE NOT EXISTS (SELECT 1 FROM memories WHERE id = memory_id);");
-      // a database written before immutable memories: the column is added, every record mutable
-      if (!has_column("memories", "immutable"))
-        exec("ALTER TABLE memories ADD COLUMN immutable INTEGER NOT NULL DEFAULT 0");
-      // one written before validity: NULL (valid since created_at, never invalidated)
-      for (const char* c : {"valid_from", "invalid_at", "superseded_by"})
-        if (!has_column("memories", c)) exec(std::string("ALTER TABLE memories ADD COLUMN ") + c + " TEXT");
-      // one written before history rows named their memory's scope: NULL (unknown) until the memory's erase
-      for (const char* c : {"user_id", "agent_id", "run_id"})
-        if (!has_column("history", c)) exec(std::string("ALTER TABLE history ADD COLUMN ") + c + " TEXT");
+      exec(detail::sqlite_tables);
+      for (const auto& c : detail::sqlite_added_columns)
+        if (!has_column(c.table, c.name))
+          exec(std::string("ALTER TABLE ") + c.table + " ADD COLUMN " + c.name + c.type);
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))

@@ -114,8 +114,9 @@ inline void write_owners(snapshot_writer& out, const record_table& table, const 
       out.owner_entry(id, *owner);
       continue;
     }
-    const auto r = std::find_if(extra->upserts.begin(), extra->upserts.end(), [&](const record& u) { return u.id == id; });
-    if (r != extra->upserts.end()) out.owner_entry(id, r->scope());
+    const auto& ups = extra->upserts;
+    const auto r = std::find_if(ups.begin(), ups.end(), [&](const record& u) { return u.id == id; });
+    if (r != ups.end()) out.owner_entry(id, r->scope());
   }
 }
 
