@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 
 using namespace engram;
 using engram_test::temp_dir;
@@ -55,6 +56,13 @@ void downgrade_to_format_5(const std::string& dir) {
     }
     overwrite(e.path().string(), out);
   }
+}
+
+/// plant() and plant_deleted() in the file_store in `dir`, closed on return.
+std::pair<purge_test::planted, purge_test::deleted> plant_closed(const std::string& dir) {
+  file_memory m(hashing_embedder(), file_store{dir});
+  auto p = plant(m, secret);
+  return {std::move(p), plant_deleted(m, secret)};
 }
 
 /// Compacts the file_store in `dir` (closed), so that its snapshot holds every history.
@@ -150,13 +158,7 @@ TEST_CASE("purge: file_store erases the history of memories deleted before, afte
   for (const bool compacted : {false, true}) {
     INFO("compacted " << compacted);
     temp_dir dir;
-    purge_test::planted p;
-    purge_test::deleted d;
-    {
-      file_memory m(hashing_embedder(), file_store(dir.path));
-      p = plant(m, secret);
-      d = plant_deleted(m, secret);
-    }
+    const auto [p, d] = plant_closed(dir.path);
     if (compacted) compact_closed(dir.path);
     {
       file_memory m(hashing_embedder(), file_store(dir.path));
@@ -201,12 +203,7 @@ TEST_CASE("purge: file_store keeps the owners of deleted memories through a purg
 TEST_CASE("purge: file_store directories of format 5 open; their logs' deletes are purged", "[purge]") {
   SECTION("deleted in the log: its replay learns the owners") {
     temp_dir dir;
-    purge_test::deleted d;
-    {
-      file_memory m(hashing_embedder(), file_store(dir.path));
-      plant(m, secret);
-      d = plant_deleted(m, secret);
-    }
+    const auto d = plant_closed(dir.path).second;
     downgrade_to_format_5(dir.path);
     file_memory m(hashing_embedder(), file_store(dir.path));
     CHECK(m.purge(user("alice")) == 3);
@@ -215,13 +212,7 @@ TEST_CASE("purge: file_store directories of format 5 open; their logs' deletes a
   }
   SECTION("deleted before a format-5 snapshot: the owners are unknown, that history stays (the documented limit)") {
     temp_dir dir;
-    purge_test::planted p;
-    purge_test::deleted d;
-    {
-      file_memory m(hashing_embedder(), file_store(dir.path));
-      p = plant(m, secret);
-      d = plant_deleted(m, secret);
-    }
+    const auto [p, d] = plant_closed(dir.path);
     compact_closed(dir.path);
     downgrade_to_format_5(dir.path);
     file_memory m(hashing_embedder(), file_store(dir.path));
