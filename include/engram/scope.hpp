@@ -8,6 +8,7 @@
 
 #include <compare>
 #include <cstddef>
+#include <functional>  // std::hash
 #include <string>
 #include <string_view>
 #include <utility>  // std::move
@@ -53,6 +54,12 @@ inline constexpr all_scopes_t all_scopes{};
 inline constexpr std::size_t max_scope_id_bytes = 256;
 
 namespace detail {
+/// A hash of the scope whose ids are `user`, `agent` and `run` (views, so that no scope need be built).
+inline std::size_t scope_hash_of(std::string_view user, std::string_view agent, std::string_view run) noexcept {
+  const std::hash<std::string_view> h;
+  return h(user) ^ (h(agent) * 0x9E3779B97F4A7C15ull) ^ (h(run) * 0xC2B2AE3D27D4EB4Full);
+}
+
 inline void validate_scope_id(std::string_view field, const std::string& value, std::string_view operation) {
   if (value.size() > max_scope_id_bytes)
     throw validation_error(std::string(operation) + ": " + std::string(field) + " is " +

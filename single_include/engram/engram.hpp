@@ -154,6 +154,7 @@ class provider_error : public error {
 
 #include <compare>
 #include <cstddef>
+#include <functional>  // std::hash
 #include <string>
 #include <string_view>
 #include <utility>  // std::move
@@ -199,6 +200,12 @@ inline constexpr all_scopes_t all_scopes{};
 inline constexpr std::size_t max_scope_id_bytes = 256;
 
 namespace detail {
+/// A hash of the scope whose ids are `user`, `agent` and `run` (views, so that no scope need be built).
+inline std::size_t scope_hash_of(std::string_view user, std::string_view agent, std::string_view run) noexcept {
+  const std::hash<std::string_view> h;
+  return h(user) ^ (h(agent) * 0x9E3779B97F4A7C15ull) ^ (h(run) * 0xC2B2AE3D27D4EB4Full);
+}
+
 inline void validate_scope_id(std::string_view field, const std::string& value, std::string_view operation) {
   if (value.size() > max_scope_id_bytes)
     throw validation_error(std::string(operation) + ": " + std::string(field) + " is " +
@@ -1437,10 +1444,7 @@ class scope_catalog {
   };
   struct scope_hash {
     using is_transparent = void;
-    std::size_t operator()(const scope_key& k) const noexcept {
-      const std::hash<std::string_view> h;
-      return h(k.user) ^ (h(k.agent) * 0x9E3779B97F4A7C15ull) ^ (h(k.run) * 0xC2B2AE3D27D4EB4Full);
-    }
+    std::size_t operator()(const scope_key& k) const noexcept { return scope_hash_of(k.user, k.agent, k.run); }
     std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_key{s.user_id, s.agent_id, s.run_id}); }
   };
   struct scope_equal {
@@ -12982,14 +12986,18 @@ inline void check_same_identity(const store_identity& have, const store_identity
 /// replace kinds 1, 7 and 9; 5 records also carry their validity (valid_from, invalid_at, superseded_by, each
 /// flagged when present) in the entries of kinds 14 (batch), 15 (batch + queue changes) and 16 (snapshot
 /// record, vector aligned), which replace kinds 11, 12 and 13 in what this engram writes (it still reads
-/// every earlier kind).
+/// every earlier kind); 6 a snapshot may hold owners (kind 17, (memory id, scope) of a history whose record was
+/// erased, so that a purge of the scope takes it: history events name no scope). Logs are unchanged in 6 (their
+/// replay learns owners from the erases); a snapshot of format 5 or older knows no owner, so the history of a
+/// memory deleted before it is written is out of reach of purge.
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
 /// so that files written without a queue read exactly as before. A snapshot holds the identity, a size hint
 /// (6), one entry per record (kind 9 holds its vector 4-byte aligned, read in place from the mapped file;
 /// kind 3, of earlier snapshots, copied out), per history event (4), blocks of access counts (10, after the
-/// records), one per pending add (8), and an end entry counting records and events (5).
+/// records), owners (17, after the events), one per pending add (8), and an end entry counting records and
+/// events (5).
 
 // #include <engram/detail/byte_io.hpp>: inlined above
 // #include <engram/detail/crc32c.hpp>: inlined above
@@ -13020,7 +13028,7 @@ inline constexpr int storage_format_version = 1;
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 5;
+inline constexpr std::uint32_t version = 6;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -13029,7 +13037,7 @@ inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
                               kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
-                              kind_record_validity = 16;
+                              kind_record_validity = 16, kind_owner = 17;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;
@@ -13368,8 +13376,9 @@ class pending_list {
 // ---- begin <engram/detail/record_table.hpp>
 /// @file detail/record_table.hpp
 /// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
-/// reads both stores serve (get, for_each, history) and the batch application they share, and each record's
-/// access count (the access_count_store concept).
+/// reads both stores serve (get, for_each, history) and the batch application they share, each record's
+/// access count (the access_count_store concept), and the owner scope of each history whose record was erased
+/// (so that a purge of that scope takes it: history_event names no scope).
 
 // #include <engram/detail/slot_hash_set.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
@@ -13390,14 +13399,19 @@ namespace engram::inline v0::detail {
 
 /// Records in one flat vector and histories in another, each found by id through an open-addressing index
 /// (no node and no key copy per record). Erasing moves the last record into the hole, so iteration order is
-/// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert, erase) and histories
-/// (append) are separate members: after reserve(), one thread may fill the records while another fills the
-/// histories (opening a snapshot).
+/// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert) and histories (append) are
+/// separate members: after reserve(), one thread may fill the records while another fills the histories (opening
+/// a snapshot); erase() touches both.
 ///
 /// A record's vector is either its own `embedding` or, when inserted with upsert_external(), floats held by the
 /// caller (file_store: the mapped snapshot), which must outlive the table's use of them. Readers see no
 /// difference: get() and for_each() hand out records with their embedding; for_each_vector() gives the vector
 /// as a span without copying it.
+///
+/// A history's owner is its record's scope. While the record is held, the record says it; erase() notes it for
+/// the history (4 bytes per history: an index into a table of the distinct owner scopes), so that without(q)
+/// drops the histories of memories q selects also once they are deleted. An owner is unknown when the record
+/// was never held here (file_store: deleted before a snapshot of format 5 or older).
 class record_table {
  public:
   /// The record with this id (embedding filled in), or std::nullopt. O(1) expected.
@@ -13467,11 +13481,16 @@ class record_table {
     records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
   }
 
-  /// Removes the record with this id; a no-op when there is none. O(1) expected.
+  /// Removes the record with this id, its history (if any) keeping its scope as owner; a no-op when there is
+  /// none. O(1) expected.
   void erase(std::string_view id) {
     const auto h = key_hash(id);
     const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == id; });
     if (at == slot_hash_set::none) return;
+    if (const auto hist = history_at(id); hist != slot_hash_set::none) {
+      const auto& r = records_[at];
+      owners_[hist] = intern(r.user_id, r.agent_id, r.run_id);
+    }
     records_at_.erase(h, at);
     const auto last = static_cast<std::uint32_t>(records_.size() - 1);
     if (at != last) {
@@ -13512,24 +13531,48 @@ class record_table {
       return;
     }
     histories_.emplace_back().push_back(std::move(e));
+    owners_.push_back(no_owner);
     histories_at_.insert(h, static_cast<std::uint32_t>(histories_.size() - 1));
   }
 
-  /// Applies the batch's upserts, erases and events, in that order (its pending-queue part is the store's).
+  /// Notes `owner` as the scope of the memory with this id, for its history; a no-op when it has none (opening a
+  /// snapshot, after its histories). O(1) expected.
+  void set_owner(std::string_view memory_id, const scope& owner) {
+    if (const auto at = history_at(memory_id); at != slot_hash_set::none)
+      owners_[at] = intern(owner.user_id, owner.agent_id, owner.run_id);
+  }
+
+  /// Calls f(const std::string& memory_id, const scope& owner) for every history with an owner noted (that of a
+  /// record erased since, mostly), in no particular order.
+  template <class F>
+  void for_each_owner(F&& f) const {
+    for (std::size_t i = 0; i < histories_.size(); ++i)
+      if (owners_[i] != no_owner) f(histories_[i].front().memory_id, scopes_[owners_[i]]);
+  }
+
+  /// The scope of the record with this id, or std::nullopt. O(1) expected.
+  [[nodiscard]] std::optional<scope> scope_of(std::string_view id) const {
+    const auto at = index_of(id);
+    return at == slot_hash_set::none ? std::nullopt : std::optional<scope>(records_[at].scope());
+  }
+
+  /// Applies the batch's upserts, events and erases, in that order (its pending-queue part is the store's): the
+  /// events before the erases, so that a DELETE event's history exists when its record's erase notes the owner.
   void apply(const write_batch& b) {
     for (const auto& r : b.upserts) upsert(r);
-    for (const auto& id : b.erases) erase(id);
     for (const auto& e : b.events) append(e);
+    for (const auto& id : b.erases) erase(id);
   }
   /// As above, moving the records and events out of `b` (replaying a decoded log entry).
   void apply(write_batch&& b) {
     for (auto& r : b.upserts) upsert(std::move(r));
-    for (const auto& id : b.erases) erase(id);
     for (auto& e : b.events) append(std::move(e));
+    for (const auto& id : b.erases) erase(id);
   }
 
-  /// A copy without the records query scope `q` selects and without their histories, and the sorted ids of the
-  /// records left out: what a purge keeps. Vectors held by the caller (upsert_external) stay shared. O(size).
+  /// A copy without the records query scope `q` selects, without their histories and without the histories whose
+  /// owner `q` selects (of records erased before), and the sorted ids of the records left out: what a purge keeps.
+  /// Vectors held by the caller (upsert_external) stay shared. O(size).
   [[nodiscard]] std::pair<record_table, std::vector<std::string>> without(const scope& q) const {
     std::pair<record_table, std::vector<std::string>> out;
     auto& [kept, gone] = out;
@@ -13543,9 +13586,16 @@ class record_table {
       kept.access_.back() = access_[i];
     }
     std::sort(gone.begin(), gone.end());
-    for (const auto& events : histories_)
-      if (!std::binary_search(gone.begin(), gone.end(), events.front().memory_id))
-        for (const auto& e : events) kept.append(e);
+    for (std::size_t i = 0; i < histories_.size(); ++i) {
+      const auto owner = owners_[i];
+      if (owner != no_owner && q.selects(scopes_[owner])) continue;
+      if (std::binary_search(gone.begin(), gone.end(), histories_[i].front().memory_id)) continue;
+      for (const auto& e : histories_[i]) kept.append(e);
+      if (owner != no_owner) {
+        const auto& s = scopes_[owner];
+        kept.owners_.back() = kept.intern(s.user_id, s.agent_id, s.run_id);
+      }
+    }
     return out;
   }
 
@@ -13556,6 +13606,7 @@ class record_table {
     access_.reserve(records);
     records_at_.reserve(records);
     histories_.reserve(memories);
+    owners_.reserve(memories);
     histories_at_.reserve(memories);
   }
 
@@ -13568,6 +13619,8 @@ class record_table {
   [[nodiscard]] std::size_t history_count() const noexcept { return histories_.size(); }
 
  private:
+  static constexpr std::uint32_t no_owner = ~std::uint32_t{0};
+
   struct external {
     const float* data = nullptr;  // nullptr: the record's own embedding holds its vector
     std::size_t size = 0;
@@ -13585,13 +13638,28 @@ class record_table {
     return histories_at_.find(key_hash(memory_id),
                               [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
   }
+  /// The index in scopes_ of the scope (user, agent, run), added when new. O(1) expected.
+  std::uint32_t intern(std::string_view user, std::string_view agent, std::string_view run) {
+    const auto h = scope_hash_of(user, agent, run);
+    const auto at = scopes_at_.find(h, [&](std::uint32_t i) {
+      const auto& s = scopes_[i];
+      return s.user_id == user && s.agent_id == agent && s.run_id == run;
+    });
+    if (at != slot_hash_set::none) return at;
+    scopes_.push_back(scope{std::string(user), std::string(agent), std::string(run)});
+    scopes_at_.insert(h, static_cast<std::uint32_t>(scopes_.size() - 1));
+    return static_cast<std::uint32_t>(scopes_.size() - 1);
+  }
 
   std::vector<record> records_;
   std::vector<external> external_;  // parallel to records_
   std::vector<std::uint32_t> access_;  // parallel to records_: times search returned it (access_count_store)
   slot_hash_set records_at_;  // index into records_, by id
   std::vector<std::vector<history_event>> histories_;  // never empty
+  std::vector<std::uint32_t> owners_;  // parallel to histories_: index into scopes_, or no_owner (not noted)
   slot_hash_set histories_at_;  // index into histories_, by memory id
+  std::vector<scope> scopes_;  // each owner scope once (a purge's copy keeps only those still used)
+  slot_hash_set scopes_at_;  // index into scopes_, by scope
 };
 
 }  // namespace engram::inline v0::detail
@@ -13831,12 +13899,36 @@ inline store_identity decode_identity(byte_reader& rd) {
   return id;
 }
 
+/// A scope: user, agent and run ids.
+inline void encode_scope(byte_writer& w, const scope& s) {
+  w.str(s.user_id);
+  w.str(s.agent_id);
+  w.str(s.run_id);
+}
+
+inline scope decode_scope(byte_reader& rd) {
+  scope s;
+  s.user_id = rd.str();
+  s.agent_id = rd.str();
+  s.run_id = rd.str();
+  return s;
+}
+
+/// The owner of a history (format 6): the memory id, then the scope its record had.
+inline void encode_owner(byte_writer& w, std::string_view memory_id, const scope& owner) {
+  w.str(memory_id);
+  encode_scope(w, owner);
+}
+
+inline std::pair<std::string, scope> decode_owner(byte_reader& rd) {
+  auto id = rd.str();
+  return {std::move(id), decode_scope(rd)};
+}
+
 /// A pending add (add_async): id, scope, messages, options (MessagePack), created_at, attempts.
 inline void encode_pending(byte_writer& w, const pending_add& p) {
   w.str(p.id);
-  w.str(p.owner.user_id);
-  w.str(p.owner.agent_id);
-  w.str(p.owner.run_id);
+  encode_scope(w, p.owner);
   w.u32(static_cast<std::uint32_t>(p.messages.size()));
   for (const auto& m : p.messages) {
     w.str(m.role);
@@ -13851,9 +13943,7 @@ inline void encode_pending(byte_writer& w, const pending_add& p) {
 inline pending_add decode_pending(byte_reader& rd, std::string_view what) {
   pending_add p;
   p.id = rd.str();
-  p.owner.user_id = rd.str();
-  p.owner.agent_id = rd.str();
-  p.owner.run_id = rd.str();
+  p.owner = decode_scope(rd);
   const std::size_t n = rd.u32();
   if (n > rd.left() / 12) throw storage_error(std::string(what) + ": message count " + std::to_string(n) + " exceeds entry");
   p.messages.reserve(n);
@@ -14472,7 +14562,7 @@ class file_replay {
     out.snapshot_bytes = f.size();
     // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
     // records and history events, which fill separate maps, are decoded side by side.
-    entry_list records, events, access;
+    entry_list records, events, access, owners;
     std::size_t pos = ff::header_size;
     bool ended = false;
     while (pos < f.size() && !ended) {
@@ -14497,6 +14587,8 @@ class file_replay {
         events.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_access) {
         access.emplace_back(fr.payload, fr.size);
+      } else if (kind == ff::kind_owner) {
+        owners.emplace_back(fr.payload, fr.size);
       } else {
         apply_payload(fr.payload, fr.size, true, sp);
       }
@@ -14530,6 +14622,7 @@ class file_replay {
       apply_all(events);
     }
     apply_all(access);  // counts of the records just read
+    apply_all(owners);  // of the histories just read
   }
 
   template <class Warn>
@@ -14702,6 +14795,12 @@ class file_replay {
         ++report_.snapshot_events;
         return;
       }
+      case ff::kind_owner: {
+        if (!in_snapshot) break;
+        const auto [id, owner] = decode_owner(r);
+        c_.table.set_owner(id, owner);
+        return;
+      }
       default: break;
     }
     throw storage_error("file_store: '" + file + "': unexpected entry kind " + std::to_string(kind));
@@ -14718,8 +14817,8 @@ class file_replay {
 // ---- end <engram/store/file/recovery.hpp>
 // ---- begin <engram/store/file/snapshot.hpp>
 /// @file store/file/snapshot.hpp
-/// Writing a file_store snapshot (compaction): the header, one entry per record, history event, block of
-/// access counts and pending add, then an end entry counting the records and events.
+/// Writing a file_store snapshot (compaction): the header, one entry per record, history event, history owner,
+/// block of access counts and pending add, then an end entry counting the records and events.
 ///
 /// Record entries are of kind 9: the vector 4-byte aligned in the file, so that opening reads it in place.
 /// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
@@ -14734,6 +14833,7 @@ class file_replay {
 // #include <engram/store/file/record_codec.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
+#include <algorithm>  // std::find_if
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -14784,6 +14884,14 @@ class snapshot_writer {
     ++events_;
   }
 
+  /// The owner scope of the history of `memory_id`.
+  void owner_entry(std::string_view memory_id, const scope& owner) {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_owner);
+      encode_owner(w, memory_id, owner);
+    });
+  }
+
   /// Writes the end entry and fsyncs the file.
   void finish() {
     put([&](byte_writer& w) {
@@ -14812,6 +14920,22 @@ class snapshot_writer {
   std::uint64_t payload_at_ = 0;  // file offset of the payload being encoded
   std::uint64_t records_ = 0, events_ = 0;
 };
+
+/// Writes the owners of `table`'s histories, and those of the records `extra` (when not null) erases: their
+/// scope in `table`, else in extra's upserts.
+inline void write_owners(snapshot_writer& out, const record_table& table, const write_batch* extra) {
+  table.for_each_owner([&](const std::string& id, const scope& owner) { out.owner_entry(id, owner); });
+  if (!extra) return;
+  for (const auto& id : extra->erases) {
+    if (auto owner = table.scope_of(id)) {
+      out.owner_entry(id, *owner);
+      continue;
+    }
+    const auto& ups = extra->upserts;
+    const auto r = std::find_if(ups.begin(), ups.end(), [&](const record& u) { return u.id == id; });
+    if (r != ups.end()) out.owner_entry(id, r->scope());
+  }
+}
 
 /// Writes every entry of a snapshot of `c` after applying `extra` (when not null), with identity `id` when
 /// given, else c's; with `empty` only the identity and the pending queue (clear). The end entry is the
@@ -14858,6 +14982,7 @@ inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c,
     c.table.for_each_history(put_event);
     if (extra)
       for (const auto& e : extra->events) put_event(e);
+    write_owners(out, c.table, extra);
     // access counts, in entries of at most 4096, skipping the records `extra` erases
     std::vector<std::pair<const std::string*, std::uint32_t>> counts;
     auto put_counts = [&] {

@@ -52,6 +52,35 @@ void check_purged(const Memory& m, const planted& p) {
   CHECK(m.get(p.bob.front())->memory == "bob likes green tea");
 }
 
+/// What plant_deleted() wrote: alice's memories deleted before the purge, and one of bob's (its history stays).
+struct deleted {
+  std::vector<std::string> alice;
+  std::string bob;
+};
+
+/// Gives alice two memories holding `secret` that are deleted before any purge (one by delete_memory, one by
+/// delete_all of its own agent scope), and bob one deleted memory: their histories name no scope.
+template <class Memory>
+deleted plant_deleted(Memory& m, const std::string& secret) {
+  using namespace engram;
+  deleted d;
+  d.alice.push_back(m.add("a deleted note about " + secret, user("alice")).results.at(0).id);
+  m.delete_memory(d.alice.back());
+  const scope scratch{"alice", "scratch", ""};
+  d.alice.push_back(m.add("the scratchpad held " + secret, scratch).results.at(0).id);
+  CHECK(m.delete_all(scratch) == 1);
+  d.bob = m.add("bob deleted his note", user("bob")).results.at(0).id;
+  m.delete_memory(d.bob);
+  return d;
+}
+
+/// Checks the histories of alice's deleted memories are gone and bob's (ADD, DELETE) is whole.
+template <class Memory>
+void check_deleted_purged(const Memory& m, const deleted& d) {
+  for (const auto& id : d.alice) CHECK(m.history(id).empty());
+  CHECK(m.history(d.bob).size() == 2);
+}
+
 /// The files under `dir` (recursively) whose bytes contain `needle`.
 inline std::vector<std::string> files_holding(const std::string& dir, const std::string& needle) {
   std::vector<std::string> out;

@@ -176,10 +176,7 @@ class scope_catalog {
   };
   struct scope_hash {
     using is_transparent = void;
-    std::size_t operator()(const scope_key& k) const noexcept {
-      const std::hash<std::string_view> h;
-      return h(k.user) ^ (h(k.agent) * 0x9E3779B97F4A7C15ull) ^ (h(k.run) * 0xC2B2AE3D27D4EB4Full);
-    }
+    std::size_t operator()(const scope_key& k) const noexcept { return scope_hash_of(k.user, k.agent, k.run); }
     std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_key{s.user_id, s.agent_id, s.run_id}); }
   };
   struct scope_equal {

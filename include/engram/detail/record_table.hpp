@@ -1,8 +1,9 @@
 #pragma once
 /// @file detail/record_table.hpp
 /// The in-memory state of memory_store and file_store: records by id and each memory's history, with the
-/// reads both stores serve (get, for_each, history) and the batch application they share, and each record's
-/// access count (the access_count_store concept).
+/// reads both stores serve (get, for_each, history) and the batch application they share, each record's
+/// access count (the access_count_store concept), and the owner scope of each history whose record was erased
+/// (so that a purge of that scope takes it: history_event names no scope).
 
 #include <engram/detail/slot_hash_set.hpp>
 #include <engram/record.hpp>
@@ -23,14 +24,19 @@ namespace engram::inline v0::detail {
 
 /// Records in one flat vector and histories in another, each found by id through an open-addressing index
 /// (no node and no key copy per record). Erasing moves the last record into the hole, so iteration order is
-/// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert, erase) and histories
-/// (append) are separate members: after reserve(), one thread may fill the records while another fills the
-/// histories (opening a snapshot).
+/// unspecified. Not thread-safe: the owning store's lock guards it. Records (upsert) and histories (append) are
+/// separate members: after reserve(), one thread may fill the records while another fills the histories (opening
+/// a snapshot); erase() touches both.
 ///
 /// A record's vector is either its own `embedding` or, when inserted with upsert_external(), floats held by the
 /// caller (file_store: the mapped snapshot), which must outlive the table's use of them. Readers see no
 /// difference: get() and for_each() hand out records with their embedding; for_each_vector() gives the vector
 /// as a span without copying it.
+///
+/// A history's owner is its record's scope. While the record is held, the record says it; erase() notes it for
+/// the history (4 bytes per history: an index into a table of the distinct owner scopes), so that without(q)
+/// drops the histories of memories q selects also once they are deleted. An owner is unknown when the record
+/// was never held here (file_store: deleted before a snapshot of format 5 or older).
 class record_table {
  public:
   /// The record with this id (embedding filled in), or std::nullopt. O(1) expected.
@@ -100,11 +106,16 @@ class record_table {
     records_at_.insert(h, static_cast<std::uint32_t>(records_.size() - 1));
   }
 
-  /// Removes the record with this id; a no-op when there is none. O(1) expected.
+  /// Removes the record with this id, its history (if any) keeping its scope as owner; a no-op when there is
+  /// none. O(1) expected.
   void erase(std::string_view id) {
     const auto h = key_hash(id);
     const auto at = records_at_.find(h, [&](std::uint32_t i) { return records_[i].id == id; });
     if (at == slot_hash_set::none) return;
+    if (const auto hist = history_at(id); hist != slot_hash_set::none) {
+      const auto& r = records_[at];
+      owners_[hist] = intern(r.user_id, r.agent_id, r.run_id);
+    }
     records_at_.erase(h, at);
     const auto last = static_cast<std::uint32_t>(records_.size() - 1);
     if (at != last) {
@@ -145,24 +156,48 @@ class record_table {
       return;
     }
     histories_.emplace_back().push_back(std::move(e));
+    owners_.push_back(no_owner);
     histories_at_.insert(h, static_cast<std::uint32_t>(histories_.size() - 1));
   }
 
-  /// Applies the batch's upserts, erases and events, in that order (its pending-queue part is the store's).
+  /// Notes `owner` as the scope of the memory with this id, for its history; a no-op when it has none (opening a
+  /// snapshot, after its histories). O(1) expected.
+  void set_owner(std::string_view memory_id, const scope& owner) {
+    if (const auto at = history_at(memory_id); at != slot_hash_set::none)
+      owners_[at] = intern(owner.user_id, owner.agent_id, owner.run_id);
+  }
+
+  /// Calls f(const std::string& memory_id, const scope& owner) for every history with an owner noted (that of a
+  /// record erased since, mostly), in no particular order.
+  template <class F>
+  void for_each_owner(F&& f) const {
+    for (std::size_t i = 0; i < histories_.size(); ++i)
+      if (owners_[i] != no_owner) f(histories_[i].front().memory_id, scopes_[owners_[i]]);
+  }
+
+  /// The scope of the record with this id, or std::nullopt. O(1) expected.
+  [[nodiscard]] std::optional<scope> scope_of(std::string_view id) const {
+    const auto at = index_of(id);
+    return at == slot_hash_set::none ? std::nullopt : std::optional<scope>(records_[at].scope());
+  }
+
+  /// Applies the batch's upserts, events and erases, in that order (its pending-queue part is the store's): the
+  /// events before the erases, so that a DELETE event's history exists when its record's erase notes the owner.
   void apply(const write_batch& b) {
     for (const auto& r : b.upserts) upsert(r);
-    for (const auto& id : b.erases) erase(id);
     for (const auto& e : b.events) append(e);
+    for (const auto& id : b.erases) erase(id);
   }
   /// As above, moving the records and events out of `b` (replaying a decoded log entry).
   void apply(write_batch&& b) {
     for (auto& r : b.upserts) upsert(std::move(r));
-    for (const auto& id : b.erases) erase(id);
     for (auto& e : b.events) append(std::move(e));
+    for (const auto& id : b.erases) erase(id);
   }
 
-  /// A copy without the records query scope `q` selects and without their histories, and the sorted ids of the
-  /// records left out: what a purge keeps. Vectors held by the caller (upsert_external) stay shared. O(size).
+  /// A copy without the records query scope `q` selects, without their histories and without the histories whose
+  /// owner `q` selects (of records erased before), and the sorted ids of the records left out: what a purge keeps.
+  /// Vectors held by the caller (upsert_external) stay shared. O(size).
   [[nodiscard]] std::pair<record_table, std::vector<std::string>> without(const scope& q) const {
     std::pair<record_table, std::vector<std::string>> out;
     auto& [kept, gone] = out;
@@ -176,9 +211,16 @@ class record_table {
       kept.access_.back() = access_[i];
     }
     std::sort(gone.begin(), gone.end());
-    for (const auto& events : histories_)
-      if (!std::binary_search(gone.begin(), gone.end(), events.front().memory_id))
-        for (const auto& e : events) kept.append(e);
+    for (std::size_t i = 0; i < histories_.size(); ++i) {
+      const auto owner = owners_[i];
+      if (owner != no_owner && q.selects(scopes_[owner])) continue;
+      if (std::binary_search(gone.begin(), gone.end(), histories_[i].front().memory_id)) continue;
+      for (const auto& e : histories_[i]) kept.append(e);
+      if (owner != no_owner) {
+        const auto& s = scopes_[owner];
+        kept.owners_.back() = kept.intern(s.user_id, s.agent_id, s.run_id);
+      }
+    }
     return out;
   }
 
@@ -189,6 +231,7 @@ class record_table {
     access_.reserve(records);
     records_at_.reserve(records);
     histories_.reserve(memories);
+    owners_.reserve(memories);
     histories_at_.reserve(memories);
   }
 
@@ -201,6 +244,8 @@ class record_table {
   [[nodiscard]] std::size_t history_count() const noexcept { return histories_.size(); }
 
  private:
+  static constexpr std::uint32_t no_owner = ~std::uint32_t{0};
+
   struct external {
     const float* data = nullptr;  // nullptr: the record's own embedding holds its vector
     std::size_t size = 0;
@@ -218,13 +263,28 @@ class record_table {
     return histories_at_.find(key_hash(memory_id),
                               [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
   }
+  /// The index in scopes_ of the scope (user, agent, run), added when new. O(1) expected.
+  std::uint32_t intern(std::string_view user, std::string_view agent, std::string_view run) {
+    const auto h = scope_hash_of(user, agent, run);
+    const auto at = scopes_at_.find(h, [&](std::uint32_t i) {
+      const auto& s = scopes_[i];
+      return s.user_id == user && s.agent_id == agent && s.run_id == run;
+    });
+    if (at != slot_hash_set::none) return at;
+    scopes_.push_back(scope{std::string(user), std::string(agent), std::string(run)});
+    scopes_at_.insert(h, static_cast<std::uint32_t>(scopes_.size() - 1));
+    return static_cast<std::uint32_t>(scopes_.size() - 1);
+  }
 
   std::vector<record> records_;
   std::vector<external> external_;  // parallel to records_
   std::vector<std::uint32_t> access_;  // parallel to records_: times search returned it (access_count_store)
   slot_hash_set records_at_;  // index into records_, by id
   std::vector<std::vector<history_event>> histories_;  // never empty
+  std::vector<std::uint32_t> owners_;  // parallel to histories_: index into scopes_, or no_owner (not noted)
   slot_hash_set histories_at_;  // index into histories_, by memory id
+  std::vector<scope> scopes_;  // each owner scope once (a purge's copy keeps only those still used)
+  slot_hash_set scopes_at_;  // index into scopes_, by scope
 };
 
 }  // namespace engram::inline v0::detail

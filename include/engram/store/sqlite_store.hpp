@@ -9,7 +9,11 @@
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32)
 ///   history(seq INTEGER PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
-///           is_deleted, actor_id, role)   Mem0's history columns, plus seq for their order
+///           is_deleted, actor_id, role, user_id, agent_id, run_id)   Mem0's history columns, plus seq for their
+///           order and the scope of the memory (so that a purge takes the history of memories deleted before it):
+///           NULL when unknown. The scope columns are added on open when missing, without a format version
+///           change; a row written before (or by an older engram) learns its scope when its memory is erased, but
+///           that of a memory erased before cannot be known
 ///   pending(seq INTEGER PRIMARY KEY, id UNIQUE, user_id, agent_id, run_id, messages JSON text, options JSON
 ///           text, created_at, attempts)   add_async entries awaiting extraction, in seq order
 ///   access_counts(memory_id PRIMARY KEY, count)   how often search returned each stored memory (the `access`
@@ -22,6 +26,7 @@
 #include <engram/error.hpp>
 #include <engram/json.hpp>
 #include <engram/record.hpp>
+#include <engram/store/sqlite/schema.hpp>
 #include <engram/write_batch.hpp>
 #include <engram/time.hpp>
 #include <engram/version.hpp>
@@ -152,18 +157,24 @@ class sqlite_store {
     while (step(st) == SQLITE_ROW) f(read_pending(st));
   }
 
-  /// Erases the records `q` selects with their history and access counts (engram::purging_store, docs/stores.md) with
-  /// secure_delete on (left on), then VACUUMs and truncates the WAL. @throws validation_error, storage_error.
+  /// Erases the records `q` selects with their history and access counts, and the history rows whose scope `q`
+  /// selects (of memories erased before) (engram::purging_store, docs/stores.md) with secure_delete on (left on),
+  /// then VACUUMs and truncates the WAL. @throws validation_error, storage_error.
   std::size_t purge(const scope& q) {
     if (q.empty()) throw validation_error("sqlite_store: purge needs a scope (user_id, agent_id or run_id)");
     check_writable("purge");
     std::lock_guard lock(s_->mtx);
     std::size_t n = 0;
     exec("PRAGMA secure_delete = ON");
+    // scope::selects; a NULL (unknown) scope column selects nothing
+    const std::string selected =
+        "(?1 = '' OR user_id = ?1) AND (?2 = '' OR agent_id = ?2) AND (?3 = '' OR run_id = ?3)";
+    const std::string of_selected = " IN (SELECT id FROM memories WHERE " + selected + ")";
     transaction([&] {
-      for (const std::string t : {"history WHERE memory_id", "access_counts WHERE memory_id", "memories WHERE id"}) {
-        const auto st = prepare(("DELETE FROM " + t + " IN (SELECT id FROM memories WHERE (?1 = '' OR user_id = ?1) AND "
-                                 "(?2 = '' OR agent_id = ?2) AND (?3 = '' OR run_id = ?3))").c_str());
+      for (const auto& sql : {"DELETE FROM history WHERE memory_id" + of_selected + " OR (" + selected + ")",
+                              "DELETE FROM access_counts WHERE memory_id" + of_selected,
+                              "DELETE FROM memories WHERE " + selected}) {
+        const auto st = prepare(sql.c_str());
         bind_scope(st, 1, q);
         n = step(st) == SQLITE_DONE ? static_cast<std::size_t>(sqlite3_changes(s_->db.get())) : 0;  // last: records
       }
@@ -256,6 +267,7 @@ class sqlite_store {
     mutable std::mutex mtx;
     std::unique_ptr<sqlite3, db_deleter> db;  // declared before the statements: destroyed after them
     stmt get_record, all_records, count, upsert, erase, add_event, history_of, all_history, get_meta, put_meta;
+    stmt own_history;  // notes an erased record's scope in its history rows that have none
     stmt all_pending, enqueue, dequeue;  // the add_async queue
     stmt add_access, erase_access, access_in_scope;  // access counts
     std::optional<store_identity> volatile_identity;  // bound on a read-only store without one
@@ -369,31 +381,10 @@ class sqlite_store {
     if (!st.options.read_only) {
       exec("PRAGMA journal_mode=WAL");
       exec("PRAGMA synchronous=" + st.options.synchronous);
-      exec(
-          "CREATE TABLE IF NOT EXISTS engram_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-          "CREATE TABLE IF NOT EXISTS memories(id TEXT PRIMARY KEY, memory TEXT NOT NULL, hash TEXT NOT NULL,"
-          " metadata TEXT NOT NULL, user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,"
-          " actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-          " embedding BLOB, expiration_date TEXT, immutable INTEGER NOT NULL DEFAULT 0, valid_from TEXT,"
-          " invalid_at TEXT, superseded_by TEXT);"
-          "CREATE INDEX IF NOT EXISTS memories_scope ON memories(user_id, agent_id, run_id);"
-          "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
-          " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
-          " updated_at TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, actor_id TEXT, role TEXT);"
-          "CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, seq);"
-          "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
-          " user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, messages TEXT NOT NULL,"
-          " options TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);"
-          // no foreign key: INSERT OR REPLACE of a record deletes its row, which would cascade to its count
-          "CREATE TABLE IF NOT EXISTS access_counts(memory_id TEXT PRIMARY KEY, count INTEGER NOT NULL);"
-          // counts left by an older engram's erases (it does not know the table): gone before the id can return
-          "DELETE FROM access_counts WHERE NOT EXISTS (SELECT 1 FROM memories WHERE id = memory_id);");
-      // a database written before immutable memories: the column is added, every record mutable
-      if (!has_column("memories", "immutable"))
-        exec("ALTER TABLE memories ADD COLUMN immutable INTEGER NOT NULL DEFAULT 0");
-      // one written before validity: NULL (valid since created_at, never invalidated)
-      for (const char* c : {"valid_from", "invalid_at", "superseded_by"})
-        if (!has_column("memories", c)) exec(std::string("ALTER TABLE memories ADD COLUMN ") + c + " TEXT");
+      exec(detail::sqlite_tables);
+      for (const auto& c : detail::sqlite_added_columns)
+        if (!has_column(c.table, c.name))
+          exec(std::string("ALTER TABLE ") + c.table + " ADD COLUMN " + c.name + c.type);
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
@@ -437,9 +428,14 @@ class sqlite_store {
           "INSERT INTO access_counts(memory_id, count) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?1)"
           " ON CONFLICT(memory_id) DO UPDATE SET count = min(count + excluded.count, 4294967295)");
       st.erase_access = prepare("DELETE FROM access_counts WHERE memory_id = ?1");
+      // the scope of the event's memory, NULL when it is not stored (the batch's erases come after its events)
       st.add_event = prepare((std::string("INSERT INTO history(") + hcols +
-                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                              ", user_id, agent_id, run_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                              " m.user_id, m.agent_id, m.run_id FROM (SELECT 1) LEFT JOIN memories m ON m.id = ?2")
                                  .c_str());
+      st.own_history = prepare(
+          "UPDATE history SET (user_id, agent_id, run_id) = (SELECT user_id, agent_id, run_id FROM memories"
+          " WHERE id = ?1) WHERE memory_id = ?1 AND user_id IS NULL AND EXISTS (SELECT 1 FROM memories WHERE id = ?1)");
       if (!meta("format_version"))
         transaction([&] { put_meta_value("format_version", std::to_string(storage_format_version)); });
     }
@@ -529,10 +525,7 @@ class sqlite_store {
       bind_opt_text(st, 17, r.superseded_by);
       step(st);
     }
-    for (const auto& id : b.erases) {
-      run_with_id(s_->erase, id);
-      run_with_id(s_->erase_access, id);  // a record stored again under this id starts from zero
-    }
+    // the events before the erases: a DELETE event's row takes the scope of its memory while it is stored
     for (const auto& e : b.events) {
       auto& st = s_->add_event;
       reset(st);
@@ -548,6 +541,11 @@ class sqlite_store {
       bind_nonempty(st, 9, e.actor_id);
       bind_nonempty(st, 10, e.role);
       step(st);
+    }
+    for (const auto& id : b.erases) {
+      run_with_id(s_->own_history, id);  // rows written before they named a scope
+      run_with_id(s_->erase, id);
+      run_with_id(s_->erase_access, id);  // a record stored again under this id starts from zero
     }
     for (const auto& p : b.enqueued) {
       auto& st = s_->enqueue;

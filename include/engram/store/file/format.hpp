@@ -10,14 +10,18 @@
 /// replace kinds 1, 7 and 9; 5 records also carry their validity (valid_from, invalid_at, superseded_by, each
 /// flagged when present) in the entries of kinds 14 (batch), 15 (batch + queue changes) and 16 (snapshot
 /// record, vector aligned), which replace kinds 11, 12 and 13 in what this engram writes (it still reads
-/// every earlier kind).
+/// every earlier kind); 6 a snapshot may hold owners (kind 17, (memory id, scope) of a history whose record was
+/// erased, so that a purge of the scope takes it: history events name no scope). Logs are unchanged in 6 (their
+/// replay learns owners from the erases); a snapshot of format 5 or older knows no owner, so the history of a
+/// memory deleted before it is written is out of reach of purge.
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
 /// so that files written without a queue read exactly as before. A snapshot holds the identity, a size hint
 /// (6), one entry per record (kind 9 holds its vector 4-byte aligned, read in place from the mapped file;
 /// kind 3, of earlier snapshots, copied out), per history event (4), blocks of access counts (10, after the
-/// records), one per pending add (8), and an end entry counting records and events (5).
+/// records), owners (17, after the events), one per pending add (8), and an end entry counting records and
+/// events (5).
 
 #include <engram/detail/byte_io.hpp>
 #include <engram/detail/crc32c.hpp>
@@ -32,7 +36,7 @@
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 5;
+inline constexpr std::uint32_t version = 6;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -41,7 +45,7 @@ inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
                               kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
-                              kind_record_validity = 16;
+                              kind_record_validity = 16, kind_owner = 17;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;

@@ -202,12 +202,36 @@ inline store_identity decode_identity(byte_reader& rd) {
   return id;
 }
 
+/// A scope: user, agent and run ids.
+inline void encode_scope(byte_writer& w, const scope& s) {
+  w.str(s.user_id);
+  w.str(s.agent_id);
+  w.str(s.run_id);
+}
+
+inline scope decode_scope(byte_reader& rd) {
+  scope s;
+  s.user_id = rd.str();
+  s.agent_id = rd.str();
+  s.run_id = rd.str();
+  return s;
+}
+
+/// The owner of a history (format 6): the memory id, then the scope its record had.
+inline void encode_owner(byte_writer& w, std::string_view memory_id, const scope& owner) {
+  w.str(memory_id);
+  encode_scope(w, owner);
+}
+
+inline std::pair<std::string, scope> decode_owner(byte_reader& rd) {
+  auto id = rd.str();
+  return {std::move(id), decode_scope(rd)};
+}
+
 /// A pending add (add_async): id, scope, messages, options (MessagePack), created_at, attempts.
 inline void encode_pending(byte_writer& w, const pending_add& p) {
   w.str(p.id);
-  w.str(p.owner.user_id);
-  w.str(p.owner.agent_id);
-  w.str(p.owner.run_id);
+  encode_scope(w, p.owner);
   w.u32(static_cast<std::uint32_t>(p.messages.size()));
   for (const auto& m : p.messages) {
     w.str(m.role);
@@ -222,9 +246,7 @@ inline void encode_pending(byte_writer& w, const pending_add& p) {
 inline pending_add decode_pending(byte_reader& rd, std::string_view what) {
   pending_add p;
   p.id = rd.str();
-  p.owner.user_id = rd.str();
-  p.owner.agent_id = rd.str();
-  p.owner.run_id = rd.str();
+  p.owner = decode_scope(rd);
   const std::size_t n = rd.u32();
   if (n > rd.left() / 12) throw storage_error(std::string(what) + ": message count " + std::to_string(n) + " exceeds entry");
   p.messages.reserve(n);

@@ -94,7 +94,7 @@ class file_replay {
     out.snapshot_bytes = f.size();
     // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
     // records and history events, which fill separate maps, are decoded side by side.
-    entry_list records, events, access;
+    entry_list records, events, access, owners;
     std::size_t pos = ff::header_size;
     bool ended = false;
     while (pos < f.size() && !ended) {
@@ -119,6 +119,8 @@ class file_replay {
         events.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_access) {
         access.emplace_back(fr.payload, fr.size);
+      } else if (kind == ff::kind_owner) {
+        owners.emplace_back(fr.payload, fr.size);
       } else {
         apply_payload(fr.payload, fr.size, true, sp);
       }
@@ -152,6 +154,7 @@ class file_replay {
       apply_all(events);
     }
     apply_all(access);  // counts of the records just read
+    apply_all(owners);  // of the histories just read
   }
 
   template <class Warn>
@@ -322,6 +325,12 @@ class file_replay {
         if (!in_snapshot) break;
         c_.table.append(decode_event(r, file));
         ++report_.snapshot_events;
+        return;
+      }
+      case ff::kind_owner: {
+        if (!in_snapshot) break;
+        const auto [id, owner] = decode_owner(r);
+        c_.table.set_owner(id, owner);
         return;
       }
       default: break;

@@ -1,7 +1,7 @@
 #pragma once
 /// @file store/file/snapshot.hpp
-/// Writing a file_store snapshot (compaction): the header, one entry per record, history event, block of
-/// access counts and pending add, then an end entry counting the records and events.
+/// Writing a file_store snapshot (compaction): the header, one entry per record, history event, history owner,
+/// block of access counts and pending add, then an end entry counting the records and events.
 ///
 /// Record entries are of kind 9: the vector 4-byte aligned in the file, so that opening reads it in place.
 /// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
@@ -16,6 +16,7 @@
 #include <engram/store/file/record_codec.hpp>
 #include <engram/write_batch.hpp>
 
+#include <algorithm>  // std::find_if
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -66,6 +67,14 @@ class snapshot_writer {
     ++events_;
   }
 
+  /// The owner scope of the history of `memory_id`.
+  void owner_entry(std::string_view memory_id, const scope& owner) {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_owner);
+      encode_owner(w, memory_id, owner);
+    });
+  }
+
   /// Writes the end entry and fsyncs the file.
   void finish() {
     put([&](byte_writer& w) {
@@ -94,6 +103,22 @@ class snapshot_writer {
   std::uint64_t payload_at_ = 0;  // file offset of the payload being encoded
   std::uint64_t records_ = 0, events_ = 0;
 };
+
+/// Writes the owners of `table`'s histories, and those of the records `extra` (when not null) erases: their
+/// scope in `table`, else in extra's upserts.
+inline void write_owners(snapshot_writer& out, const record_table& table, const write_batch* extra) {
+  table.for_each_owner([&](const std::string& id, const scope& owner) { out.owner_entry(id, owner); });
+  if (!extra) return;
+  for (const auto& id : extra->erases) {
+    if (auto owner = table.scope_of(id)) {
+      out.owner_entry(id, *owner);
+      continue;
+    }
+    const auto& ups = extra->upserts;
+    const auto r = std::find_if(ups.begin(), ups.end(), [&](const record& u) { return u.id == id; });
+    if (r != ups.end()) out.owner_entry(id, r->scope());
+  }
+}
 
 /// Writes every entry of a snapshot of `c` after applying `extra` (when not null), with identity `id` when
 /// given, else c's; with `empty` only the identity and the pending queue (clear). The end entry is the
@@ -140,6 +165,7 @@ inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c,
     c.table.for_each_history(put_event);
     if (extra)
       for (const auto& e : extra->events) put_event(e);
+    write_owners(out, c.table, extra);
     // access counts, in entries of at most 4096, skipping the records `extra` erases
     std::vector<std::pair<const std::string*, std::uint32_t>> counts;
     auto put_counts = [&] {
