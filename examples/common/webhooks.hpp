@@ -12,7 +12,9 @@
 ///   the raw body under the webhook's secret), with `X-Engram-Event-Id` and `X-Engram-Delivery-Id`. A 2xx answer
 ///   delivers it; anything else (no answer, a timeout, another status) is retried after a wait that doubles from
 ///   `retry_base` up to `retry_max`, for as long as the webhook exists: at least once, in publish order per
-///   webhook, a failing delivery holding back only its own webhook's later ones.
+///   webhook, a failing delivery holding back only its own webhook's later ones. A webhook's queue holds at most
+///   `max_pending` deliveries: past that (a receiver gone for good) its oldest one is dropped, counted and told
+///   on stderr, so a dead receiver can neither fill the disk nor block writes.
 /// - Durability: a journal of JSON Lines (journal.hpp) holds the webhooks (with their secrets: the file is 0600)
 ///   and every delivery not yet made. publish() appends the deliveries and fsyncs once before it returns, so a
 ///   write that was answered has its events in the outbox (a crash between the memory's commit and that fsync
@@ -119,6 +121,7 @@ struct webhook_settings {
   std::chrono::milliseconds retry_max{60'000};      ///< the longest wait
   std::chrono::milliseconds connect_timeout{5000};  ///< a receiver's connection
   std::chrono::milliseconds timeout{10'000};        ///< reading its answer, writing the body
+  std::size_t max_pending = 100'000;                ///< deliveries queued per webhook; past it the oldest is dropped
 };
 
 /// Counters for /metrics.
@@ -127,6 +130,7 @@ struct webhook_stats {
   std::size_t pending = 0;          ///< deliveries waiting, every webhook's
   std::uint64_t delivered = 0;      ///< deliveries made since start
   std::uint64_t failed_attempts = 0;  ///< attempts that failed since start (each is retried)
+  std::uint64_t dropped = 0;          ///< deliveries dropped since start, their webhook's queue being full
 };
 
 namespace webhook_detail {
@@ -234,6 +238,7 @@ class webhook_hub {
     journal_.rewrite(compacted());
     for (const auto& [id, w] : webhooks_) start_lane(id);
     for (const auto& [seq, d] : pending_) lanes_.at(d.webhook_id)->queue.push_back(seq);
+    for (const auto& [id, l] : lanes_) trim(id, *l);  // a journal of a server run with a larger max_pending
     listening_ = !webhooks_.empty();
   }
 
@@ -372,7 +377,7 @@ class webhook_hub {
 
   [[nodiscard]] webhook_stats stats() const {
     std::lock_guard lock(mtx_);
-    return {webhooks_.size(), pending_.size(), delivered_, failed_};
+    return {webhooks_.size(), pending_.size(), delivered_, failed_, dropped_};
   }
   /// Erasure (purge.hpp): drops every pending delivery about a scope `q` selects (its body holds the memory's
   /// text; one already under way may still arrive) and rewrites the journal without them (a temporary file,
@@ -414,6 +419,7 @@ class webhook_hub {
     std::condition_variable wake;
     bool stop = false, finished = false;
     std::uint32_t failures = 0;       // of the delivery at the head, in a row
+    bool overflowing = false;         // dropped deliveries since it last delivered (told once)
     clock::time_point next_attempt{};
     std::string last_error;
     std::unique_ptr<httplib::Client> client;  // the worker's; stop() may be called under mtx_
@@ -490,6 +496,7 @@ class webhook_hub {
         record(json{{"delivery", delivery_record(queued_d)}}, false);
         auto& l = *lanes_.at(id);
         l.queue.push_back(seq);
+        trim(id, l);
         l.wake.notify_all();
         queued = true;
       }
@@ -529,7 +536,7 @@ class webhook_hub {
       const auto seq = next_seq_++;
       seq_of_[d.id] = seq;
       pending_.emplace(seq, std::move(d));
-    } else if (key == "delivered" && v.is_string()) {
+    } else if ((key == "delivered" || key == "dropped") && v.is_string()) {
       if (auto it = seq_of_.find(v.get<std::string>()); it != seq_of_.end()) forget(pending_.find(it->second));
     } else {
       return false;
@@ -562,6 +569,25 @@ class webhook_hub {
       if (journal_.lines() > 2 * (webhooks_.size() + pending_.size()) + 64) journal_.rewrite(compacted());
     } catch (const std::exception& e) {
       std::cerr << "engram-server: " << e.what() << " (webhooks kept in memory only)\n";
+    }
+  }
+
+  /// Drops the oldest deliveries of webhook `id` while its queue holds more than max_pending (under mtx_). One
+  /// being sent meanwhile may still arrive: the lane's thread copied it and finds it gone from the queue.
+  void trim(std::uint64_t id, lane& l) {
+    if (l.queue.size() <= settings_.max_pending) return;
+    const auto n = l.queue.size() - settings_.max_pending;
+    if (!l.overflowing)
+      std::cerr << "engram-server: webhook " << id << ": " << l.queue.size() << " deliveries queued, more than "
+                << settings_.max_pending << " (--webhook-max-pending): dropping the oldest ones until it delivers again\n";
+    l.overflowing = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto it = pending_.find(l.queue.front());
+      l.queue.pop_front();
+      const auto dropped_id = it->second.id;
+      forget(it);
+      ++dropped_;
+      record(json{{"dropped", dropped_id}}, false);
     }
   }
 
@@ -658,6 +684,7 @@ class webhook_hub {
         forget(pending_.find(seq));
         ++delivered_;
         l.failures = 0;
+        l.overflowing = false;
         l.last_error.clear();
         record(json{{"delivered", delivered_id}}, false);
       } else {
@@ -683,7 +710,7 @@ class webhook_hub {
   std::unordered_map<std::string, std::uint64_t> seq_of_;    // delivery id -> key in pending_
   std::map<std::uint64_t, std::unique_ptr<lane>> lanes_;     // by webhook id
   std::vector<std::unique_ptr<lane>> retired_;               // of deleted webhooks, until their threads end
-  std::uint64_t next_id_ = 1, next_seq_ = 0, delivered_ = 0, failed_ = 0;
+  std::uint64_t next_id_ = 1, next_seq_ = 0, delivered_ = 0, failed_ = 0, dropped_ = 0;
   std::size_t skipped_ = 0;
   std::atomic<bool> listening_{false};  // any webhook (a hint read without the lock; publish checks again)
 };
@@ -697,6 +724,9 @@ inline void write_webhook_metrics(prometheus_text& out, const webhook_stats& s) 
              double(s.delivered));
   out.single("engram_webhook_delivery_failures_total", "counter",
              "Webhook delivery attempts that failed since start (each is retried).", double(s.failed_attempts));
+  out.single("engram_webhook_deliveries_dropped_total", "counter",
+             "Webhook deliveries dropped since start, their webhook's queue being full (--webhook-max-pending).",
+             double(s.dropped));
 }
 
 }  // namespace engram_app

@@ -53,6 +53,7 @@ struct options {
   std::size_t max_events = engram_app::event_log::default_max_events;
   std::string webhooks_file;  // the webhooks and their outbox; empty: webhooks.jsonl in the data directory (file store only)
   long webhook_retry_ms = 1000;  // the first wait after a failed delivery, doubling up to 60 s
+  std::size_t webhook_max_pending = engram_app::webhook_settings{}.max_pending;  // per webhook
   std::string exports_dir;  // where exports are kept; empty: DATA/exports with the file store, memory with --store
   std::size_t max_exports = engram_app::export_store::default_max_exports;
   std::size_t max_export_memories = engram_app::default_max_export_memories;
@@ -66,7 +67,7 @@ struct options {
             << "                     [--max-body BYTES] [--rate-limit REQUESTS_PER_SECOND_PER_KEY]\n"
             << "                     [--log-format text|json|off] [--log-bodies] [provider flags]\n"
             << "                     [--async-adds sync|async] [--events-file PATH] [--max-events N]\n"
-            << "                     [--webhooks-file PATH] [--webhook-retry-ms MS]\n"
+            << "                     [--webhooks-file PATH] [--webhook-retry-ms MS] [--webhook-max-pending N]\n"
             << "                     [--exports-dir DIR] [--max-exports N] [--max-export-memories N]\n"
             << "       engram-server --rebalance --store URL --store URL [--store URL ...]\n"
             << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n"
@@ -78,6 +79,7 @@ struct options {
             << "  --webhooks-file PATH the webhooks and their undelivered events (default DATA/webhooks.jsonl; with\n"
             << "                     --store: none, in memory)\n"
             << "  --webhook-retry-ms MS  the first wait after a failed webhook delivery, doubling up to 60 s (default 1000)\n"
+            << "  --webhook-max-pending N  deliveries queued per webhook; past it the oldest are dropped (default 100000)\n"
             << "  --exports-dir DIR    where memory exports are kept (default DATA/exports; with --store: none, in memory)\n"
             << "  --max-exports N      exports kept, the oldest dropped first (default 100)\n"
             << "  --max-export-memories N  the most memories one export may hold (default 10000; more: 413)\n\n"
@@ -140,6 +142,7 @@ options parse_args(int argc, char** argv) {
     else if (a == "--max-events") o.max_events = std::size_t(number(1, 10'000'000));
     else if (a == "--webhooks-file") o.webhooks_file = value();
     else if (a == "--webhook-retry-ms") o.webhook_retry_ms = number(1, 60'000);
+    else if (a == "--webhook-max-pending") o.webhook_max_pending = std::size_t(number(1, 100'000'000));
     else if (a == "--exports-dir") o.exports_dir = value();
     else if (a == "--max-exports") o.max_exports = std::size_t(number(1, 100'000));
     else if (a == "--max-export-memories") o.max_export_memories = std::size_t(number(1, long(engram_app::most_export_memories)));
@@ -513,7 +516,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
       m["entities"] = memory->config().entities;
       const auto hooks = webhooks.stats();
       m["webhooks"] = {{"webhooks", hooks.webhooks}, {"pending", hooks.pending}, {"delivered", hooks.delivered},
-                       {"failed_attempts", hooks.failed_attempts}};
+                       {"failed_attempts", hooks.failed_attempts}, {"dropped", hooks.dropped}};
       return m;
     })(req, res);
     if (!exposition.empty() && res.status == 200) res.set_content(exposition, engram_app::prometheus_content_type);
@@ -604,7 +607,8 @@ int main(int argc, char** argv) {
     if (const auto broken = engram_app::hmac_self_test(); !broken.empty())
       throw std::runtime_error("the HMAC-SHA256 of webhook signatures fails its known answer (" + broken + ")");
     webhooks = std::make_unique<engram_app::webhook_hub>(engram_app::webhook_settings{
-        .path = webhooks_path(opt), .retry_base = std::chrono::milliseconds(opt.webhook_retry_ms)});
+        .path = webhooks_path(opt), .retry_base = std::chrono::milliseconds(opt.webhook_retry_ms),
+        .max_pending = opt.webhook_max_pending});
   } catch (const std::exception& e) {
     std::cerr << "engram-server: " << e.what() << '\n';
     return 1;

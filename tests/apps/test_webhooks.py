@@ -381,6 +381,41 @@ def restart(binary, data, extra, receiver, secret):
     check("the journal is not readable by others", os.stat(journal).st_mode & 0o077 == 0, oct(os.stat(journal).st_mode))
 
 
+def full_queue(binary, work):
+    """A receiver gone for good: past --webhook-max-pending the oldest deliveries are dropped and counted; a
+    restart with a smaller cap trims the queue it loads; the newest are delivered once the receiver is back."""
+    data = os.path.join(work, "full")
+    receiver = Receiver()  # not started: its port refuses
+    extra = ["--log-format", "off", "--webhook-retry-ms", "20", "--webhook-max-pending", "3"]
+    srv = Server(binary, data, extra, key=None)
+    try:
+        hook = call_ok(srv, "POST", "/api/v1/webhooks/projects/p/", {"name": "adds", "url": receiver.url,
+                                                                     "event_types": ["memory_add"]}, key=None)
+        ids = [add(srv, "Fact number %d of five" % i) for i in range(5)]
+        listed = call_ok(srv, "GET", "/api/v1/webhooks/projects/p/", key=None)
+        check("the queue holds at most 3", listed[0]["pending_deliveries"] == 3, listed)
+        metrics = call_ok(srv, "GET", "/metrics", key=None)["webhooks"]
+        check("the 2 oldest were dropped and counted", metrics["dropped"] == 2 and metrics["pending"] == 3, metrics)
+        status, _, prom = srv.call("GET", "/metrics?format=prometheus", key=None)
+        check("Prometheus counts them", status == 200 and "engram_webhook_deliveries_dropped_total 2" in prom, prom[-800:])
+    finally:
+        err = srv.stop()
+    check("stderr says the queue overflowed, once", err.count("dropping the oldest") == 1, err)
+    extra[-1] = "2"
+    srv = Server(binary, data, extra, key=None)
+    try:
+        listed = call_ok(srv, "GET", "/api/v1/webhooks/projects/p/", key=None)
+        check("a restart with a smaller cap trims what it loads", listed[0]["pending_deliveries"] == 2, listed)
+        receiver.start()
+        wait_for("the newest deliveries", lambda: len(receiver.deliveries()) >= 2)
+        time.sleep(0.3)
+        got = [d["event_details"]["id"] for d in verified(receiver, hook["secret"], "full")]
+        check("exactly the 2 newest arrive, in order", got == ids[3:], (got, ids))
+    finally:
+        srv.stop()
+        receiver.stop()
+
+
 def open_server(binary, work):
     srv = Server(binary, os.path.join(work, "open"), ["--log-format", "off"])
     try:
@@ -418,6 +453,7 @@ def main():
         receiver.received.clear()
         restart(binary, data, extra, receiver, secret)
         open_server(binary, work)
+        full_queue(binary, work)
         receiver.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
