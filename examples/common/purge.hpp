@@ -10,17 +10,18 @@
 /// journal (async adds' request bodies and results), the webhooks' outbox (pending deliveries) and the exports
 /// (made for the scope: removed; others: rewritten without its memories). Each is rewritten to a temporary
 /// file, fsynced and renamed. Adds accepted with async_mode are processed first (flush), so what they store is
-/// purged too, and the scope's adds kept as failed are discarded. Last, the app is told (`purge_files::purged`:
-/// engram-server sends webhooks an `entity_purged` event with the scope and the count, no text); a purge by
-/// `engram purge` or `engram-mcp` on a stopped server's directory tells no webhook.
+/// purged too, and the scope's adds kept as failed are discarded. Last, the app is told (`purge_files::purged`):
+/// webhooks get an `entity_purged` event with the scope and the count, no text; engram-server queues it at once,
+/// `engram purge` and `engram-mcp` on a stopped server's directory queue it in the webhooks journal (delivered
+/// when the server starts).
 ///
 /// A crash part way: the store's purge is all or nothing (for the sharded store, per shard); the files after it
 /// may still hold the scope's entries: run the purge again (it is idempotent) to finish.
 
 #include "events.hpp"
 #include "exports.hpp"
-#include "journal.hpp"
 #include "service.hpp"
+#include "webhook_records.hpp"
 
 #include <engram/engram.hpp>
 
@@ -58,32 +59,7 @@ struct purge_files {
   std::function<void(const engram::scope&, std::size_t)> purged;
 };
 
-/// Whether a webhook delivery's body tells of a memory or an add of a scope `q` selects (by the scope ids of its
-/// event_details, webhooks.hpp).
-inline bool delivery_about_scope(const std::string& body, const engram::scope& q) {
-  const auto j = json::parse(body, nullptr, false);
-  const auto d = j.is_object() ? j.find("event_details") : j.end();
-  if (d == j.end() || !d->is_object()) return false;
-  using detail::string_or_empty;
-  return q.selects({string_or_empty(*d, "user_id"), string_or_empty(*d, "agent_id"), string_or_empty(*d, "run_id")});
-}
 
-/// webhook_hub::forget_scope on the journal at `path` of a server that is not running: the pending deliveries
-/// about scope `q` are dropped (nothing is delivered). @returns how many. @throws engram::storage_error (also
-/// when a running server holds the journal).
-inline std::size_t forget_scope_in_webhooks_journal(const std::string& path, const engram::scope& q) {
-  jsonl_journal journal(path, "webhooks journal", "stop engram-server first, or purge through its REST API");
-  std::string kept;
-  std::size_t n = 0;
-  journal.load([&](const json& line) {
-    const auto d = line.is_object() ? line.find("delivery") : line.end();
-    if (d != line.end() && d->is_object() && delivery_about_scope(detail::string_or_empty(*d, "body"), q)) ++n;
-    else kept += jsonl_journal::dump(line) + '\n';
-    return true;
-  });
-  journal.rewrite(kept);  // a line that was not JSON (cut short by a crash) is dropped too
-  return n;
-}
 
 /// The files engram-server keeps in data directory `dir` by default (events.jsonl, webhooks.jsonl, exports/),
 /// scrubbed while no server runs there (engram purge, engram-mcp); a file that does not exist is left so.
@@ -99,6 +75,9 @@ inline purge_files offline_purge_files(const std::string& dir) {
   };
   f.exports = [=](const engram::scope& q) -> std::size_t {
     return exists(dir + "/exports") ? export_store(dir + "/exports", keep_all).forget_scope(q) : 0;
+  };
+  f.purged = [=](const engram::scope& q, std::size_t deleted) {
+    if (exists(dir + "/webhooks.jsonl")) (void)tell_purge_in_webhooks_journal(dir + "/webhooks.jsonl", q, deleted);
   };
   return f;
 }

@@ -27,8 +27,8 @@
 #include "events.hpp"
 #include "hmac_sha256.hpp"
 #include "journal.hpp"
+#include "webhook_records.hpp"
 #include "metrics.hpp"
-#include "purge.hpp"
 #include "service.hpp"
 
 #include <engram/engram.hpp>
@@ -60,14 +60,7 @@
 
 namespace engram_app {
 
-/// The event types a webhook may subscribe to.
-inline constexpr std::array<std::string_view, 5> webhook_event_types{"memory_add", "memory_update", "memory_delete",
-                                                                     "async_add_completed", "entity_purged"};
 
-/// The webhook event type of a memory change: memory_add, memory_update or memory_delete.
-inline std::string_view webhook_event_type(engram::event_kind e) noexcept {
-  return e == engram::event_kind::add ? "memory_add" : e == engram::event_kind::update ? "memory_update" : "memory_delete";
-}
 
 /// A change as a delivery's `event_details`: Mem0's `{"id", "event", "data": {"memory"}}`, plus
 /// `previous_memory` (an update's text before), the scope ids and the metadata when known.
@@ -97,22 +90,6 @@ inline json completion_details(const engram::async_outcome& o) {
   return j;
 }
 
-/// A receiver of events.
-struct webhook {
-  std::uint64_t id = 0;
-  std::string name;
-  std::string url;
-  std::string project;                   ///< the project named when it was created (echoed; events are every project's)
-  std::string owner;                     ///< the key's name that created it
-  std::string secret;                    ///< the HMAC key, 64 hex digits
-  std::vector<std::string> event_types;  ///< empty: every type
-  bool active = true;                    ///< false: no new deliveries are made for it (pending ones still go)
-  std::string created_at, updated_at;
-
-  [[nodiscard]] bool wants(std::string_view type) const {
-    return active && (event_types.empty() || std::find(event_types.begin(), event_types.end(), type) != event_types.end());
-  }
-};
 
 /// Settings of the webhooks of a server.
 struct webhook_settings {
@@ -169,30 +146,6 @@ inline std::string random_secret() {
   return to_hex(bytes);
 }
 
-inline json webhook_record(const webhook& w) {
-  return json{{"webhook_id", w.id},  {"name", w.name},       {"url", w.url},           {"project", w.project},
-              {"owner", w.owner},    {"secret", w.secret},   {"event_types", w.event_types}, {"is_active", w.active},
-              {"created_at", w.created_at}, {"updated_at", w.updated_at}};
-}
-
-inline std::optional<webhook> webhook_from_record(const json& j) {
-  if (!j.is_object() || !j.contains("webhook_id") || !j["webhook_id"].is_number_unsigned()) return std::nullopt;
-  webhook w;
-  w.id = j["webhook_id"].get<std::uint64_t>();
-  w.name = detail::string_or_empty(j, "name");
-  w.url = detail::string_or_empty(j, "url");
-  w.project = detail::string_or_empty(j, "project");
-  w.owner = detail::string_or_empty(j, "owner");
-  w.secret = detail::string_or_empty(j, "secret");
-  if (auto t = j.find("event_types"); t != j.end() && t->is_array())
-    for (const auto& x : *t)
-      if (x.is_string()) w.event_types.push_back(x.get<std::string>());
-  w.active = j.value("is_active", true);
-  w.created_at = detail::string_or_empty(j, "created_at");
-  w.updated_at = detail::string_or_empty(j, "updated_at");
-  if (w.url.empty() || w.secret.empty()) return std::nullopt;
-  return w;
-}
 
 /// A request's `event_types`: a list of known types (duplicates dropped); empty (or absent) means all.
 /// @throws engram::validation_error naming an unknown type.
@@ -367,11 +320,7 @@ class webhook_hub {
   /// still owed.
   void scope_purged(const engram::scope& s, std::size_t deleted) {
     if (!listening_.load()) return;
-    json d{{"deleted", deleted}};
-    for (const auto& [key, value] : {std::pair{"user_id", &s.user_id}, std::pair{"agent_id", &s.agent_id},
-                                     std::pair{"run_id", &s.run_id}})
-      if (!value->empty()) d[key] = *value;
-    const std::pair<std::string_view, json> events[] = {{"entity_purged", std::move(d)}};
+    const std::pair<std::string_view, json> events[] = {{"entity_purged", purge_details(s, deleted)}};
     publish(events);
   }
 
@@ -406,11 +355,7 @@ class webhook_hub {
  private:
   using clock = std::chrono::steady_clock;
 
-  /// One delivery owed: its body is fixed when it is queued (the signature is made when it is sent).
-  struct delivery {
-    std::string id, event_id, event_type, body;
-    std::uint64_t webhook_id = 0;
-  };
+  using delivery = webhook_detail::delivery;
 
   /// A webhook's queue and the thread delivering it, in order.
   struct lane {
@@ -482,18 +427,11 @@ class webhook_hub {
       const auto now = detail::now_iso();
       for (const auto& [id, w] : webhooks_) {
         if (!w.wants(type)) continue;
-        delivery d{engram::make_uuid_v4(), event_id, std::string(type), {}, id};
-        d.body = jsonl_journal::dump(json{{"event_id", event_id},
-                                          {"delivery_id", d.id},
-                                          {"event_type", type},
-                                          {"created_at", now},
-                                          {"webhook_id", id},
-                                          {"project", w.project},
-                                          {"event_details", details}});
+        auto d = webhook_detail::make_delivery(w, event_id, type, now, details);
         const auto seq = next_seq_++;
         seq_of_[d.id] = seq;
         const auto& queued_d = pending_.emplace(seq, std::move(d)).first->second;
-        record(json{{"delivery", delivery_record(queued_d)}}, false);
+        record(json{{"delivery", webhook_detail::delivery_record(queued_d)}}, false);
         auto& l = *lanes_.at(id);
         l.queue.push_back(seq);
         trim(id, l);
@@ -553,12 +491,8 @@ class webhook_hub {
   std::string compacted() const {
     std::string text = jsonl_journal::dump(json{{"next_webhook_id", next_id_}}) + '\n';
     for (const auto& [id, w] : webhooks_) text += jsonl_journal::dump(json{{"webhook", webhook_detail::webhook_record(w)}}) + '\n';
-    for (const auto& [seq, d] : pending_) text += jsonl_journal::dump(json{{"delivery", delivery_record(d)}}) + '\n';
+    for (const auto& [seq, d] : pending_) text += jsonl_journal::dump(json{{"delivery", webhook_detail::delivery_record(d)}}) + '\n';
     return text;
-  }
-
-  static json delivery_record(const delivery& d) {
-    return json{{"id", d.id}, {"event_id", d.event_id}, {"event_type", d.event_type}, {"webhook_id", d.webhook_id}, {"body", d.body}};
   }
 
   /// Appends `line` to the journal (fsynced when `durable`), compacting it when it has grown. A failure is

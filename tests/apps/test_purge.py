@@ -156,6 +156,12 @@ def main():
               r.stdout + r.stderr)
         check("no file holds carol's text after engram purge", files_holding(data, SECRET + "-cli") == [],
               files_holding(data, SECRET + "-cli"))
+        with open(os.path.join(data, "webhooks.jsonl")) as f:
+            told = [json.loads(json.loads(line)["delivery"]["body"]) for line in f
+                    if line.startswith('{"delivery"') and "entity_purged" in line]
+        check("engram purge queued entity_purged for the webhook, scope and count only",
+              [t["event_details"] for t in told if t["event_details"].get("user_id") == "carol"] ==
+              [{"user_id": "carol", "deleted": 3}], told)
         srv = Server(binary, data, extra, key=ADMIN)
         try:
             check("the server opens after engram purge; carol is gone", memories_of(srv, "carol") == [])
