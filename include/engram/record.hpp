@@ -2,6 +2,7 @@
 /// @file record.hpp
 /// What a memory is (record), what happened to it (history_event), and what an add reports (memory_event).
 
+#include <engram/entity/mentions.hpp>
 #include <engram/scope.hpp>
 #include <engram/time.hpp>
 
@@ -65,6 +66,10 @@ struct record {
   std::optional<timestamp> invalid_at{};
   /// The id of the memory that replaced it, once superseded; unset otherwise.
   std::optional<std::string> superseded_by{};
+  /// The entities and relations of the text, as the extractor gave them (entity memory). Unset: the entity
+  /// index recognises them from the text with the offline recogniser; set (even empty): the extractor's answer
+  /// stands and is kept with the memory, since it cannot be derived again without the model.
+  std::optional<recognized_entities> entities{};
 
   /// When the fact became true: valid_from, else created_at.
   [[nodiscard]] timestamp valid_since() const noexcept { return valid_from.value_or(created_at); }

@@ -17,6 +17,7 @@
 /// verb ("Call me"), so "Maria from sales" at the start of a sentence is missed; lowercase names ("maria") are found only as the name of a known entity (entity_index does that);
 /// names in languages without capitals, nested quotes, and relations across sentences are not recognised.
 
+#include <engram/entity/mentions.hpp>
 #include <engram/text/tokenize.hpp>
 
 #include <algorithm>
@@ -28,44 +29,6 @@
 #include <vector>
 
 namespace engram::inline v0 {
-
-/// What an entity is.
-enum class entity_type : std::uint8_t { person, organization, place, date, handle, title, name };
-
-/// "person", "organization", "place", "date", "handle", "title" or "name".
-inline constexpr std::string_view to_string(entity_type t) noexcept {
-  switch (t) {
-    case entity_type::person: return "person";
-    case entity_type::organization: return "organization";
-    case entity_type::place: return "place";
-    case entity_type::date: return "date";
-    case entity_type::handle: return "handle";
-    case entity_type::title: return "title";
-    case entity_type::name: return "name";
-  }
-  return "name";
-}
-
-/// One entity named in a text, as written.
-struct entity_mention {
-  std::string name;
-  entity_type type = entity_type::name;
-  friend bool operator==(const entity_mention&, const entity_mention&) = default;
-};
-
-/// source —relationship→ target, as a text says it (names as written, the relationship in lowercase words).
-struct entity_relation {
-  std::string source;
-  std::string relationship;
-  std::string target;
-  friend bool operator==(const entity_relation&, const entity_relation&) = default;
-};
-
-/// What a text names: its entities in order of appearance (each name once) and the relations between them.
-struct recognized_entities {
-  std::vector<entity_mention> entities;
-  std::vector<entity_relation> relations;
-};
 
 namespace detail {
 
