@@ -1,11 +1,17 @@
 // Entity memory without a graph database: the offline recogniser, resolution inside a scope and its undo,
-// relations removed with their last memory, entity-aware search, and scope walls.
+// relations removed with their last memory, entity-aware search, and scope walls; a record's own entities
+// (record::entities) instead of the recogniser's; resolution by the similarity of names' vectors.
 #include <engram/engram.hpp>
 #include <engram/entity/entity_index.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,6 +29,71 @@ const entity_info* find_entity(const entity_graph& g, const std::string& name) {
   auto it = std::find_if(g.entities.begin(), g.entities.end(), [&](const entity_info& e) { return e.name == name; });
   return it == g.entities.end() ? nullptr : &*it;
 }
+
+bool has_alias(const entity_info* e, const std::string& alias) {
+  return e && std::find(e->aliases.begin(), e->aliases.end(), alias) != e->aliases.end();
+}
+
+constexpr std::size_t test_dimension = 64;
+
+/// A unit vector at `cosine` from axis 0, the rest on axis `other`.
+std::vector<float> at_cosine(float cosine, std::size_t other) {
+  std::vector<float> v(test_dimension, 0.0f);
+  v[0] = cosine;
+  v[other] = std::sqrt(1.0f - cosine * cosine);
+  return v;
+}
+
+std::vector<float> axis(std::size_t i) {
+  std::vector<float> v(test_dimension, 0.0f);
+  v[i] = 1.0f;
+  return v;
+}
+
+/// Chosen vectors for chosen (normalised) names, the hashing embedder for everything else; counts how often
+/// each chosen name is embedded.
+struct names_embedder {
+  std::map<std::string, std::vector<float>> names{
+      {"maria lopez", axis(0)},           {"mary lopez", at_cosine(0.95f, 1)},  // close to Maria Lopez
+      {"marta lopes", at_cosine(0.5f, 2)},  // far from it
+      {"acme", axis(3)},                  {"porto", axis(4)},
+      {"acme labs", at_cosine(0.99f, 5)},  // an organisation close to Maria Lopez: types keep them apart
+  };
+  std::shared_ptr<std::map<std::string, int>> calls = std::make_shared<std::map<std::string, int>>();
+  hashing_embedder inner{test_dimension};
+
+  [[nodiscard]] std::size_t dimension() const noexcept { return test_dimension; }
+  [[nodiscard]] std::vector<float> embed(std::string_view text) const {
+    if (auto it = names.find(std::string(text)); it != names.end()) {
+      ++(*calls)[it->first];
+      return it->second;
+    }
+    return inner.embed(text);
+  }
+};
+
+/// The vectors `e` gives `keys`.
+std::vector<std::vector<float>> vectors_of(const names_embedder& e, const std::vector<std::string>& keys) {
+  std::vector<std::vector<float>> out;
+  for (const auto& k : keys) out.push_back(e.embed(k));
+  return out;
+}
+
+/// A stored record of `user` with text `text`, its vector from `e`.
+record stored_record(const std::string& id, const std::string& user, const std::string& text, const names_embedder& e,
+              std::optional<recognized_entities> entities = std::nullopt) {
+  record r;
+  r.id = id;
+  r.memory = text;
+  r.hash = detail::md5_hex(text);
+  r.user_id = user;
+  r.created_at = r.updated_at = utc_now();
+  r.embedding = e.embed(text);
+  r.entities = std::move(entities);
+  return r;
+}
+
+using names_memory = basic_memory<names_embedder, flat_index, memory_store, verbatim_extractor>;
 
 }  // namespace
 
@@ -147,4 +218,170 @@ TEST_CASE("entity: search boosts memories about the entities a query names and f
   search_options bad = graph;
   bad.weights.entity_hops = 2;
   CHECK_THROWS_AS(mem.search(q, user("ana"), bad), validation_error);
+}
+
+TEST_CASE("entity: a record's own entities stand instead of the recogniser's", "[entity]") {
+  const recognized_entities given{{{"Maria Lopez", entity_type::person}, {"Acme Labs", entity_type::organization}},
+                                  {{"Maria Lopez", "runs", "Acme Labs"}, {"acme labs", "is in", "Porto"}}};
+  detail::entity_index idx;
+  idx.assign(1, 0, "she runs the lab", given);
+  idx.assign(2, 0, "Tom Baker works at Globex Corp", recognized_entities{});  // given as none: nothing
+  auto g = idx.graph({0});
+  CHECK(g.entities.size() == 3);
+  REQUIRE(find_entity(g, "Maria Lopez"));
+  CHECK(find_entity(g, "Maria Lopez")->type == entity_type::person);
+  CHECK(find_entity(g, "Acme Labs")->type == entity_type::organization);
+  REQUIRE(find_entity(g, "Porto"));  // named only by a relation: a plain name
+  CHECK(find_entity(g, "Porto")->type == entity_type::name);
+  CHECK_FALSE(find_entity(g, "Tom Baker"));
+  REQUIRE(g.relations.size() == 2);
+  CHECK(g.relations[0] == relation_info{"Maria Lopez", "runs", "Acme Labs", 1});
+  CHECK(g.relations[1] == relation_info{"Acme Labs", "is in", "Porto", 1});
+  // the query side is the recogniser and the known names
+  CHECK(idx.named_in(0, "who runs acme labs?").size() == 1);
+  idx.assign(1, 0, "she runs the lab", recognized_entities{});  // replaced by none
+  CHECK(idx.graph({0}).entities.empty());
+
+  memory_config config;
+  config.entities = true;
+  const names_embedder e;
+  memory_store store;
+  write_batch batch;
+  batch.upserts.push_back(stored_record("m1", "ana", "she runs the lab", e, given));
+  batch.upserts.push_back(stored_record("m2", "ana", "Tom Baker works at Globex Corp", e, recognized_entities{}));
+  batch.upserts.push_back(stored_record("m3", "ana", "Ines Costa works at Initech", e));  // recognised
+  for (const char* filler : {"The office plants need water on Fridays", "My office chair is broken",
+                             "The library is where I read on weekends", "The bakery opens at six"})
+    batch.upserts.push_back(stored_record(std::string("f") + filler, "ana", filler, e));
+  store.apply(batch);
+  names_memory mem(e, std::move(store), verbatim_extractor{}, config);
+  const auto ana = mem.entity_graph_of(user("ana"));
+  CHECK(find_entity(ana, "Maria Lopez"));
+  CHECK(find_entity(ana, "Acme Labs"));
+  CHECK(find_entity(ana, "Ines Costa"));
+  CHECK_FALSE(find_entity(ana, "Tom Baker"));
+  CHECK_FALSE(find_entity(ana, "Globex Corp"));
+  CHECK(std::any_of(ana.relations.begin(), ana.relations.end(), [](const relation_info& r) {
+    return r.source == "Maria Lopez" && r.relationship == "runs" && r.target == "Acme Labs";
+  }));
+
+  search_options o{.limit = 3};
+  o.weights.entity = 1.0f;
+  o.explain = true;
+  const auto hits = mem.search("who is behind Acme Labs", user("ana"), o);
+  const auto it = std::find_if(hits.begin(), hits.end(), [](const search_hit& h) { return h.record.id == "m1"; });
+  REQUIRE(it != hits.end());
+  CHECK(it->details->entity == Approx(1.0f));
+  CHECK(hits.front().record.id == "m1");
+}
+
+TEST_CASE("entity: names resolve by the similarity of their vectors, within a scope, above the threshold",
+          "[entity]") {
+  const names_embedder e;
+  const std::vector<std::string> texts{"Maria Lopez works at Acme", "Mary Lopez called on 12 March 2024",
+                                       "Marta Lopes lives in Porto"};
+
+  detail::entity_index idx(0.9f);
+  auto missing = idx.names_missing(texts);  // normalised, each once, no dates
+  CHECK(missing == std::vector<std::string>{"maria lopez", "acme", "mary lopez", "marta lopes", "porto"});
+  idx.remember_name_vectors(missing, vectors_of(e, missing));
+  CHECK(idx.names_missing(texts).empty());
+  for (std::size_t i = 0; i < texts.size(); ++i) idx.assign(static_cast<slot_id>(i + 1), 0, texts[i]);
+  idx.assign(4, 1, "Mary Lopez called");  // another scope
+  auto g = idx.graph({0});
+  const auto* maria = find_entity(g, "Maria Lopez");
+  REQUIRE(maria);
+  CHECK(maria->memories == 2);  // cosine 0.95 >= 0.9
+  CHECK(has_alias(maria, "Mary Lopez"));
+  CHECK_FALSE(find_entity(g, "Mary Lopez"));
+  CHECK(find_entity(g, "Marta Lopes"));  // cosine 0.5
+  CHECK(idx.named_in(0, "what did mary lopez say").size() == 1);
+  // the other scope's Mary Lopez stays its own
+  const auto other = idx.graph({1});
+  REQUIRE(other.entities.size() == 1);
+  CHECK(other.entities[0].name == "Mary Lopez");
+  CHECK(other.entities[0].aliases.empty());
+
+  // the merge is undone with the memory that caused it
+  idx.erase(1);
+  g = idx.graph({0});
+  REQUIRE(find_entity(g, "Mary Lopez"));
+  CHECK_FALSE(has_alias(find_entity(g, "Mary Lopez"), "Maria Lopez"));
+  CHECK_FALSE(find_entity(g, "Maria Lopez"));
+
+  // above the cosine: apart; types must agree; off: apart
+  detail::entity_index strict(0.96f);
+  strict.remember_name_vectors(missing, vectors_of(e, missing));
+  for (std::size_t i = 0; i < texts.size(); ++i) strict.assign(static_cast<slot_id>(i + 1), 0, texts[i]);
+  CHECK(find_entity(strict.graph({0}), "Mary Lopez"));
+  CHECK(find_entity(strict.graph({0}), "Maria Lopez")->memories == 1);
+  detail::entity_index typed(0.9f);
+  const std::vector<std::string> org{"acme labs", "maria lopez"};
+  typed.remember_name_vectors(org, vectors_of(e, org));
+  typed.assign(1, 0, "Maria Lopez called");
+  typed.assign(2, 0, "x", recognized_entities{{{"Acme Labs", entity_type::organization}}, {}});
+  CHECK(typed.graph({0}).entities.size() == 2);  // cosine 0.99, but a person and an organisation
+  detail::entity_index off;
+  off.remember_name_vectors(missing, vectors_of(e, missing));
+  CHECK(off.names_missing(texts).empty());
+  for (std::size_t i = 0; i < texts.size(); ++i) off.assign(static_cast<slot_id>(i + 1), 0, texts[i]);
+  CHECK(find_entity(off.graph({0}), "Mary Lopez"));
+  // a name without a vector does not merge by similarity
+  detail::entity_index unknown(0.5f);
+  unknown.assign(1, 0, texts[0]);
+  unknown.assign(2, 0, texts[1]);
+  CHECK(find_entity(unknown.graph({0}), "Mary Lopez"));
+
+  CHECK_THROWS_AS(detail::entity_index(1.5f), validation_error);
+  CHECK_THROWS_AS(detail::entity_index(-0.1f), validation_error);
+  CHECK_THROWS_AS(detail::entity_index(std::numeric_limits<float>::quiet_NaN()), validation_error);
+}
+
+TEST_CASE("entity: a memory with entity_similarity embeds each name once and resolves by it", "[entity]") {
+  const names_embedder e;
+  memory_store store;
+  write_batch batch;
+  batch.upserts.push_back(stored_record("a1", "ana", "Maria Lopez works at Acme", e));
+  batch.upserts.push_back(stored_record("a2", "ana", "Mary Lopez called today", e));
+  batch.upserts.push_back(stored_record("a3", "ana", "Marta Lopes lives in Porto", e));
+  batch.upserts.push_back(stored_record("b1", "bob", "Mary Lopez called today", e));
+  batch.upserts.push_back(stored_record("b2", "bob", "Maria Lopez works at Acme", e, recognized_entities{}));
+  store.apply(batch);
+
+  memory_config config;
+  config.entities = true;
+  config.entity_similarity = 0.9f;
+  names_memory mem(e, std::move(store), verbatim_extractor{}, config);
+  for (const auto& [name, n] : *e.calls) CHECK(n == 1);  // on open: every name in one call, once
+  CHECK(e.calls->count("mary lopez"));
+  auto ana = mem.entity_graph_of(user("ana"));
+  REQUIRE(find_entity(ana, "Maria Lopez"));
+  CHECK(find_entity(ana, "Maria Lopez")->memories == 2);
+  CHECK(has_alias(find_entity(ana, "Maria Lopez"), "Mary Lopez"));
+  CHECK(find_entity(ana, "Marta Lopes"));
+  const auto bob = mem.entity_graph_of(user("bob"));  // bob's Mary Lopez never meets ana's Maria Lopez
+  REQUIRE(bob.entities.size() == 1);
+  CHECK(bob.entities[0].name == "Mary Lopez");
+  CHECK(bob.entities[0].aliases.empty());
+
+  // a later add naming a known name resolves with its cached vector (no embedding under the lock)
+  const auto before = *e.calls;
+  mem.add("Mary Lopez moved to Porto", user("ana"), {.infer = false});
+  CHECK(*e.calls == before);
+  CHECK(find_entity(mem.entity_graph_of(user("ana")), "Maria Lopez")->memories == 3);
+
+  // the merge is undone when the memory that caused it goes
+  mem.delete_memory("a1");
+  ana = mem.entity_graph_of(user("ana"));
+  CHECK_FALSE(find_entity(ana, "Maria Lopez"));
+  REQUIRE(find_entity(ana, "Mary Lopez"));
+  CHECK(find_entity(ana, "Mary Lopez")->memories == 2);
+  CHECK(find_entity(ana, "Mary Lopez")->aliases.empty());
+  CHECK(*e.calls == before);
+
+  for (const float bad : {1.5f, -0.5f, std::numeric_limits<float>::quiet_NaN()}) {
+    memory_config c = config;
+    c.entity_similarity = bad;
+    CHECK_THROWS_AS(names_memory(e, memory_store{}, verbatim_extractor{}, c), validation_error);
+  }
 }

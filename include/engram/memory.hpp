@@ -91,7 +91,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(Index(embedder_.dimension()), config_.bm25, config_.entities),
+        derived_(Index(embedder_.dimension()), config_.bm25, config_.entities, config_.entity_similarity),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -102,7 +102,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(std::move(index), config_.bm25, config_.entities),
+        derived_(std::move(index), config_.bm25, config_.entities, config_.entity_similarity),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -429,9 +429,9 @@ class basic_memory {
   }
 
   /// Indexes every record of the store; those stored without a vector are embedded (and, when `writable`,
-  /// stored with it).
+  /// stored with it); with entity similarity on, the entity names without a vector too, in one call.
   void rebuild(Store* writable) const {
-    auto missing = detail::index_store(derived_, store_, embedder_.dimension(),
+    auto missing = detail::index_store(derived_, store_, embedder_,
                                        [&](const record& r, auto& keywords, std::span<const float> vector) {
                                          index_one(r, keywords, vector);
                                        });

@@ -9172,6 +9172,14 @@ struct memory_config {
   /// the offline recogniser), for ranking_weights::entity and entity_graph(). Off by default: recognising
   /// every text costs time on open and memory (see bench/retrieval's multi-hop report).
   bool entities = false;
+  /// With `entities`: resolution of entity names by meaning. 0 (the default): off. Above 0, a cosine threshold,
+  /// such as 0.9: a name of a scope that is none of its known names or aliases joins the entity of the same scope
+  /// whose name is closest in the embedder's space, when the cosine of the two names' vectors reaches it and the
+  /// types agree (the same, or either a plain name; dates and handles never merge so). Each name is embedded
+  /// once per memory (an embedder call per add bringing new names, made before the write lock; on open, one call
+  /// for every name) and its vector kept in memory. A merge is undone when the memory that caused it goes. Other
+  /// scopes never take part. Outside 0 to 1 the constructor throws validation_error. Ignored without `entities`.
+  float entity_similarity = 0.0f;
 };
 
 /// Options of add().
@@ -9635,16 +9643,146 @@ class committer {
 // #include <engram/capabilities.hpp>: inlined above
 // ---- begin <engram/entity/entity_index.hpp>
 /// @file entity/entity_index.hpp
-/// The entities and relations of each scope, derived from its memories' texts by the offline recogniser and
-/// rebuilt from the store like the keyword index: which memories mention an entity, which entities are related,
-/// and which entities a query names. Part of a memory's derived state (memory_config::entities).
+/// The entities and relations of each scope, derived from its memories (an extractor's entities when the record
+/// has them, record::entities, else the offline recogniser's reading of the text) and rebuilt from the store like
+/// the keyword index: which memories mention an entity, which entities are related, and which entities a query
+/// names. Part of a memory's derived state (memory_config::entities).
 ///
 /// Resolution inside a scope: names are compared lowercased with spaces collapsed ("Maria" and "maria" are one
 /// entity); a one-word name is an alias of the one multi-word person or name of the scope that contains the
 /// word ("Maria" of "Maria Lopez"), when exactly one does: with "Maria Lopez" and "Maria Silva" in one scope,
-/// "Maria" stays an entity of its own. Merges follow the order in which memories were indexed and are undone
-/// when the memory that caused them goes (a scope's graph is rebuilt from its memories on every removal).
+/// "Maria" stays an entity of its own. With a similarity threshold (memory_config::entity_similarity), a name
+/// that is none of these joins the entity of the scope whose names' vectors are closest to its own, when the
+/// cosine reaches the threshold and the types agree (the same, or either a plain name; never dates or
+/// handles); a name without a vector yet (name_similarity.hpp) does not merge that way. Merges follow the order
+/// in which memories were indexed and are undone when the memory that caused them goes (a scope's graph is
+/// rebuilt from its memories on every removal).
 
+// ---- begin <engram/entity/name_similarity.hpp>
+/// @file entity/name_similarity.hpp
+/// Entity resolution by the meaning of names (memory_config::entity_similarity): the normalised form names are
+/// compared in, which types may be one entity, and the unit vectors of names as the memory's embedder gave them,
+/// each name embedded once and kept by its normalised form. The entity index reads the vectors; the memory
+/// embeds the names it lacks before it takes its write lock (a remote embedder takes ~100 ms).
+
+// #include <engram/entity/mentions.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// A name as entities are compared: ASCII-lowercased, runs of spaces as one.
+inline std::string entity_key(std::string_view name) {
+  std::string out;
+  for (const char c : name) {
+    if (c == ' ') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+      continue;
+    }
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+/// True for an entity that may join another by the similarity of names: dates and handles never do (two dates
+/// or addresses written alike are different ones).
+inline bool similarity_mergeable(entity_type t) noexcept { return t != entity_type::date && t != entity_type::handle; }
+
+/// True when entities of types `a` and `b` may be one: the same type, or either a plain name.
+inline bool compatible_types(entity_type a, entity_type b) noexcept {
+  return a == b || a == entity_type::name || b == entity_type::name;
+}
+
+/// `threshold` when it is a valid memory_config::entity_similarity (0, off, to 1).
+/// @throws validation_error otherwise (NaN included).
+inline float checked_entity_similarity(float threshold) {
+  if (!(threshold >= 0.0f && threshold <= 1.0f))
+    throw validation_error("memory_config::entity_similarity is " + std::to_string(threshold) +
+                           ": expected a cosine threshold from 0 (off, the default) to 1, such as 0.9");
+  return threshold;
+}
+
+/// The dot product of two unit vectors (their cosine); 0 when their sizes differ.
+inline float unit_cosine(std::span<const float> a, std::span<const float> b) noexcept {
+  if (a.size() != b.size()) return 0.0f;
+  float s = 0.0f;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+/// The unit vectors of entity names by normalised name (entity_key). Thread-safe (it locks itself): names are
+/// learnt before a write takes the memory's lock and read under it. A vector is never replaced or dropped, so a
+/// span find() returns stays valid for the cache's life. Memory: one vector per distinct name ever learnt.
+class name_vectors {
+ public:
+  name_vectors() = default;
+  name_vectors(const name_vectors&) = delete;
+  name_vectors& operator=(const name_vectors&) = delete;
+
+  /// The keys of `keys` without a vector, each once, in order.
+  [[nodiscard]] std::vector<std::string> missing(const std::vector<std::string>& keys) const {
+    std::vector<std::string> out;
+    const std::lock_guard lock(mtx_);
+    for (const auto& k : keys)
+      if (!by_key_.count(k) && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+    return out;
+  }
+
+  /// Keeps the vector of each key, scaled to unit length (a zero vector is kept as none: the name is never
+  /// embedded again and is similar to nothing). A key known already keeps the vector it has.
+  /// @throws error when the counts differ.
+  void remember(std::span<const std::string> keys, std::span<const std::vector<float>> vectors) {
+    if (keys.size() != vectors.size())
+      throw error("entity names: " + std::to_string(vectors.size()) + " vectors for " + std::to_string(keys.size()) +
+                  " names");
+    const std::lock_guard lock(mtx_);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (by_key_.count(keys[i])) continue;
+      auto v = vectors[i];
+      double norm = 0.0;
+      for (const float x : v) norm += double(x) * double(x);
+      if (norm > 0.0 && std::isfinite(norm)) {
+        const auto inv = static_cast<float>(1.0 / std::sqrt(norm));
+        for (auto& x : v) x *= inv;
+      } else {
+        v.clear();
+      }
+      bytes_ += 64 + keys[i].size() + v.size() * sizeof(float);
+      by_key_.emplace(keys[i], std::move(v));
+    }
+  }
+
+  /// The unit vector of `key`; empty when it has none.
+  [[nodiscard]] std::span<const float> find(const std::string& key) const {
+    const std::lock_guard lock(mtx_);
+    const auto it = by_key_.find(key);
+    return it == by_key_.end() ? std::span<const float>() : std::span<const float>(it->second);
+  }
+
+  /// Bytes held, estimated (for reports).
+  [[nodiscard]] std::size_t bytes() const {
+    const std::lock_guard lock(mtx_);
+    return bytes_;
+  }
+
+ private:
+  mutable std::mutex mtx_;
+  std::unordered_map<std::string, std::vector<float>> by_key_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/entity/name_similarity.hpp>
 // ---- begin <engram/entity/recognizer.hpp>
 /// @file entity/recognizer.hpp
 /// Entities and relations of a text with no model: the offline recogniser of entity memory. Deterministic
@@ -9950,6 +10088,7 @@ class offline_recognizer {
 #include <string>
 #include <string_view>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -9983,38 +10122,71 @@ struct entity_graph {
 
 namespace detail {
 
-/// A name as entities are compared: ASCII-lowercased, runs of spaces as one.
-inline std::string entity_key(std::string_view name) {
-  std::string out;
-  for (const char c : name) {
-    if (c == ' ') {
-      if (!out.empty() && out.back() != ' ') out += ' ';
-      continue;
-    }
-    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
-/// Entities and relations by partition, from the texts of the memories in each slot. Not thread-safe: its
-/// owner locks. Memory: each slot keeps its recognised names and relations (the texts of its entities).
+/// Entities and relations by partition, from the memories in each slot. Not thread-safe: its owner locks; except
+/// names_missing(texts, given), remember_name_vectors() and similarity(), which need no lock (the name vectors
+/// lock themselves). Memory: each slot keeps its names and relations (the texts of its entities); with
+/// similarity on, one vector per distinct name.
 class entity_index {
  public:
   using entity_id = std::uint32_t;
 
-  /// Recognises `text` (the memory in `slot`, of partition `p`) and adds what it names; replaces what the slot
-  /// named before.
-  void assign(slot_id slot, partition_id p, std::string_view text) {
+  /// `similarity`: memory_config::entity_similarity (0: off). @throws validation_error outside 0..1.
+  explicit entity_index(float similarity = 0.0f) : similarity_(checked_entity_similarity(similarity)) {}
+
+  /// Adds what the memory in `slot` (of partition `p`) names: `given` when set (an extractor's entities, even
+  /// none), else what the recogniser finds in `text`; replaces what the slot named before.
+  void assign(slot_id slot, partition_id p, std::string_view text,
+              const std::optional<recognized_entities>& given = std::nullopt) {
     if (slots_.count(slot)) erase(slot);
+    auto found = given ? given_entities(*given) : recognizer_.recognize(text);
+    if (found.entities.empty()) return;
     auto& sd = slots_[slot];
     sd.partition = p;
-    sd.found = recognizer_.recognize(text);
-    if (sd.found.entities.empty()) {
-      slots_.erase(slot);
-      return;
-    }
-    add_to_graph(graph_of(p), slot, sd.found);
+    sd.found = std::move(found);
+    if (!held_) add_to_graph(graph_of(p), slot, sd.found);
+  }
+
+  /// The cosine threshold of resolution by name similarity; 0 when off.
+  [[nodiscard]] float similarity() const noexcept { return similarity_; }
+
+  /// With similarity on: the normalised names (entity_key) that memories with these `texts` (recognised) and
+  /// these `given` entities (an extractor's) would bring and that have no vector yet, each once; dates and
+  /// handles excluded. Empty when off. Needs no lock.
+  [[nodiscard]] std::vector<std::string> names_missing(std::span<const std::string> texts,
+                                                       std::span<const recognized_entities> given = {}) const {
+    if (similarity_ <= 0.0f) return {};
+    std::vector<std::string> keys;
+    for (const auto& t : texts) add_keys(recognizer_.recognize(t), keys);
+    for (const auto& g : given) add_keys(given_entities(g), keys);
+    return names_.missing(keys);
+  }
+
+  /// With similarity on: the names of the indexed memories that have no vector yet (what a rebuild embeds).
+  [[nodiscard]] std::vector<std::string> names_missing() const {
+    if (similarity_ <= 0.0f) return {};
+    std::vector<std::string> keys;
+    for (const auto& [slot, sd] : slots_) add_keys(sd.found, keys);
+    return names_.missing(keys);
+  }
+
+  /// Keeps the embedder's vectors of `names` (normalised names, as names_missing gives them), for resolution
+  /// by similarity from now on: what is indexed already is not re-resolved. Needs no lock.
+  void remember_name_vectors(std::span<const std::string> names, std::span<const std::vector<float>> vectors) {
+    names_.remember(names, vectors);
+  }
+
+  /// While held, assign() only records what each memory names; releasing builds every scope's graph (a bulk
+  /// load: the names' vectors are learnt in between).
+  void hold(bool on) {
+    const bool release = held_ && !on;
+    held_ = on;
+    if (!release) return;
+    std::vector<partition_id> parts;
+    for (const auto& [slot, sd] : slots_) parts.push_back(sd.partition);
+    graphs_.clear();
+    std::sort(parts.begin(), parts.end());
+    parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+    for (const auto p : parts) rebuild(p);
   }
 
   /// Forgets what the memory in `slot` named; its scope's graph is rebuilt from the memories left.
@@ -10023,7 +10195,7 @@ class entity_index {
     if (it == slots_.end()) return;
     const auto p = it->second.partition;
     slots_.erase(it);
-    rebuild(p);
+    if (!held_) rebuild(p);
   }
 
   void clear() {
@@ -10123,7 +10295,7 @@ class entity_index {
       for (const auto& n : g.nodes) b += 96 + n.name.size() + n.slots.size() * sizeof(slot_id);
       b += g.edges.size() * 48 + (g.strong.size() + g.weak.size()) * 64;
     }
-    return b;
+    return b + names_.bytes();
   }
 
  private:
@@ -10132,6 +10304,7 @@ class entity_index {
     entity_type type = entity_type::name;
     std::vector<std::string> aliases;
     std::vector<slot_id> slots;  // memories mentioning it (a slot once per mention)
+    std::vector<std::span<const float>> vectors;  // of its names that have one (similarity on)
   };
   struct edge {
     entity_id source, target;
@@ -10175,18 +10348,47 @@ class entity_index {
 
   static bool person_like(entity_type t) { return t == entity_type::person || t == entity_type::name; }
 
-  static entity_id mention(graph_t& g, const entity_mention& m) {
+  /// Counts `m` as a name of entity `e`: a plain name's type refined, another spelling kept as an alias.
+  static entity_id join(graph_t& g, entity_id e, const entity_mention& m) {
+    auto& n = g.nodes[e];
+    if (n.type == entity_type::name && m.type != entity_type::name) n.type = m.type;  // the more specific
+    if (n.name != m.name && std::find(n.aliases.begin(), n.aliases.end(), m.name) == n.aliases.end())
+      n.aliases.push_back(m.name);
+    return e;
+  }
+
+  /// The entity of `g` whose names' vectors are closest to `v` (cosine at least the threshold), of a type `t`
+  /// may join; nullopt when none.
+  [[nodiscard]] std::optional<entity_id> most_similar(const graph_t& g, std::span<const float> v, entity_type t) const {
+    std::optional<entity_id> best;
+    float best_cos = similarity_;
+    for (entity_id e = 0; e < g.nodes.size(); ++e) {
+      const auto& n = g.nodes[e];
+      if (g.parent[e] != e || !similarity_mergeable(n.type) || !compatible_types(n.type, t)) continue;
+      for (const auto& w : n.vectors)
+        if (const auto c = unit_cosine(v, w); c >= best_cos && (!best || c > best_cos)) {  // a tie: the first
+          best = e;
+          best_cos = c;
+        }
+    }
+    return best;
+  }
+
+  entity_id mention(graph_t& g, const entity_mention& m) const {
     const auto key = entity_key(m.name);
     const bool single = key.find(' ') == std::string::npos;
-    if (auto e = resolve(g, key, single)) {
-      auto& n = g.nodes[*e];
-      if (n.type == entity_type::name && m.type != entity_type::name) n.type = m.type;  // the more specific
-      if (n.name != m.name && std::find(n.aliases.begin(), n.aliases.end(), m.name) == n.aliases.end())
-        n.aliases.push_back(m.name);
-      return *e;
-    }
+    if (auto e = resolve(g, key, single)) return join(g, *e, m);
+    std::span<const float> vec;
+    if (similarity_ > 0.0f && similarity_mergeable(m.type)) vec = names_.find(key);
+    if (!vec.empty())
+      if (auto e = most_similar(g, vec, m.type)) {
+        g.strong.emplace(key, *e);  // the name now names it (queries too)
+        g.nodes[*e].vectors.push_back(vec);
+        return join(g, *e, m);
+      }
     const auto id = static_cast<entity_id>(g.nodes.size());
-    g.nodes.push_back({m.name, m.type, {}, {}});
+    g.nodes.push_back({m.name, m.type, {}, {}, {}});
+    if (!vec.empty()) g.nodes.back().vectors.push_back(vec);
     g.parent.push_back(id);
     g.strong.emplace(key, id);
     if (!single && person_like(m.type)) {
@@ -10216,21 +10418,26 @@ class entity_index {
     b.aliases.push_back(a.name);
     for (auto& al : a.aliases) b.aliases.push_back(std::move(al));
     b.slots.insert(b.slots.end(), a.slots.begin(), a.slots.end());
+    b.vectors.insert(b.vectors.end(), a.vectors.begin(), a.vectors.end());
     a.slots.clear();
+    a.vectors.clear();
     a.aliases.clear();
     g.parent[from] = into;
   }
 
-  static void add_to_graph(graph_t& g, slot_id slot, const recognized_entities& found) {
-    std::vector<std::pair<std::string, entity_id>> ids;
+  void add_to_graph(graph_t& g, slot_id slot, const recognized_entities& found) const {
+    std::vector<std::pair<const std::string*, entity_id>> ids;
     for (const auto& m : found.entities) {
       const auto e = mention(g, m);
       g.nodes[e].slots.push_back(slot);
-      ids.emplace_back(m.name, e);
+      ids.emplace_back(&m.name, e);
     }
     auto id_of = [&](const std::string& name) {
       for (const auto& [n, e] : ids)
-        if (n == name) return e;
+        if (*n == name) return e;
+      const auto key = entity_key(name);  // an extractor's relation may spell a name otherwise
+      for (const auto& [n, e] : ids)
+        if (entity_key(*n) == key) return e;
       return ids.front().second;
     };
     for (const auto& r : found.relations) g.edges.push_back({id_of(r.source), id_of(r.target), r.relationship, slot});
@@ -10246,7 +10453,38 @@ class entity_index {
     for (const auto s : in_p) add_to_graph(g, s, slots_.at(s).found);
   }
 
+  /// An extractor's entities as the index takes them: names as given (blank ones and repeats dropped), each
+  /// relation between two non-blank names, a name only a relation gives added as a plain name.
+  static recognized_entities given_entities(const recognized_entities& given) {
+    recognized_entities out;
+    std::vector<std::string> keys;
+    auto add = [&](const std::string& name, entity_type t) {
+      auto key = entity_key(name);
+      if (key.empty() || std::find(keys.begin(), keys.end(), key) != keys.end()) return !key.empty();
+      keys.push_back(std::move(key));
+      out.entities.push_back({name, t});
+      return true;
+    };
+    for (const auto& e : given.entities) add(e.name, e.type);
+    for (const auto& r : given.relations)
+      if (!entity_key(r.source).empty() && !entity_key(r.target).empty()) {
+        add(r.source, entity_type::name);
+        add(r.target, entity_type::name);
+        out.relations.push_back(r);
+      }
+    return out;
+  }
+
+  /// Appends the keys of the names in `found` that may merge by similarity.
+  static void add_keys(const recognized_entities& found, std::vector<std::string>& keys) {
+    for (const auto& m : found.entities)
+      if (similarity_mergeable(m.type)) keys.push_back(entity_key(m.name));
+  }
+
   offline_recognizer recognizer_;
+  float similarity_ = 0.0f;  // memory_config::entity_similarity
+  name_vectors names_;       // unit vectors of names by key (similarity on)
+  bool held_ = false;        // a bulk load: graphs are built on release
   std::unordered_map<slot_id, slot_data> slots_;
   std::vector<graph_t> graphs_;  // by partition
 };
@@ -10492,8 +10730,9 @@ struct visibility {
 template <class Index>
 class derived_state {
  public:
-  derived_state(Index index, const bm25_params& bm25, bool entities = false)
-      : index_(std::move(index)), keyword_(bm25), entities_on_(entities) {}
+  /// `entities`, `entity_similarity`: memory_config's. @throws validation_error for a similarity outside 0..1.
+  derived_state(Index index, const bm25_params& bm25, bool entities = false, float entity_similarity = 0.0f)
+      : index_(std::move(index)), keyword_(bm25), entities_on_(entities), entities_(entity_similarity) {}
 
   [[nodiscard]] const Index& index() const noexcept { return index_; }
   [[nodiscard]] Index& index() noexcept { return index_; }
@@ -10506,6 +10745,42 @@ class derived_state {
   /// True when the entities of memories are indexed (memory_config::entities).
   [[nodiscard]] bool has_entities() const noexcept { return entities_on_; }
   [[nodiscard]] const entity_index& entities() const noexcept { return entities_; }
+  /// True when entities are indexed and resolved by the similarity of names (memory_config::entity_similarity):
+  /// their names are then embedded, before the write lock (entity_names_missing, remember_entity_names).
+  [[nodiscard]] bool has_entity_similarity() const noexcept { return entities_on_ && entities_.similarity() > 0.0f; }
+
+  /// With entity similarity on: the normalised names that memories with these `texts` (their entities
+  /// recognised) and these `given` entities (record::entities) would bring and that have no vector yet, each
+  /// once; empty otherwise. Needs no lock: call it before taking the write lock, embed the names, and hand the
+  /// vectors to remember_entity_names; indexing under the lock then uses them.
+  [[nodiscard]] std::vector<std::string> entity_names_missing(std::span<const std::string> texts,
+                                                              std::span<const recognized_entities> given = {}) const {
+    return has_entity_similarity() ? entities_.names_missing(texts, given) : std::vector<std::string>{};
+  }
+  /// As above, for `records` (their record::entities when set, else their texts).
+  [[nodiscard]] std::vector<std::string> entity_names_missing(std::span<const record> records) const {
+    std::vector<std::string> texts;
+    std::vector<recognized_entities> given;
+    for (const auto& r : records) {
+      if (r.entities)
+        given.push_back(*r.entities);
+      else
+        texts.push_back(r.memory);
+    }
+    return entity_names_missing(texts, given);
+  }
+  /// Keeps the embedder's vectors of entity `names` (as entity_names_missing gave them), one each. Needs no lock.
+  void remember_entity_names(std::span<const std::string> names, std::span<const std::vector<float>> vectors) {
+    entities_.remember_name_vectors(names, vectors);
+  }
+  /// A bulk load with entity similarity on: while held, the entity graphs wait; the names of the indexed
+  /// memories without a vector (indexed_entity_names_missing) are embedded, and releasing builds the graphs.
+  void hold_entities(bool on) {
+    if (entities_on_) entities_.hold(on);
+  }
+  [[nodiscard]] std::vector<std::string> indexed_entity_names_missing() const {
+    return has_entity_similarity() ? entities_.names_missing() : std::vector<std::string>{};
+  }
   /// True when some memory has an expiration day (searches then check it).
   [[nodiscard]] bool has_expiring() const noexcept { return !expiring_.empty(); }
 
@@ -10522,7 +10797,7 @@ class derived_state {
     keywords.add(slot, p, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
-    if (entities_on_) entities_.assign(slot, p, r.memory);
+    if (entities_on_) entities_.assign(slot, p, r.memory, r.entities);
     return slot;
   }
   slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
@@ -10542,7 +10817,7 @@ class derived_state {
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
-    if (entities_on_) entities_.assign(slot, catalog_.partition_of(slot), r.memory);
+    if (entities_on_) entities_.assign(slot, catalog_.partition_of(slot), r.memory, r.entities);
     return slot;
   }
 
@@ -10945,6 +11220,7 @@ class index_snapshots {
 // #include <engram/scope.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -10964,6 +11240,25 @@ std::vector<std::vector<float>> embed_checked(const Embedder& embedder, std::spa
   for (const auto& x : v)
     if (x.size() != embedder.dimension()) throw dimension_mismatch(embedder.dimension(), x.size(), "embedder");
   return v;
+}
+
+/// With entity similarity on (memory_config::entity_similarity): embeds, in one call, the entity names that
+/// memories with these `texts` (their entities recognised) and these `given` entities (record::entities) bring and
+/// that have no vector yet, and keeps the vectors for the entity index; a no-op when off or every name has one.
+/// Takes no lock and needs none: call it before the write lock (a remote embedder is slow), so that indexing
+/// under the lock finds the vectors (a name without one does not merge by similarity).
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const std::string> texts,
+                        std::span<const recognized_entities> given = {}) {
+  const auto names = d.entity_names_missing(texts, given);
+  if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
+}
+
+/// As above, for `records` (their record::entities when set, else their texts).
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const record> records) {
+  const auto names = d.entity_names_missing(records);
+  if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
 }
 
 /// Gives `records` (stored without a vector) their vectors; with `writable` (a writer's path) they are stored
@@ -10997,12 +11292,10 @@ inline void check_stored_vector(const record& r, std::size_t size, std::size_t d
   if (size != dimension) throw dimension_mismatch(dimension, size, "store record '" + r.id + "'");
 }
 
-/// Indexes every record of `store` through `index_one(record, keywords, vector)`, the keyword index being built
-/// on a second thread meanwhile when the store is large; partitions are sized first from a counting pass.
-/// @returns the records stored without a vector (to be embedded).
+/// index_store's pass over the store.
 template <class Index, class Store, class IndexOne>
-std::vector<record> index_store(derived_state<Index>& d, const Store& store, std::size_t dimension,
-                                IndexOne&& index_one) {
+std::vector<record> index_all(derived_state<Index>& d, const Store& store, std::size_t dimension,
+                              IndexOne& index_one) {
   std::size_t expected = 0;
   if constexpr (counted_store<Store>) expected = store.size();
   d.reserve(expected, [&](auto&& count) {
@@ -11019,6 +11312,33 @@ std::vector<record> index_store(derived_state<Index>& d, const Store& store, std
   });
   keywords.finish();
   return missing;
+}
+
+/// Indexes every record of `store` through `index_one(record, keywords, vector)`, the keyword index being built
+/// on a second thread meanwhile when the store is large; partitions are sized first from a counting pass. With
+/// entity similarity on, the entity graphs are built last, once the entity names of every record (those stored
+/// without a vector too) have vectors from `embedder`, embedded in one call.
+/// @returns the records stored without a vector (to be embedded).
+template <class Index, class Store, class Embedder, class IndexOne>
+std::vector<record> index_store(derived_state<Index>& d, const Store& store, const Embedder& embedder,
+                                IndexOne&& index_one) {
+  const bool names = d.has_entity_similarity();
+  d.hold_entities(names);
+  try {
+    auto missing = index_all(d, store, embedder.dimension(), index_one);
+    if (names) {
+      auto keys = d.indexed_entity_names_missing();
+      for (auto& k : d.entity_names_missing(missing)) keys.push_back(std::move(k));
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      if (!keys.empty()) d.remember_entity_names(keys, embed_checked(embedder, keys));
+      d.hold_entities(false);
+    }
+    return missing;
+  } catch (...) {
+    d.hold_entities(false);
+    throw;
+  }
 }
 
 /// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet.
@@ -12344,7 +12664,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(Index(embedder_.dimension()), config_.bm25, config_.entities),
+        derived_(Index(embedder_.dimension()), config_.bm25, config_.entities, config_.entity_similarity),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -12355,7 +12675,7 @@ class basic_memory {
         store_(std::move(store)),
         extractor_(std::move(extractor)),
         config_(std::move(config)),
-        derived_(std::move(index), config_.bm25, config_.entities),
+        derived_(std::move(index), config_.bm25, config_.entities, config_.entity_similarity),
         access_(config_.access_flush_interval) {
     open();
   }
@@ -12682,9 +13002,9 @@ class basic_memory {
   }
 
   /// Indexes every record of the store; those stored without a vector are embedded (and, when `writable`,
-  /// stored with it).
+  /// stored with it); with entity similarity on, the entity names without a vector too, in one call.
   void rebuild(Store* writable) const {
-    auto missing = detail::index_store(derived_, store_, embedder_.dimension(),
+    auto missing = detail::index_store(derived_, store_, embedder_,
                                        [&](const record& r, auto& keywords, std::span<const float> vector) {
                                          index_one(r, keywords, vector);
                                        });

@@ -1,15 +1,21 @@
 #pragma once
 /// @file entity/entity_index.hpp
-/// The entities and relations of each scope, derived from its memories' texts by the offline recogniser and
-/// rebuilt from the store like the keyword index: which memories mention an entity, which entities are related,
-/// and which entities a query names. Part of a memory's derived state (memory_config::entities).
+/// The entities and relations of each scope, derived from its memories (an extractor's entities when the record
+/// has them, record::entities, else the offline recogniser's reading of the text) and rebuilt from the store like
+/// the keyword index: which memories mention an entity, which entities are related, and which entities a query
+/// names. Part of a memory's derived state (memory_config::entities).
 ///
 /// Resolution inside a scope: names are compared lowercased with spaces collapsed ("Maria" and "maria" are one
 /// entity); a one-word name is an alias of the one multi-word person or name of the scope that contains the
 /// word ("Maria" of "Maria Lopez"), when exactly one does: with "Maria Lopez" and "Maria Silva" in one scope,
-/// "Maria" stays an entity of its own. Merges follow the order in which memories were indexed and are undone
-/// when the memory that caused them goes (a scope's graph is rebuilt from its memories on every removal).
+/// "Maria" stays an entity of its own. With a similarity threshold (memory_config::entity_similarity), a name
+/// that is none of these joins the entity of the scope whose names' vectors are closest to its own, when the
+/// cosine reaches the threshold and the types agree (the same, or either a plain name; never dates or
+/// handles); a name without a vector yet (name_similarity.hpp) does not merge that way. Merges follow the order
+/// in which memories were indexed and are undone when the memory that caused them goes (a scope's graph is
+/// rebuilt from its memories on every removal).
 
+#include <engram/entity/name_similarity.hpp>
 #include <engram/entity/recognizer.hpp>
 #include <engram/ids.hpp>
 #include <engram/text/tokenize.hpp>
@@ -20,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -53,38 +60,71 @@ struct entity_graph {
 
 namespace detail {
 
-/// A name as entities are compared: ASCII-lowercased, runs of spaces as one.
-inline std::string entity_key(std::string_view name) {
-  std::string out;
-  for (const char c : name) {
-    if (c == ' ') {
-      if (!out.empty() && out.back() != ' ') out += ' ';
-      continue;
-    }
-    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
-/// Entities and relations by partition, from the texts of the memories in each slot. Not thread-safe: its
-/// owner locks. Memory: each slot keeps its recognised names and relations (the texts of its entities).
+/// Entities and relations by partition, from the memories in each slot. Not thread-safe: its owner locks; except
+/// names_missing(texts, given), remember_name_vectors() and similarity(), which need no lock (the name vectors
+/// lock themselves). Memory: each slot keeps its names and relations (the texts of its entities); with
+/// similarity on, one vector per distinct name.
 class entity_index {
  public:
   using entity_id = std::uint32_t;
 
-  /// Recognises `text` (the memory in `slot`, of partition `p`) and adds what it names; replaces what the slot
-  /// named before.
-  void assign(slot_id slot, partition_id p, std::string_view text) {
+  /// `similarity`: memory_config::entity_similarity (0: off). @throws validation_error outside 0..1.
+  explicit entity_index(float similarity = 0.0f) : similarity_(checked_entity_similarity(similarity)) {}
+
+  /// Adds what the memory in `slot` (of partition `p`) names: `given` when set (an extractor's entities, even
+  /// none), else what the recogniser finds in `text`; replaces what the slot named before.
+  void assign(slot_id slot, partition_id p, std::string_view text,
+              const std::optional<recognized_entities>& given = std::nullopt) {
     if (slots_.count(slot)) erase(slot);
+    auto found = given ? given_entities(*given) : recognizer_.recognize(text);
+    if (found.entities.empty()) return;
     auto& sd = slots_[slot];
     sd.partition = p;
-    sd.found = recognizer_.recognize(text);
-    if (sd.found.entities.empty()) {
-      slots_.erase(slot);
-      return;
-    }
-    add_to_graph(graph_of(p), slot, sd.found);
+    sd.found = std::move(found);
+    if (!held_) add_to_graph(graph_of(p), slot, sd.found);
+  }
+
+  /// The cosine threshold of resolution by name similarity; 0 when off.
+  [[nodiscard]] float similarity() const noexcept { return similarity_; }
+
+  /// With similarity on: the normalised names (entity_key) that memories with these `texts` (recognised) and
+  /// these `given` entities (an extractor's) would bring and that have no vector yet, each once; dates and
+  /// handles excluded. Empty when off. Needs no lock.
+  [[nodiscard]] std::vector<std::string> names_missing(std::span<const std::string> texts,
+                                                       std::span<const recognized_entities> given = {}) const {
+    if (similarity_ <= 0.0f) return {};
+    std::vector<std::string> keys;
+    for (const auto& t : texts) add_keys(recognizer_.recognize(t), keys);
+    for (const auto& g : given) add_keys(given_entities(g), keys);
+    return names_.missing(keys);
+  }
+
+  /// With similarity on: the names of the indexed memories that have no vector yet (what a rebuild embeds).
+  [[nodiscard]] std::vector<std::string> names_missing() const {
+    if (similarity_ <= 0.0f) return {};
+    std::vector<std::string> keys;
+    for (const auto& [slot, sd] : slots_) add_keys(sd.found, keys);
+    return names_.missing(keys);
+  }
+
+  /// Keeps the embedder's vectors of `names` (normalised names, as names_missing gives them), for resolution
+  /// by similarity from now on: what is indexed already is not re-resolved. Needs no lock.
+  void remember_name_vectors(std::span<const std::string> names, std::span<const std::vector<float>> vectors) {
+    names_.remember(names, vectors);
+  }
+
+  /// While held, assign() only records what each memory names; releasing builds every scope's graph (a bulk
+  /// load: the names' vectors are learnt in between).
+  void hold(bool on) {
+    const bool release = held_ && !on;
+    held_ = on;
+    if (!release) return;
+    std::vector<partition_id> parts;
+    for (const auto& [slot, sd] : slots_) parts.push_back(sd.partition);
+    graphs_.clear();
+    std::sort(parts.begin(), parts.end());
+    parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+    for (const auto p : parts) rebuild(p);
   }
 
   /// Forgets what the memory in `slot` named; its scope's graph is rebuilt from the memories left.
@@ -93,7 +133,7 @@ class entity_index {
     if (it == slots_.end()) return;
     const auto p = it->second.partition;
     slots_.erase(it);
-    rebuild(p);
+    if (!held_) rebuild(p);
   }
 
   void clear() {
@@ -193,7 +233,7 @@ class entity_index {
       for (const auto& n : g.nodes) b += 96 + n.name.size() + n.slots.size() * sizeof(slot_id);
       b += g.edges.size() * 48 + (g.strong.size() + g.weak.size()) * 64;
     }
-    return b;
+    return b + names_.bytes();
   }
 
  private:
@@ -202,6 +242,7 @@ class entity_index {
     entity_type type = entity_type::name;
     std::vector<std::string> aliases;
     std::vector<slot_id> slots;  // memories mentioning it (a slot once per mention)
+    std::vector<std::span<const float>> vectors;  // of its names that have one (similarity on)
   };
   struct edge {
     entity_id source, target;
@@ -245,18 +286,47 @@ class entity_index {
 
   static bool person_like(entity_type t) { return t == entity_type::person || t == entity_type::name; }
 
-  static entity_id mention(graph_t& g, const entity_mention& m) {
+  /// Counts `m` as a name of entity `e`: a plain name's type refined, another spelling kept as an alias.
+  static entity_id join(graph_t& g, entity_id e, const entity_mention& m) {
+    auto& n = g.nodes[e];
+    if (n.type == entity_type::name && m.type != entity_type::name) n.type = m.type;  // the more specific
+    if (n.name != m.name && std::find(n.aliases.begin(), n.aliases.end(), m.name) == n.aliases.end())
+      n.aliases.push_back(m.name);
+    return e;
+  }
+
+  /// The entity of `g` whose names' vectors are closest to `v` (cosine at least the threshold), of a type `t`
+  /// may join; nullopt when none.
+  [[nodiscard]] std::optional<entity_id> most_similar(const graph_t& g, std::span<const float> v, entity_type t) const {
+    std::optional<entity_id> best;
+    float best_cos = similarity_;
+    for (entity_id e = 0; e < g.nodes.size(); ++e) {
+      const auto& n = g.nodes[e];
+      if (g.parent[e] != e || !similarity_mergeable(n.type) || !compatible_types(n.type, t)) continue;
+      for (const auto& w : n.vectors)
+        if (const auto c = unit_cosine(v, w); c >= best_cos && (!best || c > best_cos)) {  // a tie: the first
+          best = e;
+          best_cos = c;
+        }
+    }
+    return best;
+  }
+
+  entity_id mention(graph_t& g, const entity_mention& m) const {
     const auto key = entity_key(m.name);
     const bool single = key.find(' ') == std::string::npos;
-    if (auto e = resolve(g, key, single)) {
-      auto& n = g.nodes[*e];
-      if (n.type == entity_type::name && m.type != entity_type::name) n.type = m.type;  // the more specific
-      if (n.name != m.name && std::find(n.aliases.begin(), n.aliases.end(), m.name) == n.aliases.end())
-        n.aliases.push_back(m.name);
-      return *e;
-    }
+    if (auto e = resolve(g, key, single)) return join(g, *e, m);
+    std::span<const float> vec;
+    if (similarity_ > 0.0f && similarity_mergeable(m.type)) vec = names_.find(key);
+    if (!vec.empty())
+      if (auto e = most_similar(g, vec, m.type)) {
+        g.strong.emplace(key, *e);  // the name now names it (queries too)
+        g.nodes[*e].vectors.push_back(vec);
+        return join(g, *e, m);
+      }
     const auto id = static_cast<entity_id>(g.nodes.size());
-    g.nodes.push_back({m.name, m.type, {}, {}});
+    g.nodes.push_back({m.name, m.type, {}, {}, {}});
+    if (!vec.empty()) g.nodes.back().vectors.push_back(vec);
     g.parent.push_back(id);
     g.strong.emplace(key, id);
     if (!single && person_like(m.type)) {
@@ -286,21 +356,26 @@ class entity_index {
     b.aliases.push_back(a.name);
     for (auto& al : a.aliases) b.aliases.push_back(std::move(al));
     b.slots.insert(b.slots.end(), a.slots.begin(), a.slots.end());
+    b.vectors.insert(b.vectors.end(), a.vectors.begin(), a.vectors.end());
     a.slots.clear();
+    a.vectors.clear();
     a.aliases.clear();
     g.parent[from] = into;
   }
 
-  static void add_to_graph(graph_t& g, slot_id slot, const recognized_entities& found) {
-    std::vector<std::pair<std::string, entity_id>> ids;
+  void add_to_graph(graph_t& g, slot_id slot, const recognized_entities& found) const {
+    std::vector<std::pair<const std::string*, entity_id>> ids;
     for (const auto& m : found.entities) {
       const auto e = mention(g, m);
       g.nodes[e].slots.push_back(slot);
-      ids.emplace_back(m.name, e);
+      ids.emplace_back(&m.name, e);
     }
     auto id_of = [&](const std::string& name) {
       for (const auto& [n, e] : ids)
-        if (n == name) return e;
+        if (*n == name) return e;
+      const auto key = entity_key(name);  // an extractor's relation may spell a name otherwise
+      for (const auto& [n, e] : ids)
+        if (entity_key(*n) == key) return e;
       return ids.front().second;
     };
     for (const auto& r : found.relations) g.edges.push_back({id_of(r.source), id_of(r.target), r.relationship, slot});
@@ -316,7 +391,38 @@ class entity_index {
     for (const auto s : in_p) add_to_graph(g, s, slots_.at(s).found);
   }
 
+  /// An extractor's entities as the index takes them: names as given (blank ones and repeats dropped), each
+  /// relation between two non-blank names, a name only a relation gives added as a plain name.
+  static recognized_entities given_entities(const recognized_entities& given) {
+    recognized_entities out;
+    std::vector<std::string> keys;
+    auto add = [&](const std::string& name, entity_type t) {
+      auto key = entity_key(name);
+      if (key.empty() || std::find(keys.begin(), keys.end(), key) != keys.end()) return !key.empty();
+      keys.push_back(std::move(key));
+      out.entities.push_back({name, t});
+      return true;
+    };
+    for (const auto& e : given.entities) add(e.name, e.type);
+    for (const auto& r : given.relations)
+      if (!entity_key(r.source).empty() && !entity_key(r.target).empty()) {
+        add(r.source, entity_type::name);
+        add(r.target, entity_type::name);
+        out.relations.push_back(r);
+      }
+    return out;
+  }
+
+  /// Appends the keys of the names in `found` that may merge by similarity.
+  static void add_keys(const recognized_entities& found, std::vector<std::string>& keys) {
+    for (const auto& m : found.entities)
+      if (similarity_mergeable(m.type)) keys.push_back(entity_key(m.name));
+  }
+
   offline_recognizer recognizer_;
+  float similarity_ = 0.0f;  // memory_config::entity_similarity
+  name_vectors names_;       // unit vectors of names by key (similarity on)
+  bool held_ = false;        // a bulk load: graphs are built on release
   std::unordered_map<slot_id, slot_data> slots_;
   std::vector<graph_t> graphs_;  // by partition
 };

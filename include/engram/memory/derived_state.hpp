@@ -58,8 +58,9 @@ struct visibility {
 template <class Index>
 class derived_state {
  public:
-  derived_state(Index index, const bm25_params& bm25, bool entities = false)
-      : index_(std::move(index)), keyword_(bm25), entities_on_(entities) {}
+  /// `entities`, `entity_similarity`: memory_config's. @throws validation_error for a similarity outside 0..1.
+  derived_state(Index index, const bm25_params& bm25, bool entities = false, float entity_similarity = 0.0f)
+      : index_(std::move(index)), keyword_(bm25), entities_on_(entities), entities_(entity_similarity) {}
 
   [[nodiscard]] const Index& index() const noexcept { return index_; }
   [[nodiscard]] Index& index() noexcept { return index_; }
@@ -72,6 +73,42 @@ class derived_state {
   /// True when the entities of memories are indexed (memory_config::entities).
   [[nodiscard]] bool has_entities() const noexcept { return entities_on_; }
   [[nodiscard]] const entity_index& entities() const noexcept { return entities_; }
+  /// True when entities are indexed and resolved by the similarity of names (memory_config::entity_similarity):
+  /// their names are then embedded, before the write lock (entity_names_missing, remember_entity_names).
+  [[nodiscard]] bool has_entity_similarity() const noexcept { return entities_on_ && entities_.similarity() > 0.0f; }
+
+  /// With entity similarity on: the normalised names that memories with these `texts` (their entities
+  /// recognised) and these `given` entities (record::entities) would bring and that have no vector yet, each
+  /// once; empty otherwise. Needs no lock: call it before taking the write lock, embed the names, and hand the
+  /// vectors to remember_entity_names; indexing under the lock then uses them.
+  [[nodiscard]] std::vector<std::string> entity_names_missing(std::span<const std::string> texts,
+                                                              std::span<const recognized_entities> given = {}) const {
+    return has_entity_similarity() ? entities_.names_missing(texts, given) : std::vector<std::string>{};
+  }
+  /// As above, for `records` (their record::entities when set, else their texts).
+  [[nodiscard]] std::vector<std::string> entity_names_missing(std::span<const record> records) const {
+    std::vector<std::string> texts;
+    std::vector<recognized_entities> given;
+    for (const auto& r : records) {
+      if (r.entities)
+        given.push_back(*r.entities);
+      else
+        texts.push_back(r.memory);
+    }
+    return entity_names_missing(texts, given);
+  }
+  /// Keeps the embedder's vectors of entity `names` (as entity_names_missing gave them), one each. Needs no lock.
+  void remember_entity_names(std::span<const std::string> names, std::span<const std::vector<float>> vectors) {
+    entities_.remember_name_vectors(names, vectors);
+  }
+  /// A bulk load with entity similarity on: while held, the entity graphs wait; the names of the indexed
+  /// memories without a vector (indexed_entity_names_missing) are embedded, and releasing builds the graphs.
+  void hold_entities(bool on) {
+    if (entities_on_) entities_.hold(on);
+  }
+  [[nodiscard]] std::vector<std::string> indexed_entity_names_missing() const {
+    return has_entity_similarity() ? entities_.names_missing() : std::vector<std::string>{};
+  }
   /// True when some memory has an expiration day (searches then check it).
   [[nodiscard]] bool has_expiring() const noexcept { return !expiring_.empty(); }
 
@@ -88,7 +125,7 @@ class derived_state {
     keywords.add(slot, p, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
-    if (entities_on_) entities_.assign(slot, p, r.memory);
+    if (entities_on_) entities_.assign(slot, p, r.memory, r.entities);
     return slot;
   }
   slot_id add(const record& r) { return add(r, keyword_, r.embedding); }
@@ -108,7 +145,7 @@ class derived_state {
     keyword_.update(slot, r.memory);
     set_expiry(slot, r);
     validity_.assign(slot, r);
-    if (entities_on_) entities_.assign(slot, catalog_.partition_of(slot), r.memory);
+    if (entities_on_) entities_.assign(slot, catalog_.partition_of(slot), r.memory, r.entities);
     return slot;
   }
 

@@ -12,6 +12,7 @@
 #include <engram/scope.hpp>
 #include <engram/write_batch.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -31,6 +32,25 @@ std::vector<std::vector<float>> embed_checked(const Embedder& embedder, std::spa
   for (const auto& x : v)
     if (x.size() != embedder.dimension()) throw dimension_mismatch(embedder.dimension(), x.size(), "embedder");
   return v;
+}
+
+/// With entity similarity on (memory_config::entity_similarity): embeds, in one call, the entity names that
+/// memories with these `texts` (their entities recognised) and these `given` entities (record::entities) bring and
+/// that have no vector yet, and keeps the vectors for the entity index; a no-op when off or every name has one.
+/// Takes no lock and needs none: call it before the write lock (a remote embedder is slow), so that indexing
+/// under the lock finds the vectors (a name without one does not merge by similarity).
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const std::string> texts,
+                        std::span<const recognized_entities> given = {}) {
+  const auto names = d.entity_names_missing(texts, given);
+  if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
+}
+
+/// As above, for `records` (their record::entities when set, else their texts).
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const record> records) {
+  const auto names = d.entity_names_missing(records);
+  if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
 }
 
 /// Gives `records` (stored without a vector) their vectors; with `writable` (a writer's path) they are stored
@@ -64,12 +84,10 @@ inline void check_stored_vector(const record& r, std::size_t size, std::size_t d
   if (size != dimension) throw dimension_mismatch(dimension, size, "store record '" + r.id + "'");
 }
 
-/// Indexes every record of `store` through `index_one(record, keywords, vector)`, the keyword index being built
-/// on a second thread meanwhile when the store is large; partitions are sized first from a counting pass.
-/// @returns the records stored without a vector (to be embedded).
+/// index_store's pass over the store.
 template <class Index, class Store, class IndexOne>
-std::vector<record> index_store(derived_state<Index>& d, const Store& store, std::size_t dimension,
-                                IndexOne&& index_one) {
+std::vector<record> index_all(derived_state<Index>& d, const Store& store, std::size_t dimension,
+                              IndexOne& index_one) {
   std::size_t expected = 0;
   if constexpr (counted_store<Store>) expected = store.size();
   d.reserve(expected, [&](auto&& count) {
@@ -86,6 +104,33 @@ std::vector<record> index_store(derived_state<Index>& d, const Store& store, std
   });
   keywords.finish();
   return missing;
+}
+
+/// Indexes every record of `store` through `index_one(record, keywords, vector)`, the keyword index being built
+/// on a second thread meanwhile when the store is large; partitions are sized first from a counting pass. With
+/// entity similarity on, the entity graphs are built last, once the entity names of every record (those stored
+/// without a vector too) have vectors from `embedder`, embedded in one call.
+/// @returns the records stored without a vector (to be embedded).
+template <class Index, class Store, class Embedder, class IndexOne>
+std::vector<record> index_store(derived_state<Index>& d, const Store& store, const Embedder& embedder,
+                                IndexOne&& index_one) {
+  const bool names = d.has_entity_similarity();
+  d.hold_entities(names);
+  try {
+    auto missing = index_all(d, store, embedder.dimension(), index_one);
+    if (names) {
+      auto keys = d.indexed_entity_names_missing();
+      for (auto& k : d.entity_names_missing(missing)) keys.push_back(std::move(k));
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      if (!keys.empty()) d.remember_entity_names(keys, embed_checked(embedder, keys));
+      d.hold_entities(false);
+    }
+    return missing;
+  } catch (...) {
+    d.hold_entities(false);
+    throw;
+  }
 }
 
 /// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet.

@@ -62,6 +62,14 @@ struct memory_config {
   /// the offline recogniser), for ranking_weights::entity and entity_graph(). Off by default: recognising
   /// every text costs time on open and memory (see bench/retrieval's multi-hop report).
   bool entities = false;
+  /// With `entities`: resolution of entity names by meaning. 0 (the default): off. Above 0, a cosine threshold,
+  /// such as 0.9: a name of a scope that is none of its known names or aliases joins the entity of the same scope
+  /// whose name is closest in the embedder's space, when the cosine of the two names' vectors reaches it and the
+  /// types agree (the same, or either a plain name; dates and handles never merge so). Each name is embedded
+  /// once per memory (an embedder call per add bringing new names, made before the write lock; on open, one call
+  /// for every name) and its vector kept in memory. A merge is undone when the memory that caused it goes. Other
+  /// scopes never take part. Outside 0 to 1 the constructor throws validation_error. Ignored without `entities`.
+  float entity_similarity = 0.0f;
 };
 
 /// Options of add().
