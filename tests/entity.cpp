@@ -332,6 +332,29 @@ TEST_CASE("entity: names resolve by the similarity of their vectors, within a sc
   unknown.assign(2, 0, texts[1]);
   CHECK(find_entity(unknown.graph({0}), "Mary Lopez"));
 
+  // before a write takes its lock: the names of the texts (and given entities) about to be indexed are embedded,
+  // once each; indexing then only reads them
+  detail::derived_state<flat_index> d(flat_index(test_dimension), bm25_params{}, true, 0.9f);
+  const std::vector<std::string> first{texts[0]}, second{"Mary Lopez called today"};
+  e.calls->clear();
+  detail::embed_entity_names(e, d, {first, second});
+  CHECK(*e.calls == std::map<std::string, int>{{"acme", 1}, {"maria lopez", 1}, {"mary lopez", 1}});
+  detail::embed_entity_names(e, d, {first, second});
+  const recognized_entities marta{{{"Marta Lopes", entity_type::person}}, {}};
+  detail::embed_entity_names(e, d, {}, std::span(&marta, 1));
+  CHECK(*e.calls == std::map<std::string, int>{{"acme", 1}, {"maria lopez", 1}, {"mary lopez", 1}, {"marta lopes", 1}});
+  d.add(stored_record("x1", "ana", first[0], e));
+  d.add(stored_record("x2", "ana", second[0], e));
+  d.add(stored_record("x3", "ana", "she called", e, marta));
+  g = d.entities().graph(d.catalog().select(user("ana")));
+  REQUIRE(find_entity(g, "Maria Lopez"));
+  CHECK(find_entity(g, "Maria Lopez")->memories == 2);
+  CHECK(find_entity(g, "Marta Lopes"));
+  detail::derived_state<flat_index> plain(flat_index(test_dimension), bm25_params{}, true);  // similarity off
+  e.calls->clear();
+  detail::embed_entity_names(e, plain, {first, second});
+  CHECK(e.calls->empty());
+
   CHECK_THROWS_AS(detail::entity_index(1.5f), validation_error);
   CHECK_THROWS_AS(detail::entity_index(-0.1f), validation_error);
   CHECK_THROWS_AS(detail::entity_index(std::numeric_limits<float>::quiet_NaN()), validation_error);

@@ -432,9 +432,7 @@ class basic_memory {
   /// stored with it); with entity similarity on, the entity names without a vector too, in one call.
   void rebuild(Store* writable) const {
     auto missing = detail::index_store(derived_, store_, embedder_,
-                                       [&](const record& r, auto& keywords, std::span<const float> vector) {
-                                         index_one(r, keywords, vector);
-                                       });
+                                       [&](const record& r, auto& kw, auto v) { index_one(r, kw, v); });
     embed_missing(missing, writable);
   }
 

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <thread>
@@ -35,21 +36,19 @@ std::vector<std::vector<float>> embed_checked(const Embedder& embedder, std::spa
 }
 
 /// With entity similarity on (memory_config::entity_similarity): embeds, in one call, the entity names that
-/// memories with these `texts` (their entities recognised) and these `given` entities (record::entities) bring and
-/// that have no vector yet, and keeps the vectors for the entity index; a no-op when off or every name has one.
-/// Takes no lock and needs none: call it before the write lock (a remote embedder is slow), so that indexing
-/// under the lock finds the vectors (a name without one does not merge by similarity).
+/// memories about to be indexed bring and that have no vector yet, and keeps the vectors for the entity index;
+/// a no-op when off or every name has one. `texts`: the texts of those whose entities are recognised (no
+/// record::entities), in any number of lists; `given`: the record::entities of the others. Takes no lock and
+/// needs none: call it before the write lock (a remote embedder is slow), so that indexing under the lock finds
+/// the vectors (a name without one does not merge by similarity).
 template <class Embedder, class Index>
-void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const std::string> texts,
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d,
+                        std::initializer_list<std::span<const std::string>> texts,
                         std::span<const recognized_entities> given = {}) {
-  const auto names = d.entity_names_missing(texts, given);
-  if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
-}
-
-/// As above, for `records` (their record::entities when set, else their texts).
-template <class Embedder, class Index>
-void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const record> records) {
-  const auto names = d.entity_names_missing(records);
+  if (!d.has_entity_similarity()) return;
+  std::vector<std::string> all;
+  for (const auto& t : texts) all.insert(all.end(), t.begin(), t.end());
+  const auto names = d.entity_names_missing(all, given);
   if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
 }
 
