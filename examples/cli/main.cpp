@@ -591,7 +591,9 @@ int run(const args& a) {
       if (a.output == "json")
         std::cout << json{{"would_purge", memories}, {"history_events", events}}.dump() << '\n';
       else
-        std::cout << "would purge " << memories << " memories and " << events << " history events (dry run)\n";
+        std::cout << "would purge " << memories << " memories and their " << events
+                  << " history events (dry run; the history of this scope's memories deleted earlier goes too, "
+                     "not counted here)\n";
       return 0;
     }
     const auto out = engram_app::purge_scope(*mem, s, engram_app::offline_purge_files(a.data));

@@ -111,6 +111,7 @@ inline engram::any_extractor make_extractor(const provider_settings& p) {
     for (auto& [name, description] : p.categories()) o.categories.push_back({name, description});
     o.fact_prompt = provider_settings::read_prompt(p.llm_fact_prompt_file, "--llm-fact-prompt-file");
     o.update_prompt = provider_settings::read_prompt(p.llm_update_prompt_file, "--llm-update-prompt-file");
+    o.entities = p.llm_entities();
     return engram::llm_extractor(std::move(o));
   }
 #endif
@@ -139,7 +140,7 @@ inline engram::memory_config memory_config_of(const provider_settings& p, engram
 template <class Memory>
 std::string describe_memory(const provider_settings& p, const Memory& memory) {
   return p.describe() + ", on contradiction: " + std::string(engram::to_string(memory.config().on_contradiction)) +
-         (memory.config().entities ? ", entities indexed" : "");
+         (memory.config().entities ? (p.llm_entities() ? ", entities named by the LLM" : ", entities indexed") : "");
 }
 
 /// Opens (creating it when needed) the durable memory in `data_dir` with the providers `p` names: the one

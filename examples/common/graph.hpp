@@ -4,9 +4,9 @@
 /// GET /v1/graph/ (a scope's entities and relations), GET /v1/graph/entity/ (one entity and its memories), and the
 /// purge of an entity (every memory mentioning it is deleted, so its relations go with them).
 ///
-/// Which memories mention an entity is found by recognising each memory of the scope again with the library's
-/// offline recogniser and comparing names as the index compares them (lowercased, spaces collapsed; the
-/// entity's name or one of its aliases).
+/// Which memories mention an entity is found from each memory of the scope: the entities an LLM named in it
+/// (record::entities), else its text recognised again with the library's offline recogniser, names compared as
+/// the index compares them (lowercased, spaces collapsed; the entity's name or one of its aliases).
 
 #include "errors.hpp"
 #include "graph_json.hpp"
@@ -115,7 +115,7 @@ class graph_service {
     };
     std::vector<engram::record> out;
     for (auto& rec : mem_.get_all(s, options)) {
-      const auto found = recognizer_.recognize(rec.memory);
+      const auto found = rec.entities ? *rec.entities : recognizer_.recognize(rec.memory);  // an LLM's, if named
       bool hit = std::any_of(found.entities.begin(), found.entities.end(), [&](const auto& m) { return known(m.name); });
       for (const auto& r : found.relations) hit = hit || known(r.source) || known(r.target);
       if (hit) out.push_back(std::move(rec));

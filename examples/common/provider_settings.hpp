@@ -63,9 +63,11 @@ memory:
   --on-contradiction erase|supersede   what an UPDATE or DELETE the extractor decides does to the memory it
                          contradicts: erase (Mem0's behaviour, the default) rewrites or erases it; supersede
                          keeps the old version, closed, for as_of reads  env ENGRAM_ON_CONTRADICTION
-  --entities off|on      keep an index of the people, places and organisations each memory names, for the
-                         `entity` ranking weight (default off: recognising every text costs time on open)
-                         env ENGRAM_ENTITIES
+  --entities off|on|llm  keep an index of the people, places and organisations each memory names, for the
+                         `entity` ranking weight and the graph routes (default off: recognising every text
+                         costs time on open); on: found by the offline recogniser; llm: named by the LLM
+                         (--extractor llm) in one more call per add that writes, kept with each memory
+                         (an add's enable_graph asks for that call too)  env ENGRAM_ENTITIES
 settings file:
   --config FILE          a JSON object of these settings, keyed by the flag names without "--", e.g.
                          {"extractor": "llm", "llm-model": "gpt-4o-mini", "llm-excludes": ["small talk"]};
@@ -98,7 +100,7 @@ struct provider_settings {
   std::string llm_update_prompt_file{};  ///< a file holding llm_extractor_options::update_prompt
   std::string search_threads = "1";   ///< threads per search (flat_index_options::executor); 0: every core
   std::string on_contradiction = "erase";  ///< memory_config::on_contradiction: erase | supersede
-  std::string entities = "off";        ///< memory_config::entities: off | on
+  std::string entities = "off";        ///< memory_config::entities: off | on | llm (llm_extractor_options::entities)
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
   /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE,
@@ -260,12 +262,18 @@ struct provider_settings {
     }
   }
 
-  /// --entities as a switch. @throws settings_error for anything but off or on.
+  /// Whether memories' entities are indexed (--entities on or llm). @throws settings_error for another value,
+  /// or llm without --extractor llm.
   [[nodiscard]] bool entity_index() const {
-    if (entities == "on") return true;
+    if (entities == "llm" && extractor != "llm")
+      throw settings_error("--entities llm (or ENGRAM_ENTITIES) needs --extractor llm: the entities are named by "
+                           "the LLM; use --entities on for the offline recogniser");
+    if (entities == "on" || entities == "llm") return true;
     if (entities == "off") return false;
-    throw settings_error("--entities (or ENGRAM_ENTITIES) expects off or on, got '" + entities + "'");
+    throw settings_error("--entities (or ENGRAM_ENTITIES) expects off, on or llm, got '" + entities + "'");
   }
+  /// --entities llm: the LLM extractor names each add's entities.
+  [[nodiscard]] bool llm_entities() const { return entity_index() && entities == "llm"; }
 
   [[nodiscard]] unsigned retry_count() const {
     std::size_t pos = 0;

@@ -360,8 +360,8 @@ class service {
   /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?, "expiration_date"?,
   /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
   /// "custom_instructions"?, "prompt"? (this add's extraction instructions), "memory_type"?
-  /// ("procedural_memory"), "immutable"? (never changed by reconciliation nor update), "enable_graph"? (accepted
-  /// with an entity index, refused without: wants_graph)}; "org_id", "project_id", "app_id" are refused when
+  /// ("procedural_memory"), "immutable"? (never changed by reconciliation nor update), "enable_graph"? (with an
+  /// entity index: an LLM extractor names this add's entities; refused without one: wants_graph)}; "org_id", "project_id", "app_id" are refused when
   /// set (see refuse_unsupported). `"async_mode": true` is refused: this call answers once
   /// the add is stored (the server's Platform routes queue such adds: events.hpp).
   json add(const json& req, const principal& who) {
@@ -399,9 +399,10 @@ class service {
     }
     require_text(messages, "'messages'");
     detail::refuse_unsupported(req);
-    (void)wants_graph(req, mem_.config().entities);
+    const bool graph = wants_graph(req, mem_.config().entities);
     detail::check_output_fields(req);
     engram::add_options options;
+    if (graph) options.extraction.entities = true;  // an LLM extractor names this add's entities
     if (auto m = req.find("metadata"); m != req.end() && !m->is_null()) options.metadata = *m;
     if (auto e = detail::optional_string(req, "expiration_date"); !e.empty()) options.expiration_date = e;
     options.timestamp = detail::timestamp_of(req);

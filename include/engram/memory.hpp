@@ -208,10 +208,12 @@ class basic_memory {
   /// Applies every item as update() would, in one write batch: all of them, or none when one fails (an unknown or
   /// immutable id, an id twice, bad input: the message names the item). @returns the records after, in order.
   std::vector<record> update_many(std::span<const memory_update> items) {
-    auto vectors = detail::embed_checked(embedder_, detail::checked_update_texts(items, rules_));
+    const auto texts = detail::checked_update_texts(items, rules_);
+    auto vectors = detail::embed_checked(embedder_, texts);
+    const auto named = detail::name_entities(extractor_, texts, extraction_context{});
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_updates(items, std::move(vectors), [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
+    auto plan = detail::plan_updates(items, std::move(vectors), named, [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
     for (const auto& c : plan.changed) refresh_cached(c.first);  // partition cache: only a loaded scope's
     commit_.make_durable(store_, lock, ticket);
@@ -498,14 +500,10 @@ class basic_memory {
     std::vector<memory_action> actions = options.infer
                                              ? std::vector<memory_action>(extractor_.decide(facts, neighbours, ctx))
                                              : verbatim.decide(facts, neighbours, ctx);
-    // Texts an action brings that are not a fact's own are embedded before the write lock is taken.
-    const auto extra_texts = detail::action_texts_to_embed(actions, fact_texts);
-    const auto extra_vectors = detail::embed_checked(embedder_, extra_texts);
-    auto vector_of = [&](const std::string& text) -> const std::vector<float>& {
-      if (auto it = std::find(fact_texts.begin(), fact_texts.end(), text); it != fact_texts.end())
-        return fact_vectors[std::size_t(it - fact_texts.begin())];
-      return extra_vectors[std::size_t(std::find(extra_texts.begin(), extra_texts.end(), text) - extra_texts.begin())];
-    };
+    // Texts an action brings that are not a fact's own are embedded, and entities named, before the write lock.
+    detail::action_inputs in(actions, std::move(fact_texts), std::move(fact_vectors),
+                             [&](std::span<const std::string> t) { return detail::embed_checked(embedder_, t); });
+    in.name_entities(actions, [&](std::span<const std::string> t) { return detail::name_entities(extractor_, t, ctx); });
 
     std::unique_lock lock(mtx_);
     const auto now = utc_now();
@@ -515,7 +513,7 @@ class basic_memory {
         [&](const std::string& hash, const std::string& text) {
           return derived_.find_text(partitions, hash, text, now, [&](const std::string& id) { return store_.get(id); });
         },
-        [&](const std::string& id) { return target_in_scope(id, s); }, vector_of);
+        [&](const std::string& id) { return target_in_scope(id, s); }, in);
     plan.batch.dequeued.assign(dequeue.begin(), dequeue.end());
     if (plan.batch.empty()) return std::move(plan.result);
     const auto ticket = commit_.stage(store_, plan.batch);  // the commit point: if it throws, nothing derived moved

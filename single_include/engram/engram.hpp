@@ -594,10 +594,13 @@ struct extraction_request {
   /// "procedural_memory"), added without reconciliation. Needs an agent_id and a model: an extractor that
   /// cannot summarise refuses it. `prompt` then replaces the summary prompt.
   bool procedural = false;
+  /// Whether an extractor that can name entities (entity_extractor) does so for this add: unset, its own
+  /// setting decides (llm_extractor_options::entities); Mem0's `enable_graph` on an add sets it.
+  std::optional<bool> entities{};
 
   [[nodiscard]] bool empty() const noexcept {
     return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() &&
-           prompt.empty() && !procedural;
+           prompt.empty() && !procedural && !entities;
   }
   friend bool operator==(const extraction_request&, const extraction_request&) = default;
 };
@@ -612,6 +615,7 @@ inline void to_json(nlohmann::json& j, const extraction_request& r) {
   j = {{"custom_instructions", r.custom_instructions}, {"includes", r.includes}, {"excludes", r.excludes},
        {"categories", r.categories}, {"prompt", r.prompt}};
   if (r.procedural) j["procedural"] = true;
+  if (r.entities) j["entities"] = *r.entities;
 }
 inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.custom_instructions = j.value("custom_instructions", std::string());
@@ -620,6 +624,8 @@ inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.categories = j.value("categories", std::vector<memory_category>{});
   r.prompt = j.value("prompt", std::string());
   r.procedural = j.value("procedural", false);
+  r.entities = j.contains("entities") && j["entities"].is_boolean() ? std::optional<bool>(j["entities"].get<bool>())
+                                                                    : std::nullopt;
 }
 
 struct extraction_context {
@@ -896,6 +902,15 @@ concept fact_extractor = requires(X& x, std::span<const message> msgs, const ext
                                   std::span<const fact> facts, std::span<const std::vector<existing_memory>> near) {
   { x.extract(msgs, ctx) } -> std::convertible_to<std::vector<fact>>;
   { x.decide(facts, near, ctx) } -> std::convertible_to<std::vector<memory_action>>;
+};
+
+/// Optional capability of an extractor: names the entities and relations of memory texts (entity memory).
+/// `entities_of(texts, ctx)` returns one recognized_entities per text, in order, kept with the memories
+/// (record::entities); nullopt when it names none for this add (the entity index then recognises the texts
+/// itself). It is called before the memory takes its write lock; throwing fails the add, storing nothing.
+template <class X>
+concept entity_extractor = requires(X& x, std::span<const std::string> texts, const extraction_context& ctx) {
+  { x.entities_of(texts, ctx) } -> std::convertible_to<std::optional<std::vector<recognized_entities>>>;
 };
 
 namespace detail {
@@ -2232,15 +2247,17 @@ struct verbatim_extractor {
 
 #include <concepts>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace engram::inline v0 {
 
-/// Holds any type satisfying `fact_extractor` and forwards extract() and decide() to it, so that
-/// `basic_memory<..., any_extractor>` can be given its extractor at run time.
+/// Holds any type satisfying `fact_extractor` and forwards extract(), decide() and, when it has it, entities_of()
+/// to it, so that `basic_memory<..., any_extractor>` can be given its extractor at run time.
 ///
 /// Default-constructed it wraps `verbatim_extractor{}` (the offline default). Move-only. Thread-safety:
 /// that of the wrapped extractor (basic_memory calls it from several threads at once; the wrapper adds no
@@ -2270,6 +2287,12 @@ class any_extractor {
     return impl_->decide(facts, neighbours, ctx);
   }
 
+  /// The wrapped extractor's entities of `texts` (see entity_extractor); nullopt when it names none.
+  [[nodiscard]] std::optional<std::vector<recognized_entities>> entities_of(std::span<const std::string> texts,
+                                                                            const extraction_context& ctx) {
+    return impl_->entities_of(texts, ctx);
+  }
+
   /// The wrapped extractor when it is an `X`, else nullptr (as std::function::target).
   template <class X>
   [[nodiscard]] const X* target() const noexcept {
@@ -2283,6 +2306,8 @@ class any_extractor {
     virtual std::vector<fact> extract(std::span<const message>, const extraction_context&) = 0;
     virtual std::vector<memory_action> decide(std::span<const fact>, std::span<const std::vector<existing_memory>>,
                                               const extraction_context&) = 0;
+    virtual std::optional<std::vector<recognized_entities>> entities_of(std::span<const std::string>,
+                                                                        const extraction_context&) = 0;
   };
   template <class X>
   struct model final : concept_t {
@@ -2294,6 +2319,13 @@ class any_extractor {
                                       std::span<const std::vector<existing_memory>> neighbours,
                                       const extraction_context& ctx) override {
       return value.decide(facts, neighbours, ctx);
+    }
+    std::optional<std::vector<recognized_entities>> entities_of(std::span<const std::string> texts,
+                                                                const extraction_context& ctx) override {
+      if constexpr (entity_extractor<X>)
+        return value.entities_of(texts, ctx);
+      else
+        return std::nullopt;
     }
     X value;
   };
@@ -12094,6 +12126,107 @@ inline void require_filter_scope(const filter_expr& f, std::string_view op) {
 // #include <engram/detail/md5.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/extract/actions.hpp>: inlined above
+// ---- begin <engram/memory/action_inputs.hpp>
+/// @file memory/action_inputs.hpp
+/// What an add's actions write besides what the store holds: the vector of each text they may write, and the
+/// entities an extractor named in them (entity memory). Gathered before the write lock is taken, since both
+/// may call a model.
+
+// #include <engram/concepts.hpp>: inlined above
+// #include <engram/entity/mentions.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/extract/actions.hpp>: inlined above
+// #include <engram/memory/validate.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The texts actions add or update that are not the text of a fact (an extractor may rephrase): they need
+/// vectors of their own, embedded before the write lock is taken.
+inline std::vector<std::string> action_texts_to_embed(std::span<const memory_action> actions,
+                                                      std::span<const std::string> fact_texts) {
+  std::vector<std::string> out;
+  for (const auto& a : actions)
+    if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
+        std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
+        std::find(out.begin(), out.end(), a.text) == out.end())
+      out.push_back(a.text);
+  return out;
+}
+
+/// The distinct texts actions add or update, in order: what an extractor names entities for.
+inline std::vector<std::string> written_texts(std::span<const memory_action> actions) {
+  return action_texts_to_embed(actions, std::span<const std::string>());
+}
+
+/// The extractor's entities of `texts`, if it names them (entity_extractor): one per text, or nullopt. Called
+/// without the memory's lock (it may call a model).
+template <class Extractor>
+std::optional<std::vector<recognized_entities>> name_entities(Extractor& x, std::span<const std::string> texts,
+                                                              const extraction_context& ctx) {
+  if constexpr (entity_extractor<Extractor>) {
+    if (!texts.empty()) return x.entities_of(texts, ctx);
+  }
+  return std::nullopt;
+}
+
+/// The vectors and entities of the texts an add's actions may write.
+class action_inputs {
+ public:
+  /// `texts` (the facts') with their `vectors`; the texts of `actions` not among them are embedded with `embed`
+  /// (texts -> vectors).
+  template <class Embed>
+  action_inputs(std::span<const memory_action> actions, std::vector<std::string> texts,
+                std::vector<std::vector<float>> vectors, Embed&& embed)
+      : texts_(std::move(texts)), vectors_(std::move(vectors)) {
+    auto extra = action_texts_to_embed(actions, texts_);
+    auto extra_vectors = embed(std::span<const std::string>(extra));
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+      texts_.push_back(std::move(extra[i]));
+      vectors_.push_back(std::move(extra_vectors.at(i)));
+    }
+  }
+
+  /// Asks `name` (texts -> optional entities, one per text) for the entities of every text `actions` write.
+  template <class Name>
+  void name_entities(std::span<const memory_action> actions, Name&& name) {
+    named_ = written_texts(actions);
+    if (named_.empty()) return;
+    entities_ = name(std::span<const std::string>(named_));
+    if (entities_ && entities_->size() != named_.size())
+      throw provider_error("extractor: named entities for " + std::to_string(entities_->size()) + " of " +
+                           std::to_string(named_.size()) + " memory texts");
+  }
+
+  /// The vector of `text`, one of the facts' or the actions' texts.
+  [[nodiscard]] const std::vector<float>& vector_of(const std::string& text) const {
+    return vectors_.at(std::size_t(std::find(texts_.begin(), texts_.end(), text) - texts_.begin()));
+  }
+  /// The entities the extractor named in `text`; unset when it named none (the index recognises the text).
+  [[nodiscard]] std::optional<recognized_entities> entities_of(const std::string& text) const {
+    if (!entities_) return std::nullopt;
+    const auto it = std::find(named_.begin(), named_.end(), text);
+    if (it == named_.end()) return std::nullopt;
+    return (*entities_)[std::size_t(it - named_.begin())];
+  }
+
+ private:
+  std::vector<std::string> texts_;
+  std::vector<std::vector<float>> vectors_;
+  std::vector<std::string> named_;
+  std::optional<std::vector<recognized_entities>> entities_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/action_inputs.hpp>
 // #include <engram/memory/options.hpp>: inlined above
 // #include <engram/memory/validate.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
@@ -12257,19 +12390,6 @@ inline record closed(record r, timestamp until, timestamp now) {
 
 namespace engram::inline v0::detail {
 
-/// The texts actions add or update that are not the text of a fact (an extractor may rephrase): they need
-/// vectors of their own, embedded before the write lock is taken.
-inline std::vector<std::string> action_texts_to_embed(std::span<const memory_action> actions,
-                                                      std::span<const std::string> fact_texts) {
-  std::vector<std::string> out;
-  for (const auto& a : actions)
-    if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
-        std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
-        std::find(out.begin(), out.end(), a.text) == out.end())
-      out.push_back(a.text);
-  return out;
-}
-
 /// The metadata of a memory an add creates: the add's, then the fact's own keys over it.
 inline nlohmann::json merged_metadata(const nlohmann::json& base, const fact* from) {
   nlohmann::json m = base.is_object() ? base : nlohmann::json::object();
@@ -12318,11 +12438,11 @@ memory_action respecting_immutable(const memory_action& a, Target&& target) {
 /// (temporal/validity.hpp).
 /// @param duplicate  (hash, text) -> the id of a visible memory of the scope with this text, or nullopt
 /// @param target     id -> the record if it exists and `s` selects it (an extractor cannot reach outside the scope)
-/// @param vector_of  text -> its vector (every fact text and every action_texts_to_embed text)
-template <class Duplicate, class Target, class VectorOf>
+/// @param in         the vector of every text the actions may write, and the extractor's entities of them
+template <class Duplicate, class Target>
 write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> actions, const scope& s,
                     const add_options& options, const input_rules& rules, timestamp now, contradiction_policy policy,
-                    Duplicate&& duplicate, Target&& target, VectorOf&& vector_of) {
+                    Duplicate&& duplicate, Target&& target, const action_inputs& in) {
   write_plan plan;
   auto& result = plan.result;
   std::unordered_set<std::string> touched;
@@ -12372,7 +12492,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.role = from ? from->role : std::string("user");
         r.actor_id = from ? from->actor_id : std::string();
         r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened
-        r.embedding = vector_of(a.text);
+        r.embedding = in.vector_of(a.text);
+        r.entities = in.entities_of(a.text);
         r.expiration_date = options.expiration_date;
         r.immutable = options.immutable;
         r.valid_from = from && from->valid_from ? *from->valid_from : r.created_at;  // when the fact became true
@@ -12408,17 +12529,22 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         const auto became = became_true(from ? from->valid_from : std::nullopt, options.timestamp, now);
         if (supersede && !a.correction) {
           if (became <= r.valid_since()) {  // an older statement arriving late: kept closed, the memory stays
-            keep_version(closed_version(r, a.text, vector_of(a.text), became, r.valid_since(), now));
+            auto late = closed_version(r, a.text, in.vector_of(a.text), became, r.valid_since(), now);
+            late.entities = in.entities_of(a.text);
+            keep_version(std::move(late));
             result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
             break;
           }
-          keep_version(closed_version(r, old, r.embedding, r.valid_since(), became, now));
+          auto was = closed_version(r, old, r.embedding, r.valid_since(), became, now);
+          was.entities = r.entities;
+          keep_version(std::move(was));
         }
         if (!a.correction && became > r.valid_since()) r.valid_from = became;  // a change: true from then on
         r.memory = a.text;
         r.hash = md5_hex(a.text);
         r.updated_at = now;
-        r.embedding = vector_of(a.text);
+        r.embedding = in.vector_of(a.text);
+        r.entities = in.entities_of(a.text);
         if (from && !from->metadata.empty()) r.metadata.update(from->metadata);
         plan.batch.events.push_back(update_event(r, old));
         result.results.push_back({r.id, r.memory, event_kind::update, old});
@@ -12474,7 +12600,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
 /// Plans update(): `current` with the new text and its `vector` (when options.text is set), the metadata patch
 /// merged in and the expiration date. @throws validation_error when the merged metadata is over the limit.
 inline write_plan plan_update(const record& current, std::vector<float> vector, const update_options& options,
-                              const input_rules& rules, timestamp now) {
+                              const input_rules& rules, timestamp now,
+                              std::optional<recognized_entities> entities = std::nullopt) {
   if (current.immutable)
     throw validation_error("update: memory '" + current.id + "' is immutable (added with immutable: true)");
   write_plan plan;
@@ -12483,6 +12610,7 @@ inline write_plan plan_update(const record& current, std::vector<float> vector, 
     r.memory = *options.text;
     r.hash = md5_hex(r.memory);
     r.embedding = std::move(vector);
+    r.entities = std::move(entities);  // the extractor's for the new text, else none: the index recognises it
   }
   r.updated_at = now;
   if (options.metadata) {
@@ -12541,18 +12669,23 @@ inline std::vector<std::string> checked_update_texts(std::span<const memory_upda
 }
 
 /// Plans update_many(): each item as plan_update (at its own timestamp, else `now`), all in one batch.
-/// `vectors` holds one vector per item with a text, in order (see checked_update_texts); `stored(id)` returns
-/// the memory or throws not_found. @throws as plan_update, naming the item's index in a batch of several.
+/// `vectors` holds one vector per item with a text, in order (see checked_update_texts), and `entities`, when set,
+/// the extractor's entities of those texts; `stored(id)` returns the memory or throws not_found.
+/// @throws as plan_update, naming the item's index in a batch of several.
 template <class Stored>
-write_plan plan_updates(std::span<const memory_update> items, std::vector<std::vector<float>> vectors, Stored&& stored,
+write_plan plan_updates(std::span<const memory_update> items, std::vector<std::vector<float>> vectors,
+                        const std::optional<std::vector<recognized_entities>>& entities, Stored&& stored,
                         const input_rules& rules, timestamp now) {
   write_plan plan;
-  std::size_t next_vector = 0;
+  std::size_t next_text = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const auto& u = items[i];
-    std::vector<float> v = u.options.text ? std::move(vectors.at(next_vector++)) : std::vector<float>{};
+    std::optional<recognized_entities> named;
+    if (u.options.text && entities) named = entities->at(next_text);
+    std::vector<float> v = u.options.text ? std::move(vectors.at(next_text++)) : std::vector<float>{};
     auto one = for_item(i, items.size(), [&] {
-      return plan_update(stored(u.id), std::move(v), u.options, rules, u.options.timestamp.value_or(now));
+      return plan_update(stored(u.id), std::move(v), u.options, rules, u.options.timestamp.value_or(now),
+                         std::move(named));
     });
     for (auto& r : one.batch.upserts) plan.batch.upserts.push_back(std::move(r));
     for (auto& e : one.batch.events) plan.batch.events.push_back(std::move(e));
@@ -12780,10 +12913,12 @@ class basic_memory {
   /// Applies every item as update() would, in one write batch: all of them, or none when one fails (an unknown or
   /// immutable id, an id twice, bad input: the message names the item). @returns the records after, in order.
   std::vector<record> update_many(std::span<const memory_update> items) {
-    auto vectors = detail::embed_checked(embedder_, detail::checked_update_texts(items, rules_));
+    const auto texts = detail::checked_update_texts(items, rules_);
+    auto vectors = detail::embed_checked(embedder_, texts);
+    const auto named = detail::name_entities(extractor_, texts, extraction_context{});
     catch_up();
     std::unique_lock lock(mtx_);
-    auto plan = detail::plan_updates(items, std::move(vectors), [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
+    auto plan = detail::plan_updates(items, std::move(vectors), named, [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
     const auto ticket = commit_.stage(store_, plan.batch);
     for (const auto& c : plan.changed) refresh_cached(c.first);  // partition cache: only a loaded scope's
     commit_.make_durable(store_, lock, ticket);
@@ -13070,14 +13205,10 @@ class basic_memory {
     std::vector<memory_action> actions = options.infer
                                              ? std::vector<memory_action>(extractor_.decide(facts, neighbours, ctx))
                                              : verbatim.decide(facts, neighbours, ctx);
-    // Texts an action brings that are not a fact's own are embedded before the write lock is taken.
-    const auto extra_texts = detail::action_texts_to_embed(actions, fact_texts);
-    const auto extra_vectors = detail::embed_checked(embedder_, extra_texts);
-    auto vector_of = [&](const std::string& text) -> const std::vector<float>& {
-      if (auto it = std::find(fact_texts.begin(), fact_texts.end(), text); it != fact_texts.end())
-        return fact_vectors[std::size_t(it - fact_texts.begin())];
-      return extra_vectors[std::size_t(std::find(extra_texts.begin(), extra_texts.end(), text) - extra_texts.begin())];
-    };
+    // Texts an action brings that are not a fact's own are embedded, and entities named, before the write lock.
+    detail::action_inputs in(actions, std::move(fact_texts), std::move(fact_vectors),
+                             [&](std::span<const std::string> t) { return detail::embed_checked(embedder_, t); });
+    in.name_entities(actions, [&](std::span<const std::string> t) { return detail::name_entities(extractor_, t, ctx); });
 
     std::unique_lock lock(mtx_);
     const auto now = utc_now();
@@ -13087,7 +13218,7 @@ class basic_memory {
         [&](const std::string& hash, const std::string& text) {
           return derived_.find_text(partitions, hash, text, now, [&](const std::string& id) { return store_.get(id); });
         },
-        [&](const std::string& id) { return target_in_scope(id, s); }, vector_of);
+        [&](const std::string& id) { return target_in_scope(id, s); }, in);
     plan.batch.dequeued.assign(dequeue.begin(), dequeue.end());
     if (plan.batch.empty()) return std::move(plan.result);
     const auto ticket = commit_.stage(store_, plan.batch);  // the commit point: if it throws, nothing derived moved

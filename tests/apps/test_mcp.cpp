@@ -540,11 +540,15 @@ TEST_CASE("mcp: enable_graph on search_memories and list_memories adds relations
     require_tool_error(p.call("list_memories", {{"user_id", "ana"}, {"enable_graph", true}}), "--entities on");
     require_tool_error(p.call("search_memories", {{"query", "Ana"}, {"user_id", "ana"}, {"enable_graph", "yes"}}),
                        "enable_graph");
+    require_tool_error(p.call("add_memory", {{"text", "Ana Silva lives in Lisbon"}, {"user_id", "ana"}, {"enable_graph", true}}),
+                       "--entities on");
     CHECK(p.finish() == 0);
   }
   mcp_process p({"--entities", "on"});
   p.initialize();
-  require_ok(p.call("add_memory", {{"text", "Ana Silva lives in Lisbon"}, {"user_id", "ana"}, {"infer", false}}));
+  // accepted on an add (the offline extractor names no entities: the recogniser reads the text)
+  require_ok(p.call("add_memory", {{"text", "Ana Silva lives in Lisbon"}, {"user_id", "ana"}, {"infer", false},
+                                   {"enable_graph", true}}));
   auto r = p.call("search_memories", {{"query", "Where does Ana Silva live?"}, {"user_id", "ana"}, {"enable_graph", true}});
   require_ok(r);
   CHECK(r["structuredContent"]["relations"] ==

@@ -1559,6 +1559,52 @@ TEST_CASE("server: --on-contradiction, ENGRAM_ON_CONTRADICTION, --entities: a ba
   std::tie(status, err) = failed_start("--entities yes");
   CHECK(status == 2);
   CHECK_THAT(err, Catch::Matchers::Contains("--entities"));
+  std::tie(status, err) = failed_start("--entities llm");  // the offline extractor names no entities
+  CHECK(status == 2);
+  CHECK_THAT(err, Catch::Matchers::Contains("needs --extractor llm"));
+}
+
+TEST_CASE("server: --entities llm keeps the entities the LLM names, across a restart; a bad reply stores nothing",
+          "[server][graph][providers]") {
+  engram_test::fake_server fake;
+  char dir[] = "/tmp/engram-llm-entities-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::vector<std::string> args = {"--extractor", "llm", "--llm-model", "fake-chat", "--llm-base-url",
+                                         fake.base_url(), "--entities", "llm"};
+  const json expected_graph = {
+      {"entities", json::array({{{"name", "Maria Lopez"}, {"type", "person"}, {"aliases", json::array()}, {"memories", 1}},
+                                {{"name", "Acme Labs"}, {"type", "organization"}, {"aliases", json::array()}, {"memories", 1}}})},
+      {"relations", json::array({{{"source", "Maria Lopez"}, {"relationship", "manages"}, {"target", "Acme Labs"}, {"memories", 1}}})}};
+  {
+    server_process srv(args, dir);
+    auto c = srv.client();
+    // lowercase text: the offline recogniser would find nothing in it
+    fake.push_chat(R"({"facts": ["my manager maria runs the lab at acme"]})");
+    fake.push_chat(R"({"memories": [{"entities": [{"name": "Maria Lopez", "type": "person"}, {"name": "Acme Labs",
+      "type": "organization"}], "relations": [{"source": "Maria Lopez", "relationship": "manages", "destination": "Acme Labs"}]}]})");
+    REQUIRE(c.Post("/memories", R"({"messages":"my manager maria runs the lab at acme","user_id":"ana"})",
+                   "application/json")->status == 200);
+    CHECK(body_of(c.Get("/v1/graph/?user_id=ana")) == expected_graph);
+    // a malformed entity reply: the add fails (a provider error), nothing is stored
+    fake.push_chat(R"({"facts": ["likes tea"]})");
+    fake.push_chat(R"({"memory": [{"text": "likes tea", "event": "ADD"}]})");
+    fake.push_chat(R"({"memories": [{"entities": [{"type": "person"}]}]})");
+    const auto bad = c.Post("/memories", R"({"messages":"i like tea","user_id":"ana"})", "application/json");
+    CHECK(bad->status >= 500);
+    CHECK(body_of(c.Get("/memories?user_id=ana"))["results"].size() == 1);
+    // another user sees none of it
+    CHECK(body_of(c.Get("/v1/graph/?user_id=bruno"))["entities"].empty());
+    CHECK(srv.stop() == 0);
+  }
+  {
+    server_process srv(args, dir);
+    auto c = srv.client();
+    CHECK(body_of(c.Get("/v1/graph/?user_id=ana")) == expected_graph);  // kept with the memory, no call made
+    const auto entity = body_of(c.Get("/v1/graph/entity/?user_id=ana&name=maria%20lopez"));
+    CHECK(entity["results"].size() == 1);
+    CHECK(srv.stop() == 0);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("server: ranking weights newest_first, entity and entity_hops are read and range-checked",

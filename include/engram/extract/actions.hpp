@@ -37,10 +37,13 @@ struct extraction_request {
   /// "procedural_memory"), added without reconciliation. Needs an agent_id and a model: an extractor that
   /// cannot summarise refuses it. `prompt` then replaces the summary prompt.
   bool procedural = false;
+  /// Whether an extractor that can name entities (entity_extractor) does so for this add: unset, its own
+  /// setting decides (llm_extractor_options::entities); Mem0's `enable_graph` on an add sets it.
+  std::optional<bool> entities{};
 
   [[nodiscard]] bool empty() const noexcept {
     return custom_instructions.empty() && includes.empty() && excludes.empty() && categories.empty() &&
-           prompt.empty() && !procedural;
+           prompt.empty() && !procedural && !entities;
   }
   friend bool operator==(const extraction_request&, const extraction_request&) = default;
 };
@@ -55,6 +58,7 @@ inline void to_json(nlohmann::json& j, const extraction_request& r) {
   j = {{"custom_instructions", r.custom_instructions}, {"includes", r.includes}, {"excludes", r.excludes},
        {"categories", r.categories}, {"prompt", r.prompt}};
   if (r.procedural) j["procedural"] = true;
+  if (r.entities) j["entities"] = *r.entities;
 }
 inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.custom_instructions = j.value("custom_instructions", std::string());
@@ -63,6 +67,8 @@ inline void from_json(const nlohmann::json& j, extraction_request& r) {
   r.categories = j.value("categories", std::vector<memory_category>{});
   r.prompt = j.value("prompt", std::string());
   r.procedural = j.value("procedural", false);
+  r.entities = j.contains("entities") && j["entities"].is_boolean() ? std::optional<bool>(j["entities"].get<bool>())
+                                                                    : std::nullopt;
 }
 
 struct extraction_context {

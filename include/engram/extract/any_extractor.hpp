@@ -8,15 +8,17 @@
 
 #include <concepts>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace engram::inline v0 {
 
-/// Holds any type satisfying `fact_extractor` and forwards extract() and decide() to it, so that
-/// `basic_memory<..., any_extractor>` can be given its extractor at run time.
+/// Holds any type satisfying `fact_extractor` and forwards extract(), decide() and, when it has it, entities_of()
+/// to it, so that `basic_memory<..., any_extractor>` can be given its extractor at run time.
 ///
 /// Default-constructed it wraps `verbatim_extractor{}` (the offline default). Move-only. Thread-safety:
 /// that of the wrapped extractor (basic_memory calls it from several threads at once; the wrapper adds no
@@ -46,6 +48,12 @@ class any_extractor {
     return impl_->decide(facts, neighbours, ctx);
   }
 
+  /// The wrapped extractor's entities of `texts` (see entity_extractor); nullopt when it names none.
+  [[nodiscard]] std::optional<std::vector<recognized_entities>> entities_of(std::span<const std::string> texts,
+                                                                            const extraction_context& ctx) {
+    return impl_->entities_of(texts, ctx);
+  }
+
   /// The wrapped extractor when it is an `X`, else nullptr (as std::function::target).
   template <class X>
   [[nodiscard]] const X* target() const noexcept {
@@ -59,6 +67,8 @@ class any_extractor {
     virtual std::vector<fact> extract(std::span<const message>, const extraction_context&) = 0;
     virtual std::vector<memory_action> decide(std::span<const fact>, std::span<const std::vector<existing_memory>>,
                                               const extraction_context&) = 0;
+    virtual std::optional<std::vector<recognized_entities>> entities_of(std::span<const std::string>,
+                                                                        const extraction_context&) = 0;
   };
   template <class X>
   struct model final : concept_t {
@@ -70,6 +80,13 @@ class any_extractor {
                                       std::span<const std::vector<existing_memory>> neighbours,
                                       const extraction_context& ctx) override {
       return value.decide(facts, neighbours, ctx);
+    }
+    std::optional<std::vector<recognized_entities>> entities_of(std::span<const std::string> texts,
+                                                                const extraction_context& ctx) override {
+      if constexpr (entity_extractor<X>)
+        return value.entities_of(texts, ctx);
+      else
+        return std::nullopt;
     }
     X value;
   };

@@ -5,6 +5,7 @@
 
 #include <engram/error.hpp>
 #include <engram/extract/actions.hpp>
+#include <engram/extract/llm_entities.hpp>
 #include <engram/extract/llm_prompts.hpp>
 #include <engram/extract/parse_json_reply.hpp>
 #include <engram/extract/verbatim.hpp>
@@ -65,6 +66,14 @@ struct llm_extractor_options {
   /// false: a reply with no usable JSON stores nothing (counted in stats().unparseable);
   /// true: it is a provider_error.
   bool throw_on_unparseable = false;
+  /// Entity memory: one more call per add that changes memories, asking for the entities and relations of
+  /// the texts it adds or updates (kept with each memory, record::entities). Off by default (its cost is one
+  /// call); an add's extraction_request::entities (Mem0's enable_graph) overrides it. A malformed reply fails
+  /// the add with a provider_error, whatever throw_on_unparseable says: nothing is stored half.
+  bool entities = false;
+  /// Replaces the built-in system prompt of the entity call (default_entity_prompt()); it must ask for the
+  /// reply parse_entity_reply reads.
+  std::string entity_prompt{};
 };
 
 /// Counters of one llm_extractor.
@@ -323,6 +332,21 @@ class llm_extractor {
       out.push_back(std::move(a));
     }
     return out;
+  }
+
+  /// The entities and relations of `texts` (one item each, in order), in one call, when this add asks for them
+  /// (ctx.request.entities, else options().entities); nullopt otherwise, or for no texts.
+  /// @throws provider_error for a transport failure or a reply parse_entity_reply refuses.
+  [[nodiscard]] std::optional<std::vector<recognized_entities>> entities_of(std::span<const std::string> texts,
+                                                                            const extraction_context& ctx) const {
+    if (texts.empty() || !ctx.request.entities.value_or(opts_.entities)) return std::nullopt;
+    const auto reply = chat(opts_.entity_prompt.empty() ? default_entity_prompt() : opts_.entity_prompt,
+                            entity_call_input(texts));
+    if (!reply) {
+      ++stats_->unparseable;
+      throw provider_error("llm_extractor: the entity reply of model '" + opts_.model + "' holds no JSON object");
+    }
+    return parse_entity_reply(*reply, texts.size());
   }
 
   /// What this extractor has done so far.

@@ -7,6 +7,7 @@
 #include <engram/detail/md5.hpp>
 #include <engram/error.hpp>
 #include <engram/extract/actions.hpp>
+#include <engram/memory/action_inputs.hpp>
 #include <engram/memory/options.hpp>
 #include <engram/memory/validate.hpp>
 #include <engram/record.hpp>
@@ -31,19 +32,6 @@
 #include <vector>
 
 namespace engram::inline v0::detail {
-
-/// The texts actions add or update that are not the text of a fact (an extractor may rephrase): they need
-/// vectors of their own, embedded before the write lock is taken.
-inline std::vector<std::string> action_texts_to_embed(std::span<const memory_action> actions,
-                                                      std::span<const std::string> fact_texts) {
-  std::vector<std::string> out;
-  for (const auto& a : actions)
-    if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
-        std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
-        std::find(out.begin(), out.end(), a.text) == out.end())
-      out.push_back(a.text);
-  return out;
-}
 
 /// The metadata of a memory an add creates: the add's, then the fact's own keys over it.
 inline nlohmann::json merged_metadata(const nlohmann::json& base, const fact* from) {
@@ -93,11 +81,11 @@ memory_action respecting_immutable(const memory_action& a, Target&& target) {
 /// (temporal/validity.hpp).
 /// @param duplicate  (hash, text) -> the id of a visible memory of the scope with this text, or nullopt
 /// @param target     id -> the record if it exists and `s` selects it (an extractor cannot reach outside the scope)
-/// @param vector_of  text -> its vector (every fact text and every action_texts_to_embed text)
-template <class Duplicate, class Target, class VectorOf>
+/// @param in         the vector of every text the actions may write, and the extractor's entities of them
+template <class Duplicate, class Target>
 write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> actions, const scope& s,
                     const add_options& options, const input_rules& rules, timestamp now, contradiction_policy policy,
-                    Duplicate&& duplicate, Target&& target, VectorOf&& vector_of) {
+                    Duplicate&& duplicate, Target&& target, const action_inputs& in) {
   write_plan plan;
   auto& result = plan.result;
   std::unordered_set<std::string> touched;
@@ -147,7 +135,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.role = from ? from->role : std::string("user");
         r.actor_id = from ? from->actor_id : std::string();
         r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened
-        r.embedding = vector_of(a.text);
+        r.embedding = in.vector_of(a.text);
+        r.entities = in.entities_of(a.text);
         r.expiration_date = options.expiration_date;
         r.immutable = options.immutable;
         r.valid_from = from && from->valid_from ? *from->valid_from : r.created_at;  // when the fact became true
@@ -183,17 +172,22 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         const auto became = became_true(from ? from->valid_from : std::nullopt, options.timestamp, now);
         if (supersede && !a.correction) {
           if (became <= r.valid_since()) {  // an older statement arriving late: kept closed, the memory stays
-            keep_version(closed_version(r, a.text, vector_of(a.text), became, r.valid_since(), now));
+            auto late = closed_version(r, a.text, in.vector_of(a.text), became, r.valid_since(), now);
+            late.entities = in.entities_of(a.text);
+            keep_version(std::move(late));
             result.results.push_back({r.id, r.memory, event_kind::none, std::nullopt});
             break;
           }
-          keep_version(closed_version(r, old, r.embedding, r.valid_since(), became, now));
+          auto was = closed_version(r, old, r.embedding, r.valid_since(), became, now);
+          was.entities = r.entities;
+          keep_version(std::move(was));
         }
         if (!a.correction && became > r.valid_since()) r.valid_from = became;  // a change: true from then on
         r.memory = a.text;
         r.hash = md5_hex(a.text);
         r.updated_at = now;
-        r.embedding = vector_of(a.text);
+        r.embedding = in.vector_of(a.text);
+        r.entities = in.entities_of(a.text);
         if (from && !from->metadata.empty()) r.metadata.update(from->metadata);
         plan.batch.events.push_back(update_event(r, old));
         result.results.push_back({r.id, r.memory, event_kind::update, old});
@@ -249,7 +243,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
 /// Plans update(): `current` with the new text and its `vector` (when options.text is set), the metadata patch
 /// merged in and the expiration date. @throws validation_error when the merged metadata is over the limit.
 inline write_plan plan_update(const record& current, std::vector<float> vector, const update_options& options,
-                              const input_rules& rules, timestamp now) {
+                              const input_rules& rules, timestamp now,
+                              std::optional<recognized_entities> entities = std::nullopt) {
   if (current.immutable)
     throw validation_error("update: memory '" + current.id + "' is immutable (added with immutable: true)");
   write_plan plan;
@@ -258,6 +253,7 @@ inline write_plan plan_update(const record& current, std::vector<float> vector, 
     r.memory = *options.text;
     r.hash = md5_hex(r.memory);
     r.embedding = std::move(vector);
+    r.entities = std::move(entities);  // the extractor's for the new text, else none: the index recognises it
   }
   r.updated_at = now;
   if (options.metadata) {
@@ -316,18 +312,23 @@ inline std::vector<std::string> checked_update_texts(std::span<const memory_upda
 }
 
 /// Plans update_many(): each item as plan_update (at its own timestamp, else `now`), all in one batch.
-/// `vectors` holds one vector per item with a text, in order (see checked_update_texts); `stored(id)` returns
-/// the memory or throws not_found. @throws as plan_update, naming the item's index in a batch of several.
+/// `vectors` holds one vector per item with a text, in order (see checked_update_texts), and `entities`, when set,
+/// the extractor's entities of those texts; `stored(id)` returns the memory or throws not_found.
+/// @throws as plan_update, naming the item's index in a batch of several.
 template <class Stored>
-write_plan plan_updates(std::span<const memory_update> items, std::vector<std::vector<float>> vectors, Stored&& stored,
+write_plan plan_updates(std::span<const memory_update> items, std::vector<std::vector<float>> vectors,
+                        const std::optional<std::vector<recognized_entities>>& entities, Stored&& stored,
                         const input_rules& rules, timestamp now) {
   write_plan plan;
-  std::size_t next_vector = 0;
+  std::size_t next_text = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const auto& u = items[i];
-    std::vector<float> v = u.options.text ? std::move(vectors.at(next_vector++)) : std::vector<float>{};
+    std::optional<recognized_entities> named;
+    if (u.options.text && entities) named = entities->at(next_text);
+    std::vector<float> v = u.options.text ? std::move(vectors.at(next_text++)) : std::vector<float>{};
     auto one = for_item(i, items.size(), [&] {
-      return plan_update(stored(u.id), std::move(v), u.options, rules, u.options.timestamp.value_or(now));
+      return plan_update(stored(u.id), std::move(v), u.options, rules, u.options.timestamp.value_or(now),
+                         std::move(named));
     });
     for (auto& r : one.batch.upserts) plan.batch.upserts.push_back(std::move(r));
     for (auto& e : one.batch.events) plan.batch.events.push_back(std::move(e));
