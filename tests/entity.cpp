@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -58,14 +59,17 @@ struct names_embedder {
       {"marta lopes", at_cosine(0.5f, 2)},  // far from it
       {"acme", axis(3)},                  {"porto", axis(4)},
       {"acme labs", at_cosine(0.99f, 5)},  // an organisation close to Maria Lopez: types keep them apart
+      {"marie lopez", at_cosine(0.97f, 6)},
   };
   std::shared_ptr<std::map<std::string, int>> calls = std::make_shared<std::map<std::string, int>>();
+  std::shared_ptr<std::function<void()>> on_name = std::make_shared<std::function<void()>>();  // called when set
   hashing_embedder inner{test_dimension};
 
   [[nodiscard]] std::size_t dimension() const noexcept { return test_dimension; }
   [[nodiscard]] std::vector<float> embed(std::string_view text) const {
     if (auto it = names.find(std::string(text)); it != names.end()) {
       ++(*calls)[it->first];
+      if (*on_name) (*on_name)();
       return it->second;
     }
     return inner.embed(text);
@@ -350,6 +354,22 @@ TEST_CASE("entity: names resolve by the similarity of their vectors, within a sc
   REQUIRE(find_entity(g, "Maria Lopez"));
   CHECK(find_entity(g, "Maria Lopez")->memories == 2);
   CHECK(find_entity(g, "Marta Lopes"));
+  // an add's actions: the extractor's entities of a text stand for it; an update's texts likewise
+  const std::vector<memory_action> actions{{event_kind::add, "Porto is lovely", {}}, {event_kind::add, "I met Acme Labs", {}}};
+  detail::action_inputs in(actions, {}, {}, [&](std::span<const std::string> t) { return vectors_of(e, {t.begin(), t.end()}); });
+  in.name_entities(actions, [](std::span<const std::string> t) {
+    return std::optional<std::vector<recognized_entities>>(
+        std::vector<recognized_entities>(t.size(), recognized_entities{{{"Acme Labs", entity_type::organization}}, {}}));
+  });
+  e.calls->clear();
+  detail::embed_entity_names(e, d, actions, in);
+  CHECK(*e.calls == std::map<std::string, int>{{"acme labs", 1}});  // not "porto": the given entities stand
+  const std::vector<std::string> updated{"Marie Lopez called"};
+  detail::embed_entity_names(e, d, updated, std::optional<std::vector<recognized_entities>>{});
+  CHECK(*e.calls == std::map<std::string, int>{{"acme labs", 1}, {"marie lopez", 1}});
+  detail::embed_entity_names(e, d, updated, std::optional<std::vector<recognized_entities>>({marta}));
+  CHECK(*e.calls == std::map<std::string, int>{{"acme labs", 1}, {"marie lopez", 1}});  // known already
+
   detail::derived_state<flat_index> plain(flat_index(test_dimension), bm25_params{}, true);  // similarity off
   e.calls->clear();
   detail::embed_entity_names(e, plain, {first, second});

@@ -11247,6 +11247,230 @@ class index_snapshots {
 // #include <engram/concepts.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/index/keyword_index.hpp>: inlined above
+// ---- begin <engram/memory/action_inputs.hpp>
+/// @file memory/action_inputs.hpp
+/// What an add's actions write besides what the store holds: the vector of each text they may write, and the
+/// entities an extractor named in them (entity memory). Gathered before the write lock is taken, since both
+/// may call a model.
+
+// #include <engram/concepts.hpp>: inlined above
+// #include <engram/entity/mentions.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/extract/actions.hpp>: inlined above
+// ---- begin <engram/memory/validate.hpp>
+/// @file memory/validate.hpp
+/// The checks every basic_memory call makes on its input before anything else runs: texts, metadata, message
+/// counts, scopes, search limits and weights. Each throws validation_error naming the bad value and the limit.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/filter/eval.hpp>: inlined above
+// #include <engram/filter/expr.hpp>: inlined above
+// #include <engram/memory/options.hpp>: inlined above
+// #include <engram/rank/expiry.hpp>: inlined above
+// #include <engram/rank/fusion.hpp>: inlined above
+// #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/text/utf8.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0::detail {
+
+/// True when `s` holds nothing but white space.
+inline bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+/// The input rules of one memory, from its memory_limits.
+class input_rules {
+ public:
+  explicit input_rules(const memory_limits& limits) noexcept : limits_(&limits) {}
+
+  /// A text stored or searched for: at most max_text_bytes, valid UTF-8.
+  void text(std::string_view text, const std::string& what) const {
+    if (text.size() > limits_->max_text_bytes)
+      throw validation_error(what + " is " + std::to_string(text.size()) + " bytes; at most " +
+                             std::to_string(limits_->max_text_bytes) + " are allowed");
+    if (!is_valid_utf8(text)) throw validation_error(what + " is not valid UTF-8");
+  }
+
+  /// Metadata: a JSON object without identity keys, at most max_metadata_bytes as compact JSON.
+  void metadata(const nlohmann::json& m, std::string_view op) const {
+    if (!m.is_object())
+      throw validation_error(std::string(op) + ": metadata must be a JSON object, got " + m.type_name());
+    for (const char* key : {"user_id", "agent_id", "run_id", "actor_id", "role"})
+      if (m.contains(key))
+        throw validation_error(std::string(op) + ": metadata must not contain '" + key +
+                               "': identity comes from the scope and the messages, never from metadata");
+    std::string dumped;
+    try {
+      dumped = m.dump();
+    } catch (const nlohmann::json::exception& e) {
+      throw validation_error(std::string(op) + ": metadata is not serialisable: " + e.what());
+    }
+    if (dumped.size() > limits_->max_metadata_bytes)
+      throw validation_error(std::string(op) + ": metadata is " + std::to_string(dumped.size()) +
+                             " bytes; at most " + std::to_string(limits_->max_metadata_bytes) + " are allowed");
+  }
+
+  /// An add (or add_async): scope, metadata, expiration date, message count and every message's text.
+  void add(std::span<const message> messages, const scope& s, const add_options& options, std::string_view op) const {
+    validate_scope(s, op);
+    metadata(options.metadata, op);
+    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
+    if (messages.size() > limits_->max_messages)
+      throw validation_error(std::string(op) + ": " + std::to_string(messages.size()) + " messages; at most " +
+                             std::to_string(limits_->max_messages) + " per call");
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
+    if (options.extraction.procedural && s.agent_id.empty())
+      throw validation_error(std::string(op) + ": procedural memory summarises an agent's run: give an agent_id");
+  }
+
+  /// An update: something to change; the new text (not empty), the metadata patch and the expiration date
+  /// when given.
+  void update(const update_options& options) const {
+    if (!options.text && !options.metadata && !options.expiration_date && !options.timestamp)
+      throw validation_error("update: nothing to change: give a text, metadata, an expiration_date or a timestamp");
+    if (options.text) {
+      text(*options.text, "update: text");
+      if (is_blank(*options.text)) throw validation_error("update: text is empty");
+    }
+    if (options.metadata) metadata(*options.metadata, "update");
+    if (options.expiration_date && !options.expiration_date->empty())
+      (void)parse_expiration_day(*options.expiration_date);
+  }
+
+  /// A search: the query (not empty), the limit (1 to max_limit) and the ranking weights.
+  void search(std::string_view query, const search_options& options) const {
+    text(query, "search: query");
+    if (is_blank(query)) throw validation_error("search: query is empty");
+    if (options.limit == 0 || options.limit > limits_->max_limit)
+      throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
+                             std::to_string(limits_->max_limit) + ")");
+    validate_weights(options.weights);
+  }
+
+  /// Whether an action's text may be stored (an extractor's output is checked, never trusted).
+  [[nodiscard]] bool storable(std::string_view t) const noexcept {
+    return !is_blank(t) && t.size() <= limits_->max_text_bytes && is_valid_utf8(t);
+  }
+
+ private:
+  const memory_limits* limits_;
+};
+
+/// The scope a read covers: `&s` when `s` names one; null when `s` is empty and `f` names the scopes it selects
+/// (see filter_names_scope). @throws validation_error when neither names a scope.
+inline const scope* scope_or_filter(const scope& s, const filter_expr& f, std::string_view op) {
+  if (s.empty() && !f.empty() && filter_names_scope(f)) return nullptr;
+  validate_scope(s, op);
+  return &s;
+}
+
+/// @throws validation_error when `f` does not name the scopes it selects.
+inline void require_filter_scope(const filter_expr& f, std::string_view op) {
+  if (!filter_names_scope(f))
+    throw validation_error(std::string(op) +
+                           ": a scope is required: pass one, or name user_id, agent_id or run_id in the filter "
+                           "with eq or in (in every OR branch)");
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/validate.hpp>
+// #include <engram/record.hpp>: inlined above
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// The texts actions add or update that are not the text of a fact (an extractor may rephrase): they need
+/// vectors of their own, embedded before the write lock is taken.
+inline std::vector<std::string> action_texts_to_embed(std::span<const memory_action> actions,
+                                                      std::span<const std::string> fact_texts) {
+  std::vector<std::string> out;
+  for (const auto& a : actions)
+    if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
+        std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
+        std::find(out.begin(), out.end(), a.text) == out.end())
+      out.push_back(a.text);
+  return out;
+}
+
+/// The distinct texts actions add or update, in order: what an extractor names entities for.
+inline std::vector<std::string> written_texts(std::span<const memory_action> actions) {
+  return action_texts_to_embed(actions, std::span<const std::string>());
+}
+
+/// The extractor's entities of `texts`, if it names them (entity_extractor): one per text, or nullopt. Called
+/// without the memory's lock (it may call a model).
+template <class Extractor>
+std::optional<std::vector<recognized_entities>> name_entities(Extractor& x, std::span<const std::string> texts,
+                                                              const extraction_context& ctx) {
+  if constexpr (entity_extractor<Extractor>) {
+    if (!texts.empty()) return x.entities_of(texts, ctx);
+  }
+  return std::nullopt;
+}
+
+/// The vectors and entities of the texts an add's actions may write.
+class action_inputs {
+ public:
+  /// `texts` (the facts') with their `vectors`; the texts of `actions` not among them are embedded with `embed`
+  /// (texts -> vectors).
+  template <class Embed>
+  action_inputs(std::span<const memory_action> actions, std::vector<std::string> texts,
+                std::vector<std::vector<float>> vectors, Embed&& embed)
+      : texts_(std::move(texts)), vectors_(std::move(vectors)) {
+    auto extra = action_texts_to_embed(actions, texts_);
+    auto extra_vectors = embed(std::span<const std::string>(extra));
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+      texts_.push_back(std::move(extra[i]));
+      vectors_.push_back(std::move(extra_vectors.at(i)));
+    }
+  }
+
+  /// Asks `name` (texts -> optional entities, one per text) for the entities of every text `actions` write.
+  template <class Name>
+  void name_entities(std::span<const memory_action> actions, Name&& name) {
+    named_ = written_texts(actions);
+    if (named_.empty()) return;
+    entities_ = name(std::span<const std::string>(named_));
+    if (entities_ && entities_->size() != named_.size())
+      throw provider_error("extractor: named entities for " + std::to_string(entities_->size()) + " of " +
+                           std::to_string(named_.size()) + " memory texts");
+  }
+
+  /// The vector of `text`, one of the facts' or the actions' texts.
+  [[nodiscard]] const std::vector<float>& vector_of(const std::string& text) const {
+    return vectors_.at(std::size_t(std::find(texts_.begin(), texts_.end(), text) - texts_.begin()));
+  }
+  /// The entities the extractor named in `text`; unset when it named none (the index recognises the text).
+  [[nodiscard]] std::optional<recognized_entities> entities_of(const std::string& text) const {
+    if (!entities_) return std::nullopt;
+    const auto it = std::find(named_.begin(), named_.end(), text);
+    if (it == named_.end()) return std::nullopt;
+    return (*entities_)[std::size_t(it - named_.begin())];
+  }
+
+ private:
+  std::vector<std::string> texts_;
+  std::vector<std::vector<float>> vectors_;
+  std::vector<std::string> named_;
+  std::optional<std::vector<recognized_entities>> entities_;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/memory/action_inputs.hpp>
 // #include <engram/memory/derived_state.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
@@ -11255,6 +11479,7 @@ class index_snapshots {
 #include <algorithm>
 #include <cstddef>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -11290,6 +11515,33 @@ void embed_entity_names(const Embedder& embedder, derived_state<Index>& d,
   for (const auto& t : texts) all.insert(all.end(), t.begin(), t.end());
   const auto names = d.entity_names_missing(all, given);
   if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
+}
+
+/// As above, for an add: the texts its `actions` write (written_texts), with the extractor's entities of them
+/// when `in` has them (action_inputs::name_entities).
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const memory_action> actions,
+                        const action_inputs& in) {
+  if (!d.has_entity_similarity()) return;
+  std::vector<std::string> texts;
+  std::vector<recognized_entities> given;
+  for (auto& t : written_texts(actions)) {
+    if (auto e = in.entities_of(t))
+      given.push_back(std::move(*e));
+    else
+      texts.push_back(std::move(t));
+  }
+  embed_entity_names(embedder, d, {texts}, given);
+}
+
+/// As above, for update_many: its new `texts`, or the extractor's entities of them when it `named` them.
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const std::string> texts,
+                        const std::optional<std::vector<recognized_entities>>& named) {
+  if (named)
+    embed_entity_names(embedder, d, {}, std::span<const recognized_entities>(*named));
+  else
+    embed_entity_names(embedder, d, {texts});
 }
 
 /// Gives `records` (stored without a vector) their vectors; with `writable` (a writer's path) they are stored
@@ -11993,130 +12245,7 @@ std::vector<record> list_memories(const derived_state<Index>& d, const std::vect
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/memory/read_pipeline.hpp>
-// ---- begin <engram/memory/validate.hpp>
-/// @file memory/validate.hpp
-/// The checks every basic_memory call makes on its input before anything else runs: texts, metadata, message
-/// counts, scopes, search limits and weights. Each throws validation_error naming the bad value and the limit.
-
-// #include <engram/error.hpp>: inlined above
-// #include <engram/filter/eval.hpp>: inlined above
-// #include <engram/filter/expr.hpp>: inlined above
-// #include <engram/memory/options.hpp>: inlined above
-// #include <engram/rank/expiry.hpp>: inlined above
-// #include <engram/rank/fusion.hpp>: inlined above
-// #include <engram/record.hpp>: inlined above
-// #include <engram/scope.hpp>: inlined above
-// #include <engram/text/utf8.hpp>: inlined above
-
-#include <nlohmann/json.hpp>
-
-#include <cstddef>
-#include <span>
-#include <string>
-#include <string_view>
-
-namespace engram::inline v0::detail {
-
-/// True when `s` holds nothing but white space.
-inline bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
-
-/// The input rules of one memory, from its memory_limits.
-class input_rules {
- public:
-  explicit input_rules(const memory_limits& limits) noexcept : limits_(&limits) {}
-
-  /// A text stored or searched for: at most max_text_bytes, valid UTF-8.
-  void text(std::string_view text, const std::string& what) const {
-    if (text.size() > limits_->max_text_bytes)
-      throw validation_error(what + " is " + std::to_string(text.size()) + " bytes; at most " +
-                             std::to_string(limits_->max_text_bytes) + " are allowed");
-    if (!is_valid_utf8(text)) throw validation_error(what + " is not valid UTF-8");
-  }
-
-  /// Metadata: a JSON object without identity keys, at most max_metadata_bytes as compact JSON.
-  void metadata(const nlohmann::json& m, std::string_view op) const {
-    if (!m.is_object())
-      throw validation_error(std::string(op) + ": metadata must be a JSON object, got " + m.type_name());
-    for (const char* key : {"user_id", "agent_id", "run_id", "actor_id", "role"})
-      if (m.contains(key))
-        throw validation_error(std::string(op) + ": metadata must not contain '" + key +
-                               "': identity comes from the scope and the messages, never from metadata");
-    std::string dumped;
-    try {
-      dumped = m.dump();
-    } catch (const nlohmann::json::exception& e) {
-      throw validation_error(std::string(op) + ": metadata is not serialisable: " + e.what());
-    }
-    if (dumped.size() > limits_->max_metadata_bytes)
-      throw validation_error(std::string(op) + ": metadata is " + std::to_string(dumped.size()) +
-                             " bytes; at most " + std::to_string(limits_->max_metadata_bytes) + " are allowed");
-  }
-
-  /// An add (or add_async): scope, metadata, expiration date, message count and every message's text.
-  void add(std::span<const message> messages, const scope& s, const add_options& options, std::string_view op) const {
-    validate_scope(s, op);
-    metadata(options.metadata, op);
-    if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
-    if (messages.size() > limits_->max_messages)
-      throw validation_error(std::string(op) + ": " + std::to_string(messages.size()) + " messages; at most " +
-                             std::to_string(limits_->max_messages) + " per call");
-    for (std::size_t i = 0; i < messages.size(); ++i)
-      text(messages[i].content, std::string(op) + ": messages[" + std::to_string(i) + "].content");
-    if (options.extraction.procedural && s.agent_id.empty())
-      throw validation_error(std::string(op) + ": procedural memory summarises an agent's run: give an agent_id");
-  }
-
-  /// An update: something to change; the new text (not empty), the metadata patch and the expiration date
-  /// when given.
-  void update(const update_options& options) const {
-    if (!options.text && !options.metadata && !options.expiration_date && !options.timestamp)
-      throw validation_error("update: nothing to change: give a text, metadata, an expiration_date or a timestamp");
-    if (options.text) {
-      text(*options.text, "update: text");
-      if (is_blank(*options.text)) throw validation_error("update: text is empty");
-    }
-    if (options.metadata) metadata(*options.metadata, "update");
-    if (options.expiration_date && !options.expiration_date->empty())
-      (void)parse_expiration_day(*options.expiration_date);
-  }
-
-  /// A search: the query (not empty), the limit (1 to max_limit) and the ranking weights.
-  void search(std::string_view query, const search_options& options) const {
-    text(query, "search: query");
-    if (is_blank(query)) throw validation_error("search: query is empty");
-    if (options.limit == 0 || options.limit > limits_->max_limit)
-      throw validation_error("search: limit " + std::to_string(options.limit) + " is out of range (1 to " +
-                             std::to_string(limits_->max_limit) + ")");
-    validate_weights(options.weights);
-  }
-
-  /// Whether an action's text may be stored (an extractor's output is checked, never trusted).
-  [[nodiscard]] bool storable(std::string_view t) const noexcept {
-    return !is_blank(t) && t.size() <= limits_->max_text_bytes && is_valid_utf8(t);
-  }
-
- private:
-  const memory_limits* limits_;
-};
-
-/// The scope a read covers: `&s` when `s` names one; null when `s` is empty and `f` names the scopes it selects
-/// (see filter_names_scope). @throws validation_error when neither names a scope.
-inline const scope* scope_or_filter(const scope& s, const filter_expr& f, std::string_view op) {
-  if (s.empty() && !f.empty() && filter_names_scope(f)) return nullptr;
-  validate_scope(s, op);
-  return &s;
-}
-
-/// @throws validation_error when `f` does not name the scopes it selects.
-inline void require_filter_scope(const filter_expr& f, std::string_view op) {
-  if (!filter_names_scope(f))
-    throw validation_error(std::string(op) +
-                           ": a scope is required: pass one, or name user_id, agent_id or run_id in the filter "
-                           "with eq or in (in every OR branch)");
-}
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/memory/validate.hpp>
+// #include <engram/memory/validate.hpp>: inlined above
 // ---- begin <engram/memory/write_plan.hpp>
 /// @file memory/write_plan.hpp
 /// Write planning: turns an add's decided actions (or an update, or a deletion) into one write_batch, with the
@@ -12126,107 +12255,7 @@ inline void require_filter_scope(const filter_expr& f, std::string_view op) {
 // #include <engram/detail/md5.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/extract/actions.hpp>: inlined above
-// ---- begin <engram/memory/action_inputs.hpp>
-/// @file memory/action_inputs.hpp
-/// What an add's actions write besides what the store holds: the vector of each text they may write, and the
-/// entities an extractor named in them (entity memory). Gathered before the write lock is taken, since both
-/// may call a model.
-
-// #include <engram/concepts.hpp>: inlined above
-// #include <engram/entity/mentions.hpp>: inlined above
-// #include <engram/error.hpp>: inlined above
-// #include <engram/extract/actions.hpp>: inlined above
-// #include <engram/memory/validate.hpp>: inlined above
-// #include <engram/record.hpp>: inlined above
-
-#include <algorithm>
-#include <cstddef>
-#include <optional>
-#include <span>
-#include <string>
-#include <utility>
-#include <vector>
-
-namespace engram::inline v0::detail {
-
-/// The texts actions add or update that are not the text of a fact (an extractor may rephrase): they need
-/// vectors of their own, embedded before the write lock is taken.
-inline std::vector<std::string> action_texts_to_embed(std::span<const memory_action> actions,
-                                                      std::span<const std::string> fact_texts) {
-  std::vector<std::string> out;
-  for (const auto& a : actions)
-    if ((a.event == event_kind::add || a.event == event_kind::update) && !is_blank(a.text) &&
-        std::find(fact_texts.begin(), fact_texts.end(), a.text) == fact_texts.end() &&
-        std::find(out.begin(), out.end(), a.text) == out.end())
-      out.push_back(a.text);
-  return out;
-}
-
-/// The distinct texts actions add or update, in order: what an extractor names entities for.
-inline std::vector<std::string> written_texts(std::span<const memory_action> actions) {
-  return action_texts_to_embed(actions, std::span<const std::string>());
-}
-
-/// The extractor's entities of `texts`, if it names them (entity_extractor): one per text, or nullopt. Called
-/// without the memory's lock (it may call a model).
-template <class Extractor>
-std::optional<std::vector<recognized_entities>> name_entities(Extractor& x, std::span<const std::string> texts,
-                                                              const extraction_context& ctx) {
-  if constexpr (entity_extractor<Extractor>) {
-    if (!texts.empty()) return x.entities_of(texts, ctx);
-  }
-  return std::nullopt;
-}
-
-/// The vectors and entities of the texts an add's actions may write.
-class action_inputs {
- public:
-  /// `texts` (the facts') with their `vectors`; the texts of `actions` not among them are embedded with `embed`
-  /// (texts -> vectors).
-  template <class Embed>
-  action_inputs(std::span<const memory_action> actions, std::vector<std::string> texts,
-                std::vector<std::vector<float>> vectors, Embed&& embed)
-      : texts_(std::move(texts)), vectors_(std::move(vectors)) {
-    auto extra = action_texts_to_embed(actions, texts_);
-    auto extra_vectors = embed(std::span<const std::string>(extra));
-    for (std::size_t i = 0; i < extra.size(); ++i) {
-      texts_.push_back(std::move(extra[i]));
-      vectors_.push_back(std::move(extra_vectors.at(i)));
-    }
-  }
-
-  /// Asks `name` (texts -> optional entities, one per text) for the entities of every text `actions` write.
-  template <class Name>
-  void name_entities(std::span<const memory_action> actions, Name&& name) {
-    named_ = written_texts(actions);
-    if (named_.empty()) return;
-    entities_ = name(std::span<const std::string>(named_));
-    if (entities_ && entities_->size() != named_.size())
-      throw provider_error("extractor: named entities for " + std::to_string(entities_->size()) + " of " +
-                           std::to_string(named_.size()) + " memory texts");
-  }
-
-  /// The vector of `text`, one of the facts' or the actions' texts.
-  [[nodiscard]] const std::vector<float>& vector_of(const std::string& text) const {
-    return vectors_.at(std::size_t(std::find(texts_.begin(), texts_.end(), text) - texts_.begin()));
-  }
-  /// The entities the extractor named in `text`; unset when it named none (the index recognises the text).
-  [[nodiscard]] std::optional<recognized_entities> entities_of(const std::string& text) const {
-    if (!entities_) return std::nullopt;
-    const auto it = std::find(named_.begin(), named_.end(), text);
-    if (it == named_.end()) return std::nullopt;
-    return (*entities_)[std::size_t(it - named_.begin())];
-  }
-
- private:
-  std::vector<std::string> texts_;
-  std::vector<std::vector<float>> vectors_;
-  std::vector<std::string> named_;
-  std::optional<std::vector<recognized_entities>> entities_;
-};
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/memory/action_inputs.hpp>
+// #include <engram/memory/action_inputs.hpp>: inlined above
 // #include <engram/memory/options.hpp>: inlined above
 // #include <engram/memory/validate.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above

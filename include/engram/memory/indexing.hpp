@@ -7,6 +7,7 @@
 #include <engram/concepts.hpp>
 #include <engram/error.hpp>
 #include <engram/index/keyword_index.hpp>
+#include <engram/memory/action_inputs.hpp>
 #include <engram/memory/derived_state.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -50,6 +52,33 @@ void embed_entity_names(const Embedder& embedder, derived_state<Index>& d,
   for (const auto& t : texts) all.insert(all.end(), t.begin(), t.end());
   const auto names = d.entity_names_missing(all, given);
   if (!names.empty()) d.remember_entity_names(names, embed_checked(embedder, names));
+}
+
+/// As above, for an add: the texts its `actions` write (written_texts), with the extractor's entities of them
+/// when `in` has them (action_inputs::name_entities).
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const memory_action> actions,
+                        const action_inputs& in) {
+  if (!d.has_entity_similarity()) return;
+  std::vector<std::string> texts;
+  std::vector<recognized_entities> given;
+  for (auto& t : written_texts(actions)) {
+    if (auto e = in.entities_of(t))
+      given.push_back(std::move(*e));
+    else
+      texts.push_back(std::move(t));
+  }
+  embed_entity_names(embedder, d, {texts}, given);
+}
+
+/// As above, for update_many: its new `texts`, or the extractor's entities of them when it `named` them.
+template <class Embedder, class Index>
+void embed_entity_names(const Embedder& embedder, derived_state<Index>& d, std::span<const std::string> texts,
+                        const std::optional<std::vector<recognized_entities>>& named) {
+  if (named)
+    embed_entity_names(embedder, d, {}, std::span<const recognized_entities>(*named));
+  else
+    embed_entity_names(embedder, d, {texts});
 }
 
 /// Gives `records` (stored without a vector) their vectors; with `writable` (a writer's path) they are stored
