@@ -9700,7 +9700,6 @@ class committer {
 // #include <engram/entity/mentions.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <mutex>
@@ -9708,6 +9707,7 @@ class committer {
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -9764,9 +9764,10 @@ class name_vectors {
   /// The keys of `keys` without a vector, each once, in order.
   [[nodiscard]] std::vector<std::string> missing(const std::vector<std::string>& keys) const {
     std::vector<std::string> out;
+    std::unordered_set<std::string_view> seen;
     const std::lock_guard lock(mtx_);
     for (const auto& k : keys)
-      if (!by_key_.count(k) && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+      if (!by_key_.count(k) && seen.insert(k).second) out.push_back(k);
     return out;
   }
 
@@ -10492,10 +10493,9 @@ class entity_index {
     std::vector<std::string> keys;
     auto add = [&](const std::string& name, entity_type t) {
       auto key = entity_key(name);
-      if (key.empty() || std::find(keys.begin(), keys.end(), key) != keys.end()) return !key.empty();
+      if (key.empty() || std::find(keys.begin(), keys.end(), key) != keys.end()) return;
       keys.push_back(std::move(key));
       out.entities.push_back({name, t});
-      return true;
     };
     for (const auto& e : given.entities) add(e.name, e.type);
     for (const auto& r : given.relations)

@@ -398,10 +398,9 @@ class entity_index {
     std::vector<std::string> keys;
     auto add = [&](const std::string& name, entity_type t) {
       auto key = entity_key(name);
-      if (key.empty() || std::find(keys.begin(), keys.end(), key) != keys.end()) return !key.empty();
+      if (key.empty() || std::find(keys.begin(), keys.end(), key) != keys.end()) return;
       keys.push_back(std::move(key));
       out.entities.push_back({name, t});
-      return true;
     };
     for (const auto& e : given.entities) add(e.name, e.type);
     for (const auto& r : given.relations)

@@ -8,7 +8,6 @@
 #include <engram/entity/mentions.hpp>
 #include <engram/error.hpp>
 
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <mutex>
@@ -16,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -72,9 +72,10 @@ class name_vectors {
   /// The keys of `keys` without a vector, each once, in order.
   [[nodiscard]] std::vector<std::string> missing(const std::vector<std::string>& keys) const {
     std::vector<std::string> out;
+    std::unordered_set<std::string_view> seen;
     const std::lock_guard lock(mtx_);
     for (const auto& k : keys)
-      if (!by_key_.count(k) && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+      if (!by_key_.count(k) && seen.insert(k).second) out.push_back(k);
     return out;
   }
 
