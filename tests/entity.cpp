@@ -312,6 +312,13 @@ TEST_CASE("entity: names resolve by the similarity of their vectors, within a sc
   REQUIRE(find_entity(g, "Mary Lopez"));
   CHECK_FALSE(has_alias(find_entity(g, "Mary Lopez"), "Maria Lopez"));
   CHECK_FALSE(find_entity(g, "Maria Lopez"));
+  idx.assign(1, 0, texts[0]);  // back again, after Mary Lopez now: it joins her
+  g = idx.graph({0});
+  REQUIRE(find_entity(g, "Mary Lopez"));
+  CHECK(find_entity(g, "Mary Lopez")->memories == 2);
+  CHECK(has_alias(find_entity(g, "Mary Lopez"), "Maria Lopez"));
+  idx.erase(2);
+  CHECK(find_entity(idx.graph({0}), "Maria Lopez"));
 
   // above the cosine: apart; types must agree; off: apart
   detail::entity_index strict(0.96f);

@@ -9700,6 +9700,7 @@ class committer {
 // #include <engram/entity/mentions.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <mutex>
@@ -9708,6 +9709,7 @@ class committer {
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -9812,6 +9814,52 @@ class name_vectors {
   mutable std::mutex mtx_;
   std::unordered_map<std::string, std::vector<float>> by_key_;
   std::size_t bytes_ = 0;
+};
+
+/// The names of one scope that are close to each other (cosine at least the threshold), best first. A name is
+/// compared once, when it first needs it, with every name of the scope compared before; the answers are kept
+/// across the scope's rebuilds, so that resolving a name again costs a lookup rather than a pass over the
+/// scope's entities. Not thread-safe: its owner locks.
+class similar_names {
+ public:
+  using neighbours = std::vector<std::pair<float, std::string>>;
+
+  /// The names close to `key` (unit vector `v`) at `threshold` or more, best first (ties: the one seen first).
+  const neighbours& of(const std::string& key, std::span<const float> v, float threshold) {
+    const auto [it, fresh] = near_.try_emplace(key);
+    auto& mine = it->second;  // stays valid while near_ grows
+    if (!fresh) return mine;
+    for (const auto& [other, w] : seen_) {
+      const auto c = unit_cosine(v, w);
+      if (c < threshold) continue;
+      mine.emplace_back(c, other);
+      auto& theirs = near_[other];
+      const auto at = std::find_if(theirs.begin(), theirs.end(), [&](const auto& x) { return x.first < c; });
+      theirs.emplace(at, c, key);
+    }
+    std::stable_sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    seen_.emplace_back(key, v);
+    return mine;
+  }
+
+  /// Forgets the names `keep(key)` rejects (names no longer in the scope).
+  template <class Keep>
+  void prune(Keep&& keep) {
+    std::erase_if(seen_, [&](const auto& s) { return !keep(s.first); });
+    std::erase_if(near_, [&](const auto& n) { return !keep(n.first); });
+    for (auto& [key, list] : near_) std::erase_if(list, [&](const auto& x) { return !keep(x.second); });
+  }
+
+  /// Bytes held, estimated (for reports).
+  [[nodiscard]] std::size_t bytes() const noexcept {
+    std::size_t b = seen_.size() * 48;
+    for (const auto& [key, list] : near_) b += 64 + key.size() + list.size() * 48;
+    return b;
+  }
+
+ private:
+  std::unordered_map<std::string, neighbours> near_;
+  std::vector<std::pair<std::string, std::span<const float>>> seen_;  // compared so far, with their vectors
 };
 
 }  // namespace engram::inline v0::detail
@@ -10176,7 +10224,7 @@ class entity_index {
     auto& sd = slots_[slot];
     sd.partition = p;
     sd.found = std::move(found);
-    if (!held_) add_to_graph(graph_of(p), slot, sd.found);
+    if (!held_) add_to_graph(graph_of(p), similar_of(p), slot, sd.found);
   }
 
   /// The cosine threshold of resolution by name similarity; 0 when off.
@@ -10234,6 +10282,7 @@ class entity_index {
   void clear() {
     slots_.clear();
     graphs_.clear();
+    similar_.clear();
   }
 
   /// The entities of partition `p` that `query` names: the names the recogniser finds in it, and the known
@@ -10328,6 +10377,7 @@ class entity_index {
       for (const auto& n : g.nodes) b += 96 + n.name.size() + n.slots.size() * sizeof(slot_id);
       b += g.edges.size() * 48 + (g.strong.size() + g.weak.size()) * 64;
     }
+    for (const auto& s : similar_) b += s.bytes();
     return b + names_.bytes();
   }
 
@@ -10337,7 +10387,6 @@ class entity_index {
     entity_type type = entity_type::name;
     std::vector<std::string> aliases;
     std::vector<slot_id> slots;  // memories mentioning it (a slot once per mention)
-    std::vector<std::span<const float>> vectors;  // of its names that have one (similarity on)
   };
   struct edge {
     entity_id source, target;
@@ -10374,6 +10423,11 @@ class entity_index {
     return std::nullopt;
   }
 
+  similar_names& similar_of(partition_id p) {
+    if (p >= similar_.size()) similar_.resize(std::size_t{p} + 1);
+    return similar_[p];
+  }
+
   graph_t& graph_of(partition_id p) {
     if (p >= graphs_.size()) graphs_.resize(std::size_t{p} + 1);
     return graphs_[p];
@@ -10390,38 +10444,32 @@ class entity_index {
     return e;
   }
 
-  /// The entity of `g` whose names' vectors are closest to `v` (cosine at least the threshold), of a type `t`
-  /// may join; nullopt when none.
-  [[nodiscard]] std::optional<entity_id> most_similar(const graph_t& g, std::span<const float> v, entity_type t) const {
-    std::optional<entity_id> best;
-    float best_cos = similarity_;
-    for (entity_id e = 0; e < g.nodes.size(); ++e) {
-      const auto& n = g.nodes[e];
-      if (g.parent[e] != e || !similarity_mergeable(n.type) || !compatible_types(n.type, t)) continue;
-      for (const auto& w : n.vectors)
-        if (const auto c = unit_cosine(v, w); c >= best_cos && (!best || c > best_cos)) {  // a tie: the first
-          best = e;
-          best_cos = c;
-        }
+  /// The entity of `g` (of a type `m` may join) that has the name closest to `m`'s (by `near`, whose names are
+  /// those of `g`'s entities or gone), when one is at the threshold; nullopt otherwise.
+  [[nodiscard]] std::optional<entity_id> most_similar(const graph_t& g, similar_names& near, const std::string& key,
+                                                      const entity_mention& m) const {
+    if (similarity_ <= 0.0f || !similarity_mergeable(m.type)) return std::nullopt;
+    const auto v = names_.find(key);
+    if (v.empty()) return std::nullopt;  // not embedded (yet): no merge by similarity
+    for (const auto& [cosine, other] : near.of(key, v, similarity_)) {
+      const auto it = g.strong.find(other);
+      if (it == g.strong.end()) continue;
+      const auto e = root(g, it->second);
+      if (similarity_mergeable(g.nodes[e].type) && compatible_types(g.nodes[e].type, m.type)) return e;
     }
-    return best;
+    return std::nullopt;
   }
 
-  entity_id mention(graph_t& g, const entity_mention& m) const {
+  entity_id mention(graph_t& g, similar_names& near, const entity_mention& m) const {
     const auto key = entity_key(m.name);
     const bool single = key.find(' ') == std::string::npos;
     if (auto e = resolve(g, key, single)) return join(g, *e, m);
-    std::span<const float> vec;
-    if (similarity_ > 0.0f && similarity_mergeable(m.type)) vec = names_.find(key);
-    if (!vec.empty())
-      if (auto e = most_similar(g, vec, m.type)) {
-        g.strong.emplace(key, *e);  // the name now names it (queries too)
-        g.nodes[*e].vectors.push_back(vec);
-        return join(g, *e, m);
-      }
+    if (auto e = most_similar(g, near, key, m)) {
+      g.strong.emplace(key, *e);  // the name now names it (queries too)
+      return join(g, *e, m);
+    }
     const auto id = static_cast<entity_id>(g.nodes.size());
-    g.nodes.push_back({m.name, m.type, {}, {}, {}});
-    if (!vec.empty()) g.nodes.back().vectors.push_back(vec);
+    g.nodes.push_back({m.name, m.type, {}, {}});
     g.parent.push_back(id);
     g.strong.emplace(key, id);
     if (!single && person_like(m.type)) {
@@ -10451,17 +10499,15 @@ class entity_index {
     b.aliases.push_back(a.name);
     for (auto& al : a.aliases) b.aliases.push_back(std::move(al));
     b.slots.insert(b.slots.end(), a.slots.begin(), a.slots.end());
-    b.vectors.insert(b.vectors.end(), a.vectors.begin(), a.vectors.end());
     a.slots.clear();
-    a.vectors.clear();
     a.aliases.clear();
     g.parent[from] = into;
   }
 
-  void add_to_graph(graph_t& g, slot_id slot, const recognized_entities& found) const {
+  void add_to_graph(graph_t& g, similar_names& near, slot_id slot, const recognized_entities& found) const {
     std::vector<std::pair<const std::string*, entity_id>> ids;
     for (const auto& m : found.entities) {
-      const auto e = mention(g, m);
+      const auto e = mention(g, near, m);
       g.nodes[e].slots.push_back(slot);
       ids.emplace_back(&m.name, e);
     }
@@ -10483,7 +10529,9 @@ class entity_index {
     for (const auto& [slot, sd] : slots_)
       if (sd.partition == p) in_p.push_back(slot);
     std::sort(in_p.begin(), in_p.end());
-    for (const auto s : in_p) add_to_graph(g, s, slots_.at(s).found);
+    auto& near = similar_of(p);
+    for (const auto s : in_p) add_to_graph(g, near, s, slots_.at(s).found);
+    if (similarity_ > 0.0f) near.prune([&](const std::string& key) { return g.strong.count(key) != 0; });
   }
 
   /// An extractor's entities as the index takes them: names as given (blank ones and repeats dropped), each
@@ -10516,6 +10564,7 @@ class entity_index {
   offline_recognizer recognizer_;
   float similarity_ = 0.0f;  // memory_config::entity_similarity
   name_vectors names_;       // unit vectors of names by key (similarity on)
+  std::vector<similar_names> similar_;  // by partition: names close to each other (similarity on)
   bool held_ = false;        // a bulk load: graphs are built on release
   std::unordered_map<slot_id, slot_data> slots_;
   std::vector<graph_t> graphs_;  // by partition

@@ -81,7 +81,7 @@ class entity_index {
     auto& sd = slots_[slot];
     sd.partition = p;
     sd.found = std::move(found);
-    if (!held_) add_to_graph(graph_of(p), slot, sd.found);
+    if (!held_) add_to_graph(graph_of(p), similar_of(p), slot, sd.found);
   }
 
   /// The cosine threshold of resolution by name similarity; 0 when off.
@@ -139,6 +139,7 @@ class entity_index {
   void clear() {
     slots_.clear();
     graphs_.clear();
+    similar_.clear();
   }
 
   /// The entities of partition `p` that `query` names: the names the recogniser finds in it, and the known
@@ -233,6 +234,7 @@ class entity_index {
       for (const auto& n : g.nodes) b += 96 + n.name.size() + n.slots.size() * sizeof(slot_id);
       b += g.edges.size() * 48 + (g.strong.size() + g.weak.size()) * 64;
     }
+    for (const auto& s : similar_) b += s.bytes();
     return b + names_.bytes();
   }
 
@@ -242,7 +244,6 @@ class entity_index {
     entity_type type = entity_type::name;
     std::vector<std::string> aliases;
     std::vector<slot_id> slots;  // memories mentioning it (a slot once per mention)
-    std::vector<std::span<const float>> vectors;  // of its names that have one (similarity on)
   };
   struct edge {
     entity_id source, target;
@@ -279,6 +280,11 @@ class entity_index {
     return std::nullopt;
   }
 
+  similar_names& similar_of(partition_id p) {
+    if (p >= similar_.size()) similar_.resize(std::size_t{p} + 1);
+    return similar_[p];
+  }
+
   graph_t& graph_of(partition_id p) {
     if (p >= graphs_.size()) graphs_.resize(std::size_t{p} + 1);
     return graphs_[p];
@@ -295,38 +301,32 @@ class entity_index {
     return e;
   }
 
-  /// The entity of `g` whose names' vectors are closest to `v` (cosine at least the threshold), of a type `t`
-  /// may join; nullopt when none.
-  [[nodiscard]] std::optional<entity_id> most_similar(const graph_t& g, std::span<const float> v, entity_type t) const {
-    std::optional<entity_id> best;
-    float best_cos = similarity_;
-    for (entity_id e = 0; e < g.nodes.size(); ++e) {
-      const auto& n = g.nodes[e];
-      if (g.parent[e] != e || !similarity_mergeable(n.type) || !compatible_types(n.type, t)) continue;
-      for (const auto& w : n.vectors)
-        if (const auto c = unit_cosine(v, w); c >= best_cos && (!best || c > best_cos)) {  // a tie: the first
-          best = e;
-          best_cos = c;
-        }
+  /// The entity of `g` (of a type `m` may join) that has the name closest to `m`'s (by `near`, whose names are
+  /// those of `g`'s entities or gone), when one is at the threshold; nullopt otherwise.
+  [[nodiscard]] std::optional<entity_id> most_similar(const graph_t& g, similar_names& near, const std::string& key,
+                                                      const entity_mention& m) const {
+    if (similarity_ <= 0.0f || !similarity_mergeable(m.type)) return std::nullopt;
+    const auto v = names_.find(key);
+    if (v.empty()) return std::nullopt;  // not embedded (yet): no merge by similarity
+    for (const auto& [cosine, other] : near.of(key, v, similarity_)) {
+      const auto it = g.strong.find(other);
+      if (it == g.strong.end()) continue;
+      const auto e = root(g, it->second);
+      if (similarity_mergeable(g.nodes[e].type) && compatible_types(g.nodes[e].type, m.type)) return e;
     }
-    return best;
+    return std::nullopt;
   }
 
-  entity_id mention(graph_t& g, const entity_mention& m) const {
+  entity_id mention(graph_t& g, similar_names& near, const entity_mention& m) const {
     const auto key = entity_key(m.name);
     const bool single = key.find(' ') == std::string::npos;
     if (auto e = resolve(g, key, single)) return join(g, *e, m);
-    std::span<const float> vec;
-    if (similarity_ > 0.0f && similarity_mergeable(m.type)) vec = names_.find(key);
-    if (!vec.empty())
-      if (auto e = most_similar(g, vec, m.type)) {
-        g.strong.emplace(key, *e);  // the name now names it (queries too)
-        g.nodes[*e].vectors.push_back(vec);
-        return join(g, *e, m);
-      }
+    if (auto e = most_similar(g, near, key, m)) {
+      g.strong.emplace(key, *e);  // the name now names it (queries too)
+      return join(g, *e, m);
+    }
     const auto id = static_cast<entity_id>(g.nodes.size());
-    g.nodes.push_back({m.name, m.type, {}, {}, {}});
-    if (!vec.empty()) g.nodes.back().vectors.push_back(vec);
+    g.nodes.push_back({m.name, m.type, {}, {}});
     g.parent.push_back(id);
     g.strong.emplace(key, id);
     if (!single && person_like(m.type)) {
@@ -356,17 +356,15 @@ class entity_index {
     b.aliases.push_back(a.name);
     for (auto& al : a.aliases) b.aliases.push_back(std::move(al));
     b.slots.insert(b.slots.end(), a.slots.begin(), a.slots.end());
-    b.vectors.insert(b.vectors.end(), a.vectors.begin(), a.vectors.end());
     a.slots.clear();
-    a.vectors.clear();
     a.aliases.clear();
     g.parent[from] = into;
   }
 
-  void add_to_graph(graph_t& g, slot_id slot, const recognized_entities& found) const {
+  void add_to_graph(graph_t& g, similar_names& near, slot_id slot, const recognized_entities& found) const {
     std::vector<std::pair<const std::string*, entity_id>> ids;
     for (const auto& m : found.entities) {
-      const auto e = mention(g, m);
+      const auto e = mention(g, near, m);
       g.nodes[e].slots.push_back(slot);
       ids.emplace_back(&m.name, e);
     }
@@ -388,7 +386,9 @@ class entity_index {
     for (const auto& [slot, sd] : slots_)
       if (sd.partition == p) in_p.push_back(slot);
     std::sort(in_p.begin(), in_p.end());
-    for (const auto s : in_p) add_to_graph(g, s, slots_.at(s).found);
+    auto& near = similar_of(p);
+    for (const auto s : in_p) add_to_graph(g, near, s, slots_.at(s).found);
+    if (similarity_ > 0.0f) near.prune([&](const std::string& key) { return g.strong.count(key) != 0; });
   }
 
   /// An extractor's entities as the index takes them: names as given (blank ones and repeats dropped), each
@@ -421,6 +421,7 @@ class entity_index {
   offline_recognizer recognizer_;
   float similarity_ = 0.0f;  // memory_config::entity_similarity
   name_vectors names_;       // unit vectors of names by key (similarity on)
+  std::vector<similar_names> similar_;  // by partition: names close to each other (similarity on)
   bool held_ = false;        // a bulk load: graphs are built on release
   std::unordered_map<slot_id, slot_data> slots_;
   std::vector<graph_t> graphs_;  // by partition

@@ -8,6 +8,7 @@
 #include <engram/entity/mentions.hpp>
 #include <engram/error.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace engram::inline v0::detail {
@@ -120,6 +122,52 @@ class name_vectors {
   mutable std::mutex mtx_;
   std::unordered_map<std::string, std::vector<float>> by_key_;
   std::size_t bytes_ = 0;
+};
+
+/// The names of one scope that are close to each other (cosine at least the threshold), best first. A name is
+/// compared once, when it first needs it, with every name of the scope compared before; the answers are kept
+/// across the scope's rebuilds, so that resolving a name again costs a lookup rather than a pass over the
+/// scope's entities. Not thread-safe: its owner locks.
+class similar_names {
+ public:
+  using neighbours = std::vector<std::pair<float, std::string>>;
+
+  /// The names close to `key` (unit vector `v`) at `threshold` or more, best first (ties: the one seen first).
+  const neighbours& of(const std::string& key, std::span<const float> v, float threshold) {
+    const auto [it, fresh] = near_.try_emplace(key);
+    auto& mine = it->second;  // stays valid while near_ grows
+    if (!fresh) return mine;
+    for (const auto& [other, w] : seen_) {
+      const auto c = unit_cosine(v, w);
+      if (c < threshold) continue;
+      mine.emplace_back(c, other);
+      auto& theirs = near_[other];
+      const auto at = std::find_if(theirs.begin(), theirs.end(), [&](const auto& x) { return x.first < c; });
+      theirs.emplace(at, c, key);
+    }
+    std::stable_sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    seen_.emplace_back(key, v);
+    return mine;
+  }
+
+  /// Forgets the names `keep(key)` rejects (names no longer in the scope).
+  template <class Keep>
+  void prune(Keep&& keep) {
+    std::erase_if(seen_, [&](const auto& s) { return !keep(s.first); });
+    std::erase_if(near_, [&](const auto& n) { return !keep(n.first); });
+    for (auto& [key, list] : near_) std::erase_if(list, [&](const auto& x) { return !keep(x.second); });
+  }
+
+  /// Bytes held, estimated (for reports).
+  [[nodiscard]] std::size_t bytes() const noexcept {
+    std::size_t b = seen_.size() * 48;
+    for (const auto& [key, list] : near_) b += 64 + key.size() + list.size() * 48;
+    return b;
+  }
+
+ private:
+  std::unordered_map<std::string, neighbours> near_;
+  std::vector<std::pair<std::string, std::span<const float>>> seen_;  // compared so far, with their vectors
 };
 
 }  // namespace engram::inline v0::detail
