@@ -10424,6 +10424,7 @@ class entity_index {
   }
 
   similar_names& similar_of(partition_id p) {
+    if (similarity_ <= 0.0f) return no_similar_;  // off: never read
     if (p >= similar_.size()) similar_.resize(std::size_t{p} + 1);
     return similar_[p];
   }
@@ -10565,6 +10566,7 @@ class entity_index {
   float similarity_ = 0.0f;  // memory_config::entity_similarity
   name_vectors names_;       // unit vectors of names by key (similarity on)
   std::vector<similar_names> similar_;  // by partition: names close to each other (similarity on)
+  similar_names no_similar_;            // similarity off
   bool held_ = false;        // a bulk load: graphs are built on release
   std::unordered_map<slot_id, slot_data> slots_;
   std::vector<graph_t> graphs_;  // by partition
