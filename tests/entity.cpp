@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <functional>
+#include <future>
 #include <limits>
 #include <map>
 #include <memory>
@@ -434,4 +436,38 @@ TEST_CASE("entity: a memory with entity_similarity embeds each name once and res
     c.entity_similarity = bad;
     CHECK_THROWS_AS(names_memory(e, memory_store{}, verbatim_extractor{}, c), validation_error);
   }
+}
+
+TEST_CASE("entity: an add or update bringing a new name embeds it once, before the write lock, and merges by it",
+          "[entity]") {
+  const names_embedder e;
+  memory_config config;
+  config.entities = true;
+  config.entity_similarity = 0.9f;
+  names_memory mem(e, memory_store{}, verbatim_extractor{}, config);
+  mem.add("Maria Lopez works at Acme", user("ana"), {.infer = false});
+  CHECK((*e.calls)["maria lopez"] == 1);
+
+  // while the new name is embedded, another thread reads the memory: it never waits for this add
+  bool reader_waited = false;
+  *e.on_name = [&] {
+    auto reader = std::async(std::launch::async, [&] { return mem.size(); });
+    reader_waited = reader.wait_for(std::chrono::seconds(5)) != std::future_status::ready;
+  };
+  mem.add("Marie Lopez called today", user("ana"), {.infer = false});
+  *e.on_name = nullptr;
+  CHECK_FALSE(reader_waited);
+  CHECK((*e.calls)["marie lopez"] == 1);
+  auto ana = mem.entity_graph_of(user("ana"));
+  REQUIRE(find_entity(ana, "Maria Lopez"));
+  CHECK(has_alias(find_entity(ana, "Maria Lopez"), "Marie Lopez"));
+  CHECK(find_entity(ana, "Maria Lopez")->memories == 2);
+
+  // update(): the new text's names are learnt the same way
+  const auto id = mem.add("Porto is lovely", user("ana"), {.infer = false}).results.at(0).id;
+  mem.update(id, "Mary Lopez lives in Porto");
+  CHECK((*e.calls)["mary lopez"] == 1);
+  ana = mem.entity_graph_of(user("ana"));
+  CHECK(has_alias(find_entity(ana, "Maria Lopez"), "Mary Lopez"));
+  CHECK(find_entity(ana, "Maria Lopez")->memories == 3);
 }

@@ -12996,6 +12996,7 @@ class basic_memory {
     const auto texts = detail::checked_update_texts(items, rules_);
     auto vectors = detail::embed_checked(embedder_, texts);
     const auto named = detail::name_entities(extractor_, texts, extraction_context{});
+    detail::embed_entity_names(embedder_, derived_, texts, named);  // entity similarity: the names' vectors
     catch_up();
     std::unique_lock lock(mtx_);
     auto plan = detail::plan_updates(items, std::move(vectors), named, [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
@@ -13289,6 +13290,7 @@ class basic_memory {
     detail::action_inputs in(actions, std::move(fact_texts), std::move(fact_vectors),
                              [&](std::span<const std::string> t) { return detail::embed_checked(embedder_, t); });
     in.name_entities(actions, [&](std::span<const std::string> t) { return detail::name_entities(extractor_, t, ctx); });
+    detail::embed_entity_names(embedder_, derived_, actions, in);  // entity similarity: the names' vectors
 
     std::unique_lock lock(mtx_);
     const auto now = utc_now();
