@@ -133,6 +133,7 @@ inline engram::flat_index make_index(const provider_settings& p, std::size_t dim
 inline engram::memory_config memory_config_of(const provider_settings& p, engram::memory_config c = {}) {
   c.on_contradiction = p.contradiction();
   c.entities = p.entity_index();
+  c.entity_similarity = p.entity_similarity_threshold();
   return c;
 }
 
@@ -140,7 +141,8 @@ inline engram::memory_config memory_config_of(const provider_settings& p, engram
 template <class Memory>
 std::string describe_memory(const provider_settings& p, const Memory& memory) {
   return p.describe() + ", on contradiction: " + std::string(engram::to_string(memory.config().on_contradiction)) +
-         (memory.config().entities ? (p.llm_entities() ? ", entities named by the LLM" : ", entities indexed") : "");
+         (memory.config().entities ? (p.llm_entities() ? ", entities named by the LLM" : ", entities indexed") : "") +
+         (memory.config().entity_similarity > 0 ? ", names resolved at cosine " + p.entity_similarity : std::string());
 }
 
 /// Opens (creating it when needed) the durable memory in `data_dir` with the providers `p` names: the one

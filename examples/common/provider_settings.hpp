@@ -68,6 +68,8 @@ memory:
                          costs time on open); on: found by the offline recogniser; llm: named by the LLM
                          (--extractor llm) in one more call per add that writes, kept with each memory
                          (an add's enable_graph asks for that call too)  env ENGRAM_ENTITIES
+  --entity-similarity X  also resolve two names of a scope as one entity when the embedder's vectors of the
+                         names have a cosine of at least X (e.g. 0.9; default 0: off)  env ENGRAM_ENTITY_SIMILARITY
 settings file:
   --config FILE          a JSON object of these settings, keyed by the flag names without "--", e.g.
                          {"extractor": "llm", "llm-model": "gpt-4o-mini", "llm-excludes": ["small talk"]};
@@ -101,10 +103,12 @@ struct provider_settings {
   std::string search_threads = "1";   ///< threads per search (flat_index_options::executor); 0: every core
   std::string on_contradiction = "erase";  ///< memory_config::on_contradiction: erase | supersede
   std::string entities = "off";        ///< memory_config::entities: off | on | llm (llm_extractor_options::entities)
+  std::string entity_similarity = "0";  ///< memory_config::entity_similarity: a cosine in [0, 1]; 0 is off
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
   /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE,
-  /// ENGRAM_LLM_INSTRUCTIONS, ENGRAM_ON_CONTRADICTION, ENGRAM_ENTITIES (empty variables count as unset).
+  /// ENGRAM_LLM_INSTRUCTIONS, ENGRAM_ON_CONTRADICTION, ENGRAM_ENTITIES, ENGRAM_ENTITY_SIMILARITY (empty variables
+  /// count as unset).
   /// OPENAI_API_KEY is read by the HTTP transport when no --api-key is given. Values are checked by check().
   static provider_settings from_env() {
     provider_settings p;
@@ -123,6 +127,7 @@ struct provider_settings {
     env("ENGRAM_LLM_INSTRUCTIONS", p.llm_instructions);
     env("ENGRAM_ON_CONTRADICTION", p.on_contradiction);
     env("ENGRAM_ENTITIES", p.entities);
+    env("ENGRAM_ENTITY_SIMILARITY", p.entity_similarity);
     return p;
   }
 
@@ -132,7 +137,7 @@ struct provider_settings {
                           "--llm-base-url", "--llm-mode", "--api-key", "--api-key-file", "--wordnet",
                           "--timeout", "--connect-timeout", "--retries", "--llm-instructions", "--llm-includes",
                           "--llm-excludes", "--llm-categories", "--llm-fact-prompt-file", "--llm-update-prompt-file",
-                          "--search-threads", "--on-contradiction", "--entities", "--config"})
+                          "--search-threads", "--on-contradiction", "--entities", "--entity-similarity", "--config"})
       if (flag == f) return true;
     return false;
   }
@@ -217,6 +222,7 @@ struct provider_settings {
     else if (flag == "--search-threads") search_threads = value;
     else if (flag == "--on-contradiction") on_contradiction = value;
     else if (flag == "--entities") entities = value;
+    else if (flag == "--entity-similarity") entity_similarity = value;
     else if (flag == "--dimensions") {
       std::size_t pos = 0;
       unsigned long n = 0;
@@ -271,6 +277,23 @@ struct provider_settings {
     if (entities == "on" || entities == "llm") return true;
     if (entities == "off") return false;
     throw settings_error("--entities (or ENGRAM_ENTITIES) expects off, on or llm, got '" + entities + "'");
+  }
+  /// --entity-similarity as a cosine threshold (0: off). @throws settings_error for anything but a number in
+  /// [0, 1], or a threshold without the entity index.
+  [[nodiscard]] float entity_similarity_threshold() const {
+    std::size_t pos = 0;
+    float v = -1.0f;
+    try {
+      v = std::stof(entity_similarity, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    if (entity_similarity.empty() || pos != entity_similarity.size() || !(v >= 0.0f && v <= 1.0f))
+      throw settings_error("--entity-similarity (or ENGRAM_ENTITY_SIMILARITY) expects a cosine from 0 (off) to 1, "
+                           "such as 0.9, got '" + entity_similarity + "'");
+    if (v > 0.0f && !entity_index())
+      throw settings_error("--entity-similarity resolves entity names: it needs --entities on or llm");
+    return v;
   }
   /// --entities llm: the LLM extractor names each add's entities.
   [[nodiscard]] bool llm_entities() const { return entity_index() && entities == "llm"; }

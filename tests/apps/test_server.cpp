@@ -1562,6 +1562,14 @@ TEST_CASE("server: --on-contradiction, ENGRAM_ON_CONTRADICTION, --entities: a ba
   std::tie(status, err) = failed_start("--entities llm");  // the offline extractor names no entities
   CHECK(status == 2);
   CHECK_THAT(err, Catch::Matchers::Contains("needs --extractor llm"));
+  for (const char* bad : {"--entities on --entity-similarity 1.5", "--entities on --entity-similarity high",
+                          "--entity-similarity 0.9"}) {
+    std::tie(status, err) = failed_start(bad);
+    CHECK(status == 2);
+    CHECK_THAT(err, Catch::Matchers::Contains("--entity-similarity"));
+  }
+  CHECK_THAT(startup_log("--entities on --entity-similarity 0.9"),
+             Catch::Matchers::Contains("names resolved at cosine 0.9"));
 }
 
 TEST_CASE("server: --entities llm keeps the entities the LLM names, across a restart; a bad reply stores nothing",
