@@ -288,6 +288,13 @@ std::string legacy_log(std::uint32_t version, std::uint8_t kind, const write_bat
   detail::encode_batch(w, b, layout);
   return legacy_header(detail::file_format::log_magic, version, 0) + hashing5_identity() + framed(p);
 }
+/// legacy_log, then the first half of its batch entry again, as a crash during a second append leaves it.
+std::string torn_legacy_log(std::uint32_t version, std::uint8_t kind, const write_batch& b,
+                            detail::record_layout layout) {
+  const auto one = legacy_log(version, kind, b, layout);
+  const auto entry = one.substr(detail::file_format::header_size + hashing5_identity().size());
+  return one + entry.substr(0, entry.size() / 2);
+}
 }  // namespace
 
 TEST_CASE("reopen: a snapshot of the earlier format (vectors inside each record entry) still opens", "[reopen]") {
@@ -388,9 +395,8 @@ TEST_CASE("reopen: a log of format 4 (records with flags, no validity) opens, is
     old.upserts.push_back(r);
     want[r.id] = r;
   }
-  const auto one = legacy_log(4, detail::file_format::kind_batch_flags, old, detail::record_layout::with_flags);
-  const auto entry = one.substr(detail::file_format::header_size + hashing5_identity().size());
-  std::ofstream(db + "/log.0", std::ios::binary) << one + entry.substr(0, entry.size() / 2);
+  std::ofstream(db + "/log.0", std::ios::binary)
+      << torn_legacy_log(4, detail::file_format::kind_batch_flags, old, detail::record_layout::with_flags);
 
   auto closed = sample_record(11, 5);
   closed.valid_from = closed.created_at - std::chrono::hours{48};
@@ -431,7 +437,7 @@ TEST_CASE("reopen: a log of format 6 (no entities) opens, is marked 7 before its
   const auto db = dir.sub("db");
   std::filesystem::create_directories(db);
   // Written as the file_store of format 6 wrote it: header, identity, one batch of kind 14 (format 5's layout,
-  // which format 6 kept), then a torn second one.
+  // which format 6 kept), then half of a second one.
   std::map<std::string, record> want;
   write_batch old;
   for (std::size_t i = 0; i < 4; ++i) {
@@ -441,9 +447,8 @@ TEST_CASE("reopen: a log of format 6 (no entities) opens, is marked 7 before its
     old.upserts.push_back(r);
     want[r.id] = r;  // no entities: recognised from the text
   }
-  const auto one = legacy_log(6, detail::file_format::kind_batch_validity, old, detail::record_layout::with_validity);
-  const auto entry = one.substr(detail::file_format::header_size + hashing5_identity().size());
-  std::ofstream(db + "/log.0", std::ios::binary) << one + entry.substr(0, entry.size() / 3);
+  std::ofstream(db + "/log.0", std::ios::binary)
+      << torn_legacy_log(6, detail::file_format::kind_batch_validity, old, detail::record_layout::with_validity);
 
   auto given = sample_record(21, 5);
   given.entities = recognized_entities{{{"Zo\xC3\xAB", entity_type::person}, {"Acme", entity_type::organization}},
