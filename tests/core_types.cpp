@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <string>
+#include <vector>
 
 using namespace engram;
 
@@ -152,6 +154,65 @@ TEST_CASE("core: record JSON has Mem0's shape and round-trips", "[core][json]") 
                     Catch::Contains("metadata"));
   CHECK_THROWS_AS(nlohmann::json::parse(R"({"id":"1","memory":"x","created_at":"later"})").get<record>(),
                   validation_error);
+}
+
+TEST_CASE("core: record JSON carries an extractor's entities only when set, and reads them back strictly",
+          "[core][json][entities]") {
+  record r;
+  r.id = "m1";
+  r.memory = "Zoë works at Acme in Paris";
+  r.created_at = r.updated_at = parse_iso8601("2024-05-01T12:00:00Z");
+  r.valid_from = r.created_at;
+  CHECK_FALSE(nlohmann::json(r).contains("entities"));  // unset: the entity index recognises them from the text
+  CHECK_FALSE(nlohmann::json(r).get<record>().entities);
+
+  r.entities = recognized_entities{};  // the extractor found none: kept, distinct from unset
+  CHECK(nlohmann::json(r)["entities"] == nlohmann::json::parse(R"({"entities":[],"relations":[]})"));
+  CHECK(nlohmann::json(r).get<record>() == r);
+
+  r.entities = recognized_entities{};
+  for (const auto t : {entity_type::person, entity_type::organization, entity_type::place, entity_type::date,
+                       entity_type::handle, entity_type::title, entity_type::name})
+    r.entities->entities.push_back({"n-" + std::string(to_string(t)), t});
+  r.entities->relations = {{"Zoë", "works at", "Acme"}, {"Acme", "based in", "Paris"}};
+  const nlohmann::json j = r;
+  CHECK(j["entities"]["entities"][0] == nlohmann::json::parse(R"({"name":"n-person","type":"person"})"));
+  CHECK(j["entities"]["relations"][1] ==
+        nlohmann::json::parse(R"({"source":"Acme","relationship":"based in","target":"Paris"})"));
+  CHECK(j.get<record>() == r);
+  CHECK(nlohmann::json::parse(j.dump()).get<record>() == r);
+
+  auto read = [](const char* entities) {
+    auto line = nlohmann::json::parse(R"({"id":"1","memory":"x"})");
+    line["entities"] = nlohmann::json::parse(entities);
+    return line.get<record>();
+  };
+  CHECK_FALSE(read("null").entities);  // null: as absent
+  // lenient where the meaning is plain: missing lists are empty, a missing or foreign type is a name
+  const auto partial = read(R"({"entities":[{"name":"Acme","type":"Company"},{"name":"gizmo"},
+                                            {"name":"x","type":"product"}]})");
+  REQUIRE(partial.entities);
+  CHECK(partial.entities->entities ==
+        std::vector<entity_mention>{{"Acme", entity_type::organization}, {"gizmo", entity_type::name},
+                                    {"x", entity_type::name}});
+  CHECK(partial.entities->relations.empty());
+  // strict on wrong JSON types: a validation_error naming the field
+  auto refused = [&](const char* entities, const char* field) {
+    INFO(entities);
+    CHECK_THROWS_AS(read(entities), validation_error);
+    CHECK_THROWS_WITH(read(entities), Catch::Contains(std::string("'") + field + "'"));
+  };
+  refused(R"([])", "entities");
+  refused(R"("Acme")", "entities");
+  refused(R"({"entities":{"name":"Acme"}})", "entities.entities");
+  refused(R"({"relations":"works at"})", "entities.relations");
+  refused(R"({"entities":["Acme"]})", "entities.entities[0]");
+  refused(R"({"entities":[{"name":"a"},{"name":7}]})", "entities.entities[1].name");
+  refused(R"({"entities":[{"type":"person"}]})", "entities.entities[0].name");
+  refused(R"({"entities":[{"name":"a","type":3}]})", "entities.entities[0].type");
+  refused(R"({"relations":[{"source":"a","relationship":"knows"}]})", "entities.relations[0].target");
+  refused(R"({"relations":[{"source":"a","relationship":["knows"],"target":"b"}]})",
+          "entities.relations[0].relationship");
 }
 
 TEST_CASE("core: categories chosen by the extractor are returned at the top of a record, as Mem0 does",

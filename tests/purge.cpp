@@ -33,8 +33,9 @@ void overwrite(const std::string& file, const std::string& bytes) {
   std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-/// Makes the files of `dir` what a format-5 engram wrote: the header's version 5 and, in the snapshot, no owner
-/// entries (format 6's only addition; every other entry reads the same).
+/// Makes the files of `dir` what a format-5 engram wrote: the header's version 5, in the snapshot no owner
+/// entries (format 6's only addition), and format 7's record kinds as format 5's (records without entities, as
+/// an add writes them, take the same bytes in both).
 void downgrade_to_format_5(const std::string& dir) {
   namespace ff = detail::file_format;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -50,8 +51,13 @@ void downgrade_to_format_5(const std::string& dir) {
         out += bytes.substr(pos);
         break;
       }
-      if (name != "snapshot" || static_cast<std::uint8_t>(f.payload[0]) != ff::kind_owner)
-        out += bytes.substr(pos, 8 + f.size);
+      const auto kind = static_cast<std::uint8_t>(f.payload[0]);
+      const auto old_kind = kind == ff::kind_batch_entities          ? ff::kind_batch_validity
+                            : kind == ff::kind_queued_batch_entities ? ff::kind_queued_batch_validity
+                            : kind == ff::kind_record_entities       ? ff::kind_record_validity
+                                                                     : kind;
+      if (name != "snapshot" || kind != ff::kind_owner)
+        out += ff::make_frame(static_cast<char>(old_kind) + std::string(f.payload + 1, f.size - 1));
       pos += 8 + f.size;
     }
     overwrite(e.path().string(), out);

@@ -288,6 +288,13 @@ std::string legacy_log(std::uint32_t version, std::uint8_t kind, const write_bat
   detail::encode_batch(w, b, layout);
   return legacy_header(detail::file_format::log_magic, version, 0) + hashing5_identity() + framed(p);
 }
+/// legacy_log, then the first half of its batch entry again, as a crash during a second append leaves it.
+std::string torn_legacy_log(std::uint32_t version, std::uint8_t kind, const write_batch& b,
+                            detail::record_layout layout) {
+  const auto one = legacy_log(version, kind, b, layout);
+  const auto entry = one.substr(detail::file_format::header_size + hashing5_identity().size());
+  return one + entry.substr(0, entry.size() / 2);
+}
 }  // namespace
 
 TEST_CASE("reopen: a snapshot of the earlier format (vectors inside each record entry) still opens", "[reopen]") {
@@ -388,9 +395,8 @@ TEST_CASE("reopen: a log of format 4 (records with flags, no validity) opens, is
     old.upserts.push_back(r);
     want[r.id] = r;
   }
-  const auto one = legacy_log(4, detail::file_format::kind_batch_flags, old, detail::record_layout::with_flags);
-  const auto entry = one.substr(detail::file_format::header_size + hashing5_identity().size());
-  std::ofstream(db + "/log.0", std::ios::binary) << one + entry.substr(0, entry.size() / 2);
+  std::ofstream(db + "/log.0", std::ios::binary)
+      << torn_legacy_log(4, detail::file_format::kind_batch_flags, old, detail::record_layout::with_flags);
 
   auto closed = sample_record(11, 5);
   closed.valid_from = closed.created_at - std::chrono::hours{48};
@@ -423,4 +429,86 @@ TEST_CASE("reopen: a log of format 4 (records with flags, no validity) opens, is
   CHECK(s.recovery().snapshot_records == want.size());
   CHECK(all_records(s) == want);
   CHECK(s.get(opened.id)->valid_from == opened.valid_from);
+}
+
+TEST_CASE("reopen: a log of format 6 (no entities) opens, is marked 7 before its append, and compacts",
+          "[reopen][entities]") {
+  engram_test::temp_dir dir;
+  const auto db = dir.sub("db");
+  std::filesystem::create_directories(db);
+  // Written as the file_store of format 6 wrote it: header, identity, one batch of kind 14 (format 5's layout,
+  // which format 6 kept), then half of a second one.
+  std::map<std::string, record> want;
+  write_batch old;
+  for (std::size_t i = 0; i < 4; ++i) {
+    auto r = sample_record(i, 5);
+    r.valid_from = r.created_at - std::chrono::hours{1};
+    r.immutable = i == 1;
+    old.upserts.push_back(r);
+    want[r.id] = r;  // no entities: recognised from the text
+  }
+  std::ofstream(db + "/log.0", std::ios::binary)
+      << torn_legacy_log(6, detail::file_format::kind_batch_validity, old, detail::record_layout::with_validity);
+
+  auto given = sample_record(21, 5);
+  given.entities = recognized_entities{{{"Zo\xC3\xAB", entity_type::person}, {"Acme", entity_type::organization}},
+                                       {{"Zo\xC3\xAB", "works at", "Acme"}}};
+  auto none_found = sample_record(22, 5);
+  none_found.entities = recognized_entities{};  // the extractor's answer: nothing, kept as such
+  {
+    file_store s(db, {.on_warning = [](const std::string&) {}});
+    CHECK(s.recovery().discarded_entries == 1);
+    CHECK(all_records(s) == want);
+    write_batch b;
+    b.upserts = {given, none_found};
+    s.apply(b);  // appended as format 7's batch (kind 18), after the format 6 one
+    want[given.id] = given;
+    want[none_found.id] = none_found;
+  }
+  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/log.0")[8]) == 7);
+  {
+    file_store s(db, {.read_only = true});
+    CHECK(all_records(s) == want);
+    CHECK_FALSE(s.get("rec-0")->entities);
+  }
+  {
+    file_store s(db);
+    s.compact();  // the snapshot holds format 7's records (kind 20)
+  }
+  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/snapshot")[8]) == 7);
+  file_store s(db, {.read_only = true});
+  CHECK(s.recovery().snapshot_records == want.size());
+  CHECK(all_records(s) == want);
+  CHECK(s.get(given.id)->entities == given.entities);
+}
+
+TEST_CASE("reopen: format 7 stores a record without entities in format 5's bytes, and refuses bad entities",
+          "[reopen][entities]") {
+  auto r = sample_record(4, 5);
+  r.valid_from = r.created_at;
+  r.superseded_by = "rec-5";
+  std::string v5, v7;
+  detail::byte_writer w5(v5), w7(v7);
+  detail::encode_record(w5, r, detail::record_layout::with_validity);
+  detail::encode_record(w7, r, detail::record_layout::with_entities);
+  CHECK(v7 == v5);  // records without entities do not grow
+
+  r.entities = recognized_entities{{{"Acme", entity_type::organization}}, {}};
+  std::string e;
+  detail::byte_writer we(e);
+  detail::encode_record(we, r, detail::record_layout::with_entities);
+  detail::byte_reader rd(e.data(), e.size(), "test");
+  CHECK(detail::decode_record(rd, detail::record_layout::with_entities) == r);
+  CHECK_THROWS_AS(detail::encode_record(w5, r, detail::record_layout::with_validity), storage_error);
+  // the type byte follows the name "Acme" near the end: a value past entity_type::name is refused
+  auto bad = e;
+  const auto at = bad.rfind("Acme") + 4;
+  bad[at] = 9;
+  detail::byte_reader rb(bad.data(), bad.size(), "test");
+  CHECK_THROWS_WITH(detail::decode_record(rb, detail::record_layout::with_entities),
+                    Catch::Contains("unknown entity type 9"));
+  // an older layout reading the entities flag: unknown flags, not a misread
+  detail::byte_reader ro(e.data(), e.size(), "test");
+  CHECK_THROWS_WITH(detail::decode_record(ro, detail::record_layout::with_validity),
+                    Catch::Contains("unknown record flags"));
 }

@@ -7,7 +7,8 @@
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
 ///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
 ///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
-///                   "superseded_by"?,"structured_attributes"}
+///                   "superseded_by"?,"structured_attributes","entities"? (when set: {"entities":[{"name","type"}],
+///                   "relations":[{"source","relationship","target"}]}, an extractor's answer kept as given)}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
 ///                  where Mem0 returns them; "structured_attributes" is Mem0's calendar breakdown of valid_from
 ///                  (temporal/structured_attributes.hpp); reading a record ignores both, they are derived)
@@ -17,6 +18,7 @@
 ///                   "is_deleted","actor_id","role"}   (null where absent)
 ///   results(xs)    {"results":[...]}
 
+#include <engram/entity/mentions.hpp>
 #include <engram/error.hpp>
 #include <engram/rank/expiry.hpp>
 #include <engram/record.hpp>
@@ -61,6 +63,53 @@ inline std::optional<timestamp> time_field(const nlohmann::json& j, const char* 
 }
 inline nlohmann::json optional_text(const std::optional<std::string>& s) {
   return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
+}
+
+/// record::entities as JSON: {"entities":[{"name","type"}],"relations":[{"source","relationship","target"}]}.
+inline nlohmann::json entities_to_json(const recognized_entities& e) {
+  auto entities = nlohmann::json::array();
+  for (const auto& m : e.entities) entities.push_back({{"name", m.name}, {"type", to_string(m.type)}});
+  auto relations = nlohmann::json::array();
+  for (const auto& r : e.relations)
+    relations.push_back({{"source", r.source}, {"relationship", r.relationship}, {"target", r.target}});
+  return {{"entities", std::move(entities)}, {"relations", std::move(relations)}};
+}
+
+/// Reads entities_to_json's shape. A missing list is empty and a missing type is `name` (parse_entity_type
+/// reads any other spelling as `name` too), but a value of the wrong JSON type is refused: the answer is kept
+/// as the extractor's and must not be half-read. Errors begin with `what` and name field `field` ("entities").
+/// @throws validation_error naming the offending field, e.g. "record: field 'entities.relations[0].target' ...".
+inline recognized_entities entities_from_json(const nlohmann::json& j, std::string_view what, const std::string& field) {
+  auto bad = [&](const std::string& path, const std::string& problem) {
+    return validation_error(std::string(what) + ": field '" + path + "' " + problem);
+  };
+  if (!j.is_object()) throw bad(field, std::string("must be an object, got ") + j.type_name());
+  auto list = [&](const char* key) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return nlohmann::json::array();
+    if (!it->is_array()) throw bad(field + "." + key, std::string("must be an array, got ") + it->type_name());
+    return *it;
+  };
+  // member `key` of element `i` of list `in`: a string, required unless there is a `fallback`
+  auto text = [&](const nlohmann::json& x, const char* in, std::size_t i, const char* key, const char* fallback) {
+    const std::string at = field + "." + in + "[" + std::to_string(i) + "]";
+    if (!x.is_object()) throw bad(at, std::string("must be an object, got ") + x.type_name());
+    const auto it = x.find(key);
+    if ((it == x.end() || it->is_null()) && fallback) return std::string(fallback);
+    if (it == x.end() || it->is_null()) throw bad(at + "." + key, "is missing");
+    if (!it->is_string()) throw bad(at + "." + key, std::string("must be a string, got ") + it->type_name());
+    return it->get<std::string>();
+  };
+  recognized_entities out;
+  const auto entities = list("entities"), relations = list("relations");
+  for (std::size_t i = 0; i < entities.size(); ++i)
+    out.entities.push_back({text(entities[i], "entities", i, "name", nullptr),
+                            parse_entity_type(text(entities[i], "entities", i, "type", "name"))});
+  for (std::size_t i = 0; i < relations.size(); ++i)
+    out.relations.push_back({text(relations[i], "relations", i, "source", nullptr),
+                             text(relations[i], "relations", i, "relationship", nullptr),
+                             text(relations[i], "relations", i, "target", nullptr)});
+  return out;
 }
 }  // namespace detail
 
@@ -149,6 +198,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
   if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
   j["structured_attributes"] = structured_attributes_of(r.valid_since());
+  if (r.entities) j["entities"] = detail::entities_to_json(*r.entities);
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
@@ -190,6 +240,9 @@ inline void from_json(const nlohmann::json& j, record& r) {
   r.invalid_at = detail::time_field(j, "invalid_at", what);
   const auto successor = detail::string_field(j, "superseded_by", what, false);
   r.superseded_by = successor.empty() ? std::nullopt : std::optional<std::string>(successor);
+  r.entities = std::nullopt;  // absent or null: recognised from the text; set (even empty): kept as given
+  if (const auto* e = detail::field(j, "entities", what))
+    r.entities = detail::entities_from_json(*e, what, "entities");
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");

@@ -7119,7 +7119,8 @@ class ivf_index {
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
 ///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
 ///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
-///                   "superseded_by"?,"structured_attributes"}
+///                   "superseded_by"?,"structured_attributes","entities"? (when set: {"entities":[{"name","type"}],
+///                   "relations":[{"source","relationship","target"}]}, an extractor's answer kept as given)}
 ///                  (+ "embedding" via record_to_json; "categories" repeats metadata["categories"] at the top,
 ///                  where Mem0 returns them; "structured_attributes" is Mem0's calendar breakdown of valid_from
 ///                  (temporal/structured_attributes.hpp); reading a record ignores both, they are derived)
@@ -7129,6 +7130,7 @@ class ivf_index {
 ///                   "is_deleted","actor_id","role"}   (null where absent)
 ///   results(xs)    {"results":[...]}
 
+// #include <engram/entity/mentions.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // ---- begin <engram/rank/expiry.hpp>
 /// @file rank/expiry.hpp
@@ -7215,6 +7217,53 @@ inline std::optional<timestamp> time_field(const nlohmann::json& j, const char* 
 }
 inline nlohmann::json optional_text(const std::optional<std::string>& s) {
   return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
+}
+
+/// record::entities as JSON: {"entities":[{"name","type"}],"relations":[{"source","relationship","target"}]}.
+inline nlohmann::json entities_to_json(const recognized_entities& e) {
+  auto entities = nlohmann::json::array();
+  for (const auto& m : e.entities) entities.push_back({{"name", m.name}, {"type", to_string(m.type)}});
+  auto relations = nlohmann::json::array();
+  for (const auto& r : e.relations)
+    relations.push_back({{"source", r.source}, {"relationship", r.relationship}, {"target", r.target}});
+  return {{"entities", std::move(entities)}, {"relations", std::move(relations)}};
+}
+
+/// Reads entities_to_json's shape. A missing list is empty and a missing type is `name` (parse_entity_type
+/// reads any other spelling as `name` too), but a value of the wrong JSON type is refused: the answer is kept
+/// as the extractor's and must not be half-read. Errors begin with `what` and name field `field` ("entities").
+/// @throws validation_error naming the offending field, e.g. "record: field 'entities.relations[0].target' ...".
+inline recognized_entities entities_from_json(const nlohmann::json& j, std::string_view what, const std::string& field) {
+  auto bad = [&](const std::string& path, const std::string& problem) {
+    return validation_error(std::string(what) + ": field '" + path + "' " + problem);
+  };
+  if (!j.is_object()) throw bad(field, std::string("must be an object, got ") + j.type_name());
+  auto list = [&](const char* key) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return nlohmann::json::array();
+    if (!it->is_array()) throw bad(field + "." + key, std::string("must be an array, got ") + it->type_name());
+    return *it;
+  };
+  // member `key` of element `i` of list `in`: a string, required unless there is a `fallback`
+  auto text = [&](const nlohmann::json& x, const char* in, std::size_t i, const char* key, const char* fallback) {
+    const std::string at = field + "." + in + "[" + std::to_string(i) + "]";
+    if (!x.is_object()) throw bad(at, std::string("must be an object, got ") + x.type_name());
+    const auto it = x.find(key);
+    if ((it == x.end() || it->is_null()) && fallback) return std::string(fallback);
+    if (it == x.end() || it->is_null()) throw bad(at + "." + key, "is missing");
+    if (!it->is_string()) throw bad(at + "." + key, std::string("must be a string, got ") + it->type_name());
+    return it->get<std::string>();
+  };
+  recognized_entities out;
+  const auto entities = list("entities"), relations = list("relations");
+  for (std::size_t i = 0; i < entities.size(); ++i)
+    out.entities.push_back({text(entities[i], "entities", i, "name", nullptr),
+                            parse_entity_type(text(entities[i], "entities", i, "type", "name"))});
+  for (std::size_t i = 0; i < relations.size(); ++i)
+    out.relations.push_back({text(relations[i], "relations", i, "source", nullptr),
+                             text(relations[i], "relations", i, "relationship", nullptr),
+                             text(relations[i], "relations", i, "target", nullptr)});
+  return out;
 }
 }  // namespace detail
 
@@ -7303,6 +7352,7 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
   if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
   j["structured_attributes"] = structured_attributes_of(r.valid_since());
+  if (r.entities) j["entities"] = detail::entities_to_json(*r.entities);
   if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
   if (with_embedding) j["embedding"] = r.embedding;
   return j;
@@ -7344,6 +7394,9 @@ inline void from_json(const nlohmann::json& j, record& r) {
   r.invalid_at = detail::time_field(j, "invalid_at", what);
   const auto successor = detail::string_field(j, "superseded_by", what, false);
   r.superseded_by = successor.empty() ? std::nullopt : std::optional<std::string>(successor);
+  r.entities = std::nullopt;  // absent or null: recognised from the text; set (even empty): kept as given
+  if (const auto* e = detail::field(j, "entities", what))
+    r.entities = detail::entities_from_json(*e, what, "entities");
   r.embedding.clear();
   if (const auto* e = detail::field(j, "embedding", what)) {
     if (!e->is_array()) throw validation_error("record: field 'embedding' must be an array of numbers");
@@ -13553,7 +13606,10 @@ inline void check_same_identity(const store_identity& have, const store_identity
 /// every earlier kind); 6 a snapshot may hold owners (kind 17, (memory id, scope) of a history whose record was
 /// erased, so that a purge of the scope takes it: history events name no scope). Logs are unchanged in 6 (their
 /// replay learns owners from the erases); a snapshot of format 5 or older knows no owner, so the history of a
-/// memory deleted before it is written is out of reach of purge.
+/// memory deleted before it is written is out of reach of purge; 7 records may also carry their entities (an
+/// extractor's entities and relations, flagged when present) in the entries of kinds 18 (batch), 19 (batch +
+/// queue changes) and 20 (snapshot record, vector aligned), which replace kinds 14, 15 and 16 in what this
+/// engram writes (a record without entities takes the same bytes as in kinds 14-16).
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -13592,7 +13648,7 @@ inline constexpr int storage_format_version = 1;
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 6;
+inline constexpr std::uint32_t version = 7;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -13601,7 +13657,8 @@ inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
                               kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
-                              kind_record_validity = 16, kind_owner = 17;
+                              kind_record_validity = 16, kind_owner = 17, kind_batch_entities = 18,
+                              kind_queued_batch_entities = 19, kind_record_entities = 20;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;
@@ -14291,12 +14348,54 @@ inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::
 /// Which layout a record has in an entry: the first formats end at expiration_date; entries of the kinds added
 /// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable); those of
 /// format 5 (file_format::kind_batch_validity, ...) use flag bits 1-3 to say which of valid_from (i64),
-/// invalid_at (i64) and superseded_by (string) follow the flags byte, in that order.
-enum class record_layout : std::uint8_t { v1, with_flags, with_validity };
+/// invalid_at (i64) and superseded_by (string) follow the flags byte, in that order; those of format 7
+/// (file_format::kind_batch_entities, ...) add bit 4: the record's entities (encode_entities) follow last.
+enum class record_layout : std::uint8_t { v1, with_flags, with_validity, with_entities };
 
 namespace record_flags {
-inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8;
+inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8, entities = 16;
 }  // namespace record_flags
+
+/// record::entities (format 7): u32 count, then per entity its name and type (u8, entity_type's value); u32
+/// count, then per relation its source, relationship and target.
+inline void encode_entities(byte_writer& w, const recognized_entities& e) {
+  w.u32(static_cast<std::uint32_t>(e.entities.size()));
+  for (const auto& m : e.entities) {
+    w.str(m.name);
+    w.u8(static_cast<std::uint8_t>(m.type));
+  }
+  w.u32(static_cast<std::uint32_t>(e.relations.size()));
+  for (const auto& r : e.relations) {
+    w.str(r.source);
+    w.str(r.relationship);
+    w.str(r.target);
+  }
+}
+
+inline recognized_entities decode_entities(byte_reader& rd) {
+  // counts bounded by the bytes left (an entity takes at least 5, a relation 12): no huge reserve
+  auto count = [&](std::size_t least) {
+    const std::size_t n = rd.u32();
+    if (n > rd.left() / least) throw storage_error("file_store: entity count " + std::to_string(n) + " exceeds entry");
+    return n;
+  };
+  recognized_entities e;
+  e.entities.resize(count(5));
+  for (auto& m : e.entities) {
+    m.name = rd.str();
+    const auto t = rd.u8();
+    if (t > static_cast<std::uint8_t>(entity_type::name))
+      throw storage_error("file_store: unknown entity type " + std::to_string(t));
+    m.type = static_cast<entity_type>(t);
+  }
+  e.relations.resize(count(12));
+  for (auto& r : e.relations) {
+    r.source = rd.str();
+    r.relationship = rd.str();
+    r.target = rd.str();
+  }
+  return e;
+}
 
 /// A record's fields in file order, the vector being written (or read) by `vector()`.
 template <class Vector>
@@ -14314,17 +14413,21 @@ void encode_record_with(byte_writer& w, const record& r, Vector&& vector, record
   w.i64(micros_of(r.updated_at));
   vector();
   w.opt_str(r.expiration_date);
-  if (layout == record_layout::with_validity) {
+  if (layout == record_layout::with_validity || layout == record_layout::with_entities) {
+    if (r.entities && layout != record_layout::with_entities)
+      throw storage_error("file_store: the record layouts of formats 1-6 cannot hold a record's entities");
     namespace f = record_flags;
     w.u8(static_cast<std::uint8_t>((r.immutable ? f::immutable : 0) | (r.valid_from ? f::valid_from : 0) |
-                                   (r.invalid_at ? f::invalid_at : 0) | (r.superseded_by ? f::superseded_by : 0)));
+                                   (r.invalid_at ? f::invalid_at : 0) | (r.superseded_by ? f::superseded_by : 0) |
+                                   (r.entities ? f::entities : 0)));
     if (r.valid_from) w.i64(micros_of(*r.valid_from));
     if (r.invalid_at) w.i64(micros_of(*r.invalid_at));
     if (r.superseded_by) w.str(*r.superseded_by);
+    if (r.entities) encode_entities(w, *r.entities);
     return;
   }
-  if (r.valid_from || r.invalid_at || r.superseded_by)
-    throw storage_error("file_store: the record layouts of formats 1-4 cannot hold a record's validity");
+  if (r.valid_from || r.invalid_at || r.superseded_by || r.entities)
+    throw storage_error("file_store: the record layouts of formats 1-4 cannot hold a record's validity or entities");
   if (layout == record_layout::with_flags) {
     w.u8(r.immutable ? 1 : 0);
   } else if (r.immutable) {
@@ -14348,21 +14451,23 @@ void decode_record_with(byte_reader& rd, record& r, Vector&& vector, record_layo
   r.expiration_date = rd.opt_str();
   r.valid_from = r.invalid_at = std::nullopt;
   r.superseded_by = std::nullopt;
+  r.entities = std::nullopt;
   if (layout == record_layout::v1) return;
   namespace f = record_flags;
   const auto flags = rd.u8();
-  const std::uint8_t known = layout == record_layout::with_flags
-                                 ? f::immutable
-                                 : f::immutable | f::valid_from | f::invalid_at | f::superseded_by;
+  std::uint8_t known = f::immutable;
+  if (layout != record_layout::with_flags) known |= f::valid_from | f::invalid_at | f::superseded_by;
+  if (layout == record_layout::with_entities) known |= f::entities;
   if (flags & ~known) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
   r.immutable = (flags & f::immutable) != 0;
   if (flags & f::valid_from) r.valid_from = timestamp_of(rd.i64());
   if (flags & f::invalid_at) r.invalid_at = timestamp_of(rd.i64());
   if (flags & f::superseded_by) r.superseded_by = rd.str();
+  if (flags & f::entities) r.entities = decode_entities(rd);
 }
 
-/// `layout` v1 and with_flags write the entries of earlier formats (kept to write old files in tests).
-inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_validity) {
+/// `layout` other than with_entities writes the entries of earlier formats (kept to write old files in tests).
+inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_entities) {
   encode_record_with(w, r, [&] { w.floats(r.embedding); }, layout);
 }
 
@@ -14376,7 +14481,7 @@ inline record decode_record(byte_reader& rd, record_layout layout) {
 /// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
 /// offset at which w's output string starts.
 inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
-  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_validity);
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_entities);
 }
 
 /// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
@@ -14419,8 +14524,8 @@ inline history_event decode_event(byte_reader& rd, std::string_view what) {
   return e;
 }
 
-/// `layout` other than with_validity writes the batches of earlier formats (kept to write old files in tests).
-inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_validity) {
+/// `layout` other than with_entities writes the batches of earlier formats (kept to write old files in tests).
+inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_entities) {
   w.u32(static_cast<std::uint32_t>(b.upserts.size()));
   for (const auto& r : b.upserts) encode_record(w, r, layout);
   w.u32(static_cast<std::uint32_t>(b.erases.size()));
@@ -14559,12 +14664,12 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 namespace engram::inline v0::detail {
 
 /// A batch: the batch kind when it leaves the pending queue alone, the queued kind (with the queue changes)
-/// otherwise; both with format 5's record layout.
+/// otherwise; both with format 7's record layout.
 inline std::string batch_entry(const write_batch& b) {
   std::string payload;
   byte_writer w(payload);
   const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-  w.u8(queue ? file_format::kind_queued_batch_validity : file_format::kind_batch_validity);
+  w.u8(queue ? file_format::kind_queued_batch_entities : file_format::kind_batch_entities);
   encode_batch(w, b);
   if (queue) encode_queue_ops(w, b);
   return payload;
@@ -15144,7 +15249,7 @@ class file_replay {
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
       } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
-                 kind == ff::kind_record_validity) {
+                 kind == ff::kind_record_validity || kind == ff::kind_record_entities) {
         if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
@@ -15280,7 +15385,9 @@ class file_replay {
       return record_layout::v1;
     if (kind == ff::kind_batch_flags || kind == ff::kind_queued_batch_flags || kind == ff::kind_record_flags)
       return record_layout::with_flags;
-    return record_layout::with_validity;
+    if (kind == ff::kind_batch_validity || kind == ff::kind_queued_batch_validity || kind == ff::kind_record_validity)
+      return record_layout::with_validity;
+    return record_layout::with_entities;
   }
 
   /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
@@ -15291,7 +15398,8 @@ class file_replay {
     switch (kind) {
       case ff::kind_batch:
       case ff::kind_batch_flags:
-      case ff::kind_batch_validity: {
+      case ff::kind_batch_validity:
+      case ff::kind_batch_entities: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
         // (decoded whole before anything is applied)
@@ -15306,7 +15414,8 @@ class file_replay {
       }
       case ff::kind_queued_batch:
       case ff::kind_queued_batch_flags:
-      case ff::kind_queued_batch_validity: {
+      case ff::kind_queued_batch_validity:
+      case ff::kind_queued_batch_entities: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
         decode_queue_ops(r, b, file);
@@ -15338,7 +15447,8 @@ class file_replay {
       }
       case ff::kind_record_aligned:
       case ff::kind_record_flags:
-      case ff::kind_record_validity: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_validity:
+      case ff::kind_record_entities: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
         auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
         c_.table.upsert_external(std::move(rec), vector);
@@ -15434,7 +15544,7 @@ class snapshot_writer {
   /// A record with `vector` (not r.embedding) as its vector.
   void record_entry(const record& r, std::span<const float> vector) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_record_validity);
+      w.u8(file_format::kind_record_entities);
       encode_record_aligned(w, r, vector, payload_at_);
     });
     ++records_;

@@ -271,6 +271,44 @@ inline std::vector<float> pq_bytes_to_floats(std::string_view b) {
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
+// ---- begin <engram/store/entities_column.hpp>
+/// @file store/entities_column.hpp
+/// record::entities in a text column of the SQL stores (sqlite_store, postgres_store): the JSON of json.hpp,
+/// NULL while unset. A column that does not read back is a storage_error naming the record, never an unset
+/// field: an extractor's answer cannot be derived again, so it must not be dropped silently.
+
+// #include <engram/entity/mentions.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/json.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0::detail {
+
+/// The column's text for `e`: its JSON (invalid UTF-8 replaced, as for metadata), nullopt (NULL) when unset.
+inline std::optional<std::string> entities_column(const std::optional<recognized_entities>& e) {
+  if (!e) return std::nullopt;
+  return entities_to_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// Reads a non-NULL column of record `id`; `where` names the store.
+/// @throws storage_error when the text is not JSON or not of entities_to_json's shape.
+inline recognized_entities entities_of_column(std::string_view text, const std::string& where, const std::string& id) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw storage_error(where + ": entities of '" + id + "' are not JSON");
+  try {
+    return entities_from_json(j, where + ": record '" + id + "'", "entities");
+  } catch (const validation_error& e) {
+    throw storage_error(e.what());
+  }
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/entities_column.hpp>
 // #include <engram/store/postgres/libpq.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
@@ -312,7 +350,7 @@ inline std::vector<pq_param> pg_event_params(const history_event& e, const std::
           owner ? pq_param::text(owner->run_id) : pq_param::null()};
 }
 
-/// The 17 parameters of upsert / import_record, in pg_record_cols' order.
+/// The 18 parameters of upsert / import_record, in pg_record_cols' order.
 inline std::vector<pq_param> pg_record_params(const record& r) {
   auto time_or_null = [](const std::optional<timestamp>& t) { return t ? pg_time_param(*t) : pq_param::null(); };
   return {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
@@ -321,7 +359,7 @@ inline std::vector<pq_param> pg_record_params(const record& r) {
           pq_param::text(r.actor_id), pq_param::text(r.role), pg_time_param(r.created_at), pg_time_param(r.updated_at),
           pq_param::bytes(pq_floats_to_bytes(r.embedding)), pq_param::opt_text(r.expiration_date),
           pq_param::text(r.immutable ? "t" : "f"), time_or_null(r.valid_from), time_or_null(r.invalid_at),
-          pq_param::opt_text(r.superseded_by)};
+          pq_param::opt_text(r.superseded_by), pq_param::opt_text(entities_column(r.entities))};
 }
 
 /// The 8 parameters of enqueue.
@@ -361,6 +399,7 @@ inline record pg_read_record(const pq_result& r, int i, const std::string& where
   if (!r.is_null(i, 14)) out.valid_from = pg_time_of(r, i, 14);
   if (!r.is_null(i, 15)) out.invalid_at = pg_time_of(r, i, 15);
   out.superseded_by = r.opt_text(i, 16);
+  if (!r.is_null(i, 17)) out.entities = entities_of_column(r.view(i, 17), where, out.id);
   return out;
 }
 
@@ -884,7 +923,8 @@ class pg_pool {
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date,
 ///            immutable boolean (schema version 3), valid_from, invalid_at timestamptz and superseded_by text
-///            (schema version 4; NULL: valid since created_at, never invalidated))
+///            (schema version 4; NULL: valid since created_at, never invalidated), entities JSON text (schema
+///            version 5; NULL: recognised from the text, set: an extractor's answer))
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
 ///           their order and the record's scope (schema version 2; NULL in rows written before)
@@ -943,7 +983,10 @@ inline const std::vector<std::string>& pg_migrations() {
       "ALTER TABLE memories ADD COLUMN IF NOT EXISTS immutable boolean NOT NULL DEFAULT false",
       // 4: validity (NULL in rows written before: valid since created_at, never invalidated)
       "ALTER TABLE memories ADD COLUMN IF NOT EXISTS valid_from timestamptz,"
-      " ADD COLUMN IF NOT EXISTS invalid_at timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text"};
+      " ADD COLUMN IF NOT EXISTS invalid_at timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text",
+      // 5: an extractor's entities and relations as JSON text, as metadata (NULL in rows written before:
+      // recognised from the text)
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS entities text"};
   return steps;
 }
 
@@ -1005,7 +1048,7 @@ namespace engram::inline v0::detail {
 /// The columns of a record row and of a history row, in the order rows.hpp reads them.
 inline constexpr const char* pg_record_cols =
     "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
-    "expiration_date, immutable, valid_from, invalid_at, superseded_by";
+    "expiration_date, immutable, valid_from, invalid_at, superseded_by, entities";
 inline constexpr const char* pg_history_cols =
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
 
@@ -1026,11 +1069,11 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
   c.prepare("count", "SELECT count(*) FROM memories", w);
   const std::string upsert =
       "INSERT INTO memories(" + rc +
-      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id)"
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id)"
       " DO UPDATE SET"
       " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
       " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13,"
-      " immutable = $14, valid_from = $15, invalid_at = $16, superseded_by = $17";
+      " immutable = $14, valid_from = $15, invalid_at = $16, superseded_by = $17, entities = $18";
   c.prepare("upsert", upsert, w);
   c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
   c.prepare("is_duplicate",

@@ -9,6 +9,8 @@
 /// database was first written, added when missing on a writable open (no format version change: an older
 /// engram still opens the file).
 
+#include <string>
+
 namespace engram::inline v0::detail {
 
 /// Creates every table and index that is missing.
@@ -18,7 +20,7 @@ inline constexpr const char* sqlite_tables =
     " metadata TEXT NOT NULL, user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,"
     " actor_id TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
     " embedding BLOB, expiration_date TEXT, immutable INTEGER NOT NULL DEFAULT 0, valid_from TEXT,"
-    " invalid_at TEXT, superseded_by TEXT);"
+    " invalid_at TEXT, superseded_by TEXT, entities TEXT);"
     "CREATE INDEX IF NOT EXISTS memories_scope ON memories(user_id, agent_id, run_id);"
     "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
     " memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, event TEXT NOT NULL, created_at TEXT,"
@@ -46,10 +48,32 @@ inline constexpr sqlite_added_column sqlite_added_columns[] = {
     {"memories", "valid_from", " TEXT"},  // validity: NULL, valid since created_at, never invalidated
     {"memories", "invalid_at", " TEXT"},
     {"memories", "superseded_by", " TEXT"},
+    {"memories", "entities", " TEXT"},  // an extractor's entities as JSON: NULL, recognised from the text
     {"history", "user_id", " TEXT"},  // the scope of a row's memory: NULL (unknown) until the memory's erase
     {"history", "agent_id", " TEXT"},
     {"history", "run_id", " TEXT"},
 };
+
+/// The columns of a record row, in the order sqlite_store reads them. `has(column)` says whether the database
+/// has one of the added columns: a read-only open adds none, and reads a missing one as the rows written
+/// before it hold (mutable, valid since created_at, entities recognised from the text).
+template <class HasColumn>
+std::string sqlite_record_columns(HasColumn&& has) {
+  std::string cols =
+      "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
+      "expiration_date";
+  cols += has("immutable") ? ", immutable" : ", 0 AS immutable";
+  for (const char* c : {"valid_from", "invalid_at", "superseded_by", "entities"})
+    cols += (has(c) ? ", " : ", NULL AS ") + std::string(c);
+  return cols;
+}
+
+/// "?1, ?2, ..., ?n".
+inline std::string sqlite_placeholders(int n) {
+  std::string out;
+  for (int i = 1; i <= n; ++i) out += (i > 1 ? ", ?" : "?") + std::to_string(i);
+  return out;
+}
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/sqlite/schema.hpp>
@@ -61,7 +85,10 @@ inline constexpr sqlite_added_column sqlite_added_columns[] = {
 /// Schema:
 ///   engram_meta(key PRIMARY KEY, value)   format_version, embedder, dimension
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
-///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32)
+///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32, expiration_date,
+///            immutable, valid_from, invalid_at, superseded_by, entities JSON text (NULL: recognised from the
+///            text); the columns added since the first databases (store/sqlite/schema.hpp) are added on a
+///            writable open, and a read-only open of an older database reads them as rows written before)
 ///   history(seq INTEGER PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role, user_id, agent_id, run_id)   Mem0's history columns, plus seq for their
 ///           order and the scope of the memory (so that a purge takes the history of memories deleted before it):
@@ -81,6 +108,44 @@ inline constexpr sqlite_added_column sqlite_added_columns[] = {
 // #include <engram/error.hpp>: inlined above
 // #include <engram/json.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// ---- begin <engram/store/entities_column.hpp>
+/// @file store/entities_column.hpp
+/// record::entities in a text column of the SQL stores (sqlite_store, postgres_store): the JSON of json.hpp,
+/// NULL while unset. A column that does not read back is a storage_error naming the record, never an unset
+/// field: an extractor's answer cannot be derived again, so it must not be dropped silently.
+
+// #include <engram/entity/mentions.hpp>: inlined above
+// #include <engram/error.hpp>: inlined above
+// #include <engram/json.hpp>: inlined above
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace engram::inline v0::detail {
+
+/// The column's text for `e`: its JSON (invalid UTF-8 replaced, as for metadata), nullopt (NULL) when unset.
+inline std::optional<std::string> entities_column(const std::optional<recognized_entities>& e) {
+  if (!e) return std::nullopt;
+  return entities_to_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// Reads a non-NULL column of record `id`; `where` names the store.
+/// @throws storage_error when the text is not JSON or not of entities_to_json's shape.
+inline recognized_entities entities_of_column(std::string_view text, const std::string& where, const std::string& id) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw storage_error(where + ": entities of '" + id + "' are not JSON");
+  try {
+    return entities_from_json(j, where + ": record '" + id + "'", "entities");
+  } catch (const validation_error& e) {
+    throw storage_error(e.what());
+  }
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/entities_column.hpp>
 // #include <engram/store/sqlite/schema.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
@@ -445,13 +510,7 @@ class sqlite_store {
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
       throw storage_error("sqlite_store: '" + st.path + "' has storage format version " + *v + "; this engram (" +
                           version_string + ") reads version " + std::to_string(storage_format_version));
-    // read-only over a database written before immutable memories or validity: mutable, valid since created
-    const std::string cols =
-        std::string("id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, "
-                    "embedding, expiration_date, ") +
-        (has_column("memories", "immutable") ? "immutable" : "0 AS immutable") +
-        (has_column("memories", "valid_from") ? ", valid_from, invalid_at, superseded_by"
-                                              : ", NULL AS valid_from, NULL AS invalid_at, NULL AS superseded_by");
+    const std::string cols = detail::sqlite_record_columns([&](const char* c) { return has_column("memories", c); });
     constexpr const char* hcols =
         "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
     st.get_record = prepare((std::string("SELECT ") + cols + " FROM memories WHERE id = ?1").c_str());
@@ -469,9 +528,8 @@ class sqlite_store {
           " AND (?3 = '' OR m.run_id = ?3)");
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
-      st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
-                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")
-                              .c_str());
+      st.upsert = prepare(
+          ("INSERT OR REPLACE INTO memories(" + cols + ") VALUES (" + detail::sqlite_placeholders(18) + ")").c_str());
       st.erase = prepare("DELETE FROM memories WHERE id = ?1");
       st.enqueue = prepare(
           "INSERT INTO pending(id, user_id, agent_id, run_id, messages, options, created_at, attempts)"
@@ -578,6 +636,7 @@ class sqlite_store {
       bind_opt_text(st, 15, iso(r.valid_from));
       bind_opt_text(st, 16, iso(r.invalid_at));
       bind_opt_text(st, 17, r.superseded_by);
+      bind_opt_text(st, 18, detail::entities_column(r.entities));
       step(st);
     }
     // the events before the erases: a DELETE event's row takes the scope of its memory while it is stored
@@ -663,6 +722,8 @@ class sqlite_store {
     if (sqlite3_column_type(st.get(), 14) != SQLITE_NULL) r.valid_from = column_time(st, 14);
     if (sqlite3_column_type(st.get(), 15) != SQLITE_NULL) r.invalid_at = column_time(st, 15);
     r.superseded_by = column_opt_text(st, 16);
+    if (sqlite3_column_type(st.get(), 17) != SQLITE_NULL)
+      r.entities = detail::entities_of_column(column_text(st, 17), "sqlite_store '" + s_->path + "'", r.id);
     const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(st.get(), 11));
     const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 11));
     r.embedding.resize(bytes / sizeof(float));

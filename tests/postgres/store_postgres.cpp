@@ -330,7 +330,8 @@ TEST_CASE("store_postgres: a schema of version 3 gains the validity columns (NUL
                schema);  // as the engram before validity left it
   {
     auto s = open_store(dir);
-    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) == "4");
+    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) ==
+          std::to_string(detail::pg_migrations().size()));
     CHECK(s.get(a.id) == a);
     CHECK(s.get(a.id)->valid_since() == a.created_at);
     s.apply(upsert(b));
@@ -339,4 +340,37 @@ TEST_CASE("store_postgres: a schema of version 3 gains the validity columns (NUL
   CHECK(s.get(a.id) == a);
   CHECK(s.get(b.id) == b);
   CHECK(s.get(b.id)->superseded_by == "rec-4");
+}
+
+TEST_CASE("store_postgres: a schema of version 4 gains the entities column (NULL: recognised from the text)",
+          "[store][postgres][entities]") {
+  temp_dir dir;
+  const auto a = sample_record(3);  // entities unset
+  REQUIRE_FALSE(a.entities);
+  const auto b = sample_record(1), c = sample_record(2);  // an extractor's entities; its empty answer
+  REQUIRE(b.entities);
+  REQUIRE(c.entities == recognized_entities{});
+  {
+    auto s = open_store(dir);
+    s.apply(upsert(a));
+  }
+  const auto schema = pg_test::schema_for(dir.path);
+  pg_test::sql("ALTER TABLE memories DROP COLUMN entities; UPDATE engram_meta SET value = '4' WHERE key = "
+               "'schema_version'",
+               schema);  // as the engram before record::entities left it
+  {
+    auto s = open_store(dir);
+    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) == "5");
+    CHECK(s.get(a.id) == a);
+    s.apply(upsert(b));
+    s.apply(upsert(c));
+  }
+  auto s = open_store(dir);
+  CHECK(s.get(a.id) == a);
+  CHECK(s.get(b.id) == b);
+  CHECK(s.get(c.id) == c);
+  // a column that does not read back is a typed error naming the record, never an unset field
+  pg_test::sql("UPDATE memories SET entities = '{\"entities\":[{\"name\":false}]}' WHERE id = 'rec-1'", schema);
+  CHECK_THROWS_AS(s.get(b.id), storage_error);
+  CHECK_THROWS_WITH(s.get(b.id), Catch::Contains("'rec-1'") && Catch::Contains("entities.entities[0].name"));
 }

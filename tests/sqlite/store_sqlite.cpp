@@ -160,6 +160,32 @@ TEST_CASE("store_sqlite: a database without the validity columns opens read-only
                       b);
 }
 
+TEST_CASE("store_sqlite: a database without the entities column opens read-only and gains it when writable",
+          "[store][sqlite][entities]") {
+  temp_dir dir;
+  auto a = sample_record(3);  // entities unset (recognised from the text): as every record of such a database
+  REQUIRE_FALSE(a.entities);
+  auto b = sample_record(1);  // an extractor's entities and relations
+  REQUIRE(b.entities);
+  REQUIRE_FALSE(b.entities->relations.empty());
+  check_columns_added(dir.sub("db"), a, "ALTER TABLE memories DROP COLUMN entities", b);
+}
+
+TEST_CASE("store_sqlite: an entities column that does not read back is a storage_error naming the record",
+          "[store][sqlite][entities]") {
+  temp_dir dir;
+  const auto a = sample_record(1);
+  store_then_run_sql(dir.sub("db"), a, 0, "UPDATE memories SET entities = '{\"relations\":[{\"source\":1}]}'");
+  {
+    sqlite_store s(dir.sub("db"), {.read_only = true});
+    CHECK_THROWS_AS(s.get(a.id), storage_error);
+    CHECK_THROWS_WITH(s.get(a.id), Catch::Contains("'rec-1'") && Catch::Contains("entities.relations[0].source"));
+  }
+  store_then_run_sql(dir.sub("db2"), a, 0, "UPDATE memories SET entities = 'not json'");
+  sqlite_store s(dir.sub("db2"), {.read_only = true});
+  CHECK_THROWS_WITH(s.get(a.id), Catch::Contains("entities of 'rec-1' are not JSON"));
+}
+
 TEST_CASE("store_sqlite: a count left by an erase that did not know the table is dropped on open",
           "[store][sqlite][access]") {
   temp_dir dir;

@@ -17,11 +17,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <csignal>
@@ -36,6 +39,19 @@ using engram_test::temp_dir;
 
 template <class Store>
 using memory_over = basic_memory<hashing_embedder, flat_index, Store, verbatim_extractor>;
+
+/// An extractor's answer for sample `i`: unset (recognised from the text) for i % 3 == 0, set but empty (the
+/// extractor found none) for i % 6 == 2, else entities of every type (quoted, non-ASCII) and a relation.
+inline std::optional<recognized_entities> sample_entities(int i) {
+  if (i % 3 == 0) return std::nullopt;
+  if (i % 6 == 2) return recognized_entities{};
+  const auto n = std::to_string(i);
+  recognized_entities e;
+  e.entities = {{"Zo\xC3\xAB \"Z\" " + n, static_cast<entity_type>(i % 7)}, {"Acme " + n, entity_type::organization}};
+  if (i % 2) e.entities.push_back({"", entity_type::name});  // kept as given, even an empty name
+  e.relations = {{"Zo\xC3\xAB \"Z\" " + n, "works at", "Acme " + n}};
+  return e;
+}
 
 inline record sample_record(int i, std::size_t dim = 8) {
   record r;
@@ -62,6 +78,7 @@ inline record sample_record(int i, std::size_t dim = 8) {
     r.invalid_at = r.created_at + std::chrono::hours{24} + std::chrono::microseconds{i};
     r.superseded_by = "rec-" + std::to_string(i + 1);
   }
+  r.entities = sample_entities(i);
   std::mt19937 rng(static_cast<unsigned>(i));
   std::normal_distribution<float> nd;
   for (std::size_t k = 0; k < dim; ++k) r.embedding.push_back(nd(rng));
@@ -82,6 +99,12 @@ inline history_event sample_event(const record& r, event_kind k, int n) {
   e.role = n % 2 ? "" : "assistant";
   return e;
 }
+
+/// Whether store kind `Kind` keeps its data through reopening (is one of durable_store_kinds).
+template <class Kind, class Kinds = durable_store_kinds>
+inline constexpr bool is_durable = false;
+template <class Kind, class... Kinds>
+inline constexpr bool is_durable<Kind, std::tuple<Kinds...>> = (std::is_same_v<Kind, Kinds> || ...);
 
 template <class Store>
 std::map<std::string, record> all_records(const Store& s) {
@@ -326,6 +349,115 @@ TEMPLATE_LIST_TEST_CASE("store: JSONL carries valid_from, invalid_at and superse
     r.superseded_by = std::nullopt;
   }
   CHECK(all_records(old) == expected);
+}
+
+TEMPLATE_LIST_TEST_CASE("store: entities are kept as given (unset, empty, full) through updates, reopening and "
+                        "JSONL; an export without them imports unset",
+                        "[store][entities]", store_kinds) {
+  using namespace store_test;
+  temp_dir dir;
+  std::map<std::string, record> expected;
+  {
+    auto s = TestType::open(dir.sub("db"));
+    write_batch w;
+    for (int i : {0, 1, 2, 3, 4, 5, 8}) w.upserts.push_back(sample_record(i));
+    s.apply(w);
+    // updates: an answer replaced by another, dropped (recognised again), or given to a record without one
+    w.upserts = {sample_record(1), sample_record(2), sample_record(3)};
+    w.upserts[0].entities = sample_entities(5);
+    w.upserts[1].entities = std::nullopt;
+    w.upserts[2].entities = sample_entities(4);
+    s.apply(w);
+    expected = all_records(s);
+    CHECK(expected.at("rec-1").entities == sample_entities(5));
+    CHECK_FALSE(expected.at("rec-2").entities);
+    CHECK(expected.at("rec-3").entities == sample_entities(4));
+    CHECK(expected.at("rec-8").entities == recognized_entities{});  // set and empty is not unset
+    CHECK(s.get("rec-5")->entities == sample_entities(5));
+  }
+  if constexpr (requires(typename TestType::store_type& t) { t.compact(); }) {
+    auto s = TestType::open(dir.sub("db"));
+    CHECK(all_records(s) == expected);
+    s.compact();
+  }
+  if constexpr (is_durable<TestType>) CHECK(all_records(TestType::open(dir.sub("db"))) == expected);
+  auto src = TestType::open(dir.sub("src"));
+  write_batch w;
+  for (const auto& [id, r] : expected) w.upserts.push_back(r);
+  src.apply(w);
+  std::stringstream out;
+  export_jsonl(src, out);
+  CHECK(out.str().find(R"("entities":{"entities":[],"relations":[]})") != std::string::npos);
+  for (auto& [id, r] : expected) r.valid_from = r.valid_since();  // written as valid_from, always
+  std::stringstream in(out.str()), old_lines;
+  auto dst = TestType::open(dir.sub("dst"));
+  import_jsonl(dst, in);
+  CHECK(all_records(dst) == expected);
+  // an export of before entities: no such key, every memory's entities recognised from its text
+  for (std::string line; std::getline(out, line);) {
+    auto j = nlohmann::json::parse(line);
+    j.erase("entities");
+    old_lines << j.dump() << "\n";
+  }
+  auto old = TestType::open(dir.sub("old"));
+  import_jsonl(old, old_lines);
+  for (auto& [id, r] : expected) r.entities = std::nullopt;
+  CHECK(all_records(old) == expected);
+}
+
+TEMPLATE_LIST_TEST_CASE("store: SIGKILL while applying batches with entities loses no returned batch and tears "
+                        "none",
+                        "[store][crash][entities]", durable_store_kinds) {
+  using namespace store_test;
+  temp_dir dir;
+  const auto db = dir.sub("db");
+  engram_test::kill_delays delays(Catch::rngSeed() + 29, std::chrono::microseconds(100), std::chrono::milliseconds(10));
+  // batch `n`: records n-a and n-b, samples 2n+1 and 2n+2 (their entities unset, empty or full) renamed
+  auto batch_record = [](long n, int half) {
+    auto r = sample_record(2 * static_cast<int>(n % 1000) + 1 + half);
+    r.id = std::to_string(n) + (half ? "-b" : "-a");
+    r.user_id = "crash";  // one scope, as an add's batch (a sharded store is atomic per scope)
+    r.agent_id = r.run_id = "";
+    return r;
+  };
+  std::set<std::string> reported;
+  int rounds_with_batches = 0;
+  long next = 0;
+  for (int round = 0; round < 15; ++round) {
+    const auto child = engram_test::run_and_kill(
+        [&](const engram_test::child_channel& parent) {
+          auto s = TestType::open(db);
+          parent.ready();
+          for (long n = next;; ++n) {
+            write_batch w;
+            w.upserts = {batch_record(n, 0), batch_record(n, 1)};
+            s.apply(w);
+            parent.report(std::to_string(n));
+          }
+        },
+        delays.next());
+    REQUIRE(child.ready);
+    REQUIRE(child.killed);
+    delays.observed(child);
+    reported.insert(child.reported.begin(), child.reported.end());
+    rounds_with_batches += !child.reported.empty();
+    auto s = TestType::open(db);
+    std::map<std::string, int> halves;
+    bool exact = true;
+    long last = next - 1;
+    s.for_each([&](const record& r) {
+      const auto n = std::stol(r.id.substr(0, r.id.find('-')));
+      ++halves[std::to_string(n)];
+      last = std::max(last, n);
+      exact = exact && r == batch_record(n, r.id.back() == 'b');
+    });
+    INFO("round " << round << ": " << child.reported.size() << " batches reported");
+    CHECK(exact);  // every record read back with its entities as written
+    for (const auto& [n, k] : halves) CHECK(k == 2);
+    for (const auto& n : reported) CHECK(halves.count(n) == 1);
+    next = last + 1;
+  }
+  CHECK(rounds_with_batches >= 5);  // the kills did land in the middle of applying
 }
 
 TEMPLATE_LIST_TEST_CASE("store: reopening with another embedder is a typed error naming both", "[store]",

@@ -7,7 +7,10 @@
 /// Schema:
 ///   engram_meta(key PRIMARY KEY, value)   format_version, embedder, dimension
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
-///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32)
+///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32, expiration_date,
+///            immutable, valid_from, invalid_at, superseded_by, entities JSON text (NULL: recognised from the
+///            text); the columns added since the first databases (store/sqlite/schema.hpp) are added on a
+///            writable open, and a read-only open of an older database reads them as rows written before)
 ///   history(seq INTEGER PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role, user_id, agent_id, run_id)   Mem0's history columns, plus seq for their
 ///           order and the scope of the memory (so that a purge takes the history of memories deleted before it):
@@ -26,6 +29,7 @@
 #include <engram/error.hpp>
 #include <engram/json.hpp>
 #include <engram/record.hpp>
+#include <engram/store/entities_column.hpp>
 #include <engram/store/sqlite/schema.hpp>
 #include <engram/write_batch.hpp>
 #include <engram/time.hpp>
@@ -390,13 +394,7 @@ class sqlite_store {
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
       throw storage_error("sqlite_store: '" + st.path + "' has storage format version " + *v + "; this engram (" +
                           version_string + ") reads version " + std::to_string(storage_format_version));
-    // read-only over a database written before immutable memories or validity: mutable, valid since created
-    const std::string cols =
-        std::string("id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, "
-                    "embedding, expiration_date, ") +
-        (has_column("memories", "immutable") ? "immutable" : "0 AS immutable") +
-        (has_column("memories", "valid_from") ? ", valid_from, invalid_at, superseded_by"
-                                              : ", NULL AS valid_from, NULL AS invalid_at, NULL AS superseded_by");
+    const std::string cols = detail::sqlite_record_columns([&](const char* c) { return has_column("memories", c); });
     constexpr const char* hcols =
         "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
     st.get_record = prepare((std::string("SELECT ") + cols + " FROM memories WHERE id = ?1").c_str());
@@ -414,9 +412,8 @@ class sqlite_store {
           " AND (?3 = '' OR m.run_id = ?3)");
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
-      st.upsert = prepare((std::string("INSERT OR REPLACE INTO memories(") + cols +
-                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")
-                              .c_str());
+      st.upsert = prepare(
+          ("INSERT OR REPLACE INTO memories(" + cols + ") VALUES (" + detail::sqlite_placeholders(18) + ")").c_str());
       st.erase = prepare("DELETE FROM memories WHERE id = ?1");
       st.enqueue = prepare(
           "INSERT INTO pending(id, user_id, agent_id, run_id, messages, options, created_at, attempts)"
@@ -523,6 +520,7 @@ class sqlite_store {
       bind_opt_text(st, 15, iso(r.valid_from));
       bind_opt_text(st, 16, iso(r.invalid_at));
       bind_opt_text(st, 17, r.superseded_by);
+      bind_opt_text(st, 18, detail::entities_column(r.entities));
       step(st);
     }
     // the events before the erases: a DELETE event's row takes the scope of its memory while it is stored
@@ -608,6 +606,8 @@ class sqlite_store {
     if (sqlite3_column_type(st.get(), 14) != SQLITE_NULL) r.valid_from = column_time(st, 14);
     if (sqlite3_column_type(st.get(), 15) != SQLITE_NULL) r.invalid_at = column_time(st, 15);
     r.superseded_by = column_opt_text(st, 16);
+    if (sqlite3_column_type(st.get(), 17) != SQLITE_NULL)
+      r.entities = detail::entities_of_column(column_text(st, 17), "sqlite_store '" + s_->path + "'", r.id);
     const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(st.get(), 11));
     const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 11));
     r.embedding.resize(bytes / sizeof(float));

@@ -15,12 +15,12 @@
 namespace engram::inline v0::detail {
 
 /// A batch: the batch kind when it leaves the pending queue alone, the queued kind (with the queue changes)
-/// otherwise; both with format 5's record layout.
+/// otherwise; both with format 7's record layout.
 inline std::string batch_entry(const write_batch& b) {
   std::string payload;
   byte_writer w(payload);
   const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-  w.u8(queue ? file_format::kind_queued_batch_validity : file_format::kind_batch_validity);
+  w.u8(queue ? file_format::kind_queued_batch_entities : file_format::kind_batch_entities);
   encode_batch(w, b);
   if (queue) encode_queue_ops(w, b);
   return payload;

@@ -13,7 +13,10 @@
 /// every earlier kind); 6 a snapshot may hold owners (kind 17, (memory id, scope) of a history whose record was
 /// erased, so that a purge of the scope takes it: history events name no scope). Logs are unchanged in 6 (their
 /// replay learns owners from the erases); a snapshot of format 5 or older knows no owner, so the history of a
-/// memory deleted before it is written is out of reach of purge.
+/// memory deleted before it is written is out of reach of purge; 7 records may also carry their entities (an
+/// extractor's entities and relations, flagged when present) in the entries of kinds 18 (batch), 19 (batch +
+/// queue changes) and 20 (snapshot record, vector aligned), which replace kinds 14, 15 and 16 in what this
+/// engram writes (a record without entities takes the same bytes as in kinds 14-16).
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -36,7 +39,7 @@
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 6;
+inline constexpr std::uint32_t version = 7;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -45,7 +48,8 @@ inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3
                               kind_sizes = 6, kind_queued_batch = 7, kind_pending = 8, kind_record_aligned = 9,
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
                               kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
-                              kind_record_validity = 16, kind_owner = 17;
+                              kind_record_validity = 16, kind_owner = 17, kind_batch_entities = 18,
+                              kind_queued_batch_entities = 19, kind_record_entities = 20;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;

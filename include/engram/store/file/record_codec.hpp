@@ -30,12 +30,54 @@ inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::
 /// Which layout a record has in an entry: the first formats end at expiration_date; entries of the kinds added
 /// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable); those of
 /// format 5 (file_format::kind_batch_validity, ...) use flag bits 1-3 to say which of valid_from (i64),
-/// invalid_at (i64) and superseded_by (string) follow the flags byte, in that order.
-enum class record_layout : std::uint8_t { v1, with_flags, with_validity };
+/// invalid_at (i64) and superseded_by (string) follow the flags byte, in that order; those of format 7
+/// (file_format::kind_batch_entities, ...) add bit 4: the record's entities (encode_entities) follow last.
+enum class record_layout : std::uint8_t { v1, with_flags, with_validity, with_entities };
 
 namespace record_flags {
-inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8;
+inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8, entities = 16;
 }  // namespace record_flags
+
+/// record::entities (format 7): u32 count, then per entity its name and type (u8, entity_type's value); u32
+/// count, then per relation its source, relationship and target.
+inline void encode_entities(byte_writer& w, const recognized_entities& e) {
+  w.u32(static_cast<std::uint32_t>(e.entities.size()));
+  for (const auto& m : e.entities) {
+    w.str(m.name);
+    w.u8(static_cast<std::uint8_t>(m.type));
+  }
+  w.u32(static_cast<std::uint32_t>(e.relations.size()));
+  for (const auto& r : e.relations) {
+    w.str(r.source);
+    w.str(r.relationship);
+    w.str(r.target);
+  }
+}
+
+inline recognized_entities decode_entities(byte_reader& rd) {
+  // counts bounded by the bytes left (an entity takes at least 5, a relation 12): no huge reserve
+  auto count = [&](std::size_t least) {
+    const std::size_t n = rd.u32();
+    if (n > rd.left() / least) throw storage_error("file_store: entity count " + std::to_string(n) + " exceeds entry");
+    return n;
+  };
+  recognized_entities e;
+  e.entities.resize(count(5));
+  for (auto& m : e.entities) {
+    m.name = rd.str();
+    const auto t = rd.u8();
+    if (t > static_cast<std::uint8_t>(entity_type::name))
+      throw storage_error("file_store: unknown entity type " + std::to_string(t));
+    m.type = static_cast<entity_type>(t);
+  }
+  e.relations.resize(count(12));
+  for (auto& r : e.relations) {
+    r.source = rd.str();
+    r.relationship = rd.str();
+    r.target = rd.str();
+  }
+  return e;
+}
 
 /// A record's fields in file order, the vector being written (or read) by `vector()`.
 template <class Vector>
@@ -53,17 +95,21 @@ void encode_record_with(byte_writer& w, const record& r, Vector&& vector, record
   w.i64(micros_of(r.updated_at));
   vector();
   w.opt_str(r.expiration_date);
-  if (layout == record_layout::with_validity) {
+  if (layout == record_layout::with_validity || layout == record_layout::with_entities) {
+    if (r.entities && layout != record_layout::with_entities)
+      throw storage_error("file_store: the record layouts of formats 1-6 cannot hold a record's entities");
     namespace f = record_flags;
     w.u8(static_cast<std::uint8_t>((r.immutable ? f::immutable : 0) | (r.valid_from ? f::valid_from : 0) |
-                                   (r.invalid_at ? f::invalid_at : 0) | (r.superseded_by ? f::superseded_by : 0)));
+                                   (r.invalid_at ? f::invalid_at : 0) | (r.superseded_by ? f::superseded_by : 0) |
+                                   (r.entities ? f::entities : 0)));
     if (r.valid_from) w.i64(micros_of(*r.valid_from));
     if (r.invalid_at) w.i64(micros_of(*r.invalid_at));
     if (r.superseded_by) w.str(*r.superseded_by);
+    if (r.entities) encode_entities(w, *r.entities);
     return;
   }
-  if (r.valid_from || r.invalid_at || r.superseded_by)
-    throw storage_error("file_store: the record layouts of formats 1-4 cannot hold a record's validity");
+  if (r.valid_from || r.invalid_at || r.superseded_by || r.entities)
+    throw storage_error("file_store: the record layouts of formats 1-4 cannot hold a record's validity or entities");
   if (layout == record_layout::with_flags) {
     w.u8(r.immutable ? 1 : 0);
   } else if (r.immutable) {
@@ -87,21 +133,23 @@ void decode_record_with(byte_reader& rd, record& r, Vector&& vector, record_layo
   r.expiration_date = rd.opt_str();
   r.valid_from = r.invalid_at = std::nullopt;
   r.superseded_by = std::nullopt;
+  r.entities = std::nullopt;
   if (layout == record_layout::v1) return;
   namespace f = record_flags;
   const auto flags = rd.u8();
-  const std::uint8_t known = layout == record_layout::with_flags
-                                 ? f::immutable
-                                 : f::immutable | f::valid_from | f::invalid_at | f::superseded_by;
+  std::uint8_t known = f::immutable;
+  if (layout != record_layout::with_flags) known |= f::valid_from | f::invalid_at | f::superseded_by;
+  if (layout == record_layout::with_entities) known |= f::entities;
   if (flags & ~known) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
   r.immutable = (flags & f::immutable) != 0;
   if (flags & f::valid_from) r.valid_from = timestamp_of(rd.i64());
   if (flags & f::invalid_at) r.invalid_at = timestamp_of(rd.i64());
   if (flags & f::superseded_by) r.superseded_by = rd.str();
+  if (flags & f::entities) r.entities = decode_entities(rd);
 }
 
-/// `layout` v1 and with_flags write the entries of earlier formats (kept to write old files in tests).
-inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_validity) {
+/// `layout` other than with_entities writes the entries of earlier formats (kept to write old files in tests).
+inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_entities) {
   encode_record_with(w, r, [&] { w.floats(r.embedding); }, layout);
 }
 
@@ -115,7 +163,7 @@ inline record decode_record(byte_reader& rd, record_layout layout) {
 /// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
 /// offset at which w's output string starts.
 inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
-  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_validity);
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_entities);
 }
 
 /// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
@@ -158,8 +206,8 @@ inline history_event decode_event(byte_reader& rd, std::string_view what) {
   return e;
 }
 
-/// `layout` other than with_validity writes the batches of earlier formats (kept to write old files in tests).
-inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_validity) {
+/// `layout` other than with_entities writes the batches of earlier formats (kept to write old files in tests).
+inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_entities) {
   w.u32(static_cast<std::uint32_t>(b.upserts.size()));
   for (const auto& r : b.upserts) encode_record(w, r, layout);
   w.u32(static_cast<std::uint32_t>(b.erases.size()));

@@ -112,7 +112,7 @@ class file_replay {
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
       } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
-                 kind == ff::kind_record_validity) {
+                 kind == ff::kind_record_validity || kind == ff::kind_record_entities) {
         if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
@@ -248,7 +248,9 @@ class file_replay {
       return record_layout::v1;
     if (kind == ff::kind_batch_flags || kind == ff::kind_queued_batch_flags || kind == ff::kind_record_flags)
       return record_layout::with_flags;
-    return record_layout::with_validity;
+    if (kind == ff::kind_batch_validity || kind == ff::kind_queued_batch_validity || kind == ff::kind_record_validity)
+      return record_layout::with_validity;
+    return record_layout::with_entities;
   }
 
   /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
@@ -259,7 +261,8 @@ class file_replay {
     switch (kind) {
       case ff::kind_batch:
       case ff::kind_batch_flags:
-      case ff::kind_batch_validity: {
+      case ff::kind_batch_validity:
+      case ff::kind_batch_entities: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
         // (decoded whole before anything is applied)
@@ -274,7 +277,8 @@ class file_replay {
       }
       case ff::kind_queued_batch:
       case ff::kind_queued_batch_flags:
-      case ff::kind_queued_batch_validity: {
+      case ff::kind_queued_batch_validity:
+      case ff::kind_queued_batch_entities: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
         decode_queue_ops(r, b, file);
@@ -306,7 +310,8 @@ class file_replay {
       }
       case ff::kind_record_aligned:
       case ff::kind_record_flags:
-      case ff::kind_record_validity: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_validity:
+      case ff::kind_record_entities: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
         auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
         c_.table.upsert_external(std::move(rec), vector);

@@ -53,7 +53,7 @@ class snapshot_writer {
   /// A record with `vector` (not r.embedding) as its vector.
   void record_entry(const record& r, std::span<const float> vector) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_record_validity);
+      w.u8(file_format::kind_record_entities);
       encode_record_aligned(w, r, vector, payload_at_);
     });
     ++records_;

@@ -8,6 +8,7 @@
 #include <engram/error.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/store/entities_column.hpp>
 #include <engram/store/postgres/libpq.hpp>
 #include <engram/time.hpp>
 #include <engram/write_batch.hpp>
@@ -49,7 +50,7 @@ inline std::vector<pq_param> pg_event_params(const history_event& e, const std::
           owner ? pq_param::text(owner->run_id) : pq_param::null()};
 }
 
-/// The 17 parameters of upsert / import_record, in pg_record_cols' order.
+/// The 18 parameters of upsert / import_record, in pg_record_cols' order.
 inline std::vector<pq_param> pg_record_params(const record& r) {
   auto time_or_null = [](const std::optional<timestamp>& t) { return t ? pg_time_param(*t) : pq_param::null(); };
   return {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
@@ -58,7 +59,7 @@ inline std::vector<pq_param> pg_record_params(const record& r) {
           pq_param::text(r.actor_id), pq_param::text(r.role), pg_time_param(r.created_at), pg_time_param(r.updated_at),
           pq_param::bytes(pq_floats_to_bytes(r.embedding)), pq_param::opt_text(r.expiration_date),
           pq_param::text(r.immutable ? "t" : "f"), time_or_null(r.valid_from), time_or_null(r.invalid_at),
-          pq_param::opt_text(r.superseded_by)};
+          pq_param::opt_text(r.superseded_by), pq_param::opt_text(entities_column(r.entities))};
 }
 
 /// The 8 parameters of enqueue.
@@ -98,6 +99,7 @@ inline record pg_read_record(const pq_result& r, int i, const std::string& where
   if (!r.is_null(i, 14)) out.valid_from = pg_time_of(r, i, 14);
   if (!r.is_null(i, 15)) out.invalid_at = pg_time_of(r, i, 15);
   out.superseded_by = r.opt_text(i, 16);
+  if (!r.is_null(i, 17)) out.entities = entities_of_column(r.view(i, 17), where, out.id);
   return out;
 }
 

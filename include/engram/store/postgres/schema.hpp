@@ -8,7 +8,8 @@
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date,
 ///            immutable boolean (schema version 3), valid_from, invalid_at timestamptz and superseded_by text
-///            (schema version 4; NULL: valid since created_at, never invalidated))
+///            (schema version 4; NULL: valid since created_at, never invalidated), entities JSON text (schema
+///            version 5; NULL: recognised from the text, set: an extractor's answer))
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
 ///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
 ///           their order and the record's scope (schema version 2; NULL in rows written before)
@@ -67,7 +68,10 @@ inline const std::vector<std::string>& pg_migrations() {
       "ALTER TABLE memories ADD COLUMN IF NOT EXISTS immutable boolean NOT NULL DEFAULT false",
       // 4: validity (NULL in rows written before: valid since created_at, never invalidated)
       "ALTER TABLE memories ADD COLUMN IF NOT EXISTS valid_from timestamptz,"
-      " ADD COLUMN IF NOT EXISTS invalid_at timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text"};
+      " ADD COLUMN IF NOT EXISTS invalid_at timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text",
+      // 5: an extractor's entities and relations as JSON text, as metadata (NULL in rows written before:
+      // recognised from the text)
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS entities text"};
   return steps;
 }
 

@@ -18,7 +18,7 @@ namespace engram::inline v0::detail {
 /// The columns of a record row and of a history row, in the order rows.hpp reads them.
 inline constexpr const char* pg_record_cols =
     "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
-    "expiration_date, immutable, valid_from, invalid_at, superseded_by";
+    "expiration_date, immutable, valid_from, invalid_at, superseded_by, entities";
 inline constexpr const char* pg_history_cols =
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
 
@@ -39,11 +39,11 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
   c.prepare("count", "SELECT count(*) FROM memories", w);
   const std::string upsert =
       "INSERT INTO memories(" + rc +
-      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id)"
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id)"
       " DO UPDATE SET"
       " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
       " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13,"
-      " immutable = $14, valid_from = $15, invalid_at = $16, superseded_by = $17";
+      " immutable = $14, valid_from = $15, invalid_at = $16, superseded_by = $17, entities = $18";
   c.prepare("upsert", upsert, w);
   c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
   c.prepare("is_duplicate",
