@@ -178,6 +178,20 @@ SCHEMAS = {
                    "superseded_by": {"type": "string",
                                      "description": "the id of the memory that replaced it; present once superseded"},
                    "structured_attributes": ref("StructuredAttributes"),
+                   "entities": {"type": "object",
+                                "description": "the entities and relations the LLM named in this memory "
+                                               "(--entities llm); absent when the offline recogniser reads them",
+                                "properties": {
+                                    "entities": {"type": "array", "items": {
+                                        "type": "object", "required": ["name", "type"],
+                                        "properties": {"name": {"type": "string"},
+                                                       "type": {"enum": ["person", "organization", "place", "date",
+                                                                         "handle", "title", "name"]}}}},
+                                    "relations": {"type": "array", "items": {
+                                        "type": "object", "required": ["source", "relationship", "target"],
+                                        "properties": {"source": {"type": "string"},
+                                                       "relationship": {"type": "string"},
+                                                       "target": {"type": "string"}}}}}},
                    **SCOPE_FIELDS,
                    "actor_id": {"type": "string"},
                    "role": {"type": "string"}}},
