@@ -471,3 +471,28 @@ TEST_CASE("entity: an add or update bringing a new name embeds it once, before t
   CHECK(has_alias(find_entity(ana, "Maria Lopez"), "Mary Lopez"));
   CHECK(find_entity(ana, "Maria Lopez")->memories == 3);
 }
+
+TEST_CASE("entity: with the partition cache, a scope's load learns its names' vectors and resolves by them",
+          "[entity][partition_cache]") {
+  const names_embedder e;
+  memory_store store;
+  write_batch batch;
+  batch.upserts.push_back(stored_record("a1", "ana", "Maria Lopez works at Acme", e));
+  batch.upserts.push_back(stored_record("a2", "ana", "Mary Lopez called today", e));
+  batch.upserts.push_back(stored_record("b1", "bob", "Marta Lopes lives in Porto", e));
+  store.apply(batch);
+  e.calls->clear();
+
+  memory_config config;
+  config.entities = true;
+  config.entity_similarity = 0.9f;
+  config.partition_cache_bytes = 1 << 20;
+  names_memory mem(e, std::move(store), verbatim_extractor{}, config);
+  CHECK(e.calls->empty());  // nothing loads on open
+  const auto ana = mem.entity_graph_of(user("ana"));  // loads ana's scope
+  REQUIRE(find_entity(ana, "Maria Lopez"));
+  CHECK(has_alias(find_entity(ana, "Maria Lopez"), "Mary Lopez"));
+  CHECK((*e.calls)["maria lopez"] == 1);
+  CHECK((*e.calls)["mary lopez"] == 1);
+  CHECK_FALSE(e.calls->count("marta lopes"));  // bob's scope is not loaded yet
+}

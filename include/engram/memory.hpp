@@ -642,8 +642,7 @@ class basic_memory {
     Store* writable;
     std::uint64_t version(const scope& q) const { return m.store_.scope_selection_version(q); }
     void load(const scope& q) const {
-      auto missing = detail::index_scope(m.derived_, m.store_, q, m.embedder_.dimension(),
-                                         [&](const record& r) { m.index_one(r); });
+      auto missing = detail::index_scope(m.derived_, m.store_, q, m.embedder_, [&](const record& r) { m.index_one(r); });
       m.embed_missing(missing, writable);
       m.load_access_counts(q);
     }

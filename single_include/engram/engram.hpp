@@ -9262,7 +9262,7 @@ struct memory_config {
   /// whose name is closest in the embedder's space, when the cosine of the two names' vectors reaches it and the
   /// types agree (the same, or either a plain name; dates and handles never merge so). Each name is embedded
   /// once per memory (an embedder call per add bringing new names, made before the write lock; on open, one call
-  /// for every name) and its vector kept in memory. A merge is undone when the memory that caused it goes. Other
+  /// for every name; a partition cache load, one call for its scope's) and its vector kept in memory. A merge is undone when the memory that caused it goes. Other
   /// scopes never take part. Outside 0 to 1 the constructor throws validation_error. Ignored without `entities`.
   float entity_similarity = 0.0f;
 };
@@ -11728,18 +11728,29 @@ std::vector<record> index_store(derived_state<Index>& d, const Store& store, con
   }
 }
 
-/// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet.
+/// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet. With
+/// entity similarity on, the names they bring are embedded first, in one call (a partition cache load).
 /// @returns those stored without a vector.
-template <class Index, class Store, class IndexOne>
-std::vector<record> index_scope(const derived_state<Index>& d, const Store& store, const scope& q,
-                                std::size_t dimension, IndexOne&& index_one) {
-  std::vector<record> missing;
+template <class Index, class Store, class Embedder, class IndexOne>
+std::vector<record> index_scope(derived_state<Index>& d, const Store& store, const scope& q, const Embedder& embedder,
+                                IndexOne&& index_one) {
+  std::vector<record> missing, fresh;
+  auto take = [&](const record& r) {
+    if (r.embedding.empty()) return missing.push_back(r);
+    check_stored_vector(r, r.embedding.size(), embedder.dimension());
+    index_one(r);
+  };
+  const bool names = d.has_entity_similarity();
   store.for_each_in_scope(q, [&](const record& r) {
     if (d.slot_of(r.id)) return;
-    if (r.embedding.empty()) return missing.push_back(r);
-    check_stored_vector(r, r.embedding.size(), dimension);
-    index_one(r);
+    if (names)
+      fresh.push_back(r);  // indexed once their names have vectors
+    else
+      take(r);
   });
+  if (const auto keys = d.entity_names_missing(fresh); !keys.empty())
+    d.remember_entity_names(keys, embed_checked(embedder, keys));
+  for (const auto& r : fresh) take(r);
   return missing;
 }
 
@@ -13480,8 +13491,7 @@ class basic_memory {
     Store* writable;
     std::uint64_t version(const scope& q) const { return m.store_.scope_selection_version(q); }
     void load(const scope& q) const {
-      auto missing = detail::index_scope(m.derived_, m.store_, q, m.embedder_.dimension(),
-                                         [&](const record& r) { m.index_one(r); });
+      auto missing = detail::index_scope(m.derived_, m.store_, q, m.embedder_, [&](const record& r) { m.index_one(r); });
       m.embed_missing(missing, writable);
       m.load_access_counts(q);
     }

@@ -161,18 +161,29 @@ std::vector<record> index_store(derived_state<Index>& d, const Store& store, con
   }
 }
 
-/// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet.
+/// Indexes, through `index_one(record)`, the records query scope `q` selects that are not indexed yet. With
+/// entity similarity on, the names they bring are embedded first, in one call (a partition cache load).
 /// @returns those stored without a vector.
-template <class Index, class Store, class IndexOne>
-std::vector<record> index_scope(const derived_state<Index>& d, const Store& store, const scope& q,
-                                std::size_t dimension, IndexOne&& index_one) {
-  std::vector<record> missing;
+template <class Index, class Store, class Embedder, class IndexOne>
+std::vector<record> index_scope(derived_state<Index>& d, const Store& store, const scope& q, const Embedder& embedder,
+                                IndexOne&& index_one) {
+  std::vector<record> missing, fresh;
+  auto take = [&](const record& r) {
+    if (r.embedding.empty()) return missing.push_back(r);
+    check_stored_vector(r, r.embedding.size(), embedder.dimension());
+    index_one(r);
+  };
+  const bool names = d.has_entity_similarity();
   store.for_each_in_scope(q, [&](const record& r) {
     if (d.slot_of(r.id)) return;
-    if (r.embedding.empty()) return missing.push_back(r);
-    check_stored_vector(r, r.embedding.size(), dimension);
-    index_one(r);
+    if (names)
+      fresh.push_back(r);  // indexed once their names have vectors
+    else
+      take(r);
   });
+  if (const auto keys = d.entity_names_missing(fresh); !keys.empty())
+    d.remember_entity_names(keys, embed_checked(embedder, keys));
+  for (const auto& r : fresh) take(r);
   return missing;
 }
 

@@ -67,7 +67,7 @@ struct memory_config {
   /// whose name is closest in the embedder's space, when the cosine of the two names' vectors reaches it and the
   /// types agree (the same, or either a plain name; dates and handles never merge so). Each name is embedded
   /// once per memory (an embedder call per add bringing new names, made before the write lock; on open, one call
-  /// for every name) and its vector kept in memory. A merge is undone when the memory that caused it goes. Other
+  /// for every name; a partition cache load, one call for its scope's) and its vector kept in memory. A merge is undone when the memory that caused it goes. Other
   /// scopes never take part. Outside 0 to 1 the constructor throws validation_error. Ignored without `entities`.
   float entity_similarity = 0.0f;
 };
