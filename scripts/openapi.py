@@ -356,11 +356,16 @@ SCHEMAS = {
                       "description": "a relation of the scope (Mem0's listing shape)", "properties": {
                           "source": {"type": "string"}, "relationship": {"type": "string"},
                           "target": {"type": "string"}}},
-    "GraphEntity": {"type": "object", "required": ["name", "type", "aliases", "memories"], "properties": {
+    "GraphEntity": {"type": "object", "required": ["name", "type", "aliases", "memories", "merges"], "properties": {
         "name": {"type": "string", "description": "as first written"},
         "type": {"enum": ["person", "organization", "place", "date", "handle", "title", "name"]},
         "aliases": {"type": "array", "items": {"type": "string"}, "description": "other names it was written as"},
-        "memories": {"type": "integer", "description": "how many memories mention it"}}},
+        "memories": {"type": "integer", "description": "how many memories mention it"},
+        "merges": {"type": "array", "description": "how it got its other names, in order: deleting memory_id undoes "
+                                                  "that merge",
+                   "items": {"type": "object", "required": ["name", "memory_id", "by"], "properties": {
+                       "name": {"type": "string"}, "memory_id": {"type": "string"},
+                       "by": {"enum": ["spelling", "word", "similarity"]}}}}}},
     "GraphRelation": {"type": "object", "required": ["source", "relationship", "target", "memories"], "properties": {
         "source": {"type": "string"}, "relationship": {"type": "string"}, "target": {"type": "string"},
         "memories": {"type": "integer", "description": "how many memories state it"}}},

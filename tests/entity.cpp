@@ -144,7 +144,15 @@ TEST_CASE("entity: names resolve inside a scope, merges follow the evidence and 
   REQUIRE(maria);
   CHECK(maria->memories == 2);  // "Maria" joined "Maria Lopez"
   CHECK(std::find(maria->aliases.begin(), maria->aliases.end(), "Maria") != maria->aliases.end());
+  // the merge is recorded with the memory whose name joined them (slot 2 brought "Maria Lopez")
+  CHECK(maria->merges == std::vector<entity_merge>{{"Maria", "2", merge_reason::word}});
   CHECK_FALSE(find_entity(g, "Maria"));
+  idx.assign(5, 0, "", recognized_entities{{{"maria  LOPEZ", entity_type::person}}, {}});
+  g = idx.graph({0});
+  CHECK(find_entity(g, "Maria Lopez")->merges ==
+        std::vector<entity_merge>{{"Maria", "2", merge_reason::word}, {"maria  LOPEZ", "5", merge_reason::spelling}});
+  idx.erase(5);
+  CHECK(find_entity(idx.graph({0}), "Maria Lopez")->merges.size() == 1);
   // a lowercase query names the known entity
   const auto named = idx.named_in(0, "where does maria work?");
   REQUIRE(named.size() == 1);
@@ -410,6 +418,8 @@ TEST_CASE("entity: a memory with entity_similarity embeds each name once and res
   REQUIRE(find_entity(ana, "Maria Lopez"));
   CHECK(find_entity(ana, "Maria Lopez")->memories == 2);
   CHECK(has_alias(find_entity(ana, "Maria Lopez"), "Mary Lopez"));
+  CHECK(find_entity(ana, "Maria Lopez")->merges ==
+        std::vector<entity_merge>{{"Mary Lopez", "a2", merge_reason::similarity}});  // the memory that caused it
   CHECK(find_entity(ana, "Marta Lopes"));
   const auto bob = mem.entity_graph_of(user("bob"));  // bob's Mary Lopez never meets ana's Maria Lopez
   REQUIRE(bob.entities.size() == 1);

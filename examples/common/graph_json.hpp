@@ -42,8 +42,11 @@ inline std::vector<std::string> keys_of(const engram::entity_info& e) {
 }
 
 inline json entity_json(const engram::entity_info& e) {
+  json merges = json::array();
+  for (const auto& m : e.merges)
+    merges.push_back({{"name", m.name}, {"memory_id", m.memory_id}, {"by", std::string(engram::to_string(m.reason))}});
   return json{{"name", e.name}, {"type", std::string(engram::to_string(e.type))}, {"aliases", e.aliases},
-              {"memories", e.memories}};
+              {"memories", e.memories}, {"merges", std::move(merges)}};
 }
 
 inline json relation_json(const engram::relation_info& r) {

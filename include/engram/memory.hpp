@@ -326,7 +326,7 @@ class basic_memory {
     catch_up();
     const auto pin = pin_scope(s, nullptr);
     std::shared_lock lock(mtx_);
-    return derived_.entities().graph(derived_.catalog().select(s));
+    return derived_.entities().graph(derived_.catalog().select(s), [&](slot_id x) { return derived_.id_of(x); });
   }
 
   /// Number of memories held.

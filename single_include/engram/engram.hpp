@@ -10229,13 +10229,40 @@ class offline_recognizer {
 
 namespace engram::inline v0 {
 
-/// One entity of a scope: its name (as first written), type, other names it was written as, and how many
-/// memories mention it.
+/// Why a name joined an entity of another name.
+enum class merge_reason : std::uint8_t {
+  spelling,    ///< the same name written otherwise ("maria lopez", "Maria  Lopez")
+  word,        ///< a one-word name and the one multi-word name of the scope containing it ("Maria", "Maria Lopez")
+  similarity,  ///< the names' vectors are close (memory_config::entity_similarity)
+};
+
+/// "spelling", "word" or "similarity".
+inline constexpr std::string_view to_string(merge_reason r) noexcept {
+  switch (r) {
+    case merge_reason::spelling: return "spelling";
+    case merge_reason::word: return "word";
+    case merge_reason::similarity: return "similarity";
+  }
+  return "spelling";
+}
+
+/// One merge of an entity: the name that joined it, the memory whose indexing joined them (deleting that
+/// memory undoes the merge) and why.
+struct entity_merge {
+  std::string name;
+  std::string memory_id;
+  merge_reason reason = merge_reason::spelling;
+  friend bool operator==(const entity_merge&, const entity_merge&) = default;
+};
+
+/// One entity of a scope: its name (as first written), type, other names it was written as, how many
+/// memories mention it, and the merges that gave it its other names (in the order they happened).
 struct entity_info {
   std::string name;
   entity_type type = entity_type::name;
   std::vector<std::string> aliases;
   std::size_t memories = 0;
+  std::vector<entity_merge> merges{};
   friend bool operator==(const entity_info&, const entity_info&) = default;
 };
 
@@ -10390,8 +10417,15 @@ class entity_index {
   /// True for a date entity (not expanded through).
   [[nodiscard]] bool is_date(partition_id p, entity_id e) const { return graphs_[p].nodes[e].type == entity_type::date; }
 
-  /// The entities and relations of the partitions `parts`, each name once, most mentioned first.
+  /// As below, the merges naming memories by slot number.
   [[nodiscard]] entity_graph graph(const std::vector<partition_id>& parts) const {
+    return graph(parts, [](slot_id s) { return std::to_string(s); });
+  }
+
+  /// The entities and relations of the partitions `parts`, each name once, most mentioned first; `id_of(slot)`
+  /// gives the id of the memory in a slot (for the merges).
+  template <class IdOf>
+  [[nodiscard]] entity_graph graph(const std::vector<partition_id>& parts, IdOf&& id_of) const {
     entity_graph out;
     for (const auto p : parts) {
       if (p >= graphs_.size()) continue;
@@ -10399,7 +10433,8 @@ class entity_index {
       for (entity_id e = 0; e < g.nodes.size(); ++e) {
         const auto& n = g.nodes[e];
         if (g.parent[e] != e || n.slots.empty()) continue;
-        out.entities.push_back({n.name, n.type, n.aliases, distinct(n.slots)});
+        auto& info = out.entities.emplace_back(entity_info{n.name, n.type, n.aliases, distinct(n.slots)});
+        for (const auto& m : n.merges) info.merges.push_back({m.name, std::string(id_of(m.slot)), m.reason});
       }
       std::vector<std::pair<relation_info, std::vector<slot_id>>> rels;
       for (const auto& r : g.edges) {
@@ -10435,11 +10470,17 @@ class entity_index {
   }
 
  private:
+  struct merge_note {
+    std::string name;
+    slot_id slot;
+    merge_reason reason;
+  };
   struct node {
     std::string name;
     entity_type type = entity_type::name;
     std::vector<std::string> aliases;
     std::vector<slot_id> slots;  // memories mentioning it (a slot once per mention)
+    std::vector<merge_note> merges;
   };
   struct edge {
     entity_id source, target;
@@ -10489,12 +10530,15 @@ class entity_index {
 
   static bool person_like(entity_type t) { return t == entity_type::person || t == entity_type::name; }
 
-  /// Counts `m` as a name of entity `e`: a plain name's type refined, another spelling kept as an alias.
-  static entity_id join(graph_t& g, entity_id e, const entity_mention& m) {
+  /// Counts `m` (named by the memory in `slot`) as a name of entity `e`: a plain name's type refined, another
+  /// spelling kept as an alias, with the merge that brought it.
+  static entity_id join(graph_t& g, entity_id e, const entity_mention& m, slot_id slot, merge_reason why) {
     auto& n = g.nodes[e];
     if (n.type == entity_type::name && m.type != entity_type::name) n.type = m.type;  // the more specific
-    if (n.name != m.name && std::find(n.aliases.begin(), n.aliases.end(), m.name) == n.aliases.end())
+    if (n.name != m.name && std::find(n.aliases.begin(), n.aliases.end(), m.name) == n.aliases.end()) {
       n.aliases.push_back(m.name);
+      n.merges.push_back({m.name, slot, why});
+    }
     return e;
   }
 
@@ -10514,16 +10558,17 @@ class entity_index {
     return std::nullopt;
   }
 
-  entity_id mention(graph_t& g, similar_names& near, const entity_mention& m) const {
+  entity_id mention(graph_t& g, similar_names& near, const entity_mention& m, slot_id slot) const {
     const auto key = entity_key(m.name);
     const bool single = key.find(' ') == std::string::npos;
-    if (auto e = resolve(g, key, single)) return join(g, *e, m);
+    if (auto e = resolve(g, key, single))
+      return join(g, *e, m, slot, g.strong.count(key) ? merge_reason::spelling : merge_reason::word);
     if (auto e = most_similar(g, near, key, m)) {
       g.strong.emplace(key, *e);  // the name now names it (queries too)
-      return join(g, *e, m);
+      return join(g, *e, m, slot, merge_reason::similarity);
     }
     const auto id = static_cast<entity_id>(g.nodes.size());
-    g.nodes.push_back({m.name, m.type, {}, {}});
+    g.nodes.push_back({m.name, m.type, {}, {}, {}});
     g.parent.push_back(id);
     g.strong.emplace(key, id);
     if (!single && person_like(m.type)) {
@@ -10540,17 +10585,21 @@ class entity_index {
         if (owners.size() == 1)
           if (auto it = g.strong.find(word); it != g.strong.end()) {
             const auto old = root(g, it->second);
-            if (old != id && person_like(g.nodes[old].type)) merge(g, old, id);
+            if (old != id && person_like(g.nodes[old].type)) merge(g, old, id, slot);
           }
       }
     }
     return id;
   }
 
-  static void merge(graph_t& g, entity_id from, entity_id into) {
+  /// Entity `from` (a one-word name) joins `into`, whose name the memory in `slot` brought.
+  static void merge(graph_t& g, entity_id from, entity_id into, slot_id slot) {
     auto& a = g.nodes[from];
     auto& b = g.nodes[into];
     b.aliases.push_back(a.name);
+    b.merges.push_back({a.name, slot, merge_reason::word});
+    for (auto& m : a.merges) b.merges.push_back(std::move(m));
+    a.merges.clear();
     for (auto& al : a.aliases) b.aliases.push_back(std::move(al));
     b.slots.insert(b.slots.end(), a.slots.begin(), a.slots.end());
     a.slots.clear();
@@ -10561,7 +10610,7 @@ class entity_index {
   void add_to_graph(graph_t& g, similar_names& near, slot_id slot, const recognized_entities& found) const {
     std::vector<std::pair<const std::string*, entity_id>> ids;
     for (const auto& m : found.entities) {
-      const auto e = mention(g, near, m);
+      const auto e = mention(g, near, m, slot);
       g.nodes[e].slots.push_back(slot);
       ids.emplace_back(&m.name, e);
     }
@@ -13175,7 +13224,7 @@ class basic_memory {
     catch_up();
     const auto pin = pin_scope(s, nullptr);
     std::shared_lock lock(mtx_);
-    return derived_.entities().graph(derived_.catalog().select(s));
+    return derived_.entities().graph(derived_.catalog().select(s), [&](slot_id x) { return derived_.id_of(x); });
   }
 
   /// Number of memories held.

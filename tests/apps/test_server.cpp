@@ -1580,8 +1580,8 @@ TEST_CASE("server: --entities llm keeps the entities the LLM names, across a res
   const std::vector<std::string> args = {"--extractor", "llm", "--llm-model", "fake-chat", "--llm-base-url",
                                          fake.base_url(), "--entities", "llm"};
   const json expected_graph = {
-      {"entities", json::array({{{"name", "Maria Lopez"}, {"type", "person"}, {"aliases", json::array()}, {"memories", 1}},
-                                {{"name", "Acme Labs"}, {"type", "organization"}, {"aliases", json::array()}, {"memories", 1}}})},
+      {"entities", json::array({{{"name", "Maria Lopez"}, {"type", "person"}, {"aliases", json::array()}, {"memories", 1}, {"merges", json::array()}},
+                                {{"name", "Acme Labs"}, {"type", "organization"}, {"aliases", json::array()}, {"memories", 1}, {"merges", json::array()}}})},
       {"relations", json::array({{{"source", "Maria Lopez"}, {"relationship", "manages"}, {"target", "Acme Labs"}, {"memories", 1}}})}};
   {
     server_process srv(args, dir);
@@ -1773,6 +1773,12 @@ TEST_CASE("server: /v1/graph/ and /v1/graph/entity/ answer a scope's entities, c
   CHECK(by_name["Ana Silva"]["type"] == "person");
   CHECK(by_name["Ana Silva"]["memories"] == 3);  // "Ana" is her one-word alias
   CHECK(by_name["Ana Silva"]["aliases"] == json::array({"Ana"}));
+  // the merge is recorded with the memory that caused it: the first naming "Ana Silva" after "Ana" alone
+  REQUIRE(by_name["Ana Silva"]["merges"].size() == 1);
+  CHECK(by_name["Ana Silva"]["merges"][0]["name"] == "Ana");
+  CHECK(by_name["Ana Silva"]["merges"][0]["by"] == "word");
+  const std::string merged_by = by_name["Ana Silva"]["merges"][0]["memory_id"];
+  CHECK(body_of(ana.Get("/memories/" + merged_by + "/"))["memory"].get<std::string>().find("Ana Silva") != std::string::npos);
   CHECK(by_name["Lisbon"]["memories"] == 2);
   CHECK(by_name.count("Acme Corp"));
   CHECK_FALSE(by_name.count("Bruno Costa"));
