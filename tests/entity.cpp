@@ -99,6 +99,16 @@ record stored_record(const std::string& id, const std::string& user, const std::
   return r;
 }
 
+/// A store holding `records`, written as another process would have; `e`'s counts start from there.
+memory_store stored(const names_embedder& e, std::vector<record> records) {
+  memory_store store;
+  write_batch batch;
+  batch.upserts = std::move(records);
+  store.apply(batch);
+  e.calls->clear();
+  return store;
+}
+
 using names_memory = basic_memory<names_embedder, flat_index, memory_store, verbatim_extractor>;
 
 }  // namespace
@@ -399,14 +409,11 @@ TEST_CASE("entity: names resolve by the similarity of their vectors, within a sc
 
 TEST_CASE("entity: a memory with entity_similarity embeds each name once and resolves by it", "[entity]") {
   const names_embedder e;
-  memory_store store;
-  write_batch batch;
-  batch.upserts.push_back(stored_record("a1", "ana", "Maria Lopez works at Acme", e));
-  batch.upserts.push_back(stored_record("a2", "ana", "Mary Lopez called today", e));
-  batch.upserts.push_back(stored_record("a3", "ana", "Marta Lopes lives in Porto", e));
-  batch.upserts.push_back(stored_record("b1", "bob", "Mary Lopez called today", e));
-  batch.upserts.push_back(stored_record("b2", "bob", "Maria Lopez works at Acme", e, recognized_entities{}));
-  store.apply(batch);
+  auto store = stored(e, {stored_record("a1", "ana", "Maria Lopez works at Acme", e),
+                          stored_record("a2", "ana", "Mary Lopez called today", e),
+                          stored_record("a3", "ana", "Marta Lopes lives in Porto", e),
+                          stored_record("b1", "bob", "Mary Lopez called today", e),
+                          stored_record("b2", "bob", "Maria Lopez works at Acme", e, recognized_entities{})});
 
   memory_config config;
   config.entities = true;
@@ -485,13 +492,9 @@ TEST_CASE("entity: an add or update bringing a new name embeds it once, before t
 TEST_CASE("entity: with the partition cache, a scope's load learns its names' vectors and resolves by them",
           "[entity][partition_cache]") {
   const names_embedder e;
-  memory_store store;
-  write_batch batch;
-  batch.upserts.push_back(stored_record("a1", "ana", "Maria Lopez works at Acme", e));
-  batch.upserts.push_back(stored_record("a2", "ana", "Mary Lopez called today", e));
-  batch.upserts.push_back(stored_record("b1", "bob", "Marta Lopes lives in Porto", e));
-  store.apply(batch);
-  e.calls->clear();
+  auto store = stored(e, {stored_record("a1", "ana", "Maria Lopez works at Acme", e),
+                          stored_record("a2", "ana", "Mary Lopez called today", e),
+                          stored_record("b1", "bob", "Marta Lopes lives in Porto", e)});
 
   memory_config config;
   config.entities = true;
