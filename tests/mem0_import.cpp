@@ -153,6 +153,30 @@ TEST_CASE("mem0_import: each bad item names its field, its index and its line; t
   CHECK(got.bad[0].where(false) == "item 1 (line 3)");
 }
 
+TEST_CASE("mem0_import: engram's exports keep the entities an LLM named; malformed ones are a bad item",
+          "[mem0_import][entities]") {
+  const std::string text =
+      R"({"id": "e-1", "memory": "runs the lab", "user_id": "ana", "entities": {"entities": [{"name": "Maria Lopez", )"
+      R"("type": "person"}], "relations": [{"source": "Maria Lopez", "relationship": "runs", "target": "Acme Labs"}]}})"
+      "\n"
+      R"({"id": "e-2", "memory": "named nothing", "user_id": "ana", "entities": {"entities": []}})"
+      "\n"
+      R"({"id": "e-3", "memory": "Mem0's own item", "user_id": "ana"})"
+      "\n"
+      R"({"id": "e-4", "memory": "bad", "user_id": "ana", "entities": {"entities": [{"type": "person"}]}})"
+      "\n";
+  const auto got = parse_mem0(text);
+  REQUIRE(got.records.size() == 3);
+  REQUIRE(got.records[0].entities.has_value());
+  CHECK(*got.records[0].entities ==
+        recognized_entities{{{"Maria Lopez", entity_type::person}}, {{"Maria Lopez", "runs", "Acme Labs"}}});
+  CHECK(got.records[1].entities == recognized_entities{});  // set, empty: the memory names nothing
+  CHECK_FALSE(got.records[2].entities.has_value());        // recognised from the text when indexed
+  REQUIRE(got.bad.size() == 1);
+  CHECK(got.bad[0].line == 4);
+  CHECK_THAT(got.bad[0].reason, Contains("entities.entities[0].name"));
+}
+
 TEST_CASE("mem0_import: input that is not Mem0's as a whole is refused, naming where", "[mem0_import]") {
   CHECK_THROWS_WITH(parse_mem0(""), Contains("empty"));
   CHECK_THROWS_WITH(parse_mem0("[{\"id\": \"a\",\n \"memory\": }]"), Contains("line 2"));

@@ -16594,7 +16594,8 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
 /// Each memory keeps its id, text (`memory`; `data` or `text` when absent), scope (`user_id`, `agent_id`,
 /// `run_id`, or the Platform's `session_id` for the run), `metadata`, `categories` (into metadata.categories,
 /// where engram keeps them), `created_at` / `updated_at` (ISO-8601, with or without a zone; none: the import's
-/// time), `actor_id`, `role`, `immutable`, `expiration_date`, and `app_id` and `memory_type` (into metadata).
+/// time), `actor_id`, `role`, `immutable`, `expiration_date`, and `app_id` and `memory_type` (into metadata);
+/// `entities` (engram's exports: the entities an LLM named, record::entities) when present.
 /// The hash is computed again (MD5 of the text, as Mem0's); vectors are not read: the importer embeds the texts.
 ///
 /// Ids: a UUID is kept (lower-cased). Any other id (`"mem_1"`, `42`) becomes the name-based UUID
@@ -16815,6 +16816,9 @@ inline record mem0_record(const nlohmann::json& object, const memory_limits& lim
     if (!im->is_boolean()) throw validation_error(std::string("'immutable' must be a boolean, got ") + im->type_name());
     r.immutable = im->get<bool>();
   }
+  // engram's own exports carry the entities an LLM named (record::entities): kept, since no model names them again
+  if (const auto e = item.find("entities"); e != item.end() && !e->is_null())
+    r.entities = detail::entities_from_json(*e, "memory", "entities");
   return r;
 }
 
