@@ -358,10 +358,14 @@ TEST_CASE("async: file_store writes queue changes as entries of their own kind, 
     test_extractor x;
     durable_memory mem(hashing_embedder(16), file_store(db), x, fast_retries());
     mem.add("a plain add", user("u"), {.infer = false});
-    CHECK(kinds() == std::vector<int>{2, 14});  // identity, batch (format 5's kind; 11 in format 4, 1 before)
+    using namespace engram::detail::file_format;
+    // identity, batch (format 7's kind; 14 in formats 5-6, 11 in format 4, 1 before)
+    CHECK(kinds() == std::vector<int>{kind_identity, kind_batch_entities});
     (void)mem.add_async("a queued add", user("u"));
     REQUIRE(mem.flush().ok());
-    CHECK(kinds() == std::vector<int>{2, 14, 15, 15});  // enqueue; the add with its dequeue (12 in format 4, 7 before)
+    // enqueue; the add with its dequeue (15 in formats 5-6, 12 in format 4, 7 before)
+    CHECK(kinds() == std::vector<int>{kind_identity, kind_batch_entities, kind_queued_batch_entities,
+                                      kind_queued_batch_entities});
   }
   file_store s(db);
   CHECK(s.size() == 2);
