@@ -5,6 +5,8 @@
 /// that lacks one still works; the feature is then off (or, where a configuration asks for it, refused).
 
 #include <engram/concepts.hpp>
+#include <engram/entity/mentions.hpp>
+#include <engram/extract/actions.hpp>
 #include <engram/ids.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
@@ -168,6 +170,15 @@ concept snapshot_index = requires(I& i, const I& ci, std::string_view b, const s
   { ci.save_snapshots(key) } -> std::convertible_to<std::string>;
   i.load_snapshots(b, slot);
   { ci.version() } -> std::convertible_to<std::uint64_t>;
+};
+
+/// An extractor that names the entities and relations of memory texts (entity memory).
+/// `entities_of(texts, ctx)` returns one recognized_entities per text, in order, kept with the memories
+/// (record::entities); nullopt when it names none for this add (the entity index then recognises the texts
+/// itself). It is called before the memory takes its write lock; throwing fails the add, storing nothing.
+template <class X>
+concept entity_extractor = requires(X& x, std::span<const std::string> texts, const extraction_context& ctx) {
+  { x.entities_of(texts, ctx) } -> std::convertible_to<std::optional<std::vector<recognized_entities>>>;
 };
 
 }  // namespace engram::inline v0

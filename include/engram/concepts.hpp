@@ -61,15 +61,6 @@ concept fact_extractor = requires(X& x, std::span<const message> msgs, const ext
   { x.decide(facts, near, ctx) } -> std::convertible_to<std::vector<memory_action>>;
 };
 
-/// Optional capability of an extractor: names the entities and relations of memory texts (entity memory).
-/// `entities_of(texts, ctx)` returns one recognized_entities per text, in order, kept with the memories
-/// (record::entities); nullopt when it names none for this add (the entity index then recognises the texts
-/// itself). It is called before the memory takes its write lock; throwing fails the add, storing nothing.
-template <class X>
-concept entity_extractor = requires(X& x, std::span<const std::string> texts, const extraction_context& ctx) {
-  { x.entities_of(texts, ctx) } -> std::convertible_to<std::optional<std::vector<recognized_entities>>>;
-};
-
 namespace detail {
 template <class E>
 std::vector<std::vector<float>> embed_all(const E& e, std::span<const std::string> texts) {

@@ -904,15 +904,6 @@ concept fact_extractor = requires(X& x, std::span<const message> msgs, const ext
   { x.decide(facts, near, ctx) } -> std::convertible_to<std::vector<memory_action>>;
 };
 
-/// Optional capability of an extractor: names the entities and relations of memory texts (entity memory).
-/// `entities_of(texts, ctx)` returns one recognized_entities per text, in order, kept with the memories
-/// (record::entities); nullopt when it names none for this add (the entity index then recognises the texts
-/// itself). It is called before the memory takes its write lock; throwing fails the add, storing nothing.
-template <class X>
-concept entity_extractor = requires(X& x, std::span<const std::string> texts, const extraction_context& ctx) {
-  { x.entities_of(texts, ctx) } -> std::convertible_to<std::optional<std::vector<recognized_entities>>>;
-};
-
 namespace detail {
 template <class E>
 std::vector<std::vector<float>> embed_all(const E& e, std::span<const std::string> texts) {
@@ -937,6 +928,8 @@ std::string embedder_name(const E& e) {
 
 }  // namespace engram::inline v0
 // ---- end <engram/concepts.hpp>
+// #include <engram/entity/mentions.hpp>: inlined above
+// #include <engram/extract/actions.hpp>: inlined above
 // #include <engram/ids.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
@@ -1100,6 +1093,15 @@ concept snapshot_index = requires(I& i, const I& ci, std::string_view b, const s
   { ci.save_snapshots(key) } -> std::convertible_to<std::string>;
   i.load_snapshots(b, slot);
   { ci.version() } -> std::convertible_to<std::uint64_t>;
+};
+
+/// An extractor that names the entities and relations of memory texts (entity memory).
+/// `entities_of(texts, ctx)` returns one recognized_entities per text, in order, kept with the memories
+/// (record::entities); nullopt when it names none for this add (the entity index then recognises the texts
+/// itself). It is called before the memory takes its write lock; throwing fails the add, storing nothing.
+template <class X>
+concept entity_extractor = requires(X& x, std::span<const std::string> texts, const extraction_context& ctx) {
+  { x.entities_of(texts, ctx) } -> std::convertible_to<std::optional<std::vector<recognized_entities>>>;
 };
 
 }  // namespace engram::inline v0
@@ -2099,6 +2101,7 @@ class any_embedder {
 /// @file extract/any_extractor.hpp
 /// any_extractor: a fact extractor chosen at run time (verbatim, an LLM, ...), behind one type.
 
+// #include <engram/capabilities.hpp>: inlined above
 // #include <engram/concepts.hpp>: inlined above
 // #include <engram/extract/actions.hpp>: inlined above
 // ---- begin <engram/extract/verbatim.hpp>
@@ -11406,6 +11409,7 @@ class index_snapshots {
 /// entities an extractor named in them (entity memory). Gathered before the write lock is taken, since both
 /// may call a model.
 
+// #include <engram/capabilities.hpp>: inlined above
 // #include <engram/concepts.hpp>: inlined above
 // #include <engram/entity/mentions.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above

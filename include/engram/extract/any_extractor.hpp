@@ -2,6 +2,7 @@
 /// @file extract/any_extractor.hpp
 /// any_extractor: a fact extractor chosen at run time (verbatim, an LLM, ...), behind one type.
 
+#include <engram/capabilities.hpp>
 #include <engram/concepts.hpp>
 #include <engram/extract/actions.hpp>
 #include <engram/extract/verbatim.hpp>

@@ -4,6 +4,7 @@
 /// entities an extractor named in them (entity memory). Gathered before the write lock is taken, since both
 /// may call a model.
 
+#include <engram/capabilities.hpp>
 #include <engram/concepts.hpp>
 #include <engram/entity/mentions.hpp>
 #include <engram/error.hpp>
