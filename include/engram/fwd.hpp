@@ -8,7 +8,8 @@ class flat_index;
 class memory_store;
 class file_store;
 struct verbatim_extractor;
-template <class Embedder, class Index, class Store, class Extractor>
+struct mem0_scope_keys;
+template <class Embedder, class Index, class Store, class Extractor, class Keys = mem0_scope_keys>
 class basic_memory;
 
 /// The embedded default: offline hashing embedder, exact flat index, volatile store, verbatim extractor.

@@ -5,7 +5,8 @@
 ///
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
-///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
+///                   "user_id"?,"agent_id"?,"run_id"?,"tenant"?,"extra_scope"? (the scope's further keys:
+///                   {"org_id":...}),"actor_id"?,"role"?,"expiration_date"?,"categories"?,
 ///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
 ///                   "superseded_by"?,"structured_attributes","entities"? (when set: {"entities":[{"name","type"}],
 ///                   "relations":[{"source","relationship","target"}]}, an extractor's answer kept as given)}
@@ -178,6 +179,37 @@ inline void from_json(const nlohmann::json& j, event_kind& e) {
   e = parse_event_kind(j.get<std::string>());
 }
 
+namespace detail {
+/// Canonical scope lines (scope::tenant, scope::extra) as a JSON object of strings.
+inline nlohmann::json scope_lines_to_json(std::string_view lines) {
+  nlohmann::json o = nlohmann::json::object();
+  while (!lines.empty()) {
+    const auto line = lines.substr(0, lines.find('\n'));
+    const auto eq = line.find('=');
+    o[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+    lines.remove_prefix(std::min(lines.size(), line.size() + 1));
+  }
+  return o;
+}
+
+/// The canonical lines of field `key` of `j` (an object of strings; absent: none). @throws validation_error.
+inline std::string scope_lines_from_json(const nlohmann::json& j, const char* key, std::string_view what) {
+  const auto* o = field(j, key, what);
+  if (!o || o->is_null()) return {};
+  if (!o->is_object())
+    throw validation_error(std::string(what) + ": field '" + key + "' must be an object, got " + o->type_name());
+  std::string lines;
+  for (const auto& [k, v] : o->items()) {
+    if (!v.is_string())
+      throw validation_error(std::string(what) + ": field '" + key + "." + k + "' must be a string, got " +
+                             v.type_name());
+    lines = with_scope_line(lines, k, v.get<std::string>());
+  }
+  validate_scope_lines(lines, key, what);
+  return lines;
+}
+}  // namespace detail
+
 /// The record as JSON; with `with_embedding` the vector is included as "embedding" (for export).
 inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   nlohmann::json j = nlohmann::json::object();
@@ -190,6 +222,8 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "user_id", r.user_id);
   detail::put_if(j, "agent_id", r.agent_id);
   detail::put_if(j, "run_id", r.run_id);
+  if (!r.tenant.empty()) j["tenant"] = detail::scope_lines_to_json(r.tenant);
+  if (!r.extra.empty()) j["extra_scope"] = detail::scope_lines_to_json(r.extra);
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
@@ -223,6 +257,8 @@ inline void from_json(const nlohmann::json& j, record& r) {
   r.user_id = detail::string_field(j, "user_id", what, false);
   r.agent_id = detail::string_field(j, "agent_id", what, false);
   r.run_id = detail::string_field(j, "run_id", what, false);
+  r.tenant = detail::scope_lines_from_json(j, "tenant", what);
+  r.extra = detail::scope_lines_from_json(j, "extra_scope", what);
   r.actor_id = detail::string_field(j, "actor_id", what, false);
   r.role = detail::string_field(j, "role", what, false);
   r.created_at = detail::time_field(j, "created_at", what).value_or(timestamp{});

@@ -12,6 +12,7 @@
 #include <engram/extract/actions.hpp>
 #include <engram/extract/verbatim.hpp>
 #include <engram/filter/expr.hpp>
+#include <engram/fwd.hpp>
 #include <engram/ids.hpp>
 #include <engram/memory/access_counts.hpp>
 #include <engram/memory/async_adds.hpp>
@@ -28,6 +29,7 @@
 #include <engram/memory/write_plan.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/scope_keys.hpp>
 #include <engram/time.hpp>
 #include <engram/uuid.hpp>
 #include <engram/write_batch.hpp>
@@ -42,6 +44,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -54,6 +57,7 @@ namespace engram::inline v0 {
 /// @tparam Index     vector search over scope partitions (engram::vector_index), e.g. flat_index
 /// @tparam Store     the durable truth (engram::record_store), e.g. memory_store
 /// @tparam Extractor facts and decisions (engram::fact_extractor), e.g. verbatim_extractor
+/// @tparam Keys      the scope keys beyond user_id, agent_id, run_id (engram::scope_key_set, scope_keys.hpp)
 ///
 /// Thread-safety: every member may be called concurrently. Searches and reads run in parallel; writes
 /// are serialised with each other (embedding and extraction happen before the write lock is taken).
@@ -62,7 +66,7 @@ namespace engram::inline v0 {
 /// The derived state (index, catalog, keyword index, ...) is a cache of the store: reads may bring it up to date
 /// (the change feed, the partition cache) under the write lock, so those parts are `mutable`; reads never write
 /// to the store (access counts are written by a background flusher, flush_access_counts() or the destructor).
-template <class Embedder, class Index, class Store, class Extractor>
+template <class Embedder, class Index, class Store, class Extractor, class Keys>
 class basic_memory {
   static_assert(embedder<Embedder>,
                 "Embedder needs: dimension() const -> std::size_t, embed(std::string_view) const -> "
@@ -76,12 +80,18 @@ class basic_memory {
   static_assert(fact_extractor<Extractor>,
                 "Extractor needs: extract(messages, context) -> std::vector<fact>, decide(facts, neighbours, "
                 "context) -> std::vector<memory_action>");
+  static_assert(scope_key_set<Keys> && detail::well_formed_key_set<Keys>(),
+                "Keys needs tenant_keys and extra_keys: arrays of distinct identifiers other than user_id, "
+                "agent_id and run_id");
+  static_assert(std::is_same_v<Keys, mem0_scope_keys> || scope_keyed_store<Store>,
+                "a key set beyond Mem0's needs a Store that keeps tenant and extra keys (scope_keyed_store)");
 
  public:
   using embedder_type = Embedder;
   using index_type = Index;
   using store_type = Store;
   using extractor_type = Extractor;
+  using scope_keys = Keys;
 
   /// Builds the memory over `store`, indexing every record it already holds.
   /// @throws dimension_mismatch / validation_error when the store holds vectors of another embedder.
@@ -238,7 +248,7 @@ class basic_memory {
   /// Deletes every memory that scope `s` selects and `filter` matches (default: all of the scope), and nothing
   /// else. @returns how many. @throws validation_error when `s` is empty (reset() is the explicit full wipe).
   std::size_t delete_all(const scope& s, const filter_expr& filter = {}) {
-    validate_scope(s, "delete_all");
+    rules_.check_scope(s, "delete_all");
     catch_up();
     const auto pin = pin_scope(s, &store_);
     std::unique_lock lock(mtx_);
@@ -258,7 +268,7 @@ class basic_memory {
   /// Erases every memory scope `s` selects (every version) and its history, for good: the store keeps no copy of
   /// the text (memory/purge.hpp, engram::purging_store; add_async entries stay: flush() first). @returns how many.
   std::size_t purge(const scope& s) {
-    validate_scope(s, "purge");
+    rules_.check_scope(s, "purge");
     catch_up();
     const auto pin = pin_scope(s, &store_);
     std::unique_lock lock(mtx_);
@@ -281,7 +291,7 @@ class basic_memory {
   /// @throws validation_error for a missing scope or an empty query, or a limit of 0 or above max_limit.
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const scope& s,
                                                const search_options& options = {}) const {
-    return search_scopes(query, detail::scope_or_filter(s, options.filter, "search"), options);
+    return search_scopes(query, rules_.scope_or_filter(s, options.filter, "search"), options);
   }
 
   /// As above, the scope given by the filter's own scope predicates (Mem0's v2 form): `{"OR":[{"user_id":"a"},
@@ -303,7 +313,7 @@ class basic_memory {
   /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
   /// filter that names its scopes lists the scopes the filter names. @throws validation_error for a missing scope.
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
-    return list_scopes(detail::scope_or_filter(s, options.filter, "get_all"), options);
+    return list_scopes(rules_.scope_or_filter(s, options.filter, "get_all"), options);
   }
 
   /// As above, the scope the filter names (see search(query, options)); validation_error when it names none.
@@ -322,7 +332,7 @@ class basic_memory {
 
   /// The entities and relations of the scopes `s` selects, most mentioned first (memory_config::entities).
   [[nodiscard]] entity_graph entity_graph_of(const scope& s) const {
-    validate_scope(s, "entities");
+    rules_.check_scope(s, "entities");
     catch_up();
     const auto pin = pin_scope(s, nullptr);
     std::shared_lock lock(mtx_);
@@ -406,7 +416,8 @@ class basic_memory {
     if (derived_.index().dimension() != embedder_.dimension())
       throw dimension_mismatch(embedder_.dimension(), derived_.index().dimension(), "basic_memory: index vs embedder");
     if constexpr (identity_bound_store<Store>)
-      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
+      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension(),
+                                 detail::describe_scope_keys<Keys>()});
     feed_.start(store_);  // before reading, so that nothing written meanwhile is missed
     if constexpr (access_count_store<Store>)
       if (!is_read_only(store_))
@@ -681,7 +692,7 @@ class basic_memory {
   Store store_;
   Extractor extractor_;
   memory_config config_;
-  detail::input_rules rules_{config_.limits};
+  detail::input_rules rules_{config_.limits, &validate_scope_keys<Keys>};
   mutable detail::rw_mutex mtx_;
   // The derived state and what keeps it current: a cache of the store, so reads may update it (under mtx_).
   mutable detail::derived_state<Index> derived_;

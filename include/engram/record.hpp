@@ -70,12 +70,15 @@ struct record {
   /// index recognises them from the text with the offline recogniser; set (even empty): the extractor's answer
   /// stands and is kept with the memory, since it cannot be derived again without the model.
   std::optional<recognized_entities> entities{};
+  /// The scope's wall keys and further keys (scope::tenant and scope::extra): empty under Mem0's key set.
+  std::string tenant{};
+  std::string extra{};
 
   /// When the fact became true: valid_from, else created_at.
   [[nodiscard]] timestamp valid_since() const noexcept { return valid_from.value_or(created_at); }
 
   /// The record's exact scope.
-  [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }
+  [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id, tenant, extra}; }
 
   friend bool operator==(const record&, const record&) = default;
 };

@@ -58,6 +58,8 @@ struct access_increment {
 struct store_identity {
   std::string embedder;       ///< the embedder's name(), e.g. "hashing-v1" or "openai:text-embedding-3-small"
   std::size_t dimension = 0;  ///< its vector size
+  /// The memory's scope key set (detail::describe_scope_keys): empty for Mem0's user_id, agent_id, run_id.
+  std::string scope_keys{};
 
   friend bool operator==(const store_identity&, const store_identity&) = default;
 };

@@ -36,17 +36,21 @@ using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to
 class scope_catalog {
  public:
   /// The partition of an exact record scope, created on first use. O(1) expected.
-  partition_id partition_for(const scope& s) { return partition_for(s.user_id, s.agent_id, s.run_id); }
+  partition_id partition_for(const scope& s) {
+    return partition_for(s.user_id, s.agent_id, s.run_id, s.tenant, s.extra);
+  }
 
-  /// As above, from the three ids (no scope object needed).
-  partition_id partition_for(std::string_view user_id, std::string_view agent_id, std::string_view run_id) {
-    const auto key = scope_key{user_id, agent_id, run_id};
+  /// As above, from the scope's parts (no scope object needed).
+  partition_id partition_for(std::string_view user_id, std::string_view agent_id, std::string_view run_id,
+                             std::string_view tenant = {}, std::string_view extra = {}) {
+    const auto key = scope_key{user_id, agent_id, run_id, tenant, extra};
     if (auto it = ids_.find(key); it != ids_.end()) return it->second;
     const auto p = static_cast<partition_id>(parts_.size());
-    scope s{std::string(user_id), std::string(agent_id), std::string(run_id)};
+    scope s{std::string(user_id), std::string(agent_id), std::string(run_id), std::string(tenant), std::string(extra)};
     if (!s.user_id.empty()) by_user_[s.user_id].push_back(p);
     if (!s.agent_id.empty()) by_agent_[s.agent_id].push_back(p);
     if (!s.run_id.empty()) by_run_[s.run_id].push_back(p);
+    if (!s.extra.empty()) with_extra_.push_back(p);
     ids_.emplace(s, p);
     parts_.push_back(partition{std::move(s), {}});
     return p;
@@ -65,6 +69,7 @@ class scope_catalog {
     if (!consider(by_user_, q.user_id) || !consider(by_agent_, q.agent_id) || !consider(by_run_, q.run_id))
       return {};
     std::vector<partition_id> out;
+    if (!shortest && !q.extra.empty()) shortest = &with_extra_;  // only further keys (an app id) given
     if (!shortest) return out;  // empty query scope selects nothing
     for (const auto p : *shortest)
       if (q.selects(parts_[p].scope)) out.push_back(p);
@@ -170,23 +175,25 @@ class scope_catalog {
     engram::scope scope;
     std::vector<slot_id> members;
   };
-  /// A scope as three views, to look a partition up without building a scope.
+  /// A scope as views, to look a partition up without building a scope.
   struct scope_key {
-    std::string_view user, agent, run;
+    std::string_view user, agent, run, tenant, extra;
+    friend bool operator==(const scope_key&, const scope_key&) = default;
   };
   struct scope_hash {
     using is_transparent = void;
-    std::size_t operator()(const scope_key& k) const noexcept { return scope_hash_of(k.user, k.agent, k.run); }
-    std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_key{s.user_id, s.agent_id, s.run_id}); }
+    std::size_t operator()(const scope_key& k) const noexcept {
+      return scope_hash_of(k.user, k.agent, k.run, k.tenant, k.extra);
+    }
+    std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_equal::key(s)); }
   };
   struct scope_equal {
     using is_transparent = void;
-    static scope_key key(const scope& s) noexcept { return {s.user_id, s.agent_id, s.run_id}; }
+    static scope_key key(const scope& s) noexcept { return {s.user_id, s.agent_id, s.run_id, s.tenant, s.extra}; }
     static scope_key key(const scope_key& k) noexcept { return k; }
     template <class A, class B>
     bool operator()(const A& a, const B& b) const noexcept {
-      const auto x = key(a), y = key(b);
-      return x.user == y.user && x.agent == y.agent && x.run == y.run;
+      return key(a) == key(b);
     }
   };
 
@@ -239,6 +246,7 @@ class scope_catalog {
   std::vector<partition> parts_;
   std::unordered_map<scope, partition_id, scope_hash, scope_equal> ids_;
   string_map<std::vector<partition_id>> by_user_, by_agent_, by_run_;
+  std::vector<partition_id> with_extra_;  // partitions whose scope has further keys
 };
 
 }  // namespace engram::inline v0::detail

@@ -114,7 +114,7 @@ class record_table {
     if (at == slot_hash_set::none) return;
     if (const auto hist = history_at(id); hist != slot_hash_set::none) {
       const auto& r = records_[at];
-      owners_[hist] = intern(r.user_id, r.agent_id, r.run_id);
+      owners_[hist] = intern(r.scope());
     }
     records_at_.erase(h, at);
     const auto last = static_cast<std::uint32_t>(records_.size() - 1);
@@ -164,7 +164,7 @@ class record_table {
   /// snapshot, after its histories). O(1) expected.
   void set_owner(std::string_view memory_id, const scope& owner) {
     if (const auto at = history_at(memory_id); at != slot_hash_set::none)
-      owners_[at] = intern(owner.user_id, owner.agent_id, owner.run_id);
+      owners_[at] = intern(owner);
   }
 
   /// Calls f(const std::string& memory_id, const scope& owner) for every history with an owner noted (that of a
@@ -218,7 +218,7 @@ class record_table {
       for (const auto& e : histories_[i]) kept.append(e);
       if (owner != no_owner) {
         const auto& s = scopes_[owner];
-        kept.owners_.back() = kept.intern(s.user_id, s.agent_id, s.run_id);
+        kept.owners_.back() = kept.intern(s);
       }
     }
     return out;
@@ -263,15 +263,12 @@ class record_table {
     return histories_at_.find(key_hash(memory_id),
                               [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
   }
-  /// The index in scopes_ of the scope (user, agent, run), added when new. O(1) expected.
-  std::uint32_t intern(std::string_view user, std::string_view agent, std::string_view run) {
-    const auto h = scope_hash_of(user, agent, run);
-    const auto at = scopes_at_.find(h, [&](std::uint32_t i) {
-      const auto& s = scopes_[i];
-      return s.user_id == user && s.agent_id == agent && s.run_id == run;
-    });
+  /// The index in scopes_ of exact scope `s`, added when new. O(1) expected.
+  std::uint32_t intern(const scope& s) {
+    const auto h = scope_hash_of(s.user_id, s.agent_id, s.run_id, s.tenant, s.extra);
+    const auto at = scopes_at_.find(h, [&](std::uint32_t i) { return scopes_[i] == s; });
     if (at != slot_hash_set::none) return at;
-    scopes_.push_back(scope{std::string(user), std::string(agent), std::string(run)});
+    scopes_.push_back(s);
     scopes_at_.insert(h, static_cast<std::uint32_t>(scopes_.size() - 1));
     return static_cast<std::uint32_t>(scopes_.size() - 1);
   }

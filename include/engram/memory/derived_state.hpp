@@ -116,7 +116,7 @@ class derived_state {
   /// while opening). @returns its slot.
   template <class Keywords>
   slot_id add(const record& r, Keywords& keywords, std::span<const float> vector) {
-    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
+    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id, r.tenant, r.extra);
     const auto slot = catalog_.attach(r.id, p, r.hash);
     const bool shelve = closed_by_now(r);
     index_.add(slot, index_partition(p, shelve), vector);
@@ -180,7 +180,7 @@ class derived_state {
   }
 
   /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
-  /// `count_by_partition(f)` calls f(user_id, agent_id, run_id) once per record to be loaded.
+  /// `count_by_partition(f)` calls f(record) once per record to be loaded.
   template <class CountByPartition>
   void reserve(std::size_t expected, CountByPartition&& count_by_partition) {
     catalog_.reserve(expected);
@@ -188,8 +188,8 @@ class derived_state {
     validity_.reserve(expected);
     if constexpr (reservable_index<Index>) {
       std::vector<std::size_t> counts;  // by partition
-      count_by_partition([&](const std::string& user, const std::string& agent, const std::string& run) {
-        const auto p = catalog_.partition_for(user, agent, run);
+      count_by_partition([&](const record& r) {
+        const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id, r.tenant, r.extra);
         if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
         ++counts[p];
       });
@@ -198,14 +198,16 @@ class derived_state {
     }
   }
 
-  /// The partitions scope `s` selects (every partition when null) that `f` may match.
+  /// The partitions scope `s` selects (every partition when null; every one of its tenant when it names no id)
+  /// that `f` may match.
   [[nodiscard]] std::vector<partition_id> select_partitions(const scope* s, const filter_expr& f) const {
     std::vector<partition_id> out;
-    if (s) {
+    if (s && !s->empty()) {
       out = catalog_.select(*s);
     } else {
       out.resize(catalog_.partition_count());
       for (std::size_t p = 0; p < out.size(); ++p) out[p] = static_cast<partition_id>(p);
+      if (s) std::erase_if(out, [&](partition_id p) { return catalog_.scope_of(p).tenant != s->tenant; });
     }
     if (!f.empty())
       std::erase_if(out, [&](partition_id p) { return filter_scope_may_match(f, catalog_.scope_of(p)) == filter_tri::no; });

@@ -119,7 +119,7 @@ std::vector<record> index_all(derived_state<Index>& d, const Store& store, std::
   std::size_t expected = 0;
   if constexpr (counted_store<Store>) expected = store.size();
   d.reserve(expected, [&](auto&& count) {
-    for_each_stored(store, [&](const record& r, std::span<const float>) { count(r.user_id, r.agent_id, r.run_id); });
+    for_each_stored(store, [&](const record& r, std::span<const float>) { count(r); });
   });
   constexpr std::size_t background_keywords_from = 20000;  // below, a thread costs more than it saves
   std::vector<record> missing;

@@ -23,6 +23,7 @@
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -214,20 +216,33 @@ class partition_cache {
 
   /// True when some exact scope could be selected by both query scopes (an empty one selects every scope).
   static bool overlap(const scope& a, const scope& b) {
-    auto agree = [](const std::string& x, const std::string& y) { return x.empty() || y.empty() || x == y; };
-    return agree(a.user_id, b.user_id) && agree(a.agent_id, b.agent_id) && agree(a.run_id, b.run_id);
+    if (a.empty() || b.empty()) return true;
+    auto agree = [](std::string_view x, std::string_view y) { return x.empty() || y.empty() || x == y; };
+    auto extras_agree = [&](std::string_view lines, const scope& other) {
+      for (std::string_view rest = lines; !rest.empty();) {
+        const auto line = rest.substr(0, rest.find('\n'));
+        const auto eq = line.find('=');
+        if (!agree(line.substr(eq + 1), detail::scope_line_value(other.extra, line.substr(0, eq)))) return false;
+        rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+      }
+      return true;
+    };
+    return a.tenant == b.tenant && agree(a.user_id, b.user_id) && agree(a.agent_id, b.agent_id) &&
+           agree(a.run_id, b.run_id) && extras_agree(a.extra, b);
   }
 
   /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (the empty
   /// scope, "every scope", last). Calls f(scope) for each until it returns true.
   template <class F>
   static bool for_each_wider(const scope& q, F&& f) {
-    for (int mask = 7; mask >= 0; --mask) {
-      if (((mask & 1) && q.user_id.empty()) || ((mask & 2) && q.agent_id.empty()) || ((mask & 4) && q.run_id.empty()))
+    for (int mask = 15; mask >= 0; --mask) {
+      if (((mask & 1) && q.user_id.empty()) || ((mask & 2) && q.agent_id.empty()) || ((mask & 4) && q.run_id.empty()) ||
+          ((mask & 8) && q.extra.empty()))
         continue;  // the same scope as a mask without that bit
-      if (f(scope{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
-                  (mask & 4) ? q.run_id : std::string()}))
-        return true;
+      scope w{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
+              (mask & 4) ? q.run_id : std::string(), q.tenant, (mask & 8) ? q.extra : std::string()};
+      if (w.empty()) w = scope{};  // no id left: every scope, whatever the tenant
+      if (f(w)) return true;
     }
     return false;
   }

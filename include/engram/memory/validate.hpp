@@ -11,6 +11,7 @@
 #include <engram/rank/fusion.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/scope_keys.hpp>
 #include <engram/text/utf8.hpp>
 
 #include <nlohmann/json.hpp>
@@ -25,10 +26,22 @@ namespace engram::inline v0::detail {
 /// True when `s` holds nothing but white space.
 inline bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
 
-/// The input rules of one memory, from its memory_limits.
+/// The input rules of one memory, from its memory_limits and its scope key set.
 class input_rules {
  public:
-  explicit input_rules(const memory_limits& limits) noexcept : limits_(&limits) {}
+  using key_check = void (*)(const engram::scope&, std::string_view);
+
+  explicit input_rules(const memory_limits& limits, key_check keys = &validate_scope_keys<mem0_scope_keys>) noexcept
+      : limits_(&limits), keys_(keys) {}
+
+  /// A scope given to an operation: at least one id, each well-formed, each key one of the key set's.
+  void check_scope(const engram::scope& s, std::string_view op) const {
+    validate_scope(s, op);
+    keys_(s, op);
+  }
+
+  /// A read's scope or the filter standing in for it (see detail::scope_or_filter), keys checked.
+  const engram::scope* scope_or_filter(const engram::scope& s, const filter_expr& f, std::string_view op) const;
 
   /// A text stored or searched for: at most max_text_bytes, valid UTF-8.
   void text(std::string_view text, const std::string& what) const {
@@ -58,8 +71,9 @@ class input_rules {
   }
 
   /// An add (or add_async): scope, metadata, expiration date, message count and every message's text.
-  void add(std::span<const message> messages, const scope& s, const add_options& options, std::string_view op) const {
-    validate_scope(s, op);
+  void add(std::span<const message> messages, const engram::scope& s, const add_options& options,
+           std::string_view op) const {
+    check_scope(s, op);
     metadata(options.metadata, op);
     if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
     if (messages.size() > limits_->max_messages)
@@ -102,14 +116,26 @@ class input_rules {
 
  private:
   const memory_limits* limits_;
+  key_check keys_;
 };
 
-/// The scope a read covers: `&s` when `s` names one; null when `s` is empty and `f` names the scopes it selects
-/// (see filter_names_scope). @throws validation_error when neither names a scope.
+/// The scope a read covers: `&s` when `s` names one; when `s` names no id and `f` names the scopes it selects
+/// (see filter_names_scope), null, or `&s` when `s` has a tenant (the filter's scopes within that tenant only).
+/// @throws validation_error when neither names a scope.
 inline const scope* scope_or_filter(const scope& s, const filter_expr& f, std::string_view op) {
-  if (s.empty() && !f.empty() && filter_names_scope(f)) return nullptr;
+  if (s.empty() && !f.empty() && filter_names_scope(f)) {
+    if (s.tenant.empty()) return nullptr;
+    detail::validate_scope_lines(s.tenant, "tenant", op);
+    return &s;
+  }
   validate_scope(s, op);
   return &s;
+}
+
+inline const scope* input_rules::scope_or_filter(const engram::scope& s, const filter_expr& f, std::string_view op) const {
+  const auto* covered = detail::scope_or_filter(s, f, op);
+  keys_(s, op);
+  return covered;
 }
 
 /// @throws validation_error when `f` does not name the scopes it selects.

@@ -132,6 +132,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.user_id = s.user_id;
         r.agent_id = s.agent_id;
         r.run_id = s.run_id;
+        r.tenant = s.tenant;
+        r.extra = s.extra;
         r.role = from ? from->role : std::string("user");
         r.actor_id = from ? from->actor_id : std::string();
         r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened

@@ -27,6 +27,9 @@ namespace engram::inline v0 {
 /// Thread-safe: every member may be called concurrently. Movable, not copyable.
 class memory_store {
  public:
+  /// Records and pending adds are kept whole, their tenant and extra scope keys too (scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
+
   memory_store() : s_(std::make_unique<state>()) {}
 
   /// Records the embedder identity on first use; afterwards a different one is refused

@@ -36,6 +36,8 @@ inline record closed_version(const record& of, std::string text, std::vector<flo
   v.user_id = of.user_id;
   v.agent_id = of.agent_id;
   v.run_id = of.run_id;
+  v.tenant = of.tenant;
+  v.extra = of.extra;
   v.actor_id = of.actor_id;
   v.role = of.role;
   v.created_at = std::min(from, now);
