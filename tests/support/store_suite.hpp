@@ -39,6 +39,16 @@ using engram_test::temp_dir;
 
 template <class Store>
 using memory_over = basic_memory<hashing_embedder, flat_index, Store, verbatim_extractor>;
+template <class Store>
+using platform_memory_over = basic_memory<hashing_embedder, flat_index, Store, verbatim_extractor, platform_scope_keys>;
+
+/// Scope `s` in organisation `org`, project `project` (platform_scope_keys), with app `app` when not empty.
+inline scope in_project(scope s, std::string_view org, std::string_view project, std::string_view app = {}) {
+  set_scope_key<platform_scope_keys>(s, "org_id", org);
+  set_scope_key<platform_scope_keys>(s, "project_id", project);
+  set_scope_key<platform_scope_keys>(s, "app_id", app);
+  return s;
+}
 
 /// An extractor's answer for sample `i`: unset (recognised from the text) for i % 3 == 0, set but empty (the
 /// extractor found none) for i % 6 == 2, else entities of every type (quoted, non-ASCII) and a relation.
@@ -79,6 +89,8 @@ inline record sample_record(int i, std::size_t dim = 8) {
     r.superseded_by = "rec-" + std::to_string(i + 1);
   }
   r.entities = sample_entities(i);
+  if (i % 7 == 3) r.tenant = "org_id=acme\nproject_id=p" + std::to_string(i % 2);  // key sets beyond Mem0's
+  if (i % 5 == 4) r.extra = "app_id=app-" + std::to_string(i);
   std::mt19937 rng(static_cast<unsigned>(i));
   std::normal_distribution<float> nd;
   for (std::size_t k = 0; k < dim; ++k) r.embedding.push_back(nd(rng));
@@ -105,6 +117,13 @@ template <class Kind, class Kinds = durable_store_kinds>
 inline constexpr bool is_durable = false;
 template <class Kind, class... Kinds>
 inline constexpr bool is_durable<Kind, std::tuple<Kinds...>> = (std::is_same_v<Kind, Kinds> || ...);
+
+/// The identity a store reports, when it reports one (identity_reporting_store).
+template <class Store>
+std::optional<store_identity> store_identity_of(const Store& s) {
+  if constexpr (identity_reporting_store<Store>) return s.identity();
+  return std::nullopt;
+}
 
 template <class Store>
 std::map<std::string, record> all_records(const Store& s) {
@@ -170,6 +189,60 @@ TEMPLATE_LIST_TEST_CASE("store: bind refuses another embedder, naming both", "[s
     const std::string msg = e.what();
     CHECK(msg.find("hashing-v1") != std::string::npos);
     CHECK(msg.find("openai:text-embedding-3-small") != std::string::npos);
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("store: scope key sets: a wider one is recorded, a narrower one refused naming both; "
+                        "projects stay apart through delete_all, purge and reopening",
+                        "[store][scope_keys]", store_kinds) {
+  using namespace store_test;
+  using mem0_t = memory_over<typename TestType::store_type>;
+  using platform_t = platform_memory_over<typename TestType::store_type>;
+  temp_dir dir;
+  {
+    mem0_t m(hashing_embedder(64), TestType::open(dir.sub("db")));  // written before key sets: Mem0's keys
+    m.add("alice likes tea", user("a"), {.infer = false});
+  }
+  const auto prod = in_project(user("a"), "acme", "prod"), staging = in_project(user("a"), "acme", "staging");
+  auto check_apart = [&](const platform_t& m) {
+    CHECK(m.get_all(user("a")).size() == 1);  // the memory of before, in no project
+    CHECK(m.get_all(prod).size() == 2);
+    CHECK(m.get_all(staging).size() == 1);
+    CHECK(m.get_all(in_project(scope{}, "acme", "prod", "mobile")).size() == 1);
+    for (const auto& r : m.get_all(prod)) CHECK(r.tenant == prod.tenant);
+    for (const auto& h : m.search("coffee", staging)) CHECK(h.record.scope().tenant == staging.tenant);
+  };
+  {
+    platform_t m(hashing_embedder(64), TestType::open(dir.sub("db")));  // wider: recorded from now on
+    if constexpr (!TestType::durable) m.add("alice likes tea", user("a"), {.infer = false});
+    m.add("alice likes coffee", prod, {.infer = false});
+    m.add("alice likes juice", in_project(user("a"), "acme", "prod", "mobile"), {.infer = false});
+    m.add("alice likes coffee", staging, {.infer = false});  // the same text, another project: not a duplicate
+    check_apart(m);
+    if (auto id = store_identity_of(TestType::open(dir.sub("db")))) CHECK(id->scope_keys == "tenant=org_id,project_id;extra=app_id");
+  }
+  if constexpr (TestType::durable) {
+    platform_t m(hashing_embedder(64), TestType::open(dir.sub("db")));
+    check_apart(m);
+    CHECK(m.delete_all(staging) == 1);
+    CHECK(m.get_all(prod).size() == 2);
+    CHECK(m.purge(prod) == 2);
+    CHECK(m.get_all(user("a")).size() == 1);
+    try {
+      mem0_t narrow(hashing_embedder(64), TestType::open(dir.sub("db")));
+      FAIL("expected validation_error");
+    } catch (const validation_error& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find("org_id") != std::string::npos);
+      CHECK(msg.find("user_id,agent_id,run_id") != std::string::npos);
+    }
+  }
+  try {
+    mem0_t m(hashing_embedder(64), TestType::open(dir.sub("db")));
+    m.add("x", prod, {.infer = false});
+    FAIL("expected validation_error");
+  } catch (const validation_error& e) {
+    CHECK(std::string(e.what()).find("org_id") != std::string::npos);
   }
 }
 
