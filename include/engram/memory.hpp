@@ -44,7 +44,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -81,9 +80,8 @@ class basic_memory {
                 "Extractor needs: extract(messages, context) -> std::vector<fact>, decide(facts, neighbours, "
                 "context) -> std::vector<memory_action>");
   static_assert(scope_key_set<Keys> && detail::well_formed_key_set<Keys>(),
-                "Keys needs tenant_keys and extra_keys: arrays of distinct identifiers other than user_id, "
-                "agent_id and run_id");
-  static_assert(std::is_same_v<Keys, mem0_scope_keys> || scope_keyed_store<Store>,
+                "Keys needs tenant_keys and extra_keys: arrays of distinct identifiers beyond user_id, agent_id, run_id");
+  static_assert(detail::only_mem0_keys<Keys> || scope_keyed_store<Store>,
                 "a key set beyond Mem0's needs a Store that keeps tenant and extra keys (scope_keyed_store)");
 
  public:
@@ -159,13 +157,11 @@ class basic_memory {
   }
 
   /// Accepts `messages` for scope `s` and returns without extracting: they are written durably to the store's
-  /// pending queue (for file_store / sqlite_store: committed on return), and a background worker later runs
-  /// extraction and the add, dequeuing the entry in the add's own write batch. Entries of one scope are
-  /// processed in the order accepted; waiting entries of a scope may be merged into one add (see
-  /// async_options::max_batch). A failing attempt is retried with exponential backoff up to
-  /// async_options::max_attempts (the count is stored); then the entry is kept, in the store, as failed:
-  /// listed by flush() and failed_adds(), never dropped silently. Entries still pending when the memory is
-  /// destroyed or the process dies are resumed when a memory is opened over the store again.
+  /// pending queue (committed on return), and a background worker later runs extraction and the add, dequeuing
+  /// the entry in the add's own write batch. Entries of one scope are processed in the order accepted; waiting
+  /// ones may be merged into one add (async_options::max_batch). A failing attempt is retried with backoff up to
+  /// async_options::max_attempts (the count is stored); then the entry is kept, in the store, as failed (flush(),
+  /// failed_adds()), never dropped. Entries pending when the process dies are resumed on the next open.
   /// Backpressure: blocks while queue_capacity entries wait. Progress: async_options::on_started, on_processed.
   /// @returns the id of the pending add. @throws validation_error as add() would (nothing is stored);
   ///         storage_error when the store refuses the entry or the memory is shutting down.
@@ -391,11 +387,10 @@ class basic_memory {
     return cache_.stats();
   }
 
-  /// Partition cache: compares the version of every loaded scope with the store's and reloads those that
-  /// moved (what a gap in the change feed does; call it after writes made behind the feed's back). Takes the
-  /// write lock; one scope_selection_version query per loaded scope. @returns how many scopes were reloaded
-  /// (0 when the cache is off). @throws storage_error from the store (the scope that failed is reloaded on
-  /// next use).
+  /// Partition cache: compares the version of every loaded scope with the store's and reloads those that moved
+  /// (what a gap in the change feed does; call it after writes made behind the feed's back). Takes the write
+  /// lock; one scope_selection_version query per loaded scope. @returns how many scopes were reloaded (0 when
+  /// the cache is off). @throws storage_error from the store (the scope that failed is reloaded on next use).
   std::size_t revalidate_partitions() {
     if constexpr (scope_loading_store<Store>) {
       if (!cache_.enabled()) return 0;
@@ -416,8 +411,7 @@ class basic_memory {
     if (derived_.index().dimension() != embedder_.dimension())
       throw dimension_mismatch(embedder_.dimension(), derived_.index().dimension(), "basic_memory: index vs embedder");
     if constexpr (identity_bound_store<Store>)
-      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension(),
-                                 detail::describe_scope_keys<Keys>()});
+      store_.bind({detail::embedder_name(embedder_), embedder_.dimension(), detail::describe_scope_keys<Keys>()});
     feed_.start(store_);  // before reading, so that nothing written meanwhile is missed
     if constexpr (access_count_store<Store>)
       if (!is_read_only(store_))
@@ -429,8 +423,7 @@ class basic_memory {
     if (config_.partition_cache_bytes > 0) {
       if constexpr (!scope_loading_store<Store>)
         throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +
-                               " needs a store that can load one scope (engram::scope_loading_store: "
-                               "for_each_in_scope, scope_selection_version); use 0 with this store");
+                               " needs an engram::scope_loading_store (one that can load one scope); use 0 here");
       cache_.enable(config_.partition_cache_bytes, [this] { trim_cache(); });  // nothing indexed until used
     } else {
       snapshots::hold_training(derived_.index(), true);

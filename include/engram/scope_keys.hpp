@@ -4,7 +4,7 @@
 /// Mem0's key set (user_id, agent_id, run_id) is the default; platform_scope_keys adds an organisation and a
 /// project as walls (a tenant: no query reaches across them) and an app id that selects as user_id does.
 /// A durable store records the key set it was written with (store_identity::scope_keys) and refuses a memory
-/// whose key set lacks one of its keys: that memory could not keep those scopes apart.
+/// whose key set lacks one of its keys (detail/identity_check.hpp): that memory could not keep those scopes apart.
 
 #include <engram/error.hpp>
 #include <engram/scope.hpp>
@@ -50,6 +50,10 @@ constexpr bool is_extra_key(std::string_view key) noexcept {
   return std::find(K::extra_keys.begin(), K::extra_keys.end(), key) != K::extra_keys.end();
 }
 
+/// True for a key set of Mem0's keys alone (no store support needed).
+template <scope_key_set K>
+inline constexpr bool only_mem0_keys = K::tenant_keys.size() == 0 && K::extra_keys.size() == 0;
+
 /// Each key once, none of Mem0's three, each an identifier: checked when a memory is instantiated.
 template <scope_key_set K>
 consteval bool well_formed_key_set() {
@@ -79,46 +83,6 @@ std::string describe_scope_keys() {
     return out;
   };
   return "tenant=" + join(K::tenant_keys) + ";extra=" + join(K::extra_keys);
-}
-
-/// The (tenant keys, extra keys) of a stored description. @throws validation_error when it is not one.
-inline std::pair<std::vector<std::string>, std::vector<std::string>> parse_scope_keys(std::string_view d,
-                                                                                  const std::string& where) {
-  std::pair<std::vector<std::string>, std::vector<std::string>> out;
-  if (d.empty()) return out;
-  const auto semi = d.find(';');
-  if (d.substr(0, 7) != "tenant=" || semi == std::string_view::npos || d.substr(semi + 1, 6) != "extra=")
-    throw storage_error(where + ": recorded scope keys '" + std::string(d) + "' are not a key set");
-  auto split = [](std::string_view s, std::vector<std::string>& to) {
-    while (!s.empty()) {
-      const auto comma = s.find(',');
-      to.emplace_back(s.substr(0, comma));
-      if (comma == std::string_view::npos) break;
-      s.remove_prefix(comma + 1);
-    }
-  };
-  split(d.substr(7, semi - 7), out.first);
-  split(d.substr(semi + 7), out.second);
-  return out;
-}
-
-/// Whether a store whose recorded key set is `have` may be used by a memory whose key set is `want`: every key
-/// recorded must be in `want` with the same role (a wider set is fine: records without the new keys have them
-/// empty). @returns true when `want` is wider, so the store should record it.
-/// @throws validation_error naming both key sets otherwise.
-inline bool check_scope_keys(const std::string& have, const std::string& want, const std::string& where) {
-  if (have == want) return false;
-  const auto h = parse_scope_keys(have, where), w = parse_scope_keys(want, where);
-  auto within = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
-    return std::all_of(a.begin(), a.end(), [&](const std::string& k) { return std::find(b.begin(), b.end(), k) != b.end(); });
-  };
-  if (!within(h.first, w.first) || !within(h.second, w.second)) {
-    auto name = [](const std::string& d) { return d.empty() ? std::string("user_id,agent_id,run_id (Mem0's)") : d; };
-    throw validation_error(where + ": store was written with scope keys " + name(have) +
-                           "; this memory's key set is " + name(want) +
-                           " and cannot keep those scopes apart (use a key set holding every recorded key)");
-  }
-  return true;
 }
 
 }  // namespace detail

@@ -7,6 +7,7 @@
 ///   { engram::file_store s(dir); engram::reembed(s, new_embedder); }
 ///   engram::basic_memory<NewEmbedder, ...> mem(new_embedder, engram::file_store(dir));
 
+#include <engram/capabilities.hpp>
 #include <engram/concepts.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
@@ -52,7 +53,10 @@ std::size_t reembed(Store& store, const E& e, std::size_t batch_size = 256) {
       batch.upserts[i].embedding = std::move(v);
     }
   }
-  store.rebind(store_identity{detail::embedder_name(e), dim}, batch);
+  std::string keys;  // the scope key set recorded stays as it is
+  if constexpr (identity_reporting_store<Store>)
+    if (const auto id = store.identity()) keys = id->scope_keys;
+  store.rebind(store_identity{detail::embedder_name(e), dim, std::move(keys)}, batch);
   return batch.upserts.size();
 }
 
