@@ -293,8 +293,7 @@ class basic_memory {
   /// As above, the scope given by the filter's own scope predicates (Mem0's v2 form): `{"OR":[{"user_id":"a"},
   /// {"user_id":"b"}]}` searches users a and b. @throws validation_error when it names none (filter_names_scope).
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const search_options& options) const {
-    detail::require_filter_scope(options.filter, "search");
-    return search_scopes(query, nullptr, options);
+    return search_scopes(query, rules_.filter_only(options.filter, "search"), options);
   }
 
   /// The memory with this id, or std::nullopt when there is none (never throws for an unknown id).
@@ -314,8 +313,7 @@ class basic_memory {
 
   /// As above, the scope the filter names (see search(query, options)); validation_error when it names none.
   [[nodiscard]] std::vector<record> get_all(const get_all_options& options) const {
-    detail::require_filter_scope(options.filter, "get_all");
-    return list_scopes(nullptr, options);
+    return list_scopes(rules_.filter_only(options.filter, "get_all"), options);
   }
 
   /// Every memory of every scope (that options.filter matches), oldest first: for export and administration.
@@ -685,7 +683,7 @@ class basic_memory {
   Store store_;
   Extractor extractor_;
   memory_config config_;
-  detail::input_rules rules_{config_.limits, &validate_scope_keys<Keys>};
+  detail::input_rules rules_{config_.limits, &validate_scope_keys<Keys>, Keys::tenant_keys.size() != 0};
   mutable detail::rw_mutex mtx_;
   // The derived state and what keeps it current: a cache of the store, so reads may update it (under mtx_).
   mutable detail::derived_state<Index> derived_;

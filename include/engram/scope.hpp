@@ -163,10 +163,15 @@ inline void validate_scope_lines(std::string_view lines, std::string_view field,
     const auto end = lines.find('\n');
     const auto line = lines.substr(0, end);
     const auto eq = line.find('=');
-    if (eq == 0 || eq == std::string_view::npos || eq + 1 == line.size() || (!first && line.substr(0, eq) <= previous))
+    if (eq == 0 || eq == std::string_view::npos || eq + 1 == line.size() || (!first && line.substr(0, eq) <= previous) ||
+        end + 1 == lines.size())
       throw validation_error(std::string(operation) + ": scope " + std::string(field) +
                              " is not key=value lines sorted by key (set keys with set_scope_key)");
     previous = line.substr(0, eq);
+    for (const char c : previous)
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+        throw validation_error(std::string(operation) + ": scope key '" + std::string(previous) +
+                               "' is not a lowercase identifier");
     first = false;
     validate_scope_id(previous, std::string(line.substr(eq + 1)), operation);
     if (end == std::string_view::npos) break;

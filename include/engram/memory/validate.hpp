@@ -31,8 +31,11 @@ class input_rules {
  public:
   using key_check = void (*)(const engram::scope&, std::string_view);
 
-  explicit input_rules(const memory_limits& limits, key_check keys = &validate_scope_keys<mem0_scope_keys>) noexcept
-      : limits_(&limits), keys_(keys) {}
+  /// `walls`: the key set has tenant keys, so a read whose scope the filter names stays in the scope's tenant
+  /// (the empty one too); without, such a read spans every scope the filter names.
+  explicit input_rules(const memory_limits& limits, key_check keys = &validate_scope_keys<mem0_scope_keys>,
+                       bool walls = false) noexcept
+      : limits_(&limits), keys_(keys), walls_(walls) {}
 
   /// A scope given to an operation: at least one id, each well-formed, each key one of the key set's.
   void check_scope(const engram::scope& s, std::string_view op) const {
@@ -42,6 +45,9 @@ class input_rules {
 
   /// A read's scope or the filter standing in for it (see detail::scope_or_filter), keys checked.
   const engram::scope* scope_or_filter(const engram::scope& s, const filter_expr& f, std::string_view op) const;
+
+  /// A read whose filter alone names its scopes: null (every scope it names), or with walls the empty tenant's.
+  const engram::scope* filter_only(const filter_expr& f, std::string_view op) const;
 
   /// A text stored or searched for: at most max_text_bytes, valid UTF-8.
   void text(std::string_view text, const std::string& what) const {
@@ -117,6 +123,7 @@ class input_rules {
  private:
   const memory_limits* limits_;
   key_check keys_;
+  bool walls_;
 };
 
 /// The scope a read covers: `&s` when `s` names one; when `s` names no id and `f` names the scopes it selects
@@ -132,10 +139,18 @@ inline const scope* scope_or_filter(const scope& s, const filter_expr& f, std::s
   return &s;
 }
 
+inline void require_filter_scope(const filter_expr& f, std::string_view op);
+
 inline const scope* input_rules::scope_or_filter(const engram::scope& s, const filter_expr& f, std::string_view op) const {
   const auto* covered = detail::scope_or_filter(s, f, op);
   keys_(s, op);
-  return covered;
+  return covered || !walls_ ? covered : &s;
+}
+
+inline const scope* input_rules::filter_only(const filter_expr& f, std::string_view op) const {
+  static const engram::scope no_tenant{};
+  require_filter_scope(f, op);
+  return walls_ ? &no_tenant : nullptr;
 }
 
 /// @throws validation_error when `f` does not name the scopes it selects.

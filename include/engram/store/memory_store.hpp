@@ -3,6 +3,7 @@
 /// A volatile store: records and history in process memory. For tests, caches and short-lived agents.
 
 #include <engram/async/pending_list.hpp>
+#include <engram/detail/identity_check.hpp>
 #include <engram/detail/record_table.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
@@ -33,20 +34,10 @@ class memory_store {
   memory_store() : s_(std::make_unique<state>()) {}
 
   /// Records the embedder identity on first use; afterwards a different one is refused
-  /// (dimension_mismatch for another size, validation_error for another name).
+  /// (dimension_mismatch for another size, validation_error for another name or a narrower scope key set).
   void bind(const store_identity& id) {
     std::unique_lock lock(s_->mtx);
-    if (!s_->identity) {
-      s_->identity = id;
-      return;
-    }
-    if (s_->identity->dimension != id.dimension)
-      throw dimension_mismatch(s_->identity->dimension, id.dimension,
-                               "memory_store: store holds '" + s_->identity->embedder + "' vectors; embedder '" +
-                                   id.embedder + "'");
-    if (s_->identity->embedder != id.embedder)
-      throw validation_error("memory_store: store holds vectors of embedder '" + s_->identity->embedder +
-                             "', not '" + id.embedder + "'");
+    if (!s_->identity || detail::check_same_identity(*s_->identity, id, "memory_store")) s_->identity = id;
   }
 
   /// The identity bound so far, if any.
