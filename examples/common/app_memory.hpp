@@ -33,7 +33,8 @@
 
 namespace engram_app {
 
-using app_memory = engram::basic_memory<engram::any_embedder, engram::flat_index, engram::file_store, engram::any_extractor>;
+using app_memory = engram::basic_memory<engram::any_embedder, engram::flat_index, engram::file_store, engram::any_extractor,
+                                        engram::platform_scope_keys>;
 
 /// Whether this build can talk to HTTP providers.
 inline constexpr bool http_available =
@@ -185,7 +186,8 @@ inline constexpr bool postgres_available =
 /// The memory over a PostgreSQL database shared by several nodes: each keeps its own index, brought up to
 /// date through the store's change feed before every read and write.
 using postgres_app_memory =
-    engram::basic_memory<engram::any_embedder, engram::flat_index, engram::postgres_store, engram::any_extractor>;
+    engram::basic_memory<engram::any_embedder, engram::flat_index, engram::postgres_store, engram::any_extractor,
+                         engram::platform_scope_keys>;
 
 /// Opens the memory in the database `url` names (`postgres://user@host:port/db?schema=s&pool=8&...`, see
 /// engram::parse_postgres_url) with the providers `p` names. Must not be used as a const object (reads apply
@@ -205,7 +207,8 @@ inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::stri
 /// The memory over several PostgreSQL databases, scopes spread by consistent hashing
 /// (engram::sharded_postgres_store).
 using sharded_postgres_app_memory =
-    engram::basic_memory<engram::any_embedder, engram::flat_index, engram::sharded_postgres_store, engram::any_extractor>;
+    engram::basic_memory<engram::any_embedder, engram::flat_index, engram::sharded_postgres_store, engram::any_extractor,
+                         engram::platform_scope_keys>;
 
 /// The store over the shards `urls` name (see open_sharded_postgres_memory), for work on the store itself
 /// (engram-server --rebalance). @throws validation_error (a bad URL), engram::postgres_error.

@@ -2,8 +2,11 @@
 /// @file examples/common/auth.hpp
 /// API keys for engram-server: loaded from a file, checked per request, with a per-key rate limit.
 ///
-/// Key file: one key per line, `KEY ROLE [USER_ID]`, ROLE is `admin` or `user`; a `user` key must name the
-/// user it is bound to. Blank lines and lines starting with `#` are ignored.
+/// Key file: one key per line, `KEY ROLE [USER_ID] [org=ORG project=PROJECT]`, ROLE is `admin` or `user`; a
+/// `user` key must name the user it is bound to. `org=` and `project=` (both or neither) bind the key to a
+/// project: every request with it is confined to that project's memories, whatever it names (an admin key too).
+/// An admin key bound to no project is server-wide: it may name any project. Blank lines and lines starting with
+/// `#` are ignored.
 
 #include "service.hpp"
 
@@ -30,17 +33,34 @@ inline std::map<std::string, principal> load_keys(const std::string& path) {
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     std::istringstream ls(line);
-    std::string key, role, user, extra;
+    std::string key, role, user, word;
     if (!(ls >> key) || key[0] == '#') continue;
     const std::string where = path + ":" + std::to_string(n) + ": ";
     if (!(ls >> role) || (role != "admin" && role != "user"))
-      throw engram::validation_error(where + "expected `KEY admin|user [USER_ID]`");
-    ls >> user;
-    if (ls >> extra) throw engram::validation_error(where + "unexpected '" + extra + "'");
+      throw engram::validation_error(where + "expected `KEY admin|user [USER_ID] [org=ORG project=PROJECT]`");
+    principal who{"", "", role == "admin"};
+    while (ls >> word) {
+      auto bind = [&](std::string_view prefix, std::string& to) {
+        if (word.rfind(prefix, 0) != 0) return false;
+        if (!to.empty()) throw engram::validation_error(where + "'" + std::string(prefix) + "' is given twice");
+        to = word.substr(prefix.size());
+        if (to.empty()) throw engram::validation_error(where + "'" + std::string(prefix) + "' needs a value");
+        engram::detail::validate_scope_id(prefix.substr(0, prefix.size() - 1) == "org" ? "org_id" : "project_id", to,
+                                          where + "key");
+        return true;
+      };
+      if (bind("org=", who.org_id) || bind("project=", who.project_id)) continue;
+      if (!who.bound_user_id.empty() || !who.org_id.empty() || !who.project_id.empty())
+        throw engram::validation_error(where + "unexpected '" + word + "'");
+      who.bound_user_id = user = word;
+    }
+    if (who.org_id.empty() != who.project_id.empty())
+      throw engram::validation_error(where + "'org=' and 'project=' bind a key to a project together: give both");
     if (role == "user" && user.empty()) throw engram::validation_error(where + "a user key must name its user id");
     if (key.size() < 16) throw engram::validation_error(where + "keys must be at least 16 characters");
-    if (!keys.emplace(key, principal{role + ":" + (user.empty() ? key.substr(0, 4) : user), user, role == "admin"}).second)
-      throw engram::validation_error(where + "duplicate key");
+    who.name = role + ":" + (user.empty() ? key.substr(0, 4) : user) +
+               (who.project_id.empty() ? "" : "@" + who.org_id + "/" + who.project_id);
+    if (!keys.emplace(key, who).second) throw engram::validation_error(where + "duplicate key");
   }
   if (keys.empty()) throw engram::validation_error("key file '" + path + "' holds no key");
   return keys;

@@ -30,12 +30,32 @@ namespace engram_app {
 
 using nlohmann::json;
 
-/// Who is calling. A key bound to a user may only read and write that user's memories; only admins may
-/// reset or list every scope.
+/// The organisation and project of memories written without one (and of keys bound to none), as ping names it.
+inline constexpr std::string_view default_org = "engram", default_project = "engram";
+
+/// Who is calling. A key bound to a user may only read and write that user's memories; a key bound to a project
+/// only that project's (an admin key too); only admins may reset or list every scope; a server-wide admin key (no
+/// project) may name any project in a request.
 struct principal {
   std::string name = "local";
   std::string bound_user_id;  ///< empty: not bound
   bool admin = true;
+  std::string org_id{}, project_id{};  ///< the project the key is bound to; both empty: none
+
+  /// The tenant (engram::scope::tenant) of the key's project: empty for the default project.
+  [[nodiscard]] std::string tenant() const {
+    if (project_id.empty() || (org_id == default_org && project_id == default_project)) return {};
+    engram::scope s;
+    engram::set_scope_key<engram::platform_scope_keys>(s, "org_id", org_id);
+    engram::set_scope_key<engram::platform_scope_keys>(s, "project_id", project_id);
+    return s.tenant;
+  }
+  /// True when the key may choose the project per request (a server-wide admin key, or no keys at all).
+  [[nodiscard]] bool any_project() const noexcept { return admin && project_id.empty(); }
+  /// True when the key may see a memory of exact scope `r`.
+  [[nodiscard]] bool may_see(const engram::scope& r) const {
+    return (any_project() || r.tenant == tenant()) && (bound_user_id.empty() || r.user_id == bound_user_id);
+  }
 };
 
 namespace detail {
@@ -179,11 +199,6 @@ inline void refuse_unsupported(const json& req) {
   if (truthy("memory_type") && req["memory_type"] != "procedural_memory")
     throw engram::validation_error("'memory_type' must be \"procedural_memory\" (an agent's run summarised into one "
                                    "memory) or absent, got " + req["memory_type"].dump());
-  for (const char* key : {"org_id", "project_id", "app_id"})
-    if (truthy(key))
-      throw engram::validation_error(std::string("'") + key +
-                                     "': organizations, projects and apps are not supported by this server yet; "
-                                     "every key shares one memory, separated by user_id, agent_id and run_id");
 }
 
 /// Checks Mem0's answer-shaping fields: `output_format` ("v1.0" or "v1.1"), `version` ("v1" or "v2": see
@@ -207,18 +222,27 @@ inline json in_output_format(const json& req, json out) {
   return out.is_object() && out.contains("results") ? std::move(out["results"]) : out;
 }
 
+/// The scope keys a request may name: Mem0's three, the app and the project (platform_scope_keys).
+inline constexpr std::array<const char*, 6> request_scope_keys{"user_id", "agent_id", "run_id",
+                                                               "app_id",  "org_id",   "project_id"};
+
+/// Sets key `key` of `s` to `value`. @throws validation_error when it is already set to another value.
+inline void set_request_key(engram::scope& s, const char* key, const std::string& value) {
+  const auto have = s.key(key);
+  if (!have.empty() && have != value)
+    throw engram::validation_error(std::string("'") + key + "' is given twice with different values");
+  engram::set_scope_key<engram::platform_scope_keys>(s, key, value);
+}
+
 /// Scope ids named in a Mem0 Platform filter: top-level keys, or inside a top-level AND list.
 inline void scope_from_filters(const json& filters, engram::scope& s) {
   if (!filters.is_object()) return;
   auto take = [&](const json& obj) {
-    for (const char* key : {"user_id", "agent_id", "run_id"}) {
+    for (const char* key : request_scope_keys) {
       auto it = obj.find(key);
       // "*" means "present" (an exists predicate the filter keeps), not a user called "*".
       if (it == obj.end() || !it->is_string() || it->get_ref<const std::string&>() == "*") continue;
-      std::string& slot = key[0] == 'u' ? s.user_id : key[0] == 'a' ? s.agent_id : s.run_id;
-      if (!slot.empty() && slot != it->get<std::string>())
-        throw engram::validation_error(std::string("'") + key + "' is given twice with different values");
-      slot = it->get<std::string>();
+      set_request_key(s, key, it->get<std::string>());
     }
   };
   take(filters);
@@ -229,11 +253,14 @@ inline void scope_from_filters(const json& filters, engram::scope& s) {
 }
 }  // namespace detail
 
-/// The scope a request names (top-level ids, then ids inside `filters`), with the caller's binding enforced:
-/// a bound key gets its own user id filled in, and naming any other user is forbidden.
+/// The scope a request names (top-level ids, then ids inside `filters`; an app id, an organisation and project
+/// too), with the caller's binding enforced: a bound key gets its own user id and project filled in, and naming
+/// any other user or project is forbidden. Naming a project needs both org_id and project_id; none is the
+/// default project (default_org, default_project), that of keys bound to none.
 inline engram::scope request_scope(const json& req, const principal& who) {
-  engram::scope s{detail::optional_string(req, "user_id"), detail::optional_string(req, "agent_id"),
-                  detail::optional_string(req, "run_id")};
+  engram::scope s;
+  for (const char* key : detail::request_scope_keys)
+    if (auto v = detail::optional_string(req, key); !v.empty()) detail::set_request_key(s, key, v);
   if (req.is_object())
     if (auto it = req.find("filters"); it != req.end()) detail::scope_from_filters(*it, s);
   if (!who.bound_user_id.empty()) {
@@ -241,6 +268,17 @@ inline engram::scope request_scope(const json& req, const principal& who) {
       throw forbidden("this key may only use the memories of user '" + who.bound_user_id + "'");
     s.user_id = who.bound_user_id;
   }
+  const std::string org(s.key("org_id")), project(s.key("project_id"));
+  if (org.empty() != project.empty())
+    throw engram::validation_error("'org_id' and 'project_id' name a project together: give both or neither");
+  principal named = who;  // the project the request names, as a key bound to it would be
+  named.org_id = org.empty() ? std::string(default_org) : org;
+  named.project_id = project.empty() ? std::string(default_project) : project;
+  if (!who.any_project() && !org.empty() && named.tenant() != who.tenant())
+    throw forbidden("this key may only use the memories of project '" +
+                    (who.project_id.empty() ? std::string(default_org) + "/" + std::string(default_project)
+                                            : who.org_id + "/" + who.project_id) + "'");
+  s.tenant = who.any_project() ? named.tenant() : who.tenant();
   return s;
 }
 
@@ -485,7 +523,14 @@ class service {
     detail::read_validity(req, options);
     if (s.empty() && !engram::filter_names_scope(options.filter)) {
       if (!who.admin) throw forbidden("listing every scope needs an admin key");
-      return detail::in_output_format(req, engram::results(mem_.get_all(engram::all_scopes, options)));
+      if (who.any_project() && s.key("org_id").empty())  // a server-wide admin naming no project: every project
+        return detail::in_output_format(req, engram::results(mem_.get_all(engram::all_scopes, options)));
+      const auto limit = options.limit;  // a project's admin, or a project named: every scope of that project
+      options.limit = 0;
+      auto all = mem_.get_all(engram::all_scopes, options);
+      std::erase_if(all, [&](const engram::record& r) { return r.tenant != s.tenant; });
+      if (limit != 0 && all.size() > limit) all.resize(limit);
+      return detail::in_output_format(req, engram::results(std::move(all)));
     }
     return detail::in_output_format(req, engram::results(mem_.get_all(s, options)));
   }
@@ -577,7 +622,7 @@ class service {
   /// GET /memories/{id}/history: the events of one id, oldest first. A bound key reads only the history of
   /// its own user's live memories (a deleted memory's events keep no scope to check against).
   json history(const std::string& id, const principal& who) const {
-    if (!who.bound_user_id.empty()) (void)visible(id, who);
+    if (!who.any_project() || !who.bound_user_id.empty()) (void)visible(id, who);
     return json(mem_.history(id));
   }
 
@@ -658,7 +703,7 @@ class service {
   json entities(const principal& who) const {
     std::map<std::pair<std::string, std::string>, std::size_t> counts;
     for (const auto& r : mem_.get_all(engram::all_scopes, {.limit = 0})) {
-      if (!who.bound_user_id.empty() && r.user_id != who.bound_user_id) continue;
+      if (!who.may_see(r.scope())) continue;
       if (!r.user_id.empty()) ++counts[{"user", r.user_id}];
       if (!r.agent_id.empty()) ++counts[{"agent", r.agent_id}];
       if (!r.run_id.empty()) ++counts[{"run", r.run_id}];
@@ -773,7 +818,7 @@ class service {
   /// The record `id` if the caller may see it; not_found (its message led by `where`) otherwise.
   engram::record visible_record(const std::string& id, const principal& who, const std::string& where) const {
     auto rec = mem_.get(id);
-    if (!rec || (!who.bound_user_id.empty() && rec->user_id != who.bound_user_id))
+    if (!rec || !who.may_see(rec->scope()))
       throw engram::not_found(where + "no memory with id '" + id + "'");
     return std::move(*rec);
   }

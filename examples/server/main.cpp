@@ -363,7 +363,11 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
 
   // ---- Mem0 Platform surface (clients built for the hosted API point their host here) ----
   server.Get("/v1/ping/", route("GET /v1/ping/", [&](auto&, auto& who) {
-    return json{{"status", "ok"}, {"org_id", "engram"}, {"project_id", "engram"}, {"user_email", who.name}};
+    const bool own = !who.project_id.empty();  // a key bound to none answers the default project
+    return json{{"status", "ok"},
+                {"org_id", own ? who.org_id : std::string(engram_app::default_org)},
+                {"project_id", own ? who.project_id : std::string(engram_app::default_project)},
+                {"user_email", who.name}};
   }));
   // (each route's name is a literal "METHOD /path": the OpenAPI test reads them from this file)
   // An add is queued when its async_mode (or --async-adds async) asks: answered PENDING with an event id (events.hpp)

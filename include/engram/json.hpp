@@ -6,7 +6,7 @@
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
 ///                   "user_id"?,"agent_id"?,"run_id"?,"tenant"?,"extra_scope"? (the scope's further keys:
-///                   {"org_id":...}),"actor_id"?,"role"?,"expiration_date"?,"categories"?,
+///                   {"org_id":...}, each also at the top, read from the objects only),"actor_id"?,"role"?,"expiration_date"?,"categories"?,
 ///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
 ///                   "superseded_by"?,"structured_attributes","entities"? (when set: {"entities":[{"name","type"}],
 ///                   "relations":[{"source","relationship","target"}]}, an extractor's answer kept as given)}
@@ -222,8 +222,11 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "user_id", r.user_id);
   detail::put_if(j, "agent_id", r.agent_id);
   detail::put_if(j, "run_id", r.run_id);
-  if (!r.tenant.empty()) j["tenant"] = detail::scope_lines_to_json(r.tenant);
-  if (!r.extra.empty()) j["extra_scope"] = detail::scope_lines_to_json(r.extra);
+  for (const auto& [field, lines] : {std::pair{"tenant", &r.tenant}, std::pair{"extra_scope", &r.extra}}) {
+    if (lines->empty()) continue;
+    j[field] = detail::scope_lines_to_json(*lines);
+    for (const auto& [k, v] : j[field].items()) j.emplace(k, v);  // at the top too, where Mem0 has app_id
+  }
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
