@@ -235,7 +235,8 @@ inline void set_request_key(engram::scope& s, const char* key, const std::string
 }
 
 /// Scope ids named in a Mem0 Platform filter: top-level keys, or inside a top-level AND list.
-inline void scope_from_filters(const json& filters, engram::scope& s) {
+inline void scope_from_filters(const json& given, engram::scope& s) {
+  const json filters = given.is_string() ? engram::parse_json(given.get<std::string>(), "'filters'") : given;
   if (!filters.is_object()) return;
   auto take = [&](const json& obj) {
     for (const char* key : request_scope_keys) {
@@ -250,6 +251,44 @@ inline void scope_from_filters(const json& filters, engram::scope& s) {
     if (auto it = filters.find(logic); it != filters.end() && it->is_array())
       for (const auto& leaf : *it)
         if (leaf.is_object()) take(leaf);
+}
+/// The keys request_scope lifts from a filter into the scope and the memory's filters cannot read (an app, an
+/// organisation, a project) taken out of `tree`: at its top and in its top-level AND, as an equality to a string.
+/// @throws validation_error for one anywhere else (under OR or NOT, or not an equality): it could not be honoured.
+inline void strip_lifted_keys(json& tree) {
+  static constexpr std::array<const char*, 3> lifted{"app_id", "org_id", "project_id"};
+  auto strip = [](json& obj) {
+    for (const char* key : lifted)
+      if (auto it = obj.find(key); it != obj.end()) {
+        if (!it->is_string() || it->get_ref<const std::string&>() == "*")
+          throw engram::validation_error(std::string("filters: '") + key +
+                                         "' names one value (a string): it chooses the memories' " +
+                                         (key[0] == 'a' ? "app" : "project") + ", it is not compared as a field");
+        obj.erase(it);
+      }
+  };
+  std::function<void(const json&)> refuse_deeper = [&](const json& j) {
+    if (j.is_array())
+      for (const auto& x : j) refuse_deeper(x);
+    if (!j.is_object()) return;
+    for (const char* key : lifted)
+      if (j.contains(key))
+        throw engram::validation_error(std::string("filters: '") + key + "' may only be named at the top or in the "
+                                       "top-level AND (it chooses the memories, it is not compared as a field)");
+    for (const auto& [k, v] : j.items()) refuse_deeper(v);
+  };
+  if (!tree.is_object()) return refuse_deeper(tree);
+  strip(tree);
+  for (const char* logic : {"AND", "$and"})
+    if (auto it = tree.find(logic); it != tree.end() && it->is_array()) {
+      for (auto& leaf : *it)
+        if (leaf.is_object()) strip(leaf);
+      it->erase(std::remove_if(it->begin(), it->end(), [](const json& leaf) { return leaf.is_object() && leaf.empty(); }),
+                it->end());
+      if (it->empty()) tree.erase(logic);
+    }
+  refuse_deeper(tree);
+  if (tree.empty()) tree = json();
 }
 }  // namespace detail
 
@@ -628,7 +667,7 @@ class service {
 
   /// POST /reset: admin only.
   json reset(const principal& who) {
-    if (!who.admin) throw forbidden("reset needs an admin key");
+    if (!who.any_project()) throw forbidden("reset wipes every project: it needs a server-wide admin key");
     mem_.reset();
     return json{{"message", "Reset all memories"}};
   }
@@ -722,6 +761,7 @@ class service {
     json tree;
     if (auto it = req.find("filters"); it != req.end() && !it->is_null())
       tree = it->is_string() ? engram::parse_json(it->get<std::string>(), "'filters'") : *it;  // string: a query parameter
+    detail::strip_lifted_keys(tree);
     json extra = json::array();
     if (auto cats = detail::string_list(req, "categories"); !cats.empty())
       extra.push_back({{"categories", {{"in", cats}}}});

@@ -452,14 +452,14 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   });
 
   // ---- operations ----
-  // Liveness for anyone (load balancers send no key); the memory count only for an admin (any caller without
-  // --keys, which listens on loopback only).
+  // Liveness for anyone (load balancers send no key); the memory count only for a server-wide admin (any caller
+  // without --keys, which listens on loopback only): it counts every project's memories.
   server.Get("/health", [&](const httplib::Request& req, httplib::Response& res) {
     engram_app::current_request().route = "GET /health";
     bool admin = !keys;
     if (keys) {
       const auto it = keys->find(engram_app::key_from_header(req.get_header_value("Authorization")));
-      admin = it != keys->end() && it->second.admin;
+      admin = it != keys->end() && it->second.any_project();
     }
     try {
       if constexpr (requires { memory->store().ping(); }) memory->store().ping();  // a shared database answers
@@ -503,7 +503,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
     std::string exposition;
     route("GET /metrics", [&](auto&, auto& who) -> json {
-      if (!who.admin) throw engram_app::forbidden("metrics need an admin key");
+      if (!who.any_project()) throw engram_app::forbidden("metrics need a server-wide admin key (one bound to no project)");
       if (engram_app::wants_prometheus(req.get_param_value("format"), req.get_header_value("Accept"))) {
         engram_app::prometheus_text text;
         metrics.write_prometheus(text);

@@ -379,6 +379,116 @@ TEST_CASE("server: API keys bind users and guard admin routes", "[server][auth]"
   CHECK(admin.Post("/reset", "", "application/json")->status == 200);
 }
 
+TEST_CASE("server: keys bound to projects keep the same user's memories apart, across a restart", "[server][auth][projects]") {
+  char dir[] = "/tmp/engram-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string keyfile = std::string(dir) + "/keys", data = std::string(dir) + "/data";
+  std::ofstream(keyfile) << "root-key-01234567890 admin\n"
+                            "prod-key-01234567890 admin org=acme project=prod\n"
+                            "stag-key-01234567890 admin org=acme project=staging\n"
+                            "alice-prod-key-01234 user alice org=acme project=prod\n"
+                            "alice-key-0123456789 user alice\n";
+  auto ids_of = [](const json& listing) {
+    std::set<std::string> out;
+    for (const auto& m : listing["results"]) out.insert(m["memory"].get<std::string>());
+    return out;
+  };
+  std::string prod_id;
+  for (int round = 0; round < 2; ++round) {
+    server_process srv({"--keys", keyfile}, data);
+    auto root = srv.client("root-key-01234567890"), prod = srv.client("prod-key-01234567890");
+    auto staging = srv.client("stag-key-01234567890"), alice_prod = srv.client("alice-prod-key-01234");
+    auto alice = srv.client("alice-key-0123456789");
+    if (round == 0) {
+      // ping answers each key's own project; a key bound to none, the default one
+      CHECK(body_of(prod.Get("/v1/ping/"))["project_id"] == "prod");
+      CHECK(body_of(alice_prod.Get("/v1/ping/"))["org_id"] == "acme");
+      CHECK(body_of(alice.Get("/v1/ping/"))["project_id"] == "engram");
+      // the same user and text in three projects: three memories
+      for (auto* c : {&prod, &staging, &alice}) {
+        auto r = c->Post("/v1/memories/", R"({"messages":"alice likes green tea","user_id":"alice","infer":false,"async_mode":false})",
+                         "application/json");
+        REQUIRE(r->status == 200);
+        REQUIRE(body_of(r)["results"].size() == 1);
+        if (c == &prod) prod_id = body_of(r)["results"][0]["id"];
+      }
+      CHECK(alice_prod.Post("/v1/memories/", R"({"messages":"alice plans a trip","infer":false,"async_mode":false,"app_id":"travel"})",
+                            "application/json")->status == 200);
+      // naming another project with a bound key is 403; naming half a project is 400
+      CHECK(alice_prod.Post("/search", R"({"query":"tea","org_id":"acme","project_id":"staging"})", "application/json")->status == 403);
+      CHECK(prod.Get("/memories?user_id=alice&org_id=acme&project_id=staging")->status == 403);
+      CHECK(alice.Post("/search", R"({"query":"tea","org_id":"acme","project_id":"prod"})", "application/json")->status == 403);
+      CHECK(prod.Post("/search", R"({"query":"tea","user_id":"alice","org_id":"acme"})", "application/json")->status == 400);
+      CHECK(prod.Post("/search", R"({"query":"tea","user_id":"alice","org_id":"acme","project_id":"prod"})",
+                      "application/json")->status == 200);
+    }
+    // each key sees its own project's memories only, by search, listing, filter-named scopes and id
+    CHECK(ids_of(body_of(alice_prod.Get("/memories"))) == std::set<std::string>{"alice likes green tea", "alice plans a trip"});
+    CHECK(ids_of(body_of(staging.Get("/memories?user_id=alice"))) == std::set<std::string>{"alice likes green tea"});
+    CHECK(ids_of(body_of(alice.Get("/memories"))) == std::set<std::string>{"alice likes green tea"});
+    const auto filtered = body_of(staging.Post("/v2/memories/search/",
+                                               R"({"query":"trip","filters":{"OR":[{"user_id":"alice"},{"user_id":"bob"}]}})",
+                                               "application/json"));
+    for (const auto& h : filtered["results"]) CHECK(h["memory"] == "alice likes green tea");
+    CHECK(ids_of(body_of(prod.Post("/v2/memories/search/", R"({"query":"trip","filters":{"app_id":"travel"}})",
+                                   "application/json"))) == std::set<std::string>{"alice plans a trip"});
+    CHECK(body_of(staging.Post("/v2/memories/search/", R"({"query":"trip","filters":{"app_id":"travel"}})",
+                               "application/json"))["results"].empty());
+    CHECK(staging.Get(("/v1/memories/" + prod_id + "/").c_str())->status == 404);
+    CHECK(staging.Delete(("/v1/memories/" + prod_id + "/").c_str())->status == 404);
+    CHECK(alice.Put(("/v1/memories/" + prod_id + "/").c_str(), R"({"text":"x"})", "application/json")->status == 404);
+    CHECK(alice_prod.Get(("/v1/memories/" + prod_id + "/").c_str())->status == 200);
+    const auto one = body_of(alice_prod.Get(("/v1/memories/" + prod_id + "/").c_str()));
+    CHECK(one["org_id"] == "acme");
+    CHECK(one["project_id"] == "prod");
+    // the project admin lists its project, the server-wide admin every project or the one it names
+    CHECK(body_of(prod.Get("/memories"))["results"].size() == 2);
+    CHECK(body_of(root.Get("/memories"))["results"].size() == 4);
+    CHECK(body_of(root.Get("/memories?org_id=acme&project_id=staging"))["results"].size() == 1);
+    // wiping and server figures are the server-wide admin's
+    CHECK(prod.Post("/reset", "", "application/json")->status == 403);
+    CHECK(prod.Get("/metrics")->status == 403);
+    CHECK_FALSE(body_of(prod.Get("/health")).contains("memories"));
+    CHECK(body_of(root.Get("/health"))["memories"] == 4);
+    // delete_all of alice in staging leaves her other projects' memories
+    if (round == 1) {
+      CHECK(staging.Delete("/memories?user_id=alice")->status == 200);
+      CHECK(body_of(staging.Get("/memories?user_id=alice"))["results"].empty());
+      CHECK(body_of(alice_prod.Get("/memories"))["results"].size() == 2);
+      CHECK(body_of(alice.Get("/memories"))["results"].size() == 1);
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("server: a key file that binds a project wrongly refuses to start, naming the line", "[server][auth][projects]") {
+  char dir[] = "/tmp/engram-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string keyfile = std::string(dir) + "/keys";
+  for (const auto& [line, says] : std::vector<std::pair<std::string, std::string>>{
+           {"prod-key-01234567890 admin org=acme", "give both"},
+           {"prod-key-01234567890 admin project=prod", "give both"},
+           {"prod-key-01234567890 admin org= project=prod", "needs a value"},
+           {"prod-key-01234567890 admin org=a org=b project=p", "given twice"},
+           {"prod-key-01234567890 user org=acme project=prod", "must name its user id"},
+           {"prod-key-01234567890 user alice bob org=acme project=prod", "unexpected 'bob'"},
+           {"prod-key-01234567890 admin org=acme project=p\x01", "control character"}}) {
+    std::ofstream(keyfile) << line << "\n";
+    const std::string cmd = std::string(ENGRAM_SERVER_BIN) + " --keys " + keyfile + " --port 0 2>&1";
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    const int st = pclose(p);
+    INFO(line << " -> " << out);
+    CHECK(WEXITSTATUS(st) == 2);
+    CHECK(out.find(keyfile + ":1:") != std::string::npos);
+    CHECK(out.find(says) != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("server: refuses a public address without keys", "[server][auth]") {
   const std::string cmd = std::string(ENGRAM_SERVER_BIN) + " --host 0.0.0.0 --port 0 2>/dev/null";
   CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 2);
