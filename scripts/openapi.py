@@ -33,6 +33,11 @@ SCOPE_FIELDS = {
     "user_id": {"type": "string", "description": "the user the memories belong to"},
     "agent_id": {"type": "string", "description": "the agent the memories belong to"},
     "run_id": {"type": "string", "description": "the run (session) the memories belong to"},
+    "app_id": {"type": "string", "description": "the app the memories belong to, within the project"},
+    "org_id": {"type": "string", "description": "the organization of the project (with project_id; a key bound to a "
+                                               "project may name only its own: 403)"},
+    "project_id": {"type": "string", "description": "the project the memories belong to (with org_id; none: the key's "
+                                                   "own, or the default project engram/engram)"},
 }
 OUTPUT_FIELDS = {
     "output_format": {"enum": ["v1.0", "v1.1", None],
@@ -46,8 +51,8 @@ FILTERS = {"description": "a filter tree in Mem0's grammar (docs/library.md): fi
                           "scope ids at its top level name the scope. In a query string: the tree as JSON text.",
            "oneOf": [{"type": "object"}, {"type": "string"}]}
 GRAPH_NEEDS = "needs the server started with --entities on (400 without)"
-EXPORT_FIELDS_NOTE = ("An unknown field is a 400 naming it; org_id, project_id and app_id are refused when set. A key "
-                      "bound to a user is confined to that user (naming another is a 403).")
+EXPORT_FIELDS_NOTE = ("An unknown field is a 400 naming it. A key bound to a user is confined to that user, one bound "
+                      "to a project to that project (naming another is a 403).")
 LISTING_FIELDS = {
     "filters": FILTERS,
     "enable_graph": {"type": ["boolean", "null"],

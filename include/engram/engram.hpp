@@ -26,6 +26,7 @@
 #include <engram/memory.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
+#include <engram/scope_keys.hpp>
 #include <engram/simd/kernels.hpp>
 #include <engram/simd/scalar.hpp>
 #include <engram/store/file_store.hpp>
