@@ -86,7 +86,7 @@ concept identity_bound_store = requires(S& s, const store_identity& id) { s.bind
 /// A store that keeps a record's and a pending add's scope whole, its tenant and extra keys too
 /// (`static constexpr bool keeps_scope_keys = true`): needed by a memory whose key set goes beyond Mem0's.
 template <class S>
-concept scope_keyed_store = identity_bound_store<S> && S::keeps_scope_keys;
+concept scope_keyed_store = requires { requires S::keeps_scope_keys; };
 
 /// A store that reports the identity it was bound to (`identity()`), for exports.
 template <class S>
