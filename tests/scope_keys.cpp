@@ -191,3 +191,34 @@ TEST_CASE("scope_keys: projects stay apart under random filters, filter-named sc
   CHECK(m.get_all(project_scope(user("u2"), "prod"), {.limit = 0}).size() == 25);
   CHECK(m.get_all(user("u2"), {.limit = 0}).size() == 25);
 }
+
+TEST_CASE("scope_keys: under the partition cache, projects load, evict and stay apart", "[scope_keys][cache]") {
+  // a budget of about two scopes: every scope below is loaded again and again, by the adds too
+  platform_memory m(hashing_embedder(64), memory_store(), verbatim_extractor(),
+                    memory_config{.partition_cache_bytes = 24 * 1024});
+  for (const char* project : {"prod", "staging"})
+    for (int u = 0; u < 6; ++u)
+      for (int i = 0; i < 8; ++i)
+        m.add("fact " + std::to_string(i) + " of user " + std::to_string(u),
+              in_project(user("u" + std::to_string(u)), "acme", project, i % 2 ? "mobile" : ""), {.infer = false});
+  m.add("fact of user u0 before projects", user("u0"), {.infer = false});
+  for (int round = 0; round < 3; ++round)
+    for (const char* project : {"prod", "staging"}) {
+      const auto tenant = in_project(scope{}, "acme", project).tenant;
+      for (int u = 0; u < 6; ++u) {
+        const auto s = in_project(user("u" + std::to_string(u)), "acme", project);
+        const auto all = m.get_all(s, {.limit = 0});
+        CHECK(all.size() == 8);
+        for (const auto& r : all) CHECK(r.tenant == tenant);
+        for (const auto& h : m.search("fact of user", s, {.limit = 50})) CHECK(h.record.tenant == tenant);
+        CHECK(m.get_all(in_project(user("u" + std::to_string(u)), "acme", project, "mobile"), {.limit = 0}).size() == 4);
+      }
+      scope only_tenant;
+      only_tenant.tenant = tenant;
+      const auto named = m.get_all(only_tenant, {.limit = 0, .filter = parse_filter(R"({"user_id": {"in": ["u1", "u2"]}})")});
+      CHECK(named.size() == 16);
+      for (const auto& r : named) CHECK(r.tenant == tenant);
+    }
+  CHECK(m.get_all(user("u0"), {.limit = 0}).size() == 1);
+  CHECK(m.cache_stats().evictions > 0);
+}

@@ -98,6 +98,12 @@ struct scope {
            detail::scope_lines_within(extra, r.extra);
   }
 
+  /// As selects(), but a scope naming no id covers every record of its tenant (of every tenant when it has none
+  /// either): what "every scope" means when a store loads or counts by scope.
+  [[nodiscard]] bool covers(const scope& r) const noexcept {
+    return empty() ? tenant.empty() || tenant == r.tenant : selects(r);
+  }
+
   /// The value of a key of the tenant or extra ids (empty when not set); user_id, agent_id and run_id too.
   [[nodiscard]] std::string_view key(std::string_view name) const noexcept {
     if (name == "user_id") return user_id;

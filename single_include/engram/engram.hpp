@@ -311,6 +311,12 @@ struct scope {
            detail::scope_lines_within(extra, r.extra);
   }
 
+  /// As selects(), but a scope naming no id covers every record of its tenant (of every tenant when it has none
+  /// either): what "every scope" means when a store loads or counts by scope.
+  [[nodiscard]] bool covers(const scope& r) const noexcept {
+    return empty() ? tenant.empty() || tenant == r.tenant : selects(r);
+  }
+
   /// The value of a key of the tenant or extra ids (empty when not set); user_id, agent_id and run_id too.
   [[nodiscard]] std::string_view key(std::string_view name) const noexcept {
     if (name == "user_id") return user_id;
@@ -7856,7 +7862,7 @@ class access_counts {
   void for_each_unwritten(const scope& q, SlotOf&& slot_of, F&& f) const {
     std::lock_guard lock(mtx_);
     for (const auto& [id, inc] : pending_)
-      if (q.empty() || q.selects(inc.owner))
+      if (q.covers(inc.owner))
         if (auto slot = slot_of(id)) f(*slot, inc.count);
   }
 
@@ -11241,12 +11247,12 @@ class derived_state {
     return out;
   }
 
-  /// The slots of the partitions query scope `q` selects (every partition when empty), except those of the
+  /// The slots of the partitions query scope `q` covers (scope::covers), except those of the
   /// partitions whose exact scope `keep(scope)` keeps.
   template <class Keep>
   [[nodiscard]] std::vector<slot_id> slots_in(const scope& q, Keep&& keep) const {
     std::vector<slot_id> out;
-    const auto parts = select_partitions(q.empty() ? nullptr : &q, filter_expr{});
+    const auto parts = select_partitions(q.empty() && q.tenant.empty() ? nullptr : &q, filter_expr{});
     for (const auto p : parts)
       if (catalog_.partition_size(p) != 0 && !keep(catalog_.scope_of(p)))
         catalog_.for_each_slot(p, [&](slot_id s) { out.push_back(s); });
@@ -12386,8 +12392,8 @@ class partition_cache {
            agree(a.run_id, b.run_id) && extras_agree(a.extra, b);
   }
 
-  /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (the empty
-  /// scope, "every scope", last). Calls f(scope) for each until it returns true.
+  /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (its tenant alone,
+  /// then the empty scope, "every scope", last). Calls f(scope) for each until it returns true.
   template <class F>
   static bool for_each_wider(const scope& q, F&& f) {
     for (int mask = 15; mask >= 0; --mask) {
@@ -12396,7 +12402,10 @@ class partition_cache {
         continue;  // the same scope as a mask without that bit
       scope w{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
               (mask & 4) ? q.run_id : std::string(), q.tenant, (mask & 8) ? q.extra : std::string()};
-      if (w.empty()) w = scope{};  // no id left: every scope, whatever the tenant
+      if (w.empty()) {  // no id left: every scope of the tenant, then every scope
+        if (!w.tenant.empty() && f(w)) return true;
+        w = scope{};
+      }
       if (f(w)) return true;
     }
     return false;
@@ -16768,7 +16777,7 @@ class memory_store {
   void for_each_in_scope(const scope& q, F&& f) const {
     std::shared_lock lock(s_->mtx);
     s_->table.for_each([&](const record& r) {
-      if (q.empty() || q.selects(r.scope())) f(r);
+      if (q.covers(r.scope())) f(r);
     });
   }
 
@@ -16778,7 +16787,7 @@ class memory_store {
     std::shared_lock lock(s_->mtx);
     std::uint64_t sum = 0;
     for (const auto& [s, v] : s_->versions)
-      if (q.empty() || q.selects(s)) sum += v;
+      if (q.covers(s)) sum += v;
     return sum;
   }
 
@@ -16796,7 +16805,7 @@ class memory_store {
   void for_each_access_count(const scope& q, F&& f) const {
     std::shared_lock lock(s_->mtx);
     s_->table.for_each_access([&](const record& r, std::uint32_t n) {
-      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+      if (q.covers(r.scope())) f(r.id, n);
     });
   }
 

@@ -108,7 +108,7 @@ class access_counts {
   void for_each_unwritten(const scope& q, SlotOf&& slot_of, F&& f) const {
     std::lock_guard lock(mtx_);
     for (const auto& [id, inc] : pending_)
-      if (q.empty() || q.selects(inc.owner))
+      if (q.covers(inc.owner))
         if (auto slot = slot_of(id)) f(*slot, inc.count);
   }
 

@@ -214,12 +214,12 @@ class derived_state {
     return out;
   }
 
-  /// The slots of the partitions query scope `q` selects (every partition when empty), except those of the
+  /// The slots of the partitions query scope `q` covers (scope::covers), except those of the
   /// partitions whose exact scope `keep(scope)` keeps.
   template <class Keep>
   [[nodiscard]] std::vector<slot_id> slots_in(const scope& q, Keep&& keep) const {
     std::vector<slot_id> out;
-    const auto parts = select_partitions(q.empty() ? nullptr : &q, filter_expr{});
+    const auto parts = select_partitions(q.empty() && q.tenant.empty() ? nullptr : &q, filter_expr{});
     for (const auto p : parts)
       if (catalog_.partition_size(p) != 0 && !keep(catalog_.scope_of(p)))
         catalog_.for_each_slot(p, [&](slot_id s) { out.push_back(s); });

@@ -231,8 +231,8 @@ class partition_cache {
            agree(a.run_id, b.run_id) && extras_agree(a.extra, b);
   }
 
-  /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (the empty
-  /// scope, "every scope", last). Calls f(scope) for each until it returns true.
+  /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (its tenant alone,
+  /// then the empty scope, "every scope", last). Calls f(scope) for each until it returns true.
   template <class F>
   static bool for_each_wider(const scope& q, F&& f) {
     for (int mask = 15; mask >= 0; --mask) {
@@ -241,7 +241,10 @@ class partition_cache {
         continue;  // the same scope as a mask without that bit
       scope w{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
               (mask & 4) ? q.run_id : std::string(), q.tenant, (mask & 8) ? q.extra : std::string()};
-      if (w.empty()) w = scope{};  // no id left: every scope, whatever the tenant
+      if (w.empty()) {  // no id left: every scope of the tenant, then every scope
+        if (!w.tenant.empty() && f(w)) return true;
+        w = scope{};
+      }
       if (f(w)) return true;
     }
     return false;

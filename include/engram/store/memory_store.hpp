@@ -117,7 +117,7 @@ class memory_store {
   void for_each_in_scope(const scope& q, F&& f) const {
     std::shared_lock lock(s_->mtx);
     s_->table.for_each([&](const record& r) {
-      if (q.empty() || q.selects(r.scope())) f(r);
+      if (q.covers(r.scope())) f(r);
     });
   }
 
@@ -127,7 +127,7 @@ class memory_store {
     std::shared_lock lock(s_->mtx);
     std::uint64_t sum = 0;
     for (const auto& [s, v] : s_->versions)
-      if (q.empty() || q.selects(s)) sum += v;
+      if (q.covers(s)) sum += v;
     return sum;
   }
 
@@ -145,7 +145,7 @@ class memory_store {
   void for_each_access_count(const scope& q, F&& f) const {
     std::shared_lock lock(s_->mtx);
     s_->table.for_each_access([&](const record& r, std::uint32_t n) {
-      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+      if (q.covers(r.scope())) f(r.id, n);
     });
   }
 
