@@ -359,13 +359,14 @@ TEST_CASE("async: file_store writes queue changes as entries of their own kind, 
     durable_memory mem(hashing_embedder(16), file_store(db), x, fast_retries());
     mem.add("a plain add", user("u"), {.infer = false});
     using namespace engram::detail::file_format;
-    // identity, batch (format 7's kind; 14 in formats 5-6, 11 in format 4, 1 before)
-    CHECK(kinds() == std::vector<int>{kind_identity, kind_batch_entities});
+    // identity (format 8's kind; 2 before), batch (format 8's kind; 18 in format 7, 14 in formats 5-6, 11 in
+    // format 4, 1 before)
+    CHECK(kinds() == std::vector<int>{kind_identity_scope_keys, kind_batch_scope_keys});
     (void)mem.add_async("a queued add", user("u"));
     REQUIRE(mem.flush().ok());
-    // enqueue; the add with its dequeue (15 in formats 5-6, 12 in format 4, 7 before)
-    CHECK(kinds() == std::vector<int>{kind_identity, kind_batch_entities, kind_queued_batch_entities,
-                                      kind_queued_batch_entities});
+    // enqueue; the add with its dequeue (19 in format 7, 15 in formats 5-6, 12 in format 4, 7 before)
+    CHECK(kinds() == std::vector<int>{kind_identity_scope_keys, kind_batch_scope_keys, kind_queued_batch_scope_keys,
+                                      kind_queued_batch_scope_keys});
   }
   file_store s(db);
   CHECK(s.size() == 2);

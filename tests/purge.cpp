@@ -34,10 +34,12 @@ void overwrite(const std::string& file, const std::string& bytes) {
 }
 
 /// Makes the files of `dir` what a format-5 engram wrote: the header's version 5, in the snapshot no owner
-/// entries (format 6's only addition), and format 7's record kinds as format 5's (records without entities, as
-/// an add writes them, take the same bytes in both).
+/// entries (format 6's only addition), the current record kinds as format 5's (records without entities or
+/// scope keys, as an add writes them, take the same bytes in both), and pending adds and the identity without
+/// format 8's scope keys.
 void downgrade_to_format_5(const std::string& dir) {
   namespace ff = detail::file_format;
+  using detail::scope_layout;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const auto name = e.path().filename().string();
     if (name != "snapshot" && name.rfind("log.", 0) != 0) continue;
@@ -51,14 +53,33 @@ void downgrade_to_format_5(const std::string& dir) {
         out += bytes.substr(pos);
         break;
       }
-      const auto kind = static_cast<std::uint8_t>(f.payload[0]);
-      const auto old_kind = kind == ff::kind_batch_entities          ? ff::kind_batch_validity
-                            : kind == ff::kind_queued_batch_entities ? ff::kind_queued_batch_validity
-                            : kind == ff::kind_record_entities       ? ff::kind_record_validity
-                                                                     : kind;
-      if (name != "snapshot" || kind != ff::kind_owner)
-        out += ff::make_frame(static_cast<char>(old_kind) + std::string(f.payload + 1, f.size - 1));
       pos += 8 + f.size;
+      const auto kind = static_cast<std::uint8_t>(f.payload[0]);
+      if (name == "snapshot" && (kind == ff::kind_owner || kind == ff::kind_owner_scope_keys)) continue;
+      detail::byte_reader r(f.payload + 1, f.size - 1, name);
+      std::string p;
+      detail::byte_writer w(p);
+      if (kind == ff::kind_queued_batch_scope_keys) {
+        auto b = detail::decode_batch(r, name, detail::record_layout::with_scope_keys);
+        detail::decode_queue_ops(r, b, name, scope_layout::with_keys);
+        w.u8(ff::kind_queued_batch_validity);
+        detail::encode_batch(w, b, detail::record_layout::with_validity);
+        detail::encode_queue_ops(w, b, scope_layout::ids);
+      } else if (kind == ff::kind_pending_scope_keys) {
+        w.u8(ff::kind_pending);
+        detail::encode_pending(w, detail::decode_pending(r, name, scope_layout::with_keys), scope_layout::ids);
+      } else if (kind == ff::kind_identity_scope_keys) {
+        w.u8(ff::kind_identity);
+        detail::encode_identity(w, detail::decode_identity(r, true), false);
+      } else {
+        const auto old_kind = kind == ff::kind_batch_scope_keys || kind == ff::kind_batch_entities
+                                  ? ff::kind_batch_validity
+                              : kind == ff::kind_record_scope_keys || kind == ff::kind_record_entities
+                                  ? ff::kind_record_validity
+                                  : kind;
+        p = static_cast<char>(old_kind) + std::string(f.payload + 1, f.size - 1);
+      }
+      out += ff::make_frame(p);
     }
     overwrite(e.path().string(), out);
   }

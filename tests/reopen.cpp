@@ -431,7 +431,7 @@ TEST_CASE("reopen: a log of format 4 (records with flags, no validity) opens, is
   CHECK(s.get(opened.id)->valid_from == opened.valid_from);
 }
 
-TEST_CASE("reopen: a log of format 6 (no entities) opens, is marked 7 before its append, and compacts",
+TEST_CASE("reopen: a log of format 6 (no entities) opens, is marked current before its append, and compacts",
           "[reopen][entities]") {
   engram_test::temp_dir dir;
   const auto db = dir.sub("db");
@@ -461,11 +461,11 @@ TEST_CASE("reopen: a log of format 6 (no entities) opens, is marked 7 before its
     CHECK(all_records(s) == want);
     write_batch b;
     b.upserts = {given, none_found};
-    s.apply(b);  // appended as format 7's batch (kind 18), after the format 6 one
+    s.apply(b);  // appended as the current format's batch (kind 21 since format 8), after the format 6 one
     want[given.id] = given;
     want[none_found.id] = none_found;
   }
-  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/log.0")[8]) == 7);
+  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/log.0")[8]) == detail::file_format::version);
   {
     file_store s(db, {.read_only = true});
     CHECK(all_records(s) == want);
@@ -473,9 +473,9 @@ TEST_CASE("reopen: a log of format 6 (no entities) opens, is marked 7 before its
   }
   {
     file_store s(db);
-    s.compact();  // the snapshot holds format 7's records (kind 20)
+    s.compact();  // the snapshot holds the current format's records (kind 23 since format 8)
   }
-  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/snapshot")[8]) == 7);
+  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/snapshot")[8]) == detail::file_format::version);
   file_store s(db, {.read_only = true});
   CHECK(s.recovery().snapshot_records == want.size());
   CHECK(all_records(s) == want);

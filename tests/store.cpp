@@ -525,3 +525,358 @@ TEST_CASE("store: SIGKILL while a compaction runs loses no acknowledged write", 
   CHECK(mid_compaction >= 5);
   CHECK(reported.size() >= 30);
 }
+
+namespace {
+
+/// The entry kinds of the log or snapshot `file`, in order.
+std::vector<int> kinds_of(const std::string& file) {
+  namespace ff = detail::file_format;
+  const auto bytes = read_bytes(file);
+  std::vector<int> out;
+  for (std::size_t pos = ff::header_size; pos < bytes.size();) {
+    const auto f = ff::next_frame(bytes.data(), bytes.size(), pos);
+    if (!f.problem.empty()) break;  // preallocated zeros
+    out.push_back(static_cast<std::uint8_t>(f.payload[0]));
+    pos += 8 + f.size;
+  }
+  return out;
+}
+
+/// Rewrites the log or snapshot `file`, whose scopes hold no tenant or extra keys, as format 7 wrote it: its
+/// header's version 7, format 8's entries as the kinds they replace (records take the same bytes; owners,
+/// pending adds and the identity are written without the keys).
+void rewrite_as_format_7(const std::string& file) {
+  namespace ff = detail::file_format;
+  using detail::record_layout;
+  using detail::scope_layout;
+  const auto bytes = read_bytes(file);
+  std::string out = bytes.substr(0, ff::header_size);
+  out[ff::header_version_offset] = 7;
+  for (std::size_t pos = ff::header_size; pos < bytes.size();) {
+    const auto f = ff::next_frame(bytes.data(), bytes.size(), pos);
+    if (!f.problem.empty()) {  // a log's preallocated zeros (format 7 had them too)
+      REQUIRE(bytes.find_first_not_of('\0', pos) == std::string::npos);
+      out += bytes.substr(pos);
+      break;
+    }
+    const auto kind = static_cast<std::uint8_t>(f.payload[0]);
+    detail::byte_reader r(f.payload + 1, f.size - 1, file);
+    std::string p;
+    detail::byte_writer w(p);
+    if (kind == ff::kind_batch_scope_keys || kind == ff::kind_record_scope_keys) {
+      w.u8(kind == ff::kind_batch_scope_keys ? ff::kind_batch_entities : ff::kind_record_entities);
+      p.append(f.payload + 1, f.size - 1);
+    } else if (kind == ff::kind_queued_batch_scope_keys) {
+      auto b = detail::decode_batch(r, file, record_layout::with_scope_keys);
+      detail::decode_queue_ops(r, b, file, scope_layout::with_keys);
+      w.u8(ff::kind_queued_batch_entities);
+      detail::encode_batch(w, b, record_layout::with_entities);
+      detail::encode_queue_ops(w, b, scope_layout::ids);
+    } else if (kind == ff::kind_owner_scope_keys) {
+      const auto [id, owner] = detail::decode_owner(r, scope_layout::with_keys);
+      w.u8(ff::kind_owner);
+      detail::encode_owner(w, id, owner, scope_layout::ids);
+    } else if (kind == ff::kind_pending_scope_keys) {
+      w.u8(ff::kind_pending);
+      detail::encode_pending(w, detail::decode_pending(r, file, scope_layout::with_keys), scope_layout::ids);
+    } else if (kind == ff::kind_identity_scope_keys) {
+      w.u8(ff::kind_identity);
+      detail::encode_identity(w, detail::decode_identity(r, true), false);
+    } else {
+      REQUIRE(kind < ff::kind_batch_scope_keys);
+      p.assign(f.payload, f.size);
+    }
+    out += ff::make_frame(p);
+    pos += 8 + f.size;
+  }
+  write_bytes(file, out);
+}
+
+/// Everything a file_store holds: records, histories, pending adds, identity.
+struct store_state {
+  std::map<std::string, record> records;
+  std::map<std::string, std::vector<history_event>> histories;
+  std::vector<pending_add> pending;
+  std::optional<store_identity> identity;
+  friend bool operator==(const store_state&, const store_state&) = default;
+};
+store_state state_of(const file_store& s) {
+  store_state out{all_records(s), {}, {}, s.identity()};
+  s.for_each_history([&](const history_event& e) { out.histories[e.memory_id].push_back(e); });
+  s.for_each_pending([&](const pending_add& p) { out.pending.push_back(p); });
+  return out;
+}
+
+pending_add sample_pending(std::string id, scope owner) {
+  return {std::move(id), std::move(owner), {{"user", "remember " + id, "Zo\xC3\xAB"}}, {{"infer", false}},
+          "2024-05-01T12:00:00Z", 2};
+}
+
+/// Writes, in `dir`, records, histories (one of a deleted record), a pending add and an identity, all with
+/// Mem0's keys only (no tenant or extra), and closes it.
+void write_mem0_store(const std::string& dir) {
+  file_store s(dir);
+  s.bind({"hashing-v1", 8});
+  write_batch b;
+  for (const int i : {0, 1, 2, 5, 6}) {
+    b.upserts.push_back(sample_record(i));
+    REQUIRE(b.upserts.back().scope() == scope{b.upserts.back().user_id, b.upserts.back().agent_id,
+                                              b.upserts.back().run_id});
+    b.events.push_back(sample_event(b.upserts.back(), event_kind::add, 0));
+  }
+  s.apply(b);
+  write_batch q;  // a queued add, and a delete (the deleted memory's history gets an owner)
+  q.enqueued = {sample_pending("p-1", user("alice"))};
+  q.erases = {"rec-2"};
+  q.events = {sample_event(sample_record(2), event_kind::del, 1)};
+  s.apply(q);
+}
+
+const std::string platform_keys = detail::describe_scope_keys<platform_scope_keys>();
+
+/// `s` in project `project` of organisation acme, with app `app` when not empty.
+scope in_acme(scope s, std::string_view project, std::string_view app = {}) {
+  set_scope_key<platform_scope_keys>(s, "org_id", "acme");
+  set_scope_key<platform_scope_keys>(s, "project_id", project);
+  set_scope_key<platform_scope_keys>(s, "app_id", app);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("store: a log of format 7 reads unchanged, is marked 8 before its first append, and then takes scope "
+          "keys and a wider key set", "[store][file][scope_keys]") {
+  namespace ff = detail::file_format;
+  STATIC_REQUIRE(ff::version == 8);
+  STATIC_REQUIRE(scope_keyed_store<file_store>);
+  temp_dir dir;
+  const auto db = dir.sub("db");
+  write_mem0_store(db);
+  const auto want = [&] { return state_of(file_store(db, {.read_only = true})); }();
+  REQUIRE(want.records.size() == 4);
+  REQUIRE(want.pending.size() == 1);
+  rewrite_as_format_7(db + "/log.0");
+  const auto old = read_bytes(db + "/log.0");
+  REQUIRE(kinds_of(db + "/log.0") ==
+          std::vector<int>{ff::kind_identity, ff::kind_batch_entities, ff::kind_queued_batch_entities});
+  {
+    file_store ro(db, {.read_only = true});
+    CHECK(state_of(ro) == want);
+    ro.bind({"hashing-v1", 8, platform_keys});  // a reader records a wider key set in memory only
+    CHECK(ro.identity()->scope_keys == platform_keys);
+  }
+  CHECK(read_bytes(db + "/log.0") == old);
+  auto r = sample_record(7);
+  r.tenant = in_acme({}, "prod").tenant;
+  r.extra = "app_id=mobile";
+  {
+    file_store s(db);
+    CHECK(state_of(s) == want);
+    CHECK(static_cast<std::uint8_t>(read_bytes(db + "/log.0")[ff::header_version_offset]) == 8);
+    s.bind({"hashing-v1", 8});  // the same: nothing appended
+    s.bind({"hashing-v1", 8, platform_keys});
+    write_batch b;
+    b.upserts = {r};
+    b.enqueued = {sample_pending("p-2", in_acme(user("alice"), "prod", "mobile"))};
+    s.apply(b);
+  }
+  CHECK(kinds_of(db + "/log.0") == std::vector<int>{ff::kind_identity, ff::kind_batch_entities,
+                                                    ff::kind_queued_batch_entities, ff::kind_identity_scope_keys,
+                                                    ff::kind_queued_batch_scope_keys});
+  auto after = want;
+  after.records[r.id] = r;
+  after.pending.push_back(sample_pending("p-2", in_acme(user("alice"), "prod", "mobile")));
+  after.identity->scope_keys = platform_keys;
+  CHECK(state_of(file_store(db, {.read_only = true})) == after);
+  // the wider key set is recorded: a memory of Mem0's keys is refused now
+  CHECK_THROWS_AS(file_store(db).bind({"hashing-v1", 8}), validation_error);
+}
+
+TEST_CASE("store: a snapshot of format 7 (owners, pending adds and identity without scope keys) reads unchanged",
+          "[store][file][scope_keys]") {
+  namespace ff = detail::file_format;
+  temp_dir dir;
+  const auto db = dir.sub("db");
+  write_mem0_store(db);
+  file_store(db).compact();
+  const auto want = state_of(file_store(db, {.read_only = true}));
+  REQUIRE(kinds_of(db + "/snapshot") ==
+          std::vector<int>{ff::kind_identity_scope_keys, ff::kind_sizes, ff::kind_record_scope_keys,
+                           ff::kind_record_scope_keys, ff::kind_record_scope_keys, ff::kind_record_scope_keys,
+                           ff::kind_event, ff::kind_event, ff::kind_event, ff::kind_event, ff::kind_event,
+                           ff::kind_event, ff::kind_owner_scope_keys, ff::kind_pending_scope_keys, ff::kind_end});
+  rewrite_as_format_7(db + "/snapshot");
+  rewrite_as_format_7(db + "/log.1");
+  REQUIRE(kinds_of(db + "/snapshot")[0] == ff::kind_identity);
+  {
+    file_store s(db, {.read_only = true});
+    CHECK(s.recovery().snapshot_records == 4);
+    CHECK(state_of(s) == want);
+  }
+  file_store s(db);
+  CHECK(s.purge(user("bob")) == 2);  // rec-0, rec-6 and the history of rec-2, through its format-6 owner
+  CHECK(s.history("rec-2").empty());
+  CHECK(s.history("rec-1").size() == 1);
+}
+
+TEST_CASE("store: tenant and extra scope keys of records, pending adds and history owners survive compaction and "
+          "reopening", "[store][file][scope_keys]") {
+  namespace ff = detail::file_format;
+  temp_dir dir;
+  const auto db = dir.sub("db");
+  const auto prod = in_acme(user("a"), "prod", "mobile"), staging = in_acme(user("a"), "staging");
+  auto at = [&](int i, const scope& s) {
+    auto r = sample_record(i);
+    r.user_id = s.user_id;
+    r.agent_id = s.agent_id;
+    r.run_id = s.run_id;
+    r.tenant = s.tenant;
+    r.extra = s.extra;
+    return r;
+  };
+  const auto kept = at(1, prod), gone = at(2, prod), other = at(5, staging), plain = at(6, user("a"));
+  {
+    file_store s(db);
+    s.bind({"hashing-v1", 8, platform_keys});
+    write_batch b;
+    b.upserts = {kept, gone, other, plain};
+    for (const auto& r : b.upserts) b.events.push_back(sample_event(r, event_kind::add, 0));
+    b.enqueued = {sample_pending("p-1", prod), sample_pending("p-2", user("a"))};
+    s.apply(b);
+    write_batch d;
+    d.erases = {gone.id};
+    d.events = {sample_event(gone, event_kind::del, 1)};
+    s.apply(d);
+    s.compact();
+  }
+  CHECK(static_cast<std::uint8_t>(read_bytes(db + "/snapshot")[ff::header_version_offset]) == ff::version);
+  const auto snap = read_bytes(db + "/snapshot");
+  CHECK(snap.find("org_id=acme\nproject_id=prod") != std::string::npos);
+  {
+    file_store s(db, {.read_only = true});
+    CHECK(s.recovery().snapshot_records == 3);
+    CHECK(all_records(s) == std::map<std::string, record>{{kept.id, kept}, {other.id, other}, {plain.id, plain}});
+    CHECK(s.identity()->scope_keys == platform_keys);
+    std::vector<pending_add> pending;
+    s.for_each_pending([&](const pending_add& p) { pending.push_back(p); });
+    CHECK(pending == std::vector<pending_add>{sample_pending("p-1", prod), sample_pending("p-2", user("a"))});
+    CHECK(s.history(gone.id).size() == 2);
+  }
+  {
+    file_store s(db);
+    // The owner of the deleted memory's history kept its tenant: a purge outside the project leaves it.
+    CHECK(s.purge(user("a")) == 1);  // plain
+    CHECK(s.history(gone.id).size() == 2);
+    CHECK(s.purge(in_acme(user("a"), "staging")) == 1);  // other
+    CHECK(s.history(gone.id).size() == 2);
+    CHECK(s.purge(in_acme(user("a"), "prod")) == 1);  // kept, and the history of gone
+    CHECK(s.history(gone.id).empty());
+    CHECK(s.history(kept.id).empty());
+  }
+  file_store s(db, {.read_only = true});
+  CHECK(s.size() == 0);
+  CHECK(s.history(gone.id).empty());
+  CHECK(s.history(other.id).empty());
+  CHECK(s.identity()->scope_keys == platform_keys);
+}
+
+TEST_CASE("store: format 8's record bytes: unchanged without scope keys; bad keys or unknown flags are refused",
+          "[store][file][scope_keys]") {
+  using detail::record_layout;
+  auto encode = [](const record& r, record_layout layout) {
+    std::string out;
+    detail::byte_writer w(out);
+    detail::encode_record(w, r, layout);
+    return out;
+  };
+  auto decode = [](const std::string& bytes, record_layout layout) {
+    detail::byte_reader rd(bytes.data(), bytes.size(), "test");
+    return detail::decode_record(rd, layout);
+  };
+  for (int i = 0; i < 12; ++i) {
+    const auto r = sample_record(i);
+    INFO("sample " << i);
+    if (r.tenant.empty() && r.extra.empty()) {
+      CHECK(encode(r, record_layout::with_scope_keys) == encode(r, record_layout::with_entities));
+    } else {
+      CHECK_THROWS_AS(encode(r, record_layout::with_entities), storage_error);
+    }
+    CHECK(decode(encode(r, record_layout::with_scope_keys), record_layout::with_scope_keys) == r);
+  }
+  auto r = sample_record(0);
+  r.entities.reset();
+  r.valid_from.reset();
+  r.expiration_date.reset();
+  r.immutable = false;
+  r.tenant = "org_id=acme";
+  const auto bytes = encode(r, record_layout::with_scope_keys);
+  // format 7's layout does not know the tenant flag: refused, not misread
+  CHECK_THROWS_WITH(decode(bytes, record_layout::with_entities), Catch::Contains("unknown record flags 32"));
+  auto unknown = bytes;
+  REQUIRE(static_cast<std::uint8_t>(unknown[unknown.size() - 1 - 4 - 11]) == 32);  // before the tenant string
+  unknown[unknown.size() - 1 - 4 - 11] = static_cast<char>(0x80);
+  CHECK_THROWS_WITH(decode(unknown, record_layout::with_scope_keys), Catch::Contains("unknown record flags 128"));
+  r.tenant = "org_id";  // not key=value lines
+  CHECK_THROWS_WITH(decode(encode(r, record_layout::with_scope_keys), record_layout::with_scope_keys),
+                    Catch::Contains("stored scope is malformed"));
+  r.tenant = "project_id=p\norg_id=acme";  // not sorted
+  CHECK_THROWS_AS(decode(encode(r, record_layout::with_scope_keys), record_layout::with_scope_keys), storage_error);
+  // an identity whose key set is no key set
+  std::string id;
+  detail::byte_writer wi(id);
+  detail::encode_identity(wi, {"hashing-v1", 8, "org_id"});
+  detail::byte_reader ri(id.data(), id.size(), "test");
+  CHECK_THROWS_AS(detail::decode_identity(ri, true), storage_error);
+  std::string s;
+  detail::byte_writer ws(s);
+  CHECK_THROWS_AS(detail::encode_scope(ws, in_acme(user("a"), "prod"), detail::scope_layout::ids), storage_error);
+  CHECK_THROWS_AS(detail::encode_identity(ws, {"hashing-v1", 8, platform_keys}, false), storage_error);
+}
+
+TEST_CASE("store: a torn or corrupt entry of format 8 is dropped and reported; an intact undecodable one refused",
+          "[store][file][scope_keys]") {
+  namespace ff = detail::file_format;
+  temp_dir dir;
+  const auto src = dir.sub("src");
+  auto r = sample_record(3);
+  REQUIRE_FALSE(r.tenant.empty());
+  {
+    file_store s(src, {.mode = durability::buffered});
+    s.bind({"hashing-v1", 8, platform_keys});
+    write_batch b;
+    b.upserts = {sample_record(0)};
+    s.apply(b);
+    b.upserts = {r};
+    b.enqueued = {sample_pending("p-1", in_acme(user("a"), "prod"))};
+    s.apply(b);
+  }
+  const auto bytes = read_bytes(src + "/log.0");
+  REQUIRE(kinds_of(src + "/log.0").back() == ff::kind_queued_batch_scope_keys);
+  const auto last = bytes.rfind("org_id=acme");  // inside the last entry
+  for (const bool torn : {true, false}) {
+    const auto d = dir.sub(torn ? "torn" : "flipped");
+    std::filesystem::create_directories(d);
+    auto damaged = torn ? bytes.substr(0, last) : bytes;
+    if (!torn) damaged[last + 2] = 'X';  // a checksum mismatch
+    write_bytes(d + "/log.0", damaged);
+    std::vector<std::string> warnings;
+    file_store s(d, {.on_warning = [&](const std::string& w) { warnings.push_back(w); }});
+    CHECK(warnings.size() == 1);
+    CHECK(s.recovery().damaged());
+    CHECK(s.recovery().discarded_entries == 1);
+    CHECK(s.size() == 1);
+    CHECK_FALSE(s.get(r.id));
+    CHECK(s.identity()->scope_keys == platform_keys);
+  }
+  // intact (its checksum matches) but its tenant is no key=value line: the open is refused, nothing cut
+  auto bad = r;
+  bad.tenant = "org_id";
+  write_batch b;
+  b.upserts = {bad};
+  const auto d = dir.sub("bad");
+  std::filesystem::create_directories(d);
+  const auto with_bad = bytes + ff::make_frame(detail::batch_entry(b));
+  write_bytes(d + "/log.0", with_bad);
+  CHECK_THROWS_WITH(file_store(d), Catch::Contains("cannot be decoded") && Catch::Contains("malformed"));
+  CHECK(read_bytes(d + "/log.0") == with_bad);
+}

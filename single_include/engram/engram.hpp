@@ -14093,7 +14093,13 @@ inline bool check_same_identity(const store_identity& have, const store_identity
 /// memory deleted before it is written is out of reach of purge; 7 records may also carry their entities (an
 /// extractor's entities and relations, flagged when present) in the entries of kinds 18 (batch), 19 (batch +
 /// queue changes) and 20 (snapshot record, vector aligned), which replace kinds 14, 15 and 16 in what this
-/// engram writes (a record without entities takes the same bytes as in kinds 14-16).
+/// engram writes (a record without entities takes the same bytes as in kinds 14-16); 8 scopes may carry the
+/// keys of a key set beyond Mem0's (scope::tenant and scope::extra): records flag them (bits 5 and 6) in the
+/// entries of kinds 21 (batch), 22 (batch + queue changes) and 23 (snapshot record, vector aligned), which
+/// replace kinds 18, 19 and 20 (a record without them takes the same bytes as in kinds 18-20); the scopes of
+/// pending adds and history owners hold them always in the entries of kinds 24 (owner) and 25 (pending add),
+/// and in kind 22's queue changes, which replace kinds 17 and 8; the identity (kind 26, replacing 2) also holds
+/// the key set the store was written with (store_identity::scope_keys). This engram reads every earlier kind.
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -14132,7 +14138,7 @@ inline constexpr int storage_format_version = 1;
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 7;
+inline constexpr std::uint32_t version = 8;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -14142,7 +14148,10 @@ inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
                               kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
                               kind_record_validity = 16, kind_owner = 17, kind_batch_entities = 18,
-                              kind_queued_batch_entities = 19, kind_record_entities = 20;
+                              kind_queued_batch_entities = 19, kind_record_entities = 20,
+                              kind_batch_scope_keys = 21, kind_queued_batch_scope_keys = 22,
+                              kind_record_scope_keys = 23, kind_owner_scope_keys = 24,
+                              kind_pending_scope_keys = 25, kind_identity_scope_keys = 26;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;
@@ -14806,6 +14815,8 @@ struct file_contents {
 // #include <engram/detail/byte_io.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+// #include <engram/scope_keys.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -14830,12 +14841,30 @@ inline timestamp timestamp_of(std::int64_t us) noexcept { return timestamp{std::
 /// in format 4 (file_format::kind_batch_flags, ...) follow it with a flags byte (bit 0: immutable); those of
 /// format 5 (file_format::kind_batch_validity, ...) use flag bits 1-3 to say which of valid_from (i64),
 /// invalid_at (i64) and superseded_by (string) follow the flags byte, in that order; those of format 7
-/// (file_format::kind_batch_entities, ...) add bit 4: the record's entities (encode_entities) follow last.
-enum class record_layout : std::uint8_t { v1, with_flags, with_validity, with_entities };
+/// (file_format::kind_batch_entities, ...) add bit 4: the record's entities (encode_entities) follow; those of
+/// format 8 (file_format::kind_batch_scope_keys, ...) add bits 5 and 6: its tenant and extra scope keys (each a
+/// string, when not empty) follow last. Each layout writes a record without the later fields in the bytes of
+/// the one before.
+enum class record_layout : std::uint8_t { v1, with_flags, with_validity, with_entities, with_scope_keys };
 
 namespace record_flags {
-inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8, entities = 16;
+inline constexpr std::uint8_t immutable = 1, valid_from = 2, invalid_at = 4, superseded_by = 8, entities = 16,
+                              tenant = 32, extra = 64;
 }  // namespace record_flags
+
+/// How a scope is written: its three ids (formats 1-7), or also its tenant and extra keys (format 8).
+enum class scope_layout : std::uint8_t { ids, with_keys };
+
+/// A stored scope::tenant or scope::extra (`field`). @throws storage_error unless canonical (scope.hpp).
+inline std::string decode_scope_lines(byte_reader& rd, std::string_view field) {
+  auto lines = rd.str();
+  try {
+    validate_scope_lines(lines, field, "file_store");
+  } catch (const validation_error& e) {
+    throw storage_error(std::string("file_store: a stored scope is malformed (") + e.what() + ")");
+  }
+  return lines;
+}
 
 /// record::entities (format 7): u32 count, then per entity its name and type (u8, entity_type's value); u32
 /// count, then per relation its source, relationship and target.
@@ -14894,17 +14923,24 @@ void encode_record_with(byte_writer& w, const record& r, Vector&& vector, record
   w.i64(micros_of(r.updated_at));
   vector();
   w.opt_str(r.expiration_date);
-  if (layout == record_layout::with_validity || layout == record_layout::with_entities) {
-    if (r.entities && layout != record_layout::with_entities)
+  const bool keys = !r.tenant.empty() || !r.extra.empty();
+  if (keys && layout < record_layout::with_scope_keys)
+    throw storage_error("file_store: the record layouts of formats 1-7 cannot hold a record's tenant or extra scope "
+                        "keys");
+  if (layout >= record_layout::with_validity) {
+    if (r.entities && layout < record_layout::with_entities)
       throw storage_error("file_store: the record layouts of formats 1-6 cannot hold a record's entities");
     namespace f = record_flags;
     w.u8(static_cast<std::uint8_t>((r.immutable ? f::immutable : 0) | (r.valid_from ? f::valid_from : 0) |
                                    (r.invalid_at ? f::invalid_at : 0) | (r.superseded_by ? f::superseded_by : 0) |
-                                   (r.entities ? f::entities : 0)));
+                                   (r.entities ? f::entities : 0) | (r.tenant.empty() ? 0 : f::tenant) |
+                                   (r.extra.empty() ? 0 : f::extra)));
     if (r.valid_from) w.i64(micros_of(*r.valid_from));
     if (r.invalid_at) w.i64(micros_of(*r.invalid_at));
     if (r.superseded_by) w.str(*r.superseded_by);
     if (r.entities) encode_entities(w, *r.entities);
+    if (!r.tenant.empty()) w.str(r.tenant);
+    if (!r.extra.empty()) w.str(r.extra);
     return;
   }
   if (r.valid_from || r.invalid_at || r.superseded_by || r.entities)
@@ -14933,22 +14969,27 @@ void decode_record_with(byte_reader& rd, record& r, Vector&& vector, record_layo
   r.valid_from = r.invalid_at = std::nullopt;
   r.superseded_by = std::nullopt;
   r.entities = std::nullopt;
+  r.tenant.clear();
+  r.extra.clear();
   if (layout == record_layout::v1) return;
   namespace f = record_flags;
   const auto flags = rd.u8();
   std::uint8_t known = f::immutable;
-  if (layout != record_layout::with_flags) known |= f::valid_from | f::invalid_at | f::superseded_by;
-  if (layout == record_layout::with_entities) known |= f::entities;
+  if (layout >= record_layout::with_validity) known |= f::valid_from | f::invalid_at | f::superseded_by;
+  if (layout >= record_layout::with_entities) known |= f::entities;
+  if (layout >= record_layout::with_scope_keys) known |= f::tenant | f::extra;
   if (flags & ~known) throw storage_error("file_store: unknown record flags " + std::to_string(flags));
   r.immutable = (flags & f::immutable) != 0;
   if (flags & f::valid_from) r.valid_from = timestamp_of(rd.i64());
   if (flags & f::invalid_at) r.invalid_at = timestamp_of(rd.i64());
   if (flags & f::superseded_by) r.superseded_by = rd.str();
   if (flags & f::entities) r.entities = decode_entities(rd);
+  if (flags & f::tenant) r.tenant = decode_scope_lines(rd, "tenant");
+  if (flags & f::extra) r.extra = decode_scope_lines(rd, "extra");
 }
 
-/// `layout` other than with_entities writes the entries of earlier formats (kept to write old files in tests).
-inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_entities) {
+/// `layout` other than with_scope_keys writes the entries of earlier formats (kept to write old files in tests).
+inline void encode_record(byte_writer& w, const record& r, record_layout layout = record_layout::with_scope_keys) {
   encode_record_with(w, r, [&] { w.floats(r.embedding); }, layout);
 }
 
@@ -14962,7 +15003,7 @@ inline record decode_record(byte_reader& rd, record_layout layout) {
 /// the vector being `vector` (not r.embedding) written with byte_writer::aligned_floats; `base` is the file
 /// offset at which w's output string starts.
 inline void encode_record_aligned(byte_writer& w, const record& r, std::span<const float> vector, std::uint64_t base) {
-  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_entities);
+  encode_record_with(w, r, [&] { w.aligned_floats(vector, base); }, record_layout::with_scope_keys);
 }
 
 /// Reads encode_record_aligned's form: the record (its embedding filled only when the floats could not be used
@@ -15005,8 +15046,8 @@ inline history_event decode_event(byte_reader& rd, std::string_view what) {
   return e;
 }
 
-/// `layout` other than with_entities writes the batches of earlier formats (kept to write old files in tests).
-inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_entities) {
+/// `layout` other than with_scope_keys writes the batches of earlier formats (kept to write old files in tests).
+inline void encode_batch(byte_writer& w, const write_batch& b, record_layout layout = record_layout::with_scope_keys) {
   w.u32(static_cast<std::uint32_t>(b.upserts.size()));
   for (const auto& r : b.upserts) encode_record(w, r, layout);
   w.u32(static_cast<std::uint32_t>(b.erases.size()));
@@ -15036,49 +15077,69 @@ inline write_batch decode_batch(byte_reader& rd, std::string_view what, record_l
   return b;
 }
 
-/// The embedder identity a store is bound to: name, dimension.
-inline void encode_identity(byte_writer& w, const store_identity& id) {
+/// The identity a store is bound to: embedder name, dimension; with `keys` (format 8) also the scope key set.
+/// Without, a key set other than Mem0's cannot be written, and Mem0's is read.
+inline void encode_identity(byte_writer& w, const store_identity& id, bool keys = true) {
+  if (!keys && !id.scope_keys.empty())
+    throw storage_error("file_store: the identity entry of formats 1-7 cannot hold a scope key set");
   w.str(id.embedder);
   w.u64(id.dimension);
+  if (keys) w.str(id.scope_keys);
 }
 
-inline store_identity decode_identity(byte_reader& rd) {
+inline store_identity decode_identity(byte_reader& rd, bool keys) {
   store_identity id;
   id.embedder = rd.str();
   id.dimension = static_cast<std::size_t>(rd.u64());
+  if (keys) {
+    id.scope_keys = rd.str();
+    (void)parse_scope_keys(id.scope_keys, "file_store");  // throws storage_error unless a key set
+  }
   return id;
 }
 
-/// A scope: user, agent and run ids.
-inline void encode_scope(byte_writer& w, const scope& s) {
+/// A scope: user, agent and run ids, then with scope_layout::with_keys its tenant and extra (format 8). The
+/// layout of formats 1-7 cannot write a scope with tenant or extra keys.
+inline void encode_scope(byte_writer& w, const scope& s, scope_layout layout = scope_layout::with_keys) {
+  if (layout == scope_layout::ids && (!s.tenant.empty() || !s.extra.empty()))
+    throw storage_error("file_store: the scope layout of formats 1-7 cannot hold tenant or extra scope keys");
   w.str(s.user_id);
   w.str(s.agent_id);
   w.str(s.run_id);
+  if (layout == scope_layout::with_keys) {
+    w.str(s.tenant);
+    w.str(s.extra);
+  }
 }
 
-inline scope decode_scope(byte_reader& rd) {
+inline scope decode_scope(byte_reader& rd, scope_layout layout) {
   scope s;
   s.user_id = rd.str();
   s.agent_id = rd.str();
   s.run_id = rd.str();
+  if (layout == scope_layout::with_keys) {
+    s.tenant = decode_scope_lines(rd, "tenant");
+    s.extra = decode_scope_lines(rd, "extra");
+  }
   return s;
 }
 
 /// The owner of a history (format 6): the memory id, then the scope its record had.
-inline void encode_owner(byte_writer& w, std::string_view memory_id, const scope& owner) {
+inline void encode_owner(byte_writer& w, std::string_view memory_id, const scope& owner,
+                         scope_layout layout = scope_layout::with_keys) {
   w.str(memory_id);
-  encode_scope(w, owner);
+  encode_scope(w, owner, layout);
 }
 
-inline std::pair<std::string, scope> decode_owner(byte_reader& rd) {
+inline std::pair<std::string, scope> decode_owner(byte_reader& rd, scope_layout layout) {
   auto id = rd.str();
-  return {std::move(id), decode_scope(rd)};
+  return {std::move(id), decode_scope(rd, layout)};
 }
 
 /// A pending add (add_async): id, scope, messages, options (MessagePack), created_at, attempts.
-inline void encode_pending(byte_writer& w, const pending_add& p) {
+inline void encode_pending(byte_writer& w, const pending_add& p, scope_layout layout = scope_layout::with_keys) {
   w.str(p.id);
-  encode_scope(w, p.owner);
+  encode_scope(w, p.owner, layout);
   w.u32(static_cast<std::uint32_t>(p.messages.size()));
   for (const auto& m : p.messages) {
     w.str(m.role);
@@ -15090,10 +15151,10 @@ inline void encode_pending(byte_writer& w, const pending_add& p) {
   w.u32(p.attempts);
 }
 
-inline pending_add decode_pending(byte_reader& rd, std::string_view what) {
+inline pending_add decode_pending(byte_reader& rd, std::string_view what, scope_layout layout) {
   pending_add p;
   p.id = rd.str();
-  p.owner = decode_scope(rd);
+  p.owner = decode_scope(rd, layout);
   const std::size_t n = rd.u32();
   if (n > rd.left() / 12) throw storage_error(std::string(what) + ": message count " + std::to_string(n) + " exceeds entry");
   p.messages.reserve(n);
@@ -15111,15 +15172,16 @@ inline pending_add decode_pending(byte_reader& rd, std::string_view what) {
 }
 
 /// The pending-queue part of a batch (enqueued, then dequeued ids), written after encode_batch's part by
-/// file_store for batches that change the queue (other batches keep the original encoding).
-inline void encode_queue_ops(byte_writer& w, const write_batch& b) {
+/// file_store for batches that change the queue (other batches keep the original encoding); the pending adds'
+/// scopes in `layout`.
+inline void encode_queue_ops(byte_writer& w, const write_batch& b, scope_layout layout = scope_layout::with_keys) {
   w.u32(static_cast<std::uint32_t>(b.enqueued.size()));
-  for (const auto& p : b.enqueued) encode_pending(w, p);
+  for (const auto& p : b.enqueued) encode_pending(w, p, layout);
   w.u32(static_cast<std::uint32_t>(b.dequeued.size()));
   for (const auto& id : b.dequeued) w.str(id);
 }
 
-inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view what) {
+inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view what, scope_layout layout) {
   auto count = [&] {
     const std::size_t n = rd.u32();
     if (n > rd.left() / 4) throw storage_error(std::string(what) + ": count " + std::to_string(n) + " exceeds entry");
@@ -15127,7 +15189,7 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
   };
   const auto ne = count();
   b.enqueued.reserve(ne);
-  for (std::size_t i = 0; i < ne; ++i) b.enqueued.push_back(decode_pending(rd, what));
+  for (std::size_t i = 0; i < ne; ++i) b.enqueued.push_back(decode_pending(rd, what, layout));
   const auto nd = count();
   b.dequeued.reserve(nd);
   for (std::size_t i = 0; i < nd; ++i) b.dequeued.push_back(rd.str());
@@ -15145,22 +15207,22 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 namespace engram::inline v0::detail {
 
 /// A batch: the batch kind when it leaves the pending queue alone, the queued kind (with the queue changes)
-/// otherwise; both with format 7's record layout.
+/// otherwise; both with format 8's record (and pending add) layout.
 inline std::string batch_entry(const write_batch& b) {
   std::string payload;
   byte_writer w(payload);
   const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-  w.u8(queue ? file_format::kind_queued_batch_entities : file_format::kind_batch_entities);
+  w.u8(queue ? file_format::kind_queued_batch_scope_keys : file_format::kind_batch_scope_keys);
   encode_batch(w, b);
   if (queue) encode_queue_ops(w, b);
   return payload;
 }
 
-/// The embedder identity bound to the store.
+/// The identity bound to the store: embedder and scope key set.
 inline std::string identity_entry(const store_identity& id) {
   std::string payload;
   byte_writer w(payload);
-  w.u8(file_format::kind_identity);
+  w.u8(file_format::kind_identity_scope_keys);
   encode_identity(w, id);
   return payload;
 }
@@ -15730,14 +15792,15 @@ class file_replay {
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
       } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
-                 kind == ff::kind_record_validity || kind == ff::kind_record_entities) {
+                 kind == ff::kind_record_validity || kind == ff::kind_record_entities ||
+                 kind == ff::kind_record_scope_keys) {
         if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
         events.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_access) {
         access.emplace_back(fr.payload, fr.size);
-      } else if (kind == ff::kind_owner) {
+      } else if (kind == ff::kind_owner || kind == ff::kind_owner_scope_keys) {
         owners.emplace_back(fr.payload, fr.size);
       } else {
         apply_payload(fr.payload, fr.size, true, sp);
@@ -15868,7 +15931,18 @@ class file_replay {
       return record_layout::with_flags;
     if (kind == ff::kind_batch_validity || kind == ff::kind_queued_batch_validity || kind == ff::kind_record_validity)
       return record_layout::with_validity;
-    return record_layout::with_entities;
+    if (kind == ff::kind_batch_entities || kind == ff::kind_queued_batch_entities || kind == ff::kind_record_entities)
+      return record_layout::with_entities;
+    return record_layout::with_scope_keys;
+  }
+
+  /// The scope layout of the owners and pending adds in an entry of kind `kind`: with keys in format 8's kinds.
+  static scope_layout scope_layout_of(std::uint8_t kind) noexcept {
+    namespace ff = file_format;
+    return kind == ff::kind_queued_batch_scope_keys || kind == ff::kind_owner_scope_keys ||
+                   kind == ff::kind_pending_scope_keys
+               ? scope_layout::with_keys
+               : scope_layout::ids;
   }
 
   /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
@@ -15880,7 +15954,8 @@ class file_replay {
       case ff::kind_batch:
       case ff::kind_batch_flags:
       case ff::kind_batch_validity:
-      case ff::kind_batch_entities: {
+      case ff::kind_batch_entities:
+      case ff::kind_batch_scope_keys: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
         // (decoded whole before anything is applied)
@@ -15896,10 +15971,11 @@ class file_replay {
       case ff::kind_queued_batch:
       case ff::kind_queued_batch_flags:
       case ff::kind_queued_batch_validity:
-      case ff::kind_queued_batch_entities: {
+      case ff::kind_queued_batch_entities:
+      case ff::kind_queued_batch_scope_keys: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
-        decode_queue_ops(r, b, file);
+        decode_queue_ops(r, b, file, scope_layout_of(kind));
         c_.apply(b);
         return;
       }
@@ -15911,13 +15987,15 @@ class file_replay {
         }
         return;
       }
-      case ff::kind_pending: {
+      case ff::kind_pending:
+      case ff::kind_pending_scope_keys: {
         if (!in_snapshot) break;
-        c_.queued_adds.apply({decode_pending(r, file)}, {});
+        c_.queued_adds.apply({decode_pending(r, file, scope_layout_of(kind))}, {});
         return;
       }
-      case ff::kind_identity: {
-        c_.identity = decode_identity(r);
+      case ff::kind_identity:
+      case ff::kind_identity_scope_keys: {
+        c_.identity = decode_identity(r, kind == ff::kind_identity_scope_keys);
         return;
       }
       case ff::kind_record: {
@@ -15929,7 +16007,8 @@ class file_replay {
       case ff::kind_record_aligned:
       case ff::kind_record_flags:
       case ff::kind_record_validity:
-      case ff::kind_record_entities: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_entities:
+      case ff::kind_record_scope_keys: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
         auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
         c_.table.upsert_external(std::move(rec), vector);
@@ -15950,9 +16029,10 @@ class file_replay {
         ++report_.snapshot_events;
         return;
       }
-      case ff::kind_owner: {
+      case ff::kind_owner:
+      case ff::kind_owner_scope_keys: {
         if (!in_snapshot) break;
-        const auto [id, owner] = decode_owner(r);
+        const auto [id, owner] = decode_owner(r, scope_layout_of(kind));
         c_.table.set_owner(id, owner);
         return;
       }
@@ -15975,7 +16055,7 @@ class file_replay {
 /// Writing a file_store snapshot (compaction): the header, one entry per record, history event, history owner,
 /// block of access counts and pending add, then an end entry counting the records and events.
 ///
-/// Record entries are of kind 9: the vector 4-byte aligned in the file, so that opening reads it in place.
+/// Record entries are of kind 23 (format 8's kind 9): the vector 4-byte aligned in the file, so that opening reads it in place.
 /// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
 /// `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the directory, and only then does the store
 /// remove the old log.
@@ -16025,7 +16105,7 @@ class snapshot_writer {
   /// A record with `vector` (not r.embedding) as its vector.
   void record_entry(const record& r, std::span<const float> vector) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_record_entities);
+      w.u8(file_format::kind_record_scope_keys);
       encode_record_aligned(w, r, vector, payload_at_);
     });
     ++records_;
@@ -16042,7 +16122,7 @@ class snapshot_writer {
   /// The owner scope of the history of `memory_id`.
   void owner_entry(std::string_view memory_id, const scope& owner) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_owner);
+      w.u8(file_format::kind_owner_scope_keys);
       encode_owner(w, memory_id, owner);
     });
   }
@@ -16101,7 +16181,7 @@ inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c,
   const auto ident = id ? id : c.identity;
   if (ident)
     out.put([&](byte_writer& w) {
-      w.u8(ff::kind_identity);
+      w.u8(ff::kind_identity_scope_keys);
       encode_identity(w, *ident);
     });
   if (!empty)
@@ -16166,7 +16246,7 @@ inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c,
     if (extra) queue.apply(extra->enqueued, extra->dequeued);
     queue.for_each([&](const pending_add& p) {
       out.put([&](byte_writer& w) {
-        w.u8(ff::kind_pending);
+        w.u8(ff::kind_pending_scope_keys);
         encode_pending(w, p);
       });
     });
@@ -16233,6 +16313,9 @@ class file_store {
   static constexpr std::uint32_t format_version = detail::file_format::version;
   /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
   static constexpr std::uint32_t oldest_format_version = detail::file_format::oldest_version;
+  /// Records, pending adds and history owners are kept whole, their tenant and extra scope keys too (format 8;
+  /// scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
 
   /// Opens (creating when needed, unless read-only) the store in directory `dir` and replays it.
   /// @throws storage_error when the directory is locked by another writer (naming its pid), unreadable, of
@@ -16244,16 +16327,16 @@ class file_store {
     open();
   }
 
-  /// Records the embedder identity on first use (durably); afterwards a different one is refused
-  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  /// Records the identity on first use (durably); afterwards a different one is refused (dimension_mismatch
+  /// for another size, validation_error for another name or a scope key set lacking a recorded key), naming
+  /// both, and a wider scope key set is recorded in its place (durably; in memory only when read-only).
   void bind(const store_identity& id) {
     std::unique_lock wl(s_->write_mtx);
     {
       std::shared_lock lock(s_->mtx);
-      if (s_->contents.identity) {
-        detail::check_same_identity(*s_->contents.identity, id, "file_store '" + s_->dir + "'");
+      if (s_->contents.identity &&
+          !detail::check_same_identity(*s_->contents.identity, id, "file_store '" + s_->dir + "'"))
         return;
-      }
     }
     if (!s_->options.read_only) {
       s_->log.append(detail::file_format::make_frame(detail::identity_entry(id)), true);

@@ -75,10 +75,14 @@ references make_references() {
   references refs;
   {
     engram::file_store s(dir, {.mode = engram::durability::buffered});
-    s.bind({"hashing-v1", 4});
+    s.bind({"hashing-v1", 4, "tenant=org_id,project_id;extra=app_id"});  // format 8's identity, with a key set
     for (int i = 0; i < 3; ++i) {
       engram::write_batch b;
       b.upserts.push_back(sample_record(i));
+      if (i > 0) {  // scope keys beyond Mem0's (the erased record's owner keeps them in the snapshot)
+        b.upserts.back().tenant = "org_id=acme\nproject_id=p" + std::to_string(i);
+        b.upserts.back().extra = "app_id=web";
+      }
       engram::history_event e;
       e.id = "e" + std::to_string(i);
       e.memory_id = b.upserts.back().id;
@@ -88,7 +92,7 @@ references make_references() {
       s.apply(b);
     }
     engram::write_batch queued;
-    queued.enqueued.push_back({"p1", {"alice", "", ""}, {{"user", "I live in Porto", "Al"}}, {{"infer", false}},
+    queued.enqueued.push_back({"p1", {"alice", "", "", "org_id=acme", "app_id=web"}, {{"user", "I live in Porto", "Al"}}, {{"infer", false}},
                                "2026-01-01T00:00:00Z", 1});
     queued.erases.push_back(sample_record(2).id);
     s.apply(queued);

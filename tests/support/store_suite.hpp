@@ -219,15 +219,17 @@ TEMPLATE_LIST_TEST_CASE("store: scope key sets: a wider one is recorded, a narro
     m.add("alice likes juice", in_project(user("a"), "acme", "prod", "mobile"), {.infer = false});
     m.add("alice likes coffee", staging, {.infer = false});  // the same text, another project: not a duplicate
     check_apart(m);
-    if (auto id = store_identity_of(TestType::open(dir.sub("db")))) CHECK(id->scope_keys == "tenant=org_id,project_id;extra=app_id");
+    if (auto id = store_identity_of(m.store())) CHECK(id->scope_keys == "tenant=org_id,project_id;extra=app_id");
   }
   if constexpr (TestType::durable) {
-    platform_t m(hashing_embedder(64), TestType::open(dir.sub("db")));
-    check_apart(m);
-    CHECK(m.delete_all(staging) == 1);
-    CHECK(m.get_all(prod).size() == 2);
-    CHECK(m.purge(prod) == 2);
-    CHECK(m.get_all(user("a")).size() == 1);
+    {
+      platform_t m(hashing_embedder(64), TestType::open(dir.sub("db")));
+      check_apart(m);
+      CHECK(m.delete_all(staging) == 1);
+      CHECK(m.get_all(prod).size() == 2);
+      CHECK(m.purge(prod) == 2);
+      CHECK(m.get_all(user("a")).size() == 1);
+    }
     try {
       mem0_t narrow(hashing_embedder(64), TestType::open(dir.sub("db")));
       FAIL("expected validation_error");

@@ -62,6 +62,9 @@ class file_store {
   static constexpr std::uint32_t format_version = detail::file_format::version;
   /// The oldest format this engram reads (and upgrades: see upgrade_log_header).
   static constexpr std::uint32_t oldest_format_version = detail::file_format::oldest_version;
+  /// Records, pending adds and history owners are kept whole, their tenant and extra scope keys too (format 8;
+  /// scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
 
   /// Opens (creating when needed, unless read-only) the store in directory `dir` and replays it.
   /// @throws storage_error when the directory is locked by another writer (naming its pid), unreadable, of
@@ -73,16 +76,16 @@ class file_store {
     open();
   }
 
-  /// Records the embedder identity on first use (durably); afterwards a different one is refused
-  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  /// Records the identity on first use (durably); afterwards a different one is refused (dimension_mismatch
+  /// for another size, validation_error for another name or a scope key set lacking a recorded key), naming
+  /// both, and a wider scope key set is recorded in its place (durably; in memory only when read-only).
   void bind(const store_identity& id) {
     std::unique_lock wl(s_->write_mtx);
     {
       std::shared_lock lock(s_->mtx);
-      if (s_->contents.identity) {
-        detail::check_same_identity(*s_->contents.identity, id, "file_store '" + s_->dir + "'");
+      if (s_->contents.identity &&
+          !detail::check_same_identity(*s_->contents.identity, id, "file_store '" + s_->dir + "'"))
         return;
-      }
     }
     if (!s_->options.read_only) {
       s_->log.append(detail::file_format::make_frame(detail::identity_entry(id)), true);

@@ -15,22 +15,22 @@
 namespace engram::inline v0::detail {
 
 /// A batch: the batch kind when it leaves the pending queue alone, the queued kind (with the queue changes)
-/// otherwise; both with format 7's record layout.
+/// otherwise; both with format 8's record (and pending add) layout.
 inline std::string batch_entry(const write_batch& b) {
   std::string payload;
   byte_writer w(payload);
   const bool queue = !b.enqueued.empty() || !b.dequeued.empty();
-  w.u8(queue ? file_format::kind_queued_batch_entities : file_format::kind_batch_entities);
+  w.u8(queue ? file_format::kind_queued_batch_scope_keys : file_format::kind_batch_scope_keys);
   encode_batch(w, b);
   if (queue) encode_queue_ops(w, b);
   return payload;
 }
 
-/// The embedder identity bound to the store.
+/// The identity bound to the store: embedder and scope key set.
 inline std::string identity_entry(const store_identity& id) {
   std::string payload;
   byte_writer w(payload);
-  w.u8(file_format::kind_identity);
+  w.u8(file_format::kind_identity_scope_keys);
   encode_identity(w, id);
   return payload;
 }

@@ -16,7 +16,13 @@
 /// memory deleted before it is written is out of reach of purge; 7 records may also carry their entities (an
 /// extractor's entities and relations, flagged when present) in the entries of kinds 18 (batch), 19 (batch +
 /// queue changes) and 20 (snapshot record, vector aligned), which replace kinds 14, 15 and 16 in what this
-/// engram writes (a record without entities takes the same bytes as in kinds 14-16).
+/// engram writes (a record without entities takes the same bytes as in kinds 14-16); 8 scopes may carry the
+/// keys of a key set beyond Mem0's (scope::tenant and scope::extra): records flag them (bits 5 and 6) in the
+/// entries of kinds 21 (batch), 22 (batch + queue changes) and 23 (snapshot record, vector aligned), which
+/// replace kinds 18, 19 and 20 (a record without them takes the same bytes as in kinds 18-20); the scopes of
+/// pending adds and history owners hold them always in the entries of kinds 24 (owner) and 25 (pending add),
+/// and in kind 22's queue changes, which replace kinds 17 and 8; the identity (kind 26, replacing 2) also holds
+/// the key set the store was written with (store_identity::scope_keys). This engram reads every earlier kind.
 ///
 /// A log holds batches (kind 1), identities (2) and access count increments (10, (id, increment) pairs). A
 /// batch that changes the pending queue of add_async is an entry of its own kind (7: batch + queue changes),
@@ -39,7 +45,7 @@
 namespace engram::inline v0::detail::file_format {
 
 /// The format this engram writes, in every file's header.
-inline constexpr std::uint32_t version = 7;
+inline constexpr std::uint32_t version = 8;
 /// The oldest format this engram reads (and upgrades a log of before appending to it).
 inline constexpr std::uint32_t oldest_version = 1;
 
@@ -49,7 +55,10 @@ inline constexpr std::uint8_t kind_batch = 1, kind_identity = 2, kind_record = 3
                               kind_access = 10, kind_batch_flags = 11, kind_queued_batch_flags = 12,
                               kind_record_flags = 13, kind_batch_validity = 14, kind_queued_batch_validity = 15,
                               kind_record_validity = 16, kind_owner = 17, kind_batch_entities = 18,
-                              kind_queued_batch_entities = 19, kind_record_entities = 20;
+                              kind_queued_batch_entities = 19, kind_record_entities = 20,
+                              kind_batch_scope_keys = 21, kind_queued_batch_scope_keys = 22,
+                              kind_record_scope_keys = 23, kind_owner_scope_keys = 24,
+                              kind_pending_scope_keys = 25, kind_identity_scope_keys = 26;
 
 inline constexpr std::size_t header_size = 24;
 inline constexpr std::size_t header_version_offset = 8;

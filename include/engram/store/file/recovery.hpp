@@ -112,14 +112,15 @@ class file_replay {
                               std::to_string(records.size()) + " and " + std::to_string(events.size()));
         ended = true;
       } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
-                 kind == ff::kind_record_validity || kind == ff::kind_record_entities) {
+                 kind == ff::kind_record_validity || kind == ff::kind_record_entities ||
+                 kind == ff::kind_record_scope_keys) {
         if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
         records.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_event) {
         events.emplace_back(fr.payload, fr.size);
       } else if (kind == ff::kind_access) {
         access.emplace_back(fr.payload, fr.size);
-      } else if (kind == ff::kind_owner) {
+      } else if (kind == ff::kind_owner || kind == ff::kind_owner_scope_keys) {
         owners.emplace_back(fr.payload, fr.size);
       } else {
         apply_payload(fr.payload, fr.size, true, sp);
@@ -250,7 +251,18 @@ class file_replay {
       return record_layout::with_flags;
     if (kind == ff::kind_batch_validity || kind == ff::kind_queued_batch_validity || kind == ff::kind_record_validity)
       return record_layout::with_validity;
-    return record_layout::with_entities;
+    if (kind == ff::kind_batch_entities || kind == ff::kind_queued_batch_entities || kind == ff::kind_record_entities)
+      return record_layout::with_entities;
+    return record_layout::with_scope_keys;
+  }
+
+  /// The scope layout of the owners and pending adds in an entry of kind `kind`: with keys in format 8's kinds.
+  static scope_layout scope_layout_of(std::uint8_t kind) noexcept {
+    namespace ff = file_format;
+    return kind == ff::kind_queued_batch_scope_keys || kind == ff::kind_owner_scope_keys ||
+                   kind == ff::kind_pending_scope_keys
+               ? scope_layout::with_keys
+               : scope_layout::ids;
   }
 
   /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
@@ -262,7 +274,8 @@ class file_replay {
       case ff::kind_batch:
       case ff::kind_batch_flags:
       case ff::kind_batch_validity:
-      case ff::kind_batch_entities: {
+      case ff::kind_batch_entities:
+      case ff::kind_batch_scope_keys: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
         // (decoded whole before anything is applied)
@@ -278,10 +291,11 @@ class file_replay {
       case ff::kind_queued_batch:
       case ff::kind_queued_batch_flags:
       case ff::kind_queued_batch_validity:
-      case ff::kind_queued_batch_entities: {
+      case ff::kind_queued_batch_entities:
+      case ff::kind_queued_batch_scope_keys: {
         if (in_snapshot) break;
         auto b = decode_batch(r, file, layout_of(kind));
-        decode_queue_ops(r, b, file);
+        decode_queue_ops(r, b, file, scope_layout_of(kind));
         c_.apply(b);
         return;
       }
@@ -293,13 +307,15 @@ class file_replay {
         }
         return;
       }
-      case ff::kind_pending: {
+      case ff::kind_pending:
+      case ff::kind_pending_scope_keys: {
         if (!in_snapshot) break;
-        c_.queued_adds.apply({decode_pending(r, file)}, {});
+        c_.queued_adds.apply({decode_pending(r, file, scope_layout_of(kind))}, {});
         return;
       }
-      case ff::kind_identity: {
-        c_.identity = decode_identity(r);
+      case ff::kind_identity:
+      case ff::kind_identity_scope_keys: {
+        c_.identity = decode_identity(r, kind == ff::kind_identity_scope_keys);
         return;
       }
       case ff::kind_record: {
@@ -311,7 +327,8 @@ class file_replay {
       case ff::kind_record_aligned:
       case ff::kind_record_flags:
       case ff::kind_record_validity:
-      case ff::kind_record_entities: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+      case ff::kind_record_entities:
+      case ff::kind_record_scope_keys: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
         if (!in_snapshot) break;
         auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
         c_.table.upsert_external(std::move(rec), vector);
@@ -332,9 +349,10 @@ class file_replay {
         ++report_.snapshot_events;
         return;
       }
-      case ff::kind_owner: {
+      case ff::kind_owner:
+      case ff::kind_owner_scope_keys: {
         if (!in_snapshot) break;
-        const auto [id, owner] = decode_owner(r);
+        const auto [id, owner] = decode_owner(r, scope_layout_of(kind));
         c_.table.set_owner(id, owner);
         return;
       }

@@ -3,7 +3,7 @@
 /// Writing a file_store snapshot (compaction): the header, one entry per record, history event, history owner,
 /// block of access counts and pending add, then an end entry counting the records and events.
 ///
-/// Record entries are of kind 9: the vector 4-byte aligned in the file, so that opening reads it in place.
+/// Record entries are of kind 23 (format 8's kind 9): the vector 4-byte aligned in the file, so that opening reads it in place.
 /// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
 /// `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the directory, and only then does the store
 /// remove the old log.
@@ -53,7 +53,7 @@ class snapshot_writer {
   /// A record with `vector` (not r.embedding) as its vector.
   void record_entry(const record& r, std::span<const float> vector) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_record_entities);
+      w.u8(file_format::kind_record_scope_keys);
       encode_record_aligned(w, r, vector, payload_at_);
     });
     ++records_;
@@ -70,7 +70,7 @@ class snapshot_writer {
   /// The owner scope of the history of `memory_id`.
   void owner_entry(std::string_view memory_id, const scope& owner) {
     put([&](byte_writer& w) {
-      w.u8(file_format::kind_owner);
+      w.u8(file_format::kind_owner_scope_keys);
       encode_owner(w, memory_id, owner);
     });
   }
@@ -129,7 +129,7 @@ inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c,
   const auto ident = id ? id : c.identity;
   if (ident)
     out.put([&](byte_writer& w) {
-      w.u8(ff::kind_identity);
+      w.u8(ff::kind_identity_scope_keys);
       encode_identity(w, *ident);
     });
   if (!empty)
@@ -194,7 +194,7 @@ inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c,
     if (extra) queue.apply(extra->enqueued, extra->dequeued);
     queue.for_each([&](const pending_add& p) {
       out.put([&](byte_writer& w) {
-        w.u8(ff::kind_pending);
+        w.u8(ff::kind_pending_scope_keys);
         encode_pending(w, p);
       });
     });
