@@ -236,7 +236,7 @@ class file_store {
   void for_each_access_count(const scope& q, F&& f) const {
     std::shared_lock lock(s_->mtx);
     s_->contents.table.for_each_access([&](const record& r, std::uint32_t n) {
-      if (q.empty() || q.selects(r.scope())) f(r.id, n);
+      if (q.covers(r.scope())) f(r.id, n);
     });
   }
 
