@@ -558,6 +558,71 @@ BATCH_DESC = ("Every item is checked before anything changes: its memory_id, tha
               "in one write batch: after an error nothing has changed. Errors name the item (memories[i]).")
 
 
+ORG_ID = {"name": "org_id", "in": "path", "required": True, "schema": {"type": "string"}}
+PROJECT = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"}}
+PROJECT_SCHEMA = {"type": "object", "properties": {
+    "id": {"type": "string"}, "project_id": {"type": "string"}, "name": {"type": "string"},
+    "org_id": {"type": "string"},
+    "custom_instructions": {"type": ["string", "null"], "description": "the default of the project's adds"},
+    "agent_custom_instructions": {"type": ["string", "null"],
+                                  "description": "the default of the project's adds that name an agent"},
+    "custom_categories": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}},
+                          "description": "[{\"name\": \"description\"}]: the default of the project's adds"}}}
+PROJECTS_DESC = ("The projects are those the key file binds keys to (org=ORG project=PROJECT) and the default "
+                 "project engram/engram; a key sees its own project only, a server-wide admin every one.")
+REFUSED_DESC = ("Refused (403): organizations, projects and members are made by editing the key file "
+                "(docs/server.md#organizations-and-projects).")
+
+
+def org_routes():
+    def refused(op_id, summary, params):
+        return op(op_id, summary, ["projects"], {**errors("401", "403", "429")}, params=params,
+                  description=REFUSED_DESC)
+    members = ok({"type": "object", "properties": {"members": {"type": "array", "items": {"type": "object", "properties": {
+        "username": {"type": "string"}, "role": {"enum": ["OWNER", "MEMBER"]}, "user_id": {"type": "string"}}}}}})
+    base = "/api/v1/orgs/organizations/"
+    return {
+        base: {"get": op("getOrganizations", "The organizations the key may see", ["projects"],
+                         {"200": ok({"type": "array", "items": {"type": "object", "properties": {
+                             "org_id": {"type": "string"}, "name": {"type": "string"}}}}), **errors("401", "429")},
+                         description=PROJECTS_DESC),
+               "post": refused("createOrganization", "Create an organization (refused)", None)},
+        base + "{org_id}/": {
+            "get": op("getOrganization", "One organization", ["projects"],
+                      {"200": ok({"type": "object"}), **errors("401", "404", "429")}, params=[ORG_ID]),
+            "delete": refused("deleteOrganization", "Delete an organization (refused)", [ORG_ID])},
+        base + "{org_id}/members/": {
+            "get": op("getOrganizationMembers", "The keys bound to the organization (names and roles)", ["projects"],
+                      {"200": members, **errors("401", "404", "429")}, params=[ORG_ID]),
+            "post": refused("addOrganizationMember", "Add a member (refused)", [ORG_ID])},
+        base + "{org_id}/projects/": {
+            "get": op("getProjects", "The organization's projects the key may see", ["projects"],
+                      {"200": ok({"type": "array", "items": PROJECT_SCHEMA}), **errors("401", "404", "429")},
+                      params=[ORG_ID], description=PROJECTS_DESC),
+            "post": refused("createProject", "Create a project (refused)", [ORG_ID])},
+        base + "{org_id}/projects/{project_id}/": {
+            "get": op("getProject", "One project's settings (the SDK's getProject)", ["projects"],
+                      {"200": ok(PROJECT_SCHEMA), **errors("400", "401", "404", "429")},
+                      params=[ORG_ID, PROJECT, query("fields", {"type": "string"}, "only these fields (repeatable)")]),
+            "patch": op("updateProject", "Change a project's settings (the SDK's updateProject)", ["projects"],
+                        {"200": ok({"type": "object", "properties": {"message": {"type": "string"},
+                                                                    "project": PROJECT_SCHEMA}}),
+                         **errors("400", "401", "403", "404", "413", "429", "503")},
+                        body({"type": "object", "properties": {
+                            k: v for k, v in PROJECT_SCHEMA["properties"].items()
+                            if k in ("custom_instructions", "agent_custom_instructions", "custom_categories")}}),
+                        [ORG_ID, PROJECT],
+                        description="An admin key of the project, or a server-wide one. Other Platform settings "
+                                    "(memory_depth, usecase_setting, multilingual, ...) are a 400 naming them when "
+                                    "they ask for something."),
+            "delete": refused("deleteProject", "Delete a project (refused)", [ORG_ID, PROJECT])},
+        base + "{org_id}/projects/{project_id}/members/": {
+            "get": op("getProjectMembers", "The keys bound to the project (names and roles)", ["projects"],
+                      {"200": members, **errors("401", "404", "429")}, params=[ORG_ID, PROJECT]),
+            "post": refused("addProjectMember", "Add a member (refused)", [ORG_ID, PROJECT])},
+    }
+
+
 def document():
     add_desc = ("Remembers messages for a scope. With infer (default) the configured extractor turns them into "
                 "facts and reconciles them with what the scope holds; without it the text is stored as given.")
@@ -638,6 +703,7 @@ def document():
                                      "derived from the memories' texts); other scopes are untouched. Answers the "
                                      "count deleted. " + GRAPH_NEEDS + "."),
         },
+        **org_routes(),
         "/api/v1/webhooks/projects/{project_id}/": {
             "get": op("getWebhooks", "The webhooks created under a project (Mem0 Platform)", ["webhooks"],
                       {"200": ok({"type": "array", "items": ref("Webhook")}), **errors("401", "403", "429")},
@@ -734,6 +800,7 @@ def document():
             ("graph", "the entity graph of a scope (--entities on)"),
             ("webhooks", "receivers of memory events (Mem0 Platform; admin keys)"),
             ("exports", "memory exports and their summary"),
+            ("projects", "organizations and projects (Mem0 Platform; made by binding keys in the key file)"),
             ("mcp", "Model Context Protocol"), ("operations", "health, metrics, this description"),
             ("dashboard", "the memory dashboard at /ui/")]],
         "paths": dict(sorted(paths.items())),

@@ -385,6 +385,16 @@ void check_weights_for(const Memory& memory, const engram::ranking_weights& w) {
     throw engram::validation_error("weights.entity: this memory keeps no entity index (start it with --entities on)");
 }
 
+/// What the adds of a project default to (projects.hpp: the Platform's project settings).
+struct project_settings {
+  std::string custom_instructions;
+  std::string agent_custom_instructions;
+  std::vector<engram::memory_category> custom_categories;
+};
+
+/// The settings of the project whose tenant (engram::scope::tenant) is given.
+using project_settings_source = std::function<project_settings(const std::string& tenant)>;
+
 /// An add request, checked and parsed: what to remember, for whom, how.
 struct add_request {
   engram::scope scope;
@@ -433,6 +443,8 @@ class service {
   /// Tells `observer` of every change the calls below commit (reset() excepted: it tells nothing). Set it before
   /// the service is shared between threads.
   void set_observer(change_observer observer) { observer_ = std::move(observer); }
+  /// Where an add's project settings come from (none: no project settings).
+  void set_project_settings(project_settings_source projects) { projects_ = std::move(projects); }
 
   /// POST /memories: {"messages": [...] | "text", scope ids, "metadata"?, "infer"?, "expiration_date"?,
   /// "timestamp"? (when the conversation happened), "includes"?, "excludes"?, "custom_categories"?,
@@ -485,10 +497,17 @@ class service {
     options.timestamp = detail::timestamp_of(req);
     options.extraction.includes = detail::string_list(req, "includes");
     options.extraction.excludes = detail::string_list(req, "excludes");
+    // the request's own instructions and categories, else its project's (the Platform's project settings)
+    const auto project = projects_ ? projects_(s.tenant) : project_settings{};
     options.extraction.categories = detail::categories_of(req);
-    options.extraction.custom_instructions = detail::optional_string(req, "custom_instructions");
+    if (!req.contains("custom_categories")) options.extraction.categories = project.custom_categories;
+    options.extraction.custom_instructions = req.contains("custom_instructions")
+                                                 ? detail::optional_string(req, "custom_instructions")
+                                                 : project.custom_instructions;
     // instructions for agent-scoped memories apply when this add is one
-    if (auto agent = detail::optional_string(req, "agent_custom_instructions"); !agent.empty() && !s.agent_id.empty())
+    auto agent = req.contains("agent_custom_instructions") ? detail::optional_string(req, "agent_custom_instructions")
+                                                           : project.agent_custom_instructions;
+    if (!agent.empty() && !s.agent_id.empty())
       options.extraction.custom_instructions += (options.extraction.custom_instructions.empty() ? "" : "\n") + agent;
     options.extraction.prompt = detail::optional_string(req, "prompt");
     options.extraction.procedural = detail::is_set(req, "memory_type");  // checked: procedural_memory
@@ -870,6 +889,7 @@ class service {
 
   Memory& mem_;
   change_observer observer_;
+  project_settings_source projects_;
 };
 
 }  // namespace engram_app

@@ -4,6 +4,7 @@
 #include "../common/errors.hpp"
 #include "../common/events.hpp"
 #include "../common/exports.hpp"
+#include "../common/projects.hpp"
 #include "../common/graph.hpp"
 #include "../common/metrics.hpp"
 #include "../common/request.hpp"
@@ -54,6 +55,7 @@ struct options {
   std::string webhooks_file;  // the webhooks and their outbox; empty: webhooks.jsonl in the data directory (file store only)
   long webhook_retry_ms = 1000;  // the first wait after a failed delivery, doubling up to 60 s
   std::size_t webhook_max_pending = engram_app::webhook_settings{}.max_pending;  // per webhook
+  std::string projects_file;  // the projects' settings; empty: projects.json in the data directory (file store only)
   std::string exports_dir;  // where exports are kept; empty: DATA/exports with the file store, memory with --store
   std::size_t max_exports = engram_app::export_store::default_max_exports;
   std::size_t max_export_memories = engram_app::default_max_export_memories;
@@ -68,7 +70,7 @@ struct options {
             << "                     [--log-format text|json|off] [--log-bodies] [provider flags]\n"
             << "                     [--async-adds sync|async] [--events-file PATH] [--max-events N]\n"
             << "                     [--webhooks-file PATH] [--webhook-retry-ms MS] [--webhook-max-pending N]\n"
-            << "                     [--exports-dir DIR] [--max-exports N] [--max-export-memories N]\n"
+            << "                     [--exports-dir DIR] [--max-exports N] [--max-export-memories N] [--projects-file PATH]\n"
             << "       engram-server --rebalance --store URL --store URL [--store URL ...]\n"
             << "                     after adding a shard: moves each scope to the shard that owns it now, then exits\n"
             << "  --async-adds sync|async  adds on POST /v1/memories/ and /v3/memories/add/ without async_mode: answered\n"
@@ -82,7 +84,8 @@ struct options {
             << "  --webhook-max-pending N  deliveries queued per webhook; past it the oldest are dropped (default 100000)\n"
             << "  --exports-dir DIR    where memory exports are kept (default DATA/exports; with --store: none, in memory)\n"
             << "  --max-exports N      exports kept, the oldest dropped first (default 100)\n"
-            << "  --max-export-memories N  the most memories one export may hold (default 10000; more: 413)\n\n"
+            << "  --max-export-memories N  the most memories one export may hold (default 10000; more: 413)\n"
+            << "  --projects-file PATH the projects' settings (default DATA/projects.json; with --store: none, in memory)\n\n"
             << engram_app::provider_help;
   std::exit(2);
 }
@@ -141,6 +144,7 @@ options parse_args(int argc, char** argv) {
     } else if (a == "--events-file") o.events_file = value();
     else if (a == "--max-events") o.max_events = std::size_t(number(1, 10'000'000));
     else if (a == "--webhooks-file") o.webhooks_file = value();
+    else if (a == "--projects-file") o.projects_file = value();
     else if (a == "--webhook-retry-ms") o.webhook_retry_ms = number(1, 60'000);
     else if (a == "--webhook-max-pending") o.webhook_max_pending = std::size_t(number(1, 100'000'000));
     else if (a == "--exports-dir") o.exports_dir = value();
@@ -181,6 +185,13 @@ std::string events_path(const options& o) {
 std::string webhooks_path(const options& o) {
   if (!o.webhooks_file.empty()) return o.webhooks_file;
   return o.store.empty() ? engram_app::data_directory(o.data) + "/webhooks.jsonl" : std::string();
+}
+
+/// The projects' settings: --projects-file, else projects.json in the file store's data directory; over PostgreSQL
+/// only --projects-file (without it the settings live in memory), as events_path.
+std::string projects_path(const options& o) {
+  if (!o.projects_file.empty()) return o.projects_file;
+  return o.store.empty() ? engram_app::data_directory(o.data) + "/projects.json" : std::string();
 }
 
 /// The exports' directory: --exports-dir, else exports/ in the file store's data directory. Over PostgreSQL only
@@ -227,9 +238,13 @@ template <class Memory>
 int serve(const options& opt, std::unique_ptr<Memory>& memory,
           const std::optional<std::map<std::string, engram_app::principal>>& keys, sigset_t& stop_signals,
           engram_app::event_log& events, engram_app::webhook_hub& webhooks,
-          engram_app::export_store& export_files) {
+          engram_app::export_store& export_files, engram_app::project_registry& projects) {
   std::cerr << "engram-server: " << engram_app::describe_memory(opt.providers, *memory) << '\n';
   engram_app::service<Memory> service(*memory);
+  service.set_project_settings([&](const std::string& tenant) { return projects.settings_of(tenant); });
+  std::cerr << "engram-server: " << projects.size() << " projects, settings in "
+            << (projects.path().empty() ? std::string("memory only (give --projects-file PATH to keep them)") : projects.path())
+            << '\n';
   engram_app::reconcile(events, *memory);  // events an earlier run left unfinished
   std::cerr << "engram-server: adds on the Platform routes " << (opt.async_adds ? "queued" : "answered once stored")
             << " unless async_mode says otherwise; " << events.size() << " events in "
@@ -369,6 +384,28 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
                 {"project_id", own ? who.project_id : std::string(engram_app::default_project)},
                 {"user_email", who.name}};
   }));
+  // Organizations and projects (projects.hpp): the key file's, read here; made and changed by editing it.
+  auto fields_of = [](const httplib::Request& req) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < req.get_param_value_count("fields"); ++i)
+      for (auto& f : engram_app::comma_list(req.get_param_value("fields", i))) out.push_back(std::move(f));
+    return out;
+  };
+  auto arg = [](const httplib::Request& req, int n) { return engram_app::path_id(req.matches[n].str()); };
+  auto refuse = [](const char* what) { return [what](auto&, auto&) -> json { engram_app::project_registry::refuse_change(what); }; };
+  server.Get("/api/v1/orgs/organizations/", route("GET /api/v1/orgs/organizations/", [&](auto&, auto& who) { return projects.organizations(who); }));
+  server.Post("/api/v1/orgs/organizations/", route("POST /api/v1/orgs/organizations/", refuse("creating an organization")));
+  server.Get(R"(/api/v1/orgs/organizations/([^/]+)/)", route("GET /api/v1/orgs/organizations/{org_id}/", [&](auto& req, auto& who) { return projects.organization(arg(req, 1), who); }));
+  server.Delete(R"(/api/v1/orgs/organizations/([^/]+)/)", route("DELETE /api/v1/orgs/organizations/{org_id}/", refuse("deleting an organization")));
+  server.Get(R"(/api/v1/orgs/organizations/([^/]+)/members/)", route("GET /api/v1/orgs/organizations/{org_id}/members/", [&](auto& req, auto& who) { return projects.members(arg(req, 1), std::nullopt, who); }));
+  server.Post(R"(/api/v1/orgs/organizations/([^/]+)/members/)", route("POST /api/v1/orgs/organizations/{org_id}/members/", refuse("adding a member")));
+  server.Get(R"(/api/v1/orgs/organizations/([^/]+)/projects/)", route("GET /api/v1/orgs/organizations/{org_id}/projects/", [&](auto& req, auto& who) { return projects.projects(arg(req, 1), who); }));
+  server.Post(R"(/api/v1/orgs/organizations/([^/]+)/projects/)", route("POST /api/v1/orgs/organizations/{org_id}/projects/", refuse("creating a project")));
+  server.Get(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/)", route("GET /api/v1/orgs/organizations/{org_id}/projects/{project_id}/", [&](auto& req, auto& who) { return projects.project(arg(req, 1), arg(req, 2), fields_of(req), who); }));
+  server.Patch(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/)", route("PATCH /api/v1/orgs/organizations/{org_id}/projects/{project_id}/", [&](auto& req, auto& who) { return projects.update(arg(req, 1), arg(req, 2), body(req), who); }));
+  server.Delete(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/)", route("DELETE /api/v1/orgs/organizations/{org_id}/projects/{project_id}/", refuse("deleting a project")));
+  server.Get(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/members/)", route("GET /api/v1/orgs/organizations/{org_id}/projects/{project_id}/members/", [&](auto& req, auto& who) { return projects.members(arg(req, 1), arg(req, 2), who); }));
+  server.Post(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/members/)", route("POST /api/v1/orgs/organizations/{org_id}/projects/{project_id}/members/", refuse("adding a member")));
   // (each route's name is a literal "METHOD /path": the OpenAPI test reads them from this file)
   // An add is queued when its async_mode (or --async-adds async) asks: answered PENDING with an event id (events.hpp)
   auto add = [&](bool v3) {
@@ -591,9 +628,11 @@ int main(int argc, char** argv) {
   // The memory exports, kept beside them.
   std::unique_ptr<engram_app::event_log> events;
   std::unique_ptr<engram_app::export_store> export_files;
+  std::unique_ptr<engram_app::project_registry> projects;
   try {
     events = std::make_unique<engram_app::event_log>(events_path(opt), opt.max_events);
     export_files = std::make_unique<engram_app::export_store>(exports_path(opt), opt.max_exports);
+    projects = std::make_unique<engram_app::project_registry>(keys, projects_path(opt));
   } catch (const std::exception& e) {
     std::cerr << "engram-server: " << e.what() << '\n';
     return 1;
@@ -648,7 +687,7 @@ int main(int argc, char** argv) {
                 << '\n';
       return 1;
     }
-    return serve(opt, memory, keys, stop_signals, *events, *webhooks, *export_files);
+    return serve(opt, memory, keys, stop_signals, *events, *webhooks, *export_files, *projects);
   };
 #ifdef ENGRAM_APP_POSTGRES
   if (opt.shards.size() > 1)  // several databases: scopes spread over them

@@ -461,6 +461,78 @@ TEST_CASE("server: keys bound to projects keep the same user's memories apart, a
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("server: the Platform's project routes: projects from the key file, settings that reach the adds",
+          "[server][projects][providers]") {
+  char dir[] = "/tmp/engram-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string keyfile = std::string(dir) + "/keys", data = std::string(dir) + "/data";
+  std::ofstream(keyfile) << "root-key-01234567890 admin\n"
+                            "prod-key-01234567890 admin org=acme project=prod\n"
+                            "stag-key-01234567890 admin org=acme project=staging\n"
+                            "alice-prod-key-01234 user alice org=acme project=prod\n";
+  engram_test::fake_server fake;
+  const std::vector<std::string> args{"--keys", keyfile, "--embedder", "openai", "--base-url", fake.base_url(),
+                                      "--embed-model", "fake-embed", "--extractor", "llm", "--llm-model", "fake-chat",
+                                      "--llm-mode", "additive"};
+  const std::string project_path = "/api/v1/orgs/organizations/acme/projects/prod/";
+  {
+    server_process srv(args, data);
+    auto root = srv.client("root-key-01234567890"), prod = srv.client("prod-key-01234567890");
+    auto staging = srv.client("stag-key-01234567890"), alice = srv.client("alice-prod-key-01234");
+    // what each key sees
+    CHECK(body_of(root.Get("/api/v1/orgs/organizations/")).size() == 2);  // acme and the default engram
+    CHECK(body_of(prod.Get("/api/v1/orgs/organizations/")) == json::array({json{{"org_id", "acme"}, {"name", "acme"}}}));
+    CHECK(body_of(root.Get("/api/v1/orgs/organizations/acme/projects/")).size() == 2);
+    const auto mine = body_of(staging.Get("/api/v1/orgs/organizations/acme/projects/"));
+    REQUIRE(mine.size() == 1);
+    CHECK(mine[0]["project_id"] == "staging");
+    CHECK(staging.Get(project_path.c_str())->status == 404);  // another project is not even named
+    CHECK(prod.Get("/api/v1/orgs/organizations/other/projects/")->status == 404);
+    const auto members = body_of(prod.Get((project_path + "members/").c_str()))["members"];
+    CHECK(members.size() == 2);
+    CHECK(members.dump().find("prod-key-01234567890") == std::string::npos);  // names, never the keys
+    // made by the key file: creation and membership changes are refused, saying so
+    for (auto [path, body] : std::vector<std::pair<std::string, std::string>>{
+             {"/api/v1/orgs/organizations/", R"({"name":"x"})"},
+             {"/api/v1/orgs/organizations/acme/projects/", R"({"name":"new"})"},
+             {project_path + "members/", R"({"email":"a@b.c","role":"READER"})"}}) {
+      auto r = root.Post(path.c_str(), body, "application/json");
+      CHECK(r->status == 403);
+      CHECK(body_of(r)["detail"].get<std::string>().find("key file") != std::string::npos);
+    }
+    CHECK(root.Delete(project_path.c_str())->status == 403);
+    // settings: an admin of the project changes them; a user key cannot; what engram cannot honour is refused
+    CHECK(alice.Patch(project_path.c_str(), R"({"custom_instructions":"x"})", "application/json")->status == 403);
+    CHECK(staging.Patch(project_path.c_str(), R"({"custom_instructions":"x"})", "application/json")->status == 404);
+    auto r = prod.Patch(project_path.c_str(), R"({"multilingual":true})", "application/json");
+    CHECK(r->status == 400);
+    CHECK(body_of(r)["detail"].get<std::string>().find("'multilingual'") != std::string::npos);
+    r = prod.Patch(project_path.c_str(),
+                   R"({"custom_instructions":"Never remember information of these kinds: health","custom_categories":[{"hobbies":"pastimes"}],"multilingual":null})",
+                   "application/json");
+    REQUIRE(r->status == 200);
+    CHECK(body_of(r)["project"]["custom_instructions"] == "Never remember information of these kinds: health");
+    CHECK(body_of(prod.Get((project_path + "?fields=custom_categories").c_str())) ==
+          json{{"custom_categories", json::array({json{{"hobbies", "pastimes"}}})}});
+    CHECK(prod.Get((project_path + "?fields=nope").c_str())->status == 400);
+  }
+  // across a restart the settings hold and reach the project's adds (not another project's)
+  server_process srv(args, data);
+  auto alice = srv.client("alice-prod-key-01234"), staging = srv.client("stag-key-01234567890");
+  for (auto* c : {&alice, &staging}) {
+    fake.push_chat([](const json&) { return json{{"facts", json::array({"Loves hiking"})}}.dump(); });
+    REQUIRE(c->Post("/v1/memories/", R"({"messages":"I love hiking","user_id":"alice","async_mode":false})",
+                    "application/json")->status == 200);
+    std::string prompt;
+    for (const auto& m : fake.requests("/v1/chat/completions").back().body["messages"])
+      prompt += m["content"].get<std::string>() + "\n";
+    INFO(prompt);
+    CHECK((prompt.find("Never remember information of these kinds: health") != std::string::npos) == (c == &alice));
+    CHECK((prompt.find("- hobbies") != std::string::npos) == (c == &alice));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("server: a key file that binds a project wrongly refuses to start, naming the line", "[server][auth][projects]") {
   char dir[] = "/tmp/engram-keys-XXXXXX";
   REQUIRE(mkdtemp(dir));
