@@ -9,7 +9,8 @@ metadata, infer false), search (scope in filters, v3 search route), getAll with 
 query string), get, update (text and metadata), history, users (entities), batchUpdate and batchDelete (a
 refused batch changes nothing), delete, deleteAll, the SDK's error for an unknown id, the webhook calls
 (createWebhook, getWebhooks, updateWebhook, deleteWebhook), createMemoryExport / getMemoryExport (by id and
-by filters), and deleteUser / deleteUsers (the entity purge). Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
+by filters), deleteUser / deleteUsers (the entity purge), and with a key bound to a project: ping's project,
+getProject, updateProject and memories kept per project. Telemetry is off (MEM0_TELEMETRY=false). Exits 77 (skipped) without node or npm.
 """
 import os
 import shutil
@@ -20,12 +21,13 @@ import tempfile
 from live_server import Server, check, fail, skip
 
 KEY = "sdk-admin-key-0123456789abcdef"
+PROD_KEY = "sdk-prod-key-0123456789abcdef"
 
 CLIENT_JS = r"""
 import { MemoryClient } from "mem0ai";
 import assert from "node:assert/strict";
 
-const [host, apiKey] = process.argv.slice(2);
+const [host, apiKey, prodKey] = process.argv.slice(2);
 const ok = (what) => console.log("ok: " + what);
 const client = new MemoryClient({ apiKey, host });
 await client.ping();
@@ -155,6 +157,28 @@ assert.equal(byName.message, "Entity deleted successfully.", JSON.stringify(byNa
 assert.equal((await client.getAll({ filters: { user_id: "eve" } })).results.length, 0);
 assert.equal((await client.getAll({ filters: { user_id: "fay" } })).results.length, 1, "other users stay");
 ok("deleteUser, deleteUsers");
+
+// Projects: a key bound to acme/prod; ping gives the client its organization and project, which getProject and
+// updateProject use; its memories are its project's only
+const prod = new MemoryClient({ apiKey: prodKey, host });
+await prod.ping();
+assert.equal(prod.organizationId, "acme");
+assert.equal(prod.projectId, "prod");
+const settings = await prod.updateProject({ customInstructions: "Only remember food preferences",
+                                            customCategories: [{ food: "what they eat" }] });
+assert.equal(settings.project.customInstructions, "Only remember food preferences", JSON.stringify(settings));
+const project = await prod.getProject({ fields: ["custom_instructions", "custom_categories"] });
+assert.equal(project.customInstructions, "Only remember food preferences", JSON.stringify(project));
+assert.deepEqual(Object.keys(project).sort(), ["customCategories", "customInstructions"]);
+await prod.add([{ role: "user", content: "Bea keeps bees in the city" }], { userId: "bea", infer: false });
+const inProd = await prod.getAll({ filters: { user_id: "bea" } });
+assert.deepEqual(inProd.results.map((m) => m.memory), ["Bea keeps bees in the city"], JSON.stringify(inProd));
+assert.equal(inProd.results[0].projectId, "prod");
+const inDefault = await client.getAll({ filters: { user_id: "bea" } });
+assert.deepEqual(inDefault.results.map((m) => m.memory), ["Bea keeps bees"], "the default project's bea only");
+await assert.rejects(prod.getAll({ filters: { user_id: "bea", org_id: "acme", project_id: "staging" } }),
+                     (e) => e.errorCode === "HTTP_403");
+ok("ping's project, getProject, updateProject, memories kept per project");
 """
 
 
@@ -176,14 +200,14 @@ def main():
             check("npm installed mem0ai", r.returncode == 0, r.stdout + r.stderr)
         keys = os.path.join(work, "keys")
         with open(keys, "w") as f:
-            f.write(KEY + " admin\n")
+            f.write(KEY + " admin\n" + PROD_KEY + " admin org=acme project=prod\n")
         srv = Server(binary, os.path.join(work, "data"), ["--keys", keys, "--log-format", "off"])
         try:
             script = os.path.join(work, "client.mjs")
             with open(script, "w") as f:
                 f.write(CLIENT_JS)
             env = dict(os.environ, MEM0_TELEMETRY="false")
-            r = subprocess.run(["node", script, srv.base, KEY], cwd=work, capture_output=True, text=True,
+            r = subprocess.run(["node", script, srv.base, KEY, PROD_KEY], cwd=work, capture_output=True, text=True,
                                timeout=300, env=env)
             print(r.stdout, end="")
             check("the mem0ai SDK works against engram-server", r.returncode == 0, (r.stderr or r.stdout)[-4000:])
