@@ -96,8 +96,9 @@ inline entity_type parse_entity_type(std::string_view s) {
 // ---- end <engram/entity/mentions.hpp>
 // ---- begin <engram/scope.hpp>
 /// @file scope.hpp
-/// Whose memory: the user, agent and run ids that partition a memory. Scope is a wall, not a hint: every
-/// operation reads and writes only the memories whose ids match.
+/// Whose memory: the user, agent and run ids that partition a memory, and the further keys of a memory's key set
+/// (scope_keys.hpp: an organisation and project, an app). Scope is a wall, not a hint: every operation reads and
+/// writes only the memories whose ids match.
 
 // ---- begin <engram/text/utf8.hpp>
 /// @file text/utf8.hpp
@@ -228,21 +229,95 @@ class provider_error : public error {
 
 namespace engram::inline v0 {
 
-/// The ids a memory belongs to. A record's scope is exact (its three ids, empty where not given); a query's
-/// scope selects every record whose ids equal each non-empty id of the query, so `user("alice")` reads
-/// alice's memories under every agent and run.
+namespace detail {
+/// The value of `key` in `lines`, the canonical form of scope::tenant and scope::extra: `key=value` lines joined by
+/// '\n', sorted by key, no empty value (ids hold no control character, keys no '='). Empty when absent.
+inline std::string_view scope_line_value(std::string_view lines, std::string_view key) noexcept {
+  while (!lines.empty()) {
+    const auto end = lines.find('\n');
+    const auto line = lines.substr(0, end);
+    if (line.size() > key.size() && line[key.size()] == '=' && line.substr(0, key.size()) == key)
+      return line.substr(key.size() + 1);
+    if (end == std::string_view::npos) break;
+    lines.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+/// True when every line of `query` is a line of `record` (both canonical).
+inline bool scope_lines_within(std::string_view query, std::string_view record) noexcept {
+  while (!query.empty()) {
+    const auto end = query.find('\n');
+    const auto line = query.substr(0, end);
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos || scope_line_value(record, line.substr(0, eq)) != line.substr(eq + 1))
+      return false;
+    if (end == std::string_view::npos) break;
+    query.remove_prefix(end + 1);
+  }
+  return true;
+}
+
+/// `lines` with `key` set to `value` (removed when `value` is empty), canonical.
+inline std::string with_scope_line(std::string_view lines, std::string_view key, std::string_view value) {
+  std::string out;
+  bool placed = value.empty();
+  auto put = [&](std::string_view line) {
+    if (!out.empty()) out += '\n';
+    out += line;
+  };
+  while (!lines.empty()) {
+    const auto end = lines.find('\n');
+    const auto line = lines.substr(0, end);
+    const auto k = line.substr(0, line.find('='));
+    if (!placed && key < k) {
+      put(std::string(key) + "=" + std::string(value));
+      placed = true;
+    }
+    if (k != key) put(line);
+    if (end == std::string_view::npos) break;
+    lines.remove_prefix(end + 1);
+  }
+  if (!placed) put(std::string(key) + "=" + std::string(value));
+  return out;
+}
+}  // namespace detail
+
+/// The ids a memory belongs to. A record's scope is exact (its ids, empty where not given); a query's scope
+/// selects every record whose ids equal each non-empty id of the query, so `user("alice")` reads alice's
+/// memories under every agent and run.
+///
+/// Keys beyond Mem0's three come from the memory's key set (scope_keys.hpp) and are set with set_scope_key:
+/// - `tenant` holds the wall keys (an organisation and project): a query selects only records whose tenant
+///   equals its own, all of it; an empty tenant is one more tenant (the one of data written without walls).
+/// - `extra` holds keys that select as user_id does (an app id): each one the query names must match.
+/// Both are canonical `key=value` lines (see detail::scope_line_value); empty under Mem0's key set.
 struct scope {
   std::string user_id;
   std::string agent_id;
   std::string run_id;
+  std::string tenant{};
+  std::string extra{};
 
-  /// True when no id is set. Such a scope selects nothing; operations that need one throw.
-  [[nodiscard]] bool empty() const noexcept { return user_id.empty() && agent_id.empty() && run_id.empty(); }
+  /// True when no id is set (the tenant is not an id). Such a scope selects nothing; operations that need one throw.
+  [[nodiscard]] bool empty() const noexcept {
+    return user_id.empty() && agent_id.empty() && run_id.empty() && extra.empty();
+  }
 
   /// True when this (query) scope selects a record whose exact scope is `r`.
   [[nodiscard]] bool selects(const scope& r) const noexcept {
-    return !empty() && (user_id.empty() || user_id == r.user_id) &&
-           (agent_id.empty() || agent_id == r.agent_id) && (run_id.empty() || run_id == r.run_id);
+    return !empty() && tenant == r.tenant && (user_id.empty() || user_id == r.user_id) &&
+           (agent_id.empty() || agent_id == r.agent_id) && (run_id.empty() || run_id == r.run_id) &&
+           detail::scope_lines_within(extra, r.extra);
+  }
+
+  /// The value of a key of the tenant or extra ids (empty when not set); user_id, agent_id and run_id too.
+  [[nodiscard]] std::string_view key(std::string_view name) const noexcept {
+    if (name == "user_id") return user_id;
+    if (name == "agent_id") return agent_id;
+    if (name == "run_id") return run_id;
+    const auto t = detail::scope_line_value(tenant, name);
+    return t.empty() ? detail::scope_line_value(extra, name) : t;
   }
 
   friend bool operator==(const scope&, const scope&) = default;
@@ -267,10 +342,15 @@ inline constexpr all_scopes_t all_scopes{};
 inline constexpr std::size_t max_scope_id_bytes = 256;
 
 namespace detail {
-/// A hash of the scope whose ids are `user`, `agent` and `run` (views, so that no scope need be built).
-inline std::size_t scope_hash_of(std::string_view user, std::string_view agent, std::string_view run) noexcept {
+/// A hash of the scope whose ids are `user`, `agent` and `run`, `tenant` and `extra` (views, so that no scope
+/// need be built).
+inline std::size_t scope_hash_of(std::string_view user, std::string_view agent, std::string_view run,
+                                 std::string_view tenant = {}, std::string_view extra = {}) noexcept {
   const std::hash<std::string_view> h;
-  return h(user) ^ (h(agent) * 0x9E3779B97F4A7C15ull) ^ (h(run) * 0xC2B2AE3D27D4EB4Full);
+  std::size_t x = h(user) ^ (h(agent) * 0x9E3779B97F4A7C15ull) ^ (h(run) * 0xC2B2AE3D27D4EB4Full);
+  if (!tenant.empty()) x ^= h(tenant) * 0x165667B19E3779F9ull;
+  if (!extra.empty()) x ^= h(extra) * 0x27D4EB2F165667C5ull;
+  return x;
 }
 
 inline void validate_scope_id(std::string_view field, const std::string& value, std::string_view operation) {
@@ -287,6 +367,27 @@ inline void validate_scope_id(std::string_view field, const std::string& value, 
 }
 }  // namespace detail
 
+namespace detail {
+/// @throws validation_error unless `lines` is canonical (sorted keys, one line each, non-empty well-formed values).
+inline void validate_scope_lines(std::string_view lines, std::string_view field, std::string_view operation) {
+  std::string_view previous;
+  bool first = true;
+  while (!lines.empty()) {
+    const auto end = lines.find('\n');
+    const auto line = lines.substr(0, end);
+    const auto eq = line.find('=');
+    if (eq == 0 || eq == std::string_view::npos || eq + 1 == line.size() || (!first && line.substr(0, eq) <= previous))
+      throw validation_error(std::string(operation) + ": scope " + std::string(field) +
+                             " is not key=value lines sorted by key (set keys with set_scope_key)");
+    previous = line.substr(0, eq);
+    first = false;
+    validate_scope_id(previous, std::string(line.substr(eq + 1)), operation);
+    if (end == std::string_view::npos) break;
+    lines.remove_prefix(end + 1);
+  }
+}
+}  // namespace detail
+
 /// Throws validation_error unless `s` names at least one id and every id is well-formed.
 /// @param operation the caller's name, used in the message ("add", "search", ...).
 inline void validate_scope(const scope& s, std::string_view operation) {
@@ -296,6 +397,8 @@ inline void validate_scope(const scope& s, std::string_view operation) {
   detail::validate_scope_id("user_id", s.user_id, operation);
   detail::validate_scope_id("agent_id", s.agent_id, operation);
   detail::validate_scope_id("run_id", s.run_id, operation);
+  detail::validate_scope_lines(s.tenant, "tenant", operation);
+  detail::validate_scope_lines(s.extra, "extra", operation);
 }
 
 }  // namespace engram::inline v0
@@ -489,12 +592,15 @@ struct record {
   /// index recognises them from the text with the offline recogniser; set (even empty): the extractor's answer
   /// stands and is kept with the memory, since it cannot be derived again without the model.
   std::optional<recognized_entities> entities{};
+  /// The scope's wall keys and further keys (scope::tenant and scope::extra): empty under Mem0's key set.
+  std::string tenant{};
+  std::string extra{};
 
   /// When the fact became true: valid_from, else created_at.
   [[nodiscard]] timestamp valid_since() const noexcept { return valid_from.value_or(created_at); }
 
   /// The record's exact scope.
-  [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id}; }
+  [[nodiscard]] engram::scope scope() const { return engram::scope{user_id, agent_id, run_id, tenant, extra}; }
 
   friend bool operator==(const record&, const record&) = default;
 };
@@ -838,6 +944,8 @@ struct access_increment {
 struct store_identity {
   std::string embedder;       ///< the embedder's name(), e.g. "hashing-v1" or "openai:text-embedding-3-small"
   std::size_t dimension = 0;  ///< its vector size
+  /// The memory's scope key set (detail::describe_scope_keys): empty for Mem0's user_id, agent_id, run_id.
+  std::string scope_keys{};
 
   friend bool operator==(const store_identity&, const store_identity&) = default;
 };
@@ -1005,6 +1113,11 @@ concept access_count_store = record_store<S> && requires(S& s, const S& cs, std:
 /// A store that remembers which embedder wrote its vectors (`bind(store_identity)`) and refuses another.
 template <class S>
 concept identity_bound_store = requires(S& s, const store_identity& id) { s.bind(id); };
+
+/// A store that keeps a record's and a pending add's scope whole, its tenant and extra keys too
+/// (`static constexpr bool keeps_scope_keys = true`): needed by a memory whose key set goes beyond Mem0's.
+template <class S>
+concept scope_keyed_store = identity_bound_store<S> && S::keeps_scope_keys;
 
 /// A store that reports the identity it was bound to (`identity()`), for exports.
 template <class S>
@@ -1392,17 +1505,21 @@ using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to
 class scope_catalog {
  public:
   /// The partition of an exact record scope, created on first use. O(1) expected.
-  partition_id partition_for(const scope& s) { return partition_for(s.user_id, s.agent_id, s.run_id); }
+  partition_id partition_for(const scope& s) {
+    return partition_for(s.user_id, s.agent_id, s.run_id, s.tenant, s.extra);
+  }
 
-  /// As above, from the three ids (no scope object needed).
-  partition_id partition_for(std::string_view user_id, std::string_view agent_id, std::string_view run_id) {
-    const auto key = scope_key{user_id, agent_id, run_id};
+  /// As above, from the scope's parts (no scope object needed).
+  partition_id partition_for(std::string_view user_id, std::string_view agent_id, std::string_view run_id,
+                             std::string_view tenant = {}, std::string_view extra = {}) {
+    const auto key = scope_key{user_id, agent_id, run_id, tenant, extra};
     if (auto it = ids_.find(key); it != ids_.end()) return it->second;
     const auto p = static_cast<partition_id>(parts_.size());
-    scope s{std::string(user_id), std::string(agent_id), std::string(run_id)};
+    scope s{std::string(user_id), std::string(agent_id), std::string(run_id), std::string(tenant), std::string(extra)};
     if (!s.user_id.empty()) by_user_[s.user_id].push_back(p);
     if (!s.agent_id.empty()) by_agent_[s.agent_id].push_back(p);
     if (!s.run_id.empty()) by_run_[s.run_id].push_back(p);
+    if (!s.extra.empty()) with_extra_.push_back(p);
     ids_.emplace(s, p);
     parts_.push_back(partition{std::move(s), {}});
     return p;
@@ -1421,6 +1538,7 @@ class scope_catalog {
     if (!consider(by_user_, q.user_id) || !consider(by_agent_, q.agent_id) || !consider(by_run_, q.run_id))
       return {};
     std::vector<partition_id> out;
+    if (!shortest && !q.extra.empty()) shortest = &with_extra_;  // only further keys (an app id) given
     if (!shortest) return out;  // empty query scope selects nothing
     for (const auto p : *shortest)
       if (q.selects(parts_[p].scope)) out.push_back(p);
@@ -1526,23 +1644,25 @@ class scope_catalog {
     engram::scope scope;
     std::vector<slot_id> members;
   };
-  /// A scope as three views, to look a partition up without building a scope.
+  /// A scope as views, to look a partition up without building a scope.
   struct scope_key {
-    std::string_view user, agent, run;
+    std::string_view user, agent, run, tenant, extra;
+    friend bool operator==(const scope_key&, const scope_key&) = default;
   };
   struct scope_hash {
     using is_transparent = void;
-    std::size_t operator()(const scope_key& k) const noexcept { return scope_hash_of(k.user, k.agent, k.run); }
-    std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_key{s.user_id, s.agent_id, s.run_id}); }
+    std::size_t operator()(const scope_key& k) const noexcept {
+      return scope_hash_of(k.user, k.agent, k.run, k.tenant, k.extra);
+    }
+    std::size_t operator()(const scope& s) const noexcept { return (*this)(scope_equal::key(s)); }
   };
   struct scope_equal {
     using is_transparent = void;
-    static scope_key key(const scope& s) noexcept { return {s.user_id, s.agent_id, s.run_id}; }
+    static scope_key key(const scope& s) noexcept { return {s.user_id, s.agent_id, s.run_id, s.tenant, s.extra}; }
     static scope_key key(const scope_key& k) noexcept { return k; }
     template <class A, class B>
     bool operator()(const A& a, const B& b) const noexcept {
-      const auto x = key(a), y = key(b);
-      return x.user == y.user && x.agent == y.agent && x.run == y.run;
+      return key(a) == key(b);
     }
   };
 
@@ -1595,6 +1715,7 @@ class scope_catalog {
   std::vector<partition> parts_;
   std::unordered_map<scope, partition_id, scope_hash, scope_equal> ids_;
   string_map<std::vector<partition_id>> by_user_, by_agent_, by_run_;
+  std::vector<partition_id> with_extra_;  // partitions whose scope has further keys
 };
 
 }  // namespace engram::inline v0::detail
@@ -4015,7 +4136,8 @@ class flat_index;
 class memory_store;
 class file_store;
 struct verbatim_extractor;
-template <class Embedder, class Index, class Store, class Extractor>
+struct mem0_scope_keys;
+template <class Embedder, class Index, class Store, class Extractor, class Keys = mem0_scope_keys>
 class basic_memory;
 
 /// The embedded default: offline hashing embedder, exact flat index, volatile store, verbatim extractor.
@@ -7120,7 +7242,8 @@ class ivf_index {
 ///
 /// Shapes:
 ///   record         {"id","memory","hash","metadata","created_at","updated_at",
-///                   "user_id"?,"agent_id"?,"run_id"?,"actor_id"?,"role"?,"expiration_date"?,"categories"?,
+///                   "user_id"?,"agent_id"?,"run_id"?,"tenant"?,"extra_scope"? (the scope's further keys:
+///                   {"org_id":...}),"actor_id"?,"role"?,"expiration_date"?,"categories"?,
 ///                   "immutable"? (true only),"valid_from" (valid_from, else created_at),"invalid_at"?,
 ///                   "superseded_by"?,"structured_attributes","entities"? (when set: {"entities":[{"name","type"}],
 ///                   "relations":[{"source","relationship","target"}]}, an extractor's answer kept as given)}
@@ -7335,6 +7458,37 @@ inline void from_json(const nlohmann::json& j, event_kind& e) {
   e = parse_event_kind(j.get<std::string>());
 }
 
+namespace detail {
+/// Canonical scope lines (scope::tenant, scope::extra) as a JSON object of strings.
+inline nlohmann::json scope_lines_to_json(std::string_view lines) {
+  nlohmann::json o = nlohmann::json::object();
+  while (!lines.empty()) {
+    const auto line = lines.substr(0, lines.find('\n'));
+    const auto eq = line.find('=');
+    o[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+    lines.remove_prefix(std::min(lines.size(), line.size() + 1));
+  }
+  return o;
+}
+
+/// The canonical lines of field `key` of `j` (an object of strings; absent: none). @throws validation_error.
+inline std::string scope_lines_from_json(const nlohmann::json& j, const char* key, std::string_view what) {
+  const auto* o = field(j, key, what);
+  if (!o || o->is_null()) return {};
+  if (!o->is_object())
+    throw validation_error(std::string(what) + ": field '" + key + "' must be an object, got " + o->type_name());
+  std::string lines;
+  for (const auto& [k, v] : o->items()) {
+    if (!v.is_string())
+      throw validation_error(std::string(what) + ": field '" + key + "." + k + "' must be a string, got " +
+                             v.type_name());
+    lines = with_scope_line(lines, k, v.get<std::string>());
+  }
+  validate_scope_lines(lines, key, what);
+  return lines;
+}
+}  // namespace detail
+
 /// The record as JSON; with `with_embedding` the vector is included as "embedding" (for export).
 inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   nlohmann::json j = nlohmann::json::object();
@@ -7347,6 +7501,8 @@ inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
   detail::put_if(j, "user_id", r.user_id);
   detail::put_if(j, "agent_id", r.agent_id);
   detail::put_if(j, "run_id", r.run_id);
+  if (!r.tenant.empty()) j["tenant"] = detail::scope_lines_to_json(r.tenant);
+  if (!r.extra.empty()) j["extra_scope"] = detail::scope_lines_to_json(r.extra);
   detail::put_if(j, "actor_id", r.actor_id);
   detail::put_if(j, "role", r.role);
   if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
@@ -7380,6 +7536,8 @@ inline void from_json(const nlohmann::json& j, record& r) {
   r.user_id = detail::string_field(j, "user_id", what, false);
   r.agent_id = detail::string_field(j, "agent_id", what, false);
   r.run_id = detail::string_field(j, "run_id", what, false);
+  r.tenant = detail::scope_lines_from_json(j, "tenant", what);
+  r.extra = detail::scope_lines_from_json(j, "extra_scope", what);
   r.actor_id = detail::string_field(j, "actor_id", what, false);
   r.role = detail::string_field(j, "role", what, false);
   r.created_at = detail::time_field(j, "created_at", what).value_or(timestamp{});
@@ -7578,6 +7736,7 @@ using rw_mutex = std::shared_mutex;
 // #include <engram/extract/actions.hpp>: inlined above
 // #include <engram/extract/verbatim.hpp>: inlined above
 // #include <engram/filter/expr.hpp>: inlined above
+// #include <engram/fwd.hpp>: inlined above
 // #include <engram/ids.hpp>: inlined above
 // ---- begin <engram/memory/access_counts.hpp>
 /// @file memory/access_counts.hpp
@@ -10976,7 +11135,7 @@ class derived_state {
   /// while opening). @returns its slot.
   template <class Keywords>
   slot_id add(const record& r, Keywords& keywords, std::span<const float> vector) {
-    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id);
+    const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id, r.tenant, r.extra);
     const auto slot = catalog_.attach(r.id, p, r.hash);
     const bool shelve = closed_by_now(r);
     index_.add(slot, index_partition(p, shelve), vector);
@@ -11040,7 +11199,7 @@ class derived_state {
   }
 
   /// Sizes the catalog, the expiry array and (when the index can) each partition before a bulk load.
-  /// `count_by_partition(f)` calls f(user_id, agent_id, run_id) once per record to be loaded.
+  /// `count_by_partition(f)` calls f(record) once per record to be loaded.
   template <class CountByPartition>
   void reserve(std::size_t expected, CountByPartition&& count_by_partition) {
     catalog_.reserve(expected);
@@ -11048,8 +11207,8 @@ class derived_state {
     validity_.reserve(expected);
     if constexpr (reservable_index<Index>) {
       std::vector<std::size_t> counts;  // by partition
-      count_by_partition([&](const std::string& user, const std::string& agent, const std::string& run) {
-        const auto p = catalog_.partition_for(user, agent, run);
+      count_by_partition([&](const record& r) {
+        const auto p = catalog_.partition_for(r.user_id, r.agent_id, r.run_id, r.tenant, r.extra);
         if (p >= counts.size()) counts.resize(std::size_t{p} + 1, 0);
         ++counts[p];
       });
@@ -11058,14 +11217,16 @@ class derived_state {
     }
   }
 
-  /// The partitions scope `s` selects (every partition when null) that `f` may match.
+  /// The partitions scope `s` selects (every partition when null; every one of its tenant when it names no id)
+  /// that `f` may match.
   [[nodiscard]] std::vector<partition_id> select_partitions(const scope* s, const filter_expr& f) const {
     std::vector<partition_id> out;
-    if (s) {
+    if (s && !s->empty()) {
       out = catalog_.select(*s);
     } else {
       out.resize(catalog_.partition_count());
       for (std::size_t p = 0; p < out.size(); ++p) out[p] = static_cast<partition_id>(p);
+      if (s) std::erase_if(out, [&](partition_id p) { return catalog_.scope_of(p).tenant != s->tenant; });
     }
     if (!f.empty())
       std::erase_if(out, [&](partition_id p) { return filter_scope_may_match(f, catalog_.scope_of(p)) == filter_tri::no; });
@@ -11427,6 +11588,176 @@ class index_snapshots {
 // #include <engram/rank/fusion.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
+// ---- begin <engram/scope_keys.hpp>
+/// @file scope_keys.hpp
+/// Which keys a memory's scopes may name: a compile-time policy, the last template parameter of basic_memory.
+/// Mem0's key set (user_id, agent_id, run_id) is the default; platform_scope_keys adds an organisation and a
+/// project as walls (a tenant: no query reaches across them) and an app id that selects as user_id does.
+/// A durable store records the key set it was written with (store_identity::scope_keys) and refuses a memory
+/// whose key set lacks one of its keys: that memory could not keep those scopes apart.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/scope.hpp>: inlined above
+
+#include <algorithm>
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace engram::inline v0 {
+
+/// A key set: `tenant_keys`, the wall keys, and `extra_keys`, further selecting keys, as constexpr ranges of
+/// std::string_view (identifiers; none of user_id, agent_id, run_id; none in both).
+template <class K>
+concept scope_key_set = requires {
+  { K::tenant_keys.size() } -> std::convertible_to<std::size_t>;
+  { K::extra_keys.size() } -> std::convertible_to<std::size_t>;
+};
+
+/// Mem0's keys: user_id, agent_id, run_id. Every store written before key sets existed holds these.
+struct mem0_scope_keys {
+  static constexpr std::array<std::string_view, 0> tenant_keys{};
+  static constexpr std::array<std::string_view, 0> extra_keys{};
+};
+
+/// Mem0 Platform's keys: an organisation and a project as walls, and an app id beside user, agent and run.
+struct platform_scope_keys {
+  static constexpr std::array<std::string_view, 2> tenant_keys{"org_id", "project_id"};
+  static constexpr std::array<std::string_view, 1> extra_keys{"app_id"};
+};
+
+namespace detail {
+
+template <scope_key_set K>
+constexpr bool is_tenant_key(std::string_view key) noexcept {
+  return std::find(K::tenant_keys.begin(), K::tenant_keys.end(), key) != K::tenant_keys.end();
+}
+template <scope_key_set K>
+constexpr bool is_extra_key(std::string_view key) noexcept {
+  return std::find(K::extra_keys.begin(), K::extra_keys.end(), key) != K::extra_keys.end();
+}
+
+/// Each key once, none of Mem0's three, each an identifier: checked when a memory is instantiated.
+template <scope_key_set K>
+consteval bool well_formed_key_set() {
+  std::vector<std::string_view> all(K::tenant_keys.begin(), K::tenant_keys.end());
+  all.insert(all.end(), K::extra_keys.begin(), K::extra_keys.end());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto k = all[i];
+    if (k.empty() || k == "user_id" || k == "agent_id" || k == "run_id") return false;
+    for (const char c : k)
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    for (std::size_t j = 0; j < i; ++j)
+      if (all[j] == k) return false;
+  }
+  return true;
+}
+
+/// The key set as stored: "" for Mem0's, else "tenant=k1,k2;extra=k3" (keys in declaration order).
+template <scope_key_set K>
+std::string describe_scope_keys() {
+  if (K::tenant_keys.size() == 0 && K::extra_keys.size() == 0) return {};
+  auto join = [](const auto& keys) {
+    std::string out;
+    for (const auto k : keys) {
+      if (!out.empty()) out += ',';
+      out += k;
+    }
+    return out;
+  };
+  return "tenant=" + join(K::tenant_keys) + ";extra=" + join(K::extra_keys);
+}
+
+/// The (tenant keys, extra keys) of a stored description. @throws validation_error when it is not one.
+inline std::pair<std::vector<std::string>, std::vector<std::string>> parse_scope_keys(std::string_view d,
+                                                                                  const std::string& where) {
+  std::pair<std::vector<std::string>, std::vector<std::string>> out;
+  if (d.empty()) return out;
+  const auto semi = d.find(';');
+  if (d.substr(0, 7) != "tenant=" || semi == std::string_view::npos || d.substr(semi + 1, 6) != "extra=")
+    throw storage_error(where + ": recorded scope keys '" + std::string(d) + "' are not a key set");
+  auto split = [](std::string_view s, std::vector<std::string>& to) {
+    while (!s.empty()) {
+      const auto comma = s.find(',');
+      to.emplace_back(s.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      s.remove_prefix(comma + 1);
+    }
+  };
+  split(d.substr(7, semi - 7), out.first);
+  split(d.substr(semi + 7), out.second);
+  return out;
+}
+
+/// Whether a store whose recorded key set is `have` may be used by a memory whose key set is `want`: every key
+/// recorded must be in `want` with the same role (a wider set is fine: records without the new keys have them
+/// empty). @returns true when `want` is wider, so the store should record it.
+/// @throws validation_error naming both key sets otherwise.
+inline bool check_scope_keys(const std::string& have, const std::string& want, const std::string& where) {
+  if (have == want) return false;
+  const auto h = parse_scope_keys(have, where), w = parse_scope_keys(want, where);
+  auto within = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    return std::all_of(a.begin(), a.end(), [&](const std::string& k) { return std::find(b.begin(), b.end(), k) != b.end(); });
+  };
+  if (!within(h.first, w.first) || !within(h.second, w.second)) {
+    auto name = [](const std::string& d) { return d.empty() ? std::string("user_id,agent_id,run_id (Mem0's)") : d; };
+    throw validation_error(where + ": store was written with scope keys " + name(have) +
+                           "; this memory's key set is " + name(want) +
+                           " and cannot keep those scopes apart (use a key set holding every recorded key)");
+  }
+  return true;
+}
+
+}  // namespace detail
+
+/// Sets key `key` of `s` to `value` (empty removes it): user_id, agent_id, run_id, or a key of the key set `K`.
+/// @throws validation_error for a key `K` does not have.
+template <scope_key_set K = mem0_scope_keys>
+void set_scope_key(scope& s, std::string_view key, std::string_view value) {
+  if (key == "user_id") {
+    s.user_id = value;
+  } else if (key == "agent_id") {
+    s.agent_id = value;
+  } else if (key == "run_id") {
+    s.run_id = value;
+  } else if (detail::is_tenant_key<K>(key)) {
+    s.tenant = detail::with_scope_line(s.tenant, key, value);
+  } else if (detail::is_extra_key<K>(key)) {
+    s.extra = detail::with_scope_line(s.extra, key, value);
+  } else {
+    throw validation_error("unknown scope key '" + std::string(key) + "' (this memory's keys: " +
+                           [] {
+                             std::string all = "user_id, agent_id, run_id";
+                             for (const auto k : K::tenant_keys) all += ", " + std::string(k);
+                             for (const auto k : K::extra_keys) all += ", " + std::string(k);
+                             return all;
+                           }() + ")");
+  }
+}
+
+/// Throws validation_error unless every key `s` names beyond Mem0's three is a key of `K` in its role.
+template <scope_key_set K>
+void validate_scope_keys(const scope& s, std::string_view operation) {
+  auto check = [&](std::string_view lines, bool tenant) {
+    while (!lines.empty()) {
+      const auto end = lines.find('\n');
+      const auto key = lines.substr(0, lines.substr(0, end).find('='));
+      if (tenant ? !detail::is_tenant_key<K>(key) : !detail::is_extra_key<K>(key))
+        throw validation_error(std::string(operation) + ": scope key '" + std::string(key) +
+                               (tenant ? "' is not a tenant key" : "' is not a key") + " of this memory's key set");
+      if (end == std::string_view::npos) break;
+      lines.remove_prefix(end + 1);
+    }
+  };
+  check(s.tenant, true);
+  check(s.extra, false);
+}
+
+}  // namespace engram::inline v0
+// ---- end <engram/scope_keys.hpp>
 // #include <engram/text/utf8.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
@@ -11441,10 +11772,22 @@ namespace engram::inline v0::detail {
 /// True when `s` holds nothing but white space.
 inline bool is_blank(std::string_view s) noexcept { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
 
-/// The input rules of one memory, from its memory_limits.
+/// The input rules of one memory, from its memory_limits and its scope key set.
 class input_rules {
  public:
-  explicit input_rules(const memory_limits& limits) noexcept : limits_(&limits) {}
+  using key_check = void (*)(const engram::scope&, std::string_view);
+
+  explicit input_rules(const memory_limits& limits, key_check keys = &validate_scope_keys<mem0_scope_keys>) noexcept
+      : limits_(&limits), keys_(keys) {}
+
+  /// A scope given to an operation: at least one id, each well-formed, each key one of the key set's.
+  void check_scope(const engram::scope& s, std::string_view op) const {
+    validate_scope(s, op);
+    keys_(s, op);
+  }
+
+  /// A read's scope or the filter standing in for it (see detail::scope_or_filter), keys checked.
+  const engram::scope* scope_or_filter(const engram::scope& s, const filter_expr& f, std::string_view op) const;
 
   /// A text stored or searched for: at most max_text_bytes, valid UTF-8.
   void text(std::string_view text, const std::string& what) const {
@@ -11474,8 +11817,9 @@ class input_rules {
   }
 
   /// An add (or add_async): scope, metadata, expiration date, message count and every message's text.
-  void add(std::span<const message> messages, const scope& s, const add_options& options, std::string_view op) const {
-    validate_scope(s, op);
+  void add(std::span<const message> messages, const engram::scope& s, const add_options& options,
+           std::string_view op) const {
+    check_scope(s, op);
     metadata(options.metadata, op);
     if (options.expiration_date) (void)parse_expiration_day(*options.expiration_date);
     if (messages.size() > limits_->max_messages)
@@ -11518,14 +11862,26 @@ class input_rules {
 
  private:
   const memory_limits* limits_;
+  key_check keys_;
 };
 
-/// The scope a read covers: `&s` when `s` names one; null when `s` is empty and `f` names the scopes it selects
-/// (see filter_names_scope). @throws validation_error when neither names a scope.
+/// The scope a read covers: `&s` when `s` names one; when `s` names no id and `f` names the scopes it selects
+/// (see filter_names_scope), null, or `&s` when `s` has a tenant (the filter's scopes within that tenant only).
+/// @throws validation_error when neither names a scope.
 inline const scope* scope_or_filter(const scope& s, const filter_expr& f, std::string_view op) {
-  if (s.empty() && !f.empty() && filter_names_scope(f)) return nullptr;
+  if (s.empty() && !f.empty() && filter_names_scope(f)) {
+    if (s.tenant.empty()) return nullptr;
+    detail::validate_scope_lines(s.tenant, "tenant", op);
+    return &s;
+  }
   validate_scope(s, op);
   return &s;
+}
+
+inline const scope* input_rules::scope_or_filter(const engram::scope& s, const filter_expr& f, std::string_view op) const {
+  const auto* covered = detail::scope_or_filter(s, f, op);
+  keys_(s, op);
+  return covered;
 }
 
 /// @throws validation_error when `f` does not name the scopes it selects.
@@ -11739,7 +12095,7 @@ std::vector<record> index_all(derived_state<Index>& d, const Store& store, std::
   std::size_t expected = 0;
   if constexpr (counted_store<Store>) expected = store.size();
   d.reserve(expected, [&](auto&& count) {
-    for_each_stored(store, [&](const record& r, std::span<const float>) { count(r.user_id, r.agent_id, r.run_id); });
+    for_each_stored(store, [&](const record& r, std::span<const float>) { count(r); });
   });
   constexpr std::size_t background_keywords_from = 20000;  // below, a thread costs more than it saves
   std::vector<record> missing;
@@ -11835,6 +12191,7 @@ std::vector<record> index_scope(derived_state<Index>& d, const Store& store, con
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -11845,6 +12202,7 @@ std::vector<record> index_scope(derived_state<Index>& d, const Store& store, con
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -12026,20 +12384,33 @@ class partition_cache {
 
   /// True when some exact scope could be selected by both query scopes (an empty one selects every scope).
   static bool overlap(const scope& a, const scope& b) {
-    auto agree = [](const std::string& x, const std::string& y) { return x.empty() || y.empty() || x == y; };
-    return agree(a.user_id, b.user_id) && agree(a.agent_id, b.agent_id) && agree(a.run_id, b.run_id);
+    if (a.empty() || b.empty()) return true;
+    auto agree = [](std::string_view x, std::string_view y) { return x.empty() || y.empty() || x == y; };
+    auto extras_agree = [&](std::string_view lines, const scope& other) {
+      for (std::string_view rest = lines; !rest.empty();) {
+        const auto line = rest.substr(0, rest.find('\n'));
+        const auto eq = line.find('=');
+        if (!agree(line.substr(eq + 1), detail::scope_line_value(other.extra, line.substr(0, eq)))) return false;
+        rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+      }
+      return true;
+    };
+    return a.tenant == b.tenant && agree(a.user_id, b.user_id) && agree(a.agent_id, b.agent_id) &&
+           agree(a.run_id, b.run_id) && extras_agree(a.extra, b);
   }
 
   /// The query scopes that select every record `q` selects: `q` with some of its ids blanked (the empty
   /// scope, "every scope", last). Calls f(scope) for each until it returns true.
   template <class F>
   static bool for_each_wider(const scope& q, F&& f) {
-    for (int mask = 7; mask >= 0; --mask) {
-      if (((mask & 1) && q.user_id.empty()) || ((mask & 2) && q.agent_id.empty()) || ((mask & 4) && q.run_id.empty()))
+    for (int mask = 15; mask >= 0; --mask) {
+      if (((mask & 1) && q.user_id.empty()) || ((mask & 2) && q.agent_id.empty()) || ((mask & 4) && q.run_id.empty()) ||
+          ((mask & 8) && q.extra.empty()))
         continue;  // the same scope as a mask without that bit
-      if (f(scope{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
-                  (mask & 4) ? q.run_id : std::string()}))
-        return true;
+      scope w{(mask & 1) ? q.user_id : std::string(), (mask & 2) ? q.agent_id : std::string(),
+              (mask & 4) ? q.run_id : std::string(), q.tenant, (mask & 8) ? q.extra : std::string()};
+      if (w.empty()) w = scope{};  // no id left: every scope, whatever the tenant
+      if (f(w)) return true;
     }
     return false;
   }
@@ -12541,6 +12912,8 @@ inline record closed_version(const record& of, std::string text, std::vector<flo
   v.user_id = of.user_id;
   v.agent_id = of.agent_id;
   v.run_id = of.run_id;
+  v.tenant = of.tenant;
+  v.extra = of.extra;
   v.actor_id = of.actor_id;
   v.role = of.role;
   v.created_at = std::min(from, now);
@@ -12686,6 +13059,8 @@ write_plan plan_add(std::span<const fact> facts, std::span<const memory_action> 
         r.user_id = s.user_id;
         r.agent_id = s.agent_id;
         r.run_id = s.run_id;
+        r.tenant = s.tenant;
+        r.extra = s.extra;
         r.role = from ? from->role : std::string("user");
         r.actor_id = from ? from->actor_id : std::string();
         r.created_at = r.updated_at = options.timestamp.value_or(now);  // when the conversation happened
@@ -12930,6 +13305,7 @@ inline void forget_dropped_duplicates(write_plan& plan, std::span<const duplicat
 // ---- end <engram/memory/write_plan.hpp>
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
+// #include <engram/scope_keys.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // #include <engram/uuid.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
@@ -12944,6 +13320,7 @@ inline void forget_dropped_duplicates(write_plan& plan, std::span<const duplicat
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -12956,6 +13333,7 @@ namespace engram::inline v0 {
 /// @tparam Index     vector search over scope partitions (engram::vector_index), e.g. flat_index
 /// @tparam Store     the durable truth (engram::record_store), e.g. memory_store
 /// @tparam Extractor facts and decisions (engram::fact_extractor), e.g. verbatim_extractor
+/// @tparam Keys      the scope keys beyond user_id, agent_id, run_id (engram::scope_key_set, scope_keys.hpp)
 ///
 /// Thread-safety: every member may be called concurrently. Searches and reads run in parallel; writes
 /// are serialised with each other (embedding and extraction happen before the write lock is taken).
@@ -12964,7 +13342,7 @@ namespace engram::inline v0 {
 /// The derived state (index, catalog, keyword index, ...) is a cache of the store: reads may bring it up to date
 /// (the change feed, the partition cache) under the write lock, so those parts are `mutable`; reads never write
 /// to the store (access counts are written by a background flusher, flush_access_counts() or the destructor).
-template <class Embedder, class Index, class Store, class Extractor>
+template <class Embedder, class Index, class Store, class Extractor, class Keys>
 class basic_memory {
   static_assert(embedder<Embedder>,
                 "Embedder needs: dimension() const -> std::size_t, embed(std::string_view) const -> "
@@ -12978,12 +13356,18 @@ class basic_memory {
   static_assert(fact_extractor<Extractor>,
                 "Extractor needs: extract(messages, context) -> std::vector<fact>, decide(facts, neighbours, "
                 "context) -> std::vector<memory_action>");
+  static_assert(scope_key_set<Keys> && detail::well_formed_key_set<Keys>(),
+                "Keys needs tenant_keys and extra_keys: arrays of distinct identifiers other than user_id, "
+                "agent_id and run_id");
+  static_assert(std::is_same_v<Keys, mem0_scope_keys> || scope_keyed_store<Store>,
+                "a key set beyond Mem0's needs a Store that keeps tenant and extra keys (scope_keyed_store)");
 
  public:
   using embedder_type = Embedder;
   using index_type = Index;
   using store_type = Store;
   using extractor_type = Extractor;
+  using scope_keys = Keys;
 
   /// Builds the memory over `store`, indexing every record it already holds.
   /// @throws dimension_mismatch / validation_error when the store holds vectors of another embedder.
@@ -13140,7 +13524,7 @@ class basic_memory {
   /// Deletes every memory that scope `s` selects and `filter` matches (default: all of the scope), and nothing
   /// else. @returns how many. @throws validation_error when `s` is empty (reset() is the explicit full wipe).
   std::size_t delete_all(const scope& s, const filter_expr& filter = {}) {
-    validate_scope(s, "delete_all");
+    rules_.check_scope(s, "delete_all");
     catch_up();
     const auto pin = pin_scope(s, &store_);
     std::unique_lock lock(mtx_);
@@ -13160,7 +13544,7 @@ class basic_memory {
   /// Erases every memory scope `s` selects (every version) and its history, for good: the store keeps no copy of
   /// the text (memory/purge.hpp, engram::purging_store; add_async entries stay: flush() first). @returns how many.
   std::size_t purge(const scope& s) {
-    validate_scope(s, "purge");
+    rules_.check_scope(s, "purge");
     catch_up();
     const auto pin = pin_scope(s, &store_);
     std::unique_lock lock(mtx_);
@@ -13183,7 +13567,7 @@ class basic_memory {
   /// @throws validation_error for a missing scope or an empty query, or a limit of 0 or above max_limit.
   [[nodiscard]] std::vector<search_hit> search(std::string_view query, const scope& s,
                                                const search_options& options = {}) const {
-    return search_scopes(query, detail::scope_or_filter(s, options.filter, "search"), options);
+    return search_scopes(query, rules_.scope_or_filter(s, options.filter, "search"), options);
   }
 
   /// As above, the scope given by the filter's own scope predicates (Mem0's v2 form): `{"OR":[{"user_id":"a"},
@@ -13205,7 +13589,7 @@ class basic_memory {
   /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
   /// filter that names its scopes lists the scopes the filter names. @throws validation_error for a missing scope.
   [[nodiscard]] std::vector<record> get_all(const scope& s, const get_all_options& options = {}) const {
-    return list_scopes(detail::scope_or_filter(s, options.filter, "get_all"), options);
+    return list_scopes(rules_.scope_or_filter(s, options.filter, "get_all"), options);
   }
 
   /// As above, the scope the filter names (see search(query, options)); validation_error when it names none.
@@ -13224,7 +13608,7 @@ class basic_memory {
 
   /// The entities and relations of the scopes `s` selects, most mentioned first (memory_config::entities).
   [[nodiscard]] entity_graph entity_graph_of(const scope& s) const {
-    validate_scope(s, "entities");
+    rules_.check_scope(s, "entities");
     catch_up();
     const auto pin = pin_scope(s, nullptr);
     std::shared_lock lock(mtx_);
@@ -13308,7 +13692,8 @@ class basic_memory {
     if (derived_.index().dimension() != embedder_.dimension())
       throw dimension_mismatch(embedder_.dimension(), derived_.index().dimension(), "basic_memory: index vs embedder");
     if constexpr (identity_bound_store<Store>)
-      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension()});
+      store_.bind(store_identity{detail::embedder_name(embedder_), embedder_.dimension(),
+                                 detail::describe_scope_keys<Keys>()});
     feed_.start(store_);  // before reading, so that nothing written meanwhile is missed
     if constexpr (access_count_store<Store>)
       if (!is_read_only(store_))
@@ -13583,7 +13968,7 @@ class basic_memory {
   Store store_;
   Extractor extractor_;
   memory_config config_;
-  detail::input_rules rules_{config_.limits};
+  detail::input_rules rules_{config_.limits, &validate_scope_keys<Keys>};
   mutable detail::rw_mutex mtx_;
   // The derived state and what keeps it current: a cache of the store, so reads may update it (under mtx_).
   mutable detail::derived_state<Index> derived_;
@@ -13624,15 +14009,17 @@ class basic_memory {
 /// The refusal a durable store gives an embedder other than the one its vectors came from.
 
 // #include <engram/error.hpp>: inlined above
+// #include <engram/scope_keys.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <string>
 
 namespace engram::inline v0::detail {
 
-/// @throws dimension_mismatch (another size) or validation_error (another name), naming both identities
-///         and `where` (the store and its location).
-inline void check_same_identity(const store_identity& have, const store_identity& want, const std::string& where) {
+/// @throws dimension_mismatch (another size) or validation_error (another name, or a key set lacking a recorded
+///         scope key), naming both identities and `where` (the store and its location).
+/// @returns true when `want` names a wider scope key set than recorded: the store should record `want`.
+inline bool check_same_identity(const store_identity& have, const store_identity& want, const std::string& where) {
   if (have.dimension != want.dimension)
     throw dimension_mismatch(have.dimension, want.dimension,
                              where + ": store holds " + std::to_string(have.dimension) +
@@ -13641,6 +14028,7 @@ inline void check_same_identity(const store_identity& have, const store_identity
   if (have.embedder != want.embedder)
     throw validation_error(where + ": store holds vectors of embedder '" + have.embedder + "', not '" +
                            want.embedder + "' (use engram::reembed to switch)");
+  return check_scope_keys(have.scope_keys, want.scope_keys, where);
 }
 
 }  // namespace engram::inline v0::detail
@@ -14173,7 +14561,7 @@ class record_table {
     if (at == slot_hash_set::none) return;
     if (const auto hist = history_at(id); hist != slot_hash_set::none) {
       const auto& r = records_[at];
-      owners_[hist] = intern(r.user_id, r.agent_id, r.run_id);
+      owners_[hist] = intern(r.scope());
     }
     records_at_.erase(h, at);
     const auto last = static_cast<std::uint32_t>(records_.size() - 1);
@@ -14223,7 +14611,7 @@ class record_table {
   /// snapshot, after its histories). O(1) expected.
   void set_owner(std::string_view memory_id, const scope& owner) {
     if (const auto at = history_at(memory_id); at != slot_hash_set::none)
-      owners_[at] = intern(owner.user_id, owner.agent_id, owner.run_id);
+      owners_[at] = intern(owner);
   }
 
   /// Calls f(const std::string& memory_id, const scope& owner) for every history with an owner noted (that of a
@@ -14277,7 +14665,7 @@ class record_table {
       for (const auto& e : histories_[i]) kept.append(e);
       if (owner != no_owner) {
         const auto& s = scopes_[owner];
-        kept.owners_.back() = kept.intern(s.user_id, s.agent_id, s.run_id);
+        kept.owners_.back() = kept.intern(s);
       }
     }
     return out;
@@ -14322,15 +14710,12 @@ class record_table {
     return histories_at_.find(key_hash(memory_id),
                               [&](std::uint32_t i) { return histories_[i].front().memory_id == memory_id; });
   }
-  /// The index in scopes_ of the scope (user, agent, run), added when new. O(1) expected.
-  std::uint32_t intern(std::string_view user, std::string_view agent, std::string_view run) {
-    const auto h = scope_hash_of(user, agent, run);
-    const auto at = scopes_at_.find(h, [&](std::uint32_t i) {
-      const auto& s = scopes_[i];
-      return s.user_id == user && s.agent_id == agent && s.run_id == run;
-    });
+  /// The index in scopes_ of exact scope `s`, added when new. O(1) expected.
+  std::uint32_t intern(const scope& s) {
+    const auto h = scope_hash_of(s.user_id, s.agent_id, s.run_id, s.tenant, s.extra);
+    const auto at = scopes_at_.find(h, [&](std::uint32_t i) { return scopes_[i] == s; });
     if (at != slot_hash_set::none) return at;
-    scopes_.push_back(scope{std::string(user), std::string(agent), std::string(run)});
+    scopes_.push_back(s);
     scopes_at_.insert(h, static_cast<std::uint32_t>(scopes_.size() - 1));
     return static_cast<std::uint32_t>(scopes_.size() - 1);
   }
@@ -16269,6 +16654,9 @@ namespace engram::inline v0 {
 /// Thread-safe: every member may be called concurrently. Movable, not copyable.
 class memory_store {
  public:
+  /// Records and pending adds are kept whole, their tenant and extra scope keys too (scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
+
   memory_store() : s_(std::make_unique<state>()) {}
 
   /// Records the embedder identity on first use; afterwards a different one is refused
