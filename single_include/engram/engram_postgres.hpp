@@ -333,12 +333,14 @@ inline std::string pg_json_text(const nlohmann::json& j) {
 inline pq_param pg_time_param(timestamp t) {
   return pq_param::int8(t.time_since_epoch().count() - pq_epoch_offset_us);
 }
-/// The 3 parameters naming an exact scope: user_id, agent_id, run_id.
-inline std::vector<pq_param> pg_scope_params(const std::string& u, const std::string& a, const std::string& r) {
-  return {pq_param::text(u), pq_param::text(a), pq_param::text(r)};
+/// The 5 parameters naming an exact scope: user_id, agent_id, run_id, tenant, extra.
+inline std::vector<pq_param> pg_scope_params(const scope& s) {
+  return {pq_param::text(s.user_id), pq_param::text(s.agent_id), pq_param::text(s.run_id), pq_param::text(s.tenant),
+          pq_param::text(s.extra)};
 }
 
-/// The 13 parameters of add_event / import_event: the event, then its record's scope (NULLs if unknown).
+/// The 15 parameters of add_event / import_event: the event, then its record's scope (if unknown: NULL ids,
+/// tenant and extra '').
 inline std::vector<pq_param> pg_event_params(const history_event& e, const std::optional<scope>& owner) {
   return {pq_param::text(e.id), pq_param::text(e.memory_id), pq_param::opt_text(e.old_memory),
           pq_param::opt_text(e.new_memory), pq_param::text(to_string(e.event)), pg_time_param(e.created_at),
@@ -347,10 +349,11 @@ inline std::vector<pq_param> pg_event_params(const history_event& e, const std::
           e.role.empty() ? pq_param::null() : pq_param::text(e.role),
           owner ? pq_param::text(owner->user_id) : pq_param::null(),
           owner ? pq_param::text(owner->agent_id) : pq_param::null(),
-          owner ? pq_param::text(owner->run_id) : pq_param::null()};
+          owner ? pq_param::text(owner->run_id) : pq_param::null(), pq_param::text(owner ? owner->tenant : ""),
+          pq_param::text(owner ? owner->extra : "")};
 }
 
-/// The 18 parameters of upsert / import_record, in pg_record_cols' order.
+/// The 20 parameters of upsert / import_record, in pg_record_cols' order.
 inline std::vector<pq_param> pg_record_params(const record& r) {
   auto time_or_null = [](const std::optional<timestamp>& t) { return t ? pg_time_param(*t) : pq_param::null(); };
   return {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
@@ -359,16 +362,18 @@ inline std::vector<pq_param> pg_record_params(const record& r) {
           pq_param::text(r.actor_id), pq_param::text(r.role), pg_time_param(r.created_at), pg_time_param(r.updated_at),
           pq_param::bytes(pq_floats_to_bytes(r.embedding)), pq_param::opt_text(r.expiration_date),
           pq_param::text(r.immutable ? "t" : "f"), time_or_null(r.valid_from), time_or_null(r.invalid_at),
-          pq_param::opt_text(r.superseded_by), pq_param::opt_text(entities_column(r.entities))};
+          pq_param::opt_text(r.superseded_by), pq_param::opt_text(entities_column(r.entities)),
+          pq_param::text(r.tenant), pq_param::text(r.extra)};
 }
 
-/// The 8 parameters of enqueue.
+/// The 10 parameters of enqueue.
 inline std::vector<pq_param> pg_pending_params(const pending_add& p) {
   nlohmann::json msgs = nlohmann::json::array();
   for (const auto& m : p.messages) msgs.push_back({{"role", m.role}, {"content", m.content}, {"name", m.name}});
   return {pq_param::text(p.id), pq_param::text(p.owner.user_id), pq_param::text(p.owner.agent_id),
           pq_param::text(p.owner.run_id), pq_param::text(pg_json_text(msgs)), pq_param::text(pg_json_text(p.options)),
-          pq_param::text(p.created_at), pq_param::text(std::to_string(p.attempts))};
+          pq_param::text(p.created_at), pq_param::text(std::to_string(p.attempts)), pq_param::text(p.owner.tenant),
+          pq_param::text(p.owner.extra)};
 }
 
 // Reading rows; `where` names the store in the storage_error thrown for a row that does not parse.
@@ -376,6 +381,19 @@ inline std::vector<pq_param> pg_pending_params(const pending_add& p) {
 /// A binary timestamptz column as a timestamp.
 inline timestamp pg_time_of(const pq_result& r, int row, int col) {
   return timestamp{std::chrono::microseconds{r.timestamp_us(row, col)}};
+}
+
+/// Column `col` of row `i`, scope::tenant or scope::extra of record (or pending add) `id`.
+/// @throws storage_error naming it when the text is not canonical key=value lines.
+inline std::string pg_scope_column(const pq_result& r, int i, int col, const char* field, const std::string& where,
+                                   const std::string& id) {
+  auto text = r.text(i, col);
+  try {
+    validate_scope_lines(text, field, where + ": '" + id + "'");
+  } catch (const validation_error& e) {
+    throw storage_error(e.what());
+  }
+  return text;
 }
 
 /// Row `i` of pg_record_cols as a record.
@@ -400,6 +418,8 @@ inline record pg_read_record(const pq_result& r, int i, const std::string& where
   if (!r.is_null(i, 15)) out.invalid_at = pg_time_of(r, i, 15);
   out.superseded_by = r.opt_text(i, 16);
   if (!r.is_null(i, 17)) out.entities = entities_of_column(r.view(i, 17), where, out.id);
+  out.tenant = pg_scope_column(r, i, 18, "tenant", where, out.id);
+  out.extra = pg_scope_column(r, i, 19, "extra", where, out.id);
   return out;
 }
 
@@ -423,7 +443,8 @@ inline history_event pg_read_event(const pq_result& r, int i, const std::string&
   return e;
 }
 
-/// Row `i` of (id, user_id, agent_id, run_id, messages, options, created_at, attempts) as a pending add.
+/// Row `i` of (id, user_id, agent_id, run_id, messages, options, created_at, attempts, tenant, extra) as a
+/// pending add.
 inline pending_add pg_read_pending(const pq_result& r, int i, const std::string& where) {
   pending_add p;
   p.id = r.text(i, 0);
@@ -436,6 +457,8 @@ inline pending_add pg_read_pending(const pq_result& r, int i, const std::string&
     p.messages.push_back(message{m.value("role", "user"), m.value("content", ""), m.value("name", "")});
   p.created_at = r.text(i, 6);
   p.attempts = static_cast<std::uint32_t>(r.integer(i, 7));
+  p.owner.tenant = pg_scope_column(r, i, 8, "tenant", where, p.id);
+  p.owner.extra = pg_scope_column(r, i, 9, "extra", where, p.id);
   return p;
 }
 
@@ -444,12 +467,16 @@ inline std::optional<store_identity> pg_get_identity(pq_conn& c, const std::stri
   auto name = c.run("get_meta", {pq_param::text("embedder")}, false, where);
   auto dim = c.run("get_meta", {pq_param::text("dimension")}, false, where);
   if (!name.rows() || !dim.rows()) return std::nullopt;
-  return store_identity{name.text(0, 0), static_cast<std::size_t>(std::stoull(dim.text(0, 0)))};
+  auto keys = c.run("get_meta", {pq_param::text("scope_keys")}, false, where);  // absent: Mem0's
+  return store_identity{name.text(0, 0), static_cast<std::size_t>(std::stoull(dim.text(0, 0))),
+                        keys.rows() ? keys.text(0, 0) : std::string()};
 }
-/// Records (or replaces) the embedder identity in engram_meta.
+/// Records (or replaces) the embedder identity in engram_meta; the scope key set recorded stays when `id`
+/// names none (reembed's identity).
 inline void pg_put_identity(pq_conn& c, const store_identity& id, const std::string& where) {
   c.run("put_meta", {pq_param::text("embedder"), pq_param::text(id.embedder)}, false, where);
   c.run("put_meta", {pq_param::text("dimension"), pq_param::text(std::to_string(id.dimension))}, false, where);
+  if (!id.scope_keys.empty()) c.run("put_meta", {pq_param::text("scope_keys"), pq_param::text(id.scope_keys)}, false, where);
 }
 
 }  // namespace engram::inline v0::detail
@@ -466,7 +493,8 @@ namespace engram::inline v0::detail {
 
 /// Writes `b` on `c` (inside a transaction, under the write lock) with the statements of statements.hpp,
 /// entering every changed record in the change feed as written by `origin`.
-/// `unique_content`: drop a new record whose scope holds the same text under another id (and its events).
+/// `unique_content`: drop a new record whose exact scope (tenant and extra too) holds the same text under
+/// another id (and its events).
 /// `upsert_statement`: "upsert", or "import_record" (a stored copy updated later is kept).
 /// @returns the dropped duplicates. @throws not_found for an UPDATE of a record deleted meanwhile.
 inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batch& b, bool unique_content,
@@ -489,7 +517,8 @@ inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batc
     if (unique_content || is_update) {
       auto d = c.run("is_duplicate",
                      {pq_param::text(r.id), pq_param::text(r.user_id), pq_param::text(r.agent_id),
-                      pq_param::text(r.run_id), pq_param::text(r.hash), pq_param::text(r.memory)},
+                      pq_param::text(r.run_id), pq_param::text(r.hash), pq_param::text(r.memory),
+                      pq_param::text(r.tenant), pq_param::text(r.extra)},
                      false, w);
       if (d.view(0, 0) == "f" && is_update) {
         auto last = c.run("last_event", {pq_param::text(r.id)}, false, w);
@@ -509,7 +538,7 @@ inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batc
   for (const auto& id : b.erases) {
     auto gone = c.run("erase", {pq_param::text(id)}, false, w);
     if (gone.rows()) {
-      scope s{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2)};
+      scope s{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2), gone.text(0, 3), gone.text(0, 4)};
       touch(s);
       change(id);
       owners.emplace_back(id, std::move(s));
@@ -523,7 +552,7 @@ inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batc
   }
   for (const auto& p : b.enqueued) c.run("enqueue", pg_pending_params(p), false, w);
   for (const auto& id : b.dequeued) c.run("dequeue", {pq_param::text(id)}, false, w);
-  for (const auto& s : touched) c.run("bump_version", pg_scope_params(s.user_id, s.agent_id, s.run_id), false, w);
+  for (const auto& s : touched) c.run("bump_version", pg_scope_params(s), false, w);
   return dups;
 }
 
@@ -919,17 +948,22 @@ class pg_pool {
 /// postgres_store's tables: the numbered schema steps, and creating or migrating a schema on open.
 ///
 /// The tables (`schema_version` in engram_meta):
-///   engram_meta(key PRIMARY KEY, value)     format_version, schema_version, embedder, dimension
+///   engram_meta(key PRIMARY KEY, value)     format_version, schema_version, embedder, dimension, scope_keys
+///           (store_identity::scope_keys; absent: Mem0's keys)
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date,
 ///            immutable boolean (schema version 3), valid_from, invalid_at timestamptz and superseded_by text
 ///            (schema version 4; NULL: valid since created_at, never invalidated), entities JSON text (schema
-///            version 5; NULL: recognised from the text, set: an extractor's answer))
+///            version 5; NULL: recognised from the text, set: an extractor's answer), tenant, extra (schema
+///            version 6: scope::tenant and scope::extra, '' under Mem0's keys and in rows written before))
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
-///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
-///           their order and the record's scope (schema version 2; NULL in rows written before)
-///   pending(seq, id PRIMARY KEY, user_id, agent_id, run_id, messages JSON, options JSON, created_at, attempts)
-///   scope_versions(user_id, agent_id, run_id, version)   bumped by every batch touching the scope
+///           is_deleted, actor_id, role, user_id, agent_id, run_id, tenant, extra)    Mem0's history columns,
+///           plus seq for their order and the record's scope (schema version 2; user_id NULL in rows written
+///           before; tenant and extra since version 6, '' where user_id is NULL)
+///   pending(seq, id PRIMARY KEY, user_id, agent_id, run_id, messages JSON, options JSON, created_at, attempts,
+///           tenant, extra)
+///   scope_versions(user_id, agent_id, run_id, version, tenant, extra)   bumped by every batch touching the
+///           scope; keyed by the whole exact scope (tenant and extra since version 6)
 ///   changes(seq bigserial PRIMARY KEY, memory_id, origin, at)   the change feed ('*' = everything changed)
 ///   commits(token PRIMARY KEY, at)          one row per applied batch: makes a retried apply idempotent
 ///   access_counts(memory_id PRIMARY KEY REFERENCES memories ON DELETE CASCADE, count)   search hits per memory
@@ -986,7 +1020,23 @@ inline const std::vector<std::string>& pg_migrations() {
       " ADD COLUMN IF NOT EXISTS invalid_at timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text",
       // 5: an extractor's entities and relations as JSON text, as metadata (NULL in rows written before:
       // recognised from the text)
-      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS entities text"};
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS entities text",
+      // 6: scope key sets: scope::tenant and scope::extra in every table naming a scope ('' in rows written
+      // before, as under Mem0's keys; in history, where user_id is NULL too); a scope's version is that of the
+      // whole exact scope, and the scope index leads with the tenant, which every scoped query names
+      // (each part may run again, as the steps before: a test takes the schema version back)
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE history ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE pending ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE scope_versions ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE scope_versions DROP CONSTRAINT IF EXISTS scope_versions_pkey,"
+      " ADD PRIMARY KEY (user_id, agent_id, run_id, tenant, extra);"
+      "DROP INDEX IF EXISTS memories_scope;"
+      "CREATE INDEX memories_scope ON memories(tenant, user_id, agent_id, run_id, hash)"};
   return steps;
 }
 
@@ -1048,12 +1098,17 @@ namespace engram::inline v0::detail {
 /// The columns of a record row and of a history row, in the order rows.hpp reads them.
 inline constexpr const char* pg_record_cols =
     "id, memory, hash, metadata, user_id, agent_id, run_id, actor_id, role, created_at, updated_at, embedding, "
-    "expiration_date, immutable, valid_from, invalid_at, superseded_by, entities";
+    "expiration_date, immutable, valid_from, invalid_at, superseded_by, entities, tenant, extra";
 inline constexpr const char* pg_history_cols =
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role";
 
 /// Access counts saturate here (they are std::uint32_t in engram, bigint in the table).
 inline constexpr std::uint32_t pg_max_access_count = 4294967295u;
+
+/// scope::extra's selection (detail::scope_lines_within) of a row by the query's extra in parameter `param`.
+inline std::string pg_extra_within(const std::string& param) {
+  return "string_to_array(extra, chr(10)) @> string_to_array(" + param + ", chr(10))";
+}
 
 /// Rows per page of a paged read (record_page, changes_since, the per-scope pages).
 inline constexpr int pg_page_size = 2000;
@@ -1069,26 +1124,31 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
   c.prepare("count", "SELECT count(*) FROM memories", w);
   const std::string upsert =
       "INSERT INTO memories(" + rc +
-      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id)"
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+      " ON CONFLICT (id)"
       " DO UPDATE SET"
       " memory = $2, hash = $3, metadata = $4, user_id = $5, agent_id = $6, run_id = $7,"
       " actor_id = $8, role = $9, created_at = $10, updated_at = $11, embedding = $12, expiration_date = $13,"
-      " immutable = $14, valid_from = $15, invalid_at = $16, superseded_by = $17, entities = $18";
+      " immutable = $14, valid_from = $15, invalid_at = $16, superseded_by = $17, entities = $18, tenant = $19,"
+      " extra = $20";
   c.prepare("upsert", upsert, w);
   c.prepare("import_record", upsert + " WHERE memories.updated_at <= EXCLUDED.updated_at", w);  // newer stays
+  // the same text in the whole exact scope (two projects may hold the same text)
   c.prepare("is_duplicate",
-            "SELECT EXISTS (SELECT 1 FROM memories WHERE id = $1), (SELECT id FROM memories WHERE user_id = $2"
-            " AND agent_id = $3 AND run_id = $4 AND hash = $5 AND memory = $6 AND id <> $1 LIMIT 1)",
+            "SELECT EXISTS (SELECT 1 FROM memories WHERE id = $1), (SELECT id FROM memories WHERE tenant = $7"
+            " AND user_id = $2 AND agent_id = $3 AND run_id = $4 AND hash = $5 AND extra = $8 AND memory = $6"
+            " AND id <> $1 LIMIT 1)",
             w);
-  c.prepare("erase", "DELETE FROM memories WHERE id = $1 RETURNING user_id, agent_id, run_id", w);
+  const std::string sc = "user_id, agent_id, run_id, tenant, extra";  // an exact scope: pg_scope_params
+  c.prepare("erase", "DELETE FROM memories WHERE id = $1 RETURNING " + sc, w);
   c.prepare("add_event",
-            "INSERT INTO history(" + hc +
-                ", user_id, agent_id, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO history(" + hc + ", " + sc +
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             w);
-  const std::string in_scope = "user_id = $1 AND agent_id = $2 AND run_id = $3";
+  const std::string in_scope = "user_id = $1 AND agent_id = $2 AND run_id = $3 AND tenant = $4 AND extra = $5";
   c.prepare("scopes",
-            "SELECT user_id, agent_id, run_id FROM memories UNION SELECT user_id, agent_id, run_id FROM pending"
-            " UNION SELECT user_id, agent_id, run_id FROM history WHERE user_id IS NOT NULL ORDER BY 1, 2, 3",
+            "SELECT " + sc + " FROM memories UNION SELECT " + sc + " FROM pending UNION SELECT " + sc +
+                " FROM history WHERE user_id IS NOT NULL ORDER BY 1, 2, 3, 4, 5",
             w);
   c.prepare("scope_records", "SELECT " + rc + " FROM memories WHERE " + in_scope + " ORDER BY id", w);
   c.prepare("scope_history",
@@ -1097,18 +1157,18 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
                 ")) ORDER BY seq",
             w);
   c.prepare("scope_pending",
-            "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts::bigint FROM pending"
-            " WHERE " + in_scope + " ORDER BY seq",
+            "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts::bigint, tenant, extra"
+            " FROM pending WHERE " + in_scope + " ORDER BY seq",
             w);
   c.prepare("import_event",
-            "INSERT INTO history(" + hc +
-                ", user_id, agent_id, run_id) SELECT $1::text, $2::text, $3::text, $4::text, $5::text,"
-                " $6::timestamptz, $7::timestamptz, $8::boolean, $9::text, $10::text, $11::text, $12::text,"
-                " $13::text WHERE NOT EXISTS (SELECT 1 FROM history WHERE id = $1::text)",
+            "INSERT INTO history(" + hc + ", " + sc +
+                ") SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz, $7::timestamptz,"
+                " $8::boolean, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text, $15::text"
+                " WHERE NOT EXISTS (SELECT 1 FROM history WHERE id = $1::text)",
             w);
   c.prepare("raise_version",
-            "INSERT INTO scope_versions VALUES ($1, $2, $3, $4::bigint + 1) ON CONFLICT (user_id, agent_id, run_id)"
-            " DO UPDATE SET version = greatest(scope_versions.version, $4::bigint) + 1",
+            "INSERT INTO scope_versions(" + sc + ", version) VALUES ($1, $2, $3, $4, $5, $6::bigint + 1)"
+            " ON CONFLICT (" + sc + ") DO UPDATE SET version = greatest(scope_versions.version, $6::bigint) + 1",
             w);
   const std::string listed = " IN (SELECT jsonb_array_elements_text($1::jsonb))";
   c.prepare("drop_events", "DELETE FROM history WHERE id" + listed, w);
@@ -1122,35 +1182,36 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
             " ON CONFLICT (memory_id) DO UPDATE SET count = least(access_counts.count + EXCLUDED.count, " +
                 std::to_string(pg_max_access_count) + ")",
             w);
-  // purge: $1..$3 the query scope's ids, '' for any; its records, their history, and the history rows that name
-  // a scope it selects (also of records erased before)
-  const std::string selected = "($1 = '' OR user_id = $1) AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR run_id = $3)";
+  // purge: $1..$3 the query scope's ids, '' for any, $4 its tenant, $5 its extra (scope::selects); its records,
+  // their history, and the history rows that name a scope it selects (also of records erased before)
+  const std::string selected = "($1 = '' OR user_id = $1) AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR run_id = $3)"
+                               " AND user_id IS NOT NULL AND tenant = $4 AND " + pg_extra_within("$5");
   c.prepare("purge_history",
             "DELETE FROM history WHERE memory_id IN (SELECT id FROM memories WHERE " + selected + ") OR (" + selected +
                 ")",
             w);
-  c.prepare("purge_records", "DELETE FROM memories WHERE " + selected + " RETURNING id, user_id, agent_id, run_id",
+  c.prepare("purge_records", "DELETE FROM memories WHERE " + selected + " RETURNING id, " + sc,
             w);
   c.prepare("has_pending", "SELECT EXISTS (SELECT 1 FROM pending WHERE id = $1)", w);
   c.prepare("history_of", "SELECT " + hc + " FROM history WHERE memory_id = $1 ORDER BY seq", w);
   c.prepare("last_event", "SELECT event FROM history WHERE memory_id = $1 ORDER BY seq DESC LIMIT 1", w);
   c.prepare("all_history", "SELECT " + hc + " FROM history ORDER BY memory_id, seq", w);
   c.prepare("enqueue",
-            "INSERT INTO pending(id, user_id, agent_id, run_id, messages, options, created_at, attempts)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer) ON CONFLICT (id) DO UPDATE SET user_id = $2,"
-            " agent_id = $3, run_id = $4, messages = $5, options = $6, created_at = $7, attempts = $8::integer",
+            "INSERT INTO pending(id, user_id, agent_id, run_id, messages, options, created_at, attempts, tenant,"
+            " extra) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10) ON CONFLICT (id) DO UPDATE SET"
+            " user_id = $2, agent_id = $3, run_id = $4, messages = $5, options = $6, created_at = $7,"
+            " attempts = $8::integer, tenant = $9, extra = $10",
             w);
   c.prepare("dequeue", "DELETE FROM pending WHERE id = $1", w);
   c.prepare("all_pending",
-            "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts::bigint FROM pending"
-            " ORDER BY seq",
+            "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts::bigint, tenant, extra"
+            " FROM pending ORDER BY seq",
             w);
   c.prepare("bump_version",
-            "INSERT INTO scope_versions VALUES ($1, $2, $3, 1) ON CONFLICT (user_id, agent_id, run_id)"
-            " DO UPDATE SET version = scope_versions.version + 1",
+            "INSERT INTO scope_versions(" + sc + ", version) VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (" + sc +
+                ") DO UPDATE SET version = scope_versions.version + 1",
             w);
-  c.prepare("scope_version",
-            "SELECT version FROM scope_versions WHERE user_id = $1 AND agent_id = $2 AND run_id = $3", w);
+  c.prepare("scope_version", "SELECT version FROM scope_versions WHERE " + in_scope, w);
   c.prepare("add_change", "INSERT INTO changes(memory_id, origin) VALUES ($1, $2)", w);
   c.prepare("changes_since", "SELECT seq, memory_id, origin FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2", w);
   c.prepare("change_position",
@@ -1168,10 +1229,11 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
             w);
 }
 
-// The per-scope statements. PostgreSQL plans each combination of named ids with the (user_id, agent_id,
-// run_id) index, where one generic plan would scan the table.
+// The per-scope statements. PostgreSQL plans each combination of named ids with the (tenant, user_id,
+// agent_id, run_id) index, where one generic plan would scan the table.
 
-/// Which ids `q` names (bit 0 user, 1 agent, 2 run) and their values, in that order.
+/// Which ids `q` names (bit 0 user, 1 agent, 2 run; bit 3: `q` is not empty, so its tenant and extra select
+/// too, scope::selects) and their values, in that order (tenant and extra last).
 inline std::pair<std::size_t, std::vector<pq_param>> pg_scope_filter(const scope& q) {
   std::size_t mask = 0;
   std::vector<pq_param> params;
@@ -1181,23 +1243,32 @@ inline std::pair<std::size_t, std::vector<pq_param>> pg_scope_filter(const scope
       mask |= std::size_t{1} << i;
       params.push_back(pq_param::text(*ids[i]));
     }
+  if (!q.empty()) {
+    mask |= 8;
+    params.push_back(pq_param::text(q.tenant));
+    params.push_back(pq_param::text(q.extra));
+  }
   return {mask, std::move(params)};
 }
 
-/// One query in 8 statements, one for each mask of pg_scope_filter, named `prefix`<mask>:
+/// One query in 16 statements, one for each mask of pg_scope_filter, named `prefix`<mask>:
 /// `head` WHERE <the named ids> [AND `more`<n>] [`tail`<n+1>] (n: the next parameter number).
 struct pg_scope_query {
-  std::vector<std::string> names = std::vector<std::string>(8);
-  std::vector<std::string> sql = std::vector<std::string>(8);
+  std::vector<std::string> names = std::vector<std::string>(16);
+  std::vector<std::string> sql = std::vector<std::string>(16);
 
   pg_scope_query(const std::string& prefix, const std::string& head, const std::string& more,
                  const std::string& tail) {
     const char* cols[] = {"user_id", "agent_id", "run_id"};
-    for (std::size_t mask = 0; mask < 8; ++mask) {
+    for (std::size_t mask = 0; mask < 16; ++mask) {
       std::vector<std::string> conds;
       int n = 0;
       for (std::size_t i = 0; i < 3; ++i)
         if (mask & (std::size_t{1} << i)) conds.push_back(std::string(cols[i]) + " = $" + std::to_string(++n));
+      if (mask & 8) {
+        conds.push_back("tenant = $" + std::to_string(++n));
+        conds.push_back(pg_extra_within("$" + std::to_string(++n)));
+      }
       if (!more.empty()) conds.push_back(more + std::to_string(++n));
       std::string text = head;
       for (std::size_t i = 0; i < conds.size(); ++i) text += (i ? " AND " : " WHERE ") + conds[i];
@@ -1329,7 +1400,7 @@ inline postgres_location parse_postgres_url(std::string_view url) {
 ///
 /// Writes: every apply() is one transaction holding a per-schema advisory transaction lock, so the writes of
 /// all nodes to one database are serialised and the change feed's sequence is their commit order. Inside it
-/// a new record whose scope already holds the same text (same hash and memory) under another id is dropped
+/// a new record whose exact scope already holds the same text (same hash and memory) under another id is dropped
 /// with its events and reported by apply() (`unique_content`): two nodes adding one fact at once store it once.
 /// An upsert that comes with an UPDATE event for a record deleted meanwhile (not stored, its last event a
 /// DELETE: another node deleted it) fails with not_found instead of bringing the record back.
@@ -1390,7 +1461,7 @@ namespace engram::inline v0 {
 /// Every row of one exact scope in one database, as read in one snapshot: what moves when a scope changes
 /// shard (sharded_postgres_store::rebalance).
 struct postgres_scope_rows {
-  scope owner;                         ///< the exact scope (user_id, agent_id, run_id)
+  scope owner;                         ///< the exact scope (user_id, agent_id, run_id, tenant, extra)
   std::vector<record> records;         ///< by id
   std::vector<history_event> events;   ///< in their order
   std::vector<pending_add> pending;    ///< in enqueue order
@@ -1401,6 +1472,9 @@ struct postgres_scope_rows {
 /// connections. Movable, not copyable.
 class postgres_store {
  public:
+  /// Records, history and pending adds keep their tenant and extra scope keys (scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
+
   /// Connects with the libpq connection string `conninfo` (e.g. "host=/tmp/pg dbname=engram" or
   /// "postgresql://user@host/db"), creating or migrating the schema.
   /// @throws postgres_error when the server cannot be reached or the schema is of another format version;
@@ -1420,18 +1494,15 @@ class postgres_store {
   ~postgres_store() = default;
 
   /// Records the embedder identity on first use; afterwards a different one is refused
-  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  /// (dimension_mismatch for another size, validation_error for another name or a narrower scope key set),
+  /// naming both. A wider scope key set is recorded.
   void bind(const store_identity& id) {
-    if (auto have = identity()) {
-      detail::check_same_identity(*have, id, where());
-      return;
-    }
+    if (auto have = identity())
+      if (!detail::check_same_identity(*have, id, where())) return;
     write([&](detail::pq_conn& c) {
       // another node may have bound one meanwhile: check again under the lock
-      if (auto have = detail::pg_get_identity(c, where())) {
-        detail::check_same_identity(*have, id, where());
-        return;
-      }
+      if (auto have = detail::pg_get_identity(c, where()))
+        if (!detail::check_same_identity(*have, id, where())) return;
       detail::pg_put_identity(c, id, where());
     });
   }
@@ -1529,15 +1600,15 @@ class postgres_store {
     using detail::pq_param;
     std::size_t n = 0;
     write([&](detail::pq_conn& c) {
-      const std::vector<pq_param> p{pq_param::text(q.user_id), pq_param::text(q.agent_id), pq_param::text(q.run_id)};
+      const auto p = detail::pg_scope_params(q);  // as a query scope: '' selects any id
       c.run("purge_history", p, false, where());
       auto gone = c.run("purge_records", p, false, where());
       std::set<scope> touched;
       for (int i = 0; i < gone.rows(); ++i) {
         c.run("add_change", {pq_param::text(gone.text(i, 0)), pq_param::text(s_->origin)}, false, where());
-        touched.insert(scope{gone.text(i, 1), gone.text(i, 2), gone.text(i, 3)});
+        touched.insert(scope{gone.text(i, 1), gone.text(i, 2), gone.text(i, 3), gone.text(i, 4), gone.text(i, 5)});
       }
-      for (const auto& t : touched) c.run("bump_version", detail::pg_scope_params(t.user_id, t.agent_id, t.run_id), false, where());
+      for (const auto& t : touched) c.run("bump_version", detail::pg_scope_params(t), false, where());
       n = static_cast<std::size_t>(gone.rows());
     });
     return n;
@@ -1561,6 +1632,7 @@ class postgres_store {
   }
 
   /// Replaces the identity and applies `b` in one transaction. The way to switch embedders: engram::reembed.
+  /// The recorded scope key set stays unless `id` names one.
   void rebind(const store_identity& id, const write_batch& b) {
     write([&](detail::pq_conn& c) {
       apply_on(c, b);
@@ -1585,7 +1657,8 @@ class postgres_store {
   [[nodiscard]] std::vector<scope> scopes() const {
     auto r = read([&](detail::pq_conn& c) { return c.run("scopes", {}, false, where()); });
     std::vector<scope> out;
-    for (int i = 0; i < r.rows(); ++i) out.push_back(scope{r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back(scope{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
     return out;
   }
 
@@ -1595,7 +1668,7 @@ class postgres_store {
     return read([&](detail::pq_conn& c) {
       postgres_scope_rows out;
       out.owner = s;
-      const auto p = detail::pg_scope_params(s.user_id, s.agent_id, s.run_id);
+      const auto p = detail::pg_scope_params(s);
       c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", where());
       auto recs = c.run("scope_records", p, true, where());
       auto evs = c.run("scope_history", p, true, where());
@@ -1622,7 +1695,7 @@ class postgres_store {
       b.enqueued = rows.pending;
       detail::pg_apply_batch(c, b, false, "import_record", s_->origin, where());  // the rows are moved as they are
       for (const auto& e : rows.events) c.run("import_event", detail::pg_event_params(e, o), false, where());
-      auto p = detail::pg_scope_params(o.user_id, o.agent_id, o.run_id);
+      auto p = detail::pg_scope_params(o);
       p.push_back(pq_param::int8(static_cast<std::int64_t>(rows.version)));
       c.run("raise_version", p, false, where());
     });
@@ -1636,7 +1709,7 @@ class postgres_store {
     bool dropped = false;
     write([&](detail::pq_conn& c) {
       const auto& o = rows.owner;
-      auto p = detail::pg_scope_params(o.user_id, o.agent_id, o.run_id);
+      auto p = detail::pg_scope_params(o);
       auto ver = c.run("scope_version", p, true, where());
       const std::uint64_t now = ver.rows() ? static_cast<std::uint64_t>(ver.integer(0, 0)) : 0;
       dropped = now == rows.version;
@@ -1664,10 +1737,7 @@ class postgres_store {
   /// How many batches have changed scope `s` (exactly this scope, not the scopes it selects); 0 if none.
   [[nodiscard]] std::uint64_t scope_version(const scope& s) const {
     auto r = read([&](detail::pq_conn& c) {
-      return c.run("scope_version",
-                   {detail::pq_param::text(s.user_id), detail::pq_param::text(s.agent_id),
-                    detail::pq_param::text(s.run_id)},
-                   true, where());
+      return c.run("scope_version", detail::pg_scope_params(s), true, where());
     });
     return r.rows() ? static_cast<std::uint64_t>(r.integer(0, 0)) : 0;
   }
@@ -1853,8 +1923,8 @@ class postgres_store {
 /// everything: the same store, configured with a list of shards.
 ///
 /// Placement: every row of a scope (its records, its history, its pending adds, its version) lives in one
-/// shard, chosen by consistent hashing of the scope key `user_id \x1f agent_id \x1f run_id` (the record's exact
-/// scope, the unit basic_memory partitions by) on a ring of `virtual_nodes` points per shard. A shard's points
+/// shard, chosen by consistent hashing of the scope key `user_id \x1f agent_id \x1f run_id`, followed by
+/// `\x1f tenant \x1f extra` when either is set (the record's exact scope, the unit basic_memory partitions by) on a ring of `virtual_nodes` points per shard. A shard's points
 /// come from its `name` only, so the shard list may be reordered freely, and adding a shard moves only the
 /// scopes whose ring position the new shard takes over (about 1/(n+1) of them).
 ///
@@ -1986,13 +2056,21 @@ struct rebalance_report {
   friend bool operator==(const rebalance_report&, const rebalance_report&) = default;
 };
 
-/// The scope key placed on the ring: the three ids joined by U+001F (which ids cannot contain).
-inline std::string shard_key(const scope& s) { return s.user_id + '\x1f' + s.agent_id + '\x1f' + s.run_id; }
+/// The scope key placed on the ring: the three ids joined by U+001F (which ids cannot contain), then the tenant
+/// and extra when either is set (a scope of Mem0's keys keeps the key, and so the shard, it had before).
+inline std::string shard_key(const scope& s) {
+  auto key = s.user_id + '\x1f' + s.agent_id + '\x1f' + s.run_id;
+  if (!s.tenant.empty() || !s.extra.empty()) key += '\x1f' + s.tenant + '\x1f' + s.extra;
+  return key;
+}
 
 /// Records, history and pending queue spread over several databases by scope (see the file comment).
 /// Satisfies record_store, pending_store, change_feed_store and access_count_store like postgres_store. Thread-safe; movable.
 class sharded_postgres_store {
  public:
+  /// Records, history and pending adds keep their tenant and extra scope keys (scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
+
   /// Opens (creating or migrating the schema in) every shard.
   /// @throws validation_error for no shard or a repeated name; postgres_error when a shard cannot be reached.
   explicit sharded_postgres_store(sharded_postgres_options o)
@@ -2283,7 +2361,8 @@ class sharded_postgres_store {
       ++report.retries;
     }
     throw storage_error("sharded_postgres_store: rebalance: scope (user_id '" + s.user_id + "', agent_id '" +
-                        s.agent_id + "', run_id '" + s.run_id + "') changed during 10 attempts to move it");
+                        s.agent_id + "', run_id '" + s.run_id + "', tenant '" + s.tenant + "', extra '" + s.extra +
+                        "') changed during 10 attempts to move it");
   }
 
   /// The nonzero access counts in `shard` of the records `rows` lists (`rows.owner` as a query scope also

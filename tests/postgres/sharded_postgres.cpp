@@ -220,6 +220,8 @@ TEST_CASE("sharded_postgres: a scope written during its move is not dropped from
   later.upserts[0].user_id = sample_record(1).user_id;
   later.upserts[0].agent_id = sample_record(1).agent_id;
   later.upserts[0].run_id = sample_record(1).run_id;
+  later.upserts[0].tenant = sample_record(1).tenant;
+  later.upserts[0].extra = sample_record(1).extra;
   src.apply(later);
   CHECK_FALSE(src.drop_scope(rows));
   CHECK(src.size() == 2);
@@ -378,4 +380,59 @@ TEST_CASE("sharded_postgres: reembed switches every shard to another embedder", 
   node m(hashing_embedder(32), sharded_postgres_store(o));
   for (int u = 0; u < 8; ++u)
     CHECK(m.get_all(user(user_of(u))).front().embedding == hashing_embedder(32).embed("green tea for " + user_of(u)));
+}
+
+TEST_CASE("sharded_postgres: two tenants with the same user ids keep apart, on their shards and through a rebalance",
+          "[postgres][sharded][scope_keys]") {
+  // a scope of Mem0's keys keeps the ring key it had before key sets, so existing data stays on its shard
+  CHECK(shard_key(scope{"u", "a", "r"}) == "u\x1f" "a\x1f" "r");
+  CHECK(shard_key(in_project(user("u"), "acme", "prod")) != shard_key(in_project(user("u"), "acme", "staging")));
+  temp_dir dir;
+  using platform_node = platform_memory_over<sharded_postgres_store>;
+  auto tenant_of = [](int t) { return in_project(scope{}, "org-" + std::to_string(t), "main"); };
+  auto scope_of = [&](int t, int u) {
+    auto s = tenant_of(t);
+    s.user_id = user_of(u);
+    return s;
+  };
+  const auto two = shard_options(dir.path, 2);
+  {
+    platform_node m(hashing_embedder(64), sharded_postgres_store(two));
+    for (int u = 0; u < 20; ++u)
+      for (int t = 0; t < 2; ++t) m.add("likes tea", scope_of(t, u), {.infer = false});  // the same text in both
+    for (int u = 0; u < 20; ++u)
+      for (int t = 0; t < 2; ++t) {
+        const auto got = m.get_all(scope_of(t, u));
+        REQUIRE(got.size() == 1);
+        CHECK(got[0].tenant == tenant_of(t).tenant);
+        CHECK(m.store().shard_of(got[0].scope()) == m.store().shard_of(scope_of(t, u)));
+        CHECK(m.store().shard(m.store().shard_of(got[0].scope())).get(got[0].id) == got[0]);
+      }
+    CHECK(m.get_all(user(user_of(0))).empty());  // no tenant: neither
+    CHECK(m.delete_all(scope_of(0, 0)) == 1);
+    CHECK(m.get_all(scope_of(1, 0)).size() == 1);
+  }
+  const auto three = shard_options(dir.path, 3);
+  {
+    sharded_postgres_store s(three);
+    CHECK(s.rebalance().scopes_moved > 0);
+    for (std::size_t i = 0; i < 3; ++i)
+      for (const auto& sc : s.shard(i).scopes()) CHECK(s.shard_of(sc) == i);
+  }
+  platform_node m(hashing_embedder(64), sharded_postgres_store(three));
+  CHECK(m.get_all(scope_of(0, 0)).empty());
+  for (int u = 0; u < 20; ++u)
+    for (int t = 0; t < 2; ++t) {
+      if (t == 0 && u == 0) continue;
+      const auto got = m.get_all(scope_of(t, u));
+      REQUIRE(got.size() == 1);
+      CHECK(got[0].tenant == tenant_of(t).tenant);
+    }
+  auto app = scope_of(1, 3);  // a further key selects within the tenant
+  set_scope_key<platform_scope_keys>(app, "app_id", "mobile");
+  m.add("likes coffee", app, {.infer = false});
+  CHECK(m.get_all(scope_of(1, 3)).size() == 2);
+  CHECK(m.get_all(app).size() == 1);
+  CHECK(m.purge(app) == 1);
+  CHECK(m.get_all(scope_of(1, 3)).size() == 1);
 }

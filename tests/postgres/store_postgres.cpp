@@ -360,7 +360,8 @@ TEST_CASE("store_postgres: a schema of version 4 gains the entities column (NULL
                schema);  // as the engram before record::entities left it
   {
     auto s = open_store(dir);
-    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) == "5");
+    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) ==
+          std::to_string(detail::pg_migrations().size()));
     CHECK(s.get(a.id) == a);
     s.apply(upsert(b));
     s.apply(upsert(c));
@@ -373,4 +374,136 @@ TEST_CASE("store_postgres: a schema of version 4 gains the entities column (NULL
   pg_test::sql("UPDATE memories SET entities = '{\"entities\":[{\"name\":false}]}' WHERE id = 'rec-1'", schema);
   CHECK_THROWS_AS(s.get(b.id), storage_error);
   CHECK_THROWS_WITH(s.get(b.id), Catch::Contains("'rec-1'") && Catch::Contains("entities.entities[0].name"));
+}
+
+TEST_CASE("store_postgres: a schema of version 5 gains the scope key columns; scope versions key the whole scope",
+          "[store][postgres][scope_keys]") {
+  temp_dir dir;
+  const auto a = sample_record(1);  // tenant and extra empty: as every record of such a schema reads
+  REQUIRE(a.tenant.empty());
+  REQUIRE(a.extra.empty());
+  auto b = a;  // the same ids and text in a project
+  b.id = "rec-b";
+  b.tenant = "org_id=acme\nproject_id=prod";
+  b.extra = "app_id=mobile";
+  auto queued = pending(1);
+  {
+    auto s = open_store(dir);
+    s.bind(store_identity{"hashing-v1", 64});
+    s.apply(upsert(a));
+    write_batch w;
+    w.enqueued = {queued};
+    s.apply(w);
+  }
+  const auto schema = pg_test::schema_for(dir.path);
+  // as the engram before scope key sets left it
+  pg_test::sql("ALTER TABLE scope_versions DROP CONSTRAINT scope_versions_pkey;"
+               " ALTER TABLE scope_versions DROP COLUMN tenant, DROP COLUMN extra, ADD PRIMARY KEY (user_id, agent_id,"
+               " run_id);"
+               " ALTER TABLE memories DROP COLUMN tenant, DROP COLUMN extra;"
+               " CREATE INDEX memories_scope ON memories(user_id, agent_id, run_id, hash);"
+               " ALTER TABLE history DROP COLUMN tenant, DROP COLUMN extra;"
+               " ALTER TABLE pending DROP COLUMN tenant, DROP COLUMN extra;"
+               " UPDATE engram_meta SET value = '5' WHERE key = 'schema_version'",
+               schema);
+  {
+    auto s = open_store(dir);
+    CHECK(pg_test::sql("SELECT value FROM engram_meta WHERE key = 'schema_version'", schema) ==
+          std::to_string(detail::pg_migrations().size()));
+    CHECK(pg_test::sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'memories_scope' AND schemaname = '" +
+                       schema + "'").find("(tenant, user_id, agent_id, run_id, hash)") != std::string::npos);
+    CHECK(s.identity() == store_identity{"hashing-v1", 64});  // no scope_keys recorded: Mem0's
+    CHECK(s.get(a.id) == a);
+    CHECK(queue_of(s) == std::vector<pending_add>{queued});
+    CHECK(s.scope_version(a.scope()) == 1);  // kept through the new key
+    CHECK(s.apply(upsert(b)).empty());       // another exact scope: not a duplicate
+    CHECK(s.scope_version(b.scope()) == 1);
+    CHECK(s.scope_version(a.scope()) == 1);
+    auto b2 = b;
+    b2.id = "rec-b2";
+    const auto dups = s.apply(upsert(b2));  // the same exact scope: a duplicate
+    REQUIRE(dups.size() == 1);
+    CHECK(dups[0] == duplicate_record{"rec-b2", "rec-b"});
+    auto q = queued;
+    q.id = "p-b";
+    q.owner = b.scope();
+    write_batch w;
+    w.enqueued = {q};
+    s.apply(w);
+    s.bind(store_identity{"hashing-v1", 64, "tenant=org_id,project_id;extra=app_id"});  // wider: recorded
+  }
+  auto s = open_store(dir);
+  CHECK(s.identity()->scope_keys == "tenant=org_id,project_id;extra=app_id");
+  CHECK(s.get(a.id) == a);
+  CHECK(s.get(b.id) == b);
+  CHECK(queue_of(s).back().owner == b.scope());
+  std::vector<scope> scopes = s.scopes();
+  CHECK(scopes.size() == 3);  // a's, the first pending add's and b's
+  CHECK(std::find(scopes.begin(), scopes.end(), b.scope()) != scopes.end());
+  const auto rows = s.export_scope(b.scope());
+  CHECK(rows.records == std::vector<record>{b});
+  CHECK(rows.events.size() == 1);
+  CHECK(rows.pending.size() == 1);
+  CHECK(rows.version == 1);  // the record's batch (a pending add names no version)
+  CHECK_THROWS_AS(s.bind(store_identity{"hashing-v1", 64}), validation_error);  // narrower: refused
+  // a tenant that does not read back is a typed error naming the record
+  pg_test::sql("UPDATE memories SET tenant = 'no key' WHERE id = 'rec-b'", schema);
+  CHECK_THROWS_WITH(s.get(b.id), Catch::Contains("'rec-b'") && Catch::Contains("tenant"));
+}
+
+TEST_CASE("store_postgres: scope loading, access counts and purge select by tenant exactly and by extra key",
+          "[store][postgres][scope_keys]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto in = [](std::string id, std::string tenant, std::string extra) {
+    auto r = sample_record(1);
+    r.id = std::move(id);
+    r.memory += " " + r.id;
+    r.user_id = "alice";
+    r.tenant = std::move(tenant);
+    r.extra = std::move(extra);
+    return r;
+  };
+  const std::string prod = "org_id=acme\nproject_id=prod";
+  const auto r_none = in("none", "", ""), r_prod = in("prod", prod, ""), r_app = in("prod-app", prod, "app_id=mobile"),
+             r_staging = in("staging", "org_id=acme\nproject_id=staging", "app_id=mobile");
+  write_batch w;
+  w.upserts = {r_none, r_prod, r_app, r_staging};
+  for (const auto& r : w.upserts) w.events.push_back(sample_event(r, event_kind::add, 0));
+  s.apply(w);
+  std::vector<access_increment> hits;
+  for (const auto& r : w.upserts) hits.push_back(hits_of(r, 1));
+  s.add_access(hits);
+  auto q = [](std::string tenant, std::string extra) { return scope{"alice", "", "", std::move(tenant), std::move(extra)}; };
+  auto ids_in = [&](const scope& sq) {
+    std::set<std::string> out;
+    s.for_each_in_scope(sq, [&](const record& r) { out.insert(r.id); });
+    return out;
+  };
+  CHECK(ids_in(q("", "")) == std::set<std::string>{"none"});
+  CHECK(ids_in(q(prod, "")) == std::set<std::string>{"prod", "prod-app"});
+  CHECK(ids_in(q(prod, "app_id=mobile")) == std::set<std::string>{"prod-app"});
+  CHECK(ids_in(scope{"", "", "", prod, "app_id=mobile"}) == std::set<std::string>{"prod-app"});  // extra alone
+  CHECK(ids_in(q(prod, "app_id=web")).empty());
+  CHECK(ids_in(scope{}).size() == 4);
+  CHECK(access_of(s, q(prod, "")) == std::map<std::string, std::uint32_t>{{"prod", 1}, {"prod-app", 1}});
+  CHECK(access_of(s, q("", "")) == std::map<std::string, std::uint32_t>{{"none", 1}});
+  const auto v_prod = s.scope_selection_version(q(prod, "")), v_none = s.scope_selection_version(q("", ""));
+  CHECK(v_prod == 2);
+  CHECK(v_none == 1);
+  write_batch del;  // deleted before the purge: its history names its scope
+  del.erases = {"prod-app"};
+  del.events = {sample_event(r_app, event_kind::del, 1)};
+  s.apply(del);
+  CHECK(s.scope_selection_version(q(prod, "")) == v_prod + 1);
+  CHECK(s.scope_selection_version(q("", "")) == v_none);
+  CHECK(s.purge(q(prod, "app_id=mobile")) == 0);
+  CHECK(s.history("prod-app").empty());
+  CHECK(s.purge(q(prod, "")) == 1);
+  CHECK_FALSE(s.get("prod"));
+  CHECK(s.get("none") == r_none);
+  CHECK(s.get("staging") == r_staging);
+  CHECK(s.history("staging").size() == 1);
+  CHECK(s.history("none").size() == 1);
+  CHECK(s.scope_selection_version(q("", "")) == v_none);
 }

@@ -492,7 +492,7 @@ TEMPLATE_LIST_TEST_CASE("store: SIGKILL while applying batches with entities los
     auto r = sample_record(2 * static_cast<int>(n % 1000) + 1 + half);
     r.id = std::to_string(n) + (half ? "-b" : "-a");
     r.user_id = "crash";  // one scope, as an add's batch (a sharded store is atomic per scope)
-    r.agent_id = r.run_id = "";
+    r.agent_id = r.run_id = r.tenant = r.extra = "";
     return r;
   };
   std::set<std::string> reported;

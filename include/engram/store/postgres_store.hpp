@@ -9,7 +9,7 @@
 ///
 /// Writes: every apply() is one transaction holding a per-schema advisory transaction lock, so the writes of
 /// all nodes to one database are serialised and the change feed's sequence is their commit order. Inside it
-/// a new record whose scope already holds the same text (same hash and memory) under another id is dropped
+/// a new record whose exact scope already holds the same text (same hash and memory) under another id is dropped
 /// with its events and reported by apply() (`unique_content`): two nodes adding one fact at once store it once.
 /// An upsert that comes with an UPDATE event for a record deleted meanwhile (not stored, its last event a
 /// DELETE: another node deleted it) fails with not_found instead of bringing the record back.
@@ -70,7 +70,7 @@ namespace engram::inline v0 {
 /// Every row of one exact scope in one database, as read in one snapshot: what moves when a scope changes
 /// shard (sharded_postgres_store::rebalance).
 struct postgres_scope_rows {
-  scope owner;                         ///< the exact scope (user_id, agent_id, run_id)
+  scope owner;                         ///< the exact scope (user_id, agent_id, run_id, tenant, extra)
   std::vector<record> records;         ///< by id
   std::vector<history_event> events;   ///< in their order
   std::vector<pending_add> pending;    ///< in enqueue order
@@ -81,6 +81,9 @@ struct postgres_scope_rows {
 /// connections. Movable, not copyable.
 class postgres_store {
  public:
+  /// Records, history and pending adds keep their tenant and extra scope keys (scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
+
   /// Connects with the libpq connection string `conninfo` (e.g. "host=/tmp/pg dbname=engram" or
   /// "postgresql://user@host/db"), creating or migrating the schema.
   /// @throws postgres_error when the server cannot be reached or the schema is of another format version;
@@ -100,18 +103,15 @@ class postgres_store {
   ~postgres_store() = default;
 
   /// Records the embedder identity on first use; afterwards a different one is refused
-  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  /// (dimension_mismatch for another size, validation_error for another name or a narrower scope key set),
+  /// naming both. A wider scope key set is recorded.
   void bind(const store_identity& id) {
-    if (auto have = identity()) {
-      detail::check_same_identity(*have, id, where());
-      return;
-    }
+    if (auto have = identity())
+      if (!detail::check_same_identity(*have, id, where())) return;
     write([&](detail::pq_conn& c) {
       // another node may have bound one meanwhile: check again under the lock
-      if (auto have = detail::pg_get_identity(c, where())) {
-        detail::check_same_identity(*have, id, where());
-        return;
-      }
+      if (auto have = detail::pg_get_identity(c, where()))
+        if (!detail::check_same_identity(*have, id, where())) return;
       detail::pg_put_identity(c, id, where());
     });
   }
@@ -209,15 +209,15 @@ class postgres_store {
     using detail::pq_param;
     std::size_t n = 0;
     write([&](detail::pq_conn& c) {
-      const std::vector<pq_param> p{pq_param::text(q.user_id), pq_param::text(q.agent_id), pq_param::text(q.run_id)};
+      const auto p = detail::pg_scope_params(q);  // as a query scope: '' selects any id
       c.run("purge_history", p, false, where());
       auto gone = c.run("purge_records", p, false, where());
       std::set<scope> touched;
       for (int i = 0; i < gone.rows(); ++i) {
         c.run("add_change", {pq_param::text(gone.text(i, 0)), pq_param::text(s_->origin)}, false, where());
-        touched.insert(scope{gone.text(i, 1), gone.text(i, 2), gone.text(i, 3)});
+        touched.insert(scope{gone.text(i, 1), gone.text(i, 2), gone.text(i, 3), gone.text(i, 4), gone.text(i, 5)});
       }
-      for (const auto& t : touched) c.run("bump_version", detail::pg_scope_params(t.user_id, t.agent_id, t.run_id), false, where());
+      for (const auto& t : touched) c.run("bump_version", detail::pg_scope_params(t), false, where());
       n = static_cast<std::size_t>(gone.rows());
     });
     return n;
@@ -241,6 +241,7 @@ class postgres_store {
   }
 
   /// Replaces the identity and applies `b` in one transaction. The way to switch embedders: engram::reembed.
+  /// The recorded scope key set stays unless `id` names one.
   void rebind(const store_identity& id, const write_batch& b) {
     write([&](detail::pq_conn& c) {
       apply_on(c, b);
@@ -265,7 +266,8 @@ class postgres_store {
   [[nodiscard]] std::vector<scope> scopes() const {
     auto r = read([&](detail::pq_conn& c) { return c.run("scopes", {}, false, where()); });
     std::vector<scope> out;
-    for (int i = 0; i < r.rows(); ++i) out.push_back(scope{r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back(scope{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
     return out;
   }
 
@@ -275,7 +277,7 @@ class postgres_store {
     return read([&](detail::pq_conn& c) {
       postgres_scope_rows out;
       out.owner = s;
-      const auto p = detail::pg_scope_params(s.user_id, s.agent_id, s.run_id);
+      const auto p = detail::pg_scope_params(s);
       c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", where());
       auto recs = c.run("scope_records", p, true, where());
       auto evs = c.run("scope_history", p, true, where());
@@ -302,7 +304,7 @@ class postgres_store {
       b.enqueued = rows.pending;
       detail::pg_apply_batch(c, b, false, "import_record", s_->origin, where());  // the rows are moved as they are
       for (const auto& e : rows.events) c.run("import_event", detail::pg_event_params(e, o), false, where());
-      auto p = detail::pg_scope_params(o.user_id, o.agent_id, o.run_id);
+      auto p = detail::pg_scope_params(o);
       p.push_back(pq_param::int8(static_cast<std::int64_t>(rows.version)));
       c.run("raise_version", p, false, where());
     });
@@ -316,7 +318,7 @@ class postgres_store {
     bool dropped = false;
     write([&](detail::pq_conn& c) {
       const auto& o = rows.owner;
-      auto p = detail::pg_scope_params(o.user_id, o.agent_id, o.run_id);
+      auto p = detail::pg_scope_params(o);
       auto ver = c.run("scope_version", p, true, where());
       const std::uint64_t now = ver.rows() ? static_cast<std::uint64_t>(ver.integer(0, 0)) : 0;
       dropped = now == rows.version;
@@ -344,10 +346,7 @@ class postgres_store {
   /// How many batches have changed scope `s` (exactly this scope, not the scopes it selects); 0 if none.
   [[nodiscard]] std::uint64_t scope_version(const scope& s) const {
     auto r = read([&](detail::pq_conn& c) {
-      return c.run("scope_version",
-                   {detail::pq_param::text(s.user_id), detail::pq_param::text(s.agent_id),
-                    detail::pq_param::text(s.run_id)},
-                   true, where());
+      return c.run("scope_version", detail::pg_scope_params(s), true, where());
     });
     return r.rows() ? static_cast<std::uint64_t>(r.integer(0, 0)) : 0;
   }

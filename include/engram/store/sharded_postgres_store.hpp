@@ -5,8 +5,8 @@
 /// everything: the same store, configured with a list of shards.
 ///
 /// Placement: every row of a scope (its records, its history, its pending adds, its version) lives in one
-/// shard, chosen by consistent hashing of the scope key `user_id \x1f agent_id \x1f run_id` (the record's exact
-/// scope, the unit basic_memory partitions by) on a ring of `virtual_nodes` points per shard. A shard's points
+/// shard, chosen by consistent hashing of the scope key `user_id \x1f agent_id \x1f run_id`, followed by
+/// `\x1f tenant \x1f extra` when either is set (the record's exact scope, the unit basic_memory partitions by) on a ring of `virtual_nodes` points per shard. A shard's points
 /// come from its `name` only, so the shard list may be reordered freely, and adding a shard moves only the
 /// scopes whose ring position the new shard takes over (about 1/(n+1) of them).
 ///
@@ -83,13 +83,21 @@ struct rebalance_report {
   friend bool operator==(const rebalance_report&, const rebalance_report&) = default;
 };
 
-/// The scope key placed on the ring: the three ids joined by U+001F (which ids cannot contain).
-inline std::string shard_key(const scope& s) { return s.user_id + '\x1f' + s.agent_id + '\x1f' + s.run_id; }
+/// The scope key placed on the ring: the three ids joined by U+001F (which ids cannot contain), then the tenant
+/// and extra when either is set (a scope of Mem0's keys keeps the key, and so the shard, it had before).
+inline std::string shard_key(const scope& s) {
+  auto key = s.user_id + '\x1f' + s.agent_id + '\x1f' + s.run_id;
+  if (!s.tenant.empty() || !s.extra.empty()) key += '\x1f' + s.tenant + '\x1f' + s.extra;
+  return key;
+}
 
 /// Records, history and pending queue spread over several databases by scope (see the file comment).
 /// Satisfies record_store, pending_store, change_feed_store and access_count_store like postgres_store. Thread-safe; movable.
 class sharded_postgres_store {
  public:
+  /// Records, history and pending adds keep their tenant and extra scope keys (scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
+
   /// Opens (creating or migrating the schema in) every shard.
   /// @throws validation_error for no shard or a repeated name; postgres_error when a shard cannot be reached.
   explicit sharded_postgres_store(sharded_postgres_options o)
@@ -380,7 +388,8 @@ class sharded_postgres_store {
       ++report.retries;
     }
     throw storage_error("sharded_postgres_store: rebalance: scope (user_id '" + s.user_id + "', agent_id '" +
-                        s.agent_id + "', run_id '" + s.run_id + "') changed during 10 attempts to move it");
+                        s.agent_id + "', run_id '" + s.run_id + "', tenant '" + s.tenant + "', extra '" + s.extra +
+                        "') changed during 10 attempts to move it");
   }
 
   /// The nonzero access counts in `shard` of the records `rows` lists (`rows.owner` as a query scope also

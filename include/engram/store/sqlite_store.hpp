@@ -5,20 +5,21 @@
 /// a busy timeout, prepared statements, one transaction per write batch. Other tools can read it.
 ///
 /// Schema:
-///   engram_meta(key PRIMARY KEY, value)   format_version, embedder, dimension
+///   engram_meta(key PRIMARY KEY, value)   format_version, embedder, dimension, scope_keys (the key set of
+///           store_identity::scope_keys: absent for Mem0's, written when a memory with a wider one binds)
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at ISO-8601 text, embedding BLOB of little-endian float32, expiration_date,
 ///            immutable, valid_from, invalid_at, superseded_by, entities JSON text (NULL: recognised from the
-///            text); the columns added since the first databases (store/sqlite/schema.hpp) are added on a
+///            text), tenant, extra (scope::tenant and scope::extra, '' under Mem0's keys); the columns added since the first databases (store/sqlite/schema.hpp) are added on a
 ///            writable open, and a read-only open of an older database reads them as rows written before)
 ///   history(seq INTEGER PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
-///           is_deleted, actor_id, role, user_id, agent_id, run_id)   Mem0's history columns, plus seq for their
+///           is_deleted, actor_id, role, user_id, agent_id, run_id, tenant, extra)   Mem0's history columns, plus seq for their
 ///           order and the scope of the memory (so that a purge takes the history of memories deleted before it):
-///           NULL when unknown. The scope columns are added on open when missing, without a format version
+///           user_id NULL when unknown (tenant and extra are then ''). The scope columns are added on open when missing, without a format version
 ///           change; a row written before (or by an older engram) learns its scope when its memory is erased, but
 ///           that of a memory erased before cannot be known
 ///   pending(seq INTEGER PRIMARY KEY, id UNIQUE, user_id, agent_id, run_id, messages JSON text, options JSON
-///           text, created_at, attempts)   add_async entries awaiting extraction, in seq order
+///           text, created_at, attempts, tenant, extra)   add_async entries awaiting extraction, in seq order
 ///   access_counts(memory_id PRIMARY KEY, count)   how often search returned each stored memory (the `access`
 ///           ranking term); kept through a record's replacement, dropped with its erase. Created on open when
 ///           missing, without a format version change: older engram versions open the file and ignore it
@@ -29,7 +30,7 @@
 #include <engram/error.hpp>
 #include <engram/json.hpp>
 #include <engram/record.hpp>
-#include <engram/store/entities_column.hpp>
+#include <engram/store/sqlite/rows.hpp>
 #include <engram/store/sqlite/schema.hpp>
 #include <engram/write_batch.hpp>
 #include <engram/time.hpp>
@@ -39,10 +40,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -68,6 +67,9 @@ struct sqlite_store_options {
 /// writes of one store object are serialised). Movable, not copyable.
 class sqlite_store {
  public:
+  /// Records, history and pending adds keep their tenant and extra scope keys (scope_keyed_store).
+  static constexpr bool keeps_scope_keys = true;
+
   /// Opens (creating unless read-only) the database file `file`.
   /// @throws storage_error when it cannot be opened, is not an engram database of this format version, or
   ///         the schema cannot be created.
@@ -79,12 +81,12 @@ class sqlite_store {
   }
 
   /// Records the embedder identity on first use; afterwards a different one is refused
-  /// (dimension_mismatch for another size, validation_error for another name), naming both.
+  /// (dimension_mismatch for another size, validation_error for another name or a narrower scope key set),
+  /// naming both. A wider scope key set is recorded (read-only: for this object only).
   void bind(const store_identity& id) {
     std::lock_guard lock(s_->mtx);
     if (auto have = identity_locked()) {
-      detail::check_same_identity(*have, id, "sqlite_store '" + s_->path + "'");
-      return;
+      if (!detail::check_same_identity(*have, id, "sqlite_store '" + s_->path + "'")) return;
     }
     if (s_->options.read_only) {
       s_->volatile_identity = id;
@@ -170,9 +172,7 @@ class sqlite_store {
     std::lock_guard lock(s_->mtx);
     std::size_t n = 0;
     exec("PRAGMA secure_delete = ON");
-    // scope::selects; a NULL (unknown) scope column selects nothing
-    const std::string selected =
-        "(?1 = '' OR user_id = ?1) AND (?2 = '' OR agent_id = ?2) AND (?3 = '' OR run_id = ?3)";
+    const std::string selected = detail::sqlite_selected();  // scope::selects; an unknown scope selects nothing
     const std::string of_selected = " IN (SELECT id FROM memories WHERE " + selected + ")";
     transaction([&] {
       for (const auto& sql : {"DELETE FROM history WHERE memory_id" + of_selected + " OR (" + selected + ")",
@@ -231,11 +231,13 @@ class sqlite_store {
     reset(st);
     reset_on_exit done{st};
     bind_scope(st, 1, q);
+    sqlite3_bind_int(st.get(), 6, q.empty() ? 1 : 0);
     while (step(st) == SQLITE_ROW)
       f(column_text(st, 0), static_cast<std::uint32_t>(sqlite3_column_int64(st.get(), 1)));
   }
 
   /// Replaces the identity and applies `b` in one transaction. The way to switch embedders: engram::reembed.
+  /// The recorded scope key set stays unless `id` names one.
   void rebind(const store_identity& id, const write_batch& b) {
     check_writable("rebind");
     std::lock_guard lock(s_->mtx);
@@ -318,21 +320,17 @@ class sqlite_store {
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("statement failed");
     return rc;
   }
-  static void bind_text(const stmt& s, int i, std::string_view v) {
-    sqlite3_bind_text(s.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  /// Binds the scope's user, agent and run ids to parameters `first` to `first + 2`.
+  static void bind_text(const stmt& s, int i, std::string_view v) { detail::sqlite_bind_text(s.get(), i, v); }
+  /// Binds the scope's user, agent and run ids, tenant and extra to parameters `first` to `first + 4`.
   static void bind_scope(const stmt& s, int first, const scope& q) {
     bind_text(s, first, q.user_id);
     bind_text(s, first + 1, q.agent_id);
     bind_text(s, first + 2, q.run_id);
+    bind_text(s, first + 3, q.tenant);
+    bind_text(s, first + 4, q.extra);
   }
   static void bind_opt_text(const stmt& s, int i, const std::optional<std::string>& v) {
-    if (v) {
-      bind_text(s, i, *v);
-    } else {
-      sqlite3_bind_null(s.get(), i);
-    }
+    detail::sqlite_bind_opt_text(s.get(), i, v);
   }
   static void bind_nonempty(const stmt& s, int i, const std::string& v) {
     if (v.empty()) {
@@ -341,20 +339,12 @@ class sqlite_store {
       bind_text(s, i, v);
     }
   }
-  static std::string column_text(const stmt& s, int i) {
-    const auto* p = sqlite3_column_text(s.get(), i);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s.get(), i)))
-             : std::string();
-  }
+  static std::string column_text(const stmt& s, int i) { return detail::sqlite_column_text(s.get(), i); }
   static std::optional<std::string> column_opt_text(const stmt& s, int i) {
-    if (sqlite3_column_type(s.get(), i) == SQLITE_NULL) return std::nullopt;
-    return column_text(s, i);
+    return detail::sqlite_column_opt_text(s.get(), i);
   }
-  timestamp column_time(const stmt& s, int i) const {
-    const auto text = column_text(s, i);
-    if (auto t = try_parse_iso8601(text)) return *t;
-    throw storage_error("sqlite_store '" + s_->path + "': stored timestamp '" + text + "' is not ISO-8601");
-  }
+  timestamp column_time(const stmt& s, int i) const { return detail::sqlite_column_time(s.get(), i, where()); }
+  [[nodiscard]] std::string where() const { return "sqlite_store '" + s_->path + "'"; }
 
   template <class F>
   void transaction(F&& body) const {
@@ -379,6 +369,9 @@ class sqlite_store {
     st.db.reset(raw);
     if (rc != SQLITE_OK) fail("cannot open");
     sqlite3_busy_timeout(raw, st.options.busy_timeout_ms);
+    if (sqlite3_create_function_v2(raw, "engram_scope_lines_within", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                   &detail::sqlite_scope_lines_within, nullptr, nullptr, nullptr) != SQLITE_OK)
+      fail("cannot register engram_scope_lines_within");
     if (st.options.synchronous != "FULL" && st.options.synchronous != "NORMAL" && st.options.synchronous != "OFF")
       throw validation_error("sqlite_store: synchronous '" + st.options.synchronous +
                              "' is not one of FULL, NORMAL, OFF");
@@ -389,6 +382,7 @@ class sqlite_store {
       for (const auto& c : detail::sqlite_added_columns)
         if (!has_column(c.table, c.name))
           exec(std::string("ALTER TABLE ") + c.table + " ADD COLUMN " + c.name + c.type);
+      exec(detail::sqlite_indexes);
     }
     st.get_meta = prepare("SELECT value FROM engram_meta WHERE key = ?1");
     if (auto v = meta("format_version"); v && *v != std::to_string(storage_format_version))
@@ -403,23 +397,28 @@ class sqlite_store {
     st.history_of = prepare((std::string("SELECT ") + hcols + " FROM history WHERE memory_id = ?1 ORDER BY seq").c_str());
     st.all_history = prepare((std::string("SELECT ") + hcols + " FROM history ORDER BY memory_id, seq").c_str());
     if (!st.options.read_only || has_table("pending"))
-      st.all_pending = prepare(
-          "SELECT id, user_id, agent_id, run_id, messages, options, created_at, attempts FROM pending ORDER BY seq");
+      st.all_pending = prepare((std::string("SELECT id, user_id, agent_id, run_id, messages, options, created_at,"
+                                            " attempts") +
+                                (has_column("pending", "tenant") ? ", tenant, extra" : ", '', ''") +
+                                " FROM pending ORDER BY seq")
+                                   .c_str());
     if (!st.options.read_only || has_table("access_counts"))
-      st.access_in_scope = prepare(  // scope::selects, with the empty scope selecting all
-          "SELECT a.memory_id, a.count FROM access_counts a JOIN memories m ON m.id = a.memory_id"
-          " WHERE a.count > 0 AND (?1 = '' OR m.user_id = ?1) AND (?2 = '' OR m.agent_id = ?2)"
-          " AND (?3 = '' OR m.run_id = ?3)");
+      st.access_in_scope = prepare(  // scope::selects, with the empty scope (?6 = 1) selecting all
+          ("SELECT a.memory_id, a.count FROM access_counts a JOIN " +
+           std::string(has_column("memories", "tenant") ? "memories" : detail::sqlite_memories_before_scope_keys) +
+           " m ON m.id = a.memory_id WHERE a.count > 0 AND (?6 OR (" + detail::sqlite_selected("m.") + "))")
+              .c_str());
     if (!st.options.read_only) {
       st.put_meta = prepare("INSERT OR REPLACE INTO engram_meta(key, value) VALUES (?1, ?2)");
       st.upsert = prepare(
-          ("INSERT OR REPLACE INTO memories(" + cols + ") VALUES (" + detail::sqlite_placeholders(18) + ")").c_str());
+          ("INSERT OR REPLACE INTO memories(" + cols + ") VALUES (" + detail::sqlite_placeholders(20) + ")").c_str());
       st.erase = prepare("DELETE FROM memories WHERE id = ?1");
       st.enqueue = prepare(
-          "INSERT INTO pending(id, user_id, agent_id, run_id, messages, options, created_at, attempts)"
-          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET user_id = excluded.user_id,"
-          " agent_id = excluded.agent_id, run_id = excluded.run_id, messages = excluded.messages,"
-          " options = excluded.options, created_at = excluded.created_at, attempts = excluded.attempts");
+          "INSERT INTO pending(id, user_id, agent_id, run_id, tenant, extra, messages, options, created_at, attempts)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(id) DO UPDATE SET user_id = excluded.user_id,"
+          " agent_id = excluded.agent_id, run_id = excluded.run_id, tenant = excluded.tenant, extra = excluded.extra,"
+          " messages = excluded.messages, options = excluded.options, created_at = excluded.created_at,"
+          " attempts = excluded.attempts");
       st.dequeue = prepare("DELETE FROM pending WHERE id = ?1");
       st.add_access = prepare(
           "INSERT INTO access_counts(memory_id, count) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?1)"
@@ -427,11 +426,13 @@ class sqlite_store {
       st.erase_access = prepare("DELETE FROM access_counts WHERE memory_id = ?1");
       // the scope of the event's memory, NULL when it is not stored (the batch's erases come after its events)
       st.add_event = prepare((std::string("INSERT INTO history(") + hcols +
-                              ", user_id, agent_id, run_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                              " m.user_id, m.agent_id, m.run_id FROM (SELECT 1) LEFT JOIN memories m ON m.id = ?2")
+                              ", user_id, agent_id, run_id, tenant, extra) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                              " ?10, m.user_id, m.agent_id, m.run_id, coalesce(m.tenant, ''), coalesce(m.extra, '')"
+                              " FROM (SELECT 1) LEFT JOIN memories m ON m.id = ?2")
                                  .c_str());
       st.own_history = prepare(
-          "UPDATE history SET (user_id, agent_id, run_id) = (SELECT user_id, agent_id, run_id FROM memories"
+          "UPDATE history SET (user_id, agent_id, run_id, tenant, extra) = (SELECT user_id, agent_id, run_id, tenant,"
+          " extra FROM memories"
           " WHERE id = ?1) WHERE memory_id = ?1 AND user_id IS NULL AND EXISTS (SELECT 1 FROM memories WHERE id = ?1)");
       if (!meta("format_version"))
         transaction([&] { put_meta_value("format_version", std::to_string(storage_format_version)); });
@@ -475,52 +476,23 @@ class sqlite_store {
   std::optional<store_identity> identity_locked() const {
     auto name = meta("embedder");
     auto dim = meta("dimension");
-    if (!name || !dim) return s_->volatile_identity;
-    return store_identity{*name, static_cast<std::size_t>(std::stoull(*dim))};
+    // bound on a read-only open: none recorded, or a wider scope key set than recorded
+    if (!name || !dim || s_->volatile_identity) return s_->volatile_identity;
+    // scope_keys absent: written before key sets, or by a memory of Mem0's keys
+    return store_identity{*name, static_cast<std::size_t>(std::stoull(*dim)), meta("scope_keys").value_or("")};
   }
   void put_identity(const store_identity& id) const {
     put_meta_value("embedder", id.embedder);
     put_meta_value("dimension", std::to_string(id.dimension));
+    if (!id.scope_keys.empty()) put_meta_value("scope_keys", id.scope_keys);
   }
 
   void apply_locked(const write_batch& b) const {
     for (const auto& r : b.upserts) {
       auto& st = s_->upsert;
       reset(st);
-    reset_on_exit done{st};
-      bind_text(st, 1, r.id);
-      bind_text(st, 2, r.memory);
-      bind_text(st, 3, r.hash);
-      bind_text(st, 4, (r.metadata.is_null() ? nlohmann::json::object() : r.metadata)
-                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      bind_text(st, 5, r.user_id);
-      bind_text(st, 6, r.agent_id);
-      bind_text(st, 7, r.run_id);
-      bind_text(st, 8, r.actor_id);
-      bind_text(st, 9, r.role);
-      bind_text(st, 10, format_iso8601(r.created_at));
-      bind_text(st, 11, format_iso8601(r.updated_at));
-      std::string blob;
-      blob.resize(r.embedding.size() * sizeof(float));
-      if constexpr (std::endian::native == std::endian::little) {
-        if (!blob.empty()) std::memcpy(blob.data(), r.embedding.data(), blob.size());
-      } else {
-        for (std::size_t i = 0; i < r.embedding.size(); ++i) {
-          const auto u = std::bit_cast<std::uint32_t>(r.embedding[i]);
-          for (int k = 0; k < 4; ++k) blob[4 * i + k] = static_cast<char>((u >> (8 * k)) & 0xFF);
-        }
-      }
-      sqlite3_bind_blob(st.get(), 12, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
-      if (r.expiration_date)
-        bind_text(st, 13, *r.expiration_date);
-      else
-        sqlite3_bind_null(st.get(), 13);
-      sqlite3_bind_int(st.get(), 14, r.immutable ? 1 : 0);
-      auto iso = [](const std::optional<timestamp>& t) { return t ? std::optional(format_iso8601(*t)) : std::nullopt; };
-      bind_opt_text(st, 15, iso(r.valid_from));
-      bind_opt_text(st, 16, iso(r.invalid_at));
-      bind_opt_text(st, 17, r.superseded_by);
-      bind_opt_text(st, 18, detail::entities_column(r.entities));
+      reset_on_exit done{st};
+      detail::sqlite_bind_record(st.get(), r);
       step(st);
     }
     // the events before the erases: a DELETE event's row takes the scope of its memory while it is stored
@@ -551,10 +523,10 @@ class sqlite_store {
       reset_on_exit done{st};
       bind_text(st, 1, p.id);
       bind_scope(st, 2, p.owner);
-      bind_text(st, 5, nlohmann::json(p.messages).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      bind_text(st, 6, p.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      bind_text(st, 7, p.created_at);
-      sqlite3_bind_int64(st.get(), 8, static_cast<sqlite3_int64>(p.attempts));
+      bind_text(st, 7, nlohmann::json(p.messages).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      bind_text(st, 8, p.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      bind_text(st, 9, p.created_at);
+      sqlite3_bind_int64(st.get(), 10, static_cast<sqlite3_int64>(p.attempts));
       step(st);
     }
     for (const auto& id : b.dequeued) run_with_id(s_->dequeue, id);
@@ -582,46 +554,12 @@ class sqlite_store {
     }
     p.created_at = column_text(st, 6);
     p.attempts = static_cast<std::uint32_t>(sqlite3_column_int64(st.get(), 7));
+    p.owner.tenant = detail::sqlite_scope_column(st.get(), 8, "tenant", where(), p.id);
+    p.owner.extra = detail::sqlite_scope_column(st.get(), 9, "extra", where(), p.id);
     return p;
   }
 
-  record read_record(const stmt& st) const {
-    record r;
-    r.id = column_text(st, 0);
-    r.memory = column_text(st, 1);
-    r.hash = column_text(st, 2);
-    const auto meta_text = column_text(st, 3);
-    r.metadata = nlohmann::json::parse(meta_text, nullptr, false);
-    if (r.metadata.is_discarded())
-      throw storage_error("sqlite_store '" + s_->path + "': metadata of '" + r.id + "' is not JSON");
-    r.user_id = column_text(st, 4);
-    r.agent_id = column_text(st, 5);
-    r.run_id = column_text(st, 6);
-    r.actor_id = column_text(st, 7);
-    r.role = column_text(st, 8);
-    r.created_at = column_time(st, 9);
-    r.updated_at = column_time(st, 10);
-    if (sqlite3_column_type(st.get(), 12) != SQLITE_NULL) r.expiration_date = column_text(st, 12);
-    r.immutable = sqlite3_column_int(st.get(), 13) != 0;
-    if (sqlite3_column_type(st.get(), 14) != SQLITE_NULL) r.valid_from = column_time(st, 14);
-    if (sqlite3_column_type(st.get(), 15) != SQLITE_NULL) r.invalid_at = column_time(st, 15);
-    r.superseded_by = column_opt_text(st, 16);
-    if (sqlite3_column_type(st.get(), 17) != SQLITE_NULL)
-      r.entities = detail::entities_of_column(column_text(st, 17), "sqlite_store '" + s_->path + "'", r.id);
-    const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(st.get(), 11));
-    const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 11));
-    r.embedding.resize(bytes / sizeof(float));
-    if constexpr (std::endian::native == std::endian::little) {
-      if (bytes) std::memcpy(r.embedding.data(), blob, r.embedding.size() * sizeof(float));
-    } else {
-      for (std::size_t i = 0; i < r.embedding.size(); ++i) {
-        std::uint32_t u = 0;
-        for (int k = 3; k >= 0; --k) u = (u << 8) | blob[4 * i + k];
-        r.embedding[i] = std::bit_cast<float>(u);
-      }
-    }
-    return r;
-  }
+  record read_record(const stmt& st) const { return detail::sqlite_read_record(st.get(), where()); }
 
   history_event read_event(const stmt& st) const {
     history_event e;

@@ -22,7 +22,8 @@ namespace engram::inline v0::detail {
 
 /// Writes `b` on `c` (inside a transaction, under the write lock) with the statements of statements.hpp,
 /// entering every changed record in the change feed as written by `origin`.
-/// `unique_content`: drop a new record whose scope holds the same text under another id (and its events).
+/// `unique_content`: drop a new record whose exact scope (tenant and extra too) holds the same text under
+/// another id (and its events).
 /// `upsert_statement`: "upsert", or "import_record" (a stored copy updated later is kept).
 /// @returns the dropped duplicates. @throws not_found for an UPDATE of a record deleted meanwhile.
 inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batch& b, bool unique_content,
@@ -45,7 +46,8 @@ inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batc
     if (unique_content || is_update) {
       auto d = c.run("is_duplicate",
                      {pq_param::text(r.id), pq_param::text(r.user_id), pq_param::text(r.agent_id),
-                      pq_param::text(r.run_id), pq_param::text(r.hash), pq_param::text(r.memory)},
+                      pq_param::text(r.run_id), pq_param::text(r.hash), pq_param::text(r.memory),
+                      pq_param::text(r.tenant), pq_param::text(r.extra)},
                      false, w);
       if (d.view(0, 0) == "f" && is_update) {
         auto last = c.run("last_event", {pq_param::text(r.id)}, false, w);
@@ -65,7 +67,7 @@ inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batc
   for (const auto& id : b.erases) {
     auto gone = c.run("erase", {pq_param::text(id)}, false, w);
     if (gone.rows()) {
-      scope s{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2)};
+      scope s{gone.text(0, 0), gone.text(0, 1), gone.text(0, 2), gone.text(0, 3), gone.text(0, 4)};
       touch(s);
       change(id);
       owners.emplace_back(id, std::move(s));
@@ -79,7 +81,7 @@ inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batc
   }
   for (const auto& p : b.enqueued) c.run("enqueue", pg_pending_params(p), false, w);
   for (const auto& id : b.dequeued) c.run("dequeue", {pq_param::text(id)}, false, w);
-  for (const auto& s : touched) c.run("bump_version", pg_scope_params(s.user_id, s.agent_id, s.run_id), false, w);
+  for (const auto& s : touched) c.run("bump_version", pg_scope_params(s), false, w);
   return dups;
 }
 

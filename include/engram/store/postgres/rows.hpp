@@ -33,12 +33,14 @@ inline std::string pg_json_text(const nlohmann::json& j) {
 inline pq_param pg_time_param(timestamp t) {
   return pq_param::int8(t.time_since_epoch().count() - pq_epoch_offset_us);
 }
-/// The 3 parameters naming an exact scope: user_id, agent_id, run_id.
-inline std::vector<pq_param> pg_scope_params(const std::string& u, const std::string& a, const std::string& r) {
-  return {pq_param::text(u), pq_param::text(a), pq_param::text(r)};
+/// The 5 parameters naming an exact scope: user_id, agent_id, run_id, tenant, extra.
+inline std::vector<pq_param> pg_scope_params(const scope& s) {
+  return {pq_param::text(s.user_id), pq_param::text(s.agent_id), pq_param::text(s.run_id), pq_param::text(s.tenant),
+          pq_param::text(s.extra)};
 }
 
-/// The 13 parameters of add_event / import_event: the event, then its record's scope (NULLs if unknown).
+/// The 15 parameters of add_event / import_event: the event, then its record's scope (if unknown: NULL ids,
+/// tenant and extra '').
 inline std::vector<pq_param> pg_event_params(const history_event& e, const std::optional<scope>& owner) {
   return {pq_param::text(e.id), pq_param::text(e.memory_id), pq_param::opt_text(e.old_memory),
           pq_param::opt_text(e.new_memory), pq_param::text(to_string(e.event)), pg_time_param(e.created_at),
@@ -47,10 +49,11 @@ inline std::vector<pq_param> pg_event_params(const history_event& e, const std::
           e.role.empty() ? pq_param::null() : pq_param::text(e.role),
           owner ? pq_param::text(owner->user_id) : pq_param::null(),
           owner ? pq_param::text(owner->agent_id) : pq_param::null(),
-          owner ? pq_param::text(owner->run_id) : pq_param::null()};
+          owner ? pq_param::text(owner->run_id) : pq_param::null(), pq_param::text(owner ? owner->tenant : ""),
+          pq_param::text(owner ? owner->extra : "")};
 }
 
-/// The 18 parameters of upsert / import_record, in pg_record_cols' order.
+/// The 20 parameters of upsert / import_record, in pg_record_cols' order.
 inline std::vector<pq_param> pg_record_params(const record& r) {
   auto time_or_null = [](const std::optional<timestamp>& t) { return t ? pg_time_param(*t) : pq_param::null(); };
   return {pq_param::text(r.id), pq_param::text(r.memory), pq_param::text(r.hash),
@@ -59,16 +62,18 @@ inline std::vector<pq_param> pg_record_params(const record& r) {
           pq_param::text(r.actor_id), pq_param::text(r.role), pg_time_param(r.created_at), pg_time_param(r.updated_at),
           pq_param::bytes(pq_floats_to_bytes(r.embedding)), pq_param::opt_text(r.expiration_date),
           pq_param::text(r.immutable ? "t" : "f"), time_or_null(r.valid_from), time_or_null(r.invalid_at),
-          pq_param::opt_text(r.superseded_by), pq_param::opt_text(entities_column(r.entities))};
+          pq_param::opt_text(r.superseded_by), pq_param::opt_text(entities_column(r.entities)),
+          pq_param::text(r.tenant), pq_param::text(r.extra)};
 }
 
-/// The 8 parameters of enqueue.
+/// The 10 parameters of enqueue.
 inline std::vector<pq_param> pg_pending_params(const pending_add& p) {
   nlohmann::json msgs = nlohmann::json::array();
   for (const auto& m : p.messages) msgs.push_back({{"role", m.role}, {"content", m.content}, {"name", m.name}});
   return {pq_param::text(p.id), pq_param::text(p.owner.user_id), pq_param::text(p.owner.agent_id),
           pq_param::text(p.owner.run_id), pq_param::text(pg_json_text(msgs)), pq_param::text(pg_json_text(p.options)),
-          pq_param::text(p.created_at), pq_param::text(std::to_string(p.attempts))};
+          pq_param::text(p.created_at), pq_param::text(std::to_string(p.attempts)), pq_param::text(p.owner.tenant),
+          pq_param::text(p.owner.extra)};
 }
 
 // Reading rows; `where` names the store in the storage_error thrown for a row that does not parse.
@@ -76,6 +81,19 @@ inline std::vector<pq_param> pg_pending_params(const pending_add& p) {
 /// A binary timestamptz column as a timestamp.
 inline timestamp pg_time_of(const pq_result& r, int row, int col) {
   return timestamp{std::chrono::microseconds{r.timestamp_us(row, col)}};
+}
+
+/// Column `col` of row `i`, scope::tenant or scope::extra of record (or pending add) `id`.
+/// @throws storage_error naming it when the text is not canonical key=value lines.
+inline std::string pg_scope_column(const pq_result& r, int i, int col, const char* field, const std::string& where,
+                                   const std::string& id) {
+  auto text = r.text(i, col);
+  try {
+    validate_scope_lines(text, field, where + ": '" + id + "'");
+  } catch (const validation_error& e) {
+    throw storage_error(e.what());
+  }
+  return text;
 }
 
 /// Row `i` of pg_record_cols as a record.
@@ -100,6 +118,8 @@ inline record pg_read_record(const pq_result& r, int i, const std::string& where
   if (!r.is_null(i, 15)) out.invalid_at = pg_time_of(r, i, 15);
   out.superseded_by = r.opt_text(i, 16);
   if (!r.is_null(i, 17)) out.entities = entities_of_column(r.view(i, 17), where, out.id);
+  out.tenant = pg_scope_column(r, i, 18, "tenant", where, out.id);
+  out.extra = pg_scope_column(r, i, 19, "extra", where, out.id);
   return out;
 }
 
@@ -123,7 +143,8 @@ inline history_event pg_read_event(const pq_result& r, int i, const std::string&
   return e;
 }
 
-/// Row `i` of (id, user_id, agent_id, run_id, messages, options, created_at, attempts) as a pending add.
+/// Row `i` of (id, user_id, agent_id, run_id, messages, options, created_at, attempts, tenant, extra) as a
+/// pending add.
 inline pending_add pg_read_pending(const pq_result& r, int i, const std::string& where) {
   pending_add p;
   p.id = r.text(i, 0);
@@ -136,6 +157,8 @@ inline pending_add pg_read_pending(const pq_result& r, int i, const std::string&
     p.messages.push_back(message{m.value("role", "user"), m.value("content", ""), m.value("name", "")});
   p.created_at = r.text(i, 6);
   p.attempts = static_cast<std::uint32_t>(r.integer(i, 7));
+  p.owner.tenant = pg_scope_column(r, i, 8, "tenant", where, p.id);
+  p.owner.extra = pg_scope_column(r, i, 9, "extra", where, p.id);
   return p;
 }
 
@@ -144,12 +167,16 @@ inline std::optional<store_identity> pg_get_identity(pq_conn& c, const std::stri
   auto name = c.run("get_meta", {pq_param::text("embedder")}, false, where);
   auto dim = c.run("get_meta", {pq_param::text("dimension")}, false, where);
   if (!name.rows() || !dim.rows()) return std::nullopt;
-  return store_identity{name.text(0, 0), static_cast<std::size_t>(std::stoull(dim.text(0, 0)))};
+  auto keys = c.run("get_meta", {pq_param::text("scope_keys")}, false, where);  // absent: Mem0's
+  return store_identity{name.text(0, 0), static_cast<std::size_t>(std::stoull(dim.text(0, 0))),
+                        keys.rows() ? keys.text(0, 0) : std::string()};
 }
-/// Records (or replaces) the embedder identity in engram_meta.
+/// Records (or replaces) the embedder identity in engram_meta; the scope key set recorded stays when `id`
+/// names none (reembed's identity).
 inline void pg_put_identity(pq_conn& c, const store_identity& id, const std::string& where) {
   c.run("put_meta", {pq_param::text("embedder"), pq_param::text(id.embedder)}, false, where);
   c.run("put_meta", {pq_param::text("dimension"), pq_param::text(std::to_string(id.dimension))}, false, where);
+  if (!id.scope_keys.empty()) c.run("put_meta", {pq_param::text("scope_keys"), pq_param::text(id.scope_keys)}, false, where);
 }
 
 }  // namespace engram::inline v0::detail

@@ -4,17 +4,22 @@
 /// postgres_store's tables: the numbered schema steps, and creating or migrating a schema on open.
 ///
 /// The tables (`schema_version` in engram_meta):
-///   engram_meta(key PRIMARY KEY, value)     format_version, schema_version, embedder, dimension
+///   engram_meta(key PRIMARY KEY, value)     format_version, schema_version, embedder, dimension, scope_keys
+///           (store_identity::scope_keys; absent: Mem0's keys)
 ///   memories(id PRIMARY KEY, memory, hash, metadata JSON text, user_id, agent_id, run_id, actor_id, role,
 ///            created_at, updated_at timestamptz, embedding bytea of little-endian float32, expiration_date,
 ///            immutable boolean (schema version 3), valid_from, invalid_at timestamptz and superseded_by text
 ///            (schema version 4; NULL: valid since created_at, never invalidated), entities JSON text (schema
-///            version 5; NULL: recognised from the text, set: an extractor's answer))
+///            version 5; NULL: recognised from the text, set: an extractor's answer), tenant, extra (schema
+///            version 6: scope::tenant and scope::extra, '' under Mem0's keys and in rows written before))
 ///   history(seq bigserial PRIMARY KEY, id, memory_id, old_memory, new_memory, event, created_at, updated_at,
-///           is_deleted, actor_id, role, user_id, agent_id, run_id)    Mem0's history columns, plus seq for
-///           their order and the record's scope (schema version 2; NULL in rows written before)
-///   pending(seq, id PRIMARY KEY, user_id, agent_id, run_id, messages JSON, options JSON, created_at, attempts)
-///   scope_versions(user_id, agent_id, run_id, version)   bumped by every batch touching the scope
+///           is_deleted, actor_id, role, user_id, agent_id, run_id, tenant, extra)    Mem0's history columns,
+///           plus seq for their order and the record's scope (schema version 2; user_id NULL in rows written
+///           before; tenant and extra since version 6, '' where user_id is NULL)
+///   pending(seq, id PRIMARY KEY, user_id, agent_id, run_id, messages JSON, options JSON, created_at, attempts,
+///           tenant, extra)
+///   scope_versions(user_id, agent_id, run_id, version, tenant, extra)   bumped by every batch touching the
+///           scope; keyed by the whole exact scope (tenant and extra since version 6)
 ///   changes(seq bigserial PRIMARY KEY, memory_id, origin, at)   the change feed ('*' = everything changed)
 ///   commits(token PRIMARY KEY, at)          one row per applied batch: makes a retried apply idempotent
 ///   access_counts(memory_id PRIMARY KEY REFERENCES memories ON DELETE CASCADE, count)   search hits per memory
@@ -71,7 +76,23 @@ inline const std::vector<std::string>& pg_migrations() {
       " ADD COLUMN IF NOT EXISTS invalid_at timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text",
       // 5: an extractor's entities and relations as JSON text, as metadata (NULL in rows written before:
       // recognised from the text)
-      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS entities text"};
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS entities text",
+      // 6: scope key sets: scope::tenant and scope::extra in every table naming a scope ('' in rows written
+      // before, as under Mem0's keys; in history, where user_id is NULL too); a scope's version is that of the
+      // whole exact scope, and the scope index leads with the tenant, which every scoped query names
+      // (each part may run again, as the steps before: a test takes the schema version back)
+      "ALTER TABLE memories ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE history ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE pending ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE scope_versions ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '',"
+      " ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';"
+      "ALTER TABLE scope_versions DROP CONSTRAINT IF EXISTS scope_versions_pkey,"
+      " ADD PRIMARY KEY (user_id, agent_id, run_id, tenant, extra);"
+      "DROP INDEX IF EXISTS memories_scope;"
+      "CREATE INDEX memories_scope ON memories(tenant, user_id, agent_id, run_id, hash)"};
   return steps;
 }
 
