@@ -251,6 +251,29 @@ inline void scope_from_filters(const json& filters, engram::scope& s) {
       for (const auto& leaf : *it)
         if (leaf.is_object()) take(leaf);
 }
+
+/// `filters` without the keys of the key set beyond Mem0's three (org_id, project_id, app_id) where
+/// scope_from_filters takes them into the scope: top-level keys and the leaves of a top-level AND (a leaf left
+/// empty is dropped). The filter grammar has no such fields (it would read them as metadata keys).
+inline void drop_scope_key_filters(json& filters) {
+  if (!filters.is_object()) return;
+  auto strip = [](json& obj) {
+    for (const char* key : {"org_id", "project_id", "app_id"})
+      if (auto it = obj.find(key); it != obj.end() && it->is_string() && it->get_ref<const std::string&>() != "*")
+        obj.erase(it);
+  };
+  strip(filters);
+  for (const char* logic : {"AND", "$and"})
+    if (auto it = filters.find(logic); it != filters.end() && it->is_array()) {
+      json kept = json::array();
+      for (auto& leaf : *it) {
+        if (leaf.is_object()) strip(leaf);
+        if (!(leaf.is_object() && leaf.empty())) kept.push_back(std::move(leaf));
+      }
+      if (kept.empty()) filters.erase(logic);
+      else *it = std::move(kept);
+    }
+}
 }  // namespace detail
 
 /// The scope a request names (top-level ids, then ids inside `filters`; an app id, an organisation and project
@@ -382,7 +405,7 @@ inline std::vector<memory_change> changes_of(const engram::add_result& r, const 
 inline memory_change change_of(engram::event_kind event, const engram::record& r,
                                std::optional<std::string> previous = std::nullopt) {
   if (previous && *previous == r.memory) previous.reset();
-  return {event, r.id, r.memory, std::move(previous), {r.user_id, r.agent_id, r.run_id}, r.metadata};
+  return {event, r.id, r.memory, std::move(previous), r.scope(), r.metadata};
 }
 
 /// Mem0's operations as JSON requests over one memory.
@@ -722,6 +745,8 @@ class service {
     json tree;
     if (auto it = req.find("filters"); it != req.end() && !it->is_null())
       tree = it->is_string() ? engram::parse_json(it->get<std::string>(), "'filters'") : *it;  // string: a query parameter
+    detail::drop_scope_key_filters(tree);  // taken into the scope (request_scope)
+    if (tree.is_object() && tree.empty()) tree = nullptr;
     json extra = json::array();
     if (auto cats = detail::string_list(req, "categories"); !cats.empty())
       extra.push_back({{"categories", {{"in", cats}}}});
