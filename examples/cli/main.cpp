@@ -56,7 +56,9 @@ commands:
   reset --force
   stats
 
-SCOPE is any of --user-id U, --agent-id A, --run-id R.
+SCOPE is any of --user-id U, --agent-id A, --run-id R, --app-id APP, and within a project --org-id O
+--project-id P (both or neither; neither: the default project, engram/engram, as engram-server's). A project
+alone lists or exports every scope of that project.
 The extractor decides what to remember (with --extractor llm: a chat model), as Mem0's infer does by
 default; --no-infer stores each message as given (--infer is accepted and changes nothing). --messages reads TEXT as a JSON list of {"role", "content"} messages.
 --mode picks the ranking (default hybrid: cosine and BM25 fused); --weights sets the fusion weights and the
@@ -92,7 +94,8 @@ struct args {
 
 args parse(int argc, char** argv) {
   static const std::vector<std::string> valued = {"--data",  "--output",    "--user-id",   "--agent-id",
-                                                  "--run-id", "--metadata", "--limit",     "--threshold",
+                                                  "--run-id", "--app-id",   "--org-id",    "--project-id",
+                                                  "--metadata", "--limit",  "--threshold",
                                                   "--file",  "--filters",   "--mode",      "--expires", "--weights",
                                                   "--timestamp", "--from", "--on-error", "--as-of", "--format"};
   static const std::vector<std::string> bare = {"--infer", "--no-infer",   "--all",     "--dry-run",      "--force",
@@ -130,11 +133,30 @@ args parse(int argc, char** argv) {
     a.output = "json";
   }
   if (a.output != "text" && a.output != "json") throw usage_error("--output must be text or json");
+  if (a.flag("--org-id").empty() != a.flag("--project-id").empty())
+    throw usage_error("--org-id and --project-id name a project together: give both or neither");
   a.providers.check(engram_app::http_available);
   return a;
 }
 
-engram::scope scope_of(const args& a) { return {a.flag("--user-id"), a.flag("--agent-id"), a.flag("--run-id")}; }
+/// The scope the flags name: --user-id, --agent-id, --run-id, --app-id, and the project of --org-id and
+/// --project-id (its tenant; the default project's is empty, as engram-server keeps it).
+engram::scope scope_of(const args& a) {
+  engram::scope s{a.flag("--user-id"), a.flag("--agent-id"), a.flag("--run-id")};
+  if (const auto app = a.flag("--app-id"); !app.empty()) engram::set_scope_key<engram::platform_scope_keys>(s, "app_id", app);
+  s.tenant = engram_app::principal{"", "", true, a.flag("--org-id"), a.flag("--project-id")}.tenant();
+  return s;
+}
+
+/// True when the flags name a project (--org-id and --project-id).
+bool names_project(const args& a) { return !a.flag("--project-id").empty(); }
+
+/// True when a record is among those the flags select: of the scope they name, or with no scope named, every
+/// record (of the project named, if any).
+bool selected(const args& a, const engram::scope& s, const engram::record& r) {
+  if (!s.empty()) return s.selects(r.scope());
+  return !names_project(a) || r.tenant == s.tenant;
+}
 
 std::size_t number(const args& a, const std::string& f, std::size_t fallback) {
   const auto v = a.flag(f);
@@ -243,6 +265,11 @@ std::string scope_text(const engram::record& r) {
   std::string s = r.user_id.empty() ? "" : "user:" + r.user_id;
   if (!r.agent_id.empty()) s += (s.empty() ? "" : " ") + std::string("agent:") + r.agent_id;
   if (!r.run_id.empty()) s += (s.empty() ? "" : " ") + std::string("run:") + r.run_id;
+  const auto scope = r.scope();
+  if (const auto app = scope.key("app_id"); !app.empty()) s += (s.empty() ? "" : " ") + std::string("app:") + std::string(app);
+  if (!r.tenant.empty())
+    s += (s.empty() ? "" : " ") + std::string("project:") + std::string(scope.key("org_id")) + "/" +
+         std::string(scope.key("project_id"));
   return s;
 }
 
@@ -393,10 +420,11 @@ int export_mem0(const args& a, const engram::file_store& store) {
   engram_app::export_header h;
   h.scope = scope_of(a);
   if (!h.scope.empty()) engram::validate_scope(h.scope, "export");
+  h.all_projects = h.scope.empty() && !names_project(a);
   h.created = engram::utc_now();
   std::vector<engram::record> records;
   store.for_each([&](const engram::record& r) {
-    if ((h.scope.empty() || h.scope.selects(r.scope())) && !engram::closed_at(r, h.created)) records.push_back(r);
+    if (selected(a, h.scope, r) && !engram::closed_at(r, h.created)) records.push_back(r);
   });
   std::sort(records.begin(), records.end(), [](const engram::record& x, const engram::record& y) {
     return std::tie(x.created_at, x.id) < std::tie(y.created_at, y.id);
@@ -420,6 +448,9 @@ int export_file(const args& a) {
   engram::export_options o;
   o.with_vectors = !a.has("--no-vectors");
   if (const auto s = scope_of(a); !s.empty()) o.only = s;
+  else if (names_project(a))
+    throw usage_error("export --format jsonl of a project needs a scope too (--user-id, --agent-id, --run-id or "
+                      "--app-id); --format mem0 exports a whole project");
   const auto counts = engram::export_jsonl(store, std::cout, o);
   std::cerr << "exported " << counts.memories << " memories and " << counts.events << " history events\n";
   return 0;
@@ -514,6 +545,15 @@ int run(const args& a) {
     validity_of(a, o);
     const auto s = scope_of(a);
     const bool every_scope = s.empty() && !engram::filter_names_scope(o.filter);
+    if (every_scope && names_project(a)) {  // every scope of one project
+      const auto limit = o.limit;
+      o.limit = 0;
+      auto all = mem->get_all(engram::all_scopes, o);
+      std::erase_if(all, [&](const engram::record& r) { return r.tenant != s.tenant; });
+      if (limit != 0 && all.size() > limit) all.resize(limit);
+      print_records(a, all);
+      return 0;
+    }
     print_records(a, every_scope ? mem->get_all(engram::all_scopes, o) : mem->get_all(s, o));
     return 0;
   }
@@ -581,7 +621,8 @@ int run(const args& a) {
   if (cmd == "purge") {
     if (!a.positional.empty()) throw usage_error("purge takes no positional argument: purge SCOPE [--dry-run]");
     const auto s = scope_of(a);
-    if (s.empty()) throw usage_error("purge needs the scope to erase: any of --user-id U, --agent-id A, --run-id R");
+    if (s.empty())
+      throw usage_error("purge needs the scope to erase: any of --user-id U, --agent-id A, --run-id R, --app-id APP");
     if (a.has("--dry-run")) {
       std::size_t memories = 0, events = 0;
       for (const auto& r : mem->get_all(s, {.limit = 0, .show_expired = true, .include_invalid = true})) {
@@ -607,7 +648,7 @@ int run(const args& a) {
   if (cmd == "entities") {
     if (!a.positional.empty()) throw usage_error("entities takes no positional argument: entities SCOPE [--json]");
     const auto s = scope_of(a);
-    if (s.empty()) throw usage_error("entities needs a scope: --user-id U, --agent-id A or --run-id R");
+    if (s.empty()) throw usage_error("entities needs a scope: --user-id U, --agent-id A, --run-id R or --app-id APP");
     if (!mem->config().entities)
       throw engram::validation_error("this memory keeps no entity graph: run with --entities on (or ENGRAM_ENTITIES=on)");
     const auto g = mem->entity_graph_of(s);

@@ -4,8 +4,8 @@
 /// basic_memory::add_async (a request's `async_mode`, or `--async-adds async`) is answered at once with an
 /// event id, the entry's id; the event then goes PENDING -> RUNNING -> SUCCEEDED | FAILED as the memory's
 /// workers report it (async_options::on_started / on_processed), with the memories the add added, updated or
-/// deleted, or the error. GET /v1/event/{id}/ and GET /v1/events/ read them, confined to the caller's user as
-/// memories are.
+/// deleted, or the error. GET /v1/event/{id}/ and GET /v1/events/ read them, confined to the caller's project and
+/// user as memories are (principal::may_see).
 ///
 /// Durability: the events live in memory and, given a path, in a journal of JSON Lines, appended to: one line
 /// per change, holding the event's whole state (an id's last line wins). Lines that must survive a crash (an
@@ -20,6 +20,7 @@
 
 #include "journal.hpp"
 #include "request.hpp"
+#include "scope_json.hpp"
 #include "service.hpp"
 
 #include <engram/engram.hpp>
@@ -99,7 +100,8 @@ inline std::optional<double> millis_between(const std::string& from, const std::
 }  // namespace detail
 
 /// The event as the routes answer it and the journal keeps it: Mem0's fields (id, event_type, status, payload,
-/// metadata, results, created_at, updated_at, started_at, completed_at, latency, error), the scope ids, attempts.
+/// metadata, results, created_at, updated_at, started_at, completed_at, latency, error), the scope ids (org_id,
+/// project_id and app_id too, when set: put_scope_ids), attempts.
 inline json event_json(const add_event& e) {
   json j{{"id", e.id},
          {"event_type", "ADD"},
@@ -114,9 +116,7 @@ inline json event_json(const add_event& e) {
          {"latency", e.latency_ms ? json(*e.latency_ms) : json(nullptr)},
          {"error", detail::null_if_empty(e.error)},
          {"attempts", e.attempts}};
-  for (const auto& [key, value] : {std::pair{"user_id", &e.owner.user_id}, std::pair{"agent_id", &e.owner.agent_id},
-                                   std::pair{"run_id", &e.owner.run_id}})
-    if (!value->empty()) j[key] = *value;
+  put_scope_ids(j, e.owner);
   return j;
 }
 
@@ -130,8 +130,7 @@ inline std::optional<add_event> event_from_json(const json& j) {
   if (e.id.empty() || !status || results == j.end() || !results->is_array()) return std::nullopt;
   e.status = *status;
   e.results = *results;
-  e.owner = {detail::string_or_empty(j, "user_id"), detail::string_or_empty(j, "agent_id"),
-             detail::string_or_empty(j, "run_id")};
+  e.owner = scope_ids_of(j);  // a line written before projects: the default project
   if (auto p = j.find("payload"); p != j.end() && p->is_object()) e.payload = *p;
   e.created_at = detail::string_or_empty(j, "created_at");
   e.updated_at = detail::string_or_empty(j, "updated_at");
@@ -150,9 +149,7 @@ inline json event_results(const engram::add_result& r, const engram::scope& owne
   for (const auto& e : r.results) {
     json item = e;
     item["data"] = json{{"memory", e.memory}};
-    if (!owner.user_id.empty()) item["user_id"] = owner.user_id;
-    if (!owner.agent_id.empty()) item["agent_id"] = owner.agent_id;
-    if (!owner.run_id.empty()) item["run_id"] = owner.run_id;
+    put_scope_ids(item, owner);
     out.push_back(std::move(item));
   }
   return out;
@@ -332,10 +329,9 @@ class event_log {
   [[nodiscard]] std::size_t skipped_on_load() const noexcept { return skipped_; }
 
  private:
-  /// A key bound to a user sees that user's events only; admins and unbound callers see all.
-  static bool visible(const add_event& e, const principal& who) {
-    return who.bound_user_id.empty() || e.owner.user_id == who.bound_user_id;
-  }
+  /// A key sees the events of the memories it may see: its project's (any, for a server-wide admin), and of a
+  /// key bound to a user, that user's.
+  static bool visible(const add_event& e, const principal& who) { return who.may_see(e.owner); }
 
   /// Stores `e` (replacing the event of its id, which keeps its place) and returns it.
   add_event& insert(add_event e) {

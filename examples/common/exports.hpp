@@ -7,14 +7,16 @@
 /// grammar of the listings: service::list does the selecting): the current version of each, expired ones
 /// included, each as the listings answer it (id, memory, scope ids, metadata, categories, created_at,
 /// updated_at, valid_from, ...). The document, export_document(), is
-/// `{"id", "created_at", "user_id"?, "agent_id"?, "run_id"?, "filters", "schema", "export_instructions", "count",
-/// "memories"}`, which `engram import --from mem0` reads back. Mem0's Platform has a model fill the request's
+/// `{"id", "created_at", "user_id"?, "agent_id"?, "run_id"?, "org_id"?, "project_id"?, "app_id"?, "filters",
+/// "schema", "export_instructions", "count", "memories"}`, which `engram import --from mem0` reads back. Mem0's Platform has a model fill the request's
 /// JSON schema; engram does not: the schema (an object, or a JSON string of one) and export_instructions are
 /// checked, kept and returned with the export, and the memories are the data.
 ///
-/// Keys: an export belongs to the scope it was made for (a bound key's user is forced into it, as on every
-/// route). A key bound to a user makes and reads only its user's exports: another's id answers 404, as an
-/// unknown one. Admins (and a server without keys) read all.
+/// Keys: an export belongs to the scope it was made for (a bound key's user and project are forced into it, as on
+/// every route), and holds only that project's memories. A key reads the exports of the memories it may see
+/// (principal::may_see): a key bound to a project only that project's, a key bound to a user only its user's;
+/// another's id answers 404, as an unknown one. A server-wide admin (and a server without keys) reads all; an
+/// export it made of every project (no scope, no project named) only such a key reads.
 ///
 /// Durability: given a directory, an export is two files, `<id>.json` (the document) and `<id>.meta.json` (id,
 /// scope, time, count: what a fetch by filters matches, read at start without the documents), each written to a
@@ -26,6 +28,7 @@
 #include "errors.hpp"
 #include "files.hpp"
 #include "request.hpp"
+#include "scope_json.hpp"
 #include "service.hpp"
 
 #include <engram/engram.hpp>
@@ -60,7 +63,8 @@ inline constexpr std::size_t most_export_memories = 100'000;
 struct export_header {
   std::string id;                      ///< empty: none (the CLI's document)
   engram::timestamp created{};         ///< when the snapshot was taken
-  engram::scope scope;                 ///< the scope ids named (a bound key's user included); empty: none
+  engram::scope scope;                 ///< the scope ids named (a bound key's user and project included); empty: none
+  bool all_projects = false;           ///< made of every project (a server-wide admin naming none)
   json filters = nullptr;              ///< the request's filters, as given
   json schema = nullptr;               ///< the request's JSON schema: kept and returned, not filled
   json export_instructions = nullptr;  ///< the request's instructions: kept and returned, not applied
@@ -75,9 +79,7 @@ inline json export_document(const export_header& h, json memories) {
            {"export_instructions", h.export_instructions},
            {"count", memories.size()},
            {"memories", std::move(memories)}};
-  for (const auto& [key, value] : {std::pair{"user_id", &h.scope.user_id}, std::pair{"agent_id", &h.scope.agent_id},
-                                   std::pair{"run_id", &h.scope.run_id}})
-    if (!value->empty()) doc[key] = *value;
+  put_scope_ids(doc, h.scope);
   return doc;
 }
 
@@ -105,7 +107,7 @@ class export_store {
   /// when this returns) or in memory; then drops the oldest past the limit. @throws engram::storage_error.
   void put(const export_header& h, std::size_t count, const json& document) {
     std::lock_guard lock(mtx_);
-    entry e{h.id, h.created, h.scope, count, std::nullopt};
+    entry e{h.id, h.created, h.scope, h.all_projects, count, std::nullopt};
     if (dir_.empty()) {
       e.document = document;
     } else {
@@ -156,10 +158,8 @@ class export_store {
       auto& memories = doc["memories"];
       const auto before = memories.is_array() ? memories.size() : 0;
       if (memories.is_array()) {
-        using detail::optional_string;
         memories.erase(std::remove_if(memories.begin(), memories.end(), [&](const json& m) {
-                         return m.is_object() && q.selects({optional_string(m, "user_id"), optional_string(m, "agent_id"),
-                                                            optional_string(m, "run_id")});
+                         return m.is_object() && q.selects(scope_ids_of(m));
                        }), memories.end());
       }
       if (memories.size() != before) {
@@ -195,13 +195,14 @@ class export_store {
     std::string id;
     engram::timestamp created;
     engram::scope scope;
+    bool all_projects = false;
     std::size_t count = 0;
     std::optional<json> document;  ///< in memory only
   };
 
-  /// A key bound to a user sees that user's exports only; admins and unbound callers see all.
+  /// A key sees the exports of the memories it may see; one of every project only a server-wide admin.
   static bool visible(const entry& e, const principal& who) {
-    return who.bound_user_id.empty() || e.scope.user_id == who.bound_user_id;
+    return e.all_projects ? who.any_project() && who.bound_user_id.empty() : who.may_see(e.scope);
   }
 
   std::string document_path(const std::string& id) const { return dir_ + "/" + id + ".json"; }
@@ -209,9 +210,8 @@ class export_store {
 
   static json meta_json(const entry& e) {
     json j{{"id", e.id}, {"created_at", engram::format_iso8601(e.created)}, {"count", e.count}};
-    for (const auto& [key, value] : {std::pair{"user_id", &e.scope.user_id}, std::pair{"agent_id", &e.scope.agent_id},
-                                     std::pair{"run_id", &e.scope.run_id}})
-      if (!value->empty()) j[key] = *value;
+    put_scope_ids(j, e.scope);
+    if (e.all_projects) j["all_projects"] = true;
     return j;
   }
 
@@ -222,8 +222,10 @@ class export_store {
     const auto created = engram::try_parse_iso8601(optional_string(j, "created_at"));
     const auto count = j.find("count");
     if (!created || count == j.end() || !count->is_number_unsigned()) return std::nullopt;
-    return entry{id, *created,
-                 engram::scope{optional_string(j, "user_id"), optional_string(j, "agent_id"), optional_string(j, "run_id")},
+    // A meta written before projects names none: the default project's (an export of every scope made then
+    // by an admin is read as the default project's).
+    const auto all = j.find("all_projects");
+    return entry{id, *created, scope_ids_of(j), all != j.end() && all->is_boolean() && all->get<bool>(),
                  count->get<std::size_t>(), std::nullopt};
   } catch (const engram::validation_error&) {  // a field of the wrong type
     return std::nullopt;
@@ -318,7 +320,8 @@ class export_service {
                  std::size_t max_memories = default_max_export_memories)
       : memories_(memories), store_(store), max_(std::clamp<std::size_t>(max_memories, 1, most_export_memories)) {}
 
-  /// POST /v1/exports/: {"schema"?, "filters"?, "user_id"?, "agent_id"?, "run_id"?, "export_instructions"?}.
+  /// POST /v1/exports/: {"schema"?, "filters"?, "user_id"?, "agent_id"?, "run_id"?, "org_id"?, "project_id"?,
+  /// "app_id"?, "export_instructions"?}.
   /// Snapshots the memories the scope and filters select (as a listing with expired memories shown), keeps the
   /// export and answers {"message", "id"}. @throws validation_error (400) for an unknown field, a schema that is
   /// not an object (or a JSON string of one), instructions that are not a string, filters that are not an
@@ -334,6 +337,10 @@ class export_service {
     }
     h.filters = filters_of(req);
     h.scope = request_scope(req, who);
+    // Which project the listing reads: the scope's (service::list), or, for a server-wide admin that names none
+    // and no scope either, every project.
+    h.all_projects = who.any_project() && h.scope.empty() && !names_project(req) &&
+                     !(h.filters.is_object() && engram::filter_names_scope(engram::parse_filter(h.filters)));
     json listed = memories_.list(listing(req, max_ + 1), who);
     auto& memories = listed["results"];
     if (memories.size() > max_)
@@ -348,31 +355,41 @@ class export_service {
                 {"id", h.id}};
   }
 
-  /// POST /v1/exports/get/: {"memory_export_id"?, "filters"?, "user_id"?, "agent_id"?, "run_id"?}: the newest
-  /// export with that id (when given) that the filters and scope ids match (when given), matched against the
-  /// export's own scope ids and its creation time (created_at, updated_at). @throws validation_error (400)
+  /// POST /v1/exports/get/: {"memory_export_id"?, "filters"?, "user_id"?, "agent_id"?, "run_id"?, "org_id"?,
+  /// "project_id"?, "app_id"?}: the newest export with that id (when given) that the filters and scope ids match
+  /// (when given), matched against the export's own scope ids and its creation time (created_at, updated_at); of
+  /// the project named (a bound key's own), and the app named. @throws validation_error (400)
   /// when neither is given or a field is malformed, forbidden (403) for naming another user, engram::not_found
   /// (404) when no export the caller may see matches: another user's id is unknown.
   json get(const json& req, const principal& who) const {
     only_fields(req, {"memory_export_id", "filters", "user_id", "agent_id", "run_id", "org_id", "project_id", "app_id"});
     const auto id = detail::optional_string(req, "memory_export_id");
     json conditions = json::array();
-    if (auto f = filters_of(req); !f.is_null()) conditions.push_back(std::move(f));
+    if (auto f = filters_of(req); !f.is_null()) {
+      detail::strip_lifted_keys(f);  // the project and app: matched against the export's scope below
+      if (!f.is_null() && !f.empty()) conditions.push_back(std::move(f));
+    }
     for (const char* key : {"user_id", "agent_id", "run_id"})
       if (auto v = detail::optional_string(req, key); !v.empty()) conditions.push_back(json{{key, v}});
     if (id.empty() && conditions.empty())
       throw engram::validation_error("give 'memory_export_id', or 'filters' (or user_id, agent_id, run_id) to fetch "
                                      "the newest export they match");
-    (void)request_scope(req, who);  // a bound key naming another user: 403, as on every route
+    // a bound key naming another user or project: 403, as on every route; a project named confines the match
+    const auto named = request_scope(req, who);
+    const bool project_named = !who.any_project() || names_project(req);
     const auto filter = conditions.empty() ? engram::filter_expr{}
                                            : engram::parse_filter(conditions.size() == 1 ? conditions[0]
                                                                                          : json{{"AND", conditions}});
     auto doc = store_.newest(who, [&](const std::string& export_id, const engram::scope& s, engram::timestamp created) {
       if (!id.empty() && export_id != id) return false;
+      if (project_named && s.tenant != named.tenant) return false;
+      if (!engram::detail::scope_lines_within(named.extra, s.extra)) return false;  // app_id
       engram::record r;  // the export as a record: its scope ids and its time
       r.user_id = s.user_id;
       r.agent_id = s.agent_id;
       r.run_id = s.run_id;
+      r.tenant = s.tenant;
+      r.extra = s.extra;
       r.created_at = r.updated_at = created;
       r.metadata = json::object();
       return engram::filter_matches(filter, r);
@@ -390,17 +407,14 @@ class export_service {
     only_fields(req, {"filters", "user_id", "agent_id", "run_id", "org_id", "project_id", "app_id"});
     (void)filters_of(req);
     const json listed = memories_.list(listing(req, 0), who);
-    std::map<std::tuple<std::string, std::string, std::string>, json> scopes;
+    std::map<engram::scope, json> scopes;
     for (const auto& m : listed["results"]) {
-      const auto key = std::tuple{detail::optional_string(m, "user_id"), detail::optional_string(m, "agent_id"),
-                                  detail::optional_string(m, "run_id")};
+      const auto key = scope_ids_of(m);
       auto& s = scopes[key];
       if (s.is_null()) {
         s = json{{"total_memories", 0}, {"categories", json::object()}, {"first_created_at", m.at("created_at")},
                  {"last_updated_at", m.at("updated_at")}};
-        for (const auto& [name, value] : {std::pair{"user_id", &std::get<0>(key)}, std::pair{"agent_id", &std::get<1>(key)},
-                                          std::pair{"run_id", &std::get<2>(key)}})
-          if (!value->empty()) s[name] = *value;
+        put_scope_ids(s, key);
       }
       s["total_memories"] = s["total_memories"].get<std::size_t>() + 1;
       if (m.at("created_at") < s["first_created_at"]) s["first_created_at"] = m.at("created_at");
@@ -415,8 +429,8 @@ class export_service {
   }
 
  private:
-  /// Refuses a field the route does not know (a 400 naming it and the known ones), and org_id, project_id or
-  /// app_id when set (refuse_unsupported).
+  /// Refuses a field the route does not know (a 400 naming it and the known ones), and what refuse_unsupported
+  /// refuses.
   static void only_fields(const json& req, std::initializer_list<std::string_view> known) {
     for (const auto& [key, value] : req.items())
       if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -456,13 +470,22 @@ class export_service {
     return *it;
   }
 
-  /// The listing that selects an export's memories: the request's scope ids and filters, expired memories too,
-  /// at most `limit` (0: all).
+  /// The listing that selects an export's memories: the request's scope ids (its project and app too) and
+  /// filters, expired memories too, at most `limit` (0: all).
   static json listing(const json& req, std::size_t limit) {
     json l{{"limit", limit}, {"show_expired", true}};
-    for (const char* key : {"user_id", "agent_id", "run_id", "filters"})
+    for (const char* key : {"user_id", "agent_id", "run_id", "org_id", "project_id", "app_id", "filters"})
       if (auto it = req.find(key); it != req.end()) l[key] = *it;
     return l;
+  }
+
+  /// True when the request names a project: org_id (request_scope requires project_id with it) at the top or in
+  /// its filters.
+  static bool names_project(const json& req) {
+    engram::scope s;
+    if (auto v = detail::optional_string(req, "org_id"); !v.empty()) return true;
+    if (auto it = req.find("filters"); it != req.end()) detail::scope_from_filters(*it, s);
+    return !s.key("org_id").empty();
   }
 
   const service<Memory>& memories_;

@@ -10,6 +10,10 @@
 /// `filters`) is overridden, not refused: the tools then act exactly as if the model had named U, and
 /// `tools/list` does not offer a `user_id` argument at all. Reads by memory id return "not found" for any
 /// memory of another user.
+///
+/// Projects: every scope a tool uses is built by request_scope from the principal, so a key bound to a project
+/// (engram-server's HTTP keys) stays in it: naming another project is refused, reads by id of another project's
+/// memory return "not found", and list_entities lists its project's only.
 
 #include "errors.hpp"
 #include "graph.hpp"
@@ -52,6 +56,13 @@ inline json scope_properties(json props, bool offer_user_id) {
   if (offer_user_id) props["user_id"] = {{"type", "string"}, {"description", "The user whose memories these are."}};
   props["agent_id"] = {{"type", "string"}, {"description", "The agent whose memories these are."}};
   props["run_id"] = {{"type", "string"}, {"description", "The run or session whose memories these are."}};
+  props["app_id"] = {{"type", "string"}, {"description", "The application whose memories these are."}};
+  props["org_id"] = {{"type", "string"},
+                     {"description", "The organisation of the project (with project_id; a key bound to a project "
+                                     "always uses its own)."}};
+  props["project_id"] = {{"type", "string"},
+                         {"description", "The project whose memories these are (with org_id; none: the default "
+                                         "project, or the key's own)."}};
   return props;
 }
 
@@ -256,9 +267,9 @@ class server {
              true, false),
         tool("delete_entities", "Delete entity",
              offer_user ? "Delete one user, agent or run with all its memories and their history, for good: give exactly one of "
-                          "user_id, agent_id, run_id."
+                          "user_id, agent_id, run_id (an app_id narrows it to that app's memories)."
                         : "Delete one of your agents or runs with all its memories and their history, for good: give exactly one "
-                          "of agent_id, run_id.",
+                          "of agent_id, run_id (an app_id narrows it to that app's memories).",
              scope_properties(json::object(), offer_user), json::array(), false, true),
         tool("entity_graph", "Entity graph",
              (std::string("The people, places, organisations and other entities the memories of a scope name, with "

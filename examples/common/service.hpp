@@ -431,7 +431,7 @@ inline std::vector<memory_change> changes_of(const engram::add_result& r, const 
 inline memory_change change_of(engram::event_kind event, const engram::record& r,
                                std::optional<std::string> previous = std::nullopt) {
   if (previous && *previous == r.memory) previous.reset();
-  return {event, r.id, r.memory, std::move(previous), {r.user_id, r.agent_id, r.run_id}, r.metadata};
+  return {event, r.id, r.memory, std::move(previous), r.scope(), r.metadata};
 }
 
 /// Mem0's operations as JSON requests over one memory.

@@ -7,6 +7,8 @@
 
 #include "events.hpp"
 #include "journal.hpp"
+#include "scope_json.hpp"
+#include "service.hpp"
 
 #include <engram/engram.hpp>
 
@@ -39,8 +41,11 @@ struct webhook {
   std::uint64_t id = 0;
   std::string name;
   std::string url;
-  std::string project;                   ///< the project named when it was created (echoed; events are every project's)
+  std::string project;                   ///< the project named when it was created (the path's)
   std::string owner;                     ///< the key's name that created it
+  /// The project of the key that created it (both empty: a server-wide admin's, told of every project's events;
+  /// so is every webhook recorded before projects). Otherwise it is told only of that project's memories.
+  std::string org_id, project_id;
   std::string secret;                    ///< the HMAC key, 64 hex digits
   std::vector<std::string> event_types;  ///< empty: every type
   bool active = true;                    ///< false: no new deliveries are made for it (pending ones still go)
@@ -48,6 +53,16 @@ struct webhook {
 
   [[nodiscard]] bool wants(std::string_view type) const {
     return active && (event_types.empty() || std::find(event_types.begin(), event_types.end(), type) != event_types.end());
+  }
+  /// True when it is told of the events of memories of tenant `tenant` (engram::scope::tenant).
+  [[nodiscard]] bool told_of(const std::string& tenant) const { return server_wide() || tenant == this->tenant(); }
+  /// True for a webhook told of every project's events.
+  [[nodiscard]] bool server_wide() const noexcept { return project_id.empty(); }
+  /// The tenant of its project (empty: the default project's; meaningless when server_wide()).
+  [[nodiscard]] std::string tenant() const { return principal{"", "", true, org_id, project_id}.tenant(); }
+  /// True when `who` may manage it: a server-wide admin any webhook, a project's admin its project's.
+  [[nodiscard]] bool managed_by(const principal& who) const {
+    return who.any_project() || (!server_wide() && who.org_id == org_id && who.project_id == project_id);
   }
 };
 
@@ -58,25 +73,30 @@ inline bool delivery_about_scope(const std::string& body, const engram::scope& q
   const auto j = json::parse(body, nullptr, false);
   const auto d = j.is_object() ? j.find("event_details") : j.end();
   if (d == j.end() || !d->is_object() || detail::string_or_empty(j, "event_type") == "entity_purged") return false;
-  using detail::string_or_empty;
-  return q.selects({string_or_empty(*d, "user_id"), string_or_empty(*d, "agent_id"), string_or_empty(*d, "run_id")});
+  return q.selects(scope_ids_of(*d));
 }
 
-/// `entity_purged`'s event_details: the purged scope's ids and how many memories the purge erased, no text.
+/// `entity_purged`'s event_details: the purged scope's ids (its project's and app's too) and how many memories
+/// the purge erased, no text.
 inline json purge_details(const engram::scope& s, std::size_t deleted) {
   json d{{"deleted", deleted}};
-  for (const auto& [key, value] : {std::pair{"user_id", &s.user_id}, std::pair{"agent_id", &s.agent_id},
-                                   std::pair{"run_id", &s.run_id}})
-    if (!value->empty()) d[key] = *value;
+  put_scope_ids(d, s);
   return d;
 }
 
 namespace webhook_detail {
 
+/// A webhook's journal record (org_id and project_id only for a project's webhook: a record without them is a
+/// server-wide one, as every record written before projects is).
 inline json webhook_record(const webhook& w) {
-  return json{{"webhook_id", w.id},  {"name", w.name},       {"url", w.url},           {"project", w.project},
-              {"owner", w.owner},    {"secret", w.secret},   {"event_types", w.event_types}, {"is_active", w.active},
-              {"created_at", w.created_at}, {"updated_at", w.updated_at}};
+  json j{{"webhook_id", w.id},  {"name", w.name},       {"url", w.url},           {"project", w.project},
+         {"owner", w.owner},    {"secret", w.secret},   {"event_types", w.event_types}, {"is_active", w.active},
+         {"created_at", w.created_at}, {"updated_at", w.updated_at}};
+  if (!w.server_wide()) {
+    j["org_id"] = w.org_id;
+    j["project_id"] = w.project_id;
+  }
+  return j;
 }
 
 inline std::optional<webhook> webhook_from_record(const json& j) {
@@ -87,6 +107,9 @@ inline std::optional<webhook> webhook_from_record(const json& j) {
   w.url = detail::string_or_empty(j, "url");
   w.project = detail::string_or_empty(j, "project");
   w.owner = detail::string_or_empty(j, "owner");
+  w.org_id = detail::string_or_empty(j, "org_id");
+  w.project_id = detail::string_or_empty(j, "project_id");
+  if (w.org_id.empty() != w.project_id.empty()) return std::nullopt;
   w.secret = detail::string_or_empty(j, "secret");
   if (auto t = j.find("event_types"); t != j.end() && t->is_array())
     for (const auto& x : *t)
@@ -170,7 +193,7 @@ inline std::size_t tell_purge_in_webhooks_journal(const std::string& path, const
   const auto now = detail::now_iso();
   std::size_t n = 0;
   for (const auto& [id, w] : hooks) {
-    if (!w.wants("entity_purged")) continue;
+    if (!w.wants("entity_purged") || !w.told_of(s.tenant)) continue;
     const auto d = webhook_detail::make_delivery(w, event_id, "entity_purged", now, purge_details(s, deleted));
     text += jsonl_journal::dump(json{{"delivery", webhook_detail::delivery_record(d)}}) + '\n';
     ++n;

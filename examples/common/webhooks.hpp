@@ -15,6 +15,10 @@
 ///   webhook, a failing delivery holding back only its own webhook's later ones. A webhook's queue holds at most
 ///   `max_pending` deliveries: past that (a receiver gone for good) its oldest one is dropped, counted and told
 ///   on stderr, so a dead receiver can neither fill the disk nor block writes.
+/// - Projects: a webhook created with a key bound to a project is told only of that project's memories (and its
+///   purges and asynchronous adds); one created by a server-wide admin key (or on a server without keys) is
+///   told of every project's. A project's admin manages only its project's webhooks, under its own project id
+///   in the path; a server-wide admin manages all.
 /// - Durability: a journal of JSON Lines (journal.hpp) holds the webhooks (with their secrets: the file is 0600)
 ///   and every delivery not yet made. publish() appends the deliveries and fsyncs once before it returns, so a
 ///   write that was answered has its events in the outbox (a crash between the memory's commit and that fsync
@@ -63,13 +67,12 @@ namespace engram_app {
 
 
 /// A change as a delivery's `event_details`: Mem0's `{"id", "event", "data": {"memory"}}`, plus
-/// `previous_memory` (an update's text before), the scope ids and the metadata when known.
+/// `previous_memory` (an update's text before), the scope ids (org_id, project_id, app_id too, when set) and the
+/// metadata when known.
 inline json change_details(const memory_change& c) {
   json d{{"id", c.id}, {"event", std::string(engram::to_string(c.event))}, {"data", {{"memory", c.memory}}}};
   if (c.previous_memory) d["previous_memory"] = *c.previous_memory;
-  for (const auto& [key, value] : {std::pair{"user_id", &c.scope.user_id}, std::pair{"agent_id", &c.scope.agent_id},
-                                   std::pair{"run_id", &c.scope.run_id}})
-    if (!value->empty()) d[key] = *value;
+  put_scope_ids(d, c.scope);
   if (!c.metadata.is_null()) d["metadata"] = c.metadata;
   return d;
 }
@@ -211,16 +214,17 @@ class webhook_hub {
   webhook_hub(const webhook_hub&) = delete;
   webhook_hub& operator=(const webhook_hub&) = delete;
 
-  // ---- the routes (an admin's: webhooks see every user's memories) ----
+  // ---- the routes (an admin's: webhooks see every user's memories; a project's admin, its project's) ----
 
-  /// GET /api/v1/webhooks/projects/{project}/: the webhooks created under `project`, oldest first, without
-  /// their secrets, each with its `pending_deliveries` and `last_error`.
+  /// GET /api/v1/webhooks/projects/{project}/: the webhooks created under `project` that the caller manages
+  /// (webhook::managed_by), oldest first, without their secrets, each with its `pending_deliveries` and
+  /// `last_error`. @throws forbidden (not an admin, or another project than a project's admin's own).
   json list(const std::string& project, const principal& who) const {
-    require_admin(who);
+    require_admin(who, project);
     std::lock_guard lock(mtx_);
     json out = json::array();
     for (const auto& [id, w] : webhooks_)
-      if (w.project == project) out.push_back(shown(w));
+      if (w.project == project && w.managed_by(who)) out.push_back(shown(w));
     return out;
   }
 
@@ -228,7 +232,7 @@ class webhook_hub {
   /// webhook with its `secret`, the only answer that shows it (rotate it with update's `rotate_secret`).
   /// @throws engram::validation_error, forbidden.
   json create(const std::string& project, const json& req, const principal& who) {
-    require_admin(who);
+    require_admin(who, project);
     webhook w;
     w.name = name_of(req, true);
     w.url = url_of(req, true);
@@ -236,6 +240,10 @@ class webhook_hub {
     w.active = active_of(req).value_or(true);
     w.project = project;
     w.owner = who.name;
+    if (!who.any_project()) {  // told of its project's memories only
+      w.org_id = who.org_id;
+      w.project_id = who.project_id;
+    }
     w.secret = webhook_detail::random_secret();
     w.created_at = w.updated_at = detail::now_iso();
     std::lock_guard lock(mtx_);
@@ -252,9 +260,10 @@ class webhook_hub {
 
   /// PUT /api/v1/webhooks/{id}/: any of "name", "url", "event_types" (null or [] for all), "is_active",
   /// "rotate_secret": true (answers the new secret). Pending deliveries go to the new URL, signed with the new
-  /// secret; a failing one is tried again at once. @throws engram::not_found, validation_error, forbidden.
+  /// secret; a failing one is tried again at once. @throws engram::not_found (also for a webhook the caller does
+  /// not manage), validation_error, forbidden.
   json update(const std::string& id, const json& req, const principal& who) {
-    require_admin(who);
+    require_admin(who, {});
     const auto name = req.contains("name") ? std::optional(name_of(req, false)) : std::nullopt;
     const auto url = req.contains("url") ? std::optional(url_of(req, false)) : std::nullopt;
     const auto types = req.contains("event_types") ? std::optional(webhook_detail::event_types_of(req["event_types"]))
@@ -266,7 +275,7 @@ class webhook_hub {
                                      "'rotate_secret': true");
     const auto secret = rotate ? webhook_detail::random_secret() : std::string();
     std::lock_guard lock(mtx_);
-    auto& w = find(id);
+    auto& w = find(id, who);
     if (name) w.name = *name;
     if (url) w.url = *url;
     if (types) w.event_types = *types;
@@ -286,9 +295,9 @@ class webhook_hub {
   /// DELETE /api/v1/webhooks/{id}/: the webhook and its pending deliveries (a delivery under way may still
   /// arrive). @throws engram::not_found, forbidden.
   json remove(const std::string& id, const principal& who) {
-    require_admin(who);
+    require_admin(who, {});
     std::lock_guard lock(mtx_);
-    const auto wid = find(id).id;
+    const auto wid = find(id, who).id;
     drop(wid);
     record(json{{"webhook_deleted", wid}}, true);
     return json{{"message", "Webhook deleted successfully"}};
@@ -296,22 +305,23 @@ class webhook_hub {
 
   // ---- the events ----
 
-  /// Queues `changes` (service's observer) for the webhooks that want them; durable when this returns.
+  /// Queues `changes` (service's observer) for the webhooks that want them (and are told of their project);
+  /// durable when this returns.
   void memory_changed(std::span<const memory_change> changes) {
     if (!listening_.load()) return;  // no webhook: nothing to build
-    std::vector<std::pair<std::string_view, json>> events;
-    for (const auto& c : changes) events.emplace_back(webhook_event_type(c.event), change_details(c));
+    std::vector<event> events;
+    for (const auto& c : changes) events.push_back({webhook_event_type(c.event), change_details(c), c.scope.tenant});
     publish(events);
   }
 
   /// Queues what an asynchronous add's final outcome tells: the memories it changed (`metadata`: the add's;
   /// told once for entries merged into one add, with the first of them) and `async_add_completed`.
   void async_processed(const engram::async_outcome& o, const json& metadata) {
-    std::vector<std::pair<std::string_view, json>> events;
+    std::vector<event> events;
     if (o.succeeded && (o.batch.empty() || o.batch.front() == o.id))
       for (const auto& c : changes_of(o.result, o.scope, metadata))
-        events.emplace_back(webhook_event_type(c.event), change_details(c));
-    events.emplace_back("async_add_completed", completion_details(o));
+        events.push_back({webhook_event_type(c.event), change_details(c), c.scope.tenant});
+    events.push_back({"async_add_completed", completion_details(o), o.scope.tenant});
     publish(events);
   }
 
@@ -320,7 +330,7 @@ class webhook_hub {
   /// still owed.
   void scope_purged(const engram::scope& s, std::size_t deleted) {
     if (!listening_.load()) return;
-    const std::pair<std::string_view, json> events[] = {{"entity_purged", purge_details(s, deleted)}};
+    const event events[] = {{"entity_purged", purge_details(s, deleted), s.tenant}};
     publish(events);
   }
 
@@ -357,6 +367,13 @@ class webhook_hub {
 
   using delivery = webhook_detail::delivery;
 
+  /// An event to publish: its type, its event_details, and the tenant of the memories it tells of.
+  struct event {
+    std::string_view type;
+    json details;
+    std::string tenant;
+  };
+
   /// A webhook's queue and the thread delivering it, in order.
   struct lane {
     std::deque<std::uint64_t> queue;  // keys of pending_
@@ -371,9 +388,14 @@ class webhook_hub {
     std::string origin;
   };
 
-  static void require_admin(const principal& who) {
+  /// @throws forbidden unless `who` is an admin, and a project's admin names its own project id (`project`,
+  /// when not empty: the path's).
+  static void require_admin(const principal& who, const std::string& project) {
     if (!who.admin)
       throw forbidden("webhooks are told of every user's memories: managing them needs an admin key");
+    if (!project.empty() && !who.any_project() && project != who.project_id)
+      throw forbidden("this key manages the webhooks of project '" + who.project_id + "' only, not of '" +
+                      engram::printable(project) + "'");
   }
 
   static std::string name_of(const json& req, bool required) {
@@ -410,23 +432,26 @@ class webhook_hub {
     return j;
   }
 
-  webhook& find(const std::string& id) {
+  /// The webhook `id` if `who` manages it (another project's is unknown to it). @throws engram::not_found.
+  webhook& find(const std::string& id, const principal& who) {
     const bool digits = !id.empty() && id.size() <= 19 && std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
     const auto it = digits ? webhooks_.find(std::stoull(id)) : webhooks_.end();
-    if (it == webhooks_.end()) throw engram::not_found("no webhook with id '" + engram::printable(id) + "'");
+    if (it == webhooks_.end() || !it->second.managed_by(who))
+      throw engram::not_found("no webhook with id '" + engram::printable(id) + "'");
     return it->second;
   }
 
-  /// Queues one delivery of each event for every webhook that wants it; one fsync for them all.
-  void publish(std::span<const std::pair<std::string_view, json>> events) {
+  /// Queues one delivery of each event for every webhook that wants it and is told of its project; one fsync
+  /// for them all.
+  void publish(std::span<const event> events) {
     std::lock_guard lock(mtx_);
     if (webhooks_.empty()) return;
     bool queued = false;
-    for (const auto& [type, details] : events) {
+    for (const auto& [type, details, tenant] : events) {
       const auto event_id = engram::make_uuid_v4();
       const auto now = detail::now_iso();
       for (const auto& [id, w] : webhooks_) {
-        if (!w.wants(type)) continue;
+        if (!w.wants(type) || !w.told_of(tenant)) continue;
         auto d = webhook_detail::make_delivery(w, event_id, type, now, details);
         const auto seq = next_seq_++;
         seq_of_[d.id] = seq;
