@@ -499,8 +499,9 @@ COMMON = ("400", "401", "403", "413", "429", "503")
 PROJECT_ID = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"},
               "description": "kept with the webhook and echoed as `project`"}
 WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}}
-ENTITY_TYPE = {"name": "entity_type", "in": "path", "required": True, "schema": {"enum": ["user", "agent", "run"]},
-               "description": "the kind of id (Mem0's `app` is a 400: engram keeps no app ids)"}
+ENTITY_TYPE = {"name": "entity_type", "in": "path", "required": True,
+               "schema": {"enum": ["user", "agent", "run", "app"]},
+               "description": "the kind of id (an app within the key's project)"}
 PURGE_DESC = ("Erasure: every memory of the entity's scope (every version) and its history, for good: when it "
               "returns no file of the data directory and no database row holds their text. Queued adds are "
               "processed first; the server's events journal, pending webhook deliveries and exports drop what they "

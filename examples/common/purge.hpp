@@ -36,11 +36,11 @@
 
 namespace engram_app {
 
-/// The scope an entity names: `type` "user", "agent" or "run" and its id, with the caller's binding
+/// The scope an entity names: `type` "user", "agent", "run" or "app" and its id, with the caller's binding
 /// enforced as on every route (a bound key purges within its own user and project; naming another user is
 /// forbidden). The project is the key's own, or for a server-wide admin the default one, or the one `project`
 /// (a request's query: org_id and project_id) names.
-/// @throws engram::validation_error for another type (Mem0's "app" is not an entity engram purges) or an empty id.
+/// @throws engram::validation_error for another type or an empty id.
 inline engram::scope entity_scope(std::string_view type, const std::string& id, const principal& who,
                                   const json& project = json::object()) {
   if (id.empty()) throw engram::validation_error("the entity id is empty");
@@ -50,8 +50,9 @@ inline engram::scope entity_scope(std::string_view type, const std::string& id, 
   if (type == "user") req["user_id"] = id;
   else if (type == "agent") req["agent_id"] = id;
   else if (type == "run") req["run_id"] = id;
+  else if (type == "app") req["app_id"] = id;
   else
-    throw engram::validation_error("entity type '" + engram::printable(type) + "' is not one of user, agent, run");
+    throw engram::validation_error("entity type '" + engram::printable(type) + "' is not one of user, agent, run, app");
   return request_scope(req, who);
 }
 

@@ -451,7 +451,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
                                             [&](const engram::scope& s) { return export_files.forget_scope(s); },
                                             [&](const engram::scope& s, std::size_t n) { webhooks.scope_purged(s, n); }};
   auto purge_entity = [&](auto& req, auto& who) {
-    return engram_app::purge_scope(*memory, engram_app::entity_scope(engram_app::path_id(req.matches[1].str()), engram_app::path_id(req.matches[2].str()), who), purge_files);
+    return engram_app::purge_scope(*memory, engram_app::entity_scope(engram_app::path_id(req.matches[1].str()), engram_app::path_id(req.matches[2].str()), who, params_json(req)), purge_files);
   };
   server.Delete(R"(/v1/entities/([^/]+)/([^/]+)/)", route("DELETE /v1/entities/{entity_type}/{entity_id}/", purge_entity));
   server.Delete(R"(/v2/entities/([^/]+)/([^/]+)/)", route("DELETE /v2/entities/{entity_type}/{entity_name}/", purge_entity));
@@ -460,8 +460,8 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Get("/v1/graph/", route("GET /v1/graph/", [&](auto& req, auto& who) { return graph.graph(params_json(req), who); }));
   server.Get("/v1/graph/entity/", route("GET /v1/graph/entity/", [&](auto& req, auto& who) { return graph.entity(params_json(req), who); }));
   server.Delete("/v1/graph/entity/", route("DELETE /v1/graph/entity/", [&](auto& req, auto& who) { return graph.delete_entity(params_json(req), who); }));
-  // Webhooks (webhooks.hpp): an admin's, under the Platform's /api/ prefix; the project is echoed, events are
-  // every project's
+  // Webhooks (webhooks.hpp): an admin's, under the Platform's /api/ prefix; a project admin's are told of its
+  // project's events, a server-wide admin's of every project's
   server.Get(R"(/api/v1/webhooks/projects/([^/]+)/)", route("GET /api/v1/webhooks/projects/{project_id}/", [&](auto& req, auto& who) { return webhooks.list(id_of(req), who); }));
   server.Post(R"(/api/v1/webhooks/projects/([^/]+)/)", route("POST /api/v1/webhooks/projects/{project_id}/", [&](auto& req, auto& who) { return webhooks.create(id_of(req), body(req), who); }));
   server.Put(R"(/api/v1/webhooks/([^/]+)/)", route("PUT /api/v1/webhooks/{webhook_id}/", [&](auto& req, auto& who) { return webhooks.update(id_of(req), body(req), who); }));

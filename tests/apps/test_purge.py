@@ -113,7 +113,9 @@ def main():
             out = call(srv, "DELETE", "/v2/entities/agent/coach/", key=BOB)  # bob's coach memories: none
             check("a bound key purges an agent within its own user only", out["deleted"] == 0, out)
             check("alice's coach memory stays", len(memories_of(srv, "alice")) == 3)
-            call(srv, "DELETE", "/v1/entities/app/x/", want=400)
+            call(srv, "DELETE", "/v1/entities/team/x/", want=400)
+            out = call(srv, "DELETE", "/v1/entities/app/no-such-app/")  # an app holding nothing: zeros
+            check("an app's purge holding nothing answers zeros", out["deleted"] == 0, out)
             call(srv, "DELETE", "/v1/entities/user/alice/", key=None, want=401)
 
             # ---- the purge -------------------------------------------------------------------------------
