@@ -351,7 +351,8 @@ int import_mem0(const args& a) {
     engram::file_store store(a.data);  // holds the directory's lock until the batch is written
     std::erase_if(parsed.records, [&](const engram::record& r) { return store.get(r.id) ? (++present, true) : false; });
     auto embedder = engram_app::make_embedder(a.providers);
-    store.bind(engram::store_identity{engram::detail::embedder_name(embedder), embedder.dimension()});
+    store.bind({engram::detail::embedder_name(embedder), embedder.dimension(),
+                engram::detail::describe_scope_keys<engram_app::app_memory::scope_keys>()});
     progress_bar bar(parsed.records.size());
     constexpr std::size_t chunk = 64;
     for (std::size_t i = 0; i < parsed.records.size(); i += chunk) {

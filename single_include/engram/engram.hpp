@@ -14813,6 +14813,7 @@ struct file_contents {
 /// length against the bytes left and throws storage_error instead of reading past the end.
 
 // #include <engram/detail/byte_io.hpp>: inlined above
+// #include <engram/detail/identity_check.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
@@ -16917,7 +16918,8 @@ class memory_store {
 /// Moving memories between stores and machines: export a store (or one scope) as JSON Lines, import it back.
 ///
 /// Format, one JSON object per line:
-///   {"type":"engram-export","format":1,"engram":"0.1.0","embedder":"hashing-v1","dimension":384}   (first)
+///   {"type":"engram-export","format":1,"engram":"0.1.0","embedder":"hashing-v1","dimension":384,
+///    "scope_keys"?: the store's key set beyond Mem0's}   (first)
 ///   {"type":"memory", <record as record_to_json, "embedding" when vectors are exported>}
 ///   {"type":"history", <history_event as to_json>}
 /// Records come oldest first (ties by id); the history of a memory follows, oldest first. The header names
@@ -16973,6 +16975,7 @@ jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_op
     if (auto id = store.identity()) {
       head["embedder"] = id->embedder;
       head["dimension"] = id->dimension;
+      if (!id->scope_keys.empty()) head["scope_keys"] = id->scope_keys;
     }
   }
   out << head.dump() << '\n';
@@ -17046,7 +17049,8 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
           throw validation_error(where + ": export format " + j["format"].dump() + ", this engram reads " +
                                  std::to_string(storage_format_version));
         if (j.contains("embedder") && j.contains("dimension"))
-          identity = store_identity{j["embedder"].get<std::string>(), j["dimension"].get<std::size_t>()};
+          identity = store_identity{j["embedder"].get<std::string>(), j["dimension"].get<std::size_t>(),
+                                    j.value("scope_keys", std::string())};
       } else if (type == "memory") {
         auto r = j.get<record>();
         if (!r.embedding.empty()) {
@@ -17070,6 +17074,9 @@ jsonl_counts import_jsonl(Store& store, std::istream& in) {
   }
   if (in.bad()) throw storage_error("import: reading the JSON Lines input failed");
   if constexpr (identity_bound_store<Store>) {
+    if constexpr (identity_reporting_store<Store>)  // an export of Mem0's keys narrows no store's key set
+      if (auto have = store.identity(); have && identity && identity->scope_keys.empty())
+        identity->scope_keys = have->scope_keys;
     if (identity && any_vector) store.bind(*identity);
   }
   const jsonl_counts n{batch.upserts.size(), batch.events.size()};

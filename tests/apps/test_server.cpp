@@ -523,9 +523,10 @@ TEST_CASE("server: the Platform's project routes: projects from the key file, se
     fake.push_chat([](const json&) { return json{{"facts", json::array({"Loves hiking"})}}.dump(); });
     REQUIRE(c->Post("/v1/memories/", R"({"messages":"I love hiking","user_id":"alice","async_mode":false})",
                     "application/json")->status == 200);
+    const auto chats = fake.requests("/v1/chat/completions");  // kept: a range-for over its member would dangle
+    REQUIRE_FALSE(chats.empty());
     std::string prompt;
-    for (const auto& m : fake.requests("/v1/chat/completions").back().body["messages"])
-      prompt += m["content"].get<std::string>() + "\n";
+    for (const auto& m : chats.back().body["messages"]) prompt += m["content"].get<std::string>() + "\n";
     INFO(prompt);
     CHECK((prompt.find("Never remember information of these kinds: health") != std::string::npos) == (c == &alice));
     CHECK((prompt.find("- hobbies") != std::string::npos) == (c == &alice));

@@ -5,6 +5,7 @@
 /// length against the bytes left and throws storage_error instead of reading past the end.
 
 #include <engram/detail/byte_io.hpp>
+#include <engram/detail/identity_check.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
