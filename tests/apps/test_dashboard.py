@@ -136,7 +136,9 @@ ok("add through the form");
 
 // delete a scope
 await page.goto(base + "/ui/#/scope/user/bob");
-await page.waitForSelector("#memories");
+// the hash changes in the same page: wait for bob's page itself, not the #memories of the page before it
+await page.waitForFunction(() => document.querySelector("#scope-id")?.textContent === "bob" &&
+                                 document.querySelector("#delete-scope"), { polling: 100 });
 await Promise.all([page.waitForFunction(() => location.hash === "#/scopes", { polling: 100 }), page.click("#delete-scope")]);
 await page.waitForSelector("table[data-scopes=user]");
 assert.deepEqual(await page.$$eval("table[data-scopes=user] a", (as) => as.map((a) => a.textContent)), ["alice"]);
