@@ -18,6 +18,7 @@
 
 #include "engram_assets.hpp"  // generated: docs/openapi.json and server/ui/ (examples/CMakeLists.txt)
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -574,17 +575,21 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
     return 1;
   }
   raise_listen_backlog(port);
+  std::atomic<bool> listen_ended{false};
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
+    if (listen_ended) return;
     std::cerr << "engram-server: stopping (signal " << sig << "), finishing requests in flight\n";
+    // httplib's stop() does nothing until the accept loop runs: a signal right after the banner would be lost.
+    while (!server.is_running() && !listen_ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     server.stop();
   });
   std::cout << "engram-server listening on http://" << opt.host << ':' << port
             << (keys ? " (API keys required)" : " (no API keys: loopback only)") << std::endl;
   server.listen_after_bind();
+  listen_ended = true;
   // Wake the stopper if the server ended for another reason.
-  if (server.is_running()) server.stop();
   pthread_kill(stopper.native_handle(), SIGTERM);
   stopper.join();
   memory.reset();  // closes the store cleanly
