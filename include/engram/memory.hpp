@@ -60,7 +60,8 @@ namespace engram::inline v0 {
 ///
 /// Thread-safety: every member may be called concurrently. Searches and reads run in parallel; writes
 /// are serialised with each other (embedding and extraction happen before the write lock is taken).
-/// A write that returned has been applied by the Store (for a durable store: committed).
+/// A write that returned has been applied by the Store (for a durable store: committed); a read answers only
+/// changes that are (memory/commit.hpp).
 ///
 /// The derived state (index, catalog, keyword index, ...) is a cache of the store: reads may bring it up to date
 /// (the change feed, the partition cache) under the write lock, so those parts are `mutable`; reads never write
@@ -177,18 +178,10 @@ class basic_memory {
   flush_result flush() requires pending_store<Store> { return async_.wait_idle(); }
 
   /// The add_async entries kept as failed (also those found so in the store on open), oldest first.
-  [[nodiscard]] std::vector<failed_add> failed_adds() const
-    requires pending_store<Store>
-  {
-    return async_.failures();
-  }
+  [[nodiscard]] std::vector<failed_add> failed_adds() const requires pending_store<Store> { return async_.failures(); }
 
   /// add_async entries accepted and not yet processed (waiting, retrying or running); failed ones excluded.
-  [[nodiscard]] std::size_t pending_adds() const
-    requires pending_store<Store>
-  {
-    return async_.outstanding();
-  }
+  [[nodiscard]] std::size_t pending_adds() const requires pending_store<Store> { return async_.outstanding(); }
 
   /// Gives every failed entry a fresh set of attempts (durably: its count is reset in the store) and queues it.
   /// @returns how many were queued.
@@ -221,7 +214,7 @@ class basic_memory {
     catch_up();
     std::unique_lock lock(mtx_);
     auto plan = detail::plan_updates(items, std::move(vectors), named, [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
-    const auto ticket = commit_.stage(store_, plan.batch);
+    const auto ticket = commit_.stage(store_, plan.batch, derived_.catalog());
     for (const auto& c : plan.changed) refresh_cached(c.first);  // partition cache: only a loaded scope's
     commit_.make_durable(store_, lock, ticket);
     return detail::changed_records(std::move(plan));
@@ -236,7 +229,7 @@ class basic_memory {
     catch_up();
     std::unique_lock lock(mtx_);
     const auto batch = detail::plan_deletions(ids, [&](auto& id) { return stored_or_throw(id, "delete"); }, utc_now());
-    const auto ticket = commit_.stage(store_, batch);
+    const auto ticket = commit_.stage(store_, batch, derived_.catalog());
     for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
   }
@@ -255,7 +248,7 @@ class basic_memory {
     std::sort(batch.erases.begin(), batch.erases.end());
     for (const auto& id : batch.erases)
       if (auto r = store_.get(id)) batch.events.push_back(detail::deletion_event(*r));
-    const auto ticket = commit_.stage(store_, batch);
+    const auto ticket = commit_.stage(store_, batch, derived_.catalog());
     for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
     return batch.erases.size();
@@ -276,6 +269,7 @@ class basic_memory {
     std::unique_lock lock(mtx_);
     store_.clear();
     derived_.clear();
+    commit_.partitions_cleared();
     access_.clear();  // their memories are gone, written counts and gathered hits alike
     cache_.emptied();  // partition cache: the loaded scopes stay loaded (and complete: they hold nothing now)
   }
@@ -299,10 +293,13 @@ class basic_memory {
   /// The memory with this id, or std::nullopt when there is none (never throws for an unknown id).
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     catch_up();
-    if (cache_.enabled()) return store_.get(id);  // partition cache: the store is the truth, loaded or not
-    std::shared_lock lock(mtx_);
-    if (!derived_.slot_of(id)) return std::nullopt;
-    return store_.get(id);
+    if (cache_.enabled()) return commit_.read_store(store_, mtx_, [&] { return store_.get(id); });  // loaded or not
+    return commit_.read(store_, mtx_, [&](auto& seen) -> std::optional<record> {
+      const auto slot = derived_.slot_of(id);
+      if (!slot) return std::nullopt;
+      seen(std::array{derived_.catalog().partition_of(*slot)});
+      return store_.get(id);
+    });
   }
 
   /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
@@ -322,15 +319,19 @@ class basic_memory {
   }
 
   /// The changes of one memory id, oldest first; empty for an id that never existed.
-  [[nodiscard]] std::vector<history_event> history(std::string_view id) const { return store_.history(id); }
+  [[nodiscard]] std::vector<history_event> history(std::string_view id) const {
+    return commit_.read_store(store_, mtx_, [&] { return store_.history(id); });  // deleted ids have no partition
+  }
 
   /// The entities and relations of the scopes `s` selects, most mentioned first (memory_config::entities).
   [[nodiscard]] entity_graph entity_graph_of(const scope& s) const {
     rules_.check_scope(s, "entities");
     catch_up();
     const auto pin = pin_scope(s, nullptr);
-    std::shared_lock lock(mtx_);
-    return derived_.entities().graph(derived_.catalog().select(s), [&](slot_id x) { return derived_.id_of(x); });
+    return commit_.read(store_, mtx_, [&](auto& seen) {
+      const auto id_of = [&](slot_id x) { return derived_.id_of(x); };
+      return derived_.entities().graph(seen(derived_.catalog().select(s)), id_of);
+    });
   }
 
   /// Number of memories held.
@@ -339,8 +340,7 @@ class basic_memory {
     if constexpr (counted_store<Store>)
       if (cache_.enabled()) return store_.size();  // partition cache: counted by the store, not loaded
     const auto pin = pin_scope(scope{}, nullptr);  // partition cache without a store count: every scope
-    std::shared_lock lock(mtx_);
-    return derived_.size();
+    return commit_.read_anywhere(store_, mtx_, [&] { return derived_.size(); });
   }
 
   [[nodiscard]] const Embedder& embedder() const noexcept { return embedder_; }
@@ -423,6 +423,7 @@ class basic_memory {
         throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +
                                " needs an engram::scope_loading_store (one that can load one scope); use 0 here");
       cache_.enable(config_.partition_cache_bytes, [this] { trim_cache(); });  // nothing indexed until used
+      commit_.wait_for_all_staged(true);
     } else {
       snapshots::hold_training(derived_.index(), true);
       rebuild(&store_);
@@ -520,7 +521,7 @@ class basic_memory {
         [&](const std::string& id) { return target_in_scope(id, s); }, in);
     plan.batch.dequeued.assign(dequeue.begin(), dequeue.end());
     if (plan.batch.empty()) return std::move(plan.result);
-    const auto ticket = commit_.stage(store_, plan.batch);  // the commit point: if it throws, nothing derived moved
+    const auto ticket = commit_.stage(store_, plan.batch, derived_.catalog());  // commit point: a throw moves nothing
     if constexpr (change_feed_store<Store>) detail::forget_dropped_duplicates(plan, commit_.take_feed_duplicates());
     for (const auto& id : plan.deleted) unindex_one(id);
     for (const auto& [r, is_new] : plan.changed) {
@@ -529,6 +530,7 @@ class basic_memory {
       else
         reindex_one(r);
     }
+    commit_.indexed(plan.batch, ticket, derived_.catalog());
     commit_.make_durable(store_, lock, ticket);
     return std::move(plan.result);
   }
@@ -566,10 +568,9 @@ class basic_memory {
                                                          : std::vector<std::vector<float>>{};
     catch_up();
     const auto pin = pin_scope(s ? *s : scope{}, nullptr);  // partition cache: no scope loads every scope
-    std::vector<search_hit> out;
-    {
-      std::shared_lock lock(mtx_);
-      const auto partitions = derived_.select_partitions(s, options.filter);
+    return commit_.read(store_, mtx_, [&](auto& seen) {
+      std::vector<search_hit> out;
+      const auto partitions = seen(derived_.select_partitions(s, options.filter));
       if (partitions.empty()) return out;
       const bool reranks = static_cast<bool>(config_.rerank);
       const detail::read_request req{query,
@@ -585,17 +586,18 @@ class basic_memory {
         if (out.size() > options.limit) out.resize(options.limit);
       }
       access_.note(out, [&](std::string_view id) { return derived_.slot_of(id); });
-    }
-    return out;
+      return out;
+    });
   }
 
   /// get_all over the scopes `s` selects (null: every scope the filter may match).
   std::vector<record> list_scopes(const scope* s, const get_all_options& options) const {
     catch_up();
     const auto pin = pin_scope(s ? *s : scope{}, nullptr);  // partition cache: no scope loads every scope
-    std::shared_lock lock(mtx_);
-    return detail::list_memories(derived_, derived_.select_partitions(s, options.filter), options, utc_now(),
-                                 [&](const std::string& id) { return store_.get(id); });
+    return commit_.read(store_, mtx_, [&](auto& seen) {
+      return detail::list_memories(derived_, seen(derived_.select_partitions(s, options.filter)), options, utc_now(),
+                                   [&](const std::string& id) { return store_.get(id); });
+    });
   }
 
   // ---- change feed (memory/feed_sync.hpp) -------------------------------------------------------------

@@ -1169,11 +1169,12 @@ concept vector_scanning_store = requires(const S& cs) {
 };
 
 /// A store whose commit has two phases (`append(batch) -> ticket` under the caller's lock, `sync(ticket)`
-/// after it): writers then share fsyncs (file_store's group commit).
+/// after it): writers then share fsyncs (file_store's group commit). `sync` only waits, so it is const: readers
+/// call it too, to answer only what is durable (memory/commit.hpp).
 template <class S>
-concept two_phase_store = requires(S& s, const write_batch& b, std::uint64_t t) {
+concept two_phase_store = requires(S& s, const S& cs, const write_batch& b, std::uint64_t t) {
   { s.append(b) } -> std::convertible_to<std::uint64_t>;
-  s.sync(t);
+  cs.sync(t);
 };
 
 /// A store that keeps named blobs of derived data beside the records (`put_blob`, `get_blob`): an index
@@ -1534,6 +1535,13 @@ class scope_catalog {
     ids_.emplace(s, p);
     parts_.push_back(partition{std::move(s), {}});
     return p;
+  }
+
+  /// The partition of record `r`'s exact scope, if it has one (creates none).
+  template <class Record>
+  [[nodiscard]] std::optional<partition_id> find_partition(const Record& r) const {
+    const auto it = ids_.find(scope_key{r.user_id, r.agent_id, r.run_id, r.tenant, r.extra});
+    return it == ids_.end() ? std::nullopt : std::optional<partition_id>(it->second);
   }
 
   /// Every partition a query scope selects, in increasing order. Cost: the shortest list among the ids given.
@@ -9830,11 +9838,20 @@ class async_adds {
 /// Commit: a write batch is staged in the store under the memory's write lock (the commit point: if it throws,
 /// nothing derived changed), and made durable after. Stores with a two-phase commit (file_store's append +
 /// sync) let writers share fsyncs: the durability wait happens after the lock is released.
+///
+/// Meanwhile a reader may meet the staged change in the derived state, so each read notes the newest ticket staged
+/// in the partitions it read (`seen`) and waits for it (`await_durable`) after releasing its lock, before it
+/// answers: no answer ever shows a change a crash could still take back. A read of a partition with nothing in
+/// flight pays one atomic load.
 
+// #include <engram/detail/catalog.hpp>: inlined above
 // #include <engram/detail/rw_mutex.hpp>: inlined above
 // #include <engram/capabilities.hpp>: inlined above
+// #include <engram/ids.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -9849,10 +9866,43 @@ namespace engram::inline v0::detail {
 template <class Store>
 class committer {
  public:
-  /// Commits `b` while the write lock is held. @returns the ticket make_durable() waits for.
+  /// Commits `b` while the write lock is held, before the derived state changes: `catalog` says which partitions
+  /// it changes, so that reads of them wait until it is durable. @returns the ticket make_durable() waits for.
+  std::uint64_t stage(Store& store, const write_batch& b, const scope_catalog& catalog) {
+    const auto ticket = stage(store, b);
+    if constexpr (two_phase_store<Store>) {
+      indexed(b, ticket, catalog);  // a new scope has no partition yet: see indexed()
+      for (const auto& id : b.erases)
+        if (const auto slot = catalog.slot_of(id)) staged_in(catalog.partition_of(*slot), ticket);
+    } else {
+      (void)catalog;
+    }
+    return ticket;
+  }
+
+  /// After the derived state took batch `b` (staged with `ticket`), still under the write lock: notes the
+  /// partitions its records created (a scope's first memory).
+  void indexed(const write_batch& b, std::uint64_t ticket, const scope_catalog& catalog) {
+    if constexpr (two_phase_store<Store>) {
+      for (const auto& r : b.upserts)
+        if (const auto p = catalog.find_partition(r)) staged_in(*p, ticket);
+    } else {
+      (void)b;
+      (void)ticket;
+      (void)catalog;
+    }
+  }
+
+  /// With the partition cache a scope may be loaded from the store while a change to it is staged: every read then
+  /// waits for everything staged (no two-phase store loads scopes today).
+  void wait_for_all_staged(bool on) noexcept { all_ = on; }
+
+  /// Commits `b`, which changes no memory (a dequeue), while the write lock is held. @returns its ticket.
   std::uint64_t stage(Store& store, const write_batch& b) {
     if constexpr (two_phase_store<Store>) {
-      return store.append(b);
+      const auto ticket = store.append(b);
+      last_.store(std::max(last_.load(std::memory_order_relaxed), ticket), std::memory_order_release);
+      return ticket;
     } else if constexpr (change_feed_store<Store>) {
       feed_duplicates_ = store.apply(b);  // see take_feed_duplicates
       return 0;
@@ -9862,8 +9912,8 @@ class committer {
     }
   }
 
-  /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers may see a
-  /// change a moment before it is durable; a call never returns before its own change is.
+  /// Releases the write lock, then returns once the batch staged with `ticket` is durable. Readers that meet the
+  /// change meanwhile wait for the same sync before they answer (seen / await_durable).
   void make_durable(Store& store, std::unique_lock<rw_mutex>& lock, std::uint64_t ticket) {
     if constexpr (two_phase_store<Store>) {
       lock.unlock();
@@ -9871,6 +9921,85 @@ class committer {
     } else {
       (void)store;
       (void)lock;
+      (void)ticket;
+    }
+  }
+
+  /// The partition ids were cleared (reset): they will name other scopes. Under the write lock.
+  void partitions_cleared() { staged_.clear(); }
+
+  /// The newest ticket staged in any of `partitions` (under a shared or the write lock): what a read of them
+  /// waits for. 0 when nothing needs waiting for.
+  [[nodiscard]] std::uint64_t seen(std::span<const partition_id> partitions) const {
+    std::uint64_t t = 0;
+    if constexpr (two_phase_store<Store>)
+      for (const auto p : partitions)
+        if (p < staged_.size()) t = std::max(t, staged_[p]);
+    return all_ ? last_.load(std::memory_order_acquire) : t;
+  }
+
+  /// What a read met: the newest ticket staged in the partitions it names (see read()).
+  class seen_tickets {
+   public:
+    explicit seen_tickets(const committer& c) : c_(c) {}
+    /// Notes partitions the read reads (under the lock); @returns them.
+    template <class Partitions>
+    Partitions operator()(Partitions partitions) {
+      ticket_ = std::max(ticket_, c_.seen(std::span<const partition_id>(partitions.data(), partitions.size())));
+      return partitions;
+    }
+    /// Notes a read that cannot name its partitions (history, a lookup in the store): it met anything staged.
+    void anywhere() { ticket_ = std::max(ticket_, c_.last_.load(std::memory_order_acquire)); }
+    [[nodiscard]] std::uint64_t ticket() const noexcept { return ticket_; }
+
+   private:
+    const committer& c_;
+    std::uint64_t ticket_ = 0;
+  };
+
+  /// Runs read f(seen_tickets&) under a shared lock of `mtx`, then, without the lock, waits until what it noted
+  /// is durable. @returns what f returned. @throws storage_error when the store failed to make it durable.
+  template <class F>
+  auto read(const Store& store, rw_mutex& mtx, F&& f) const {
+    seen_tickets seen(*this);
+    auto out = [&] {
+      std::shared_lock lock(mtx);
+      return f(seen);
+    }();
+    await_durable(store, seen.ticket());
+    return out;
+  }
+
+  /// A read f() that cannot name its partitions (a count, history, a lookup in the store): as read(), waiting for
+  /// everything staged.
+  template <class F>
+  auto read_anywhere(const Store& store, rw_mutex& mtx, F&& f) const {
+    return read(store, mtx, [&](seen_tickets& seen) {
+      seen.anywhere();
+      return f();
+    });
+  }
+
+  /// A read of the store alone, f(): as read_anywhere() for a two-phase store; for the others, as it is and without
+  /// the lock (their changes are durable when staged).
+  template <class F>
+  auto read_store(const Store& store, rw_mutex& mtx, F&& f) const {
+    if constexpr (two_phase_store<Store>) {
+      return read_anywhere(store, mtx, std::forward<F>(f));
+    } else {
+      (void)store;
+      (void)mtx;
+      return f();
+    }
+  }
+
+  /// Returns once every change staged up to `ticket` is durable (call without the memory's lock). Cheap when it
+  /// already is. @throws storage_error when the store failed to make it durable.
+  void await_durable(const Store& store, std::uint64_t ticket) const {
+    if constexpr (two_phase_store<Store>) {
+      if (ticket != 0) store.sync(ticket);
+    } else {
+      (void)store;
       (void)ticket;
     }
   }
@@ -9889,7 +10018,16 @@ class committer {
   std::vector<duplicate_record> take_feed_duplicates() { return std::exchange(feed_duplicates_, {}); }
 
  private:
+  /// Notes that partition `p` holds a change staged with `ticket`.
+  void staged_in(partition_id p, std::uint64_t ticket) {
+    if (p >= staged_.size()) staged_.resize(std::size_t{p} + 1, 0);
+    staged_[p] = std::max(staged_[p], ticket);
+  }
+
   std::vector<duplicate_record> feed_duplicates_;
+  std::vector<std::uint64_t> staged_;  ///< per partition id, the newest ticket staged in it (two-phase stores)
+  std::atomic<std::uint64_t> last_{0};  ///< the newest ticket staged
+  bool all_ = false;                    ///< every read waits for last_ (wait_for_all_staged)
 };
 
 }  // namespace engram::inline v0::detail
@@ -13332,7 +13470,8 @@ namespace engram::inline v0 {
 ///
 /// Thread-safety: every member may be called concurrently. Searches and reads run in parallel; writes
 /// are serialised with each other (embedding and extraction happen before the write lock is taken).
-/// A write that returned has been applied by the Store (for a durable store: committed).
+/// A write that returned has been applied by the Store (for a durable store: committed); a read answers only
+/// changes that are (memory/commit.hpp).
 ///
 /// The derived state (index, catalog, keyword index, ...) is a cache of the store: reads may bring it up to date
 /// (the change feed, the partition cache) under the write lock, so those parts are `mutable`; reads never write
@@ -13449,18 +13588,10 @@ class basic_memory {
   flush_result flush() requires pending_store<Store> { return async_.wait_idle(); }
 
   /// The add_async entries kept as failed (also those found so in the store on open), oldest first.
-  [[nodiscard]] std::vector<failed_add> failed_adds() const
-    requires pending_store<Store>
-  {
-    return async_.failures();
-  }
+  [[nodiscard]] std::vector<failed_add> failed_adds() const requires pending_store<Store> { return async_.failures(); }
 
   /// add_async entries accepted and not yet processed (waiting, retrying or running); failed ones excluded.
-  [[nodiscard]] std::size_t pending_adds() const
-    requires pending_store<Store>
-  {
-    return async_.outstanding();
-  }
+  [[nodiscard]] std::size_t pending_adds() const requires pending_store<Store> { return async_.outstanding(); }
 
   /// Gives every failed entry a fresh set of attempts (durably: its count is reset in the store) and queues it.
   /// @returns how many were queued.
@@ -13493,7 +13624,7 @@ class basic_memory {
     catch_up();
     std::unique_lock lock(mtx_);
     auto plan = detail::plan_updates(items, std::move(vectors), named, [&](auto& id) { return stored_or_throw(id, "update"); }, rules_, utc_now());
-    const auto ticket = commit_.stage(store_, plan.batch);
+    const auto ticket = commit_.stage(store_, plan.batch, derived_.catalog());
     for (const auto& c : plan.changed) refresh_cached(c.first);  // partition cache: only a loaded scope's
     commit_.make_durable(store_, lock, ticket);
     return detail::changed_records(std::move(plan));
@@ -13508,7 +13639,7 @@ class basic_memory {
     catch_up();
     std::unique_lock lock(mtx_);
     const auto batch = detail::plan_deletions(ids, [&](auto& id) { return stored_or_throw(id, "delete"); }, utc_now());
-    const auto ticket = commit_.stage(store_, batch);
+    const auto ticket = commit_.stage(store_, batch, derived_.catalog());
     for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
   }
@@ -13527,7 +13658,7 @@ class basic_memory {
     std::sort(batch.erases.begin(), batch.erases.end());
     for (const auto& id : batch.erases)
       if (auto r = store_.get(id)) batch.events.push_back(detail::deletion_event(*r));
-    const auto ticket = commit_.stage(store_, batch);
+    const auto ticket = commit_.stage(store_, batch, derived_.catalog());
     for (const auto& id : batch.erases) unindex_one(id);
     commit_.make_durable(store_, lock, ticket);
     return batch.erases.size();
@@ -13548,6 +13679,7 @@ class basic_memory {
     std::unique_lock lock(mtx_);
     store_.clear();
     derived_.clear();
+    commit_.partitions_cleared();
     access_.clear();  // their memories are gone, written counts and gathered hits alike
     cache_.emptied();  // partition cache: the loaded scopes stay loaded (and complete: they hold nothing now)
   }
@@ -13571,10 +13703,13 @@ class basic_memory {
   /// The memory with this id, or std::nullopt when there is none (never throws for an unknown id).
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     catch_up();
-    if (cache_.enabled()) return store_.get(id);  // partition cache: the store is the truth, loaded or not
-    std::shared_lock lock(mtx_);
-    if (!derived_.slot_of(id)) return std::nullopt;
-    return store_.get(id);
+    if (cache_.enabled()) return commit_.read_store(store_, mtx_, [&] { return store_.get(id); });  // loaded or not
+    return commit_.read(store_, mtx_, [&](auto& seen) -> std::optional<record> {
+      const auto slot = derived_.slot_of(id);
+      if (!slot) return std::nullopt;
+      seen(std::array{derived_.catalog().partition_of(*slot)});
+      return store_.get(id);
+    });
   }
 
   /// The memories scope `s` selects that options.filter matches, oldest first (ties by id). An empty `s` with a
@@ -13594,15 +13729,19 @@ class basic_memory {
   }
 
   /// The changes of one memory id, oldest first; empty for an id that never existed.
-  [[nodiscard]] std::vector<history_event> history(std::string_view id) const { return store_.history(id); }
+  [[nodiscard]] std::vector<history_event> history(std::string_view id) const {
+    return commit_.read_store(store_, mtx_, [&] { return store_.history(id); });  // deleted ids have no partition
+  }
 
   /// The entities and relations of the scopes `s` selects, most mentioned first (memory_config::entities).
   [[nodiscard]] entity_graph entity_graph_of(const scope& s) const {
     rules_.check_scope(s, "entities");
     catch_up();
     const auto pin = pin_scope(s, nullptr);
-    std::shared_lock lock(mtx_);
-    return derived_.entities().graph(derived_.catalog().select(s), [&](slot_id x) { return derived_.id_of(x); });
+    return commit_.read(store_, mtx_, [&](auto& seen) {
+      const auto id_of = [&](slot_id x) { return derived_.id_of(x); };
+      return derived_.entities().graph(seen(derived_.catalog().select(s)), id_of);
+    });
   }
 
   /// Number of memories held.
@@ -13611,8 +13750,7 @@ class basic_memory {
     if constexpr (counted_store<Store>)
       if (cache_.enabled()) return store_.size();  // partition cache: counted by the store, not loaded
     const auto pin = pin_scope(scope{}, nullptr);  // partition cache without a store count: every scope
-    std::shared_lock lock(mtx_);
-    return derived_.size();
+    return commit_.read_anywhere(store_, mtx_, [&] { return derived_.size(); });
   }
 
   [[nodiscard]] const Embedder& embedder() const noexcept { return embedder_; }
@@ -13695,6 +13833,7 @@ class basic_memory {
         throw validation_error("basic_memory: partition_cache_bytes = " + std::to_string(config_.partition_cache_bytes) +
                                " needs an engram::scope_loading_store (one that can load one scope); use 0 here");
       cache_.enable(config_.partition_cache_bytes, [this] { trim_cache(); });  // nothing indexed until used
+      commit_.wait_for_all_staged(true);
     } else {
       snapshots::hold_training(derived_.index(), true);
       rebuild(&store_);
@@ -13792,7 +13931,7 @@ class basic_memory {
         [&](const std::string& id) { return target_in_scope(id, s); }, in);
     plan.batch.dequeued.assign(dequeue.begin(), dequeue.end());
     if (plan.batch.empty()) return std::move(plan.result);
-    const auto ticket = commit_.stage(store_, plan.batch);  // the commit point: if it throws, nothing derived moved
+    const auto ticket = commit_.stage(store_, plan.batch, derived_.catalog());  // commit point: a throw moves nothing
     if constexpr (change_feed_store<Store>) detail::forget_dropped_duplicates(plan, commit_.take_feed_duplicates());
     for (const auto& id : plan.deleted) unindex_one(id);
     for (const auto& [r, is_new] : plan.changed) {
@@ -13801,6 +13940,7 @@ class basic_memory {
       else
         reindex_one(r);
     }
+    commit_.indexed(plan.batch, ticket, derived_.catalog());
     commit_.make_durable(store_, lock, ticket);
     return std::move(plan.result);
   }
@@ -13838,10 +13978,9 @@ class basic_memory {
                                                          : std::vector<std::vector<float>>{};
     catch_up();
     const auto pin = pin_scope(s ? *s : scope{}, nullptr);  // partition cache: no scope loads every scope
-    std::vector<search_hit> out;
-    {
-      std::shared_lock lock(mtx_);
-      const auto partitions = derived_.select_partitions(s, options.filter);
+    return commit_.read(store_, mtx_, [&](auto& seen) {
+      std::vector<search_hit> out;
+      const auto partitions = seen(derived_.select_partitions(s, options.filter));
       if (partitions.empty()) return out;
       const bool reranks = static_cast<bool>(config_.rerank);
       const detail::read_request req{query,
@@ -13857,17 +13996,18 @@ class basic_memory {
         if (out.size() > options.limit) out.resize(options.limit);
       }
       access_.note(out, [&](std::string_view id) { return derived_.slot_of(id); });
-    }
-    return out;
+      return out;
+    });
   }
 
   /// get_all over the scopes `s` selects (null: every scope the filter may match).
   std::vector<record> list_scopes(const scope* s, const get_all_options& options) const {
     catch_up();
     const auto pin = pin_scope(s ? *s : scope{}, nullptr);  // partition cache: no scope loads every scope
-    std::shared_lock lock(mtx_);
-    return detail::list_memories(derived_, derived_.select_partitions(s, options.filter), options, utc_now(),
-                                 [&](const std::string& id) { return store_.get(id); });
+    return commit_.read(store_, mtx_, [&](auto& seen) {
+      return detail::list_memories(derived_, seen(derived_.select_partitions(s, options.filter)), options, utc_now(),
+                                   [&](const std::string& id) { return store_.get(id); });
+    });
   }
 
   // ---- change feed (memory/feed_sync.hpp) -------------------------------------------------------------
@@ -16374,7 +16514,8 @@ class file_store {
 
   /// First half of a two-phase commit, for a caller that orders its writes under its own lock and waits
   /// for durability after releasing it (so that concurrent callers share one fsync): writes the batch's
-  /// entry to the log and applies it (readers see it at once), without waiting for the disk.
+  /// entry to the log and applies it (readers of the store see it at once: basic_memory makes its readers
+  /// wait for sync(ticket) before they answer), without waiting for the disk.
   /// @returns the ticket to pass to sync(). A crash before sync(ticket) returned may lose the batch (whole).
   /// @throws storage_error as apply does (nothing applied).
   [[nodiscard]] std::uint64_t append(const write_batch& b) {
@@ -16394,10 +16535,11 @@ class file_store {
   /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
   /// fdatasync (the first becomes the leader, the others wait for it; the leader gathers them as
   /// durability::group_commit describes). With durability::buffered it returns at once.
+  /// Waits only (const): a reader may call it for the changes it saw. Without a lock when already durable.
   /// @throws storage_error when the fsync failed (the store then refuses writes).
-  void sync(std::uint64_t ticket) {
+  void sync(std::uint64_t ticket) const {
     auto& st = *s_;
-    if (st.options.mode == durability::buffered) return;
+    if (st.options.mode == durability::buffered || st.log.durable() >= ticket) return;
     st.group.sync([&] { return st.log.durable() >= ticket; },
                   [&](std::chrono::steady_clock::duration& flush_time) {
                     try {

@@ -56,6 +56,13 @@ class scope_catalog {
     return p;
   }
 
+  /// The partition of record `r`'s exact scope, if it has one (creates none).
+  template <class Record>
+  [[nodiscard]] std::optional<partition_id> find_partition(const Record& r) const {
+    const auto it = ids_.find(scope_key{r.user_id, r.agent_id, r.run_id, r.tenant, r.extra});
+    return it == ids_.end() ? std::nullopt : std::optional<partition_id>(it->second);
+  }
+
   /// Every partition a query scope selects, in increasing order. Cost: the shortest list among the ids given.
   [[nodiscard]] std::vector<partition_id> select(const scope& q) const {
     const std::vector<partition_id>* shortest = nullptr;

@@ -122,7 +122,8 @@ class file_store {
 
   /// First half of a two-phase commit, for a caller that orders its writes under its own lock and waits
   /// for durability after releasing it (so that concurrent callers share one fsync): writes the batch's
-  /// entry to the log and applies it (readers see it at once), without waiting for the disk.
+  /// entry to the log and applies it (readers of the store see it at once: basic_memory makes its readers
+  /// wait for sync(ticket) before they answer), without waiting for the disk.
   /// @returns the ticket to pass to sync(). A crash before sync(ticket) returned may lose the batch (whole).
   /// @throws storage_error as apply does (nothing applied).
   [[nodiscard]] std::uint64_t append(const write_batch& b) {
@@ -142,10 +143,11 @@ class file_store {
   /// Second half: returns once every entry appended up to `ticket` is durable. Concurrent callers share one
   /// fdatasync (the first becomes the leader, the others wait for it; the leader gathers them as
   /// durability::group_commit describes). With durability::buffered it returns at once.
+  /// Waits only (const): a reader may call it for the changes it saw. Without a lock when already durable.
   /// @throws storage_error when the fsync failed (the store then refuses writes).
-  void sync(std::uint64_t ticket) {
+  void sync(std::uint64_t ticket) const {
     auto& st = *s_;
-    if (st.options.mode == durability::buffered) return;
+    if (st.options.mode == durability::buffered || st.log.durable() >= ticket) return;
     st.group.sync([&] { return st.log.durable() >= ticket; },
                   [&](std::chrono::steady_clock::duration& flush_time) {
                     try {
