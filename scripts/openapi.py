@@ -563,15 +563,16 @@ ORG_ID = {"name": "org_id", "in": "path", "required": True, "schema": {"type": "
 PROJECT = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"}}
 PROJECT_SCHEMA = {"type": "object", "properties": {
     "id": {"type": "string"}, "project_id": {"type": "string"}, "name": {"type": "string"},
-    "org_id": {"type": "string"},
+    "description": {"type": ["string", "null"]}, "org_id": {"type": "string"},
     "custom_instructions": {"type": ["string", "null"], "description": "the default of the project's adds"},
     "agent_custom_instructions": {"type": ["string", "null"],
                                   "description": "the default of the project's adds that name an agent"},
     "custom_categories": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}},
                           "description": "[{\"name\": \"description\"}]: the default of the project's adds"}}}
-PROJECTS_DESC = ("The projects are those the key file binds keys to (org=ORG project=PROJECT) and the default "
-                 "project engram/engram; a key sees its own project only, a server-wide admin every one.")
-REFUSED_DESC = ("Refused (403): organizations, projects and members are made by editing the key file "
+PROJECTS_DESC = ("The projects are those the key file binds keys to (org=ORG project=PROJECT), those a server-wide "
+                 "admin created, and the default project engram/engram; a key sees its own project only, a "
+                 "server-wide admin every one.")
+REFUSED_DESC = ("Refused (403): organizations and members are made, and projects deleted, by editing the key file "
                 "(docs/server.md#organizations-and-projects).")
 
 
@@ -600,7 +601,19 @@ def org_routes():
             "get": op("getProjects", "The organization's projects the key may see", ["projects"],
                       {"200": ok({"type": "array", "items": PROJECT_SCHEMA}), **errors("401", "404", "429")},
                       params=[ORG_ID], description=PROJECTS_DESC),
-            "post": refused("createProject", "Create a project (refused)", [ORG_ID])},
+            "post": op("createProject", "Create a project (the Python SDK's project.create)", ["projects"],
+                       {"200": ok({"type": "object", "required": ["message", "project_id"], "properties": {
+                           "message": {"type": "string"}, "project_id": {"type": "string", "format": "uuid"}}}),
+                        **errors("400", "401", "403", "404", "413", "429", "503")},
+                       body({"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
+                           "name": {"type": "string", "minLength": 1, "maxLength": 1000},
+                           "description": {"type": ["string", "null"], "maxLength": 1000}}}),
+                       [ORG_ID],
+                       description="A server-wide admin key only, in an organization the server knows; the "
+                                   "project gets a new uuid as its id, which a key file line may then bind keys "
+                                   "to. A name already used in the organization, or a field other than name and "
+                                   "description, is a 400. Refused (403) when the server keeps projects in memory "
+                                   "only (PostgreSQL without --projects-file).")},
         base + "{org_id}/projects/{project_id}/": {
             "get": op("getProject", "One project's settings (the SDK's getProject)", ["projects"],
                       {"200": ok(PROJECT_SCHEMA), **errors("400", "401", "404", "429")},

@@ -3,11 +3,15 @@
 /// engram-server's organizations and projects, Mem0 Platform's routes for them: the projects are those the key
 /// file binds keys to (org= project=) and the default project (default_org/default_project), each with the
 /// settings a Platform project has that engram can honour: custom_instructions, agent_custom_instructions and
-/// custom_categories, applied to every add in the project that does not give its own. Organizations and
-/// projects are made by writing the key file, so the routes that would create, rename or delete them, or change
-/// their members, answer 403 saying so; members are listed as the keys bound to the project (names, never keys).
+/// custom_categories, applied to every add in the project that does not give its own. A server-wide admin may
+/// also create a project in a known organization (Mem0's create route: a name, an optional description, a new
+/// uuid as its id), to bind keys to later. Organizations, members and deletions are the key file's, so the routes
+/// that would create or delete an organization, delete a project or change members answer 403 saying so;
+/// members are listed as the keys bound to the project (names, never keys).
 ///
-/// Durability: the settings live in memory and, given a path, in one JSON file replaced atomically on every change.
+/// Durability: the projects live in memory and, given a path, in one JSON file replaced atomically on every
+/// change; without a path (PostgreSQL without --projects-file) creating a project is refused, as it would not
+/// outlive the process.
 
 #include "files.hpp"
 #include "request.hpp"
@@ -17,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -31,7 +36,12 @@ namespace engram_app {
 
 class project_registry {
   using project_id = std::pair<std::string, std::string>;  // org, project
-  using project_map = std::map<project_id, project_settings>;
+  struct entry {
+    project_settings settings;
+    std::string name;  // empty: the project id (the key file's projects)
+    std::string description;
+  };
+  using project_map = std::map<project_id, entry>;
 
  public:
   using key_map = std::map<std::string, principal>;
@@ -54,8 +64,11 @@ class project_registry {
     if (j.is_discarded() || !j.is_array()) throw engram::storage_error(path_ + ": not the project settings' JSON");
     for (const auto& p : j) {
       try {
-        auto& s = projects_[{p.at("org_id").get<std::string>(), p.at("project_id").get<std::string>()}];
-        apply(s, p.at("settings"));
+        auto& kept = projects_[{p.at("org_id").get<std::string>(), p.at("project_id").get<std::string>()}];
+        const auto& settings = p.at("settings");
+        apply(kept.settings, settings);
+        kept.name = detail::optional_string(settings, "name");
+        kept.description = detail::optional_string(settings, "description");
       } catch (const std::exception& e) {
         throw engram::storage_error(path_ + ": a project's settings cannot be read: " + e.what());
       }
@@ -65,8 +78,8 @@ class project_registry {
   /// The settings of the project whose tenant is `tenant` (engram::scope::tenant; empty: the default project).
   [[nodiscard]] project_settings settings_of(const std::string& tenant) const {
     std::lock_guard lock(mtx_);
-    for (const auto& [id, s] : projects_)
-      if (tenant_of(id.first, id.second) == tenant) return s;
+    for (const auto& [id, p] : projects_)
+      if (tenant_of(id.first, id.second) == tenant) return p.settings;
     return {};
   }
 
@@ -100,6 +113,44 @@ class project_registry {
     return out;
   }
 
+  /// POST /api/v1/orgs/organizations/{org_id}/projects/: {"name", "description"?} creates a project in a known
+  /// organization, with a new uuid as its id; a server-wide admin key only. A name already used in the
+  /// organization is a 400, as is a field the route does not know. @returns {"message", "project_id"} (Mem0's shape).
+  json create(const std::string& org, const json& body, const principal& who) {
+    if (!body.is_object()) throw engram::validation_error("the body must be a JSON object");
+    if (!who.any_project()) throw forbidden("creating a project needs a server-wide admin key (an admin key bound to no project)");
+    if (path_.empty())
+      throw forbidden("creating a project: engram-server keeps projects in memory only here (no --projects-file), so a "
+                      "created project would not outlive a restart; start it with --projects-file PATH");
+    for (const auto& [key, v] : body.items())
+      if (key != "name" && key != "description")
+        throw engram::validation_error("'" + engram::printable(key) + "': not a field of a new project (it takes name, description)");
+    const auto name = detail::optional_string(body, "name");
+    const auto description = detail::optional_string(body, "description");
+    if (name.empty()) throw engram::validation_error("'name': a new project needs a name");
+    for (const auto* text : {&name, &description}) {
+      if (text->size() > 1000) throw engram::validation_error("a project's name or description is over 1000 bytes");
+      for (unsigned char c : *text)
+        if (c < 0x20 || c == 0x7f) throw engram::validation_error("a project's name or description holds a control character");
+    }
+    std::lock_guard lock(mtx_);
+    if (!std::any_of(projects_.begin(), projects_.end(), [&](const auto& p) { return p.first.first == org; }))
+      throw engram::not_found("no organization '" + engram::printable(org) + "'");
+    for (const auto& [id, p] : projects_)
+      if (id.first == org && (p.name.empty() ? id.second : p.name) == name)
+        throw engram::validation_error("organization '" + engram::printable(org) + "' has a project named '" +
+                                       engram::printable(name) + "' already");
+    project_id id{org, engram::make_uuid_v4()};
+    projects_[id] = entry{{}, name, description};
+    try {
+      save_locked();
+    } catch (...) {
+      projects_.erase(id);  // not kept: not created
+      throw;
+    }
+    return json{{"message", "Project created successfully."}, {"project_id", id.second}};
+  }
+
   /// GET /api/v1/orgs/organizations/{org_id}/projects/{project_id}/[?fields=a&fields=b]: one project, or only
   /// the fields named (the SDK's getProject). @throws engram::not_found, engram::validation_error (a field it has not).
   [[nodiscard]] json project(const std::string& org, const std::string& project, const std::vector<std::string>& fields,
@@ -127,7 +178,7 @@ class project_registry {
     if (!who.admin) throw forbidden("changing a project's settings needs an admin key");
     std::lock_guard lock(mtx_);
     const auto it = find(org, project, who);
-    auto next = it->second;
+    auto next = it->second.settings;
     for (const auto& [key, v] : body.items()) {
       if (key == "custom_instructions" || key == "agent_custom_instructions" || key == "custom_categories") continue;
       if (key == "version" || v.is_null() || (v.is_boolean() && !v.get<bool>()))
@@ -136,7 +187,7 @@ class project_registry {
                                      "honours custom_instructions, agent_custom_instructions, custom_categories)");
     }
     apply(next, body);
-    it->second = std::move(next);
+    it->second.settings = std::move(next);
     save_locked();
     return json{{"message", "Updated project settings"}, {"project", project_json(it->first, it->second)}};
   }
@@ -160,7 +211,7 @@ class project_registry {
     return json{{"members", out}};
   }
 
-  /// The routes that would create, change or delete organizations, projects or members.
+  /// The routes that would create or delete organizations, delete projects or change members.
   [[noreturn]] static void refuse_change(std::string_view what) {
     throw forbidden(std::string(what) + ": engram-server's organizations, projects and members are the key file's: "
                     "bind a key with `org=ORG project=PROJECT` (docs/server.md#organizations-and-projects)");
@@ -200,12 +251,14 @@ class project_registry {
     for (const auto& [k, v] : obj.items()) out += (out.empty() ? "" : ", ") + k;
     return out;
   }
-  static json project_json(const project_id& id, const project_settings& s) {
+  static json project_json(const project_id& id, const entry& p) {
+    const auto& s = p.settings;
     json cats = json::array();
     for (const auto& c : s.custom_categories) cats.push_back(json{{c.name, c.description}});
     return json{{"id", id.second},
                 {"project_id", id.second},
-                {"name", id.second},
+                {"name", p.name.empty() ? id.second : p.name},
+                {"description", p.description.empty() ? json() : json(p.description)},
                 {"org_id", id.first},
                 {"custom_instructions", s.custom_instructions.empty() ? json() : json(s.custom_instructions)},
                 {"agent_custom_instructions", s.agent_custom_instructions.empty() ? json() : json(s.agent_custom_instructions)},
@@ -221,9 +274,10 @@ class project_registry {
   void save_locked() const {
     if (path_.empty()) return;
     json all = json::array();
-    for (const auto& [id, s] : projects_) {
-      auto p = project_json(id, s);
-      all.push_back({{"org_id", id.first}, {"project_id", id.second}, {"settings", p}});
+    for (const auto& [id, p] : projects_) {
+      auto settings = project_json(id, p);
+      if (p.name.empty()) settings.erase("name");  // the id stays its name
+      all.push_back({{"org_id", id.first}, {"project_id", id.second}, {"settings", settings}});
     }
     files::replace(path_, all.dump(2) + "\n");
   }

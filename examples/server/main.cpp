@@ -401,7 +401,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Get(R"(/api/v1/orgs/organizations/([^/]+)/members/)", route("GET /api/v1/orgs/organizations/{org_id}/members/", [&](auto& req, auto& who) { return projects.members(arg(req, 1), std::nullopt, who); }));
   server.Post(R"(/api/v1/orgs/organizations/([^/]+)/members/)", route("POST /api/v1/orgs/organizations/{org_id}/members/", refuse("adding a member")));
   server.Get(R"(/api/v1/orgs/organizations/([^/]+)/projects/)", route("GET /api/v1/orgs/organizations/{org_id}/projects/", [&](auto& req, auto& who) { return projects.projects(arg(req, 1), who); }));
-  server.Post(R"(/api/v1/orgs/organizations/([^/]+)/projects/)", route("POST /api/v1/orgs/organizations/{org_id}/projects/", refuse("creating a project")));
+  server.Post(R"(/api/v1/orgs/organizations/([^/]+)/projects/)", route("POST /api/v1/orgs/organizations/{org_id}/projects/", [&](auto& req, auto& who) { return projects.create(arg(req, 1), body(req), who); }));
   server.Get(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/)", route("GET /api/v1/orgs/organizations/{org_id}/projects/{project_id}/", [&](auto& req, auto& who) { return projects.project(arg(req, 1), arg(req, 2), fields_of(req), who); }));
   server.Patch(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/)", route("PATCH /api/v1/orgs/organizations/{org_id}/projects/{project_id}/", [&](auto& req, auto& who) { return projects.update(arg(req, 1), arg(req, 2), body(req), who); }));
   server.Delete(R"(/api/v1/orgs/organizations/([^/]+)/projects/([^/]+)/)", route("DELETE /api/v1/orgs/organizations/{org_id}/projects/{project_id}/", refuse("deleting a project")));

@@ -81,6 +81,11 @@ def sample_calls(srv, spec_paths):
     call("delete", "/v1/batch/", "/v1/batch/", {"memories": [{"memory_id": "00000000-0000-4000-8000-000000000000"}]})  # 404
     call("get", "/v1/entities/", "/v1/entities/")
     call("get", "/v1/ping/", "/v1/ping/")
+    orgs = "/api/v1/orgs/organizations/{org_id}/projects/"
+    status, made = call("post", orgs, "/api/v1/orgs/organizations/engram/projects/", {"name": "Sample", "description": "d"})
+    check("a project created", status == 200 and "project_id" in made, made)
+    call("get", orgs, "/api/v1/orgs/organizations/engram/projects/")
+    call("post", orgs, "/api/v1/orgs/organizations/engram/projects/", {"name": "Sample"})  # 400: the name is taken
     call("get", "/health", "/health")
     call("get", "/memories/{memory_id}", "/memories/00000000-0000-4000-8000-000000000000")  # 404
     call("post", "/search", "/search", {"user_id": "ines"})  # 400: no query

@@ -491,10 +491,34 @@ TEST_CASE("server: the Platform's project routes: projects from the key file, se
     const auto members = body_of(prod.Get((project_path + "members/").c_str()))["members"];
     CHECK(members.size() == 2);
     CHECK(members.dump().find("prod-key-01234567890") == std::string::npos);  // names, never the keys
-    // made by the key file: creation and membership changes are refused, saying so
+    // a server-wide admin creates a project (Mem0's shape: a name, an optional description, a uuid back)
+    const std::string projects_path = "/api/v1/orgs/organizations/acme/projects/";
+    auto made = root.Post(projects_path.c_str(), R"({"name":"Support bot","description":"tickets"})", "application/json");
+    REQUIRE(made->status == 200);
+    const auto new_id = body_of(made)["project_id"].get<std::string>();
+    CHECK(engram::is_uuid(new_id));
+    const auto listed = body_of(root.Get(projects_path.c_str()));
+    CHECK(listed.size() == 3);
+    CHECK(body_of(root.Get((projects_path + new_id + "/").c_str()))["name"] == "Support bot");
+    CHECK(body_of(staging.Get(projects_path.c_str())).size() == 1);  // a project admin still sees its own only
+    for (auto [key, body, status] : std::vector<std::tuple<httplib::Client*, std::string, int>>{
+             {&prod, R"({"name":"mine"})", 403},                   // a project's admin creates none
+             {&alice, R"({"name":"mine"})", 403},
+             {&root, R"({"name":"Support bot"})", 400},            // the name is taken in acme
+             {&root, R"({"name":""})", 400},
+             {&root, R"({"description":"no name"})", 400},
+             {&root, R"({"name":"x","memory_depth":3})", 400},     // a field the route does not know
+             {&root, R"({"name":7})", 400},
+             {&root, R"(["name"])", 400}}) {
+      auto r = key->Post(projects_path.c_str(), body, "application/json");
+      INFO(body);
+      CHECK(r->status == status);
+    }
+    CHECK(root.Post("/api/v1/orgs/organizations/nowhere/projects/", R"({"name":"x"})", "application/json")->status == 404);
+    CHECK(body_of(root.Get(projects_path.c_str())).size() == 3);  // the refused ones made nothing
+    // made by the key file: organizations, deletions and membership changes are refused, saying so
     for (auto [path, body] : std::vector<std::pair<std::string, std::string>>{
              {"/api/v1/orgs/organizations/", R"({"name":"x"})"},
-             {"/api/v1/orgs/organizations/acme/projects/", R"({"name":"new"})"},
              {project_path + "members/", R"({"email":"a@b.c","role":"READER"})"}}) {
       auto r = root.Post(path.c_str(), body, "application/json");
       CHECK(r->status == 403);
@@ -516,9 +540,15 @@ TEST_CASE("server: the Platform's project routes: projects from the key file, se
           json{{"custom_categories", json::array({json{{"hobbies", "pastimes"}}})}});
     CHECK(prod.Get((project_path + "?fields=nope").c_str())->status == 400);
   }
-  // across a restart the settings hold and reach the project's adds (not another project's)
+  // across a restart the settings hold and reach the project's adds (not another project's); the created project stays
   server_process srv(args, data);
   auto alice = srv.client("alice-prod-key-01234"), staging = srv.client("stag-key-01234567890");
+  {
+    auto root = srv.client("root-key-01234567890");
+    const auto kept = body_of(root.Get("/api/v1/orgs/organizations/acme/projects/"));
+    REQUIRE(kept.size() == 3);
+    CHECK(kept.dump().find(R"("description":"tickets")") != std::string::npos);
+  }
   for (auto* c : {&alice, &staging}) {
     fake.push_chat([](const json&) { return json{{"facts", json::array({"Loves hiking"})}}.dump(); });
     REQUIRE(c->Post("/v1/memories/", R"({"messages":"I love hiking","user_id":"alice","async_mode":false})",
