@@ -127,8 +127,8 @@ concept vector_scanning_store = requires(const S& cs) {
 };
 
 /// A store whose commit has two phases (`append(batch) -> ticket` under the caller's lock, `sync(ticket)`
-/// after it): writers then share fsyncs (file_store's group commit). `sync` only waits, so it is const: readers
-/// call it too, to answer only what is durable (memory/commit.hpp).
+/// after it): writers then share fsyncs (file_store's group commit, sqlite_store's WAL fdatasync). `sync` only
+/// waits, so it is const: readers call it too, to answer only what is durable (memory/commit.hpp).
 template <class S>
 concept two_phase_store = requires(S& s, const S& cs, const write_batch& b, std::uint64_t t) {
   { s.append(b) } -> std::convertible_to<std::uint64_t>;

@@ -303,10 +303,104 @@ inline std::string sqlite_placeholders(int n) {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/sqlite/schema.hpp>
+// ---- begin <engram/store/sqlite/wal_sync.hpp>
+/// @file store/sqlite/wal_sync.hpp
+/// sqlite_store's durability with synchronous=FULL, done by the store itself so that it can happen outside the
+/// connection's lock: the connection runs with synchronous=NORMAL (in WAL mode a COMMIT then writes its frames to
+/// the WAL without an fsync; checkpoints still sync the WAL before copying it and the database after), and a
+/// commit is made durable by an fdatasync of the WAL file, which is what FULL would have done inside COMMIT.
+/// Commits count tickets; sync(ticket) returns once an fdatasync that began after that commit has completed.
+/// Concurrent syncs share one fdatasync: one caller flushes everything committed so far while the others wait
+/// for it, and the connection keeps taking commits meanwhile.
+///
+/// A failed fdatasync leaves the state of the disk unknown (the kernel may have dropped the dirty pages), so
+/// after one every commit and sync is refused, naming the first failure: the store must be reopened.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/store/file/posix_file.hpp>: inlined above
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace engram::inline v0::detail {
+
+class sqlite_wal_sync {
+ public:
+  /// For the database file `db_path` (its WAL is `db_path` + "-wal", as SQLite's unix VFS names it).
+  explicit sqlite_wal_sync(std::string db_path) : wal_(std::move(db_path) + "-wal") {}
+
+  /// Notes a commit that has returned: @returns its ticket. Called under the connection's lock.
+  std::uint64_t committed() noexcept { return committed_.fetch_add(1, std::memory_order_acq_rel) + 1; }
+
+  /// Throws when an earlier fdatasync failed. Called before a commit, under the connection's lock.
+  void check() const {
+    if (failed_.load(std::memory_order_acquire)) {
+      std::lock_guard lock(mtx_);
+      throw refusal();
+    }
+  }
+
+  /// Returns once the commit with `ticket` (and every earlier one) is durable. Without a lock when it already is.
+  /// @throws storage_error when the fdatasync fails (then, and from then on).
+  void sync(std::uint64_t ticket) const {
+    if (durable_.load(std::memory_order_acquire) >= ticket) return;
+    std::lock_guard lock(mtx_);
+    if (durable_.load(std::memory_order_acquire) >= ticket) return;  // a sync that ran meanwhile covered it
+    if (!failure_.empty()) throw refusal();
+    const auto target = committed_.load(std::memory_order_acquire);  // written before this flush begins
+    try {
+      if (!fd_) {
+        // The WAL exists while a connection is open (checkpoints truncate it, never remove it). Its directory
+        // entry may be new: made durable once, as SQLite does for a file it creates.
+        fd_ = open_file(wal_, O_RDONLY);
+        const auto dir = std::filesystem::path(wal_).parent_path();
+        sync_dir(dir.empty() ? std::string(".") : dir.string());
+      }
+      sync_data(fd_.get(), wal_);
+    } catch (const std::exception& e) {
+      failure_ = e.what();
+      failed_.store(true, std::memory_order_release);
+      throw;
+    }
+    ++syncs_;
+    durable_.store(target, std::memory_order_release);
+  }
+
+  /// fdatasync calls made so far.
+  [[nodiscard]] std::uint64_t syncs() const {
+    std::lock_guard lock(mtx_);
+    return syncs_;
+  }
+
+ private:
+  storage_error refusal() const {  // under mtx_
+    return storage_error("sqlite_store: writes refused after a failed fsync of '" + wal_ + "' (" + failure_ +
+                         "): reopen the store");
+  }
+
+  std::string wal_;
+  std::atomic<std::uint64_t> committed_{0};
+  mutable std::atomic<std::uint64_t> durable_{0};
+  mutable std::atomic<bool> failed_{false};
+  mutable std::mutex mtx_;  // one fdatasync at a time; guards fd_, failure_, syncs_
+  mutable unique_fd fd_;
+  mutable std::string failure_;
+  mutable std::uint64_t syncs_ = 0;
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/sqlite/wal_sync.hpp>
 // ---- begin <engram/store/sqlite_store.hpp>
 /// @file store/sqlite_store.hpp
 /// A store in one SQLite database file (optional target engram::sqlite): WAL journal, synchronous=FULL,
 /// a busy timeout, prepared statements, one transaction per write batch. Other tools can read it.
+/// With FULL the store makes commits durable itself, by an fdatasync of the WAL after COMMIT (store/sqlite/
+/// wal_sync.hpp), so that a memory can commit under its write lock and wait for the disk after releasing it,
+/// and concurrent writers share one fdatasync (append + sync: engram::two_phase_store).
 ///
 /// Schema:
 ///   engram_meta(key PRIMARY KEY, value)   format_version, embedder, dimension, scope_keys (the key set of
@@ -336,6 +430,7 @@ inline std::string sqlite_placeholders(int n) {
 // #include <engram/record.hpp>: inlined above
 // #include <engram/store/sqlite/rows.hpp>: inlined above
 // #include <engram/store/sqlite/schema.hpp>: inlined above
+// #include <engram/store/sqlite/wal_sync.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 // #include <engram/time.hpp>: inlined above
 // #include <engram/version.hpp>: inlined above
@@ -362,13 +457,15 @@ namespace engram::inline v0 {
 struct sqlite_store_options {
   bool read_only = false;     ///< open with SQLITE_OPEN_READONLY; every write is refused
   int busy_timeout_ms = 5000; ///< how long a write waits for another connection's lock
-  /// PRAGMA synchronous: "FULL" (default: a returned apply survives power loss), "NORMAL" (survives a
+  /// PRAGMA synchronous: "FULL" (default: a returned apply survives power loss; the store fdatasyncs the WAL
+  /// itself, outside the connection's lock, see wal_sync.hpp), "NORMAL" (survives a
   /// process crash; in WAL mode the last commits may be lost on power loss) or "OFF".
   std::string synchronous = "FULL";
 };
 
 /// Records and history in a SQLite database. Thread-safe: one connection guarded by a mutex (reads and
-/// writes of one store object are serialised). Movable, not copyable.
+/// writes of one store object are serialised; the WAL's fdatasync is not, so commits go on during it).
+/// Movable, not copyable.
 class sqlite_store {
  public:
   /// Records, history and pending adds keep their tenant and extra scope keys (scope_keyed_store).
@@ -396,7 +493,7 @@ class sqlite_store {
       s_->volatile_identity = id;
       return;
     }
-    transaction([&] { put_identity(id); });
+    durable(transaction([&] { put_identity(id); }));
   }
 
   /// The identity bound so far, if any.
@@ -405,14 +502,31 @@ class sqlite_store {
     return identity_locked();
   }
 
-  /// Applies the batch in one transaction (durable on return with synchronous=FULL).
-  /// @throws storage_error (nothing applied) on any SQLite failure, or when read-only.
+  /// Applies the batch in one transaction (durable on return with synchronous=FULL; concurrent callers share
+  /// the fdatasync). @throws storage_error (nothing applied) on any SQLite failure, or when read-only.
   void apply(const write_batch& b) {
     if (b.empty()) return;
-    check_writable("apply");
-    std::lock_guard lock(s_->mtx);
-    transaction([&] { apply_locked(b); });
+    sync(append(b));
   }
+
+  /// First half of a two-phase commit (engram::two_phase_store): commits the batch in one transaction without
+  /// waiting for the disk; a process crash keeps it, a power loss before sync(ticket) returned may lose it (whole).
+  /// @returns the ticket to pass to sync(). @throws storage_error as apply does (nothing applied).
+  [[nodiscard]] std::uint64_t append(const write_batch& b) {
+    check_writable("append");
+    if (b.empty()) return 0;
+    std::lock_guard lock(s_->mtx);
+    return transaction([&] { apply_locked(b); });
+  }
+
+  /// Second half: returns once the commit with `ticket` and every earlier one is durable (synchronous=FULL; at
+  /// once otherwise). Concurrent callers share one fdatasync, and commits go on meanwhile. A reader may call it
+  /// for the changes it saw. @throws storage_error when the fdatasync failed (the store then refuses writes).
+  void sync(std::uint64_t ticket) const { durable(ticket); }
+
+  /// The fdatasync calls of the WAL the store made so far (synchronous=FULL): fewer than the commits when
+  /// concurrent writers shared them.
+  [[nodiscard]] std::uint64_t wal_syncs() const { return s_->wal ? s_->wal->syncs() : 0; }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::lock_guard lock(s_->mtx);
@@ -478,7 +592,7 @@ class sqlite_store {
     exec("PRAGMA secure_delete = ON");
     const std::string selected = detail::sqlite_selected();  // scope::selects; an unknown scope selects nothing
     const std::string of_selected = " IN (SELECT id FROM memories WHERE " + selected + ")";
-    transaction([&] {
+    const auto ticket = transaction([&] {
       for (const auto& sql : {"DELETE FROM history WHERE memory_id" + of_selected + " OR (" + selected + ")",
                               "DELETE FROM access_counts WHERE memory_id" + of_selected,
                               "DELETE FROM memories WHERE " + selected}) {
@@ -490,6 +604,7 @@ class sqlite_store {
     exec("VACUUM");
     if (sqlite3_wal_checkpoint_v2(s_->db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) != SQLITE_OK)
       fail("purge: cannot truncate the WAL (another connection reads it)");
+    durable(ticket);
     return n;
   }
 
@@ -498,11 +613,11 @@ class sqlite_store {
   void clear() {
     check_writable("clear");
     std::lock_guard lock(s_->mtx);
-    transaction([&] {
+    durable(transaction([&] {
       exec("DELETE FROM memories");
       exec("DELETE FROM history");
       exec("DELETE FROM access_counts");
-    });
+    }));
   }
 
   /// Adds each increment's count to its memory's access count, saturating at 2^32-1, in one transaction;
@@ -512,7 +627,7 @@ class sqlite_store {
     if (std::ranges::all_of(increments, [](const access_increment& i) { return i.count == 0; })) return;
     check_writable("add_access");
     std::lock_guard lock(s_->mtx);
-    transaction([&] {
+    durable(transaction([&] {
       for (const auto& i : increments) {
         if (i.count == 0) continue;
         auto& st = s_->add_access;
@@ -522,7 +637,7 @@ class sqlite_store {
         sqlite3_bind_int64(st.get(), 2, static_cast<sqlite3_int64>(i.count));
         step(st);
       }
-    });
+    }));
   }
 
   /// Calls f(const std::string& id, std::uint32_t count) for every stored memory with a nonzero access count
@@ -545,10 +660,10 @@ class sqlite_store {
   void rebind(const store_identity& id, const write_batch& b) {
     check_writable("rebind");
     std::lock_guard lock(s_->mtx);
-    transaction([&] {
+    durable(transaction([&] {
       apply_locked(b);
       put_identity(id);
-    });
+    }));
   }
 
   [[nodiscard]] std::size_t size() const {
@@ -581,6 +696,7 @@ class sqlite_store {
     stmt all_pending, enqueue, dequeue;  // the add_async queue
     stmt add_access, erase_access, access_in_scope;  // access counts
     std::optional<store_identity> volatile_identity;  // bound on a read-only store without one
+    std::unique_ptr<detail::sqlite_wal_sync> wal;       // synchronous=FULL in WAL mode: the store's own fdatasync
   };
 
   [[noreturn]] void fail(std::string_view what) const {
@@ -650,8 +766,10 @@ class sqlite_store {
   timestamp column_time(const stmt& s, int i) const { return detail::sqlite_column_time(s.get(), i, where()); }
   [[nodiscard]] std::string where() const { return "sqlite_store '" + s_->path + "'"; }
 
+  /// Runs body() in one transaction. @returns the commit's ticket for durable() (0: nothing to wait for).
   template <class F>
-  void transaction(F&& body) const {
+  std::uint64_t transaction(F&& body) const {
+    if (s_->wal) s_->wal->check();
     exec("BEGIN IMMEDIATE");
     try {
       body();
@@ -660,6 +778,11 @@ class sqlite_store {
       sqlite3_exec(s_->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
+    return s_->wal ? s_->wal->committed() : 0;
+  }
+  /// Returns once the commit with `ticket` is durable (synchronous=FULL).
+  void durable(std::uint64_t ticket) const {
+    if (s_->wal && ticket != 0) s_->wal->sync(ticket);
   }
 
   void open() {
@@ -681,7 +804,12 @@ class sqlite_store {
                              "' is not one of FULL, NORMAL, OFF");
     if (!st.options.read_only) {
       exec("PRAGMA journal_mode=WAL");
-      exec("PRAGMA synchronous=" + st.options.synchronous);
+      if (st.options.synchronous == "FULL" && journal_mode() == "wal") {
+        exec("PRAGMA synchronous=NORMAL");  // the store syncs the WAL itself after each commit (wal_sync.hpp)
+        st.wal = std::make_unique<detail::sqlite_wal_sync>(st.path);
+      } else {
+        exec("PRAGMA synchronous=" + st.options.synchronous);  // FULL here: a file system without WAL support
+      }
       exec(detail::sqlite_tables);
       for (const auto& c : detail::sqlite_added_columns)
         if (!has_column(c.table, c.name))
@@ -740,6 +868,7 @@ class sqlite_store {
           " WHERE id = ?1) WHERE memory_id = ?1 AND user_id IS NULL AND EXISTS (SELECT 1 FROM memories WHERE id = ?1)");
       if (!meta("format_version"))
         transaction([&] { put_meta_value("format_version", std::to_string(storage_format_version)); });
+      if (st.wal) st.wal->sync(st.wal->committed());  // the schema's changes, made outside transaction()
     }
   }
 
@@ -753,6 +882,11 @@ class sqlite_store {
     auto st = prepare((std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name = ?1").c_str());
     bind_text(st, 1, column);
     return step(st) == SQLITE_ROW;
+  }
+
+  [[nodiscard]] std::string journal_mode() const {
+    auto st = prepare("PRAGMA journal_mode");
+    return step(st) == SQLITE_ROW ? column_text(st, 0) : std::string();
   }
 
   [[nodiscard]] bool has_table(const char* name) const {

@@ -3,6 +3,9 @@
 /// @file store/sqlite_store.hpp
 /// A store in one SQLite database file (optional target engram::sqlite): WAL journal, synchronous=FULL,
 /// a busy timeout, prepared statements, one transaction per write batch. Other tools can read it.
+/// With FULL the store makes commits durable itself, by an fdatasync of the WAL after COMMIT (store/sqlite/
+/// wal_sync.hpp), so that a memory can commit under its write lock and wait for the disk after releasing it,
+/// and concurrent writers share one fdatasync (append + sync: engram::two_phase_store).
 ///
 /// Schema:
 ///   engram_meta(key PRIMARY KEY, value)   format_version, embedder, dimension, scope_keys (the key set of
@@ -32,6 +35,7 @@
 #include <engram/record.hpp>
 #include <engram/store/sqlite/rows.hpp>
 #include <engram/store/sqlite/schema.hpp>
+#include <engram/store/sqlite/wal_sync.hpp>
 #include <engram/write_batch.hpp>
 #include <engram/time.hpp>
 #include <engram/version.hpp>
@@ -58,13 +62,15 @@ namespace engram::inline v0 {
 struct sqlite_store_options {
   bool read_only = false;     ///< open with SQLITE_OPEN_READONLY; every write is refused
   int busy_timeout_ms = 5000; ///< how long a write waits for another connection's lock
-  /// PRAGMA synchronous: "FULL" (default: a returned apply survives power loss), "NORMAL" (survives a
+  /// PRAGMA synchronous: "FULL" (default: a returned apply survives power loss; the store fdatasyncs the WAL
+  /// itself, outside the connection's lock, see wal_sync.hpp), "NORMAL" (survives a
   /// process crash; in WAL mode the last commits may be lost on power loss) or "OFF".
   std::string synchronous = "FULL";
 };
 
 /// Records and history in a SQLite database. Thread-safe: one connection guarded by a mutex (reads and
-/// writes of one store object are serialised). Movable, not copyable.
+/// writes of one store object are serialised; the WAL's fdatasync is not, so commits go on during it).
+/// Movable, not copyable.
 class sqlite_store {
  public:
   /// Records, history and pending adds keep their tenant and extra scope keys (scope_keyed_store).
@@ -92,7 +98,7 @@ class sqlite_store {
       s_->volatile_identity = id;
       return;
     }
-    transaction([&] { put_identity(id); });
+    durable(transaction([&] { put_identity(id); }));
   }
 
   /// The identity bound so far, if any.
@@ -101,14 +107,31 @@ class sqlite_store {
     return identity_locked();
   }
 
-  /// Applies the batch in one transaction (durable on return with synchronous=FULL).
-  /// @throws storage_error (nothing applied) on any SQLite failure, or when read-only.
+  /// Applies the batch in one transaction (durable on return with synchronous=FULL; concurrent callers share
+  /// the fdatasync). @throws storage_error (nothing applied) on any SQLite failure, or when read-only.
   void apply(const write_batch& b) {
     if (b.empty()) return;
-    check_writable("apply");
-    std::lock_guard lock(s_->mtx);
-    transaction([&] { apply_locked(b); });
+    sync(append(b));
   }
+
+  /// First half of a two-phase commit (engram::two_phase_store): commits the batch in one transaction without
+  /// waiting for the disk; a process crash keeps it, a power loss before sync(ticket) returned may lose it (whole).
+  /// @returns the ticket to pass to sync(). @throws storage_error as apply does (nothing applied).
+  [[nodiscard]] std::uint64_t append(const write_batch& b) {
+    check_writable("append");
+    if (b.empty()) return 0;
+    std::lock_guard lock(s_->mtx);
+    return transaction([&] { apply_locked(b); });
+  }
+
+  /// Second half: returns once the commit with `ticket` and every earlier one is durable (synchronous=FULL; at
+  /// once otherwise). Concurrent callers share one fdatasync, and commits go on meanwhile. A reader may call it
+  /// for the changes it saw. @throws storage_error when the fdatasync failed (the store then refuses writes).
+  void sync(std::uint64_t ticket) const { durable(ticket); }
+
+  /// The fdatasync calls of the WAL the store made so far (synchronous=FULL): fewer than the commits when
+  /// concurrent writers shared them.
+  [[nodiscard]] std::uint64_t wal_syncs() const { return s_->wal ? s_->wal->syncs() : 0; }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     std::lock_guard lock(s_->mtx);
@@ -174,7 +197,7 @@ class sqlite_store {
     exec("PRAGMA secure_delete = ON");
     const std::string selected = detail::sqlite_selected();  // scope::selects; an unknown scope selects nothing
     const std::string of_selected = " IN (SELECT id FROM memories WHERE " + selected + ")";
-    transaction([&] {
+    const auto ticket = transaction([&] {
       for (const auto& sql : {"DELETE FROM history WHERE memory_id" + of_selected + " OR (" + selected + ")",
                               "DELETE FROM access_counts WHERE memory_id" + of_selected,
                               "DELETE FROM memories WHERE " + selected}) {
@@ -186,6 +209,7 @@ class sqlite_store {
     exec("VACUUM");
     if (sqlite3_wal_checkpoint_v2(s_->db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) != SQLITE_OK)
       fail("purge: cannot truncate the WAL (another connection reads it)");
+    durable(ticket);
     return n;
   }
 
@@ -194,11 +218,11 @@ class sqlite_store {
   void clear() {
     check_writable("clear");
     std::lock_guard lock(s_->mtx);
-    transaction([&] {
+    durable(transaction([&] {
       exec("DELETE FROM memories");
       exec("DELETE FROM history");
       exec("DELETE FROM access_counts");
-    });
+    }));
   }
 
   /// Adds each increment's count to its memory's access count, saturating at 2^32-1, in one transaction;
@@ -208,7 +232,7 @@ class sqlite_store {
     if (std::ranges::all_of(increments, [](const access_increment& i) { return i.count == 0; })) return;
     check_writable("add_access");
     std::lock_guard lock(s_->mtx);
-    transaction([&] {
+    durable(transaction([&] {
       for (const auto& i : increments) {
         if (i.count == 0) continue;
         auto& st = s_->add_access;
@@ -218,7 +242,7 @@ class sqlite_store {
         sqlite3_bind_int64(st.get(), 2, static_cast<sqlite3_int64>(i.count));
         step(st);
       }
-    });
+    }));
   }
 
   /// Calls f(const std::string& id, std::uint32_t count) for every stored memory with a nonzero access count
@@ -241,10 +265,10 @@ class sqlite_store {
   void rebind(const store_identity& id, const write_batch& b) {
     check_writable("rebind");
     std::lock_guard lock(s_->mtx);
-    transaction([&] {
+    durable(transaction([&] {
       apply_locked(b);
       put_identity(id);
-    });
+    }));
   }
 
   [[nodiscard]] std::size_t size() const {
@@ -277,6 +301,7 @@ class sqlite_store {
     stmt all_pending, enqueue, dequeue;  // the add_async queue
     stmt add_access, erase_access, access_in_scope;  // access counts
     std::optional<store_identity> volatile_identity;  // bound on a read-only store without one
+    std::unique_ptr<detail::sqlite_wal_sync> wal;       // synchronous=FULL in WAL mode: the store's own fdatasync
   };
 
   [[noreturn]] void fail(std::string_view what) const {
@@ -346,8 +371,10 @@ class sqlite_store {
   timestamp column_time(const stmt& s, int i) const { return detail::sqlite_column_time(s.get(), i, where()); }
   [[nodiscard]] std::string where() const { return "sqlite_store '" + s_->path + "'"; }
 
+  /// Runs body() in one transaction. @returns the commit's ticket for durable() (0: nothing to wait for).
   template <class F>
-  void transaction(F&& body) const {
+  std::uint64_t transaction(F&& body) const {
+    if (s_->wal) s_->wal->check();
     exec("BEGIN IMMEDIATE");
     try {
       body();
@@ -356,6 +383,11 @@ class sqlite_store {
       sqlite3_exec(s_->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
+    return s_->wal ? s_->wal->committed() : 0;
+  }
+  /// Returns once the commit with `ticket` is durable (synchronous=FULL).
+  void durable(std::uint64_t ticket) const {
+    if (s_->wal && ticket != 0) s_->wal->sync(ticket);
   }
 
   void open() {
@@ -377,7 +409,12 @@ class sqlite_store {
                              "' is not one of FULL, NORMAL, OFF");
     if (!st.options.read_only) {
       exec("PRAGMA journal_mode=WAL");
-      exec("PRAGMA synchronous=" + st.options.synchronous);
+      if (st.options.synchronous == "FULL" && journal_mode() == "wal") {
+        exec("PRAGMA synchronous=NORMAL");  // the store syncs the WAL itself after each commit (wal_sync.hpp)
+        st.wal = std::make_unique<detail::sqlite_wal_sync>(st.path);
+      } else {
+        exec("PRAGMA synchronous=" + st.options.synchronous);  // FULL here: a file system without WAL support
+      }
       exec(detail::sqlite_tables);
       for (const auto& c : detail::sqlite_added_columns)
         if (!has_column(c.table, c.name))
@@ -436,6 +473,7 @@ class sqlite_store {
           " WHERE id = ?1) WHERE memory_id = ?1 AND user_id IS NULL AND EXISTS (SELECT 1 FROM memories WHERE id = ?1)");
       if (!meta("format_version"))
         transaction([&] { put_meta_value("format_version", std::to_string(storage_format_version)); });
+      if (st.wal) st.wal->sync(st.wal->committed());  // the schema's changes, made outside transaction()
     }
   }
 
@@ -449,6 +487,11 @@ class sqlite_store {
     auto st = prepare((std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name = ?1").c_str());
     bind_text(st, 1, column);
     return step(st) == SQLITE_ROW;
+  }
+
+  [[nodiscard]] std::string journal_mode() const {
+    auto st = prepare("PRAGMA journal_mode");
+    return step(st) == SQLITE_ROW ? column_text(st, 0) : std::string();
   }
 
   [[nodiscard]] bool has_table(const char* name) const {
