@@ -7,6 +7,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +37,35 @@ TEST_CASE("core: uuid v4 shape and uniqueness", "[core]") {
   CHECK(seen.size() == 1000);
   CHECK_FALSE(is_uuid("not-a-uuid"));
   CHECK_FALSE(is_uuid("0123456789abcdef0123456789abcdef0123"));
+}
+
+TEST_CASE("core: format_iso8601 writes every instant as the fixed-width printf form does", "[core]") {
+  using namespace std::chrono;
+  const auto reference = [](timestamp t) {  // the form, spelled with snprintf
+    const auto day = floor<days>(t);
+    const year_month_day ymd{day};
+    const hh_mm_ss<microseconds> tod{t - day};
+    char buf[64];
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld+00:00", int(ymd.year()),
+                                unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
+                                int(tod.minutes().count()), int(tod.seconds().count()),
+                                static_cast<long long>(tod.subseconds().count()));
+    return std::string(buf, static_cast<std::size_t>(n));
+  };
+  std::vector<timestamp> instants{timestamp{}, parse_iso8601("0999-01-01T00:00:00Z"),
+                                  parse_iso8601("2024-12-31T23:59:59.999999Z"), parse_iso8601("9999-12-31T23:59:59Z"),
+                                  timestamp{} - microseconds(1), sys_days{year{10000} / 1 / 1} + hours(5),
+                                  sys_days{year{-12} / 3 / 4}};
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 2000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    instants.push_back(timestamp{} + microseconds(static_cast<std::int64_t>(x % 320000000000000000ull)) -
+                       microseconds(60000000000000000ll));  // years ~68 to ~10100
+  }
+  for (const auto t : instants) {
+    INFO(reference(t));
+    CHECK(format_iso8601(t) == reference(t));
+  }
 }
 
 TEST_CASE("core: ISO-8601 round trip and offsets", "[core]") {

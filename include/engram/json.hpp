@@ -212,32 +212,39 @@ inline std::string scope_lines_from_json(const nlohmann::json& j, const char* ke
 
 /// The record as JSON; with `with_embedding` the vector is included as "embedding" (for export).
 inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
+  // Members are emplaced into the object directly (every memory a route returns passes through here).
   nlohmann::json j = nlohmann::json::object();
-  j["id"] = r.id;
-  j["memory"] = r.memory;
-  j["hash"] = r.hash;
-  j["metadata"] = r.metadata.is_object() ? r.metadata : nlohmann::json::object();
-  j["created_at"] = format_iso8601(r.created_at);
-  j["updated_at"] = format_iso8601(r.updated_at);
-  detail::put_if(j, "user_id", r.user_id);
-  detail::put_if(j, "agent_id", r.agent_id);
-  detail::put_if(j, "run_id", r.run_id);
+  auto& o = *j.get_ptr<nlohmann::json::object_t*>();
+  const auto put = [&](const char* key, auto&& value) { o.emplace(key, std::forward<decltype(value)>(value)); };
+  const auto put_if = [&](const char* key, const std::string& v) {
+    if (!v.empty()) put(key, v);
+  };
+  put("id", r.id);
+  put("memory", r.memory);
+  put("hash", r.hash);
+  const auto& metadata = o.emplace("metadata", r.metadata.is_object() ? r.metadata : nlohmann::json::object()).first->second;
+  put("created_at", format_iso8601(r.created_at));
+  put("updated_at", format_iso8601(r.updated_at));
+  put_if("user_id", r.user_id);
+  put_if("agent_id", r.agent_id);
+  put_if("run_id", r.run_id);
   for (const auto& [field, lines] : {std::pair{"tenant", &r.tenant}, std::pair{"extra_scope", &r.extra}}) {
     if (lines->empty()) continue;
-    j[field] = detail::scope_lines_to_json(*lines);
-    for (const auto& [k, v] : j[field].items()) j.emplace(k, v);  // at the top too, where Mem0 has app_id
+    auto keys = detail::scope_lines_to_json(*lines);
+    for (const auto& [k, v] : keys.items()) o.emplace(k, v);  // at the top too, where Mem0 has app_id
+    put(field, std::move(keys));
   }
-  detail::put_if(j, "actor_id", r.actor_id);
-  detail::put_if(j, "role", r.role);
-  if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
-  if (r.immutable) j["immutable"] = true;
-  j["valid_from"] = format_iso8601(r.valid_since());
-  if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
-  if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
-  j["structured_attributes"] = structured_attributes_of(r.valid_since());
-  if (r.entities) j["entities"] = detail::entities_to_json(*r.entities);
-  if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
-  if (with_embedding) j["embedding"] = r.embedding;
+  put_if("actor_id", r.actor_id);
+  put_if("role", r.role);
+  if (r.expiration_date) put("expiration_date", *r.expiration_date);
+  if (r.immutable) put("immutable", true);
+  put("valid_from", format_iso8601(r.valid_since()));
+  if (r.invalid_at) put("invalid_at", format_iso8601(*r.invalid_at));
+  if (r.superseded_by) put("superseded_by", *r.superseded_by);
+  put("structured_attributes", structured_attributes_of(r.valid_since()));
+  if (r.entities) put("entities", detail::entities_to_json(*r.entities));
+  if (const auto c = metadata.find("categories"); c != metadata.end() && c->is_array()) put("categories", *c);
+  if (with_embedding) put("embedding", r.embedding);
   return j;
 }
 

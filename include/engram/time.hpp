@@ -35,11 +35,27 @@ inline std::string format_iso8601(timestamp t) {
   const auto s = duration_cast<seconds>(rest);
   rest -= s;
   const auto us = rest.count();
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld+00:00", int(ymd.year()),
-                              unsigned(ymd.month()), unsigned(ymd.day()), int(h.count()), int(m.count()),
-                              int(s.count()), static_cast<long long>(us));
-  return std::string(buf, static_cast<std::size_t>(n));
+  const int y = int(ymd.year());
+  if (y < 0 || y > 9999) {  // outside the fixed-width form below
+    char buf[48];
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld+00:00", y,
+                                unsigned(ymd.month()), unsigned(ymd.day()), int(h.count()), int(m.count()),
+                                int(s.count()), static_cast<long long>(us));
+    return std::string(buf, static_cast<std::size_t>(n));
+  }
+  // Written digit by digit: every memory a route returns carries three of these (snprintf was most of it).
+  std::string out = "0000-00-00T00:00:00.000000+00:00";
+  const auto digits = [&](std::size_t at, long long v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+  };
+  digits(0, y, 4);
+  digits(5, unsigned(ymd.month()), 2);
+  digits(8, unsigned(ymd.day()), 2);
+  digits(11, h.count(), 2);
+  digits(14, m.count(), 2);
+  digits(17, s.count(), 2);
+  digits(20, us, 6);
+  return out;
 }
 
 namespace detail {

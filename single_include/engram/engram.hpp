@@ -451,11 +451,27 @@ inline std::string format_iso8601(timestamp t) {
   const auto s = duration_cast<seconds>(rest);
   rest -= s;
   const auto us = rest.count();
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld+00:00", int(ymd.year()),
-                              unsigned(ymd.month()), unsigned(ymd.day()), int(h.count()), int(m.count()),
-                              int(s.count()), static_cast<long long>(us));
-  return std::string(buf, static_cast<std::size_t>(n));
+  const int y = int(ymd.year());
+  if (y < 0 || y > 9999) {  // outside the fixed-width form below
+    char buf[48];
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld+00:00", y,
+                                unsigned(ymd.month()), unsigned(ymd.day()), int(h.count()), int(m.count()),
+                                int(s.count()), static_cast<long long>(us));
+    return std::string(buf, static_cast<std::size_t>(n));
+  }
+  // Written digit by digit: every memory a route returns carries three of these (snprintf was most of it).
+  std::string out = "0000-00-00T00:00:00.000000+00:00";
+  const auto digits = [&](std::size_t at, long long v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+  };
+  digits(0, y, 4);
+  digits(5, unsigned(ymd.month()), 2);
+  digits(8, unsigned(ymd.day()), 2);
+  digits(11, h.count(), 2);
+  digits(14, m.count(), 2);
+  digits(17, s.count(), 2);
+  digits(20, us, 6);
+  return out;
 }
 
 namespace detail {
@@ -2590,16 +2606,20 @@ inline structured_attributes structured_attributes_of(timestamp t) noexcept {
 /// Mem0's shape: `{"day", "hour", "year", "month", "minute", "quarter", "is_weekend", "day_of_week" (a name),
 /// "day_of_year", "week_of_year"}`.
 inline void to_json(nlohmann::json& j, const structured_attributes& a) {
-  j = nlohmann::json{{"year", a.year},
-                     {"month", a.month},
-                     {"day", a.day},
-                     {"quarter", a.quarter},
-                     {"hour", a.hour},
-                     {"minute", a.minute},
-                     {"day_of_week", std::string(a.day_of_week_name())},
-                     {"day_of_year", a.day_of_year},
-                     {"week_of_year", a.week_of_year},
-                     {"is_weekend", a.is_weekend}};
+  // Built member by member: an initializer list copies every element and tests each for a key/value pair, which
+  // made this object most of the cost of a record's JSON (it is in every memory a route returns).
+  j = nlohmann::json::object();
+  auto& o = *j.get_ptr<nlohmann::json::object_t*>();
+  o.emplace("year", a.year);
+  o.emplace("month", a.month);
+  o.emplace("day", a.day);
+  o.emplace("quarter", a.quarter);
+  o.emplace("hour", a.hour);
+  o.emplace("minute", a.minute);
+  o.emplace("day_of_week", a.day_of_week_name());
+  o.emplace("day_of_year", a.day_of_year);
+  o.emplace("week_of_year", a.week_of_year);
+  o.emplace("is_weekend", a.is_weekend);
 }
 
 }  // namespace engram::inline v0
@@ -7510,32 +7530,39 @@ inline std::string scope_lines_from_json(const nlohmann::json& j, const char* ke
 
 /// The record as JSON; with `with_embedding` the vector is included as "embedding" (for export).
 inline nlohmann::json record_to_json(const record& r, bool with_embedding) {
+  // Members are emplaced into the object directly (every memory a route returns passes through here).
   nlohmann::json j = nlohmann::json::object();
-  j["id"] = r.id;
-  j["memory"] = r.memory;
-  j["hash"] = r.hash;
-  j["metadata"] = r.metadata.is_object() ? r.metadata : nlohmann::json::object();
-  j["created_at"] = format_iso8601(r.created_at);
-  j["updated_at"] = format_iso8601(r.updated_at);
-  detail::put_if(j, "user_id", r.user_id);
-  detail::put_if(j, "agent_id", r.agent_id);
-  detail::put_if(j, "run_id", r.run_id);
+  auto& o = *j.get_ptr<nlohmann::json::object_t*>();
+  const auto put = [&](const char* key, auto&& value) { o.emplace(key, std::forward<decltype(value)>(value)); };
+  const auto put_if = [&](const char* key, const std::string& v) {
+    if (!v.empty()) put(key, v);
+  };
+  put("id", r.id);
+  put("memory", r.memory);
+  put("hash", r.hash);
+  const auto& metadata = o.emplace("metadata", r.metadata.is_object() ? r.metadata : nlohmann::json::object()).first->second;
+  put("created_at", format_iso8601(r.created_at));
+  put("updated_at", format_iso8601(r.updated_at));
+  put_if("user_id", r.user_id);
+  put_if("agent_id", r.agent_id);
+  put_if("run_id", r.run_id);
   for (const auto& [field, lines] : {std::pair{"tenant", &r.tenant}, std::pair{"extra_scope", &r.extra}}) {
     if (lines->empty()) continue;
-    j[field] = detail::scope_lines_to_json(*lines);
-    for (const auto& [k, v] : j[field].items()) j.emplace(k, v);  // at the top too, where Mem0 has app_id
+    auto keys = detail::scope_lines_to_json(*lines);
+    for (const auto& [k, v] : keys.items()) o.emplace(k, v);  // at the top too, where Mem0 has app_id
+    put(field, std::move(keys));
   }
-  detail::put_if(j, "actor_id", r.actor_id);
-  detail::put_if(j, "role", r.role);
-  if (r.expiration_date) j["expiration_date"] = *r.expiration_date;
-  if (r.immutable) j["immutable"] = true;
-  j["valid_from"] = format_iso8601(r.valid_since());
-  if (r.invalid_at) j["invalid_at"] = format_iso8601(*r.invalid_at);
-  if (r.superseded_by) j["superseded_by"] = *r.superseded_by;
-  j["structured_attributes"] = structured_attributes_of(r.valid_since());
-  if (r.entities) j["entities"] = detail::entities_to_json(*r.entities);
-  if (const auto c = j["metadata"].find("categories"); c != j["metadata"].end() && c->is_array()) j["categories"] = *c;
-  if (with_embedding) j["embedding"] = r.embedding;
+  put_if("actor_id", r.actor_id);
+  put_if("role", r.role);
+  if (r.expiration_date) put("expiration_date", *r.expiration_date);
+  if (r.immutable) put("immutable", true);
+  put("valid_from", format_iso8601(r.valid_since()));
+  if (r.invalid_at) put("invalid_at", format_iso8601(*r.invalid_at));
+  if (r.superseded_by) put("superseded_by", *r.superseded_by);
+  put("structured_attributes", structured_attributes_of(r.valid_since()));
+  if (r.entities) put("entities", detail::entities_to_json(*r.entities));
+  if (const auto c = metadata.find("categories"); c != metadata.end() && c->is_array()) put("categories", *c);
+  if (with_embedding) put("embedding", r.embedding);
   return j;
 }
 

@@ -91,16 +91,20 @@ inline structured_attributes structured_attributes_of(timestamp t) noexcept {
 /// Mem0's shape: `{"day", "hour", "year", "month", "minute", "quarter", "is_weekend", "day_of_week" (a name),
 /// "day_of_year", "week_of_year"}`.
 inline void to_json(nlohmann::json& j, const structured_attributes& a) {
-  j = nlohmann::json{{"year", a.year},
-                     {"month", a.month},
-                     {"day", a.day},
-                     {"quarter", a.quarter},
-                     {"hour", a.hour},
-                     {"minute", a.minute},
-                     {"day_of_week", std::string(a.day_of_week_name())},
-                     {"day_of_year", a.day_of_year},
-                     {"week_of_year", a.week_of_year},
-                     {"is_weekend", a.is_weekend}};
+  // Built member by member: an initializer list copies every element and tests each for a key/value pair, which
+  // made this object most of the cost of a record's JSON (it is in every memory a route returns).
+  j = nlohmann::json::object();
+  auto& o = *j.get_ptr<nlohmann::json::object_t*>();
+  o.emplace("year", a.year);
+  o.emplace("month", a.month);
+  o.emplace("day", a.day);
+  o.emplace("quarter", a.quarter);
+  o.emplace("hour", a.hour);
+  o.emplace("minute", a.minute);
+  o.emplace("day_of_week", a.day_of_week_name());
+  o.emplace("day_of_year", a.day_of_year);
+  o.emplace("week_of_year", a.week_of_year);
+  o.emplace("is_weekend", a.is_weekend);
 }
 
 }  // namespace engram::inline v0
