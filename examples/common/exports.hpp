@@ -32,6 +32,7 @@
 #include "service.hpp"
 
 #include <engram/engram.hpp>
+#include <engram/json_dump.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -111,7 +112,7 @@ class export_store {
     if (dir_.empty()) {
       e.document = document;
     } else {
-      files::replace(document_path(h.id), document.dump(-1, ' ', false, json::error_handler_t::replace));
+      files::replace(document_path(h.id), engram::dump_json(document));
       files::replace(meta_path(h.id), meta_json(e).dump());
     }
     index_[h.id] = next_seq_;
@@ -167,7 +168,7 @@ class export_store {
         if (dir_.empty()) {
           e.document = std::move(doc);
         } else {
-          files::replace(document_path(e.id), doc.dump(-1, ' ', false, json::error_handler_t::replace));
+          files::replace(document_path(e.id), engram::dump_json(doc));
           files::replace(meta_path(e.id), meta_json(e).dump());
         }
         ++n;

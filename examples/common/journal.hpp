@@ -13,6 +13,7 @@
 #include "files.hpp"
 
 #include <engram/error.hpp>
+#include <engram/json_dump.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -105,7 +106,7 @@ class jsonl_journal {
 
   /// `j` as a journal line's text (invalid UTF-8 replaced, never thrown on).
   static std::string dump(const nlohmann::json& j) {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return engram::dump_json(j);
   }
 
   /// Lines in the file since it was last rewritten (an owner compacts when these outgrow its state).

@@ -10,6 +10,7 @@
 
 #include <engram/error.hpp>
 #include <engram/json.hpp>
+#include <engram/json_dump.hpp>
 #include <engram/record.hpp>  // engram::message
 #include <engram/text/utf8.hpp>
 
@@ -21,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace engram_app {
@@ -95,7 +97,7 @@ inline std::optional<std::size_t> whole_number(const json& obj, const char* key,
     n = std::stoull(s);
   } else {
     throw engram::validation_error(range() + ", got " + std::string(it->type_name()) + " " +
-                                   it->dump(-1, ' ', false, json::error_handler_t::replace));
+                                   engram::dump_json(*it));
   }
   if (n < lo || n > hi) throw engram::validation_error(range() + ", got " + std::to_string(n));
   return n;
@@ -115,6 +117,23 @@ inline std::string error_body(std::string_view detail) {
 }
 
 /// JSON as an answer body: text that somehow is not UTF-8 is replaced rather than failing the answer.
-inline std::string answer_body(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+inline std::string answer_body(const json& j) { return engram::dump_json(j); }
+
+/// What a route answers: a JSON value, or the JSON text already written (a search writes its memories straight
+/// to text: engram/json_records.hpp). Made from a json implicitly, so a route returning json needs no change.
+struct answer {
+  answer(json j) : value(std::move(j)) {}  // NOLINT(google-explicit-constructor): every route returns json
+  static answer text(std::string body) {
+    answer a{json()};
+    a.body = std::move(body);
+    a.written = true;
+    return a;
+  }
+  json value;
+  std::string body;
+  bool written = false;
+};
+
+inline std::string answer_body(answer a) { return a.written ? std::move(a.body) : engram::dump_json(a.value); }
 
 }  // namespace engram_app

@@ -11,6 +11,7 @@
 
 #include <engram/extract/llm.hpp>
 #include <engram/json.hpp>  // engram::printable
+#include <engram/json_dump.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -165,7 +166,7 @@ class request_logger {
   void write(const nlohmann::ordered_json& j) {
     std::string line;
     if (format_ == log_format::json) {
-      line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      line = engram::dump_json(j);
     } else {
       // time, then `key=value` pairs; strings through printable() so control characters show as escapes
       line = j["time"].get<std::string>();
@@ -196,7 +197,7 @@ class request_logger {
   static std::string text_value(const std::string& s) {
     const auto plain = engram::printable(s);
     if (!s.empty() && plain == s && s.find_first_of(" \",=") == std::string::npos) return s;
-    return engram::printable(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return engram::printable(engram::dump_json(nlohmann::json(s)));
   }
 
   log_format format_;

@@ -9,6 +9,8 @@
 #include "request.hpp"
 
 #include <engram/engram.hpp>
+#include <engram/json_dump.hpp>
+#include <engram/json_records.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -152,7 +154,7 @@ inline std::optional<engram::timestamp> time_field(const json& obj, const char* 
   }
   if (!secs) {
     const bool space = it->is_string() && it->get_ref<const std::string&>().find(' ') != std::string::npos;
-    throw engram::validation_error(expected + it->dump(-1, ' ', false, json::error_handler_t::replace) +
+    throw engram::validation_error(expected + engram::dump_json(*it) +
                                    (space ? " (in a query string, send a '+' as %2B)" : ""));
   }
   if (!std::isfinite(*secs) || *secs < 0 || *secs > 253402300799.0)
@@ -526,6 +528,44 @@ class service {
   /// Mem0's `keyword_search: true` asks for hybrid ranking (false changes nothing); `rerank` is accepted and
   /// has no effect (no reranker is configured). `explain` adds `score_details` to each hit.
   json search(const json& req, const principal& who) const {
+    auto found = run_search(req, who);
+    auto out = only_fields(req, engram::results(found.hits));
+    if (found.relations) out["relations"] = std::move(*found.relations);
+    return detail::in_output_format(req, std::move(out));
+  }
+
+  /// search's answer as text, the same bytes as answer_body(search(req, who)), with the memories written
+  /// straight from the hits (engram/json_records.hpp) instead of through JSON objects: what engram-server
+  /// serves. A request naming `fields` goes through search().
+  std::string search_text(const json& req, const principal& who) const {
+    if (detail::is_set(req, "fields")) return answer_body(search(req, who));
+    auto found = run_search(req, who);
+    detail::check_output_fields(req);
+    std::string out;
+    if (req.value("output_format", json()) == "v1.0") {  // the bare list (relations are not part of it)
+      engram::append_json_list(out, found.hits);
+      return out;
+    }
+    out += '{';
+    if (found.relations) {  // keys in nlohmann's order, as search() writes them
+      out += "\"relations\":";
+      engram::append_json(out, *found.relations);
+      out += ',';
+    }
+    out += "\"results\":";
+    engram::append_json_list(out, found.hits);
+    out += '}';
+    return out;
+  }
+
+ private:
+  struct search_found {
+    std::vector<engram::search_hit> hits;
+    std::optional<json> relations;  // with enable_graph
+  };
+
+  /// A search request read, checked and run (search's documentation above).
+  search_found run_search(const json& req, const principal& who) const {
     const auto s = request_scope(req, who);
     const auto query = detail::optional_string(req, "query");
     if (query.empty()) throw engram::validation_error("'query' is required");
@@ -552,10 +592,12 @@ class service {
       throw engram::validation_error("'reference_date': relative time queries are not supported yet");
     (void)detail::optional_bool(req, "latest_only");  // every memory engram returns is its latest version
     // No scope id anywhere: the memory takes the scopes a filter names (an OR over users, say), or refuses.
-    auto out = only_fields(req, engram::results(mem_.search(query, s, options)));
-    if (graph) out["relations"] = query_relations(mem_, graph_scope(s), query);
-    return detail::in_output_format(req, std::move(out));
+    search_found found{mem_.search(query, s, options), std::nullopt};
+    if (graph) found.relations = query_relations(mem_, graph_scope(s), query);
+    return found;
   }
+
+ public:
 
   /// GET /memories: every memory of a scope, or of the scopes the filter names (admins may omit both to list
   /// everything).

@@ -4,6 +4,8 @@
 #include "../common/app_memory.hpp"
 #include "../common/mcp_handler.hpp"
 
+#include <engram/json_dump.hpp>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -97,8 +99,8 @@ int main(int argc, char** argv) {
                                                   std::to_string(max_message_bytes) + " are accepted");
     else
       reply = server.handle_text(line, who);
-    // dump() escapes control characters, so a reply is always one line; invalid UTF-8 is replaced.
-    if (reply) std::cout << reply->dump(-1, ' ', false, engram_app::json::error_handler_t::replace) << '\n' << std::flush;
+    // dump_json escapes control characters, so a reply is always one line; invalid UTF-8 is replaced.
+    if (reply) std::cout << engram::dump_json(*reply) << '\n' << std::flush;
     if (!std::cout) {
       std::cerr << "engram-mcp: cannot write to stdout (client gone?), stopping\n";
       return 1;

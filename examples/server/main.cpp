@@ -315,7 +315,8 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   });
 
   // Every route goes through here: auth, rate limit, error mapping, metrics.
-  using body_handler = std::function<json(const httplib::Request&, const engram_app::principal&)>;
+  // A handler answers JSON, or JSON text already written (engram_app::answer::text).
+  using body_handler = std::function<engram_app::answer(const httplib::Request&, const engram_app::principal&)>;
   // `ok_status`: the status of a success (201 where Mem0 answers a creation so).
   auto route = [&](const std::string& name, body_handler handler, int ok_status = 200) {
     return [&, name, handler, ok_status](const httplib::Request& req, httplib::Response& res) {
@@ -374,7 +375,9 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Put(R"(/memories/([^/]+))", route("PUT /memories/{id}", [&](auto& req, auto& who) { return service.update(id_of(req), body(req), who); }));
   server.Delete(R"(/memories/([^/]+))", route("DELETE /memories/{id}", [&](auto& req, auto& who) { return service.remove(id_of(req), who); }));
   server.Get(R"(/memories/([^/]+)/history)", route("GET /memories/{id}/history", [&](auto& req, auto& who) { return service.history(id_of(req), who); }));
-  server.Post("/search", route("POST /search", [&](auto& req, auto& who) { return service.search(body(req), who); }));
+  server.Post("/search", route("POST /search", [&](auto& req, auto& who) {
+                return engram_app::answer::text(service.search_text(body(req), who));
+              }));
   server.Post("/reset", route("POST /reset", [&](auto&, auto& who) { return service.reset(who); }));
 
   // ---- Mem0 Platform surface (clients built for the hosted API point their host here) ----
@@ -420,7 +423,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
   server.Post("/v3/memories/add/", route("POST /v3/memories/add/", add(true)));
   server.Get(R"(/v1/event/([^/]+)/)", route("GET /v1/event/{event_id}/", [&](auto& req, auto& who) { return events.get(id_of(req), who); }));
   server.Get("/v1/events/", route("GET /v1/events/", [&](auto& req, auto& who) { return events.list(params_json(req), who); }));
-  auto search = [&](auto& req, auto& who) { return service.search(body(req), who); };
+  auto search = [&](auto& req, auto& who) { return engram_app::answer::text(service.search_text(body(req), who)); };
   server.Post("/v2/memories/search/", route("POST /v2/memories/search/", search));
   server.Post("/v3/memories/search/", route("POST /v3/memories/search/", search));
   auto list_page = [&](auto& req, auto& who) {

@@ -23,6 +23,8 @@
 #include <engram/index/kmeans.hpp>
 #include <engram/index/topk.hpp>
 #include <engram/json.hpp>
+#include <engram/json_dump.hpp>
+#include <engram/json_records.hpp>
 #include <engram/memory.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>

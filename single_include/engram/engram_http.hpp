@@ -19,6 +19,7 @@
 /// JSON over HTTP(S) to an OpenAI-compatible server: API key, timeouts, retries with backoff, typed errors.
 
 // #include <engram/error.hpp>: inlined above
+// #include <engram/json_dump.hpp>: inlined above
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -241,7 +242,7 @@ class http_transport {
     if (!opts_.api_version.empty())
       full_path += (path.find('?') == std::string_view::npos ? "?api-version=" : "&api-version=") +
                    detail::query_encode(opts_.api_version);
-    const std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const std::string payload = engram::dump_json(body);
     const std::string what = "POST " + origin_ + full_path;
     for (unsigned attempt = 0;; ++attempt) {
       auto client = acquire();

@@ -269,6 +269,7 @@ inline std::vector<float> pq_bytes_to_floats(std::string_view b) {
 /// embedder identity in engram_meta.
 
 // #include <engram/error.hpp>: inlined above
+// #include <engram/json_dump.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 // ---- begin <engram/store/entities_column.hpp>
@@ -280,6 +281,7 @@ inline std::vector<float> pq_bytes_to_floats(std::string_view b) {
 // #include <engram/entity/mentions.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/json.hpp>: inlined above
+// #include <engram/json_dump.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
@@ -292,7 +294,7 @@ namespace engram::inline v0::detail {
 /// The column's text for `e`: its JSON (invalid UTF-8 replaced, as for metadata), nullopt (NULL) when unset.
 inline std::optional<std::string> entities_column(const std::optional<recognized_entities>& e) {
   if (!e) return std::nullopt;
-  return entities_to_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return engram::dump_json(entities_to_json(*e));
 }
 
 /// Reads a non-NULL column of record `id`; `where` names the store.
@@ -326,7 +328,7 @@ namespace engram::inline v0::detail {
 
 /// JSON as stored in a text column (invalid UTF-8 replaced, so the server accepts it).
 inline std::string pg_json_text(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return engram::dump_json(j);
 }
 
 /// A timestamp as binary timestamptz.

@@ -10,6 +10,7 @@
 
 #include "engram.hpp"
 // #include <engram/error.hpp>: inlined above
+// #include <engram/json_dump.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 // ---- begin <engram/store/entities_column.hpp>
@@ -21,6 +22,7 @@
 // #include <engram/entity/mentions.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/json.hpp>: inlined above
+// #include <engram/json_dump.hpp>: inlined above
 
 #include <nlohmann/json.hpp>
 
@@ -33,7 +35,7 @@ namespace engram::inline v0::detail {
 /// The column's text for `e`: its JSON (invalid UTF-8 replaced, as for metadata), nullopt (NULL) when unset.
 inline std::optional<std::string> entities_column(const std::optional<recognized_entities>& e) {
   if (!e) return std::nullopt;
-  return entities_to_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return engram::dump_json(entities_to_json(*e));
 }
 
 /// Reads a non-NULL column of record `id`; `where` names the store.
@@ -109,8 +111,7 @@ inline void sqlite_bind_record(sqlite3_stmt* st, const record& r) {
   sqlite_bind_text(st, 1, r.id);
   sqlite_bind_text(st, 2, r.memory);
   sqlite_bind_text(st, 3, r.hash);
-  sqlite_bind_text(st, 4, (r.metadata.is_null() ? nlohmann::json::object() : r.metadata)
-                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  sqlite_bind_text(st, 4, engram::dump_json(r.metadata.is_null() ? nlohmann::json::object() : r.metadata));
   sqlite_bind_text(st, 5, r.user_id);
   sqlite_bind_text(st, 6, r.agent_id);
   sqlite_bind_text(st, 7, r.run_id);
@@ -427,6 +428,7 @@ class sqlite_wal_sync {
 // #include <engram/detail/identity_check.hpp>: inlined above
 // #include <engram/error.hpp>: inlined above
 // #include <engram/json.hpp>: inlined above
+// #include <engram/json_dump.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 // #include <engram/store/sqlite/rows.hpp>: inlined above
 // #include <engram/store/sqlite/schema.hpp>: inlined above
@@ -961,8 +963,8 @@ class sqlite_store {
       reset_on_exit done{st};
       bind_text(st, 1, p.id);
       bind_scope(st, 2, p.owner);
-      bind_text(st, 7, nlohmann::json(p.messages).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      bind_text(st, 8, p.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      bind_text(st, 7, engram::dump_json(nlohmann::json(p.messages)));
+      bind_text(st, 8, engram::dump_json(p.options));
       bind_text(st, 9, p.created_at);
       sqlite3_bind_int64(st.get(), 10, static_cast<sqlite3_int64>(p.attempts));
       step(st);

@@ -7,6 +7,7 @@
 #include <engram/entity/mentions.hpp>
 #include <engram/error.hpp>
 #include <engram/json.hpp>
+#include <engram/json_dump.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -19,7 +20,7 @@ namespace engram::inline v0::detail {
 /// The column's text for `e`: its JSON (invalid UTF-8 replaced, as for metadata), nullopt (NULL) when unset.
 inline std::optional<std::string> entities_column(const std::optional<recognized_entities>& e) {
   if (!e) return std::nullopt;
-  return entities_to_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return engram::dump_json(entities_to_json(*e));
 }
 
 /// Reads a non-NULL column of record `id`; `where` names the store.

@@ -32,6 +32,7 @@
 #include <engram/detail/identity_check.hpp>
 #include <engram/error.hpp>
 #include <engram/json.hpp>
+#include <engram/json_dump.hpp>
 #include <engram/record.hpp>
 #include <engram/store/sqlite/rows.hpp>
 #include <engram/store/sqlite/schema.hpp>
@@ -566,8 +567,8 @@ class sqlite_store {
       reset_on_exit done{st};
       bind_text(st, 1, p.id);
       bind_scope(st, 2, p.owner);
-      bind_text(st, 7, nlohmann::json(p.messages).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      bind_text(st, 8, p.options.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      bind_text(st, 7, engram::dump_json(nlohmann::json(p.messages)));
+      bind_text(st, 8, engram::dump_json(p.options));
       bind_text(st, 9, p.created_at);
       sqlite3_bind_int64(st.get(), 10, static_cast<sqlite3_int64>(p.attempts));
       step(st);

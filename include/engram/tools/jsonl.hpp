@@ -16,6 +16,7 @@
 #include <engram/capabilities.hpp>
 #include <engram/error.hpp>
 #include <engram/json.hpp>
+#include <engram/json_dump.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/write_batch.hpp>
@@ -77,7 +78,7 @@ jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_op
   for (const auto& r : records) {
     auto j = record_to_json(r, options.with_vectors);
     j["type"] = "memory";
-    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << engram::dump_json(j) << '\n';
     ids.push_back(r.id);
     ++n.memories;
   }
@@ -96,7 +97,7 @@ jsonl_counts export_jsonl(const Store& store, std::ostream& out, const export_op
       for (const auto& e : store.history(id)) {
         nlohmann::json j = e;
         j["type"] = "history";
-        out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        out << engram::dump_json(j) << '\n';
         ++n.events;
       }
   }

@@ -6,6 +6,7 @@
 /// embedder identity in engram_meta.
 
 #include <engram/error.hpp>
+#include <engram/json_dump.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/store/entities_column.hpp>
@@ -26,7 +27,7 @@ namespace engram::inline v0::detail {
 
 /// JSON as stored in a text column (invalid UTF-8 replaced, so the server accepts it).
 inline std::string pg_json_text(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return engram::dump_json(j);
 }
 
 /// A timestamp as binary timestamptz.

@@ -5,6 +5,7 @@
 /// sqlite_record_columns (store/sqlite/schema.hpp), with the typed columns they are made of.
 
 #include <engram/error.hpp>
+#include <engram/json_dump.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/store/entities_column.hpp>
@@ -67,8 +68,7 @@ inline void sqlite_bind_record(sqlite3_stmt* st, const record& r) {
   sqlite_bind_text(st, 1, r.id);
   sqlite_bind_text(st, 2, r.memory);
   sqlite_bind_text(st, 3, r.hash);
-  sqlite_bind_text(st, 4, (r.metadata.is_null() ? nlohmann::json::object() : r.metadata)
-                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  sqlite_bind_text(st, 4, engram::dump_json(r.metadata.is_null() ? nlohmann::json::object() : r.metadata));
   sqlite_bind_text(st, 5, r.user_id);
   sqlite_bind_text(st, 6, r.agent_id);
   sqlite_bind_text(st, 7, r.run_id);
