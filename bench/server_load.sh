@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A bounded load run of engram-server on this machine: 100k memories across 1k users (imported), then
-# 16 clients for 20 s, 90% searches and 10% adds, on loopback. Prints requests/s and p50/p95/p99.
+# 16 clients for 20 s, 90% searches and 10% adds, on loopback. Prints requests/s and p50/p95/p99, and the
+# server's CPU time (user + system) per request: less noisy than requests/s on a shared machine, where the load
+# client competes with the server for the same cores.
 #   bench/server_load.sh [--seconds S] [--clients N] [--add-percent P]
 #   bench/server_load.sh --scale [--seconds S] [--max-clients N]
 # --scale runs the grid 1, 4, 16, 64 ... clients (up to --max-clients, default 64) x 0%, 10%, 100% adds, each on
@@ -38,6 +40,9 @@ PY
 echo "seeding 100k memories across 1k users"
 "$bin/examples/engram" --data "$work/seed" import "$work/seed.jsonl" >/dev/null
 
+# CPU time (user + system, in clock ticks) process PID has used so far
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # run CLIENTS ADD_PERCENT: one load run against a server over a fresh copy of the seed
 run() {
   rm -rf "$work/data"
@@ -49,7 +54,16 @@ run() {
   for _ in $(seq 1 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
   local port
   port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$work/out")
-  "$bin/bench/bench_server_load" "$port" --clients "$1" --seconds "$seconds" --add-percent "$2"
+  local ticks_before
+  ticks_before=$(cpu_ticks "$pid")
+  "$bin/bench/bench_server_load" "$port" --clients "$1" --seconds "$seconds" --add-percent "$2" | tee "$work/load"
+  python3 - "$work/load" "$ticks_before" "$(cpu_ticks "$pid")" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+served = sum(int(m.group(1)) for m in re.finditer(r"^(?:search|add)\s+(\d+) requests", open(sys.argv[1]).read(), re.M))
+ticks = int(sys.argv[3]) - int(sys.argv[2])
+if served:
+    print(f"server CPU per request: {ticks / int(sys.argv[4]) / served * 1e6:.1f} us (user + system, {served} requests)")
+PY
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   pid=""
