@@ -114,6 +114,22 @@ TEST_CASE("dump_json equals nlohmann's dump on 5,000 random documents", "[json_d
   SUCCEED();
 }
 
+TEST_CASE("dump_json keeps an ordered_json's member order, as nlohmann's dump does", "[json_dump]") {
+  // a log line puts "time" first; a sorting writer would move it after "key"
+  const nlohmann::ordered_json line{{"time", "2026-12-07T00:00:00.000Z"}, {"request_id", "r"}, {"key", nullptr},
+                                    {"scope", nlohmann::ordered_json{{"z", 1}, {"a", {2.5, "x\n"}}}}};
+  CHECK(engram::dump_json(line) == R"({"time":"2026-12-07T00:00:00.000Z","request_id":"r","key":null,"scope":{"z":1,"a":[2.5,"x\n"]}})");
+  CHECK(engram::dump_json(line) == line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  std::mt19937_64 rng(4);
+  for (int i = 0; i < 500; ++i) {  // random documents as ordered_json, members in reverse-sorted order
+    const auto j = random_value(rng, 0);
+    nlohmann::ordered_json o;
+    for (auto it = j.rbegin(); j.is_object() && it != j.rend(); ++it) o[it.key()] = it.value();
+    if (!j.is_object()) o = j;
+    REQUIRE(engram::dump_json(o) == o.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  }
+}
+
 TEST_CASE("dump_json: strings of every length around the 8-byte blocks, one special byte anywhere", "[json_dump]") {
   for (std::size_t n = 0; n < 40; ++n)
     for (std::size_t at = 0; at < n; ++at)

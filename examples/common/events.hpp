@@ -20,6 +20,7 @@
 
 #include "journal.hpp"
 #include "request.hpp"
+#include "say.hpp"
 #include "scope_json.hpp"
 #include "service.hpp"
 
@@ -377,7 +378,7 @@ class event_log {
       journal_.append(event_json(e), durable, [&] { return compacted(); });
       if (journal_.lines() > 2 * events_.size() + 64) journal_.rewrite(compacted());
     } catch (const std::exception& ex) {
-      std::cerr << "engram-server: " << ex.what() << " (event " << e.id << " kept in memory only)\n";
+      say("engram-server: ", ex.what(), " (event ", e.id, " kept in memory only)");
     }
   }
 

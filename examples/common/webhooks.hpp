@@ -33,6 +33,7 @@
 #include "journal.hpp"
 #include "webhook_records.hpp"
 #include "metrics.hpp"
+#include "say.hpp"
 #include "service.hpp"
 
 #include <engram/engram.hpp>
@@ -468,7 +469,7 @@ class webhook_hub {
       try {
         journal_.sync();
       } catch (const std::exception& e) {
-        std::cerr << "engram-server: " << e.what() << " (deliveries kept in memory only)\n";
+        say("engram-server: ", e.what(), " (deliveries kept in memory only)");
       }
     }
   }
@@ -527,7 +528,7 @@ class webhook_hub {
       journal_.append(line, durable, [&] { return compacted(); });
       if (journal_.lines() > 2 * (webhooks_.size() + pending_.size()) + 64) journal_.rewrite(compacted());
     } catch (const std::exception& e) {
-      std::cerr << "engram-server: " << e.what() << " (webhooks kept in memory only)\n";
+      say("engram-server: ", e.what(), " (webhooks kept in memory only)");
     }
   }
 
@@ -537,8 +538,8 @@ class webhook_hub {
     if (l.queue.size() <= settings_.max_pending) return;
     const auto n = l.queue.size() - settings_.max_pending;
     if (!l.overflowing)
-      std::cerr << "engram-server: webhook " << id << ": " << l.queue.size() << " deliveries queued, more than "
-                << settings_.max_pending << " (--webhook-max-pending): dropping the oldest ones until it delivers again\n";
+      say("engram-server: webhook ", id, ": ", l.queue.size(), " deliveries queued, more than ", settings_.max_pending,
+          " (--webhook-max-pending): dropping the oldest ones until it delivers again");
     l.overflowing = true;
     for (std::size_t i = 0; i < n; ++i) {
       const auto it = pending_.find(l.queue.front());
@@ -637,7 +638,7 @@ class webhook_hub {
       if (l.stop) break;
       if (l.queue.empty() || l.queue.front() != seq) continue;
       if (error.empty()) {
-        if (l.failures > 0) std::cerr << "engram-server: webhook " << id << " (" << url << "): delivering again\n";
+        if (l.failures > 0) say("engram-server: webhook ", id, " (", url, "): delivering again");
         l.queue.pop_front();
         const auto delivered_id = pending_.at(seq).id;
         forget(pending_.find(seq));
@@ -649,8 +650,8 @@ class webhook_hub {
       } else {
         ++failed_;
         if (l.failures == 0)
-          std::cerr << "engram-server: webhook " << id << " (" << url << "): delivery failed (" << error
-                    << "); retrying with backoff while " << l.queue.size() << " wait\n";
+          say("engram-server: webhook ", id, " (", url, "): delivery failed (", error, "); retrying with backoff while ",
+              l.queue.size(), " wait");
         ++l.failures;
         l.last_error = error;
         const auto wait = std::min<double>(double(settings_.retry_max.count()),

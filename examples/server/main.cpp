@@ -9,6 +9,7 @@
 #include "../common/metrics.hpp"
 #include "../common/request.hpp"
 #include "../common/request_log.hpp"
+#include "../common/say.hpp"
 #include "../common/service.hpp"
 #include "../common/mcp_handler.hpp"
 #include "../common/purge.hpp"
@@ -346,11 +347,11 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
         res.status = engram_app::http_status(kind);
         std::string detail = e.what();
         if (kind == engram_app::error_kind::storage) {
-          std::cerr << "engram-server: storage error: " << e.what() << '\n';
+          engram_app::say("engram-server: storage error: ", e.what());
           res.set_header("Retry-After", "1");
           detail = "storage unavailable, retry later";
         } else if (kind == engram_app::error_kind::internal) {
-          std::cerr << "engram-server: " << name << ": " << e.what() << '\n';
+          engram_app::say("engram-server: ", name, ": ", e.what());
           detail = "internal error";
         }
         res.set_content(engram_app::error_body(detail), "application/json");
@@ -583,7 +584,7 @@ int serve(const options& opt, std::unique_ptr<Memory>& memory,
     int sig = 0;
     sigwait(&stop_signals, &sig);
     if (listen_ended) return;
-    std::cerr << "engram-server: stopping (signal " << sig << "), finishing requests in flight\n";
+    engram_app::say("engram-server: stopping (signal ", sig, "), finishing requests in flight");
     // httplib's stop() does nothing until the accept loop runs: a signal right after the banner would be lost.
     while (!server.is_running() && !listen_ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     server.stop();

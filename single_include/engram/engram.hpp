@@ -7831,22 +7831,22 @@ void append_json_integer(std::string& out, Int v) {
   out.append(buf.data(), static_cast<std::size_t>(r.ptr - buf.data()));
 }
 
-}  // namespace detail
-
-/// Appends `j` to `out` as compact JSON (see the file comment).
-inline void append_json(std::string& out, const nlohmann::json& j) {
-  using value_t = nlohmann::json::value_t;
+/// append_json for any nlohmann::basic_json (json, whose members are sorted, and ordered_json, whose members keep
+/// their insertion order).
+template <class Json>
+void append_basic_json(std::string& out, const Json& j) {
+  using value_t = typename Json::value_t;
   switch (j.type()) {
     case value_t::object: {
-      const auto& o = j.get_ref<const nlohmann::json::object_t&>();
+      const auto& o = j.template get_ref<const typename Json::object_t&>();
       out.push_back('{');
       bool first = true;
       for (const auto& [k, v] : o) {
         if (!first) out.push_back(',');
         first = false;
-        detail::append_json_string(out, k);
+        append_json_string(out, k);
         out.push_back(':');
-        append_json(out, v);
+        append_basic_json(out, v);
       }
       out.push_back('}');
       return;
@@ -7854,27 +7854,42 @@ inline void append_json(std::string& out, const nlohmann::json& j) {
     case value_t::array: {
       out.push_back('[');
       bool first = true;
-      for (const auto& v : j.get_ref<const nlohmann::json::array_t&>()) {
+      for (const auto& v : j.template get_ref<const typename Json::array_t&>()) {
         if (!first) out.push_back(',');
         first = false;
-        append_json(out, v);
+        append_basic_json(out, v);
       }
       out.push_back(']');
       return;
     }
-    case value_t::string: detail::append_json_string(out, j.get_ref<const std::string&>()); return;
-    case value_t::boolean: out += j.get<bool>() ? "true" : "false"; return;
-    case value_t::number_integer: detail::append_json_integer(out, j.get<std::int64_t>()); return;
-    case value_t::number_unsigned: detail::append_json_integer(out, j.get<std::uint64_t>()); return;
-    case value_t::number_float: detail::append_json_float(out, j.get<double>()); return;
+    case value_t::string: append_json_string(out, j.template get_ref<const std::string&>()); return;
+    case value_t::boolean: out += j.template get<bool>() ? "true" : "false"; return;
+    case value_t::number_integer: append_json_integer(out, j.template get<std::int64_t>()); return;
+    case value_t::number_unsigned: append_json_integer(out, j.template get<std::uint64_t>()); return;
+    case value_t::number_float: append_json_float(out, j.template get<double>()); return;
     case value_t::null: out += "null"; return;
     case value_t::discarded: out += "<discarded>"; return;  // as nlohmann writes it (never a parse result)
-    case value_t::binary: out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); return;
+    case value_t::binary: out += j.dump(-1, ' ', false, Json::error_handler_t::replace); return;
   }
 }
 
+}  // namespace detail
+
+/// Appends `j` to `out` as compact JSON (see the file comment).
+inline void append_json(std::string& out, const nlohmann::json& j) { detail::append_basic_json(out, j); }
+
+/// Appends `j` to `out` as compact JSON, members in their insertion order.
+inline void append_json(std::string& out, const nlohmann::ordered_json& j) { detail::append_basic_json(out, j); }
+
 /// `j` as compact JSON (see the file comment).
 inline std::string dump_json(const nlohmann::json& j) {
+  std::string out;
+  append_json(out, j);
+  return out;
+}
+
+/// `j` as compact JSON, members in their insertion order.
+inline std::string dump_json(const nlohmann::ordered_json& j) {
   std::string out;
   append_json(out, j);
   return out;

@@ -28,6 +28,8 @@ HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 def json_lines(log):
     out = []
     for line in log.splitlines():
+        if '{"time":' in line and not line.startswith("{"):
+            fail("a log line was split by another write to stderr: " + line)
         if line.startswith("{"):
             try:
                 out.append(json.loads(line))
