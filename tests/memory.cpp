@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -496,4 +497,64 @@ TEST_CASE("memory: an add's timestamp is when the conversation happened", "[memo
   mem.update(now_id, "We bought two cats");
   CHECK(mem.get(now_id)->valid_from == mem.get(now_id)->created_at);  // an update leaves it
   CHECK_FALSE(seen->back().when.has_value());
+}
+
+namespace {
+/// A memory_store that counts get() calls.
+struct get_counter : memory_store {
+  std::shared_ptr<std::atomic<int>> gets = std::make_shared<std::atomic<int>>(0);
+  [[nodiscard]] std::optional<record> get(std::string_view id) const {
+    ++*gets;
+    return memory_store::get(id);
+  }
+};
+
+/// Stores each message as said and records how many neighbours each decision was given.
+struct neighbour_recorder {
+  std::shared_ptr<std::vector<std::size_t>> given = std::make_shared<std::vector<std::size_t>>();
+  std::vector<fact> extract(std::span<const message> m, const extraction_context& ctx) const {
+    return verbatim_extractor{}.extract(m, ctx);
+  }
+  std::vector<memory_action> decide(std::span<const fact> facts, std::span<const std::vector<existing_memory>> near,
+                                    const extraction_context& ctx) const {
+    for (const auto& n : near) given->push_back(n.size());
+    return verbatim_extractor{}.decide(facts, near, ctx);
+  }
+};
+using counted_memory = basic_memory<hashing_embedder, flat_index, get_counter, any_extractor>;
+}  // namespace
+
+TEST_CASE("memory: a verbatim add looks for its exact text only, without a neighbour search", "[memory][extractor]") {
+  CHECK(detail::decides_verbatim(verbatim_extractor{}));
+  CHECK(detail::decides_verbatim(any_extractor{}));
+  CHECK_FALSE(detail::decides_verbatim(any_extractor(neighbour_recorder{})));
+  CHECK_FALSE(detail::decides_verbatim(neighbour_recorder{}));
+
+  get_counter store;
+  auto gets = store.gets;
+  counted_memory mem(hashing_embedder(), flat_index(hashing_embedder().dimension()), std::move(store), any_extractor{});
+  for (const char* t : {"I like tea", "I live in Lisbon", "I keep bees", "I play the cello", "I fear spiders"})
+    mem.add(t, user("alice"));
+  *gets = 0;
+  CHECK(mem.add("I collect stamps", user("alice")).results.at(0).event == event_kind::add);
+  CHECK(*gets == 0);  // no neighbour was read: the scope holds no memory with this text
+  const auto first = mem.get_all(user("alice")).front();
+  const auto again = mem.add(first.memory, user("alice"));  // infer (the default) with the verbatim extractor
+  REQUIRE(again.results.size() == 1);
+  CHECK(again.results[0].event == event_kind::none);
+  CHECK(again.results[0].id == first.id);
+  CHECK(mem.add(first.memory, user("bob")).results.at(0).event == event_kind::add);
+  CHECK(mem.get_all(user("alice")).size() == 6);
+
+  // an extractor that decides by itself is given the neighbours, with infer
+  neighbour_recorder recorder;
+  auto given = recorder.given;
+  counted_memory other(hashing_embedder(), flat_index(hashing_embedder().dimension()), get_counter{},
+                       any_extractor(std::move(recorder)));
+  for (const char* t : {"I like tea", "I live in Lisbon", "I keep bees"}) other.add(t, user("alice"));
+  REQUIRE(given->size() == 3);
+  CHECK(given->back() == 2);
+  other.add("I fear spiders", user("alice"), {.infer = false});  // without infer, the verbatim decision: none given
+  CHECK(given->size() == 3);
+  CHECK(other.get_all(user("alice")).size() == 4);
 }

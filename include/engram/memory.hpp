@@ -500,7 +500,7 @@ class basic_memory {
     auto fact_vectors = detail::embed_checked(embedder_, fact_texts);
     catch_up();
     const auto pin = pin_scope(s, &store_);  // partition cache: the scope stays loaded until the add returns
-    const auto neighbours = find_neighbours(s, fact_vectors);
+    const auto neighbours = find_neighbours(s, fact_vectors, options.infer);
     std::vector<memory_action> actions = options.infer
                                              ? std::vector<memory_action>(extractor_.decide(facts, neighbours, ctx))
                                              : verbatim.decide(facts, neighbours, ctx);
@@ -535,9 +535,11 @@ class basic_memory {
     return std::move(plan.result);
   }
 
-  /// The nearest visible memories of scope `s` to each vector: what the extractor decides against.
-  std::vector<std::vector<existing_memory>> find_neighbours(const scope& s,
-                                                            const std::vector<std::vector<float>>& vectors) const {
+  /// The nearest visible memories of scope `s` to each vector: what the extractor decides against. None for a
+  /// verbatim decision, which looks among them only for the same text: plan_add looks for it under the write lock.
+  using neighbour_lists = std::vector<std::vector<existing_memory>>;
+  neighbour_lists find_neighbours(const scope& s, const std::vector<std::vector<float>>& vectors, bool infer) const {
+    if (!infer || detail::decides_verbatim(extractor_)) return neighbour_lists(vectors.size());
     std::shared_lock lock(mtx_);
     return detail::nearest_memories(derived_, vectors, derived_.catalog().select(s), config_.neighbours, utc_now(),
                                     [&](const std::string& id) { return store_.get(id); });
@@ -573,11 +575,8 @@ class basic_memory {
       const auto partitions = seen(derived_.select_partitions(s, options.filter));
       if (partitions.empty()) return out;
       const bool reranks = static_cast<bool>(config_.rerank);
-      const detail::read_request req{query,
-                                     qv.empty() ? std::span<const float>() : std::span<const float>(qv.front()),
-                                     options,
-                                     partitions,
-                                     utc_now()};
+      const detail::read_request req{query, qv.empty() ? std::span<const float>() : std::span<const float>(qv.front()),
+                                     options, partitions, utc_now()};
       out = detail::rank_memories(
           derived_, req, detail::candidate_pool(options, reranks), reranks,
           [&](const std::string& id) { return store_.get(id); }, [&](slot_id slot) { return access_.get(slot); });

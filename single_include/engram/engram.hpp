@@ -2355,8 +2355,10 @@ inline std::string md5_hex(std::string_view data) {
 // #include <engram/extract/actions.hpp>: inlined above
 // #include <engram/record.hpp>: inlined above
 
+#include <concepts>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace engram::inline v0 {
@@ -2400,6 +2402,21 @@ struct verbatim_extractor {
     return out;
   }
 };
+
+namespace detail {
+
+/// Whether `x` decides as verbatim_extractor does: it is one, or wraps one (any_extractor::target).
+template <class X>
+[[nodiscard]] bool decides_verbatim(const X& x) {
+  if constexpr (std::is_same_v<X, verbatim_extractor>)
+    return true;
+  else if constexpr (requires { { x.template target<verbatim_extractor>() } -> std::convertible_to<const verbatim_extractor*>; })
+    return x.template target<verbatim_extractor>() != nullptr;
+  else
+    return false;
+}
+
+}  // namespace detail
 
 }  // namespace engram::inline v0
 // ---- end <engram/extract/verbatim.hpp>
@@ -14352,7 +14369,7 @@ class basic_memory {
     auto fact_vectors = detail::embed_checked(embedder_, fact_texts);
     catch_up();
     const auto pin = pin_scope(s, &store_);  // partition cache: the scope stays loaded until the add returns
-    const auto neighbours = find_neighbours(s, fact_vectors);
+    const auto neighbours = find_neighbours(s, fact_vectors, options.infer);
     std::vector<memory_action> actions = options.infer
                                              ? std::vector<memory_action>(extractor_.decide(facts, neighbours, ctx))
                                              : verbatim.decide(facts, neighbours, ctx);
@@ -14387,9 +14404,11 @@ class basic_memory {
     return std::move(plan.result);
   }
 
-  /// The nearest visible memories of scope `s` to each vector: what the extractor decides against.
-  std::vector<std::vector<existing_memory>> find_neighbours(const scope& s,
-                                                            const std::vector<std::vector<float>>& vectors) const {
+  /// The nearest visible memories of scope `s` to each vector: what the extractor decides against. None for a
+  /// verbatim decision, which looks among them only for the same text: plan_add looks for it under the write lock.
+  using neighbour_lists = std::vector<std::vector<existing_memory>>;
+  neighbour_lists find_neighbours(const scope& s, const std::vector<std::vector<float>>& vectors, bool infer) const {
+    if (!infer || detail::decides_verbatim(extractor_)) return neighbour_lists(vectors.size());
     std::shared_lock lock(mtx_);
     return detail::nearest_memories(derived_, vectors, derived_.catalog().select(s), config_.neighbours, utc_now(),
                                     [&](const std::string& id) { return store_.get(id); });
@@ -14425,11 +14444,8 @@ class basic_memory {
       const auto partitions = seen(derived_.select_partitions(s, options.filter));
       if (partitions.empty()) return out;
       const bool reranks = static_cast<bool>(config_.rerank);
-      const detail::read_request req{query,
-                                     qv.empty() ? std::span<const float>() : std::span<const float>(qv.front()),
-                                     options,
-                                     partitions,
-                                     utc_now()};
+      const detail::read_request req{query, qv.empty() ? std::span<const float>() : std::span<const float>(qv.front()),
+                                     options, partitions, utc_now()};
       out = detail::rank_memories(
           derived_, req, detail::candidate_pool(options, reranks), reranks,
           [&](const std::string& id) { return store_.get(id); }, [&](slot_id slot) { return access_.get(slot); });

@@ -7,8 +7,10 @@
 #include <engram/extract/actions.hpp>
 #include <engram/record.hpp>
 
+#include <concepts>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace engram::inline v0 {
@@ -52,5 +54,20 @@ struct verbatim_extractor {
     return out;
   }
 };
+
+namespace detail {
+
+/// Whether `x` decides as verbatim_extractor does: it is one, or wraps one (any_extractor::target).
+template <class X>
+[[nodiscard]] bool decides_verbatim(const X& x) {
+  if constexpr (std::is_same_v<X, verbatim_extractor>)
+    return true;
+  else if constexpr (requires { { x.template target<verbatim_extractor>() } -> std::convertible_to<const verbatim_extractor*>; })
+    return x.template target<verbatim_extractor>() != nullptr;
+  else
+    return false;
+}
+
+}  // namespace detail
 
 }  // namespace engram::inline v0
