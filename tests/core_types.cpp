@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <random>
+#include <stdexcept>
 #include <set>
 #include <string>
 #include <vector>
@@ -116,6 +118,54 @@ TEST_CASE("core: parse_json limits nesting, UTF-8 and numbers, with printable me
   CHECK(engram::printable("a\xc2\x9b" "b\x7f") == "a\\u009bb\\u007f");
   CHECK(engram::printable("\xff\xc0\xae") == "\\xff\\xc0\\xae");
   CHECK(engram::printable("\xe6\x97") == "\\xe6\\x97");  // truncated sequence
+}
+
+TEST_CASE("core: parse_json counts only brackets outside strings, and answers as the depth-checking parse", "[core][json]") {
+  CHECK(engram::parse_json(R"({"a":"[[[[{{{{"})", "x", 1).at("a") == "[[[[{{{{");
+  CHECK(engram::parse_json(R"({"a":"\"[[[[","b":"\\"})", "x", 1).at("b") == "\\");
+  CHECK_THROWS_WITH(engram::parse_json(R"({"a":[{"b":1}]})", "x", 2), Catch::Contains("deeper than 2"));
+  CHECK_THROWS_WITH(engram::parse_json("[1,,[[[[", "x", 2), Catch::Contains("not valid JSON"));  // the first error wins
+  // random texts from JSON's punctuation: the same value or the same message as parsing with the depth callback
+  const auto reference = [](const std::string& text, std::size_t max_depth) -> std::string {
+    const nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t e, nlohmann::json&) {
+      if ((e == nlohmann::json::parse_event_t::object_start || e == nlohmann::json::parse_event_t::array_start) &&
+          static_cast<std::size_t>(depth) >= max_depth)
+        throw std::length_error("deep");
+      return true;
+    };
+    try {
+      return nlohmann::json::parse(text, limit).dump();
+    } catch (const std::length_error&) {
+      return "too deep";
+    } catch (const nlohmann::json::exception&) {
+      return "error";
+    }
+  };
+  std::mt19937 rng(11);
+  const std::string alphabet = "[]{}\",:\\1a ";
+  int deep = 0, values = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    const auto n = rng() % 24;
+    for (std::size_t k = 0; k < n; ++k) text += alphabet[rng() % alphabet.size()];
+    if (i % 3 == 0) text = std::string(rng() % 5, '[') + "\"" + text + "\"" + std::string(rng() % 5, ']');
+    const std::size_t max_depth = 1 + rng() % 3;
+    const auto want = reference(text, max_depth);
+    std::string got;
+    try {
+      got = engram::parse_json(text, "x", max_depth).dump();
+    } catch (const engram::validation_error& e) {
+      got = std::string(e.what()).find("deeper than") != std::string::npos ? "too deep" : "error";
+    }
+    deep += want == "too deep";
+    values += want != "too deep" && want != "error";
+    if (got != want) {
+      CAPTURE(text, max_depth, want, got);
+      FAIL("parse_json answers otherwise than the depth-checking parse");
+    }
+  }
+  CHECK(deep > 100);
+  CHECK(values > 100);
 }
 
 TEST_CASE("core: scope selection and validation", "[core]") {

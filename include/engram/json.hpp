@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>  // std::snprintf
 #include <string>
@@ -146,6 +147,29 @@ inline std::string printable(std::string_view text) {
   return out;
 }
 
+namespace detail {
+/// The deepest nesting of `[` and `{` outside strings in `text`, as a JSON parser meets it up to the first error
+/// (past one, the count may be anything: it only decides which parse runs).
+inline std::size_t max_bracket_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+}  // namespace detail
+
 /// Parses JSON text that comes from outside (a request, a command-line argument, an import line) without
 /// letting it exhaust the stack: nesting is counted while parsing and refused past `max_depth`, before any
 /// recursive code sees the value. Strings must be valid UTF-8 (no overlong forms); numbers must fit a double.
@@ -163,6 +187,9 @@ inline nlohmann::json parse_json(std::string_view text, std::string_view what, s
     return true;
   };
   try {
+    // Most texts nest far less than the limit: counted first (brackets outside strings), they are parsed without
+    // the callback, which nlohmann runs through a slower parser. Only a text that may be too deep takes it.
+    if (detail::max_bracket_depth(text) <= max_depth) return nlohmann::json::parse(text.begin(), text.end());
     return nlohmann::json::parse(text.begin(), text.end(), limit);
   } catch (const nlohmann::json::parse_error& e) {
     std::string reason = e.what();

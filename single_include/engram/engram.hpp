@@ -2388,10 +2388,9 @@ struct verbatim_extractor {
     std::vector<memory_action> out;
     out.reserve(facts.size());
     for (std::size_t i = 0; i < facts.size(); ++i) {
-      const auto h = detail::md5_hex(facts[i].text);
       memory_action a{event_kind::add, facts[i].text, {}, i};
-      if (i < neighbours.size())
-        for (const auto& n : neighbours[i])
+      if (i < neighbours.size() && !neighbours[i].empty())
+        for (const auto h = detail::md5_hex(facts[i].text); const auto& n : neighbours[i])
           if (n.hash == h && n.memory == facts[i].text) {
             a.event = event_kind::none;
             a.target_id = n.id;
@@ -7364,6 +7363,7 @@ constexpr bool is_expired(std::int32_t expiry, std::int32_t today) noexcept { re
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>  // std::snprintf
 #include <string>
@@ -7481,6 +7481,29 @@ inline std::string printable(std::string_view text) {
   return out;
 }
 
+namespace detail {
+/// The deepest nesting of `[` and `{` outside strings in `text`, as a JSON parser meets it up to the first error
+/// (past one, the count may be anything: it only decides which parse runs).
+inline std::size_t max_bracket_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+}  // namespace detail
+
 /// Parses JSON text that comes from outside (a request, a command-line argument, an import line) without
 /// letting it exhaust the stack: nesting is counted while parsing and refused past `max_depth`, before any
 /// recursive code sees the value. Strings must be valid UTF-8 (no overlong forms); numbers must fit a double.
@@ -7498,6 +7521,9 @@ inline nlohmann::json parse_json(std::string_view text, std::string_view what, s
     return true;
   };
   try {
+    // Most texts nest far less than the limit: counted first (brackets outside strings), they are parsed without
+    // the callback, which nlohmann runs through a slower parser. Only a text that may be too deep takes it.
+    if (detail::max_bracket_depth(text) <= max_depth) return nlohmann::json::parse(text.begin(), text.end());
     return nlohmann::json::parse(text.begin(), text.end(), limit);
   } catch (const nlohmann::json::parse_error& e) {
     std::string reason = e.what();

@@ -40,10 +40,9 @@ struct verbatim_extractor {
     std::vector<memory_action> out;
     out.reserve(facts.size());
     for (std::size_t i = 0; i < facts.size(); ++i) {
-      const auto h = detail::md5_hex(facts[i].text);
       memory_action a{event_kind::add, facts[i].text, {}, i};
-      if (i < neighbours.size())
-        for (const auto& n : neighbours[i])
+      if (i < neighbours.size() && !neighbours[i].empty())
+        for (const auto h = detail::md5_hex(facts[i].text); const auto& n : neighbours[i])
           if (n.hash == h && n.memory == facts[i].text) {
             a.event = event_kind::none;
             a.target_id = n.id;
