@@ -8187,53 +8187,92 @@ void append_json_list(std::string& out, const Range& items) {
 
 // ---- begin <engram/detail/rw_mutex.hpp>
 /// @file detail/rw_mutex.hpp
-/// The memory's reader-writer lock, fair to writers. glibc's std::shared_mutex is a default pthread rwlock,
-/// which prefers readers: under a steady stream of searches an add waited until no search was running at all,
-/// however long that took. Here a waiting writer stops new readers from entering (glibc's writer-preferring
-/// rwlock kind), so an add waits only for the searches already running. Elsewhere it is std::shared_mutex.
-/// Not recursive: a thread holding it shared must not take it again (with a writer waiting in between it would
-/// wait for itself), so callbacks run under it (a reranker) must not call back into the memory.
+/// The memory's reader-writer lock: searches share it, writes take it alone, and a write waits for searches
+/// only so long. A reader-preferring lock (glibc's std::shared_mutex) let a steady stream of searches starve an
+/// add; a writer-preferring one stops every new search as soon as an add waits, so each add parks and wakes
+/// every search that arrives meanwhile, which costs more than the add on a busy machine. Here searches keep
+/// entering while a writer waits, for at most `patience`; after that new searches wait until a writer has run.
+/// Not recursive: a thread holding it shared must not take it again (with a writer waiting past its patience
+/// in between it would wait for itself), so callbacks run under it (a reranker) must not call back into it.
 
-#include <shared_mutex>
-#include <system_error>
-
-#if defined(__GLIBC__)
-#include <pthread.h>
-#endif
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
 
 namespace engram::inline v0::detail {
 
-#if defined(__GLIBC__)
 class rw_mutex {
  public:
-  rw_mutex() {
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    const int rc = pthread_rwlock_init(&rw_, &attr);
-    pthread_rwlockattr_destroy(&attr);
-    if (rc != 0) throw std::system_error(rc, std::generic_category(), "pthread_rwlock_init");
-  }
-  ~rw_mutex() { pthread_rwlock_destroy(&rw_); }
+  using clock = std::chrono::steady_clock;
+  /// How long searches may keep entering while a writer waits.
+  static constexpr std::chrono::microseconds default_patience{500};
+
+  explicit rw_mutex(std::chrono::microseconds patience = default_patience) : patience_(patience) {}
   rw_mutex(const rw_mutex&) = delete;
   rw_mutex& operator=(const rw_mutex&) = delete;
 
-  void lock() { check(pthread_rwlock_wrlock(&rw_), "pthread_rwlock_wrlock"); }
-  bool try_lock() noexcept { return pthread_rwlock_trywrlock(&rw_) == 0; }
-  void unlock() noexcept { pthread_rwlock_unlock(&rw_); }
-  void lock_shared() { check(pthread_rwlock_rdlock(&rw_), "pthread_rwlock_rdlock"); }
-  bool try_lock_shared() noexcept { return pthread_rwlock_tryrdlock(&rw_) == 0; }
-  void unlock_shared() noexcept { pthread_rwlock_unlock(&rw_); }
+  void lock() {
+    std::unique_lock l(m_);
+    if (waiting_writers_++ == 0) first_wait_ = clock::now();
+    writers_cv_.wait(l, [&] { return !writer_ && readers_ == 0; });
+    writer_ = true;
+    // the next waiting writer's patience starts now: searches get their turn between two writes
+    if (--waiting_writers_ > 0) first_wait_ = clock::now();
+  }
+  bool try_lock() {
+    std::lock_guard l(m_);
+    if (writer_ || readers_ > 0) return false;
+    writer_ = true;
+    return true;
+  }
+  void unlock() {
+    {
+      std::lock_guard l(m_);
+      writer_ = false;
+    }
+    writers_cv_.notify_one();
+    readers_cv_.notify_all();
+  }
+  void lock_shared() {
+    std::unique_lock l(m_);
+    readers_cv_.wait(l, [&] { return can_read(); });
+    ++readers_;
+  }
+  bool try_lock_shared() {
+    std::lock_guard l(m_);
+    if (!can_read()) return false;
+    ++readers_;
+    return true;
+  }
+  void unlock_shared() {
+    bool last = false;
+    {
+      std::lock_guard l(m_);
+      last = --readers_ == 0 && waiting_writers_ > 0;
+    }
+    if (last) writers_cv_.notify_one();
+  }
+
+  /// Writers waiting for the lock now (for tests and diagnostics).
+  [[nodiscard]] std::size_t waiting_writers() {
+    std::lock_guard l(m_);
+    return waiting_writers_;
+  }
 
  private:
-  static void check(int rc, const char* what) {
-    if (rc != 0) throw std::system_error(rc, std::generic_category(), what);  // EDEADLK, EAGAIN: a bug
+  // under m_
+  bool can_read() const {
+    return !writer_ && (waiting_writers_ == 0 || clock::now() - first_wait_ < patience_);
   }
-  pthread_rwlock_t rw_;
+
+  std::mutex m_;
+  std::condition_variable readers_cv_, writers_cv_;
+  std::size_t readers_ = 0, waiting_writers_ = 0;
+  bool writer_ = false;
+  clock::time_point first_wait_{};
+  std::chrono::microseconds patience_;
 };
-#else
-using rw_mutex = std::shared_mutex;
-#endif
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/detail/rw_mutex.hpp>
