@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
@@ -40,6 +41,13 @@ class server_process {
     }
     args.push_back("--data");
     args.push_back(data);
+    // argv is built before fork: the child of a threaded process (a fake provider's threads may be starting)
+    // must not allocate, since another thread may have held the allocator's lock when it was forked
+    std::vector<std::string> all = {ENGRAM_SERVER_BIN, "--host", "127.0.0.1", "--port", "0"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
     int out[2];
     REQUIRE(pipe(out) == 0);
     pid_ = fork();
@@ -49,15 +57,13 @@ class server_process {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
-      std::vector<std::string> all = {ENGRAM_SERVER_BIN, "--host", "127.0.0.1", "--port", "0"};
-      all.insert(all.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (auto& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
       execv(argv[0], argv.data());
       _exit(127);
     }
     close(out[1]);
+    pollfd ready{out[0], POLLIN, 0};
+    INFO("engram-server printed no address within 120 s");
+    REQUIRE(poll(&ready, 1, 120000) == 1);
     FILE* f = fdopen(out[0], "r");
     char line[512] = {};
     REQUIRE(std::fgets(line, sizeof line, f) != nullptr);

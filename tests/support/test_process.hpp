@@ -19,6 +19,11 @@ namespace engram_test {
 class child_process {
  public:
   explicit child_process(std::vector<std::string> argv, int stop_signal = 0) : stop_signal_(stop_signal) {
+    // built before fork: the child of a threaded process must not allocate (another thread may have held the
+    // allocator's lock when it was forked)
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
     int in[2], out[2];
     if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("pipe failed");
     pid_ = fork();
@@ -28,9 +33,6 @@ class child_process {
       dup2(in[0], STDIN_FILENO);
       dup2(out[1], STDOUT_FILENO);
       for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
       execv(args[0], args.data());
       _exit(127);
     }
