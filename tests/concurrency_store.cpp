@@ -90,3 +90,40 @@ TEST_CASE("concurrency: searches write access counts while other threads add, up
   CHECK(counted <= hits.load());  // hits of deleted memories are dropped, none invented
   CHECK(counted_ids <= s.size());
 }
+
+TEST_CASE("concurrency: background compactions run while memories are added, searched, purged and compacted",
+          "[concurrency][store]") {
+  // A small compaction threshold starts compactions one after another on the store's own thread, while adds
+  // and searches go on, purges wait for them, and the store is closed with one perhaps running. Under TSan this checks the compaction's thread against the write path.
+  temp_dir dir;
+  constexpr int writers = 3, per_writer = 60;
+  std::uint64_t compactions = 0;
+  {
+    persistent_memory mem(hashing_embedder{},
+                          file_store(dir.path, {.mode = durability::group_commit, .compact_log_bytes = 8192}));
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < writers; ++t)
+      pool.emplace_back([&, t] {
+        const auto who = "w" + std::to_string(t);
+        for (int i = 0; i < per_writer; ++i) {
+          (void)mem.add("note " + std::to_string(i) + " of " + who, user(who));
+          for (const auto& h : mem.search("note of " + who, user(who), {.limit = 3}))
+            if (h.record.user_id != who) ++wrong;
+        }
+      });
+    std::thread admin([&] {
+      for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 5; ++i) (void)mem.add("temporary " + std::to_string(i), user("gone"));
+        CHECK(mem.purge(user("gone")) == 5);
+      }
+    });
+    for (auto& th : pool) th.join();
+    admin.join();
+    CHECK(wrong == 0);
+    compactions = mem.store().stats().compactions;
+  }
+  CHECK(compactions > 3);  // the purges' own and at least one in the background
+  persistent_memory again(hashing_embedder{}, file_store(dir.path));
+  CHECK(again.size() == std::size_t(writers * per_writer));
+}

@@ -247,6 +247,8 @@ void write_memory_metrics(prometheus_text& out, Memory& memory, std::string_view
     out.single("engram_store_log_bytes", "gauge", "Current size of the store's log.", double(s.log_bytes));
     out.single("engram_store_compactions_total", "counter", "Snapshots written since the store opened.",
                double(s.compactions));
+    out.single("engram_store_compacting", "gauge", "1 while the store writes a snapshot in the background.",
+               s.compacting ? 1.0 : 0.0);
     out.family("engram_store_fsync_duration_seconds", "histogram",
                "Time each fdatasync of the store's log took (one per group commit).");
     const auto& h = s.sync_latency;

@@ -14649,11 +14649,14 @@ class basic_memory {
 ///   damaged.G.N   bytes cut from a damaged log tail at offset N, kept for inspection (never read back)
 ///   blob.NAME     named blobs (put_blob), beside the records
 /// Opening replays snapshot + log and keeps the records in memory (a snapshot's vectors are read in place from
-/// the mapped file); a damaged log tail is discarded and reported, a damaged snapshot refused.
+/// the mapped file); a damaged log tail is discarded and reported, a damaged snapshot refused. A log that has
+/// outgrown the snapshot is compacted into a new one, by default on a thread of the store while writes go on
+/// (file_store_options::background_compaction, store/file/compaction.hpp).
 ///
 /// The parts, in store/file/: format (file names, header, entry kinds, frames), record_codec and entries
 /// (entry payloads), recovery (replay on open), log (appending), group_commit (shared flushes), snapshot
-/// (compaction), contents (the state in memory), lock, blob, options (the types of this API).
+/// (writing one), compaction (in the background), contents (the state in memory), lock, blob, options (the
+/// types of this API).
 
 // ---- begin <engram/detail/identity_check.hpp>
 /// @file detail/identity_check.hpp
@@ -14918,6 +14921,7 @@ inline frame_view next_frame(const char* data, std::size_t size, std::size_t pos
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -15013,6 +15017,21 @@ inline bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+/// Writes back bytes [offset, offset + n) of `fd` as they are written rather than all at a final fsync, and
+/// waits for the range written before it (`previous` bytes ending at `offset`): a large file written this way
+/// keeps few dirty pages, so the fdatasyncs of other files (a log's commits) do not queue behind all of it.
+/// Linux only (elsewhere nothing); best effort, the caller's fsync is what makes the file durable.
+inline void write_behind(int fd, std::uint64_t offset, std::uint64_t n, std::uint64_t previous) noexcept {
+#ifdef __linux__
+  ::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(n), SYNC_FILE_RANGE_WRITE);
+  if (previous)
+    ::sync_file_range(fd, static_cast<off_t>(offset - previous), static_cast<off_t>(previous),
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+#else
+  (void)fd, (void)offset, (void)n, (void)previous;
+#endif
+}
+
 inline std::size_t file_size(int fd, const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw_errno("cannot stat", path);
@@ -15098,6 +15117,20 @@ inline std::optional<std::string> read_blob(const std::string& path) {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/file/blob.hpp>
+// ---- begin <engram/store/file/compaction.hpp>
+/// @file store/file/compaction.hpp
+/// file_store's background compaction (file_store_options::background_compaction): the snapshot of generation
+/// G+1 is built from the files alone, snapshot G and log G up to the byte where the compaction began (the cut),
+/// which no write changes any more, so no lock of the store is held while it is written. Writes go on appending
+/// to log G meanwhile. The store then copies log G's entries past the cut into a new log G+1, and only the
+/// last of them, the fsync of log G+1 and the rename of the snapshot happen under its write lock.
+///
+/// Crash safety is that of a compaction in the write path: until the rename, snapshot G + log G hold every
+/// entry (snapshot.tmp and log G+1 are leftovers the next open removes); after it, snapshot G+1 holds the state
+/// at the cut and log G+1 every entry after it. The files are those of any other compaction, so an older engram
+/// reads them.
+
+// #include <engram/error.hpp>: inlined above
 // ---- begin <engram/store/file/contents.hpp>
 /// @file store/file/contents.hpp
 /// What a file_store holds in memory once opened: what replaying its files fills and a snapshot writes out.
@@ -15463,12 +15496,115 @@ struct file_contents {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/file/contents.hpp>
-// ---- begin <engram/store/file/entries.hpp>
-/// @file store/file/entries.hpp
-/// The payloads of the entries a file_store appends to its log: kind byte, then the body (see record_codec).
-/// Replaying them is recovery.hpp's part.
-
 // #include <engram/store/file/format.hpp>: inlined above
+// ---- begin <engram/store/file/options.hpp>
+/// @file store/file/options.hpp
+/// The vocabulary of file_store's interface: when a write is durable, how a store is opened, what opening
+/// found, and the write path's counters.
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace engram::inline v0 {
+
+/// When a file_store write is durable.
+enum class durability {
+  /// Each apply writes its entry and calls fdatasync before returning: a returned apply survives a process
+  /// crash, a kernel crash and a power loss (as far as the device honours flushes). Writers are serialised.
+  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
+  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
+  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
+  fsync,
+  /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
+  /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
+  /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
+  /// When several writers were active at the end of the previous flush, the leader first waits (at most half
+  /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
+  /// miss the next, and the batches alternate between two halves of them. The log is preallocated as in `fsync`.
+  group_commit,
+  /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
+  /// process, not of the machine. For caches and tests.
+  buffered,
+};
+
+/// Options of file_store. Designated initializers: `file_store(dir, {.mode = durability::group_commit})`.
+struct file_store_options {
+  durability mode = durability::fsync;
+  /// Open without the lock, for reading what the writer has committed so far; every write is refused.
+  bool read_only = false;
+  /// Compact when the log is larger than both this and the last snapshot.
+  std::uint64_t compact_log_bytes = 64ull << 20;
+  /// Compact on a thread of the store's own, while writes go on (store/file/compaction.hpp): the snapshot is
+  /// built from the files, and writers wait only for the switch to the new files (the entries appended
+  /// meanwhile copied into the new log, two fsyncs). One at a time; file_store::wait_for_compaction() waits for
+  /// it, and the store's destructor does. false: the write that finds the log too large compacts, holding the
+  /// write lock while it writes the whole snapshot.
+  bool background_compaction = true;
+  /// Receives recovery and compaction warnings (from a compaction's thread too); empty: they go to stderr.
+  std::function<void(const std::string&)> on_warning = {};
+};
+
+/// What opening found. Damage is never silent: it is counted here and announced through on_warning.
+struct recovery_report {
+  std::uint64_t generation = 0;           ///< snapshot/log generation opened
+  std::uint64_t snapshot_records = 0;     ///< records read from the snapshot
+  std::uint64_t snapshot_events = 0;      ///< history events read from the snapshot
+  std::uint64_t log_entries = 0;          ///< log entries replayed
+  std::uint64_t discarded_entries = 0;    ///< damaged entries dropped (the bad one and what followed it)
+  std::uint64_t discarded_bytes = 0;      ///< bytes of log dropped
+  std::uint64_t damage_offset = 0;        ///< log offset of the first damaged byte, when damaged()
+  std::string damage;                     ///< what was wrong, empty when nothing was
+  std::string preserved_as;               ///< file the dropped bytes were copied to (writer only)
+  [[nodiscard]] bool damaged() const noexcept { return discarded_bytes > 0; }
+};
+
+/// How long the log's fdatasync calls took: a histogram over fixed bounds (seconds), for monitoring a disk.
+struct sync_latency_histogram {
+  /// Upper bounds of the buckets, in seconds; the last bucket holds what took longer than every bound.
+  static constexpr std::array<double, 12> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                    0.01,   0.025,   0.05,   0.1,   0.25,   1};
+  std::array<std::uint64_t, bounds.size() + 1> buckets{};  ///< calls per bucket (not cumulative)
+  std::uint64_t count = 0;                                 ///< calls timed
+  double sum_seconds = 0;                                  ///< their total time
+
+  void record(double seconds) noexcept {
+    ++buckets[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin())];
+    ++count;
+    sum_seconds += seconds;
+  }
+};
+
+/// Counters of the write path, to see group commit at work.
+struct file_store_stats {
+  std::uint64_t commits = 0;      ///< entries appended
+  std::uint64_t syncs = 0;        ///< fdatasync calls made for them
+  std::uint64_t log_bytes = 0;    ///< current log size
+  std::uint64_t compactions = 0;  ///< snapshots written since open
+  bool compacting = false;        ///< a background compaction is running
+  sync_latency_histogram sync_latency{};  ///< how long those fdatasync calls took
+};
+
+}  // namespace engram::inline v0
+// ---- end <engram/store/file/options.hpp>
+// #include <engram/store/file/posix_file.hpp>: inlined above
+// ---- begin <engram/store/file/recovery.hpp>
+/// @file store/file/recovery.hpp
+/// Opening a file_store directory: replays the snapshot, then the log, into file_contents.
+///
+/// A torn or corrupt log entry (and everything after it) is discarded, never half-applied; the damage is
+/// counted in the recovery_report and announced through a callback, and a writer keeps the dropped bytes in
+/// `damaged.G.N` and truncates the log. A damaged snapshot is refused with storage_error (it was fsync'd before
+/// it became visible, so damage there is not a crash artefact). A snapshot's record entries of kind 9 keep
+/// their vector in the mapped file (file_contents::snapshot_map), read in place.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/store/file/contents.hpp>: inlined above
+// #include <engram/store/file/format.hpp>: inlined above
+// #include <engram/store/file/options.hpp>: inlined above
+// #include <engram/store/file/posix_file.hpp>: inlined above
 // ---- begin <engram/store/file/record_codec.hpp>
 /// @file store/file/record_codec.hpp
 /// The binary form of records, history events and write batches in file_store's files: little-endian
@@ -15861,6 +15997,885 @@ inline void decode_queue_ops(byte_reader& rd, write_batch& b, std::string_view w
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/file/record_codec.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// Where replaying a directory's files left off.
+struct replayed_files {
+  std::uint64_t generation = 0;                      ///< of the snapshot (0 without one) and of its log
+  std::uint64_t snapshot_bytes = 0;                  ///< size of the snapshot, 0 without one
+  std::uint64_t log_end = file_format::header_size;  ///< where the log's intact entries end
+};
+
+/// The generation of the snapshot in `dir`; 0 when there is none or its header cannot be read.
+inline std::uint64_t snapshot_generation(const std::string& dir) {
+  const auto sp = file_format::path(dir, "snapshot");
+  if (!file_exists(sp)) return 0;
+  try {
+    char h[file_format::header_size];
+    const auto fd = open_file(sp, O_RDONLY);
+    const auto got = ::pread(fd.get(), h, file_format::header_size, 0);
+    return file_format::read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), file_format::snap_magic, sp);
+  } catch (const storage_error&) {
+    return 0;
+  }
+}
+
+/// Removes what interrupted compactions and blob writes left in `dir`, a writer's directory at generation
+/// `gen`: other generations' logs, `snapshot.tmp`, blobs' `.tmp` files (none of them is ever read).
+inline void remove_leftovers(const std::string& dir, std::uint64_t gen) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(gen);
+    const bool stale_blob = name.rfind("blob.", 0) == 0 && name.ends_with(".tmp");
+    if (stale_log || stale_blob || name == "snapshot.tmp") fs::remove(entry.path(), ec);
+  }
+}
+
+/// Replays the files of one directory into `into` (which starts empty), counting in `report`.
+class file_replay {
+ public:
+  file_replay(std::string dir, bool read_only, file_contents& into, recovery_report& report)
+      : dir_(std::move(dir)), read_only_(read_only), c_(into), report_(report) {}
+
+  /// Replays snapshot + log; calls warn(const std::string&) once when the log's tail was damaged.
+  /// @throws storage_error for a damaged snapshot, a log of another generation, or an intact entry that cannot
+  ///         be decoded (nothing is changed on disk then).
+  template <class Warn>
+  replayed_files run(Warn&& warn) {
+    replayed_files out;
+    load_snapshot(out);
+    report_.generation = out.generation;
+    load_log(out, warn);
+    return out;
+  }
+
+  /// Replays the log only up to byte `end` (an entry boundary): the state a background compaction writes out
+  /// while the log grows past it.
+  void limit_log(std::uint64_t end) noexcept { log_limit_ = end; }
+
+ private:
+  using entry_list = std::vector<std::pair<const char*, std::size_t>>;
+  /// The part of a mapped log that is replayed.
+  struct byte_range {
+    const char* bytes;
+    std::size_t length;
+    [[nodiscard]] const char* data() const noexcept { return bytes; }
+    [[nodiscard]] std::size_t size() const noexcept { return length; }
+  };
+
+  void load_snapshot(replayed_files& out) {
+    namespace ff = file_format;
+    const auto sp = ff::path(dir_, "snapshot");
+    if (!file_exists(sp)) return;
+    auto map = std::make_shared<const mapped_file>(sp);
+    const auto& f = *map;
+    out.generation = ff::read_header(f.data(), f.size(), ff::snap_magic, sp);
+    size_hint_limit_ = f.size() / 64;
+    out.snapshot_bytes = f.size();
+    // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
+    // records and history events, which fill separate maps, are decoded side by side.
+    entry_list records, events, access, owners;
+    std::size_t pos = ff::header_size;
+    bool ended = false;
+    while (pos < f.size() && !ended) {
+      auto fr = ff::next_frame(f.data(), f.size(), pos);
+      if (!fr.problem.empty())
+        throw storage_error("file_store: snapshot '" + sp + "' is damaged at offset " + std::to_string(pos) + " (" +
+                            fr.problem + "); restore it from a backup or an export");
+      const auto kind = static_cast<std::uint8_t>(fr.payload[0]);
+      if (kind == ff::kind_end) {
+        byte_reader r(fr.payload + 1, fr.size - 1, sp);
+        const auto nr = r.u64(), ne = r.u64();
+        if (nr != records.size() || ne != events.size())
+          throw storage_error("file_store: snapshot '" + sp + "' is inconsistent: it announces " +
+                              std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
+                              std::to_string(records.size()) + " and " + std::to_string(events.size()));
+        ended = true;
+      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
+                 kind == ff::kind_record_validity || kind == ff::kind_record_entities ||
+                 kind == ff::kind_record_scope_keys) {
+        if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
+        records.emplace_back(fr.payload, fr.size);
+      } else if (kind == ff::kind_event) {
+        events.emplace_back(fr.payload, fr.size);
+      } else if (kind == ff::kind_access) {
+        access.emplace_back(fr.payload, fr.size);
+      } else if (kind == ff::kind_owner || kind == ff::kind_owner_scope_keys) {
+        owners.emplace_back(fr.payload, fr.size);
+      } else {
+        apply_payload(fr.payload, fr.size, true, sp);
+      }
+      pos += 8 + fr.size;
+    }
+    if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
+    if (c_.snapshot_map == map) map->advise_normal();  // kept: get() reads vectors from it at random
+    auto apply_all = [&](const entry_list& entries) {
+      for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
+    };
+    constexpr std::size_t parallel_from = 20000;  // entries; below, a thread costs more than it saves
+    if (records.size() + events.size() >= parallel_from && std::thread::hardware_concurrency() > 1) {
+      std::exception_ptr failed;
+      std::thread other([&] {
+        try {
+          apply_all(events);  // the table's histories and report_.snapshot_events only
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      });
+      try {
+        apply_all(records);  // the table's records and report_.snapshot_records
+      } catch (...) {
+        other.join();
+        throw;
+      }
+      other.join();
+      if (failed) std::rethrow_exception(failed);
+    } else {
+      apply_all(records);
+      apply_all(events);
+    }
+    apply_all(access);  // counts of the records just read
+    apply_all(owners);  // of the histories just read
+  }
+
+  template <class Warn>
+  void load_log(replayed_files& out, Warn& warn) {
+    namespace ff = file_format;
+    const auto lp = ff::log_path(dir_, out.generation);
+    out.log_end = ff::header_size;
+    if (!file_exists(lp)) return;
+    const mapped_file map(lp);
+    const byte_range f{map.data(), static_cast<std::size_t>(std::min<std::uint64_t>(map.size(), log_limit_))};
+    const auto gen = ff::read_header(f.data(), f.size(), ff::log_magic, lp);
+    if (gen != out.generation)
+      throw storage_error("file_store: '" + lp + "' belongs to generation " + std::to_string(gen) + ", expected " +
+                          std::to_string(out.generation));
+    std::size_t pos = ff::header_size;
+    std::string problem;
+    out.log_end = f.size();
+    while (pos < f.size()) {
+      auto fr = ff::next_frame(f.data(), f.size(), pos);
+      if (!fr.problem.empty() && std::all_of(f.data() + pos, f.data() + f.size(), [](char c) { return c == 0; })) {
+        out.log_end = pos;  // zeros preallocated by a fsync mode: free space, not damage
+        break;
+      }
+      if (fr.problem.empty()) {
+        try {
+          apply_payload(fr.payload, fr.size, false, lp);
+        } catch (const storage_error& e) {
+          // The checksum matched, so these are the bytes that were written: not a torn write but another
+          // format or a bug. Refuse to open rather than cut committed entries away.
+          throw storage_error(std::string("file_store: '") + lp + "': an intact entry at offset " +
+                              std::to_string(pos) + " cannot be decoded (written by another engram version?): " +
+                              e.what() + "; nothing was changed");
+        }
+      }
+      if (!fr.problem.empty()) {
+        problem = fr.problem;
+        break;
+      }
+      ++report_.log_entries;
+      pos += 8 + fr.size;
+    }
+    if (problem.empty()) return;
+
+    // Damage: drop everything from `pos` on. Count the frames that still parse after it, for the report.
+    auto& rep = report_;
+    out.log_end = pos;
+    rep.damage_offset = pos;
+    rep.discarded_bytes = f.size() - pos;
+    rep.damage = problem;
+    rep.discarded_entries = 1;
+    {
+      std::size_t q = pos;
+      auto fr = ff::next_frame(f.data(), f.size(), q);
+      std::size_t skip = fr.problem.empty() ? fr.size : 0;
+      if (!fr.problem.empty() && f.size() - q >= 8) {
+        byte_reader r(f.data() + q, 4, lp);
+        const auto len = r.u32();
+        if (len > 0 && len <= f.size() - q - 8) skip = len;
+      }
+      if (skip > 0) {
+        q += 8 + skip;
+        while (q < f.size()) {
+          auto g = ff::next_frame(f.data(), f.size(), q);
+          if (!g.problem.empty()) break;
+          ++rep.discarded_entries;
+          q += 8 + g.size;
+        }
+      }
+    }
+    if (!read_only_) {
+      rep.preserved_as = ff::path(dir_, "damaged." + std::to_string(out.generation) + "." + std::to_string(pos));
+      {
+        auto dst = open_file(rep.preserved_as, O_WRONLY | O_CREAT | O_TRUNC);
+        write_all(dst.get(), f.data() + pos, f.size() - pos, rep.preserved_as);
+        sync_data(dst.get(), rep.preserved_as);
+      }
+      auto fd = open_file(lp, O_RDWR);
+      if (::ftruncate(fd.get(), static_cast<off_t>(pos)) != 0) throw_errno("cannot truncate", lp);
+      sync_data(fd.get(), lp);
+    }
+    warn("file_store: '" + lp + "': " + problem + " at offset " + std::to_string(pos) + "; discarded " +
+         std::to_string(rep.discarded_bytes) + " bytes (" + std::to_string(rep.discarded_entries) +
+         " entries) after " + std::to_string(rep.log_entries) + " intact entries" +
+         (rep.preserved_as.empty() ? std::string() : "; the bytes are kept in '" + rep.preserved_as + "'"));
+  }
+
+  /// The record layout of an entry of kind `kind`: that of the format that added the kind.
+  static record_layout layout_of(std::uint8_t kind) noexcept {
+    namespace ff = file_format;
+    if (kind == ff::kind_batch || kind == ff::kind_queued_batch || kind == ff::kind_record ||
+        kind == ff::kind_record_aligned)
+      return record_layout::v1;
+    if (kind == ff::kind_batch_flags || kind == ff::kind_queued_batch_flags || kind == ff::kind_record_flags)
+      return record_layout::with_flags;
+    if (kind == ff::kind_batch_validity || kind == ff::kind_queued_batch_validity || kind == ff::kind_record_validity)
+      return record_layout::with_validity;
+    if (kind == ff::kind_batch_entities || kind == ff::kind_queued_batch_entities || kind == ff::kind_record_entities)
+      return record_layout::with_entities;
+    return record_layout::with_scope_keys;
+  }
+
+  /// The scope layout of the owners and pending adds in an entry of kind `kind`: with keys in format 8's kinds.
+  static scope_layout scope_layout_of(std::uint8_t kind) noexcept {
+    namespace ff = file_format;
+    return kind == ff::kind_queued_batch_scope_keys || kind == ff::kind_owner_scope_keys ||
+                   kind == ff::kind_pending_scope_keys
+               ? scope_layout::with_keys
+               : scope_layout::ids;
+  }
+
+  /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
+  void apply_payload(const char* data, std::size_t size, bool in_snapshot, const std::string& file) {
+    namespace ff = file_format;
+    byte_reader r(data, size, file);
+    const auto kind = r.u8();
+    switch (kind) {
+      case ff::kind_batch:
+      case ff::kind_batch_flags:
+      case ff::kind_batch_validity:
+      case ff::kind_batch_entities:
+      case ff::kind_batch_scope_keys: {
+        if (in_snapshot) break;
+        auto b = decode_batch(r, file, layout_of(kind));
+        // (decoded whole before anything is applied)
+        // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
+        // the batch is applied as any batch.
+        c_.table.apply(std::move(b));
+        b.upserts.clear();
+        b.erases.clear();
+        b.events.clear();
+        c_.apply(b);
+        return;
+      }
+      case ff::kind_queued_batch:
+      case ff::kind_queued_batch_flags:
+      case ff::kind_queued_batch_validity:
+      case ff::kind_queued_batch_entities:
+      case ff::kind_queued_batch_scope_keys: {
+        if (in_snapshot) break;
+        auto b = decode_batch(r, file, layout_of(kind));
+        decode_queue_ops(r, b, file, scope_layout_of(kind));
+        c_.apply(b);
+        return;
+      }
+      case ff::kind_access: {  // log: increments; snapshot: the counts (applied after the records)
+        const auto n = r.u32();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          const auto id = r.str();
+          c_.table.add_access(id, r.u32());
+        }
+        return;
+      }
+      case ff::kind_pending:
+      case ff::kind_pending_scope_keys: {
+        if (!in_snapshot) break;
+        c_.queued_adds.apply({decode_pending(r, file, scope_layout_of(kind))}, {});
+        return;
+      }
+      case ff::kind_identity:
+      case ff::kind_identity_scope_keys: {
+        c_.identity = decode_identity(r, kind == ff::kind_identity_scope_keys);
+        return;
+      }
+      case ff::kind_record: {
+        if (!in_snapshot) break;
+        c_.table.upsert(decode_record(r, record_layout::v1));
+        ++report_.snapshot_records;
+        return;
+      }
+      case ff::kind_record_aligned:
+      case ff::kind_record_flags:
+      case ff::kind_record_validity:
+      case ff::kind_record_entities:
+      case ff::kind_record_scope_keys: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
+        if (!in_snapshot) break;
+        auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
+        c_.table.upsert_external(std::move(rec), vector);
+        ++report_.snapshot_records;
+        return;
+      }
+      case ff::kind_sizes: {
+        if (!in_snapshot) break;
+        const auto nr = r.u64(), nh = r.u64();
+        // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
+        c_.table.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, size_hint_limit_)),
+                         static_cast<std::size_t>(std::min<std::uint64_t>(nh, size_hint_limit_)));
+        return;
+      }
+      case ff::kind_event: {
+        if (!in_snapshot) break;
+        c_.table.append(decode_event(r, file));
+        ++report_.snapshot_events;
+        return;
+      }
+      case ff::kind_owner:
+      case ff::kind_owner_scope_keys: {
+        if (!in_snapshot) break;
+        const auto [id, owner] = decode_owner(r, scope_layout_of(kind));
+        c_.table.set_owner(id, owner);
+        return;
+      }
+      default: break;
+    }
+    throw storage_error("file_store: '" + file + "': unexpected entry kind " + std::to_string(kind));
+  }
+
+  std::string dir_;
+  bool read_only_;
+  file_contents& c_;
+  recovery_report& report_;
+  std::uint64_t size_hint_limit_ = 0;  // bound on the map sizes a snapshot may ask for
+  std::uint64_t log_limit_ = ~std::uint64_t{0};  // limit_log
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/recovery.hpp>
+// ---- begin <engram/store/file/snapshot.hpp>
+/// @file store/file/snapshot.hpp
+/// Writing a file_store snapshot (compaction): the header, one entry per record, history event, history owner,
+/// block of access counts and pending add, then an end entry counting the records and events.
+///
+/// Record entries are of kind 23 (format 8's kind 9): the vector 4-byte aligned in the file, so that opening reads it in place.
+/// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
+/// `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the directory, and only then does the store
+/// remove the old log.
+
+// #include <engram/async/pending_list.hpp>: inlined above
+// #include <engram/store/file/contents.hpp>: inlined above
+// #include <engram/store/file/format.hpp>: inlined above
+// ---- begin <engram/store/file/log.hpp>
+/// @file store/file/log.hpp
+/// The log a file_store appends to: creating one, upgrading an older one's header, and appending entries at
+/// its logical end (ahead of preallocated zeros), keeping count of what is durable.
+
+// #include <engram/error.hpp>: inlined above
+// #include <engram/store/file/format.hpp>: inlined above
+// #include <engram/store/file/options.hpp>: inlined above
+// #include <engram/store/file/posix_file.hpp>: inlined above
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include <unistd.h>
+
+namespace engram::inline v0::detail {
+
+/// Creates an empty log of generation `gen` in `dir`, durably: written as `log.tmp`, fsync'd, renamed.
+inline void create_log(const std::string& dir, std::uint64_t gen) {
+  const auto tmp = file_format::path(dir, "log.tmp");
+  {
+    auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    const auto h = file_format::header(file_format::log_magic, gen);
+    write_all(fd.get(), h.data(), h.size(), tmp);
+    sync_data(fd.get(), tmp);
+  }
+  if (std::rename(tmp.c_str(), file_format::log_path(dir, gen).c_str()) != 0) throw_errno("cannot rename", tmp);
+  sync_dir(dir);
+}
+
+/// A log of an older format that this engram will append to is marked with the current format first, so
+/// that an older engram refuses it by its version instead of misreading what is appended (a group-commit
+/// log's preallocated zeros, say). The snapshot keeps its version until the next compaction rewrites it.
+inline void upgrade_log_header(int fd, const std::string& lp) {
+  namespace ff = file_format;
+  char h[ff::header_size];
+  const auto got = ::pread(fd, h, ff::header_size, 0);
+  if (got != static_cast<ssize_t>(ff::header_size)) return;  // replay has checked it; nothing to upgrade
+  const auto version = byte_reader(h + ff::header_version_offset, 4, lp).u32();
+  if (version >= ff::version) return;
+  std::string v;
+  byte_writer(v).u32(ff::version);
+  pwrite_all(fd, v.data(), v.size(), ff::header_version_offset, lp);
+  sync_data(fd, lp);
+}
+
+/// The open log: appends at its logical end, preallocating zeros ahead when asked (see durability::fsync),
+/// and refuses appends after a failure that left the file's state unknown. Not thread-safe (the store's
+/// write lock guards it) except durable() and mark_durable().
+class log_appender {
+ public:
+  /// Bytes of zeros a preallocating log is extended by at a time.
+  static constexpr std::uint64_t step = 1u << 20;
+
+  /// Takes over log `fd` at `path` in store directory `dir`, its entries ending at `end` (found by replay).
+  void open(unique_fd fd, std::string path, const std::string& dir, std::uint64_t end, bool preallocate) {
+    fd_ = std::move(fd);
+    path_ = std::move(path);
+    dir_ = dir;
+    preallocate_ = preallocate;
+    alloc_ = file_size(fd_.get(), path_);
+    size_ = std::min(end, alloc_);
+  }
+
+  /// Switches to the new log `fd` at `path`, its entries ending at `end` (after a compaction: an empty log, or
+  /// one holding the entries appended during a background compaction): everything appended so far is in the
+  /// fsync'd snapshot and that fsync'd log, so it is durable.
+  void restart(unique_fd fd, std::string path, std::uint64_t end = file_format::header_size) {
+    fd_ = std::move(fd);
+    path_ = std::move(path);
+    size_ = alloc_ = end;
+    mark_durable(appended_);
+  }
+
+  /// Appends `bytes` (`entries` entries) at the log's end; with `sync`, fdatasyncs.
+  /// @throws storage_error on an I/O error (the bytes are cut off again) or after an earlier failure.
+  void append(const std::string& bytes, bool sync, std::uint64_t entries = 1) {
+    if (!failed_.empty())
+      throw storage_error("file_store: '" + dir_ + "' refuses writes after an earlier failure (" + failed_ +
+                          "); reopen it");
+    try {
+      if (preallocate_ && size_ + bytes.size() > alloc_) {
+        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::fsync).
+        const auto want = (size_ + bytes.size() + step - 1) / step * step;
+        const std::string zeros(static_cast<std::size_t>(want - alloc_), '\0');
+        pwrite_all(fd_.get(), zeros.data(), zeros.size(), static_cast<off_t>(alloc_), path_);
+        alloc_ = want;
+      }
+      pwrite_all(fd_.get(), bytes.data(), bytes.size(), static_cast<off_t>(size_), path_);
+    } catch (const storage_error&) {
+      // Cut off whatever part was written so the next entry follows intact ones.
+      if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) != 0) failed_ = "write failed";
+      alloc_ = size_;
+      throw;
+    }
+    if (sync) {
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        sync_data(fd_.get(), path_);
+      } catch (const storage_error& e) {
+        failed_ = e.what();  // after a failed fsync the page cache state is unknown: stop writing
+        throw;
+      }
+      count_sync(std::chrono::steady_clock::now() - start);
+    }
+    size_ += bytes.size();
+    appended_ += bytes.size();
+    if (sync) mark_durable(appended_);
+    commits_ += entries;
+  }
+
+  /// A second descriptor of the log, to fdatasync it without the write lock (a compaction may replace it).
+  [[nodiscard]] unique_fd dup() const {
+    unique_fd fd(::dup(fd_.get()));
+    if (!fd) throw_errno("cannot dup", path_);
+    return fd;
+  }
+
+  /// Records that the bytes appended up to `upto` are durable. Thread-safe.
+  void mark_durable(std::uint64_t upto) noexcept {
+    for (auto cur = durable_.load(); cur < upto && !durable_.compare_exchange_weak(cur, upto);) {
+    }
+  }
+  /// Bytes appended since open known durable. Thread-safe.
+  [[nodiscard]] std::uint64_t durable() const noexcept { return durable_.load(); }
+  /// Bytes appended since open (a ticket of file_store::append).
+  [[nodiscard]] std::uint64_t appended() const noexcept { return appended_; }
+
+  /// Refuses further appends, saying why (a failure left the files unlike the store's state).
+  void fail(std::string why) { failed_ = std::move(why); }
+  /// Whether appends are refused after a failure.
+  [[nodiscard]] bool failed() const noexcept { return !failed_.empty(); }
+  /// Counts an fdatasync (made by append, or through dup()) that took `took`.
+  void count_sync(std::chrono::steady_clock::duration took) noexcept {
+    ++syncs_;
+    sync_latency_.record(std::chrono::duration<double>(took).count());
+  }
+
+  [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+  [[nodiscard]] std::uint64_t commits() const noexcept { return commits_; }
+  [[nodiscard]] std::uint64_t syncs() const noexcept { return syncs_; }
+  [[nodiscard]] const sync_latency_histogram& sync_latency() const noexcept { return sync_latency_; }
+
+ private:
+  unique_fd fd_;
+  std::string path_;
+  std::string dir_;
+  bool preallocate_ = false;
+  std::uint64_t size_ = 0;   // bytes of entries (the log's logical end)
+  std::uint64_t alloc_ = 0;  // size of the file: size_ plus preallocated zeros
+  std::uint64_t appended_ = 0;
+  std::atomic<std::uint64_t> durable_{0};
+  std::string failed_;  // non-empty after a failure: appends are refused
+  std::uint64_t commits_ = 0, syncs_ = 0;
+  sync_latency_histogram sync_latency_{};
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/log.hpp>
+// #include <engram/store/file/posix_file.hpp>: inlined above
+// #include <engram/store/file/record_codec.hpp>: inlined above
+// #include <engram/write_batch.hpp>: inlined above
+
+#include <algorithm>  // std::find_if
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+/// One snapshot file being written. Not thread-safe.
+class snapshot_writer {
+ public:
+  /// Creates (or truncates) `path` and starts it with the header of generation `gen`.
+  snapshot_writer(std::string path, std::uint64_t gen)
+      : path_(std::move(path)),
+        fd_(open_file(path_, O_WRONLY | O_CREAT | O_TRUNC)),
+        buf_(file_format::header(file_format::snap_magic, gen)) {}
+
+  /// Appends one entry: encode(byte_writer&) writes its payload, kind first.
+  template <class Encode>
+  void put(Encode&& encode) {
+    payload_.clear();
+    payload_at_ = written_ + buf_.size() + 8;
+    byte_writer w(payload_);
+    encode(w);
+    buf_ += file_format::make_frame(payload_);
+    flush(false);
+  }
+
+  /// A record with `vector` (not r.embedding) as its vector.
+  void record_entry(const record& r, std::span<const float> vector) {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_record_scope_keys);
+      encode_record_aligned(w, r, vector, payload_at_);
+    });
+    ++records_;
+  }
+
+  void event_entry(const history_event& e) {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_event);
+      encode_event(w, e);
+    });
+    ++events_;
+  }
+
+  /// The owner scope of the history of `memory_id`.
+  void owner_entry(std::string_view memory_id, const scope& owner) {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_owner_scope_keys);
+      encode_owner(w, memory_id, owner);
+    });
+  }
+
+  /// Writes the end entry and fsyncs the file.
+  void finish() {
+    put([&](byte_writer& w) {
+      w.u8(file_format::kind_end);
+      w.u64(records_);
+      w.u64(events_);
+    });
+    flush(true);
+    sync_data(fd_.get(), path_);
+  }
+
+ private:
+  void flush(bool force) {
+    if (buf_.size() >= (4u << 20) || (force && !buf_.empty())) {
+      write_all(fd_.get(), buf_.data(), buf_.size(), path_);
+      write_behind(fd_.get(), written_, buf_.size(), last_block_);
+      last_block_ = buf_.size();
+      written_ += buf_.size();
+      buf_.clear();
+    }
+  }
+
+  std::string path_;
+  unique_fd fd_;
+  std::string buf_;
+  std::string payload_;
+  std::uint64_t written_ = 0;     // bytes of the file before buf_
+  std::uint64_t last_block_ = 0;  // bytes of the block written last (write_behind)
+  std::uint64_t payload_at_ = 0;  // file offset of the payload being encoded
+  std::uint64_t records_ = 0, events_ = 0;
+};
+
+/// Writes the owners of `table`'s histories, and those of the records `extra` (when not null) erases: their
+/// scope in `table`, else in extra's upserts.
+inline void write_owners(snapshot_writer& out, const record_table& table, const write_batch* extra) {
+  table.for_each_owner([&](const std::string& id, const scope& owner) { out.owner_entry(id, owner); });
+  if (!extra) return;
+  for (const auto& id : extra->erases) {
+    if (auto owner = table.scope_of(id)) {
+      out.owner_entry(id, *owner);
+      continue;
+    }
+    const auto& ups = extra->upserts;
+    const auto r = std::find_if(ups.begin(), ups.end(), [&](const record& u) { return u.id == id; });
+    if (r != ups.end()) out.owner_entry(id, r->scope());
+  }
+}
+
+/// Writes every entry of a snapshot of `c` after applying `extra` (when not null), with identity `id` when
+/// given, else c's; with `empty` only the identity and the pending queue (clear). The end entry is the
+/// caller's (snapshot_writer::finish), once it no longer needs `c` locked.
+inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c, const write_batch* extra,
+                                   const std::optional<store_identity>& id, bool empty) {
+  namespace ff = file_format;
+  const auto ident = id ? id : c.identity;
+  if (ident)
+    out.put([&](byte_writer& w) {
+      w.u8(ff::kind_identity_scope_keys);
+      encode_identity(w, *ident);
+    });
+  if (!empty)
+    out.put([&](byte_writer& w) {  // lets open() size its maps once
+      w.u8(ff::kind_sizes);
+      w.u64(c.table.size() + (extra ? extra->upserts.size() : 0));
+      w.u64(c.table.history_count() + (extra ? extra->events.size() : 0));
+    });
+  if (!empty) {
+    // The state after `extra`: replaced and erased records are taken from it.
+    std::unordered_map<std::string, const record*> over;
+    if (extra) {
+      for (const auto& r : extra->upserts) over[r.id] = &r;
+      for (const auto& e : extra->erases) over[e] = nullptr;
+    }
+    auto put_record = [&](const record& r) { out.record_entry(r, r.embedding); };
+    c.table.for_each_vector([&](const record& r, std::span<const float> vector) {
+      auto it = over.find(r.id);
+      if (it == over.end()) {
+        out.record_entry(r, vector);
+      } else if (it->second) {
+        put_record(*it->second);
+        it->second = nullptr;  // written
+      }
+    });
+    if (extra)
+      for (const auto& r : extra->upserts)
+        if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
+          put_record(r);
+          it->second = nullptr;
+        }
+    auto put_event = [&](const history_event& e) { out.event_entry(e); };
+    c.table.for_each_history(put_event);
+    if (extra)
+      for (const auto& e : extra->events) put_event(e);
+    write_owners(out, c.table, extra);
+    // access counts, in entries of at most 4096, skipping the records `extra` erases
+    std::vector<std::pair<const std::string*, std::uint32_t>> counts;
+    auto put_counts = [&] {
+      if (counts.empty()) return;
+      out.put([&](byte_writer& w) {
+        w.u8(ff::kind_access);
+        w.u32(static_cast<std::uint32_t>(counts.size()));
+        for (const auto& [cid, n] : counts) {
+          w.str(*cid);
+          w.u32(n);
+        }
+      });
+      counts.clear();
+    };
+    std::unordered_set<std::string_view> erased;
+    if (extra) erased.insert(extra->erases.begin(), extra->erases.end());
+    c.table.for_each_access([&](const record& r, std::uint32_t n) {
+      if (erased.count(r.id)) return;
+      counts.emplace_back(&r.id, n);
+      if (counts.size() == 4096) put_counts();
+    });
+    put_counts();
+  }
+  {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
+    pending_list queue = c.queued_adds;
+    if (extra) queue.apply(extra->enqueued, extra->dequeued);
+    queue.for_each([&](const pending_add& p) {
+      out.put([&](byte_writer& w) {
+        w.u8(ff::kind_pending_scope_keys);
+        encode_pending(w, p);
+      });
+    });
+  }
+}
+
+/// Makes generation `gen` of the store in `dir` current: creates its empty log (ignored, and removed, by open
+/// until the snapshot naming it is in place), writes the snapshot with entries(snapshot_writer&) (then the end
+/// entry), renames it into place and switches `log` to the new log. A failure after the rename leaves the
+/// files unlike the caller's state: `log` then refuses appends (reopening recovers).
+template <class Entries>
+void write_generation(const std::string& dir, std::uint64_t gen, log_appender& log, Entries&& entries) {
+  const auto tmp = file_format::path(dir, "snapshot.tmp");
+  const auto sp = file_format::path(dir, "snapshot");
+  create_log(dir, gen);
+  {
+    snapshot_writer out(tmp, gen);
+    entries(out);
+    out.finish();
+  }
+  if (std::rename(tmp.c_str(), sp.c_str()) != 0) throw_errno("cannot rename", tmp);
+  const auto lp = file_format::log_path(dir, gen);
+  unique_fd fd;
+  try {
+    sync_dir(dir);
+    fd = open_file(lp, O_RDWR);
+  } catch (const storage_error& e) {
+    log.fail(e.what());
+    throw;
+  }
+  log.restart(std::move(fd), lp);
+}
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/snapshot.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+namespace engram::inline v0::detail {
+
+/// Writes `snapshot.tmp` in `dir` (fsync'd): the state of snapshot `gen` and log `gen` up to byte `cut`, as
+/// the snapshot of generation gen+1. Reads the files only. @throws storage_error on an I/O error, a damaged
+/// entry before the cut, or when the directory's snapshot is no longer of generation `gen`.
+inline void write_compacted_snapshot(const std::string& dir, std::uint64_t gen, std::uint64_t cut) {
+  file_contents state;
+  recovery_report report;
+  file_replay replay(dir, true, state, report);
+  replay.limit_log(cut);
+  const auto got = replay.run([](const std::string& problem) {
+    throw storage_error("compaction: the log is damaged before the entries it compacts: " + problem);
+  });
+  if (got.generation != gen)
+    throw storage_error("compaction: the snapshot is of generation " + std::to_string(got.generation) +
+                        ", expected " + std::to_string(gen));
+  if (got.log_end != cut)
+    throw storage_error("compaction: the log's entries end at " + std::to_string(got.log_end) + ", expected " +
+                        std::to_string(cut));
+  snapshot_writer out(file_format::path(dir, "snapshot.tmp"), gen + 1);
+  write_snapshot_entries(out, state, nullptr, std::nullopt, false);
+  out.finish();
+}
+
+/// Copies bytes [from, to) of file `src` to file `dst` at offset `at` (both named `path` in errors).
+/// @returns the offset after them.
+inline std::uint64_t copy_bytes(int src, int dst, std::uint64_t from, std::uint64_t to, std::uint64_t at,
+                                const std::string& path) {
+  std::vector<char> buf(std::size_t{1} << 20);
+  std::uint64_t previous = 0;  // bytes of the block copied last
+  while (from < to) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), to - from));
+    const auto got = ::pread(src, buf.data(), want, static_cast<off_t>(from));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("cannot read", path);
+    }
+    if (got == 0) throw storage_error("file_store: '" + path + "' ended before offset " + std::to_string(to));
+    pwrite_all(dst, buf.data(), static_cast<std::size_t>(got), static_cast<off_t>(at), path);
+    write_behind(dst, at, static_cast<std::uint64_t>(got), previous);
+    previous = static_cast<std::uint64_t>(got);
+    from += static_cast<std::uint64_t>(got);
+    at += static_cast<std::uint64_t>(got);
+  }
+  return at;
+}
+
+/// The thread of one background compaction at a time. start() and wait() are thread-safe; the destructor
+/// waits for the thread.
+class compaction_thread {
+ public:
+  compaction_thread() = default;
+  compaction_thread(const compaction_thread&) = delete;
+  compaction_thread& operator=(const compaction_thread&) = delete;
+  ~compaction_thread() { wait(); }
+
+  /// Whether a compaction started and has not finished.
+  [[nodiscard]] bool running() const noexcept { return running_.load(std::memory_order_acquire); }
+
+  /// Runs job() on a new thread (after the previous one, which has finished, is joined). Call when !running().
+  template <class Job>
+  void start(Job job) {
+    std::lock_guard lock(mtx_);
+    if (thread_.joinable()) thread_.join();
+    running_.store(true, std::memory_order_release);
+    try {
+      thread_ = std::thread([this, job = std::move(job)]() mutable {
+        job();  // noexcept: the job reports its own failures
+        running_.store(false, std::memory_order_release);
+      });
+    } catch (...) {
+      running_.store(false, std::memory_order_release);
+      throw;
+    }
+  }
+
+  /// Returns once no compaction runs. Must not be called with a lock the job takes.
+  void wait() {
+    std::lock_guard lock(mtx_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mtx_;  // guards thread_
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/file/compaction.hpp>
+// #include <engram/store/file/contents.hpp>: inlined above
+// ---- begin <engram/store/file/entries.hpp>
+/// @file store/file/entries.hpp
+/// The payloads of the entries a file_store appends to its log: kind byte, then the body (see record_codec).
+/// Replaying them is recovery.hpp's part.
+
+// #include <engram/store/file/format.hpp>: inlined above
+// #include <engram/store/file/record_codec.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <algorithm>
@@ -16095,857 +17110,11 @@ class dir_lock {
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/file/lock.hpp>
-// ---- begin <engram/store/file/log.hpp>
-/// @file store/file/log.hpp
-/// The log a file_store appends to: creating one, upgrading an older one's header, and appending entries at
-/// its logical end (ahead of preallocated zeros), keeping count of what is durable.
-
-// #include <engram/error.hpp>: inlined above
-// #include <engram/store/file/format.hpp>: inlined above
-// ---- begin <engram/store/file/options.hpp>
-/// @file store/file/options.hpp
-/// The vocabulary of file_store's interface: when a write is durable, how a store is opened, what opening
-/// found, and the write path's counters.
-
-#include <algorithm>
-#include <array>
-#include <cstdint>
-#include <functional>
-#include <string>
-
-namespace engram::inline v0 {
-
-/// When a file_store write is durable.
-enum class durability {
-  /// Each apply writes its entry and calls fdatasync before returning: a returned apply survives a process
-  /// crash, a kernel crash and a power loss (as far as the device honours flushes). Writers are serialised.
-  /// The log is extended in steps of zeros (written and flushed with the commit that needs them), so that a
-  /// commit overwrites allocated blocks and its fdatasync flushes data only, not a file-size change too (on
-  /// ext4 that is a journal commit: about a second device flush). Opening treats an all-zero tail as free space.
-  fsync,
-  /// Same promise as `fsync` for every caller: apply returns only after an fdatasync that covers its entry.
-  /// Concurrent appliers are batched: one leader writes every waiting entry in one write and one fdatasync,
-  /// so N concurrent commits cost about one flush. Changes become visible to readers when durable.
-  /// When several writers were active at the end of the previous flush, the leader first waits (at most half
-  /// that flush's duration, and 2 ms) for as many to have queued: without it, writers returning from one flush
-  /// miss the next, and the batches alternate between two halves of them. The log is preallocated as in `fsync`.
-  group_commit,
-  /// The entry is written to the OS (write(2)) but not flushed: a returned apply survives a crash of the
-  /// process, not of the machine. For caches and tests.
-  buffered,
-};
-
-/// Options of file_store. Designated initializers: `file_store(dir, {.mode = durability::group_commit})`.
-struct file_store_options {
-  durability mode = durability::fsync;
-  /// Open without the lock, for reading what the writer has committed so far; every write is refused.
-  bool read_only = false;
-  /// Compact when the log is larger than both this and the last snapshot.
-  std::uint64_t compact_log_bytes = 64ull << 20;
-  /// Receives recovery warnings; empty: they go to stderr.
-  std::function<void(const std::string&)> on_warning = {};
-};
-
-/// What opening found. Damage is never silent: it is counted here and announced through on_warning.
-struct recovery_report {
-  std::uint64_t generation = 0;           ///< snapshot/log generation opened
-  std::uint64_t snapshot_records = 0;     ///< records read from the snapshot
-  std::uint64_t snapshot_events = 0;      ///< history events read from the snapshot
-  std::uint64_t log_entries = 0;          ///< log entries replayed
-  std::uint64_t discarded_entries = 0;    ///< damaged entries dropped (the bad one and what followed it)
-  std::uint64_t discarded_bytes = 0;      ///< bytes of log dropped
-  std::uint64_t damage_offset = 0;        ///< log offset of the first damaged byte, when damaged()
-  std::string damage;                     ///< what was wrong, empty when nothing was
-  std::string preserved_as;               ///< file the dropped bytes were copied to (writer only)
-  [[nodiscard]] bool damaged() const noexcept { return discarded_bytes > 0; }
-};
-
-/// How long the log's fdatasync calls took: a histogram over fixed bounds (seconds), for monitoring a disk.
-struct sync_latency_histogram {
-  /// Upper bounds of the buckets, in seconds; the last bucket holds what took longer than every bound.
-  static constexpr std::array<double, 12> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                    0.01,   0.025,   0.05,   0.1,   0.25,   1};
-  std::array<std::uint64_t, bounds.size() + 1> buckets{};  ///< calls per bucket (not cumulative)
-  std::uint64_t count = 0;                                 ///< calls timed
-  double sum_seconds = 0;                                  ///< their total time
-
-  void record(double seconds) noexcept {
-    ++buckets[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin())];
-    ++count;
-    sum_seconds += seconds;
-  }
-};
-
-/// Counters of the write path, to see group commit at work.
-struct file_store_stats {
-  std::uint64_t commits = 0;      ///< entries appended
-  std::uint64_t syncs = 0;        ///< fdatasync calls made for them
-  std::uint64_t log_bytes = 0;    ///< current log size
-  std::uint64_t compactions = 0;  ///< snapshots written since open
-  sync_latency_histogram sync_latency{};  ///< how long those fdatasync calls took
-};
-
-}  // namespace engram::inline v0
-// ---- end <engram/store/file/options.hpp>
-// #include <engram/store/file/posix_file.hpp>: inlined above
-
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <cstdio>
-#include <string>
-#include <utility>
-
-#include <unistd.h>
-
-namespace engram::inline v0::detail {
-
-/// Creates an empty log of generation `gen` in `dir`, durably: written as `log.tmp`, fsync'd, renamed.
-inline void create_log(const std::string& dir, std::uint64_t gen) {
-  const auto tmp = file_format::path(dir, "log.tmp");
-  {
-    auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-    const auto h = file_format::header(file_format::log_magic, gen);
-    write_all(fd.get(), h.data(), h.size(), tmp);
-    sync_data(fd.get(), tmp);
-  }
-  if (std::rename(tmp.c_str(), file_format::log_path(dir, gen).c_str()) != 0) throw_errno("cannot rename", tmp);
-  sync_dir(dir);
-}
-
-/// A log of an older format that this engram will append to is marked with the current format first, so
-/// that an older engram refuses it by its version instead of misreading what is appended (a group-commit
-/// log's preallocated zeros, say). The snapshot keeps its version until the next compaction rewrites it.
-inline void upgrade_log_header(int fd, const std::string& lp) {
-  namespace ff = file_format;
-  char h[ff::header_size];
-  const auto got = ::pread(fd, h, ff::header_size, 0);
-  if (got != static_cast<ssize_t>(ff::header_size)) return;  // replay has checked it; nothing to upgrade
-  const auto version = byte_reader(h + ff::header_version_offset, 4, lp).u32();
-  if (version >= ff::version) return;
-  std::string v;
-  byte_writer(v).u32(ff::version);
-  pwrite_all(fd, v.data(), v.size(), ff::header_version_offset, lp);
-  sync_data(fd, lp);
-}
-
-/// The open log: appends at its logical end, preallocating zeros ahead when asked (see durability::fsync),
-/// and refuses appends after a failure that left the file's state unknown. Not thread-safe (the store's
-/// write lock guards it) except durable() and mark_durable().
-class log_appender {
- public:
-  /// Bytes of zeros a preallocating log is extended by at a time.
-  static constexpr std::uint64_t step = 1u << 20;
-
-  /// Takes over log `fd` at `path` in store directory `dir`, its entries ending at `end` (found by replay).
-  void open(unique_fd fd, std::string path, const std::string& dir, std::uint64_t end, bool preallocate) {
-    fd_ = std::move(fd);
-    path_ = std::move(path);
-    dir_ = dir;
-    preallocate_ = preallocate;
-    alloc_ = file_size(fd_.get(), path_);
-    size_ = std::min(end, alloc_);
-  }
-
-  /// Switches to the new, empty log `fd` at `path` (after a compaction): everything appended so far is in
-  /// the fsync'd snapshot, so it is durable.
-  void restart(unique_fd fd, std::string path) {
-    fd_ = std::move(fd);
-    path_ = std::move(path);
-    size_ = alloc_ = file_format::header_size;
-    mark_durable(appended_);
-  }
-
-  /// Appends `bytes` (`entries` entries) at the log's end; with `sync`, fdatasyncs.
-  /// @throws storage_error on an I/O error (the bytes are cut off again) or after an earlier failure.
-  void append(const std::string& bytes, bool sync, std::uint64_t entries = 1) {
-    if (!failed_.empty())
-      throw storage_error("file_store: '" + dir_ + "' refuses writes after an earlier failure (" + failed_ +
-                          "); reopen it");
-    try {
-      if (preallocate_ && size_ + bytes.size() > alloc_) {
-        // Zeros ahead of the entries, made durable by this commit's fdatasync (see durability::fsync).
-        const auto want = (size_ + bytes.size() + step - 1) / step * step;
-        const std::string zeros(static_cast<std::size_t>(want - alloc_), '\0');
-        pwrite_all(fd_.get(), zeros.data(), zeros.size(), static_cast<off_t>(alloc_), path_);
-        alloc_ = want;
-      }
-      pwrite_all(fd_.get(), bytes.data(), bytes.size(), static_cast<off_t>(size_), path_);
-    } catch (const storage_error&) {
-      // Cut off whatever part was written so the next entry follows intact ones.
-      if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) != 0) failed_ = "write failed";
-      alloc_ = size_;
-      throw;
-    }
-    if (sync) {
-      const auto start = std::chrono::steady_clock::now();
-      try {
-        sync_data(fd_.get(), path_);
-      } catch (const storage_error& e) {
-        failed_ = e.what();  // after a failed fsync the page cache state is unknown: stop writing
-        throw;
-      }
-      count_sync(std::chrono::steady_clock::now() - start);
-    }
-    size_ += bytes.size();
-    appended_ += bytes.size();
-    if (sync) mark_durable(appended_);
-    commits_ += entries;
-  }
-
-  /// A second descriptor of the log, to fdatasync it without the write lock (a compaction may replace it).
-  [[nodiscard]] unique_fd dup() const {
-    unique_fd fd(::dup(fd_.get()));
-    if (!fd) throw_errno("cannot dup", path_);
-    return fd;
-  }
-
-  /// Records that the bytes appended up to `upto` are durable. Thread-safe.
-  void mark_durable(std::uint64_t upto) noexcept {
-    for (auto cur = durable_.load(); cur < upto && !durable_.compare_exchange_weak(cur, upto);) {
-    }
-  }
-  /// Bytes appended since open known durable. Thread-safe.
-  [[nodiscard]] std::uint64_t durable() const noexcept { return durable_.load(); }
-  /// Bytes appended since open (a ticket of file_store::append).
-  [[nodiscard]] std::uint64_t appended() const noexcept { return appended_; }
-
-  /// Refuses further appends, saying why (a failure left the files unlike the store's state).
-  void fail(std::string why) { failed_ = std::move(why); }
-  /// Counts an fdatasync (made by append, or through dup()) that took `took`.
-  void count_sync(std::chrono::steady_clock::duration took) noexcept {
-    ++syncs_;
-    sync_latency_.record(std::chrono::duration<double>(took).count());
-  }
-
-  [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
-  [[nodiscard]] std::uint64_t commits() const noexcept { return commits_; }
-  [[nodiscard]] std::uint64_t syncs() const noexcept { return syncs_; }
-  [[nodiscard]] const sync_latency_histogram& sync_latency() const noexcept { return sync_latency_; }
-
- private:
-  unique_fd fd_;
-  std::string path_;
-  std::string dir_;
-  bool preallocate_ = false;
-  std::uint64_t size_ = 0;   // bytes of entries (the log's logical end)
-  std::uint64_t alloc_ = 0;  // size of the file: size_ plus preallocated zeros
-  std::uint64_t appended_ = 0;
-  std::atomic<std::uint64_t> durable_{0};
-  std::string failed_;  // non-empty after a failure: appends are refused
-  std::uint64_t commits_ = 0, syncs_ = 0;
-  sync_latency_histogram sync_latency_{};
-};
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/store/file/log.hpp>
-// #include <engram/store/file/options.hpp>: inlined above
-// #include <engram/store/file/posix_file.hpp>: inlined above
-// ---- begin <engram/store/file/recovery.hpp>
-/// @file store/file/recovery.hpp
-/// Opening a file_store directory: replays the snapshot, then the log, into file_contents.
-///
-/// A torn or corrupt log entry (and everything after it) is discarded, never half-applied; the damage is
-/// counted in the recovery_report and announced through a callback, and a writer keeps the dropped bytes in
-/// `damaged.G.N` and truncates the log. A damaged snapshot is refused with storage_error (it was fsync'd before
-/// it became visible, so damage there is not a crash artefact). A snapshot's record entries of kind 9 keep
-/// their vector in the mapped file (file_contents::snapshot_map), read in place.
-
-// #include <engram/error.hpp>: inlined above
-// #include <engram/store/file/contents.hpp>: inlined above
-// #include <engram/store/file/format.hpp>: inlined above
-// #include <engram/store/file/options.hpp>: inlined above
-// #include <engram/store/file/posix_file.hpp>: inlined above
-// #include <engram/store/file/record_codec.hpp>: inlined above
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <exception>
-#include <filesystem>
-#include <memory>
-#include <string>
-#include <thread>
-#include <utility>
-#include <vector>
-
-namespace engram::inline v0::detail {
-
-/// Where replaying a directory's files left off.
-struct replayed_files {
-  std::uint64_t generation = 0;                      ///< of the snapshot (0 without one) and of its log
-  std::uint64_t snapshot_bytes = 0;                  ///< size of the snapshot, 0 without one
-  std::uint64_t log_end = file_format::header_size;  ///< where the log's intact entries end
-};
-
-/// The generation of the snapshot in `dir`; 0 when there is none or its header cannot be read.
-inline std::uint64_t snapshot_generation(const std::string& dir) {
-  const auto sp = file_format::path(dir, "snapshot");
-  if (!file_exists(sp)) return 0;
-  try {
-    char h[file_format::header_size];
-    const auto fd = open_file(sp, O_RDONLY);
-    const auto got = ::pread(fd.get(), h, file_format::header_size, 0);
-    return file_format::read_header(h, got < 0 ? 0 : static_cast<std::size_t>(got), file_format::snap_magic, sp);
-  } catch (const storage_error&) {
-    return 0;
-  }
-}
-
-/// Removes what interrupted compactions and blob writes left in `dir`, a writer's directory at generation
-/// `gen`: other generations' logs, `snapshot.tmp`, blobs' `.tmp` files (none of them is ever read).
-inline void remove_leftovers(const std::string& dir, std::uint64_t gen) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const auto name = entry.path().filename().string();
-    const bool stale_log = name.rfind("log.", 0) == 0 && name != "log." + std::to_string(gen);
-    const bool stale_blob = name.rfind("blob.", 0) == 0 && name.ends_with(".tmp");
-    if (stale_log || stale_blob || name == "snapshot.tmp") fs::remove(entry.path(), ec);
-  }
-}
-
-/// Replays the files of one directory into `into` (which starts empty), counting in `report`.
-class file_replay {
- public:
-  file_replay(std::string dir, bool read_only, file_contents& into, recovery_report& report)
-      : dir_(std::move(dir)), read_only_(read_only), c_(into), report_(report) {}
-
-  /// Replays snapshot + log; calls warn(const std::string&) once when the log's tail was damaged.
-  /// @throws storage_error for a damaged snapshot, a log of another generation, or an intact entry that cannot
-  ///         be decoded (nothing is changed on disk then).
-  template <class Warn>
-  replayed_files run(Warn&& warn) {
-    replayed_files out;
-    load_snapshot(out);
-    report_.generation = out.generation;
-    load_log(out, warn);
-    return out;
-  }
-
- private:
-  using entry_list = std::vector<std::pair<const char*, std::size_t>>;
-
-  void load_snapshot(replayed_files& out) {
-    namespace ff = file_format;
-    const auto sp = ff::path(dir_, "snapshot");
-    if (!file_exists(sp)) return;
-    auto map = std::make_shared<const mapped_file>(sp);
-    const auto& f = *map;
-    out.generation = ff::read_header(f.data(), f.size(), ff::snap_magic, sp);
-    size_hint_limit_ = f.size() / 64;
-    out.snapshot_bytes = f.size();
-    // First every checksum is checked and the entries sorted out (identity and sizes applied at once); then
-    // records and history events, which fill separate maps, are decoded side by side.
-    entry_list records, events, access, owners;
-    std::size_t pos = ff::header_size;
-    bool ended = false;
-    while (pos < f.size() && !ended) {
-      auto fr = ff::next_frame(f.data(), f.size(), pos);
-      if (!fr.problem.empty())
-        throw storage_error("file_store: snapshot '" + sp + "' is damaged at offset " + std::to_string(pos) + " (" +
-                            fr.problem + "); restore it from a backup or an export");
-      const auto kind = static_cast<std::uint8_t>(fr.payload[0]);
-      if (kind == ff::kind_end) {
-        byte_reader r(fr.payload + 1, fr.size - 1, sp);
-        const auto nr = r.u64(), ne = r.u64();
-        if (nr != records.size() || ne != events.size())
-          throw storage_error("file_store: snapshot '" + sp + "' is inconsistent: it announces " +
-                              std::to_string(nr) + " records and " + std::to_string(ne) + " events, holds " +
-                              std::to_string(records.size()) + " and " + std::to_string(events.size()));
-        ended = true;
-      } else if (kind == ff::kind_record || kind == ff::kind_record_aligned || kind == ff::kind_record_flags ||
-                 kind == ff::kind_record_validity || kind == ff::kind_record_entities ||
-                 kind == ff::kind_record_scope_keys) {
-        if (kind != ff::kind_record) c_.snapshot_map = map;  // records will point into it
-        records.emplace_back(fr.payload, fr.size);
-      } else if (kind == ff::kind_event) {
-        events.emplace_back(fr.payload, fr.size);
-      } else if (kind == ff::kind_access) {
-        access.emplace_back(fr.payload, fr.size);
-      } else if (kind == ff::kind_owner || kind == ff::kind_owner_scope_keys) {
-        owners.emplace_back(fr.payload, fr.size);
-      } else {
-        apply_payload(fr.payload, fr.size, true, sp);
-      }
-      pos += 8 + fr.size;
-    }
-    if (!ended) throw storage_error("file_store: snapshot '" + sp + "' is truncated (no end entry)");
-    if (c_.snapshot_map == map) map->advise_normal();  // kept: get() reads vectors from it at random
-    auto apply_all = [&](const entry_list& entries) {
-      for (const auto& [data, size] : entries) apply_payload(data, size, true, sp);
-    };
-    constexpr std::size_t parallel_from = 20000;  // entries; below, a thread costs more than it saves
-    if (records.size() + events.size() >= parallel_from && std::thread::hardware_concurrency() > 1) {
-      std::exception_ptr failed;
-      std::thread other([&] {
-        try {
-          apply_all(events);  // the table's histories and report_.snapshot_events only
-        } catch (...) {
-          failed = std::current_exception();
-        }
-      });
-      try {
-        apply_all(records);  // the table's records and report_.snapshot_records
-      } catch (...) {
-        other.join();
-        throw;
-      }
-      other.join();
-      if (failed) std::rethrow_exception(failed);
-    } else {
-      apply_all(records);
-      apply_all(events);
-    }
-    apply_all(access);  // counts of the records just read
-    apply_all(owners);  // of the histories just read
-  }
-
-  template <class Warn>
-  void load_log(replayed_files& out, Warn& warn) {
-    namespace ff = file_format;
-    const auto lp = ff::log_path(dir_, out.generation);
-    out.log_end = ff::header_size;
-    if (!file_exists(lp)) return;
-    mapped_file f(lp);
-    const auto gen = ff::read_header(f.data(), f.size(), ff::log_magic, lp);
-    if (gen != out.generation)
-      throw storage_error("file_store: '" + lp + "' belongs to generation " + std::to_string(gen) + ", expected " +
-                          std::to_string(out.generation));
-    std::size_t pos = ff::header_size;
-    std::string problem;
-    out.log_end = f.size();
-    while (pos < f.size()) {
-      auto fr = ff::next_frame(f.data(), f.size(), pos);
-      if (!fr.problem.empty() && std::all_of(f.data() + pos, f.data() + f.size(), [](char c) { return c == 0; })) {
-        out.log_end = pos;  // zeros preallocated by a fsync mode: free space, not damage
-        break;
-      }
-      if (fr.problem.empty()) {
-        try {
-          apply_payload(fr.payload, fr.size, false, lp);
-        } catch (const storage_error& e) {
-          // The checksum matched, so these are the bytes that were written: not a torn write but another
-          // format or a bug. Refuse to open rather than cut committed entries away.
-          throw storage_error(std::string("file_store: '") + lp + "': an intact entry at offset " +
-                              std::to_string(pos) + " cannot be decoded (written by another engram version?): " +
-                              e.what() + "; nothing was changed");
-        }
-      }
-      if (!fr.problem.empty()) {
-        problem = fr.problem;
-        break;
-      }
-      ++report_.log_entries;
-      pos += 8 + fr.size;
-    }
-    if (problem.empty()) return;
-
-    // Damage: drop everything from `pos` on. Count the frames that still parse after it, for the report.
-    auto& rep = report_;
-    out.log_end = pos;
-    rep.damage_offset = pos;
-    rep.discarded_bytes = f.size() - pos;
-    rep.damage = problem;
-    rep.discarded_entries = 1;
-    {
-      std::size_t q = pos;
-      auto fr = ff::next_frame(f.data(), f.size(), q);
-      std::size_t skip = fr.problem.empty() ? fr.size : 0;
-      if (!fr.problem.empty() && f.size() - q >= 8) {
-        byte_reader r(f.data() + q, 4, lp);
-        const auto len = r.u32();
-        if (len > 0 && len <= f.size() - q - 8) skip = len;
-      }
-      if (skip > 0) {
-        q += 8 + skip;
-        while (q < f.size()) {
-          auto g = ff::next_frame(f.data(), f.size(), q);
-          if (!g.problem.empty()) break;
-          ++rep.discarded_entries;
-          q += 8 + g.size;
-        }
-      }
-    }
-    if (!read_only_) {
-      rep.preserved_as = ff::path(dir_, "damaged." + std::to_string(out.generation) + "." + std::to_string(pos));
-      {
-        auto dst = open_file(rep.preserved_as, O_WRONLY | O_CREAT | O_TRUNC);
-        write_all(dst.get(), f.data() + pos, f.size() - pos, rep.preserved_as);
-        sync_data(dst.get(), rep.preserved_as);
-      }
-      auto fd = open_file(lp, O_RDWR);
-      if (::ftruncate(fd.get(), static_cast<off_t>(pos)) != 0) throw_errno("cannot truncate", lp);
-      sync_data(fd.get(), lp);
-    }
-    warn("file_store: '" + lp + "': " + problem + " at offset " + std::to_string(pos) + "; discarded " +
-         std::to_string(rep.discarded_bytes) + " bytes (" + std::to_string(rep.discarded_entries) +
-         " entries) after " + std::to_string(rep.log_entries) + " intact entries" +
-         (rep.preserved_as.empty() ? std::string() : "; the bytes are kept in '" + rep.preserved_as + "'"));
-  }
-
-  /// The record layout of an entry of kind `kind`: that of the format that added the kind.
-  static record_layout layout_of(std::uint8_t kind) noexcept {
-    namespace ff = file_format;
-    if (kind == ff::kind_batch || kind == ff::kind_queued_batch || kind == ff::kind_record ||
-        kind == ff::kind_record_aligned)
-      return record_layout::v1;
-    if (kind == ff::kind_batch_flags || kind == ff::kind_queued_batch_flags || kind == ff::kind_record_flags)
-      return record_layout::with_flags;
-    if (kind == ff::kind_batch_validity || kind == ff::kind_queued_batch_validity || kind == ff::kind_record_validity)
-      return record_layout::with_validity;
-    if (kind == ff::kind_batch_entities || kind == ff::kind_queued_batch_entities || kind == ff::kind_record_entities)
-      return record_layout::with_entities;
-    return record_layout::with_scope_keys;
-  }
-
-  /// The scope layout of the owners and pending adds in an entry of kind `kind`: with keys in format 8's kinds.
-  static scope_layout scope_layout_of(std::uint8_t kind) noexcept {
-    namespace ff = file_format;
-    return kind == ff::kind_queued_batch_scope_keys || kind == ff::kind_owner_scope_keys ||
-                   kind == ff::kind_pending_scope_keys
-               ? scope_layout::with_keys
-               : scope_layout::ids;
-  }
-
-  /// Applies one entry. Snapshot entries (`in_snapshot`) and log entries are of different kinds.
-  void apply_payload(const char* data, std::size_t size, bool in_snapshot, const std::string& file) {
-    namespace ff = file_format;
-    byte_reader r(data, size, file);
-    const auto kind = r.u8();
-    switch (kind) {
-      case ff::kind_batch:
-      case ff::kind_batch_flags:
-      case ff::kind_batch_validity:
-      case ff::kind_batch_entities:
-      case ff::kind_batch_scope_keys: {
-        if (in_snapshot) break;
-        auto b = decode_batch(r, file, layout_of(kind));
-        // (decoded whole before anything is applied)
-        // Replay moves the decoded records and events (vectors included) instead of copying them; the rest of
-        // the batch is applied as any batch.
-        c_.table.apply(std::move(b));
-        b.upserts.clear();
-        b.erases.clear();
-        b.events.clear();
-        c_.apply(b);
-        return;
-      }
-      case ff::kind_queued_batch:
-      case ff::kind_queued_batch_flags:
-      case ff::kind_queued_batch_validity:
-      case ff::kind_queued_batch_entities:
-      case ff::kind_queued_batch_scope_keys: {
-        if (in_snapshot) break;
-        auto b = decode_batch(r, file, layout_of(kind));
-        decode_queue_ops(r, b, file, scope_layout_of(kind));
-        c_.apply(b);
-        return;
-      }
-      case ff::kind_access: {  // log: increments; snapshot: the counts (applied after the records)
-        const auto n = r.u32();
-        for (std::uint32_t i = 0; i < n; ++i) {
-          const auto id = r.str();
-          c_.table.add_access(id, r.u32());
-        }
-        return;
-      }
-      case ff::kind_pending:
-      case ff::kind_pending_scope_keys: {
-        if (!in_snapshot) break;
-        c_.queued_adds.apply({decode_pending(r, file, scope_layout_of(kind))}, {});
-        return;
-      }
-      case ff::kind_identity:
-      case ff::kind_identity_scope_keys: {
-        c_.identity = decode_identity(r, kind == ff::kind_identity_scope_keys);
-        return;
-      }
-      case ff::kind_record: {
-        if (!in_snapshot) break;
-        c_.table.upsert(decode_record(r, record_layout::v1));
-        ++report_.snapshot_records;
-        return;
-      }
-      case ff::kind_record_aligned:
-      case ff::kind_record_flags:
-      case ff::kind_record_validity:
-      case ff::kind_record_entities:
-      case ff::kind_record_scope_keys: {  // the vector stays in the mapped snapshot (c_.snapshot_map)
-        if (!in_snapshot) break;
-        auto [rec, vector] = decode_record_aligned(r, layout_of(kind));
-        c_.table.upsert_external(std::move(rec), vector);
-        ++report_.snapshot_records;
-        return;
-      }
-      case ff::kind_sizes: {
-        if (!in_snapshot) break;
-        const auto nr = r.u64(), nh = r.u64();
-        // A hint only: bounded by what the file could hold (a record entry takes more than 64 bytes).
-        c_.table.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nr, size_hint_limit_)),
-                         static_cast<std::size_t>(std::min<std::uint64_t>(nh, size_hint_limit_)));
-        return;
-      }
-      case ff::kind_event: {
-        if (!in_snapshot) break;
-        c_.table.append(decode_event(r, file));
-        ++report_.snapshot_events;
-        return;
-      }
-      case ff::kind_owner:
-      case ff::kind_owner_scope_keys: {
-        if (!in_snapshot) break;
-        const auto [id, owner] = decode_owner(r, scope_layout_of(kind));
-        c_.table.set_owner(id, owner);
-        return;
-      }
-      default: break;
-    }
-    throw storage_error("file_store: '" + file + "': unexpected entry kind " + std::to_string(kind));
-  }
-
-  std::string dir_;
-  bool read_only_;
-  file_contents& c_;
-  recovery_report& report_;
-  std::uint64_t size_hint_limit_ = 0;  // bound on the map sizes a snapshot may ask for
-};
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/store/file/recovery.hpp>
-// ---- begin <engram/store/file/snapshot.hpp>
-/// @file store/file/snapshot.hpp
-/// Writing a file_store snapshot (compaction): the header, one entry per record, history event, history owner,
-/// block of access counts and pending add, then an end entry counting the records and events.
-///
-/// Record entries are of kind 23 (format 8's kind 9): the vector 4-byte aligned in the file, so that opening reads it in place.
-/// Entries are buffered and written in blocks of about 4 MiB. A compaction (write_generation) writes
-/// `snapshot.tmp`, fsyncs it, renames it over `snapshot`, fsyncs the directory, and only then does the store
-/// remove the old log.
-
-// #include <engram/async/pending_list.hpp>: inlined above
-// #include <engram/store/file/contents.hpp>: inlined above
-// #include <engram/store/file/format.hpp>: inlined above
 // #include <engram/store/file/log.hpp>: inlined above
+// #include <engram/store/file/options.hpp>: inlined above
 // #include <engram/store/file/posix_file.hpp>: inlined above
-// #include <engram/store/file/record_codec.hpp>: inlined above
-// #include <engram/write_batch.hpp>: inlined above
-
-#include <algorithm>  // std::find_if
-#include <cstdint>
-#include <cstdio>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <unordered_set>
-#include <utility>
-#include <vector>
-
-namespace engram::inline v0::detail {
-
-/// One snapshot file being written. Not thread-safe.
-class snapshot_writer {
- public:
-  /// Creates (or truncates) `path` and starts it with the header of generation `gen`.
-  snapshot_writer(std::string path, std::uint64_t gen)
-      : path_(std::move(path)),
-        fd_(open_file(path_, O_WRONLY | O_CREAT | O_TRUNC)),
-        buf_(file_format::header(file_format::snap_magic, gen)) {}
-
-  /// Appends one entry: encode(byte_writer&) writes its payload, kind first.
-  template <class Encode>
-  void put(Encode&& encode) {
-    payload_.clear();
-    payload_at_ = written_ + buf_.size() + 8;
-    byte_writer w(payload_);
-    encode(w);
-    buf_ += file_format::make_frame(payload_);
-    flush(false);
-  }
-
-  /// A record with `vector` (not r.embedding) as its vector.
-  void record_entry(const record& r, std::span<const float> vector) {
-    put([&](byte_writer& w) {
-      w.u8(file_format::kind_record_scope_keys);
-      encode_record_aligned(w, r, vector, payload_at_);
-    });
-    ++records_;
-  }
-
-  void event_entry(const history_event& e) {
-    put([&](byte_writer& w) {
-      w.u8(file_format::kind_event);
-      encode_event(w, e);
-    });
-    ++events_;
-  }
-
-  /// The owner scope of the history of `memory_id`.
-  void owner_entry(std::string_view memory_id, const scope& owner) {
-    put([&](byte_writer& w) {
-      w.u8(file_format::kind_owner_scope_keys);
-      encode_owner(w, memory_id, owner);
-    });
-  }
-
-  /// Writes the end entry and fsyncs the file.
-  void finish() {
-    put([&](byte_writer& w) {
-      w.u8(file_format::kind_end);
-      w.u64(records_);
-      w.u64(events_);
-    });
-    flush(true);
-    sync_data(fd_.get(), path_);
-  }
-
- private:
-  void flush(bool force) {
-    if (buf_.size() >= (4u << 20) || (force && !buf_.empty())) {
-      write_all(fd_.get(), buf_.data(), buf_.size(), path_);
-      written_ += buf_.size();
-      buf_.clear();
-    }
-  }
-
-  std::string path_;
-  unique_fd fd_;
-  std::string buf_;
-  std::string payload_;
-  std::uint64_t written_ = 0;     // bytes of the file before buf_
-  std::uint64_t payload_at_ = 0;  // file offset of the payload being encoded
-  std::uint64_t records_ = 0, events_ = 0;
-};
-
-/// Writes the owners of `table`'s histories, and those of the records `extra` (when not null) erases: their
-/// scope in `table`, else in extra's upserts.
-inline void write_owners(snapshot_writer& out, const record_table& table, const write_batch* extra) {
-  table.for_each_owner([&](const std::string& id, const scope& owner) { out.owner_entry(id, owner); });
-  if (!extra) return;
-  for (const auto& id : extra->erases) {
-    if (auto owner = table.scope_of(id)) {
-      out.owner_entry(id, *owner);
-      continue;
-    }
-    const auto& ups = extra->upserts;
-    const auto r = std::find_if(ups.begin(), ups.end(), [&](const record& u) { return u.id == id; });
-    if (r != ups.end()) out.owner_entry(id, r->scope());
-  }
-}
-
-/// Writes every entry of a snapshot of `c` after applying `extra` (when not null), with identity `id` when
-/// given, else c's; with `empty` only the identity and the pending queue (clear). The end entry is the
-/// caller's (snapshot_writer::finish), once it no longer needs `c` locked.
-inline void write_snapshot_entries(snapshot_writer& out, const file_contents& c, const write_batch* extra,
-                                   const std::optional<store_identity>& id, bool empty) {
-  namespace ff = file_format;
-  const auto ident = id ? id : c.identity;
-  if (ident)
-    out.put([&](byte_writer& w) {
-      w.u8(ff::kind_identity_scope_keys);
-      encode_identity(w, *ident);
-    });
-  if (!empty)
-    out.put([&](byte_writer& w) {  // lets open() size its maps once
-      w.u8(ff::kind_sizes);
-      w.u64(c.table.size() + (extra ? extra->upserts.size() : 0));
-      w.u64(c.table.history_count() + (extra ? extra->events.size() : 0));
-    });
-  if (!empty) {
-    // The state after `extra`: replaced and erased records are taken from it.
-    std::unordered_map<std::string, const record*> over;
-    if (extra) {
-      for (const auto& r : extra->upserts) over[r.id] = &r;
-      for (const auto& e : extra->erases) over[e] = nullptr;
-    }
-    auto put_record = [&](const record& r) { out.record_entry(r, r.embedding); };
-    c.table.for_each_vector([&](const record& r, std::span<const float> vector) {
-      auto it = over.find(r.id);
-      if (it == over.end()) {
-        out.record_entry(r, vector);
-      } else if (it->second) {
-        put_record(*it->second);
-        it->second = nullptr;  // written
-      }
-    });
-    if (extra)
-      for (const auto& r : extra->upserts)
-        if (auto it = over.find(r.id); it != over.end() && it->second == &r) {
-          put_record(r);
-          it->second = nullptr;
-        }
-    auto put_event = [&](const history_event& e) { out.event_entry(e); };
-    c.table.for_each_history(put_event);
-    if (extra)
-      for (const auto& e : extra->events) put_event(e);
-    write_owners(out, c.table, extra);
-    // access counts, in entries of at most 4096, skipping the records `extra` erases
-    std::vector<std::pair<const std::string*, std::uint32_t>> counts;
-    auto put_counts = [&] {
-      if (counts.empty()) return;
-      out.put([&](byte_writer& w) {
-        w.u8(ff::kind_access);
-        w.u32(static_cast<std::uint32_t>(counts.size()));
-        for (const auto& [cid, n] : counts) {
-          w.str(*cid);
-          w.u32(n);
-        }
-      });
-      counts.clear();
-    };
-    std::unordered_set<std::string_view> erased;
-    if (extra) erased.insert(extra->erases.begin(), extra->erases.end());
-    c.table.for_each_access([&](const record& r, std::uint32_t n) {
-      if (erased.count(r.id)) return;
-      counts.emplace_back(&r.id, n);
-      if (counts.size() == 4096) put_counts();
-    });
-    put_counts();
-  }
-  {  // the pending queue, after `extra`'s queue changes; clear() keeps it too
-    pending_list queue = c.queued_adds;
-    if (extra) queue.apply(extra->enqueued, extra->dequeued);
-    queue.for_each([&](const pending_add& p) {
-      out.put([&](byte_writer& w) {
-        w.u8(ff::kind_pending_scope_keys);
-        encode_pending(w, p);
-      });
-    });
-  }
-}
-
-/// Makes generation `gen` of the store in `dir` current: creates its empty log (ignored, and removed, by open
-/// until the snapshot naming it is in place), writes the snapshot with entries(snapshot_writer&) (then the end
-/// entry), renames it into place and switches `log` to the new log. A failure after the rename leaves the
-/// files unlike the caller's state: `log` then refuses appends (reopening recovers).
-template <class Entries>
-void write_generation(const std::string& dir, std::uint64_t gen, log_appender& log, Entries&& entries) {
-  const auto tmp = file_format::path(dir, "snapshot.tmp");
-  const auto sp = file_format::path(dir, "snapshot");
-  create_log(dir, gen);
-  {
-    snapshot_writer out(tmp, gen);
-    entries(out);
-    out.finish();
-  }
-  if (std::rename(tmp.c_str(), sp.c_str()) != 0) throw_errno("cannot rename", tmp);
-  const auto lp = file_format::log_path(dir, gen);
-  unique_fd fd;
-  try {
-    sync_dir(dir);
-    fd = open_file(lp, O_RDWR);
-  } catch (const storage_error& e) {
-    log.fail(e.what());
-    throw;
-  }
-  log.restart(std::move(fd), lp);
-}
-
-}  // namespace engram::inline v0::detail
-// ---- end <engram/store/file/snapshot.hpp>
+// #include <engram/store/file/recovery.hpp>: inlined above
+// #include <engram/store/file/snapshot.hpp>: inlined above
 // #include <engram/write_batch.hpp>: inlined above
 
 #include <chrono>
@@ -17161,6 +17330,7 @@ class file_store {
   /// snapshot without them replaces the old one atomically.
   void clear() {
     check_writable("clear");
+    std::lock_guard job(s_->compaction_mtx);
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
@@ -17179,6 +17349,7 @@ class file_store {
   std::size_t purge(const scope& q) {
     if (q.empty()) throw validation_error("file_store: purge needs a scope (user_id, agent_id or run_id)");
     check_writable("purge");
+    std::lock_guard job(s_->compaction_mtx);  // a compaction running from the old files would keep the text
     std::unique_lock wl(s_->write_mtx);
     detail::file_contents after;
     std::size_t n = 0;
@@ -17200,9 +17371,11 @@ class file_store {
     return n;
   }
 
-  /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
+  /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait. A
+  /// background compaction in progress finishes first.
   void compact() {
     check_writable("compact");
+    std::lock_guard job(s_->compaction_mtx);
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(nullptr, std::nullopt);
   }
@@ -17211,6 +17384,7 @@ class file_store {
   /// renamed into place). The way to switch embedders: see engram::reembed. O(size of the store).
   void rebind(const store_identity& id, const write_batch& b) {
     check_writable("rebind");
+    std::lock_guard job(s_->compaction_mtx);
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(&b, id);
     std::unique_lock lock(s_->mtx);
@@ -17232,8 +17406,14 @@ class file_store {
             .syncs = s_->log.syncs(),
             .log_bytes = s_->log.size(),
             .compactions = s_->compactions,
+            .compacting = s_->compactor.running(),
             .sync_latency = s_->log.sync_latency()};
   }
+
+  /// Returns once no background compaction runs (file_store_options::background_compaction): one that the
+  /// writes so far started has then replaced the snapshot, or failed with a warning. Must not be called from
+  /// on_warning.
+  void wait_for_compaction() const { s_->compactor.wait(); }
 
   [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }
   [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
@@ -17281,17 +17461,29 @@ class file_store {
     std::uint64_t snapshot_bytes = 0;
     std::uint64_t compactions = 0;
 
+    std::uint64_t compact_after = 0;  // a background compaction failed: none until the log is this large
+
     detail::group_commit<entry> group;  // group commit rounds and the flushes of sync()
     recovery_report report;
+
+    // Held by a background compaction from start to end, and by the writes that replace the snapshot
+    // themselves (clear, purge, compact, rebind), before write_mtx: they never write the same files at once.
+    std::mutex compaction_mtx;
+    detail::compaction_thread compactor;  // last: its thread ends before the members it uses go
+
+    void warn(const std::string& message) const noexcept {
+      try {
+        if (options.on_warning) {
+          options.on_warning(message);
+        } else {
+          std::fprintf(stderr, "engram: %s\n", message.c_str());
+        }
+      } catch (...) {
+      }
+    }
   };
 
-  void warn(const std::string& message) const {
-    if (s_->options.on_warning) {
-      s_->options.on_warning(message);
-    } else {
-      std::fprintf(stderr, "engram: %s\n", message.c_str());
-    }
-  }
+  void warn(const std::string& message) const { s_->warn(message); }
 
   void check_writable(std::string_view op) const {
     if (s_->options.read_only)
@@ -17371,10 +17563,19 @@ class file_store {
 
   /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
   /// log stays valid and the store keeps working, unless the failure left it unsafe: then the log refuses
-  /// further appends).
+  /// further appends). In the background (options.background_compaction), unless one runs already.
   void compact_if_due_locked() noexcept {
     auto& st = *s_;
     if (st.log.size() <= st.options.compact_log_bytes || st.log.size() <= st.snapshot_bytes) return;
+    if (st.options.background_compaction) {
+      if (st.compactor.running() || st.log.size() <= st.compact_after || st.log.failed()) return;
+      try {
+        st.compactor.start([&st, gen = st.generation, cut = st.log.size()] { compact_in_background(st, gen, cut); });
+      } catch (const std::exception& e) {  // no thread to be had: compacting later will do
+        st.warn(std::string("file_store: cannot start a compaction: ") + e.what());
+      }
+      return;
+    }
     try {
       write_snapshot_locked(nullptr, std::nullopt);
     } catch (const std::exception& e) {
@@ -17400,6 +17601,72 @@ class file_store {
     st.snapshot_bytes = std::filesystem::file_size(detail::file_format::path(st.dir, "snapshot"));
     std::remove(old.c_str());
     ++st.compactions;
+  }
+
+  /// A background compaction from generation `gen`, its log cut at byte `cut` (compaction.hpp). Only the switch
+  /// to the new files holds write_mtx. Does nothing when the store compacted between the start and now (clear,
+  /// purge, compact, rebind: they hold compaction_mtx while they do). A failure, or a log failing meanwhile,
+  /// removes its files and is a warning; the next try waits until the log has grown by compact_log_bytes more.
+  static void compact_in_background(state& st, std::uint64_t gen, std::uint64_t cut) noexcept {
+    namespace ff = detail::file_format;
+    std::lock_guard job(st.compaction_mtx);
+    const auto old_log = ff::log_path(st.dir, gen), new_log = ff::log_path(st.dir, gen + 1);
+    const auto tmp = ff::path(st.dir, "snapshot.tmp");
+    {
+      std::unique_lock wl(st.write_mtx);
+      if (st.generation != gen || st.log.failed()) return;
+    }
+    auto check = [&] {  // under write_mtx
+      if (st.log.failed()) throw storage_error("the log refuses writes after a failure");
+    };
+    bool installed = false;
+    try {
+      detail::write_compacted_snapshot(st.dir, gen, cut);
+      detail::create_log(st.dir, gen + 1);
+      auto src = detail::open_file(old_log, O_RDONLY);
+      auto dst = detail::open_file(new_log, O_RDWR);
+      std::uint64_t from = cut, at = ff::header_size, to = 0;
+      for (int round = 0; round < 2; ++round) {  // copies what was appended meanwhile, without the lock
+        {
+          std::unique_lock wl(st.write_mtx);
+          check();
+          to = st.log.size();
+        }
+        at = detail::copy_bytes(src.get(), dst.get(), from, to, at, new_log);
+        from = to;
+      }
+      detail::sync_data(dst.get(), new_log);
+      std::unique_lock wl(st.write_mtx);  // the switch: writers wait for the last entries' copy and two fsyncs
+      check();
+      at = detail::copy_bytes(src.get(), dst.get(), from, st.log.size(), at, new_log);
+      detail::sync_data(dst.get(), new_log);
+      if (std::rename(tmp.c_str(), ff::path(st.dir, "snapshot").c_str()) != 0) detail::throw_errno("cannot rename", tmp);
+      installed = true;
+      try {
+        detail::sync_dir(st.dir);
+      } catch (const storage_error& e) {
+        st.log.fail(e.what());  // whether the rename is durable is unknown: the log must not grow
+        throw;
+      }
+      st.log.restart(std::move(dst), new_log, at);
+      ++st.generation;
+      std::error_code ec;
+      const auto bytes = std::filesystem::file_size(ff::path(st.dir, "snapshot"), ec);
+      st.snapshot_bytes = ec ? 0 : bytes;
+      std::remove(old_log.c_str());
+      ++st.compactions;
+      st.compact_after = 0;
+    } catch (const std::exception& e) {
+      if (!installed) {
+        std::remove(tmp.c_str());
+        std::remove(new_log.c_str());
+      }
+      std::unique_lock wl(st.write_mtx);
+      st.compact_after = st.log.size() + st.options.compact_log_bytes;
+      st.warn(std::string("file_store: compaction failed (") +
+              (installed ? "the log refuses writes until the store is reopened" : "the log stays valid") +
+              "): " + e.what());
+    }
   }
 
   std::unique_ptr<state> s_;

@@ -123,6 +123,7 @@ def run(binary, fake, work):
         check("file store commits moved", value(after, "engram_store_commits_total") >= 1)
         check("file store syncs moved", value(after, "engram_store_syncs_total") >= 1)
         check("log size reported", value(after, "engram_store_log_bytes") > 0)
+        check("no compaction running in a small store", value(after, "engram_store_compacting") == 0)
         fsyncs = sorted((float(dict(k[1])["le"]), v) for k, v in after.items()
                         if k[0] == "engram_store_fsync_duration_seconds_bucket")
         syncs = value(after, "engram_store_syncs_total")

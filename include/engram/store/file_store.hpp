@@ -10,17 +10,21 @@
 ///   damaged.G.N   bytes cut from a damaged log tail at offset N, kept for inspection (never read back)
 ///   blob.NAME     named blobs (put_blob), beside the records
 /// Opening replays snapshot + log and keeps the records in memory (a snapshot's vectors are read in place from
-/// the mapped file); a damaged log tail is discarded and reported, a damaged snapshot refused.
+/// the mapped file); a damaged log tail is discarded and reported, a damaged snapshot refused. A log that has
+/// outgrown the snapshot is compacted into a new one, by default on a thread of the store while writes go on
+/// (file_store_options::background_compaction, store/file/compaction.hpp).
 ///
 /// The parts, in store/file/: format (file names, header, entry kinds, frames), record_codec and entries
 /// (entry payloads), recovery (replay on open), log (appending), group_commit (shared flushes), snapshot
-/// (compaction), contents (the state in memory), lock, blob, options (the types of this API).
+/// (writing one), compaction (in the background), contents (the state in memory), lock, blob, options (the
+/// types of this API).
 
 #include <engram/detail/identity_check.hpp>
 #include <engram/error.hpp>
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/store/file/blob.hpp>
+#include <engram/store/file/compaction.hpp>
 #include <engram/store/file/contents.hpp>
 #include <engram/store/file/entries.hpp>
 #include <engram/store/file/format.hpp>
@@ -246,6 +250,7 @@ class file_store {
   /// snapshot without them replaces the old one atomically.
   void clear() {
     check_writable("clear");
+    std::lock_guard job(s_->compaction_mtx);
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(nullptr, std::nullopt, true);
     std::unique_lock lock(s_->mtx);
@@ -264,6 +269,7 @@ class file_store {
   std::size_t purge(const scope& q) {
     if (q.empty()) throw validation_error("file_store: purge needs a scope (user_id, agent_id or run_id)");
     check_writable("purge");
+    std::lock_guard job(s_->compaction_mtx);  // a compaction running from the old files would keep the text
     std::unique_lock wl(s_->write_mtx);
     detail::file_contents after;
     std::size_t n = 0;
@@ -285,9 +291,11 @@ class file_store {
     return n;
   }
 
-  /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait.
+  /// Writes a snapshot of the current state and starts an empty log. O(size of the store); writers wait. A
+  /// background compaction in progress finishes first.
   void compact() {
     check_writable("compact");
+    std::lock_guard job(s_->compaction_mtx);
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(nullptr, std::nullopt);
   }
@@ -296,6 +304,7 @@ class file_store {
   /// renamed into place). The way to switch embedders: see engram::reembed. O(size of the store).
   void rebind(const store_identity& id, const write_batch& b) {
     check_writable("rebind");
+    std::lock_guard job(s_->compaction_mtx);
     std::unique_lock wl(s_->write_mtx);
     write_snapshot_locked(&b, id);
     std::unique_lock lock(s_->mtx);
@@ -317,8 +326,14 @@ class file_store {
             .syncs = s_->log.syncs(),
             .log_bytes = s_->log.size(),
             .compactions = s_->compactions,
+            .compacting = s_->compactor.running(),
             .sync_latency = s_->log.sync_latency()};
   }
+
+  /// Returns once no background compaction runs (file_store_options::background_compaction): one that the
+  /// writes so far started has then replaced the snapshot, or failed with a warning. Must not be called from
+  /// on_warning.
+  void wait_for_compaction() const { s_->compactor.wait(); }
 
   [[nodiscard]] const std::string& directory() const noexcept { return s_->dir; }
   [[nodiscard]] bool read_only() const noexcept { return s_->options.read_only; }
@@ -366,17 +381,29 @@ class file_store {
     std::uint64_t snapshot_bytes = 0;
     std::uint64_t compactions = 0;
 
+    std::uint64_t compact_after = 0;  // a background compaction failed: none until the log is this large
+
     detail::group_commit<entry> group;  // group commit rounds and the flushes of sync()
     recovery_report report;
+
+    // Held by a background compaction from start to end, and by the writes that replace the snapshot
+    // themselves (clear, purge, compact, rebind), before write_mtx: they never write the same files at once.
+    std::mutex compaction_mtx;
+    detail::compaction_thread compactor;  // last: its thread ends before the members it uses go
+
+    void warn(const std::string& message) const noexcept {
+      try {
+        if (options.on_warning) {
+          options.on_warning(message);
+        } else {
+          std::fprintf(stderr, "engram: %s\n", message.c_str());
+        }
+      } catch (...) {
+      }
+    }
   };
 
-  void warn(const std::string& message) const {
-    if (s_->options.on_warning) {
-      s_->options.on_warning(message);
-    } else {
-      std::fprintf(stderr, "engram: %s\n", message.c_str());
-    }
-  }
+  void warn(const std::string& message) const { s_->warn(message); }
 
   void check_writable(std::string_view op) const {
     if (s_->options.read_only)
@@ -456,10 +483,19 @@ class file_store {
 
   /// Compacts when the log has outgrown both the threshold and the snapshot; a failure is a warning (the
   /// log stays valid and the store keeps working, unless the failure left it unsafe: then the log refuses
-  /// further appends).
+  /// further appends). In the background (options.background_compaction), unless one runs already.
   void compact_if_due_locked() noexcept {
     auto& st = *s_;
     if (st.log.size() <= st.options.compact_log_bytes || st.log.size() <= st.snapshot_bytes) return;
+    if (st.options.background_compaction) {
+      if (st.compactor.running() || st.log.size() <= st.compact_after || st.log.failed()) return;
+      try {
+        st.compactor.start([&st, gen = st.generation, cut = st.log.size()] { compact_in_background(st, gen, cut); });
+      } catch (const std::exception& e) {  // no thread to be had: compacting later will do
+        st.warn(std::string("file_store: cannot start a compaction: ") + e.what());
+      }
+      return;
+    }
     try {
       write_snapshot_locked(nullptr, std::nullopt);
     } catch (const std::exception& e) {
@@ -485,6 +521,72 @@ class file_store {
     st.snapshot_bytes = std::filesystem::file_size(detail::file_format::path(st.dir, "snapshot"));
     std::remove(old.c_str());
     ++st.compactions;
+  }
+
+  /// A background compaction from generation `gen`, its log cut at byte `cut` (compaction.hpp). Only the switch
+  /// to the new files holds write_mtx. Does nothing when the store compacted between the start and now (clear,
+  /// purge, compact, rebind: they hold compaction_mtx while they do). A failure, or a log failing meanwhile,
+  /// removes its files and is a warning; the next try waits until the log has grown by compact_log_bytes more.
+  static void compact_in_background(state& st, std::uint64_t gen, std::uint64_t cut) noexcept {
+    namespace ff = detail::file_format;
+    std::lock_guard job(st.compaction_mtx);
+    const auto old_log = ff::log_path(st.dir, gen), new_log = ff::log_path(st.dir, gen + 1);
+    const auto tmp = ff::path(st.dir, "snapshot.tmp");
+    {
+      std::unique_lock wl(st.write_mtx);
+      if (st.generation != gen || st.log.failed()) return;
+    }
+    auto check = [&] {  // under write_mtx
+      if (st.log.failed()) throw storage_error("the log refuses writes after a failure");
+    };
+    bool installed = false;
+    try {
+      detail::write_compacted_snapshot(st.dir, gen, cut);
+      detail::create_log(st.dir, gen + 1);
+      auto src = detail::open_file(old_log, O_RDONLY);
+      auto dst = detail::open_file(new_log, O_RDWR);
+      std::uint64_t from = cut, at = ff::header_size, to = 0;
+      for (int round = 0; round < 2; ++round) {  // copies what was appended meanwhile, without the lock
+        {
+          std::unique_lock wl(st.write_mtx);
+          check();
+          to = st.log.size();
+        }
+        at = detail::copy_bytes(src.get(), dst.get(), from, to, at, new_log);
+        from = to;
+      }
+      detail::sync_data(dst.get(), new_log);
+      std::unique_lock wl(st.write_mtx);  // the switch: writers wait for the last entries' copy and two fsyncs
+      check();
+      at = detail::copy_bytes(src.get(), dst.get(), from, st.log.size(), at, new_log);
+      detail::sync_data(dst.get(), new_log);
+      if (std::rename(tmp.c_str(), ff::path(st.dir, "snapshot").c_str()) != 0) detail::throw_errno("cannot rename", tmp);
+      installed = true;
+      try {
+        detail::sync_dir(st.dir);
+      } catch (const storage_error& e) {
+        st.log.fail(e.what());  // whether the rename is durable is unknown: the log must not grow
+        throw;
+      }
+      st.log.restart(std::move(dst), new_log, at);
+      ++st.generation;
+      std::error_code ec;
+      const auto bytes = std::filesystem::file_size(ff::path(st.dir, "snapshot"), ec);
+      st.snapshot_bytes = ec ? 0 : bytes;
+      std::remove(old_log.c_str());
+      ++st.compactions;
+      st.compact_after = 0;
+    } catch (const std::exception& e) {
+      if (!installed) {
+        std::remove(tmp.c_str());
+        std::remove(new_log.c_str());
+      }
+      std::unique_lock wl(st.write_mtx);
+      st.compact_after = st.log.size() + st.options.compact_log_bytes;
+      st.warn(std::string("file_store: compaction failed (") +
+              (installed ? "the log refuses writes until the store is reopened" : "the log stays valid") +
+              "): " + e.what());
+    }
   }
 
   std::unique_ptr<state> s_;

@@ -67,12 +67,13 @@ class log_appender {
     size_ = std::min(end, alloc_);
   }
 
-  /// Switches to the new, empty log `fd` at `path` (after a compaction): everything appended so far is in
-  /// the fsync'd snapshot, so it is durable.
-  void restart(unique_fd fd, std::string path) {
+  /// Switches to the new log `fd` at `path`, its entries ending at `end` (after a compaction: an empty log, or
+  /// one holding the entries appended during a background compaction): everything appended so far is in the
+  /// fsync'd snapshot and that fsync'd log, so it is durable.
+  void restart(unique_fd fd, std::string path, std::uint64_t end = file_format::header_size) {
     fd_ = std::move(fd);
     path_ = std::move(path);
-    size_ = alloc_ = file_format::header_size;
+    size_ = alloc_ = end;
     mark_durable(appended_);
   }
 
@@ -132,6 +133,8 @@ class log_appender {
 
   /// Refuses further appends, saying why (a failure left the files unlike the store's state).
   void fail(std::string why) { failed_ = std::move(why); }
+  /// Whether appends are refused after a failure.
+  [[nodiscard]] bool failed() const noexcept { return !failed_.empty(); }
   /// Counts an fdatasync (made by append, or through dup()) that took `took`.
   void count_sync(std::chrono::steady_clock::duration took) noexcept {
     ++syncs_;

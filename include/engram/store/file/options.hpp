@@ -38,7 +38,13 @@ struct file_store_options {
   bool read_only = false;
   /// Compact when the log is larger than both this and the last snapshot.
   std::uint64_t compact_log_bytes = 64ull << 20;
-  /// Receives recovery warnings; empty: they go to stderr.
+  /// Compact on a thread of the store's own, while writes go on (store/file/compaction.hpp): the snapshot is
+  /// built from the files, and writers wait only for the switch to the new files (the entries appended
+  /// meanwhile copied into the new log, two fsyncs). One at a time; file_store::wait_for_compaction() waits for
+  /// it, and the store's destructor does. false: the write that finds the log too large compacts, holding the
+  /// write lock while it writes the whole snapshot.
+  bool background_compaction = true;
+  /// Receives recovery and compaction warnings (from a compaction's thread too); empty: they go to stderr.
   std::function<void(const std::string&)> on_warning = {};
 };
 
@@ -78,6 +84,7 @@ struct file_store_stats {
   std::uint64_t syncs = 0;        ///< fdatasync calls made for them
   std::uint64_t log_bytes = 0;    ///< current log size
   std::uint64_t compactions = 0;  ///< snapshots written since open
+  bool compacting = false;        ///< a background compaction is running
   sync_latency_histogram sync_latency{};  ///< how long those fdatasync calls took
 };
 

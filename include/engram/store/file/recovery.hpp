@@ -80,8 +80,19 @@ class file_replay {
     return out;
   }
 
+  /// Replays the log only up to byte `end` (an entry boundary): the state a background compaction writes out
+  /// while the log grows past it.
+  void limit_log(std::uint64_t end) noexcept { log_limit_ = end; }
+
  private:
   using entry_list = std::vector<std::pair<const char*, std::size_t>>;
+  /// The part of a mapped log that is replayed.
+  struct byte_range {
+    const char* bytes;
+    std::size_t length;
+    [[nodiscard]] const char* data() const noexcept { return bytes; }
+    [[nodiscard]] std::size_t size() const noexcept { return length; }
+  };
 
   void load_snapshot(replayed_files& out) {
     namespace ff = file_format;
@@ -164,7 +175,8 @@ class file_replay {
     const auto lp = ff::log_path(dir_, out.generation);
     out.log_end = ff::header_size;
     if (!file_exists(lp)) return;
-    mapped_file f(lp);
+    const mapped_file map(lp);
+    const byte_range f{map.data(), static_cast<std::size_t>(std::min<std::uint64_t>(map.size(), log_limit_))};
     const auto gen = ff::read_header(f.data(), f.size(), ff::log_magic, lp);
     if (gen != out.generation)
       throw storage_error("file_store: '" + lp + "' belongs to generation " + std::to_string(gen) + ", expected " +
@@ -366,6 +378,7 @@ class file_replay {
   file_contents& c_;
   recovery_report& report_;
   std::uint64_t size_hint_limit_ = 0;  // bound on the map sizes a snapshot may ask for
+  std::uint64_t log_limit_ = ~std::uint64_t{0};  // limit_log
 };
 
 }  // namespace engram::inline v0::detail

@@ -90,6 +90,8 @@ class snapshot_writer {
   void flush(bool force) {
     if (buf_.size() >= (4u << 20) || (force && !buf_.empty())) {
       write_all(fd_.get(), buf_.data(), buf_.size(), path_);
+      write_behind(fd_.get(), written_, buf_.size(), last_block_);
+      last_block_ = buf_.size();
       written_ += buf_.size();
       buf_.clear();
     }
@@ -100,6 +102,7 @@ class snapshot_writer {
   std::string buf_;
   std::string payload_;
   std::uint64_t written_ = 0;     // bytes of the file before buf_
+  std::uint64_t last_block_ = 0;  // bytes of the block written last (write_behind)
   std::uint64_t payload_at_ = 0;  // file offset of the payload being encoded
   std::uint64_t records_ = 0, events_ = 0;
 };
