@@ -1,5 +1,5 @@
 // A bounded load run against a live engram-server: C clients send searches (and a share of adds) for T
-// seconds; prints requests/s and client-side p50/p95/p99, then the server's own per-route percentiles.
+// seconds; prints requests/s and client-side p50/p95/p99 and the slowest request, then the server's own per-route percentiles.
 //   bench_server_load PORT [--clients 16] [--seconds 20] [--users 1000] [--add-percent 10]
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
   auto report = [&](const char* what, std::vector<double>& v) {
     std::sort(v.begin(), v.end());
     auto pct = [&](double p) { return v.empty() ? 0.0 : v[std::min(v.size() - 1, std::size_t(p * double(v.size())))] / 1000.0; };
-    std::printf("%-7s %8zu requests  %8.0f req/s   client p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms\n", what, v.size(),
-                double(v.size()) / seconds, pct(0.50), pct(0.95), pct(0.99));
+    std::printf("%-7s %8zu requests  %8.0f req/s   client p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms  max %7.2f ms\n",
+                what, v.size(), double(v.size()) / seconds, pct(0.50), pct(0.95), pct(0.99),
+                v.empty() ? 0.0 : v.back() / 1000.0);
   };
   std::printf("%d clients, %d s, %d users, %d%% adds; errors: %ld\n", clients, seconds, users, add_percent, errors.load());
   report("search", search_us);
