@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -390,12 +391,21 @@ BENCHMARK(BM_open_file_store)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 
+/// A line of /proc/self/status ("VmRSS:", "VmHWM:") in MiB; 0 where there is none.
+double resident_mb(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size())) / 1024.0;  // kB
+  return 0;
+}
+
 // Writes while the store compacts n records: 4 threads apply one-record batches (group commit) to a copy of a
 // store whose log holds n records and which has no snapshot, so the first write finds the log too large. In
 // the write path (background 0) that write holds the write lock while the whole snapshot is written, and the
 // other writers wait behind it; in the background (1) writers wait only for the switch to the new files. The
 // case runs until the compaction is over and 200 ms more. Reported: the longest write, the 99th percentile and
-// the median (ms), the compaction's duration (s), and the writes done meanwhile. Compare the two rows.
+// the median (ms), the compaction's duration (s), the writes done meanwhile, and how much the peak resident
+// size grew (MiB: a background compaction builds the new state beside the store's). Compare the two rows.
 void BM_write_during_compaction(benchmark::State& state) {
   const auto n = state.range(0);
   const bool background = state.range(1) != 0;
@@ -410,10 +420,12 @@ void BM_write_during_compaction(benchmark::State& state) {
     std::vector<std::vector<double>> took(4);
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> next{static_cast<std::uint64_t>(n)};
-    double compaction_s = 0;
+    double compaction_s = 0, rss_before = 0, peak_growth = 0;
     {
       file_store s(dir, {.mode = durability::group_commit, .compact_log_bytes = 1,
                          .background_compaction = background});
+      rss_before = resident_mb("VmRSS:");
+      std::ofstream("/proc/self/clear_refs") << "5";  // peak resident size := current (Linux)
       const auto start = clock::now();
       std::vector<std::thread> writers;
       for (auto& t : took)
@@ -431,6 +443,7 @@ void BM_write_during_compaction(benchmark::State& state) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       compaction_s = std::chrono::duration<double>(clock::now() - start).count();
+      peak_growth = resident_mb("VmHWM:") - rss_before;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       stop = true;
       for (auto& w : writers) w.join();
@@ -445,6 +458,7 @@ void BM_write_during_compaction(benchmark::State& state) {
     state.counters["p50_ms"] = at(0.5);
     state.counters["compaction_s"] = compaction_s;
     state.counters["writes"] = static_cast<double>(all.size());
+    state.counters["peak_rss_growth_mb"] = peak_growth;
     std::filesystem::remove_all(dir, ec);
   }
 }
