@@ -34,6 +34,7 @@
 #include <engram/record.hpp>
 #include <engram/scope.hpp>
 #include <engram/store/postgres/apply.hpp>
+#include <engram/store/postgres/group_flush.hpp>
 #include <engram/store/postgres/libpq.hpp>
 #include <engram/store/postgres/listen.hpp>
 #include <engram/store/postgres/options.hpp>
@@ -137,6 +138,45 @@ class postgres_store {
     }
     return dups;
   }
+
+  /// First half of a two-phase commit (engram::two_phase_store, what basic_memory uses): commits the batch in one
+  /// transaction as apply() does, but with options.group_commit the COMMIT does not wait for the WAL flush, so a
+  /// memory holds its write lock only for the transaction, and concurrent writers share one flush (sync). Until
+  /// sync(ticket) returns, the batch is visible to other connections (other nodes) but a crash of the database
+  /// server may still lose it (store/postgres/group_flush.hpp). Without group_commit it is durable on return.
+  /// `dropped`, when given, receives the new records dropped as duplicates (as apply() returns them).
+  /// @returns the ticket to pass to sync() (0: nothing to wait for). @throws postgres_error as apply() does.
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    if (b.empty()) return 0;
+    const bool grouped = options().group_commit;
+    std::string token;
+    try {
+      token = write([&](detail::pq_conn& c) {
+        auto d = apply_on(c, b);
+        if (dropped) *dropped = std::move(d);
+      }, true, grouped);
+    } catch (const postgres_error& e) {
+      if (e.connection_lost()) recheck_later(b);
+      throw;
+    }
+    return grouped ? s_->flusher.committed(std::move(token), ids_of(b)) : 0;
+  }
+
+  /// Second half: returns once the batch appended with `ticket` and every earlier one is durable. Concurrent
+  /// callers share one flush: one statement committed synchronously (with the database's synchronous_commit),
+  /// whose flush covers every commit before it. Readers call it too, for the changes they saw.
+  /// @throws postgres_error when the flush fails (a later sync() tries again), or with SQLSTATE 08007 when a
+  ///         crash of the database server lost a batch up to `ticket` (its records are reported by the next
+  ///         poll_changes(), so a memory re-reads them).
+  void sync(std::uint64_t ticket) const {
+    s_->flusher.sync(ticket, [&](const std::vector<std::string>& tokens) { return flush(tokens); }, where());
+  }
+
+  /// The newest ticket append() returned (0: none, or group_commit off).
+  [[nodiscard]] std::uint64_t appended() const { return s_->flusher.last(); }
+
+  /// The flushes sync() has issued (group_commit): fewer than the batches appended when writers shared them.
+  [[nodiscard]] std::uint64_t flushes() const noexcept { return s_->flusher.flushes(); }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     return read([&](detail::pq_conn& c) -> std::optional<record> {
@@ -425,10 +465,14 @@ class postgres_store {
       std::lock_guard lock(s_->mtx);
       unsure.swap(s_->unsure);
     }
+    auto lost = s_->flusher.take_lost();
     try {
       for (const auto& id : unsure) f(id);
+      for (const auto& l : lost)
+        for (const auto& id : l.ids) f(id);
       return detail::pg_poll_feed(reader(), since, s_->origin, detail::pg_page_size, where(), f);
     } catch (...) {  // the caller drops what it was given: report these again next time
+      s_->flusher.restore_lost(std::move(lost));
       std::lock_guard lock(s_->mtx);
       s_->unsure.insert(s_->unsure.end(), unsure.begin(), unsure.end());
       s_->dirty.store(true, std::memory_order_release);
@@ -451,17 +495,42 @@ class postgres_store {
     std::atomic<std::uint64_t> writes{0};
     std::mutex mtx;
     std::vector<std::string> unsure;  // ids of batches whose COMMIT outcome is unknown (guarded by mtx)
+    detail::pg_group_flush flusher;   // group_commit: batches committed and not yet flushed
     detail::pg_listener listener;     // last: its thread stops before the members it uses go
   };
 
   [[nodiscard]] const postgres_store_options& options() const noexcept { return s_->pool.options(); }
   [[nodiscard]] const std::string& where() const noexcept { return s_->pool.where(); }
 
+  static std::vector<std::string> ids_of(const write_batch& b) {
+    std::vector<std::string> ids;
+    ids.reserve(b.upserts.size() + b.erases.size());
+    for (const auto& r : b.upserts) ids.push_back(r.id);
+    ids.insert(ids.end(), b.erases.begin(), b.erases.end());
+    return ids;
+  }
+
   void recheck_later(const write_batch& b) const {
+    auto ids = ids_of(b);
     std::lock_guard lock(s_->mtx);
-    for (const auto& r : b.upserts) s_->unsure.push_back(r.id);
-    for (const auto& id : b.erases) s_->unsure.push_back(id);
+    s_->unsure.insert(s_->unsure.end(), ids.begin(), ids.end());
     s_->dirty.store(true, std::memory_order_release);
+  }
+
+  /// group_commit's flush: one statement committed synchronously (inserting a commit token of its own, so that
+  /// it has a commit record to flush), which reads which of `tokens` the database holds. @returns those.
+  std::set<std::string> flush(const std::vector<std::string>& tokens) const {
+    std::string list = "{";
+    for (const auto& t : tokens) list += (list.size() > 1 ? "," : "") + t;  // uuids: nothing to quote
+    list += '}';
+    std::set<std::string> present;
+    s_->pool.with_retry([&](detail::pq_conn& c) {
+      auto r = c.run("flush_commits", {detail::pq_param::text(make_uuid_v4()), detail::pq_param::text(list)}, false,
+                     where());
+      present.clear();
+      for (int i = 0; i < r.rows(); ++i) present.insert(r.text(i, 0));
+    });
+    return present;
   }
 
   void start_listening() const {
@@ -487,13 +556,14 @@ class postgres_store {
   /// Runs body(conn) in one transaction under the schema's write lock, with a commit token: a retry after a
   /// lost COMMIT finds the token (unique violation) and stops, so the batch is applied exactly once.
   /// `feed` false (add_access): no write lock, notification or pruning, only the token.
+  /// `grouped`: the COMMIT does not wait for the WAL flush (group_commit: sync() flushes). @returns the token.
   template <class F>
-  void write(F&& body, bool feed = true) {
-    const std::string token = make_uuid_v4();
+  std::string write(F&& body, bool feed = true, bool grouped = false) {
+    std::string token = make_uuid_v4();
     bool committed = false;
     s_->pool.with_retry([&](detail::pq_conn& c) {
       if (committed) return;
-      c.exec("BEGIN", where());
+      c.exec(grouped ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN", where());
       try {
         if (feed) c.run("write_lock", {}, false, where());
         try {
@@ -515,6 +585,7 @@ class postgres_store {
         throw;
       }
     });
+    return token;
   }
 
   std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b) const {

@@ -101,7 +101,9 @@ class sharded_postgres_store {
   /// Opens (creating or migrating the schema in) every shard.
   /// @throws validation_error for no shard or a repeated name; postgres_error when a shard cannot be reached.
   explicit sharded_postgres_store(sharded_postgres_options o)
-      : ring_(names_of(o.shards), o.virtual_nodes), feed_(std::make_unique<feed_state>()) {
+      : ring_(names_of(o.shards), o.virtual_nodes),
+        feed_(std::make_unique<feed_state>()),
+        commits_(std::make_unique<commit_state>()) {
     for (const auto& s : o.shards) shards_.push_back(std::make_unique<postgres_store>(s.conninfo, o.store));
   }
 
@@ -131,6 +133,43 @@ class sharded_postgres_store {
       dups.insert(dups.end(), d.begin(), d.end());
     }
     return dups;
+  }
+
+  /// First half of a two-phase commit (engram::two_phase_store), as postgres_store::append in each shard the batch
+  /// touches (one transaction per shard, in shard order, as apply()). `dropped`, when given, receives the new
+  /// records dropped as duplicates. @returns the ticket to pass to sync() (0: nothing to wait for).
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    auto parts = split(b);
+    bool any = false;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (parts[i].empty()) continue;
+      std::vector<duplicate_record> d;
+      any = shards_[i]->append(parts[i], &d) != 0 || any;
+      if (dropped) dropped->insert(dropped->end(), d.begin(), d.end());
+    }
+    if (!any) return 0;
+    std::vector<std::uint64_t> upto;  // each shard's newest ticket: sync() waits for all of them
+    for (const auto& sh : shards_) upto.push_back(sh->appended());
+    std::lock_guard lock(commits_->mtx);
+    const auto t = ++commits_->last;
+    commits_->unsynced.emplace(t, std::move(upto));
+    return t;
+  }
+
+  /// Second half: returns once the batch appended with `ticket` and every earlier one is durable in every shard
+  /// (postgres_store::sync of each shard, up to the newest batch it held when `ticket` was given).
+  /// @throws postgres_error as postgres_store::sync.
+  void sync(std::uint64_t ticket) const {
+    std::vector<std::uint64_t> upto;
+    {
+      std::lock_guard lock(commits_->mtx);
+      const auto it = commits_->unsynced.find(ticket);
+      if (it == commits_->unsynced.end()) return;  // 0, or a later ticket's sync covered it
+      upto = it->second;
+    }
+    for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i]->sync(upto[i]);
+    std::lock_guard lock(commits_->mtx);
+    commits_->unsynced.erase(commits_->unsynced.begin(), commits_->unsynced.upper_bound(ticket));
   }
 
   /// The record, from the first shard holding it. O(shards) lookups at most.
@@ -309,6 +348,11 @@ class sharded_postgres_store {
     std::uint64_t next = 1;
     std::map<std::uint64_t, std::vector<std::uint64_t>> positions;
   };
+  struct commit_state {  // append/sync: per ticket not yet synced, each shard's ticket to wait for
+    std::mutex mtx;
+    std::uint64_t last = 0;
+    std::map<std::uint64_t, std::vector<std::uint64_t>> unsynced;
+  };
   static constexpr std::size_t kept_positions = 64;
 
   static std::vector<std::string> names_of(const std::vector<postgres_shard>& shards) {
@@ -407,6 +451,7 @@ class sharded_postgres_store {
   detail::hash_ring ring_;
   std::vector<std::unique_ptr<postgres_store>> shards_;
   std::unique_ptr<feed_state> feed_;
+  std::unique_ptr<commit_state> commits_;
 };
 
 }  // namespace engram::inline v0

@@ -140,6 +140,10 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
             w);
   c.prepare("write_lock", "SELECT pg_advisory_xact_lock(hashtext('engram-write:' || current_schema()))", w);
   c.prepare("add_commit", "INSERT INTO commits(token) VALUES ($1)", w);
+  // group_commit's flush: committed synchronously on its own (a transaction with a commit record to flush)
+  c.prepare("flush_commits",
+            "WITH mark AS (INSERT INTO commits(token) VALUES ($1)) SELECT token FROM commits WHERE token = ANY($2::text[])",
+            w);
   c.prepare("notify", "SELECT pg_notify('engram_' || current_schema(), '')", w);
   c.prepare("prune",
             "WITH old_commits AS (DELETE FROM commits WHERE at < now() - $1::integer * interval '1 second'),"

@@ -22,7 +22,7 @@ struct postgres_location {
 
 /// Splits `postgres://user@host:port/db?schema=s&pool=8&statement_timeout_ms=5000&sslmode=...` (or
 /// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool`,
-/// `statement_timeout_ms`, `reconnect_timeout_ms` and `shard` are engram's and are removed; every other
+/// `statement_timeout_ms`, `reconnect_timeout_ms`, `group_commit` (1/0/true/false) and `shard` are engram's and are removed; every other
 /// parameter is left for libpq.
 /// @throws validation_error for another scheme or a bad value, naming it.
 inline postgres_location parse_postgres_url(std::string_view url) {
@@ -62,6 +62,10 @@ inline postgres_location parse_postgres_url(std::string_view url) {
       out.options.statement_timeout_ms = number(0);
     } else if (key == "reconnect_timeout_ms") {
       out.options.reconnect_timeout_ms = number(0);
+    } else if (key == "group_commit") {
+      if (value != "0" && value != "1" && value != "true" && value != "false")
+        throw validation_error("postgres store URL: group_commit='" + value + "' is not 1, 0, true or false");
+      out.options.group_commit = value == "1" || value == "true";
     } else if (key == "shard") {
       out.shard = value;
     } else if (!item.empty()) {
