@@ -135,3 +135,49 @@ TEST_CASE("nodes_postgres: a node whose LISTEN connection was dropped still conv
   b.add("and b writes again", user("dan"), {.infer = false});
   CHECK(wait_for([&] { return a.get_all(user("dan")).size() == 6; }).count() >= 0);
 }
+
+namespace {
+/// A postgres_store that makes the batch holding the text `lose` disappear right after appending it, as a crash of
+/// the server before the WAL flush would (commit token, rows and feed entry gone): the memory's sync finds it lost.
+struct losing_store : postgres_store {
+  using postgres_store::postgres_store;
+  std::string lose;
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    const auto t = postgres_store::append(b, dropped);
+    for (const auto& r : b.upserts)
+      if (!lose.empty() && r.memory == lose) {
+        const std::string id = "'" + r.id + "'";
+        pg_test::sql("DELETE FROM commits; DELETE FROM history WHERE memory_id = " + id +
+                         "; DELETE FROM memories WHERE id = " + id + "; DELETE FROM changes WHERE memory_id = " + id,
+                     schema());
+        lose.clear();
+      }
+    return t;
+  }
+};
+}  // namespace
+
+TEST_CASE("nodes_postgres: an add whose grouped commit a crash lost before the flush fails, and the memory forgets it",
+          "[postgres][nodes]") {
+  const auto schema = fresh_schema("lost");
+  losing_store st(pg_test::conninfo(), {.schema = schema});
+  st.lose = "bob plays chess on sundays";
+  basic_memory<hashing_embedder, flat_index, losing_store, verbatim_extractor> m(hashing_embedder(64), std::move(st));
+  m.add("alice drinks green tea every morning", user("alice"), {.infer = false});
+  std::string sqlstate;
+  try {
+    m.add("bob plays chess on sundays", user("bob"), {.infer = false});
+  } catch (const postgres_error& e) {
+    sqlstate = e.sqlstate();
+  }
+  CHECK(sqlstate == "08007");
+  CHECK(m.get_all(user("bob")).empty());  // re-read through the feed: gone
+  CHECK(m.search("chess on sundays", user("bob"), {.limit = 5}).empty());
+  CHECK(m.get_all(user("alice")).size() == 1);
+  const auto again = m.add("bob plays chess on sundays", user("bob"), {.infer = false});  // not a duplicate now
+  REQUIRE(again.results.size() == 1);
+  CHECK(again.results[0].event == event_kind::add);
+  CHECK(m.get_all(user("bob")).size() == 1);
+  auto other = open_node(schema);
+  CHECK(other.get_all(user("bob")).size() == 1);
+}

@@ -507,3 +507,101 @@ TEST_CASE("store_postgres: scope loading, access counts and purge select by tena
   CHECK(s.history("none").size() == 1);
   CHECK(s.scope_selection_version(q("", "")) == v_none);
 }
+
+namespace {
+record numbered(int i, const std::string& user = "alice") {
+  auto r = sample_record(i);
+  r.id = "g-" + std::to_string(i);
+  r.memory = "grouped fact " + std::to_string(i);
+  r.hash = "gh" + std::to_string(i);
+  r.user_id = user;
+  return r;
+}
+}  // namespace
+
+TEST_CASE("store_postgres: group commit: an appended batch is visible at once; one flush serves every batch before it",
+          "[store][postgres]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto other = open_store(dir);  // another node
+  s.sync(0);                     // nothing to wait for
+  const auto flushes = s.flushes();
+  const auto t1 = s.append(upsert(numbered(1)));
+  const auto t2 = s.append(upsert(numbered(2)));
+  const auto t3 = s.append(upsert(numbered(3)));
+  CHECK(t1 > 0);
+  CHECK(t2 > t1);
+  CHECK(t3 > t2);
+  CHECK(s.appended() == t3);
+  CHECK(other.get("g-2") == numbered(2));  // committed: other connections read it before the flush
+  s.sync(t3);
+  CHECK(s.flushes() == flushes + 1);
+  s.sync(t1);  // covered by that flush
+  s.sync(t2);
+  CHECK(s.flushes() == flushes + 1);
+  // the flush's own commit tokens are pruned with the others; no record or feed entry is written by a flush
+  CHECK(s.size() == 3);
+
+  SECTION("duplicates dropped by a grouped append are reported") {
+    auto dup = numbered(1);
+    dup.id = "g-1-again";
+    std::vector<duplicate_record> dropped;
+    s.sync(s.append(upsert(dup), &dropped));
+    REQUIRE(dropped.size() == 1);
+    CHECK(dropped[0].dropped_id == "g-1-again");
+    CHECK(dropped[0].existing_id == "g-1");
+    CHECK_FALSE(s.get("g-1-again"));
+  }
+  SECTION("with group_commit off, append is durable on return: no ticket, no flush") {
+    auto sync_store = open_store(dir, {.group_commit = false});
+    CHECK(sync_store.append(upsert(numbered(4))) == 0);
+    CHECK(sync_store.appended() == 0);
+    CHECK(sync_store.flushes() == 0);
+    CHECK(other.get("g-4") == numbered(4));
+    CHECK(parse_postgres_url("postgres://h/db?group_commit=0").options.group_commit == false);
+    CHECK(parse_postgres_url("postgres://h/db?group_commit=true").options.group_commit == true);
+    CHECK(parse_postgres_url("postgres://h/db").options.group_commit == true);
+    CHECK_THROWS_WITH(parse_postgres_url("postgres://h/db?group_commit=yes"),
+                      Catch::Contains("group_commit='yes' is not 1, 0, true or false"));
+  }
+}
+
+TEST_CASE("store_postgres: group commit: a batch a crash lost before its flush fails its sync with 08007, and the "
+          "next poll reports its records",
+          "[store][postgres]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  const auto schema = pg_test::schema_for(dir.path);
+  const auto position = s.change_position();
+  const auto t1 = s.append(upsert(numbered(1)));
+  s.sync(t1);
+  pg_test::sql("DELETE FROM commits", schema);  // so that the next token is the only one
+  const auto t2 = s.append(upsert(numbered(2)));
+  // what a crash of the server before the WAL flush leaves: the transaction is gone, token and rows alike
+  pg_test::sql("DELETE FROM commits; DELETE FROM history WHERE memory_id = 'g-2'; DELETE FROM memories WHERE id = "
+               "'g-2'; DELETE FROM changes WHERE memory_id = 'g-2'",
+               schema);
+  auto sqlstate_of_sync = [&](std::uint64_t t) -> std::string {
+    try {
+      s.sync(t);
+      return "";
+    } catch (const postgres_error& e) {
+      CHECK_THAT(e.what(), Catch::Contains("lost before its WAL was flushed"));
+      return e.sqlstate();
+    }
+  };
+  CHECK(sqlstate_of_sync(t2) == "08007");
+  CHECK(sqlstate_of_sync(t2) == "08007");  // until the records are re-read
+  CHECK(sqlstate_of_sync(t1).empty());     // flushed before: not concerned
+  const auto t3 = s.append(upsert(numbered(3)));
+  CHECK(sqlstate_of_sync(t3) == "08007");  // a state holding the lost batch is not reported durable either
+  CHECK(s.changes_pending());
+  std::vector<std::string> reported;
+  s.poll_changes(position, [&](const std::string& id) { reported.push_back(id); });
+  CHECK(std::find(reported.begin(), reported.end(), "g-2") != reported.end());
+  CHECK(sqlstate_of_sync(t2).empty());  // handed over: the memory re-reads g-2 (absent now)
+  CHECK(sqlstate_of_sync(t3).empty());
+  CHECK_FALSE(s.get("g-2"));
+  CHECK(s.get("g-1") == numbered(1));
+  CHECK(s.get("g-3") == numbered(3));
+}

@@ -169,7 +169,10 @@ class postgres_store {
   ///         crash of the database server lost a batch up to `ticket` (its records are reported by the next
   ///         poll_changes(), so a memory re-reads them).
   void sync(std::uint64_t ticket) const {
-    s_->flusher.sync(ticket, [&](const std::vector<std::string>& tokens) { return flush(tokens); }, where());
+    s_->flusher.sync(
+        ticket, [&](const std::vector<std::string>& tokens) { return flush(tokens); },
+        [&] { s_->dirty.store(true, std::memory_order_release); },  // the next poll reports the lost records
+        where());
   }
 
   /// The newest ticket append() returned (0: none, or group_commit off).

@@ -52,16 +52,16 @@ class pg_group_flush {
   }
 
   /// Returns once the write with `ticket` and every earlier one is flushed, flushing if needed: concurrent
-  /// callers share one flush. `flush(tokens)` runs it and @returns the tokens among `tokens` the database holds.
-  /// `where` names the store in errors.
+  /// callers share one flush. `flush(tokens)` runs it and @returns the tokens among `tokens` the database holds;
+  /// `on_lost()` is called when a flush finds writes lost. `where` names the store in errors.
   /// @throws postgres_error: the flush's own failure (the writes it covered stay unflushed: a later sync()
   ///         tries again), or SQLSTATE 08007 when a write up to `ticket` was lost.
-  template <class Flush>
-  void sync(std::uint64_t ticket, Flush&& flush, const std::string& where) {
+  template <class Flush, class OnLost>
+  void sync(std::uint64_t ticket, Flush&& flush, OnLost&& on_lost, const std::string& where) {
     if (ticket == 0) return;
     if (durable_.load(std::memory_order_acquire) < ticket) {
       std::lock_guard flushing(flush_mtx_);
-      if (durable_.load(std::memory_order_acquire) < ticket) run(flush);
+      if (durable_.load(std::memory_order_acquire) < ticket && run(flush)) on_lost();
     }
     if (any_lost_.load(std::memory_order_acquire)) {
       std::lock_guard lock(mtx_);
@@ -94,14 +94,15 @@ class pg_group_flush {
   }
 
  private:
+  /// Flushes every write noted so far. @returns whether some were found lost. Under flush_mtx_.
   template <class Flush>
-  void run(Flush& flush) {  // under flush_mtx_
+  bool run(Flush& flush) {
     std::deque<unflushed> batch;
     {
       std::lock_guard lock(mtx_);
       batch.swap(pending_);
     }
-    if (batch.empty()) return;  // cannot happen while durable_ < a given ticket; kept safe
+    if (batch.empty()) return false;  // cannot happen while durable_ < a given ticket; kept safe
     std::vector<std::string> tokens;
     tokens.reserve(batch.size());
     for (const auto& u : batch) tokens.push_back(u.token);
@@ -115,13 +116,18 @@ class pg_group_flush {
     }
     flushes_.fetch_add(1, std::memory_order_relaxed);
     const auto through = batch.back().ticket;
+    bool found = false;
     {
       std::lock_guard lock(mtx_);
       for (auto& u : batch)
-        if (!present.count(u.token)) lost_.push_back(std::move(u));
-      if (!lost_.empty()) any_lost_.store(true, std::memory_order_release);
+        if (!present.count(u.token)) {
+          lost_.push_back(std::move(u));
+          found = true;
+        }
+      if (found) any_lost_.store(true, std::memory_order_release);
     }
     durable_.store(through, std::memory_order_release);
+    return found;
   }
 
   mutable std::mutex mtx_;        // guards last_, pending_, lost_
