@@ -2,7 +2,7 @@
 //
 //   cmake --build --preset bench --target bench_postgres_nodes
 //   ./build/bench/bench/bench_postgres_nodes [--memories N] [--users N] [--threads N] [--cold N] [--dim N]
-//                                             [--searches N] [--shards N]
+//                                             [--searches N] [--shards N] [--mixed N]
 // Defaults: the size, 100000 memories over 1000 users, 4 client threads, a 10000-memory cold scope,
 // 2 shards. (A quick look: --memories 5000 --users 100 --cold 2000.)
 //
@@ -12,6 +12,9 @@
 // Reports, each on its own line:
 //   adds/s and search p50/p95 (limit 10, in one user's scope): file_store on one node (the anchor), postgres on
 //   one node, postgres on two nodes sharing the database (threads split between them);
+//   adds (--mixed of them, from --threads threads) while one more thread searches, postgres on one node with
+//   group_commit off (each COMMIT waits for its WAL flush under the memory's write lock) and on (the default:
+//   the flush after the lock, shared by concurrent adds), two interleaved rounds: adds/s, add and search p50/p99;
 //   cross-node visibility delay: add on node A, then search on node B until the new id comes back (p50/p95/max);
 //   postgres sharded over --shards databases of the same cluster, two nodes (sharded_postgres_store): writes
 //   to different databases are not serialised by one advisory lock;
@@ -47,7 +50,8 @@ using clk = std::chrono::steady_clock;
 namespace {
 
 struct settings {
-  std::size_t memories = 100000, users = 1000, threads = 4, cold = 10000, dim = 128, searches = 1000, shards = 2;
+  std::size_t memories = 100000, users = 1000, threads = 4, cold = 10000, dim = 128, searches = 1000, shards = 2,
+              mixed = 20000;
 };
 
 template <class Store>
@@ -118,6 +122,43 @@ std::vector<double> searches(std::vector<Node*> nodes, const settings& cfg) {
   return out;
 }
 
+/// Adds `n` facts from `cfg.threads` threads while one more thread searches: the durability wait of an add is
+/// either under the memory's write lock (group_commit off: COMMIT waits for the WAL flush) or after it (on).
+template <class Node>
+void mixed(Node& m, const settings& cfg, std::size_t n, const char* what) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> done{false};
+  std::vector<std::vector<double>> add_ms(cfg.threads);
+  std::vector<double> search_ms;
+  const auto t0 = clk::now();
+  std::thread searcher([&] {
+    for (std::size_t q = 0; !done.load(); ++q) {
+      const auto s0 = clk::now();
+      (void)m.search(words[q % 24], user(user_name((q * 31) % cfg.users)), {.limit = 10});
+      search_ms.push_back(ms(clk::now() - s0));
+    }
+  });
+  std::vector<std::thread> ts;
+  for (std::size_t t = 0; t < cfg.threads; ++t)
+    ts.emplace_back([&, t] {
+      for (std::size_t i; (i = next.fetch_add(1)) < n;) {
+        const auto a0 = clk::now();
+        m.add(fact_text(i), user(user_name(i % cfg.users)), {.infer = false});
+        add_ms[t].push_back(ms(clk::now() - a0));
+      }
+    });
+  for (auto& t : ts) t.join();
+  const double secs = std::chrono::duration<double>(clk::now() - t0).count();
+  done = true;
+  searcher.join();
+  std::vector<double> adds;
+  for (const auto& a : add_ms) adds.insert(adds.end(), a.begin(), a.end());
+  std::printf("%-34s adds/s %8.0f   add p50 %6.3f p99 %7.3f ms   search during adds p50 %6.3f p99 %7.3f ms"
+              "  (%zu searches)\n",
+              what, double(n) / secs, pct(adds, 0.5), pct(adds, 0.99), pct(search_ms, 0.5), pct(search_ms, 0.99),
+              search_ms.size());
+}
+
 void report(const char* what, double adds, const std::vector<double>& lat) {
   std::printf("%-34s adds/s %8.0f   search p50 %7.3f ms  p95 %7.3f ms\n", what, adds, pct(lat, 0.5), pct(lat, 0.95));
 }
@@ -160,6 +201,7 @@ int main(int argc, char** argv) {
     else if (k == "--dim") cfg.dim = v;
     else if (k == "--searches") cfg.searches = v;
     else if (k == "--shards") cfg.shards = std::max<std::size_t>(v, 1);
+    else if (k == "--mixed") cfg.mixed = std::max<std::size_t>(v, 1);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -204,6 +246,17 @@ int main(int argc, char** argv) {
       const double adds = load<node<postgres_store>>({&m}, cfg, cfg.memories);
       report("postgres, one node", adds, searches<node<postgres_store>>({&m}, cfg));
     }
+    // postgres, one node, adds and searches at once: the COMMIT's flush under the write lock (group_commit off)
+    // against after it (on, the default), rounds interleaved, each on an empty schema
+    for (int round = 0; round < 2; ++round)
+      for (const bool grouped : {false, true}) {
+        run_sql(conninfo, "DROP SCHEMA IF EXISTS bench_mixed CASCADE");
+        node<postgres_store> m(emb, postgres_store(conninfo, {.schema = "bench_mixed", .pool_size = cfg.threads + 2,
+                                                              .group_commit = grouped}));
+        mixed(m, cfg, cfg.mixed, grouped ? "postgres, group_commit on" : "postgres, group_commit off");
+        if (grouped)
+          std::printf("  flushes per add: %.2f\n", double(m.store().flushes()) / double(cfg.mixed));
+      }
     {  // postgres, two nodes over one database
       node<postgres_store> a(emb, postgres_store(conninfo, {.schema = "bench_two", .pool_size = cfg.threads}));
       node<postgres_store> b(emb, postgres_store(conninfo, {.schema = "bench_two", .pool_size = cfg.threads}));

@@ -436,3 +436,59 @@ TEST_CASE("sharded_postgres: two tenants with the same user ids keep apart, on t
   CHECK(m.purge(app) == 1);
   CHECK(m.get_all(scope_of(1, 3)).size() == 1);
 }
+
+TEST_CASE("sharded_postgres: grouped commits: one ticket waits for every shard a batch touched; a shard's lost batch "
+          "fails it",
+          "[postgres][sharded]") {
+  temp_dir dir;
+  const auto o = shard_options(dir.path, 2);
+  sharded_postgres_store s(o);
+  const auto position = s.change_position();
+  std::string users[2];  // a user whose scope lives in each shard
+  for (int u = 0; users[0].empty() || users[1].empty(); ++u) users[s.shard_of(scope{user_of(u), "", ""})] = user_of(u);
+  auto rec = [&](int i, int shard) {
+    auto r = sample_record(i);
+    r.id = "sg-" + std::to_string(i);
+    r.memory = "sharded grouped fact " + std::to_string(i);
+    r.hash = "sgh" + std::to_string(i);
+    r.user_id = users[shard];
+    r.agent_id = r.run_id = "";
+    return r;
+  };
+  write_batch both;
+  both.upserts = {rec(1, 0), rec(2, 1)};
+  const auto before0 = s.shard(0).flushes(), before1 = s.shard(1).flushes();
+  const auto t1 = s.append(both);
+  CHECK(t1 > 0);
+  CHECK(s.shard(0).appended() > 0);
+  CHECK(s.shard(1).appended() > 0);
+  s.sync(t1);
+  CHECK(s.shard(0).flushes() == before0 + 1);
+  CHECK(s.shard(1).flushes() == before1 + 1);
+  s.sync(t1);  // done: no other flush
+  CHECK(s.shard(0).flushes() == before0 + 1);
+  CHECK(s.get("sg-1") == rec(1, 0));
+  CHECK(s.get("sg-2") == rec(2, 1));
+
+  // shard 1 loses the next batch as a crash of its server before the flush would
+  pg_test::sql_on(o.shards[1].conninfo, "DELETE FROM commits", o.store.schema);
+  write_batch one;
+  one.upserts = {rec(3, 1)};
+  const auto t2 = s.append(one);
+  pg_test::sql_on(o.shards[1].conninfo,
+                  "DELETE FROM commits; DELETE FROM memories WHERE id = 'sg-3'; DELETE FROM changes WHERE memory_id = "
+                  "'sg-3'",
+                  o.store.schema);
+  std::string sqlstate;
+  try {
+    s.sync(t2);
+  } catch (const postgres_error& e) {
+    sqlstate = e.sqlstate();
+  }
+  CHECK(sqlstate == "08007");
+  std::vector<std::string> reported;
+  s.poll_changes(position, [&](const std::string& id) { reported.push_back(id); });
+  CHECK(std::find(reported.begin(), reported.end(), "sg-3") != reported.end());
+  s.sync(t2);  // handed over to the poll: no longer failing
+  CHECK_FALSE(s.get("sg-3"));
+}
