@@ -10361,7 +10361,8 @@ class async_adds {
 /// @file memory/commit.hpp
 /// Commit: a write batch is staged in the store under the memory's write lock (the commit point: if it throws,
 /// nothing derived changed), and made durable after. Stores with a two-phase commit (file_store's append +
-/// sync) let writers share fsyncs: the durability wait happens after the lock is released.
+/// sync; postgres_store's group commit) let writers share fsyncs: the durability wait happens after the lock is
+/// released.
 ///
 /// Meanwhile a reader may meet the staged change in the derived state, so each read notes the newest ticket staged
 /// in the partitions it read (`seen`) and waits for it (`await_durable`) after releasing its lock, before it
@@ -10417,14 +10418,18 @@ class committer {
     }
   }
 
-  /// With the partition cache a scope may be loaded from the store while a change to it is staged: every read then
-  /// waits for everything staged (no two-phase store loads scopes today).
+  /// With the partition cache a scope may be loaded from the store while a change to it is staged (postgres_store
+  /// with group_commit): every read then waits for everything staged.
   void wait_for_all_staged(bool on) noexcept { all_ = on; }
 
   /// Commits `b`, which changes no memory (a dequeue), while the write lock is held. @returns its ticket.
   std::uint64_t stage(Store& store, const write_batch& b) {
     if constexpr (two_phase_store<Store>) {
-      const auto ticket = store.append(b);
+      std::uint64_t ticket = 0;
+      if constexpr (change_feed_store<Store>)
+        ticket = store.append(b, &feed_duplicates_);  // see take_feed_duplicates
+      else
+        ticket = store.append(b);
       last_.store(std::max(last_.load(std::memory_order_relaxed), ticket), std::memory_order_release);
       return ticket;
     } else if constexpr (change_feed_store<Store>) {

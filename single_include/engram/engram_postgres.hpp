@@ -560,6 +560,149 @@ inline std::vector<duplicate_record> pg_apply_batch(pq_conn& c, const write_batc
 
 }  // namespace engram::inline v0::detail
 // ---- end <engram/store/postgres/apply.hpp>
+// ---- begin <engram/store/postgres/group_flush.hpp>
+/// @file store/postgres/group_flush.hpp
+/// postgres_store's group commit (postgres_store_options::group_commit): a write transaction COMMITs with
+/// `synchronous_commit = off` (it returns without waiting for its WAL to reach the disk), and a later flush makes
+/// it durable. A flush is one statement committed synchronously: its commit record is flushed with everything the
+/// WAL holds before it, so one flush serves every write committed before it began, and writes go on committing
+/// meanwhile.
+///
+/// A crash of the database server before the flush loses the writes the WAL had not flushed yet. So a flush also
+/// looks for the commit token of each write it covers (every write transaction inserts one): a write whose token
+/// is missing was lost, and its sync() fails with SQLSTATE 08007 (transaction resolution unknown). Its records are
+/// handed to the store's next poll_changes() (take_lost), which is how a memory re-reads them; until then every
+/// sync() covering a lost write fails, so no caller is told that a state holding it is durable.
+
+// #include <engram/store/postgres/libpq.hpp>: inlined above
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace engram::inline v0::detail {
+
+class pg_group_flush {
+ public:
+  /// A write committed and not flushed yet: its ticket, its commit token and the records it changed.
+  struct unflushed {
+    std::uint64_t ticket = 0;
+    std::string token;
+    std::vector<std::string> ids;
+  };
+
+  /// Notes a write that has COMMITted (without waiting for the flush) with `token`, changing records `ids`.
+  /// @returns its ticket for sync().
+  std::uint64_t committed(std::string token, std::vector<std::string> ids) {
+    std::lock_guard lock(mtx_);
+    const auto t = ++last_;
+    pending_.push_back({t, std::move(token), std::move(ids)});
+    return t;
+  }
+
+  /// The newest ticket given so far (0: none).
+  [[nodiscard]] std::uint64_t last() const {
+    std::lock_guard lock(mtx_);
+    return last_;
+  }
+
+  /// Returns once the write with `ticket` and every earlier one is flushed, flushing if needed: concurrent
+  /// callers share one flush. `flush(tokens)` runs it and @returns the tokens among `tokens` the database holds;
+  /// `on_lost()` is called when a flush finds writes lost. `where` names the store in errors.
+  /// @throws postgres_error: the flush's own failure (the writes it covered stay unflushed: a later sync()
+  ///         tries again), or SQLSTATE 08007 when a write up to `ticket` was lost.
+  template <class Flush, class OnLost>
+  void sync(std::uint64_t ticket, Flush&& flush, OnLost&& on_lost, const std::string& where) {
+    if (ticket == 0) return;
+    if (durable_.load(std::memory_order_acquire) < ticket) {
+      std::lock_guard flushing(flush_mtx_);
+      if (durable_.load(std::memory_order_acquire) < ticket && run(flush)) on_lost();
+    }
+    if (any_lost_.load(std::memory_order_acquire)) {
+      std::lock_guard lock(mtx_);
+      if (!lost_.empty() && lost_.front().ticket <= ticket)
+        throw postgres_error(where + ": a write committed before the database server crashed was lost before its "
+                                     "WAL was flushed (SQLSTATE 08007, transaction resolution unknown); its records are "
+                                     "re-read from the database by the store's next change feed poll",
+                             "08007");
+    }
+  }
+
+  /// Flushes issued so far.
+  [[nodiscard]] std::uint64_t flushes() const noexcept { return flushes_.load(std::memory_order_relaxed); }
+
+  /// Takes the record ids of the writes found lost (what the next change feed poll reports). From then on, a
+  /// sync() no longer fails for them. Give them back with restore_lost() if they could not be delivered.
+  std::vector<unflushed> take_lost() {
+    std::lock_guard lock(mtx_);
+    std::vector<unflushed> out(std::make_move_iterator(lost_.begin()), std::make_move_iterator(lost_.end()));
+    lost_.clear();
+    any_lost_.store(false, std::memory_order_release);
+    return out;
+  }
+  void restore_lost(std::vector<unflushed> back) {
+    if (back.empty()) return;
+    std::lock_guard lock(mtx_);
+    for (auto& u : back) lost_.push_back(std::move(u));
+    std::sort(lost_.begin(), lost_.end(), [](const unflushed& a, const unflushed& b) { return a.ticket < b.ticket; });
+    any_lost_.store(true, std::memory_order_release);
+  }
+
+ private:
+  /// Flushes every write noted so far. @returns whether some were found lost. Under flush_mtx_.
+  template <class Flush>
+  bool run(Flush& flush) {
+    std::deque<unflushed> batch;
+    {
+      std::lock_guard lock(mtx_);
+      batch.swap(pending_);
+    }
+    if (batch.empty()) return false;  // cannot happen while durable_ < a given ticket; kept safe
+    std::vector<std::string> tokens;
+    tokens.reserve(batch.size());
+    for (const auto& u : batch) tokens.push_back(u.token);
+    std::set<std::string> present;
+    try {
+      present = flush(tokens);
+    } catch (...) {
+      std::lock_guard lock(mtx_);  // not known to be durable: the next flush covers them again
+      pending_.insert(pending_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+      throw;
+    }
+    flushes_.fetch_add(1, std::memory_order_relaxed);
+    const auto through = batch.back().ticket;
+    bool found = false;
+    {
+      std::lock_guard lock(mtx_);
+      for (auto& u : batch)
+        if (!present.count(u.token)) {
+          lost_.push_back(std::move(u));
+          found = true;
+        }
+      if (found) any_lost_.store(true, std::memory_order_release);
+    }
+    durable_.store(through, std::memory_order_release);
+    return found;
+  }
+
+  mutable std::mutex mtx_;        // guards last_, pending_, lost_
+  std::mutex flush_mtx_;          // one flush at a time; the others wait for it
+  std::uint64_t last_ = 0;
+  std::deque<unflushed> pending_;  // committed, not flushed, by ticket
+  std::deque<unflushed> lost_;     // found missing by a flush, not yet taken by a poll, by ticket
+  std::atomic<std::uint64_t> durable_{0};
+  std::atomic<bool> any_lost_{false};
+  std::atomic<std::uint64_t> flushes_{0};
+};
+
+}  // namespace engram::inline v0::detail
+// ---- end <engram/store/postgres/group_flush.hpp>
 // ---- begin <engram/store/postgres/listen.hpp>
 /// @file store/postgres/listen.hpp
 /// postgres_store's change feed, as seen by a reader: the LISTEN connection that says when to look, and the
@@ -697,6 +840,12 @@ struct postgres_store_options {
   /// Feed entries and commit tokens older than this are pruned (every 1000th write of a store object); a
   /// node that has not polled for longer reloads everything ("*").
   int change_retention_s = 3600;
+  /// append() (a memory's writes) COMMITs without waiting for the WAL flush and sync() flushes, outside the
+  /// memory's write lock; concurrent writers share one flush (store/postgres/group_flush.hpp). Other nodes may
+  /// read such a batch before its flush (for about one flush's time); a crash of the database server in that
+  /// window loses it, and its writer's sync() fails (SQLSTATE 08007) instead of reporting it durable. false:
+  /// every COMMIT waits for its flush, under the memory's write lock.
+  bool group_commit = true;
 };
 
 }  // namespace engram::inline v0
@@ -1222,6 +1371,10 @@ inline void pg_prepare_all(detail::pq_conn& c, const std::string& w) {
             w);
   c.prepare("write_lock", "SELECT pg_advisory_xact_lock(hashtext('engram-write:' || current_schema()))", w);
   c.prepare("add_commit", "INSERT INTO commits(token) VALUES ($1)", w);
+  // group_commit's flush: committed synchronously on its own (a transaction with a commit record to flush)
+  c.prepare("flush_commits",
+            "WITH mark AS (INSERT INTO commits(token) VALUES ($1)) SELECT token FROM commits WHERE token = ANY($2::text[])",
+            w);
   c.prepare("notify", "SELECT pg_notify('engram_' || current_schema(), '')", w);
   c.prepare("prune",
             "WITH old_commits AS (DELETE FROM commits WHERE at < now() - $1::integer * interval '1 second'),"
@@ -1340,7 +1493,7 @@ struct postgres_location {
 
 /// Splits `postgres://user@host:port/db?schema=s&pool=8&statement_timeout_ms=5000&sslmode=...` (or
 /// `postgresql://`) into libpq's URL and postgres_store_options: the parameters `schema`, `pool`,
-/// `statement_timeout_ms`, `reconnect_timeout_ms` and `shard` are engram's and are removed; every other
+/// `statement_timeout_ms`, `reconnect_timeout_ms`, `group_commit` (1/0/true/false) and `shard` are engram's and are removed; every other
 /// parameter is left for libpq.
 /// @throws validation_error for another scheme or a bad value, naming it.
 inline postgres_location parse_postgres_url(std::string_view url) {
@@ -1380,6 +1533,10 @@ inline postgres_location parse_postgres_url(std::string_view url) {
       out.options.statement_timeout_ms = number(0);
     } else if (key == "reconnect_timeout_ms") {
       out.options.reconnect_timeout_ms = number(0);
+    } else if (key == "group_commit") {
+      if (value != "0" && value != "1" && value != "true" && value != "false")
+        throw validation_error("postgres store URL: group_commit='" + value + "' is not 1, 0, true or false");
+      out.options.group_commit = value == "1" || value == "true";
     } else if (key == "shard") {
       out.shard = value;
     } else if (!item.empty()) {
@@ -1427,6 +1584,7 @@ inline postgres_location parse_postgres_url(std::string_view url) {
 // #include <engram/record.hpp>: inlined above
 // #include <engram/scope.hpp>: inlined above
 // #include <engram/store/postgres/apply.hpp>: inlined above
+// #include <engram/store/postgres/group_flush.hpp>: inlined above
 // #include <engram/store/postgres/libpq.hpp>: inlined above
 // #include <engram/store/postgres/listen.hpp>: inlined above
 // #include <engram/store/postgres/options.hpp>: inlined above
@@ -1530,6 +1688,48 @@ class postgres_store {
     }
     return dups;
   }
+
+  /// First half of a two-phase commit (engram::two_phase_store, what basic_memory uses): commits the batch in one
+  /// transaction as apply() does, but with options.group_commit the COMMIT does not wait for the WAL flush, so a
+  /// memory holds its write lock only for the transaction, and concurrent writers share one flush (sync). Until
+  /// sync(ticket) returns, the batch is visible to other connections (other nodes) but a crash of the database
+  /// server may still lose it (store/postgres/group_flush.hpp). Without group_commit it is durable on return.
+  /// `dropped`, when given, receives the new records dropped as duplicates (as apply() returns them).
+  /// @returns the ticket to pass to sync() (0: nothing to wait for). @throws postgres_error as apply() does.
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    if (b.empty()) return 0;
+    const bool grouped = options().group_commit;
+    std::string token;
+    try {
+      token = write([&](detail::pq_conn& c) {
+        auto d = apply_on(c, b);
+        if (dropped) *dropped = std::move(d);
+      }, true, grouped);
+    } catch (const postgres_error& e) {
+      if (e.connection_lost()) recheck_later(b);
+      throw;
+    }
+    return grouped ? s_->flusher.committed(std::move(token), ids_of(b)) : 0;
+  }
+
+  /// Second half: returns once the batch appended with `ticket` and every earlier one is durable. Concurrent
+  /// callers share one flush: one statement committed synchronously (with the database's synchronous_commit),
+  /// whose flush covers every commit before it. Readers call it too, for the changes they saw.
+  /// @throws postgres_error when the flush fails (a later sync() tries again), or with SQLSTATE 08007 when a
+  ///         crash of the database server lost a batch up to `ticket` (its records are reported by the next
+  ///         poll_changes(), so a memory re-reads them).
+  void sync(std::uint64_t ticket) const {
+    s_->flusher.sync(
+        ticket, [&](const std::vector<std::string>& tokens) { return flush(tokens); },
+        [&] { s_->dirty.store(true, std::memory_order_release); },  // the next poll reports the lost records
+        where());
+  }
+
+  /// The newest ticket append() returned (0: none, or group_commit off).
+  [[nodiscard]] std::uint64_t appended() const { return s_->flusher.last(); }
+
+  /// The flushes sync() has issued (group_commit): fewer than the batches appended when writers shared them.
+  [[nodiscard]] std::uint64_t flushes() const noexcept { return s_->flusher.flushes(); }
 
   [[nodiscard]] std::optional<record> get(std::string_view id) const {
     return read([&](detail::pq_conn& c) -> std::optional<record> {
@@ -1818,10 +2018,14 @@ class postgres_store {
       std::lock_guard lock(s_->mtx);
       unsure.swap(s_->unsure);
     }
+    auto lost = s_->flusher.take_lost();
     try {
       for (const auto& id : unsure) f(id);
+      for (const auto& l : lost)
+        for (const auto& id : l.ids) f(id);
       return detail::pg_poll_feed(reader(), since, s_->origin, detail::pg_page_size, where(), f);
     } catch (...) {  // the caller drops what it was given: report these again next time
+      s_->flusher.restore_lost(std::move(lost));
       std::lock_guard lock(s_->mtx);
       s_->unsure.insert(s_->unsure.end(), unsure.begin(), unsure.end());
       s_->dirty.store(true, std::memory_order_release);
@@ -1844,17 +2048,42 @@ class postgres_store {
     std::atomic<std::uint64_t> writes{0};
     std::mutex mtx;
     std::vector<std::string> unsure;  // ids of batches whose COMMIT outcome is unknown (guarded by mtx)
+    detail::pg_group_flush flusher;   // group_commit: batches committed and not yet flushed
     detail::pg_listener listener;     // last: its thread stops before the members it uses go
   };
 
   [[nodiscard]] const postgres_store_options& options() const noexcept { return s_->pool.options(); }
   [[nodiscard]] const std::string& where() const noexcept { return s_->pool.where(); }
 
+  static std::vector<std::string> ids_of(const write_batch& b) {
+    std::vector<std::string> ids;
+    ids.reserve(b.upserts.size() + b.erases.size());
+    for (const auto& r : b.upserts) ids.push_back(r.id);
+    ids.insert(ids.end(), b.erases.begin(), b.erases.end());
+    return ids;
+  }
+
   void recheck_later(const write_batch& b) const {
+    auto ids = ids_of(b);
     std::lock_guard lock(s_->mtx);
-    for (const auto& r : b.upserts) s_->unsure.push_back(r.id);
-    for (const auto& id : b.erases) s_->unsure.push_back(id);
+    s_->unsure.insert(s_->unsure.end(), ids.begin(), ids.end());
     s_->dirty.store(true, std::memory_order_release);
+  }
+
+  /// group_commit's flush: one statement committed synchronously (inserting a commit token of its own, so that
+  /// it has a commit record to flush), which reads which of `tokens` the database holds. @returns those.
+  std::set<std::string> flush(const std::vector<std::string>& tokens) const {
+    std::string list = "{";
+    for (const auto& t : tokens) list += (list.size() > 1 ? "," : "") + t;  // uuids: nothing to quote
+    list += '}';
+    std::set<std::string> present;
+    s_->pool.with_retry([&](detail::pq_conn& c) {
+      auto r = c.run("flush_commits", {detail::pq_param::text(make_uuid_v4()), detail::pq_param::text(list)}, false,
+                     where());
+      present.clear();
+      for (int i = 0; i < r.rows(); ++i) present.insert(r.text(i, 0));
+    });
+    return present;
   }
 
   void start_listening() const {
@@ -1880,13 +2109,14 @@ class postgres_store {
   /// Runs body(conn) in one transaction under the schema's write lock, with a commit token: a retry after a
   /// lost COMMIT finds the token (unique violation) and stops, so the batch is applied exactly once.
   /// `feed` false (add_access): no write lock, notification or pruning, only the token.
+  /// `grouped`: the COMMIT does not wait for the WAL flush (group_commit: sync() flushes). @returns the token.
   template <class F>
-  void write(F&& body, bool feed = true) {
-    const std::string token = make_uuid_v4();
+  std::string write(F&& body, bool feed = true, bool grouped = false) {
+    std::string token = make_uuid_v4();
     bool committed = false;
     s_->pool.with_retry([&](detail::pq_conn& c) {
       if (committed) return;
-      c.exec("BEGIN", where());
+      c.exec(grouped ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN", where());
       try {
         if (feed) c.run("write_lock", {}, false, where());
         try {
@@ -1908,6 +2138,7 @@ class postgres_store {
         throw;
       }
     });
+    return token;
   }
 
   std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b) const {
@@ -2076,7 +2307,9 @@ class sharded_postgres_store {
   /// Opens (creating or migrating the schema in) every shard.
   /// @throws validation_error for no shard or a repeated name; postgres_error when a shard cannot be reached.
   explicit sharded_postgres_store(sharded_postgres_options o)
-      : ring_(names_of(o.shards), o.virtual_nodes), feed_(std::make_unique<feed_state>()) {
+      : ring_(names_of(o.shards), o.virtual_nodes),
+        feed_(std::make_unique<feed_state>()),
+        commits_(std::make_unique<commit_state>()) {
     for (const auto& s : o.shards) shards_.push_back(std::make_unique<postgres_store>(s.conninfo, o.store));
   }
 
@@ -2106,6 +2339,43 @@ class sharded_postgres_store {
       dups.insert(dups.end(), d.begin(), d.end());
     }
     return dups;
+  }
+
+  /// First half of a two-phase commit (engram::two_phase_store), as postgres_store::append in each shard the batch
+  /// touches (one transaction per shard, in shard order, as apply()). `dropped`, when given, receives the new
+  /// records dropped as duplicates. @returns the ticket to pass to sync() (0: nothing to wait for).
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    auto parts = split(b);
+    bool any = false;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (parts[i].empty()) continue;
+      std::vector<duplicate_record> d;
+      any = shards_[i]->append(parts[i], &d) != 0 || any;
+      if (dropped) dropped->insert(dropped->end(), d.begin(), d.end());
+    }
+    if (!any) return 0;
+    std::vector<std::uint64_t> upto;  // each shard's newest ticket: sync() waits for all of them
+    for (const auto& sh : shards_) upto.push_back(sh->appended());
+    std::lock_guard lock(commits_->mtx);
+    const auto t = ++commits_->last;
+    commits_->unsynced.emplace(t, std::move(upto));
+    return t;
+  }
+
+  /// Second half: returns once the batch appended with `ticket` and every earlier one is durable in every shard
+  /// (postgres_store::sync of each shard, up to the newest batch it held when `ticket` was given).
+  /// @throws postgres_error as postgres_store::sync.
+  void sync(std::uint64_t ticket) const {
+    std::vector<std::uint64_t> upto;
+    {
+      std::lock_guard lock(commits_->mtx);
+      const auto it = commits_->unsynced.find(ticket);
+      if (it == commits_->unsynced.end()) return;  // 0, or a later ticket's sync covered it
+      upto = it->second;
+    }
+    for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i]->sync(upto[i]);
+    std::lock_guard lock(commits_->mtx);
+    commits_->unsynced.erase(commits_->unsynced.begin(), commits_->unsynced.upper_bound(ticket));
   }
 
   /// The record, from the first shard holding it. O(shards) lookups at most.
@@ -2284,6 +2554,11 @@ class sharded_postgres_store {
     std::uint64_t next = 1;
     std::map<std::uint64_t, std::vector<std::uint64_t>> positions;
   };
+  struct commit_state {  // append/sync: per ticket not yet synced, each shard's ticket to wait for
+    std::mutex mtx;
+    std::uint64_t last = 0;
+    std::map<std::uint64_t, std::vector<std::uint64_t>> unsynced;
+  };
   static constexpr std::size_t kept_positions = 64;
 
   static std::vector<std::string> names_of(const std::vector<postgres_shard>& shards) {
@@ -2382,6 +2657,7 @@ class sharded_postgres_store {
   detail::hash_ring ring_;
   std::vector<std::unique_ptr<postgres_store>> shards_;
   std::unique_ptr<feed_state> feed_;
+  std::unique_ptr<commit_state> commits_;
 };
 
 }  // namespace engram::inline v0
