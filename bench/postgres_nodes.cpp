@@ -2,7 +2,7 @@
 //
 //   cmake --build --preset bench --target bench_postgres_nodes
 //   ./build/bench/bench/bench_postgres_nodes [--memories N] [--users N] [--threads N] [--cold N] [--dim N]
-//                                             [--searches N] [--shards N] [--mixed N]
+//                                             [--searches N] [--shards N] [--mixed N] [--mixed-searcher 0|1]
 // Defaults: the size, 100000 memories over 1000 users, 4 client threads, a 10000-memory cold scope,
 // 2 shards. (A quick look: --memories 5000 --users 100 --cold 2000.)
 //
@@ -12,7 +12,8 @@
 // Reports, each on its own line:
 //   adds/s and search p50/p95 (limit 10, in one user's scope): file_store on one node (the anchor), postgres on
 //   one node, postgres on two nodes sharing the database (threads split between them);
-//   adds (--mixed of them, from --threads threads) while one more thread searches, postgres on one node with
+//   adds (--mixed of them, from --threads threads) while one more thread searches (none with --mixed-searcher 0),
+//   postgres on one node with
 //   group_commit off (each COMMIT waits for its WAL flush under the memory's write lock) and on (the default:
 //   the flush after the lock, shared by concurrent adds), two interleaved rounds: adds/s, add and search p50/p99;
 //   cross-node visibility delay: add on node A, then search on node B until the new id comes back (p50/p95/max);
@@ -51,7 +52,7 @@ namespace {
 
 struct settings {
   std::size_t memories = 100000, users = 1000, threads = 4, cold = 10000, dim = 128, searches = 1000, shards = 2,
-              mixed = 20000;
+              mixed = 20000, searchers = 1;
 };
 
 template <class Store>
@@ -132,7 +133,7 @@ void mixed(Node& m, const settings& cfg, std::size_t n, const char* what) {
   std::vector<double> search_ms;
   const auto t0 = clk::now();
   std::thread searcher([&] {
-    for (std::size_t q = 0; !done.load(); ++q) {
+    for (std::size_t q = 0; cfg.searchers && !done.load(); ++q) {
       const auto s0 = clk::now();
       (void)m.search(words[q % 24], user(user_name((q * 31) % cfg.users)), {.limit = 10});
       search_ms.push_back(ms(clk::now() - s0));
@@ -202,6 +203,7 @@ int main(int argc, char** argv) {
     else if (k == "--searches") cfg.searches = v;
     else if (k == "--shards") cfg.shards = std::max<std::size_t>(v, 1);
     else if (k == "--mixed") cfg.mixed = std::max<std::size_t>(v, 1);
+    else if (k == "--mixed-searcher") cfg.searchers = v ? 1 : 0;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;

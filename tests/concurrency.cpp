@@ -109,6 +109,34 @@ TEST_CASE("concurrency: with no patience the memory's lock stops new searches as
   CHECK(wrote);
 }
 
+TEST_CASE("concurrency: the memory's lock says whether anyone waits for it (a writer, or a reader held back)",
+          "[concurrency]") {
+  detail::rw_mutex m;
+  CHECK_FALSE(m.contended());
+  m.lock();
+  CHECK_FALSE(m.contended());  // held, nobody waiting
+  std::atomic<bool> read{false};
+  std::thread reader([&] {
+    m.lock_shared();
+    read = true;
+    m.unlock_shared();
+  });
+  for (int i = 0; i < 10000 && !m.contended(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(m.contended());
+  CHECK_FALSE(read);
+  m.unlock();
+  reader.join();
+  CHECK(read);
+  CHECK_FALSE(m.contended());
+  m.lock_shared();  // a writer waiting behind a reader
+  std::atomic<bool> wrote{false};
+  auto writer = waiting_writer(m, wrote);
+  CHECK(m.contended());
+  m.unlock_shared();
+  writer.join();
+  CHECK_FALSE(m.contended());
+}
+
 TEST_CASE("concurrency: writers and readers through the memory's lock, many at once", "[concurrency]") {
   // every writer gets in while 6 readers keep the lock busy, and no reader ever sees a write half done
   detail::rw_mutex m;

@@ -691,7 +691,7 @@ class basic_memory {
   mutable detail::partition_cache cache_;
   mutable detail::feed_sync feed_;
   mutable detail::access_counts access_;  // thread-safe itself; its flusher writes to store_
-  detail::committer<Store> commit_;
+  detail::committer<Store> commit_{mtx_};
   snapshots snapshots_;
   detail::async_adds<Store> async_;  // last: destroyed first, stopping the workers while what they use is alive
 };

@@ -157,6 +157,30 @@ struct losing_store : postgres_store {
 };
 }  // namespace
 
+TEST_CASE("nodes_postgres: a memory defers the flush only when someone waits for its lock", "[postgres][nodes]") {
+  const auto schema = fresh_schema("defer");
+  auto m = open_node(schema);
+  for (int i = 0; i < 5; ++i) m.add("carol visited city number " + std::to_string(i), user("carol"), {.infer = false});
+  CHECK(m.store().appended() == 0);  // alone: each COMMIT waited for its flush, no statement more
+  CHECK(m.store().flushes() == 0);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;  // now writers and searchers wait for the lock
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        if (t % 2)
+          (void)m.search("city", user("carol"), {.limit = 3});
+        else
+          m.add("dave " + std::to_string(t) + " read book " + std::to_string(i), user("dave"), {.infer = false});
+      }
+    });
+  for (int i = 0; i < 1000 && m.store().flushes() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  for (auto& t : ts) t.join();
+  CHECK(m.store().flushes() > 0);
+  CHECK(m.store().appended() > 0);
+}
+
 TEST_CASE("nodes_postgres: an add whose grouped commit a crash lost before the flush fails, and the memory forgets it",
           "[postgres][nodes]") {
   const auto schema = fresh_schema("lost");

@@ -552,6 +552,17 @@ TEST_CASE("store_postgres: group commit: an appended batch is visible at once; o
     CHECK(dropped[0].existing_id == "g-1");
     CHECK_FALSE(s.get("g-1-again"));
   }
+  SECTION("a caller may ask for a synchronous COMMIT right before it (defer() false): no ticket, no flush") {
+    int asked = 0;
+    CHECK(s.append(upsert(numbered(5)), nullptr, [&] { return ++asked, false; }) == 0);
+    CHECK(asked == 1);
+    CHECK(s.appended() == t3);
+    CHECK(s.append(upsert(numbered(6)), nullptr, [&] { return ++asked, true; }) == t3 + 1);
+    s.sync(t3 + 1);
+    CHECK(s.flushes() == flushes + 2);
+    CHECK(other.get("g-5") == numbered(5));
+    CHECK(other.get("g-6") == numbered(6));
+  }
   SECTION("with group_commit off, append is durable on return: no ticket, no flush") {
     auto sync_store = open_store(dir, {.group_commit = false});
     CHECK(sync_store.append(upsert(numbered(4))) == 0);

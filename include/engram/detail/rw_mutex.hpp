@@ -49,7 +49,11 @@ class rw_mutex {
   }
   void lock_shared() {
     std::unique_lock l(m_);
-    readers_cv_.wait(l, [&] { return can_read(); });
+    if (!can_read()) {
+      ++waiting_readers_;
+      readers_cv_.wait(l, [&] { return can_read(); });
+      --waiting_readers_;
+    }
     ++readers_;
   }
   bool try_lock_shared() {
@@ -67,6 +71,13 @@ class rw_mutex {
     if (last) writers_cv_.notify_one();
   }
 
+  /// Whether any thread waits for the lock now (a writer, or a reader held back by a writer): what a store's
+  /// group commit asks before a COMMIT under the lock (memory/commit.hpp).
+  [[nodiscard]] bool contended() const {
+    std::lock_guard l(m_);
+    return waiting_writers_ > 0 || waiting_readers_ > 0;
+  }
+
   /// Writers waiting for the lock now (for tests and diagnostics).
   [[nodiscard]] std::size_t waiting_writers() {
     std::lock_guard l(m_);
@@ -79,9 +90,9 @@ class rw_mutex {
     return !writer_ && (waiting_writers_ == 0 || clock::now() - first_wait_ < patience_);
   }
 
-  std::mutex m_;
+  mutable std::mutex m_;
   std::condition_variable readers_cv_, writers_cv_;
-  std::size_t readers_ = 0, waiting_writers_ = 0;
+  std::size_t readers_ = 0, waiting_writers_ = 0, waiting_readers_ = 0;
   bool writer_ = false;
   clock::time_point first_wait_{};
   std::chrono::microseconds patience_;

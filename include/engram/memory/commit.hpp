@@ -32,6 +32,9 @@ namespace engram::inline v0::detail {
 template <class Store>
 class committer {
  public:
+  /// For a memory whose write lock is `lock`.
+  explicit committer(const rw_mutex& lock) : lock_(lock) {}
+
   /// Commits `b` while the write lock is held, before the derived state changes: `catalog` says which partitions
   /// it changes, so that reads of them wait until it is durable. @returns the ticket make_durable() waits for.
   std::uint64_t stage(Store& store, const write_batch& b, const scope_catalog& catalog) {
@@ -67,7 +70,11 @@ class committer {
   std::uint64_t stage(Store& store, const write_batch& b) {
     if constexpr (two_phase_store<Store>) {
       std::uint64_t ticket = 0;
-      if constexpr (change_feed_store<Store>)
+      if constexpr (requires { store.append(b, &feed_duplicates_, [] { return true; }); })
+        // a store that may also COMMIT synchronously (postgres_store's group commit): deferring the flush pays an
+        // extra statement after the lock, worth it only when others wait for the lock
+        ticket = store.append(b, &feed_duplicates_, [this] { return lock_.contended(); });
+      else if constexpr (change_feed_store<Store>)
         ticket = store.append(b, &feed_duplicates_);  // see take_feed_duplicates
       else
         ticket = store.append(b);
@@ -194,6 +201,7 @@ class committer {
     staged_[p] = std::max(staged_[p], ticket);
   }
 
+  const rw_mutex& lock_;
   std::vector<duplicate_record> feed_duplicates_;
   std::vector<std::uint64_t> staged_;  ///< per partition id, the newest ticket staged in it (two-phase stores)
   std::atomic<std::uint64_t> last_{0};  ///< the newest ticket staged

@@ -139,12 +139,17 @@ class sharded_postgres_store {
   /// touches (one transaction per shard, in shard order, as apply()). `dropped`, when given, receives the new
   /// records dropped as duplicates. @returns the ticket to pass to sync() (0: nothing to wait for).
   std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    return append(b, dropped, [] { return true; });
+  }
+  /// As append(b, dropped), asking `defer()` before each shard's COMMIT (postgres_store::append).
+  template <class Defer>
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped, Defer&& defer) {
     auto parts = split(b);
     bool any = false;
     for (std::size_t i = 0; i < parts.size(); ++i) {
       if (parts[i].empty()) continue;
       std::vector<duplicate_record> d;
-      any = shards_[i]->append(parts[i], &d) != 0 || any;
+      any = shards_[i]->append(parts[i], &d, defer) != 0 || any;
       if (dropped) dropped->insert(dropped->end(), d.begin(), d.end());
     }
     if (!any) return 0;
