@@ -8236,7 +8236,11 @@ class rw_mutex {
   }
   void lock_shared() {
     std::unique_lock l(m_);
-    readers_cv_.wait(l, [&] { return can_read(); });
+    if (!can_read()) {
+      ++waiting_readers_;
+      readers_cv_.wait(l, [&] { return can_read(); });
+      --waiting_readers_;
+    }
     ++readers_;
   }
   bool try_lock_shared() {
@@ -8254,6 +8258,13 @@ class rw_mutex {
     if (last) writers_cv_.notify_one();
   }
 
+  /// Whether any thread waits for the lock now (a writer, or a reader held back by a writer): what a store's
+  /// group commit asks before a COMMIT under the lock (memory/commit.hpp).
+  [[nodiscard]] bool contended() const {
+    std::lock_guard l(m_);
+    return waiting_writers_ > 0 || waiting_readers_ > 0;
+  }
+
   /// Writers waiting for the lock now (for tests and diagnostics).
   [[nodiscard]] std::size_t waiting_writers() {
     std::lock_guard l(m_);
@@ -8266,9 +8277,9 @@ class rw_mutex {
     return !writer_ && (waiting_writers_ == 0 || clock::now() - first_wait_ < patience_);
   }
 
-  std::mutex m_;
+  mutable std::mutex m_;
   std::condition_variable readers_cv_, writers_cv_;
-  std::size_t readers_ = 0, waiting_writers_ = 0;
+  std::size_t readers_ = 0, waiting_writers_ = 0, waiting_readers_ = 0;
   bool writer_ = false;
   clock::time_point first_wait_{};
   std::chrono::microseconds patience_;
@@ -10391,6 +10402,9 @@ namespace engram::inline v0::detail {
 template <class Store>
 class committer {
  public:
+  /// For a memory whose write lock is `lock`.
+  explicit committer(const rw_mutex& lock) : lock_(lock) {}
+
   /// Commits `b` while the write lock is held, before the derived state changes: `catalog` says which partitions
   /// it changes, so that reads of them wait until it is durable. @returns the ticket make_durable() waits for.
   std::uint64_t stage(Store& store, const write_batch& b, const scope_catalog& catalog) {
@@ -10426,7 +10440,11 @@ class committer {
   std::uint64_t stage(Store& store, const write_batch& b) {
     if constexpr (two_phase_store<Store>) {
       std::uint64_t ticket = 0;
-      if constexpr (change_feed_store<Store>)
+      if constexpr (requires { store.append(b, &feed_duplicates_, [] { return true; }); })
+        // a store that may also COMMIT synchronously (postgres_store's group commit): deferring the flush pays an
+        // extra statement after the lock, worth it only when others wait for the lock
+        ticket = store.append(b, &feed_duplicates_, [this] { return lock_.contended(); });
+      else if constexpr (change_feed_store<Store>)
         ticket = store.append(b, &feed_duplicates_);  // see take_feed_duplicates
       else
         ticket = store.append(b);
@@ -10553,6 +10571,7 @@ class committer {
     staged_[p] = std::max(staged_[p], ticket);
   }
 
+  const rw_mutex& lock_;
   std::vector<duplicate_record> feed_duplicates_;
   std::vector<std::uint64_t> staged_;  ///< per partition id, the newest ticket staged in it (two-phase stores)
   std::atomic<std::uint64_t> last_{0};  ///< the newest ticket staged
@@ -14630,7 +14649,7 @@ class basic_memory {
   mutable detail::partition_cache cache_;
   mutable detail::feed_sync feed_;
   mutable detail::access_counts access_;  // thread-safe itself; its flusher writes to store_
-  detail::committer<Store> commit_;
+  detail::committer<Store> commit_{mtx_};
   snapshots snapshots_;
   detail::async_adds<Store> async_;  // last: destroyed first, stopping the workers while what they use is alive
 };

@@ -840,11 +840,11 @@ struct postgres_store_options {
   /// Feed entries and commit tokens older than this are pruned (every 1000th write of a store object); a
   /// node that has not polled for longer reloads everything ("*").
   int change_retention_s = 3600;
-  /// append() (a memory's writes) COMMITs without waiting for the WAL flush and sync() flushes, outside the
-  /// memory's write lock; concurrent writers share one flush (store/postgres/group_flush.hpp). Other nodes may
-  /// read such a batch before its flush (for about one flush's time); a crash of the database server in that
-  /// window loses it, and its writer's sync() fails (SQLSTATE 08007) instead of reporting it durable. false:
-  /// every COMMIT waits for its flush, under the memory's write lock.
+  /// When others wait for a memory's write lock, append() (a memory's writes) COMMITs without waiting for the WAL
+  /// flush and sync() flushes, outside the lock; concurrent writers share one flush (store/postgres/
+  /// group_flush.hpp). Other nodes may read such a batch before its flush (for about one flush's time); a crash
+  /// of the database server in that window loses it, and its writer's sync() fails (SQLSTATE 08007) instead of
+  /// reporting it durable. false: every COMMIT waits for its flush, under the memory's write lock.
   bool group_commit = true;
 };
 
@@ -1563,7 +1563,8 @@ inline postgres_location parse_postgres_url(std::string_view url) {
 /// with its events and reported by apply() (`unique_content`): two nodes adding one fact at once store it once.
 /// An upsert that comes with an UPDATE event for a record deleted meanwhile (not stored, its last event a
 /// DELETE: another node deleted it) fails with not_found instead of bringing the record back.
-/// The transaction ends with NOTIFY on channel `engram_<schema>`.
+/// The transaction ends with NOTIFY on channel `engram_<schema>`. A memory writes with append() + sync(): with
+/// group_commit its COMMIT may leave the WAL flush to sync(), after the memory's lock (group_flush.hpp).
 ///
 /// Failures: every error is a postgres_error (a storage_error) carrying the SQLSTATE. A dropped connection is
 /// replaced; reads are retried, and an apply is retried only when it cannot have committed: each batch
@@ -1697,19 +1698,27 @@ class postgres_store {
   /// `dropped`, when given, receives the new records dropped as duplicates (as apply() returns them).
   /// @returns the ticket to pass to sync() (0: nothing to wait for). @throws postgres_error as apply() does.
   std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    return append(b, dropped, [] { return true; });
+  }
+
+  /// As append(b, dropped), asking `defer()` right before the COMMIT whether to leave the flush to sync(): false
+  /// COMMITs synchronously (ticket 0). The deferred flush is one more statement, worth it only when others wait
+  /// (basic_memory asks whether anyone waits for its write lock).
+  template <class Defer>
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped, Defer&& defer) {
     if (b.empty()) return 0;
     const bool grouped = options().group_commit;
-    std::string token;
+    write_outcome done;
     try {
-      token = write([&](detail::pq_conn& c) {
+      done = write([&](detail::pq_conn& c) {
         auto d = apply_on(c, b);
         if (dropped) *dropped = std::move(d);
-      }, true, grouped);
+      }, true, [&] { return grouped && defer(); });
     } catch (const postgres_error& e) {
       if (e.connection_lost()) recheck_later(b);
       throw;
     }
-    return grouped ? s_->flusher.committed(std::move(token), ids_of(b)) : 0;
+    return done.deferred ? s_->flusher.committed(std::move(done.token), ids_of(b)) : 0;
   }
 
   /// Second half: returns once the batch appended with `ticket` and every earlier one is durable. Concurrent
@@ -2109,14 +2118,20 @@ class postgres_store {
   /// Runs body(conn) in one transaction under the schema's write lock, with a commit token: a retry after a
   /// lost COMMIT finds the token (unique violation) and stops, so the batch is applied exactly once.
   /// `feed` false (add_access): no write lock, notification or pruning, only the token.
-  /// `grouped`: the COMMIT does not wait for the WAL flush (group_commit: sync() flushes). @returns the token.
-  template <class F>
-  std::string write(F&& body, bool feed = true, bool grouped = false) {
-    std::string token = make_uuid_v4();
+  /// `defer()`, asked right before the COMMIT: true COMMITs without waiting for the WAL flush (group_commit:
+  /// sync() flushes). @returns the token, and whether the commit may have been deferred.
+  struct write_outcome {
+    std::string token;
+    bool deferred = false;
+  };
+  template <class F, class Defer = bool (*)()>
+  write_outcome write(F&& body, bool feed = true, Defer&& defer = [] { return false; }) {
+    write_outcome out{make_uuid_v4(), false};
+    const auto& token = out.token;
     bool committed = false;
     s_->pool.with_retry([&](detail::pq_conn& c) {
       if (committed) return;
-      c.exec(grouped ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN", where());
+      c.exec("BEGIN", where());
       try {
         if (feed) c.run("write_lock", {}, false, where());
         try {
@@ -2131,14 +2146,16 @@ class postgres_store {
         if (feed) c.run("notify", {}, false, where());
         if (feed && s_->writes.fetch_add(1, std::memory_order_relaxed) % 1000 == 999)
           c.run("prune", {detail::pq_param::text(std::to_string(options().change_retention_s))}, false, where());
-        c.exec("COMMIT", where());
+        const bool deferred = defer();
+        out.deferred = out.deferred || deferred;  // a retry cannot tell which attempt committed
+        c.exec(deferred ? "SET LOCAL synchronous_commit = off; COMMIT" : "COMMIT", where());
         committed = true;
       } catch (...) {
         if (c.connected() && PQtransactionStatus(c.get()) != PQTRANS_IDLE) PQclear(PQexec(c.get(), "ROLLBACK"));
         throw;
       }
     });
-    return token;
+    return out;
   }
 
   std::vector<duplicate_record> apply_on(detail::pq_conn& c, const write_batch& b) const {
@@ -2345,12 +2362,17 @@ class sharded_postgres_store {
   /// touches (one transaction per shard, in shard order, as apply()). `dropped`, when given, receives the new
   /// records dropped as duplicates. @returns the ticket to pass to sync() (0: nothing to wait for).
   std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped = nullptr) {
+    return append(b, dropped, [] { return true; });
+  }
+  /// As append(b, dropped), asking `defer()` before each shard's COMMIT (postgres_store::append).
+  template <class Defer>
+  std::uint64_t append(const write_batch& b, std::vector<duplicate_record>* dropped, Defer&& defer) {
     auto parts = split(b);
     bool any = false;
     for (std::size_t i = 0; i < parts.size(); ++i) {
       if (parts[i].empty()) continue;
       std::vector<duplicate_record> d;
-      any = shards_[i]->append(parts[i], &d) != 0 || any;
+      any = shards_[i]->append(parts[i], &d, defer) != 0 || any;
       if (dropped) dropped->insert(dropped->end(), d.begin(), d.end());
     }
     if (!any) return 0;

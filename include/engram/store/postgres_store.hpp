@@ -13,7 +13,8 @@
 /// with its events and reported by apply() (`unique_content`): two nodes adding one fact at once store it once.
 /// An upsert that comes with an UPDATE event for a record deleted meanwhile (not stored, its last event a
 /// DELETE: another node deleted it) fails with not_found instead of bringing the record back.
-/// The transaction ends with NOTIFY on channel `engram_<schema>`.
+/// The transaction ends with NOTIFY on channel `engram_<schema>`. A memory writes with append() + sync(): with
+/// group_commit its COMMIT may leave the WAL flush to sync(), after the memory's lock (group_flush.hpp).
 ///
 /// Failures: every error is a postgres_error (a storage_error) carrying the SQLSTATE. A dropped connection is
 /// replaced; reads are retried, and an apply is retried only when it cannot have committed: each batch

@@ -19,11 +19,11 @@ struct postgres_store_options {
   /// Feed entries and commit tokens older than this are pruned (every 1000th write of a store object); a
   /// node that has not polled for longer reloads everything ("*").
   int change_retention_s = 3600;
-  /// append() (a memory's writes) COMMITs without waiting for the WAL flush and sync() flushes, outside the
-  /// memory's write lock; concurrent writers share one flush (store/postgres/group_flush.hpp). Other nodes may
-  /// read such a batch before its flush (for about one flush's time); a crash of the database server in that
-  /// window loses it, and its writer's sync() fails (SQLSTATE 08007) instead of reporting it durable. false:
-  /// every COMMIT waits for its flush, under the memory's write lock.
+  /// When others wait for a memory's write lock, append() (a memory's writes) COMMITs without waiting for the WAL
+  /// flush and sync() flushes, outside the lock; concurrent writers share one flush (store/postgres/
+  /// group_flush.hpp). Other nodes may read such a batch before its flush (for about one flush's time); a crash
+  /// of the database server in that window loses it, and its writer's sync() fails (SQLSTATE 08007) instead of
+  /// reporting it durable. false: every COMMIT waits for its flush, under the memory's write lock.
   bool group_commit = true;
 };
 
