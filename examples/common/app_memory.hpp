@@ -164,8 +164,9 @@ inline std::unique_ptr<app_memory> open_memory(const std::string& data_dir, cons
   auto index = make_index(p, embedder.dimension());
   return std::make_unique<app_memory>(
       std::move(embedder), std::move(index),
-      engram::file_store(data_dir,
-                         engram::file_store_options{.mode = engram::durability::group_commit, .read_only = read_only}),
+      engram::file_store(data_dir, engram::file_store_options{.mode = engram::durability::group_commit,
+                                                              .read_only = read_only,
+                                                              .background_compaction = p.background_compaction()}),
       std::move(extractor), memory_config_of(p, std::move(config)));
 }
 
@@ -183,6 +184,21 @@ inline constexpr bool postgres_available =
 #endif
 
 #ifdef ENGRAM_APP_POSTGRES
+/// engram::parse_postgres_url for a --store flag: a malformed URL is a settings error (exit 2), as a bad flag is.
+inline engram::postgres_location store_location(const std::string& url) {
+  try {
+    return engram::parse_postgres_url(url);
+  } catch (const engram::validation_error& e) {
+    throw settings_error(std::string("--store: ") + e.what());
+  }
+}
+
+/// Settings of the file store given with a PostgreSQL store would do nothing: refused, not ignored.
+inline void refuse_file_settings(const provider_settings& p) {
+  if (!p.compaction.empty())
+    throw settings_error("--compaction (or ENGRAM_COMPACTION) applies to a data directory, not to a postgres:// store");
+}
+
 /// The memory over a PostgreSQL database shared by several nodes: each keeps its own index, brought up to
 /// date through the store's change feed before every read and write.
 using postgres_app_memory =
@@ -195,9 +211,10 @@ using postgres_app_memory =
 /// database cannot be reached, with its SQLSTATE), and the identity errors of open_memory().
 inline std::unique_ptr<postgres_app_memory> open_postgres_memory(const std::string& url, const provider_settings& p = {},
                                                                  engram::memory_config config = {}) {
+  refuse_file_settings(p);
+  auto where = store_location(url);
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
-  auto where = engram::parse_postgres_url(url);
   auto index = make_index(p, embedder.dimension());
   return std::make_unique<postgres_app_memory>(std::move(embedder), std::move(index),
                                                engram::postgres_store(std::move(where.conninfo), where.options),
@@ -211,11 +228,11 @@ using sharded_postgres_app_memory =
                          engram::platform_scope_keys>;
 
 /// The store over the shards `urls` name (see open_sharded_postgres_memory), for work on the store itself
-/// (engram-server --rebalance). @throws validation_error (a bad URL), engram::postgres_error.
+/// (engram-server --rebalance). @throws settings_error (a bad URL), engram::postgres_error.
 inline engram::sharded_postgres_store open_sharded_postgres_store(const std::vector<std::string>& urls) {
   engram::sharded_postgres_options o;
   for (std::size_t i = 0; i < urls.size(); ++i) {
-    auto where = engram::parse_postgres_url(urls[i]);
+    auto where = store_location(urls[i]);
     if (i == 0) o.store = where.options;
     o.shards.push_back({where.shard, std::move(where.conninfo)});
   }
@@ -228,6 +245,7 @@ inline engram::sharded_postgres_store open_sharded_postgres_store(const std::vec
 inline std::unique_ptr<sharded_postgres_app_memory> open_sharded_postgres_memory(const std::vector<std::string>& urls,
                                                                                 const provider_settings& p = {},
                                                                                 engram::memory_config config = {}) {
+  refuse_file_settings(p);
   auto embedder = make_embedder(p);
   auto extractor = make_extractor(p);
   auto index = make_index(p, embedder.dimension());

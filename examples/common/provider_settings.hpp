@@ -70,6 +70,10 @@ memory:
                          (an add's enable_graph asks for that call too)  env ENGRAM_ENTITIES
   --entity-similarity X  also resolve two names of a scope as one entity when the embedder's vectors of the
                          names have a cosine of at least X (e.g. 0.9; default 0: off)  env ENGRAM_ENTITY_SIMILARITY
+  --compaction background|inline   the data directory's compactions: background (the default) builds the new
+                         snapshot on a thread of its own while writes go on, holding a second copy of the
+                         records meanwhile; inline compacts in the write that finds the log too large, which
+                         waits for it (no --store postgres://)  env ENGRAM_COMPACTION
 settings file:
   --config FILE          a JSON object of these settings, keyed by the flag names without "--", e.g.
                          {"extractor": "llm", "llm-model": "gpt-4o-mini", "llm-excludes": ["small talk"]};
@@ -104,11 +108,12 @@ struct provider_settings {
   std::string on_contradiction = "erase";  ///< memory_config::on_contradiction: erase | supersede
   std::string entities = "off";        ///< memory_config::entities: off | on | llm (llm_extractor_options::entities)
   std::string entity_similarity = "0";  ///< memory_config::entity_similarity: a cosine in [0, 1]; 0 is off
+  std::string compaction{};  ///< file_store_options::background_compaction: background | inline; empty: background
 
   /// Offline defaults overridden by ENGRAM_EMBEDDER, ENGRAM_BASE_URL, ENGRAM_EMBED_MODEL, ENGRAM_EXTRACTOR,
   /// ENGRAM_LLM_MODEL, ENGRAM_LLM_BASE_URL, ENGRAM_WORDNET, ENGRAM_TIMEOUT, ENGRAM_API_KEY_FILE,
-  /// ENGRAM_LLM_INSTRUCTIONS, ENGRAM_ON_CONTRADICTION, ENGRAM_ENTITIES, ENGRAM_ENTITY_SIMILARITY (empty variables
-  /// count as unset).
+  /// ENGRAM_LLM_INSTRUCTIONS, ENGRAM_ON_CONTRADICTION, ENGRAM_ENTITIES, ENGRAM_ENTITY_SIMILARITY,
+  /// ENGRAM_COMPACTION (empty variables count as unset).
   /// OPENAI_API_KEY is read by the HTTP transport when no --api-key is given. Values are checked by check().
   static provider_settings from_env() {
     provider_settings p;
@@ -128,6 +133,7 @@ struct provider_settings {
     env("ENGRAM_ON_CONTRADICTION", p.on_contradiction);
     env("ENGRAM_ENTITIES", p.entities);
     env("ENGRAM_ENTITY_SIMILARITY", p.entity_similarity);
+    env("ENGRAM_COMPACTION", p.compaction);
     return p;
   }
 
@@ -137,7 +143,8 @@ struct provider_settings {
                           "--llm-base-url", "--llm-mode", "--api-key", "--api-key-file", "--wordnet",
                           "--timeout", "--connect-timeout", "--retries", "--llm-instructions", "--llm-includes",
                           "--llm-excludes", "--llm-categories", "--llm-fact-prompt-file", "--llm-update-prompt-file",
-                          "--search-threads", "--on-contradiction", "--entities", "--entity-similarity", "--config"})
+                          "--search-threads", "--on-contradiction", "--entities", "--entity-similarity", "--compaction",
+                          "--config"})
       if (flag == f) return true;
     return false;
   }
@@ -223,6 +230,7 @@ struct provider_settings {
     else if (flag == "--on-contradiction") on_contradiction = value;
     else if (flag == "--entities") entities = value;
     else if (flag == "--entity-similarity") entity_similarity = value;
+    else if (flag == "--compaction") compaction = value;
     else if (flag == "--dimensions") {
       std::size_t pos = 0;
       unsigned long n = 0;
@@ -244,6 +252,14 @@ struct provider_settings {
   /// The read timeout, connection timeout (seconds) and retries. @throws settings_error for a malformed one.
   [[nodiscard]] double timeout_seconds() const { return seconds("--timeout (or ENGRAM_TIMEOUT)", timeout); }
   [[nodiscard]] double connect_timeout_seconds() const { return seconds("--connect-timeout", connect_timeout); }
+  /// --compaction as file_store_options::background_compaction. @throws settings_error for anything but
+  /// background or inline.
+  [[nodiscard]] bool background_compaction() const {
+    if (compaction.empty() || compaction == "background") return true;
+    if (compaction == "inline") return false;
+    throw settings_error("--compaction (or ENGRAM_COMPACTION) expects background or inline, got '" + compaction + "'");
+  }
+
   /// --search-threads as a number: 0 (every core) to 256. @throws settings_error for anything else.
   [[nodiscard]] std::size_t search_thread_count() const {
     std::size_t pos = 0;

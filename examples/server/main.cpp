@@ -613,6 +613,9 @@ int main(int argc, char** argv) {
       std::cout << "engram-server: rebalance: " << r.scopes_moved << " scopes moved (" << r.records_moved
                 << " memories), " << r.retries << " moves repeated after concurrent writes" << std::endl;
       return 0;
+    } catch (const engram_app::settings_error& e) {
+      std::cerr << "engram-server: " << e.what() << '\n';
+      return 2;
     } catch (const std::exception& e) {
       std::cerr << "engram-server: rebalance failed (run it again to finish it): " << e.what() << '\n';
       return 1;

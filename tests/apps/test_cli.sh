@@ -217,6 +217,10 @@ check "search threads: a bad count is refused" 2 "$bin" "${R[@]}" --search-threa
 contains "search threads named" "$err" "--search-threads"
 check "search threads: 2 threads search as one" 0 "$bin" "${R[@]}" --search-threads 2 --output json search "wifi password" --user-id carol
 contains "threaded search finds" "$out" "zebra42"
+check "compaction: a bad mode is refused" 2 "$bin" "${R[@]}" --compaction sometimes list
+contains "compaction named" "$err" "--compaction"
+check "compaction: inline opens the same directory" 0 "$bin" "${R[@]}" --compaction inline --output json search "wifi password" --user-id carol
+contains "inline-compaction search finds" "$out" "zebra42"
 check "providers: another hashing size is refused" 2 "$bin" "${R[@]}" --dimensions 128 list
 contains "dimension mismatch explained" "$err" "another embedder"
 

@@ -87,6 +87,14 @@ def main():
         fail("usage: test_server_postgres.py ENGRAM_SERVER_BIN POSTGRES_URL")
     binary, url = sys.argv[1], sys.argv[2]
     schema = "srv%d" % os.getpid()
+    # settings that would do nothing or are malformed are refused at start (exit 2), never ignored
+    for extra, bad_url, needle in ((["--compaction", "inline"], url, "--compaction"),
+                                   ([], url + ("&" if "?" in url else "?") + "group_commit=maybe", "group_commit")):
+        p = subprocess.run([binary, "--port", "0", "--store", bad_url] + extra, capture_output=True, text=True,
+                           timeout=120)
+        if p.returncode != 2 or needle not in p.stderr:
+            fail("a start with %s %s answered %d: %s" % (bad_url, extra, p.returncode, p.stderr))
+    print("ok: --compaction with a postgres store and a bad group_commit are refused at start")
     a, b = Node(binary, url, schema), Node(binary, url, schema)
     try:
         # 1. a write through A is found through B
